@@ -1,0 +1,83 @@
+//! Typed identifiers: UUIDv7 underneath, shown as strings, and never mixed
+//! up with one another (a `TenantId` is not a `UserId`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new, time-ordered identifier.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            pub const fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A tenant: one hosting brand, the root of multi-tenancy.
+    TenantId
+);
+typed_id!(
+    /// A user of one tenant (staff or customer).
+    UserId
+);
+typed_id!(
+    /// One row of the audit log.
+    AuditEventId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_as_strings_and_are_time_ordered() {
+        let first = TenantId::new();
+        let second = TenantId::new();
+        assert!(first < second);
+        let parsed: TenantId = first.to_string().parse().unwrap();
+        assert_eq!(parsed, first);
+        assert_eq!(
+            serde_json::to_string(&first).unwrap(),
+            format!("\"{first}\"")
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure domain rules and types of mPanel.
+//!
+//! Nothing here does I/O or awaits: every rule is a function of its inputs,
+//! time included (see [`clock`]), so it is tested without a database.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod ids;
+pub mod tenant;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ids::{AuditEventId, TenantId, UserId};
+pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

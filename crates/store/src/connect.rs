@@ -1,0 +1,155 @@
+//! Opening a store: which engine a URL names, and how each engine's pool is
+//! set up (SQLite in WAL mode with foreign keys and a busy timeout).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::{StoreError, StoreResult};
+
+/// The database engine behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a database URL names, from its scheme.
+    pub fn from_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::InvalidConfig(
+                "the database URL must start with sqlite: or postgres://".into(),
+            ))
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Pool sizing and patience.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before the store
+    /// reports the database unavailable.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits for the write lock before giving up.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The store: a pool on one engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.engine())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to the database a URL names. A SQLite file and its folder
+    /// are created when missing.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
+        let pool = match Engine::from_url(url)? {
+            Engine::Sqlite => Pool::Sqlite(connect_sqlite(url, settings).await?),
+            Engine::Postgres => Pool::Postgres(connect_postgres(url, settings).await?),
+        };
+        Ok(Self { pool })
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.pool {
+            Pool::Sqlite(_) => Engine::Sqlite,
+            Pool::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// One round trip to the database.
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_pool!(self.pool, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    /// Closes every connection; later calls fail as unavailable.
+    pub async fn close(&self) {
+        on_pool!(self.pool, |p| p.close().await);
+    }
+}
+
+async fn connect_sqlite(url: &str, settings: &PoolSettings) -> StoreResult<SqlitePool> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::InvalidConfig(e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(settings.sqlite_busy_timeout);
+    let file = options.get_filename();
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::InvalidConfig(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+async fn connect_postgres(url: &str, settings: &PoolSettings) -> StoreResult<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::InvalidConfig(e.to_string()))?
+        .application_name("mpanel");
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}

@@ -1,0 +1,28 @@
+//! mPanel's store: one interface over SQLite (the embedded default) and
+//! PostgreSQL (the production engine).
+//!
+//! Both engines sit behind [`Store`] and [`Tx`]. SQL text is shared wherever
+//! the two agree (`$1` placeholders, `RETURNING`, `ON CONFLICT`), and is
+//! written once: the `on_pool!`/`on_tx!` macros expand one body for each
+//! engine. Where the engines differ (locking, notifications), a method
+//! matches on the engine explicitly.
+#![forbid(unsafe_code)]
+
+#[macro_use]
+mod dispatch;
+pub mod audit;
+mod connect;
+mod error;
+mod migrations;
+pub mod tenants;
+pub mod testing;
+mod tx;
+
+pub use audit::{ActorType, AuditEntry};
+pub use connect::{Engine, PoolSettings, Store};
+pub use error::StoreError;
+pub use migrations::{AppliedNow, MigrationInfo, MigrationStatus, known_migrations};
+pub use tenants::TenantRecord;
+pub use tx::Tx;
+
+pub type StoreResult<T> = Result<T, StoreError>;

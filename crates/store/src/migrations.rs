@@ -1,0 +1,202 @@
+//! Schema migrations, one SQL file per engine and version, embedded in the
+//! binary. Applied by `mpanel migrate` and at `serve` start; PostgreSQL
+//! takes an advisory lock so nodes starting together apply each migration
+//! once.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::connect::Pool;
+use crate::{Engine, Store, StoreResult};
+
+struct Embedded {
+    version: i64,
+    description: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Every migration, oldest first. A new migration adds one entry here and
+/// one file in each of `migrations/sqlite` and `migrations/postgres`.
+const MIGRATIONS: &[Embedded] = &[Embedded {
+    version: 1,
+    description: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// One migration, as shown to operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationInfo {
+    pub version: i64,
+    pub description: &'static str,
+}
+
+/// The migrations one [`Store::migrate`] call applied (empty: up to date).
+pub type AppliedNow = Vec<MigrationInfo>;
+
+/// How the database's schema compares with this binary's migrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Versions applied successfully.
+    pub applied: Vec<i64>,
+    /// This binary's migrations not applied yet.
+    pub pending: Vec<MigrationInfo>,
+    /// Applied versions this binary does not know (a newer binary ran).
+    pub unknown: Vec<i64>,
+    /// Applied versions whose SQL differs from this binary's.
+    pub modified: Vec<i64>,
+    /// Versions whose application failed half-way.
+    pub failed: Vec<i64>,
+}
+
+impl MigrationStatus {
+    /// Every migration of this binary is applied, unchanged. Versions from a
+    /// newer binary do not count against it: migrations are written to keep
+    /// the previous release working during a rolling upgrade.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.modified.is_empty() && self.failed.is_empty()
+    }
+}
+
+/// This binary's migrations, oldest first.
+pub fn known_migrations() -> Vec<MigrationInfo> {
+    MIGRATIONS
+        .iter()
+        .map(|m| MigrationInfo {
+            version: m.version,
+            description: m.description,
+        })
+        .collect()
+}
+
+fn migrator(engine: Engine) -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|m| {
+                let sql = match engine {
+                    Engine::Sqlite => m.sqlite,
+                    Engine::Postgres => m.postgres,
+                };
+                Migration::new(
+                    m.version,
+                    m.description.into(),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+struct AppliedRow {
+    version: i64,
+    checksum: Vec<u8>,
+    success: bool,
+}
+
+impl Store {
+    /// Applies pending migrations and returns those it applied.
+    pub async fn migrate(&self) -> StoreResult<AppliedNow> {
+        let before: Vec<i64> = self
+            .applied_rows()
+            .await?
+            .into_iter()
+            .filter(|r| r.success)
+            .map(|r| r.version)
+            .collect();
+        let migrator = migrator(self.engine());
+        on_pool!(self.pool, |p| migrator.run(p).await)?;
+        Ok(known_migrations()
+            .into_iter()
+            .filter(|m| !before.contains(&m.version))
+            .collect())
+    }
+
+    /// Compares the database with this binary's migrations; writes nothing.
+    pub async fn migration_status(&self) -> StoreResult<MigrationStatus> {
+        let rows = self.applied_rows().await?;
+        let migrator = migrator(self.engine());
+        let known: HashMap<i64, &Migration> = migrator.iter().map(|m| (m.version, m)).collect();
+        let mut status = MigrationStatus::default();
+        for row in &rows {
+            match known.get(&row.version) {
+                _ if !row.success => status.failed.push(row.version),
+                None => status.unknown.push(row.version),
+                Some(m) if *m.checksum != *row.checksum => status.modified.push(row.version),
+                Some(_) => status.applied.push(row.version),
+            }
+        }
+        status.pending = known_migrations()
+            .into_iter()
+            .filter(|m| !rows.iter().any(|r| r.version == m.version))
+            .collect();
+        Ok(status)
+    }
+
+    async fn applied_rows(&self) -> StoreResult<Vec<AppliedRow>> {
+        if !self.has_migrations_table().await? {
+            return Ok(Vec::new());
+        }
+        let rows = on_pool!(self.pool, |p| {
+            sqlx::query("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(AppliedRow {
+                        version: r.try_get("version")?,
+                        checksum: r.try_get("checksum")?,
+                        success: r.try_get("success")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })?;
+        Ok(rows)
+    }
+
+    async fn has_migrations_table(&self) -> StoreResult<bool> {
+        let found = match &self.pool {
+            Pool::Sqlite(p) => sqlx::query(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            )
+            .fetch_optional(p)
+            .await?
+            .is_some(),
+            Pool::Postgres(p) => sqlx::query("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(p)
+                .await?
+                .try_get::<bool, _>(0)?,
+        };
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every SQL file in the migration folders is registered, for both
+    /// engines, and versions only grow.
+    #[test]
+    fn every_migration_file_is_registered_for_both_engines() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        for engine in ["sqlite", "postgres"] {
+            let mut files: Vec<String> = std::fs::read_dir(format!("{dir}/{engine}"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            files.sort();
+            let expected: Vec<String> = MIGRATIONS
+                .iter()
+                .map(|m| format!("{:04}_{}.sql", m.version, m.description))
+                .collect();
+            assert_eq!(files, expected, "{engine} migrations");
+        }
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+    }
+}

@@ -1,0 +1,55 @@
+//! A transaction on either engine. Services open one, make every change of
+//! one use case through it (audit row and jobs included), and commit.
+
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::connect::Pool;
+use crate::{Engine, Store, StoreResult};
+
+pub(crate) enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// An open transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+}
+
+impl Store {
+    /// Begins a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead
+    /// of failing when a read lock is upgraded.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        let inner = match &self.pool {
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+}
+
+impl Tx {
+    pub fn engine(&self) -> Engine {
+        match self.inner {
+            TxInner::Sqlite(_) => Engine::Sqlite,
+            TxInner::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.rollback().await?,
+            TxInner::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
