@@ -1,1 +1,21 @@
+//! mPanel's HTTP API: the middleware every request passes through, the
+//! routes by feature, problem+json errors, metrics and the OpenAPI document.
 #![forbid(unsafe_code)]
+
+mod app;
+pub mod json;
+mod middleware;
+mod openapi;
+pub mod problem;
+mod routes;
+mod server;
+mod settings;
+mod state;
+pub mod telemetry;
+
+pub use app::{app, app_with};
+pub use json::ApiJson;
+pub use problem::Problem;
+pub use server::serve;
+pub use settings::{HttpSettings, RateLimit};
+pub use state::{AppState, MetricsAccess};

@@ -1,1 +1,10 @@
+//! The `mpanel` binary: command line, configuration and wiring.
 #![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod serve;
+pub mod shutdown;
+pub mod worker;

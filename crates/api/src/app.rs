@@ -1,0 +1,77 @@
+//! The router with every layer, in the order described in `middleware`.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::middleware::limits::{Limits, enforce_limits};
+use crate::middleware::problems::finish_problems;
+use crate::middleware::rate_limit::{Limiter, rate_limit};
+use crate::middleware::request_context::{self, request_context};
+use crate::middleware::security_headers::{Hsts, security_headers};
+use crate::routes::fallback;
+use crate::{AppState, HttpSettings, openapi};
+
+/// The whole API.
+pub fn app(state: AppState, settings: &HttpSettings) -> Router {
+    app_with(state, settings, Router::new())
+}
+
+/// The whole API plus `extra` routes behind the same layers (tests use it
+/// to reach the layers through routes of their own).
+pub fn app_with(state: AppState, settings: &HttpSettings, extra: Router<AppState>) -> Router {
+    let (routes, document) = openapi::routes().split_for_parts();
+    routes
+        .merge(openapi::docs(document))
+        .merge(extra)
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(from_fn_with_state(
+            Limits {
+                body_bytes: settings.body_limit_bytes,
+                timeout: settings.request_timeout,
+            },
+            enforce_limits,
+        ))
+        .layer(from_fn_with_state(
+            Limiter::new(settings.rate_limit, settings.trust_forwarded_for),
+            rate_limit,
+        ))
+        .layer(cors(&settings.cors_allowed_origins))
+        .layer(from_fn(finish_problems))
+        .layer(from_fn_with_state(Hsts(settings.hsts), security_headers))
+        .layer(from_fn(request_context))
+        .with_state(state)
+}
+
+/// CORS for the allow-listed origins only; with an empty list no response
+/// carries `Access-Control-Allow-Origin`.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(request_context::HEADER),
+        ])
+        .expose_headers([
+            HeaderName::from_static(request_context::HEADER),
+            header::RETRY_AFTER,
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}

@@ -1,0 +1,116 @@
+//! `ApiJson<T>`: the JSON body extractor of every route. Wrong content type
+//! is a 415, malformed JSON a 400 naming line and column, JSON of the wrong
+//! shape a 422, a body over the limit a 413, all as problem+json.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::Problem;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with Content-Type: application/json.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    "The request body could not be read.",
+                )
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses a JSON body into `T`, or says precisely what is wrong with it.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        let (status, code, what) = match err.classify() {
+            Category::Data => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "The JSON body does not have the expected shape",
+            ),
+            Category::Syntax | Category::Eof | Category::Io => (
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "The request body is not valid JSON",
+            ),
+        };
+        Problem::new(status, code, format!("{what}: {err}."))
+            .with("line", err.line())
+            .with("column", err.column())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        quantity: u32,
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let problem = parse::<Order>(b"{\n  \"quantity\": 1,,\n}").unwrap_err();
+        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+        assert_eq!(problem.code, "malformed_json");
+        assert_eq!(problem.extensions["line"], 2);
+        assert_eq!(problem.extensions["column"], 17);
+    }
+
+    #[test]
+    fn wrong_shape_is_unprocessable() {
+        let problem = parse::<Order>(br#"{"quantity": "three"}"#).unwrap_err();
+        assert_eq!(problem.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(problem.detail.contains("quantity") || problem.detail.contains("string"));
+    }
+
+    #[test]
+    fn json_content_types() {
+        let ok = |v: &'static str| is_json(Some(&header::HeaderValue::from_static(v)));
+        assert!(ok("application/json"));
+        assert!(ok("application/json; charset=utf-8"));
+        assert!(ok("application/merge-patch+json"));
+        assert!(!ok("text/plain"));
+        assert!(!is_json(None));
+    }
+}

@@ -1,0 +1,125 @@
+//! Rate limiting per client IP (GCRA, via `governor`).
+//!
+//! The counters live in this process's memory: the one piece of state a
+//! second node does not share, so behind a load balancer each node allows
+//! the configured rate. Health, readiness and metrics are not limited, so
+//! probes never starve.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::{Problem, RateLimit};
+
+const EXEMPT: &[&str] = &["/api/health", "/api/ready", "/metrics"];
+/// Forget idle clients once this many are tracked.
+const MAX_TRACKED: usize = 100_000;
+
+#[derive(Clone)]
+pub struct Limiter {
+    limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    trust_forwarded_for: bool,
+}
+
+impl Limiter {
+    pub fn new(limit: Option<RateLimit>, trust_forwarded_for: bool) -> Self {
+        let limiter = limit.and_then(|l| {
+            let per_minute = NonZeroU32::new(l.per_minute)?;
+            let burst = NonZeroU32::new(l.burst.max(1))?;
+            Some(Arc::new(RateLimiter::keyed(
+                Quota::per_minute(per_minute).allow_burst(burst),
+            )))
+        });
+        Self {
+            limiter,
+            trust_forwarded_for,
+        }
+    }
+}
+
+pub async fn rate_limit(State(limiter): State<Limiter>, req: Request, next: Next) -> Response {
+    let Some(rl) = &limiter.limiter else {
+        return next.run(req).await;
+    };
+    if EXEMPT.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let Some(ip) = client_ip(peer, req.headers(), limiter.trust_forwarded_for) else {
+        return next.run(req).await;
+    };
+    if rl.len() > MAX_TRACKED {
+        rl.retain_recent();
+    }
+    match rl.check_key(&ip) {
+        Ok(()) => next.run(req).await,
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let secs = secs.max(1);
+            let mut res = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("Too many requests from this address; retry in {secs} s."),
+            )
+            .with("retry_after", secs)
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            res
+        }
+    }
+}
+
+/// The address to count a request against.
+fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .last();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_used_only_when_trusted() {
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 203.0.113.9"),
+        );
+        assert_eq!(client_ip(Some(peer), &headers, false), Some(peer));
+        assert_eq!(
+            client_ip(Some(peer), &headers, true),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        assert_eq!(client_ip(Some(peer), &HeaderMap::new(), true), Some(peer));
+    }
+}

@@ -1,0 +1,143 @@
+//! RFC 9457 problem details: every error the API returns is one, with a
+//! stable machine `code` (snake_case) beside the human `title`/`detail`.
+//! A 5xx never carries its internal cause: that goes to the log.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mpanel_store::StoreError;
+use serde_json::{Map, Value, json};
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    /// Extra members (`line`, `column`, `retry_after`, …).
+    pub extensions: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            extensions: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extensions.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The problem for a bare status, when nothing more specific is known.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, detail) = match status {
+            StatusCode::BAD_REQUEST => ("bad_request", "The request could not be understood."),
+            StatusCode::UNAUTHORIZED => ("unauthorized", "Authentication is required."),
+            StatusCode::FORBIDDEN => ("forbidden", "You may not do this."),
+            StatusCode::NOT_FOUND => ("not_found", "There is nothing at this address."),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "This address does not accept this method.",
+            ),
+            StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long."),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request body is too large.")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "The request body has an unsupported content type.",
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY => ("invalid_request", "The request is not valid."),
+            StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "Too many requests."),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "service_unavailable",
+                "The service is unavailable; try again later.",
+            ),
+            s if s.is_server_error() => ("internal_error", "Something went wrong on our side."),
+            _ => ("error", "The request failed."),
+        };
+        Self::new(status, code, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// A failure whose cause must not reach the client: logs it and answers
+    /// a bare 500.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error_chain(cause), "internal error");
+        Self::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The JSON body.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut body = Map::new();
+        body.insert("type".into(), json!("about:blank"));
+        body.insert(
+            "title".into(),
+            json!(self.status.canonical_reason().unwrap_or("Error")),
+        );
+        body.insert("status".into(), json!(self.status.as_u16()));
+        body.insert("code".into(), json!(self.code));
+        body.insert("detail".into(), json!(self.detail));
+        for (k, v) in &self.extensions {
+            body.insert(k.clone(), v.clone());
+        }
+        body
+    }
+}
+
+/// A problem body as a response with the problem content type.
+pub fn response(status: StatusCode, body: &Map<String, Value>) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut res = (status, bytes).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    res
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        response(self.status, &self.to_json())
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::not_found("No such resource."),
+            StoreError::Conflict(_) => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "This conflicts with existing data.",
+            ),
+            StoreError::Unavailable(ref cause) => {
+                tracing::error!(error = %error_chain(cause), "database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "The database is unavailable; try again later.",
+                )
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+/// An error and its sources, for the log.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

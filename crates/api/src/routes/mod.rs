@@ -1,0 +1,5 @@
+//! Routes by feature.
+
+pub mod fallback;
+pub mod health;
+pub mod metrics;

@@ -1,0 +1,22 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use mpanel_domain::Clock;
+use mpanel_store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: MetricsAccess,
+}
+
+/// The metrics registry and who may read it.
+#[derive(Clone)]
+pub struct MetricsAccess {
+    pub handle: PrometheusHandle,
+    /// When set, readers must present it as a bearer token.
+    pub token: Option<Arc<str>>,
+}

@@ -1,0 +1,171 @@
+//! The command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use mpanel_services::tenants::CreateTenant;
+
+use crate::config::{self, Config};
+use crate::{admin, logging, serve, worker};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mpanel",
+    version,
+    about = "mPanel: control panel and billing platform for hosting providers",
+    long_about = "mPanel: control panel and billing platform for hosting providers.\n\n\
+        Configuration: built-in defaults < mpanel.toml (or --config / MPANEL_CONFIG) \
+        < MPANEL_* environment variables (see the README)."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./mpanel.toml when present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations and serve the API (and, later, workers and scheduler) until SIGINT/SIGTERM.
+    Serve,
+    /// Run background workers only, without HTTP, until SIGINT/SIGTERM.
+    Worker,
+    /// Apply pending database migrations and print what was done.
+    Migrate(MigrateArgs),
+    /// Operator tasks: create tenants.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Only show which migrations are applied and pending; change nothing.
+    #[arg(long)]
+    pub status: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a tenant (a hosting brand) and print it.
+    CreateTenant(CreateTenantArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateTenantArgs {
+    /// URL-safe identifier: a-z, 0-9 and '-', 2 to 63 characters.
+    #[arg(long)]
+    pub slug: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// IANA time zone billing periods are anchored in.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    /// Default ISO 4217 currency.
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+}
+
+/// Exit code for a bad configuration (like clap's for bad arguments).
+const EXIT_CONFIG: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("mpanel: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    logging::init(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("mpanel: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mpanel: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::run(config, crate::shutdown::signal(), |_| {}).await,
+        Command::Worker => worker::run(config).await,
+        Command::Migrate(args) => migrate(config, args).await,
+        Command::Admin(AdminCommand::CreateTenant(args)) => {
+            admin::create_tenant_cmd(
+                config,
+                CreateTenant {
+                    slug: args.slug,
+                    name: args.name,
+                    timezone: args.timezone,
+                    default_currency: args.currency,
+                },
+            )
+            .await
+        }
+    }
+}
+
+async fn migrate(config: Config, args: MigrateArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use secrecy::ExposeSecret;
+    let store = mpanel_store::Store::connect(config.database_url.expose_secret(), &config.pool)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                config.database_url_redacted()
+            )
+        })?;
+    let target = config.database_url_redacted();
+    if args.status {
+        let status = store.migration_status().await?;
+        println!("database: {target}");
+        println!("applied: {:?}", status.applied);
+        for m in &status.pending {
+            println!("pending: {} {}", m.version, m.description);
+        }
+        if !status.unknown.is_empty() {
+            println!("applied by a newer release: {:?}", status.unknown);
+        }
+        println!(
+            "{}",
+            if status.is_current() {
+                "up to date"
+            } else {
+                "not up to date"
+            }
+        );
+    } else {
+        let applied = store.migrate().await.context("cannot apply migrations")?;
+        if applied.is_empty() {
+            println!("{target}: up to date, nothing to apply");
+        }
+        for m in &applied {
+            println!("applied {} {}", m.version, m.description);
+        }
+        if !applied.is_empty() {
+            println!(
+                "{target}: {} migration(s) applied, now up to date",
+                applied.len()
+            );
+        }
+    }
+    store.close().await;
+    Ok(())
+}

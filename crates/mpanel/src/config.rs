@@ -1,0 +1,427 @@
+//! Configuration: built-in defaults < `mpanel.toml` (or `--config` /
+//! `MPANEL_CONFIG`) < `MPANEL_*` environment variables.
+//!
+//! A bad value stops start-up with a message naming the key and where the
+//! value came from. Secrets (the database URL's password, the metrics token)
+//! never appear in `Debug` output or logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Metadata};
+use mpanel_api::{HttpSettings, RateLimit};
+use mpanel_store::{Engine, PoolSettings};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The file read when neither `--config` nor `MPANEL_CONFIG` names one.
+pub const DEFAULT_FILE: &str = "mpanel.toml";
+
+/// Every key, as written in `mpanel.toml`; the environment variable is
+/// `MPANEL_` + the key in capitals.
+pub const KEYS: &[&str] = &[
+    "database_url",
+    "database_max_connections",
+    "listen",
+    "log_format",
+    "log_level",
+    "cors_allowed_origins",
+    "rate_limit_per_minute",
+    "rate_limit_burst",
+    "trust_forwarded_for",
+    "body_limit_bytes",
+    "request_timeout_secs",
+    "shutdown_grace_secs",
+    "hsts",
+    "metrics_token",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The values as read, before checks. Not `Debug`: it holds secrets.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(deserialize_with = "scalar_string")]
+    database_url: String,
+    database_max_connections: u32,
+    listen: SocketAddr,
+    log_format: LogFormat,
+    #[serde(deserialize_with = "scalar_string")]
+    log_level: String,
+    #[serde(deserialize_with = "string_list")]
+    cors_allowed_origins: Vec<String>,
+    rate_limit_per_minute: u32,
+    rate_limit_burst: u32,
+    trust_forwarded_for: bool,
+    body_limit_bytes: usize,
+    request_timeout_secs: u64,
+    shutdown_grace_secs: u64,
+    hsts: bool,
+    #[serde(
+        default,
+        deserialize_with = "optional_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    metrics_token: Option<String>,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://./data/mpanel.db".into(),
+            database_max_connections: 10,
+            listen: SocketAddr::from(([127, 0, 0, 1], 2271)),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            cors_allowed_origins: Vec::new(),
+            rate_limit_per_minute: 1200,
+            rate_limit_burst: 100,
+            trust_forwarded_for: false,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+            hsts: false,
+            metrics_token: None,
+        }
+    }
+}
+
+/// The checked configuration.
+pub struct Config {
+    pub database_url: SecretString,
+    pub engine: Engine,
+    pub pool: PoolSettings,
+    pub listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub http: HttpSettings,
+    pub shutdown_grace: Duration,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
+            .field("pool", &self.pool)
+            .field("listen", &self.listen)
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .field("http", &self.http)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+impl Config {
+    /// The database URL with any password replaced, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(self.database_url.expose_secret())
+    }
+}
+
+/// A configuration error, already phrased for the operator.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads the configuration. `file` is the `--config` path; without one,
+/// `MPANEL_CONFIG`, then `./mpanel.toml` if present.
+pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+    let (file, required) = match file {
+        Some(path) => (Some(path.to_path_buf()), true),
+        None => match std::env::var_os("MPANEL_CONFIG") {
+            Some(path) => (Some(PathBuf::from(path)), true),
+            None => {
+                let default = PathBuf::from(DEFAULT_FILE);
+                (default.exists().then_some(default), false)
+            }
+        },
+    };
+    if let Some(path) = file.as_ref().filter(|_| required)
+        && !path.is_file()
+    {
+        return Err(ConfigError(format!(
+            "configuration file {} does not exist",
+            path.display()
+        )));
+    }
+    let mut figment = Figment::from(Serialized::defaults(Raw::default()));
+    if let Some(path) = &file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(
+        Env::prefixed("MPANEL_")
+            .filter(|key| KEYS.contains(&key.as_str().to_ascii_lowercase().as_str())),
+    );
+    let raw: Raw = figment
+        .extract()
+        .map_err(|err| describe_figment_error(&err))?;
+    check(raw, file, &figment)
+}
+
+fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, ConfigError> {
+    let bad =
+        |key: &str, why: &str| ConfigError(format!("invalid {}: {why}", origin(figment, key)));
+
+    let engine = Engine::from_url(&raw.database_url).map_err(|_| {
+        bad(
+            "database_url",
+            "must start with sqlite: (e.g. sqlite://./data/mpanel.db) or postgres://",
+        )
+    })?;
+    if raw.database_max_connections == 0 {
+        return Err(bad("database_max_connections", "must be at least 1"));
+    }
+    if let Err(err) = tracing_subscriber::EnvFilter::try_new(&raw.log_level) {
+        return Err(bad(
+            "log_level",
+            &format!("{err} (use e.g. info, debug, or mpanel=debug,sqlx=warn)"),
+        ));
+    }
+    for origin_value in &raw.cors_allowed_origins {
+        if !is_origin(origin_value) {
+            return Err(bad(
+                "cors_allowed_origins",
+                &format!("{origin_value:?} is not an origin like https://panel.example.com"),
+            ));
+        }
+    }
+    if raw.body_limit_bytes == 0 {
+        return Err(bad("body_limit_bytes", "must be at least 1"));
+    }
+    if raw.request_timeout_secs == 0 {
+        return Err(bad("request_timeout_secs", "must be at least 1"));
+    }
+    if raw.rate_limit_per_minute > 0 && raw.rate_limit_burst == 0 {
+        return Err(bad(
+            "rate_limit_burst",
+            "must be at least 1 while rate_limit_per_minute is set",
+        ));
+    }
+    if raw.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(bad("metrics_token", "must be at least 16 characters"));
+    }
+    let rate_limit = (raw.rate_limit_per_minute > 0).then_some(RateLimit {
+        per_minute: raw.rate_limit_per_minute,
+        burst: raw.rate_limit_burst,
+    });
+    Ok(Config {
+        database_url: SecretString::from(raw.database_url),
+        engine,
+        pool: PoolSettings {
+            max_connections: raw.database_max_connections,
+            ..PoolSettings::default()
+        },
+        listen: raw.listen,
+        log_format: raw.log_format,
+        log_level: raw.log_level,
+        http: HttpSettings {
+            cors_allowed_origins: raw.cors_allowed_origins,
+            rate_limit,
+            trust_forwarded_for: raw.trust_forwarded_for,
+            body_limit_bytes: raw.body_limit_bytes,
+            request_timeout: Duration::from_secs(raw.request_timeout_secs),
+            hsts: raw.hsts,
+            metrics_token: raw.metrics_token,
+        },
+        shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        file,
+    })
+}
+
+/// `key` and where its value came from, e.g.
+/// `listen (from environment variable MPANEL_LISTEN)`.
+fn origin(figment: &Figment, key: &str) -> String {
+    match figment.find_metadata(key) {
+        Some(meta) => format!("{key} (from {})", describe_source(meta, key)),
+        None => key.to_owned(),
+    }
+}
+
+fn describe_source(meta: &Metadata, key: &str) -> String {
+    match &meta.source {
+        Some(figment::Source::File(path)) => format!("{}", path.display()),
+        _ if meta.name.contains("environment") => {
+            format!("environment variable MPANEL_{}", key.to_ascii_uppercase())
+        }
+        _ => "built-in default".to_owned(),
+    }
+}
+
+fn describe_figment_error(err: &figment::Error) -> ConfigError {
+    let key = err.path.join(".");
+    if let figment::error::Kind::UnknownField(field, _) = &err.kind {
+        let source = err.metadata.as_ref().map_or_else(
+            || "the configuration".to_owned(),
+            |meta| describe_source(meta, field),
+        );
+        return ConfigError(format!(
+            "unknown key {field:?} in {source}; known keys: {}",
+            KEYS.join(", ")
+        ));
+    }
+    let what = err.kind.to_string();
+    let source = err
+        .metadata
+        .as_ref()
+        .map(|meta| describe_source(meta, &key));
+    ConfigError(match (key.is_empty(), source) {
+        (false, Some(source)) => format!("invalid {key} (from {source}): {what}"),
+        (false, None) => format!("invalid {key}: {what}"),
+        (true, Some(source)) => format!("invalid configuration in {source}: {what}"),
+        (true, None) => format!("invalid configuration: {what}"),
+    })
+}
+
+fn is_origin(value: &str) -> bool {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    rest.is_some_and(|host| {
+        !host.is_empty()
+            && !host.contains('/')
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    })
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let authority = &url[scheme_end..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    let masked = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        user.to_owned()
+    };
+    let redacted_query = url[authority_end..]
+        .split('&')
+        .map(|part| {
+            if part.trim_start_matches('?').starts_with("password=") {
+                if part.starts_with('?') {
+                    "?password=***"
+                } else {
+                    "password=***"
+                }
+                .to_owned()
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    format!(
+        "{}{masked}@{}{}",
+        &url[..scheme_end],
+        &authority[at + 1..],
+        redacted_query
+    )
+}
+
+/// Environment values arrive typed (`12345` is a number); a string field
+/// takes any scalar as its text.
+fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::S(s) => s,
+        Scalar::I(n) => n.to_string(),
+        Scalar::U(n) => n.to_string(),
+        Scalar::F(n) => n.to_string(),
+        Scalar::B(b) => b.to_string(),
+    })
+}
+
+fn optional_scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = scalar_string(d)?;
+    Ok((!s.is_empty()).then_some(s))
+}
+
+/// A list, from a TOML array or a comma-separated string.
+fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match List::deserialize(d)? {
+        List::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        List::Many(v) => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://mp:s3cret@db.internal:5432/mpanel"),
+            "postgres://mp:***@db.internal:5432/mpanel"
+        );
+        assert_eq!(
+            redact_url("postgres://mp@db/mpanel?password=s3cret&sslmode=require"),
+            "postgres://mp@db/mpanel?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/mpanel.db"),
+            "sqlite://./data/mpanel.db"
+        );
+    }
+
+    #[test]
+    fn origins_are_scheme_and_host_only() {
+        assert!(is_origin("https://panel.example.com"));
+        assert!(is_origin("http://localhost:5173"));
+        assert!(!is_origin("panel.example.com"));
+        assert!(!is_origin("https://panel.example.com/"));
+        assert!(!is_origin("*"));
+    }
+}

@@ -1,0 +1,11 @@
+//! mPanel's use cases. Each takes the store, a clock and the acting party,
+//! applies the domain rules, and makes its change, audit row included, in
+//! one transaction: it all commits or none of it does.
+#![forbid(unsafe_code)]
+
+pub mod actor;
+pub mod error;
+pub mod tenants;
+
+pub use actor::Actor;
+pub use error::ServiceError;
