@@ -4,6 +4,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::middleware::limits::{Limits, enforce_limits};
@@ -29,6 +31,7 @@ pub fn app_with(state: AppState, settings: &HttpSettings, extra: Router<AppState
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(
             Limits {
                 body_bytes: settings.body_limit_bytes,
@@ -45,6 +48,17 @@ pub fn app_with(state: AppState, settings: &HttpSettings, extra: Router<AppState
         .layer(from_fn_with_state(Hsts(settings.hsts), security_headers))
         .layer(from_fn(request_context))
         .with_state(state)
+}
+
+/// A handler that panicked: logged, answered as a bare 500.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    tracing::error!(panic = %message, "handler panicked");
+    crate::Problem::for_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
 }
 
 /// CORS for the allow-listed origins only; with an empty list no response

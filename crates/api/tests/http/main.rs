@@ -1,0 +1,15 @@
+//! The API over real HTTP: a server on a free loopback port, on the engine
+//! the test run selects (`MPANEL_TEST_ENGINE`); the test command runs this
+//! suite on SQLite and on PostgreSQL.
+
+mod support;
+
+mod cors;
+mod docs;
+mod errors;
+mod health;
+mod limits;
+mod metrics;
+mod request_id;
+mod security_headers;
+mod shutdown;

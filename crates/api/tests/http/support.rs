@@ -1,0 +1,181 @@
+//! A real server per test, with a few routes of the test's own behind the
+//! same layers as every API route.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use mpanel_api::{ApiJson, AppState, HttpSettings, MetricsAccess, Problem};
+use mpanel_domain::SystemClock;
+use mpanel_store::testing::TestDatabase;
+use mpanel_store::{PoolSettings, Store};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub store: Store,
+    /// Notified each time `/test/hold` starts serving a request.
+    pub held: Arc<Notify>,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub server: JoinHandle<std::io::Result<()>>,
+    _db: TestDatabase,
+}
+
+/// Settings with the rate limit off, so tests do not trip over it.
+pub fn settings() -> HttpSettings {
+    HttpSettings {
+        rate_limit: None,
+        ..HttpSettings::default()
+    }
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(settings(), Duration::from_secs(5)).await
+    }
+
+    pub async fn start_with(settings: HttpSettings, grace: Duration) -> Self {
+        let db = TestDatabase::create().await.unwrap();
+        let store = Store::connect(db.url(), &PoolSettings::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let state = AppState {
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            metrics: MetricsAccess {
+                handle: mpanel_api::telemetry::metrics_handle().unwrap(),
+                token: settings.metrics_token.as_deref().map(Arc::from),
+            },
+        };
+        let held = Arc::new(Notify::new());
+        let app = mpanel_api::app_with(state, &settings, test_routes(held.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(mpanel_api::serve(
+            listener,
+            app,
+            async move {
+                let _ = rx.await;
+            },
+            grace,
+        ));
+        Self {
+            addr,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            store,
+            held,
+            shutdown: Some(tx),
+            server,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Asks the server to shut down gracefully.
+    pub fn shut_down(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Sends raw bytes on a new connection and returns everything the
+    /// server answers until it closes the connection.
+    pub async fn raw(&self, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+struct Order {
+    quantity: u32,
+}
+
+fn test_routes(held: Arc<Notify>) -> Router<AppState> {
+    Router::new()
+        .route("/test/echo", post(|ApiJson(v): ApiJson<Value>| async move { axum::Json(v) }))
+        .route(
+            "/test/order",
+            post(|ApiJson(o): ApiJson<Order>| async move { axum::Json(o) }),
+        )
+        .route(
+            "/test/boom",
+            get(|| async {
+                Problem::internal(&std::io::Error::other(
+                    "connection to db.internal:5432 refused for user billing_admin",
+                ))
+            }),
+        )
+        .route(
+            "/test/panic",
+            get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("secret panic detail");
+                }
+                ""
+            }),
+        )
+        .route(
+            "/test/sleep",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/test/hold",
+            post(move |body: axum::body::Bytes| async move { body }).layer(
+                axum::middleware::from_fn(move |req, next: axum::middleware::Next| {
+                    let held = held.clone();
+                    async move {
+                        held.notify_one();
+                        next.run(req).await
+                    }
+                }),
+            ),
+        )
+        .route("/test/metrics-probe", get(|| async { "probe" }))
+}
+
+/// The problem+json body of a response, after checking its content type.
+pub async fn problem(res: reqwest::Response) -> Value {
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    res.json().await.unwrap()
+}
+
+/// Splits a raw HTTP response into status line, headers (lowercased) and body.
+pub fn parse_raw(raw: &str) -> (u16, String, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
