@@ -308,47 +308,39 @@ fn is_origin(value: &str) -> bool {
     })
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db?password=x` → `postgres://user:***@host/db?password=***`.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
     };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| scheme_end + i);
-    let authority = &url[scheme_end..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &authority[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    let masked = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        user.to_owned()
-    };
-    let redacted_query = url[authority_end..]
-        .split('&')
-        .map(|part| {
-            if part.trim_start_matches('?').starts_with("password=") {
-                if part.starts_with('?') {
-                    "?password=***"
-                } else {
-                    "password=***"
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    let masked = if userinfo.contains(':') { ":***" } else { "" };
+                    format!("{scheme}://{user}{masked}@{host}{path}")
                 }
-                .to_owned()
-            } else {
-                part.to_owned()
+                None => base.to_owned(),
             }
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!(
-        "{}{masked}@{}{}",
-        &url[..scheme_end],
-        &authority[at + 1..],
-        redacted_query
-    )
+        }
+        None => base.to_owned(),
+    };
+    match query {
+        None => base,
+        Some(query) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", pairs.join("&"))
+        }
+    }
 }
 
 /// Environment values arrive typed (`12345` is a number); a string field
@@ -414,6 +406,39 @@ mod tests {
             redact_url("sqlite://./data/mpanel.db"),
             "sqlite://./data/mpanel.db"
         );
+    }
+
+    fn checked(raw: Raw) -> Config {
+        let figment = Figment::from(Serialized::defaults(Raw::default()));
+        check(raw, None, &figment).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = checked(Raw::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:2271");
+        assert_eq!(
+            config.database_url.expose_secret(),
+            "sqlite://./data/mpanel.db"
+        );
+        assert_eq!(config.engine, Engine::Sqlite);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.http.body_limit_bytes, 1024 * 1024);
+        assert_eq!(config.http.request_timeout, Duration::from_secs(30));
+        assert!(config.http.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = checked(Raw {
+            database_url: "postgres://mp:s3cret-pw@db/mpanel".into(),
+            metrics_token: Some("token-0123456789abcdef".into()),
+            ..Raw::default()
+        });
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(!shown.contains("token-0123456789abcdef"), "{shown}");
+        assert!(shown.contains("postgres://mp:***@db/mpanel"), "{shown}");
     }
 
     #[test]

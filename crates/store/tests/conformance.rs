@@ -1,6 +1,8 @@
 //! The store's conformance suite: every test runs on the engine the test run
 //! selects (`MPANEL_TEST_ENGINE`), and the test command runs it on both.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 use mpanel_domain::{NewTenant, TenantId};
 use mpanel_store::testing::TestDatabase;
 use mpanel_store::{ActorType, AuditEntry, Engine, PoolSettings, Store, StoreError};

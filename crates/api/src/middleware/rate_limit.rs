@@ -94,8 +94,8 @@ fn client_ip(
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .last();
+            .next_back()
+            .and_then(|s| s.trim().parse::<IpAddr>().ok());
         if forwarded.is_some() {
             return forwarded;
         }

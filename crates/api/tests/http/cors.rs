@@ -35,7 +35,9 @@ async fn allow_listed_origins_pass_preflight_and_requests() {
         res.headers()["access-control-allow-origin"],
         "https://panel.example.com"
     );
-    let allowed = res.headers()["access-control-allow-headers"].to_str().unwrap();
+    let allowed = res.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
     assert!(allowed.contains("authorization"), "{allowed}");
 
     let res = app

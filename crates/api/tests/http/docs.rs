@@ -24,11 +24,20 @@ async fn the_docs_page_is_served_from_the_binary_alone() {
 
     let res = app.get("/api/docs/").await;
     assert_eq!(res.status(), 200);
-    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("script-src 'self'"), "{csp}");
-    assert!(!csp.contains("http"), "the page may load nothing remote: {csp}");
+    assert!(
+        !csp.contains("http"),
+        "the page may load nothing remote: {csp}"
+    );
     let html = res.text().await.unwrap();
-    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
 
     // Every script and stylesheet the page names is served here.
     let assets: Vec<&str> = html
@@ -41,6 +50,11 @@ async fn the_docs_page_is_served_from_the_binary_alone() {
         let res = app.get(&path).await;
         assert_eq!(res.status(), 200, "{path}");
     }
-    let init = app.get("/api/docs/swagger-initializer.js").await.text().await.unwrap();
+    let init = app
+        .get("/api/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(init.contains("/api/openapi.json"), "{init}");
 }

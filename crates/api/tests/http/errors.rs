@@ -55,7 +55,10 @@ async fn malformed_json_is_a_400_naming_the_position() {
     assert_eq!(body["code"], "malformed_json");
     assert_eq!(body["line"], 3);
     assert_eq!(body["column"], 17);
-    assert!(body["detail"].as_str().unwrap().contains("line 3"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("line 3"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

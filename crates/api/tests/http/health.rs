@@ -36,7 +36,10 @@ async fn not_ready_while_a_migration_is_pending() {
     let body = problem(res).await;
     assert_eq!(body["code"], "not_ready");
     assert_eq!(body["checks"]["migrations"], "PENDING");
-    assert!(body["detail"].as_str().unwrap().contains("1 foundation"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("1 foundation"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -43,7 +43,10 @@ async fn a_streamed_body_over_the_limit_is_a_413() {
     );
     let (status, head, body) = parse_raw(&app.raw(request.as_bytes()).await);
     assert_eq!(status, 413, "{head}");
-    assert!(head.contains("content-type: application/problem+json"), "{head}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
     assert!(body.contains("payload_too_large"), "{body}");
 }
 
@@ -95,7 +98,11 @@ async fn too_many_requests_from_one_address_get_429_with_retry_after() {
     }
     let res = app.get("/nowhere").await;
     assert_eq!(res.status(), 429);
-    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     let body = problem(res).await;

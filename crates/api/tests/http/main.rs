@@ -2,6 +2,8 @@
 //! the test run selects (`MPANEL_TEST_ENGINE`); the test command runs this
 //! suite on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod support;
 
 mod cors;

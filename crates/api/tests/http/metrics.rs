@@ -27,15 +27,26 @@ async fn requests_are_counted_by_route_and_status() {
 
     let res = app.get("/metrics").await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = res.text().await.unwrap();
     assert_eq!(
-        sample(&text, r#"http_requests_total{method="GET",route="/test/metrics-probe",status="200"}"#),
+        sample(
+            &text,
+            r#"http_requests_total{method="GET",route="/test/metrics-probe",status="200"}"#
+        ),
         Some(3.0),
         "{text}"
     );
     assert_eq!(
-        sample(&text, r#"http_requests_total{method="POST",route="/test/metrics-probe",status="405"}"#),
+        sample(
+            &text,
+            r#"http_requests_total{method="POST",route="/test/metrics-probe",status="405"}"#
+        ),
         Some(1.0),
         "{text}"
     );

@@ -17,12 +17,23 @@ fn assert_hardened(res: &reqwest::Response) {
 #[tokio::test]
 async fn every_response_carries_security_headers() {
     let app = TestApp::start().await;
-    for path in ["/api/health", "/api/ready", "/nowhere", "/test/boom", "/metrics"] {
+    for path in [
+        "/api/health",
+        "/api/ready",
+        "/nowhere",
+        "/test/boom",
+        "/metrics",
+    ] {
         let res = app.get(path).await;
         assert_hardened(&res);
         assert!(res.headers().get("strict-transport-security").is_none());
     }
-    let res = app.client.delete(app.url("/api/health")).send().await.unwrap();
+    let res = app
+        .client
+        .delete(app.url("/api/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 405);
     assert_hardened(&res);
 }

@@ -115,7 +115,10 @@ struct Order {
 
 fn test_routes(held: Arc<Notify>) -> Router<AppState> {
     Router::new()
-        .route("/test/echo", post(|ApiJson(v): ApiJson<Value>| async move { axum::Json(v) }))
+        .route(
+            "/test/echo",
+            post(|ApiJson(v): ApiJson<Value>| async move { axum::Json(v) }),
+        )
         .route(
             "/test/order",
             post(|ApiJson(o): ApiJson<Order>| async move { axum::Json(o) }),

@@ -1,0 +1,481 @@
+//! The `mpanel` binary as an operator runs it: configuration, subcommands,
+//! start-up, logs and signals. Database tests use the engine the test run
+//! selects (`MPANEL_TEST_ENGINE`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mpanel_store::Engine;
+use mpanel_store::testing::TestDatabase;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mpanel");
+
+/// `mpanel ARGS` in `dir` with only the given `MPANEL_*` variables.
+fn mpanel(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MPANEL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    mpanel(dir, args, env).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running `mpanel` process whose standard error is collected line by line.
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits (polling, bounded) for a log line that satisfies `pred`.
+    fn wait_for_line(&self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| pred(l)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no such log line in:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The address from the "listening on http://…" line.
+    fn address(&self) -> String {
+        let line = self.wait_for_line(|l| l.contains("listening on http://"));
+        let start = line.find("http://").unwrap() + "http://".len();
+        line[start..]
+            .split(|c: char| c == '"' || c.is_whitespace())
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its exit code.
+    fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "did not exit:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(addr: &str, path: &str, request_id: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().get(format!("http://{addr}{path}"));
+        if let Some(id) = request_id {
+            req = req.header("x-request-id", id);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap())
+    })
+}
+
+fn test_database() -> TestDatabase {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(TestDatabase::create())
+        .unwrap()
+}
+
+#[test]
+fn with_no_configuration_it_runs_on_sqlite_under_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // The only setting: a free port, so tests never collide on 2271.
+    let mut server = Running::start(mpanel(
+        dir.path(),
+        &["serve"],
+        &[("MPANEL_LISTEN", "127.0.0.1:0")],
+    ));
+    let addr = server.address();
+    assert_eq!(get(&addr, "/api/health", None).0, 200);
+    let (status, body) = get(&addr, "/api/ready", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("SQLITE"), "{body}");
+    assert!(dir.path().join("data/mpanel.db").is_file());
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(), 0);
+}
+
+#[test]
+fn serve_logs_requests_with_their_id_and_stops_cleanly_on_sigterm() {
+    let db = test_database();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Running::start(mpanel(
+        dir.path(),
+        &["serve"],
+        &[
+            ("MPANEL_DATABASE_URL", db.url()),
+            ("MPANEL_LISTEN", "127.0.0.1:0"),
+            ("MPANEL_LOG_FORMAT", "json"),
+        ],
+    ));
+    let addr = server.address();
+    let (status, body) = get(&addr, "/api/ready", Some("ops-check-0042"));
+    assert_eq!(status, 200, "{body}");
+    let engine = db.engine().as_str().to_ascii_uppercase();
+    assert!(body.contains(&engine), "{body}");
+
+    let line = server.wait_for_line(|l| l.contains("ops-check-0042"));
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["message"], "request finished");
+    assert_eq!(entry["span"]["request_id"], "ops-check-0042");
+    assert_eq!(entry["status"], 200);
+
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(), 0);
+    server.wait_for_line(|l| l.contains("\"stopped\""));
+}
+
+#[test]
+fn sigint_stops_serve_too() {
+    let db = test_database();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Running::start(mpanel(
+        dir.path(),
+        &["serve"],
+        &[
+            ("MPANEL_DATABASE_URL", db.url()),
+            ("MPANEL_LISTEN", "127.0.0.1:0"),
+        ],
+    ));
+    server.address();
+    server.signal("INT");
+    assert_eq!(server.wait_exit(), 0);
+}
+
+#[test]
+fn migrate_applies_pending_migrations_and_says_what_it_did() {
+    let db = test_database();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("MPANEL_DATABASE_URL", db.url())];
+
+    let out = run(dir.path(), &["migrate", "--status"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("pending: 1 foundation"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(dir.path(), &["migrate"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("applied 1 foundation"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(dir.path(), &["migrate"], &env);
+    assert!(
+        text(&out.stdout).contains("up to date, nothing to apply"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(dir.path(), &["migrate", "--status"], &env);
+    assert!(
+        text(&out.stdout).contains("up to date"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn environment_beats_file_beats_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let status =
+        |env: &[(&str, &str)]| text(&run(dir.path(), &["migrate", "--status"], env).stdout);
+
+    assert!(status(&[]).contains("database: sqlite://./data/mpanel.db"));
+
+    std::fs::write(
+        dir.path().join("mpanel.toml"),
+        "database_url = \"sqlite://./from-file.db\"\n",
+    )
+    .unwrap();
+    assert!(status(&[]).contains("database: sqlite://./from-file.db"));
+
+    let from_env = status(&[("MPANEL_DATABASE_URL", "sqlite://./from-env.db")]);
+    assert!(
+        from_env.contains("database: sqlite://./from-env.db"),
+        "{from_env}"
+    );
+
+    std::fs::write(
+        dir.path().join("other.toml"),
+        "database_url = \"sqlite://./other.db\"\n",
+    )
+    .unwrap();
+    let out = text(
+        &run(
+            dir.path(),
+            &["--config", "other.toml", "migrate", "--status"],
+            &[],
+        )
+        .stdout,
+    );
+    assert!(out.contains("database: sqlite://./other.db"), "{out}");
+    let out = status(&[("MPANEL_CONFIG", "other.toml")]);
+    assert!(out.contains("database: sqlite://./other.db"), "{out}");
+}
+
+#[test]
+fn a_bad_value_stops_start_up_naming_the_key_and_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    /// Arguments, environment, and words the error must contain.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            &["serve"],
+            &[("MPANEL_LISTEN", "not-an-address")],
+            &["listen", "MPANEL_LISTEN"],
+        ),
+        (
+            &["serve"],
+            &[("MPANEL_LOG_FORMAT", "xml")],
+            &["log_format", "MPANEL_LOG_FORMAT"],
+        ),
+        (
+            &["serve"],
+            &[("MPANEL_DATABASE_URL", "mysql://db/x")],
+            &["database_url", "MPANEL_DATABASE_URL"],
+        ),
+        (
+            &["serve"],
+            &[("MPANEL_CORS_ALLOWED_ORIGINS", "*")],
+            &["cors_allowed_origins"],
+        ),
+        (
+            &["--config", "missing.toml", "serve"],
+            &[],
+            &["missing.toml", "does not exist"],
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let out = run(dir.path(), args, env);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        let err = text(&out.stderr);
+        for word in *expected {
+            assert!(err.contains(word), "{word:?} missing from: {err}");
+        }
+    }
+
+    std::fs::write(dir.path().join("bad.toml"), "request_timeout_secs = 0\n").unwrap();
+    let out = run(dir.path(), &["--config", "bad.toml", "serve"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("request_timeout_secs") && err.contains("bad.toml"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("typo.toml"), "lissen = \"127.0.0.1:1\"\n").unwrap();
+    let out = run(dir.path(), &["--config", "typo.toml", "serve"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unknown key \"lissen\"") && err.contains("typo.toml"),
+        "{err}"
+    );
+
+    // Nothing was started or created.
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn unknown_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["frobnicate"][..], &["serve", "--bogus"], &[]] {
+        let out = run(dir.path(), args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("Usage:"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["worker", "--help"],
+        &["migrate", "--help"],
+        &["admin", "--help"],
+        &["admin", "create-tenant", "--help"],
+    ] {
+        let out = run(dir.path(), args, &[]);
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn secrets_never_reach_the_logs() {
+    let db = test_database();
+    let dir = tempfile::tempdir().unwrap();
+    let url = match db.engine() {
+        // The test cluster trusts loopback, so any password is accepted.
+        Engine::Postgres => db.url().replacen("postgres@", "postgres:pw-Zq81xK@", 1),
+        Engine::Sqlite => db.url().to_owned(),
+    };
+    let token = "metrics-token-Hh27Pq9x";
+    let mut server = Running::start(mpanel(
+        dir.path(),
+        &["serve"],
+        &[
+            ("MPANEL_DATABASE_URL", &url),
+            ("MPANEL_LISTEN", "127.0.0.1:0"),
+            ("MPANEL_LOG_LEVEL", "trace"),
+            ("MPANEL_METRICS_TOKEN", token),
+        ],
+    ));
+    let addr = server.address();
+    assert_eq!(get(&addr, "/metrics", None).0, 401);
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(), 0);
+    let log = server.log();
+    assert!(log.contains("starting mpanel"));
+    assert!(!log.contains(token), "the metrics token was logged");
+    assert!(
+        !log.contains("pw-Zq81xK"),
+        "the database password was logged"
+    );
+}
+
+#[test]
+fn admin_creates_a_tenant_once() {
+    let db = test_database();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("MPANEL_DATABASE_URL", db.url())];
+    let args = [
+        "admin",
+        "create-tenant",
+        "--slug",
+        "acme",
+        "--name",
+        "Acme Hosting",
+        "--timezone",
+        "Europe/Berlin",
+        "--currency",
+        "EUR",
+    ];
+    let out = run(dir.path(), &args, &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("created tenant acme") && said.contains("Europe/Berlin"),
+        "{said}"
+    );
+
+    let out = run(dir.path(), &args, &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(
+        dir.path(),
+        &[
+            "admin",
+            "create-tenant",
+            "--slug",
+            "Bad Slug",
+            "--name",
+            "X",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--slug"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn worker_starts_and_stops_on_sigterm() {
+    let db = test_database();
+    let dir = tempfile::tempdir().unwrap();
+    let mut worker = Running::start(mpanel(
+        dir.path(),
+        &["worker"],
+        &[("MPANEL_DATABASE_URL", db.url())],
+    ));
+    worker.wait_for_line(|l| l.contains("worker started"));
+    worker.signal("TERM");
+    assert_eq!(worker.wait_exit(), 0);
+}
