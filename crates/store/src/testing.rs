@@ -92,24 +92,6 @@ fn with_database(admin_url: &str, name: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn swaps_the_database_name_only() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-            "postgres://postgres@127.0.0.1:5432/t1"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h/postgres?sslmode=disable", "t1"),
-            "postgres://u:p@h/t1?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h:1", "t1"), "postgres://h:1/t1");
-    }
-}
-
 impl crate::Store {
     /// Runs one statement as written; lets tests reach past the store's
     /// interface (to damage a migration table, say).
@@ -126,5 +108,23 @@ impl crate::Store {
         };
         let sql = sqlx::AssertSqlSafe(format!("SELECT CAST({name} AS TEXT) FROM pragma_{name}()"));
         Ok(sqlx::query_scalar::<_, String>(sql).fetch_one(pool).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn swaps_the_database_name_only() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/postgres?sslmode=disable", "t1"),
+            "postgres://u:p@h/t1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:1", "t1"), "postgres://h:1/t1");
     }
 }
