@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::middleware::client_ip::{TrustForwardedFor, client_ip};
 use crate::middleware::limits::{Limits, enforce_limits};
 use crate::middleware::problems::finish_problems;
 use crate::middleware::rate_limit::{Limiter, rate_limit};
@@ -40,8 +41,12 @@ pub fn app_with(state: AppState, settings: &HttpSettings, extra: Router<AppState
             enforce_limits,
         ))
         .layer(from_fn_with_state(
-            Limiter::new(settings.rate_limit, settings.trust_forwarded_for),
+            Limiter::new(settings.rate_limit),
             rate_limit,
+        ))
+        .layer(from_fn_with_state(
+            TrustForwardedFor(settings.trust_forwarded_for),
+            client_ip,
         ))
         .layer(cors(&settings.cors_allowed_origins))
         .layer(from_fn(finish_problems))

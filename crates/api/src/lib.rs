@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 
 mod app;
+pub mod caller;
 pub mod json;
 mod middleware;
 mod openapi;
 pub mod problem;
+pub mod query;
 mod routes;
 mod server;
 mod settings;

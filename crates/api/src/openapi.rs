@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
-use crate::routes::{health, metrics};
+use crate::routes::{audit, auth, health, metrics, security, users};
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -47,10 +47,40 @@ pub struct ProblemDoc {
         description = "Control panel and billing platform for hosting providers. \
             Errors are application/problem+json (RFC 9457) with a stable `code`."
     ),
-    tags((name = "ops", description = "Health, readiness and metrics")),
-    components(schemas(ProblemDoc))
+    tags(
+        (name = "ops", description = "Health, readiness and metrics"),
+        (name = "auth", description = "Log in, refresh, log out"),
+        (name = "users", description = "The tenant's users"),
+        (name = "security", description = "Your sessions and API tokens"),
+        (name = "audit", description = "The tenant's audit log"),
+    ),
+    components(schemas(ProblemDoc)),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// The `bearer` scheme. Each operation's security requirement lists the
+/// permission it needs (OpenAPI 3.1 allows role names there); the
+/// permission matrix is in `mpanel_domain::identity::permission`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token from /api/auth/login, or an API token (mpt_…)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Every documented route, with the document built from them.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -58,6 +88,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update))
+        .routes(routes!(users::disable))
+        .routes(routes!(security::list_sessions))
+        .routes(routes!(security::revoke_session))
+        .routes(routes!(security::revoke_all_sessions))
+        .routes(routes!(security::list_tokens, security::create_token))
+        .routes(routes!(security::revoke_token))
+        .routes(routes!(audit::list))
 }
 
 /// `/api/openapi.json` and the docs page.

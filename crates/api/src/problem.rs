@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mpanel_services::ServiceError;
 use mpanel_store::StoreError;
 use serde_json::{Map, Value, json};
 
@@ -104,7 +105,14 @@ pub fn response(status: StatusCode, body: &Map<String, Value>) -> Response {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        response(self.status, &self.to_json())
+        let mut res = response(self.status, &self.to_json());
+        // A problem that says when to retry says it in the header too.
+        if let Some(secs) = self.extensions.get("retry_after").and_then(Value::as_u64)
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
     }
 }
 
@@ -126,6 +134,43 @@ impl From<StoreError> for Problem {
                 )
             }
             other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid { field, message } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{field}: {message}"),
+            )
+            .with("field", field),
+            ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            ServiceError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, "not_found", m),
+            ServiceError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            ServiceError::Unauthenticated(m) => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", m)
+            }
+            ServiceError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "The tenant, e-mail address or password is wrong.",
+            ),
+            ServiceError::AccountDisabled => Self::new(
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "This account is disabled.",
+            ),
+            ServiceError::Throttled { retry_after_secs } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_throttled",
+                format!("Too many failed logins; try again in {retry_after_secs} s."),
+            )
+            .with("retry_after", retry_after_secs),
+            ServiceError::Store(store) => Self::from(store),
+            ServiceError::Internal(ref _cause) => Self::internal(&err),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use mpanel_domain::Clock;
+use mpanel_services::identity::AccessTokens;
 use mpanel_store::Store;
 
 #[derive(Clone)]
@@ -11,6 +12,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub metrics: MetricsAccess,
+    /// Signs and checks access tokens.
+    pub tokens: AccessTokens,
 }
 
 /// The metrics registry and who may read it.

@@ -63,6 +63,22 @@ typed_id!(
     /// One row of the audit log.
     AuditEventId
 );
+typed_id!(
+    /// A signed-in session (one login, its refresh-token family).
+    SessionId
+);
+typed_id!(
+    /// One refresh token of a session.
+    RefreshTokenId
+);
+typed_id!(
+    /// A long-lived API token.
+    ApiTokenId
+);
+typed_id!(
+    /// One security event (login, lockout, token use …).
+    SecurityEventId
+);
 
 #[cfg(test)]
 mod tests {

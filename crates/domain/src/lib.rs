@@ -5,9 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod identity;
 pub mod ids;
 pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{AuditEventId, TenantId, UserId};
+pub use ids::{
+    ApiTokenId, AuditEventId, RefreshTokenId, SecurityEventId, SessionId, TenantId, UserId,
+};
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

@@ -35,7 +35,7 @@ pub enum Command {
     Worker,
     /// Apply pending database migrations and print what was done.
     Migrate(MigrateArgs),
-    /// Operator tasks: create tenants.
+    /// Operator tasks: create tenants and users.
     #[command(subcommand)]
     Admin(AdminCommand),
 }
@@ -51,6 +51,27 @@ pub struct MigrateArgs {
 pub enum AdminCommand {
     /// Create a tenant (a hosting brand) and print it.
     CreateTenant(CreateTenantArgs),
+    /// Create a user of a tenant with a role and print it.
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    /// The tenant's slug.
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub email: String,
+    /// SUPER_ADMIN, TENANT_ADMIN, BILLING, SUPPORT or CUSTOMER.
+    #[arg(long)]
+    pub role: String,
+    /// Display name.
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// 12 to 128 characters; without it a random one is made and printed once.
+    /// (Prefer leaving it out: a password on the command line lands in shell history.)
+    #[arg(long)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +138,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 },
             )
             .await
+        }
+        Command::Admin(AdminCommand::CreateUser(args)) => {
+            admin::create_user_cmd(config, args).await
         }
     }
 }

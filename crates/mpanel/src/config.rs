@@ -37,6 +37,10 @@ pub const KEYS: &[&str] = &[
     "shutdown_grace_secs",
     "hsts",
     "metrics_token",
+    "jwt_secret",
+    "bootstrap_tenant",
+    "bootstrap_admin_email",
+    "bootstrap_admin_password",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +76,26 @@ struct Raw {
         skip_serializing_if = "Option::is_none"
     )]
     metrics_token: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "optional_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    jwt_secret: Option<String>,
+    #[serde(deserialize_with = "scalar_string")]
+    bootstrap_tenant: String,
+    #[serde(
+        default,
+        deserialize_with = "optional_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    bootstrap_admin_email: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "optional_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    bootstrap_admin_password: Option<String>,
 }
 
 impl Default for Raw {
@@ -91,6 +115,10 @@ impl Default for Raw {
             shutdown_grace_secs: 20,
             hsts: false,
             metrics_token: None,
+            jwt_secret: None,
+            bootstrap_tenant: "default".into(),
+            bootstrap_admin_email: None,
+            bootstrap_admin_password: None,
         }
     }
 }
@@ -105,8 +133,19 @@ pub struct Config {
     pub log_level: String,
     pub http: HttpSettings,
     pub shutdown_grace: Duration,
+    /// The access-token signing key; `None`: one kept in the database.
+    pub jwt_secret: Option<SecretString>,
+    /// The first tenant and admin to create on an empty database.
+    pub bootstrap: Option<Bootstrap>,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
+}
+
+/// Bootstrap settings (only when an admin e-mail address is configured).
+pub struct Bootstrap {
+    pub tenant: String,
+    pub admin_email: String,
+    pub admin_password: Option<SecretString>,
 }
 
 impl fmt::Debug for Config {
@@ -122,6 +161,14 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("http", &self.http)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "bootstrap",
+                &self.bootstrap.as_ref().map(|b| (&b.tenant, &b.admin_email)),
+            )
             .field("file", &self.file)
             .finish()
     }
@@ -223,6 +270,27 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     if raw.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
         return Err(bad("metrics_token", "must be at least 16 characters"));
     }
+    if raw.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+        return Err(bad("jwt_secret", "must be at least 32 characters"));
+    }
+    if raw.bootstrap_admin_email.is_some()
+        && mpanel_domain::TenantSlug::parse(&raw.bootstrap_tenant).is_err()
+    {
+        return Err(bad(
+            "bootstrap_tenant",
+            "must be a slug: a-z, 0-9 and '-', 2 to 63 characters",
+        ));
+    }
+    if let Some(pw) = &raw.bootstrap_admin_password
+        && let Err(why) = mpanel_domain::identity::password::check_new_password(pw)
+    {
+        return Err(bad("bootstrap_admin_password", &why));
+    }
+    let bootstrap = raw.bootstrap_admin_email.map(|email| Bootstrap {
+        tenant: raw.bootstrap_tenant,
+        admin_email: email,
+        admin_password: raw.bootstrap_admin_password.map(SecretString::from),
+    });
     let rate_limit = (raw.rate_limit_per_minute > 0).then_some(RateLimit {
         per_minute: raw.rate_limit_per_minute,
         burst: raw.rate_limit_burst,
@@ -247,6 +315,8 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
             metrics_token: raw.metrics_token,
         },
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        jwt_secret: raw.jwt_secret.map(SecretString::from),
+        bootstrap,
         file,
     })
 }
@@ -433,11 +503,16 @@ mod tests {
         let config = checked(Raw {
             database_url: "postgres://mp:s3cret-pw@db/mpanel".into(),
             metrics_token: Some("token-0123456789abcdef".into()),
+            jwt_secret: Some("jwt-secret-0123456789abcdef0123456789".into()),
+            bootstrap_admin_email: Some("admin@example.com".into()),
+            bootstrap_admin_password: Some("bootstrap-pw-0123".into()),
             ..Raw::default()
         });
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret-pw"), "{shown}");
         assert!(!shown.contains("token-0123456789abcdef"), "{shown}");
+        assert!(!shown.contains("jwt-secret-0123456789abcdef"), "{shown}");
+        assert!(!shown.contains("bootstrap-pw-0123"), "{shown}");
         assert!(shown.contains("postgres://mp:***@db/mpanel"), "{shown}");
     }
 

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use mpanel_api::{AppState, MetricsAccess};
-use mpanel_domain::SystemClock;
+use mpanel_domain::{Clock, SystemClock};
+use mpanel_services::identity::AccessTokens;
+use mpanel_services::identity::bootstrap::{Bootstrap, bootstrap};
+use mpanel_services::identity::secrets::random_bytes;
 use mpanel_store::Store;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -48,9 +51,13 @@ pub async fn run(
         env!("CARGO_PKG_VERSION")
     );
     let store = open_store(&config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tokens = access_tokens(&config, &store, clock.as_ref()).await?;
+    bootstrap_first_tenant(&config, &store, clock.as_ref()).await?;
     let state = AppState {
         store: store.clone(),
-        clock: Arc::new(SystemClock),
+        clock,
+        tokens,
         metrics: MetricsAccess {
             handle: mpanel_api::telemetry::metrics_handle()
                 .context("cannot install the metrics recorder")?,
@@ -67,5 +74,59 @@ pub async fn run(
     mpanel_api::serve(listener, app, shutdown, config.shutdown_grace).await?;
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The access-token key: configured, or else the one every node shares
+/// through the database (made by the first node that starts).
+pub async fn access_tokens(
+    config: &Config,
+    store: &Store,
+    clock: &dyn Clock,
+) -> anyhow::Result<AccessTokens> {
+    let key = match &config.jwt_secret {
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+        None => {
+            let candidate = random_bytes::<32>()?;
+            store
+                .signing_key_or_insert("jwt", &candidate, clock.now())
+                .await
+                .context("cannot read the signing key")?
+        }
+    };
+    Ok(AccessTokens::new(&key)?)
+}
+
+/// On an empty database with `bootstrap_admin_email` set: the first tenant
+/// and its admin. A generated password is printed once, on standard output
+/// (never logged).
+async fn bootstrap_first_tenant(
+    config: &Config,
+    store: &Store,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let Some(b) = &config.bootstrap else {
+        return Ok(());
+    };
+    let input = Bootstrap {
+        tenant_slug: b.tenant.clone(),
+        admin_email: b.admin_email.clone(),
+        admin_password: b
+            .admin_password
+            .as_ref()
+            .map(|p| p.expose_secret().to_owned()),
+    };
+    if let Some(done) = bootstrap(store, clock, &input)
+        .await
+        .context("bootstrap failed")?
+    {
+        tracing::info!(tenant = %done.tenant_slug, admin = %done.admin_email, "created the first tenant and its TENANT_ADMIN");
+        if let Some(pw) = done.generated_password {
+            println!(
+                "mpanel: first tenant {:?}, TENANT_ADMIN {} with password: {pw}\nmpanel: this password is shown once; change it after logging in.",
+                done.tenant_slug, done.admin_email
+            );
+        }
+    }
     Ok(())
 }

@@ -3,6 +3,8 @@
 use mpanel_store::ActorType;
 use uuid::Uuid;
 
+use crate::identity::Principal;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub kind: ActorType,
@@ -20,6 +22,24 @@ impl Actor {
             id: None,
             label: format!("cli:{operator}"),
             request_id: None,
+        }
+    }
+
+    /// A signed-in user or API token, acting in request `request_id`.
+    pub fn principal(p: &Principal, request_id: Option<String>) -> Self {
+        match p.api_token_id {
+            Some(token) => Self {
+                kind: ActorType::ApiToken,
+                id: Some(p.user_id.as_uuid()),
+                label: format!("{} (token {token})", p.email),
+                request_id,
+            },
+            None => Self {
+                kind: ActorType::User,
+                id: Some(p.user_id.as_uuid()),
+                label: p.email.clone(),
+                request_id,
+            },
         }
     }
 }

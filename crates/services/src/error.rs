@@ -1,4 +1,5 @@
-//! Why a use case refused or failed.
+//! Why a use case refused or failed. Each variant maps to one HTTP status
+//! and problem code in the API.
 
 use mpanel_domain::TenantRuleError;
 use mpanel_store::StoreError;
@@ -11,11 +12,49 @@ pub enum ServiceError {
         field: &'static str,
         message: String,
     },
-    /// The change conflicts with existing data; nothing was changed.
+    /// The change conflicts with existing data or state; nothing was changed.
     #[error("{0}")]
     Conflict(String),
+    /// No such thing for this caller (another tenant's rows included).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No valid credentials: missing, expired, revoked or forged.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Wrong e-mail, password or tenant (never says which).
+    #[error("the e-mail address or password is wrong")]
+    InvalidCredentials,
+    /// Right password, but the account is disabled.
+    #[error("this account is disabled")]
+    AccountDisabled,
+    /// Too many failed logins; try again after this many seconds.
+    #[error("too many failed logins; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A failure that is ours (hashing, signing); logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// `NotFound` for a store miss, everything else unchanged.
+    pub fn not_found_as(what: &str) -> impl FnOnce(StoreError) -> Self + '_ {
+        move |err| match err {
+            StoreError::NotFound => Self::NotFound(format!("no such {what}")),
+            other => Self::Store(other),
+        }
+    }
 }
 
 impl From<TenantRuleError> for ServiceError {

@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 pub mod actor;
+pub mod audit;
 pub mod error;
+pub mod identity;
 pub mod tenants;
 
 pub use actor::Actor;

@@ -93,3 +93,96 @@ impl Store {
         Ok(actions)
     }
 }
+
+/// Filters for reading the audit log; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// The actor's id (a user or token id) or label (an e-mail address).
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// The target's id or type.
+    pub target: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+}
+
+/// One audit row as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: AuditEventId,
+    pub actor_type: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_label: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub request_id: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+impl Store {
+    /// A page of a tenant's audit log, newest first, older than `before`.
+    pub async fn list_audit(
+        &self,
+        tenant: TenantId,
+        filter: &AuditFilter,
+        before: Option<AuditEventId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let actor_id = filter
+            .actor
+            .as_deref()
+            .and_then(|a| Uuid::parse_str(a).ok());
+        let actor_label = filter.actor.as_deref().filter(|_| actor_id.is_none());
+        let records = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, actor_type, actor_id, actor_label, action, target_type, target_id,
+                        before, after, request_id, created_at
+                 FROM audit_log
+                 WHERE tenant_id = $1
+                   AND ($2 IS NULL OR id < $2)
+                   AND ($3 IS NULL OR actor_id = $3)
+                   AND ($4 IS NULL OR actor_label = $4)
+                   AND ($5 IS NULL OR action = $5)
+                   AND ($6 IS NULL OR target_id = $6 OR target_type = $6)
+                   AND ($7 IS NULL OR created_at >= $7)
+                   AND ($8 IS NULL OR created_at < $8)
+                 ORDER BY id DESC LIMIT $9",
+            )
+            .bind(tenant.as_uuid())
+            .bind(before.map(|b| b.as_uuid()))
+            .bind(actor_id)
+            .bind(actor_label)
+            .bind(&filter.action)
+            .bind(&filter.target)
+            .bind(filter.from)
+            .bind(filter.to)
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await?
+            {
+                use sqlx::Row;
+                let before: Option<Json<Value>> = row.try_get("before")?;
+                let after: Option<Json<Value>> = row.try_get("after")?;
+                out.push(AuditRecord {
+                    id: AuditEventId::from_uuid(row.try_get("id")?),
+                    actor_type: row.try_get("actor_type")?,
+                    actor_id: row.try_get("actor_id")?,
+                    actor_label: row.try_get("actor_label")?,
+                    action: row.try_get("action")?,
+                    target_type: row.try_get("target_type")?,
+                    target_id: row.try_get("target_id")?,
+                    before: before.map(|j| j.0),
+                    after: after.map(|j| j.0),
+                    request_id: row.try_get("request_id")?,
+                    created_at: row.try_get("created_at")?,
+                });
+            }
+            out
+        });
+        Ok(records)
+    }
+}

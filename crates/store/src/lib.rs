@@ -13,14 +13,16 @@ mod dispatch;
 pub mod audit;
 mod connect;
 mod error;
+pub mod identity;
 mod migrations;
 pub mod tenants;
 pub mod testing;
 mod tx;
 
-pub use audit::{ActorType, AuditEntry};
+pub use audit::{ActorType, AuditEntry, AuditFilter, AuditRecord};
 pub use connect::{Engine, PoolSettings, Store};
 pub use error::StoreError;
+pub use identity::users::{NewUser, UserRecord, UserStatus};
 pub use migrations::{AppliedNow, MigrationInfo, MigrationStatus, known_migrations};
 pub use tenants::TenantRecord;
 pub use tx::Tx;

@@ -20,12 +20,20 @@ struct Embedded {
 
 /// Every migration, oldest first. A new migration adds one entry here and
 /// one file in each of `migrations/sqlite` and `migrations/postgres`.
-const MIGRATIONS: &[Embedded] = &[Embedded {
-    version: 1,
-    description: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Embedded] = &[
+    Embedded {
+        version: 1,
+        description: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Embedded {
+        version: 2,
+        description: "identity",
+        sqlite: include_str!("../migrations/sqlite/0002_identity.sql"),
+        postgres: include_str!("../migrations/postgres/0002_identity.sql"),
+    },
+];
 
 /// One migration, as shown to operators.
 #[derive(Debug, Clone, PartialEq, Eq)]

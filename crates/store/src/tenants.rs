@@ -78,6 +78,21 @@ impl Store {
         Ok(record)
     }
 
+    pub async fn tenant(&self, id: TenantId) -> StoreResult<Option<TenantRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"));
+        let record = on_pool!(self.pool, |p| {
+            match sqlx::query(sql)
+                .bind(id.as_uuid())
+                .fetch_optional(p)
+                .await?
+            {
+                Some(row) => Some(from_row(&row)?),
+                None => None,
+            }
+        });
+        Ok(record)
+    }
+
     /// Every tenant, oldest first.
     pub async fn list_tenants(&self) -> StoreResult<Vec<TenantRecord>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tenants ORDER BY id"));

@@ -5,17 +5,18 @@
 //! the configured rate. Health, readiness and metrics are not limited, so
 //! probes never starve.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::client_ip::ClientIp;
 use crate::{Problem, RateLimit};
 
 const EXEMPT: &[&str] = &["/api/health", "/api/ready", "/metrics"];
@@ -25,11 +26,10 @@ const MAX_TRACKED: usize = 100_000;
 #[derive(Clone)]
 pub struct Limiter {
     limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
-    trust_forwarded_for: bool,
 }
 
 impl Limiter {
-    pub fn new(limit: Option<RateLimit>, trust_forwarded_for: bool) -> Self {
+    pub fn new(limit: Option<RateLimit>) -> Self {
         let limiter = limit.and_then(|l| {
             let per_minute = NonZeroU32::new(l.per_minute)?;
             let burst = NonZeroU32::new(l.burst.max(1))?;
@@ -37,10 +37,7 @@ impl Limiter {
                 Quota::per_minute(per_minute).allow_burst(burst),
             )))
         });
-        Self {
-            limiter,
-            trust_forwarded_for,
-        }
+        Self { limiter }
     }
 }
 
@@ -51,11 +48,7 @@ pub async fn rate_limit(State(limiter): State<Limiter>, req: Request, next: Next
     if EXEMPT.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let Some(ip) = client_ip(peer, req.headers(), limiter.trust_forwarded_for) else {
+    let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>().copied() else {
         return next.run(req).await;
     };
     if rl.len() > MAX_TRACKED {
@@ -79,47 +72,5 @@ pub async fn rate_limit(State(limiter): State<Limiter>, req: Request, next: Next
             }
             res
         }
-    }
-}
-
-/// The address to count a request against.
-fn client_ip(
-    peer: Option<IpAddr>,
-    headers: &HeaderMap,
-    trust_forwarded_for: bool,
-) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .next_back()
-            .and_then(|s| s.trim().parse::<IpAddr>().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    peer
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_is_used_only_when_trusted() {
-        let peer: IpAddr = "10.0.0.1".parse().unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("1.1.1.1, 203.0.113.9"),
-        );
-        assert_eq!(client_ip(Some(peer), &headers, false), Some(peer));
-        assert_eq!(
-            client_ip(Some(peer), &headers, true),
-            Some("203.0.113.9".parse().unwrap())
-        );
-        assert_eq!(client_ip(Some(peer), &HeaderMap::new(), true), Some(peer));
     }
 }

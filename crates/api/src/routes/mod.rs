@@ -1,5 +1,9 @@
 //! Routes by feature.
 
+pub mod audit;
+pub mod auth;
 pub mod fallback;
 pub mod health;
 pub mod metrics;
+pub mod security;
+pub mod users;

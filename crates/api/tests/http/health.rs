@@ -21,7 +21,11 @@ async fn ready_when_the_database_answers_and_migrations_are_current() {
     assert_eq!(body["status"], "READY");
     let engine = mpanel_store::testing::TestDatabase::selected_engine().unwrap();
     assert_eq!(body["engine"], engine.as_str().to_ascii_uppercase());
-    assert_eq!(body["migrations_applied"], serde_json::json!([1]));
+    let all: Vec<i64> = mpanel_store::known_migrations()
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(body["migrations_applied"], serde_json::json!(all));
 }
 
 #[tokio::test]

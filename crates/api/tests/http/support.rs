@@ -8,10 +8,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use mpanel_api::{ApiJson, AppState, HttpSettings, MetricsAccess, Problem};
-use mpanel_domain::SystemClock;
+use mpanel_domain::ManualClock;
+use mpanel_services::identity::AccessTokens;
 use mpanel_store::testing::TestDatabase;
 use mpanel_store::{PoolSettings, Store};
 use serde_json::Value;
+use time::macros::datetime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
@@ -21,6 +23,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub store: Store,
+    /// The server's clock: tests move it instead of sleeping.
+    pub clock: Arc<ManualClock>,
     /// Notified each time `/test/hold` starts serving a request.
     pub held: Arc<Notify>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -47,9 +51,11 @@ impl TestApp {
             .await
             .unwrap();
         store.migrate().await.unwrap();
+        let clock = Arc::new(ManualClock::at(datetime!(2026-11-21 09:00 UTC)));
         let state = AppState {
             store: store.clone(),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
+            tokens: AccessTokens::new(&[42u8; 32]).unwrap(),
             metrics: MetricsAccess {
                 handle: mpanel_api::telemetry::metrics_handle().unwrap(),
                 token: settings.metrics_token.as_deref().map(Arc::from),
@@ -75,6 +81,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             store,
+            clock,
             held,
             shutdown: Some(tx),
             server,

@@ -1,0 +1,79 @@
+//! `Caller`: the authenticated principal of a request, with the actor its
+//! changes are audited under. Missing or bad credentials are a 401.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mpanel_domain::identity::Permission;
+use mpanel_services::identity::Principal;
+use mpanel_services::identity::authenticate::authenticate;
+use mpanel_services::{Actor, ServiceError};
+
+use crate::middleware::{ClientIp, RequestId};
+use crate::{AppState, Problem};
+
+pub struct Caller {
+    pub principal: Principal,
+    pub actor: Actor,
+    pub ip: Option<String>,
+}
+
+impl Caller {
+    /// 403 unless the caller's role and token scopes allow `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), Problem> {
+        self.principal.require(permission).map_err(Problem::from)
+    }
+}
+
+/// A 401 with `WWW-Authenticate: Bearer`.
+pub struct Unauthorized(Problem);
+
+impl IntoResponse for Unauthorized {
+    fn into_response(self) -> Response {
+        let mut res = self.0.into_response();
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        res
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let Some(bearer) = bearer else {
+            return Err(Unauthorized(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Send Authorization: Bearer <access token or API token>.",
+            ))
+            .into_response());
+        };
+        let principal = authenticate(&state.store, state.clock.as_ref(), &state.tokens, bearer)
+            .await
+            .map_err(|err| match err {
+                ServiceError::Unauthenticated(_) => {
+                    Unauthorized(Problem::from(err)).into_response()
+                }
+                other => Problem::from(other).into_response(),
+            })?;
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+        let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string());
+        Ok(Self {
+            actor: Actor::principal(&principal, request_id),
+            principal,
+            ip,
+        })
+    }
+}

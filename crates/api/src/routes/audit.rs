@@ -1,0 +1,101 @@
+//! `/api/audit`: the tenant's audit log.
+
+use axum::Json;
+use axum::extract::State;
+use mpanel_domain::AuditEventId;
+use mpanel_domain::identity::Permission;
+use mpanel_services::audit;
+use mpanel_store::{AuditFilter, AuditRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::caller::Caller;
+use crate::query::{self, ApiQuery, Page};
+use crate::{AppState, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: String,
+    /// `USER`, `API_TOKEN`, `CLI` or `SYSTEM`.
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub actor_label: String,
+    /// `noun.verb`, e.g. `user.role_change`.
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub request_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<AuditRecord> for AuditView {
+    fn from(r: AuditRecord) -> Self {
+        Self {
+            id: r.id.to_string(),
+            actor_type: r.actor_type,
+            actor_id: r.actor_id.map(|a| a.to_string()),
+            actor_label: r.actor_label,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            before: r.before,
+            after: r.after,
+            request_id: r.request_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Actor id or label (e-mail address).
+    pub actor: Option<String>,
+    /// Exact action, e.g. `user.create`.
+    pub action: Option<String>,
+    /// Target id or type.
+    pub target: Option<String>,
+    /// From this time on (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub from: Option<OffsetDateTime>,
+    /// Before this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub to: Option<OffsetDateTime>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The tenant's audit log, newest first.
+#[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery),
+    security(("bearer" = ["AUDIT_READ"])),
+    responses((status = 200, description = "A page of audit rows", body = Page<AuditView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Page<AuditView>>, Problem> {
+    caller.require(Permission::AuditRead)?;
+    let limit = query::limit(q.limit)?;
+    let before = query::cursor::<AuditEventId>(q.cursor.as_deref())?;
+    let filter = AuditFilter {
+        actor: q.actor,
+        action: q.action,
+        target: q.target,
+        from: q.from,
+        to: q.to,
+    };
+    let fetched = audit::list(&state.store, &caller.principal, &filter, before, limit + 1).await?;
+    Ok(Json(Page::from_fetched(
+        fetched,
+        limit,
+        |r| r.id.to_string(),
+        AuditView::from,
+    )))
+}

@@ -1,0 +1,200 @@
+//! `/api/auth`: log in, refresh, log out, who am I, change password.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use mpanel_domain::identity::{Permission, Role, Scope};
+use mpanel_services::identity::login::{self, LoginInput, TokenPair};
+use mpanel_services::identity::{sessions, users};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::caller::Caller;
+use crate::middleware::ClientIp;
+use crate::openapi::ProblemDoc;
+use crate::{ApiJson, AppState, Problem};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The tenant's slug.
+    pub tenant: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// A JWT, valid `expires_in` seconds; send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque; trade it at `/api/auth/refresh` for a new pair. Single use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub session_id: String,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(p: TokenPair) -> Self {
+        Self {
+            access_token: p.access_token,
+            refresh_token: p.refresh_token,
+            token_type: "Bearer",
+            expires_in: p.expires_in,
+            session_id: p.session_id.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// 12 to 128 characters.
+    pub new_password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub tenant_id: String,
+    pub email: String,
+    #[schema(value_type = String, example = "TENANT_ADMIN")]
+    pub role: Role,
+    /// Set when signed in with a session.
+    pub session_id: Option<String>,
+    /// Set when calling with an API token.
+    pub api_token_id: Option<String>,
+    /// The token's scopes (absent for a session: all the role allows).
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Option<Vec<Scope>>,
+    /// Everything this caller may do.
+    #[schema(value_type = Vec<String>, example = json!(["SELF_READ", "USERS_READ"]))]
+    pub permissions: Vec<Permission>,
+}
+
+fn client_ip(headers_ip: Option<axum::Extension<ClientIp>>) -> Option<String> {
+    headers_ip.map(|axum::Extension(ClientIp(ip))| ip.to_string())
+}
+
+/// Log in with tenant, e-mail address and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Wrong tenant, e-mail address or password (`invalid_credentials`)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The account is disabled (`account_disabled`)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins (`login_throttled`), see Retry-After", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, Problem> {
+    let input = LoginInput {
+        tenant: body.tenant,
+        email: body.email,
+        password: body.password,
+        ip: client_ip(ip),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+    };
+    let pair = login::login(&state.store, state.clock.as_ref(), &state.tokens, &input).await?;
+    Ok(Json(pair.into()))
+}
+
+/// Trade a refresh token for a new pair; the old one stops working. Using
+/// a refresh token twice revokes its session.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenResponse),
+        (status = 401, description = "Invalid, expired, revoked or reused", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ip: Option<axum::Extension<ClientIp>>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, Problem> {
+    let pair = login::refresh(
+        &state.store,
+        state.clock.as_ref(),
+        &state.tokens,
+        &body.refresh_token,
+        client_ip(ip),
+    )
+    .await?;
+    Ok(Json(pair.into()))
+}
+
+/// End the current session: its access and refresh tokens stop working.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    security(("bearer" = ["SELF_SECURITY"])),
+    responses((status = 204, description = "Signed out")))]
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, Problem> {
+    caller.require(Permission::SelfSecurity)?;
+    sessions::logout(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who is calling, and what they may do.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    security(("bearer" = ["SELF_READ"])),
+    responses((status = 200, description = "The caller", body = Me)))]
+pub async fn me(caller: Caller) -> Result<Json<Me>, Problem> {
+    caller.require(Permission::SelfRead)?;
+    let p = &caller.principal;
+    Ok(Json(Me {
+        user_id: p.user_id.to_string(),
+        tenant_id: p.tenant_id.to_string(),
+        email: p.email.clone(),
+        role: p.role(),
+        session_id: p.session_id.map(|s| s.to_string()),
+        api_token_id: p.api_token_id.map(|t| t.to_string()),
+        scopes: p.access.scopes.as_ref().map(|s| s.iter().collect()),
+        permissions: Permission::ALL
+            .into_iter()
+            .filter(|perm| p.access.permits(*perm))
+            .collect(),
+    }))
+}
+
+/// Change your password; your other sessions end.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = PasswordChange,
+    security(("bearer" = ["SELF_SECURITY"])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 422, description = "Current password wrong or new one too weak", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Permission::SelfSecurity)?;
+    users::change_own_password(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

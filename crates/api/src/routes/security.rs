@@ -1,0 +1,248 @@
+//! `/api/security`: one's own sessions and API tokens.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mpanel_domain::identity::{Permission, Scope};
+use mpanel_domain::{ApiTokenId, SessionId};
+use mpanel_services::identity::api_tokens::{self, NewApiToken};
+use mpanel_services::identity::sessions;
+use mpanel_store::identity::api_tokens::ApiTokenRecord;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::caller::Caller;
+use crate::openapi::ProblemDoc;
+use crate::query::{self, Page};
+use crate::{ApiJson, AppState, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    /// The session this request is made with.
+    pub current: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedCount {
+    pub revoked: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the token, to tell tokens apart.
+    pub token_start: String,
+    /// READ, WRITE, ADMIN, BILLING, PROVISIONING, SECURITY.
+    #[schema(value_type = Vec<String>, example = json!(["READ"]))]
+    pub scopes: Vec<Scope>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<ApiTokenRecord> for TokenView {
+    fn from(t: ApiTokenRecord) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name,
+            token_start: t.token_start,
+            scopes: t.scopes.iter().collect(),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token itself: shown this once, never again.
+    pub token: String,
+    #[serde(flatten)]
+    pub details: TokenView,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    pub name: String,
+    /// READ, WRITE, ADMIN, BILLING, PROVISIONING, SECURITY.
+    #[schema(value_type = Vec<String>, example = json!(["READ"]))]
+    pub scopes: Vec<Scope>,
+    /// RFC 3339; absent: no expiry.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Your sessions that are still live, newest first.
+#[utoipa::path(get, path = "/api/security/me/sessions", tag = "security",
+    security(("bearer" = ["SELF_SECURITY"])),
+    responses((status = 200, description = "Live sessions", body = Page<SessionView>)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Page<SessionView>>, Problem> {
+    caller.require(Permission::SelfSecurity)?;
+    let current = caller.principal.session_id;
+    let items = sessions::list(&state.store, state.clock.as_ref(), &caller.principal)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id.to_string(),
+            current: Some(s.id) == current,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// End one of your sessions.
+#[utoipa::path(post, path = "/api/security/me/sessions/{id}/revoke", tag = "security",
+    params(("id" = String, Path, description = "Session id")),
+    security(("bearer" = ["SELF_SECURITY"])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "Not one of your sessions", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Permission::SelfSecurity)?;
+    let id = query::path_id::<SessionId>(&id, "session")?;
+    sessions::revoke(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+        "REVOKED_BY_USER",
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// End all your sessions but the current one.
+#[utoipa::path(post, path = "/api/security/me/sessions/revoke-all", tag = "security",
+    security(("bearer" = ["SELF_SECURITY"])),
+    responses((status = 200, description = "How many were revoked", body = RevokedCount)))]
+pub async fn revoke_all_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RevokedCount>, Problem> {
+    caller.require(Permission::SelfSecurity)?;
+    let revoked = sessions::revoke_others(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+    )
+    .await?;
+    Ok(Json(RevokedCount { revoked }))
+}
+
+/// Your API tokens, newest first (revoked ones included).
+#[utoipa::path(get, path = "/api/security/tokens", tag = "security",
+    security(("bearer" = ["SELF_TOKENS"])),
+    responses((status = 200, description = "Your tokens", body = Page<TokenView>)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Page<TokenView>>, Problem> {
+    caller.require(Permission::SelfTokens)?;
+    let items = api_tokens::list(&state.store, &caller.principal)
+        .await?
+        .into_iter()
+        .map(TokenView::from)
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Create an API token; the response shows it once.
+#[utoipa::path(post, path = "/api/security/tokens", tag = "security", request_body = NewTokenRequest,
+    security(("bearer" = ["SELF_TOKENS"])),
+    responses(
+        (status = 201, description = "Created; `token` is shown only now", body = CreatedToken),
+        (status = 403, description = "A scope beyond your role or token", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewTokenRequest>,
+) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
+    caller.require(Permission::SelfTokens)?;
+    let created = api_tokens::create(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        &NewApiToken {
+            name: body.name,
+            scopes: body.scopes,
+            expires_at: body.expires_at,
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: created.token,
+            details: created.record.into(),
+        }),
+    ))
+}
+
+/// Revoke one of your API tokens.
+#[utoipa::path(post, path = "/api/security/tokens/{id}/revoke", tag = "security",
+    params(("id" = String, Path, description = "Token id")),
+    security(("bearer" = ["SELF_TOKENS"])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "Not one of your tokens", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Permission::SelfTokens)?;
+    let id = query::path_id::<ApiTokenId>(&id, "API token")?;
+    api_tokens::revoke(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

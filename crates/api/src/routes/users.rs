@@ -1,0 +1,208 @@
+//! `/api/users`: the tenant's users.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mpanel_domain::UserId;
+use mpanel_domain::identity::{Permission, Role};
+use mpanel_services::identity::users::{self, CreateUser, UpdateUser};
+use mpanel_store::UserRecord;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::caller::Caller;
+use crate::openapi::ProblemDoc;
+use crate::query::{self, ApiQuery, Page};
+use crate::{ApiJson, AppState, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    /// SUPER_ADMIN, TENANT_ADMIN, BILLING, SUPPORT or CUSTOMER.
+    #[schema(value_type = String, example = "SUPPORT")]
+    pub role: Role,
+    /// `ACTIVE` or `DISABLED`.
+    pub status: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<UserRecord> for UserView {
+    fn from(u: UserRecord) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role,
+            status: u.status.as_str(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub email: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// SUPER_ADMIN, TENANT_ADMIN, BILLING, SUPPORT or CUSTOMER.
+    #[schema(value_type = String, example = "SUPPORT")]
+    pub role: Role,
+    /// 12 to 128 characters.
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    #[schema(value_type = Option<String>, example = "BILLING")]
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 200; default 50.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The tenant's users, oldest first.
+#[utoipa::path(get, path = "/api/users", tag = "users", params(ListQuery),
+    security(("bearer" = ["USERS_READ"])),
+    responses((status = 200, description = "A page of users", body = Page<UserView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Page<UserView>>, Problem> {
+    caller.require(Permission::UsersRead)?;
+    let limit = query::limit(q.limit)?;
+    let after = query::cursor::<UserId>(q.cursor.as_deref())?;
+    let fetched = users::list(&state.store, &caller.principal, after, limit + 1).await?;
+    Ok(Json(Page::from_fetched(
+        fetched,
+        limit,
+        |u| u.id.to_string(),
+        UserView::from,
+    )))
+}
+
+/// Create a user of the tenant.
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUserRequest,
+    security(("bearer" = ["USERS_WRITE"])),
+    responses(
+        (status = 201, description = "Created", body = UserView),
+        (status = 409, description = "The e-mail address is taken", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewUserRequest>,
+) -> Result<(StatusCode, Json<UserView>), Problem> {
+    caller.require(Permission::UsersWrite)?;
+    let user = users::create(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        &CreateUser {
+            email: body.email,
+            display_name: body.display_name,
+            role: body.role,
+            password: body.password,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+/// One user of the tenant.
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = ["USERS_READ"])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 404, description = "No such user in this tenant", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, Problem> {
+    caller.require(Permission::UsersRead)?;
+    let id = query::path_id::<UserId>(&id, "user")?;
+    Ok(Json(
+        users::get(&state.store, &caller.principal, id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Change a user's name or role (role changes are audited with before and after).
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", request_body = UserPatch,
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = ["USERS_WRITE"])),
+    responses(
+        (status = 200, description = "Changed", body = UserView),
+        (status = 404, description = "No such user in this tenant", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Would leave the tenant without an active admin", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UserPatch>,
+) -> Result<Json<UserView>, Problem> {
+    caller.require(Permission::UsersWrite)?;
+    let id = query::path_id::<UserId>(&id, "user")?;
+    let patch = UpdateUser {
+        display_name: body.display_name,
+        role: body.role,
+    };
+    let user = users::update(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+        &patch,
+    )
+    .await?;
+    Ok(Json(user.into()))
+}
+
+/// Disable a user: their sessions and API tokens stop working at once.
+#[utoipa::path(post, path = "/api/users/{id}/disable", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = ["USERS_WRITE"])),
+    responses(
+        (status = 200, description = "Disabled", body = UserView),
+        (status = 404, description = "No such user in this tenant", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, Problem> {
+    caller.require(Permission::UsersWrite)?;
+    let id = query::path_id::<UserId>(&id, "user")?;
+    let user = users::disable(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok(Json(user.into()))
+}

@@ -1,0 +1,252 @@
+//! The permission matrix: the one place that says which role may do what,
+//! and which API token scope each permission needs. Every route checks a
+//! [`Permission`] through [`Access::permits`]; the matrix test walks every
+//! route against this table.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::Role;
+
+/// Something a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Permission {
+    /// Read one's own identity (`/api/auth/me`).
+    SelfRead,
+    /// Manage one's own sessions and password (list, revoke, log out).
+    SelfSecurity,
+    /// Manage one's own API tokens.
+    SelfTokens,
+    /// List and read the tenant's users.
+    UsersRead,
+    /// Create, change and disable the tenant's users.
+    UsersWrite,
+    /// Read the tenant's audit log.
+    AuditRead,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 6] = [
+        Permission::SelfRead,
+        Permission::SelfSecurity,
+        Permission::SelfTokens,
+        Permission::UsersRead,
+        Permission::UsersWrite,
+        Permission::AuditRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SelfRead => "SELF_READ",
+            Self::SelfSecurity => "SELF_SECURITY",
+            Self::SelfTokens => "SELF_TOKENS",
+            Self::UsersRead => "USERS_READ",
+            Self::UsersWrite => "USERS_WRITE",
+            Self::AuditRead => "AUDIT_READ",
+        }
+    }
+
+    /// The matrix: may `role` do this?
+    pub fn allowed_for(self, role: Role) -> bool {
+        use Role::*;
+        match self {
+            Self::SelfRead | Self::SelfSecurity | Self::SelfTokens => true,
+            Self::UsersRead => matches!(role, TenantAdmin | Support),
+            Self::UsersWrite => matches!(role, TenantAdmin),
+            Self::AuditRead => matches!(role, SuperAdmin | TenantAdmin),
+        }
+    }
+
+    /// The scope an API token needs for this.
+    pub fn required_scope(self) -> Scope {
+        match self {
+            Self::SelfRead | Self::UsersRead => Scope::Read,
+            Self::UsersWrite => Scope::Admin,
+            Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Permission {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown permission {s:?}"))
+    }
+}
+
+/// What an API token may be used for; a session may do all its role allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+    Billing,
+    Provisioning,
+    Security,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 6] = [
+        Scope::Read,
+        Scope::Write,
+        Scope::Admin,
+        Scope::Billing,
+        Scope::Provisioning,
+        Scope::Security,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "READ",
+            Self::Write => "WRITE",
+            Self::Admin => "ADMIN",
+            Self::Billing => "BILLING",
+            Self::Provisioning => "PROVISIONING",
+            Self::Security => "SECURITY",
+        }
+    }
+
+    /// Whether a user of `role` may put this scope on a token: a token
+    /// never exceeds its creator's role.
+    pub fn grantable_by(self, role: Role) -> bool {
+        use Role::*;
+        match self {
+            Self::Read | Self::Write | Self::Security => true,
+            Self::Admin => matches!(role, SuperAdmin | TenantAdmin),
+            Self::Billing => matches!(role, TenantAdmin | Billing),
+            Self::Provisioning => matches!(role, SuperAdmin | TenantAdmin | Support),
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown scope {s:?}; expected one of READ, WRITE, ADMIN, BILLING, PROVISIONING, SECURITY"))
+    }
+}
+
+/// A set of scopes, stored as a space-separated list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScopeSet(Vec<Scope>);
+
+impl ScopeSet {
+    pub fn new(scopes: impl IntoIterator<Item = Scope>) -> Self {
+        let mut v: Vec<Scope> = scopes.into_iter().collect();
+        v.sort();
+        v.dedup();
+        Self(v)
+    }
+
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `READ SECURITY`.
+    pub fn to_stored(&self) -> String {
+        self.0
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn from_stored(stored: &str) -> Result<Self, String> {
+        stored
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::new)
+    }
+}
+
+/// Who is asking, as far as permissions go: a role, and for an API token
+/// the scopes it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub role: Role,
+    /// `None` for a signed-in session (all the role allows).
+    pub scopes: Option<ScopeSet>,
+}
+
+impl Access {
+    pub fn permits(&self, permission: Permission) -> bool {
+        permission.allowed_for(self.role)
+            && self
+                .scopes
+                .as_ref()
+                .is_none_or(|s| s.contains(permission.required_scope()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_limited_by_both_role_and_scope() {
+        let session = Access {
+            role: Role::TenantAdmin,
+            scopes: None,
+        };
+        assert!(session.permits(Permission::UsersWrite));
+        let read_token = Access {
+            role: Role::TenantAdmin,
+            scopes: Some(ScopeSet::new([Scope::Read])),
+        };
+        assert!(read_token.permits(Permission::UsersRead));
+        assert!(!read_token.permits(Permission::UsersWrite));
+        let demoted = Access {
+            role: Role::Customer,
+            scopes: Some(ScopeSet::new([Scope::Admin, Scope::Read])),
+        };
+        assert!(!demoted.permits(Permission::UsersWrite));
+    }
+
+    #[test]
+    fn customers_reach_only_their_own_things() {
+        for p in Permission::ALL {
+            let own = matches!(
+                p,
+                Permission::SelfRead | Permission::SelfSecurity | Permission::SelfTokens
+            );
+            assert_eq!(p.allowed_for(Role::Customer), own, "{p}");
+        }
+    }
+
+    #[test]
+    fn scopes_round_trip_through_storage() {
+        let set = ScopeSet::new([Scope::Security, Scope::Read, Scope::Read]);
+        assert_eq!(set.to_stored(), "READ SECURITY");
+        assert_eq!(ScopeSet::from_stored("READ SECURITY").unwrap(), set);
+        assert!(ScopeSet::from_stored("READ GOD").is_err());
+        assert!(!Scope::Admin.grantable_by(Role::Customer));
+        assert!(!Scope::Billing.grantable_by(Role::Support));
+    }
+}

@@ -1,0 +1,158 @@
+//! A user's API tokens: created with scopes their role allows (and, when
+//! made with a token, no more than that token's scopes), shown once,
+//! stored as a hash, revocable.
+
+use mpanel_domain::identity::api_token::{self, DISPLAY_CHARS, hash_secret};
+use mpanel_domain::identity::{Scope, ScopeSet};
+use mpanel_domain::{ApiTokenId, Clock};
+use mpanel_store::identity::api_tokens::ApiTokenRecord;
+use mpanel_store::identity::security_events::SecurityEvent;
+use mpanel_store::{AuditEntry, Store};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{Principal, record_event_in, secrets};
+use crate::{Actor, ServiceError};
+
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A created token: the secret is in `token`, shown this once.
+#[derive(Debug, Clone)]
+pub struct CreatedApiToken {
+    pub token: String,
+    pub record: ApiTokenRecord,
+}
+
+pub async fn create(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    input: &NewApiToken,
+) -> Result<CreatedApiToken, ServiceError> {
+    let now = clock.now();
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ServiceError::invalid(
+            "name",
+            "must be 1 to 100 characters long",
+        ));
+    }
+    if input.scopes.is_empty() {
+        return Err(ServiceError::invalid("scopes", "name at least one scope"));
+    }
+    for scope in &input.scopes {
+        if !scope.grantable_by(who.role()) {
+            return Err(ServiceError::Forbidden(format!(
+                "a {} may not create a token with the {} scope",
+                who.role(),
+                scope.as_str()
+            )));
+        }
+        if let Some(own) = &who.access.scopes
+            && !own.contains(*scope)
+        {
+            return Err(ServiceError::Forbidden(format!(
+                "this token lacks the {} scope, so it cannot grant it",
+                scope.as_str()
+            )));
+        }
+    }
+    if input.expires_at.is_some_and(|e| e <= now) {
+        return Err(ServiceError::invalid("expires_at", "must be in the future"));
+    }
+    let token = api_token::format(&secrets::random_bytes::<32>()?);
+    let record = ApiTokenRecord {
+        id: ApiTokenId::new(),
+        tenant_id: who.tenant_id,
+        user_id: who.user_id,
+        name: name.to_owned(),
+        token_start: token.chars().take(DISPLAY_CHARS).collect(),
+        scopes: ScopeSet::new(input.scopes.iter().copied()),
+        created_at: now,
+        expires_at: input.expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let mut tx = store.begin().await?;
+    tx.insert_api_token(&record, &hash_secret(&token)).await?;
+    tx.record_audit(&AuditEntry {
+        tenant_id: Some(who.tenant_id),
+        actor_type: actor.kind,
+        actor_id: actor.id,
+        actor_label: actor.label.clone(),
+        action: "api_token.create".into(),
+        target_type: "api_token".into(),
+        target_id: Some(record.id.to_string()),
+        before: None,
+        after: Some(json!({"name": record.name, "scopes": record.scopes.to_stored(), "expires_at": record.expires_at.map(|e| e.unix_timestamp())})),
+        request_id: actor.request_id.clone(),
+        at: now,
+    })
+    .await?;
+    record_event_in(
+        &mut tx,
+        SecurityEvent {
+            tenant_id: Some(who.tenant_id),
+            user_id: Some(who.user_id),
+            kind: "API_TOKEN_CREATED",
+            ip: None,
+            detail: Some(json!({"token_id": record.id})),
+            at: now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(CreatedApiToken { token, record })
+}
+
+pub async fn list(store: &Store, who: &Principal) -> Result<Vec<ApiTokenRecord>, ServiceError> {
+    Ok(store.api_tokens_of(who.tenant_id, who.user_id).await?)
+}
+
+pub async fn revoke(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    id: ApiTokenId,
+) -> Result<(), ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    tx.revoke_api_token(who.tenant_id, who.user_id, id, now)
+        .await
+        .map_err(ServiceError::not_found_as("API token"))?;
+    tx.record_audit(&AuditEntry {
+        tenant_id: Some(who.tenant_id),
+        actor_type: actor.kind,
+        actor_id: actor.id,
+        actor_label: actor.label.clone(),
+        action: "api_token.revoke".into(),
+        target_type: "api_token".into(),
+        target_id: Some(id.to_string()),
+        before: None,
+        after: None,
+        request_id: actor.request_id.clone(),
+        at: now,
+    })
+    .await?;
+    record_event_in(
+        &mut tx,
+        SecurityEvent {
+            tenant_id: Some(who.tenant_id),
+            user_id: Some(who.user_id),
+            kind: "API_TOKEN_REVOKED",
+            ip: None,
+            detail: Some(json!({"token_id": id})),
+            at: now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

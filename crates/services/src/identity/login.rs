@@ -1,0 +1,260 @@
+//! Logging in, refreshing and logging out.
+
+use mpanel_domain::identity::api_token::hash_secret;
+use mpanel_domain::identity::refresh::{self, REFRESH_TOKEN_TTL, RefreshDecision};
+use mpanel_domain::identity::throttle::{PER_ACCOUNT, PER_ADDRESS, ThrottlePolicy};
+use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, UserId};
+use mpanel_store::identity::security_events::SecurityEvent;
+use mpanel_store::identity::sessions::SessionRecord;
+use mpanel_store::{Store, Tx, UserStatus};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use super::access_tokens::AccessClaims;
+use super::{AccessTokens, passwords, record_event, record_event_in, secrets};
+use crate::ServiceError;
+
+/// A session lives at most this long, however often it is refreshed.
+pub const SESSION_MAX_AGE: Duration = Duration::days(30);
+
+#[derive(Debug, Clone)]
+pub struct LoginInput {
+    pub tenant: String,
+    pub email: String,
+    pub password: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What a successful login or refresh hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub session_id: SessionId,
+}
+
+fn event(
+    kind: &'static str,
+    tenant: Option<TenantId>,
+    user: Option<UserId>,
+    ip: &Option<String>,
+    at: OffsetDateTime,
+) -> SecurityEvent {
+    SecurityEvent {
+        tenant_id: tenant,
+        user_id: user,
+        kind,
+        ip: ip.clone(),
+        detail: None,
+        at,
+    }
+}
+
+pub async fn login(
+    store: &Store,
+    clock: &dyn Clock,
+    tokens: &AccessTokens,
+    input: &LoginInput,
+) -> Result<TokenPair, ServiceError> {
+    let now = clock.now();
+    let keys = throttle_keys(input);
+    let tenant = store.tenant_by_slug(&input.tenant).await?;
+    let tenant_id = tenant.as_ref().map(|t| t.id);
+
+    for (key, policy) in &keys {
+        let state = store.throttle_state(key).await?;
+        if let Some(wait) = policy.locked_for(state.as_ref(), now) {
+            record_event(
+                store,
+                event("LOGIN_THROTTLED", tenant_id, None, &input.ip, now),
+            )
+            .await;
+            return Err(ServiceError::Throttled {
+                retry_after_secs: u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1),
+            });
+        }
+    }
+
+    let user = match &tenant {
+        Some(t) => store.user_by_email(t.id, &input.email).await?,
+        None => None,
+    };
+    let stored_hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    if !passwords::verify(stored_hash, &input.password).await {
+        let user_id = user.as_ref().map(|u| u.id);
+        for (key, policy) in &keys {
+            let state = store.throttle_state(key).await?;
+            let next = policy.after_failure(state.as_ref(), now);
+            store.save_throttle_state(key, &next).await?;
+            if next.locked_until.is_some() && policy.locked_for(state.as_ref(), now).is_none() {
+                let mut locked = event("LOGIN_LOCKED", tenant_id, user_id, &input.ip, now);
+                locked.detail =
+                    Some(json!({"key": key.split(':').next(), "failures": next.failures}));
+                record_event(store, locked).await;
+            }
+        }
+        record_event(
+            store,
+            event("LOGIN_FAILED", tenant_id, user_id, &input.ip, now),
+        )
+        .await;
+        return Err(ServiceError::InvalidCredentials);
+    }
+    let Some(user) = user else {
+        return Err(ServiceError::InvalidCredentials);
+    };
+    if user.status == UserStatus::Disabled {
+        record_event(
+            store,
+            event(
+                "LOGIN_DISABLED_ACCOUNT",
+                tenant_id,
+                Some(user.id),
+                &input.ip,
+                now,
+            ),
+        )
+        .await;
+        return Err(ServiceError::AccountDisabled);
+    }
+    store.clear_throttle(&keys[0].0).await?;
+
+    let session = SessionRecord {
+        id: SessionId::new(),
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + SESSION_MAX_AGE,
+        revoked_at: None,
+        ip: input.ip.clone(),
+        user_agent: input.user_agent.clone(),
+    };
+    let mut tx = store.begin().await?;
+    tx.insert_session(&session).await?;
+    let refresh_token = issue_refresh_token(&mut tx, session.id, now).await?;
+    record_event_in(
+        &mut tx,
+        event("LOGIN_SUCCEEDED", tenant_id, Some(user.id), &input.ip, now),
+    )
+    .await?;
+    tx.commit().await?;
+    pair(tokens, &session, refresh_token, now)
+}
+
+/// The keys failures are counted under: the account, then the address.
+fn throttle_keys(input: &LoginInput) -> Vec<(String, ThrottlePolicy)> {
+    let mut keys = vec![(
+        format!("account:{}:{}", input.tenant, input.email.to_lowercase()),
+        PER_ACCOUNT,
+    )];
+    if let Some(ip) = &input.ip {
+        keys.push((format!("address:{ip}"), PER_ADDRESS));
+    }
+    keys
+}
+
+async fn issue_refresh_token(
+    tx: &mut Tx,
+    session: SessionId,
+    now: OffsetDateTime,
+) -> Result<String, ServiceError> {
+    let token = secrets::new_refresh_token()?;
+    tx.insert_refresh_token(
+        RefreshTokenId::new(),
+        session,
+        &hash_secret(&token),
+        now,
+        now + REFRESH_TOKEN_TTL,
+    )
+    .await?;
+    Ok(token)
+}
+
+fn pair(
+    tokens: &AccessTokens,
+    session: &SessionRecord,
+    refresh_token: String,
+    now: OffsetDateTime,
+) -> Result<TokenPair, ServiceError> {
+    let access_token = tokens.issue(
+        AccessClaims {
+            tenant_id: session.tenant_id,
+            user_id: session.user_id,
+            session_id: session.id,
+        },
+        now,
+    )?;
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+        expires_in: AccessTokens::ttl_secs(),
+        session_id: session.id,
+    })
+}
+
+/// Trades a refresh token for a new pair. A token already used (outside
+/// the grace period) revokes its whole session.
+pub async fn refresh(
+    store: &Store,
+    clock: &dyn Clock,
+    tokens: &AccessTokens,
+    refresh_token: &str,
+    ip: Option<String>,
+) -> Result<TokenPair, ServiceError> {
+    let now = clock.now();
+    let ended =
+        || ServiceError::Unauthenticated("the refresh token is invalid, expired or revoked".into());
+    let Some(rec) = store
+        .refresh_token_by_hash(&hash_secret(refresh_token))
+        .await?
+    else {
+        return Err(ended());
+    };
+    if rec.session_revoked || now >= rec.session_expires_at {
+        return Err(ended());
+    }
+    let user = store.user(rec.tenant_id, rec.user_id).await?;
+    if user.status != UserStatus::Active {
+        return Err(ended());
+    }
+    let session = store.session(rec.tenant_id, rec.session_id).await?;
+    let mut tx = store.begin().await?;
+    match refresh::decide(rec.used_at, rec.expires_at, now) {
+        RefreshDecision::Expired => return Err(ended()),
+        RefreshDecision::Reused => {
+            tx.revoke_session(
+                rec.tenant_id,
+                rec.user_id,
+                rec.session_id,
+                "REFRESH_TOKEN_REUSED",
+                now,
+            )
+            .await?;
+            let mut reuse = event(
+                "REFRESH_TOKEN_REUSED",
+                Some(rec.tenant_id),
+                Some(rec.user_id),
+                &ip,
+                now,
+            );
+            reuse.detail = Some(json!({"session_id": rec.session_id}));
+            record_event_in(&mut tx, reuse).await?;
+            tx.commit().await?;
+            return Err(ServiceError::Unauthenticated(
+                "this refresh token was already used; the session has been revoked".into(),
+            ));
+        }
+        RefreshDecision::Rotate => {
+            // A concurrent refresh may win the race; it is within the grace.
+            let _first = tx.mark_refresh_token_used(rec.id, now).await?;
+        }
+        RefreshDecision::WithinGrace => {}
+    }
+    let new_token = issue_refresh_token(&mut tx, rec.session_id, now).await?;
+    tx.touch_session(rec.session_id, now).await?;
+    tx.commit().await?;
+    pair(tokens, &session, new_token, now)
+}

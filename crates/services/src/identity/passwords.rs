@@ -1,0 +1,70 @@
+//! Argon2id password hashing, off the async threads.
+
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+use crate::ServiceError;
+
+/// Hashes a password (PHC string, `$argon2id$…`).
+pub async fn hash(password: &str) -> Result<String, ServiceError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("hashing task failed: {e}")))?
+}
+
+/// Whether `password` matches `stored`. With no stored hash (unknown user)
+/// it checks against a dummy hash, so both answers take the same time.
+pub async fn verify(stored: Option<&str>, password: &str) -> bool {
+    let stored = stored.map(str::to_owned);
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let (phc, real) = match &stored {
+            Some(s) => (s.as_str(), true),
+            None => (dummy_hash(), false),
+        };
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        ok && real
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash of a random password, made once per process.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"mpanel dummy password for timing")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_unknown_users_never_match() {
+        let h = hash("correct horse battery").await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify(Some(&h), "correct horse battery").await);
+        assert!(!verify(Some(&h), "correct horse batterY").await);
+        assert!(!verify(None, "mpanel dummy password for timing").await);
+        assert!(!verify(Some("garbage"), "x").await);
+    }
+}

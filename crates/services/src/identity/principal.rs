@@ -1,0 +1,35 @@
+//! The authenticated caller of a request.
+
+use mpanel_domain::identity::{Access, Permission, Role};
+use mpanel_domain::{ApiTokenId, SessionId, TenantId, UserId};
+
+use crate::ServiceError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub email: String,
+    pub access: Access,
+    /// The session of a signed-in user.
+    pub session_id: Option<SessionId>,
+    /// The API token used, if any.
+    pub api_token_id: Option<ApiTokenId>,
+}
+
+impl Principal {
+    pub fn role(&self) -> Role {
+        self.access.role
+    }
+
+    /// `Forbidden` unless the matrix (and the token's scopes) allow this.
+    pub fn require(&self, permission: Permission) -> Result<(), ServiceError> {
+        if self.access.permits(permission) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "this needs the {permission} permission, which your role or token does not have"
+            )))
+        }
+    }
+}

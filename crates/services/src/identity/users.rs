@@ -1,0 +1,327 @@
+//! The tenant's users, managed by tenant admins: create, change (role
+//! changes audited), disable (sessions and tokens stop at once), and a
+//! user's own password change.
+
+use mpanel_domain::identity::Role;
+use mpanel_domain::identity::password::check_new_password;
+use mpanel_domain::{Clock, TenantId, UserId};
+use mpanel_store::{AuditEntry, NewUser, Store, Tx, UserRecord, UserStatus};
+use serde_json::{Value, json};
+
+use super::{Principal, passwords};
+use crate::{Actor, ServiceError};
+
+#[derive(Debug, Clone)]
+pub struct CreateUser {
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpdateUser {
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+}
+
+fn summary(u: &UserRecord) -> Value {
+    json!({"email": u.email, "display_name": u.display_name, "role": u.role, "status": u.status.as_str()})
+}
+
+fn check_email(email: &str) -> Result<String, ServiceError> {
+    let email = email.trim();
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if ok {
+        Ok(email.to_owned())
+    } else {
+        Err(ServiceError::invalid(
+            "email",
+            format!("{email:?} is not an e-mail address"),
+        ))
+    }
+}
+
+fn check_name(name: &str) -> Result<String, ServiceError> {
+    let name = name.trim();
+    if name.chars().count() > 200 {
+        return Err(ServiceError::invalid(
+            "display_name",
+            "must be at most 200 characters long",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Creates a user in a tenant, audited. `assigner` is the role of whoever
+/// creates it (`None`: the command line, which may create any role).
+pub async fn create_in(
+    store: &Store,
+    clock: &dyn Clock,
+    actor: &Actor,
+    tenant: TenantId,
+    assigner: Option<Role>,
+    input: &CreateUser,
+) -> Result<UserRecord, ServiceError> {
+    if assigner.is_some_and(|a| !a.can_assign(input.role)) {
+        return Err(ServiceError::Forbidden(format!(
+            "you may not give the {} role",
+            input.role
+        )));
+    }
+    let email = check_email(&input.email)?;
+    let display_name = check_name(&input.display_name)?;
+    check_new_password(&input.password).map_err(|m| ServiceError::invalid("password", m))?;
+    let hash = passwords::hash(&input.password).await?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let user = tx
+        .insert_user(
+            &NewUser {
+                id: UserId::new(),
+                tenant_id: tenant,
+                email: &email,
+                display_name: &display_name,
+                role: input.role,
+                password_hash: &hash,
+            },
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            mpanel_store::StoreError::Conflict(_) => {
+                ServiceError::Conflict(format!("a user with e-mail {email:?} already exists"))
+            }
+            other => other.into(),
+        })?;
+    audit(
+        &mut tx,
+        actor,
+        tenant,
+        "user.create",
+        &user,
+        None,
+        Some(summary(&user)),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn create(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    input: &CreateUser,
+) -> Result<UserRecord, ServiceError> {
+    create_in(store, clock, actor, who.tenant_id, Some(who.role()), input).await
+}
+
+pub async fn get(store: &Store, who: &Principal, id: UserId) -> Result<UserRecord, ServiceError> {
+    store
+        .user(who.tenant_id, id)
+        .await
+        .map_err(ServiceError::not_found_as("user"))
+}
+
+pub async fn list(
+    store: &Store,
+    who: &Principal,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<UserRecord>, ServiceError> {
+    Ok(store.list_users(who.tenant_id, after, limit).await?)
+}
+
+pub async fn update(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    id: UserId,
+    patch: &UpdateUser,
+) -> Result<UserRecord, ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let before = tx
+        .user(who.tenant_id, id)
+        .await
+        .map_err(ServiceError::not_found_as("user"))?;
+    let mut after = before.clone();
+    if let Some(name) = &patch.display_name {
+        after.display_name = check_name(name)?;
+    }
+    if let Some(role) = patch.role
+        && role != before.role
+    {
+        if !who.role().can_assign(role) || !who.role().can_assign(before.role) {
+            return Err(ServiceError::Forbidden(format!(
+                "you may not change a {} into a {role}",
+                before.role
+            )));
+        }
+        ensure_not_last_admin(&mut tx, &before).await?;
+        after.role = role;
+    }
+    let after = tx.update_user(&after, now).await?;
+    let action = if after.role == before.role {
+        "user.update"
+    } else {
+        "user.role_change"
+    };
+    audit(
+        &mut tx,
+        actor,
+        who.tenant_id,
+        action,
+        &after,
+        Some(summary(&before)),
+        Some(summary(&after)),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Disables a user: their sessions and API tokens stop working at once.
+pub async fn disable(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    id: UserId,
+) -> Result<UserRecord, ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let before = tx
+        .user(who.tenant_id, id)
+        .await
+        .map_err(ServiceError::not_found_as("user"))?;
+    if before.id == who.user_id {
+        return Err(ServiceError::Conflict("you cannot disable yourself".into()));
+    }
+    if before.status == UserStatus::Disabled {
+        return Ok(before);
+    }
+    ensure_not_last_admin(&mut tx, &before).await?;
+    let mut after = before.clone();
+    after.status = UserStatus::Disabled;
+    let after = tx.update_user(&after, now).await?;
+    let sessions = tx
+        .revoke_user_sessions(who.tenant_id, id, None, "USER_DISABLED", now)
+        .await?;
+    let tokens = tx.revoke_user_api_tokens(who.tenant_id, id, now).await?;
+    let mut after_summary = summary(&after);
+    after_summary["sessions_revoked"] = json!(sessions);
+    after_summary["tokens_revoked"] = json!(tokens);
+    audit(
+        &mut tx,
+        actor,
+        who.tenant_id,
+        "user.disable",
+        &after,
+        Some(summary(&before)),
+        Some(after_summary),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Changes the caller's own password and ends their other sessions.
+pub async fn change_own_password(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    current: &str,
+    new: &str,
+) -> Result<(), ServiceError> {
+    let user = store.user(who.tenant_id, who.user_id).await?;
+    if !passwords::verify(user.password_hash.as_deref(), current).await {
+        return Err(ServiceError::invalid("current_password", "is wrong"));
+    }
+    check_new_password(new).map_err(|m| ServiceError::invalid("new_password", m))?;
+    let hash = passwords::hash(new).await?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    tx.set_password(who.tenant_id, who.user_id, &hash, now)
+        .await?;
+    let ended = tx
+        .revoke_user_sessions(
+            who.tenant_id,
+            who.user_id,
+            who.session_id,
+            "PASSWORD_CHANGED",
+            now,
+        )
+        .await?;
+    audit(
+        &mut tx,
+        actor,
+        who.tenant_id,
+        "user.password_change",
+        &user,
+        None,
+        Some(json!({"sessions_revoked": ended})),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A tenant keeps at least one active tenant admin.
+async fn ensure_not_last_admin(tx: &mut Tx, user: &UserRecord) -> Result<(), ServiceError> {
+    if user.role == Role::TenantAdmin
+        && user.status == UserStatus::Active
+        && tx
+            .count_active_with_role(user.tenant_id, Role::TenantAdmin)
+            .await?
+            <= 1
+    {
+        return Err(ServiceError::Conflict(
+            "this is the tenant's last active TENANT_ADMIN".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit(
+    tx: &mut Tx,
+    actor: &Actor,
+    tenant: TenantId,
+    action: &str,
+    user: &UserRecord,
+    before: Option<Value>,
+    after: Option<Value>,
+    at: time::OffsetDateTime,
+) -> Result<(), ServiceError> {
+    tx.record_audit(&AuditEntry {
+        tenant_id: Some(tenant),
+        actor_type: actor.kind,
+        actor_id: actor.id,
+        actor_label: actor.label.clone(),
+        action: action.into(),
+        target_type: "user".into(),
+        target_id: Some(user.id.to_string()),
+        before,
+        after,
+        request_id: actor.request_id.clone(),
+        at,
+    })
+    .await?;
+    Ok(())
+}
