@@ -77,3 +77,67 @@ impl FromRequestParts<AppState> for Caller {
         })
     }
 }
+
+/// A permission as a type, so a handler states what it needs in its
+/// signature and the check runs before the body is read (an unauthorised
+/// caller learns nothing from validation errors).
+pub trait Required {
+    const PERMISSION: Permission;
+}
+
+/// Marker types, one per [`Permission`].
+pub mod perm {
+    use mpanel_domain::identity::Permission;
+
+    macro_rules! markers {
+        ($($name:ident),* $(,)?) => {$(
+            #[doc = concat!("Needs [`Permission::", stringify!($name), "`].")]
+            pub struct $name;
+            impl super::Required for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )*};
+    }
+
+    markers!(
+        SelfRead,
+        SelfSecurity,
+        SelfTokens,
+        UsersRead,
+        UsersWrite,
+        AuditRead
+    );
+}
+
+/// A caller who holds permission `P`: 401 without credentials, 403
+/// without the permission.
+pub struct Authorized<P: Required> {
+    pub caller: Caller,
+    _permission: std::marker::PhantomData<P>,
+}
+
+impl<P: Required> std::ops::Deref for Authorized<P> {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<P: Required> FromRequestParts<AppState> for Authorized<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller
+            .require(P::PERMISSION)
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            caller,
+            _permission: std::marker::PhantomData,
+        })
+    }
+}

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use mpanel_domain::AuditEventId;
-use mpanel_domain::identity::Permission;
 use mpanel_services::audit;
 use mpanel_store::{AuditFilter, AuditRecord};
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::Caller;
+use crate::caller::{Authorized, perm};
 use crate::query::{self, ApiQuery, Page};
 use crate::{AppState, Problem};
 
@@ -78,10 +77,9 @@ pub struct AuditQuery {
     responses((status = 200, description = "A page of audit rows", body = Page<AuditView>)))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::AuditRead>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditView>>, Problem> {
-    caller.require(Permission::AuditRead)?;
     let limit = query::limit(q.limit)?;
     let before = query::cursor::<AuditEventId>(q.cursor.as_deref())?;
     let filter = AuditFilter {

@@ -10,7 +10,7 @@ use mpanel_services::identity::{sessions, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::caller::Caller;
+use crate::caller::{Authorized, perm};
 use crate::middleware::ClientIp;
 use crate::openapi::ProblemDoc;
 use crate::{ApiJson, AppState, Problem};
@@ -140,8 +140,10 @@ pub async fn refresh(
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 204, description = "Signed out")))]
-pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, Problem> {
-    caller.require(Permission::SelfSecurity)?;
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SelfSecurity>,
+) -> Result<StatusCode, Problem> {
     sessions::logout(
         &state.store,
         state.clock.as_ref(),
@@ -156,8 +158,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Sta
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth",
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "The caller", body = Me)))]
-pub async fn me(caller: Caller) -> Result<Json<Me>, Problem> {
-    caller.require(Permission::SelfRead)?;
+pub async fn me(caller: Authorized<perm::SelfRead>) -> Result<Json<Me>, Problem> {
     let p = &caller.principal;
     Ok(Json(Me {
         user_id: p.user_id.to_string(),
@@ -183,10 +184,9 @@ pub async fn me(caller: Caller) -> Result<Json<Me>, Problem> {
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::SelfSecurity>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<impl IntoResponse, Problem> {
-    caller.require(Permission::SelfSecurity)?;
     users::change_own_password(
         &state.store,
         state.clock.as_ref(),

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use mpanel_domain::identity::{Permission, Scope};
+use mpanel_domain::identity::Scope;
 use mpanel_domain::{ApiTokenId, SessionId};
 use mpanel_services::identity::api_tokens::{self, NewApiToken};
 use mpanel_services::identity::sessions;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::caller::Caller;
+use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
 use crate::query::{self, Page};
 use crate::{ApiJson, AppState, Problem};
@@ -98,9 +98,8 @@ pub struct NewTokenRequest {
     responses((status = 200, description = "Live sessions", body = Page<SessionView>)))]
 pub async fn list_sessions(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::SelfSecurity>,
 ) -> Result<Json<Page<SessionView>>, Problem> {
-    caller.require(Permission::SelfSecurity)?;
     let current = caller.principal.session_id;
     let items = sessions::list(&state.store, state.clock.as_ref(), &caller.principal)
         .await?
@@ -131,10 +130,9 @@ pub async fn list_sessions(
     ))]
 pub async fn revoke_session(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::SelfSecurity>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    caller.require(Permission::SelfSecurity)?;
     let id = query::path_id::<SessionId>(&id, "session")?;
     sessions::revoke(
         &state.store,
@@ -154,9 +152,8 @@ pub async fn revoke_session(
     responses((status = 200, description = "How many were revoked", body = RevokedCount)))]
 pub async fn revoke_all_sessions(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::SelfSecurity>,
 ) -> Result<Json<RevokedCount>, Problem> {
-    caller.require(Permission::SelfSecurity)?;
     let revoked = sessions::revoke_others(
         &state.store,
         state.clock.as_ref(),
@@ -173,9 +170,8 @@ pub async fn revoke_all_sessions(
     responses((status = 200, description = "Your tokens", body = Page<TokenView>)))]
 pub async fn list_tokens(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::SelfTokens>,
 ) -> Result<Json<Page<TokenView>>, Problem> {
-    caller.require(Permission::SelfTokens)?;
     let items = api_tokens::list(&state.store, &caller.principal)
         .await?
         .into_iter()
@@ -196,10 +192,9 @@ pub async fn list_tokens(
     ))]
 pub async fn create_token(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::SelfTokens>,
     ApiJson(body): ApiJson<NewTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
-    caller.require(Permission::SelfTokens)?;
     let created = api_tokens::create(
         &state.store,
         state.clock.as_ref(),
@@ -231,10 +226,9 @@ pub async fn create_token(
     ))]
 pub async fn revoke_token(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::SelfTokens>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    caller.require(Permission::SelfTokens)?;
     let id = query::path_id::<ApiTokenId>(&id, "API token")?;
     api_tokens::revoke(
         &state.store,

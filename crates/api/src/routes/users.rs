@@ -4,14 +4,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mpanel_domain::UserId;
-use mpanel_domain::identity::{Permission, Role};
+use mpanel_domain::identity::Role;
 use mpanel_services::identity::users::{self, CreateUser, UpdateUser};
 use mpanel_store::UserRecord;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::Caller;
+use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
 use crate::query::{self, ApiQuery, Page};
 use crate::{ApiJson, AppState, Problem};
@@ -81,10 +81,9 @@ pub struct ListQuery {
     responses((status = 200, description = "A page of users", body = Page<UserView>)))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::UsersRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<UserView>>, Problem> {
-    caller.require(Permission::UsersRead)?;
     let limit = query::limit(q.limit)?;
     let after = query::cursor::<UserId>(q.cursor.as_deref())?;
     let fetched = users::list(&state.store, &caller.principal, after, limit + 1).await?;
@@ -106,10 +105,9 @@ pub async fn list(
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::UsersWrite>,
     ApiJson(body): ApiJson<NewUserRequest>,
 ) -> Result<(StatusCode, Json<UserView>), Problem> {
-    caller.require(Permission::UsersWrite)?;
     let user = users::create(
         &state.store,
         state.clock.as_ref(),
@@ -136,10 +134,9 @@ pub async fn create(
     ))]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, Problem> {
-    caller.require(Permission::UsersRead)?;
     let id = query::path_id::<UserId>(&id, "user")?;
     Ok(Json(
         users::get(&state.store, &caller.principal, id)
@@ -159,11 +156,10 @@ pub async fn get(
     ))]
 pub async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::UsersWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Json<UserView>, Problem> {
-    caller.require(Permission::UsersWrite)?;
     let id = query::path_id::<UserId>(&id, "user")?;
     let patch = UpdateUser {
         display_name: body.display_name,
@@ -191,10 +187,9 @@ pub async fn update(
     ))]
 pub async fn disable(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::UsersWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, Problem> {
-    caller.require(Permission::UsersWrite)?;
     let id = query::path_id::<UserId>(&id, "user")?;
     let user = users::disable(
         &state.store,

@@ -6,12 +6,17 @@
 
 mod support;
 
+mod api_tokens;
+mod auth_flow;
 mod cors;
 mod docs;
 mod errors;
 mod health;
 mod limits;
+mod matrix;
 mod metrics;
 mod request_id;
 mod security_headers;
 mod shutdown;
+mod tenancy;
+mod users;

@@ -189,3 +189,169 @@ pub fn parse_raw(raw: &str) -> (u16, String, String) {
         .unwrap_or(0);
     (status, head.to_ascii_lowercase(), body.to_owned())
 }
+
+/// A tenant and a signed-in user of it.
+pub struct Account {
+    pub tenant_id: mpanel_domain::TenantId,
+    pub user_id: mpanel_domain::UserId,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// Creates a tenant (once per slug) through the service, as the CLI does.
+    pub async fn tenant(&self, slug: &str) -> mpanel_domain::TenantId {
+        if let Some(t) = self.store.tenant_by_slug(slug).await.unwrap() {
+            return t.id;
+        }
+        mpanel_services::tenants::create_tenant(
+            &self.store,
+            self.clock.as_ref(),
+            &mpanel_services::Actor::cli("test"),
+            &mpanel_services::tenants::CreateTenant {
+                slug: slug.into(),
+                name: slug.into(),
+                timezone: "UTC".into(),
+                default_currency: "EUR".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    /// Creates a user with `role` in tenant `slug`.
+    pub async fn user(
+        &self,
+        slug: &str,
+        email: &str,
+        role: mpanel_domain::identity::Role,
+    ) -> mpanel_domain::UserId {
+        let tenant = self.tenant(slug).await;
+        mpanel_services::identity::users::create_in(
+            &self.store,
+            self.clock.as_ref(),
+            &mpanel_services::Actor::cli("test"),
+            tenant,
+            None,
+            &mpanel_services::identity::users::CreateUser {
+                email: email.into(),
+                display_name: String::new(),
+                role,
+                password: PASSWORD.into(),
+            },
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    /// Logs in over HTTP and returns the raw response.
+    pub async fn login_raw(&self, tenant: &str, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({"tenant": tenant, "email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a user with `role` and logs them in.
+    pub async fn account(
+        &self,
+        slug: &str,
+        email: &str,
+        role: mpanel_domain::identity::Role,
+    ) -> Account {
+        let user_id = self.user(slug, email, role).await;
+        self.sign_in(slug, email, user_id).await
+    }
+
+    /// Logs an existing user in again (a second session).
+    pub async fn sign_in(
+        &self,
+        slug: &str,
+        email: &str,
+        user_id: mpanel_domain::UserId,
+    ) -> Account {
+        let res = self.login_raw(slug, email, PASSWORD).await;
+        assert_eq!(res.status(), 200, "login of {email}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["token_type"], "Bearer");
+        Account {
+            tenant_id: self.tenant(slug).await,
+            user_id,
+            access_token: body["access_token"].as_str().unwrap().into(),
+            refresh_token: body["refresh_token"].as_str().unwrap().into(),
+            session_id: body["session_id"].as_str().unwrap().into(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get_as(&self, bearer: &str, path: &str) -> reqwest::Response {
+        self.call(reqwest::Method::GET, path, Some(bearer), None)
+            .await
+    }
+
+    pub async fn post_as(&self, bearer: &str, path: &str, body: Value) -> reqwest::Response {
+        self.call(reqwest::Method::POST, path, Some(bearer), Some(body))
+            .await
+    }
+
+    /// Creates an API token for `bearer`'s user and returns `(token, id)`.
+    pub async fn api_token(&self, bearer: &str, scopes: &[&str]) -> (String, String) {
+        let res = self
+            .post_as(
+                bearer,
+                "/api/security/tokens",
+                serde_json::json!({"name": "t", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        (
+            body["token"].as_str().unwrap().into(),
+            body["id"].as_str().unwrap().into(),
+        )
+    }
+
+    /// The kinds of the tenant's security events, oldest first.
+    pub async fn security_events(&self, tenant: mpanel_domain::TenantId) -> Vec<String> {
+        let mut kinds: Vec<String> = self
+            .store
+            .security_events(tenant, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        kinds.reverse();
+        kinds
+    }
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        use mpanel_domain::Clock;
+        self.clock.now()
+    }
+}
