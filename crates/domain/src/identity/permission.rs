@@ -250,3 +250,38 @@ mod tests {
         assert!(!Scope::Billing.grantable_by(Role::Support));
     }
 }
+
+#[cfg(test)]
+mod documented {
+    use super::*;
+
+    /// docs/identity.md states the same matrix as the code.
+    #[test]
+    fn the_documented_matrix_is_the_enforced_one() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/identity.md"
+        ))
+        .unwrap();
+        for permission in Permission::ALL {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", permission.as_str())))
+                .unwrap_or_else(|| panic!("{permission} is not documented"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(
+                cells[2],
+                format!("`{}`", permission.required_scope().as_str()),
+                "{permission}"
+            );
+            for (i, role) in Role::ALL.into_iter().enumerate() {
+                let expected = if permission.allowed_for(role) {
+                    "yes"
+                } else {
+                    "no"
+                };
+                assert_eq!(cells[3 + i], expected, "{permission} for {role}");
+            }
+        }
+    }
+}
