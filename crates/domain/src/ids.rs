@@ -79,6 +79,10 @@ typed_id!(
     /// One security event (login, lockout, token use …).
     SecurityEventId
 );
+typed_id!(
+    /// A job in the queue.
+    JobId
+);
 
 #[cfg(test)]
 mod tests {

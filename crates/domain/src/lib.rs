@@ -7,10 +7,11 @@
 pub mod clock;
 pub mod identity;
 pub mod ids;
+pub mod jobs;
 pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    ApiTokenId, AuditEventId, RefreshTokenId, SecurityEventId, SessionId, TenantId, UserId,
+    ApiTokenId, AuditEventId, JobId, RefreshTokenId, SecurityEventId, SessionId, TenantId, UserId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

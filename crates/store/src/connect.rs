@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+use tokio::sync::Notify;
 
 use crate::{StoreError, StoreResult};
 
@@ -77,6 +79,9 @@ pub(crate) enum Pool {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Woken when a transaction that enqueued jobs commits in this process
+    /// (and, on PostgreSQL, when another process's does).
+    pub(crate) job_wakeup: Arc<Notify>,
 }
 
 impl fmt::Debug for Store {
@@ -95,7 +100,10 @@ impl Store {
             Engine::Sqlite => Pool::Sqlite(connect_sqlite(url, settings).await?),
             Engine::Postgres => Pool::Postgres(connect_postgres(url, settings).await?),
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            job_wakeup: Arc::new(Notify::new()),
+        })
     }
 
     pub fn engine(&self) -> Engine {

@@ -14,6 +14,7 @@ pub mod audit;
 mod connect;
 mod error;
 pub mod identity;
+pub mod jobs;
 mod migrations;
 pub mod tenants;
 pub mod testing;

@@ -33,6 +33,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0002_identity.sql"),
         postgres: include_str!("../migrations/postgres/0002_identity.sql"),
     },
+    Embedded {
+        version: 3,
+        description: "jobs",
+        sqlite: include_str!("../migrations/sqlite/0003_jobs.sql"),
+        postgres: include_str!("../migrations/postgres/0003_jobs.sql"),
+    },
 ];
 
 /// One migration, as shown to operators.

@@ -1,7 +1,10 @@
 //! A transaction on either engine. Services open one, make every change of
 //! one use case through it (audit row and jobs included), and commit.
 
+use std::sync::Arc;
+
 use sqlx::{Postgres, Sqlite, Transaction};
+use tokio::sync::Notify;
 
 use crate::connect::Pool;
 use crate::{Engine, Store, StoreResult};
@@ -14,6 +17,9 @@ pub(crate) enum TxInner {
 /// An open transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     pub(crate) inner: TxInner,
+    pub(crate) job_wakeup: Arc<Notify>,
+    /// Jobs were enqueued: wake workers once this commits.
+    pub(crate) enqueued: bool,
 }
 
 impl Store {
@@ -25,7 +31,11 @@ impl Store {
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            job_wakeup: self.job_wakeup.clone(),
+            enqueued: false,
+        })
     }
 }
 
@@ -41,6 +51,9 @@ impl Tx {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
+        }
+        if self.enqueued {
+            self.job_wakeup.notify_one();
         }
         Ok(())
     }

@@ -1,0 +1,97 @@
+//! Handlers by job kind, with typed payloads.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use mpanel_domain::JobId;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// What a handler knows about the job it runs.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub id: JobId,
+    pub kind: String,
+    pub queue: String,
+    /// This attempt's number, from 1.
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub due_at: OffsetDateTime,
+    /// The worker running it.
+    pub worker: String,
+}
+
+/// Why a handler did not finish its job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Try again later (with back-off), while attempts remain.
+    #[error("{0}")]
+    Retry(String),
+    /// Trying again cannot help: the job is dead at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl JobError {
+    pub fn retry(e: impl std::fmt::Display) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
+type ErasedHandler = Arc<dyn Fn(JobContext, Value) -> BoxFuture + Send + Sync>;
+
+/// The handlers a pool runs, by kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<String, ErasedHandler>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the handler of `kind`. Its payload is decoded into `P`; a
+    /// payload that does not decode makes the job dead with a clear error.
+    pub fn register<P, F, Fut>(&mut self, kind: &str, handler: F) -> &mut Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        F: Fn(JobContext, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: ErasedHandler = Arc::new(move |ctx: JobContext, payload: Value| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let payload: P = serde_json::from_value(payload).map_err(|e| {
+                    JobError::Permanent(format!(
+                        "the payload of this {} job cannot be decoded: {e}",
+                        ctx.kind
+                    ))
+                })?;
+                handler(ctx, payload).await
+            }) as BoxFuture
+        });
+        self.handlers.insert(kind.to_owned(), erased);
+        self
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.handlers.keys().map(String::as_str)
+    }
+
+    /// Runs the job; an unknown kind is a permanent failure.
+    pub(crate) async fn run(&self, ctx: JobContext, payload: Value) -> Result<(), JobError> {
+        match self.handlers.get(&ctx.kind) {
+            Some(handler) => handler(ctx, payload).await,
+            None => Err(JobError::Permanent(format!(
+                "no handler is registered for job kind {:?}",
+                ctx.kind
+            ))),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+-- The job queue, in the same database as the business data, so a job is
+-- committed with the change that asked for it or not at all.
+
+CREATE TABLE jobs (
+    id           uuid PRIMARY KEY,
+    queue        text NOT NULL,
+    kind         text NOT NULL,
+    payload      jsonb NOT NULL,
+    state        text NOT NULL,
+    priority     integer NOT NULL,
+    run_at       timestamptz NOT NULL,
+    attempts     integer NOT NULL DEFAULT 0,
+    max_attempts integer NOT NULL,
+    unique_key   text,
+    locked_by    text,
+    locked_until timestamptz,
+    last_error   text,
+    created_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL,
+    started_at   timestamptz,
+    finished_at  timestamptz
+);
+-- The claim query reads only this: jobs that may run.
+CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, id) WHERE state IN ('pending', 'failed');
+CREATE INDEX jobs_leased ON jobs (locked_by, locked_until) WHERE state = 'running';
+CREATE UNIQUE INDEX jobs_unique_live ON jobs (unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('pending', 'failed', 'running');
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('completed', 'cancelled');
+CREATE INDEX jobs_by_state ON jobs (state, id);
+
+-- One row per recurring job and slot: enqueued once per slot, whichever
+-- node gets there first.
+CREATE TABLE schedule_slots (
+    name       text NOT NULL,
+    slot       text NOT NULL,
+    job_id     uuid NOT NULL,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (name, slot)
+);
