@@ -105,7 +105,9 @@ pub mod perm {
         SelfTokens,
         UsersRead,
         UsersWrite,
-        AuditRead
+        AuditRead,
+        JobsRead,
+        JobsManage,
     );
 }
 

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
-use crate::routes::{audit, auth, health, metrics, security, users};
+use crate::routes::{audit, auth, health, metrics, ops, security, users};
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -48,7 +48,7 @@ pub struct ProblemDoc {
             Errors are application/problem+json (RFC 9457) with a stable `code`."
     ),
     tags(
-        (name = "ops", description = "Health, readiness and metrics"),
+        (name = "ops", description = "Health, readiness, metrics and the job queue"),
         (name = "auth", description = "Log in, refresh, log out"),
         (name = "users", description = "The tenant's users"),
         (name = "security", description = "Your sessions and API tokens"),
@@ -102,6 +102,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(security::list_tokens, security::create_token))
         .routes(routes!(security::revoke_token))
         .routes(routes!(audit::list))
+        .routes(routes!(ops::list))
+        .routes(routes!(ops::get))
+        .routes(routes!(ops::retry))
+        .routes(routes!(ops::cancel))
+        .routes(routes!(ops::queues))
 }
 
 /// `/api/openapi.json` and the docs page.

@@ -29,15 +29,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply migrations and serve the API (and, later, workers and scheduler) until SIGINT/SIGTERM.
-    Serve,
-    /// Run background workers only, without HTTP, until SIGINT/SIGTERM.
+    /// Apply migrations and serve the API, with the job workers and scheduler, until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Run the job workers and scheduler only, without HTTP, until SIGINT/SIGTERM.
     Worker,
     /// Apply pending database migrations and print what was done.
     Migrate(MigrateArgs),
     /// Operator tasks: create tenants and users.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve HTTP only; leave the job queue to `mpanel worker` processes.
+    #[arg(long)]
+    pub no_workers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -124,7 +131,9 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve::run(config, crate::shutdown::signal(), |_| {}).await,
+        Command::Serve(args) => {
+            serve::run(config, !args.no_workers, crate::shutdown::signal(), |_| {}).await
+        }
         Command::Worker => worker::run(config).await,
         Command::Migrate(args) => migrate(config, args).await,
         Command::Admin(AdminCommand::CreateTenant(args)) => {

@@ -41,6 +41,11 @@ pub const KEYS: &[&str] = &[
     "bootstrap_tenant",
     "bootstrap_admin_email",
     "bootstrap_admin_password",
+    "worker_concurrency",
+    "job_batch_size",
+    "job_lease_secs",
+    "job_retention_days",
+    "diagnostics_log",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +101,12 @@ struct Raw {
         skip_serializing_if = "Option::is_none"
     )]
     bootstrap_admin_password: Option<String>,
+    worker_concurrency: usize,
+    job_batch_size: Option<u32>,
+    job_lease_secs: u64,
+    job_retention_days: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    diagnostics_log: Option<PathBuf>,
 }
 
 impl Default for Raw {
@@ -119,6 +130,11 @@ impl Default for Raw {
             bootstrap_tenant: "default".into(),
             bootstrap_admin_email: None,
             bootstrap_admin_password: None,
+            worker_concurrency: 3,
+            job_batch_size: None,
+            job_lease_secs: 30,
+            job_retention_days: 7,
+            diagnostics_log: None,
         }
     }
 }
@@ -137,8 +153,21 @@ pub struct Config {
     pub jwt_secret: Option<SecretString>,
     /// The first tenant and admin to create on an empty database.
     pub bootstrap: Option<Bootstrap>,
+    pub jobs: JobSettings,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
+}
+
+/// How this process works the job queue.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub concurrency: usize,
+    pub batch_size: u32,
+    pub lease: Duration,
+    pub retention: Duration,
+    /// When set, the `diagnostics.probe` job kind is registered and logs
+    /// each run to this file (for operators checking a deployment).
+    pub diagnostics_log: Option<PathBuf>,
 }
 
 /// Bootstrap settings (only when an admin e-mail address is configured).
@@ -169,6 +198,7 @@ impl fmt::Debug for Config {
                 "bootstrap",
                 &self.bootstrap.as_ref().map(|b| (&b.tenant, &b.admin_email)),
             )
+            .field("jobs", &self.jobs)
             .field("file", &self.file)
             .finish()
     }
@@ -291,6 +321,24 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         admin_email: email,
         admin_password: raw.bootstrap_admin_password.map(SecretString::from),
     });
+    if raw.worker_concurrency == 0 || raw.worker_concurrency > 1024 {
+        return Err(bad("worker_concurrency", "must be 1 to 1024"));
+    }
+    if raw.job_batch_size.is_some_and(|b| b == 0 || b > 1000) {
+        return Err(bad("job_batch_size", "must be 1 to 1000"));
+    }
+    if raw.job_lease_secs < 2 {
+        return Err(bad("job_lease_secs", "must be at least 2"));
+    }
+    let jobs = JobSettings {
+        concurrency: raw.worker_concurrency,
+        batch_size: raw
+            .job_batch_size
+            .unwrap_or(u32::try_from(raw.worker_concurrency).unwrap_or(1)),
+        lease: Duration::from_secs(raw.job_lease_secs),
+        retention: Duration::from_secs(raw.job_retention_days.saturating_mul(86_400)),
+        diagnostics_log: raw.diagnostics_log,
+    };
     let rate_limit = (raw.rate_limit_per_minute > 0).then_some(RateLimit {
         per_minute: raw.rate_limit_per_minute,
         burst: raw.rate_limit_burst,
@@ -317,6 +365,7 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
         jwt_secret: raw.jwt_secret.map(SecretString::from),
         bootstrap,
+        jobs,
         file,
     })
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod jobs;
 pub mod logging;
 pub mod serve;
 pub mod shutdown;

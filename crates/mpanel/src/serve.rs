@@ -40,6 +40,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// Binds the listener; `on_bound` learns the address (port 0 picks one).
 pub async fn run(
     config: Config,
+    with_workers: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
@@ -71,10 +72,50 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening on http://{addr}");
     on_bound(addr);
-    mpanel_api::serve(listener, app, shutdown, config.shutdown_grace).await?;
+    // One signal stops both the HTTP server and the workers.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = with_workers.then(|| {
+        let mut stop = stop_rx.clone();
+        let store = store.clone();
+        let settings = config.jobs.clone();
+        let grace = config.shutdown_grace;
+        tokio::spawn(async move {
+            crate::jobs::run_workers(store, clock_for_jobs(), &settings, grace, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+        })
+    });
+    let mut http_stop = stop_rx;
+    let http = mpanel_api::serve(
+        listener,
+        app,
+        async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        },
+        config.shutdown_grace,
+    );
+    tokio::pin!(http);
+    tokio::select! {
+        served = &mut http => {
+            let _ = stop_tx.send(true);
+            served?;
+        }
+        () = shutdown => {
+            let _ = stop_tx.send(true);
+            (&mut http).await?;
+        }
+    }
+    if let Some(workers) = workers {
+        workers.await??;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn clock_for_jobs() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
 }
 
 /// The access-token key: configured, or else the one every node shares

@@ -1,16 +1,25 @@
-//! `mpanel worker`: a process that runs background work only, no HTTP.
-//!
-//! The job queue it will drain arrives with the job-queue issue; until then
-//! it opens the database, checks the schema and waits for a signal, so
-//! deployments can already be laid out with separate worker processes.
+//! `mpanel worker`: runs the job queue's workers and scheduler, no HTTP.
+//! Several may run against one PostgreSQL, beside `serve --no-workers`.
+
+use std::sync::Arc;
+
+use mpanel_domain::{Clock, SystemClock};
 
 use crate::config::Config;
 use crate::serve::open_store;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    tracing::info!(engine = %config.engine, "worker started; no job kinds are registered yet");
-    crate::shutdown::signal().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    tracing::info!(engine = %config.engine, concurrency = config.jobs.concurrency, "worker started");
+    crate::jobs::run_workers(
+        store.clone(),
+        clock,
+        &config.jobs,
+        config.shutdown_grace,
+        crate::shutdown::signal(),
+    )
+    .await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

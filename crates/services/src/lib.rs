@@ -7,6 +7,7 @@ pub mod actor;
 pub mod audit;
 pub mod error;
 pub mod identity;
+pub mod jobs;
 pub mod tenants;
 
 pub use actor::Actor;

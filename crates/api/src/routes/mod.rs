@@ -5,5 +5,6 @@ pub mod auth;
 pub mod fallback;
 pub mod health;
 pub mod metrics;
+pub mod ops;
 pub mod security;
 pub mod users;

@@ -26,16 +26,22 @@ pub enum Permission {
     UsersWrite,
     /// Read the tenant's audit log.
     AuditRead,
+    /// See the job queue (platform operations).
+    JobsRead,
+    /// Retry and cancel jobs (platform operations).
+    JobsManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 8] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
         Permission::UsersRead,
         Permission::UsersWrite,
         Permission::AuditRead,
+        Permission::JobsRead,
+        Permission::JobsManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,8 @@ impl Permission {
             Self::UsersRead => "USERS_READ",
             Self::UsersWrite => "USERS_WRITE",
             Self::AuditRead => "AUDIT_READ",
+            Self::JobsRead => "JOBS_READ",
+            Self::JobsManage => "JOBS_MANAGE",
         }
     }
 
@@ -57,13 +65,15 @@ impl Permission {
             Self::UsersRead => matches!(role, TenantAdmin | Support),
             Self::UsersWrite => matches!(role, TenantAdmin),
             Self::AuditRead => matches!(role, SuperAdmin | TenantAdmin),
+            Self::JobsRead | Self::JobsManage => matches!(role, SuperAdmin),
         }
     }
 
     /// The scope an API token needs for this.
     pub fn required_scope(self) -> Scope {
         match self {
-            Self::SelfRead | Self::UsersRead => Scope::Read,
+            Self::SelfRead | Self::UsersRead | Self::JobsRead => Scope::Read,
+            Self::JobsManage => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,
             Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,
         }

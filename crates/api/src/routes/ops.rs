@@ -1,0 +1,224 @@
+//! `/api/ops`: the job queue, for platform operators.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use mpanel_domain::JobId;
+use mpanel_domain::jobs::JobState;
+use mpanel_services::jobs;
+use mpanel_store::jobs::{JobFilter, JobRecord, QueueStat};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::caller::{Authorized, perm};
+use crate::openapi::ProblemDoc;
+use crate::query::{self, ApiQuery, Page};
+use crate::{AppState, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub payload: Value,
+    /// PENDING, RUNNING, COMPLETED, FAILED (awaiting retry), DEAD, CANCELLED.
+    #[schema(value_type = String, example = "DEAD")]
+    pub state: JobState,
+    pub priority: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub run_at: OffsetDateTime,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub unique_key: Option<String>,
+    /// The worker holding it, while running.
+    pub locked_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+impl From<JobRecord> for JobView {
+    fn from(j: JobRecord) -> Self {
+        Self {
+            id: j.id.to_string(),
+            queue: j.queue,
+            kind: j.kind,
+            payload: j.payload,
+            state: j.state,
+            priority: j.priority,
+            run_at: j.run_at,
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            unique_key: j.unique_key,
+            locked_by: j.locked_by,
+            locked_until: j.locked_until,
+            last_error: j.last_error,
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueView {
+    pub queue: String,
+    pub kind: String,
+    #[schema(value_type = String)]
+    pub state: JobState,
+    pub count: i64,
+    /// Seconds the oldest due, unclaimed job has waited.
+    pub oldest_pending_age_secs: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queues {
+    pub items: Vec<QueueView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobsQuery {
+    /// PENDING, RUNNING, COMPLETED, FAILED, DEAD or CANCELLED.
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub queue: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Jobs, newest first.
+#[utoipa::path(get, path = "/api/ops/jobs", tag = "ops", params(JobsQuery),
+    security(("bearer" = ["JOBS_READ"])),
+    responses((status = 200, description = "A page of jobs", body = Page<JobView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Authorized<perm::JobsRead>,
+    ApiQuery(q): ApiQuery<JobsQuery>,
+) -> Result<Json<Page<JobView>>, Problem> {
+    let limit = query::limit(q.limit)?;
+    let before = query::cursor::<JobId>(q.cursor.as_deref())?;
+    let job_state = q
+        .state
+        .as_deref()
+        .map(str::parse::<JobState>)
+        .transpose()
+        .map_err(|e| {
+            Problem::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_query",
+                e,
+            )
+        })?;
+    let filter = JobFilter {
+        state: job_state,
+        kind: q.kind,
+        queue: q.queue,
+    };
+    let fetched = jobs::list(&state.store, &filter, before, limit + 1).await?;
+    Ok(Json(Page::from_fetched(
+        fetched,
+        limit,
+        |j| j.id.to_string(),
+        JobView::from,
+    )))
+}
+
+/// One job, with its last error.
+#[utoipa::path(get, path = "/api/ops/jobs/{id}", tag = "ops",
+    params(("id" = String, Path, description = "Job id")),
+    security(("bearer" = ["JOBS_READ"])),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "No such job", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: Authorized<perm::JobsRead>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, Problem> {
+    let id = query::path_id::<JobId>(&id, "job")?;
+    Ok(Json(jobs::get(&state.store, id).await?.into()))
+}
+
+/// Put a FAILED, DEAD or CANCELLED job back in the queue, with fresh attempts.
+#[utoipa::path(post, path = "/api/ops/jobs/{id}/retry", tag = "ops",
+    params(("id" = String, Path, description = "Job id")),
+    security(("bearer" = ["JOBS_MANAGE"])),
+    responses(
+        (status = 200, description = "Queued again", body = JobView),
+        (status = 404, description = "No such job", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Not in a state that can be retried", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: Authorized<perm::JobsManage>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, Problem> {
+    let id = query::path_id::<JobId>(&id, "job")?;
+    let job = jobs::retry(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok(Json(job.into()))
+}
+
+/// Cancel a PENDING or FAILED job.
+#[utoipa::path(post, path = "/api/ops/jobs/{id}/cancel", tag = "ops",
+    params(("id" = String, Path, description = "Job id")),
+    security(("bearer" = ["JOBS_MANAGE"])),
+    responses(
+        (status = 200, description = "Cancelled", body = JobView),
+        (status = 404, description = "No such job", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Already running or finished", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Authorized<perm::JobsManage>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, Problem> {
+    let id = query::path_id::<JobId>(&id, "job")?;
+    let job = jobs::cancel(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok(Json(job.into()))
+}
+
+/// Counts by queue, kind and state, and how long the oldest due job has waited.
+#[utoipa::path(get, path = "/api/ops/queues", tag = "ops",
+    security(("bearer" = ["JOBS_READ"])),
+    responses((status = 200, description = "Queue counts", body = Queues)))]
+pub async fn queues(
+    State(state): State<AppState>,
+    _caller: Authorized<perm::JobsRead>,
+) -> Result<Json<Queues>, Problem> {
+    let now = mpanel_domain::Clock::now(state.clock.as_ref());
+    let items = jobs::queues(&state.store, state.clock.as_ref())
+        .await?
+        .into_iter()
+        .map(|s: QueueStat| QueueView {
+            queue: s.queue,
+            kind: s.kind,
+            state: s.state,
+            count: s.count,
+            oldest_pending_age_secs: s.oldest_due.map(|t| (now - t).whole_seconds().max(0)),
+        })
+        .collect();
+    Ok(Json(Queues { items }))
+}

@@ -1,0 +1,107 @@
+//! The job handlers this binary runs, and the worker pool and scheduler
+//! that `serve` and `worker` start.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpanel_domain::Clock;
+use mpanel_jobs::{JobError, PoolConfig, Registry, Scheduler, WorkerPool};
+use mpanel_store::Store;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::config::JobSettings;
+
+/// Every job kind and its handler. Features register theirs here.
+pub fn registry(settings: &JobSettings) -> Registry {
+    let mut registry = Registry::new();
+    if let Some(log) = &settings.diagnostics_log {
+        register_probe(&mut registry, log.clone());
+    }
+    registry
+}
+
+/// `diagnostics.probe {sleep_ms}`: appends `start`/`end` lines with the job,
+/// worker and time to the diagnostics log, sleeping in between. Operators
+/// use it to check that a deployment's workers pick up and finish work.
+fn register_probe(registry: &mut Registry, log: PathBuf) {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        sleep_ms: u64,
+    }
+    let log = Arc::new(log);
+    registry.register("diagnostics.probe", move |ctx, probe: Probe| {
+        let log = log.clone();
+        async move {
+            append(
+                &log,
+                &format!("start {} {} {}\n", ctx.id, ctx.worker, now_nanos()),
+            )
+            .await?;
+            tokio::time::sleep(Duration::from_millis(probe.sleep_ms.min(60_000))).await;
+            append(
+                &log,
+                &format!("end {} {} {}\n", ctx.id, ctx.worker, now_nanos()),
+            )
+            .await
+        }
+    });
+}
+
+async fn append(path: &PathBuf, line: &str) -> Result<(), JobError> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+        .map_err(JobError::retry)?;
+    file.write_all(line.as_bytes())
+        .await
+        .map_err(JobError::retry)
+}
+
+fn now_nanos() -> i128 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+}
+
+/// Runs the worker pool (and the scheduler) until `shutdown` resolves.
+pub async fn run_workers(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: &JobSettings,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = PoolConfig {
+        concurrency: settings.concurrency,
+        batch_size: settings.batch_size,
+        lease: settings.lease,
+        retention: settings.retention,
+        shutdown_grace: grace,
+        ..PoolConfig::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = Scheduler::new(store.clone(), clock.clone(), recurring());
+    let mut scheduler_stop = stop_rx.clone();
+    let scheduler = tokio::spawn(scheduler.run(Duration::from_secs(1), async move {
+        let _ = scheduler_stop.wait_for(|s| *s).await;
+    }));
+    let pool = WorkerPool::new(store, clock, registry(settings), config);
+    let mut pool_stop = stop_rx;
+    let pool = tokio::spawn(pool.run(async move {
+        let _ = pool_stop.wait_for(|s| *s).await;
+    }));
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    pool.await??;
+    Ok(())
+}
+
+/// The recurring jobs (billing adds its nightly run here).
+fn recurring() -> Vec<mpanel_jobs::Recurring> {
+    Vec::new()
+}

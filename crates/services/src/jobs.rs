@@ -1,0 +1,125 @@
+//! Operating the job queue: look, retry, cancel. Platform-wide: jobs are
+//! not a tenant's resource, so only `SUPER_ADMIN` reaches these.
+
+use mpanel_domain::jobs::JobState;
+use mpanel_domain::{Clock, JobId};
+use mpanel_store::jobs::{JobFilter, JobRecord, QueueStat};
+use mpanel_store::{AuditEntry, Store};
+use serde_json::json;
+
+use crate::identity::Principal;
+use crate::{Actor, ServiceError};
+
+pub async fn list(
+    store: &Store,
+    filter: &JobFilter,
+    before: Option<JobId>,
+    limit: u32,
+) -> Result<Vec<JobRecord>, ServiceError> {
+    Ok(store.list_jobs(filter, before, limit).await?)
+}
+
+pub async fn get(store: &Store, id: JobId) -> Result<JobRecord, ServiceError> {
+    store
+        .job(id)
+        .await
+        .map_err(ServiceError::not_found_as("job"))
+}
+
+pub async fn queues(store: &Store, clock: &dyn Clock) -> Result<Vec<QueueStat>, ServiceError> {
+    Ok(store.queue_stats(clock.now()).await?)
+}
+
+/// Puts a failed, dead or cancelled job back in the queue with fresh attempts.
+pub async fn retry(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    id: JobId,
+) -> Result<JobRecord, ServiceError> {
+    change(
+        store,
+        clock,
+        who,
+        actor,
+        id,
+        "job.retry",
+        JobState::can_retry,
+        "FAILED, DEAD or CANCELLED",
+    )
+    .await
+}
+
+/// Cancels a job that has not started (or waits for a retry).
+pub async fn cancel(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    id: JobId,
+) -> Result<JobRecord, ServiceError> {
+    change(
+        store,
+        clock,
+        who,
+        actor,
+        id,
+        "job.cancel",
+        JobState::can_cancel,
+        "PENDING or FAILED",
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn change(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    id: JobId,
+    action: &str,
+    allowed: fn(JobState) -> bool,
+    allowed_from: &str,
+) -> Result<JobRecord, ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let before = tx
+        .job(id)
+        .await
+        .map_err(ServiceError::not_found_as("job"))?;
+    if !allowed(before.state) {
+        return Err(ServiceError::Conflict(format!(
+            "a {} job cannot be {}; only a job that is {allowed_from} can",
+            before.state.as_str().to_ascii_uppercase(),
+            if action == "job.retry" {
+                "retried"
+            } else {
+                "cancelled"
+            },
+        )));
+    }
+    if action == "job.retry" {
+        tx.requeue_job(id, now).await?;
+    } else {
+        tx.cancel_job(id, now).await?;
+    }
+    let after = tx.job(id).await?;
+    tx.record_audit(&AuditEntry {
+        tenant_id: Some(who.tenant_id),
+        actor_type: actor.kind,
+        actor_id: actor.id,
+        actor_label: actor.label.clone(),
+        action: action.into(),
+        target_type: "job".into(),
+        target_id: Some(id.to_string()),
+        before: Some(json!({"state": before.state, "attempts": before.attempts, "last_error": before.last_error})),
+        after: Some(json!({"state": after.state, "attempts": after.attempts})),
+        request_id: actor.request_id.clone(),
+        at: now,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
