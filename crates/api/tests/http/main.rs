@@ -15,6 +15,7 @@ mod health;
 mod limits;
 mod matrix;
 mod metrics;
+mod ops;
 mod request_id;
 mod security_headers;
 mod shutdown;
