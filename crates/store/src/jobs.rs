@@ -572,6 +572,16 @@ impl Store {
         Ok(records)
     }
 
+    pub async fn count_jobs(&self, state: JobState) -> StoreResult<i64> {
+        let n = on_pool!(self.pool, |p| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM jobs WHERE state = $1")
+                .bind(state.as_str())
+                .fetch_one(p)
+                .await?
+        });
+        Ok(n)
+    }
+
     /// Counts by queue, kind and state, with the oldest due pending job.
     pub async fn queue_stats(&self, now: OffsetDateTime) -> StoreResult<Vec<QueueStat>> {
         let stats = on_pool!(self.pool, |p| {
