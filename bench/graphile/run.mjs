@@ -135,6 +135,8 @@ function makeLogger(verbose) {
 // ---------------------------------------------------------------- helpers
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// Like sleep, but does not keep the process alive (for races against a deadline).
+const unrefSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 function percentile(sorted, p) {
   // Nearest-rank percentile on an ascending array.
@@ -213,10 +215,12 @@ function makeCompletionTracker(events, total, monitorPool, timeoutMs) {
             `timed out after ${timeoutMs / 1000}s with ${completed}/${total} jobs completed`,
           );
         }
+        let timer;
         await new Promise((resolve) => {
           wake = resolve;
-          setTimeout(poke, Math.min(left, 1000));
+          timer = setTimeout(poke, Math.min(left, 1000));
         });
+        clearTimeout(timer);
       }
       if (failure) throw failure;
       // Every handler has returned; wait for the (possibly batched)
@@ -351,7 +355,7 @@ async function live(opts, cleanup) {
   // Worker is up and LISTENing for new jobs before any client starts.
   await Promise.race([
     listening,
-    sleep(30_000).then(() => {
+    unrefSleep(30_000).then(() => {
       throw new Error("worker did not start listening within 30s");
     }),
   ]);
@@ -445,8 +449,10 @@ async function main() {
   }
   // Undo in reverse order of creation (clients, then the worker, then pools).
   for (const step of cleanup.reverse()) {
+    const ts = performance.now();
     try {
-      await Promise.race([step(), sleep(15_000)]);
+      await Promise.race([step(), unrefSleep(15_000)]);
+      if (opts.verbose) process.stderr.write(`cleanup step took ${(performance.now()-ts).toFixed(0)} ms\n`);
     } catch (e) {
       error ??= e;
     }

@@ -130,6 +130,11 @@ async fn backlog(store: &Store, args: &Args, round: usize) -> anyhow::Result<()>
         })
         .collect();
     store.enqueue_many(&jobs, now).await?;
+    // As the graphile-worker harness does: statistics as a long-running
+    // database's autovacuum would have them.
+    if store.engine() == mpanel_store::Engine::Postgres {
+        store.execute_raw_for_tests("ANALYZE jobs").await?;
+    }
 
     let ran = Arc::new(AtomicUsize::new(0));
     let (all_ran_tx, all_ran_rx) = oneshot::channel::<()>();
