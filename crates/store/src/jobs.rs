@@ -395,7 +395,9 @@ impl Store {
                 q.push_bind(now)
                     .push(", updated_at = ")
                     .push_bind(now)
-                    .push(", locked_by = NULL, locked_until = NULL WHERE state = 'running' AND locked_by = ")
+                    // locked_by is set only while running; no `state` test here,
+                    // so the planner finds the rows by primary key.
+                    .push(", locked_by = NULL, locked_until = NULL WHERE locked_by = ")
                     .push_bind(worker)
                     .push(" AND id IN (");
                 let mut ids = q.separated(", ");
@@ -425,7 +427,7 @@ impl Store {
             sqlx::query(
                 "UPDATE jobs SET state = $3, run_at = $4, last_error = $5, locked_by = NULL,
                      locked_until = NULL, updated_at = $6, finished_at = $7
-                 WHERE id = $1 AND locked_by = $2 AND state = 'running'",
+                 WHERE id = $1 AND locked_by = $2",
             )
             .bind(id.as_uuid())
             .bind(worker)

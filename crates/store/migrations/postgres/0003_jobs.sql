@@ -32,7 +32,9 @@ ALTER TABLE jobs SET (
 
 -- The claim query reads only this: jobs that may run.
 CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, id) WHERE state IN ('pending', 'failed');
-CREATE INDEX jobs_leased ON jobs (locked_by, locked_until) WHERE state = 'running';
+-- Jobs whose worker stopped renewing its lease. (Nothing indexes locked_by:
+-- completions find their jobs by primary key, whatever the statistics say.)
+CREATE INDEX jobs_leased ON jobs (locked_until) WHERE state = 'running';
 CREATE UNIQUE INDEX jobs_unique_live ON jobs (unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('pending', 'failed', 'running');
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('completed', 'cancelled');
