@@ -124,7 +124,21 @@ impl Store {
             .map(|r| r.version)
             .collect();
         let migrator = migrator(self.engine());
-        on_pool!(self.pool, |p| migrator.run(p).await)?;
+        let mut tries = 0;
+        loop {
+            match on_pool!(self.pool, |p| migrator.run(p).await) {
+                Ok(()) => break,
+                // SQLite has no migration lock: a second process starting at
+                // the same moment fails on what the first just created, and
+                // finds it applied when it tries again.
+                Err(err) if self.engine() == Engine::Sqlite && tries < 20 => {
+                    tries += 1;
+                    tracing::debug!(error = %err, "migration raced another process; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(25 * tries)).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
         Ok(known_migrations()
             .into_iter()
             .filter(|m| !before.contains(&m.version))
