@@ -1,6 +1,9 @@
 //! Who is acting, as recorded in the audit log.
 
-use mpanel_store::ActorType;
+use mpanel_domain::TenantId;
+use mpanel_store::{ActorType, AuditEntry};
+use serde_json::Value;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::identity::Principal;
@@ -40,6 +43,38 @@ impl Actor {
                 label: p.email.clone(),
                 request_id,
             },
+        }
+    }
+}
+
+/// What changed, for an audit row: `action` (`noun.verb`) on a target,
+/// with a summary of it before and after.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub tenant: TenantId,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub at: OffsetDateTime,
+}
+
+impl Actor {
+    /// The audit row for `change` made by this actor.
+    pub fn audit(&self, change: Change<'_>) -> AuditEntry {
+        AuditEntry {
+            tenant_id: Some(change.tenant),
+            actor_type: self.kind,
+            actor_id: self.id,
+            actor_label: self.label.clone(),
+            action: change.action.into(),
+            target_type: change.target_type.into(),
+            target_id: Some(change.target_id),
+            before: change.before,
+            after: change.after,
+            request_id: self.request_id.clone(),
+            at: change.at,
         }
     }
 }

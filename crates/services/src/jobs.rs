@@ -3,10 +3,11 @@
 
 use mpanel_domain::jobs::JobState;
 use mpanel_domain::{Clock, JobId};
+use mpanel_store::Store;
 use mpanel_store::jobs::{JobFilter, JobRecord, QueueStat};
-use mpanel_store::{AuditEntry, Store};
 use serde_json::json;
 
+use crate::actor::Change;
 use crate::identity::Principal;
 use crate::{Actor, ServiceError};
 
@@ -106,19 +107,15 @@ async fn change(
         tx.cancel_job(id, now).await?;
     }
     let after = tx.job(id).await?;
-    tx.record_audit(&AuditEntry {
-        tenant_id: Some(who.tenant_id),
-        actor_type: actor.kind,
-        actor_id: actor.id,
-        actor_label: actor.label.clone(),
-        action: action.into(),
-        target_type: "job".into(),
-        target_id: Some(id.to_string()),
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action,
+        target_type: "job",
+        target_id: id.to_string(),
         before: Some(json!({"state": before.state, "attempts": before.attempts, "last_error": before.last_error})),
         after: Some(json!({"state": after.state, "attempts": after.attempts})),
-        request_id: actor.request_id.clone(),
         at: now,
-    })
+    }))
     .await?;
     tx.commit().await?;
     Ok(after)

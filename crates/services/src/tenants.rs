@@ -1,9 +1,10 @@
 //! Creating a tenant: one hosting brand.
 
 use mpanel_domain::{Clock, NewTenant, TenantId};
-use mpanel_store::{AuditEntry, Store, StoreError, TenantRecord};
+use mpanel_store::{Store, StoreError, TenantRecord};
 use serde_json::json;
 
+use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
 /// The fields of a new tenant as given (checked here).
@@ -41,14 +42,11 @@ pub async fn create_tenant(
         }
         Err(other) => return Err(other.into()),
     };
-    tx.record_audit(&AuditEntry {
-        tenant_id: Some(id),
-        actor_type: actor.kind,
-        actor_id: actor.id,
-        actor_label: actor.label.clone(),
-        action: "tenant.create".into(),
-        target_type: "tenant".into(),
-        target_id: Some(id.to_string()),
+    tx.record_audit(&actor.audit(Change {
+        tenant: id,
+        action: "tenant.create",
+        target_type: "tenant",
+        target_id: id.to_string(),
         before: None,
         after: Some(json!({
             "slug": record.slug,
@@ -56,9 +54,8 @@ pub async fn create_tenant(
             "timezone": record.timezone,
             "default_currency": record.default_currency,
         })),
-        request_id: actor.request_id.clone(),
         at: now,
-    })
+    }))
     .await?;
     tx.commit().await?;
     Ok(record)

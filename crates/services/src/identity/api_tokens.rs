@@ -5,13 +5,14 @@
 use mpanel_domain::identity::api_token::{self, DISPLAY_CHARS, hash_secret};
 use mpanel_domain::identity::{Scope, ScopeSet};
 use mpanel_domain::{ApiTokenId, Clock};
+use mpanel_store::Store;
 use mpanel_store::identity::api_tokens::ApiTokenRecord;
 use mpanel_store::identity::security_events::SecurityEvent;
-use mpanel_store::{AuditEntry, Store};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{Principal, record_event_in, secrets};
+use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
 #[derive(Debug, Clone)]
@@ -81,19 +82,15 @@ pub async fn create(
     };
     let mut tx = store.begin().await?;
     tx.insert_api_token(&record, &hash_secret(&token)).await?;
-    tx.record_audit(&AuditEntry {
-        tenant_id: Some(who.tenant_id),
-        actor_type: actor.kind,
-        actor_id: actor.id,
-        actor_label: actor.label.clone(),
-        action: "api_token.create".into(),
-        target_type: "api_token".into(),
-        target_id: Some(record.id.to_string()),
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "api_token.create",
+        target_type: "api_token",
+        target_id: record.id.to_string(),
         before: None,
         after: Some(json!({"name": record.name, "scopes": record.scopes.to_stored(), "expires_at": record.expires_at.map(|e| e.unix_timestamp())})),
-        request_id: actor.request_id.clone(),
         at: now,
-    })
+    }))
     .await?;
     record_event_in(
         &mut tx,
@@ -127,19 +124,15 @@ pub async fn revoke(
     tx.revoke_api_token(who.tenant_id, who.user_id, id, now)
         .await
         .map_err(ServiceError::not_found_as("API token"))?;
-    tx.record_audit(&AuditEntry {
-        tenant_id: Some(who.tenant_id),
-        actor_type: actor.kind,
-        actor_id: actor.id,
-        actor_label: actor.label.clone(),
-        action: "api_token.revoke".into(),
-        target_type: "api_token".into(),
-        target_id: Some(id.to_string()),
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "api_token.revoke",
+        target_type: "api_token",
+        target_id: id.to_string(),
         before: None,
         after: None,
-        request_id: actor.request_id.clone(),
         at: now,
-    })
+    }))
     .await?;
     record_event_in(
         &mut tx,

@@ -1,11 +1,12 @@
 //! A user's own sessions: list, revoke one, revoke all others, log out.
 
 use mpanel_domain::{Clock, SessionId};
+use mpanel_store::Store;
 use mpanel_store::identity::sessions::SessionRecord;
-use mpanel_store::{AuditEntry, Store};
 use serde_json::json;
 
 use super::Principal;
+use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
 pub async fn list(
@@ -32,19 +33,15 @@ pub async fn revoke(
     tx.revoke_session(who.tenant_id, who.user_id, id, reason, now)
         .await
         .map_err(ServiceError::not_found_as("session"))?;
-    tx.record_audit(&AuditEntry {
-        tenant_id: Some(who.tenant_id),
-        actor_type: actor.kind,
-        actor_id: actor.id,
-        actor_label: actor.label.clone(),
-        action: "session.revoke".into(),
-        target_type: "session".into(),
-        target_id: Some(id.to_string()),
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "session.revoke",
+        target_type: "session",
+        target_id: id.to_string(),
         before: None,
         after: Some(json!({"reason": reason})),
-        request_id: actor.request_id.clone(),
         at: now,
-    })
+    }))
     .await?;
     tx.commit().await?;
     Ok(())
@@ -68,19 +65,15 @@ pub async fn revoke_others(
             now,
         )
         .await?;
-    tx.record_audit(&AuditEntry {
-        tenant_id: Some(who.tenant_id),
-        actor_type: actor.kind,
-        actor_id: actor.id,
-        actor_label: actor.label.clone(),
-        action: "session.revoke_all".into(),
-        target_type: "user".into(),
-        target_id: Some(who.user_id.to_string()),
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "session.revoke_all",
+        target_type: "user",
+        target_id: who.user_id.to_string(),
         before: None,
         after: Some(json!({"revoked": n, "kept": who.session_id})),
-        request_id: actor.request_id.clone(),
         at: now,
-    })
+    }))
     .await?;
     tx.commit().await?;
     Ok(n)

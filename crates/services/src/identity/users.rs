@@ -5,10 +5,11 @@
 use mpanel_domain::identity::Role;
 use mpanel_domain::identity::password::check_new_password;
 use mpanel_domain::{Clock, TenantId, UserId};
-use mpanel_store::{AuditEntry, NewUser, Store, Tx, UserRecord, UserStatus};
+use mpanel_store::{NewUser, Store, Tx, UserRecord, UserStatus};
 use serde_json::{Value, json};
 
 use super::{Principal, passwords};
+use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
 #[derive(Debug, Clone)]
@@ -309,19 +310,15 @@ async fn audit(
     after: Option<Value>,
     at: time::OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    tx.record_audit(&AuditEntry {
-        tenant_id: Some(tenant),
-        actor_type: actor.kind,
-        actor_id: actor.id,
-        actor_label: actor.label.clone(),
-        action: action.into(),
-        target_type: "user".into(),
-        target_id: Some(user.id.to_string()),
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action,
+        target_type: "user",
+        target_id: user.id.to_string(),
         before,
         after,
-        request_id: actor.request_id.clone(),
         at,
-    })
+    }))
     .await?;
     Ok(())
 }
