@@ -108,6 +108,8 @@ pub mod perm {
         AuditRead,
         JobsRead,
         JobsManage,
+        CatalogRead,
+        CatalogWrite,
     );
 }
 

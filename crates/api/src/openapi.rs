@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
-use crate::routes::{audit, auth, health, metrics, ops, security, users};
+use crate::routes::{audit, auth, catalog, health, metrics, ops, security, users};
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -53,6 +53,7 @@ pub struct ProblemDoc {
         (name = "users", description = "The tenant's users"),
         (name = "security", description = "Your sessions and API tokens"),
         (name = "audit", description = "The tenant's audit log"),
+        (name = "catalog", description = "Products, prices and the public catalog"),
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth)
@@ -102,6 +103,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(security::list_tokens, security::create_token))
         .routes(routes!(security::revoke_token))
         .routes(routes!(audit::list))
+        .routes(routes!(catalog::list, catalog::create))
+        .routes(routes!(catalog::get, catalog::update, catalog::archive))
+        .routes(routes!(catalog::list_prices, catalog::add_price))
+        .routes(routes!(catalog::update_price, catalog::delete_price))
+        .routes(routes!(catalog::pricing))
+        .routes(routes!(catalog::public_catalog))
+        .routes(routes!(catalog::public_catalog_alias))
         .routes(routes!(ops::list))
         .routes(routes!(ops::get))
         .routes(routes!(ops::retry))

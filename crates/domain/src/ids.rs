@@ -83,6 +83,14 @@ typed_id!(
     /// A job in the queue.
     JobId
 );
+typed_id!(
+    /// A product of a tenant's catalog.
+    ProductId
+);
+typed_id!(
+    /// One price rule of a product.
+    PriceId
+);
 
 #[cfg(test)]
 mod tests {

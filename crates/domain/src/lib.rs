@@ -4,6 +4,7 @@
 //! time included (see [`clock`]), so it is tested without a database.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod clock;
 pub mod identity;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    ApiTokenId, AuditEventId, JobId, RefreshTokenId, SecurityEventId, SessionId, TenantId, UserId,
+    ApiTokenId, AuditEventId, JobId, PriceId, ProductId, RefreshTokenId, SecurityEventId,
+    SessionId, TenantId, UserId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

@@ -5,6 +5,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod catalog;
 pub mod error;
 pub mod identity;
 pub mod jobs;

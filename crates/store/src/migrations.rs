@@ -39,6 +39,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0003_jobs.sql"),
         postgres: include_str!("../migrations/postgres/0003_jobs.sql"),
     },
+    Embedded {
+        version: 4,
+        description: "catalog",
+        sqlite: include_str!("../migrations/sqlite/0004_catalog.sql"),
+        postgres: include_str!("../migrations/postgres/0004_catalog.sql"),
+    },
 ];
 
 /// One migration, as shown to operators.

@@ -39,6 +39,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A transaction for reading several things consistently; on SQLite it
+    /// does not take the write lock.
+    pub async fn begin_read(&self) -> StoreResult<Tx> {
+        let inner = match &self.pool {
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx {
+            inner,
+            job_wakeup: self.job_wakeup.clone(),
+            enqueued: false,
+        })
+    }
+}
+
 impl Tx {
     pub fn engine(&self) -> Engine {
         match self.inner {

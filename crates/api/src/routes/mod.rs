@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod fallback;
 pub mod health;
 pub mod metrics;

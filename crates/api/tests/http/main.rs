@@ -8,6 +8,7 @@ mod support;
 
 mod api_tokens;
 mod auth_flow;
+mod catalog;
 mod cors;
 mod docs;
 mod errors;

@@ -17,6 +17,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/refresh"),
+    ("GET", "/api/public/products"),
+    ("GET", "/api/billing/products/catalog/public"),
 ];
 
 struct Operation {

@@ -20,6 +20,31 @@ async fn another_tenants_resources_are_not_found() {
     let admin_b = app
         .account("bravo", "admin@bravo.test", Role::TenantAdmin)
         .await;
+    let res = app
+        .post_as(
+            &admin_a.access_token,
+            "/api/billing/products",
+            json!({"name": "Alpha web", "slug": "web", "category": "HOSTING", "billing_model": "RECURRING",
+                   "status": "ACTIVE", "visibility": "PUBLIC"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let product_a = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post_as(
+            &admin_a.access_token,
+            &format!("/api/billing/products/{product_a}/prices"),
+            json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 500}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let price_a = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // A's resource for each kind of id a path can hold.
     let id_for = |path: &str| -> String {
@@ -29,6 +54,8 @@ async fn another_tenants_resources_are_not_found() {
             admin_a.session_id.clone()
         } else if path.starts_with("/api/security/tokens/") {
             token_a_id.clone()
+        } else if path.starts_with("/api/billing/products/") {
+            product_a.clone()
         } else {
             panic!("{path}: say which of tenant A's resources fills this id")
         }
@@ -42,11 +69,26 @@ async fn another_tenants_resources_are_not_found() {
         if !path.contains('{') || path.starts_with("/api/ops/") {
             continue;
         }
-        let concrete = path.replace("{id}", &id_for(path));
+        let concrete = path
+            .replace("{id}", &id_for(path))
+            .replace("{price_id}", &price_a);
         for method in item.as_object().unwrap().keys() {
             let method: Method = method.to_uppercase().parse().unwrap();
-            let body = matches!(method, Method::POST | Method::PATCH | Method::PUT)
-                .then(|| json!({"display_name": "pwned", "role": "CUSTOMER"}));
+            let body = matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| {
+                if path.starts_with("/api/billing/products/{id}/prices") {
+                    json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1})
+                } else if path.starts_with("/api/billing/products/") {
+                    json!({"name": "pwned", "slug": "pwned", "category": "OTHER", "billing_model": "RECURRING",
+                           "status": "ACTIVE", "visibility": "PUBLIC"})
+                } else {
+                    json!({"display_name": "pwned", "role": "CUSTOMER"})
+                }
+            });
+            let concrete = if path.ends_with("/pricing") {
+                format!("{concrete}?period=MONTHLY")
+            } else {
+                concrete.clone()
+            };
             let res = app
                 .call(method.clone(), &concrete, Some(&admin_b.access_token), body)
                 .await;
@@ -60,7 +102,20 @@ async fn another_tenants_resources_are_not_found() {
             checked += 1;
         }
     }
-    assert!(checked >= 5, "only {checked} routes checked");
+    assert!(checked >= 12, "only {checked} routes checked");
+    let prices: Value = app
+        .get_as(
+            &admin_a.access_token,
+            &format!("/api/billing/products/{product_a}/prices"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        prices["items"][0]["amount_minor"], 500,
+        "A's price unchanged"
+    );
 
     // Lists show B only B's rows.
     let users: Value = app

@@ -30,10 +30,14 @@ pub enum Permission {
     JobsRead,
     /// Retry and cancel jobs (platform operations).
     JobsManage,
+    /// See the tenant's catalog: products, prices, resolved prices.
+    CatalogRead,
+    /// Create and change products and prices.
+    CatalogWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 10] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -42,6 +46,8 @@ impl Permission {
         Permission::AuditRead,
         Permission::JobsRead,
         Permission::JobsManage,
+        Permission::CatalogRead,
+        Permission::CatalogWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +60,8 @@ impl Permission {
             Self::AuditRead => "AUDIT_READ",
             Self::JobsRead => "JOBS_READ",
             Self::JobsManage => "JOBS_MANAGE",
+            Self::CatalogRead => "CATALOG_READ",
+            Self::CatalogWrite => "CATALOG_WRITE",
         }
     }
 
@@ -66,13 +74,16 @@ impl Permission {
             Self::UsersWrite => matches!(role, TenantAdmin),
             Self::AuditRead => matches!(role, SuperAdmin | TenantAdmin),
             Self::JobsRead | Self::JobsManage => matches!(role, SuperAdmin),
+            Self::CatalogRead => matches!(role, TenantAdmin | Billing | Support),
+            Self::CatalogWrite => matches!(role, TenantAdmin | Billing),
         }
     }
 
     /// The scope an API token needs for this.
     pub fn required_scope(self) -> Scope {
         match self {
-            Self::SelfRead | Self::UsersRead | Self::JobsRead => Scope::Read,
+            Self::SelfRead | Self::UsersRead | Self::JobsRead | Self::CatalogRead => Scope::Read,
+            Self::CatalogWrite => Scope::Billing,
             Self::JobsManage => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,
             Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,

@@ -1,0 +1,678 @@
+//! `/api/billing/products`: the catalog, its prices, and resolved prices;
+//! `/api/public/products`: what the marketing site shows.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mpanel_domain::catalog::{
+    BillingModel, Category, Currency, MatchedRule, Period, PriceRequest, PriceRule, ProductStatus,
+    ProvisioningTemplate, UsagePricing, Visibility,
+};
+use mpanel_domain::{PriceId, ProductId, TenantId};
+use mpanel_services::catalog::{self, PriceInput};
+use mpanel_store::catalog::{ProductFields, ProductRecord};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::caller::{Authorized, perm};
+use crate::openapi::ProblemDoc;
+use crate::query::{self, ApiQuery, Page};
+use crate::{ApiJson, AppState, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductView {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    #[schema(value_type = String, example = "HOSTING")]
+    pub category: Category,
+    #[schema(value_type = String, example = "RECURRING")]
+    pub billing_model: BillingModel,
+    #[schema(value_type = String, example = "ACTIVE")]
+    pub status: ProductStatus,
+    #[schema(value_type = String, example = "PUBLIC")]
+    pub visibility: Visibility,
+    #[schema(value_type = String, example = "EUR")]
+    pub base_currency: Currency,
+    /// `{"type": "HOSTING", "dns_zone": true, "mailboxes": 5}`, `{"type": "CLOUD_POD", …}`, `{"type": "NONE"}`.
+    #[schema(value_type = Object)]
+    pub provisioning_template: ProvisioningTemplate,
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<UsagePricing>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub archived_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<ProductRecord> for ProductView {
+    fn from(p: ProductRecord) -> Self {
+        let f = p.fields;
+        Self {
+            id: p.id.to_string(),
+            name: f.name,
+            slug: f.slug,
+            description: f.description,
+            category: f.category,
+            billing_model: f.billing_model,
+            status: f.status,
+            visibility: f.visibility,
+            base_currency: f.base_currency,
+            provisioning_template: f.template,
+            usage: f.usage,
+            archived_at: p.archived_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A product as written (`POST` creates, `PUT` replaces).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductBody {
+    pub name: String,
+    pub slug: String,
+    #[serde(default)]
+    pub description: String,
+    #[schema(value_type = String, example = "HOSTING")]
+    pub category: Category,
+    #[schema(value_type = String, example = "RECURRING")]
+    pub billing_model: BillingModel,
+    #[schema(value_type = String, example = "ACTIVE")]
+    pub status: ProductStatus,
+    #[schema(value_type = String, example = "PUBLIC")]
+    pub visibility: Visibility,
+    /// The currency of the product's own price; default: the tenant's.
+    #[schema(value_type = Option<String>, example = "EUR")]
+    pub base_currency: Option<Currency>,
+    #[serde(default = "no_template")]
+    #[schema(value_type = Object)]
+    pub provisioning_template: ProvisioningTemplate,
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<UsagePricing>,
+}
+
+fn no_template() -> ProvisioningTemplate {
+    ProvisioningTemplate::None
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceView {
+    pub id: String,
+    #[schema(value_type = String, example = "MONTHLY")]
+    pub period: Period,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub setup_fee_minor: i64,
+    /// Only for this tenant.
+    pub tenant_id: Option<String>,
+    /// Only for this region.
+    pub region: Option<String>,
+}
+
+impl From<PriceRule> for PriceView {
+    fn from(r: PriceRule) -> Self {
+        Self {
+            id: r.id.to_string(),
+            period: r.period,
+            currency: r.currency,
+            amount_minor: r.amount_minor,
+            setup_fee_minor: r.setup_fee_minor,
+            tenant_id: r.tenant.map(|t| t.to_string()),
+            region: r.region,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceBody {
+    #[schema(value_type = String, example = "MONTHLY")]
+    pub period: Period,
+    /// ISO 4217, e.g. EUR.
+    pub currency: String,
+    /// In the currency's minor units (cents); an integer.
+    pub amount_minor: i64,
+    #[serde(default)]
+    pub setup_fee_minor: i64,
+    /// An override for one tenant.
+    pub tenant_id: Option<String>,
+    /// An override for one region.
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuoteView {
+    pub product_id: String,
+    pub price_id: String,
+    #[schema(value_type = String)]
+    pub period: Period,
+    #[schema(value_type = String)]
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub setup_fee_minor: i64,
+    /// TENANT, REGION, CURRENCY or BASE: which rule answered.
+    #[schema(value_type = String, example = "REGION")]
+    pub matched_rule: MatchedRule,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PricingQuery {
+    /// ONE_TIME, HOURLY, MONTHLY or YEARLY.
+    pub period: String,
+    /// ISO 4217; default: the tenant's default currency.
+    pub currency: Option<String>,
+    pub region: Option<String>,
+    /// Price as seen by this tenant (reseller overrides).
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PublicQuery {
+    /// The tenant's slug.
+    pub tenant: String,
+    /// ISO 4217; default: the tenant's default currency.
+    pub currency: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicPrice {
+    #[schema(value_type = String)]
+    pub period: Period,
+    #[schema(value_type = String)]
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub setup_fee_minor: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicProduct {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    #[schema(value_type = String)]
+    pub category: Category,
+    #[schema(value_type = String)]
+    pub billing_model: BillingModel,
+    pub prices: Vec<PublicPrice>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicCatalog {
+    pub tenant: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
+    pub region: Option<String>,
+    pub items: Vec<PublicProduct>,
+}
+
+fn unprocessable(code: &'static str, detail: String) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+}
+
+fn currency_param(raw: Option<&str>, default: &str) -> Result<Currency, Problem> {
+    Currency::parse(raw.unwrap_or(default))
+        .map_err(|e| unprocessable("invalid_query", format!("currency: {e}")))
+}
+
+async fn default_currency(state: &AppState, tenant: TenantId) -> Result<String, Problem> {
+    Ok(state
+        .store
+        .tenant(tenant)
+        .await?
+        .map(|t| t.default_currency)
+        .unwrap_or_else(|| "USD".into()))
+}
+
+async fn fields(
+    state: &AppState,
+    tenant: TenantId,
+    body: ProductBody,
+) -> Result<ProductFields, Problem> {
+    let base_currency = match body.base_currency {
+        Some(c) => c,
+        None => Currency::parse(&default_currency(state, tenant).await?)
+            .map_err(|e| unprocessable("validation_failed", format!("base_currency: {e}")))?,
+    };
+    Ok(ProductFields {
+        name: body.name,
+        slug: body.slug,
+        description: body.description,
+        category: body.category,
+        billing_model: body.billing_model,
+        status: body.status,
+        visibility: body.visibility,
+        base_currency,
+        template: body.provisioning_template,
+        usage: body.usage,
+    })
+}
+
+fn price_input(body: PriceBody) -> Result<PriceInput, Problem> {
+    let tenant = body
+        .tenant_id
+        .as_deref()
+        .map(str::parse::<TenantId>)
+        .transpose()
+        .map_err(|_| unprocessable("validation_failed", "tenant_id: not an id".into()))?;
+    Ok(PriceInput {
+        period: body.period,
+        currency: body.currency,
+        amount_minor: body.amount_minor,
+        setup_fee_minor: body.setup_fee_minor,
+        tenant,
+        region: body.region,
+    })
+}
+
+/// The tenant's products, oldest first.
+#[utoipa::path(get, path = "/api/billing/products", tag = "catalog", params(ListQuery),
+    security(("bearer" = ["CATALOG_READ"])),
+    responses((status = 200, description = "A page of products", body = Page<ProductView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Page<ProductView>>, Problem> {
+    let limit = query::limit(q.limit)?;
+    let after = query::cursor::<ProductId>(q.cursor.as_deref())?;
+    let fetched = catalog::list_products(
+        &state.store,
+        caller.principal.tenant_id,
+        false,
+        after,
+        limit + 1,
+    )
+    .await?;
+    Ok(Json(Page::from_fetched(
+        fetched,
+        limit,
+        |p| p.id.to_string(),
+        ProductView::from,
+    )))
+}
+
+/// Create a product.
+#[utoipa::path(post, path = "/api/billing/products", tag = "catalog", request_body = ProductBody,
+    security(("bearer" = ["CATALOG_WRITE"])),
+    responses(
+        (status = 201, description = "Created", body = ProductView),
+        (status = 409, description = "The slug is taken", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogWrite>,
+    ApiJson(body): ApiJson<ProductBody>,
+) -> Result<(StatusCode, Json<ProductView>), Problem> {
+    let f = fields(&state, caller.principal.tenant_id, body).await?;
+    let p = catalog::create_product(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        &f,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(p.into())))
+}
+
+/// One product.
+#[utoipa::path(get, path = "/api/billing/products/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "Product id")),
+    security(("bearer" = ["CATALOG_READ"])),
+    responses((status = 200, description = "The product", body = ProductView),
+        (status = 404, description = "No such product", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogRead>,
+    Path(id): Path<String>,
+) -> Result<Json<ProductView>, Problem> {
+    let id = query::path_id::<ProductId>(&id, "product")?;
+    Ok(Json(
+        catalog::get_product(&state.store, caller.principal.tenant_id, id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Replace a product's fields.
+#[utoipa::path(put, path = "/api/billing/products/{id}", tag = "catalog", request_body = ProductBody,
+    params(("id" = String, Path, description = "Product id")),
+    security(("bearer" = ["CATALOG_WRITE"])),
+    responses((status = 200, description = "Changed", body = ProductView),
+        (status = 404, description = "No such product", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ProductBody>,
+) -> Result<Json<ProductView>, Problem> {
+    let id = query::path_id::<ProductId>(&id, "product")?;
+    let f = fields(&state, caller.principal.tenant_id, body).await?;
+    let p = catalog::update_product(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+        &f,
+    )
+    .await?;
+    Ok(Json(p.into()))
+}
+
+/// Archive a product: out of the catalog, no new orders; never deleted
+/// outright, so subscriptions of it keep their product.
+#[utoipa::path(delete, path = "/api/billing/products/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "Product id")),
+    security(("bearer" = ["CATALOG_WRITE"])),
+    responses((status = 200, description = "Archived", body = ProductView),
+        (status = 404, description = "No such product", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn archive(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<ProductView>, Problem> {
+    let id = query::path_id::<ProductId>(&id, "product")?;
+    let p = catalog::archive_product(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok(Json(p.into()))
+}
+
+/// A product's price rules.
+#[utoipa::path(get, path = "/api/billing/products/{id}/prices", tag = "catalog",
+    params(("id" = String, Path, description = "Product id")),
+    security(("bearer" = ["CATALOG_READ"])),
+    responses((status = 200, description = "The rules", body = Page<PriceView>)))]
+pub async fn list_prices(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogRead>,
+    Path(id): Path<String>,
+) -> Result<Json<Page<PriceView>>, Problem> {
+    let id = query::path_id::<ProductId>(&id, "product")?;
+    let items = catalog::prices(&state.store, caller.principal.tenant_id, id)
+        .await?
+        .into_iter()
+        .map(PriceView::from)
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Add a price rule: a base price, or an override for a currency, region or tenant.
+#[utoipa::path(post, path = "/api/billing/products/{id}/prices", tag = "catalog", request_body = PriceBody,
+    params(("id" = String, Path, description = "Product id")),
+    security(("bearer" = ["CATALOG_WRITE"])),
+    responses((status = 201, description = "Added", body = PriceView),
+        (status = 409, description = "A rule for this period, currency, tenant and region exists", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn add_price(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PriceBody>,
+) -> Result<(StatusCode, Json<PriceView>), Problem> {
+    let id = query::path_id::<ProductId>(&id, "product")?;
+    let input = price_input(body)?;
+    let rule = catalog::add_price(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+        &input,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(rule.into())))
+}
+
+/// Change a price rule.
+#[utoipa::path(put, path = "/api/billing/products/{id}/prices/{price_id}", tag = "catalog", request_body = PriceBody,
+    params(("id" = String, Path, description = "Product id"), ("price_id" = String, Path, description = "Price id")),
+    security(("bearer" = ["CATALOG_WRITE"])),
+    responses((status = 200, description = "Changed", body = PriceView)))]
+pub async fn update_price(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogWrite>,
+    Path((id, price_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<PriceBody>,
+) -> Result<Json<PriceView>, Problem> {
+    let id = query::path_id::<ProductId>(&id, "product")?;
+    let price_id = query::path_id::<PriceId>(&price_id, "price")?;
+    let input = price_input(body)?;
+    let rule = catalog::update_price(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+        price_id,
+        &input,
+    )
+    .await?;
+    Ok(Json(rule.into()))
+}
+
+/// Remove a price rule.
+#[utoipa::path(delete, path = "/api/billing/products/{id}/prices/{price_id}", tag = "catalog",
+    params(("id" = String, Path, description = "Product id"), ("price_id" = String, Path, description = "Price id")),
+    security(("bearer" = ["CATALOG_WRITE"])),
+    responses((status = 204, description = "Removed")))]
+pub async fn delete_price(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogWrite>,
+    Path((id, price_id)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    let id = query::path_id::<ProductId>(&id, "product")?;
+    let price_id = query::path_id::<PriceId>(&price_id, "price")?;
+    catalog::delete_price(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+        price_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the product costs for a period, currency, region and tenant, and
+/// which rule decided it. No applicable rule is a 404, never a guess.
+#[utoipa::path(get, path = "/api/billing/products/{id}/pricing", tag = "catalog", params(("id" = String, Path, description = "Product id"), PricingQuery),
+    security(("bearer" = ["CATALOG_READ"])),
+    responses((status = 200, description = "The resolved price", body = QuoteView),
+        (status = 404, description = "No price for this request", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn pricing(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CatalogRead>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PricingQuery>,
+) -> Result<Json<QuoteView>, Problem> {
+    let id = query::path_id::<ProductId>(&id, "product")?;
+    let tenant = caller.principal.tenant_id;
+    let period: Period = q
+        .period
+        .parse()
+        .map_err(|e| unprocessable("invalid_query", format!("period: {e}")))?;
+    let currency = currency_param(
+        q.currency.as_deref(),
+        &default_currency(&state, tenant).await?,
+    )?;
+    if let Some(region) = &q.region {
+        mpanel_domain::catalog::product::check_region(region)
+            .map_err(|e| unprocessable("invalid_query", e))?;
+    }
+    let for_tenant = q
+        .tenant_id
+        .as_deref()
+        .map(str::parse::<TenantId>)
+        .transpose()
+        .map_err(|_| unprocessable("invalid_query", "tenant_id: not an id".into()))?;
+    let request = PriceRequest {
+        period,
+        currency,
+        region: q.region,
+        tenant: for_tenant,
+    };
+    let quote = catalog::quote(&state.store, tenant, id, &request).await?;
+    Ok(Json(QuoteView {
+        product_id: id.to_string(),
+        price_id: quote.rule.id.to_string(),
+        period: quote.rule.period,
+        currency: quote.rule.currency,
+        amount_minor: quote.rule.amount_minor,
+        setup_fee_minor: quote.rule.setup_fee_minor,
+        matched_rule: quote.matched,
+    }))
+}
+
+/// The public catalog of a tenant: active public products with their
+/// prices for a currency and region. No credentials; cache with the ETag.
+#[utoipa::path(get, path = "/api/public/products", tag = "catalog", params(PublicQuery),
+    responses((status = 200, description = "The catalog", body = PublicCatalog),
+        (status = 304, description = "Not changed since the ETag given in If-None-Match"),
+        (status = 404, description = "No such tenant", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn public_catalog(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<PublicQuery>,
+) -> Result<Response, Problem> {
+    let tenant = state
+        .store
+        .tenant_by_slug(&q.tenant)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no tenant {:?}", q.tenant)))?;
+    let currency = currency_param(q.currency.as_deref(), &tenant.default_currency)?;
+    if let Some(region) = &q.region {
+        mpanel_domain::catalog::product::check_region(region)
+            .map_err(|e| unprocessable("invalid_query", e))?;
+    }
+    let mut items = Vec::new();
+    let mut after = None;
+    loop {
+        let page = catalog::list_products(&state.store, tenant.id, true, after, 200).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for product in page {
+            let rules = state.store.prices_of(tenant.id, product.id).await?;
+            let prices = Period::ALL
+                .iter()
+                .filter_map(|period| {
+                    let request = PriceRequest {
+                        period: *period,
+                        currency,
+                        region: q.region.clone(),
+                        tenant: None,
+                    };
+                    catalog::quote_from(&product, &rules, &request).ok()
+                })
+                .map(|quote| PublicPrice {
+                    period: quote.rule.period,
+                    currency: quote.rule.currency,
+                    amount_minor: quote.rule.amount_minor,
+                    setup_fee_minor: quote.rule.setup_fee_minor,
+                })
+                .collect::<Vec<_>>();
+            if prices.is_empty() {
+                continue;
+            }
+            items.push(PublicProduct {
+                id: product.id.to_string(),
+                name: product.fields.name,
+                slug: product.fields.slug,
+                description: product.fields.description,
+                category: product.fields.category,
+                billing_model: product.fields.billing_model,
+                prices,
+            });
+        }
+    }
+    let body = serde_json::to_vec(&PublicCatalog {
+        tenant: tenant.slug,
+        currency,
+        region: q.region,
+        items,
+    })
+    .map_err(|e| Problem::internal(&e))?;
+    let digest = Sha256::digest(&body);
+    let etag = format!(
+        "\"{}\"",
+        digest[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let cache = [
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        ),
+        (header::VARY, HeaderValue::from_static("origin")),
+    ];
+    let etag_value = HeaderValue::from_str(&etag).map_err(|e| Problem::internal(&e))?;
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            cache,
+            [(header::ETAG, etag_value)],
+        )
+            .into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        cache,
+        [
+            (header::ETAG, etag_value),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The same as `/api/public/products`.
+#[utoipa::path(get, path = "/api/billing/products/catalog/public", tag = "catalog", params(PublicQuery),
+    responses((status = 200, description = "The catalog", body = PublicCatalog),
+        (status = 304, description = "Not changed since the ETag given in If-None-Match")))]
+pub async fn public_catalog_alias(
+    state: State<AppState>,
+    headers: HeaderMap,
+    q: ApiQuery<PublicQuery>,
+) -> Result<Response, Problem> {
+    public_catalog(state, headers, q).await
+}

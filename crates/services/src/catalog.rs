@@ -1,0 +1,416 @@
+//! The catalog: products, price rules, and resolving what a request costs.
+
+use mpanel_domain::catalog::product::{check_region, check_slug};
+use mpanel_domain::catalog::{
+    BillingModel, Currency, Period, PriceRequest, PriceRule, ProductStatus, UsagePricing, resolve,
+};
+use mpanel_domain::{Clock, PriceId, ProductId, TenantId};
+use mpanel_store::catalog::{ProductFields, ProductRecord};
+use mpanel_store::{Store, StoreError};
+use serde_json::json;
+
+use crate::actor::Change;
+use crate::identity::Principal;
+use crate::{Actor, ServiceError};
+
+/// A price rule as asked for (checked here).
+#[derive(Debug, Clone)]
+pub struct PriceInput {
+    pub period: Period,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub setup_fee_minor: i64,
+    pub tenant: Option<TenantId>,
+    pub region: Option<String>,
+}
+
+/// A resolved price, with the rule that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    pub rule: PriceRule,
+    pub matched: mpanel_domain::catalog::MatchedRule,
+}
+
+fn conflict_on_slug(slug: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
+    move |e| match e {
+        StoreError::Conflict(_) => {
+            ServiceError::Conflict(format!("a product with slug {slug:?} already exists"))
+        }
+        other => other.into(),
+    }
+}
+
+/// Checks a product's fields.
+pub fn check_product(f: &ProductFields) -> Result<(), ServiceError> {
+    let name = f.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ServiceError::invalid(
+            "name",
+            "must be 1 to 200 characters long",
+        ));
+    }
+    check_slug(&f.slug).map_err(|m| ServiceError::invalid("slug", m))?;
+    if f.description.chars().count() > 10_000 {
+        return Err(ServiceError::invalid(
+            "description",
+            "must be at most 10,000 characters long",
+        ));
+    }
+    f.template
+        .check()
+        .map_err(|m| ServiceError::invalid("provisioning_template", m))?;
+    UsagePricing::check(f.usage.as_ref(), f.billing_model)
+        .map_err(|m| ServiceError::invalid("usage", m))?;
+    Ok(())
+}
+
+pub async fn create_product(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    f: &ProductFields,
+) -> Result<ProductRecord, ServiceError> {
+    check_product(f)?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let product = tx
+        .insert_product(ProductId::new(), who.tenant_id, f, now)
+        .await
+        .map_err(conflict_on_slug(&f.slug))?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "product.create",
+        target_type: "product",
+        target_id: product.id.to_string(),
+        before: None,
+        after: Some(summary(&product)),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(product)
+}
+
+fn summary(p: &ProductRecord) -> serde_json::Value {
+    json!({
+        "name": p.fields.name, "slug": p.fields.slug, "status": p.fields.status,
+        "visibility": p.fields.visibility, "billing_model": p.fields.billing_model,
+        "archived": p.archived_at.is_some(),
+    })
+}
+
+pub async fn get_product(
+    store: &Store,
+    tenant: TenantId,
+    id: ProductId,
+) -> Result<ProductRecord, ServiceError> {
+    store
+        .product(tenant, id)
+        .await
+        .map_err(ServiceError::not_found_as("product"))
+}
+
+pub async fn list_products(
+    store: &Store,
+    tenant: TenantId,
+    public_only: bool,
+    after: Option<ProductId>,
+    limit: u32,
+) -> Result<Vec<ProductRecord>, ServiceError> {
+    Ok(store
+        .list_products(tenant, public_only, after, limit)
+        .await?)
+}
+
+/// Replaces a product's fields (`PUT`).
+pub async fn update_product(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    id: ProductId,
+    f: &ProductFields,
+) -> Result<ProductRecord, ServiceError> {
+    check_product(f)?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let before = tx
+        .product(who.tenant_id, id)
+        .await
+        .map_err(ServiceError::not_found_as("product"))?;
+    if before.fields.billing_model != f.billing_model
+        && !tx.prices_of(who.tenant_id, id).await?.is_empty()
+    {
+        return Err(ServiceError::Conflict(
+            "the billing model cannot change while the product has prices; remove them first"
+                .into(),
+        ));
+    }
+    let after = tx
+        .update_product(who.tenant_id, id, f, before.archived_at, now)
+        .await
+        .map_err(conflict_on_slug(&f.slug))?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "product.update",
+        target_type: "product",
+        target_id: id.to_string(),
+        before: Some(summary(&before)),
+        after: Some(summary(&after)),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Archives a product: it leaves the catalog and takes no new orders;
+/// existing subscriptions keep it. Products are never deleted outright.
+pub async fn archive_product(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    id: ProductId,
+) -> Result<ProductRecord, ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let before = tx
+        .product(who.tenant_id, id)
+        .await
+        .map_err(ServiceError::not_found_as("product"))?;
+    let mut fields = before.fields.clone();
+    fields.status = ProductStatus::Inactive;
+    let after = tx
+        .update_product(
+            who.tenant_id,
+            id,
+            &fields,
+            Some(before.archived_at.unwrap_or(now)),
+            now,
+        )
+        .await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "product.archive",
+        target_type: "product",
+        target_id: id.to_string(),
+        before: Some(summary(&before)),
+        after: Some(summary(&after)),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Which periods a billing model is priced in.
+fn period_fits(model: BillingModel, period: Period) -> bool {
+    match model {
+        BillingModel::OneTime => period == Period::OneTime,
+        _ => period != Period::OneTime,
+    }
+}
+
+async fn checked_rule(
+    store: &Store,
+    product: &ProductRecord,
+    id: PriceId,
+    p: &PriceInput,
+) -> Result<PriceRule, ServiceError> {
+    let currency =
+        Currency::parse(&p.currency).map_err(|m| ServiceError::invalid("currency", m))?;
+    if p.amount_minor < 0 || p.setup_fee_minor < 0 {
+        return Err(ServiceError::invalid(
+            "amount_minor",
+            "amounts must not be negative",
+        ));
+    }
+    if !period_fits(product.fields.billing_model, p.period) {
+        return Err(ServiceError::invalid(
+            "period",
+            format!(
+                "a {} product is not priced {}",
+                product.fields.billing_model, p.period
+            ),
+        ));
+    }
+    if let Some(region) = &p.region {
+        check_region(region).map_err(|m| ServiceError::invalid("region", m))?;
+    }
+    if let Some(tenant) = p.tenant
+        && store.tenant(tenant).await?.is_none()
+    {
+        return Err(ServiceError::invalid("tenant_id", "no such tenant"));
+    }
+    Ok(PriceRule {
+        id,
+        period: p.period,
+        currency,
+        amount_minor: p.amount_minor,
+        setup_fee_minor: p.setup_fee_minor,
+        tenant: p.tenant,
+        region: p.region.clone(),
+    })
+}
+
+fn rule_json(r: &PriceRule) -> serde_json::Value {
+    json!({
+        "period": r.period, "currency": r.currency, "amount_minor": r.amount_minor,
+        "setup_fee_minor": r.setup_fee_minor, "tenant_id": r.tenant, "region": r.region,
+    })
+}
+
+fn duplicate_rule(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::Conflict(_) => ServiceError::Conflict(
+            "a price for this period, currency, tenant and region already exists; change that one"
+                .into(),
+        ),
+        other => other.into(),
+    }
+}
+
+pub async fn add_price(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    product_id: ProductId,
+    input: &PriceInput,
+) -> Result<PriceRule, ServiceError> {
+    let product = get_product(store, who.tenant_id, product_id).await?;
+    let rule = checked_rule(store, &product, PriceId::new(), input).await?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    tx.insert_price(who.tenant_id, product_id, &rule, now)
+        .await
+        .map_err(duplicate_rule)?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "price.create",
+        target_type: "price",
+        target_id: rule.id.to_string(),
+        before: None,
+        after: Some(rule_json(&rule)),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(rule)
+}
+
+pub async fn update_price(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    product_id: ProductId,
+    price_id: PriceId,
+    input: &PriceInput,
+) -> Result<PriceRule, ServiceError> {
+    let product = get_product(store, who.tenant_id, product_id).await?;
+    let rule = checked_rule(store, &product, price_id, input).await?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let before = tx
+        .prices_of(who.tenant_id, product_id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == price_id)
+        .ok_or_else(|| ServiceError::NotFound("no such price".into()))?;
+    tx.update_price(who.tenant_id, product_id, &rule, now)
+        .await
+        .map_err(duplicate_rule)?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "price.update",
+        target_type: "price",
+        target_id: price_id.to_string(),
+        before: Some(rule_json(&before)),
+        after: Some(rule_json(&rule)),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(rule)
+}
+
+pub async fn delete_price(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    product_id: ProductId,
+    price_id: PriceId,
+) -> Result<(), ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let before = tx
+        .prices_of(who.tenant_id, product_id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == price_id)
+        .ok_or_else(|| ServiceError::NotFound("no such price".into()))?;
+    tx.delete_price(who.tenant_id, product_id, price_id).await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "price.delete",
+        target_type: "price",
+        target_id: price_id.to_string(),
+        before: Some(rule_json(&before)),
+        after: None,
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn prices(
+    store: &Store,
+    tenant: TenantId,
+    product: ProductId,
+) -> Result<Vec<PriceRule>, ServiceError> {
+    get_product(store, tenant, product).await?;
+    Ok(store.prices_of(tenant, product).await?)
+}
+
+/// What `product` costs for `request`; `NotFound` when no rule applies.
+pub async fn quote(
+    store: &Store,
+    tenant: TenantId,
+    product: ProductId,
+    request: &PriceRequest,
+) -> Result<Quote, ServiceError> {
+    let record = get_product(store, tenant, product).await?;
+    let rules = store.prices_of(tenant, product).await?;
+    quote_from(&record, &rules, request)
+}
+
+/// The same, from rules already read.
+pub fn quote_from(
+    product: &ProductRecord,
+    rules: &[PriceRule],
+    request: &PriceRequest,
+) -> Result<Quote, ServiceError> {
+    resolve(rules, product.fields.base_currency, request)
+        .map(|r| Quote {
+            rule: r.rule.clone(),
+            matched: r.matched,
+        })
+        .ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "{} has no {} price in {}{}",
+                product.fields.slug,
+                request.period,
+                request.currency,
+                request
+                    .region
+                    .as_ref()
+                    .map(|r| format!(" for region {r}"))
+                    .unwrap_or_default()
+            ))
+        })
+}

@@ -1,0 +1,39 @@
+-- The catalog: a tenant's products and their price rules.
+
+CREATE TABLE products (
+    id            BLOB PRIMARY KEY NOT NULL,
+    tenant_id     BLOB NOT NULL REFERENCES tenants (id),
+    name          TEXT NOT NULL,
+    slug          TEXT NOT NULL,
+    description   TEXT NOT NULL DEFAULT '',
+    category      TEXT NOT NULL,
+    billing_model TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    visibility    TEXT NOT NULL,
+    base_currency TEXT NOT NULL,
+    template      TEXT NOT NULL,
+    usage         TEXT,
+    archived_at   TEXT,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+CREATE UNIQUE INDEX products_tenant_slug ON products (tenant_id, slug);
+
+-- A rule applies to its period and currency, optionally narrowed to one
+-- tenant (scope_tenant) or region; '' means "any", so the unique index
+-- allows one rule per combination on both engines.
+CREATE TABLE product_prices (
+    id              BLOB PRIMARY KEY NOT NULL,
+    tenant_id       BLOB NOT NULL REFERENCES tenants (id),
+    product_id      BLOB NOT NULL REFERENCES products (id),
+    period          TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    amount_minor    INTEGER NOT NULL CHECK (amount_minor >= 0),
+    setup_fee_minor INTEGER NOT NULL DEFAULT 0 CHECK (setup_fee_minor >= 0),
+    scope_tenant    TEXT NOT NULL DEFAULT '',
+    region          TEXT NOT NULL DEFAULT '',
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE UNIQUE INDEX product_prices_rule
+    ON product_prices (product_id, period, currency, scope_tenant, region);
