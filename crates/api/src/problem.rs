@@ -146,7 +146,7 @@ impl From<ServiceError> for Problem {
                 "validation_failed",
                 format!("{field}: {message}"),
             )
-            .with("field", field),
+            .with("field", field.into_owned()),
             ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             ServiceError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, "not_found", m),
             ServiceError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod identity;
 pub mod ids;
 pub mod jobs;
+pub mod orders;
 pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};

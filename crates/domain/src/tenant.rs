@@ -120,11 +120,9 @@ impl NewTenant {
                 "{timezone:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"
             )));
         }
-        let currency_ok =
-            default_currency.len() == 3 && default_currency.chars().all(|c| c.is_ascii_uppercase());
-        if !currency_ok {
+        if crate::catalog::Currency::parse(default_currency).is_err() {
             return Err(TenantRuleError::Currency(format!(
-                "{default_currency:?} is not an ISO 4217 code (three capital letters, e.g. EUR)"
+                "{default_currency:?} is not an ISO 4217 currency code (e.g. EUR)"
             )));
         }
         Ok(Self {

@@ -23,11 +23,13 @@ pub async fn create_tenant_cmd(config: Config, input: CreateTenant) -> anyhow::R
     let result = create_tenant(&store, &SystemClock, &Actor::cli(&operator()), &input).await;
     store.close().await;
     match result {
-        Ok(t) => {
+        Ok(created) => {
+            let t = created.tenant;
             println!(
                 "created tenant {} ({}): {}, time zone {}, currency {}",
                 t.slug, t.id, t.name, t.timezone, t.default_currency
             );
+            println!("webhook secret (shown once): {}", created.webhook_secret);
             Ok(())
         }
         Err(ServiceError::Invalid { field, message }) => {

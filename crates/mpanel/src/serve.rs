@@ -162,6 +162,10 @@ async fn bootstrap_first_tenant(
         .context("bootstrap failed")?
     {
         tracing::info!(tenant = %done.tenant_slug, admin = %done.admin_email, "created the first tenant and its TENANT_ADMIN");
+        println!(
+            "mpanel: webhook secret of tenant {:?} (shown once): {}",
+            done.tenant_slug, done.webhook_secret
+        );
         if let Some(pw) = done.generated_password {
             println!(
                 "mpanel: first tenant {:?}, TENANT_ADMIN {} with password: {pw}\nmpanel: this password is shown once; change it after logging in.",

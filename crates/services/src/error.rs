@@ -9,7 +9,7 @@ pub enum ServiceError {
     /// The input breaks a rule; nothing was changed.
     #[error("invalid {field}: {message}")]
     Invalid {
-        field: &'static str,
+        field: std::borrow::Cow<'static, str>,
         message: String,
     },
     /// The change conflicts with existing data or state; nothing was changed.
@@ -41,9 +41,9 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::Invalid {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
@@ -65,7 +65,7 @@ impl From<TenantRuleError> for ServiceError {
             .unwrap_or(&message)
             .to_owned();
         Self::Invalid {
-            field: err.field(),
+            field: err.field().into(),
             message,
         }
     }

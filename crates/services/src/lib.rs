@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod error;
 pub mod identity;
 pub mod jobs;
+pub mod orders;
 pub mod tenants;
 
 pub use actor::Actor;

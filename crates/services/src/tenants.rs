@@ -16,13 +16,31 @@ pub struct CreateTenant {
     pub default_currency: String,
 }
 
-/// Creates a tenant and its audit row in one transaction.
+/// A new tenant and the secret its marketing site signs orders with
+/// (shown this once).
+#[derive(Debug, Clone)]
+pub struct CreatedTenant {
+    pub tenant: TenantRecord,
+    pub webhook_secret: String,
+}
+
+/// How long a rotated-out webhook secret keeps working.
+pub const SECRET_GRACE: time::Duration = time::Duration::hours(24);
+
+/// A webhook secret: `whsec_` + 256 random bits.
+fn new_webhook_secret() -> Result<String, ServiceError> {
+    use base64::Engine as _;
+    let bytes = crate::identity::secrets::random_bytes::<32>()?;
+    Ok(format!("whsec_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// Creates a tenant, its webhook secret and its audit row in one transaction.
 pub async fn create_tenant(
     store: &Store,
     clock: &dyn Clock,
     actor: &Actor,
     input: &CreateTenant,
-) -> Result<TenantRecord, ServiceError> {
+) -> Result<CreatedTenant, ServiceError> {
     let tenant = NewTenant::parse(
         &input.slug,
         &input.name,
@@ -57,6 +75,39 @@ pub async fn create_tenant(
         at: now,
     }))
     .await?;
+    let webhook_secret = new_webhook_secret()?;
+    tx.insert_webhook_secret(id, &webhook_secret, now).await?;
     tx.commit().await?;
-    Ok(record)
+    Ok(CreatedTenant {
+        tenant: record,
+        webhook_secret,
+    })
+}
+
+/// A new webhook secret for the caller's tenant, shown once; the old one
+/// keeps working for [`SECRET_GRACE`].
+pub async fn rotate_webhook_secret(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: TenantId,
+    actor: &Actor,
+) -> Result<(String, time::OffsetDateTime), ServiceError> {
+    let now = clock.now();
+    let old_until = now + SECRET_GRACE;
+    let secret = new_webhook_secret()?;
+    let mut tx = store.begin().await?;
+    tx.retire_webhook_secrets(tenant, old_until).await?;
+    tx.insert_webhook_secret(tenant, &secret, now).await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action: "webhook_secret.rotate",
+        target_type: "tenant",
+        target_id: tenant.to_string(),
+        before: None,
+        after: Some(json!({"previous_secret_valid_until": old_until.unix_timestamp()})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok((secret, old_until))
 }

@@ -17,6 +17,7 @@ mod error;
 pub mod identity;
 pub mod jobs;
 mod migrations;
+pub mod orders;
 pub mod tenants;
 pub mod testing;
 mod tx;

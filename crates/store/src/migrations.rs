@@ -45,6 +45,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0004_catalog.sql"),
         postgres: include_str!("../migrations/postgres/0004_catalog.sql"),
     },
+    Embedded {
+        version: 5,
+        description: "orders",
+        sqlite: include_str!("../migrations/sqlite/0005_orders.sql"),
+        postgres: include_str!("../migrations/postgres/0005_orders.sql"),
+    },
 ];
 
 /// One migration, as shown to operators.

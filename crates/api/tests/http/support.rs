@@ -220,6 +220,7 @@ impl TestApp {
         )
         .await
         .unwrap()
+        .tenant
         .id
     }
 

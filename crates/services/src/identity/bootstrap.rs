@@ -26,6 +26,8 @@ pub struct Bootstrapped {
     pub admin_email: String,
     /// Set when the password was generated.
     pub generated_password: Option<String>,
+    /// The secret the tenant's marketing site signs orders with.
+    pub webhook_secret: String,
 }
 
 /// Creates the first tenant and its `TENANT_ADMIN` if the database has no
@@ -39,7 +41,7 @@ pub async fn bootstrap(
         return Ok(None);
     }
     let actor = Actor::cli("bootstrap");
-    let tenant = create_tenant(
+    let created = create_tenant(
         store,
         clock,
         &actor,
@@ -51,6 +53,7 @@ pub async fn bootstrap(
         },
     )
     .await?;
+    let tenant = created.tenant;
     let (password, generated) = match &input.admin_password {
         Some(p) => (p.clone(), None),
         None => {
@@ -76,5 +79,6 @@ pub async fn bootstrap(
         tenant_slug: tenant.slug,
         admin_email: input.admin_email.clone(),
         generated_password: generated,
+        webhook_secret: created.webhook_secret,
     }))
 }

@@ -91,7 +91,8 @@ pub async fn create_in(
                 email: &email,
                 display_name: &display_name,
                 role: input.role,
-                password_hash: &hash,
+                password_hash: Some(&hash),
+                status: UserStatus::Active,
             },
             now,
         )

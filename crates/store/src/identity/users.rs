@@ -12,6 +12,8 @@ use crate::{Store, StoreError, StoreResult, Tx};
 pub enum UserStatus {
     Active,
     Disabled,
+    /// Created for a customer by an order; no password yet.
+    Invited,
 }
 
 impl UserStatus {
@@ -19,6 +21,7 @@ impl UserStatus {
         match self {
             Self::Active => "ACTIVE",
             Self::Disabled => "DISABLED",
+            Self::Invited => "INVITED",
         }
     }
 
@@ -26,6 +29,7 @@ impl UserStatus {
         match s {
             "ACTIVE" => Ok(Self::Active),
             "DISABLED" => Ok(Self::Disabled),
+            "INVITED" => Ok(Self::Invited),
             other => Err(sqlx::Error::Decode(
                 format!("unknown user status {other:?}").into(),
             )),
@@ -54,7 +58,9 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub display_name: &'a str,
     pub role: Role,
-    pub password_hash: &'a str,
+    /// `None`: no password yet (an invited customer).
+    pub password_hash: Option<&'a str>,
+    pub status: UserStatus,
 }
 
 const COLUMNS: &str =
@@ -92,7 +98,7 @@ impl Tx {
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO users (id, tenant_id, email, display_name, role, status, password_hash,
                  password_changed_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'ACTIVE', $6, $7, $7, $7)
+             VALUES ($1, $2, $3, $4, $5, $8, $6, $7, $7, $7)
              RETURNING {COLUMNS}"
         ));
         let record = on_tx!(self, |conn| {
@@ -104,6 +110,7 @@ impl Tx {
                 .bind(user.role.as_str())
                 .bind(user.password_hash)
                 .bind(now)
+                .bind(user.status.as_str())
                 .fetch_one(conn)
                 .await?;
             user_from_row!(&row)
@@ -124,6 +131,20 @@ impl Tx {
                 .await?
                 .ok_or(StoreError::NotFound)?;
             user_from_row!(&row)
+        });
+        Ok(record)
+    }
+
+    /// The user with this e-mail address (any case), read in this transaction.
+    pub async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> StoreResult<Option<UserRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)"
+        ));
+        let record = on_tx!(self, |conn| {
+            match sqlx::query(sql).bind(tenant.as_uuid()).bind(email).fetch_optional(conn).await? {
+                Some(row) => Some(user_from_row!(&row)),
+                None => None,
+            }
         });
         Ok(record)
     }

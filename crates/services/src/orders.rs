@@ -1,0 +1,373 @@
+//! Placing an order from the marketing site, in one transaction: the
+//! customer and its portal user, the order and its items, a subscription
+//! per item, the domains, and, when paid, the provisioning jobs of each
+//! item's template. Everything is checked before anything is written.
+
+use std::collections::HashSet;
+
+use mpanel_domain::catalog::{Currency, Period, PriceRequest, ProductStatus, ProvisioningTemplate, Visibility};
+use mpanel_domain::identity::Role;
+use mpanel_domain::orders::domain_name;
+use mpanel_domain::{Clock, ProductId, UserId};
+use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_store::orders::{CustomerRecord, NewOrderItem};
+use mpanel_store::{ActorType, NewUser, Store, TenantRecord, Tx, UserStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::actor::Change;
+use crate::catalog::quote_from;
+use crate::{Actor, ServiceError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderInput {
+    pub customer: CustomerInput,
+    pub items: Vec<ItemInput>,
+    pub currency: String,
+    pub payment: Option<PaymentInput>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    pub email: String,
+    pub name: String,
+    pub company: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub tax_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemInput {
+    pub product_id: String,
+    pub period: String,
+    pub domain: Option<String>,
+    pub options: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentInput {
+    pub status: String,
+    pub provider: String,
+    pub reference: String,
+    pub amount_minor: i64,
+}
+
+/// The answer to a placed order (also what a retry is answered with).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderPlaced {
+    pub order_id: String,
+    pub status: String,
+    pub customer_id: String,
+    pub currency: String,
+    pub total_minor: i64,
+    pub items: Vec<PlacedItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlacedItem {
+    pub id: String,
+    pub product_id: String,
+    pub subscription_id: String,
+    pub period: String,
+    pub domain: Option<String>,
+    pub amount_minor: i64,
+    pub setup_fee_minor: i64,
+    /// The provisioning steps queued for it (when paid).
+    pub steps: Vec<String>,
+}
+
+/// An item once checked: what it is, what it costs, what it provisions.
+struct CheckedItem {
+    product_id: ProductId,
+    period: Period,
+    domain: Option<String>,
+    options: Option<Value>,
+    amount_minor: i64,
+    setup_fee_minor: i64,
+    template: ProvisioningTemplate,
+}
+
+fn invalid(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> ServiceError {
+    ServiceError::invalid(field, message)
+}
+
+fn check_customer(c: &CustomerInput) -> Result<(), ServiceError> {
+    let email = c.email.trim();
+    let email_ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && !email.chars().any(char::is_whitespace);
+    if !email_ok {
+        return Err(invalid("customer.email", format!("{email:?} is not an e-mail address")));
+    }
+    if c.name.trim().is_empty() || c.name.chars().count() > 200 {
+        return Err(invalid("customer.name", "must be 1 to 200 characters long"));
+    }
+    if c.country.len() != 2 || !c.country.chars().all(|ch| ch.is_ascii_uppercase()) {
+        return Err(invalid("customer.country", "must be an ISO 3166-1 alpha-2 code such as DE"));
+    }
+    if c.tax_id.as_ref().is_some_and(|t| t.chars().count() > 64) {
+        return Err(invalid("customer.tax_id", "must be at most 64 characters long"));
+    }
+    Ok(())
+}
+
+/// Checks every item against the catalog; nothing is written.
+async fn check_items(
+    store: &Store,
+    tenant: &TenantRecord,
+    currency: Currency,
+    items: &[ItemInput],
+) -> Result<Vec<CheckedItem>, ServiceError> {
+    if items.is_empty() || items.len() > 50 {
+        return Err(invalid("items", "an order has 1 to 50 items"));
+    }
+    let mut domains = HashSet::new();
+    let mut checked = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |f: &str| format!("items[{i}].{f}");
+        let product_id: ProductId = item
+            .product_id
+            .parse()
+            .map_err(|_| invalid(at("product_id"), "is not a product id"))?;
+        let product = store
+            .product(tenant.id, product_id)
+            .await
+            .map_err(|_| invalid(at("product_id"), "no such product"))?;
+        let sellable = product.fields.status == ProductStatus::Active
+            && matches!(product.fields.visibility, Visibility::Public | Visibility::Beta)
+            && product.archived_at.is_none();
+        if !sellable {
+            return Err(invalid(at("product_id"), format!("{} is not for sale", product.fields.slug)));
+        }
+        let period: Period = item.period.parse().map_err(|e: String| invalid(at("period"), e))?;
+        let rules = store.prices_of(tenant.id, product_id).await?;
+        let request = PriceRequest { period, currency, region: None, tenant: None };
+        let quote = quote_from(&product, &rules, &request).map_err(|e| invalid(at("period"), e.to_string()))?;
+        let domain = match &item.domain {
+            Some(raw) => {
+                let name = domain_name::normalise(raw).map_err(|m| invalid(at("domain"), m))?;
+                if !domains.insert(name.clone()) {
+                    return Err(invalid(at("domain"), format!("{name} is in this order twice")));
+                }
+                if store.domain_is_live(tenant.id, &name).await? {
+                    return Err(invalid(at("domain"), format!("{name} is already active")));
+                }
+                Some(name)
+            }
+            None => None,
+        };
+        if matches!(product.fields.template, ProvisioningTemplate::Hosting { .. }) && domain.is_none() {
+            return Err(invalid(at("domain"), "a hosting product needs a domain"));
+        }
+        checked.push(CheckedItem {
+            product_id,
+            period,
+            domain,
+            options: item.options.clone(),
+            amount_minor: quote.rule.amount_minor,
+            setup_fee_minor: quote.rule.setup_fee_minor,
+            template: product.fields.template.clone(),
+        });
+    }
+    Ok(checked)
+}
+
+/// The jobs an item's template needs, as `(step, kind, payload)`.
+fn provisioning_steps(item: &CheckedItem, subscription: Uuid) -> Vec<(&'static str, Value)> {
+    let domain = item.domain.clone();
+    match &item.template {
+        ProvisioningTemplate::None => Vec::new(),
+        ProvisioningTemplate::Hosting { dns_zone, mailboxes, disk_quota_mb, php_version } => {
+            let mut steps = vec![(
+                "provision.hosting_account",
+                json!({"subscription_id": subscription, "domain": domain, "disk_quota_mb": disk_quota_mb, "php_version": php_version}),
+            )];
+            if *dns_zone {
+                steps.push(("provision.dns_zone", json!({"subscription_id": subscription, "domain": domain})));
+            }
+            if *mailboxes > 0 {
+                steps.push(("provision.mailboxes", json!({"subscription_id": subscription, "domain": domain, "count": mailboxes})));
+            }
+            steps
+        }
+        ProvisioningTemplate::Email { mailboxes, quota_mb } => vec![(
+            "provision.mailboxes",
+            json!({"subscription_id": subscription, "domain": domain, "count": mailboxes, "quota_mb": quota_mb}),
+        )],
+        ProvisioningTemplate::CloudPod { plan, vcpus, memory_mb, disk_gb } => vec![(
+            "provision.cloudpod",
+            json!({"subscription_id": subscription, "plan": plan, "vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}),
+        )],
+    }
+}
+
+/// The customer by e-mail, created (with its invited portal user) if new.
+async fn find_or_create_customer(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    c: &CustomerInput,
+    now: time::OffsetDateTime,
+) -> Result<(CustomerRecord, bool), ServiceError> {
+    let email = c.email.trim().to_owned();
+    if let Some(existing) = tx.customer_by_email(tenant.id, &email).await? {
+        return Ok((existing, false));
+    }
+    let portal_user = match tx.user_by_email(tenant.id, &email).await? {
+        Some(user) => user.id,
+        None => {
+            let user = tx
+                .insert_user(
+                    &NewUser {
+                        id: UserId::new(),
+                        tenant_id: tenant.id,
+                        email: &email,
+                        display_name: c.name.trim(),
+                        role: Role::Customer,
+                        password_hash: None,
+                        status: UserStatus::Invited,
+                    },
+                    now,
+                )
+                .await?;
+            user.id
+        }
+    };
+    let customer = CustomerRecord {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.id,
+        email,
+        name: c.name.trim().to_owned(),
+        company: c.company.clone(),
+        country: c.country.clone(),
+        tax_id: c.tax_id.clone(),
+        address: None,
+        credit_balance_minor: 0,
+        portal_user_id: Some(portal_user),
+        created_at: now,
+        updated_at: now,
+    };
+    tx.save_customer(&customer).await?;
+    Ok((customer, true))
+}
+
+/// Places an order; the response is stored against `idempotency_key` in
+/// the same transaction.
+pub async fn place_order(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: &TenantRecord,
+    input: &OrderInput,
+    idempotency_key: &str,
+    request_id: Option<String>,
+) -> Result<OrderPlaced, ServiceError> {
+    let currency = Currency::parse(&input.currency).map_err(|m| invalid("currency", m))?;
+    check_customer(&input.customer)?;
+    let items = check_items(store, tenant, currency, &input.items).await?;
+    let total: i64 = items.iter().map(|i| i.amount_minor + i.setup_fee_minor).sum();
+    let paid = match &input.payment {
+        None => false,
+        Some(p) => {
+            if p.status != "PAID" {
+                return Err(invalid("payment.status", "only PAID is accepted; leave payment out for unpaid orders"));
+            }
+            if p.provider.trim().is_empty() || p.reference.trim().is_empty() {
+                return Err(invalid("payment", "provider and reference are required"));
+            }
+            if p.amount_minor != total {
+                return Err(invalid(
+                    "payment.amount_minor",
+                    format!("{} does not match the order total of {total}", p.amount_minor),
+                ));
+            }
+            true
+        }
+    };
+
+    let now = clock.now();
+    let order_id = Uuid::now_v7();
+    let mut tx = store.begin().await?;
+    let (customer, new_customer) = find_or_create_customer(&mut tx, tenant, &input.customer, now).await?;
+    let status = if paid { "PAID" } else { "PENDING_PAYMENT" };
+    let payment = input.payment.as_ref().map(|p| {
+        json!({"status": p.status, "provider": p.provider, "reference": p.reference, "amount_minor": p.amount_minor})
+    });
+    tx.insert_order(order_id, tenant.id, customer.id, status, currency, total, payment.as_ref(), idempotency_key, now)
+        .await?;
+    let mut placed_items = Vec::new();
+    for item in &items {
+        let new = NewOrderItem {
+            id: Uuid::now_v7(),
+            subscription_id: Uuid::now_v7(),
+            product_id: item.product_id,
+            period: item.period,
+            domain: item.domain.clone(),
+            options: item.options.clone(),
+            amount_minor: item.amount_minor,
+            setup_fee_minor: item.setup_fee_minor,
+        };
+        tx.insert_order_item(tenant.id, order_id, customer.id, currency, &new, now)
+            .await
+            .map_err(|e| match e {
+                mpanel_store::StoreError::Conflict(_) => invalid("items.domain", "a domain of this order was just taken"),
+                other => other.into(),
+            })?;
+        let mut steps = Vec::new();
+        if paid {
+            for (kind, payload) in provisioning_steps(item, new.subscription_id) {
+                let options = JobOptions {
+                    queue: "provisioning".into(),
+                    unique_key: Some(format!("{kind}:{}", new.subscription_id)),
+                    max_attempts: 10,
+                    ..JobOptions::default()
+                };
+                let (job, _) = enqueue(&mut tx, kind, &payload, &options, now).await?;
+                tx.insert_order_step(tenant.id, order_id, new.id, kind, job, now).await?;
+                steps.push(kind.to_owned());
+            }
+        }
+        placed_items.push(PlacedItem {
+            id: new.id.to_string(),
+            product_id: item.product_id.to_string(),
+            subscription_id: new.subscription_id.to_string(),
+            period: item.period.as_str().to_owned(),
+            domain: item.domain.clone(),
+            amount_minor: item.amount_minor,
+            setup_fee_minor: item.setup_fee_minor,
+            steps,
+        });
+    }
+    let placed = OrderPlaced {
+        order_id: order_id.to_string(),
+        status: status.to_owned(),
+        customer_id: customer.id.to_string(),
+        currency: currency.code().to_owned(),
+        total_minor: total,
+        items: placed_items,
+    };
+    let actor = Actor {
+        kind: ActorType::System,
+        id: None,
+        label: "webhook:orders".into(),
+        request_id,
+    };
+    tx.record_audit(&actor.audit(Change {
+        tenant: tenant.id,
+        action: "order.create",
+        target_type: "order",
+        target_id: order_id.to_string(),
+        before: None,
+        after: Some(json!({"status": status, "total_minor": total, "currency": currency, "customer_id": customer.id, "new_customer": new_customer, "items": placed.items.len()})),
+        at: now,
+    }))
+    .await?;
+    let body = serde_json::to_string(&placed).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    tx.finish_idempotency(tenant.id, idempotency_key, 201, &body).await?;
+    tx.commit().await?;
+    Ok(placed)
+}

@@ -1,0 +1,111 @@
+-- Orders from the marketing site: webhook secrets, idempotency keys,
+-- customers, orders and their items, subscriptions, domains, and the
+-- provisioning jobs each order started.
+
+CREATE TABLE webhook_secrets (
+    id         BLOB PRIMARY KEY NOT NULL,
+    tenant_id  BLOB NOT NULL REFERENCES tenants (id),
+    secret     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    -- A rotated-out secret keeps working until then.
+    expires_at TEXT
+);
+CREATE INDEX webhook_secrets_tenant ON webhook_secrets (tenant_id);
+
+-- The first response to a key, replayed for retries.
+CREATE TABLE idempotency_keys (
+    tenant_id       BLOB NOT NULL REFERENCES tenants (id),
+    key             TEXT NOT NULL,
+    request_hash    BLOB NOT NULL,
+    state           TEXT NOT NULL,
+    response_status INTEGER,
+    response_body   TEXT,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, key)
+);
+
+CREATE TABLE customers (
+    id                   BLOB PRIMARY KEY NOT NULL,
+    tenant_id            BLOB NOT NULL REFERENCES tenants (id),
+    email                TEXT NOT NULL,
+    name                 TEXT NOT NULL,
+    company              TEXT,
+    country              TEXT NOT NULL,
+    tax_id               TEXT,
+    address              TEXT,
+    credit_balance_minor INTEGER NOT NULL DEFAULT 0,
+    portal_user_id       BLOB REFERENCES users (id),
+    created_at           TEXT NOT NULL,
+    updated_at           TEXT NOT NULL
+);
+CREATE UNIQUE INDEX customers_tenant_email ON customers (tenant_id, lower(email));
+
+CREATE TABLE orders (
+    id              BLOB PRIMARY KEY NOT NULL,
+    tenant_id       BLOB NOT NULL REFERENCES tenants (id),
+    customer_id     BLOB NOT NULL REFERENCES customers (id),
+    status          TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    total_minor     INTEGER NOT NULL,
+    payment         TEXT,
+    idempotency_key TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE INDEX orders_tenant ON orders (tenant_id, id);
+CREATE INDEX orders_customer ON orders (customer_id, id);
+
+CREATE TABLE subscriptions (
+    id           BLOB PRIMARY KEY NOT NULL,
+    tenant_id    BLOB NOT NULL REFERENCES tenants (id),
+    customer_id  BLOB NOT NULL REFERENCES customers (id),
+    product_id   BLOB NOT NULL REFERENCES products (id),
+    period       TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    external_ref TEXT,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX subscriptions_customer ON subscriptions (customer_id);
+CREATE INDEX subscriptions_product ON subscriptions (product_id);
+
+CREATE TABLE order_items (
+    id              BLOB PRIMARY KEY NOT NULL,
+    tenant_id       BLOB NOT NULL REFERENCES tenants (id),
+    order_id        BLOB NOT NULL REFERENCES orders (id),
+    product_id      BLOB NOT NULL REFERENCES products (id),
+    subscription_id BLOB NOT NULL REFERENCES subscriptions (id),
+    period          TEXT NOT NULL,
+    domain          TEXT,
+    options         TEXT,
+    amount_minor    INTEGER NOT NULL,
+    setup_fee_minor INTEGER NOT NULL,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX order_items_order ON order_items (order_id);
+
+CREATE TABLE domains (
+    id              BLOB PRIMARY KEY NOT NULL,
+    tenant_id       BLOB NOT NULL REFERENCES tenants (id),
+    customer_id     BLOB NOT NULL REFERENCES customers (id),
+    subscription_id BLOB NOT NULL REFERENCES subscriptions (id),
+    name            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+-- A domain is live (pending or active) in a tenant once.
+CREATE UNIQUE INDEX domains_live ON domains (tenant_id, name) WHERE status IN ('PENDING', 'ACTIVE');
+
+CREATE TABLE order_steps (
+    id            BLOB PRIMARY KEY NOT NULL,
+    tenant_id     BLOB NOT NULL REFERENCES tenants (id),
+    order_id      BLOB NOT NULL REFERENCES orders (id),
+    order_item_id BLOB NOT NULL REFERENCES order_items (id),
+    step          TEXT NOT NULL,
+    job_id        BLOB NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX order_steps_order ON order_steps (order_id);

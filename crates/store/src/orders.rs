@@ -1,0 +1,618 @@
+//! Orders and what they create: webhook secrets, idempotency keys,
+//! customers, orders and items, subscriptions, domains, provisioning steps.
+
+use mpanel_domain::catalog::{Currency, Period};
+use mpanel_domain::jobs::JobState;
+use mpanel_domain::{JobId, ProductId, TenantId, UserId};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Store, StoreError, StoreResult, Tx};
+
+/// How a request with an idempotency key may go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyStart {
+    /// First time: go ahead (the key is now held).
+    Fresh,
+    /// Done before: answer this again.
+    Replay { status: u16, body: String },
+    /// Another request with this key is still running.
+    InFlight,
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+/// A key held longer than this by an unfinished request is taken over.
+const ABANDONED_AFTER: time::Duration = time::Duration::minutes(1);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRecord {
+    pub id: Uuid,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub country: String,
+    pub tax_id: Option<String>,
+    pub address: Option<Value>,
+    pub credit_balance_minor: i64,
+    pub portal_user_id: Option<UserId>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRecord {
+    pub id: Uuid,
+    pub tenant_id: TenantId,
+    pub customer_id: Uuid,
+    pub status: String,
+    pub currency: String,
+    pub total_minor: i64,
+    pub payment: Option<Value>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderItemRecord {
+    pub id: Uuid,
+    pub product_id: ProductId,
+    pub subscription_id: Uuid,
+    pub period: String,
+    pub domain: Option<String>,
+    pub amount_minor: i64,
+    pub setup_fee_minor: i64,
+}
+
+/// A provisioning step of an order and where its job stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderStepRecord {
+    pub order_item_id: Uuid,
+    pub step: String,
+    pub job_id: JobId,
+    /// `None` once the job was pruned.
+    pub job_state: Option<JobState>,
+    pub attempts: Option<i32>,
+    pub last_error: Option<String>,
+}
+
+/// An item to insert with its subscription.
+#[derive(Debug, Clone)]
+pub struct NewOrderItem {
+    pub id: Uuid,
+    pub subscription_id: Uuid,
+    pub product_id: ProductId,
+    pub period: Period,
+    pub domain: Option<String>,
+    pub options: Option<Value>,
+    pub amount_minor: i64,
+    pub setup_fee_minor: i64,
+}
+
+const CUSTOMER_COLUMNS: &str = "id, tenant_id, email, name, company, country, tax_id, address, \
+     credit_balance_minor, portal_user_id, created_at, updated_at";
+
+macro_rules! customer_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let address: Option<Json<Value>> = row.try_get("address")?;
+        let portal: Option<Uuid> = row.try_get("portal_user_id")?;
+        CustomerRecord {
+            id: row.try_get("id")?,
+            tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            company: row.try_get("company")?,
+            country: row.try_get("country")?,
+            tax_id: row.try_get("tax_id")?,
+            address: address.map(|a| a.0),
+            credit_balance_minor: row.try_get("credit_balance_minor")?,
+            portal_user_id: portal.map(UserId::from_uuid),
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }
+    }};
+}
+
+const ORDER_COLUMNS: &str = "id, tenant_id, customer_id, status, currency, total_minor, payment, created_at";
+
+macro_rules! order_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let payment: Option<Json<Value>> = row.try_get("payment")?;
+        OrderRecord {
+            id: row.try_get("id")?,
+            tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+            customer_id: row.try_get("customer_id")?,
+            status: row.try_get("status")?,
+            currency: row.try_get("currency")?,
+            total_minor: row.try_get("total_minor")?,
+            payment: payment.map(|p| p.0),
+            created_at: row.try_get("created_at")?,
+        }
+    }};
+}
+
+impl Tx {
+    pub async fn insert_webhook_secret(&mut self, tenant: TenantId, secret: &str, now: OffsetDateTime) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query("INSERT INTO webhook_secrets (id, tenant_id, secret, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(Uuid::now_v7())
+                .bind(tenant.as_uuid())
+                .bind(secret)
+                .bind(now)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The current secrets stop being current and expire at `expires_at`.
+    pub async fn retire_webhook_secrets(&mut self, tenant: TenantId, expires_at: OffsetDateTime) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query("UPDATE webhook_secrets SET expires_at = $2 WHERE tenant_id = $1 AND expires_at IS NULL")
+                .bind(tenant.as_uuid())
+                .bind(expires_at)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Stores the response for the key this request holds.
+    pub async fn finish_idempotency(&mut self, tenant: TenantId, key: &str, status: u16, body: &str) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4
+                 WHERE tenant_id = $1 AND key = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(key)
+            .bind(i32::from(status))
+            .bind(body)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn customer_by_email(&mut self, tenant: TenantId, email: &str) -> StoreResult<Option<CustomerRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND lower(email) = lower($2)"
+        ));
+        let found = on_tx!(self, |conn| {
+            match sqlx::query(sql).bind(tenant.as_uuid()).bind(email).fetch_optional(conn).await? {
+                Some(row) => Some(customer_from_row!(&row)),
+                None => None,
+            }
+        });
+        Ok(found)
+    }
+
+    pub async fn customer(&mut self, tenant: TenantId, id: Uuid) -> StoreResult<CustomerRecord> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2"));
+        let found = on_tx!(self, |conn| {
+            let row = sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(id)
+                .fetch_optional(conn)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            customer_from_row!(&row)
+        });
+        Ok(found)
+    }
+
+    /// Inserts or (same id) replaces a customer's details.
+    pub async fn save_customer(&mut self, c: &CustomerRecord) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO customers (id, tenant_id, email, name, company, country, tax_id, address,
+                     credit_balance_minor, portal_user_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (id) DO UPDATE SET name = $4, company = $5, country = $6, tax_id = $7,
+                     address = $8, portal_user_id = $10, updated_at = $12",
+            )
+            .bind(c.id)
+            .bind(c.tenant_id.as_uuid())
+            .bind(&c.email)
+            .bind(&c.name)
+            .bind(&c.company)
+            .bind(&c.country)
+            .bind(&c.tax_id)
+            .bind(c.address.as_ref().map(Json))
+            .bind(c.credit_balance_minor)
+            .bind(c.portal_user_id.map(|u| u.as_uuid()))
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_order(
+        &mut self,
+        id: Uuid,
+        tenant: TenantId,
+        customer: Uuid,
+        status: &str,
+        currency: Currency,
+        total_minor: i64,
+        payment: Option<&Value>,
+        idempotency_key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO orders (id, tenant_id, customer_id, status, currency, total_minor, payment,
+                     idempotency_key, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            )
+            .bind(id)
+            .bind(tenant.as_uuid())
+            .bind(customer)
+            .bind(status)
+            .bind(currency.code())
+            .bind(total_minor)
+            .bind(payment.map(Json))
+            .bind(idempotency_key)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Inserts an item with its subscription (`PENDING_ACTIVATION`) and,
+    /// when it names one, its domain (`PENDING`).
+    pub async fn insert_order_item(
+        &mut self,
+        tenant: TenantId,
+        order: Uuid,
+        customer: Uuid,
+        currency: Currency,
+        item: &NewOrderItem,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO subscriptions (id, tenant_id, customer_id, product_id, period, currency, amount_minor,
+                     status, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING_ACTIVATION', $8, $8)",
+            )
+            .bind(item.subscription_id)
+            .bind(tenant.as_uuid())
+            .bind(customer)
+            .bind(item.product_id.as_uuid())
+            .bind(item.period.as_str())
+            .bind(currency.code())
+            .bind(item.amount_minor)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "INSERT INTO order_items (id, tenant_id, order_id, product_id, subscription_id, period, domain,
+                     options, amount_minor, setup_fee_minor, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(item.id)
+            .bind(tenant.as_uuid())
+            .bind(order)
+            .bind(item.product_id.as_uuid())
+            .bind(item.subscription_id)
+            .bind(item.period.as_str())
+            .bind(&item.domain)
+            .bind(item.options.as_ref().map(Json))
+            .bind(item.amount_minor)
+            .bind(item.setup_fee_minor)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            if let Some(domain) = &item.domain {
+                sqlx::query(
+                    "INSERT INTO domains (id, tenant_id, customer_id, subscription_id, name, status, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $6)",
+                )
+                .bind(Uuid::now_v7())
+                .bind(tenant.as_uuid())
+                .bind(customer)
+                .bind(item.subscription_id)
+                .bind(domain)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+        });
+        Ok(())
+    }
+
+    pub async fn insert_order_step(
+        &mut self,
+        tenant: TenantId,
+        order: Uuid,
+        item: Uuid,
+        step: &str,
+        job: JobId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO order_steps (id, tenant_id, order_id, order_item_id, step, job_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(tenant.as_uuid())
+            .bind(order)
+            .bind(item)
+            .bind(step)
+            .bind(job.as_uuid())
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The secrets that sign a tenant's webhooks now (current and rotated-out
+    /// ones in their grace period).
+    pub async fn webhook_secrets(&self, tenant: TenantId, now: OffsetDateTime) -> StoreResult<Vec<String>> {
+        let secrets = on_pool!(self.pool, |p| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT secret FROM webhook_secrets WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)
+                 ORDER BY id DESC",
+            )
+            .bind(tenant.as_uuid())
+            .bind(now)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(secrets)
+    }
+
+    /// Takes the key for this request, or says why not.
+    pub async fn start_idempotency(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        request_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<IdempotencyStart> {
+        let mut tx = self.begin().await?;
+        let inserted = on_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, created_at)
+                 VALUES ($1, $2, $3, 'IN_FLIGHT', $4) ON CONFLICT (tenant_id, key) DO NOTHING",
+            )
+            .bind(tenant.as_uuid())
+            .bind(key)
+            .bind(request_hash)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        let start = if inserted == 1 {
+            IdempotencyStart::Fresh
+        } else {
+            let row = on_tx!(tx, |conn| {
+                let row = sqlx::query(
+                    "SELECT request_hash, state, response_status, response_body, created_at
+                     FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+                )
+                .bind(tenant.as_uuid())
+                .bind(key)
+                .fetch_one(conn)
+                .await?;
+                let hash: Vec<u8> = row.try_get("request_hash")?;
+                let state: String = row.try_get("state")?;
+                let status: Option<i32> = row.try_get("response_status")?;
+                let body: Option<String> = row.try_get("response_body")?;
+                let created: OffsetDateTime = row.try_get("created_at")?;
+                (hash, state, status, body, created)
+            });
+            let (hash, state, status, body, created) = row;
+            if hash != request_hash {
+                IdempotencyStart::Mismatch
+            } else if state == "DONE" {
+                IdempotencyStart::Replay {
+                    status: u16::try_from(status.unwrap_or(200)).unwrap_or(200),
+                    body: body.unwrap_or_default(),
+                }
+            } else if now - created < ABANDONED_AFTER {
+                IdempotencyStart::InFlight
+            } else {
+                on_tx!(tx, |conn| {
+                    sqlx::query("UPDATE idempotency_keys SET created_at = $3 WHERE tenant_id = $1 AND key = $2")
+                        .bind(tenant.as_uuid())
+                        .bind(key)
+                        .bind(now)
+                        .execute(conn)
+                        .await?;
+                });
+                IdempotencyStart::Fresh
+            }
+        };
+        tx.commit().await?;
+        Ok(start)
+    }
+
+    /// Lets go of a key whose request failed, so a retry runs afresh.
+    pub async fn abandon_idempotency(&self, tenant: TenantId, key: &str) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND state = 'IN_FLIGHT'")
+                .bind(tenant.as_uuid())
+                .bind(key)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Whether a domain is pending or active in the tenant.
+    pub async fn domain_is_live(&self, tenant: TenantId, name: &str) -> StoreResult<bool> {
+        let found = on_pool!(self.pool, |p| {
+            sqlx::query("SELECT 1 FROM domains WHERE tenant_id = $1 AND name = $2 AND status IN ('PENDING', 'ACTIVE')")
+                .bind(tenant.as_uuid())
+                .bind(name)
+                .fetch_optional(p)
+                .await?
+                .is_some()
+        });
+        Ok(found)
+    }
+
+    pub async fn customer(&self, tenant: TenantId, id: Uuid) -> StoreResult<CustomerRecord> {
+        self.begin_read().await?.customer(tenant, id).await
+    }
+
+    pub async fn customer_of_user(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<CustomerRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND portal_user_id = $2"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(sql).bind(tenant.as_uuid()).bind(user.as_uuid()).fetch_optional(p).await? {
+                Some(row) => Some(customer_from_row!(&row)),
+                None => None,
+            }
+        });
+        Ok(found)
+    }
+
+    pub async fn list_customers(&self, tenant: TenantId, after: Option<Uuid>, limit: u32) -> StoreResult<Vec<CustomerRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2)
+             ORDER BY id LIMIT $3"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql).bind(tenant.as_uuid()).bind(after).bind(i64::from(limit)).fetch_all(p).await? {
+                out.push(customer_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    pub async fn order(&self, tenant: TenantId, id: Uuid) -> StoreResult<OrderRecord> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2"));
+        let found = on_pool!(self.pool, |p| {
+            let row = sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            order_from_row!(&row)
+        });
+        Ok(found)
+    }
+
+    /// A page of orders, newest first, optionally of one customer.
+    pub async fn list_orders(
+        &self,
+        tenant: TenantId,
+        customer: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OrderRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE tenant_id = $1 AND ($2 IS NULL OR customer_id = $2) AND ($3 IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(customer)
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+            {
+                out.push(order_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    pub async fn order_items(&self, tenant: TenantId, order: Uuid) -> StoreResult<Vec<OrderItemRecord>> {
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor
+                 FROM order_items WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
+            )
+            .bind(tenant.as_uuid())
+            .bind(order)
+            .fetch_all(p)
+            .await?
+            {
+                out.push(OrderItemRecord {
+                    id: row.try_get("id")?,
+                    product_id: ProductId::from_uuid(row.try_get("product_id")?),
+                    subscription_id: row.try_get("subscription_id")?,
+                    period: row.try_get("period")?,
+                    domain: row.try_get("domain")?,
+                    amount_minor: row.try_get("amount_minor")?,
+                    setup_fee_minor: row.try_get("setup_fee_minor")?,
+                });
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// An order's provisioning steps with their jobs' state.
+    pub async fn order_steps(&self, tenant: TenantId, order: Uuid) -> StoreResult<Vec<OrderStepRecord>> {
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT s.order_item_id, s.step, s.job_id, j.state, j.attempts, j.last_error
+                 FROM order_steps s LEFT JOIN jobs j ON j.id = s.job_id
+                 WHERE s.tenant_id = $1 AND s.order_id = $2 ORDER BY s.id",
+            )
+            .bind(tenant.as_uuid())
+            .bind(order)
+            .fetch_all(p)
+            .await?
+            {
+                let state: Option<String> = row.try_get("state")?;
+                out.push(OrderStepRecord {
+                    order_item_id: row.try_get("order_item_id")?,
+                    step: row.try_get("step")?,
+                    job_id: JobId::from_uuid(row.try_get("job_id")?),
+                    job_state: state.and_then(|s| s.parse().ok()),
+                    attempts: row.try_get("attempts")?,
+                    last_error: row.try_get("last_error")?,
+                });
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// How many rows each order table holds for a tenant (for checks that
+    /// a failed order left nothing behind).
+    pub async fn order_footprint(&self, tenant: TenantId) -> StoreResult<[i64; 6]> {
+        let mut out = [0i64; 6];
+        for (i, table) in ["customers", "orders", "order_items", "subscriptions", "domains", "order_steps"]
+            .iter()
+            .enumerate()
+        {
+            let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"));
+            out[i] = on_pool!(self.pool, |p| {
+                sqlx::query_scalar::<_, i64>(sql).bind(tenant.as_uuid()).fetch_one(p).await?
+            });
+        }
+        Ok(out)
+    }
+}
