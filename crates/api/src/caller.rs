@@ -110,6 +110,10 @@ pub mod perm {
         JobsManage,
         CatalogRead,
         CatalogWrite,
+        OrdersRead,
+        CustomersRead,
+        CustomersWrite,
+        SettingsWrite,
     );
 }
 

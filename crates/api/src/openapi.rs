@@ -15,7 +15,9 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
-use crate::routes::{audit, auth, catalog, health, metrics, ops, security, users};
+use crate::routes::{
+    audit, auth, catalog, customers, health, metrics, ops, orders, security, settings, users,
+};
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -54,6 +56,9 @@ pub struct ProblemDoc {
         (name = "security", description = "Your sessions and API tokens"),
         (name = "audit", description = "The tenant's audit log"),
         (name = "catalog", description = "Products, prices and the public catalog"),
+        (name = "orders", description = "Orders from the marketing site, and their status"),
+        (name = "customers", description = "The tenant's customers"),
+        (name = "settings", description = "The tenant's settings"),
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth)
@@ -110,6 +115,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::pricing))
         .routes(routes!(catalog::public_catalog))
         .routes(routes!(catalog::public_catalog_alias))
+        .routes(routes!(orders::place, orders::list))
+        .routes(routes!(orders::get))
+        .routes(routes!(orders::mine))
+        .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::get, customers::update))
+        .routes(routes!(settings::rotate_secret))
         .routes(routes!(ops::list))
         .routes(routes!(ops::get))
         .routes(routes!(ops::retry))

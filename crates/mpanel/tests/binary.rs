@@ -848,9 +848,11 @@ fn three_worker_processes_share_ten_thousand_jobs_and_survive_a_sigkill() {
             rerun += 1;
             assert_eq!(job_runs.len(), 2, "job {job} ran {} times", job_runs.len());
             let (first, second) = (&job_runs[0], &job_runs[1]);
+            // Held by the killed worker: still running, or finished but
+            // its completion not yet recorded when it died.
             assert!(
-                first.worker.contains(&victim) && first.end.is_none(),
-                "job {job}: a second run only after the killed worker's"
+                first.worker.contains(&victim),
+                "job {job}: a second run only of the killed worker's jobs"
             );
             assert!(
                 second.start > killed_at,

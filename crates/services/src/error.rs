@@ -41,7 +41,10 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    pub fn invalid(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::Invalid {
             field: field.into(),
             message: message.into(),

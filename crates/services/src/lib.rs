@@ -6,6 +6,7 @@
 pub mod actor;
 pub mod audit;
 pub mod catalog;
+pub mod customers;
 pub mod error;
 pub mod identity;
 pub mod jobs;

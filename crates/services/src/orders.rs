@@ -5,7 +5,9 @@
 
 use std::collections::HashSet;
 
-use mpanel_domain::catalog::{Currency, Period, PriceRequest, ProductStatus, ProvisioningTemplate, Visibility};
+use mpanel_domain::catalog::{
+    Currency, Period, PriceRequest, ProductStatus, ProvisioningTemplate, Visibility,
+};
 use mpanel_domain::identity::Role;
 use mpanel_domain::orders::domain_name;
 use mpanel_domain::{Clock, ProductId, UserId};
@@ -93,26 +95,40 @@ struct CheckedItem {
     template: ProvisioningTemplate,
 }
 
-fn invalid(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> ServiceError {
+fn invalid(
+    field: impl Into<std::borrow::Cow<'static, str>>,
+    message: impl Into<String>,
+) -> ServiceError {
     ServiceError::invalid(field, message)
 }
 
-fn check_customer(c: &CustomerInput) -> Result<(), ServiceError> {
+pub(crate) fn check_customer(c: &CustomerInput) -> Result<(), ServiceError> {
     let email = c.email.trim();
     let email_ok = email.len() <= 254
-        && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
         && !email.chars().any(char::is_whitespace);
     if !email_ok {
-        return Err(invalid("customer.email", format!("{email:?} is not an e-mail address")));
+        return Err(invalid(
+            "customer.email",
+            format!("{email:?} is not an e-mail address"),
+        ));
     }
     if c.name.trim().is_empty() || c.name.chars().count() > 200 {
         return Err(invalid("customer.name", "must be 1 to 200 characters long"));
     }
     if c.country.len() != 2 || !c.country.chars().all(|ch| ch.is_ascii_uppercase()) {
-        return Err(invalid("customer.country", "must be an ISO 3166-1 alpha-2 code such as DE"));
+        return Err(invalid(
+            "customer.country",
+            "must be an ISO 3166-1 alpha-2 code such as DE",
+        ));
     }
     if c.tax_id.as_ref().is_some_and(|t| t.chars().count() > 64) {
-        return Err(invalid("customer.tax_id", "must be at most 64 characters long"));
+        return Err(invalid(
+            "customer.tax_id",
+            "must be at most 64 characters long",
+        ));
     }
     Ok(())
 }
@@ -140,20 +156,38 @@ async fn check_items(
             .await
             .map_err(|_| invalid(at("product_id"), "no such product"))?;
         let sellable = product.fields.status == ProductStatus::Active
-            && matches!(product.fields.visibility, Visibility::Public | Visibility::Beta)
+            && matches!(
+                product.fields.visibility,
+                Visibility::Public | Visibility::Beta
+            )
             && product.archived_at.is_none();
         if !sellable {
-            return Err(invalid(at("product_id"), format!("{} is not for sale", product.fields.slug)));
+            return Err(invalid(
+                at("product_id"),
+                format!("{} is not for sale", product.fields.slug),
+            ));
         }
-        let period: Period = item.period.parse().map_err(|e: String| invalid(at("period"), e))?;
+        let period: Period = item
+            .period
+            .parse()
+            .map_err(|e: String| invalid(at("period"), e))?;
         let rules = store.prices_of(tenant.id, product_id).await?;
-        let request = PriceRequest { period, currency, region: None, tenant: None };
-        let quote = quote_from(&product, &rules, &request).map_err(|e| invalid(at("period"), e.to_string()))?;
+        let request = PriceRequest {
+            period,
+            currency,
+            region: None,
+            tenant: None,
+        };
+        let quote = quote_from(&product, &rules, &request)
+            .map_err(|e| invalid(at("period"), e.to_string()))?;
         let domain = match &item.domain {
             Some(raw) => {
                 let name = domain_name::normalise(raw).map_err(|m| invalid(at("domain"), m))?;
                 if !domains.insert(name.clone()) {
-                    return Err(invalid(at("domain"), format!("{name} is in this order twice")));
+                    return Err(invalid(
+                        at("domain"),
+                        format!("{name} is in this order twice"),
+                    ));
                 }
                 if store.domain_is_live(tenant.id, &name).await? {
                     return Err(invalid(at("domain"), format!("{name} is already active")));
@@ -162,7 +196,11 @@ async fn check_items(
             }
             None => None,
         };
-        if matches!(product.fields.template, ProvisioningTemplate::Hosting { .. }) && domain.is_none() {
+        if matches!(
+            product.fields.template,
+            ProvisioningTemplate::Hosting { .. }
+        ) && domain.is_none()
+        {
             return Err(invalid(at("domain"), "a hosting product needs a domain"));
         }
         checked.push(CheckedItem {
@@ -183,24 +221,43 @@ fn provisioning_steps(item: &CheckedItem, subscription: Uuid) -> Vec<(&'static s
     let domain = item.domain.clone();
     match &item.template {
         ProvisioningTemplate::None => Vec::new(),
-        ProvisioningTemplate::Hosting { dns_zone, mailboxes, disk_quota_mb, php_version } => {
+        ProvisioningTemplate::Hosting {
+            dns_zone,
+            mailboxes,
+            disk_quota_mb,
+            php_version,
+        } => {
             let mut steps = vec![(
                 "provision.hosting_account",
                 json!({"subscription_id": subscription, "domain": domain, "disk_quota_mb": disk_quota_mb, "php_version": php_version}),
             )];
             if *dns_zone {
-                steps.push(("provision.dns_zone", json!({"subscription_id": subscription, "domain": domain})));
+                steps.push((
+                    "provision.dns_zone",
+                    json!({"subscription_id": subscription, "domain": domain}),
+                ));
             }
             if *mailboxes > 0 {
-                steps.push(("provision.mailboxes", json!({"subscription_id": subscription, "domain": domain, "count": mailboxes})));
+                steps.push((
+                    "provision.mailboxes",
+                    json!({"subscription_id": subscription, "domain": domain, "count": mailboxes}),
+                ));
             }
             steps
         }
-        ProvisioningTemplate::Email { mailboxes, quota_mb } => vec![(
+        ProvisioningTemplate::Email {
+            mailboxes,
+            quota_mb,
+        } => vec![(
             "provision.mailboxes",
             json!({"subscription_id": subscription, "domain": domain, "count": mailboxes, "quota_mb": quota_mb}),
         )],
-        ProvisioningTemplate::CloudPod { plan, vcpus, memory_mb, disk_gb } => vec![(
+        ProvisioningTemplate::CloudPod {
+            plan,
+            vcpus,
+            memory_mb,
+            disk_gb,
+        } => vec![(
             "provision.cloudpod",
             json!({"subscription_id": subscription, "plan": plan, "vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}),
         )],
@@ -208,7 +265,7 @@ fn provisioning_steps(item: &CheckedItem, subscription: Uuid) -> Vec<(&'static s
 }
 
 /// The customer by e-mail, created (with its invited portal user) if new.
-async fn find_or_create_customer(
+pub(crate) async fn find_or_create_customer(
     tx: &mut Tx,
     tenant: &TenantRecord,
     c: &CustomerInput,
@@ -269,12 +326,18 @@ pub async fn place_order(
     let currency = Currency::parse(&input.currency).map_err(|m| invalid("currency", m))?;
     check_customer(&input.customer)?;
     let items = check_items(store, tenant, currency, &input.items).await?;
-    let total: i64 = items.iter().map(|i| i.amount_minor + i.setup_fee_minor).sum();
+    let total: i64 = items
+        .iter()
+        .map(|i| i.amount_minor + i.setup_fee_minor)
+        .sum();
     let paid = match &input.payment {
         None => false,
         Some(p) => {
             if p.status != "PAID" {
-                return Err(invalid("payment.status", "only PAID is accepted; leave payment out for unpaid orders"));
+                return Err(invalid(
+                    "payment.status",
+                    "only PAID is accepted; leave payment out for unpaid orders",
+                ));
             }
             if p.provider.trim().is_empty() || p.reference.trim().is_empty() {
                 return Err(invalid("payment", "provider and reference are required"));
@@ -282,7 +345,10 @@ pub async fn place_order(
             if p.amount_minor != total {
                 return Err(invalid(
                     "payment.amount_minor",
-                    format!("{} does not match the order total of {total}", p.amount_minor),
+                    format!(
+                        "{} does not match the order total of {total}",
+                        p.amount_minor
+                    ),
                 ));
             }
             true
@@ -292,13 +358,24 @@ pub async fn place_order(
     let now = clock.now();
     let order_id = Uuid::now_v7();
     let mut tx = store.begin().await?;
-    let (customer, new_customer) = find_or_create_customer(&mut tx, tenant, &input.customer, now).await?;
+    let (customer, new_customer) =
+        find_or_create_customer(&mut tx, tenant, &input.customer, now).await?;
     let status = if paid { "PAID" } else { "PENDING_PAYMENT" };
     let payment = input.payment.as_ref().map(|p| {
         json!({"status": p.status, "provider": p.provider, "reference": p.reference, "amount_minor": p.amount_minor})
     });
-    tx.insert_order(order_id, tenant.id, customer.id, status, currency, total, payment.as_ref(), idempotency_key, now)
-        .await?;
+    tx.insert_order(
+        order_id,
+        tenant.id,
+        customer.id,
+        status,
+        currency,
+        total,
+        payment.as_ref(),
+        idempotency_key,
+        now,
+    )
+    .await?;
     let mut placed_items = Vec::new();
     for item in &items {
         let new = NewOrderItem {
@@ -314,7 +391,9 @@ pub async fn place_order(
         tx.insert_order_item(tenant.id, order_id, customer.id, currency, &new, now)
             .await
             .map_err(|e| match e {
-                mpanel_store::StoreError::Conflict(_) => invalid("items.domain", "a domain of this order was just taken"),
+                mpanel_store::StoreError::Conflict(_) => {
+                    invalid("items.domain", "a domain of this order was just taken")
+                }
                 other => other.into(),
             })?;
         let mut steps = Vec::new();
@@ -327,7 +406,8 @@ pub async fn place_order(
                     ..JobOptions::default()
                 };
                 let (job, _) = enqueue(&mut tx, kind, &payload, &options, now).await?;
-                tx.insert_order_step(tenant.id, order_id, new.id, kind, job, now).await?;
+                tx.insert_order_step(tenant.id, order_id, new.id, kind, job, now)
+                    .await?;
                 steps.push(kind.to_owned());
             }
         }
@@ -367,7 +447,8 @@ pub async fn place_order(
     }))
     .await?;
     let body = serde_json::to_string(&placed).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    tx.finish_idempotency(tenant.id, idempotency_key, 201, &body).await?;
+    tx.finish_idempotency(tenant.id, idempotency_key, 201, &body)
+        .await?;
     tx.commit().await?;
     Ok(placed)
 }

@@ -31,7 +31,10 @@ pub const SECRET_GRACE: time::Duration = time::Duration::hours(24);
 fn new_webhook_secret() -> Result<String, ServiceError> {
     use base64::Engine as _;
     let bytes = crate::identity::secrets::random_bytes::<32>()?;
-    Ok(format!("whsec_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+    Ok(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 /// Creates a tenant, its webhook secret and its audit row in one transaction.

@@ -117,7 +117,8 @@ macro_rules! customer_from_row {
     }};
 }
 
-const ORDER_COLUMNS: &str = "id, tenant_id, customer_id, status, currency, total_minor, payment, created_at";
+const ORDER_COLUMNS: &str =
+    "id, tenant_id, customer_id, status, currency, total_minor, payment, created_at";
 
 macro_rules! order_from_row {
     ($row:expr) => {{
@@ -137,7 +138,12 @@ macro_rules! order_from_row {
 }
 
 impl Tx {
-    pub async fn insert_webhook_secret(&mut self, tenant: TenantId, secret: &str, now: OffsetDateTime) -> StoreResult<()> {
+    pub async fn insert_webhook_secret(
+        &mut self,
+        tenant: TenantId,
+        secret: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query("INSERT INTO webhook_secrets (id, tenant_id, secret, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(Uuid::now_v7())
@@ -151,7 +157,11 @@ impl Tx {
     }
 
     /// The current secrets stop being current and expire at `expires_at`.
-    pub async fn retire_webhook_secrets(&mut self, tenant: TenantId, expires_at: OffsetDateTime) -> StoreResult<()> {
+    pub async fn retire_webhook_secrets(
+        &mut self,
+        tenant: TenantId,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query("UPDATE webhook_secrets SET expires_at = $2 WHERE tenant_id = $1 AND expires_at IS NULL")
                 .bind(tenant.as_uuid())
@@ -163,7 +173,13 @@ impl Tx {
     }
 
     /// Stores the response for the key this request holds.
-    pub async fn finish_idempotency(&mut self, tenant: TenantId, key: &str, status: u16, body: &str) -> StoreResult<()> {
+    pub async fn finish_idempotency(
+        &mut self,
+        tenant: TenantId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4
@@ -179,12 +195,21 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn customer_by_email(&mut self, tenant: TenantId, email: &str) -> StoreResult<Option<CustomerRecord>> {
+    pub async fn customer_by_email(
+        &mut self,
+        tenant: TenantId,
+        email: &str,
+    ) -> StoreResult<Option<CustomerRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND lower(email) = lower($2)"
         ));
         let found = on_tx!(self, |conn| {
-            match sqlx::query(sql).bind(tenant.as_uuid()).bind(email).fetch_optional(conn).await? {
+            match sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(email)
+                .fetch_optional(conn)
+                .await?
+            {
                 Some(row) => Some(customer_from_row!(&row)),
                 None => None,
             }
@@ -193,7 +218,9 @@ impl Tx {
     }
 
     pub async fn customer(&mut self, tenant: TenantId, id: Uuid) -> StoreResult<CustomerRecord> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2"
+        ));
         let found = on_tx!(self, |conn| {
             let row = sqlx::query(sql)
                 .bind(tenant.as_uuid())
@@ -362,7 +389,11 @@ impl Tx {
 impl Store {
     /// The secrets that sign a tenant's webhooks now (current and rotated-out
     /// ones in their grace period).
-    pub async fn webhook_secrets(&self, tenant: TenantId, now: OffsetDateTime) -> StoreResult<Vec<String>> {
+    pub async fn webhook_secrets(
+        &self,
+        tenant: TenantId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<String>> {
         let secrets = on_pool!(self.pool, |p| {
             sqlx::query_scalar::<_, String>(
                 "SELECT secret FROM webhook_secrets WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)
@@ -472,12 +503,21 @@ impl Store {
         self.begin_read().await?.customer(tenant, id).await
     }
 
-    pub async fn customer_of_user(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<CustomerRecord>> {
+    pub async fn customer_of_user(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Option<CustomerRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND portal_user_id = $2"
         ));
         let found = on_pool!(self.pool, |p| {
-            match sqlx::query(sql).bind(tenant.as_uuid()).bind(user.as_uuid()).fetch_optional(p).await? {
+            match sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(p)
+                .await?
+            {
                 Some(row) => Some(customer_from_row!(&row)),
                 None => None,
             }
@@ -485,14 +525,25 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn list_customers(&self, tenant: TenantId, after: Option<Uuid>, limit: u32) -> StoreResult<Vec<CustomerRecord>> {
+    pub async fn list_customers(
+        &self,
+        tenant: TenantId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<CustomerRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2)
              ORDER BY id LIMIT $3"
         ));
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
-            for row in sqlx::query(sql).bind(tenant.as_uuid()).bind(after).bind(i64::from(limit)).fetch_all(p).await? {
+            for row in sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+            {
                 out.push(customer_from_row!(&row));
             }
             out
@@ -501,7 +552,9 @@ impl Store {
     }
 
     pub async fn order(&self, tenant: TenantId, id: Uuid) -> StoreResult<OrderRecord> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2"
+        ));
         let found = on_pool!(self.pool, |p| {
             let row = sqlx::query(sql)
                 .bind(tenant.as_uuid())
@@ -544,7 +597,11 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn order_items(&self, tenant: TenantId, order: Uuid) -> StoreResult<Vec<OrderItemRecord>> {
+    pub async fn order_items(
+        &self,
+        tenant: TenantId,
+        order: Uuid,
+    ) -> StoreResult<Vec<OrderItemRecord>> {
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
             for row in sqlx::query(
@@ -572,7 +629,11 @@ impl Store {
     }
 
     /// An order's provisioning steps with their jobs' state.
-    pub async fn order_steps(&self, tenant: TenantId, order: Uuid) -> StoreResult<Vec<OrderStepRecord>> {
+    pub async fn order_steps(
+        &self,
+        tenant: TenantId,
+        order: Uuid,
+    ) -> StoreResult<Vec<OrderStepRecord>> {
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
             for row in sqlx::query(
@@ -604,13 +665,24 @@ impl Store {
     /// a failed order left nothing behind).
     pub async fn order_footprint(&self, tenant: TenantId) -> StoreResult<[i64; 6]> {
         let mut out = [0i64; 6];
-        for (i, table) in ["customers", "orders", "order_items", "subscriptions", "domains", "order_steps"]
-            .iter()
-            .enumerate()
+        for (i, table) in [
+            "customers",
+            "orders",
+            "order_items",
+            "subscriptions",
+            "domains",
+            "order_steps",
+        ]
+        .iter()
+        .enumerate()
         {
-            let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"));
+            let sql =
+                sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"));
             out[i] = on_pool!(self.pool, |p| {
-                sqlx::query_scalar::<_, i64>(sql).bind(tenant.as_uuid()).fetch_one(p).await?
+                sqlx::query_scalar::<_, i64>(sql)
+                    .bind(tenant.as_uuid())
+                    .fetch_one(p)
+                    .await?
             });
         }
         Ok(out)

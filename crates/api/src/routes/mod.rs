@@ -3,9 +3,12 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod customers;
 pub mod fallback;
 pub mod health;
 pub mod metrics;
 pub mod ops;
+pub mod orders;
 pub mod security;
+pub mod settings;
 pub mod users;

@@ -17,6 +17,7 @@ mod limits;
 mod matrix;
 mod metrics;
 mod ops;
+mod orders;
 mod request_id;
 mod security_headers;
 mod shutdown;

@@ -18,6 +18,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/refresh"),
     ("GET", "/api/public/products"),
+    ("POST", "/api/orders"),
     ("GET", "/api/billing/products/catalog/public"),
 ];
 

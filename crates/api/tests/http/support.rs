@@ -29,6 +29,8 @@ pub struct TestApp {
     pub held: Arc<Notify>,
     shutdown: Option<oneshot::Sender<()>>,
     pub server: JoinHandle<std::io::Result<()>>,
+    /// Webhook secrets of the tenants made by `tenant`, by slug.
+    secrets: std::sync::Mutex<std::collections::HashMap<String, String>>,
     _db: TestDatabase,
 }
 
@@ -85,6 +87,7 @@ impl TestApp {
             held,
             shutdown: Some(tx),
             server,
+            secrets: Default::default(),
             _db: db,
         }
     }
@@ -207,7 +210,7 @@ impl TestApp {
         if let Some(t) = self.store.tenant_by_slug(slug).await.unwrap() {
             return t.id;
         }
-        mpanel_services::tenants::create_tenant(
+        let created = mpanel_services::tenants::create_tenant(
             &self.store,
             self.clock.as_ref(),
             &mpanel_services::Actor::cli("test"),
@@ -219,9 +222,41 @@ impl TestApp {
             },
         )
         .await
-        .unwrap()
-        .tenant
-        .id
+        .unwrap();
+        self.secrets
+            .lock()
+            .unwrap()
+            .insert(slug.to_owned(), created.webhook_secret);
+        created.tenant.id
+    }
+
+    /// The webhook secret `tenant` made for `slug`.
+    pub fn webhook_secret(&self, slug: &str) -> String {
+        self.secrets.lock().unwrap()[slug].clone()
+    }
+
+    /// Posts an order as the marketing site would: signed with `secret` at
+    /// the server's clock, with `key` as its Idempotency-Key.
+    pub async fn post_order(
+        &self,
+        slug: &str,
+        secret: &str,
+        key: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        let raw = serde_json::to_vec(body).unwrap();
+        let signature =
+            mpanel_domain::orders::signature::sign(secret, self.clock_now().unix_timestamp(), &raw);
+        self.client
+            .post(self.url("/api/orders"))
+            .header("content-type", "application/json")
+            .header("x-mpanel-tenant", slug)
+            .header("x-mpanel-signature", signature)
+            .header("idempotency-key", key)
+            .body(raw)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a user with `role` in tenant `slug`.

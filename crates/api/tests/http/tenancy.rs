@@ -45,6 +45,20 @@ async fn another_tenants_resources_are_not_found() {
         .as_str()
         .unwrap()
         .to_owned();
+    let res = app
+        .post_order(
+            "alpha",
+            &app.webhook_secret("alpha"),
+            "alpha-1",
+            &json!({"customer": {"email": "c@alpha.test", "name": "C", "country": "DE"},
+                    "items": [{"product_id": product_a, "period": "MONTHLY", "domain": "alpha.example"}],
+                    "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let placed: Value = res.json().await.unwrap();
+    let order_a = placed["order_id"].as_str().unwrap().to_owned();
+    let customer_a = placed["customer_id"].as_str().unwrap().to_owned();
 
     // A's resource for each kind of id a path can hold.
     let id_for = |path: &str| -> String {
@@ -56,6 +70,10 @@ async fn another_tenants_resources_are_not_found() {
             token_a_id.clone()
         } else if path.starts_with("/api/billing/products/") {
             product_a.clone()
+        } else if path.starts_with("/api/orders/") {
+            order_a.clone()
+        } else if path.starts_with("/api/customers/") {
+            customer_a.clone()
         } else {
             panic!("{path}: say which of tenant A's resources fills this id")
         }
@@ -77,6 +95,8 @@ async fn another_tenants_resources_are_not_found() {
             let body = matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| {
                 if path.starts_with("/api/billing/products/{id}/prices") {
                     json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1})
+                } else if path.starts_with("/api/customers/") {
+                    json!({"name": "pwned"})
                 } else if path.starts_with("/api/billing/products/") {
                     json!({"name": "pwned", "slug": "pwned", "category": "OTHER", "billing_model": "RECURRING",
                            "status": "ACTIVE", "visibility": "PUBLIC"})
@@ -102,7 +122,31 @@ async fn another_tenants_resources_are_not_found() {
             checked += 1;
         }
     }
-    assert!(checked >= 12, "only {checked} routes checked");
+    assert!(checked >= 16, "only {checked} routes checked");
+    let orders: Value = app
+        .get_as(&admin_b.access_token, "/api/orders")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(orders["items"].as_array().unwrap().is_empty());
+    let customers: Value = app
+        .get_as(&admin_b.access_token, "/api/customers")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(customers["items"].as_array().unwrap().is_empty());
+    let customer: Value = app
+        .get_as(
+            &admin_a.access_token,
+            &format!("/api/customers/{customer_a}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(customer["name"], "C", "A's customer unchanged");
     let prices: Value = app
         .get_as(
             &admin_a.access_token,

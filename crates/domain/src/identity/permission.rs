@@ -34,10 +34,18 @@ pub enum Permission {
     CatalogRead,
     /// Create and change products and prices.
     CatalogWrite,
+    /// See the tenant's orders and their provisioning.
+    OrdersRead,
+    /// See the tenant's customers.
+    CustomersRead,
+    /// Create and change customers' details.
+    CustomersWrite,
+    /// Change the tenant's settings (webhook secret).
+    SettingsWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 14] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -48,6 +56,10 @@ impl Permission {
         Permission::JobsManage,
         Permission::CatalogRead,
         Permission::CatalogWrite,
+        Permission::OrdersRead,
+        Permission::CustomersRead,
+        Permission::CustomersWrite,
+        Permission::SettingsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +74,10 @@ impl Permission {
             Self::JobsManage => "JOBS_MANAGE",
             Self::CatalogRead => "CATALOG_READ",
             Self::CatalogWrite => "CATALOG_WRITE",
+            Self::OrdersRead => "ORDERS_READ",
+            Self::CustomersRead => "CUSTOMERS_READ",
+            Self::CustomersWrite => "CUSTOMERS_WRITE",
+            Self::SettingsWrite => "SETTINGS_WRITE",
         }
     }
 
@@ -76,13 +92,24 @@ impl Permission {
             Self::JobsRead | Self::JobsManage => matches!(role, SuperAdmin),
             Self::CatalogRead => matches!(role, TenantAdmin | Billing | Support),
             Self::CatalogWrite => matches!(role, TenantAdmin | Billing),
+            Self::OrdersRead | Self::CustomersRead | Self::CustomersWrite => {
+                matches!(role, TenantAdmin | Billing | Support)
+            }
+            Self::SettingsWrite => matches!(role, TenantAdmin),
         }
     }
 
     /// The scope an API token needs for this.
     pub fn required_scope(self) -> Scope {
         match self {
-            Self::SelfRead | Self::UsersRead | Self::JobsRead | Self::CatalogRead => Scope::Read,
+            Self::SelfRead
+            | Self::UsersRead
+            | Self::JobsRead
+            | Self::CatalogRead
+            | Self::OrdersRead
+            | Self::CustomersRead => Scope::Read,
+            Self::CustomersWrite => Scope::Write,
+            Self::SettingsWrite => Scope::Admin,
             Self::CatalogWrite => Scope::Billing,
             Self::JobsManage => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,

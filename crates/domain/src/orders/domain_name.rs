@@ -7,13 +7,16 @@ pub fn normalise(raw: &str) -> Result<String, String> {
     if trimmed.is_empty() {
         return Err("is empty".into());
     }
-    let ascii = idna::domain_to_ascii(trimmed).map_err(|_| format!("{raw:?} is not a valid domain name"))?;
+    let ascii = idna::domain_to_ascii(trimmed)
+        .map_err(|_| format!("{raw:?} is not a valid domain name"))?;
     if ascii.len() > 253 {
         return Err("is longer than 253 characters".into());
     }
     let labels: Vec<&str> = ascii.split('.').collect();
     if labels.len() < 2 {
-        return Err(format!("{raw:?} needs at least a name and a top-level domain"));
+        return Err(format!(
+            "{raw:?} needs at least a name and a top-level domain"
+        ));
     }
     for label in &labels {
         let ok = (1..=63).contains(&label.len())
@@ -38,9 +41,24 @@ mod tests {
     #[test]
     fn names_are_normalised_and_checked() {
         assert_eq!(normalise("Example.COM").unwrap(), "example.com");
-        assert_eq!(normalise(" shop.example.com. ").unwrap(), "shop.example.com");
-        assert_eq!(normalise("bücher.example").unwrap(), "xn--bcher-kva.example");
-        for bad in ["", "localhost", "-bad.com", "bad-.com", "a..b.com", "10.0.0.1", "under_score.com", "sp ace.com"] {
+        assert_eq!(
+            normalise(" shop.example.com. ").unwrap(),
+            "shop.example.com"
+        );
+        assert_eq!(
+            normalise("bücher.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
+        for bad in [
+            "",
+            "localhost",
+            "-bad.com",
+            "bad-.com",
+            "a..b.com",
+            "10.0.0.1",
+            "under_score.com",
+            "sp ace.com",
+        ] {
             assert!(normalise(bad).is_err(), "{bad}");
         }
         assert!(normalise(&format!("{}.com", "a".repeat(64))).is_err());

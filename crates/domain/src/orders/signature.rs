@@ -44,13 +44,19 @@ fn mac(secret: &str, t: i64, body: &[u8]) -> Option<HmacSha256> {
 /// The header a sender puts on `body` at time `t`.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     let hex: String = mac(secret, t, body)
-        .map(|m| m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+        .map(|m| {
+            m.finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
         .unwrap_or_default();
     format!("t={t},v1={hex}")
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -60,7 +66,12 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Checks `header` against `body` with any of `secrets`, at `now` (unix s).
-pub fn verify(secrets: &[String], header: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
+pub fn verify(
+    secrets: &[String],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut t = None;
     let mut signatures = Vec::new();
@@ -103,15 +114,47 @@ mod tests {
         assert_eq!(verify(&secrets, Some(&header), body, 1_000), Ok(()));
         assert_eq!(verify(&secrets, Some(&header), body, 1_300), Ok(()));
         assert_eq!(verify(&secrets, Some(&header), body, 700), Ok(()));
-        assert_eq!(verify(&secrets, Some(&header), body, 1_301), Err(SignatureError::Stale));
-        assert_eq!(verify(&secrets, Some(&header), body, 699), Err(SignatureError::Stale));
-        assert_eq!(verify(&secrets, Some(&header), b"{}", 1_000), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&["other".into()], Some(&header), body, 1_000), Err(SignatureError::Mismatch));
-        let two = format!("{},v1={}", sign("nope", 1_000, body), &header[header.find("v1=").unwrap() + 3..]);
-        assert_eq!(verify(&secrets, Some(&two), body, 1_000), Ok(()), "any v1 may match");
-        assert_eq!(verify(&secrets, None, body, 1_000), Err(SignatureError::Missing));
-        assert_eq!(verify(&secrets, Some("t=x,v1=00"), body, 1_000), Err(SignatureError::Malformed));
-        assert_eq!(verify(&secrets, Some("v1=00"), body, 1_000), Err(SignatureError::Malformed));
-        assert_eq!(verify(&secrets, Some("t=1000,v1=zz"), body, 1_000), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(&secrets, Some(&header), body, 1_301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(&secrets, Some(&header), body, 699),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(&secrets, Some(&header), b"{}", 1_000),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&["other".into()], Some(&header), body, 1_000),
+            Err(SignatureError::Mismatch)
+        );
+        let two = format!(
+            "{},v1={}",
+            sign("nope", 1_000, body),
+            &header[header.find("v1=").unwrap() + 3..]
+        );
+        assert_eq!(
+            verify(&secrets, Some(&two), body, 1_000),
+            Ok(()),
+            "any v1 may match"
+        );
+        assert_eq!(
+            verify(&secrets, None, body, 1_000),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(&secrets, Some("t=x,v1=00"), body, 1_000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&secrets, Some("v1=00"), body, 1_000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&secrets, Some("t=1000,v1=zz"), body, 1_000),
+            Err(SignatureError::Malformed)
+        );
     }
 }

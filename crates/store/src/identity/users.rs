@@ -136,12 +136,21 @@ impl Tx {
     }
 
     /// The user with this e-mail address (any case), read in this transaction.
-    pub async fn user_by_email(&mut self, tenant: TenantId, email: &str) -> StoreResult<Option<UserRecord>> {
+    pub async fn user_by_email(
+        &mut self,
+        tenant: TenantId,
+        email: &str,
+    ) -> StoreResult<Option<UserRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)"
         ));
         let record = on_tx!(self, |conn| {
-            match sqlx::query(sql).bind(tenant.as_uuid()).bind(email).fetch_optional(conn).await? {
+            match sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(email)
+                .fetch_optional(conn)
+                .await?
+            {
                 Some(row) => Some(user_from_row!(&row)),
                 None => None,
             }

@@ -1,0 +1,197 @@
+//! `/api/customers`: customers as staff see and edit them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mpanel_services::customers::{self, CustomerPatch};
+use mpanel_services::orders::CustomerInput;
+use mpanel_store::orders::CustomerRecord;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::caller::{Authorized, perm};
+use crate::openapi::ProblemDoc;
+use crate::query::{self, ApiQuery, Page};
+use crate::{ApiJson, AppState, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub country: String,
+    pub tax_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<Value>,
+    pub credit_balance_minor: i64,
+    pub portal_user_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<CustomerRecord> for CustomerView {
+    fn from(c: CustomerRecord) -> Self {
+        Self {
+            id: c.id.to_string(),
+            email: c.email,
+            name: c.name,
+            company: c.company,
+            country: c.country,
+            tax_id: c.tax_id,
+            address: c.address,
+            credit_balance_minor: c.credit_balance_minor,
+            portal_user_id: c.portal_user_id.map(|u| u.to_string()),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomerBody {
+    pub email: String,
+    pub name: String,
+    pub company: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub tax_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<Value>,
+}
+
+/// `null` clears a field; an absent field stays as it is.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatchBody {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub company: Option<Option<String>>,
+    pub country: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub tax_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub address: Option<Option<Value>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The tenant's customers, oldest first.
+#[utoipa::path(get, path = "/api/customers", tag = "customers", params(ListQuery),
+    security(("bearer" = ["CUSTOMERS_READ"])),
+    responses((status = 200, description = "A page of customers", body = Page<CustomerView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CustomersRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Page<CustomerView>>, Problem> {
+    let limit = query::limit(q.limit)?;
+    let after = query::cursor::<Uuid>(q.cursor.as_deref())?;
+    let fetched = customers::list(&state.store, &caller.principal, after, limit + 1).await?;
+    Ok(Json(Page::from_fetched(
+        fetched,
+        limit,
+        |c| c.id.to_string(),
+        CustomerView::from,
+    )))
+}
+
+/// Create a customer (and its invited portal user).
+#[utoipa::path(post, path = "/api/customers", tag = "customers", request_body = NewCustomerBody,
+    security(("bearer" = ["CUSTOMERS_WRITE"])),
+    responses((status = 201, description = "Created", body = CustomerView),
+        (status = 409, description = "The e-mail address is a customer already", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CustomersWrite>,
+    ApiJson(body): ApiJson<NewCustomerBody>,
+) -> Result<(StatusCode, Json<CustomerView>), Problem> {
+    let input = CustomerInput {
+        email: body.email,
+        name: body.name,
+        company: body.company,
+        country: body.country,
+        tax_id: body.tax_id,
+    };
+    let c = customers::create(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        &input,
+        body.address,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(c.into())))
+}
+
+/// One customer.
+#[utoipa::path(get, path = "/api/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "Customer id")),
+    security(("bearer" = ["CUSTOMERS_READ"])),
+    responses((status = 200, description = "The customer", body = CustomerView),
+        (status = 404, description = "No such customer", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CustomersRead>,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerView>, Problem> {
+    let id = query::path_id::<Uuid>(&id, "customer")?;
+    Ok(Json(
+        customers::get(&state.store, &caller.principal, id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Change a customer's details.
+#[utoipa::path(patch, path = "/api/customers/{id}", tag = "customers", request_body = CustomerPatchBody,
+    params(("id" = String, Path, description = "Customer id")),
+    security(("bearer" = ["CUSTOMERS_WRITE"])),
+    responses((status = 200, description = "Changed", body = CustomerView),
+        (status = 404, description = "No such customer", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Authorized<perm::CustomersWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CustomerPatchBody>,
+) -> Result<Json<CustomerView>, Problem> {
+    let id = query::path_id::<Uuid>(&id, "customer")?;
+    let patch = CustomerPatch {
+        name: body.name,
+        company: body.company,
+        country: body.country,
+        tax_id: body.tax_id,
+        address: body.address,
+    };
+    let c = customers::update(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        id,
+        &patch,
+    )
+    .await?;
+    Ok(Json(c.into()))
+}

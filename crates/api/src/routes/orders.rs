@@ -1,0 +1,349 @@
+//! `POST /api/orders`: the marketing site's signed, idempotent webhook;
+//! `/api/orders`, `/api/me/orders`: order status for staff and customers.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mpanel_domain::orders::signature;
+use mpanel_services::orders::{self, OrderInput};
+use mpanel_store::orders::{IdempotencyStart, OrderRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::caller::{Authorized, perm};
+use crate::middleware::RequestId;
+use crate::openapi::ProblemDoc;
+use crate::query::{self, ApiQuery, Page};
+use crate::{AppState, Problem};
+
+/// What the marketing site sends (see the README for every field).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct OrderRequestDoc {
+    /// `{email, name, company?, country, tax_id?}`
+    #[schema(value_type = Object)]
+    customer: Value,
+    /// `[{product_id, period, domain?, options?}]`
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<Value>,
+    currency: String,
+    /// `{status: "PAID", provider, reference, amount_minor}` when already paid.
+    #[schema(value_type = Option<Object>)]
+    payment: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPlacedDoc {
+    order_id: String,
+    /// `PAID` or `PENDING_PAYMENT`.
+    status: String,
+    customer_id: String,
+    currency: String,
+    total_minor: i64,
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<Value>,
+}
+
+fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(status, code, detail)
+}
+
+/// Place an order from the marketing site: names the tenant
+/// (`X-Mpanel-Tenant`), signed (`X-Mpanel-Signature: t=…,v1=…`, HMAC-SHA256
+/// of `"<t>.<body>"` with the tenant's webhook secret, ±300 s), and
+/// idempotent (`Idempotency-Key`: a retry gets the first answer).
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = OrderRequestDoc,
+    params(
+        ("X-Mpanel-Tenant" = String, Header, description = "The tenant's slug"),
+        ("X-Mpanel-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>"),
+        ("Idempotency-Key" = String, Header, description = "Unique per order attempt"),
+    ),
+    responses(
+        (status = 201, description = "Placed (a retry answers the same, with Idempotent-Replayed: true)", body = OrderPlacedDoc),
+        (status = 401, description = "Bad or stale signature (`invalid_signature`)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this key is still running", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid order, or the key was used for another body", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn place(
+    State(state): State<AppState>,
+    request_id: Option<axum::Extension<RequestId>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let slug = header("x-mpanel-tenant").ok_or_else(|| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "tenant_required",
+            "Name the tenant in X-Mpanel-Tenant.",
+        )
+    })?;
+    let tenant = state.store.tenant_by_slug(slug).await?.ok_or_else(|| {
+        problem(
+            StatusCode::NOT_FOUND,
+            "unknown_tenant",
+            format!("There is no tenant {slug:?}."),
+        )
+    })?;
+    let now = state.clock.now();
+    let secrets = state.store.webhook_secrets(tenant.id, now).await?;
+    signature::verify(
+        &secrets,
+        header("x-mpanel-signature"),
+        &body,
+        now.unix_timestamp(),
+    )
+    .map_err(|e| problem(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
+    let key = header("idempotency-key")
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            problem(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_required",
+                "Send an Idempotency-Key header (1 to 255 visible characters) unique to this order.",
+            )
+        })?
+        .to_owned();
+    if !headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+    {
+        return Err(problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the order as application/json.",
+        ));
+    }
+    let input: OrderInput = crate::json::parse(&body)?;
+
+    match state
+        .store
+        .start_idempotency(tenant.id, &key, &Sha256::digest(&body), now)
+        .await?
+    {
+        IdempotencyStart::Fresh => {}
+        IdempotencyStart::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            return Ok((
+                status,
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    ),
+                    (
+                        header::HeaderName::from_static("idempotent-replayed"),
+                        HeaderValue::from_static("true"),
+                    ),
+                ],
+                body,
+            )
+                .into_response());
+        }
+        IdempotencyStart::InFlight => {
+            return Err(problem(
+                StatusCode::CONFLICT,
+                "request_in_flight",
+                "A request with this Idempotency-Key is still being processed.",
+            ));
+        }
+        IdempotencyStart::Mismatch => {
+            return Err(problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used for a different request.",
+            ));
+        }
+    }
+    let request_id = request_id.map(|axum::Extension(RequestId(id))| id);
+    match orders::place_order(
+        &state.store,
+        state.clock.as_ref(),
+        &tenant,
+        &input,
+        &key,
+        request_id,
+    )
+    .await
+    {
+        Ok(placed) => Ok((StatusCode::CREATED, Json(placed)).into_response()),
+        Err(err) => {
+            // Nothing was made: let a corrected or later retry run afresh.
+            if let Err(e) = state.store.abandon_idempotency(tenant.id, &key).await {
+                tracing::error!(error = %e, "cannot release an idempotency key");
+            }
+            Err(err.into())
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    pub id: String,
+    pub customer_id: String,
+    /// `PAID` or `PENDING_PAYMENT`.
+    pub status: String,
+    pub currency: String,
+    pub total_minor: i64,
+    #[schema(value_type = Option<Object>)]
+    pub payment: Option<Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Only on a single order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<OrderItemView>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderItemView {
+    pub id: String,
+    pub product_id: String,
+    pub subscription_id: String,
+    pub period: String,
+    pub domain: Option<String>,
+    pub amount_minor: i64,
+    pub setup_fee_minor: i64,
+    pub steps: Vec<StepView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepView {
+    /// e.g. `provision.dns_zone`.
+    pub step: String,
+    pub job_id: String,
+    /// The job's state: PENDING, RUNNING, COMPLETED, FAILED, DEAD, CANCELLED.
+    pub state: Option<String>,
+    pub attempts: Option<i32>,
+    pub last_error: Option<String>,
+}
+
+fn summary(o: OrderRecord) -> OrderView {
+    OrderView {
+        id: o.id.to_string(),
+        customer_id: o.customer_id.to_string(),
+        status: o.status,
+        currency: o.currency,
+        total_minor: o.total_minor,
+        payment: o.payment,
+        created_at: o.created_at,
+        items: None,
+    }
+}
+
+async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem> {
+    let items = state.store.order_items(o.tenant_id, o.id).await?;
+    let steps = state.store.order_steps(o.tenant_id, o.id).await?;
+    let items = items
+        .into_iter()
+        .map(|i| OrderItemView {
+            steps: steps
+                .iter()
+                .filter(|s| s.order_item_id == i.id)
+                .map(|s| StepView {
+                    step: s.step.clone(),
+                    job_id: s.job_id.to_string(),
+                    state: s.job_state.map(|st| st.as_str().to_ascii_uppercase()),
+                    attempts: s.attempts,
+                    last_error: s.last_error.clone(),
+                })
+                .collect(),
+            id: i.id.to_string(),
+            product_id: i.product_id.to_string(),
+            subscription_id: i.subscription_id.to_string(),
+            period: i.period,
+            domain: i.domain,
+            amount_minor: i.amount_minor,
+            setup_fee_minor: i.setup_fee_minor,
+        })
+        .collect();
+    let mut view = summary(o);
+    view.items = Some(items);
+    Ok(view)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The tenant's orders, newest first.
+#[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListQuery),
+    security(("bearer" = ["ORDERS_READ"])),
+    responses((status = 200, description = "A page of orders", body = Page<OrderView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authorized<perm::OrdersRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Page<OrderView>>, Problem> {
+    let limit = query::limit(q.limit)?;
+    let before = query::cursor::<Uuid>(q.cursor.as_deref())?;
+    let fetched = state
+        .store
+        .list_orders(caller.principal.tenant_id, None, before, limit + 1)
+        .await?;
+    Ok(Json(Page::from_fetched(
+        fetched,
+        limit,
+        |o| o.id.to_string(),
+        summary,
+    )))
+}
+
+/// One order, with each item's provisioning steps.
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders",
+    params(("id" = String, Path, description = "Order id")),
+    security(("bearer" = ["ORDERS_READ"])),
+    responses((status = 200, description = "The order", body = OrderView),
+        (status = 404, description = "No such order", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Authorized<perm::OrdersRead>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, Problem> {
+    let id = query::path_id::<Uuid>(&id, "order")?;
+    let order = state
+        .store
+        .order(caller.principal.tenant_id, id)
+        .await
+        .map_err(|_| Problem::not_found("No such order."))?;
+    Ok(Json(detailed(&state, order).await?))
+}
+
+/// Your own orders, with each item's provisioning steps.
+#[utoipa::path(get, path = "/api/me/orders", tag = "orders",
+    security(("bearer" = ["SELF_READ"])),
+    responses((status = 200, description = "Your orders", body = Page<OrderView>)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SelfRead>,
+) -> Result<Json<Page<OrderView>>, Problem> {
+    let p = &caller.principal;
+    let Some(customer) = state.store.customer_of_user(p.tenant_id, p.user_id).await? else {
+        return Ok(Json(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    };
+    let mut items = Vec::new();
+    for order in state
+        .store
+        .list_orders(p.tenant_id, Some(customer.id), None, 200)
+        .await?
+    {
+        items.push(detailed(&state, order).await?);
+    }
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
