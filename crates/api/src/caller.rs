@@ -60,14 +60,19 @@ impl FromRequestParts<AppState> for Caller {
             ))
             .into_response());
         };
-        let principal = authenticate(&state.store, state.clock.as_ref(), &state.tokens, bearer)
-            .await
-            .map_err(|err| match err {
-                ServiceError::Unauthenticated(_) => {
-                    Unauthorized(Problem::from(err)).into_response()
-                }
-                other => Problem::from(other).into_response(),
-            })?;
+        let client_ip = parts.extensions.get::<ClientIp>().map(|c| c.0);
+        let principal = authenticate(
+            &state.store,
+            state.clock.as_ref(),
+            &state.tokens,
+            bearer,
+            client_ip,
+        )
+        .await
+        .map_err(|err| match err {
+            ServiceError::Unauthenticated(_) => Unauthorized(Problem::from(err)).into_response(),
+            other => Problem::from(other).into_response(),
+        })?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
         let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string());
         Ok(Self {
@@ -110,6 +115,9 @@ pub mod perm {
         JobsManage,
         CatalogRead,
         CatalogWrite,
+        SelfMfa,
+        SecurityPolicyWrite,
+        SecurityEventsRead,
         OrdersRead,
         CustomersRead,
         CustomersWrite,

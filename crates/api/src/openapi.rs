@@ -16,7 +16,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    audit, auth, catalog, customers, health, metrics, ops, orders, security, settings, users,
+    audit, auth, catalog, customers, health, metrics, ops, orders, security, security_center,
+    settings, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -98,6 +99,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(auth::mfa))
+        .routes(routes!(security_center::profile))
+        .routes(routes!(security_center::mfa_enable))
+        .routes(routes!(security_center::mfa_confirm))
+        .routes(routes!(security_center::mfa_disable))
+        .routes(routes!(security_center::webauthn_start))
+        .routes(routes!(security_center::webauthn_finish))
+        .routes(routes!(security_center::events))
+        .routes(routes!(
+            security_center::get_policy,
+            security_center::put_policy
+        ))
         .routes(routes!(auth::change_password))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update))

@@ -169,6 +169,11 @@ impl From<ServiceError> for Problem {
                 format!("Too many failed logins; try again in {retry_after_secs} s."),
             )
             .with("retry_after", retry_after_secs),
+            ServiceError::MfaEnrollmentRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                "The tenant's policy requires a second factor: enrol one at /api/security/me/mfa/enable or /api/security/me/webauthn/register/start.",
+            ),
             ServiceError::Store(store) => Self::from(store),
             ServiceError::Internal(ref _cause) => Self::internal(&err),
         }

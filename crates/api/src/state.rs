@@ -5,6 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use mpanel_domain::Clock;
 use mpanel_services::identity::AccessTokens;
+use mpanel_services::security::webauthn::Passkeys;
 use mpanel_store::Store;
 
 #[derive(Clone)]
@@ -14,6 +15,8 @@ pub struct AppState {
     pub metrics: MetricsAccess,
     /// Signs and checks access tokens.
     pub tokens: AccessTokens,
+    /// The WebAuthn relying party.
+    pub passkeys: Passkeys,
 }
 
 /// The metrics registry and who may read it.

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod ids;
 pub mod jobs;
 pub mod orders;
+pub mod security;
 pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -46,6 +46,8 @@ pub const KEYS: &[&str] = &[
     "job_lease_secs",
     "job_retention_days",
     "diagnostics_log",
+    "webauthn_rp_id",
+    "webauthn_origin",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +109,10 @@ struct Raw {
     job_retention_days: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     diagnostics_log: Option<PathBuf>,
+    #[serde(deserialize_with = "scalar_string")]
+    webauthn_rp_id: String,
+    #[serde(deserialize_with = "scalar_string")]
+    webauthn_origin: String,
 }
 
 impl Default for Raw {
@@ -135,6 +141,8 @@ impl Default for Raw {
             job_lease_secs: 30,
             job_retention_days: 7,
             diagnostics_log: None,
+            webauthn_rp_id: "localhost".into(),
+            webauthn_origin: "http://localhost:2271".into(),
         }
     }
 }
@@ -154,6 +162,9 @@ pub struct Config {
     /// The first tenant and admin to create on an empty database.
     pub bootstrap: Option<Bootstrap>,
     pub jobs: JobSettings,
+    /// WebAuthn relying party: its id (the panel's domain) and origin.
+    pub webauthn_rp_id: String,
+    pub webauthn_origin: String,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -339,6 +350,15 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         retention: Duration::from_secs(raw.job_retention_days.saturating_mul(86_400)),
         diagnostics_log: raw.diagnostics_log,
     };
+    if let Err(err) = mpanel_services::security::webauthn::Passkeys::new(
+        &raw.webauthn_rp_id,
+        &raw.webauthn_origin,
+    ) {
+        return Err(bad(
+            "webauthn_origin",
+            &format!("{err} (the origin must be a URL on the webauthn_rp_id domain)"),
+        ));
+    }
     let rate_limit = (raw.rate_limit_per_minute > 0).then_some(RateLimit {
         per_minute: raw.rate_limit_per_minute,
         burst: raw.rate_limit_burst,
@@ -366,6 +386,8 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         jwt_secret: raw.jwt_secret.map(SecretString::from),
         bootstrap,
         jobs,
+        webauthn_rp_id: raw.webauthn_rp_id,
+        webauthn_origin: raw.webauthn_origin,
         file,
     })
 }

@@ -59,6 +59,10 @@ pub async fn run(
         store: store.clone(),
         clock,
         tokens,
+        passkeys: mpanel_services::security::webauthn::Passkeys::new(
+            &config.webauthn_rp_id,
+            &config.webauthn_origin,
+        )?,
         metrics: MetricsAccess {
             handle: mpanel_api::telemetry::metrics_handle()
                 .context("cannot install the metrics recorder")?,

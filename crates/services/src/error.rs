@@ -30,6 +30,9 @@ pub enum ServiceError {
     /// Right password, but the account is disabled.
     #[error("this account is disabled")]
     AccountDisabled,
+    /// The policy requires a second factor and this session has none yet.
+    #[error("enrol a second factor first")]
+    MfaEnrollmentRequired,
     /// Too many failed logins; try again after this many seconds.
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },

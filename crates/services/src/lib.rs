@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod jobs;
 pub mod orders;
+pub mod security;
 pub mod tenants;
 
 pub use actor::Actor;

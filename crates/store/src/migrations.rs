@@ -51,6 +51,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0005_orders.sql"),
         postgres: include_str!("../migrations/postgres/0005_orders.sql"),
     },
+    Embedded {
+        version: 6,
+        description: "security",
+        sqlite: include_str!("../migrations/sqlite/0006_security.sql"),
+        postgres: include_str!("../migrations/postgres/0006_security.sql"),
+    },
 ];
 
 /// One migration, as shown to operators.

@@ -3,11 +3,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use mpanel_domain::identity::{Permission, Role, Scope};
 use mpanel_services::identity::login::{self, LoginInput, TokenPair};
 use mpanel_services::identity::{sessions, users};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::caller::{Authorized, perm};
@@ -85,10 +86,45 @@ fn client_ip(headers_ip: Option<axum::Extension<ClientIp>>) -> Option<String> {
     headers_ip.map(|axum::Extension(ClientIp(ip))| ip.to_string())
 }
 
-/// Log in with tenant, e-mail address and password.
+/// Asked for when the user has a second factor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaRequired {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Single use, five minutes, for `POST /api/auth/mfa`.
+    pub mfa_token: String,
+    /// TOTP, RECOVERY_CODE, WEBAUTHN.
+    pub methods: Vec<&'static str>,
+    /// WebAuthn request options (`navigator.credentials.get`), when a passkey is enrolled.
+    #[schema(value_type = Option<Object>)]
+    pub webauthn: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRequest {
+    pub mfa_token: String,
+    /// A TOTP code …
+    pub code: Option<String>,
+    /// … or a recovery code …
+    pub recovery_code: Option<String>,
+    /// … or the authenticator's answer to the WebAuthn options.
+    #[schema(value_type = Option<Object>)]
+    pub webauthn_response: Option<Value>,
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect())
+}
+
+/// Log in with tenant, e-mail address and password. A user with a second
+/// factor gets `{mfa_required: true, mfa_token, methods}` instead of tokens.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 200, description = "Signed in (TokenResponse), or a second factor is needed (MfaRequired)", body = TokenResponse),
         (status = 401, description = "Wrong tenant, e-mail address or password (`invalid_credentials`)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "The account is disabled (`account_disabled`)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins (`login_throttled`), see Retry-After", body = ProblemDoc, content_type = "application/problem+json"),
@@ -98,18 +134,68 @@ pub async fn login(
     ip: Option<axum::Extension<ClientIp>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, Problem> {
+) -> Result<Response, Problem> {
     let input = LoginInput {
         tenant: body.tenant,
         email: body.email,
         password: body.password,
         ip: client_ip(ip),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect()),
+        user_agent: user_agent(&headers),
     };
-    let pair = login::login(&state.store, state.clock.as_ref(), &state.tokens, &input).await?;
+    let outcome = login::login(
+        &state.store,
+        state.clock.as_ref(),
+        &state.tokens,
+        &state.passkeys,
+        &input,
+    )
+    .await?;
+    Ok(match outcome {
+        login::LoginOutcome::Signed(pair) => Json(TokenResponse::from(pair)).into_response(),
+        login::LoginOutcome::MfaRequired {
+            mfa_token,
+            methods,
+            webauthn,
+        } => Json(MfaRequired {
+            mfa_required: true,
+            mfa_token,
+            methods,
+            webauthn,
+        })
+        .into_response(),
+    })
+}
+
+/// Complete a login with the second factor.
+#[utoipa::path(post, path = "/api/auth/mfa", tag = "auth", request_body = MfaRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "The MFA token is invalid, expired or used", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong or replayed code", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn mfa(
+    State(state): State<AppState>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<MfaRequest>,
+) -> Result<Json<TokenResponse>, Problem> {
+    let input = login::MfaInput {
+        mfa_token: body.mfa_token,
+        code: body.code,
+        recovery_code: body.recovery_code,
+        webauthn_response: body.webauthn_response,
+        ip: client_ip(ip),
+        user_agent: user_agent(&headers),
+    };
+    let pair = login::complete_mfa(
+        &state.store,
+        state.clock.as_ref(),
+        &state.tokens,
+        &state.passkeys,
+        &input,
+    )
+    .await?;
     Ok(Json(pair.into()))
 }
 

@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod ops;
 pub mod orders;
 pub mod security;
+pub mod security_center;
 pub mod settings;
 pub mod users;

@@ -17,6 +17,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/refresh"),
+    ("POST", "/api/auth/mfa"),
     ("GET", "/api/public/products"),
     ("POST", "/api/orders"),
     ("GET", "/api/billing/products/catalog/public"),

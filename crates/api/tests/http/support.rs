@@ -58,6 +58,8 @@ impl TestApp {
             store: store.clone(),
             clock: clock.clone(),
             tokens: AccessTokens::new(&[42u8; 32]).unwrap(),
+            passkeys: mpanel_services::security::webauthn::Passkeys::new("localhost", ORIGIN)
+                .unwrap(),
             metrics: MetricsAccess {
                 handle: mpanel_api::telemetry::metrics_handle().unwrap(),
                 token: settings.metrics_token.as_deref().map(Arc::from),
@@ -203,6 +205,9 @@ pub struct Account {
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The origin the test server's WebAuthn relying party expects.
+pub const ORIGIN: &str = "http://localhost:2271";
 
 impl TestApp {
     /// Creates a tenant (once per slug) through the service, as the CLI does.

@@ -20,6 +20,8 @@ pub enum Permission {
     SelfSecurity,
     /// Manage one's own API tokens.
     SelfTokens,
+    /// Enrol and remove one's own second factors.
+    SelfMfa,
     /// List and read the tenant's users.
     UsersRead,
     /// Create, change and disable the tenant's users.
@@ -42,13 +44,18 @@ pub enum Permission {
     CustomersWrite,
     /// Change the tenant's settings (webhook secret).
     SettingsWrite,
+    /// Read and change the tenant's security policy.
+    SecurityPolicyWrite,
+    /// Read every security event of the tenant (others read their own).
+    SecurityEventsRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 17] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
+        Permission::SelfMfa,
         Permission::UsersRead,
         Permission::UsersWrite,
         Permission::AuditRead,
@@ -60,6 +67,8 @@ impl Permission {
         Permission::CustomersRead,
         Permission::CustomersWrite,
         Permission::SettingsWrite,
+        Permission::SecurityPolicyWrite,
+        Permission::SecurityEventsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +76,7 @@ impl Permission {
             Self::SelfRead => "SELF_READ",
             Self::SelfSecurity => "SELF_SECURITY",
             Self::SelfTokens => "SELF_TOKENS",
+            Self::SelfMfa => "SELF_MFA",
             Self::UsersRead => "USERS_READ",
             Self::UsersWrite => "USERS_WRITE",
             Self::AuditRead => "AUDIT_READ",
@@ -78,6 +88,8 @@ impl Permission {
             Self::CustomersRead => "CUSTOMERS_READ",
             Self::CustomersWrite => "CUSTOMERS_WRITE",
             Self::SettingsWrite => "SETTINGS_WRITE",
+            Self::SecurityPolicyWrite => "SECURITY_POLICY_WRITE",
+            Self::SecurityEventsRead => "SECURITY_EVENTS_READ",
         }
     }
 
@@ -85,7 +97,7 @@ impl Permission {
     pub fn allowed_for(self, role: Role) -> bool {
         use Role::*;
         match self {
-            Self::SelfRead | Self::SelfSecurity | Self::SelfTokens => true,
+            Self::SelfRead | Self::SelfSecurity | Self::SelfTokens | Self::SelfMfa => true,
             Self::UsersRead => matches!(role, TenantAdmin | Support),
             Self::UsersWrite => matches!(role, TenantAdmin),
             Self::AuditRead => matches!(role, SuperAdmin | TenantAdmin),
@@ -95,7 +107,8 @@ impl Permission {
             Self::OrdersRead | Self::CustomersRead | Self::CustomersWrite => {
                 matches!(role, TenantAdmin | Billing | Support)
             }
-            Self::SettingsWrite => matches!(role, TenantAdmin),
+            Self::SettingsWrite | Self::SecurityPolicyWrite => matches!(role, TenantAdmin),
+            Self::SecurityEventsRead => matches!(role, SuperAdmin | TenantAdmin),
         }
     }
 
@@ -109,7 +122,8 @@ impl Permission {
             | Self::OrdersRead
             | Self::CustomersRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
-            Self::SettingsWrite => Scope::Admin,
+            Self::SettingsWrite | Self::SecurityPolicyWrite => Scope::Admin,
+            Self::SelfMfa | Self::SecurityEventsRead => Scope::Security,
             Self::CatalogWrite => Scope::Billing,
             Self::JobsManage => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,
@@ -282,7 +296,10 @@ mod tests {
         for p in Permission::ALL {
             let own = matches!(
                 p,
-                Permission::SelfRead | Permission::SelfSecurity | Permission::SelfTokens
+                Permission::SelfRead
+                    | Permission::SelfSecurity
+                    | Permission::SelfTokens
+                    | Permission::SelfMfa
             );
             assert_eq!(p.allowed_for(Role::Customer), own, "{p}");
         }

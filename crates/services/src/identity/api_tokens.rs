@@ -67,6 +67,19 @@ pub async fn create(
     if input.expires_at.is_some_and(|e| e <= now) {
         return Err(ServiceError::invalid("expires_at", "must be in the future"));
     }
+    let policy = crate::security::policy::load(store, who.tenant_id).await?;
+    if policy.api_token_max_lifetime_days > 0 {
+        let latest = now + time::Duration::days(i64::from(policy.api_token_max_lifetime_days));
+        if input.expires_at.is_none_or(|e| e > latest) {
+            return Err(ServiceError::invalid(
+                "expires_at",
+                format!(
+                    "the tenant's policy allows tokens of at most {} days; set an expiry",
+                    policy.api_token_max_lifetime_days
+                ),
+            ));
+        }
+    }
     let token = api_token::format(&secrets::random_bytes::<32>()?);
     let record = ApiTokenRecord {
         id: ApiTokenId::new(),

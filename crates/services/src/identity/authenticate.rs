@@ -15,6 +15,7 @@ pub async fn authenticate(
     clock: &dyn Clock,
     tokens: &AccessTokens,
     bearer: &str,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<Principal, ServiceError> {
     let now = clock.now();
     if bearer.starts_with(api_token::PREFIX) {
@@ -31,6 +32,22 @@ pub async fn authenticate(
         if t.revoked_at.is_some() || expired || found.user_status != UserStatus::Active {
             return Err(refused());
         }
+        let policy = crate::security::policy::load(store, t.tenant_id).await?;
+        if !policy.ip_allowed(ip) {
+            crate::security::event(
+                store,
+                t.tenant_id,
+                Some(t.user_id),
+                "IP_BLOCKED",
+                ip.map(|i| i.to_string()),
+                Some(serde_json::json!({"token_id": t.id})),
+                now,
+            )
+            .await;
+            return Err(ServiceError::Forbidden(
+                "API tokens may not be used from this address under the tenant's policy".into(),
+            ));
+        }
         store.touch_api_token(t.id, now).await?;
         return Ok(Principal {
             tenant_id: t.tenant_id,
@@ -42,6 +59,7 @@ pub async fn authenticate(
             },
             session_id: None,
             api_token_id: Some(t.id),
+            restricted: false,
         });
     }
     let claims = tokens.verify(bearer, now)?;
@@ -53,6 +71,37 @@ pub async fn authenticate(
     if auth.revoked || now >= auth.expires_at || auth.user_status != UserStatus::Active {
         return Err(ended());
     }
+    let policy = crate::security::policy::load(store, claims.tenant_id).await?;
+    let idle = i64::from(policy.session_idle_timeout_minutes);
+    let idle_out = idle > 0 && now - auth.last_used_at > time::Duration::minutes(idle);
+    let too_old =
+        now - auth.created_at > time::Duration::hours(i64::from(policy.session_max_lifetime_hours));
+    if idle_out || too_old {
+        let reason = if idle_out {
+            "IDLE_TIMEOUT"
+        } else {
+            "MAX_LIFETIME"
+        };
+        let mut tx = store.begin().await?;
+        tx.revoke_session(
+            claims.tenant_id,
+            claims.user_id,
+            claims.session_id,
+            reason,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(ServiceError::Unauthenticated(format!(
+            "the session has ended ({})",
+            if idle_out {
+                "unused for too long"
+            } else {
+                "too old"
+            }
+        )));
+    }
+    store.touch_session_used(claims.session_id, now).await?;
     Ok(Principal {
         tenant_id: claims.tenant_id,
         user_id: claims.user_id,
@@ -63,5 +112,6 @@ pub async fn authenticate(
         },
         session_id: Some(claims.session_id),
         api_token_id: None,
+        restricted: auth.restricted,
     })
 }

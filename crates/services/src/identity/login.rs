@@ -13,6 +13,7 @@ use time::{Duration, OffsetDateTime};
 use super::access_tokens::AccessClaims;
 use super::{AccessTokens, passwords, record_event, record_event_in, secrets};
 use crate::ServiceError;
+use crate::security::webauthn::Passkeys;
 
 /// A session lives at most this long, however often it is refreshed.
 pub const SESSION_MAX_AGE: Duration = Duration::days(30);
@@ -52,12 +53,30 @@ fn event(
     }
 }
 
+/// Where a correct password leads.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// Signed in.
+    Signed(TokenPair),
+    /// A second factor is needed: complete with `complete_mfa`.
+    MfaRequired {
+        mfa_token: String,
+        methods: Vec<&'static str>,
+        /// The WebAuthn request options, when a passkey is enrolled.
+        webauthn: Option<serde_json::Value>,
+    },
+}
+
+/// How long a login may wait for its second factor.
+const MFA_TTL: Duration = Duration::minutes(5);
+
 pub async fn login(
     store: &Store,
     clock: &dyn Clock,
     tokens: &AccessTokens,
+    passkeys: &Passkeys,
     input: &LoginInput,
-) -> Result<TokenPair, ServiceError> {
+) -> Result<LoginOutcome, ServiceError> {
     let now = clock.now();
     let keys = throttle_keys(input);
     let tenant = store.tenant_by_slug(&input.tenant).await?;
@@ -121,25 +140,208 @@ pub async fn login(
     }
     store.clear_throttle(&keys[0].0).await?;
 
+    let policy = crate::security::policy::load(store, user.tenant_id).await?;
+    let ip_addr = input.ip.as_deref().and_then(|ip| ip.parse().ok());
+    if user.role.is_staff() && !policy.ip_allowed(ip_addr) {
+        record_event(
+            store,
+            event("IP_BLOCKED", tenant_id, Some(user.id), &input.ip, now),
+        )
+        .await;
+        return Err(ServiceError::Forbidden(
+            "staff sign-ins from this address are not allowed by the tenant's policy".into(),
+        ));
+    }
+    let methods = crate::security::mfa::methods(store, user.id).await?;
+    if !methods.is_empty() {
+        let token = secrets::new_refresh_token()?;
+        let webauthn = passkeys.login_start(store, user.id).await?;
+        let state = json!({"webauthn": webauthn.as_ref().map(|(_, state)| state.clone())});
+        store
+            .insert_challenge(
+                user.tenant_id,
+                user.id,
+                "MFA_LOGIN",
+                Some(&hash_secret(&token)),
+                Some(&state),
+                now + MFA_TTL,
+            )
+            .await?;
+        return Ok(LoginOutcome::MfaRequired {
+            mfa_token: token,
+            methods,
+            webauthn: webauthn.map(|(options, _)| options),
+        });
+    }
+    let restricted = policy.mfa_required_for(user.role);
+    let lifetime = Duration::hours(i64::from(policy.session_max_lifetime_hours));
+    let pair = open_session(
+        store,
+        tokens,
+        &user,
+        input.ip.clone(),
+        input.user_agent.clone(),
+        restricted,
+        lifetime,
+        now,
+    )
+    .await?;
+    Ok(LoginOutcome::Signed(pair))
+}
+
+/// What completes a login waiting for its second factor.
+#[derive(Debug, Clone)]
+pub struct MfaInput {
+    pub mfa_token: String,
+    pub code: Option<String>,
+    pub recovery_code: Option<String>,
+    pub webauthn_response: Option<serde_json::Value>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Completes a login with a TOTP code, a recovery code or a WebAuthn
+/// answer. The MFA token works once, for its user, for five minutes;
+/// failures are throttled like passwords.
+pub async fn complete_mfa(
+    store: &Store,
+    clock: &dyn Clock,
+    tokens: &AccessTokens,
+    passkeys: &Passkeys,
+    input: &MfaInput,
+) -> Result<TokenPair, ServiceError> {
+    let now = clock.now();
+    let challenge = store
+        .take_challenge("MFA_LOGIN", &hash_secret(&input.mfa_token), now)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::Unauthenticated(
+                "the MFA token is invalid, expired or used; log in again".into(),
+            )
+        })?;
+    let key = format!("mfa:{}", challenge.user_id);
+    if let Some(wait) = PER_ACCOUNT.locked_for(store.throttle_state(&key).await?.as_ref(), now) {
+        return Err(ServiceError::Throttled {
+            retry_after_secs: u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1),
+        });
+    }
+    let checked = match (&input.code, &input.recovery_code, &input.webauthn_response) {
+        (Some(code), None, None) => {
+            crate::security::mfa::verify_factor(
+                store,
+                clock,
+                challenge.tenant_id,
+                challenge.user_id,
+                &crate::security::mfa::Factor::Code(code.clone()),
+                input.ip.clone(),
+            )
+            .await
+        }
+        (None, Some(code), None) => {
+            crate::security::mfa::verify_factor(
+                store,
+                clock,
+                challenge.tenant_id,
+                challenge.user_id,
+                &crate::security::mfa::Factor::RecoveryCode(code.clone()),
+                input.ip.clone(),
+            )
+            .await
+        }
+        (None, None, Some(response)) => {
+            let state = challenge
+                .state
+                .as_ref()
+                .and_then(|s| s.get("webauthn"))
+                .filter(|s| !s.is_null());
+            match state {
+                Some(state) => {
+                    passkeys
+                        .login_finish(
+                            store,
+                            clock,
+                            challenge.tenant_id,
+                            challenge.user_id,
+                            state,
+                            response,
+                            input.ip.clone(),
+                        )
+                        .await
+                }
+                None => Err(ServiceError::invalid(
+                    "webauthn_response",
+                    "no passkey is enrolled",
+                )),
+            }
+        }
+        _ => Err(ServiceError::invalid(
+            "code",
+            "send exactly one of code, recovery_code, webauthn_response",
+        )),
+    };
+    if let Err(err) = checked {
+        let next = PER_ACCOUNT.after_failure(store.throttle_state(&key).await?.as_ref(), now);
+        store.save_throttle_state(&key, &next).await?;
+        return Err(err);
+    }
+    store.clear_throttle(&key).await?;
+    let user = store.user(challenge.tenant_id, challenge.user_id).await?;
+    if user.status != UserStatus::Active {
+        return Err(ServiceError::AccountDisabled);
+    }
+    let policy = crate::security::policy::load(store, user.tenant_id).await?;
+    let lifetime = Duration::hours(i64::from(policy.session_max_lifetime_hours));
+    open_session(
+        store,
+        tokens,
+        &user,
+        input.ip.clone(),
+        input.user_agent.clone(),
+        false,
+        lifetime,
+        now,
+    )
+    .await
+}
+
+/// A new session with its first token pair.
+#[allow(clippy::too_many_arguments)]
+async fn open_session(
+    store: &Store,
+    tokens: &AccessTokens,
+    user: &mpanel_store::UserRecord,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    restricted: bool,
+    lifetime: Duration,
+    now: OffsetDateTime,
+) -> Result<TokenPair, ServiceError> {
     let session = SessionRecord {
         id: SessionId::new(),
         tenant_id: user.tenant_id,
         user_id: user.id,
         created_at: now,
         last_used_at: now,
-        expires_at: now + SESSION_MAX_AGE,
+        expires_at: now + lifetime.min(SESSION_MAX_AGE * 3),
         revoked_at: None,
-        ip: input.ip.clone(),
-        user_agent: input.user_agent.clone(),
+        ip: ip.clone(),
+        user_agent,
+        restricted,
     };
     let mut tx = store.begin().await?;
     tx.insert_session(&session).await?;
     let refresh_token = issue_refresh_token(&mut tx, session.id, now).await?;
-    record_event_in(
-        &mut tx,
-        event("LOGIN_SUCCEEDED", tenant_id, Some(user.id), &input.ip, now),
-    )
-    .await?;
+    let mut succeeded = event(
+        "LOGIN_SUCCEEDED",
+        Some(user.tenant_id),
+        Some(user.id),
+        &ip,
+        now,
+    );
+    if restricted {
+        succeeded.detail = Some(json!({"restricted": "MFA_ENROLLMENT_REQUIRED"}));
+    }
+    record_event_in(&mut tx, succeeded).await?;
     tx.commit().await?;
     pair(tokens, &session, refresh_token, now)
 }

@@ -15,6 +15,9 @@ pub struct Principal {
     pub session_id: Option<SessionId>,
     /// The API token used, if any.
     pub api_token_id: Option<ApiTokenId>,
+    /// Signed in without the second factor the policy requires: may only
+    /// read itself and enrol one.
+    pub restricted: bool,
 }
 
 impl Principal {
@@ -24,6 +27,9 @@ impl Principal {
 
     /// `Forbidden` unless the matrix (and the token's scopes) allow this.
     pub fn require(&self, permission: Permission) -> Result<(), ServiceError> {
+        if self.restricted && !matches!(permission, Permission::SelfRead | Permission::SelfMfa) {
+            return Err(ServiceError::MfaEnrollmentRequired);
+        }
         if self.access.permits(permission) {
             Ok(())
         } else {

@@ -80,6 +80,7 @@ pub async fn create_in(
     let email = check_email(&input.email)?;
     let display_name = check_name(&input.display_name)?;
     check_new_password(&input.password).map_err(|m| ServiceError::invalid("password", m))?;
+    check_policy_length(store, tenant, "password", &input.password).await?;
     let hash = passwords::hash(&input.password).await?;
     let now = clock.now();
     let mut tx = store.begin().await?;
@@ -255,6 +256,7 @@ pub async fn change_own_password(
         return Err(ServiceError::invalid("current_password", "is wrong"));
     }
     check_new_password(new).map_err(|m| ServiceError::invalid("new_password", m))?;
+    check_policy_length(store, who.tenant_id, "new_password", new).await?;
     let hash = passwords::hash(new).await?;
     let now = clock.now();
     let mut tx = store.begin().await?;
@@ -281,6 +283,25 @@ pub async fn change_own_password(
     )
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The tenant's policy may ask for longer passwords than the platform's 12.
+async fn check_policy_length(
+    store: &Store,
+    tenant: TenantId,
+    field: &'static str,
+    password: &str,
+) -> Result<(), ServiceError> {
+    let min = crate::security::policy::load(store, tenant)
+        .await?
+        .password_min_length;
+    if password.chars().count() < min as usize {
+        return Err(ServiceError::invalid(
+            field,
+            format!("must be at least {min} characters long (the tenant's policy)"),
+        ));
+    }
     Ok(())
 }
 

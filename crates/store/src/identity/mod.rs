@@ -2,6 +2,7 @@
 //! security events, login throttling, signing keys.
 
 pub mod api_tokens;
+pub mod second_factors;
 pub mod security_events;
 pub mod sessions;
 pub mod signing_keys;

@@ -89,3 +89,55 @@ impl Store {
         Ok(records)
     }
 }
+
+/// A stored event with its detail, for listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityEventDetail {
+    pub record: SecurityEventRecord,
+    pub detail: Option<Value>,
+}
+
+impl Store {
+    /// A page of a tenant's events (of one user, of one kind), newest first.
+    pub async fn list_security_events(
+        &self,
+        tenant: TenantId,
+        user: Option<UserId>,
+        kind: Option<&str>,
+        before: Option<SecurityEventId>,
+        limit: u32,
+    ) -> StoreResult<Vec<SecurityEventDetail>> {
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, user_id, kind, ip, detail, created_at FROM security_events
+                 WHERE tenant_id = $1 AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR kind = $3)
+                   AND ($4 IS NULL OR id < $4)
+                 ORDER BY id DESC LIMIT $5",
+            )
+            .bind(tenant.as_uuid())
+            .bind(user.map(|u| u.as_uuid()))
+            .bind(kind)
+            .bind(before.map(|b| b.as_uuid()))
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await?
+            {
+                let user: Option<uuid::Uuid> = row.try_get("user_id")?;
+                let detail: Option<Json<Value>> = row.try_get("detail")?;
+                out.push(SecurityEventDetail {
+                    record: SecurityEventRecord {
+                        id: SecurityEventId::from_uuid(row.try_get("id")?),
+                        user_id: user.map(UserId::from_uuid),
+                        kind: row.try_get("kind")?,
+                        ip: row.try_get("ip")?,
+                        created_at: row.try_get("created_at")?,
+                    },
+                    detail: detail.map(|d| d.0),
+                });
+            }
+            out
+        });
+        Ok(found)
+    }
+}

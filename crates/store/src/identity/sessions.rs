@@ -20,6 +20,8 @@ pub struct SessionRecord {
     pub revoked_at: Option<OffsetDateTime>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// May only enrol a second factor (MFA required, none yet).
+    pub restricted: bool,
 }
 
 /// What authenticating a request with a session's access token needs.
@@ -27,6 +29,9 @@ pub struct SessionRecord {
 pub struct SessionAuth {
     pub email: String,
     pub revoked: bool,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    pub restricted: bool,
     pub expires_at: OffsetDateTime,
     pub role: Role,
     pub user_status: UserStatus,
@@ -45,8 +50,7 @@ pub struct RefreshTokenRecord {
     pub session_expires_at: OffsetDateTime,
 }
 
-const COLUMNS: &str =
-    "id, tenant_id, user_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
+const COLUMNS: &str = "id, tenant_id, user_id, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, restricted";
 
 macro_rules! session_from_row {
     ($row:expr) => {{
@@ -61,6 +65,7 @@ macro_rules! session_from_row {
             revoked_at: row.try_get("revoked_at")?,
             ip: row.try_get("ip")?,
             user_agent: row.try_get("user_agent")?,
+            restricted: row.try_get("restricted")?,
         }
     }};
 }
@@ -69,8 +74,8 @@ impl Tx {
     pub async fn insert_session(&mut self, s: &SessionRecord) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query(
-                "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, ip, user_agent, restricted)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(s.id.as_uuid())
             .bind(s.tenant_id.as_uuid())
@@ -80,6 +85,7 @@ impl Tx {
             .bind(s.expires_at)
             .bind(&s.ip)
             .bind(&s.user_agent)
+            .bind(s.restricted)
             .execute(conn)
             .await?;
         });
@@ -206,7 +212,7 @@ impl Store {
     ) -> StoreResult<Option<SessionAuth>> {
         let auth = on_pool!(self.pool, |p| {
             match sqlx::query(
-                "SELECT s.revoked_at, s.expires_at, u.email, u.role, u.status
+                "SELECT s.revoked_at, s.expires_at, s.created_at, s.last_used_at, s.restricted, u.email, u.role, u.status
                  FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.id = $1 AND s.tenant_id = $2 AND s.user_id = $3",
             )
@@ -223,6 +229,9 @@ impl Store {
                     let status: String = row.try_get("status")?;
                     Some(SessionAuth {
                         email: row.try_get("email")?,
+                        created_at: row.try_get("created_at")?,
+                        last_used_at: row.try_get("last_used_at")?,
+                        restricted: row.try_get("restricted")?,
                         revoked: revoked_at.is_some(),
                         expires_at: row.try_get("expires_at")?,
                         role: role
@@ -272,6 +281,21 @@ impl Store {
             }
         });
         Ok(record)
+    }
+
+    /// Records a session's use, at most once a minute (idle timeouts count from it).
+    pub async fn touch_session_used(&self, id: SessionId, now: OffsetDateTime) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3",
+            )
+            .bind(id.as_uuid())
+            .bind(now)
+            .bind(now - time::Duration::minutes(1))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
     }
 
     /// A user's sessions that are neither revoked nor expired, newest first.

@@ -1,0 +1,193 @@
+//! A tenant's security policy, and the checks that enforce it.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Role;
+
+/// Who must use a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MfaRequirement {
+    Optional,
+    /// Every role but `CUSTOMER`.
+    Staff,
+    All,
+}
+
+/// An IP network, `203.0.113.0/24` or `2001:db8::/32` (or one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                (u32::from(net) & mask) == (u32::from(ip) & mask)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                (u128::from(net) & mask) == (u128::from(ip) & mask)
+            }
+            (IpAddr::V6(_), IpAddr::V4(v4)) => self.contains(IpAddr::V6(v4.to_ipv6_mapped())),
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not an address or network like 203.0.113.0/24");
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let network: IpAddr = addr.trim().parse().map_err(|_| bad())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Self { network, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a tenant requires of its users' sign-ins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityPolicy {
+    /// At least 12 (the platform's floor), at most 128.
+    pub password_min_length: u32,
+    pub mfa_required: MfaRequirement,
+    /// A session unused this long ends (minutes; 0: never).
+    pub session_idle_timeout_minutes: u32,
+    /// A session ends this long after login, however used (hours).
+    pub session_max_lifetime_hours: u32,
+    /// API tokens may not live longer (days; 0: no limit).
+    pub api_token_max_lifetime_days: u32,
+    /// Staff logins and API tokens only from these networks (empty: any).
+    pub ip_allow_list: Vec<Cidr>,
+}
+
+impl Default for SecurityPolicy {
+    fn default() -> Self {
+        Self {
+            password_min_length: 12,
+            mfa_required: MfaRequirement::Optional,
+            session_idle_timeout_minutes: 0,
+            session_max_lifetime_hours: 24 * 30,
+            api_token_max_lifetime_days: 0,
+            ip_allow_list: Vec::new(),
+        }
+    }
+}
+
+impl SecurityPolicy {
+    /// Which field is out of range, and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(12..=128).contains(&self.password_min_length) {
+            return Err(("password_min_length", "must be 12 to 128".into()));
+        }
+        if self.session_max_lifetime_hours == 0 || self.session_max_lifetime_hours > 24 * 90 {
+            return Err((
+                "session_max_lifetime_hours",
+                "must be 1 to 2160 (90 days)".into(),
+            ));
+        }
+        if self.ip_allow_list.len() > 100 {
+            return Err(("ip_allow_list", "at most 100 networks".into()));
+        }
+        Ok(())
+    }
+
+    pub fn mfa_required_for(&self, role: Role) -> bool {
+        match self.mfa_required {
+            MfaRequirement::Optional => false,
+            MfaRequirement::Staff => role.is_staff(),
+            MfaRequirement::All => true,
+        }
+    }
+
+    /// Whether `ip` may sign in as staff or use an API token.
+    pub fn ip_allowed(&self, ip: Option<IpAddr>) -> bool {
+        if self.ip_allow_list.is_empty() {
+            return true;
+        }
+        ip.is_some_and(|ip| self.ip_allow_list.iter().any(|n| n.contains(ip)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_contain_their_addresses() {
+        let net: Cidr = "203.0.113.0/24".parse().unwrap();
+        assert!(net.contains("203.0.113.77".parse().unwrap()));
+        assert!(!net.contains("203.0.114.1".parse().unwrap()));
+        assert!(net.contains("::ffff:203.0.113.9".parse().unwrap()));
+        let one: Cidr = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("nope".parse::<Cidr>().is_err());
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn policy_rules() {
+        let mut p = SecurityPolicy::default();
+        assert!(p.check().is_ok());
+        assert!(p.ip_allowed(None));
+        p.ip_allow_list = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(!p.ip_allowed(Some("192.0.2.1".parse().unwrap())));
+        assert!(!p.ip_allowed(None));
+        p.mfa_required = MfaRequirement::Staff;
+        assert!(p.mfa_required_for(Role::Billing));
+        assert!(!p.mfa_required_for(Role::Customer));
+        p.password_min_length = 8;
+        assert_eq!(p.check().unwrap_err().0, "password_min_length");
+    }
+}

@@ -1,0 +1,286 @@
+//! TOTP enrolment and use, recovery codes, and the factor check of a
+//! login in progress.
+
+use mpanel_domain::identity::api_token::hash_secret;
+use mpanel_domain::security::{base32, totp};
+use mpanel_domain::{Clock, UserId};
+use mpanel_store::Store;
+use serde_json::json;
+
+use super::event;
+use crate::identity::{Principal, passwords, secrets};
+use crate::{Actor, ServiceError};
+
+/// What `enable` hands out: nothing is active until confirmed.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+/// Starts TOTP enrolment: a new secret, inactive until confirmed.
+pub async fn enable(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+) -> Result<Enrolment, ServiceError> {
+    if store
+        .totp(who.user_id)
+        .await?
+        .is_some_and(|t| t.confirmed_at.is_some())
+    {
+        return Err(ServiceError::Conflict(
+            "TOTP is already enabled; disable it first".into(),
+        ));
+    }
+    let secret = base32::encode(&secrets::random_bytes::<20>()?);
+    let tenant = store
+        .tenant(who.tenant_id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("no such tenant".into()))?;
+    let mut tx = store.begin().await?;
+    tx.begin_totp(who.tenant_id, who.user_id, &secret, clock.now())
+        .await?;
+    tx.commit().await?;
+    Ok(Enrolment {
+        otpauth_uri: totp::otpauth_uri(&format!("mPanel {}", tenant.name), &who.email, &secret),
+        secret,
+    })
+}
+
+/// A code valid now and not used before; records replays.
+async fn check_code(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: mpanel_domain::TenantId,
+    user: UserId,
+    secret: &str,
+    code: &str,
+    ip: Option<String>,
+) -> Result<i64, ServiceError> {
+    let bytes = base32::decode(secret)
+        .ok_or_else(|| ServiceError::Internal("stored TOTP secret is not base32".into()))?;
+    let now = clock.now();
+    let Some(step) = totp::matching_step(&bytes, code.trim(), now.unix_timestamp()) else {
+        event(store, tenant, Some(user), "MFA_FAILED", ip, None, now).await;
+        return Err(ServiceError::invalid("code", "is not the current code"));
+    };
+    Ok(i64::try_from(step).unwrap_or(i64::MAX))
+}
+
+/// Confirms TOTP with a current code; returns 10 recovery codes (shown
+/// once, stored hashed) and ends the user's other sessions.
+pub async fn confirm(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    code: &str,
+) -> Result<Vec<String>, ServiceError> {
+    let totp = store
+        .totp(who.user_id)
+        .await?
+        .filter(|t| t.confirmed_at.is_none())
+        .ok_or_else(|| ServiceError::Conflict("start with /api/security/me/mfa/enable".into()))?;
+    let step = check_code(
+        store,
+        clock,
+        who.tenant_id,
+        who.user_id,
+        &totp.secret,
+        code,
+        None,
+    )
+    .await?;
+    let codes: Vec<String> = (0..10)
+        .map(|_| {
+            secrets::random_bytes::<5>().map(|b| {
+                let s = base32::encode(&b).to_ascii_lowercase();
+                format!("{}-{}", &s[..4], &s[4..])
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| hash_secret(c)).collect();
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    tx.confirm_totp(who.user_id, step, now).await?;
+    tx.replace_recovery_codes(who.tenant_id, who.user_id, &hashes, now)
+        .await?;
+    tx.revoke_user_sessions(
+        who.tenant_id,
+        who.user_id,
+        who.session_id,
+        "MFA_ENROLLED",
+        now,
+    )
+    .await?;
+    tx.record_audit(&actor.audit(crate::actor::Change {
+        tenant: who.tenant_id,
+        action: "mfa.enable",
+        target_type: "user",
+        target_id: who.user_id.to_string(),
+        before: None,
+        after: Some(json!({"method": "TOTP"})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    event(
+        store,
+        who.tenant_id,
+        Some(who.user_id),
+        "MFA_ENROLLED",
+        None,
+        Some(json!({"method": "TOTP"})),
+        now,
+    )
+    .await;
+    Ok(codes)
+}
+
+/// A second factor as presented.
+#[derive(Debug, Clone)]
+pub enum Factor {
+    Code(String),
+    RecoveryCode(String),
+}
+
+/// Checks a TOTP code (once per time step) or a recovery code (once).
+pub async fn verify_factor(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: mpanel_domain::TenantId,
+    user: UserId,
+    factor: &Factor,
+    ip: Option<String>,
+) -> Result<(), ServiceError> {
+    let now = clock.now();
+    match factor {
+        Factor::Code(code) => {
+            let totp = store
+                .totp(user)
+                .await?
+                .filter(|t| t.confirmed_at.is_some())
+                .ok_or_else(|| ServiceError::invalid("code", "TOTP is not enabled"))?;
+            let step =
+                check_code(store, clock, tenant, user, &totp.secret, code, ip.clone()).await?;
+            if !store.accept_totp_step(user, step).await? {
+                event(store, tenant, Some(user), "MFA_REPLAY", ip, None, now).await;
+                return Err(ServiceError::invalid(
+                    "code",
+                    "this code was used already; wait for the next one",
+                ));
+            }
+            event(
+                store,
+                tenant,
+                Some(user),
+                "MFA_USED",
+                ip,
+                Some(json!({"method": "TOTP"})),
+                now,
+            )
+            .await;
+            Ok(())
+        }
+        Factor::RecoveryCode(code) => {
+            if !store
+                .use_recovery_code(user, &hash_secret(code.trim()), now)
+                .await?
+            {
+                event(
+                    store,
+                    tenant,
+                    Some(user),
+                    "MFA_FAILED",
+                    ip,
+                    Some(json!({"method": "RECOVERY_CODE"})),
+                    now,
+                )
+                .await;
+                return Err(ServiceError::invalid(
+                    "recovery_code",
+                    "is not a valid unused recovery code",
+                ));
+            }
+            event(
+                store,
+                tenant,
+                Some(user),
+                "RECOVERY_CODE_USED",
+                ip,
+                None,
+                now,
+            )
+            .await;
+            Ok(())
+        }
+    }
+}
+
+/// Removes every second factor; needs the password and a current code or
+/// a recovery code; ends the user's other sessions.
+pub async fn disable(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    password: &str,
+    factor: &Factor,
+) -> Result<(), ServiceError> {
+    let user = store.user(who.tenant_id, who.user_id).await?;
+    if !passwords::verify(user.password_hash.as_deref(), password).await {
+        return Err(ServiceError::invalid("password", "is wrong"));
+    }
+    verify_factor(store, clock, who.tenant_id, who.user_id, factor, None).await?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    tx.delete_second_factors(who.user_id).await?;
+    tx.revoke_user_sessions(
+        who.tenant_id,
+        who.user_id,
+        who.session_id,
+        "MFA_DISABLED",
+        now,
+    )
+    .await?;
+    tx.record_audit(&actor.audit(crate::actor::Change {
+        tenant: who.tenant_id,
+        action: "mfa.disable",
+        target_type: "user",
+        target_id: who.user_id.to_string(),
+        before: None,
+        after: None,
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    event(
+        store,
+        who.tenant_id,
+        Some(who.user_id),
+        "MFA_DISABLED",
+        None,
+        None,
+        now,
+    )
+    .await;
+    Ok(())
+}
+
+/// The methods a user has enrolled.
+pub async fn methods(store: &Store, user: UserId) -> Result<Vec<&'static str>, ServiceError> {
+    let mut out = Vec::new();
+    if store
+        .totp(user)
+        .await?
+        .is_some_and(|t| t.confirmed_at.is_some())
+    {
+        out.push("TOTP");
+        out.push("RECOVERY_CODE");
+    }
+    if !store.webauthn_credentials(user).await?.is_empty() {
+        out.push("WEBAUTHN");
+    }
+    Ok(out)
+}

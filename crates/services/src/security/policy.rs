@@ -1,0 +1,57 @@
+//! Reading and changing a tenant's security policy.
+
+use mpanel_domain::Clock;
+use mpanel_domain::TenantId;
+use mpanel_domain::security::SecurityPolicy;
+use mpanel_store::Store;
+use serde_json::json;
+
+use crate::actor::Change;
+use crate::identity::Principal;
+use crate::{Actor, ServiceError};
+
+/// The tenant's policy (the defaults until one is saved).
+pub async fn load(store: &Store, tenant: TenantId) -> Result<SecurityPolicy, ServiceError> {
+    Ok(match store.security_policy(tenant).await? {
+        Some(v) => serde_json::from_value(v).unwrap_or_default(),
+        None => SecurityPolicy::default(),
+    })
+}
+
+pub async fn update(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    policy: &SecurityPolicy,
+) -> Result<SecurityPolicy, ServiceError> {
+    policy
+        .check()
+        .map_err(|(field, m)| ServiceError::invalid(field, m))?;
+    let before = load(store, who.tenant_id).await?;
+    let value = serde_json::to_value(policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    tx.save_security_policy(who.tenant_id, &value, now).await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: who.tenant_id,
+        action: "security_policy.update",
+        target_type: "tenant",
+        target_id: who.tenant_id.to_string(),
+        before: serde_json::to_value(&before).ok(),
+        after: Some(value.clone()),
+        at: now,
+    }))
+    .await?;
+    tx.record_security_event(&mpanel_store::identity::security_events::SecurityEvent {
+        tenant_id: Some(who.tenant_id),
+        user_id: Some(who.user_id),
+        kind: "POLICY_CHANGED",
+        ip: None,
+        detail: Some(json!({"policy": value})),
+        at: now,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(policy.clone())
+}
