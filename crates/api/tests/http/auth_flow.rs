@@ -413,4 +413,9 @@ async fn a_password_change_ends_the_other_sessions() {
             .status(),
         200
     );
+    let events = app.security_events(here.tenant_id).await;
+    assert!(
+        events.contains(&"PASSWORD_CHANGED".to_owned()),
+        "{events:?}"
+    );
 }

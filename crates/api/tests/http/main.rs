@@ -19,6 +19,7 @@ mod metrics;
 mod ops;
 mod orders;
 mod request_id;
+mod security_center;
 mod security_headers;
 mod shutdown;
 mod tenancy;

@@ -423,6 +423,23 @@ pub async fn refresh(
         return Err(ended());
     }
     let session = store.session(rec.tenant_id, rec.session_id).await?;
+    let policy = crate::security::policy::load(store, rec.tenant_id).await?;
+    let idle = i64::from(policy.session_idle_timeout_minutes);
+    let idle_out = idle > 0 && now - session.last_used_at > Duration::minutes(idle);
+    let too_old =
+        now - session.created_at > Duration::hours(i64::from(policy.session_max_lifetime_hours));
+    if idle_out || too_old {
+        let reason = if idle_out {
+            "IDLE_TIMEOUT"
+        } else {
+            "MAX_LIFETIME"
+        };
+        let mut tx = store.begin().await?;
+        tx.revoke_session(rec.tenant_id, rec.user_id, rec.session_id, reason, now)
+            .await?;
+        tx.commit().await?;
+        return Err(ended());
+    }
     let mut tx = store.begin().await?;
     match refresh::decide(rec.used_at, rec.expires_at, now) {
         RefreshDecision::Expired => return Err(ended()),

@@ -282,6 +282,15 @@ pub async fn change_own_password(
         now,
     )
     .await?;
+    tx.record_security_event(&mpanel_store::identity::security_events::SecurityEvent {
+        tenant_id: Some(who.tenant_id),
+        user_id: Some(who.user_id),
+        kind: "PASSWORD_CHANGED",
+        ip: None,
+        detail: Some(json!({"sessions_revoked": ended})),
+        at: now,
+    })
+    .await?;
     tx.commit().await?;
     Ok(())
 }

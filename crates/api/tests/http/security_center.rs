@@ -1,0 +1,569 @@
+//! Second factors and tenant security policies, over HTTP.
+
+use mpanel_domain::identity::Role;
+use mpanel_domain::security::{base32, totp};
+use serde_json::{Value, json};
+use time::Duration;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+use crate::support::{Account, ORIGIN, PASSWORD, TestApp, problem};
+
+fn code(app: &TestApp, secret: &str) -> String {
+    let bytes = base32::decode(secret).unwrap();
+    totp::code_at_step(
+        &bytes,
+        totp::step_of(app.clock_now().unix_timestamp()),
+        totp::Algorithm::Sha1,
+        6,
+    )
+}
+
+/// Enrols TOTP for `who`; returns the secret and the recovery codes.
+async fn enrol_totp(app: &TestApp, who: &Account) -> (String, Vec<String>) {
+    let res = app
+        .post_as(&who.access_token, "/api/security/me/mfa/enable", json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let enrol: Value = res.json().await.unwrap();
+    let secret = enrol["secret"].as_str().unwrap().to_owned();
+    assert!(
+        enrol["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    let res = app
+        .post_as(
+            &who.access_token,
+            "/api/security/me/mfa/confirm",
+            json!({"code": "000000x"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = app
+        .post_as(
+            &who.access_token,
+            "/api/security/me/mfa/confirm",
+            json!({"code": code(app, &secret)}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let codes: Vec<String> = res.json::<Value>().await.unwrap()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (secret, codes)
+}
+
+async fn mfa_login(app: &TestApp, email: &str) -> Value {
+    let res = app.login_raw("acme", email, PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["mfa_required"], true, "{body}");
+    assert!(body.get("access_token").is_none());
+    body
+}
+
+async fn complete(app: &TestApp, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/auth/mfa"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn totp_enrol_confirm_login_replay_recovery_and_disable() {
+    let app = TestApp::start().await;
+    let alice = app.account("acme", "alice@acme.test", Role::Billing).await;
+    let other_session = app.sign_in("acme", "alice@acme.test", alice.user_id).await;
+    let (secret, recovery) = enrol_totp(&app, &alice).await;
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(
+        app.get_as(&other_session.access_token, "/api/auth/me")
+            .await
+            .status(),
+        401,
+        "enrolling ends other sessions"
+    );
+    assert_eq!(
+        app.get_as(&alice.access_token, "/api/auth/me")
+            .await
+            .status(),
+        200
+    );
+
+    // Login now needs the code.
+    app.clock.advance(Duration::seconds(30));
+    let pending = mfa_login(&app, "alice@acme.test").await;
+    assert_eq!(pending["methods"], json!(["TOTP", "RECOVERY_CODE"]));
+    let now_code = code(&app, &secret);
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "code": now_code}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.json::<Value>().await.unwrap()["access_token"].is_string());
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "code": now_code}),
+    )
+    .await;
+    assert_eq!(res.status(), 401, "an MFA token works once");
+
+    // The same code twice is a replay, even with a fresh login.
+    let pending = mfa_login(&app, "alice@acme.test").await;
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "code": now_code}),
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        problem(res).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("used already")
+    );
+
+    // A recovery code works once.
+    let pending = mfa_login(&app, "alice@acme.test").await;
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "recovery_code": recovery[0]}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let session: Value = res.json().await.unwrap();
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let pending = mfa_login(&app, "alice@acme.test").await;
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "recovery_code": recovery[0]}),
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let profile: Value = app
+        .get_as(&token, "/api/security/me/profile")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["recovery_codes_left"], 9);
+    assert_eq!(profile["mfa_methods"], json!(["TOTP", "RECOVERY_CODE"]));
+
+    // An MFA token does not outlive five minutes.
+    let pending = mfa_login(&app, "alice@acme.test").await;
+    app.clock.advance(Duration::minutes(6));
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "code": code(&app, &secret)}),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+
+    // Disabling needs the password and a factor.
+    let res = app
+        .post_as(
+            &token,
+            "/api/security/me/mfa/disable",
+            json!({"password": "wrong password!!", "code": code(&app, &secret)}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    app.clock.advance(Duration::seconds(30));
+    let res = app
+        .post_as(
+            &token,
+            "/api/security/me/mfa/disable",
+            json!({"password": PASSWORD, "code": code(&app, &secret)}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app.login_raw("acme", "alice@acme.test", PASSWORD).await;
+    assert!(
+        res.json::<Value>().await.unwrap()["access_token"].is_string(),
+        "no second factor any more"
+    );
+
+    let events: Value = app
+        .get_as(&token, "/api/security/events?limit=200")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "MFA_ENROLLED",
+        "MFA_USED",
+        "MFA_REPLAY",
+        "RECOVERY_CODE_USED",
+        "MFA_FAILED",
+        "MFA_DISABLED",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_codes_are_throttled_like_passwords() {
+    let app = TestApp::start().await;
+    let bob = app.account("acme", "bob@acme.test", Role::Support).await;
+    let (secret, _) = enrol_totp(&app, &bob).await;
+    for _ in 0..6 {
+        let pending = mfa_login(&app, "bob@acme.test").await;
+        let res = complete(
+            &app,
+            json!({"mfa_token": pending["mfa_token"], "code": "000001"}),
+        )
+        .await;
+        assert_eq!(res.status(), 422);
+    }
+    let pending = mfa_login(&app, "bob@acme.test").await;
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "code": code(&app, &secret)}),
+    )
+    .await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn a_passkey_registers_and_then_completes_logins() {
+    let app = TestApp::start().await;
+    let carol = app
+        .account("acme", "carol@acme.test", Role::TenantAdmin)
+        .await;
+    let mut authenticator = SoftPasskey::new(true);
+    let origin = url::Url::parse(ORIGIN).unwrap();
+
+    let res = app
+        .post_as(
+            &carol.access_token,
+            "/api/security/me/webauthn/register/start",
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let ceremony: Value = res.json().await.unwrap();
+    let options = serde_json::from_value(ceremony["options"].clone()).unwrap();
+    let credential = authenticator
+        .do_registration(origin.clone(), options)
+        .unwrap();
+    let res = app
+        .post_as(
+            &carol.access_token,
+            "/api/security/me/webauthn/register/finish",
+            json!({"ceremony_id": ceremony["ceremony_id"], "credential": credential, "name": "laptop key"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = app
+        .post_as(
+            &carol.access_token,
+            "/api/security/me/webauthn/register/finish",
+            json!({"ceremony_id": ceremony["ceremony_id"], "credential": credential}),
+        )
+        .await;
+    assert_eq!(res.status(), 422, "a ceremony works once");
+
+    let pending = mfa_login(&app, "carol@acme.test").await;
+    assert_eq!(pending["methods"], json!(["WEBAUTHN"]));
+    let request = serde_json::from_value(pending["webauthn"].clone()).unwrap();
+    let answer = authenticator
+        .do_authentication(origin.clone(), request)
+        .unwrap();
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "webauthn_response": answer}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let signed: Value = res.json().await.unwrap();
+    let profile: Value = app
+        .get_as(
+            signed["access_token"].as_str().unwrap(),
+            "/api/security/me/profile",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["webauthn_credentials"], json!(["laptop key"]));
+
+    // Another authenticator's answer does not pass.
+    let pending = mfa_login(&app, "carol@acme.test").await;
+    let request = serde_json::from_value(pending["webauthn"].clone()).unwrap();
+    let mut stranger = SoftPasskey::new(true);
+    let foreign = stranger.do_authentication(origin, request);
+    if let Ok(foreign) = foreign {
+        let res = complete(
+            &app,
+            json!({"mfa_token": pending["mfa_token"], "webauthn_response": foreign}),
+        )
+        .await;
+        assert_eq!(res.status(), 422);
+    }
+}
+
+async fn set_policy(app: &TestApp, admin: &Account, patch: Value) {
+    let mut policy: Value = app
+        .get_as(&admin.access_token, "/api/security/policy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for (k, v) in patch.as_object().unwrap() {
+        policy[k] = v.clone();
+    }
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/security/policy",
+            Some(&admin.access_token),
+            Some(policy),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn an_mfa_policy_lets_staff_without_a_factor_in_only_to_enrol() {
+    let app = TestApp::start().await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    app.user("acme", "sam@acme.test", Role::Support).await;
+    app.user("acme", "cust@acme.test", Role::Customer).await;
+    set_policy(&app, &admin, json!({"mfa_required": "STAFF"})).await;
+
+    let res = app.login_raw("acme", "sam@acme.test", PASSWORD).await;
+    let sam: Value = res.json().await.unwrap();
+    let token = sam["access_token"].as_str().unwrap();
+    assert_eq!(app.get_as(token, "/api/auth/me").await.status(), 200);
+    let res = app.get_as(token, "/api/users").await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(problem(res).await["code"], "mfa_enrollment_required");
+    let profile: Value = app
+        .get_as(token, "/api/security/me/profile")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["mfa_enrollment_required"], true);
+    assert_eq!(
+        app.post_as(token, "/api/security/me/mfa/enable", json!({}))
+            .await
+            .status(),
+        200
+    );
+
+    let res = app.login_raw("acme", "cust@acme.test", PASSWORD).await;
+    let cust: Value = res.json().await.unwrap();
+    let profile: Value = app
+        .get_as(
+            cust["access_token"].as_str().unwrap(),
+            "/api/security/me/profile",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        profile["mfa_enrollment_required"], false,
+        "customers are not staff"
+    );
+
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/security/policy",
+            Some(&admin.access_token),
+            Some(json!({"password_min_length": 8})),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        422,
+        "a partial or out-of-range policy is refused"
+    );
+}
+
+#[tokio::test]
+async fn the_ip_allow_list_refuses_staff_logins_and_tokens_from_elsewhere() {
+    let app = TestApp::start().await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    let (token, _) = app.api_token(&admin.access_token, &["READ"]).await;
+    app.user("acme", "cust@acme.test", Role::Customer).await;
+    set_policy(&app, &admin, json!({"ip_allow_list": ["10.0.0.0/8"]})).await;
+
+    let res = app.login_raw("acme", "admin@acme.test", PASSWORD).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(problem(res).await["code"], "forbidden");
+    assert_eq!(app.get_as(&token, "/api/auth/me").await.status(), 403);
+    assert_eq!(
+        app.login_raw("acme", "cust@acme.test", PASSWORD)
+            .await
+            .status(),
+        200,
+        "customers may sign in from anywhere"
+    );
+
+    set_policy(&app, &admin, json!({"ip_allow_list": ["127.0.0.0/8"]})).await;
+    assert_eq!(
+        app.login_raw("acme", "admin@acme.test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.get_as(&token, "/api/auth/me").await.status(), 200);
+
+    let events: Value = app
+        .get_as(&admin.access_token, "/api/security/events?kind=IP_BLOCKED")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_or_too_old_and_tokens_and_passwords_follow_the_policy() {
+    let app = TestApp::start().await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    set_policy(
+        &app,
+        &admin,
+        json!({"session_idle_timeout_minutes": 10, "session_max_lifetime_hours": 1, "api_token_max_lifetime_days": 30, "password_min_length": 16}),
+    )
+    .await;
+
+    let idle = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .post(app.url("/api/auth/refresh"))
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    app.clock.advance(Duration::minutes(9));
+    assert_eq!(
+        app.get_as(&idle.access_token, "/api/auth/me")
+            .await
+            .status(),
+        200
+    );
+    app.clock.advance(Duration::minutes(9));
+    let (status, pair) = refresh(idle.refresh_token.clone()).await;
+    assert_eq!(status, 200, "used 9 minutes ago");
+    app.clock.advance(Duration::minutes(11));
+    let (status, _) = refresh(pair["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        status, 401,
+        "idle for 11 minutes: not even a refresh revives it"
+    );
+    assert_eq!(
+        app.get_as(pair["access_token"].as_str().unwrap(), "/api/auth/me")
+            .await
+            .status(),
+        401
+    );
+
+    let old = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
+    app.clock.advance(Duration::minutes(5));
+    assert_eq!(
+        app.get_as(&old.access_token, "/api/auth/me").await.status(),
+        200
+    );
+
+    let res = app
+        .post_as(
+            &old.access_token,
+            "/api/security/tokens",
+            json!({"name": "forever", "scopes": ["READ"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(problem(res).await["field"], "expires_at");
+    let in_days = |d: i64| {
+        (app.clock_now() + Duration::days(d))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let res = app
+        .post_as(
+            &old.access_token,
+            "/api/security/tokens",
+            json!({"name": "long", "scopes": ["READ"], "expires_at": in_days(60)}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = app
+        .post_as(
+            &old.access_token,
+            "/api/security/tokens",
+            json!({"name": "ok", "scopes": ["READ"], "expires_at": in_days(10)}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+
+    let res = app
+        .post_as(
+            &old.access_token,
+            "/api/users",
+            json!({"email": "new@acme.test", "role": "SUPPORT", "password": "fourteen chars"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        problem(res).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("16")
+    );
+
+    // Past the one-hour lifetime the session ends, however active.
+    let lifetime = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
+    let mut refresh_token = lifetime.refresh_token.clone();
+    for _ in 0..6 {
+        app.clock.advance(Duration::minutes(9));
+        let (status, pair) = refresh(refresh_token).await;
+        assert_eq!(status, 200);
+        refresh_token = pair["refresh_token"].as_str().unwrap().to_owned();
+    }
+    app.clock.advance(Duration::minutes(7));
+    let (status, _) = refresh(refresh_token).await;
+    assert_eq!(status, 401, "older than an hour");
+    let now = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
+    let events: Value = app
+        .get_as(
+            &now.access_token,
+            "/api/security/events?kind=POLICY_CHANGED",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+}
