@@ -1,0 +1,7 @@
+//! Billing rules: money rounding, tax, invoice lines and totals, invoice
+//! states and numbers. Pure: amounts are integer minor units, unit prices
+//! and rates are decimals, and every line is rounded once.
+
+pub mod invoice;
+pub mod money;
+pub mod tax;
