@@ -221,10 +221,13 @@ async fn checked_rule(
 ) -> Result<PriceRule, ServiceError> {
     let currency =
         Currency::parse(&p.currency).map_err(|m| ServiceError::invalid("currency", m))?;
-    if p.amount_minor < 0 || p.setup_fee_minor < 0 {
+    // A trillion minor units is beyond any price and keeps sums of many
+    // lines far from overflow.
+    const MAX_MINOR: i64 = 1_000_000_000_000;
+    if !(0..=MAX_MINOR).contains(&p.amount_minor) || !(0..=MAX_MINOR).contains(&p.setup_fee_minor) {
         return Err(ServiceError::invalid(
             "amount_minor",
-            "amounts must not be negative",
+            "amounts must be 0 to 10^12 minor units",
         ));
     }
     if !period_fits(product.fields.billing_model, p.period) {

@@ -101,10 +101,15 @@ async fn change(
             },
         )));
     }
-    if action == "job.retry" {
-        tx.requeue_job(id, now).await?;
+    let moved = if action == "job.retry" {
+        tx.requeue_job(id, now).await?
     } else {
-        tx.cancel_job(id, now).await?;
+        tx.cancel_job(id, now).await?
+    };
+    if !moved {
+        return Err(ServiceError::Conflict(
+            "the job changed state meanwhile; look at it again".into(),
+        ));
     }
     let after = tx.job(id).await?;
     tx.record_audit(&actor.audit(Change {

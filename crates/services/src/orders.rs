@@ -276,7 +276,13 @@ pub(crate) async fn find_or_create_customer(
         return Ok((existing, false));
     }
     let portal_user = match tx.user_by_email(tenant.id, &email).await? {
-        Some(user) => user.id,
+        Some(user) if user.role == Role::Customer => user.id,
+        Some(_) => {
+            return Err(ServiceError::invalid(
+                "customer.email",
+                "belongs to a staff account; use the customer's own address",
+            ));
+        }
         None => {
             let user = tx
                 .insert_user(
@@ -326,10 +332,13 @@ pub async fn place_order(
     let currency = Currency::parse(&input.currency).map_err(|m| invalid("currency", m))?;
     check_customer(&input.customer)?;
     let items = check_items(store, tenant, currency, &input.items).await?;
-    let total: i64 = items
+    let total = items
         .iter()
-        .map(|i| i.amount_minor + i.setup_fee_minor)
-        .sum();
+        .try_fold(0i64, |acc, i| {
+            acc.checked_add(i.amount_minor)?
+                .checked_add(i.setup_fee_minor)
+        })
+        .ok_or_else(|| invalid("items", "the order total is too large"))?;
     let paid = match &input.payment {
         None => false,
         Some(p) => {

@@ -245,24 +245,30 @@ impl Tx {
         Ok(record)
     }
 
-    /// An operator's move: back to pending now, with fresh attempts.
-    pub async fn requeue_job(&mut self, id: JobId, now: OffsetDateTime) -> StoreResult<()> {
-        on_tx!(self, |conn| {
+    /// An operator's move: back to pending now, with fresh attempts; only
+    /// from failed, dead or cancelled (`false`: it moved meanwhile).
+    pub async fn requeue_job(&mut self, id: JobId, now: OffsetDateTime) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE jobs SET state = 'pending', run_at = $2, attempts = 0, locked_by = NULL,
                      locked_until = NULL, finished_at = NULL, updated_at = $2
-                 WHERE id = $1",
+                 WHERE id = $1 AND state IN ('failed', 'dead', 'cancelled')",
             )
             .bind(id.as_uuid())
             .bind(now)
             .execute(conn)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        self.announce_jobs().await
+        if n == 1 {
+            self.announce_jobs().await?;
+        }
+        Ok(n == 1)
     }
 
-    pub async fn cancel_job(&mut self, id: JobId, now: OffsetDateTime) -> StoreResult<()> {
-        on_tx!(self, |conn| {
+    /// Cancels a job that has not started (`false`: it moved meanwhile).
+    pub async fn cancel_job(&mut self, id: JobId, now: OffsetDateTime) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2
                  WHERE id = $1 AND state IN ('pending', 'failed')",
@@ -270,9 +276,10 @@ impl Tx {
             .bind(id.as_uuid())
             .bind(now)
             .execute(conn)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        Ok(())
+        Ok(n == 1)
     }
 }
 

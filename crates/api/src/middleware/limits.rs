@@ -36,7 +36,14 @@ pub async fn enforce_limits(State(limits): State<Limits>, req: Request, next: Ne
                 timeout_ms = limits.timeout.as_millis() as u64,
                 "request timed out"
             );
-            let mut res = Problem::for_status(StatusCode::REQUEST_TIMEOUT).into_response();
+            // Our slowness, not the client's: 503, which senders retry.
+            let mut res = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                "The request took too long; try again.",
+            )
+            .with("retry_after", 1)
+            .into_response();
             res.headers_mut().insert(
                 header::CONNECTION,
                 header::HeaderValue::from_static("close"),

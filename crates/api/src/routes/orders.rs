@@ -340,7 +340,14 @@ pub async fn mine(
         .list_orders(p.tenant_id, Some(customer.id), None, 200)
         .await?
     {
-        items.push(detailed(&state, order).await?);
+        let mut view = detailed(&state, order).await?;
+        // A driver's error text is for staff, not customers.
+        for item in view.items.iter_mut().flatten() {
+            for step in &mut item.steps {
+                step.last_error = None;
+            }
+        }
+        items.push(view);
     }
     Ok(Json(Page {
         items,

@@ -64,7 +64,7 @@ async fn a_body_within_the_limit_is_served() {
 }
 
 #[tokio::test]
-async fn a_request_over_the_timeout_is_a_408_problem() {
+async fn a_request_over_the_timeout_is_a_503_problem() {
     let app = TestApp::start_with(
         HttpSettings {
             request_timeout: Duration::from_millis(300),
@@ -74,7 +74,8 @@ async fn a_request_over_the_timeout_is_a_408_problem() {
     )
     .await;
     let res = app.get("/test/sleep").await;
-    assert_eq!(res.status(), 408);
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().get("retry-after").is_some());
     assert_eq!(problem(res).await["code"], "request_timeout");
     // Quick requests are unaffected.
     assert_eq!(app.get("/api/health").await.status(), 200);

@@ -92,7 +92,7 @@ impl<'de> Deserialize<'de> for Cidr {
 
 /// What a tenant requires of its users' sign-ins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SecurityPolicy {
     /// At least 12 (the platform's floor), at most 128.
     pub password_min_length: u32,

@@ -27,7 +27,12 @@ impl Principal {
 
     /// `Forbidden` unless the matrix (and the token's scopes) allow this.
     pub fn require(&self, permission: Permission) -> Result<(), ServiceError> {
-        if self.restricted && !matches!(permission, Permission::SelfRead | Permission::SelfMfa) {
+        if self.restricted
+            && !matches!(
+                permission,
+                Permission::SelfRead | Permission::SelfMfa | Permission::SelfSecurity
+            )
+        {
             return Err(ServiceError::MfaEnrollmentRequired);
         }
         if self.access.permits(permission) {

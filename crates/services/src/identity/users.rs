@@ -213,6 +213,12 @@ pub async fn disable(
     if before.id == who.user_id {
         return Err(ServiceError::Conflict("you cannot disable yourself".into()));
     }
+    if !who.role().can_assign(before.role) {
+        return Err(ServiceError::Forbidden(format!(
+            "you may not disable a {}",
+            before.role
+        )));
+    }
     if before.status == UserStatus::Disabled {
         return Ok(before);
     }

@@ -12,10 +12,14 @@ use crate::{Actor, ServiceError};
 
 /// The tenant's policy (the defaults until one is saved).
 pub async fn load(store: &Store, tenant: TenantId) -> Result<SecurityPolicy, ServiceError> {
-    Ok(match store.security_policy(tenant).await? {
-        Some(v) => serde_json::from_value(v).unwrap_or_default(),
-        None => SecurityPolicy::default(),
-    })
+    match store.security_policy(tenant).await? {
+        // A policy that no longer reads must not switch protection off.
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            tracing::error!(%tenant, error = %e, "the stored security policy cannot be read");
+            ServiceError::Internal(format!("unreadable security policy: {e}"))
+        }),
+        None => Ok(SecurityPolicy::default()),
+    }
 }
 
 pub async fn update(
