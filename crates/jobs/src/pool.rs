@@ -2,7 +2,7 @@
 //! `concurrency` at a time, completes them in batches, retries failures
 //! with back-off, and on shutdown gives back what it has not finished.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,6 +71,22 @@ struct Outcome {
     result: Result<(), JobError>,
 }
 
+/// The jobs this pool has claimed and not yet recorded the end of: only
+/// their leases are renewed, so a job whose outcome could not be written
+/// lapses and runs again instead of staying "running" for good.
+#[derive(Clone, Default)]
+struct Held(Arc<std::sync::Mutex<HashSet<JobId>>>);
+
+impl Held {
+    fn with<T>(&self, f: impl FnOnce(&mut HashSet<JobId>) -> T) -> T {
+        let mut set = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut set)
+    }
+}
+
 pub struct WorkerPool {
     store: Store,
     clock: Arc<dyn Clock>,
@@ -105,13 +121,20 @@ impl WorkerPool {
         let wakeup = self.store.job_wakeup();
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel::<Outcome>();
+        let held = Held::default();
         let completer = tokio::spawn(complete(
             self.store.clone(),
             self.clock.clone(),
             cfg.clone(),
             outcomes_rx,
+            held.clone(),
         ));
-        let upkeep = tokio::spawn(upkeep(self.store.clone(), self.clock.clone(), cfg.clone()));
+        let upkeep = tokio::spawn(upkeep(
+            self.store.clone(),
+            self.clock.clone(),
+            cfg.clone(),
+            held.clone(),
+        ));
         let mut running: JoinSet<()> = JoinSet::new();
         let mut local: VecDeque<ClaimedJob> = VecDeque::new();
         tracing::info!(worker = %cfg.worker_id, concurrency = cfg.concurrency, kinds = ?self.registry.kinds().collect::<Vec<_>>(), "worker pool started");
@@ -135,7 +158,10 @@ impl WorkerPool {
                     .claim_jobs(&cfg.worker_id, cfg.batch_size.max(1), now, lease_until)
                     .await
                 {
-                    Ok(claimed) => local.extend(claimed),
+                    Ok(claimed) => {
+                        held.with(|h| h.extend(claimed.iter().map(|j| j.id)));
+                        local.extend(claimed);
+                    }
                     Err(err) => {
                         tracing::warn!(error = %err, "cannot claim jobs; retrying after the poll interval")
                     }
@@ -164,6 +190,11 @@ impl WorkerPool {
 
         // Shutdown: nothing more is claimed; unstarted jobs go back at once.
         let unstarted: Vec<JobId> = local.drain(..).map(|j| j.id).collect();
+        held.with(|h| {
+            unstarted.iter().for_each(|id| {
+                h.remove(id);
+            })
+        });
         if !unstarted.is_empty() {
             self.store
                 .release_jobs(&cfg.worker_id, Some(&unstarted), self.clock.now())
@@ -251,6 +282,7 @@ async fn complete(
     clock: Arc<dyn Clock>,
     cfg: PoolConfig,
     mut rx: mpsc::UnboundedReceiver<Outcome>,
+    held: Held,
 ) {
     const MAX_BATCH: usize = 1000;
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -271,6 +303,7 @@ async fn complete(
                     done.push(outcome.id);
                 }
                 Err(err) => {
+                    held.with(|h| h.remove(&outcome.id));
                     record_failure(
                         &store,
                         &cfg,
@@ -285,6 +318,13 @@ async fn complete(
                 }
             }
         }
+        // Recorded or not, these are no longer renewed: if the write failed,
+        // their leases lapse and they run again (handlers are idempotent).
+        held.with(|h| {
+            done.iter().for_each(|id| {
+                h.remove(id);
+            })
+        });
         if !done.is_empty()
             && let Err(err) = store.complete_jobs(&cfg.worker_id, &done, now).await
         {
@@ -335,7 +375,7 @@ fn jitter() -> f64 {
 }
 
 /// Lease renewal, re-queueing jobs of vanished workers, pruning.
-async fn upkeep(store: Store, clock: Arc<dyn Clock>, cfg: PoolConfig) {
+async fn upkeep(store: Store, clock: Arc<dyn Clock>, cfg: PoolConfig, held: Held) {
     let renew_every = (cfg.lease / 3).max(Duration::from_millis(100));
     let mut renew = tokio::time::interval(renew_every);
     let mut reap = tokio::time::interval((cfg.lease / 2).max(Duration::from_millis(100)));
@@ -344,7 +384,8 @@ async fn upkeep(store: Store, clock: Arc<dyn Clock>, cfg: PoolConfig) {
         tokio::select! {
             _ = renew.tick() => {
                 let until = clock.now() + to_time(cfg.lease);
-                if let Err(err) = store.renew_leases(&cfg.worker_id, until).await {
+                let ids: Vec<JobId> = held.with(|h| h.iter().copied().collect());
+                if let Err(err) = store.renew_leases(&cfg.worker_id, &ids, until).await {
                     tracing::warn!(error = %err, "cannot renew job leases");
                 }
             }

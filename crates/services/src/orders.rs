@@ -327,6 +327,7 @@ pub async fn place_order(
     tenant: &TenantRecord,
     input: &OrderInput,
     idempotency_key: &str,
+    held_since: time::OffsetDateTime,
     request_id: Option<String>,
 ) -> Result<OrderPlaced, ServiceError> {
     let currency = Currency::parse(&input.currency).map_err(|m| invalid("currency", m))?;
@@ -384,7 +385,14 @@ pub async fn place_order(
         idempotency_key,
         now,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        mpanel_store::StoreError::Conflict(_) => invalid(
+            "payment.reference",
+            "this payment was already recorded for another order",
+        ),
+        other => other.into(),
+    })?;
     let mut placed_items = Vec::new();
     for item in &items {
         let new = NewOrderItem {
@@ -456,7 +464,7 @@ pub async fn place_order(
     }))
     .await?;
     let body = serde_json::to_string(&placed).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    tx.finish_idempotency(tenant.id, idempotency_key, 201, &body)
+    tx.finish_idempotency(tenant.id, idempotency_key, held_since, 201, &body)
         .await?;
     tx.commit().await?;
     Ok(placed)

@@ -450,19 +450,30 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Extends the lease of every job `worker` holds.
-    pub async fn renew_leases(&self, worker: &str, until: OffsetDateTime) -> StoreResult<u64> {
-        let n = on_pool!(self.pool, |p| {
-            sqlx::query(
-                "UPDATE jobs SET locked_until = $2 WHERE locked_by = $1 AND state = 'running'",
-            )
-            .bind(worker)
-            .bind(until)
-            .execute(p)
-            .await?
-            .rows_affected()
-        });
-        Ok(n)
+    /// Extends the leases of `ids`, those of them `worker` still holds.
+    pub async fn renew_leases(
+        &self,
+        worker: &str,
+        ids: &[JobId],
+        until: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let mut renewed = 0;
+        for chunk in ids.chunks(1000) {
+            renewed += on_pool!(self.pool, |p| {
+                let mut q = QueryBuilder::new("UPDATE jobs SET locked_until = ");
+                q.push_bind(until)
+                    .push(" WHERE locked_by = ")
+                    .push_bind(worker)
+                    .push(" AND id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_uuid());
+                }
+                q.push(")");
+                q.build().execute(p).await?.rows_affected()
+            });
+        }
+        Ok(renewed)
     }
 
     /// Gives back the jobs `worker` holds (graceful shutdown), uncounted,

@@ -15,8 +15,9 @@ use crate::{Store, StoreError, StoreResult, Tx};
 /// How a request with an idempotency key may go on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyStart {
-    /// First time: go ahead (the key is now held).
-    Fresh,
+    /// First time: go ahead. The key is held since `held_since`, which
+    /// fences the request's writes (a takeover changes it).
+    Fresh { held_since: OffsetDateTime },
     /// Done before: answer this again.
     Replay { status: u16, body: String },
     /// Another request with this key is still running.
@@ -172,26 +173,33 @@ impl Tx {
         Ok(())
     }
 
-    /// Stores the response for the key this request holds.
+    /// Stores the response for the key this request holds; `Conflict` if
+    /// another request took the key over meanwhile (this one must not commit).
     pub async fn finish_idempotency(
         &mut self,
         tenant: TenantId,
         key: &str,
+        held_since: OffsetDateTime,
         status: u16,
         body: &str,
     ) -> StoreResult<()> {
-        on_tx!(self, |conn| {
+        let n = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4
-                 WHERE tenant_id = $1 AND key = $2",
+                 WHERE tenant_id = $1 AND key = $2 AND state = 'IN_FLIGHT' AND created_at = $5",
             )
             .bind(tenant.as_uuid())
             .bind(key)
             .bind(i32::from(status))
             .bind(body)
+            .bind(held_since)
             .execute(conn)
-            .await?;
+            .await?
+            .rows_affected()
         });
+        if n != 1 {
+            return Err(StoreError::Conflict("idempotency key taken over".into()));
+        }
         Ok(())
     }
 
@@ -277,8 +285,8 @@ impl Tx {
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO orders (id, tenant_id, customer_id, status, currency, total_minor, payment,
-                     idempotency_key, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                     idempotency_key, created_at, updated_at, payment_provider, payment_reference)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
             )
             .bind(id)
             .bind(tenant.as_uuid())
@@ -289,6 +297,8 @@ impl Tx {
             .bind(payment.map(Json))
             .bind(idempotency_key)
             .bind(now)
+            .bind(payment.and_then(|p| p.get("provider")).and_then(Value::as_str))
+            .bind(payment.and_then(|p| p.get("reference")).and_then(Value::as_str))
             .execute(conn)
             .await?;
         });
@@ -430,7 +440,7 @@ impl Store {
             .rows_affected()
         });
         let start = if inserted == 1 {
-            IdempotencyStart::Fresh
+            IdempotencyStart::Fresh { held_since: now }
         } else {
             let row = on_tx!(tx, |conn| {
                 let row = sqlx::query(
@@ -459,29 +469,49 @@ impl Store {
             } else if now - created < ABANDONED_AFTER {
                 IdempotencyStart::InFlight
             } else {
-                on_tx!(tx, |conn| {
-                    sqlx::query("UPDATE idempotency_keys SET created_at = $3 WHERE tenant_id = $1 AND key = $2")
-                        .bind(tenant.as_uuid())
-                        .bind(key)
-                        .bind(now)
-                        .execute(conn)
-                        .await?;
+                // Take over an abandoned key, unless another request just did.
+                let taken = on_tx!(tx, |conn| {
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET created_at = $3
+                         WHERE tenant_id = $1 AND key = $2 AND state = 'IN_FLIGHT' AND created_at = $4",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(key)
+                    .bind(now)
+                    .bind(created)
+                    .execute(conn)
+                    .await?
+                    .rows_affected()
                 });
-                IdempotencyStart::Fresh
+                if taken == 1 {
+                    IdempotencyStart::Fresh { held_since: now }
+                } else {
+                    IdempotencyStart::InFlight
+                }
             }
         };
         tx.commit().await?;
         Ok(start)
     }
 
-    /// Lets go of a key whose request failed, so a retry runs afresh.
-    pub async fn abandon_idempotency(&self, tenant: TenantId, key: &str) -> StoreResult<()> {
+    /// Lets go of a key whose request failed, so a retry runs afresh
+    /// (unless another request has taken it over).
+    pub async fn abandon_idempotency(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        held_since: OffsetDateTime,
+    ) -> StoreResult<()> {
         on_pool!(self.pool, |p| {
-            sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND state = 'IN_FLIGHT'")
-                .bind(tenant.as_uuid())
-                .bind(key)
-                .execute(p)
-                .await?;
+            sqlx::query(
+                "DELETE FROM idempotency_keys
+                 WHERE tenant_id = $1 AND key = $2 AND state = 'IN_FLIGHT' AND created_at = $3",
+            )
+            .bind(tenant.as_uuid())
+            .bind(key)
+            .bind(held_since)
+            .execute(p)
+            .await?;
         });
         Ok(())
     }

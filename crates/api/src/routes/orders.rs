@@ -124,12 +124,12 @@ pub async fn place(
     }
     let input: OrderInput = crate::json::parse(&body)?;
 
-    match state
+    let held_since = match state
         .store
         .start_idempotency(tenant.id, &key, &Sha256::digest(&body), now)
         .await?
     {
-        IdempotencyStart::Fresh => {}
+        IdempotencyStart::Fresh { held_since } => held_since,
         IdempotencyStart::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             return Ok((
@@ -162,7 +162,7 @@ pub async fn place(
                 "This Idempotency-Key was used for a different request.",
             ));
         }
-    }
+    };
     let request_id = request_id.map(|axum::Extension(RequestId(id))| id);
     match orders::place_order(
         &state.store,
@@ -170,14 +170,27 @@ pub async fn place(
         &tenant,
         &input,
         &key,
+        held_since,
         request_id,
     )
     .await
     {
         Ok(placed) => Ok((StatusCode::CREATED, Json(placed)).into_response()),
+        // Another request took the key over while this one ran: it answers.
+        Err(mpanel_services::ServiceError::Store(mpanel_store::StoreError::Conflict(_))) => {
+            Err(problem(
+                StatusCode::CONFLICT,
+                "request_in_flight",
+                "Another request with this Idempotency-Key took over.",
+            ))
+        }
         Err(err) => {
             // Nothing was made: let a corrected or later retry run afresh.
-            if let Err(e) = state.store.abandon_idempotency(tenant.id, &key).await {
+            if let Err(e) = state
+                .store
+                .abandon_idempotency(tenant.id, &key, held_since)
+                .await
+            {
                 tracing::error!(error = %e, "cannot release an idempotency key");
             }
             Err(err.into())

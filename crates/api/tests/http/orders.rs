@@ -78,7 +78,7 @@ fn order(product: &str, domain: &str, paid: bool) -> Value {
         "currency": "EUR",
     });
     if paid {
-        body["payment"] = json!({"status": "PAID", "provider": "stripe", "reference": "pi_123", "amount_minor": 1500});
+        body["payment"] = json!({"status": "PAID", "provider": "stripe", "reference": format!("pi_{domain}"), "amount_minor": 1500});
     }
     body
 }
@@ -203,6 +203,17 @@ async fn a_retry_gets_the_first_answer_and_creates_nothing() {
     assert_eq!(again.json::<Value>().await.unwrap(), first);
     assert_eq!(s.footprint().await, footprint);
     assert_eq!(s.jobs().await, 3);
+
+    // The same payment under a new key pays for nothing twice.
+    let mut replay = body.clone();
+    replay["items"][0]["domain"] = json!("another.example");
+    let res = s
+        .app
+        .post_order("acme", &s.secret, "replayed-elsewhere", &replay)
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(problem(res).await["field"], "payment.reference");
+    assert_eq!(s.footprint().await, footprint);
 
     let other = order(&s.hosting, "other.example", true);
     let res = s
@@ -591,7 +602,10 @@ async fn a_key_still_in_flight_is_a_409() {
         )
         .await
         .unwrap();
-    assert_eq!(started, mpanel_store::orders::IdempotencyStart::Fresh);
+    assert!(matches!(
+        started,
+        mpanel_store::orders::IdempotencyStart::Fresh { .. }
+    ));
     let res = s.app.post_order("acme", &s.secret, "busy", &body).await;
     assert_eq!(res.status(), 409);
     assert_eq!(problem(res).await["code"], "request_in_flight");

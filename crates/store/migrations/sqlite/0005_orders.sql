@@ -47,6 +47,10 @@ CREATE TABLE orders (
     status          TEXT NOT NULL,
     currency        TEXT NOT NULL,
     total_minor     INTEGER NOT NULL,
+    -- A payment pays one order: replaying a signed paid order under a new
+    -- idempotency key cannot provision twice.
+    payment_provider  TEXT,
+    payment_reference TEXT,
     payment         TEXT,
     idempotency_key TEXT NOT NULL,
     created_at      TEXT NOT NULL,
@@ -54,6 +58,8 @@ CREATE TABLE orders (
 );
 CREATE INDEX orders_tenant ON orders (tenant_id, id);
 CREATE INDEX orders_customer ON orders (customer_id, id);
+CREATE UNIQUE INDEX orders_payment ON orders (tenant_id, payment_provider, payment_reference)
+    WHERE payment_reference IS NOT NULL;
 
 CREATE TABLE subscriptions (
     id           BLOB PRIMARY KEY NOT NULL,
