@@ -174,6 +174,12 @@ impl From<ServiceError> for Problem {
                 "mfa_enrollment_required",
                 "The tenant's policy requires a second factor: enrol one at /api/security/me/mfa/enable or /api/security/me/webauthn/register/start.",
             ),
+            ServiceError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "The server is busy; try again in a moment.",
+            )
+            .with("retry_after", 1),
             ServiceError::Store(store) => Self::from(store),
             ServiceError::Internal(ref _cause) => Self::internal(&err),
         }

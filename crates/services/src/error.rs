@@ -36,6 +36,9 @@ pub enum ServiceError {
     /// Too many failed logins; try again after this many seconds.
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    /// Too much at once (password hashing is saturated); try again shortly.
+    #[error("the server is busy")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A failure that is ours (hashing, signing); logged, never shown.

@@ -419,3 +419,71 @@ async fn a_password_change_ends_the_other_sessions() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_slip_past_the_allowance() {
+    let app = TestApp::start().await;
+    app.user("acme", "alice@acme.test", Role::Customer).await;
+    let guesses = (0..30).map(|i| {
+        app.login_raw(
+            "acme",
+            "alice@acme.test",
+            if i == 0 {
+                "guess number zero"
+            } else {
+                "another wrong guess"
+            },
+        )
+    });
+    let statuses: Vec<u16> = futures_statuses(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 30, "{statuses:?}");
+    assert!(
+        checked <= 6,
+        "only the allowance is checked, got {checked}: {statuses:?}"
+    );
+    assert_eq!(
+        app.login_raw("acme", "alice@acme.test", PASSWORD)
+            .await
+            .status(),
+        429,
+        "and the account is locked"
+    );
+}
+
+async fn futures_statuses<F: std::future::Future<Output = reqwest::Response>>(
+    futs: impl Iterator<Item = F>,
+) -> Vec<u16> {
+    let handles: Vec<_> = futs.collect();
+    let mut out = Vec::new();
+    // Run them all at once.
+    let joined = join_all(handles).await;
+    for res in joined {
+        out.push(res.status().as_u16());
+    }
+    out
+}
+
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (fut, out) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.unwrap()).collect()
+}

@@ -346,6 +346,15 @@ async fn an_mfa_policy_lets_staff_without_a_factor_in_only_to_enrol() {
         .await;
     app.user("acme", "sam@acme.test", Role::Support).await;
     app.user("acme", "cust@acme.test", Role::Customer).await;
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/security/policy",
+            Some(&admin.access_token),
+            Some(json!({"password_min_length": 8})),
+        )
+        .await;
+    assert_eq!(res.status(), 422, "an out-of-range policy is refused");
     set_policy(&app, &admin, json!({"mfa_required": "STAFF"})).await;
 
     let res = app.login_raw("acme", "sam@acme.test", PASSWORD).await;
@@ -385,19 +394,9 @@ async fn an_mfa_policy_lets_staff_without_a_factor_in_only_to_enrol() {
         "customers are not staff"
     );
 
-    let res = app
-        .call(
-            reqwest::Method::PUT,
-            "/api/security/policy",
-            Some(&admin.access_token),
-            Some(json!({"password_min_length": 8})),
-        )
-        .await;
-    assert_eq!(
-        res.status(),
-        422,
-        "a partial or out-of-range policy is refused"
-    );
+    // The admin is staff too: held to the policy like everyone.
+    let res = app.get_as(&admin.access_token, "/api/users").await;
+    assert_eq!(problem(res).await["code"], "mfa_enrollment_required");
 }
 
 #[tokio::test]
@@ -566,4 +565,35 @@ async fn sessions_end_when_idle_or_too_old_and_tokens_and_passwords_follow_the_p
         .await
         .unwrap();
     assert_eq!(events["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_mfa_policy_reaches_open_sessions_and_tokens() {
+    let app = TestApp::start().await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    let sam = app.account("acme", "sam@acme.test", Role::Support).await;
+    let (sam_token, _) = app.api_token(&sam.access_token, &["READ"]).await;
+    assert_eq!(
+        app.get_as(&sam.access_token, "/api/users").await.status(),
+        200
+    );
+    set_policy(&app, &admin, json!({"mfa_required": "STAFF"})).await;
+    let res = app.get_as(&sam.access_token, "/api/users").await;
+    assert_eq!(
+        res.status(),
+        403,
+        "the open session is held to the new policy"
+    );
+    assert_eq!(problem(res).await["code"], "mfa_enrollment_required");
+    let res = app.get_as(&sam_token, "/api/users").await;
+    assert_eq!(res.status(), 403, "and so is the token");
+    // Once a factor is enrolled, work resumes.
+    enrol_totp(&app, &sam).await;
+    assert_eq!(
+        app.get_as(&sam.access_token, "/api/users").await.status(),
+        200
+    );
+    assert_eq!(app.get_as(&sam_token, "/api/users").await.status(), 200);
 }

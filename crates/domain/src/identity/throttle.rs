@@ -48,6 +48,15 @@ impl ThrottlePolicy {
         (until > now).then(|| until - now)
     }
 
+    /// Until when `failures` failures lock, counted from `now`.
+    pub fn lock_after(&self, failures: u32, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        (failures > self.free_failures).then(|| {
+            let doublings = (failures - self.free_failures - 1).min(16);
+            let lock = self.first_lock * 2i32.pow(doublings);
+            now + lock.min(self.max_lock)
+        })
+    }
+
     /// The state after one more failure at `now`.
     pub fn after_failure(
         &self,
@@ -58,11 +67,7 @@ impl ThrottlePolicy {
             .filter(|s| now - s.last_failure_at < self.forget_after)
             .map_or(0, |s| s.failures);
         let failures = previous.saturating_add(1);
-        let locked_until = (failures > self.free_failures).then(|| {
-            let doublings = (failures - self.free_failures - 1).min(16);
-            let lock = self.first_lock * 2i32.pow(doublings);
-            now + lock.min(self.max_lock)
-        });
+        let locked_until = self.lock_after(failures, now);
         ThrottleState {
             failures,
             last_failure_at: now,

@@ -48,6 +48,13 @@ pub async fn authenticate(
                 "API tokens may not be used from this address under the tenant's policy".into(),
             ));
         }
+        if policy.mfa_required_for(found.role)
+            && crate::security::mfa::methods(store, t.user_id)
+                .await?
+                .is_empty()
+        {
+            return Err(ServiceError::MfaEnrollmentRequired);
+        }
         store.touch_api_token(t.id, now).await?;
         return Ok(Principal {
             tenant_id: t.tenant_id,
@@ -102,6 +109,12 @@ pub async fn authenticate(
         )));
     }
     store.touch_session_used(claims.session_id, now).await?;
+    // The policy applies from the next request, to sessions opened before it.
+    let restricted = auth.restricted
+        || (policy.mfa_required_for(auth.role)
+            && crate::security::mfa::methods(store, claims.user_id)
+                .await?
+                .is_empty());
     Ok(Principal {
         tenant_id: claims.tenant_id,
         user_id: claims.user_id,
@@ -112,6 +125,6 @@ pub async fn authenticate(
         },
         session_id: Some(claims.session_id),
         api_token_id: None,
-        restricted: auth.restricted,
+        restricted,
     })
 }

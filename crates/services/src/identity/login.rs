@@ -2,7 +2,7 @@
 
 use mpanel_domain::identity::api_token::hash_secret;
 use mpanel_domain::identity::refresh::{self, REFRESH_TOKEN_TTL, RefreshDecision};
-use mpanel_domain::identity::throttle::{PER_ACCOUNT, PER_ADDRESS, ThrottlePolicy};
+use mpanel_domain::identity::throttle::{PER_ACCOUNT, PER_ADDRESS};
 use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, UserId};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::identity::sessions::SessionRecord;
@@ -11,7 +11,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::access_tokens::AccessClaims;
-use super::{AccessTokens, passwords, record_event, record_event_in, secrets};
+use super::{AccessTokens, passwords, record_event, record_event_in, secrets, throttle};
 use crate::ServiceError;
 use crate::security::webauthn::Passkeys;
 
@@ -78,41 +78,62 @@ pub async fn login(
     input: &LoginInput,
 ) -> Result<LoginOutcome, ServiceError> {
     let now = clock.now();
-    let keys = throttle_keys(input);
     let tenant = store.tenant_by_slug(&input.tenant).await?;
     let tenant_id = tenant.as_ref().map(|t| t.id);
-
-    for (key, policy) in &keys {
-        let state = store.throttle_state(key).await?;
-        if let Some(wait) = policy.locked_for(state.as_ref(), now) {
+    let address_key = input.ip.as_ref().map(|ip| format!("address:{ip}"));
+    if let Some(key) = &address_key
+        && let Some(until) = store
+            .throttle_state(key)
+            .await?
+            .and_then(|s| s.locked_until)
+            .filter(|u| *u > now)
+    {
+        record_event(
+            store,
+            event("LOGIN_THROTTLED", tenant_id, None, &input.ip, now),
+        )
+        .await;
+        return Err(ServiceError::Throttled {
+            retry_after_secs: u64::try_from((until - now).whole_seconds().max(1)).unwrap_or(1),
+        });
+    }
+    // Counted before the password is checked, so parallel guesses count too.
+    let account_key = format!("account:{}:{}", input.tenant, input.email.to_lowercase());
+    let attempt = match throttle::begin(store, account_key, PER_ACCOUNT, now).await {
+        Ok(attempt) => attempt,
+        Err(err) => {
             record_event(
                 store,
                 event("LOGIN_THROTTLED", tenant_id, None, &input.ip, now),
             )
             .await;
-            return Err(ServiceError::Throttled {
-                retry_after_secs: u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1),
-            });
+            return Err(err);
         }
-    }
+    };
 
     let user = match &tenant {
         Some(t) => store.user_by_email(t.id, &input.email).await?,
         None => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    if !passwords::verify(stored_hash, &input.password).await {
+    if !passwords::verify(stored_hash, &input.password).await? {
         let user_id = user.as_ref().map(|u| u.id);
-        for (key, policy) in &keys {
-            let state = store.throttle_state(key).await?;
-            let next = policy.after_failure(state.as_ref(), now);
-            store.save_throttle_state(key, &next).await?;
-            if next.locked_until.is_some() && policy.locked_for(state.as_ref(), now).is_none() {
-                let mut locked = event("LOGIN_LOCKED", tenant_id, user_id, &input.ip, now);
-                locked.detail =
-                    Some(json!({"key": key.split(':').next(), "failures": next.failures}));
-                record_event(store, locked).await;
+        let mut locked = throttle::failed(store, &attempt, now).await?;
+        if let Some(key) = &address_key {
+            let n = store
+                .bump_throttle(key, now, now - PER_ADDRESS.forget_after)
+                .await?;
+            if let Some(until) = PER_ADDRESS.lock_after(n, now) {
+                store.lock_throttle(key, until).await?;
+                locked |= n == PER_ADDRESS.free_failures + 1;
             }
+        }
+        if locked {
+            record_event(
+                store,
+                event("LOGIN_LOCKED", tenant_id, user_id, &input.ip, now),
+            )
+            .await;
         }
         record_event(
             store,
@@ -138,7 +159,7 @@ pub async fn login(
         .await;
         return Err(ServiceError::AccountDisabled);
     }
-    store.clear_throttle(&keys[0].0).await?;
+    throttle::succeeded(store, &attempt).await?;
 
     let policy = crate::security::policy::load(store, user.tenant_id).await?;
     let ip_addr = input.ip.as_deref().and_then(|ip| ip.parse().ok());
@@ -219,12 +240,13 @@ pub async fn complete_mfa(
                 "the MFA token is invalid, expired or used; log in again".into(),
             )
         })?;
-    let key = format!("mfa:{}", challenge.user_id);
-    if let Some(wait) = PER_ACCOUNT.locked_for(store.throttle_state(&key).await?.as_ref(), now) {
-        return Err(ServiceError::Throttled {
-            retry_after_secs: u64::try_from(wait.whole_seconds().max(1)).unwrap_or(1),
-        });
-    }
+    let attempt = throttle::begin(
+        store,
+        format!("mfa:{}", challenge.user_id),
+        PER_ACCOUNT,
+        now,
+    )
+    .await?;
     let checked = match (&input.code, &input.recovery_code, &input.webauthn_response) {
         (Some(code), None, None) => {
             crate::security::mfa::verify_factor(
@@ -280,11 +302,10 @@ pub async fn complete_mfa(
         )),
     };
     if let Err(err) = checked {
-        let next = PER_ACCOUNT.after_failure(store.throttle_state(&key).await?.as_ref(), now);
-        store.save_throttle_state(&key, &next).await?;
+        throttle::failed(store, &attempt, now).await?;
         return Err(err);
     }
-    store.clear_throttle(&key).await?;
+    throttle::succeeded(store, &attempt).await?;
     let user = store.user(challenge.tenant_id, challenge.user_id).await?;
     if user.status != UserStatus::Active {
         return Err(ServiceError::AccountDisabled);
@@ -344,18 +365,6 @@ async fn open_session(
     record_event_in(&mut tx, succeeded).await?;
     tx.commit().await?;
     pair(tokens, &session, refresh_token, now)
-}
-
-/// The keys failures are counted under: the account, then the address.
-fn throttle_keys(input: &LoginInput) -> Vec<(String, ThrottlePolicy)> {
-    let mut keys = vec![(
-        format!("account:{}:{}", input.tenant, input.email.to_lowercase()),
-        PER_ACCOUNT,
-    )];
-    if let Some(ip) = &input.ip {
-        keys.push((format!("address:{ip}"), PER_ADDRESS));
-    }
-    keys
 }
 
 async fn issue_refresh_token(

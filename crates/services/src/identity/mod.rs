@@ -10,6 +10,7 @@ pub mod passwords;
 pub mod principal;
 pub mod secrets;
 pub mod sessions;
+pub(crate) mod throttle;
 pub mod users;
 
 pub use access_tokens::AccessTokens;
@@ -32,4 +33,30 @@ pub(crate) async fn record_event_in(
     event: SecurityEvent,
 ) -> mpanel_store::StoreResult<()> {
     tx.record_security_event(&event).await
+}
+
+/// Checks a signed-in user's password again (before a sensitive change),
+/// throttled like logins so a stolen session is no password oracle.
+pub(crate) async fn reauthenticate(
+    store: &Store,
+    clock: &dyn mpanel_domain::Clock,
+    who: &Principal,
+    stored_hash: Option<&str>,
+    password: &str,
+    field: &'static str,
+) -> Result<(), crate::ServiceError> {
+    let now = clock.now();
+    let key = format!("reauth:{}", who.user_id);
+    let attempt = throttle::begin(
+        store,
+        key,
+        mpanel_domain::identity::throttle::PER_ACCOUNT,
+        now,
+    )
+    .await?;
+    if !passwords::verify(stored_hash, password).await? {
+        throttle::failed(store, &attempt, now).await?;
+        return Err(crate::ServiceError::invalid(field, "is wrong"));
+    }
+    throttle::succeeded(store, &attempt).await
 }

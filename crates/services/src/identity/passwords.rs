@@ -1,6 +1,9 @@
 //! Argon2id password hashing, off the async threads.
 
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -8,8 +11,30 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use crate::ServiceError;
 
+/// Hashing takes 19 MiB and a core for ~50 ms: at most this many run at
+/// once, so a burst of logins queues instead of exhausting memory.
+fn permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Semaphore::new((cores * 2).max(2))
+    })
+}
+
+/// How long a request waits for a hashing slot before the server says it
+/// is busy.
+const QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+async fn slot() -> Result<tokio::sync::SemaphorePermit<'static>, ServiceError> {
+    match tokio::time::timeout(QUEUE_WAIT, permits().acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ServiceError::Busy),
+    }
+}
+
 /// Hashes a password (PHC string, `$argon2id$…`).
 pub async fn hash(password: &str) -> Result<String, ServiceError> {
+    let _slot = slot().await?;
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
         Argon2::default()
@@ -23,7 +48,8 @@ pub async fn hash(password: &str) -> Result<String, ServiceError> {
 
 /// Whether `password` matches `stored`. With no stored hash (unknown user)
 /// it checks against a dummy hash, so both answers take the same time.
-pub async fn verify(stored: Option<&str>, password: &str) -> bool {
+pub async fn verify(stored: Option<&str>, password: &str) -> Result<bool, ServiceError> {
+    let _slot = slot().await?;
     let stored = stored.map(str::to_owned);
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -40,7 +66,7 @@ pub async fn verify(stored: Option<&str>, password: &str) -> bool {
         ok && real
     })
     .await
-    .unwrap_or(false)
+    .map_err(|e| ServiceError::Internal(format!("verification task failed: {e}")))
 }
 
 /// A hash of a random password, made once per process.
@@ -62,9 +88,13 @@ mod tests {
     async fn hashes_verify_and_unknown_users_never_match() {
         let h = hash("correct horse battery").await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify(Some(&h), "correct horse battery").await);
-        assert!(!verify(Some(&h), "correct horse batterY").await);
-        assert!(!verify(None, "mpanel dummy password for timing").await);
-        assert!(!verify(Some("garbage"), "x").await);
+        assert!(verify(Some(&h), "correct horse battery").await.unwrap());
+        assert!(!verify(Some(&h), "correct horse batterY").await.unwrap());
+        assert!(
+            !verify(None, "mpanel dummy password for timing")
+                .await
+                .unwrap()
+        );
+        assert!(!verify(Some("garbage"), "x").await.unwrap());
     }
 }

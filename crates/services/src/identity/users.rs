@@ -155,6 +155,7 @@ pub async fn update(
 ) -> Result<UserRecord, ServiceError> {
     let now = clock.now();
     let mut tx = store.begin().await?;
+    tx.lock_tenant_users(who.tenant_id).await?;
     let before = tx
         .user(who.tenant_id, id)
         .await
@@ -206,6 +207,7 @@ pub async fn disable(
 ) -> Result<UserRecord, ServiceError> {
     let now = clock.now();
     let mut tx = store.begin().await?;
+    tx.lock_tenant_users(who.tenant_id).await?;
     let before = tx
         .user(who.tenant_id, id)
         .await
@@ -258,9 +260,15 @@ pub async fn change_own_password(
     new: &str,
 ) -> Result<(), ServiceError> {
     let user = store.user(who.tenant_id, who.user_id).await?;
-    if !passwords::verify(user.password_hash.as_deref(), current).await {
-        return Err(ServiceError::invalid("current_password", "is wrong"));
-    }
+    super::reauthenticate(
+        store,
+        clock,
+        who,
+        user.password_hash.as_deref(),
+        current,
+        "current_password",
+    )
+    .await?;
     check_new_password(new).map_err(|m| ServiceError::invalid("new_password", m))?;
     check_policy_length(store, who.tenant_id, "new_password", new).await?;
     let hash = passwords::hash(new).await?;

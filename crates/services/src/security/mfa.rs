@@ -8,7 +8,7 @@ use mpanel_store::Store;
 use serde_json::json;
 
 use super::event;
-use crate::identity::{Principal, passwords, secrets};
+use crate::identity::{Principal, secrets};
 use crate::{Actor, ServiceError};
 
 /// What `enable` hands out: nothing is active until confirmed.
@@ -229,9 +229,15 @@ pub async fn disable(
     factor: &Factor,
 ) -> Result<(), ServiceError> {
     let user = store.user(who.tenant_id, who.user_id).await?;
-    if !passwords::verify(user.password_hash.as_deref(), password).await {
-        return Err(ServiceError::invalid("password", "is wrong"));
-    }
+    crate::identity::reauthenticate(
+        store,
+        clock,
+        who,
+        user.password_hash.as_deref(),
+        password,
+        "password",
+    )
+    .await?;
     verify_factor(store, clock, who.tenant_id, who.user_id, factor, None).await?;
     let now = clock.now();
     let mut tx = store.begin().await?;

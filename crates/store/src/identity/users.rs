@@ -207,6 +207,18 @@ impl Tx {
         Ok(())
     }
 
+    /// Serialises changes to a tenant's users (who is the last admin) until
+    /// this transaction ends. SQLite's write transactions are serial already.
+    pub async fn lock_tenant_users(&mut self, tenant: TenantId) -> StoreResult<()> {
+        if let crate::tx::TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind(tenant.as_uuid())
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// How many active users of the tenant hold `role`.
     pub async fn count_active_with_role(
         &mut self,
