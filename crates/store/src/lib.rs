@@ -17,6 +17,7 @@ mod error;
 pub mod identity;
 pub mod jobs;
 mod migrations;
+mod numbering;
 pub mod orders;
 pub mod tenants;
 pub mod testing;

@@ -57,6 +57,12 @@ const MIGRATIONS: &[Embedded] = &[
         sqlite: include_str!("../migrations/sqlite/0006_security.sql"),
         postgres: include_str!("../migrations/postgres/0006_security.sql"),
     },
+    Embedded {
+        version: 7,
+        description: "document_numbers",
+        sqlite: include_str!("../migrations/sqlite/0007_document_numbers.sql"),
+        postgres: include_str!("../migrations/postgres/0007_document_numbers.sql"),
+    },
 ];
 
 /// One migration, as shown to operators.

@@ -221,3 +221,62 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
         "1"
     );
 }
+
+#[tokio::test]
+async fn document_numbers_stay_gapless_and_unique_under_concurrency() {
+    let (_db, store) = migrated().await;
+    let now = datetime!(2026-11-21 10:00 UTC);
+    let mut tenants = Vec::new();
+    for i in 0..5 {
+        let id = TenantId::new();
+        let mut tx = store.begin().await.unwrap();
+        let t = NewTenant::parse(&format!("shop{i}"), "Shop", "UTC", "EUR").unwrap();
+        tx.insert_tenant(id, &t, now).await.unwrap();
+        tx.commit().await.unwrap();
+        tenants.push(id);
+    }
+    // 1,000 issuers across 5 tenants; every seventh one rolls back.
+    let issuers = (0..1000).map(|i| {
+        let store = store.clone();
+        let tenant = tenants[i % 5];
+        tokio::spawn(async move {
+            let mut tx = store.begin().await?;
+            let n = tx.next_document_number(tenant, "INV", 2026).await?;
+            if i % 7 == 0 {
+                tx.rollback().await?;
+                return Ok::<_, StoreError>(None);
+            }
+            tx.commit().await?;
+            Ok(Some((tenant, n)))
+        })
+    });
+    let mut issued: std::collections::HashMap<TenantId, Vec<u64>> = Default::default();
+    for handle in issuers.collect::<Vec<_>>() {
+        if let Some((tenant, n)) = handle.await.unwrap().unwrap() {
+            issued.entry(tenant).or_default().push(n);
+        }
+    }
+    let mut total = 0;
+    for (tenant, mut numbers) in issued {
+        numbers.sort_unstable();
+        let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+        assert_eq!(numbers, expected, "tenant {tenant}: gapless and unique");
+        total += numbers.len();
+    }
+    assert_eq!(total, 1000 - (0..1000).filter(|i| i % 7 == 0).count());
+    // Years and kinds count separately.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.next_document_number(tenants[0], "INV", 2027)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.next_document_number(tenants[0], "CN", 2026)
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+}
