@@ -14,6 +14,7 @@ pub mod audit;
 pub mod catalog;
 mod connect;
 mod error;
+mod idempotency;
 pub mod identity;
 pub mod jobs;
 mod migrations;

@@ -1,0 +1,12 @@
+//! The `mpanel` binary as an operator runs it: configuration, subcommands,
+//! start-up, logs and signals. Database tests use the engine the test run
+//! selects (`MPANEL_TEST_ENGINE`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod support;
+
+mod accounts;
+mod cli;
+mod serve;
+mod workers;
