@@ -317,12 +317,7 @@ pub async fn update_price(
     let rule = checked_rule(store, &product, price_id, input).await?;
     let now = clock.now();
     let mut tx = store.begin().await?;
-    let before = tx
-        .prices_of(who.tenant_id, product_id)
-        .await?
-        .into_iter()
-        .find(|r| r.id == price_id)
-        .ok_or_else(|| ServiceError::NotFound("no such price".into()))?;
+    let before = price_in(&mut tx, who.tenant_id, product_id, price_id).await?;
     tx.update_price(who.tenant_id, product_id, &rule, now)
         .await
         .map_err(duplicate_rule)?;
@@ -350,12 +345,7 @@ pub async fn delete_price(
 ) -> Result<(), ServiceError> {
     let now = clock.now();
     let mut tx = store.begin().await?;
-    let before = tx
-        .prices_of(who.tenant_id, product_id)
-        .await?
-        .into_iter()
-        .find(|r| r.id == price_id)
-        .ok_or_else(|| ServiceError::NotFound("no such price".into()))?;
+    let before = price_in(&mut tx, who.tenant_id, product_id, price_id).await?;
     tx.delete_price(who.tenant_id, product_id, price_id).await?;
     tx.record_audit(&actor.audit(Change {
         tenant: who.tenant_id,
@@ -416,4 +406,18 @@ pub fn quote_from(
                     .unwrap_or_default()
             ))
         })
+}
+
+/// One rule of a product, read in the caller's transaction.
+async fn price_in(
+    tx: &mut mpanel_store::Tx,
+    tenant: TenantId,
+    product: ProductId,
+    id: PriceId,
+) -> Result<PriceRule, ServiceError> {
+    tx.prices_of(tenant, product)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| ServiceError::NotFound("no such price".into()))
 }

@@ -18,51 +18,30 @@ struct Embedded {
     postgres: &'static str,
 }
 
-/// Every migration, oldest first. A new migration adds one entry here and
+/// One embedded migration: its version, description and the file stem
+/// (`0001_foundation`) found in both `migrations/sqlite` and
+/// `migrations/postgres`.
+macro_rules! migration {
+    ($version:literal, $description:literal, $file:literal) => {
+        Embedded {
+            version: $version,
+            description: $description,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        }
+    };
+}
+
+/// Every migration, oldest first. A new migration adds one line here and
 /// one file in each of `migrations/sqlite` and `migrations/postgres`.
 const MIGRATIONS: &[Embedded] = &[
-    Embedded {
-        version: 1,
-        description: "foundation",
-        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-    },
-    Embedded {
-        version: 2,
-        description: "identity",
-        sqlite: include_str!("../migrations/sqlite/0002_identity.sql"),
-        postgres: include_str!("../migrations/postgres/0002_identity.sql"),
-    },
-    Embedded {
-        version: 3,
-        description: "jobs",
-        sqlite: include_str!("../migrations/sqlite/0003_jobs.sql"),
-        postgres: include_str!("../migrations/postgres/0003_jobs.sql"),
-    },
-    Embedded {
-        version: 4,
-        description: "catalog",
-        sqlite: include_str!("../migrations/sqlite/0004_catalog.sql"),
-        postgres: include_str!("../migrations/postgres/0004_catalog.sql"),
-    },
-    Embedded {
-        version: 5,
-        description: "orders",
-        sqlite: include_str!("../migrations/sqlite/0005_orders.sql"),
-        postgres: include_str!("../migrations/postgres/0005_orders.sql"),
-    },
-    Embedded {
-        version: 6,
-        description: "security",
-        sqlite: include_str!("../migrations/sqlite/0006_security.sql"),
-        postgres: include_str!("../migrations/postgres/0006_security.sql"),
-    },
-    Embedded {
-        version: 7,
-        description: "document_numbers",
-        sqlite: include_str!("../migrations/sqlite/0007_document_numbers.sql"),
-        postgres: include_str!("../migrations/postgres/0007_document_numbers.sql"),
-    },
+    migration!(1, "foundation", "0001_foundation"),
+    migration!(2, "identity", "0002_identity"),
+    migration!(3, "jobs", "0003_jobs"),
+    migration!(4, "catalog", "0004_catalog"),
+    migration!(5, "orders", "0005_orders"),
+    migration!(6, "security", "0006_security"),
+    migration!(7, "document_numbers", "0007_document_numbers"),
 ];
 
 /// One migration, as shown to operators.
