@@ -10,7 +10,6 @@ use mpanel_domain::Clock;
 use mpanel_jobs::{JobError, PoolConfig, Registry, Scheduler, WorkerPool};
 use mpanel_store::Store;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
 
 use crate::config::JobSettings;
 
@@ -38,29 +37,34 @@ fn register_probe(registry: &mut Registry, log: PathBuf) {
         async move {
             append(
                 &log,
-                &format!("start {} {} {}\n", ctx.id, ctx.worker, now_nanos()),
+                format!("start {} {} {}\n", ctx.id, ctx.worker, now_nanos()),
             )
             .await?;
             tokio::time::sleep(Duration::from_millis(probe.sleep_ms.min(60_000))).await;
             append(
                 &log,
-                &format!("end {} {} {}\n", ctx.id, ctx.worker, now_nanos()),
+                format!("end {} {} {}\n", ctx.id, ctx.worker, now_nanos()),
             )
             .await
         }
     });
 }
 
-async fn append(path: &PathBuf, line: &str) -> Result<(), JobError> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .await
-        .map_err(JobError::retry)?;
-    file.write_all(line.as_bytes())
-        .await
-        .map_err(JobError::retry)
+/// One `write` on an `O_APPEND` file, finished before it returns: lines from
+/// several processes never interleave and a job's `start` is on disk before
+/// its `end` is written (tokio's `File` would write behind, out of order).
+async fn append(path: &Arc<PathBuf>, line: String) -> Result<(), JobError> {
+    let path = path.clone();
+    tokio::task::spawn_blocking(move || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path.as_path())
+            .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()))
+    })
+    .await
+    .map_err(JobError::retry)?
+    .map_err(JobError::retry)
 }
 
 fn now_nanos() -> i128 {

@@ -151,9 +151,13 @@ fn three_worker_processes_share_ten_thousand_jobs_and_survive_a_sigkill() {
             );
         }
     }
+    // Killed mid-run: at most one unfinished run per slot (concurrency 3).
+    // Finished runs whose completion the victim had not yet written may
+    // also run again; that is the at-least-once promise.
+    let unfinished = runs.values().flatten().filter(|r| r.end.is_none()).count();
     assert!(
-        rerun <= 3,
-        "{rerun} jobs ran twice; only the killed worker's 3 running jobs may"
+        unfinished <= 3,
+        "{unfinished} runs unfinished; the killed worker ran 3 at a time"
     );
     eprintln!("{} jobs, {rerun} re-run after the SIGKILL", runs.len());
 }
