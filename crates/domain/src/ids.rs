@@ -91,6 +91,18 @@ typed_id!(
     /// One price rule of a product.
     PriceId
 );
+typed_id!(
+    /// An invoice (a draft until issued).
+    InvoiceId
+);
+typed_id!(
+    /// Money received against an invoice.
+    PaymentId
+);
+typed_id!(
+    /// A credit note against an issued invoice.
+    CreditNoteId
+);
 
 #[cfg(test)]
 mod tests {

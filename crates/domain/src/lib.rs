@@ -16,7 +16,7 @@ pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    ApiTokenId, AuditEventId, JobId, PriceId, ProductId, RefreshTokenId, SecurityEventId,
-    SessionId, TenantId, UserId,
+    ApiTokenId, AuditEventId, CreditNoteId, InvoiceId, JobId, PaymentId, PriceId, ProductId,
+    RefreshTokenId, SecurityEventId, SessionId, TenantId, UserId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

@@ -11,6 +11,7 @@
 #[macro_use]
 mod dispatch;
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 mod connect;
 mod error;

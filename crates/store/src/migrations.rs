@@ -42,6 +42,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(5, "orders", "0005_orders"),
     migration!(6, "security", "0006_security"),
     migration!(7, "document_numbers", "0007_document_numbers"),
+    migration!(8, "billing", "0008_billing"),
 ];
 
 /// One migration, as shown to operators.

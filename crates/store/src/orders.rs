@@ -124,6 +124,79 @@ macro_rules! order_from_row {
 }
 
 impl Tx {
+    pub async fn order_items(
+        &mut self,
+        tenant: TenantId,
+        order: Uuid,
+    ) -> StoreResult<Vec<OrderItemRecord>> {
+        let found = on_tx!(self, |conn| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor
+                 FROM order_items WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
+            )
+            .bind(tenant.as_uuid())
+            .bind(order)
+            .fetch_all(conn)
+            .await?
+            {
+                out.push(OrderItemRecord {
+                    id: row.try_get("id")?,
+                    product_id: ProductId::from_uuid(row.try_get("product_id")?),
+                    subscription_id: row.try_get("subscription_id")?,
+                    period: row.try_get("period")?,
+                    domain: row.try_get("domain")?,
+                    amount_minor: row.try_get("amount_minor")?,
+                    setup_fee_minor: row.try_get("setup_fee_minor")?,
+                });
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// The order's total, once its invoice priced the tax.
+    pub async fn set_order_total(
+        &mut self,
+        tenant: TenantId,
+        order: Uuid,
+        total_minor: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query("UPDATE orders SET total_minor = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_uuid())
+                .bind(order)
+                .bind(total_minor)
+                .bind(now)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// `PENDING_PAYMENT` → `PAID`; `false` if the order was not waiting.
+    pub async fn mark_order_paid(
+        &mut self,
+        tenant: TenantId,
+        order: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE orders SET status = 'PAID', updated_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'PENDING_PAYMENT'",
+            )
+            .bind(tenant.as_uuid())
+            .bind(order)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     pub async fn customer_by_email(
         &mut self,
         tenant: TenantId,
@@ -434,30 +507,7 @@ impl Store {
         tenant: TenantId,
         order: Uuid,
     ) -> StoreResult<Vec<OrderItemRecord>> {
-        let found = on_pool!(self.pool, |p| {
-            let mut out = Vec::new();
-            for row in sqlx::query(
-                "SELECT id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor
-                 FROM order_items WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
-            )
-            .bind(tenant.as_uuid())
-            .bind(order)
-            .fetch_all(p)
-            .await?
-            {
-                out.push(OrderItemRecord {
-                    id: row.try_get("id")?,
-                    product_id: ProductId::from_uuid(row.try_get("product_id")?),
-                    subscription_id: row.try_get("subscription_id")?,
-                    period: row.try_get("period")?,
-                    domain: row.try_get("domain")?,
-                    amount_minor: row.try_get("amount_minor")?,
-                    setup_fee_minor: row.try_get("setup_fee_minor")?,
-                });
-            }
-            out
-        });
-        Ok(found)
+        self.begin_read().await?.order_items(tenant, order).await
     }
 
     /// An order's provisioning steps with their jobs' state.

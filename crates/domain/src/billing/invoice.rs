@@ -49,6 +49,68 @@ impl InvoiceStatus {
     }
 }
 
+/// Where an invoice's money stands, in minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Balance {
+    pub total_minor: i64,
+    /// Applied payments.
+    pub paid_minor: i64,
+    /// Credit notes: what is no longer owed.
+    pub credited_minor: i64,
+    /// Paid money given back (refunded, or moved to the customer's credit).
+    pub refunded_minor: i64,
+}
+
+impl Balance {
+    /// What the customer owes after credit notes.
+    pub fn owed(&self) -> i64 {
+        self.total_minor - self.credited_minor
+    }
+
+    /// What the customer paid and kept paid.
+    pub fn received(&self) -> i64 {
+        self.paid_minor - self.refunded_minor
+    }
+
+    /// What is still to pay.
+    pub fn due(&self) -> i64 {
+        self.owed() - self.received()
+    }
+
+    /// Splits a payment of `amount` into what pays this invoice and the
+    /// excess that goes to the customer's credit.
+    pub fn apply(&self, amount: i64) -> (i64, i64) {
+        let applied = amount.min(self.due().max(0));
+        (applied, amount - applied)
+    }
+
+    /// The status an open invoice takes once this balance holds.
+    pub fn settled_status(&self, current: InvoiceStatus) -> InvoiceStatus {
+        if self.due() <= 0 {
+            InvoiceStatus::Paid
+        } else if self.paid_minor > 0 && current != InvoiceStatus::Overdue {
+            InvoiceStatus::PartiallyPaid
+        } else {
+            current
+        }
+    }
+}
+
+/// The status a reader sees: an open invoice past its due date is
+/// `OVERDUE` even before the periodic job has recorded it.
+pub fn effective_status(
+    stored: InvoiceStatus,
+    due_at: Option<time::OffsetDateTime>,
+    now: time::OffsetDateTime,
+) -> InvoiceStatus {
+    match (stored, due_at) {
+        (InvoiceStatus::Issued | InvoiceStatus::PartiallyPaid, Some(due)) if due < now => {
+            InvoiceStatus::Overdue
+        }
+        _ => stored,
+    }
+}
+
 /// A line as entered: quantity × unit price (decimals allowed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineInput {
@@ -125,6 +187,31 @@ mod tests {
         assert_eq!(amounts, vec![100, 100, 100]);
         assert_eq!(total(&amounts), Some(300));
         assert_eq!(line_amount(&line("1", "-5.005"), eur), Some(-501));
+    }
+
+    #[test]
+    fn payments_fill_what_is_due_and_the_rest_is_credit() {
+        let b = Balance {
+            total_minor: 1000,
+            paid_minor: 300,
+            credited_minor: 100,
+            refunded_minor: 0,
+        };
+        assert_eq!(b.due(), 600);
+        assert_eq!(b.apply(250), (250, 0));
+        assert_eq!(b.apply(700), (600, 100));
+        assert_eq!(
+            b.settled_status(InvoiceStatus::Issued),
+            InvoiceStatus::PartiallyPaid
+        );
+        let paid = Balance {
+            paid_minor: 900,
+            ..b
+        };
+        assert_eq!(
+            paid.settled_status(InvoiceStatus::Overdue),
+            InvoiceStatus::Paid
+        );
     }
 
     proptest! {

@@ -2,6 +2,9 @@
 //! states and numbers. Pure: amounts are integer minor units, unit prices
 //! and rates are decimals, and every line is rounded once.
 
+pub mod compute;
 pub mod invoice;
 pub mod money;
+pub mod payment;
+pub mod stripe;
 pub mod tax;

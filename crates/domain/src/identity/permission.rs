@@ -48,10 +48,14 @@ pub enum Permission {
     SecurityPolicyWrite,
     /// Read every security event of the tenant (others read their own).
     SecurityEventsRead,
+    InvoicesRead,
+    InvoicesWrite,
+    PaymentsWrite,
+    BillingSettingsWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 21] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -69,6 +73,10 @@ impl Permission {
         Permission::SettingsWrite,
         Permission::SecurityPolicyWrite,
         Permission::SecurityEventsRead,
+        Permission::InvoicesRead,
+        Permission::InvoicesWrite,
+        Permission::PaymentsWrite,
+        Permission::BillingSettingsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +98,10 @@ impl Permission {
             Self::SettingsWrite => "SETTINGS_WRITE",
             Self::SecurityPolicyWrite => "SECURITY_POLICY_WRITE",
             Self::SecurityEventsRead => "SECURITY_EVENTS_READ",
+            Self::InvoicesRead => "INVOICES_READ",
+            Self::InvoicesWrite => "INVOICES_WRITE",
+            Self::PaymentsWrite => "PAYMENTS_WRITE",
+            Self::BillingSettingsWrite => "BILLING_SETTINGS_WRITE",
         }
     }
 
@@ -109,6 +121,11 @@ impl Permission {
             }
             Self::SettingsWrite | Self::SecurityPolicyWrite => matches!(role, TenantAdmin),
             Self::SecurityEventsRead => matches!(role, SuperAdmin | TenantAdmin),
+            Self::InvoicesRead => matches!(role, TenantAdmin | Billing | Support),
+            // Money moves: never SUPPORT.
+            Self::InvoicesWrite | Self::PaymentsWrite | Self::BillingSettingsWrite => {
+                matches!(role, TenantAdmin | Billing)
+            }
         }
     }
 
@@ -120,11 +137,15 @@ impl Permission {
             | Self::JobsRead
             | Self::CatalogRead
             | Self::OrdersRead
-            | Self::CustomersRead => Scope::Read,
+            | Self::CustomersRead
+            | Self::InvoicesRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
             Self::SettingsWrite | Self::SecurityPolicyWrite => Scope::Admin,
             Self::SelfMfa | Self::SecurityEventsRead => Scope::Security,
-            Self::CatalogWrite => Scope::Billing,
+            Self::CatalogWrite
+            | Self::InvoicesWrite
+            | Self::PaymentsWrite
+            | Self::BillingSettingsWrite => Scope::Billing,
             Self::JobsManage => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,
             Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,

@@ -1,0 +1,127 @@
+//! Stripe payment intents created for invoices, and the webhook events
+//! already handled (each once).
+
+use mpanel_domain::{InvoiceId, TenantId};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::{StoreResult, Tx};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentIntentRecord {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub invoice_id: InvoiceId,
+    pub attempt: i32,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+}
+
+impl Tx {
+    /// The invoice's newest payment intent, if any.
+    pub async fn latest_payment_intent(
+        &mut self,
+        tenant: TenantId,
+        invoice: InvoiceId,
+    ) -> StoreResult<Option<PaymentIntentRecord>> {
+        let found = on_tx!(self, |conn| {
+            match sqlx::query(
+                "SELECT id, attempt, amount_minor, currency, status FROM stripe_payment_intents
+                 WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY attempt DESC LIMIT 1",
+            )
+            .bind(tenant.as_uuid())
+            .bind(invoice.as_uuid())
+            .fetch_optional(conn)
+            .await?
+            {
+                Some(row) => Some(PaymentIntentRecord {
+                    id: row.try_get("id")?,
+                    tenant_id: tenant,
+                    invoice_id: invoice,
+                    attempt: row.try_get("attempt")?,
+                    amount_minor: row.try_get("amount_minor")?,
+                    currency: row.try_get("currency")?,
+                    status: row.try_get("status")?,
+                }),
+                None => None,
+            }
+        });
+        Ok(found)
+    }
+
+    /// Records an intent (again: the same id is kept once).
+    pub async fn save_payment_intent(
+        &mut self,
+        pi: &PaymentIntentRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO stripe_payment_intents (id, tenant_id, invoice_id, attempt, amount_minor, currency,
+                    status, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+            )
+            .bind(&pi.id)
+            .bind(pi.tenant_id.as_uuid())
+            .bind(pi.invoice_id.as_uuid())
+            .bind(pi.attempt)
+            .bind(pi.amount_minor)
+            .bind(&pi.currency)
+            .bind(&pi.status)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Sets an intent's status unless it already succeeded (a late
+    /// `payment_failed` never undoes a success).
+    pub async fn set_payment_intent_status(
+        &mut self,
+        tenant: TenantId,
+        id: &str,
+        status: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE stripe_payment_intents SET status = $3, updated_at = $4
+                 WHERE tenant_id = $1 AND id = $2 AND status <> 'succeeded'",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(status)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Records a webhook event; `false` if it was handled before.
+    pub async fn record_stripe_event(
+        &mut self,
+        tenant: TenantId,
+        event_id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO stripe_events (tenant_id, event_id, type, received_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, event_id) DO NOTHING",
+            )
+            .bind(tenant.as_uuid())
+            .bind(event_id)
+            .bind(kind)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+}
