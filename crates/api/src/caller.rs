@@ -122,6 +122,10 @@ pub mod perm {
         CustomersRead,
         CustomersWrite,
         SettingsWrite,
+        InvoicesRead,
+        InvoicesWrite,
+        PaymentsWrite,
+        BillingSettingsWrite,
     );
 }
 

@@ -4,6 +4,7 @@
 
 mod app;
 pub mod caller;
+pub mod idempotent;
 pub mod json;
 mod middleware;
 mod openapi;

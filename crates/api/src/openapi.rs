@@ -16,8 +16,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    audit, auth, catalog, customers, health, metrics, ops, orders, security, security_center,
-    settings, users,
+    audit, auth, catalog, customers, health, invoices, metrics, ops, orders, security,
+    security_center, settings, stripe, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -59,6 +59,7 @@ pub struct ProblemDoc {
         (name = "catalog", description = "Products, prices and the public catalog"),
         (name = "orders", description = "Orders from the marketing site, and their status"),
         (name = "customers", description = "The tenant's customers"),
+        (name = "billing", description = "Invoices, payments, credit notes, billing settings"),
         (name = "settings", description = "The tenant's settings"),
     ),
     components(schemas(ProblemDoc)),
@@ -128,6 +129,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::pricing))
         .routes(routes!(catalog::public_catalog))
         .routes(routes!(catalog::public_catalog_alias))
+        .routes(routes!(invoices::list, invoices::create))
+        .routes(routes!(invoices::get, invoices::update))
+        .routes(routes!(invoices::issue))
+        .routes(routes!(invoices::void))
+        .routes(routes!(invoices::pay))
+        .routes(routes!(invoices::credit_note))
+        .routes(routes!(invoices::movements))
+        .routes(routes!(invoices::pdf))
+        .routes(routes!(invoices::credit_note_pdf))
+        .routes(routes!(invoices::customer_credit))
+        .routes(routes!(invoices::my_list))
+        .routes(routes!(invoices::my_get))
+        .routes(routes!(invoices::my_pdf))
+        .routes(routes!(invoices::get_settings, invoices::put_settings))
+        .routes(routes!(stripe::payment_intent))
+        .routes(routes!(stripe::webhook))
         .routes(routes!(orders::place, orders::list))
         .routes(routes!(orders::get))
         .routes(routes!(orders::mine))

@@ -148,6 +148,19 @@ impl From<ServiceError> for Problem {
             )
             .with("field", field.into_owned()),
             ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            ServiceError::Transition {
+                what,
+                from,
+                to,
+                ref allowed,
+            } => {
+                let allowed = allowed.clone();
+                Self::new(StatusCode::CONFLICT, "invalid_transition", err.to_string())
+                    .with("from", from)
+                    .with("to", to)
+                    .with("allowed", allowed)
+                    .with("resource", what)
+            }
             ServiceError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, "not_found", m),
             ServiceError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
             ServiceError::Unauthenticated(m) => {
@@ -174,6 +187,9 @@ impl From<ServiceError> for Problem {
                 "mfa_enrollment_required",
                 "The tenant's policy requires a second factor: enrol one at /api/security/me/mfa/enable or /api/security/me/webauthn/register/start.",
             ),
+            ServiceError::Unavailable(m) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", m).with("retry_after", 60)
+            }
             ServiceError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

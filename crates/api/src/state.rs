@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use mpanel_domain::Clock;
+use mpanel_services::billing::stripe::StripeClient;
 use mpanel_services::identity::AccessTokens;
 use mpanel_services::security::webauthn::Passkeys;
 use mpanel_store::Store;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub tokens: AccessTokens,
     /// The WebAuthn relying party.
     pub passkeys: Passkeys,
+    /// Stripe's API (a fake in tests).
+    pub stripe: StripeClient,
 }
 
 /// The metrics registry and who may read it.

@@ -48,6 +48,7 @@ pub const KEYS: &[&str] = &[
     "diagnostics_log",
     "webauthn_rp_id",
     "webauthn_origin",
+    "stripe_api_base",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +114,8 @@ struct Raw {
     webauthn_rp_id: String,
     #[serde(deserialize_with = "scalar_string")]
     webauthn_origin: String,
+    #[serde(deserialize_with = "scalar_string")]
+    stripe_api_base: String,
 }
 
 impl Default for Raw {
@@ -143,6 +146,7 @@ impl Default for Raw {
             diagnostics_log: None,
             webauthn_rp_id: "localhost".into(),
             webauthn_origin: "http://localhost:2271".into(),
+            stripe_api_base: "https://api.stripe.com".into(),
         }
     }
 }
@@ -165,6 +169,8 @@ pub struct Config {
     /// WebAuthn relying party: its id (the panel's domain) and origin.
     pub webauthn_rp_id: String,
     pub webauthn_origin: String,
+    /// Where Stripe's API is (changed only to test against a fake).
+    pub stripe_api_base: String,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -350,6 +356,9 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         retention: Duration::from_secs(raw.job_retention_days.saturating_mul(86_400)),
         diagnostics_log: raw.diagnostics_log,
     };
+    if let Err(err) = mpanel_services::billing::stripe::StripeClient::new(&raw.stripe_api_base) {
+        return Err(bad("stripe_api_base", &err.to_string()));
+    }
     if let Err(err) = mpanel_services::security::webauthn::Passkeys::new(
         &raw.webauthn_rp_id,
         &raw.webauthn_origin,
@@ -388,6 +397,7 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         jobs,
         webauthn_rp_id: raw.webauthn_rp_id,
         webauthn_origin: raw.webauthn_origin,
+        stripe_api_base: raw.stripe_api_base,
         file,
     })
 }

@@ -14,8 +14,9 @@ use serde::Deserialize;
 use crate::config::JobSettings;
 
 /// Every job kind and its handler. Features register theirs here.
-pub fn registry(settings: &JobSettings) -> Registry {
+pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -> Registry {
     let mut registry = Registry::new();
+    register_billing(&mut registry, store.clone(), clock.clone());
     if let Some(log) = &settings.diagnostics_log {
         register_probe(&mut registry, log.clone());
     }
@@ -93,7 +94,8 @@ pub async fn run_workers(
     let scheduler = tokio::spawn(scheduler.run(Duration::from_secs(1), async move {
         let _ = scheduler_stop.wait_for(|s| *s).await;
     }));
-    let pool = WorkerPool::new(store, clock, registry(settings), config);
+    let registry = registry(settings, &store, &clock);
+    let pool = WorkerPool::new(store, clock, registry, config);
     let mut pool_stop = stop_rx;
     let pool = tokio::spawn(pool.run(async move {
         let _ = pool_stop.wait_for(|s| *s).await;
@@ -105,7 +107,31 @@ pub async fn run_workers(
     Ok(())
 }
 
-/// The recurring jobs (billing adds its nightly run here).
+/// `billing.mark_overdue`: records OVERDUE on open invoices past due (the
+/// API already shows them so; this makes it a fact dunning can act on).
+fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>) {
+    registry.register("billing.mark_overdue", move |_ctx, _: serde_json::Value| {
+        let (store, clock) = (store.clone(), clock.clone());
+        async move {
+            mpanel_services::billing::invoices::mark_overdue(&store, clock.as_ref())
+                .await
+                .map(drop)
+                .map_err(JobError::retry)
+        }
+    });
+}
+
+/// The recurring jobs.
 fn recurring() -> Vec<mpanel_jobs::Recurring> {
-    Vec::new()
+    vec![mpanel_jobs::Recurring {
+        name: "billing.mark_overdue".into(),
+        schedule: mpanel_jobs::Schedule::Every(300),
+        kind: "billing.mark_overdue".into(),
+        payload: serde_json::json!({}),
+        options: mpanel_jobs::JobOptions {
+            queue: "billing".into(),
+            max_attempts: 3,
+            ..mpanel_jobs::JobOptions::default()
+        },
+    }]
 }

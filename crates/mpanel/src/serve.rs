@@ -63,6 +63,7 @@ pub async fn run(
             &config.webauthn_rp_id,
             &config.webauthn_origin,
         )?,
+        stripe: mpanel_services::billing::stripe::StripeClient::new(&config.stripe_api_base)?,
         metrics: MetricsAccess {
             handle: mpanel_api::telemetry::metrics_handle()
                 .context("cannot install the metrics recorder")?,

@@ -28,6 +28,17 @@ impl Actor {
         }
     }
 
+    /// mPanel itself (a scheduled job, a provider's webhook): `label`
+    /// says which part, e.g. `billing` or `webhook:stripe`.
+    pub fn system(label: &str) -> Self {
+        Self {
+            kind: ActorType::System,
+            id: None,
+            label: label.to_owned(),
+            request_id: None,
+        }
+    }
+
     /// A signed-in user or API token, acting in request `request_id`.
     pub fn principal(p: &Principal, request_id: Option<String>) -> Self {
         match p.api_token_id {

@@ -15,6 +15,14 @@ pub enum ServiceError {
     /// The change conflicts with existing data or state; nothing was changed.
     #[error("{0}")]
     Conflict(String),
+    /// A state change that is not allowed from where the thing stands.
+    #[error("{what} is {from}; it cannot become {to} (allowed: {})", allowed.join(", "))]
+    Transition {
+        what: &'static str,
+        from: &'static str,
+        to: &'static str,
+        allowed: Vec<&'static str>,
+    },
     /// No such thing for this caller (another tenant's rows included).
     #[error("{0}")]
     NotFound(String),
@@ -36,6 +44,9 @@ pub enum ServiceError {
     /// Too many failed logins; try again after this many seconds.
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    /// Something this depends on is not there yet; the caller may retry.
+    #[error("{0}")]
+    Unavailable(String),
     /// Too much at once (password hashing is saturated); try again shortly.
     #[error("the server is busy")]
     Busy,

@@ -5,14 +5,17 @@
 
 pub mod actor;
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod customers;
 pub mod error;
+pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod orders;
 pub mod security;
 pub mod tenants;
+pub mod tls;
 
 pub use actor::Actor;
 pub use error::ServiceError;

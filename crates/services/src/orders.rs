@@ -5,6 +5,9 @@
 
 use std::collections::HashSet;
 
+use mpanel_domain::billing::invoice::{InvoiceStatus, LineKind, LineSource};
+use mpanel_domain::billing::money::from_minor;
+use mpanel_domain::billing::payment::PaymentProvider;
 use mpanel_domain::catalog::{
     Currency, Period, PriceRequest, ProductStatus, ProvisioningTemplate, Visibility,
 };
@@ -19,6 +22,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::actor::Change;
+use crate::billing::lines::LineIn;
+use crate::billing::{invoices, payments};
 use crate::catalog::quote_from;
 use crate::{Actor, ServiceError};
 
@@ -68,6 +73,9 @@ pub struct OrderPlaced {
     pub customer_id: String,
     pub currency: String,
     pub total_minor: i64,
+    /// The order's invoice (issued; paid when the order is).
+    pub invoice_id: String,
+    pub invoice_number: Option<String>,
     pub items: Vec<PlacedItem>,
 }
 
@@ -87,6 +95,7 @@ pub struct PlacedItem {
 /// An item once checked: what it is, what it costs, what it provisions.
 struct CheckedItem {
     product_id: ProductId,
+    name: String,
     period: Period,
     domain: Option<String>,
     options: Option<Value>,
@@ -205,6 +214,7 @@ async fn check_items(
         }
         checked.push(CheckedItem {
             product_id,
+            name: product.fields.name.clone(),
             period,
             domain,
             options: item.options.clone(),
@@ -216,10 +226,13 @@ async fn check_items(
     Ok(checked)
 }
 
-/// The jobs an item's template needs, as `(step, kind, payload)`.
-fn provisioning_steps(item: &CheckedItem, subscription: Uuid) -> Vec<(&'static str, Value)> {
-    let domain = item.domain.clone();
-    match &item.template {
+/// The jobs an item's template needs, as `(kind, payload)`.
+fn provisioning_steps(
+    template: &ProvisioningTemplate,
+    domain: Option<String>,
+    subscription: Uuid,
+) -> Vec<(&'static str, Value)> {
+    match template {
         ProvisioningTemplate::None => Vec::new(),
         ProvisioningTemplate::Hosting {
             dns_zone,
@@ -262,6 +275,63 @@ fn provisioning_steps(item: &CheckedItem, subscription: Uuid) -> Vec<(&'static s
             json!({"subscription_id": subscription, "plan": plan, "vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}),
         )],
     }
+}
+
+/// Queues the provisioning jobs of every item of a paid order (and links
+/// them to the order), inside the transaction that made it paid.
+pub(crate) async fn enqueue_order_provisioning(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    order: Uuid,
+    now: time::OffsetDateTime,
+) -> Result<(), ServiceError> {
+    for item in tx.order_items(tenant.id, order).await? {
+        let product = tx.product(tenant.id, item.product_id).await?;
+        for (kind, payload) in provisioning_steps(
+            &product.fields.template,
+            item.domain.clone(),
+            item.subscription_id,
+        ) {
+            let options = JobOptions {
+                queue: "provisioning".into(),
+                unique_key: Some(format!("{kind}:{}", item.subscription_id)),
+                max_attempts: 10,
+                ..JobOptions::default()
+            };
+            let (job, _) = enqueue(tx, kind, &payload, &options, now).await?;
+            tx.insert_order_step(tenant.id, order, item.id, kind, job, now)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The invoice lines of an order: each item's first period, and its setup
+/// fee on a line of its own.
+fn invoice_lines(items: &[CheckedItem], subscriptions: &[Uuid], currency: Currency) -> Vec<LineIn> {
+    let mut lines = Vec::new();
+    for (item, subscription) in items.iter().zip(subscriptions) {
+        let what = match &item.domain {
+            Some(domain) => format!("{} ({}), {domain}", item.name, item.period.as_str()),
+            None => format!("{} ({})", item.name, item.period.as_str()),
+        };
+        let line = |description: String, minor: i64| LineIn {
+            kind: LineKind::Item,
+            source: Some(LineSource::Subscription),
+            description,
+            quantity: rust_decimal::Decimal::ONE,
+            unit_price: from_minor(minor, currency),
+            subscription_id: Some(*subscription),
+        };
+        lines.push(line(what, item.amount_minor));
+        if item.setup_fee_minor > 0 {
+            lines.push(line(
+                format!("Setup fee: {}", item.name),
+                item.setup_fee_minor,
+            ));
+        }
+    }
+    lines
 }
 
 /// The customer by e-mail, created (with its invited portal user) if new.
@@ -352,14 +422,23 @@ pub async fn place_order(
             if p.provider.trim().is_empty() || p.reference.trim().is_empty() {
                 return Err(invalid("payment", "provider and reference are required"));
             }
-            if p.amount_minor != total {
-                return Err(invalid(
-                    "payment.amount_minor",
-                    format!(
-                        "{} does not match the order total of {total}",
-                        p.amount_minor
-                    ),
-                ));
+            let provider = p
+                .provider
+                .trim()
+                .to_ascii_uppercase()
+                .parse::<PaymentProvider>();
+            match provider {
+                Ok(
+                    PaymentProvider::Manual
+                    | PaymentProvider::BankTransfer
+                    | PaymentProvider::Stripe,
+                ) => {}
+                _ => {
+                    return Err(invalid(
+                        "payment.provider",
+                        "must be one of STRIPE, BANK_TRANSFER, MANUAL",
+                    ));
+                }
             }
             true
         }
@@ -370,7 +449,6 @@ pub async fn place_order(
     let mut tx = store.begin().await?;
     let (customer, new_customer) =
         find_or_create_customer(&mut tx, tenant, &input.customer, now).await?;
-    let status = if paid { "PAID" } else { "PENDING_PAYMENT" };
     let payment = input.payment.as_ref().map(|p| {
         json!({"status": p.status, "provider": p.provider, "reference": p.reference, "amount_minor": p.amount_minor})
     });
@@ -378,7 +456,7 @@ pub async fn place_order(
         order_id,
         tenant.id,
         customer.id,
-        status,
+        "PENDING_PAYMENT",
         currency,
         total,
         payment.as_ref(),
@@ -394,6 +472,7 @@ pub async fn place_order(
         other => other.into(),
     })?;
     let mut placed_items = Vec::new();
+    let mut subscriptions = Vec::new();
     for item in &items {
         let new = NewOrderItem {
             id: Uuid::now_v7(),
@@ -413,21 +492,15 @@ pub async fn place_order(
                 }
                 other => other.into(),
             })?;
-        let mut steps = Vec::new();
-        if paid {
-            for (kind, payload) in provisioning_steps(item, new.subscription_id) {
-                let options = JobOptions {
-                    queue: "provisioning".into(),
-                    unique_key: Some(format!("{kind}:{}", new.subscription_id)),
-                    max_attempts: 10,
-                    ..JobOptions::default()
-                };
-                let (job, _) = enqueue(&mut tx, kind, &payload, &options, now).await?;
-                tx.insert_order_step(tenant.id, order_id, new.id, kind, job, now)
-                    .await?;
-                steps.push(kind.to_owned());
-            }
-        }
+        let steps = if paid {
+            provisioning_steps(&item.template, item.domain.clone(), new.subscription_id)
+                .into_iter()
+                .map(|(kind, _)| kind.to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        subscriptions.push(new.subscription_id);
         placed_items.push(PlacedItem {
             id: new.id.to_string(),
             product_id: item.product_id.to_string(),
@@ -439,19 +512,81 @@ pub async fn place_order(
             steps,
         });
     }
-    let placed = OrderPlaced {
-        order_id: order_id.to_string(),
-        status: status.to_owned(),
-        customer_id: customer.id.to_string(),
-        currency: currency.code().to_owned(),
-        total_minor: total,
-        items: placed_items,
-    };
     let actor = Actor {
         kind: ActorType::System,
         id: None,
         label: "webhook:orders".into(),
         request_id,
+    };
+    // The order's invoice, issued now: paid at once when the site took the
+    // money, else paid later (or from the customer's credit right away).
+    let lines = invoice_lines(&items, &subscriptions, currency);
+    let draft = invoices::create_in(
+        &mut tx,
+        tenant,
+        &customer,
+        currency,
+        &lines,
+        Vec::new(),
+        Some(order_id),
+        now,
+    )
+    .await?;
+    let mut invoice = invoices::issue_in(&mut tx, tenant, draft.id, &actor, !paid, now).await?;
+    if invoice.total_minor != total {
+        tx.set_order_total(tenant.id, order_id, invoice.total_minor, now)
+            .await?;
+    }
+    if let Some(p) = input.payment.as_ref() {
+        if p.amount_minor != invoice.total_minor {
+            return Err(invalid(
+                "payment.amount_minor",
+                format!(
+                    "{} does not match the order total of {} (tax included)",
+                    p.amount_minor, invoice.total_minor
+                ),
+            ));
+        }
+        let provider = p
+            .provider
+            .trim()
+            .to_ascii_uppercase()
+            .parse::<PaymentProvider>()
+            .map_err(|m| invalid("payment.provider", m))?;
+        let (_, paid_invoice) = payments::record_in(
+            &mut tx,
+            tenant,
+            invoice,
+            provider,
+            Some(p.reference.trim().to_owned()),
+            p.amount_minor,
+            &actor,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            ServiceError::Conflict(_) => invalid(
+                "payment.reference",
+                "this payment was already recorded for another order",
+            ),
+            other => other,
+        })?;
+        invoice = paid_invoice;
+    }
+    let status = if invoice.status == InvoiceStatus::Paid {
+        "PAID"
+    } else {
+        "PENDING_PAYMENT"
+    };
+    let placed = OrderPlaced {
+        order_id: order_id.to_string(),
+        status: status.to_owned(),
+        customer_id: customer.id.to_string(),
+        currency: currency.code().to_owned(),
+        total_minor: invoice.total_minor,
+        invoice_id: invoice.id.to_string(),
+        invoice_number: invoice.number.clone(),
+        items: placed_items,
     };
     tx.record_audit(&actor.audit(Change {
         tenant: tenant.id,
@@ -459,7 +594,7 @@ pub async fn place_order(
         target_type: "order",
         target_id: order_id.to_string(),
         before: None,
-        after: Some(json!({"status": status, "total_minor": total, "currency": currency, "customer_id": customer.id, "new_customer": new_customer, "items": placed.items.len()})),
+        after: Some(json!({"status": status, "total_minor": invoice.total_minor, "invoice_id": invoice.id, "currency": currency, "customer_id": customer.id, "new_customer": new_customer, "items": placed.items.len()})),
         at: now,
     }))
     .await?;

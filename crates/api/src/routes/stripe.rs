@@ -1,0 +1,104 @@
+//! Stripe: a PaymentIntent for an invoice, and Stripe's webhook.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use mpanel_services::billing::stripe_flow::{self, IntentCreated, WebhookOutcome};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::invoices::tenant_of;
+use crate::caller::{Authorized, perm};
+use crate::openapi::ProblemDoc;
+use crate::query::ApiQuery;
+use crate::{AppState, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct IntentDoc {
+    payment_intent_id: String,
+    /// For Stripe.js in the customer's browser.
+    client_secret: Option<String>,
+    amount_minor: i64,
+    currency: String,
+    status: String,
+}
+
+/// A Stripe PaymentIntent for what the invoice still owes (asking again
+/// for the same amount returns the same intent).
+#[utoipa::path(post, path = "/api/billing/invoices/{id}/stripe/payment-intent", tag = "billing",
+    params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
+    responses((status = 201, description = "The intent", body = IntentDoc),
+        (status = 409, description = "Not payable, or Stripe is not set up", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "Stripe is unreachable; retry", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn payment_intent(
+    State(state): State<AppState>,
+    caller: Authorized<perm::PaymentsWrite>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<IntentCreated>), Problem> {
+    let id = id
+        .parse()
+        .map_err(|_| Problem::not_found("No such invoice."))?;
+    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
+    let created = stripe_flow::create_payment_intent(
+        &state.store,
+        state.clock.as_ref(),
+        &state.stripe,
+        &tenant,
+        &caller.actor,
+        id,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct WebhookQuery {
+    /// The tenant's slug (one webhook endpoint per tenant in Stripe).
+    tenant: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAnswer {
+    /// `HANDLED`, `REPLAYED` (seen before: nothing changed) or `IGNORED`.
+    pub outcome: &'static str,
+}
+
+/// Stripe's webhook: `Stripe-Signature` verified as Stripe specifies
+/// (HMAC-SHA256 of `t.body`, ±300 s); each event applied once.
+#[utoipa::path(post, path = "/api/billing/stripe/webhook", tag = "billing", params(WebhookQuery),
+    request_body = Object,
+    responses((status = 200, description = "Applied, replayed or ignored", body = WebhookAnswer),
+        (status = 401, description = "Bad or stale signature", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "About a payment not recorded yet: Stripe retries", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn webhook(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<WebhookQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookAnswer>, Problem> {
+    let tenant = state
+        .store
+        .tenant_by_slug(&q.tenant)
+        .await?
+        .ok_or_else(|| Problem::not_found("No such tenant."))?;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let outcome = stripe_flow::handle_webhook(
+        &state.store,
+        state.clock.as_ref(),
+        &tenant,
+        signature,
+        &body,
+    )
+    .await?;
+    Ok(Json(WebhookAnswer {
+        outcome: match outcome {
+            WebhookOutcome::Handled => "HANDLED",
+            WebhookOutcome::Replayed => "REPLAYED",
+            WebhookOutcome::Ignored => "IGNORED",
+        },
+    }))
+}

@@ -1,0 +1,246 @@
+//! Credit notes (`CN-YYYY-NNNNNN`, numbered like invoices) against an
+//! issued invoice: they lower what is still owed (`REDUCE_BALANCE`), give
+//! paid money back (`REFUND`), or keep paid money as the customer's credit
+//! (`CREDIT`).
+
+use mpanel_domain::billing::invoice::{self, InvoiceStatus};
+use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider, refund_status};
+use mpanel_domain::{Clock, CreditNoteId, InvoiceId, PaymentId};
+use mpanel_store::billing::{CreditEntry, CreditNoteRecord, InvoiceMoney, InvoiceRecord};
+use mpanel_store::{Store, StoreError, TenantRecord, Tx};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::invoices::{balance, tenant_year};
+use crate::actor::Change;
+use crate::idempotency::{self, IdempotencyHold};
+use crate::{Actor, ServiceError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditNoteInput {
+    pub amount_minor: i64,
+    pub disposition: CreditDisposition,
+    pub reason: String,
+    /// For `REFUND`: the payment to refund (newest refundable otherwise).
+    pub payment_id: Option<PaymentId>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CreditNoteView {
+    pub id: CreditNoteId,
+    pub number: String,
+    pub invoice_id: InvoiceId,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub disposition: String,
+    pub reason: String,
+    pub payment_id: Option<PaymentId>,
+    pub invoice_status: String,
+    pub amount_due_minor: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+fn view(n: &CreditNoteRecord, inv: &InvoiceRecord) -> CreditNoteView {
+    CreditNoteView {
+        id: n.id,
+        number: n.number.clone(),
+        invoice_id: n.invoice_id,
+        currency: n.currency.clone(),
+        amount_minor: n.amount_minor,
+        disposition: n.disposition.clone(),
+        reason: n.reason.clone(),
+        payment_id: n.payment_id,
+        invoice_status: inv.status.as_str().to_owned(),
+        amount_due_minor: balance(inv).due(),
+        created_at: n.created_at,
+    }
+}
+
+/// Issues a credit note on the locked `inv`, inside `tx`.
+/// `external_ref` marks a refund already made at the provider (Stripe),
+/// recorded once.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn create_in(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    inv: InvoiceRecord,
+    input: &CreditNoteInput,
+    external_ref: Option<String>,
+    refunded_at_provider: bool,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(CreditNoteRecord, InvoiceRecord), ServiceError> {
+    if matches!(inv.status, InvoiceStatus::Draft | InvoiceStatus::Void) {
+        return Err(ServiceError::Conflict(format!(
+            "a credit note needs an issued invoice; this one is {}",
+            inv.status.as_str()
+        )));
+    }
+    let reason = input.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ServiceError::invalid(
+            "reason",
+            "must be 1 to 500 characters",
+        ));
+    }
+    let amount = input.amount_minor;
+    if amount <= 0 {
+        return Err(ServiceError::invalid(
+            "amount_minor",
+            "must be greater than zero",
+        ));
+    }
+    let mut b = balance(&inv);
+    let mut payment_id = None;
+    match input.disposition {
+        CreditDisposition::ReduceBalance => {
+            if amount > b.due() {
+                return Err(ServiceError::invalid(
+                    "amount_minor",
+                    format!("only {} is still due", b.due()),
+                ));
+            }
+            b.credited_minor += amount;
+        }
+        CreditDisposition::Refund | CreditDisposition::Credit => {
+            if amount > b.received() {
+                return Err(ServiceError::invalid(
+                    "amount_minor",
+                    format!("only {} was paid and not yet given back", b.received()),
+                ));
+            }
+            b.credited_minor += amount;
+            b.refunded_minor += amount;
+        }
+    }
+    if input.disposition == CreditDisposition::Refund {
+        let payments = tx.refundable_payments(tenant.id, inv.id).await?;
+        let payment = match input.payment_id {
+            Some(id) => payments.into_iter().find(|p| p.id == id).ok_or_else(|| {
+                ServiceError::invalid("payment_id", "no refundable payment of this invoice")
+            })?,
+            None => payments.into_iter().next().ok_or_else(|| {
+                ServiceError::invalid("amount_minor", "no payment of this invoice can be refunded")
+            })?,
+        };
+        if payment.applied_minor - payment.refunded_minor < amount {
+            return Err(ServiceError::invalid(
+                "amount_minor",
+                format!(
+                    "payment {} has {} left to refund",
+                    payment.id,
+                    payment.applied_minor - payment.refunded_minor
+                ),
+            ));
+        }
+        if payment.provider == PaymentProvider::Stripe.as_str() && !refunded_at_provider {
+            return Err(ServiceError::invalid(
+                "payment_id",
+                "refund Stripe payments in Stripe: its charge.refunded webhook records the credit note",
+            ));
+        }
+        let refunded = payment.refunded_minor + amount;
+        tx.set_payment_refunded(
+            tenant.id,
+            payment.id,
+            refunded,
+            refund_status(payment.applied_minor, refunded).as_str(),
+            now,
+        )
+        .await?;
+        payment_id = Some(payment.id);
+    }
+    let year = tenant_year(tenant, now)?;
+    let sequence = tx.next_document_number(tenant.id, "CN", year).await?;
+    let note = CreditNoteRecord {
+        id: CreditNoteId::new(),
+        tenant_id: tenant.id,
+        invoice_id: inv.id,
+        customer_id: inv.customer_id,
+        number: invoice::number("CN", year, sequence),
+        currency: inv.currency.clone(),
+        amount_minor: amount,
+        disposition: input.disposition.as_str().to_owned(),
+        reason: reason.to_owned(),
+        payment_id,
+        external_ref,
+        created_at: now,
+    };
+    tx.insert_credit_note(&note).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ServiceError::Conflict("this refund is already recorded".into()),
+        other => other.into(),
+    })?;
+    if input.disposition == CreditDisposition::Credit {
+        tx.adjust_credit(&CreditEntry {
+            tenant: tenant.id,
+            customer: inv.customer_id,
+            currency: &inv.currency,
+            delta_minor: amount,
+            reason: "credit note",
+            invoice: Some(inv.id),
+            payment: None,
+            credit_note: Some(note.id),
+            at: now,
+        })
+        .await?;
+    }
+    let status = match inv.status {
+        InvoiceStatus::Paid => InvoiceStatus::Paid,
+        open => b.settled_status(open),
+    };
+    tx.update_invoice_money(
+        tenant.id,
+        inv.id,
+        &InvoiceMoney {
+            status,
+            paid_minor: b.paid_minor,
+            credited_minor: b.credited_minor,
+            refunded_minor: b.refunded_minor,
+            paid_at: if status == InvoiceStatus::Paid {
+                inv.paid_at.or(Some(now))
+            } else {
+                inv.paid_at
+            },
+        },
+        now,
+    )
+    .await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: tenant.id,
+        action: "credit_note.create",
+        target_type: "invoice",
+        target_id: inv.id.to_string(),
+        before: Some(json!({"status": inv.status.as_str(), "credited_minor": inv.credited_minor, "refunded_minor": inv.refunded_minor})),
+        after: Some(json!({"status": status.as_str(), "credit_note": note.number, "disposition": note.disposition, "amount_minor": amount})),
+        at: now,
+    }))
+    .await?;
+    let updated = tx.invoice_for_update(tenant.id, inv.id).await?;
+    Ok((note, updated))
+}
+
+/// `POST /api/billing/invoices/:id/credit-notes`.
+pub async fn create(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: &TenantRecord,
+    actor: &Actor,
+    id: InvoiceId,
+    input: CreditNoteInput,
+    hold: Option<&IdempotencyHold>,
+) -> Result<CreditNoteView, ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let inv = tx
+        .invoice_for_update(tenant.id, id)
+        .await
+        .map_err(ServiceError::not_found_as("invoice"))?;
+    let (note, updated) = create_in(&mut tx, tenant, inv, &input, None, false, actor, now).await?;
+    let out = view(&note, &updated);
+    idempotency::finish(&mut tx, tenant.id, hold, 201, &out).await?;
+    tx.commit().await?;
+    Ok(out)
+}

@@ -1,0 +1,250 @@
+//! A tenant's billing settings: who issues the invoices (legal name,
+//! address, country, tax id), how tax is charged (inclusive or exclusive,
+//! a rate per customer country), payment terms, and the Stripe keys (write
+//! only: the API says whether they are set, never what they are).
+
+use std::collections::BTreeMap;
+
+use mpanel_domain::billing::tax::{TaxMode, Treatment, treatment};
+use mpanel_domain::{Clock, TenantId};
+use mpanel_store::billing::BillingSettingsRecord;
+use mpanel_store::{Store, Tx};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::actor::Change;
+use crate::{Actor, ServiceError};
+
+/// The settings as stored (and returned).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingSettings {
+    /// The name on invoices; the tenant's name when empty.
+    pub legal_name: Option<String>,
+    pub address_lines: Vec<String>,
+    /// ISO 3166-1 alpha-2 of the seller (decides EU reverse charge).
+    pub country: Option<String>,
+    pub tax_id: Option<String>,
+    pub tax_mode: TaxMode,
+    /// Rate per customer country, e.g. `{"DE": "0.19"}`.
+    #[serde(with = "rates")]
+    pub tax_rates: BTreeMap<String, Decimal>,
+    /// Days from issue to due date.
+    pub payment_terms_days: u32,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            legal_name: None,
+            address_lines: Vec::new(),
+            country: None,
+            tax_id: None,
+            tax_mode: TaxMode::Exclusive,
+            tax_rates: BTreeMap::new(),
+            payment_terms_days: 14,
+        }
+    }
+}
+
+/// Rates travel as strings ("0.19"), never as floats.
+mod rates {
+    use std::collections::BTreeMap;
+
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        rates: &BTreeMap<String, Decimal>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(rates.iter().map(|(k, v)| (k, v.to_string())))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Decimal>, D::Error> {
+        let raw = BTreeMap::<String, String>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(k, v)| {
+                v.parse::<Decimal>()
+                    .map(|r| (k, r))
+                    .map_err(|_| serde::de::Error::custom(format!("rate {v:?} is not a decimal")))
+            })
+            .collect()
+    }
+}
+
+impl BillingSettings {
+    fn check(&self) -> Result<(), ServiceError> {
+        let country_ok = |c: &str| c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase());
+        if let Some(c) = &self.country
+            && !country_ok(c)
+        {
+            return Err(ServiceError::invalid(
+                "country",
+                "must be an ISO 3166-1 alpha-2 code such as DE",
+            ));
+        }
+        for (country, rate) in &self.tax_rates {
+            if !country_ok(country) {
+                return Err(ServiceError::invalid(
+                    format!("tax_rates.{country}"),
+                    "keys are ISO 3166-1 alpha-2 codes such as DE",
+                ));
+            }
+            if *rate < Decimal::ZERO || *rate >= Decimal::ONE {
+                return Err(ServiceError::invalid(
+                    format!("tax_rates.{country}"),
+                    "a rate is a decimal fraction from 0 to below 1, e.g. \"0.19\"",
+                ));
+            }
+        }
+        if self.payment_terms_days > 365 {
+            return Err(ServiceError::invalid(
+                "payment_terms_days",
+                "must be 0 to 365 days",
+            ));
+        }
+        if self.address_lines.len() > 6 || self.address_lines.iter().any(|l| l.len() > 200) {
+            return Err(ServiceError::invalid(
+                "address_lines",
+                "at most 6 lines of 200 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// How a sale to this customer is taxed.
+    pub fn treatment_for(
+        &self,
+        customer_country: &str,
+        customer_tax_id: Option<&str>,
+    ) -> Treatment {
+        treatment(
+            self.country.as_deref().unwrap_or(""),
+            customer_country,
+            customer_tax_id,
+            self.tax_rates.get(customer_country).copied(),
+        )
+    }
+}
+
+/// The settings and whether Stripe is set up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedSettings {
+    pub settings: BillingSettings,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+}
+
+fn decode(record: Option<BillingSettingsRecord>) -> Result<LoadedSettings, ServiceError> {
+    match record {
+        None => Ok(LoadedSettings {
+            settings: BillingSettings::default(),
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+        }),
+        Some(r) => Ok(LoadedSettings {
+            settings: serde_json::from_value(r.settings)
+                .map_err(|e| ServiceError::Internal(format!("billing settings: {e}")))?,
+            stripe_secret_key: r.stripe_secret_key,
+            stripe_webhook_secret: r.stripe_webhook_secret,
+        }),
+    }
+}
+
+pub async fn load(store: &Store, tenant: TenantId) -> Result<LoadedSettings, ServiceError> {
+    decode(store.billing_settings(tenant).await?)
+}
+
+pub(crate) async fn load_in(tx: &mut Tx, tenant: TenantId) -> Result<LoadedSettings, ServiceError> {
+    decode(tx.billing_settings(tenant).await?)
+}
+
+/// A change to the settings; Stripe keys are only replaced when given
+/// (an empty string removes one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    #[serde(flatten)]
+    pub settings: BillingSettings,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+}
+
+pub async fn update(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: TenantId,
+    actor: &Actor,
+    update: SettingsUpdate,
+) -> Result<LoadedSettings, ServiceError> {
+    update.settings.check()?;
+    if let Some(key) = &update.stripe_secret_key
+        && !key.is_empty()
+        && !(key.starts_with("sk_") || key.starts_with("rk_"))
+    {
+        return Err(ServiceError::invalid(
+            "stripe_secret_key",
+            "a Stripe secret key starts with sk_ (or rk_ for a restricted key)",
+        ));
+    }
+    if let Some(secret) = &update.stripe_webhook_secret
+        && !secret.is_empty()
+        && !secret.starts_with("whsec_")
+    {
+        return Err(ServiceError::invalid(
+            "stripe_webhook_secret",
+            "a Stripe webhook signing secret starts with whsec_",
+        ));
+    }
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let before = load_in(&mut tx, tenant).await?;
+    let pick = |new: Option<String>, old: Option<String>| match new {
+        Some(v) if v.is_empty() => None,
+        Some(v) => Some(v),
+        None => old,
+    };
+    let after = LoadedSettings {
+        settings: update.settings,
+        stripe_secret_key: pick(update.stripe_secret_key, before.stripe_secret_key.clone()),
+        stripe_webhook_secret: pick(
+            update.stripe_webhook_secret,
+            before.stripe_webhook_secret.clone(),
+        ),
+    };
+    let settings =
+        serde_json::to_value(&after.settings).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    tx.save_billing_settings(
+        tenant,
+        &BillingSettingsRecord {
+            settings: settings.clone(),
+            stripe_secret_key: after.stripe_secret_key.clone(),
+            stripe_webhook_secret: after.stripe_webhook_secret.clone(),
+            updated_at: now,
+        },
+    )
+    .await?;
+    let summary = |s: &LoadedSettings| {
+        json!({
+            "settings": serde_json::to_value(&s.settings).unwrap_or_default(),
+            "stripe_secret_key_set": s.stripe_secret_key.is_some(),
+            "stripe_webhook_secret_set": s.stripe_webhook_secret.is_some(),
+        })
+    };
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action: "billing.settings.update",
+        target_type: "tenant",
+        target_id: tenant.to_string(),
+        before: Some(summary(&before)),
+        after: Some(summary(&after)),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}

@@ -1,0 +1,402 @@
+//! Stripe in the billing flow: a PaymentIntent for what an invoice still
+//! owes, and the webhook that records what Stripe reports. Every event id
+//! is kept once (a replay changes nothing); amounts Stripe reports are
+//! cumulative, so events arriving out of order are applied once and in
+//! effect; an event about a payment not yet known is refused with a 503 so
+//! that Stripe delivers it again later.
+
+use mpanel_domain::billing::invoice::InvoiceStatus;
+use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider};
+use mpanel_domain::billing::stripe::{StripeEvent, stripe_exponent, verify_signature};
+use mpanel_domain::catalog::Currency;
+use mpanel_domain::{Clock, InvoiceId};
+use mpanel_store::billing::{CreditEntry, PaymentIntentRecord};
+use mpanel_store::identity::security_events::SecurityEvent;
+use mpanel_store::{Store, TenantRecord, Tx};
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::credit_notes::{self, CreditNoteInput};
+use super::invoices::balance;
+use super::payments;
+use super::settings;
+use super::stripe::{PaymentIntentRequest, StripeClient, StripeError};
+use crate::actor::Change;
+use crate::{Actor, ServiceError};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IntentCreated {
+    pub payment_intent_id: String,
+    pub client_secret: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+}
+
+fn stripe_failure(err: StripeError) -> ServiceError {
+    match err {
+        StripeError::Transient(_) => ServiceError::Busy,
+        StripeError::Api { message, .. } => {
+            ServiceError::Conflict(format!("Stripe refused the payment: {message}"))
+        }
+        StripeError::Invalid(m) => ServiceError::invalid("amount_minor", m),
+    }
+}
+
+/// `POST /api/billing/invoices/:id/stripe/payment-intent`: an intent for
+/// the amount due. The Stripe `Idempotency-Key` is the invoice id and the
+/// attempt: asking again for the same amount returns the same intent.
+pub async fn create_payment_intent(
+    store: &Store,
+    clock: &dyn Clock,
+    stripe: &StripeClient,
+    tenant: &TenantRecord,
+    actor: &Actor,
+    id: InvoiceId,
+) -> Result<IntentCreated, ServiceError> {
+    store
+        .invoice(tenant.id, id)
+        .await
+        .map_err(ServiceError::not_found_as("invoice"))?;
+    let loaded = settings::load(store, tenant.id).await?;
+    let key = loaded.stripe_secret_key.ok_or_else(|| {
+        ServiceError::Conflict(
+            "Stripe is not set up: PUT /api/billing/settings with stripe_secret_key".into(),
+        )
+    })?;
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let inv = tx
+        .invoice_for_update(tenant.id, id)
+        .await
+        .map_err(ServiceError::not_found_as("invoice"))?;
+    if !matches!(
+        inv.status,
+        InvoiceStatus::Issued | InvoiceStatus::PartiallyPaid | InvoiceStatus::Overdue
+    ) {
+        return Err(ServiceError::Transition {
+            what: "invoice",
+            from: inv.status.as_str(),
+            to: InvoiceStatus::Paid.as_str(),
+            allowed: inv.status.next().iter().map(|s| s.as_str()).collect(),
+        });
+    }
+    let due = balance(&inv).due();
+    let latest = tx.latest_payment_intent(tenant.id, id).await?;
+    let attempt = match &latest {
+        Some(pi)
+            if pi.amount_minor == due && !matches!(pi.status.as_str(), "canceled" | "failed") =>
+        {
+            pi.attempt
+        }
+        Some(pi) => pi.attempt + 1,
+        None => 1,
+    };
+    tx.commit().await?;
+    let currency = Currency::parse(&inv.currency).map_err(ServiceError::Internal)?;
+    let intent = stripe
+        .create_payment_intent(
+            &key,
+            &format!("mpanel-invoice-{id}-attempt-{attempt}"),
+            &PaymentIntentRequest {
+                amount_minor: due,
+                currency,
+                invoice_id: id.to_string(),
+                tenant_id: tenant.id,
+                customer: None,
+                payment_method: None,
+                off_session: false,
+            },
+        )
+        .await
+        .map_err(stripe_failure)?;
+    let mut tx = store.begin().await?;
+    tx.save_payment_intent(
+        &PaymentIntentRecord {
+            id: intent.id.clone(),
+            tenant_id: tenant.id,
+            invoice_id: id,
+            attempt,
+            amount_minor: due,
+            currency: inv.currency.clone(),
+            status: intent.status.clone(),
+        },
+        now,
+    )
+    .await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: tenant.id,
+        action: "stripe.payment_intent.create",
+        target_type: "invoice",
+        target_id: id.to_string(),
+        before: None,
+        after: Some(json!({"payment_intent": intent.id, "amount_minor": due, "attempt": attempt})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(IntentCreated {
+        payment_intent_id: intent.id,
+        client_secret: intent.client_secret,
+        amount_minor: due,
+        currency: inv.currency,
+        status: intent.status,
+    })
+}
+
+/// What the webhook did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Handled,
+    /// Seen before: nothing changed.
+    Replayed,
+    /// A type we do not act on (recorded, so a replay is still a no-op).
+    Ignored,
+}
+
+/// Stripe's amount back in our minor units.
+fn from_stripe(amount: i64, currency: Currency) -> Result<i64, ServiceError> {
+    let (ours, theirs) = (currency.exponent(), stripe_exponent(currency));
+    let scale = |d: u8| 10i64.pow(u32::from(d));
+    if ours >= theirs {
+        amount
+            .checked_mul(scale(ours - theirs))
+            .ok_or_else(|| ServiceError::invalid("amount", "too large"))
+    } else {
+        Ok(amount / scale(theirs - ours))
+    }
+}
+
+fn field<'a>(object: &'a Value, name: &str) -> Result<&'a str, ServiceError> {
+    object
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ServiceError::invalid(format!("data.object.{name}"), "is missing"))
+}
+
+fn amount(object: &Value, name: &str, currency: Currency) -> Result<i64, ServiceError> {
+    let raw = object
+        .get(name)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ServiceError::invalid(format!("data.object.{name}"), "is missing"))?;
+    from_stripe(raw, currency)
+}
+
+fn currency_of(object: &Value) -> Result<Currency, ServiceError> {
+    Currency::parse(&field(object, "currency")?.to_ascii_uppercase())
+        .map_err(|m| ServiceError::invalid("data.object.currency", m))
+}
+
+/// The payment an event is about is not recorded yet: have Stripe retry.
+fn not_yet(what: &str) -> ServiceError {
+    ServiceError::Unavailable(format!(
+        "{what} is not recorded yet; deliver this event again later"
+    ))
+}
+
+/// `POST /api/billing/stripe/webhook?tenant=…`: verifies and applies one event.
+pub async fn handle_webhook(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: &TenantRecord,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<WebhookOutcome, ServiceError> {
+    let now = clock.now();
+    let loaded = settings::load(store, tenant.id).await?;
+    let secret = loaded.stripe_webhook_secret.ok_or_else(|| {
+        ServiceError::Unauthenticated("Stripe webhooks are not set up for this tenant".into())
+    })?;
+    verify_signature(&secret, signature, body, now.unix_timestamp()).map_err(|e| {
+        ServiceError::Unauthenticated(
+            e.to_string()
+                .replace("X-Mpanel-Signature", "Stripe-Signature"),
+        )
+    })?;
+    let event: StripeEvent = serde_json::from_slice(body)
+        .map_err(|e| ServiceError::invalid("body", format!("not a Stripe event: {e}")))?;
+    let actor = Actor::system("webhook:stripe");
+    let mut tx = store.begin().await?;
+    if !tx
+        .record_stripe_event(tenant.id, &event.id, &event.type_, now)
+        .await?
+    {
+        return Ok(WebhookOutcome::Replayed);
+    }
+    let object = &event.data.object;
+    let outcome = match event.type_.as_str() {
+        "payment_intent.succeeded" => {
+            intent_succeeded(&mut tx, tenant, object, &actor, now).await?;
+            WebhookOutcome::Handled
+        }
+        "payment_intent.payment_failed" => {
+            let id = field(object, "id")?;
+            tx.set_payment_intent_status(tenant.id, id, "failed", now)
+                .await?;
+            WebhookOutcome::Handled
+        }
+        "charge.refunded" => {
+            charge_refunded(&mut tx, tenant, object, &actor, now).await?;
+            WebhookOutcome::Handled
+        }
+        "charge.dispute.created" => {
+            dispute_created(&mut tx, tenant, object, &event.id, now).await?;
+            WebhookOutcome::Handled
+        }
+        _ => WebhookOutcome::Ignored,
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn intent_succeeded(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    object: &Value,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let pi = field(object, "id")?;
+    let currency = currency_of(object)?;
+    let received = amount(object, "amount_received", currency)?;
+    let invoice: InvoiceId = object
+        .pointer("/metadata/invoice_id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ServiceError::invalid("data.object.metadata.invoice_id", "is missing"))?;
+    tx.set_payment_intent_status(tenant.id, pi, "succeeded", now)
+        .await?;
+    if tx
+        .payment_by_reference(tenant.id, PaymentProvider::Stripe.as_str(), pi)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let inv = tx
+        .invoice_for_update(tenant.id, invoice)
+        .await
+        .map_err(ServiceError::not_found_as("invoice"))?;
+    if inv.currency != currency.code() {
+        return Err(ServiceError::invalid(
+            "data.object.currency",
+            "is not the invoice's currency",
+        ));
+    }
+    if matches!(
+        inv.status,
+        InvoiceStatus::Issued | InvoiceStatus::PartiallyPaid | InvoiceStatus::Overdue
+    ) {
+        payments::record_in(
+            tx,
+            tenant,
+            inv,
+            PaymentProvider::Stripe,
+            Some(pi.to_owned()),
+            received,
+            actor,
+            now,
+        )
+        .await?;
+    } else {
+        // Paid meanwhile by other means (or voided): the money is the
+        // customer's credit, never lost.
+        tx.adjust_credit(&CreditEntry {
+            tenant: tenant.id,
+            customer: inv.customer_id,
+            currency: &inv.currency,
+            delta_minor: received,
+            reason: "Stripe payment for a settled invoice",
+            invoice: Some(inv.id),
+            payment: None,
+            credit_note: None,
+            at: now,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn charge_refunded(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    object: &Value,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let pi = field(object, "payment_intent")?;
+    let charge = field(object, "id")?;
+    let currency = currency_of(object)?;
+    let refunded_total = amount(object, "amount_refunded", currency)?;
+    let Some(payment) = tx
+        .payment_by_reference(tenant.id, PaymentProvider::Stripe.as_str(), pi)
+        .await?
+    else {
+        return Err(not_yet(&format!("the payment {pi}")));
+    };
+    // Cumulative: a late, smaller total changes nothing.
+    let delta = refunded_total.min(payment.applied_minor) - payment.refunded_minor;
+    if delta <= 0 {
+        return Ok(());
+    }
+    let inv = tx.invoice_for_update(tenant.id, payment.invoice_id).await?;
+    credit_notes::create_in(
+        tx,
+        tenant,
+        inv,
+        &CreditNoteInput {
+            amount_minor: delta,
+            disposition: CreditDisposition::Refund,
+            reason: format!("Refunded in Stripe (charge {charge})"),
+            payment_id: Some(payment.id),
+        },
+        Some(format!("stripe:{charge}:{refunded_total}")),
+        true,
+        actor,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn dispute_created(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    object: &Value,
+    event_id: &str,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let pi = field(object, "payment_intent")?;
+    let Some(payment) = tx
+        .payment_by_reference(tenant.id, PaymentProvider::Stripe.as_str(), pi)
+        .await?
+    else {
+        return Err(not_yet(&format!("the payment {pi}")));
+    };
+    tx.flag_invoice_disputed(tenant.id, payment.invoice_id, now)
+        .await?;
+    tx.record_security_event(&SecurityEvent {
+        tenant_id: Some(tenant.id),
+        user_id: None,
+        kind: "PAYMENT_DISPUTED",
+        ip: None,
+        detail: Some(
+            json!({"invoice_id": payment.invoice_id, "payment_intent": pi, "event": event_id,
+            "reason": object.get("reason"), "amount": object.get("amount")}),
+        ),
+        at: now,
+    })
+    .await?;
+    tx.record_audit(&Actor::system("webhook:stripe").audit(Change {
+        tenant: tenant.id,
+        action: "invoice.disputed",
+        target_type: "invoice",
+        target_id: payment.invoice_id.to_string(),
+        before: None,
+        after: Some(json!({"disputed": true, "payment_intent": pi})),
+        at: now,
+    }))
+    .await?;
+    Ok(())
+}
