@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
 
-ensure_packages postgresql
+ensure_packages postgresql poppler-utils
 start_postgres
 
 step "cargo fmt --check"

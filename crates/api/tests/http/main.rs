@@ -8,6 +8,9 @@ mod support;
 
 mod api_tokens;
 mod auth_flow;
+mod billing;
+mod billing_concurrency;
+mod billing_stripe;
 mod catalog;
 mod cors;
 mod docs;
@@ -22,5 +25,7 @@ mod request_id;
 mod security_center;
 mod security_headers;
 mod shutdown;
+mod stripe_client;
+mod stripe_fake;
 mod tenancy;
 mod users;

@@ -21,6 +21,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/public/products"),
     ("POST", "/api/orders"),
     ("GET", "/api/billing/products/catalog/public"),
+    ("POST", "/api/billing/stripe/webhook"),
 ];
 
 struct Operation {

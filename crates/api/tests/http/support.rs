@@ -25,6 +25,8 @@ pub struct TestApp {
     pub store: Store,
     /// The server's clock: tests move it instead of sleeping.
     pub clock: Arc<ManualClock>,
+    /// The Stripe this server talks to.
+    pub stripe: crate::stripe_fake::StripeFake,
     /// Notified each time `/test/hold` starts serving a request.
     pub held: Arc<Notify>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -54,7 +56,10 @@ impl TestApp {
             .unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::at(datetime!(2026-11-21 09:00 UTC)));
+        let stripe = crate::stripe_fake::start().await;
         let state = AppState {
+            stripe: mpanel_services::billing::stripe::StripeClient::new(&stripe.base_url())
+                .unwrap(),
             store: store.clone(),
             clock: clock.clone(),
             tokens: AccessTokens::new(&[42u8; 32]).unwrap(),
@@ -86,6 +91,7 @@ impl TestApp {
                 .unwrap(),
             store,
             clock,
+            stripe,
             held,
             shutdown: Some(tx),
             server,

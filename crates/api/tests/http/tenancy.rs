@@ -59,6 +59,19 @@ async fn another_tenants_resources_are_not_found() {
     let placed: Value = res.json().await.unwrap();
     let order_a = placed["order_id"].as_str().unwrap().to_owned();
     let customer_a = placed["customer_id"].as_str().unwrap().to_owned();
+    let invoice_a = placed["invoice_id"].as_str().unwrap().to_owned();
+    let res = app
+        .post_as(
+            &admin_a.access_token,
+            &format!("/api/billing/invoices/{invoice_a}/credit-notes"),
+            json!({"amount_minor": 100, "disposition": "REDUCE_BALANCE", "reason": "goodwill"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let credit_note_a = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // A's resource for each kind of id a path can hold.
     let id_for = |path: &str| -> String {
@@ -72,8 +85,15 @@ async fn another_tenants_resources_are_not_found() {
             product_a.clone()
         } else if path.starts_with("/api/orders/") {
             order_a.clone()
-        } else if path.starts_with("/api/customers/") {
+        } else if path.starts_with("/api/customers/") || path.starts_with("/api/billing/customers/")
+        {
             customer_a.clone()
+        } else if path.starts_with("/api/billing/invoices/")
+            || path.starts_with("/api/me/invoices/")
+        {
+            invoice_a.clone()
+        } else if path.starts_with("/api/billing/credit-notes/") {
+            credit_note_a.clone()
         } else {
             panic!("{path}: say which of tenant A's resources fills this id")
         }
@@ -97,6 +117,12 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1})
                 } else if path.starts_with("/api/customers/") {
                     json!({"name": "pwned"})
+                } else if path.ends_with("/pay") {
+                    json!({"amount_minor": 1, "provider": "MANUAL"})
+                } else if path.ends_with("/credit-notes") {
+                    json!({"amount_minor": 1, "disposition": "CREDIT", "reason": "pwned"})
+                } else if path.starts_with("/api/billing/invoices/") {
+                    json!({"customer_id": customer_a, "lines": []})
                 } else if path.starts_with("/api/billing/products/") {
                     json!({"name": "pwned", "slug": "pwned", "category": "OTHER", "billing_model": "RECURRING",
                            "status": "ACTIVE", "visibility": "PUBLIC"})

@@ -122,7 +122,7 @@ pub fn get(addr: &str, path: &str, request_id: Option<&str>) -> (u16, String) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut req = reqwest::Client::new().get(format!("http://{addr}{path}"));
+        let mut req = http_client().get(format!("http://{addr}{path}"));
         if let Some(id) = request_id {
             req = req.header("x-request-id", id);
         }
@@ -148,7 +148,7 @@ pub fn login(addr: &str, tenant: &str, email: &str, password: &str) -> u16 {
         .build()
         .unwrap();
     rt.block_on(async {
-        reqwest::Client::new()
+        http_client()
             .post(format!("http://{addr}/api/auth/login"))
             .json(&serde_json::json!({"tenant": tenant, "email": email, "password": password}))
             .send()
@@ -198,4 +198,10 @@ pub fn read_runs(log: &Path) -> std::collections::HashMap<String, Vec<Run>> {
         }
     }
     runs
+}
+
+/// A plain HTTP client (TLS needs the process's crypto provider first).
+pub fn http_client() -> reqwest::Client {
+    mpanel_services::tls::install_crypto_provider();
+    reqwest::Client::new()
 }

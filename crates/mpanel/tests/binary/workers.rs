@@ -91,7 +91,9 @@ fn three_worker_processes_share_ten_thousand_jobs_and_survive_a_sigkill() {
             .block_on(store.queue_stats(time::OffsetDateTime::now_utc()))
             .unwrap()
             .iter()
-            .filter(|s| s.state == mpanel_domain::jobs::JobState::Completed)
+            .filter(|s| {
+                s.state == mpanel_domain::jobs::JobState::Completed && s.kind == "diagnostics.probe"
+            })
             .map(|s| s.count)
             .sum();
         if completed as usize == JOBS {
