@@ -66,3 +66,372 @@ start_postgres() {
     POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
     export POSTGRES_URL
 }
+
+# ---------------------------------------------------------------------------
+# Provisioning services: PowerDNS, the web node (sshd + nginx) and the mail
+# node (Dovecot, reached over the same sshd). None of them installs anything:
+# call ensure_provisioning_packages first. Facts and the commands the drivers
+# use: docs/provisioning-harness.md.
+
+# The Debian packages the provisioning services need (sudo: the mail node's
+# SSH user reloads Dovecot, whose master runs as root, through one sudo rule).
+PROVISIONING_PACKAGES=(pdns-server pdns-backend-sqlite3 sqlite3 openssh-server openssh-client
+    nginx dovecot-imapd dnsutils curl sudo)
+
+# Every start_* function appends the names of the variables it exports here.
+SERVICE_ENV_VARS=()
+
+# ensure_provisioning_packages [PKG...]: ensure_packages for PROVISIONING_PACKAGES
+# (and any extra PKG) with a policy-rc.d that forbids starting services, so the
+# install leaves no system nginx/sshd/dovecot/pdns running.
+ensure_provisioning_packages() {
+    local policy=/usr/sbin/policy-rc.d created="" rc=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# written by mPanel scripts/lib/services.sh during a package install\nexit 101\n' \
+            | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        created=1
+    fi
+    ensure_packages "${PROVISIONING_PACKAGES[@]}" "$@" || rc=$?
+    [ -n "$created" ] && as_root rm -f "$policy"
+    return "$rc"
+}
+
+# service_env: the exported service variables as `export K=V` lines.
+service_env() {
+    local name
+    for name in "${SERVICE_ENV_VARS[@]}"; do printf 'export %s=%q\n' "$name" "${!name}"; done
+}
+
+_svc_need_root() {
+    [ "$(id -u)" -eq 0 ] || { echo "$1 must run as root (it creates users and starts sshd)" >&2; return 1; }
+}
+
+_svc_random() { od -An -tx1 -N"${1:-16}" /dev/urandom | tr -d ' \n'; }
+
+# Alive and not a zombie (a child we have not reaped yet).
+_svc_alive() {
+    local stat
+    stat=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $stat != Z* ]]
+}
+
+# _svc_stop PID: SIGTERM, SIGKILL after 10 s, then reap it if it is our child.
+_svc_stop() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        _svc_alive "$pid" || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# _svc_wait NAME LOG PID CMD...: polls CMD every 0.1 s for up to 10 s; on
+# timeout, or if PID exits first, prints LOG and fails.
+_svc_wait() {
+    local name=$1 log=$2 pid=$3 end=$((SECONDS + 10))
+    shift 3
+    while ((SECONDS < end)); do
+        "$@" >/dev/null 2>&1 && return 0
+        _svc_alive "$pid" || break
+        sleep 0.1
+    done
+    echo "$name did not come up; $log:" >&2
+    cat "$log" >&2 || true
+    return 1
+}
+
+# _svc_banner PORT PREFIX: the TCP server on 127.0.0.1:PORT greets with PREFIX.
+_svc_banner() {
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r line <&3 && [[ $line == "$2"* ]]' _ "$@"
+}
+
+_svc_tcp_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1"; }
+
+# _svc_user NAME HOME: a system user with its own group, a shell, and an
+# unlocked password field ('*': no password, but sshd accepts its keys).
+_svc_user() {
+    local name=$1 home=$2
+    if ! getent passwd "$name" >/dev/null; then
+        useradd --system --user-group --home-dir "$home" --shell /bin/bash "$name"
+    fi
+    usermod -p '*' -s /bin/bash "$name"
+    install -d -o "$name" -g "$name" -m 0750 "$home"
+}
+
+# start_pdns: PowerDNS authoritative (gsqlite3) on a free loopback port, with
+# its HTTP API on another; exports PDNS_API_URL, PDNS_API_KEY, PDNS_DNS_PORT.
+# Packet and query caches are off so a change made through the API is
+# answered at once.
+start_pdns() {
+    services_dir
+    local dir="$SERVICES_DIR/pdns" dns_port api_port key schema pid
+    mkdir -p "$dir"
+    # The full schema (not the NN_to_MM_ upgrade files); the copy under
+    # /usr/share/doc may be excluded from the install, so take one that exists.
+    for schema in $(dpkg -L pdns-backend-sqlite3 | grep '/schema\.sqlite3\.sql$') ""; do
+        [ -f "$schema" ] && break
+    done
+    [ -n "$schema" ] || { echo "pdns-backend-sqlite3's schema.sqlite3.sql not found" >&2; return 1; }
+    sqlite3 "$dir/pdns.sqlite3" <"$schema"
+    dns_port=$(free_port)
+    api_port=$(free_port)
+    key=$(_svc_random 16)
+    cat >"$dir/pdns.conf" <<CONF
+launch=gsqlite3
+gsqlite3-database=$dir/pdns.sqlite3
+local-address=127.0.0.1
+local-port=$dns_port
+api=yes
+api-key=$key
+webserver=yes
+webserver-address=127.0.0.1
+webserver-port=$api_port
+webserver-allow-from=127.0.0.1
+default-soa-content=ns1.example.net. hostmaster.@ 0 10800 3600 604800 3600
+cache-ttl=0
+query-cache-ttl=0
+negquery-cache-ttl=0
+security-poll-suffix=
+CONF
+    chmod 600 "$dir/pdns.conf"
+    step "starting PowerDNS on 127.0.0.1:$dns_port (API on :$api_port)"
+    pdns_server --config-dir="$dir" --guardian=no --daemon=no --disable-syslog \
+        --socket-dir="$dir" --write-pid=no </dev/null >"$dir/pdns.log" 2>&1 &
+    pid=$!
+    CLEANUPS+=("_svc_stop $pid")
+    _svc_wait PowerDNS "$dir/pdns.log" "$pid" \
+        curl -sf -m 1 -H "X-API-Key: $key" "http://127.0.0.1:$api_port/api/v1/servers/localhost" || return 1
+    _svc_wait PowerDNS "$dir/pdns.log" "$pid" _svc_tcp_open "$dns_port" || return 1
+    PDNS_API_URL="http://127.0.0.1:$api_port"
+    PDNS_API_KEY=$key
+    PDNS_DNS_PORT=$dns_port
+    export PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT
+    SERVICE_ENV_VARS+=(PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT)
+}
+
+# One sshd for both nodes (each node has its own user and key), started by the
+# first node that needs it. Keys are read from $SERVICES_DIR/sshd/authorized_keys/USER
+# (StrictModes no: that path is under /tmp, which StrictModes rejects).
+_SVC_SSHD_PORT=""
+_svc_sshd() {
+    [ -n "$_SVC_SSHD_PORT" ] && return 0
+    services_dir
+    local dir="$SERVICES_DIR/sshd" port pid
+    install -d -m 0755 "$dir" "$dir/authorized_keys" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -C mpanel-harness-host -f "$dir/ssh_host_ed25519_key"
+    port=$(free_port)
+    cat >"$dir/sshd_config" <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $dir/ssh_host_ed25519_key
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys/%u
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin no
+X11Forwarding no
+AllowAgentForwarding no
+AllowTcpForwarding no
+PrintMotd no
+MaxStartups 200
+MaxSessions 100
+Subsystem sftp internal-sftp
+CONF
+    printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")" >"$dir/known_hosts"
+    step "starting sshd on 127.0.0.1:$port"
+    /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null >>"$dir/sshd.log" 2>&1 &
+    pid=$!
+    # Per-connection sshd processes are its children: stop them too.
+    CLEANUPS+=("pkill -TERM -P $pid 2>/dev/null; _svc_stop $pid")
+    _svc_wait sshd "$dir/sshd.log" "$pid" _svc_banner "$port" SSH-2.0- || return 1
+    _SVC_SSHD_PORT=$port
+}
+
+# _svc_ssh_key USER: a client key pair for USER, authorized on the harness sshd;
+# prints the private key's path.
+_svc_ssh_key() {
+    local user=$1 dir="$SERVICES_DIR/sshd"
+    rm -f "$dir/id_ed25519_$user" "$dir/id_ed25519_$user.pub"
+    ssh-keygen -q -t ed25519 -N '' -C "mpanel-harness-$user" -f "$dir/id_ed25519_$user"
+    install -m 0644 "$dir/id_ed25519_$user.pub" "$dir/authorized_keys/$user"
+    echo "$dir/id_ed25519_$user"
+}
+
+# start_web_node: sshd + nginx on loopback. nginx runs as the SSH user
+# mpanel-web (a non-root master on a high port, everything in its own folder),
+# so that user tests and reloads it without sudo. Exports WEB_SSH_HOST,
+# WEB_SSH_PORT, WEB_SSH_USER, WEB_SSH_KEY, WEB_SSH_KNOWN_HOSTS, WEB_HTTP_PORT,
+# WEB_NGINX_CONF, WEB_SITES_DIR, WEB_ROOT_DIR, WEB_NGINX_TEST_CMD,
+# WEB_NGINX_RELOAD_CMD.
+start_web_node() {
+    _svc_need_root start_web_node || return 1
+    services_dir
+    local user=mpanel-web dir="$SERVICES_DIR/web" port key pid nginx=(/usr/sbin/nginx -e)
+    _svc_user "$user" /var/lib/mpanel-web
+    _svc_sshd || return 1
+    key=$(_svc_ssh_key "$user")
+    install -d -o "$user" -g "$user" -m 0755 "$dir" "$dir/sites" "$dir/www" "$dir/logs" "$dir/run" "$dir/tmp"
+    port=$(free_port)
+    # `-e`: the master does not try the packaged /var/log/nginx/error.log
+    # (not writable by mpanel-web) before it reads the configuration.
+    nginx+=("$dir/logs/error.log" -c "$dir/nginx.conf")
+    cat >"$dir/nginx.conf" <<CONF
+# mPanel test web node: a non-root nginx, all state under $dir.
+daemon off;
+worker_processes auto;
+pid $dir/run/nginx.pid;
+error_log $dir/logs/error.log;
+events { worker_connections 1024; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    server_names_hash_bucket_size 128;
+    access_log $dir/logs/access.log;
+    client_body_temp_path $dir/tmp/client_body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port default_server;
+        server_name _;
+        return 404;
+    }
+    include $dir/sites/*.conf;
+}
+CONF
+    chmod 0644 "$dir/nginx.conf"
+    step "starting nginx (as $user) on 127.0.0.1:$port"
+    setpriv --reuid="$user" --regid="$user" --init-groups --reset-env \
+        "${nginx[@]}" </dev/null >"$dir/nginx.out" 2>&1 &
+    pid=$!
+    CLEANUPS+=("_svc_stop $pid")
+    _svc_wait nginx "$dir/nginx.out" "$pid" curl -s -o /dev/null -m 1 "http://127.0.0.1:$port/" \
+        || { cat "$dir/logs/error.log" >&2 || true; return 1; }
+    WEB_SSH_HOST=127.0.0.1
+    WEB_SSH_PORT=$_SVC_SSHD_PORT
+    WEB_SSH_USER=$user
+    WEB_SSH_KEY=$key
+    WEB_SSH_KNOWN_HOSTS="$SERVICES_DIR/sshd/known_hosts"
+    WEB_HTTP_PORT=$port
+    WEB_NGINX_CONF="$dir/nginx.conf"
+    WEB_SITES_DIR="$dir/sites"
+    WEB_ROOT_DIR="$dir/www"
+    WEB_NGINX_TEST_CMD="/usr/sbin/nginx -q -t -c $dir/nginx.conf"
+    WEB_NGINX_RELOAD_CMD="/usr/sbin/nginx -s reload -c $dir/nginx.conf"
+    export WEB_SSH_HOST WEB_SSH_PORT WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT \
+        WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD
+    SERVICE_ENV_VARS+=(WEB_SSH_HOST WEB_SSH_PORT WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS
+        WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD)
+}
+
+# start_mail_node: Dovecot (imap only, no TLS, plaintext logins allowed, no
+# failed-login slowdown) on a free loopback port, reached over the harness
+# sshd as mpanel-mail, the user that owns the maildirs and the passwd-file;
+# its one root command, `doveadm -c CONF reload`, is allowed by a sudoers
+# file removed on exit. Exports MAIL_IMAP_PORT, MAIL_DOVECOT_CONF,
+# MAIL_PASSWD_FILE, MAIL_ROOT_DIR, MAIL_UID, MAIL_GID, MAIL_RELOAD_CMD,
+# MAIL_SSH_HOST, MAIL_SSH_PORT, MAIL_SSH_USER, MAIL_SSH_KEY,
+# MAIL_SSH_KNOWN_HOSTS.
+start_mail_node() {
+    _svc_need_root start_mail_node || return 1
+    services_dir
+    local user=mpanel-mail dir="$SERVICES_DIR/mail" port key pid uid gid sudoers
+    _svc_user "$user" /var/lib/mpanel-mail
+    uid=$(id -u "$user")
+    gid=$(id -g "$user")
+    _svc_sshd || return 1
+    key=$(_svc_ssh_key "$user")
+    install -d -m 0755 "$dir" "$dir/run" "$dir/state"
+    # setgid: files the SSH user creates here belong to group dovecot, whose
+    # auth process reads the passwd-file.
+    install -d -o "$user" -g dovecot -m 2750 "$dir/auth"
+    install -o "$user" -g dovecot -m 0640 /dev/null "$dir/auth/passwd"
+    install -d -o "$user" -g "$user" -m 0750 "$dir/mailboxes"
+    port=$(free_port)
+    cat >"$dir/dovecot.conf" <<CONF
+# mPanel test mail node: Dovecot with all state under $dir.
+base_dir = $dir/run
+state_dir = $dir/state
+instance_name = $(basename "$SERVICES_DIR")
+log_path = $dir/dovecot.log
+auth_verbose = yes
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+first_valid_uid = $uid
+last_valid_uid = $uid
+first_valid_gid = $gid
+last_valid_gid = $gid
+mail_location = maildir:~/Maildir
+passdb {
+  driver = passwd-file
+  args = scheme=ARGON2ID username_format=%u $dir/auth/passwd
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $dir/auth/passwd
+}
+protocol imap {
+  mail_max_userip_connections = 1000
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $port
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+# doveadm run by the SSH user reports its events here (else: an error line).
+service stats {
+  unix_listener stats-writer {
+    mode = 0666
+  }
+}
+CONF
+    chmod 0644 "$dir/dovecot.conf"
+    sudoers="/etc/sudoers.d/mpanel-harness-$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
+    printf '%s ALL=(root) NOPASSWD: /usr/bin/doveadm -c %s reload\n' "$user" "$dir/dovecot.conf" >"$sudoers.tmp"
+    chmod 0440 "$sudoers.tmp"
+    visudo -qcf "$sudoers.tmp" || { rm -f "$sudoers.tmp"; return 1; }
+    mv -f "$sudoers.tmp" "$sudoers"
+    CLEANUPS+=("rm -f $sudoers")
+    step "starting Dovecot on 127.0.0.1:$port"
+    dovecot -F -c "$dir/dovecot.conf" </dev/null >"$dir/dovecot.out" 2>&1 &
+    pid=$!
+    CLEANUPS+=("_svc_stop $pid")
+    _svc_wait Dovecot "$dir/dovecot.out" "$pid" _svc_banner "$port" '* OK' || { cat "$dir/dovecot.log" >&2 || true; return 1; }
+    MAIL_IMAP_PORT=$port
+    MAIL_DOVECOT_CONF="$dir/dovecot.conf"
+    MAIL_PASSWD_FILE="$dir/auth/passwd"
+    MAIL_ROOT_DIR="$dir/mailboxes"
+    MAIL_UID=$uid
+    MAIL_GID=$gid
+    MAIL_RELOAD_CMD="sudo -n /usr/bin/doveadm -c $dir/dovecot.conf reload"
+    MAIL_SSH_HOST=127.0.0.1
+    MAIL_SSH_PORT=$_SVC_SSHD_PORT
+    MAIL_SSH_USER=$user
+    MAIL_SSH_KEY=$key
+    MAIL_SSH_KNOWN_HOSTS="$SERVICES_DIR/sshd/known_hosts"
+    export MAIL_IMAP_PORT MAIL_DOVECOT_CONF MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
+        MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS
+    SERVICE_ENV_VARS+=(MAIL_IMAP_PORT MAIL_DOVECOT_CONF MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID
+        MAIL_RELOAD_CMD MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS)
+}
