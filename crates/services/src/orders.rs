@@ -537,7 +537,8 @@ pub async fn place_order(
         tx.set_order_total(tenant.id, order_id, invoice.total_minor, now)
             .await?;
     }
-    if let Some(p) = input.payment.as_ref() {
+    // A free order is settled on issue: nothing to record.
+    if let Some(p) = input.payment.as_ref().filter(|_| invoice.total_minor > 0) {
         if p.amount_minor != invoice.total_minor {
             return Err(invalid(
                 "payment.amount_minor",

@@ -129,8 +129,9 @@ async fn list_for(
     let filter = InvoiceFilter {
         status,
         customer: customer.or(q.customer_id),
-        from: q.from,
-        to: q.to,
+        // One representation for both engines (SQLite compares text).
+        from: q.from.map(|t| t.to_offset(time::UtcOffset::UTC)),
+        to: q.to.map(|t| t.to_offset(time::UtcOffset::UTC)),
         before: query::cursor::<InvoiceId>(q.cursor.as_deref())?,
         limit: limit + 1,
         issued_only: customer.is_some(),
@@ -363,7 +364,7 @@ pub async fn movements(
         .store
         .invoice(tenant, id)
         .await
-        .map_err(|_| Problem::not_found("No such invoice."))?;
+        .map_err(mpanel_services::ServiceError::not_found_as("invoice"))?;
     let payments = state.store.payments_of(tenant, id).await?;
     let notes = state.store.credit_notes_of(tenant, id).await?;
     Ok(Json(MoneyMovements {
@@ -458,7 +459,7 @@ pub async fn customer_credit(
         .store
         .customer(tenant, id)
         .await
-        .map_err(|_| Problem::not_found("No such customer."))?;
+        .map_err(mpanel_services::ServiceError::not_found_as("customer"))?;
     let balances = state.store.credit_balances(tenant, id).await?;
     Ok(Json(serde_json::json!({
         "balances": balances.iter().map(|b| serde_json::json!({"currency": b.currency, "balance_minor": b.balance_minor})).collect::<Vec<_>>()
@@ -507,7 +508,10 @@ async fn my_invoice(
         Ok(inv) if Some(inv.customer_id) == customer && inv.status != InvoiceStatus::Draft => {
             Ok(id)
         }
-        _ => Err(Problem::not_found("No such invoice.")),
+        Ok(_) | Err(mpanel_store::StoreError::NotFound) => {
+            Err(Problem::not_found("No such invoice."))
+        }
+        Err(other) => Err(other.into()),
     }
 }
 

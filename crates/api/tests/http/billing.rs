@@ -608,3 +608,86 @@ async fn numbers_follow_the_year_in_the_tenants_time_zone() {
         .unwrap();
     assert_eq!(issued["number"], "INV-2027-000001");
 }
+
+#[tokio::test]
+async fn an_order_written_off_or_free_goes_ahead_like_a_paid_one() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "acme").await;
+    let product = |slug: &'static str, amount: i64| {
+        let app = &app;
+        let token = admin.access_token.clone();
+        async move {
+            let p: Value = app
+                .post_as(
+                    &token,
+                    "/api/billing/products",
+                    json!({"name": slug, "slug": slug, "category": "HOSTING", "billing_model": "RECURRING",
+                           "status": "ACTIVE", "visibility": "PUBLIC", "base_currency": "EUR",
+                           "provisioning_template": {"type": "HOSTING", "dns_zone": true, "mailboxes": 0}}),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let id = p["id"].as_str().unwrap().to_owned();
+            app.post_as(
+                &token,
+                &format!("/api/billing/products/{id}/prices"),
+                json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": amount}),
+            )
+            .await;
+            id
+        }
+    };
+    let paid_product = product("web", 1500).await;
+    let free_product = product("free", 0).await;
+    let order = |key: &'static str,
+                 product: String,
+                 domain: &'static str,
+                 payment: Option<Value>| {
+        let app = &app;
+        async move {
+            let mut body = json!({"customer": {"email": "c@example.org", "name": "C", "country": "DE"},
+                    "items": [{"product_id": product, "period": "MONTHLY", "domain": domain}],
+                    "currency": "EUR"});
+            if let Some(p) = payment {
+                body["payment"] = p;
+            }
+            let res = app
+                .post_order("acme", &app.webhook_secret("acme"), key, &body)
+                .await;
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    // Free, and the site says paid: settled on issue, provisioned.
+    let free = order(
+        "free-1",
+        free_product,
+        "free.test",
+        Some(json!({"status": "PAID", "provider": "stripe", "reference": "pi_free", "amount_minor": 0})),
+    )
+    .await;
+    assert_eq!(free["status"], "PAID");
+    assert_eq!(free["items"][0]["steps"].as_array().unwrap().len(), 2);
+    // Unpaid, then written off in full by a credit note: provisioned too.
+    let placed = order("owed-1", paid_product, "owed.test", None).await;
+    let invoice = placed["invoice_id"].as_str().unwrap();
+    let res = app
+        .post_as(
+            &admin.access_token,
+            &format!("/api/billing/invoices/{invoice}/credit-notes"),
+            json!({"amount_minor": 1500, "disposition": "REDUCE_BALANCE", "reason": "launch offer"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let order_id = placed["order_id"].as_str().unwrap();
+    let after: Value = app
+        .get_as(&admin.access_token, &format!("/api/orders/{order_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["status"], "PAID");
+    assert_eq!(after["items"][0]["steps"].as_array().unwrap().len(), 2);
+}

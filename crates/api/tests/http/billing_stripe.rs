@@ -66,7 +66,7 @@ async fn a_payment_intent_then_stripes_webhooks_pay_refund_and_dispute_once() {
     assert_eq!(create.param("metadata[invoice_id]"), Some(id.as_str()));
     assert_eq!(
         create.idempotency_key.as_deref(),
-        Some(format!("mpanel-invoice-{id}-attempt-1").as_str())
+        Some(format!("mpanel-invoice-{id}-attempt-1-4990").as_str())
     );
     // Asking again: the same intent (Stripe replays the same key).
     let again: Value = app
@@ -92,7 +92,7 @@ async fn a_payment_intent_then_stripes_webhooks_pay_refund_and_dispute_once() {
         "evt_paid",
         "payment_intent.succeeded",
         json!({"id": pi, "object": "payment_intent", "amount": 4990, "amount_received": 4990,
-               "currency": "eur", "status": "succeeded", "metadata": {"invoice_id": id}}),
+               "currency": "eur", "status": "succeeded", "metadata": {"invoice_id": id, "tenant_id": admin.tenant_id.to_string()}}),
     );
     assert_eq!(deliver(&app, &paid, now - 301).await.status(), 401);
     assert_eq!(deliver(&app, &paid, now + 301).await.status(), 401);
@@ -175,6 +175,35 @@ async fn a_payment_intent_then_stripes_webhooks_pay_refund_and_dispute_once() {
         app.security_events(admin.tenant_id)
             .await
             .contains(&"PAYMENT_DISPUTED".to_owned())
+    );
+    // Intents mPanel did not create (the marketing site's) are left alone.
+    let foreign = event(
+        "evt_foreign",
+        "payment_intent.succeeded",
+        json!({"id": "pi_site", "object": "payment_intent", "amount": 100, "amount_received": 100,
+               "currency": "eur", "status": "succeeded", "metadata": {}}),
+    );
+    assert_eq!(
+        deliver(&app, &foreign, now)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["outcome"],
+        "IGNORED"
+    );
+    let foreign_refund = event(
+        "evt_foreign_refund",
+        "charge.refunded",
+        json!({"id": "ch_site", "object": "charge", "payment_intent": "pi_site", "amount": 100,
+               "amount_refunded": 100, "currency": "eur"}),
+    );
+    assert_eq!(
+        deliver(&app, &foreign_refund, now)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["outcome"],
+        "IGNORED"
     );
     // Unknown types are acknowledged and ignored.
     let other = event("evt_other", "customer.created", json!({"id": "cus_1"}));

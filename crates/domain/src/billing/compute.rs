@@ -74,6 +74,13 @@ pub fn compute(
         if description.is_empty() || description.chars().count() > 500 {
             return Err(line_error(i, "description", "must be 1 to 500 characters"));
         }
+        if description.chars().any(char::is_control) {
+            return Err(line_error(
+                i,
+                "description",
+                "must not contain control characters",
+            ));
+        }
         if line.quantity <= Decimal::ZERO {
             return Err(line_error(i, "quantity", "must be greater than zero"));
         }

@@ -80,7 +80,7 @@ pub(crate) async fn create_in(
         )));
     }
     let reason = input.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
         return Err(ServiceError::invalid(
             "reason",
             "must be 1 to 500 characters",
@@ -219,6 +219,10 @@ pub(crate) async fn create_in(
     }))
     .await?;
     let updated = tx.invoice_for_update(tenant.id, inv.id).await?;
+    if status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid {
+        // Written off to zero: an order waiting on it goes ahead.
+        super::payments::on_paid(tx, tenant, &updated, now).await?;
+    }
     Ok((note, updated))
 }
 

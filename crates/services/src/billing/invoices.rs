@@ -168,7 +168,11 @@ pub async fn get(
 }
 
 fn check_notes(notes: &[String]) -> Result<(), ServiceError> {
-    if notes.len() > 10 || notes.iter().any(|n| n.chars().count() > 1000) {
+    if notes.len() > 10
+        || notes
+            .iter()
+            .any(|n| n.chars().count() > 1000 || n.chars().any(|c| c.is_control() && c != '\n'))
+    {
         return Err(ServiceError::invalid(
             "notes",
             "at most 10 notes of 1,000 characters",

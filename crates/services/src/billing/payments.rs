@@ -46,6 +46,10 @@ pub struct PaymentOutcome {
     pub amount_due_minor: i64,
 }
 
+/// The largest payment accepted (a typo with extra zeros is refused, and
+/// credit balances cannot overflow).
+pub const MAX_PAYMENT_MINOR: i64 = 1_000_000_000_000_000;
+
 fn refuse_payment(from: InvoiceStatus) -> ServiceError {
     ServiceError::Transition {
         what: "invoice",
@@ -73,10 +77,10 @@ pub(crate) async fn record_in(
     ) {
         return Err(refuse_payment(inv.status));
     }
-    if amount <= 0 {
+    if !(1..=MAX_PAYMENT_MINOR).contains(&amount) {
         return Err(ServiceError::invalid(
             "amount_minor",
-            "must be greater than zero",
+            "must be greater than zero and at most 10^15 minor units",
         ));
     }
     let before = balance(&inv);
@@ -161,7 +165,7 @@ pub(crate) async fn record_in(
 
 /// A paid order's invoice: the order is `PAID` and its provisioning jobs
 /// are queued, in this transaction.
-async fn on_paid(
+pub(crate) async fn on_paid(
     tx: &mut Tx,
     tenant: &TenantRecord,
     inv: &InvoiceRecord,
@@ -295,8 +299,14 @@ pub async fn pay(
         .reference
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
-    if reference.as_ref().is_some_and(|r| r.len() > 200) {
-        return Err(ServiceError::invalid("reference", "at most 200 characters"));
+    if reference
+        .as_ref()
+        .is_some_and(|r| r.len() > 200 || r.chars().any(char::is_control))
+    {
+        return Err(ServiceError::invalid(
+            "reference",
+            "at most 200 characters, no control characters",
+        ));
     }
     let now = clock.now();
     let mut tx = store.begin().await?;

@@ -9,8 +9,8 @@ use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider};
 use mpanel_domain::billing::stripe::{StripeEvent, stripe_exponent, verify_signature};
 use mpanel_domain::catalog::Currency;
-use mpanel_domain::{Clock, InvoiceId};
-use mpanel_store::billing::{CreditEntry, PaymentIntentRecord};
+use mpanel_domain::{Clock, InvoiceId, PaymentId};
+use mpanel_store::billing::{CreditEntry, PaymentIntentRecord, PaymentRecord};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::{Store, TenantRecord, Tx};
 use serde::Serialize;
@@ -98,7 +98,9 @@ pub async fn create_payment_intent(
     let intent = stripe
         .create_payment_intent(
             &key,
-            &format!("mpanel-invoice-{id}-attempt-{attempt}"),
+            // The amount is part of the key: an attempt whose answer was
+            // lost cannot block a later one for another amount.
+            &format!("mpanel-invoice-{id}-attempt-{attempt}-{due}"),
             &PaymentIntentRequest {
                 amount_minor: due,
                 currency,
@@ -227,8 +229,7 @@ pub async fn handle_webhook(
     let object = &event.data.object;
     let outcome = match event.type_.as_str() {
         "payment_intent.succeeded" => {
-            intent_succeeded(&mut tx, tenant, object, &actor, now).await?;
-            WebhookOutcome::Handled
+            intent_succeeded(&mut tx, tenant, object, &actor, now).await?
         }
         "payment_intent.payment_failed" => {
             let id = field(object, "id")?;
@@ -236,13 +237,9 @@ pub async fn handle_webhook(
                 .await?;
             WebhookOutcome::Handled
         }
-        "charge.refunded" => {
-            charge_refunded(&mut tx, tenant, object, &actor, now).await?;
-            WebhookOutcome::Handled
-        }
+        "charge.refunded" => charge_refunded(&mut tx, tenant, object, &actor, now).await?,
         "charge.dispute.created" => {
-            dispute_created(&mut tx, tenant, object, &event.id, now).await?;
-            WebhookOutcome::Handled
+            dispute_created(&mut tx, tenant, object, &event.id, now).await?
         }
         _ => WebhookOutcome::Ignored,
     };
@@ -256,28 +253,37 @@ async fn intent_succeeded(
     object: &Value,
     actor: &Actor,
     now: OffsetDateTime,
-) -> Result<(), ServiceError> {
+) -> Result<WebhookOutcome, ServiceError> {
     let pi = field(object, "id")?;
-    let currency = currency_of(object)?;
-    let received = amount(object, "amount_received", currency)?;
-    let invoice: InvoiceId = object
+    let ours = object
+        .pointer("/metadata/tenant_id")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t == tenant.id.to_string());
+    let invoice: Option<InvoiceId> = object
         .pointer("/metadata/invoice_id")
         .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ServiceError::invalid("data.object.metadata.invoice_id", "is missing"))?;
+        .and_then(|s| s.parse().ok());
+    // Intents mPanel did not create (the marketing site's, the Stripe
+    // account's other uses) are acknowledged and left alone.
+    let Some(invoice) = invoice.filter(|_| ours) else {
+        return Ok(WebhookOutcome::Ignored);
+    };
+    let currency = currency_of(object)?;
+    let received = amount(object, "amount_received", currency)?;
+    let inv = tx
+        .invoice_for_update(tenant.id, invoice)
+        .await
+        .map_err(ServiceError::not_found_as("invoice"))?;
     tx.set_payment_intent_status(tenant.id, pi, "succeeded", now)
         .await?;
+    // Checked under the invoice's lock: concurrent deliveries record once.
     if tx
         .payment_by_reference(tenant.id, PaymentProvider::Stripe.as_str(), pi)
         .await?
         .is_some()
     {
-        return Ok(());
+        return Ok(WebhookOutcome::Handled);
     }
-    let inv = tx
-        .invoice_for_update(tenant.id, invoice)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
     if inv.currency != currency.code() {
         return Err(ServiceError::invalid(
             "data.object.currency",
@@ -300,8 +306,26 @@ async fn intent_succeeded(
         )
         .await?;
     } else {
-        // Paid meanwhile by other means (or voided): the money is the
-        // customer's credit, never lost.
+        // Paid meanwhile by other means (or voided): the money is recorded
+        // against the intent (so refunds and disputes find it) and becomes
+        // the customer's credit, never lost.
+        let payment = PaymentRecord {
+            id: PaymentId::new(),
+            tenant_id: tenant.id,
+            invoice_id: inv.id,
+            customer_id: inv.customer_id,
+            provider: PaymentProvider::Stripe.as_str().to_owned(),
+            reference: Some(pi.to_owned()),
+            currency: inv.currency.clone(),
+            amount_minor: received,
+            applied_minor: 0,
+            refunded_minor: 0,
+            status: "SUCCESS".to_owned(),
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_payment(&payment).await?;
         tx.adjust_credit(&CreditEntry {
             tenant: tenant.id,
             customer: inv.customer_id,
@@ -309,13 +333,45 @@ async fn intent_succeeded(
             delta_minor: received,
             reason: "Stripe payment for a settled invoice",
             invoice: Some(inv.id),
-            payment: None,
+            payment: Some(payment.id),
             credit_note: None,
             at: now,
         })
         .await?;
+        tx.record_audit(&actor.audit(Change {
+            tenant: tenant.id,
+            action: "payment.to_credit",
+            target_type: "invoice",
+            target_id: inv.id.to_string(),
+            before: Some(json!({"status": inv.status.as_str()})),
+            after: Some(
+                json!({"payment_id": payment.id, "payment_intent": pi, "credited_minor": received}),
+            ),
+            at: now,
+        }))
+        .await?;
     }
-    Ok(())
+    Ok(WebhookOutcome::Handled)
+}
+
+/// The recorded payment of intent `pi`, or why there is none: an intent
+/// mPanel created whose payment is not recorded yet is retried by Stripe
+/// later; any other is not ours.
+async fn payment_of_intent(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    pi: &str,
+) -> Result<Option<PaymentRecord>, ServiceError> {
+    if let Some(p) = tx
+        .payment_by_reference(tenant.id, PaymentProvider::Stripe.as_str(), pi)
+        .await?
+    {
+        return Ok(Some(p));
+    }
+    if tx.payment_intent_known(tenant.id, pi).await? {
+        return Err(not_yet(&format!("the payment {pi}")));
+    }
+    Ok(None)
 }
 
 async fn charge_refunded(
@@ -324,23 +380,29 @@ async fn charge_refunded(
     object: &Value,
     actor: &Actor,
     now: OffsetDateTime,
-) -> Result<(), ServiceError> {
+) -> Result<WebhookOutcome, ServiceError> {
     let pi = field(object, "payment_intent")?;
     let charge = field(object, "id")?;
     let currency = currency_of(object)?;
     let refunded_total = amount(object, "amount_refunded", currency)?;
-    let Some(payment) = tx
+    let Some(found) = payment_of_intent(tx, tenant, pi).await? else {
+        return Ok(WebhookOutcome::Ignored);
+    };
+    // Lock the invoice, then read the payment again: concurrent refund
+    // events for one charge apply their cumulative totals one after the
+    // other, never on a stale read.
+    let inv = tx.invoice_for_update(tenant.id, found.invoice_id).await?;
+    let payment = tx
         .payment_by_reference(tenant.id, PaymentProvider::Stripe.as_str(), pi)
         .await?
-    else {
-        return Err(not_yet(&format!("the payment {pi}")));
-    };
-    // Cumulative: a late, smaller total changes nothing.
-    let delta = refunded_total.min(payment.applied_minor) - payment.refunded_minor;
+        .unwrap_or(found);
+    // Cumulative: a late, smaller total changes nothing. What was given
+    // back otherwise (a CREDIT note) is not refunded twice.
+    let delta = (refunded_total.min(payment.applied_minor) - payment.refunded_minor)
+        .min(balance(&inv).received());
     if delta <= 0 {
-        return Ok(());
+        return Ok(WebhookOutcome::Handled);
     }
-    let inv = tx.invoice_for_update(tenant.id, payment.invoice_id).await?;
     credit_notes::create_in(
         tx,
         tenant,
@@ -357,7 +419,7 @@ async fn charge_refunded(
         now,
     )
     .await?;
-    Ok(())
+    Ok(WebhookOutcome::Handled)
 }
 
 async fn dispute_created(
@@ -366,13 +428,10 @@ async fn dispute_created(
     object: &Value,
     event_id: &str,
     now: OffsetDateTime,
-) -> Result<(), ServiceError> {
+) -> Result<WebhookOutcome, ServiceError> {
     let pi = field(object, "payment_intent")?;
-    let Some(payment) = tx
-        .payment_by_reference(tenant.id, PaymentProvider::Stripe.as_str(), pi)
-        .await?
-    else {
-        return Err(not_yet(&format!("the payment {pi}")));
+    let Some(payment) = payment_of_intent(tx, tenant, pi).await? else {
+        return Ok(WebhookOutcome::Ignored);
     };
     tx.flag_invoice_disputed(tenant.id, payment.invoice_id, now)
         .await?;
@@ -398,5 +457,5 @@ async fn dispute_created(
         at: now,
     }))
     .await?;
-    Ok(())
+    Ok(WebhookOutcome::Handled)
 }

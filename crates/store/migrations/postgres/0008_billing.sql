@@ -75,7 +75,10 @@ BEGIN
         RETURN OLD;
     END IF;
     IF OLD.status <> 'DRAFT' AND (
-        NEW.customer_id IS DISTINCT FROM OLD.customer_id
+        NEW.id IS DISTINCT FROM OLD.id
+        OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id
+        OR NEW.created_at IS DISTINCT FROM OLD.created_at
+        OR NEW.customer_id IS DISTINCT FROM OLD.customer_id
         OR NEW.order_id IS DISTINCT FROM OLD.order_id
         OR NEW.number IS DISTINCT FROM OLD.number
         OR NEW.currency IS DISTINCT FROM OLD.currency

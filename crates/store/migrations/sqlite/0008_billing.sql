@@ -67,7 +67,10 @@ CREATE TABLE invoice_lines (
 -- An issued invoice's frozen fields never change, and it is never deleted.
 CREATE TRIGGER invoices_frozen BEFORE UPDATE ON invoices
 WHEN OLD.status <> 'DRAFT' AND (
-    NEW.customer_id IS NOT OLD.customer_id
+    NEW.id IS NOT OLD.id
+    OR NEW.tenant_id IS NOT OLD.tenant_id
+    OR NEW.created_at IS NOT OLD.created_at
+    OR NEW.customer_id IS NOT OLD.customer_id
     OR NEW.order_id IS NOT OLD.order_id
     OR NEW.number IS NOT OLD.number
     OR NEW.currency IS NOT OLD.currency

@@ -526,6 +526,9 @@ impl Tx {
                 "UPDATE invoices SET status = 'OVERDUE', updated_at = $1
                  WHERE id IN (SELECT id FROM invoices
                               WHERE status IN ('ISSUED', 'PARTIALLY_PAID') AND due_at < $1 LIMIT $2)
+                   -- Again here: on PostgreSQL a row paid or voided while
+                   -- this waited for its lock is re-checked by this clause.
+                   AND status IN ('ISSUED', 'PARTIALLY_PAID') AND due_at < $1
                  RETURNING tenant_id, id",
             )
             .bind(now)

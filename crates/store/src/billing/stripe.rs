@@ -101,6 +101,20 @@ impl Tx {
         Ok(())
     }
 
+    /// Whether mPanel created this payment intent (for this tenant).
+    pub async fn payment_intent_known(&mut self, tenant: TenantId, id: &str) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM stripe_payment_intents WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(n > 0)
+    }
+
     /// Records a webhook event; `false` if it was handled before.
     pub async fn record_stripe_event(
         &mut self,
