@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, CI): installs what the tests need, starts a
-# throwaway PostgreSQL on loopback, then runs cargo fmt --check, clippy with
+# throwaway PostgreSQL, PowerDNS, a web node (sshd + nginx) and a mail node
+# (Dovecot) on loopback, then runs cargo fmt --check, clippy with
 # -D warnings, and the whole test suite once on SQLite and once on
 # PostgreSQL. Everything it starts stops when it exits.
 #
@@ -10,8 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
 
-ensure_packages postgresql poppler-utils
+ensure_provisioning_packages postgresql poppler-utils
 start_postgres
+# The real services the provisioning drivers are tested against.
+start_pdns
+start_web_node
+start_mail_node
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -103,6 +103,10 @@ typed_id!(
     /// A credit note against an issued invoice.
     CreditNoteId
 );
+typed_id!(
+    /// A server of the platform's inventory.
+    ServerId
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,16 +7,18 @@
 pub mod billing;
 pub mod catalog;
 pub mod clock;
+pub mod dns;
 pub mod identity;
 pub mod ids;
 pub mod jobs;
 pub mod orders;
+pub mod provisioning;
 pub mod security;
 pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
     ApiTokenId, AuditEventId, CreditNoteId, InvoiceId, JobId, PaymentId, PriceId, ProductId,
-    RefreshTokenId, SecurityEventId, SessionId, TenantId, UserId,
+    RefreshTokenId, SecurityEventId, ServerId, SessionId, TenantId, UserId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

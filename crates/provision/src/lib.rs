@@ -1,0 +1,14 @@
+//! Provisioning drivers behind small types, one module each: PowerDNS
+//! zones and records over its HTTP API, websites on a web node (nginx)
+//! over SSH, mailboxes on a mail node (Dovecot) over SSH. Every action is
+//! idempotent: it looks first and treats "already there and matching" as
+//! success, so a retried job resumes instead of repeating.
+#![forbid(unsafe_code)]
+
+pub mod dns;
+pub mod error;
+pub mod mail;
+pub mod ssh;
+pub mod web;
+
+pub use error::{DriverError, Ensured};

@@ -1,0 +1,355 @@
+//! The mail-node driver against the harness's real sshd and Dovecot
+//! (`MAIL_SSH_*`, `MAIL_IMAP_PORT`, `MAIL_PASSWD_FILE`, `MAIL_ROOT_DIR`,
+//! `MAIL_UID`, `MAIL_GID`, `MAIL_RELOAD_CMD`); mailboxes are checked with
+//! IMAP logins.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use mpanel_provision::mail::{MailNode, MailboxInfo, hash_password};
+use mpanel_provision::ssh::SshTarget;
+use mpanel_provision::{DriverError, Ensured};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run these tests under `bash scripts/test.sh`, which starts \
+             the mail node (sshd + Dovecot) and exports MAIL_SSH_*, MAIL_IMAP_PORT, \
+             MAIL_PASSWD_FILE, MAIL_ROOT_DIR, MAIL_UID, MAIL_GID and MAIL_RELOAD_CMD"
+        )
+    })
+}
+
+fn node() -> MailNode {
+    MailNode {
+        ssh: SshTarget {
+            host: env("MAIL_SSH_HOST"),
+            port: env("MAIL_SSH_PORT").parse().unwrap(),
+            user: env("MAIL_SSH_USER"),
+            key_path: env("MAIL_SSH_KEY").into(),
+            known_hosts: env("MAIL_SSH_KNOWN_HOSTS").into(),
+        },
+        passwd_file: env("MAIL_PASSWD_FILE"),
+        root_dir: env("MAIL_ROOT_DIR"),
+        uid: env("MAIL_UID").parse().unwrap(),
+        gid: env("MAIL_GID").parse().unwrap(),
+        reload_cmd: env("MAIL_RELOAD_CMD"),
+    }
+}
+
+/// A mail domain no other test (process or run) uses.
+fn fresh_domain(tag: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        % 1_000_000_000;
+    format!("{tag}-{}-{n}-{micros}.mail.test", std::process::id())
+}
+
+/// How an IMAP LOGIN ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Login {
+    Ok,
+    /// Wrong user or password.
+    Refused,
+    /// The right password, refused for the reason Dovecot gives.
+    Disabled(String),
+    /// Anything else (a reload in progress, say).
+    Other(String),
+}
+
+/// One IMAP LOGIN on the harness's Dovecot, spoken directly.
+async fn login(user: &str, password: &str) -> Login {
+    let port: u16 = env("MAIL_IMAP_PORT").parse().unwrap();
+    let talk = async {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let greeting = lines.next_line().await?.unwrap_or_default();
+        if !greeting.starts_with("* OK") {
+            // `* BYE Shutting down`: a login process retiring on a reload.
+            return Ok(format!("greeting: {greeting}"));
+        }
+        let command = format!("a LOGIN \"{user}\" \"{password}\"\r\n");
+        write.write_all(command.as_bytes()).await?;
+        while let Some(line) = lines.next_line().await? {
+            if let Some(reply) = line.strip_prefix("a ") {
+                let _ = write.write_all(b"b LOGOUT\r\n").await;
+                return Ok(reply.to_owned());
+            }
+        }
+        Ok::<_, std::io::Error>("connection closed".to_owned())
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(10), talk)
+        .await
+        .expect("Dovecot answers a LOGIN within 10 s")
+        .unwrap_or_else(|e| format!("connection failed: {e}"));
+    if reply.starts_with("OK") {
+        Login::Ok
+    } else if reply.contains("[AUTHENTICATIONFAILED]") {
+        Login::Refused
+    } else if reply.contains("[CONTACTADMIN]") {
+        Login::Disabled(reply)
+    } else {
+        Login::Other(reply)
+    }
+}
+
+/// Logs in until the outcome is of the kind `want` (a concurrent test's
+/// reload can interrupt one attempt), for up to 3 s; returns the last.
+async fn login_until(user: &str, password: &str, want: fn(&Login) -> bool) -> Login {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let outcome = login(user, password).await;
+        if want(&outcome) || Instant::now() > deadline {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn is_ok(l: &Login) -> bool {
+    *l == Login::Ok
+}
+
+fn is_refused(l: &Login) -> bool {
+    *l == Login::Refused
+}
+
+fn is_suspended(l: &Login) -> bool {
+    matches!(l, Login::Disabled(reply) if reply.contains("suspended"))
+}
+
+/// The lines of the passwd-file for `address`.
+fn passwd_lines(address: &str) -> Vec<String> {
+    let content = std::fs::read_to_string(env("MAIL_PASSWD_FILE")).unwrap();
+    let prefix = format!("{address}:");
+    content
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn mail_mailbox_logs_in_is_suspended_changes_password_and_is_deleted() {
+    let mail = node();
+    let domain = fresh_domain("life");
+    let address = format!("alice.b-x@{domain}");
+    let hash = hash_password("first secret").unwrap();
+
+    assert!(mail.ping().await.unwrap() < Duration::from_secs(5));
+    assert_eq!(
+        mail.ensure_mailbox(&address, &hash, 100).await.unwrap(),
+        Ensured::Created
+    );
+    assert_eq!(
+        login_until(&address, "first secret", is_ok).await,
+        Login::Ok
+    );
+    assert_eq!(
+        login_until(&address, "wrong secret", is_refused).await,
+        Login::Refused
+    );
+    assert_eq!(
+        mail.ensure_mailbox(&address, &hash, 100).await.unwrap(),
+        Ensured::AlreadyThere
+    );
+    let lines = passwd_lines(&address);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].ends_with("::userdb_quota_rule=*:storage=100M"),
+        "{}",
+        lines[0]
+    );
+
+    let home = format!("{}/{domain}/alice.b-x", env("MAIL_ROOT_DIR"));
+    for sub in ["cur", "new", "tmp"] {
+        let meta = std::fs::metadata(format!("{home}/Maildir/{sub}")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{sub}");
+        assert_eq!(meta.uid().to_string(), env("MAIL_UID"));
+    }
+    let file = std::fs::metadata(env("MAIL_PASSWD_FILE")).unwrap();
+    assert_eq!(
+        file.permissions().mode() & 0o777,
+        0o640,
+        "readable by Dovecot's group only"
+    );
+
+    // A quota change rewrites the line.
+    assert_eq!(
+        mail.ensure_mailbox(&address, &hash, 250).await.unwrap(),
+        Ensured::Created
+    );
+    assert_eq!(
+        mail.mailboxes(&domain).await.unwrap(),
+        vec![MailboxInfo {
+            address: address.clone(),
+            quota_mb: 250,
+            suspended: false
+        }]
+    );
+
+    assert_eq!(mail.suspend(&address).await.unwrap(), Ensured::Created);
+    let outcome = login_until(&address, "first secret", is_suspended).await;
+    assert!(
+        is_suspended(&outcome),
+        "the right password fails: {outcome:?}"
+    );
+    assert_eq!(mail.suspend(&address).await.unwrap(), Ensured::AlreadyThere);
+    // Re-running the provisioning does not lift a suspension.
+    assert_eq!(
+        mail.ensure_mailbox(&address, &hash, 250).await.unwrap(),
+        Ensured::AlreadyThere
+    );
+    assert!(mail.mailboxes(&domain).await.unwrap()[0].suspended);
+    let outcome = login_until(&address, "first secret", is_suspended).await;
+    assert!(is_suspended(&outcome), "still suspended: {outcome:?}");
+
+    assert_eq!(mail.unsuspend(&address).await.unwrap(), Ensured::Created);
+    assert_eq!(
+        login_until(&address, "first secret", is_ok).await,
+        Login::Ok
+    );
+    assert_eq!(
+        mail.unsuspend(&address).await.unwrap(),
+        Ensured::AlreadyThere
+    );
+
+    let new_hash = hash_password("second secret").unwrap();
+    assert_eq!(
+        mail.set_password(&address, &new_hash).await.unwrap(),
+        Ensured::Created
+    );
+    assert_eq!(
+        login_until(&address, "first secret", is_refused).await,
+        Login::Refused
+    );
+    assert_eq!(
+        login_until(&address, "second secret", is_ok).await,
+        Login::Ok
+    );
+    assert_eq!(
+        mail.set_password(&address, &new_hash).await.unwrap(),
+        Ensured::AlreadyThere
+    );
+
+    assert_eq!(mail.delete(&address).await.unwrap(), Ensured::Created);
+    assert_eq!(
+        login_until(&address, "second secret", is_refused).await,
+        Login::Refused
+    );
+    assert!(passwd_lines(&address).is_empty());
+    assert!(!std::path::Path::new(&home).exists(), "mail removed");
+    assert_eq!(mail.mailboxes(&domain).await.unwrap(), vec![]);
+    assert_eq!(
+        mail.delete(&address).await.unwrap(),
+        Ensured::AlreadyThere,
+        "absent is fine"
+    );
+    let err = mail.set_password(&address, &new_hash).await.unwrap_err();
+    assert!(matches!(err, DriverError::Permanent(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn mail_concurrent_edits_of_the_passwd_file_lose_nothing() {
+    let mail = node();
+    let domain = fresh_domain("many");
+    let hash = hash_password("shared secret").unwrap();
+    let mut jobs = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (mail, hash, address) = (mail.clone(), hash.clone(), format!("user{i}@{domain}"));
+        jobs.spawn(async move { mail.ensure_mailbox(&address, &hash, 10 + i).await });
+    }
+    while let Some(result) = jobs.join_next().await {
+        assert_eq!(result.unwrap().unwrap(), Ensured::Created);
+    }
+    let mut listed: Vec<String> = mail
+        .mailboxes(&domain)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.address)
+        .collect();
+    listed.sort();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("user{i}@{domain}")).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    for address in &expected {
+        assert_eq!(passwd_lines(address).len(), 1, "{address}");
+    }
+    assert_eq!(
+        login_until(&expected[3], "shared secret", is_ok).await,
+        Login::Ok
+    );
+    assert_eq!(
+        login_until(&expected[9], "shared secret", is_ok).await,
+        Login::Ok
+    );
+
+    for address in expected {
+        let mail = mail.clone();
+        jobs.spawn(async move { mail.delete(&address).await });
+    }
+    while let Some(result) = jobs.join_next().await {
+        assert_eq!(result.unwrap().unwrap(), Ensured::Created);
+    }
+    assert_eq!(mail.mailboxes(&domain).await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn mail_bad_addresses_and_hashes_are_refused_before_anything_runs() {
+    // An unreachable node: a refusal here cannot come from the node.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mail = MailNode {
+        ssh: SshTarget {
+            port: closed,
+            ..node().ssh
+        },
+        ..node()
+    };
+    let hash = hash_password("x").unwrap();
+    for address in [
+        "a+tag@t.test",
+        "../x@t.test",
+        "Alice@t.test",
+        "a@b@t.test",
+        "a b@t.test",
+        "a@t.test/..",
+        "a:b@t.test",
+    ] {
+        let err = mail.ensure_mailbox(address, &hash, 10).await.unwrap_err();
+        assert!(
+            matches!(err, DriverError::Permanent(_)),
+            "{address}: {err:?}"
+        );
+        assert!(matches!(
+            mail.delete(address).await,
+            Err(DriverError::Permanent(_))
+        ));
+    }
+    for bad_hash in ["plaintext", "{ARGON2ID}a:b", "{ARGON2ID}a\nb"] {
+        let err = mail
+            .ensure_mailbox("ok@t.test", bad_hash, 10)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DriverError::Permanent(_)),
+            "{bad_hash:?}: {err:?}"
+        );
+    }
+    let err = mail.ping().await.unwrap_err();
+    assert!(
+        err.is_transient(),
+        "the closed port itself is transient: {err:?}"
+    );
+}
