@@ -126,6 +126,8 @@ pub mod perm {
         InvoicesWrite,
         PaymentsWrite,
         BillingSettingsWrite,
+        ServersRead,
+        ServersWrite,
     );
 }
 

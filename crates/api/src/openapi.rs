@@ -17,7 +17,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::AppState;
 use crate::routes::{
     audit, auth, catalog, customers, health, invoices, metrics, ops, orders, security,
-    security_center, settings, stripe, users,
+    security_center, servers, settings, stripe, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -59,6 +59,7 @@ pub struct ProblemDoc {
         (name = "catalog", description = "Products, prices and the public catalog"),
         (name = "orders", description = "Orders from the marketing site, and their status"),
         (name = "customers", description = "The tenant's customers"),
+        (name = "servers", description = "The platform's server inventory"),
         (name = "billing", description = "Invoices, payments, credit notes, billing settings"),
         (name = "settings", description = "The tenant's settings"),
     ),
@@ -143,6 +144,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::my_get))
         .routes(routes!(invoices::my_pdf))
         .routes(routes!(invoices::get_settings, invoices::put_settings))
+        .routes(routes!(servers::list, servers::create))
+        .routes(routes!(servers::get, servers::update))
         .routes(routes!(stripe::payment_intent))
         .routes(routes!(stripe::webhook))
         .routes(routes!(orders::place, orders::list))

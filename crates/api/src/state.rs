@@ -6,6 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use mpanel_domain::Clock;
 use mpanel_services::billing::stripe::StripeClient;
 use mpanel_services::identity::AccessTokens;
+use mpanel_services::secret_box::SecretBox;
 use mpanel_services::security::webauthn::Passkeys;
 use mpanel_store::Store;
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub passkeys: Passkeys,
     /// Stripe's API (a fake in tests).
     pub stripe: StripeClient,
+    /// Seals server credentials (`secrets_key`); `None` when not configured.
+    pub secrets: Option<SecretBox>,
 }
 
 /// The metrics registry and who may read it.

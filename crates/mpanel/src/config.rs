@@ -49,6 +49,7 @@ pub const KEYS: &[&str] = &[
     "webauthn_rp_id",
     "webauthn_origin",
     "stripe_api_base",
+    "secrets_key",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +117,12 @@ struct Raw {
     webauthn_origin: String,
     #[serde(deserialize_with = "scalar_string")]
     stripe_api_base: String,
+    #[serde(
+        default,
+        deserialize_with = "optional_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    secrets_key: Option<String>,
 }
 
 impl Default for Raw {
@@ -147,6 +154,7 @@ impl Default for Raw {
             webauthn_rp_id: "localhost".into(),
             webauthn_origin: "http://localhost:2271".into(),
             stripe_api_base: "https://api.stripe.com".into(),
+            secrets_key: None,
         }
     }
 }
@@ -171,6 +179,8 @@ pub struct Config {
     pub webauthn_origin: String,
     /// Where Stripe's API is (changed only to test against a fake).
     pub stripe_api_base: String,
+    /// Seals server credentials at rest.
+    pub secrets_key: Option<mpanel_services::secret_box::SecretBox>,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -356,6 +366,13 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         retention: Duration::from_secs(raw.job_retention_days.saturating_mul(86_400)),
         diagnostics_log: raw.diagnostics_log,
     };
+    let secrets_key = match &raw.secrets_key {
+        None => None,
+        Some(key) => Some(
+            mpanel_services::secret_box::SecretBox::from_base64(key)
+                .map_err(|m| bad("secrets_key", &m))?,
+        ),
+    };
     if let Err(err) = mpanel_services::billing::stripe::StripeClient::new(&raw.stripe_api_base) {
         return Err(bad("stripe_api_base", &err.to_string()));
     }
@@ -398,6 +415,7 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         webauthn_rp_id: raw.webauthn_rp_id,
         webauthn_origin: raw.webauthn_origin,
         stripe_api_base: raw.stripe_api_base,
+        secrets_key,
         file,
     })
 }

@@ -110,6 +110,16 @@ pub async fn run_workers(
 /// `billing.mark_overdue`: records OVERDUE on open invoices past due (the
 /// API already shows them so; this makes it a fact dunning can act on).
 fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>) {
+    let (check_store, check_clock) = (store.clone(), clock.clone());
+    registry.register("servers.health_check", move |_ctx, _: serde_json::Value| {
+        let (store, clock) = (check_store.clone(), check_clock.clone());
+        async move {
+            mpanel_services::servers::check_all(&store, clock.as_ref())
+                .await
+                .map(drop)
+                .map_err(JobError::retry)
+        }
+    });
     registry.register("billing.mark_overdue", move |_ctx, _: serde_json::Value| {
         let (store, clock) = (store.clone(), clock.clone());
         async move {
@@ -123,15 +133,28 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
 
 /// The recurring jobs.
 fn recurring() -> Vec<mpanel_jobs::Recurring> {
-    vec![mpanel_jobs::Recurring {
-        name: "billing.mark_overdue".into(),
-        schedule: mpanel_jobs::Schedule::Every(300),
-        kind: "billing.mark_overdue".into(),
-        payload: serde_json::json!({}),
-        options: mpanel_jobs::JobOptions {
-            queue: "billing".into(),
-            max_attempts: 3,
-            ..mpanel_jobs::JobOptions::default()
+    vec![
+        mpanel_jobs::Recurring {
+            name: "servers.health_check".into(),
+            schedule: mpanel_jobs::Schedule::Every(60),
+            kind: "servers.health_check".into(),
+            payload: serde_json::json!({}),
+            options: mpanel_jobs::JobOptions {
+                queue: "provisioning".into(),
+                max_attempts: 1,
+                ..mpanel_jobs::JobOptions::default()
+            },
         },
-    }]
+        mpanel_jobs::Recurring {
+            name: "billing.mark_overdue".into(),
+            schedule: mpanel_jobs::Schedule::Every(300),
+            kind: "billing.mark_overdue".into(),
+            payload: serde_json::json!({}),
+            options: mpanel_jobs::JobOptions {
+                queue: "billing".into(),
+                max_attempts: 3,
+                ..mpanel_jobs::JobOptions::default()
+            },
+        },
+    ]
 }

@@ -64,6 +64,7 @@ pub async fn run(
             &config.webauthn_origin,
         )?,
         stripe: mpanel_services::billing::stripe::StripeClient::new(&config.stripe_api_base)?,
+        secrets: config.secrets_key.clone(),
         metrics: MetricsAccess {
             handle: mpanel_api::telemetry::metrics_handle()
                 .context("cannot install the metrics recorder")?,

@@ -13,7 +13,9 @@ pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod orders;
+pub mod secret_box;
 pub mod security;
+pub mod servers;
 pub mod tenants;
 pub mod tls;
 

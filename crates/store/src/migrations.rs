@@ -43,6 +43,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(6, "security", "0006_security"),
     migration!(7, "document_numbers", "0007_document_numbers"),
     migration!(8, "billing", "0008_billing"),
+    migration!(9, "servers", "0009_servers"),
 ];
 
 /// One migration, as shown to operators.

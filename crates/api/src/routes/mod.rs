@@ -12,6 +12,7 @@ pub mod ops;
 pub mod orders;
 pub mod security;
 pub mod security_center;
+pub mod servers;
 pub mod settings;
 pub mod stripe;
 pub mod users;

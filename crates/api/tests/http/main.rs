@@ -24,6 +24,7 @@ mod orders;
 mod request_id;
 mod security_center;
 mod security_headers;
+mod servers;
 mod shutdown;
 mod stripe_client;
 mod stripe_fake;

@@ -60,6 +60,12 @@ impl TestApp {
         let state = AppState {
             stripe: mpanel_services::billing::stripe::StripeClient::new(&stripe.base_url())
                 .unwrap(),
+            secrets: Some(
+                mpanel_services::secret_box::SecretBox::from_base64(
+                    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                )
+                .unwrap(),
+            ),
             store: store.clone(),
             clock: clock.clone(),
             tokens: AccessTokens::new(&[42u8; 32]).unwrap(),

@@ -52,10 +52,12 @@ pub enum Permission {
     InvoicesWrite,
     PaymentsWrite,
     BillingSettingsWrite,
+    ServersRead,
+    ServersWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 23] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -77,6 +79,8 @@ impl Permission {
         Permission::InvoicesWrite,
         Permission::PaymentsWrite,
         Permission::BillingSettingsWrite,
+        Permission::ServersRead,
+        Permission::ServersWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +106,8 @@ impl Permission {
             Self::InvoicesWrite => "INVOICES_WRITE",
             Self::PaymentsWrite => "PAYMENTS_WRITE",
             Self::BillingSettingsWrite => "BILLING_SETTINGS_WRITE",
+            Self::ServersRead => "SERVERS_READ",
+            Self::ServersWrite => "SERVERS_WRITE",
         }
     }
 
@@ -122,6 +128,8 @@ impl Permission {
             Self::SettingsWrite | Self::SecurityPolicyWrite => matches!(role, TenantAdmin),
             Self::SecurityEventsRead => matches!(role, SuperAdmin | TenantAdmin),
             Self::InvoicesRead => matches!(role, TenantAdmin | Billing | Support),
+            // The platform's servers: its operator only.
+            Self::ServersRead | Self::ServersWrite => matches!(role, SuperAdmin),
             // Money moves: never SUPPORT.
             Self::InvoicesWrite | Self::PaymentsWrite | Self::BillingSettingsWrite => {
                 matches!(role, TenantAdmin | Billing)
@@ -138,7 +146,8 @@ impl Permission {
             | Self::CatalogRead
             | Self::OrdersRead
             | Self::CustomersRead
-            | Self::InvoicesRead => Scope::Read,
+            | Self::InvoicesRead
+            | Self::ServersRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
             Self::SettingsWrite | Self::SecurityPolicyWrite => Scope::Admin,
             Self::SelfMfa | Self::SecurityEventsRead => Scope::Security,
@@ -146,7 +155,7 @@ impl Permission {
             | Self::InvoicesWrite
             | Self::PaymentsWrite
             | Self::BillingSettingsWrite => Scope::Billing,
-            Self::JobsManage => Scope::Provisioning,
+            Self::JobsManage | Self::ServersWrite => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,
             Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,
         }

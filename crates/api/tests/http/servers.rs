@@ -1,0 +1,135 @@
+//! The server inventory: SUPER_ADMIN only, credentials sealed at rest and
+//! never returned, a health check that records reachability and latency.
+
+use mpanel_domain::identity::Role;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+
+#[tokio::test]
+async fn servers_keep_their_credentials_sealed_and_report_their_health() {
+    let app = TestApp::start().await;
+    let ops = app.account("acme", "ops@acme.test", Role::SuperAdmin).await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    let body = json!({"name": "web-1", "role": "WEB", "address": "127.0.0.1", "port": app.addr.port(),
+        "credentials": {"type": "SSH", "user": "mpanel-web", "private_key": KEY},
+        "settings": {"public_ipv4": "192.0.2.10"}, "capacity": 500});
+    let res = app
+        .post_as(&admin.access_token, "/api/servers", body.clone())
+        .await;
+    assert_eq!(res.status(), 403, "a tenant admin does not run servers");
+    let res = app
+        .post_as(&ops.access_token, "/api/servers", body.clone())
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let web: Value = res.json().await.unwrap();
+    assert_eq!(
+        web["credentials"],
+        json!({"type": "SSH", "user": "mpanel-web"})
+    );
+    assert_eq!(web["status"], "ONLINE");
+    assert!(!web.to_string().contains("PRIVATE KEY"));
+    let res = app.post_as(&ops.access_token, "/api/servers", body).await;
+    assert_eq!(res.status(), 409, "names are unique");
+
+    // Bad input names the field and makes nothing.
+    let res = app
+        .post_as(
+            &ops.access_token,
+            "/api/servers",
+            json!({"name": "dns-1", "role": "DNS", "address": "127.0.0.1",
+                   "credentials": {"type": "API", "url": "ftp://x", "key": "k"}, "capacity": 1}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["field"],
+        "credentials.url"
+    );
+
+    // A closed port for the second one.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let res = app
+        .post_as(
+            &ops.access_token,
+            "/api/servers",
+            json!({"name": "dns-1", "role": "DNS", "address": "127.0.0.1", "port": closed_port,
+                   "credentials": {"type": "API", "url": "http://127.0.0.1:8081", "key": "secret-api-key"},
+                   "capacity": 1000}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let dns: Value = res.json().await.unwrap();
+    assert_eq!(
+        dns["credentials"],
+        json!({"type": "API", "url": "http://127.0.0.1:8081"})
+    );
+
+    // At rest, nothing readable.
+    let stored = app.store.list_servers(None).await.unwrap();
+    for s in &stored {
+        assert!(s.credentials.starts_with("v1:"));
+        assert!(!s.credentials.contains("PRIVATE") && !s.credentials.contains("secret-api-key"));
+    }
+    let audit: Value = app
+        .get_as(&admin.access_token, "/api/audit?action=server.create")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!audit.to_string().contains("PRIVATE KEY"));
+
+    assert_eq!(
+        mpanel_services::servers::check_all(&app.store, app.clock.as_ref())
+            .await
+            .unwrap(),
+        2
+    );
+    let list: Value = app
+        .get_as(&ops.access_token, "/api/servers")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_name = |n: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert!(by_name("web-1")["last_latency_ms"].is_i64());
+    assert_eq!(by_name("web-1")["last_error"], Value::Null);
+    assert!(
+        by_name("dns-1")["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect")
+    );
+
+    // Maintenance: kept, but takes no new accounts (placement reads status).
+    let id = web["id"].as_str().unwrap();
+    let res = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/servers/{id}"),
+            Some(&ops.access_token),
+            Some(json!({"status": "MAINTENANCE", "capacity": 400})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let web: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&web["status"], &web["capacity"]),
+        (&json!("MAINTENANCE"), &json!(400))
+    );
+    assert_eq!(web["credentials"]["user"], "mpanel-web", "credentials kept");
+}

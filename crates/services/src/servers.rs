@@ -1,0 +1,391 @@
+//! The server inventory (SUPER_ADMIN): servers with their role, address,
+//! capacity and status; credentials sealed with the configured
+//! `secrets_key` and never shown again; a periodic reachability check.
+
+use std::time::{Duration, Instant};
+
+use mpanel_domain::provisioning::{ServerRole, ServerStatus};
+use mpanel_domain::{Clock, ServerId, TenantId};
+use mpanel_store::servers::ServerRecord;
+use mpanel_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::actor::Change;
+use crate::secret_box::SecretBox;
+use crate::{Actor, ServiceError};
+
+/// How mPanel reaches a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum Credentials {
+    /// An SSH user and its private key (OpenSSH format).
+    Ssh { user: String, private_key: String },
+    /// An HTTP API and its key (PowerDNS, Proxmox VE).
+    Api { url: String, key: String },
+}
+
+impl Credentials {
+    fn check(&self) -> Result<(), ServiceError> {
+        match self {
+            Self::Ssh { user, private_key } => {
+                if user.is_empty()
+                    || user.len() > 32
+                    || !user
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(ServiceError::invalid(
+                        "credentials.user",
+                        "must be a Unix user name",
+                    ));
+                }
+                if !private_key.contains("PRIVATE KEY-----") {
+                    return Err(ServiceError::invalid(
+                        "credentials.private_key",
+                        "must be a private key in OpenSSH or PEM format",
+                    ));
+                }
+            }
+            Self::Api { url, key } => {
+                let parsed = url::Url::parse(url).map_err(|_| {
+                    ServiceError::invalid("credentials.url", "must be an http(s) URL")
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(ServiceError::invalid(
+                        "credentials.url",
+                        "must be an http(s) URL",
+                    ));
+                }
+                if key.is_empty() {
+                    return Err(ServiceError::invalid(
+                        "credentials.key",
+                        "must not be empty",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What may be shown: the kind and the user or URL, never the secret.
+    fn summary(&self) -> Value {
+        match self {
+            Self::Ssh { user, .. } => json!({"type": "SSH", "user": user}),
+            Self::Api { url, .. } => json!({"type": "API", "url": url}),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewServer {
+    pub name: String,
+    pub role: ServerRole,
+    pub address: String,
+    pub port: Option<u16>,
+    pub credentials: Credentials,
+    /// Role-specific, not secret: e.g. a web node's `public_ipv4`,
+    /// `nginx_conf`, `sites_dir`, `root_dir`, `listen`.
+    #[serde(default)]
+    pub settings: Option<Value>,
+    pub capacity: i64,
+    pub status: Option<ServerStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPatch {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub credentials: Option<Credentials>,
+    pub settings: Option<Value>,
+    pub capacity: Option<i64>,
+    pub status: Option<ServerStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServerView {
+    pub id: ServerId,
+    pub name: String,
+    pub role: ServerRole,
+    pub address: String,
+    pub port: i32,
+    /// `{type, user}` or `{type, url}`: the secret is never returned.
+    pub credentials: Value,
+    pub settings: Value,
+    pub capacity: i64,
+    pub status: ServerStatus,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_check_at: Option<OffsetDateTime>,
+    pub last_latency_ms: Option<i64>,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+fn secrets(secrets: Option<&SecretBox>) -> Result<&SecretBox, ServiceError> {
+    secrets.ok_or_else(|| {
+        ServiceError::Conflict(
+            "no secrets_key is configured: set MPANEL_SECRETS_KEY (32 bytes, base64) to store server credentials".into(),
+        )
+    })
+}
+
+pub fn open_credentials(sb: &SecretBox, s: &ServerRecord) -> Result<Credentials, ServiceError> {
+    let raw = sb.open(&s.credentials, s.id.to_string().as_bytes())?;
+    serde_json::from_slice(&raw)
+        .map_err(|e| ServiceError::Internal(format!("server credentials: {e}")))
+}
+
+fn seal(sb: &SecretBox, id: ServerId, c: &Credentials) -> Result<String, ServiceError> {
+    let raw = serde_json::to_vec(c).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    sb.seal(&raw, id.to_string().as_bytes())
+}
+
+fn view(s: ServerRecord, credentials: &Credentials) -> ServerView {
+    ServerView {
+        id: s.id,
+        name: s.name,
+        role: s.role,
+        address: s.address,
+        port: s.port,
+        credentials: credentials.summary(),
+        settings: s.settings,
+        capacity: s.capacity,
+        status: s.status,
+        last_check_at: s.last_check_at,
+        last_latency_ms: s.last_latency_ms,
+        last_error: s.last_error,
+        created_at: s.created_at,
+    }
+}
+
+fn check_fields(
+    name: &str,
+    address: &str,
+    capacity: i64,
+    settings: &Value,
+) -> Result<(), ServiceError> {
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(ServiceError::invalid("name", "must be 1 to 100 characters"));
+    }
+    let host_ok = !address.is_empty()
+        && address.len() <= 253
+        && address
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    if !host_ok {
+        return Err(ServiceError::invalid(
+            "address",
+            "must be a host name or an IP address",
+        ));
+    }
+    if !(0..=1_000_000).contains(&capacity) {
+        return Err(ServiceError::invalid(
+            "capacity",
+            "must be 0 to 1,000,000 accounts",
+        ));
+    }
+    if !settings.is_object() {
+        return Err(ServiceError::invalid("settings", "must be a JSON object"));
+    }
+    Ok(())
+}
+
+fn default_port(role: ServerRole, c: &Credentials) -> u16 {
+    match (role, c) {
+        (_, Credentials::Ssh { .. }) => 22,
+        (ServerRole::Dns, Credentials::Api { .. }) => 8081,
+        (ServerRole::Cloud, Credentials::Api { .. }) => 8006,
+        _ => 443,
+    }
+}
+
+fn conflict(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::Conflict(_) => ServiceError::Conflict("a server with this name exists".into()),
+        other => other.into(),
+    }
+}
+
+pub async fn create(
+    store: &Store,
+    clock: &dyn Clock,
+    sb: Option<&SecretBox>,
+    actor: &Actor,
+    tenant: TenantId,
+    input: NewServer,
+) -> Result<ServerView, ServiceError> {
+    let sb = secrets(sb)?;
+    let settings = input.settings.unwrap_or_else(|| json!({}));
+    check_fields(&input.name, &input.address, input.capacity, &settings)?;
+    input.credentials.check()?;
+    let now = clock.now();
+    let id = ServerId::new();
+    let record = ServerRecord {
+        id,
+        name: input.name.trim().to_owned(),
+        role: input.role,
+        address: input.address.clone(),
+        port: i32::from(
+            input
+                .port
+                .unwrap_or_else(|| default_port(input.role, &input.credentials)),
+        ),
+        credentials: seal(sb, id, &input.credentials)?,
+        settings,
+        capacity: input.capacity,
+        status: input.status.unwrap_or(ServerStatus::Online),
+        last_check_at: None,
+        last_latency_ms: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert_server(&record).await.map_err(conflict)?;
+    audit(
+        store,
+        actor,
+        tenant,
+        "server.create",
+        &record,
+        &input.credentials,
+        now,
+    )
+    .await?;
+    Ok(view(record, &input.credentials))
+}
+
+async fn audit(
+    store: &Store,
+    actor: &Actor,
+    tenant: TenantId,
+    action: &'static str,
+    s: &ServerRecord,
+    c: &Credentials,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let mut tx = store.begin().await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action,
+        target_type: "server",
+        target_id: s.id.to_string(),
+        before: None,
+        after: Some(
+            json!({"name": s.name, "role": s.role, "address": s.address, "port": s.port,
+            "capacity": s.capacity, "status": s.status, "credentials": c.summary()}),
+        ),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn update(
+    store: &Store,
+    clock: &dyn Clock,
+    sb: Option<&SecretBox>,
+    actor: &Actor,
+    tenant: TenantId,
+    id: ServerId,
+    patch: ServerPatch,
+) -> Result<ServerView, ServiceError> {
+    let sb = secrets(sb)?;
+    let mut s = store
+        .server(id)
+        .await
+        .map_err(ServiceError::not_found_as("server"))?;
+    let mut credentials = open_credentials(sb, &s)?;
+    if let Some(c) = patch.credentials {
+        c.check()?;
+        s.credentials = seal(sb, id, &c)?;
+        credentials = c;
+    }
+    if let Some(v) = patch.name {
+        s.name = v.trim().to_owned();
+    }
+    if let Some(v) = patch.address {
+        s.address = v;
+    }
+    if let Some(v) = patch.port {
+        s.port = i32::from(v);
+    }
+    if let Some(v) = patch.settings {
+        s.settings = v;
+    }
+    if let Some(v) = patch.capacity {
+        s.capacity = v;
+    }
+    if let Some(v) = patch.status {
+        s.status = v;
+    }
+    check_fields(&s.name, &s.address, s.capacity, &s.settings)?;
+    let now = clock.now();
+    s.updated_at = now;
+    store.update_server(&s).await.map_err(conflict)?;
+    audit(store, actor, tenant, "server.update", &s, &credentials, now).await?;
+    Ok(view(s, &credentials))
+}
+
+pub async fn get(
+    store: &Store,
+    sb: Option<&SecretBox>,
+    id: ServerId,
+) -> Result<ServerView, ServiceError> {
+    let sb = secrets(sb)?;
+    let s = store
+        .server(id)
+        .await
+        .map_err(ServiceError::not_found_as("server"))?;
+    let c = open_credentials(sb, &s)?;
+    Ok(view(s, &c))
+}
+
+pub async fn list(
+    store: &Store,
+    sb: Option<&SecretBox>,
+    role: Option<ServerRole>,
+) -> Result<Vec<ServerView>, ServiceError> {
+    let sb = secrets(sb)?;
+    store
+        .list_servers(role)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let c = open_credentials(sb, &s)?;
+            Ok(view(s, &c))
+        })
+        .collect()
+}
+
+/// The periodic health check: can a TCP connection be opened to each
+/// server's address and port, and how long did it take.
+pub async fn check_all(store: &Store, clock: &dyn Clock) -> Result<usize, ServiceError> {
+    let servers = store.list_servers(None).await?;
+    for s in &servers {
+        let started = Instant::now();
+        let target = format!("{}:{}", s.address.trim_matches(['[', ']']), s.port);
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(target.as_str()),
+        )
+        .await;
+        let (latency, error) = match outcome {
+            Ok(Ok(_)) => (
+                Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)),
+                None,
+            ),
+            Ok(Err(e)) => (None, Some(format!("cannot connect to {target}: {e}"))),
+            Err(_) => (None, Some(format!("no answer from {target} within 5 s"))),
+        };
+        store
+            .record_server_check(s.id, clock.now(), latency, error.as_deref())
+            .await?;
+    }
+    Ok(servers.len())
+}
