@@ -128,6 +128,8 @@ pub mod perm {
         BillingSettingsWrite,
         ServersRead,
         ServersWrite,
+        HostingRead,
+        HostingWrite,
     );
 }
 

@@ -16,7 +16,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    audit, auth, catalog, customers, health, invoices, metrics, ops, orders, security,
+    audit, auth, catalog, customers, health, hosting, invoices, metrics, ops, orders, security,
     security_center, servers, settings, stripe, users,
 };
 
@@ -59,6 +59,7 @@ pub struct ProblemDoc {
         (name = "catalog", description = "Products, prices and the public catalog"),
         (name = "orders", description = "Orders from the marketing site, and their status"),
         (name = "customers", description = "The tenant's customers"),
+        (name = "hosting", description = "Hosting accounts and mailboxes, and their lifecycle"),
         (name = "servers", description = "The platform's server inventory"),
         (name = "billing", description = "Invoices, payments, credit notes, billing settings"),
         (name = "settings", description = "The tenant's settings"),
@@ -144,6 +145,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::my_get))
         .routes(routes!(invoices::my_pdf))
         .routes(routes!(invoices::get_settings, invoices::put_settings))
+        .routes(routes!(hosting::list_hosting))
+        .routes(routes!(hosting::list_mail))
+        .routes(routes!(hosting::suspend))
+        .routes(routes!(hosting::unsuspend))
+        .routes(routes!(hosting::terminate))
+        .routes(routes!(hosting::mail_password))
         .routes(routes!(servers::list, servers::create))
         .routes(routes!(servers::get, servers::update))
         .routes(routes!(stripe::payment_intent))

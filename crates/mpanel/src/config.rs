@@ -195,6 +195,8 @@ pub struct JobSettings {
     /// When set, the `diagnostics.probe` job kind is registered and logs
     /// each run to this file (for operators checking a deployment).
     pub diagnostics_log: Option<PathBuf>,
+    /// Opens server credentials for the provisioning jobs.
+    pub secrets_key: Option<mpanel_services::secret_box::SecretBox>,
 }
 
 /// Bootstrap settings (only when an admin e-mail address is configured).
@@ -357,6 +359,13 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     if raw.job_lease_secs < 2 {
         return Err(bad("job_lease_secs", "must be at least 2"));
     }
+    let secrets_key = match &raw.secrets_key {
+        None => None,
+        Some(key) => Some(
+            mpanel_services::secret_box::SecretBox::from_base64(key)
+                .map_err(|m| bad("secrets_key", &m))?,
+        ),
+    };
     let jobs = JobSettings {
         concurrency: raw.worker_concurrency,
         batch_size: raw
@@ -365,13 +374,7 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         lease: Duration::from_secs(raw.job_lease_secs),
         retention: Duration::from_secs(raw.job_retention_days.saturating_mul(86_400)),
         diagnostics_log: raw.diagnostics_log,
-    };
-    let secrets_key = match &raw.secrets_key {
-        None => None,
-        Some(key) => Some(
-            mpanel_services::secret_box::SecretBox::from_base64(key)
-                .map_err(|m| bad("secrets_key", &m))?,
-        ),
+        secrets_key: secrets_key.clone(),
     };
     if let Err(err) = mpanel_services::billing::stripe::StripeClient::new(&raw.stripe_api_base) {
         return Err(bad("stripe_api_base", &err.to_string()));

@@ -17,6 +17,14 @@ use crate::config::JobSettings;
 pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -> Registry {
     let mut registry = Registry::new();
     register_billing(&mut registry, store.clone(), clock.clone());
+    register_provisioning(
+        &mut registry,
+        mpanel_provision::saga::Provisioner {
+            store: store.clone(),
+            clock: clock.clone(),
+            secrets: settings.secrets_key.clone(),
+        },
+    );
     if let Some(log) = &settings.diagnostics_log {
         register_probe(&mut registry, log.clone());
     }
@@ -129,6 +137,60 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
                 .map_err(JobError::retry)
         }
     });
+}
+
+/// `provision.subscription`: a paid subscription's zone, site and
+/// mailboxes, then its activation (see `mpanel_provision::saga`).
+fn register_provisioning(
+    registry: &mut Registry,
+    provisioner: mpanel_provision::saga::Provisioner,
+) {
+    use mpanel_provision::lifecycle::{self, HostingAction, MailPassword};
+    fn job_error(e: mpanel_provision::DriverError) -> JobError {
+        match e {
+            mpanel_provision::DriverError::Transient(m) => JobError::Retry(m),
+            mpanel_provision::DriverError::Permanent(m) => JobError::Permanent(m),
+        }
+    }
+    for (kind, suspend) in [
+        (lifecycle::SUSPEND_JOB, true),
+        (lifecycle::UNSUSPEND_JOB, false),
+    ] {
+        let p = provisioner.clone();
+        registry.register(kind, move |_ctx, a: HostingAction| {
+            let p = p.clone();
+            async move { p.set_suspended(&a, suspend).await.map_err(job_error) }
+        });
+    }
+    let p = provisioner.clone();
+    registry.register(lifecycle::TERMINATE_JOB, move |_ctx, a: HostingAction| {
+        let p = p.clone();
+        async move { p.terminate(&a).await.map_err(job_error) }
+    });
+    let p = provisioner.clone();
+    registry.register(
+        lifecycle::MAIL_PASSWORD_JOB,
+        move |_ctx, m: MailPassword| {
+            let p = p.clone();
+            async move { p.set_mail_password(&m).await.map_err(job_error) }
+        },
+    );
+    registry.register(
+        mpanel_domain::provisioning::PROVISION_JOB,
+        move |ctx, job: mpanel_provision::saga::ProvisionSubscription| {
+            let provisioner = provisioner.clone();
+            async move {
+                let last = ctx.attempt >= ctx.max_attempts;
+                provisioner
+                    .provision(&job, last)
+                    .await
+                    .map_err(|e| match e {
+                        mpanel_provision::DriverError::Transient(m) => JobError::Retry(m),
+                        mpanel_provision::DriverError::Permanent(m) => JobError::Permanent(m),
+                    })
+            }
+        },
+    );
 }
 
 /// The recurring jobs.

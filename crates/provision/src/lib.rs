@@ -7,7 +7,10 @@
 
 pub mod dns;
 pub mod error;
+pub mod lifecycle;
 pub mod mail;
+pub mod nodes;
+pub mod saga;
 pub mod ssh;
 pub mod web;
 

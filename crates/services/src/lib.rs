@@ -9,6 +9,7 @@ pub mod billing;
 pub mod catalog;
 pub mod customers;
 pub mod error;
+pub mod hosting;
 pub mod idempotency;
 pub mod identity;
 pub mod jobs;

@@ -13,6 +13,7 @@ use mpanel_domain::catalog::{
 };
 use mpanel_domain::identity::Role;
 use mpanel_domain::orders::domain_name;
+use mpanel_domain::provisioning::{PROVISION_JOB, plan};
 use mpanel_domain::{Clock, ProductId, UserId};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::orders::{CustomerRecord, NewOrderItem};
@@ -226,59 +227,9 @@ async fn check_items(
     Ok(checked)
 }
 
-/// The jobs an item's template needs, as `(kind, payload)`.
-fn provisioning_steps(
-    template: &ProvisioningTemplate,
-    domain: Option<String>,
-    subscription: Uuid,
-) -> Vec<(&'static str, Value)> {
-    match template {
-        ProvisioningTemplate::None => Vec::new(),
-        ProvisioningTemplate::Hosting {
-            dns_zone,
-            mailboxes,
-            disk_quota_mb,
-            php_version,
-        } => {
-            let mut steps = vec![(
-                "provision.hosting_account",
-                json!({"subscription_id": subscription, "domain": domain, "disk_quota_mb": disk_quota_mb, "php_version": php_version}),
-            )];
-            if *dns_zone {
-                steps.push((
-                    "provision.dns_zone",
-                    json!({"subscription_id": subscription, "domain": domain}),
-                ));
-            }
-            if *mailboxes > 0 {
-                steps.push((
-                    "provision.mailboxes",
-                    json!({"subscription_id": subscription, "domain": domain, "count": mailboxes}),
-                ));
-            }
-            steps
-        }
-        ProvisioningTemplate::Email {
-            mailboxes,
-            quota_mb,
-        } => vec![(
-            "provision.mailboxes",
-            json!({"subscription_id": subscription, "domain": domain, "count": mailboxes, "quota_mb": quota_mb}),
-        )],
-        ProvisioningTemplate::CloudPod {
-            plan,
-            vcpus,
-            memory_mb,
-            disk_gb,
-        } => vec![(
-            "provision.cloudpod",
-            json!({"subscription_id": subscription, "plan": plan, "vcpus": vcpus, "memory_mb": memory_mb, "disk_gb": disk_gb}),
-        )],
-    }
-}
-
-/// Queues the provisioning jobs of every item of a paid order (and links
-/// them to the order), inside the transaction that made it paid.
+/// Queues the provisioning of every item of a paid order (one
+/// `provision.subscription` job per item, its steps listed on the order),
+/// inside the transaction that made it paid.
 pub(crate) async fn enqueue_order_provisioning(
     tx: &mut Tx,
     tenant: &TenantRecord,
@@ -287,19 +238,20 @@ pub(crate) async fn enqueue_order_provisioning(
 ) -> Result<(), ServiceError> {
     for item in tx.order_items(tenant.id, order).await? {
         let product = tx.product(tenant.id, item.product_id).await?;
-        for (kind, payload) in provisioning_steps(
-            &product.fields.template,
-            item.domain.clone(),
-            item.subscription_id,
-        ) {
-            let options = JobOptions {
-                queue: "provisioning".into(),
-                unique_key: Some(format!("{kind}:{}", item.subscription_id)),
-                max_attempts: 10,
-                ..JobOptions::default()
-            };
-            let (job, _) = enqueue(tx, kind, &payload, &options, now).await?;
-            tx.insert_order_step(tenant.id, order, item.id, kind, job, now)
+        let template = &product.fields.template;
+        if *template == ProvisioningTemplate::None {
+            continue;
+        }
+        let payload = json!({"subscription_id": item.subscription_id, "template": template, "domain": item.domain});
+        let options = JobOptions {
+            queue: "provisioning".into(),
+            unique_key: Some(format!("{PROVISION_JOB}:{}", item.subscription_id)),
+            max_attempts: 10,
+            ..JobOptions::default()
+        };
+        let (job, _) = enqueue(tx, PROVISION_JOB, &payload, &options, now).await?;
+        for step in plan(template) {
+            tx.insert_order_step(tenant.id, order, item.id, step.name(), job, now)
                 .await?;
         }
     }
@@ -492,10 +444,10 @@ pub async fn place_order(
                 }
                 other => other.into(),
             })?;
-        let steps = if paid {
-            provisioning_steps(&item.template, item.domain.clone(), new.subscription_id)
+        let steps = if paid && item.template != ProvisioningTemplate::None {
+            plan(&item.template)
                 .into_iter()
-                .map(|(kind, _)| kind.to_owned())
+                .map(|step| step.name().to_owned())
                 .collect()
         } else {
             Vec::new()

@@ -21,6 +21,7 @@ pub mod jobs;
 mod migrations;
 mod numbering;
 pub mod orders;
+pub mod provisioning;
 pub mod servers;
 pub mod tenants;
 pub mod testing;

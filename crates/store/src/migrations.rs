@@ -44,6 +44,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(7, "document_numbers", "0007_document_numbers"),
     migration!(8, "billing", "0008_billing"),
     migration!(9, "servers", "0009_servers"),
+    migration!(10, "provisioning", "0010_provisioning"),
 ];
 
 /// One migration, as shown to operators.

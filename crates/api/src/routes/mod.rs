@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod customers;
 pub mod fallback;
 pub mod health;
+pub mod hosting;
 pub mod invoices;
 pub mod metrics;
 pub mod ops;

@@ -532,7 +532,7 @@ async fn an_unpaid_orders_invoice_starts_provisioning_when_paid() {
         .await
         .unwrap();
     assert_eq!(after["status"], "PAID");
-    assert_eq!(steps(after), 3, "hosting account, DNS zone, mailboxes");
+    assert_eq!(steps(after), 4, "zone, site, mailboxes, activation");
 }
 
 #[tokio::test]
@@ -669,7 +669,7 @@ async fn an_order_written_off_or_free_goes_ahead_like_a_paid_one() {
     )
     .await;
     assert_eq!(free["status"], "PAID");
-    assert_eq!(free["items"][0]["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(free["items"][0]["steps"].as_array().unwrap().len(), 3);
     // Unpaid, then written off in full by a credit note: provisioned too.
     let placed = order("owed-1", paid_product, "owed.test", None).await;
     let invoice = placed["invoice_id"].as_str().unwrap();
@@ -689,5 +689,5 @@ async fn an_order_written_off_or_free_goes_ahead_like_a_paid_one() {
         .await
         .unwrap();
     assert_eq!(after["status"], "PAID");
-    assert_eq!(after["items"][0]["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(after["items"][0]["steps"].as_array().unwrap().len(), 3);
 }

@@ -122,13 +122,14 @@ async fn a_paid_order_creates_everything_and_queues_provisioning_in_one_go() {
     assert_eq!(
         item["steps"],
         json!([
-            "provision.hosting_account",
-            "provision.dns_zone",
-            "provision.mailboxes"
+            "dns.zone.create",
+            "hosting.account.create",
+            "mail.account.create",
+            "subscription.activate"
         ])
     );
-    assert_eq!(s.footprint().await, [1, 1, 1, 1, 1, 3]);
-    assert_eq!(s.jobs().await, 3);
+    assert_eq!(s.footprint().await, [1, 1, 1, 1, 1, 4]);
+    assert_eq!(s.jobs().await, 1, "one provisioning job runs the steps");
 
     let id = placed["order_id"].as_str().unwrap();
     let detail: Value = s
@@ -139,7 +140,7 @@ async fn a_paid_order_creates_everything_and_queues_provisioning_in_one_go() {
         .await
         .unwrap();
     let steps = detail["items"][0]["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 3);
+    assert_eq!(steps.len(), 4);
     assert!(steps.iter().all(|st| st["state"] == "PENDING"), "{detail}");
 
     let customers: Value = s
@@ -183,8 +184,8 @@ async fn a_paid_order_creates_everything_and_queues_provisioning_in_one_go() {
         json!([]),
         "unpaid orders wait for payment"
     );
-    assert_eq!(s.footprint().await, [1, 2, 2, 2, 2, 3]);
-    assert_eq!(s.jobs().await, 3);
+    assert_eq!(s.footprint().await, [1, 2, 2, 2, 2, 4]);
+    assert_eq!(s.jobs().await, 1);
 }
 
 #[tokio::test]
@@ -202,7 +203,7 @@ async fn a_retry_gets_the_first_answer_and_creates_nothing() {
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.json::<Value>().await.unwrap(), first);
     assert_eq!(s.footprint().await, footprint);
-    assert_eq!(s.jobs().await, 3);
+    assert_eq!(s.jobs().await, 1);
 
     // The same payment under a new key pays for nothing twice.
     let mut replay = body.clone();
@@ -481,7 +482,7 @@ async fn a_failure_half_way_leaves_nothing_behind() {
         201,
         "the key was released and the retry goes through"
     );
-    assert_eq!(s.footprint().await, [1, 1, 1, 1, 1, 3]);
+    assert_eq!(s.footprint().await, [1, 1, 1, 1, 1, 4]);
 }
 
 #[tokio::test]
@@ -514,7 +515,7 @@ async fn customers_see_their_own_orders_and_secrets_rotate_with_a_grace() {
             .as_array()
             .unwrap()
             .len(),
-        3
+        4
     );
     assert_eq!(
         s.app

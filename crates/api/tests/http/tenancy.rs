@@ -60,6 +60,54 @@ async fn another_tenants_resources_are_not_found() {
     let order_a = placed["order_id"].as_str().unwrap().to_owned();
     let customer_a = placed["customer_id"].as_str().unwrap().to_owned();
     let invoice_a = placed["invoice_id"].as_str().unwrap().to_owned();
+    // A site and a mailbox of A's subscription, on a server of the platform.
+    let now = app.clock_now();
+    let server = mpanel_store::servers::ServerRecord {
+        id: mpanel_domain::ServerId::new(),
+        name: "web-1".into(),
+        role: mpanel_domain::provisioning::ServerRole::Web,
+        address: "127.0.0.1".into(),
+        port: 22,
+        credentials: "v1:sealed".into(),
+        settings: json!({}),
+        capacity: 10,
+        status: mpanel_domain::provisioning::ServerStatus::Online,
+        last_check_at: None,
+        last_latency_ms: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    app.store.insert_server(&server).await.unwrap();
+    let resource = |name: &str| mpanel_store::provisioning::ResourceRecord {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: admin_a.tenant_id,
+        customer_id: customer_a.parse().unwrap(),
+        subscription_id: placed["items"][0]["subscription_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+        server_id: server.id,
+        name: name.into(),
+        status: "ACTIVE".into(),
+        quota_mb: None,
+        php_version: None,
+        archive_path: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let site_a = resource("alpha.example");
+    let mailbox_a = resource("postmaster@alpha.example");
+    use mpanel_store::provisioning::ResourceKind;
+    app.store
+        .insert_resource(ResourceKind::HostingAccount, &site_a)
+        .await
+        .unwrap();
+    app.store
+        .insert_resource(ResourceKind::MailAccount, &mailbox_a)
+        .await
+        .unwrap();
     let res = app
         .post_as(
             &admin_a.access_token,
@@ -94,6 +142,10 @@ async fn another_tenants_resources_are_not_found() {
             invoice_a.clone()
         } else if path.starts_with("/api/billing/credit-notes/") {
             credit_note_a.clone()
+        } else if path.starts_with("/api/hosting/accounts/") {
+            site_a.id.to_string()
+        } else if path.starts_with("/api/mail/accounts/") {
+            mailbox_a.id.to_string()
         } else {
             panic!("{path}: say which of tenant A's resources fills this id")
         }
@@ -118,6 +170,8 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1})
                 } else if path.starts_with("/api/customers/") {
                     json!({"name": "pwned"})
+                } else if path.starts_with("/api/mail/accounts/") {
+                    json!({"password": "pwned-pwned-pwned"})
                 } else if path.ends_with("/pay") {
                     json!({"amount_minor": 1, "provider": "MANUAL"})
                 } else if path.ends_with("/credit-notes") {

@@ -54,10 +54,12 @@ pub enum Permission {
     BillingSettingsWrite,
     ServersRead,
     ServersWrite,
+    HostingRead,
+    HostingWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 23] = [
+    pub const ALL: [Permission; 25] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -81,6 +83,8 @@ impl Permission {
         Permission::BillingSettingsWrite,
         Permission::ServersRead,
         Permission::ServersWrite,
+        Permission::HostingRead,
+        Permission::HostingWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +112,8 @@ impl Permission {
             Self::BillingSettingsWrite => "BILLING_SETTINGS_WRITE",
             Self::ServersRead => "SERVERS_READ",
             Self::ServersWrite => "SERVERS_WRITE",
+            Self::HostingRead => "HOSTING_READ",
+            Self::HostingWrite => "HOSTING_WRITE",
         }
     }
 
@@ -130,6 +136,9 @@ impl Permission {
             Self::InvoicesRead => matches!(role, TenantAdmin | Billing | Support),
             // The platform's servers: its operator only.
             Self::ServersRead | Self::ServersWrite => matches!(role, SuperAdmin),
+            Self::HostingRead => matches!(role, TenantAdmin | Billing | Support),
+            // Support acts on provisioning; billing staff do not.
+            Self::HostingWrite => matches!(role, TenantAdmin | Support),
             // Money moves: never SUPPORT.
             Self::InvoicesWrite | Self::PaymentsWrite | Self::BillingSettingsWrite => {
                 matches!(role, TenantAdmin | Billing)
@@ -147,7 +156,8 @@ impl Permission {
             | Self::OrdersRead
             | Self::CustomersRead
             | Self::InvoicesRead
-            | Self::ServersRead => Scope::Read,
+            | Self::ServersRead
+            | Self::HostingRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
             Self::SettingsWrite | Self::SecurityPolicyWrite => Scope::Admin,
             Self::SelfMfa | Self::SecurityEventsRead => Scope::Security,
@@ -155,7 +165,7 @@ impl Permission {
             | Self::InvoicesWrite
             | Self::PaymentsWrite
             | Self::BillingSettingsWrite => Scope::Billing,
-            Self::JobsManage | Self::ServersWrite => Scope::Provisioning,
+            Self::JobsManage | Self::ServersWrite | Self::HostingWrite => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,
             Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,
         }

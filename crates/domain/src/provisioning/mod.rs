@@ -2,5 +2,9 @@
 //! new account goes.
 
 pub mod server;
+pub mod steps;
 
 pub use server::{ServerRole, ServerStatus, place};
+pub use steps::{
+    MAIL_PASSWORD_JOB, PROVISION_JOB, SUSPEND_JOB, Step, TERMINATE_JOB, UNSUSPEND_JOB, plan,
+};

@@ -1,0 +1,176 @@
+//! `/api/hosting/accounts` and `/api/mail/accounts`: what subscriptions
+//! run, and the lifecycle actions staff take on them (queued as jobs).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mpanel_services::hosting::{self, AccountView, Action};
+use mpanel_store::provisioning::ResourceKind;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::caller::{Authorized, perm};
+use crate::json::ApiJson;
+use crate::openapi::ProblemDoc;
+use crate::query::ApiQuery;
+use crate::{AppState, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accounts {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<AccountView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    /// The job doing it (`GET /api/ops/jobs/{id}` for operators).
+    pub job_id: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    customer_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    password: String,
+}
+
+fn id_of(raw: &str, what: &str) -> Result<Uuid, Problem> {
+    raw.parse()
+        .map_err(|_| Problem::not_found(format!("No such {what}.")))
+}
+
+/// The tenant's hosting accounts.
+#[utoipa::path(get, path = "/api/hosting/accounts", tag = "hosting", params(ListQuery),
+    security(("bearer" = ["HOSTING_READ"])),
+    responses((status = 200, description = "Hosting accounts", body = Accounts)))]
+pub async fn list_hosting(
+    State(state): State<AppState>,
+    caller: Authorized<perm::HostingRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Accounts>, Problem> {
+    let items = hosting::list(
+        &state.store,
+        ResourceKind::HostingAccount,
+        caller.principal.tenant_id,
+        q.customer_id,
+    )
+    .await?;
+    Ok(Json(Accounts { items }))
+}
+
+/// The tenant's mailboxes.
+#[utoipa::path(get, path = "/api/mail/accounts", tag = "hosting", params(ListQuery),
+    security(("bearer" = ["HOSTING_READ"])),
+    responses((status = 200, description = "Mailboxes", body = Accounts)))]
+pub async fn list_mail(
+    State(state): State<AppState>,
+    caller: Authorized<perm::HostingRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Accounts>, Problem> {
+    let items = hosting::list(
+        &state.store,
+        ResourceKind::MailAccount,
+        caller.principal.tenant_id,
+        q.customer_id,
+    )
+    .await?;
+    Ok(Json(Accounts { items }))
+}
+
+async fn act(
+    state: &AppState,
+    caller: &Authorized<perm::HostingWrite>,
+    id: &str,
+    action: Action,
+) -> Result<(StatusCode, Json<Queued>), Problem> {
+    let job = hosting::request(
+        &state.store,
+        state.clock.as_ref(),
+        caller.principal.tenant_id,
+        &caller.actor,
+        id_of(id, "hosting account")?,
+        action,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Queued {
+            job_id: job.to_string(),
+        }),
+    ))
+}
+
+/// Suspend: the site answers 503 and its mailboxes refuse logins.
+#[utoipa::path(post, path = "/api/hosting/accounts/{id}/suspend", tag = "hosting",
+    params(("id" = String, Path)), security(("bearer" = ["HOSTING_WRITE"])),
+    responses((status = 202, description = "Queued", body = Queued),
+        (status = 409, description = "Not from its status (`invalid_transition`)", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn suspend(
+    State(state): State<AppState>,
+    caller: Authorized<perm::HostingWrite>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Queued>), Problem> {
+    act(&state, &caller, &id, Action::Suspend).await
+}
+
+/// Unsuspend: the site and its mailboxes are back.
+#[utoipa::path(post, path = "/api/hosting/accounts/{id}/unsuspend", tag = "hosting",
+    params(("id" = String, Path)), security(("bearer" = ["HOSTING_WRITE"])),
+    responses((status = 202, description = "Queued", body = Queued),
+        (status = 409, description = "Not suspended", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn unsuspend(
+    State(state): State<AppState>,
+    caller: Authorized<perm::HostingWrite>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Queued>), Problem> {
+    act(&state, &caller, &id, Action::Unsuspend).await
+}
+
+/// Terminate: mailboxes deleted, the site archived then removed, the zone
+/// deleted.
+#[utoipa::path(post, path = "/api/hosting/accounts/{id}/terminate", tag = "hosting",
+    params(("id" = String, Path)), security(("bearer" = ["HOSTING_WRITE"])),
+    responses((status = 202, description = "Queued", body = Queued),
+        (status = 409, description = "Already terminated", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn terminate(
+    State(state): State<AppState>,
+    caller: Authorized<perm::HostingWrite>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Queued>), Problem> {
+    act(&state, &caller, &id, Action::Terminate).await
+}
+
+/// A mailbox's new password (hashed before it is queued).
+#[utoipa::path(post, path = "/api/mail/accounts/{id}/password", tag = "hosting",
+    params(("id" = String, Path)), request_body = PasswordBody,
+    security(("bearer" = ["HOSTING_WRITE"])),
+    responses((status = 202, description = "Queued", body = Queued),
+        (status = 422, description = "Too short", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn mail_password(
+    State(state): State<AppState>,
+    caller: Authorized<perm::HostingWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<(StatusCode, Json<Queued>), Problem> {
+    let job = hosting::set_mail_password(
+        &state.store,
+        state.clock.as_ref(),
+        caller.principal.tenant_id,
+        &caller.actor,
+        id_of(&id, "mailbox")?,
+        &body.password,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Queued {
+            job_id: job.to_string(),
+        }),
+    ))
+}

@@ -1,0 +1,174 @@
+//! Lifecycle jobs for what provisioning made: suspend (the site answers
+//! 503, mail logins are refused), unsuspend, terminate (mailboxes deleted,
+//! the site archived and removed, the zone deleted), and a mailbox's new
+//! password. Each driver action is idempotent, so a retry is safe.
+
+use mpanel_domain::TenantId;
+use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::saga::Provisioner;
+use crate::{DriverError, nodes};
+
+pub use mpanel_domain::provisioning::{
+    MAIL_PASSWORD_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB,
+};
+
+/// The payload of the hosting account jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostingAction {
+    pub tenant_id: TenantId,
+    pub hosting_account_id: Uuid,
+}
+
+/// The payload of `mail.account.password` (a hash, never the password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailPassword {
+    pub tenant_id: TenantId,
+    pub mail_account_id: Uuid,
+    pub password_hash: String,
+}
+
+fn store_err(e: mpanel_store::StoreError) -> DriverError {
+    match e {
+        mpanel_store::StoreError::NotFound => DriverError::Permanent("no such account".into()),
+        other => DriverError::Transient(format!("database: {other}")),
+    }
+}
+
+impl Provisioner {
+    async fn site(&self, a: &HostingAction) -> Result<ResourceRecord, DriverError> {
+        self.store
+            .resource(
+                ResourceKind::HostingAccount,
+                a.tenant_id,
+                a.hosting_account_id,
+            )
+            .await
+            .map_err(store_err)
+    }
+
+    async fn mailboxes_of(
+        &self,
+        site: &ResourceRecord,
+    ) -> Result<Vec<ResourceRecord>, DriverError> {
+        self.store
+            .resources_of(ResourceKind::MailAccount, site.subscription_id)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn status(
+        &self,
+        kind: ResourceKind,
+        id: Uuid,
+        status: &str,
+        archive: Option<&str>,
+    ) -> Result<(), DriverError> {
+        self.store
+            .set_resource_status(kind, id, status, archive, self.clock.now())
+            .await
+            .map_err(store_err)
+    }
+
+    fn keys(&self) -> Result<&mpanel_services::secret_box::SecretBox, DriverError> {
+        self.secrets
+            .as_ref()
+            .ok_or_else(|| DriverError::Permanent("no secrets_key is configured".into()))
+    }
+
+    /// Suspends (`true`) or unsuspends the site and its subscription's
+    /// mailboxes.
+    pub async fn set_suspended(
+        &self,
+        a: &HostingAction,
+        suspended: bool,
+    ) -> Result<(), DriverError> {
+        let site = self.site(a).await?;
+        if site.status == "TERMINATED" {
+            return Err(DriverError::Permanent(
+                "the hosting account is terminated".into(),
+            ));
+        }
+        let sb = self.keys()?;
+        let server = self.store.server(site.server_id).await.map_err(store_err)?;
+        let (web, _keys) = nodes::web(sb, &server)?;
+        if suspended {
+            web.suspend(&site.name).await?;
+        } else {
+            web.unsuspend(&site.name).await?;
+        }
+        let status = if suspended { "SUSPENDED" } else { "ACTIVE" };
+        for mbox in self.mailboxes_of(&site).await? {
+            if mbox.status == "PENDING" {
+                continue;
+            }
+            let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+            let (mail, _keys) = nodes::mail(sb, &server)?;
+            if suspended {
+                mail.suspend(&mbox.name).await?;
+            } else {
+                mail.unsuspend(&mbox.name).await?;
+            }
+            self.status(ResourceKind::MailAccount, mbox.id, status, None)
+                .await?;
+        }
+        self.status(ResourceKind::HostingAccount, site.id, status, None)
+            .await
+    }
+
+    /// Terminates: mailboxes deleted, the site archived and removed, the
+    /// subscription's zone deleted.
+    pub async fn terminate(&self, a: &HostingAction) -> Result<(), DriverError> {
+        let site = self.site(a).await?;
+        if site.status == "TERMINATED" {
+            return Ok(());
+        }
+        let sb = self.keys()?;
+        for mbox in self.mailboxes_of(&site).await? {
+            let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+            let (mail, _keys) = nodes::mail(sb, &server)?;
+            mail.delete(&mbox.name).await?;
+            self.status(ResourceKind::MailAccount, mbox.id, "DELETED", None)
+                .await?;
+        }
+        let server = self.store.server(site.server_id).await.map_err(store_err)?;
+        let (web, _keys) = nodes::web(sb, &server)?;
+        let archive = web.terminate(&site.name).await?;
+        for zone in self
+            .store
+            .resources_of(ResourceKind::DnsZone, site.subscription_id)
+            .await
+            .map_err(store_err)?
+        {
+            let server = self.store.server(zone.server_id).await.map_err(store_err)?;
+            nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
+            self.status(ResourceKind::DnsZone, zone.id, "DELETED", None)
+                .await?;
+        }
+        self.status(
+            ResourceKind::HostingAccount,
+            site.id,
+            "TERMINATED",
+            archive.as_deref(),
+        )
+        .await
+    }
+
+    /// Sets a mailbox's password (already hashed for Dovecot).
+    pub async fn set_mail_password(&self, m: &MailPassword) -> Result<(), DriverError> {
+        let mbox = self
+            .store
+            .resource(ResourceKind::MailAccount, m.tenant_id, m.mail_account_id)
+            .await
+            .map_err(store_err)?;
+        if mbox.status == "DELETED" {
+            return Err(DriverError::Permanent("the mailbox is deleted".into()));
+        }
+        let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+        let (mail, _keys) = nodes::mail(self.keys()?, &server)?;
+        mail.set_password(&mbox.name, &m.password_hash).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,442 @@
+//! A paid subscription's provisioning, as one job that runs its steps in
+//! order: `dns.zone.create`, `hosting.account.create`,
+//! `mail.account.create`, then `subscription.activate`. Each step records
+//! that it finished, so a retry resumes after the last finished one; each
+//! driver action looks first, so repeating one makes nothing twice. A
+//! permanent failure (or the last attempt's failure) undoes the finished
+//! steps in reverse order, so nothing is left half-made.
+
+use std::sync::Arc;
+
+use mpanel_domain::catalog::ProvisioningTemplate;
+use mpanel_domain::dns::template_records;
+use mpanel_domain::provisioning::{ServerRole, Step, place, plan};
+use mpanel_domain::{Clock, ServerId};
+use mpanel_services::secret_box::SecretBox;
+use mpanel_store::Store;
+use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
+use mpanel_store::servers::ServerRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::web::SiteSpec;
+use crate::{DriverError, nodes};
+
+/// The `provision.subscription` job's payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvisionSubscription {
+    pub subscription_id: Uuid,
+    pub template: ProvisioningTemplate,
+    pub domain: Option<String>,
+}
+
+/// Runs provisioning jobs against the inventory's servers.
+#[derive(Clone)]
+pub struct Provisioner {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: Option<SecretBox>,
+}
+
+fn store_err(e: mpanel_store::StoreError) -> DriverError {
+    DriverError::Transient(format!("database: {e}"))
+}
+
+/// The address of mailbox `n` (from 1) of `domain`.
+pub fn mailbox_address(domain: &str, n: u32) -> String {
+    if n == 1 {
+        format!("postmaster@{domain}")
+    } else {
+        format!("mailbox{n}@{domain}")
+    }
+}
+
+fn random_password() -> Result<String, DriverError> {
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| DriverError::Transient(format!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Provisioner {
+    fn secrets(&self) -> Result<&SecretBox, DriverError> {
+        self.secrets.as_ref().ok_or_else(|| {
+            DriverError::Permanent(
+                "no secrets_key is configured: server credentials cannot be opened".into(),
+            )
+        })
+    }
+
+    /// Provisions the subscription; `last_attempt` turns a transient
+    /// failure into a permanent one (and so runs compensation).
+    pub async fn provision(
+        &self,
+        job: &ProvisionSubscription,
+        last_attempt: bool,
+    ) -> Result<(), DriverError> {
+        let sub = self
+            .store
+            .subscription_ref(job.subscription_id)
+            .await
+            .map_err(|e| DriverError::Permanent(format!("subscription: {e}")))?;
+        if sub.status != "PENDING_ACTIVATION" {
+            return Ok(());
+        }
+        if let ProvisioningTemplate::CloudPod { .. } = job.template {
+            return Err(DriverError::Permanent(
+                "CloudPod provisioning (Proxmox VE) is not available yet".into(),
+            ));
+        }
+        let done: Vec<String> = self
+            .store
+            .provisioning_steps(sub.id)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .filter(|(_, state, _)| state == "DONE")
+            .map(|(step, _, _)| step)
+            .collect();
+        for step in plan(&job.template) {
+            if done.iter().any(|d| d == step.name()) {
+                continue;
+            }
+            match self.run(step, &sub, job).await {
+                Ok(detail) => self
+                    .store
+                    .mark_provisioning_step(
+                        sub.id,
+                        step.name(),
+                        "DONE",
+                        Some(&detail),
+                        self.clock.now(),
+                    )
+                    .await
+                    .map_err(store_err)?,
+                Err(err) if err.is_transient() && !last_attempt => return Err(err),
+                Err(err) => {
+                    let failed = format!("{}: {err}", step.name());
+                    return match self.compensate(&sub).await {
+                        Ok(()) => Err(DriverError::Permanent(format!(
+                            "{failed}; what was made before was removed"
+                        ))),
+                        Err(undo) => Err(DriverError::Transient(format!(
+                            "{failed}; removing what was made failed ({undo}), retrying"
+                        ))),
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        step: Step,
+        sub: &SubscriptionRef,
+        job: &ProvisionSubscription,
+    ) -> Result<Value, DriverError> {
+        let domain = || {
+            job.domain
+                .clone()
+                .ok_or_else(|| DriverError::Permanent("this template needs a domain".into()))
+        };
+        match step {
+            Step::DnsZone => {
+                let domain = domain()?;
+                let site = self
+                    .placed(ResourceKind::HostingAccount, sub, &domain, job)
+                    .await?;
+                let web = self.store.server(site.server_id).await.map_err(store_err)?;
+                let web_ip = web
+                    .settings
+                    .get("public_ipv4")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&web.address)
+                    .to_owned();
+                let mail_host = match &job.template {
+                    ProvisioningTemplate::Hosting { mailboxes, .. } if *mailboxes > 0 => {
+                        let first = mailbox_address(&domain, 1);
+                        let mbox = self
+                            .placed(ResourceKind::MailAccount, sub, &first, job)
+                            .await?;
+                        let mail = self.store.server(mbox.server_id).await.map_err(store_err)?;
+                        Some(
+                            mail.settings
+                                .get("mail_host")
+                                .and_then(Value::as_str)
+                                .unwrap_or(&mail.address)
+                                .to_owned(),
+                        )
+                    }
+                    _ => None,
+                };
+                let zone = self
+                    .placed(ResourceKind::DnsZone, sub, &domain, job)
+                    .await?;
+                let server = self.store.server(zone.server_id).await.map_err(store_err)?;
+                let pdns = nodes::dns(self.secrets()?, &server)?;
+                let records = template_records(&domain, &web_ip, mail_host.as_deref());
+                pdns.ensure_zone(&domain, &nodes::nameservers(&server), &records)
+                    .await?;
+                self.set_status(ResourceKind::DnsZone, zone.id, "ACTIVE", None)
+                    .await?;
+                Ok(json!({"zone_id": zone.id, "server_id": zone.server_id}))
+            }
+            Step::Site => {
+                let domain = domain()?;
+                let site = self
+                    .placed(ResourceKind::HostingAccount, sub, &domain, job)
+                    .await?;
+                let server = self.store.server(site.server_id).await.map_err(store_err)?;
+                let (node, _keys) = nodes::web(self.secrets()?, &server)?;
+                let (disk, php) = match &job.template {
+                    ProvisioningTemplate::Hosting {
+                        disk_quota_mb,
+                        php_version,
+                        ..
+                    } => (*disk_quota_mb, php_version.clone()),
+                    _ => (None, None),
+                };
+                node.ensure_site(&SiteSpec {
+                    domain: domain.clone(),
+                    php_version: php,
+                    disk_quota_mb: disk,
+                })
+                .await?;
+                self.set_status(ResourceKind::HostingAccount, site.id, "ACTIVE", None)
+                    .await?;
+                Ok(json!({"hosting_account_id": site.id, "server_id": site.server_id}))
+            }
+            Step::Mailboxes => {
+                let domain = domain()?;
+                let (count, quota) = match &job.template {
+                    ProvisioningTemplate::Hosting { mailboxes, .. } => (*mailboxes, None),
+                    ProvisioningTemplate::Email {
+                        mailboxes,
+                        quota_mb,
+                    } => (*mailboxes, *quota_mb),
+                    _ => (0, None),
+                };
+                let mut ids = Vec::new();
+                for n in 1..=count {
+                    let address = mailbox_address(&domain, n);
+                    let mbox = self
+                        .placed(ResourceKind::MailAccount, sub, &address, job)
+                        .await?;
+                    if mbox.status == "ACTIVE" {
+                        ids.push(mbox.id);
+                        continue;
+                    }
+                    let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+                    let (node, _keys) = nodes::mail(self.secrets()?, &server)?;
+                    // A password nobody knows yet: the customer sets one.
+                    let hash = crate::mail::hash_password(&random_password()?)?;
+                    node.ensure_mailbox(&address, &hash, quota.unwrap_or(0))
+                        .await?;
+                    self.set_status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
+                        .await?;
+                    ids.push(mbox.id);
+                }
+                Ok(json!({"mail_account_ids": ids}))
+            }
+            Step::Activate => {
+                let runs = self
+                    .store
+                    .resources_of(ResourceKind::HostingAccount, sub.id)
+                    .await
+                    .map_err(store_err)?
+                    .into_iter()
+                    .chain(
+                        self.store
+                            .resources_of(ResourceKind::MailAccount, sub.id)
+                            .await
+                            .map_err(store_err)?,
+                    )
+                    .next()
+                    .map(|r| r.id.to_string())
+                    .unwrap_or_default();
+                let mut tx = self.store.begin().await.map_err(store_err)?;
+                tx.activate_subscription(sub.id, &runs, self.clock.now())
+                    .await
+                    .map_err(store_err)?;
+                tx.commit().await.map_err(store_err)?;
+                Ok(json!({"external_ref": runs}))
+            }
+        }
+    }
+
+    async fn set_status(
+        &self,
+        kind: ResourceKind,
+        id: Uuid,
+        status: &str,
+        archive: Option<&str>,
+    ) -> Result<(), DriverError> {
+        self.store
+            .set_resource_status(kind, id, status, archive, self.clock.now())
+            .await
+            .map_err(store_err)
+    }
+
+    /// The subscription's resource `name` of `kind`, placed on a server
+    /// (and recorded, so a retry uses the same server) if new.
+    async fn placed(
+        &self,
+        kind: ResourceKind,
+        sub: &SubscriptionRef,
+        name: &str,
+        job: &ProvisionSubscription,
+    ) -> Result<ResourceRecord, DriverError> {
+        let existing = self
+            .store
+            .resources_of(kind, sub.id)
+            .await
+            .map_err(store_err)?;
+        if let Some(r) = existing
+            .into_iter()
+            .find(|r| r.name == name || r.name == format!("{name}."))
+        {
+            return Ok(r);
+        }
+        let role = match kind {
+            ResourceKind::DnsZone => ServerRole::Dns,
+            ResourceKind::HostingAccount => ServerRole::Web,
+            ResourceKind::MailAccount => ServerRole::Mail,
+        };
+        let server = self.place(kind, role).await?;
+        let now = self.clock.now();
+        let (quota, php) = match (&job.template, kind) {
+            (
+                ProvisioningTemplate::Hosting {
+                    disk_quota_mb,
+                    php_version,
+                    ..
+                },
+                ResourceKind::HostingAccount,
+            ) => (disk_quota_mb.map(i64::from), php_version.clone()),
+            (ProvisioningTemplate::Email { quota_mb, .. }, ResourceKind::MailAccount) => {
+                (quota_mb.map(i64::from), None)
+            }
+            _ => (None, None),
+        };
+        let record = ResourceRecord {
+            id: Uuid::now_v7(),
+            tenant_id: sub.tenant_id,
+            customer_id: sub.customer_id,
+            subscription_id: sub.id,
+            server_id: server.id,
+            name: match kind {
+                ResourceKind::DnsZone => format!("{}.", name.trim_end_matches('.')),
+                _ => name.to_owned(),
+            },
+            status: "PENDING".into(),
+            quota_mb: quota,
+            php_version: php,
+            archive_path: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .insert_resource(kind, &record)
+            .await
+            .map_err(|e| match e {
+                mpanel_store::StoreError::Conflict(_) => DriverError::Permanent(format!(
+                    "{} is already provisioned for another subscription",
+                    record.name
+                )),
+                other => store_err(other),
+            })?;
+        Ok(record)
+    }
+
+    async fn place(
+        &self,
+        kind: ResourceKind,
+        role: ServerRole,
+    ) -> Result<ServerRecord, DriverError> {
+        let servers = self
+            .store
+            .list_servers(Some(role))
+            .await
+            .map_err(store_err)?;
+        let usage = self.store.server_usage(kind).await.map_err(store_err)?;
+        let candidates: Vec<_> = servers
+            .iter()
+            .map(|s| mpanel_domain::provisioning::server::Candidate {
+                id: s.id,
+                role: s.role,
+                status: s.status,
+                capacity: s.capacity,
+                used: usage
+                    .iter()
+                    .find(|(id, _)| *id == s.id)
+                    .map(|(_, n)| *n)
+                    .unwrap_or(0),
+            })
+            .collect();
+        let id: ServerId = place(&candidates, role).map_err(DriverError::Permanent)?;
+        servers
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| DriverError::Transient("the chosen server vanished".into()))
+    }
+
+    /// Undoes what the subscription's provisioning made, newest first.
+    pub async fn compensate(&self, sub: &SubscriptionRef) -> Result<(), DriverError> {
+        let sb = self.secrets()?;
+        for mbox in self
+            .store
+            .resources_of(ResourceKind::MailAccount, sub.id)
+            .await
+            .map_err(store_err)?
+        {
+            let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+            if mbox.status != "PENDING" {
+                let (node, _keys) = nodes::mail(sb, &server)?;
+                node.delete(&mbox.name).await?;
+            }
+            self.set_status(ResourceKind::MailAccount, mbox.id, "DELETED", None)
+                .await?;
+        }
+        for site in self
+            .store
+            .resources_of(ResourceKind::HostingAccount, sub.id)
+            .await
+            .map_err(store_err)?
+        {
+            let server = self.store.server(site.server_id).await.map_err(store_err)?;
+            let mut archive = None;
+            if site.status != "PENDING" {
+                let (node, _keys) = nodes::web(sb, &server)?;
+                archive = node.terminate(&site.name).await?;
+            }
+            self.set_status(
+                ResourceKind::HostingAccount,
+                site.id,
+                "TERMINATED",
+                archive.as_deref(),
+            )
+            .await?;
+        }
+        for zone in self
+            .store
+            .resources_of(ResourceKind::DnsZone, sub.id)
+            .await
+            .map_err(store_err)?
+        {
+            let server = self.store.server(zone.server_id).await.map_err(store_err)?;
+            // Deleting a zone that was never made is a no-op.
+            nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
+            self.set_status(ResourceKind::DnsZone, zone.id, "DELETED", None)
+                .await?;
+        }
+        for step in [Step::Mailboxes, Step::Site, Step::DnsZone] {
+            self.store
+                .mark_provisioning_step(sub.id, step.name(), "UNDONE", None, self.clock.now())
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
+    }
+}

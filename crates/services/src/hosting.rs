@@ -1,0 +1,215 @@
+//! What customers' subscriptions run: hosting accounts and mailboxes, and
+//! the lifecycle actions staff (and billing automation) ask for. Actions
+//! are jobs, queued in the transaction that audits the request.
+
+use mpanel_domain::provisioning::{MAIL_PASSWORD_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
+use mpanel_domain::{Clock, JobId, TenantId};
+use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_store::Store;
+use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::actor::Change;
+use crate::{Actor, ServiceError};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub subscription_id: Uuid,
+    pub server_id: String,
+    /// The site's domain or the mailbox's address.
+    pub name: String,
+    pub status: String,
+    pub quota_mb: Option<i64>,
+    pub php_version: Option<String>,
+    pub archive_path: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+pub fn view(r: ResourceRecord) -> AccountView {
+    AccountView {
+        id: r.id,
+        customer_id: r.customer_id,
+        subscription_id: r.subscription_id,
+        server_id: r.server_id.to_string(),
+        name: r.name,
+        status: r.status,
+        quota_mb: r.quota_mb,
+        php_version: r.php_version,
+        archive_path: r.archive_path,
+        created_at: r.created_at,
+    }
+}
+
+pub async fn list(
+    store: &Store,
+    kind: ResourceKind,
+    tenant: TenantId,
+    customer: Option<Uuid>,
+) -> Result<Vec<AccountView>, ServiceError> {
+    Ok(store
+        .list_resources(kind, tenant, customer, 500)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
+}
+
+/// What staff may do to a hosting account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Suspend,
+    Unsuspend,
+    Terminate,
+}
+
+impl Action {
+    fn job(self) -> &'static str {
+        match self {
+            Self::Suspend => SUSPEND_JOB,
+            Self::Unsuspend => UNSUSPEND_JOB,
+            Self::Terminate => TERMINATE_JOB,
+        }
+    }
+
+    fn allowed_from(self) -> &'static [&'static str] {
+        match self {
+            Self::Suspend => &["ACTIVE"],
+            Self::Unsuspend => &["SUSPENDED"],
+            Self::Terminate => &["ACTIVE", "SUSPENDED", "PENDING"],
+        }
+    }
+
+    fn target(self) -> &'static str {
+        match self {
+            Self::Suspend => "SUSPENDED",
+            Self::Unsuspend => "ACTIVE",
+            Self::Terminate => "TERMINATED",
+        }
+    }
+}
+
+/// Queues `action` on the tenant's hosting account `id`; returns the job.
+pub async fn request(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: TenantId,
+    actor: &Actor,
+    id: Uuid,
+    action: Action,
+) -> Result<JobId, ServiceError> {
+    let account = store
+        .resource(ResourceKind::HostingAccount, tenant, id)
+        .await
+        .map_err(ServiceError::not_found_as("hosting account"))?;
+    if !action.allowed_from().contains(&account.status.as_str()) {
+        let from: &'static str = match account.status.as_str() {
+            "ACTIVE" => "ACTIVE",
+            "SUSPENDED" => "SUSPENDED",
+            "PENDING" => "PENDING",
+            _ => "TERMINATED",
+        };
+        let allowed: Vec<&'static str> = [Action::Suspend, Action::Unsuspend, Action::Terminate]
+            .into_iter()
+            .filter(|a| a.allowed_from().contains(&from))
+            .map(Action::target)
+            .collect();
+        return Err(ServiceError::Transition {
+            what: "hosting account",
+            from,
+            to: action.target(),
+            allowed,
+        });
+    }
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let options = JobOptions {
+        queue: "provisioning".into(),
+        unique_key: Some(format!("{}:{id}", action.job())),
+        max_attempts: 10,
+        ..JobOptions::default()
+    };
+    let (job, _) = enqueue(
+        &mut tx,
+        action.job(),
+        &json!({"tenant_id": tenant, "hosting_account_id": id}),
+        &options,
+        now,
+    )
+    .await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action: action.job(),
+        target_type: "hosting_account",
+        target_id: id.to_string(),
+        before: Some(json!({"status": account.status})),
+        after: Some(json!({"requested": action.target(), "job_id": job})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Queues a new password for mailbox `id` (hashed here for Dovecot; the
+/// job carries only the hash).
+pub async fn set_mail_password(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: TenantId,
+    actor: &Actor,
+    id: Uuid,
+    password: &str,
+) -> Result<JobId, ServiceError> {
+    if password.chars().count() < 10
+        || password.len() > 200
+        || password.chars().any(char::is_control)
+    {
+        return Err(ServiceError::invalid(
+            "password",
+            "must be 10 to 200 characters, without control characters",
+        ));
+    }
+    let mbox = store
+        .resource(ResourceKind::MailAccount, tenant, id)
+        .await
+        .map_err(ServiceError::not_found_as("mailbox"))?;
+    if mbox.status == "DELETED" {
+        return Err(ServiceError::Conflict("the mailbox is deleted".into()));
+    }
+    let hash = format!(
+        "{{ARGON2ID}}{}",
+        crate::identity::passwords::hash(password).await?
+    );
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let (job, _) = enqueue(
+        &mut tx,
+        MAIL_PASSWORD_JOB,
+        &json!({"tenant_id": tenant, "mail_account_id": id, "password_hash": hash}),
+        &JobOptions {
+            queue: "provisioning".into(),
+            max_attempts: 10,
+            ..JobOptions::default()
+        },
+        now,
+    )
+    .await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action: "mail.account.password",
+        target_type: "mail_account",
+        target_id: id.to_string(),
+        before: None,
+        after: Some(json!({"job_id": job})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
