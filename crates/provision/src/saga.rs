@@ -29,6 +29,11 @@ pub struct ProvisionSubscription {
     pub subscription_id: Uuid,
     pub template: ProvisioningTemplate,
     pub domain: Option<String>,
+    /// The first mailbox's password hash, when the customer chose one
+    /// with the order; otherwise mailboxes get a password nobody knows
+    /// until one is set.
+    #[serde(default)]
+    pub mailbox_password_hash: Option<String>,
 }
 
 /// Runs provisioning jobs against the inventory's servers.
@@ -230,8 +235,11 @@ impl Provisioner {
                     }
                     let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
                     let (node, _keys) = nodes::mail(self.secrets()?, &server)?;
-                    // A password nobody knows yet: the customer sets one.
-                    let hash = crate::mail::hash_password(&random_password()?)?;
+                    let hash = match (&job.mailbox_password_hash, n) {
+                        (Some(hash), 1) => hash.clone(),
+                        // A password nobody knows yet: the customer sets one.
+                        _ => crate::mail::hash_password(&random_password()?)?,
+                    };
                     node.ensure_mailbox(&address, &hash, quota.unwrap_or(0))
                         .await?;
                     self.set_status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)

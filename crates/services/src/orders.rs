@@ -213,12 +213,37 @@ async fn check_items(
         {
             return Err(invalid(at("domain"), "a hosting product needs a domain"));
         }
+        let options = match item.options.clone() {
+            Some(Value::Object(mut map)) => {
+                // The first mailbox's password, chosen on the site: kept
+                // only as the hash Dovecot checks.
+                if let Some(password) = map.remove("mailbox_password") {
+                    let password = password.as_str().unwrap_or_default();
+                    if password.chars().count() < 10
+                        || password.len() > 200
+                        || password.chars().any(char::is_control)
+                    {
+                        return Err(invalid(
+                            at("options.mailbox_password"),
+                            "must be 10 to 200 characters, without control characters",
+                        ));
+                    }
+                    let hash = crate::identity::passwords::hash(password).await?;
+                    map.insert(
+                        "mailbox_password_hash".into(),
+                        Value::String(format!("{{ARGON2ID}}{hash}")),
+                    );
+                }
+                Some(Value::Object(map))
+            }
+            other => other,
+        };
         checked.push(CheckedItem {
             product_id,
             name: product.fields.name.clone(),
             period,
             domain,
-            options: item.options.clone(),
+            options,
             amount_minor: quote.rule.amount_minor,
             setup_fee_minor: quote.rule.setup_fee_minor,
             template: product.fields.template.clone(),
@@ -242,7 +267,13 @@ pub(crate) async fn enqueue_order_provisioning(
         if *template == ProvisioningTemplate::None {
             continue;
         }
-        let payload = json!({"subscription_id": item.subscription_id, "template": template, "domain": item.domain});
+        let password_hash = item
+            .options
+            .as_ref()
+            .and_then(|o| o.get("mailbox_password_hash"))
+            .cloned();
+        let payload = json!({"subscription_id": item.subscription_id, "template": template,
+            "domain": item.domain, "mailbox_password_hash": password_hash});
         let options = JobOptions {
             queue: "provisioning".into(),
             unique_key: Some(format!("{PROVISION_JOB}:{}", item.subscription_id)),

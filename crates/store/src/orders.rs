@@ -51,6 +51,8 @@ pub struct OrderItemRecord {
     pub domain: Option<String>,
     pub amount_minor: i64,
     pub setup_fee_minor: i64,
+    /// What the site sent with the item (a mailbox password only hashed).
+    pub options: Option<Value>,
 }
 
 /// A provisioning step of an order and where its job stands.
@@ -132,7 +134,7 @@ impl Tx {
         let found = on_tx!(self, |conn| {
             let mut out = Vec::new();
             for row in sqlx::query(
-                "SELECT id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor
+                "SELECT id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor, options
                  FROM order_items WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
             )
             .bind(tenant.as_uuid())
@@ -148,6 +150,9 @@ impl Tx {
                     domain: row.try_get("domain")?,
                     amount_minor: row.try_get("amount_minor")?,
                     setup_fee_minor: row.try_get("setup_fee_minor")?,
+                    options: row
+                        .try_get::<Option<Json<Value>>, _>("options")?
+                        .map(|j| j.0),
                 });
             }
             out
