@@ -8,5 +8,7 @@ mod support;
 
 mod accounts;
 mod cli;
+mod provisioning;
+mod provisioning_support;
 mod serve;
 mod workers;
