@@ -1,0 +1,185 @@
+//! Provisioning end to end through the real binary: a signed, paid order
+//! becomes a DNS zone on PowerDNS, a site on nginx (over SSH) and a mailbox
+//! on Dovecot, checked as a customer would (DNS query, HTTP, IMAP login);
+//! then suspend, unsuspend and terminate; then the faults: a job run twice,
+//! and a web node refusing SSH. Needs the services `scripts/test.sh` starts.
+
+use serde_json::{Value, json};
+
+use crate::provisioning_support::*;
+use crate::support::*;
+
+fn postmaster(domain: &str) -> String {
+    format!("postmaster@{domain}")
+}
+
+/// Sets the mailbox's password through the API; waits until it logs in.
+fn set_mail_password(panel: &Panel, domain: &str) {
+    let mailbox = panel.find("/api/mail/accounts", "name", &postmaster(domain));
+    assert_eq!(mailbox["status"], "ACTIVE", "{mailbox:#}");
+    let id = mailbox["id"].as_str().unwrap();
+    let route = format!("POST /api/mail/accounts/{id}/password");
+    let body = json!({"password": MAIL_PASSWORD});
+    let v = panel.expect(202, &panel.admin, &route, Some(body));
+    assert!(v["job_id"].is_string(), "{v}");
+    panel.wait_imap(&postmaster(domain), true);
+}
+
+fn live(domain: &str) -> impl Fn(u16, &str) -> bool + '_ {
+    move |status, body| status == 200 && body.contains(domain)
+}
+
+/// `POST /api/hosting/accounts/{id}/ACTION` answers 202 with a job.
+fn lifecycle(panel: &Panel, account: &Value, action: &str) {
+    let id = account["id"].as_str().unwrap();
+    let route = format!("POST /api/hosting/accounts/{id}/{action}");
+    let v = panel.expect(202, &panel.admin, &route, None);
+    assert!(v["job_id"].is_string(), "{action}: {v}");
+}
+
+#[test]
+fn a_paid_order_goes_live_then_suspends_unsuspends_and_terminates() {
+    let panel = Panel::start();
+    let domain = unique_domain();
+    let order_id = panel.paid_order(&domain);
+    panel.wait_steps(&order_id, "COMPLETED");
+
+    eventually("the zone answers", || match panel.dig(&domain) {
+        ip if ip == "127.0.0.1" => Ok(()),
+        other => Err(other),
+    });
+    panel.wait_http("the site is served", &domain, live(&domain));
+    set_mail_password(&panel, &domain);
+
+    let account = panel.find("/api/hosting/accounts", "name", &domain);
+    assert_eq!(account["status"], "ACTIVE", "{account:#}");
+
+    lifecycle(&panel, &account, "suspend");
+    panel.wait_http("suspended: 503", &domain, |status, _| status == 503);
+    panel.wait_imap(&postmaster(&domain), false);
+
+    lifecycle(&panel, &account, "unsuspend");
+    panel.wait_http("unsuspended: live again", &domain, live(&domain));
+    panel.wait_imap(&postmaster(&domain), true);
+
+    lifecycle(&panel, &account, "terminate");
+    eventually("the zone is gone", || match panel.dig(&domain) {
+        out if out.is_empty() => Ok(()),
+        other => Err(other),
+    });
+    panel.wait_http("terminated: not the site", &domain, |status, body| {
+        !live(&domain)(status, body)
+    });
+    panel.wait_imap(&postmaster(&domain), false);
+    let account = panel.find("/api/hosting/accounts", "name", &domain);
+    assert_eq!(account["status"], "TERMINATED", "{account:#}");
+}
+
+#[test]
+fn running_the_provisioning_again_makes_nothing_twice() {
+    let panel = Panel::start();
+    let domain = unique_domain();
+    let reference = format!("pi_{}", domain.replace(['.', '-'], "_"));
+    let body = panel.order_body(&domain, &reference);
+    let (status, first) = panel.post_order(&body, "order-1");
+    assert_eq!(status, 201, "{first}");
+    let order_id = first["order_id"].as_str().unwrap();
+    let order = panel.wait_steps(order_id, "COMPLETED");
+    set_mail_password(&panel, &domain);
+
+    // A COMPLETED job is not retryable through the ops API…
+    let job_id = order["items"][0]["steps"][0]["job_id"].as_str().unwrap();
+    let retry = format!("POST /api/ops/jobs/{job_id}/retry");
+    let (status, v) = panel.call(&panel.operator, &retry, None);
+    assert_eq!(status, 409, "retrying a COMPLETED job: {v}");
+    // …so the same job is delivered again the way a duplicate would be.
+    let copy = panel.enqueue_copy(job_id);
+    panel.wait_job(&copy);
+
+    // The marketing site retrying the same request gets the same order; a
+    // new order for the live domain is refused.
+    let (status, again) = panel.post_order(&body, "order-1");
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["order_id"], first["order_id"], "{again}");
+    let other = panel.order_body(&domain, &format!("{reference}_2"));
+    let (status, v) = panel.post_order(&other, "order-2");
+    assert_eq!(status, 422, "a second order for a live domain: {v}");
+
+    // One apex A rrset holding one address.
+    let (status, zone) = panel.pdns_zone(&domain);
+    assert_eq!(status, 200, "{zone}");
+    let apex = format!("{domain}.");
+    let a: Vec<_> = zone["rrsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == apex.as_str() && r["type"] == "A")
+        .collect();
+    assert_eq!(a.len(), 1, "{zone:#}");
+    assert_eq!(a[0]["records"].as_array().unwrap().len(), 1, "{zone:#}");
+    // One vhost.
+    let sites_dir = panel.svc.var("WEB_SITES_DIR");
+    let vhosts: Vec<_> = std::fs::read_dir(sites_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(&domain))
+        .collect();
+    assert_eq!(vhosts, [format!("{domain}.conf")]);
+    // One passwd line, with the password the customer set still working.
+    let passwd = std::fs::read_to_string(panel.svc.var("MAIL_PASSWD_FILE")).unwrap();
+    let prefix = format!("{}:", postmaster(&domain));
+    assert_eq!(passwd.lines().filter(|l| l.starts_with(&prefix)).count(), 1);
+    panel.wait_imap(&postmaster(&domain), true);
+    panel.wait_http("still live", &domain, live(&domain));
+    panel.find("/api/hosting/accounts", "name", &domain);
+    panel.find("/api/mail/accounts", "name", &postmaster(&domain));
+}
+
+#[test]
+fn a_web_node_refusing_ssh_kills_the_job_and_undoes_the_zone() {
+    let panel = Panel::start();
+    let key = panel.dir.path().join("wrong");
+    let out = Command::new("ssh-keygen")
+        .args(["-t", "ed25519", "-N", "", "-q", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server = format!("PATCH /api/servers/{}", panel.web_server_id);
+    let wrong = panel
+        .svc
+        .ssh_credentials("WEB_SSH_USER", key.to_str().unwrap());
+    let patch = json!({"credentials": wrong});
+    panel.expect(200, &panel.operator, &server, Some(patch));
+
+    let domain = unique_domain();
+    let order_id = panel.paid_order(&domain);
+    let order = panel.wait_steps(&order_id, "DEAD");
+    let steps = order["items"][0]["steps"].as_array().unwrap();
+    let dead = steps.iter().find(|s| s["state"] == "DEAD").unwrap();
+    let error = dead["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.to_ascii_lowercase().contains("permission denied"),
+        "{order:#}"
+    );
+
+    // The zone the job made before the site failed is gone again.
+    assert_eq!(panel.dig(&domain), "", "the zone still answers");
+    let (status, zone) = panel.pdns_zone(&domain);
+    assert!(matches!(status, 404 | 422), "{status}: {zone}");
+    let vhost = Path::new(panel.svc.var("WEB_SITES_DIR")).join(format!("{domain}.conf"));
+    assert!(!vhost.exists(), "a vhost was left behind");
+
+    // The operator fixes the key and retries the dead job: it goes live.
+    let right = panel
+        .svc
+        .ssh_credentials("WEB_SSH_USER", panel.svc.var("WEB_SSH_KEY"));
+    let patch = json!({"credentials": right});
+    panel.expect(200, &panel.operator, &server, Some(patch));
+    let job_id = dead["job_id"].as_str().unwrap();
+    let retry = format!("POST /api/ops/jobs/{job_id}/retry");
+    panel.expect(200, &panel.operator, &retry, None);
+    panel.wait_steps(&order_id, "COMPLETED");
+    panel.wait_http("live after the retry", &domain, live(&domain));
+    assert_eq!(panel.dig(&domain), "127.0.0.1");
+}

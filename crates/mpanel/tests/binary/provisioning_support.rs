@@ -1,0 +1,450 @@
+//! What the provisioning tests share: the real services `scripts/test.sh`
+//! starts (read from its environment), an `mpanel serve` with an operator,
+//! a tenant admin, the three servers and a hosting product, and the checks a
+//! customer would make (a DNS query, an HTTP request, an IMAP login).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// How long provisioning and each check may take.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+pub const MAIL_PASSWORD: &str = "correct horse battery";
+const ADMIN_PASSWORD: &str = "a long bootstrap password";
+const OPERATOR_PASSWORD: &str = "an operator's long password";
+
+const VARS: &str = "PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT WEB_SSH_HOST WEB_SSH_PORT \
+    WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR \
+    WEB_ROOT_DIR MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
+    MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS";
+const SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The harness's variables; a missing one fails the test with how to run it.
+pub struct Services(HashMap<&'static str, String>);
+
+impl Services {
+    pub fn from_env() -> Self {
+        let found: HashMap<_, _> = VARS
+            .split_whitespace()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
+            .collect();
+        let missing: Vec<_> = VARS
+            .split_whitespace()
+            .filter(|k| !found.contains_key(k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the provisioning tests need the real services: run them under \
+             `bash scripts/test.sh` (or source the exports `bash scripts/services.sh` \
+             prints); missing {missing:?}"
+        );
+        Self(found)
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        &self.0[key]
+    }
+
+    fn number(&self, key: &str) -> u64 {
+        self.var(key).parse().unwrap()
+    }
+
+    /// `ssh-ed25519 AAAA…` from a `[host]:port ssh-ed25519 AAAA…` line.
+    fn host_key(&self, known_hosts_var: &str) -> String {
+        let text = std::fs::read_to_string(self.var(known_hosts_var)).unwrap();
+        let line = text.lines().find(|l| l.contains("ssh-ed25519")).unwrap();
+        line.split_whitespace()
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn ssh_credentials(&self, user_var: &str, key_file: &str) -> Value {
+        json!({"type": "SSH", "user": self.var(user_var),
+               "private_key": std::fs::read_to_string(key_file).unwrap()})
+    }
+}
+
+/// A domain no other test (or earlier run on the same harness) uses.
+pub fn unique_domain() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp() % 1_000_000;
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("example-{}-{n}-{stamp}.test", std::process::id())
+}
+
+/// Polls `check` every 100 ms until it gives `Ok`, for at most [`TIMEOUT`];
+/// panics with `what` and the last `Err`.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => panic!("{what}: timed out; last: {last}"),
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// `mpanel serve` on a fresh database with everything an order needs.
+pub struct Panel {
+    pub svc: Services,
+    pub addr: String,
+    pub admin: String,
+    pub operator: String,
+    pub web_server_id: String,
+    pub product_id: String,
+    pub dir: tempfile::TempDir,
+    webhook_secret: String,
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    server: Running,
+    db: TestDatabase,
+}
+
+impl Panel {
+    pub fn start() -> Self {
+        let svc = Services::from_env();
+        let db = test_database();
+        let dir = tempfile::tempdir().unwrap();
+        let server = Running::start(mpanel(
+            dir.path(),
+            &["serve"],
+            &[
+                ("MPANEL_DATABASE_URL", db.url()),
+                ("MPANEL_LISTEN", "127.0.0.1:0"),
+                ("MPANEL_SECRETS_KEY", SECRETS_KEY),
+                ("MPANEL_BOOTSTRAP_TENANT", "acme"),
+                ("MPANEL_BOOTSTRAP_ADMIN_EMAIL", "admin@acme.test"),
+                ("MPANEL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+                ("MPANEL_RATE_LIMIT_PER_MINUTE", "0"),
+            ],
+        ));
+        let addr = server.address();
+        // The platform operator, in the tenant serve bootstrapped.
+        let mut args: Vec<_> = "admin create-user --tenant acme --email ops@acme.test \
+            --role SUPER_ADMIN --password"
+            .split_whitespace()
+            .collect();
+        args.push(OPERATOR_PASSWORD);
+        let out = run(dir.path(), &args, &[("MPANEL_DATABASE_URL", db.url())]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut panel = Self {
+            svc,
+            addr,
+            admin: String::new(),
+            operator: String::new(),
+            web_server_id: String::new(),
+            product_id: String::new(),
+            dir,
+            webhook_secret: String::new(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: http_client(),
+            server,
+            db,
+        };
+        panel.admin = panel.login("admin@acme.test", ADMIN_PASSWORD);
+        panel.operator = panel.login("ops@acme.test", OPERATOR_PASSWORD);
+        panel.add_servers();
+        panel.add_product();
+        panel
+    }
+
+    fn login(&self, email: &str, password: &str) -> String {
+        let body = json!({"email": email, "password": password, "tenant": "acme"});
+        let v = self.expect(200, "", "POST /api/auth/login", Some(body));
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    fn add_servers(&mut self) {
+        let s = &self.svc;
+        let pdns_port: u16 = s
+            .var("PDNS_API_URL")
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let dns = json!({"name": "dns-1", "role": "DNS", "address": "127.0.0.1", "port": pdns_port,
+            "credentials": {"type": "API", "url": s.var("PDNS_API_URL"), "key": s.var("PDNS_API_KEY")},
+            "settings": {"server_id": "localhost", "nameservers": ["ns1.example.net."]},
+            "capacity": 10000});
+        let web = json!({"name": "web-1", "role": "WEB", "address": s.var("WEB_SSH_HOST"),
+            "port": s.number("WEB_SSH_PORT"),
+            "credentials": s.ssh_credentials("WEB_SSH_USER", s.var("WEB_SSH_KEY")),
+            "settings": {"host_key": s.host_key("WEB_SSH_KNOWN_HOSTS"), "public_ipv4": "127.0.0.1",
+                "nginx_conf": s.var("WEB_NGINX_CONF"), "sites_dir": s.var("WEB_SITES_DIR"),
+                "root_dir": s.var("WEB_ROOT_DIR"),
+                "listen": format!("127.0.0.1:{}", s.var("WEB_HTTP_PORT"))},
+            "capacity": 1000});
+        let mail = json!({"name": "mail-1", "role": "MAIL", "address": s.var("MAIL_SSH_HOST"),
+            "port": s.number("MAIL_SSH_PORT"),
+            "credentials": s.ssh_credentials("MAIL_SSH_USER", s.var("MAIL_SSH_KEY")),
+            "settings": {"host_key": s.host_key("MAIL_SSH_KNOWN_HOSTS"),
+                "passwd_file": s.var("MAIL_PASSWD_FILE"), "root_dir": s.var("MAIL_ROOT_DIR"),
+                "uid": s.number("MAIL_UID"), "gid": s.number("MAIL_GID"),
+                "reload_cmd": s.var("MAIL_RELOAD_CMD"), "mail_host": "mail.example.net"},
+            "capacity": 1000});
+        let mut ids = Vec::new();
+        for server in [dns, web, mail] {
+            let v = self.expect(201, &self.operator, "POST /api/servers", Some(server));
+            ids.push(v["id"].as_str().unwrap().to_owned());
+        }
+        self.web_server_id = ids.swap_remove(1);
+    }
+
+    fn add_product(&mut self) {
+        let product = json!({"name": "Web Pro", "slug": "web-pro", "category": "HOSTING",
+            "billing_model": "RECURRING", "status": "ACTIVE", "visibility": "PUBLIC",
+            "base_currency": "EUR",
+            "provisioning_template": {"type": "HOSTING", "dns_zone": true, "mailboxes": 1}});
+        let v = self.expect(
+            201,
+            &self.admin,
+            "POST /api/billing/products",
+            Some(product),
+        );
+        self.product_id = v["id"].as_str().unwrap().to_owned();
+        let price = json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1500});
+        let route = format!("POST /api/billing/products/{}/prices", self.product_id);
+        self.expect(201, &self.admin, &route, Some(price));
+        let rotate = "POST /api/settings/webhook-secret/rotate";
+        let v = self.expect(200, &self.admin, rotate, None);
+        self.webhook_secret = v["webhook_secret"].as_str().unwrap().to_owned();
+    }
+
+    /// `route` ("METHOD /path") with a bearer token (none when empty):
+    /// status and JSON body (a string when the body is not JSON).
+    pub fn call(&self, token: &str, route: &str, body: Option<Value>) -> (u16, Value) {
+        let (method, path) = route.split_once(' ').unwrap();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let url = format!("http://{}{path}", self.addr);
+        let mut req = self.client.request(method, url);
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        self.send(req)
+    }
+
+    /// [`Panel::call`] that must answer `status`.
+    pub fn expect(&self, status: u16, token: &str, route: &str, body: Option<Value>) -> Value {
+        let (got, v) = self.call(token, route, body);
+        let log = self.log_tail();
+        assert_eq!(got, status, "{route}: {v}\nserve's log:\n{log}");
+        v
+    }
+
+    fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        self.try_send(req).unwrap()
+    }
+
+    fn try_send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value), reqwest::Error> {
+        self.rt.block_on(async {
+            let res = req.send().await?;
+            let status = res.status().as_u16();
+            let raw = res.text().await?;
+            let body = serde_json::from_str(&raw).unwrap_or(Value::String(raw));
+            Ok((status, body))
+        })
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.server.log();
+        let lines: Vec<_> = log.lines().rev().take(40).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn order_body(&self, domain: &str, reference: &str) -> Value {
+        json!({"customer": {"email": "jane@example.org", "name": "Jane", "country": "DE"},
+            "items": [{"product_id": self.product_id, "period": "MONTHLY", "domain": domain}],
+            "currency": "EUR",
+            "payment": {"status": "PAID", "provider": "stripe", "reference": reference,
+                "amount_minor": 1500}})
+    }
+
+    /// Posts `body` as the marketing site does: signed, with `key`.
+    pub fn post_order(&self, body: &Value, key: &str) -> (u16, Value) {
+        let raw = serde_json::to_vec(body).unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signature = mpanel_domain::orders::signature::sign(&self.webhook_secret, now, &raw);
+        let req = self
+            .client
+            .post(format!("http://{}/api/orders", self.addr))
+            .header("content-type", "application/json")
+            .header("x-mpanel-tenant", "acme")
+            .header("x-mpanel-signature", signature)
+            .header("idempotency-key", key)
+            .body(raw);
+        self.send(req)
+    }
+
+    /// A paid order for `domain`; its id.
+    pub fn paid_order(&self, domain: &str) -> String {
+        let reference = format!("pi_{}", domain.replace(['.', '-'], "_"));
+        let (status, v) = self.post_order(&self.order_body(domain, &reference), &reference);
+        assert_eq!(status, 201, "{v}");
+        v["order_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until every step of the order's first item is `state`
+    /// (COMPLETED), or any is (DEAD); fails on a DEAD step otherwise.
+    pub fn wait_steps(&self, order_id: &str, state: &str) -> Value {
+        let route = format!("GET /api/orders/{order_id}");
+        eventually(&format!("order steps {state}"), || {
+            let order = self.expect(200, &self.admin, &route, None);
+            let steps = order["items"][0]["steps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let is = |s: &Value, st: &str| s["state"] == st;
+            if state != "DEAD" && steps.iter().any(|s| is(s, "DEAD")) {
+                panic!("a step is DEAD: {order:#}");
+            }
+            let done = if state == "DEAD" {
+                steps.iter().any(|s| is(s, state))
+            } else {
+                !steps.is_empty() && steps.iter().all(|s| is(s, state))
+            };
+            if done {
+                Ok(order)
+            } else {
+                Err(format!("{order:#}"))
+            }
+        })
+    }
+
+    /// Waits until job `id` is COMPLETED; fails on DEAD.
+    pub fn wait_job(&self, id: &str) -> Value {
+        let route = format!("GET /api/ops/jobs/{id}");
+        eventually(&format!("job {id} COMPLETED"), || {
+            let job = self.expect(200, &self.operator, &route, None);
+            assert_ne!(job["state"], "DEAD", "{job:#}");
+            if job["state"] == "COMPLETED" {
+                Ok(job)
+            } else {
+                Err(format!("{job:#}"))
+            }
+        })
+    }
+
+    /// The one item of `GET path` whose `field` is `value`.
+    pub fn find(&self, path: &str, field: &str, value: &str) -> Value {
+        let list = self.expect(200, &self.admin, &format!("GET {path}"), None);
+        let items = list["items"].as_array().unwrap_or_else(|| panic!("{list}"));
+        let found: Vec<_> = items.iter().filter(|i| i[field] == value).collect();
+        assert_eq!(found.len(), 1, "one {field} {value} in {list:#}");
+        found[0].clone()
+    }
+
+    /// Enqueues a copy of job `id` (same kind, queue and payload) straight
+    /// into the database, as a duplicate delivery would; the copy's id.
+    pub fn enqueue_copy(&self, id: &str) -> String {
+        let route = format!("GET /api/ops/jobs/{id}");
+        let job = self.expect(200, &self.operator, &route, None);
+        self.rt.block_on(async {
+            let settings = mpanel_store::PoolSettings::default();
+            let store = mpanel_store::Store::connect(self.db.url(), &settings)
+                .await
+                .unwrap();
+            let now = time::OffsetDateTime::now_utc();
+            let copy = mpanel_store::jobs::NewJob {
+                queue: job["queue"].as_str().unwrap().into(),
+                kind: job["kind"].as_str().unwrap().into(),
+                payload: job["payload"].clone(),
+                priority: 0,
+                run_at: now,
+                max_attempts: 3,
+                unique_key: None,
+            };
+            store.enqueue(&copy, now).await.unwrap().0.to_string()
+        })
+    }
+
+    /// `dig +short A domain` against the harness's PowerDNS.
+    pub fn dig(&self, domain: &str) -> String {
+        let port = self.svc.var("PDNS_DNS_PORT");
+        let mut dig = Command::new("dig");
+        dig.args(["@127.0.0.1", "-p", port, "+short", "+time=2", "+tries=1"]);
+        let out = dig.args(["A", domain]).output().unwrap();
+        text(&out.stdout).trim().to_owned()
+    }
+
+    /// The zone as PowerDNS's API shows it: status and body.
+    pub fn pdns_zone(&self, domain: &str) -> (u16, Value) {
+        let api = self.svc.var("PDNS_API_URL");
+        let url = format!("{api}/api/v1/servers/localhost/zones/{domain}.");
+        let key = self.svc.var("PDNS_API_KEY");
+        self.send(self.client.get(url).header("x-api-key", key))
+    }
+
+    /// `GET /` on the web node with `Host: domain`, on a new connection
+    /// (a reload retires the old workers): status and body.
+    pub fn http(&self, domain: &str) -> Result<(u16, String), String> {
+        let url = format!("http://127.0.0.1:{}/", self.svc.var("WEB_HTTP_PORT"));
+        let req = self.client.get(url).header("host", domain);
+        match self.try_send(req.header("connection", "close")) {
+            Ok((status, Value::String(body))) => Ok((status, body)),
+            Ok((status, json)) => Ok((status, json.to_string())),
+            Err(e) => Err(format!("{e:?}")),
+        }
+    }
+
+    /// Waits until `GET /` for `domain` answers as `ok` says.
+    pub fn wait_http(&self, what: &str, domain: &str, ok: impl Fn(u16, &str) -> bool) {
+        eventually(what, || match self.http(domain)? {
+            (status, body) if ok(status, &body) => Ok(()),
+            (status, body) => Err(format!("{status}: {body}")),
+        });
+    }
+
+    /// Waits until an IMAP LOGIN answers `a1 OK` (`accepted`) or `a1 NO`.
+    pub fn wait_imap(&self, user: &str, accepted: bool) {
+        let want = if accepted { "a1 OK" } else { "a1 NO" };
+        let port = self.svc.var("MAIL_IMAP_PORT");
+        eventually(&format!("IMAP login of {user}: {want}"), || {
+            let answer = imap_login(port, user, MAIL_PASSWORD).map_err(|e| e.to_string())?;
+            if answer.starts_with(want) {
+                Ok(())
+            } else {
+                Err(answer)
+            }
+        });
+    }
+}
+
+/// Greeting, `a1 LOGIN`, and the tagged answer (or the greeting if it is
+/// not `* OK`).
+fn imap_login(port: &str, user: &str, password: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(format!("127.0.0.1:{port}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    if !line.starts_with("* OK") {
+        return Ok(line);
+    }
+    write!(stream, "a1 LOGIN \"{user}\" \"{password}\"\r\n")?;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok("connection closed".into());
+        }
+        if line.starts_with("a1 ") {
+            let _ = write!(stream, "a2 LOGOUT\r\n");
+            return Ok(line.trim_end().to_owned());
+        }
+    }
+}
