@@ -118,7 +118,9 @@ impl Provisioner {
                     )
                     .await
                     .map_err(store_err)?,
-                Err(err) if err.is_transient() && !last_attempt => return Err(err),
+                Err(err) if err.is_transient() && !last_attempt => {
+                    return Err(DriverError::Transient(format!("{}: {err}", step.name())));
+                }
                 Err(err) => {
                     let failed = format!("{}: {err}", step.name());
                     return match self.compensate(&sub).await {

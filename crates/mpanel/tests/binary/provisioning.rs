@@ -183,3 +183,38 @@ fn a_web_node_refusing_ssh_kills_the_job_and_undoes_the_zone() {
     panel.wait_http("live after the retry", &domain, live(&domain));
     assert_eq!(panel.dig(&domain), "127.0.0.1");
 }
+
+#[test]
+fn an_order_placed_while_powerdns_is_down_completes_once_it_is_back() {
+    let panel = Panel::start();
+    let servers = panel.expect(200, &panel.operator, "GET /api/servers?role=DNS", None);
+    let dns = servers["items"][0]["id"].as_str().unwrap().to_owned();
+    // PowerDNS "stopped": its API address answers nothing.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let key = panel.svc.var("PDNS_API_KEY").to_owned();
+    let route = format!("PATCH /api/servers/{dns}");
+    let set_url = |url: &str| {
+        let body = json!({"credentials": {"type": "API", "url": url, "key": key}});
+        panel.expect(200, &panel.operator, &route, Some(body));
+    };
+    set_url(&down);
+
+    let domain = unique_domain();
+    let order_id = panel.paid_order(&domain);
+    // The job fails, keeps its attempts, and waits to retry (backed off).
+    let order = panel.wait_steps(&order_id, "FAILED");
+    let error = order["items"][0]["steps"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.starts_with("dns.zone.create: "), "{order:#}");
+    assert_eq!(panel.dig(&domain), "");
+
+    // PowerDNS is back: the next retry completes the order.
+    set_url(panel.svc.var("PDNS_API_URL"));
+    panel.wait_steps(&order_id, "COMPLETED");
+    assert_eq!(panel.dig(&domain), "127.0.0.1");
+    panel.wait_http("live after PowerDNS came back", &domain, live(&domain));
+}
