@@ -169,6 +169,14 @@ fn register_provisioning(
     });
     let p = provisioner.clone();
     registry.register(
+        mpanel_domain::provisioning::MAIL_CREATE_JOB,
+        move |_ctx, m: MailPassword| {
+            let p = p.clone();
+            async move { p.create_mailbox(&m).await.map_err(job_error) }
+        },
+    );
+    let p = provisioner.clone();
+    registry.register(
         lifecycle::MAIL_PASSWORD_JOB,
         move |_ctx, m: MailPassword| {
             let p = p.clone();

@@ -156,6 +156,28 @@ impl Provisioner {
         .await
     }
 
+    /// Makes a further mailbox recorded as PENDING, then marks it ACTIVE.
+    pub async fn create_mailbox(&self, m: &MailPassword) -> Result<(), DriverError> {
+        let mbox = self
+            .store
+            .resource(ResourceKind::MailAccount, m.tenant_id, m.mail_account_id)
+            .await
+            .map_err(store_err)?;
+        if mbox.status != "PENDING" {
+            return Ok(());
+        }
+        let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+        let (mail, _keys) = nodes::mail(self.keys()?, &server)?;
+        let quota = mbox
+            .quota_mb
+            .and_then(|q| u32::try_from(q).ok())
+            .unwrap_or(0);
+        mail.ensure_mailbox(&mbox.name, &m.password_hash, quota)
+            .await?;
+        self.status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
+            .await
+    }
+
     /// Sets a mailbox's password (already hashed for Dovecot).
     pub async fn set_mail_password(&self, m: &MailPassword) -> Result<(), DriverError> {
         let mbox = self

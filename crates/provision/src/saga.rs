@@ -217,12 +217,14 @@ impl Provisioner {
             }
             Step::Mailboxes => {
                 let domain = domain()?;
+                // The first mailbox is made now; the template's count is the
+                // quota the customer fills with `POST /api/mail/accounts`.
                 let (count, quota) = match &job.template {
-                    ProvisioningTemplate::Hosting { mailboxes, .. } => (*mailboxes, None),
+                    ProvisioningTemplate::Hosting { mailboxes, .. } => ((*mailboxes).min(1), None),
                     ProvisioningTemplate::Email {
                         mailboxes,
                         quota_mb,
-                    } => (*mailboxes, *quota_mb),
+                    } => ((*mailboxes).min(1), *quota_mb),
                     _ => (0, None),
                 };
                 let mut ids = Vec::new();

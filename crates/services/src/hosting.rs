@@ -166,10 +166,7 @@ pub async fn set_mail_password(
     id: Uuid,
     password: &str,
 ) -> Result<JobId, ServiceError> {
-    if password.chars().count() < 10
-        || password.len() > 200
-        || password.chars().any(char::is_control)
-    {
+    if password_bad(password) {
         return Err(ServiceError::invalid(
             "password",
             "must be 10 to 200 characters, without control characters",
@@ -212,4 +209,145 @@ pub async fn set_mail_password(
     .await?;
     tx.commit().await?;
     Ok(job)
+}
+
+/// A further mailbox of a subscription, within its plan's count: recorded
+/// at once (PENDING) on the server holding the subscription's mail, made
+/// by a queued job.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMailbox {
+    pub subscription_id: Uuid,
+    /// The part before the `@`; the domain is the subscription's.
+    pub local_part: String,
+    pub password: String,
+}
+
+pub async fn create_mailbox(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: TenantId,
+    actor: &Actor,
+    input: NewMailbox,
+) -> Result<(AccountView, JobId), ServiceError> {
+    let local = input.local_part.trim().to_ascii_lowercase();
+    let local_ok = (1..=64).contains(&local.len())
+        && local
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.');
+    if !local_ok {
+        return Err(ServiceError::invalid(
+            "local_part",
+            "1 to 64 of a-z, 0-9, '.', '_' and '-'",
+        ));
+    }
+    let sub = match store.subscription_ref(input.subscription_id).await {
+        Ok(s) if s.tenant_id == tenant => s,
+        Ok(_) | Err(mpanel_store::StoreError::NotFound) => {
+            return Err(ServiceError::NotFound("no such subscription".into()));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if sub.status != "ACTIVE" {
+        return Err(ServiceError::Conflict(format!(
+            "the subscription is {}: mailboxes are added to active ones",
+            sub.status
+        )));
+    }
+    let product = store.product(tenant, sub.product_id).await?;
+    let quota = match product.fields.template {
+        mpanel_domain::catalog::ProvisioningTemplate::Hosting { mailboxes, .. } => {
+            (mailboxes, None)
+        }
+        mpanel_domain::catalog::ProvisioningTemplate::Email {
+            mailboxes,
+            quota_mb,
+        } => (mailboxes, quota_mb),
+        _ => (0, None),
+    };
+    let existing = store
+        .resources_of(ResourceKind::MailAccount, sub.id)
+        .await?;
+    let Some(first) = existing.first() else {
+        return Err(ServiceError::Conflict(
+            "this subscription has no mail service".into(),
+        ));
+    };
+    if existing.len() >= quota.0 as usize {
+        return Err(ServiceError::Conflict(format!(
+            "the plan includes {} mailboxes, all in use",
+            quota.0
+        )));
+    }
+    let domain = first
+        .name
+        .split_once('@')
+        .map(|(_, d)| d.to_owned())
+        .unwrap_or_default();
+    let address = format!("{local}@{domain}");
+    if password_bad(&input.password) {
+        return Err(ServiceError::invalid(
+            "password",
+            "must be 10 to 200 characters, without control characters",
+        ));
+    }
+    let hash = format!(
+        "{{ARGON2ID}}{}",
+        crate::identity::passwords::hash(&input.password).await?
+    );
+    let now = clock.now();
+    let record = ResourceRecord {
+        id: Uuid::now_v7(),
+        tenant_id: tenant,
+        customer_id: sub.customer_id,
+        subscription_id: sub.id,
+        server_id: first.server_id,
+        name: address.clone(),
+        status: "PENDING".into(),
+        quota_mb: quota.1.map(i64::from),
+        php_version: None,
+        archive_path: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = store.begin().await?;
+    tx.insert_resource(ResourceKind::MailAccount, &record)
+        .await
+        .map_err(|e| match e {
+            mpanel_store::StoreError::Conflict(_) => {
+                ServiceError::Conflict(format!("{address} exists"))
+            }
+            other => other.into(),
+        })?;
+    let (job, _) = enqueue(
+        &mut tx,
+        mpanel_domain::provisioning::MAIL_CREATE_JOB,
+        &json!({"tenant_id": tenant, "mail_account_id": record.id, "password_hash": hash}),
+        &JobOptions {
+            queue: "provisioning".into(),
+            unique_key: Some(format!("mail.account.create:{}", record.id)),
+            max_attempts: 10,
+            ..JobOptions::default()
+        },
+        now,
+    )
+    .await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action: "mail.account.create",
+        target_type: "mail_account",
+        target_id: record.id.to_string(),
+        before: None,
+        after: Some(json!({"address": address, "subscription_id": sub.id, "job_id": job})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok((view(record), job))
+}
+
+fn password_bad(password: &str) -> bool {
+    password.chars().count() < 10 || password.len() > 200 || password.chars().any(char::is_control)
 }

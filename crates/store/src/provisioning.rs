@@ -102,6 +102,7 @@ pub struct SubscriptionRef {
     pub id: Uuid,
     pub tenant_id: TenantId,
     pub customer_id: Uuid,
+    pub product_id: mpanel_domain::ProductId,
     pub status: String,
 }
 
@@ -240,7 +241,7 @@ impl Store {
     pub async fn subscription_ref(&self, id: Uuid) -> StoreResult<SubscriptionRef> {
         let found = on_pool!(self.pool, |p| {
             match sqlx::query(
-                "SELECT id, tenant_id, customer_id, status FROM subscriptions WHERE id = $1",
+                "SELECT id, tenant_id, customer_id, product_id, status FROM subscriptions WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(p)
@@ -250,6 +251,7 @@ impl Store {
                     id: row.try_get("id")?,
                     tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
                     customer_id: row.try_get("customer_id")?,
+                    product_id: mpanel_domain::ProductId::from_uuid(row.try_get("product_id")?),
                     status: row.try_get("status")?,
                 }),
                 None => None,

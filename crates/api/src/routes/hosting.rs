@@ -146,6 +146,41 @@ pub async fn terminate(
     act(&state, &caller, &id, Action::Terminate).await
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MailboxQueued {
+    #[schema(value_type = Object)]
+    pub mailbox: AccountView,
+    pub job_id: String,
+}
+
+/// A further mailbox of an active subscription, within its plan's count
+/// (`{subscription_id, local_part, password}`); made by a queued job.
+#[utoipa::path(post, path = "/api/mail/accounts", tag = "hosting", request_body = Object,
+    security(("bearer" = ["HOSTING_WRITE"])),
+    responses((status = 202, description = "Recorded and queued", body = MailboxQueued),
+        (status = 409, description = "The plan's mailboxes are all in use, or the address exists", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn create_mail(
+    State(state): State<AppState>,
+    caller: Authorized<perm::HostingWrite>,
+    ApiJson(body): ApiJson<hosting::NewMailbox>,
+) -> Result<(StatusCode, Json<MailboxQueued>), Problem> {
+    let (mailbox, job) = hosting::create_mailbox(
+        &state.store,
+        state.clock.as_ref(),
+        caller.principal.tenant_id,
+        &caller.actor,
+        body,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MailboxQueued {
+            mailbox,
+            job_id: job.to_string(),
+        }),
+    ))
+}
+
 /// A mailbox's new password (hashed before it is queued).
 #[utoipa::path(post, path = "/api/mail/accounts/{id}/password", tag = "hosting",
     params(("id" = String, Path)), request_body = PasswordBody,

@@ -6,5 +6,6 @@ pub mod steps;
 
 pub use server::{ServerRole, ServerStatus, place};
 pub use steps::{
-    MAIL_PASSWORD_JOB, PROVISION_JOB, SUSPEND_JOB, Step, TERMINATE_JOB, UNSUSPEND_JOB, plan,
+    MAIL_CREATE_JOB, MAIL_PASSWORD_JOB, PROVISION_JOB, SUSPEND_JOB, Step, TERMINATE_JOB,
+    UNSUSPEND_JOB, plan,
 };

@@ -8,6 +8,8 @@ pub const PROVISION_JOB: &str = "provision.subscription";
 pub const SUSPEND_JOB: &str = "hosting.account.suspend";
 pub const UNSUSPEND_JOB: &str = "hosting.account.unsuspend";
 pub const TERMINATE_JOB: &str = "hosting.account.terminate";
+/// A customer's further mailbox, within the plan's count.
+pub const MAIL_CREATE_JOB: &str = "mail.account.create";
 /// A mailbox's new password (the job carries its hash).
 pub const MAIL_PASSWORD_JOB: &str = "mail.account.password";
 

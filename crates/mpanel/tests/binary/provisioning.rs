@@ -23,6 +23,11 @@ fn set_mail_password(panel: &Panel, domain: &str) {
     let v = panel.expect(202, &panel.admin, &route, Some(body));
     assert!(v["job_id"].is_string(), "{v}");
     panel.wait_imap(&postmaster(domain), true);
+    // The plan's one mailbox is in use: no further one.
+    let body = json!({"subscription_id": mailbox["subscription_id"], "local_part": "info",
+        "password": MAIL_PASSWORD});
+    let (status, v) = panel.call(&panel.admin, "POST /api/mail/accounts", Some(body));
+    assert_eq!(status, 409, "{v}");
 }
 
 fn live(domain: &str) -> impl Fn(u16, &str) -> bool + '_ {
