@@ -16,8 +16,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    audit, auth, catalog, customers, health, hosting, invoices, metrics, ops, orders, security,
-    security_center, servers, settings, stripe, users,
+    audit, auth, catalog, customers, dns, health, hosting, invoices, metrics, ops, orders,
+    security, security_center, servers, settings, stripe, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -60,6 +60,7 @@ pub struct ProblemDoc {
         (name = "orders", description = "Orders from the marketing site, and their status"),
         (name = "customers", description = "The tenant's customers"),
         (name = "hosting", description = "Hosting accounts and mailboxes, and their lifecycle"),
+        (name = "dns", description = "DNS zones and their record sets"),
         (name = "servers", description = "The platform's server inventory"),
         (name = "billing", description = "Invoices, payments, credit notes, billing settings"),
         (name = "settings", description = "The tenant's settings"),
@@ -146,11 +147,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::my_pdf))
         .routes(routes!(invoices::get_settings, invoices::put_settings))
         .routes(routes!(hosting::list_hosting))
-        .routes(routes!(hosting::list_mail))
+        .routes(routes!(hosting::list_mail, hosting::create_mail))
         .routes(routes!(hosting::suspend))
         .routes(routes!(hosting::unsuspend))
         .routes(routes!(hosting::terminate))
         .routes(routes!(hosting::mail_password))
+        .routes(routes!(dns::zones))
+        .routes(routes!(dns::list, dns::put))
+        .routes(routes!(dns::replace, dns::delete))
         .routes(routes!(servers::list, servers::create))
         .routes(routes!(servers::get, servers::update))
         .routes(routes!(stripe::payment_intent))

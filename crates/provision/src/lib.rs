@@ -10,6 +10,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod mail;
 pub mod nodes;
+pub mod records;
 pub mod saga;
 pub mod ssh;
 pub mod web;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod customers;
+pub mod dns;
 pub mod fallback;
 pub mod health;
 pub mod hosting;

@@ -13,6 +13,7 @@ mod billing_concurrency;
 mod billing_stripe;
 mod catalog;
 mod cors;
+mod dns_records;
 mod docs;
 mod errors;
 mod health;

@@ -108,6 +108,11 @@ async fn another_tenants_resources_are_not_found() {
         .insert_resource(ResourceKind::MailAccount, &mailbox_a)
         .await
         .unwrap();
+    let zone_a = resource("alpha.example.");
+    app.store
+        .insert_resource(ResourceKind::DnsZone, &zone_a)
+        .await
+        .unwrap();
     let res = app
         .post_as(
             &admin_a.access_token,
@@ -160,9 +165,17 @@ async fn another_tenants_resources_are_not_found() {
         {
             continue;
         }
+        let id = if path.contains("{id}") {
+            id_for(path)
+        } else {
+            String::new()
+        };
         let concrete = path
-            .replace("{id}", &id_for(path))
-            .replace("{price_id}", &price_a);
+            .replace("{id}", &id)
+            .replace("{price_id}", &price_a)
+            .replace("{zone}", &zone_a.name)
+            .replace("{name}", "www")
+            .replace("{type}", "A");
         for method in item.as_object().unwrap().keys() {
             let method: Method = method.to_uppercase().parse().unwrap();
             let body = matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| {
@@ -172,6 +185,10 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"name": "pwned"})
                 } else if path.starts_with("/api/mail/accounts/") {
                     json!({"password": "pwned-pwned-pwned"})
+                } else if path.starts_with("/api/dns/zones/") && method == Method::POST {
+                    json!({"name": "www", "type": "A", "records": ["192.0.2.66"]})
+                } else if path.starts_with("/api/dns/zones/") {
+                    json!({"records": ["192.0.2.66"]})
                 } else if path.ends_with("/pay") {
                     json!({"amount_minor": 1, "provider": "MANUAL"})
                 } else if path.ends_with("/credit-notes") {
