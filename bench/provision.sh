@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Order-to-live latency on the real services: 50 signed paid orders posted to
+# `mpanel serve` (one every 100 ms), each measured from the webhook's 201 to
+# the moment all three customer checks pass — the zone answers on PowerDNS,
+# nginx serves the site, the mailbox logs in on Dovecot — and printed beside
+# the 5 s polling interval of the design this replaces. The setup (operator,
+# servers, HOSTING product) is the provisioning tests' `Panel::start()`;
+# bench/provision/run.py does the work. Needs root (the web and mail nodes
+# create users and start sshd), like scripts/test.sh.
+#
+#   bash bench/provision.sh                     # SQLite (default)
+#   bash bench/provision.sh --engine postgres   # a throwaway PostgreSQL
+#   ORDERS=20 INTERVAL_MS=0 bash bench/provision.sh   # 20 orders, all at once
+#
+# Results: docs/benchmarks.md, "Order to live".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/services.sh
+
+ENGINE=sqlite
+while [ $# -gt 0 ]; do
+    case $1 in
+        --engine) ENGINE=${2:?--engine sqlite|postgres}; shift 2 ;;
+        --engine=*) ENGINE=${1#--engine=}; shift ;;
+        *) echo "usage: bash bench/provision.sh [--engine sqlite|postgres]" >&2; exit 2 ;;
+    esac
+done
+case $ENGINE in sqlite|postgres) ;; *) echo "--engine: sqlite or postgres" >&2; exit 2 ;; esac
+
+ensure_provisioning_packages postgresql
+DB_ARGS=()
+if [ "$ENGINE" = postgres ]; then
+    start_postgres
+    psql -q "$POSTGRES_URL" -c 'CREATE DATABASE bench_provision' >/dev/null
+    DB_ARGS=(--database-url "${POSTGRES_URL%/postgres}/bench_provision")
+fi
+start_pdns
+start_web_node
+start_mail_node
+
+step "building"
+cargo build --release -q -p mpanel
+
+step "order to live ($ENGINE)"
+python3 bench/provision/run.py --bin target/release/mpanel --engine "$ENGINE" "${DB_ARGS[@]}" \
+    --orders "${ORDERS:-50}" --interval-ms "${INTERVAL_MS:-100}"
