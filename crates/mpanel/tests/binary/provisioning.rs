@@ -223,3 +223,21 @@ fn an_order_placed_while_powerdns_is_down_completes_once_it_is_back() {
     assert_eq!(panel.dig(&domain), "127.0.0.1");
     panel.wait_http("live after PowerDNS came back", &domain, live(&domain));
 }
+
+#[test]
+fn with_no_web_server_online_the_order_shows_why() {
+    let panel = Panel::start();
+    let route = format!("PATCH /api/servers/{}", panel.web_server_id);
+    let body = json!({"status": "MAINTENANCE"});
+    panel.expect(200, &panel.operator, &route, Some(body));
+
+    let domain = unique_domain();
+    let order_id = panel.paid_order(&domain);
+    let order = panel.wait_steps(&order_id, "DEAD");
+    let error = order["items"][0]["steps"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("no WEB server is ONLINE"), "{order:#}");
+    // Nothing was made for it.
+    assert_eq!(panel.dig(&domain), "");
+}

@@ -132,11 +132,41 @@ impl BillingSettings {
 }
 
 /// The settings and whether Stripe is set up.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct LoadedSettings {
     pub settings: BillingSettings,
     pub stripe_secret_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
+}
+
+/// The keys never reach a log through `{:?}`.
+impl std::fmt::Debug for LoadedSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedSettings")
+            .field("settings", &self.settings)
+            .field("stripe_secret_key_set", &self.stripe_secret_key.is_some())
+            .field(
+                "stripe_webhook_secret_set",
+                &self.stripe_webhook_secret.is_some(),
+            )
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SettingsUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsUpdate")
+            .field("settings", &self.settings)
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 fn decode(record: Option<BillingSettingsRecord>) -> Result<LoadedSettings, ServiceError> {
@@ -165,7 +195,7 @@ pub(crate) async fn load_in(tx: &mut Tx, tenant: TenantId) -> Result<LoadedSetti
 
 /// A change to the settings; Stripe keys are only replaced when given
 /// (an empty string removes one).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
     #[serde(flatten)]
@@ -247,4 +277,30 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripe_keys_never_show_in_debug_output() {
+        let loaded = LoadedSettings {
+            settings: BillingSettings::default(),
+            stripe_secret_key: Some("sk_live_secret".into()),
+            stripe_webhook_secret: Some("whsec_secret".into()),
+        };
+        let shown = format!("{loaded:?}");
+        assert!(
+            !shown.contains("sk_live_secret") && !shown.contains("whsec_secret"),
+            "{shown}"
+        );
+        let record = BillingSettingsRecord {
+            settings: serde_json::json!({}),
+            stripe_secret_key: Some("sk_live_secret".into()),
+            stripe_webhook_secret: None,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        assert!(!format!("{record:?}").contains("sk_live_secret"));
+    }
 }

@@ -9,12 +9,30 @@ use time::OffsetDateTime;
 
 use crate::{Store, StoreResult, Tx};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct BillingSettingsRecord {
     pub settings: Value,
     pub stripe_secret_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
     pub updated_at: OffsetDateTime,
+}
+
+/// The keys never reach a log through `{:?}`.
+impl std::fmt::Debug for BillingSettingsRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingSettingsRecord")
+            .field("settings", &self.settings)
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 const SELECT: &str = "SELECT settings, stripe_secret_key, stripe_webhook_secret, updated_at \
