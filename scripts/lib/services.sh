@@ -34,6 +34,10 @@ cleanup_services() {
     [ -n "$SERVICES_DIR" ] && rm -rf "$SERVICES_DIR"
 }
 trap cleanup_services EXIT
+# A signal ends the script through `exit`, so the EXIT trap still stops
+# everything (without these, SIGTERM would leave the services running).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 services_dir() {
     if [ -z "$SERVICES_DIR" ]; then
