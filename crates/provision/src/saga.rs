@@ -84,7 +84,12 @@ impl Provisioner {
             .store
             .subscription_ref(job.subscription_id)
             .await
-            .map_err(|e| DriverError::Permanent(format!("subscription: {e}")))?;
+            .map_err(|e| match e {
+                mpanel_store::StoreError::NotFound => {
+                    DriverError::Permanent("the subscription is gone".into())
+                }
+                other => store_err(other),
+            })?;
         if sub.status != "PENDING_ACTIVATION" {
             return Ok(());
         }
@@ -183,6 +188,17 @@ impl Provisioner {
                     .await?;
                 let server = self.store.server(zone.server_id).await.map_err(store_err)?;
                 let pdns = nodes::dns(self.secrets()?, &server)?;
+                if zone.status == "PENDING" {
+                    // Never touched by us: a zone already there is someone
+                    // else's, and is neither taken over nor removed.
+                    if pdns.zone(&domain).await?.is_some() {
+                        return Err(DriverError::Permanent(format!(
+                            "the zone {domain} already exists on the DNS server"
+                        )));
+                    }
+                    self.set_status(ResourceKind::DnsZone, zone.id, "CREATING", None)
+                        .await?;
+                }
                 let records = template_records(&domain, &web_ip, mail_host.as_deref());
                 pdns.ensure_zone(&domain, &nodes::nameservers(&server), &records)
                     .await?;
@@ -205,6 +221,15 @@ impl Provisioner {
                     } => (*disk_quota_mb, php_version.clone()),
                     _ => (None, None),
                 };
+                if site.status == "PENDING" {
+                    if node.site_state(&domain).await?.is_some() {
+                        return Err(DriverError::Permanent(format!(
+                            "a site for {domain} already exists on the web server"
+                        )));
+                    }
+                    self.set_status(ResourceKind::HostingAccount, site.id, "CREATING", None)
+                        .await?;
+                }
                 node.ensure_site(&SiteSpec {
                     domain: domain.clone(),
                     php_version: php,
@@ -244,6 +269,10 @@ impl Provisioner {
                         // A password nobody knows yet: the customer sets one.
                         _ => crate::mail::hash_password(&random_password()?)?,
                     };
+                    if mbox.status == "PENDING" {
+                        self.set_status(ResourceKind::MailAccount, mbox.id, "CREATING", None)
+                            .await?;
+                    }
                     node.ensure_mailbox(&address, &hash, quota.unwrap_or(0))
                         .await?;
                     self.set_status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
@@ -269,9 +298,15 @@ impl Provisioner {
                     .map(|r| r.id.to_string())
                     .unwrap_or_default();
                 let mut tx = self.store.begin().await.map_err(store_err)?;
-                tx.activate_subscription(sub.id, &runs, self.clock.now())
+                let activated = tx
+                    .activate_subscription(sub.id, &runs, self.clock.now())
                     .await
                     .map_err(store_err)?;
+                if !activated {
+                    return Err(DriverError::Permanent(
+                        "the subscription is no longer waiting to be activated".into(),
+                    ));
+                }
                 tx.commit().await.map_err(store_err)?;
                 Ok(json!({"external_ref": runs}))
             }
@@ -349,17 +384,25 @@ impl Provisioner {
             created_at: now,
             updated_at: now,
         };
-        self.store
-            .insert_resource(kind, &record)
-            .await
-            .map_err(|e| match e {
-                mpanel_store::StoreError::Conflict(_) => DriverError::Permanent(format!(
-                    "{} is already provisioned for another subscription",
-                    record.name
-                )),
-                other => store_err(other),
-            })?;
-        Ok(record)
+        match self.store.insert_resource(kind, &record).await {
+            Ok(()) => Ok(record),
+            Err(mpanel_store::StoreError::Conflict(_)) => {
+                // Another run of this same job may have placed it a moment
+                // ago: then it is ours. Otherwise the name is taken.
+                let again = self
+                    .store
+                    .resources_of(kind, sub.id)
+                    .await
+                    .map_err(store_err)?;
+                again
+                    .into_iter()
+                    .find(|r| r.name == record.name)
+                    .ok_or_else(|| {
+                        DriverError::Permanent(format!("{} is already in use", record.name))
+                    })
+            }
+            Err(other) => Err(store_err(other)),
+        }
     }
 
     async fn place(
@@ -437,9 +480,11 @@ impl Provisioner {
             .await
             .map_err(store_err)?
         {
-            let server = self.store.server(zone.server_id).await.map_err(store_err)?;
-            // Deleting a zone that was never made is a no-op.
-            nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
+            if zone.status != "PENDING" {
+                // CREATING or ACTIVE: ours (a foreign zone stops at PENDING).
+                let server = self.store.server(zone.server_id).await.map_err(store_err)?;
+                nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
+            }
             self.set_status(ResourceKind::DnsZone, zone.id, "DELETED", None)
                 .await?;
         }

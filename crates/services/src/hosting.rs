@@ -126,6 +126,17 @@ pub async fn request(
             allowed,
         });
     }
+    if action == Action::Terminate
+        && store
+            .subscription_ref(account.subscription_id)
+            .await?
+            .status
+            == "PENDING_ACTIVATION"
+    {
+        return Err(ServiceError::Conflict(
+            "this account is still being provisioned: wait until it is active (or its provisioning failed)".into(),
+        ));
+    }
     let now = clock.now();
     let mut tx = store.begin().await?;
     let options = JobOptions {

@@ -208,10 +208,13 @@ async fn check_items(
         };
         if matches!(
             product.fields.template,
-            ProvisioningTemplate::Hosting { .. }
+            ProvisioningTemplate::Hosting { .. } | ProvisioningTemplate::Email { .. }
         ) && domain.is_none()
         {
-            return Err(invalid(at("domain"), "a hosting product needs a domain"));
+            return Err(invalid(
+                at("domain"),
+                "a hosting or e-mail product needs a domain",
+            ));
         }
         let options = match item.options.clone() {
             Some(Value::Object(mut map)) => {
