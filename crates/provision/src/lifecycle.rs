@@ -59,25 +59,6 @@ impl Provisioner {
             .map_err(store_err)
     }
 
-    async fn status(
-        &self,
-        kind: ResourceKind,
-        id: Uuid,
-        status: &str,
-        archive: Option<&str>,
-    ) -> Result<(), DriverError> {
-        self.store
-            .set_resource_status(kind, id, status, archive, self.clock.now())
-            .await
-            .map_err(store_err)
-    }
-
-    fn keys(&self) -> Result<&mpanel_services::secret_box::SecretBox, DriverError> {
-        self.secrets
-            .as_ref()
-            .ok_or_else(|| DriverError::Permanent("no secrets_key is configured".into()))
-    }
-
     /// Suspends (`true`) or unsuspends the site and its subscription's
     /// mailboxes.
     pub async fn set_suspended(
@@ -91,7 +72,7 @@ impl Provisioner {
                 "the hosting account is terminated".into(),
             ));
         }
-        let sb = self.keys()?;
+        let sb = self.secrets()?;
         let server = self.store.server(site.server_id).await.map_err(store_err)?;
         let (web, _keys) = nodes::web(sb, &server)?;
         if suspended {
@@ -111,10 +92,10 @@ impl Provisioner {
             } else {
                 mail.unsuspend(&mbox.name).await?;
             }
-            self.status(ResourceKind::MailAccount, mbox.id, status, None)
+            self.set_status(ResourceKind::MailAccount, mbox.id, status, None)
                 .await?;
         }
-        self.status(ResourceKind::HostingAccount, site.id, status, None)
+        self.set_status(ResourceKind::HostingAccount, site.id, status, None)
             .await
     }
 
@@ -125,12 +106,12 @@ impl Provisioner {
         if site.status == "TERMINATED" {
             return Ok(());
         }
-        let sb = self.keys()?;
+        let sb = self.secrets()?;
         for mbox in self.mailboxes_of(&site).await? {
             let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
             let (mail, _keys) = nodes::mail(sb, &server)?;
             mail.delete(&mbox.name).await?;
-            self.status(ResourceKind::MailAccount, mbox.id, "DELETED", None)
+            self.set_status(ResourceKind::MailAccount, mbox.id, "DELETED", None)
                 .await?;
         }
         let server = self.store.server(site.server_id).await.map_err(store_err)?;
@@ -144,10 +125,10 @@ impl Provisioner {
         {
             let server = self.store.server(zone.server_id).await.map_err(store_err)?;
             nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
-            self.status(ResourceKind::DnsZone, zone.id, "DELETED", None)
+            self.set_status(ResourceKind::DnsZone, zone.id, "DELETED", None)
                 .await?;
         }
-        self.status(
+        self.set_status(
             ResourceKind::HostingAccount,
             site.id,
             "TERMINATED",
@@ -167,14 +148,14 @@ impl Provisioner {
             return Ok(());
         }
         let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
-        let (mail, _keys) = nodes::mail(self.keys()?, &server)?;
+        let (mail, _keys) = nodes::mail(self.secrets()?, &server)?;
         let quota = mbox
             .quota_mb
             .and_then(|q| u32::try_from(q).ok())
             .unwrap_or(0);
         mail.ensure_mailbox(&mbox.name, &m.password_hash, quota)
             .await?;
-        self.status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
+        self.set_status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
             .await
     }
 
@@ -189,7 +170,7 @@ impl Provisioner {
             return Err(DriverError::Permanent("the mailbox is deleted".into()));
         }
         let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
-        let (mail, _keys) = nodes::mail(self.keys()?, &server)?;
+        let (mail, _keys) = nodes::mail(self.secrets()?, &server)?;
         mail.set_password(&mbox.name, &m.password_hash).await?;
         Ok(())
     }

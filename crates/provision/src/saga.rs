@@ -65,7 +65,7 @@ fn random_password() -> Result<String, DriverError> {
 }
 
 impl Provisioner {
-    fn secrets(&self) -> Result<&SecretBox, DriverError> {
+    pub(crate) fn secrets(&self) -> Result<&SecretBox, DriverError> {
         self.secrets.as_ref().ok_or_else(|| {
             DriverError::Permanent(
                 "no secrets_key is configured: server credentials cannot be opened".into(),
@@ -313,7 +313,7 @@ impl Provisioner {
         }
     }
 
-    async fn set_status(
+    pub(crate) async fn set_status(
         &self,
         kind: ResourceKind,
         id: Uuid,

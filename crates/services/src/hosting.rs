@@ -177,12 +177,7 @@ pub async fn set_mail_password(
     id: Uuid,
     password: &str,
 ) -> Result<JobId, ServiceError> {
-    if password_bad(password) {
-        return Err(ServiceError::invalid(
-            "password",
-            "must be 10 to 200 characters, without control characters",
-        ));
-    }
+    let hash = mailbox_password_hash(password, "password").await?;
     let mbox = store
         .resource(ResourceKind::MailAccount, tenant, id)
         .await
@@ -190,10 +185,6 @@ pub async fn set_mail_password(
     if mbox.status == "DELETED" {
         return Err(ServiceError::Conflict("the mailbox is deleted".into()));
     }
-    let hash = format!(
-        "{{ARGON2ID}}{}",
-        crate::identity::passwords::hash(password).await?
-    );
     let now = clock.now();
     let mut tx = store.begin().await?;
     let (job, _) = enqueue(
@@ -298,16 +289,7 @@ pub async fn create_mailbox(
         .map(|(_, d)| d.to_owned())
         .unwrap_or_default();
     let address = format!("{local}@{domain}");
-    if password_bad(&input.password) {
-        return Err(ServiceError::invalid(
-            "password",
-            "must be 10 to 200 characters, without control characters",
-        ));
-    }
-    let hash = format!(
-        "{{ARGON2ID}}{}",
-        crate::identity::passwords::hash(&input.password).await?
-    );
+    let hash = mailbox_password_hash(&input.password, "password").await?;
     let now = clock.now();
     let record = ResourceRecord {
         id: Uuid::now_v7(),
@@ -359,6 +341,23 @@ pub async fn create_mailbox(
     Ok((view(record), job))
 }
 
-fn password_bad(password: &str) -> bool {
-    password.chars().count() < 10 || password.len() > 200 || password.chars().any(char::is_control)
+/// A mailbox password as Dovecot checks it (`{ARGON2ID}` + PHC string),
+/// after the rule every mailbox password follows; `field` names it.
+pub(crate) async fn mailbox_password_hash(
+    password: &str,
+    field: impl Into<std::borrow::Cow<'static, str>>,
+) -> Result<String, ServiceError> {
+    if password.chars().count() < 10
+        || password.len() > 200
+        || password.chars().any(char::is_control)
+    {
+        return Err(ServiceError::invalid(
+            field,
+            "must be 10 to 200 characters, without control characters",
+        ));
+    }
+    Ok(format!(
+        "{{ARGON2ID}}{}",
+        crate::identity::passwords::hash(password).await?
+    ))
 }

@@ -221,21 +221,12 @@ async fn check_items(
                 // The first mailbox's password, chosen on the site: kept
                 // only as the hash Dovecot checks.
                 if let Some(password) = map.remove("mailbox_password") {
-                    let password = password.as_str().unwrap_or_default();
-                    if password.chars().count() < 10
-                        || password.len() > 200
-                        || password.chars().any(char::is_control)
-                    {
-                        return Err(invalid(
-                            at("options.mailbox_password"),
-                            "must be 10 to 200 characters, without control characters",
-                        ));
-                    }
-                    let hash = crate::identity::passwords::hash(password).await?;
-                    map.insert(
-                        "mailbox_password_hash".into(),
-                        Value::String(format!("{{ARGON2ID}}{hash}")),
-                    );
+                    let hash = crate::hosting::mailbox_password_hash(
+                        password.as_str().unwrap_or_default(),
+                        at("options.mailbox_password"),
+                    )
+                    .await?;
+                    map.insert("mailbox_password_hash".into(), Value::String(hash));
                 }
                 Some(Value::Object(map))
             }

@@ -205,22 +205,7 @@ impl Store {
         tenant: TenantId,
         id: InvoiceId,
     ) -> StoreResult<Vec<InvoiceLineRecord>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {LINE_COLUMNS} FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY position"
-        ));
-        let found = on_pool!(self.pool, |p| {
-            let mut out = Vec::new();
-            for row in sqlx::query(sql)
-                .bind(tenant.as_uuid())
-                .bind(id.as_uuid())
-                .fetch_all(p)
-                .await?
-            {
-                out.push(line_from_row!(&row));
-            }
-            out
-        });
-        Ok(found)
+        self.begin_read().await?.invoice_lines(tenant, id).await
     }
 
     /// Newest first; `now` decides which open invoices read as overdue.
