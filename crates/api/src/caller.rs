@@ -130,6 +130,9 @@ pub mod perm {
         ServersWrite,
         HostingRead,
         HostingWrite,
+        SubscriptionsRead,
+        SubscriptionsWrite,
+        UsageWrite,
     );
 }
 

@@ -17,7 +17,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::AppState;
 use crate::routes::{
     audit, auth, catalog, customers, dns, health, hosting, invoices, metrics, ops, orders,
-    security, security_center, servers, settings, stripe, users,
+    security, security_center, servers, settings, stripe, subscriptions, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -146,6 +146,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::my_get))
         .routes(routes!(invoices::my_pdf))
         .routes(routes!(invoices::get_settings, invoices::put_settings))
+        .routes(routes!(subscriptions::list, subscriptions::create))
+        .routes(routes!(subscriptions::get, subscriptions::update))
+        .routes(routes!(subscriptions::cancel))
+        .routes(routes!(subscriptions::suspend))
+        .routes(routes!(subscriptions::resume))
+        .routes(routes!(subscriptions::record_usage))
+        .routes(routes!(subscriptions::record_batch))
+        .routes(routes!(subscriptions::my_list))
         .routes(routes!(hosting::list_hosting))
         .routes(routes!(hosting::list_mail, hosting::create_mail))
         .routes(routes!(hosting::suspend))

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use mpanel_services::tenants::CreateTenant;
 
 use crate::config::{self, Config};
-use crate::{admin, logging, serve, worker};
+use crate::{admin, billing, logging, serve, worker};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +38,31 @@ pub enum Command {
     /// Operator tasks: create tenants and users.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Billing tasks.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Issue the renewal invoices that are due (with usage in arrears),
+    /// end subscriptions whose term ran out, and take the dunning steps
+    /// that are due. Safe to re-run: nothing is invoiced twice.
+    Run(BillingRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BillingRunArgs {
+    /// Only this tenant (its slug).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Bill as of this moment: a date (the end of that day, UTC) or an
+    /// RFC 3339 time. Default: now.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Report what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +176,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::CreateUser(args)) => {
             admin::create_user_cmd(config, args).await
         }
+        Command::Billing(BillingCommand::Run(args)) => billing::run_cmd(config, args).await,
     }
 }
 

@@ -128,6 +128,47 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
                 .map_err(JobError::retry)
         }
     });
+    let (run_store, run_clock) = (store.clone(), clock.clone());
+    registry.register(
+        "billing.scheduled_run",
+        move |_ctx, _: serde_json::Value| {
+            let (store, clock) = (run_store.clone(), run_clock.clone());
+            async move {
+                let report = mpanel_services::billing::run::scheduled(&store, clock.as_ref())
+                    .await
+                    .map_err(JobError::retry)?;
+                if report.tenants > 0 {
+                    tracing::info!(?report, "billing run");
+                }
+                Ok(())
+            }
+        },
+    );
+    let (resize_store, resize_clock) = (store.clone(), clock.clone());
+    registry.register(
+        mpanel_services::billing::service_actions::RESIZE_JOB,
+        move |_ctx, job: mpanel_services::billing::service_actions::Resize| {
+            let (store, clock) = (resize_store.clone(), resize_clock.clone());
+            async move {
+                mpanel_services::billing::service_actions::apply_resize(
+                    &store,
+                    clock.as_ref(),
+                    &job,
+                )
+                .await
+                .map_err(JobError::retry)
+            }
+        },
+    );
+    registry.register(
+        mpanel_services::billing::dunning::REMINDER_JOB,
+        move |_ctx, reminder: serde_json::Value| async move {
+            // No mail transport yet: the reminder is logged for the
+            // operator's log shipping (see the README).
+            tracing::info!(%reminder, "invoice reminder");
+            Ok(())
+        },
+    );
     registry.register("billing.mark_overdue", move |_ctx, _: serde_json::Value| {
         let (store, clock) = (store.clone(), clock.clone());
         async move {
@@ -212,6 +253,17 @@ fn recurring() -> Vec<mpanel_jobs::Recurring> {
             options: mpanel_jobs::JobOptions {
                 queue: "provisioning".into(),
                 max_attempts: 1,
+                ..mpanel_jobs::JobOptions::default()
+            },
+        },
+        mpanel_jobs::Recurring {
+            name: "billing.scheduled_run".into(),
+            schedule: mpanel_jobs::Schedule::Every(300),
+            kind: "billing.scheduled_run".into(),
+            payload: serde_json::json!({}),
+            options: mpanel_jobs::JobOptions {
+                queue: "billing".into(),
+                max_attempts: 3,
                 ..mpanel_jobs::JobOptions::default()
             },
         },

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod jobs;

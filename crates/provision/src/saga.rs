@@ -307,6 +307,22 @@ impl Provisioner {
                         "the subscription is no longer waiting to be activated".into(),
                     ));
                 }
+                let zone = self
+                    .store
+                    .tenant(sub.tenant_id)
+                    .await
+                    .map_err(store_err)?
+                    .map(|t| t.timezone)
+                    .unwrap_or_else(|| "UTC".into());
+                mpanel_services::billing::subscriptions::start_billing_in(
+                    &mut tx,
+                    sub.tenant_id,
+                    sub.id,
+                    &zone,
+                    self.clock.now(),
+                )
+                .await
+                .map_err(|e| DriverError::Transient(e.to_string()))?;
                 tx.commit().await.map_err(store_err)?;
                 Ok(json!({"external_ref": runs}))
             }

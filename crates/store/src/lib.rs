@@ -23,6 +23,7 @@ mod numbering;
 pub mod orders;
 pub mod provisioning;
 pub mod servers;
+pub mod subscriptions;
 pub mod tenants;
 pub mod testing;
 mod tx;

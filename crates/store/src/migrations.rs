@@ -45,6 +45,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(8, "billing", "0008_billing"),
     migration!(9, "servers", "0009_servers"),
     migration!(10, "provisioning", "0010_provisioning"),
+    migration!(11, "subscriptions", "0011_subscriptions"),
 ];
 
 /// One migration, as shown to operators.

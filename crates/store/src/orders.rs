@@ -240,6 +240,33 @@ impl Tx {
         Ok(found)
     }
 
+    /// The tenant's customers among `ids`.
+    pub async fn customers_by_ids(
+        &mut self,
+        tenant: TenantId,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<CustomerRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(10_000) {
+            on_tx!(self, |conn| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = "
+                ));
+                q.push_bind(tenant.as_uuid());
+                q.push(" AND id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    out.push(customer_from_row!(&row));
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// Inserts or (same id) replaces a customer's details.
     pub async fn save_customer(&mut self, c: &CustomerRecord) -> StoreResult<()> {
         on_tx!(self, |conn| {

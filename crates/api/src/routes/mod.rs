@@ -17,4 +17,5 @@ pub mod security_center;
 pub mod servers;
 pub mod settings;
 pub mod stripe;
+pub mod subscriptions;
 pub mod users;

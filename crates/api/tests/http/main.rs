@@ -29,5 +29,6 @@ mod servers;
 mod shutdown;
 mod stripe_client;
 mod stripe_fake;
+mod subscriptions;
 mod tenancy;
 mod users;

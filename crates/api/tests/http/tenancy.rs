@@ -147,6 +147,11 @@ async fn another_tenants_resources_are_not_found() {
             invoice_a.clone()
         } else if path.starts_with("/api/billing/credit-notes/") {
             credit_note_a.clone()
+        } else if path.starts_with("/api/billing/subscriptions/") {
+            placed["items"][0]["subscription_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
         } else if path.starts_with("/api/hosting/accounts/") {
             site_a.id.to_string()
         } else if path.starts_with("/api/mail/accounts/") {
@@ -189,6 +194,12 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"name": "www", "type": "A", "records": ["192.0.2.66"]})
                 } else if path.starts_with("/api/dns/zones/") {
                     json!({"records": ["192.0.2.66"]})
+                } else if path.ends_with("/cancel") {
+                    json!({"mode": "IMMEDIATE"})
+                } else if path.ends_with("/usage") {
+                    json!({"metric": "pwned", "quantity": 1, "occurred_at": "2026-11-21T09:00:00Z", "idempotency_key": "pwned"})
+                } else if path.starts_with("/api/billing/subscriptions/") {
+                    json!({"auto_renew": false})
                 } else if path.ends_with("/pay") {
                     json!({"amount_minor": 1, "provider": "MANUAL"})
                 } else if path.ends_with("/credit-notes") {

@@ -56,10 +56,14 @@ pub enum Permission {
     ServersWrite,
     HostingRead,
     HostingWrite,
+    SubscriptionsRead,
+    SubscriptionsWrite,
+    /// Record metered usage (a metering system's token).
+    UsageWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 28] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -85,6 +89,9 @@ impl Permission {
         Permission::ServersWrite,
         Permission::HostingRead,
         Permission::HostingWrite,
+        Permission::SubscriptionsRead,
+        Permission::SubscriptionsWrite,
+        Permission::UsageWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,6 +121,9 @@ impl Permission {
             Self::ServersWrite => "SERVERS_WRITE",
             Self::HostingRead => "HOSTING_READ",
             Self::HostingWrite => "HOSTING_WRITE",
+            Self::SubscriptionsRead => "SUBSCRIPTIONS_READ",
+            Self::SubscriptionsWrite => "SUBSCRIPTIONS_WRITE",
+            Self::UsageWrite => "USAGE_WRITE",
         }
     }
 
@@ -133,16 +143,20 @@ impl Permission {
             }
             Self::SettingsWrite | Self::SecurityPolicyWrite => matches!(role, TenantAdmin),
             Self::SecurityEventsRead => matches!(role, SuperAdmin | TenantAdmin),
-            Self::InvoicesRead => matches!(role, TenantAdmin | Billing | Support),
+            Self::InvoicesRead | Self::SubscriptionsRead => {
+                matches!(role, TenantAdmin | Billing | Support)
+            }
             // The platform's servers: its operator only.
             Self::ServersRead | Self::ServersWrite => matches!(role, SuperAdmin),
             Self::HostingRead => matches!(role, TenantAdmin | Billing | Support),
             // Support acts on provisioning; billing staff do not.
             Self::HostingWrite => matches!(role, TenantAdmin | Support),
             // Money moves: never SUPPORT.
-            Self::InvoicesWrite | Self::PaymentsWrite | Self::BillingSettingsWrite => {
-                matches!(role, TenantAdmin | Billing)
-            }
+            Self::InvoicesWrite
+            | Self::PaymentsWrite
+            | Self::BillingSettingsWrite
+            | Self::SubscriptionsWrite
+            | Self::UsageWrite => matches!(role, TenantAdmin | Billing),
         }
     }
 
@@ -156,6 +170,7 @@ impl Permission {
             | Self::OrdersRead
             | Self::CustomersRead
             | Self::InvoicesRead
+            | Self::SubscriptionsRead
             | Self::ServersRead
             | Self::HostingRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
@@ -164,7 +179,9 @@ impl Permission {
             Self::CatalogWrite
             | Self::InvoicesWrite
             | Self::PaymentsWrite
-            | Self::BillingSettingsWrite => Scope::Billing,
+            | Self::BillingSettingsWrite
+            | Self::SubscriptionsWrite
+            | Self::UsageWrite => Scope::Billing,
             Self::JobsManage | Self::ServersWrite | Self::HostingWrite => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,
             Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,

@@ -182,7 +182,7 @@ fn check_notes(notes: &[String]) -> Result<(), ServiceError> {
 }
 
 /// Prices `lines` for `customer` under the settings; the records to store.
-fn price_lines(
+pub(crate) fn price_lines(
     lines: &[LineIn],
     currency: Currency,
     settings: &BillingSettings,
@@ -402,14 +402,14 @@ pub fn tenant_year(tenant: &TenantRecord, at: OffsetDateTime) -> Result<i32, Ser
     Ok(i32::from(ts.to_zoned(zone).year()))
 }
 
-fn customer_snapshot(c: &CustomerRecord) -> Value {
+pub(crate) fn customer_snapshot(c: &CustomerRecord) -> Value {
     json!({
         "name": c.name, "company": c.company, "email": c.email, "country": c.country,
         "tax_id": c.tax_id, "address": c.address,
     })
 }
 
-fn seller_snapshot(tenant: &TenantRecord, s: &BillingSettings) -> Value {
+pub(crate) fn seller_snapshot(tenant: &TenantRecord, s: &BillingSettings) -> Value {
     json!({
         "name": s.legal_name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| tenant.name.clone()),
         "address_lines": s.address_lines, "country": s.country, "tax_id": s.tax_id,

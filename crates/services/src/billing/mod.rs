@@ -3,10 +3,16 @@
 
 pub mod credit_notes;
 pub mod documents;
+pub mod dunning;
 pub mod invoices;
 pub mod lines;
 pub mod payments;
 pub mod pdf;
+pub mod plan_change;
+pub mod run;
+pub mod service_actions;
 pub mod settings;
 pub mod stripe;
 pub mod stripe_flow;
+pub mod subscriptions;
+pub mod usage;

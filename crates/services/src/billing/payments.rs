@@ -163,8 +163,9 @@ pub(crate) async fn record_in(
     Ok((payment, updated))
 }
 
-/// A paid order's invoice: the order is `PAID` and its provisioning jobs
-/// are queued, in this transaction.
+/// A paid invoice: an order's is `PAID` and its provisioning jobs are
+/// queued; services suspended for non-payment of it are restored; all in
+/// this transaction.
 pub(crate) async fn on_paid(
     tx: &mut Tx,
     tenant: &TenantRecord,
@@ -176,6 +177,7 @@ pub(crate) async fn on_paid(
     {
         crate::orders::enqueue_order_provisioning(tx, tenant, order, now).await?;
     }
+    super::subscriptions::restore_after_payment(tx, tenant, inv, now).await?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use mpanel_domain::billing::dunning::DunningPolicy;
 use mpanel_domain::billing::tax::{TaxMode, Treatment, treatment};
 use mpanel_domain::{Clock, TenantId};
 use mpanel_store::billing::BillingSettingsRecord;
@@ -32,6 +33,58 @@ pub struct BillingSettings {
     pub tax_rates: BTreeMap<String, Decimal>,
     /// Days from issue to due date.
     pub payment_terms_days: u32,
+    /// The billing run and dunning.
+    pub automation: Automation,
+}
+
+/// When the daily billing run happens, how far it catches up after
+/// downtime, and the dunning policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Automation {
+    /// The local time (tenant time zone, `HH:MM`) of the daily run.
+    pub run_at: String,
+    /// A subscription with more missed periods than this is reported and
+    /// left for an operator, never billed in a loop.
+    pub max_catch_up_periods: u32,
+    pub dunning: DunningPolicy,
+}
+
+impl Default for Automation {
+    fn default() -> Self {
+        Self {
+            run_at: "02:00".into(),
+            max_catch_up_periods: 100,
+            dunning: DunningPolicy::default(),
+        }
+    }
+}
+
+impl Automation {
+    /// The run time as (hour, minute).
+    pub fn run_time(&self) -> Option<(u8, u8)> {
+        let (h, m) = self.run_at.split_once(':')?;
+        let (h, m) = (h.parse::<u8>().ok()?, m.parse::<u8>().ok()?);
+        (h < 24 && m < 60 && self.run_at.len() == 5).then_some((h, m))
+    }
+
+    fn check(&self) -> Result<(), ServiceError> {
+        if self.run_time().is_none() {
+            return Err(ServiceError::invalid(
+                "automation.run_at",
+                "a local time written HH:MM, e.g. \"02:00\"",
+            ));
+        }
+        if !(1..=10_000).contains(&self.max_catch_up_periods) {
+            return Err(ServiceError::invalid(
+                "automation.max_catch_up_periods",
+                "must be 1 to 10000",
+            ));
+        }
+        self.dunning.check().map_err(|(field, message)| {
+            ServiceError::invalid(format!("automation.dunning.{field}"), message)
+        })
+    }
 }
 
 impl Default for BillingSettings {
@@ -44,6 +97,7 @@ impl Default for BillingSettings {
             tax_mode: TaxMode::Exclusive,
             tax_rates: BTreeMap::new(),
             payment_terms_days: 14,
+            automation: Automation::default(),
         }
     }
 }
@@ -101,6 +155,7 @@ impl BillingSettings {
                 ));
             }
         }
+        self.automation.check()?;
         if self.payment_terms_days > 365 {
             return Err(ServiceError::invalid(
                 "payment_terms_days",

@@ -1,0 +1,309 @@
+//! `/api/billing/subscriptions`: create, list, change plan and addons,
+//! cancel, suspend, resume, record usage; `/api/billing/usage/batch` for
+//! metering systems; `/api/me/subscriptions` for the customer.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mpanel_domain::ProductId;
+use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_services::billing::plan_change::{self, UpdateInput, UpdateView};
+use mpanel_services::billing::subscriptions::{
+    self, CancelInput, CreateInput, SubscriptionView, Transition,
+};
+use mpanel_services::billing::usage::{self, BatchInput, Ingested, UsageInput};
+use mpanel_store::subscriptions::SubscriptionFilter;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::invoices::tenant_of;
+use crate::caller::{Authorized, perm};
+use crate::idempotent::{self, Idempotent};
+use crate::json::ApiJson;
+use crate::openapi::ProblemDoc;
+use crate::query::{self, ApiQuery, Page};
+use crate::{AppState, Problem};
+
+/// `{customer_id, product_id, period: HOURLY | MONTHLY | YEARLY, currency?, start_at?, trial_days?, addons?: [{product_id}], auto_renew?, external_ref?}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateDoc {
+    customer_id: String,
+    product_id: String,
+    period: String,
+    currency: Option<String>,
+    start_at: Option<String>,
+    trial_days: Option<u32>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    addons: Option<Vec<Value>>,
+    auto_renew: Option<bool>,
+    external_ref: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    customer_id: Option<Uuid>,
+    /// PENDING_ACTIVATION, ACTIVE, SUSPENDED, CANCELLED, EXPIRED.
+    status: Option<String>,
+    product_id: Option<Uuid>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn sub_id(raw: &str) -> Result<Uuid, Problem> {
+    query::path_id(raw, "subscription")
+}
+
+async fn list_for(
+    state: &AppState,
+    tenant: mpanel_domain::TenantId,
+    q: ListQuery,
+    customer: Option<Uuid>,
+) -> Result<Page<SubscriptionView>, Problem> {
+    let limit = query::limit(q.limit)?;
+    if let Some(s) = &q.status {
+        s.parse::<SubscriptionStatus>().map_err(|m| {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", m)
+                .with("field", "status")
+        })?;
+    }
+    let filter = SubscriptionFilter {
+        customer: customer.or(q.customer_id),
+        status: q.status,
+        product: q.product_id.map(ProductId::from_uuid),
+        after: query::cursor::<Uuid>(q.cursor.as_deref())?,
+        limit: limit + 1,
+    };
+    let fetched = subscriptions::list(&state.store, tenant, &filter).await?;
+    Ok(Page::from_fetched(
+        fetched,
+        limit,
+        |s| s.id.to_string(),
+        |s| s,
+    ))
+}
+
+/// The tenant's subscriptions, oldest first.
+#[utoipa::path(get, path = "/api/billing/subscriptions", tag = "billing", params(ListQuery),
+    security(("bearer" = ["SUBSCRIPTIONS_READ"])),
+    responses((status = 200, description = "A page of subscriptions", body = Object)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SubscriptionsRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Page<SubscriptionView>>, Problem> {
+    Ok(Json(
+        list_for(&state, caller.principal.tenant_id, q, None).await?,
+    ))
+}
+
+/// A subscription (`Idempotency-Key` honoured). Without a trial, its first
+/// invoice is issued at once.
+#[utoipa::path(post, path = "/api/billing/subscriptions", tag = "billing", request_body = CreateDoc,
+    security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
+    responses((status = 201, description = "The subscription", body = Object),
+        (status = 422, description = "Unknown customer or product, no price for the period", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SubscriptionsWrite>,
+    request: Idempotent<CreateInput>,
+) -> Result<Response, Problem> {
+    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
+    let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
+    idempotent::run(&state, tenant.id, &request, |hold| async move {
+        subscriptions::create(
+            &st.store,
+            st.clock.as_ref(),
+            ten,
+            act,
+            body.clone(),
+            hold.as_ref(),
+        )
+        .await
+    })
+    .await
+}
+
+/// One subscription.
+#[utoipa::path(get, path = "/api/billing/subscriptions/{id}", tag = "billing",
+    params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_READ"])),
+    responses((status = 200, description = "The subscription", body = Object),
+        (status = 404, description = "No such subscription", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SubscriptionsRead>,
+    Path(id): Path<String>,
+) -> Result<Json<SubscriptionView>, Problem> {
+    let id = sub_id(&id)?;
+    Ok(Json(
+        subscriptions::get(&state.store, caller.principal.tenant_id, id).await?,
+    ))
+}
+
+/// Change the plan, the addons or auto-renew. A plan change inside a paid
+/// period is prorated: `{product_id?, addons?: [{product_id}], auto_renew?}`.
+#[utoipa::path(put, path = "/api/billing/subscriptions/{id}", tag = "billing",
+    params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
+    responses((status = 200, description = "The subscription, with `proration` after a plan change", body = Object),
+        (status = 409, description = "Cancelled or expired", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SubscriptionsWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateInput>,
+) -> Result<Json<UpdateView>, Problem> {
+    let id = sub_id(&id)?;
+    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
+    Ok(Json(
+        plan_change::update(
+            &state.store,
+            state.clock.as_ref(),
+            &tenant,
+            &caller.actor,
+            id,
+            body,
+        )
+        .await?,
+    ))
+}
+
+async fn transition(
+    state: &AppState,
+    caller: &crate::caller::Caller,
+    id: &str,
+    what: Transition,
+) -> Result<Json<SubscriptionView>, Problem> {
+    let id = sub_id(id)?;
+    Ok(Json(
+        subscriptions::transition(
+            &state.store,
+            state.clock.as_ref(),
+            caller.principal.tenant_id,
+            &caller.actor,
+            id,
+            what,
+        )
+        .await?,
+    ))
+}
+
+/// Cancel: `{mode: IMMEDIATE | END_OF_TERM}`.
+#[utoipa::path(post, path = "/api/billing/subscriptions/{id}/cancel", tag = "billing",
+    params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
+    responses((status = 200, description = "The subscription", body = Object),
+        (status = 409, description = "Not allowed from its status (`invalid_transition`)", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SubscriptionsWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CancelInput>,
+) -> Result<Json<SubscriptionView>, Problem> {
+    transition(&state, &caller, &id, Transition::Cancel(body.mode)).await
+}
+
+/// Suspend (staff decision; its services are suspended too).
+#[utoipa::path(post, path = "/api/billing/subscriptions/{id}/suspend", tag = "billing",
+    params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
+    responses((status = 200, description = "The subscription", body = Object),
+        (status = 409, description = "Not ACTIVE", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn suspend(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SubscriptionsWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<SubscriptionView>, Problem> {
+    transition(&state, &caller, &id, Transition::Suspend).await
+}
+
+/// Resume a suspended subscription and its services.
+#[utoipa::path(post, path = "/api/billing/subscriptions/{id}/resume", tag = "billing",
+    params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
+    responses((status = 200, description = "The subscription", body = Object),
+        (status = 409, description = "Not SUSPENDED", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SubscriptionsWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<SubscriptionView>, Problem> {
+    transition(&state, &caller, &id, Transition::Resume).await
+}
+
+fn accepted(out: Ingested) -> Response {
+    (StatusCode::ACCEPTED, Json(out)).into_response()
+}
+
+/// Record usage: `{metric, quantity, occurred_at, idempotency_key}`; a key
+/// seen before is ignored.
+#[utoipa::path(post, path = "/api/billing/subscriptions/{id}/usage", tag = "billing",
+    params(("id" = String, Path)), security(("bearer" = ["USAGE_WRITE"])),
+    responses((status = 202, description = "`{accepted, duplicates}`", body = Object),
+        (status = 422, description = "Wrong metric, negative quantity, future time", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn record_usage(
+    State(state): State<AppState>,
+    caller: Authorized<perm::UsageWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UsageInput>,
+) -> Result<Response, Problem> {
+    let id = sub_id(&id)?;
+    let out = usage::record(
+        &state.store,
+        state.clock.as_ref(),
+        caller.principal.tenant_id,
+        &caller.actor,
+        id,
+        body,
+    )
+    .await?;
+    Ok(accepted(out))
+}
+
+/// Record up to 5,000 usage records in one request:
+/// `{records: [{subscription_id, metric, quantity, occurred_at, idempotency_key}]}`.
+/// One bad record refuses the batch and names it.
+#[utoipa::path(post, path = "/api/billing/usage/batch", tag = "billing",
+    security(("bearer" = ["USAGE_WRITE"])),
+    responses((status = 202, description = "`{accepted, duplicates}`", body = Object),
+        (status = 422, description = "A record is not valid (`field` names it)", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn record_batch(
+    State(state): State<AppState>,
+    caller: Authorized<perm::UsageWrite>,
+    ApiJson(body): ApiJson<BatchInput>,
+) -> Result<Response, Problem> {
+    let out = usage::record_batch(
+        &state.store,
+        state.clock.as_ref(),
+        caller.principal.tenant_id,
+        &caller.actor,
+        body,
+    )
+    .await?;
+    Ok(accepted(out))
+}
+
+/// The signed-in customer's subscriptions.
+#[utoipa::path(get, path = "/api/me/subscriptions", tag = "billing", params(ListQuery),
+    security(("bearer" = ["SELF_READ"])),
+    responses((status = 200, description = "A page of subscriptions", body = Object)))]
+pub async fn my_list(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SelfRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Page<SubscriptionView>>, Problem> {
+    let customer = state
+        .store
+        .customer_of_user(caller.principal.tenant_id, caller.principal.user_id)
+        .await?
+        .map(|c| c.id);
+    let Some(customer) = customer else {
+        return Ok(Json(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    };
+    Ok(Json(
+        list_for(&state, caller.principal.tenant_id, q, Some(customer)).await?,
+    ))
+}

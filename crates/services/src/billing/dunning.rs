@@ -1,0 +1,216 @@
+//! Dunning: reminders before and after an invoice's due date, then the
+//! suspension of the services it pays for, then their termination and the
+//! subscription's cancellation. Each step is recorded once per invoice (a
+//! re-run takes none twice) and audited; a reminder becomes a notification
+//! job. After downtime, reminders that were missed are recorded as skipped
+//! and only the latest is sent.
+
+use mpanel_domain::billing::dunning::{DunningStep, steps_due};
+use mpanel_domain::billing::subscription::{SubscriptionStatus, SuspendReason};
+use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_store::billing::OpenInvoice;
+use mpanel_store::{Store, Tx};
+use serde_json::json;
+
+use super::run::{RunContext, RunReport, finish};
+use super::service_actions::{self, ServiceAction};
+use crate::ServiceError;
+use crate::actor::Change;
+
+/// The job a reminder becomes.
+pub const REMINDER_JOB: &str = "billing.invoice_reminder";
+
+/// Invoices looked at per transaction.
+const PAGE: u32 = 500;
+
+pub(crate) async fn run_tenant(
+    store: &Store,
+    ctx: &RunContext<'_>,
+    report: &mut RunReport,
+) -> Result<(), ServiceError> {
+    let policy = &ctx.settings.automation.dunning;
+    let ahead = policy
+        .reminder_days_before
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0);
+    // Older invoices finished their steps long ago (every setting is at
+    // most 365 days).
+    let from = ctx.at - time::Duration::days(400);
+    let to = ctx.at + time::Duration::days(i64::from(ahead));
+    let mut after = None;
+    loop {
+        let mut tx = store.begin().await?;
+        let page = tx
+            .open_invoices_due(ctx.tenant.id, from, to, after, PAGE)
+            .await?;
+        let Some(last) = page.last() else {
+            tx.rollback().await?;
+            return Ok(());
+        };
+        after = Some(last.id);
+        for inv in &page {
+            take_steps(&mut tx, ctx, inv, report).await?;
+        }
+        finish(tx, ctx.dry_run).await?;
+    }
+}
+
+async fn take_steps(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    inv: &OpenInvoice,
+    report: &mut RunReport,
+) -> Result<(), ServiceError> {
+    let steps = steps_due(&ctx.settings.automation.dunning, inv.due_at, ctx.at);
+    let latest_reminder = steps
+        .iter()
+        .rev()
+        .find(|s| matches!(s, DunningStep::Reminder { .. }))
+        .copied();
+    for step in steps {
+        if !tx
+            .record_dunning_step(ctx.tenant.id, inv.id, &step.key(), ctx.at)
+            .await?
+        {
+            continue;
+        }
+        match step {
+            DunningStep::Reminder { days } => {
+                let send = Some(step) == latest_reminder;
+                if send {
+                    remind(tx, ctx, inv, days).await?;
+                    report.reminders += 1;
+                }
+                audit(
+                    tx,
+                    ctx,
+                    inv,
+                    "invoice.reminder",
+                    json!({"days": days, "sent": send}),
+                )
+                .await?;
+            }
+            DunningStep::Suspend => {
+                report.suspended += set_status(tx, ctx, inv, SubscriptionStatus::Suspended).await?;
+                audit(
+                    tx,
+                    ctx,
+                    inv,
+                    "invoice.dunning_suspend",
+                    json!({"step": "suspend"}),
+                )
+                .await?;
+            }
+            DunningStep::Terminate => {
+                report.terminated +=
+                    set_status(tx, ctx, inv, SubscriptionStatus::Cancelled).await?;
+                audit(
+                    tx,
+                    ctx,
+                    inv,
+                    "invoice.dunning_terminate",
+                    json!({"step": "terminate"}),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn remind(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    inv: &OpenInvoice,
+    days: i32,
+) -> Result<(), ServiceError> {
+    let options = JobOptions {
+        queue: "notifications".into(),
+        unique_key: Some(format!("{REMINDER_JOB}:{}:{days}", inv.id)),
+        ..JobOptions::default()
+    };
+    enqueue(
+        tx,
+        REMINDER_JOB,
+        &json!({"tenant_id": ctx.tenant.id, "invoice_id": inv.id, "customer_id": inv.customer_id,
+                "number": inv.number, "days": days}),
+        &options,
+        ctx.at,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Suspends (for non-payment) or cancels the subscriptions the invoice
+/// charges, and queues the same for their services; returns how many.
+async fn set_status(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    inv: &OpenInvoice,
+    to: SubscriptionStatus,
+) -> Result<usize, ServiceError> {
+    let mut changed = 0;
+    for mut sub in tx
+        .subscriptions_of_invoice(ctx.tenant.id, inv.id.as_uuid())
+        .await?
+    {
+        let from: SubscriptionStatus = match sub.status.parse() {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        if from.check_transition(to).is_err() {
+            continue;
+        }
+        let before = json!({"status": sub.status});
+        sub.status = to.as_str().to_owned();
+        sub.updated_at = ctx.at;
+        let action = if to == SubscriptionStatus::Suspended {
+            sub.suspend_reason = Some(SuspendReason::Dunning.as_str().to_owned());
+            ServiceAction::Suspend
+        } else {
+            sub.cancelled_at = Some(ctx.at);
+            sub.next_bill_at = None;
+            ServiceAction::Terminate
+        };
+        tx.save_subscription(&sub).await?;
+        service_actions::request(tx, ctx.tenant.id, sub.id, action, ctx.at).await?;
+        tx.record_audit(&ctx.actor.audit(Change {
+            tenant: ctx.tenant.id,
+            action: if to == SubscriptionStatus::Suspended {
+                "subscription.suspend"
+            } else {
+                "subscription.cancel"
+            },
+            target_type: "subscription",
+            target_id: sub.id.to_string(),
+            before: Some(before),
+            after: Some(json!({"status": sub.status, "reason": "DUNNING", "invoice_id": inv.id})),
+            at: ctx.at,
+        }))
+        .await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+async fn audit(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    inv: &OpenInvoice,
+    action: &str,
+    after: serde_json::Value,
+) -> Result<(), ServiceError> {
+    tx.record_audit(&ctx.actor.audit(Change {
+        tenant: ctx.tenant.id,
+        action,
+        target_type: "invoice",
+        target_id: inv.id.to_string(),
+        before: None,
+        after: Some(after),
+        at: ctx.at,
+    }))
+    .await?;
+    Ok(())
+}

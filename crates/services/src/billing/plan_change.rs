@@ -1,0 +1,290 @@
+//! Plan changes and addons (`PUT /api/billing/subscriptions/:id`): the
+//! unused part of the old plan is credited and the rest of the period on
+//! the new one charged, to the second for hourly plans and to the day
+//! otherwise (the rule and its rounding: `billing::proration` and
+//! docs/billing.md). An upgrade's credit and charge go on one invoice,
+//! issued at once; a downgrade's net credit goes to the customer's credit
+//! balance (an invoice cannot be negative). Provisioning is told in the
+//! same transaction (a resize job).
+
+use mpanel_domain::billing::calendar::Cycle;
+use mpanel_domain::billing::invoice::{LineKind, LineSource};
+use mpanel_domain::billing::money::from_minor;
+use mpanel_domain::billing::proration::{PlanChange, Proration, prorate};
+use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_domain::catalog::{Currency, Period};
+use mpanel_domain::{Clock, ProductId};
+use mpanel_store::billing::CreditEntry;
+use mpanel_store::subscriptions::SubscriptionRecord;
+use mpanel_store::{Store, TenantRecord, Tx};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::invoices::price_lines;
+use super::lines::LineIn;
+use super::run::{self, Addon, Draft, RunContext, RunReport, addons};
+use super::service_actions;
+use super::settings;
+use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, status_of, view};
+use crate::actor::Change;
+use crate::{Actor, ServiceError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateInput {
+    /// The new plan (a product priced for the same period and currency).
+    pub product_id: Option<Uuid>,
+    /// The full list of addons from now on.
+    pub addons: Option<Vec<AddonInput>>,
+    pub auto_renew: Option<bool>,
+}
+
+/// What a plan change charged and credited.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProrationView {
+    pub credit_minor: i64,
+    pub charge_minor: i64,
+    /// Days (seconds for hourly plans) left of the period, and in it.
+    pub remaining: i64,
+    pub total: i64,
+    /// The invoice of an upgrade.
+    pub invoice_id: Option<Uuid>,
+    /// A downgrade's net credit (tax included) put on the customer's balance.
+    pub credited_to_balance_minor: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UpdateView {
+    #[serde(flatten)]
+    pub subscription: SubscriptionView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proration: Option<ProrationView>,
+}
+
+fn per_period(amount: i64, addons: &[Addon]) -> i64 {
+    amount + addons.iter().map(|a| a.amount_minor).sum::<i64>()
+}
+
+pub async fn update(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: &TenantRecord,
+    actor: &Actor,
+    id: Uuid,
+    input: UpdateInput,
+) -> Result<UpdateView, ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let mut sub = tx
+        .subscription_for_update(tenant.id, id)
+        .await
+        .map_err(ServiceError::not_found_as("subscription"))?;
+    let status = status_of(&sub)?;
+    if !matches!(
+        status,
+        SubscriptionStatus::Active | SubscriptionStatus::Suspended
+    ) {
+        return Err(ServiceError::Conflict(format!(
+            "subscription is {}: only an ACTIVE or SUSPENDED one can change",
+            status.as_str()
+        )));
+    }
+    let period: Period = sub.period.parse().map_err(ServiceError::Internal)?;
+    let currency = Currency::parse(&sub.currency).map_err(ServiceError::Internal)?;
+    let old_addons = addons(&sub.addons);
+    let old_total = per_period(sub.amount_minor, &old_addons);
+    let old_product = sub.product_id;
+    let (new_product, new_amount, new_name) = match input.product_id {
+        Some(p) => {
+            let priced = price(&mut tx, tenant.id, p, period, currency, "product_id").await?;
+            (ProductId::from_uuid(p), priced.amount_minor, priced.name)
+        }
+        None => (
+            sub.product_id,
+            sub.amount_minor,
+            tx.product(tenant.id, sub.product_id).await?.fields.name,
+        ),
+    };
+    let new_addons = match &input.addons {
+        Some(list) => price_addons(&mut tx, tenant.id, list, period, currency).await?,
+        None => old_addons.clone(),
+    };
+    let new_total = per_period(new_amount, &new_addons);
+    let before = json!({"product_id": sub.product_id, "amount_minor": sub.amount_minor,
+        "addons": old_addons.len(), "auto_renew": sub.auto_renew});
+    let plan_changed = new_product != old_product || new_addons != old_addons;
+
+    let mut proration = None;
+    if plan_changed && new_total != old_total {
+        proration = settle(&mut tx, tenant, &sub, old_total, new_total, &new_name, now).await?;
+    }
+    sub.product_id = new_product;
+    sub.amount_minor = new_amount;
+    sub.addons =
+        serde_json::to_value(&new_addons).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    if let Some(auto) = input.auto_renew {
+        sub.auto_renew = auto;
+    }
+    sub.updated_at = now;
+    tx.save_subscription(&sub).await?;
+    if plan_changed {
+        service_actions::resize(&mut tx, tenant.id, sub.id, new_product.as_uuid(), now).await?;
+    }
+    tx.record_audit(&actor.audit(Change {
+        tenant: tenant.id,
+        action: if plan_changed {
+            "subscription.change_plan"
+        } else {
+            "subscription.update"
+        },
+        target_type: "subscription",
+        target_id: sub.id.to_string(),
+        before: Some(before),
+        after: Some(
+            json!({"product_id": sub.product_id, "amount_minor": sub.amount_minor,
+            "addons": new_addons.len(), "auto_renew": sub.auto_renew, "proration": proration}),
+        ),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(UpdateView {
+        subscription: view(sub),
+        proration,
+    })
+}
+
+/// Charges or credits the change inside the current period.
+async fn settle(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    sub: &SubscriptionRecord,
+    old_total: i64,
+    new_total: i64,
+    new_name: &str,
+    now: OffsetDateTime,
+) -> Result<Option<ProrationView>, ServiceError> {
+    let (Some(start), Some(end)) = (sub.current_period_start, sub.current_period_end) else {
+        return Ok(None);
+    };
+    let in_trial = sub.trial_end.is_some_and(|t| now < t);
+    let cycle = sub
+        .period
+        .parse::<Period>()
+        .ok()
+        .and_then(Cycle::from_period);
+    let Some(cycle) = cycle.filter(|_| !in_trial && start <= now && now < end) else {
+        return Ok(None);
+    };
+    let zone = jiff::tz::TimeZone::get(&tenant.timezone)
+        .map_err(|e| ServiceError::Internal(format!("tenant time zone: {e}")))?;
+    let p = prorate(&PlanChange {
+        old_amount_minor: old_total,
+        new_amount_minor: new_total,
+        period_start: start,
+        period_end: end,
+        at: now,
+        cycle,
+        zone,
+    })
+    .map_err(ServiceError::Internal)?;
+    let currency = Currency::parse(&sub.currency).map_err(ServiceError::Internal)?;
+    let unit = if cycle == Cycle::Hourly {
+        "seconds"
+    } else {
+        "days"
+    };
+    let share = format!("{}/{} {unit}", p.remaining, p.total);
+    let line = |kind, description: String, minor: i64| LineIn {
+        kind,
+        source: Some(LineSource::Adjustment),
+        description,
+        quantity: Decimal::ONE,
+        unit_price: from_minor(minor, currency),
+        subscription_id: Some(sub.id),
+    };
+    let settings = settings::load_in(tx, tenant.id).await?.settings;
+    let mut out = ProrationView {
+        credit_minor: p.credit_minor,
+        charge_minor: p.charge_minor,
+        remaining: p.remaining,
+        total: p.total,
+        invoice_id: None,
+        credited_to_balance_minor: 0,
+    };
+    if p.net_minor() > 0 {
+        let mut lines = Vec::new();
+        if p.credit_minor > 0 {
+            lines.push(line(
+                LineKind::Adjustment,
+                format!("Unused time on the previous plan ({share})"),
+                -p.credit_minor,
+            ));
+        }
+        lines.push(line(
+            LineKind::Item,
+            format!("{new_name}: rest of the period ({share})"),
+            p.charge_minor,
+        ));
+        let ctx = RunContext {
+            tenant,
+            settings,
+            at: now,
+            actor: Actor::system("billing"),
+            dry_run: false,
+        };
+        let id = Uuid::now_v7();
+        let draft = Draft {
+            id,
+            sub,
+            lines,
+            period: None,
+        };
+        run::write_invoices(tx, &ctx, vec![draft], &mut RunReport::default()).await?;
+        out.invoice_id = Some(id);
+    } else if p.net_minor() < 0 {
+        out.credited_to_balance_minor =
+            credit_balance(tx, tenant, sub, &settings, &p, &share, now).await?;
+    }
+    Ok(Some(out))
+}
+
+/// A downgrade: the net unused value, taxed as the plan was, becomes
+/// customer credit.
+async fn credit_balance(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    sub: &SubscriptionRecord,
+    settings: &settings::BillingSettings,
+    p: &Proration,
+    share: &str,
+    now: OffsetDateTime,
+) -> Result<i64, ServiceError> {
+    let currency = Currency::parse(&sub.currency).map_err(ServiceError::Internal)?;
+    let customer = tx.customer(tenant.id, sub.customer_id).await?;
+    let net = LineIn {
+        kind: LineKind::Item,
+        source: Some(LineSource::Adjustment),
+        description: format!("Plan change credit ({share})"),
+        quantity: Decimal::ONE,
+        unit_price: from_minor(-p.net_minor(), currency),
+        subscription_id: Some(sub.id),
+    };
+    let (_, _, _, gross, _) = price_lines(&[net], currency, settings, &customer)?;
+    tx.adjust_credit(&CreditEntry {
+        tenant: tenant.id,
+        customer: sub.customer_id,
+        currency: &sub.currency,
+        delta_minor: gross,
+        reason: "plan_change",
+        invoice: None,
+        payment: None,
+        credit_note: None,
+        at: now,
+    })
+    .await?;
+    Ok(gross)
+}

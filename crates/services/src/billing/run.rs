@@ -1,0 +1,657 @@
+//! The billing run: for every subscription whose next period has started,
+//! the renewal invoice for that period (in advance) with the usage of the
+//! periods before it (in arrears); subscriptions whose term ended without
+//! renewal are cancelled or expire. Then dunning.
+//!
+//! Work goes in chunks of subscriptions, one transaction each, with rows
+//! written many per statement. Each invoiced period is a row with a unique
+//! key (subscription, period): a second run, or a second node running at
+//! the same moment, creates nothing twice. A subscription with more missed
+//! periods than the tenant's bound is reported and skipped, never billed in
+//! a loop.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use mpanel_domain::TenantId;
+use mpanel_domain::billing::calendar::{Cycle, Schedule};
+use mpanel_domain::billing::invoice::{self, InvoiceStatus, LineKind, LineSource};
+use mpanel_domain::billing::money::from_minor;
+use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
+use mpanel_domain::billing::usage::rate;
+use mpanel_domain::catalog::{Currency, Period, UsagePricing};
+use mpanel_store::billing::{
+    Advance, DueSubscription, InvoiceRecord, IssueFields, PeriodClaim, UsageCharge,
+};
+use mpanel_store::orders::CustomerRecord;
+use mpanel_store::subscriptions::SubscriptionRecord;
+use mpanel_store::{AuditEntry, Store, TenantRecord, Tx};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::invoices::{customer_snapshot, price_lines, seller_snapshot, tenant_year};
+use super::lines::LineIn;
+use super::service_actions::{self, ServiceAction};
+use super::settings::{self, BillingSettings};
+use super::{dunning, payments};
+use crate::actor::Change;
+use crate::{Actor, ServiceError};
+
+/// Subscriptions per transaction.
+const CHUNK: u32 = 500;
+
+/// What a run did (or, dry, would do).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RunReport {
+    pub dry_run: bool,
+    pub tenants: usize,
+    /// Subscriptions found due.
+    pub subscriptions: usize,
+    /// Periods invoiced (several per subscription when catching up).
+    pub periods: usize,
+    pub invoices: usize,
+    /// Invoiced, per currency.
+    pub totals_minor: BTreeMap<String, i64>,
+    /// Subscriptions cancelled or expired at the end of their term.
+    pub ended: usize,
+    /// Subscriptions with more missed periods than the catch-up bound:
+    /// left alone for an operator.
+    pub beyond_catch_up: Vec<Uuid>,
+    pub reminders: usize,
+    pub suspended: usize,
+    pub terminated: usize,
+}
+
+impl RunReport {
+    fn add(&mut self, other: RunReport) {
+        self.tenants += other.tenants;
+        self.subscriptions += other.subscriptions;
+        self.periods += other.periods;
+        self.invoices += other.invoices;
+        for (currency, amount) in other.totals_minor {
+            *self.totals_minor.entry(currency).or_default() += amount;
+        }
+        self.ended += other.ended;
+        self.beyond_catch_up.extend(other.beyond_catch_up);
+        self.reminders += other.reminders;
+        self.suspended += other.suspended;
+        self.terminated += other.terminated;
+    }
+}
+
+/// What one tenant's run works with.
+pub(crate) struct RunContext<'a> {
+    pub tenant: &'a TenantRecord,
+    pub settings: BillingSettings,
+    /// The run's moment: what is due by then is billed, and invoices are
+    /// issued then.
+    pub at: OffsetDateTime,
+    pub actor: Actor,
+    pub dry_run: bool,
+}
+
+/// Runs billing for one tenant (or all) as of `as_of`; `progress` is told
+/// how many subscriptions each chunk handled.
+pub async fn run(
+    store: &Store,
+    tenant: Option<TenantId>,
+    as_of: OffsetDateTime,
+    dry_run: bool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<RunReport, ServiceError> {
+    let tenants = match tenant {
+        Some(id) => vec![
+            store
+                .tenant(id)
+                .await?
+                .ok_or(ServiceError::NotFound("no such tenant".into()))?,
+        ],
+        None => store.list_tenants().await?,
+    };
+    let mut report = RunReport {
+        dry_run,
+        ..RunReport::default()
+    };
+    for tenant in &tenants {
+        report.add(run_tenant(store, tenant, as_of, dry_run, progress).await?);
+    }
+    Ok(report)
+}
+
+/// How many subscriptions are due (for a progress bar).
+pub async fn count_due(
+    store: &Store,
+    tenant: Option<TenantId>,
+    as_of: OffsetDateTime,
+) -> Result<u64, ServiceError> {
+    Ok(store.count_due_subscriptions(tenant, as_of).await?)
+}
+
+/// One tenant's run.
+pub async fn run_tenant(
+    store: &Store,
+    tenant: &TenantRecord,
+    as_of: OffsetDateTime,
+    dry_run: bool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<RunReport, ServiceError> {
+    let ctx = RunContext {
+        tenant,
+        settings: settings::load(store, tenant.id).await?.settings,
+        at: as_of,
+        actor: Actor::system("billing"),
+        dry_run,
+    };
+    let mut report = RunReport {
+        dry_run,
+        tenants: 1,
+        ..RunReport::default()
+    };
+    let mut after = None;
+    loop {
+        let mut tx = store.begin().await?;
+        let due = tx.due_subscriptions(tenant.id, as_of, after, CHUNK).await?;
+        let Some(last) = due.last() else {
+            tx.rollback().await?;
+            break;
+        };
+        after = Some(last.sub.id);
+        let n = due.len();
+        bill_chunk(&mut tx, &ctx, due, &mut report).await?;
+        finish(tx, dry_run).await?;
+        progress(n);
+    }
+    dunning::run_tenant(store, &ctx, &mut report).await?;
+    Ok(report)
+}
+
+/// Commits, or for a dry run rolls back.
+pub(crate) async fn finish(tx: Tx, dry_run: bool) -> Result<(), ServiceError> {
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// One invoice the run is about to write.
+pub(crate) struct Draft<'a> {
+    pub id: Uuid,
+    pub sub: &'a SubscriptionRecord,
+    pub lines: Vec<LineIn>,
+    /// The period it charges, if any.
+    pub period: Option<(Uuid, i32)>,
+}
+
+/// The schedule of a subscription; `None` for one-time ones.
+pub(crate) fn schedule_of(
+    sub: &SubscriptionRecord,
+    zone: &str,
+) -> Result<Option<Schedule>, ServiceError> {
+    let cycle = sub
+        .period
+        .parse::<Period>()
+        .ok()
+        .and_then(Cycle::from_period);
+    match (cycle, sub.anchor_at) {
+        (Some(cycle), Some(anchor)) => Schedule::new(anchor, cycle, zone)
+            .map(Some)
+            .map_err(ServiceError::Internal),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) async fn bill_chunk(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    due: Vec<DueSubscription>,
+    report: &mut RunReport,
+) -> Result<(), ServiceError> {
+    let bound = ctx.settings.automation.max_catch_up_periods;
+    let mut claims = Vec::new();
+    let mut advances = Vec::new();
+    let mut ended = Vec::new();
+    let mut schedules = HashMap::new();
+    for d in &due {
+        report.subscriptions += 1;
+        let Some(schedule) = schedule_of(&d.sub, &ctx.tenant.timezone)? else {
+            continue;
+        };
+        if d.sub.cancel_at_period_end || !d.sub.auto_renew {
+            ended.push(d);
+            continue;
+        }
+        let next = u32::try_from(d.sub.next_period).unwrap_or(0);
+        let last = schedule.index_at(ctx.at);
+        if last < next {
+            continue;
+        }
+        if last - next >= bound {
+            report.beyond_catch_up.push(d.sub.id);
+            continue;
+        }
+        for k in next..=last {
+            let (start, end) = schedule.period(k);
+            claims.push(PeriodClaim {
+                subscription: d.sub.id,
+                index: i32::try_from(k).unwrap_or(i32::MAX),
+                start,
+                end,
+                invoice: Some(Uuid::now_v7()),
+            });
+        }
+        let (start, end) = schedule.period(last);
+        advances.push(Advance {
+            subscription: d.sub.id,
+            next_period: i32::try_from(last + 1).unwrap_or(i32::MAX),
+            next_bill_at: Some(end),
+            current_period_start: Some(start),
+            current_period_end: Some(end),
+        });
+        schedules.insert(d.sub.id, schedule);
+    }
+    let claimed: HashSet<(Uuid, i32)> = tx
+        .claim_periods(ctx.tenant.id, &claims, ctx.at)
+        .await?
+        .into_iter()
+        .collect();
+    let claims: Vec<&PeriodClaim> = claims
+        .iter()
+        .filter(|c| claimed.contains(&(c.subscription, c.index)))
+        .collect();
+    report.periods += claims.len();
+
+    let by_id: HashMap<Uuid, &DueSubscription> = due.iter().map(|d| (d.sub.id, d)).collect();
+    // Usage goes on each subscription's latest invoice of this run.
+    let mut latest: HashMap<Uuid, &PeriodClaim> = HashMap::new();
+    for c in &claims {
+        latest.insert(c.subscription, c);
+    }
+    let charges: Vec<UsageCharge> = latest
+        .values()
+        .filter(|c| {
+            by_id
+                .get(&c.subscription)
+                .is_some_and(|d| d.usage.is_some())
+        })
+        .filter_map(|c| {
+            Some(UsageCharge {
+                subscription: c.subscription,
+                before: c.start,
+                invoice: c.invoice?,
+            })
+        })
+        .collect();
+    let usage = usage_lines(tx, &charges, &by_id).await?;
+
+    let mut drafts = Vec::with_capacity(claims.len());
+    for c in &claims {
+        let (Some(d), Some(invoice)) = (by_id.get(&c.subscription), c.invoice) else {
+            continue;
+        };
+        let zone = &schedules[&c.subscription].zone;
+        let mut lines = plan_lines(d, c.start, c.end, zone)?;
+        if let Some(extra) = usage.get(&invoice) {
+            lines.extend(extra.iter().cloned());
+        }
+        drafts.push(Draft {
+            id: invoice,
+            sub: &d.sub,
+            lines,
+            period: Some((c.subscription, c.index)),
+        });
+    }
+    tx.advance_subscriptions(ctx.tenant.id, &advances, ctx.at)
+        .await?;
+    for d in ended {
+        if let Some(draft) = end_of_term(tx, ctx, d, report).await? {
+            drafts.push(draft);
+        }
+    }
+    write_invoices(tx, ctx, drafts, report).await
+}
+
+/// The usage lines per invoice.
+async fn usage_lines(
+    tx: &mut Tx,
+    charges: &[UsageCharge],
+    subs: &HashMap<Uuid, &DueSubscription>,
+) -> Result<HashMap<Uuid, Vec<LineIn>>, ServiceError> {
+    let mut out: HashMap<Uuid, Vec<LineIn>> = HashMap::new();
+    if charges.is_empty() {
+        return Ok(out);
+    }
+    let invoice_of: HashMap<Uuid, Uuid> = charges
+        .iter()
+        .map(|c| (c.subscription, c.invoice))
+        .collect();
+    for total in tx.charge_usage(charges).await? {
+        let Some(pricing) = subs
+            .get(&total.subscription)
+            .and_then(|d| d.usage.clone())
+            .and_then(|u| serde_json::from_value::<UsagePricing>(u).ok())
+        else {
+            continue;
+        };
+        if pricing.metric != total.metric {
+            continue;
+        }
+        let lines = rate(&pricing, total.quantity).into_iter().map(|l| LineIn {
+            kind: LineKind::Item,
+            source: Some(LineSource::Usage),
+            description: l.description,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            subscription_id: Some(total.subscription),
+        });
+        if let Some(invoice) = invoice_of.get(&total.subscription) {
+            out.entry(*invoice).or_default().extend(lines);
+        }
+    }
+    Ok(out)
+}
+
+fn local(at: OffsetDateTime, zone: &jiff::tz::TimeZone, with_time: bool) -> String {
+    let zoned = jiff::Timestamp::from_second(at.unix_timestamp())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(zone.clone());
+    if with_time {
+        zoned.strftime("%Y-%m-%d %H:%M %Z").to_string()
+    } else {
+        zoned.date().to_string()
+    }
+}
+
+/// The plan's and addons' lines for one period.
+pub(crate) fn plan_lines(
+    d: &DueSubscription,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    zone: &jiff::tz::TimeZone,
+) -> Result<Vec<LineIn>, ServiceError> {
+    let currency = Currency::parse(&d.sub.currency).map_err(ServiceError::Internal)?;
+    let hourly = d.sub.period == Period::Hourly.as_str();
+    let span = format!(
+        "{} to {}",
+        local(start, zone, hourly),
+        local(end, zone, hourly)
+    );
+    let mut lines = Vec::new();
+    let mut push = |name: &str, amount: i64| {
+        if amount > 0 {
+            lines.push(LineIn {
+                kind: LineKind::Item,
+                source: Some(LineSource::Subscription),
+                description: format!("{name} ({span})"),
+                quantity: Decimal::ONE,
+                unit_price: from_minor(amount, currency),
+                subscription_id: Some(d.sub.id),
+            });
+        }
+    };
+    push(&d.product_name, d.sub.amount_minor);
+    for addon in addons(&d.sub.addons) {
+        push(&addon.name, addon.amount_minor);
+    }
+    Ok(lines)
+}
+
+/// An addon as stored on a subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Addon {
+    pub product_id: Uuid,
+    pub name: String,
+    /// Per period.
+    pub amount_minor: i64,
+}
+
+pub(crate) fn addons(value: &Value) -> Vec<Addon> {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+/// A term that ended without renewal: the final usage invoice (if any),
+/// and the subscription cancelled (or expired: not renewing, or cancelled
+/// in its trial), its services terminated.
+async fn end_of_term<'a>(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    d: &'a DueSubscription,
+    report: &mut RunReport,
+) -> Result<Option<Draft<'a>>, ServiceError> {
+    let mut sub = d.sub.clone();
+    let Some(ended_at) = sub.next_bill_at else {
+        return Ok(None);
+    };
+    let in_trial = sub.next_period == 0 && sub.trial_end == Some(ended_at);
+    let status = if in_trial || !sub.auto_renew {
+        SubscriptionStatus::Expired
+    } else {
+        SubscriptionStatus::Cancelled
+    };
+    let mut draft = None;
+    if d.usage.is_some() {
+        let invoice = Uuid::now_v7();
+        let charge = [UsageCharge {
+            subscription: sub.id,
+            before: ended_at,
+            invoice,
+        }];
+        let subs = HashMap::from([(sub.id, d)]);
+        if let Some(lines) = usage_lines(tx, &charge, &subs).await?.remove(&invoice) {
+            draft = Some(Draft {
+                id: invoice,
+                sub: &d.sub,
+                lines,
+                period: None,
+            });
+        }
+    }
+    let before = json!({"status": sub.status});
+    sub.status = status.as_str().to_owned();
+    sub.next_bill_at = None;
+    sub.cancelled_at = Some(ended_at);
+    sub.updated_at = ctx.at;
+    tx.save_subscription(&sub).await?;
+    service_actions::request(tx, ctx.tenant.id, sub.id, ServiceAction::Terminate, ctx.at).await?;
+    tx.record_audit(&ctx.actor.audit(Change {
+        tenant: ctx.tenant.id,
+        action: if status == SubscriptionStatus::Expired {
+            "subscription.expire"
+        } else {
+            "subscription.cancel"
+        },
+        target_type: "subscription",
+        target_id: sub.id.to_string(),
+        before: Some(before),
+        after: Some(json!({"status": sub.status, "at": ended_at.unix_timestamp()})),
+        at: ctx.at,
+    }))
+    .await?;
+    report.ended += 1;
+    Ok(draft)
+}
+
+/// Prices, numbers and issues the drafts (many rows per statement), then
+/// pays what customers' credit can.
+pub(crate) async fn write_invoices(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    drafts: Vec<Draft<'_>>,
+    report: &mut RunReport,
+) -> Result<(), ServiceError> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let mut customer_ids: Vec<Uuid> = drafts.iter().map(|d| d.sub.customer_id).collect();
+    customer_ids.sort_unstable();
+    customer_ids.dedup();
+    let customers: HashMap<Uuid, CustomerRecord> = tx
+        .customers_by_ids(ctx.tenant.id, &customer_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let seller = seller_snapshot(ctx.tenant, &ctx.settings);
+    let terms = time::Duration::days(i64::from(ctx.settings.payment_terms_days));
+    let mut invoices = Vec::with_capacity(drafts.len());
+    let mut lines = Vec::new();
+    let mut notes = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        let customer = customers
+            .get(&d.sub.customer_id)
+            .ok_or_else(|| ServiceError::Internal(format!("customer of {} missing", d.sub.id)))?;
+        let currency = Currency::parse(&d.sub.currency).map_err(ServiceError::Internal)?;
+        let priced = if d.lines.is_empty() {
+            None
+        } else {
+            Some(price_lines(&d.lines, currency, &ctx.settings, customer)?)
+        };
+        let Some((records, subtotal, tax, total, treatment)) = priced.filter(|p| p.3 > 0) else {
+            // Nothing to charge (a free plan, no usage): no invoice.
+            if let Some((sub, index)) = d.period {
+                tx.clear_period_invoice(sub, index).await?;
+            }
+            continue;
+        };
+        let mut note = Vec::new();
+        if treatment == Treatment::ReverseCharge {
+            note.push(REVERSE_CHARGE_NOTE.to_owned());
+        }
+        notes.push(note);
+        lines.extend(records.into_iter().map(|l| (d.id, l)));
+        *report
+            .totals_minor
+            .entry(d.sub.currency.clone())
+            .or_default() += total;
+        invoices.push(InvoiceRecord {
+            id: mpanel_domain::InvoiceId::from_uuid(d.id),
+            tenant_id: ctx.tenant.id,
+            customer_id: customer.id,
+            order_id: None,
+            status: InvoiceStatus::Draft,
+            number: None,
+            currency: d.sub.currency.clone(),
+            tax_mode: ctx.settings.tax_mode,
+            subtotal_minor: subtotal,
+            tax_minor: tax,
+            total_minor: total,
+            paid_minor: 0,
+            credited_minor: 0,
+            refunded_minor: 0,
+            customer_snapshot: Some(customer_snapshot(customer)),
+            seller_snapshot: Some(seller.clone()),
+            notes: Vec::new(),
+            disputed: false,
+            issued_at: None,
+            due_at: None,
+            paid_at: None,
+            voided_at: None,
+            created_at: ctx.at,
+            updated_at: ctx.at,
+        });
+    }
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let year = tenant_year(ctx.tenant, ctx.at)?;
+    let first = tx
+        .reserve_document_numbers(ctx.tenant.id, "INV", year, invoices.len() as u64)
+        .await?;
+    let issued: Vec<(Uuid, IssueFields)> = invoices
+        .iter()
+        .zip(notes)
+        .enumerate()
+        .map(|(i, (inv, notes))| {
+            (
+                inv.id.as_uuid(),
+                IssueFields {
+                    number: invoice::number("INV", year, first + i as u64),
+                    customer_snapshot: Value::Null,
+                    seller_snapshot: Value::Null,
+                    notes,
+                    issued_at: ctx.at,
+                    due_at: ctx.at + terms,
+                },
+            )
+        })
+        .collect();
+    tx.insert_drafts(&invoices, &lines).await?;
+    tx.issue_drafts(ctx.tenant.id, &issued).await?;
+    let audits: Vec<AuditEntry> = invoices
+        .iter()
+        .zip(&issued)
+        .map(|(inv, (_, f))| {
+            ctx.actor.audit(Change {
+                tenant: ctx.tenant.id,
+                action: "invoice.issue",
+                target_type: "invoice",
+                target_id: inv.id.to_string(),
+                before: None,
+                after: Some(json!({"status": "ISSUED", "number": f.number, "total_minor": inv.total_minor, "currency": inv.currency, "source": "billing_run"})),
+                at: ctx.at,
+            })
+        })
+        .collect();
+    tx.record_audits(&audits).await?;
+    report.invoices += invoices.len();
+
+    let with_credit: HashSet<(Uuid, String)> = tx
+        .customers_with_credit(ctx.tenant.id, &customer_ids)
+        .await?
+        .into_iter()
+        .collect();
+    for inv in &invoices {
+        if with_credit.contains(&(inv.customer_id, inv.currency.clone())) {
+            let issued = tx.invoice_for_update(ctx.tenant.id, inv.id).await?;
+            payments::apply_credit(tx, ctx.tenant, issued, &ctx.actor, ctx.at).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The scheduled run: each tenant once per local day, at or after its
+/// configured time. A day is claimed before it runs, so two nodes never
+/// both run it; a run that stopped half-way is finished by the next one
+/// (or `mpanel billing run`), as nothing is invoiced twice.
+pub async fn scheduled(
+    store: &Store,
+    clock: &dyn mpanel_domain::Clock,
+) -> Result<RunReport, ServiceError> {
+    let now = clock.now();
+    let mut report = RunReport::default();
+    for tenant in store.list_tenants().await? {
+        let settings = settings::load(store, tenant.id).await?.settings;
+        let Some((hour, minute)) = settings.automation.run_time() else {
+            continue;
+        };
+        let Ok(zone) = jiff::tz::TimeZone::get(&tenant.timezone) else {
+            continue;
+        };
+        let local = jiff::Timestamp::from_second(now.unix_timestamp())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_zoned(zone);
+        if (local.hour(), local.minute())
+            < (
+                i8::try_from(hour).unwrap_or(0),
+                i8::try_from(minute).unwrap_or(0),
+            )
+        {
+            continue;
+        }
+        let mut tx = store.begin().await?;
+        if !tx
+            .claim_billing_run(tenant.id, &local.date().to_string(), now)
+            .await?
+        {
+            tx.rollback().await?;
+            continue;
+        }
+        tx.commit().await?;
+        report.add(run_tenant(store, &tenant, now, false, &|_| {}).await?);
+    }
+    Ok(report)
+}

@@ -1,0 +1,157 @@
+//! What billing tells provisioning: suspend, unsuspend or terminate the
+//! services a subscription runs, and resize them after a plan change. Jobs
+//! are queued in the caller's transaction, so they happen exactly when the
+//! billing change commits.
+
+use mpanel_domain::TenantId;
+use mpanel_domain::provisioning::{SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
+use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_store::Tx;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::ServiceError;
+
+/// The job a plan change queues for the services it runs.
+pub const RESIZE_JOB: &str = "provision.resize";
+
+/// A lifecycle action on a subscription's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAction {
+    Suspend,
+    Unsuspend,
+    Terminate,
+}
+
+impl ServiceAction {
+    fn job(self) -> &'static str {
+        match self {
+            Self::Suspend => SUSPEND_JOB,
+            Self::Unsuspend => UNSUSPEND_JOB,
+            Self::Terminate => TERMINATE_JOB,
+        }
+    }
+
+    fn applies_to(self, status: &str) -> bool {
+        match self {
+            Self::Suspend => status == "ACTIVE",
+            Self::Unsuspend => status == "SUSPENDED",
+            Self::Terminate => matches!(status, "ACTIVE" | "SUSPENDED" | "PENDING"),
+        }
+    }
+}
+
+/// Queues `action` for each of the subscription's hosting accounts it
+/// applies to; returns how many jobs were queued.
+pub async fn request(
+    tx: &mut Tx,
+    tenant: TenantId,
+    subscription: Uuid,
+    action: ServiceAction,
+    now: OffsetDateTime,
+) -> Result<usize, ServiceError> {
+    let mut queued = 0;
+    for (id, status) in tx.hosting_accounts_of(tenant, subscription).await? {
+        if !action.applies_to(&status) {
+            continue;
+        }
+        let options = JobOptions {
+            queue: "provisioning".into(),
+            unique_key: Some(format!("{}:{id}", action.job())),
+            max_attempts: 10,
+            ..JobOptions::default()
+        };
+        enqueue(
+            tx,
+            action.job(),
+            &json!({"tenant_id": tenant, "hosting_account_id": id}),
+            &options,
+            now,
+        )
+        .await?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// Tells provisioning the subscription's plan changed (the handler applies
+/// the new plan's limits to what it runs).
+pub async fn resize(
+    tx: &mut Tx,
+    tenant: TenantId,
+    subscription: Uuid,
+    product: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let options = JobOptions {
+        queue: "provisioning".into(),
+        max_attempts: 10,
+        ..JobOptions::default()
+    };
+    enqueue(
+        tx,
+        RESIZE_JOB,
+        &json!({"tenant_id": tenant, "subscription_id": subscription, "product_id": product}),
+        &options,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The payload of a resize job.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Resize {
+    pub tenant_id: TenantId,
+    pub subscription_id: Uuid,
+    pub product_id: Uuid,
+}
+
+/// Applies the new plan's limits to what the subscription runs (the disk
+/// quota of its hosting accounts, the quota of its mailboxes), as recorded
+/// limits; a node enforces them when it next applies the account.
+pub async fn apply_resize(
+    store: &mpanel_store::Store,
+    clock: &dyn mpanel_domain::Clock,
+    job: &Resize,
+) -> Result<(), ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let product = tx
+        .product(
+            job.tenant_id,
+            mpanel_domain::ProductId::from_uuid(job.product_id),
+        )
+        .await?;
+    let (disk, mail) = match product.fields.template {
+        mpanel_domain::catalog::ProvisioningTemplate::Hosting { disk_quota_mb, .. } => {
+            (disk_quota_mb, None)
+        }
+        mpanel_domain::catalog::ProvisioningTemplate::Email { quota_mb, .. } => (None, quota_mb),
+        _ => (None, None),
+    };
+    tx.set_subscription_quotas(
+        job.subscription_id,
+        disk.map(i64::from),
+        mail.map(i64::from),
+        now,
+    )
+    .await?;
+    tx.record_audit(
+        &crate::Actor::system("provisioning").audit(crate::actor::Change {
+            tenant: job.tenant_id,
+            action: RESIZE_JOB,
+            target_type: "subscription",
+            target_id: job.subscription_id.to_string(),
+            before: None,
+            after: Some(
+                json!({"product_id": job.product_id, "disk_quota_mb": disk, "mail_quota_mb": mail}),
+            ),
+            at: now,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,509 @@
+//! Subscriptions: what staff create, list, cancel, suspend and resume, what
+//! customers see of theirs, when billing starts (activation, or the end of
+//! a trial), and the restoration of services when an overdue invoice is
+//! paid.
+
+use std::str::FromStr;
+
+use mpanel_domain::billing::calendar::{Cycle, Schedule};
+use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus, SuspendReason};
+use mpanel_domain::catalog::{Currency, Period, PriceRequest};
+use mpanel_domain::{Clock, ProductId, TenantId};
+use mpanel_store::billing::{DueSubscription, InvoiceRecord};
+use mpanel_store::subscriptions::{SubscriptionFilter, SubscriptionRecord};
+use mpanel_store::{Store, TenantRecord, Tx};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::run::{self, Addon, RunContext, RunReport, addons};
+use super::service_actions::{self, ServiceAction};
+use super::settings;
+use crate::actor::Change;
+use crate::catalog::quote_from;
+use crate::idempotency::{self, IdempotencyHold};
+use crate::{Actor, ServiceError};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubscriptionView {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub product_id: ProductId,
+    pub period: String,
+    pub currency: String,
+    /// One period of the plan, addons excluded.
+    pub amount_minor: i64,
+    pub addons: Vec<Addon>,
+    pub status: String,
+    /// The statuses it may move to from here.
+    pub allowed_transitions: Vec<&'static str>,
+    pub suspend_reason: Option<String>,
+    pub external_ref: Option<String>,
+    pub auto_renew: bool,
+    pub cancel_at_period_end: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub trial_end: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub current_period_start: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub current_period_end: Option<OffsetDateTime>,
+    /// When the next invoice is due to be issued.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_bill_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub cancelled_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+pub fn view(s: SubscriptionRecord) -> SubscriptionView {
+    let allowed = SubscriptionStatus::from_str(&s.status)
+        .map(|st| st.next().iter().map(|n| n.as_str()).collect())
+        .unwrap_or_default();
+    SubscriptionView {
+        addons: addons(&s.addons),
+        id: s.id,
+        customer_id: s.customer_id,
+        product_id: s.product_id,
+        period: s.period,
+        currency: s.currency,
+        amount_minor: s.amount_minor,
+        status: s.status,
+        allowed_transitions: allowed,
+        suspend_reason: s.suspend_reason,
+        external_ref: s.external_ref,
+        auto_renew: s.auto_renew,
+        cancel_at_period_end: s.cancel_at_period_end,
+        trial_end: s.trial_end,
+        current_period_start: s.current_period_start,
+        current_period_end: s.current_period_end,
+        next_bill_at: s.next_bill_at,
+        cancelled_at: s.cancelled_at,
+        created_at: s.created_at,
+    }
+}
+
+pub async fn get(
+    store: &Store,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<SubscriptionView, ServiceError> {
+    store
+        .subscription(tenant, id)
+        .await
+        .map(view)
+        .map_err(ServiceError::not_found_as("subscription"))
+}
+
+pub async fn list(
+    store: &Store,
+    tenant: TenantId,
+    filter: &SubscriptionFilter,
+) -> Result<Vec<SubscriptionView>, ServiceError> {
+    Ok(store
+        .list_subscriptions(tenant, filter)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
+}
+
+/// An addon to attach: a product priced for the subscription's period and
+/// currency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddonInput {
+    pub product_id: Uuid,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInput {
+    pub customer_id: Uuid,
+    pub product_id: Uuid,
+    pub period: Period,
+    /// The tenant's default currency when left out.
+    pub currency: Option<String>,
+    /// When the service starts; now when left out.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub start_at: Option<OffsetDateTime>,
+    /// Days free before the first invoice.
+    #[serde(default)]
+    pub trial_days: u32,
+    #[serde(default)]
+    pub addons: Vec<AddonInput>,
+    pub auto_renew: Option<bool>,
+    /// The resource it runs (hosting account, CloudPod).
+    pub external_ref: Option<String>,
+}
+
+/// A product's name, per-period price and usage block, as billing needs it.
+pub(crate) struct Priced {
+    pub name: String,
+    pub billing_model: String,
+    pub usage: Option<serde_json::Value>,
+    pub amount_minor: i64,
+}
+
+/// The product, priced for the period and currency.
+pub(crate) async fn price(
+    tx: &mut Tx,
+    tenant: TenantId,
+    product: Uuid,
+    period: Period,
+    currency: Currency,
+    field: &'static str,
+) -> Result<Priced, ServiceError> {
+    let id = ProductId::from_uuid(product);
+    let record = tx.product(tenant, id).await.map_err(|e| match e {
+        mpanel_store::StoreError::NotFound => ServiceError::invalid(field, "no such product"),
+        other => other.into(),
+    })?;
+    if record.archived_at.is_some() {
+        return Err(ServiceError::invalid(field, "the product is archived"));
+    }
+    let rules = tx.prices_of(tenant, id).await?;
+    let request = PriceRequest {
+        period,
+        currency,
+        region: None,
+        tenant: Some(tenant),
+    };
+    let quote = quote_from(&record, &rules, &request)
+        .map_err(|e| ServiceError::invalid(field, e.to_string()))?;
+    Ok(Priced {
+        name: record.fields.name,
+        billing_model: record.fields.billing_model.as_str().to_owned(),
+        usage: record
+            .fields
+            .usage
+            .as_ref()
+            .and_then(|u| serde_json::to_value(u).ok()),
+        amount_minor: quote.rule.amount_minor,
+    })
+}
+
+pub(crate) async fn price_addons(
+    tx: &mut Tx,
+    tenant: TenantId,
+    inputs: &[AddonInput],
+    period: Period,
+    currency: Currency,
+) -> Result<Vec<Addon>, ServiceError> {
+    if inputs.len() > 20 {
+        return Err(ServiceError::invalid("addons", "at most 20 addons"));
+    }
+    let mut out = Vec::with_capacity(inputs.len());
+    for a in inputs {
+        let priced = price(tx, tenant, a.product_id, period, currency, "addons").await?;
+        out.push(Addon {
+            product_id: a.product_id,
+            name: priced.name,
+            amount_minor: priced.amount_minor,
+        });
+    }
+    Ok(out)
+}
+
+fn cycle_of(period: Period) -> Result<Cycle, ServiceError> {
+    Cycle::from_period(period).ok_or_else(|| {
+        ServiceError::invalid("period", "a subscription renews: HOURLY, MONTHLY or YEARLY")
+    })
+}
+
+/// `POST /api/billing/subscriptions`: an active subscription. Without a
+/// trial its first invoice is issued at once (when it starts now or
+/// earlier); with one, at the trial's end.
+pub async fn create(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: &TenantRecord,
+    actor: &Actor,
+    input: CreateInput,
+    hold: Option<&IdempotencyHold>,
+) -> Result<SubscriptionView, ServiceError> {
+    let now = clock.now();
+    cycle_of(input.period)?;
+    let currency = Currency::parse(
+        input
+            .currency
+            .as_deref()
+            .unwrap_or(&tenant.default_currency),
+    )
+    .map_err(|m| ServiceError::invalid("currency", m))?;
+    if input.trial_days > 366 {
+        return Err(ServiceError::invalid("trial_days", "at most 366 days"));
+    }
+    if input.external_ref.as_ref().is_some_and(|r| r.len() > 200) {
+        return Err(ServiceError::invalid(
+            "external_ref",
+            "at most 200 characters",
+        ));
+    }
+    let start = input
+        .start_at
+        .unwrap_or(now)
+        .replace_nanosecond(0)
+        .unwrap_or(now);
+    let trial_end =
+        (input.trial_days > 0).then(|| start + time::Duration::days(input.trial_days.into()));
+    let anchor = trial_end.unwrap_or(start);
+
+    let mut tx = store.begin().await?;
+    tx.customer(tenant.id, input.customer_id)
+        .await
+        .map_err(|e| match e {
+            mpanel_store::StoreError::NotFound => {
+                ServiceError::invalid("customer_id", "no such customer")
+            }
+            other => other.into(),
+        })?;
+    let plan = price(
+        &mut tx,
+        tenant.id,
+        input.product_id,
+        input.period,
+        currency,
+        "product_id",
+    )
+    .await?;
+    let addons = price_addons(&mut tx, tenant.id, &input.addons, input.period, currency).await?;
+    let sub = SubscriptionRecord {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.id,
+        customer_id: input.customer_id,
+        product_id: ProductId::from_uuid(input.product_id),
+        period: input.period.as_str().to_owned(),
+        currency: currency.code().to_owned(),
+        amount_minor: plan.amount_minor,
+        status: SubscriptionStatus::Active.as_str().to_owned(),
+        external_ref: input.external_ref,
+        anchor_at: Some(anchor),
+        next_period: 0,
+        next_bill_at: Some(anchor),
+        current_period_start: None,
+        current_period_end: None,
+        trial_end,
+        auto_renew: input.auto_renew.unwrap_or(true),
+        cancel_at_period_end: false,
+        cancelled_at: None,
+        suspend_reason: None,
+        addons: serde_json::to_value(&addons).map_err(|e| ServiceError::Internal(e.to_string()))?,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_subscription(&sub).await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: tenant.id,
+        action: "subscription.create",
+        target_type: "subscription",
+        target_id: sub.id.to_string(),
+        before: None,
+        after: Some(json!({"customer_id": sub.customer_id, "product_id": sub.product_id, "period": sub.period,
+            "amount_minor": sub.amount_minor, "currency": sub.currency, "trial_end": trial_end.map(|t| t.unix_timestamp())})),
+        at: now,
+    }))
+    .await?;
+    if anchor <= now {
+        // The first period has begun: invoice it now, as the run would.
+        let due = DueSubscription {
+            sub: sub.clone(),
+            product_name: plan.name,
+            billing_model: plan.billing_model,
+            usage: plan.usage,
+        };
+        bill_now(&mut tx, tenant, vec![due], now).await?;
+    }
+    let out = view(tx.subscription_for_update(tenant.id, sub.id).await?);
+    idempotency::finish(&mut tx, tenant.id, hold, 201, &out).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Bills `due` inside `tx` as the run would at `now`.
+async fn bill_now(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    due: Vec<DueSubscription>,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let ctx = RunContext {
+        tenant,
+        settings: settings::load_in(tx, tenant.id).await?.settings,
+        at: now,
+        actor: Actor::system("billing"),
+        dry_run: false,
+    };
+    let mut report = RunReport::default();
+    run::bill_chunk(tx, &ctx, due, &mut report).await
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelInput {
+    pub mode: CancelMode,
+}
+
+fn refuse(from: SubscriptionStatus, to: SubscriptionStatus) -> ServiceError {
+    ServiceError::Transition {
+        what: "subscription",
+        from: from.as_str(),
+        to: to.as_str(),
+        allowed: from.next().iter().map(|s| s.as_str()).collect(),
+    }
+}
+
+pub(crate) fn status_of(sub: &SubscriptionRecord) -> Result<SubscriptionStatus, ServiceError> {
+    sub.status
+        .parse()
+        .map_err(|e: String| ServiceError::Internal(format!("subscription {}: {e}", sub.id)))
+}
+
+/// What staff may do to a subscription's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Cancel(CancelMode),
+    Suspend,
+    Resume,
+}
+
+/// `POST …/cancel`, `…/suspend`, `…/resume`.
+pub async fn transition(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: TenantId,
+    actor: &Actor,
+    id: Uuid,
+    what: Transition,
+) -> Result<SubscriptionView, ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let mut sub = tx
+        .subscription_for_update(tenant, id)
+        .await
+        .map_err(ServiceError::not_found_as("subscription"))?;
+    let from = status_of(&sub)?;
+    let before = json!({"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end});
+    let (action, service) = match what {
+        Transition::Cancel(CancelMode::EndOfTerm)
+            if from != SubscriptionStatus::PendingActivation =>
+        {
+            if from.is_terminal() {
+                return Err(refuse(from, SubscriptionStatus::Cancelled));
+            }
+            sub.cancel_at_period_end = true;
+            ("subscription.cancel_at_period_end", None)
+        }
+        Transition::Cancel(_) => {
+            from.check_transition(SubscriptionStatus::Cancelled)
+                .map_err(|_| refuse(from, SubscriptionStatus::Cancelled))?;
+            sub.status = SubscriptionStatus::Cancelled.as_str().to_owned();
+            sub.cancelled_at = Some(now);
+            sub.next_bill_at = None;
+            ("subscription.cancel", Some(ServiceAction::Terminate))
+        }
+        Transition::Suspend => {
+            if from != SubscriptionStatus::Active {
+                return Err(refuse(from, SubscriptionStatus::Suspended));
+            }
+            sub.status = SubscriptionStatus::Suspended.as_str().to_owned();
+            sub.suspend_reason = Some(SuspendReason::Manual.as_str().to_owned());
+            ("subscription.suspend", Some(ServiceAction::Suspend))
+        }
+        Transition::Resume => {
+            if from != SubscriptionStatus::Suspended {
+                return Err(refuse(from, SubscriptionStatus::Active));
+            }
+            sub.status = SubscriptionStatus::Active.as_str().to_owned();
+            sub.suspend_reason = None;
+            ("subscription.resume", Some(ServiceAction::Unsuspend))
+        }
+    };
+    sub.updated_at = now;
+    tx.save_subscription(&sub).await?;
+    if let Some(service) = service {
+        service_actions::request(&mut tx, tenant, id, service, now).await?;
+    }
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action,
+        target_type: "subscription",
+        target_id: id.to_string(),
+        before: Some(before),
+        after: Some(
+            json!({"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end}),
+        ),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(view(sub))
+}
+
+/// Billing starts when provisioning activates an ordered subscription: the
+/// order's invoice paid period 0, which starts now; the run invoices the
+/// next one when it begins.
+pub async fn start_billing_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: Uuid,
+    zone: &str,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let mut sub = tx.subscription_for_update(tenant, id).await?;
+    let Some(cycle) = sub
+        .period
+        .parse::<Period>()
+        .ok()
+        .and_then(Cycle::from_period)
+    else {
+        return Ok(());
+    };
+    let anchor = now.replace_nanosecond(0).unwrap_or(now);
+    let schedule = Schedule::new(anchor, cycle, zone).map_err(ServiceError::Internal)?;
+    let (start, end) = schedule.period(0);
+    sub.anchor_at = Some(anchor);
+    sub.next_period = 1;
+    sub.next_bill_at = Some(end);
+    sub.current_period_start = Some(start);
+    sub.current_period_end = Some(end);
+    sub.updated_at = now;
+    tx.save_subscription(&sub).await?;
+    Ok(())
+}
+
+/// A paid invoice restores what dunning suspended for it.
+pub(crate) async fn restore_after_payment(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    inv: &InvoiceRecord,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    for mut sub in tx
+        .subscriptions_of_invoice(tenant.id, inv.id.as_uuid())
+        .await?
+    {
+        if sub.status != SubscriptionStatus::Suspended.as_str()
+            || sub.suspend_reason.as_deref() != Some(SuspendReason::Dunning.as_str())
+        {
+            continue;
+        }
+        sub.status = SubscriptionStatus::Active.as_str().to_owned();
+        sub.suspend_reason = None;
+        sub.updated_at = now;
+        tx.save_subscription(&sub).await?;
+        service_actions::request(tx, tenant.id, sub.id, ServiceAction::Unsuspend, now).await?;
+        tx.record_audit(&Actor::system("billing").audit(Change {
+            tenant: tenant.id,
+            action: "subscription.resume",
+            target_type: "subscription",
+            target_id: sub.id.to_string(),
+            before: Some(json!({"status": "SUSPENDED", "reason": "DUNNING"})),
+            after: Some(json!({"status": "ACTIVE", "invoice_id": inv.id})),
+            at: now,
+        }))
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Dunning: the open invoices reminders and suspensions are about, and the
+//! steps already taken per invoice (each at most once).
+
+use mpanel_domain::{InvoiceId, TenantId};
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{StoreResult, Tx};
+
+/// An issued invoice not yet paid in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenInvoice {
+    pub id: InvoiceId,
+    pub customer_id: Uuid,
+    pub number: Option<String>,
+    pub due_at: OffsetDateTime,
+}
+
+impl Tx {
+    /// The tenant's open invoices due between `from` and `to`, ids above
+    /// `after`, oldest id first.
+    pub async fn open_invoices_due(
+        &mut self,
+        tenant: TenantId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<InvoiceId>,
+        limit: u32,
+    ) -> StoreResult<Vec<OpenInvoice>> {
+        let found = on_tx!(self, |conn| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, customer_id, number, due_at FROM invoices
+                 WHERE tenant_id = $1 AND status IN ('ISSUED', 'PARTIALLY_PAID', 'OVERDUE')
+                   AND due_at >= $2 AND due_at <= $3 AND ($4 IS NULL OR id > $4)
+                 ORDER BY id LIMIT $5",
+            )
+            .bind(tenant.as_uuid())
+            .bind(from)
+            .bind(to)
+            .bind(after.map(|a| a.as_uuid()))
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await?
+            {
+                out.push(OpenInvoice {
+                    id: InvoiceId::from_uuid(row.try_get("id")?),
+                    customer_id: row.try_get("customer_id")?,
+                    number: row.try_get("number")?,
+                    due_at: row.try_get("due_at")?,
+                });
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// Records that `step` was taken for the invoice; `false` if it had
+    /// been already.
+    pub async fn record_dunning_step(
+        &mut self,
+        tenant: TenantId,
+        invoice: InvoiceId,
+        step: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO dunning_events (invoice_id, step, tenant_id, at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (invoice_id, step) DO NOTHING",
+            )
+            .bind(invoice.as_uuid())
+            .bind(step)
+            .bind(tenant.as_uuid())
+            .bind(at)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// The steps taken for the invoice, in the order taken.
+    pub async fn dunning_steps(
+        &mut self,
+        tenant: TenantId,
+        invoice: InvoiceId,
+    ) -> StoreResult<Vec<String>> {
+        let found = on_tx!(self, |conn| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT step FROM dunning_events WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY at, step",
+            )
+            .bind(tenant.as_uuid())
+            .bind(invoice.as_uuid())
+            .fetch_all(conn)
+            .await?
+        });
+        Ok(found)
+    }
+
+    /// Claims the tenant's scheduled run for a local date; `false` if that
+    /// day's run has been claimed already.
+    pub async fn claim_billing_run(
+        &mut self,
+        tenant: TenantId,
+        run_date: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO billing_runs (tenant_id, run_date, started_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant_id, run_date) DO NOTHING",
+            )
+            .bind(tenant.as_uuid())
+            .bind(run_date)
+            .bind(at)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,442 @@
+//! What the billing run reads and writes in bulk: the subscriptions due, the
+//! periods it claims (a unique key per subscription and period, so a second
+//! run creates nothing), the usage it charges, and invoices written many
+//! rows per statement.
+
+use mpanel_domain::TenantId;
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::invoices::tax_mode_str;
+use super::{InvoiceLineRecord, InvoiceRecord, IssueFields};
+use crate::audit::AuditEntry;
+use crate::subscriptions::{COLUMNS, SubscriptionRecord, subscription_from_row};
+use crate::{Engine, StoreResult, Tx};
+
+/// Bind parameters per statement, under both engines' limits.
+const MAX_PARAMS: usize = 30_000;
+
+/// A subscription due for billing, with what its lines need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueSubscription {
+    pub sub: SubscriptionRecord,
+    pub product_name: String,
+    pub billing_model: String,
+    pub usage: Option<Value>,
+}
+
+/// A period the run means to invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodClaim {
+    pub subscription: Uuid,
+    pub index: i32,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    pub invoice: Option<Uuid>,
+}
+
+/// Usage marked as charged on `invoice`: the totals per metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageTotal {
+    pub subscription: Uuid,
+    pub metric: String,
+    pub quantity: i64,
+}
+
+/// Which usage an invoice charges: the subscription's unbilled records
+/// before `before`.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageCharge {
+    pub subscription: Uuid,
+    pub before: OffsetDateTime,
+    pub invoice: Uuid,
+}
+
+/// A subscription's schedule after the run.
+#[derive(Debug, Clone, Copy)]
+pub struct Advance {
+    pub subscription: Uuid,
+    pub next_period: i32,
+    pub next_bill_at: Option<OffsetDateTime>,
+    pub current_period_start: Option<OffsetDateTime>,
+    pub current_period_end: Option<OffsetDateTime>,
+}
+
+fn rows_per_statement(columns: usize) -> usize {
+    (MAX_PARAMS / columns).max(1)
+}
+
+impl Tx {
+    /// Up to `limit` of the tenant's subscriptions whose next period starts
+    /// by `as_of`, ids above `after`. On PostgreSQL the rows are locked and
+    /// rows another run holds are skipped.
+    pub async fn due_subscriptions(
+        &mut self,
+        tenant: TenantId,
+        as_of: OffsetDateTime,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueSubscription>> {
+        let lock = match self.engine() {
+            Engine::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+            Engine::Sqlite => "",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, p.name AS product_name, p.billing_model, p.usage
+             FROM subscriptions s JOIN products p ON p.id = s.product_id
+             WHERE s.tenant_id = $1 AND s.next_bill_at IS NOT NULL AND s.next_bill_at <= $2
+               AND s.status IN ('ACTIVE', 'SUSPENDED') AND ($3 IS NULL OR s.id > $3)
+             ORDER BY s.id LIMIT $4{lock}"
+        ));
+        let found = on_tx!(self, |conn| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(as_of)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+            {
+                let usage: Option<Json<Value>> = row.try_get("usage")?;
+                out.push(DueSubscription {
+                    sub: subscription_from_row!(&row),
+                    product_name: row.try_get("product_name")?,
+                    billing_model: row.try_get("billing_model")?,
+                    usage: usage.map(|u| u.0),
+                });
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// Inserts the periods; returns those this call inserted (a period
+    /// already invoiced is left alone).
+    pub async fn claim_periods(
+        &mut self,
+        tenant: TenantId,
+        claims: &[PeriodClaim],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<(Uuid, i32)>> {
+        let mut claimed = Vec::with_capacity(claims.len());
+        for chunk in claims.chunks(rows_per_statement(7)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO subscription_periods (subscription_id, period_index, tenant_id, period_start, period_end, invoice_id, created_at) ",
+                );
+                q.push_values(chunk, |mut b, c| {
+                    b.push_bind(c.subscription)
+                        .push_bind(c.index)
+                        .push_bind(tenant.as_uuid())
+                        .push_bind(c.start)
+                        .push_bind(c.end)
+                        .push_bind(c.invoice)
+                        .push_bind(now);
+                });
+                q.push(
+                    " ON CONFLICT (subscription_id, period_index) DO NOTHING RETURNING subscription_id, period_index",
+                );
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    claimed.push((row.try_get(0)?, row.try_get(1)?));
+                }
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Forgets the invoice of periods that charged nothing.
+    pub async fn clear_period_invoice(
+        &mut self,
+        subscription: Uuid,
+        index: i32,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query("UPDATE subscription_periods SET invoice_id = NULL WHERE subscription_id = $1 AND period_index = $2")
+                .bind(subscription)
+                .bind(index)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Marks each subscription's unbilled usage before `before` as charged
+    /// on its invoice; returns the totals per metric.
+    pub async fn charge_usage(&mut self, charges: &[UsageCharge]) -> StoreResult<Vec<UsageTotal>> {
+        let mut totals = Vec::new();
+        for chunk in charges.chunks(rows_per_statement(3)) {
+            let engine = self.engine();
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new("");
+                if engine == Engine::Postgres {
+                    q.push("WITH v AS (SELECT column1 AS sid, column2 AS before, column3 AS inv FROM (");
+                } else {
+                    q.push("UPDATE usage_records SET invoice_id = v.inv FROM (SELECT column1 AS sid, column2 AS before, column3 AS inv FROM (");
+                }
+                q.push_values(chunk, |mut b, c| {
+                    b.push_bind(c.subscription)
+                        .push_bind(c.before)
+                        .push_bind(c.invoice);
+                });
+                if engine == Engine::Postgres {
+                    q.push(
+                        ") AS vv), marked AS (UPDATE usage_records u SET invoice_id = v.inv FROM v
+                         WHERE u.subscription_id = v.sid AND u.invoice_id IS NULL AND u.occurred_at < v.before
+                         RETURNING u.subscription_id, u.metric, u.quantity)
+                         SELECT subscription_id, metric, SUM(quantity)::bigint AS quantity FROM marked GROUP BY 1, 2",
+                    );
+                    for row in q.build().fetch_all(&mut *conn).await? {
+                        totals.push(UsageTotal {
+                            subscription: row.try_get(0)?,
+                            metric: row.try_get(1)?,
+                            quantity: row.try_get(2)?,
+                        });
+                    }
+                } else {
+                    q.push(
+                        ") AS vv) AS v WHERE usage_records.subscription_id = v.sid
+                         AND usage_records.invoice_id IS NULL AND usage_records.occurred_at < v.before
+                         RETURNING subscription_id, metric, quantity",
+                    );
+                    let mut sums: std::collections::BTreeMap<(Uuid, String), i64> =
+                        Default::default();
+                    for row in q.build().fetch_all(&mut *conn).await? {
+                        let q: i64 = row.try_get(2)?;
+                        *sums.entry((row.try_get(0)?, row.try_get(1)?)).or_default() += q;
+                    }
+                    totals.extend(sums.into_iter().map(|((subscription, metric), quantity)| {
+                        UsageTotal {
+                            subscription,
+                            metric,
+                            quantity,
+                        }
+                    }));
+                }
+            });
+        }
+        Ok(totals)
+    }
+
+    /// Takes `count` consecutive numbers of `kind` for the tenant and year;
+    /// returns the first (gapless, like [`Tx::next_document_number`]).
+    pub async fn reserve_document_numbers(
+        &mut self,
+        tenant: TenantId,
+        kind: &str,
+        year: i32,
+        count: u64,
+    ) -> StoreResult<u64> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let last = on_tx!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO document_sequences (tenant_id, kind, year, last_value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, kind, year)
+                 DO UPDATE SET last_value = document_sequences.last_value + $4
+                 RETURNING last_value",
+            )
+            .bind(tenant.as_uuid())
+            .bind(kind)
+            .bind(year)
+            .bind(count)
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(u64::try_from(last - count + 1).unwrap_or(0))
+    }
+
+    /// Inserts drafts with their lines, many rows per statement.
+    pub async fn insert_drafts(
+        &mut self,
+        invoices: &[InvoiceRecord],
+        lines: &[(Uuid, InvoiceLineRecord)],
+    ) -> StoreResult<()> {
+        for chunk in invoices.chunks(rows_per_statement(24)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO invoices (id, tenant_id, customer_id, order_id, status, number, currency, tax_mode,
+                        subtotal_minor, tax_minor, total_minor, paid_minor, credited_minor, refunded_minor,
+                        customer_snapshot, seller_snapshot, notes, disputed, issued_at, due_at, paid_at, voided_at,
+                        created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, inv| {
+                    b.push_bind(inv.id.as_uuid())
+                        .push_bind(inv.tenant_id.as_uuid())
+                        .push_bind(inv.customer_id)
+                        .push_bind(inv.order_id)
+                        .push_bind("DRAFT")
+                        .push_bind(None::<String>)
+                        .push_bind(&inv.currency)
+                        .push_bind(tax_mode_str(inv.tax_mode))
+                        .push_bind(inv.subtotal_minor)
+                        .push_bind(inv.tax_minor)
+                        .push_bind(inv.total_minor)
+                        .push_bind(0i64)
+                        .push_bind(0i64)
+                        .push_bind(0i64)
+                        .push_bind(inv.customer_snapshot.as_ref().map(Json))
+                        .push_bind(inv.seller_snapshot.as_ref().map(Json))
+                        .push_bind(Json(&inv.notes))
+                        .push_bind(false)
+                        .push_bind(None::<OffsetDateTime>)
+                        .push_bind(None::<OffsetDateTime>)
+                        .push_bind(None::<OffsetDateTime>)
+                        .push_bind(None::<OffsetDateTime>)
+                        .push_bind(inv.created_at)
+                        .push_bind(inv.updated_at);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        let tenant = invoices.first().map(|i| i.tenant_id.as_uuid());
+        for chunk in lines.chunks(rows_per_statement(14)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, source, description,
+                        quantity, unit_price, amount_minor, tax_rate, net_minor, tax_minor, subscription_id) ",
+                );
+                q.push_values(chunk, |mut b, (invoice, line)| {
+                    b.push_bind(line.id)
+                        .push_bind(tenant)
+                        .push_bind(*invoice)
+                        .push_bind(line.position)
+                        .push_bind(&line.kind)
+                        .push_bind(&line.source)
+                        .push_bind(&line.description)
+                        .push_bind(&line.quantity)
+                        .push_bind(&line.unit_price)
+                        .push_bind(line.amount_minor)
+                        .push_bind(&line.tax_rate)
+                        .push_bind(line.net_minor)
+                        .push_bind(line.tax_minor)
+                        .push_bind(line.subscription_id);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// DRAFT → ISSUED for many invoices (their snapshots were written with
+    /// the draft): number, notes and dates.
+    pub async fn issue_drafts(
+        &mut self,
+        tenant: TenantId,
+        issued: &[(Uuid, IssueFields)],
+    ) -> StoreResult<()> {
+        for chunk in issued.chunks(rows_per_statement(5)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "UPDATE invoices SET status = 'ISSUED', number = v.number, notes = v.notes,
+                        issued_at = v.issued_at, due_at = v.due_at, updated_at = v.issued_at
+                     FROM (SELECT column1 AS vid, column2 AS number, column3 AS notes, column4 AS issued_at,
+                        column5 AS due_at FROM (",
+                );
+                q.push_values(chunk, |mut b, (id, f)| {
+                    b.push_bind(*id)
+                        .push_bind(&f.number)
+                        .push_bind(Json(&f.notes))
+                        .push_bind(f.issued_at)
+                        .push_bind(f.due_at);
+                });
+                q.push(") AS vv) AS v WHERE invoices.id = v.vid AND invoices.status = 'DRAFT' AND invoices.tenant_id = ");
+                q.push_bind(tenant.as_uuid());
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves each subscription's schedule on.
+    pub async fn advance_subscriptions(
+        &mut self,
+        tenant: TenantId,
+        advances: &[Advance],
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        for chunk in advances.chunks(rows_per_statement(5)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "UPDATE subscriptions SET next_period = v.next_period, next_bill_at = v.next_bill_at,
+                        current_period_start = v.cps, current_period_end = v.cpe, updated_at = ",
+                );
+                q.push_bind(now);
+                q.push(
+                    " FROM (SELECT column1 AS vid, column2 AS next_period, column3 AS next_bill_at,
+                        column4 AS cps, column5 AS cpe FROM (",
+                );
+                q.push_values(chunk, |mut b, a| {
+                    b.push_bind(a.subscription)
+                        .push_bind(a.next_period)
+                        .push_bind(a.next_bill_at)
+                        .push_bind(a.current_period_start)
+                        .push_bind(a.current_period_end);
+                });
+                q.push(
+                    ") AS vv) AS v WHERE subscriptions.id = v.vid AND subscriptions.tenant_id = ",
+                );
+                q.push_bind(tenant.as_uuid());
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// The customers among `customers` with credit in `currency`.
+    pub async fn customers_with_credit(
+        &mut self,
+        tenant: TenantId,
+        customers: &[Uuid],
+    ) -> StoreResult<Vec<(Uuid, String)>> {
+        let mut out = Vec::new();
+        for chunk in customers.chunks(rows_per_statement(1)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "SELECT customer_id, currency FROM customer_credit WHERE balance_minor > 0 AND tenant_id = ",
+                );
+                q.push_bind(tenant.as_uuid());
+                q.push(" AND customer_id IN (");
+                let mut sep = q.separated(", ");
+                for c in chunk {
+                    sep.push_bind(*c);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    out.push((row.try_get(0)?, row.try_get(1)?));
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Audit rows, many per statement.
+    pub async fn record_audits(&mut self, entries: &[AuditEntry]) -> StoreResult<()> {
+        for chunk in entries.chunks(rows_per_statement(12)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO audit_log (id, tenant_id, actor_type, actor_id, actor_label, action,
+                         target_type, target_id, before, after, request_id, created_at) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(mpanel_domain::AuditEventId::new().as_uuid())
+                        .push_bind(e.tenant_id.map(|t| t.as_uuid()))
+                        .push_bind(e.actor_type.as_str())
+                        .push_bind(e.actor_id)
+                        .push_bind(&e.actor_label)
+                        .push_bind(&e.action)
+                        .push_bind(&e.target_type)
+                        .push_bind(&e.target_id)
+                        .push_bind(e.before.as_ref().map(Json))
+                        .push_bind(e.after.as_ref().map(Json))
+                        .push_bind(&e.request_id)
+                        .push_bind(e.at);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+}

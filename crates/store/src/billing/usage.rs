@@ -1,0 +1,128 @@
+//! Usage records: what metered subscriptions consumed, each recorded once
+//! per (subscription, idempotency key), charged in arrears by the run.
+
+use mpanel_domain::TenantId;
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::tx::TxInner;
+use crate::{StoreResult, Tx};
+
+/// A usage record to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUsage {
+    pub subscription: Uuid,
+    pub metric: String,
+    pub quantity: i64,
+    pub occurred_at: OffsetDateTime,
+    pub idempotency_key: String,
+}
+
+/// A subscription usage may be recorded against: its status and its
+/// product's usage block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageTarget {
+    pub subscription: Uuid,
+    pub status: String,
+    pub usage: Option<Value>,
+}
+
+impl Tx {
+    /// The tenant's subscriptions among `ids` (others are absent).
+    pub async fn usage_targets(
+        &mut self,
+        tenant: TenantId,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<UsageTarget>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(10_000) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "SELECT s.id, s.status, p.usage FROM subscriptions s JOIN products p ON p.id = s.product_id
+                     WHERE s.tenant_id = ",
+                );
+                q.push_bind(tenant.as_uuid());
+                q.push(" AND s.id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    let usage: Option<Json<Value>> = row.try_get(2)?;
+                    out.push(UsageTarget {
+                        subscription: row.try_get(0)?,
+                        status: row.try_get(1)?,
+                        usage: usage.map(|u| u.0),
+                    });
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Inserts the records; a (subscription, key) seen before is skipped.
+    /// Returns how many were new.
+    pub async fn insert_usage(
+        &mut self,
+        tenant: TenantId,
+        records: &[NewUsage],
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let mut inserted = 0;
+        match &mut self.inner {
+            TxInner::Postgres(conn) => {
+                // One statement of arrays: far fewer parameters to bind.
+                for chunk in records.chunks(10_000) {
+                    let subs: Vec<Uuid> = chunk.iter().map(|r| r.subscription).collect();
+                    let keys: Vec<&str> =
+                        chunk.iter().map(|r| r.idempotency_key.as_str()).collect();
+                    let metrics: Vec<&str> = chunk.iter().map(|r| r.metric.as_str()).collect();
+                    let quantities: Vec<i64> = chunk.iter().map(|r| r.quantity).collect();
+                    let times: Vec<OffsetDateTime> = chunk.iter().map(|r| r.occurred_at).collect();
+                    inserted += sqlx::query(
+                        "INSERT INTO usage_records (subscription_id, idempotency_key, tenant_id, metric,
+                            quantity, occurred_at, created_at)
+                         SELECT u.s, u.k, $1, u.m, u.q, u.t, $2
+                         FROM UNNEST($3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[])
+                            AS u(s, k, m, q, t)
+                         ON CONFLICT (subscription_id, idempotency_key) DO NOTHING",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(now)
+                    .bind(&subs)
+                    .bind(&keys)
+                    .bind(&metrics)
+                    .bind(&quantities)
+                    .bind(&times)
+                    .execute(&mut **conn)
+                    .await?
+                    .rows_affected();
+                }
+            }
+            TxInner::Sqlite(conn) => {
+                for chunk in records.chunks(4_000) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO usage_records (subscription_id, idempotency_key, tenant_id, metric,
+                            quantity, occurred_at, created_at) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.subscription)
+                            .push_bind(&r.idempotency_key)
+                            .push_bind(tenant.as_uuid())
+                            .push_bind(&r.metric)
+                            .push_bind(r.quantity)
+                            .push_bind(r.occurred_at)
+                            .push_bind(now);
+                    });
+                    q.push(" ON CONFLICT (subscription_id, idempotency_key) DO NOTHING");
+                    inserted += q.build().execute(&mut **conn).await?.rows_affected();
+                }
+            }
+        }
+        Ok(inserted)
+    }
+}
