@@ -59,7 +59,15 @@ pub async fn run_cmd(config: Config, args: BillingRunArgs) -> anyhow::Result<()>
                 bar.draw();
             }
         };
-        let report = run::run(&store, tenant, as_of, args.dry_run, &progress).await?;
+        let report = run::run(
+            &store,
+            &mpanel_domain::SystemClock,
+            tenant,
+            as_of,
+            args.dry_run,
+            &progress,
+        )
+        .await?;
         if bar.is_some() {
             eprintln!();
         }

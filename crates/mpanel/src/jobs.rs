@@ -193,20 +193,53 @@ fn register_provisioning(
             mpanel_provision::DriverError::Permanent(m) => JobError::Permanent(m),
         }
     }
+    // Suspend, unsuspend and terminate of one account run in the order they
+    // were asked for: a payment's unsuspend waits for a dunning suspension
+    // still under way, instead of racing it.
+    async fn in_order(
+        store: &Store,
+        ctx: &mpanel_jobs::JobContext,
+        a: &HostingAction,
+    ) -> Result<(), JobError> {
+        let keys: Vec<String> = [
+            lifecycle::SUSPEND_JOB,
+            lifecycle::UNSUSPEND_JOB,
+            lifecycle::TERMINATE_JOB,
+        ]
+        .iter()
+        .map(|kind| format!("{kind}:{}", a.hosting_account_id))
+        .collect();
+        if store
+            .earlier_job_unfinished(&keys, ctx.id)
+            .await
+            .map_err(JobError::retry)?
+        {
+            return Err(JobError::Retry(
+                "an earlier action on this account is still under way".into(),
+            ));
+        }
+        Ok(())
+    }
     for (kind, suspend) in [
         (lifecycle::SUSPEND_JOB, true),
         (lifecycle::UNSUSPEND_JOB, false),
     ] {
         let p = provisioner.clone();
-        registry.register(kind, move |_ctx, a: HostingAction| {
+        registry.register(kind, move |ctx, a: HostingAction| {
             let p = p.clone();
-            async move { p.set_suspended(&a, suspend).await.map_err(job_error) }
+            async move {
+                in_order(&p.store, &ctx, &a).await?;
+                p.set_suspended(&a, suspend).await.map_err(job_error)
+            }
         });
     }
     let p = provisioner.clone();
-    registry.register(lifecycle::TERMINATE_JOB, move |_ctx, a: HostingAction| {
+    registry.register(lifecycle::TERMINATE_JOB, move |ctx, a: HostingAction| {
         let p = p.clone();
-        async move { p.terminate(&a).await.map_err(job_error) }
+        async move {
+            in_order(&p.store, &ctx, &a).await?;
+            p.terminate(&a).await.map_err(job_error)
+        }
     });
     let p = provisioner.clone();
     registry.register(

@@ -592,6 +592,27 @@ impl Store {
         Ok(records)
     }
 
+    /// Whether a job holding one of `keys` and enqueued before `job` is
+    /// still to finish (pending, running or failed and retrying): jobs on
+    /// one thing then run in the order they were asked for.
+    pub async fn earlier_job_unfinished(&self, keys: &[String], job: JobId) -> StoreResult<bool> {
+        let mut found = false;
+        for key in keys {
+            let hit = on_pool!(self.pool, |p| {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM jobs WHERE unique_key = $1 AND id < $2
+                       AND state IN ('pending', 'running', 'failed')",
+                )
+                .bind(key)
+                .bind(job.as_uuid())
+                .fetch_one(p)
+                .await?
+            });
+            found |= hit > 0;
+        }
+        Ok(found)
+    }
+
     pub async fn count_jobs(&self, state: JobState) -> StoreResult<i64> {
         let n = on_pool!(self.pool, |p| {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM jobs WHERE state = $1")

@@ -81,6 +81,55 @@ fn a_paid_order_goes_live_then_suspends_unsuspends_and_terminates() {
 }
 
 #[test]
+fn an_unpaid_renewal_suspends_the_site_and_paying_it_brings_it_back() {
+    let panel = Panel::start();
+    let domain = unique_domain();
+    let order_id = panel.paid_order(&domain);
+    panel.wait_steps(&order_id, "COMPLETED");
+    panel.wait_http("the site is served", &domain, live(&domain));
+
+    // A month on, the renewal is issued and left unpaid…
+    let renewal = time::OffsetDateTime::now_utc() + time::Duration::days(32);
+    let report = panel.billing_run(renewal);
+    assert_eq!(report["invoices"], 1, "{report:#}");
+    let (_, page) = panel.call(
+        &panel.admin,
+        "GET /api/billing/invoices?status=ISSUED",
+        None,
+    );
+    let invoice = page["items"][0].clone();
+    assert_eq!(invoice["total_minor"], 1500, "{page:#}");
+
+    // …and 7 days past its due date the site is suspended.
+    let overdue = renewal + time::Duration::days(14 + 7) + time::Duration::hours(1);
+    let report = panel.billing_run(overdue);
+    assert_eq!(report["suspended"], 1, "{report:#}");
+    panel.wait_http("suspended for non-payment: 503", &domain, |status, _| {
+        status == 503
+    });
+    assert_eq!(
+        panel.billing_run(overdue)["suspended"],
+        0,
+        "a re-run changes nothing"
+    );
+
+    // Paying restores it at once.
+    let pay = format!(
+        "POST /api/billing/invoices/{}/pay",
+        invoice["id"].as_str().unwrap()
+    );
+    let body = json!({"amount_minor": 1500, "provider": "BANK_TRANSFER", "reference": "bank-1"});
+    panel.expect(201, &panel.admin, &pay, Some(body));
+    panel.wait_http("paid: live again", &domain, live(&domain));
+    eventually("the account is active again", || {
+        match panel.find("/api/hosting/accounts", "name", &domain)["status"].as_str() {
+            Some("ACTIVE") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+}
+
+#[test]
 fn running_the_provisioning_again_makes_nothing_twice() {
     let panel = Panel::start();
     let domain = unique_domain();

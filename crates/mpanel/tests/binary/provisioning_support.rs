@@ -223,6 +223,21 @@ impl Panel {
         self.webhook_secret = v["webhook_secret"].as_str().unwrap().to_owned();
     }
 
+    /// `mpanel billing run --as-of AT` against this panel's database: the
+    /// JSON report.
+    pub fn billing_run(&self, at: time::OffsetDateTime) -> Value {
+        let at = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let out = run(
+            self.dir.path(),
+            &["billing", "run", "--as-of", &at],
+            &[("MPANEL_DATABASE_URL", self.db.url())],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// `route` ("METHOD /path") with a bearer token (none when empty):
     /// status and JSON body (a string when the body is not JSON).
     pub fn call(&self, token: &str, route: &str, body: Option<Value>) -> (u16, Value) {

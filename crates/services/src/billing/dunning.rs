@@ -137,7 +137,7 @@ async fn remind(
         &json!({"tenant_id": ctx.tenant.id, "invoice_id": inv.id, "customer_id": inv.customer_id,
                 "number": inv.number, "days": days}),
         &options,
-        ctx.at,
+        ctx.jobs_at,
     )
     .await?;
     Ok(())
@@ -175,7 +175,7 @@ async fn set_status(
             ServiceAction::Terminate
         };
         tx.save_subscription(&sub).await?;
-        service_actions::request(tx, ctx.tenant.id, sub.id, action, ctx.at).await?;
+        service_actions::request(tx, ctx.tenant.id, sub.id, action, ctx.jobs_at).await?;
         tx.record_audit(&ctx.actor.audit(Change {
             tenant: ctx.tenant.id,
             action: if to == SubscriptionStatus::Suspended {

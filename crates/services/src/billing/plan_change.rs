@@ -233,6 +233,7 @@ async fn settle(
             tenant,
             settings,
             at: now,
+            jobs_at: now,
             actor: Actor::system("billing"),
             dry_run: false,
         };

@@ -89,6 +89,9 @@ pub(crate) struct RunContext<'a> {
     /// The run's moment: what is due by then is billed, and invoices are
     /// issued then.
     pub at: OffsetDateTime,
+    /// When the jobs it queues may run: the run's moment, or now when the
+    /// run looks ahead (`--as-of` a future date).
+    pub jobs_at: OffsetDateTime,
     pub actor: Actor,
     pub dry_run: bool,
 }
@@ -97,6 +100,7 @@ pub(crate) struct RunContext<'a> {
 /// how many subscriptions each chunk handled.
 pub async fn run(
     store: &Store,
+    clock: &dyn mpanel_domain::Clock,
     tenant: Option<TenantId>,
     as_of: OffsetDateTime,
     dry_run: bool,
@@ -116,7 +120,7 @@ pub async fn run(
         ..RunReport::default()
     };
     for tenant in &tenants {
-        report.add(run_tenant(store, tenant, as_of, dry_run, progress).await?);
+        report.add(run_tenant(store, clock, tenant, as_of, dry_run, progress).await?);
     }
     Ok(report)
 }
@@ -133,6 +137,7 @@ pub async fn count_due(
 /// One tenant's run.
 pub async fn run_tenant(
     store: &Store,
+    clock: &dyn mpanel_domain::Clock,
     tenant: &TenantRecord,
     as_of: OffsetDateTime,
     dry_run: bool,
@@ -142,6 +147,7 @@ pub async fn run_tenant(
         tenant,
         settings: settings::load(store, tenant.id).await?.settings,
         at: as_of,
+        jobs_at: as_of.min(clock.now()),
         actor: Actor::system("billing"),
         dry_run,
     };
@@ -456,7 +462,14 @@ async fn end_of_term<'a>(
     sub.cancelled_at = Some(ended_at);
     sub.updated_at = ctx.at;
     tx.save_subscription(&sub).await?;
-    service_actions::request(tx, ctx.tenant.id, sub.id, ServiceAction::Terminate, ctx.at).await?;
+    service_actions::request(
+        tx,
+        ctx.tenant.id,
+        sub.id,
+        ServiceAction::Terminate,
+        ctx.jobs_at,
+    )
+    .await?;
     tx.record_audit(&ctx.actor.audit(Change {
         tenant: ctx.tenant.id,
         action: if status == SubscriptionStatus::Expired {
@@ -651,7 +664,7 @@ pub async fn scheduled(
             continue;
         }
         tx.commit().await?;
-        report.add(run_tenant(store, &tenant, now, false, &|_| {}).await?);
+        report.add(run_tenant(store, clock, &tenant, now, false, &|_| {}).await?);
     }
     Ok(report)
 }

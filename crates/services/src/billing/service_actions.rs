@@ -35,8 +35,9 @@ impl ServiceAction {
 
     fn applies_to(self, status: &str) -> bool {
         match self {
-            Self::Suspend => status == "ACTIVE",
-            Self::Unsuspend => status == "SUSPENDED",
+            // An account may be between the two while a job is under way;
+            // the jobs of one account run in order, so asking is safe.
+            Self::Suspend | Self::Unsuspend => matches!(status, "ACTIVE" | "SUSPENDED"),
             Self::Terminate => matches!(status, "ACTIVE" | "SUSPENDED" | "PENDING"),
         }
     }

@@ -332,6 +332,7 @@ async fn bill_now(
         tenant,
         settings: settings::load_in(tx, tenant.id).await?.settings,
         at: now,
+        jobs_at: now,
         actor: Actor::system("billing"),
         dry_run: false,
     };
