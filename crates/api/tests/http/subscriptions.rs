@@ -99,6 +99,7 @@ async fn subscribe(app: &TestApp, shop: &Shop, body: Value) -> Value {
 async fn bill(app: &TestApp, shop: &Shop) -> RunReport {
     run(
         &app.store,
+        app.clock.as_ref(),
         Some(shop.tenant),
         app.clock.now(),
         false,
