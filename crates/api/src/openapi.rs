@@ -154,6 +154,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(subscriptions::record_usage))
         .routes(routes!(subscriptions::record_batch))
         .routes(routes!(subscriptions::my_list))
+        .routes(routes!(subscriptions::payment_method))
         .routes(routes!(hosting::list_hosting))
         .routes(routes!(hosting::list_mail, hosting::create_mail))
         .routes(routes!(hosting::suspend))

@@ -197,6 +197,8 @@ pub struct JobSettings {
     pub diagnostics_log: Option<PathBuf>,
     /// Opens server credentials for the provisioning jobs.
     pub secrets_key: Option<mpanel_services::secret_box::SecretBox>,
+    /// Where auto-pay jobs reach Stripe.
+    pub stripe_api_base: String,
 }
 
 /// Bootstrap settings (only when an admin e-mail address is configured).
@@ -375,6 +377,7 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         retention: Duration::from_secs(raw.job_retention_days.saturating_mul(86_400)),
         diagnostics_log: raw.diagnostics_log,
         secrets_key: secrets_key.clone(),
+        stripe_api_base: raw.stripe_api_base.clone(),
     };
     if let Err(err) = mpanel_services::billing::stripe::StripeClient::new(&raw.stripe_api_base) {
         return Err(bad("stripe_api_base", &err.to_string()));

@@ -17,6 +17,7 @@ use crate::config::JobSettings;
 pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -> Registry {
     let mut registry = Registry::new();
     register_billing(&mut registry, store.clone(), clock.clone());
+    register_autopay(&mut registry, settings, store.clone(), clock.clone());
     register_provisioning(
         &mut registry,
         mpanel_provision::saga::Provisioner {
@@ -175,6 +176,29 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
             mpanel_services::billing::invoices::mark_overdue(&store, clock.as_ref())
                 .await
                 .map(drop)
+                .map_err(JobError::retry)
+        }
+    });
+}
+
+/// `billing.autopay`: charges a saved card off-session (see
+/// `mpanel_services::billing::autopay`).
+fn register_autopay(
+    registry: &mut Registry,
+    settings: &JobSettings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) {
+    use mpanel_services::billing::autopay::{AUTOPAY_JOB, Autopay, attempt};
+    let Ok(stripe) = mpanel_services::billing::stripe::StripeClient::new(&settings.stripe_api_base)
+    else {
+        return;
+    };
+    registry.register(AUTOPAY_JOB, move |_ctx, job: Autopay| {
+        let (store, clock, stripe) = (store.clone(), clock.clone(), stripe.clone());
+        async move {
+            attempt(&store, clock.as_ref(), &stripe, &job)
+                .await
                 .map_err(JobError::retry)
         }
     });

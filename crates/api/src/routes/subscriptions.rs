@@ -307,3 +307,31 @@ pub async fn my_list(
         list_for(&state, caller.principal.tenant_id, q, Some(customer)).await?,
     ))
 }
+
+/// Save (or, with nulls, forget) the customer's Stripe card for auto-pay:
+/// `{stripe_customer_id: "cus_…", stripe_payment_method_id: "pm_…"}`.
+/// Invoices the billing run issues to the customer are then charged
+/// off-session.
+#[utoipa::path(put, path = "/api/billing/customers/{id}/payment-method", tag = "billing",
+    params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
+    responses((status = 200, description = "`{customer_id, autopay}`", body = Object),
+        (status = 404, description = "No such customer", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn payment_method(
+    State(state): State<AppState>,
+    caller: Authorized<perm::PaymentsWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<mpanel_services::billing::autopay::CardInput>,
+) -> Result<Json<Value>, Problem> {
+    let id: Uuid = query::path_id(&id, "customer")?;
+    Ok(Json(
+        mpanel_services::billing::autopay::set_card(
+            &state.store,
+            state.clock.as_ref(),
+            caller.principal.tenant_id,
+            &caller.actor,
+            id,
+            body,
+        )
+        .await?,
+    ))
+}

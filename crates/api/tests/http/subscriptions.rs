@@ -805,3 +805,107 @@ async fn shop_customer_token(app: &TestApp, shop: &Shop) -> String {
         .await
         .access_token
 }
+
+#[tokio::test]
+async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
+    use mpanel_services::billing::autopay::{Autopay, attempt};
+    let app = TestApp::start().await;
+    app.clock.set(datetime!(2027-03-01 10:00 UTC));
+    let shop = shop(&app, "autopay", "UTC").await;
+    put_settings(
+        &app,
+        &shop.admin,
+        json!({"stripe_secret_key": "sk_test_abc"}),
+    )
+    .await;
+    let plan = product(&app, &shop, "autopay-plan", "MONTHLY", 2500, None).await;
+    let save = |pm: &str| json!({"stripe_customer_id": "cus_123", "stripe_payment_method_id": pm});
+    let card_route = format!("/api/billing/customers/{}/payment-method", shop.customer);
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &card_route,
+            Some(&shop.admin.access_token),
+            Some(json!({"stripe_customer_id": "cus_123"})),
+        )
+        .await;
+    assert_eq!(res.status(), 422, "both ids or neither");
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &card_route,
+            Some(&shop.admin.access_token),
+            Some(save("pm_card_visa")),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    subscribe(
+        &app,
+        &shop,
+        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
+    )
+    .await;
+    let jobs = |app: &TestApp| {
+        let store = app.store.clone();
+        async move {
+            store
+                .list_jobs(
+                    &JobFilter {
+                        kind: Some("billing.autopay".into()),
+                        ..JobFilter::default()
+                    },
+                    None,
+                    10,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let queued = jobs(&app).await;
+    assert_eq!(queued.len(), 1, "the new invoice is charged to the card");
+    let job: Autopay = serde_json::from_value(queued[0].payload.clone()).unwrap();
+    let stripe =
+        mpanel_services::billing::stripe::StripeClient::new(&app.stripe.base_url()).unwrap();
+    attempt(&app.store, app.clock.as_ref(), &stripe, &job)
+        .await
+        .unwrap();
+    let sent = app.stripe.requests();
+    let create = sent.last().unwrap();
+    assert_eq!(create.param("amount"), Some("2500"));
+    assert_eq!(create.param("off_session"), Some("true"));
+    assert_eq!(create.param("confirm"), Some("true"));
+    assert_eq!(create.param("customer"), Some("cus_123"));
+    assert_eq!(create.param("payment_method"), Some("pm_card_visa"));
+
+    // A declined card: the next try is queued for a day later.
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &card_route,
+            Some(&shop.admin.access_token),
+            Some(save("pm_card_chargeDeclined")),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // The second try of the same invoice (the first one's intent exists).
+    let declined = Autopay {
+        attempt: 2,
+        ..job.clone()
+    };
+    attempt(&app.store, app.clock.as_ref(), &stripe, &declined)
+        .await
+        .unwrap();
+    let queued = jobs(&app).await;
+    let next = queued
+        .iter()
+        .find(|j| j.payload["attempt"] == 3)
+        .expect("a retry is queued");
+    assert_eq!(
+        next.run_at,
+        app.clock.now() + Duration::days(3),
+        "the second retry waits 3 days"
+    );
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    assert!(actions.iter().any(|a| a == "stripe.autopay.declined"));
+}

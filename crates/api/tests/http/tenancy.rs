@@ -194,6 +194,8 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"name": "www", "type": "A", "records": ["192.0.2.66"]})
                 } else if path.starts_with("/api/dns/zones/") {
                     json!({"records": ["192.0.2.66"]})
+                } else if path.ends_with("/payment-method") {
+                    json!({"stripe_customer_id": "cus_x", "stripe_payment_method_id": "pm_x"})
                 } else if path.ends_with("/cancel") {
                     json!({"mode": "IMMEDIATE"})
                 } else if path.ends_with("/usage") {

@@ -1,6 +1,7 @@
 //! Billing: invoices, payments, refunds, credit notes, the customer's
 //! credit balance, Stripe, and the documents (PDF) customers receive.
 
+pub mod autopay;
 pub mod credit_notes;
 pub mod documents;
 pub mod dunning;

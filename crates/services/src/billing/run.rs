@@ -36,7 +36,7 @@ use super::invoices::{customer_snapshot, price_lines, seller_snapshot, tenant_ye
 use super::lines::LineIn;
 use super::service_actions::{self, ServiceAction};
 use super::settings::{self, BillingSettings};
-use super::{dunning, payments};
+use super::{autopay, dunning, payments};
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
@@ -622,6 +622,24 @@ pub(crate) async fn write_invoices(
             let issued = tx.invoice_for_update(ctx.tenant.id, inv.id).await?;
             payments::apply_credit(tx, ctx.tenant, issued, &ctx.actor, ctx.at).await?;
         }
+    }
+    // Customers with a saved card are charged off-session (what credit
+    // did not pay; the job looks again when it runs).
+    let with_card: HashSet<Uuid> = tx
+        .customers_with_saved_card(ctx.tenant.id, &customer_ids)
+        .await?
+        .into_iter()
+        .collect();
+    for inv in invoices
+        .iter()
+        .filter(|i| with_card.contains(&i.customer_id))
+    {
+        let job = autopay::Autopay {
+            tenant_id: ctx.tenant.id,
+            invoice_id: inv.id,
+            attempt: 1,
+        };
+        autopay::enqueue_in(tx, &job, ctx.jobs_at, ctx.jobs_at).await?;
     }
     Ok(())
 }

@@ -48,6 +48,9 @@ pub struct Automation {
     /// left for an operator, never billed in a loop.
     pub max_catch_up_periods: u32,
     pub dunning: DunningPolicy,
+    /// When a saved card is declined, try again after these many days
+    /// (counted from the previous try).
+    pub autopay_retry_days: Vec<u32>,
 }
 
 impl Default for Automation {
@@ -56,6 +59,7 @@ impl Default for Automation {
             run_at: "02:00".into(),
             max_catch_up_periods: 100,
             dunning: DunningPolicy::default(),
+            autopay_retry_days: vec![1, 3, 5],
         }
     }
 }

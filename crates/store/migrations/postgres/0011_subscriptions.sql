@@ -60,6 +60,11 @@ CREATE INDEX invoices_open_due ON invoices (tenant_id, due_at)
     WHERE status IN ('ISSUED', 'PARTIALLY_PAID', 'OVERDUE');
 CREATE INDEX invoice_lines_subscription ON invoice_lines (subscription_id) WHERE subscription_id IS NOT NULL;
 
+-- A customer's saved Stripe card, charged off-session when an invoice is
+-- issued (auto-pay).
+ALTER TABLE customers ADD COLUMN stripe_customer_id TEXT;
+ALTER TABLE customers ADD COLUMN stripe_payment_method_id TEXT;
+
 -- The scheduled run of each tenant, once per local day.
 CREATE TABLE billing_runs (
     tenant_id  uuid NOT NULL REFERENCES tenants (id),

@@ -16,5 +16,5 @@ pub use invoices::{InvoiceFilter, InvoiceLineRecord, InvoiceMoney, InvoiceRecord
 pub use payments::{CreditNoteRecord, PaymentRecord};
 pub use run::{Advance, DueSubscription, PeriodClaim, UsageCharge, UsageTotal};
 pub use settings::BillingSettingsRecord;
-pub use stripe::PaymentIntentRecord;
+pub use stripe::{PaymentIntentRecord, SavedCard};
 pub use usage::{NewUsage, UsageTarget};

@@ -6,6 +6,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::{StoreResult, Tx};
+use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaymentIntentRecord {
@@ -137,5 +138,85 @@ impl Tx {
             .rows_affected()
         });
         Ok(n == 1)
+    }
+}
+
+/// A customer's saved Stripe card: `(customer, payment method)`.
+pub type SavedCard = (String, String);
+
+impl Tx {
+    /// Saves (or, with `None`, forgets) the customer's card for auto-pay;
+    /// `false` if there is no such customer.
+    pub async fn set_saved_card(
+        &mut self,
+        tenant: TenantId,
+        customer: Uuid,
+        card: Option<&SavedCard>,
+    ) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE customers SET stripe_customer_id = $3, stripe_payment_method_id = $4
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(customer)
+            .bind(card.map(|c| c.0.as_str()))
+            .bind(card.map(|c| c.1.as_str()))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// The customer's saved card, if any.
+    pub async fn saved_card(
+        &mut self,
+        tenant: TenantId,
+        customer: Uuid,
+    ) -> StoreResult<Option<SavedCard>> {
+        let found = on_tx!(self, |conn| {
+            sqlx::query_as::<_, (Option<String>, Option<String>)>(
+                "SELECT stripe_customer_id, stripe_payment_method_id FROM customers
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(customer)
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(match found {
+            Some((Some(c), Some(pm))) => Some((c, pm)),
+            _ => None,
+        })
+    }
+}
+
+impl Tx {
+    /// The customers among `ids` with a saved card.
+    pub async fn customers_with_saved_card(
+        &mut self,
+        tenant: TenantId,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<Uuid>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(10_000) {
+            on_tx!(self, |conn| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT id FROM customers WHERE stripe_payment_method_id IS NOT NULL AND tenant_id = ",
+                );
+                q.push_bind(tenant.as_uuid());
+                q.push(" AND id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    out.push(row.try_get(0)?);
+                }
+            });
+        }
+        Ok(out)
     }
 }
