@@ -909,3 +909,40 @@ async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
     let actions = app.store.audit_actions(shop.tenant).await.unwrap();
     assert!(actions.iter().any(|a| a == "stripe.autopay.declined"));
 }
+
+#[tokio::test]
+async fn the_scheduled_run_bills_each_tenant_once_a_day_at_its_local_time() {
+    use mpanel_services::billing::run::scheduled;
+    let app = TestApp::start().await;
+    // 01:30 in Auckland (UTC+13 in January) is 12:30 UTC the day before.
+    app.clock.set(datetime!(2027-01-10 12:00 UTC));
+    let shop = shop(&app, "auckland", "Pacific/Auckland").await;
+    put_settings(
+        &app,
+        &shop.admin,
+        json!({"automation": {"run_at": "01:30"}}),
+    )
+    .await;
+    let plan = product(&app, &shop, "nz-plan", "MONTHLY", 1000, None).await;
+    subscribe(
+        &app,
+        &shop,
+        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
+    )
+    .await;
+    let ran = |report: &RunReport| report.tenants;
+
+    app.clock.set(datetime!(2027-02-10 12:29 UTC)); // 01:29 local: not yet
+    let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+    assert_eq!(report.invoices, 0);
+    app.clock.set(datetime!(2027-02-10 12:31 UTC));
+    let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+    assert!(ran(&report) >= 1);
+    assert_eq!(report.invoices, 1, "the renewal due since 12:00 UTC");
+    app.clock.set(datetime!(2027-02-10 18:00 UTC));
+    let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+    assert_eq!(report.tenants, 0, "once per local day");
+    app.clock.set(datetime!(2027-02-11 12:31 UTC));
+    let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+    assert!(ran(&report) >= 1, "the next local day runs again");
+}
