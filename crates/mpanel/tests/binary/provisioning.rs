@@ -90,6 +90,11 @@ fn an_unpaid_renewal_suspends_the_site_and_paying_it_brings_it_back() {
 
     // A month on, the renewal is issued and left unpaid…
     let renewal = time::OffsetDateTime::now_utc() + time::Duration::days(32);
+    let dry = panel.billing_run_with(renewal, &["--dry-run"]);
+    assert_eq!(
+        (dry["invoices"].as_u64(), dry["dry_run"].as_bool()),
+        (Some(1), Some(true))
+    );
     let report = panel.billing_run(renewal);
     assert_eq!(report["invoices"], 1, "{report:#}");
     let (_, page) = panel.call(

@@ -226,12 +226,19 @@ impl Panel {
     /// `mpanel billing run --as-of AT` against this panel's database: the
     /// JSON report.
     pub fn billing_run(&self, at: time::OffsetDateTime) -> Value {
+        self.billing_run_with(at, &[])
+    }
+
+    /// The same with more arguments (`--dry-run`).
+    pub fn billing_run_with(&self, at: time::OffsetDateTime, more: &[&str]) -> Value {
         let at = at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
+        let mut args = vec!["billing", "run", "--as-of", &at];
+        args.extend_from_slice(more);
         let out = run(
             self.dir.path(),
-            &["billing", "run", "--as-of", &at],
+            &args,
             &[("MPANEL_DATABASE_URL", self.db.url())],
         );
         assert!(out.status.success(), "{}", text(&out.stderr));
