@@ -249,11 +249,11 @@ impl Tx {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(10_000) {
             on_tx!(self, |conn| {
+                // By primary key only (a tenant condition made SQLite walk
+                // the tenant's index instead); the tenant is checked below.
                 let mut q = sqlx::QueryBuilder::new(format!(
-                    "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = "
+                    "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN ("
                 ));
-                q.push_bind(tenant.as_uuid());
-                q.push(" AND id IN (");
                 let mut sep = q.separated(", ");
                 for id in chunk {
                     sep.push_bind(*id);
@@ -264,6 +264,7 @@ impl Tx {
                 }
             });
         }
+        out.retain(|c| c.tenant_id == tenant);
         Ok(out)
     }
 

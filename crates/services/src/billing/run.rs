@@ -164,7 +164,7 @@ pub async fn run_tenant(
             tx.rollback().await?;
             break;
         };
-        after = Some(last.sub.id);
+        after = last.sub.next_bill_at.map(|at| (at, last.sub.id));
         let n = due.len();
         bill_chunk(&mut tx, &ctx, due, &mut report).await?;
         finish(tx, dry_run).await?;
@@ -311,8 +311,7 @@ pub(crate) async fn bill_chunk(
             period: Some((c.subscription, c.index)),
         });
     }
-    tx.advance_subscriptions(ctx.tenant.id, &advances, ctx.at)
-        .await?;
+    tx.advance_subscriptions(&advances, ctx.at).await?;
     for d in ended {
         if let Some(draft) = end_of_term(tx, ctx, d, report).await? {
             drafts.push(draft);
@@ -593,7 +592,7 @@ pub(crate) async fn write_invoices(
         })
         .collect();
     tx.insert_drafts(&invoices, &lines).await?;
-    tx.issue_drafts(ctx.tenant.id, &issued).await?;
+    tx.issue_drafts(&issued).await?;
     let audits: Vec<AuditEntry> = invoices
         .iter()
         .zip(&issued)

@@ -108,7 +108,11 @@ pub async fn authenticate(
             }
         )));
     }
-    store.touch_session_used(claims.session_id, now).await?;
+    // At most once a minute: on SQLite even an UPDATE that changes no row
+    // takes the write lock, and every request would queue behind writers.
+    if now - auth.last_used_at >= time::Duration::minutes(1) {
+        store.touch_session_used(claims.session_id, now).await?;
+    }
     // The policy applies from the next request, to sessions opened before it.
     let restricted = auth.restricted
         || (policy.mfa_required_for(auth.role)

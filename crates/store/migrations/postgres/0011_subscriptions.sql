@@ -17,7 +17,7 @@ ALTER TABLE subscriptions ADD COLUMN cancel_at_period_end boolean NOT NULL DEFAU
 ALTER TABLE subscriptions ADD COLUMN cancelled_at timestamptz;
 ALTER TABLE subscriptions ADD COLUMN suspend_reason TEXT;
 ALTER TABLE subscriptions ADD COLUMN addons jsonb NOT NULL DEFAULT '[]';
-CREATE INDEX subscriptions_due ON subscriptions (tenant_id, next_bill_at) WHERE next_bill_at IS NOT NULL;
+CREATE INDEX subscriptions_due ON subscriptions (tenant_id, next_bill_at, id) WHERE next_bill_at IS NOT NULL;
 CREATE INDEX subscriptions_tenant ON subscriptions (tenant_id, id);
 
 CREATE TABLE subscription_periods (

@@ -71,32 +71,39 @@ fn rows_per_statement(columns: usize) -> usize {
 
 impl Tx {
     /// Up to `limit` of the tenant's subscriptions whose next period starts
-    /// by `as_of`, ids above `after`. On PostgreSQL the rows are locked and
-    /// rows another run holds are skipped.
+    /// by `as_of`, in (next_bill_at, id) order after `after`. On PostgreSQL
+    /// the rows are locked and rows another run holds are skipped.
     pub async fn due_subscriptions(
         &mut self,
         tenant: TenantId,
         as_of: OffsetDateTime,
-        after: Option<Uuid>,
+        after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> StoreResult<Vec<DueSubscription>> {
         let lock = match self.engine() {
             Engine::Postgres => " FOR UPDATE OF s SKIP LOCKED",
             Engine::Sqlite => "",
         };
+        // One plan per case, each walking `subscriptions_due` in order.
+        let page = if after.is_some() {
+            "AND (s.next_bill_at > $3 OR (s.next_bill_at = $3 AND s.id > $4))"
+        } else {
+            "AND $3 IS NULL AND $4 IS NULL"
+        };
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS}, p.name AS product_name, p.billing_model, p.usage
              FROM subscriptions s JOIN products p ON p.id = s.product_id
              WHERE s.tenant_id = $1 AND s.next_bill_at IS NOT NULL AND s.next_bill_at <= $2
-               AND s.status IN ('ACTIVE', 'SUSPENDED') AND ($3 IS NULL OR s.id > $3)
-             ORDER BY s.id LIMIT $4{lock}"
+               AND s.status IN ('ACTIVE', 'SUSPENDED') {page}
+             ORDER BY s.next_bill_at, s.id LIMIT $5{lock}"
         ));
         let found = on_tx!(self, |conn| {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(as_of)
-                .bind(after)
+                .bind(after.map(|a| a.0))
+                .bind(after.map(|a| a.1))
                 .bind(i64::from(limit))
                 .fetch_all(conn)
                 .await?
@@ -322,11 +329,7 @@ impl Tx {
 
     /// DRAFT → ISSUED for many invoices (their snapshots were written with
     /// the draft): number, notes and dates.
-    pub async fn issue_drafts(
-        &mut self,
-        tenant: TenantId,
-        issued: &[(Uuid, IssueFields)],
-    ) -> StoreResult<()> {
+    pub async fn issue_drafts(&mut self, issued: &[(Uuid, IssueFields)]) -> StoreResult<()> {
         for chunk in issued.chunks(rows_per_statement(5)) {
             on_tx!(self, |conn| {
                 let mut q = QueryBuilder::new(
@@ -342,8 +345,10 @@ impl Tx {
                         .push_bind(f.issued_at)
                         .push_bind(f.due_at);
                 });
-                q.push(") AS vv) AS v WHERE invoices.id = v.vid AND invoices.status = 'DRAFT' AND invoices.tenant_id = ");
-                q.push_bind(tenant.as_uuid());
+                // The ids are drafts this transaction inserted for the
+                // tenant: a primary-key join, nothing else to match (extra
+                // conditions made both engines scan the tenant's invoices).
+                q.push(") AS vv) AS v WHERE invoices.id = v.vid");
                 q.build().execute(&mut *conn).await?;
             });
         }
@@ -353,7 +358,6 @@ impl Tx {
     /// Moves each subscription's schedule on.
     pub async fn advance_subscriptions(
         &mut self,
-        tenant: TenantId,
         advances: &[Advance],
         now: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -375,10 +379,9 @@ impl Tx {
                         .push_bind(a.current_period_start)
                         .push_bind(a.current_period_end);
                 });
-                q.push(
-                    ") AS vv) AS v WHERE subscriptions.id = v.vid AND subscriptions.tenant_id = ",
-                );
-                q.push_bind(tenant.as_uuid());
+                // Ids of the tenant's rows this transaction selected: a
+                // primary-key join.
+                q.push(") AS vv) AS v WHERE subscriptions.id = v.vid");
                 q.build().execute(&mut *conn).await?;
             });
         }

@@ -202,18 +202,20 @@ impl Tx {
         let mut out = Vec::new();
         for chunk in ids.chunks(10_000) {
             on_tx!(self, |conn| {
+                // By primary key (see `customers_by_ids`); tenant checked below.
                 let mut q = sqlx::QueryBuilder::new(
-                    "SELECT id FROM customers WHERE stripe_payment_method_id IS NOT NULL AND tenant_id = ",
+                    "SELECT id, tenant_id FROM customers WHERE stripe_payment_method_id IS NOT NULL AND id IN (",
                 );
-                q.push_bind(tenant.as_uuid());
-                q.push(" AND id IN (");
                 let mut sep = q.separated(", ");
                 for id in chunk {
                     sep.push_bind(*id);
                 }
                 q.push(")");
                 for row in q.build().fetch_all(&mut *conn).await? {
-                    out.push(row.try_get(0)?);
+                    let owner: Uuid = row.try_get(1)?;
+                    if owner == tenant.as_uuid() {
+                        out.push(row.try_get(0)?);
+                    }
                 }
             });
         }

@@ -40,12 +40,11 @@ impl Tx {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(10_000) {
             on_tx!(self, |conn| {
+                // By primary key; the tenant is checked below.
                 let mut q = QueryBuilder::new(
-                    "SELECT s.id, s.status, p.usage FROM subscriptions s JOIN products p ON p.id = s.product_id
-                     WHERE s.tenant_id = ",
+                    "SELECT s.id, s.status, p.usage, s.tenant_id FROM subscriptions s
+                     JOIN products p ON p.id = s.product_id WHERE s.id IN (",
                 );
-                q.push_bind(tenant.as_uuid());
-                q.push(" AND s.id IN (");
                 let mut sep = q.separated(", ");
                 for id in chunk {
                     sep.push_bind(*id);
@@ -53,6 +52,10 @@ impl Tx {
                 q.push(")");
                 for row in q.build().fetch_all(&mut *conn).await? {
                     let usage: Option<Json<Value>> = row.try_get(2)?;
+                    let owner: Uuid = row.try_get(3)?;
+                    if owner != tenant.as_uuid() {
+                        continue;
+                    }
                     out.push(UsageTarget {
                         subscription: row.try_get(0)?,
                         status: row.try_get(1)?,
