@@ -466,7 +466,8 @@ pub async fn customer_credit(
     })))
 }
 
-async fn own_customer(
+/// The signed-in user's customer record, if any.
+pub(crate) async fn own_customer(
     state: &AppState,
     caller: &mpanel_services::identity::Principal,
 ) -> Result<Option<Uuid>, Problem> {

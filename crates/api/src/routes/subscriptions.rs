@@ -19,7 +19,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::invoices::tenant_of;
+use super::invoices::{own_customer, tenant_of};
 use crate::caller::{Authorized, perm};
 use crate::idempotent::{self, Idempotent};
 use crate::json::ApiJson;
@@ -292,12 +292,7 @@ pub async fn my_list(
     caller: Authorized<perm::SelfRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<SubscriptionView>>, Problem> {
-    let customer = state
-        .store
-        .customer_of_user(caller.principal.tenant_id, caller.principal.user_id)
-        .await?
-        .map(|c| c.id);
-    let Some(customer) = customer else {
+    let Some(customer) = own_customer(&state, &caller.principal).await? else {
         return Ok(Json(Page {
             items: Vec::new(),
             next_cursor: None,

@@ -13,7 +13,8 @@ use mpanel_store::{Store, Tx};
 use serde_json::json;
 
 use super::run::{RunContext, RunReport, finish};
-use super::service_actions::{self, ServiceAction};
+use super::service_actions::ServiceAction;
+use super::subscriptions::{StatusChange, commit_change};
 use crate::ServiceError;
 use crate::actor::Change;
 
@@ -166,30 +167,21 @@ async fn set_status(
         let before = json!({"status": sub.status});
         sub.status = to.as_str().to_owned();
         sub.updated_at = ctx.at;
-        let action = if to == SubscriptionStatus::Suspended {
+        let (action, service) = if to == SubscriptionStatus::Suspended {
             sub.suspend_reason = Some(SuspendReason::Dunning.as_str().to_owned());
-            ServiceAction::Suspend
+            ("subscription.suspend", ServiceAction::Suspend)
         } else {
             sub.cancelled_at = Some(ctx.at);
             sub.next_bill_at = None;
-            ServiceAction::Terminate
+            ("subscription.cancel", ServiceAction::Terminate)
         };
-        tx.save_subscription(&sub).await?;
-        service_actions::request(tx, ctx.tenant.id, sub.id, action, ctx.jobs_at).await?;
-        tx.record_audit(&ctx.actor.audit(Change {
-            tenant: ctx.tenant.id,
-            action: if to == SubscriptionStatus::Suspended {
-                "subscription.suspend"
-            } else {
-                "subscription.cancel"
-            },
-            target_type: "subscription",
-            target_id: sub.id.to_string(),
-            before: Some(before),
-            after: Some(json!({"status": sub.status, "reason": "DUNNING", "invoice_id": inv.id})),
-            at: ctx.at,
-        }))
-        .await?;
+        let change = StatusChange {
+            action,
+            before,
+            service: Some(service),
+            detail: json!({"reason": "DUNNING", "invoice_id": inv.id}),
+        };
+        commit_change(tx, &ctx.actor, &sub, change, ctx.at, ctx.jobs_at).await?;
         changed += 1;
     }
     Ok(changed)

@@ -225,6 +225,45 @@ pub(crate) fn price_lines(
     ))
 }
 
+/// A new draft's record: priced (`[subtotal, tax, total]`), nothing
+/// received, nothing frozen yet.
+pub(crate) fn draft_record(
+    id: InvoiceId,
+    tenant: TenantId,
+    customer: Uuid,
+    currency: Currency,
+    tax_mode: mpanel_domain::billing::tax::TaxMode,
+    [subtotal, tax, total]: [i64; 3],
+    now: OffsetDateTime,
+) -> InvoiceRecord {
+    InvoiceRecord {
+        id,
+        tenant_id: tenant,
+        customer_id: customer,
+        order_id: None,
+        status: InvoiceStatus::Draft,
+        number: None,
+        currency: currency.code().to_owned(),
+        tax_mode,
+        subtotal_minor: subtotal,
+        tax_minor: tax,
+        total_minor: total,
+        paid_minor: 0,
+        credited_minor: 0,
+        refunded_minor: 0,
+        customer_snapshot: None,
+        seller_snapshot: None,
+        notes: Vec::new(),
+        disputed: false,
+        issued_at: None,
+        due_at: None,
+        paid_at: None,
+        voided_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// Inserts a draft for `customer` inside `tx`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create_in(
@@ -242,30 +281,17 @@ pub(crate) async fn create_in(
     let (records, subtotal, tax, total, _) =
         price_lines(lines, currency, &loaded.settings, customer)?;
     let inv = InvoiceRecord {
-        id: InvoiceId::new(),
-        tenant_id: tenant.id,
-        customer_id: customer.id,
         order_id,
-        status: InvoiceStatus::Draft,
-        number: None,
-        currency: currency.code().to_owned(),
-        tax_mode: loaded.settings.tax_mode,
-        subtotal_minor: subtotal,
-        tax_minor: tax,
-        total_minor: total,
-        paid_minor: 0,
-        credited_minor: 0,
-        refunded_minor: 0,
-        customer_snapshot: None,
-        seller_snapshot: None,
         notes,
-        disputed: false,
-        issued_at: None,
-        due_at: None,
-        paid_at: None,
-        voided_at: None,
-        created_at: now,
-        updated_at: now,
+        ..draft_record(
+            InvoiceId::new(),
+            tenant.id,
+            customer.id,
+            currency,
+            loaded.settings.tax_mode,
+            [subtotal, tax, total],
+            now,
+        )
     };
     tx.insert_invoice(&inv).await?;
     tx.replace_draft(&inv, &records).await?;

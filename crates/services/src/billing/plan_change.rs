@@ -229,14 +229,7 @@ async fn settle(
             format!("{new_name}: rest of the period ({share})"),
             p.charge_minor,
         ));
-        let ctx = RunContext {
-            tenant,
-            settings,
-            at: now,
-            jobs_at: now,
-            actor: Actor::system("billing"),
-            dry_run: false,
-        };
+        let ctx = RunContext::immediate(tenant, settings, now);
         let id = Uuid::now_v7();
         let draft = Draft {
             id,

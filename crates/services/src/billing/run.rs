@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use mpanel_domain::TenantId;
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
-use mpanel_domain::billing::invoice::{self, InvoiceStatus, LineKind, LineSource};
+use mpanel_domain::billing::invoice::{self, LineKind, LineSource};
 use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
@@ -32,10 +32,11 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::invoices::{customer_snapshot, price_lines, seller_snapshot, tenant_year};
+use super::invoices::{customer_snapshot, draft_record, price_lines, seller_snapshot, tenant_year};
 use super::lines::LineIn;
-use super::service_actions::{self, ServiceAction};
+use super::service_actions::ServiceAction;
 use super::settings::{self, BillingSettings};
+use super::subscriptions::{StatusChange, commit_change};
 use super::{autopay, dunning, payments};
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
@@ -94,6 +95,25 @@ pub(crate) struct RunContext<'a> {
     pub jobs_at: OffsetDateTime,
     pub actor: Actor,
     pub dry_run: bool,
+}
+
+impl<'a> RunContext<'a> {
+    /// Billing at `at` outside a run (a new subscription, a plan change):
+    /// its jobs may run at once, and it is never dry.
+    pub(crate) fn immediate(
+        tenant: &'a TenantRecord,
+        settings: BillingSettings,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            tenant,
+            settings,
+            at,
+            jobs_at: at,
+            actor: Actor::system("billing"),
+            dry_run: false,
+        }
+    }
 }
 
 /// Runs billing for one tenant (or all) as of `as_of`; `progress` is told
@@ -460,29 +480,17 @@ async fn end_of_term<'a>(
     sub.next_bill_at = None;
     sub.cancelled_at = Some(ended_at);
     sub.updated_at = ctx.at;
-    tx.save_subscription(&sub).await?;
-    service_actions::request(
-        tx,
-        ctx.tenant.id,
-        sub.id,
-        ServiceAction::Terminate,
-        ctx.jobs_at,
-    )
-    .await?;
-    tx.record_audit(&ctx.actor.audit(Change {
-        tenant: ctx.tenant.id,
+    let change = StatusChange {
         action: if status == SubscriptionStatus::Expired {
             "subscription.expire"
         } else {
             "subscription.cancel"
         },
-        target_type: "subscription",
-        target_id: sub.id.to_string(),
-        before: Some(before),
-        after: Some(json!({"status": sub.status, "at": ended_at.unix_timestamp()})),
-        at: ctx.at,
-    }))
-    .await?;
+        before,
+        service: Some(ServiceAction::Terminate),
+        detail: json!({"at": ended_at.unix_timestamp()}),
+    };
+    commit_change(tx, &ctx.actor, &sub, change, ctx.at, ctx.jobs_at).await?;
     report.ended += 1;
     Ok(draft)
 }
@@ -540,30 +548,17 @@ pub(crate) async fn write_invoices(
             .entry(d.sub.currency.clone())
             .or_default() += total;
         invoices.push(InvoiceRecord {
-            id: mpanel_domain::InvoiceId::from_uuid(d.id),
-            tenant_id: ctx.tenant.id,
-            customer_id: customer.id,
-            order_id: None,
-            status: InvoiceStatus::Draft,
-            number: None,
-            currency: d.sub.currency.clone(),
-            tax_mode: ctx.settings.tax_mode,
-            subtotal_minor: subtotal,
-            tax_minor: tax,
-            total_minor: total,
-            paid_minor: 0,
-            credited_minor: 0,
-            refunded_minor: 0,
             customer_snapshot: Some(customer_snapshot(customer)),
             seller_snapshot: Some(seller.clone()),
-            notes: Vec::new(),
-            disputed: false,
-            issued_at: None,
-            due_at: None,
-            paid_at: None,
-            voided_at: None,
-            created_at: ctx.at,
-            updated_at: ctx.at,
+            ..draft_record(
+                mpanel_domain::InvoiceId::from_uuid(d.id),
+                ctx.tenant.id,
+                customer.id,
+                currency,
+                ctx.settings.tax_mode,
+                [subtotal, tax, total],
+                ctx.at,
+            )
         });
     }
     if invoices.is_empty() {

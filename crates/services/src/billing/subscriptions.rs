@@ -328,14 +328,11 @@ async fn bill_now(
     due: Vec<DueSubscription>,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    let ctx = RunContext {
+    let ctx = RunContext::immediate(
         tenant,
-        settings: settings::load_in(tx, tenant.id).await?.settings,
-        at: now,
-        jobs_at: now,
-        actor: Actor::system("billing"),
-        dry_run: false,
-    };
+        settings::load_in(tx, tenant.id).await?.settings,
+        now,
+    );
     let mut report = RunReport::default();
     run::bill_chunk(tx, &ctx, due, &mut report).await
 }
@@ -422,24 +419,56 @@ pub async fn transition(
         }
     };
     sub.updated_at = now;
-    tx.save_subscription(&sub).await?;
-    if let Some(service) = service {
-        service_actions::request(&mut tx, tenant, id, service, now).await?;
-    }
-    tx.record_audit(&actor.audit(Change {
-        tenant,
+    let change = StatusChange {
         action,
-        target_type: "subscription",
-        target_id: id.to_string(),
-        before: Some(before),
-        after: Some(
-            json!({"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end}),
-        ),
-        at: now,
-    }))
-    .await?;
+        before,
+        service,
+        detail: json!({"cancel_at_period_end": sub.cancel_at_period_end}),
+    };
+    commit_change(&mut tx, actor, &sub, change, now, now).await?;
     tx.commit().await?;
     Ok(view(sub))
+}
+
+/// A subscription's state change, ready to be written: the audit action,
+/// what it was before, what its services must do, and details for the
+/// audit (beside the new status).
+pub(crate) struct StatusChange<'a> {
+    pub action: &'a str,
+    pub before: serde_json::Value,
+    pub service: Option<ServiceAction>,
+    pub detail: serde_json::Value,
+}
+
+/// Saves `sub` (already changed), queues the service action (runnable from
+/// `jobs_at`) and writes the audit row, in `tx`.
+pub(crate) async fn commit_change(
+    tx: &mut Tx,
+    actor: &Actor,
+    sub: &SubscriptionRecord,
+    change: StatusChange<'_>,
+    at: OffsetDateTime,
+    jobs_at: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    tx.save_subscription(sub).await?;
+    if let Some(service) = change.service {
+        service_actions::request(tx, sub.tenant_id, sub.id, service, jobs_at).await?;
+    }
+    let mut after = json!({"status": sub.status});
+    if let (Some(after), Some(detail)) = (after.as_object_mut(), change.detail.as_object()) {
+        after.extend(detail.clone());
+    }
+    tx.record_audit(&actor.audit(Change {
+        tenant: sub.tenant_id,
+        action: change.action,
+        target_type: "subscription",
+        target_id: sub.id.to_string(),
+        before: Some(change.before),
+        after: Some(after),
+        at,
+    }))
+    .await?;
+    Ok(())
 }
 
 /// Billing starts when provisioning activates an ordered subscription: the
@@ -493,18 +522,13 @@ pub(crate) async fn restore_after_payment(
         sub.status = SubscriptionStatus::Active.as_str().to_owned();
         sub.suspend_reason = None;
         sub.updated_at = now;
-        tx.save_subscription(&sub).await?;
-        service_actions::request(tx, tenant.id, sub.id, ServiceAction::Unsuspend, now).await?;
-        tx.record_audit(&Actor::system("billing").audit(Change {
-            tenant: tenant.id,
+        let change = StatusChange {
             action: "subscription.resume",
-            target_type: "subscription",
-            target_id: sub.id.to_string(),
-            before: Some(json!({"status": "SUSPENDED", "reason": "DUNNING"})),
-            after: Some(json!({"status": "ACTIVE", "invoice_id": inv.id})),
-            at: now,
-        }))
-        .await?;
+            before: json!({"status": "SUSPENDED", "reason": "DUNNING"}),
+            service: Some(ServiceAction::Unsuspend),
+            detail: json!({"invoice_id": inv.id}),
+        };
+        commit_change(tx, &Actor::system("billing"), &sub, change, now, now).await?;
     }
     Ok(())
 }
