@@ -1,0 +1,205 @@
+//! Getting paid: dunning (reminders, suspension, termination, restoration
+//! on payment) and auto-pay with a saved card.
+
+use super::*;
+
+#[tokio::test]
+async fn dunning_reminds_once_suspends_terminates_and_payment_restores() {
+    let app = TestApp::start().await;
+    let start = datetime!(2027-09-01 08:00 UTC);
+    app.clock.set(start);
+    let shop = shop(&app, "dunning", "UTC").await;
+    let plan = product(&app, &shop, "dunning-plan", "MONTHLY", 1000, None).await;
+    let body = json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"});
+    let paid_late = subscribe(&app, &shop, body.clone()).await;
+    let never = subscribe(&app, &shop, body).await;
+    let (paid_id, never_id) = (
+        paid_late["id"].as_str().unwrap(),
+        never["id"].as_str().unwrap(),
+    );
+    let all = invoices(&app, &shop).await;
+    let invoice_of = |sub: &str| {
+        all.iter()
+            .find(|i| i["lines"][0]["subscription_id"] == sub)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (paid_invoice, never_invoice) = (invoice_of(paid_id), invoice_of(never_id));
+    let due = start + Duration::days(14);
+
+    app.clock.set(due - Duration::days(3) + Duration::hours(1));
+    assert_eq!(
+        bill(&app, &shop).await.reminders,
+        2,
+        "3 days before the due date"
+    );
+    assert_eq!(bill(&app, &shop).await.reminders, 0, "never twice");
+    app.clock.set(due + Duration::days(1) + Duration::hours(1));
+    assert_eq!(bill(&app, &shop).await.reminders, 2);
+    app.clock.set(due + Duration::days(7) + Duration::hours(1));
+    let report = bill(&app, &shop).await;
+    assert_eq!(
+        (report.reminders, report.suspended),
+        (2, 2),
+        "+3 skipped, +7 sent, suspended"
+    );
+    assert_eq!(get_sub(&app, &shop, paid_id).await["status"], "SUSPENDED");
+    assert_eq!(
+        get_sub(&app, &shop, paid_id).await["suspend_reason"],
+        "DUNNING"
+    );
+    let reminders = app
+        .store
+        .list_jobs(
+            &JobFilter {
+                kind: Some("billing.invoice_reminder".into()),
+                ..JobFilter::default()
+            },
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reminders.len(),
+        6,
+        "three reminders sent per invoice, none twice"
+    );
+
+    // Paying restores at once.
+    let res = post(
+        &app,
+        &shop,
+        &format!("/api/billing/invoices/{paid_invoice}/pay"),
+        json!({"amount_minor": 1000, "provider": "BANK_TRANSFER"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let restored = get_sub(&app, &shop, paid_id).await;
+    assert_eq!(
+        (restored["status"].as_str(), &restored["suspend_reason"]),
+        (Some("ACTIVE"), &Value::Null)
+    );
+
+    // 30 days overdue: terminated and cancelled.
+    app.clock.set(due + Duration::days(30) + Duration::hours(1));
+    let report = bill(&app, &shop).await;
+    assert_eq!(report.terminated, 1);
+    assert_eq!(get_sub(&app, &shop, never_id).await["status"], "CANCELLED");
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    for action in [
+        "invoice.reminder",
+        "invoice.dunning_suspend",
+        "invoice.dunning_terminate",
+        "subscription.resume",
+    ] {
+        assert!(actions.iter().any(|a| a == action), "{action} audited");
+    }
+    let _ = never_invoice;
+}
+
+#[tokio::test]
+async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
+    use mpanel_services::billing::autopay::{Autopay, attempt};
+    let app = TestApp::start().await;
+    app.clock.set(datetime!(2027-03-01 10:00 UTC));
+    let shop = shop(&app, "autopay", "UTC").await;
+    put_settings(
+        &app,
+        &shop.admin,
+        json!({"stripe_secret_key": "sk_test_abc"}),
+    )
+    .await;
+    let plan = product(&app, &shop, "autopay-plan", "MONTHLY", 2500, None).await;
+    let save = |pm: &str| json!({"stripe_customer_id": "cus_123", "stripe_payment_method_id": pm});
+    let card_route = format!("/api/billing/customers/{}/payment-method", shop.customer);
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &card_route,
+            Some(&shop.admin.access_token),
+            Some(json!({"stripe_customer_id": "cus_123"})),
+        )
+        .await;
+    assert_eq!(res.status(), 422, "both ids or neither");
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &card_route,
+            Some(&shop.admin.access_token),
+            Some(save("pm_card_visa")),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    subscribe(
+        &app,
+        &shop,
+        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
+    )
+    .await;
+    let jobs = |app: &TestApp| {
+        let store = app.store.clone();
+        async move {
+            store
+                .list_jobs(
+                    &JobFilter {
+                        kind: Some("billing.autopay".into()),
+                        ..JobFilter::default()
+                    },
+                    None,
+                    10,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let queued = jobs(&app).await;
+    assert_eq!(queued.len(), 1, "the new invoice is charged to the card");
+    let job: Autopay = serde_json::from_value(queued[0].payload.clone()).unwrap();
+    let stripe =
+        mpanel_services::billing::stripe::StripeClient::new(&app.stripe.base_url()).unwrap();
+    attempt(&app.store, app.clock.as_ref(), &stripe, &job)
+        .await
+        .unwrap();
+    let sent = app.stripe.requests();
+    let create = sent.last().unwrap();
+    assert_eq!(create.param("amount"), Some("2500"));
+    assert_eq!(create.param("off_session"), Some("true"));
+    assert_eq!(create.param("confirm"), Some("true"));
+    assert_eq!(create.param("customer"), Some("cus_123"));
+    assert_eq!(create.param("payment_method"), Some("pm_card_visa"));
+
+    // A declined card: the next try is queued for a day later.
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &card_route,
+            Some(&shop.admin.access_token),
+            Some(save("pm_card_chargeDeclined")),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // The second try of the same invoice (the first one's intent exists).
+    let declined = Autopay {
+        attempt: 2,
+        ..job.clone()
+    };
+    attempt(&app.store, app.clock.as_ref(), &stripe, &declined)
+        .await
+        .unwrap();
+    let queued = jobs(&app).await;
+    let next = queued
+        .iter()
+        .find(|j| j.payload["attempt"] == 3)
+        .expect("a retry is queued");
+    assert_eq!(
+        next.run_at,
+        app.clock.now() + Duration::days(3),
+        "the second retry waits 3 days"
+    );
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    assert!(actions.iter().any(|a| a == "stripe.autopay.declined"));
+}

@@ -1,0 +1,160 @@
+//! Subscriptions and the billing run over HTTP, with the server's clock
+//! moved by the test: month ends and leap days, DST in a non-UTC tenant,
+//! hourly billing across a DST change, trials, cancellation, catch-up after
+//! an outage, proration, usage, and dunning with restoration on payment.
+
+mod calendar;
+mod changes;
+mod collection;
+
+use mpanel_domain::identity::Role;
+use mpanel_domain::{Clock, TenantId};
+use mpanel_services::billing::run::{RunReport, run};
+use mpanel_store::jobs::JobFilter;
+use serde_json::{Value, json};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use crate::billing::{customer, put_settings};
+use crate::support::{Account, TestApp};
+
+struct Shop {
+    tenant: TenantId,
+    admin: Account,
+    customer: String,
+}
+
+async fn shop(app: &TestApp, slug: &str, zone: &str) -> Shop {
+    mpanel_services::tenants::create_tenant(
+        &app.store,
+        app.clock.as_ref(),
+        &mpanel_services::Actor::cli("test"),
+        &mpanel_services::tenants::CreateTenant {
+            slug: slug.into(),
+            name: slug.into(),
+            timezone: zone.into(),
+            default_currency: "EUR".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let mut admin = app
+        .account(slug, &format!("billing@{slug}.test"), Role::TenantAdmin)
+        .await;
+    // An API token outlives the clock moving by years (a session would not).
+    admin.access_token = app
+        .api_token(&admin.access_token, &["READ", "WRITE", "BILLING"])
+        .await
+        .0;
+    let customer = customer(app, &admin, &format!("jane@{slug}.test"), "FR", None).await;
+    Shop {
+        tenant: admin.tenant_id,
+        admin,
+        customer,
+    }
+}
+
+/// A product priced `amount` per `period`, with an optional usage block.
+async fn product(
+    app: &TestApp,
+    shop: &Shop,
+    slug: &str,
+    period: &str,
+    amount: i64,
+    usage: Option<Value>,
+) -> String {
+    let (model, category) = match &usage {
+        Some(_) => ("USAGE_TIERED", "CLOUDPOD"),
+        None => ("RECURRING", "HOSTING"),
+    };
+    let mut body = json!({"name": slug, "slug": slug, "category": category, "billing_model": model,
+        "status": "ACTIVE", "visibility": "PUBLIC", "base_currency": "EUR",
+        "provisioning_template": {"type": "NONE"}});
+    if let Some(u) = usage {
+        body["usage"] = u;
+    }
+    let res = app
+        .post_as(&shop.admin.access_token, "/api/billing/products", body)
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post_as(
+            &shop.admin.access_token,
+            &format!("/api/billing/products/{id}/prices"),
+            json!({"period": period, "currency": "EUR", "amount_minor": amount, "setup_fee_minor": 0}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    id
+}
+
+async fn subscribe(app: &TestApp, shop: &Shop, body: Value) -> Value {
+    let res = app
+        .post_as(&shop.admin.access_token, "/api/billing/subscriptions", body)
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    res.json().await.unwrap()
+}
+
+async fn bill(app: &TestApp, shop: &Shop) -> RunReport {
+    run(
+        &app.store,
+        app.clock.as_ref(),
+        Some(shop.tenant),
+        app.clock.now(),
+        false,
+        &|_| {},
+    )
+    .await
+    .unwrap()
+}
+
+/// The customer's invoices, oldest first, with their lines.
+async fn invoices(app: &TestApp, shop: &Shop) -> Vec<Value> {
+    let page: Value = app
+        .get_as(
+            &shop.admin.access_token,
+            &format!(
+                "/api/billing/invoices?customer_id={}&limit=200",
+                shop.customer
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for inv in page["items"].as_array().unwrap().iter().rev() {
+        let id = inv["id"].as_str().unwrap();
+        out.push(crate::billing::get_invoice(app, &shop.admin, id).await);
+    }
+    out
+}
+
+fn first_line(inv: &Value) -> String {
+    inv["lines"][0]["description"].as_str().unwrap().to_owned()
+}
+
+async fn get_sub(app: &TestApp, shop: &Shop, id: &str) -> Value {
+    app.get_as(
+        &shop.admin.access_token,
+        &format!("/api/billing/subscriptions/{id}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+async fn post(app: &TestApp, shop: &Shop, path: &str, body: Value) -> reqwest::Response {
+    app.post_as(&shop.admin.access_token, path, body).await
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
