@@ -21,7 +21,7 @@ use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
 use mpanel_domain::billing::usage::rate;
 use mpanel_domain::catalog::{Currency, Period, UsagePricing};
 use mpanel_store::billing::{
-    Advance, DueSubscription, InvoiceRecord, IssueFields, PeriodClaim, UsageCharge,
+    Advance, DraftIssue, DueSubscription, InvoiceRecord, PeriodClaim, UsageCharge,
 };
 use mpanel_store::orders::CustomerRecord;
 use mpanel_store::subscriptions::SubscriptionRecord;
@@ -568,22 +568,16 @@ pub(crate) async fn write_invoices(
     let first = tx
         .reserve_document_numbers(ctx.tenant.id, "INV", year, invoices.len() as u64)
         .await?;
-    let issued: Vec<(Uuid, IssueFields)> = invoices
+    let issued: Vec<DraftIssue> = invoices
         .iter()
         .zip(notes)
         .enumerate()
-        .map(|(i, (inv, notes))| {
-            (
-                inv.id.as_uuid(),
-                IssueFields {
-                    number: invoice::number("INV", year, first + i as u64),
-                    customer_snapshot: Value::Null,
-                    seller_snapshot: Value::Null,
-                    notes,
-                    issued_at: ctx.at,
-                    due_at: ctx.at + terms,
-                },
-            )
+        .map(|(i, (inv, notes))| DraftIssue {
+            id: inv.id.as_uuid(),
+            number: invoice::number("INV", year, first + i as u64),
+            notes,
+            issued_at: ctx.at,
+            due_at: ctx.at + terms,
         })
         .collect();
     tx.insert_drafts(&invoices, &lines).await?;
@@ -591,7 +585,7 @@ pub(crate) async fn write_invoices(
     let audits: Vec<AuditEntry> = invoices
         .iter()
         .zip(&issued)
-        .map(|(inv, (_, f))| {
+        .map(|(inv, f)| {
             ctx.actor.audit(Change {
                 tenant: ctx.tenant.id,
                 action: "invoice.issue",

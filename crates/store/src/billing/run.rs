@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::invoices::tax_mode_str;
-use super::{InvoiceLineRecord, InvoiceRecord, IssueFields};
+use super::{InvoiceLineRecord, InvoiceRecord};
 use crate::audit::AuditEntry;
 use crate::subscriptions::{COLUMNS, SubscriptionRecord, subscription_from_row};
 use crate::{Engine, StoreResult, Tx};
@@ -53,6 +53,16 @@ pub struct UsageCharge {
     pub subscription: Uuid,
     pub before: OffsetDateTime,
     pub invoice: Uuid,
+}
+
+/// What issuing a run's draft sets (its snapshots were written with it).
+#[derive(Debug, Clone)]
+pub struct DraftIssue {
+    pub id: Uuid,
+    pub number: String,
+    pub notes: Vec<String>,
+    pub issued_at: OffsetDateTime,
+    pub due_at: OffsetDateTime,
 }
 
 /// A subscription's schedule after the run.
@@ -329,7 +339,7 @@ impl Tx {
 
     /// DRAFT → ISSUED for many invoices (their snapshots were written with
     /// the draft): number, notes and dates.
-    pub async fn issue_drafts(&mut self, issued: &[(Uuid, IssueFields)]) -> StoreResult<()> {
+    pub async fn issue_drafts(&mut self, issued: &[DraftIssue]) -> StoreResult<()> {
         for chunk in issued.chunks(rows_per_statement(5)) {
             on_tx!(self, |conn| {
                 let mut q = QueryBuilder::new(
@@ -338,8 +348,8 @@ impl Tx {
                      FROM (SELECT column1 AS vid, column2 AS number, column3 AS notes, column4 AS issued_at,
                         column5 AS due_at FROM (",
                 );
-                q.push_values(chunk, |mut b, (id, f)| {
-                    b.push_bind(*id)
+                q.push_values(chunk, |mut b, f| {
+                    b.push_bind(f.id)
                         .push_bind(&f.number)
                         .push_bind(Json(&f.notes))
                         .push_bind(f.issued_at)
