@@ -15,6 +15,7 @@ mod server;
 mod settings;
 mod state;
 pub mod telemetry;
+mod webhook_body;
 
 pub use app::{app, app_with};
 pub use json::ApiJson;

@@ -2,7 +2,6 @@
 //! `/api/orders`, `/api/me/orders`: order status for staff and customers.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +19,7 @@ use crate::caller::{Authorized, perm};
 use crate::middleware::RequestId;
 use crate::openapi::ProblemDoc;
 use crate::query::{self, ApiQuery, Page};
+use crate::webhook_body::WebhookBody;
 use crate::{AppState, Problem};
 
 /// What the marketing site sends (see the README for every field).
@@ -54,6 +54,38 @@ fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) ->
     Problem::new(status, code, detail)
 }
 
+/// The tenant `slug` names, once `signature` proves the body came from it.
+/// An unknown tenant is refused exactly like a bad signature (the same
+/// parse, one MAC, the same answer), so the answer tells nobody who exists.
+async fn signed_tenant(
+    state: &AppState,
+    slug: &str,
+    signature: Option<&str>,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<mpanel_store::tenants::TenantRecord, Problem> {
+    let refused = |e: signature::SignatureError| {
+        problem(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
+    };
+    let Some(tenant) = state.store.tenant_by_slug(slug).await? else {
+        return Err(refused(signature::refuse_unknown(
+            signature,
+            body,
+            now.unix_timestamp(),
+        )));
+    };
+    let secrets = state.store.webhook_secrets(tenant.id, now).await?;
+    if secrets.is_empty() {
+        return Err(refused(signature::refuse_unknown(
+            signature,
+            body,
+            now.unix_timestamp(),
+        )));
+    }
+    signature::verify(&secrets, signature, body, now.unix_timestamp()).map_err(refused)?;
+    Ok(tenant)
+}
+
 /// Place an order from the marketing site: names the tenant
 /// (`X-Mpanel-Tenant`), signed (`X-Mpanel-Signature: t=…,v1=…`, HMAC-SHA256
 /// of `"<t>.<body>"` with the tenant's webhook secret, ±300 s), and
@@ -66,8 +98,8 @@ fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) ->
     ),
     responses(
         (status = 201, description = "Placed (a retry answers the same, with Idempotent-Replayed: true)", body = OrderPlacedDoc),
-        (status = 401, description = "Bad or stale signature (`invalid_signature`)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Bad or stale signature, or an unknown tenant (the same answer: `invalid_signature`)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "A request with this key is still running", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Invalid order, or the key was used for another body", body = ProblemDoc, content_type = "application/problem+json"),
     ))]
@@ -75,7 +107,7 @@ pub async fn place(
     State(state): State<AppState>,
     request_id: Option<axum::Extension<RequestId>>,
     headers: HeaderMap,
-    body: Bytes,
+    WebhookBody(body): WebhookBody,
 ) -> Result<Response, Problem> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let slug = header("x-mpanel-tenant").ok_or_else(|| {
@@ -85,22 +117,8 @@ pub async fn place(
             "Name the tenant in X-Mpanel-Tenant.",
         )
     })?;
-    let tenant = state.store.tenant_by_slug(slug).await?.ok_or_else(|| {
-        problem(
-            StatusCode::NOT_FOUND,
-            "unknown_tenant",
-            format!("There is no tenant {slug:?}."),
-        )
-    })?;
     let now = state.clock.now();
-    let secrets = state.store.webhook_secrets(tenant.id, now).await?;
-    signature::verify(
-        &secrets,
-        header("x-mpanel-signature"),
-        &body,
-        now.unix_timestamp(),
-    )
-    .map_err(|e| problem(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
+    let tenant = signed_tenant(&state, slug, header("x-mpanel-signature"), &body, now).await?;
     let key = header("idempotency-key")
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {

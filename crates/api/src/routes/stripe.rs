@@ -1,7 +1,6 @@
 //! Stripe: a PaymentIntent for an invoice, and Stripe's webhook.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use mpanel_services::billing::stripe_flow::{self, IntentCreated, WebhookOutcome};
@@ -12,6 +11,7 @@ use super::invoices::tenant_of;
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
 use crate::query::ApiQuery;
+use crate::webhook_body::WebhookBody;
 use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -70,26 +70,23 @@ pub struct WebhookAnswer {
 #[utoipa::path(post, path = "/api/billing/stripe/webhook", tag = "billing", params(WebhookQuery),
     request_body = Object,
     responses((status = 200, description = "Applied, replayed or ignored", body = WebhookAnswer),
-        (status = 401, description = "Bad or stale signature", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Bad or stale signature, or a tenant without Stripe webhooks (the same answer)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 503, description = "About a payment not recorded yet: Stripe retries", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn webhook(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<WebhookQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    WebhookBody(body): WebhookBody,
 ) -> Result<Json<WebhookAnswer>, Problem> {
-    let tenant = state
-        .store
-        .tenant_by_slug(&q.tenant)
-        .await?
-        .ok_or_else(|| Problem::not_found("No such tenant."))?;
+    let tenant = state.store.tenant_by_slug(&q.tenant).await?;
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
     let outcome = stripe_flow::handle_webhook(
         &state.store,
         state.clock.as_ref(),
-        &tenant,
+        tenant.as_ref(),
         signature,
         &body,
     )

@@ -32,3 +32,4 @@ mod stripe_fake;
 mod subscriptions;
 mod tenancy;
 mod users;
+mod webhook_cost;

@@ -349,8 +349,8 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
             )
             .await
             .unwrap(),
-            404,
-            "unknown_tenant",
+            401,
+            "invalid_signature",
         ),
         (
             "no key",

@@ -9,6 +9,7 @@ use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider};
 use mpanel_domain::billing::stripe::{StripeEvent, stripe_exponent, verify_signature};
 use mpanel_domain::catalog::Currency;
+use mpanel_domain::orders::signature;
 use mpanel_domain::{Clock, InvoiceId, PaymentId};
 use mpanel_store::billing::{CreditEntry, PaymentIntentRecord, PaymentRecord};
 use mpanel_store::identity::security_events::SecurityEvent;
@@ -190,6 +191,14 @@ fn currency_of(object: &Value) -> Result<Currency, ServiceError> {
         .map_err(|m| ServiceError::invalid("data.object.currency", m))
 }
 
+/// A refused `Stripe-Signature`.
+fn refused(e: signature::SignatureError) -> ServiceError {
+    ServiceError::Unauthenticated(
+        e.to_string()
+            .replace("X-Mpanel-Signature", "Stripe-Signature"),
+    )
+}
+
 /// The payment an event is about is not recorded yet: have Stripe retry.
 fn not_yet(what: &str) -> ServiceError {
     ServiceError::Unavailable(format!(
@@ -197,25 +206,29 @@ fn not_yet(what: &str) -> ServiceError {
     ))
 }
 
-/// `POST /api/billing/stripe/webhook?tenant=…`: verifies and applies one event.
+/// `POST /api/billing/stripe/webhook?tenant=…`: verifies and applies one
+/// event. An unknown tenant, or one without a webhook secret, is refused
+/// exactly like a bad signature (same work, same answer).
 pub async fn handle_webhook(
     store: &Store,
     clock: &dyn Clock,
-    tenant: &TenantRecord,
+    tenant: Option<&TenantRecord>,
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<WebhookOutcome, ServiceError> {
     let now = clock.now();
-    let loaded = settings::load(store, tenant.id).await?;
-    let secret = loaded.stripe_webhook_secret.ok_or_else(|| {
-        ServiceError::Unauthenticated("Stripe webhooks are not set up for this tenant".into())
-    })?;
-    verify_signature(&secret, signature, body, now.unix_timestamp()).map_err(|e| {
-        ServiceError::Unauthenticated(
-            e.to_string()
-                .replace("X-Mpanel-Signature", "Stripe-Signature"),
-        )
-    })?;
+    let secret = match tenant {
+        Some(t) => settings::load(store, t.id).await?.stripe_webhook_secret,
+        None => None,
+    };
+    let (Some(tenant), Some(secret)) = (tenant, secret) else {
+        return Err(refused(signature::refuse_unknown(
+            signature,
+            body,
+            now.unix_timestamp(),
+        )));
+    };
+    verify_signature(&secret, signature, body, now.unix_timestamp()).map_err(refused)?;
     let event: StripeEvent = serde_json::from_slice(body)
         .map_err(|e| ServiceError::invalid("body", format!("not a Stripe event: {e}")))?;
     let actor = Actor::system("webhook:stripe");
