@@ -107,6 +107,11 @@ impl Provisioner {
             .filter(|(_, state, _)| state == "DONE")
             .map(|(step, _, _)| step)
             .collect();
+        if let Some(domain) = &job.domain
+            && let Err(err) = self.check_name_still_free(domain, sub.id).await
+        {
+            return Err(self.fail(&sub, err, "names", last_attempt).await);
+        }
         for step in plan(&job.template) {
             if done.iter().any(|d| d == step.name()) {
                 continue;
@@ -123,23 +128,50 @@ impl Provisioner {
                     )
                     .await
                     .map_err(store_err)?,
-                Err(err) if err.is_transient() && !last_attempt => {
-                    return Err(DriverError::Transient(format!("{}: {err}", step.name())));
-                }
-                Err(err) => {
-                    let failed = format!("{}: {err}", step.name());
-                    return match self.compensate(&sub).await {
-                        Ok(()) => Err(DriverError::Permanent(format!(
-                            "{failed}; what was made before was removed"
-                        ))),
-                        Err(undo) => Err(DriverError::Transient(format!(
-                            "{failed}; removing what was made failed ({undo}), retrying"
-                        ))),
-                    };
-                }
+                Err(err) => return Err(self.fail(&sub, err, step.name(), last_attempt).await),
             }
         }
         Ok(())
+    }
+
+    /// A step (or the name check) failed: a transient failure is retried;
+    /// otherwise what was made before is undone, so nothing is left
+    /// half-made.
+    async fn fail(
+        &self,
+        sub: &SubscriptionRef,
+        err: DriverError,
+        step: &str,
+        last_attempt: bool,
+    ) -> DriverError {
+        if err.is_transient() && !last_attempt {
+            return DriverError::Transient(format!("{step}: {err}"));
+        }
+        let failed = format!("{step}: {err}");
+        match self.compensate(sub).await {
+            Ok(()) => DriverError::Permanent(format!("{failed}; what was made before was removed")),
+            Err(undo) => DriverError::Transient(format!(
+                "{failed}; removing what was made failed ({undo}), retrying"
+            )),
+        }
+    }
+
+    /// The order was checked when it was placed; an overlapping name may
+    /// have been taken since (or by a racing order in another tenant), so
+    /// it is checked again before anything is made on the nodes.
+    async fn check_name_still_free(&self, domain: &str, sub: Uuid) -> Result<(), DriverError> {
+        let holders = self
+            .store
+            .name_holders(domain, Some(sub))
+            .await
+            .map_err(store_err)?;
+        if holders.is_empty() {
+            Ok(())
+        } else {
+            Err(DriverError::Permanent(format!(
+                "{domain} equals, contains or sits inside a name already in use on the platform"
+            )))
+        }
     }
 
     async fn run(

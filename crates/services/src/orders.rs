@@ -3,8 +3,6 @@
 //! per item, the domains, and, when paid, the provisioning jobs of each
 //! item's template. Everything is checked before anything is written.
 
-use std::collections::HashSet;
-
 use mpanel_domain::billing::invoice::{InvoiceStatus, LineKind, LineSource};
 use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::billing::payment::PaymentProvider;
@@ -12,7 +10,7 @@ use mpanel_domain::catalog::{
     Currency, Period, PriceRequest, ProductStatus, ProvisioningTemplate, Visibility,
 };
 use mpanel_domain::identity::Role;
-use mpanel_domain::orders::domain_name;
+use mpanel_domain::orders::{domain_name, name_claims};
 use mpanel_domain::provisioning::{PROVISION_JOB, plan};
 use mpanel_domain::{Clock, ProductId, UserId};
 use mpanel_jobs::{JobOptions, enqueue};
@@ -143,6 +141,23 @@ pub(crate) fn check_customer(c: &CustomerInput) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// Refuses a name nobody may own (a public suffix) or one that equals,
+/// contains or sits inside a name already live anywhere on the platform.
+async fn check_name_is_free(store: &Store, name: &str, field: String) -> Result<(), ServiceError> {
+    name_claims::check_ownable(name).map_err(|m| invalid(field.clone(), m))?;
+    let holders = store.name_holders(name, None).await?;
+    if holders.iter().any(|h| h.name == name) {
+        return Err(invalid(field, format!("{name} is already in use")));
+    }
+    if !holders.is_empty() {
+        return Err(invalid(
+            field,
+            format!("{name} contains or sits inside a name already in use"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks every item against the catalog; nothing is written.
 async fn check_items(
     store: &Store,
@@ -153,7 +168,7 @@ async fn check_items(
     if items.is_empty() || items.len() > 50 {
         return Err(invalid("items", "an order has 1 to 50 items"));
     }
-    let mut domains = HashSet::new();
+    let mut domains = Vec::new();
     let mut checked = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = |f: &str| format!("items[{i}].{f}");
@@ -193,15 +208,17 @@ async fn check_items(
         let domain = match &item.domain {
             Some(raw) => {
                 let name = domain_name::normalise(raw).map_err(|m| invalid(at("domain"), m))?;
-                if !domains.insert(name.clone()) {
+                if domains
+                    .iter()
+                    .any(|d: &String| name_claims::overlaps(d, &name))
+                {
                     return Err(invalid(
                         at("domain"),
-                        format!("{name} is in this order twice"),
+                        format!("{name} is in this order twice, or inside another of its names"),
                     ));
                 }
-                if store.domain_is_live(tenant.id, &name).await? {
-                    return Err(invalid(at("domain"), format!("{name} is already active")));
-                }
+                domains.push(name.clone());
+                check_name_is_free(store, &name, at("domain")).await?;
                 Some(name)
             }
             None => None,
@@ -218,6 +235,9 @@ async fn check_items(
         }
         let options = match item.options.clone() {
             Some(Value::Object(mut map)) => {
+                // Only a hash made here reaches the mail node: one sent by
+                // the client could be any scheme (even {PLAIN}).
+                map.remove("mailbox_password_hash");
                 // The first mailbox's password, chosen on the site: kept
                 // only as the hash Dovecot checks.
                 if let Some(password) = map.remove("mailbox_password") {

@@ -19,6 +19,7 @@ mod idempotency;
 pub mod identity;
 pub mod jobs;
 mod migrations;
+pub mod name_claims;
 mod numbering;
 pub mod orders;
 pub mod provisioning;

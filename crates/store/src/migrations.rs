@@ -46,6 +46,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(9, "servers", "0009_servers"),
     migration!(10, "provisioning", "0010_provisioning"),
     migration!(11, "subscriptions", "0011_subscriptions"),
+    migration!(12, "platform_names", "0012_platform_names"),
 ];
 
 /// One migration, as shown to operators.

@@ -424,26 +424,6 @@ impl Tx {
 }
 
 impl Store {
-    /// Whether a domain is pending or active in the tenant.
-    /// Whether `name` is live: ordered in this tenant, or served (zone or
-    /// site) for anyone on the platform, since zones and vhosts are global.
-    pub async fn domain_is_live(&self, tenant: TenantId, name: &str) -> StoreResult<bool> {
-        let found = on_pool!(self.pool, |p| {
-            sqlx::query(
-                "SELECT 1 FROM domains WHERE tenant_id = $1 AND name = $2 AND status IN ('PENDING', 'ACTIVE')
-                 UNION ALL SELECT 1 FROM dns_zones WHERE name = $3 AND status <> 'DELETED'
-                 UNION ALL SELECT 1 FROM hosting_accounts WHERE domain = $2 AND status <> 'TERMINATED'",
-            )
-            .bind(tenant.as_uuid())
-            .bind(name)
-            .bind(format!("{name}."))
-            .fetch_optional(p)
-            .await?
-            .is_some()
-        });
-        Ok(found)
-    }
-
     pub async fn customer(&self, tenant: TenantId, id: Uuid) -> StoreResult<CustomerRecord> {
         self.begin_read().await?.customer(tenant, id).await
     }

@@ -22,6 +22,7 @@ mod matrix;
 mod metrics;
 mod ops;
 mod orders;
+mod orders_names;
 mod request_id;
 mod security_center;
 mod security_headers;

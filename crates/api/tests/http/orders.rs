@@ -39,7 +39,7 @@ async fn shop() -> Shop {
     }
 }
 
-async fn product(
+pub async fn product(
     app: &TestApp,
     admin: &Account,
     slug: &str,
@@ -71,7 +71,7 @@ async fn product(
     id
 }
 
-fn order(product: &str, domain: &str, paid: bool) -> Value {
+pub fn order(product: &str, domain: &str, paid: bool) -> Value {
     let mut body = json!({
         "customer": {"email": "Jane@Example.org", "name": "Jane Doe", "country": "DE", "tax_id": "DE123456789"},
         "items": [{"product_id": product, "period": "MONTHLY", "domain": domain}],

@@ -78,33 +78,20 @@ pub fn hash_password(password: &str) -> Result<String, DriverError> {
     Ok(format!("{{ARGON2ID}}{phc}"))
 }
 
-/// A hash as it goes into the file: `{SCHEME}…` kept, a bare
-/// `$argon2id$`/`$argon2i$` PHC string given its scheme; anything else, or
-/// a `:` or white space (which would break the line), refused.
+/// A hash as it goes into the file: only Argon2id, as
+/// `{ARGON2ID}$argon2id$…` (a bare `$argon2id$` PHC string is given its
+/// scheme). Anything else is refused: a `{PLAIN}` or `{CRYPT}` value from
+/// anywhere would be a password Dovecot accepts in clear or weakly hashed,
+/// and a `:` or white space would break the line.
 pub(crate) fn normalise_hash(hash: &str) -> Result<String, DriverError> {
-    let bad = || {
-        DriverError::Permanent("the password hash is not a {SCHEME} or Argon2 PHC string".into())
-    };
-    if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+    let bad = || DriverError::Permanent("the password hash is not an Argon2id PHC string".into());
+    if !hash.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
         return Err(bad());
     }
-    if let Some(rest) = hash.strip_prefix('{') {
-        let (scheme, value) = rest.split_once('}').ok_or_else(bad)?;
-        let scheme_ok = !scheme.is_empty()
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"-._".contains(&b));
-        if !scheme_ok || value.is_empty() {
-            return Err(bad());
-        }
-        return Ok(hash.to_owned());
-    }
-    if hash.starts_with("$argon2id$") {
-        Ok(format!("{{ARGON2ID}}{hash}"))
-    } else if hash.starts_with("$argon2i$") {
-        Ok(format!("{{ARGON2I}}{hash}"))
-    } else {
-        Err(bad())
+    let phc = hash.strip_prefix("{ARGON2ID}").unwrap_or(hash);
+    match phc.strip_prefix("$argon2id$") {
+        Some(rest) if !rest.is_empty() => Ok(format!("{{ARGON2ID}}{phc}")),
+        _ => Err(bad()),
     }
 }
 
@@ -372,6 +359,10 @@ mod tests {
             "$argon2id$a:b",
             "{X}a b",
             "{X}a\nb",
+            "{PLAIN}secret",
+            "{CRYPT}$1$abc",
+            "$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            "{ARGON2ID}$argon2id$",
         ] {
             assert!(normalise_hash(bad).is_err(), "{bad:?}");
         }
