@@ -116,6 +116,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             security_center::put_policy
         ))
         .routes(routes!(auth::change_password))
+        .routes(routes!(auth::reauthenticate))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update))
         .routes(routes!(users::disable))

@@ -187,6 +187,11 @@ impl From<ServiceError> for Problem {
                 "mfa_enrollment_required",
                 "The tenant's policy requires a second factor: enrol one at /api/security/me/mfa/enable or /api/security/me/webauthn/register/start.",
             ),
+            ServiceError::ReauthenticationRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "reauthentication_required",
+                "This change needs you, not just your session: enter your password (or a second factor) at POST /api/auth/reauthenticate, then repeat it within 5 minutes. API tokens cannot make it.",
+            ),
             ServiceError::Unavailable(m) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", m).with("retry_after", 60)
             }

@@ -41,6 +41,10 @@ pub enum ServiceError {
     /// The policy requires a second factor and this session has none yet.
     #[error("enrol a second factor first")]
     MfaEnrollmentRequired,
+    /// A sensitive change, and the user has not proved who they are within
+    /// the last few minutes (or the caller is an API token).
+    #[error("re-enter your password first")]
+    ReauthenticationRequired,
     /// Too many failed logins; try again after this many seconds.
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },

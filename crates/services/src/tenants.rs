@@ -95,8 +95,37 @@ pub async fn rotate_webhook_secret(
     tenant: TenantId,
     actor: &Actor,
 ) -> Result<(String, time::OffsetDateTime), ServiceError> {
+    rotate(store, clock, tenant, actor, SECRET_GRACE).await
+}
+
+/// Staff rotating the order-webhook secret, a change that needs the user
+/// (step-up). With `revoke_previous` (the secret leaked) the previous ones
+/// stop verifying at once; otherwise they keep working for the grace.
+pub async fn rotate_webhook_secret_as(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &crate::identity::Principal,
+    actor: &Actor,
+    revoke_previous: bool,
+) -> Result<(String, time::OffsetDateTime), ServiceError> {
+    crate::identity::step_up::require_recent(who, clock.now())?;
+    let grace = if revoke_previous {
+        time::Duration::ZERO
+    } else {
+        SECRET_GRACE
+    };
+    rotate(store, clock, who.tenant_id, actor, grace).await
+}
+
+async fn rotate(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: TenantId,
+    actor: &Actor,
+    grace: time::Duration,
+) -> Result<(String, time::OffsetDateTime), ServiceError> {
     let now = clock.now();
-    let old_until = now + SECRET_GRACE;
+    let old_until = now + grace;
     let secret = new_webhook_secret()?;
     let mut tx = store.begin().await?;
     tx.retire_webhook_secrets(tenant, old_until).await?;

@@ -47,6 +47,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(10, "provisioning", "0010_provisioning"),
     migration!(11, "subscriptions", "0011_subscriptions"),
     migration!(12, "platform_names", "0012_platform_names"),
+    migration!(14, "step_up", "0014_step_up"),
 ];
 
 /// One migration, as shown to operators.

@@ -61,6 +61,27 @@ pub struct PasswordChange {
     pub current_password: String,
     /// 12 to 128 characters.
     pub new_password: String,
+    /// Revoke your API tokens too (default `true`).
+    #[serde(default)]
+    pub revoke_api_tokens: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReauthenticateRequest {
+    /// Your password; or instead:
+    pub password: Option<String>,
+    /// A current TOTP code; or instead:
+    pub code: Option<String>,
+    /// An unused recovery code.
+    pub recovery_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reauthenticated {
+    /// Sensitive changes are allowed until then.
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_until: time::OffsetDateTime,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -278,9 +299,53 @@ pub async fn change_password(
         state.clock.as_ref(),
         &caller.principal,
         &caller.actor,
-        &body.current_password,
-        &body.new_password,
+        &users::PasswordChange {
+            current: body.current_password,
+            new: body.new_password,
+            revoke_api_tokens: body.revoke_api_tokens.unwrap_or(true),
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Prove it is you again (password, TOTP code or recovery code) before a
+/// sensitive change: creating API tokens, enrolling a second factor,
+/// changing Stripe keys, rotating the webhook secret. Valid 5 minutes;
+/// throttled like logins.
+#[utoipa::path(post, path = "/api/auth/reauthenticate", tag = "auth", request_body = ReauthenticateRequest,
+    security(("bearer" = ["SELF_SECURITY"])),
+    responses(
+        (status = 200, description = "Re-authenticated", body = Reauthenticated),
+        (status = 403, description = "An API token (`forbidden`)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong password or code, or not exactly one given", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failures (`throttled`)", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
+pub async fn reauthenticate(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SelfSecurity>,
+    ApiJson(body): ApiJson<ReauthenticateRequest>,
+) -> Result<Json<Reauthenticated>, Problem> {
+    use mpanel_services::identity::step_up::{self, Proof};
+    use mpanel_services::security::mfa::Factor;
+    let proof = match (body.password, body.code, body.recovery_code) {
+        (Some(p), None, None) => Proof::Password(p),
+        (None, Some(c), None) => Proof::SecondFactor(Factor::Code(c)),
+        (None, None, Some(r)) => Proof::SecondFactor(Factor::RecoveryCode(r)),
+        _ => {
+            return Err(Problem::from(mpanel_services::ServiceError::invalid(
+                "password",
+                "send exactly one of password, code or recovery_code",
+            )));
+        }
+    };
+    let valid_until = step_up::reauthenticate(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &proof,
+        caller.ip.clone(),
+    )
+    .await?;
+    Ok(Json(Reauthenticated { valid_until }))
 }

@@ -599,6 +599,7 @@ pub async fn put_settings(
     caller: Authorized<perm::BillingSettingsWrite>,
     ApiJson(body): ApiJson<settings::SettingsUpdate>,
 ) -> Result<Json<SettingsView>, Problem> {
+    settings::check_key_change(&caller.principal, &body, state.clock.now())?;
     Ok(Json(settings_view(
         settings::update(
             &state.store,

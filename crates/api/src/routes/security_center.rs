@@ -342,6 +342,7 @@ pub async fn put_policy(
         &caller.principal,
         &caller.actor,
         &body,
+        caller.ip.as_deref().and_then(|ip| ip.parse().ok()),
     )
     .await?;
     Ok(Json(saved))

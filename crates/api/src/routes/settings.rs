@@ -2,12 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use mpanel_services::tenants::rotate_webhook_secret;
-use serde::Serialize;
+use mpanel_services::tenants::rotate_webhook_secret_as;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
+use crate::openapi::ProblemDoc;
+use crate::query::ApiQuery;
 use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -19,20 +21,33 @@ pub struct RotatedSecret {
     pub previous_valid_until: OffsetDateTime,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RotateQuery {
+    /// `true` when the secret leaked: the previous one stops verifying now
+    /// instead of after 24 hours.
+    #[serde(default)]
+    revoke_previous: bool,
+}
+
 /// A new webhook secret for the marketing site; the previous one keeps
-/// working for 24 hours.
+/// working for 24 hours, or stops at once with `revoke_previous=true`.
+/// Needs the password entered within the last 5 minutes.
 #[utoipa::path(post, path = "/api/settings/webhook-secret/rotate", tag = "settings",
+    params(RotateQuery),
     security(("bearer" = ["SETTINGS_WRITE"])),
-    responses((status = 200, description = "The new secret, shown once", body = RotatedSecret)))]
+    responses((status = 200, description = "The new secret, shown once", body = RotatedSecret),
+        (status = 403, description = "Without the permission, or not re-authenticated (`reauthentication_required`)", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Authorized<perm::SettingsWrite>,
+    ApiQuery(q): ApiQuery<RotateQuery>,
 ) -> Result<Json<RotatedSecret>, Problem> {
-    let (secret, until) = rotate_webhook_secret(
+    let (secret, until) = rotate_webhook_secret_as(
         &state.store,
         state.clock.as_ref(),
-        caller.principal.tenant_id,
+        &caller.principal,
         &caller.actor,
+        q.revoke_previous,
     )
     .await?;
     Ok(Json(RotatedSecret {

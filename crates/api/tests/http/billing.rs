@@ -12,11 +12,27 @@ pub async fn billing_admin(app: &TestApp, slug: &str) -> Account {
 }
 
 pub async fn put_settings(app: &TestApp, admin: &Account, settings: Value) {
+    // Stripe keys are a step-up change: the admin, signed in (a token
+    // cannot make it), enters the password.
+    let bearer = if admin.access_token.starts_with("mpt_") {
+        let user = app
+            .store
+            .user(admin.tenant_id, admin.user_id)
+            .await
+            .unwrap();
+        let tenant = app.store.tenant(admin.tenant_id).await.unwrap().unwrap();
+        app.sign_in(&tenant.slug, &user.email, admin.user_id)
+            .await
+            .access_token
+    } else {
+        admin.access_token.clone()
+    };
+    crate::security_center::reauthenticate(app, &bearer).await;
     let res = app
         .call(
             reqwest::Method::PUT,
             "/api/billing/settings",
-            Some(&admin.access_token),
+            Some(&bearer),
             Some(settings),
         )
         .await;

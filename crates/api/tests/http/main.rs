@@ -28,6 +28,7 @@ mod security_center;
 mod security_headers;
 mod servers;
 mod shutdown;
+mod step_up;
 mod stripe_client;
 mod stripe_fake;
 mod subscriptions;

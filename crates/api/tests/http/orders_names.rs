@@ -111,3 +111,28 @@ async fn a_name_held_in_one_tenant_cannot_be_taken_from_another() {
     assert_eq!(res.status(), 422);
     assert_eq!(problem(res).await["field"], "items[1].domain");
 }
+
+#[tokio::test]
+async fn a_mailbox_password_hash_sent_by_the_client_never_reaches_the_job() {
+    let app = TestApp::start().await;
+    let web = tenant_with_hosting(&app, "acme").await;
+    let mut body = order(&web, "plain.test", true);
+    body["items"][0]["options"] = json!({"mailbox_password_hash": "{PLAIN}hunter2"});
+    let (status, v) = place(&app, "acme", "plain", &body).await;
+    assert_eq!(status, 201, "{v}");
+    let jobs = app
+        .store
+        .list_jobs(&Default::default(), None, 200)
+        .await
+        .unwrap();
+    let job = jobs
+        .iter()
+        .find(|j| j.kind == "provision.subscription")
+        .expect("the provisioning job");
+    assert_eq!(
+        job.payload["mailbox_password_hash"],
+        Value::Null,
+        "{}",
+        job.payload
+    );
+}

@@ -9,7 +9,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::support::{Account, ORIGIN, PASSWORD, TestApp, problem};
 
-fn code(app: &TestApp, secret: &str) -> String {
+pub fn code(app: &TestApp, secret: &str) -> String {
     let bytes = base32::decode(secret).unwrap();
     totp::code_at_step(
         &bytes,
@@ -20,7 +20,7 @@ fn code(app: &TestApp, secret: &str) -> String {
 }
 
 /// Enrols TOTP for `who`; returns the secret and the recovery codes.
-async fn enrol_totp(app: &TestApp, who: &Account) -> (String, Vec<String>) {
+pub async fn enrol_totp(app: &TestApp, who: &Account) -> (String, Vec<String>) {
     let res = app
         .post_as(&who.access_token, "/api/security/me/mfa/enable", json!({}))
         .await;
@@ -400,43 +400,109 @@ async fn an_mfa_policy_lets_staff_without_a_factor_in_only_to_enrol() {
 }
 
 #[tokio::test]
-async fn the_ip_allow_list_refuses_staff_logins_and_tokens_from_elsewhere() {
+async fn the_ip_allow_list_refuses_staff_logins_sessions_refreshes_and_tokens_from_elsewhere() {
     let app = TestApp::start().await;
     let admin = app
         .account("acme", "admin@acme.test", Role::TenantAdmin)
         .await;
     let (token, _) = app.api_token(&admin.access_token, &["READ"]).await;
     app.user("acme", "cust@acme.test", Role::Customer).await;
-    set_policy(&app, &admin, json!({"ip_allow_list": ["10.0.0.0/8"]})).await;
+    // Elsewhere: another loopback address, as the server sees the peer.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let away = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
 
-    let res = app.login_raw("acme", "admin@acme.test", PASSWORD).await;
-    assert_eq!(res.status(), 403);
+    // A list that leaves out the admin's own address is refused.
+    let mut policy: Value = app
+        .get_as(&admin.access_token, "/api/security/policy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    policy["ip_allow_list"] = json!(["10.0.0.0/8"]);
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/security/policy",
+            Some(&admin.access_token),
+            Some(policy),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(problem(res).await["field"], "ip_allow_list");
+    set_policy(&app, &admin, json!({"ip_allow_list": ["127.0.0.1/32"]})).await;
+
+    let from_elsewhere = |path: &str, bearer: Option<&str>| {
+        let mut req = elsewhere.get(app.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        req.send()
+    };
+    let login = |email: &str| {
+        elsewhere
+            .post(app.url("/api/auth/login"))
+            .json(&json!({"tenant": "acme", "email": email, "password": PASSWORD}))
+            .send()
+    };
+    let res = login("admin@acme.test").await.unwrap();
+    assert_eq!(res.status(), 403, "a staff login from elsewhere");
     assert_eq!(problem(res).await["code"], "forbidden");
-    assert_eq!(app.get_as(&token, "/api/auth/me").await.status(), 403);
+    let status = |r: reqwest::Response| r.status().as_u16();
     assert_eq!(
-        app.login_raw("acme", "cust@acme.test", PASSWORD)
-            .await
-            .status(),
+        status(from_elsewhere("/api/auth/me", Some(&token)).await.unwrap()),
+        403,
+        "an API token"
+    );
+    assert_eq!(
+        status(
+            from_elsewhere("/api/auth/me", Some(&away.access_token))
+                .await
+                .unwrap()
+        ),
+        403,
+        "a staff session opened here, used from elsewhere"
+    );
+    let res = elsewhere
+        .post(app.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": away.refresh_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        403,
+        "a staff session refreshed from elsewhere"
+    );
+    assert_eq!(
+        login("cust@acme.test").await.unwrap().status(),
         200,
         "customers may sign in from anywhere"
     );
 
-    set_policy(&app, &admin, json!({"ip_allow_list": ["127.0.0.0/8"]})).await;
+    // From the allowed address everything still works.
+    assert_eq!(app.get_as(&token, "/api/auth/me").await.status(), 200);
+    assert_eq!(
+        app.get_as(&away.access_token, "/api/auth/me")
+            .await
+            .status(),
+        200
+    );
     assert_eq!(
         app.login_raw("acme", "admin@acme.test", PASSWORD)
             .await
             .status(),
         200
     );
-    assert_eq!(app.get_as(&token, "/api/auth/me").await.status(), 200);
-
     let events: Value = app
         .get_as(&admin.access_token, "/api/security/events?kind=IP_BLOCKED")
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(events["items"].as_array().unwrap().len(), 2);
+    assert_eq!(events["items"].as_array().unwrap().len(), 4);
 }
 
 #[tokio::test]
@@ -496,6 +562,7 @@ async fn sessions_end_when_idle_or_too_old_and_tokens_and_passwords_follow_the_p
         200
     );
 
+    reauthenticate(&app, &old.access_token).await;
     let res = app
         .post_as(
             &old.access_token,
@@ -503,8 +570,18 @@ async fn sessions_end_when_idle_or_too_old_and_tokens_and_passwords_follow_the_p
             json!({"name": "forever", "scopes": ["READ"]}),
         )
         .await;
-    assert_eq!(res.status(), 422);
-    assert_eq!(problem(res).await["field"], "expires_at");
+    assert_eq!(res.status(), 201, "no expiry asked: the policy's longest");
+    let made: Value = res.json().await.unwrap();
+    let expires = time::OffsetDateTime::parse(
+        made["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let latest = app.clock_now() + Duration::days(30);
+    assert!(
+        (expires - latest).abs() < Duration::seconds(1),
+        "{expires} vs {latest}"
+    );
     let in_days = |d: i64| {
         (app.clock_now() + Duration::days(d))
             .format(&time::format_description::well_known::Rfc3339)
@@ -596,4 +673,16 @@ async fn a_new_mfa_policy_reaches_open_sessions_and_tokens() {
         200
     );
     assert_eq!(app.get_as(&sam_token, "/api/users").await.status(), 200);
+}
+
+/// Enters the password again for `bearer`'s session (step-up).
+pub async fn reauthenticate(app: &TestApp, bearer: &str) {
+    let res = app
+        .post_as(
+            bearer,
+            "/api/auth/reauthenticate",
+            json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }

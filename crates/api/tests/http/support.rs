@@ -387,6 +387,34 @@ impl TestApp {
         )
     }
 
+    /// An API token of `user` that never expires, written straight to the
+    /// store as tokens made before the 90-day ceiling were: for tests whose
+    /// clock moves by years (the API no longer makes such tokens).
+    pub async fn unbounded_api_token(&self, account: &Account, scopes: &[&str]) -> String {
+        use mpanel_domain::identity::api_token::{self, DISPLAY_CHARS, hash_secret};
+        let token = api_token::format(&[7u8; 32].map(|b| b ^ rand_byte()));
+        let record = mpanel_store::identity::api_tokens::ApiTokenRecord {
+            id: mpanel_domain::ApiTokenId::new(),
+            tenant_id: account.tenant_id,
+            user_id: account.user_id,
+            name: "long-lived".into(),
+            token_start: token.chars().take(DISPLAY_CHARS).collect(),
+            scopes: mpanel_domain::identity::ScopeSet::new(
+                scopes.iter().map(|s| s.parse().unwrap()),
+            ),
+            created_at: self.clock_now(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let mut tx = self.store.begin().await.unwrap();
+        tx.insert_api_token(&record, &hash_secret(&token))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        token
+    }
+
     /// The kinds of the tenant's security events, oldest first.
     pub async fn security_events(&self, tenant: mpanel_domain::TenantId) -> Vec<String> {
         let mut kinds: Vec<String> = self
@@ -407,4 +435,11 @@ impl TestApp {
         use mpanel_domain::Clock;
         self.clock.now()
     }
+}
+
+/// A byte that differs between calls (test tokens only).
+fn rand_byte() -> u8 {
+    static N: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (uuid::Uuid::now_v7().as_bytes()[15]).wrapping_add(n)
 }

@@ -101,11 +101,15 @@ pub struct SecurityPolicy {
     pub session_idle_timeout_minutes: u32,
     /// A session ends this long after login, however used (hours).
     pub session_max_lifetime_hours: u32,
-    /// API tokens may not live longer (days; 0: no limit).
+    /// API tokens may not live longer (days, 1 to 90; a token made
+    /// without an expiry gets this one).
     pub api_token_max_lifetime_days: u32,
     /// Staff logins and API tokens only from these networks (empty: any).
     pub ip_allow_list: Vec<Cidr>,
 }
+
+/// The platform's ceiling on an API token's life, in days.
+pub const API_TOKEN_MAX_LIFETIME_DAYS: u32 = 90;
 
 impl Default for SecurityPolicy {
     fn default() -> Self {
@@ -114,7 +118,7 @@ impl Default for SecurityPolicy {
             mfa_required: MfaRequirement::Optional,
             session_idle_timeout_minutes: 0,
             session_max_lifetime_hours: 24 * 30,
-            api_token_max_lifetime_days: 0,
+            api_token_max_lifetime_days: API_TOKEN_MAX_LIFETIME_DAYS,
             ip_allow_list: Vec::new(),
         }
     }
@@ -132,10 +136,26 @@ impl SecurityPolicy {
                 "must be 1 to 2160 (90 days)".into(),
             ));
         }
+        if !(1..=API_TOKEN_MAX_LIFETIME_DAYS).contains(&self.api_token_max_lifetime_days) {
+            return Err((
+                "api_token_max_lifetime_days",
+                format!("must be 1 to {API_TOKEN_MAX_LIFETIME_DAYS}"),
+            ));
+        }
         if self.ip_allow_list.len() > 100 {
             return Err(("ip_allow_list", "at most 100 networks".into()));
         }
         Ok(())
+    }
+
+    /// The longest an API token may live, in days: the policy's value
+    /// within the platform's 90 (a policy saved when 0 meant "no limit"
+    /// gets the platform's).
+    pub fn api_token_max_days(&self) -> u32 {
+        match self.api_token_max_lifetime_days {
+            0 => API_TOKEN_MAX_LIFETIME_DAYS,
+            n => n.min(API_TOKEN_MAX_LIFETIME_DAYS),
+        }
     }
 
     pub fn mfa_required_for(&self, role: Role) -> bool {

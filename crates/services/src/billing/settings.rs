@@ -263,6 +263,28 @@ pub struct SettingsUpdate {
     pub stripe_webhook_secret: Option<String>,
 }
 
+/// Who may change the Stripe keys (where the tenant's money goes): a
+/// tenant admin who entered the password within the last few minutes.
+/// Other settings need only the billing permission.
+pub fn check_key_change(
+    who: &crate::identity::Principal,
+    update: &SettingsUpdate,
+    now: time::OffsetDateTime,
+) -> Result<(), ServiceError> {
+    if update.stripe_secret_key.is_none() && update.stripe_webhook_secret.is_none() {
+        return Ok(());
+    }
+    if !matches!(
+        who.role(),
+        mpanel_domain::identity::Role::TenantAdmin | mpanel_domain::identity::Role::SuperAdmin
+    ) {
+        return Err(ServiceError::Forbidden(
+            "only a tenant admin may change the Stripe keys".into(),
+        ));
+    }
+    crate::identity::step_up::require_recent(who, now)
+}
+
 pub async fn update(
     store: &Store,
     clock: &dyn Clock,

@@ -37,6 +37,7 @@ pub async fn create(
     input: &NewApiToken,
 ) -> Result<CreatedApiToken, ServiceError> {
     let now = clock.now();
+    super::step_up::require_recent(who, now)?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ServiceError::invalid(
@@ -68,18 +69,18 @@ pub async fn create(
         return Err(ServiceError::invalid("expires_at", "must be in the future"));
     }
     let policy = crate::security::policy::load(store, who.tenant_id).await?;
-    if policy.api_token_max_lifetime_days > 0 {
-        let latest = now + time::Duration::days(i64::from(policy.api_token_max_lifetime_days));
-        if input.expires_at.is_none_or(|e| e > latest) {
+    let max_days = policy.api_token_max_days();
+    let latest = now + time::Duration::days(i64::from(max_days));
+    let expires_at = match input.expires_at {
+        None => latest,
+        Some(e) if e > latest => {
             return Err(ServiceError::invalid(
                 "expires_at",
-                format!(
-                    "the tenant's policy allows tokens of at most {} days; set an expiry",
-                    policy.api_token_max_lifetime_days
-                ),
+                format!("API tokens live at most {max_days} days here"),
             ));
         }
-    }
+        Some(e) => e,
+    };
     let token = api_token::format(&secrets::random_bytes::<32>()?);
     let record = ApiTokenRecord {
         id: ApiTokenId::new(),
@@ -89,7 +90,7 @@ pub async fn create(
         token_start: token.chars().take(DISPLAY_CHARS).collect(),
         scopes: ScopeSet::new(input.scopes.iter().copied()),
         created_at: now,
-        expires_at: input.expires_at,
+        expires_at: Some(expires_at),
         last_used_at: None,
         revoked_at: None,
     };

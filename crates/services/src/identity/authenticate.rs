@@ -34,12 +34,11 @@ pub async fn authenticate(
         }
         let policy = crate::security::policy::load(store, t.tenant_id).await?;
         if !policy.ip_allowed(ip) {
-            crate::security::event(
+            ip_blocked(
                 store,
                 t.tenant_id,
-                Some(t.user_id),
-                "IP_BLOCKED",
-                ip.map(|i| i.to_string()),
+                t.user_id,
+                ip,
                 Some(serde_json::json!({"token_id": t.id})),
                 now,
             )
@@ -67,6 +66,7 @@ pub async fn authenticate(
             session_id: None,
             api_token_id: Some(t.id),
             restricted: false,
+            authenticated_at: None,
         });
     }
     let claims = tokens.verify(bearer, now)?;
@@ -79,6 +79,22 @@ pub async fn authenticate(
         return Err(ended());
     }
     let policy = crate::security::policy::load(store, claims.tenant_id).await?;
+    // The allow-list holds for every request of a staff session, not only
+    // its login: a session taken elsewhere is of no use outside it.
+    if auth.role.is_staff() && !policy.ip_allowed(ip) {
+        ip_blocked(
+            store,
+            claims.tenant_id,
+            claims.user_id,
+            ip,
+            Some(serde_json::json!({"session_id": claims.session_id})),
+            now,
+        )
+        .await;
+        return Err(ServiceError::Forbidden(
+            "staff sessions may not be used from this address under the tenant's policy".into(),
+        ));
+    }
     let idle = i64::from(policy.session_idle_timeout_minutes);
     let idle_out = idle > 0 && now - auth.last_used_at > time::Duration::minutes(idle);
     let too_old =
@@ -130,5 +146,27 @@ pub async fn authenticate(
         session_id: Some(claims.session_id),
         api_token_id: None,
         restricted,
+        authenticated_at: Some(auth.authenticated_at),
     })
+}
+
+/// Records a request refused by the tenant's IP allow-list.
+pub(crate) async fn ip_blocked(
+    store: &Store,
+    tenant: mpanel_domain::TenantId,
+    user: mpanel_domain::UserId,
+    ip: Option<std::net::IpAddr>,
+    detail: Option<serde_json::Value>,
+    now: time::OffsetDateTime,
+) {
+    crate::security::event(
+        store,
+        tenant,
+        Some(user),
+        "IP_BLOCKED",
+        ip.map(|i| i.to_string()),
+        detail,
+        now,
+    )
+    .await;
 }

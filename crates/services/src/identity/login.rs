@@ -433,6 +433,22 @@ pub async fn refresh(
     }
     let session = store.session(rec.tenant_id, rec.session_id).await?;
     let policy = crate::security::policy::load(store, rec.tenant_id).await?;
+    let ip_addr = ip.as_deref().and_then(|ip| ip.parse().ok());
+    if user.role.is_staff() && !policy.ip_allowed(ip_addr) {
+        super::authenticate::ip_blocked(
+            store,
+            rec.tenant_id,
+            rec.user_id,
+            ip_addr,
+            Some(json!({"session_id": rec.session_id})),
+            now,
+        )
+        .await;
+        return Err(ServiceError::Forbidden(
+            "staff sessions may not be refreshed from this address under the tenant's policy"
+                .into(),
+        ));
+    }
     let idle = i64::from(policy.session_idle_timeout_minutes);
     let idle_out = idle > 0 && now - session.last_used_at > Duration::minutes(idle);
     let too_old =

@@ -10,6 +10,7 @@ pub mod passwords;
 pub mod principal;
 pub mod secrets;
 pub mod sessions;
+pub mod step_up;
 pub(crate) mod throttle;
 pub mod users;
 

@@ -18,6 +18,9 @@ pub struct Principal {
     /// Signed in without the second factor the policy requires: may only
     /// read itself and enrol one.
     pub restricted: bool,
+    /// When a signed-in user last proved who they are (the login, or the
+    /// password or a second factor entered again); `None` for API tokens.
+    pub authenticated_at: Option<time::OffsetDateTime>,
 }
 
 impl Principal {

@@ -250,15 +250,26 @@ pub async fn disable(
     Ok(after)
 }
 
-/// Changes the caller's own password and ends their other sessions.
+/// A password change as the user asks for it.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+    /// Revoke the user's API tokens too (the default: a password changed
+    /// because it leaked may have leaked with tokens made under it).
+    pub revoke_api_tokens: bool,
+}
+
+/// Changes the caller's own password and ends their other sessions (and,
+/// unless asked not to, their API tokens).
 pub async fn change_own_password(
     store: &Store,
     clock: &dyn Clock,
     who: &Principal,
     actor: &Actor,
-    current: &str,
-    new: &str,
+    change: &PasswordChange,
 ) -> Result<(), ServiceError> {
+    let (current, new) = (change.current.as_str(), change.new.as_str());
     let user = store.user(who.tenant_id, who.user_id).await?;
     super::reauthenticate(
         store,
@@ -285,6 +296,12 @@ pub async fn change_own_password(
             now,
         )
         .await?;
+    let tokens = if change.revoke_api_tokens {
+        tx.revoke_user_api_tokens(who.tenant_id, who.user_id, now)
+            .await?
+    } else {
+        0
+    };
     audit(
         &mut tx,
         actor,
@@ -292,7 +309,7 @@ pub async fn change_own_password(
         "user.password_change",
         &user,
         None,
-        Some(json!({"sessions_revoked": ended})),
+        Some(json!({"sessions_revoked": ended, "api_tokens_revoked": tokens})),
         now,
     )
     .await?;
@@ -301,7 +318,7 @@ pub async fn change_own_password(
         user_id: Some(who.user_id),
         kind: "PASSWORD_CHANGED",
         ip: None,
-        detail: Some(json!({"sessions_revoked": ended})),
+        detail: Some(json!({"sessions_revoked": ended, "api_tokens_revoked": tokens})),
         at: now,
     })
     .await?;

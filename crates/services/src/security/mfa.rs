@@ -24,6 +24,7 @@ pub async fn enable(
     clock: &dyn Clock,
     who: &Principal,
 ) -> Result<Enrolment, ServiceError> {
+    crate::identity::step_up::require_recent(who, clock.now())?;
     if store
         .totp(who.user_id)
         .await?
@@ -218,6 +219,34 @@ pub async fn verify_factor(
     }
 }
 
+/// [`verify_factor`], counted under the same throttle as a login's second
+/// factor, so repeated guesses lock the account's factor checks wherever
+/// they come from (a login, disabling MFA, re-authenticating).
+pub async fn verify_factor_throttled(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: mpanel_domain::TenantId,
+    user: UserId,
+    factor: &Factor,
+    ip: Option<String>,
+) -> Result<(), ServiceError> {
+    let now = clock.now();
+    let attempt = crate::identity::throttle::begin(
+        store,
+        format!("mfa:{user}"),
+        mpanel_domain::identity::throttle::PER_ACCOUNT,
+        now,
+    )
+    .await?;
+    match verify_factor(store, clock, tenant, user, factor, ip).await {
+        Ok(()) => crate::identity::throttle::succeeded(store, &attempt).await,
+        Err(err) => {
+            crate::identity::throttle::failed(store, &attempt, now).await?;
+            Err(err)
+        }
+    }
+}
+
 /// Removes every second factor; needs the password and a current code or
 /// a recovery code; ends the user's other sessions.
 pub async fn disable(
@@ -238,7 +267,7 @@ pub async fn disable(
         "password",
     )
     .await?;
-    verify_factor(store, clock, who.tenant_id, who.user_id, factor, None).await?;
+    verify_factor_throttled(store, clock, who.tenant_id, who.user_id, factor, None).await?;
     let now = clock.now();
     let mut tx = store.begin().await?;
     tx.delete_second_factors(who.user_id).await?;

@@ -22,16 +22,29 @@ pub async fn load(store: &Store, tenant: TenantId) -> Result<SecurityPolicy, Ser
     }
 }
 
+/// Saves the tenant's policy. An allow-list that leaves out the address
+/// the change is made from is refused: it would end the caller's own
+/// session with its next request.
 pub async fn update(
     store: &Store,
     clock: &dyn Clock,
     who: &Principal,
     actor: &Actor,
     policy: &SecurityPolicy,
+    from: Option<std::net::IpAddr>,
 ) -> Result<SecurityPolicy, ServiceError> {
     policy
         .check()
         .map_err(|(field, m)| ServiceError::invalid(field, m))?;
+    if who.role().is_staff() && !policy.ip_allowed(from) {
+        return Err(ServiceError::invalid(
+            "ip_allow_list",
+            format!(
+                "would lock you out: include the address you are using ({})",
+                from.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+            ),
+        ));
+    }
     let before = load(store, who.tenant_id).await?;
     let value = serde_json::to_value(policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let now = clock.now();

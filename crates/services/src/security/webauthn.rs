@@ -55,6 +55,7 @@ impl Passkeys {
         clock: &dyn Clock,
         who: &Principal,
     ) -> Result<(Value, Uuid), ServiceError> {
+        crate::identity::step_up::require_recent(who, clock.now())?;
         let existing: Vec<Passkey> = passkeys(store, who.user_id)
             .await?
             .into_iter()

@@ -30,6 +30,8 @@ pub struct SessionAuth {
     pub email: String,
     pub revoked: bool,
     pub created_at: OffsetDateTime,
+    /// When the user last proved who they are in this session.
+    pub authenticated_at: OffsetDateTime,
     pub last_used_at: OffsetDateTime,
     pub restricted: bool,
     pub expires_at: OffsetDateTime,
@@ -212,7 +214,7 @@ impl Store {
     ) -> StoreResult<Option<SessionAuth>> {
         let auth = on_pool!(self.pool, |p| {
             match sqlx::query(
-                "SELECT s.revoked_at, s.expires_at, s.created_at, s.last_used_at, s.restricted, u.email, u.role, u.status
+                "SELECT s.revoked_at, s.expires_at, s.created_at, s.authenticated_at, s.last_used_at, s.restricted, u.email, u.role, u.status
                  FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.id = $1 AND s.tenant_id = $2 AND s.user_id = $3",
             )
@@ -227,9 +229,13 @@ impl Store {
                     let revoked_at: Option<OffsetDateTime> = row.try_get("revoked_at")?;
                     let role: String = row.try_get("role")?;
                     let status: String = row.try_get("status")?;
+                    let created_at: OffsetDateTime = row.try_get("created_at")?;
+                    let authenticated_at: Option<OffsetDateTime> =
+                        row.try_get("authenticated_at")?;
                     Some(SessionAuth {
                         email: row.try_get("email")?,
-                        created_at: row.try_get("created_at")?,
+                        created_at,
+                        authenticated_at: authenticated_at.unwrap_or(created_at),
                         last_used_at: row.try_get("last_used_at")?,
                         restricted: row.try_get("restricted")?,
                         revoked: revoked_at.is_some(),
@@ -284,6 +290,22 @@ impl Store {
     }
 
     /// Records a session's use, at most once a minute (idle timeouts count from it).
+    /// The session's user proved who they are again, at `now`.
+    pub async fn set_session_authenticated(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(now)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
     pub async fn touch_session_used(&self, id: SessionId, now: OffsetDateTime) -> StoreResult<()> {
         on_pool!(self.pool, |p| {
             sqlx::query(
