@@ -88,7 +88,8 @@ async fn signed_tenant(
 
 /// Place an order from the marketing site: names the tenant
 /// (`X-Mpanel-Tenant`), signed (`X-Mpanel-Signature: t=…,v1=…`, HMAC-SHA256
-/// of `"<t>.<body>"` with the tenant's webhook secret, ±300 s), and
+/// of `"<t>.<Idempotency-Key>.<body>"` with the tenant's webhook secret,
+/// ±300 s), and
 /// idempotent (`Idempotency-Key`: a retry gets the first answer).
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = OrderRequestDoc,
     params(
@@ -117,8 +118,6 @@ pub async fn place(
             "Name the tenant in X-Mpanel-Tenant.",
         )
     })?;
-    let now = state.clock.now();
-    let tenant = signed_tenant(&state, slug, header("x-mpanel-signature"), &body, now).await?;
     let key = header("idempotency-key")
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
@@ -129,6 +128,9 @@ pub async fn place(
             )
         })?
         .to_owned();
+    let now = state.clock.now();
+    let signed = signature::order_payload(&key, &body);
+    let tenant = signed_tenant(&state, slug, header("x-mpanel-signature"), &signed, now).await?;
     if !headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -141,10 +141,13 @@ pub struct DisableBody {
     pub password: String,
     pub code: Option<String>,
     pub recovery_code: Option<String>,
+    /// Revoke your API tokens too (default `true`).
+    #[serde(default)]
+    pub revoke_api_tokens: Option<bool>,
 }
 
 /// Remove your second factors (password plus a current or recovery code);
-/// ends your other sessions.
+/// ends your other sessions and, unless asked not to, your API tokens.
 #[utoipa::path(post, path = "/api/security/me/mfa/disable", tag = "security", request_body = DisableBody,
     security(("bearer" = ["SELF_MFA"])),
     responses((status = 204, description = "Removed"),
@@ -171,8 +174,11 @@ pub async fn mfa_disable(
         state.clock.as_ref(),
         &caller.principal,
         &caller.actor,
-        &body.password,
-        &factor,
+        &mfa::Disable {
+            password: body.password,
+            factor,
+            revoke_api_tokens: body.revoke_api_tokens.unwrap_or(true),
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

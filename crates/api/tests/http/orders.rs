@@ -263,7 +263,13 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
     let good = order(&s.hosting, "fresh.example", true);
     let raw = serde_json::to_vec(&good).unwrap();
     let now = s.app.clock_now().unix_timestamp();
-    let signed = |secret: &str, t: i64| mpanel_domain::orders::signature::sign(secret, t, &raw);
+    let signed = |secret: &str, t: i64, key: &str| {
+        mpanel_domain::orders::signature::sign(
+            secret,
+            t,
+            &mpanel_domain::orders::signature::order_payload(key, &raw),
+        )
+    };
     let send = |tenant: &str, signature: Option<String>, key: Option<&str>, body: Vec<u8>| {
         let mut req = s
             .app
@@ -285,7 +291,7 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
             "wrong secret",
             send(
                 "acme",
-                Some(signed("whsec_wrong", now)),
+                Some(signed("whsec_wrong", now, "k1")),
                 Some("k1"),
                 raw.clone(),
             )
@@ -298,7 +304,7 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
             "stale",
             send(
                 "acme",
-                Some(signed(&s.secret, now - 301)),
+                Some(signed(&s.secret, now - 301, "k2")),
                 Some("k2"),
                 raw.clone(),
             )
@@ -311,7 +317,7 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
             "from the future",
             send(
                 "acme",
-                Some(signed(&s.secret, now + 301)),
+                Some(signed(&s.secret, now + 301, "k3")),
                 Some("k3"),
                 raw.clone(),
             )
@@ -330,9 +336,22 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
             "tampered",
             send(
                 "acme",
-                Some(signed(&s.secret, now)),
+                Some(signed(&s.secret, now, "k5")),
                 Some("k5"),
                 [raw.clone(), b" ".to_vec()].concat(),
+            )
+            .await
+            .unwrap(),
+            401,
+            "invalid_signature",
+        ),
+        (
+            "replayed under another Idempotency-Key",
+            send(
+                "acme",
+                Some(signed(&s.secret, now, "k8")),
+                Some("k9"),
+                raw.clone(),
             )
             .await
             .unwrap(),
@@ -343,7 +362,7 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
             "unknown tenant",
             send(
                 "nope",
-                Some(signed(&s.secret, now)),
+                Some(signed(&s.secret, now, "k6")),
                 Some("k6"),
                 raw.clone(),
             )
@@ -354,7 +373,7 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
         ),
         (
             "no key",
-            send("acme", Some(signed(&s.secret, now)), None, raw.clone())
+            send("acme", Some(signed(&s.secret, now, "")), None, raw.clone())
                 .await
                 .unwrap(),
             400,
@@ -415,7 +434,7 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
         Some(mpanel_domain::orders::signature::sign(
             &s.secret,
             now,
-            b"{not json",
+            &mpanel_domain::orders::signature::order_payload("k7", b"{not json"),
         )),
         Some("k7"),
         b"{not json".to_vec(),

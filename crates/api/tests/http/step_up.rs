@@ -311,8 +311,11 @@ async fn a_leaked_webhook_secret_can_be_revoked_at_once() {
     let old = app.webhook_secret("acme");
     let signed_with = |secret: &str| {
         let raw = br#"{}"#.to_vec();
-        let sig =
-            mpanel_domain::orders::signature::sign(secret, app.clock_now().unix_timestamp(), &raw);
+        let sig = mpanel_domain::orders::signature::sign(
+            secret,
+            app.clock_now().unix_timestamp(),
+            &mpanel_domain::orders::signature::order_payload("k", &raw),
+        );
         app.client
             .post(app.url("/api/orders"))
             .header("content-type", "application/json")
@@ -342,4 +345,24 @@ async fn a_leaked_webhook_secret_can_be_revoked_at_once() {
         "the leaked one stops at once"
     );
     assert_eq!(signed_with(&new).await.unwrap().status(), 422);
+}
+
+#[tokio::test]
+async fn removing_mfa_revokes_api_tokens_unless_asked_not_to() {
+    let app = TestApp::start().await;
+    for (email, keep) in [("keep@acme.test", true), ("drop@acme.test", false)] {
+        let who = app.account("acme", email, Role::TenantAdmin).await;
+        let (secret, _) = enrol_totp(&app, &who).await;
+        let (token, _) = app.api_token(&who.access_token, &["READ"]).await;
+        app.clock.advance(Duration::seconds(30));
+        let mut body = json!({"password": PASSWORD, "code": code(&app, &secret)});
+        if keep {
+            body["revoke_api_tokens"] = json!(false);
+        }
+        let res = app
+            .post_as(&who.access_token, "/api/security/me/mfa/disable", body)
+            .await;
+        assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
+        assert_eq!(token_works(&app, &token).await, keep, "{email}");
+    }
 }

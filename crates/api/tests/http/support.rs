@@ -262,8 +262,11 @@ impl TestApp {
         body: &Value,
     ) -> reqwest::Response {
         let raw = serde_json::to_vec(body).unwrap();
-        let signature =
-            mpanel_domain::orders::signature::sign(secret, self.clock_now().unix_timestamp(), &raw);
+        let signature = mpanel_domain::orders::signature::sign(
+            secret,
+            self.clock_now().unix_timestamp(),
+            &mpanel_domain::orders::signature::order_payload(key, &raw),
+        );
         self.client
             .post(self.url("/api/orders"))
             .header("content-type", "application/json")

@@ -62,6 +62,17 @@ fn mac(secret: &str, t: i64, body: &[u8]) -> Option<[u8; MAC_LEN]> {
     Some(mac.finalize().into_bytes().into())
 }
 
+/// What an order's signature covers: its `Idempotency-Key` and its body
+/// (`"<t>.<key>.<body>"` once the timestamp is put in front), so an order
+/// captured in transit cannot be sent again under a fresh key.
+pub fn order_payload(idempotency_key: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(idempotency_key.len() + 1 + body.len());
+    out.extend_from_slice(idempotency_key.as_bytes());
+    out.push(b'.');
+    out.extend_from_slice(body);
+    out
+}
+
 /// The header a sender puts on `body` at time `t`.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     let hex: String = mac(secret, t, body)

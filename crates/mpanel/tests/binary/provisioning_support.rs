@@ -301,7 +301,11 @@ impl Panel {
     pub fn post_order(&self, body: &Value, key: &str) -> (u16, Value) {
         let raw = serde_json::to_vec(body).unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let signature = mpanel_domain::orders::signature::sign(&self.webhook_secret, now, &raw);
+        let signature = mpanel_domain::orders::signature::sign(
+            &self.webhook_secret,
+            now,
+            &mpanel_domain::orders::signature::order_payload(key, &raw),
+        );
         let req = self
             .client
             .post(format!("http://{}/api/orders", self.addr))

@@ -247,16 +247,27 @@ pub async fn verify_factor_throttled(
     }
 }
 
+/// Removing one's second factors, as asked.
+#[derive(Debug, Clone)]
+pub struct Disable {
+    pub password: String,
+    pub factor: Factor,
+    /// Revoke the user's API tokens too (the default: whoever needed the
+    /// factors gone may have made tokens).
+    pub revoke_api_tokens: bool,
+}
+
 /// Removes every second factor; needs the password and a current code or
-/// a recovery code; ends the user's other sessions.
+/// a recovery code; ends the user's other sessions and, unless asked not
+/// to, their API tokens.
 pub async fn disable(
     store: &Store,
     clock: &dyn Clock,
     who: &Principal,
     actor: &Actor,
-    password: &str,
-    factor: &Factor,
+    request: &Disable,
 ) -> Result<(), ServiceError> {
+    let (password, factor) = (request.password.as_str(), &request.factor);
     let user = store.user(who.tenant_id, who.user_id).await?;
     crate::identity::reauthenticate(
         store,
@@ -279,13 +290,19 @@ pub async fn disable(
         now,
     )
     .await?;
+    let tokens = if request.revoke_api_tokens {
+        tx.revoke_user_api_tokens(who.tenant_id, who.user_id, now)
+            .await?
+    } else {
+        0
+    };
     tx.record_audit(&actor.audit(crate::actor::Change {
         tenant: who.tenant_id,
         action: "mfa.disable",
         target_type: "user",
         target_id: who.user_id.to_string(),
         before: None,
-        after: None,
+        after: Some(json!({"api_tokens_revoked": tokens})),
         at: now,
     }))
     .await?;
