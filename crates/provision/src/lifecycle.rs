@@ -116,7 +116,9 @@ impl Provisioner {
         }
         let server = self.store.server(site.server_id).await.map_err(store_err)?;
         let (web, _keys) = nodes::web(sb, &server)?;
-        let archive = web.terminate(&site.name).await?;
+        let archive = web
+            .terminate(&site.name, &crate::web::account_user(site.id))
+            .await?;
         for zone in self
             .store
             .resources_of(ResourceKind::DnsZone, site.subscription_id)

@@ -21,7 +21,7 @@ const OPERATOR_PASSWORD: &str = "an operator's long password";
 
 const VARS: &str = "PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT WEB_SSH_HOST WEB_SSH_PORT \
     WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR \
-    WEB_ROOT_DIR MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
+    WEB_ROOT_DIR WEB_HELPER WEB_PHP_SOCKET_DIR MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
     MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS";
 const SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -184,7 +184,8 @@ impl Panel {
             "credentials": s.ssh_credentials("WEB_SSH_USER", s.var("WEB_SSH_KEY")),
             "settings": {"host_key": s.host_key("WEB_SSH_KNOWN_HOSTS"), "public_ipv4": "127.0.0.1",
                 "nginx_conf": s.var("WEB_NGINX_CONF"), "sites_dir": s.var("WEB_SITES_DIR"),
-                "root_dir": s.var("WEB_ROOT_DIR"),
+                "root_dir": s.var("WEB_ROOT_DIR"), "helper": s.var("WEB_HELPER"),
+                "php_socket_dir": s.var("WEB_PHP_SOCKET_DIR"),
                 "listen": format!("127.0.0.1:{}", s.var("WEB_HTTP_PORT"))},
             "capacity": 1000});
         let mail = json!({"name": "mail-1", "role": "MAIL", "address": s.var("MAIL_SSH_HOST"),
