@@ -7,6 +7,7 @@ pub mod actor;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod crypt;
 pub mod customers;
 pub mod error;
 pub mod hosting;
