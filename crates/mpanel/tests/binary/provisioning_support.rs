@@ -433,6 +433,68 @@ impl Panel {
         });
     }
 
+    /// Waits until an SFTP login of the hosting account `id` with
+    /// `password` succeeds (`accepted`) or is refused.
+    pub fn wait_sftp(&self, id: &str, password: &str, accepted: bool) {
+        let user = mpanel_provision::web::account_user(id.parse().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("password");
+        std::fs::write(&secret, format!("{password}\n")).unwrap();
+        let askpass = dir.path().join("askpass.sh");
+        std::fs::write(&askpass, format!("#!/bin/sh\ncat '{}'\n", secret.display())).unwrap();
+        std::fs::set_permissions(
+            &askpass,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        eventually(&format!("SFTP login of {user}: {accepted}"), || {
+            let mut child = std::process::Command::new("sftp")
+                .args(["-P", self.svc.var("WEB_SSH_PORT")])
+                .arg("-o")
+                .arg(format!(
+                    "UserKnownHostsFile={}",
+                    self.svc.var("WEB_SSH_KNOWN_HOSTS")
+                ))
+                .args([
+                    "-o",
+                    "StrictHostKeyChecking=yes",
+                    "-o",
+                    "PubkeyAuthentication=no",
+                ])
+                .args([
+                    "-o",
+                    "PreferredAuthentications=password",
+                    "-o",
+                    "NumberOfPasswordPrompts=1",
+                ])
+                .arg(format!("{user}@{}", self.svc.var("WEB_SSH_HOST")))
+                .env("SSH_ASKPASS", &askpass)
+                .env("SSH_ASKPASS_REQUIRE", "force")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| e.to_string())?;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"ls /web\n")
+                .map_err(|e| e.to_string())?;
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if out.status.success() == accepted {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        });
+    }
+
     /// Waits until an IMAP LOGIN answers `a1 OK` (`accepted`) or `a1 NO`.
     pub fn wait_imap(&self, user: &str, accepted: bool) {
         let want = if accepted { "a1 OK" } else { "a1 NO" };
