@@ -115,7 +115,7 @@ pub fn validate_public_key(key: &str) -> Result<(), DriverError> {
         "sk-ssh-ed25519@openssh.com",
     ];
     let ok = kinds.contains(&kind)
-        && !data.is_empty()
+        && !data.trim_end_matches('=').is_empty()
         && data
             .trim_end_matches('=')
             .bytes()

@@ -614,6 +614,7 @@ async fn web_a_suspended_account_answers_503_runs_no_php_and_refuses_sftp() {
         "command=\"x\" ssh-ed25519 AAAA",
         "ssh-ed25519 AAAA\nssh-rsa BBBB",
         "ssh-ed25519",
+        "ssh-ed25519 ===",
     ] {
         assert!(matches!(
             web.set_sftp_keys(&user, &[bad.to_owned()]).await,
