@@ -80,7 +80,7 @@ start_postgres() {
 # The Debian packages the provisioning services need (sudo: the mail node's
 # SSH user reloads Dovecot, whose master runs as root, through one sudo rule).
 PROVISIONING_PACKAGES=(pdns-server pdns-backend-sqlite3 sqlite3 openssh-server openssh-client
-    nginx dovecot-imapd dnsutils curl sudo)
+    nginx php-fpm dovecot-imapd dnsutils curl sudo)
 
 # Every start_* function appends the names of the variables it exports here.
 SERVICE_ENV_VARS=()
@@ -220,11 +220,14 @@ CONF
 # first node that needs it. Keys are read from $SERVICES_DIR/sshd/authorized_keys/USER
 # (StrictModes no: that path is under /tmp, which StrictModes rejects).
 _SVC_SSHD_PORT=""
+# The group of hosting accounts' SFTP users (shared by harnesses side by side).
+_SVC_SFTP_GROUP=mpanel-sftp
 _svc_sshd() {
     [ -n "$_SVC_SSHD_PORT" ] && return 0
     services_dir
     local dir="$SERVICES_DIR/sshd" port pid
-    install -d -m 0755 "$dir" "$dir/authorized_keys" /run/sshd
+    install -d -m 0755 "$dir" "$dir/authorized_keys" "$dir/sftp_keys" /run/sshd
+    getent group "$_SVC_SFTP_GROUP" >/dev/null || groupadd "$_SVC_SFTP_GROUP"
     ssh-keygen -q -t ed25519 -N '' -C mpanel-harness-host -f "$dir/ssh_host_ed25519_key"
     port=$(free_port)
     cat >"$dir/sshd_config" <<CONF
@@ -246,6 +249,16 @@ PrintMotd no
 MaxStartups 200
 MaxSessions 100
 Subsystem sftp internal-sftp
+# Hosting accounts (the web node's helper puts them in this group): SFTP
+# only, chrooted to their root-owned home, keys written by the helper,
+# passwords allowed.
+Match Group $_SVC_SFTP_GROUP
+    ChrootDirectory %h
+    ForceCommand internal-sftp -u 0027
+    AuthorizedKeysFile $dir/sftp_keys/%u
+    PasswordAuthentication yes
+    AllowTcpForwarding no
+    PermitTunnel no
 CONF
     printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")" >"$dir/known_hosts"
     step "starting sshd on 127.0.0.1:$port"
@@ -267,20 +280,26 @@ _svc_ssh_key() {
     echo "$dir/id_ed25519_$user"
 }
 
-# start_web_node: sshd + nginx on loopback. nginx runs as the SSH user
-# mpanel-web (a non-root master on a high port, everything in its own folder),
-# so that user tests and reloads it without sudo. Exports WEB_SSH_HOST,
-# WEB_SSH_PORT, WEB_SSH_USER, WEB_SSH_KEY, WEB_SSH_KNOWN_HOSTS, WEB_HTTP_PORT,
-# WEB_NGINX_CONF, WEB_SITES_DIR, WEB_ROOT_DIR, WEB_NGINX_TEST_CMD,
-# WEB_NGINX_RELOAD_CMD.
+# start_web_node: sshd + nginx + PHP-FPM on loopback. nginx runs as the SSH
+# user mpanel-web (a non-root master on a high port, everything in its own
+# folder), so that user tests and reloads it without sudo. Hosting accounts
+# are Unix users made by the node helper (scripts/node/mpanel-web-helper),
+# which mpanel-web runs through one sudo rule; their homes (SFTP chroots)
+# are under /srv/<services folder name> (sshd refuses a chroot below /tmp);
+# a root PHP-FPM master runs one pool per account from the helper's pool
+# folder. Exports WEB_SSH_HOST, WEB_SSH_PORT, WEB_SSH_USER, WEB_SSH_KEY,
+# WEB_SSH_KNOWN_HOSTS, WEB_HTTP_PORT, WEB_NGINX_CONF, WEB_SITES_DIR,
+# WEB_ROOT_DIR, WEB_NGINX_TEST_CMD, WEB_NGINX_RELOAD_CMD, WEB_HELPER,
+# WEB_PHP_SOCKET_DIR, WEB_PHP_POOL_DIR, WEB_ARCHIVE_DIR, WEB_SFTP_KEYS_DIR,
+# WEB_SFTP_GROUP.
 start_web_node() {
     _svc_need_root start_web_node || return 1
     services_dir
-    local user=mpanel-web dir="$SERVICES_DIR/web" port key pid nginx=(/usr/sbin/nginx -e)
+    local user=mpanel-web dir="$SERVICES_DIR/web" port key pid nginx=(/usr/sbin/nginx -e) homes php sudoers fpm
     _svc_user "$user" /var/lib/mpanel-web
     _svc_sshd || return 1
     key=$(_svc_ssh_key "$user")
-    install -d -o "$user" -g "$user" -m 0755 "$dir" "$dir/sites" "$dir/www" "$dir/logs" "$dir/run" "$dir/tmp"
+    install -d -o "$user" -g "$user" -m 0755 "$dir" "$dir/sites" "$dir/logs" "$dir/run" "$dir/tmp"
     port=$(free_port)
     # `-e`: the master does not try the packaged /var/log/nginx/error.log
     # (not writable by mpanel-web) before it reads the configuration.
@@ -312,6 +331,62 @@ http {
 }
 CONF
     chmod 0644 "$dir/nginx.conf"
+
+    # Account homes: every component of an SFTP chroot must be root-owned
+    # and not group/world-writable, which /tmp is not.
+    homes="/srv/$(basename "$SERVICES_DIR")"
+    install -d -m 0755 "$homes"
+    # Accounts a test left behind go with the harness.
+    CLEANUPS+=("_svc_web_accounts $homes")
+    php="$dir/php"
+    install -d -m 0755 "$php" "$php/pools" "$php/run" "$dir/bin"
+    fpm=$(ls /usr/sbin/php-fpm* 2>/dev/null | sort -V | tail -n 1)
+    [ -x "$fpm" ] || { echo "php-fpm is not installed" >&2; return 1; }
+    cat >"$php/php-fpm.conf" <<CONF
+; mPanel test web node: a private PHP-FPM master (root, to switch pool users).
+[global]
+pid = $php/run/php-fpm.pid
+error_log = $php/php-fpm.log
+daemonize = no
+include = $php/pools/*.conf
+; PHP-FPM refuses to start without a pool: one that serves nobody.
+[mpanel-harness-idle]
+user = nobody
+group = nogroup
+listen = $php/run/idle.sock
+pm = ondemand
+pm.max_children = 1
+CONF
+    # The helper and its settings: root-owned, beside each other.
+    install -m 0755 -o root -g root "$(dirname "${BASH_SOURCE[0]}")/../node/mpanel-web-helper" "$dir/bin/mpanel-web-helper"
+    cat >"$dir/bin/mpanel-web-helper.conf" <<CONF
+HOME_BASE=$homes
+NGINX_GROUP=$user
+SFTP_GROUP=$_SVC_SFTP_GROUP
+POOL_DIR=$php/pools
+SOCKET_DIR=$php/run
+PHP_FPM_BIN=$fpm
+PHP_FPM_CONF=$php/php-fpm.conf
+PHP_FPM_PIDFILE=$php/run/php-fpm.pid
+PHP_FPM_LOG=$php/php-fpm.log
+KEYS_DIR=$SERVICES_DIR/sshd/sftp_keys
+ARCHIVE_DIR=$dir/archives
+CONF
+    chmod 0644 "$dir/bin/mpanel-web-helper.conf"
+    sudoers="/etc/sudoers.d/mpanel-harness-web-$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
+    printf '%s ALL=(root) NOPASSWD: %s\n' "$user" "$dir/bin/mpanel-web-helper" >"$sudoers.tmp"
+    chmod 0440 "$sudoers.tmp"
+    visudo -qcf "$sudoers.tmp" || { rm -f "$sudoers.tmp"; return 1; }
+    mv -f "$sudoers.tmp" "$sudoers"
+    CLEANUPS+=("rm -f $sudoers")
+
+    step "starting PHP-FPM ($fpm, master as root)"
+    "$fpm" -t -y "$php/php-fpm.conf" >"$php/php-fpm.out" 2>&1 || { cat "$php/php-fpm.out" >&2; return 1; }
+    "$fpm" -F -y "$php/php-fpm.conf" </dev/null >"$php/php-fpm.out" 2>&1 &
+    pid=$!
+    CLEANUPS+=("_svc_stop $pid")
+    _svc_wait php-fpm "$php/php-fpm.log" "$pid" test -S "$php/run/idle.sock" || return 1
+
     step "starting nginx (as $user) on 127.0.0.1:$port"
     setpriv --reuid="$user" --regid="$user" --init-groups --reset-env \
         "${nginx[@]}" </dev/null >"$dir/nginx.out" 2>&1 &
@@ -327,13 +402,33 @@ CONF
     WEB_HTTP_PORT=$port
     WEB_NGINX_CONF="$dir/nginx.conf"
     WEB_SITES_DIR="$dir/sites"
-    WEB_ROOT_DIR="$dir/www"
+    WEB_ROOT_DIR=$homes
     WEB_NGINX_TEST_CMD="/usr/sbin/nginx -q -t -c $dir/nginx.conf"
     WEB_NGINX_RELOAD_CMD="/usr/sbin/nginx -s reload -c $dir/nginx.conf"
+    WEB_HELPER="sudo -n $dir/bin/mpanel-web-helper"
+    WEB_PHP_SOCKET_DIR="$php/run"
+    WEB_PHP_POOL_DIR="$php/pools"
+    WEB_ARCHIVE_DIR="$dir/archives"
+    WEB_SFTP_KEYS_DIR="$SERVICES_DIR/sshd/sftp_keys"
+    WEB_SFTP_GROUP=$_SVC_SFTP_GROUP
     export WEB_SSH_HOST WEB_SSH_PORT WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT \
-        WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD
+        WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD \
+        WEB_HELPER WEB_PHP_SOCKET_DIR WEB_PHP_POOL_DIR WEB_ARCHIVE_DIR WEB_SFTP_KEYS_DIR WEB_SFTP_GROUP
     SERVICE_ENV_VARS+=(WEB_SSH_HOST WEB_SSH_PORT WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS
-        WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD)
+        WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD
+        WEB_HELPER WEB_PHP_SOCKET_DIR WEB_PHP_POOL_DIR WEB_ARCHIVE_DIR WEB_SFTP_KEYS_DIR WEB_SFTP_GROUP)
+}
+
+# _svc_web_accounts HOMES: removes the hosting accounts whose home is under
+# HOMES (users a test did not terminate), then HOMES.
+_svc_web_accounts() {
+    local homes=$1 name
+    for name in $(getent passwd | awk -F: -v h="$homes/" 'index($6, h) == 1 { print $1 }'); do
+        pkill -KILL -u "$name" 2>/dev/null || true
+        userdel "$name" 2>/dev/null || true
+        groupdel "$name" 2>/dev/null || true
+    done
+    rm -rf "$homes"
 }
 
 # start_mail_node: Dovecot (imap only, no TLS, plaintext logins allowed, no

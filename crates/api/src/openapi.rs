@@ -16,8 +16,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    audit, auth, catalog, customers, dns, health, hosting, invoices, metrics, ops, orders,
-    security, security_center, servers, settings, stripe, subscriptions, users,
+    audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices, metrics, ops,
+    orders, security, security_center, servers, settings, stripe, subscriptions, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -162,6 +162,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hosting::unsuspend))
         .routes(routes!(hosting::terminate))
         .routes(routes!(hosting::mail_password))
+        .routes(routes!(hosting_sftp::staff_sftp))
+        .routes(routes!(hosting_sftp::my_sftp))
         .routes(routes!(dns::zones))
         .routes(routes!(dns::list, dns::put))
         .routes(routes!(dns::replace, dns::delete))

@@ -275,6 +275,14 @@ fn register_provisioning(
     );
     let p = provisioner.clone();
     registry.register(
+        lifecycle::SFTP_JOB,
+        move |_ctx, s: lifecycle::SftpAccess| {
+            let p = p.clone();
+            async move { p.set_sftp(&s).await.map_err(job_error) }
+        },
+    );
+    let p = provisioner.clone();
+    registry.register(
         lifecycle::MAIL_PASSWORD_JOB,
         move |_ctx, m: MailPassword| {
             let p = p.clone();

@@ -12,7 +12,7 @@ use crate::saga::Provisioner;
 use crate::{DriverError, nodes};
 
 pub use mpanel_domain::provisioning::{
-    MAIL_PASSWORD_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB,
+    MAIL_PASSWORD_JOB, SFTP_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB,
 };
 
 /// The payload of the hosting account jobs.
@@ -28,6 +28,18 @@ pub struct MailPassword {
     pub tenant_id: TenantId,
     pub mail_account_id: Uuid,
     pub password_hash: String,
+}
+
+/// The payload of `hosting.account.sftp` (a crypt hash, never the
+/// password; `keys` replaces every key, `[]` removes them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SftpAccess {
+    pub tenant_id: TenantId,
+    pub hosting_account_id: Uuid,
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
 }
 
 fn store_err(e: mpanel_store::StoreError) -> DriverError {
@@ -116,7 +128,9 @@ impl Provisioner {
         }
         let server = self.store.server(site.server_id).await.map_err(store_err)?;
         let (web, _keys) = nodes::web(sb, &server)?;
-        let archive = web.terminate(&site.name).await?;
+        let archive = web
+            .terminate(&site.name, &crate::web::account_user(site.id))
+            .await?;
         for zone in self
             .store
             .resources_of(ResourceKind::DnsZone, site.subscription_id)
@@ -172,6 +186,39 @@ impl Provisioner {
         let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
         let (mail, _keys) = nodes::mail(self.secrets()?, &server)?;
         mail.set_password(&mbox.name, &m.password_hash).await?;
+        Ok(())
+    }
+
+    /// Sets a hosting account's SFTP keys and/or password on its node.
+    pub async fn set_sftp(&self, s: &SftpAccess) -> Result<(), DriverError> {
+        let site = self
+            .site(&HostingAction {
+                tenant_id: s.tenant_id,
+                hosting_account_id: s.hosting_account_id,
+            })
+            .await?;
+        match site.status.as_str() {
+            "TERMINATED" => {
+                return Err(DriverError::Permanent(
+                    "the hosting account is terminated".into(),
+                ));
+            }
+            "PENDING" | "CREATING" => {
+                return Err(DriverError::Transient(
+                    "the hosting account is not made yet".into(),
+                ));
+            }
+            _ => {}
+        }
+        let server = self.store.server(site.server_id).await.map_err(store_err)?;
+        let (web, _keys) = nodes::web(self.secrets()?, &server)?;
+        let user = crate::web::account_user(site.id);
+        if let Some(keys) = &s.keys {
+            web.set_sftp_keys(&user, keys).await?;
+        }
+        if let Some(hash) = &s.password_hash {
+            web.set_sftp_password(&user, hash).await?;
+        }
         Ok(())
     }
 }

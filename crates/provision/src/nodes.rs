@@ -90,7 +90,9 @@ pub fn ssh(sb: &SecretBox, s: &ServerRecord) -> Result<Ssh, DriverError> {
 }
 
 /// A web node: settings `nginx_conf`, `sites_dir`, `root_dir`, `listen`,
-/// optional `nginx_bin`.
+/// optional `nginx_bin`, `helper` (default `sudo -n
+/// /usr/local/sbin/mpanel-web-helper`) and `php_socket_dir` (default
+/// `/run/mpanel-php`).
 pub fn web(sb: &SecretBox, s: &ServerRecord) -> Result<(WebNode, Ssh), DriverError> {
     let ssh = ssh(sb, s)?;
     let node = WebNode {
@@ -101,6 +103,12 @@ pub fn web(sb: &SecretBox, s: &ServerRecord) -> Result<(WebNode, Ssh), DriverErr
         listen: setting(s, "listen").unwrap_or("80").to_owned(),
         nginx_bin: setting(s, "nginx_bin")
             .unwrap_or("/usr/sbin/nginx")
+            .to_owned(),
+        helper: setting(s, "helper")
+            .unwrap_or("sudo -n /usr/local/sbin/mpanel-web-helper")
+            .to_owned(),
+        php_socket_dir: setting(s, "php_socket_dir")
+            .unwrap_or("/run/mpanel-php")
             .to_owned(),
     };
     Ok((node, ssh))

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::web::SiteSpec;
+use crate::web::{SiteSpec, account_user};
 use crate::{DriverError, nodes};
 
 /// The `provision.subscription` job's payload.
@@ -262,8 +262,12 @@ impl Provisioner {
                     self.set_status(ResourceKind::HostingAccount, site.id, "CREATING", None)
                         .await?;
                 }
+                // A hosting plan runs PHP unless it says otherwise (it cannot
+                // yet: the template only names a version).
                 node.ensure_site(&SiteSpec {
                     domain: domain.clone(),
+                    user: account_user(site.id),
+                    php: true,
                     php_version: php,
                     disk_quota_mb: disk,
                 })
@@ -512,7 +516,7 @@ impl Provisioner {
             let mut archive = None;
             if site.status != "PENDING" {
                 let (node, _keys) = nodes::web(sb, &server)?;
-                archive = node.terminate(&site.name).await?;
+                archive = node.terminate(&site.name, &account_user(site.id)).await?;
             }
             self.set_status(
                 ResourceKind::HostingAccount,

@@ -1,16 +1,23 @@
-//! Websites on a web node: nginx vhosts and document roots, managed over
-//! SSH as the user that owns nginx's configuration (no root needed).
+//! Websites on a web node: one hosting account = one Unix user with its
+//! own home, PHP-FPM pool and chrooted SFTP, behind an nginx vhost; managed
+//! over SSH as the user that owns nginx's configuration.
 //!
 //! Layout on the node: the vhost `<sites_dir>/<domain>.conf` (nginx
-//! includes `*.conf` from there), the site's files under
-//! `<root_dir>/<domain>/` with the document root `public/`, and archives of
-//! terminated sites in `<root_dir>/.archive/`. Every change of a vhost runs
-//! under one lock per node (`<sites_dir>/.mpanel.lock`): write
-//! `<domain>.conf.new`, move it over, `nginx -t` (on failure the previous
-//! file comes back, so a broken vhost never stays), reload. The lock keeps a
-//! broken vhost of one job from failing another job's `nginx -t`.
+//! includes `*.conf` from there); the account's home `<root_dir>/<user>`
+//! (root-owned: it is the SFTP chroot) holding `web/` (0750, the user and
+//! nginx's group; the document root is `web/public`) and `tmp/` (0700, PHP's
+//! uploads and sessions); its PHP-FPM socket `<php_socket_dir>/<user>.sock`.
+//! What needs root (the user, the folders, the pool, the SFTP password and
+//! keys, archives) is done by the node helper `scripts/node/mpanel-web-helper`,
+//! run through one sudo rule (`helper` setting); nothing else runs as root.
 //!
-//! A site's state (active or suspended, and its PHP version) is read back
+//! Every change of a vhost runs under one lock per node
+//! (`<sites_dir>/.mpanel.lock`): write `<domain>.conf.new`, move it over,
+//! `nginx -t` (on failure the previous file comes back, so a broken vhost
+//! never stays), reload. The lock keeps a broken vhost of one job from
+//! failing another job's `nginx -t`.
+//!
+//! A site's state (active or suspended, PHP, its account user) is read back
 //! from the header line of its vhost, so `suspend`/`unsuspend` need only
 //! the domain, and `ensure_site` keeps a suspended site suspended.
 
@@ -19,7 +26,7 @@ mod render;
 use std::time::{Duration, Instant};
 
 pub(crate) use render::clean_dir;
-pub use render::{render_vhost, validate_domain};
+pub use render::{Layout, account_user, render_vhost, validate_domain, validate_user};
 
 use crate::ssh::{self, Output, SshTarget, sh_quote};
 use crate::{DriverError, Ensured};
@@ -32,7 +39,7 @@ pub struct WebNode {
     pub nginx_conf: String,
     /// The folder nginx includes `*.conf` from.
     pub sites_dir: String,
-    /// The folder holding one folder per site.
+    /// Account homes (`<root_dir>/<user>`); the helper's `HOME_BASE`.
     pub root_dir: String,
     /// What vhosts `listen` on: `80` in production, `127.0.0.1:PORT` in
     /// tests.
@@ -40,16 +47,26 @@ pub struct WebNode {
     /// The nginx binary, by full path (`/usr/sbin/nginx`: SSH sessions'
     /// PATH has no `/usr/sbin`).
     pub nginx_bin: String,
+    /// The command that runs the node helper as root, e.g.
+    /// `sudo -n /usr/local/sbin/mpanel-web-helper`.
+    pub helper: String,
+    /// Where PHP-FPM's account sockets are (the helper's `SOCKET_DIR`).
+    pub php_socket_dir: String,
 }
 
 /// A website as ordered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteSpec {
     pub domain: String,
-    /// Passes `.php` to PHP-FPM of this version (`8.2`).
+    /// The account's Unix user ([`account_user`] of the hosting account).
+    pub user: String,
+    /// Runs `.php` in the account's own PHP-FPM pool.
+    pub php: bool,
+    /// The PHP version the plan names (recorded in the vhost; the node's
+    /// one PHP-FPM serves it).
     pub php_version: Option<String>,
     /// Recorded by the caller; not enforced on the node (it needs
-    /// filesystem quotas and root).
+    /// filesystem quotas); [`WebNode::disk_usage`] measures use.
     pub disk_quota_mb: Option<u32>,
 }
 
@@ -58,6 +75,65 @@ pub struct SiteSpec {
 pub enum SiteState {
     Active,
     Suspended,
+}
+
+/// A crypt(3) hash the node's shadow file takes: `$6$`, `$5$` or `$y$`,
+/// then salt and hash of `./0-9A-Za-z` (and `$`, `=`, `,` of yescrypt's
+/// parameters).
+pub fn validate_crypt_hash(hash: &str) -> Result<(), DriverError> {
+    let body = ["$6$", "$5$", "$y$"]
+        .iter()
+        .find_map(|p| hash.strip_prefix(p));
+    let ok = body.is_some_and(|b| {
+        b.len() >= 8
+            && b.len() <= 200
+            && b.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"./$=,-".contains(&c))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(DriverError::Permanent(
+            "an SFTP password must be a crypt(3) hash ($6$, $5$ or $y$)".into(),
+        ))
+    }
+}
+
+/// One OpenSSH public key line without options: type, base64, optional
+/// plain comment.
+pub fn validate_public_key(key: &str) -> Result<(), DriverError> {
+    let mut words = key.trim().split(' ');
+    let kind = words.next().unwrap_or_default();
+    let data = words.next().unwrap_or_default();
+    let comment = words.next();
+    let kinds = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+    ];
+    let ok = kinds.contains(&kind)
+        && !data.trim_end_matches('=').is_empty()
+        && data
+            .trim_end_matches('=')
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        && data.len() - data.trim_end_matches('=').len() <= 3
+        && words.next().is_none()
+        && comment.is_none_or(|c| {
+            c.len() <= 100
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"@._+-".contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(DriverError::Permanent(
+            "an SFTP key must be one OpenSSH public key line (type, key, optional comment)".into(),
+        ))
+    }
 }
 
 /// A remote script's exit codes with a meaning (any other non-zero one is
@@ -71,6 +147,12 @@ mod code {
     pub const LOCKED: i32 = 5;
     /// The vhost changed between reading and writing it.
     pub const CHANGED: i32 = 6;
+    /// The helper refused its arguments.
+    pub const HELPER_BAD_ARGS: i32 = 2;
+    /// The helper found a user of that name that is not an account.
+    pub const HELPER_NOT_OURS: i32 = 7;
+    /// PHP-FPM refused the configuration (the helper undid the change).
+    pub const HELPER_FPM_REFUSED: i32 = 8;
 }
 
 /// What the vhost file holds before a change.
@@ -91,33 +173,24 @@ impl WebNode {
         Ok(start.elapsed())
     }
 
-    /// Makes the site exist as `spec` says: the document root with a
-    /// default `index.html` (only if there is none), and the vhost. A
-    /// suspended site stays suspended (with the new settings). `Created`
-    /// when anything was written.
+    /// Makes the site exist as `spec` says: the account's user, home,
+    /// document root with a default `index.html` (only if there is no
+    /// index), its PHP pool, then the vhost. A suspended site stays
+    /// suspended (with the new settings). `Created` when anything was
+    /// written.
     pub async fn ensure_site(&self, spec: &SiteSpec) -> Result<Ensured, DriverError> {
         let domain = spec.domain.as_str();
-        render_vhost(spec, &self.root_dir, &self.listen, false)?;
+        render_vhost(spec, self.layout(), false)?;
+        self.check_helper()?;
         let current = self.current(domain).await?;
+        self.check_owner(&current, domain, &spec.user)?;
         let suspended = current.header.as_ref().is_some_and(|h| h.suspended);
-        let vhost = render_vhost(spec, &self.root_dir, &self.listen, suspended)?;
-        let mut prelude = DOCROOT.to_owned();
-        prelude.push_str(&format!(
-            "if [ ! -e \"$site/public/index.html\" ]; then\n  \
-               printf '%s' {index} >\"$site/public/.index.html.new\" \
-               && mv -f \"$site/public/.index.html.new\" \"$site/public/index.html\" || exit 1\n  \
-               echo INDEX_WRITTEN\n\
-             fi\n",
-            index = sh_quote(&render::index_page(domain)),
-        ));
-        if suspended {
-            prelude.push_str(&self.suspended_page_lines(domain));
-        }
-        let out = self.install(domain, &vhost, &current, &prelude).await?;
-        let written = out
-            .stdout
-            .lines()
-            .any(|l| l == "CHANGED" || l == "INDEX_WRITTEN");
+        let vhost = render_vhost(spec, self.layout(), suspended)?;
+        let account = self
+            .account(&spec.user, domain, spec.php, suspended)
+            .await?;
+        let out = self.install(domain, &vhost, &current).await?;
+        let written = account || out.stdout.lines().any(|l| l == "CHANGED");
         Ok(if written {
             Ensured::Created
         } else {
@@ -136,16 +209,20 @@ impl WebNode {
         self.set_suspended(domain, false).await
     }
 
-    /// Removes the vhost (and reloads nginx), then archives the site's
-    /// files to `<root_dir>/.archive/<domain>-<unix time>.tar.gz` and
-    /// removes them. Returns the archive's path; `None` when there were no
-    /// files (a missing site is not an error). Safe to repeat after a
+    /// Removes the vhost (and reloads nginx), then the account: its PHP
+    /// pool and socket, SFTP keys, Unix user and home; the files of `web/`
+    /// are archived first to the helper's `ARCHIVE_DIR` (mode 0600, outside
+    /// every web root). Returns the archive's path; `None` when there were
+    /// no files (a missing site is not an error). Safe to repeat after a
     /// failure: it goes on from where it stopped.
-    pub async fn terminate(&self, domain: &str) -> Result<Option<String>, DriverError> {
+    pub async fn terminate(&self, domain: &str, user: &str) -> Result<Option<String>, DriverError> {
         validate_domain(domain)?;
-        let root = render::clean_dir("root_dir", &self.root_dir)?;
+        validate_user(user)?;
+        self.check_helper()?;
+        let current = self.current(domain).await?;
+        self.check_owner(&current, domain, user)?;
         let script = format!(
-            "set -u\numask 022\n{vars}root={root}\narchives=\"$root/.archive\"\n{lock}\
+            "set -u\numask 022\n{vars}{lock}\
              if [ -f \"$conf\" ]; then\n  \
                mv -f \"$conf\" \"$conf.old\" || exit 1\n  \
                if ! err=$(\"$nginx\" -q -t -c \"$nconf\" 2>&1); then\n    \
@@ -156,28 +233,70 @@ impl WebNode {
                fi\n  \
                rm -f \"$conf.old\"\n\
              fi\n\
-             rm -f \"$conf.new\"\n\
-             exec 9>&-\n\
-             if [ -d \"$site\" ]; then\n  \
-               mkdir -p \"$archives\" || exit 1\n  \
-               a=\"$archives/$domain-$(date +%s).tar.gz\"\n  \
-               tar -czf \"$a.part\" -C \"$root\" \"$domain\" || {{ rm -f \"$a.part\"; exit 1; }}\n  \
-               mv -f \"$a.part\" \"$a\" && rm -rf \"$site\" || exit 1\n  \
-               printf 'ARCHIVE %s\\n' \"$a\"\n\
-             fi\n",
+             rm -f \"$conf.new\"\n",
             vars = self.vars(domain),
-            root = sh_quote(&root),
             lock = lock_lines(),
             rejected = code::REJECTED,
             reload = code::RELOAD_FAILED,
         );
         let out = ssh::run(&self.ssh, &script, None).await?;
         check(&out, &format!("terminating {domain}"))?;
+        let out = self
+            .helper(&["remove", user, domain], None, &format!("removing {user}"))
+            .await?;
         Ok(out
             .stdout
             .lines()
             .find_map(|l| l.strip_prefix("ARCHIVE "))
             .map(str::to_owned))
+    }
+
+    /// Sets the SFTP password of the account from a crypt(3) hash
+    /// (`$6$…` SHA-512, `$5$…`, `$y$…` yescrypt), never the password. A
+    /// suspended account stays locked with the new password.
+    pub async fn set_sftp_password(&self, user: &str, hash: &str) -> Result<(), DriverError> {
+        validate_user(user)?;
+        validate_crypt_hash(hash)?;
+        self.check_helper()?;
+        self.helper(
+            &["password", user, hash],
+            None,
+            &format!("setting the SFTP password of {user}"),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the SFTP public keys of the account (none: empty).
+    pub async fn set_sftp_keys(&self, user: &str, keys: &[String]) -> Result<(), DriverError> {
+        validate_user(user)?;
+        for key in keys {
+            validate_public_key(key)?;
+        }
+        self.check_helper()?;
+        let text: String = keys.iter().map(|k| format!("{}\n", k.trim())).collect();
+        self.helper(
+            &["keys", user],
+            Some(text.as_bytes()),
+            &format!("setting the SFTP keys of {user}"),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Bytes the account's home holds (`du -sb`; 0 when it has none).
+    pub async fn disk_usage(&self, user: &str) -> Result<u64, DriverError> {
+        validate_user(user)?;
+        self.check_helper()?;
+        let out = self
+            .helper(&["du", user], None, &format!("measuring {user}"))
+            .await?;
+        out.stdout.trim().parse().map_err(|_| {
+            DriverError::Transient(format!(
+                "the web node answered {:?} for the disk use of {user}",
+                out.stdout
+            ))
+        })
     }
 
     /// Whether the node serves the site, and how; `None` without a vhost.
@@ -195,6 +314,7 @@ impl WebNode {
 
     async fn set_suspended(&self, domain: &str, suspended: bool) -> Result<Ensured, DriverError> {
         validate_domain(domain)?;
+        self.check_helper()?;
         let current = self.current(domain).await?;
         let action = if suspended { "suspend" } else { "unsuspend" };
         if current.first_line == "ABSENT" {
@@ -207,22 +327,119 @@ impl WebNode {
                 "cannot {action} {domain}: its vhost was not written by mPanel"
             )));
         };
+        let Some(user) = header.user.clone() else {
+            return Err(DriverError::Permanent(format!(
+                "cannot {action} {domain}: its vhost names no account user (written before accounts had their own)"
+            )));
+        };
         let spec = SiteSpec {
             domain: domain.to_owned(),
+            user,
+            php: header.php,
             php_version: header.php_version.clone(),
             disk_quota_mb: None,
         };
-        let vhost = render_vhost(&spec, &self.root_dir, &self.listen, suspended)?;
-        let mut prelude = DOCROOT.to_owned();
-        if suspended {
-            prelude.push_str(&self.suspended_page_lines(domain));
+        let vhost = render_vhost(&spec, self.layout(), suspended)?;
+        // Suspend: the site answers 503 before the pool stops and SFTP is
+        // locked; unsuspend: the pool runs before the site is served.
+        let mut account = false;
+        if !suspended {
+            account = self.account(&spec.user, domain, spec.php, false).await?;
         }
-        let out = self.install(domain, &vhost, &current, &prelude).await?;
-        Ok(if out.stdout.lines().any(|l| l == "CHANGED") {
+        let out = self.install(domain, &vhost, &current).await?;
+        if suspended {
+            account = self.account(&spec.user, domain, spec.php, true).await?;
+        }
+        Ok(if account || out.stdout.lines().any(|l| l == "CHANGED") {
             Ensured::Created
         } else {
             Ensured::AlreadyThere
         })
+    }
+
+    /// `ensure` through the helper: user, folders, pool and SFTP lock as
+    /// asked; whether anything changed.
+    async fn account(
+        &self,
+        user: &str,
+        domain: &str,
+        php: bool,
+        suspended: bool,
+    ) -> Result<bool, DriverError> {
+        let args = [
+            "ensure",
+            user,
+            domain,
+            if php { "php" } else { "nophp" },
+            if suspended { "suspended" } else { "active" },
+        ];
+        let out = self
+            .helper(
+                &args,
+                None,
+                &format!("making the account {user} of {domain}"),
+            )
+            .await?;
+        Ok(out.stdout.lines().any(|l| l == "CHANGED"))
+    }
+
+    /// Runs the node helper with `args` (each shell-quoted); maps its exit
+    /// codes to the driver's errors.
+    async fn helper(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        what: &str,
+    ) -> Result<Output, DriverError> {
+        let mut script = self.helper.clone();
+        for arg in args {
+            script.push(' ');
+            script.push_str(&sh_quote(arg));
+        }
+        script.push('\n');
+        let out = ssh::run(&self.ssh, &script, stdin).await?;
+        match out.status {
+            0 => Ok(out),
+            code::HELPER_BAD_ARGS | code::HELPER_NOT_OURS | code::HELPER_FPM_REFUSED => Err(
+                DriverError::Permanent(format!("{what}: {}", out.error_text())),
+            ),
+            _ => Err(unexpected(what, &out)),
+        }
+    }
+
+    /// The `helper` setting: a command of plain words (it runs unquoted).
+    fn check_helper(&self) -> Result<(), DriverError> {
+        let ok = !self.helper.trim().is_empty()
+            && self
+                .helper
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" /._-".contains(&b));
+        if ok {
+            Ok(())
+        } else {
+            Err(DriverError::Permanent(format!(
+                "the web node's helper {:?} must be a command of letters, digits, spaces and /._-",
+                self.helper
+            )))
+        }
+    }
+
+    /// A vhost already there for `domain` must be this account's.
+    fn check_owner(&self, current: &Current, domain: &str, user: &str) -> Result<(), DriverError> {
+        match current.header.as_ref().and_then(|h| h.user.as_deref()) {
+            Some(owner) if owner != user => Err(DriverError::Permanent(format!(
+                "the site {domain} on the web node belongs to the account {owner}, not {user}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn layout(&self) -> Layout<'_> {
+        Layout {
+            root_dir: &self.root_dir,
+            listen: &self.listen,
+            php_socket_dir: &self.php_socket_dir,
+        }
     }
 
     /// Reads the first line of the site's vhost.
@@ -242,20 +459,17 @@ impl WebNode {
 
     /// Writes `vhost` if it differs from the file, under the node's lock,
     /// provided the file still starts with what [`Self::current`] read;
-    /// tests the configuration and reloads. `prelude` runs first (under
-    /// the lock). Prints `CHANGED` or `SAME`.
+    /// tests the configuration and reloads. Prints `CHANGED` or `SAME`.
     async fn install(
         &self,
         domain: &str,
         vhost: &str,
         current: &Current,
-        prelude: &str,
     ) -> Result<Output, DriverError> {
         let script = format!(
             "set -u\numask 022\n{vars}expect={expect}\nvhost={vhost}\n{lock}\
              if [ -f \"$conf\" ]; then cur=$(head -n 1 \"$conf\"); else cur=ABSENT; fi\n\
              if [ \"$cur\" != \"$expect\" ]; then echo \"the vhost of $domain changed meanwhile\" >&2; exit {changed}; fi\n\
-             {prelude}\
              printf '%s' \"$vhost\" >\"$conf.new\" || exit 1\n\
              if [ -f \"$conf\" ] && cmp -s \"$conf.new\" \"$conf\"; then rm -f \"$conf.new\"; echo SAME; exit 0; fi\n\
              old=0\n\
@@ -282,31 +496,16 @@ impl WebNode {
     /// Shell variables every script starts with (the domain is validated).
     fn vars(&self, domain: &str) -> String {
         let sites = self.sites_dir.trim_end_matches('/');
-        let root = self.root_dir.trim_end_matches('/');
         format!(
-            "domain={domain}\nsites={sites}\nconf={conf}\nsite={site}\nnginx={nginx}\nnconf={nconf}\n",
+            "domain={domain}\nsites={sites}\nconf={conf}\nnginx={nginx}\nnconf={nconf}\n",
             domain = sh_quote(domain),
             sites = sh_quote(sites),
             conf = sh_quote(&format!("{sites}/{domain}.conf")),
-            site = sh_quote(&format!("{root}/{domain}")),
             nginx = sh_quote(&self.nginx_bin),
             nconf = sh_quote(&self.nginx_conf),
         )
     }
-
-    fn suspended_page_lines(&self, domain: &str) -> String {
-        format!(
-            "if [ ! -e \"$site/suspended.html\" ]; then\n  \
-               printf '%s' {page} >\"$site/.suspended.html.new\" \
-               && mv -f \"$site/.suspended.html.new\" \"$site/suspended.html\" || exit 1\n\
-             fi\n",
-            page = sh_quote(&render::suspended_page(domain)),
-        )
-    }
 }
-
-/// Creates the document root (the script's `$site` is the site's folder).
-const DOCROOT: &str = "mkdir -p \"$site/public\" || exit 1\n";
 
 /// Takes the node's lock on fd 9 (released when the script ends or
 /// closes fd 9).

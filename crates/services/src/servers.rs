@@ -87,7 +87,8 @@ pub struct NewServer {
     pub port: Option<u16>,
     pub credentials: Credentials,
     /// Role-specific, not secret: e.g. a web node's `public_ipv4`,
-    /// `nginx_conf`, `sites_dir`, `root_dir`, `listen`.
+    /// `nginx_conf`, `sites_dir`, `root_dir`, `listen`, `helper`,
+    /// `php_socket_dir`.
     #[serde(default)]
     pub settings: Option<Value>,
     pub capacity: i64,

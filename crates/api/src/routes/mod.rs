@@ -8,6 +8,7 @@ pub mod dns;
 pub mod fallback;
 pub mod health;
 pub mod hosting;
+pub mod hosting_sftp;
 pub mod invoices;
 pub mod metrics;
 pub mod ops;

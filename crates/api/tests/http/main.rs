@@ -17,6 +17,7 @@ mod dns_records;
 mod docs;
 mod errors;
 mod health;
+mod hosting_sftp;
 mod limits;
 mod matrix;
 mod metrics;

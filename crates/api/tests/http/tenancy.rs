@@ -152,7 +152,9 @@ async fn another_tenants_resources_are_not_found() {
                 .as_str()
                 .unwrap()
                 .to_owned()
-        } else if path.starts_with("/api/hosting/accounts/") {
+        } else if path.starts_with("/api/hosting/accounts/")
+            || path.starts_with("/api/me/hosting/accounts/")
+        {
             site_a.id.to_string()
         } else if path.starts_with("/api/mail/accounts/") {
             mailbox_a.id.to_string()
@@ -188,7 +190,7 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1})
                 } else if path.starts_with("/api/customers/") {
                     json!({"name": "pwned"})
-                } else if path.starts_with("/api/mail/accounts/") {
+                } else if path.starts_with("/api/mail/accounts/") || path.ends_with("/sftp") {
                     json!({"password": "pwned-pwned-pwned"})
                 } else if path.starts_with("/api/dns/zones/") && method == Method::POST {
                     json!({"name": "www", "type": "A", "records": ["192.0.2.66"]})

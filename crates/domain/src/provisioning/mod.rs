@@ -6,6 +6,6 @@ pub mod steps;
 
 pub use server::{ServerRole, ServerStatus, place};
 pub use steps::{
-    MAIL_CREATE_JOB, MAIL_PASSWORD_JOB, PROVISION_JOB, SUSPEND_JOB, Step, TERMINATE_JOB,
+    MAIL_CREATE_JOB, MAIL_PASSWORD_JOB, PROVISION_JOB, SFTP_JOB, SUSPEND_JOB, Step, TERMINATE_JOB,
     UNSUSPEND_JOB, plan,
 };

@@ -12,6 +12,8 @@ pub const TERMINATE_JOB: &str = "hosting.account.terminate";
 pub const MAIL_CREATE_JOB: &str = "mail.account.create";
 /// A mailbox's new password (the job carries its hash).
 pub const MAIL_PASSWORD_JOB: &str = "mail.account.password";
+/// A hosting account's SFTP access (password hash and/or public keys).
+pub const SFTP_JOB: &str = "hosting.account.sftp";
 
 /// One step of a template, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,15 @@
 //! Provisioning end to end through the real binary: a signed, paid order
 //! becomes a DNS zone on PowerDNS, a site on nginx (over SSH) and a mailbox
-//! on Dovecot, checked as a customer would (DNS query, HTTP, IMAP login);
-//! then suspend, unsuspend and terminate; then the faults: a job run twice,
+//! on Dovecot, checked as a customer would (DNS query, HTTP, IMAP login,
+//! SFTP login); then suspend, unsuspend and terminate; then the faults: a job run twice,
 //! and a web node refusing SSH. Needs the services `scripts/test.sh` starts.
 
 use serde_json::{Value, json};
 
 use crate::provisioning_support::*;
 use crate::support::*;
+
+const SFTP_PASSWORD: &str = "the customer's sftp password";
 
 fn postmaster(domain: &str) -> String {
     format!("postmaster@{domain}")
@@ -59,13 +61,22 @@ fn a_paid_order_goes_live_then_suspends_unsuspends_and_terminates() {
     let account = panel.find("/api/hosting/accounts", "name", &domain);
     assert_eq!(account["status"], "ACTIVE", "{account:#}");
 
+    // The customer's SFTP login, set by staff through a queued job.
+    let id = account["id"].as_str().unwrap();
+    let route = format!("PUT /api/hosting/accounts/{id}/sftp");
+    let body = json!({"password": SFTP_PASSWORD});
+    panel.expect(202, &panel.admin, &route, Some(body));
+    panel.wait_sftp(id, SFTP_PASSWORD, true);
+
     lifecycle(&panel, &account, "suspend");
     panel.wait_http("suspended: 503", &domain, |status, _| status == 503);
     panel.wait_imap(&postmaster(&domain), false);
+    panel.wait_sftp(id, SFTP_PASSWORD, false);
 
     lifecycle(&panel, &account, "unsuspend");
     panel.wait_http("unsuspended: live again", &domain, live(&domain));
     panel.wait_imap(&postmaster(&domain), true);
+    panel.wait_sftp(id, SFTP_PASSWORD, true);
 
     lifecycle(&panel, &account, "terminate");
     eventually("the zone is gone", || match panel.dig(&domain) {

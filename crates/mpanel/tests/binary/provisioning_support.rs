@@ -21,7 +21,7 @@ const OPERATOR_PASSWORD: &str = "an operator's long password";
 
 const VARS: &str = "PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT WEB_SSH_HOST WEB_SSH_PORT \
     WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR \
-    WEB_ROOT_DIR MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
+    WEB_ROOT_DIR WEB_HELPER WEB_PHP_SOCKET_DIR MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
     MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS";
 const SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -184,7 +184,8 @@ impl Panel {
             "credentials": s.ssh_credentials("WEB_SSH_USER", s.var("WEB_SSH_KEY")),
             "settings": {"host_key": s.host_key("WEB_SSH_KNOWN_HOSTS"), "public_ipv4": "127.0.0.1",
                 "nginx_conf": s.var("WEB_NGINX_CONF"), "sites_dir": s.var("WEB_SITES_DIR"),
-                "root_dir": s.var("WEB_ROOT_DIR"),
+                "root_dir": s.var("WEB_ROOT_DIR"), "helper": s.var("WEB_HELPER"),
+                "php_socket_dir": s.var("WEB_PHP_SOCKET_DIR"),
                 "listen": format!("127.0.0.1:{}", s.var("WEB_HTTP_PORT"))},
             "capacity": 1000});
         let mail = json!({"name": "mail-1", "role": "MAIL", "address": s.var("MAIL_SSH_HOST"),
@@ -433,6 +434,68 @@ impl Panel {
         eventually(what, || match self.http(domain)? {
             (status, body) if ok(status, &body) => Ok(()),
             (status, body) => Err(format!("{status}: {body}")),
+        });
+    }
+
+    /// Waits until an SFTP login of the hosting account `id` with
+    /// `password` succeeds (`accepted`) or is refused.
+    pub fn wait_sftp(&self, id: &str, password: &str, accepted: bool) {
+        let user = mpanel_provision::web::account_user(id.parse().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("password");
+        std::fs::write(&secret, format!("{password}\n")).unwrap();
+        let askpass = dir.path().join("askpass.sh");
+        std::fs::write(&askpass, format!("#!/bin/sh\ncat '{}'\n", secret.display())).unwrap();
+        std::fs::set_permissions(
+            &askpass,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        eventually(&format!("SFTP login of {user}: {accepted}"), || {
+            let mut child = std::process::Command::new("sftp")
+                .args(["-P", self.svc.var("WEB_SSH_PORT")])
+                .arg("-o")
+                .arg(format!(
+                    "UserKnownHostsFile={}",
+                    self.svc.var("WEB_SSH_KNOWN_HOSTS")
+                ))
+                .args([
+                    "-o",
+                    "StrictHostKeyChecking=yes",
+                    "-o",
+                    "PubkeyAuthentication=no",
+                ])
+                .args([
+                    "-o",
+                    "PreferredAuthentications=password",
+                    "-o",
+                    "NumberOfPasswordPrompts=1",
+                ])
+                .arg(format!("{user}@{}", self.svc.var("WEB_SSH_HOST")))
+                .env("SSH_ASKPASS", &askpass)
+                .env("SSH_ASKPASS_REQUIRE", "force")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| e.to_string())?;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"ls /web\n")
+                .map_err(|e| e.to_string())?;
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if out.status.success() == accepted {
+                Ok(())
+            } else {
+                Err(text)
+            }
         });
     }
 

@@ -1,5 +1,5 @@
-//! The pure part of the web driver: names checked, vhosts and the default
-//! pages rendered, the header line of a vhost read back.
+//! The pure part of the web driver: names checked, vhosts rendered, the
+//! header line of a vhost read back, account user names derived.
 
 use crate::DriverError;
 
@@ -48,6 +48,32 @@ pub fn validate_domain(domain: &str) -> Result<(), DriverError> {
     Ok(())
 }
 
+/// The Unix user of a hosting account: `mp` and the last 12 hex digits of
+/// its id (the random part of a UUIDv7), so never anything the customer
+/// typed, and never an existing system user's name.
+pub fn account_user(account_id: uuid::Uuid) -> String {
+    let hex = account_id.simple().to_string();
+    format!("mp{}", &hex[hex.len() - 12..])
+}
+
+/// Refuses any account user name but `mp` followed by 4 to 28 of `a-z0-9`
+/// (what the node helper accepts too).
+pub fn validate_user(user: &str) -> Result<(), DriverError> {
+    let ok = user.len() >= 6
+        && user.len() <= 30
+        && user.starts_with("mp")
+        && user[2..]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(DriverError::Permanent(format!(
+            "{user:?} is not an account user name (mp and 4 to 28 of a-z, 0-9)"
+        )))
+    }
+}
+
 /// An absolute path made of safe characters (it goes into nginx's
 /// configuration unquoted), without a trailing `/` unless it is `/`.
 pub(crate) fn clean_dir(what: &str, dir: &str) -> Result<String, DriverError> {
@@ -92,60 +118,76 @@ fn check_php(version: &str) -> Result<(), DriverError> {
     }
 }
 
+/// Where a node keeps accounts and what its vhosts listen on.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    /// Account homes: `<root_dir>/<user>`, document root `web/public`.
+    pub root_dir: &'a str,
+    /// `80` in production, `127.0.0.1:PORT` in tests.
+    pub listen: &'a str,
+    /// PHP-FPM sockets: `<php_socket_dir>/<user>.sock`.
+    pub php_socket_dir: &'a str,
+}
+
 /// The vhost for `spec`, byte for byte the same for the same input: a
-/// header line recording the domain, PHP version and state, then one
+/// header line recording the domain, PHP, state and account user, then one
 /// `server` for `domain` and `www.domain` rooted at
-/// `<root_dir>/<domain>/public`. With a PHP version, `.php` goes to
-/// PHP-FPM at `/run/php/php<version>-fpm.sock` (Debian's socket path).
-/// Suspended: every request is answered 503 with the page
-/// `<root_dir>/<domain>/suspended.html`; the files stay. The disk quota is
-/// not part of the vhost (nginx cannot enforce one).
+/// `<root_dir>/<user>/web/public`. With PHP, `.php` goes to the account's
+/// own PHP-FPM pool at `<php_socket_dir>/<user>.sock`. nginx (whose group
+/// can read every account's `web/`) follows no symbolic link whose owner
+/// is not its target's, so a link cannot serve another account's files.
+/// Suspended: every
+/// request is answered 503 with a "suspended" page written into the vhost
+/// (nothing of the account is read). The disk quota is not part of the
+/// vhost (nginx cannot enforce one).
 pub fn render_vhost(
     spec: &super::SiteSpec,
-    root_dir: &str,
-    listen: &str,
+    layout: Layout<'_>,
     suspended: bool,
 ) -> Result<String, DriverError> {
     let domain = spec.domain.as_str();
     validate_domain(domain)?;
-    let root = clean_dir("root_dir", root_dir)?;
+    validate_user(&spec.user)?;
+    let root = clean_dir("root_dir", layout.root_dir)?;
+    let sockets = clean_dir("php_socket_dir", layout.php_socket_dir)?;
+    let listen = layout.listen;
     check_listen(listen)?;
     if let Some(php) = &spec.php_version {
         check_php(php)?;
     }
-    let site = if root == "/" {
-        format!("/{domain}")
-    } else {
-        format!("{root}/{domain}")
+    let user = spec.user.as_str();
+    let home = join(&root, user);
+    let php = match (spec.php, &spec.php_version) {
+        (false, _) => "none",
+        (true, None) => "default",
+        (true, Some(v)) => v.as_str(),
     };
-    let php = spec.php_version.as_deref().unwrap_or("none");
     let state = if suspended { "suspended" } else { "active" };
     let mut v = format!(
-        "{HEADER_PREFIX}{domain} php={php} state={state} (written by mPanel; local edits are overwritten)\n\
+        "{HEADER_PREFIX}{domain} php={php} state={state} user={user} (written by mPanel; local edits are overwritten)\n\
          server {{\n    \
              listen {listen};\n    \
              server_name {domain} www.{domain};\n    \
-             root {site}/public;\n"
+             root {home}/web/public;\n    \
+             disable_symlinks if_not_owner from=$document_root;\n"
     );
     if suspended {
         v.push_str(&format!(
-            "    error_page 503 /suspended.html;\n    \
-                 location = /suspended.html {{\n        \
-                     root {site};\n        \
-                     internal;\n    \
-                 }}\n    \
-                 location / {{\n        \
-                     return 503;\n    \
-                 }}\n"
+            "    location / {{\n        \
+                     default_type text/html;\n        \
+                     return 503 '{page}';\n    \
+                 }}\n",
+            page = suspended_page(domain),
         ));
-    } else if let Some(php) = &spec.php_version {
+    } else if spec.php {
+        let socket = join(&sockets, &format!("{user}.sock"));
         v.push_str(&format!(
             "    index index.php index.html;\n    \
                  location ~ \\.php$ {{\n        \
                      try_files $uri =404;\n        \
                      include /etc/nginx/fastcgi_params;\n        \
                      fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n        \
-                     fastcgi_pass unix:/run/php/php{php}-fpm.sock;\n    \
+                     fastcgi_pass unix:{socket};\n    \
                  }}\n"
         ));
     } else {
@@ -155,12 +197,24 @@ pub fn render_vhost(
     Ok(v)
 }
 
+fn join(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
 /// What a vhost's header line says it was rendered from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
     pub domain: String,
+    pub php: bool,
     pub php_version: Option<String>,
     pub suspended: bool,
+    /// The account's Unix user (vhosts written before accounts had their
+    /// own users have none).
+    pub user: Option<String>,
 }
 
 /// Reads the header line of a vhost this driver wrote; `None` for any
@@ -175,26 +229,25 @@ pub(crate) fn parse_header(line: &str) -> Option<Header> {
         "suspended" => true,
         _ => return None,
     };
+    let user = words
+        .next()
+        .and_then(|w| w.strip_prefix("user="))
+        .map(str::to_owned);
     Some(Header {
         domain,
-        php_version: (php != "none").then(|| php.to_owned()),
+        php: php != "none",
+        php_version: (php != "none" && php != "default").then(|| php.to_owned()),
         suspended,
+        user,
     })
 }
 
-/// The placeholder page of a new site (written only when absent).
-pub(crate) fn index_page(domain: &str) -> String {
-    format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{domain}</title></head>\n\
-         <body><h1>{domain}</h1><p>This site is ready. Upload your files to replace this page.</p></body></html>\n"
-    )
-}
-
-/// The page a suspended site answers with (status 503).
+/// The page a suspended site answers with (status 503), inside an nginx
+/// single-quoted string: no `'`, `\\` or `$` (the domain is validated).
 pub(crate) fn suspended_page(domain: &str) -> String {
     format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Site suspended</title></head>\n\
-         <body><h1>Site suspended</h1><p>{domain} is suspended. Please contact your hosting provider.</p></body></html>\n"
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Site suspended</title></head>\
+         <body><h1>Site suspended</h1><p>{domain} is suspended. Please contact your hosting provider.</p></body></html>"
     )
 }
 
@@ -206,8 +259,18 @@ mod tests {
     fn spec(domain: &str, php: Option<&str>) -> SiteSpec {
         SiteSpec {
             domain: domain.into(),
+            user: "mp0123456789ab".into(),
+            php: php.is_some(),
             php_version: php.map(Into::into),
             disk_quota_mb: Some(500),
+        }
+    }
+
+    fn layout<'a>(root_dir: &'a str, listen: &'a str) -> Layout<'a> {
+        Layout {
+            root_dir,
+            listen,
+            php_socket_dir: "/run/mpanel-php/",
         }
     }
 
@@ -249,57 +312,119 @@ mod tests {
     }
 
     #[test]
-    fn the_active_vhost_serves_the_document_root_for_both_names() {
-        let v = render_vhost(&spec("t.test", None), "/srv/www/", "127.0.0.1:8080", false).unwrap();
+    fn the_active_vhost_serves_the_accounts_document_root_for_both_names() {
+        let v = render_vhost(
+            &spec("t.test", None),
+            layout("/srv/www/", "127.0.0.1:8080"),
+            false,
+        )
+        .unwrap();
         assert_eq!(
             v,
-            "# mPanel site t.test php=none state=active (written by mPanel; local edits are overwritten)\n\
+            "# mPanel site t.test php=none state=active user=mp0123456789ab (written by mPanel; local edits are overwritten)\n\
              server {\n    listen 127.0.0.1:8080;\n    server_name t.test www.t.test;\n    \
-             root /srv/www/t.test/public;\n    index index.html;\n}\n"
+             root /srv/www/mp0123456789ab/web/public;\n    \
+             disable_symlinks if_not_owner from=$document_root;\n    index index.html;\n}\n"
         );
-        let again =
-            render_vhost(&spec("t.test", None), "/srv/www", "127.0.0.1:8080", false).unwrap();
+        let again = render_vhost(
+            &spec("t.test", None),
+            layout("/srv/www", "127.0.0.1:8080"),
+            false,
+        )
+        .unwrap();
         assert_eq!(v, again, "deterministic, trailing slash or not");
     }
 
     #[test]
-    fn php_sites_pass_php_to_the_versioned_fpm_socket() {
-        let v = render_vhost(&spec("t.test", Some("8.2")), "/srv/www", "80", false).unwrap();
+    fn php_sites_pass_php_to_the_accounts_own_pool() {
+        let v = render_vhost(
+            &spec("t.test", Some("8.2")),
+            layout("/srv/www", "80"),
+            false,
+        )
+        .unwrap();
         assert!(v.contains("    listen 80;\n"));
         assert!(v.contains("index index.php index.html;"));
-        assert!(v.contains("fastcgi_pass unix:/run/php/php8.2-fpm.sock;"));
+        assert!(v.contains("fastcgi_pass unix:/run/mpanel-php/mp0123456789ab.sock;"));
+        let default = SiteSpec {
+            php_version: None,
+            ..spec("t.test", Some("8.2"))
+        };
+        let d = render_vhost(&default, layout("/srv/www", "80"), false).unwrap();
+        assert!(d.starts_with("# mPanel site t.test php=default "), "{d}");
+        assert!(d.contains("mp0123456789ab.sock"));
+        let header = parse_header(d.lines().next().unwrap()).unwrap();
+        assert!(header.php && header.php_version.is_none());
         for bad in ["8.2; evil", "8", "../8.2", "8.2.1", ""] {
-            let r = render_vhost(&spec("t.test", Some(bad)), "/srv/www", "80", false);
+            let r = render_vhost(&spec("t.test", Some(bad)), layout("/srv/www", "80"), false);
             assert_eq!(r.is_ok(), bad == "8", "{bad:?}");
         }
     }
 
     #[test]
-    fn a_suspended_vhost_answers_503_with_the_suspended_page() {
-        let v = render_vhost(&spec("t.test", Some("8.2")), "/srv/www", "80", true).unwrap();
-        assert!(v.contains("error_page 503 /suspended.html;"));
-        assert!(v.contains("location / {\n        return 503;\n    }"));
-        assert!(v.contains("root /srv/www/t.test;\n        internal;"));
+    fn a_suspended_vhost_answers_503_and_runs_nothing_of_the_account() {
+        let v = render_vhost(&spec("t.test", Some("8.2")), layout("/srv/www", "80"), true).unwrap();
+        assert!(v.contains(
+            "location / {\n        default_type text/html;\n        return 503 '<!doctype html>"
+        ));
+        assert!(v.contains("t.test is suspended"));
         assert!(!v.contains("fastcgi_pass"), "nothing of the site runs");
         let header = parse_header(v.lines().next().unwrap()).unwrap();
         assert_eq!(
             header,
             Header {
                 domain: "t.test".into(),
+                php: true,
                 php_version: Some("8.2".into()),
-                suspended: true
+                suspended: true,
+                user: Some("mp0123456789ab".into()),
             }
         );
+        let page = suspended_page("t.test");
+        assert!(!page.contains(['\'', '\\', '$']));
+    }
+
+    #[test]
+    fn account_users_come_from_the_id_and_only_safe_names_pass() {
+        let id = uuid::Uuid::parse_str("01890a5d-ac96-774b-bcce-b302099a8057").unwrap();
+        assert_eq!(account_user(id), "mpb302099a8057");
+        assert!(validate_user(&account_user(uuid::Uuid::now_v7())).is_ok());
+        for bad in [
+            "",
+            "mp",
+            "mp12",
+            "root",
+            "www-data",
+            "mpanel-web",
+            "mp-1234",
+            "MPabcd",
+            "mpabcd\n",
+            "mp../x",
+            "mpabcd ef",
+            "mpabcdefghijklmnopqrstuvwxyz0123",
+        ] {
+            assert!(validate_user(bad).is_err(), "{bad:?}");
+        }
+        let s = SiteSpec {
+            user: "root".into(),
+            ..spec("t.test", None)
+        };
+        assert!(render_vhost(&s, layout("/srv/www", "80"), false).is_err());
     }
 
     #[test]
     fn unsafe_settings_are_refused() {
         let s = spec("t.test", None);
-        assert!(render_vhost(&s, "relative/www", "80", false).is_err());
-        assert!(render_vhost(&s, "/srv/my www", "80", false).is_err());
-        assert!(render_vhost(&s, "/srv/../etc", "80", false).is_err());
-        assert!(render_vhost(&s, "/srv/www", "80; include /etc/x", false).is_err());
-        assert!(render_vhost(&spec("t.test/x", None), "/srv/www", "80", false).is_err());
+        assert!(render_vhost(&s, layout("relative/www", "80"), false).is_err());
+        assert!(render_vhost(&s, layout("/srv/my www", "80"), false).is_err());
+        assert!(render_vhost(&s, layout("/srv/../etc", "80"), false).is_err());
+        assert!(render_vhost(&s, layout("/srv/www", "80; include /etc/x"), false).is_err());
+        let bad_sockets = Layout {
+            php_socket_dir: "/run/php;x",
+            ..layout("/srv/www", "80")
+        };
+        assert!(render_vhost(&s, bad_sockets, false).is_err());
+        assert!(render_vhost(&spec("t.test/x", None), layout("/srv/www", "80"), false).is_err());
         assert!(parse_header("server {").is_none());
         assert!(parse_header("# mPanel site t.test php=none state=odd").is_none());
     }

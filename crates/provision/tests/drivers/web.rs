@@ -1,8 +1,12 @@
-//! The web-node driver against the harness's real sshd and nginx
+//! The web-node driver against the harness's real sshd, nginx and PHP-FPM
 //! (`WEB_SSH_*`, `WEB_HTTP_PORT`, `WEB_NGINX_CONF`, `WEB_SITES_DIR`,
-//! `WEB_ROOT_DIR`); what nginx serves is checked with HTTP requests.
+//! `WEB_ROOT_DIR`, `WEB_HELPER`, `WEB_PHP_*`, `WEB_ARCHIVE_DIR`); what nginx
+//! serves is checked with HTTP requests, what a customer can reach with the
+//! `sftp` client and `runuser`. The tests run as root (like the harness).
 
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,15 +14,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use mpanel_provision::ssh::{self, SshTarget, sh_quote};
-use mpanel_provision::web::{SiteSpec, SiteState, WebNode};
+use mpanel_provision::web::{SiteSpec, SiteState, WebNode, account_user};
 use mpanel_provision::{DriverError, Ensured};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run these tests under `bash scripts/test.sh`, which starts \
-             the web node (sshd + nginx) and exports WEB_SSH_*, WEB_HTTP_PORT, WEB_NGINX_CONF, \
-             WEB_SITES_DIR and WEB_ROOT_DIR"
+             the web node (sshd + nginx + PHP-FPM) and exports WEB_SSH_*, WEB_HTTP_PORT, \
+             WEB_NGINX_CONF, WEB_SITES_DIR, WEB_ROOT_DIR, WEB_HELPER, WEB_PHP_* and WEB_ARCHIVE_DIR"
         )
     })
 }
@@ -41,6 +45,8 @@ fn node() -> WebNode {
         root_dir: env("WEB_ROOT_DIR"),
         listen: format!("127.0.0.1:{}", env("WEB_HTTP_PORT")),
         nginx_bin: "/usr/sbin/nginx".into(),
+        helper: env("WEB_HELPER"),
+        php_socket_dir: env("WEB_PHP_SOCKET_DIR"),
     }
 }
 
@@ -56,20 +62,166 @@ fn fresh_domain(tag: &str) -> String {
     format!("{tag}-{}-{n}-{micros}.web.test", std::process::id())
 }
 
+/// A static site of a new account.
 fn spec(domain: &str) -> SiteSpec {
     SiteSpec {
         domain: domain.into(),
+        user: account_user(uuid::Uuid::now_v7()),
+        php: false,
         php_version: None,
         disk_quota_mb: Some(100),
     }
 }
 
+/// A PHP site of a new account.
+fn php_spec(domain: &str) -> SiteSpec {
+    SiteSpec {
+        php: true,
+        ..spec(domain)
+    }
+}
+
+/// The account's home and document root on the node.
+fn home(user: &str) -> PathBuf {
+    Path::new(&env("WEB_ROOT_DIR")).join(user)
+}
+
+fn docroot(user: &str) -> PathBuf {
+    home(user).join("web/public")
+}
+
+/// Runs `sh -c script` as `user` (`runuser`): exit status and output.
+fn as_user(user: &str, script: &str) -> (bool, String) {
+    let out = Command::new("runuser")
+        .args(["-u", user, "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn user_exists(user: &str) -> bool {
+    Command::new("getent")
+        .args(["passwd", user])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// A customer's SSH key pair (private key path, public key line).
+fn customer_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_owned())
+}
+
+/// Runs `commands` (one sftp command a line) as `user` over SFTP with a
+/// key: whether every command succeeded, and what sftp printed.
+fn sftp_key(user: &str, key: &Path, commands: &str) -> (bool, String) {
+    sftp(
+        user,
+        commands,
+        &[
+            "-i",
+            key.to_str().unwrap(),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "PasswordAuthentication=no",
+            "-b",
+            "-",
+        ],
+        &[],
+    )
+}
+
+/// The same with a password (through SSH_ASKPASS: no terminal here).
+fn sftp_password(user: &str, password: &str, dir: &Path, commands: &str) -> (bool, String) {
+    let secret = dir.join("password.txt");
+    std::fs::write(&secret, format!("{password}\n")).unwrap();
+    let askpass = dir.join("askpass.sh");
+    let script = format!("#!/bin/sh\ncat {}\n", sh_quote(secret.to_str().unwrap()));
+    std::fs::write(&askpass, script).unwrap();
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let askpass = askpass.to_str().unwrap().to_owned();
+    sftp(
+        user,
+        commands,
+        &[
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+        ],
+        &[
+            ("SSH_ASKPASS", askpass.as_str()),
+            ("SSH_ASKPASS_REQUIRE", "force"),
+        ],
+    )
+}
+
+fn sftp(user: &str, commands: &str, args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
+    let mut child = Command::new("sftp")
+        .args(["-P", &env("WEB_SSH_PORT")])
+        .args([
+            "-o",
+            &format!("UserKnownHostsFile={}", env("WEB_SSH_KNOWN_HOSTS")),
+        ])
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5"])
+        .args(args)
+        .arg(format!("{user}@{}", env("WEB_SSH_HOST")))
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(commands.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A file with `text` to upload.
+fn local_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 /// `GET /` with this Host header: status and body.
 async fn get(host: &str) -> (u16, String) {
+    get_path(host, "/").await
+}
+
+/// `GET path` with this Host header: status and body.
+async fn get_path(host: &str, path: &str) -> (u16, String) {
     let port: u16 = env("WEB_HTTP_PORT").parse().unwrap();
     let exchange = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        // HTTP/1.0: the body comes whole, never chunked.
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.unwrap();
@@ -108,13 +260,12 @@ async fn web_site_is_served_suspended_unsuspended_and_terminated_with_an_archive
     let web = node();
     let domain = fresh_domain("life");
     let www = format!("www.{domain}");
+    let site = php_spec(&domain);
+    let user = site.user.clone();
 
     assert!(web.ping().await.unwrap() < Duration::from_secs(5));
     assert_eq!(web.site_state(&domain).await.unwrap(), None);
-    assert_eq!(
-        web.ensure_site(&spec(&domain)).await.unwrap(),
-        Ensured::Created
-    );
+    assert_eq!(web.ensure_site(&site).await.unwrap(), Ensured::Created);
     let (status, body) = get_until(&domain, 200).await;
     assert_eq!(status, 200, "{body}");
     assert!(
@@ -122,13 +273,41 @@ async fn web_site_is_served_suspended_unsuspended_and_terminated_with_an_archive
         "the default page names the site: {body}"
     );
     assert_eq!(get_until(&www, 200).await.0, 200, "www. is served too");
-    assert_eq!(
-        web.ensure_site(&spec(&domain)).await.unwrap(),
-        Ensured::AlreadyThere
-    );
+    assert_eq!(web.ensure_site(&site).await.unwrap(), Ensured::AlreadyThere);
     assert_eq!(
         web.site_state(&domain).await.unwrap(),
         Some(SiteState::Active)
+    );
+    // The account: its own user, a root-owned chroot home, the writable
+    // part 0750 (setgid) with nginx's group, PHP's tmp private.
+    assert!(user_exists(&user));
+    let mode = |p: &Path| {
+        let out = Command::new("stat")
+            .args(["-c", "%U:%G %a"])
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let nginx_group = env("WEB_SSH_USER");
+    assert_eq!(mode(&home(&user)), "root:root 755");
+    assert_eq!(
+        mode(&home(&user).join("web")),
+        format!("{user}:{nginx_group} 2750")
+    );
+    assert_eq!(mode(&docroot(&user)), format!("{user}:{nginx_group} 2750"));
+    assert_eq!(mode(&home(&user).join("tmp")), format!("{user}:{user} 700"));
+    let socket = Path::new(&env("WEB_PHP_SOCKET_DIR")).join(format!("{user}.sock"));
+    assert_eq!(mode(&socket), format!("{user}:{nginx_group} 660"));
+    // Another account with the same domain is refused.
+    let thief = php_spec(&domain);
+    assert!(matches!(
+        web.ensure_site(&thief).await,
+        Err(DriverError::Permanent(m)) if m.contains(&user)
+    ));
+    assert!(
+        !user_exists(&thief.user),
+        "nothing made for the other account"
     );
 
     assert_eq!(web.suspend(&domain).await.unwrap(), Ensured::Created);
@@ -141,10 +320,7 @@ async fn web_site_is_served_suspended_unsuspended_and_terminated_with_an_archive
         Some(SiteState::Suspended)
     );
     // Re-running the provisioning does not lift a suspension.
-    assert_eq!(
-        web.ensure_site(&spec(&domain)).await.unwrap(),
-        Ensured::AlreadyThere
-    );
+    assert_eq!(web.ensure_site(&site).await.unwrap(), Ensured::AlreadyThere);
     assert_eq!(get(&domain).await.0, 503);
 
     assert_eq!(web.unsuspend(&domain).await.unwrap(), Ensured::Created);
@@ -153,33 +329,40 @@ async fn web_site_is_served_suspended_unsuspended_and_terminated_with_an_archive
     assert!(body.contains(&domain), "the files were kept: {body}");
     assert_eq!(web.unsuspend(&domain).await.unwrap(), Ensured::AlreadyThere);
 
-    let archive = web.terminate(&domain).await.unwrap().expect("an archive");
+    let archive = web
+        .terminate(&domain, &user)
+        .await
+        .unwrap()
+        .expect("an archive");
     let vhost = format!("{}/{domain}.conf", env("WEB_SITES_DIR"));
     assert!(!Path::new(&vhost).exists(), "vhost removed");
     let (status, body) = get_until(&domain, 404).await;
     assert_eq!(status, 404, "nginx's default server answers: {body}");
     assert!(!body.contains(&domain));
-    let archives = format!("{}/.archive/{domain}-", env("WEB_ROOT_DIR"));
+    // (e) user, pool, socket and home are gone; the archive is private and
+    // outside every web root.
+    assert!(!user_exists(&user), "the account's user was removed");
+    let pool = Path::new(&env("WEB_PHP_POOL_DIR")).join(format!("{user}.conf"));
+    assert!(!pool.exists(), "the pool was removed");
+    assert!(!socket.exists(), "the socket was removed");
+    assert!(!home(&user).exists(), "the home was removed");
+    let archives = format!("{}/{domain}-{user}-", env("WEB_ARCHIVE_DIR"));
     assert!(
         archive.starts_with(&archives) && archive.ends_with(".tar.gz"),
         "{archive}"
     );
-    let listing = std::process::Command::new("tar")
+    assert!(!archive.starts_with(&env("WEB_ROOT_DIR")));
+    let meta = std::fs::metadata(&archive).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{archive}");
+    let listing = Command::new("tar")
         .args(["-tzf", &archive])
         .output()
         .unwrap();
     let listing = String::from_utf8(listing.stdout).unwrap();
-    assert!(
-        listing.contains(&format!("{domain}/public/index.html")),
-        "{listing}"
-    );
-    assert!(
-        !Path::new(&format!("{}/{domain}", env("WEB_ROOT_DIR"))).exists(),
-        "files removed"
-    );
+    assert!(listing.contains("web/public/index.html"), "{listing}");
     assert_eq!(web.site_state(&domain).await.unwrap(), None);
     assert_eq!(
-        web.terminate(&domain).await.unwrap(),
+        web.terminate(&domain, &user).await.unwrap(),
         None,
         "a missing site is fine"
     );
@@ -193,31 +376,252 @@ async fn web_site_is_served_suspended_unsuspended_and_terminated_with_an_archive
 async fn web_ensure_site_keeps_the_customers_index_page() {
     let web = node();
     let domain = fresh_domain("keep");
-    assert_eq!(
-        web.ensure_site(&spec(&domain)).await.unwrap(),
-        Ensured::Created
+    let site = spec(&domain);
+    let user = site.user.clone();
+    assert_eq!(web.ensure_site(&site).await.unwrap(), Ensured::Created);
+    let index = docroot(&user).join("index.html");
+    let write = format!(
+        "printf 'customer page' > {}",
+        sh_quote(index.to_str().unwrap())
     );
-    let index = format!("{}/{domain}/public/index.html", env("WEB_ROOT_DIR"));
-    let write = format!("printf 'customer page' > {}", sh_quote(&index));
-    assert_eq!(ssh::run(&target(), &write, None).await.unwrap().status, 0);
-    assert_eq!(
-        web.ensure_site(&spec(&domain)).await.unwrap(),
-        Ensured::AlreadyThere
-    );
+    let (ok, text) = as_user(&user, &write);
+    assert!(ok, "{text}");
+    assert_eq!(web.ensure_site(&site).await.unwrap(), Ensured::AlreadyThere);
     let (status, body) = get_until(&domain, 200).await;
     assert_eq!((status, body.as_str()), (200, "customer page"));
 
-    // A PHP site is a different vhost: rewritten, the page still kept.
+    // A PHP site is a different vhost and a pool: rewritten, the page kept.
     let php = SiteSpec {
+        php: true,
         php_version: Some("8.2".into()),
-        ..spec(&domain)
+        ..site.clone()
     };
     assert_eq!(web.ensure_site(&php).await.unwrap(), Ensured::Created);
     assert_eq!(web.ensure_site(&php).await.unwrap(), Ensured::AlreadyThere);
     let vhost = std::fs::read_to_string(format!("{}/{domain}.conf", env("WEB_SITES_DIR"))).unwrap();
-    assert!(vhost.contains("php8.2-fpm.sock"), "{vhost}");
+    assert!(vhost.contains(&format!("{user}.sock")), "{vhost}");
     assert_eq!(get_until(&domain, 200).await.1, "customer page");
-    web.terminate(&domain).await.unwrap();
+    // And back: the pool goes.
+    assert_eq!(web.ensure_site(&site).await.unwrap(), Ensured::Created);
+    let pool = Path::new(&env("WEB_PHP_POOL_DIR")).join(format!("{user}.conf"));
+    assert!(!pool.exists());
+    web.terminate(&domain, &user).await.unwrap();
+}
+
+/// The PHP a customer uploads: who runs it, what it can read of `other`,
+/// and a file it writes.
+fn probe_php(other: &Path) -> String {
+    format!(
+        r#"<?php
+echo "user=", posix_getpwuid(posix_geteuid())['name'], "\n";
+$r = @file_get_contents('{other}');
+echo "other=", $r === false ? "DENIED" : "LEAKED:" . $r, "\n";
+$l = @scandir('{dir}');
+echo "list=", $l === false ? "DENIED" : "LEAKED:" . implode(',', $l), "\n";
+file_put_contents(__DIR__ . '/written-by-php.txt', 'private to my account');
+echo "wrote\n";
+"#,
+        other = other.display(),
+        dir = other.parent().unwrap().display(),
+    )
+}
+
+#[tokio::test]
+async fn web_accounts_run_their_own_php_and_cannot_reach_each_other() {
+    let web = node();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (a_domain, b_domain) = (fresh_domain("iso-a"), fresh_domain("iso-b"));
+    let (a, b) = (php_spec(&a_domain), php_spec(&b_domain));
+    web.ensure_site(&a).await.unwrap();
+    web.ensure_site(&b).await.unwrap();
+    let (a_key, a_pub) = customer_key(dir.path(), "a");
+    let (b_key, b_pub) = customer_key(dir.path(), "b");
+    web.set_sftp_keys(&a.user, &[a_pub]).await.unwrap();
+    web.set_sftp_keys(&b.user, &[b_pub]).await.unwrap();
+
+    // B's secret, uploaded over SFTP by B.
+    let secret = local_file(dir.path(), "secret.txt", "b's secret");
+    let (ok, text) = sftp_key(
+        &b.user,
+        &b_key,
+        &format!("put {secret} /web/public/secret.txt\n"),
+    );
+    assert!(ok, "{text}");
+    let b_secret = docroot(&b.user).join("secret.txt");
+    assert!(b_secret.exists());
+
+    // (a) A uploads index.php over SFTP; nginx runs it in A's own pool.
+    let probe = local_file(dir.path(), "index.php", &probe_php(&b_secret));
+    let (ok, text) = sftp_key(
+        &a.user,
+        &a_key,
+        &format!("put {probe} /web/public/index.php\n"),
+    );
+    assert!(ok, "{text}");
+    let (status, body) = get_until(&a_domain, 200).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("user={}\n", a.user)), "{body}");
+    // (b) A's PHP cannot read or list B's files.
+    assert!(body.contains("other=DENIED\n"), "{body}");
+    assert!(body.contains("list=DENIED\n"), "{body}");
+    assert!(body.contains("wrote\n"), "{body}");
+
+    // (c) What A's site wrote is A's, and B's user cannot read it — not
+    // even without PHP's open_basedir (plain file permissions).
+    let written = docroot(&a.user).join("written-by-php.txt");
+    let (ok, text) = as_user(&a.user, &format!("cat {}", written.display()));
+    assert!(ok && text == "private to my account", "{text}");
+    let (ok, text) = as_user(&b.user, &format!("cat {}", written.display()));
+    assert!(!ok && text.contains("Permission denied"), "{text}");
+    let (ok, text) = as_user(
+        &b.user,
+        &format!("ls {}", home(&a.user).join("web").display()),
+    );
+    assert!(!ok, "{text}");
+    // nginx (which can read both) does not follow B's link to A's file.
+    let link = docroot(&b.user).join("link.txt");
+    let (ok, text) = as_user(
+        &b.user,
+        &format!("ln -s {} {}", written.display(), link.display()),
+    );
+    assert!(ok, "{text}");
+    let (status, body) = get_path(&b_domain, "/link.txt").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("private to my account"));
+    // And B's PHP cannot read it either.
+    let probe_b = local_file(dir.path(), "probe.php", &probe_php(&written));
+    let (ok, text) = sftp_key(
+        &b.user,
+        &b_key,
+        &format!("put {probe_b} /web/public/probe.php\n"),
+    );
+    assert!(ok, "{text}");
+    let (status, body) = get_path(&b_domain, "/probe.php").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("user={}\n", b.user)), "{body}");
+    assert!(body.contains("other=DENIED\n"), "{body}");
+
+    // (d) A's SFTP is chrooted to A's home: `/` is the home, B's path
+    // does not exist there, `..` leads nowhere.
+    let (ok, text) = sftp_key(&a.user, &a_key, "ls -1 /\ncd ..\nls -1\n");
+    assert!(ok, "{text}");
+    let names: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("sftp>"))
+        .map(|l| l.trim_start_matches('/'))
+        .collect();
+    assert_eq!(names, ["tmp", "web", "tmp", "web"], "{text}");
+    let (ok, text) = sftp_key(
+        &a.user,
+        &a_key,
+        &format!(
+            "get {} {}\n",
+            b_secret.display(),
+            dir.path().join("stolen").display()
+        ),
+    );
+    assert!(!ok, "{text}");
+    assert!(!dir.path().join("stolen").exists());
+    let (ok, text) = sftp_key(&a.user, &a_key, "get /../../etc/passwd /dev/null\n");
+    assert!(!ok, "{text}");
+    // Nor a shell: the account gets SFTP only.
+    let shell = Command::new("ssh")
+        .args(["-p", &env("WEB_SSH_PORT"), "-i", a_key.to_str().unwrap()])
+        .args([
+            "-o",
+            &format!("UserKnownHostsFile={}", env("WEB_SSH_KNOWN_HOSTS")),
+        ])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+        .arg(format!("{}@{}", a.user, env("WEB_SSH_HOST")))
+        .arg("id")
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&shell.stdout).contains("uid="),
+        "{shell:?}"
+    );
+
+    // The disk use is measured on the node.
+    let used_before = web.disk_usage(&a.user).await.unwrap();
+    let big = local_file(dir.path(), "big.bin", &"x".repeat(1 << 20));
+    let (ok, text) = sftp_key(&a.user, &a_key, &format!("put {big} /web/big.bin\n"));
+    assert!(ok, "{text}");
+    let used = web.disk_usage(&a.user).await.unwrap();
+    assert!(used >= used_before + (1 << 20), "{used_before} -> {used}");
+
+    web.terminate(&a_domain, &a.user).await.unwrap();
+    web.terminate(&b_domain, &b.user).await.unwrap();
+    assert_eq!(web.disk_usage(&a.user).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn web_a_suspended_account_answers_503_runs_no_php_and_refuses_sftp() {
+    let web = node();
+    let dir = tempfile::tempdir().unwrap();
+    let domain = fresh_domain("susp");
+    let site = php_spec(&domain);
+    let user = site.user.clone();
+    web.ensure_site(&site).await.unwrap();
+    let (key, public) = customer_key(dir.path(), "c");
+    web.set_sftp_keys(&user, &[public]).await.unwrap();
+    let hash = Command::new("openssl")
+        .args(["passwd", "-6", "a customer's sftp password"])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8(hash.stdout).unwrap().trim().to_owned();
+    web.set_sftp_password(&user, &hash).await.unwrap();
+    let probe = local_file(dir.path(), "index.php", "<?php echo 'php ran';");
+    let (ok, text) = sftp_key(&user, &key, &format!("put {probe} /web/public/index.php\n"));
+    assert!(ok, "{text}");
+    let (ok, text) = sftp_password(&user, "a customer's sftp password", dir.path(), "ls /\n");
+    assert!(ok, "the password logs in: {text}");
+    let (ok, text) = sftp_password(&user, "a wrong password", dir.path(), "ls /\n");
+    assert!(!ok, "{text}");
+    assert_eq!(get_until(&domain, 200).await.1, "php ran");
+
+    // (f) Suspended: 503, no pool, no SFTP with the key or the password —
+    // also after the password is changed while suspended.
+    web.suspend(&domain).await.unwrap();
+    let (status, body) = get_until(&domain, 503).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.contains("php ran"));
+    assert_eq!(get_path(&domain, "/index.php").await.0, 503);
+    let pool = Path::new(&env("WEB_PHP_POOL_DIR")).join(format!("{user}.conf"));
+    assert!(!pool.exists(), "the pool does not run while suspended");
+    let (ok, text) = sftp_key(&user, &key, "ls /\n");
+    assert!(!ok && text.contains("Permission denied"), "{text}");
+    web.set_sftp_password(&user, &hash).await.unwrap();
+    let (ok, text) = sftp_password(&user, "a customer's sftp password", dir.path(), "ls /\n");
+    assert!(!ok, "{text}");
+
+    web.unsuspend(&domain).await.unwrap();
+    assert_eq!(get_until(&domain, 200).await.1, "php ran");
+    assert!(pool.exists());
+    let (ok, text) = sftp_key(&user, &key, "ls /\n");
+    assert!(ok, "{text}");
+    let (ok, text) = sftp_password(&user, "a customer's sftp password", dir.path(), "ls /\n");
+    assert!(ok, "{text}");
+
+    // Bad input never reaches the node.
+    for bad in ["plain", "$1$abcdefgh$x", "$6$abc def", "$6$a\nb:c"] {
+        assert!(matches!(
+            web.set_sftp_password(&user, bad).await,
+            Err(DriverError::Permanent(_))
+        ));
+    }
+    for bad in [
+        "command=\"x\" ssh-ed25519 AAAA",
+        "ssh-ed25519 AAAA\nssh-rsa BBBB",
+        "ssh-ed25519",
+        "ssh-ed25519 ===",
+    ] {
+        assert!(matches!(
+            web.set_sftp_keys(&user, &[bad.to_owned()]).await,
+            Err(DriverError::Permanent(_))
+        ));
+    }
+    web.terminate(&domain, &user).await.unwrap();
 }
 
 #[tokio::test]
@@ -228,7 +632,9 @@ async fn web_configuration_nginx_refuses_is_undone_and_permanent() {
         ..node()
     };
     let domain = fresh_domain("bad");
-    let err = web.ensure_site(&spec(&domain)).await.unwrap_err();
+    let bad = spec(&domain);
+    let user = bad.user.clone();
+    let err = web.ensure_site(&bad).await.unwrap_err();
     let DriverError::Permanent(message) = err else {
         panic!("expected a permanent error, got {err:?}");
     };
@@ -243,13 +649,12 @@ async fn web_configuration_nginx_refuses_is_undone_and_permanent() {
     assert!(!Path::new(&format!("{sites}/{domain}.conf.old")).exists());
     // nginx still works for everyone else.
     let other = fresh_domain("after-bad");
-    assert_eq!(
-        node().ensure_site(&spec(&other)).await.unwrap(),
-        Ensured::Created
-    );
+    let good = spec(&other);
+    let other_user = good.user.clone();
+    assert_eq!(node().ensure_site(&good).await.unwrap(), Ensured::Created);
     assert_eq!(get_until(&other, 200).await.0, 200);
-    node().terminate(&other).await.unwrap();
-    node().terminate(&domain).await.unwrap();
+    node().terminate(&other, &other_user).await.unwrap();
+    node().terminate(&domain, &user).await.unwrap();
 }
 
 #[tokio::test]
@@ -276,7 +681,25 @@ async fn web_domains_that_are_not_canonical_are_refused_before_anything_runs() {
             "{domain}: {err:?}"
         );
         assert!(matches!(
-            web.terminate(domain).await,
+            web.terminate(domain, "mp0123456789ab").await,
+            Err(DriverError::Permanent(_))
+        ));
+    }
+    for user in ["root", "mpanel-web", "mp'x", "../mp1234"] {
+        let s = SiteSpec {
+            user: user.into(),
+            ..spec("t.test")
+        };
+        assert!(matches!(
+            web.ensure_site(&s).await,
+            Err(DriverError::Permanent(_))
+        ));
+        assert!(matches!(
+            web.terminate("t.test", user).await,
+            Err(DriverError::Permanent(_))
+        ));
+        assert!(matches!(
+            web.disk_usage(user).await,
             Err(DriverError::Permanent(_))
         ));
     }

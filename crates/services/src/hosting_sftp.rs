@@ -1,0 +1,174 @@
+//! A hosting account's SFTP access: a new password (hashed here with
+//! SHA-512-crypt for the node's shadow file; the job carries only the
+//! hash) and/or the public keys that may log in. Queued as a job, like a
+//! mailbox's password.
+
+use mpanel_domain::provisioning::SFTP_JOB;
+use mpanel_domain::{Clock, JobId, TenantId};
+use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_store::Store;
+use mpanel_store::provisioning::ResourceKind;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::actor::Change;
+use crate::{Actor, ServiceError};
+
+/// `PUT …/sftp`: at least one of the two; `keys: []` removes every key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpAccess {
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+}
+
+const KEY_TYPES: [&str; 6] = [
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+];
+
+/// One OpenSSH public key line without options (`type key [comment]`),
+/// the same rule the web driver and the node helper apply.
+fn key_ok(key: &str) -> bool {
+    let words: Vec<&str> = key.split(' ').collect();
+    let data_ok = |d: &str| {
+        let body = d.trim_end_matches('=');
+        !body.is_empty()
+            && d.len() - body.len() <= 3
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    };
+    let comment_ok = |c: &str| {
+        c.len() <= 100
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"@._+-".contains(&b))
+    };
+    match words.as_slice() {
+        [kind, data] => KEY_TYPES.contains(kind) && data_ok(data),
+        [kind, data, comment] => KEY_TYPES.contains(kind) && data_ok(data) && comment_ok(comment),
+        _ => false,
+    }
+}
+
+/// Queues the account's new SFTP access. The account must be the
+/// tenant's (and, for a customer, theirs: `customer`), not terminated.
+pub async fn set_sftp_access(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: TenantId,
+    customer: Option<Uuid>,
+    actor: &Actor,
+    id: Uuid,
+    input: SftpAccess,
+) -> Result<JobId, ServiceError> {
+    if input.password.is_none() && input.keys.is_none() {
+        return Err(ServiceError::invalid(
+            "password",
+            "give a password, keys, or both",
+        ));
+    }
+    let hash =
+        match &input.password {
+            Some(p) => {
+                if p.chars().count() < 10 || p.len() > 200 || p.chars().any(char::is_control) {
+                    return Err(ServiceError::invalid(
+                        "password",
+                        "must be 10 to 200 characters, without control characters",
+                    ));
+                }
+                Some(crate::crypt::sha512_crypt_new(p).map_err(|e| {
+                    ServiceError::Internal(format!("no randomness for a salt: {e}"))
+                })?)
+            }
+            None => None,
+        };
+    let keys: Option<Vec<String>> = input
+        .keys
+        .map(|ks| ks.iter().map(|k| k.trim().to_owned()).collect());
+    if let Some(ks) = &keys {
+        if ks.len() > 20 {
+            return Err(ServiceError::invalid("keys", "at most 20 keys"));
+        }
+        if let Some(n) = ks.iter().position(|k| !key_ok(k)) {
+            return Err(ServiceError::invalid(
+                "keys",
+                format!(
+                    "key {} is not one OpenSSH public key line (type, key, optional comment)",
+                    n + 1
+                ),
+            ));
+        }
+    }
+    let account = store
+        .resource(ResourceKind::HostingAccount, tenant, id)
+        .await
+        .map_err(ServiceError::not_found_as("hosting account"))?;
+    if customer.is_some_and(|c| c != account.customer_id) {
+        return Err(ServiceError::NotFound("no such hosting account".into()));
+    }
+    if account.status == "TERMINATED" {
+        return Err(ServiceError::Conflict(
+            "the hosting account is terminated".into(),
+        ));
+    }
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let (job, _) = enqueue(
+        &mut tx,
+        SFTP_JOB,
+        &json!({"tenant_id": tenant, "hosting_account_id": id,
+            "password_hash": hash, "keys": keys}),
+        &JobOptions {
+            queue: "provisioning".into(),
+            max_attempts: 10,
+            ..JobOptions::default()
+        },
+        now,
+    )
+    .await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action: SFTP_JOB,
+        target_type: "hosting_account",
+        target_id: id.to_string(),
+        before: None,
+        after: Some(json!({"job_id": job, "password": hash.is_some(),
+            "keys": keys.as_ref().map(Vec::len)})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_ok;
+
+    #[test]
+    fn only_plain_public_key_lines_pass() {
+        assert!(key_ok(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB/x+y= me@laptop"
+        ));
+        assert!(key_ok("ssh-rsa AAAAB3NzaC1yc2E="));
+        for bad in [
+            "",
+            "ssh-ed25519",
+            "command=\"x\" ssh-ed25519 AAAA",
+            "ssh-ed25519 AAAA\nssh-rsa BBBB",
+            "ssh-dss AAAA",
+            "ssh-ed25519 AA$A",
+            "ssh-ed25519 AAAA a comment with spaces",
+        ] {
+            assert!(!key_ok(bad), "{bad:?}");
+        }
+    }
+}
