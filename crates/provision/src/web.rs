@@ -476,7 +476,8 @@ impl WebNode {
              if [ -f \"$conf\" ]; then cp -p \"$conf\" \"$conf.old\" || exit 1; old=1; fi\n\
              mv -f \"$conf.new\" \"$conf\" || exit 1\n\
              undo() {{ if [ \"$old\" = 1 ]; then mv -f \"$conf.old\" \"$conf\"; else rm -f \"$conf\"; fi; }}\n\
-             if ! err=$(\"$nginx\" -q -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
+             if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
+             case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n\
              if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
              rm -f \"$conf.old\"\n\
              echo CHANGED\n",

@@ -625,6 +625,37 @@ async fn web_a_suspended_account_answers_503_runs_no_php_and_refuses_sftp() {
 }
 
 #[tokio::test]
+async fn web_a_name_another_vhost_serves_is_refused_not_shared() {
+    // A vhost mPanel did not write already answers the name (and its www.):
+    // nginx would only warn and pick one; the install is refused instead.
+    let domain = fresh_domain("clash");
+    let sites = env("WEB_SITES_DIR");
+    let stray = format!("{sites}/zz-stray-{domain}.conf");
+    std::fs::write(
+        &stray,
+        format!(
+            "server {{ listen {}; server_name www.{domain}; return 200 'stray'; }}\n",
+            node().listen
+        ),
+    )
+    .unwrap();
+    let claim = spec(&domain);
+    let user = claim.user.clone();
+    let err = node().ensure_site(&claim).await.unwrap_err();
+    let DriverError::Permanent(message) = err else {
+        panic!("expected a permanent error, got {err:?}");
+    };
+    assert!(message.contains("conflicting server name"), "{message}");
+    assert_eq!(
+        node().site_state(&domain).await.unwrap(),
+        None,
+        "no vhost stays"
+    );
+    std::fs::remove_file(&stray).unwrap();
+    node().terminate(&domain, &user).await.unwrap();
+}
+
+#[tokio::test]
 async fn web_configuration_nginx_refuses_is_undone_and_permanent() {
     // Passes the driver's checks, but nginx refuses the port.
     let web = WebNode {
