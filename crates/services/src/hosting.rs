@@ -306,6 +306,19 @@ pub async fn create_mailbox(
         updated_at: now,
     };
     let mut tx = store.begin().await?;
+    // Counted again under the subscription's lock: concurrent requests
+    // cannot all pass the check above and exceed the plan together.
+    tx.subscription_for_update(tenant, sub.id).await?;
+    if tx
+        .count_live_resources(ResourceKind::MailAccount, sub.id)
+        .await?
+        >= i64::from(quota.0)
+    {
+        return Err(ServiceError::Conflict(format!(
+            "the plan includes {} mailboxes, all in use",
+            quota.0
+        )));
+    }
     tx.insert_resource(ResourceKind::MailAccount, &record)
         .await
         .map_err(|e| match e {

@@ -314,6 +314,30 @@ impl Store {
 }
 
 impl Tx {
+    /// How many resources of `kind` the subscription holds that are not
+    /// gone, read inside this transaction (after the subscription is locked,
+    /// a count no concurrent insert can pass).
+    pub async fn count_live_resources(
+        &mut self,
+        kind: ResourceKind,
+        subscription: Uuid,
+    ) -> StoreResult<i64> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {} WHERE subscription_id = $1 AND status <> $2",
+            kind.table()
+        ));
+        let n = on_tx!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(subscription)
+                .bind(kind.gone())
+                .fetch_one(conn)
+                .await?
+        });
+        Ok(n)
+    }
+}
+
+impl Tx {
     pub async fn insert_resource(
         &mut self,
         kind: ResourceKind,

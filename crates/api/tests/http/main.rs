@@ -19,6 +19,7 @@ mod errors;
 mod health;
 mod hosting_sftp;
 mod limits;
+mod mailbox_quota;
 mod matrix;
 mod metrics;
 mod ops;
