@@ -26,10 +26,37 @@ pub async fn client_ip(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    if !trust.0
+        && let Some(peer) = peer
+        && is_private(peer)
+    {
+        warn_once_about_proxy(peer);
+    }
     if let Some(ip) = resolve(peer, req.headers(), trust.0) {
         req.extensions_mut().insert(ClientIp(ip));
     }
     next.run(req).await
+}
+
+/// A private (not loopback) peer is most likely a reverse proxy: without
+/// `trust_forwarded_for`, every client behind it shares one address for
+/// rate limits, login throttling and the IP allow-list.
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private(),
+        IpAddr::V6(v6) => v6.is_unique_local(),
+    }
+}
+
+fn warn_once_about_proxy(peer: IpAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "requests arrive from a private address, likely a reverse proxy, and trust_forwarded_for is off: \
+             every client behind it is counted as one for rate limits, login throttling and the IP allow-list"
+        );
+    }
 }
 
 fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trust_forwarded_for: bool) -> Option<IpAddr> {

@@ -487,3 +487,32 @@ async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
     .await;
     outputs.into_iter().map(|o| o.unwrap()).collect()
 }
+
+#[tokio::test]
+async fn a_strangers_failed_logins_do_not_lock_the_owner_out() {
+    let app = TestApp::start().await;
+    app.account("acme", "owner@acme.test", Role::TenantAdmin)
+        .await;
+    let stranger = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 3]))
+        .build()
+        .unwrap();
+    let mut last = 0;
+    for _ in 0..8 {
+        last = stranger
+            .post(app.url("/api/auth/login"))
+            .json(&serde_json::json!({"tenant": "acme", "email": "owner@acme.test", "password": "a wrong guess"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429, "the stranger is locked out");
+    let res = app.login_raw("acme", "owner@acme.test", PASSWORD).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the owner, from their own address, is not"
+    );
+}

@@ -76,9 +76,63 @@ impl ThrottlePolicy {
     }
 }
 
+/// The client a failure is counted against: an IPv4 address, or an IPv6
+/// address's /64 (one host usually holds a whole /64, so counting single
+/// IPv6 addresses would give an attacker 2^64 fresh counters).
+pub fn client_group(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
+/// The key failures of one account are counted under: the account *and*
+/// the client, so a stranger's guesses lock only the stranger out (the
+/// per-address count still bounds what one client may try across
+/// accounts).
+pub fn account_key(tenant: &str, email: &str, ip: Option<&str>) -> String {
+    format!(
+        "account:{tenant}:{}:{}",
+        email.to_lowercase(),
+        ip.map_or_else(|| "unknown".to_owned(), client_group)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_accounts_with_the_client() {
+        assert_eq!(client_group("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            client_group("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(
+            client_group("2001:db8:1:3::1"),
+            client_group("2001:db8:1:2::1")
+        );
+        assert_eq!(client_group("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(client_group("192.0.2.7"), "192.0.2.7");
+        assert_ne!(
+            account_key("acme", "A@x.test", Some("192.0.2.7")),
+            account_key("acme", "a@x.test", Some("192.0.2.8")),
+            "another client has its own count"
+        );
+        assert_eq!(
+            account_key("acme", "A@x.test", Some("2001:db8::1")),
+            account_key("acme", "a@x.test", Some("2001:db8::2")),
+            "one /64 is one client"
+        );
+    }
     use time::macros::datetime;
 
     #[test]

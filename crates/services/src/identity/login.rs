@@ -2,7 +2,7 @@
 
 use mpanel_domain::identity::api_token::hash_secret;
 use mpanel_domain::identity::refresh::{self, REFRESH_TOKEN_TTL, RefreshDecision};
-use mpanel_domain::identity::throttle::{PER_ACCOUNT, PER_ADDRESS};
+use mpanel_domain::identity::throttle::{self as throttle_rules, PER_ACCOUNT, PER_ADDRESS};
 use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, UserId};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::identity::sessions::SessionRecord;
@@ -80,7 +80,10 @@ pub async fn login(
     let now = clock.now();
     let tenant = store.tenant_by_slug(&input.tenant).await?;
     let tenant_id = tenant.as_ref().map(|t| t.id);
-    let address_key = input.ip.as_ref().map(|ip| format!("address:{ip}"));
+    let address_key = input
+        .ip
+        .as_deref()
+        .map(|ip| format!("address:{}", throttle_rules::client_group(ip)));
     if let Some(key) = &address_key
         && let Some(until) = store
             .throttle_state(key)
@@ -98,7 +101,7 @@ pub async fn login(
         });
     }
     // Counted before the password is checked, so parallel guesses count too.
-    let account_key = format!("account:{}:{}", input.tenant, input.email.to_lowercase());
+    let account_key = throttle_rules::account_key(&input.tenant, &input.email, input.ip.as_deref());
     let attempt = match throttle::begin(store, account_key, PER_ACCOUNT, now).await {
         Ok(attempt) => attempt,
         Err(err) => {
