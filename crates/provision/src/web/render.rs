@@ -169,7 +169,7 @@ pub fn render_vhost(
              listen {listen};\n    \
              server_name {domain} www.{domain};\n    \
              root {home}/web/public;\n    \
-             disable_symlinks if_not_owner from=$document_root;\n"
+             disable_symlinks if_not_owner;\n"
     );
     if suspended {
         v.push_str(&format!(
@@ -324,7 +324,7 @@ mod tests {
             "# mPanel site t.test php=none state=active user=mp0123456789ab (written by mPanel; local edits are overwritten)\n\
              server {\n    listen 127.0.0.1:8080;\n    server_name t.test www.t.test;\n    \
              root /srv/www/mp0123456789ab/web/public;\n    \
-             disable_symlinks if_not_owner from=$document_root;\n    index index.html;\n}\n"
+             disable_symlinks if_not_owner;\n    index index.html;\n}\n"
         );
         let again = render_vhost(
             &spec("t.test", None),

@@ -489,6 +489,25 @@ async fn web_accounts_run_their_own_php_and_cannot_reach_each_other() {
     let (status, body) = get_path(&b_domain, "/link.txt").await;
     assert_eq!(status, 403, "{body}");
     assert!(!body.contains("private to my account"));
+    // Nor B's whole document root swapped for a link to A's (every
+    // component of the path is checked, the document root's own included).
+    let b_web = home(&b.user).join("web");
+    let swap = format!(
+        "mv {web}/public {web}/kept && ln -s {a_root} {web}/public",
+        web = b_web.display(),
+        a_root = docroot(&a.user).display()
+    );
+    let (ok, text) = as_user(&b.user, &swap);
+    assert!(ok, "{text}");
+    let (status, body) = get_path(&b_domain, "/written-by-php.txt").await;
+    assert!(!body.contains("private to my account"), "{status}: {body}");
+    assert_eq!(status, 403, "{body}");
+    let restore = format!(
+        "rm {web}/public && mv {web}/kept {web}/public",
+        web = b_web.display()
+    );
+    let (ok, text) = as_user(&b.user, &restore);
+    assert!(ok, "{text}");
     // And B's PHP cannot read it either.
     let probe_b = local_file(dir.path(), "probe.php", &probe_php(&written));
     let (ok, text) = sftp_key(
