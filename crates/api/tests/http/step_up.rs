@@ -47,6 +47,21 @@ fn sensitive() -> Vec<(&'static str, Method, &'static str, Value)> {
             "/api/settings/webhook-secret/rotate",
             json!({}),
         ),
+        (
+            "a staff user",
+            Method::POST,
+            "/api/users",
+            json!({"email": format!("new-{}@acme.test", uuid::Uuid::now_v7().simple()),
+                   "role": "SUPPORT", "password": "a long enough password"}),
+        ),
+        (
+            "the security policy",
+            Method::PUT,
+            "/api/security/policy",
+            json!({"password_min_length": 12, "mfa_required": "OPTIONAL",
+                   "session_idle_timeout_minutes": 0, "session_max_lifetime_hours": 720,
+                   "api_token_max_lifetime_days": 90, "ip_allow_list": []}),
+        ),
     ]
 }
 

@@ -126,6 +126,11 @@ pub async fn create(
     actor: &Actor,
     input: &CreateUser,
 ) -> Result<UserRecord, ServiceError> {
+    // A new staff member is a way to a fresh login (and so past the
+    // step-up): making one is itself a step-up change.
+    if input.role.is_staff() {
+        super::step_up::require_recent(who, clock.now())?;
+    }
     create_in(store, clock, actor, who.tenant_id, Some(who.role()), input).await
 }
 
@@ -154,6 +159,9 @@ pub async fn update(
     patch: &UpdateUser,
 ) -> Result<UserRecord, ServiceError> {
     let now = clock.now();
+    if patch.role.is_some() {
+        super::step_up::require_recent(who, now)?;
+    }
     let mut tx = store.begin().await?;
     tx.lock_tenant_users(who.tenant_id).await?;
     let before = tx

@@ -33,6 +33,7 @@ pub async fn update(
     policy: &SecurityPolicy,
     from: Option<std::net::IpAddr>,
 ) -> Result<SecurityPolicy, ServiceError> {
+    crate::identity::step_up::require_recent(who, clock.now())?;
     policy
         .check()
         .map_err(|(field, m)| ServiceError::invalid(field, m))?;
