@@ -52,11 +52,16 @@ impl Tx {
         expires_at: OffsetDateTime,
     ) -> StoreResult<()> {
         on_tx!(self, |conn| {
-            sqlx::query("UPDATE webhook_secrets SET expires_at = $2 WHERE tenant_id = $1 AND expires_at IS NULL")
-                .bind(tenant.as_uuid())
-                .bind(expires_at)
-                .execute(conn)
-                .await?;
+            // Live secrets end at `expires_at` at the latest: a secret still
+            // in its grace is cut short too when the old ones are revoked.
+            sqlx::query(
+                "UPDATE webhook_secrets SET expires_at = $2
+                 WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(expires_at)
+            .execute(conn)
+            .await?;
         });
         Ok(())
     }

@@ -119,12 +119,16 @@ pub async fn place(
         )
     })?;
     let key = header("idempotency-key")
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        // No '.': the signature covers "<t>.<key>.<body>", which must read
+        // one way only.
+        .filter(|k| {
+            (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic() && b != b'.')
+        })
         .ok_or_else(|| {
             problem(
                 StatusCode::BAD_REQUEST,
                 "idempotency_key_required",
-                "Send an Idempotency-Key header (1 to 255 visible characters) unique to this order.",
+                "Send an Idempotency-Key header (1 to 255 visible characters, no '.') unique to this order.",
             )
         })?
         .to_owned();

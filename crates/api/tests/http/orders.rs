@@ -359,6 +359,19 @@ async fn every_bad_order_is_refused_and_creates_nothing() {
             "invalid_signature",
         ),
         (
+            "a key with a dot (the signed text must read one way)",
+            send(
+                "acme",
+                Some(signed(&s.secret, now, "k.10")),
+                Some("k.10"),
+                raw.clone(),
+            )
+            .await
+            .unwrap(),
+            400,
+            "idempotency_key_required",
+        ),
+        (
             "unknown tenant",
             send(
                 "nope",

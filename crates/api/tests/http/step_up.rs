@@ -342,20 +342,40 @@ async fn a_leaked_webhook_secret_can_be_revoked_at_once() {
     };
     // A signature that verifies gets past 401 (the empty order is a 422).
     assert_eq!(signed_with(&old).await.unwrap().status(), 422);
-    let res = app
-        .post_as(
-            &admin.access_token,
-            "/api/settings/webhook-secret/rotate?revoke_previous=true",
-            json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let new = res.json::<Value>().await.unwrap()["webhook_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rotate = |query: &'static str| {
+        let app = &app;
+        let token = admin.access_token.clone();
+        async move {
+            let res = app
+                .post_as(
+                    &token,
+                    &format!("/api/settings/webhook-secret/rotate{query}"),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()["webhook_secret"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // A routine rotation: the previous secret keeps working for a day.
+    let middle = rotate("").await;
     assert_eq!(
         signed_with(&old).await.unwrap().status(),
+        422,
+        "in its grace"
+    );
+    // A leak: every previous secret stops at once, the one in its grace too.
+    let new = rotate("?revoke_previous=true").await;
+    assert_eq!(
+        signed_with(&old).await.unwrap().status(),
+        401,
+        "the older one stops at once"
+    );
+    assert_eq!(
+        signed_with(&middle).await.unwrap().status(),
         401,
         "the leaked one stops at once"
     );

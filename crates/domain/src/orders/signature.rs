@@ -64,7 +64,8 @@ fn mac(secret: &str, t: i64, body: &[u8]) -> Option<[u8; MAC_LEN]> {
 
 /// What an order's signature covers: its `Idempotency-Key` and its body
 /// (`"<t>.<key>.<body>"` once the timestamp is put in front), so an order
-/// captured in transit cannot be sent again under a fresh key.
+/// captured in transit cannot be sent again under a fresh key. The key
+/// holds no `.` (the route refuses one), so the text reads one way only.
 pub fn order_payload(idempotency_key: &str, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(idempotency_key.len() + 1 + body.len());
     out.extend_from_slice(idempotency_key.as_bytes());
