@@ -21,7 +21,8 @@ pub struct AppState {
     pub passkeys: Passkeys,
     /// Stripe's API (a fake in tests).
     pub stripe: StripeClient,
-    /// Seals server credentials (`secrets_key`); `None` when not configured.
+    /// Seals server credentials (`secrets_key`), the same box the store
+    /// carries for every other secret at rest; `mpanel serve` always sets it.
     pub secrets: Option<SecretBox>,
 }
 

@@ -179,7 +179,9 @@ pub struct Config {
     pub webauthn_origin: String,
     /// Where Stripe's API is (changed only to test against a fake).
     pub stripe_api_base: String,
-    /// Seals server credentials at rest.
+    /// Seals secrets at rest. Required to start: `None` here means not
+    /// configured, which only embedded SQLite accepts (a key is generated
+    /// beside the database; see [`crate::secrets::resolve`]).
     pub secrets_key: Option<mpanel_services::secret_box::SecretBox>,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
@@ -195,7 +197,8 @@ pub struct JobSettings {
     /// When set, the `diagnostics.probe` job kind is registered and logs
     /// each run to this file (for operators checking a deployment).
     pub diagnostics_log: Option<PathBuf>,
-    /// Opens server credentials for the provisioning jobs.
+    /// Opens server credentials for the provisioning jobs (the store's box
+    /// when not configured).
     pub secrets_key: Option<mpanel_services::secret_box::SecretBox>,
     /// Where auto-pay jobs reach Stripe.
     pub stripe_api_base: String,

@@ -23,7 +23,10 @@ pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -
         mpanel_provision::saga::Provisioner {
             store: store.clone(),
             clock: clock.clone(),
-            secrets: settings.secrets_key.clone(),
+            secrets: settings
+                .secrets_key
+                .clone()
+                .or_else(|| store.secrets().cloned()),
         },
     );
     if let Some(log) = &settings.diagnostics_log {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod jobs;
 pub mod logging;
+pub mod secrets;
 pub mod serve;
 pub mod shutdown;
 pub mod worker;

@@ -11,13 +11,18 @@ use mpanel_services::identity::AccessTokens;
 use mpanel_services::identity::bootstrap::{Bootstrap, bootstrap};
 use mpanel_services::identity::secrets::random_bytes;
 use mpanel_store::Store;
+use mpanel_store::sealing::is_sealed_signing_key;
+use mpanel_store::secret_box::{binding, kind};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 
-/// Connects to the database and applies pending migrations, logging each.
+/// Resolves `secrets_key` (required; see [`crate::secrets`]), connects to
+/// the database, applies pending migrations, logging each, and seals any
+/// secret an older release stored in clear.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let secrets = crate::secrets::resolve(config)?;
     let store = Store::connect(config.database_url.expose_secret(), &config.pool)
         .await
         .with_context(|| {
@@ -25,13 +30,29 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
                 "cannot open the database {}",
                 config.database_url_redacted()
             )
-        })?;
+        })?
+        .with_secrets(secrets);
     let applied = store.migrate().await.context("cannot apply migrations")?;
     for m in &applied {
         tracing::info!(
             version = m.version,
             description = m.description,
             "migration applied"
+        );
+    }
+    let sealed = store
+        .seal_clear_secrets(SystemClock.now())
+        .await
+        .context("cannot seal the secrets stored in clear")?;
+    if !sealed.is_empty() {
+        tracing::info!(
+            stripe_secret_keys = sealed.stripe_secret_keys,
+            stripe_webhook_secrets = sealed.stripe_webhook_secrets,
+            order_webhook_secrets = sealed.order_webhook_secrets,
+            totp_seeds = sealed.totp_seeds,
+            signing_keys = sealed.signing_keys,
+            recovery_code_users = sealed.recovery_code_users,
+            "sealed secrets stored in clear by an older release"
         );
     }
     Ok(store)
@@ -64,7 +85,7 @@ pub async fn run(
             &config.webauthn_origin,
         )?,
         stripe: mpanel_services::billing::stripe::StripeClient::new(&config.stripe_api_base)?,
-        secrets: config.secrets_key.clone(),
+        secrets: store.secrets().cloned(),
         metrics: MetricsAccess {
             handle: mpanel_api::telemetry::metrics_handle()
                 .context("cannot install the metrics recorder")?,
@@ -134,11 +155,22 @@ pub async fn access_tokens(
     let key = match &config.jwt_secret {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
-            let candidate = random_bytes::<32>()?;
-            store
-                .signing_key_or_insert("jwt", &candidate, clock.now())
+            // Stored sealed, bound to its name; opened here, where it is used.
+            let sb = mpanel_services::sealed::secret_box(store)?;
+            let binding = binding(kind::SIGNING_KEY, "jwt");
+            let candidate = sb.seal(&random_bytes::<32>()?, &binding)?;
+            let stored = store
+                .signing_key_or_insert("jwt", candidate.as_bytes(), clock.now())
                 .await
-                .context("cannot read the signing key")?
+                .context("cannot read the signing key")?;
+            if is_sealed_signing_key(&stored) {
+                let sealed = String::from_utf8(stored).context("the signing key is not text")?;
+                sb.open(&sealed, &binding)?
+            } else {
+                // Stored in clear by an older node after this one's sealing
+                // pass; the next start seals it.
+                stored
+            }
         }
     };
     Ok(AccessTokens::new(&key)?)

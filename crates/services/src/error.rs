@@ -81,6 +81,15 @@ impl ServiceError {
     }
 }
 
+/// A secret at rest that cannot be sealed or opened is our failure (a wrong
+/// `secrets_key`, or a value moved from another row); the message names no
+/// value.
+impl From<mpanel_store::secret_box::SealError> for ServiceError {
+    fn from(err: mpanel_store::secret_box::SealError) -> Self {
+        Self::Internal(err.0)
+    }
+}
+
 impl From<TenantRuleError> for ServiceError {
     fn from(err: TenantRuleError) -> Self {
         let message = err.to_string();

@@ -143,7 +143,7 @@ pub fn open_credentials(sb: &SecretBox, s: &ServerRecord) -> Result<Credentials,
 
 fn seal(sb: &SecretBox, id: ServerId, c: &Credentials) -> Result<String, ServiceError> {
     let raw = serde_json::to_vec(c).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    sb.seal(&raw, id.to_string().as_bytes())
+    Ok(sb.seal(&raw, id.to_string().as_bytes())?)
 }
 
 fn view(s: ServerRecord, credentials: &Credentials) -> ServerView {

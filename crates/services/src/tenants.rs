@@ -1,6 +1,7 @@
 //! Creating a tenant: one hosting brand.
 
 use mpanel_domain::{Clock, NewTenant, TenantId};
+use mpanel_store::secret_box::kind;
 use mpanel_store::{Store, StoreError, TenantRecord};
 use serde_json::json;
 
@@ -18,10 +19,20 @@ pub struct CreateTenant {
 
 /// A new tenant and the secret its marketing site signs orders with
 /// (shown this once).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CreatedTenant {
     pub tenant: TenantRecord,
     pub webhook_secret: String,
+}
+
+/// The secret is shown once, to the caller, never through `{:?}`.
+impl std::fmt::Debug for CreatedTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedTenant")
+            .field("tenant", &self.tenant)
+            .field("webhook_secret", &"[redacted]")
+            .finish()
+    }
 }
 
 /// How long a rotated-out webhook secret keeps working.
@@ -79,7 +90,8 @@ pub async fn create_tenant(
     }))
     .await?;
     let webhook_secret = new_webhook_secret()?;
-    tx.insert_webhook_secret(id, &webhook_secret, now).await?;
+    let (row, sealed) = seal_webhook_secret(store, id, &webhook_secret)?;
+    tx.insert_webhook_secret(row, id, &sealed, now).await?;
     tx.commit().await?;
     Ok(CreatedTenant {
         tenant: record,
@@ -127,9 +139,10 @@ async fn rotate(
     let now = clock.now();
     let old_until = now + grace;
     let secret = new_webhook_secret()?;
+    let (row, sealed) = seal_webhook_secret(store, tenant, &secret)?;
     let mut tx = store.begin().await?;
     tx.retire_webhook_secrets(tenant, old_until).await?;
-    tx.insert_webhook_secret(tenant, &secret, now).await?;
+    tx.insert_webhook_secret(row, tenant, &sealed, now).await?;
     tx.record_audit(&actor.audit(Change {
         tenant,
         action: "webhook_secret.rotate",
@@ -142,4 +155,46 @@ async fn rotate(
     .await?;
     tx.commit().await?;
     Ok((secret, old_until))
+}
+
+/// A new row id and the secret sealed bound to it and its tenant.
+fn seal_webhook_secret(
+    store: &Store,
+    tenant: TenantId,
+    secret: &str,
+) -> Result<(uuid::Uuid, String), ServiceError> {
+    let row = uuid::Uuid::now_v7();
+    let sealed = crate::sealed::secret_box(store)?.seal_str(
+        secret,
+        kind::ORDER_WEBHOOK_SECRET,
+        &kind::tenant_row(tenant.as_uuid(), row),
+    )?;
+    Ok((row, sealed))
+}
+
+/// The secrets a tenant's webhooks may be signed with now (the current one
+/// and rotated-out ones in their grace period), opened for the signature
+/// check. A value that does not open (moved from another tenant's row, or
+/// sealed under another key) is refused, logged without its value, and not
+/// used.
+pub async fn webhook_secrets(
+    store: &Store,
+    tenant: TenantId,
+    now: time::OffsetDateTime,
+) -> Result<Vec<String>, ServiceError> {
+    let sb = crate::sealed::secret_box(store)?;
+    let mut out = Vec::new();
+    for (row, sealed) in store.webhook_secrets(tenant, now).await? {
+        match sb.open_str(
+            &sealed,
+            kind::ORDER_WEBHOOK_SECRET,
+            &kind::tenant_row(tenant.as_uuid(), row),
+        ) {
+            Ok(secret) => out.push(secret),
+            Err(err) => {
+                tracing::warn!(%tenant, webhook_secret = %row, %err, "a stored webhook secret does not open; it is not used");
+            }
+        }
+    }
+    Ok(out)
 }

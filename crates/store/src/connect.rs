@@ -82,6 +82,9 @@ pub struct Store {
     /// Woken when a transaction that enqueued jobs commits in this process
     /// (and, on PostgreSQL, when another process's does).
     pub(crate) job_wakeup: Arc<Notify>,
+    /// The box services seal and open secrets at rest with (`secrets_key`);
+    /// the store only carries it.
+    pub(crate) secrets: Option<crate::secret_box::SecretBox>,
 }
 
 impl fmt::Debug for Store {
@@ -103,7 +106,20 @@ impl Store {
         Ok(Self {
             pool,
             job_wakeup: Arc::new(Notify::new()),
+            secrets: None,
         })
+    }
+
+    /// This store, carrying the box that seals secrets at rest.
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: crate::secret_box::SecretBox) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// The box that seals secrets at rest, when one was given.
+    pub fn secrets(&self) -> Option<&crate::secret_box::SecretBox> {
+        self.secrets.as_ref()
     }
 
     pub fn engine(&self) -> Engine {

@@ -27,17 +27,20 @@ pub enum IdempotencyStart {
 const ABANDONED_AFTER: time::Duration = time::Duration::minutes(1);
 
 impl Tx {
+    /// Stores a webhook secret under `id` (the caller seals it bound to
+    /// that id, so it picks the id).
     pub async fn insert_webhook_secret(
         &mut self,
+        id: Uuid,
         tenant: TenantId,
-        secret: &str,
+        sealed: &str,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query("INSERT INTO webhook_secrets (id, tenant_id, secret, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(Uuid::now_v7())
+                .bind(id)
                 .bind(tenant.as_uuid())
-                .bind(secret)
+                .bind(sealed)
                 .bind(now)
                 .execute(conn)
                 .await?;
@@ -99,21 +102,26 @@ impl Tx {
 
 impl Store {
     /// The secrets that sign a tenant's webhooks now (current and rotated-out
-    /// ones in their grace period).
+    /// ones in their grace period), sealed, with their row ids.
     pub async fn webhook_secrets(
         &self,
         tenant: TenantId,
         now: OffsetDateTime,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<(Uuid, String)>> {
         let secrets = on_pool!(self.pool, |p| {
-            sqlx::query_scalar::<_, String>(
-                "SELECT secret FROM webhook_secrets WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT id, secret FROM webhook_secrets WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)
                  ORDER BY id DESC",
             )
             .bind(tenant.as_uuid())
             .bind(now)
             .fetch_all(p)
             .await?
+            {
+                out.push((row.try_get("id")?, row.try_get("secret")?));
+            }
+            out
         });
         Ok(secrets)
     }

@@ -23,6 +23,8 @@ pub mod name_claims;
 mod numbering;
 pub mod orders;
 pub mod provisioning;
+pub mod sealing;
+pub mod secret_box;
 pub mod servers;
 pub mod subscriptions;
 pub mod tenants;

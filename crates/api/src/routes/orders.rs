@@ -74,7 +74,7 @@ async fn signed_tenant(
             now.unix_timestamp(),
         )));
     };
-    let secrets = state.store.webhook_secrets(tenant.id, now).await?;
+    let secrets = mpanel_services::tenants::webhook_secrets(&state.store, tenant.id, now).await?;
     if secrets.is_empty() {
         return Err(refused(signature::refuse_unknown(
             signature,

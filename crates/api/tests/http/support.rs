@@ -36,6 +36,9 @@ pub struct TestApp {
     _db: TestDatabase,
 }
 
+/// The `secrets_key` every test server seals with.
+pub const TEST_SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// Settings with the rate limit off, so tests do not trip over it.
 pub fn settings() -> HttpSettings {
     HttpSettings {
@@ -51,21 +54,19 @@ impl TestApp {
 
     pub async fn start_with(settings: HttpSettings, grace: Duration) -> Self {
         let db = TestDatabase::create().await.unwrap();
+        let secrets =
+            mpanel_services::secret_box::SecretBox::from_base64(TEST_SECRETS_KEY).unwrap();
         let store = Store::connect(db.url(), &PoolSettings::default())
             .await
-            .unwrap();
+            .unwrap()
+            .with_secrets(secrets.clone());
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::at(datetime!(2026-11-21 09:00 UTC)));
         let stripe = crate::stripe_fake::start().await;
         let state = AppState {
             stripe: mpanel_services::billing::stripe::StripeClient::new(&stripe.base_url())
                 .unwrap(),
-            secrets: Some(
-                mpanel_services::secret_box::SecretBox::from_base64(
-                    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-                )
-                .unwrap(),
-            ),
+            secrets: Some(secrets),
             store: store.clone(),
             clock: clock.clone(),
             tokens: AccessTokens::new(&[42u8; 32]).unwrap(),

@@ -12,5 +12,6 @@ mod names;
 mod own_pdns;
 mod provisioning;
 mod provisioning_support;
+mod secrets;
 mod serve;
 mod workers;

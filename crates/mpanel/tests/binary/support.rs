@@ -12,8 +12,22 @@ pub use mpanel_store::testing::TestDatabase;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mpanel");
 
-/// `mpanel ARGS` in `dir` with only the given `MPANEL_*` variables.
+/// The `secrets_key` the tests start `mpanel` with (unless they say
+/// otherwise: `mpanel_without_secrets_key`).
+pub const TEST_SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// `mpanel ARGS` in `dir` with only the given `MPANEL_*` variables (and a
+/// test `MPANEL_SECRETS_KEY` unless `env` sets one).
 pub fn mpanel(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = mpanel_without_secrets_key(dir, args, env);
+    if !env.iter().any(|(k, _)| *k == "MPANEL_SECRETS_KEY") {
+        cmd.env("MPANEL_SECRETS_KEY", TEST_SECRETS_KEY);
+    }
+    cmd
+}
+
+/// `mpanel ARGS` in `dir` with only the given `MPANEL_*` variables.
+pub fn mpanel_without_secrets_key(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir).args(args);
     for (key, _) in std::env::vars() {

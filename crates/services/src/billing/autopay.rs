@@ -126,7 +126,7 @@ pub async fn attempt(
     let now = clock.now();
     let tenant = job.tenant_id;
     let loaded = settings::load(store, tenant).await?;
-    let Some(key) = loaded.stripe_secret_key else {
+    let Some(key) = loaded.open_stripe_secret_key(store)? else {
         return Ok(());
     };
     let mut tx = store.begin().await?;

@@ -9,6 +9,7 @@ use mpanel_domain::billing::dunning::DunningPolicy;
 use mpanel_domain::billing::tax::{TaxMode, Treatment, treatment};
 use mpanel_domain::{Clock, TenantId};
 use mpanel_store::billing::BillingSettingsRecord;
+use mpanel_store::secret_box::kind;
 use mpanel_store::{Store, Tx};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -190,12 +191,57 @@ impl BillingSettings {
     }
 }
 
-/// The settings and whether Stripe is set up.
+/// The settings and whether Stripe is set up. The Stripe keys are held
+/// sealed (`v1:…`, bound to the tenant); [`LoadedSettings::open_stripe_secret_key`]
+/// and [`LoadedSettings::open_stripe_webhook_secret`] open them where used.
 #[derive(Clone, PartialEq)]
 pub struct LoadedSettings {
     pub settings: BillingSettings,
+    /// Sealed.
     pub stripe_secret_key: Option<String>,
+    /// Sealed.
     pub stripe_webhook_secret: Option<String>,
+    tenant: Option<TenantId>,
+}
+
+impl LoadedSettings {
+    /// The Stripe secret key in clear, for a call to Stripe.
+    pub fn open_stripe_secret_key(&self, store: &Store) -> Result<Option<String>, ServiceError> {
+        self.open(
+            store,
+            self.stripe_secret_key.as_deref(),
+            kind::STRIPE_SECRET_KEY,
+        )
+    }
+
+    /// The Stripe webhook signing secret in clear, for a signature check.
+    pub fn open_stripe_webhook_secret(
+        &self,
+        store: &Store,
+    ) -> Result<Option<String>, ServiceError> {
+        self.open(
+            store,
+            self.stripe_webhook_secret.as_deref(),
+            kind::STRIPE_WEBHOOK_SECRET,
+        )
+    }
+
+    fn open(
+        &self,
+        store: &Store,
+        sealed: Option<&str>,
+        what: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        let (Some(sealed), Some(tenant)) = (sealed, self.tenant) else {
+            return Ok(None);
+        };
+        let clear = crate::sealed::secret_box(store)?
+            .open_str(sealed, what, &tenant.to_string())
+            .inspect_err(|err| {
+                tracing::warn!(%tenant, %err, "the stored {what} does not open; it is not used");
+            })?;
+        Ok(Some(clear))
+    }
 }
 
 /// The keys never reach a log through `{:?}`.
@@ -228,28 +274,33 @@ impl std::fmt::Debug for SettingsUpdate {
     }
 }
 
-fn decode(record: Option<BillingSettingsRecord>) -> Result<LoadedSettings, ServiceError> {
+fn decode(
+    tenant: TenantId,
+    record: Option<BillingSettingsRecord>,
+) -> Result<LoadedSettings, ServiceError> {
     match record {
         None => Ok(LoadedSettings {
             settings: BillingSettings::default(),
             stripe_secret_key: None,
             stripe_webhook_secret: None,
+            tenant: Some(tenant),
         }),
         Some(r) => Ok(LoadedSettings {
             settings: serde_json::from_value(r.settings)
                 .map_err(|e| ServiceError::Internal(format!("billing settings: {e}")))?,
             stripe_secret_key: r.stripe_secret_key,
             stripe_webhook_secret: r.stripe_webhook_secret,
+            tenant: Some(tenant),
         }),
     }
 }
 
 pub async fn load(store: &Store, tenant: TenantId) -> Result<LoadedSettings, ServiceError> {
-    decode(store.billing_settings(tenant).await?)
+    decode(tenant, store.billing_settings(tenant).await?)
 }
 
 pub(crate) async fn load_in(tx: &mut Tx, tenant: TenantId) -> Result<LoadedSettings, ServiceError> {
-    decode(tx.billing_settings(tenant).await?)
+    decode(tenant, tx.billing_settings(tenant).await?)
 }
 
 /// A change to the settings; Stripe keys are only replaced when given
@@ -312,6 +363,18 @@ pub async fn update(
         ));
     }
     let now = clock.now();
+    // Sealed before the transaction, bound to this tenant and column.
+    let sb = crate::sealed::secret_box(store)?;
+    let row = tenant.to_string();
+    let seal = |new: Option<String>, what: &str| -> Result<Option<String>, ServiceError> {
+        Ok(match new {
+            Some(v) if v.is_empty() => Some(String::new()),
+            Some(v) => Some(sb.seal_str(&v, what, &row)?),
+            None => None,
+        })
+    };
+    let new_key = seal(update.stripe_secret_key, kind::STRIPE_SECRET_KEY)?;
+    let new_hook = seal(update.stripe_webhook_secret, kind::STRIPE_WEBHOOK_SECRET)?;
     let mut tx = store.begin().await?;
     let before = load_in(&mut tx, tenant).await?;
     let pick = |new: Option<String>, old: Option<String>| match new {
@@ -321,11 +384,9 @@ pub async fn update(
     };
     let after = LoadedSettings {
         settings: update.settings,
-        stripe_secret_key: pick(update.stripe_secret_key, before.stripe_secret_key.clone()),
-        stripe_webhook_secret: pick(
-            update.stripe_webhook_secret,
-            before.stripe_webhook_secret.clone(),
-        ),
+        stripe_secret_key: pick(new_key, before.stripe_secret_key.clone()),
+        stripe_webhook_secret: pick(new_hook, before.stripe_webhook_secret.clone()),
+        tenant: Some(tenant),
     };
     let settings =
         serde_json::to_value(&after.settings).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -370,6 +431,7 @@ mod tests {
             settings: BillingSettings::default(),
             stripe_secret_key: Some("sk_live_secret".into()),
             stripe_webhook_secret: Some("whsec_secret".into()),
+            tenant: None,
         };
         let shown = format!("{loaded:?}");
         assert!(

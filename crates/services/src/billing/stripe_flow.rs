@@ -61,7 +61,7 @@ pub async fn create_payment_intent(
         .await
         .map_err(ServiceError::not_found_as("invoice"))?;
     let loaded = settings::load(store, tenant.id).await?;
-    let key = loaded.stripe_secret_key.ok_or_else(|| {
+    let key = loaded.open_stripe_secret_key(store)?.ok_or_else(|| {
         ServiceError::Conflict(
             "Stripe is not set up: PUT /api/billing/settings with stripe_secret_key".into(),
         )
@@ -218,7 +218,13 @@ pub async fn handle_webhook(
 ) -> Result<WebhookOutcome, ServiceError> {
     let now = clock.now();
     let secret = match tenant {
-        Some(t) => settings::load(store, t.id).await?.stripe_webhook_secret,
+        // A secret that does not open (moved from another tenant's row, or
+        // sealed under another key) is refused like a wrong signature.
+        Some(t) => settings::load(store, t.id)
+            .await?
+            .open_stripe_webhook_secret(store)
+            .ok()
+            .flatten(),
         None => None,
     };
     let (Some(tenant), Some(secret)) = (tenant, secret) else {

@@ -1,10 +1,10 @@
 //! TOTP enrolment and use, recovery codes, and the factor check of a
 //! login in progress.
 
-use mpanel_domain::identity::api_token::hash_secret;
 use mpanel_domain::security::{base32, totp};
-use mpanel_domain::{Clock, UserId};
+use mpanel_domain::{Clock, TenantId, UserId};
 use mpanel_store::Store;
+use mpanel_store::secret_box::{SecretBox, kind};
 use serde_json::json;
 
 use super::event;
@@ -12,10 +12,55 @@ use crate::identity::{Principal, secrets};
 use crate::{Actor, ServiceError};
 
 /// What `enable` hands out: nothing is active until confirmed.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Enrolment {
     pub secret: String,
     pub otpauth_uri: String,
+}
+
+/// The seed is shown once, to the user, never through `{:?}`.
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment([redacted])")
+    }
+}
+
+/// The row a user's TOTP seed is sealed to.
+fn seed_row(tenant: TenantId, user: UserId) -> String {
+    kind::tenant_row(tenant.as_uuid(), user.as_uuid())
+}
+
+/// How many random bits a recovery code carries (16 base32 characters).
+pub const RECOVERY_CODE_BITS: usize = 80;
+
+/// A new recovery code: 80 random bits as 16 base32 characters, shown in
+/// groups of four (`abcd-efgh-ijkl-mnop`).
+fn new_recovery_code() -> Result<String, ServiceError> {
+    let s = base32::encode(&secrets::random_bytes::<{ RECOVERY_CODE_BITS / 8 }>()?)
+        .to_ascii_lowercase();
+    Ok(s.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-"))
+}
+
+/// What is stored for a recovery code: a keyed hash (HMAC-SHA256 under a
+/// key derived from `secrets_key`) of the user and the code, so the same
+/// code hashes differently per user and a stolen database cannot test
+/// guesses. `k1:` marks the scheme (unkeyed hashes from before were 32
+/// bytes and are invalidated at start-up).
+pub fn recovery_code_hash(sb: &SecretBox, user: UserId, code: &str) -> Vec<u8> {
+    let normal: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let mut data = user.as_uuid().as_bytes().to_vec();
+    data.extend_from_slice(normal.as_bytes());
+    let mut out = b"k1:".to_vec();
+    out.extend(sb.mac(kind::RECOVERY_CODE, &data));
+    out
 }
 
 /// Starts TOTP enrolment: a new secret, inactive until confirmed.
@@ -39,8 +84,13 @@ pub async fn enable(
         .tenant(who.tenant_id)
         .await?
         .ok_or_else(|| ServiceError::NotFound("no such tenant".into()))?;
+    let sealed = crate::sealed::secret_box(store)?.seal_str(
+        &secret,
+        kind::TOTP_SEED,
+        &seed_row(who.tenant_id, who.user_id),
+    )?;
     let mut tx = store.begin().await?;
-    tx.begin_totp(who.tenant_id, who.user_id, &secret, clock.now())
+    tx.begin_totp(who.tenant_id, who.user_id, &sealed, clock.now())
         .await?;
     tx.commit().await?;
     Ok(Enrolment {
@@ -49,20 +99,30 @@ pub async fn enable(
     })
 }
 
-/// A code valid now and not used before; records replays.
+/// A code valid now and not used before; records replays. `sealed` is the
+/// stored seed: opened here, for this check only. A seed that does not
+/// open (moved from another user's row) is refused like a wrong code.
 async fn check_code(
     store: &Store,
     clock: &dyn Clock,
-    tenant: mpanel_domain::TenantId,
+    tenant: TenantId,
     user: UserId,
-    secret: &str,
+    sealed: &str,
     code: &str,
     ip: Option<String>,
 ) -> Result<i64, ServiceError> {
-    let bytes = base32::decode(secret)
-        .ok_or_else(|| ServiceError::Internal("stored TOTP secret is not base32".into()))?;
     let now = clock.now();
-    let Some(step) = totp::matching_step(&bytes, code.trim(), now.unix_timestamp()) else {
+    let opened = crate::sealed::secret_box(store)?
+        .open_str(sealed, kind::TOTP_SEED, &seed_row(tenant, user))
+        .inspect_err(|err| {
+            tracing::warn!(%tenant, %user, %err, "a stored TOTP seed does not open; it is not used");
+        })
+        .ok()
+        .and_then(|secret| base32::decode(&secret));
+    let step = opened
+        .as_deref()
+        .and_then(|bytes| totp::matching_step(bytes, code.trim(), now.unix_timestamp()));
+    let Some(step) = step else {
         event(store, tenant, Some(user), "MFA_FAILED", ip, None, now).await;
         return Err(ServiceError::invalid("code", "is not the current code"));
     };
@@ -94,14 +154,13 @@ pub async fn confirm(
     )
     .await?;
     let codes: Vec<String> = (0..10)
-        .map(|_| {
-            secrets::random_bytes::<5>().map(|b| {
-                let s = base32::encode(&b).to_ascii_lowercase();
-                format!("{}-{}", &s[..4], &s[4..])
-            })
-        })
+        .map(|_| new_recovery_code())
         .collect::<Result<_, _>>()?;
-    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| hash_secret(c)).collect();
+    let sb = crate::sealed::secret_box(store)?;
+    let hashes: Vec<Vec<u8>> = codes
+        .iter()
+        .map(|c| recovery_code_hash(sb, who.user_id, c))
+        .collect();
     let now = clock.now();
     let mut tx = store.begin().await?;
     tx.confirm_totp(who.user_id, step, now).await?;
@@ -150,7 +209,7 @@ pub enum Factor {
 pub async fn verify_factor(
     store: &Store,
     clock: &dyn Clock,
-    tenant: mpanel_domain::TenantId,
+    tenant: TenantId,
     user: UserId,
     factor: &Factor,
     ip: Option<String>,
@@ -186,7 +245,11 @@ pub async fn verify_factor(
         }
         Factor::RecoveryCode(code) => {
             if !store
-                .use_recovery_code(user, &hash_secret(code.trim()), now)
+                .use_recovery_code(
+                    user,
+                    &recovery_code_hash(crate::sealed::secret_box(store)?, user, code),
+                    now,
+                )
                 .await?
             {
                 event(
@@ -335,4 +398,27 @@ pub async fn methods(store: &Store, user: UserId) -> Result<Vec<&'static str>, S
         out.push("WEBAUTHN");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_carry_80_bits_and_hash_per_user() {
+        let code = new_recovery_code().unwrap();
+        let bare: String = code.chars().filter(|c| *c != '-').collect();
+        assert_eq!(bare.len() * 5, RECOVERY_CODE_BITS, "{code}");
+        assert_eq!(code.len(), 19, "{code}");
+        let sb = SecretBox::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+        let (a, b) = (UserId::new(), UserId::new());
+        assert_eq!(
+            recovery_code_hash(&sb, a, &code),
+            recovery_code_hash(&sb, a, &code.to_ascii_uppercase().replace('-', " "))
+        );
+        assert_ne!(
+            recovery_code_hash(&sb, a, &code),
+            recovery_code_hash(&sb, b, &code)
+        );
+    }
 }

@@ -10,12 +10,23 @@ use uuid::Uuid;
 
 use crate::{Store, StoreResult, Tx};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TotpRecord {
-    /// Base32.
+    /// The seed (base32), sealed (`v1:…`) bound to the tenant and user.
     pub secret: String,
     pub confirmed_at: Option<OffsetDateTime>,
     pub last_step: Option<i64>,
+}
+
+/// The seed never reaches a log through `{:?}`, sealed or not.
+impl std::fmt::Debug for TotpRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRecord")
+            .field("secret", &"[redacted]")
+            .field("confirmed_at", &self.confirmed_at)
+            .field("last_step", &self.last_step)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
