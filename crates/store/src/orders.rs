@@ -126,6 +126,27 @@ macro_rules! order_from_row {
 }
 
 impl Tx {
+    /// The subscription ended: its domains stop holding their names (the
+    /// zone and site keep holding them until they are removed).
+    pub async fn release_domains(
+        &mut self,
+        subscription: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE domains SET status = 'RELEASED', updated_at = $2
+                 WHERE subscription_id = $1 AND status IN ('PENDING', 'ACTIVE')",
+            )
+            .bind(subscription)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
     pub async fn order_items(
         &mut self,
         tenant: TenantId,

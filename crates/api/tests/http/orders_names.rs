@@ -9,13 +9,13 @@ use mpanel_domain::identity::Role;
 use serde_json::{Value, json};
 
 use crate::orders::{order, product};
-use crate::support::{TestApp, problem};
+use crate::support::{Account, TestApp, problem};
 
-async fn tenant_with_hosting(app: &TestApp, slug: &str) -> String {
+async fn tenant_with_hosting(app: &TestApp, slug: &str) -> (String, Account) {
     let admin = app
         .account(slug, &format!("admin@{slug}.test"), Role::TenantAdmin)
         .await;
-    product(
+    let web = product(
         app,
         &admin,
         "web",
@@ -23,7 +23,8 @@ async fn tenant_with_hosting(app: &TestApp, slug: &str) -> String {
         "PUBLIC",
         json!({"type": "HOSTING", "dns_zone": true, "mailboxes": 1}),
     )
-    .await
+    .await;
+    (web, admin)
 }
 
 async fn place(app: &TestApp, slug: &str, key: &str, body: &Value) -> (u16, Value) {
@@ -36,8 +37,8 @@ async fn place(app: &TestApp, slug: &str, key: &str, body: &Value) -> (u16, Valu
 #[tokio::test]
 async fn a_name_held_in_one_tenant_cannot_be_taken_from_another() {
     let app = TestApp::start().await;
-    let victim_web = tenant_with_hosting(&app, "victim").await;
-    let rival_web = tenant_with_hosting(&app, "rival").await;
+    let (victim_web, _) = tenant_with_hosting(&app, "victim").await;
+    let (rival_web, _) = tenant_with_hosting(&app, "rival").await;
     let (status, v) = place(
         &app,
         "victim",
@@ -115,7 +116,7 @@ async fn a_name_held_in_one_tenant_cannot_be_taken_from_another() {
 #[tokio::test]
 async fn a_mailbox_password_hash_sent_by_the_client_never_reaches_the_job() {
     let app = TestApp::start().await;
-    let web = tenant_with_hosting(&app, "acme").await;
+    let (web, _) = tenant_with_hosting(&app, "acme").await;
     let mut body = order(&web, "plain.test", true);
     body["items"][0]["options"] = json!({"mailbox_password_hash": "{PLAIN}hunter2"});
     let (status, v) = place(&app, "acme", "plain", &body).await;
@@ -135,4 +136,48 @@ async fn a_mailbox_password_hash_sent_by_the_client_never_reaches_the_job() {
         "{}",
         job.payload
     );
+}
+
+#[tokio::test]
+async fn a_name_is_free_again_once_its_subscription_ends() {
+    let app = TestApp::start().await;
+    let (victim_web, admin) = tenant_with_hosting(&app, "victim").await;
+    let (rival_web, _) = tenant_with_hosting(&app, "rival").await;
+    let (status, v) = place(
+        &app,
+        "victim",
+        "v1",
+        &order(&victim_web, "moving.test", false),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let subscription = v["items"][0]["subscription_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = place(
+        &app,
+        "rival",
+        "r1",
+        &order(&rival_web, "moving.test", false),
+    )
+    .await;
+    assert_eq!(status, 422, "held while the order waits for payment");
+
+    let res = app
+        .post_as(
+            &admin.access_token,
+            &format!("/api/billing/subscriptions/{subscription}/cancel"),
+            json!({"mode": "IMMEDIATE"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let (status, v) = place(
+        &app,
+        "rival",
+        "r2",
+        &order(&rival_web, "moving.test", false),
+    )
+    .await;
+    assert_eq!(status, 201, "released when the subscription ended: {v}");
 }

@@ -451,6 +451,9 @@ pub(crate) async fn commit_change(
     jobs_at: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     tx.save_subscription(sub).await?;
+    if status_of(sub)?.is_terminal() {
+        tx.release_domains(sub.id, at).await?;
+    }
     if let Some(service) = change.service {
         service_actions::request(tx, sub.tenant_id, sub.id, service, jobs_at).await?;
     }
