@@ -10,7 +10,7 @@ use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider};
 use mpanel_domain::billing::stripe::{StripeEvent, stripe_exponent, verify_signature};
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::orders::signature;
-use mpanel_domain::{Clock, InvoiceId, PaymentId};
+use mpanel_domain::{Clock, InvoiceId, PaymentId, TenantId};
 use mpanel_store::billing::{CreditEntry, PaymentIntentRecord, PaymentRecord};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::{Store, TenantRecord, Tx};
@@ -217,16 +217,16 @@ pub async fn handle_webhook(
     body: &[u8],
 ) -> Result<WebhookOutcome, ServiceError> {
     let now = clock.now();
-    let secret = match tenant {
-        // A secret that does not open (moved from another tenant's row, or
-        // sealed under another key) is refused like a wrong signature.
-        Some(t) => settings::load(store, t.id)
-            .await?
-            .open_stripe_webhook_secret(store)
-            .ok()
-            .flatten(),
-        None => None,
-    };
+    // The same lookup whoever is named (a tenant that does not exist reads
+    // as one without settings), so the time does not tell who exists. A
+    // secret that does not open (moved from another tenant's row, or sealed
+    // under another key) is refused like a wrong signature.
+    let lookup = tenant.map_or(TenantId::from_uuid(uuid::Uuid::nil()), |t| t.id);
+    let secret = settings::load(store, lookup)
+        .await?
+        .open_stripe_webhook_secret(store)
+        .ok()
+        .flatten();
     let (Some(tenant), Some(secret)) = (tenant, secret) else {
         return Err(refused(signature::refuse_unknown(
             signature,
