@@ -401,3 +401,36 @@ async fn removing_mfa_revokes_api_tokens_unless_asked_not_to() {
         assert_eq!(token_works(&app, &token).await, keep, "{email}");
     }
 }
+
+#[tokio::test]
+async fn no_token_outlives_the_policy_even_one_made_before_it() {
+    let app = TestApp::start().await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    // Made as tokens were before the ceiling: no expiry at all.
+    let legacy = app.fixture_api_token(&admin, &["READ"]).await;
+    let (recent, _) = app.api_token(&admin.access_token, &["READ"]).await;
+    app.clock.advance(Duration::days(20));
+    assert!(token_works(&app, &legacy).await);
+    // The tenant lowers the longest life to 14 days: both are too old now.
+    let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
+    let mut policy: Value = app
+        .get_as(&admin.access_token, "/api/security/policy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    policy["api_token_max_lifetime_days"] = json!(14);
+    let res = app
+        .call(
+            Method::PUT,
+            "/api/security/policy",
+            Some(&admin.access_token),
+            Some(policy),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(!token_works(&app, &recent).await, "made 20 days ago");
+    assert!(!token_works(&app, &legacy).await, "no expiry of its own");
+}

@@ -209,6 +209,7 @@ pub fn parse_raw(raw: &str) -> (u16, String, String) {
 }
 
 /// A tenant and a signed-in user of it.
+#[derive(Clone)]
 pub struct Account {
     pub tenant_id: mpanel_domain::TenantId,
     pub user_id: mpanel_domain::UserId,
@@ -391,10 +392,10 @@ impl TestApp {
         )
     }
 
-    /// An API token of `user` that never expires, written straight to the
-    /// store as tokens made before the 90-day ceiling were: for tests whose
-    /// clock moves by years (the API no longer makes such tokens).
-    pub async fn unbounded_api_token(&self, account: &Account, scopes: &[&str]) -> String {
+    /// An API token of `account`'s user made now (by the test clock),
+    /// written straight to the store: for tests whose clock moves further
+    /// than a session or a token lives, which make a fresh one as they go.
+    pub async fn fixture_api_token(&self, account: &Account, scopes: &[&str]) -> String {
         use mpanel_domain::identity::api_token::{self, DISPLAY_CHARS, hash_secret};
         let token = api_token::format(&[7u8; 32].map(|b| b ^ rand_byte()));
         let record = mpanel_store::identity::api_tokens::ApiTokenRecord {

@@ -33,6 +33,12 @@ pub async fn authenticate(
             return Err(refused());
         }
         let policy = crate::security::policy::load(store, t.tenant_id).await?;
+        // However it was made (before the ceiling, or before the tenant
+        // lowered it), no token outlives the policy's longest life.
+        let max_age = time::Duration::days(i64::from(policy.api_token_max_days()));
+        if now >= t.created_at + max_age {
+            return Err(refused());
+        }
         if !policy.ip_allowed(ip) {
             ip_blocked(
                 store,

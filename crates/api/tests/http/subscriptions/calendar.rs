@@ -277,7 +277,7 @@ async fn catch_up_after_a_40_day_outage_bills_each_missed_period_once_within_the
     app.clock.set(datetime!(2027-03-11 10:00 UTC));
     put_settings(
         &app,
-        &shop.admin,
+        &shop.admin(&app).await,
         json!({"automation": {"max_catch_up_periods": 1}}),
     )
     .await;
@@ -291,7 +291,7 @@ async fn catch_up_after_a_40_day_outage_bills_each_missed_period_once_within_the
 
     put_settings(
         &app,
-        &shop.admin,
+        &shop.admin(&app).await,
         json!({"automation": {"max_catch_up_periods": 12}}),
     )
     .await;
@@ -317,7 +317,7 @@ async fn the_scheduled_run_bills_each_tenant_once_a_day_at_its_local_time() {
     let shop = shop(&app, "auckland", "Pacific/Auckland").await;
     put_settings(
         &app,
-        &shop.admin,
+        &shop.admin(&app).await,
         json!({"automation": {"run_at": "01:30"}}),
     )
     .await;

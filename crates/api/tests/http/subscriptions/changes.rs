@@ -24,7 +24,7 @@ async fn a_plan_change_is_prorated_on_one_invoice_and_tells_provisioning() {
         .call(
             reqwest::Method::PUT,
             &format!("/api/billing/subscriptions/{id}"),
-            Some(&shop.admin.access_token),
+            Some(&shop.admin(&app).await.access_token),
             Some(json!({"product_id": large})),
         )
         .await;
@@ -38,7 +38,7 @@ async fn a_plan_change_is_prorated_on_one_invoice_and_tells_provisioning() {
     assert_eq!(body["proration"]["charge_minor"], 2000, "3000 × 20/30");
     let inv = crate::billing::get_invoice(
         &app,
-        &shop.admin,
+        &shop.admin(&app).await,
         body["proration"]["invoice_id"].as_str().unwrap(),
     )
     .await;
@@ -65,7 +65,7 @@ async fn a_plan_change_is_prorated_on_one_invoice_and_tells_provisioning() {
         .call(
             reqwest::Method::PUT,
             &format!("/api/billing/subscriptions/{id}"),
-            Some(&shop.admin.access_token),
+            Some(&shop.admin(&app).await.access_token),
             Some(json!({"product_id": small})),
         )
         .await;
@@ -75,7 +75,7 @@ async fn a_plan_change_is_prorated_on_one_invoice_and_tells_provisioning() {
     assert_eq!(body["proration"]["credited_to_balance_minor"], 1333);
     let credit: Value = app
         .get_as(
-            &shop.admin.access_token,
+            &shop.admin(&app).await.access_token,
             &format!("/api/billing/customers/{}/credit", shop.customer),
         )
         .await
@@ -201,7 +201,10 @@ async fn bad_input_is_refused_and_customers_see_only_their_own() {
     .await;
     assert_eq!(res.status(), 422, "unknown fields are refused");
     let page: Value = app
-        .get_as(&shop.admin.access_token, "/api/billing/subscriptions")
+        .get_as(
+            &shop.admin(&app).await.access_token,
+            "/api/billing/subscriptions",
+        )
         .await
         .json()
         .await

@@ -108,7 +108,7 @@ async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
     let shop = shop(&app, "autopay", "UTC").await;
     put_settings(
         &app,
-        &shop.admin,
+        &shop.admin(&app).await,
         json!({"stripe_secret_key": "sk_test_abc"}),
     )
     .await;
@@ -119,7 +119,7 @@ async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
         .call(
             reqwest::Method::PUT,
             &card_route,
-            Some(&shop.admin.access_token),
+            Some(&shop.admin(&app).await.access_token),
             Some(json!({"stripe_customer_id": "cus_123"})),
         )
         .await;
@@ -128,7 +128,7 @@ async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
         .call(
             reqwest::Method::PUT,
             &card_route,
-            Some(&shop.admin.access_token),
+            Some(&shop.admin(&app).await.access_token),
             Some(save("pm_card_visa")),
         )
         .await;
@@ -177,7 +177,7 @@ async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
         .call(
             reqwest::Method::PUT,
             &card_route,
-            Some(&shop.admin.access_token),
+            Some(&shop.admin(&app).await.access_token),
             Some(save("pm_card_chargeDeclined")),
         )
         .await;

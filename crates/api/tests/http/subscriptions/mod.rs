@@ -20,8 +20,20 @@ use crate::support::{Account, TestApp};
 
 struct Shop {
     tenant: TenantId,
-    admin: Account,
+    account: Account,
     customer: String,
+}
+
+impl Shop {
+    /// The billing admin with an API token made at the clock's current
+    /// time: the clock moves by years here, further than any token lives.
+    async fn admin(&self, app: &TestApp) -> Account {
+        let mut admin = self.account.clone();
+        admin.access_token = app
+            .fixture_api_token(&admin, &["READ", "WRITE", "BILLING"])
+            .await;
+        admin
+    }
 }
 
 async fn shop(app: &TestApp, slug: &str, zone: &str) -> Shop {
@@ -38,18 +50,13 @@ async fn shop(app: &TestApp, slug: &str, zone: &str) -> Shop {
     )
     .await
     .unwrap();
-    let mut admin = app
+    let admin = app
         .account(slug, &format!("billing@{slug}.test"), Role::TenantAdmin)
-        .await;
-    // A token made before the 90-day ceiling outlives the clock moving by
-    // years (a session, or a token made today, would not).
-    admin.access_token = app
-        .unbounded_api_token(&admin, &["READ", "WRITE", "BILLING"])
         .await;
     let customer = customer(app, &admin, &format!("jane@{slug}.test"), "FR", None).await;
     Shop {
         tenant: admin.tenant_id,
-        admin,
+        account: admin,
         customer,
     }
 }
@@ -74,7 +81,11 @@ async fn product(
         body["usage"] = u;
     }
     let res = app
-        .post_as(&shop.admin.access_token, "/api/billing/products", body)
+        .post_as(
+            &shop.admin(app).await.access_token,
+            "/api/billing/products",
+            body,
+        )
         .await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     let id = res.json::<Value>().await.unwrap()["id"]
@@ -83,7 +94,7 @@ async fn product(
         .to_owned();
     let res = app
         .post_as(
-            &shop.admin.access_token,
+            &shop.admin(app).await.access_token,
             &format!("/api/billing/products/{id}/prices"),
             json!({"period": period, "currency": "EUR", "amount_minor": amount, "setup_fee_minor": 0}),
         )
@@ -94,7 +105,11 @@ async fn product(
 
 async fn subscribe(app: &TestApp, shop: &Shop, body: Value) -> Value {
     let res = app
-        .post_as(&shop.admin.access_token, "/api/billing/subscriptions", body)
+        .post_as(
+            &shop.admin(app).await.access_token,
+            "/api/billing/subscriptions",
+            body,
+        )
         .await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     res.json().await.unwrap()
@@ -117,7 +132,7 @@ async fn bill(app: &TestApp, shop: &Shop) -> RunReport {
 async fn invoices(app: &TestApp, shop: &Shop) -> Vec<Value> {
     let page: Value = app
         .get_as(
-            &shop.admin.access_token,
+            &shop.admin(app).await.access_token,
             &format!(
                 "/api/billing/invoices?customer_id={}&limit=200",
                 shop.customer
@@ -130,7 +145,7 @@ async fn invoices(app: &TestApp, shop: &Shop) -> Vec<Value> {
     let mut out = Vec::new();
     for inv in page["items"].as_array().unwrap().iter().rev() {
         let id = inv["id"].as_str().unwrap();
-        out.push(crate::billing::get_invoice(app, &shop.admin, id).await);
+        out.push(crate::billing::get_invoice(app, &shop.admin(app).await, id).await);
     }
     out
 }
@@ -141,7 +156,7 @@ fn first_line(inv: &Value) -> String {
 
 async fn get_sub(app: &TestApp, shop: &Shop, id: &str) -> Value {
     app.get_as(
-        &shop.admin.access_token,
+        &shop.admin(app).await.access_token,
         &format!("/api/billing/subscriptions/{id}"),
     )
     .await
@@ -151,7 +166,8 @@ async fn get_sub(app: &TestApp, shop: &Shop, id: &str) -> Value {
 }
 
 async fn post(app: &TestApp, shop: &Shop, path: &str, body: Value) -> reqwest::Response {
-    app.post_as(&shop.admin.access_token, path, body).await
+    app.post_as(&shop.admin(app).await.access_token, path, body)
+        .await
 }
 
 fn rfc3339(at: OffsetDateTime) -> String {
