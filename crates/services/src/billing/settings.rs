@@ -317,7 +317,7 @@ pub struct SettingsUpdate {
 /// Who may change the Stripe keys (where the tenant's money goes): a
 /// tenant admin who entered the password within the last few minutes.
 /// Other settings need only the billing permission.
-pub fn check_key_change(
+fn check_key_change(
     who: &crate::identity::Principal,
     update: &SettingsUpdate,
     now: time::OffsetDateTime,
@@ -336,13 +336,17 @@ pub fn check_key_change(
     crate::identity::step_up::require_recent(who, now)
 }
 
+/// Replaces the settings as `who` asks; the Stripe keys only as
+/// [`check_key_change`] allows.
 pub async fn update(
     store: &Store,
     clock: &dyn Clock,
-    tenant: TenantId,
+    who: &crate::identity::Principal,
     actor: &Actor,
     update: SettingsUpdate,
 ) -> Result<LoadedSettings, ServiceError> {
+    check_key_change(who, &update, clock.now())?;
+    let tenant = who.tenant_id;
     update.settings.check()?;
     if let Some(key) = &update.stripe_secret_key
         && !key.is_empty()
