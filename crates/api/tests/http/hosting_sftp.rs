@@ -187,6 +187,23 @@ async fn staff_and_the_accounts_customer_queue_sftp_access_as_a_hash() {
     )
     .await;
     assert_eq!(status, 404);
+    // Another tenant's staff and customers, with this account's real id.
+    let rival_admin = app
+        .account("bravo", "admin@bravo.test", Role::TenantAdmin)
+        .await;
+    let (status, _) = put(&app, &rival_admin.access_token, &staff, json!({"keys": []})).await;
+    assert_eq!(status, 404, "another tenant's staff");
+    let rival_customer = app
+        .account("bravo", "customer@bravo.test", Role::Customer)
+        .await;
+    let (status, _) = put(
+        &app,
+        &rival_customer.access_token,
+        &mine,
+        json!({"keys": []}),
+    )
+    .await;
+    assert_eq!(status, 404, "another tenant's customer");
 
     // Bad input: 422, nothing queued.
     for bad in [
