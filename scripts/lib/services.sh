@@ -338,8 +338,11 @@ CONF
     install -d -m 0755 "$homes"
     # Accounts a test left behind go with the harness.
     CLEANUPS+=("_svc_web_accounts $homes")
-    php="$dir/php"
-    install -d -m 0755 "$php" "$php/pools" "$php/run" "$dir/bin"
+    # What root runs or reads (the helper, its settings, PHP-FPM's own
+    # files) lives outside $dir, which mpanel-web owns and could rearrange.
+    local rootdir="$SERVICES_DIR/web-root"
+    php="$rootdir/php"
+    install -d -m 0755 "$rootdir" "$php" "$php/pools" "$php/run" "$rootdir/bin"
     fpm=$(ls /usr/sbin/php-fpm* 2>/dev/null | sort -V | tail -n 1)
     [ -x "$fpm" ] || { echo "php-fpm is not installed" >&2; return 1; }
     cat >"$php/php-fpm.conf" <<CONF
@@ -358,8 +361,8 @@ pm = ondemand
 pm.max_children = 1
 CONF
     # The helper and its settings: root-owned, beside each other.
-    install -m 0755 -o root -g root "$(dirname "${BASH_SOURCE[0]}")/../node/mpanel-web-helper" "$dir/bin/mpanel-web-helper"
-    cat >"$dir/bin/mpanel-web-helper.conf" <<CONF
+    install -m 0755 -o root -g root "$(dirname "${BASH_SOURCE[0]}")/../node/mpanel-web-helper" "$rootdir/bin/mpanel-web-helper"
+    cat >"$rootdir/bin/mpanel-web-helper.conf" <<CONF
 HOME_BASE=$homes
 NGINX_GROUP=$user
 SFTP_GROUP=$_SVC_SFTP_GROUP
@@ -372,9 +375,9 @@ PHP_FPM_LOG=$php/php-fpm.log
 KEYS_DIR=$SERVICES_DIR/sshd/sftp_keys
 ARCHIVE_DIR=$dir/archives
 CONF
-    chmod 0644 "$dir/bin/mpanel-web-helper.conf"
+    chmod 0644 "$rootdir/bin/mpanel-web-helper.conf"
     sudoers="/etc/sudoers.d/mpanel-harness-web-$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
-    printf '%s ALL=(root) NOPASSWD: %s\n' "$user" "$dir/bin/mpanel-web-helper" >"$sudoers.tmp"
+    printf '%s ALL=(root) NOPASSWD: %s\n' "$user" "$rootdir/bin/mpanel-web-helper" >"$sudoers.tmp"
     chmod 0440 "$sudoers.tmp"
     visudo -qcf "$sudoers.tmp" || { rm -f "$sudoers.tmp"; return 1; }
     mv -f "$sudoers.tmp" "$sudoers"
@@ -405,7 +408,7 @@ CONF
     WEB_ROOT_DIR=$homes
     WEB_NGINX_TEST_CMD="/usr/sbin/nginx -q -t -c $dir/nginx.conf"
     WEB_NGINX_RELOAD_CMD="/usr/sbin/nginx -s reload -c $dir/nginx.conf"
-    WEB_HELPER="sudo -n $dir/bin/mpanel-web-helper"
+    WEB_HELPER="sudo -n $rootdir/bin/mpanel-web-helper"
     WEB_PHP_SOCKET_DIR="$php/run"
     WEB_PHP_POOL_DIR="$php/pools"
     WEB_ARCHIVE_DIR="$dir/archives"
