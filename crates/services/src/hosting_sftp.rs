@@ -121,7 +121,12 @@ pub async fn set_sftp_access(
     }
     let now = clock.now();
     let mut tx = store.begin().await?;
-    let (job, _) = enqueue(
+    // One change at a time per account, the newest winning: a change still
+    // waiting (or retrying) is replaced, so it can never run after this one
+    // and bring back a key or password this one removed.
+    let key = format!("{SFTP_JOB}:{id}");
+    tx.cancel_waiting_jobs(&key, now).await?;
+    let (job, new) = enqueue(
         &mut tx,
         SFTP_JOB,
         &json!({"tenant_id": tenant, "hosting_account_id": id,
@@ -129,11 +134,18 @@ pub async fn set_sftp_access(
         &JobOptions {
             queue: "provisioning".into(),
             max_attempts: 10,
+            unique_key: Some(key),
             ..JobOptions::default()
         },
         now,
     )
     .await?;
+    if !new {
+        return Err(ServiceError::Conflict(
+            "an SFTP change for this account is being applied right now; try again in a moment"
+                .into(),
+        ));
+    }
     tx.record_audit(&actor.audit(Change {
         tenant,
         action: SFTP_JOB,

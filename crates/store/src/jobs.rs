@@ -186,6 +186,28 @@ impl Tx {
         Ok((JobId::from_uuid(existing), false))
     }
 
+    /// Cancels the jobs under `unique_key` that wait (pending, or failed and
+    /// waiting for a retry): a newer request replaces them. Returns how
+    /// many. A running one is left to finish.
+    pub async fn cancel_waiting_jobs(
+        &mut self,
+        unique_key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2
+                 WHERE unique_key = $1 AND state IN ('pending', 'failed')",
+            )
+            .bind(unique_key)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
     /// Wakes workers when this transaction commits: in this process at
     /// once, and on PostgreSQL every listening process.
     async fn announce_jobs(&mut self) -> StoreResult<()> {

@@ -164,6 +164,25 @@ async fn staff_and_the_accounts_customer_queue_sftp_access_as_a_hash() {
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[0]["password_hash"], Value::Null);
     assert_eq!(jobs[0]["keys"], json!([]));
+    // The newer change replaced the older one still waiting: the key it
+    // removed cannot come back when the older one would have been retried.
+    let states: Vec<String> = app
+        .store
+        .list_jobs(
+            &JobFilter {
+                state: None,
+                kind: Some("hosting.account.sftp".into()),
+                queue: None,
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.state.as_str().to_owned())
+        .collect();
+    assert_eq!(states, vec!["pending", "cancelled"], "newest first");
 
     // Another customer of the same tenant: not found; the customer on the
     // staff route, or billing staff: forbidden.
