@@ -102,9 +102,65 @@ impl Backoff {
     }
 }
 
+/// A job's payload as operators see it: every value under a name that
+/// holds a secret (a password or its hash, a secret, a token, a private
+/// key) is replaced, at any depth. Hashes are redacted too: a mailbox or
+/// SFTP hash is an offline guessing target.
+pub fn redacted_payload(payload: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    fn secret_name(name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        [
+            "password",
+            "secret",
+            "token",
+            "private_key",
+            "hash",
+            "credential",
+        ]
+        .iter()
+        .any(|s| name.contains(s))
+    }
+    match payload {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if secret_name(k) && !v.is_null() {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redacted_payload(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redacted_payload).collect()),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_in_payloads_are_redacted_at_any_depth() {
+        let payload = serde_json::json!({
+            "subscription_id": "s1", "domain": "a.test",
+            "mailbox_password_hash": "{ARGON2ID}$argon2id$x", "password_hash": null,
+            "nested": {"api_token": "mpt_x", "keys": ["ssh-ed25519 AAAA"]},
+            "list": [{"webhook_secret": "whsec"}]
+        });
+        assert_eq!(
+            redacted_payload(&payload),
+            serde_json::json!({
+                "subscription_id": "s1", "domain": "a.test",
+                "mailbox_password_hash": "[redacted]", "password_hash": null,
+                "nested": {"api_token": "[redacted]", "keys": ["ssh-ed25519 AAAA"]},
+                "list": [{"webhook_secret": "[redacted]"}]
+            })
+        );
+    }
 
     #[test]
     fn back_off_doubles_up_to_the_ceiling_with_bounded_jitter() {

@@ -19,7 +19,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::client_ip::ClientIp;
 use crate::{Problem, RateLimit};
 
-const EXEMPT: &[&str] = &["/api/health", "/api/ready", "/metrics"];
+/// `/api/ready` is not exempt: it asks the database, so an unauthenticated
+/// caller must not be able to do it without bound (a load balancer's
+/// polling stays far below any sensible limit).
+const EXEMPT: &[&str] = &["/api/health", "/metrics"];
 /// Forget idle clients once this many are tracked.
 const MAX_TRACKED: usize = 100_000;
 

@@ -50,7 +50,7 @@ impl From<JobRecord> for JobView {
             id: j.id.to_string(),
             queue: j.queue,
             kind: j.kind,
-            payload: j.payload,
+            payload: mpanel_domain::jobs::redacted_payload(&j.payload),
             state: j.state,
             priority: j.priority,
             run_at: j.run_at,

@@ -133,3 +133,30 @@ async fn operators_list_cancel_and_retry_jobs_and_see_queue_counts() {
         422
     );
 }
+
+#[tokio::test]
+async fn operators_never_see_secrets_in_job_payloads() {
+    let app = TestApp::start().await;
+    let ops = app.account("acme", "ops@acme.test", Role::SuperAdmin).await;
+    let job = NewJob {
+        queue: "provisioning".into(),
+        kind: "hosting.account.sftp".into(),
+        payload: json!({"hosting_account_id": "a1", "password_hash": "$6$salt$hash",
+                        "keys": ["ssh-ed25519 AAAA"]}),
+        priority: 0,
+        run_at: app.clock.now(),
+        max_attempts: 3,
+        unique_key: None,
+    };
+    app.store.enqueue(&job, app.clock.now()).await.unwrap();
+    let page: Value = app
+        .get_as(&ops.access_token, "/api/ops/jobs?kind=hosting.account.sftp")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let payload = &page["items"][0]["payload"];
+    assert_eq!(payload["password_hash"], "[redacted]", "{payload}");
+    assert_eq!(payload["hosting_account_id"], "a1");
+    assert!(!page.to_string().contains("$6$salt$hash"));
+}
