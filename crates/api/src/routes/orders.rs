@@ -348,7 +348,23 @@ pub async fn get(
         .order(caller.principal.tenant_id, id)
         .await
         .map_err(|_| Problem::not_found("No such order."))?;
-    Ok(Json(detailed(&state, order).await?))
+    let mut view = detailed(&state, order).await?;
+    // Node addresses, ports, Unix users and paths are the platform
+    // operator's; a tenant's staff see what failed and why without them.
+    if caller.principal.role() != mpanel_domain::identity::Role::SuperAdmin {
+        for step in view
+            .items
+            .iter_mut()
+            .flatten()
+            .flat_map(|i| i.steps.iter_mut())
+        {
+            step.last_error = step
+                .last_error
+                .as_deref()
+                .map(mpanel_domain::provisioning::error_text::for_tenant_staff);
+        }
+    }
+    Ok(Json(view))
 }
 
 /// Your own orders, with each item's provisioning steps.

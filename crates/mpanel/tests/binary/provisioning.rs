@@ -232,6 +232,20 @@ fn a_web_node_refusing_ssh_kills_the_job_and_undoes_the_zone() {
         error.to_ascii_lowercase().contains("permission denied"),
         "{order:#}"
     );
+    // The tenant's staff see why, not the node's address or SSH user; the
+    // platform operator sees it all.
+    let node = panel.svc.var("WEB_SSH_HOST");
+    let user = panel.svc.var("WEB_SSH_USER");
+    assert!(!error.contains(node) && !error.contains(user), "{error}");
+    let job = dead["job_id"].as_str().unwrap();
+    let raw = panel.expect(
+        200,
+        &panel.operator,
+        &format!("GET /api/ops/jobs/{job}"),
+        None,
+    );
+    let raw = raw["last_error"].to_string();
+    assert!(raw.contains(node) || raw.contains(user), "{raw}");
 
     // The zone the job made before the site failed is gone again.
     assert_eq!(panel.dig(&domain), "", "the zone still answers");
