@@ -132,6 +132,19 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
                 .map_err(JobError::retry)
         }
     });
+    let (retention_store, retention_clock) = (store.clone(), clock.clone());
+    registry.register(
+        "maintenance.retention",
+        move |_ctx, _: serde_json::Value| {
+            let (store, clock) = (retention_store.clone(), retention_clock.clone());
+            async move {
+                mpanel_services::security::retention::run(&store, clock.as_ref())
+                    .await
+                    .map(drop)
+                    .map_err(JobError::retry)
+            }
+        },
+    );
     let (run_store, run_clock) = (store.clone(), clock.clone());
     registry.register(
         "billing.scheduled_run",
@@ -321,6 +334,20 @@ fn recurring() -> Vec<mpanel_jobs::Recurring> {
             options: mpanel_jobs::JobOptions {
                 queue: "provisioning".into(),
                 max_attempts: 1,
+                ..mpanel_jobs::JobOptions::default()
+            },
+        },
+        mpanel_jobs::Recurring {
+            name: "maintenance.retention".into(),
+            schedule: mpanel_jobs::Schedule::DailyAt {
+                hour: 3,
+                minute: 30,
+            },
+            kind: "maintenance.retention".into(),
+            payload: serde_json::json!({}),
+            options: mpanel_jobs::JobOptions {
+                queue: "maintenance".into(),
+                max_attempts: 3,
                 ..mpanel_jobs::JobOptions::default()
             },
         },

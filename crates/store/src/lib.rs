@@ -23,6 +23,7 @@ pub mod name_claims;
 mod numbering;
 pub mod orders;
 pub mod provisioning;
+pub mod retention;
 pub mod sealing;
 pub mod secret_box;
 pub mod servers;

@@ -26,6 +26,7 @@ mod ops;
 mod orders;
 mod orders_names;
 mod request_id;
+mod retention;
 mod secrets_at_rest;
 mod security_center;
 mod security_headers;

@@ -106,6 +106,8 @@ pub struct SecurityPolicy {
     pub api_token_max_lifetime_days: u32,
     /// Staff logins and API tokens only from these networks (empty: any).
     pub ip_allow_list: Vec<Cidr>,
+    /// Security events older than this are deleted (days, 30 to 3650).
+    pub security_event_retention_days: u32,
 }
 
 /// The platform's ceiling on an API token's life, in days.
@@ -120,6 +122,7 @@ impl Default for SecurityPolicy {
             session_max_lifetime_hours: 24 * 30,
             api_token_max_lifetime_days: API_TOKEN_MAX_LIFETIME_DAYS,
             ip_allow_list: Vec::new(),
+            security_event_retention_days: 365,
         }
     }
 }
@@ -141,6 +144,9 @@ impl SecurityPolicy {
                 "api_token_max_lifetime_days",
                 format!("must be 1 to {API_TOKEN_MAX_LIFETIME_DAYS}"),
             ));
+        }
+        if !(30..=3650).contains(&self.security_event_retention_days) {
+            return Err(("security_event_retention_days", "must be 30 to 3650".into()));
         }
         if self.ip_allow_list.len() > 100 {
             return Err(("ip_allow_list", "at most 100 networks".into()));

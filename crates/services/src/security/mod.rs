@@ -2,6 +2,7 @@
 
 pub mod mfa;
 pub mod policy;
+pub mod retention;
 pub mod webauthn;
 
 use mpanel_domain::{TenantId, UserId};

@@ -1,0 +1,122 @@
+//! The daily retention pass deletes what is only kept for a while: throttle
+//! rows gone quiet, expired challenges, idempotency keys older than a week,
+//! and security events past the tenant's retention; what is recent stays.
+
+use mpanel_domain::identity::Role;
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::orders::{order, product};
+use crate::support::{PASSWORD, TestApp};
+
+#[tokio::test]
+async fn retention_deletes_old_records_and_keeps_recent_ones() {
+    let app = TestApp::start().await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    let web = product(
+        &app,
+        &admin,
+        "web",
+        "ACTIVE",
+        "PUBLIC",
+        json!({"type": "NONE"}),
+    )
+    .await;
+    // A security policy keeping events 30 days.
+    let mut policy: Value = app
+        .get_as(&admin.access_token, "/api/security/policy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    policy["security_event_retention_days"] = json!(30);
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/security/policy",
+            Some(&admin.access_token),
+            Some(policy),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    // Day 0: failed logins (throttle rows, events), an order (its key), a
+    // challenge that expires in minutes.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 4]))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        elsewhere
+            .post(app.url("/api/auth/login"))
+            .json(&json!({"tenant": "acme", "email": "admin@acme.test", "password": "a wrong password"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let res = app
+        .post_order(
+            "acme",
+            &app.webhook_secret("acme"),
+            "order-1",
+            &order(&web, "keep.test", false),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let challenge = app
+        .store
+        .insert_challenge(
+            admin.tenant_id,
+            admin.user_id,
+            "MFA_LOGIN",
+            Some(b"old"),
+            None,
+            app.clock_now() + Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    let _ = challenge;
+
+    // Day 31: one fresh failure, then the pass.
+    app.clock.advance(Duration::days(31));
+    app.login_raw("acme", "admin@acme.test", "another wrong one")
+        .await;
+    let pruned = mpanel_services::security::retention::run(&app.store, app.clock.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(
+        pruned.throttles, 2,
+        "the account's and the address's: {pruned:?}"
+    );
+    assert_eq!(pruned.challenges, 1, "{pruned:?}");
+    assert_eq!(pruned.idempotency_keys, 1, "{pruned:?}");
+    assert!(pruned.security_events >= 2, "{pruned:?}");
+
+    // What a user notices: only the recent failure is left in the events,
+    // and the week-old key places a new order instead of replaying.
+    let kinds = app.security_events(admin.tenant_id).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "LOGIN_FAILED").count(),
+        1,
+        "{kinds:?}"
+    );
+    let res = app
+        .post_order(
+            "acme",
+            &app.webhook_secret("acme"),
+            "order-1",
+            &order(&web, "again.test", false),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    // The owner still signs in.
+    assert_eq!(
+        app.login_raw("acme", "admin@acme.test", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+}
