@@ -9,6 +9,8 @@ use crate::config::Config;
 use crate::serve::open_store;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Listening for signals before anything says it started.
+    let stop = crate::shutdown::signal();
     let store = open_store(&config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     tracing::info!(engine = %config.engine, concurrency = config.jobs.concurrency, "worker started");
@@ -17,7 +19,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         clock,
         &config.jobs,
         config.shutdown_grace,
-        crate::shutdown::signal(),
+        stop,
     )
     .await?;
     store.close().await;
