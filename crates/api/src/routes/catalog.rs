@@ -324,6 +324,8 @@ pub async fn create(
     caller: Authorized<perm::CatalogWrite>,
     ApiJson(body): ApiJson<ProductBody>,
 ) -> Result<(StatusCode, Json<ProductView>), Problem> {
+    // Whatever this changes, the public catalog shows it next time.
+    let _fresh = public_cache::ForgetOnDrop(caller.principal.tenant_id);
     let f = fields(&state, caller.principal.tenant_id, body).await?;
     let p = catalog::create_product(
         &state.store,
@@ -367,6 +369,8 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ProductBody>,
 ) -> Result<Json<ProductView>, Problem> {
+    // Whatever this changes, the public catalog shows it next time.
+    let _fresh = public_cache::ForgetOnDrop(caller.principal.tenant_id);
     let id = query::path_id::<ProductId>(&id, "product")?;
     let f = fields(&state, caller.principal.tenant_id, body).await?;
     let p = catalog::update_product(
@@ -393,6 +397,8 @@ pub async fn archive(
     caller: Authorized<perm::CatalogWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<ProductView>, Problem> {
+    // Whatever this changes, the public catalog shows it next time.
+    let _fresh = public_cache::ForgetOnDrop(caller.principal.tenant_id);
     let id = query::path_id::<ProductId>(&id, "product")?;
     let p = catalog::archive_product(
         &state.store,
@@ -439,6 +445,8 @@ pub async fn add_price(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PriceBody>,
 ) -> Result<(StatusCode, Json<PriceView>), Problem> {
+    // Whatever this changes, the public catalog shows it next time.
+    let _fresh = public_cache::ForgetOnDrop(caller.principal.tenant_id);
     let id = query::path_id::<ProductId>(&id, "product")?;
     let input = price_input(body)?;
     let rule = catalog::add_price(
@@ -464,6 +472,8 @@ pub async fn update_price(
     Path((id, price_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<PriceBody>,
 ) -> Result<Json<PriceView>, Problem> {
+    // Whatever this changes, the public catalog shows it next time.
+    let _fresh = public_cache::ForgetOnDrop(caller.principal.tenant_id);
     let id = query::path_id::<ProductId>(&id, "product")?;
     let price_id = query::path_id::<PriceId>(&price_id, "price")?;
     let input = price_input(body)?;
@@ -490,6 +500,8 @@ pub async fn delete_price(
     caller: Authorized<perm::CatalogWrite>,
     Path((id, price_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
+    // Whatever this changes, the public catalog shows it next time.
+    let _fresh = public_cache::ForgetOnDrop(caller.principal.tenant_id);
     let id = query::path_id::<ProductId>(&id, "product")?;
     let price_id = query::path_id::<PriceId>(&price_id, "price")?;
     catalog::delete_price(
@@ -575,53 +587,16 @@ pub async fn public_catalog(
         mpanel_domain::catalog::product::check_region(region)
             .map_err(|e| unprocessable("invalid_query", e))?;
     }
-    let mut items = Vec::new();
-    let mut after = None;
-    loop {
-        let page = catalog::list_products(&state.store, tenant.id, true, after, 200).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for product in page {
-            let rules = state.store.prices_of(tenant.id, product.id).await?;
-            let prices = Period::ALL
-                .iter()
-                .filter_map(|period| {
-                    let request = PriceRequest {
-                        period: *period,
-                        currency,
-                        region: q.region.clone(),
-                        tenant: None,
-                    };
-                    catalog::quote_from(&product, &rules, &request).ok()
-                })
-                .map(|quote| PublicPrice {
-                    period: quote.rule.period,
-                    currency: quote.rule.currency,
-                    amount_minor: quote.rule.amount_minor,
-                    setup_fee_minor: quote.rule.setup_fee_minor,
-                })
-                .collect::<Vec<_>>();
-            if prices.is_empty() {
-                continue;
-            }
-            items.push(PublicProduct {
-                id: product.id.to_string(),
-                name: product.fields.name,
-                slug: product.fields.slug,
-                description: product.fields.description,
-                category: product.fields.category,
-                billing_model: product.fields.billing_model,
-                prices,
-            });
+    let now = state.clock.now();
+    let key = (tenant.id, currency, q.region.clone());
+    let body = match public_cache::get(&key, now) {
+        Some(body) => body,
+        None => {
+            let body = public_catalog_body(&state, &tenant, currency, q.region.clone()).await?;
+            public_cache::put(key, body.clone(), now);
+            body
         }
-    }
-    let body = serde_json::to_vec(&PublicCatalog {
-        tenant: tenant.slug,
-        currency,
-        region: q.region,
-        items,
-    })
-    .map_err(|e| Problem::internal(&e))?;
+    };
     let digest = Sha256::digest(&body);
     let etag = format!(
         "\"{}\"",
@@ -660,9 +635,122 @@ pub async fn public_catalog(
                 HeaderValue::from_static("application/json"),
             ),
         ],
-        body,
+        body.to_vec(),
     )
         .into_response())
+}
+
+/// The public catalog's JSON for one tenant, currency and region.
+async fn public_catalog_body(
+    state: &AppState,
+    tenant: &mpanel_store::tenants::TenantRecord,
+    currency: Currency,
+    region: Option<String>,
+) -> Result<std::sync::Arc<[u8]>, Problem> {
+    let mut items = Vec::new();
+    let mut after = None;
+    loop {
+        let page = catalog::list_products(&state.store, tenant.id, true, after, 200).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for product in page {
+            let rules = state.store.prices_of(tenant.id, product.id).await?;
+            let prices = Period::ALL
+                .iter()
+                .filter_map(|period| {
+                    let request = PriceRequest {
+                        period: *period,
+                        currency,
+                        region: region.clone(),
+                        tenant: None,
+                    };
+                    catalog::quote_from(&product, &rules, &request).ok()
+                })
+                .map(|quote| PublicPrice {
+                    period: quote.rule.period,
+                    currency: quote.rule.currency,
+                    amount_minor: quote.rule.amount_minor,
+                    setup_fee_minor: quote.rule.setup_fee_minor,
+                })
+                .collect::<Vec<_>>();
+            if prices.is_empty() {
+                continue;
+            }
+            items.push(PublicProduct {
+                id: product.id.to_string(),
+                name: product.fields.name,
+                slug: product.fields.slug,
+                description: product.fields.description,
+                category: product.fields.category,
+                billing_model: product.fields.billing_model,
+                prices,
+            });
+        }
+    }
+    let body = serde_json::to_vec(&PublicCatalog {
+        tenant: tenant.slug.clone(),
+        currency,
+        region,
+        items,
+    })
+    .map_err(|e| Problem::internal(&e))?;
+    Ok(std::sync::Arc::from(body))
+}
+
+/// The public catalog, kept briefly per tenant, currency and region: it is
+/// asked without credentials and costs a query per product, so repeated
+/// requests must not reach the database each time. Only this process's
+/// copy: a change made through this process shows at once, one made through
+/// another node within [`public_cache::TTL`].
+mod public_cache {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use mpanel_domain::TenantId;
+    use mpanel_domain::catalog::Currency;
+    use time::{Duration, OffsetDateTime};
+
+    pub const TTL: Duration = Duration::seconds(30);
+    /// Past this many entries the cache starts again empty.
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub type Key = (TenantId, Currency, Option<String>);
+    type Entries = HashMap<Key, (OffsetDateTime, Arc<[u8]>)>;
+
+    fn entries() -> &'static Mutex<Entries> {
+        static ENTRIES: OnceLock<Mutex<Entries>> = OnceLock::new();
+        ENTRIES.get_or_init(|| Mutex::new(HashMap::new()))
+    }
+
+    pub fn get(key: &Key, now: OffsetDateTime) -> Option<Arc<[u8]>> {
+        let entries = entries().lock().ok()?;
+        entries
+            .get(key)
+            .filter(|(at, _)| now >= *at && now - *at < TTL)
+            .map(|(_, body)| body.clone())
+    }
+
+    /// Forgets a tenant's entries when dropped: at the end of a handler
+    /// that changes its catalog, after the change (a read that raced the
+    /// change may still put the old catalog back, for at most [`TTL`]).
+    pub struct ForgetOnDrop(pub TenantId);
+
+    impl Drop for ForgetOnDrop {
+        fn drop(&mut self) {
+            if let Ok(mut entries) = entries().lock() {
+                entries.retain(|(tenant, _, _), _| *tenant != self.0);
+            }
+        }
+    }
+
+    pub fn put(key: Key, body: Arc<[u8]>, now: OffsetDateTime) {
+        if let Ok(mut entries) = entries().lock() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (now, body));
+        }
+    }
 }
 
 /// The same as `/api/public/products`.

@@ -349,3 +349,66 @@ async fn the_public_catalog_shows_active_public_products_with_prices_and_caches(
     );
     assert_eq!(app.get("/api/public/products").await.status(), 422);
 }
+
+#[tokio::test]
+async fn the_public_catalog_is_kept_briefly_and_a_change_elsewhere_shows_after_30_seconds() {
+    use mpanel_domain::catalog::Period;
+    let app = TestApp::start().await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    let shown = create(&app, &admin, product("shown")).await;
+    let res = price(
+        &app,
+        &admin,
+        &shown,
+        json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1000}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let monthly = |catalog: &Value| catalog["items"][0]["prices"].as_array().unwrap().len();
+    let get = || async {
+        app.get("/api/public/products?tenant=acme&currency=EUR")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(monthly(&get().await), 1);
+
+    // Another node adds a price (through the service, not this process's
+    // handlers): this node keeps serving what it has, for 30 s at most.
+    let principal = mpanel_services::identity::Principal {
+        tenant_id: admin.tenant_id,
+        user_id: admin.user_id,
+        email: "admin@acme.test".into(),
+        access: mpanel_domain::identity::Access {
+            role: Role::TenantAdmin,
+            scopes: None,
+        },
+        session_id: None,
+        api_token_id: None,
+        restricted: false,
+        authenticated_at: Some(app.clock_now()),
+    };
+    mpanel_services::catalog::add_price(
+        &app.store,
+        app.clock.as_ref(),
+        &principal,
+        &mpanel_services::Actor::cli("another node"),
+        shown.parse().unwrap(),
+        &mpanel_services::catalog::PriceInput {
+            period: Period::Yearly,
+            currency: "EUR".into(),
+            amount_minor: 10_000,
+            setup_fee_minor: 0,
+            tenant: None,
+            region: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(monthly(&get().await), 1, "served from this node's copy");
+    app.clock.advance(time::Duration::seconds(31));
+    assert_eq!(monthly(&get().await), 2, "after 30 s the change shows");
+}
