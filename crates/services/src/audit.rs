@@ -6,14 +6,30 @@ use mpanel_store::{AuditFilter, AuditRecord, Store};
 use crate::ServiceError;
 use crate::identity::Principal;
 
+/// Whose audit rows: the caller's tenant's, or the platform's own
+/// (servers), which only a SUPER_ADMIN reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Tenant,
+    Platform,
+}
+
 pub async fn list(
     store: &Store,
     who: &Principal,
+    stream: Stream,
     filter: &AuditFilter,
     before: Option<AuditEventId>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>, ServiceError> {
-    Ok(store
-        .list_audit(who.tenant_id, filter, before, limit)
-        .await?)
+    let tenant = match stream {
+        Stream::Tenant => Some(who.tenant_id),
+        Stream::Platform if who.role() == mpanel_domain::identity::Role::SuperAdmin => None,
+        Stream::Platform => {
+            return Err(ServiceError::Forbidden(
+                "the platform's audit stream is for platform operators".into(),
+            ));
+        }
+    };
+    Ok(store.list_audit(tenant, filter, before, limit).await?)
 }

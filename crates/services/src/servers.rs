@@ -270,7 +270,7 @@ async fn audit(
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     let mut tx = store.begin().await?;
-    tx.record_audit(&actor.audit(Change {
+    tx.record_audit(&actor.platform_audit(Change {
         tenant,
         action,
         target_type: "server",

@@ -124,9 +124,10 @@ pub struct AuditRecord {
 
 impl Store {
     /// A page of a tenant's audit log, newest first, older than `before`.
+    /// A tenant's audit rows, or with `None` the platform's own stream.
     pub async fn list_audit(
         &self,
-        tenant: TenantId,
+        tenant: Option<TenantId>,
         filter: &AuditFilter,
         before: Option<AuditEventId>,
         limit: u32,
@@ -142,7 +143,7 @@ impl Store {
                 "SELECT id, actor_type, actor_id, actor_label, action, target_type, target_id,
                         before, after, request_id, created_at
                  FROM audit_log
-                 WHERE tenant_id = $1
+                 WHERE (tenant_id = $1 OR ($1 IS NULL AND tenant_id IS NULL))
                    AND ($2 IS NULL OR id < $2)
                    AND ($3 IS NULL OR actor_id = $3)
                    AND ($4 IS NULL OR actor_label = $4)
@@ -152,7 +153,7 @@ impl Store {
                    AND ($8 IS NULL OR created_at < $8)
                  ORDER BY id DESC LIMIT $9",
             )
-            .bind(tenant.as_uuid())
+            .bind(tenant.map(|t| t.as_uuid()))
             .bind(before.map(|b| b.as_uuid()))
             .bind(actor_id)
             .bind(actor_label)

@@ -69,6 +69,9 @@ pub struct AuditQuery {
     pub to: Option<OffsetDateTime>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+    /// `PLATFORM`: the platform's own rows (servers), for a SUPER_ADMIN;
+    /// otherwise the tenant's.
+    pub scope: Option<String>,
 }
 
 /// The tenant's audit log, newest first.
@@ -89,7 +92,25 @@ pub async fn list(
         from: q.from,
         to: q.to,
     };
-    let fetched = audit::list(&state.store, &caller.principal, &filter, before, limit + 1).await?;
+    let stream = match q.scope.as_deref() {
+        None | Some("TENANT") => audit::Stream::Tenant,
+        Some("PLATFORM") => audit::Stream::Platform,
+        Some(_) => {
+            return Err(Problem::from(mpanel_services::ServiceError::invalid(
+                "scope",
+                "is TENANT or PLATFORM",
+            )));
+        }
+    };
+    let fetched = audit::list(
+        &state.store,
+        &caller.principal,
+        stream,
+        &filter,
+        before,
+        limit + 1,
+    )
+    .await?;
     Ok(Json(Page::from_fetched(
         fetched,
         limit,

@@ -77,13 +77,27 @@ async fn servers_keep_their_credentials_sealed_and_report_their_health() {
         assert!(s.credentials.starts_with("v1:"));
         assert!(!s.credentials.contains("PRIVATE") && !s.credentials.contains("secret-api-key"));
     }
-    let audit: Value = app
-        .get_as(&admin.access_token, "/api/audit?action=server.create")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(!audit.to_string().contains("PRIVATE KEY"));
+    // Platform changes go to the platform's own audit stream: not the
+    // operator's home tenant, whose admins would read them.
+    let audit = |token: &str, query: &str| {
+        let (app, token, query) = (&app, token.to_owned(), query.to_owned());
+        async move {
+            let res = app.get_as(&token, &format!("/api/audit?{query}")).await;
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, tenant) = audit(&admin.access_token, "action=server.create").await;
+    assert_eq!(status, 200);
+    assert_eq!(tenant["items"], json!([]), "{tenant}");
+    let (status, _) = audit(&admin.access_token, "action=server.create&scope=PLATFORM").await;
+    assert_eq!(
+        status, 403,
+        "a tenant admin does not read the platform's stream"
+    );
+    let (status, platform) = audit(&ops.access_token, "action=server.create&scope=PLATFORM").await;
+    assert_eq!(status, 200);
+    assert_eq!(platform["items"].as_array().unwrap().len(), 2, "{platform}");
+    assert!(!platform.to_string().contains("PRIVATE KEY"));
 
     assert_eq!(
         mpanel_services::servers::check_all(&app.store, app.clock.as_ref())
