@@ -17,7 +17,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::AppState;
 use crate::routes::{
     audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices, metrics, ops,
-    orders, security, security_center, servers, settings, stripe, subscriptions, users,
+    orders, public_catalog, security, security_center, servers, settings, stripe, subscriptions,
+    users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -131,8 +132,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::list_prices, catalog::add_price))
         .routes(routes!(catalog::update_price, catalog::delete_price))
         .routes(routes!(catalog::pricing))
-        .routes(routes!(catalog::public_catalog))
-        .routes(routes!(catalog::public_catalog_alias))
+        .routes(routes!(public_catalog::public_catalog))
+        .routes(routes!(public_catalog::public_catalog_alias))
         .routes(routes!(invoices::list, invoices::create))
         .routes(routes!(invoices::get, invoices::update))
         .routes(routes!(invoices::issue))

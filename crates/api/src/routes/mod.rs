@@ -13,6 +13,7 @@ pub mod invoices;
 pub mod metrics;
 pub mod ops;
 pub mod orders;
+pub mod public_catalog;
 pub mod security;
 pub mod security_center;
 pub mod servers;
