@@ -186,28 +186,6 @@ impl Tx {
         Ok((JobId::from_uuid(existing), false))
     }
 
-    /// Cancels the jobs under `unique_key` that wait (pending, or failed and
-    /// waiting for a retry): a newer request replaces them. Returns how
-    /// many. A running one is left to finish.
-    pub async fn cancel_waiting_jobs(
-        &mut self,
-        unique_key: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<u64> {
-        let n = on_tx!(self, |conn| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2
-                 WHERE unique_key = $1 AND state IN ('pending', 'failed')",
-            )
-            .bind(unique_key)
-            .bind(now)
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
-        Ok(n)
-    }
-
     /// Wakes workers when this transaction commits: in this process at
     /// once, and on PostgreSQL every listening process.
     async fn announce_jobs(&mut self) -> StoreResult<()> {
@@ -612,27 +590,6 @@ impl Store {
             out
         });
         Ok(records)
-    }
-
-    /// Whether a job holding one of `keys` and enqueued before `job` is
-    /// still to finish (pending, running or failed and retrying): jobs on
-    /// one thing then run in the order they were asked for.
-    pub async fn earlier_job_unfinished(&self, keys: &[String], job: JobId) -> StoreResult<bool> {
-        let mut found = false;
-        for key in keys {
-            let hit = on_pool!(self.pool, |p| {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM jobs WHERE unique_key = $1 AND id < $2
-                       AND state IN ('pending', 'running', 'failed')",
-                )
-                .bind(key)
-                .bind(job.as_uuid())
-                .fetch_one(p)
-                .await?
-            });
-            found |= hit > 0;
-        }
-        Ok(found)
     }
 
     pub async fn count_jobs(&self, state: JobState) -> StoreResult<i64> {

@@ -17,6 +17,7 @@ mod connect;
 mod error;
 mod idempotency;
 pub mod identity;
+mod job_keys;
 pub mod jobs;
 mod migrations;
 pub mod name_claims;

@@ -1,0 +1,55 @@
+//! Jobs about one thing (a hosting account) under a shared key: they run
+//! in the order they were asked for, and a newer request may replace the
+//! ones still waiting.
+
+use mpanel_domain::JobId;
+use time::OffsetDateTime;
+
+use crate::{Store, StoreResult, Tx};
+
+impl Store {
+    /// Whether a job holding one of `keys` and enqueued before `job` is
+    /// still to finish (pending, running or failed and retrying): jobs on
+    /// one thing then run in the order they were asked for.
+    pub async fn earlier_job_unfinished(&self, keys: &[String], job: JobId) -> StoreResult<bool> {
+        let mut found = false;
+        for key in keys {
+            let hit = on_pool!(self.pool, |p| {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM jobs WHERE unique_key = $1 AND id < $2
+                       AND state IN ('pending', 'running', 'failed')",
+                )
+                .bind(key)
+                .bind(job.as_uuid())
+                .fetch_one(p)
+                .await?
+            });
+            found |= hit > 0;
+        }
+        Ok(found)
+    }
+}
+
+impl Tx {
+    /// Cancels the jobs under `unique_key` that wait (pending, or failed and
+    /// waiting for a retry): a newer request replaces them. Returns how
+    /// many. A running one is left to finish.
+    pub async fn cancel_waiting_jobs(
+        &mut self,
+        unique_key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2
+                 WHERE unique_key = $1 AND state IN ('pending', 'failed')",
+            )
+            .bind(unique_key)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+}
