@@ -11,3 +11,5 @@ mod dns;
 mod mail;
 #[path = "drivers/web.rs"]
 mod web;
+#[path = "drivers/web_isolation.rs"]
+mod web_isolation;

@@ -17,7 +17,7 @@ use mpanel_provision::ssh::{self, SshTarget, sh_quote};
 use mpanel_provision::web::{SiteSpec, SiteState, WebNode, account_user};
 use mpanel_provision::{DriverError, Ensured};
 
-fn env(name: &str) -> String {
+pub(crate) fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run these tests under `bash scripts/test.sh`, which starts \
@@ -27,7 +27,7 @@ fn env(name: &str) -> String {
     })
 }
 
-fn target() -> SshTarget {
+pub(crate) fn target() -> SshTarget {
     SshTarget {
         host: env("WEB_SSH_HOST"),
         port: env("WEB_SSH_PORT").parse().unwrap(),
@@ -37,7 +37,7 @@ fn target() -> SshTarget {
     }
 }
 
-fn node() -> WebNode {
+pub(crate) fn node() -> WebNode {
     WebNode {
         ssh: target(),
         nginx_conf: env("WEB_NGINX_CONF"),
@@ -51,7 +51,7 @@ fn node() -> WebNode {
 }
 
 /// A domain no other test (process or run) uses.
-fn fresh_domain(tag: &str) -> String {
+pub(crate) fn fresh_domain(tag: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let micros = SystemTime::now()
@@ -63,7 +63,7 @@ fn fresh_domain(tag: &str) -> String {
 }
 
 /// A static site of a new account.
-fn spec(domain: &str) -> SiteSpec {
+pub(crate) fn spec(domain: &str) -> SiteSpec {
     SiteSpec {
         domain: domain.into(),
         user: account_user(uuid::Uuid::now_v7()),
@@ -74,7 +74,7 @@ fn spec(domain: &str) -> SiteSpec {
 }
 
 /// A PHP site of a new account.
-fn php_spec(domain: &str) -> SiteSpec {
+pub(crate) fn php_spec(domain: &str) -> SiteSpec {
     SiteSpec {
         php: true,
         ..spec(domain)
@@ -82,16 +82,16 @@ fn php_spec(domain: &str) -> SiteSpec {
 }
 
 /// The account's home and document root on the node.
-fn home(user: &str) -> PathBuf {
+pub(crate) fn home(user: &str) -> PathBuf {
     Path::new(&env("WEB_ROOT_DIR")).join(user)
 }
 
-fn docroot(user: &str) -> PathBuf {
+pub(crate) fn docroot(user: &str) -> PathBuf {
     home(user).join("web/public")
 }
 
 /// Runs `sh -c script` as `user` (`runuser`): exit status and output.
-fn as_user(user: &str, script: &str) -> (bool, String) {
+pub(crate) fn as_user(user: &str, script: &str) -> (bool, String) {
     let out = Command::new("runuser")
         .args(["-u", user, "--", "sh", "-c", script])
         .output()
@@ -104,7 +104,7 @@ fn as_user(user: &str, script: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn user_exists(user: &str) -> bool {
+pub(crate) fn user_exists(user: &str) -> bool {
     Command::new("getent")
         .args(["passwd", user])
         .stdout(Stdio::null())
@@ -114,7 +114,7 @@ fn user_exists(user: &str) -> bool {
 }
 
 /// A customer's SSH key pair (private key path, public key line).
-fn customer_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn customer_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let key = dir.join(name);
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
@@ -128,7 +128,7 @@ fn customer_key(dir: &Path, name: &str) -> (PathBuf, String) {
 
 /// Runs `commands` (one sftp command a line) as `user` over SFTP with a
 /// key: whether every command succeeded, and what sftp printed.
-fn sftp_key(user: &str, key: &Path, commands: &str) -> (bool, String) {
+pub(crate) fn sftp_key(user: &str, key: &Path, commands: &str) -> (bool, String) {
     sftp(
         user,
         commands,
@@ -147,7 +147,12 @@ fn sftp_key(user: &str, key: &Path, commands: &str) -> (bool, String) {
 }
 
 /// The same with a password (through SSH_ASKPASS: no terminal here).
-fn sftp_password(user: &str, password: &str, dir: &Path, commands: &str) -> (bool, String) {
+pub(crate) fn sftp_password(
+    user: &str,
+    password: &str,
+    dir: &Path,
+    commands: &str,
+) -> (bool, String) {
     let secret = dir.join("password.txt");
     std::fs::write(&secret, format!("{password}\n")).unwrap();
     let askpass = dir.join("askpass.sh");
@@ -173,7 +178,12 @@ fn sftp_password(user: &str, password: &str, dir: &Path, commands: &str) -> (boo
     )
 }
 
-fn sftp(user: &str, commands: &str, args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
+pub(crate) fn sftp(
+    user: &str,
+    commands: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (bool, String) {
     let mut child = Command::new("sftp")
         .args(["-P", &env("WEB_SSH_PORT")])
         .args([
@@ -204,19 +214,19 @@ fn sftp(user: &str, commands: &str, args: &[&str], envs: &[(&str, &str)]) -> (bo
 }
 
 /// A file with `text` to upload.
-fn local_file(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn local_file(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_owned()
 }
 
 /// `GET /` with this Host header: status and body.
-async fn get(host: &str) -> (u16, String) {
+pub(crate) async fn get(host: &str) -> (u16, String) {
     get_path(host, "/").await
 }
 
 /// `GET path` with this Host header: status and body.
-async fn get_path(host: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get_path(host: &str, path: &str) -> (u16, String) {
     let port: u16 = env("WEB_HTTP_PORT").parse().unwrap();
     let exchange = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -244,7 +254,7 @@ async fn get_path(host: &str, path: &str) -> (u16, String) {
 
 /// Polls briefly (a reload takes effect a moment later) until the status
 /// is `want`; returns the last answer.
-async fn get_until(host: &str, want: u16) -> (u16, String) {
+pub(crate) async fn get_until(host: &str, want: u16) -> (u16, String) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let answer = get(host).await;
@@ -410,239 +420,6 @@ async fn web_ensure_site_keeps_the_customers_index_page() {
 
 /// The PHP a customer uploads: who runs it, what it can read of `other`,
 /// and a file it writes.
-fn probe_php(other: &Path) -> String {
-    format!(
-        r#"<?php
-echo "user=", posix_getpwuid(posix_geteuid())['name'], "\n";
-$r = @file_get_contents('{other}');
-echo "other=", $r === false ? "DENIED" : "LEAKED:" . $r, "\n";
-$l = @scandir('{dir}');
-echo "list=", $l === false ? "DENIED" : "LEAKED:" . implode(',', $l), "\n";
-file_put_contents(__DIR__ . '/written-by-php.txt', 'private to my account');
-echo "wrote\n";
-"#,
-        other = other.display(),
-        dir = other.parent().unwrap().display(),
-    )
-}
-
-#[tokio::test]
-async fn web_accounts_run_their_own_php_and_cannot_reach_each_other() {
-    let web = node();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let (a_domain, b_domain) = (fresh_domain("iso-a"), fresh_domain("iso-b"));
-    let (a, b) = (php_spec(&a_domain), php_spec(&b_domain));
-    web.ensure_site(&a).await.unwrap();
-    web.ensure_site(&b).await.unwrap();
-    let (a_key, a_pub) = customer_key(dir.path(), "a");
-    let (b_key, b_pub) = customer_key(dir.path(), "b");
-    web.set_sftp_keys(&a.user, &[a_pub]).await.unwrap();
-    web.set_sftp_keys(&b.user, &[b_pub]).await.unwrap();
-
-    // B's secret, uploaded over SFTP by B.
-    let secret = local_file(dir.path(), "secret.txt", "b's secret");
-    let (ok, text) = sftp_key(
-        &b.user,
-        &b_key,
-        &format!("put {secret} /web/public/secret.txt\n"),
-    );
-    assert!(ok, "{text}");
-    let b_secret = docroot(&b.user).join("secret.txt");
-    assert!(b_secret.exists());
-
-    // (a) A uploads index.php over SFTP; nginx runs it in A's own pool.
-    let probe = local_file(dir.path(), "index.php", &probe_php(&b_secret));
-    let (ok, text) = sftp_key(
-        &a.user,
-        &a_key,
-        &format!("put {probe} /web/public/index.php\n"),
-    );
-    assert!(ok, "{text}");
-    let (status, body) = get_until(&a_domain, 200).await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains(&format!("user={}\n", a.user)), "{body}");
-    // (b) A's PHP cannot read or list B's files.
-    assert!(body.contains("other=DENIED\n"), "{body}");
-    assert!(body.contains("list=DENIED\n"), "{body}");
-    assert!(body.contains("wrote\n"), "{body}");
-
-    // (c) What A's site wrote is A's, and B's user cannot read it — not
-    // even without PHP's open_basedir (plain file permissions).
-    let written = docroot(&a.user).join("written-by-php.txt");
-    let (ok, text) = as_user(&a.user, &format!("cat {}", written.display()));
-    assert!(ok && text == "private to my account", "{text}");
-    let (ok, text) = as_user(&b.user, &format!("cat {}", written.display()));
-    assert!(!ok && text.contains("Permission denied"), "{text}");
-    let (ok, text) = as_user(
-        &b.user,
-        &format!("ls {}", home(&a.user).join("web").display()),
-    );
-    assert!(!ok, "{text}");
-    // nginx (which can read both) does not follow B's link to A's file.
-    let link = docroot(&b.user).join("link.txt");
-    let (ok, text) = as_user(
-        &b.user,
-        &format!("ln -s {} {}", written.display(), link.display()),
-    );
-    assert!(ok, "{text}");
-    let (status, body) = get_path(&b_domain, "/link.txt").await;
-    assert_eq!(status, 403, "{body}");
-    assert!(!body.contains("private to my account"));
-    // Nor B's whole document root swapped for a link to A's (every
-    // component of the path is checked, the document root's own included).
-    let b_web = home(&b.user).join("web");
-    let swap = format!(
-        "mv {web}/public {web}/kept && ln -s {a_root} {web}/public",
-        web = b_web.display(),
-        a_root = docroot(&a.user).display()
-    );
-    let (ok, text) = as_user(&b.user, &swap);
-    assert!(ok, "{text}");
-    let (status, body) = get_path(&b_domain, "/written-by-php.txt").await;
-    assert!(!body.contains("private to my account"), "{status}: {body}");
-    assert_eq!(status, 403, "{body}");
-    let restore = format!(
-        "rm {web}/public && mv {web}/kept {web}/public",
-        web = b_web.display()
-    );
-    let (ok, text) = as_user(&b.user, &restore);
-    assert!(ok, "{text}");
-    // And B's PHP cannot read it either.
-    let probe_b = local_file(dir.path(), "probe.php", &probe_php(&written));
-    let (ok, text) = sftp_key(
-        &b.user,
-        &b_key,
-        &format!("put {probe_b} /web/public/probe.php\n"),
-    );
-    assert!(ok, "{text}");
-    let (status, body) = get_path(&b_domain, "/probe.php").await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains(&format!("user={}\n", b.user)), "{body}");
-    assert!(body.contains("other=DENIED\n"), "{body}");
-
-    // (d) A's SFTP is chrooted to A's home: `/` is the home, B's path
-    // does not exist there, `..` leads nowhere.
-    let (ok, text) = sftp_key(&a.user, &a_key, "ls -1 /\ncd ..\nls -1\n");
-    assert!(ok, "{text}");
-    let names: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with("sftp>"))
-        .map(|l| l.trim_start_matches('/'))
-        .collect();
-    assert_eq!(names, ["tmp", "web", "tmp", "web"], "{text}");
-    let (ok, text) = sftp_key(
-        &a.user,
-        &a_key,
-        &format!(
-            "get {} {}\n",
-            b_secret.display(),
-            dir.path().join("stolen").display()
-        ),
-    );
-    assert!(!ok, "{text}");
-    assert!(!dir.path().join("stolen").exists());
-    let (ok, text) = sftp_key(&a.user, &a_key, "get /../../etc/passwd /dev/null\n");
-    assert!(!ok, "{text}");
-    // Nor a shell: the account gets SFTP only.
-    let shell = Command::new("ssh")
-        .args(["-p", &env("WEB_SSH_PORT"), "-i", a_key.to_str().unwrap()])
-        .args([
-            "-o",
-            &format!("UserKnownHostsFile={}", env("WEB_SSH_KNOWN_HOSTS")),
-        ])
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
-        .arg(format!("{}@{}", a.user, env("WEB_SSH_HOST")))
-        .arg("id")
-        .output()
-        .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&shell.stdout).contains("uid="),
-        "{shell:?}"
-    );
-
-    // The disk use is measured on the node.
-    let used_before = web.disk_usage(&a.user).await.unwrap();
-    let big = local_file(dir.path(), "big.bin", &"x".repeat(1 << 20));
-    let (ok, text) = sftp_key(&a.user, &a_key, &format!("put {big} /web/big.bin\n"));
-    assert!(ok, "{text}");
-    let used = web.disk_usage(&a.user).await.unwrap();
-    assert!(used >= used_before + (1 << 20), "{used_before} -> {used}");
-
-    web.terminate(&a_domain, &a.user).await.unwrap();
-    web.terminate(&b_domain, &b.user).await.unwrap();
-    assert_eq!(web.disk_usage(&a.user).await.unwrap(), 0);
-}
-
-#[tokio::test]
-async fn web_a_suspended_account_answers_503_runs_no_php_and_refuses_sftp() {
-    let web = node();
-    let dir = tempfile::tempdir().unwrap();
-    let domain = fresh_domain("susp");
-    let site = php_spec(&domain);
-    let user = site.user.clone();
-    web.ensure_site(&site).await.unwrap();
-    let (key, public) = customer_key(dir.path(), "c");
-    web.set_sftp_keys(&user, &[public]).await.unwrap();
-    let hash = Command::new("openssl")
-        .args(["passwd", "-6", "a customer's sftp password"])
-        .output()
-        .unwrap();
-    let hash = String::from_utf8(hash.stdout).unwrap().trim().to_owned();
-    web.set_sftp_password(&user, &hash).await.unwrap();
-    let probe = local_file(dir.path(), "index.php", "<?php echo 'php ran';");
-    let (ok, text) = sftp_key(&user, &key, &format!("put {probe} /web/public/index.php\n"));
-    assert!(ok, "{text}");
-    let (ok, text) = sftp_password(&user, "a customer's sftp password", dir.path(), "ls /\n");
-    assert!(ok, "the password logs in: {text}");
-    let (ok, text) = sftp_password(&user, "a wrong password", dir.path(), "ls /\n");
-    assert!(!ok, "{text}");
-    assert_eq!(get_until(&domain, 200).await.1, "php ran");
-
-    // (f) Suspended: 503, no pool, no SFTP with the key or the password —
-    // also after the password is changed while suspended.
-    web.suspend(&domain).await.unwrap();
-    let (status, body) = get_until(&domain, 503).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(!body.contains("php ran"));
-    assert_eq!(get_path(&domain, "/index.php").await.0, 503);
-    let pool = Path::new(&env("WEB_PHP_POOL_DIR")).join(format!("{user}.conf"));
-    assert!(!pool.exists(), "the pool does not run while suspended");
-    let (ok, text) = sftp_key(&user, &key, "ls /\n");
-    assert!(!ok && text.contains("Permission denied"), "{text}");
-    web.set_sftp_password(&user, &hash).await.unwrap();
-    let (ok, text) = sftp_password(&user, "a customer's sftp password", dir.path(), "ls /\n");
-    assert!(!ok, "{text}");
-
-    web.unsuspend(&domain).await.unwrap();
-    assert_eq!(get_until(&domain, 200).await.1, "php ran");
-    assert!(pool.exists());
-    let (ok, text) = sftp_key(&user, &key, "ls /\n");
-    assert!(ok, "{text}");
-    let (ok, text) = sftp_password(&user, "a customer's sftp password", dir.path(), "ls /\n");
-    assert!(ok, "{text}");
-
-    // Bad input never reaches the node.
-    for bad in ["plain", "$1$abcdefgh$x", "$6$abc def", "$6$a\nb:c"] {
-        assert!(matches!(
-            web.set_sftp_password(&user, bad).await,
-            Err(DriverError::Permanent(_))
-        ));
-    }
-    for bad in [
-        "command=\"x\" ssh-ed25519 AAAA",
-        "ssh-ed25519 AAAA\nssh-rsa BBBB",
-        "ssh-ed25519",
-        "ssh-ed25519 ===",
-    ] {
-        assert!(matches!(
-            web.set_sftp_keys(&user, &[bad.to_owned()]).await,
-            Err(DriverError::Permanent(_))
-        ));
-    }
-    web.terminate(&domain, &user).await.unwrap();
-}
-
 #[tokio::test]
 async fn web_a_name_another_vhost_serves_is_refused_not_shared() {
     // A vhost mPanel did not write already answers the name (and its www.):
