@@ -102,31 +102,7 @@ pub fn validate_crypt_hash(hash: &str) -> Result<(), DriverError> {
 /// One OpenSSH public key line without options: type, base64, optional
 /// plain comment.
 pub fn validate_public_key(key: &str) -> Result<(), DriverError> {
-    let mut words = key.trim().split(' ');
-    let kind = words.next().unwrap_or_default();
-    let data = words.next().unwrap_or_default();
-    let comment = words.next();
-    let kinds = [
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-    ];
-    let ok = kinds.contains(&kind)
-        && !data.trim_end_matches('=').is_empty()
-        && data
-            .trim_end_matches('=')
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-        && data.len() - data.trim_end_matches('=').len() <= 3
-        && words.next().is_none()
-        && comment.is_none_or(|c| {
-            c.len() <= 100
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"@._+-".contains(&b))
-        });
+    let ok = mpanel_domain::provisioning::ssh_key::is_public_key_line(key.trim());
     if ok {
         Ok(())
     } else {

@@ -4,6 +4,7 @@
 //! mailbox's password.
 
 use mpanel_domain::provisioning::SFTP_JOB;
+use mpanel_domain::provisioning::ssh_key::is_public_key_line;
 use mpanel_domain::{Clock, JobId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::Store;
@@ -23,39 +24,6 @@ pub struct SftpAccess {
     pub password: Option<String>,
     #[serde(default)]
     pub keys: Option<Vec<String>>,
-}
-
-const KEY_TYPES: [&str; 6] = [
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-];
-
-/// One OpenSSH public key line without options (`type key [comment]`),
-/// the same rule the web driver and the node helper apply.
-fn key_ok(key: &str) -> bool {
-    let words: Vec<&str> = key.split(' ').collect();
-    let data_ok = |d: &str| {
-        let body = d.trim_end_matches('=');
-        !body.is_empty()
-            && d.len() - body.len() <= 3
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-    };
-    let comment_ok = |c: &str| {
-        c.len() <= 100
-            && c.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"@._+-".contains(&b))
-    };
-    match words.as_slice() {
-        [kind, data] => KEY_TYPES.contains(kind) && data_ok(data),
-        [kind, data, comment] => KEY_TYPES.contains(kind) && data_ok(data) && comment_ok(comment),
-        _ => false,
-    }
 }
 
 /// Queues the account's new SFTP access. The account must be the
@@ -97,7 +65,7 @@ pub async fn set_sftp_access(
         if ks.len() > 20 {
             return Err(ServiceError::invalid("keys", "at most 20 keys"));
         }
-        if let Some(n) = ks.iter().position(|k| !key_ok(k)) {
+        if let Some(n) = ks.iter().position(|k| !is_public_key_line(k)) {
             return Err(ServiceError::invalid(
                 "keys",
                 format!(
@@ -159,28 +127,4 @@ pub async fn set_sftp_access(
     .await?;
     tx.commit().await?;
     Ok(job)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_ok;
-
-    #[test]
-    fn only_plain_public_key_lines_pass() {
-        assert!(key_ok(
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB/x+y= me@laptop"
-        ));
-        assert!(key_ok("ssh-rsa AAAAB3NzaC1yc2E="));
-        for bad in [
-            "",
-            "ssh-ed25519",
-            "command=\"x\" ssh-ed25519 AAAA",
-            "ssh-ed25519 AAAA\nssh-rsa BBBB",
-            "ssh-dss AAAA",
-            "ssh-ed25519 AA$A",
-            "ssh-ed25519 AAAA a comment with spaces",
-        ] {
-            assert!(!key_ok(bad), "{bad:?}");
-        }
-    }
 }

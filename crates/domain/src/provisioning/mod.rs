@@ -3,6 +3,7 @@
 
 pub mod error_text;
 pub mod server;
+pub mod ssh_key;
 pub mod steps;
 
 pub use server::{ServerRole, ServerStatus, place};
