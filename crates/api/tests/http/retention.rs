@@ -3,10 +3,11 @@
 //! and security events past the tenant's retention; what is recent stays.
 
 use mpanel_domain::identity::Role;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::Duration;
 
 use crate::orders::{order, product};
+use crate::security_center::set_policy;
 use crate::support::{PASSWORD, TestApp};
 
 #[tokio::test]
@@ -25,22 +26,7 @@ async fn retention_deletes_old_records_and_keeps_recent_ones() {
     )
     .await;
     // A security policy keeping events 30 days.
-    let mut policy: Value = app
-        .get_as(&admin.access_token, "/api/security/policy")
-        .await
-        .json()
-        .await
-        .unwrap();
-    policy["security_event_retention_days"] = json!(30);
-    let res = app
-        .call(
-            reqwest::Method::PUT,
-            "/api/security/policy",
-            Some(&admin.access_token),
-            Some(policy),
-        )
-        .await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    set_policy(&app, &admin, json!({"security_event_retention_days": 30})).await;
 
     // Day 0: failed logins (throttle rows, events), an order (its key), a
     // challenge that expires in minutes.

@@ -317,7 +317,8 @@ async fn a_passkey_registers_and_then_completes_logins() {
     }
 }
 
-async fn set_policy(app: &TestApp, admin: &Account, patch: Value) {
+/// Changes the fields of `patch` in the tenant's security policy.
+pub async fn set_policy(app: &TestApp, admin: &Account, patch: Value) {
     let mut policy: Value = app
         .get_as(&admin.access_token, "/api/security/policy")
         .await

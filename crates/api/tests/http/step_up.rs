@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use time::Duration;
 
-use crate::security_center::{code, enrol_totp, reauthenticate};
+use crate::security_center::{code, enrol_totp, reauthenticate, set_policy};
 use crate::support::{Account, PASSWORD, TestApp, problem};
 
 /// The sensitive changes, as (what, method, path, body).
@@ -415,22 +415,7 @@ async fn no_token_outlives_the_policy_even_one_made_before_it() {
     assert!(token_works(&app, &legacy).await);
     // The tenant lowers the longest life to 14 days: both are too old now.
     let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
-    let mut policy: Value = app
-        .get_as(&admin.access_token, "/api/security/policy")
-        .await
-        .json()
-        .await
-        .unwrap();
-    policy["api_token_max_lifetime_days"] = json!(14);
-    let res = app
-        .call(
-            Method::PUT,
-            "/api/security/policy",
-            Some(&admin.access_token),
-            Some(policy),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    set_policy(&app, &admin, json!({"api_token_max_lifetime_days": 14})).await;
     assert!(!token_works(&app, &recent).await, "made 20 days ago");
     assert!(!token_works(&app, &legacy).await, "no expiry of its own");
 }
