@@ -72,11 +72,11 @@ impl Store {
         report.stripe_webhook_secrets = hooks;
 
         let mut tx = self.begin().await?;
-        report.order_webhook_secrets = seal_webhook_secrets(&mut tx, &sb).await?;
+        report.order_webhook_secrets = seal_column(&mut tx, &sb, &ORDER_WEBHOOK_SECRETS).await?;
         tx.commit().await?;
 
         let mut tx = self.begin().await?;
-        report.totp_seeds = seal_totp(&mut tx, &sb).await?;
+        report.totp_seeds = seal_column(&mut tx, &sb, &TOTP_SEEDS).await?;
         tx.commit().await?;
 
         let mut tx = self.begin().await?;
@@ -142,56 +142,35 @@ async fn seal_billing_settings(tx: &mut Tx, sb: &SecretBox) -> StoreResult<(u64,
     Ok((keys, hooks))
 }
 
-async fn seal_webhook_secrets(tx: &mut Tx, sb: &SecretBox) -> StoreResult<u64> {
-    let rows = on_tx!(tx, |conn| {
-        let mut out: Vec<(Uuid, Uuid, String)> = Vec::new();
-        for row in sqlx::query(
-            "SELECT id, tenant_id, secret FROM webhook_secrets WHERE secret NOT LIKE 'v1:%'",
-        )
-        .fetch_all(&mut *conn)
-        .await?
-        {
-            out.push((
-                row.try_get("id")?,
-                row.try_get("tenant_id")?,
-                row.try_get("secret")?,
-            ));
-        }
-        out
-    });
-    let mut count = 0;
-    for (id, tenant, clear) in rows {
-        let sealed = sb
-            .seal_str(
-                &clear,
-                kind::ORDER_WEBHOOK_SECRET,
-                &kind::tenant_row(tenant, id),
-            )
-            .map_err(sealing_failed)?;
-        count += on_tx!(tx, |conn| {
-            sqlx::query("UPDATE webhook_secrets SET secret = $2 WHERE id = $1 AND secret = $3")
-                .bind(id)
-                .bind(&sealed)
-                .bind(&clear)
-                .execute(conn)
-                .await?
-                .rows_affected()
-        });
-    }
-    Ok(count)
+/// A secret column sealed bound to its row's tenant and key: the rows
+/// still in clear, and how to replace one (only if it is still the value
+/// read, so a concurrent start cannot seal twice).
+struct SealedColumn {
+    /// Selects `row_key`, `tenant_id` and `secret` of the rows in clear.
+    select: &'static str,
+    /// `$1` the row key, `$2` the sealed value, `$3` the clear one.
+    update: &'static str,
+    kind: &'static str,
 }
 
-async fn seal_totp(tx: &mut Tx, sb: &SecretBox) -> StoreResult<u64> {
+const ORDER_WEBHOOK_SECRETS: SealedColumn = SealedColumn {
+    select: "SELECT id AS row_key, tenant_id, secret FROM webhook_secrets WHERE secret NOT LIKE 'v1:%'",
+    update: "UPDATE webhook_secrets SET secret = $2 WHERE id = $1 AND secret = $3",
+    kind: kind::ORDER_WEBHOOK_SECRET,
+};
+
+const TOTP_SEEDS: SealedColumn = SealedColumn {
+    select: "SELECT user_id AS row_key, tenant_id, secret FROM mfa_totp WHERE secret NOT LIKE 'v1:%'",
+    update: "UPDATE mfa_totp SET secret = $2 WHERE user_id = $1 AND secret = $3",
+    kind: kind::TOTP_SEED,
+};
+
+async fn seal_column(tx: &mut Tx, sb: &SecretBox, column: &SealedColumn) -> StoreResult<u64> {
     let rows = on_tx!(tx, |conn| {
         let mut out: Vec<(Uuid, Uuid, String)> = Vec::new();
-        for row in sqlx::query(
-            "SELECT user_id, tenant_id, secret FROM mfa_totp WHERE secret NOT LIKE 'v1:%'",
-        )
-        .fetch_all(&mut *conn)
-        .await?
-        {
+        for row in sqlx::query(column.select).fetch_all(&mut *conn).await? {
             out.push((
-                row.try_get("user_id")?,
+                row.try_get("row_key")?,
                 row.try_get("tenant_id")?,
                 row.try_get("secret")?,
             ));
@@ -199,13 +178,13 @@ async fn seal_totp(tx: &mut Tx, sb: &SecretBox) -> StoreResult<u64> {
         out
     });
     let mut count = 0;
-    for (user, tenant, clear) in rows {
+    for (key, tenant, clear) in rows {
         let sealed = sb
-            .seal_str(&clear, kind::TOTP_SEED, &kind::tenant_row(tenant, user))
+            .seal_str(&clear, column.kind, &kind::tenant_row(tenant, key))
             .map_err(sealing_failed)?;
         count += on_tx!(tx, |conn| {
-            sqlx::query("UPDATE mfa_totp SET secret = $2 WHERE user_id = $1 AND secret = $3")
-                .bind(user)
+            sqlx::query(column.update)
+                .bind(key)
                 .bind(&sealed)
                 .bind(&clear)
                 .execute(conn)
