@@ -19,27 +19,15 @@ async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
     let admin = app
         .account("alpha", "admin@alpha.test", Role::TenantAdmin)
         .await;
-    let res = app
-        .post_as(
-            &admin.access_token,
-            "/api/billing/products",
-            json!({"name": "Web", "slug": "web", "category": "HOSTING", "billing_model": "RECURRING",
-                   "status": "ACTIVE", "visibility": "PUBLIC"}),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    let product = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let res = app
-        .post_as(
-            &admin.access_token,
-            &format!("/api/billing/products/{product}/prices"),
-            json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 500}),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
+    let product = crate::orders::product(
+        app,
+        &admin,
+        "web",
+        "ACTIVE",
+        "PUBLIC",
+        json!({"type": "NONE"}),
+    )
+    .await;
     let res = app
         .post_order(
             "alpha",
