@@ -22,8 +22,10 @@ use uuid::Uuid;
 
 use crate::actor::Change;
 use crate::billing::lines::LineIn;
+use crate::billing::stripe::StripeClient;
 use crate::billing::{invoices, payments};
 use crate::catalog::quote_from;
+use crate::idempotency::IdempotencyHold;
 use crate::{Actor, ServiceError};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -386,17 +388,19 @@ pub(crate) async fn find_or_create_customer(
     Ok((customer, true))
 }
 
-/// Places an order; the response is stored against `idempotency_key` in
-/// the same transaction.
+/// Places an order; the response is stored against the held
+/// `Idempotency-Key` in the same transaction. A Stripe payment claim is
+/// confirmed with Stripe first (see `payment_claims`).
 pub async fn place_order(
     store: &Store,
     clock: &dyn Clock,
+    stripe: &StripeClient,
     tenant: &TenantRecord,
     input: &OrderInput,
-    idempotency_key: &str,
-    held_since: time::OffsetDateTime,
+    hold: &IdempotencyHold,
     request_id: Option<String>,
 ) -> Result<OrderPlaced, ServiceError> {
+    let (idempotency_key, held_since) = (hold.key.as_str(), hold.held_since);
     let currency = Currency::parse(&input.currency).map_err(|m| invalid("currency", m))?;
     check_customer(&input.customer)?;
     let items = check_items(store, tenant, currency, &input.items).await?;
@@ -437,6 +441,7 @@ pub async fn place_order(
                     ));
                 }
             }
+            crate::payment_claims::check(store, stripe, tenant, p, currency).await?;
             true
         }
     };

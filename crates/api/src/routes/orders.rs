@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::orders::signature;
+use mpanel_services::idempotency::IdempotencyHold;
 use mpanel_services::orders::{self, OrderInput};
 use mpanel_store::orders::{IdempotencyStart, OrderRecord};
 use serde::{Deserialize, Serialize};
@@ -183,13 +184,17 @@ pub async fn place(
         }
     };
     let request_id = request_id.map(|axum::Extension(RequestId(id))| id);
+    let hold = IdempotencyHold {
+        key: key.clone(),
+        held_since,
+    };
     match orders::place_order(
         &state.store,
         state.clock.as_ref(),
+        &state.stripe,
         &tenant,
         &input,
-        &key,
-        held_since,
+        &hold,
         request_id,
     )
     .await

@@ -27,6 +27,7 @@ mod metrics;
 mod ops;
 mod orders;
 mod orders_names;
+mod orders_stripe;
 mod request_id;
 mod retention;
 mod secrets_at_rest;

@@ -78,13 +78,13 @@ pub fn order(product: &str, domain: &str, paid: bool) -> Value {
         "currency": "EUR",
     });
     if paid {
-        body["payment"] = json!({"status": "PAID", "provider": "stripe", "reference": format!("pi_{domain}"), "amount_minor": 1500});
+        body["payment"] = json!({"status": "PAID", "provider": "BANK_TRANSFER", "reference": format!("tx-{domain}"), "amount_minor": 1500});
     }
     body
 }
 
 impl Shop {
-    async fn footprint(&self) -> [i64; 6] {
+    pub async fn footprint(&self) -> [i64; 6] {
         let tenant = self.app.tenant("acme").await;
         self.app.store.order_footprint(tenant).await.unwrap()
     }

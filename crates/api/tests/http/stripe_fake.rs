@@ -140,7 +140,12 @@ impl StripeFake {
 
     /// The PaymentIntent the fake holds under `id`, as Stripe would show it.
     pub fn intent(&self, id: &str) -> Option<Value> {
-        self.state.lock().unwrap().intents.get(id).map(|(_, pi)| pi.clone())
+        self.state
+            .lock()
+            .unwrap()
+            .intents
+            .get(id)
+            .map(|(_, pi)| pi.clone())
     }
 }
 

@@ -53,7 +53,10 @@ pub fn successor(key: &[u8], presented: &str) -> String {
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(b"mpanel refresh successor v1\0");
     mac.update(presented.as_bytes());
-    format!("mprt_{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    format!(
+        "mprt_{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 #[cfg(test)]
