@@ -46,6 +46,12 @@ pub struct CustomerInput {
     /// ISO 3166-1 alpha-2.
     pub country: String,
     pub tax_id: Option<String>,
+    /// The marketing site signed this customer in as the owner of `email`.
+    /// Only then does an order under an existing customer's address belong
+    /// to that customer (its credit, its saved card); otherwise it goes to
+    /// a separate pending customer until the address is verified.
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,7 +348,10 @@ pub(crate) async fn find_or_create_customer(
 ) -> Result<(CustomerRecord, bool), ServiceError> {
     let email = c.email.trim().to_owned();
     if let Some(existing) = tx.customer_by_email(tenant.id, &email).await? {
-        return Ok((existing, false));
+        if c.authenticated {
+            return Ok((existing, false));
+        }
+        return Ok((pending_customer(tx, tenant, c, &existing, now).await?, true));
     }
     let portal_user = match tx.user_by_email(tenant.id, &email).await? {
         Some(user) if user.role == Role::Customer => user.id,
@@ -381,11 +390,42 @@ pub(crate) async fn find_or_create_customer(
         address: None,
         credit_balance_minor: 0,
         portal_user_id: Some(portal_user),
+        pending_for: None,
         created_at: now,
         updated_at: now,
     };
     tx.save_customer(&customer).await?;
     Ok((customer, true))
+}
+
+/// A customer apart from `owner`, for an order that used `owner`'s address
+/// without proof that `owner` placed it: no credit, no saved card and no
+/// portal user, so a stranger who knows an address spends nothing of its
+/// owner's and sees nothing of theirs.
+async fn pending_customer(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    c: &CustomerInput,
+    owner: &CustomerRecord,
+    now: time::OffsetDateTime,
+) -> Result<CustomerRecord, ServiceError> {
+    let customer = CustomerRecord {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.id,
+        email: owner.email.clone(),
+        name: c.name.trim().to_owned(),
+        company: c.company.clone(),
+        country: c.country.clone(),
+        tax_id: c.tax_id.clone(),
+        address: None,
+        credit_balance_minor: 0,
+        portal_user_id: None,
+        pending_for: Some(owner.id),
+        created_at: now,
+        updated_at: now,
+    };
+    tx.save_customer(&customer).await?;
+    Ok(customer)
 }
 
 /// Places an order; the response is stored against the held
