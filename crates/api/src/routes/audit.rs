@@ -75,6 +75,7 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
     /// `PLATFORM`: the platform's own rows (servers), for a SUPER_ADMIN;
     /// otherwise the tenant's.
+    #[param(pattern = "^(TENANT|PLATFORM)$")]
     pub scope: Option<String>,
 }
 

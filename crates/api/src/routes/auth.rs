@@ -246,7 +246,8 @@ pub async fn refresh(
 /// End the current session: its access and refresh tokens stop working.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     security(("bearer" = ["SELF_SECURITY"])),
-    responses((status = 204, description = "Signed out")))]
+    responses((status = 204, description = "Signed out"),
+        (status = 422, description = "Called with an API token, which has no session: revoke the token instead", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfSecurity>,

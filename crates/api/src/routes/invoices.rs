@@ -83,6 +83,7 @@ pub struct CreditNoteDoc {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// As a reader sees it (an open invoice past due is OVERDUE).
+    #[param(pattern = "^(DRAFT|ISSUED|PARTIALLY_PAID|PAID|OVERDUE|VOID)$")]
     status: Option<String>,
     customer_id: Option<Uuid>,
     /// Issued at or after (RFC 3339).
@@ -492,6 +493,9 @@ pub async fn my_list(
     caller: Authorized<perm::SelfRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<InvoiceView>>, Problem> {
+    // A caller without a customer record gets an empty page, but a bad
+    // query is refused for everyone alike.
+    query::limit(q.limit)?;
     let Some(customer) = own_customer(&state, &caller.principal).await? else {
         return Ok(Json(Page {
             items: Vec::new(),

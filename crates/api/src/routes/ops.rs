@@ -87,6 +87,7 @@ pub struct Queues {
 #[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     /// PENDING, RUNNING, COMPLETED, FAILED, DEAD or CANCELLED.
+    #[param(pattern = "^(PENDING|RUNNING|COMPLETED|FAILED|DEAD|CANCELLED)$")]
     pub state: Option<String>,
     pub kind: Option<String>,
     pub queue: Option<String>,

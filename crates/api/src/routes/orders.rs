@@ -94,7 +94,7 @@ async fn signed_tenant(
     params(
         ("X-Mpanel-Tenant" = String, Header, description = "The tenant's slug"),
         ("X-Mpanel-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>"),
-        ("Idempotency-Key" = String, Header, description = "Unique per order attempt"),
+        ("Idempotency-Key" = String, Header, description = "Unique per order attempt: 1 to 255 visible characters, no `.`", pattern = "^[!-\\-/-~]{1,255}$"),
     ),
     responses(
         (status = 201, description = "Placed (a retry answers the same, with Idempotent-Replayed: true)", body = OrderPlacedDoc),

@@ -249,7 +249,8 @@ pub mod public_cache {
 /// The same as `/api/public/products`.
 #[utoipa::path(get, path = "/api/billing/products/catalog/public", tag = "catalog", params(PublicQuery),
     responses((status = 200, description = "The catalog", body = PublicCatalog),
-        (status = 304, description = "Not changed since the ETag given in If-None-Match")))]
+        (status = 304, description = "Not changed since the ETag given in If-None-Match"),
+        (status = 404, description = "No such tenant", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn public_catalog_alias(
     state: State<AppState>,
     headers: HeaderMap,

@@ -116,6 +116,7 @@ pub struct RecoveryCodes {
 #[utoipa::path(post, path = "/api/security/me/mfa/confirm", tag = "security", request_body = CodeBody,
     security(("bearer" = ["SELF_MFA"])),
     responses((status = 200, description = "Active", body = RecoveryCodes),
+        (status = 409, description = "No enrolment started (POST /api/security/me/mfa/enable first)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Wrong code", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn mfa_confirm(
     State(state): State<AppState>,
@@ -278,6 +279,7 @@ pub struct EventView {
 pub struct EventsQuery {
     pub kind: Option<String>,
     /// Admins: one user's events.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub user_id: Option<String>,
     /// 1 to 200; default 50.
     #[param(minimum = 1, maximum = 200)]

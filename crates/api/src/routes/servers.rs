@@ -37,6 +37,7 @@ pub struct ServerDoc {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    #[param(pattern = "^(WEB|MAIL|DNS|CLOUD|DB|BACKUP)$")]
     role: Option<String>,
 }
 

@@ -49,6 +49,7 @@ pub struct CreateDoc {
 pub struct ListQuery {
     customer_id: Option<Uuid>,
     /// PENDING_ACTIVATION, ACTIVE, SUSPENDED, CANCELLED, EXPIRED.
+    #[param(pattern = "^(PENDING_ACTIVATION|ACTIVE|SUSPENDED|CANCELLED|EXPIRED)$")]
     status: Option<String>,
     product_id: Option<Uuid>,
     /// 1 to 200; default 50.
@@ -297,6 +298,9 @@ pub async fn my_list(
     caller: Authorized<perm::SelfRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<SubscriptionView>>, Problem> {
+    // A caller without a customer record gets an empty page, but a bad
+    // query is refused for everyone alike.
+    query::limit(q.limit)?;
     let Some(customer) = own_customer(&state, &caller.principal).await? else {
         return Ok(Json(Page {
             items: Vec::new(),
