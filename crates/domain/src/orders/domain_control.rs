@@ -138,6 +138,20 @@ pub fn expired(created_at: OffsetDateTime, now: OffsetDateTime) -> bool {
     now - created_at >= VERIFICATION_WINDOW
 }
 
+/// The state an order shows for a provisioning step whose job is waiting
+/// for the proof (the job itself is only pending: waiting is not failing).
+pub const WAITING_FOR_VERIFICATION: &str = "WAITING_FOR_VERIFICATION";
+
+/// A step of a job that is `pending_or_failed` waits for the proof when
+/// the domain is not proven and a check has already found no proof.
+pub fn step_waits_for_proof(
+    pending_or_failed: bool,
+    status: VerificationStatus,
+    checked: bool,
+) -> bool {
+    pending_or_failed && status == VerificationStatus::Pending && checked
+}
+
 /// What a customer is asked to publish, as a line for a zone file.
 pub fn instruction(domain: &str, token: &str) -> String {
     format!("{}. TXT \"{token}\"", challenge_name(domain))
