@@ -49,7 +49,8 @@ impl<'a> World<'a> {
     /// A zone served by someone other than the provider (its NS records
     /// name `nameservers`).
     fn zone(&self, name: &str, nameservers: &[&str]) {
-        let body = json!({"name": format!("{name}."), "kind": "Native", "nameservers": nameservers});
+        let body =
+            json!({"name": format!("{name}."), "kind": "Native", "nameservers": nameservers});
         let (status, text) = self.send(self.client.post(self.url("/zones")).json(&body));
         assert_eq!(status, 201, "world zone {name}: {text}");
     }
@@ -80,25 +81,36 @@ fn order(panel: &Panel, id: &str) -> Value {
 /// waits (every step shows it, none failed), and the last look saw
 /// `seen`; the order.
 fn wait_waiting(panel: &Panel, id: &str, seen: &str) -> Value {
-    eventually(&format!("order {id} waits for verification ({seen})"), || {
-        let order = order(panel, id);
-        let proof = &order["domain_verifications"][0];
-        let steps = order["items"][0]["steps"].as_array().cloned().unwrap_or_default();
-        let waiting = !steps.is_empty()
-            && steps.iter().all(|s| s["state"] == "WAITING_FOR_VERIFICATION");
-        let last = proof["last_result"].as_str().unwrap_or_default();
-        if proof["status"] == "PENDING" && waiting && last.contains(seen) {
-            Ok(order)
-        } else {
-            Err(format!("{order:#}"))
-        }
-    })
+    eventually(
+        &format!("order {id} waits for verification ({seen})"),
+        || {
+            let order = order(panel, id);
+            let proof = &order["domain_verifications"][0];
+            let steps = order["items"][0]["steps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let waiting = !steps.is_empty()
+                && steps
+                    .iter()
+                    .all(|s| s["state"] == "WAITING_FOR_VERIFICATION");
+            let last = proof["last_result"].as_str().unwrap_or_default();
+            if proof["status"] == "PENDING" && waiting && last.contains(seen) {
+                Ok(order)
+            } else {
+                Err(format!("{order:#}"))
+            }
+        },
+    )
 }
 
 /// Nothing of `domain` is on the provider's nodes.
 fn assert_nothing_made(panel: &Panel, domain: &str) {
     let (zone, body) = panel.pdns_zone(domain);
-    assert_eq!(zone, 404, "mPanel's PowerDNS holds no zone {domain}: {body}");
+    assert_eq!(
+        zone, 404,
+        "mPanel's PowerDNS holds no zone {domain}: {body}"
+    );
     let (status, body) = panel.http(domain).unwrap();
     assert_eq!(status, 404, "no site for {domain}: {body}");
 }
@@ -190,12 +202,9 @@ fn seven_days_without_proof_fail_the_order_and_leave_nothing_made() {
 
     // The same job, run by a provisioner whose clock the test moves.
     let store = panel.block_on(async {
-        mpanel_store::Store::connect(
-            panel.database_url(),
-            &mpanel_store::PoolSettings::default(),
-        )
-        .await
-        .unwrap()
+        mpanel_store::Store::connect(panel.database_url(), &mpanel_store::PoolSettings::default())
+            .await
+            .unwrap()
     });
     let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
     let provisioner = Provisioner {
@@ -228,5 +237,8 @@ fn seven_days_without_proof_fail_the_order_and_leave_nothing_made() {
     }
     assert_nothing_made(&panel, &domain);
     let order = order(&panel, &id);
-    assert_eq!(order["domain_verifications"][0]["status"], "PENDING", "{order:#}");
+    assert_eq!(
+        order["domain_verifications"][0]["status"], "PENDING",
+        "{order:#}"
+    );
 }
