@@ -52,6 +52,7 @@ pub const KEYS: &[&str] = &[
     "secrets_key",
     "dns_verification_resolver",
     "dns_verification_interval_secs",
+    "dns_verification_authority_port",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +128,7 @@ struct Raw {
     secrets_key: Option<String>,
     dns_verification_resolver: SocketAddr,
     dns_verification_interval_secs: u64,
+    dns_verification_authority_port: u16,
 }
 
 impl Default for Raw {
@@ -161,6 +163,7 @@ impl Default for Raw {
             secrets_key: None,
             dns_verification_resolver: SocketAddr::from(([1, 1, 1, 1], 53)),
             dns_verification_interval_secs: 300,
+            dns_verification_authority_port: 53,
         }
     }
 }
@@ -373,6 +376,9 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     if raw.job_lease_secs < 2 {
         return Err(bad("job_lease_secs", "must be at least 2"));
     }
+    if raw.dns_verification_authority_port == 0 {
+        return Err(bad("dns_verification_authority_port", "must be 1 to 65535"));
+    }
     if !(1..=86_400).contains(&raw.dns_verification_interval_secs) {
         return Err(bad(
             "dns_verification_interval_secs",
@@ -398,6 +404,7 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         stripe_api_base: raw.stripe_api_base.clone(),
         domain_control: mpanel_provision::domain_control::ControlSettings {
             resolver: raw.dns_verification_resolver,
+            authority_port: raw.dns_verification_authority_port,
             recheck: time::Duration::seconds(
                 i64::try_from(raw.dns_verification_interval_secs).unwrap_or(300),
             ),

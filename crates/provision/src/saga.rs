@@ -228,7 +228,7 @@ impl Provisioner {
             return Ok(());
         }
         let provider = self.provider_nameservers(sub).await?;
-        match look(self.control.resolver, domain, &proof.token, &provider).await {
+        match look(&self.control, domain, &proof.token, &provider).await {
             Finding::Proven { method, seen } => {
                 tracing::info!(%domain, subscription = %sub.id, method = method.as_str(), "domain control proven");
                 self.store

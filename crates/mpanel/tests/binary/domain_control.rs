@@ -133,7 +133,10 @@ fn an_unproven_domain_waits_and_goes_live_once_its_txt_token_is_published() {
     assert!(hex.len() >= 32, "at least 128 bits: {token}");
     assert!(proof["verified_at"].is_null() && proof["method"].is_null());
     let last = proof["last_result"].as_str().unwrap();
-    assert!(last.contains("NS ns1.other-dns.example"), "{last}");
+    assert!(
+        last.contains("NS ns1.other-dns.example (by the resolver)"),
+        "{last}"
+    );
     let step = &waiting["items"][0]["steps"][0];
     assert!(
         step["last_error"]
@@ -169,10 +172,13 @@ fn an_unproven_domain_waits_and_goes_live_once_its_txt_token_is_published() {
 fn a_domain_delegated_to_the_providers_name_servers_goes_live_without_a_txt_record() {
     let panel = Panel::start_requiring_domain_control();
     let world = World::new(&panel);
-    // The world's parent zone (a registry) delegates the customer's domain
-    // to the provider: queries for it get a referral to ns1.example.net.
+    // The world's parent zone (a registry, served by ns.PARENT) delegates
+    // the customer's domain to the provider, whose servers hold no zone for
+    // it yet: the delegation is read from the parent's server.
     let parent = unique_domain();
-    world.zone(&parent, &["ns1.registry.example."]);
+    let registry_ns = format!("ns.{parent}");
+    world.zone(&parent, &[&format!("{registry_ns}.")]);
+    world.records(&parent, &registry_ns, "A", &["127.0.0.1".to_owned()]);
     let domain = format!("shop.{parent}");
     world.records(&parent, &domain, "NS", &[PROVIDER_NS.to_owned()]);
     let id = panel.paid_order(&domain);
@@ -180,6 +186,11 @@ fn a_domain_delegated_to_the_providers_name_servers_goes_live_without_a_txt_reco
     let proof = &done["domain_verifications"][0];
     assert_eq!(proof["status"], "VERIFIED", "{done:#}");
     assert_eq!(proof["method"], "DELEGATION");
+    let seen = proof["last_result"].as_str().unwrap();
+    assert!(
+        seen.contains("delegated to ns1.example.net (by the parent zone)"),
+        "{seen}"
+    );
     let (zone, body) = panel.pdns_zone(&domain);
     assert_eq!(zone, 200, "{body}");
 }
@@ -215,6 +226,7 @@ fn seven_days_without_proof_fail_the_order_and_leave_nothing_made() {
             resolver: format!("127.0.0.1:{}", panel.svc.var("WORLD_DNS_PORT"))
                 .parse()
                 .unwrap(),
+            authority_port: panel.svc.var("WORLD_DNS_PORT").parse().unwrap(),
             recheck: time::Duration::seconds(1),
         },
     };

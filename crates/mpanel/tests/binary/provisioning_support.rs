@@ -141,6 +141,10 @@ impl Panel {
                 ("MPANEL_RATE_LIMIT_PER_MINUTE", "0"),
                 ("MPANEL_DNS_VERIFICATION_RESOLVER", &world),
                 ("MPANEL_DNS_VERIFICATION_INTERVAL_SECS", "1"),
+                (
+                    "MPANEL_DNS_VERIFICATION_AUTHORITY_PORT",
+                    svc.var("WORLD_DNS_PORT"),
+                ),
             ],
         ));
         let addr = server.address();
