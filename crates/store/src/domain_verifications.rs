@@ -131,21 +131,36 @@ impl Store {
         Ok(found)
     }
 
-    /// The tenant's proofs for these subscriptions (an order's items).
+    /// The tenant's proofs for these subscriptions (an order's items): one
+    /// query, whatever their number.
     pub async fn domain_verifications_of(
         &self,
         tenant: TenantId,
         subscriptions: &[Uuid],
     ) -> StoreResult<Vec<DomainVerification>> {
-        let mut out = Vec::new();
-        for sub in subscriptions {
-            if let Some(v) = self.domain_verification(*sub).await?
-                && v.tenant_id == tenant
-            {
-                out.push(v);
-            }
+        if subscriptions.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let placeholders = (2..subscriptions.len() + 2)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM domain_verifications
+              WHERE tenant_id = $1 AND subscription_id IN ({placeholders})"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut q = sqlx::query(sql).bind(tenant.as_uuid());
+            for sub in subscriptions {
+                q = q.bind(*sub);
+            }
+            let mut out = Vec::new();
+            for row in q.fetch_all(p).await? {
+                out.push(verification_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
     }
 
     /// What the last check saw, while still pending (the first such check
