@@ -208,7 +208,7 @@ class Panel:
                 "items": [{"product_id": self.product_id, "period": "MONTHLY", "domain": domain,
                            "options": {"mailbox_password": MAIL_PASSWORD}}],
                 "currency": "EUR",
-                "payment": {"status": "PAID", "provider": "stripe", "reference": reference,
+                "payment": {"status": "PAID", "provider": "BANK_TRANSFER", "reference": reference,
                             "amount_minor": 1500}}
 
     def post_order(self, domain):

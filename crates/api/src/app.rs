@@ -25,7 +25,8 @@ pub fn app(state: AppState, settings: &HttpSettings) -> Router {
 /// The whole API plus `extra` routes behind the same layers (tests use it
 /// to reach the layers through routes of their own).
 pub fn app_with(state: AppState, settings: &HttpSettings, extra: Router<AppState>) -> Router {
-    let (routes, document) = openapi::routes().split_for_parts();
+    let (routes, mut document) = openapi::routes().split_for_parts();
+    crate::spec_responses::add_shared_responses(&mut document);
     routes
         .merge(openapi::docs(document))
         .merge(extra)

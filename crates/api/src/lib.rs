@@ -13,6 +13,7 @@ pub mod query;
 mod routes;
 mod server;
 mod settings;
+mod spec_responses;
 mod state;
 pub mod telemetry;
 mod webhook_body;

@@ -119,6 +119,7 @@ pub async fn update(
         company: after.company.clone(),
         country: after.country.clone(),
         tax_id: after.tax_id.clone(),
+        authenticated: true,
     })?;
     after.updated_at = now;
     tx.save_customer(&after).await?;

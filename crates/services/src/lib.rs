@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod orders;
+mod payment_claims;
 pub use mpanel_store::secret_box;
 pub mod sealed;
 pub mod security;

@@ -23,8 +23,10 @@ use uuid::Uuid;
 
 use crate::actor::Change;
 use crate::billing::lines::LineIn;
+use crate::billing::stripe::StripeClient;
 use crate::billing::{invoices, payments};
 use crate::catalog::quote_from;
+use crate::idempotency::IdempotencyHold;
 use crate::{Actor, ServiceError};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +47,12 @@ pub struct CustomerInput {
     /// ISO 3166-1 alpha-2.
     pub country: String,
     pub tax_id: Option<String>,
+    /// The marketing site signed this customer in as the owner of `email`.
+    /// Only then does an order under an existing customer's address belong
+    /// to that customer (its credit, its saved card); otherwise it goes to
+    /// a separate pending customer until the address is verified.
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -341,7 +349,10 @@ pub(crate) async fn find_or_create_customer(
 ) -> Result<(CustomerRecord, bool), ServiceError> {
     let email = c.email.trim().to_owned();
     if let Some(existing) = tx.customer_by_email(tenant.id, &email).await? {
-        return Ok((existing, false));
+        if c.authenticated {
+            return Ok((existing, false));
+        }
+        return Ok((pending_customer(tx, tenant, c, &existing, now).await?, true));
     }
     let portal_user = match tx.user_by_email(tenant.id, &email).await? {
         Some(user) if user.role == Role::Customer => user.id,
@@ -380,6 +391,7 @@ pub(crate) async fn find_or_create_customer(
         address: None,
         credit_balance_minor: 0,
         portal_user_id: Some(portal_user),
+        pending_for: None,
         created_at: now,
         updated_at: now,
     };
@@ -387,17 +399,49 @@ pub(crate) async fn find_or_create_customer(
     Ok((customer, true))
 }
 
-/// Places an order; the response is stored against `idempotency_key` in
-/// the same transaction.
+/// A customer apart from `owner`, for an order that used `owner`'s address
+/// without proof that `owner` placed it: no credit, no saved card and no
+/// portal user, so a stranger who knows an address spends nothing of its
+/// owner's and sees nothing of theirs.
+async fn pending_customer(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    c: &CustomerInput,
+    owner: &CustomerRecord,
+    now: time::OffsetDateTime,
+) -> Result<CustomerRecord, ServiceError> {
+    let customer = CustomerRecord {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.id,
+        email: owner.email.clone(),
+        name: c.name.trim().to_owned(),
+        company: c.company.clone(),
+        country: c.country.clone(),
+        tax_id: c.tax_id.clone(),
+        address: None,
+        credit_balance_minor: 0,
+        portal_user_id: None,
+        pending_for: Some(owner.id),
+        created_at: now,
+        updated_at: now,
+    };
+    tx.save_customer(&customer).await?;
+    Ok(customer)
+}
+
+/// Places an order; the response is stored against the held
+/// `Idempotency-Key` in the same transaction. A Stripe payment claim is
+/// confirmed with Stripe first (see `payment_claims`).
 pub async fn place_order(
     store: &Store,
     clock: &dyn Clock,
+    stripe: &StripeClient,
     tenant: &TenantRecord,
     input: &OrderInput,
-    idempotency_key: &str,
-    held_since: time::OffsetDateTime,
+    hold: &IdempotencyHold,
     request_id: Option<String>,
 ) -> Result<OrderPlaced, ServiceError> {
+    let (idempotency_key, held_since) = (hold.key.as_str(), hold.held_since);
     let currency = Currency::parse(&input.currency).map_err(|m| invalid("currency", m))?;
     check_customer(&input.customer)?;
     let items = check_items(store, tenant, currency, &input.items).await?;
@@ -438,6 +482,7 @@ pub async fn place_order(
                     ));
                 }
             }
+            crate::payment_claims::check(store, stripe, tenant, p, currency).await?;
             true
         }
     };

@@ -26,6 +26,9 @@ pub struct CustomerRecord {
     pub address: Option<Value>,
     pub credit_balance_minor: i64,
     pub portal_user_id: Option<UserId>,
+    /// Set on a pending customer: an order used this (verified) customer's
+    /// address without the marketing site saying that customer signed in.
+    pub pending_for: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -81,7 +84,7 @@ pub struct NewOrderItem {
 }
 
 const CUSTOMER_COLUMNS: &str = "id, tenant_id, email, name, company, country, tax_id, address, \
-     credit_balance_minor, portal_user_id, created_at, updated_at";
+     credit_balance_minor, portal_user_id, pending_for_customer_id, created_at, updated_at";
 
 macro_rules! customer_from_row {
     ($row:expr) => {{
@@ -99,6 +102,7 @@ macro_rules! customer_from_row {
             address: address.map(|a| a.0),
             credit_balance_minor: row.try_get("credit_balance_minor")?,
             portal_user_id: portal.map(UserId::from_uuid),
+            pending_for: row.try_get("pending_for_customer_id")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         }
@@ -229,7 +233,8 @@ impl Tx {
         email: &str,
     ) -> StoreResult<Option<CustomerRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND lower(email) = lower($2)"
+            "SELECT {CUSTOMER_COLUMNS} FROM customers
+             WHERE tenant_id = $1 AND lower(email) = lower($2) AND pending_for_customer_id IS NULL"
         ));
         let found = on_tx!(self, |conn| {
             match sqlx::query(sql)
@@ -294,8 +299,9 @@ impl Tx {
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO customers (id, tenant_id, email, name, company, country, tax_id, address,
-                     credit_balance_minor, portal_user_id, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     credit_balance_minor, portal_user_id, created_at, updated_at,
+                     pending_for_customer_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (id) DO UPDATE SET name = $4, company = $5, country = $6, tax_id = $7,
                      address = $8, portal_user_id = $10, updated_at = $12",
             )
@@ -311,6 +317,7 @@ impl Tx {
             .bind(c.portal_user_id.map(|u| u.as_uuid()))
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(c.pending_for)
             .execute(conn)
             .await?;
         });

@@ -61,13 +61,17 @@ pub struct AuditQuery {
     pub target: Option<String>,
     /// From this time on (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OffsetDateTime>)]
     pub from: Option<OffsetDateTime>,
     /// Before this time (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OffsetDateTime>)]
     pub to: Option<OffsetDateTime>,
+    /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
     /// `PLATFORM`: the platform's own rows (servers), for a SUPER_ADMIN;
     /// otherwise the tenant's.

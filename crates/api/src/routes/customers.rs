@@ -29,6 +29,11 @@ pub struct CustomerView {
     pub address: Option<Value>,
     pub credit_balance_minor: i64,
     pub portal_user_id: Option<String>,
+    /// `ACTIVE`, or `PENDING_VERIFICATION`: an order used the address of
+    /// the customer `pending_for` without the marketing site saying that
+    /// customer signed in, so it was kept apart (no credit, card or portal).
+    pub status: String,
+    pub pending_for: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -47,6 +52,13 @@ impl From<CustomerRecord> for CustomerView {
             address: c.address,
             credit_balance_minor: c.credit_balance_minor,
             portal_user_id: c.portal_user_id.map(|u| u.to_string()),
+            status: if c.pending_for.is_some() {
+                "PENDING_VERIFICATION"
+            } else {
+                "ACTIVE"
+            }
+            .to_owned(),
+            pending_for: c.pending_for.map(|id| id.to_string()),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -92,7 +104,11 @@ pub struct CustomerPatchBody {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
 }
 
@@ -132,6 +148,8 @@ pub async fn create(
         company: body.company,
         country: body.country,
         tax_id: body.tax_id,
+        // Staff know whom they create: an existing address is a conflict.
+        authenticated: true,
     };
     let c = customers::create(
         &state.store,

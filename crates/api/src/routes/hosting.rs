@@ -29,6 +29,7 @@ pub struct Queued {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     customer_id: Option<Uuid>,

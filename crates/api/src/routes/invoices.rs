@@ -79,6 +79,7 @@ pub struct CreditNoteDoc {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// As a reader sees it (an open invoice past due is OVERDUE).
@@ -86,13 +87,17 @@ pub struct ListQuery {
     customer_id: Option<Uuid>,
     /// Issued at or after (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OffsetDateTime>)]
     from: Option<OffsetDateTime>,
     /// Issued before (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OffsetDateTime>)]
     to: Option<OffsetDateTime>,
+    /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
 }
 

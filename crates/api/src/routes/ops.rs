@@ -90,7 +90,11 @@ pub struct JobsQuery {
     pub state: Option<String>,
     pub kind: Option<String>,
     pub queue: Option<String>,
+    /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
 }
 

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::jobs::JobState;
 use mpanel_domain::orders::signature;
+use mpanel_services::idempotency::IdempotencyHold;
 use mpanel_services::orders::{self, OrderInput};
 use mpanel_store::orders::{IdempotencyStart, OrderRecord};
 use serde::{Deserialize, Serialize};
@@ -27,14 +28,17 @@ use crate::{AppState, Problem};
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct OrderRequestDoc {
-    /// `{email, name, company?, country, tax_id?}`
+    /// `{email, name, company?, country, tax_id?, authenticated?}`;
+    /// `authenticated: true` when the site signed the customer in (only then
+    /// does an order under a known address belong to that customer).
     #[schema(value_type = Object)]
     customer: Value,
     /// `[{product_id, period, domain?, options?}]`
     #[schema(value_type = Vec<Object>)]
     items: Vec<Value>,
     currency: String,
-    /// `{status: "PAID", provider, reference, amount_minor}` when already paid.
+    /// `{status: "PAID", provider, reference, amount_minor}` when already
+    /// paid; with `provider: STRIPE` the PaymentIntent is confirmed with Stripe.
     #[schema(value_type = Option<Object>)]
     payment: Option<Value>,
 }
@@ -98,7 +102,8 @@ async fn signed_tenant(
         (status = 401, description = "Bad or stale signature, or an unknown tenant (the same answer: `invalid_signature`)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Body over 256 KiB", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "A request with this key is still running", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid order, or the key was used for another body", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid order, a Stripe payment Stripe does not confirm, or the key was used for another body", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "Stripe could not be asked to confirm the payment; retry with the same key", body = ProblemDoc, content_type = "application/problem+json"),
     ))]
 pub async fn place(
     State(state): State<AppState>,
@@ -184,13 +189,17 @@ pub async fn place(
         }
     };
     let request_id = request_id.map(|axum::Extension(RequestId(id))| id);
+    let hold = IdempotencyHold {
+        key: key.clone(),
+        held_since,
+    };
     match orders::place_order(
         &state.store,
         state.clock.as_ref(),
+        &state.stripe,
         &tenant,
         &input,
-        &key,
-        held_since,
+        &hold,
         request_id,
     )
     .await
@@ -373,7 +382,11 @@ async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
 }
 

@@ -279,7 +279,11 @@ pub struct EventsQuery {
     pub kind: Option<String>,
     /// Admins: one user's events.
     pub user_id: Option<String>,
+    /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
 }
 

@@ -34,6 +34,7 @@ pub struct ServerDoc {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     role: Option<String>,

@@ -22,6 +22,7 @@ pub struct RotatedSecret {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RotateQuery {
     /// `true` when the secret leaked: the previous one stops verifying now
     /// instead of after 24 hours.

@@ -54,6 +54,7 @@ pub async fn payment_intent(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WebhookQuery {
     /// The tenant's slug (one webhook endpoint per tenant in Stripe).
     tenant: String,

@@ -44,13 +44,18 @@ pub struct CreateDoc {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     customer_id: Option<Uuid>,
     /// PENDING_ACTIVATION, ACTIVE, SUSPENDED, CANCELLED, EXPIRED.
     status: Option<String>,
     product_id: Option<Uuid>,
+    /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<String>,
 }
 

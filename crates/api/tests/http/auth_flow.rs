@@ -84,17 +84,33 @@ async fn two_refreshes_racing_within_the_grace_period_both_succeed() {
     assert_eq!(a.status(), 200);
     assert_eq!(b.status(), 200);
     app.clock.advance(Duration::seconds(10));
-    assert_eq!(
-        refresh(&app, &alice.refresh_token).await.status(),
-        200,
-        "still within the grace"
+    let late = refresh(&app, &alice.refresh_token).await;
+    assert_eq!(late.status(), 200, "still within the grace");
+    let (a, b, late): (Value, Value, Value) = (
+        a.json().await.unwrap(),
+        b.json().await.unwrap(),
+        late.json().await.unwrap(),
     );
-    let a: Value = a.json().await.unwrap();
     assert_eq!(
         app.get_as(a["access_token"].as_str().unwrap(), "/api/auth/me")
             .await
             .status(),
         200
+    );
+    // One successor, not a branch: the racing clients end up on one chain,
+    // so a later replay of either is still caught.
+    assert_eq!(a["refresh_token"], b["refresh_token"]);
+    assert_eq!(a["refresh_token"], late["refresh_token"]);
+    assert_ne!(a["refresh_token"], json!(alice.refresh_token));
+    let next = refresh(&app, a["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(next.status(), 200, "the successor works");
+    app.clock.advance(Duration::seconds(60));
+    assert_eq!(
+        refresh(&app, b["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        401,
+        "the shared successor replayed after the grace ends the session"
     );
 }
 

@@ -28,6 +28,7 @@ mod ops;
 mod orders;
 mod orders_domain_control;
 mod orders_names;
+mod orders_stripe;
 mod request_id;
 mod retention;
 mod secrets_at_rest;

@@ -71,7 +71,9 @@ struct Saved {
 #[derive(Default)]
 struct Inner {
     requests: Vec<FakeRequest>,
-    intents: HashMap<String, Value>,
+    /// By id, with the API key (the account) that made it: Stripe objects
+    /// belong to one account, and another account's key gets a 404.
+    intents: HashMap<String, (String, Value)>,
     /// By (API key, idempotency key): Stripe scopes keys to the account.
     saved: HashMap<(String, String), Saved>,
     failures: VecDeque<(StatusCode, Value)>,
@@ -138,7 +140,12 @@ impl StripeFake {
 
     /// The PaymentIntent the fake holds under `id`, as Stripe would show it.
     pub fn intent(&self, id: &str) -> Option<Value> {
-        self.state.lock().unwrap().intents.get(id).cloned()
+        self.state
+            .lock()
+            .unwrap()
+            .intents
+            .get(id)
+            .map(|(_, pi)| pi.clone())
     }
 }
 
@@ -298,7 +305,7 @@ fn answer(inner: &mut Inner, req: &mut FakeRequest) -> (StatusCode, Value) {
                 Ok(p) => p,
                 Err(refusal) => return refusal,
             };
-            let answer = create_intent(inner, params);
+            let answer = create_intent(inner, &key, params);
             if let Some(idem) = idem {
                 inner.saved.insert(
                     idem,
@@ -313,8 +320,8 @@ fn answer(inner: &mut Inner, req: &mut FakeRequest) -> (StatusCode, Value) {
             answer
         }
         ("GET", ["v1", "payment_intents", id]) => match inner.intents.get(*id) {
-            Some(pi) => (StatusCode::OK, pi.clone()),
-            None => {
+            Some((owner, pi)) if *owner == key => (StatusCode::OK, pi.clone()),
+            _ => {
                 let (_, body) = invalid_request(
                     format!("No such payment_intent: '{id}'"),
                     Some("resource_missing"),
@@ -511,7 +518,7 @@ fn validate(raw: &[(String, String)]) -> Result<Create, (StatusCode, Value)> {
     })
 }
 
-fn create_intent(inner: &mut Inner, c: Create) -> (StatusCode, Value) {
+fn create_intent(inner: &mut Inner, key: &str, c: Create) -> (StatusCode, Value) {
     let id = inner.id("pi");
     let secret = inner.id("secret");
     let pm_id = c.payment_method.as_ref().map(|_| inner.id("pm"));
@@ -566,7 +573,7 @@ fn create_intent(inner: &mut Inner, c: Create) -> (StatusCode, Value) {
     } else {
         (StatusCode::OK, pi.clone())
     };
-    inner.intents.insert(id, pi);
+    inner.intents.insert(id, (key.to_owned(), pi));
     answer
 }
 

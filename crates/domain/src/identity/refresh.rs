@@ -2,6 +2,10 @@
 //! means it was copied, so the whole session goes, except within a short
 //! grace period that lets a client's two concurrent refreshes both succeed.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 
 /// How long a refresh token lives.
@@ -39,6 +43,22 @@ pub fn decide(
     }
 }
 
+/// The refresh token that replaces `presented`: a keyed hash of it, so
+/// that every refresh of one token inside the grace period hands out the
+/// same successor (one chain per session, never a branch), while nobody
+/// without the server's key can compute a successor from a stolen token.
+pub fn successor(key: &[u8], presented: &str) -> String {
+    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"mpanel refresh successor v1\0");
+    mac.update(presented.as_bytes());
+    format!(
+        "mprt_{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +78,14 @@ mod tests {
             RefreshDecision::Reused
         );
         assert_eq!(decide(None, exp, exp), RefreshDecision::Expired);
+    }
+
+    #[test]
+    fn a_successor_is_fixed_by_the_token_and_the_key() {
+        let a = successor(b"key one", "mprt_abc");
+        assert_eq!(a, successor(b"key one", "mprt_abc"));
+        assert_ne!(a, successor(b"key two", "mprt_abc"));
+        assert_ne!(a, successor(b"key one", "mprt_abd"));
+        assert!(a.starts_with("mprt_") && a.len() == 5 + 43);
     }
 }

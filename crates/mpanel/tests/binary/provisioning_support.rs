@@ -333,7 +333,7 @@ impl Panel {
         json!({"customer": {"email": "jane@example.org", "name": "Jane", "country": "DE"},
             "items": [{"product_id": self.product_id, "period": "MONTHLY", "domain": domain}],
             "currency": "EUR",
-            "payment": {"status": "PAID", "provider": "stripe", "reference": reference,
+            "payment": {"status": "PAID", "provider": "BANK_TRANSFER", "reference": reference,
                 "amount_minor": 1500}})
     }
 

@@ -68,6 +68,12 @@ pub struct PaymentIntent {
     pub amount: i64,
     /// Lower-case ISO code.
     pub currency: String,
+    /// What was actually collected, in Stripe's units.
+    #[serde(default)]
+    pub amount_received: i64,
+    /// Ours on intents mPanel made (`invoice_id`, `tenant_id`).
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]

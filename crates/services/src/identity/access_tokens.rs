@@ -7,6 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mpanel_domain::identity::refresh::{ACCESS_TOKEN_TTL, CLOCK_SKEW};
 use mpanel_domain::{SessionId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::ServiceError;
@@ -36,6 +37,9 @@ pub struct Claims {
 pub struct AccessTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Derives refresh-token successors (see `refresh::successor`); kept
+    /// apart from the signing key so neither use can stand in for the other.
+    successor_key: [u8; 32],
 }
 
 impl std::fmt::Debug for AccessTokens {
@@ -60,10 +64,19 @@ impl AccessTokens {
                 "the JWT key must be at least 32 bytes".into(),
             ));
         }
+        let mut successor_key = Sha256::new();
+        successor_key.update(b"mpanel refresh successor key\0");
+        successor_key.update(secret);
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            successor_key: successor_key.finalize().into(),
         })
+    }
+
+    /// The refresh token that replaces `presented` (the same every time).
+    pub fn successor_of(&self, presented: &str) -> String {
+        mpanel_domain::identity::refresh::successor(&self.successor_key, presented)
     }
 
     /// Seconds an access token lives.

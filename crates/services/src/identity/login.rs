@@ -376,15 +376,25 @@ async fn issue_refresh_token(
     now: OffsetDateTime,
 ) -> Result<String, ServiceError> {
     let token = secrets::new_refresh_token()?;
+    store_refresh_token(tx, session, &token, now).await?;
+    Ok(token)
+}
+
+async fn store_refresh_token(
+    tx: &mut Tx,
+    session: SessionId,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
     tx.insert_refresh_token(
         RefreshTokenId::new(),
         session,
-        &hash_secret(&token),
+        &hash_secret(token),
         now,
         now + REFRESH_TOKEN_TTL,
     )
     .await?;
-    Ok(token)
+    Ok(())
 }
 
 fn pair(
@@ -495,13 +505,16 @@ pub async fn refresh(
             ));
         }
         RefreshDecision::Rotate => {
-            // A concurrent refresh may win the race; it is within the grace.
-            let _first = tx.mark_refresh_token_used(rec.id, now).await?;
+            // The first of two racing refreshes stores the successor; the
+            // other (within the grace) hands out the same one.
+            if tx.mark_refresh_token_used(rec.id, now).await? {
+                let successor = tokens.successor_of(refresh_token);
+                store_refresh_token(&mut tx, rec.session_id, &successor, now).await?;
+            }
         }
         RefreshDecision::WithinGrace => {}
     }
-    let new_token = issue_refresh_token(&mut tx, rec.session_id, now).await?;
     tx.touch_session(rec.session_id, now).await?;
     tx.commit().await?;
-    pair(tokens, &session, new_token, now)
+    pair(tokens, &session, tokens.successor_of(refresh_token), now)
 }

@@ -201,6 +201,16 @@ async fn stripe_fake_declines_test_cards_with_the_intent_in_the_error() {
     assert_eq!(res.status(), 404);
     let e: Value = res.json().await.unwrap();
     assert_eq!(e["error"]["code"], "resource_missing");
+    // Another account's key does not see it: as on Stripe, a 404.
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/payment_intents/{id}", fake.base_url()))
+        .bearer_auth("sk_test_another_account")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "resource_missing");
 }
 
 #[tokio::test]

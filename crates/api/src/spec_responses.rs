@@ -1,0 +1,122 @@
+//! The problem responses every operation can give, declared once and added
+//! to each operation the document describes, so that a client generated
+//! from `/api/openapi.json` knows every status it can meet: a secured
+//! operation can be 401 and 403, one with a body 400, 413, 415 and 422, one
+//! with query parameters 422, one with path parameters 404, and any 429
+//! (the rate limit sits in front of every route). An operation's own
+//! description of a status (a more specific 403, say) is kept.
+
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr};
+
+/// (name, status, description)
+const SHARED: [(&str, &str, &str); 8] = [
+    (
+        "BadRequest",
+        "400",
+        "The body is not well-formed JSON (`malformed_json`)",
+    ),
+    (
+        "Unauthorized",
+        "401",
+        "No valid credentials: missing, expired, revoked or forged (`unauthorized`)",
+    ),
+    (
+        "Forbidden",
+        "403",
+        "The caller's role, token scopes or tenant policy do not allow this (`forbidden`, `reauthentication_required`, …)",
+    ),
+    (
+        "NotFound",
+        "404",
+        "No such resource for this caller; another tenant's is not found either (`not_found`)",
+    ),
+    (
+        "PayloadTooLarge",
+        "413",
+        "The body is over the limit (`payload_too_large`)",
+    ),
+    (
+        "UnsupportedMediaType",
+        "415",
+        "The body is not `application/json` (`unsupported_media_type`)",
+    ),
+    (
+        "Unprocessable",
+        "422",
+        "A field or query parameter breaks a rule; nothing was changed (`validation_failed`, …)",
+    ),
+    (
+        "TooManyRequests",
+        "429",
+        "Over the rate limit; `Retry-After` says when to try again (`rate_limited`)",
+    ),
+];
+
+/// Declares the shared responses and adds them to every operation.
+pub fn add_shared_responses(doc: &mut OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (name, _, description) in SHARED {
+        let problem = ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ProblemDoc")))
+                    .build(),
+            )
+            .build();
+        components
+            .responses
+            .insert(name.to_owned(), RefOr::T(problem));
+    }
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_to(operation);
+        }
+    }
+}
+
+fn add_to(operation: &mut Operation) {
+    let secured = operation
+        .security
+        .as_ref()
+        .is_some_and(|requirements| !requirements.is_empty());
+    let has_body = operation.request_body.is_some();
+    let parameter_in = |place: ParameterIn| {
+        operation.parameters.iter().flatten().any(|p| match p {
+            RefOr::T(p) => p.parameter_in == place,
+            RefOr::Ref(_) => false,
+        })
+    };
+    let (has_path, has_query) = (
+        parameter_in(ParameterIn::Path),
+        parameter_in(ParameterIn::Query),
+    );
+    for (name, status, _) in SHARED {
+        let applies = match status {
+            "401" | "403" => secured,
+            "400" | "413" | "415" => has_body,
+            "422" => has_body || has_query,
+            "404" => has_path,
+            _ => true,
+        };
+        if applies {
+            operation
+                .responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+        }
+    }
+}
