@@ -15,6 +15,7 @@ trap 'exit 143' TERM
 
 ensure_provisioning_packages
 start_pdns
+start_world_dns
 start_web_node
 start_mail_node
 

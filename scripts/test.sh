@@ -15,6 +15,7 @@ ensure_provisioning_packages postgresql poppler-utils
 start_postgres
 # The real services the provisioning drivers are tested against.
 start_pdns
+start_world_dns
 start_web_node
 start_mail_node
 

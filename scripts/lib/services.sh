@@ -165,13 +165,13 @@ _svc_user() {
     install -d -o "$name" -g "$name" -m 0750 "$home"
 }
 
-# start_pdns: PowerDNS authoritative (gsqlite3) on a free loopback port, with
-# its HTTP API on another; exports PDNS_API_URL, PDNS_API_KEY, PDNS_DNS_PORT.
-# Packet and query caches are off so a change made through the API is
-# answered at once.
-start_pdns() {
+# _svc_pdns NAME: a PowerDNS authoritative server (gsqlite3) in its own
+# folder on a free loopback port, with its HTTP API on another; sets
+# _SVC_PDNS_API_URL, _SVC_PDNS_API_KEY and _SVC_PDNS_DNS_PORT. Packet and
+# query caches are off so a change made through the API is answered at once.
+_svc_pdns() {
     services_dir
-    local dir="$SERVICES_DIR/pdns" dns_port api_port key schema pid
+    local name=$1 dir="$SERVICES_DIR/$1" dns_port api_port key schema pid
     mkdir -p "$dir"
     # The full schema (not the NN_to_MM_ upgrade files); the copy under
     # /usr/share/doc may be excluded from the install, so take one that exists.
@@ -201,19 +201,43 @@ negquery-cache-ttl=0
 security-poll-suffix=
 CONF
     chmod 600 "$dir/pdns.conf"
-    step "starting PowerDNS on 127.0.0.1:$dns_port (API on :$api_port)"
+    step "starting PowerDNS ($name) on 127.0.0.1:$dns_port (API on :$api_port)"
     pdns_server --config-dir="$dir" --guardian=no --daemon=no --disable-syslog \
         --socket-dir="$dir" --write-pid=no </dev/null >"$dir/pdns.log" 2>&1 &
     pid=$!
     CLEANUPS+=("_svc_stop $pid")
-    _svc_wait PowerDNS "$dir/pdns.log" "$pid" \
+    _svc_wait "PowerDNS ($name)" "$dir/pdns.log" "$pid" \
         curl -sf -m 1 -H "X-API-Key: $key" "http://127.0.0.1:$api_port/api/v1/servers/localhost" || return 1
-    _svc_wait PowerDNS "$dir/pdns.log" "$pid" _svc_tcp_open "$dns_port" || return 1
-    PDNS_API_URL="http://127.0.0.1:$api_port"
-    PDNS_API_KEY=$key
-    PDNS_DNS_PORT=$dns_port
+    _svc_wait "PowerDNS ($name)" "$dir/pdns.log" "$pid" _svc_tcp_open "$dns_port" || return 1
+    _SVC_PDNS_API_URL="http://127.0.0.1:$api_port"
+    _SVC_PDNS_API_KEY=$key
+    _SVC_PDNS_DNS_PORT=$dns_port
+}
+
+# start_pdns: the PowerDNS mPanel provisions zones into; exports
+# PDNS_API_URL, PDNS_API_KEY, PDNS_DNS_PORT.
+start_pdns() {
+    _svc_pdns pdns || return 1
+    PDNS_API_URL=$_SVC_PDNS_API_URL
+    PDNS_API_KEY=$_SVC_PDNS_API_KEY
+    PDNS_DNS_PORT=$_SVC_PDNS_DNS_PORT
     export PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT
     SERVICE_ENV_VARS+=(PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT)
+}
+
+# start_world_dns: a second, separate PowerDNS that plays "the world's DNS"
+# for the domain-control tests: the registry's delegations and the
+# customer's own DNS provider (where the TXT challenge is published). mPanel
+# never writes to it, so mPanel's own zones can never satisfy a proof; the
+# panel under test uses it as its dns_verification_resolver. Exports
+# WORLD_DNS_API_URL, WORLD_DNS_API_KEY, WORLD_DNS_PORT.
+start_world_dns() {
+    _svc_pdns world-dns || return 1
+    WORLD_DNS_API_URL=$_SVC_PDNS_API_URL
+    WORLD_DNS_API_KEY=$_SVC_PDNS_API_KEY
+    WORLD_DNS_PORT=$_SVC_PDNS_DNS_PORT
+    export WORLD_DNS_API_URL WORLD_DNS_API_KEY WORLD_DNS_PORT
+    SERVICE_ENV_VARS+=(WORLD_DNS_API_URL WORLD_DNS_API_KEY WORLD_DNS_PORT)
 }
 
 # One sshd for both nodes (each node has its own user and key), started by the

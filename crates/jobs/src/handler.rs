@@ -33,6 +33,16 @@ pub enum JobError {
     /// Trying again cannot help: the job is dead at once.
     #[error("{0}")]
     Permanent(String),
+    /// Nothing went wrong, but the job cannot go on yet (a customer has
+    /// still to prove control of a domain): run it again after `retry_in`
+    /// without spending an attempt, so a wait of days does not exhaust a
+    /// retry budget meant for failures. The handler decides when waiting
+    /// has gone on long enough.
+    #[error("{reason}")]
+    Wait {
+        reason: String,
+        retry_in: time::Duration,
+    },
 }
 
 impl JobError {

@@ -345,6 +345,17 @@ async fn record_failure(
     err: &JobError,
     now: time::OffsetDateTime,
 ) {
+    if let JobError::Wait { reason, retry_in } = err {
+        metrics::counter!("jobs_deferred_total", "kind" => kind.to_owned()).increment(1);
+        tracing::info!(job = %id, kind, retry_in = %retry_in, reason = %reason, "job waits");
+        if let Err(e) = store
+            .defer_job(&cfg.worker_id, id, now + *retry_in, reason, now)
+            .await
+        {
+            tracing::error!(job = %id, error = %e, "cannot record a waiting job");
+        }
+        return;
+    }
     let permanent = matches!(err, JobError::Permanent(_));
     let (next, retry_at) = if permanent || attempt >= max_attempts {
         metrics::counter!("jobs_dead_total", "kind" => kind.to_owned()).increment(1);

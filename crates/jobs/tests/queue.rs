@@ -247,6 +247,58 @@ async fn failures_retry_with_back_off_on_the_clock_then_die() {
 }
 
 #[tokio::test]
+async fn a_waiting_job_comes_back_at_its_time_without_spending_attempts() {
+    let h = harness().await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let mut registry = Registry::new();
+    registry.register("patient", move |_ctx, _: serde_json::Value| {
+        let runs = counter.clone();
+        async move {
+            // Waits three times, then finishes: more runs than attempts.
+            if runs.fetch_add(1, Ordering::SeqCst) < 3 {
+                Err(JobError::Wait {
+                    reason: "waiting for the customer".into(),
+                    retry_in: time::Duration::minutes(5),
+                })
+            } else {
+                Ok(())
+            }
+        }
+    });
+    let options = JobOptions {
+        max_attempts: 1,
+        ..JobOptions::default()
+    };
+    let (id, _) = h.enqueue("patient", serde_json::json!({}), &options).await;
+    let pool = h.start(registry, config());
+    for round in 1..=3 {
+        let job = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let job = h.store.job(id).await.unwrap();
+                if runs.load(Ordering::SeqCst) == round && job.state == JobState::Pending {
+                    return job;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(job.attempts, 0, "a wait spends no attempt");
+        assert_eq!(job.run_at - h.clock.now(), time::Duration::minutes(5));
+        assert_eq!(job.last_error.as_deref(), Some("waiting for the customer"));
+        // Not before its time.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), round);
+        h.clock.advance(time::Duration::minutes(5));
+    }
+    let job = h.wait_for_state(id, JobState::Completed).await;
+    assert_eq!(job.attempts, 1);
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    pool.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_kinds_bad_payloads_and_permanent_errors_die_at_once_and_the_worker_goes_on() {
     let h = harness().await;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();

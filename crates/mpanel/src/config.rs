@@ -50,6 +50,9 @@ pub const KEYS: &[&str] = &[
     "webauthn_origin",
     "stripe_api_base",
     "secrets_key",
+    "dns_verification_resolver",
+    "dns_verification_interval_secs",
+    "dns_verification_authority_port",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +126,9 @@ struct Raw {
         skip_serializing_if = "Option::is_none"
     )]
     secrets_key: Option<String>,
+    dns_verification_resolver: SocketAddr,
+    dns_verification_interval_secs: u64,
+    dns_verification_authority_port: u16,
 }
 
 impl Default for Raw {
@@ -155,6 +161,9 @@ impl Default for Raw {
             webauthn_origin: "http://localhost:2271".into(),
             stripe_api_base: "https://api.stripe.com".into(),
             secrets_key: None,
+            dns_verification_resolver: SocketAddr::from(([1, 1, 1, 1], 53)),
+            dns_verification_interval_secs: 300,
+            dns_verification_authority_port: 53,
         }
     }
 }
@@ -202,6 +211,9 @@ pub struct JobSettings {
     pub secrets_key: Option<mpanel_services::secret_box::SecretBox>,
     /// Where auto-pay jobs reach Stripe.
     pub stripe_api_base: String,
+    /// Where provisioning looks up customers' proofs of domain control,
+    /// and how often a job waiting for one looks again.
+    pub domain_control: mpanel_provision::domain_control::ControlSettings,
 }
 
 /// Bootstrap settings (only when an admin e-mail address is configured).
@@ -364,6 +376,15 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     if raw.job_lease_secs < 2 {
         return Err(bad("job_lease_secs", "must be at least 2"));
     }
+    if raw.dns_verification_authority_port == 0 {
+        return Err(bad("dns_verification_authority_port", "must be 1 to 65535"));
+    }
+    if !(1..=86_400).contains(&raw.dns_verification_interval_secs) {
+        return Err(bad(
+            "dns_verification_interval_secs",
+            "must be 1 to 86400 (a day)",
+        ));
+    }
     let secrets_key = match &raw.secrets_key {
         None => None,
         Some(key) => Some(
@@ -381,6 +402,13 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         diagnostics_log: raw.diagnostics_log,
         secrets_key: secrets_key.clone(),
         stripe_api_base: raw.stripe_api_base.clone(),
+        domain_control: mpanel_provision::domain_control::ControlSettings {
+            resolver: raw.dns_verification_resolver,
+            authority_port: raw.dns_verification_authority_port,
+            recheck: time::Duration::seconds(
+                i64::try_from(raw.dns_verification_interval_secs).unwrap_or(300),
+            ),
+        },
     };
     if let Err(err) = mpanel_services::billing::stripe::StripeClient::new(&raw.stripe_api_base) {
         return Err(bad("stripe_api_base", &err.to_string()));

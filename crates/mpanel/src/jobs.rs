@@ -27,6 +27,7 @@ pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -
                 .secrets_key
                 .clone()
                 .or_else(|| store.secrets().cloned()),
+            control: settings.domain_control.clone(),
         },
     );
     if let Some(log) = &settings.diagnostics_log {
@@ -231,6 +232,9 @@ fn register_provisioning(
         match e {
             mpanel_provision::DriverError::Transient(m) => JobError::Retry(m),
             mpanel_provision::DriverError::Permanent(m) => JobError::Permanent(m),
+            mpanel_provision::DriverError::Waiting { reason, retry_in } => {
+                JobError::Wait { reason, retry_in }
+            }
         }
     }
     // Suspend, unsuspend and terminate of one account run in the order they
@@ -311,13 +315,7 @@ fn register_provisioning(
             let provisioner = provisioner.clone();
             async move {
                 let last = ctx.attempt >= ctx.max_attempts;
-                provisioner
-                    .provision(&job, last)
-                    .await
-                    .map_err(|e| match e {
-                        mpanel_provision::DriverError::Transient(m) => JobError::Retry(m),
-                        mpanel_provision::DriverError::Permanent(m) => JobError::Permanent(m),
-                    })
+                provisioner.provision(&job, last).await.map_err(job_error)
             }
         },
     );

@@ -11,6 +11,13 @@ pub enum DriverError {
     /// configuration the service rejects.
     #[error("{0}")]
     Permanent(String),
+    /// Nothing failed, but the work cannot go on yet (the customer has not
+    /// proven control of the domain): look again after `retry_in`.
+    #[error("{reason}")]
+    Waiting {
+        reason: String,
+        retry_in: time::Duration,
+    },
 }
 
 impl DriverError {

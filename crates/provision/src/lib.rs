@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod domain_control;
 pub mod error;
 pub mod lifecycle;
 pub mod mail;

@@ -259,7 +259,9 @@ fn no_rrset() -> ServiceError {
 /// conflict; the cause goes to the log only.
 fn driver_error(e: DriverError) -> ServiceError {
     match e {
-        DriverError::Transient(cause) => {
+        // A record change never waits for a proof; were one to, it is
+        // "not now" to the caller as an unreachable server is.
+        DriverError::Transient(cause) | DriverError::Waiting { reason: cause, .. } => {
             tracing::warn!(%cause, "DNS server unavailable");
             ServiceError::Unavailable("the DNS server is not reachable; try again".into())
         }

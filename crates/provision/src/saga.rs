@@ -1,6 +1,9 @@
 //! A paid subscription's provisioning, as one job that runs its steps in
 //! order: `dns.zone.create`, `hosting.account.create`,
-//! `mail.account.create`, then `subscription.activate`. Each step records
+//! `mail.account.create`, then `subscription.activate`. Before the first
+//! of them, when the tenant's policy says so, the customer must have
+//! proven control of the domain (see [`crate::domain_control`]); until
+//! then the job waits, having made nothing. Each step records
 //! that it finished, so a retry resumes after the last finished one; each
 //! driver action looks first, so repeating one makes nothing twice. A
 //! permanent failure (or the last attempt's failure) undoes the finished
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::domain_control::{ControlSettings, Finding, look};
 use crate::web::{SiteSpec, account_user};
 use crate::{DriverError, nodes};
 
@@ -42,6 +46,8 @@ pub struct Provisioner {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub secrets: Option<SecretBox>,
+    /// Where proofs of domain control are looked up.
+    pub control: ControlSettings,
 }
 
 fn store_err(e: mpanel_store::StoreError) -> DriverError {
@@ -112,6 +118,14 @@ impl Provisioner {
         {
             return Err(self.fail(&sub, err, "names", last_attempt).await);
         }
+        // Once a step is done the domain went live before (proven, or
+        // under an earlier policy): a resumed job goes on.
+        if let Some(domain) = &job.domain
+            && done.is_empty()
+            && let Err(err) = self.check_control(domain, &sub).await
+        {
+            return Err(self.fail(&sub, err, "domain.verify", last_attempt).await);
+        }
         for step in plan(&job.template) {
             if done.iter().any(|d| d == step.name()) {
                 continue;
@@ -144,6 +158,9 @@ impl Provisioner {
         step: &str,
         last_attempt: bool,
     ) -> DriverError {
+        if matches!(err, DriverError::Waiting { .. }) {
+            return err;
+        }
         if err.is_transient() && !last_attempt {
             return DriverError::Transient(format!("{step}: {err}"));
         }
@@ -172,6 +189,100 @@ impl Provisioner {
                 "{domain} equals, contains or sits inside a name already in use on the platform"
             )))
         }
+    }
+
+    /// When the tenant's policy requires it, the customer has proven
+    /// control of `domain`: it is delegated to the provider's name servers
+    /// or its TXT challenge holds the order's token. Not yet: the job
+    /// waits (nothing was made). Past the window: a permanent failure.
+    async fn check_control(&self, domain: &str, sub: &SubscriptionRef) -> Result<(), DriverError> {
+        use mpanel_domain::orders::domain_control::{
+            VERIFICATION_WINDOW, VerificationStatus, expired, instruction,
+        };
+        let policy = mpanel_services::security::policy::load(&self.store, sub.tenant_id)
+            .await
+            .map_err(|e| DriverError::Transient(format!("the security policy: {e}")))?;
+        if !policy.domain_control.requires_proof() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let proof = match self
+            .store
+            .domain_verification(sub.id)
+            .await
+            .map_err(store_err)?
+        {
+            Some(proof) => proof,
+            // An order placed before proofs existed: its token is made
+            // now, and shown on the order from now on.
+            None => {
+                let token = mpanel_services::domain_control::new_token()
+                    .map_err(|e| DriverError::Transient(e.to_string()))?;
+                self.store
+                    .ensure_domain_verification(sub.tenant_id, sub.id, domain, &token, now)
+                    .await
+                    .map_err(store_err)?
+            }
+        };
+        if proof.status == VerificationStatus::Verified {
+            return Ok(());
+        }
+        let provider = self.provider_nameservers(sub).await?;
+        match look(&self.control, domain, &proof.token, &provider).await {
+            Finding::Proven { method, seen } => {
+                tracing::info!(%domain, subscription = %sub.id, method = method.as_str(), "domain control proven");
+                self.store
+                    .mark_domain_verified(sub.id, method, &seen, now)
+                    .await
+                    .map_err(store_err)
+            }
+            Finding::NotYet { seen } => {
+                self.store
+                    .note_domain_check(sub.id, &seen, now)
+                    .await
+                    .map_err(store_err)?;
+                let since = proof.waiting_since.unwrap_or(now);
+                if expired(since, now) {
+                    return Err(DriverError::Permanent(format!(
+                        "control of {domain} was not proven within {} days ({seen})",
+                        VERIFICATION_WINDOW.whole_days()
+                    )));
+                }
+                Err(DriverError::Waiting {
+                    reason: format!(
+                        "waiting for proof of control of {domain}: publish {} or delegate it to {} ({seen})",
+                        instruction(domain, &proof.token),
+                        provider.join(", ")
+                    ),
+                    retry_in: self.control.recheck,
+                })
+            }
+        }
+    }
+
+    /// The name servers the subscription's zone gets: those of the DNS
+    /// server it is placed on, or would be (none without a DNS server:
+    /// then only the TXT record can prove control).
+    async fn provider_nameservers(
+        &self,
+        sub: &SubscriptionRef,
+    ) -> Result<Vec<String>, DriverError> {
+        let placed = self
+            .store
+            .resources_of(ResourceKind::DnsZone, sub.id)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .next();
+        let server = match placed {
+            Some(zone) => self.store.server(zone.server_id).await.map_err(store_err)?,
+            None => match self.place(ResourceKind::DnsZone, ServerRole::Dns).await {
+                Ok(server) => server,
+                Err(DriverError::Permanent(_)) => return Ok(Vec::new()),
+                Err(other) => return Err(other),
+            },
+        };
+        Ok(nodes::nameservers(&server))
     }
 
     async fn run(

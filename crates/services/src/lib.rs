@@ -9,6 +9,7 @@ pub mod billing;
 pub mod catalog;
 pub mod crypt;
 pub mod customers;
+pub mod domain_control;
 pub mod error;
 pub mod hosting;
 pub mod hosting_sftp;

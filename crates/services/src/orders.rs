@@ -1,7 +1,8 @@
 //! Placing an order from the marketing site, in one transaction: the
 //! customer and its portal user, the order and its items, a subscription
-//! per item, the domains, and, when paid, the provisioning jobs of each
-//! item's template. Everything is checked before anything is written.
+//! per item, the domains and the tokens that prove control of them, and,
+//! when paid, the provisioning jobs of each item's template. Everything is
+//! checked before anything is written.
 
 use mpanel_domain::billing::invoice::{InvoiceStatus, LineKind, LineSource};
 use mpanel_domain::billing::money::from_minor;
@@ -534,6 +535,13 @@ pub async fn place_order(
                 }
                 other => other.into(),
             })?;
+        // Shown on the order from now on: the customer can publish it
+        // while the order is still being paid for.
+        if let Some(domain) = &item.domain {
+            let token = crate::domain_control::new_token()?;
+            tx.insert_domain_verification(tenant.id, new.subscription_id, domain, &token, now)
+                .await?;
+        }
         let steps = if paid && item.template != ProvisioningTemplate::None {
             plan(&item.template)
                 .into_iter()

@@ -450,6 +450,37 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Puts a job `worker` holds back to pending until `run_at`, giving
+    /// back the attempt its claim counted: it waited, it did not fail.
+    /// `note` says what it waits for (shown as its last error). `false`
+    /// when the worker no longer held the job.
+    pub async fn defer_job(
+        &self,
+        worker: &str,
+        id: JobId,
+        run_at: OffsetDateTime,
+        note: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let changed = on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'pending', run_at = $3, last_error = $4,
+                     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                     locked_by = NULL, locked_until = NULL, updated_at = $5
+                 WHERE id = $1 AND locked_by = $2",
+            )
+            .bind(id.as_uuid())
+            .bind(worker)
+            .bind(run_at)
+            .bind(note)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed == 1)
+    }
+
     /// Extends the leases of `ids`, those of them `worker` still holds.
     pub async fn renew_leases(
         &self,

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mpanel_domain::jobs::JobState;
 use mpanel_domain::orders::signature;
 use mpanel_services::idempotency::IdempotencyHold;
 use mpanel_services::orders::{self, OrderInput};
@@ -241,6 +242,32 @@ pub struct OrderView {
     /// Only on a single order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<OrderItemView>>,
+    /// Only on a single order: for each ordered domain, the proof of
+    /// control the tenant's policy may require before it goes live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain_verifications: Option<Vec<DomainVerificationView>>,
+}
+
+/// How to prove control of an ordered domain, and whether it is proven:
+/// publish `txt_value` as a TXT record at `txt_name`, or delegate the
+/// domain to the provider's name servers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainVerificationView {
+    pub domain: String,
+    pub subscription_id: String,
+    /// `PENDING` or `VERIFIED`.
+    pub status: String,
+    /// `TXT` or `DELEGATION` once verified.
+    pub method: Option<String>,
+    /// `_mpanel-challenge.<domain>`.
+    pub txt_name: String,
+    pub txt_value: String,
+    /// What the last check saw.
+    pub last_result: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub checked_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub verified_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -260,7 +287,9 @@ pub struct StepView {
     /// e.g. `provision.dns_zone`.
     pub step: String,
     pub job_id: String,
-    /// The job's state: PENDING, RUNNING, COMPLETED, FAILED, DEAD, CANCELLED.
+    /// The job's state: PENDING, RUNNING, COMPLETED, FAILED, DEAD, CANCELLED;
+    /// or WAITING_FOR_VERIFICATION while the job waits for the domain's
+    /// proof of control.
     pub state: Option<String>,
     pub attempts: Option<i32>,
     pub last_error: Option<String>,
@@ -276,37 +305,77 @@ fn summary(o: OrderRecord) -> OrderView {
         payment: o.payment,
         created_at: o.created_at,
         items: None,
+        domain_verifications: None,
     }
 }
 
 async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem> {
+    use mpanel_domain::orders::domain_control::{
+        WAITING_FOR_VERIFICATION, challenge_name, step_waits_for_proof,
+    };
     let items = state.store.order_items(o.tenant_id, o.id).await?;
     let steps = state.store.order_steps(o.tenant_id, o.id).await?;
+    let subscriptions: Vec<Uuid> = items.iter().map(|i| i.subscription_id).collect();
+    let proofs = state
+        .store
+        .domain_verifications_of(o.tenant_id, &subscriptions)
+        .await?;
     let items = items
         .into_iter()
-        .map(|i| OrderItemView {
-            steps: steps
+        .map(|i| {
+            let proof = proofs
                 .iter()
-                .filter(|s| s.order_item_id == i.id)
-                .map(|s| StepView {
-                    step: s.step.clone(),
-                    job_id: s.job_id.to_string(),
-                    state: s.job_state.map(|st| st.as_str().to_ascii_uppercase()),
-                    attempts: s.attempts,
-                    last_error: s.last_error.clone(),
-                })
-                .collect(),
-            id: i.id.to_string(),
-            product_id: i.product_id.to_string(),
-            subscription_id: i.subscription_id.to_string(),
-            period: i.period,
-            domain: i.domain,
-            amount_minor: i.amount_minor,
-            setup_fee_minor: i.setup_fee_minor,
+                .find(|v| v.subscription_id == i.subscription_id);
+            OrderItemView {
+                steps: steps
+                    .iter()
+                    .filter(|s| s.order_item_id == i.id)
+                    .map(|s| {
+                        let pending =
+                            matches!(s.job_state, Some(JobState::Pending | JobState::Failed));
+                        let waits = proof.is_some_and(|v| {
+                            step_waits_for_proof(pending, v.status, v.checked_at.is_some())
+                        });
+                        StepView {
+                            step: s.step.clone(),
+                            job_id: s.job_id.to_string(),
+                            state: if waits {
+                                Some(WAITING_FOR_VERIFICATION.to_owned())
+                            } else {
+                                s.job_state.map(|st| st.as_str().to_ascii_uppercase())
+                            },
+                            attempts: s.attempts,
+                            last_error: s.last_error.clone(),
+                        }
+                    })
+                    .collect(),
+                id: i.id.to_string(),
+                product_id: i.product_id.to_string(),
+                subscription_id: i.subscription_id.to_string(),
+                period: i.period,
+                domain: i.domain,
+                amount_minor: i.amount_minor,
+                setup_fee_minor: i.setup_fee_minor,
+            }
+        })
+        .collect();
+    let proofs = proofs
+        .into_iter()
+        .map(|v| DomainVerificationView {
+            txt_name: challenge_name(&v.domain),
+            domain: v.domain,
+            subscription_id: v.subscription_id.to_string(),
+            status: v.status.as_str().to_owned(),
+            method: v.method.map(|m| m.as_str().to_owned()),
+            txt_value: v.token,
+            last_result: v.last_result,
+            checked_at: v.checked_at,
+            verified_at: v.verified_at,
         })
         .collect();
     let mut view = summary(o);
     view.items = Some(items);
+    view.domain_verifications = Some(proofs);
     Ok(view)
 }
 

@@ -26,6 +26,7 @@ mod matrix;
 mod metrics;
 mod ops;
 mod orders;
+mod orders_domain_control;
 mod orders_names;
 mod orders_stripe;
 mod request_id;

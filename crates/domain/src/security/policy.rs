@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Role;
+use crate::orders::domain_control::DomainControl;
 
 /// Who must use a second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +109,10 @@ pub struct SecurityPolicy {
     pub ip_allow_list: Vec<Cidr>,
     /// Security events older than this are deleted (days, 30 to 3650).
     pub security_event_retention_days: u32,
+    /// What a customer must prove before a domain they ordered goes live
+    /// (`DELEGATION_OR_TXT` or `NONE`). A policy saved before this field
+    /// existed reads with the default, like every missing field.
+    pub domain_control: DomainControl,
 }
 
 /// The platform's ceiling on an API token's life, in days.
@@ -123,6 +128,14 @@ impl Default for SecurityPolicy {
             api_token_max_lifetime_days: API_TOKEN_MAX_LIFETIME_DAYS,
             ip_allow_list: Vec::new(),
             security_event_retention_days: 365,
+            // The safe choice for every tenant that has not chosen: a name
+            // nobody proved is never served. Also for policies saved before
+            // the field existed: an upgrade must not leave a platform open
+            // to hijacked names because a tenant once saved its policy.
+            // Orders already waiting get their token shown when their job
+            // next runs. Tests that provision made-up `*.test` names set
+            // NONE explicitly.
+            domain_control: DomainControl::DelegationOrTxt,
         }
     }
 }
@@ -215,5 +228,23 @@ mod tests {
         assert!(!p.mfa_required_for(Role::Customer));
         p.password_min_length = 8;
         assert_eq!(p.check().unwrap_err().0, "password_min_length");
+    }
+
+    #[test]
+    fn a_policy_saved_before_domain_control_existed_requires_proof() {
+        let old = serde_json::json!({"password_min_length": 14, "mfa_required": "STAFF"});
+        let p: SecurityPolicy = serde_json::from_value(old).unwrap();
+        assert_eq!(p.password_min_length, 14);
+        assert_eq!(p.domain_control, DomainControl::DelegationOrTxt);
+        assert!(SecurityPolicy::default().domain_control.requires_proof());
+        let none: SecurityPolicy =
+            serde_json::from_value(serde_json::json!({"domain_control": "NONE"})).unwrap();
+        assert!(!none.domain_control.requires_proof());
+        assert!(
+            serde_json::from_value::<SecurityPolicy>(
+                serde_json::json!({"domain_control": "MAYBE"})
+            )
+            .is_err()
+        );
     }
 }

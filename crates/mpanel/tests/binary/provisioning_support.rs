@@ -22,8 +22,9 @@ const OPERATOR_PASSWORD: &str = "an operator's long password";
 const VARS: &str = "PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT WEB_SSH_HOST WEB_SSH_PORT \
     WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR \
     WEB_ROOT_DIR WEB_HELPER WEB_PHP_SOCKET_DIR MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
-    MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS";
-const SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS \
+    WORLD_DNS_API_URL WORLD_DNS_API_KEY WORLD_DNS_PORT";
+pub const SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// The harness's variables; a missing one fails the test with how to run it.
 pub struct Services(HashMap<&'static str, String>);
@@ -110,10 +111,23 @@ pub struct Panel {
 }
 
 impl Panel {
+    /// A panel whose tenant provisions names at once (`domain_control:
+    /// NONE`): the tests' made-up `*.test` names cannot be proven in the
+    /// world's DNS, and what these tests check is what comes after.
     pub fn start() -> Self {
+        let panel = Self::start_requiring_domain_control();
+        panel.set_domain_control("NONE");
+        panel
+    }
+
+    /// A panel with the default policy: a domain goes live only once its
+    /// control is proven in the world's DNS (the harness's second PowerDNS,
+    /// looked at every second).
+    pub fn start_requiring_domain_control() -> Self {
         let svc = Services::from_env();
         let db = test_database();
         let dir = tempfile::tempdir().unwrap();
+        let world = format!("127.0.0.1:{}", svc.var("WORLD_DNS_PORT"));
         let server = Running::start(mpanel(
             dir.path(),
             &["serve"],
@@ -125,6 +139,12 @@ impl Panel {
                 ("MPANEL_BOOTSTRAP_ADMIN_EMAIL", "admin@acme.test"),
                 ("MPANEL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
                 ("MPANEL_RATE_LIMIT_PER_MINUTE", "0"),
+                ("MPANEL_DNS_VERIFICATION_RESOLVER", &world),
+                ("MPANEL_DNS_VERIFICATION_INTERVAL_SECS", "1"),
+                (
+                    "MPANEL_DNS_VERIFICATION_AUTHORITY_PORT",
+                    svc.var("WORLD_DNS_PORT"),
+                ),
             ],
         ));
         let addr = server.address();
@@ -158,6 +178,25 @@ impl Panel {
         panel.add_servers();
         panel.add_product();
         panel
+    }
+
+    /// Sets the tenant's `domain_control` policy (the admin has just
+    /// signed in, so the step-up the change needs is fresh).
+    pub fn set_domain_control(&self, value: &str) {
+        let mut policy = self.expect(200, &self.admin, "GET /api/security/policy", None);
+        policy["domain_control"] = json!(value);
+        let v = self.expect(200, &self.admin, "PUT /api/security/policy", Some(policy));
+        assert_eq!(v["domain_control"], value, "{v}");
+    }
+
+    /// The database serve uses.
+    pub fn database_url(&self) -> &str {
+        self.db.url()
+    }
+
+    /// Runs `f` on this panel's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
     }
 
     fn login(&self, email: &str, password: &str) -> String {
