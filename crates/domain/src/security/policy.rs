@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Role;
+use crate::provisioning::disk_quota::{OverQuotaAction, QuotaPolicy};
 
 /// Who must use a second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +109,17 @@ pub struct SecurityPolicy {
     pub ip_allow_list: Vec<Cidr>,
     /// Security events older than this are deleted (days, 30 to 3650).
     pub security_event_retention_days: u32,
+    /// What happens to a hosting account measured over its plan's disk
+    /// quota: `NOTIFY` (shown and recorded) or `SUSPEND` (its site is
+    /// suspended until it is back under).
+    pub over_quota_action: OverQuotaAction,
+    /// How long an account may stay over quota before `SUSPEND` applies
+    /// (hours, 0 to 720).
+    pub over_quota_grace_hours: u32,
 }
+
+/// The longest grace before an account over quota is suspended (30 days).
+pub const MAX_OVER_QUOTA_GRACE_HOURS: u32 = 720;
 
 /// The platform's ceiling on an API token's life, in days.
 pub const API_TOKEN_MAX_LIFETIME_DAYS: u32 = 90;
@@ -123,11 +134,21 @@ impl Default for SecurityPolicy {
             api_token_max_lifetime_days: API_TOKEN_MAX_LIFETIME_DAYS,
             ip_allow_list: Vec::new(),
             security_event_retention_days: 365,
+            over_quota_action: OverQuotaAction::Notify,
+            over_quota_grace_hours: 24,
         }
     }
 }
 
 impl SecurityPolicy {
+    /// The rule for hosting accounts over their disk quota.
+    pub fn quota_policy(&self) -> QuotaPolicy {
+        QuotaPolicy {
+            action: self.over_quota_action,
+            grace: time::Duration::hours(i64::from(self.over_quota_grace_hours)),
+        }
+    }
+
     /// Which field is out of range, and why.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !(12..=128).contains(&self.password_min_length) {
@@ -147,6 +168,12 @@ impl SecurityPolicy {
         }
         if !(30..=3650).contains(&self.security_event_retention_days) {
             return Err(("security_event_retention_days", "must be 30 to 3650".into()));
+        }
+        if self.over_quota_grace_hours > MAX_OVER_QUOTA_GRACE_HOURS {
+            return Err((
+                "over_quota_grace_hours",
+                format!("must be 0 to {MAX_OVER_QUOTA_GRACE_HOURS} (30 days)"),
+            ));
         }
         if self.ip_allow_list.len() > 100 {
             return Err(("ip_allow_list", "at most 100 networks".into()));
@@ -215,5 +242,26 @@ mod tests {
         assert!(!p.mfa_required_for(Role::Customer));
         p.password_min_length = 8;
         assert_eq!(p.check().unwrap_err().0, "password_min_length");
+    }
+
+    #[test]
+    fn the_quota_rule_defaults_to_notify_and_a_stored_policy_without_it_still_loads() {
+        let old: SecurityPolicy =
+            serde_json::from_str(r#"{"password_min_length": 14, "mfa_required": "STAFF"}"#)
+                .unwrap();
+        assert_eq!(old.password_min_length, 14);
+        assert_eq!(old.over_quota_action, OverQuotaAction::Notify);
+        assert_eq!(old.quota_policy().grace, time::Duration::hours(24));
+        let mut p: SecurityPolicy = serde_json::from_str(
+            r#"{"over_quota_action": "SUSPEND", "over_quota_grace_hours": 0}"#,
+        )
+        .unwrap();
+        assert!(p.check().is_ok());
+        assert_eq!(p.quota_policy().action, OverQuotaAction::Suspend);
+        p.over_quota_grace_hours = 721;
+        assert_eq!(p.check().unwrap_err().0, "over_quota_grace_hours");
+        assert!(
+            serde_json::from_str::<SecurityPolicy>(r#"{"over_quota_action": "DELETE"}"#).is_err()
+        );
     }
 }
