@@ -14,6 +14,7 @@ pub mod audit;
 pub mod billing;
 pub mod catalog;
 mod connect;
+pub mod disk_usage;
 mod error;
 mod idempotency;
 pub mod identity;

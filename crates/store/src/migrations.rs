@@ -48,6 +48,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(11, "subscriptions", "0011_subscriptions"),
     migration!(12, "platform_names", "0012_platform_names"),
     migration!(14, "step_up", "0014_step_up"),
+    migration!(16, "disk_usage", "0016_disk_usage"),
 ];
 
 /// One migration, as shown to operators.
