@@ -11,6 +11,7 @@ pub mod crypt;
 pub mod customers;
 pub mod error;
 pub mod hosting;
+pub mod hosting_disk;
 pub mod hosting_sftp;
 pub mod idempotency;
 pub mod identity;
