@@ -5,6 +5,7 @@
 //! success, so a retried job resumes instead of repeating.
 #![forbid(unsafe_code)]
 
+pub mod disk_usage;
 pub mod dns;
 pub mod error;
 pub mod lifecycle;
