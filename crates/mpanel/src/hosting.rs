@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use mpanel_domain::{Clock, ManualClock, SystemClock};
+use mpanel_domain::{Clock, SystemClock};
 
 use crate::billing::parse_as_of;
 use crate::cli::DiskUsageArgs;
@@ -12,9 +12,10 @@ use crate::config::Config;
 use crate::serve::open_store;
 
 pub async fn disk_usage_cmd(config: Config, args: DiskUsageArgs) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = match &args.as_of {
-        Some(raw) => Arc::new(ManualClock::at(parse_as_of(raw)?)),
-        None => Arc::new(SystemClock),
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let as_of = match &args.as_of {
+        Some(raw) => parse_as_of(raw)?,
+        None => clock.now(),
     };
     let store = open_store(&config).await?;
     let provisioner = mpanel_provision::saga::Provisioner {
@@ -25,7 +26,7 @@ pub async fn disk_usage_cmd(config: Config, args: DiskUsageArgs) -> anyhow::Resu
         store: store.clone(),
         clock,
     };
-    let result = provisioner.measure_disk_usage().await;
+    let result = provisioner.measure_disk_usage(as_of).await;
     store.close().await;
     let report = result?;
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -279,7 +279,10 @@ fn register_provisioning(
         move |_ctx, _: serde_json::Value| {
             let p = p.clone();
             async move {
-                let report = p.measure_disk_usage().await.map_err(job_error)?;
+                let report = p
+                    .measure_disk_usage(p.clock.now())
+                    .await
+                    .map_err(job_error)?;
                 if report.over_quota > 0 || report.failed_nodes > 0 {
                     tracing::info!(?report, "disk usage measured");
                 }

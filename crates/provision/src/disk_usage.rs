@@ -38,10 +38,13 @@ fn service_err(e: mpanel_services::ServiceError) -> DriverError {
 }
 
 impl Provisioner {
-    /// Measures every live hosting account on every web node. A node that
-    /// cannot be reached is logged and skipped, so one node down does not
-    /// leave the others unmeasured.
-    pub async fn measure_disk_usage(&self) -> Result<DiskReport, DriverError> {
+    /// Measures every live hosting account on every web node, recorded as
+    /// of `as_of` (the job: now). A node that cannot be reached is logged
+    /// and skipped, so one node down does not leave the others unmeasured.
+    pub async fn measure_disk_usage(
+        &self,
+        as_of: time::OffsetDateTime,
+    ) -> Result<DiskReport, DriverError> {
         let mut report = DiskReport::default();
         let mut policies: HashMap<TenantId, QuotaPolicy> = HashMap::new();
         let servers = self
@@ -94,6 +97,7 @@ impl Provisioner {
                 let Some(a) = hosting_disk::record(
                     &self.store,
                     self.clock.as_ref(),
+                    as_of,
                     policy,
                     account.id,
                     used,

@@ -16,6 +16,7 @@ use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::Store;
 use mpanel_store::disk_usage::DiskUsage;
 use serde_json::json;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::actor::Change;
@@ -31,16 +32,21 @@ pub async fn policy(store: &Store, tenant: TenantId) -> Result<QuotaPolicy, Serv
         .quota_policy())
 }
 
-/// Records that hosting account `id` uses `used_bytes` now, and acts on
-/// it; `None` when the account is no longer live (terminated meanwhile).
+/// Records that hosting account `id` used `used_bytes` at `as_of`, and
+/// acts on it; `None` when the account is no longer live (terminated
+/// meanwhile). Jobs it queues may run at `as_of`, or now when `as_of` is
+/// ahead of the clock (`mpanel hosting disk-usage --as-of` a later time),
+/// like the billing run's.
 pub async fn record(
     store: &Store,
     clock: &dyn Clock,
+    as_of: OffsetDateTime,
     policy: QuotaPolicy,
     id: Uuid,
     used_bytes: i64,
 ) -> Result<Option<Assessment>, ServiceError> {
-    let now = clock.now();
+    let now = as_of;
+    let jobs_at = as_of.min(clock.now());
     let mut tx = store.begin().await?;
     let account = tx.disk_account(id).await?;
     let account_active = match account.status.as_str() {
@@ -111,7 +117,7 @@ pub async fn record(
                 max_attempts: 10,
                 ..JobOptions::default()
             },
-            now,
+            jobs_at,
         )
         .await?;
         tx.record_audit(&actor.audit(Change {

@@ -48,11 +48,17 @@ async fn the_customer_and_staff_see_the_measured_disk_use_and_no_one_else_does()
         action: OverQuotaAction::Notify,
         grace: time::Duration::ZERO,
     };
-    let a =
-        mpanel_services::hosting_disk::record(&app.store, app.clock.as_ref(), notify, site, 6 * MB)
-            .await
-            .unwrap()
-            .unwrap();
+    let a = mpanel_services::hosting_disk::record(
+        &app.store,
+        app.clock.as_ref(),
+        app.clock_now(),
+        notify,
+        site,
+        6 * MB,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(a.over && a.newly_over);
     let at = app
         .clock_now()

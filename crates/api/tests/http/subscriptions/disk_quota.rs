@@ -66,11 +66,18 @@ async fn site(app: &TestApp, shop: &Shop, server: ServerId, sub: &Value, name: &
 }
 
 async fn measure(app: &TestApp, id: Uuid, used: i64) -> NodeStep {
-    hosting_disk::record(&app.store, app.clock.as_ref(), SUSPEND, id, used)
-        .await
-        .unwrap()
-        .unwrap()
-        .step
+    hosting_disk::record(
+        &app.store,
+        app.clock.as_ref(),
+        app.clock_now(),
+        SUSPEND,
+        id,
+        used,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .step
 }
 
 /// The jobs of `kind` queued for account `id`.
