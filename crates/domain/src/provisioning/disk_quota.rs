@@ -13,17 +13,18 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::catalog::upper_enum;
+use serde::{Deserialize, Serialize};
 
-upper_enum!(
-    /// What happens to an account measured over its plan's disk quota.
-    OverQuotaAction { Notify => "NOTIFY", Suspend => "SUSPEND" }
-);
-
-impl Default for OverQuotaAction {
-    fn default() -> Self {
-        Self::Notify
-    }
+/// What happens to an account measured over its plan's disk quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OverQuotaAction {
+    /// Shown over quota, and the tenant told once.
+    #[default]
+    Notify,
+    /// That, and the site suspended (after the grace) until it is back
+    /// under.
+    Suspend,
 }
 
 /// The job that measures every hosting account's disk use.
