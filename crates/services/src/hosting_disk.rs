@@ -107,7 +107,7 @@ pub async fn record(
         NodeStep::Unsuspend => Some(UNSUSPEND_JOB),
     };
     if let Some(kind) = job {
-        let (job_id, _) = enqueue(
+        let (job_id, new) = enqueue(
             &mut tx,
             kind,
             &json!({"tenant_id": account.tenant_id, "hosting_account_id": id}),
@@ -120,16 +120,20 @@ pub async fn record(
             jobs_at,
         )
         .await?;
-        tx.record_audit(&actor.audit(Change {
-            tenant: account.tenant_id,
-            action: kind,
-            target_type: "hosting_account",
-            target_id: id.to_string(),
-            before: Some(json!({"status": account.status})),
-            after: Some(json!({"reason": OVER_QUOTA, "job_id": job_id, "figures": figures})),
-            at: now,
-        }))
-        .await?;
+        // One still waiting (its node unreachable for a while) is not
+        // asked for, nor audited, again every hour.
+        if new {
+            tx.record_audit(&actor.audit(Change {
+                tenant: account.tenant_id,
+                action: kind,
+                target_type: "hosting_account",
+                target_id: id.to_string(),
+                before: Some(json!({"status": account.status})),
+                after: Some(json!({"reason": OVER_QUOTA, "job_id": job_id, "figures": figures})),
+                at: now,
+            }))
+            .await?;
+        }
     }
     tx.commit().await?;
     Ok(Some(a))

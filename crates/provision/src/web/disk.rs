@@ -10,6 +10,9 @@ use super::{WebNode, code, validate_user};
 use crate::DriverError;
 use crate::ssh;
 
+/// Names per `du-all` call (the helper's limit is 10000).
+const DU_ALL_BATCH: usize = 5000;
+
 /// What the node said about one account's home.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Usage {
@@ -50,20 +53,24 @@ impl WebNode {
         if users.is_empty() {
             return Ok(HashMap::new());
         }
-        let stdin: String = users.iter().map(|u| format!("{u}\n")).collect();
-        let script = format!("{} du-all\n", self.helper);
-        let out = ssh::run(&self.ssh, &script, Some(stdin.as_bytes())).await?;
-        if out.status == code::HELPER_BAD_ARGS && out.stderr.contains("unknown command") {
-            let mut found = HashMap::new();
-            for user in users {
-                found.insert(user.clone(), Usage::Bytes(self.disk_usage(user).await?));
+        let mut found = HashMap::new();
+        // The helper takes at most 10000 names a call.
+        for batch in users.chunks(DU_ALL_BATCH) {
+            let stdin: String = batch.iter().map(|u| format!("{u}\n")).collect();
+            let script = format!("{} du-all\n", self.helper);
+            let out = ssh::run(&self.ssh, &script, Some(stdin.as_bytes())).await?;
+            if out.status == code::HELPER_BAD_ARGS && out.stderr.contains("unknown command") {
+                let mut found = HashMap::new();
+                for user in users {
+                    found.insert(user.clone(), Usage::Bytes(self.disk_usage(user).await?));
+                }
+                return Ok(found);
             }
-            return Ok(found);
+            if out.status != 0 {
+                return Err(super::unexpected("measuring disk use", &out));
+            }
+            found.extend(parse_du_all(&out.stdout)?);
         }
-        if out.status != 0 {
-            return Err(super::unexpected("measuring disk use", &out));
-        }
-        let found = parse_du_all(&out.stdout)?;
         if let Some(missing) = users.iter().find(|u| !found.contains_key(*u)) {
             return Err(DriverError::Transient(format!(
                 "the web node did not measure {missing}"

@@ -146,6 +146,20 @@ async fn payment_leaves_an_over_quota_site_suspended_and_freeing_space_leaves_a_
     assert_eq!(measure(&app, a, 2 * MB).await, NodeStep::Suspend);
     assert_eq!(measure(&app, b, 2 * MB).await, NodeStep::Suspend);
     assert_eq!(jobs_for(&app, "hosting.account.suspend", a).await, 1);
+    // Measured again before the node did it: the waiting job is not asked
+    // for, nor audited, twice.
+    app.clock.set(start + Duration::minutes(90));
+    assert_eq!(measure(&app, a, 2 * MB).await, NodeStep::Suspend);
+    assert_eq!(jobs_for(&app, "hosting.account.suspend", a).await, 1);
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|x| *x == "hosting.account.suspend")
+            .count(),
+        2,
+        "one per account"
+    );
     suspended(&app, a).await;
     suspended(&app, b).await;
     let shown = account(&app, &shop, a).await;
@@ -154,7 +168,11 @@ async fn payment_leaves_an_over_quota_site_suspended_and_freeing_space_leaves_a_
     assert_eq!(shown["disk_used_bytes"], 2 * MB);
     assert_eq!(shown["disk_quota_bytes"], MB);
     assert_eq!(shown["disk_measured_at"], rfc3339(app.clock_now()));
-    assert_eq!(shown["over_quota_since"], rfc3339(app.clock_now()));
+    assert_eq!(
+        shown["over_quota_since"],
+        rfc3339(start + Duration::hours(1)),
+        "the first measurement over"
+    );
     assert_eq!(shown["status"], "SUSPENDED");
 
     // An hour later, still over: told once, suspended once.
