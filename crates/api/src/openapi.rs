@@ -16,9 +16,9 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices, metrics, ops,
-    orders, public_catalog, security, security_center, servers, settings, stripe, subscriptions,
-    users,
+    audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices, metrics,
+    my_hosting, ops, orders, public_catalog, security, security_center, servers, settings, stripe,
+    subscriptions, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -165,6 +165,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(hosting::mail_password))
         .routes(routes!(hosting_sftp::staff_sftp))
         .routes(routes!(hosting_sftp::my_sftp))
+        .routes(routes!(my_hosting::my_list))
+        .routes(routes!(my_hosting::my_get))
         .routes(routes!(dns::zones))
         .routes(routes!(dns::list, dns::put))
         .routes(routes!(dns::replace, dns::delete))

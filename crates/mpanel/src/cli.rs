@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use mpanel_services::tenants::CreateTenant;
 
 use crate::config::{self, Config};
-use crate::{admin, billing, logging, serve, worker};
+use crate::{admin, billing, hosting, logging, serve, worker};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +41,27 @@ pub enum Command {
     /// Billing tasks.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// Hosting tasks.
+    #[command(subcommand)]
+    Hosting(HostingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostingCommand {
+    /// Measure every hosting account's disk use now (what the hourly
+    /// `hosting.disk_usage` job does): record it, tell the tenant of
+    /// accounts over quota and, by its policy, queue their suspension (or
+    /// its lifting). Prints the report as JSON.
+    DiskUsage(DiskUsageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiskUsageArgs {
+    /// Measure as of this moment (the time recorded and compared with the
+    /// grace): a date (the end of that day, UTC) or an RFC 3339 time.
+    /// Default: now.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +198,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             admin::create_user_cmd(config, args).await
         }
         Command::Billing(BillingCommand::Run(args)) => billing::run_cmd(config, args).await,
+        Command::Hosting(HostingCommand::DiskUsage(args)) => {
+            hosting::disk_usage_cmd(config, args).await
+        }
     }
 }
 

@@ -278,6 +278,23 @@ fn register_provisioning(
         });
     }
     let p = provisioner.clone();
+    registry.register(
+        mpanel_provision::disk_usage::DISK_USAGE_JOB,
+        move |_ctx, _: serde_json::Value| {
+            let p = p.clone();
+            async move {
+                let report = p
+                    .measure_disk_usage(p.clock.now())
+                    .await
+                    .map_err(job_error)?;
+                if report.over_quota > 0 || report.failed_nodes > 0 {
+                    tracing::info!(?report, "disk usage measured");
+                }
+                Ok(())
+            }
+        },
+    );
+    let p = provisioner.clone();
     registry.register(lifecycle::TERMINATE_JOB, move |ctx, a: HostingAction| {
         let p = p.clone();
         async move {
@@ -356,6 +373,19 @@ fn recurring() -> Vec<mpanel_jobs::Recurring> {
             payload: serde_json::json!({}),
             options: mpanel_jobs::JobOptions {
                 queue: "billing".into(),
+                max_attempts: 3,
+                ..mpanel_jobs::JobOptions::default()
+            },
+        },
+        // Hourly: a site filling its disk is noticed within the hour, and
+        // a node is read once an hour, one SSH session for all its accounts.
+        mpanel_jobs::Recurring {
+            name: mpanel_provision::disk_usage::DISK_USAGE_JOB.into(),
+            schedule: mpanel_jobs::Schedule::Every(3600),
+            kind: mpanel_provision::disk_usage::DISK_USAGE_JOB.into(),
+            payload: serde_json::json!({}),
+            options: mpanel_jobs::JobOptions {
+                queue: "provisioning".into(),
                 max_attempts: 3,
                 ..mpanel_jobs::JobOptions::default()
             },

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod billing;
 pub mod cli;
 pub mod config;
+pub mod hosting;
 pub mod jobs;
 pub mod logging;
 pub mod secrets;

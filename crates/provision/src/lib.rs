@@ -5,6 +5,7 @@
 //! success, so a retried job resumes instead of repeating.
 #![forbid(unsafe_code)]
 
+pub mod disk_usage;
 pub mod dns;
 pub mod domain_control;
 pub mod error;

@@ -21,10 +21,12 @@
 //! from the header line of its vhost, so `suspend`/`unsuspend` need only
 //! the domain, and `ensure_site` keeps a suspended site suspended.
 
+mod disk;
 mod render;
 
 use std::time::{Duration, Instant};
 
+pub use disk::Usage;
 pub(crate) use render::clean_dir;
 pub use render::{Layout, account_user, render_vhost, validate_domain, validate_user};
 
@@ -258,21 +260,6 @@ impl WebNode {
         )
         .await?;
         Ok(())
-    }
-
-    /// Bytes the account's home holds (`du -sb`; 0 when it has none).
-    pub async fn disk_usage(&self, user: &str) -> Result<u64, DriverError> {
-        validate_user(user)?;
-        self.check_helper()?;
-        let out = self
-            .helper(&["du", user], None, &format!("measuring {user}"))
-            .await?;
-        out.stdout.trim().parse().map_err(|_| {
-            DriverError::Transient(format!(
-                "the web node answered {:?} for the disk use of {user}",
-                out.stdout
-            ))
-        })
     }
 
     /// Whether the node serves the site, and how; `None` without a vhost.

@@ -2,6 +2,7 @@
 //! the lifecycle actions staff (and billing automation) ask for. Actions
 //! are jobs, queued in the transaction that audits the request.
 
+use mpanel_domain::provisioning::disk_quota::quota_bytes;
 use mpanel_domain::provisioning::{MAIL_PASSWORD_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
 use mpanel_domain::{Clock, JobId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
@@ -57,6 +58,54 @@ pub async fn list(
         .await?
         .into_iter()
         .map(view)
+        .collect())
+}
+
+/// A hosting account with its measured disk use: what the last
+/// `hosting.disk_usage` run found against the plan's quota.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HostingAccountView {
+    #[serde(flatten)]
+    pub account: AccountView,
+    /// `None` until first measured.
+    pub disk_used_bytes: Option<i64>,
+    /// The plan's quota; `None` is unlimited.
+    pub disk_quota_bytes: Option<i64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub disk_measured_at: Option<OffsetDateTime>,
+    /// The last measurement found more than the quota.
+    pub over_quota: bool,
+    /// Since when (the first measurement over, in this stretch).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub over_quota_since: Option<OffsetDateTime>,
+    /// Suspended because it is over quota (a measurement back under lifts
+    /// it; a payment does not).
+    pub suspended_for_quota: bool,
+}
+
+/// The tenant's hosting accounts (optionally one customer's) with their
+/// disk use.
+pub async fn list_hosting(
+    store: &Store,
+    tenant: TenantId,
+    customer: Option<Uuid>,
+) -> Result<Vec<HostingAccountView>, ServiceError> {
+    let accounts = list(store, ResourceKind::HostingAccount, tenant, customer).await?;
+    let mut usage = store.disk_usage_of(tenant, customer).await?;
+    Ok(accounts
+        .into_iter()
+        .map(|account| {
+            let u = usage.remove(&account.id).unwrap_or_default();
+            HostingAccountView {
+                disk_used_bytes: u.used_bytes,
+                disk_quota_bytes: quota_bytes(account.quota_mb),
+                disk_measured_at: u.measured_at,
+                over_quota: u.over_quota_since.is_some(),
+                over_quota_since: u.over_quota_since,
+                suspended_for_quota: u.suspended_for_quota,
+                account,
+            }
+        })
         .collect())
 }
 

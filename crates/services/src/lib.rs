@@ -12,6 +12,7 @@ pub mod customers;
 pub mod domain_control;
 pub mod error;
 pub mod hosting;
+pub mod hosting_disk;
 pub mod hosting_sftp;
 pub mod idempotency;
 pub mod identity;

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod billing;
 pub mod catalog;
 mod connect;
+pub mod disk_usage;
 pub mod domain_verifications;
 mod error;
 mod idempotency;

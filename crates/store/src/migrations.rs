@@ -49,6 +49,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(12, "platform_names", "0012_platform_names"),
     migration!(14, "step_up", "0014_step_up"),
     migration!(15, "domain_verifications", "0015_domain_verifications"),
+    migration!(16, "disk_usage", "0016_disk_usage"),
     migration!(17, "pending_customers", "0017_pending_customers"),
 ];
 

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use mpanel_services::hosting::{self, AccountView, Action};
+use mpanel_services::hosting::{self, AccountView, Action, HostingAccountView};
 use mpanel_store::provisioning::ResourceKind;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +20,46 @@ use crate::{AppState, Problem};
 pub struct Accounts {
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<AccountView>,
+}
+
+/// A hosting account with its measured disk use (the documented shape of
+/// `mpanel_services::hosting::HostingAccountView`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostingAccountDoc {
+    pub id: String,
+    pub customer_id: String,
+    pub subscription_id: String,
+    pub server_id: String,
+    /// The site's domain.
+    pub name: String,
+    /// PENDING, ACTIVE, SUSPENDED or TERMINATED.
+    pub status: String,
+    /// The plan's disk quota in MB (`null`: unlimited).
+    pub quota_mb: Option<i64>,
+    pub php_version: Option<String>,
+    pub archive_path: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Bytes the account's home held at the last measurement (`null`
+    /// until the hourly `hosting.disk_usage` job first measured it).
+    pub disk_used_bytes: Option<i64>,
+    /// The plan's quota in bytes (`null`: unlimited).
+    pub disk_quota_bytes: Option<i64>,
+    /// When it was last measured (RFC 3339).
+    pub disk_measured_at: Option<String>,
+    /// The last measurement found more than the quota.
+    pub over_quota: bool,
+    /// The first measurement over quota of the current stretch (RFC 3339).
+    pub over_quota_since: Option<String>,
+    /// Suspended because it is over quota (the tenant's policy is
+    /// `SUSPEND`): a measurement back under lifts it, a payment does not.
+    pub suspended_for_quota: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostingAccounts {
+    #[schema(value_type = Vec<HostingAccountDoc>)]
+    pub items: Vec<HostingAccountView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,23 +86,18 @@ fn id_of(raw: &str, what: &str) -> Result<Uuid, Problem> {
         .map_err(|_| Problem::not_found(format!("No such {what}.")))
 }
 
-/// The tenant's hosting accounts.
+/// The tenant's hosting accounts, with each one's measured disk use.
 #[utoipa::path(get, path = "/api/hosting/accounts", tag = "hosting", params(ListQuery),
     security(("bearer" = ["HOSTING_READ"])),
-    responses((status = 200, description = "Hosting accounts", body = Accounts)))]
+    responses((status = 200, description = "Hosting accounts", body = HostingAccounts)))]
 pub async fn list_hosting(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Accounts>, Problem> {
-    let items = hosting::list(
-        &state.store,
-        ResourceKind::HostingAccount,
-        caller.principal.tenant_id,
-        q.customer_id,
-    )
-    .await?;
-    Ok(Json(Accounts { items }))
+) -> Result<Json<HostingAccounts>, Problem> {
+    let items =
+        hosting::list_hosting(&state.store, caller.principal.tenant_id, q.customer_id).await?;
+    Ok(Json(HostingAccounts { items }))
 }
 
 /// The tenant's mailboxes.

@@ -11,6 +11,7 @@ pub mod hosting;
 pub mod hosting_sftp;
 pub mod invoices;
 pub mod metrics;
+pub mod my_hosting;
 pub mod ops;
 pub mod orders;
 pub mod public_catalog;

@@ -15,7 +15,7 @@ const KEY: &str =
 
 /// Tenant `alpha` with an admin, a customer (from an order) whose portal
 /// user can sign in, and that customer's hosting account.
-async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
+pub(crate) async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
     let admin = app
         .account("alpha", "admin@alpha.test", Role::TenantAdmin)
         .await;

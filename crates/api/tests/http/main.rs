@@ -19,6 +19,7 @@ mod dns_records;
 mod docs;
 mod errors;
 mod health;
+mod hosting_disk;
 mod hosting_sftp;
 mod limits;
 mod mailbox_quota;

@@ -1,6 +1,7 @@
 //! Provisioning rules: the servers mPanel places accounts on, and where a
 //! new account goes.
 
+pub mod disk_quota;
 pub mod error_text;
 pub mod server;
 pub mod ssh_key;

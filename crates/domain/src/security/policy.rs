@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::Role;
 use crate::orders::domain_control::DomainControl;
+use crate::provisioning::disk_quota::{OverQuotaAction, QuotaPolicy};
 
 /// Who must use a second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,7 +114,17 @@ pub struct SecurityPolicy {
     /// (`DELEGATION_OR_TXT` or `NONE`). A policy saved before this field
     /// existed reads with the default, like every missing field.
     pub domain_control: DomainControl,
+    /// What happens to a hosting account measured over its plan's disk
+    /// quota: `NOTIFY` (shown and recorded) or `SUSPEND` (its site is
+    /// suspended until it is back under).
+    pub over_quota_action: OverQuotaAction,
+    /// How long an account may stay over quota before `SUSPEND` applies
+    /// (hours, 0 to 720).
+    pub over_quota_grace_hours: u32,
 }
+
+/// The longest grace before an account over quota is suspended (30 days).
+pub const MAX_OVER_QUOTA_GRACE_HOURS: u32 = 720;
 
 /// The platform's ceiling on an API token's life, in days.
 pub const API_TOKEN_MAX_LIFETIME_DAYS: u32 = 90;
@@ -136,11 +147,21 @@ impl Default for SecurityPolicy {
             // next runs. Tests that provision made-up `*.test` names set
             // NONE explicitly.
             domain_control: DomainControl::DelegationOrTxt,
+            over_quota_action: OverQuotaAction::Notify,
+            over_quota_grace_hours: 24,
         }
     }
 }
 
 impl SecurityPolicy {
+    /// The rule for hosting accounts over their disk quota.
+    pub fn quota_policy(&self) -> QuotaPolicy {
+        QuotaPolicy {
+            action: self.over_quota_action,
+            grace: time::Duration::hours(i64::from(self.over_quota_grace_hours)),
+        }
+    }
+
     /// Which field is out of range, and why.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !(12..=128).contains(&self.password_min_length) {
@@ -160,6 +181,12 @@ impl SecurityPolicy {
         }
         if !(30..=3650).contains(&self.security_event_retention_days) {
             return Err(("security_event_retention_days", "must be 30 to 3650".into()));
+        }
+        if self.over_quota_grace_hours > MAX_OVER_QUOTA_GRACE_HOURS {
+            return Err((
+                "over_quota_grace_hours",
+                format!("must be 0 to {MAX_OVER_QUOTA_GRACE_HOURS} (30 days)"),
+            ));
         }
         if self.ip_allow_list.len() > 100 {
             return Err(("ip_allow_list", "at most 100 networks".into()));
@@ -245,6 +272,27 @@ mod tests {
                 serde_json::json!({"domain_control": "MAYBE"})
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn the_quota_rule_defaults_to_notify_and_a_stored_policy_without_it_still_loads() {
+        let old: SecurityPolicy =
+            serde_json::from_str(r#"{"password_min_length": 14, "mfa_required": "STAFF"}"#)
+                .unwrap();
+        assert_eq!(old.password_min_length, 14);
+        assert_eq!(old.over_quota_action, OverQuotaAction::Notify);
+        assert_eq!(old.quota_policy().grace, time::Duration::hours(24));
+        let mut p: SecurityPolicy = serde_json::from_str(
+            r#"{"over_quota_action": "SUSPEND", "over_quota_grace_hours": 0}"#,
+        )
+        .unwrap();
+        assert!(p.check().is_ok());
+        assert_eq!(p.quota_policy().action, OverQuotaAction::Suspend);
+        p.over_quota_grace_hours = 721;
+        assert_eq!(p.check().unwrap_err().0, "over_quota_grace_hours");
+        assert!(
+            serde_json::from_str::<SecurityPolicy>(r#"{"over_quota_action": "DELETE"}"#).is_err()
         );
     }
 }

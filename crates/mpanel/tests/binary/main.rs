@@ -8,6 +8,7 @@ mod support;
 
 mod accounts;
 mod cli;
+mod disk_quota;
 mod domain_control;
 mod names;
 mod own_pdns;

@@ -285,6 +285,42 @@ impl Panel {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// `mpanel hosting disk-usage --as-of AT` against this panel's
+    /// database and nodes: the JSON report.
+    pub fn disk_usage_run(&self, at: time::OffsetDateTime) -> Value {
+        let at = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let out = run(
+            self.dir.path(),
+            &["hosting", "disk-usage", "--as-of", &at],
+            &[
+                ("MPANEL_DATABASE_URL", self.db.url()),
+                ("MPANEL_SECRETS_KEY", SECRETS_KEY),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// A further hosting product with `template`, priced as the first; its id.
+    pub fn add_hosting_product(&self, slug: &str, template: Value) -> String {
+        let product = json!({"name": slug, "slug": slug, "category": "HOSTING",
+            "billing_model": "RECURRING", "status": "ACTIVE", "visibility": "PUBLIC",
+            "base_currency": "EUR", "provisioning_template": template});
+        let v = self.expect(
+            201,
+            &self.admin,
+            "POST /api/billing/products",
+            Some(product),
+        );
+        let id = v["id"].as_str().unwrap().to_owned();
+        let price = json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1500});
+        let route = format!("POST /api/billing/products/{id}/prices");
+        self.expect(201, &self.admin, &route, Some(price));
+        id
+    }
+
     /// `route` ("METHOD /path") with a bearer token (none when empty):
     /// status and JSON body (a string when the body is not JSON).
     pub fn call(&self, token: &str, route: &str, body: Option<Value>) -> (u16, Value) {
@@ -359,8 +395,15 @@ impl Panel {
 
     /// A paid order for `domain`; its id.
     pub fn paid_order(&self, domain: &str) -> String {
+        self.paid_order_of(&self.product_id, domain)
+    }
+
+    /// A paid order of `product` for `domain`; its id.
+    pub fn paid_order_of(&self, product: &str, domain: &str) -> String {
         let reference = format!("pi_{}", domain.replace(['.', '-'], "_"));
-        let (status, v) = self.post_order(&self.order_body(domain, &reference), &reference);
+        let mut body = self.order_body(domain, &reference);
+        body["items"][0]["product_id"] = json!(product);
+        let (status, v) = self.post_order(&body, &reference);
         assert_eq!(status, 201, "{v}");
         v["order_id"].as_str().unwrap().to_owned()
     }
@@ -480,6 +523,19 @@ impl Panel {
     /// `password` succeeds (`accepted`) or is refused.
     pub fn wait_sftp(&self, id: &str, password: &str, accepted: bool) {
         let user = mpanel_provision::web::account_user(id.parse().unwrap());
+        eventually(
+            &format!("SFTP login of {user}: {accepted}"),
+            || match self.sftp(id, password, "ls /web\n")? {
+                (ok, _) if ok == accepted => Ok(()),
+                (_, text) => Err(text),
+            },
+        );
+    }
+
+    /// Runs the batch `commands` in an SFTP session of the hosting account
+    /// `id` logged in with `password`: whether it succeeded, and its output.
+    pub fn sftp(&self, id: &str, password: &str, commands: &str) -> Result<(bool, String), String> {
+        let user = mpanel_provision::web::account_user(id.parse().unwrap());
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("password");
         std::fs::write(&secret, format!("{password}\n")).unwrap();
@@ -490,52 +546,46 @@ impl Panel {
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )
         .unwrap();
-        eventually(&format!("SFTP login of {user}: {accepted}"), || {
-            let mut child = std::process::Command::new("sftp")
-                .args(["-P", self.svc.var("WEB_SSH_PORT")])
-                .arg("-o")
-                .arg(format!(
-                    "UserKnownHostsFile={}",
-                    self.svc.var("WEB_SSH_KNOWN_HOSTS")
-                ))
-                .args([
-                    "-o",
-                    "StrictHostKeyChecking=yes",
-                    "-o",
-                    "PubkeyAuthentication=no",
-                ])
-                .args([
-                    "-o",
-                    "PreferredAuthentications=password",
-                    "-o",
-                    "NumberOfPasswordPrompts=1",
-                ])
-                .arg(format!("{user}@{}", self.svc.var("WEB_SSH_HOST")))
-                .env("SSH_ASKPASS", &askpass)
-                .env("SSH_ASKPASS_REQUIRE", "force")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .map_err(|e| e.to_string())?;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"ls /web\n")
-                .map_err(|e| e.to_string())?;
-            let out = child.wait_with_output().map_err(|e| e.to_string())?;
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            if out.status.success() == accepted {
-                Ok(())
-            } else {
-                Err(text)
-            }
-        });
+        let mut child = std::process::Command::new("sftp")
+            .args(["-P", self.svc.var("WEB_SSH_PORT")])
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.svc.var("WEB_SSH_KNOWN_HOSTS")
+            ))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "PubkeyAuthentication=no",
+            ])
+            .args([
+                "-o",
+                "PreferredAuthentications=password",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+            ])
+            .arg(format!("{user}@{}", self.svc.var("WEB_SSH_HOST")))
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(commands.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), text))
     }
 
     /// Waits until an IMAP LOGIN answers `a1 OK` (`accepted`) or `a1 NO`.

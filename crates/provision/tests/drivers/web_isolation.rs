@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use mpanel_provision::DriverError;
+use mpanel_provision::web::Usage;
 
 use crate::web::*;
 
@@ -169,6 +170,23 @@ async fn web_accounts_run_their_own_php_and_cannot_reach_each_other() {
     assert!(ok, "{text}");
     let used = web.disk_usage(&a.user).await.unwrap();
     assert!(used >= used_before + (1 << 20), "{used_before} -> {used}");
+    // All of a node's accounts in one session: the same figures, and 0 for
+    // an account without a home.
+    let gone = "mp000000000000".to_owned();
+    let all = web
+        .disk_usage_all(&[a.user.clone(), b.user.clone(), gone.clone()])
+        .await
+        .unwrap();
+    assert_eq!(all[&a.user], Usage::Bytes(used));
+    assert_eq!(
+        all[&b.user],
+        Usage::Bytes(web.disk_usage(&b.user).await.unwrap())
+    );
+    assert_eq!(all[&gone], Usage::Bytes(0));
+    assert!(
+        web.disk_usage_all(&["root".into()]).await.is_err(),
+        "not an account name"
+    );
 
     web.terminate(&a_domain, &a.user).await.unwrap();
     web.terminate(&b_domain, &b.user).await.unwrap();

@@ -53,8 +53,16 @@ pub async fn request(
     now: OffsetDateTime,
 ) -> Result<usize, ServiceError> {
     let mut queued = 0;
+    // An account its disk quota suspended stays so when the subscription
+    // is restored (a payment, staff's resume): only a measurement back
+    // under quota lifts that (`crate::hosting_disk`).
+    let held = if action == ServiceAction::Unsuspend {
+        tx.held_by_quota(tenant, subscription).await?
+    } else {
+        Vec::new()
+    };
     for (id, status) in tx.hosting_accounts_of(tenant, subscription).await? {
-        if !action.applies_to(&status) {
+        if !action.applies_to(&status) || held.contains(&id) {
             continue;
         }
         let options = JobOptions {

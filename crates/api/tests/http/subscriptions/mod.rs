@@ -6,6 +6,7 @@
 mod calendar;
 mod changes;
 mod collection;
+mod disk_quota;
 
 use mpanel_domain::identity::Role;
 use mpanel_domain::{Clock, TenantId};

@@ -1,0 +1,57 @@
+//! `GET /api/me/hosting/accounts` and `GET /api/me/hosting/accounts/{id}`:
+//! the signed-in customer's own hosting accounts with their measured disk
+//! use against the plan's quota. Another customer's account is 404.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use mpanel_services::hosting::{self, HostingAccountView};
+use uuid::Uuid;
+
+use super::hosting::{HostingAccountDoc, HostingAccounts};
+use super::invoices::own_customer;
+use crate::caller::{Authorized, perm};
+use crate::openapi::ProblemDoc;
+use crate::query;
+use crate::{AppState, Problem};
+
+/// The signed-in customer's hosting accounts, with each one's disk use.
+#[utoipa::path(get, path = "/api/me/hosting/accounts", tag = "hosting",
+    security(("bearer" = ["SELF_READ"])),
+    responses((status = 200, description = "Your hosting accounts", body = HostingAccounts)))]
+pub async fn my_list(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SelfRead>,
+) -> Result<Json<HostingAccounts>, Problem> {
+    let items = mine(&state, &caller).await?;
+    Ok(Json(HostingAccounts { items }))
+}
+
+/// One of the signed-in customer's hosting accounts, with its disk use.
+#[utoipa::path(get, path = "/api/me/hosting/accounts/{id}", tag = "hosting",
+    params(("id" = String, Path)), security(("bearer" = ["SELF_READ"])),
+    responses((status = 200, description = "Your hosting account", body = HostingAccountDoc),
+        (status = 404, description = "No such hosting account of yours", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn my_get(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SelfRead>,
+    Path(id): Path<String>,
+) -> Result<Json<HostingAccountView>, Problem> {
+    let id: Uuid = query::path_id(&id, "hosting account")?;
+    mine(&state, &caller)
+        .await?
+        .into_iter()
+        .find(|a| a.account.id == id)
+        .map(Json)
+        .ok_or_else(|| Problem::not_found("No such hosting account."))
+}
+
+/// A user who is no customer has none.
+async fn mine(
+    state: &AppState,
+    caller: &Authorized<perm::SelfRead>,
+) -> Result<Vec<HostingAccountView>, Problem> {
+    let Some(customer) = own_customer(state, &caller.principal).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(hosting::list_hosting(&state.store, caller.principal.tenant_id, Some(customer)).await?)
+}

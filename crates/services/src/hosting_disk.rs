@@ -1,0 +1,140 @@
+//! Recording a hosting account's measured disk use: the measurement is
+//! saved, compared with the plan's quota by the domain rules
+//! (`mpanel_domain::provisioning::disk_quota`), and what follows is done
+//! in the same transaction: the tenant is told once (an audit row when the
+//! account goes over, another when it is back under) and, by the tenant's
+//! policy, the site's suspension or its lifting is queued through the same
+//! jobs staff and billing use.
+
+use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_domain::provisioning::disk_quota::{
+    Assessment, NodeStep, QuotaPolicy, QuotaState, Standing, assess, quota_bytes,
+};
+use mpanel_domain::provisioning::{SUSPEND_JOB, UNSUSPEND_JOB};
+use mpanel_domain::{Clock, TenantId};
+use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_store::Store;
+use mpanel_store::disk_usage::DiskUsage;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::actor::Change;
+use crate::{Actor, ServiceError};
+
+/// Why the quota job suspends a site, as the audit log says it.
+pub const OVER_QUOTA: &str = "OVER_QUOTA";
+
+/// The tenant's rule for accounts over quota (its security policy).
+pub async fn policy(store: &Store, tenant: TenantId) -> Result<QuotaPolicy, ServiceError> {
+    Ok(crate::security::policy::load(store, tenant)
+        .await?
+        .quota_policy())
+}
+
+/// Records that hosting account `id` used `used_bytes` at `as_of`, and
+/// acts on it; `None` when the account is no longer live (terminated
+/// meanwhile). Jobs it queues may run at `as_of`, or now when `as_of` is
+/// ahead of the clock (`mpanel hosting disk-usage --as-of` a later time),
+/// like the billing run's.
+pub async fn record(
+    store: &Store,
+    clock: &dyn Clock,
+    as_of: OffsetDateTime,
+    policy: QuotaPolicy,
+    id: Uuid,
+    used_bytes: i64,
+) -> Result<Option<Assessment>, ServiceError> {
+    let now = as_of;
+    let jobs_at = as_of.min(clock.now());
+    let mut tx = store.begin().await?;
+    let account = tx.disk_account(id).await?;
+    let account_active = match account.status.as_str() {
+        "ACTIVE" => true,
+        "SUSPENDED" => false,
+        _ => return Ok(None),
+    };
+    // Locked: a payment restoring the subscription meanwhile reads the
+    // quota's mark after this commits (and leaves the account suspended).
+    let subscription = tx
+        .subscription_for_update(account.tenant_id, account.subscription_id)
+        .await?;
+    let quota = quota_bytes(account.quota_mb);
+    let before = QuotaState {
+        over_since: account.usage.over_quota_since,
+        suspended_for_quota: account.usage.suspended_for_quota,
+    };
+    let standing = Standing {
+        account_active,
+        subscription_suspended: subscription.status == SubscriptionStatus::Suspended.as_str(),
+    };
+    let a = assess(policy, used_bytes, quota, before, standing, now);
+    tx.save_disk_usage(
+        id,
+        &DiskUsage {
+            used_bytes: Some(used_bytes),
+            measured_at: Some(now),
+            over_quota_since: a.state.over_since,
+            suspended_for_quota: a.state.suspended_for_quota,
+        },
+    )
+    .await?;
+    let actor = Actor::system("disk_usage");
+    let figures = json!({"disk_used_bytes": used_bytes, "disk_quota_bytes": quota,
+        "over_quota_action": policy.action});
+    let told = if a.newly_over {
+        Some("hosting.disk.over_quota")
+    } else if a.back_under {
+        Some("hosting.disk.under_quota")
+    } else {
+        None
+    };
+    if let Some(action) = told {
+        tx.record_audit(&actor.audit(Change {
+            tenant: account.tenant_id,
+            action,
+            target_type: "hosting_account",
+            target_id: id.to_string(),
+            before: None,
+            after: Some(figures.clone()),
+            at: now,
+        }))
+        .await?;
+    }
+    let job = match a.step {
+        NodeStep::Nothing => None,
+        NodeStep::Suspend => Some(SUSPEND_JOB),
+        NodeStep::Unsuspend => Some(UNSUSPEND_JOB),
+    };
+    if let Some(kind) = job {
+        let (job_id, new) = enqueue(
+            &mut tx,
+            kind,
+            &json!({"tenant_id": account.tenant_id, "hosting_account_id": id}),
+            &JobOptions {
+                queue: "provisioning".into(),
+                unique_key: Some(format!("{kind}:{id}")),
+                max_attempts: 10,
+                ..JobOptions::default()
+            },
+            jobs_at,
+        )
+        .await?;
+        // One still waiting (its node unreachable for a while) is not
+        // asked for, nor audited, again every hour.
+        if new {
+            tx.record_audit(&actor.audit(Change {
+                tenant: account.tenant_id,
+                action: kind,
+                target_type: "hosting_account",
+                target_id: id.to_string(),
+                before: Some(json!({"status": account.status})),
+                after: Some(json!({"reason": OVER_QUOTA, "job_id": job_id, "figures": figures})),
+                at: now,
+            }))
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Some(a))
+}
