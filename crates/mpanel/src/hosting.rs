@@ -25,6 +25,7 @@ pub async fn disk_usage_cmd(config: Config, args: DiskUsageArgs) -> anyhow::Resu
             .or_else(|| store.secrets().cloned()),
         store: store.clone(),
         clock,
+        control: config.jobs.domain_control.clone(),
     };
     let result = provisioner.measure_disk_usage(as_of).await;
     store.close().await;
