@@ -228,7 +228,15 @@ impl Provisioner {
             return Ok(());
         }
         let provider = self.provider_nameservers(sub).await?;
-        match look(&self.control, domain, &proof.token, &provider).await {
+        // A name someone else held here may still be delegated to us by
+        // its registrar: only the TXT token proves who orders it now.
+        let dangling = self
+            .store
+            .domain_held_before(domain, sub.id)
+            .await
+            .map_err(store_err)?;
+        let accepted: &[String] = if dangling { &[] } else { &provider };
+        match look(&self.control, domain, &proof.token, accepted).await {
             Finding::Proven { method, seen } => {
                 tracing::info!(%domain, subscription = %sub.id, method = method.as_str(), "domain control proven");
                 self.store
@@ -248,11 +256,15 @@ impl Provisioner {
                         VERIFICATION_WINDOW.whole_days()
                     )));
                 }
+                let delegate = if accepted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" or delegate it to {}", accepted.join(", "))
+                };
                 Err(DriverError::Waiting {
                     reason: format!(
-                        "waiting for proof of control of {domain}: publish {} or delegate it to {} ({seen})",
+                        "waiting for proof of control of {domain}: publish {}{delegate} ({seen})",
                         instruction(domain, &proof.token),
-                        provider.join(", ")
                     ),
                     retry_in: self.control.recheck,
                 })

@@ -84,6 +84,25 @@ impl Tx {
 }
 
 impl Store {
+    /// Whether another subscription, of any tenant, held `domain` on the
+    /// platform before: its registrar may still point at our name servers
+    /// after it left ("dangling" delegation), so for such a name the
+    /// delegation proves nothing about who orders it now.
+    pub async fn domain_held_before(&self, domain: &str, subscription: Uuid) -> StoreResult<bool> {
+        let found = on_pool!(self.pool, |p| {
+            sqlx::query(
+                "SELECT 1 FROM domains
+                 WHERE name = $1 AND subscription_id <> $2 AND status = 'RELEASED' LIMIT 1",
+            )
+            .bind(domain)
+            .bind(subscription)
+            .fetch_optional(p)
+            .await?
+            .is_some()
+        });
+        Ok(found)
+    }
+
     /// The same, outside a transaction (a provisioning job of an order
     /// placed before proofs existed); the row that is there afterwards.
     pub async fn ensure_domain_verification(

@@ -193,6 +193,36 @@ fn a_domain_delegated_to_the_providers_name_servers_goes_live_without_a_txt_reco
     );
     let (zone, body) = panel.pdns_zone(&domain);
     assert_eq!(zone, 200, "{body}");
+
+    // Its owner leaves; the registry still delegates the name to us. For a
+    // stranger who orders it next, that dangling delegation proves nothing:
+    // only the TXT token does.
+    let sub = done["items"][0]["subscription_id"].as_str().unwrap();
+    panel.expect(
+        200,
+        &panel.admin,
+        &format!("POST /api/billing/subscriptions/{sub}/cancel"),
+        Some(json!({"mode": "IMMEDIATE"})),
+    );
+    let mut body = panel.order_body(&domain, "tx-stranger");
+    body["customer"]["email"] = json!("stranger@example.org");
+    // The name is free once the cancelled site and zone are taken down.
+    let placed = eventually("the name is free again", || {
+        match panel.post_order(&body, "tx-stranger") {
+            (201, placed) => Ok(placed),
+            (_, refused) => Err(refused.to_string()),
+        }
+    });
+    let id = placed["order_id"].as_str().unwrap();
+    let waiting = wait_waiting(&panel, id, "no TXT record");
+    let step = &waiting["items"][0]["steps"][0];
+    assert!(
+        !step["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("or delegate it"),
+        "{step}"
+    );
 }
 
 #[test]

@@ -11,7 +11,10 @@ use crate::DriverError;
 use crate::ssh;
 
 /// Names per `du-all` call (the helper's limit is 10000).
-const DU_ALL_BATCH: usize = 5000;
+const DU_ALL_BATCH: usize = 500;
+/// `du` walks every file of a batch's homes: a full node takes minutes, not
+/// the 30 s an ordinary helper command gets.
+const DU_ALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What the node said about one account's home.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +61,14 @@ impl WebNode {
         for batch in users.chunks(DU_ALL_BATCH) {
             let stdin: String = batch.iter().map(|u| format!("{u}\n")).collect();
             let script = format!("{} du-all\n", self.helper);
-            let out = ssh::run(&self.ssh, &script, Some(stdin.as_bytes())).await?;
-            if out.status == code::HELPER_BAD_ARGS && out.stderr.contains("unknown command") {
+            let out =
+                ssh::run_with_timeout(&self.ssh, &script, Some(stdin.as_bytes()), DU_ALL_TIMEOUT)
+                    .await?;
+            // A helper older than `du-all` refuses it, as an unknown command
+            // or (older still) while checking the user name it expected.
+            let old_helper =
+                out.stderr.contains("unknown command") || out.stderr.contains("bad user name");
+            if out.status == code::HELPER_BAD_ARGS && old_helper {
                 let mut found = HashMap::new();
                 for user in users {
                     found.insert(user.clone(), Usage::Bytes(self.disk_usage(user).await?));
