@@ -48,17 +48,20 @@ pub async fn record(
     let now = as_of;
     let jobs_at = as_of.min(clock.now());
     let mut tx = store.begin().await?;
+    let owner = tx.disk_account(id).await?;
+    // Locked: a payment restoring the subscription meanwhile reads the
+    // quota's mark after this commits (and leaves the account suspended).
+    let subscription = tx
+        .subscription_for_update(owner.tenant_id, owner.subscription_id)
+        .await?;
+    // Read again under the lock: a concurrent run or payment that
+    // committed meanwhile is seen, not overwritten.
     let account = tx.disk_account(id).await?;
     let account_active = match account.status.as_str() {
         "ACTIVE" => true,
         "SUSPENDED" => false,
         _ => return Ok(None),
     };
-    // Locked: a payment restoring the subscription meanwhile reads the
-    // quota's mark after this commits (and leaves the account suspended).
-    let subscription = tx
-        .subscription_for_update(account.tenant_id, account.subscription_id)
-        .await?;
     let quota = quota_bytes(account.quota_mb);
     let before = QuotaState {
         over_since: account.usage.over_quota_since,
