@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,6 +52,7 @@ impl From<AuditRecord> for AuditView {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Actor id or label (e-mail address).
     pub actor: Option<String>,
@@ -67,12 +68,6 @@ pub struct AuditQuery {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<OffsetDateTime>)]
     pub to: Option<OffsetDateTime>,
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub cursor: Option<String>,
     /// `PLATFORM`: the platform's own rows (servers), for a SUPER_ADMIN;
     /// otherwise the tenant's.
     #[param(pattern = "^(TENANT|PLATFORM)$")]
@@ -80,16 +75,15 @@ pub struct AuditQuery {
 }
 
 /// The tenant's audit log, newest first.
-#[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/api/audit", tag = "audit", params(PageParams, AuditQuery),
     security(("bearer" = ["AUDIT_READ"])),
     responses((status = 200, description = "A page of audit rows", body = Page<AuditView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::AuditRead>,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    list: Listing<AuditQuery>,
 ) -> Result<Json<Page<AuditView>>, Problem> {
-    let limit = query::limit(q.limit)?;
-    let before = query::cursor::<AuditEventId>(q.cursor.as_deref())?;
+    let Listing { paging, filter: q } = list;
     let filter = AuditFilter {
         actor: q.actor,
         action: q.action,
@@ -112,13 +106,12 @@ pub async fn list(
         &caller.principal,
         stream,
         &filter,
-        before,
-        limit + 1,
+        paging.after::<AuditEventId>()?,
+        paging.fetch(),
     )
     .await?;
-    Ok(Json(Page::from_fetched(
+    Ok(Json(paging.page(
         fetched,
-        limit,
         |r| r.id.to_string(),
         AuditView::from,
     )))

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{self, ApiQuery, Listing, NoFilter, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -174,17 +174,6 @@ pub struct PricingQuery {
     pub tenant_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub cursor: Option<String>,
-}
-
 pub(super) fn unprocessable(code: &'static str, detail: String) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
 }
@@ -245,27 +234,21 @@ fn price_input(body: PriceBody) -> Result<PriceInput, Problem> {
 }
 
 /// The tenant's products, oldest first.
-#[utoipa::path(get, path = "/api/billing/products", tag = "catalog", params(ListQuery),
+#[utoipa::path(get, path = "/api/billing/products", tag = "catalog", params(PageParams),
     security(("bearer" = ["CATALOG_READ"])),
     responses((status = 200, description = "A page of products", body = Page<ProductView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::CatalogRead>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    list: Listing<NoFilter>,
 ) -> Result<Json<Page<ProductView>>, Problem> {
-    let limit = query::limit(q.limit)?;
-    let after = query::cursor::<ProductId>(q.cursor.as_deref())?;
-    let fetched = catalog::list_products(
-        &state.store,
-        caller.principal.tenant_id,
-        false,
-        after,
-        limit + 1,
-    )
-    .await?;
-    Ok(Json(Page::from_fetched(
+    let paging = &list.paging;
+    let tenant = caller.principal.tenant_id;
+    let fetched =
+        catalog::list_products(&state.store, tenant, false, paging.after()?, paging.fetch())
+            .await?;
+    Ok(Json(paging.page(
         fetched,
-        limit,
         |p| p.id.to_string(),
         ProductView::from,
     )))

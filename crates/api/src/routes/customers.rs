@@ -9,12 +9,12 @@ use mpanel_store::orders::CustomerRecord;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{self, Listing, NoFilter, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,32 +101,25 @@ pub struct CustomerPatchBody {
     pub address: Option<Option<Value>>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub cursor: Option<String>,
-}
-
 /// The tenant's customers, oldest first.
-#[utoipa::path(get, path = "/api/customers", tag = "customers", params(ListQuery),
+#[utoipa::path(get, path = "/api/customers", tag = "customers", params(PageParams),
     security(("bearer" = ["CUSTOMERS_READ"])),
     responses((status = 200, description = "A page of customers", body = Page<CustomerView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::CustomersRead>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    list: Listing<NoFilter>,
 ) -> Result<Json<Page<CustomerView>>, Problem> {
-    let limit = query::limit(q.limit)?;
-    let after = query::cursor::<Uuid>(q.cursor.as_deref())?;
-    let fetched = customers::list(&state.store, &caller.principal, after, limit + 1).await?;
-    Ok(Json(Page::from_fetched(
+    let paging = &list.paging;
+    let fetched = customers::list(
+        &state.store,
+        &caller.principal,
+        paging.after::<Uuid>()?,
+        paging.fetch(),
+    )
+    .await?;
+    Ok(Json(paging.page(
         fetched,
-        limit,
         |c| c.id.to_string(),
         CustomerView::from,
     )))

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::{CreditNoteId, InvoiceId, TenantId};
@@ -23,7 +23,7 @@ use crate::caller::{Authorized, perm};
 use crate::idempotent::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::openapi::ProblemDoc;
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{self, Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
 /// An invoice (lines only on a single one). See docs/billing.md.
@@ -81,10 +81,11 @@ pub struct CreditNoteDoc {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub struct ListFilter {
     /// As a reader sees it (an open invoice past due is OVERDUE).
-    #[param(pattern = "^(DRAFT|ISSUED|PARTIALLY_PAID|PAID|OVERDUE|VOID)$")]
-    status: Option<String>,
+    #[serde(default, deserialize_with = "query::from_str_opt")]
+    #[param(value_type = Option<InvoiceStatus>)]
+    status: Option<InvoiceStatus>,
     customer_id: Option<Uuid>,
     /// Issued at or after (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -94,12 +95,6 @@ pub struct ListQuery {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<OffsetDateTime>)]
     to: Option<OffsetDateTime>,
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    cursor: Option<String>,
 }
 
 pub(crate) async fn tenant_of(state: &AppState, id: TenantId) -> Result<TenantRecord, Problem> {
@@ -118,51 +113,40 @@ fn invoice_id(raw: &str) -> Result<InvoiceId, Problem> {
 async fn list_for(
     state: &AppState,
     tenant: TenantId,
-    q: ListQuery,
+    list: Listing<ListFilter>,
     customer: Option<Uuid>,
 ) -> Result<Page<InvoiceView>, Problem> {
-    let limit = query::limit(q.limit)?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<InvoiceStatus>().map_err(|m| {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", m)
-                    .with("field", "status")
-            })
-        })
-        .transpose()?;
+    let Listing { paging, filter: q } = list;
     let filter = InvoiceFilter {
-        status,
+        status: q.status,
         customer: customer.or(q.customer_id),
         // One representation for both engines (SQLite compares text).
         from: q.from.map(|t| t.to_offset(time::UtcOffset::UTC)),
         to: q.to.map(|t| t.to_offset(time::UtcOffset::UTC)),
-        before: query::cursor::<InvoiceId>(q.cursor.as_deref())?,
-        limit: limit + 1,
+        before: paging.after::<InvoiceId>()?,
+        limit: paging.fetch(),
         issued_only: customer.is_some(),
     };
     let now = state.clock.now();
     let fetched = state.store.list_invoices(tenant, &filter, now).await?;
-    Ok(Page::from_fetched(
+    Ok(paging.page(
         fetched,
-        limit,
         |i| i.id.to_string(),
         |i| invoices::view(i, None, now),
     ))
 }
 
 /// The tenant's invoices, newest first.
-#[utoipa::path(get, path = "/api/billing/invoices", tag = "billing", params(ListQuery),
+#[utoipa::path(get, path = "/api/billing/invoices", tag = "billing", params(PageParams, ListFilter),
     security(("bearer" = ["INVOICES_READ"])),
     responses((status = 200, description = "A page of invoices", body = Object)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesRead>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    list: Listing<ListFilter>,
 ) -> Result<Json<Page<InvoiceView>>, Problem> {
     Ok(Json(
-        list_for(&state, caller.principal.tenant_id, q, None).await?,
+        list_for(&state, caller.principal.tenant_id, list, None).await?,
     ))
 }
 
@@ -485,25 +469,21 @@ pub(crate) async fn own_customer(
 }
 
 /// The signed-in customer's invoices (issued ones).
-#[utoipa::path(get, path = "/api/me/invoices", tag = "billing", params(ListQuery),
+#[utoipa::path(get, path = "/api/me/invoices", tag = "billing", params(PageParams, ListFilter),
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "A page of invoices", body = Object)))]
 pub async fn my_list(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfRead>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    list: Listing<ListFilter>,
 ) -> Result<Json<Page<InvoiceView>>, Problem> {
-    // A caller without a customer record gets an empty page, but a bad
-    // query is refused for everyone alike.
-    query::limit(q.limit)?;
+    // A caller without a customer record gets an empty page; a bad query
+    // was already refused by the extractor, for everyone alike.
     let Some(customer) = own_customer(&state, &caller.principal).await? else {
-        return Ok(Json(Page {
-            items: Vec::new(),
-            next_cursor: None,
-        }));
+        return Ok(Json(Page::empty()));
     };
     Ok(Json(
-        list_for(&state, caller.principal.tenant_id, q, Some(customer)).await?,
+        list_for(&state, caller.principal.tenant_id, list, Some(customer)).await?,
     ))
 }
 

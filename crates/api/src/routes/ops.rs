@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{self, Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,52 +85,35 @@ pub struct Queues {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct JobsQuery {
     /// PENDING, RUNNING, COMPLETED, FAILED, DEAD or CANCELLED.
-    #[param(pattern = "^(PENDING|RUNNING|COMPLETED|FAILED|DEAD|CANCELLED)$")]
-    pub state: Option<String>,
+    #[param(pattern = "^(PENDING|RUNNING|COMPLETED|FAILED|DEAD|CANCELLED)$", value_type = Option<String>)]
+    #[serde(default, deserialize_with = "query::from_str_opt")]
+    pub state: Option<JobState>,
     pub kind: Option<String>,
     pub queue: Option<String>,
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub cursor: Option<String>,
 }
 
 /// Jobs, newest first.
-#[utoipa::path(get, path = "/api/ops/jobs", tag = "ops", params(JobsQuery),
+#[utoipa::path(get, path = "/api/ops/jobs", tag = "ops", params(PageParams, JobsQuery),
     security(("bearer" = ["JOBS_READ"])),
     responses((status = 200, description = "A page of jobs", body = Page<JobView>)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Authorized<perm::JobsRead>,
-    ApiQuery(q): ApiQuery<JobsQuery>,
+    list: Listing<JobsQuery>,
 ) -> Result<Json<Page<JobView>>, Problem> {
-    let limit = query::limit(q.limit)?;
-    let before = query::cursor::<JobId>(q.cursor.as_deref())?;
-    let job_state = q
-        .state
-        .as_deref()
-        .map(str::parse::<JobState>)
-        .transpose()
-        .map_err(|e| {
-            Problem::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_query",
-                e,
-            )
-        })?;
+    let Listing { paging, filter: q } = list;
     let filter = JobFilter {
-        state: job_state,
+        state: q.state,
         kind: q.kind,
         queue: q.queue,
     };
-    let fetched = jobs::list(&state.store, &filter, before, limit + 1).await?;
-    Ok(Json(Page::from_fetched(
+    let before = paging.after::<JobId>()?;
+    let fetched = jobs::list(&state.store, &filter, before, paging.fetch()).await?;
+    Ok(Json(paging.page(
         fetched,
-        limit,
         |j| j.id.to_string(),
         JobView::from,
     )))

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::middleware::RequestId;
 use crate::openapi::ProblemDoc;
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{self, Listing, NoFilter, Page, PageParams};
 use crate::webhook_body::WebhookBody;
 use crate::{AppState, Problem};
 
@@ -379,38 +379,22 @@ async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem
     Ok(view)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub cursor: Option<String>,
-}
-
 /// The tenant's orders, newest first.
-#[utoipa::path(get, path = "/api/orders", tag = "orders", params(ListQuery),
+#[utoipa::path(get, path = "/api/orders", tag = "orders", params(PageParams),
     security(("bearer" = ["ORDERS_READ"])),
     responses((status = 200, description = "A page of orders", body = Page<OrderView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::OrdersRead>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    list: Listing<NoFilter>,
 ) -> Result<Json<Page<OrderView>>, Problem> {
-    let limit = query::limit(q.limit)?;
-    let before = query::cursor::<Uuid>(q.cursor.as_deref())?;
+    let paging = &list.paging;
+    let tenant = caller.principal.tenant_id;
     let fetched = state
         .store
-        .list_orders(caller.principal.tenant_id, None, before, limit + 1)
+        .list_orders(tenant, None, paging.after::<Uuid>()?, paging.fetch())
         .await?;
-    Ok(Json(Page::from_fetched(
-        fetched,
-        limit,
-        |o| o.id.to_string(),
-        summary,
-    )))
+    Ok(Json(paging.page(fetched, |o| o.id.to_string(), summary)))
 }
 
 /// One order, with each item's provisioning steps.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{self, Listing, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -276,31 +276,26 @@ pub struct EventView {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     pub kind: Option<String>,
     /// Admins: one user's events.
     #[param(value_type = Option<uuid::Uuid>)]
     pub user_id: Option<String>,
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub cursor: Option<String>,
 }
 
 /// Security events, newest first: your own, or the tenant's for admins.
-#[utoipa::path(get, path = "/api/security/events", tag = "security", params(EventsQuery),
+#[utoipa::path(get, path = "/api/security/events", tag = "security", params(PageParams, EventsQuery),
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 200, description = "A page of events", body = Page<EventView>)))]
 pub async fn events(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfSecurity>,
-    ApiQuery(q): ApiQuery<EventsQuery>,
+    list: Listing<EventsQuery>,
 ) -> Result<Json<Page<EventView>>, Problem> {
     let p = &caller.principal;
-    let limit = query::limit(q.limit)?;
-    let before = query::cursor::<SecurityEventId>(q.cursor.as_deref())?;
+    let Listing { paging, filter: q } = list;
+    let before = paging.after::<SecurityEventId>()?;
     let user = if p.access.permits(Permission::SecurityEventsRead) {
         query::cursor::<mpanel_domain::UserId>(q.user_id.as_deref())?
     } else {
@@ -308,11 +303,10 @@ pub async fn events(
     };
     let fetched = state
         .store
-        .list_security_events(p.tenant_id, user, q.kind.as_deref(), before, limit + 1)
+        .list_security_events(p.tenant_id, user, q.kind.as_deref(), before, paging.fetch())
         .await?;
-    Ok(Json(Page::from_fetched(
+    Ok(Json(paging.page(
         fetched,
-        limit,
         |e| e.record.id.to_string(),
         |e| EventView {
             id: e.record.id.to_string(),

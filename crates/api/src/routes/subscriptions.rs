@@ -24,7 +24,7 @@ use crate::caller::{Authorized, perm};
 use crate::idempotent::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::openapi::ProblemDoc;
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{self, Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
 /// `{customer_id, product_id, period: HOURLY | MONTHLY | YEARLY, currency?, start_at?, trial_days?, addons?: [{product_id}], auto_renew?, external_ref?}`.
@@ -46,18 +46,12 @@ pub struct CreateDoc {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub struct ListFilter {
     customer_id: Option<Uuid>,
-    /// PENDING_ACTIVATION, ACTIVE, SUSPENDED, CANCELLED, EXPIRED.
-    #[param(pattern = "^(PENDING_ACTIVATION|ACTIVE|SUSPENDED|CANCELLED|EXPIRED)$")]
-    status: Option<String>,
+    #[serde(default, deserialize_with = "query::from_str_opt")]
+    #[param(value_type = Option<SubscriptionStatus>)]
+    status: Option<SubscriptionStatus>,
     product_id: Option<Uuid>,
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    cursor: Option<String>,
 }
 
 fn sub_id(raw: &str) -> Result<Uuid, Problem> {
@@ -67,43 +61,32 @@ fn sub_id(raw: &str) -> Result<Uuid, Problem> {
 async fn list_for(
     state: &AppState,
     tenant: mpanel_domain::TenantId,
-    q: ListQuery,
+    list: Listing<ListFilter>,
     customer: Option<Uuid>,
 ) -> Result<Page<SubscriptionView>, Problem> {
-    let limit = query::limit(q.limit)?;
-    if let Some(s) = &q.status {
-        s.parse::<SubscriptionStatus>().map_err(|m| {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", m)
-                .with("field", "status")
-        })?;
-    }
+    let Listing { paging, filter: q } = list;
     let filter = SubscriptionFilter {
         customer: customer.or(q.customer_id),
-        status: q.status,
+        status: q.status.map(|s| s.as_str().to_owned()),
         product: q.product_id.map(ProductId::from_uuid),
-        after: query::cursor::<Uuid>(q.cursor.as_deref())?,
-        limit: limit + 1,
+        after: paging.after::<Uuid>()?,
+        limit: paging.fetch(),
     };
     let fetched = subscriptions::list(&state.store, tenant, &filter).await?;
-    Ok(Page::from_fetched(
-        fetched,
-        limit,
-        |s| s.id.to_string(),
-        |s| s,
-    ))
+    Ok(paging.page(fetched, |s| s.id.to_string(), |s| s))
 }
 
 /// The tenant's subscriptions, oldest first.
-#[utoipa::path(get, path = "/api/billing/subscriptions", tag = "billing", params(ListQuery),
+#[utoipa::path(get, path = "/api/billing/subscriptions", tag = "billing", params(PageParams, ListFilter),
     security(("bearer" = ["SUBSCRIPTIONS_READ"])),
     responses((status = 200, description = "A page of subscriptions", body = Object)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::SubscriptionsRead>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    list: Listing<ListFilter>,
 ) -> Result<Json<Page<SubscriptionView>>, Problem> {
     Ok(Json(
-        list_for(&state, caller.principal.tenant_id, q, None).await?,
+        list_for(&state, caller.principal.tenant_id, list, None).await?,
     ))
 }
 
@@ -290,25 +273,21 @@ pub async fn record_batch(
 }
 
 /// The signed-in customer's subscriptions.
-#[utoipa::path(get, path = "/api/me/subscriptions", tag = "billing", params(ListQuery),
+#[utoipa::path(get, path = "/api/me/subscriptions", tag = "billing", params(PageParams, ListFilter),
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "A page of subscriptions", body = Object)))]
 pub async fn my_list(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfRead>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    list: Listing<ListFilter>,
 ) -> Result<Json<Page<SubscriptionView>>, Problem> {
-    // A caller without a customer record gets an empty page, but a bad
-    // query is refused for everyone alike.
-    query::limit(q.limit)?;
+    // A caller without a customer record gets an empty page; a bad query
+    // was already refused by the extractor, for everyone alike.
     let Some(customer) = own_customer(&state, &caller.principal).await? else {
-        return Ok(Json(Page {
-            items: Vec::new(),
-            next_cursor: None,
-        }));
+        return Ok(Json(Page::empty()));
     };
     Ok(Json(
-        list_for(&state, caller.principal.tenant_id, q, Some(customer)).await?,
+        list_for(&state, caller.principal.tenant_id, list, Some(customer)).await?,
     ))
 }
 

@@ -9,11 +9,11 @@ use mpanel_services::identity::users::{self, CreateUser, UpdateUser};
 use mpanel_store::UserRecord;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
-use crate::query::{self, ApiQuery, Page};
+use crate::query::{self, Listing, NoFilter, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,32 +67,25 @@ pub struct UserPatch {
     pub role: Option<Role>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// 1 to 200; default 50.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub cursor: Option<String>,
-}
-
 /// The tenant's users, oldest first.
-#[utoipa::path(get, path = "/api/users", tag = "users", params(ListQuery),
+#[utoipa::path(get, path = "/api/users", tag = "users", params(PageParams),
     security(("bearer" = ["USERS_READ"])),
     responses((status = 200, description = "A page of users", body = Page<UserView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::UsersRead>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    list: Listing<NoFilter>,
 ) -> Result<Json<Page<UserView>>, Problem> {
-    let limit = query::limit(q.limit)?;
-    let after = query::cursor::<UserId>(q.cursor.as_deref())?;
-    let fetched = users::list(&state.store, &caller.principal, after, limit + 1).await?;
-    Ok(Json(Page::from_fetched(
+    let paging = &list.paging;
+    let fetched = users::list(
+        &state.store,
+        &caller.principal,
+        paging.after()?,
+        paging.fetch(),
+    )
+    .await?;
+    Ok(Json(paging.page(
         fetched,
-        limit,
         |u| u.id.to_string(),
         UserView::from,
     )))
