@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis.toml")
 ROLES = ["SUPER_ADMIN", "TENANT_ADMIN", "BILLING", "SUPPORT", "CUSTOMER"]
 PASSWORD = "contract-check-password-1"
 TENANT = "acme"
@@ -123,7 +124,7 @@ def main():
             token = api_token(base, role)
             print(f"==> schemathesis as {role} ({args.engine})", flush=True)
             code = subprocess.run([
-                st, "run", f"{base}/api/openapi.json", "--checks", "all",
+                st, "--config-file", CONFIG, "run", f"{base}/api/openapi.json", "--checks", "all",
                 "--max-examples", examples, "--workers", "2",
                 "--header", f"Authorization: Bearer {token}",
                 "--no-color", "--suppress-health-check", "all",

@@ -71,6 +71,9 @@ pub struct Paging {
 
 impl Paging {
     fn checked(params: PageParams) -> Result<Self, Problem> {
+        // Every cursor is an id: one that is not a UUID is refused here,
+        // even by a list that turns out empty for this caller.
+        cursor::<uuid::Uuid>(params.cursor.as_deref())?;
         Ok(Self {
             limit: limit(params.limit)?,
             cursor: params.cursor,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -63,7 +63,7 @@ pub async fn list(
 
 /// A hosting account with its measured disk use: what the last
 /// `hosting.disk_usage` run found against the plan's quota.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HostingAccountView {
     #[serde(flatten)]
     pub account: AccountView,
@@ -265,12 +265,15 @@ pub async fn set_mail_password(
 /// A further mailbox of a subscription, within its plan's count: recorded
 /// at once (PENDING) on the server holding the subscription's mail, made
 /// by a queued job.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMailbox {
     pub subscription_id: Uuid,
     /// The part before the `@`; the domain is the subscription's.
+    #[schema(pattern = "^[A-Za-z0-9_-]([A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?$")]
     pub local_part: String,
+    /// 10 to 200 characters, no control characters.
+    #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{10,200}$")]
     pub password: String,
 }
 
@@ -409,10 +412,9 @@ pub(crate) async fn mailbox_password_hash(
     password: &str,
     field: impl Into<std::borrow::Cow<'static, str>>,
 ) -> Result<String, ServiceError> {
-    if password.chars().count() < 10
-        || password.len() > 200
-        || password.chars().any(char::is_control)
-    {
+    // Counted in characters, as the message (and the API description) says.
+    let length = password.chars().count();
+    if !(10..=200).contains(&length) || password.chars().any(char::is_control) {
         return Err(ServiceError::invalid(
             field,
             "must be 10 to 200 characters, without control characters",

@@ -46,7 +46,7 @@ pub async fn set_sftp_access(
     let hash =
         match &input.password {
             Some(p) => {
-                if p.chars().count() < 10 || p.len() > 200 || p.chars().any(char::is_control) {
+                if !(10..=200).contains(&p.chars().count()) || p.chars().any(char::is_control) {
                     return Err(ServiceError::invalid(
                         "password",
                         "must be 10 to 200 characters, without control characters",

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actor;
+pub mod api_schema;
 pub mod audit;
 pub mod billing;
 pub mod catalog;

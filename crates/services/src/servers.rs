@@ -17,11 +17,16 @@ use crate::secret_box::SecretBox;
 use crate::{Actor, ServiceError};
 
 /// How mPanel reaches a server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
 pub enum Credentials {
     /// An SSH user and its private key (OpenSSH format).
-    Ssh { user: String, private_key: String },
+    Ssh {
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,32}$")]
+        user: String,
+        #[schema(pattern = "PRIVATE KEY-----")]
+        private_key: String,
+    },
     /// An HTTP API and its key (PowerDNS, Proxmox VE).
     Api { url: String, key: String },
 }
@@ -78,11 +83,14 @@ impl Credentials {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewServer {
+    #[schema(pattern = "\\S", max_length = 100)]
     pub name: String,
     pub role: ServerRole,
+    /// A host name or an IP address.
+    #[schema(pattern = "^[A-Za-z0-9.:\\[\\]-]{1,253}$")]
     pub address: String,
     pub port: Option<u16>,
     pub credentials: Credentials,
@@ -90,24 +98,30 @@ pub struct NewServer {
     /// `nginx_conf`, `sites_dir`, `root_dir`, `listen`, `helper`,
     /// `php_socket_dir`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub capacity: i64,
     pub status: Option<ServerStatus>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerPatch {
+    #[schema(pattern = "\\S", max_length = 100)]
     pub name: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9.:\\[\\]-]{1,253}$")]
     pub address: Option<String>,
     pub port: Option<u16>,
     pub credentials: Option<Credentials>,
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub capacity: Option<i64>,
     pub status: Option<ServerStatus>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ServerView {
     pub id: ServerId,
     pub name: String,

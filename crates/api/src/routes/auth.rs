@@ -89,17 +89,14 @@ pub struct Me {
     pub user_id: String,
     pub tenant_id: String,
     pub email: String,
-    #[schema(value_type = String, example = "TENANT_ADMIN")]
     pub role: Role,
     /// Set when signed in with a session.
     pub session_id: Option<String>,
     /// Set when calling with an API token.
     pub api_token_id: Option<String>,
     /// The token's scopes (absent for a session: all the role allows).
-    #[schema(value_type = Option<Vec<String>>)]
     pub scopes: Option<Vec<Scope>>,
     /// Everything this caller may do.
-    #[schema(value_type = Vec<String>, example = json!(["SELF_READ", "USERS_READ"]))]
     pub permissions: Vec<Permission>,
 }
 

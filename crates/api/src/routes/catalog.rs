@@ -26,20 +26,13 @@ pub struct ProductView {
     pub name: String,
     pub slug: String,
     pub description: String,
-    #[schema(value_type = String, example = "HOSTING")]
     pub category: Category,
-    #[schema(value_type = String, example = "RECURRING")]
     pub billing_model: BillingModel,
-    #[schema(value_type = String, example = "ACTIVE")]
     pub status: ProductStatus,
-    #[schema(value_type = String, example = "PUBLIC")]
     pub visibility: Visibility,
-    #[schema(value_type = String, example = "EUR")]
     pub base_currency: Currency,
     /// `{"type": "HOSTING", "dns_zone": true, "mailboxes": 5}`, `{"type": "CLOUD_POD", …}`, `{"type": "NONE"}`.
-    #[schema(value_type = Object)]
     pub provisioning_template: ProvisioningTemplate,
-    #[schema(value_type = Option<Object>)]
     pub usage: Option<UsagePricing>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub archived_at: Option<OffsetDateTime>,
@@ -79,21 +72,14 @@ pub struct ProductBody {
     pub slug: String,
     #[serde(default)]
     pub description: String,
-    #[schema(value_type = String, example = "HOSTING")]
     pub category: Category,
-    #[schema(value_type = String, example = "RECURRING")]
     pub billing_model: BillingModel,
-    #[schema(value_type = String, example = "ACTIVE")]
     pub status: ProductStatus,
-    #[schema(value_type = String, example = "PUBLIC")]
     pub visibility: Visibility,
     /// The currency of the product's own price; default: the tenant's.
-    #[schema(value_type = Option<String>, example = "EUR")]
     pub base_currency: Option<Currency>,
     #[serde(default = "no_template")]
-    #[schema(value_type = Object)]
     pub provisioning_template: ProvisioningTemplate,
-    #[schema(value_type = Option<Object>)]
     pub usage: Option<UsagePricing>,
 }
 
@@ -104,9 +90,7 @@ fn no_template() -> ProvisioningTemplate {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PriceView {
     pub id: String,
-    #[schema(value_type = String, example = "MONTHLY")]
     pub period: Period,
-    #[schema(value_type = String, example = "EUR")]
     pub currency: Currency,
     pub amount_minor: i64,
     pub setup_fee_minor: i64,
@@ -133,17 +117,21 @@ impl From<PriceRule> for PriceView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceBody {
-    #[schema(value_type = String, example = "MONTHLY")]
     pub period: Period,
     /// ISO 4217, e.g. EUR.
+    #[schema(value_type = Currency)]
     pub currency: String,
     /// In the currency's minor units (cents); an integer.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub amount_minor: i64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub setup_fee_minor: i64,
     /// An override for one tenant.
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub tenant_id: Option<String>,
     /// An override for one region.
+    #[schema(pattern = "^[a-z0-9-]{1,32}$")]
     pub region: Option<String>,
 }
 
@@ -151,26 +139,27 @@ pub struct PriceBody {
 pub struct QuoteView {
     pub product_id: String,
     pub price_id: String,
-    #[schema(value_type = String)]
     pub period: Period,
-    #[schema(value_type = String)]
     pub currency: Currency,
     pub amount_minor: i64,
     pub setup_fee_minor: i64,
     /// TENANT, REGION, CURRENCY or BASE: which rule answered.
-    #[schema(value_type = String, example = "REGION")]
     pub matched_rule: MatchedRule,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PricingQuery {
-    /// ONE_TIME, HOURLY, MONTHLY or YEARLY.
-    pub period: String,
+    #[param(inline)]
+    pub period: Period,
     /// ISO 4217; default: the tenant's default currency.
+    #[param(value_type = Option<Currency>, inline)]
     pub currency: Option<String>,
+    #[param(pattern = "^[a-z0-9-]{1,32}$")]
     pub region: Option<String>,
     /// Price as seen by this tenant (reseller overrides).
+    #[param(value_type = Option<uuid::Uuid>)]
     pub tenant_id: Option<String>,
 }
 
@@ -473,10 +462,7 @@ pub async fn pricing(
 ) -> Result<Json<QuoteView>, Problem> {
     let id = query::path_id::<ProductId>(&id, "product")?;
     let tenant = caller.principal.tenant_id;
-    let period: Period = q
-        .period
-        .parse()
-        .map_err(|e| unprocessable("invalid_query", format!("period: {e}")))?;
+    let period = q.period;
     let currency = currency_param(
         q.currency.as_deref(),
         &default_currency(&state, tenant).await?,

@@ -68,14 +68,19 @@ impl From<CustomerRecord> for CustomerView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomerBody {
+    #[schema(pattern = "^[^@\\s]+@\\S*\\.\\S*$", max_length = 254)]
     pub email: String,
+    #[schema(pattern = "\\S", max_length = 200)]
     pub name: String,
     pub company: Option<String>,
     /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: String,
+    #[schema(max_length = 64)]
     pub tax_id: Option<String>,
+    /// Free-form lines of the postal address, as an object.
     #[schema(value_type = Option<Object>)]
-    pub address: Option<Value>,
+    pub address: Option<serde_json::Map<String, Value>>,
 }
 
 /// `null` clears a field; an absent field stays as it is.
@@ -88,17 +93,19 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatchBody {
+    #[schema(pattern = "\\S", max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub company: Option<Option<String>>,
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 64)]
     pub tax_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
-    pub address: Option<Option<Value>>,
+    pub address: Option<Option<serde_json::Map<String, Value>>>,
 }
 
 /// The tenant's customers, oldest first.
@@ -150,7 +157,7 @@ pub async fn create(
         &caller.principal,
         &caller.actor,
         &input,
-        body.address,
+        body.address.map(Value::Object),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(c.into())))
@@ -193,7 +200,7 @@ pub async fn update(
         company: body.company,
         country: body.country,
         tax_id: body.tax_id,
-        address: body.address,
+        address: body.address.map(|a| a.map(Value::Object)),
     };
     let c = customers::update(
         &state.store,

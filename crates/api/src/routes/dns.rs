@@ -58,8 +58,10 @@ pub struct RrsetBody {
     name: String,
     /// `A`, `AAAA`, `CNAME`, `MX`, `TXT`, `SRV` or `CAA`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(A|AAAA|CNAME|MX|TXT|SRV|CAA)$")]
     rtype: String,
     /// Seconds, 60 to 86400; 3600 when left out.
+    #[schema(minimum = 60, maximum = 86400)]
     ttl: Option<u32>,
     records: Vec<String>,
 }
@@ -68,6 +70,7 @@ pub struct RrsetBody {
 #[serde(deny_unknown_fields)]
 pub struct ReplaceBody {
     /// Seconds, 60 to 86400; 3600 when left out.
+    #[schema(minimum = 60, maximum = 86400)]
     ttl: Option<u32>,
     records: Vec<String>,
 }

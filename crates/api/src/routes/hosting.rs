@@ -18,47 +18,11 @@ use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Accounts {
-    #[schema(value_type = Vec<Object>)]
     pub items: Vec<AccountView>,
-}
-
-/// A hosting account with its measured disk use (the documented shape of
-/// `mpanel_services::hosting::HostingAccountView`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HostingAccountDoc {
-    pub id: String,
-    pub customer_id: String,
-    pub subscription_id: String,
-    pub server_id: String,
-    /// The site's domain.
-    pub name: String,
-    /// PENDING, ACTIVE, SUSPENDED or TERMINATED.
-    pub status: String,
-    /// The plan's disk quota in MB (`null`: unlimited).
-    pub quota_mb: Option<i64>,
-    pub php_version: Option<String>,
-    pub archive_path: Option<String>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// Bytes the account's home held at the last measurement (`null`
-    /// until the hourly `hosting.disk_usage` job first measured it).
-    pub disk_used_bytes: Option<i64>,
-    /// The plan's quota in bytes (`null`: unlimited).
-    pub disk_quota_bytes: Option<i64>,
-    /// When it was last measured (RFC 3339).
-    pub disk_measured_at: Option<String>,
-    /// The last measurement found more than the quota.
-    pub over_quota: bool,
-    /// The first measurement over quota of the current stretch (RFC 3339).
-    pub over_quota_since: Option<String>,
-    /// Suspended because it is over quota (the tenant's policy is
-    /// `SUSPEND`): a measurement back under lifts it, a payment does not.
-    pub suspended_for_quota: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HostingAccounts {
-    #[schema(value_type = Vec<HostingAccountDoc>)]
     pub items: Vec<HostingAccountView>,
 }
 
@@ -78,6 +42,8 @@ pub struct ListQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
+    /// 10 to 200 characters, no control characters.
+    #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{10,200}$")]
     password: String,
 }
 
@@ -184,16 +150,16 @@ pub async fn terminate(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MailboxQueued {
-    #[schema(value_type = Object)]
     pub mailbox: AccountView,
     pub job_id: String,
 }
 
 /// A further mailbox of an active subscription, within its plan's count
 /// (`{subscription_id, local_part, password}`); made by a queued job.
-#[utoipa::path(post, path = "/api/mail/accounts", tag = "hosting", request_body = Object,
+#[utoipa::path(post, path = "/api/mail/accounts", tag = "hosting", request_body = hosting::NewMailbox,
     security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Recorded and queued", body = MailboxQueued),
+        (status = 404, description = "No such subscription", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The plan's mailboxes are all in use, or the address exists", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn create_mail(
     State(state): State<AppState>,

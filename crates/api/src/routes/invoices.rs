@@ -7,14 +7,14 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::{CreditNoteId, InvoiceId, TenantId};
-use mpanel_services::billing::credit_notes::{self, CreditNoteInput};
+use mpanel_services::billing::credit_notes::{self, CreditNoteInput, CreditNoteView};
 use mpanel_services::billing::invoices::{self, DraftInput, InvoiceView};
-use mpanel_services::billing::payments::{self, PaymentInput};
+use mpanel_services::billing::movements::{self, CustomerCredit, Movements};
+use mpanel_services::billing::payments::{self, PaymentInput, PaymentOutcome};
 use mpanel_services::billing::{documents, settings};
 use mpanel_store::TenantRecord;
 use mpanel_store::billing::InvoiceFilter;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -26,65 +26,13 @@ use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
-/// An invoice (lines only on a single one). See docs/billing.md.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct InvoiceDoc {
-    id: String,
-    number: Option<String>,
-    /// DRAFT, ISSUED, PARTIALLY_PAID, PAID, OVERDUE, VOID.
-    status: String,
-    customer_id: String,
-    currency: String,
-    subtotal_minor: i64,
-    tax_minor: i64,
-    total_minor: i64,
-    paid_minor: i64,
-    amount_due_minor: i64,
-    allowed_transitions: Vec<String>,
-    #[schema(value_type = Option<Vec<Object>>)]
-    lines: Option<Vec<Value>>,
-}
-
-/// `{customer_id, currency?, lines: [{kind, source?, description, quantity, unit_price, subscription_id?}], notes?}`;
-/// decimals as strings.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct DraftDoc {
-    customer_id: String,
-    currency: Option<String>,
-    #[schema(value_type = Vec<Object>)]
-    lines: Vec<Value>,
-    notes: Option<Vec<String>>,
-}
-
-/// `{amount_minor, provider: MANUAL | BANK_TRANSFER, reference?, currency?}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct PaymentDoc {
-    amount_minor: i64,
-    provider: String,
-    reference: Option<String>,
-    currency: Option<String>,
-}
-
-/// `{amount_minor, disposition: REDUCE_BALANCE | REFUND | CREDIT, reason, payment_id?}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreditNoteDoc {
-    amount_minor: i64,
-    disposition: String,
-    reason: String,
-    payment_id: Option<String>,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListFilter {
     /// As a reader sees it (an open invoice past due is OVERDUE).
     #[serde(default, deserialize_with = "query::from_str_opt")]
-    #[param(value_type = Option<InvoiceStatus>)]
+    #[param(value_type = Option<InvoiceStatus>, inline)]
     status: Option<InvoiceStatus>,
     customer_id: Option<Uuid>,
     /// Issued at or after (RFC 3339).
@@ -139,7 +87,7 @@ async fn list_for(
 /// The tenant's invoices, newest first.
 #[utoipa::path(get, path = "/api/billing/invoices", tag = "billing", params(PageParams, ListFilter),
     security(("bearer" = ["INVOICES_READ"])),
-    responses((status = 200, description = "A page of invoices", body = Object)))]
+    responses((status = 200, description = "A page of invoices", body = Page<InvoiceView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesRead>,
@@ -151,9 +99,9 @@ pub async fn list(
 }
 
 /// A draft invoice for a customer (`Idempotency-Key` honoured).
-#[utoipa::path(post, path = "/api/billing/invoices", tag = "billing", request_body = DraftDoc,
+#[utoipa::path(post, path = "/api/billing/invoices", tag = "billing", request_body = DraftInput,
     security(("bearer" = ["INVOICES_WRITE"])),
-    responses((status = 201, description = "The draft", body = InvoiceDoc),
+    responses((status = 201, description = "The draft", body = InvoiceView),
         (status = 422, description = "A line or the customer is not valid", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
@@ -179,7 +127,7 @@ pub async fn create(
 /// One invoice with its lines.
 #[utoipa::path(get, path = "/api/billing/invoices/{id}", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_READ"])),
-    responses((status = 200, description = "The invoice", body = InvoiceDoc),
+    responses((status = 200, description = "The invoice", body = InvoiceView),
         (status = 404, description = "No such invoice", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
@@ -198,9 +146,9 @@ pub async fn get(
 }
 
 /// Replace a draft's lines (an issued invoice is frozen: 409).
-#[utoipa::path(put, path = "/api/billing/invoices/{id}", tag = "billing", request_body = DraftDoc,
+#[utoipa::path(put, path = "/api/billing/invoices/{id}", tag = "billing", request_body = DraftInput,
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
-    responses((status = 200, description = "The draft", body = InvoiceDoc),
+    responses((status = 200, description = "The draft", body = InvoiceView),
         (status = 409, description = "Not a draft", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
@@ -227,7 +175,7 @@ pub async fn update(
 /// what it can.
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/issue", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
-    responses((status = 200, description = "Issued", body = InvoiceDoc),
+    responses((status = 200, description = "Issued", body = InvoiceView),
         (status = 409, description = "Not a draft (`invalid_transition`, with `allowed`)", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn issue(
     State(state): State<AppState>,
@@ -251,7 +199,7 @@ pub async fn issue(
 /// Void an invoice no money was received for.
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/void", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
-    responses((status = 200, description = "Void", body = InvoiceDoc),
+    responses((status = 200, description = "Void", body = InvoiceView),
         (status = 409, description = "Not allowed from its status, or money was received", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn void(
     State(state): State<AppState>,
@@ -274,9 +222,9 @@ pub async fn void(
 
 /// Record a payment (`Idempotency-Key` honoured; a provider reference is
 /// recorded once). Any excess goes to the customer's credit.
-#[utoipa::path(post, path = "/api/billing/invoices/{id}/pay", tag = "billing", request_body = PaymentDoc,
+#[utoipa::path(post, path = "/api/billing/invoices/{id}/pay", tag = "billing", request_body = PaymentInput,
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
-    responses((status = 201, description = "Recorded", body = Object),
+    responses((status = 201, description = "Recorded", body = PaymentOutcome),
         (status = 409, description = "Not payable from its status, or the reference is recorded", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn pay(
     State(state): State<AppState>,
@@ -303,9 +251,9 @@ pub async fn pay(
 }
 
 /// A credit note against an issued invoice (`Idempotency-Key` honoured).
-#[utoipa::path(post, path = "/api/billing/invoices/{id}/credit-notes", tag = "billing", request_body = CreditNoteDoc,
+#[utoipa::path(post, path = "/api/billing/invoices/{id}/credit-notes", tag = "billing", request_body = CreditNoteInput,
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
-    responses((status = 201, description = "Issued", body = Object),
+    responses((status = 201, description = "Issued", body = CreditNoteView),
         (status = 422, description = "More than can be credited", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn credit_note(
     State(state): State<AppState>,
@@ -331,55 +279,19 @@ pub async fn credit_note(
     .await
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MoneyMovements {
-    #[schema(value_type = Vec<Object>)]
-    pub payments: Vec<Value>,
-    #[schema(value_type = Vec<Object>)]
-    pub credit_notes: Vec<Value>,
-}
-
 /// An invoice's payments and credit notes.
 #[utoipa::path(get, path = "/api/billing/invoices/{id}/payments", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_READ"])),
-    responses((status = 200, description = "Payments and credit notes", body = MoneyMovements)))]
+    responses((status = 200, description = "Payments and credit notes", body = Movements)))]
 pub async fn movements(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesRead>,
     Path(id): Path<String>,
-) -> Result<Json<MoneyMovements>, Problem> {
-    let id = invoice_id(&id)?;
+) -> Result<Json<Movements>, Problem> {
     let tenant = caller.principal.tenant_id;
-    state
-        .store
-        .invoice(tenant, id)
-        .await
-        .map_err(mpanel_services::ServiceError::not_found_as("invoice"))?;
-    let payments = state.store.payments_of(tenant, id).await?;
-    let notes = state.store.credit_notes_of(tenant, id).await?;
-    Ok(Json(MoneyMovements {
-        payments: payments
-            .into_iter()
-            .map(|p| {
-                serde_json::json!({
-                    "id": p.id, "provider": p.provider, "reference": p.reference, "currency": p.currency,
-                    "amount_minor": p.amount_minor, "applied_minor": p.applied_minor,
-                    "refunded_minor": p.refunded_minor, "status": p.status, "failure": p.failure,
-                    "created_at": p.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
-                })
-            })
-            .collect(),
-        credit_notes: notes
-            .into_iter()
-            .map(|n| {
-                serde_json::json!({
-                    "id": n.id, "number": n.number, "currency": n.currency, "amount_minor": n.amount_minor,
-                    "disposition": n.disposition, "reason": n.reason, "payment_id": n.payment_id,
-                    "created_at": n.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
-                })
-            })
-            .collect(),
-    }))
+    Ok(Json(
+        movements::of_invoice(&state.store, tenant, invoice_id(&id)?).await?,
+    ))
 }
 
 fn pdf_response(name: &str, bytes: Vec<u8>) -> Response {
@@ -435,25 +347,17 @@ pub async fn credit_note_pdf(
 /// A customer's credit balances, one per currency.
 #[utoipa::path(get, path = "/api/billing/customers/{id}/credit", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_READ"])),
-    responses((status = 200, description = "`{balances: [{currency, balance_minor}]}`", body = Object)))]
+    responses((status = 200, description = "The customer's credit", body = CustomerCredit)))]
 pub async fn customer_credit(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesRead>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<CustomerCredit>, Problem> {
+    let customer = query::path_id::<Uuid>(&id, "customer")?;
     let tenant = caller.principal.tenant_id;
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| Problem::not_found("No such customer."))?;
-    state
-        .store
-        .customer(tenant, id)
-        .await
-        .map_err(mpanel_services::ServiceError::not_found_as("customer"))?;
-    let balances = state.store.credit_balances(tenant, id).await?;
-    Ok(Json(serde_json::json!({
-        "balances": balances.iter().map(|b| serde_json::json!({"currency": b.currency, "balance_minor": b.balance_minor})).collect::<Vec<_>>()
-    })))
+    Ok(Json(
+        movements::customer_credit(&state.store, tenant, customer).await?,
+    ))
 }
 
 /// The signed-in user's customer record, if any.
@@ -471,7 +375,7 @@ pub(crate) async fn own_customer(
 /// The signed-in customer's invoices (issued ones).
 #[utoipa::path(get, path = "/api/me/invoices", tag = "billing", params(PageParams, ListFilter),
     security(("bearer" = ["SELF_READ"])),
-    responses((status = 200, description = "A page of invoices", body = Object)))]
+    responses((status = 200, description = "A page of invoices", body = Page<InvoiceView>)))]
 pub async fn my_list(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfRead>,
@@ -508,7 +412,7 @@ async fn my_invoice(
 /// One of the signed-in customer's invoices.
 #[utoipa::path(get, path = "/api/me/invoices/{id}", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SELF_READ"])),
-    responses((status = 200, description = "The invoice", body = InvoiceDoc),
+    responses((status = 200, description = "The invoice", body = InvoiceView),
         (status = 404, description = "Not one of yours", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn my_get(
     State(state): State<AppState>,
@@ -548,18 +452,42 @@ pub async fn my_pdf(
 }
 
 /// The tenant's billing settings (Stripe keys: only whether they are set).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct SettingsView {
-    #[schema(value_type = Object)]
     #[serde(flatten)]
-    pub settings: Value,
+    pub settings: settings::BillingSettings,
     pub stripe_secret_key_set: bool,
     pub stripe_webhook_secret_set: bool,
 }
 
+impl utoipa::PartialSchema for SettingsView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let set = |name| mpanel_services::api_schema::Extra {
+            name,
+            schema: bool::schema(),
+            required: true,
+        };
+        settings::settings_schema_with(vec![
+            set("stripe_secret_key_set"),
+            set("stripe_webhook_secret_set"),
+        ])
+    }
+}
+
+impl ToSchema for SettingsView {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <settings::BillingSettings as ToSchema>::schemas(out);
+    }
+}
+
 fn settings_view(s: settings::LoadedSettings) -> SettingsView {
     SettingsView {
-        settings: serde_json::to_value(&s.settings).unwrap_or_default(),
+        settings: s.settings,
         stripe_secret_key_set: s.stripe_secret_key.is_some(),
         stripe_webhook_secret_set: s.stripe_webhook_secret.is_some(),
     }
@@ -579,7 +507,7 @@ pub async fn get_settings(
 }
 
 /// Replace the billing settings; Stripe keys are write-only.
-#[utoipa::path(put, path = "/api/billing/settings", tag = "billing", request_body = Object,
+#[utoipa::path(put, path = "/api/billing/settings", tag = "billing", request_body = settings::SettingsUpdate,
     security(("bearer" = ["BILLING_SETTINGS_WRITE"])),
     responses((status = 200, description = "The settings", body = SettingsView),
         (status = 422, description = "A value breaks a rule", body = ProblemDoc, content_type = "application/problem+json")))]

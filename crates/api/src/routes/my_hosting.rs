@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use mpanel_services::hosting::{self, HostingAccountView};
 use uuid::Uuid;
 
-use super::hosting::{HostingAccountDoc, HostingAccounts};
+use super::hosting::HostingAccounts;
 use super::invoices::own_customer;
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
@@ -29,7 +29,7 @@ pub async fn my_list(
 /// One of the signed-in customer's hosting accounts, with its disk use.
 #[utoipa::path(get, path = "/api/me/hosting/accounts/{id}", tag = "hosting",
     params(("id" = String, Path)), security(("bearer" = ["SELF_READ"])),
-    responses((status = 200, description = "Your hosting account", body = HostingAccountDoc),
+    responses((status = 200, description = "Your hosting account", body = mpanel_services::hosting::HostingAccountView),
         (status = 404, description = "No such hosting account of yours", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn my_get(
     State(state): State<AppState>,

@@ -44,7 +44,6 @@ pub struct TokenView {
     /// The first characters of the token, to tell tokens apart.
     pub token_start: String,
     /// READ, WRITE, ADMIN, BILLING, PROVISIONING, SECURITY.
-    #[schema(value_type = Vec<String>, example = json!(["READ"]))]
     pub scopes: Vec<Scope>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -84,11 +83,9 @@ pub struct CreatedToken {
 pub struct NewTokenRequest {
     pub name: String,
     /// READ, WRITE, ADMIN, BILLING, PROVISIONING, SECURITY.
-    #[schema(value_type = Vec<String>, example = json!(["READ"]))]
     pub scopes: Vec<Scope>,
     /// RFC 3339; absent: no expiry.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>)]
     pub expires_at: Option<OffsetDateTime>,
 }
 

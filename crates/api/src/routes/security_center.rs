@@ -214,6 +214,7 @@ pub async fn webauthn_start(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishBody {
+    #[schema(value_type = uuid::Uuid)]
     pub ceremony_id: String,
     /// The authenticator's answer.
     #[schema(value_type = Object)]
@@ -322,7 +323,7 @@ pub async fn events(
 /// The tenant's security policy.
 #[utoipa::path(get, path = "/api/security/policy", tag = "security",
     security(("bearer" = ["SECURITY_POLICY_WRITE"])),
-    responses((status = 200, description = "The policy", body = Object)))]
+    responses((status = 200, description = "The policy", body = SecurityPolicy)))]
 pub async fn get_policy(
     State(state): State<AppState>,
     caller: Authorized<perm::SecurityPolicyWrite>,
@@ -333,9 +334,9 @@ pub async fn get_policy(
 }
 
 /// Replace the tenant's security policy; enforced from the next request.
-#[utoipa::path(put, path = "/api/security/policy", tag = "security", request_body = Object,
+#[utoipa::path(put, path = "/api/security/policy", tag = "security", request_body = SecurityPolicy,
     security(("bearer" = ["SECURITY_POLICY_WRITE"])),
-    responses((status = 200, description = "The policy", body = Object),
+    responses((status = 200, description = "The policy", body = SecurityPolicy),
         (status = 422, description = "Out of range", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn put_policy(
     State(state): State<AppState>,

@@ -6,8 +6,7 @@ use axum::http::StatusCode;
 use mpanel_domain::ServerId;
 use mpanel_domain::provisioning::ServerRole;
 use mpanel_services::servers::{self, NewServer, ServerPatch, ServerView};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
@@ -16,29 +15,19 @@ use crate::openapi::ProblemDoc;
 use crate::query::ApiQuery;
 use crate::{AppState, Problem};
 
-/// `{name, role: WEB|MAIL|DNS|CLOUD|DB|BACKUP, address, port?, credentials:
-/// {type: SSH, user, private_key} | {type: API, url, key}, settings?, capacity, status?}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct ServerDoc {
-    name: String,
-    role: String,
-    address: String,
-    port: Option<u16>,
-    #[schema(value_type = Object)]
-    credentials: Value,
-    #[schema(value_type = Option<Object>)]
-    settings: Option<Value>,
-    capacity: i64,
-    status: Option<String>,
+/// The servers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Servers {
+    pub items: Vec<ServerView>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    #[param(pattern = "^(WEB|MAIL|DNS|CLOUD|DB|BACKUP)$")]
-    role: Option<String>,
+    #[serde(default, deserialize_with = "crate::query::from_str_opt")]
+    #[param(value_type = Option<ServerRole>, inline)]
+    role: Option<ServerRole>,
 }
 
 fn server_id(raw: &str) -> Result<ServerId, Problem> {
@@ -49,30 +38,20 @@ fn server_id(raw: &str) -> Result<ServerId, Problem> {
 /// The servers, by name (credentials never included).
 #[utoipa::path(get, path = "/api/servers", tag = "servers", params(ListQuery),
     security(("bearer" = ["SERVERS_READ"])),
-    responses((status = 200, description = "`{items: [server]}`", body = Object)))]
+    responses((status = 200, description = "The servers", body = Servers)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Authorized<perm::ServersRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<serde_json::Value>, Problem> {
-    let role = q
-        .role
-        .as_deref()
-        .map(|r| {
-            r.parse::<ServerRole>().map_err(|m| {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", m)
-                    .with("field", "role")
-            })
-        })
-        .transpose()?;
-    let items = servers::list(&state.store, state.secrets.as_ref(), role).await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+) -> Result<Json<Servers>, Problem> {
+    let items = servers::list(&state.store, state.secrets.as_ref(), q.role).await?;
+    Ok(Json(Servers { items }))
 }
 
 /// Add a server; its credentials are sealed and never shown again.
-#[utoipa::path(post, path = "/api/servers", tag = "servers", request_body = ServerDoc,
+#[utoipa::path(post, path = "/api/servers", tag = "servers", request_body = NewServer,
     security(("bearer" = ["SERVERS_WRITE"])),
-    responses((status = 201, description = "Added", body = Object),
+    responses((status = 201, description = "Added", body = ServerView),
         (status = 409, description = "The name is taken, or no secrets_key is configured", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
@@ -94,7 +73,7 @@ pub async fn create(
 /// One server.
 #[utoipa::path(get, path = "/api/servers/{id}", tag = "servers", params(("id" = String, Path)),
     security(("bearer" = ["SERVERS_READ"])),
-    responses((status = 200, description = "The server", body = Object)))]
+    responses((status = 200, description = "The server", body = ServerView)))]
 pub async fn get(
     State(state): State<AppState>,
     _caller: Authorized<perm::ServersRead>,
@@ -107,8 +86,8 @@ pub async fn get(
 
 /// Change a server (status, capacity, address, credentials …).
 #[utoipa::path(patch, path = "/api/servers/{id}", tag = "servers", params(("id" = String, Path)),
-    request_body = Object, security(("bearer" = ["SERVERS_WRITE"])),
-    responses((status = 200, description = "The server", body = Object)))]
+    request_body = ServerPatch, security(("bearer" = ["SERVERS_WRITE"])),
+    responses((status = 200, description = "The server", body = ServerView)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Authorized<perm::ServersWrite>,

@@ -14,22 +14,11 @@ use crate::query::ApiQuery;
 use crate::webhook_body::WebhookBody;
 use crate::{AppState, Problem};
 
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct IntentDoc {
-    payment_intent_id: String,
-    /// For Stripe.js in the customer's browser.
-    client_secret: Option<String>,
-    amount_minor: i64,
-    currency: String,
-    status: String,
-}
-
 /// A Stripe PaymentIntent for what the invoice still owes (asking again
 /// for the same amount returns the same intent).
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/stripe/payment-intent", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
-    responses((status = 201, description = "The intent", body = IntentDoc),
+    responses((status = 201, description = "The intent", body = IntentCreated),
         (status = 409, description = "Not payable, or Stripe is not set up", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 503, description = "Stripe is unreachable; retry", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn payment_intent(

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::ProductId;
 use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_services::billing::autopay::{CardInput, CardSaved};
 use mpanel_services::billing::plan_change::{self, UpdateInput, UpdateView};
 use mpanel_services::billing::subscriptions::{
     self, CancelInput, CreateInput, SubscriptionView, Transition,
@@ -15,8 +16,7 @@ use mpanel_services::billing::subscriptions::{
 use mpanel_services::billing::usage::{self, BatchInput, Ingested, UsageInput};
 use mpanel_store::subscriptions::SubscriptionFilter;
 use serde::Deserialize;
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::invoices::{own_customer, tenant_of};
@@ -27,29 +27,13 @@ use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
-/// `{customer_id, product_id, period: HOURLY | MONTHLY | YEARLY, currency?, start_at?, trial_days?, addons?: [{product_id}], auto_renew?, external_ref?}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateDoc {
-    customer_id: String,
-    product_id: String,
-    period: String,
-    currency: Option<String>,
-    start_at: Option<String>,
-    trial_days: Option<u32>,
-    #[schema(value_type = Option<Vec<Object>>)]
-    addons: Option<Vec<Value>>,
-    auto_renew: Option<bool>,
-    external_ref: Option<String>,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListFilter {
     customer_id: Option<Uuid>,
     #[serde(default, deserialize_with = "query::from_str_opt")]
-    #[param(value_type = Option<SubscriptionStatus>)]
+    #[param(value_type = Option<SubscriptionStatus>, inline)]
     status: Option<SubscriptionStatus>,
     product_id: Option<Uuid>,
 }
@@ -79,7 +63,7 @@ async fn list_for(
 /// The tenant's subscriptions, oldest first.
 #[utoipa::path(get, path = "/api/billing/subscriptions", tag = "billing", params(PageParams, ListFilter),
     security(("bearer" = ["SUBSCRIPTIONS_READ"])),
-    responses((status = 200, description = "A page of subscriptions", body = Object)))]
+    responses((status = 200, description = "A page of subscriptions", body = Page<SubscriptionView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::SubscriptionsRead>,
@@ -92,9 +76,9 @@ pub async fn list(
 
 /// A subscription (`Idempotency-Key` honoured). Without a trial, its first
 /// invoice is issued at once.
-#[utoipa::path(post, path = "/api/billing/subscriptions", tag = "billing", request_body = CreateDoc,
+#[utoipa::path(post, path = "/api/billing/subscriptions", tag = "billing", request_body = CreateInput,
     security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
-    responses((status = 201, description = "The subscription", body = Object),
+    responses((status = 201, description = "The subscription", body = SubscriptionView),
         (status = 422, description = "Unknown customer or product, no price for the period", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
@@ -120,7 +104,7 @@ pub async fn create(
 /// One subscription.
 #[utoipa::path(get, path = "/api/billing/subscriptions/{id}", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_READ"])),
-    responses((status = 200, description = "The subscription", body = Object),
+    responses((status = 200, description = "The subscription", body = SubscriptionView),
         (status = 404, description = "No such subscription", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
@@ -135,9 +119,9 @@ pub async fn get(
 
 /// Change the plan, the addons or auto-renew. A plan change inside a paid
 /// period is prorated: `{product_id?, addons?: [{product_id}], auto_renew?}`.
-#[utoipa::path(put, path = "/api/billing/subscriptions/{id}", tag = "billing",
+#[utoipa::path(put, path = "/api/billing/subscriptions/{id}", tag = "billing", request_body = UpdateInput,
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
-    responses((status = 200, description = "The subscription, with `proration` after a plan change", body = Object),
+    responses((status = 200, description = "The subscription, with `proration` after a plan change", body = UpdateView),
         (status = 409, description = "Cancelled or expired", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
@@ -181,9 +165,9 @@ async fn transition(
 }
 
 /// Cancel: `{mode: IMMEDIATE | END_OF_TERM}`.
-#[utoipa::path(post, path = "/api/billing/subscriptions/{id}/cancel", tag = "billing",
+#[utoipa::path(post, path = "/api/billing/subscriptions/{id}/cancel", tag = "billing", request_body = CancelInput,
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
-    responses((status = 200, description = "The subscription", body = Object),
+    responses((status = 200, description = "The subscription", body = SubscriptionView),
         (status = 409, description = "Not allowed from its status (`invalid_transition`)", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -197,7 +181,7 @@ pub async fn cancel(
 /// Suspend (staff decision; its services are suspended too).
 #[utoipa::path(post, path = "/api/billing/subscriptions/{id}/suspend", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
-    responses((status = 200, description = "The subscription", body = Object),
+    responses((status = 200, description = "The subscription", body = SubscriptionView),
         (status = 409, description = "Not ACTIVE", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn suspend(
     State(state): State<AppState>,
@@ -210,7 +194,7 @@ pub async fn suspend(
 /// Resume a suspended subscription and its services.
 #[utoipa::path(post, path = "/api/billing/subscriptions/{id}/resume", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
-    responses((status = 200, description = "The subscription", body = Object),
+    responses((status = 200, description = "The subscription", body = SubscriptionView),
         (status = 409, description = "Not SUSPENDED", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -226,9 +210,9 @@ fn accepted(out: Ingested) -> Response {
 
 /// Record usage: `{metric, quantity, occurred_at, idempotency_key}`; a key
 /// seen before is ignored.
-#[utoipa::path(post, path = "/api/billing/subscriptions/{id}/usage", tag = "billing",
+#[utoipa::path(post, path = "/api/billing/subscriptions/{id}/usage", tag = "billing", request_body = UsageInput,
     params(("id" = String, Path)), security(("bearer" = ["USAGE_WRITE"])),
-    responses((status = 202, description = "`{accepted, duplicates}`", body = Object),
+    responses((status = 202, description = "What was stored", body = Ingested),
         (status = 422, description = "Wrong metric, negative quantity, future time", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn record_usage(
     State(state): State<AppState>,
@@ -252,9 +236,9 @@ pub async fn record_usage(
 /// Record up to 5,000 usage records in one request:
 /// `{records: [{subscription_id, metric, quantity, occurred_at, idempotency_key}]}`.
 /// One bad record refuses the batch and names it.
-#[utoipa::path(post, path = "/api/billing/usage/batch", tag = "billing",
+#[utoipa::path(post, path = "/api/billing/usage/batch", tag = "billing", request_body = BatchInput,
     security(("bearer" = ["USAGE_WRITE"])),
-    responses((status = 202, description = "`{accepted, duplicates}`", body = Object),
+    responses((status = 202, description = "What was stored", body = Ingested),
         (status = 422, description = "A record is not valid (`field` names it)", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn record_batch(
     State(state): State<AppState>,
@@ -275,7 +259,7 @@ pub async fn record_batch(
 /// The signed-in customer's subscriptions.
 #[utoipa::path(get, path = "/api/me/subscriptions", tag = "billing", params(PageParams, ListFilter),
     security(("bearer" = ["SELF_READ"])),
-    responses((status = 200, description = "A page of subscriptions", body = Object)))]
+    responses((status = 200, description = "A page of subscriptions", body = Page<SubscriptionView>)))]
 pub async fn my_list(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfRead>,
@@ -295,16 +279,16 @@ pub async fn my_list(
 /// `{stripe_customer_id: "cus_…", stripe_payment_method_id: "pm_…"}`.
 /// Invoices the billing run issues to the customer are then charged
 /// off-session.
-#[utoipa::path(put, path = "/api/billing/customers/{id}/payment-method", tag = "billing",
+#[utoipa::path(put, path = "/api/billing/customers/{id}/payment-method", tag = "billing", request_body = CardInput,
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
-    responses((status = 200, description = "`{customer_id, autopay}`", body = Object),
+    responses((status = 200, description = "Whether auto-pay is on", body = CardSaved),
         (status = 404, description = "No such customer", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn payment_method(
     State(state): State<AppState>,
     caller: Authorized<perm::PaymentsWrite>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<mpanel_services::billing::autopay::CardInput>,
-) -> Result<Json<Value>, Problem> {
+    ApiJson(body): ApiJson<CardInput>,
+) -> Result<Json<CardSaved>, Problem> {
     let id: Uuid = query::path_id(&id, "customer")?;
     Ok(Json(
         mpanel_services::billing::autopay::set_card(

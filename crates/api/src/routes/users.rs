@@ -22,7 +22,6 @@ pub struct UserView {
     pub email: String,
     pub display_name: String,
     /// SUPER_ADMIN, TENANT_ADMIN, BILLING, SUPPORT or CUSTOMER.
-    #[schema(value_type = String, example = "SUPPORT")]
     pub role: Role,
     /// `ACTIVE` or `DISABLED`.
     pub status: &'static str,
@@ -49,11 +48,15 @@ impl From<UserRecord> for UserView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
+    #[schema(
+        pattern = "^[^@\\s]+@[^\\s.][^\\s]*\\.[^\\s]*[^\\s.]$",
+        max_length = 254
+    )]
     pub email: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub display_name: String,
     /// SUPER_ADMIN, TENANT_ADMIN, BILLING, SUPPORT or CUSTOMER.
-    #[schema(value_type = String, example = "SUPPORT")]
     pub role: Role,
     /// 12 to 128 characters.
     pub password: String,
@@ -63,7 +66,6 @@ pub struct NewUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub display_name: Option<String>,
-    #[schema(value_type = Option<String>, example = "BILLING")]
     pub role: Option<Role>,
 }
 

@@ -5,16 +5,21 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 /// A tenant's dunning policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DunningPolicy {
     /// Reminders this many days before the due date.
+    #[schema(max_items = 10, value_type = Vec<u16>)]
     pub reminder_days_before: Vec<u32>,
     /// Reminders this many days after the due date.
+    #[schema(max_items = 10, value_type = Vec<u16>)]
     pub reminder_days_overdue: Vec<u32>,
     /// Suspend the service this many days after the due date.
+    #[schema(minimum = 1, maximum = 365)]
     pub suspend_after_days: u32,
-    /// Terminate the service this many days after the due date.
+    /// Terminate the service this many days after the due date (after
+    /// `suspend_after_days`).
+    #[schema(minimum = 2, maximum = 365)]
     pub terminate_after_days: u32,
 }
 

@@ -14,7 +14,7 @@ pub const EU: &[&str] = &[
 ];
 
 /// Whether prices include tax.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaxMode {
     /// Tax is added on top of the price.

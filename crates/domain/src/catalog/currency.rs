@@ -176,6 +176,11 @@ pub struct Currency {
 
 impl Currency {
     /// The currency for an ISO 4217 code (upper case), if known.
+    /// Every code this type accepts, for the API description.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.iter().map(|(c, _)| *c)
+    }
+
     pub fn parse(code: &str) -> Result<Self, String> {
         CURRENCIES
             .iter()
@@ -237,3 +242,17 @@ mod tests {
         );
     }
 }
+
+// On the wire a currency is its code, one of the known ones.
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Currency::codes()))
+            .examples([serde_json::json!("EUR")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Currency {}

@@ -39,7 +39,7 @@ upper_enum!(
 );
 
 /// What an order of a product provisions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
 pub enum ProvisioningTemplate {
     /// Nothing to provision (support plans, licences).
@@ -50,6 +50,7 @@ pub enum ProvisioningTemplate {
         #[serde(default)]
         dns_zone: bool,
         #[serde(default)]
+        #[schema(maximum = 1000)]
         mailboxes: u32,
         #[serde(default)]
         disk_quota_mb: Option<u32>,
@@ -58,15 +59,20 @@ pub enum ProvisioningTemplate {
     },
     /// Mailboxes only.
     Email {
+        #[schema(maximum = 1000)]
         mailboxes: u32,
         #[serde(default)]
         quota_mb: Option<u32>,
     },
     /// A virtual server of a plan.
     CloudPod {
+        #[schema(pattern = "\\S")]
         plan: String,
+        #[schema(minimum = 1)]
         vcpus: u32,
+        #[schema(minimum = 128)]
         memory_mb: u32,
+        #[schema(minimum = 1)]
         disk_gb: u32,
     },
 }
@@ -106,22 +112,25 @@ upper_enum!(
 );
 
 /// One tier: units up to `up_to` (the last tier has none) at `unit_price`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     pub up_to: Option<u64>,
     /// In major units of the price's currency; decimals allowed.
+    #[schema(value_type = String, pattern = "^[0-9]{1,9}(\\.[0-9]{1,6})?$")]
     pub unit_price: Decimal,
 }
 
 /// The metered side of a usage-billed product.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsagePricing {
     /// What is counted, e.g. `bandwidth_gb`.
+    #[schema(pattern = "^[a-z0-9_]{1,64}$")]
     pub metric: String,
     /// For `USAGE_BASED`: the price of one unit (major units, decimals allowed).
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{1,9}(\\.[0-9]{1,6})?$")]
     pub unit_price: Option<Decimal>,
     /// For `USAGE_TIERED`.
     #[serde(default)]

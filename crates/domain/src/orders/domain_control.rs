@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 
 /// What a tenant requires before a domain goes live (a field of its
 /// security policy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DomainControl {
     /// Provision at once: the platform-wide name claim is the only check

@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 use serde::{Deserialize, Serialize};
 
 /// What happens to an account measured over its plan's disk quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OverQuotaAction {
     /// Shown over quota, and the tenant told once.

@@ -10,7 +10,7 @@ use crate::orders::domain_control::DomainControl;
 use crate::provisioning::disk_quota::{OverQuotaAction, QuotaPolicy};
 
 /// Who must use a second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MfaRequirement {
     Optional,
@@ -93,22 +93,27 @@ impl<'de> Deserialize<'de> for Cidr {
 }
 
 /// What a tenant requires of its users' sign-ins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityPolicy {
     /// At least 12 (the platform's floor), at most 128.
+    #[schema(minimum = 12, maximum = 128)]
     pub password_min_length: u32,
     pub mfa_required: MfaRequirement,
     /// A session unused this long ends (minutes; 0: never).
     pub session_idle_timeout_minutes: u32,
     /// A session ends this long after login, however used (hours).
+    #[schema(minimum = 1, maximum = 2160)]
     pub session_max_lifetime_hours: u32,
     /// API tokens may not live longer (days, 1 to 90; a token made
     /// without an expiry gets this one).
+    #[schema(minimum = 1, maximum = 90)]
     pub api_token_max_lifetime_days: u32,
     /// Staff logins and API tokens only from these networks (empty: any).
+    #[schema(max_items = 100)]
     pub ip_allow_list: Vec<Cidr>,
     /// Security events older than this are deleted (days, 30 to 3650).
+    #[schema(minimum = 30, maximum = 3650)]
     pub security_event_retention_days: u32,
     /// What a customer must prove before a domain they ordered goes live
     /// (`DELEGATION_OR_TXT` or `NONE`). A policy saved before this field
@@ -120,8 +125,22 @@ pub struct SecurityPolicy {
     pub over_quota_action: OverQuotaAction,
     /// How long an account may stay over quota before `SUSPEND` applies
     /// (hours, 0 to 720).
+    #[schema(maximum = 720)]
     pub over_quota_grace_hours: u32,
 }
+
+// On the wire a network is its text, `203.0.113.0/24` or `2001:db8::/32`.
+impl utoipa::PartialSchema for Cidr {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .examples([serde_json::json!("203.0.113.0/24")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Cidr {}
 
 /// The longest grace before an account over quota is suspended (30 days).
 pub const MAX_OVER_QUOTA_GRACE_HOURS: u32 = 720;

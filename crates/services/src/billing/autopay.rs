@@ -51,13 +51,22 @@ pub(crate) async fn enqueue_in(
 }
 
 /// `PUT /api/billing/customers/:id/payment-method`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardInput {
     /// `cus_…`; both absent (or null) forgets the card.
+    #[schema(pattern = "^cus_[A-Za-z0-9_]{0,251}$")]
     pub stripe_customer_id: Option<String>,
     /// `pm_…`.
+    #[schema(pattern = "^pm_[A-Za-z0-9_]{0,252}$")]
     pub stripe_payment_method_id: Option<String>,
+}
+
+/// Whether the customer now pays by saved card.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CardSaved {
+    pub customer_id: Uuid,
+    pub autopay: bool,
 }
 
 fn stripe_id(value: &str, prefix: &str, field: &'static str) -> Result<(), ServiceError> {
@@ -82,7 +91,7 @@ pub async fn set_card(
     actor: &Actor,
     customer: Uuid,
     input: CardInput,
-) -> Result<serde_json::Value, ServiceError> {
+) -> Result<CardSaved, ServiceError> {
     let card = match (input.stripe_customer_id, input.stripe_payment_method_id) {
         (Some(c), Some(pm)) => {
             stripe_id(&c, "cus_", "stripe_customer_id")?;
@@ -113,7 +122,10 @@ pub async fn set_card(
     }))
     .await?;
     tx.commit().await?;
-    Ok(json!({"customer_id": customer, "autopay": card.is_some()}))
+    Ok(CardSaved {
+        customer_id: customer,
+        autopay: card.is_some(),
+    })
 }
 
 /// One try: an off-session PaymentIntent for what the invoice still owes.

@@ -17,7 +17,7 @@ use crate::actor::Change;
 use crate::idempotency::{self, IdempotencyHold};
 use crate::{Actor, ServiceError};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditNoteInput {
     pub amount_minor: i64,
@@ -27,7 +27,7 @@ pub struct CreditNoteInput {
     pub payment_id: Option<PaymentId>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CreditNoteView {
     pub id: CreditNoteId,
     pub number: String,

@@ -23,18 +23,20 @@ use crate::actor::Change;
 use crate::idempotency::{self, IdempotencyHold};
 use crate::{Actor, ServiceError};
 
-#[derive(Debug, Clone, Deserialize)]
+/// A draft: its customer, currency and lines.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DraftInput {
     pub customer_id: Uuid,
     /// The tenant's default currency when left out.
+    #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: Option<String>,
     pub lines: Vec<LineIn>,
     #[serde(default)]
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LineView {
     pub id: Uuid,
     pub kind: String,
@@ -49,11 +51,12 @@ pub struct LineView {
     pub subscription_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct InvoiceView {
     pub id: InvoiceId,
     pub number: Option<String>,
     /// As of now: an open invoice past its due date reads `OVERDUE`.
+    #[schema(value_type = InvoiceStatus)]
     pub status: String,
     pub customer_id: Uuid,
     pub order_id: Option<Uuid>,
@@ -72,6 +75,7 @@ pub struct InvoiceView {
     pub notes: Vec<String>,
     pub disputed: bool,
     /// The statuses it may move to from here.
+    #[schema(value_type = Vec<InvoiceStatus>)]
     pub allowed_transitions: Vec<&'static str>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub issued_at: Option<OffsetDateTime>,

@@ -25,15 +25,20 @@ pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One line: quantity × unit price, both decimals written as strings.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineIn {
     pub kind: LineKind,
     pub source: Option<LineSource>,
+    #[schema(min_length = 1, max_length = 500)]
     pub description: String,
     #[serde(deserialize_with = "decimal")]
+    #[schema(value_type = String, pattern = "^-?[0-9]{1,9}(\\.[0-9]{1,4})?$", example = "1")]
     pub quantity: Decimal,
+    /// In major units; discounts are negative.
     #[serde(deserialize_with = "decimal")]
+    #[schema(value_type = String, pattern = "^-?[0-9]{1,9}(\\.[0-9]{1,4})?$", example = "12.50")]
     pub unit_price: Decimal,
     pub subscription_id: Option<Uuid>,
 }

@@ -7,6 +7,7 @@ pub mod documents;
 pub mod dunning;
 pub mod invoices;
 pub mod lines;
+pub mod movements;
 pub mod payments;
 pub mod pdf;
 pub mod plan_change;

@@ -17,7 +17,7 @@ use crate::actor::Change;
 use crate::idempotency::{self, IdempotencyHold};
 use crate::{Actor, ServiceError};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
     pub amount_minor: i64,
@@ -30,7 +30,7 @@ pub struct PaymentInput {
 }
 
 /// What recording a payment did.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PaymentOutcome {
     pub payment_id: PaymentId,
     pub invoice_id: InvoiceId,

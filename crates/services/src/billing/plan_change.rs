@@ -32,7 +32,7 @@ use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, st
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInput {
     /// The new plan (a product priced for the same period and currency).
@@ -43,7 +43,7 @@ pub struct UpdateInput {
 }
 
 /// What a plan change charged and credited.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProrationView {
     pub credit_minor: i64,
     pub charge_minor: i64,
@@ -56,7 +56,7 @@ pub struct ProrationView {
     pub credited_to_balance_minor: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UpdateView {
     #[serde(flatten)]
     pub subscription: SubscriptionView,

@@ -426,7 +426,7 @@ pub(crate) fn plan_lines(
 }
 
 /// An addon as stored on a subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Addon {
     pub product_id: Uuid,
     pub name: String,

@@ -19,20 +19,25 @@ use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
 /// The settings as stored (and returned).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BillingSettings {
     /// The name on invoices; the tenant's name when empty.
     pub legal_name: Option<String>,
+    /// At most 6 lines of up to 200 characters.
+    #[schema(max_items = 6)]
     pub address_lines: Vec<String>,
     /// ISO 3166-1 alpha-2 of the seller (decides EU reverse charge).
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
     pub tax_id: Option<String>,
     pub tax_mode: TaxMode,
     /// Rate per customer country, e.g. `{"DE": "0.19"}`.
     #[serde(with = "rates")]
+    #[schema(schema_with = rates::schema)]
     pub tax_rates: BTreeMap<String, Decimal>,
     /// Days from issue to due date.
+    #[schema(maximum = 365)]
     pub payment_terms_days: u32,
     /// The billing run and dunning.
     pub automation: Automation,
@@ -40,17 +45,20 @@ pub struct BillingSettings {
 
 /// When the daily billing run happens, how far it catches up after
 /// downtime, and the dunning policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Automation {
     /// The local time (tenant time zone, `HH:MM`) of the daily run.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub run_at: String,
     /// A subscription with more missed periods than this is reported and
     /// left for an operator, never billed in a loop.
+    #[schema(minimum = 1, maximum = 10000)]
     pub max_catch_up_periods: u32,
     pub dunning: DunningPolicy,
     /// When a saved card is declined, try again after these many days
     /// (counted from the previous try).
+    #[schema(value_type = Vec<u16>)]
     pub autopay_retry_days: Vec<u32>,
 }
 
@@ -119,6 +127,22 @@ mod rates {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.collect_map(rates.iter().map(|(k, v)| (k, v.to_string())))
+    }
+
+    /// `{"DE": "0.19"}`: ISO country codes to decimal fractions below 1.
+    pub fn schema() -> utoipa::openapi::schema::Object {
+        use utoipa::openapi::schema::{Object, Type};
+        let rate = Object::builder()
+            .schema_type(Type::String)
+            .pattern(Some("^0(\\.[0-9]{1,6})?$"));
+        let country = Object::builder()
+            .schema_type(Type::String)
+            .pattern(Some("^[A-Z]{2}$"));
+        Object::builder()
+            .schema_type(Type::Object)
+            .property_names(Some(country))
+            .additional_properties(Some(rate))
+            .build()
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
@@ -312,6 +336,45 @@ pub struct SettingsUpdate {
     pub settings: BillingSettings,
     pub stripe_secret_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
+}
+
+/// The settings' schema with more properties (see [`crate::api_schema`]).
+pub fn settings_schema_with(
+    extra: Vec<crate::api_schema::Extra>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::PartialSchema;
+    crate::api_schema::object_with(BillingSettings::schema(), extra)
+}
+
+impl utoipa::PartialSchema for SettingsUpdate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let key = |name: &'static str, what: &str| crate::api_schema::Extra {
+            name,
+            schema: ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(format!(
+                    "{what}; replaced only when given, an empty string removes it (write-only)"
+                )))
+                .into(),
+            required: false,
+        };
+        settings_schema_with(vec![
+            key("stripe_secret_key", "The Stripe secret key"),
+            key("stripe_webhook_secret", "The Stripe webhook signing secret"),
+        ])
+    }
+}
+
+impl utoipa::ToSchema for SettingsUpdate {
+    fn schemas(
+        out: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <BillingSettings as utoipa::ToSchema>::schemas(out);
+    }
 }
 
 /// Who may change the Stripe keys (where the tenant's money goes): a

@@ -26,9 +26,10 @@ use super::stripe::{PaymentIntentRequest, StripeClient, StripeError};
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct IntentCreated {
     pub payment_intent_id: String,
+    /// For Stripe.js in the customer's browser.
     pub client_secret: Option<String>,
     pub amount_minor: i64,
     pub currency: String,

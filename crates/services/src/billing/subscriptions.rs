@@ -25,7 +25,7 @@ use crate::catalog::quote_from;
 use crate::idempotency::{self, IdempotencyHold};
 use crate::{Actor, ServiceError};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubscriptionView {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -111,13 +111,13 @@ pub async fn list(
 
 /// An addon to attach: a product priced for the subscription's period and
 /// currency.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddonInput {
     pub product_id: Uuid,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInput {
     pub customer_id: Uuid,
@@ -337,7 +337,7 @@ async fn bill_now(
     run::bill_chunk(tx, &ctx, due, &mut report).await
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelInput {
     pub mode: CancelMode,

@@ -23,13 +23,18 @@ use crate::{Actor, ServiceError};
 /// At most this many records per batch.
 pub const MAX_BATCH: usize = 5_000;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageInput {
+    /// The product's metric, e.g. `bandwidth_gb`.
+    #[schema(pattern = "^[a-z0-9_]{1,64}$")]
     pub metric: String,
+    #[schema(minimum = 0)]
     pub quantity: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
+    /// The sender's id of this record: a repeat is counted once.
+    #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,200}$")]
     pub idempotency_key: String,
 }
 
@@ -41,13 +46,35 @@ pub struct BatchRecord {
     pub usage: UsageInput,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A usage record and its subscription, as one flat object.
+impl utoipa::PartialSchema for BatchRecord {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::api_schema::object_with(
+            UsageInput::schema(),
+            vec![crate::api_schema::Extra {
+                name: "subscription_id",
+                schema: utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                        utoipa::openapi::schema::KnownFormat::Uuid,
+                    )))
+                    .into(),
+                required: true,
+            }],
+        )
+    }
+}
+
+impl utoipa::ToSchema for BatchRecord {}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchInput {
+    #[schema(min_items = 1, max_items = 5000)]
     pub records: Vec<BatchRecord>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Ingested {
     /// New records stored.
     pub accepted: u64,

@@ -1,0 +1,29 @@
+//! Helpers for the API description of types whose wire shape a derive
+//! cannot state (a flattened struct whose parts each refuse unknown
+//! fields: utoipa's `allOf` would keep both parts' `additionalProperties:
+//! false`, so no value could satisfy it).
+
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+
+/// One more property of an object schema.
+pub struct Extra {
+    pub name: &'static str,
+    pub schema: RefOr<Schema>,
+    pub required: bool,
+}
+
+/// `base` (an object schema) with `extra` properties added to it.
+pub fn object_with(mut base: RefOr<Schema>, extra: Vec<Extra>) -> RefOr<Schema> {
+    if let RefOr::T(Schema::Object(object)) = &mut base {
+        for property in extra {
+            if property.required {
+                object.required.push(property.name.to_owned());
+            }
+            object
+                .properties
+                .insert(property.name.to_owned(), property.schema);
+        }
+    }
+    base
+}
