@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::json::ApiJson;
+use crate::problem::codes;
 use crate::{AppState, Problem};
 
 /// A JSON body and the request's optional idempotency key, hashed with the
@@ -41,7 +42,7 @@ where
                     .ok_or_else(|| {
                         Problem::new(
                             StatusCode::BAD_REQUEST,
-                            "invalid_idempotency_key",
+                            codes::INVALID_IDEMPOTENCY_KEY,
                             "An Idempotency-Key is 1 to 255 visible ASCII characters.",
                         )
                     })?
@@ -106,12 +107,12 @@ impl<T> Idempotent<T> {
             )),
             IdempotencyStart::InFlight => Err(Problem::new(
                 StatusCode::CONFLICT,
-                "request_in_flight",
+                codes::REQUEST_IN_FLIGHT,
                 "A request with this Idempotency-Key is still being processed.",
             )),
             IdempotencyStart::Mismatch => Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                codes::IDEMPOTENCY_KEY_REUSED,
                 "This Idempotency-Key was used for a different request.",
             )),
         }

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use crate::Problem;
+use crate::problem::codes;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -31,7 +32,7 @@ where
             .map_err(|rejection| {
                 Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_query",
+                    codes::INVALID_QUERY,
                     format!("The query string is not valid: {}", rejection.body_text()),
                 )
             })
@@ -76,7 +77,7 @@ pub fn limit(asked: Option<u32>) -> Result<u32, Problem> {
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         Some(_) => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
+            codes::INVALID_QUERY,
             format!("limit must be 1 to {MAX_LIMIT}"),
         )),
     }
@@ -89,7 +90,7 @@ pub fn cursor<I: std::str::FromStr>(cursor: Option<&str>) -> Result<Option<I>, P
             c.parse().map_err(|_| {
                 Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_query",
+                    codes::INVALID_QUERY,
                     "cursor is not valid",
                 )
             })

@@ -23,6 +23,7 @@ use crate::caller::{Authorized, perm};
 use crate::idempotent::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::openapi::ProblemDoc;
+use crate::problem::codes;
 use crate::query::{self, ApiQuery, Page};
 use crate::{AppState, Problem};
 
@@ -127,7 +128,7 @@ async fn list_for(
         .as_deref()
         .map(|s| {
             s.parse::<InvoiceStatus>().map_err(|m| {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", m)
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, codes::INVALID_QUERY, m)
                     .with("field", "status")
             })
         })

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
+use crate::problem::codes;
 use crate::query::{self, ApiQuery, Page};
 use crate::{AppState, Problem};
 
@@ -118,7 +119,7 @@ pub async fn list(
         .map_err(|e| {
             Problem::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_query",
+                codes::INVALID_QUERY,
                 e,
             )
         })?;

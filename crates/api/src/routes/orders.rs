@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::caller::{Authorized, perm};
 use crate::middleware::RequestId;
 use crate::openapi::ProblemDoc;
+use crate::problem::codes;
 use crate::query::{self, ApiQuery, Page};
 use crate::webhook_body::WebhookBody;
 use crate::{AppState, Problem};
@@ -71,7 +72,11 @@ async fn signed_tenant(
     now: OffsetDateTime,
 ) -> Result<mpanel_store::tenants::TenantRecord, Problem> {
     let refused = |e: signature::SignatureError| {
-        problem(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
+        problem(
+            StatusCode::UNAUTHORIZED,
+            codes::INVALID_SIGNATURE,
+            e.to_string(),
+        )
     };
     let tenant = state.store.tenant_by_slug(slug).await?;
     let lookup = tenant
@@ -115,7 +120,7 @@ pub async fn place(
     let slug = header("x-mpanel-tenant").ok_or_else(|| {
         problem(
             StatusCode::BAD_REQUEST,
-            "tenant_required",
+            codes::TENANT_REQUIRED,
             "Name the tenant in X-Mpanel-Tenant.",
         )
     })?;
@@ -128,7 +133,7 @@ pub async fn place(
         .ok_or_else(|| {
             problem(
                 StatusCode::BAD_REQUEST,
-                "idempotency_key_required",
+                codes::IDEMPOTENCY_KEY_REQUIRED,
                 "Send an Idempotency-Key header (1 to 255 visible characters, no '.') unique to this order.",
             )
         })?
@@ -143,7 +148,7 @@ pub async fn place(
     {
         return Err(problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            codes::UNSUPPORTED_MEDIA_TYPE,
             "Send the order as application/json.",
         ));
     }
@@ -176,14 +181,14 @@ pub async fn place(
         IdempotencyStart::InFlight => {
             return Err(problem(
                 StatusCode::CONFLICT,
-                "request_in_flight",
+                codes::REQUEST_IN_FLIGHT,
                 "A request with this Idempotency-Key is still being processed.",
             ));
         }
         IdempotencyStart::Mismatch => {
             return Err(problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                codes::IDEMPOTENCY_KEY_REUSED,
                 "This Idempotency-Key was used for a different request.",
             ));
         }
@@ -209,7 +214,7 @@ pub async fn place(
         Err(mpanel_services::ServiceError::Store(mpanel_store::StoreError::Conflict(_))) => {
             Err(problem(
                 StatusCode::CONFLICT,
-                "request_in_flight",
+                codes::REQUEST_IN_FLIGHT,
                 "Another request with this Idempotency-Key took over.",
             ))
         }

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::caller::{Authorized, perm};
 use crate::json::ApiJson;
 use crate::openapi::ProblemDoc;
+use crate::problem::codes;
 use crate::query::ApiQuery;
 use crate::{AppState, Problem};
 
@@ -60,7 +61,7 @@ pub async fn list(
         .as_deref()
         .map(|r| {
             r.parse::<ServerRole>().map_err(|m| {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", m)
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, codes::INVALID_QUERY, m)
                     .with("field", "role")
             })
         })

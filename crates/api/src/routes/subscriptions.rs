@@ -24,6 +24,7 @@ use crate::caller::{Authorized, perm};
 use crate::idempotent::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::openapi::ProblemDoc;
+use crate::problem::codes;
 use crate::query::{self, ApiQuery, Page};
 use crate::{AppState, Problem};
 
@@ -73,7 +74,7 @@ async fn list_for(
     let limit = query::limit(q.limit)?;
     if let Some(s) = &q.status {
         s.parse::<SubscriptionStatus>().map_err(|m| {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", m)
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, codes::INVALID_QUERY, m)
                 .with("field", "status")
         })?;
     }
