@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
-use crate::idempotent::{self, Idempotent};
+use crate::idempotency::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::openapi::ProblemDoc;
 use crate::problem::codes;
@@ -179,7 +179,7 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
     let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotent::run(&state, tenant.id, &request, |hold| async move {
+    idempotency::run(&state, tenant.id, &request, |hold| async move {
         invoices::create_draft(
             &st.store,
             st.clock.as_ref(),
@@ -304,7 +304,7 @@ pub async fn pay(
     let id = invoice_id(&id)?;
     let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
     let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotent::run(&state, tenant.id, &request, |hold| async move {
+    idempotency::run(&state, tenant.id, &request, |hold| async move {
         payments::pay(
             &st.store,
             st.clock.as_ref(),
@@ -333,7 +333,7 @@ pub async fn credit_note(
     let id = invoice_id(&id)?;
     let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
     let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotent::run(&state, tenant.id, &request, |hold| async move {
+    idempotency::run(&state, tenant.id, &request, |hold| async move {
         credit_notes::create(
             &st.store,
             st.clock.as_ref(),

@@ -3,26 +3,23 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::jobs::JobState;
-use mpanel_domain::orders::signature;
-use mpanel_services::idempotency::IdempotencyHold;
-use mpanel_services::orders::{self, OrderInput};
-use mpanel_store::orders::{IdempotencyStart, OrderRecord};
+use mpanel_services::orders;
+use mpanel_store::orders::OrderRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
+use crate::idempotency::{self, Start};
 use crate::middleware::RequestId;
 use crate::openapi::ProblemDoc;
-use crate::problem::codes;
 use crate::query::{self, ApiQuery, Page};
-use crate::webhook_body::WebhookBody;
+use crate::signed_order::SignedOrder;
 use crate::{AppState, Problem};
 
 /// What the marketing site sends (see the README for every field).
@@ -56,41 +53,6 @@ pub struct OrderPlacedDoc {
     items: Vec<Value>,
 }
 
-fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
-    Problem::new(status, code, detail)
-}
-
-/// The tenant `slug` names, once `signature` proves the body came from it.
-/// An unknown tenant costs the same work (its secrets are looked up, the
-/// same number of MACs computed) and gets the answer a bad signature gets,
-/// so neither the answer nor its time tells who exists.
-async fn signed_tenant(
-    state: &AppState,
-    slug: &str,
-    signature: Option<&str>,
-    body: &[u8],
-    now: OffsetDateTime,
-) -> Result<mpanel_store::tenants::TenantRecord, Problem> {
-    let refused = |e: signature::SignatureError| {
-        problem(
-            StatusCode::UNAUTHORIZED,
-            codes::INVALID_SIGNATURE,
-            e.to_string(),
-        )
-    };
-    let tenant = state.store.tenant_by_slug(slug).await?;
-    let lookup = tenant
-        .as_ref()
-        .map_or(mpanel_domain::TenantId::from_uuid(Uuid::nil()), |t| t.id);
-    let secrets = mpanel_services::tenants::webhook_secrets(&state.store, lookup, now).await?;
-    let checked = signature::verify(&secrets, signature, body, now.unix_timestamp());
-    match (tenant, checked) {
-        (Some(tenant), Ok(())) => Ok(tenant),
-        (_, Err(e)) => Err(refused(e)),
-        (None, Ok(())) => Err(refused(signature::SignatureError::Mismatch)),
-    }
-}
-
 /// Place an order from the marketing site: names the tenant
 /// (`X-Mpanel-Tenant`), signed (`X-Mpanel-Signature: t=…,v1=…`, HMAC-SHA256
 /// of `"<t>.<Idempotency-Key>.<body>"` with the tenant's webhook secret,
@@ -113,97 +75,20 @@ async fn signed_tenant(
 pub async fn place(
     State(state): State<AppState>,
     request_id: Option<axum::Extension<RequestId>>,
-    headers: HeaderMap,
-    WebhookBody(body): WebhookBody,
+    order: SignedOrder,
 ) -> Result<Response, Problem> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let slug = header("x-mpanel-tenant").ok_or_else(|| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            codes::TENANT_REQUIRED,
-            "Name the tenant in X-Mpanel-Tenant.",
-        )
-    })?;
-    let key = header("idempotency-key")
-        // No '.': the signature covers "<t>.<key>.<body>", which must read
-        // one way only.
-        .filter(|k| {
-            (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic() && b != b'.')
-        })
-        .ok_or_else(|| {
-            problem(
-                StatusCode::BAD_REQUEST,
-                codes::IDEMPOTENCY_KEY_REQUIRED,
-                "Send an Idempotency-Key header (1 to 255 visible characters, no '.') unique to this order.",
-            )
-        })?
-        .to_owned();
-    let now = state.clock.now();
-    let signed = signature::order_payload(&key, &body);
-    let tenant = signed_tenant(&state, slug, header("x-mpanel-signature"), &signed, now).await?;
-    if !headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
-    {
-        return Err(problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::UNSUPPORTED_MEDIA_TYPE,
-            "Send the order as application/json.",
-        ));
-    }
-    let input: OrderInput = crate::json::parse(&body)?;
-
-    let held_since = match state
-        .store
-        .start_idempotency(tenant.id, &key, &Sha256::digest(&body), now)
-        .await?
-    {
-        IdempotencyStart::Fresh { held_since } => held_since,
-        IdempotencyStart::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            return Ok((
-                status,
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    ),
-                    (
-                        header::HeaderName::from_static("idempotent-replayed"),
-                        HeaderValue::from_static("true"),
-                    ),
-                ],
-                body,
-            )
-                .into_response());
-        }
-        IdempotencyStart::InFlight => {
-            return Err(problem(
-                StatusCode::CONFLICT,
-                codes::REQUEST_IN_FLIGHT,
-                "A request with this Idempotency-Key is still being processed.",
-            ));
-        }
-        IdempotencyStart::Mismatch => {
-            return Err(problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::IDEMPOTENCY_KEY_REUSED,
-                "This Idempotency-Key was used for a different request.",
-            ));
-        }
+    let tenant = &order.tenant;
+    let hold = match idempotency::begin(&state, tenant.id, &order.key, &order.hash).await? {
+        Start::Replay(first_answer) => return Ok(first_answer),
+        Start::Run(hold) => hold,
     };
     let request_id = request_id.map(|axum::Extension(RequestId(id))| id);
-    let hold = IdempotencyHold {
-        key: key.clone(),
-        held_since,
-    };
     match orders::place_order(
         &state.store,
         state.clock.as_ref(),
         &state.stripe,
-        &tenant,
-        &input,
+        tenant,
+        &order.input,
         &hold,
         request_id,
     )
@@ -211,22 +96,12 @@ pub async fn place(
     {
         Ok(placed) => Ok((StatusCode::CREATED, Json(placed)).into_response()),
         // Another request took the key over while this one ran: it answers.
-        Err(mpanel_services::ServiceError::Store(mpanel_store::StoreError::Conflict(_))) => {
-            Err(problem(
-                StatusCode::CONFLICT,
-                codes::REQUEST_IN_FLIGHT,
-                "Another request with this Idempotency-Key took over.",
-            ))
-        }
+        Err(mpanel_services::ServiceError::Store(mpanel_store::StoreError::Conflict(_))) => Err(
+            idempotency::in_flight("Another request with this Idempotency-Key took over."),
+        ),
         Err(err) => {
             // Nothing was made: let a corrected or later retry run afresh.
-            if let Err(e) = state
-                .store
-                .abandon_idempotency(tenant.id, &key, held_since)
-                .await
-            {
-                tracing::error!(error = %e, "cannot release an idempotency key");
-            }
+            idempotency::release(&state, tenant.id, &hold).await;
             Err(err.into())
         }
     }
