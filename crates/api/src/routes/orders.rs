@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::jobs::JobState;
 use mpanel_services::orders;
-use mpanel_store::orders::OrderRecord;
+use mpanel_store::domain_verifications::DomainVerification;
+use mpanel_store::orders::{OrderItemRecord, OrderRecord, OrderStepRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -190,16 +191,57 @@ fn summary(o: OrderRecord) -> OrderView {
 }
 
 async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem> {
+    let tenant = o.tenant_id;
+    let mut views = detailed_many(state, tenant, vec![o]).await?;
+    views
+        .pop()
+        .ok_or_else(|| Problem::not_found("No such order."))
+}
+
+/// `orders` with their items, steps and proofs of domain control, in
+/// three queries whatever their number.
+async fn detailed_many(
+    state: &AppState,
+    tenant: mpanel_domain::TenantId,
+    orders: Vec<OrderRecord>,
+) -> Result<Vec<OrderView>, Problem> {
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let items = state.store.order_items_of(tenant, &ids).await?;
+    let steps = state.store.order_steps_of(tenant, &ids).await?;
+    let subscriptions: Vec<Uuid> = items.iter().map(|(_, i)| i.subscription_id).collect();
+    let proofs = state
+        .store
+        .domain_verifications_of(tenant, &subscriptions)
+        .await?;
+    let mut items_of: std::collections::HashMap<Uuid, Vec<OrderItemRecord>> = Default::default();
+    for (order, item) in items {
+        items_of.entry(order).or_default().push(item);
+    }
+    Ok(orders
+        .into_iter()
+        .map(|o| {
+            let items = items_of.remove(&o.id).unwrap_or_default();
+            view_of(o, items, &steps, &proofs)
+        })
+        .collect())
+}
+
+/// One order's view from its rows (`steps` and `proofs` may hold other
+/// orders' too).
+fn view_of(
+    o: OrderRecord,
+    items: Vec<OrderItemRecord>,
+    steps: &[OrderStepRecord],
+    proofs: &[DomainVerification],
+) -> OrderView {
     use mpanel_domain::orders::domain_control::{
         WAITING_FOR_VERIFICATION, challenge_name, step_waits_for_proof,
     };
-    let items = state.store.order_items(o.tenant_id, o.id).await?;
-    let steps = state.store.order_steps(o.tenant_id, o.id).await?;
     let subscriptions: Vec<Uuid> = items.iter().map(|i| i.subscription_id).collect();
-    let proofs = state
-        .store
-        .domain_verifications_of(o.tenant_id, &subscriptions)
-        .await?;
+    let proofs: Vec<&DomainVerification> = proofs
+        .iter()
+        .filter(|v| subscriptions.contains(&v.subscription_id))
+        .collect();
     let items = items
         .into_iter()
         .map(|i| {
@@ -243,12 +285,12 @@ async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem
         .into_iter()
         .map(|v| DomainVerificationView {
             txt_name: challenge_name(&v.domain),
-            domain: v.domain,
+            domain: v.domain.clone(),
             subscription_id: v.subscription_id.to_string(),
             status: v.status.as_str().to_owned(),
             method: v.method.map(|m| m.as_str().to_owned()),
-            txt_value: v.token,
-            last_result: v.last_result,
+            txt_value: v.token.clone(),
+            last_result: v.last_result.clone(),
             checked_at: v.checked_at,
             verified_at: v.verified_at,
         })
@@ -256,7 +298,7 @@ async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem
     let mut view = summary(o);
     view.items = Some(items);
     view.domain_verifications = Some(proofs);
-    Ok(view)
+    view
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -329,38 +371,40 @@ pub async fn get(
     Ok(Json(view))
 }
 
-/// Your own orders, with each item's provisioning steps.
-#[utoipa::path(get, path = "/api/me/orders", tag = "orders",
+/// Your own orders, newest first, with each item's provisioning steps.
+#[utoipa::path(get, path = "/api/me/orders", tag = "orders", params(ListQuery),
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "Your orders", body = Page<OrderView>)))]
 pub async fn mine(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<OrderView>>, Problem> {
     let p = &caller.principal;
+    let limit = query::limit(q.limit)?;
+    let before = query::cursor::<Uuid>(q.cursor.as_deref())?;
     let Some(customer) = state.store.customer_of_user(p.tenant_id, p.user_id).await? else {
         return Ok(Json(Page {
             items: Vec::new(),
             next_cursor: None,
         }));
     };
-    let mut items = Vec::new();
-    for order in state
+    let fetched = state
         .store
-        .list_orders(p.tenant_id, Some(customer.id), None, 200)
-        .await?
+        .list_orders(p.tenant_id, Some(customer.id), before, limit + 1)
+        .await?;
+    let page = Page::from_fetched(fetched, limit, |o| o.id.to_string(), |o| o);
+    let mut items = detailed_many(&state, p.tenant_id, page.items).await?;
+    // A driver's error text is for staff, not customers.
+    for step in items
+        .iter_mut()
+        .flat_map(|view| view.items.iter_mut().flatten())
+        .flat_map(|item| item.steps.iter_mut())
     {
-        let mut view = detailed(&state, order).await?;
-        // A driver's error text is for staff, not customers.
-        for item in view.items.iter_mut().flatten() {
-            for step in &mut item.steps {
-                step.last_error = None;
-            }
-        }
-        items.push(view);
+        step.last_error = None;
     }
     Ok(Json(Page {
         items,
-        next_cursor: None,
+        next_cursor: page.next_cursor,
     }))
 }
