@@ -229,3 +229,18 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_answers_a_bare_500() {
+        let cause = serde_json::from_str::<u32>("x").unwrap_err();
+        let problem = Problem::from(ServiceError::internal("billing settings", cause));
+        assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(problem.code, codes::INTERNAL_ERROR);
+        assert!(!problem.detail.contains("billing"), "{}", problem.detail);
+        assert!(problem.extensions.is_empty());
+    }
+}
