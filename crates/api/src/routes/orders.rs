@@ -371,7 +371,7 @@ pub async fn get(
     Ok(Json(view))
 }
 
-/// Your own orders, newest first, with each item's provisioning steps.
+/// Your own orders, with each item's provisioning steps.
 #[utoipa::path(get, path = "/api/me/orders", tag = "orders", params(ListQuery),
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "Your orders", body = Page<OrderView>)))]
