@@ -7,9 +7,22 @@
 #
 #   bash scripts/test.sh             # everything
 #   bash scripts/test.sh -E 'test(health)'   # extra arguments go to nextest
+#
+# Without cargo-nextest the suite runs under `cargo test`, which takes
+# other arguments: test-name filters are translated, anything else is
+# refused before anything starts (scripts/lib/test_args.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
+. scripts/lib/test_args.sh
+
+bash scripts/lib/test_args_test.sh
+if cargo nextest --version >/dev/null 2>&1; then
+    HAVE_NEXTEST=1
+else
+    HAVE_NEXTEST=0
+    libtest_args "$@" || exit 2
+fi
 
 ensure_provisioning_packages postgresql poppler-utils
 start_postgres
@@ -26,10 +39,10 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 run_suite() {
-    if cargo nextest --version >/dev/null 2>&1; then
+    if [ "$HAVE_NEXTEST" -eq 1 ]; then
         cargo nextest run --workspace --locked --profile ci "$@"
     else
-        cargo test --workspace --locked -- "$@"
+        cargo test --workspace --locked "${CARGO_TEST_ARGS[@]}" -- "${LIBTEST_ARGS[@]}"
     fi
 }
 

@@ -11,6 +11,7 @@ use mpanel_services::identity::authenticate::authenticate;
 use mpanel_services::{Actor, ServiceError};
 
 use crate::middleware::{ClientIp, RequestId};
+use crate::problem::codes;
 use crate::{AppState, Problem};
 
 pub struct Caller {
@@ -55,7 +56,7 @@ impl FromRequestParts<AppState> for Caller {
         let Some(bearer) = bearer else {
             return Err(Unauthorized(Problem::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                codes::UNAUTHORIZED,
                 "Send Authorization: Bearer <access token or API token>.",
             ))
             .into_response());

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
 use crate::Problem;
+use crate::problem::codes;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
@@ -24,7 +25,7 @@ where
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                codes::UNSUPPORTED_MEDIA_TYPE,
                 "Send the body as JSON with Content-Type: application/json.",
             ));
         }
@@ -34,7 +35,7 @@ where
             } else {
                 Problem::new(
                     StatusCode::BAD_REQUEST,
-                    "unreadable_body",
+                    codes::UNREADABLE_BODY,
                     "The request body could not be read.",
                 )
             }
@@ -108,12 +109,12 @@ fn explain(err: serde_json::Error) -> Problem {
         let (status, code, what) = match err.classify() {
             Category::Data => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
+                codes::INVALID_BODY,
                 "The JSON body does not have the expected shape",
             ),
             Category::Syntax | Category::Eof | Category::Io => (
                 StatusCode::BAD_REQUEST,
-                "malformed_json",
+                codes::MALFORMED_JSON,
                 "The request body is not valid JSON",
             ),
         };

@@ -4,7 +4,7 @@
 
 mod app;
 pub mod caller;
-pub mod idempotent;
+pub mod idempotency;
 pub mod json;
 mod middleware;
 mod openapi;
@@ -13,6 +13,7 @@ pub mod query;
 mod routes;
 mod server;
 mod settings;
+mod signed_order;
 mod spec_responses;
 mod state;
 pub mod telemetry;

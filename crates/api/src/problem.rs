@@ -8,6 +8,8 @@ use mpanel_services::ServiceError;
 use mpanel_store::StoreError;
 use serde_json::{Map, Value, json};
 
+pub mod codes;
+
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 #[derive(Debug, Clone)]
@@ -37,36 +39,40 @@ impl Problem {
     /// The problem for a bare status, when nothing more specific is known.
     pub fn for_status(status: StatusCode) -> Self {
         let (code, detail) = match status {
-            StatusCode::BAD_REQUEST => ("bad_request", "The request could not be understood."),
-            StatusCode::UNAUTHORIZED => ("unauthorized", "Authentication is required."),
-            StatusCode::FORBIDDEN => ("forbidden", "You may not do this."),
-            StatusCode::NOT_FOUND => ("not_found", "There is nothing at this address."),
+            StatusCode::BAD_REQUEST => (codes::BAD_REQUEST, "The request could not be understood."),
+            StatusCode::UNAUTHORIZED => (codes::UNAUTHORIZED, "Authentication is required."),
+            StatusCode::FORBIDDEN => (codes::FORBIDDEN, "You may not do this."),
+            StatusCode::NOT_FOUND => (codes::NOT_FOUND, "There is nothing at this address."),
             StatusCode::METHOD_NOT_ALLOWED => (
-                "method_not_allowed",
+                codes::METHOD_NOT_ALLOWED,
                 "This address does not accept this method.",
             ),
-            StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long."),
+            StatusCode::REQUEST_TIMEOUT => (codes::REQUEST_TIMEOUT, "The request took too long."),
             StatusCode::PAYLOAD_TOO_LARGE => {
-                ("payload_too_large", "The request body is too large.")
+                (codes::PAYLOAD_TOO_LARGE, "The request body is too large.")
             }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-                "unsupported_media_type",
+                codes::UNSUPPORTED_MEDIA_TYPE,
                 "The request body has an unsupported content type.",
             ),
-            StatusCode::UNPROCESSABLE_ENTITY => ("invalid_request", "The request is not valid."),
-            StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "Too many requests."),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                (codes::INVALID_REQUEST, "The request is not valid.")
+            }
+            StatusCode::TOO_MANY_REQUESTS => (codes::RATE_LIMITED, "Too many requests."),
             StatusCode::SERVICE_UNAVAILABLE => (
-                "service_unavailable",
+                codes::SERVICE_UNAVAILABLE,
                 "The service is unavailable; try again later.",
             ),
-            s if s.is_server_error() => ("internal_error", "Something went wrong on our side."),
-            _ => ("error", "The request failed."),
+            s if s.is_server_error() => {
+                (codes::INTERNAL_ERROR, "Something went wrong on our side.")
+            }
+            _ => (codes::ERROR, "The request failed."),
         };
         Self::new(status, code, detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, detail)
     }
 
     /// A failure whose cause must not reach the client: logs it and answers
@@ -122,14 +128,14 @@ impl From<StoreError> for Problem {
             StoreError::NotFound => Self::not_found("No such resource."),
             StoreError::Conflict(_) => Self::new(
                 StatusCode::CONFLICT,
-                "conflict",
+                codes::CONFLICT,
                 "This conflicts with existing data.",
             ),
             StoreError::Unavailable(ref cause) => {
                 tracing::error!(error = %error_chain(cause), "database unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
+                    codes::DATABASE_UNAVAILABLE,
                     "The database is unavailable; try again later.",
                 )
             }
@@ -143,11 +149,11 @@ impl From<ServiceError> for Problem {
         match err {
             ServiceError::Invalid { field, message } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                codes::VALIDATION_FAILED,
                 format!("{field}: {message}"),
             )
             .with("field", field.into_owned()),
-            ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, codes::CONFLICT, m),
             ServiceError::Transition {
                 what,
                 from,
@@ -155,49 +161,54 @@ impl From<ServiceError> for Problem {
                 ref allowed,
             } => {
                 let allowed = allowed.clone();
-                Self::new(StatusCode::CONFLICT, "invalid_transition", err.to_string())
-                    .with("from", from)
-                    .with("to", to)
-                    .with("allowed", allowed)
-                    .with("resource", what)
+                Self::new(
+                    StatusCode::CONFLICT,
+                    codes::INVALID_TRANSITION,
+                    err.to_string(),
+                )
+                .with("from", from)
+                .with("to", to)
+                .with("allowed", allowed)
+                .with("resource", what)
             }
-            ServiceError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, "not_found", m),
-            ServiceError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            ServiceError::NotFound(m) => Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, m),
+            ServiceError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, m),
             ServiceError::Unauthenticated(m) => {
-                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", m)
+                Self::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, m)
             }
             ServiceError::InvalidCredentials => Self::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
+                codes::INVALID_CREDENTIALS,
                 "The tenant, e-mail address or password is wrong.",
             ),
             ServiceError::AccountDisabled => Self::new(
                 StatusCode::FORBIDDEN,
-                "account_disabled",
+                codes::ACCOUNT_DISABLED,
                 "This account is disabled.",
             ),
             ServiceError::Throttled { retry_after_secs } => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "login_throttled",
+                codes::LOGIN_THROTTLED,
                 format!("Too many failed logins; try again in {retry_after_secs} s."),
             )
             .with("retry_after", retry_after_secs),
             ServiceError::MfaEnrollmentRequired => Self::new(
                 StatusCode::FORBIDDEN,
-                "mfa_enrollment_required",
+                codes::MFA_ENROLLMENT_REQUIRED,
                 "The tenant's policy requires a second factor: enrol one at /api/security/me/mfa/enable or /api/security/me/webauthn/register/start.",
             ),
             ServiceError::ReauthenticationRequired => Self::new(
                 StatusCode::FORBIDDEN,
-                "reauthentication_required",
+                codes::REAUTHENTICATION_REQUIRED,
                 "This change needs you, not just your session: enter your password (or a second factor) at POST /api/auth/reauthenticate, then repeat it within 5 minutes. API tokens cannot make it.",
             ),
             ServiceError::Unavailable(m) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", m).with("retry_after", 60)
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, codes::NOT_READY, m)
+                    .with("retry_after", 60)
             }
             ServiceError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
+                codes::BUSY,
                 "The server is busy; try again in a moment.",
             )
             .with("retry_after", 1),
@@ -217,4 +228,19 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_answers_a_bare_500() {
+        let cause = serde_json::from_str::<u32>("x").unwrap_err();
+        let problem = Problem::from(ServiceError::internal("billing settings", cause));
+        assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(problem.code, codes::INTERNAL_ERROR);
+        assert!(!problem.detail.contains("billing"), "{}", problem.detail);
+        assert!(problem.extensions.is_empty());
+    }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::Problem;
+use crate::problem::codes;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -37,7 +38,7 @@ where
 fn invalid_query(why: impl std::fmt::Display) -> Problem {
     Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_query",
+        codes::INVALID_QUERY,
         format!("The query string is not valid: {why}"),
     )
 }
@@ -200,7 +201,7 @@ pub fn limit(asked: Option<u32>) -> Result<u32, Problem> {
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         Some(_) => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
+            codes::INVALID_QUERY,
             format!("limit must be 1 to {MAX_LIMIT}"),
         )),
     }
@@ -213,7 +214,7 @@ pub fn cursor<I: std::str::FromStr>(cursor: Option<&str>) -> Result<Option<I>, P
             c.parse().map_err(|_| {
                 Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_query",
+                    codes::INVALID_QUERY,
                     "cursor is not valid",
                 )
             })

@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 
 use crate::Problem;
+use crate::problem::codes;
 
 /// 256 KiB: an order of many items or a Stripe event fits many times over.
 pub const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
@@ -38,7 +39,7 @@ impl<S: Send + Sync> FromRequest<S> for WebhookBody {
             Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
             Err(_) => Err(Problem::new(
                 StatusCode::BAD_REQUEST,
-                "unreadable_body",
+                codes::UNREADABLE_BODY,
                 "The request body could not be read.",
             )),
         }

@@ -9,7 +9,8 @@ use crate::ServiceError;
 /// A fresh token: 160 random bits.
 pub fn new_token() -> Result<String, ServiceError> {
     let mut bytes = [0u8; TOKEN_BYTES];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ServiceError::Internal(format!("no randomness for a domain token: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| {
+        ServiceError::internal_msg(format!("no randomness for a domain token: {e}"))
+    })?;
     Ok(token_from(&bytes))
 }

@@ -56,12 +56,31 @@ pub enum ServiceError {
     Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A failure that is ours (hashing, signing); logged, never shown.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A failure that is ours (hashing, signing, a stored value we cannot
+    /// read), with its causes; logged, never shown to a client. The causes
+    /// are in the text (`{0:#}`: "what failed: why: why"), since that text
+    /// is what the API's log, a job's `last_error` and the CLI show; so
+    /// `source()` is not set, or the chain would be told twice.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
 }
 
 impl ServiceError {
+    /// Our failure while doing `doing`, caused by `source` (kept, with its
+    /// own causes).
+    pub fn internal<E>(doing: impl Into<String>, source: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Self::Internal(anyhow::Error::new(source).context(doing.into()))
+    }
+
+    /// Our failure with no error beneath it (a broken invariant, a missing
+    /// setting).
+    pub fn internal_msg(message: impl Into<String>) -> Self {
+        Self::Internal(anyhow::Error::msg(message.into()))
+    }
+
     pub fn invalid(
         field: impl Into<std::borrow::Cow<'static, str>>,
         message: impl Into<String>,
@@ -86,7 +105,7 @@ impl ServiceError {
 /// value.
 impl From<mpanel_store::secret_box::SealError> for ServiceError {
     fn from(err: mpanel_store::secret_box::SealError) -> Self {
-        Self::Internal(err.0)
+        Self::Internal(anyhow::Error::new(err))
     }
 }
 
@@ -101,5 +120,35 @@ impl From<TenantRuleError> for ServiceError {
             field: err.field().into(),
             message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_and_tells_the_chain_once() {
+        let cause = serde_json::from_str::<u32>("x").unwrap_err();
+        let err = ServiceError::internal("billing settings", cause);
+        let ServiceError::Internal(inner) = &err else {
+            panic!("not internal: {err:?}");
+        };
+        assert!(
+            inner
+                .chain()
+                .nth(1)
+                .is_some_and(|c| c.is::<serde_json::Error>())
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("internal error: billing settings: expected value"),
+            "{text}"
+        );
+        assert_eq!(text.matches("billing settings").count(), 1);
+        assert!(
+            std::error::Error::source(&err).is_none(),
+            "the text has the chain"
+        );
     }
 }

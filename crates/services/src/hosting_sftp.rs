@@ -43,21 +43,20 @@ pub async fn set_sftp_access(
             "give a password, keys, or both",
         ));
     }
-    let hash =
-        match &input.password {
-            Some(p) => {
-                if !(10..=200).contains(&p.chars().count()) || p.chars().any(char::is_control) {
-                    return Err(ServiceError::invalid(
-                        "password",
-                        "must be 10 to 200 characters, without control characters",
-                    ));
-                }
-                Some(crate::crypt::sha512_crypt_new(p).map_err(|e| {
-                    ServiceError::Internal(format!("no randomness for a salt: {e}"))
-                })?)
+    let hash = match &input.password {
+        Some(p) => {
+            if !(10..=200).contains(&p.chars().count()) || p.chars().any(char::is_control) {
+                return Err(ServiceError::invalid(
+                    "password",
+                    "must be 10 to 200 characters, without control characters",
+                ));
             }
-            None => None,
-        };
+            Some(crate::crypt::sha512_crypt_new(p).map_err(|e| {
+                ServiceError::internal_msg(format!("no randomness for a salt: {e}"))
+            })?)
+        }
+        None => None,
+    };
     let keys: Option<Vec<String>> = input
         .keys
         .map(|ks| ks.iter().map(|k| k.trim().to_owned()).collect());

@@ -24,8 +24,8 @@ pub async fn finish(
     body: &impl Serialize,
 ) -> Result<(), ServiceError> {
     if let Some(hold) = hold {
-        let body =
-            serde_json::to_string(body).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let body = serde_json::to_string(body)
+            .map_err(|e| ServiceError::internal("cannot serialize the answer to keep", e))?;
         tx.finish_idempotency(tenant, &hold.key, hold.held_since, status, &body)
             .await?;
     }

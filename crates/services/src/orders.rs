@@ -649,7 +649,8 @@ pub async fn place_order(
         at: now,
     }))
     .await?;
-    let body = serde_json::to_string(&placed).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let body = serde_json::to_string(&placed)
+        .map_err(|e| ServiceError::internal("cannot serialize the answer to keep", e))?;
     tx.finish_idempotency(tenant.id, idempotency_key, held_since, 201, &body)
         .await?;
     tx.commit().await?;

@@ -11,8 +11,8 @@ use crate::ServiceError;
 /// (a production start refuses to run without `secrets_key`).
 pub fn secret_box(store: &Store) -> Result<&SecretBox, ServiceError> {
     store.secrets().ok_or_else(|| {
-        ServiceError::Internal(
-            "no secrets_key is configured: secrets at rest cannot be sealed or opened".into(),
+        ServiceError::internal_msg(
+            "no secrets_key is configured: secrets at rest cannot be sealed or opened",
         )
     })
 }

@@ -151,12 +151,12 @@ fn secrets(secrets: Option<&SecretBox>) -> Result<&SecretBox, ServiceError> {
 
 pub fn open_credentials(sb: &SecretBox, s: &ServerRecord) -> Result<Credentials, ServiceError> {
     let raw = sb.open(&s.credentials, s.id.to_string().as_bytes())?;
-    serde_json::from_slice(&raw)
-        .map_err(|e| ServiceError::Internal(format!("server credentials: {e}")))
+    serde_json::from_slice(&raw).map_err(|e| ServiceError::internal("server credentials", e))
 }
 
 fn seal(sb: &SecretBox, id: ServerId, c: &Credentials) -> Result<String, ServiceError> {
-    let raw = serde_json::to_vec(c).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let raw = serde_json::to_vec(c)
+        .map_err(|e| ServiceError::internal("cannot serialize server credentials", e))?;
     Ok(sb.seal(&raw, id.to_string().as_bytes())?)
 }
 

@@ -19,7 +19,8 @@ pub struct NameHolder {
     pub name: String,
 }
 
-fn placeholders(from: usize, count: usize) -> String {
+/// `$from, …` for `count` bound values.
+pub(crate) fn placeholders(from: usize, count: usize) -> String {
     (from..from + count)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

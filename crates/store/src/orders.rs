@@ -10,7 +10,26 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::name_claims::placeholders;
 use crate::{Store, StoreError, StoreResult, Tx};
+
+macro_rules! item_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        OrderItemRecord {
+            id: row.try_get("id")?,
+            product_id: ProductId::from_uuid(row.try_get("product_id")?),
+            subscription_id: row.try_get("subscription_id")?,
+            period: row.try_get("period")?,
+            domain: row.try_get("domain")?,
+            amount_minor: row.try_get("amount_minor")?,
+            setup_fee_minor: row.try_get("setup_fee_minor")?,
+            options: row
+                .try_get::<Option<Json<Value>>, _>("options")?
+                .map(|j| j.0),
+        }
+    }};
+}
 
 pub use crate::idempotency::IdempotencyStart;
 
@@ -167,18 +186,7 @@ impl Tx {
             .fetch_all(conn)
             .await?
             {
-                out.push(OrderItemRecord {
-                    id: row.try_get("id")?,
-                    product_id: ProductId::from_uuid(row.try_get("product_id")?),
-                    subscription_id: row.try_get("subscription_id")?,
-                    period: row.try_get("period")?,
-                    domain: row.try_get("domain")?,
-                    amount_minor: row.try_get("amount_minor")?,
-                    setup_fee_minor: row.try_get("setup_fee_minor")?,
-                    options: row
-                        .try_get::<Option<Json<Value>>, _>("options")?
-                        .map(|j| j.0),
-                });
+                out.push(item_from_row!(&row));
             }
             out
         });
@@ -564,18 +572,62 @@ impl Store {
         tenant: TenantId,
         order: Uuid,
     ) -> StoreResult<Vec<OrderStepRecord>> {
+        self.order_steps_of(tenant, &[order]).await
+    }
+
+    /// The items of several orders (one query), each with its order's id,
+    /// in insertion order.
+    pub async fn order_items_of(
+        &self,
+        tenant: TenantId,
+        orders: &[Uuid],
+    ) -> StoreResult<Vec<(Uuid, OrderItemRecord)>> {
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT order_id, id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor, options
+             FROM order_items WHERE tenant_id = $1 AND order_id IN ({}) ORDER BY id",
+            placeholders(2, orders.len())
+        ));
         let found = on_pool!(self.pool, |p| {
+            let mut q = sqlx::query(sql).bind(tenant.as_uuid());
+            for order in orders {
+                q = q.bind(*order);
+            }
             let mut out = Vec::new();
-            for row in sqlx::query(
-                "SELECT s.order_item_id, s.step, s.job_id, j.state, j.attempts, j.last_error
-                 FROM order_steps s LEFT JOIN jobs j ON j.id = s.job_id
-                 WHERE s.tenant_id = $1 AND s.order_id = $2 ORDER BY s.id",
-            )
-            .bind(tenant.as_uuid())
-            .bind(order)
-            .fetch_all(p)
-            .await?
-            {
+            for row in q.fetch_all(p).await? {
+                let order: Uuid = row.try_get("order_id")?;
+                out.push((order, item_from_row!(&row)));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// The provisioning steps of several orders (one query) with their
+    /// jobs' state, in insertion order.
+    pub async fn order_steps_of(
+        &self,
+        tenant: TenantId,
+        orders: &[Uuid],
+    ) -> StoreResult<Vec<OrderStepRecord>> {
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT s.order_item_id, s.step, s.job_id, j.state, j.attempts, j.last_error
+             FROM order_steps s LEFT JOIN jobs j ON j.id = s.job_id
+             WHERE s.tenant_id = $1 AND s.order_id IN ({}) ORDER BY s.id",
+            placeholders(2, orders.len())
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut q = sqlx::query(sql).bind(tenant.as_uuid());
+            for order in orders {
+                q = q.bind(*order);
+            }
+            let mut out = Vec::new();
+            for row in q.fetch_all(p).await? {
                 let state: Option<String> = row.try_get("state")?;
                 out.push(OrderStepRecord {
                     order_item_id: row.try_get("order_item_id")?,

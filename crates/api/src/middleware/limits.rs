@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::Problem;
+use crate::problem::codes;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -39,7 +40,7 @@ pub async fn enforce_limits(State(limits): State<Limits>, req: Request, next: Ne
             // Our slowness, not the client's: 503, which senders retry.
             let mut res = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "request_timeout",
+                codes::REQUEST_TIMEOUT,
                 "The request took too long; try again.",
             )
             .with("retry_after", 1)

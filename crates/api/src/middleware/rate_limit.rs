@@ -17,6 +17,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::client_ip::ClientIp;
+use crate::problem::codes;
 use crate::{Problem, RateLimit};
 
 /// `/api/ready` is not exempt: it asks the database, so an unauthenticated
@@ -65,7 +66,7 @@ pub async fn rate_limit(State(limiter): State<Limiter>, req: Request, next: Next
             let secs = secs.max(1);
             let mut res = Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                codes::RATE_LIMITED,
                 format!("Too many requests from this address; retry in {secs} s."),
             )
             .with("retry_after", secs)

@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
+use crate::problem::codes;
 use crate::query::{self, ApiQuery, Listing, NoFilter, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
@@ -169,7 +170,7 @@ pub(super) fn unprocessable(code: &'static str, detail: String) -> Problem {
 
 pub(super) fn currency_param(raw: Option<&str>, default: &str) -> Result<Currency, Problem> {
     Currency::parse(raw.unwrap_or(default))
-        .map_err(|e| unprocessable("invalid_query", format!("currency: {e}")))
+        .map_err(|e| unprocessable(codes::INVALID_QUERY, format!("currency: {e}")))
 }
 
 async fn default_currency(state: &AppState, tenant: TenantId) -> Result<String, Problem> {
@@ -189,7 +190,7 @@ async fn fields(
     let base_currency = match body.base_currency {
         Some(c) => c,
         None => Currency::parse(&default_currency(state, tenant).await?)
-            .map_err(|e| unprocessable("validation_failed", format!("base_currency: {e}")))?,
+            .map_err(|e| unprocessable(codes::VALIDATION_FAILED, format!("base_currency: {e}")))?,
     };
     Ok(ProductFields {
         name: body.name,
@@ -211,7 +212,7 @@ fn price_input(body: PriceBody) -> Result<PriceInput, Problem> {
         .as_deref()
         .map(str::parse::<TenantId>)
         .transpose()
-        .map_err(|_| unprocessable("validation_failed", "tenant_id: not an id".into()))?;
+        .map_err(|_| unprocessable(codes::VALIDATION_FAILED, "tenant_id: not an id".into()))?;
     Ok(PriceInput {
         period: body.period,
         currency: body.currency,
@@ -469,14 +470,14 @@ pub async fn pricing(
     )?;
     if let Some(region) = &q.region {
         mpanel_domain::catalog::product::check_region(region)
-            .map_err(|e| unprocessable("invalid_query", e))?;
+            .map_err(|e| unprocessable(codes::INVALID_QUERY, e))?;
     }
     let for_tenant = q
         .tenant_id
         .as_deref()
         .map(str::parse::<TenantId>)
         .transpose()
-        .map_err(|_| unprocessable("invalid_query", "tenant_id: not an id".into()))?;
+        .map_err(|_| unprocessable(codes::INVALID_QUERY, "tenant_id: not an id".into()))?;
     let request = PriceRequest {
         period,
         currency,

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::problem::codes;
 use crate::{AppState, Problem};
 
 /// How long readiness waits for the database.
@@ -57,7 +58,7 @@ pub async fn health() -> Json<Health> {
     ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let not_ready = |detail: &str, database: &str, migrations: &str| {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail)
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, codes::NOT_READY, detail)
             .with(
                 "checks",
                 serde_json::json!({"database": database, "migrations": migrations}),

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
-use crate::idempotent::{self, Idempotent};
+use crate::idempotency::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, Page, PageParams};
@@ -110,7 +110,7 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
     let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotent::run(&state, tenant.id, &request, |hold| async move {
+    idempotency::run(&state, tenant.id, &request, |hold| async move {
         invoices::create_draft(
             &st.store,
             st.clock.as_ref(),
@@ -235,7 +235,7 @@ pub async fn pay(
     let id = invoice_id(&id)?;
     let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
     let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotent::run(&state, tenant.id, &request, |hold| async move {
+    idempotency::run(&state, tenant.id, &request, |hold| async move {
         payments::pay(
             &st.store,
             st.clock.as_ref(),
@@ -264,7 +264,7 @@ pub async fn credit_note(
     let id = invoice_id(&id)?;
     let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
     let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotent::run(&state, tenant.id, &request, |hold| async move {
+    idempotency::run(&state, tenant.id, &request, |hold| async move {
         credit_notes::create(
             &st.store,
             st.clock.as_ref(),

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::problem::codes;
 use crate::{AppState, Problem};
 
 /// Request counts and latency histograms by route and status, and whatever
@@ -24,7 +25,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
             let mut res = Problem::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                codes::UNAUTHORIZED,
                 "The metrics endpoint needs the configured bearer token.",
             )
             .into_response();

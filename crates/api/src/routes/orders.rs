@@ -3,25 +3,24 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::jobs::JobState;
-use mpanel_domain::orders::signature;
-use mpanel_services::idempotency::IdempotencyHold;
-use mpanel_services::orders::{self, OrderInput};
-use mpanel_store::orders::{IdempotencyStart, OrderRecord};
+use mpanel_services::orders;
+use mpanel_store::domain_verifications::DomainVerification;
+use mpanel_store::orders::{OrderItemRecord, OrderRecord, OrderStepRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
+use crate::idempotency::{self, Start};
 use crate::middleware::RequestId;
 use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
-use crate::webhook_body::WebhookBody;
+use crate::signed_order::SignedOrder;
 use crate::{AppState, Problem};
 
 /// What the marketing site sends (see the README for every field).
@@ -55,37 +54,6 @@ pub struct OrderPlacedDoc {
     items: Vec<Value>,
 }
 
-fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
-    Problem::new(status, code, detail)
-}
-
-/// The tenant `slug` names, once `signature` proves the body came from it.
-/// An unknown tenant costs the same work (its secrets are looked up, the
-/// same number of MACs computed) and gets the answer a bad signature gets,
-/// so neither the answer nor its time tells who exists.
-async fn signed_tenant(
-    state: &AppState,
-    slug: &str,
-    signature: Option<&str>,
-    body: &[u8],
-    now: OffsetDateTime,
-) -> Result<mpanel_store::tenants::TenantRecord, Problem> {
-    let refused = |e: signature::SignatureError| {
-        problem(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
-    };
-    let tenant = state.store.tenant_by_slug(slug).await?;
-    let lookup = tenant
-        .as_ref()
-        .map_or(mpanel_domain::TenantId::from_uuid(Uuid::nil()), |t| t.id);
-    let secrets = mpanel_services::tenants::webhook_secrets(&state.store, lookup, now).await?;
-    let checked = signature::verify(&secrets, signature, body, now.unix_timestamp());
-    match (tenant, checked) {
-        (Some(tenant), Ok(())) => Ok(tenant),
-        (_, Err(e)) => Err(refused(e)),
-        (None, Ok(())) => Err(refused(signature::SignatureError::Mismatch)),
-    }
-}
-
 /// Place an order from the marketing site: names the tenant
 /// (`X-Mpanel-Tenant`), signed (`X-Mpanel-Signature: t=…,v1=…`, HMAC-SHA256
 /// of `"<t>.<Idempotency-Key>.<body>"` with the tenant's webhook secret,
@@ -108,97 +76,20 @@ async fn signed_tenant(
 pub async fn place(
     State(state): State<AppState>,
     request_id: Option<axum::Extension<RequestId>>,
-    headers: HeaderMap,
-    WebhookBody(body): WebhookBody,
+    order: SignedOrder,
 ) -> Result<Response, Problem> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let slug = header("x-mpanel-tenant").ok_or_else(|| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            "tenant_required",
-            "Name the tenant in X-Mpanel-Tenant.",
-        )
-    })?;
-    let key = header("idempotency-key")
-        // No '.': the signature covers "<t>.<key>.<body>", which must read
-        // one way only.
-        .filter(|k| {
-            (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic() && b != b'.')
-        })
-        .ok_or_else(|| {
-            problem(
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_required",
-                "Send an Idempotency-Key header (1 to 255 visible characters, no '.') unique to this order.",
-            )
-        })?
-        .to_owned();
-    let now = state.clock.now();
-    let signed = signature::order_payload(&key, &body);
-    let tenant = signed_tenant(&state, slug, header("x-mpanel-signature"), &signed, now).await?;
-    if !headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
-    {
-        return Err(problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the order as application/json.",
-        ));
-    }
-    let input: OrderInput = crate::json::parse(&body)?;
-
-    let held_since = match state
-        .store
-        .start_idempotency(tenant.id, &key, &Sha256::digest(&body), now)
-        .await?
-    {
-        IdempotencyStart::Fresh { held_since } => held_since,
-        IdempotencyStart::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            return Ok((
-                status,
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    ),
-                    (
-                        header::HeaderName::from_static("idempotent-replayed"),
-                        HeaderValue::from_static("true"),
-                    ),
-                ],
-                body,
-            )
-                .into_response());
-        }
-        IdempotencyStart::InFlight => {
-            return Err(problem(
-                StatusCode::CONFLICT,
-                "request_in_flight",
-                "A request with this Idempotency-Key is still being processed.",
-            ));
-        }
-        IdempotencyStart::Mismatch => {
-            return Err(problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used for a different request.",
-            ));
-        }
+    let tenant = &order.tenant;
+    let hold = match idempotency::begin(&state, tenant.id, &order.key, &order.hash).await? {
+        Start::Replay(first_answer) => return Ok(first_answer),
+        Start::Run(hold) => hold,
     };
     let request_id = request_id.map(|axum::Extension(RequestId(id))| id);
-    let hold = IdempotencyHold {
-        key: key.clone(),
-        held_since,
-    };
     match orders::place_order(
         &state.store,
         state.clock.as_ref(),
         &state.stripe,
-        &tenant,
-        &input,
+        tenant,
+        &order.input,
         &hold,
         request_id,
     )
@@ -206,22 +97,12 @@ pub async fn place(
     {
         Ok(placed) => Ok((StatusCode::CREATED, Json(placed)).into_response()),
         // Another request took the key over while this one ran: it answers.
-        Err(mpanel_services::ServiceError::Store(mpanel_store::StoreError::Conflict(_))) => {
-            Err(problem(
-                StatusCode::CONFLICT,
-                "request_in_flight",
-                "Another request with this Idempotency-Key took over.",
-            ))
-        }
+        Err(mpanel_services::ServiceError::Store(mpanel_store::StoreError::Conflict(_))) => Err(
+            idempotency::in_flight("Another request with this Idempotency-Key took over."),
+        ),
         Err(err) => {
             // Nothing was made: let a corrected or later retry run afresh.
-            if let Err(e) = state
-                .store
-                .abandon_idempotency(tenant.id, &key, held_since)
-                .await
-            {
-                tracing::error!(error = %e, "cannot release an idempotency key");
-            }
+            idempotency::release(&state, tenant.id, &hold).await;
             Err(err.into())
         }
     }
@@ -310,16 +191,57 @@ fn summary(o: OrderRecord) -> OrderView {
 }
 
 async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem> {
+    let tenant = o.tenant_id;
+    let mut views = detailed_many(state, tenant, vec![o]).await?;
+    views
+        .pop()
+        .ok_or_else(|| Problem::not_found("No such order."))
+}
+
+/// `orders` with their items, steps and proofs of domain control, in
+/// three queries whatever their number.
+async fn detailed_many(
+    state: &AppState,
+    tenant: mpanel_domain::TenantId,
+    orders: Vec<OrderRecord>,
+) -> Result<Vec<OrderView>, Problem> {
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let items = state.store.order_items_of(tenant, &ids).await?;
+    let steps = state.store.order_steps_of(tenant, &ids).await?;
+    let subscriptions: Vec<Uuid> = items.iter().map(|(_, i)| i.subscription_id).collect();
+    let proofs = state
+        .store
+        .domain_verifications_of(tenant, &subscriptions)
+        .await?;
+    let mut items_of: std::collections::HashMap<Uuid, Vec<OrderItemRecord>> = Default::default();
+    for (order, item) in items {
+        items_of.entry(order).or_default().push(item);
+    }
+    Ok(orders
+        .into_iter()
+        .map(|o| {
+            let items = items_of.remove(&o.id).unwrap_or_default();
+            view_of(o, items, &steps, &proofs)
+        })
+        .collect())
+}
+
+/// One order's view from its rows (`steps` and `proofs` may hold other
+/// orders' too).
+fn view_of(
+    o: OrderRecord,
+    items: Vec<OrderItemRecord>,
+    steps: &[OrderStepRecord],
+    proofs: &[DomainVerification],
+) -> OrderView {
     use mpanel_domain::orders::domain_control::{
         WAITING_FOR_VERIFICATION, challenge_name, step_waits_for_proof,
     };
-    let items = state.store.order_items(o.tenant_id, o.id).await?;
-    let steps = state.store.order_steps(o.tenant_id, o.id).await?;
     let subscriptions: Vec<Uuid> = items.iter().map(|i| i.subscription_id).collect();
-    let proofs = state
-        .store
-        .domain_verifications_of(o.tenant_id, &subscriptions)
-        .await?;
+    let proofs: Vec<&DomainVerification> = proofs
+        .iter()
+        .filter(|v| subscriptions.contains(&v.subscription_id))
+        .collect();
     let items = items
         .into_iter()
         .map(|i| {
@@ -363,12 +285,12 @@ async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem
         .into_iter()
         .map(|v| DomainVerificationView {
             txt_name: challenge_name(&v.domain),
-            domain: v.domain,
+            domain: v.domain.clone(),
             subscription_id: v.subscription_id.to_string(),
             status: v.status.as_str().to_owned(),
             method: v.method.map(|m| m.as_str().to_owned()),
-            txt_value: v.token,
-            last_result: v.last_result,
+            txt_value: v.token.clone(),
+            last_result: v.last_result.clone(),
             checked_at: v.checked_at,
             verified_at: v.verified_at,
         })
@@ -376,7 +298,7 @@ async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem
     let mut view = summary(o);
     view.items = Some(items);
     view.domain_verifications = Some(proofs);
-    Ok(view)
+    view
 }
 
 /// The tenant's orders, newest first.
@@ -434,37 +356,36 @@ pub async fn get(
 }
 
 /// Your own orders, with each item's provisioning steps.
-#[utoipa::path(get, path = "/api/me/orders", tag = "orders",
+#[utoipa::path(get, path = "/api/me/orders", tag = "orders", params(PageParams),
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "Your orders", body = Page<OrderView>)))]
 pub async fn mine(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfRead>,
+    list: Listing<NoFilter>,
 ) -> Result<Json<Page<OrderView>>, Problem> {
     let p = &caller.principal;
+    let paging = &list.paging;
+    let before = paging.after::<Uuid>()?;
     let Some(customer) = state.store.customer_of_user(p.tenant_id, p.user_id).await? else {
-        return Ok(Json(Page {
-            items: Vec::new(),
-            next_cursor: None,
-        }));
+        return Ok(Json(Page::empty()));
     };
-    let mut items = Vec::new();
-    for order in state
+    let fetched = state
         .store
-        .list_orders(p.tenant_id, Some(customer.id), None, 200)
-        .await?
+        .list_orders(p.tenant_id, Some(customer.id), before, paging.fetch())
+        .await?;
+    let page = paging.page(fetched, |o| o.id.to_string(), |o| o);
+    let mut items = detailed_many(&state, p.tenant_id, page.items).await?;
+    // A driver's error text is for staff, not customers.
+    for step in items
+        .iter_mut()
+        .flat_map(|view| view.items.iter_mut().flatten())
+        .flat_map(|item| item.steps.iter_mut())
     {
-        let mut view = detailed(&state, order).await?;
-        // A driver's error text is for staff, not customers.
-        for item in view.items.iter_mut().flatten() {
-            for step in &mut item.steps {
-                step.last_error = None;
-            }
-        }
-        items.push(view);
+        step.last_error = None;
     }
     Ok(Json(Page {
         items,
-        next_cursor: None,
+        next_cursor: page.next_cursor,
     }))
 }

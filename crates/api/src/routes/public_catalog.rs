@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::catalog::{currency_param, unprocessable};
 use crate::openapi::ProblemDoc;
+use crate::problem::codes;
 use crate::query::ApiQuery;
 use crate::{AppState, Problem};
 
@@ -78,7 +79,7 @@ pub async fn public_catalog(
     let currency = currency_param(q.currency.as_deref(), &tenant.default_currency)?;
     if let Some(region) = &q.region {
         mpanel_domain::catalog::product::check_region(region)
-            .map_err(|e| unprocessable("invalid_query", e))?;
+            .map_err(|e| unprocessable(codes::INVALID_QUERY, e))?;
     }
     let now = state.clock.now();
     let key = (tenant.id, currency, q.region.clone());

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
+use crate::problem::codes;
 use crate::query::{self, Listing, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
@@ -164,7 +165,7 @@ pub async fn mfa_disable(
         _ => {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                codes::VALIDATION_FAILED,
                 "code: send a code or a recovery_code",
             )
             .with("field", "code"));
@@ -241,7 +242,7 @@ pub async fn webauthn_finish(
     let ceremony: Uuid = body.ceremony_id.parse().map_err(|_| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            codes::VALIDATION_FAILED,
             "ceremony_id: not an id",
         )
         .with("field", "ceremony_id")

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::invoices::{own_customer, tenant_of};
 use crate::caller::{Authorized, perm};
-use crate::idempotent::{self, Idempotent};
+use crate::idempotency::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, Page, PageParams};
@@ -87,7 +87,7 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
     let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotent::run(&state, tenant.id, &request, |hold| async move {
+    idempotency::run(&state, tenant.id, &request, |hold| async move {
         subscriptions::create(
             &st.store,
             st.clock.as_ref(),

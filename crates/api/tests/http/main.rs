@@ -29,6 +29,7 @@ mod ops;
 mod orders;
 mod orders_domain_control;
 mod orders_names;
+mod orders_paging;
 mod orders_stripe;
 mod request_id;
 mod retention;

@@ -153,7 +153,7 @@ pub async fn attempt(
     let (Some((customer, method)), true, true) = (card, open, due > 0) else {
         return Ok(());
     };
-    let currency = Currency::parse(&inv.currency).map_err(ServiceError::Internal)?;
+    let currency = Currency::parse(&inv.currency).map_err(ServiceError::internal_msg)?;
     let answer = stripe
         .create_payment_intent(
             &key,

@@ -178,7 +178,7 @@ pub async fn credit_note_pdf(
             quantity: "1".to_owned(),
             unit_price: from_minor(
                 note.amount_minor,
-                Currency::parse(&cur).map_err(ServiceError::Internal)?,
+                Currency::parse(&cur).map_err(ServiceError::internal_msg)?,
             )
             .to_string(),
             tax_rate: String::new(),

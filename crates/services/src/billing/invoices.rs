@@ -426,9 +426,9 @@ pub async fn update_draft(
 /// The calendar year of `at` in the tenant's time zone.
 pub fn tenant_year(tenant: &TenantRecord, at: OffsetDateTime) -> Result<i32, ServiceError> {
     let zone = jiff::tz::TimeZone::get(&tenant.timezone)
-        .map_err(|e| ServiceError::Internal(format!("tenant time zone: {e}")))?;
+        .map_err(|e| ServiceError::internal("tenant time zone", e))?;
     let ts = jiff::Timestamp::from_second(at.unix_timestamp())
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        .map_err(|e| ServiceError::internal("timestamp out of range", e))?;
     Ok(i32::from(ts.to_zoned(zone).year()))
 }
 
@@ -475,7 +475,7 @@ pub(crate) async fn issue_in(
         .iter()
         .map(super::lines::from_record)
         .collect::<Result<Vec<_>, _>>()?;
-    let currency = Currency::parse(&inv.currency).map_err(ServiceError::Internal)?;
+    let currency = Currency::parse(&inv.currency).map_err(ServiceError::internal_msg)?;
     let customer = customer_in(tx, tenant.id, inv.customer_id).await?;
     let loaded = settings::load_in(tx, tenant.id).await?;
     let (records, subtotal, tax, total, treatment) =

@@ -60,7 +60,7 @@ impl LineIn {
 
 /// A stored line back as input (to price it again at issue).
 pub fn from_record(r: &InvoiceLineRecord) -> Result<LineIn, ServiceError> {
-    let bad = |what: &str| ServiceError::Internal(format!("stored line {}: bad {what}", r.id));
+    let bad = |what: &str| ServiceError::internal_msg(format!("stored line {}: bad {what}", r.id));
     Ok(LineIn {
         kind: r.kind.parse().map_err(|_| bad("kind"))?,
         source: Some(r.source.parse().map_err(|_| bad("source"))?),

@@ -92,8 +92,8 @@ pub async fn update(
             status.as_str()
         )));
     }
-    let period: Period = sub.period.parse().map_err(ServiceError::Internal)?;
-    let currency = Currency::parse(&sub.currency).map_err(ServiceError::Internal)?;
+    let period: Period = sub.period.parse().map_err(ServiceError::internal_msg)?;
+    let currency = Currency::parse(&sub.currency).map_err(ServiceError::internal_msg)?;
     let old_addons = addons(&sub.addons);
     let old_total = per_period(sub.amount_minor, &old_addons);
     let old_product = sub.product_id;
@@ -123,8 +123,8 @@ pub async fn update(
     }
     sub.product_id = new_product;
     sub.amount_minor = new_amount;
-    sub.addons =
-        serde_json::to_value(&new_addons).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    sub.addons = serde_json::to_value(&new_addons)
+        .map_err(|e| ServiceError::internal("cannot serialize add-ons", e))?;
     if let Some(auto) = input.auto_renew {
         sub.auto_renew = auto;
     }
@@ -180,7 +180,7 @@ async fn settle(
         return Ok(None);
     };
     let zone = jiff::tz::TimeZone::get(&tenant.timezone)
-        .map_err(|e| ServiceError::Internal(format!("tenant time zone: {e}")))?;
+        .map_err(|e| ServiceError::internal("tenant time zone", e))?;
     let p = prorate(&PlanChange {
         old_amount_minor: old_total,
         new_amount_minor: new_total,
@@ -190,8 +190,8 @@ async fn settle(
         cycle,
         zone,
     })
-    .map_err(ServiceError::Internal)?;
-    let currency = Currency::parse(&sub.currency).map_err(ServiceError::Internal)?;
+    .map_err(ServiceError::internal_msg)?;
+    let currency = Currency::parse(&sub.currency).map_err(ServiceError::internal_msg)?;
     let unit = if cycle == Cycle::Hourly {
         "seconds"
     } else {
@@ -257,7 +257,7 @@ async fn credit_balance(
     share: &str,
     now: OffsetDateTime,
 ) -> Result<i64, ServiceError> {
-    let currency = Currency::parse(&sub.currency).map_err(ServiceError::Internal)?;
+    let currency = Currency::parse(&sub.currency).map_err(ServiceError::internal_msg)?;
     let customer = tx.customer(tenant.id, sub.customer_id).await?;
     let net = LineIn {
         kind: LineKind::Item,

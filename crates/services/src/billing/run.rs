@@ -226,7 +226,7 @@ pub(crate) fn schedule_of(
     match (cycle, sub.anchor_at) {
         (Some(cycle), Some(anchor)) => Schedule::new(anchor, cycle, zone)
             .map(Some)
-            .map_err(ServiceError::Internal),
+            .map_err(ServiceError::internal_msg),
         _ => Ok(None),
     }
 }
@@ -398,7 +398,7 @@ pub(crate) fn plan_lines(
     end: OffsetDateTime,
     zone: &jiff::tz::TimeZone,
 ) -> Result<Vec<LineIn>, ServiceError> {
-    let currency = Currency::parse(&d.sub.currency).map_err(ServiceError::Internal)?;
+    let currency = Currency::parse(&d.sub.currency).map_err(ServiceError::internal_msg)?;
     let hourly = d.sub.period == Period::Hourly.as_str();
     let span = format!(
         "{} to {}",
@@ -521,10 +521,10 @@ pub(crate) async fn write_invoices(
     let mut lines = Vec::new();
     let mut notes = Vec::with_capacity(drafts.len());
     for d in drafts {
-        let customer = customers
-            .get(&d.sub.customer_id)
-            .ok_or_else(|| ServiceError::Internal(format!("customer of {} missing", d.sub.id)))?;
-        let currency = Currency::parse(&d.sub.currency).map_err(ServiceError::Internal)?;
+        let customer = customers.get(&d.sub.customer_id).ok_or_else(|| {
+            ServiceError::internal_msg(format!("customer of {} missing", d.sub.id))
+        })?;
+        let currency = Currency::parse(&d.sub.currency).map_err(ServiceError::internal_msg)?;
         let priced = if d.lines.is_empty() {
             None
         } else {

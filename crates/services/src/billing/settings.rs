@@ -311,7 +311,7 @@ fn decode(
         }),
         Some(r) => Ok(LoadedSettings {
             settings: serde_json::from_value(r.settings)
-                .map_err(|e| ServiceError::Internal(format!("billing settings: {e}")))?,
+                .map_err(|e| ServiceError::internal("billing settings", e))?,
             stripe_secret_key: r.stripe_secret_key,
             stripe_webhook_secret: r.stripe_webhook_secret,
             tenant: Some(tenant),
@@ -455,8 +455,8 @@ pub async fn update(
         stripe_webhook_secret: pick(new_hook, before.stripe_webhook_secret.clone()),
         tenant: Some(tenant),
     };
-    let settings =
-        serde_json::to_value(&after.settings).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let settings = serde_json::to_value(&after.settings)
+        .map_err(|e| ServiceError::internal("cannot serialize billing settings", e))?;
     tx.save_billing_settings(
         tenant,
         &BillingSettingsRecord {

@@ -96,7 +96,7 @@ pub async fn create_payment_intent(
         None => 1,
     };
     tx.commit().await?;
-    let currency = Currency::parse(&inv.currency).map_err(ServiceError::Internal)?;
+    let currency = Currency::parse(&inv.currency).map_err(ServiceError::internal_msg)?;
     let intent = stripe
         .create_payment_intent(
             &key,

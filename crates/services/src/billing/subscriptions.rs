@@ -289,7 +289,8 @@ pub async fn create(
         cancel_at_period_end: false,
         cancelled_at: None,
         suspend_reason: None,
-        addons: serde_json::to_value(&addons).map_err(|e| ServiceError::Internal(e.to_string()))?,
+        addons: serde_json::to_value(&addons)
+            .map_err(|e| ServiceError::internal("cannot serialize add-ons", e))?,
         created_at: now,
         updated_at: now,
     };
@@ -355,7 +356,7 @@ fn refuse(from: SubscriptionStatus, to: SubscriptionStatus) -> ServiceError {
 pub(crate) fn status_of(sub: &SubscriptionRecord) -> Result<SubscriptionStatus, ServiceError> {
     sub.status
         .parse()
-        .map_err(|e: String| ServiceError::Internal(format!("subscription {}: {e}", sub.id)))
+        .map_err(|e: String| ServiceError::internal_msg(format!("subscription {}: {e}", sub.id)))
 }
 
 /// What staff may do to a subscription's state.
@@ -494,7 +495,7 @@ pub async fn start_billing_in(
         return Ok(());
     };
     let anchor = now.replace_nanosecond(0).unwrap_or(now);
-    let schedule = Schedule::new(anchor, cycle, zone).map_err(ServiceError::Internal)?;
+    let schedule = Schedule::new(anchor, cycle, zone).map_err(ServiceError::internal_msg)?;
     let (start, end) = schedule.period(0);
     sub.anchor_at = Some(anchor);
     sub.next_period = 1;

@@ -60,8 +60,8 @@ impl AccessTokens {
     /// `secret` must be at least 32 bytes.
     pub fn new(secret: &[u8]) -> Result<Self, ServiceError> {
         if secret.len() < 32 {
-            return Err(ServiceError::Internal(
-                "the JWT key must be at least 32 bytes".into(),
+            return Err(ServiceError::internal_msg(
+                "the JWT key must be at least 32 bytes",
             ));
         }
         let mut successor_key = Sha256::new();
@@ -98,7 +98,7 @@ impl AccessTokens {
             exp: iat + Self::ttl_secs(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &body, &self.encoding)
-            .map_err(|e| ServiceError::Internal(format!("cannot sign a token: {e}")))
+            .map_err(|e| ServiceError::internal("cannot sign a token", e))
     }
 
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, ServiceError> {

@@ -40,10 +40,10 @@ pub async fn hash(password: &str) -> Result<String, ServiceError> {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
+            .map_err(|e| ServiceError::internal("password hashing failed", e))
     })
     .await
-    .map_err(|e| ServiceError::Internal(format!("hashing task failed: {e}")))?
+    .map_err(|e| ServiceError::internal("hashing task failed", e))?
 }
 
 /// Whether `password` matches `stored`. With no stored hash (unknown user)
@@ -66,7 +66,7 @@ pub async fn verify(stored: Option<&str>, password: &str) -> Result<bool, Servic
         ok && real
     })
     .await
-    .map_err(|e| ServiceError::Internal(format!("verification task failed: {e}")))
+    .map_err(|e| ServiceError::internal("verification task failed", e))
 }
 
 /// A hash of a random password, made once per process.

@@ -8,7 +8,8 @@ use crate::ServiceError;
 /// `N` random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], ServiceError> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| ServiceError::Internal(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut buf)
+        .map_err(|e| ServiceError::internal_msg(format!("no randomness: {e}")))?;
     Ok(buf)
 }
 

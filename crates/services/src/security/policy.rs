@@ -16,7 +16,7 @@ pub async fn load(store: &Store, tenant: TenantId) -> Result<SecurityPolicy, Ser
         // A policy that no longer reads must not switch protection off.
         Some(v) => serde_json::from_value(v).map_err(|e| {
             tracing::error!(%tenant, error = %e, "the stored security policy cannot be read");
-            ServiceError::Internal(format!("unreadable security policy: {e}"))
+            ServiceError::internal("unreadable security policy", e)
         }),
         None => Ok(SecurityPolicy::default()),
     }
@@ -47,7 +47,8 @@ pub async fn update(
         ));
     }
     let before = load(store, who.tenant_id).await?;
-    let value = serde_json::to_value(policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let value = serde_json::to_value(policy)
+        .map_err(|e| ServiceError::internal("cannot serialize the security policy", e))?;
     let now = clock.now();
     let mut tx = store.begin().await?;
     tx.save_security_policy(who.tenant_id, &value, now).await?;

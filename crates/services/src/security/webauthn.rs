@@ -29,8 +29,8 @@ impl std::fmt::Debug for Passkeys {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Internal(e.to_string())
+fn internal(e: impl std::error::Error + Send + Sync + 'static) -> ServiceError {
+    ServiceError::Internal(anyhow::Error::new(e))
 }
 
 impl Passkeys {
