@@ -120,8 +120,10 @@ def main():
                 break
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
-        for role in args.roles.split(","):
-            token = api_token(base, role)
+        # Every token before any run: the checker's failed logins would
+        # otherwise trip the login throttle for the next role's sign-in.
+        tokens = {role: api_token(base, role) for role in args.roles.split(",")}
+        for role, token in tokens.items():
             print(f"==> schemathesis as {role} ({args.engine})", flush=True)
             code = subprocess.run([
                 st, "--config-file", CONFIG, "run", f"{base}/api/openapi.json", "--checks", "all",

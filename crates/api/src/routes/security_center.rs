@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::caller::{Authorized, perm};
 use crate::openapi::ProblemDoc;
 use crate::problem::codes;
-use crate::query::{self, Listing, Page, PageParams};
+use crate::query::{Listing, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -281,9 +281,9 @@ pub struct EventView {
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     pub kind: Option<String>,
-    /// Admins: one user's events.
+    /// Admins: one user's events (others only ever see their own).
     #[param(value_type = Option<uuid::Uuid>)]
-    pub user_id: Option<String>,
+    pub user_id: Option<mpanel_domain::UserId>,
 }
 
 /// Security events, newest first: your own, or the tenant's for admins.
@@ -299,7 +299,7 @@ pub async fn events(
     let Listing { paging, filter: q } = list;
     let before = paging.after::<SecurityEventId>()?;
     let user = if p.access.permits(Permission::SecurityEventsRead) {
-        query::cursor::<mpanel_domain::UserId>(q.user_id.as_deref())?
+        q.user_id
     } else {
         Some(p.user_id)
     };

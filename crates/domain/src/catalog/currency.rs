@@ -250,7 +250,6 @@ impl utoipa::PartialSchema for Currency {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .enum_values(Some(Currency::codes()))
-            .examples([serde_json::json!("EUR")])
             .into()
     }
 }
