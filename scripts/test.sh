@@ -2,8 +2,9 @@
 # The one test command (README, CI): installs what the tests need, starts a
 # throwaway PostgreSQL, PowerDNS, a web node (sshd + nginx) and a mail node
 # (Dovecot) on loopback, then runs cargo fmt --check, clippy with
-# -D warnings, and the whole test suite once on SQLite and once on
-# PostgreSQL. Everything it starts stops when it exits.
+# -D warnings, the whole test suite once on SQLite and once on PostgreSQL,
+# and (on a full run) the OpenAPI contract check on both engines.
+# Everything it starts stops when it exits.
 #
 #   bash scripts/test.sh             # everything
 #   bash scripts/test.sh -E 'test(health)'   # extra arguments go to nextest
@@ -51,5 +52,27 @@ MPANEL_TEST_ENGINE=sqlite run_suite "$@"
 
 step "tests on PostgreSQL"
 MPANEL_TEST_ENGINE=postgres MPANEL_TEST_POSTGRES_URL="$POSTGRES_URL" run_suite "$@"
+
+# The OpenAPI document as a contract (schemathesis, every check, as every
+# role), on both engines; only on a full run, not a filtered one.
+contract_check() {
+    local venv=target/contract-venv
+    if [ ! -x "$venv/bin/schemathesis" ]; then
+        step "installing schemathesis into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
+    fi
+    cargo build --locked -p mpanel
+    step "API contract on SQLite"
+    SCHEMATHESIS="$venv/bin/schemathesis" python3 scripts/api_contract.py \
+        --binary target/debug/mpanel --engine sqlite
+    step "API contract on PostgreSQL"
+    SCHEMATHESIS="$venv/bin/schemathesis" python3 scripts/api_contract.py \
+        --binary target/debug/mpanel --engine postgres --postgres-url "$POSTGRES_URL"
+}
+
+if [ "$#" -eq 0 ]; then
+    contract_check
+fi
 
 step "all tests passed on SQLite and PostgreSQL"
