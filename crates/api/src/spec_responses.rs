@@ -4,11 +4,12 @@
 //! operation can be 401 and 403, one with a body 400, 413, 415 and 422, one
 //! with query parameters 422, one with path parameters 404, and any 429
 //! (the rate limit sits in front of every route). An operation's own
-//! description of a status (a more specific 403, say) is kept.
+//! description of a status (a more specific 403, say) is kept, and gets the
+//! problem body here, so annotations name only status and description.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr};
+use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr};
 
 /// (name, status, description)
 const SHARED: [(&str, &str, &str); 8] = [
@@ -54,18 +55,19 @@ const SHARED: [(&str, &str, &str); 8] = [
     ),
 ];
 
+fn problem_content() -> Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ProblemDoc")))
+        .build()
+}
+
 /// Declares the shared responses and adds them to every operation.
 pub fn add_shared_responses(doc: &mut OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     for (name, _, description) in SHARED {
         let problem = ResponseBuilder::new()
             .description(description)
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ProblemDoc")))
-                    .build(),
-            )
+            .content("application/problem+json", problem_content())
             .build();
         components
             .responses
@@ -87,7 +89,25 @@ pub fn add_shared_responses(doc: &mut OpenApi) {
     }
 }
 
+/// An operation's own error responses (`(status = 409, description = …)`)
+/// carry only their description; every error is a problem, said here once.
+fn add_problem_bodies(operation: &mut Operation) {
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        if let RefOr::T(response) = response
+            && is_error
+            && response.content.is_empty()
+        {
+            response.content.insert(
+                "application/problem+json".to_owned(),
+                problem_content().into(),
+            );
+        }
+    }
+}
+
 fn add_to(operation: &mut Operation) {
+    add_problem_bodies(operation);
     let secured = operation
         .security
         .as_ref()

@@ -29,23 +29,32 @@ use crate::catalog::quote_from;
 use crate::idempotency::IdempotencyHold;
 use crate::{Actor, ServiceError};
 
-#[derive(Debug, Clone, Deserialize)]
+/// What the marketing site sends (see the README for every field).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
     pub customer: CustomerInput,
     pub items: Vec<ItemInput>,
+    #[schema(value_type = mpanel_domain::catalog::Currency)]
     pub currency: String,
+    /// When already paid; with `provider: STRIPE` the PaymentIntent is
+    /// confirmed with Stripe before the order counts as paid.
     pub payment: Option<PaymentInput>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OrderCustomer)]
 pub struct CustomerInput {
+    #[schema(max_length = 254)]
     pub email: String,
+    #[schema(pattern = "\\S", max_length = 200)]
     pub name: String,
     pub company: Option<String>,
     /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: String,
+    #[schema(max_length = 64)]
     pub tax_id: Option<String>,
     /// The marketing site signed this customer in as the owner of `email`.
     /// Only then does an order under an existing customer's address belong
@@ -55,26 +64,39 @@ pub struct CustomerInput {
     pub authenticated: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OrderItem)]
 pub struct ItemInput {
+    #[schema(value_type = uuid::Uuid)]
     pub product_id: String,
+    #[schema(value_type = mpanel_domain::catalog::Period)]
     pub period: String,
+    /// The site's domain, for hosting and mail products.
     pub domain: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub options: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// An order paid before it reached mPanel.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OrderPayment)]
 pub struct PaymentInput {
+    /// `PAID`.
+    #[schema(pattern = "^PAID$")]
     pub status: String,
+    /// `STRIPE`, `BANK_TRANSFER` or `MANUAL`.
+    #[schema(pattern = "^(STRIPE|BANK_TRANSFER|MANUAL)$")]
     pub provider: String,
+    /// The provider's id of the payment (a Stripe PaymentIntent `pi_…`).
+    #[schema(pattern = "\\S")]
     pub reference: String,
     pub amount_minor: i64,
 }
 
 /// The answer to a placed order (also what a retry is answered with).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct OrderPlaced {
     pub order_id: String,
     pub status: String,
@@ -87,7 +109,7 @@ pub struct OrderPlaced {
     pub items: Vec<PlacedItem>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PlacedItem {
     pub id: String,
     pub product_id: String,

@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 
 use crate::caller::{Authorized, perm};
 use crate::middleware::ClientIp;
-use crate::openapi::ProblemDoc;
 use crate::{ApiJson, AppState, Problem};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -143,9 +142,9 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in (TokenResponse), or a second factor is needed (MfaRequired)", body = TokenResponse),
-        (status = 401, description = "Wrong tenant, e-mail address or password (`invalid_credentials`)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The account is disabled (`account_disabled`)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins (`login_throttled`), see Retry-After", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong tenant, e-mail address or password (`invalid_credentials`)"),
+        (status = 403, description = "The account is disabled (`account_disabled`)"),
+        (status = 429, description = "Too many failed logins (`login_throttled`), see Retry-After"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -188,9 +187,9 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/auth/mfa", tag = "auth", request_body = MfaRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 401, description = "The MFA token is invalid, expired or used", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Wrong or replayed code", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "The MFA token is invalid, expired or used"),
+        (status = 422, description = "Wrong or replayed code"),
+        (status = 429, description = "Too many failed attempts"),
     ))]
 pub async fn mfa(
     State(state): State<AppState>,
@@ -222,7 +221,7 @@ pub async fn mfa(
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair", body = TokenResponse),
-        (status = 401, description = "Invalid, expired, revoked or reused", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid, expired, revoked or reused"),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -244,7 +243,7 @@ pub async fn refresh(
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 204, description = "Signed out"),
-        (status = 422, description = "Called with an API token, which has no session: revoke the token instead", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "Called with an API token, which has no session: revoke the token instead")))]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfSecurity>,
@@ -285,7 +284,7 @@ pub async fn me(caller: Authorized<perm::SelfRead>) -> Result<Json<Me>, Problem>
     security(("bearer" = ["SELF_SECURITY"])),
     responses(
         (status = 204, description = "Changed"),
-        (status = 422, description = "Current password wrong or new one too weak", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Current password wrong or new one too weak"),
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -315,9 +314,9 @@ pub async fn change_password(
     security(("bearer" = ["SELF_SECURITY"])),
     responses(
         (status = 200, description = "Re-authenticated", body = Reauthenticated),
-        (status = 403, description = "An API token (`forbidden`)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Wrong password or code, or not exactly one given", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failures (`throttled`)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "An API token (`forbidden`)"),
+        (status = 422, description = "Wrong password or code, or not exactly one given"),
+        (status = 429, description = "Too many failures (`throttled`)"),
     ))]
 pub async fn reauthenticate(
     State(state): State<AppState>,

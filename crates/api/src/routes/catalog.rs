@@ -16,7 +16,6 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::problem::codes;
 use crate::query::{self, ApiQuery, Listing, NoFilter, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
@@ -249,8 +248,8 @@ pub async fn list(
     security(("bearer" = ["CATALOG_WRITE"])),
     responses(
         (status = 201, description = "Created", body = ProductView),
-        (status = 409, description = "The slug is taken", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken"),
+        (status = 422, description = "Invalid"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -276,7 +275,7 @@ pub async fn create(
     params(("id" = String, Path, description = "Product id")),
     security(("bearer" = ["CATALOG_READ"])),
     responses((status = 200, description = "The product", body = ProductView),
-        (status = 404, description = "No such product", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such product")))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Authorized<perm::CatalogRead>,
@@ -295,7 +294,7 @@ pub async fn get(
     params(("id" = String, Path, description = "Product id")),
     security(("bearer" = ["CATALOG_WRITE"])),
     responses((status = 200, description = "Changed", body = ProductView),
-        (status = 404, description = "No such product", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such product")))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Authorized<perm::CatalogWrite>,
@@ -324,7 +323,7 @@ pub async fn update(
     params(("id" = String, Path, description = "Product id")),
     security(("bearer" = ["CATALOG_WRITE"])),
     responses((status = 200, description = "Archived", body = ProductView),
-        (status = 404, description = "No such product", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such product")))]
 pub async fn archive(
     State(state): State<AppState>,
     caller: Authorized<perm::CatalogWrite>,
@@ -371,7 +370,7 @@ pub async fn list_prices(
     params(("id" = String, Path, description = "Product id")),
     security(("bearer" = ["CATALOG_WRITE"])),
     responses((status = 201, description = "Added", body = PriceView),
-        (status = 409, description = "A rule for this period, currency, tenant and region exists", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "A rule for this period, currency, tenant and region exists")))]
 pub async fn add_price(
     State(state): State<AppState>,
     caller: Authorized<perm::CatalogWrite>,
@@ -454,7 +453,7 @@ pub async fn delete_price(
 #[utoipa::path(get, path = "/api/billing/products/{id}/pricing", tag = "catalog", params(("id" = String, Path, description = "Product id"), PricingQuery),
     security(("bearer" = ["CATALOG_READ"])),
     responses((status = 200, description = "The resolved price", body = QuoteView),
-        (status = 404, description = "No price for this request", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No price for this request")))]
 pub async fn pricing(
     State(state): State<AppState>,
     caller: Authorized<perm::CatalogRead>,

@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
@@ -136,7 +135,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/customers", tag = "customers", request_body = NewCustomerBody,
     security(("bearer" = ["CUSTOMERS_WRITE"])),
     responses((status = 201, description = "Created", body = CustomerView),
-        (status = 409, description = "The e-mail address is a customer already", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "The e-mail address is a customer already")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Authorized<perm::CustomersWrite>,
@@ -168,7 +167,7 @@ pub async fn create(
     params(("id" = String, Path, description = "Customer id")),
     security(("bearer" = ["CUSTOMERS_READ"])),
     responses((status = 200, description = "The customer", body = CustomerView),
-        (status = 404, description = "No such customer", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such customer")))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Authorized<perm::CustomersRead>,
@@ -187,7 +186,7 @@ pub async fn get(
     params(("id" = String, Path, description = "Customer id")),
     security(("bearer" = ["CUSTOMERS_WRITE"])),
     responses((status = 200, description = "Changed", body = CustomerView),
-        (status = 404, description = "No such customer", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such customer")))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Authorized<perm::CustomersWrite>,

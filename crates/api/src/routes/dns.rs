@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 
 use crate::caller::{Authorized, Caller, perm};
 use crate::json::ApiJson;
-use crate::openapi::ProblemDoc;
 use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,8 +102,8 @@ pub async fn zones(
     params(("zone" = String, Path, description = "Zone name")),
     security(("bearer" = ["HOSTING_READ"])),
     responses((status = 200, description = "Record sets", body = Rrsets),
-        (status = 404, description = "No such zone", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "The DNS server is unreachable", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such zone"),
+        (status = 503, description = "The DNS server is unreachable")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingRead>,
@@ -128,9 +127,9 @@ pub async fn list(
     params(("zone" = String, Path, description = "Zone name")), request_body = RrsetBody,
     security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 200, description = "The record set as stored", body = RrsetView),
-        (status = 404, description = "No such zone", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "A rule broken (`validation_failed`, naming `field`)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "The DNS server is unreachable", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such zone"),
+        (status = 422, description = "A rule broken (`validation_failed`, naming `field`)"),
+        (status = 503, description = "The DNS server is unreachable")))]
 pub async fn put(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,
@@ -158,9 +157,9 @@ pub async fn put(
         ("type" = String, Path, description = "Record type (`A`, `MX` …)")),
     request_body = ReplaceBody, security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 200, description = "The record set as stored", body = RrsetView),
-        (status = 404, description = "No such zone or record set", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "A rule broken (`validation_failed`, naming `field`)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "The DNS server is unreachable", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such zone or record set"),
+        (status = 422, description = "A rule broken (`validation_failed`, naming `field`)"),
+        (status = 503, description = "The DNS server is unreachable")))]
 pub async fn replace(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,
@@ -180,9 +179,9 @@ pub async fn replace(
         ("type" = String, Path, description = "Record type (`A`, `MX` …)")),
     security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 204, description = "Deleted"),
-        (status = 404, description = "No such zone or record set", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "NS or SOA (`validation_failed`)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "The DNS server is unreachable", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such zone or record set"),
+        (status = 422, description = "NS or SOA (`validation_failed`)"),
+        (status = 503, description = "The DNS server is unreachable")))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,

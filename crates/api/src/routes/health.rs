@@ -53,8 +53,7 @@ pub async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/api/ready", tag = "ops",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
-        (status = 503, description = "Not ready (code `not_ready`)", body = crate::openapi::ProblemDoc,
-            content_type = "application/problem+json"),
+        (status = 503, description = "Not ready (code `not_ready`)"),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let not_ready = |detail: &str, database: &str, migrations: &str| {

@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::json::ApiJson;
-use crate::openapi::ProblemDoc;
 use crate::query::ApiQuery;
 use crate::{AppState, Problem};
 
@@ -112,7 +111,7 @@ async fn act(
 #[utoipa::path(post, path = "/api/hosting/accounts/{id}/suspend", tag = "hosting",
     params(("id" = String, Path)), security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Queued", body = Queued),
-        (status = 409, description = "Not from its status (`invalid_transition`)", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not from its status (`invalid_transition`)")))]
 pub async fn suspend(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,
@@ -125,7 +124,7 @@ pub async fn suspend(
 #[utoipa::path(post, path = "/api/hosting/accounts/{id}/unsuspend", tag = "hosting",
     params(("id" = String, Path)), security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Queued", body = Queued),
-        (status = 409, description = "Not suspended", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not suspended")))]
 pub async fn unsuspend(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,
@@ -139,7 +138,7 @@ pub async fn unsuspend(
 #[utoipa::path(post, path = "/api/hosting/accounts/{id}/terminate", tag = "hosting",
     params(("id" = String, Path)), security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Queued", body = Queued),
-        (status = 409, description = "Already terminated", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Already terminated")))]
 pub async fn terminate(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,
@@ -159,8 +158,8 @@ pub struct MailboxQueued {
 #[utoipa::path(post, path = "/api/mail/accounts", tag = "hosting", request_body = hosting::NewMailbox,
     security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Recorded and queued", body = MailboxQueued),
-        (status = 404, description = "No such subscription", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "The plan's mailboxes are all in use, or the address exists", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such subscription"),
+        (status = 409, description = "The plan's mailboxes are all in use, or the address exists")))]
 pub async fn create_mail(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,
@@ -188,7 +187,7 @@ pub async fn create_mail(
     params(("id" = String, Path)), request_body = PasswordBody,
     security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Queued", body = Queued),
-        (status = 422, description = "Too short", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "Too short")))]
 pub async fn mail_password(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,

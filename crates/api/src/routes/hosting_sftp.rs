@@ -14,7 +14,6 @@ use super::hosting::Queued;
 use super::invoices::own_customer;
 use crate::caller::{Authorized, perm};
 use crate::json::ApiJson;
-use crate::openapi::ProblemDoc;
 use crate::{AppState, Problem, query};
 
 /// At least one of the two; `keys: []` removes every key.
@@ -52,8 +51,8 @@ fn queued(job: mpanel_domain::JobId) -> (StatusCode, Json<Queued>) {
     params(("id" = String, Path)), request_body = SftpBody,
     security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Queued", body = Queued),
-        (status = 404, description = "No such hosting account", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Bad password or key", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such hosting account"),
+        (status = 422, description = "Bad password or key")))]
 pub async fn staff_sftp(
     State(state): State<AppState>,
     caller: Authorized<perm::HostingWrite>,
@@ -80,8 +79,8 @@ pub async fn staff_sftp(
     params(("id" = String, Path)), request_body = SftpBody,
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 202, description = "Queued", body = Queued),
-        (status = 404, description = "No such hosting account of yours", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Bad password or key", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such hosting account of yours"),
+        (status = 422, description = "Bad password or key")))]
 pub async fn my_sftp(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfSecurity>,

@@ -22,7 +22,6 @@ use uuid::Uuid;
 use crate::caller::{Authorized, perm};
 use crate::idempotency::{self, Idempotent};
 use crate::json::ApiJson;
-use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
@@ -102,7 +101,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/billing/invoices", tag = "billing", request_body = DraftInput,
     security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 201, description = "The draft", body = InvoiceView),
-        (status = 422, description = "A line or the customer is not valid", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "A line or the customer is not valid")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesWrite>,
@@ -128,7 +127,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/billing/invoices/{id}", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_READ"])),
     responses((status = 200, description = "The invoice", body = InvoiceView),
-        (status = 404, description = "No such invoice", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such invoice")))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesRead>,
@@ -149,7 +148,7 @@ pub async fn get(
 #[utoipa::path(put, path = "/api/billing/invoices/{id}", tag = "billing", request_body = DraftInput,
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 200, description = "The draft", body = InvoiceView),
-        (status = 409, description = "Not a draft", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not a draft")))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesWrite>,
@@ -176,7 +175,7 @@ pub async fn update(
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/issue", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 200, description = "Issued", body = InvoiceView),
-        (status = 409, description = "Not a draft (`invalid_transition`, with `allowed`)", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not a draft (`invalid_transition`, with `allowed`)")))]
 pub async fn issue(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesWrite>,
@@ -200,7 +199,7 @@ pub async fn issue(
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/void", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 200, description = "Void", body = InvoiceView),
-        (status = 409, description = "Not allowed from its status, or money was received", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not allowed from its status, or money was received")))]
 pub async fn void(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesWrite>,
@@ -225,7 +224,7 @@ pub async fn void(
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/pay", tag = "billing", request_body = PaymentInput,
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
     responses((status = 201, description = "Recorded", body = PaymentOutcome),
-        (status = 409, description = "Not payable from its status, or the reference is recorded", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not payable from its status, or the reference is recorded")))]
 pub async fn pay(
     State(state): State<AppState>,
     caller: Authorized<perm::PaymentsWrite>,
@@ -254,7 +253,7 @@ pub async fn pay(
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/credit-notes", tag = "billing", request_body = CreditNoteInput,
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 201, description = "Issued", body = CreditNoteView),
-        (status = 422, description = "More than can be credited", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "More than can be credited")))]
 pub async fn credit_note(
     State(state): State<AppState>,
     caller: Authorized<perm::InvoicesWrite>,
@@ -413,7 +412,7 @@ async fn my_invoice(
 #[utoipa::path(get, path = "/api/me/invoices/{id}", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "The invoice", body = InvoiceView),
-        (status = 404, description = "Not one of yours", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "Not one of yours")))]
 pub async fn my_get(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfRead>,
@@ -510,7 +509,7 @@ pub async fn get_settings(
 #[utoipa::path(put, path = "/api/billing/settings", tag = "billing", request_body = settings::SettingsUpdate,
     security(("bearer" = ["BILLING_SETTINGS_WRITE"])),
     responses((status = 200, description = "The settings", body = SettingsView),
-        (status = 422, description = "A value breaks a rule", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "A value breaks a rule")))]
 pub async fn put_settings(
     State(state): State<AppState>,
     caller: Authorized<perm::BillingSettingsWrite>,

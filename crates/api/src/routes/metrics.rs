@@ -12,8 +12,7 @@ use crate::{AppState, Problem};
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
-        (status = 401, description = "A metrics token is configured and was not given", body = crate::openapi::ProblemDoc,
-            content_type = "application/problem+json"),
+        (status = 401, description = "A metrics token is configured and was not given"),
     ))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.metrics.token {

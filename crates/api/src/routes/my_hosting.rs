@@ -10,7 +10,6 @@ use uuid::Uuid;
 use super::hosting::HostingAccounts;
 use super::invoices::own_customer;
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::query;
 use crate::{AppState, Problem};
 
@@ -30,7 +29,7 @@ pub async fn my_list(
 #[utoipa::path(get, path = "/api/me/hosting/accounts/{id}", tag = "hosting",
     params(("id" = String, Path)), security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "Your hosting account", body = mpanel_services::hosting::HostingAccountView),
-        (status = 404, description = "No such hosting account of yours", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such hosting account of yours")))]
 pub async fn my_get(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfRead>,

@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
@@ -125,7 +124,7 @@ pub async fn list(
     security(("bearer" = ["JOBS_READ"])),
     responses(
         (status = 200, description = "The job", body = JobView),
-        (status = 404, description = "No such job", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such job"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -142,8 +141,8 @@ pub async fn get(
     security(("bearer" = ["JOBS_MANAGE"])),
     responses(
         (status = 200, description = "Queued again", body = JobView),
-        (status = 404, description = "No such job", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "Not in a state that can be retried", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such job"),
+        (status = 409, description = "Not in a state that can be retried"),
     ))]
 pub async fn retry(
     State(state): State<AppState>,
@@ -168,8 +167,8 @@ pub async fn retry(
     security(("bearer" = ["JOBS_MANAGE"])),
     responses(
         (status = 200, description = "Cancelled", body = JobView),
-        (status = 404, description = "No such job", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "Already running or finished", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such job"),
+        (status = 409, description = "Already running or finished"),
     ))]
 pub async fn cancel(
     State(state): State<AppState>,

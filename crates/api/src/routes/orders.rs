@@ -9,7 +9,7 @@ use mpanel_domain::jobs::JobState;
 use mpanel_services::orders;
 use mpanel_store::domain_verifications::DomainVerification;
 use mpanel_store::orders::{OrderItemRecord, OrderRecord, OrderStepRecord};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -18,60 +18,28 @@ use uuid::Uuid;
 use crate::caller::{Authorized, perm};
 use crate::idempotency::{self, Start};
 use crate::middleware::RequestId;
-use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
 use crate::signed_order::SignedOrder;
 use crate::{AppState, Problem};
-
-/// What the marketing site sends (see the README for every field).
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct OrderRequestDoc {
-    /// `{email, name, company?, country, tax_id?, authenticated?}`;
-    /// `authenticated: true` when the site signed the customer in (only then
-    /// does an order under a known address belong to that customer).
-    #[schema(value_type = Object)]
-    customer: Value,
-    /// `[{product_id, period, domain?, options?}]`
-    #[schema(value_type = Vec<Object>)]
-    items: Vec<Value>,
-    currency: String,
-    /// `{status: "PAID", provider, reference, amount_minor}` when already
-    /// paid; with `provider: STRIPE` the PaymentIntent is confirmed with Stripe.
-    #[schema(value_type = Option<Object>)]
-    payment: Option<Value>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderPlacedDoc {
-    order_id: String,
-    /// `PAID` or `PENDING_PAYMENT`.
-    status: String,
-    customer_id: String,
-    currency: String,
-    total_minor: i64,
-    #[schema(value_type = Vec<Object>)]
-    items: Vec<Value>,
-}
 
 /// Place an order from the marketing site: names the tenant
 /// (`X-Mpanel-Tenant`), signed (`X-Mpanel-Signature: t=…,v1=…`, HMAC-SHA256
 /// of `"<t>.<Idempotency-Key>.<body>"` with the tenant's webhook secret,
 /// ±300 s), and
 /// idempotent (`Idempotency-Key`: a retry gets the first answer).
-#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = OrderRequestDoc,
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = mpanel_services::orders::OrderInput,
     params(
         ("X-Mpanel-Tenant" = String, Header, description = "The tenant's slug"),
         ("X-Mpanel-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>"),
         ("Idempotency-Key" = String, Header, description = "Unique per order attempt: 1 to 255 visible characters, no `.`", pattern = "^[!-\\-/-~]{1,255}$"),
     ),
     responses(
-        (status = 201, description = "Placed (a retry answers the same, with Idempotent-Replayed: true)", body = OrderPlacedDoc),
-        (status = 401, description = "Bad or stale signature, or an unknown tenant (the same answer: `invalid_signature`)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 256 KiB", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "A request with this key is still running", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid order, a Stripe payment Stripe does not confirm, or the key was used for another body", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "Stripe could not be asked to confirm the payment; retry with the same key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 201, description = "Placed (a retry answers the same, with Idempotent-Replayed: true)", body = mpanel_services::orders::OrderPlaced),
+        (status = 401, description = "Bad or stale signature, or an unknown tenant (the same answer: `invalid_signature`)"),
+        (status = 413, description = "Body over 256 KiB"),
+        (status = 409, description = "A request with this key is still running"),
+        (status = 422, description = "Invalid order, a Stripe payment Stripe does not confirm, or the key was used for another body"),
+        (status = 503, description = "Stripe could not be asked to confirm the payment; retry with the same key"),
     ))]
 pub async fn place(
     State(state): State<AppState>,
@@ -324,7 +292,7 @@ pub async fn list(
     params(("id" = String, Path, description = "Order id")),
     security(("bearer" = ["ORDERS_READ"])),
     responses((status = 200, description = "The order", body = OrderView),
-        (status = 404, description = "No such order", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such order")))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Authorized<perm::OrdersRead>,

@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::catalog::{currency_param, unprocessable};
-use crate::openapi::ProblemDoc;
 use crate::problem::codes;
 use crate::query::ApiQuery;
 use crate::{AppState, Problem};
@@ -65,7 +64,7 @@ pub struct PublicCatalog {
 #[utoipa::path(get, path = "/api/public/products", tag = "catalog", params(PublicQuery),
     responses((status = 200, description = "The catalog", body = PublicCatalog),
         (status = 304, description = "Not changed since the ETag given in If-None-Match"),
-        (status = 404, description = "No such tenant", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such tenant")))]
 pub async fn public_catalog(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -251,7 +250,7 @@ pub mod public_cache {
 #[utoipa::path(get, path = "/api/billing/products/catalog/public", tag = "catalog", params(PublicQuery),
     responses((status = 200, description = "The catalog", body = PublicCatalog),
         (status = 304, description = "Not changed since the ETag given in If-None-Match"),
-        (status = 404, description = "No such tenant", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such tenant")))]
 pub async fn public_catalog_alias(
     state: State<AppState>,
     headers: HeaderMap,

@@ -13,7 +13,6 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::query::{self, Page};
 use crate::{ApiJson, AppState, Problem};
 
@@ -123,7 +122,7 @@ pub async fn list_sessions(
     security(("bearer" = ["SELF_SECURITY"])),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "Not one of your sessions", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of your sessions"),
     ))]
 pub async fn revoke_session(
     State(state): State<AppState>,
@@ -185,7 +184,7 @@ pub async fn list_tokens(
     security(("bearer" = ["SELF_TOKENS"])),
     responses(
         (status = 201, description = "Created; `token` is shown only now", body = CreatedToken),
-        (status = 403, description = "A scope beyond your role or token", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "A scope beyond your role or token"),
     ))]
 pub async fn create_token(
     State(state): State<AppState>,
@@ -219,7 +218,7 @@ pub async fn create_token(
     security(("bearer" = ["SELF_TOKENS"])),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "Not one of your tokens", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of your tokens"),
     ))]
 pub async fn revoke_token(
     State(state): State<AppState>,

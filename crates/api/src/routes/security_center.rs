@@ -15,7 +15,6 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::problem::codes;
 use crate::query::{Listing, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
@@ -88,7 +87,7 @@ pub struct TotpEnrolment {
 #[utoipa::path(post, path = "/api/security/me/mfa/enable", tag = "security",
     security(("bearer" = ["SELF_MFA"])),
     responses((status = 200, description = "The secret", body = TotpEnrolment),
-        (status = 409, description = "Already enabled", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Already enabled")))]
 pub async fn mfa_enable(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfMfa>,
@@ -117,8 +116,8 @@ pub struct RecoveryCodes {
 #[utoipa::path(post, path = "/api/security/me/mfa/confirm", tag = "security", request_body = CodeBody,
     security(("bearer" = ["SELF_MFA"])),
     responses((status = 200, description = "Active", body = RecoveryCodes),
-        (status = 409, description = "No enrolment started (POST /api/security/me/mfa/enable first)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Wrong code", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "No enrolment started (POST /api/security/me/mfa/enable first)"),
+        (status = 422, description = "Wrong code")))]
 pub async fn mfa_confirm(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfMfa>,
@@ -153,7 +152,7 @@ pub struct DisableBody {
 #[utoipa::path(post, path = "/api/security/me/mfa/disable", tag = "security", request_body = DisableBody,
     security(("bearer" = ["SELF_MFA"])),
     responses((status = 204, description = "Removed"),
-        (status = 422, description = "Wrong password or code", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "Wrong password or code")))]
 pub async fn mfa_disable(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfMfa>,
@@ -233,7 +232,7 @@ pub struct Registered {
 #[utoipa::path(post, path = "/api/security/me/webauthn/register/finish", tag = "security", request_body = FinishBody,
     security(("bearer" = ["SELF_MFA"])),
     responses((status = 201, description = "Registered", body = Registered),
-        (status = 422, description = "Bad answer or ceremony", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "Bad answer or ceremony")))]
 pub async fn webauthn_finish(
     State(state): State<AppState>,
     caller: Authorized<perm::SelfMfa>,
@@ -338,7 +337,7 @@ pub async fn get_policy(
 #[utoipa::path(put, path = "/api/security/policy", tag = "security", request_body = SecurityPolicy,
     security(("bearer" = ["SECURITY_POLICY_WRITE"])),
     responses((status = 200, description = "The policy", body = SecurityPolicy),
-        (status = 422, description = "Out of range", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "Out of range")))]
 pub async fn put_policy(
     State(state): State<AppState>,
     caller: Authorized<perm::SecurityPolicyWrite>,

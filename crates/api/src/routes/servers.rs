@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
 use crate::json::ApiJson;
-use crate::openapi::ProblemDoc;
 use crate::query::ApiQuery;
 use crate::{AppState, Problem};
 
@@ -52,7 +51,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/servers", tag = "servers", request_body = NewServer,
     security(("bearer" = ["SERVERS_WRITE"])),
     responses((status = 201, description = "Added", body = ServerView),
-        (status = 409, description = "The name is taken, or no secrets_key is configured", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "The name is taken, or no secrets_key is configured")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Authorized<perm::ServersWrite>,

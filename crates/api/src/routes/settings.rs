@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::query::ApiQuery;
 use crate::{AppState, Problem};
 
@@ -37,7 +36,7 @@ pub struct RotateQuery {
     params(RotateQuery),
     security(("bearer" = ["SETTINGS_WRITE"])),
     responses((status = 200, description = "The new secret, shown once", body = RotatedSecret),
-        (status = 403, description = "Without the permission, or not re-authenticated (`reauthentication_required`)", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 403, description = "Without the permission, or not re-authenticated (`reauthentication_required`)")))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Authorized<perm::SettingsWrite>,

@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::invoices::tenant_of;
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::query::ApiQuery;
 use crate::webhook_body::WebhookBody;
 use crate::{AppState, Problem};
@@ -19,8 +18,8 @@ use crate::{AppState, Problem};
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/stripe/payment-intent", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
     responses((status = 201, description = "The intent", body = IntentCreated),
-        (status = 409, description = "Not payable, or Stripe is not set up", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "Stripe is unreachable; retry", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not payable, or Stripe is not set up"),
+        (status = 503, description = "Stripe is unreachable; retry")))]
 pub async fn payment_intent(
     State(state): State<AppState>,
     caller: Authorized<perm::PaymentsWrite>,
@@ -60,9 +59,9 @@ pub struct WebhookAnswer {
 #[utoipa::path(post, path = "/api/billing/stripe/webhook", tag = "billing", params(WebhookQuery),
     request_body = Object,
     responses((status = 200, description = "Applied, replayed or ignored", body = WebhookAnswer),
-        (status = 401, description = "Bad or stale signature, or a tenant without Stripe webhooks (the same answer)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 256 KiB", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "About a payment not recorded yet: Stripe retries", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 401, description = "Bad or stale signature, or a tenant without Stripe webhooks (the same answer)"),
+        (status = 413, description = "Body over 256 KiB"),
+        (status = 503, description = "About a payment not recorded yet: Stripe retries")))]
 pub async fn webhook(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<WebhookQuery>,

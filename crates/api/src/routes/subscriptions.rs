@@ -23,7 +23,6 @@ use super::invoices::{own_customer, tenant_of};
 use crate::caller::{Authorized, perm};
 use crate::idempotency::{self, Idempotent};
 use crate::json::ApiJson;
-use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, Page, PageParams};
 use crate::{AppState, Problem};
 
@@ -79,7 +78,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/billing/subscriptions", tag = "billing", request_body = CreateInput,
     security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
     responses((status = 201, description = "The subscription", body = SubscriptionView),
-        (status = 422, description = "Unknown customer or product, no price for the period", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "Unknown customer or product, no price for the period")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Authorized<perm::SubscriptionsWrite>,
@@ -105,7 +104,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/billing/subscriptions/{id}", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_READ"])),
     responses((status = 200, description = "The subscription", body = SubscriptionView),
-        (status = 404, description = "No such subscription", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such subscription")))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Authorized<perm::SubscriptionsRead>,
@@ -122,7 +121,7 @@ pub async fn get(
 #[utoipa::path(put, path = "/api/billing/subscriptions/{id}", tag = "billing", request_body = UpdateInput,
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
     responses((status = 200, description = "The subscription, with `proration` after a plan change", body = UpdateView),
-        (status = 409, description = "Cancelled or expired", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Cancelled or expired")))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Authorized<perm::SubscriptionsWrite>,
@@ -168,7 +167,7 @@ async fn transition(
 #[utoipa::path(post, path = "/api/billing/subscriptions/{id}/cancel", tag = "billing", request_body = CancelInput,
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
     responses((status = 200, description = "The subscription", body = SubscriptionView),
-        (status = 409, description = "Not allowed from its status (`invalid_transition`)", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not allowed from its status (`invalid_transition`)")))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Authorized<perm::SubscriptionsWrite>,
@@ -182,7 +181,7 @@ pub async fn cancel(
 #[utoipa::path(post, path = "/api/billing/subscriptions/{id}/suspend", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
     responses((status = 200, description = "The subscription", body = SubscriptionView),
-        (status = 409, description = "Not ACTIVE", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not ACTIVE")))]
 pub async fn suspend(
     State(state): State<AppState>,
     caller: Authorized<perm::SubscriptionsWrite>,
@@ -195,7 +194,7 @@ pub async fn suspend(
 #[utoipa::path(post, path = "/api/billing/subscriptions/{id}/resume", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
     responses((status = 200, description = "The subscription", body = SubscriptionView),
-        (status = 409, description = "Not SUSPENDED", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 409, description = "Not SUSPENDED")))]
 pub async fn resume(
     State(state): State<AppState>,
     caller: Authorized<perm::SubscriptionsWrite>,
@@ -213,7 +212,7 @@ fn accepted(out: Ingested) -> Response {
 #[utoipa::path(post, path = "/api/billing/subscriptions/{id}/usage", tag = "billing", request_body = UsageInput,
     params(("id" = String, Path)), security(("bearer" = ["USAGE_WRITE"])),
     responses((status = 202, description = "What was stored", body = Ingested),
-        (status = 422, description = "Wrong metric, negative quantity, future time", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "Wrong metric, negative quantity, future time")))]
 pub async fn record_usage(
     State(state): State<AppState>,
     caller: Authorized<perm::UsageWrite>,
@@ -239,7 +238,7 @@ pub async fn record_usage(
 #[utoipa::path(post, path = "/api/billing/usage/batch", tag = "billing", request_body = BatchInput,
     security(("bearer" = ["USAGE_WRITE"])),
     responses((status = 202, description = "What was stored", body = Ingested),
-        (status = 422, description = "A record is not valid (`field` names it)", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 422, description = "A record is not valid (`field` names it)")))]
 pub async fn record_batch(
     State(state): State<AppState>,
     caller: Authorized<perm::UsageWrite>,
@@ -282,7 +281,7 @@ pub async fn my_list(
 #[utoipa::path(put, path = "/api/billing/customers/{id}/payment-method", tag = "billing", request_body = CardInput,
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
     responses((status = 200, description = "Whether auto-pay is on", body = CardSaved),
-        (status = 404, description = "No such customer", body = ProblemDoc, content_type = "application/problem+json")))]
+        (status = 404, description = "No such customer")))]
 pub async fn payment_method(
     State(state): State<AppState>,
     caller: Authorized<perm::PaymentsWrite>,

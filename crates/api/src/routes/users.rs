@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::caller::{Authorized, perm};
-use crate::openapi::ProblemDoc;
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
 
@@ -98,8 +97,8 @@ pub async fn list(
     security(("bearer" = ["USERS_WRITE"])),
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 409, description = "The e-mail address is taken", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The e-mail address is taken"),
+        (status = 422, description = "Invalid input"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -128,7 +127,7 @@ pub async fn create(
     security(("bearer" = ["USERS_READ"])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 404, description = "No such user in this tenant", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in this tenant"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -149,8 +148,8 @@ pub async fn get(
     security(("bearer" = ["USERS_WRITE"])),
     responses(
         (status = 200, description = "Changed", body = UserView),
-        (status = 404, description = "No such user in this tenant", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "Would leave the tenant without an active admin", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in this tenant"),
+        (status = 409, description = "Would leave the tenant without an active admin"),
     ))]
 pub async fn update(
     State(state): State<AppState>,
@@ -181,7 +180,7 @@ pub async fn update(
     security(("bearer" = ["USERS_WRITE"])),
     responses(
         (status = 200, description = "Disabled", body = UserView),
-        (status = 404, description = "No such user in this tenant", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in this tenant"),
     ))]
 pub async fn disable(
     State(state): State<AppState>,
