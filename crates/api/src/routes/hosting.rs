@@ -47,8 +47,7 @@ pub struct PasswordBody {
 }
 
 fn id_of(raw: &str, what: &str) -> Result<Uuid, Problem> {
-    raw.parse()
-        .map_err(|_| Problem::not_found(format!("No such {what}.")))
+    crate::query::path_id(raw, what)
 }
 
 /// The tenant's hosting accounts, with each one's measured disk use.

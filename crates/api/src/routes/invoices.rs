@@ -53,8 +53,7 @@ pub(crate) async fn tenant_of(state: &AppState, id: TenantId) -> Result<TenantRe
 }
 
 fn invoice_id(raw: &str) -> Result<InvoiceId, Problem> {
-    raw.parse()
-        .map_err(|_| Problem::not_found("No such invoice."))
+    query::path_id(raw, "invoice")
 }
 
 async fn list_for(
@@ -335,9 +334,7 @@ pub async fn credit_note_pdf(
     caller: Authorized<perm::InvoicesRead>,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id: CreditNoteId = id
-        .parse()
-        .map_err(|_| Problem::not_found("No such credit note."))?;
+    let id: CreditNoteId = query::path_id(&id, "credit note")?;
     let (name, bytes) =
         documents::credit_note_pdf(&state.store, caller.principal.tenant_id, id).await?;
     Ok(pdf_response(&name, bytes))

@@ -303,7 +303,8 @@ pub async fn get(
         .store
         .order(caller.principal.tenant_id, id)
         .await
-        .map_err(|_| Problem::not_found("No such order."))?;
+        // Only a miss is a 404; an unavailable database stays a 503/500.
+        .map_err(mpanel_services::ServiceError::not_found_as("order"))?;
     let mut view = detailed(&state, order).await?;
     // Node addresses, ports, Unix users and paths are the platform
     // operator's; a tenant's staff see what failed and why without them.

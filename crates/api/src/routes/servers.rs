@@ -30,8 +30,7 @@ pub struct ListQuery {
 }
 
 fn server_id(raw: &str) -> Result<ServerId, Problem> {
-    raw.parse()
-        .map_err(|_| Problem::not_found("No such server."))
+    crate::query::path_id(raw, "server")
 }
 
 /// The servers, by name (credentials never included).

@@ -25,9 +25,7 @@ pub async fn payment_intent(
     caller: Authorized<perm::PaymentsWrite>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<IntentCreated>), Problem> {
-    let id = id
-        .parse()
-        .map_err(|_| Problem::not_found("No such invoice."))?;
+    let id = crate::query::path_id(&id, "invoice")?;
     let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
     let created = stripe_flow::create_payment_intent(
         &state.store,
