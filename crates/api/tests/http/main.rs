@@ -28,6 +28,7 @@ mod metrics;
 mod ops;
 mod orders;
 mod orders_domain_control;
+mod orders_known_address;
 mod orders_names;
 mod orders_paging;
 mod orders_stripe;
