@@ -54,23 +54,7 @@ pub(crate) async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
     tx.commit().await.unwrap();
 
     let now = app.clock_now();
-    let server = mpanel_store::servers::ServerRecord {
-        id: mpanel_domain::ServerId::new(),
-        name: "web-1".into(),
-        role: mpanel_domain::provisioning::ServerRole::Web,
-        address: "127.0.0.1".into(),
-        port: 22,
-        credentials: "v1:sealed".into(),
-        settings: json!({}),
-        capacity: 10,
-        status: mpanel_domain::provisioning::ServerStatus::Online,
-        last_check_at: None,
-        last_latency_ms: None,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    };
-    app.store.insert_server(&server).await.unwrap();
+    let server_id = app.web_server("web-1").await;
     let site = mpanel_store::provisioning::ResourceRecord {
         id: uuid::Uuid::now_v7(),
         tenant_id: admin.tenant_id,
@@ -80,7 +64,7 @@ pub(crate) async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
             .unwrap()
             .parse()
             .unwrap(),
-        server_id: server.id,
+        server_id: server_id,
         name: "alpha.example".into(),
         status: "ACTIVE".into(),
         quota_mb: None,

@@ -440,6 +440,30 @@ impl TestApp {
         use mpanel_domain::Clock;
         self.clock.now()
     }
+
+    /// An online web server of the platform's inventory (never reached:
+    /// for tests that only need resources to sit on one).
+    pub async fn web_server(&self, name: &str) -> mpanel_domain::ServerId {
+        let now = self.clock_now();
+        let server = mpanel_store::servers::ServerRecord {
+            id: mpanel_domain::ServerId::new(),
+            name: name.into(),
+            role: mpanel_domain::provisioning::ServerRole::Web,
+            address: "127.0.0.1".into(),
+            port: 22,
+            credentials: "v1:sealed".into(),
+            settings: serde_json::json!({}),
+            capacity: 10,
+            status: mpanel_domain::provisioning::ServerStatus::Online,
+            last_check_at: None,
+            last_latency_ms: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_server(&server).await.unwrap();
+        server.id
+    }
 }
 
 /// A byte that differs between calls (test tokens only).

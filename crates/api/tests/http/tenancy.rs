@@ -62,23 +62,7 @@ async fn another_tenants_resources_are_not_found() {
     let invoice_a = placed["invoice_id"].as_str().unwrap().to_owned();
     // A site and a mailbox of A's subscription, on a server of the platform.
     let now = app.clock_now();
-    let server = mpanel_store::servers::ServerRecord {
-        id: mpanel_domain::ServerId::new(),
-        name: "web-1".into(),
-        role: mpanel_domain::provisioning::ServerRole::Web,
-        address: "127.0.0.1".into(),
-        port: 22,
-        credentials: "v1:sealed".into(),
-        settings: json!({}),
-        capacity: 10,
-        status: mpanel_domain::provisioning::ServerStatus::Online,
-        last_check_at: None,
-        last_latency_ms: None,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    };
-    app.store.insert_server(&server).await.unwrap();
+    let server_id = app.web_server("web-1").await;
     let resource = |name: &str| mpanel_store::provisioning::ResourceRecord {
         id: uuid::Uuid::now_v7(),
         tenant_id: admin_a.tenant_id,
@@ -88,7 +72,7 @@ async fn another_tenants_resources_are_not_found() {
             .unwrap()
             .parse()
             .unwrap(),
-        server_id: server.id,
+        server_id: server_id,
         name: name.into(),
         status: "ACTIVE".into(),
         quota_mb: None,

@@ -19,28 +19,6 @@ const SUSPEND: QuotaPolicy = QuotaPolicy {
     grace: Duration::ZERO,
 };
 
-async fn web_server(app: &TestApp) -> ServerId {
-    let now = app.clock_now();
-    let server = mpanel_store::servers::ServerRecord {
-        id: ServerId::new(),
-        name: "web-quota".into(),
-        role: mpanel_domain::provisioning::ServerRole::Web,
-        address: "127.0.0.1".into(),
-        port: 22,
-        credentials: "v1:sealed".into(),
-        settings: json!({}),
-        capacity: 10,
-        status: mpanel_domain::provisioning::ServerStatus::Online,
-        last_check_at: None,
-        last_latency_ms: None,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    };
-    app.store.insert_server(&server).await.unwrap();
-    server.id
-}
-
 /// An ACTIVE site of 1 MB quota for the subscription.
 async fn site(app: &TestApp, shop: &Shop, server: ServerId, sub: &Value, name: &str) -> Uuid {
     let now = app.clock_now();
@@ -137,7 +115,7 @@ async fn payment_leaves_an_over_quota_site_suspended_and_freeing_space_leaves_a_
         subscribe(&app, &shop, body.clone()).await,
         subscribe(&app, &shop, body).await,
     );
-    let server = web_server(&app).await;
+    let server = app.web_server("web-quota").await;
     let a = site(&app, &shop, server, &pays, "pays.example").await;
     let b = site(&app, &shop, server, &frees, "frees.example").await;
 
