@@ -163,8 +163,7 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
         },
     );
     let (resize_store, resize_clock) = (store.clone(), clock.clone());
-    registry.register(
-        mpanel_services::billing::service_actions::RESIZE_JOB,
+    registry.handle(
         move |_ctx, job: mpanel_services::billing::service_actions::Resize| {
             let (store, clock) = (resize_store.clone(), resize_clock.clone());
             async move {
@@ -206,12 +205,12 @@ fn register_autopay(
     store: Store,
     clock: Arc<dyn Clock>,
 ) {
-    use mpanel_services::billing::autopay::{AUTOPAY_JOB, Autopay, attempt};
+    use mpanel_services::billing::autopay::{Autopay, attempt};
     let Ok(stripe) = mpanel_services::billing::stripe::StripeClient::new(&settings.stripe_api_base)
     else {
         return;
     };
-    registry.register(AUTOPAY_JOB, move |_ctx, job: Autopay| {
+    registry.handle(move |_ctx, job: Autopay| {
         let (store, clock, stripe) = (store.clone(), clock.clone(), stripe.clone());
         async move {
             attempt(&store, clock.as_ref(), &stripe, &job)
@@ -228,15 +227,6 @@ fn register_provisioning(
     provisioner: mpanel_provision::saga::Provisioner,
 ) {
     use mpanel_provision::lifecycle::{self, HostingAction, MailPassword};
-    fn job_error(e: mpanel_provision::DriverError) -> JobError {
-        match e {
-            mpanel_provision::DriverError::Transient(m) => JobError::Retry(m),
-            mpanel_provision::DriverError::Permanent(m) => JobError::Permanent(m),
-            mpanel_provision::DriverError::Waiting { reason, retry_in } => {
-                JobError::Wait { reason, retry_in }
-            }
-        }
-    }
     // Suspend, unsuspend and terminate of one account run in the order they
     // were asked for: a payment's unsuspend waits for a dunning suspension
     // still under way, instead of racing it.
@@ -273,7 +263,7 @@ fn register_provisioning(
             let p = p.clone();
             async move {
                 in_order(&p.store, &ctx, &a).await?;
-                p.set_suspended(&a, suspend).await.map_err(job_error)
+                Ok(p.set_suspended(&a, suspend).await?)
             }
         });
     }
@@ -283,10 +273,7 @@ fn register_provisioning(
         move |_ctx, _: serde_json::Value| {
             let p = p.clone();
             async move {
-                let report = p
-                    .measure_disk_usage(p.clock.now())
-                    .await
-                    .map_err(job_error)?;
+                let report = p.measure_disk_usage(p.clock.now()).await?;
                 if report.over_quota > 0 || report.failed_nodes > 0 {
                     tracing::info!(?report, "disk usage measured");
                 }
@@ -299,7 +286,7 @@ fn register_provisioning(
         let p = p.clone();
         async move {
             in_order(&p.store, &ctx, &a).await?;
-            p.terminate(&a).await.map_err(job_error)
+            Ok(p.terminate(&a).await?)
         }
     });
     let p = provisioner.clone();
@@ -307,32 +294,28 @@ fn register_provisioning(
         mpanel_domain::provisioning::MAIL_CREATE_JOB,
         move |_ctx, m: MailPassword| {
             let p = p.clone();
-            async move { p.create_mailbox(&m).await.map_err(job_error) }
+            async move { Ok(p.create_mailbox(&m).await?) }
         },
     );
     let p = provisioner.clone();
-    registry.register(
-        lifecycle::SFTP_JOB,
-        move |_ctx, s: lifecycle::SftpAccess| {
-            let p = p.clone();
-            async move { p.set_sftp(&s).await.map_err(job_error) }
-        },
-    );
+    registry.handle(move |_ctx, s: lifecycle::SftpAccess| {
+        let p = p.clone();
+        async move { Ok(p.set_sftp(&s).await?) }
+    });
     let p = provisioner.clone();
     registry.register(
         lifecycle::MAIL_PASSWORD_JOB,
         move |_ctx, m: MailPassword| {
             let p = p.clone();
-            async move { p.set_mail_password(&m).await.map_err(job_error) }
+            async move { Ok(p.set_mail_password(&m).await?) }
         },
     );
-    registry.register(
-        mpanel_domain::provisioning::PROVISION_JOB,
+    registry.handle(
         move |ctx, job: mpanel_provision::saga::ProvisionSubscription| {
             let provisioner = provisioner.clone();
             async move {
                 let last = ctx.attempt >= ctx.max_attempts;
-                provisioner.provision(&job, last).await.map_err(job_error)
+                Ok(provisioner.provision(&job, last).await?)
             }
         },
     );

@@ -19,7 +19,6 @@ use mpanel_services::secret_box::SecretBox;
 use mpanel_store::Store;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
 use mpanel_store::servers::ServerRecord;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -27,18 +26,7 @@ use crate::domain_control::{ControlSettings, Finding, look};
 use crate::web::{SiteSpec, account_user};
 use crate::{DriverError, nodes};
 
-/// The `provision.subscription` job's payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProvisionSubscription {
-    pub subscription_id: Uuid,
-    pub template: ProvisioningTemplate,
-    pub domain: Option<String>,
-    /// The first mailbox's password hash, when the customer chose one
-    /// with the order; otherwise mailboxes get a password nobody knows
-    /// until one is set.
-    #[serde(default)]
-    pub mailbox_password_hash: Option<String>,
-}
+pub use mpanel_domain::provisioning::payloads::ProvisionSubscription;
 
 /// Runs provisioning jobs against the inventory's servers.
 #[derive(Clone)]

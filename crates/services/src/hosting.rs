@@ -3,6 +3,7 @@
 //! are jobs, queued in the transaction that audits the request.
 
 use mpanel_domain::provisioning::disk_quota::quota_bytes;
+use mpanel_domain::provisioning::payloads::{HostingAction, MailPassword};
 use mpanel_domain::provisioning::{MAIL_PASSWORD_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
 use mpanel_domain::{Clock, JobId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
@@ -197,7 +198,10 @@ pub async fn request(
     let (job, _) = enqueue(
         &mut tx,
         action.job(),
-        &json!({"tenant_id": tenant, "hosting_account_id": id}),
+        &HostingAction {
+            tenant_id: tenant,
+            hosting_account_id: id,
+        },
         &options,
         now,
     )
@@ -239,7 +243,11 @@ pub async fn set_mail_password(
     let (job, _) = enqueue(
         &mut tx,
         MAIL_PASSWORD_JOB,
-        &json!({"tenant_id": tenant, "mail_account_id": id, "password_hash": hash}),
+        &MailPassword {
+            tenant_id: tenant,
+            mail_account_id: id,
+            password_hash: hash,
+        },
         &JobOptions {
             queue: "provisioning".into(),
             max_attempts: 10,
@@ -379,7 +387,11 @@ pub async fn create_mailbox(
     let (job, _) = enqueue(
         &mut tx,
         mpanel_domain::provisioning::MAIL_CREATE_JOB,
-        &json!({"tenant_id": tenant, "mail_account_id": record.id, "password_hash": hash}),
+        &MailPassword {
+            tenant_id: tenant,
+            mail_account_id: record.id,
+            password_hash: hash,
+        },
         &JobOptions {
             queue: "provisioning".into(),
             unique_key: Some(format!("mail.account.create:{}", record.id)),

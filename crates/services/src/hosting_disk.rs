@@ -10,6 +10,7 @@ use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::provisioning::disk_quota::{
     Assessment, NodeStep, QuotaPolicy, QuotaState, Standing, assess, quota_bytes,
 };
+use mpanel_domain::provisioning::payloads::HostingAction;
 use mpanel_domain::provisioning::{SUSPEND_JOB, UNSUSPEND_JOB};
 use mpanel_domain::{Clock, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
@@ -113,7 +114,10 @@ pub async fn record(
         let (job_id, new) = enqueue(
             &mut tx,
             kind,
-            &json!({"tenant_id": account.tenant_id, "hosting_account_id": id}),
+            &HostingAction {
+                tenant_id: account.tenant_id,
+                hosting_account_id: id,
+            },
             &JobOptions {
                 queue: "provisioning".into(),
                 unique_key: Some(format!("{kind}:{id}")),

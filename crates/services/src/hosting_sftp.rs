@@ -6,7 +6,7 @@
 use mpanel_domain::provisioning::SFTP_JOB;
 use mpanel_domain::provisioning::ssh_key::is_public_key_line;
 use mpanel_domain::{Clock, JobId, TenantId};
-use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::Store;
 use mpanel_store::provisioning::ResourceKind;
 use serde::Deserialize;
@@ -94,11 +94,15 @@ pub async fn set_sftp_access(
     // and bring back a key or password this one removed.
     let key = format!("{SFTP_JOB}:{id}");
     tx.cancel_waiting_jobs(&key, now).await?;
-    let (job, new) = enqueue(
+    let access = mpanel_domain::provisioning::payloads::SftpAccess {
+        tenant_id: tenant,
+        hosting_account_id: id,
+        password_hash: hash,
+        keys,
+    };
+    let (job, new) = enqueue_job(
         &mut tx,
-        SFTP_JOB,
-        &json!({"tenant_id": tenant, "hosting_account_id": id,
-            "password_hash": hash, "keys": keys}),
+        &access,
         &JobOptions {
             queue: "provisioning".into(),
             max_attempts: 10,
@@ -120,8 +124,8 @@ pub async fn set_sftp_access(
         target_type: "hosting_account",
         target_id: id.to_string(),
         before: None,
-        after: Some(json!({"job_id": job, "password": hash.is_some(),
-            "keys": keys.as_ref().map(Vec::len)})),
+        after: Some(json!({"job_id": job, "password": access.password_hash.is_some(),
+            "keys": access.keys.as_ref().map(Vec::len)})),
         at: now,
     }))
     .await?;

@@ -12,9 +12,10 @@ use mpanel_domain::catalog::{
 };
 use mpanel_domain::identity::Role;
 use mpanel_domain::orders::{domain_name, name_claims};
+use mpanel_domain::provisioning::payloads::ProvisionSubscription;
 use mpanel_domain::provisioning::{PROVISION_JOB, plan};
 use mpanel_domain::{Clock, ProductId, UserId};
-use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::billing::InvoiceRecord;
 use mpanel_store::catalog::ProductRecord;
 use mpanel_store::orders::{CustomerRecord, NewOrder, NewOrderItem};
@@ -331,20 +332,24 @@ pub(crate) async fn enqueue_order_provisioning(
         if *template == ProvisioningTemplate::None {
             continue;
         }
-        let password_hash = item
-            .options
-            .as_ref()
-            .and_then(|o| o.get("mailbox_password_hash"))
-            .cloned();
-        let payload = json!({"subscription_id": item.subscription_id, "template": template,
-            "domain": item.domain, "mailbox_password_hash": password_hash});
+        let payload = ProvisionSubscription {
+            subscription_id: item.subscription_id,
+            template: template.clone(),
+            domain: item.domain.clone(),
+            mailbox_password_hash: item
+                .options
+                .as_ref()
+                .and_then(|o| o.get("mailbox_password_hash"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
         let options = JobOptions {
             queue: "provisioning".into(),
             unique_key: Some(format!("{PROVISION_JOB}:{}", item.subscription_id)),
             max_attempts: 10,
             ..JobOptions::default()
         };
-        let (job, _) = enqueue(tx, PROVISION_JOB, &payload, &options, now).await?;
+        let (job, _) = enqueue_job(tx, &payload, &options, now).await?;
         for step in plan(template) {
             tx.insert_order_step(tenant.id, order, item.id, step.name(), job, now)
                 .await?;

@@ -7,7 +7,7 @@
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::{Clock, InvoiceId, TenantId};
-use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_jobs::{JobOptions, JobPayload, enqueue_job};
 use mpanel_store::billing::{PaymentIntentRecord, SavedCard};
 use mpanel_store::{Store, Tx};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,10 @@ pub struct Autopay {
     pub attempt: u32,
 }
 
+impl JobPayload for Autopay {
+    const KIND: &'static str = AUTOPAY_JOB;
+}
+
 /// Queues try `attempt` of charging the invoice, not before `run_at`.
 pub(crate) async fn enqueue_in(
     tx: &mut Tx,
@@ -46,7 +50,7 @@ pub(crate) async fn enqueue_in(
         max_attempts: 10,
         ..JobOptions::default()
     };
-    enqueue(tx, AUTOPAY_JOB, job, &options, now).await?;
+    enqueue_job(tx, job, &options, now).await?;
     Ok(())
 }
 
