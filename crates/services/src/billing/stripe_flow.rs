@@ -433,7 +433,6 @@ async fn charge_refunded(
             payment_id: Some(payment.id),
         },
         Some(format!("stripe:{charge}:{refunded_total}")),
-        true,
         actor,
         now,
     )
