@@ -124,8 +124,10 @@ pub async fn set_sftp_access(
         target_type: "hosting_account",
         target_id: id.to_string(),
         before: None,
-        after: Some(json!({"job_id": job, "password": access.password_hash.is_some(),
-            "keys": access.keys.as_ref().map(Vec::len)})),
+        after: Some(
+            json!({"job_id": job, "password": access.password_hash.is_some(),
+            "keys": access.keys.as_ref().map(Vec::len)}),
+        ),
         at: now,
     }))
     .await?;
