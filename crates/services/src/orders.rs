@@ -756,9 +756,11 @@ impl Placing<'_> {
             tx,
             self.tenant,
             invoice,
-            provider,
-            Some(p.reference.trim().to_owned()),
-            p.amount_minor,
+            payments::Received {
+                provider,
+                reference: Some(p.reference.trim().to_owned()),
+                amount_minor: p.amount_minor,
+            },
             &self.actor,
             self.now,
         )

@@ -317,9 +317,11 @@ async fn intent_succeeded(
             tx,
             tenant,
             inv,
-            PaymentProvider::Stripe,
-            Some(pi.to_owned()),
-            received,
+            payments::Received {
+                provider: PaymentProvider::Stripe,
+                reference: Some(pi.to_owned()),
+                amount_minor: received,
+            },
             actor,
             now,
         )
