@@ -26,6 +26,60 @@ pub struct SftpAccess {
     pub keys: Option<Vec<String>>,
 }
 
+/// The SFTP password as the node's shadow file keeps it (SHA-512 crypt),
+/// once it is long enough; the job never carries the password itself.
+fn crypt_password(p: &str) -> Result<String, ServiceError> {
+    if p.chars().count() < 10 || p.len() > 200 || p.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "password",
+            "must be 10 to 200 characters, without control characters",
+        ));
+    }
+    crate::crypt::sha512_crypt_new(p)
+        .map_err(|e| ServiceError::Internal(format!("no randomness for a salt: {e}")))
+}
+
+/// The keys, trimmed: at most 20, each one OpenSSH public key line.
+fn check_keys(keys: &[String]) -> Result<Vec<String>, ServiceError> {
+    let ks: Vec<String> = keys.iter().map(|k| k.trim().to_owned()).collect();
+    if ks.len() > 20 {
+        return Err(ServiceError::invalid("keys", "at most 20 keys"));
+    }
+    if let Some(n) = ks.iter().position(|k| !is_public_key_line(k)) {
+        return Err(ServiceError::invalid(
+            "keys",
+            format!(
+                "key {} is not one OpenSSH public key line (type, key, optional comment)",
+                n + 1
+            ),
+        ));
+    }
+    Ok(ks)
+}
+
+/// The account must be the tenant's (and the customer's, for one), and
+/// not terminated.
+async fn live_account(
+    store: &Store,
+    tenant: TenantId,
+    customer: Option<Uuid>,
+    id: Uuid,
+) -> Result<(), ServiceError> {
+    let account = store
+        .resource(ResourceKind::HostingAccount, tenant, id)
+        .await
+        .map_err(ServiceError::not_found_as("hosting account"))?;
+    if customer.is_some_and(|c| c != account.customer_id) {
+        return Err(ServiceError::NotFound("no such hosting account".into()));
+    }
+    if account.status == "TERMINATED" {
+        return Err(ServiceError::Conflict(
+            "the hosting account is terminated".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Queues the account's new SFTP access. The account must be the
 /// tenant's (and, for a customer, theirs: `customer`), not terminated.
 pub async fn set_sftp_access(
@@ -43,50 +97,9 @@ pub async fn set_sftp_access(
             "give a password, keys, or both",
         ));
     }
-    let hash =
-        match &input.password {
-            Some(p) => {
-                if p.chars().count() < 10 || p.len() > 200 || p.chars().any(char::is_control) {
-                    return Err(ServiceError::invalid(
-                        "password",
-                        "must be 10 to 200 characters, without control characters",
-                    ));
-                }
-                Some(crate::crypt::sha512_crypt_new(p).map_err(|e| {
-                    ServiceError::Internal(format!("no randomness for a salt: {e}"))
-                })?)
-            }
-            None => None,
-        };
-    let keys: Option<Vec<String>> = input
-        .keys
-        .map(|ks| ks.iter().map(|k| k.trim().to_owned()).collect());
-    if let Some(ks) = &keys {
-        if ks.len() > 20 {
-            return Err(ServiceError::invalid("keys", "at most 20 keys"));
-        }
-        if let Some(n) = ks.iter().position(|k| !is_public_key_line(k)) {
-            return Err(ServiceError::invalid(
-                "keys",
-                format!(
-                    "key {} is not one OpenSSH public key line (type, key, optional comment)",
-                    n + 1
-                ),
-            ));
-        }
-    }
-    let account = store
-        .resource(ResourceKind::HostingAccount, tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("hosting account"))?;
-    if customer.is_some_and(|c| c != account.customer_id) {
-        return Err(ServiceError::NotFound("no such hosting account".into()));
-    }
-    if account.status == "TERMINATED" {
-        return Err(ServiceError::Conflict(
-            "the hosting account is terminated".into(),
-        ));
-    }
+    let hash = input.password.as_deref().map(crypt_password).transpose()?;
+    let keys = input.keys.map(|ks| check_keys(&ks)).transpose()?;
+    live_account(store, tenant, customer, id).await?;
     let now = clock.now();
     let mut tx = store.begin().await?;
     // One change at a time per account, the newest winning: a change still
