@@ -170,6 +170,8 @@ pub async fn attempt(
                     id: intent.id.clone(),
                     tenant_id: tenant,
                     invoice_id: job.invoice_id,
+                    // Apart from the attempts of the customer's own
+                    // checkout (1, 2, ...), which share the invoice.
                     attempt: 1000 + i32::try_from(job.attempt).unwrap_or(0),
                     amount_minor: due,
                     currency: inv.currency.clone(),
@@ -190,33 +192,41 @@ pub async fn attempt(
         }
         Err(StripeError::Transient(m)) => return Err(ServiceError::Unavailable(m)),
         Err(StripeError::Api { message, .. }) | Err(StripeError::Invalid(message)) => {
-            let retry_days = loaded.settings.automation.autopay_retry_days;
-            let next = retry_days.get(job.attempt as usize - 1).copied();
-            audit(
-                &mut tx,
-                &actor,
-                job,
-                "stripe.autopay.declined",
-                json!({"reason": message, "retry_in_days": next}),
-                now,
-            )
-            .await?;
-            if let Some(days) = next {
-                let again = Autopay {
-                    attempt: job.attempt + 1,
-                    ..job.clone()
-                };
-                enqueue_in(
-                    &mut tx,
-                    &again,
-                    now + time::Duration::days(i64::from(days)),
-                    now,
-                )
-                .await?;
-            }
+            let retry_days = &loaded.settings.automation.autopay_retry_days;
+            declined(&mut tx, &actor, job, &message, retry_days, now).await?;
         }
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// A declined card: audited, and tried again after the next of the
+/// tenant's retry intervals, if one is left.
+async fn declined(
+    tx: &mut Tx,
+    actor: &Actor,
+    job: &Autopay,
+    message: &str,
+    retry_days: &[u32],
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let next = retry_days.get(job.attempt as usize - 1).copied();
+    audit(
+        tx,
+        actor,
+        job,
+        "stripe.autopay.declined",
+        json!({"reason": message, "retry_in_days": next}),
+        now,
+    )
+    .await?;
+    if let Some(days) = next {
+        let again = Autopay {
+            attempt: job.attempt + 1,
+            ..job.clone()
+        };
+        enqueue_in(tx, &again, now + time::Duration::days(i64::from(days)), now).await?;
+    }
     Ok(())
 }
 
