@@ -221,52 +221,15 @@ fn register_autopay(
 }
 
 /// `provision.subscription`: a paid subscription's zone, site and
-/// mailboxes, then its activation (see `mpanel_provision::saga`).
+/// mailboxes, then its activation (see `mpanel_provision::saga`); and the
+/// later work on what it made (account actions, mailboxes, SFTP, disk
+/// usage). A driver's error becomes the job's through `From<DriverError>`.
 fn register_provisioning(
     registry: &mut Registry,
     provisioner: mpanel_provision::saga::Provisioner,
 ) {
-    use mpanel_provision::lifecycle::{self, HostingAction, MailPassword};
-    // Suspend, unsuspend and terminate of one account run in the order they
-    // were asked for: a payment's unsuspend waits for a dunning suspension
-    // still under way, instead of racing it.
-    async fn in_order(
-        store: &Store,
-        ctx: &mpanel_jobs::JobContext,
-        a: &HostingAction,
-    ) -> Result<(), JobError> {
-        let keys: Vec<String> = [
-            lifecycle::SUSPEND_JOB,
-            lifecycle::UNSUSPEND_JOB,
-            lifecycle::TERMINATE_JOB,
-        ]
-        .iter()
-        .map(|kind| format!("{kind}:{}", a.hosting_account_id))
-        .collect();
-        if store
-            .earlier_job_unfinished(&keys, ctx.id)
-            .await
-            .map_err(JobError::retry)?
-        {
-            return Err(JobError::Retry(
-                "an earlier action on this account is still under way".into(),
-            ));
-        }
-        Ok(())
-    }
-    for (kind, suspend) in [
-        (lifecycle::SUSPEND_JOB, true),
-        (lifecycle::UNSUSPEND_JOB, false),
-    ] {
-        let p = provisioner.clone();
-        registry.register(kind, move |ctx, a: HostingAction| {
-            let p = p.clone();
-            async move {
-                in_order(&p.store, &ctx, &a).await?;
-                Ok(p.set_suspended(&a, suspend).await?)
-            }
-        });
-    }
+    register_account_actions(registry, &provisioner);
+    register_mail(registry, &provisioner);
     let p = provisioner.clone();
     registry.register(
         mpanel_provision::disk_usage::DISK_USAGE_JOB,
@@ -282,6 +245,42 @@ fn register_provisioning(
         },
     );
     let p = provisioner.clone();
+    registry.handle(move |_ctx, s: mpanel_provision::lifecycle::SftpAccess| {
+        let p = p.clone();
+        async move { Ok(p.set_sftp(&s).await?) }
+    });
+    registry.handle(
+        move |ctx, job: mpanel_provision::saga::ProvisionSubscription| {
+            let provisioner = provisioner.clone();
+            async move {
+                let last = ctx.attempt >= ctx.max_attempts;
+                Ok(provisioner.provision(&job, last).await?)
+            }
+        },
+    );
+}
+
+/// Suspend, unsuspend and terminate of a hosting account (one payload,
+/// three kinds), each after the account's earlier actions.
+fn register_account_actions(
+    registry: &mut Registry,
+    provisioner: &mpanel_provision::saga::Provisioner,
+) {
+    use mpanel_provision::lifecycle::{self, HostingAction};
+    for (kind, suspend) in [
+        (lifecycle::SUSPEND_JOB, true),
+        (lifecycle::UNSUSPEND_JOB, false),
+    ] {
+        let p = provisioner.clone();
+        registry.register(kind, move |ctx, a: HostingAction| {
+            let p = p.clone();
+            async move {
+                in_order(&p.store, &ctx, &a).await?;
+                Ok(p.set_suspended(&a, suspend).await?)
+            }
+        });
+    }
+    let p = provisioner.clone();
     registry.register(lifecycle::TERMINATE_JOB, move |ctx, a: HostingAction| {
         let p = p.clone();
         async move {
@@ -289,6 +288,40 @@ fn register_provisioning(
             Ok(p.terminate(&a).await?)
         }
     });
+}
+
+/// Suspend, unsuspend and terminate of one account run in the order they
+/// were asked for: a payment's unsuspend waits for a dunning suspension
+/// still under way, instead of racing it.
+async fn in_order(
+    store: &Store,
+    ctx: &mpanel_jobs::JobContext,
+    a: &mpanel_provision::lifecycle::HostingAction,
+) -> Result<(), JobError> {
+    use mpanel_provision::lifecycle;
+    let keys: Vec<String> = [
+        lifecycle::SUSPEND_JOB,
+        lifecycle::UNSUSPEND_JOB,
+        lifecycle::TERMINATE_JOB,
+    ]
+    .iter()
+    .map(|kind| format!("{kind}:{}", a.hosting_account_id))
+    .collect();
+    if store
+        .earlier_job_unfinished(&keys, ctx.id)
+        .await
+        .map_err(JobError::retry)?
+    {
+        return Err(JobError::Retry(
+            "an earlier action on this account is still under way".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A further mailbox and a mailbox's new password (one payload, two kinds).
+fn register_mail(registry: &mut Registry, provisioner: &mpanel_provision::saga::Provisioner) {
+    use mpanel_provision::lifecycle::{self, MailPassword};
     let p = provisioner.clone();
     registry.register(
         mpanel_domain::provisioning::MAIL_CREATE_JOB,
@@ -298,25 +331,11 @@ fn register_provisioning(
         },
     );
     let p = provisioner.clone();
-    registry.handle(move |_ctx, s: lifecycle::SftpAccess| {
-        let p = p.clone();
-        async move { Ok(p.set_sftp(&s).await?) }
-    });
-    let p = provisioner.clone();
     registry.register(
         lifecycle::MAIL_PASSWORD_JOB,
         move |_ctx, m: MailPassword| {
             let p = p.clone();
             async move { Ok(p.set_mail_password(&m).await?) }
-        },
-    );
-    registry.handle(
-        move |ctx, job: mpanel_provision::saga::ProvisionSubscription| {
-            let provisioner = provisioner.clone();
-            async move {
-                let last = ctx.attempt >= ctx.max_attempts;
-                Ok(provisioner.provision(&job, last).await?)
-            }
         },
     );
 }
