@@ -708,17 +708,14 @@ impl Placing<'_> {
         total: i64,
     ) -> Result<InvoiceRecord, ServiceError> {
         let lines = invoice_lines(items, subscriptions, self.currency);
-        let draft = invoices::create_in(
-            tx,
-            self.tenant,
-            self.customer,
-            self.currency,
-            &lines,
-            Vec::new(),
-            Some(self.order_id),
-            self.now,
-        )
-        .await?;
+        let draft = invoices::NewDraft {
+            customer: self.customer,
+            currency: self.currency,
+            lines: &lines,
+            notes: Vec::new(),
+            order_id: Some(self.order_id),
+        };
+        let draft = invoices::create_in(tx, self.tenant, draft, self.now).await?;
         let invoice =
             invoices::issue_in(tx, self.tenant, draft.id, &self.actor, !self.paid, self.now)
                 .await?;
