@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use super::access_tokens::AccessClaims;
 use super::{AccessTokens, passwords, record_event, record_event_in, secrets, throttle};
 use crate::ServiceError;
-use crate::security::webauthn::Passkeys;
+use crate::security::webauthn::{PasskeyAnswer, Passkeys};
 
 /// A session lives at most this long, however often it is refreshed.
 pub const SESSION_MAX_AGE: Duration = Duration::days(30);
@@ -327,16 +327,14 @@ async fn check_second_factor(
                 .filter(|s| !s.is_null());
             match state {
                 Some(state) => {
+                    let answer = PasskeyAnswer {
+                        tenant,
+                        user,
+                        state,
+                        response,
+                    };
                     passkeys
-                        .login_finish(
-                            store,
-                            clock,
-                            tenant,
-                            user,
-                            state,
-                            response,
-                            input.ip.clone(),
-                        )
+                        .login_finish(store, clock, answer, input.ip.clone())
                         .await
                 }
                 None => Err(ServiceError::invalid(
