@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpanel_domain::Clock;
-use mpanel_jobs::{JobError, PoolConfig, Registry, Scheduler, WorkerPool};
+use mpanel_jobs::{JobError, JobPayload, PoolConfig, Registry, Scheduler, WorkerPool};
 use mpanel_store::Store;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::JobSettings;
 
@@ -124,7 +124,7 @@ pub async fn run_workers(
 /// API already shows them so; this makes it a fact dunning can act on).
 fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>) {
     let (check_store, check_clock) = (store.clone(), clock.clone());
-    registry.register("servers.health_check", move |_ctx, _: serde_json::Value| {
+    registry.handle(move |_ctx, _: HealthCheck| {
         let (store, clock) = (check_store.clone(), check_clock.clone());
         async move {
             mpanel_services::servers::check_all(&store, clock.as_ref())
@@ -134,34 +134,28 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
         }
     });
     let (retention_store, retention_clock) = (store.clone(), clock.clone());
-    registry.register(
-        "maintenance.retention",
-        move |_ctx, _: serde_json::Value| {
-            let (store, clock) = (retention_store.clone(), retention_clock.clone());
-            async move {
-                mpanel_services::security::retention::run(&store, clock.as_ref())
-                    .await
-                    .map(drop)
-                    .map_err(JobError::retry)
-            }
-        },
-    );
+    registry.handle(move |_ctx, _: Retention| {
+        let (store, clock) = (retention_store.clone(), retention_clock.clone());
+        async move {
+            mpanel_services::security::retention::run(&store, clock.as_ref())
+                .await
+                .map(drop)
+                .map_err(JobError::retry)
+        }
+    });
     let (run_store, run_clock) = (store.clone(), clock.clone());
-    registry.register(
-        "billing.scheduled_run",
-        move |_ctx, _: serde_json::Value| {
-            let (store, clock) = (run_store.clone(), run_clock.clone());
-            async move {
-                let report = mpanel_services::billing::run::scheduled(&store, clock.as_ref())
-                    .await
-                    .map_err(JobError::retry)?;
-                if report.tenants > 0 {
-                    tracing::info!(?report, "billing run");
-                }
-                Ok(())
+    registry.handle(move |_ctx, _: BillingRun| {
+        let (store, clock) = (run_store.clone(), run_clock.clone());
+        async move {
+            let report = mpanel_services::billing::run::scheduled(&store, clock.as_ref())
+                .await
+                .map_err(JobError::retry)?;
+            if report.tenants > 0 {
+                tracing::info!(?report, "billing run");
             }
-        },
-    );
+            Ok(())
+        }
+    });
     let (resize_store, resize_clock) = (store.clone(), clock.clone());
     registry.handle(
         move |_ctx, job: mpanel_services::billing::service_actions::Resize| {
@@ -186,7 +180,7 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
             Ok(())
         },
     );
-    registry.register("billing.mark_overdue", move |_ctx, _: serde_json::Value| {
+    registry.handle(move |_ctx, _: MarkOverdue| {
         let (store, clock) = (store.clone(), clock.clone());
         async move {
             mpanel_services::billing::invoices::mark_overdue(&store, clock.as_ref())
@@ -231,19 +225,16 @@ fn register_provisioning(
     register_account_actions(registry, &provisioner);
     register_mail(registry, &provisioner);
     let p = provisioner.clone();
-    registry.register(
-        mpanel_provision::disk_usage::DISK_USAGE_JOB,
-        move |_ctx, _: serde_json::Value| {
-            let p = p.clone();
-            async move {
-                let report = p.measure_disk_usage(p.clock.now()).await?;
-                if report.over_quota > 0 || report.failed_nodes > 0 {
-                    tracing::info!(?report, "disk usage measured");
-                }
-                Ok(())
+    registry.handle(move |_ctx, _: MeasureDiskUsage| {
+        let p = p.clone();
+        async move {
+            let report = p.measure_disk_usage(p.clock.now()).await?;
+            if report.over_quota > 0 || report.failed_nodes > 0 {
+                tracing::info!(?report, "disk usage measured");
             }
-        },
-    );
+            Ok(())
+        }
+    });
     let p = provisioner.clone();
     registry.handle(move |_ctx, s: mpanel_provision::lifecycle::SftpAccess| {
         let p = p.clone();
@@ -342,66 +333,62 @@ fn register_mail(registry: &mut Registry, provisioner: &mpanel_provision::saga::
 
 /// The recurring jobs.
 fn recurring() -> Vec<mpanel_jobs::Recurring> {
+    use mpanel_jobs::Schedule;
     vec![
-        mpanel_jobs::Recurring {
-            name: "servers.health_check".into(),
-            schedule: mpanel_jobs::Schedule::Every(60),
-            kind: "servers.health_check".into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "provisioning".into(),
-                max_attempts: 1,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
-        mpanel_jobs::Recurring {
-            name: "maintenance.retention".into(),
-            schedule: mpanel_jobs::Schedule::DailyAt {
+        scheduled::<HealthCheck>(Schedule::Every(60), "provisioning", 1),
+        scheduled::<Retention>(
+            Schedule::DailyAt {
                 hour: 3,
                 minute: 30,
             },
-            kind: "maintenance.retention".into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "maintenance".into(),
-                max_attempts: 3,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
-        mpanel_jobs::Recurring {
-            name: "billing.scheduled_run".into(),
-            schedule: mpanel_jobs::Schedule::Every(300),
-            kind: "billing.scheduled_run".into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "billing".into(),
-                max_attempts: 3,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
+            "maintenance",
+            3,
+        ),
+        scheduled::<BillingRun>(Schedule::Every(300), "billing", 3),
         // Hourly: a site filling its disk is noticed within the hour, and
         // a node is read once an hour, one SSH session for all its accounts.
-        mpanel_jobs::Recurring {
-            name: mpanel_provision::disk_usage::DISK_USAGE_JOB.into(),
-            schedule: mpanel_jobs::Schedule::Every(3600),
-            kind: mpanel_provision::disk_usage::DISK_USAGE_JOB.into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "provisioning".into(),
-                max_attempts: 3,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
-        mpanel_jobs::Recurring {
-            name: "billing.mark_overdue".into(),
-            schedule: mpanel_jobs::Schedule::Every(300),
-            kind: "billing.mark_overdue".into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "billing".into(),
-                max_attempts: 3,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
+        scheduled::<MeasureDiskUsage>(Schedule::Every(3600), "provisioning", 3),
+        scheduled::<MarkOverdue>(Schedule::Every(300), "billing", 3),
     ]
+}
+
+/// A recurring job named after its kind, with the empty payload its type
+/// decodes (`{}`).
+fn scheduled<P: JobPayload>(
+    schedule: mpanel_jobs::Schedule,
+    queue: &str,
+    max_attempts: i32,
+) -> mpanel_jobs::Recurring {
+    mpanel_jobs::Recurring {
+        name: P::KIND.into(),
+        schedule,
+        kind: P::KIND.into(),
+        payload: serde_json::json!({}),
+        options: mpanel_jobs::JobOptions {
+            queue: queue.into(),
+            max_attempts,
+            ..mpanel_jobs::JobOptions::default()
+        },
+    }
+}
+
+/// The recurring jobs' payloads: they carry nothing, but each type names
+/// its kind once, for the schedule and the handler alike.
+macro_rules! empty_payload {
+    ($($name:ident => $kind:expr;)*) => {$(
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        struct $name {}
+
+        impl JobPayload for $name {
+            const KIND: &'static str = $kind;
+        }
+    )*};
+}
+
+empty_payload! {
+    HealthCheck => "servers.health_check";
+    Retention => "maintenance.retention";
+    BillingRun => "billing.scheduled_run";
+    MarkOverdue => "billing.mark_overdue";
+    MeasureDiskUsage => mpanel_provision::disk_usage::DISK_USAGE_JOB;
 }
