@@ -139,6 +139,16 @@ pub fn redacted_payload(payload: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// A job's payload tied to its kind: queueing one and registering its
+/// handler both take the kind from the payload's type, so a kind string
+/// and the type its handler decodes cannot drift apart. (A payload shared
+/// by several kinds, such as a hosting account action, names its kind
+/// where it is queued instead.)
+pub trait JobPayload: Serialize + serde::de::DeserializeOwned + Send + 'static {
+    /// The kind the job is stored and dispatched under.
+    const KIND: &'static str;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

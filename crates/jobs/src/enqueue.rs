@@ -1,6 +1,7 @@
 //! Enqueueing a typed job inside the caller's transaction.
 
 use mpanel_domain::JobId;
+use mpanel_domain::jobs::JobPayload;
 use mpanel_store::jobs::NewJob;
 use mpanel_store::{StoreError, Tx};
 use serde::Serialize;
@@ -30,6 +31,17 @@ impl Default for JobOptions {
             unique_key: None,
         }
     }
+}
+
+/// Enqueues `payload` as a job of the kind its type is tied to, in `tx`.
+/// Returns the job's id and whether it is new.
+pub async fn enqueue_job<P: JobPayload>(
+    tx: &mut Tx,
+    payload: &P,
+    options: &JobOptions,
+    now: OffsetDateTime,
+) -> Result<(JobId, bool), StoreError> {
+    enqueue(tx, P::KIND, payload, options, now).await
 }
 
 /// Enqueues `payload` as a job of `kind` in `tx`. Returns the job's id and

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use mpanel_domain::JobId;
+use mpanel_domain::jobs::JobPayload;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -63,6 +64,17 @@ pub struct Registry {
 impl Registry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Registers the handler of the kind `P` is tied to (see
+    /// [`JobPayload`]).
+    pub fn handle<P, F, Fut>(&mut self, handler: F) -> &mut Self
+    where
+        P: JobPayload,
+        F: Fn(JobContext, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        self.register(P::KIND, handler)
     }
 
     /// Registers the handler of `kind`. Its payload is decoded into `P`; a

@@ -14,7 +14,8 @@ mod handler;
 mod pool;
 mod schedule;
 
-pub use enqueue::{JobOptions, enqueue};
+pub use enqueue::{JobOptions, enqueue, enqueue_job};
 pub use handler::{JobContext, JobError, Registry};
+pub use mpanel_domain::jobs::JobPayload;
 pub use pool::{PoolConfig, WorkerPool};
 pub use schedule::{Recurring, Schedule, Scheduler};

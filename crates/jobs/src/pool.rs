@@ -151,21 +151,7 @@ impl WorkerPool {
             };
             while running.try_join_next().is_some() {}
             if local.is_empty() {
-                let now = self.clock.now();
-                let lease_until = now + to_time(cfg.lease);
-                match self
-                    .store
-                    .claim_jobs(&cfg.worker_id, cfg.batch_size.max(1), now, lease_until)
-                    .await
-                {
-                    Ok(claimed) => {
-                        held.with(|h| h.extend(claimed.iter().map(|j| j.id)));
-                        local.extend(claimed);
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot claim jobs; retrying after the poll interval")
-                    }
-                }
+                self.claim_into(&mut local, &held).await;
             }
             let Some(job) = local.pop_front() else {
                 drop(permit);
@@ -187,32 +173,10 @@ impl WorkerPool {
                 drop(permit);
             });
         }
-
-        // Shutdown: nothing more is claimed; unstarted jobs go back at once.
-        let unstarted: Vec<JobId> = local.drain(..).map(|j| j.id).collect();
-        held.with(|h| {
-            unstarted.iter().for_each(|id| {
-                h.remove(id);
-            })
-        });
-        if !unstarted.is_empty() {
-            self.store
-                .release_jobs(&cfg.worker_id, Some(&unstarted), self.clock.now())
-                .await?;
-        }
-        let drained = tokio::time::timeout(cfg.shutdown_grace, async {
-            while running.join_next().await.is_some() {}
-        })
-        .await
-        .is_ok();
-        if !drained {
-            tracing::warn!(
-                still_running = running.len(),
-                "grace period over: giving the remaining jobs back"
-            );
-            running.abort_all();
-            while running.join_next().await.is_some() {}
-        }
+        self.give_back_unstarted(&mut local, &held).await?;
+        self.drain(&mut running).await;
+        // The completer ends once every sender is gone and it has recorded
+        // what the drained jobs sent.
         drop(outcomes_tx);
         let _ = completer.await;
         upkeep.abort();
@@ -225,6 +189,65 @@ impl WorkerPool {
             .await?;
         tracing::info!(released, "worker pool stopped");
         Ok(())
+    }
+
+    /// Claims a batch under a fresh lease into `local` (held, so upkeep
+    /// renews it); a failed claim is logged and tried after the poll.
+    async fn claim_into(&self, local: &mut VecDeque<ClaimedJob>, held: &Held) {
+        let cfg = &self.config;
+        let now = self.clock.now();
+        let lease_until = now + to_time(cfg.lease);
+        match self
+            .store
+            .claim_jobs(&cfg.worker_id, cfg.batch_size.max(1), now, lease_until)
+            .await
+        {
+            Ok(claimed) => {
+                held.with(|h| h.extend(claimed.iter().map(|j| j.id)));
+                local.extend(claimed);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot claim jobs; retrying after the poll interval")
+            }
+        }
+    }
+
+    /// Shutdown: nothing more is claimed; unstarted jobs go back at once.
+    async fn give_back_unstarted(
+        &self,
+        local: &mut VecDeque<ClaimedJob>,
+        held: &Held,
+    ) -> Result<(), StoreError> {
+        let unstarted: Vec<JobId> = local.drain(..).map(|j| j.id).collect();
+        held.with(|h| {
+            unstarted.iter().for_each(|id| {
+                h.remove(id);
+            })
+        });
+        if !unstarted.is_empty() {
+            self.store
+                .release_jobs(&self.config.worker_id, Some(&unstarted), self.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Lets running jobs finish within the grace period, then aborts the
+    /// rest (their jobs are given back with the pool's other leases).
+    async fn drain(&self, running: &mut JoinSet<()>) {
+        let drained = tokio::time::timeout(self.config.shutdown_grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tracing::warn!(
+                still_running = running.len(),
+                "grace period over: giving the remaining jobs back"
+            );
+            running.abort_all();
+            while running.join_next().await.is_some() {}
+        }
     }
 }
 
@@ -302,19 +325,9 @@ async fn complete(
                     metrics::counter!("jobs_completed_total", "kind" => outcome.kind).increment(1);
                     done.push(outcome.id);
                 }
-                Err(err) => {
+                Err(ref err) => {
                     held.with(|h| h.remove(&outcome.id));
-                    record_failure(
-                        &store,
-                        &cfg,
-                        outcome.id,
-                        &outcome.kind,
-                        outcome.attempt,
-                        outcome.max_attempts,
-                        &err,
-                        now,
-                    )
-                    .await
+                    record_failure(&store, &cfg, &outcome, err, now).await
                 }
             }
         }
@@ -334,17 +347,17 @@ async fn complete(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Records a failed (or waiting) job: deferred, retried after its
+/// back-off, or dead.
 async fn record_failure(
     store: &Store,
     cfg: &PoolConfig,
-    id: JobId,
-    kind: &str,
-    attempt: i32,
-    max_attempts: i32,
+    outcome: &Outcome,
     err: &JobError,
     now: time::OffsetDateTime,
 ) {
+    let (id, kind) = (outcome.id, outcome.kind.as_str());
+    let (attempt, max_attempts) = (outcome.attempt, outcome.max_attempts);
     if let JobError::Wait { reason, retry_in } = err {
         metrics::counter!("jobs_deferred_total", "kind" => kind.to_owned()).increment(1);
         tracing::info!(job = %id, kind, retry_in = %retry_in, reason = %reason, "job waits");

@@ -307,7 +307,57 @@ pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
 fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, ConfigError> {
     let bad =
         |key: &str, why: &str| ConfigError(format!("invalid {}: {why}", origin(figment, key)));
+    // In the order the keys are listed, so the first bad one is reported.
+    let engine = check_server(&raw, &bad)?;
+    check_bootstrap(&raw, &bad)?;
+    check_jobs(&raw, &bad)?;
+    let secrets_key = check_integrations(&raw, &bad)?;
+    let jobs = job_settings(&raw, secrets_key.clone());
+    let bootstrap = raw.bootstrap_admin_email.map(|email| Bootstrap {
+        tenant: raw.bootstrap_tenant,
+        admin_email: email,
+        admin_password: raw.bootstrap_admin_password.map(SecretString::from),
+    });
+    let rate_limit = (raw.rate_limit_per_minute > 0).then_some(RateLimit {
+        per_minute: raw.rate_limit_per_minute,
+        burst: raw.rate_limit_burst,
+    });
+    Ok(Config {
+        database_url: SecretString::from(raw.database_url),
+        engine,
+        pool: PoolSettings {
+            max_connections: raw.database_max_connections,
+            ..PoolSettings::default()
+        },
+        listen: raw.listen,
+        log_format: raw.log_format,
+        log_level: raw.log_level,
+        http: HttpSettings {
+            cors_allowed_origins: raw.cors_allowed_origins,
+            rate_limit,
+            trust_forwarded_for: raw.trust_forwarded_for,
+            body_limit_bytes: raw.body_limit_bytes,
+            request_timeout: Duration::from_secs(raw.request_timeout_secs),
+            hsts: raw.hsts,
+            metrics_token: raw.metrics_token,
+        },
+        shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        jwt_secret: raw.jwt_secret.map(SecretString::from),
+        bootstrap,
+        jobs,
+        webauthn_rp_id: raw.webauthn_rp_id,
+        webauthn_origin: raw.webauthn_origin,
+        stripe_api_base: raw.stripe_api_base,
+        secrets_key,
+        file,
+    })
+}
 
+/// The database, logging and HTTP keys; answers the database engine.
+fn check_server(
+    raw: &Raw,
+    bad: &impl Fn(&str, &str) -> ConfigError,
+) -> Result<Engine, ConfigError> {
     let engine = Engine::from_url(&raw.database_url).map_err(|_| {
         bad(
             "database_url",
@@ -349,6 +399,11 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     if raw.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
         return Err(bad("jwt_secret", "must be at least 32 characters"));
     }
+    Ok(engine)
+}
+
+/// The first admin's tenant and password, when one is to be made.
+fn check_bootstrap(raw: &Raw, bad: &impl Fn(&str, &str) -> ConfigError) -> Result<(), ConfigError> {
     if raw.bootstrap_admin_email.is_some()
         && mpanel_domain::TenantSlug::parse(&raw.bootstrap_tenant).is_err()
     {
@@ -362,11 +417,11 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     {
         return Err(bad("bootstrap_admin_password", &why));
     }
-    let bootstrap = raw.bootstrap_admin_email.map(|email| Bootstrap {
-        tenant: raw.bootstrap_tenant,
-        admin_email: email,
-        admin_password: raw.bootstrap_admin_password.map(SecretString::from),
-    });
+    Ok(())
+}
+
+/// The workers' and the domain-control checker's keys.
+fn check_jobs(raw: &Raw, bad: &impl Fn(&str, &str) -> ConfigError) -> Result<(), ConfigError> {
     if raw.worker_concurrency == 0 || raw.worker_concurrency > 1024 {
         return Err(bad("worker_concurrency", "must be 1 to 1024"));
     }
@@ -385,30 +440,21 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
             "must be 1 to 86400 (a day)",
         ));
     }
+    Ok(())
+}
+
+/// The secrets key, Stripe's API base and the WebAuthn party, each built
+/// once here so a bad one stops the start; answers the secrets box.
+fn check_integrations(
+    raw: &Raw,
+    bad: &impl Fn(&str, &str) -> ConfigError,
+) -> Result<Option<mpanel_services::secret_box::SecretBox>, ConfigError> {
     let secrets_key = match &raw.secrets_key {
         None => None,
         Some(key) => Some(
             mpanel_services::secret_box::SecretBox::from_base64(key)
                 .map_err(|m| bad("secrets_key", &m))?,
         ),
-    };
-    let jobs = JobSettings {
-        concurrency: raw.worker_concurrency,
-        batch_size: raw
-            .job_batch_size
-            .unwrap_or(u32::try_from(raw.worker_concurrency).unwrap_or(1)),
-        lease: Duration::from_secs(raw.job_lease_secs),
-        retention: Duration::from_secs(raw.job_retention_days.saturating_mul(86_400)),
-        diagnostics_log: raw.diagnostics_log,
-        secrets_key: secrets_key.clone(),
-        stripe_api_base: raw.stripe_api_base.clone(),
-        domain_control: mpanel_provision::domain_control::ControlSettings {
-            resolver: raw.dns_verification_resolver,
-            authority_port: raw.dns_verification_authority_port,
-            recheck: time::Duration::seconds(
-                i64::try_from(raw.dns_verification_interval_secs).unwrap_or(300),
-            ),
-        },
     };
     if let Err(err) = mpanel_services::billing::stripe::StripeClient::new(&raw.stripe_api_base) {
         return Err(bad("stripe_api_base", &err.to_string()));
@@ -422,39 +468,31 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
             &format!("{err} (the origin must be a URL on the webauthn_rp_id domain)"),
         ));
     }
-    let rate_limit = (raw.rate_limit_per_minute > 0).then_some(RateLimit {
-        per_minute: raw.rate_limit_per_minute,
-        burst: raw.rate_limit_burst,
-    });
-    Ok(Config {
-        database_url: SecretString::from(raw.database_url),
-        engine,
-        pool: PoolSettings {
-            max_connections: raw.database_max_connections,
-            ..PoolSettings::default()
-        },
-        listen: raw.listen,
-        log_format: raw.log_format,
-        log_level: raw.log_level,
-        http: HttpSettings {
-            cors_allowed_origins: raw.cors_allowed_origins,
-            rate_limit,
-            trust_forwarded_for: raw.trust_forwarded_for,
-            body_limit_bytes: raw.body_limit_bytes,
-            request_timeout: Duration::from_secs(raw.request_timeout_secs),
-            hsts: raw.hsts,
-            metrics_token: raw.metrics_token,
-        },
-        shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
-        jwt_secret: raw.jwt_secret.map(SecretString::from),
-        bootstrap,
-        jobs,
-        webauthn_rp_id: raw.webauthn_rp_id,
-        webauthn_origin: raw.webauthn_origin,
-        stripe_api_base: raw.stripe_api_base,
+    Ok(secrets_key)
+}
+
+fn job_settings(
+    raw: &Raw,
+    secrets_key: Option<mpanel_services::secret_box::SecretBox>,
+) -> JobSettings {
+    JobSettings {
+        concurrency: raw.worker_concurrency,
+        batch_size: raw
+            .job_batch_size
+            .unwrap_or(u32::try_from(raw.worker_concurrency).unwrap_or(1)),
+        lease: Duration::from_secs(raw.job_lease_secs),
+        retention: Duration::from_secs(raw.job_retention_days.saturating_mul(86_400)),
+        diagnostics_log: raw.diagnostics_log.clone(),
         secrets_key,
-        file,
-    })
+        stripe_api_base: raw.stripe_api_base.clone(),
+        domain_control: mpanel_provision::domain_control::ControlSettings {
+            resolver: raw.dns_verification_resolver,
+            authority_port: raw.dns_verification_authority_port,
+            recheck: time::Duration::seconds(
+                i64::try_from(raw.dns_verification_interval_secs).unwrap_or(300),
+            ),
+        },
+    }
 }
 
 /// `key` and where its value came from, e.g.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpanel_domain::Clock;
-use mpanel_jobs::{JobError, PoolConfig, Registry, Scheduler, WorkerPool};
+use mpanel_jobs::{JobError, JobPayload, PoolConfig, Registry, Scheduler, WorkerPool};
 use mpanel_store::Store;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::JobSettings;
 
@@ -124,7 +124,7 @@ pub async fn run_workers(
 /// API already shows them so; this makes it a fact dunning can act on).
 fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>) {
     let (check_store, check_clock) = (store.clone(), clock.clone());
-    registry.register("servers.health_check", move |_ctx, _: serde_json::Value| {
+    registry.handle(move |_ctx, _: HealthCheck| {
         let (store, clock) = (check_store.clone(), check_clock.clone());
         async move {
             mpanel_services::servers::check_all(&store, clock.as_ref())
@@ -134,37 +134,30 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
         }
     });
     let (retention_store, retention_clock) = (store.clone(), clock.clone());
-    registry.register(
-        "maintenance.retention",
-        move |_ctx, _: serde_json::Value| {
-            let (store, clock) = (retention_store.clone(), retention_clock.clone());
-            async move {
-                mpanel_services::security::retention::run(&store, clock.as_ref())
-                    .await
-                    .map(drop)
-                    .map_err(JobError::retry)
-            }
-        },
-    );
+    registry.handle(move |_ctx, _: Retention| {
+        let (store, clock) = (retention_store.clone(), retention_clock.clone());
+        async move {
+            mpanel_services::security::retention::run(&store, clock.as_ref())
+                .await
+                .map(drop)
+                .map_err(JobError::retry)
+        }
+    });
     let (run_store, run_clock) = (store.clone(), clock.clone());
-    registry.register(
-        "billing.scheduled_run",
-        move |_ctx, _: serde_json::Value| {
-            let (store, clock) = (run_store.clone(), run_clock.clone());
-            async move {
-                let report = mpanel_services::billing::run::scheduled(&store, clock.as_ref())
-                    .await
-                    .map_err(JobError::retry)?;
-                if report.tenants > 0 {
-                    tracing::info!(?report, "billing run");
-                }
-                Ok(())
+    registry.handle(move |_ctx, _: BillingRun| {
+        let (store, clock) = (run_store.clone(), run_clock.clone());
+        async move {
+            let report = mpanel_services::billing::run::scheduled(&store, clock.as_ref())
+                .await
+                .map_err(JobError::retry)?;
+            if report.tenants > 0 {
+                tracing::info!(?report, "billing run");
             }
-        },
-    );
+            Ok(())
+        }
+    });
     let (resize_store, resize_clock) = (store.clone(), clock.clone());
-    registry.register(
-        mpanel_services::billing::service_actions::RESIZE_JOB,
+    registry.handle(
         move |_ctx, job: mpanel_services::billing::service_actions::Resize| {
             let (store, clock) = (resize_store.clone(), resize_clock.clone());
             async move {
@@ -187,7 +180,7 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
             Ok(())
         },
     );
-    registry.register("billing.mark_overdue", move |_ctx, _: serde_json::Value| {
+    registry.handle(move |_ctx, _: MarkOverdue| {
         let (store, clock) = (store.clone(), clock.clone());
         async move {
             mpanel_services::billing::invoices::mark_overdue(&store, clock.as_ref())
@@ -206,12 +199,12 @@ fn register_autopay(
     store: Store,
     clock: Arc<dyn Clock>,
 ) {
-    use mpanel_services::billing::autopay::{AUTOPAY_JOB, Autopay, attempt};
+    use mpanel_services::billing::autopay::{Autopay, attempt};
     let Ok(stripe) = mpanel_services::billing::stripe::StripeClient::new(&settings.stripe_api_base)
     else {
         return;
     };
-    registry.register(AUTOPAY_JOB, move |_ctx, job: Autopay| {
+    registry.handle(move |_ctx, job: Autopay| {
         let (store, clock, stripe) = (store.clone(), clock.clone(), stripe.clone());
         async move {
             attempt(&store, clock.as_ref(), &stripe, &job)
@@ -222,48 +215,49 @@ fn register_autopay(
 }
 
 /// `provision.subscription`: a paid subscription's zone, site and
-/// mailboxes, then its activation (see `mpanel_provision::saga`).
+/// mailboxes, then its activation (see `mpanel_provision::saga`); and the
+/// later work on what it made (account actions, mailboxes, SFTP, disk
+/// usage). A driver's error becomes the job's through `From<DriverError>`.
 fn register_provisioning(
     registry: &mut Registry,
     provisioner: mpanel_provision::saga::Provisioner,
 ) {
-    use mpanel_provision::lifecycle::{self, HostingAction, MailPassword};
-    fn job_error(e: mpanel_provision::DriverError) -> JobError {
-        match e {
-            mpanel_provision::DriverError::Transient(m) => JobError::Retry(m),
-            mpanel_provision::DriverError::Permanent(m) => JobError::Permanent(m),
-            mpanel_provision::DriverError::Waiting { reason, retry_in } => {
-                JobError::Wait { reason, retry_in }
+    register_account_actions(registry, &provisioner);
+    register_mail(registry, &provisioner);
+    let p = provisioner.clone();
+    registry.handle(move |_ctx, _: MeasureDiskUsage| {
+        let p = p.clone();
+        async move {
+            let report = p.measure_disk_usage(p.clock.now()).await?;
+            if report.over_quota > 0 || report.failed_nodes > 0 {
+                tracing::info!(?report, "disk usage measured");
             }
+            Ok(())
         }
-    }
-    // Suspend, unsuspend and terminate of one account run in the order they
-    // were asked for: a payment's unsuspend waits for a dunning suspension
-    // still under way, instead of racing it.
-    async fn in_order(
-        store: &Store,
-        ctx: &mpanel_jobs::JobContext,
-        a: &HostingAction,
-    ) -> Result<(), JobError> {
-        let keys: Vec<String> = [
-            lifecycle::SUSPEND_JOB,
-            lifecycle::UNSUSPEND_JOB,
-            lifecycle::TERMINATE_JOB,
-        ]
-        .iter()
-        .map(|kind| format!("{kind}:{}", a.hosting_account_id))
-        .collect();
-        if store
-            .earlier_job_unfinished(&keys, ctx.id)
-            .await
-            .map_err(JobError::retry)?
-        {
-            return Err(JobError::Retry(
-                "an earlier action on this account is still under way".into(),
-            ));
-        }
-        Ok(())
-    }
+    });
+    let p = provisioner.clone();
+    registry.handle(move |_ctx, s: mpanel_provision::lifecycle::SftpAccess| {
+        let p = p.clone();
+        async move { Ok(p.set_sftp(&s).await?) }
+    });
+    registry.handle(
+        move |ctx, job: mpanel_provision::saga::ProvisionSubscription| {
+            let provisioner = provisioner.clone();
+            async move {
+                let last = ctx.attempt >= ctx.max_attempts;
+                Ok(provisioner.provision(&job, last).await?)
+            }
+        },
+    );
+}
+
+/// Suspend, unsuspend and terminate of a hosting account (one payload,
+/// three kinds), each after the account's earlier actions.
+fn register_account_actions(
+    registry: &mut Registry,
+    provisioner: &mpanel_provision::saga::Provisioner,
+) {
+    use mpanel_provision::lifecycle::{self, HostingAction};
     for (kind, suspend) in [
         (lifecycle::SUSPEND_JOB, true),
         (lifecycle::UNSUSPEND_JOB, false),
@@ -273,49 +267,58 @@ fn register_provisioning(
             let p = p.clone();
             async move {
                 in_order(&p.store, &ctx, &a).await?;
-                p.set_suspended(&a, suspend).await.map_err(job_error)
+                Ok(p.set_suspended(&a, suspend).await?)
             }
         });
     }
-    let p = provisioner.clone();
-    registry.register(
-        mpanel_provision::disk_usage::DISK_USAGE_JOB,
-        move |_ctx, _: serde_json::Value| {
-            let p = p.clone();
-            async move {
-                let report = p
-                    .measure_disk_usage(p.clock.now())
-                    .await
-                    .map_err(job_error)?;
-                if report.over_quota > 0 || report.failed_nodes > 0 {
-                    tracing::info!(?report, "disk usage measured");
-                }
-                Ok(())
-            }
-        },
-    );
     let p = provisioner.clone();
     registry.register(lifecycle::TERMINATE_JOB, move |ctx, a: HostingAction| {
         let p = p.clone();
         async move {
             in_order(&p.store, &ctx, &a).await?;
-            p.terminate(&a).await.map_err(job_error)
+            Ok(p.terminate(&a).await?)
         }
     });
+}
+
+/// Suspend, unsuspend and terminate of one account run in the order they
+/// were asked for: a payment's unsuspend waits for a dunning suspension
+/// still under way, instead of racing it.
+async fn in_order(
+    store: &Store,
+    ctx: &mpanel_jobs::JobContext,
+    a: &mpanel_provision::lifecycle::HostingAction,
+) -> Result<(), JobError> {
+    use mpanel_provision::lifecycle;
+    let keys: Vec<String> = [
+        lifecycle::SUSPEND_JOB,
+        lifecycle::UNSUSPEND_JOB,
+        lifecycle::TERMINATE_JOB,
+    ]
+    .iter()
+    .map(|kind| format!("{kind}:{}", a.hosting_account_id))
+    .collect();
+    if store
+        .earlier_job_unfinished(&keys, ctx.id)
+        .await
+        .map_err(JobError::retry)?
+    {
+        return Err(JobError::Retry(
+            "an earlier action on this account is still under way".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A further mailbox and a mailbox's new password (one payload, two kinds).
+fn register_mail(registry: &mut Registry, provisioner: &mpanel_provision::saga::Provisioner) {
+    use mpanel_provision::lifecycle::{self, MailPassword};
     let p = provisioner.clone();
     registry.register(
         mpanel_domain::provisioning::MAIL_CREATE_JOB,
         move |_ctx, m: MailPassword| {
             let p = p.clone();
-            async move { p.create_mailbox(&m).await.map_err(job_error) }
-        },
-    );
-    let p = provisioner.clone();
-    registry.register(
-        lifecycle::SFTP_JOB,
-        move |_ctx, s: lifecycle::SftpAccess| {
-            let p = p.clone();
-            async move { p.set_sftp(&s).await.map_err(job_error) }
+            async move { Ok(p.create_mailbox(&m).await?) }
         },
     );
     let p = provisioner.clone();
@@ -323,83 +326,69 @@ fn register_provisioning(
         lifecycle::MAIL_PASSWORD_JOB,
         move |_ctx, m: MailPassword| {
             let p = p.clone();
-            async move { p.set_mail_password(&m).await.map_err(job_error) }
-        },
-    );
-    registry.register(
-        mpanel_domain::provisioning::PROVISION_JOB,
-        move |ctx, job: mpanel_provision::saga::ProvisionSubscription| {
-            let provisioner = provisioner.clone();
-            async move {
-                let last = ctx.attempt >= ctx.max_attempts;
-                provisioner.provision(&job, last).await.map_err(job_error)
-            }
+            async move { Ok(p.set_mail_password(&m).await?) }
         },
     );
 }
 
 /// The recurring jobs.
 fn recurring() -> Vec<mpanel_jobs::Recurring> {
+    use mpanel_jobs::Schedule;
     vec![
-        mpanel_jobs::Recurring {
-            name: "servers.health_check".into(),
-            schedule: mpanel_jobs::Schedule::Every(60),
-            kind: "servers.health_check".into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "provisioning".into(),
-                max_attempts: 1,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
-        mpanel_jobs::Recurring {
-            name: "maintenance.retention".into(),
-            schedule: mpanel_jobs::Schedule::DailyAt {
+        scheduled::<HealthCheck>(Schedule::Every(60), "provisioning", 1),
+        scheduled::<Retention>(
+            Schedule::DailyAt {
                 hour: 3,
                 minute: 30,
             },
-            kind: "maintenance.retention".into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "maintenance".into(),
-                max_attempts: 3,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
-        mpanel_jobs::Recurring {
-            name: "billing.scheduled_run".into(),
-            schedule: mpanel_jobs::Schedule::Every(300),
-            kind: "billing.scheduled_run".into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "billing".into(),
-                max_attempts: 3,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
+            "maintenance",
+            3,
+        ),
+        scheduled::<BillingRun>(Schedule::Every(300), "billing", 3),
         // Hourly: a site filling its disk is noticed within the hour, and
         // a node is read once an hour, one SSH session for all its accounts.
-        mpanel_jobs::Recurring {
-            name: mpanel_provision::disk_usage::DISK_USAGE_JOB.into(),
-            schedule: mpanel_jobs::Schedule::Every(3600),
-            kind: mpanel_provision::disk_usage::DISK_USAGE_JOB.into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "provisioning".into(),
-                max_attempts: 3,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
-        mpanel_jobs::Recurring {
-            name: "billing.mark_overdue".into(),
-            schedule: mpanel_jobs::Schedule::Every(300),
-            kind: "billing.mark_overdue".into(),
-            payload: serde_json::json!({}),
-            options: mpanel_jobs::JobOptions {
-                queue: "billing".into(),
-                max_attempts: 3,
-                ..mpanel_jobs::JobOptions::default()
-            },
-        },
+        scheduled::<MeasureDiskUsage>(Schedule::Every(3600), "provisioning", 3),
+        scheduled::<MarkOverdue>(Schedule::Every(300), "billing", 3),
     ]
+}
+
+/// A recurring job named after its kind, with the empty payload its type
+/// decodes (`{}`).
+fn scheduled<P: JobPayload>(
+    schedule: mpanel_jobs::Schedule,
+    queue: &str,
+    max_attempts: i32,
+) -> mpanel_jobs::Recurring {
+    mpanel_jobs::Recurring {
+        name: P::KIND.into(),
+        schedule,
+        kind: P::KIND.into(),
+        payload: serde_json::json!({}),
+        options: mpanel_jobs::JobOptions {
+            queue: queue.into(),
+            max_attempts,
+            ..mpanel_jobs::JobOptions::default()
+        },
+    }
+}
+
+/// The recurring jobs' payloads: they carry nothing, but each type names
+/// its kind once, for the schedule and the handler alike.
+macro_rules! empty_payload {
+    ($($name:ident => $kind:expr;)*) => {$(
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        struct $name {}
+
+        impl JobPayload for $name {
+            const KIND: &'static str = $kind;
+        }
+    )*};
+}
+
+empty_payload! {
+    HealthCheck => "servers.health_check";
+    Retention => "maintenance.retention";
+    BillingRun => "billing.scheduled_run";
+    MarkOverdue => "billing.mark_overdue";
+    MeasureDiskUsage => mpanel_provision::disk_usage::DISK_USAGE_JOB;
 }

@@ -73,25 +73,7 @@ pub async fn run(
         env!("CARGO_PKG_VERSION")
     );
     let store = open_store(&config).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let tokens = access_tokens(&config, &store, clock.as_ref()).await?;
-    bootstrap_first_tenant(&config, &store, clock.as_ref()).await?;
-    let state = AppState {
-        store: store.clone(),
-        clock,
-        tokens,
-        passkeys: mpanel_services::security::webauthn::Passkeys::new(
-            &config.webauthn_rp_id,
-            &config.webauthn_origin,
-        )?,
-        stripe: mpanel_services::billing::stripe::StripeClient::new(&config.stripe_api_base)?,
-        secrets: store.secrets().cloned(),
-        metrics: MetricsAccess {
-            handle: mpanel_api::telemetry::metrics_handle()
-                .context("cannot install the metrics recorder")?,
-            token: config.http.metrics_token.as_deref().map(Arc::from),
-        },
-    };
+    let state = app_state(&config, &store).await?;
     let app = mpanel_api::app(state, &config.http);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -139,6 +121,31 @@ pub async fn run(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What every request shares: the store, the clock, the token keys and
+/// the clients built from the config; the first tenant is made here when
+/// the config asks for one.
+async fn app_state(config: &Config, store: &Store) -> anyhow::Result<AppState> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tokens = access_tokens(config, store, clock.as_ref()).await?;
+    bootstrap_first_tenant(config, store, clock.as_ref()).await?;
+    Ok(AppState {
+        store: store.clone(),
+        clock,
+        tokens,
+        passkeys: mpanel_services::security::webauthn::Passkeys::new(
+            &config.webauthn_rp_id,
+            &config.webauthn_origin,
+        )?,
+        stripe: mpanel_services::billing::stripe::StripeClient::new(&config.stripe_api_base)?,
+        secrets: store.secrets().cloned(),
+        metrics: MetricsAccess {
+            handle: mpanel_api::telemetry::metrics_handle()
+                .context("cannot install the metrics recorder")?,
+            token: config.http.metrics_token.as_deref().map(Arc::from),
+        },
+    })
 }
 
 fn clock_for_jobs() -> Arc<dyn Clock> {

@@ -7,8 +7,10 @@ use std::collections::HashMap;
 
 use mpanel_domain::TenantId;
 use mpanel_domain::provisioning::ServerRole;
-use mpanel_domain::provisioning::disk_quota::QuotaPolicy;
+use mpanel_domain::provisioning::disk_quota::{Assessment, QuotaPolicy};
 use mpanel_services::hosting_disk;
+use mpanel_services::secret_box::SecretBox;
+use mpanel_store::servers::ServerRecord;
 use serde::Serialize;
 
 use crate::saga::Provisioner;
@@ -63,11 +65,7 @@ impl Provisioner {
             }
             report.nodes += 1;
             let users: Vec<String> = accounts.iter().map(|a| account_user(a.id)).collect();
-            let measured = match nodes::web(self.secrets()?, &server) {
-                Ok((web, _keys)) => web.disk_usage_all(&users).await,
-                Err(e) => Err(e),
-            };
-            let measured = match measured {
+            let measured = match read_node(self.secrets()?, &server, &users).await {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(server = %server.name, error = %e, "cannot measure disk use");
@@ -84,16 +82,7 @@ impl Provisioner {
                     }
                     None => continue,
                 };
-                let policy = match policies.get(&account.tenant_id) {
-                    Some(p) => *p,
-                    None => {
-                        let p = hosting_disk::policy(&self.store, account.tenant_id)
-                            .await
-                            .map_err(service_err)?;
-                        policies.insert(account.tenant_id, p);
-                        p
-                    }
-                };
+                let policy = self.policy_of(account.tenant_id, &mut policies).await?;
                 let Some(a) = hosting_disk::record(
                     &self.store,
                     self.clock.as_ref(),
@@ -107,19 +96,49 @@ impl Provisioner {
                 else {
                     continue;
                 };
-                report.accounts += 1;
-                report.over_quota += usize::from(a.over);
-                match a.step {
-                    mpanel_domain::provisioning::disk_quota::NodeStep::Suspend => {
-                        report.suspended += 1
-                    }
-                    mpanel_domain::provisioning::disk_quota::NodeStep::Unsuspend => {
-                        report.unsuspended += 1
-                    }
-                    mpanel_domain::provisioning::disk_quota::NodeStep::Nothing => {}
-                }
+                report.count(&a);
             }
         }
         Ok(report)
+    }
+
+    /// The tenant's over-quota rule, read once per run.
+    async fn policy_of(
+        &self,
+        tenant: TenantId,
+        policies: &mut HashMap<TenantId, QuotaPolicy>,
+    ) -> Result<QuotaPolicy, DriverError> {
+        if let Some(p) = policies.get(&tenant) {
+            return Ok(*p);
+        }
+        let p = hosting_disk::policy(&self.store, tenant)
+            .await
+            .map_err(service_err)?;
+        policies.insert(tenant, p);
+        Ok(p)
+    }
+}
+
+/// Every account's use on one web node, in one SSH session.
+async fn read_node(
+    secrets: &SecretBox,
+    server: &ServerRecord,
+    users: &[String],
+) -> Result<HashMap<String, Usage>, DriverError> {
+    let (web, _keys) = nodes::web(secrets, server)?;
+    web.disk_usage_all(users).await
+}
+
+impl DiskReport {
+    /// Counts one recorded account and what its measurement did.
+    fn count(&mut self, a: &Assessment) {
+        use mpanel_domain::provisioning::disk_quota::NodeStep;
+        self.accounts += 1;
+        self.over_quota += usize::from(a.over);
+        match a.step {
+            NodeStep::Suspend => self.suspended += 1,
+            NodeStep::Unsuspend => self.unsuspended += 1,
+            NodeStep::Nothing => {}
+        }
     }
 }

@@ -34,3 +34,16 @@ pub enum Ensured {
     /// It was already there, as asked: nothing was changed.
     AlreadyThere,
 }
+
+/// The one place a driver's outcome becomes a job's: a transient failure
+/// is retried with back-off, a permanent one makes the job dead, and a
+/// wait defers it without spending an attempt.
+impl From<DriverError> for mpanel_jobs::JobError {
+    fn from(e: DriverError) -> Self {
+        match e {
+            DriverError::Transient(m) => Self::Retry(m),
+            DriverError::Permanent(m) => Self::Permanent(m),
+            DriverError::Waiting { reason, retry_in } => Self::Wait { reason, retry_in },
+        }
+    }
+}

@@ -3,10 +3,7 @@
 //! the site archived and removed, the zone deleted), and a mailbox's new
 //! password. Each driver action is idempotent, so a retry is safe.
 
-use mpanel_domain::TenantId;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::saga::Provisioner;
 use crate::{DriverError, nodes};
@@ -15,32 +12,7 @@ pub use mpanel_domain::provisioning::{
     MAIL_PASSWORD_JOB, SFTP_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB,
 };
 
-/// The payload of the hosting account jobs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostingAction {
-    pub tenant_id: TenantId,
-    pub hosting_account_id: Uuid,
-}
-
-/// The payload of `mail.account.password` (a hash, never the password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MailPassword {
-    pub tenant_id: TenantId,
-    pub mail_account_id: Uuid,
-    pub password_hash: String,
-}
-
-/// The payload of `hosting.account.sftp` (a crypt hash, never the
-/// password; `keys` replaces every key, `[]` removes them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SftpAccess {
-    pub tenant_id: TenantId,
-    pub hosting_account_id: Uuid,
-    #[serde(default)]
-    pub password_hash: Option<String>,
-    #[serde(default)]
-    pub keys: Option<Vec<String>>,
-}
+pub use mpanel_domain::provisioning::payloads::{HostingAction, MailPassword, SftpAccess};
 
 fn store_err(e: mpanel_store::StoreError) -> DriverError {
     match e {

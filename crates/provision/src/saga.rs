@@ -19,7 +19,6 @@ use mpanel_services::secret_box::SecretBox;
 use mpanel_store::Store;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
 use mpanel_store::servers::ServerRecord;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -27,18 +26,7 @@ use crate::domain_control::{ControlSettings, Finding, look};
 use crate::web::{SiteSpec, account_user};
 use crate::{DriverError, nodes};
 
-/// The `provision.subscription` job's payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProvisionSubscription {
-    pub subscription_id: Uuid,
-    pub template: ProvisioningTemplate,
-    pub domain: Option<String>,
-    /// The first mailbox's password hash, when the customer chose one
-    /// with the order; otherwise mailboxes get a password nobody knows
-    /// until one is set.
-    #[serde(default)]
-    pub mailbox_password_hash: Option<String>,
-}
+pub use mpanel_domain::provisioning::payloads::ProvisionSubscription;
 
 /// Runs provisioning jobs against the inventory's servers.
 #[derive(Clone)]
@@ -297,6 +285,8 @@ impl Provisioner {
         Ok(nodes::nameservers(&server))
     }
 
+    /// Runs one step; each step moves its resources PENDING → CREATING →
+    /// ACTIVE and answers the detail recorded with the step's DONE.
     async fn run(
         &self,
         step: Step,
@@ -309,183 +299,240 @@ impl Provisioner {
                 .ok_or_else(|| DriverError::Permanent("this template needs a domain".into()))
         };
         match step {
-            Step::DnsZone => {
-                let domain = domain()?;
-                let site = self
-                    .placed(ResourceKind::HostingAccount, sub, &domain, job)
-                    .await?;
-                let web = self.store.server(site.server_id).await.map_err(store_err)?;
-                let web_ip = web
-                    .settings
-                    .get("public_ipv4")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&web.address)
-                    .to_owned();
-                let mail_host = match &job.template {
-                    ProvisioningTemplate::Hosting { mailboxes, .. } if *mailboxes > 0 => {
-                        let first = mailbox_address(&domain, 1);
-                        let mbox = self
-                            .placed(ResourceKind::MailAccount, sub, &first, job)
-                            .await?;
-                        let mail = self.store.server(mbox.server_id).await.map_err(store_err)?;
-                        Some(
-                            mail.settings
-                                .get("mail_host")
-                                .and_then(Value::as_str)
-                                .unwrap_or(&mail.address)
-                                .to_owned(),
-                        )
-                    }
-                    _ => None,
-                };
-                let zone = self
-                    .placed(ResourceKind::DnsZone, sub, &domain, job)
-                    .await?;
-                let server = self.store.server(zone.server_id).await.map_err(store_err)?;
-                let pdns = nodes::dns(self.secrets()?, &server)?;
-                if zone.status == "PENDING" {
-                    // Never touched by us: a zone already there is someone
-                    // else's, and is neither taken over nor removed.
-                    if pdns.zone(&domain).await?.is_some() {
-                        return Err(DriverError::Permanent(format!(
-                            "the zone {domain} already exists on the DNS server"
-                        )));
-                    }
-                    self.set_status(ResourceKind::DnsZone, zone.id, "CREATING", None)
-                        .await?;
-                }
-                let records = template_records(&domain, &web_ip, mail_host.as_deref());
-                pdns.ensure_zone(&domain, &nodes::nameservers(&server), &records)
-                    .await?;
-                self.set_status(ResourceKind::DnsZone, zone.id, "ACTIVE", None)
-                    .await?;
-                Ok(json!({"zone_id": zone.id, "server_id": zone.server_id}))
-            }
-            Step::Site => {
-                let domain = domain()?;
-                let site = self
-                    .placed(ResourceKind::HostingAccount, sub, &domain, job)
-                    .await?;
-                let server = self.store.server(site.server_id).await.map_err(store_err)?;
-                let (node, _keys) = nodes::web(self.secrets()?, &server)?;
-                let (disk, php) = match &job.template {
-                    ProvisioningTemplate::Hosting {
-                        disk_quota_mb,
-                        php_version,
-                        ..
-                    } => (*disk_quota_mb, php_version.clone()),
-                    _ => (None, None),
-                };
-                if site.status == "PENDING" {
-                    if node.site_state(&domain).await?.is_some() {
-                        return Err(DriverError::Permanent(format!(
-                            "a site for {domain} already exists on the web server"
-                        )));
-                    }
-                    self.set_status(ResourceKind::HostingAccount, site.id, "CREATING", None)
-                        .await?;
-                }
-                // A hosting plan runs PHP unless it says otherwise (it cannot
-                // yet: the template only names a version).
-                node.ensure_site(&SiteSpec {
-                    domain: domain.clone(),
-                    user: account_user(site.id),
-                    php: true,
-                    php_version: php,
-                    disk_quota_mb: disk,
-                })
-                .await?;
-                self.set_status(ResourceKind::HostingAccount, site.id, "ACTIVE", None)
-                    .await?;
-                Ok(json!({"hosting_account_id": site.id, "server_id": site.server_id}))
-            }
-            Step::Mailboxes => {
-                let domain = domain()?;
-                // The first mailbox is made now; the template's count is the
-                // quota the customer fills with `POST /api/mail/accounts`.
-                let (count, quota) = match &job.template {
-                    ProvisioningTemplate::Hosting { mailboxes, .. } => ((*mailboxes).min(1), None),
-                    ProvisioningTemplate::Email {
-                        mailboxes,
-                        quota_mb,
-                    } => ((*mailboxes).min(1), *quota_mb),
-                    _ => (0, None),
-                };
-                let mut ids = Vec::new();
-                for n in 1..=count {
-                    let address = mailbox_address(&domain, n);
-                    let mbox = self
-                        .placed(ResourceKind::MailAccount, sub, &address, job)
-                        .await?;
-                    if mbox.status == "ACTIVE" {
-                        ids.push(mbox.id);
-                        continue;
-                    }
-                    let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
-                    let (node, _keys) = nodes::mail(self.secrets()?, &server)?;
-                    let hash = match (&job.mailbox_password_hash, n) {
-                        (Some(hash), 1) => hash.clone(),
-                        // A password nobody knows yet: the customer sets one.
-                        _ => crate::mail::hash_password(&random_password()?)?,
-                    };
-                    if mbox.status == "PENDING" {
-                        self.set_status(ResourceKind::MailAccount, mbox.id, "CREATING", None)
-                            .await?;
-                    }
-                    node.ensure_mailbox(&address, &hash, quota.unwrap_or(0))
-                        .await?;
-                    self.set_status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
-                        .await?;
-                    ids.push(mbox.id);
-                }
-                Ok(json!({"mail_account_ids": ids}))
-            }
-            Step::Activate => {
-                let runs = self
-                    .store
-                    .resources_of(ResourceKind::HostingAccount, sub.id)
-                    .await
-                    .map_err(store_err)?
-                    .into_iter()
-                    .chain(
-                        self.store
-                            .resources_of(ResourceKind::MailAccount, sub.id)
-                            .await
-                            .map_err(store_err)?,
-                    )
-                    .next()
-                    .map(|r| r.id.to_string())
-                    .unwrap_or_default();
-                let mut tx = self.store.begin().await.map_err(store_err)?;
-                let activated = tx
-                    .activate_subscription(sub.id, &runs, self.clock.now())
-                    .await
-                    .map_err(store_err)?;
-                if !activated {
-                    return Err(DriverError::Permanent(
-                        "the subscription is no longer waiting to be activated".into(),
-                    ));
-                }
-                let zone = self
-                    .store
-                    .tenant(sub.tenant_id)
-                    .await
-                    .map_err(store_err)?
-                    .map(|t| t.timezone)
-                    .unwrap_or_else(|| "UTC".into());
-                mpanel_services::billing::subscriptions::start_billing_in(
-                    &mut tx,
-                    sub.tenant_id,
-                    sub.id,
-                    &zone,
-                    self.clock.now(),
-                )
-                .await
-                .map_err(|e| DriverError::Transient(e.to_string()))?;
-                tx.commit().await.map_err(store_err)?;
-                Ok(json!({"external_ref": runs}))
-            }
+            Step::DnsZone => self.create_dns_zone(sub, job, &domain()?).await,
+            Step::Site => self.create_site(sub, job, &domain()?).await,
+            Step::Mailboxes => self.create_mailboxes(sub, job, &domain()?).await,
+            Step::Activate => self.activate(sub).await,
         }
+    }
+
+    /// `dns.zone.create`: the zone with the template's records, pointing at
+    /// the web server and, when the plan has mailboxes, the mail host.
+    async fn create_dns_zone(
+        &self,
+        sub: &SubscriptionRef,
+        job: &ProvisionSubscription,
+        domain: &str,
+    ) -> Result<Value, DriverError> {
+        let web_ip = self.web_ip(sub, job, domain).await?;
+        let mail_host = self.mail_host(sub, job, domain).await?;
+        let zone = self.placed(ResourceKind::DnsZone, sub, domain, job).await?;
+        let server = self.store.server(zone.server_id).await.map_err(store_err)?;
+        let pdns = nodes::dns(self.secrets()?, &server)?;
+        if zone.status == "PENDING" {
+            // Never touched by us: a zone already there is someone
+            // else's, and is neither taken over nor removed.
+            if pdns.zone(domain).await?.is_some() {
+                return Err(DriverError::Permanent(format!(
+                    "the zone {domain} already exists on the DNS server"
+                )));
+            }
+            self.set_status(ResourceKind::DnsZone, zone.id, "CREATING", None)
+                .await?;
+        }
+        let records = template_records(domain, &web_ip, mail_host.as_deref());
+        pdns.ensure_zone(domain, &nodes::nameservers(&server), &records)
+            .await?;
+        self.set_status(ResourceKind::DnsZone, zone.id, "ACTIVE", None)
+            .await?;
+        Ok(json!({"zone_id": zone.id, "server_id": zone.server_id}))
+    }
+
+    /// The public IPv4 of the web server the site is (or will be) on.
+    async fn web_ip(
+        &self,
+        sub: &SubscriptionRef,
+        job: &ProvisionSubscription,
+        domain: &str,
+    ) -> Result<String, DriverError> {
+        let site = self
+            .placed(ResourceKind::HostingAccount, sub, domain, job)
+            .await?;
+        let web = self.store.server(site.server_id).await.map_err(store_err)?;
+        Ok(web
+            .settings
+            .get("public_ipv4")
+            .and_then(Value::as_str)
+            .unwrap_or(&web.address)
+            .to_owned())
+    }
+
+    /// The mail host the zone's MX names: that of the server the first
+    /// mailbox is (or will be) on; none for a plan without mailboxes.
+    async fn mail_host(
+        &self,
+        sub: &SubscriptionRef,
+        job: &ProvisionSubscription,
+        domain: &str,
+    ) -> Result<Option<String>, DriverError> {
+        let ProvisioningTemplate::Hosting { mailboxes, .. } = &job.template else {
+            return Ok(None);
+        };
+        if *mailboxes == 0 {
+            return Ok(None);
+        }
+        let first = mailbox_address(domain, 1);
+        let mbox = self
+            .placed(ResourceKind::MailAccount, sub, &first, job)
+            .await?;
+        let mail = self.store.server(mbox.server_id).await.map_err(store_err)?;
+        Ok(Some(
+            mail.settings
+                .get("mail_host")
+                .and_then(Value::as_str)
+                .unwrap_or(&mail.address)
+                .to_owned(),
+        ))
+    }
+
+    /// `hosting.account.create`: the site, its system user, PHP and quota.
+    async fn create_site(
+        &self,
+        sub: &SubscriptionRef,
+        job: &ProvisionSubscription,
+        domain: &str,
+    ) -> Result<Value, DriverError> {
+        let site = self
+            .placed(ResourceKind::HostingAccount, sub, domain, job)
+            .await?;
+        let server = self.store.server(site.server_id).await.map_err(store_err)?;
+        let (node, _keys) = nodes::web(self.secrets()?, &server)?;
+        let (disk, php) = match &job.template {
+            ProvisioningTemplate::Hosting {
+                disk_quota_mb,
+                php_version,
+                ..
+            } => (*disk_quota_mb, php_version.clone()),
+            _ => (None, None),
+        };
+        if site.status == "PENDING" {
+            if node.site_state(domain).await?.is_some() {
+                return Err(DriverError::Permanent(format!(
+                    "a site for {domain} already exists on the web server"
+                )));
+            }
+            self.set_status(ResourceKind::HostingAccount, site.id, "CREATING", None)
+                .await?;
+        }
+        // A hosting plan runs PHP unless it says otherwise (it cannot
+        // yet: the template only names a version).
+        node.ensure_site(&SiteSpec {
+            domain: domain.to_owned(),
+            user: account_user(site.id),
+            php: true,
+            php_version: php,
+            disk_quota_mb: disk,
+        })
+        .await?;
+        self.set_status(ResourceKind::HostingAccount, site.id, "ACTIVE", None)
+            .await?;
+        Ok(json!({"hosting_account_id": site.id, "server_id": site.server_id}))
+    }
+
+    /// `mail.account.create`: the first mailbox (the template's count is
+    /// the quota the customer fills with `POST /api/mail/accounts`).
+    async fn create_mailboxes(
+        &self,
+        sub: &SubscriptionRef,
+        job: &ProvisionSubscription,
+        domain: &str,
+    ) -> Result<Value, DriverError> {
+        let (count, quota) = match &job.template {
+            ProvisioningTemplate::Hosting { mailboxes, .. } => ((*mailboxes).min(1), None),
+            ProvisioningTemplate::Email {
+                mailboxes,
+                quota_mb,
+            } => ((*mailboxes).min(1), *quota_mb),
+            _ => (0, None),
+        };
+        let mut ids = Vec::new();
+        for n in 1..=count {
+            let address = mailbox_address(domain, n);
+            let mbox = self
+                .placed(ResourceKind::MailAccount, sub, &address, job)
+                .await?;
+            if mbox.status != "ACTIVE" {
+                self.make_mailbox(&mbox, &address, job, n, quota).await?;
+            }
+            ids.push(mbox.id);
+        }
+        Ok(json!({"mail_account_ids": ids}))
+    }
+
+    /// Mailbox `n` on its mail node, with the password chosen with the
+    /// order (first mailbox only) or one nobody knows yet.
+    async fn make_mailbox(
+        &self,
+        mbox: &ResourceRecord,
+        address: &str,
+        job: &ProvisionSubscription,
+        n: u32,
+        quota: Option<u32>,
+    ) -> Result<(), DriverError> {
+        let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+        let (node, _keys) = nodes::mail(self.secrets()?, &server)?;
+        let hash = match (&job.mailbox_password_hash, n) {
+            (Some(hash), 1) => hash.clone(),
+            // A password nobody knows yet: the customer sets one.
+            _ => crate::mail::hash_password(&random_password()?)?,
+        };
+        if mbox.status == "PENDING" {
+            self.set_status(ResourceKind::MailAccount, mbox.id, "CREATING", None)
+                .await?;
+        }
+        node.ensure_mailbox(address, &hash, quota.unwrap_or(0))
+            .await?;
+        self.set_status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
+            .await
+    }
+
+    /// `subscription.activate`: the subscription goes ACTIVE and its
+    /// billing starts, in one transaction.
+    async fn activate(&self, sub: &SubscriptionRef) -> Result<Value, DriverError> {
+        // What the subscription runs as: its site, else its first mailbox.
+        let runs = self
+            .store
+            .resources_of(ResourceKind::HostingAccount, sub.id)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .chain(
+                self.store
+                    .resources_of(ResourceKind::MailAccount, sub.id)
+                    .await
+                    .map_err(store_err)?,
+            )
+            .next()
+            .map(|r| r.id.to_string())
+            .unwrap_or_default();
+        let mut tx = self.store.begin().await.map_err(store_err)?;
+        let activated = tx
+            .activate_subscription(sub.id, &runs, self.clock.now())
+            .await
+            .map_err(store_err)?;
+        if !activated {
+            return Err(DriverError::Permanent(
+                "the subscription is no longer waiting to be activated".into(),
+            ));
+        }
+        let zone = self
+            .store
+            .tenant(sub.tenant_id)
+            .await
+            .map_err(store_err)?
+            .map(|t| t.timezone)
+            .unwrap_or_else(|| "UTC".into());
+        mpanel_services::billing::subscriptions::start_billing_in(
+            &mut tx,
+            sub.tenant_id,
+            sub.id,
+            &zone,
+            self.clock.now(),
+        )
+        .await
+        .map_err(|e| DriverError::Transient(e.to_string()))?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(json!({"external_ref": runs}))
     }
 
     pub(crate) async fn set_status(

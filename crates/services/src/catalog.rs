@@ -408,6 +408,66 @@ pub fn quote_from(
         })
 }
 
+/// A product of the public catalog with what it costs in one currency
+/// and region.
+#[derive(Debug, Clone)]
+pub struct PublicOffer {
+    pub product: ProductRecord,
+    /// One price per period that has one, in [`Period::ALL`] order.
+    pub prices: Vec<PriceRule>,
+}
+
+/// The public catalog: the tenant's active public products that have a
+/// price in `currency` (and `region`). It is asked without credentials,
+/// so its cost does not grow with the products: the products page by
+/// page, then every price in one query.
+pub async fn public_offers(
+    store: &Store,
+    tenant: TenantId,
+    currency: Currency,
+    region: Option<&str>,
+) -> Result<Vec<PublicOffer>, ServiceError> {
+    let mut products = Vec::new();
+    let mut after = None;
+    loop {
+        let page = list_products(store, tenant, true, after, 200).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        products.extend(page);
+    }
+    let mut prices = store.public_prices(tenant).await?;
+    Ok(products
+        .into_iter()
+        .filter_map(|product| {
+            let rules = prices.remove(&product.id).unwrap_or_default();
+            let prices = public_prices(&product, &rules, currency, region);
+            (!prices.is_empty()).then_some(PublicOffer { product, prices })
+        })
+        .collect())
+}
+
+/// The rule each period resolves to for a public visitor (no tenant).
+fn public_prices(
+    product: &ProductRecord,
+    rules: &[PriceRule],
+    currency: Currency,
+    region: Option<&str>,
+) -> Vec<PriceRule> {
+    Period::ALL
+        .iter()
+        .filter_map(|period| {
+            let request = PriceRequest {
+                period: *period,
+                currency,
+                region: region.map(str::to_owned),
+                tenant: None,
+            };
+            quote_from(product, rules, &request).ok()
+        })
+        .map(|quote| quote.rule)
+        .collect()
+}
+
 /// One rule of a product, read in the caller's transaction.
 async fn price_in(
     tx: &mut mpanel_store::Tx,

@@ -3,11 +3,12 @@
 //! are jobs, queued in the transaction that audits the request.
 
 use mpanel_domain::provisioning::disk_quota::quota_bytes;
+use mpanel_domain::provisioning::payloads::{HostingAction, MailPassword};
 use mpanel_domain::provisioning::{MAIL_PASSWORD_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
 use mpanel_domain::{Clock, JobId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
-use mpanel_store::Store;
-use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
+use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
+use mpanel_store::{Store, Tx};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -197,7 +198,10 @@ pub async fn request(
     let (job, _) = enqueue(
         &mut tx,
         action.job(),
-        &json!({"tenant_id": tenant, "hosting_account_id": id}),
+        &HostingAction {
+            tenant_id: tenant,
+            hosting_account_id: id,
+        },
         &options,
         now,
     )
@@ -239,7 +243,11 @@ pub async fn set_mail_password(
     let (job, _) = enqueue(
         &mut tx,
         MAIL_PASSWORD_JOB,
-        &json!({"tenant_id": tenant, "mail_account_id": id, "password_hash": hash}),
+        &MailPassword {
+            tenant_id: tenant,
+            mail_account_id: id,
+            password_hash: hash,
+        },
         &JobOptions {
             queue: "provisioning".into(),
             max_attempts: 10,
@@ -284,57 +292,10 @@ pub async fn create_mailbox(
     actor: &Actor,
     input: NewMailbox,
 ) -> Result<(AccountView, JobId), ServiceError> {
-    let local = input.local_part.trim().to_ascii_lowercase();
-    let local_ok = (1..=64).contains(&local.len())
-        && local
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-        && !local.starts_with('.')
-        && !local.ends_with('.');
-    if !local_ok {
-        return Err(ServiceError::invalid(
-            "local_part",
-            "1 to 64 of a-z, 0-9, '.', '_' and '-'",
-        ));
-    }
-    let sub = match store.subscription_ref(input.subscription_id).await {
-        Ok(s) if s.tenant_id == tenant => s,
-        Ok(_) | Err(mpanel_store::StoreError::NotFound) => {
-            return Err(ServiceError::NotFound("no such subscription".into()));
-        }
-        Err(other) => return Err(other.into()),
-    };
-    if sub.status != "ACTIVE" {
-        return Err(ServiceError::Conflict(format!(
-            "the subscription is {}: mailboxes are added to active ones",
-            sub.status
-        )));
-    }
-    let product = store.product(tenant, sub.product_id).await?;
-    let quota = match product.fields.template {
-        mpanel_domain::catalog::ProvisioningTemplate::Hosting { mailboxes, .. } => {
-            (mailboxes, None)
-        }
-        mpanel_domain::catalog::ProvisioningTemplate::Email {
-            mailboxes,
-            quota_mb,
-        } => (mailboxes, quota_mb),
-        _ => (0, None),
-    };
-    let existing = store
-        .resources_of(ResourceKind::MailAccount, sub.id)
-        .await?;
-    let Some(first) = existing.first() else {
-        return Err(ServiceError::Conflict(
-            "this subscription has no mail service".into(),
-        ));
-    };
-    if existing.len() >= quota.0 as usize {
-        return Err(ServiceError::Conflict(format!(
-            "the plan includes {} mailboxes, all in use",
-            quota.0
-        )));
-    }
+    let local = check_local_part(&input.local_part)?;
+    let sub = active_subscription(store, tenant, input.subscription_id).await?;
+    let plan = mail_plan(store, tenant, &sub).await?;
+    let first = free_mailbox_slot(store, &sub, &plan).await?;
     let domain = first
         .name
         .split_once('@')
@@ -351,38 +312,22 @@ pub async fn create_mailbox(
         server_id: first.server_id,
         name: address.clone(),
         status: "PENDING".into(),
-        quota_mb: quota.1.map(i64::from),
+        quota_mb: plan.quota_mb.map(i64::from),
         php_version: None,
         archive_path: None,
         created_at: now,
         updated_at: now,
     };
     let mut tx = store.begin().await?;
-    // Counted again under the subscription's lock: concurrent requests
-    // cannot all pass the check above and exceed the plan together.
-    tx.subscription_for_update(tenant, sub.id).await?;
-    if tx
-        .count_live_resources(ResourceKind::MailAccount, sub.id)
-        .await?
-        >= i64::from(quota.0)
-    {
-        return Err(ServiceError::Conflict(format!(
-            "the plan includes {} mailboxes, all in use",
-            quota.0
-        )));
-    }
-    tx.insert_resource(ResourceKind::MailAccount, &record)
-        .await
-        .map_err(|e| match e {
-            mpanel_store::StoreError::Conflict(_) => {
-                ServiceError::Conflict(format!("{address} exists"))
-            }
-            other => other.into(),
-        })?;
+    insert_mailbox(&mut tx, &sub, &plan, &record).await?;
     let (job, _) = enqueue(
         &mut tx,
         mpanel_domain::provisioning::MAIL_CREATE_JOB,
-        &json!({"tenant_id": tenant, "mail_account_id": record.id, "password_hash": hash}),
+        &MailPassword {
+            tenant_id: tenant,
+            mail_account_id: record.id,
+            password_hash: hash,
+        },
         &JobOptions {
             queue: "provisioning".into(),
             unique_key: Some(format!("mail.account.create:{}", record.id)),
@@ -404,6 +349,130 @@ pub async fn create_mailbox(
     .await?;
     tx.commit().await?;
     Ok((view(record), job))
+}
+
+/// A mailbox's local part, lower-cased: what every mail node accepts.
+fn check_local_part(raw: &str) -> Result<String, ServiceError> {
+    let local = raw.trim().to_ascii_lowercase();
+    let local_ok = (1..=64).contains(&local.len())
+        && local
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.');
+    if !local_ok {
+        return Err(ServiceError::invalid(
+            "local_part",
+            "1 to 64 of a-z, 0-9, '.', '_' and '-'",
+        ));
+    }
+    Ok(local)
+}
+
+/// The tenant's subscription, if active (another tenant's is not found).
+async fn active_subscription(
+    store: &Store,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<SubscriptionRef, ServiceError> {
+    let sub = match store.subscription_ref(id).await {
+        Ok(s) if s.tenant_id == tenant => s,
+        Ok(_) | Err(mpanel_store::StoreError::NotFound) => {
+            return Err(ServiceError::NotFound("no such subscription".into()));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if sub.status != "ACTIVE" {
+        return Err(ServiceError::Conflict(format!(
+            "the subscription is {}: mailboxes are added to active ones",
+            sub.status
+        )));
+    }
+    Ok(sub)
+}
+
+/// What the subscription's plan allows in mail.
+struct MailPlan {
+    mailboxes: u32,
+    quota_mb: Option<u32>,
+}
+
+async fn mail_plan(
+    store: &Store,
+    tenant: TenantId,
+    sub: &SubscriptionRef,
+) -> Result<MailPlan, ServiceError> {
+    use mpanel_domain::catalog::ProvisioningTemplate;
+    let product = store.product(tenant, sub.product_id).await?;
+    let (mailboxes, quota_mb) = match product.fields.template {
+        ProvisioningTemplate::Hosting { mailboxes, .. } => (mailboxes, None),
+        ProvisioningTemplate::Email {
+            mailboxes,
+            quota_mb,
+        } => (mailboxes, quota_mb),
+        _ => (0, None),
+    };
+    Ok(MailPlan {
+        mailboxes,
+        quota_mb,
+    })
+}
+
+/// The subscription's first mailbox (the new one goes on its domain and
+/// server), once the plan has room for another.
+async fn free_mailbox_slot(
+    store: &Store,
+    sub: &SubscriptionRef,
+    plan: &MailPlan,
+) -> Result<ResourceRecord, ServiceError> {
+    let existing = store
+        .resources_of(ResourceKind::MailAccount, sub.id)
+        .await?;
+    if existing.is_empty() {
+        return Err(no_mail_service());
+    }
+    if existing.len() >= plan.mailboxes as usize {
+        return Err(plan_full(plan));
+    }
+    existing.into_iter().next().ok_or_else(no_mail_service)
+}
+
+fn no_mail_service() -> ServiceError {
+    ServiceError::Conflict("this subscription has no mail service".into())
+}
+
+fn plan_full(plan: &MailPlan) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "the plan includes {} mailboxes, all in use",
+        plan.mailboxes
+    ))
+}
+
+/// Inserts the mailbox, counted again under the subscription's lock:
+/// concurrent requests cannot all pass the first check and exceed the
+/// plan together.
+async fn insert_mailbox(
+    tx: &mut Tx,
+    sub: &SubscriptionRef,
+    plan: &MailPlan,
+    record: &ResourceRecord,
+) -> Result<(), ServiceError> {
+    tx.subscription_for_update(sub.tenant_id, sub.id).await?;
+    if tx
+        .count_live_resources(ResourceKind::MailAccount, sub.id)
+        .await?
+        >= i64::from(plan.mailboxes)
+    {
+        return Err(plan_full(plan));
+    }
+    tx.insert_resource(ResourceKind::MailAccount, record)
+        .await
+        .map_err(|e| match e {
+            mpanel_store::StoreError::Conflict(_) => {
+                ServiceError::Conflict(format!("{} exists", record.name))
+            }
+            other => other.into(),
+        })
 }
 
 /// A mailbox password as Dovecot checks it (`{ARGON2ID}` + PHC string),

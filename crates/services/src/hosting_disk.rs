@@ -10,11 +10,12 @@ use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::provisioning::disk_quota::{
     Assessment, NodeStep, QuotaPolicy, QuotaState, Standing, assess, quota_bytes,
 };
+use mpanel_domain::provisioning::payloads::HostingAction;
 use mpanel_domain::provisioning::{SUSPEND_JOB, UNSUSPEND_JOB};
 use mpanel_domain::{Clock, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
-use mpanel_store::Store;
-use mpanel_store::disk_usage::DiskUsage;
+use mpanel_store::disk_usage::{DiskAccount, DiskUsage};
+use mpanel_store::{Store, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -48,6 +49,42 @@ pub async fn record(
     let now = as_of;
     let jobs_at = as_of.min(clock.now());
     let mut tx = store.begin().await?;
+    let Some((account, a)) = assess_locked(&mut tx, id, policy, used_bytes, now).await? else {
+        return Ok(None);
+    };
+    tx.save_disk_usage(
+        id,
+        &DiskUsage {
+            used_bytes: Some(used_bytes),
+            measured_at: Some(now),
+            over_quota_since: a.state.over_since,
+            suspended_for_quota: a.state.suspended_for_quota,
+        },
+    )
+    .await?;
+    let acting = Acting {
+        account: &account,
+        actor: Actor::system("disk_usage"),
+        figures: json!({"disk_used_bytes": used_bytes, "disk_quota_bytes": quota_bytes(account.quota_mb),
+            "over_quota_action": policy.action}),
+        now,
+        jobs_at,
+    };
+    acting.announce_crossing(&mut tx, &a).await?;
+    acting.queue_node_step(&mut tx, a.step).await?;
+    tx.commit().await?;
+    Ok(Some(a))
+}
+
+/// The account (read under its subscription's lock) and what the policy
+/// makes of `used_bytes`; `None` when the account is no longer live.
+async fn assess_locked(
+    tx: &mut Tx,
+    id: Uuid,
+    policy: QuotaPolicy,
+    used_bytes: i64,
+    now: OffsetDateTime,
+) -> Result<Option<(DiskAccount, Assessment)>, ServiceError> {
     let owner = tx.disk_account(id).await?;
     // Locked: a payment restoring the subscription meanwhile reads the
     // quota's mark after this commits (and leaves the account suspended).
@@ -62,7 +99,6 @@ pub async fn record(
         "SUSPENDED" => false,
         _ => return Ok(None),
     };
-    let quota = quota_bytes(account.quota_mb);
     let before = QuotaState {
         over_since: account.usage.over_quota_since,
         suspended_for_quota: account.usage.suspended_for_quota,
@@ -71,73 +107,87 @@ pub async fn record(
         account_active,
         subscription_suspended: subscription.status == SubscriptionStatus::Suspended.as_str(),
     };
+    let quota = quota_bytes(account.quota_mb);
     let a = assess(policy, used_bytes, quota, before, standing, now);
-    tx.save_disk_usage(
-        id,
-        &DiskUsage {
-            used_bytes: Some(used_bytes),
-            measured_at: Some(now),
-            over_quota_since: a.state.over_since,
-            suspended_for_quota: a.state.suspended_for_quota,
-        },
-    )
-    .await?;
-    let actor = Actor::system("disk_usage");
-    let figures = json!({"disk_used_bytes": used_bytes, "disk_quota_bytes": quota,
-        "over_quota_action": policy.action});
-    let told = if a.newly_over {
-        Some("hosting.disk.over_quota")
-    } else if a.back_under {
-        Some("hosting.disk.under_quota")
-    } else {
-        None
-    };
-    if let Some(action) = told {
-        tx.record_audit(&actor.audit(Change {
-            tenant: account.tenant_id,
-            action,
-            target_type: "hosting_account",
-            target_id: id.to_string(),
-            before: None,
-            after: Some(figures.clone()),
-            at: now,
-        }))
-        .await?;
+    Ok(Some((account, a)))
+}
+
+/// What one measurement does about its account, in its transaction.
+struct Acting<'a> {
+    account: &'a DiskAccount,
+    actor: Actor,
+    /// The measurement and the rule, for the audit rows.
+    figures: serde_json::Value,
+    now: OffsetDateTime,
+    /// When the jobs it queues may run.
+    jobs_at: OffsetDateTime,
+}
+
+impl Acting<'_> {
+    /// Audits the account going over its quota, or back under it.
+    async fn announce_crossing(&self, tx: &mut Tx, a: &Assessment) -> Result<(), ServiceError> {
+        let told = if a.newly_over {
+            Some("hosting.disk.over_quota")
+        } else if a.back_under {
+            Some("hosting.disk.under_quota")
+        } else {
+            None
+        };
+        if let Some(action) = told {
+            tx.record_audit(&self.actor.audit(Change {
+                tenant: self.account.tenant_id,
+                action,
+                target_type: "hosting_account",
+                target_id: self.account.id.to_string(),
+                before: None,
+                after: Some(self.figures.clone()),
+                at: self.now,
+            }))
+            .await?;
+        }
+        Ok(())
     }
-    let job = match a.step {
-        NodeStep::Nothing => None,
-        NodeStep::Suspend => Some(SUSPEND_JOB),
-        NodeStep::Unsuspend => Some(UNSUSPEND_JOB),
-    };
-    if let Some(kind) = job {
+
+    /// Queues the suspension or unsuspension the policy asks for.
+    async fn queue_node_step(&self, tx: &mut Tx, step: NodeStep) -> Result<(), ServiceError> {
+        let kind = match step {
+            NodeStep::Nothing => return Ok(()),
+            NodeStep::Suspend => SUSPEND_JOB,
+            NodeStep::Unsuspend => UNSUSPEND_JOB,
+        };
+        let id = self.account.id;
         let (job_id, new) = enqueue(
-            &mut tx,
+            tx,
             kind,
-            &json!({"tenant_id": account.tenant_id, "hosting_account_id": id}),
+            &HostingAction {
+                tenant_id: self.account.tenant_id,
+                hosting_account_id: id,
+            },
             &JobOptions {
                 queue: "provisioning".into(),
                 unique_key: Some(format!("{kind}:{id}")),
                 max_attempts: 10,
                 ..JobOptions::default()
             },
-            jobs_at,
+            self.jobs_at,
         )
         .await?;
         // One still waiting (its node unreachable for a while) is not
         // asked for, nor audited, again every hour.
         if new {
-            tx.record_audit(&actor.audit(Change {
-                tenant: account.tenant_id,
+            tx.record_audit(&self.actor.audit(Change {
+                tenant: self.account.tenant_id,
                 action: kind,
                 target_type: "hosting_account",
                 target_id: id.to_string(),
-                before: Some(json!({"status": account.status})),
-                after: Some(json!({"reason": OVER_QUOTA, "job_id": job_id, "figures": figures})),
-                at: now,
+                before: Some(json!({"status": self.account.status})),
+                after: Some(
+                    json!({"reason": OVER_QUOTA, "job_id": job_id, "figures": self.figures}),
+                ),
+                at: self.now,
             }))
             .await?;
         }
+        Ok(())
     }
-    tx.commit().await?;
-    Ok(Some(a))
 }

@@ -6,7 +6,7 @@
 use mpanel_domain::provisioning::SFTP_JOB;
 use mpanel_domain::provisioning::ssh_key::is_public_key_line;
 use mpanel_domain::{Clock, JobId, TenantId};
-use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::Store;
 use mpanel_store::provisioning::ResourceKind;
 use serde::Deserialize;
@@ -26,6 +26,60 @@ pub struct SftpAccess {
     pub keys: Option<Vec<String>>,
 }
 
+/// The SFTP password as the node's shadow file keeps it (SHA-512 crypt),
+/// once it is long enough; the job never carries the password itself.
+fn crypt_password(p: &str) -> Result<String, ServiceError> {
+    if !(10..=200).contains(&p.chars().count()) || p.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "password",
+            "must be 10 to 200 characters, without control characters",
+        ));
+    }
+    crate::crypt::sha512_crypt_new(p)
+        .map_err(|e| ServiceError::internal_msg(format!("no randomness for a salt: {e}")))
+}
+
+/// The keys, trimmed: at most 20, each one OpenSSH public key line.
+fn check_keys(keys: &[String]) -> Result<Vec<String>, ServiceError> {
+    let ks: Vec<String> = keys.iter().map(|k| k.trim().to_owned()).collect();
+    if ks.len() > 20 {
+        return Err(ServiceError::invalid("keys", "at most 20 keys"));
+    }
+    if let Some(n) = ks.iter().position(|k| !is_public_key_line(k)) {
+        return Err(ServiceError::invalid(
+            "keys",
+            format!(
+                "key {} is not one OpenSSH public key line (type, key, optional comment)",
+                n + 1
+            ),
+        ));
+    }
+    Ok(ks)
+}
+
+/// The account must be the tenant's (and the customer's, for one), and
+/// not terminated.
+async fn live_account(
+    store: &Store,
+    tenant: TenantId,
+    customer: Option<Uuid>,
+    id: Uuid,
+) -> Result<(), ServiceError> {
+    let account = store
+        .resource(ResourceKind::HostingAccount, tenant, id)
+        .await
+        .map_err(ServiceError::not_found_as("hosting account"))?;
+    if customer.is_some_and(|c| c != account.customer_id) {
+        return Err(ServiceError::NotFound("no such hosting account".into()));
+    }
+    if account.status == "TERMINATED" {
+        return Err(ServiceError::Conflict(
+            "the hosting account is terminated".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Queues the account's new SFTP access. The account must be the
 /// tenant's (and, for a customer, theirs: `customer`), not terminated.
 pub async fn set_sftp_access(
@@ -43,49 +97,9 @@ pub async fn set_sftp_access(
             "give a password, keys, or both",
         ));
     }
-    let hash = match &input.password {
-        Some(p) => {
-            if !(10..=200).contains(&p.chars().count()) || p.chars().any(char::is_control) {
-                return Err(ServiceError::invalid(
-                    "password",
-                    "must be 10 to 200 characters, without control characters",
-                ));
-            }
-            Some(crate::crypt::sha512_crypt_new(p).map_err(|e| {
-                ServiceError::internal_msg(format!("no randomness for a salt: {e}"))
-            })?)
-        }
-        None => None,
-    };
-    let keys: Option<Vec<String>> = input
-        .keys
-        .map(|ks| ks.iter().map(|k| k.trim().to_owned()).collect());
-    if let Some(ks) = &keys {
-        if ks.len() > 20 {
-            return Err(ServiceError::invalid("keys", "at most 20 keys"));
-        }
-        if let Some(n) = ks.iter().position(|k| !is_public_key_line(k)) {
-            return Err(ServiceError::invalid(
-                "keys",
-                format!(
-                    "key {} is not one OpenSSH public key line (type, key, optional comment)",
-                    n + 1
-                ),
-            ));
-        }
-    }
-    let account = store
-        .resource(ResourceKind::HostingAccount, tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("hosting account"))?;
-    if customer.is_some_and(|c| c != account.customer_id) {
-        return Err(ServiceError::NotFound("no such hosting account".into()));
-    }
-    if account.status == "TERMINATED" {
-        return Err(ServiceError::Conflict(
-            "the hosting account is terminated".into(),
-        ));
-    }
+    let hash = input.password.as_deref().map(crypt_password).transpose()?;
+    let keys = input.keys.map(|ks| check_keys(&ks)).transpose()?;
+    live_account(store, tenant, customer, id).await?;
     let now = clock.now();
     let mut tx = store.begin().await?;
     // One change at a time per account, the newest winning: a change still
@@ -93,11 +107,15 @@ pub async fn set_sftp_access(
     // and bring back a key or password this one removed.
     let key = format!("{SFTP_JOB}:{id}");
     tx.cancel_waiting_jobs(&key, now).await?;
-    let (job, new) = enqueue(
+    let access = mpanel_domain::provisioning::payloads::SftpAccess {
+        tenant_id: tenant,
+        hosting_account_id: id,
+        password_hash: hash,
+        keys,
+    };
+    let (job, new) = enqueue_job(
         &mut tx,
-        SFTP_JOB,
-        &json!({"tenant_id": tenant, "hosting_account_id": id,
-            "password_hash": hash, "keys": keys}),
+        &access,
         &JobOptions {
             queue: "provisioning".into(),
             max_attempts: 10,
@@ -119,8 +137,10 @@ pub async fn set_sftp_access(
         target_type: "hosting_account",
         target_id: id.to_string(),
         before: None,
-        after: Some(json!({"job_id": job, "password": hash.is_some(),
-            "keys": keys.as_ref().map(Vec::len)})),
+        after: Some(
+            json!({"job_id": job, "password": access.password_hash.is_some(),
+            "keys": access.keys.as_ref().map(Vec::len)}),
+        ),
         at: now,
     }))
     .await?;

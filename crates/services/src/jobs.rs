@@ -39,17 +39,7 @@ pub async fn retry(
     actor: &Actor,
     id: JobId,
 ) -> Result<JobRecord, ServiceError> {
-    change(
-        store,
-        clock,
-        who,
-        actor,
-        id,
-        "job.retry",
-        JobState::can_retry,
-        "FAILED, DEAD or CANCELLED",
-    )
-    .await
+    change(store, clock, who, actor, id, Move::Retry).await
 }
 
 /// Cancels a job that has not started (or waits for a retry).
@@ -60,29 +50,54 @@ pub async fn cancel(
     actor: &Actor,
     id: JobId,
 ) -> Result<JobRecord, ServiceError> {
-    change(
-        store,
-        clock,
-        who,
-        actor,
-        id,
-        "job.cancel",
-        JobState::can_cancel,
-        "PENDING or FAILED",
-    )
-    .await
+    change(store, clock, who, actor, id, Move::Cancel).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The moves an operator makes on a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Move {
+    Retry,
+    Cancel,
+}
+
+impl Move {
+    fn action(self) -> &'static str {
+        match self {
+            Self::Retry => "job.retry",
+            Self::Cancel => "job.cancel",
+        }
+    }
+
+    fn allowed(self, state: JobState) -> bool {
+        match self {
+            Self::Retry => state.can_retry(),
+            Self::Cancel => state.can_cancel(),
+        }
+    }
+
+    /// The states `allowed` accepts, as the refusal names them.
+    fn allowed_from(self) -> &'static str {
+        match self {
+            Self::Retry => "FAILED, DEAD or CANCELLED",
+            Self::Cancel => "PENDING or FAILED",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Self::Retry => "retried",
+            Self::Cancel => "cancelled",
+        }
+    }
+}
+
 async fn change(
     store: &Store,
     clock: &dyn Clock,
     who: &Principal,
     actor: &Actor,
     id: JobId,
-    action: &str,
-    allowed: fn(JobState) -> bool,
-    allowed_from: &str,
+    how: Move,
 ) -> Result<JobRecord, ServiceError> {
     let now = clock.now();
     let mut tx = store.begin().await?;
@@ -90,21 +105,17 @@ async fn change(
         .job(id)
         .await
         .map_err(ServiceError::not_found_as("job"))?;
-    if !allowed(before.state) {
+    if !how.allowed(before.state) {
         return Err(ServiceError::Conflict(format!(
-            "a {} job cannot be {}; only a job that is {allowed_from} can",
+            "a {} job cannot be {}; only a job that is {} can",
             before.state.as_str().to_ascii_uppercase(),
-            if action == "job.retry" {
-                "retried"
-            } else {
-                "cancelled"
-            },
+            how.done(),
+            how.allowed_from(),
         )));
     }
-    let moved = if action == "job.retry" {
-        tx.requeue_job(id, now).await?
-    } else {
-        tx.cancel_job(id, now).await?
+    let moved = match how {
+        Move::Retry => tx.requeue_job(id, now).await?,
+        Move::Cancel => tx.cancel_job(id, now).await?,
     };
     if !moved {
         return Err(ServiceError::Conflict(
@@ -114,7 +125,7 @@ async fn change(
     let after = tx.job(id).await?;
     tx.record_audit(&actor.audit(Change {
         tenant: who.tenant_id,
-        action,
+        action: how.action(),
         target_type: "job",
         target_id: id.to_string(),
         before: Some(json!({"state": before.state, "attempts": before.attempts, "last_error": before.last_error})),

@@ -12,10 +12,13 @@ use mpanel_domain::catalog::{
 };
 use mpanel_domain::identity::Role;
 use mpanel_domain::orders::{domain_name, name_claims};
+use mpanel_domain::provisioning::payloads::ProvisionSubscription;
 use mpanel_domain::provisioning::{PROVISION_JOB, plan};
 use mpanel_domain::{Clock, ProductId, UserId};
-use mpanel_jobs::{JobOptions, enqueue};
-use mpanel_store::orders::{CustomerRecord, NewOrderItem};
+use mpanel_jobs::{JobOptions, enqueue_job};
+use mpanel_store::billing::InvoiceRecord;
+use mpanel_store::catalog::ProductRecord;
+use mpanel_store::orders::{CustomerRecord, NewOrder, NewOrderItem};
 use mpanel_store::{ActorType, NewUser, Store, TenantRecord, Tx, UserStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -199,102 +202,141 @@ async fn check_items(
     if items.is_empty() || items.len() > 50 {
         return Err(invalid("items", "an order has 1 to 50 items"));
     }
+    // The names already claimed by earlier items, so two items of one
+    // order cannot overlap (the store only sees names already live).
     let mut domains = Vec::new();
     let mut checked = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let at = |f: &str| format!("items[{i}].{f}");
-        let product_id: ProductId = item
-            .product_id
-            .parse()
-            .map_err(|_| invalid(at("product_id"), "is not a product id"))?;
-        let product = store
-            .product(tenant.id, product_id)
-            .await
-            .map_err(|_| invalid(at("product_id"), "no such product"))?;
-        let sellable = product.fields.status == ProductStatus::Active
-            && matches!(
-                product.fields.visibility,
-                Visibility::Public | Visibility::Beta
-            )
-            && product.archived_at.is_none();
-        if !sellable {
-            return Err(invalid(
-                at("product_id"),
-                format!("{} is not for sale", product.fields.slug),
-            ));
-        }
-        let period: Period = item
-            .period
-            .parse()
-            .map_err(|e: String| invalid(at("period"), e))?;
-        let rules = store.prices_of(tenant.id, product_id).await?;
-        let request = PriceRequest {
-            period,
-            currency,
-            region: None,
-            tenant: None,
-        };
-        let quote = quote_from(&product, &rules, &request)
-            .map_err(|e| invalid(at("period"), e.to_string()))?;
-        let domain = match &item.domain {
-            Some(raw) => {
-                let name = domain_name::normalise(raw).map_err(|m| invalid(at("domain"), m))?;
-                if domains
-                    .iter()
-                    .any(|d: &String| name_claims::overlaps(d, &name))
-                {
-                    return Err(invalid(
-                        at("domain"),
-                        format!("{name} is in this order twice, or inside another of its names"),
-                    ));
-                }
-                domains.push(name.clone());
-                check_name_is_free(store, &name, at("domain")).await?;
-                Some(name)
-            }
-            None => None,
-        };
-        if matches!(
-            product.fields.template,
-            ProvisioningTemplate::Hosting { .. } | ProvisioningTemplate::Email { .. }
-        ) && domain.is_none()
-        {
-            return Err(invalid(
-                at("domain"),
-                "a hosting or e-mail product needs a domain",
-            ));
-        }
-        let options = match item.options.clone() {
-            Some(Value::Object(mut map)) => {
-                // Only a hash made here reaches the mail node: one sent by
-                // the client could be any scheme (even {PLAIN}).
-                map.remove("mailbox_password_hash");
-                // The first mailbox's password, chosen on the site: kept
-                // only as the hash Dovecot checks.
-                if let Some(password) = map.remove("mailbox_password") {
-                    let hash = crate::hosting::mailbox_password_hash(
-                        password.as_str().unwrap_or_default(),
-                        at("options.mailbox_password"),
-                    )
-                    .await?;
-                    map.insert("mailbox_password_hash".into(), Value::String(hash));
-                }
-                Some(Value::Object(map))
-            }
-            other => other,
-        };
-        checked.push(CheckedItem {
-            product_id,
-            name: product.fields.name.clone(),
-            period,
-            domain,
-            options,
-            amount_minor: quote.rule.amount_minor,
-            setup_fee_minor: quote.rule.setup_fee_minor,
-            template: product.fields.template.clone(),
-        });
+        checked.push(check_item(store, tenant, currency, i, item, &mut domains).await?);
     }
     Ok(checked)
+}
+
+/// One item, checked in the order a customer would fix it: the product,
+/// its price for the period, the domain, then the options.
+async fn check_item(
+    store: &Store,
+    tenant: &TenantRecord,
+    currency: Currency,
+    i: usize,
+    item: &ItemInput,
+    domains: &mut Vec<String>,
+) -> Result<CheckedItem, ServiceError> {
+    let at = |f: &str| format!("items[{i}].{f}");
+    let product = sellable_product(store, tenant, &item.product_id, at("product_id")).await?;
+    let period: Period = item
+        .period
+        .parse()
+        .map_err(|e: String| invalid(at("period"), e))?;
+    let rules = store.prices_of(tenant.id, product.id).await?;
+    let request = PriceRequest {
+        period,
+        currency,
+        region: None,
+        tenant: None,
+    };
+    let quote =
+        quote_from(&product, &rules, &request).map_err(|e| invalid(at("period"), e.to_string()))?;
+    let domain = match &item.domain {
+        Some(raw) => Some(claim_domain(store, raw, domains, at("domain")).await?),
+        None => None,
+    };
+    if matches!(
+        product.fields.template,
+        ProvisioningTemplate::Hosting { .. } | ProvisioningTemplate::Email { .. }
+    ) && domain.is_none()
+    {
+        return Err(invalid(
+            at("domain"),
+            "a hosting or e-mail product needs a domain",
+        ));
+    }
+    let options =
+        hash_mailbox_password(item.options.clone(), at("options.mailbox_password")).await?;
+    Ok(CheckedItem {
+        product_id: product.id,
+        name: product.fields.name.clone(),
+        period,
+        domain,
+        options,
+        amount_minor: quote.rule.amount_minor,
+        setup_fee_minor: quote.rule.setup_fee_minor,
+        template: product.fields.template,
+    })
+}
+
+/// The product an item names, if this tenant sells it to the public now.
+async fn sellable_product(
+    store: &Store,
+    tenant: &TenantRecord,
+    raw_id: &str,
+    field: String,
+) -> Result<ProductRecord, ServiceError> {
+    let product_id: ProductId = raw_id
+        .parse()
+        .map_err(|_| invalid(field.clone(), "is not a product id"))?;
+    let product = store
+        .product(tenant.id, product_id)
+        .await
+        .map_err(|_| invalid(field.clone(), "no such product"))?;
+    let sellable = product.fields.status == ProductStatus::Active
+        && matches!(
+            product.fields.visibility,
+            Visibility::Public | Visibility::Beta
+        )
+        && product.archived_at.is_none();
+    if !sellable {
+        return Err(invalid(
+            field,
+            format!("{} is not for sale", product.fields.slug),
+        ));
+    }
+    Ok(product)
+}
+
+/// An item's domain, normalised, free on the platform and apart from the
+/// names of the order's earlier items (to which it is then added).
+async fn claim_domain(
+    store: &Store,
+    raw: &str,
+    domains: &mut Vec<String>,
+    field: String,
+) -> Result<String, ServiceError> {
+    let name = domain_name::normalise(raw).map_err(|m| invalid(field.clone(), m))?;
+    if domains
+        .iter()
+        .any(|d: &String| name_claims::overlaps(d, &name))
+    {
+        return Err(invalid(
+            field,
+            format!("{name} is in this order twice, or inside another of its names"),
+        ));
+    }
+    domains.push(name.clone());
+    check_name_is_free(store, &name, field).await?;
+    Ok(name)
+}
+
+/// An item's options with the first mailbox's password (chosen on the
+/// site) replaced by the hash Dovecot checks.
+async fn hash_mailbox_password(
+    options: Option<Value>,
+    field: String,
+) -> Result<Option<Value>, ServiceError> {
+    let mut map = match options {
+        Some(Value::Object(map)) => map,
+        other => return Ok(other),
+    };
+    // Only a hash made here reaches the mail node: one sent by the client
+    // could be any scheme (even {PLAIN}).
+    map.remove("mailbox_password_hash");
+    if let Some(password) = map.remove("mailbox_password") {
+        let hash =
+            crate::hosting::mailbox_password_hash(password.as_str().unwrap_or_default(), field)
+                .await?;
+        map.insert("mailbox_password_hash".into(), Value::String(hash));
+    }
+    Ok(Some(Value::Object(map)))
 }
 
 /// Queues the provisioning of every item of a paid order (one
@@ -312,20 +354,24 @@ pub(crate) async fn enqueue_order_provisioning(
         if *template == ProvisioningTemplate::None {
             continue;
         }
-        let password_hash = item
-            .options
-            .as_ref()
-            .and_then(|o| o.get("mailbox_password_hash"))
-            .cloned();
-        let payload = json!({"subscription_id": item.subscription_id, "template": template,
-            "domain": item.domain, "mailbox_password_hash": password_hash});
+        let payload = ProvisionSubscription {
+            subscription_id: item.subscription_id,
+            template: template.clone(),
+            domain: item.domain.clone(),
+            mailbox_password_hash: item
+                .options
+                .as_ref()
+                .and_then(|o| o.get("mailbox_password_hash"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
         let options = JobOptions {
             queue: "provisioning".into(),
             unique_key: Some(format!("{PROVISION_JOB}:{}", item.subscription_id)),
             max_attempts: 10,
             ..JobOptions::default()
         };
-        let (job, _) = enqueue(tx, PROVISION_JOB, &payload, &options, now).await?;
+        let (job, _) = enqueue_job(tx, &payload, &options, now).await?;
         for step in plan(template) {
             tx.insert_order_step(tenant.id, order, item.id, step.name(), job, now)
                 .await?;
@@ -463,108 +509,198 @@ pub async fn place_order(
     hold: &IdempotencyHold,
     request_id: Option<String>,
 ) -> Result<OrderPlaced, ServiceError> {
-    let (idempotency_key, held_since) = (hold.key.as_str(), hold.held_since);
+    // Everything is checked before the transaction opens, so bad input
+    // writes nothing and holds no lock.
     let currency = Currency::parse(&input.currency).map_err(|m| invalid("currency", m))?;
     check_customer(&input.customer)?;
     let items = check_items(store, tenant, currency, &input.items).await?;
-    let total = items
-        .iter()
-        .try_fold(0i64, |acc, i| {
-            acc.checked_add(i.amount_minor)?
-                .checked_add(i.setup_fee_minor)
-        })
-        .ok_or_else(|| invalid("items", "the order total is too large"))?;
-    let paid = match &input.payment {
-        None => false,
-        Some(p) => {
-            if p.status != "PAID" {
-                return Err(invalid(
-                    "payment.status",
-                    "only PAID is accepted; leave payment out for unpaid orders",
-                ));
-            }
-            if p.provider.trim().is_empty() || p.reference.trim().is_empty() {
-                return Err(invalid("payment", "provider and reference are required"));
-            }
-            let provider = p
-                .provider
-                .trim()
-                .to_ascii_uppercase()
-                .parse::<PaymentProvider>();
-            match provider {
-                Ok(
-                    PaymentProvider::Manual
-                    | PaymentProvider::BankTransfer
-                    | PaymentProvider::Stripe,
-                ) => {}
-                _ => {
-                    return Err(invalid(
-                        "payment.provider",
-                        "must be one of STRIPE, BANK_TRANSFER, MANUAL",
-                    ));
-                }
-            }
-            crate::payment_claims::check(store, stripe, tenant, p, currency).await?;
-            true
-        }
-    };
+    let total = order_total(&items)?;
+    let paid = check_payment(store, stripe, tenant, input.payment.as_ref(), currency).await?;
 
     let now = clock.now();
     let order_id = Uuid::now_v7();
     let mut tx = store.begin().await?;
     let (customer, new_customer) =
         find_or_create_customer(&mut tx, tenant, &input.customer, now).await?;
-    let payment = input.payment.as_ref().map(|p| {
-        json!({"status": p.status, "provider": p.provider, "reference": p.reference, "amount_minor": p.amount_minor})
-    });
-    tx.insert_order(
+    let placing = Placing {
+        tenant,
+        customer: &customer,
         order_id,
-        tenant.id,
-        customer.id,
-        "PENDING_PAYMENT",
         currency,
-        total,
-        payment.as_ref(),
-        idempotency_key,
+        paid,
+        actor: Actor {
+            kind: ActorType::System,
+            id: None,
+            label: "webhook:orders".into(),
+            request_id,
+        },
         now,
-    )
-    .await
-    .map_err(|e| match e {
-        mpanel_store::StoreError::Conflict(_) => invalid(
-            "payment.reference",
-            "this payment was already recorded for another order",
-        ),
-        other => other.into(),
-    })?;
-    let mut placed_items = Vec::new();
-    let mut subscriptions = Vec::new();
-    for item in &items {
-        let new = NewOrderItem {
-            id: Uuid::now_v7(),
-            subscription_id: Uuid::now_v7(),
-            product_id: item.product_id,
-            period: item.period,
-            domain: item.domain.clone(),
-            options: item.options.clone(),
-            amount_minor: item.amount_minor,
-            setup_fee_minor: item.setup_fee_minor,
+    };
+    placing
+        .insert_order(&mut tx, total, input.payment.as_ref(), &hold.key)
+        .await?;
+    let (placed_items, subscriptions) = placing.insert_items(&mut tx, &items).await?;
+    let mut invoice = placing
+        .issue_invoice(&mut tx, &items, &subscriptions, total)
+        .await?;
+    // A free order is settled on issue: nothing to record.
+    if let Some(p) = input.payment.as_ref().filter(|_| invoice.total_minor > 0) {
+        invoice = placing.record_site_payment(&mut tx, invoice, p).await?;
+    }
+    let placed = placing.placed(&invoice, placed_items);
+    placing
+        .audit(&mut tx, &placed, &invoice, new_customer)
+        .await?;
+    let body = serde_json::to_string(&placed)
+        .map_err(|e| ServiceError::internal("cannot serialize the answer to keep", e))?;
+    tx.finish_idempotency(tenant.id, &hold.key, hold.held_since, 201, &body)
+        .await?;
+    tx.commit().await?;
+    Ok(placed)
+}
+
+/// The sum of the items' first periods and setup fees, before tax.
+fn order_total(items: &[CheckedItem]) -> Result<i64, ServiceError> {
+    items
+        .iter()
+        .try_fold(0i64, |acc, i| {
+            acc.checked_add(i.amount_minor)?
+                .checked_add(i.setup_fee_minor)
+        })
+        .ok_or_else(|| invalid("items", "the order total is too large"))
+}
+
+/// Whether the site says the order is paid, after checking its claim (a
+/// Stripe one with Stripe); `false` when it sent no payment.
+async fn check_payment(
+    store: &Store,
+    stripe: &StripeClient,
+    tenant: &TenantRecord,
+    payment: Option<&PaymentInput>,
+    currency: Currency,
+) -> Result<bool, ServiceError> {
+    let Some(p) = payment else {
+        return Ok(false);
+    };
+    if p.status != "PAID" {
+        return Err(invalid(
+            "payment.status",
+            "only PAID is accepted; leave payment out for unpaid orders",
+        ));
+    }
+    if p.provider.trim().is_empty() || p.reference.trim().is_empty() {
+        return Err(invalid("payment", "provider and reference are required"));
+    }
+    let provider = p
+        .provider
+        .trim()
+        .to_ascii_uppercase()
+        .parse::<PaymentProvider>();
+    if !matches!(
+        provider,
+        Ok(PaymentProvider::Manual | PaymentProvider::BankTransfer | PaymentProvider::Stripe)
+    ) {
+        return Err(invalid(
+            "payment.provider",
+            "must be one of STRIPE, BANK_TRANSFER, MANUAL",
+        ));
+    }
+    crate::payment_claims::check(store, stripe, tenant, p, currency).await?;
+    Ok(true)
+}
+
+/// What every write step of one order shares, inside its transaction.
+struct Placing<'a> {
+    tenant: &'a TenantRecord,
+    customer: &'a CustomerRecord,
+    order_id: Uuid,
+    currency: Currency,
+    /// The site took the money (its claim was checked).
+    paid: bool,
+    actor: Actor,
+    now: time::OffsetDateTime,
+}
+
+impl Placing<'_> {
+    /// The order row, unpaid until its invoice is; a payment reference
+    /// already on another order is refused here (unique in the store).
+    async fn insert_order(
+        &self,
+        tx: &mut Tx,
+        total: i64,
+        payment: Option<&PaymentInput>,
+        idempotency_key: &str,
+    ) -> Result<(), ServiceError> {
+        let payment = payment.map(|p| {
+            json!({"status": p.status, "provider": p.provider, "reference": p.reference, "amount_minor": p.amount_minor})
+        });
+        let order = NewOrder {
+            id: self.order_id,
+            tenant: self.tenant.id,
+            customer: self.customer.id,
+            status: "PENDING_PAYMENT",
+            currency: self.currency,
+            total_minor: total,
+            payment: payment.as_ref(),
+            idempotency_key,
         };
-        tx.insert_order_item(tenant.id, order_id, customer.id, currency, &new, now)
+        tx.insert_order(&order, self.now)
             .await
             .map_err(|e| match e {
-                mpanel_store::StoreError::Conflict(_) => {
-                    invalid("items.domain", "a domain of this order was just taken")
-                }
+                mpanel_store::StoreError::Conflict(_) => invalid(
+                    "payment.reference",
+                    "this payment was already recorded for another order",
+                ),
                 other => other.into(),
-            })?;
-        // Shown on the order from now on: the customer can publish it
-        // while the order is still being paid for.
-        if let Some(domain) = &item.domain {
-            let token = crate::domain_control::new_token()?;
-            tx.insert_domain_verification(tenant.id, new.subscription_id, domain, &token, now)
-                .await?;
+            })
+    }
+
+    /// Each item with its subscription and, for a domain, the token that
+    /// proves control of it; returns the items as answered and their
+    /// subscriptions (in item order).
+    async fn insert_items(
+        &self,
+        tx: &mut Tx,
+        items: &[CheckedItem],
+    ) -> Result<(Vec<PlacedItem>, Vec<Uuid>), ServiceError> {
+        let mut placed_items = Vec::new();
+        let mut subscriptions = Vec::new();
+        for item in items {
+            let new = NewOrderItem {
+                id: Uuid::now_v7(),
+                subscription_id: Uuid::now_v7(),
+                product_id: item.product_id,
+                period: item.period,
+                domain: item.domain.clone(),
+                options: item.options.clone(),
+                amount_minor: item.amount_minor,
+                setup_fee_minor: item.setup_fee_minor,
+            };
+            let (tenant, order, now) = (self.tenant.id, self.order_id, self.now);
+            tx.insert_order_item(tenant, order, self.customer.id, self.currency, &new, now)
+                .await
+                .map_err(|e| match e {
+                    mpanel_store::StoreError::Conflict(_) => {
+                        invalid("items.domain", "a domain of this order was just taken")
+                    }
+                    other => other.into(),
+                })?;
+            // Shown on the order from now on: the customer can publish it
+            // while the order is still being paid for.
+            if let Some(domain) = &item.domain {
+                let token = crate::domain_control::new_token()?;
+                tx.insert_domain_verification(tenant, new.subscription_id, domain, &token, now)
+                    .await?;
+            }
+            subscriptions.push(new.subscription_id);
+            placed_items.push(self.placed_item(item, &new));
         }
-        let steps = if paid && item.template != ProvisioningTemplate::None {
+        Ok((placed_items, subscriptions))
+    }
+
+    /// An item as answered, with the provisioning steps it queues when paid.
+    fn placed_item(&self, item: &CheckedItem, new: &NewOrderItem) -> PlacedItem {
+        let steps = if self.paid && item.template != ProvisioningTemplate::None {
             plan(&item.template)
                 .into_iter()
                 .map(|step| step.name().to_owned())
@@ -572,8 +708,7 @@ pub async fn place_order(
         } else {
             Vec::new()
         };
-        subscriptions.push(new.subscription_id);
-        placed_items.push(PlacedItem {
+        PlacedItem {
             id: new.id.to_string(),
             product_id: item.product_id.to_string(),
             subscription_id: new.subscription_id.to_string(),
@@ -582,35 +717,46 @@ pub async fn place_order(
             amount_minor: item.amount_minor,
             setup_fee_minor: item.setup_fee_minor,
             steps,
-        });
+        }
     }
-    let actor = Actor {
-        kind: ActorType::System,
-        id: None,
-        label: "webhook:orders".into(),
-        request_id,
-    };
-    // The order's invoice, issued now: paid at once when the site took the
-    // money, else paid later (or from the customer's credit right away).
-    let lines = invoice_lines(&items, &subscriptions, currency);
-    let draft = invoices::create_in(
-        &mut tx,
-        tenant,
-        &customer,
-        currency,
-        &lines,
-        Vec::new(),
-        Some(order_id),
-        now,
-    )
-    .await?;
-    let mut invoice = invoices::issue_in(&mut tx, tenant, draft.id, &actor, !paid, now).await?;
-    if invoice.total_minor != total {
-        tx.set_order_total(tenant.id, order_id, invoice.total_minor, now)
-            .await?;
+
+    /// The order's invoice, issued now: paid at once when the site took the
+    /// money, else paid later (or from the customer's credit right away).
+    /// The order takes the invoice's total, tax included.
+    async fn issue_invoice(
+        &self,
+        tx: &mut Tx,
+        items: &[CheckedItem],
+        subscriptions: &[Uuid],
+        total: i64,
+    ) -> Result<InvoiceRecord, ServiceError> {
+        let lines = invoice_lines(items, subscriptions, self.currency);
+        let draft = invoices::NewDraft {
+            customer: self.customer,
+            currency: self.currency,
+            lines: &lines,
+            notes: Vec::new(),
+            order_id: Some(self.order_id),
+        };
+        let draft = invoices::create_in(tx, self.tenant, draft, self.now).await?;
+        let invoice =
+            invoices::issue_in(tx, self.tenant, draft.id, &self.actor, !self.paid, self.now)
+                .await?;
+        if invoice.total_minor != total {
+            tx.set_order_total(self.tenant.id, self.order_id, invoice.total_minor, self.now)
+                .await?;
+        }
+        Ok(invoice)
     }
-    // A free order is settled on issue: nothing to record.
-    if let Some(p) = input.payment.as_ref().filter(|_| invoice.total_minor > 0) {
+
+    /// Records the payment the site took against the invoice; it must be
+    /// the invoice's total, tax included.
+    async fn record_site_payment(
+        &self,
+        tx: &mut Tx,
+        invoice: InvoiceRecord,
+        p: &PaymentInput,
+    ) -> Result<InvoiceRecord, ServiceError> {
         if p.amount_minor != invoice.total_minor {
             return Err(invalid(
                 "payment.amount_minor",
@@ -627,14 +773,16 @@ pub async fn place_order(
             .parse::<PaymentProvider>()
             .map_err(|m| invalid("payment.provider", m))?;
         let (_, paid_invoice) = payments::record_in(
-            &mut tx,
-            tenant,
+            tx,
+            self.tenant,
             invoice,
-            provider,
-            Some(p.reference.trim().to_owned()),
-            p.amount_minor,
-            &actor,
-            now,
+            payments::Received {
+                provider,
+                reference: Some(p.reference.trim().to_owned()),
+                amount_minor: p.amount_minor,
+            },
+            &self.actor,
+            self.now,
         )
         .await
         .map_err(|e| match e {
@@ -644,37 +792,48 @@ pub async fn place_order(
             ),
             other => other,
         })?;
-        invoice = paid_invoice;
+        Ok(paid_invoice)
     }
-    let status = if invoice.status == InvoiceStatus::Paid {
+
+    /// The answer: the order is paid exactly when its invoice is.
+    fn placed(&self, invoice: &InvoiceRecord, items: Vec<PlacedItem>) -> OrderPlaced {
+        OrderPlaced {
+            order_id: self.order_id.to_string(),
+            status: order_status(invoice).to_owned(),
+            customer_id: self.customer.id.to_string(),
+            currency: self.currency.code().to_owned(),
+            total_minor: invoice.total_minor,
+            invoice_id: invoice.id.to_string(),
+            invoice_number: invoice.number.clone(),
+            items,
+        }
+    }
+
+    async fn audit(
+        &self,
+        tx: &mut Tx,
+        placed: &OrderPlaced,
+        invoice: &InvoiceRecord,
+        new_customer: bool,
+    ) -> Result<(), ServiceError> {
+        tx.record_audit(&self.actor.audit(Change {
+            tenant: self.tenant.id,
+            action: "order.create",
+            target_type: "order",
+            target_id: self.order_id.to_string(),
+            before: None,
+            after: Some(json!({"status": order_status(invoice), "total_minor": invoice.total_minor, "invoice_id": invoice.id, "currency": self.currency, "customer_id": self.customer.id, "new_customer": new_customer, "items": placed.items.len()})),
+            at: self.now,
+        }))
+        .await?;
+        Ok(())
+    }
+}
+
+fn order_status(invoice: &InvoiceRecord) -> &'static str {
+    if invoice.status == InvoiceStatus::Paid {
         "PAID"
     } else {
         "PENDING_PAYMENT"
-    };
-    let placed = OrderPlaced {
-        order_id: order_id.to_string(),
-        status: status.to_owned(),
-        customer_id: customer.id.to_string(),
-        currency: currency.code().to_owned(),
-        total_minor: invoice.total_minor,
-        invoice_id: invoice.id.to_string(),
-        invoice_number: invoice.number.clone(),
-        items: placed_items,
-    };
-    tx.record_audit(&actor.audit(Change {
-        tenant: tenant.id,
-        action: "order.create",
-        target_type: "order",
-        target_id: order_id.to_string(),
-        before: None,
-        after: Some(json!({"status": status, "total_minor": invoice.total_minor, "invoice_id": invoice.id, "currency": currency, "customer_id": customer.id, "new_customer": new_customer, "items": placed.items.len()})),
-        at: now,
-    }))
-    .await?;
-    let body = serde_json::to_string(&placed)
-        .map_err(|e| ServiceError::internal("cannot serialize the answer to keep", e))?;
-    tx.finish_idempotency(tenant.id, idempotency_key, held_since, 201, &body)
-        .await?;
-    tx.commit().await?;
-    Ok(placed)
+    }
 }

@@ -4,6 +4,8 @@ use mpanel_domain::catalog::{
     BillingModel, Category, Currency, Period, PriceRule, ProductStatus, ProvisioningTemplate,
     UsagePricing, Visibility,
 };
+use std::collections::HashMap;
+
 use mpanel_domain::{PriceId, ProductId, TenantId};
 use serde_json::Value;
 use sqlx::Row;
@@ -11,6 +13,9 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use crate::{Store, StoreError, StoreResult, Tx};
+
+/// A product on the tenant's public catalog: active, public, not archived.
+const PUBLIC: &str = "status = 'ACTIVE' AND visibility = 'PUBLIC' AND archived_at IS NULL";
 
 /// The editable fields of a product.
 #[derive(Debug, Clone, PartialEq)]
@@ -356,7 +361,7 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM products
              WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2)
-               AND (NOT $3 OR (status = 'ACTIVE' AND visibility = 'PUBLIC' AND archived_at IS NULL))
+               AND (NOT $3 OR ({PUBLIC}))
              ORDER BY id LIMIT $4"
         ));
         let records = on_pool!(self.pool, |p| {
@@ -374,5 +379,30 @@ impl Store {
             out
         });
         Ok(records)
+    }
+
+    /// The price rules of every product on the tenant's public catalog,
+    /// by product (in id order), in one query: the catalog asked without
+    /// credentials must not cost a query per product.
+    pub async fn public_prices(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<HashMap<ProductId, Vec<PriceRule>>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT product_id, id, period, currency, amount_minor, setup_fee_minor, scope_tenant, region
+             FROM product_prices
+             WHERE tenant_id = $1
+               AND product_id IN (SELECT id FROM products WHERE tenant_id = $1 AND {PUBLIC})
+             ORDER BY product_id, id"
+        ));
+        let rules = on_pool!(self.pool, |p| {
+            let mut out: HashMap<ProductId, Vec<PriceRule>> = HashMap::new();
+            for row in sqlx::query(sql).bind(tenant.as_uuid()).fetch_all(p).await? {
+                let product = ProductId::from_uuid(row.try_get("product_id")?);
+                out.entry(product).or_default().push(price_from_row!(&row));
+            }
+            out
+        });
+        Ok(rules)
     }
 }

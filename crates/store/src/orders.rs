@@ -89,6 +89,21 @@ pub struct OrderStepRecord {
     pub last_error: Option<String>,
 }
 
+/// An order to insert (its items follow with `insert_order_item`).
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    pub id: Uuid,
+    pub tenant: TenantId,
+    pub customer: Uuid,
+    pub status: &'a str,
+    pub currency: Currency,
+    pub total_minor: i64,
+    /// The payment the site reported, kept as sent; its provider and
+    /// reference are also columns of their own (unique per tenant).
+    pub payment: Option<&'a Value>,
+    pub idempotency_key: &'a str,
+}
+
 /// An item to insert with its subscription.
 #[derive(Debug, Clone)]
 pub struct NewOrderItem {
@@ -332,36 +347,24 @@ impl Tx {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_order(
-        &mut self,
-        id: Uuid,
-        tenant: TenantId,
-        customer: Uuid,
-        status: &str,
-        currency: Currency,
-        total_minor: i64,
-        payment: Option<&Value>,
-        idempotency_key: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    pub async fn insert_order(&mut self, o: &NewOrder<'_>, now: OffsetDateTime) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO orders (id, tenant_id, customer_id, status, currency, total_minor, payment,
                      idempotency_key, created_at, updated_at, payment_provider, payment_reference)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
             )
-            .bind(id)
-            .bind(tenant.as_uuid())
-            .bind(customer)
-            .bind(status)
-            .bind(currency.code())
-            .bind(total_minor)
-            .bind(payment.map(Json))
-            .bind(idempotency_key)
+            .bind(o.id)
+            .bind(o.tenant.as_uuid())
+            .bind(o.customer)
+            .bind(o.status)
+            .bind(o.currency.code())
+            .bind(o.total_minor)
+            .bind(o.payment.map(Json))
+            .bind(o.idempotency_key)
             .bind(now)
-            .bind(payment.and_then(|p| p.get("provider")).and_then(Value::as_str))
-            .bind(payment.and_then(|p| p.get("reference")).and_then(Value::as_str))
+            .bind(o.payment.and_then(|p| p.get("provider")).and_then(Value::as_str))
+            .bind(o.payment.and_then(|p| p.get("reference")).and_then(Value::as_str))
             .execute(conn)
             .await?;
         });

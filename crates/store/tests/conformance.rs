@@ -280,3 +280,90 @@ async fn document_numbers_stay_gapless_and_unique_under_concurrency() {
     );
     tx.commit().await.unwrap();
 }
+
+/// The public catalog's prices come in one query for the whole tenant:
+/// only active, public, live products' rules, grouped by product.
+#[tokio::test]
+async fn public_prices_are_those_of_the_tenants_public_products_only() {
+    use mpanel_domain::catalog::{
+        BillingModel, Category, Currency, Period, PriceRule, ProductStatus, ProvisioningTemplate,
+        Visibility,
+    };
+    use mpanel_domain::{PriceId, ProductId};
+    use mpanel_store::catalog::ProductFields;
+
+    let (_db, store) = migrated().await;
+    let now = datetime!(2026-11-21 10:00 UTC);
+    let (acme_id, globex_id) = (TenantId::new(), TenantId::new());
+    let globex = NewTenant::parse("globex", "Globex", "UTC", "EUR").unwrap();
+    let fields = |slug: &str, visibility: Visibility| ProductFields {
+        name: slug.to_owned(),
+        slug: slug.to_owned(),
+        description: String::new(),
+        category: Category::Hosting,
+        billing_model: BillingModel::Recurring,
+        status: ProductStatus::Active,
+        visibility,
+        base_currency: Currency::parse("EUR").unwrap(),
+        template: ProvisioningTemplate::None,
+        usage: None,
+    };
+    let rule = |period: Period, amount_minor: i64| PriceRule {
+        id: PriceId::new(),
+        period,
+        currency: Currency::parse("EUR").unwrap(),
+        amount_minor,
+        setup_fee_minor: 0,
+        tenant: None,
+        region: None,
+    };
+    let (shown, private, archived, elsewhere) = (
+        ProductId::new(),
+        ProductId::new(),
+        ProductId::new(),
+        ProductId::new(),
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(acme_id, &acme(), now).await.unwrap();
+    tx.insert_tenant(globex_id, &globex, now).await.unwrap();
+    for (id, tenant, f) in [
+        (shown, acme_id, fields("shown", Visibility::Public)),
+        (private, acme_id, fields("private", Visibility::Private)),
+        (archived, acme_id, fields("archived", Visibility::Public)),
+        (
+            elsewhere,
+            globex_id,
+            fields("elsewhere", Visibility::Public),
+        ),
+    ] {
+        tx.insert_product(id, tenant, &f, now).await.unwrap();
+    }
+    let archived_fields = fields("archived", Visibility::Public);
+    tx.update_product(acme_id, archived, &archived_fields, Some(now), now)
+        .await
+        .unwrap();
+    let monthly = rule(Period::Monthly, 500);
+    let yearly = rule(Period::Yearly, 5000);
+    tx.insert_price(acme_id, shown, &monthly, now)
+        .await
+        .unwrap();
+    tx.insert_price(acme_id, shown, &yearly, now).await.unwrap();
+    for (tenant, product) in [
+        (acme_id, private),
+        (acme_id, archived),
+        (globex_id, elsewhere),
+    ] {
+        tx.insert_price(tenant, product, &rule(Period::Monthly, 1), now)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let prices = store.public_prices(acme_id).await.unwrap();
+    assert_eq!(prices.len(), 1, "{prices:?}");
+    let mut expected = vec![monthly, yearly];
+    expected.sort_by_key(|r| r.id);
+    assert_eq!(prices[&shown], expected);
+    let none = store.public_prices(TenantId::new()).await.unwrap();
+    assert!(none.is_empty());
+}

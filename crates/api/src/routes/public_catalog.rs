@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mpanel_domain::catalog::{BillingModel, Category, Currency, Period, PriceRequest};
+use mpanel_domain::catalog::{BillingModel, Category, Currency, Period};
 use mpanel_services::catalog;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -140,46 +140,28 @@ async fn public_catalog_body(
     currency: Currency,
     region: Option<String>,
 ) -> Result<std::sync::Arc<[u8]>, Problem> {
-    let mut items = Vec::new();
-    let mut after = None;
-    loop {
-        let page = catalog::list_products(&state.store, tenant.id, true, after, 200).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for product in page {
-            let rules = state.store.prices_of(tenant.id, product.id).await?;
-            let prices = Period::ALL
-                .iter()
-                .filter_map(|period| {
-                    let request = PriceRequest {
-                        period: *period,
-                        currency,
-                        region: region.clone(),
-                        tenant: None,
-                    };
-                    catalog::quote_from(&product, &rules, &request).ok()
+    let items = catalog::public_offers(&state.store, tenant.id, currency, region.as_deref())
+        .await?
+        .into_iter()
+        .map(|offer| PublicProduct {
+            id: offer.product.id.to_string(),
+            name: offer.product.fields.name,
+            slug: offer.product.fields.slug,
+            description: offer.product.fields.description,
+            category: offer.product.fields.category,
+            billing_model: offer.product.fields.billing_model,
+            prices: offer
+                .prices
+                .into_iter()
+                .map(|rule| PublicPrice {
+                    period: rule.period,
+                    currency: rule.currency,
+                    amount_minor: rule.amount_minor,
+                    setup_fee_minor: rule.setup_fee_minor,
                 })
-                .map(|quote| PublicPrice {
-                    period: quote.rule.period,
-                    currency: quote.rule.currency,
-                    amount_minor: quote.rule.amount_minor,
-                    setup_fee_minor: quote.rule.setup_fee_minor,
-                })
-                .collect::<Vec<_>>();
-            if prices.is_empty() {
-                continue;
-            }
-            items.push(PublicProduct {
-                id: product.id.to_string(),
-                name: product.fields.name,
-                slug: product.fields.slug,
-                description: product.fields.description,
-                category: product.fields.category,
-                billing_model: product.fields.billing_model,
-                prices,
-            });
-        }
-    }
+                .collect(),
+        })
+        .collect();
     let body = serde_json::to_vec(&PublicCatalog {
         tenant: tenant.slug.clone(),
         currency,
@@ -191,8 +173,8 @@ async fn public_catalog_body(
 }
 
 /// The public catalog, kept briefly per tenant, currency and region: it is
-/// asked without credentials and costs a query per product, so repeated
-/// requests must not reach the database each time. Only this process's
+/// asked without credentials, so repeated requests must not reach the
+/// database each time. Only this process's
 /// copy: a change made through this process shows at once, one made through
 /// another node within [`public_cache::TTL`].
 pub mod public_cache {

@@ -49,6 +49,46 @@ fn line_error(index: usize, field: &'static str, message: impl Into<String>) -> 
     }
 }
 
+/// Line `i`'s amount in minor units, once its description, quantity and
+/// sign suit its kind.
+fn check_line(i: usize, line: &LineInput, currency: Currency) -> Result<i64, LineError> {
+    let description = line.description.trim();
+    if description.is_empty() || description.chars().count() > 500 {
+        return Err(line_error(i, "description", "must be 1 to 500 characters"));
+    }
+    if description.chars().any(char::is_control) {
+        return Err(line_error(
+            i,
+            "description",
+            "must not contain control characters",
+        ));
+    }
+    if line.quantity <= Decimal::ZERO {
+        return Err(line_error(i, "quantity", "must be greater than zero"));
+    }
+    let amount = line_amount(line, currency)
+        .filter(|a| a.unsigned_abs() <= 1_000_000_000_000_000)
+        .ok_or_else(|| line_error(i, "unit_price", "the line amount is too large"))?;
+    match line.kind {
+        LineKind::Item if amount < 0 => {
+            return Err(line_error(
+                i,
+                "unit_price",
+                "an ITEM cannot be negative; use a DISCOUNT or ADJUSTMENT line",
+            ));
+        }
+        LineKind::Discount if amount > 0 => {
+            return Err(line_error(
+                i,
+                "unit_price",
+                "a DISCOUNT is negative (it reduces the invoice)",
+            ));
+        }
+        _ => {}
+    }
+    Ok(amount)
+}
+
 /// Prices `lines` in `currency` under `treatment` and `mode`.
 pub fn compute(
     lines: &[LineInput],
@@ -70,40 +110,7 @@ pub fn compute(
     let mut computed = Vec::with_capacity(lines.len());
     let (mut subtotal, mut tax) = (0i64, 0i64);
     for (i, line) in lines.iter().enumerate() {
-        let description = line.description.trim();
-        if description.is_empty() || description.chars().count() > 500 {
-            return Err(line_error(i, "description", "must be 1 to 500 characters"));
-        }
-        if description.chars().any(char::is_control) {
-            return Err(line_error(
-                i,
-                "description",
-                "must not contain control characters",
-            ));
-        }
-        if line.quantity <= Decimal::ZERO {
-            return Err(line_error(i, "quantity", "must be greater than zero"));
-        }
-        let amount = line_amount(line, currency)
-            .filter(|a| a.unsigned_abs() <= 1_000_000_000_000_000)
-            .ok_or_else(|| line_error(i, "unit_price", "the line amount is too large"))?;
-        match line.kind {
-            LineKind::Item if amount < 0 => {
-                return Err(line_error(
-                    i,
-                    "unit_price",
-                    "an ITEM cannot be negative; use a DISCOUNT or ADJUSTMENT line",
-                ));
-            }
-            LineKind::Discount if amount > 0 => {
-                return Err(line_error(
-                    i,
-                    "unit_price",
-                    "a DISCOUNT is negative (it reduces the invoice)",
-                ));
-            }
-            _ => {}
-        }
+        let amount = check_line(i, line, currency)?;
         let (line_rate, parts) = if line.kind == LineKind::Tax {
             (
                 Decimal::ZERO,

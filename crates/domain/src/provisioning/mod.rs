@@ -3,6 +3,7 @@
 
 pub mod disk_quota;
 pub mod error_text;
+pub mod payloads;
 pub mod server;
 pub mod ssh_key;
 pub mod steps;

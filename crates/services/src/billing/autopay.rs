@@ -7,7 +7,7 @@
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::{Clock, InvoiceId, TenantId};
-use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_jobs::{JobOptions, JobPayload, enqueue_job};
 use mpanel_store::billing::{PaymentIntentRecord, SavedCard};
 use mpanel_store::{Store, Tx};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,10 @@ pub struct Autopay {
     pub attempt: u32,
 }
 
+impl JobPayload for Autopay {
+    const KIND: &'static str = AUTOPAY_JOB;
+}
+
 /// Queues try `attempt` of charging the invoice, not before `run_at`.
 pub(crate) async fn enqueue_in(
     tx: &mut Tx,
@@ -46,7 +50,7 @@ pub(crate) async fn enqueue_in(
         max_attempts: 10,
         ..JobOptions::default()
     };
-    enqueue(tx, AUTOPAY_JOB, job, &options, now).await?;
+    enqueue_job(tx, job, &options, now).await?;
     Ok(())
 }
 
@@ -178,6 +182,8 @@ pub async fn attempt(
                     id: intent.id.clone(),
                     tenant_id: tenant,
                     invoice_id: job.invoice_id,
+                    // Apart from the attempts of the customer's own
+                    // checkout (1, 2, ...), which share the invoice.
                     attempt: 1000 + i32::try_from(job.attempt).unwrap_or(0),
                     amount_minor: due,
                     currency: inv.currency.clone(),
@@ -198,33 +204,41 @@ pub async fn attempt(
         }
         Err(StripeError::Transient(m)) => return Err(ServiceError::Unavailable(m)),
         Err(StripeError::Api { message, .. }) | Err(StripeError::Invalid(message)) => {
-            let retry_days = loaded.settings.automation.autopay_retry_days;
-            let next = retry_days.get(job.attempt as usize - 1).copied();
-            audit(
-                &mut tx,
-                &actor,
-                job,
-                "stripe.autopay.declined",
-                json!({"reason": message, "retry_in_days": next}),
-                now,
-            )
-            .await?;
-            if let Some(days) = next {
-                let again = Autopay {
-                    attempt: job.attempt + 1,
-                    ..job.clone()
-                };
-                enqueue_in(
-                    &mut tx,
-                    &again,
-                    now + time::Duration::days(i64::from(days)),
-                    now,
-                )
-                .await?;
-            }
+            let retry_days = &loaded.settings.automation.autopay_retry_days;
+            declined(&mut tx, &actor, job, &message, retry_days, now).await?;
         }
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// A declined card: audited, and tried again after the next of the
+/// tenant's retry intervals, if one is left.
+async fn declined(
+    tx: &mut Tx,
+    actor: &Actor,
+    job: &Autopay,
+    message: &str,
+    retry_days: &[u32],
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let next = retry_days.get(job.attempt as usize - 1).copied();
+    audit(
+        tx,
+        actor,
+        job,
+        "stripe.autopay.declined",
+        json!({"reason": message, "retry_in_days": next}),
+        now,
+    )
+    .await?;
+    if let Some(days) = next {
+        let again = Autopay {
+            attempt: job.attempt + 1,
+            ..job.clone()
+        };
+        enqueue_in(tx, &again, now + time::Duration::days(i64::from(days)), now).await?;
+    }
     Ok(())
 }
 

@@ -60,19 +60,63 @@ fn view(n: &CreditNoteRecord, inv: &InvoiceRecord) -> CreditNoteView {
 }
 
 /// Issues a credit note on the locked `inv`, inside `tx`.
-/// `external_ref` marks a refund already made at the provider (Stripe),
-/// recorded once.
-#[allow(clippy::too_many_arguments)]
+/// `provider_refund` is the reference of a refund already made at the
+/// provider (Stripe), recorded once; without it a Stripe payment is not
+/// refunded here (Stripe's webhook records it).
 pub(crate) async fn create_in(
     tx: &mut Tx,
     tenant: &TenantRecord,
     inv: InvoiceRecord,
     input: &CreditNoteInput,
-    external_ref: Option<String>,
-    refunded_at_provider: bool,
+    provider_refund: Option<String>,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(CreditNoteRecord, InvoiceRecord), ServiceError> {
+    let reason = check_input(&inv, input)?;
+    let mut b = balance(&inv);
+    apply_to_balance(&mut b, input.disposition, input.amount_minor)?;
+    let step = Crediting {
+        tenant,
+        inv: &inv,
+        input,
+        now,
+    };
+    let payment_id = if input.disposition == CreditDisposition::Refund {
+        Some(step.refund_payment(tx, provider_refund.is_some()).await?)
+    } else {
+        None
+    };
+    let note = step
+        .insert_note(tx, reason, payment_id, provider_refund)
+        .await?;
+    if input.disposition == CreditDisposition::Credit {
+        step.credit_customer(tx, &note).await?;
+    }
+    let status = step.settle_invoice(tx, &b).await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: tenant.id,
+        action: "credit_note.create",
+        target_type: "invoice",
+        target_id: inv.id.to_string(),
+        before: Some(json!({"status": inv.status.as_str(), "credited_minor": inv.credited_minor, "refunded_minor": inv.refunded_minor})),
+        after: Some(json!({"status": status.as_str(), "credit_note": note.number, "disposition": note.disposition, "amount_minor": input.amount_minor})),
+        at: now,
+    }))
+    .await?;
+    let updated = tx.invoice_for_update(tenant.id, inv.id).await?;
+    if status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid {
+        // Written off to zero: an order waiting on it goes ahead.
+        super::payments::on_paid(tx, tenant, &updated, now).await?;
+    }
+    Ok((note, updated))
+}
+
+/// The note's trimmed reason, once the invoice can take a note and the
+/// amount is positive.
+fn check_input<'a>(
+    inv: &InvoiceRecord,
+    input: &'a CreditNoteInput,
+) -> Result<&'a str, ServiceError> {
     if matches!(inv.status, InvoiceStatus::Draft | InvoiceStatus::Void) {
         return Err(ServiceError::Conflict(format!(
             "a credit note needs an issued invoice; this one is {}",
@@ -86,16 +130,23 @@ pub(crate) async fn create_in(
             "must be 1 to 500 characters",
         ));
     }
-    let amount = input.amount_minor;
-    if amount <= 0 {
+    if input.amount_minor <= 0 {
         return Err(ServiceError::invalid(
             "amount_minor",
             "must be greater than zero",
         ));
     }
-    let mut b = balance(&inv);
-    let mut payment_id = None;
-    match input.disposition {
+    Ok(reason)
+}
+
+/// Takes `amount` off what is due (`REDUCE_BALANCE`) or off what was paid
+/// (`REFUND`, `CREDIT`), refusing more than there is.
+fn apply_to_balance(
+    b: &mut invoice::Balance,
+    disposition: CreditDisposition,
+    amount: i64,
+) -> Result<(), ServiceError> {
+    match disposition {
         CreditDisposition::ReduceBalance => {
             if amount > b.due() {
                 return Err(ServiceError::invalid(
@@ -116,9 +167,30 @@ pub(crate) async fn create_in(
             b.refunded_minor += amount;
         }
     }
-    if input.disposition == CreditDisposition::Refund {
-        let payments = tx.refundable_payments(tenant.id, inv.id).await?;
-        let payment = match input.payment_id {
+    Ok(())
+}
+
+/// What the write steps of one credit note share, inside its transaction.
+struct Crediting<'a> {
+    tenant: &'a TenantRecord,
+    /// The invoice as locked, before the note.
+    inv: &'a InvoiceRecord,
+    input: &'a CreditNoteInput,
+    now: OffsetDateTime,
+}
+
+impl Crediting<'_> {
+    /// Marks the refund on the payment it gives back (the one named, else
+    /// the newest refundable); a Stripe payment only when Stripe already
+    /// refunded it.
+    async fn refund_payment(
+        &self,
+        tx: &mut Tx,
+        refunded_at_provider: bool,
+    ) -> Result<PaymentId, ServiceError> {
+        let amount = self.input.amount_minor;
+        let payments = tx.refundable_payments(self.tenant.id, self.inv.id).await?;
+        let payment = match self.input.payment_id {
             Some(id) => payments.into_iter().find(|p| p.id == id).ok_or_else(|| {
                 ServiceError::invalid("payment_id", "no refundable payment of this invoice")
             })?,
@@ -144,86 +216,97 @@ pub(crate) async fn create_in(
         }
         let refunded = payment.refunded_minor + amount;
         tx.set_payment_refunded(
-            tenant.id,
+            self.tenant.id,
             payment.id,
             refunded,
             refund_status(payment.applied_minor, refunded).as_str(),
-            now,
+            self.now,
         )
         .await?;
-        payment_id = Some(payment.id);
+        Ok(payment.id)
     }
-    let year = tenant_year(tenant, now)?;
-    let sequence = tx.next_document_number(tenant.id, "CN", year).await?;
-    let note = CreditNoteRecord {
-        id: CreditNoteId::new(),
-        tenant_id: tenant.id,
-        invoice_id: inv.id,
-        customer_id: inv.customer_id,
-        number: invoice::number("CN", year, sequence),
-        currency: inv.currency.clone(),
-        amount_minor: amount,
-        disposition: input.disposition.as_str().to_owned(),
-        reason: reason.to_owned(),
-        payment_id,
-        external_ref,
-        created_at: now,
-    };
-    tx.insert_credit_note(&note).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ServiceError::Conflict("this refund is already recorded".into()),
-        other => other.into(),
-    })?;
-    if input.disposition == CreditDisposition::Credit {
+
+    /// The numbered note; a provider refund recorded before is a conflict.
+    async fn insert_note(
+        &self,
+        tx: &mut Tx,
+        reason: &str,
+        payment_id: Option<PaymentId>,
+        external_ref: Option<String>,
+    ) -> Result<CreditNoteRecord, ServiceError> {
+        let year = tenant_year(self.tenant, self.now)?;
+        let sequence = tx.next_document_number(self.tenant.id, "CN", year).await?;
+        let note = CreditNoteRecord {
+            id: CreditNoteId::new(),
+            tenant_id: self.tenant.id,
+            invoice_id: self.inv.id,
+            customer_id: self.inv.customer_id,
+            number: invoice::number("CN", year, sequence),
+            currency: self.inv.currency.clone(),
+            amount_minor: self.input.amount_minor,
+            disposition: self.input.disposition.as_str().to_owned(),
+            reason: reason.to_owned(),
+            payment_id,
+            external_ref,
+            created_at: self.now,
+        };
+        tx.insert_credit_note(&note).await.map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                ServiceError::Conflict("this refund is already recorded".into())
+            }
+            other => other.into(),
+        })?;
+        Ok(note)
+    }
+
+    /// `CREDIT`: the money stays with the customer as credit.
+    async fn credit_customer(
+        &self,
+        tx: &mut Tx,
+        note: &CreditNoteRecord,
+    ) -> Result<(), ServiceError> {
         tx.adjust_credit(&CreditEntry {
-            tenant: tenant.id,
-            customer: inv.customer_id,
-            currency: &inv.currency,
-            delta_minor: amount,
+            tenant: self.tenant.id,
+            customer: self.inv.customer_id,
+            currency: &self.inv.currency,
+            delta_minor: self.input.amount_minor,
             reason: "credit note",
-            invoice: Some(inv.id),
+            invoice: Some(self.inv.id),
             payment: None,
             credit_note: Some(note.id),
-            at: now,
+            at: self.now,
         })
         .await?;
+        Ok(())
     }
-    let status = match inv.status {
-        InvoiceStatus::Paid => InvoiceStatus::Paid,
-        open => b.settled_status(open),
-    };
-    tx.update_invoice_money(
-        tenant.id,
-        inv.id,
-        &InvoiceMoney {
+
+    /// Writes the invoice's new amounts and status (a paid invoice stays
+    /// paid; an open one may now be settled); answers the status.
+    async fn settle_invoice(
+        &self,
+        tx: &mut Tx,
+        b: &invoice::Balance,
+    ) -> Result<InvoiceStatus, ServiceError> {
+        let inv = self.inv;
+        let status = match inv.status {
+            InvoiceStatus::Paid => InvoiceStatus::Paid,
+            open => b.settled_status(open),
+        };
+        let money = InvoiceMoney {
             status,
             paid_minor: b.paid_minor,
             credited_minor: b.credited_minor,
             refunded_minor: b.refunded_minor,
             paid_at: if status == InvoiceStatus::Paid {
-                inv.paid_at.or(Some(now))
+                inv.paid_at.or(Some(self.now))
             } else {
                 inv.paid_at
             },
-        },
-        now,
-    )
-    .await?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: tenant.id,
-        action: "credit_note.create",
-        target_type: "invoice",
-        target_id: inv.id.to_string(),
-        before: Some(json!({"status": inv.status.as_str(), "credited_minor": inv.credited_minor, "refunded_minor": inv.refunded_minor})),
-        after: Some(json!({"status": status.as_str(), "credit_note": note.number, "disposition": note.disposition, "amount_minor": amount})),
-        at: now,
-    }))
-    .await?;
-    let updated = tx.invoice_for_update(tenant.id, inv.id).await?;
-    if status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid {
-        // Written off to zero: an order waiting on it goes ahead.
-        super::payments::on_paid(tx, tenant, &updated, now).await?;
+        };
+        tx.update_invoice_money(self.tenant.id, inv.id, &money, self.now)
+            .await?;
+        Ok(status)
     }
-    Ok((note, updated))
 }
 
 /// `POST /api/billing/invoices/:id/credit-notes`.
@@ -242,7 +325,7 @@ pub async fn create(
         .invoice_for_update(tenant.id, id)
         .await
         .map_err(ServiceError::not_found_as("invoice"))?;
-    let (note, updated) = create_in(&mut tx, tenant, inv, &input, None, false, actor, now).await?;
+    let (note, updated) = create_in(&mut tx, tenant, inv, &input, None, actor, now).await?;
     let out = view(&note, &updated);
     idempotency::finish(&mut tx, tenant.id, hold, 201, &out).await?;
     tx.commit().await?;

@@ -268,18 +268,30 @@ pub(crate) fn draft_record(
     }
 }
 
-/// Inserts a draft for `customer` inside `tx`.
-#[allow(clippy::too_many_arguments)]
+/// What a new draft invoice holds.
+pub(crate) struct NewDraft<'a> {
+    pub customer: &'a CustomerRecord,
+    pub currency: Currency,
+    pub lines: &'a [LineIn],
+    pub notes: Vec<String>,
+    /// The order it bills, for an order's invoice.
+    pub order_id: Option<Uuid>,
+}
+
+/// Inserts a draft inside `tx`, priced with the tenant's settings.
 pub(crate) async fn create_in(
     tx: &mut Tx,
     tenant: &TenantRecord,
-    customer: &CustomerRecord,
-    currency: Currency,
-    lines: &[LineIn],
-    notes: Vec<String>,
-    order_id: Option<Uuid>,
+    draft: NewDraft<'_>,
     now: OffsetDateTime,
 ) -> Result<InvoiceRecord, ServiceError> {
+    let NewDraft {
+        customer,
+        currency,
+        lines,
+        notes,
+        order_id,
+    } = draft;
     check_notes(&notes)?;
     let loaded = settings::load_in(tx, tenant.id).await?;
     let (records, subtotal, tax, total, _) =
@@ -333,17 +345,14 @@ pub async fn create_draft(
     let now = clock.now();
     let mut tx = store.begin().await?;
     let customer = customer_in(&mut tx, tenant.id, input.customer_id).await?;
-    let inv = create_in(
-        &mut tx,
-        tenant,
-        &customer,
+    let draft = NewDraft {
+        customer: &customer,
         currency,
-        &input.lines,
-        input.notes,
-        None,
-        now,
-    )
-    .await?;
+        lines: &input.lines,
+        notes: input.notes,
+        order_id: None,
+    };
+    let inv = create_in(&mut tx, tenant, draft, now).await?;
     let lines = tx.invoice_lines(tenant.id, inv.id).await?;
     tx.record_audit(&actor.audit(Change {
         tenant: tenant.id,

@@ -59,18 +59,25 @@ fn refuse_payment(from: InvoiceStatus) -> ServiceError {
     }
 }
 
-/// Records a successful payment of `amount` against the locked `inv`.
-#[allow(clippy::too_many_arguments)]
+/// A payment received, as `record_in` records it.
+pub(crate) struct Received {
+    pub provider: PaymentProvider,
+    /// The provider's reference (unique per provider and tenant).
+    pub reference: Option<String>,
+    pub amount_minor: i64,
+}
+
+/// Records a successful payment against the locked `inv`: what the invoice
+/// still owed is applied, the rest becomes the customer's credit.
 pub(crate) async fn record_in(
     tx: &mut Tx,
     tenant: &TenantRecord,
     inv: InvoiceRecord,
-    provider: PaymentProvider,
-    reference: Option<String>,
-    amount: i64,
+    received: Received,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(PaymentRecord, InvoiceRecord), ServiceError> {
+    let amount = received.amount_minor;
     if !matches!(
         inv.status,
         InvoiceStatus::Issued | InvoiceStatus::PartiallyPaid | InvoiceStatus::Overdue
@@ -85,30 +92,7 @@ pub(crate) async fn record_in(
     }
     let before = balance(&inv);
     let (applied, excess) = before.apply(amount);
-    let payment = PaymentRecord {
-        id: PaymentId::new(),
-        tenant_id: tenant.id,
-        invoice_id: inv.id,
-        customer_id: inv.customer_id,
-        provider: provider.as_str().to_owned(),
-        reference: reference.clone(),
-        currency: inv.currency.clone(),
-        amount_minor: amount,
-        applied_minor: applied,
-        refunded_minor: 0,
-        status: PaymentStatus::Success.as_str().to_owned(),
-        failure: None,
-        created_at: now,
-        updated_at: now,
-    };
-    tx.insert_payment(&payment).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ServiceError::Conflict(format!(
-            "the {} payment {} is already recorded",
-            provider.as_str(),
-            reference.as_deref().unwrap_or("")
-        )),
-        other => other.into(),
-    })?;
+    let payment = insert_payment(tx, tenant, &inv, received, applied, now).await?;
     if excess > 0 {
         tx.adjust_credit(&CreditEntry {
             tenant: tenant.id,
@@ -127,24 +111,7 @@ pub(crate) async fn record_in(
         paid_minor: before.paid_minor + applied,
         ..before
     };
-    let status = after.settled_status(inv.status);
-    tx.update_invoice_money(
-        tenant.id,
-        inv.id,
-        &InvoiceMoney {
-            status,
-            paid_minor: after.paid_minor,
-            credited_minor: after.credited_minor,
-            refunded_minor: after.refunded_minor,
-            paid_at: if status == InvoiceStatus::Paid {
-                Some(now)
-            } else {
-                inv.paid_at
-            },
-        },
-        now,
-    )
-    .await?;
+    let status = settle_paid(tx, tenant, &inv, &after, now).await?;
     tx.record_audit(&actor.audit(Change {
         tenant: tenant.id,
         action: "payment.record",
@@ -161,6 +128,74 @@ pub(crate) async fn record_in(
         on_paid(tx, tenant, &updated, now).await?;
     }
     Ok((payment, updated))
+}
+
+/// The payment row, `applied` of it on the invoice; a reference already
+/// recorded is a conflict.
+async fn insert_payment(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    inv: &InvoiceRecord,
+    received: Received,
+    applied: i64,
+    now: OffsetDateTime,
+) -> Result<PaymentRecord, ServiceError> {
+    let Received {
+        provider,
+        reference,
+        amount_minor,
+    } = received;
+    let payment = PaymentRecord {
+        id: PaymentId::new(),
+        tenant_id: tenant.id,
+        invoice_id: inv.id,
+        customer_id: inv.customer_id,
+        provider: provider.as_str().to_owned(),
+        reference: reference.clone(),
+        currency: inv.currency.clone(),
+        amount_minor,
+        applied_minor: applied,
+        refunded_minor: 0,
+        status: PaymentStatus::Success.as_str().to_owned(),
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_payment(&payment).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ServiceError::Conflict(format!(
+            "the {} payment {} is already recorded",
+            provider.as_str(),
+            reference.as_deref().unwrap_or("")
+        )),
+        other => other.into(),
+    })?;
+    Ok(payment)
+}
+
+/// Writes the invoice's amounts after the payment; answers its status
+/// (paid now, or still partly open).
+async fn settle_paid(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    inv: &InvoiceRecord,
+    after: &mpanel_domain::billing::invoice::Balance,
+    now: OffsetDateTime,
+) -> Result<InvoiceStatus, ServiceError> {
+    let status = after.settled_status(inv.status);
+    let money = InvoiceMoney {
+        status,
+        paid_minor: after.paid_minor,
+        credited_minor: after.credited_minor,
+        refunded_minor: after.refunded_minor,
+        paid_at: if status == InvoiceStatus::Paid {
+            Some(now)
+        } else {
+            inv.paid_at
+        },
+    };
+    tx.update_invoice_money(tenant.id, inv.id, &money, now)
+        .await?;
+    Ok(status)
 }
 
 /// A paid invoice: an order's is `PAID` and its provisioning jobs are
@@ -202,9 +237,11 @@ pub(crate) async fn apply_credit(
         tx,
         tenant,
         inv,
-        PaymentProvider::Credit,
-        None,
-        amount,
+        Received {
+            provider: PaymentProvider::Credit,
+            reference: None,
+            amount_minor: amount,
+        },
         actor,
         now,
     )
@@ -328,9 +365,11 @@ pub async fn pay(
         &mut tx,
         tenant,
         inv,
-        input.provider,
-        reference,
-        input.amount_minor,
+        Received {
+            provider: input.provider,
+            reference,
+            amount_minor: input.amount_minor,
+        },
         actor,
         now,
     )

@@ -68,17 +68,13 @@ fn per_period(amount: i64, addons: &[Addon]) -> i64 {
     amount + addons.iter().map(|a| a.amount_minor).sum::<i64>()
 }
 
-pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
+/// The subscription, locked, if it may change (ACTIVE or SUSPENDED).
+async fn changeable(
+    tx: &mut Tx,
     tenant: &TenantRecord,
-    actor: &Actor,
     id: Uuid,
-    input: UpdateInput,
-) -> Result<UpdateView, ServiceError> {
-    let now = clock.now();
-    let mut tx = store.begin().await?;
-    let mut sub = tx
+) -> Result<SubscriptionRecord, ServiceError> {
+    let sub = tx
         .subscription_for_update(tenant.id, id)
         .await
         .map_err(ServiceError::not_found_as("subscription"))?;
@@ -92,14 +88,30 @@ pub async fn update(
             status.as_str()
         )));
     }
+    Ok(sub)
+}
+
+/// The plan after the change: the product and addons asked for (priced
+/// now, for the subscription's period and currency), or those it has.
+struct NewPlan {
+    product: ProductId,
+    amount_minor: i64,
+    name: String,
+    addons: Vec<Addon>,
+}
+
+async fn new_plan(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    sub: &SubscriptionRecord,
+    input: &UpdateInput,
+    old_addons: &[Addon],
+) -> Result<NewPlan, ServiceError> {
     let period: Period = sub.period.parse().map_err(ServiceError::internal_msg)?;
     let currency = Currency::parse(&sub.currency).map_err(ServiceError::internal_msg)?;
-    let old_addons = addons(&sub.addons);
-    let old_total = per_period(sub.amount_minor, &old_addons);
-    let old_product = sub.product_id;
-    let (new_product, new_amount, new_name) = match input.product_id {
+    let (product, amount_minor, name) = match input.product_id {
         Some(p) => {
-            let priced = price(&mut tx, tenant.id, p, period, currency, "product_id").await?;
+            let priced = price(tx, tenant.id, p, period, currency, "product_id").await?;
             (ProductId::from_uuid(p), priced.amount_minor, priced.name)
         }
         None => (
@@ -108,10 +120,38 @@ pub async fn update(
             tx.product(tenant.id, sub.product_id).await?.fields.name,
         ),
     };
-    let new_addons = match &input.addons {
-        Some(list) => price_addons(&mut tx, tenant.id, list, period, currency).await?,
-        None => old_addons.clone(),
+    let addons = match &input.addons {
+        Some(list) => price_addons(tx, tenant.id, list, period, currency).await?,
+        None => old_addons.to_vec(),
     };
+    Ok(NewPlan {
+        product,
+        amount_minor,
+        name,
+        addons,
+    })
+}
+
+pub async fn update(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: &TenantRecord,
+    actor: &Actor,
+    id: Uuid,
+    input: UpdateInput,
+) -> Result<UpdateView, ServiceError> {
+    let now = clock.now();
+    let mut tx = store.begin().await?;
+    let mut sub = changeable(&mut tx, tenant, id).await?;
+    let old_addons = addons(&sub.addons);
+    let old_total = per_period(sub.amount_minor, &old_addons);
+    let old_product = sub.product_id;
+    let NewPlan {
+        product: new_product,
+        amount_minor: new_amount,
+        name: new_name,
+        addons: new_addons,
+    } = new_plan(&mut tx, tenant, &sub, &input, &old_addons).await?;
     let new_total = per_period(new_amount, &new_addons);
     let before = json!({"product_id": sub.product_id, "amount_minor": sub.amount_minor,
         "addons": old_addons.len(), "auto_renew": sub.auto_renew});
@@ -157,16 +197,15 @@ pub async fn update(
     })
 }
 
-/// Charges or credits the change inside the current period.
-async fn settle(
-    tx: &mut Tx,
+/// The change's share of the current period, when it falls inside one
+/// that is paid (not a trial); with the period's cycle.
+fn proration(
     tenant: &TenantRecord,
     sub: &SubscriptionRecord,
     old_total: i64,
     new_total: i64,
-    new_name: &str,
     now: OffsetDateTime,
-) -> Result<Option<ProrationView>, ServiceError> {
+) -> Result<Option<(Proration, Cycle)>, ServiceError> {
     let (Some(start), Some(end)) = (sub.current_period_start, sub.current_period_end) else {
         return Ok(None);
     };
@@ -191,6 +230,22 @@ async fn settle(
         zone,
     })
     .map_err(ServiceError::internal_msg)?;
+    Ok(Some((p, cycle)))
+}
+
+/// Charges or credits the change inside the current period.
+async fn settle(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    sub: &SubscriptionRecord,
+    old_total: i64,
+    new_total: i64,
+    new_name: &str,
+    now: OffsetDateTime,
+) -> Result<Option<ProrationView>, ServiceError> {
+    let Some((p, cycle)) = proration(tenant, sub, old_total, new_total, now)? else {
+        return Ok(None);
+    };
     let currency = Currency::parse(&sub.currency).map_err(ServiceError::internal_msg)?;
     let unit = if cycle == Cycle::Hourly {
         "seconds"

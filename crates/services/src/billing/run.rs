@@ -21,7 +21,8 @@ use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
 use mpanel_domain::billing::usage::rate;
 use mpanel_domain::catalog::{Currency, Period, UsagePricing};
 use mpanel_store::billing::{
-    Advance, DraftIssue, DueSubscription, InvoiceRecord, PeriodClaim, UsageCharge,
+    Advance, DraftIssue, DueSubscription, InvoiceLineRecord, InvoiceRecord, PeriodClaim,
+    UsageCharge,
 };
 use mpanel_store::orders::CustomerRecord;
 use mpanel_store::subscriptions::SubscriptionRecord;
@@ -237,18 +238,79 @@ pub(crate) async fn bill_chunk(
     due: Vec<DueSubscription>,
     report: &mut RunReport,
 ) -> Result<(), ServiceError> {
+    let plan = plan_periods(ctx, &due, report)?;
+    let claimed: HashSet<(Uuid, i32)> = tx
+        .claim_periods(ctx.tenant.id, &plan.claims, ctx.at)
+        .await?
+        .into_iter()
+        .collect();
+    // A period another run claimed first is its to invoice.
+    let claims: Vec<&PeriodClaim> = plan
+        .claims
+        .iter()
+        .filter(|c| claimed.contains(&(c.subscription, c.index)))
+        .collect();
+    report.periods += claims.len();
+    let by_id: HashMap<Uuid, &DueSubscription> = due.iter().map(|d| (d.sub.id, d)).collect();
+    let usage = usage_on_latest(tx, &claims, &by_id).await?;
+    let mut drafts = Vec::with_capacity(claims.len());
+    for c in &claims {
+        let (Some(d), Some(invoice)) = (by_id.get(&c.subscription), c.invoice) else {
+            continue;
+        };
+        let zone = &plan.schedules[&c.subscription].zone;
+        let mut lines = plan_lines(d, c.start, c.end, zone)?;
+        if let Some(extra) = usage.get(&invoice) {
+            lines.extend(extra.iter().cloned());
+        }
+        drafts.push(Draft {
+            id: invoice,
+            sub: &d.sub,
+            lines,
+            period: Some((c.subscription, c.index)),
+        });
+    }
+    tx.advance_subscriptions(&plan.advances, ctx.at).await?;
+    for d in plan.ended {
+        if let Some(draft) = end_of_term(tx, ctx, d, report).await? {
+            drafts.push(draft);
+        }
+    }
+    write_invoices(tx, ctx, drafts, report).await
+}
+
+/// What a chunk of due subscriptions comes to, before anything is written.
+struct PeriodPlan<'a> {
+    /// Every period due by the run's moment, each with its invoice's id.
+    claims: Vec<PeriodClaim>,
+    /// Where each renewing subscription's schedule moves to.
+    advances: Vec<Advance>,
+    /// Terms that end without renewal.
+    ended: Vec<&'a DueSubscription>,
+    schedules: HashMap<Uuid, Schedule>,
+}
+
+/// The periods each subscription owes by the run's moment (at most the
+/// catch-up bound; beyond it the subscription is reported, not billed).
+fn plan_periods<'a>(
+    ctx: &RunContext<'_>,
+    due: &'a [DueSubscription],
+    report: &mut RunReport,
+) -> Result<PeriodPlan<'a>, ServiceError> {
     let bound = ctx.settings.automation.max_catch_up_periods;
-    let mut claims = Vec::new();
-    let mut advances = Vec::new();
-    let mut ended = Vec::new();
-    let mut schedules = HashMap::new();
-    for d in &due {
+    let mut plan = PeriodPlan {
+        claims: Vec::new(),
+        advances: Vec::new(),
+        ended: Vec::new(),
+        schedules: HashMap::new(),
+    };
+    for d in due {
         report.subscriptions += 1;
         let Some(schedule) = schedule_of(&d.sub, &ctx.tenant.timezone)? else {
             continue;
         };
         if d.sub.cancel_at_period_end || !d.sub.auto_renew {
-            ended.push(d);
+            plan.ended.push(d);
             continue;
         }
         let next = u32::try_from(d.sub.next_period).unwrap_or(0);
@@ -262,7 +324,7 @@ pub(crate) async fn bill_chunk(
         }
         for k in next..=last {
             let (start, end) = schedule.period(k);
-            claims.push(PeriodClaim {
+            plan.claims.push(PeriodClaim {
                 subscription: d.sub.id,
                 index: i32::try_from(k).unwrap_or(i32::MAX),
                 start,
@@ -271,30 +333,27 @@ pub(crate) async fn bill_chunk(
             });
         }
         let (start, end) = schedule.period(last);
-        advances.push(Advance {
+        plan.advances.push(Advance {
             subscription: d.sub.id,
             next_period: i32::try_from(last + 1).unwrap_or(i32::MAX),
             next_bill_at: Some(end),
             current_period_start: Some(start),
             current_period_end: Some(end),
         });
-        schedules.insert(d.sub.id, schedule);
+        plan.schedules.insert(d.sub.id, schedule);
     }
-    let claimed: HashSet<(Uuid, i32)> = tx
-        .claim_periods(ctx.tenant.id, &claims, ctx.at)
-        .await?
-        .into_iter()
-        .collect();
-    let claims: Vec<&PeriodClaim> = claims
-        .iter()
-        .filter(|c| claimed.contains(&(c.subscription, c.index)))
-        .collect();
-    report.periods += claims.len();
+    Ok(plan)
+}
 
-    let by_id: HashMap<Uuid, &DueSubscription> = due.iter().map(|d| (d.sub.id, d)).collect();
-    // Usage goes on each subscription's latest invoice of this run.
+/// The usage lines by invoice: usage goes on each subscription's latest
+/// invoice of this run.
+async fn usage_on_latest(
+    tx: &mut Tx,
+    claims: &[&PeriodClaim],
+    by_id: &HashMap<Uuid, &DueSubscription>,
+) -> Result<HashMap<Uuid, Vec<LineIn>>, ServiceError> {
     let mut latest: HashMap<Uuid, &PeriodClaim> = HashMap::new();
-    for c in &claims {
+    for c in claims {
         latest.insert(c.subscription, c);
     }
     let charges: Vec<UsageCharge> = latest
@@ -312,32 +371,7 @@ pub(crate) async fn bill_chunk(
             })
         })
         .collect();
-    let usage = usage_lines(tx, &charges, &by_id).await?;
-
-    let mut drafts = Vec::with_capacity(claims.len());
-    for c in &claims {
-        let (Some(d), Some(invoice)) = (by_id.get(&c.subscription), c.invoice) else {
-            continue;
-        };
-        let zone = &schedules[&c.subscription].zone;
-        let mut lines = plan_lines(d, c.start, c.end, zone)?;
-        if let Some(extra) = usage.get(&invoice) {
-            lines.extend(extra.iter().cloned());
-        }
-        drafts.push(Draft {
-            id: invoice,
-            sub: &d.sub,
-            lines,
-            period: Some((c.subscription, c.index)),
-        });
-    }
-    tx.advance_subscriptions(&advances, ctx.at).await?;
-    for d in ended {
-        if let Some(draft) = end_of_term(tx, ctx, d, report).await? {
-            drafts.push(draft);
-        }
-    }
-    write_invoices(tx, ctx, drafts, report).await
+    usage_lines(tx, &charges, by_id).await
 }
 
 /// The usage lines per invoice.
@@ -515,11 +549,38 @@ pub(crate) async fn write_invoices(
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
+    let priced = price_drafts(tx, ctx, drafts, &customers, report).await?;
+    if priced.invoices.is_empty() {
+        return Ok(());
+    }
+    issue_priced(tx, ctx, &priced).await?;
+    report.invoices += priced.invoices.len();
+    settle_issued(tx, ctx, &priced.invoices, &customer_ids).await
+}
+
+/// The drafts that charge something, priced: invoice rows, their lines
+/// (by invoice id) and each invoice's notes.
+struct Priced {
+    invoices: Vec<InvoiceRecord>,
+    lines: Vec<(Uuid, InvoiceLineRecord)>,
+    notes: Vec<Vec<String>>,
+}
+
+/// Prices each draft for its customer; a draft with nothing to charge (a
+/// free plan, no usage) makes no invoice and frees its period's claim.
+async fn price_drafts(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    drafts: Vec<Draft<'_>>,
+    customers: &HashMap<Uuid, CustomerRecord>,
+    report: &mut RunReport,
+) -> Result<Priced, ServiceError> {
     let seller = seller_snapshot(ctx.tenant, &ctx.settings);
-    let terms = time::Duration::days(i64::from(ctx.settings.payment_terms_days));
-    let mut invoices = Vec::with_capacity(drafts.len());
-    let mut lines = Vec::new();
-    let mut notes = Vec::with_capacity(drafts.len());
+    let mut out = Priced {
+        invoices: Vec::with_capacity(drafts.len()),
+        lines: Vec::new(),
+        notes: Vec::with_capacity(drafts.len()),
+    };
     for d in drafts {
         let customer = customers.get(&d.sub.customer_id).ok_or_else(|| {
             ServiceError::internal_msg(format!("customer of {} missing", d.sub.id))
@@ -531,7 +592,6 @@ pub(crate) async fn write_invoices(
             Some(price_lines(&d.lines, currency, &ctx.settings, customer)?)
         };
         let Some((records, subtotal, tax, total, treatment)) = priced.filter(|p| p.3 > 0) else {
-            // Nothing to charge (a free plan, no usage): no invoice.
             if let Some((sub, index)) = d.period {
                 tx.clear_period_invoice(sub, index).await?;
             }
@@ -541,13 +601,13 @@ pub(crate) async fn write_invoices(
         if treatment == Treatment::ReverseCharge {
             note.push(REVERSE_CHARGE_NOTE.to_owned());
         }
-        notes.push(note);
-        lines.extend(records.into_iter().map(|l| (d.id, l)));
+        out.notes.push(note);
+        out.lines.extend(records.into_iter().map(|l| (d.id, l)));
         *report
             .totals_minor
             .entry(d.sub.currency.clone())
             .or_default() += total;
-        invoices.push(InvoiceRecord {
+        out.invoices.push(InvoiceRecord {
             customer_snapshot: Some(customer_snapshot(customer)),
             seller_snapshot: Some(seller.clone()),
             ..draft_record(
@@ -561,26 +621,35 @@ pub(crate) async fn write_invoices(
             )
         });
     }
-    if invoices.is_empty() {
-        return Ok(());
-    }
+    Ok(out)
+}
+
+/// Numbers the invoices from one reserved block, writes and issues them
+/// with their audit rows.
+async fn issue_priced(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    priced: &Priced,
+) -> Result<(), ServiceError> {
+    let invoices = &priced.invoices;
+    let terms = time::Duration::days(i64::from(ctx.settings.payment_terms_days));
     let year = tenant_year(ctx.tenant, ctx.at)?;
     let first = tx
         .reserve_document_numbers(ctx.tenant.id, "INV", year, invoices.len() as u64)
         .await?;
     let issued: Vec<DraftIssue> = invoices
         .iter()
-        .zip(notes)
+        .zip(&priced.notes)
         .enumerate()
         .map(|(i, (inv, notes))| DraftIssue {
             id: inv.id.as_uuid(),
             number: invoice::number("INV", year, first + i as u64),
-            notes,
+            notes: notes.clone(),
             issued_at: ctx.at,
             due_at: ctx.at + terms,
         })
         .collect();
-    tx.insert_drafts(&invoices, &lines).await?;
+    tx.insert_drafts(invoices, &priced.lines).await?;
     tx.issue_drafts(&issued).await?;
     let audits: Vec<AuditEntry> = invoices
         .iter()
@@ -598,23 +667,31 @@ pub(crate) async fn write_invoices(
         })
         .collect();
     tx.record_audits(&audits).await?;
-    report.invoices += invoices.len();
+    Ok(())
+}
 
+/// Pays the new invoices from customers' credit, then queues a charge of
+/// the saved card for customers who have one (what credit did not pay;
+/// the job looks again when it runs).
+async fn settle_issued(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    invoices: &[InvoiceRecord],
+    customer_ids: &[Uuid],
+) -> Result<(), ServiceError> {
     let with_credit: HashSet<(Uuid, String)> = tx
-        .customers_with_credit(ctx.tenant.id, &customer_ids)
+        .customers_with_credit(ctx.tenant.id, customer_ids)
         .await?
         .into_iter()
         .collect();
-    for inv in &invoices {
+    for inv in invoices {
         if with_credit.contains(&(inv.customer_id, inv.currency.clone())) {
             let issued = tx.invoice_for_update(ctx.tenant.id, inv.id).await?;
             payments::apply_credit(tx, ctx.tenant, issued, &ctx.actor, ctx.at).await?;
         }
     }
-    // Customers with a saved card are charged off-session (what credit
-    // did not pay; the job looks again when it runs).
     let with_card: HashSet<Uuid> = tx
-        .customers_with_saved_card(ctx.tenant.id, &customer_ids)
+        .customers_with_saved_card(ctx.tenant.id, customer_ids)
         .await?
         .into_iter()
         .collect();

@@ -4,8 +4,9 @@
 //! billing change commits.
 
 use mpanel_domain::TenantId;
+use mpanel_domain::provisioning::payloads::HostingAction;
 use mpanel_domain::provisioning::{SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
-use mpanel_jobs::{JobOptions, enqueue};
+use mpanel_jobs::{JobOptions, JobPayload, enqueue, enqueue_job};
 use mpanel_store::Tx;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -74,7 +75,10 @@ pub async fn request(
         enqueue(
             tx,
             action.job(),
-            &json!({"tenant_id": tenant, "hosting_account_id": id}),
+            &HostingAction {
+                tenant_id: tenant,
+                hosting_account_id: id,
+            },
             &options,
             now,
         )
@@ -98,23 +102,25 @@ pub async fn resize(
         max_attempts: 10,
         ..JobOptions::default()
     };
-    enqueue(
-        tx,
-        RESIZE_JOB,
-        &json!({"tenant_id": tenant, "subscription_id": subscription, "product_id": product}),
-        &options,
-        now,
-    )
-    .await?;
+    let resize = Resize {
+        tenant_id: tenant,
+        subscription_id: subscription,
+        product_id: product,
+    };
+    enqueue_job(tx, &resize, &options, now).await?;
     Ok(())
 }
 
 /// The payload of a resize job.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Resize {
     pub tenant_id: TenantId,
     pub subscription_id: Uuid,
     pub product_id: Uuid,
+}
+
+impl JobPayload for Resize {
+    const KIND: &'static str = RESIZE_JOB;
 }
 
 /// Applies the new plan's limits to what the subscription runs (the disk

@@ -399,18 +399,10 @@ fn check_key_change(
     crate::identity::step_up::require_recent(who, now)
 }
 
-/// Replaces the settings as `who` asks; the Stripe keys only as
-/// [`check_key_change`] allows.
-pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &crate::identity::Principal,
-    actor: &Actor,
-    update: SettingsUpdate,
-) -> Result<LoadedSettings, ServiceError> {
-    check_key_change(who, &update, clock.now())?;
-    let tenant = who.tenant_id;
-    update.settings.check()?;
+/// A Stripe key or secret that is set (not cleared with "") has the
+/// prefix Stripe gives its kind: a key pasted into the wrong field is
+/// refused before it is sealed.
+fn check_stripe_formats(update: &SettingsUpdate) -> Result<(), ServiceError> {
     if let Some(key) = &update.stripe_secret_key
         && !key.is_empty()
         && !(key.starts_with("sk_") || key.starts_with("rk_"))
@@ -429,6 +421,31 @@ pub async fn update(
             "a Stripe webhook signing secret starts with whsec_",
         ));
     }
+    Ok(())
+}
+
+/// The settings as the audit log shows them: the keys only as set or not.
+fn summary(s: &LoadedSettings) -> serde_json::Value {
+    json!({
+        "settings": serde_json::to_value(&s.settings).unwrap_or_default(),
+        "stripe_secret_key_set": s.stripe_secret_key.is_some(),
+        "stripe_webhook_secret_set": s.stripe_webhook_secret.is_some(),
+    })
+}
+
+/// Replaces the settings as `who` asks; the Stripe keys only as
+/// [`check_key_change`] allows.
+pub async fn update(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &crate::identity::Principal,
+    actor: &Actor,
+    update: SettingsUpdate,
+) -> Result<LoadedSettings, ServiceError> {
+    check_key_change(who, &update, clock.now())?;
+    let tenant = who.tenant_id;
+    update.settings.check()?;
+    check_stripe_formats(&update)?;
     let now = clock.now();
     // Sealed before the transaction, bound to this tenant and column.
     let sb = crate::sealed::secret_box(store)?;
@@ -467,13 +484,6 @@ pub async fn update(
         },
     )
     .await?;
-    let summary = |s: &LoadedSettings| {
-        json!({
-            "settings": serde_json::to_value(&s.settings).unwrap_or_default(),
-            "stripe_secret_key_set": s.stripe_secret_key.is_some(),
-            "stripe_webhook_secret_set": s.stripe_webhook_secret.is_some(),
-        })
-    };
     tx.record_audit(&actor.audit(Change {
         tenant,
         action: "billing.settings.update",

@@ -11,7 +11,7 @@ use mpanel_domain::billing::stripe::{StripeEvent, stripe_exponent, verify_signat
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::orders::signature;
 use mpanel_domain::{Clock, InvoiceId, PaymentId, TenantId};
-use mpanel_store::billing::{CreditEntry, PaymentIntentRecord, PaymentRecord};
+use mpanel_store::billing::{CreditEntry, InvoiceRecord, PaymentIntentRecord, PaymentRecord};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::{Store, TenantRecord, Tx};
 use serde::Serialize;
@@ -68,6 +68,54 @@ pub async fn create_payment_intent(
         )
     })?;
     let now = clock.now();
+    let (inv, due, attempt) = next_attempt(store, tenant, id).await?;
+    let currency = Currency::parse(&inv.currency).map_err(ServiceError::internal_msg)?;
+    let intent = stripe
+        .create_payment_intent(
+            &key,
+            // The amount is part of the key: an attempt whose answer was
+            // lost cannot block a later one for another amount.
+            &format!("mpanel-invoice-{id}-attempt-{attempt}-{due}"),
+            &PaymentIntentRequest {
+                amount_minor: due,
+                currency,
+                invoice_id: id.to_string(),
+                tenant_id: tenant.id,
+                customer: None,
+                payment_method: None,
+                off_session: false,
+            },
+        )
+        .await
+        .map_err(stripe_failure)?;
+    let record = PaymentIntentRecord {
+        id: intent.id.clone(),
+        tenant_id: tenant.id,
+        invoice_id: id,
+        attempt,
+        amount_minor: due,
+        currency: inv.currency.clone(),
+        status: intent.status.clone(),
+    };
+    save_intent(store, actor, &record, now).await?;
+    Ok(IntentCreated {
+        payment_intent_id: intent.id,
+        client_secret: intent.client_secret,
+        amount_minor: due,
+        currency: inv.currency,
+        status: intent.status,
+    })
+}
+
+/// The open invoice, what it owes and which attempt an intent for that is
+/// (the latest one again while its amount is still due and it is live),
+/// read under the invoice's lock; the lock is let go before Stripe is
+/// called.
+async fn next_attempt(
+    store: &Store,
+    tenant: &TenantRecord,
+    id: InvoiceId,
+) -> Result<(InvoiceRecord, i64, i32), ServiceError> {
     let mut tx = store.begin().await?;
     let inv = tx
         .invoice_for_update(tenant.id, id)
@@ -96,57 +144,30 @@ pub async fn create_payment_intent(
         None => 1,
     };
     tx.commit().await?;
-    let currency = Currency::parse(&inv.currency).map_err(ServiceError::internal_msg)?;
-    let intent = stripe
-        .create_payment_intent(
-            &key,
-            // The amount is part of the key: an attempt whose answer was
-            // lost cannot block a later one for another amount.
-            &format!("mpanel-invoice-{id}-attempt-{attempt}-{due}"),
-            &PaymentIntentRequest {
-                amount_minor: due,
-                currency,
-                invoice_id: id.to_string(),
-                tenant_id: tenant.id,
-                customer: None,
-                payment_method: None,
-                off_session: false,
-            },
-        )
-        .await
-        .map_err(stripe_failure)?;
+    Ok((inv, due, attempt))
+}
+
+/// Keeps the intent Stripe made (so its webhook events are known), audited.
+async fn save_intent(
+    store: &Store,
+    actor: &Actor,
+    record: &PaymentIntentRecord,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
     let mut tx = store.begin().await?;
-    tx.save_payment_intent(
-        &PaymentIntentRecord {
-            id: intent.id.clone(),
-            tenant_id: tenant.id,
-            invoice_id: id,
-            attempt,
-            amount_minor: due,
-            currency: inv.currency.clone(),
-            status: intent.status.clone(),
-        },
-        now,
-    )
-    .await?;
+    tx.save_payment_intent(record, now).await?;
     tx.record_audit(&actor.audit(Change {
-        tenant: tenant.id,
+        tenant: record.tenant_id,
         action: "stripe.payment_intent.create",
         target_type: "invoice",
-        target_id: id.to_string(),
+        target_id: record.invoice_id.to_string(),
         before: None,
-        after: Some(json!({"payment_intent": intent.id, "amount_minor": due, "attempt": attempt})),
+        after: Some(json!({"payment_intent": record.id, "amount_minor": record.amount_minor, "attempt": record.attempt})),
         at: now,
     }))
     .await?;
     tx.commit().await?;
-    Ok(IntentCreated {
-        payment_intent_id: intent.id,
-        client_secret: intent.client_secret,
-        amount_minor: due,
-        currency: inv.currency,
-        status: intent.status,
-    })
+    Ok(())
 }
 
 /// What the webhook did with an event.
@@ -275,17 +296,9 @@ async fn intent_succeeded(
     now: OffsetDateTime,
 ) -> Result<WebhookOutcome, ServiceError> {
     let pi = field(object, "id")?;
-    let ours = object
-        .pointer("/metadata/tenant_id")
-        .and_then(Value::as_str)
-        .is_some_and(|t| t == tenant.id.to_string());
-    let invoice: Option<InvoiceId> = object
-        .pointer("/metadata/invoice_id")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok());
     // Intents mPanel did not create (the marketing site's, the Stripe
     // account's other uses) are acknowledged and left alone.
-    let Some(invoice) = invoice.filter(|_| ours) else {
+    let Some(invoice) = our_invoice(tenant, object) else {
         return Ok(WebhookOutcome::Ignored);
     };
     let currency = currency_of(object)?;
@@ -318,60 +331,88 @@ async fn intent_succeeded(
             tx,
             tenant,
             inv,
-            PaymentProvider::Stripe,
-            Some(pi.to_owned()),
-            received,
+            payments::Received {
+                provider: PaymentProvider::Stripe,
+                reference: Some(pi.to_owned()),
+                amount_minor: received,
+            },
             actor,
             now,
         )
         .await?;
     } else {
-        // Paid meanwhile by other means (or voided): the money is recorded
-        // against the intent (so refunds and disputes find it) and becomes
-        // the customer's credit, never lost.
-        let payment = PaymentRecord {
-            id: PaymentId::new(),
-            tenant_id: tenant.id,
-            invoice_id: inv.id,
-            customer_id: inv.customer_id,
-            provider: PaymentProvider::Stripe.as_str().to_owned(),
-            reference: Some(pi.to_owned()),
-            currency: inv.currency.clone(),
-            amount_minor: received,
-            applied_minor: 0,
-            refunded_minor: 0,
-            status: "SUCCESS".to_owned(),
-            failure: None,
-            created_at: now,
-            updated_at: now,
-        };
-        tx.insert_payment(&payment).await?;
-        tx.adjust_credit(&CreditEntry {
-            tenant: tenant.id,
-            customer: inv.customer_id,
-            currency: &inv.currency,
-            delta_minor: received,
-            reason: "Stripe payment for a settled invoice",
-            invoice: Some(inv.id),
-            payment: Some(payment.id),
-            credit_note: None,
-            at: now,
-        })
-        .await?;
-        tx.record_audit(&actor.audit(Change {
-            tenant: tenant.id,
-            action: "payment.to_credit",
-            target_type: "invoice",
-            target_id: inv.id.to_string(),
-            before: Some(json!({"status": inv.status.as_str()})),
-            after: Some(
-                json!({"payment_id": payment.id, "payment_intent": pi, "credited_minor": received}),
-            ),
-            at: now,
-        }))
-        .await?;
+        payment_to_credit(tx, tenant, &inv, pi, received, actor, now).await?;
     }
     Ok(WebhookOutcome::Handled)
+}
+
+/// The invoice an intent pays, when this tenant's mPanel created it.
+fn our_invoice(tenant: &TenantRecord, object: &Value) -> Option<InvoiceId> {
+    let ours = object
+        .pointer("/metadata/tenant_id")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t == tenant.id.to_string());
+    let invoice: Option<InvoiceId> = object
+        .pointer("/metadata/invoice_id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok());
+    invoice.filter(|_| ours)
+}
+
+/// An invoice paid meanwhile by other means (or voided): the money is
+/// recorded against the intent (so refunds and disputes find it) and
+/// becomes the customer's credit, never lost.
+async fn payment_to_credit(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    inv: &InvoiceRecord,
+    pi: &str,
+    received: i64,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let payment = PaymentRecord {
+        id: PaymentId::new(),
+        tenant_id: tenant.id,
+        invoice_id: inv.id,
+        customer_id: inv.customer_id,
+        provider: PaymentProvider::Stripe.as_str().to_owned(),
+        reference: Some(pi.to_owned()),
+        currency: inv.currency.clone(),
+        amount_minor: received,
+        applied_minor: 0,
+        refunded_minor: 0,
+        status: "SUCCESS".to_owned(),
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_payment(&payment).await?;
+    tx.adjust_credit(&CreditEntry {
+        tenant: tenant.id,
+        customer: inv.customer_id,
+        currency: &inv.currency,
+        delta_minor: received,
+        reason: "Stripe payment for a settled invoice",
+        invoice: Some(inv.id),
+        payment: Some(payment.id),
+        credit_note: None,
+        at: now,
+    })
+    .await?;
+    tx.record_audit(&actor.audit(Change {
+        tenant: tenant.id,
+        action: "payment.to_credit",
+        target_type: "invoice",
+        target_id: inv.id.to_string(),
+        before: Some(json!({"status": inv.status.as_str()})),
+        after: Some(
+            json!({"payment_id": payment.id, "payment_intent": pi, "credited_minor": received}),
+        ),
+        at: now,
+    }))
+    .await?;
+    Ok(())
 }
 
 /// The recorded payment of intent `pi`, or why there is none: an intent
@@ -434,7 +475,6 @@ async fn charge_refunded(
             payment_id: Some(payment.id),
         },
         Some(format!("stripe:{charge}:{refunded_total}")),
-        true,
         actor,
         now,
     )

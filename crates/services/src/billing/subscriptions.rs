@@ -212,18 +212,9 @@ fn cycle_of(period: Period) -> Result<Cycle, ServiceError> {
     })
 }
 
-/// `POST /api/billing/subscriptions`: an active subscription. Without a
-/// trial its first invoice is issued at once (when it starts now or
-/// earlier); with one, at the trial's end.
-pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
-    input: CreateInput,
-    hold: Option<&IdempotencyHold>,
-) -> Result<SubscriptionView, ServiceError> {
-    let now = clock.now();
+/// The input's own checks (nothing read yet); answers its currency, the
+/// tenant's default unless it names one.
+fn check_create(tenant: &TenantRecord, input: &CreateInput) -> Result<Currency, ServiceError> {
     cycle_of(input.period)?;
     let currency = Currency::parse(
         input
@@ -241,16 +232,17 @@ pub async fn create(
             "at most 200 characters",
         ));
     }
-    let start = input
-        .start_at
-        .unwrap_or(now)
-        .replace_nanosecond(0)
-        .unwrap_or(now);
-    let trial_end =
-        (input.trial_days > 0).then(|| start + time::Duration::days(input.trial_days.into()));
-    let anchor = trial_end.unwrap_or(start);
+    Ok(currency)
+}
 
-    let mut tx = store.begin().await?;
+/// The customer must be the tenant's; the plan and its addons priced for
+/// the period and currency, in `tx`.
+async fn price_for(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    input: &CreateInput,
+    currency: Currency,
+) -> Result<(Priced, Vec<Addon>), ServiceError> {
     tx.customer(tenant.id, input.customer_id)
         .await
         .map_err(|e| match e {
@@ -260,7 +252,7 @@ pub async fn create(
             other => other.into(),
         })?;
     let plan = price(
-        &mut tx,
+        tx,
         tenant.id,
         input.product_id,
         input.period,
@@ -268,7 +260,34 @@ pub async fn create(
         "product_id",
     )
     .await?;
-    let addons = price_addons(&mut tx, tenant.id, &input.addons, input.period, currency).await?;
+    let addons = price_addons(tx, tenant.id, &input.addons, input.period, currency).await?;
+    Ok((plan, addons))
+}
+
+/// `POST /api/billing/subscriptions`: an active subscription. Without a
+/// trial its first invoice is issued at once (when it starts now or
+/// earlier); with one, at the trial's end.
+pub async fn create(
+    store: &Store,
+    clock: &dyn Clock,
+    tenant: &TenantRecord,
+    actor: &Actor,
+    input: CreateInput,
+    hold: Option<&IdempotencyHold>,
+) -> Result<SubscriptionView, ServiceError> {
+    let now = clock.now();
+    let currency = check_create(tenant, &input)?;
+    let start = input
+        .start_at
+        .unwrap_or(now)
+        .replace_nanosecond(0)
+        .unwrap_or(now);
+    let trial_end =
+        (input.trial_days > 0).then(|| start + time::Duration::days(input.trial_days.into()));
+    // Billing starts when the trial ends (or at the start without one).
+    let anchor = trial_end.unwrap_or(start);
+    let mut tx = store.begin().await?;
+    let (plan, addons) = price_for(&mut tx, tenant, &input, currency).await?;
     let sub = SubscriptionRecord {
         id: Uuid::now_v7(),
         tenant_id: tenant.id,

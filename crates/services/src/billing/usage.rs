@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::UsagePricing;
 use mpanel_domain::{Clock, TenantId};
-use mpanel_store::Store;
 use mpanel_store::billing::NewUsage;
+use mpanel_store::{Store, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -132,6 +132,53 @@ async fn ingest(
     prefix: &str,
 ) -> Result<Ingested, ServiceError> {
     let now = clock.now();
+    check_records(records, prefix, now)?;
+    let mut ids: Vec<Uuid> = records.iter().map(|r| r.subscription_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut tx = store.begin().await?;
+    check_targets(&mut tx, tenant, &ids, records, prefix).await?;
+    let rows: Vec<NewUsage> = records
+        .iter()
+        .map(|r| NewUsage {
+            subscription: r.subscription_id,
+            metric: r.usage.metric.clone(),
+            quantity: r.usage.quantity,
+            occurred_at: r.usage.occurred_at,
+            idempotency_key: r.usage.idempotency_key.clone(),
+        })
+        .collect();
+    let accepted = tx.insert_usage(tenant, &rows, now).await?;
+    // One audit row per request: a row per record would halve ingestion.
+    tx.record_audit(&actor.audit(Change {
+        tenant,
+        action: "usage.record",
+        target_type: "subscription",
+        target_id: if ids.len() == 1 {
+            ids[0].to_string()
+        } else {
+            format!("{} subscriptions", ids.len())
+        },
+        before: None,
+        after: Some(json!({"records": rows.len(), "accepted": accepted})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(Ingested {
+        accepted,
+        duplicates: rows.len() as u64 - accepted,
+    })
+}
+
+/// Each record on its own: a quantity, a key, a moment not (much) ahead
+/// of the clock. Nothing is read yet.
+fn check_records(
+    records: &[BatchRecord],
+    prefix: &str,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    // A few minutes of clock skew between the meter and us is allowed.
     let latest = now + time::Duration::minutes(5);
     for (i, r) in records.iter().enumerate() {
         let u = &r.usage;
@@ -157,12 +204,20 @@ async fn ingest(
             ));
         }
     }
-    let mut ids: Vec<Uuid> = records.iter().map(|r| r.subscription_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut tx = store.begin().await?;
+    Ok(())
+}
+
+/// Every record's subscription is the tenant's, usage-billed on the
+/// record's metric and still live (read in `tx`, one query for all).
+async fn check_targets(
+    tx: &mut Tx,
+    tenant: TenantId,
+    ids: &[Uuid],
+    records: &[BatchRecord],
+    prefix: &str,
+) -> Result<(), ServiceError> {
     let targets: HashMap<Uuid, (String, Option<UsagePricing>)> = tx
-        .usage_targets(tenant, &ids)
+        .usage_targets(tenant, ids)
         .await?
         .into_iter()
         .map(|t| {
@@ -203,35 +258,5 @@ async fn ingest(
             )));
         }
     }
-    let rows: Vec<NewUsage> = records
-        .iter()
-        .map(|r| NewUsage {
-            subscription: r.subscription_id,
-            metric: r.usage.metric.clone(),
-            quantity: r.usage.quantity,
-            occurred_at: r.usage.occurred_at,
-            idempotency_key: r.usage.idempotency_key.clone(),
-        })
-        .collect();
-    let accepted = tx.insert_usage(tenant, &rows, now).await?;
-    // One audit row per request: a row per record would halve ingestion.
-    tx.record_audit(&actor.audit(Change {
-        tenant,
-        action: "usage.record",
-        target_type: "subscription",
-        target_id: if ids.len() == 1 {
-            ids[0].to_string()
-        } else {
-            format!("{} subscriptions", ids.len())
-        },
-        before: None,
-        after: Some(json!({"records": rows.len(), "accepted": accepted})),
-        at: now,
-    }))
-    .await?;
-    tx.commit().await?;
-    Ok(Ingested {
-        accepted,
-        duplicates: rows.len() as u64 - accepted,
-    })
+    Ok(())
 }

@@ -29,15 +29,10 @@ pub struct CreatedApiToken {
     pub record: ApiTokenRecord,
 }
 
-pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    input: &NewApiToken,
-) -> Result<CreatedApiToken, ServiceError> {
-    let now = clock.now();
-    super::step_up::require_recent(who, now)?;
+/// The token's trimmed name, once its scopes are ones the caller may
+/// grant: its role allows them and, for a token making a token, the
+/// token holds them itself.
+fn check_request<'a>(who: &Principal, input: &'a NewApiToken) -> Result<&'a str, ServiceError> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ServiceError::invalid(
@@ -65,22 +60,42 @@ pub async fn create(
             )));
         }
     }
+    Ok(name)
+}
+
+/// When the token expires: as asked, within the policy's longest life
+/// (which is also the default).
+fn expiry(
+    asked: Option<OffsetDateTime>,
+    max_days: u32,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, ServiceError> {
+    let latest = now + time::Duration::days(i64::from(max_days));
+    match asked {
+        None => Ok(latest),
+        Some(e) if e > latest => Err(ServiceError::invalid(
+            "expires_at",
+            format!("API tokens live at most {max_days} days here"),
+        )),
+        Some(e) => Ok(e),
+    }
+}
+
+pub async fn create(
+    store: &Store,
+    clock: &dyn Clock,
+    who: &Principal,
+    actor: &Actor,
+    input: &NewApiToken,
+) -> Result<CreatedApiToken, ServiceError> {
+    let now = clock.now();
+    super::step_up::require_recent(who, now)?;
+    let name = check_request(who, input)?;
     if input.expires_at.is_some_and(|e| e <= now) {
         return Err(ServiceError::invalid("expires_at", "must be in the future"));
     }
     let policy = crate::security::policy::load(store, who.tenant_id).await?;
-    let max_days = policy.api_token_max_days();
-    let latest = now + time::Duration::days(i64::from(max_days));
-    let expires_at = match input.expires_at {
-        None => latest,
-        Some(e) if e > latest => {
-            return Err(ServiceError::invalid(
-                "expires_at",
-                format!("API tokens live at most {max_days} days here"),
-            ));
-        }
-        Some(e) => e,
-    };
+    let expires_at = expiry(input.expires_at, policy.api_token_max_days(), now)?;
     let token = api_token::format(&secrets::random_bytes::<32>()?);
     let record = ApiTokenRecord {
         id: ApiTokenId::new(),

@@ -6,7 +6,9 @@ use mpanel_domain::Clock;
 use mpanel_domain::identity::Access;
 use mpanel_domain::identity::api_token::{self, hash_secret};
 use mpanel_store::{Store, UserStatus};
+use time::OffsetDateTime;
 
+use super::login::{IDLE_TIMEOUT, session_end_reason};
 use super::{AccessTokens, Principal};
 use crate::ServiceError;
 
@@ -19,62 +21,87 @@ pub async fn authenticate(
 ) -> Result<Principal, ServiceError> {
     let now = clock.now();
     if bearer.starts_with(api_token::PREFIX) {
-        let refused =
-            || ServiceError::Unauthenticated("the API token is invalid, expired or revoked".into());
-        if !api_token::is_well_formed(bearer) {
-            return Err(refused());
-        }
-        let Some(found) = store.api_token_by_hash(&hash_secret(bearer)).await? else {
-            return Err(refused());
-        };
-        let t = &found.token;
-        let expired = t.expires_at.is_some_and(|e| now >= e);
-        if t.revoked_at.is_some() || expired || found.user_status != UserStatus::Active {
-            return Err(refused());
-        }
-        let policy = crate::security::policy::load(store, t.tenant_id).await?;
-        // However it was made (before the ceiling, or before the tenant
-        // lowered it), no token outlives the policy's longest life.
-        let max_age = time::Duration::days(i64::from(policy.api_token_max_days()));
-        if now >= t.created_at + max_age {
-            return Err(refused());
-        }
-        if !policy.ip_allowed(ip) {
-            ip_blocked(
-                store,
-                t.tenant_id,
-                t.user_id,
-                ip,
-                Some(serde_json::json!({"token_id": t.id})),
-                now,
-            )
-            .await;
-            return Err(ServiceError::Forbidden(
-                "API tokens may not be used from this address under the tenant's policy".into(),
-            ));
-        }
-        if policy.mfa_required_for(found.role)
-            && crate::security::mfa::methods(store, t.user_id)
-                .await?
-                .is_empty()
-        {
-            return Err(ServiceError::MfaEnrollmentRequired);
-        }
-        store.touch_api_token(t.id, now).await?;
-        return Ok(Principal {
-            tenant_id: t.tenant_id,
-            user_id: t.user_id,
-            email: found.email.clone(),
-            access: Access {
-                role: found.role,
-                scopes: Some(t.scopes.clone()),
-            },
-            session_id: None,
-            api_token_id: Some(t.id),
-            restricted: false,
-            authenticated_at: None,
-        });
+        api_token_principal(store, bearer, ip, now).await
+    } else {
+        session_principal(store, tokens, bearer, ip, now).await
     }
+}
+
+/// An API token's principal: live, within the policy's longest life,
+/// from an allowed address, and its user enrolled in MFA if required.
+async fn api_token_principal(
+    store: &Store,
+    bearer: &str,
+    ip: Option<std::net::IpAddr>,
+    now: OffsetDateTime,
+) -> Result<Principal, ServiceError> {
+    let refused =
+        || ServiceError::Unauthenticated("the API token is invalid, expired or revoked".into());
+    if !api_token::is_well_formed(bearer) {
+        return Err(refused());
+    }
+    let Some(found) = store.api_token_by_hash(&hash_secret(bearer)).await? else {
+        return Err(refused());
+    };
+    let t = &found.token;
+    let expired = t.expires_at.is_some_and(|e| now >= e);
+    if t.revoked_at.is_some() || expired || found.user_status != UserStatus::Active {
+        return Err(refused());
+    }
+    let policy = crate::security::policy::load(store, t.tenant_id).await?;
+    // However it was made (before the ceiling, or before the tenant
+    // lowered it), no token outlives the policy's longest life.
+    let max_age = time::Duration::days(i64::from(policy.api_token_max_days()));
+    if now >= t.created_at + max_age {
+        return Err(refused());
+    }
+    if !policy.ip_allowed(ip) {
+        ip_blocked(
+            store,
+            t.tenant_id,
+            t.user_id,
+            ip,
+            Some(serde_json::json!({"token_id": t.id})),
+            now,
+        )
+        .await;
+        return Err(ServiceError::Forbidden(
+            "API tokens may not be used from this address under the tenant's policy".into(),
+        ));
+    }
+    if policy.mfa_required_for(found.role)
+        && crate::security::mfa::methods(store, t.user_id)
+            .await?
+            .is_empty()
+    {
+        return Err(ServiceError::MfaEnrollmentRequired);
+    }
+    store.touch_api_token(t.id, now).await?;
+    Ok(Principal {
+        tenant_id: t.tenant_id,
+        user_id: t.user_id,
+        email: found.email.clone(),
+        access: Access {
+            role: found.role,
+            scopes: Some(t.scopes.clone()),
+        },
+        session_id: None,
+        api_token_id: Some(t.id),
+        restricted: false,
+        authenticated_at: None,
+    })
+}
+
+/// An access token's principal: its session live and within the policy
+/// (address, idle time, lifetime); restricted while a required second
+/// factor is missing.
+async fn session_principal(
+    store: &Store,
+    tokens: &AccessTokens,
+    bearer: &str,
+    ip: Option<std::net::IpAddr>,
+    now: OffsetDateTime,
+) -> Result<Principal, ServiceError> {
     let claims = tokens.verify(bearer, now)?;
     let ended = || ServiceError::Unauthenticated("the session has ended".into());
     let auth = store
@@ -101,16 +128,7 @@ pub async fn authenticate(
             "staff sessions may not be used from this address under the tenant's policy".into(),
         ));
     }
-    let idle = i64::from(policy.session_idle_timeout_minutes);
-    let idle_out = idle > 0 && now - auth.last_used_at > time::Duration::minutes(idle);
-    let too_old =
-        now - auth.created_at > time::Duration::hours(i64::from(policy.session_max_lifetime_hours));
-    if idle_out || too_old {
-        let reason = if idle_out {
-            "IDLE_TIMEOUT"
-        } else {
-            "MAX_LIFETIME"
-        };
+    if let Some(reason) = session_end_reason(&policy, auth.created_at, auth.last_used_at, now) {
         let mut tx = store.begin().await?;
         tx.revoke_session(
             claims.tenant_id,
@@ -123,7 +141,7 @@ pub async fn authenticate(
         tx.commit().await?;
         return Err(ServiceError::Unauthenticated(format!(
             "the session has ended ({})",
-            if idle_out {
+            if reason == IDLE_TIMEOUT {
                 "unused for too long"
             } else {
                 "too old"

@@ -3,9 +3,11 @@
 use mpanel_domain::identity::api_token::hash_secret;
 use mpanel_domain::identity::refresh::{self, REFRESH_TOKEN_TTL, RefreshDecision};
 use mpanel_domain::identity::throttle::{self as throttle_rules, PER_ACCOUNT, PER_ADDRESS};
+use mpanel_domain::security::SecurityPolicy;
 use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, UserId};
+use mpanel_store::identity::second_factors::Challenge;
 use mpanel_store::identity::security_events::SecurityEvent;
-use mpanel_store::identity::sessions::SessionRecord;
+use mpanel_store::identity::sessions::{RefreshTokenRecord, SessionRecord};
 use mpanel_store::{Store, Tx, UserStatus};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -13,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use super::access_tokens::AccessClaims;
 use super::{AccessTokens, passwords, record_event, record_event_in, secrets, throttle};
 use crate::ServiceError;
-use crate::security::webauthn::Passkeys;
+use crate::security::webauthn::{PasskeyAnswer, Passkeys};
 
 /// A session lives at most this long, however often it is refreshed.
 pub const SESSION_MAX_AGE: Duration = Duration::days(30);
@@ -77,52 +79,126 @@ pub async fn login(
     passkeys: &Passkeys,
     input: &LoginInput,
 ) -> Result<LoginOutcome, ServiceError> {
-    let now = clock.now();
     let tenant = store.tenant_by_slug(&input.tenant).await?;
-    let tenant_id = tenant.as_ref().map(|t| t.id);
-    let address_key = input
-        .ip
-        .as_deref()
-        .map(|ip| format!("address:{}", throttle_rules::client_group(ip)));
-    if let Some(key) = &address_key
-        && let Some(until) = store
-            .throttle_state(key)
-            .await?
-            .and_then(|s| s.locked_until)
-            .filter(|u| *u > now)
-    {
-        record_event(
-            store,
-            event("LOGIN_THROTTLED", tenant_id, None, &input.ip, now),
-        )
-        .await;
-        return Err(ServiceError::Throttled {
-            retry_after_secs: u64::try_from((until - now).whole_seconds().max(1)).unwrap_or(1),
-        });
-    }
-    // Counted before the password is checked, so parallel guesses count too.
-    let account_key = throttle_rules::account_key(&input.tenant, &input.email, input.ip.as_deref());
-    let attempt = match throttle::begin(store, account_key, PER_ACCOUNT, now).await {
-        Ok(attempt) => attempt,
-        Err(err) => {
-            record_event(
-                store,
-                event("LOGIN_THROTTLED", tenant_id, None, &input.ip, now),
-            )
-            .await;
-            return Err(err);
-        }
+    let attempt = Attempt {
+        store,
+        input,
+        tenant_id: tenant.as_ref().map(|t| t.id),
+        address_key: input
+            .ip
+            .as_deref()
+            .map(|ip| format!("address:{}", throttle_rules::client_group(ip))),
+        now: clock.now(),
     };
-
+    attempt.check_address_not_locked().await?;
+    // Counted before the password is checked, so parallel guesses count too.
+    let counted = attempt.count_account_attempt().await?;
     let user = match &tenant {
         Some(t) => store.user_by_email(t.id, &input.email).await?,
         None => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     if !passwords::verify(stored_hash, &input.password).await? {
-        let user_id = user.as_ref().map(|u| u.id);
-        let mut locked = throttle::failed(store, &attempt, now).await?;
-        if let Some(key) = &address_key {
+        return Err(attempt
+            .wrong_password(&counted, user.as_ref().map(|u| u.id))
+            .await?);
+    }
+    let Some(user) = user else {
+        return Err(ServiceError::InvalidCredentials);
+    };
+    if user.status == UserStatus::Disabled {
+        attempt.event("LOGIN_DISABLED_ACCOUNT", Some(user.id)).await;
+        return Err(ServiceError::AccountDisabled);
+    }
+    throttle::succeeded(store, &counted).await?;
+    let policy = crate::security::policy::load(store, user.tenant_id).await?;
+    let ip_addr = input.ip.as_deref().and_then(|ip| ip.parse().ok());
+    if user.role.is_staff() && !policy.ip_allowed(ip_addr) {
+        attempt.event("IP_BLOCKED", Some(user.id)).await;
+        return Err(ServiceError::Forbidden(
+            "staff sign-ins from this address are not allowed by the tenant's policy".into(),
+        ));
+    }
+    let methods = crate::security::mfa::methods(store, user.id).await?;
+    if !methods.is_empty() {
+        return start_mfa(store, passkeys, &user, methods, attempt.now).await;
+    }
+    let start = SessionStart {
+        ip: input.ip.clone(),
+        user_agent: input.user_agent.clone(),
+        restricted: policy.mfa_required_for(user.role),
+        lifetime: Duration::hours(i64::from(policy.session_max_lifetime_hours)),
+    };
+    let pair = open_session(store, tokens, &user, start, attempt.now).await?;
+    Ok(LoginOutcome::Signed(pair))
+}
+
+/// One password login on its way: what its throttling and security events
+/// need.
+struct Attempt<'a> {
+    store: &'a Store,
+    input: &'a LoginInput,
+    tenant_id: Option<TenantId>,
+    /// The throttle key of the client's address group, when it is known.
+    address_key: Option<String>,
+    now: OffsetDateTime,
+}
+
+impl Attempt<'_> {
+    async fn event(&self, kind: &'static str, user: Option<UserId>) {
+        record_event(
+            self.store,
+            event(kind, self.tenant_id, user, &self.input.ip, self.now),
+        )
+        .await;
+    }
+
+    /// An address group locked for too many failures is refused before
+    /// anything else is looked at.
+    async fn check_address_not_locked(&self) -> Result<(), ServiceError> {
+        let Some(key) = &self.address_key else {
+            return Ok(());
+        };
+        let now = self.now;
+        if let Some(until) = self
+            .store
+            .throttle_state(key)
+            .await?
+            .and_then(|s| s.locked_until)
+            .filter(|u| *u > now)
+        {
+            self.event("LOGIN_THROTTLED", None).await;
+            return Err(ServiceError::Throttled {
+                retry_after_secs: u64::try_from((until - now).whole_seconds().max(1)).unwrap_or(1),
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts an attempt on the account (refused when it is locked).
+    async fn count_account_attempt(&self) -> Result<throttle::Attempt, ServiceError> {
+        let input = self.input;
+        let account_key =
+            throttle_rules::account_key(&input.tenant, &input.email, input.ip.as_deref());
+        match throttle::begin(self.store, account_key, PER_ACCOUNT, self.now).await {
+            Ok(attempt) => Ok(attempt),
+            Err(err) => {
+                self.event("LOGIN_THROTTLED", None).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Counts a wrong password against the account and the address group
+    /// (either may lock now); answers the error to return.
+    async fn wrong_password(
+        &self,
+        counted: &throttle::Attempt,
+        user_id: Option<UserId>,
+    ) -> Result<ServiceError, ServiceError> {
+        let (store, now) = (self.store, self.now);
+        let mut locked = throttle::failed(store, counted, now).await?;
+        if let Some(key) = &self.address_key {
             let n = store
                 .bump_throttle(key, now, now - PER_ADDRESS.forget_after)
                 .await?;
@@ -132,85 +208,40 @@ pub async fn login(
             }
         }
         if locked {
-            record_event(
-                store,
-                event("LOGIN_LOCKED", tenant_id, user_id, &input.ip, now),
-            )
-            .await;
+            self.event("LOGIN_LOCKED", user_id).await;
         }
-        record_event(
-            store,
-            event("LOGIN_FAILED", tenant_id, user_id, &input.ip, now),
-        )
-        .await;
-        return Err(ServiceError::InvalidCredentials);
+        self.event("LOGIN_FAILED", user_id).await;
+        Ok(ServiceError::InvalidCredentials)
     }
-    let Some(user) = user else {
-        return Err(ServiceError::InvalidCredentials);
-    };
-    if user.status == UserStatus::Disabled {
-        record_event(
-            store,
-            event(
-                "LOGIN_DISABLED_ACCOUNT",
-                tenant_id,
-                Some(user.id),
-                &input.ip,
-                now,
-            ),
-        )
-        .await;
-        return Err(ServiceError::AccountDisabled);
-    }
-    throttle::succeeded(store, &attempt).await?;
+}
 
-    let policy = crate::security::policy::load(store, user.tenant_id).await?;
-    let ip_addr = input.ip.as_deref().and_then(|ip| ip.parse().ok());
-    if user.role.is_staff() && !policy.ip_allowed(ip_addr) {
-        record_event(
-            store,
-            event("IP_BLOCKED", tenant_id, Some(user.id), &input.ip, now),
+/// A correct password of a user with a second factor: an MFA token (and a
+/// passkey challenge when one is enrolled) instead of a session.
+async fn start_mfa(
+    store: &Store,
+    passkeys: &Passkeys,
+    user: &mpanel_store::UserRecord,
+    methods: Vec<&'static str>,
+    now: OffsetDateTime,
+) -> Result<LoginOutcome, ServiceError> {
+    let token = secrets::new_refresh_token()?;
+    let webauthn = passkeys.login_start(store, user.id).await?;
+    let state = json!({"webauthn": webauthn.as_ref().map(|(_, state)| state.clone())});
+    store
+        .insert_challenge(
+            user.tenant_id,
+            user.id,
+            "MFA_LOGIN",
+            Some(&hash_secret(&token)),
+            Some(&state),
+            now + MFA_TTL,
         )
-        .await;
-        return Err(ServiceError::Forbidden(
-            "staff sign-ins from this address are not allowed by the tenant's policy".into(),
-        ));
-    }
-    let methods = crate::security::mfa::methods(store, user.id).await?;
-    if !methods.is_empty() {
-        let token = secrets::new_refresh_token()?;
-        let webauthn = passkeys.login_start(store, user.id).await?;
-        let state = json!({"webauthn": webauthn.as_ref().map(|(_, state)| state.clone())});
-        store
-            .insert_challenge(
-                user.tenant_id,
-                user.id,
-                "MFA_LOGIN",
-                Some(&hash_secret(&token)),
-                Some(&state),
-                now + MFA_TTL,
-            )
-            .await?;
-        return Ok(LoginOutcome::MfaRequired {
-            mfa_token: token,
-            methods,
-            webauthn: webauthn.map(|(options, _)| options),
-        });
-    }
-    let restricted = policy.mfa_required_for(user.role);
-    let lifetime = Duration::hours(i64::from(policy.session_max_lifetime_hours));
-    let pair = open_session(
-        store,
-        tokens,
-        &user,
-        input.ip.clone(),
-        input.user_agent.clone(),
-        restricted,
-        lifetime,
-        now,
-    )
-    .await?;
-    Ok(LoginOutcome::Signed(pair))
+        .await?;
+    Ok(LoginOutcome::MfaRequired {
+        mfa_token: token,
+        methods,
+        webauthn: webauthn.map(|(options, _)| options),
+    })
 }
 
 /// What completes a login waiting for its second factor.
@@ -250,28 +281,43 @@ pub async fn complete_mfa(
         now,
     )
     .await?;
-    let checked = match (&input.code, &input.recovery_code, &input.webauthn_response) {
+    if let Err(err) = check_second_factor(store, clock, passkeys, &challenge, input).await {
+        throttle::failed(store, &attempt, now).await?;
+        return Err(err);
+    }
+    throttle::succeeded(store, &attempt).await?;
+    let user = store.user(challenge.tenant_id, challenge.user_id).await?;
+    if user.status != UserStatus::Active {
+        return Err(ServiceError::AccountDisabled);
+    }
+    let policy = crate::security::policy::load(store, user.tenant_id).await?;
+    let start = SessionStart {
+        ip: input.ip.clone(),
+        user_agent: input.user_agent.clone(),
+        restricted: false,
+        lifetime: Duration::hours(i64::from(policy.session_max_lifetime_hours)),
+    };
+    open_session(store, tokens, &user, start, now).await
+}
+
+/// Checks the one factor the client sent against the challenge's user.
+async fn check_second_factor(
+    store: &Store,
+    clock: &dyn Clock,
+    passkeys: &Passkeys,
+    challenge: &Challenge,
+    input: &MfaInput,
+) -> Result<(), ServiceError> {
+    use crate::security::mfa::{Factor, verify_factor};
+    let (tenant, user) = (challenge.tenant_id, challenge.user_id);
+    match (&input.code, &input.recovery_code, &input.webauthn_response) {
         (Some(code), None, None) => {
-            crate::security::mfa::verify_factor(
-                store,
-                clock,
-                challenge.tenant_id,
-                challenge.user_id,
-                &crate::security::mfa::Factor::Code(code.clone()),
-                input.ip.clone(),
-            )
-            .await
+            let factor = Factor::Code(code.clone());
+            verify_factor(store, clock, tenant, user, &factor, input.ip.clone()).await
         }
         (None, Some(code), None) => {
-            crate::security::mfa::verify_factor(
-                store,
-                clock,
-                challenge.tenant_id,
-                challenge.user_id,
-                &crate::security::mfa::Factor::RecoveryCode(code.clone()),
-                input.ip.clone(),
-            )
-            .await
+            let factor = Factor::RecoveryCode(code.clone());
+            verify_factor(store, clock, tenant, user, &factor, input.ip.clone()).await
         }
         (None, None, Some(response)) => {
             let state = challenge
@@ -281,16 +327,14 @@ pub async fn complete_mfa(
                 .filter(|s| !s.is_null());
             match state {
                 Some(state) => {
+                    let answer = PasskeyAnswer {
+                        tenant,
+                        user,
+                        state,
+                        response,
+                    };
                     passkeys
-                        .login_finish(
-                            store,
-                            clock,
-                            challenge.tenant_id,
-                            challenge.user_id,
-                            state,
-                            response,
-                            input.ip.clone(),
-                        )
+                        .login_finish(store, clock, answer, input.ip.clone())
                         .await
                 }
                 None => Err(ServiceError::invalid(
@@ -303,43 +347,32 @@ pub async fn complete_mfa(
             "code",
             "send exactly one of code, recovery_code, webauthn_response",
         )),
-    };
-    if let Err(err) = checked {
-        throttle::failed(store, &attempt, now).await?;
-        return Err(err);
     }
-    throttle::succeeded(store, &attempt).await?;
-    let user = store.user(challenge.tenant_id, challenge.user_id).await?;
-    if user.status != UserStatus::Active {
-        return Err(ServiceError::AccountDisabled);
-    }
-    let policy = crate::security::policy::load(store, user.tenant_id).await?;
-    let lifetime = Duration::hours(i64::from(policy.session_max_lifetime_hours));
-    open_session(
-        store,
-        tokens,
-        &user,
-        input.ip.clone(),
-        input.user_agent.clone(),
-        false,
-        lifetime,
-        now,
-    )
-    .await
+}
+
+/// Where and how a new session starts.
+struct SessionStart {
+    ip: Option<String>,
+    user_agent: Option<String>,
+    /// Signed in only to enrol a second factor the policy requires.
+    restricted: bool,
+    lifetime: Duration,
 }
 
 /// A new session with its first token pair.
-#[allow(clippy::too_many_arguments)]
 async fn open_session(
     store: &Store,
     tokens: &AccessTokens,
     user: &mpanel_store::UserRecord,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    restricted: bool,
-    lifetime: Duration,
+    start: SessionStart,
     now: OffsetDateTime,
 ) -> Result<TokenPair, ServiceError> {
+    let SessionStart {
+        ip,
+        user_agent,
+        restricted,
+        lifetime,
+    } = start;
     let session = SessionRecord {
         id: SessionId::new(),
         tenant_id: user.tenant_id,
@@ -429,20 +462,18 @@ pub async fn refresh(
     ip: Option<String>,
 ) -> Result<TokenPair, ServiceError> {
     let now = clock.now();
-    let ended =
-        || ServiceError::Unauthenticated("the refresh token is invalid, expired or revoked".into());
     let Some(rec) = store
         .refresh_token_by_hash(&hash_secret(refresh_token))
         .await?
     else {
-        return Err(ended());
+        return Err(session_ended());
     };
     if rec.session_revoked || now >= rec.session_expires_at {
-        return Err(ended());
+        return Err(session_ended());
     }
     let user = store.user(rec.tenant_id, rec.user_id).await?;
     if user.status != UserStatus::Active {
-        return Err(ended());
+        return Err(session_ended());
     }
     let session = store.session(rec.tenant_id, rec.session_id).await?;
     let policy = crate::security::policy::load(store, rec.tenant_id).await?;
@@ -462,43 +493,19 @@ pub async fn refresh(
                 .into(),
         ));
     }
-    let idle = i64::from(policy.session_idle_timeout_minutes);
-    let idle_out = idle > 0 && now - session.last_used_at > Duration::minutes(idle);
-    let too_old =
-        now - session.created_at > Duration::hours(i64::from(policy.session_max_lifetime_hours));
-    if idle_out || too_old {
-        let reason = if idle_out {
-            "IDLE_TIMEOUT"
-        } else {
-            "MAX_LIFETIME"
-        };
+    if let Some(reason) = session_end_reason(&policy, session.created_at, session.last_used_at, now)
+    {
         let mut tx = store.begin().await?;
         tx.revoke_session(rec.tenant_id, rec.user_id, rec.session_id, reason, now)
             .await?;
         tx.commit().await?;
-        return Err(ended());
+        return Err(session_ended());
     }
     let mut tx = store.begin().await?;
     match refresh::decide(rec.used_at, rec.expires_at, now) {
-        RefreshDecision::Expired => return Err(ended()),
+        RefreshDecision::Expired => return Err(session_ended()),
         RefreshDecision::Reused => {
-            tx.revoke_session(
-                rec.tenant_id,
-                rec.user_id,
-                rec.session_id,
-                "REFRESH_TOKEN_REUSED",
-                now,
-            )
-            .await?;
-            let mut reuse = event(
-                "REFRESH_TOKEN_REUSED",
-                Some(rec.tenant_id),
-                Some(rec.user_id),
-                &ip,
-                now,
-            );
-            reuse.detail = Some(json!({"session_id": rec.session_id}));
-            record_event_in(&mut tx, reuse).await?;
+            revoke_reused(&mut tx, &rec, &ip, now).await?;
             tx.commit().await?;
             return Err(ServiceError::Unauthenticated(
                 "this refresh token was already used; the session has been revoked".into(),
@@ -517,4 +524,59 @@ pub async fn refresh(
     tx.touch_session(rec.session_id, now).await?;
     tx.commit().await?;
     pair(tokens, &session, tokens.successor_of(refresh_token), now)
+}
+
+fn session_ended() -> ServiceError {
+    ServiceError::Unauthenticated("the refresh token is invalid, expired or revoked".into())
+}
+
+/// Why the tenant's policy ends a session now (idle too long, or older
+/// than its maximum lifetime), if it does: the reason its revocation
+/// records.
+pub(super) fn session_end_reason(
+    policy: &SecurityPolicy,
+    created_at: OffsetDateTime,
+    last_used_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Option<&'static str> {
+    let idle = i64::from(policy.session_idle_timeout_minutes);
+    let idle_out = idle > 0 && now - last_used_at > Duration::minutes(idle);
+    let too_old = now - created_at > Duration::hours(i64::from(policy.session_max_lifetime_hours));
+    if idle_out {
+        Some(IDLE_TIMEOUT)
+    } else if too_old {
+        Some("MAX_LIFETIME")
+    } else {
+        None
+    }
+}
+
+pub(super) const IDLE_TIMEOUT: &str = "IDLE_TIMEOUT";
+
+/// A token used before, past the grace: someone holds a copy, so the
+/// whole session is revoked (and the event recorded) in `tx`.
+async fn revoke_reused(
+    tx: &mut Tx,
+    rec: &RefreshTokenRecord,
+    ip: &Option<String>,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    tx.revoke_session(
+        rec.tenant_id,
+        rec.user_id,
+        rec.session_id,
+        "REFRESH_TOKEN_REUSED",
+        now,
+    )
+    .await?;
+    let mut reuse = event(
+        "REFRESH_TOKEN_REUSED",
+        Some(rec.tenant_id),
+        Some(rec.user_id),
+        ip,
+        now,
+    );
+    reuse.detail = Some(json!({"session_id": rec.session_id}));
+    record_event_in(tx, reuse).await?;
+    Ok(())
 }

@@ -104,16 +104,12 @@ pub async fn create_in(
             }
             other => other.into(),
         })?;
-    audit(
-        &mut tx,
-        actor,
-        tenant,
-        "user.create",
-        &user,
-        None,
-        Some(summary(&user)),
-        now,
-    )
+    let change = user_change(tenant, "user.create", &user, now);
+    tx.record_audit(&actor.audit(Change {
+        before: None,
+        after: Some(summary(&user)),
+        ..change
+    }))
     .await?;
     tx.commit().await?;
     Ok(user)
@@ -190,16 +186,12 @@ pub async fn update(
     } else {
         "user.role_change"
     };
-    audit(
-        &mut tx,
-        actor,
-        who.tenant_id,
-        action,
-        &after,
-        Some(summary(&before)),
-        Some(summary(&after)),
-        now,
-    )
+    let change = user_change(who.tenant_id, action, &after, now);
+    tx.record_audit(&actor.audit(Change {
+        before: Some(summary(&before)),
+        after: Some(summary(&after)),
+        ..change
+    }))
     .await?;
     tx.commit().await?;
     Ok(after)
@@ -243,16 +235,12 @@ pub async fn disable(
     let mut after_summary = summary(&after);
     after_summary["sessions_revoked"] = json!(sessions);
     after_summary["tokens_revoked"] = json!(tokens);
-    audit(
-        &mut tx,
-        actor,
-        who.tenant_id,
-        "user.disable",
-        &after,
-        Some(summary(&before)),
-        Some(after_summary),
-        now,
-    )
+    let change = user_change(who.tenant_id, "user.disable", &after, now);
+    tx.record_audit(&actor.audit(Change {
+        before: Some(summary(&before)),
+        after: Some(after_summary),
+        ..change
+    }))
     .await?;
     tx.commit().await?;
     Ok(after)
@@ -310,16 +298,12 @@ pub async fn change_own_password(
     } else {
         0
     };
-    audit(
-        &mut tx,
-        actor,
-        who.tenant_id,
-        "user.password_change",
-        &user,
-        None,
-        Some(json!({"sessions_revoked": ended, "api_tokens_revoked": tokens})),
-        now,
-    )
+    let change = user_change(who.tenant_id, "user.password_change", &user, now);
+    tx.record_audit(&actor.audit(Change {
+        before: None,
+        after: Some(json!({"sessions_revoked": ended, "api_tokens_revoked": tokens})),
+        ..change
+    }))
     .await?;
     tx.record_security_event(&mpanel_store::identity::security_events::SecurityEvent {
         tenant_id: Some(who.tenant_id),
@@ -369,26 +353,20 @@ async fn ensure_not_last_admin(tx: &mut Tx, user: &UserRecord) -> Result<(), Ser
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn audit(
-    tx: &mut Tx,
-    actor: &Actor,
+/// The audit row of a change to `user` (its before and after to fill in).
+fn user_change<'a>(
     tenant: TenantId,
-    action: &str,
+    action: &'a str,
     user: &UserRecord,
-    before: Option<Value>,
-    after: Option<Value>,
     at: time::OffsetDateTime,
-) -> Result<(), ServiceError> {
-    tx.record_audit(&actor.audit(Change {
+) -> Change<'a> {
+    Change {
         tenant,
         action,
         target_type: "user",
         target_id: user.id.to_string(),
-        before,
-        after,
+        before: None,
+        after: None,
         at,
-    }))
-    .await?;
-    Ok(())
+    }
 }

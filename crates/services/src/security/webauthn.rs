@@ -174,17 +174,19 @@ impl Passkeys {
     }
 
     /// Checks the authenticator's answer against the kept state.
-    #[allow(clippy::too_many_arguments)]
     pub async fn login_finish(
         &self,
         store: &Store,
         clock: &dyn Clock,
-        tenant: TenantId,
-        user: UserId,
-        state: &Value,
-        response: &Value,
+        answer: PasskeyAnswer<'_>,
         ip: Option<String>,
     ) -> Result<(), ServiceError> {
+        let PasskeyAnswer {
+            tenant,
+            user,
+            state,
+            response,
+        } = answer;
         let now = clock.now();
         let state: PasskeyAuthentication =
             serde_json::from_value(state.clone()).map_err(internal)?;
@@ -227,6 +229,15 @@ impl Passkeys {
         .await;
         Ok(())
     }
+}
+
+/// A passkey sign-in to check: whose it is, the state kept when it began
+/// and the authenticator's answer.
+pub struct PasskeyAnswer<'a> {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub state: &'a Value,
+    pub response: &'a Value,
 }
 
 async fn passkeys(store: &Store, user: UserId) -> Result<Vec<(Uuid, Passkey)>, ServiceError> {

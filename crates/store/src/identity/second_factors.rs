@@ -297,7 +297,6 @@ impl Store {
     }
 
     /// Stores a challenge; `token_hash` finds it again (or its id does).
-    #[allow(clippy::too_many_arguments)]
     pub async fn insert_challenge(
         &self,
         tenant: TenantId,
