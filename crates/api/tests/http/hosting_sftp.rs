@@ -64,7 +64,7 @@ pub(crate) async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
             .unwrap()
             .parse()
             .unwrap(),
-        server_id: server_id,
+        server_id,
         name: "alpha.example".into(),
         status: "ACTIVE".into(),
         quota_mb: None,

@@ -72,7 +72,7 @@ async fn another_tenants_resources_are_not_found() {
             .unwrap()
             .parse()
             .unwrap(),
-        server_id: server_id,
+        server_id,
         name: name.into(),
         status: "ACTIVE".into(),
         quota_mb: None,

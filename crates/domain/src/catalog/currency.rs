@@ -224,6 +224,19 @@ impl From<Currency> for String {
     }
 }
 
+// On the wire a currency is its code, one of the known ones.
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Currency::codes()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Currency {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,16 +255,3 @@ mod tests {
         );
     }
 }
-
-// On the wire a currency is its code, one of the known ones.
-impl utoipa::PartialSchema for Currency {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(Currency::codes()))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Currency {}
