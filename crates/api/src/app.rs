@@ -32,6 +32,7 @@ pub fn app_with(state: AppState, settings: &HttpSettings, extra: Router<AppState
         .merge(extra)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(from_fn(crate::middleware::nul::refuse_nul))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(

@@ -64,6 +64,7 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 /// Schema 2020-12 (our OpenAPI 3.1 description) says; it is only tried when
 /// the body as written does not fit, so an error still names the place.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    refuse_nul(bytes)?;
     serde_json::from_slice(bytes).or_else(|err| {
         if err.classify() != Category::Data {
             return Err(explain(err));
@@ -74,6 +75,36 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         }
         serde_json::from_value(value).map_err(|_| explain(err))
     })
+}
+
+/// No string (or key) may hold U+0000: PostgreSQL cannot store it (see
+/// `middleware::nul`). Only a body spelling `\u0000` is parsed to look.
+fn refuse_nul(bytes: &[u8]) -> Result<(), Problem> {
+    if !bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        // Not JSON: the parse that follows says where.
+        return Ok(());
+    };
+    if holds_nul(&value) {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::INVALID_BODY,
+            "The JSON body does not have the expected shape: text may not contain U+0000.",
+        ));
+    }
+    Ok(())
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// Largest magnitude a float holds every integer up to (2^53).
@@ -157,6 +188,23 @@ mod tests {
         let problem = parse::<Order>(br#"{"quantity": 3.5}"#).unwrap_err();
         assert_eq!(problem.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(problem.extensions["column"], 16);
+    }
+
+    #[test]
+    fn a_nul_character_in_any_string_is_refused() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Named {
+            name: String,
+        }
+        let problem = parse::<Named>(br#"{"name": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(problem.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem.code, "invalid_body");
+        // A backslash followed by the text u0000 is no NUL.
+        assert_eq!(
+            parse::<Named>(br#"{"name": "a\\u0000b"}"#).unwrap().name,
+            "a\\u0000b"
+        );
     }
 
     #[test]

@@ -49,7 +49,8 @@ pub struct ProblemDoc {
     info(
         title = "mPanel API",
         description = "Control panel and billing platform for hosting providers. \
-            Errors are application/problem+json (RFC 9457) with a stable `code`."
+            Errors are application/problem+json (RFC 9457) with a stable `code`. \
+            No text may contain U+0000 (refused with 422)."
     ),
     tags(
         (name = "ops", description = "Health, readiness, metrics and the job queue"),

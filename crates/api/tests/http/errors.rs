@@ -107,3 +107,39 @@ async fn a_panicking_handler_is_a_plain_500_problem() {
     // The server keeps serving.
     assert_eq!(app.get("/api/health").await.status(), 200);
 }
+
+/// PostgreSQL cannot store U+0000: text carrying it is refused up front on
+/// both engines, never a 500 from deep in a query.
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_before_it_reaches_the_database() {
+    use mpanel_domain::identity::Role;
+    let app = TestApp::start().await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    let res = app
+        .get_as(&admin.access_token, "/api/audit?actor=a%00b")
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(problem(res).await["code"], "invalid_query");
+    let res = app
+        .get_as(&admin.access_token, "/api/dns/zones/a%00.test/records")
+        .await;
+    assert_eq!(res.status(), 404);
+    let res = app
+        .post_as(
+            &admin.access_token,
+            "/api/customers",
+            json!({"email": "nul@example.org", "name": "a\u{0}b", "country": "DE"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(problem(res).await["code"], "invalid_body");
+    let customers: serde_json::Value = app
+        .get_as(&admin.access_token, "/api/customers")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(customers["items"], json!([]), "nothing was made");
+}
