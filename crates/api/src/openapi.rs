@@ -16,9 +16,9 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices, metrics,
-    my_hosting, ops, orders, public_catalog, security, security_center, servers, settings, stripe,
-    subscriptions, users,
+    api_tokens, audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices,
+    metrics, mfa, my_hosting, ops, orders, public_catalog, security_events, security_policy,
+    security_profile, servers, sessions, settings, stripe, subscriptions, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -97,7 +97,13 @@ impl utoipa::Modify for BearerAuth {
 
 /// Every documented route, with the document built from them.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    provisioning_routes(billing_routes(identity_routes(router)))
+}
+
+/// Health, sign-in, one's own security, users, audit.
+fn identity_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    router
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(metrics::metrics))
@@ -106,28 +112,34 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(auth::mfa))
-        .routes(routes!(security_center::profile))
-        .routes(routes!(security_center::mfa_enable))
-        .routes(routes!(security_center::mfa_confirm))
-        .routes(routes!(security_center::mfa_disable))
-        .routes(routes!(security_center::webauthn_start))
-        .routes(routes!(security_center::webauthn_finish))
-        .routes(routes!(security_center::events))
+        .routes(routes!(security_profile::profile))
+        .routes(routes!(mfa::mfa_enable))
+        .routes(routes!(mfa::mfa_confirm))
+        .routes(routes!(mfa::mfa_disable))
+        .routes(routes!(mfa::webauthn_start))
+        .routes(routes!(mfa::webauthn_finish))
+        .routes(routes!(security_events::events))
         .routes(routes!(
-            security_center::get_policy,
-            security_center::put_policy
+            security_policy::get_policy,
+            security_policy::put_policy
         ))
         .routes(routes!(auth::change_password))
         .routes(routes!(auth::reauthenticate))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update))
         .routes(routes!(users::disable))
-        .routes(routes!(security::list_sessions))
-        .routes(routes!(security::revoke_session))
-        .routes(routes!(security::revoke_all_sessions))
-        .routes(routes!(security::list_tokens, security::create_token))
-        .routes(routes!(security::revoke_token))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::revoke_session))
+        .routes(routes!(sessions::revoke_all_sessions))
+        .routes(routes!(api_tokens::list_tokens, api_tokens::create_token))
+        .routes(routes!(api_tokens::revoke_token))
         .routes(routes!(audit::list))
+        .routes(routes!(settings::rotate_secret))
+}
+
+/// The catalog, invoices, subscriptions, Stripe, customers.
+fn billing_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    router
         .routes(routes!(catalog::list, catalog::create))
         .routes(routes!(catalog::get, catalog::update, catalog::archive))
         .routes(routes!(catalog::list_prices, catalog::add_price))
@@ -158,6 +170,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(subscriptions::record_batch))
         .routes(routes!(subscriptions::my_list))
         .routes(routes!(subscriptions::payment_method))
+        .routes(routes!(stripe::payment_intent))
+        .routes(routes!(stripe::webhook))
+        .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::get, customers::update))
+}
+
+/// Orders and what they run: hosting, mail, DNS, servers, the job queue.
+fn provisioning_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    router
         .routes(routes!(hosting::list_hosting))
         .routes(routes!(hosting::list_mail, hosting::create_mail))
         .routes(routes!(hosting::suspend))
@@ -173,14 +194,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dns::replace, dns::delete))
         .routes(routes!(servers::list, servers::create))
         .routes(routes!(servers::get, servers::update))
-        .routes(routes!(stripe::payment_intent))
-        .routes(routes!(stripe::webhook))
         .routes(routes!(orders::place, orders::list))
         .routes(routes!(orders::get))
         .routes(routes!(orders::mine))
-        .routes(routes!(customers::list, customers::create))
-        .routes(routes!(customers::get, customers::update))
-        .routes(routes!(settings::rotate_secret))
         .routes(routes!(ops::list))
         .routes(routes!(ops::get))
         .routes(routes!(ops::retry))

@@ -81,17 +81,19 @@ impl Passkeys {
     }
 
     /// Finishes registration: stores the credential, ends other sessions.
-    #[allow(clippy::too_many_arguments)]
     pub async fn register_finish(
         &self,
         store: &Store,
         clock: &dyn Clock,
         who: &Principal,
         actor: &Actor,
-        ceremony: Uuid,
-        response: &Value,
-        name: &str,
+        answer: RegistrationAnswer<'_>,
     ) -> Result<Uuid, ServiceError> {
+        let RegistrationAnswer {
+            ceremony,
+            response,
+            name,
+        } = answer;
         let now = clock.now();
         let challenge = store
             .take_challenge_by_id("WEBAUTHN_REGISTER", ceremony, now)
@@ -229,6 +231,14 @@ impl Passkeys {
         .await;
         Ok(())
     }
+}
+
+/// A passkey registration to finish: the ceremony begun by
+/// `register_start`, the authenticator's answer, and the key's name.
+pub struct RegistrationAnswer<'a> {
+    pub ceremony: Uuid,
+    pub response: &'a Value,
+    pub name: &'a str,
 }
 
 /// A passkey sign-in to check: whose it is, the state kept when it began

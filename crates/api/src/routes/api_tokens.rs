@@ -1,12 +1,11 @@
-//! `/api/security`: one's own sessions and API tokens.
+//! `/api/security/tokens`: one's own API tokens.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use mpanel_domain::ApiTokenId;
 use mpanel_domain::identity::Scope;
-use mpanel_domain::{ApiTokenId, SessionId};
 use mpanel_services::identity::api_tokens::{self, NewApiToken};
-use mpanel_services::identity::sessions;
 use mpanel_store::identity::api_tokens::ApiTokenRecord;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -15,26 +14,6 @@ use utoipa::ToSchema;
 use crate::caller::{Authorized, perm};
 use crate::query::{self, Page};
 use crate::{ApiJson, AppState, Problem};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionView {
-    pub id: String,
-    /// The session this request is made with.
-    pub current: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub last_used_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RevokedCount {
-    pub revoked: u64,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
@@ -86,78 +65,6 @@ pub struct NewTokenRequest {
     /// RFC 3339; absent: no expiry.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
-}
-
-/// Your sessions that are still live, newest first.
-#[utoipa::path(get, path = "/api/security/me/sessions", tag = "security",
-    security(("bearer" = ["SELF_SECURITY"])),
-    responses((status = 200, description = "Live sessions", body = Page<SessionView>)))]
-pub async fn list_sessions(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
-) -> Result<Json<Page<SessionView>>, Problem> {
-    let current = caller.principal.session_id;
-    let items = sessions::list(&state.store, state.clock.as_ref(), &caller.principal)
-        .await?
-        .into_iter()
-        .map(|s| SessionView {
-            id: s.id.to_string(),
-            current: Some(s.id) == current,
-            created_at: s.created_at,
-            last_used_at: s.last_used_at,
-            expires_at: s.expires_at,
-            ip: s.ip,
-            user_agent: s.user_agent,
-        })
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
-}
-
-/// End one of your sessions.
-#[utoipa::path(post, path = "/api/security/me/sessions/{id}/revoke", tag = "security",
-    params(("id" = String, Path, description = "Session id")),
-    security(("bearer" = ["SELF_SECURITY"])),
-    responses(
-        (status = 204, description = "Revoked"),
-        (status = 404, description = "Not one of your sessions"),
-    ))]
-pub async fn revoke_session(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, Problem> {
-    let id = query::path_id::<SessionId>(&id, "session")?;
-    sessions::revoke(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-        "REVOKED_BY_USER",
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// End all your sessions but the current one.
-#[utoipa::path(post, path = "/api/security/me/sessions/revoke-all", tag = "security",
-    security(("bearer" = ["SELF_SECURITY"])),
-    responses((status = 200, description = "How many were revoked", body = RevokedCount)))]
-pub async fn revoke_all_sessions(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
-) -> Result<Json<RevokedCount>, Problem> {
-    let revoked = sessions::revoke_others(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-    )
-    .await?;
-    Ok(Json(RevokedCount { revoked }))
 }
 
 /// Your API tokens, newest first (revoked ones included).

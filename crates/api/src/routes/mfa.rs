@@ -1,79 +1,19 @@
-//! The security center: your profile, second factors and events; the
-//! tenant's security policy.
+//! `/api/security/me/mfa` and `/api/security/me/webauthn`: one's second
+//! factors (TOTP with recovery codes, passkeys and security keys).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use mpanel_domain::SecurityEventId;
-use mpanel_domain::identity::Permission;
-use mpanel_domain::security::SecurityPolicy;
-use mpanel_services::security::{mfa, policy};
+use mpanel_services::security::mfa;
+use mpanel_services::security::webauthn::RegistrationAnswer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::problem::codes;
-use crate::query::{Listing, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Profile {
-    /// TOTP, RECOVERY_CODE, WEBAUTHN.
-    pub mfa_methods: Vec<&'static str>,
-    pub recovery_codes_left: i64,
-    pub webauthn_credentials: Vec<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_login_at: Option<OffsetDateTime>,
-    pub sessions: usize,
-    /// This session may only enrol a second factor (the policy requires one).
-    pub mfa_enrollment_required: bool,
-}
-
-/// Your sign-in security at a glance.
-#[utoipa::path(get, path = "/api/security/me/profile", tag = "security",
-    security(("bearer" = ["SELF_READ"])),
-    responses((status = 200, description = "Your profile", body = Profile)))]
-pub async fn profile(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfRead>,
-) -> Result<Json<Profile>, Problem> {
-    let p = &caller.principal;
-    let logins = state
-        .store
-        .list_security_events(
-            p.tenant_id,
-            Some(p.user_id),
-            Some("LOGIN_SUCCEEDED"),
-            None,
-            1,
-        )
-        .await?;
-    Ok(Json(Profile {
-        mfa_methods: mfa::methods(&state.store, p.user_id).await?,
-        recovery_codes_left: state.store.recovery_codes_left(p.user_id).await?,
-        webauthn_credentials: state
-            .store
-            .webauthn_credentials(p.user_id)
-            .await?
-            .into_iter()
-            .map(|c| c.name)
-            .collect(),
-        last_login_at: logins.first().map(|e| e.record.created_at),
-        sessions: state
-            .store
-            .live_sessions(
-                p.tenant_id,
-                p.user_id,
-                mpanel_domain::Clock::now(state.clock.as_ref()),
-            )
-            .await?
-            .len(),
-        mfa_enrollment_required: p.restricted,
-    }))
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TotpEnrolment {
@@ -254,103 +194,12 @@ pub async fn webauthn_finish(
             state.clock.as_ref(),
             &caller.principal,
             &caller.actor,
-            ceremony,
-            &body.credential,
-            &name,
+            RegistrationAnswer {
+                ceremony,
+                response: &body.credential,
+                name: &name,
+            },
         )
         .await?;
     Ok((StatusCode::CREATED, Json(Registered { id: id.to_string() })))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    pub id: String,
-    pub user_id: Option<String>,
-    /// e.g. LOGIN_FAILED, MFA_REPLAY, IP_BLOCKED.
-    pub kind: String,
-    pub ip: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub detail: Option<Value>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    pub kind: Option<String>,
-    /// Admins: one user's events (others only ever see their own).
-    #[param(value_type = Option<uuid::Uuid>)]
-    pub user_id: Option<mpanel_domain::UserId>,
-}
-
-/// Security events, newest first: your own, or the tenant's for admins.
-#[utoipa::path(get, path = "/api/security/events", tag = "security", params(PageParams, EventsQuery),
-    security(("bearer" = ["SELF_SECURITY"])),
-    responses((status = 200, description = "A page of events", body = Page<EventView>)))]
-pub async fn events(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
-    list: Listing<EventsQuery>,
-) -> Result<Json<Page<EventView>>, Problem> {
-    let p = &caller.principal;
-    let Listing { paging, filter: q } = list;
-    let before = paging.after::<SecurityEventId>()?;
-    let user = if p.access.permits(Permission::SecurityEventsRead) {
-        q.user_id
-    } else {
-        Some(p.user_id)
-    };
-    let fetched = state
-        .store
-        .list_security_events(p.tenant_id, user, q.kind.as_deref(), before, paging.fetch())
-        .await?;
-    Ok(Json(paging.page(
-        fetched,
-        |e| e.record.id.to_string(),
-        |e| EventView {
-            id: e.record.id.to_string(),
-            user_id: e.record.user_id.map(|u| u.to_string()),
-            kind: e.record.kind,
-            ip: e.record.ip,
-            detail: e.detail,
-            created_at: e.record.created_at,
-        },
-    )))
-}
-
-/// The tenant's security policy.
-#[utoipa::path(get, path = "/api/security/policy", tag = "security",
-    security(("bearer" = ["SECURITY_POLICY_WRITE"])),
-    responses((status = 200, description = "The policy", body = SecurityPolicy)))]
-pub async fn get_policy(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SecurityPolicyWrite>,
-) -> Result<Json<SecurityPolicy>, Problem> {
-    Ok(Json(
-        policy::load(&state.store, caller.principal.tenant_id).await?,
-    ))
-}
-
-/// Replace the tenant's security policy; enforced from the next request.
-#[utoipa::path(put, path = "/api/security/policy", tag = "security", request_body = SecurityPolicy,
-    security(("bearer" = ["SECURITY_POLICY_WRITE"])),
-    responses((status = 200, description = "The policy", body = SecurityPolicy),
-        (status = 422, description = "Out of range")))]
-pub async fn put_policy(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SecurityPolicyWrite>,
-    ApiJson(body): ApiJson<SecurityPolicy>,
-) -> Result<Json<SecurityPolicy>, Problem> {
-    let saved = policy::update(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        &body,
-        caller.ip.as_deref().and_then(|ip| ip.parse().ok()),
-    )
-    .await?;
-    Ok(Json(saved))
 }

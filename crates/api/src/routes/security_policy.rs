@@ -1,0 +1,44 @@
+//! `/api/security/policy`: what the tenant requires of its users' sign-ins.
+
+use axum::Json;
+use axum::extract::State;
+use mpanel_domain::security::SecurityPolicy;
+use mpanel_services::security::policy;
+
+use crate::caller::{Authorized, perm};
+use crate::{ApiJson, AppState, Problem};
+
+/// The tenant's security policy.
+#[utoipa::path(get, path = "/api/security/policy", tag = "security",
+    security(("bearer" = ["SECURITY_POLICY_WRITE"])),
+    responses((status = 200, description = "The policy", body = SecurityPolicy)))]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SecurityPolicyWrite>,
+) -> Result<Json<SecurityPolicy>, Problem> {
+    Ok(Json(
+        policy::load(&state.store, caller.principal.tenant_id).await?,
+    ))
+}
+
+/// Replace the tenant's security policy; enforced from the next request.
+#[utoipa::path(put, path = "/api/security/policy", tag = "security", request_body = SecurityPolicy,
+    security(("bearer" = ["SECURITY_POLICY_WRITE"])),
+    responses((status = 200, description = "The policy", body = SecurityPolicy),
+        (status = 422, description = "Out of range")))]
+pub async fn put_policy(
+    State(state): State<AppState>,
+    caller: Authorized<perm::SecurityPolicyWrite>,
+    ApiJson(body): ApiJson<SecurityPolicy>,
+) -> Result<Json<SecurityPolicy>, Problem> {
+    let saved = policy::update(
+        &state.store,
+        state.clock.as_ref(),
+        &caller.principal,
+        &caller.actor,
+        &body,
+        caller.ip.as_deref().and_then(|ip| ip.parse().ok()),
+    )
+    .await?;
+    Ok(Json(saved))
+}
