@@ -32,6 +32,7 @@ pub mod secret_box;
 pub mod servers;
 pub mod subscriptions;
 pub mod tenants;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
 

@@ -648,6 +648,7 @@ impl Store {
 
     /// How many rows each order table holds for a tenant (for checks that
     /// a failed order left nothing behind).
+    #[cfg(feature = "testing")]
     pub async fn order_footprint(&self, tenant: TenantId) -> StoreResult<[i64; 6]> {
         let mut out = [0i64; 6];
         for (i, table) in [
