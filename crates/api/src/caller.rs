@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use mpanel_domain::identity::Permission;
 use mpanel_services::identity::Principal;
 use mpanel_services::identity::authenticate::authenticate;
-use mpanel_services::{Actor, ServiceError};
+use mpanel_services::{Actor, Context, ServiceError};
 
 use crate::middleware::{ClientIp, RequestId};
 use crate::problem::codes;
@@ -165,6 +165,51 @@ impl<P: Required> FromRequestParts<AppState> for Authorized<P> {
             .map_err(IntoResponse::into_response)?;
         Ok(Self {
             caller,
+            _permission: std::marker::PhantomData,
+        })
+    }
+}
+
+/// [`Authorized<P>`] plus the caller's tenant, as the services' request
+/// [`Context`]: what a handler passes to a use case as one value.
+pub struct Ctx<P: Required> {
+    pub cx: Context,
+    /// The client's address, for the few rules that read it.
+    pub ip: Option<String>,
+    _permission: std::marker::PhantomData<P>,
+}
+
+impl<P: Required> std::ops::Deref for Ctx<P> {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        &self.cx
+    }
+}
+
+impl<P: Required> FromRequestParts<AppState> for Ctx<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authorized { caller, .. } = Authorized::<P>::from_request_parts(parts, state).await?;
+        let tenant = state
+            .store
+            .tenant(caller.principal.tenant_id)
+            .await
+            .map_err(|e| Problem::from(ServiceError::from(e)).into_response())?
+            .ok_or_else(|| Problem::not_found("No such tenant.").into_response())?;
+        Ok(Self {
+            cx: Context {
+                store: state.store.clone(),
+                clock: state.clock.clone(),
+                principal: caller.principal,
+                actor: caller.actor,
+                tenant,
+            },
+            ip: caller.ip,
             _permission: std::marker::PhantomData,
         })
     }

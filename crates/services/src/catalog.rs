@@ -4,14 +4,13 @@ use mpanel_domain::catalog::product::{check_region, check_slug};
 use mpanel_domain::catalog::{
     BillingModel, Currency, Period, PriceRequest, PriceRule, ProductStatus, UsagePricing, resolve,
 };
-use mpanel_domain::{Clock, PriceId, ProductId, TenantId};
+use mpanel_domain::{PriceId, ProductId, TenantId};
 use mpanel_store::catalog::{ProductFields, ProductRecord};
 use mpanel_store::{Store, StoreError};
 use serde_json::json;
 
-use crate::actor::Change;
-use crate::identity::Principal;
-use crate::{Actor, ServiceError};
+use crate::ServiceError;
+use crate::context::{Audited, Context};
 
 /// A price rule as asked for (checked here).
 #[derive(Debug, Clone)]
@@ -64,22 +63,15 @@ pub fn check_product(f: &ProductFields) -> Result<(), ServiceError> {
     Ok(())
 }
 
-pub async fn create_product(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    f: &ProductFields,
-) -> Result<ProductRecord, ServiceError> {
+pub async fn create_product(cx: &Context, f: &ProductFields) -> Result<ProductRecord, ServiceError> {
     check_product(f)?;
-    let now = clock.now();
-    let mut tx = store.begin().await?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
     let product = tx
-        .insert_product(ProductId::new(), who.tenant_id, f, now)
+        .insert_product(ProductId::new(), cx.tenant_id(), f, now)
         .await
         .map_err(conflict_on_slug(&f.slug))?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    tx.record_audit(&cx.audit(Audited {
         action: "product.create",
         target_type: "product",
         target_id: product.id.to_string(),
@@ -125,22 +117,19 @@ pub async fn list_products(
 
 /// Replaces a product's fields (`PUT`).
 pub async fn update_product(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     id: ProductId,
     f: &ProductFields,
 ) -> Result<ProductRecord, ServiceError> {
     check_product(f)?;
-    let now = clock.now();
-    let mut tx = store.begin().await?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
     let before = tx
-        .product(who.tenant_id, id)
+        .product(cx.tenant_id(), id)
         .await
         .map_err(ServiceError::not_found_as("product"))?;
     if before.fields.billing_model != f.billing_model
-        && !tx.prices_of(who.tenant_id, id).await?.is_empty()
+        && !tx.prices_of(cx.tenant_id(), id).await?.is_empty()
     {
         return Err(ServiceError::Conflict(
             "the billing model cannot change while the product has prices; remove them first"
@@ -148,11 +137,10 @@ pub async fn update_product(
         ));
     }
     let after = tx
-        .update_product(who.tenant_id, id, f, before.archived_at, now)
+        .update_product(cx.tenant_id(), id, f, before.archived_at, now)
         .await
         .map_err(conflict_on_slug(&f.slug))?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    tx.record_audit(&cx.audit(Audited {
         action: "product.update",
         target_type: "product",
         target_id: id.to_string(),
@@ -167,32 +155,25 @@ pub async fn update_product(
 
 /// Archives a product: it leaves the catalog and takes no new orders;
 /// existing subscriptions keep it. Products are never deleted outright.
-pub async fn archive_product(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    id: ProductId,
-) -> Result<ProductRecord, ServiceError> {
-    let now = clock.now();
-    let mut tx = store.begin().await?;
+pub async fn archive_product(cx: &Context, id: ProductId) -> Result<ProductRecord, ServiceError> {
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
     let before = tx
-        .product(who.tenant_id, id)
+        .product(cx.tenant_id(), id)
         .await
         .map_err(ServiceError::not_found_as("product"))?;
     let mut fields = before.fields.clone();
     fields.status = ProductStatus::Inactive;
     let after = tx
         .update_product(
-            who.tenant_id,
+            cx.tenant_id(),
             id,
             &fields,
             Some(before.archived_at.unwrap_or(now)),
             now,
         )
         .await?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    tx.record_audit(&cx.audit(Audited {
         action: "product.archive",
         target_type: "product",
         target_id: id.to_string(),
@@ -276,22 +257,18 @@ fn duplicate_rule(e: StoreError) -> ServiceError {
 }
 
 pub async fn add_price(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     product_id: ProductId,
     input: &PriceInput,
 ) -> Result<PriceRule, ServiceError> {
-    let product = get_product(store, who.tenant_id, product_id).await?;
-    let rule = checked_rule(store, &product, PriceId::new(), input).await?;
-    let now = clock.now();
-    let mut tx = store.begin().await?;
-    tx.insert_price(who.tenant_id, product_id, &rule, now)
+    let product = get_product(&cx.store, cx.tenant_id(), product_id).await?;
+    let rule = checked_rule(&cx.store, &product, PriceId::new(), input).await?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
+    tx.insert_price(cx.tenant_id(), product_id, &rule, now)
         .await
         .map_err(duplicate_rule)?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    tx.record_audit(&cx.audit(Audited {
         action: "price.create",
         target_type: "price",
         target_id: rule.id.to_string(),
@@ -305,24 +282,20 @@ pub async fn add_price(
 }
 
 pub async fn update_price(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     product_id: ProductId,
     price_id: PriceId,
     input: &PriceInput,
 ) -> Result<PriceRule, ServiceError> {
-    let product = get_product(store, who.tenant_id, product_id).await?;
-    let rule = checked_rule(store, &product, price_id, input).await?;
-    let now = clock.now();
-    let mut tx = store.begin().await?;
-    let before = price_in(&mut tx, who.tenant_id, product_id, price_id).await?;
-    tx.update_price(who.tenant_id, product_id, &rule, now)
+    let product = get_product(&cx.store, cx.tenant_id(), product_id).await?;
+    let rule = checked_rule(&cx.store, &product, price_id, input).await?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
+    let before = price_in(&mut tx, cx.tenant_id(), product_id, price_id).await?;
+    tx.update_price(cx.tenant_id(), product_id, &rule, now)
         .await
         .map_err(duplicate_rule)?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    tx.record_audit(&cx.audit(Audited {
         action: "price.update",
         target_type: "price",
         target_id: price_id.to_string(),
@@ -336,19 +309,15 @@ pub async fn update_price(
 }
 
 pub async fn delete_price(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     product_id: ProductId,
     price_id: PriceId,
 ) -> Result<(), ServiceError> {
-    let now = clock.now();
-    let mut tx = store.begin().await?;
-    let before = price_in(&mut tx, who.tenant_id, product_id, price_id).await?;
-    tx.delete_price(who.tenant_id, product_id, price_id).await?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
+    let before = price_in(&mut tx, cx.tenant_id(), product_id, price_id).await?;
+    tx.delete_price(cx.tenant_id(), product_id, price_id).await?;
+    tx.record_audit(&cx.audit(Audited {
         action: "price.delete",
         target_type: "price",
         target_id: price_id.to_string(),

@@ -8,6 +8,7 @@ pub mod api_schema;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod context;
 pub mod crypt;
 pub mod customers;
 pub mod domain_control;
@@ -28,4 +29,5 @@ pub mod tenants;
 pub mod tls;
 
 pub use actor::Actor;
+pub use context::Context;
 pub use error::ServiceError;

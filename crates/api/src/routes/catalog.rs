@@ -9,13 +9,14 @@ use mpanel_domain::catalog::{
     ProvisioningTemplate, UsagePricing, Visibility,
 };
 use mpanel_domain::{PriceId, ProductId, TenantId};
+use mpanel_services::Context;
 use mpanel_services::catalog::{self, PriceInput};
 use mpanel_store::catalog::{ProductFields, ProductRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Authorized, Ctx, perm};
 use crate::problem::codes;
 use crate::query::{self, ApiQuery, Listing, NoFilter, Page, PageParams};
 use crate::{ApiJson, AppState, Problem};
@@ -172,23 +173,11 @@ pub(super) fn currency_param(raw: Option<&str>, default: &str) -> Result<Currenc
         .map_err(|e| unprocessable(codes::INVALID_QUERY, format!("currency: {e}")))
 }
 
-async fn default_currency(state: &AppState, tenant: TenantId) -> Result<String, Problem> {
-    Ok(state
-        .store
-        .tenant(tenant)
-        .await?
-        .map(|t| t.default_currency)
-        .unwrap_or_else(|| "USD".into()))
-}
-
-async fn fields(
-    state: &AppState,
-    tenant: TenantId,
-    body: ProductBody,
-) -> Result<ProductFields, Problem> {
+/// The product as written, its base currency defaulting to the tenant's.
+fn fields(cx: &Context, body: ProductBody) -> Result<ProductFields, Problem> {
     let base_currency = match body.base_currency {
         Some(c) => c,
-        None => Currency::parse(&default_currency(state, tenant).await?)
+        None => Currency::parse(&cx.tenant.default_currency)
             .map_err(|e| unprocessable(codes::VALIDATION_FAILED, format!("base_currency: {e}")))?,
     };
     Ok(ProductFields {
@@ -252,21 +241,12 @@ pub async fn list(
         (status = 422, description = "Invalid"),
     ))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogWrite>,
+    cx: Ctx<perm::CatalogWrite>,
     ApiJson(body): ApiJson<ProductBody>,
 ) -> Result<(StatusCode, Json<ProductView>), Problem> {
     // Whatever this changes, the public catalog shows it next time.
-    let _fresh = super::public_catalog::ForgetOnDrop(caller.principal.tenant_id);
-    let f = fields(&state, caller.principal.tenant_id, body).await?;
-    let p = catalog::create_product(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        &f,
-    )
-    .await?;
+    let _fresh = super::public_catalog::ForgetOnDrop(cx.tenant_id());
+    let p = catalog::create_product(&cx, &fields(&cx, body)?).await?;
     Ok((StatusCode::CREATED, Json(p.into())))
 }
 
@@ -296,24 +276,14 @@ pub async fn get(
     responses((status = 200, description = "Changed", body = ProductView),
         (status = 404, description = "No such product")))]
 pub async fn update(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogWrite>,
+    cx: Ctx<perm::CatalogWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ProductBody>,
 ) -> Result<Json<ProductView>, Problem> {
     // Whatever this changes, the public catalog shows it next time.
-    let _fresh = super::public_catalog::ForgetOnDrop(caller.principal.tenant_id);
+    let _fresh = super::public_catalog::ForgetOnDrop(cx.tenant_id());
     let id = query::path_id::<ProductId>(&id, "product")?;
-    let f = fields(&state, caller.principal.tenant_id, body).await?;
-    let p = catalog::update_product(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-        &f,
-    )
-    .await?;
+    let p = catalog::update_product(&cx, id, &fields(&cx, body)?).await?;
     Ok(Json(p.into()))
 }
 
@@ -325,21 +295,13 @@ pub async fn update(
     responses((status = 200, description = "Archived", body = ProductView),
         (status = 404, description = "No such product")))]
 pub async fn archive(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogWrite>,
+    cx: Ctx<perm::CatalogWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<ProductView>, Problem> {
     // Whatever this changes, the public catalog shows it next time.
-    let _fresh = super::public_catalog::ForgetOnDrop(caller.principal.tenant_id);
+    let _fresh = super::public_catalog::ForgetOnDrop(cx.tenant_id());
     let id = query::path_id::<ProductId>(&id, "product")?;
-    let p = catalog::archive_product(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-    )
-    .await?;
+    let p = catalog::archive_product(&cx, id).await?;
     Ok(Json(p.into()))
 }
 
@@ -372,24 +334,14 @@ pub async fn list_prices(
     responses((status = 201, description = "Added", body = PriceView),
         (status = 409, description = "A rule for this period, currency, tenant and region exists")))]
 pub async fn add_price(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogWrite>,
+    cx: Ctx<perm::CatalogWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PriceBody>,
 ) -> Result<(StatusCode, Json<PriceView>), Problem> {
     // Whatever this changes, the public catalog shows it next time.
-    let _fresh = super::public_catalog::ForgetOnDrop(caller.principal.tenant_id);
+    let _fresh = super::public_catalog::ForgetOnDrop(cx.tenant_id());
     let id = query::path_id::<ProductId>(&id, "product")?;
-    let input = price_input(body)?;
-    let rule = catalog::add_price(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-        &input,
-    )
-    .await?;
+    let rule = catalog::add_price(&cx, id, &price_input(body)?).await?;
     Ok((StatusCode::CREATED, Json(rule.into())))
 }
 
@@ -399,26 +351,15 @@ pub async fn add_price(
     security(("bearer" = ["CATALOG_WRITE"])),
     responses((status = 200, description = "Changed", body = PriceView)))]
 pub async fn update_price(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogWrite>,
+    cx: Ctx<perm::CatalogWrite>,
     Path((id, price_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<PriceBody>,
 ) -> Result<Json<PriceView>, Problem> {
     // Whatever this changes, the public catalog shows it next time.
-    let _fresh = super::public_catalog::ForgetOnDrop(caller.principal.tenant_id);
+    let _fresh = super::public_catalog::ForgetOnDrop(cx.tenant_id());
     let id = query::path_id::<ProductId>(&id, "product")?;
     let price_id = query::path_id::<PriceId>(&price_id, "price")?;
-    let input = price_input(body)?;
-    let rule = catalog::update_price(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-        price_id,
-        &input,
-    )
-    .await?;
+    let rule = catalog::update_price(&cx, id, price_id, &price_input(body)?).await?;
     Ok(Json(rule.into()))
 }
 
@@ -428,23 +369,14 @@ pub async fn update_price(
     security(("bearer" = ["CATALOG_WRITE"])),
     responses((status = 204, description = "Removed")))]
 pub async fn delete_price(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogWrite>,
+    cx: Ctx<perm::CatalogWrite>,
     Path((id, price_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     // Whatever this changes, the public catalog shows it next time.
-    let _fresh = super::public_catalog::ForgetOnDrop(caller.principal.tenant_id);
+    let _fresh = super::public_catalog::ForgetOnDrop(cx.tenant_id());
     let id = query::path_id::<ProductId>(&id, "product")?;
     let price_id = query::path_id::<PriceId>(&price_id, "price")?;
-    catalog::delete_price(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-        price_id,
-    )
-    .await?;
+    catalog::delete_price(&cx, id, price_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -455,18 +387,14 @@ pub async fn delete_price(
     responses((status = 200, description = "The resolved price", body = QuoteView),
         (status = 404, description = "No price for this request")))]
 pub async fn pricing(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogRead>,
+    cx: Ctx<perm::CatalogRead>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PricingQuery>,
 ) -> Result<Json<QuoteView>, Problem> {
     let id = query::path_id::<ProductId>(&id, "product")?;
-    let tenant = caller.principal.tenant_id;
+    let tenant = cx.tenant_id();
     let period = q.period;
-    let currency = currency_param(
-        q.currency.as_deref(),
-        &default_currency(&state, tenant).await?,
-    )?;
+    let currency = currency_param(q.currency.as_deref(), &cx.tenant.default_currency)?;
     if let Some(region) = &q.region {
         mpanel_domain::catalog::product::check_region(region)
             .map_err(|e| unprocessable(codes::INVALID_QUERY, e))?;
@@ -483,7 +411,7 @@ pub async fn pricing(
         region: q.region,
         tenant: for_tenant,
     };
-    let quote = catalog::quote(&state.store, tenant, id, &request).await?;
+    let quote = catalog::quote(&cx.store, tenant, id, &request).await?;
     Ok(Json(QuoteView {
         product_id: id.to_string(),
         price_id: quote.rule.id.to_string(),

@@ -391,11 +391,15 @@ async fn the_public_catalog_is_kept_briefly_and_a_change_elsewhere_shows_after_3
         restricted: false,
         authenticated_at: Some(app.clock_now()),
     };
+    let cx = mpanel_services::Context {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+        principal,
+        actor: mpanel_services::Actor::cli("another node"),
+        tenant: app.store.tenant(admin.tenant_id).await.unwrap().unwrap(),
+    };
     mpanel_services::catalog::add_price(
-        &app.store,
-        app.clock.as_ref(),
-        &principal,
-        &mpanel_services::Actor::cli("another node"),
+        &cx,
         shown.parse().unwrap(),
         &mpanel_services::catalog::PriceInput {
             period: Period::Yearly,
