@@ -26,6 +26,8 @@ import time
 import urllib.error
 import urllib.request
 
+# One role's run takes about a minute; a hang must not run into CI's limit.
+RUN_TIMEOUT = 600
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis.toml")
 ROLES = ["SUPER_ADMIN", "TENANT_ADMIN", "BILLING", "SUPPORT", "CUSTOMER"]
 PASSWORD = "contract-check-password-1"
@@ -125,13 +127,17 @@ def main():
         tokens = {role: api_token(base, role) for role in args.roles.split(",")}
         for role, token in tokens.items():
             print(f"==> schemathesis as {role} ({args.engine})", flush=True)
-            code = subprocess.run([
-                st, "--config-file", CONFIG, "run", f"{base}/api/openapi.json", "--checks", "all",
-                "--max-examples", examples, "--workers", "2",
-                "--header", f"Authorization: Bearer {token}",
-                "--no-color", "--suppress-health-check", "all",
-                "--seed", "1",
-            ]).returncode
+            try:
+                code = subprocess.run([
+                    st, "--config-file", CONFIG, "run", f"{base}/api/openapi.json", "--checks", "all",
+                    "--max-examples", examples, "--workers", "2",
+                    "--header", f"Authorization: Bearer {token}",
+                    "--no-color", "--suppress-health-check", "all",
+                    "--seed", "1",
+                ], timeout=RUN_TIMEOUT).returncode
+            except subprocess.TimeoutExpired:
+                print(f"schemathesis as {role} ran over {RUN_TIMEOUT} s", flush=True)
+                code = 1
             if code != 0:
                 failed.append(role)
     finally:

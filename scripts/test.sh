@@ -57,10 +57,18 @@ MPANEL_TEST_ENGINE=postgres MPANEL_TEST_POSTGRES_URL="$POSTGRES_URL" run_suite "
 # role), on both engines; only on a full run, not a filtered one.
 contract_check() {
     local venv=target/contract-venv
-    if [ ! -x "$venv/bin/schemathesis" ]; then
+    if ! cmp -s scripts/contract-requirements.txt "$venv/requirements.txt"; then
         step "installing schemathesis into $venv"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
+        rm -rf "$venv"
+        # Debian's own python3 needs python3-venv for `-m venv`.
+        python3 -m venv "$venv" 2>/dev/null || {
+            ensure_packages python3-venv
+            rm -rf "$venv"
+            python3 -m venv "$venv"
+        }
+        "$venv/bin/pip" install --quiet --disable-pip-version-check \
+            -r scripts/contract-requirements.txt
+        cp scripts/contract-requirements.txt "$venv/requirements.txt"
     fi
     # The binary the suite just built (its tests run it); building it
     # alone would compile the workspace again without the test features.

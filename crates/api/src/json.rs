@@ -63,6 +63,8 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 /// A whole number written with a fraction (`60.0`) is that integer, as JSON
 /// Schema 2020-12 (our OpenAPI 3.1 description) says; it is only tried when
 /// the body as written does not fit, so an error still names the place.
+/// The retry rewrites every such number in the body, free-form objects
+/// included (`{"ratio": 1.0}` is kept as `1`: the same JSON number).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     refuse_nul(bytes)?;
     serde_json::from_slice(bytes).or_else(|err| {

@@ -3,7 +3,7 @@
 //! `ApiQuery<T>` answers a bad query string with a 422 problem naming the
 //! parameter. Every list takes its paging and its own filters through one
 //! extractor, `Listing<F>`: `?limit=&cursor=` become a checked `Paging`, the
-//! rest must be exactly `F`'s fields, and the answer is `{items, next_cursor}`.
+//! rest go to `F`, and the answer is `{items, next_cursor}`.
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::StatusCode;
@@ -57,10 +57,12 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-/// A list without filters of its own: any parameter but paging is refused.
+/// A list without filters of its own. Other parameters are ignored, as
+/// they always were on these lists (clients add cache-busters such as
+/// `_=1712345678`); lists with filters of their own say per type whether
+/// an unknown one is refused.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct NoFilter {}
 
 /// A checked page request.
@@ -107,8 +109,9 @@ impl Paging {
     }
 }
 
-/// A list request: its paging, and its filters `F` (which must deny
-/// unknown fields, so a misspelt filter is a 422, not a silent full list).
+/// A list request: its paging, and its filters `F` (invoices and
+/// subscriptions deny unknown fields, so a misspelt filter is a 422, not a
+/// silent full list; the others ignore them, as before).
 pub struct Listing<F> {
     pub paging: Paging,
     pub filter: F,

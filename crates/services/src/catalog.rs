@@ -63,7 +63,10 @@ pub fn check_product(f: &ProductFields) -> Result<(), ServiceError> {
     Ok(())
 }
 
-pub async fn create_product(cx: &Context, f: &ProductFields) -> Result<ProductRecord, ServiceError> {
+pub async fn create_product(
+    cx: &Context,
+    f: &ProductFields,
+) -> Result<ProductRecord, ServiceError> {
     check_product(f)?;
     let now = cx.now();
     let mut tx = cx.store.begin().await?;
@@ -316,7 +319,8 @@ pub async fn delete_price(
     let now = cx.now();
     let mut tx = cx.store.begin().await?;
     let before = price_in(&mut tx, cx.tenant_id(), product_id, price_id).await?;
-    tx.delete_price(cx.tenant_id(), product_id, price_id).await?;
+    tx.delete_price(cx.tenant_id(), product_id, price_id)
+        .await?;
     tx.record_audit(&cx.audit(Audited {
         action: "price.delete",
         target_type: "price",

@@ -52,7 +52,6 @@ impl From<AuditRecord> for AuditView {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Actor id or label (e-mail address).
     pub actor: Option<String>,

@@ -84,7 +84,6 @@ pub struct Queues {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct JobsQuery {
     /// PENDING, RUNNING, COMPLETED, FAILED, DEAD or CANCELLED.
     #[param(pattern = "^(PENDING|RUNNING|COMPLETED|FAILED|DEAD|CANCELLED)$", value_type = Option<String>)]

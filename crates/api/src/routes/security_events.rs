@@ -29,7 +29,6 @@ pub struct EventView {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     pub kind: Option<String>,
     /// Admins: one user's events (others only ever see their own).
