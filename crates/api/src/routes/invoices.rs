@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Authorized, Ctx, perm};
 use crate::idempotency::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::query::{self, Listing, Page, PageParams};
@@ -508,18 +508,8 @@ pub async fn get_settings(
     responses((status = 200, description = "The settings", body = SettingsView),
         (status = 422, description = "A value breaks a rule")))]
 pub async fn put_settings(
-    State(state): State<AppState>,
-    caller: Authorized<perm::BillingSettingsWrite>,
+    cx: Ctx<perm::BillingSettingsWrite>,
     ApiJson(body): ApiJson<settings::SettingsUpdate>,
 ) -> Result<Json<SettingsView>, Problem> {
-    Ok(Json(settings_view(
-        settings::update(
-            &state.store,
-            state.clock.as_ref(),
-            &caller.principal,
-            &caller.actor,
-            body,
-        )
-        .await?,
-    )))
+    Ok(Json(settings_view(settings::update(&cx, body).await?)))
 }

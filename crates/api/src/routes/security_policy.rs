@@ -5,7 +5,7 @@ use axum::extract::State;
 use mpanel_domain::security::SecurityPolicy;
 use mpanel_services::security::policy;
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Authorized, Ctx, perm};
 use crate::{ApiJson, AppState, Problem};
 
 /// The tenant's security policy.
@@ -27,18 +27,9 @@ pub async fn get_policy(
     responses((status = 200, description = "The policy", body = SecurityPolicy),
         (status = 422, description = "Out of range")))]
 pub async fn put_policy(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SecurityPolicyWrite>,
+    cx: Ctx<perm::SecurityPolicyWrite>,
     ApiJson(body): ApiJson<SecurityPolicy>,
 ) -> Result<Json<SecurityPolicy>, Problem> {
-    let saved = policy::update(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        &body,
-        caller.ip.as_deref().and_then(|ip| ip.parse().ok()),
-    )
-    .await?;
-    Ok(Json(saved))
+    let from = cx.ip.as_deref().and_then(|ip| ip.parse().ok());
+    Ok(Json(policy::update(&cx, &body, from).await?))
 }

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use mpanel_domain::TenantId;
 use mpanel_domain::billing::dunning::DunningPolicy;
 use mpanel_domain::billing::tax::{TaxMode, Treatment, treatment};
-use mpanel_domain::{Clock, TenantId};
 use mpanel_store::billing::BillingSettingsRecord;
 use mpanel_store::secret_box::kind;
 use mpanel_store::{Store, Tx};
@@ -15,8 +15,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::ServiceError;
+use crate::context::{Audited, Context};
 
 /// The settings as stored (and returned).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -435,20 +435,14 @@ fn summary(s: &LoadedSettings) -> serde_json::Value {
 
 /// Replaces the settings as `who` asks; the Stripe keys only as
 /// [`check_key_change`] allows.
-pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &crate::identity::Principal,
-    actor: &Actor,
-    update: SettingsUpdate,
-) -> Result<LoadedSettings, ServiceError> {
-    check_key_change(who, &update, clock.now())?;
-    let tenant = who.tenant_id;
+pub async fn update(cx: &Context, update: SettingsUpdate) -> Result<LoadedSettings, ServiceError> {
+    check_key_change(&cx.principal, &update, cx.now())?;
+    let tenant = cx.tenant_id();
     update.settings.check()?;
     check_stripe_formats(&update)?;
-    let now = clock.now();
+    let now = cx.now();
     // Sealed before the transaction, bound to this tenant and column.
-    let sb = crate::sealed::secret_box(store)?;
+    let sb = crate::sealed::secret_box(&cx.store)?;
     let row = tenant.to_string();
     let seal = |new: Option<String>, what: &str| -> Result<Option<String>, ServiceError> {
         Ok(match new {
@@ -459,7 +453,7 @@ pub async fn update(
     };
     let new_key = seal(update.stripe_secret_key, kind::STRIPE_SECRET_KEY)?;
     let new_hook = seal(update.stripe_webhook_secret, kind::STRIPE_WEBHOOK_SECRET)?;
-    let mut tx = store.begin().await?;
+    let mut tx = cx.store.begin().await?;
     let before = load_in(&mut tx, tenant).await?;
     let pick = |new: Option<String>, old: Option<String>| match new {
         Some(v) if v.is_empty() => None,
@@ -484,8 +478,7 @@ pub async fn update(
         },
     )
     .await?;
-    tx.record_audit(&actor.audit(Change {
-        tenant,
+    tx.record_audit(&cx.audit(Audited {
         action: "billing.settings.update",
         target_type: "tenant",
         target_id: tenant.to_string(),

@@ -1,14 +1,12 @@
 //! Reading and changing a tenant's security policy.
 
-use mpanel_domain::Clock;
 use mpanel_domain::TenantId;
 use mpanel_domain::security::SecurityPolicy;
 use mpanel_store::Store;
 use serde_json::json;
 
-use crate::actor::Change;
-use crate::identity::Principal;
-use crate::{Actor, ServiceError};
+use crate::ServiceError;
+use crate::context::{Audited, Context};
 
 /// The tenant's policy (the defaults until one is saved).
 pub async fn load(store: &Store, tenant: TenantId) -> Result<SecurityPolicy, ServiceError> {
@@ -26,14 +24,12 @@ pub async fn load(store: &Store, tenant: TenantId) -> Result<SecurityPolicy, Ser
 /// the change is made from is refused: it would end the caller's own
 /// session with its next request.
 pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     policy: &SecurityPolicy,
     from: Option<std::net::IpAddr>,
 ) -> Result<SecurityPolicy, ServiceError> {
-    crate::identity::step_up::require_recent(who, clock.now())?;
+    let who = &cx.principal;
+    crate::identity::step_up::require_recent(who, cx.now())?;
     policy
         .check()
         .map_err(|(field, m)| ServiceError::invalid(field, m))?;
@@ -46,14 +42,13 @@ pub async fn update(
             ),
         ));
     }
-    let before = load(store, who.tenant_id).await?;
+    let before = load(&cx.store, who.tenant_id).await?;
     let value = serde_json::to_value(policy)
         .map_err(|e| ServiceError::internal("cannot serialize the security policy", e))?;
-    let now = clock.now();
-    let mut tx = store.begin().await?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
     tx.save_security_policy(who.tenant_id, &value, now).await?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    tx.record_audit(&cx.audit(Audited {
         action: "security_policy.update",
         target_type: "tenant",
         target_id: who.tenant_id.to_string(),
