@@ -53,22 +53,44 @@ MPANEL_TEST_ENGINE=sqlite run_suite "$@"
 step "tests on PostgreSQL"
 MPANEL_TEST_ENGINE=postgres MPANEL_TEST_POSTGRES_URL="$POSTGRES_URL" run_suite "$@"
 
+# A Python for the contract tools. CPython before 3.11.8 (3.12 before
+# 3.12.2) can abort inside hypothesis with "AST constructor recursion depth
+# mismatch" (CPython gh-106905), so a fixed one is taken when the machine
+# has one, pyenv's included; python3 otherwise.
+contract_python() {
+    local candidates=(python3) version py
+    if command -v pyenv >/dev/null 2>&1; then
+        for version in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.[0-9]+\.[0-9]+$' | sort -t. -k2,2nr -k3,3nr); do
+            candidates+=("$(PYENV_VERSION=$version pyenv which python3 2>/dev/null)")
+        done
+    fi
+    for py in "${candidates[@]}"; do
+        if [ -n "$py" ] && "$py" -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 12, 2) or (3, 11, 8) <= v < (3, 12) else 1)' 2>/dev/null; then
+            echo "$py"
+            return
+        fi
+    done
+    echo python3
+}
+
 # The OpenAPI document as a contract (schemathesis, every check, as every
 # role), on both engines; only on a full run, not a filtered one.
 contract_check() {
-    local venv=target/contract-venv
-    if ! cmp -s scripts/contract-requirements.txt "$venv/requirements.txt"; then
-        step "installing schemathesis into $venv"
+    local venv=target/contract-venv py stamp
+    py=$(contract_python)
+    stamp="$("$py" --version 2>&1) $(sha256sum scripts/contract-requirements.txt)"
+    if [ "$(cat "$venv/stamp" 2>/dev/null)" != "$stamp" ]; then
+        step "installing schemathesis into $venv ($("$py" --version 2>&1))"
         rm -rf "$venv"
         # Debian's own python3 needs python3-venv for `-m venv`.
-        python3 -m venv "$venv" 2>/dev/null || {
+        "$py" -m venv "$venv" 2>/dev/null || {
             ensure_packages python3-venv
             rm -rf "$venv"
-            python3 -m venv "$venv"
+            "$py" -m venv "$venv"
         }
         "$venv/bin/pip" install --quiet --disable-pip-version-check \
             -r scripts/contract-requirements.txt
-        cp scripts/contract-requirements.txt "$venv/requirements.txt"
+        echo "$stamp" > "$venv/stamp"
     fi
     # The binary the suite just built (its tests run it); building it
     # alone would compile the workspace again without the test features.
