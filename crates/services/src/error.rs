@@ -98,6 +98,20 @@ impl ServiceError {
             other => Self::Store(other),
         }
     }
+
+    /// A 422 on `field` for a store miss (the input named a row that is not
+    /// there), everything else unchanged: an unavailable database is never
+    /// taken for bad input.
+    pub fn missing_as_invalid(
+        field: impl Into<std::borrow::Cow<'static, str>>,
+        message: &'static str,
+    ) -> impl FnOnce(StoreError) -> Self {
+        let field = field.into();
+        move |err| match err {
+            StoreError::NotFound => Self::invalid(field, message),
+            other => Self::Store(other),
+        }
+    }
 }
 
 /// A secret at rest that cannot be sealed or opened is our failure (a wrong

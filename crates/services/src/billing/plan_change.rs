@@ -13,7 +13,7 @@ use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::billing::proration::{PlanChange, Proration, prorate};
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::{Currency, Period};
-use mpanel_domain::{Clock, ProductId};
+use mpanel_domain::{Clock, ProductId, SubscriptionId};
 use mpanel_store::billing::CreditEntry;
 use mpanel_store::subscriptions::SubscriptionRecord;
 use mpanel_store::{Store, TenantRecord, Tx};
@@ -72,7 +72,7 @@ fn per_period(amount: i64, addons: &[Addon]) -> i64 {
 async fn changeable(
     tx: &mut Tx,
     tenant: &TenantRecord,
-    id: Uuid,
+    id: SubscriptionId,
 ) -> Result<SubscriptionRecord, ServiceError> {
     let sub = tx
         .subscription_for_update(tenant.id, id)
@@ -137,7 +137,7 @@ pub async fn update(
     clock: &dyn Clock,
     tenant: &TenantRecord,
     actor: &Actor,
-    id: Uuid,
+    id: SubscriptionId,
     input: UpdateInput,
 ) -> Result<UpdateView, ServiceError> {
     let now = clock.now();
