@@ -142,6 +142,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_store_miss_becomes_bad_input() {
+        let miss =
+            ServiceError::missing_as_invalid("product_id", "no such product")(StoreError::NotFound);
+        assert!(
+            matches!(&miss, ServiceError::Invalid { field, .. } if field == "product_id"),
+            "{miss:?}"
+        );
+        let other = ServiceError::missing_as_invalid("product_id", "no such product")(
+            StoreError::Conflict("x".into()),
+        );
+        assert!(
+            matches!(other, ServiceError::Store(StoreError::Conflict(_))),
+            "{other:?}"
+        );
+    }
+
+    #[test]
     fn an_internal_error_keeps_its_cause_and_tells_the_chain_once() {
         let cause = serde_json::from_str::<u32>("x").unwrap_err();
         let err = ServiceError::internal("billing settings", cause);

@@ -274,10 +274,13 @@ async fn sellable_product(
     let product_id: ProductId = raw_id
         .parse()
         .map_err(|_| invalid(field.clone(), "is not a product id"))?;
+    // Only a miss is bad input: a database that does not answer is not
+    // the site's mistake, and a retry must not be told to change the order.
+    let missing = ServiceError::missing_as_invalid(field.clone(), "no such product");
     let product = store
         .product(tenant.id, product_id)
         .await
-        .map_err(|_| invalid(field.clone(), "no such product"))?;
+        .map_err(missing)?;
     let sellable = product.fields.status == ProductStatus::Active
         && matches!(
             product.fields.visibility,
