@@ -36,7 +36,7 @@ use crate::{Actor, ServiceError};
 #[serde(deny_unknown_fields)]
 pub struct UpdateInput {
     /// The new plan (a product priced for the same period and currency).
-    pub product_id: Option<Uuid>,
+    pub product_id: Option<ProductId>,
     /// The full list of addons from now on.
     pub addons: Option<Vec<AddonInput>>,
     pub auto_renew: Option<bool>,
@@ -112,7 +112,7 @@ async fn new_plan(
     let (product, amount_minor, name) = match input.product_id {
         Some(p) => {
             let priced = price(tx, tenant.id, p, period, currency, "product_id").await?;
-            (ProductId::from_uuid(p), priced.amount_minor, priced.name)
+            (p, priced.amount_minor, priced.name)
         }
         None => (
             sub.product_id,
@@ -171,7 +171,7 @@ pub async fn update(
     sub.updated_at = now;
     tx.save_subscription(&sub).await?;
     if plan_changed {
-        service_actions::resize(&mut tx, tenant.id, sub.id, new_product.as_uuid(), now).await?;
+        service_actions::resize(&mut tx, tenant.id, sub.id, new_product, now).await?;
     }
     tx.record_audit(&actor.audit(Change {
         tenant: tenant.id,

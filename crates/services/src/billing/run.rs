@@ -19,7 +19,7 @@ use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
 use mpanel_domain::billing::usage::rate;
 use mpanel_domain::catalog::{Currency, Period, UsagePricing};
-use mpanel_domain::{CustomerId, SubscriptionId, TenantId};
+use mpanel_domain::{CustomerId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{
     Advance, DraftIssue, DueSubscription, InvoiceLineRecord, InvoiceRecord, PeriodClaim,
     UsageCharge,
@@ -463,7 +463,7 @@ pub(crate) fn plan_lines(
 /// An addon as stored on a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Addon {
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     pub name: String,
     /// Per period.
     pub amount_minor: i64,

@@ -5,12 +5,11 @@
 
 use mpanel_domain::provisioning::payloads::HostingAction;
 use mpanel_domain::provisioning::{ResourceStatus, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
-use mpanel_domain::{SubscriptionId, TenantId};
+use mpanel_domain::{ProductId, SubscriptionId, TenantId};
 use mpanel_jobs::{JobOptions, JobPayload, enqueue, enqueue_job};
 use mpanel_store::Tx;
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::ServiceError;
 
@@ -95,7 +94,7 @@ pub async fn resize(
     tx: &mut Tx,
     tenant: TenantId,
     subscription: SubscriptionId,
-    product: Uuid,
+    product: ProductId,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     let options = JobOptions {
@@ -117,7 +116,7 @@ pub async fn resize(
 pub struct Resize {
     pub tenant_id: TenantId,
     pub subscription_id: SubscriptionId,
-    pub product_id: Uuid,
+    pub product_id: ProductId,
 }
 
 impl JobPayload for Resize {
@@ -134,12 +133,7 @@ pub async fn apply_resize(
 ) -> Result<(), ServiceError> {
     let now = clock.now();
     let mut tx = store.begin().await?;
-    let product = tx
-        .product(
-            job.tenant_id,
-            mpanel_domain::ProductId::from_uuid(job.product_id),
-        )
-        .await?;
+    let product = tx.product(job.tenant_id, job.product_id).await?;
     let (disk, mail) = match product.fields.template {
         mpanel_domain::catalog::ProvisioningTemplate::Hosting { disk_quota_mb, .. } => {
             (disk_quota_mb, None)

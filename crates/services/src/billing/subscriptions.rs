@@ -15,7 +15,6 @@ use mpanel_store::{Store, TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::run::{self, Addon, RunContext, RunReport, addons};
 use super::service_actions::{self, ServiceAction};
@@ -114,14 +113,14 @@ pub async fn list(
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddonInput {
-    pub product_id: Uuid,
+    pub product_id: ProductId,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInput {
     pub customer_id: CustomerId,
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     pub period: Period,
     /// The tenant's default currency when left out.
     pub currency: Option<String>,
@@ -150,12 +149,12 @@ pub(crate) struct Priced {
 pub(crate) async fn price(
     tx: &mut Tx,
     tenant: TenantId,
-    product: Uuid,
+    product: ProductId,
     period: Period,
     currency: Currency,
     field: &'static str,
 ) -> Result<Priced, ServiceError> {
-    let id = ProductId::from_uuid(product);
+    let id = product;
     let record = tx
         .product(tenant, id)
         .await
@@ -290,7 +289,7 @@ pub async fn create(
         id: SubscriptionId::new(),
         tenant_id: tenant.id,
         customer_id: input.customer_id,
-        product_id: ProductId::from_uuid(input.product_id),
+        product_id: input.product_id,
         period: input.period.as_str().to_owned(),
         currency: currency.code().to_owned(),
         amount_minor: plan.amount_minor,
