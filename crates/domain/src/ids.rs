@@ -120,6 +120,27 @@ typed_id!(
     /// A server of the platform's inventory.
     ServerId
 );
+typed_id!(
+    /// A customer of a tenant (the billed party, with or without a portal user).
+    CustomerId
+);
+typed_id!(
+    /// A subscription: one ordered product, billed each period.
+    SubscriptionId
+);
+typed_id!(
+    /// An order placed through the signed webhook.
+    OrderId
+);
+typed_id!(
+    /// One item of an order (it creates one subscription).
+    OrderItemId
+);
+typed_id!(
+    /// A resource provisioning made: a DNS zone, a hosting account or a
+    /// mailbox.
+    ResourceId
+);
 
 #[cfg(test)]
 mod tests {

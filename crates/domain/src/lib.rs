@@ -18,7 +18,8 @@ pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    ApiTokenId, AuditEventId, CreditNoteId, InvoiceId, JobId, PaymentId, PriceId, ProductId,
-    RefreshTokenId, SecurityEventId, ServerId, SessionId, TenantId, UserId,
+    ApiTokenId, AuditEventId, CreditNoteId, CustomerId, InvoiceId, JobId, OrderId, OrderItemId,
+    PaymentId, PriceId, ProductId, RefreshTokenId, ResourceId, SecurityEventId, ServerId,
+    SessionId, SubscriptionId, TenantId, UserId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

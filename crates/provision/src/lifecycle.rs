@@ -3,6 +3,7 @@
 //! the site archived and removed, the zone deleted), and a mailbox's new
 //! password. Each driver action is idempotent, so a retry is safe.
 
+use mpanel_domain::provisioning::ResourceStatus;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
 
 use crate::saga::Provisioner;
@@ -51,7 +52,7 @@ impl Provisioner {
         suspended: bool,
     ) -> Result<(), DriverError> {
         let site = self.site(a).await?;
-        if site.status == "TERMINATED" {
+        if site.status == ResourceStatus::Terminated {
             return Err(DriverError::Permanent(
                 "the hosting account is terminated".into(),
             ));
@@ -64,9 +65,13 @@ impl Provisioner {
         } else {
             web.unsuspend(&site.name).await?;
         }
-        let status = if suspended { "SUSPENDED" } else { "ACTIVE" };
+        let status = if suspended {
+            ResourceStatus::Suspended
+        } else {
+            ResourceStatus::Active
+        };
         for mbox in self.mailboxes_of(&site).await? {
-            if mbox.status == "PENDING" {
+            if mbox.status == ResourceStatus::Pending {
                 continue;
             }
             let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
@@ -87,7 +92,7 @@ impl Provisioner {
     /// subscription's zone deleted.
     pub async fn terminate(&self, a: &HostingAction) -> Result<(), DriverError> {
         let site = self.site(a).await?;
-        if site.status == "TERMINATED" {
+        if site.status == ResourceStatus::Terminated {
             return Ok(());
         }
         let sb = self.secrets()?;
@@ -95,8 +100,13 @@ impl Provisioner {
             let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
             let (mail, _keys) = nodes::mail(sb, &server)?;
             mail.delete(&mbox.name).await?;
-            self.set_status(ResourceKind::MailAccount, mbox.id, "DELETED", None)
-                .await?;
+            self.set_status(
+                ResourceKind::MailAccount,
+                mbox.id,
+                ResourceStatus::Deleted,
+                None,
+            )
+            .await?;
         }
         let server = self.store.server(site.server_id).await.map_err(store_err)?;
         let (web, _keys) = nodes::web(sb, &server)?;
@@ -111,13 +121,18 @@ impl Provisioner {
         {
             let server = self.store.server(zone.server_id).await.map_err(store_err)?;
             nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
-            self.set_status(ResourceKind::DnsZone, zone.id, "DELETED", None)
-                .await?;
+            self.set_status(
+                ResourceKind::DnsZone,
+                zone.id,
+                ResourceStatus::Deleted,
+                None,
+            )
+            .await?;
         }
         self.set_status(
             ResourceKind::HostingAccount,
             site.id,
-            "TERMINATED",
+            ResourceStatus::Terminated,
             archive.as_deref(),
         )
         .await
@@ -130,7 +145,7 @@ impl Provisioner {
             .resource(ResourceKind::MailAccount, m.tenant_id, m.mail_account_id)
             .await
             .map_err(store_err)?;
-        if mbox.status != "PENDING" {
+        if mbox.status != ResourceStatus::Pending {
             return Ok(());
         }
         let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
@@ -141,8 +156,13 @@ impl Provisioner {
             .unwrap_or(0);
         mail.ensure_mailbox(&mbox.name, &m.password_hash, quota)
             .await?;
-        self.set_status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
-            .await
+        self.set_status(
+            ResourceKind::MailAccount,
+            mbox.id,
+            ResourceStatus::Active,
+            None,
+        )
+        .await
     }
 
     /// Sets a mailbox's password (already hashed for Dovecot).
@@ -152,7 +172,7 @@ impl Provisioner {
             .resource(ResourceKind::MailAccount, m.tenant_id, m.mail_account_id)
             .await
             .map_err(store_err)?;
-        if mbox.status == "DELETED" {
+        if mbox.status == ResourceStatus::Deleted {
             return Err(DriverError::Permanent("the mailbox is deleted".into()));
         }
         let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
@@ -169,13 +189,13 @@ impl Provisioner {
                 hosting_account_id: s.hosting_account_id,
             })
             .await?;
-        match site.status.as_str() {
-            "TERMINATED" => {
+        match site.status {
+            ResourceStatus::Terminated => {
                 return Err(DriverError::Permanent(
                     "the hosting account is terminated".into(),
                 ));
             }
-            "PENDING" | "CREATING" => {
+            ResourceStatus::Pending | ResourceStatus::Creating => {
                 return Err(DriverError::Transient(
                     "the hosting account is not made yet".into(),
                 ));

@@ -5,7 +5,7 @@
 //! PowerDNS sees it, and every change is audited once PowerDNS took it.
 
 use mpanel_domain::dns::{RecordSet, RecordType, canonical_name, canonical_zone, validate_rrset};
-use mpanel_domain::{Clock, TenantId};
+use mpanel_domain::{Clock, CustomerId, ResourceId, TenantId};
 use mpanel_services::actor::Change;
 use mpanel_services::secret_box::SecretBox;
 use mpanel_services::{Actor, ServiceError};
@@ -13,7 +13,6 @@ use mpanel_store::Store;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::DriverError;
 use crate::dns::PowerDns;
@@ -24,11 +23,11 @@ const MAX_ZONES: u32 = 1000;
 /// One of the tenant's zones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZoneView {
-    pub id: Uuid,
+    pub id: ResourceId,
     /// Canonical, with a trailing dot (`example.test.`).
     pub name: String,
     pub status: String,
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
 }
 
 /// The tenant's live zones (not deleted), newest first.
@@ -39,7 +38,7 @@ pub async fn zones(store: &Store, tenant: TenantId) -> Result<Vec<ZoneView>, Ser
         .map(|z| ZoneView {
             id: z.id,
             name: z.name,
-            status: z.status,
+            status: z.status.as_str().to_owned(),
             customer_id: z.customer_id,
         })
         .collect())

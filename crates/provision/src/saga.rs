@@ -11,16 +11,16 @@
 
 use std::sync::Arc;
 
+use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::ProvisioningTemplate;
 use mpanel_domain::dns::template_records;
-use mpanel_domain::provisioning::{ServerRole, Step, place, plan};
-use mpanel_domain::{Clock, ServerId};
+use mpanel_domain::provisioning::{ResourceStatus, ServerRole, Step, StepState, place, plan};
+use mpanel_domain::{Clock, ResourceId, ServerId, SubscriptionId};
 use mpanel_services::secret_box::SecretBox;
 use mpanel_store::Store;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
 use mpanel_store::servers::ServerRecord;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::domain_control::{ControlSettings, Finding, look};
 use crate::web::{SiteSpec, account_user};
@@ -84,7 +84,7 @@ impl Provisioner {
                 }
                 other => store_err(other),
             })?;
-        if sub.status != "PENDING_ACTIVATION" {
+        if sub.status != SubscriptionStatus::PendingActivation {
             return Ok(());
         }
         if let ProvisioningTemplate::CloudPod { .. } = job.template {
@@ -98,7 +98,7 @@ impl Provisioner {
             .await
             .map_err(store_err)?
             .into_iter()
-            .filter(|(_, state, _)| state == "DONE")
+            .filter(|(_, state, _)| *state == StepState::Done)
             .map(|(step, _, _)| step)
             .collect();
         if let Some(domain) = &job.domain
@@ -124,7 +124,7 @@ impl Provisioner {
                     .mark_provisioning_step(
                         sub.id,
                         step.name(),
-                        "DONE",
+                        StepState::Done,
                         Some(&detail),
                         self.clock.now(),
                     )
@@ -164,7 +164,11 @@ impl Provisioner {
     /// The order was checked when it was placed; an overlapping name may
     /// have been taken since (or by a racing order in another tenant), so
     /// it is checked again before anything is made on the nodes.
-    async fn check_name_still_free(&self, domain: &str, sub: Uuid) -> Result<(), DriverError> {
+    async fn check_name_still_free(
+        &self,
+        domain: &str,
+        sub: SubscriptionId,
+    ) -> Result<(), DriverError> {
         let holders = self
             .store
             .name_holders(domain, Some(sub))
@@ -319,7 +323,7 @@ impl Provisioner {
         let zone = self.placed(ResourceKind::DnsZone, sub, domain, job).await?;
         let server = self.store.server(zone.server_id).await.map_err(store_err)?;
         let pdns = nodes::dns(self.secrets()?, &server)?;
-        if zone.status == "PENDING" {
+        if zone.status == ResourceStatus::Pending {
             // Never touched by us: a zone already there is someone
             // else's, and is neither taken over nor removed.
             if pdns.zone(domain).await?.is_some() {
@@ -327,13 +331,18 @@ impl Provisioner {
                     "the zone {domain} already exists on the DNS server"
                 )));
             }
-            self.set_status(ResourceKind::DnsZone, zone.id, "CREATING", None)
-                .await?;
+            self.set_status(
+                ResourceKind::DnsZone,
+                zone.id,
+                ResourceStatus::Creating,
+                None,
+            )
+            .await?;
         }
         let records = template_records(domain, &web_ip, mail_host.as_deref());
         pdns.ensure_zone(domain, &nodes::nameservers(&server), &records)
             .await?;
-        self.set_status(ResourceKind::DnsZone, zone.id, "ACTIVE", None)
+        self.set_status(ResourceKind::DnsZone, zone.id, ResourceStatus::Active, None)
             .await?;
         Ok(json!({"zone_id": zone.id, "server_id": zone.server_id}))
     }
@@ -405,14 +414,19 @@ impl Provisioner {
             } => (*disk_quota_mb, php_version.clone()),
             _ => (None, None),
         };
-        if site.status == "PENDING" {
+        if site.status == ResourceStatus::Pending {
             if node.site_state(domain).await?.is_some() {
                 return Err(DriverError::Permanent(format!(
                     "a site for {domain} already exists on the web server"
                 )));
             }
-            self.set_status(ResourceKind::HostingAccount, site.id, "CREATING", None)
-                .await?;
+            self.set_status(
+                ResourceKind::HostingAccount,
+                site.id,
+                ResourceStatus::Creating,
+                None,
+            )
+            .await?;
         }
         // A hosting plan runs PHP unless it says otherwise (it cannot
         // yet: the template only names a version).
@@ -424,8 +438,13 @@ impl Provisioner {
             disk_quota_mb: disk,
         })
         .await?;
-        self.set_status(ResourceKind::HostingAccount, site.id, "ACTIVE", None)
-            .await?;
+        self.set_status(
+            ResourceKind::HostingAccount,
+            site.id,
+            ResourceStatus::Active,
+            None,
+        )
+        .await?;
         Ok(json!({"hosting_account_id": site.id, "server_id": site.server_id}))
     }
 
@@ -451,7 +470,7 @@ impl Provisioner {
             let mbox = self
                 .placed(ResourceKind::MailAccount, sub, &address, job)
                 .await?;
-            if mbox.status != "ACTIVE" {
+            if mbox.status != ResourceStatus::Active {
                 self.make_mailbox(&mbox, &address, job, n, quota).await?;
             }
             ids.push(mbox.id);
@@ -476,14 +495,24 @@ impl Provisioner {
             // A password nobody knows yet: the customer sets one.
             _ => crate::mail::hash_password(&random_password()?)?,
         };
-        if mbox.status == "PENDING" {
-            self.set_status(ResourceKind::MailAccount, mbox.id, "CREATING", None)
-                .await?;
+        if mbox.status == ResourceStatus::Pending {
+            self.set_status(
+                ResourceKind::MailAccount,
+                mbox.id,
+                ResourceStatus::Creating,
+                None,
+            )
+            .await?;
         }
         node.ensure_mailbox(address, &hash, quota.unwrap_or(0))
             .await?;
-        self.set_status(ResourceKind::MailAccount, mbox.id, "ACTIVE", None)
-            .await
+        self.set_status(
+            ResourceKind::MailAccount,
+            mbox.id,
+            ResourceStatus::Active,
+            None,
+        )
+        .await
     }
 
     /// `subscription.activate`: the subscription goes ACTIVE and its
@@ -538,8 +567,8 @@ impl Provisioner {
     pub(crate) async fn set_status(
         &self,
         kind: ResourceKind,
-        id: Uuid,
-        status: &str,
+        id: ResourceId,
+        status: ResourceStatus,
         archive: Option<&str>,
     ) -> Result<(), DriverError> {
         self.store
@@ -590,7 +619,7 @@ impl Provisioner {
             _ => (None, None),
         };
         let record = ResourceRecord {
-            id: Uuid::now_v7(),
+            id: ResourceId::new(),
             tenant_id: sub.tenant_id,
             customer_id: sub.customer_id,
             subscription_id: sub.id,
@@ -599,7 +628,7 @@ impl Provisioner {
                 ResourceKind::DnsZone => format!("{}.", name.trim_end_matches('.')),
                 _ => name.to_owned(),
             },
-            status: "PENDING".into(),
+            status: ResourceStatus::Pending,
             quota_mb: quota,
             php_version: php,
             archive_path: None,
@@ -669,12 +698,17 @@ impl Provisioner {
             .map_err(store_err)?
         {
             let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
-            if mbox.status != "PENDING" {
+            if mbox.status != ResourceStatus::Pending {
                 let (node, _keys) = nodes::mail(sb, &server)?;
                 node.delete(&mbox.name).await?;
             }
-            self.set_status(ResourceKind::MailAccount, mbox.id, "DELETED", None)
-                .await?;
+            self.set_status(
+                ResourceKind::MailAccount,
+                mbox.id,
+                ResourceStatus::Deleted,
+                None,
+            )
+            .await?;
         }
         for site in self
             .store
@@ -684,14 +718,14 @@ impl Provisioner {
         {
             let server = self.store.server(site.server_id).await.map_err(store_err)?;
             let mut archive = None;
-            if site.status != "PENDING" {
+            if site.status != ResourceStatus::Pending {
                 let (node, _keys) = nodes::web(sb, &server)?;
                 archive = node.terminate(&site.name, &account_user(site.id)).await?;
             }
             self.set_status(
                 ResourceKind::HostingAccount,
                 site.id,
-                "TERMINATED",
+                ResourceStatus::Terminated,
                 archive.as_deref(),
             )
             .await?;
@@ -702,17 +736,28 @@ impl Provisioner {
             .await
             .map_err(store_err)?
         {
-            if zone.status != "PENDING" {
+            if zone.status != ResourceStatus::Pending {
                 // CREATING or ACTIVE: ours (a foreign zone stops at PENDING).
                 let server = self.store.server(zone.server_id).await.map_err(store_err)?;
                 nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
             }
-            self.set_status(ResourceKind::DnsZone, zone.id, "DELETED", None)
-                .await?;
+            self.set_status(
+                ResourceKind::DnsZone,
+                zone.id,
+                ResourceStatus::Deleted,
+                None,
+            )
+            .await?;
         }
         for step in [Step::Mailboxes, Step::Site, Step::DnsZone] {
             self.store
-                .mark_provisioning_step(sub.id, step.name(), "UNDONE", None, self.clock.now())
+                .mark_provisioning_step(
+                    sub.id,
+                    step.name(),
+                    StepState::Undone,
+                    None,
+                    self.clock.now(),
+                )
                 .await
                 .map_err(store_err)?;
         }

@@ -1,11 +1,10 @@
 //! Customers, as staff manage them: billing contact, country, tax id,
 //! address; the credit balance is shown here and changed by billing.
 
-use mpanel_domain::Clock;
+use mpanel_domain::{Clock, CustomerId};
 use mpanel_store::orders::CustomerRecord;
 use mpanel_store::{Store, TenantRecord};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::actor::Change;
 use crate::identity::Principal;
@@ -67,7 +66,11 @@ pub async fn create(
     Ok(customer)
 }
 
-pub async fn get(store: &Store, who: &Principal, id: Uuid) -> Result<CustomerRecord, ServiceError> {
+pub async fn get(
+    store: &Store,
+    who: &Principal,
+    id: CustomerId,
+) -> Result<CustomerRecord, ServiceError> {
     store
         .customer(who.tenant_id, id)
         .await
@@ -77,7 +80,7 @@ pub async fn get(store: &Store, who: &Principal, id: Uuid) -> Result<CustomerRec
 pub async fn list(
     store: &Store,
     who: &Principal,
-    after: Option<Uuid>,
+    after: Option<CustomerId>,
     limit: u32,
 ) -> Result<Vec<CustomerRecord>, ServiceError> {
     Ok(store.list_customers(who.tenant_id, after, limit).await?)
@@ -88,7 +91,7 @@ pub async fn update(
     clock: &dyn Clock,
     who: &Principal,
     actor: &Actor,
-    id: Uuid,
+    id: CustomerId,
     patch: &CustomerPatch,
 ) -> Result<CustomerRecord, ServiceError> {
     let now = clock.now();

@@ -98,6 +98,20 @@ impl ServiceError {
             other => Self::Store(other),
         }
     }
+
+    /// A 422 on `field` for a store miss (the input named a row that is not
+    /// there), everything else unchanged: an unavailable database is never
+    /// taken for bad input.
+    pub fn missing_as_invalid(
+        field: impl Into<std::borrow::Cow<'static, str>>,
+        message: &'static str,
+    ) -> impl FnOnce(StoreError) -> Self {
+        let field = field.into();
+        move |err| match err {
+            StoreError::NotFound => Self::invalid(field, message),
+            other => Self::Store(other),
+        }
+    }
 }
 
 /// A secret at rest that cannot be sealed or opened is our failure (a wrong
@@ -126,6 +140,23 @@ impl From<TenantRuleError> for ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_store_miss_becomes_bad_input() {
+        let miss =
+            ServiceError::missing_as_invalid("product_id", "no such product")(StoreError::NotFound);
+        assert!(
+            matches!(&miss, ServiceError::Invalid { field, .. } if field == "product_id"),
+            "{miss:?}"
+        );
+        let other = ServiceError::missing_as_invalid("product_id", "no such product")(
+            StoreError::Conflict("x".into()),
+        );
+        assert!(
+            matches!(other, ServiceError::Store(StoreError::Conflict(_))),
+            "{other:?}"
+        );
+    }
 
     #[test]
     fn an_internal_error_keeps_its_cause_and_tells_the_chain_once() {

@@ -2,26 +2,28 @@
 //! the lifecycle actions staff (and billing automation) ask for. Actions
 //! are jobs, queued in the transaction that audits the request.
 
+use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::provisioning::disk_quota::quota_bytes;
 use mpanel_domain::provisioning::payloads::{HostingAction, MailPassword};
-use mpanel_domain::provisioning::{MAIL_PASSWORD_JOB, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
-use mpanel_domain::{Clock, JobId, TenantId};
+use mpanel_domain::provisioning::{
+    MAIL_PASSWORD_JOB, ResourceStatus, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB,
+};
+use mpanel_domain::{Clock, CustomerId, JobId, ResourceId, SubscriptionId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
 use mpanel_store::{Store, Tx};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AccountView {
-    pub id: Uuid,
-    pub customer_id: Uuid,
-    pub subscription_id: Uuid,
+    pub id: ResourceId,
+    pub customer_id: CustomerId,
+    pub subscription_id: SubscriptionId,
     pub server_id: String,
     /// The site's domain or the mailbox's address.
     pub name: String,
@@ -40,7 +42,7 @@ pub fn view(r: ResourceRecord) -> AccountView {
         subscription_id: r.subscription_id,
         server_id: r.server_id.to_string(),
         name: r.name,
-        status: r.status,
+        status: r.status.as_str().to_owned(),
         quota_mb: r.quota_mb,
         php_version: r.php_version,
         archive_path: r.archive_path,
@@ -52,7 +54,7 @@ pub async fn list(
     store: &Store,
     kind: ResourceKind,
     tenant: TenantId,
-    customer: Option<Uuid>,
+    customer: Option<CustomerId>,
 ) -> Result<Vec<AccountView>, ServiceError> {
     Ok(store
         .list_resources(kind, tenant, customer, 500)
@@ -89,7 +91,7 @@ pub struct HostingAccountView {
 pub async fn list_hosting(
     store: &Store,
     tenant: TenantId,
-    customer: Option<Uuid>,
+    customer: Option<CustomerId>,
 ) -> Result<Vec<HostingAccountView>, ServiceError> {
     let accounts = list(store, ResourceKind::HostingAccount, tenant, customer).await?;
     let mut usage = store.disk_usage_of(tenant, customer).await?;
@@ -127,19 +129,20 @@ impl Action {
         }
     }
 
-    fn allowed_from(self) -> &'static [&'static str] {
+    fn allowed_from(self) -> &'static [ResourceStatus] {
+        use ResourceStatus::*;
         match self {
-            Self::Suspend => &["ACTIVE"],
-            Self::Unsuspend => &["SUSPENDED"],
-            Self::Terminate => &["ACTIVE", "SUSPENDED", "PENDING"],
+            Self::Suspend => &[Active],
+            Self::Unsuspend => &[Suspended],
+            Self::Terminate => &[Active, Suspended, Pending],
         }
     }
 
-    fn target(self) -> &'static str {
+    fn target(self) -> ResourceStatus {
         match self {
-            Self::Suspend => "SUSPENDED",
-            Self::Unsuspend => "ACTIVE",
-            Self::Terminate => "TERMINATED",
+            Self::Suspend => ResourceStatus::Suspended,
+            Self::Unsuspend => ResourceStatus::Active,
+            Self::Terminate => ResourceStatus::Terminated,
         }
     }
 }
@@ -150,29 +153,29 @@ pub async fn request(
     clock: &dyn Clock,
     tenant: TenantId,
     actor: &Actor,
-    id: Uuid,
+    id: ResourceId,
     action: Action,
 ) -> Result<JobId, ServiceError> {
     let account = store
         .resource(ResourceKind::HostingAccount, tenant, id)
         .await
         .map_err(ServiceError::not_found_as("hosting account"))?;
-    if !action.allowed_from().contains(&account.status.as_str()) {
-        let from: &'static str = match account.status.as_str() {
-            "ACTIVE" => "ACTIVE",
-            "SUSPENDED" => "SUSPENDED",
-            "PENDING" => "PENDING",
-            _ => "TERMINATED",
+    if !action.allowed_from().contains(&account.status) {
+        // An account between states (`CREATING`) reads as one no action
+        // applies to, as it always has.
+        let from = match account.status {
+            s @ (ResourceStatus::Active | ResourceStatus::Suspended | ResourceStatus::Pending) => s,
+            _ => ResourceStatus::Terminated,
         };
         let allowed: Vec<&'static str> = [Action::Suspend, Action::Unsuspend, Action::Terminate]
             .into_iter()
             .filter(|a| a.allowed_from().contains(&from))
-            .map(Action::target)
+            .map(|a| a.target().as_str())
             .collect();
         return Err(ServiceError::Transition {
             what: "hosting account",
-            from,
-            to: action.target(),
+            from: from.as_str(),
+            to: action.target().as_str(),
             allowed,
         });
     }
@@ -181,7 +184,7 @@ pub async fn request(
             .subscription_ref(account.subscription_id)
             .await?
             .status
-            == "PENDING_ACTIVATION"
+            == SubscriptionStatus::PendingActivation
     {
         return Err(ServiceError::Conflict(
             "this account is still being provisioned: wait until it is active (or its provisioning failed)".into(),
@@ -227,7 +230,7 @@ pub async fn set_mail_password(
     clock: &dyn Clock,
     tenant: TenantId,
     actor: &Actor,
-    id: Uuid,
+    id: ResourceId,
     password: &str,
 ) -> Result<JobId, ServiceError> {
     let hash = mailbox_password_hash(password, "password").await?;
@@ -235,7 +238,7 @@ pub async fn set_mail_password(
         .resource(ResourceKind::MailAccount, tenant, id)
         .await
         .map_err(ServiceError::not_found_as("mailbox"))?;
-    if mbox.status == "DELETED" {
+    if mbox.status == ResourceStatus::Deleted {
         return Err(ServiceError::Conflict("the mailbox is deleted".into()));
     }
     let now = clock.now();
@@ -276,7 +279,7 @@ pub async fn set_mail_password(
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMailbox {
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     /// The part before the `@`; the domain is the subscription's.
     #[schema(pattern = "^[A-Za-z0-9_-]([A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?$")]
     pub local_part: String,
@@ -305,13 +308,13 @@ pub async fn create_mailbox(
     let hash = mailbox_password_hash(&input.password, "password").await?;
     let now = clock.now();
     let record = ResourceRecord {
-        id: Uuid::now_v7(),
+        id: ResourceId::new(),
         tenant_id: tenant,
         customer_id: sub.customer_id,
         subscription_id: sub.id,
         server_id: first.server_id,
         name: address.clone(),
-        status: "PENDING".into(),
+        status: ResourceStatus::Pending,
         quota_mb: plan.quota_mb.map(i64::from),
         php_version: None,
         archive_path: None,
@@ -373,7 +376,7 @@ fn check_local_part(raw: &str) -> Result<String, ServiceError> {
 async fn active_subscription(
     store: &Store,
     tenant: TenantId,
-    id: Uuid,
+    id: SubscriptionId,
 ) -> Result<SubscriptionRef, ServiceError> {
     let sub = match store.subscription_ref(id).await {
         Ok(s) if s.tenant_id == tenant => s,
@@ -382,7 +385,7 @@ async fn active_subscription(
         }
         Err(other) => return Err(other.into()),
     };
-    if sub.status != "ACTIVE" {
+    if sub.status != SubscriptionStatus::Active {
         return Err(ServiceError::Conflict(format!(
             "the subscription is {}: mailboxes are added to active ones",
             sub.status

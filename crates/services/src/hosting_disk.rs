@@ -11,14 +11,13 @@ use mpanel_domain::provisioning::disk_quota::{
     Assessment, NodeStep, QuotaPolicy, QuotaState, Standing, assess, quota_bytes,
 };
 use mpanel_domain::provisioning::payloads::HostingAction;
-use mpanel_domain::provisioning::{SUSPEND_JOB, UNSUSPEND_JOB};
-use mpanel_domain::{Clock, TenantId};
+use mpanel_domain::provisioning::{ResourceStatus, SUSPEND_JOB, UNSUSPEND_JOB};
+use mpanel_domain::{Clock, ResourceId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::disk_usage::{DiskAccount, DiskUsage};
 use mpanel_store::{Store, Tx};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
@@ -43,7 +42,7 @@ pub async fn record(
     clock: &dyn Clock,
     as_of: OffsetDateTime,
     policy: QuotaPolicy,
-    id: Uuid,
+    id: ResourceId,
     used_bytes: i64,
 ) -> Result<Option<Assessment>, ServiceError> {
     let now = as_of;
@@ -80,7 +79,7 @@ pub async fn record(
 /// makes of `used_bytes`; `None` when the account is no longer live.
 async fn assess_locked(
     tx: &mut Tx,
-    id: Uuid,
+    id: ResourceId,
     policy: QuotaPolicy,
     used_bytes: i64,
     now: OffsetDateTime,
@@ -94,9 +93,9 @@ async fn assess_locked(
     // Read again under the lock: a concurrent run or payment that
     // committed meanwhile is seen, not overwritten.
     let account = tx.disk_account(id).await?;
-    let account_active = match account.status.as_str() {
-        "ACTIVE" => true,
-        "SUSPENDED" => false,
+    let account_active = match account.status {
+        ResourceStatus::Active => true,
+        ResourceStatus::Suspended => false,
         _ => return Ok(None),
     };
     let before = QuotaState {

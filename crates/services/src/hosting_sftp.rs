@@ -3,15 +3,14 @@
 //! hash) and/or the public keys that may log in. Queued as a job, like a
 //! mailbox's password.
 
-use mpanel_domain::provisioning::SFTP_JOB;
 use mpanel_domain::provisioning::ssh_key::is_public_key_line;
-use mpanel_domain::{Clock, JobId, TenantId};
+use mpanel_domain::provisioning::{ResourceStatus, SFTP_JOB};
+use mpanel_domain::{Clock, CustomerId, JobId, ResourceId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::Store;
 use mpanel_store::provisioning::ResourceKind;
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
@@ -62,8 +61,8 @@ fn check_keys(keys: &[String]) -> Result<Vec<String>, ServiceError> {
 async fn live_account(
     store: &Store,
     tenant: TenantId,
-    customer: Option<Uuid>,
-    id: Uuid,
+    customer: Option<CustomerId>,
+    id: ResourceId,
 ) -> Result<(), ServiceError> {
     let account = store
         .resource(ResourceKind::HostingAccount, tenant, id)
@@ -72,7 +71,7 @@ async fn live_account(
     if customer.is_some_and(|c| c != account.customer_id) {
         return Err(ServiceError::NotFound("no such hosting account".into()));
     }
-    if account.status == "TERMINATED" {
+    if account.status == ResourceStatus::Terminated {
         return Err(ServiceError::Conflict(
             "the hosting account is terminated".into(),
         ));
@@ -86,9 +85,9 @@ pub async fn set_sftp_access(
     store: &Store,
     clock: &dyn Clock,
     tenant: TenantId,
-    customer: Option<Uuid>,
+    customer: Option<CustomerId>,
     actor: &Actor,
-    id: Uuid,
+    id: ResourceId,
     input: SftpAccess,
 ) -> Result<JobId, ServiceError> {
     if input.password.is_none() && input.keys.is_none() {

@@ -11,10 +11,10 @@ use mpanel_domain::catalog::{
     Currency, Period, PriceRequest, ProductStatus, ProvisioningTemplate, Visibility,
 };
 use mpanel_domain::identity::Role;
-use mpanel_domain::orders::{domain_name, name_claims};
+use mpanel_domain::orders::{OrderStatus, domain_name, name_claims};
 use mpanel_domain::provisioning::payloads::ProvisionSubscription;
 use mpanel_domain::provisioning::{PROVISION_JOB, plan};
-use mpanel_domain::{Clock, ProductId, UserId};
+use mpanel_domain::{Clock, CustomerId, OrderId, OrderItemId, ProductId, SubscriptionId, UserId};
 use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::billing::InvoiceRecord;
 use mpanel_store::catalog::ProductRecord;
@@ -22,7 +22,6 @@ use mpanel_store::orders::{CustomerRecord, NewOrder, NewOrderItem};
 use mpanel_store::{ActorType, NewUser, Store, TenantRecord, Tx, UserStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::actor::Change;
 use crate::billing::lines::LineIn;
@@ -275,10 +274,13 @@ async fn sellable_product(
     let product_id: ProductId = raw_id
         .parse()
         .map_err(|_| invalid(field.clone(), "is not a product id"))?;
+    // Only a miss is bad input: a database that does not answer is not
+    // the site's mistake, and a retry must not be told to change the order.
+    let missing = ServiceError::missing_as_invalid(field.clone(), "no such product");
     let product = store
         .product(tenant.id, product_id)
         .await
-        .map_err(|_| invalid(field.clone(), "no such product"))?;
+        .map_err(missing)?;
     let sellable = product.fields.status == ProductStatus::Active
         && matches!(
             product.fields.visibility,
@@ -345,7 +347,7 @@ async fn hash_mailbox_password(
 pub(crate) async fn enqueue_order_provisioning(
     tx: &mut Tx,
     tenant: &TenantRecord,
-    order: Uuid,
+    order: OrderId,
     now: time::OffsetDateTime,
 ) -> Result<(), ServiceError> {
     for item in tx.order_items(tenant.id, order).await? {
@@ -382,7 +384,11 @@ pub(crate) async fn enqueue_order_provisioning(
 
 /// The invoice lines of an order: each item's first period, and its setup
 /// fee on a line of its own.
-fn invoice_lines(items: &[CheckedItem], subscriptions: &[Uuid], currency: Currency) -> Vec<LineIn> {
+fn invoice_lines(
+    items: &[CheckedItem],
+    subscriptions: &[SubscriptionId],
+    currency: Currency,
+) -> Vec<LineIn> {
     let mut lines = Vec::new();
     for (item, subscription) in items.iter().zip(subscriptions) {
         let what = match &item.domain {
@@ -449,7 +455,7 @@ pub(crate) async fn find_or_create_customer(
         }
     };
     let customer = CustomerRecord {
-        id: Uuid::now_v7(),
+        id: CustomerId::new(),
         tenant_id: tenant.id,
         email,
         name: c.name.trim().to_owned(),
@@ -479,7 +485,7 @@ async fn pending_customer(
     now: time::OffsetDateTime,
 ) -> Result<CustomerRecord, ServiceError> {
     let customer = CustomerRecord {
-        id: Uuid::now_v7(),
+        id: CustomerId::new(),
         tenant_id: tenant.id,
         email: owner.email.clone(),
         name: c.name.trim().to_owned(),
@@ -518,7 +524,7 @@ pub async fn place_order(
     let paid = check_payment(store, stripe, tenant, input.payment.as_ref(), currency).await?;
 
     let now = clock.now();
-    let order_id = Uuid::now_v7();
+    let order_id = OrderId::new();
     let mut tx = store.begin().await?;
     let (customer, new_customer) =
         find_or_create_customer(&mut tx, tenant, &input.customer, now).await?;
@@ -613,7 +619,7 @@ async fn check_payment(
 struct Placing<'a> {
     tenant: &'a TenantRecord,
     customer: &'a CustomerRecord,
-    order_id: Uuid,
+    order_id: OrderId,
     currency: Currency,
     /// The site took the money (its claim was checked).
     paid: bool,
@@ -638,7 +644,7 @@ impl Placing<'_> {
             id: self.order_id,
             tenant: self.tenant.id,
             customer: self.customer.id,
-            status: "PENDING_PAYMENT",
+            status: OrderStatus::PendingPayment,
             currency: self.currency,
             total_minor: total,
             payment: payment.as_ref(),
@@ -662,13 +668,13 @@ impl Placing<'_> {
         &self,
         tx: &mut Tx,
         items: &[CheckedItem],
-    ) -> Result<(Vec<PlacedItem>, Vec<Uuid>), ServiceError> {
+    ) -> Result<(Vec<PlacedItem>, Vec<SubscriptionId>), ServiceError> {
         let mut placed_items = Vec::new();
         let mut subscriptions = Vec::new();
         for item in items {
             let new = NewOrderItem {
-                id: Uuid::now_v7(),
-                subscription_id: Uuid::now_v7(),
+                id: OrderItemId::new(),
+                subscription_id: SubscriptionId::new(),
                 product_id: item.product_id,
                 period: item.period,
                 domain: item.domain.clone(),
@@ -727,7 +733,7 @@ impl Placing<'_> {
         &self,
         tx: &mut Tx,
         items: &[CheckedItem],
-        subscriptions: &[Uuid],
+        subscriptions: &[SubscriptionId],
         total: i64,
     ) -> Result<InvoiceRecord, ServiceError> {
         let lines = invoice_lines(items, subscriptions, self.currency);
@@ -799,7 +805,7 @@ impl Placing<'_> {
     fn placed(&self, invoice: &InvoiceRecord, items: Vec<PlacedItem>) -> OrderPlaced {
         OrderPlaced {
             order_id: self.order_id.to_string(),
-            status: order_status(invoice).to_owned(),
+            status: order_status(invoice).as_str().to_owned(),
             customer_id: self.customer.id.to_string(),
             currency: self.currency.code().to_owned(),
             total_minor: invoice.total_minor,
@@ -830,10 +836,6 @@ impl Placing<'_> {
     }
 }
 
-fn order_status(invoice: &InvoiceRecord) -> &'static str {
-    if invoice.status == InvoiceStatus::Paid {
-        "PAID"
-    } else {
-        "PENDING_PAYMENT"
-    }
+fn order_status(invoice: &InvoiceRecord) -> OrderStatus {
+    OrderStatus::from_paid(invoice.status == InvoiceStatus::Paid)
 }

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
-use mpanel_domain::{ServerId, TenantId};
+use mpanel_domain::provisioning::ResourceStatus;
+use mpanel_domain::{CustomerId, ResourceId, ServerId, SubscriptionId, TenantId};
 use sqlx::Row;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+use crate::error::parse_text;
 use crate::{Store, StoreResult, Tx};
 
 /// What the last measurement recorded about an account.
@@ -23,12 +24,12 @@ pub struct DiskUsage {
 /// A live hosting account as the measuring job sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiskAccount {
-    pub id: Uuid,
+    pub id: ResourceId,
     pub tenant_id: TenantId,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     pub server_id: ServerId,
     pub domain: String,
-    pub status: String,
+    pub status: ResourceStatus,
     pub quota_mb: Option<i64>,
     pub usage: DiskUsage,
 }
@@ -51,12 +52,12 @@ macro_rules! account_from_row {
     ($row:expr) => {{
         let row = $row;
         DiskAccount {
-            id: row.try_get("id")?,
+            id: ResourceId::from_uuid(row.try_get("id")?),
             tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
-            subscription_id: row.try_get("subscription_id")?,
+            subscription_id: SubscriptionId::from_uuid(row.try_get("subscription_id")?),
             server_id: ServerId::from_uuid(row.try_get("server_id")?),
             domain: row.try_get("domain")?,
-            status: row.try_get("status")?,
+            status: parse_text("resource status", row.try_get("status")?)?,
             quota_mb: row.try_get("disk_quota_mb")?,
             usage: usage_from_row!(row),
         }
@@ -87,8 +88,8 @@ impl Store {
     pub async fn disk_usage_of(
         &self,
         tenant: TenantId,
-        customer: Option<Uuid>,
-    ) -> StoreResult<HashMap<Uuid, DiskUsage>> {
+        customer: Option<CustomerId>,
+    ) -> StoreResult<HashMap<ResourceId, DiskUsage>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT id, {USAGE} FROM hosting_accounts
              WHERE tenant_id = $1 AND ($2 IS NULL OR customer_id = $2)"
@@ -97,11 +98,14 @@ impl Store {
             let mut out = HashMap::new();
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(customer)
+                .bind(customer.map(|v| v.as_uuid()))
                 .fetch_all(p)
                 .await?
             {
-                out.insert(row.try_get("id")?, usage_from_row!(&row));
+                out.insert(
+                    ResourceId::from_uuid(row.try_get("id")?),
+                    usage_from_row!(&row),
+                );
             }
             out
         });
@@ -111,13 +115,17 @@ impl Store {
 
 impl Tx {
     /// The account as it is now, read in this transaction.
-    pub async fn disk_account(&mut self, id: Uuid) -> StoreResult<DiskAccount> {
+    pub async fn disk_account(&mut self, id: ResourceId) -> StoreResult<DiskAccount> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT id, tenant_id, subscription_id, server_id, domain, status, disk_quota_mb, {USAGE}
              FROM hosting_accounts WHERE id = $1"
         ));
         let found = on_tx!(self, |conn| {
-            match sqlx::query(sql).bind(id).fetch_optional(conn).await? {
+            match sqlx::query(sql)
+                .bind(id.as_uuid())
+                .fetch_optional(conn)
+                .await?
+            {
                 Some(row) => Some(account_from_row!(&row)),
                 None => None,
             }
@@ -125,13 +133,13 @@ impl Tx {
         found.ok_or(crate::StoreError::NotFound)
     }
 
-    pub async fn save_disk_usage(&mut self, id: Uuid, usage: &DiskUsage) -> StoreResult<()> {
+    pub async fn save_disk_usage(&mut self, id: ResourceId, usage: &DiskUsage) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE hosting_accounts SET disk_used_bytes = $2, disk_measured_at = $3,
                     over_quota_since = $4, suspended_for_quota = $5 WHERE id = $1",
             )
-            .bind(id)
+            .bind(id.as_uuid())
             .bind(usage.used_bytes)
             .bind(usage.measured_at)
             .bind(usage.over_quota_since)
@@ -147,8 +155,8 @@ impl Tx {
     pub async fn held_by_quota(
         &mut self,
         tenant: TenantId,
-        subscription: Uuid,
-    ) -> StoreResult<Vec<Uuid>> {
+        subscription: SubscriptionId,
+    ) -> StoreResult<Vec<ResourceId>> {
         let found = on_tx!(self, |conn| {
             let mut out = Vec::new();
             for row in sqlx::query(
@@ -157,11 +165,11 @@ impl Tx {
                    AND status <> 'TERMINATED'",
             )
             .bind(tenant.as_uuid())
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .fetch_all(conn)
             .await?
             {
-                out.push(row.try_get("id")?);
+                out.push(ResourceId::from_uuid(row.try_get("id")?));
             }
             out
         });

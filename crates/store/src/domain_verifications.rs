@@ -2,17 +2,16 @@
 //! `mpanel_domain::orders::domain_control`): its token, whether it is
 //! proven, how and when, and what the last check saw.
 
-use mpanel_domain::TenantId;
 use mpanel_domain::orders::domain_control::{VerificationMethod, VerificationStatus};
+use mpanel_domain::{SubscriptionId, TenantId};
 use sqlx::Row;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::{Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainVerification {
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     pub tenant_id: TenantId,
     pub domain: String,
     pub token: String,
@@ -38,7 +37,7 @@ macro_rules! verification_from_row {
         let status: String = row.try_get("status")?;
         let method: Option<String> = row.try_get("method")?;
         DomainVerification {
-            subscription_id: row.try_get("subscription_id")?,
+            subscription_id: SubscriptionId::from_uuid(row.try_get("subscription_id")?),
             tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
             domain: row.try_get("domain")?,
             token: row.try_get("token")?,
@@ -64,14 +63,14 @@ impl Tx {
     pub async fn insert_domain_verification(
         &mut self,
         tenant: TenantId,
-        subscription: Uuid,
+        subscription: SubscriptionId,
         domain: &str,
         token: &str,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query(INSERT)
-                .bind(subscription)
+                .bind(subscription.as_uuid())
                 .bind(tenant.as_uuid())
                 .bind(domain)
                 .bind(token)
@@ -88,14 +87,18 @@ impl Store {
     /// platform before: its registrar may still point at our name servers
     /// after it left ("dangling" delegation), so for such a name the
     /// delegation proves nothing about who orders it now.
-    pub async fn domain_held_before(&self, domain: &str, subscription: Uuid) -> StoreResult<bool> {
+    pub async fn domain_held_before(
+        &self,
+        domain: &str,
+        subscription: SubscriptionId,
+    ) -> StoreResult<bool> {
         let found = on_pool!(self.pool, |p| {
             sqlx::query(
                 "SELECT 1 FROM domains
                  WHERE name = $1 AND subscription_id <> $2 AND status = 'RELEASED' LIMIT 1",
             )
             .bind(domain)
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .fetch_optional(p)
             .await?
             .is_some()
@@ -108,14 +111,14 @@ impl Store {
     pub async fn ensure_domain_verification(
         &self,
         tenant: TenantId,
-        subscription: Uuid,
+        subscription: SubscriptionId,
         domain: &str,
         token: &str,
         now: OffsetDateTime,
     ) -> StoreResult<DomainVerification> {
         on_pool!(self.pool, |p| {
             sqlx::query(INSERT)
-                .bind(subscription)
+                .bind(subscription.as_uuid())
                 .bind(tenant.as_uuid())
                 .bind(domain)
                 .bind(token)
@@ -132,14 +135,14 @@ impl Store {
     /// provisioning job knows only the subscription).
     pub async fn domain_verification(
         &self,
-        subscription: Uuid,
+        subscription: SubscriptionId,
     ) -> StoreResult<Option<DomainVerification>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM domain_verifications WHERE subscription_id = $1"
         ));
         let found = on_pool!(self.pool, |p| {
             match sqlx::query(sql)
-                .bind(subscription)
+                .bind(subscription.as_uuid())
                 .fetch_optional(p)
                 .await?
             {
@@ -155,7 +158,7 @@ impl Store {
     pub async fn domain_verifications_of(
         &self,
         tenant: TenantId,
-        subscriptions: &[Uuid],
+        subscriptions: &[SubscriptionId],
     ) -> StoreResult<Vec<DomainVerification>> {
         if subscriptions.is_empty() {
             return Ok(Vec::new());
@@ -171,7 +174,7 @@ impl Store {
         let found = on_pool!(self.pool, |p| {
             let mut q = sqlx::query(sql).bind(tenant.as_uuid());
             for sub in subscriptions {
-                q = q.bind(*sub);
+                q = q.bind(sub.as_uuid());
             }
             let mut out = Vec::new();
             for row in q.fetch_all(p).await? {
@@ -186,7 +189,7 @@ impl Store {
     /// starts the wait).
     pub async fn note_domain_check(
         &self,
-        subscription: Uuid,
+        subscription: SubscriptionId,
         result: &str,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -196,7 +199,7 @@ impl Store {
                      waiting_since = COALESCE(waiting_since, $3)
                  WHERE subscription_id = $1 AND status = 'PENDING'",
             )
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .bind(result)
             .bind(now)
             .execute(p)
@@ -208,7 +211,7 @@ impl Store {
     /// Records the proof: verified now, by `method`.
     pub async fn mark_domain_verified(
         &self,
-        subscription: Uuid,
+        subscription: SubscriptionId,
         method: VerificationMethod,
         result: &str,
         now: OffsetDateTime,
@@ -219,7 +222,7 @@ impl Store {
                      last_result = $3, checked_at = $4, verified_at = $4
                  WHERE subscription_id = $1 AND status = 'PENDING'",
             )
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .bind(method.as_str())
             .bind(result)
             .bind(now)

@@ -41,3 +41,10 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+/// A text column read back as its domain type (a status, a state); text no
+/// variant names is a corrupt row, a database error rather than a panic.
+pub(crate) fn parse_text<T: std::str::FromStr>(what: &str, text: String) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Database(sqlx::Error::Decode(format!("{what} {text:?}").into())))
+}

@@ -3,8 +3,8 @@
 //! site also answers its `www.` alias, which sits under its domain). The
 //! rules of what overlaps are in `mpanel_domain::orders::name_claims`.
 
-use mpanel_domain::TenantId;
 use mpanel_domain::orders::name_claims::ancestors;
+use mpanel_domain::{SubscriptionId, TenantId};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use crate::{Store, StoreResult};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameHolder {
     pub tenant_id: TenantId,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     /// Without a trailing dot.
     pub name: String,
 }
@@ -36,7 +36,7 @@ impl Store {
     pub async fn name_holders(
         &self,
         name: &str,
-        except: Option<Uuid>,
+        except: Option<SubscriptionId>,
     ) -> StoreResult<Vec<NameHolder>> {
         let mut names = vec![name.to_owned()];
         names.extend(ancestors(name));
@@ -57,7 +57,7 @@ impl Store {
               WHERE status <> 'TERMINATED' AND subscription_id <> ${except_at}
                 AND (domain IN ({plain}) OR domain LIKE ${plain_under})"
         ));
-        let except = except.unwrap_or(Uuid::nil());
+        let except = except.map_or(Uuid::nil(), |s| s.as_uuid());
         let holders = on_pool!(self.pool, |p| {
             let mut query = sqlx::query(sql);
             for name in &names {
@@ -73,7 +73,7 @@ impl Store {
                 let name: String = row.try_get("name")?;
                 out.push(NameHolder {
                     tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
-                    subscription_id: row.try_get("subscription_id")?,
+                    subscription_id: SubscriptionId::from_uuid(row.try_get("subscription_id")?),
                     name: name.trim_end_matches('.').to_owned(),
                 });
             }

@@ -3,13 +3,17 @@
 
 use mpanel_domain::catalog::{Currency, Period};
 use mpanel_domain::jobs::JobState;
-use mpanel_domain::{JobId, ProductId, TenantId, UserId};
+use mpanel_domain::orders::OrderStatus;
+use mpanel_domain::{
+    CustomerId, JobId, OrderId, OrderItemId, ProductId, SubscriptionId, TenantId, UserId,
+};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::error::parse_text;
 use crate::name_claims::placeholders;
 use crate::{Store, StoreError, StoreResult, Tx};
 
@@ -17,9 +21,9 @@ macro_rules! item_from_row {
     ($row:expr) => {{
         let row = $row;
         OrderItemRecord {
-            id: row.try_get("id")?,
+            id: OrderItemId::from_uuid(row.try_get("id")?),
             product_id: ProductId::from_uuid(row.try_get("product_id")?),
-            subscription_id: row.try_get("subscription_id")?,
+            subscription_id: SubscriptionId::from_uuid(row.try_get("subscription_id")?),
             period: row.try_get("period")?,
             domain: row.try_get("domain")?,
             amount_minor: row.try_get("amount_minor")?,
@@ -35,7 +39,7 @@ pub use crate::idempotency::IdempotencyStart;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerRecord {
-    pub id: Uuid,
+    pub id: CustomerId,
     pub tenant_id: TenantId,
     pub email: String,
     pub name: String,
@@ -47,17 +51,17 @@ pub struct CustomerRecord {
     pub portal_user_id: Option<UserId>,
     /// Set on a pending customer: an order used this (verified) customer's
     /// address without the marketing site saying that customer signed in.
-    pub pending_for: Option<Uuid>,
+    pub pending_for: Option<CustomerId>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderRecord {
-    pub id: Uuid,
+    pub id: OrderId,
     pub tenant_id: TenantId,
-    pub customer_id: Uuid,
-    pub status: String,
+    pub customer_id: CustomerId,
+    pub status: OrderStatus,
     pub currency: String,
     pub total_minor: i64,
     pub payment: Option<Value>,
@@ -66,9 +70,9 @@ pub struct OrderRecord {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderItemRecord {
-    pub id: Uuid,
+    pub id: OrderItemId,
     pub product_id: ProductId,
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     pub period: String,
     pub domain: Option<String>,
     pub amount_minor: i64,
@@ -80,7 +84,7 @@ pub struct OrderItemRecord {
 /// A provisioning step of an order and where its job stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderStepRecord {
-    pub order_item_id: Uuid,
+    pub order_item_id: OrderItemId,
     pub step: String,
     pub job_id: JobId,
     /// `None` once the job was pruned.
@@ -92,10 +96,10 @@ pub struct OrderStepRecord {
 /// An order to insert (its items follow with `insert_order_item`).
 #[derive(Debug, Clone)]
 pub struct NewOrder<'a> {
-    pub id: Uuid,
+    pub id: OrderId,
     pub tenant: TenantId,
-    pub customer: Uuid,
-    pub status: &'a str,
+    pub customer: CustomerId,
+    pub status: OrderStatus,
     pub currency: Currency,
     pub total_minor: i64,
     /// The payment the site reported, kept as sent; its provider and
@@ -107,8 +111,8 @@ pub struct NewOrder<'a> {
 /// An item to insert with its subscription.
 #[derive(Debug, Clone)]
 pub struct NewOrderItem {
-    pub id: Uuid,
-    pub subscription_id: Uuid,
+    pub id: OrderItemId,
+    pub subscription_id: SubscriptionId,
     pub product_id: ProductId,
     pub period: Period,
     pub domain: Option<String>,
@@ -126,7 +130,7 @@ macro_rules! customer_from_row {
         let address: Option<Json<Value>> = row.try_get("address")?;
         let portal: Option<Uuid> = row.try_get("portal_user_id")?;
         CustomerRecord {
-            id: row.try_get("id")?,
+            id: CustomerId::from_uuid(row.try_get("id")?),
             tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
             email: row.try_get("email")?,
             name: row.try_get("name")?,
@@ -136,7 +140,9 @@ macro_rules! customer_from_row {
             address: address.map(|a| a.0),
             credit_balance_minor: row.try_get("credit_balance_minor")?,
             portal_user_id: portal.map(UserId::from_uuid),
-            pending_for: row.try_get("pending_for_customer_id")?,
+            pending_for: row
+                .try_get::<Option<Uuid>, _>("pending_for_customer_id")?
+                .map(CustomerId::from_uuid),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         }
@@ -151,10 +157,10 @@ macro_rules! order_from_row {
         let row = $row;
         let payment: Option<Json<Value>> = row.try_get("payment")?;
         OrderRecord {
-            id: row.try_get("id")?,
+            id: OrderId::from_uuid(row.try_get("id")?),
             tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
-            customer_id: row.try_get("customer_id")?,
-            status: row.try_get("status")?,
+            customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
+            status: parse_text("order status", row.try_get("status")?)?,
             currency: row.try_get("currency")?,
             total_minor: row.try_get("total_minor")?,
             payment: payment.map(|p| p.0),
@@ -168,7 +174,7 @@ impl Tx {
     /// zone and site keep holding them until they are removed).
     pub async fn release_domains(
         &mut self,
-        subscription: Uuid,
+        subscription: SubscriptionId,
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
         let n = on_tx!(self, |conn| {
@@ -176,7 +182,7 @@ impl Tx {
                 "UPDATE domains SET status = 'RELEASED', updated_at = $2
                  WHERE subscription_id = $1 AND status IN ('PENDING', 'ACTIVE')",
             )
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .bind(now)
             .execute(conn)
             .await?
@@ -188,7 +194,7 @@ impl Tx {
     pub async fn order_items(
         &mut self,
         tenant: TenantId,
-        order: Uuid,
+        order: OrderId,
     ) -> StoreResult<Vec<OrderItemRecord>> {
         let found = on_tx!(self, |conn| {
             let mut out = Vec::new();
@@ -197,7 +203,7 @@ impl Tx {
                  FROM order_items WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
             )
             .bind(tenant.as_uuid())
-            .bind(order)
+            .bind(order.as_uuid())
             .fetch_all(conn)
             .await?
             {
@@ -212,14 +218,14 @@ impl Tx {
     pub async fn set_order_total(
         &mut self,
         tenant: TenantId,
-        order: Uuid,
+        order: OrderId,
         total_minor: i64,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query("UPDATE orders SET total_minor = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.as_uuid())
-                .bind(order)
+                .bind(order.as_uuid())
                 .bind(total_minor)
                 .bind(now)
                 .execute(conn)
@@ -232,7 +238,7 @@ impl Tx {
     pub async fn mark_order_paid(
         &mut self,
         tenant: TenantId,
-        order: Uuid,
+        order: OrderId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let n = on_tx!(self, |conn| {
@@ -241,7 +247,7 @@ impl Tx {
                  WHERE tenant_id = $1 AND id = $2 AND status = 'PENDING_PAYMENT'",
             )
             .bind(tenant.as_uuid())
-            .bind(order)
+            .bind(order.as_uuid())
             .bind(now)
             .execute(conn)
             .await?
@@ -273,14 +279,18 @@ impl Tx {
         Ok(found)
     }
 
-    pub async fn customer(&mut self, tenant: TenantId, id: Uuid) -> StoreResult<CustomerRecord> {
+    pub async fn customer(
+        &mut self,
+        tenant: TenantId,
+        id: CustomerId,
+    ) -> StoreResult<CustomerRecord> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2"
         ));
         let found = on_tx!(self, |conn| {
             let row = sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(id)
+                .bind(id.as_uuid())
                 .fetch_optional(conn)
                 .await?
                 .ok_or(StoreError::NotFound)?;
@@ -293,7 +303,7 @@ impl Tx {
     pub async fn customers_by_ids(
         &mut self,
         tenant: TenantId,
-        ids: &[Uuid],
+        ids: &[CustomerId],
     ) -> StoreResult<Vec<CustomerRecord>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(10_000) {
@@ -305,7 +315,7 @@ impl Tx {
                 ));
                 let mut sep = q.separated(", ");
                 for id in chunk {
-                    sep.push_bind(*id);
+                    sep.push_bind(id.as_uuid());
                 }
                 q.push(")");
                 for row in q.build().fetch_all(&mut *conn).await? {
@@ -328,7 +338,7 @@ impl Tx {
                  ON CONFLICT (id) DO UPDATE SET name = $4, company = $5, country = $6, tax_id = $7,
                      address = $8, portal_user_id = $10, updated_at = $12",
             )
-            .bind(c.id)
+            .bind(c.id.as_uuid())
             .bind(c.tenant_id.as_uuid())
             .bind(&c.email)
             .bind(&c.name)
@@ -340,7 +350,7 @@ impl Tx {
             .bind(c.portal_user_id.map(|u| u.as_uuid()))
             .bind(c.created_at)
             .bind(c.updated_at)
-            .bind(c.pending_for)
+            .bind(c.pending_for.map(|c| c.as_uuid()))
             .execute(conn)
             .await?;
         });
@@ -354,10 +364,10 @@ impl Tx {
                      idempotency_key, created_at, updated_at, payment_provider, payment_reference)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
             )
-            .bind(o.id)
+            .bind(o.id.as_uuid())
             .bind(o.tenant.as_uuid())
-            .bind(o.customer)
-            .bind(o.status)
+            .bind(o.customer.as_uuid())
+            .bind(o.status.as_str())
             .bind(o.currency.code())
             .bind(o.total_minor)
             .bind(o.payment.map(Json))
@@ -376,8 +386,8 @@ impl Tx {
     pub async fn insert_order_item(
         &mut self,
         tenant: TenantId,
-        order: Uuid,
-        customer: Uuid,
+        order: OrderId,
+        customer: CustomerId,
         currency: Currency,
         item: &NewOrderItem,
         now: OffsetDateTime,
@@ -388,9 +398,9 @@ impl Tx {
                      status, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING_ACTIVATION', $8, $8)",
             )
-            .bind(item.subscription_id)
+            .bind(item.subscription_id.as_uuid())
             .bind(tenant.as_uuid())
-            .bind(customer)
+            .bind(customer.as_uuid())
             .bind(item.product_id.as_uuid())
             .bind(item.period.as_str())
             .bind(currency.code())
@@ -403,11 +413,11 @@ impl Tx {
                      options, amount_minor, setup_fee_minor, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
-            .bind(item.id)
+            .bind(item.id.as_uuid())
             .bind(tenant.as_uuid())
-            .bind(order)
+            .bind(order.as_uuid())
             .bind(item.product_id.as_uuid())
-            .bind(item.subscription_id)
+            .bind(item.subscription_id.as_uuid())
             .bind(item.period.as_str())
             .bind(&item.domain)
             .bind(item.options.as_ref().map(Json))
@@ -423,8 +433,8 @@ impl Tx {
                 )
                 .bind(Uuid::now_v7())
                 .bind(tenant.as_uuid())
-                .bind(customer)
-                .bind(item.subscription_id)
+                .bind(customer.as_uuid())
+                .bind(item.subscription_id.as_uuid())
                 .bind(domain)
                 .bind(now)
                 .execute(&mut *conn)
@@ -437,8 +447,8 @@ impl Tx {
     pub async fn insert_order_step(
         &mut self,
         tenant: TenantId,
-        order: Uuid,
-        item: Uuid,
+        order: OrderId,
+        item: OrderItemId,
         step: &str,
         job: JobId,
         now: OffsetDateTime,
@@ -450,8 +460,8 @@ impl Tx {
             )
             .bind(Uuid::now_v7())
             .bind(tenant.as_uuid())
-            .bind(order)
-            .bind(item)
+            .bind(order.as_uuid())
+            .bind(item.as_uuid())
             .bind(step)
             .bind(job.as_uuid())
             .bind(now)
@@ -463,7 +473,7 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn customer(&self, tenant: TenantId, id: Uuid) -> StoreResult<CustomerRecord> {
+    pub async fn customer(&self, tenant: TenantId, id: CustomerId) -> StoreResult<CustomerRecord> {
         self.begin_read().await?.customer(tenant, id).await
     }
 
@@ -492,7 +502,7 @@ impl Store {
     pub async fn list_customers(
         &self,
         tenant: TenantId,
-        after: Option<Uuid>,
+        after: Option<CustomerId>,
         limit: u32,
     ) -> StoreResult<Vec<CustomerRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
@@ -503,7 +513,7 @@ impl Store {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(after)
+                .bind(after.map(|a| a.as_uuid()))
                 .bind(i64::from(limit))
                 .fetch_all(p)
                 .await?
@@ -515,14 +525,14 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn order(&self, tenant: TenantId, id: Uuid) -> StoreResult<OrderRecord> {
+    pub async fn order(&self, tenant: TenantId, id: OrderId) -> StoreResult<OrderRecord> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2"
         ));
         let found = on_pool!(self.pool, |p| {
             let row = sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(id)
+                .bind(id.as_uuid())
                 .fetch_optional(p)
                 .await?
                 .ok_or(StoreError::NotFound)?;
@@ -535,8 +545,8 @@ impl Store {
     pub async fn list_orders(
         &self,
         tenant: TenantId,
-        customer: Option<Uuid>,
-        before: Option<Uuid>,
+        customer: Option<CustomerId>,
+        before: Option<OrderId>,
         limit: u32,
     ) -> StoreResult<Vec<OrderRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
@@ -548,8 +558,8 @@ impl Store {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(customer)
-                .bind(before)
+                .bind(customer.map(|c| c.as_uuid()))
+                .bind(before.map(|v| v.as_uuid()))
                 .bind(i64::from(limit))
                 .fetch_all(p)
                 .await?
@@ -564,7 +574,7 @@ impl Store {
     pub async fn order_items(
         &self,
         tenant: TenantId,
-        order: Uuid,
+        order: OrderId,
     ) -> StoreResult<Vec<OrderItemRecord>> {
         self.begin_read().await?.order_items(tenant, order).await
     }
@@ -573,7 +583,7 @@ impl Store {
     pub async fn order_steps(
         &self,
         tenant: TenantId,
-        order: Uuid,
+        order: OrderId,
     ) -> StoreResult<Vec<OrderStepRecord>> {
         self.order_steps_of(tenant, &[order]).await
     }
@@ -583,8 +593,8 @@ impl Store {
     pub async fn order_items_of(
         &self,
         tenant: TenantId,
-        orders: &[Uuid],
-    ) -> StoreResult<Vec<(Uuid, OrderItemRecord)>> {
+        orders: &[OrderId],
+    ) -> StoreResult<Vec<(OrderId, OrderItemRecord)>> {
         if orders.is_empty() {
             return Ok(Vec::new());
         }
@@ -596,11 +606,11 @@ impl Store {
         let found = on_pool!(self.pool, |p| {
             let mut q = sqlx::query(sql).bind(tenant.as_uuid());
             for order in orders {
-                q = q.bind(*order);
+                q = q.bind(order.as_uuid());
             }
             let mut out = Vec::new();
             for row in q.fetch_all(p).await? {
-                let order: Uuid = row.try_get("order_id")?;
+                let order = OrderId::from_uuid(row.try_get("order_id")?);
                 out.push((order, item_from_row!(&row)));
             }
             out
@@ -613,7 +623,7 @@ impl Store {
     pub async fn order_steps_of(
         &self,
         tenant: TenantId,
-        orders: &[Uuid],
+        orders: &[OrderId],
     ) -> StoreResult<Vec<OrderStepRecord>> {
         if orders.is_empty() {
             return Ok(Vec::new());
@@ -627,13 +637,13 @@ impl Store {
         let found = on_pool!(self.pool, |p| {
             let mut q = sqlx::query(sql).bind(tenant.as_uuid());
             for order in orders {
-                q = q.bind(*order);
+                q = q.bind(order.as_uuid());
             }
             let mut out = Vec::new();
             for row in q.fetch_all(p).await? {
                 let state: Option<String> = row.try_get("state")?;
                 out.push(OrderStepRecord {
-                    order_item_id: row.try_get("order_item_id")?,
+                    order_item_id: OrderItemId::from_uuid(row.try_get("order_item_id")?),
                     step: row.try_get("step")?,
                     job_id: JobId::from_uuid(row.try_get("job_id")?),
                     job_state: state.and_then(|s| s.parse().ok()),

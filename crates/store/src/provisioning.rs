@@ -2,26 +2,28 @@
 //! steps each subscription's provisioning finished, and the subscription's
 //! activation.
 
-use mpanel_domain::{ServerId, TenantId};
+use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_domain::provisioning::{ResourceStatus, StepState};
+use mpanel_domain::{CustomerId, ResourceId, ServerId, SubscriptionId, TenantId};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::types::Json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+use crate::error::parse_text;
 use crate::{Store, StoreResult, Tx};
 
 /// A resource provisioning made: a zone, a site or a mailbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceRecord {
-    pub id: Uuid,
+    pub id: ResourceId,
     pub tenant_id: TenantId,
-    pub customer_id: Uuid,
-    pub subscription_id: Uuid,
+    pub customer_id: CustomerId,
+    pub subscription_id: SubscriptionId,
     pub server_id: ServerId,
     /// The zone name, the site's domain, or the mailbox address.
     pub name: String,
-    pub status: String,
+    pub status: ResourceStatus,
     /// Sites: disk quota; mailboxes: quota.
     pub quota_mb: Option<i64>,
     pub php_version: Option<String>,
@@ -68,10 +70,10 @@ impl ResourceKind {
     }
 
     /// The status of a resource that is gone.
-    pub fn gone(self) -> &'static str {
+    pub fn gone(self) -> ResourceStatus {
         match self {
-            Self::HostingAccount => "TERMINATED",
-            Self::DnsZone | Self::MailAccount => "DELETED",
+            Self::HostingAccount => ResourceStatus::Terminated,
+            Self::DnsZone | Self::MailAccount => ResourceStatus::Deleted,
         }
     }
 }
@@ -80,13 +82,13 @@ macro_rules! resource_from_row {
     ($row:expr) => {{
         let row = $row;
         ResourceRecord {
-            id: row.try_get("id")?,
+            id: ResourceId::from_uuid(row.try_get("id")?),
             tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
-            customer_id: row.try_get("customer_id")?,
-            subscription_id: row.try_get("subscription_id")?,
+            customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
+            subscription_id: SubscriptionId::from_uuid(row.try_get("subscription_id")?),
             server_id: ServerId::from_uuid(row.try_get("server_id")?),
             name: row.try_get("name")?,
-            status: row.try_get("status")?,
+            status: parse_text("resource status", row.try_get("status")?)?,
             quota_mb: row.try_get("quota_mb")?,
             php_version: row.try_get("php_version")?,
             archive_path: row.try_get("archive_path")?,
@@ -99,11 +101,11 @@ macro_rules! resource_from_row {
 /// The subscription a provisioning job works for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionRef {
-    pub id: Uuid,
+    pub id: SubscriptionId,
     pub tenant_id: TenantId,
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub product_id: mpanel_domain::ProductId,
-    pub status: String,
+    pub status: SubscriptionStatus,
 }
 
 impl Store {
@@ -111,7 +113,7 @@ impl Store {
     pub async fn resources_of(
         &self,
         kind: ResourceKind,
-        subscription: Uuid,
+        subscription: SubscriptionId,
     ) -> StoreResult<Vec<ResourceRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "{} WHERE subscription_id = $1 AND status <> $2 ORDER BY created_at, id",
@@ -120,8 +122,8 @@ impl Store {
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
-                .bind(subscription)
-                .bind(kind.gone())
+                .bind(subscription.as_uuid())
+                .bind(kind.gone().as_str())
                 .fetch_all(p)
                 .await?
             {
@@ -137,7 +139,7 @@ impl Store {
         &self,
         kind: ResourceKind,
         tenant: TenantId,
-        id: Uuid,
+        id: ResourceId,
     ) -> StoreResult<ResourceRecord> {
         let sql = sqlx::AssertSqlSafe(format!(
             "{} WHERE tenant_id = $1 AND id = $2",
@@ -146,7 +148,7 @@ impl Store {
         let found = on_pool!(self.pool, |p| {
             match sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(id)
+                .bind(id.as_uuid())
                 .fetch_optional(p)
                 .await?
             {
@@ -162,7 +164,7 @@ impl Store {
         &self,
         kind: ResourceKind,
         tenant: TenantId,
-        customer: Option<Uuid>,
+        customer: Option<CustomerId>,
         limit: u32,
     ) -> StoreResult<Vec<ResourceRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
@@ -173,7 +175,7 @@ impl Store {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(customer)
+                .bind(customer.map(|v| v.as_uuid()))
                 .bind(i64::from(limit))
                 .fetch_all(p)
                 .await?
@@ -193,7 +195,11 @@ impl Store {
         ));
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
-            for row in sqlx::query(sql).bind(kind.gone()).fetch_all(p).await? {
+            for row in sqlx::query(sql)
+                .bind(kind.gone().as_str())
+                .fetch_all(p)
+                .await?
+            {
                 out.push((
                     ServerId::from_uuid(row.try_get("server_id")?),
                     row.try_get::<i64, _>("n")?,
@@ -213,8 +219,8 @@ impl Store {
     pub async fn set_resource_status(
         &self,
         kind: ResourceKind,
-        id: Uuid,
-        status: &str,
+        id: ResourceId,
+        status: ResourceStatus,
         archive_path: Option<&str>,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -228,7 +234,10 @@ impl Store {
             kind.table()
         ));
         on_pool!(self.pool, |p| {
-            let mut q = sqlx::query(sql).bind(id).bind(status).bind(now);
+            let mut q = sqlx::query(sql)
+                .bind(id.as_uuid())
+                .bind(status.as_str())
+                .bind(now);
             if kind == ResourceKind::HostingAccount {
                 q = q.bind(archive_path);
             }
@@ -238,21 +247,21 @@ impl Store {
     }
 
     /// The subscription's tenant, customer and status.
-    pub async fn subscription_ref(&self, id: Uuid) -> StoreResult<SubscriptionRef> {
+    pub async fn subscription_ref(&self, id: SubscriptionId) -> StoreResult<SubscriptionRef> {
         let found = on_pool!(self.pool, |p| {
             match sqlx::query(
                 "SELECT id, tenant_id, customer_id, product_id, status FROM subscriptions WHERE id = $1",
             )
-            .bind(id)
+            .bind(id.as_uuid())
             .fetch_optional(p)
             .await?
             {
                 Some(row) => Some(SubscriptionRef {
-                    id: row.try_get("id")?,
+                    id: SubscriptionId::from_uuid(row.try_get("id")?),
                     tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
-                    customer_id: row.try_get("customer_id")?,
+                    customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
                     product_id: mpanel_domain::ProductId::from_uuid(row.try_get("product_id")?),
-                    status: row.try_get("status")?,
+                    status: parse_text("subscription status", row.try_get("status")?)?,
                 }),
                 None => None,
             }
@@ -263,21 +272,21 @@ impl Store {
     /// The steps of a subscription's provisioning and their state.
     pub async fn provisioning_steps(
         &self,
-        subscription: Uuid,
-    ) -> StoreResult<Vec<(String, String, Option<Value>)>> {
+        subscription: SubscriptionId,
+    ) -> StoreResult<Vec<(String, StepState, Option<Value>)>> {
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
             for row in sqlx::query(
                 "SELECT step, state, detail FROM provisioning_steps WHERE subscription_id = $1",
             )
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .fetch_all(p)
             .await?
             {
                 let detail: Option<Json<Value>> = row.try_get("detail")?;
                 out.push((
                     row.try_get("step")?,
-                    row.try_get("state")?,
+                    parse_text("provisioning step state", row.try_get("state")?)?,
                     detail.map(|d| d.0),
                 ));
             }
@@ -288,9 +297,9 @@ impl Store {
 
     pub async fn mark_provisioning_step(
         &self,
-        subscription: Uuid,
+        subscription: SubscriptionId,
         step: &str,
-        state: &str,
+        state: StepState,
         detail: Option<&Value>,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
@@ -301,9 +310,9 @@ impl Store {
                  ON CONFLICT (subscription_id, step) DO UPDATE SET state = excluded.state,
                     detail = COALESCE(excluded.detail, provisioning_steps.detail), updated_at = excluded.updated_at",
             )
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .bind(step)
-            .bind(state)
+            .bind(state.as_str())
             .bind(detail.map(Json))
             .bind(now)
             .execute(p)
@@ -320,7 +329,7 @@ impl Tx {
     pub async fn count_live_resources(
         &mut self,
         kind: ResourceKind,
-        subscription: Uuid,
+        subscription: SubscriptionId,
     ) -> StoreResult<i64> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {} WHERE subscription_id = $1 AND status <> $2",
@@ -328,8 +337,8 @@ impl Tx {
         ));
         let n = on_tx!(self, |conn| {
             sqlx::query_scalar::<_, i64>(sql)
-                .bind(subscription)
-                .bind(kind.gone())
+                .bind(subscription.as_uuid())
+                .bind(kind.gone().as_str())
                 .fetch_one(conn)
                 .await?
         });
@@ -361,13 +370,13 @@ impl Tx {
         };
         on_tx!(self, |conn| {
             let mut q = sqlx::query(sql)
-                .bind(r.id)
+                .bind(r.id.as_uuid())
                 .bind(r.tenant_id.as_uuid())
-                .bind(r.customer_id)
-                .bind(r.subscription_id)
+                .bind(r.customer_id.as_uuid())
+                .bind(r.subscription_id.as_uuid())
                 .bind(r.server_id.as_uuid())
                 .bind(&r.name)
-                .bind(&r.status)
+                .bind(r.status.as_str())
                 .bind(r.created_at)
                 .bind(r.updated_at);
             match kind {
@@ -384,7 +393,7 @@ impl Tx {
     /// become ACTIVE. `false` if it was not waiting.
     pub async fn activate_subscription(
         &mut self,
-        id: Uuid,
+        id: SubscriptionId,
         external_ref: &str,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
@@ -393,14 +402,14 @@ impl Tx {
                 "UPDATE subscriptions SET status = 'ACTIVE', external_ref = $2, updated_at = $3
                  WHERE id = $1 AND status = 'PENDING_ACTIVATION'",
             )
-            .bind(id)
+            .bind(id.as_uuid())
             .bind(external_ref)
             .bind(now)
             .execute(&mut *conn)
             .await?
             .rows_affected();
             sqlx::query("UPDATE domains SET status = 'ACTIVE', updated_at = $2 WHERE subscription_id = $1 AND status = 'PENDING'")
-                .bind(id)
+                .bind(id.as_uuid())
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;

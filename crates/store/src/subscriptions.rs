@@ -2,20 +2,21 @@
 //! next period to invoice), trial, addons and cancellation. Every call takes
 //! the caller's tenant.
 
-use mpanel_domain::{ProductId, TenantId};
+use mpanel_domain::provisioning::ResourceStatus;
+use mpanel_domain::{CustomerId, InvoiceId, ProductId, ResourceId, SubscriptionId, TenantId};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::types::Json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+use crate::error::parse_text;
 use crate::{Engine, Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionRecord {
-    pub id: Uuid,
+    pub id: SubscriptionId,
     pub tenant_id: TenantId,
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub product_id: ProductId,
     /// `HOURLY`, `MONTHLY`, `YEARLY` or `ONE_TIME`.
     pub period: String,
@@ -46,11 +47,11 @@ pub struct SubscriptionRecord {
 /// What lists filter on.
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionFilter {
-    pub customer: Option<Uuid>,
+    pub customer: Option<CustomerId>,
     pub status: Option<String>,
     pub product: Option<ProductId>,
     /// Ids above this one (the cursor).
-    pub after: Option<Uuid>,
+    pub after: Option<SubscriptionId>,
     pub limit: u32,
 }
 
@@ -64,9 +65,9 @@ macro_rules! subscription_from_row {
         let row = $row;
         let addons: sqlx::types::Json<serde_json::Value> = row.try_get("addons")?;
         SubscriptionRecord {
-            id: row.try_get("id")?,
+            id: SubscriptionId::from_uuid(row.try_get("id")?),
             tenant_id: mpanel_domain::TenantId::from_uuid(row.try_get("tenant_id")?),
-            customer_id: row.try_get("customer_id")?,
+            customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
             product_id: mpanel_domain::ProductId::from_uuid(row.try_get("product_id")?),
             period: row.try_get("period")?,
             currency: row.try_get("currency")?,
@@ -102,9 +103,9 @@ impl Tx {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                     $18, $19, $20, $21, $22)",
             )
-            .bind(s.id)
+            .bind(s.id.as_uuid())
             .bind(s.tenant_id.as_uuid())
-            .bind(s.customer_id)
+            .bind(s.customer_id.as_uuid())
             .bind(s.product_id.as_uuid())
             .bind(&s.period)
             .bind(&s.currency)
@@ -135,7 +136,7 @@ impl Tx {
     pub async fn subscription_for_update(
         &mut self,
         tenant: TenantId,
-        id: Uuid,
+        id: SubscriptionId,
     ) -> StoreResult<SubscriptionRecord> {
         let lock = match self.engine() {
             Engine::Postgres => " FOR UPDATE",
@@ -147,7 +148,7 @@ impl Tx {
         let found = on_tx!(self, |conn| {
             match sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(id)
+                .bind(id.as_uuid())
                 .fetch_optional(conn)
                 .await?
             {
@@ -170,7 +171,7 @@ impl Tx {
                  WHERE tenant_id = $1 AND id = $2",
             )
             .bind(s.tenant_id.as_uuid())
-            .bind(s.id)
+            .bind(s.id.as_uuid())
             .bind(s.product_id.as_uuid())
             .bind(&s.period)
             .bind(s.amount_minor)
@@ -199,8 +200,8 @@ impl Tx {
     pub async fn hosting_accounts_of(
         &mut self,
         tenant: TenantId,
-        subscription: Uuid,
-    ) -> StoreResult<Vec<(Uuid, String)>> {
+        subscription: SubscriptionId,
+    ) -> StoreResult<Vec<(ResourceId, ResourceStatus)>> {
         let found = on_tx!(self, |conn| {
             let mut out = Vec::new();
             for row in sqlx::query(
@@ -208,11 +209,14 @@ impl Tx {
                  WHERE tenant_id = $1 AND subscription_id = $2 AND status <> 'TERMINATED' ORDER BY id",
             )
             .bind(tenant.as_uuid())
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .fetch_all(conn)
             .await?
             {
-                out.push((row.try_get(0)?, row.try_get(1)?));
+                out.push((
+                    ResourceId::from_uuid(row.try_get(0)?),
+                    parse_text("resource status", row.try_get(1)?)?,
+                ));
             }
             out
         });
@@ -223,7 +227,7 @@ impl Tx {
     /// mailboxes (`None` leaves one as it is).
     pub async fn set_subscription_quotas(
         &mut self,
-        subscription: Uuid,
+        subscription: SubscriptionId,
         disk_quota_mb: Option<i64>,
         mail_quota_mb: Option<i64>,
         now: OffsetDateTime,
@@ -233,7 +237,7 @@ impl Tx {
                 "UPDATE hosting_accounts SET disk_quota_mb = COALESCE($2, disk_quota_mb), updated_at = $3
                  WHERE subscription_id = $1 AND status <> 'TERMINATED'",
             )
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .bind(disk_quota_mb)
             .bind(now)
             .execute(&mut *conn)
@@ -242,7 +246,7 @@ impl Tx {
                 "UPDATE mail_accounts SET quota_mb = COALESCE($2, quota_mb), updated_at = $3
                  WHERE subscription_id = $1 AND status <> 'DELETED'",
             )
-            .bind(subscription)
+            .bind(subscription.as_uuid())
             .bind(mail_quota_mb)
             .bind(now)
             .execute(&mut *conn)
@@ -255,7 +259,7 @@ impl Tx {
     pub async fn subscriptions_of_invoice(
         &mut self,
         tenant: TenantId,
-        invoice: Uuid,
+        invoice: InvoiceId,
     ) -> StoreResult<Vec<SubscriptionRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM subscriptions s WHERE s.tenant_id = $1 AND s.id IN
@@ -266,7 +270,7 @@ impl Tx {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(invoice)
+                .bind(invoice.as_uuid())
                 .fetch_all(conn)
                 .await?
             {
@@ -282,7 +286,7 @@ impl Store {
     pub async fn subscription(
         &self,
         tenant: TenantId,
-        id: Uuid,
+        id: SubscriptionId,
     ) -> StoreResult<SubscriptionRecord> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM subscriptions s WHERE s.tenant_id = $1 AND s.id = $2"
@@ -290,7 +294,7 @@ impl Store {
         let found = on_pool!(self.pool, |p| {
             match sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(id)
+                .bind(id.as_uuid())
                 .fetch_optional(p)
                 .await?
             {
@@ -338,10 +342,10 @@ impl Store {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
-                .bind(f.customer)
+                .bind(f.customer.map(|v| v.as_uuid()))
                 .bind(&f.status)
                 .bind(f.product.map(|p| p.as_uuid()))
-                .bind(f.after)
+                .bind(f.after.map(|v| v.as_uuid()))
                 .bind(i64::from(f.limit))
                 .fetch_all(p)
                 .await?

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use mpanel_domain::CustomerId;
 use mpanel_services::customers::{self, CustomerPatch};
 use mpanel_services::orders::CustomerInput;
 use mpanel_store::orders::CustomerRecord;
@@ -10,7 +11,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
@@ -120,7 +120,7 @@ pub async fn list(
     let fetched = customers::list(
         &state.store,
         &caller.principal,
-        paging.after::<Uuid>()?,
+        paging.after::<CustomerId>()?,
         paging.fetch(),
     )
     .await?;
@@ -173,7 +173,7 @@ pub async fn get(
     caller: Authorized<perm::CustomersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerView>, Problem> {
-    let id = query::path_id::<Uuid>(&id, "customer")?;
+    let id = query::path_id::<CustomerId>(&id, "customer")?;
     Ok(Json(
         customers::get(&state.store, &caller.principal, id)
             .await?
@@ -193,7 +193,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CustomerPatchBody>,
 ) -> Result<Json<CustomerView>, Problem> {
-    let id = query::path_id::<Uuid>(&id, "customer")?;
+    let id = query::path_id::<CustomerId>(&id, "customer")?;
     let patch = CustomerPatch {
         name: body.name,
         company: body.company,

@@ -4,11 +4,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use mpanel_domain::{CustomerId, ResourceId};
 use mpanel_services::hosting::{self, AccountView, Action, HostingAccountView};
 use mpanel_store::provisioning::ResourceKind;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::json::ApiJson;
@@ -35,7 +35,8 @@ pub struct Queued {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    customer_id: Option<Uuid>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    customer_id: Option<CustomerId>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,7 +47,7 @@ pub struct PasswordBody {
     password: String,
 }
 
-fn id_of(raw: &str, what: &str) -> Result<Uuid, Problem> {
+fn id_of(raw: &str, what: &str) -> Result<ResourceId, Problem> {
     crate::query::path_id(raw, what)
 }
 

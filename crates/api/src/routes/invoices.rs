@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::billing::invoice::InvoiceStatus;
-use mpanel_domain::{CreditNoteId, InvoiceId, TenantId};
+use mpanel_domain::{CreditNoteId, CustomerId, InvoiceId, TenantId};
 use mpanel_services::billing::credit_notes::{self, CreditNoteInput, CreditNoteView};
 use mpanel_services::billing::invoices::{self, DraftInput, InvoiceView};
 use mpanel_services::billing::movements::{self, CustomerCredit, Movements};
@@ -17,7 +17,6 @@ use mpanel_store::billing::InvoiceFilter;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::caller::{Authorized, Ctx, perm};
 use crate::idempotency::{self, Idempotent};
@@ -33,7 +32,8 @@ pub struct ListFilter {
     #[serde(default, deserialize_with = "query::from_str_opt")]
     #[param(value_type = Option<InvoiceStatus>, inline)]
     status: Option<InvoiceStatus>,
-    customer_id: Option<Uuid>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    customer_id: Option<CustomerId>,
     /// Issued at or after (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[param(value_type = Option<OffsetDateTime>)]
@@ -60,7 +60,7 @@ async fn list_for(
     state: &AppState,
     tenant: TenantId,
     list: Listing<ListFilter>,
-    customer: Option<Uuid>,
+    customer: Option<CustomerId>,
 ) -> Result<Page<InvoiceView>, Problem> {
     let Listing { paging, filter: q } = list;
     let filter = InvoiceFilter {
@@ -349,7 +349,7 @@ pub async fn customer_credit(
     caller: Authorized<perm::InvoicesRead>,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerCredit>, Problem> {
-    let customer = query::path_id::<Uuid>(&id, "customer")?;
+    let customer = query::path_id::<CustomerId>(&id, "customer")?;
     let tenant = caller.principal.tenant_id;
     Ok(Json(
         movements::customer_credit(&state.store, tenant, customer).await?,
@@ -360,7 +360,7 @@ pub async fn customer_credit(
 pub(crate) async fn own_customer(
     state: &AppState,
     caller: &mpanel_services::identity::Principal,
-) -> Result<Option<Uuid>, Problem> {
+) -> Result<Option<CustomerId>, Problem> {
     Ok(state
         .store
         .customer_of_user(caller.tenant_id, caller.user_id)

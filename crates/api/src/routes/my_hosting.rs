@@ -4,8 +4,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use mpanel_domain::ResourceId;
 use mpanel_services::hosting::{self, HostingAccountView};
-use uuid::Uuid;
 
 use super::hosting::HostingAccounts;
 use super::invoices::own_customer;
@@ -35,7 +35,7 @@ pub async fn my_get(
     caller: Authorized<perm::SelfRead>,
     Path(id): Path<String>,
 ) -> Result<Json<HostingAccountView>, Problem> {
-    let id: Uuid = query::path_id(&id, "hosting account")?;
+    let id: ResourceId = query::path_id(&id, "hosting account")?;
     mine(&state, &caller)
         .await?
         .into_iter()

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::jobs::JobState;
+use mpanel_domain::{OrderId, SubscriptionId};
 use mpanel_services::orders;
 use mpanel_store::domain_verifications::DomainVerification;
 use mpanel_store::orders::{OrderItemRecord, OrderRecord, OrderStepRecord};
@@ -13,7 +14,6 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::caller::{Authorized, perm};
 use crate::idempotency::{self, Start};
@@ -148,7 +148,7 @@ fn summary(o: OrderRecord) -> OrderView {
     OrderView {
         id: o.id.to_string(),
         customer_id: o.customer_id.to_string(),
-        status: o.status,
+        status: o.status.as_str().to_owned(),
         currency: o.currency,
         total_minor: o.total_minor,
         payment: o.payment,
@@ -173,15 +173,15 @@ async fn detailed_many(
     tenant: mpanel_domain::TenantId,
     orders: Vec<OrderRecord>,
 ) -> Result<Vec<OrderView>, Problem> {
-    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
     let items = state.store.order_items_of(tenant, &ids).await?;
     let steps = state.store.order_steps_of(tenant, &ids).await?;
-    let subscriptions: Vec<Uuid> = items.iter().map(|(_, i)| i.subscription_id).collect();
+    let subscriptions: Vec<SubscriptionId> = items.iter().map(|(_, i)| i.subscription_id).collect();
     let proofs = state
         .store
         .domain_verifications_of(tenant, &subscriptions)
         .await?;
-    let mut items_of: std::collections::HashMap<Uuid, Vec<OrderItemRecord>> = Default::default();
+    let mut items_of: std::collections::HashMap<OrderId, Vec<OrderItemRecord>> = Default::default();
     for (order, item) in items {
         items_of.entry(order).or_default().push(item);
     }
@@ -205,7 +205,7 @@ fn view_of(
     use mpanel_domain::orders::domain_control::{
         WAITING_FOR_VERIFICATION, challenge_name, step_waits_for_proof,
     };
-    let subscriptions: Vec<Uuid> = items.iter().map(|i| i.subscription_id).collect();
+    let subscriptions: Vec<SubscriptionId> = items.iter().map(|i| i.subscription_id).collect();
     let proofs: Vec<&DomainVerification> = proofs
         .iter()
         .filter(|v| subscriptions.contains(&v.subscription_id))
@@ -282,7 +282,7 @@ pub async fn list(
     let tenant = caller.principal.tenant_id;
     let fetched = state
         .store
-        .list_orders(tenant, None, paging.after::<Uuid>()?, paging.fetch())
+        .list_orders(tenant, None, paging.after::<OrderId>()?, paging.fetch())
         .await?;
     Ok(Json(paging.page(fetched, |o| o.id.to_string(), summary)))
 }
@@ -298,7 +298,7 @@ pub async fn get(
     caller: Authorized<perm::OrdersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, Problem> {
-    let id = query::path_id::<Uuid>(&id, "order")?;
+    let id = query::path_id::<OrderId>(&id, "order")?;
     let order = state
         .store
         .order(caller.principal.tenant_id, id)
@@ -335,7 +335,7 @@ pub async fn mine(
 ) -> Result<Json<Page<OrderView>>, Problem> {
     let p = &caller.principal;
     let paging = &list.paging;
-    let before = paging.after::<Uuid>()?;
+    let before = paging.after::<OrderId>()?;
     let Some(customer) = state.store.customer_of_user(p.tenant_id, p.user_id).await? else {
         return Ok(Json(Page::empty()));
     };

@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use mpanel_domain::ProductId;
 use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_domain::{CustomerId, ProductId, SubscriptionId};
 use mpanel_services::billing::autopay::{CardInput, CardSaved};
 use mpanel_services::billing::plan_change::{self, UpdateInput, UpdateView};
 use mpanel_services::billing::subscriptions::{
@@ -17,7 +17,6 @@ use mpanel_services::billing::usage::{self, BatchInput, Ingested, UsageInput};
 use mpanel_store::subscriptions::SubscriptionFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use uuid::Uuid;
 
 use super::invoices::{own_customer, tenant_of};
 use crate::caller::{Authorized, perm};
@@ -30,14 +29,16 @@ use crate::{AppState, Problem};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListFilter {
-    customer_id: Option<Uuid>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    customer_id: Option<CustomerId>,
     #[serde(default, deserialize_with = "query::from_str_opt")]
     #[param(value_type = Option<SubscriptionStatus>, inline)]
     status: Option<SubscriptionStatus>,
-    product_id: Option<Uuid>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    product_id: Option<ProductId>,
 }
 
-fn sub_id(raw: &str) -> Result<Uuid, Problem> {
+fn sub_id(raw: &str) -> Result<SubscriptionId, Problem> {
     query::path_id(raw, "subscription")
 }
 
@@ -45,14 +46,14 @@ async fn list_for(
     state: &AppState,
     tenant: mpanel_domain::TenantId,
     list: Listing<ListFilter>,
-    customer: Option<Uuid>,
+    customer: Option<CustomerId>,
 ) -> Result<Page<SubscriptionView>, Problem> {
     let Listing { paging, filter: q } = list;
     let filter = SubscriptionFilter {
         customer: customer.or(q.customer_id),
         status: q.status.map(|s| s.as_str().to_owned()),
-        product: q.product_id.map(ProductId::from_uuid),
-        after: paging.after::<Uuid>()?,
+        product: q.product_id,
+        after: paging.after::<SubscriptionId>()?,
         limit: paging.fetch(),
     };
     let fetched = subscriptions::list(&state.store, tenant, &filter).await?;
@@ -288,7 +289,7 @@ pub async fn payment_method(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CardInput>,
 ) -> Result<Json<CardSaved>, Problem> {
-    let id: Uuid = query::path_id(&id, "customer")?;
+    let id: CustomerId = query::path_id(&id, "customer")?;
     Ok(Json(
         mpanel_services::billing::autopay::set_card(
             &state.store,

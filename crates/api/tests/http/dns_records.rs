@@ -143,7 +143,7 @@ async fn dns_records_are_edited_live_checked_first_and_tenant_scoped() {
         .unwrap();
     let now = app.clock_now();
     let zone_row = ResourceRecord {
-        id: uuid::Uuid::now_v7(),
+        id: mpanel_domain::ResourceId::new(),
         tenant_id: admin.tenant_id,
         customer_id: placed["customer_id"].as_str().unwrap().parse().unwrap(),
         subscription_id: placed["items"][0]["subscription_id"]
@@ -153,7 +153,7 @@ async fn dns_records_are_edited_live_checked_first_and_tenant_scoped() {
             .unwrap(),
         server_id,
         name: zone.clone(),
-        status: "ACTIVE".into(),
+        status: mpanel_domain::provisioning::ResourceStatus::Active,
         quota_mb: None,
         php_version: None,
         archive_path: None,

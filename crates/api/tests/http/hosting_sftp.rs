@@ -15,7 +15,7 @@ const KEY: &str =
 
 /// Tenant `alpha` with an admin, a customer (from an order) whose portal
 /// user can sign in, and that customer's hosting account.
-pub(crate) async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
+pub(crate) async fn shop(app: &TestApp) -> (Account, Account, mpanel_domain::ResourceId) {
     let admin = app
         .account("alpha", "admin@alpha.test", Role::TenantAdmin)
         .await;
@@ -40,7 +40,8 @@ pub(crate) async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
         .await;
     assert_eq!(res.status(), 201);
     let placed: Value = res.json().await.unwrap();
-    let customer_id: uuid::Uuid = placed["customer_id"].as_str().unwrap().parse().unwrap();
+    let customer_id: mpanel_domain::CustomerId =
+        placed["customer_id"].as_str().unwrap().parse().unwrap();
     // The customer's portal user, signed in.
     let customer = app.account("alpha", "me@alpha.test", Role::Customer).await;
     let mut record = app
@@ -56,7 +57,7 @@ pub(crate) async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
     let now = app.clock_now();
     let server_id = app.web_server("web-1").await;
     let site = mpanel_store::provisioning::ResourceRecord {
-        id: uuid::Uuid::now_v7(),
+        id: mpanel_domain::ResourceId::new(),
         tenant_id: admin.tenant_id,
         customer_id,
         subscription_id: placed["items"][0]["subscription_id"]
@@ -66,7 +67,7 @@ pub(crate) async fn shop(app: &TestApp) -> (Account, Account, uuid::Uuid) {
             .unwrap(),
         server_id,
         name: "alpha.example".into(),
-        status: "ACTIVE".into(),
+        status: mpanel_domain::provisioning::ResourceStatus::Active,
         quota_mb: None,
         php_version: None,
         archive_path: None,

@@ -54,7 +54,7 @@ async fn concurrent_new_mailboxes_never_exceed_the_plan() {
         .await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     let placed: Value = res.json().await.unwrap();
-    let subscription: uuid::Uuid = placed["items"][0]["subscription_id"]
+    let subscription: mpanel_domain::SubscriptionId = placed["items"][0]["subscription_id"]
         .as_str()
         .unwrap()
         .parse()
@@ -72,13 +72,13 @@ async fn concurrent_new_mailboxes_never_exceed_the_plan() {
         .insert_resource(
             ResourceKind::MailAccount,
             &ResourceRecord {
-                id: uuid::Uuid::now_v7(),
+                id: mpanel_domain::ResourceId::new(),
                 tenant_id: admin.tenant_id,
                 customer_id: placed["customer_id"].as_str().unwrap().parse().unwrap(),
                 subscription_id: subscription,
                 server_id,
                 name: "postmaster@quota.test".into(),
-                status: "ACTIVE".into(),
+                status: mpanel_domain::provisioning::ResourceStatus::Active,
                 quota_mb: None,
                 php_version: None,
                 archive_path: None,

@@ -64,7 +64,7 @@ async fn another_tenants_resources_are_not_found() {
     let now = app.clock_now();
     let server_id = app.web_server("web-1").await;
     let resource = |name: &str| mpanel_store::provisioning::ResourceRecord {
-        id: uuid::Uuid::now_v7(),
+        id: mpanel_domain::ResourceId::new(),
         tenant_id: admin_a.tenant_id,
         customer_id: customer_a.parse().unwrap(),
         subscription_id: placed["items"][0]["subscription_id"]
@@ -74,7 +74,7 @@ async fn another_tenants_resources_are_not_found() {
             .unwrap(),
         server_id,
         name: name.into(),
-        status: "ACTIVE".into(),
+        status: mpanel_domain::provisioning::ResourceStatus::Active,
         quota_mb: None,
         php_version: None,
         archive_path: None,

@@ -2,8 +2,8 @@
 //! provisioning workers decode them, so both sides share these types
 //! instead of building and reading JSON by hand.
 
+use crate::{ResourceId, SubscriptionId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::steps::{PROVISION_JOB, SFTP_JOB};
 use crate::TenantId;
@@ -13,7 +13,7 @@ use crate::jobs::JobPayload;
 /// The `provision.subscription` job's payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProvisionSubscription {
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     pub template: ProvisioningTemplate,
     pub domain: Option<String>,
     /// The first mailbox's password hash, when the customer chose one
@@ -32,7 +32,7 @@ impl JobPayload for ProvisionSubscription {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostingAction {
     pub tenant_id: TenantId,
-    pub hosting_account_id: Uuid,
+    pub hosting_account_id: ResourceId,
 }
 
 /// The payload of `mail.account.create` and `mail.account.password` (a
@@ -40,7 +40,7 @@ pub struct HostingAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailPassword {
     pub tenant_id: TenantId,
-    pub mail_account_id: Uuid,
+    pub mail_account_id: ResourceId,
     pub password_hash: String,
 }
 
@@ -49,7 +49,7 @@ pub struct MailPassword {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SftpAccess {
     pub tenant_id: TenantId,
-    pub hosting_account_id: Uuid,
+    pub hosting_account_id: ResourceId,
     #[serde(default)]
     pub password_hash: Option<String>,
     #[serde(default)]

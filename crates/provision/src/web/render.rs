@@ -1,6 +1,8 @@
 //! The pure part of the web driver: names checked, vhosts rendered, the
 //! header line of a vhost read back, account user names derived.
 
+use mpanel_domain::ResourceId;
+
 use crate::DriverError;
 
 /// The first line of every vhost the driver writes starts with this; the
@@ -51,8 +53,8 @@ pub fn validate_domain(domain: &str) -> Result<(), DriverError> {
 /// The Unix user of a hosting account: `mp` and the last 12 hex digits of
 /// its id (the random part of a UUIDv7), so never anything the customer
 /// typed, and never an existing system user's name.
-pub fn account_user(account_id: uuid::Uuid) -> String {
-    let hex = account_id.simple().to_string();
+pub fn account_user(account_id: ResourceId) -> String {
+    let hex = account_id.as_uuid().simple().to_string();
     format!("mp{}", &hex[hex.len() - 12..])
 }
 
@@ -386,9 +388,9 @@ mod tests {
 
     #[test]
     fn account_users_come_from_the_id_and_only_safe_names_pass() {
-        let id = uuid::Uuid::parse_str("01890a5d-ac96-774b-bcce-b302099a8057").unwrap();
+        let id: ResourceId = "01890a5d-ac96-774b-bcce-b302099a8057".parse().unwrap();
         assert_eq!(account_user(id), "mpb302099a8057");
-        assert!(validate_user(&account_user(uuid::Uuid::now_v7())).is_ok());
+        assert!(validate_user(&account_user(ResourceId::new())).is_ok());
         for bad in [
             "",
             "mp",

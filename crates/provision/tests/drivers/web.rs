@@ -66,7 +66,7 @@ pub(crate) fn fresh_domain(tag: &str) -> String {
 pub(crate) fn spec(domain: &str) -> SiteSpec {
     SiteSpec {
         domain: domain.into(),
-        user: account_user(uuid::Uuid::now_v7()),
+        user: account_user(mpanel_domain::ResourceId::new()),
         php: false,
         php_version: None,
         disk_quota_mb: Some(100),

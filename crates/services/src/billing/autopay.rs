@@ -6,14 +6,13 @@
 
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::catalog::Currency;
-use mpanel_domain::{Clock, InvoiceId, TenantId};
+use mpanel_domain::{Clock, CustomerId, InvoiceId, TenantId};
 use mpanel_jobs::{JobOptions, JobPayload, enqueue_job};
 use mpanel_store::billing::{PaymentIntentRecord, SavedCard};
 use mpanel_store::{Store, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::invoices::balance;
 use super::settings;
@@ -69,7 +68,7 @@ pub struct CardInput {
 /// Whether the customer now pays by saved card.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardSaved {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub autopay: bool,
 }
 
@@ -93,7 +92,7 @@ pub async fn set_card(
     clock: &dyn Clock,
     tenant: TenantId,
     actor: &Actor,
-    customer: Uuid,
+    customer: CustomerId,
     input: CardInput,
 ) -> Result<CardSaved, ServiceError> {
     let card = match (input.stripe_customer_id, input.stripe_payment_method_id) {

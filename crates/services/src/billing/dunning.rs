@@ -153,10 +153,7 @@ async fn set_status(
     to: SubscriptionStatus,
 ) -> Result<usize, ServiceError> {
     let mut changed = 0;
-    for mut sub in tx
-        .subscriptions_of_invoice(ctx.tenant.id, inv.id.as_uuid())
-        .await?
-    {
+    for mut sub in tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await? {
         let from: SubscriptionStatus = match sub.status.parse() {
             Ok(s) => s,
             Err(_) => continue,

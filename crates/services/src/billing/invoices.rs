@@ -7,7 +7,7 @@ use mpanel_domain::billing::compute::compute;
 use mpanel_domain::billing::invoice::{self, InvoiceStatus, effective_status};
 use mpanel_domain::billing::tax::Treatment;
 use mpanel_domain::catalog::Currency;
-use mpanel_domain::{Clock, InvoiceId, TenantId};
+use mpanel_domain::{Clock, CustomerId, InvoiceId, OrderId, SubscriptionId, TenantId};
 use mpanel_store::billing::{InvoiceLineRecord, InvoiceRecord, IssueFields};
 use mpanel_store::orders::CustomerRecord;
 use mpanel_store::{Store, TenantRecord, Tx};
@@ -27,7 +27,7 @@ use crate::{Actor, ServiceError};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DraftInput {
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The tenant's default currency when left out.
     #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: Option<String>,
@@ -48,7 +48,7 @@ pub struct LineView {
     pub tax_rate: String,
     pub net_minor: i64,
     pub tax_minor: i64,
-    pub subscription_id: Option<Uuid>,
+    pub subscription_id: Option<SubscriptionId>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -58,8 +58,8 @@ pub struct InvoiceView {
     /// As of now: an open invoice past its due date reads `OVERDUE`.
     #[schema(value_type = InvoiceStatus)]
     pub status: String,
-    pub customer_id: Uuid,
-    pub order_id: Option<Uuid>,
+    pub customer_id: CustomerId,
+    pub order_id: Option<OrderId>,
     pub currency: String,
     pub tax_mode: String,
     pub subtotal_minor: i64,
@@ -234,7 +234,7 @@ pub(crate) fn price_lines(
 pub(crate) fn draft_record(
     id: InvoiceId,
     tenant: TenantId,
-    customer: Uuid,
+    customer: CustomerId,
     currency: Currency,
     tax_mode: mpanel_domain::billing::tax::TaxMode,
     [subtotal, tax, total]: [i64; 3],
@@ -275,7 +275,7 @@ pub(crate) struct NewDraft<'a> {
     pub lines: &'a [LineIn],
     pub notes: Vec<String>,
     /// The order it bills, for an order's invoice.
-    pub order_id: Option<Uuid>,
+    pub order_id: Option<OrderId>,
 }
 
 /// Inserts a draft inside `tx`, priced with the tenant's settings.
@@ -317,14 +317,14 @@ pub(crate) async fn create_in(
 async fn customer_in(
     tx: &mut Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: CustomerId,
 ) -> Result<CustomerRecord, ServiceError> {
-    tx.customer(tenant, id).await.map_err(|e| match e {
-        mpanel_store::StoreError::NotFound => {
-            ServiceError::invalid("customer_id", "no such customer")
-        }
-        other => other.into(),
-    })
+    tx.customer(tenant, id)
+        .await
+        .map_err(ServiceError::missing_as_invalid(
+            "customer_id",
+            "no such customer",
+        ))
 }
 
 fn currency_of(input: Option<&str>, tenant: &TenantRecord) -> Result<Currency, ServiceError> {

@@ -1,12 +1,12 @@
 //! Invoice lines as the API takes them: decimals as strings (or whole
 //! numbers), never floats, and every field named when it is wrong.
 
+use mpanel_domain::SubscriptionId;
 use mpanel_domain::billing::invoice::{LineInput, LineKind, LineSource};
 use mpanel_store::billing::InvoiceLineRecord;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::ServiceError;
 
@@ -40,7 +40,7 @@ pub struct LineIn {
     #[serde(deserialize_with = "decimal")]
     #[schema(value_type = String, pattern = "^-?[0-9]{1,9}(\\.[0-9]{1,4})?$", example = "12.50")]
     pub unit_price: Decimal,
-    pub subscription_id: Option<Uuid>,
+    pub subscription_id: Option<SubscriptionId>,
 }
 
 impl LineIn {

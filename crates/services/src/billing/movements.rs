@@ -2,12 +2,11 @@
 //! a customer holds as credit: read views for staff.
 
 use mpanel_domain::billing::payment::{CreditDisposition, PaymentStatus};
-use mpanel_domain::{CreditNoteId, InvoiceId, PaymentId, TenantId};
+use mpanel_domain::{CreditNoteId, CustomerId, InvoiceId, PaymentId, TenantId};
 use mpanel_store::Store;
 use mpanel_store::billing::{CreditBalance, CreditNoteRecord, PaymentRecord};
 use serde::Serialize;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::ServiceError;
 
@@ -128,7 +127,7 @@ pub async fn of_invoice(
 pub async fn customer_credit(
     store: &Store,
     tenant: TenantId,
-    customer: Uuid,
+    customer: CustomerId,
 ) -> Result<CustomerCredit, ServiceError> {
     store
         .customer(tenant, customer)

@@ -13,7 +13,7 @@ use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::billing::proration::{PlanChange, Proration, prorate};
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::{Currency, Period};
-use mpanel_domain::{Clock, ProductId};
+use mpanel_domain::{Clock, ProductId, SubscriptionId};
 use mpanel_store::billing::CreditEntry;
 use mpanel_store::subscriptions::SubscriptionRecord;
 use mpanel_store::{Store, TenantRecord, Tx};
@@ -36,7 +36,7 @@ use crate::{Actor, ServiceError};
 #[serde(deny_unknown_fields)]
 pub struct UpdateInput {
     /// The new plan (a product priced for the same period and currency).
-    pub product_id: Option<Uuid>,
+    pub product_id: Option<ProductId>,
     /// The full list of addons from now on.
     pub addons: Option<Vec<AddonInput>>,
     pub auto_renew: Option<bool>,
@@ -72,7 +72,7 @@ fn per_period(amount: i64, addons: &[Addon]) -> i64 {
 async fn changeable(
     tx: &mut Tx,
     tenant: &TenantRecord,
-    id: Uuid,
+    id: SubscriptionId,
 ) -> Result<SubscriptionRecord, ServiceError> {
     let sub = tx
         .subscription_for_update(tenant.id, id)
@@ -112,7 +112,7 @@ async fn new_plan(
     let (product, amount_minor, name) = match input.product_id {
         Some(p) => {
             let priced = price(tx, tenant.id, p, period, currency, "product_id").await?;
-            (ProductId::from_uuid(p), priced.amount_minor, priced.name)
+            (p, priced.amount_minor, priced.name)
         }
         None => (
             sub.product_id,
@@ -137,7 +137,7 @@ pub async fn update(
     clock: &dyn Clock,
     tenant: &TenantRecord,
     actor: &Actor,
-    id: Uuid,
+    id: SubscriptionId,
     input: UpdateInput,
 ) -> Result<UpdateView, ServiceError> {
     let now = clock.now();
@@ -171,7 +171,7 @@ pub async fn update(
     sub.updated_at = now;
     tx.save_subscription(&sub).await?;
     if plan_changed {
-        service_actions::resize(&mut tx, tenant.id, sub.id, new_product.as_uuid(), now).await?;
+        service_actions::resize(&mut tx, tenant.id, sub.id, new_product, now).await?;
     }
     tx.record_audit(&actor.audit(Change {
         tenant: tenant.id,

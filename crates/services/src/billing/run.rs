@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use mpanel_domain::TenantId;
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
 use mpanel_domain::billing::invoice::{self, LineKind, LineSource};
 use mpanel_domain::billing::money::from_minor;
@@ -20,6 +19,7 @@ use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
 use mpanel_domain::billing::usage::rate;
 use mpanel_domain::catalog::{Currency, Period, UsagePricing};
+use mpanel_domain::{CustomerId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{
     Advance, DraftIssue, DueSubscription, InvoiceLineRecord, InvoiceRecord, PeriodClaim,
     UsageCharge,
@@ -61,7 +61,7 @@ pub struct RunReport {
     pub ended: usize,
     /// Subscriptions with more missed periods than the catch-up bound:
     /// left alone for an operator.
-    pub beyond_catch_up: Vec<Uuid>,
+    pub beyond_catch_up: Vec<SubscriptionId>,
     pub reminders: usize,
     pub suspended: usize,
     pub terminated: usize,
@@ -211,7 +211,7 @@ pub(crate) struct Draft<'a> {
     pub sub: &'a SubscriptionRecord,
     pub lines: Vec<LineIn>,
     /// The period it charges, if any.
-    pub period: Option<(Uuid, i32)>,
+    pub period: Option<(SubscriptionId, i32)>,
 }
 
 /// The schedule of a subscription; `None` for one-time ones.
@@ -239,7 +239,7 @@ pub(crate) async fn bill_chunk(
     report: &mut RunReport,
 ) -> Result<(), ServiceError> {
     let plan = plan_periods(ctx, &due, report)?;
-    let claimed: HashSet<(Uuid, i32)> = tx
+    let claimed: HashSet<(SubscriptionId, i32)> = tx
         .claim_periods(ctx.tenant.id, &plan.claims, ctx.at)
         .await?
         .into_iter()
@@ -251,7 +251,8 @@ pub(crate) async fn bill_chunk(
         .filter(|c| claimed.contains(&(c.subscription, c.index)))
         .collect();
     report.periods += claims.len();
-    let by_id: HashMap<Uuid, &DueSubscription> = due.iter().map(|d| (d.sub.id, d)).collect();
+    let by_id: HashMap<SubscriptionId, &DueSubscription> =
+        due.iter().map(|d| (d.sub.id, d)).collect();
     let usage = usage_on_latest(tx, &claims, &by_id).await?;
     let mut drafts = Vec::with_capacity(claims.len());
     for c in &claims {
@@ -287,7 +288,7 @@ struct PeriodPlan<'a> {
     advances: Vec<Advance>,
     /// Terms that end without renewal.
     ended: Vec<&'a DueSubscription>,
-    schedules: HashMap<Uuid, Schedule>,
+    schedules: HashMap<SubscriptionId, Schedule>,
 }
 
 /// The periods each subscription owes by the run's moment (at most the
@@ -350,9 +351,9 @@ fn plan_periods<'a>(
 async fn usage_on_latest(
     tx: &mut Tx,
     claims: &[&PeriodClaim],
-    by_id: &HashMap<Uuid, &DueSubscription>,
+    by_id: &HashMap<SubscriptionId, &DueSubscription>,
 ) -> Result<HashMap<Uuid, Vec<LineIn>>, ServiceError> {
-    let mut latest: HashMap<Uuid, &PeriodClaim> = HashMap::new();
+    let mut latest: HashMap<SubscriptionId, &PeriodClaim> = HashMap::new();
     for c in claims {
         latest.insert(c.subscription, c);
     }
@@ -378,13 +379,13 @@ async fn usage_on_latest(
 async fn usage_lines(
     tx: &mut Tx,
     charges: &[UsageCharge],
-    subs: &HashMap<Uuid, &DueSubscription>,
+    subs: &HashMap<SubscriptionId, &DueSubscription>,
 ) -> Result<HashMap<Uuid, Vec<LineIn>>, ServiceError> {
     let mut out: HashMap<Uuid, Vec<LineIn>> = HashMap::new();
     if charges.is_empty() {
         return Ok(out);
     }
-    let invoice_of: HashMap<Uuid, Uuid> = charges
+    let invoice_of: HashMap<SubscriptionId, Uuid> = charges
         .iter()
         .map(|c| (c.subscription, c.invoice))
         .collect();
@@ -462,7 +463,7 @@ pub(crate) fn plan_lines(
 /// An addon as stored on a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Addon {
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     pub name: String,
     /// Per period.
     pub amount_minor: i64,
@@ -540,10 +541,10 @@ pub(crate) async fn write_invoices(
     if drafts.is_empty() {
         return Ok(());
     }
-    let mut customer_ids: Vec<Uuid> = drafts.iter().map(|d| d.sub.customer_id).collect();
+    let mut customer_ids: Vec<CustomerId> = drafts.iter().map(|d| d.sub.customer_id).collect();
     customer_ids.sort_unstable();
     customer_ids.dedup();
-    let customers: HashMap<Uuid, CustomerRecord> = tx
+    let customers: HashMap<CustomerId, CustomerRecord> = tx
         .customers_by_ids(ctx.tenant.id, &customer_ids)
         .await?
         .into_iter()
@@ -572,7 +573,7 @@ async fn price_drafts(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     drafts: Vec<Draft<'_>>,
-    customers: &HashMap<Uuid, CustomerRecord>,
+    customers: &HashMap<CustomerId, CustomerRecord>,
     report: &mut RunReport,
 ) -> Result<Priced, ServiceError> {
     let seller = seller_snapshot(ctx.tenant, &ctx.settings);
@@ -677,9 +678,9 @@ async fn settle_issued(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     invoices: &[InvoiceRecord],
-    customer_ids: &[Uuid],
+    customer_ids: &[CustomerId],
 ) -> Result<(), ServiceError> {
-    let with_credit: HashSet<(Uuid, String)> = tx
+    let with_credit: HashSet<(CustomerId, String)> = tx
         .customers_with_credit(ctx.tenant.id, customer_ids)
         .await?
         .into_iter()
@@ -690,7 +691,7 @@ async fn settle_issued(
             payments::apply_credit(tx, ctx.tenant, issued, &ctx.actor, ctx.at).await?;
         }
     }
-    let with_card: HashSet<Uuid> = tx
+    let with_card: HashSet<CustomerId> = tx
         .customers_with_saved_card(ctx.tenant.id, customer_ids)
         .await?
         .into_iter()

@@ -3,14 +3,13 @@
 //! are queued in the caller's transaction, so they happen exactly when the
 //! billing change commits.
 
-use mpanel_domain::TenantId;
 use mpanel_domain::provisioning::payloads::HostingAction;
-use mpanel_domain::provisioning::{SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
+use mpanel_domain::provisioning::{ResourceStatus, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB};
+use mpanel_domain::{ProductId, SubscriptionId, TenantId};
 use mpanel_jobs::{JobOptions, JobPayload, enqueue, enqueue_job};
 use mpanel_store::Tx;
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::ServiceError;
 
@@ -34,12 +33,13 @@ impl ServiceAction {
         }
     }
 
-    fn applies_to(self, status: &str) -> bool {
+    fn applies_to(self, status: ResourceStatus) -> bool {
+        use ResourceStatus::*;
         match self {
             // An account may be between the two while a job is under way;
             // the jobs of one account run in order, so asking is safe.
-            Self::Suspend | Self::Unsuspend => matches!(status, "ACTIVE" | "SUSPENDED"),
-            Self::Terminate => matches!(status, "ACTIVE" | "SUSPENDED" | "PENDING"),
+            Self::Suspend | Self::Unsuspend => matches!(status, Active | Suspended),
+            Self::Terminate => matches!(status, Active | Suspended | Pending),
         }
     }
 }
@@ -49,7 +49,7 @@ impl ServiceAction {
 pub async fn request(
     tx: &mut Tx,
     tenant: TenantId,
-    subscription: Uuid,
+    subscription: SubscriptionId,
     action: ServiceAction,
     now: OffsetDateTime,
 ) -> Result<usize, ServiceError> {
@@ -63,7 +63,7 @@ pub async fn request(
         Vec::new()
     };
     for (id, status) in tx.hosting_accounts_of(tenant, subscription).await? {
-        if !action.applies_to(&status) || held.contains(&id) {
+        if !action.applies_to(status) || held.contains(&id) {
             continue;
         }
         let options = JobOptions {
@@ -93,8 +93,8 @@ pub async fn request(
 pub async fn resize(
     tx: &mut Tx,
     tenant: TenantId,
-    subscription: Uuid,
-    product: Uuid,
+    subscription: SubscriptionId,
+    product: ProductId,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     let options = JobOptions {
@@ -115,8 +115,8 @@ pub async fn resize(
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Resize {
     pub tenant_id: TenantId,
-    pub subscription_id: Uuid,
-    pub product_id: Uuid,
+    pub subscription_id: SubscriptionId,
+    pub product_id: ProductId,
 }
 
 impl JobPayload for Resize {
@@ -133,12 +133,7 @@ pub async fn apply_resize(
 ) -> Result<(), ServiceError> {
     let now = clock.now();
     let mut tx = store.begin().await?;
-    let product = tx
-        .product(
-            job.tenant_id,
-            mpanel_domain::ProductId::from_uuid(job.product_id),
-        )
-        .await?;
+    let product = tx.product(job.tenant_id, job.product_id).await?;
     let (disk, mail) = match product.fields.template {
         mpanel_domain::catalog::ProvisioningTemplate::Hosting { disk_quota_mb, .. } => {
             (disk_quota_mb, None)

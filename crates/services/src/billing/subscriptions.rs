@@ -8,14 +8,13 @@ use std::str::FromStr;
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
 use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus, SuspendReason};
 use mpanel_domain::catalog::{Currency, Period, PriceRequest};
-use mpanel_domain::{Clock, ProductId, TenantId};
+use mpanel_domain::{Clock, CustomerId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{DueSubscription, InvoiceRecord};
 use mpanel_store::subscriptions::{SubscriptionFilter, SubscriptionRecord};
 use mpanel_store::{Store, TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::run::{self, Addon, RunContext, RunReport, addons};
 use super::service_actions::{self, ServiceAction};
@@ -27,8 +26,8 @@ use crate::{Actor, ServiceError};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubscriptionView {
-    pub id: Uuid,
-    pub customer_id: Uuid,
+    pub id: SubscriptionId,
+    pub customer_id: CustomerId,
     pub product_id: ProductId,
     pub period: String,
     pub currency: String,
@@ -87,7 +86,7 @@ pub fn view(s: SubscriptionRecord) -> SubscriptionView {
 pub async fn get(
     store: &Store,
     tenant: TenantId,
-    id: Uuid,
+    id: SubscriptionId,
 ) -> Result<SubscriptionView, ServiceError> {
     store
         .subscription(tenant, id)
@@ -114,14 +113,14 @@ pub async fn list(
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddonInput {
-    pub product_id: Uuid,
+    pub product_id: ProductId,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInput {
-    pub customer_id: Uuid,
-    pub product_id: Uuid,
+    pub customer_id: CustomerId,
+    pub product_id: ProductId,
     pub period: Period,
     /// The tenant's default currency when left out.
     pub currency: Option<String>,
@@ -150,16 +149,16 @@ pub(crate) struct Priced {
 pub(crate) async fn price(
     tx: &mut Tx,
     tenant: TenantId,
-    product: Uuid,
+    product: ProductId,
     period: Period,
     currency: Currency,
     field: &'static str,
 ) -> Result<Priced, ServiceError> {
-    let id = ProductId::from_uuid(product);
-    let record = tx.product(tenant, id).await.map_err(|e| match e {
-        mpanel_store::StoreError::NotFound => ServiceError::invalid(field, "no such product"),
-        other => other.into(),
-    })?;
+    let id = product;
+    let record = tx
+        .product(tenant, id)
+        .await
+        .map_err(ServiceError::missing_as_invalid(field, "no such product"))?;
     if record.archived_at.is_some() {
         return Err(ServiceError::invalid(field, "the product is archived"));
     }
@@ -245,12 +244,10 @@ async fn price_for(
 ) -> Result<(Priced, Vec<Addon>), ServiceError> {
     tx.customer(tenant.id, input.customer_id)
         .await
-        .map_err(|e| match e {
-            mpanel_store::StoreError::NotFound => {
-                ServiceError::invalid("customer_id", "no such customer")
-            }
-            other => other.into(),
-        })?;
+        .map_err(ServiceError::missing_as_invalid(
+            "customer_id",
+            "no such customer",
+        ))?;
     let plan = price(
         tx,
         tenant.id,
@@ -289,10 +286,10 @@ pub async fn create(
     let mut tx = store.begin().await?;
     let (plan, addons) = price_for(&mut tx, tenant, &input, currency).await?;
     let sub = SubscriptionRecord {
-        id: Uuid::now_v7(),
+        id: SubscriptionId::new(),
         tenant_id: tenant.id,
         customer_id: input.customer_id,
-        product_id: ProductId::from_uuid(input.product_id),
+        product_id: input.product_id,
         period: input.period.as_str().to_owned(),
         currency: currency.code().to_owned(),
         amount_minor: plan.amount_minor,
@@ -392,7 +389,7 @@ pub async fn transition(
     clock: &dyn Clock,
     tenant: TenantId,
     actor: &Actor,
-    id: Uuid,
+    id: SubscriptionId,
     what: Transition,
 ) -> Result<SubscriptionView, ServiceError> {
     let now = clock.now();
@@ -500,7 +497,7 @@ pub(crate) async fn commit_change(
 pub async fn start_billing_in(
     tx: &mut Tx,
     tenant: TenantId,
-    id: Uuid,
+    id: SubscriptionId,
     zone: &str,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
@@ -533,10 +530,7 @@ pub(crate) async fn restore_after_payment(
     inv: &InvoiceRecord,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    for mut sub in tx
-        .subscriptions_of_invoice(tenant.id, inv.id.as_uuid())
-        .await?
-    {
+    for mut sub in tx.subscriptions_of_invoice(tenant.id, inv.id).await? {
         if sub.status != SubscriptionStatus::Suspended.as_str()
             || sub.suspend_reason.as_deref() != Some(SuspendReason::Dunning.as_str())
         {

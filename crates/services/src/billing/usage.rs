@@ -9,13 +9,12 @@ use std::collections::HashMap;
 
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::UsagePricing;
-use mpanel_domain::{Clock, TenantId};
+use mpanel_domain::{Clock, SubscriptionId, TenantId};
 use mpanel_store::billing::NewUsage;
 use mpanel_store::{Store, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::actor::Change;
 use crate::{Actor, ServiceError};
@@ -41,7 +40,7 @@ pub struct UsageInput {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRecord {
-    pub subscription_id: Uuid,
+    pub subscription_id: SubscriptionId,
     #[serde(flatten)]
     pub usage: UsageInput,
 }
@@ -88,7 +87,7 @@ pub async fn record(
     clock: &dyn Clock,
     tenant: TenantId,
     actor: &Actor,
-    subscription: Uuid,
+    subscription: SubscriptionId,
     input: UsageInput,
 ) -> Result<Ingested, ServiceError> {
     let records = vec![BatchRecord {
@@ -133,7 +132,7 @@ async fn ingest(
 ) -> Result<Ingested, ServiceError> {
     let now = clock.now();
     check_records(records, prefix, now)?;
-    let mut ids: Vec<Uuid> = records.iter().map(|r| r.subscription_id).collect();
+    let mut ids: Vec<SubscriptionId> = records.iter().map(|r| r.subscription_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let mut tx = store.begin().await?;
@@ -212,11 +211,11 @@ fn check_records(
 async fn check_targets(
     tx: &mut Tx,
     tenant: TenantId,
-    ids: &[Uuid],
+    ids: &[SubscriptionId],
     records: &[BatchRecord],
     prefix: &str,
 ) -> Result<(), ServiceError> {
-    let targets: HashMap<Uuid, (String, Option<UsagePricing>)> = tx
+    let targets: HashMap<SubscriptionId, (String, Option<UsagePricing>)> = tx
         .usage_targets(tenant, ids)
         .await?
         .into_iter()

@@ -1,7 +1,7 @@
 //! Customers' credit balances, one per currency, and the ledger that
 //! explains every change to them.
 
-use mpanel_domain::{CreditNoteId, InvoiceId, PaymentId, TenantId};
+use mpanel_domain::{CreditNoteId, CustomerId, InvoiceId, PaymentId, TenantId};
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,7 +18,7 @@ pub struct CreditBalance {
 #[derive(Debug, Clone)]
 pub struct CreditEntry<'a> {
     pub tenant: TenantId,
-    pub customer: Uuid,
+    pub customer: CustomerId,
     pub currency: &'a str,
     pub delta_minor: i64,
     pub reason: &'a str,
@@ -32,7 +32,7 @@ impl Store {
     pub async fn credit_balances(
         &self,
         tenant: TenantId,
-        customer: Uuid,
+        customer: CustomerId,
     ) -> StoreResult<Vec<CreditBalance>> {
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
@@ -41,7 +41,7 @@ impl Store {
                  WHERE tenant_id = $1 AND customer_id = $2 ORDER BY currency",
             )
             .bind(tenant.as_uuid())
-            .bind(customer)
+            .bind(customer.as_uuid())
             .fetch_all(p)
             .await?
             {
@@ -62,7 +62,7 @@ impl Tx {
     pub async fn credit_balance_for_update(
         &mut self,
         tenant: TenantId,
-        customer: Uuid,
+        customer: CustomerId,
         currency: &str,
     ) -> StoreResult<i64> {
         let lock = if self.engine() == Engine::Postgres {
@@ -77,7 +77,7 @@ impl Tx {
         let found = on_tx!(self, |conn| {
             sqlx::query_scalar::<_, i64>(sql)
                 .bind(tenant.as_uuid())
-                .bind(customer)
+                .bind(customer.as_uuid())
                 .bind(currency)
                 .fetch_optional(conn)
                 .await?
@@ -99,7 +99,7 @@ impl Tx {
                      RETURNING balance_minor",
                 )
                 .bind(e.tenant.as_uuid())
-                .bind(e.customer)
+                .bind(e.customer.as_uuid())
                 .bind(e.currency)
                 .bind(e.delta_minor)
                 .fetch_one(&mut *conn)
@@ -113,7 +113,7 @@ impl Tx {
                      RETURNING balance_minor",
                 )
                 .bind(e.tenant.as_uuid())
-                .bind(e.customer)
+                .bind(e.customer.as_uuid())
                 .bind(e.currency)
                 .bind(e.delta_minor)
                 .fetch_one(&mut *conn)
@@ -126,7 +126,7 @@ impl Tx {
             )
             .bind(Uuid::now_v7())
             .bind(e.tenant.as_uuid())
-            .bind(e.customer)
+            .bind(e.customer.as_uuid())
             .bind(e.currency)
             .bind(e.delta_minor)
             .bind(e.reason)

@@ -1,10 +1,9 @@
 //! Dunning: the open invoices reminders and suspensions are about, and the
 //! steps already taken per invoice (each at most once).
 
-use mpanel_domain::{InvoiceId, TenantId};
+use mpanel_domain::{CustomerId, InvoiceId, TenantId};
 use sqlx::Row;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::{StoreResult, Tx};
 
@@ -12,7 +11,7 @@ use crate::{StoreResult, Tx};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenInvoice {
     pub id: InvoiceId,
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub number: Option<String>,
     pub due_at: OffsetDateTime,
 }
@@ -46,7 +45,7 @@ impl Tx {
             {
                 out.push(OpenInvoice {
                     id: InvoiceId::from_uuid(row.try_get("id")?),
-                    customer_id: row.try_get("customer_id")?,
+                    customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
                     number: row.try_get("number")?,
                     due_at: row.try_get("due_at")?,
                 });

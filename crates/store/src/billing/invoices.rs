@@ -4,7 +4,7 @@
 
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::billing::tax::TaxMode;
-use mpanel_domain::{InvoiceId, TenantId};
+use mpanel_domain::{CustomerId, InvoiceId, OrderId, SubscriptionId, TenantId};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::types::Json;
@@ -17,8 +17,8 @@ use crate::{Engine, Store, StoreError, StoreResult, Tx};
 pub struct InvoiceRecord {
     pub id: InvoiceId,
     pub tenant_id: TenantId,
-    pub customer_id: Uuid,
-    pub order_id: Option<Uuid>,
+    pub customer_id: CustomerId,
+    pub order_id: Option<OrderId>,
     pub status: InvoiceStatus,
     pub number: Option<String>,
     pub currency: String,
@@ -55,7 +55,7 @@ pub struct InvoiceLineRecord {
     pub tax_rate: String,
     pub net_minor: i64,
     pub tax_minor: i64,
-    pub subscription_id: Option<Uuid>,
+    pub subscription_id: Option<SubscriptionId>,
 }
 
 /// What issuing freezes.
@@ -83,7 +83,7 @@ pub struct InvoiceMoney {
 pub struct InvoiceFilter {
     /// As the reader sees it (an open invoice past due is `OVERDUE`).
     pub status: Option<InvoiceStatus>,
-    pub customer: Option<Uuid>,
+    pub customer: Option<CustomerId>,
     /// Issued (or, for drafts, created) at or after.
     pub from: Option<OffsetDateTime>,
     /// … and before.
@@ -120,8 +120,10 @@ macro_rules! invoice_from_row {
         InvoiceRecord {
             id: InvoiceId::from_uuid(row.try_get("id")?),
             tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
-            customer_id: row.try_get("customer_id")?,
-            order_id: row.try_get("order_id")?,
+            customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
+            order_id: row
+                .try_get::<Option<uuid::Uuid>, _>("order_id")?
+                .map(OrderId::from_uuid),
             status: status.parse().map_err(|_| corrupt("status", &status))?,
             number: row.try_get("number")?,
             currency: row.try_get("currency")?,
@@ -165,7 +167,9 @@ macro_rules! line_from_row {
             tax_rate: row.try_get("tax_rate")?,
             net_minor: row.try_get("net_minor")?,
             tax_minor: row.try_get("tax_minor")?,
-            subscription_id: row.try_get("subscription_id")?,
+            subscription_id: row
+                .try_get::<Option<uuid::Uuid>, _>("subscription_id")?
+                .map(SubscriptionId::from_uuid),
         }
     }};
 }
@@ -232,7 +236,7 @@ impl Store {
                 .bind(tenant.as_uuid())
                 .bind(now)
                 .bind(filter.status.map(|s| s.as_str()))
-                .bind(filter.customer)
+                .bind(filter.customer.map(|v| v.as_uuid()))
                 .bind(filter.from)
                 .bind(filter.to)
                 .bind(filter.before.map(|b| b.as_uuid()))
@@ -315,8 +319,8 @@ impl Tx {
             )
             .bind(inv.id.as_uuid())
             .bind(inv.tenant_id.as_uuid())
-            .bind(inv.customer_id)
-            .bind(inv.order_id)
+            .bind(inv.customer_id.as_uuid())
+            .bind(inv.order_id.map(|v| v.as_uuid()))
             .bind(inv.status.as_str())
             .bind(&inv.number)
             .bind(&inv.currency)
@@ -375,7 +379,7 @@ impl Tx {
                 .bind(&line.tax_rate)
                 .bind(line.net_minor)
                 .bind(line.tax_minor)
-                .bind(line.subscription_id)
+                .bind(line.subscription_id.map(|v| v.as_uuid()))
                 .execute(&mut *conn)
                 .await?;
             }
@@ -386,7 +390,7 @@ impl Tx {
             )
             .bind(inv.tenant_id.as_uuid())
             .bind(inv.id.as_uuid())
-            .bind(inv.customer_id)
+            .bind(inv.customer_id.as_uuid())
             .bind(&inv.currency)
             .bind(tax_mode_str(inv.tax_mode))
             .bind(inv.subtotal_minor)
@@ -535,14 +539,14 @@ impl Tx {
     pub async fn invoice_of_order(
         &mut self,
         tenant: TenantId,
-        order: Uuid,
+        order: OrderId,
     ) -> StoreResult<Option<InvoiceId>> {
         let found = on_tx!(self, |conn| {
             sqlx::query_scalar::<_, Uuid>(
                 "SELECT id FROM invoices WHERE tenant_id = $1 AND order_id = $2 AND status <> 'VOID'",
             )
             .bind(tenant.as_uuid())
-            .bind(order)
+            .bind(order.as_uuid())
             .fetch_optional(conn)
             .await?
         });

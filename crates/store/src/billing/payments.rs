@@ -1,6 +1,6 @@
 //! Payments against invoices, and credit notes.
 
-use mpanel_domain::{CreditNoteId, InvoiceId, PaymentId, TenantId};
+use mpanel_domain::{CreditNoteId, CustomerId, InvoiceId, PaymentId, TenantId};
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ pub struct PaymentRecord {
     pub id: PaymentId,
     pub tenant_id: TenantId,
     pub invoice_id: InvoiceId,
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// `MANUAL`, `BANK_TRANSFER`, `STRIPE`, `CREDIT`.
     pub provider: String,
     pub reference: Option<String>,
@@ -32,7 +32,7 @@ pub struct CreditNoteRecord {
     pub id: CreditNoteId,
     pub tenant_id: TenantId,
     pub invoice_id: InvoiceId,
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     pub number: String,
     pub currency: String,
     pub amount_minor: i64,
@@ -57,7 +57,7 @@ macro_rules! payment_from_row {
             id: PaymentId::from_uuid(row.try_get("id")?),
             tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
             invoice_id: InvoiceId::from_uuid(row.try_get("invoice_id")?),
-            customer_id: row.try_get("customer_id")?,
+            customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
             provider: row.try_get("provider")?,
             reference: row.try_get("reference")?,
             currency: row.try_get("currency")?,
@@ -80,7 +80,7 @@ macro_rules! note_from_row {
             id: CreditNoteId::from_uuid(row.try_get("id")?),
             tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
             invoice_id: InvoiceId::from_uuid(row.try_get("invoice_id")?),
-            customer_id: row.try_get("customer_id")?,
+            customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
             number: row.try_get("number")?,
             currency: row.try_get("currency")?,
             amount_minor: row.try_get("amount_minor")?,
@@ -176,7 +176,7 @@ impl Tx {
             .bind(p.id.as_uuid())
             .bind(p.tenant_id.as_uuid())
             .bind(p.invoice_id.as_uuid())
-            .bind(p.customer_id)
+            .bind(p.customer_id.as_uuid())
             .bind(&p.provider)
             .bind(&p.reference)
             .bind(&p.currency)
@@ -280,7 +280,7 @@ impl Tx {
             .bind(n.id.as_uuid())
             .bind(n.tenant_id.as_uuid())
             .bind(n.invoice_id.as_uuid())
-            .bind(n.customer_id)
+            .bind(n.customer_id.as_uuid())
             .bind(&n.number)
             .bind(&n.currency)
             .bind(n.amount_minor)

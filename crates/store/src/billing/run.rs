@@ -3,7 +3,7 @@
 //! run creates nothing), the usage it charges, and invoices written many
 //! rows per statement.
 
-use mpanel_domain::TenantId;
+use mpanel_domain::{CustomerId, SubscriptionId, TenantId};
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -31,7 +31,7 @@ pub struct DueSubscription {
 /// A period the run means to invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeriodClaim {
-    pub subscription: Uuid,
+    pub subscription: SubscriptionId,
     pub index: i32,
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
@@ -41,7 +41,7 @@ pub struct PeriodClaim {
 /// Usage marked as charged on `invoice`: the totals per metric.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageTotal {
-    pub subscription: Uuid,
+    pub subscription: SubscriptionId,
     pub metric: String,
     pub quantity: i64,
 }
@@ -50,7 +50,7 @@ pub struct UsageTotal {
 /// before `before`.
 #[derive(Debug, Clone, Copy)]
 pub struct UsageCharge {
-    pub subscription: Uuid,
+    pub subscription: SubscriptionId,
     pub before: OffsetDateTime,
     pub invoice: Uuid,
 }
@@ -68,7 +68,7 @@ pub struct DraftIssue {
 /// A subscription's schedule after the run.
 #[derive(Debug, Clone, Copy)]
 pub struct Advance {
-    pub subscription: Uuid,
+    pub subscription: SubscriptionId,
     pub next_period: i32,
     pub next_bill_at: Option<OffsetDateTime>,
     pub current_period_start: Option<OffsetDateTime>,
@@ -87,7 +87,7 @@ impl Tx {
         &mut self,
         tenant: TenantId,
         as_of: OffsetDateTime,
-        after: Option<(OffsetDateTime, Uuid)>,
+        after: Option<(OffsetDateTime, SubscriptionId)>,
         limit: u32,
     ) -> StoreResult<Vec<DueSubscription>> {
         let lock = match self.engine() {
@@ -113,7 +113,7 @@ impl Tx {
                 .bind(tenant.as_uuid())
                 .bind(as_of)
                 .bind(after.map(|a| a.0))
-                .bind(after.map(|a| a.1))
+                .bind(after.map(|a| a.1).map(|v| v.as_uuid()))
                 .bind(i64::from(limit))
                 .fetch_all(conn)
                 .await?
@@ -138,7 +138,7 @@ impl Tx {
         tenant: TenantId,
         claims: &[PeriodClaim],
         now: OffsetDateTime,
-    ) -> StoreResult<Vec<(Uuid, i32)>> {
+    ) -> StoreResult<Vec<(SubscriptionId, i32)>> {
         let mut claimed = Vec::with_capacity(claims.len());
         for chunk in claims.chunks(rows_per_statement(7)) {
             on_tx!(self, |conn| {
@@ -146,7 +146,7 @@ impl Tx {
                     "INSERT INTO subscription_periods (subscription_id, period_index, tenant_id, period_start, period_end, invoice_id, created_at) ",
                 );
                 q.push_values(chunk, |mut b, c| {
-                    b.push_bind(c.subscription)
+                    b.push_bind(c.subscription.as_uuid())
                         .push_bind(c.index)
                         .push_bind(tenant.as_uuid())
                         .push_bind(c.start)
@@ -158,7 +158,7 @@ impl Tx {
                     " ON CONFLICT (subscription_id, period_index) DO NOTHING RETURNING subscription_id, period_index",
                 );
                 for row in q.build().fetch_all(&mut *conn).await? {
-                    claimed.push((row.try_get(0)?, row.try_get(1)?));
+                    claimed.push((SubscriptionId::from_uuid(row.try_get(0)?), row.try_get(1)?));
                 }
             });
         }
@@ -168,12 +168,12 @@ impl Tx {
     /// Forgets the invoice of periods that charged nothing.
     pub async fn clear_period_invoice(
         &mut self,
-        subscription: Uuid,
+        subscription: SubscriptionId,
         index: i32,
     ) -> StoreResult<()> {
         on_tx!(self, |conn| {
             sqlx::query("UPDATE subscription_periods SET invoice_id = NULL WHERE subscription_id = $1 AND period_index = $2")
-                .bind(subscription)
+                .bind(subscription.as_uuid())
                 .bind(index)
                 .execute(conn)
                 .await?;
@@ -195,7 +195,7 @@ impl Tx {
                     q.push("UPDATE usage_records SET invoice_id = v.inv FROM (SELECT column1 AS sid, column2 AS before, column3 AS inv FROM (");
                 }
                 q.push_values(chunk, |mut b, c| {
-                    b.push_bind(c.subscription)
+                    b.push_bind(c.subscription.as_uuid())
                         .push_bind(c.before)
                         .push_bind(c.invoice);
                 });
@@ -208,7 +208,7 @@ impl Tx {
                     );
                     for row in q.build().fetch_all(&mut *conn).await? {
                         totals.push(UsageTotal {
-                            subscription: row.try_get(0)?,
+                            subscription: SubscriptionId::from_uuid(row.try_get(0)?),
                             metric: row.try_get(1)?,
                             quantity: row.try_get(2)?,
                         });
@@ -219,11 +219,13 @@ impl Tx {
                          AND usage_records.invoice_id IS NULL AND usage_records.occurred_at < v.before
                          RETURNING subscription_id, metric, quantity",
                     );
-                    let mut sums: std::collections::BTreeMap<(Uuid, String), i64> =
+                    let mut sums: std::collections::BTreeMap<(SubscriptionId, String), i64> =
                         Default::default();
                     for row in q.build().fetch_all(&mut *conn).await? {
                         let q: i64 = row.try_get(2)?;
-                        *sums.entry((row.try_get(0)?, row.try_get(1)?)).or_default() += q;
+                        *sums
+                            .entry((SubscriptionId::from_uuid(row.try_get(0)?), row.try_get(1)?))
+                            .or_default() += q;
                     }
                     totals.extend(sums.into_iter().map(|((subscription, metric), quantity)| {
                         UsageTotal {
@@ -282,8 +284,8 @@ impl Tx {
                 q.push_values(chunk, |mut b, inv| {
                     b.push_bind(inv.id.as_uuid())
                         .push_bind(inv.tenant_id.as_uuid())
-                        .push_bind(inv.customer_id)
-                        .push_bind(inv.order_id)
+                        .push_bind(inv.customer_id.as_uuid())
+                        .push_bind(inv.order_id.map(|v| v.as_uuid()))
                         .push_bind("DRAFT")
                         .push_bind(None::<String>)
                         .push_bind(&inv.currency)
@@ -329,7 +331,7 @@ impl Tx {
                         .push_bind(&line.tax_rate)
                         .push_bind(line.net_minor)
                         .push_bind(line.tax_minor)
-                        .push_bind(line.subscription_id);
+                        .push_bind(line.subscription_id.map(|v| v.as_uuid()));
                 });
                 q.build().execute(&mut *conn).await?;
             });
@@ -383,7 +385,7 @@ impl Tx {
                         column4 AS cps, column5 AS cpe FROM (",
                 );
                 q.push_values(chunk, |mut b, a| {
-                    b.push_bind(a.subscription)
+                    b.push_bind(a.subscription.as_uuid())
                         .push_bind(a.next_period)
                         .push_bind(a.next_bill_at)
                         .push_bind(a.current_period_start)
@@ -402,8 +404,8 @@ impl Tx {
     pub async fn customers_with_credit(
         &mut self,
         tenant: TenantId,
-        customers: &[Uuid],
-    ) -> StoreResult<Vec<(Uuid, String)>> {
+        customers: &[CustomerId],
+    ) -> StoreResult<Vec<(CustomerId, String)>> {
         let mut out = Vec::new();
         for chunk in customers.chunks(rows_per_statement(1)) {
             on_tx!(self, |conn| {
@@ -414,11 +416,11 @@ impl Tx {
                 q.push(" AND customer_id IN (");
                 let mut sep = q.separated(", ");
                 for c in chunk {
-                    sep.push_bind(*c);
+                    sep.push_bind(c.as_uuid());
                 }
                 q.push(")");
                 for row in q.build().fetch_all(&mut *conn).await? {
-                    out.push((row.try_get(0)?, row.try_get(1)?));
+                    out.push((CustomerId::from_uuid(row.try_get(0)?), row.try_get(1)?));
                 }
             });
         }

@@ -1,7 +1,7 @@
 //! Stripe payment intents created for invoices, and the webhook events
 //! already handled (each once).
 
-use mpanel_domain::{InvoiceId, TenantId};
+use mpanel_domain::{CustomerId, InvoiceId, TenantId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -150,7 +150,7 @@ impl Tx {
     pub async fn set_saved_card(
         &mut self,
         tenant: TenantId,
-        customer: Uuid,
+        customer: CustomerId,
         card: Option<&SavedCard>,
     ) -> StoreResult<bool> {
         let n = on_tx!(self, |conn| {
@@ -159,7 +159,7 @@ impl Tx {
                  WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant.as_uuid())
-            .bind(customer)
+            .bind(customer.as_uuid())
             .bind(card.map(|c| c.0.as_str()))
             .bind(card.map(|c| c.1.as_str()))
             .execute(conn)
@@ -173,7 +173,7 @@ impl Tx {
     pub async fn saved_card(
         &mut self,
         tenant: TenantId,
-        customer: Uuid,
+        customer: CustomerId,
     ) -> StoreResult<Option<SavedCard>> {
         let found = on_tx!(self, |conn| {
             sqlx::query_as::<_, (Option<String>, Option<String>)>(
@@ -181,7 +181,7 @@ impl Tx {
                  WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant.as_uuid())
-            .bind(customer)
+            .bind(customer.as_uuid())
             .fetch_optional(conn)
             .await?
         });
@@ -197,8 +197,8 @@ impl Tx {
     pub async fn customers_with_saved_card(
         &mut self,
         tenant: TenantId,
-        ids: &[Uuid],
-    ) -> StoreResult<Vec<Uuid>> {
+        ids: &[CustomerId],
+    ) -> StoreResult<Vec<CustomerId>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(10_000) {
             on_tx!(self, |conn| {
@@ -208,13 +208,13 @@ impl Tx {
                 );
                 let mut sep = q.separated(", ");
                 for id in chunk {
-                    sep.push_bind(*id);
+                    sep.push_bind(id.as_uuid());
                 }
                 q.push(")");
                 for row in q.build().fetch_all(&mut *conn).await? {
                     let owner: Uuid = row.try_get(1)?;
                     if owner == tenant.as_uuid() {
-                        out.push(row.try_get(0)?);
+                        out.push(CustomerId::from_uuid(row.try_get(0)?));
                     }
                 }
             });

@@ -1,7 +1,7 @@
 //! Usage records: what metered subscriptions consumed, each recorded once
 //! per (subscription, idempotency key), charged in arrears by the run.
 
-use mpanel_domain::TenantId;
+use mpanel_domain::{SubscriptionId, TenantId};
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -14,7 +14,7 @@ use crate::{StoreResult, Tx};
 /// A usage record to insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUsage {
-    pub subscription: Uuid,
+    pub subscription: SubscriptionId,
     pub metric: String,
     pub quantity: i64,
     pub occurred_at: OffsetDateTime,
@@ -25,7 +25,7 @@ pub struct NewUsage {
 /// product's usage block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageTarget {
-    pub subscription: Uuid,
+    pub subscription: SubscriptionId,
     pub status: String,
     pub usage: Option<Value>,
 }
@@ -35,7 +35,7 @@ impl Tx {
     pub async fn usage_targets(
         &mut self,
         tenant: TenantId,
-        ids: &[Uuid],
+        ids: &[SubscriptionId],
     ) -> StoreResult<Vec<UsageTarget>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(10_000) {
@@ -47,7 +47,7 @@ impl Tx {
                 );
                 let mut sep = q.separated(", ");
                 for id in chunk {
-                    sep.push_bind(*id);
+                    sep.push_bind(id.as_uuid());
                 }
                 q.push(")");
                 for row in q.build().fetch_all(&mut *conn).await? {
@@ -57,7 +57,7 @@ impl Tx {
                         continue;
                     }
                     out.push(UsageTarget {
-                        subscription: row.try_get(0)?,
+                        subscription: SubscriptionId::from_uuid(row.try_get(0)?),
                         status: row.try_get(1)?,
                         usage: usage.map(|u| u.0),
                     });
@@ -80,7 +80,7 @@ impl Tx {
             TxInner::Postgres(conn) => {
                 // One statement of arrays: far fewer parameters to bind.
                 for chunk in records.chunks(10_000) {
-                    let subs: Vec<Uuid> = chunk.iter().map(|r| r.subscription).collect();
+                    let subs: Vec<Uuid> = chunk.iter().map(|r| r.subscription.as_uuid()).collect();
                     let keys: Vec<&str> =
                         chunk.iter().map(|r| r.idempotency_key.as_str()).collect();
                     let metrics: Vec<&str> = chunk.iter().map(|r| r.metric.as_str()).collect();
@@ -113,7 +113,7 @@ impl Tx {
                             quantity, occurred_at, created_at) ",
                     );
                     q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.subscription)
+                        b.push_bind(r.subscription.as_uuid())
                             .push_bind(&r.idempotency_key)
                             .push_bind(tenant.as_uuid())
                             .push_bind(&r.metric)

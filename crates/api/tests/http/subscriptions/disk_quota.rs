@@ -4,11 +4,10 @@
 //! itself (the node's `du-all`) is tested on the real web node in the
 //! binary's `disk_quota` test; here the service records given figures.
 
-use mpanel_domain::ServerId;
 use mpanel_domain::provisioning::disk_quota::{NodeStep, OverQuotaAction, QuotaPolicy};
+use mpanel_domain::{ResourceId, ServerId};
 use mpanel_services::hosting_disk;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
-use uuid::Uuid;
 
 use super::*;
 
@@ -20,16 +19,16 @@ const SUSPEND: QuotaPolicy = QuotaPolicy {
 };
 
 /// An ACTIVE site of 1 MB quota for the subscription.
-async fn site(app: &TestApp, shop: &Shop, server: ServerId, sub: &Value, name: &str) -> Uuid {
+async fn site(app: &TestApp, shop: &Shop, server: ServerId, sub: &Value, name: &str) -> ResourceId {
     let now = app.clock_now();
     let record = ResourceRecord {
-        id: Uuid::now_v7(),
+        id: ResourceId::new(),
         tenant_id: shop.tenant,
         customer_id: shop.customer.parse().unwrap(),
         subscription_id: sub["id"].as_str().unwrap().parse().unwrap(),
         server_id: server,
         name: name.into(),
-        status: "ACTIVE".into(),
+        status: mpanel_domain::provisioning::ResourceStatus::Active,
         quota_mb: Some(1),
         php_version: None,
         archive_path: None,
@@ -43,7 +42,7 @@ async fn site(app: &TestApp, shop: &Shop, server: ServerId, sub: &Value, name: &
     record.id
 }
 
-async fn measure(app: &TestApp, id: Uuid, used: i64) -> NodeStep {
+async fn measure(app: &TestApp, id: ResourceId, used: i64) -> NodeStep {
     hosting_disk::record(
         &app.store,
         app.clock.as_ref(),
@@ -59,7 +58,7 @@ async fn measure(app: &TestApp, id: Uuid, used: i64) -> NodeStep {
 }
 
 /// The jobs of `kind` queued for account `id`.
-async fn jobs_for(app: &TestApp, kind: &str, id: Uuid) -> usize {
+async fn jobs_for(app: &TestApp, kind: &str, id: ResourceId) -> usize {
     let filter = JobFilter {
         kind: Some(kind.into()),
         ..JobFilter::default()
@@ -74,12 +73,12 @@ async fn jobs_for(app: &TestApp, kind: &str, id: Uuid) -> usize {
 }
 
 /// What the suspend job records once the node has done it.
-async fn suspended(app: &TestApp, id: Uuid) {
+async fn suspended(app: &TestApp, id: ResourceId) {
     app.store
         .set_resource_status(
             ResourceKind::HostingAccount,
             id,
-            "SUSPENDED",
+            mpanel_domain::provisioning::ResourceStatus::Suspended,
             None,
             app.clock_now(),
         )
@@ -87,7 +86,7 @@ async fn suspended(app: &TestApp, id: Uuid) {
         .unwrap();
 }
 
-async fn account(app: &TestApp, shop: &Shop, id: Uuid) -> Value {
+async fn account(app: &TestApp, shop: &Shop, id: ResourceId) -> Value {
     let list: Value = app
         .get_as(&shop.admin(app).await.access_token, "/api/hosting/accounts")
         .await
