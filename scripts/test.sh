@@ -25,13 +25,14 @@ else
     libtest_args "$@" || exit 2
 fi
 
-ensure_provisioning_packages postgresql poppler-utils
+ensure_provisioning_packages postgresql poppler-utils python3-dkim
 start_postgres
 # The real services the provisioning drivers are tested against.
 start_pdns
 start_world_dns
 start_web_node
 start_mail_node
+start_mail_relay
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

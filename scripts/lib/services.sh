@@ -561,3 +561,142 @@ CONF
     SERVICE_ENV_VARS+=(MAIL_IMAP_PORT MAIL_DOVECOT_CONF MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID
         MAIL_RELOAD_CMD MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS)
 }
+
+# start_mail_relay: the real mail path for the e-mail mPanel sends. Postfix
+# (its own instance: config, queue and log under $SERVICES_DIR) accepts SMTP
+# on loopback for any recipient domain and hands every message by LMTP to a
+# catch-all Dovecot, where any address logs in over IMAP with the password
+# `inbox` and reads what it was sent. A second Dovecot, not the mail node's:
+# the mail node's users are the mailboxes mPanel provisions, the recipients
+# of mPanel's own mail are any customer's address. Exports SMTP_RELAY_PORT,
+# INBOX_IMAP_PORT and INBOX_DIR.
+start_mail_relay() {
+    _svc_need_root start_mail_relay || return 1
+    services_dir
+    if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
+        # No /etc/postfix/main.cf, no system instance: ours has its own.
+        echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+    fi
+    ensure_provisioning_packages postfix dovecot-lmtpd || return 1
+    local dir="$SERVICES_DIR/relay" user=mpanel-inbox smtp lmtp imap pid uid gid
+    _svc_user "$user" /var/lib/mpanel-inbox
+    uid=$(id -u "$user")
+    gid=$(id -g "$user")
+    install -d -m 0755 "$dir" "$dir/etc" "$dir/spool" "$dir/log" "$dir/dovecot" "$dir/dovecot/run" "$dir/dovecot/state"
+    install -d -o postfix -m 0700 "$dir/data"
+    install -d -o "$user" -g "$user" -m 0750 "$dir/mail"
+    smtp=$(free_port)
+    lmtp=$(free_port)
+    imap=$(free_port)
+    cat >"$dir/etc/main.cf" <<CONF
+# mPanel test mail relay: every domain is relayed to the catch-all Dovecot.
+compatibility_level = 3.6
+queue_directory = $dir/spool
+data_directory = $dir/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = relay.mpanel.test
+mydomain = mpanel.test
+myorigin = \$mydomain
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relay_domains = static:ALL
+relay_recipient_maps =
+transport_maps = static:lmtp:inet:127.0.0.1:$lmtp
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+alias_maps =
+alias_database =
+maillog_file = $dir/log/postfix.log
+maillog_file_prefixes = /var, /dev/stdout, $dir
+smtputf8_enable = no
+message_size_limit = 20480000
+CONF
+    cat >"$dir/etc/master.cf" <<CONF
+127.0.0.1:$smtp inet n - n - - smtpd
+pickup    unix  n  -  n  60  1  pickup
+cleanup   unix  n  -  n  -   0  cleanup
+qmgr      unix  n  -  n  300 1  qmgr
+rewrite   unix  -  -  n  -   -  trivial-rewrite
+bounce    unix  -  -  n  -   0  bounce
+defer     unix  -  -  n  -   0  bounce
+trace     unix  -  -  n  -   0  bounce
+verify    unix  -  -  n  -   1  verify
+flush     unix  n  -  n  1000? 0 flush
+proxymap  unix  -  -  n  -   -  proxymap
+proxywrite unix -  -  n  -   1  proxymap
+smtp      unix  -  -  n  -   -  smtp
+relay     unix  -  -  n  -   -  smtp
+showq     unix  n  -  n  -   -  showq
+error     unix  -  -  n  -   -  error
+retry     unix  -  -  n  -   -  error
+discard   unix  -  -  n  -   -  discard
+lmtp      unix  -  -  n  -   -  lmtp
+anvil     unix  -  -  n  -   1  anvil
+scache    unix  -  -  n  -   1  scache
+postlog   unix-dgram n - n - 1  postlogd
+CONF
+    cat >"$dir/dovecot/dovecot.conf" <<CONF
+# mPanel test inbox: a catch-all Dovecot behind the relay.
+base_dir = $dir/dovecot/run
+state_dir = $dir/dovecot/state
+instance_name = $(basename "$SERVICES_DIR")-inbox
+log_path = $dir/dovecot/dovecot.log
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+first_valid_uid = $uid
+last_valid_uid = $uid
+mail_location = maildir:~/Maildir
+passdb {
+  driver = static
+  args = password=inbox
+}
+userdb {
+  driver = static
+  args = uid=$uid gid=$gid home=$dir/mail/%d/%n allow_all_users=yes
+}
+protocol imap {
+  mail_max_userip_connections = 1000
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $imap
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $lmtp
+  }
+}
+CONF
+    chmod 0644 "$dir/dovecot/dovecot.conf"
+    postfix -c "$dir/etc" check || return 1
+    step "starting the mail relay: Postfix on 127.0.0.1:$smtp, inbox IMAP on 127.0.0.1:$imap"
+    dovecot -F -c "$dir/dovecot/dovecot.conf" </dev/null >"$dir/dovecot/dovecot.out" 2>&1 &
+    pid=$!
+    CLEANUPS+=("_svc_stop $pid")
+    _svc_wait "Dovecot (inbox)" "$dir/dovecot/dovecot.out" "$pid" _svc_banner "$imap" '* OK' \
+        || { cat "$dir/dovecot/dovecot.log" >&2 || true; return 1; }
+    # start-fg keeps the master in the foreground under a shell; stop it
+    # through postfix itself (killing the shell would leave the master).
+    postfix -c "$dir/etc" start-fg </dev/null >"$dir/log/postfix.out" 2>&1 &
+    pid=$!
+    CLEANUPS+=("postfix -c $dir/etc stop >/dev/null 2>&1; _svc_stop $pid")
+    _svc_wait Postfix "$dir/log/postfix.out" "$pid" _svc_banner "$smtp" '220' \
+        || { cat "$dir/log/postfix.log" >&2 || true; return 1; }
+    SMTP_RELAY_PORT=$smtp
+    INBOX_IMAP_PORT=$imap
+    INBOX_DIR="$dir/mail"
+    export SMTP_RELAY_PORT INBOX_IMAP_PORT INBOX_DIR
+    SERVICE_ENV_VARS+=(SMTP_RELAY_PORT INBOX_IMAP_PORT INBOX_DIR)
+}
