@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 
 use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::catalog::Currency;
-use mpanel_domain::{CreditNoteId, InvoiceId, TenantId};
-use mpanel_store::Store;
+use mpanel_domain::{CreditNoteId, InvoiceId};
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::invoices::balance;
 use super::pdf::{self, Document, Line, Party, TaxRow};
-use crate::ServiceError;
+use crate::{Context, ServiceError};
 
 /// `1234` in EUR → `12.34 EUR`.
 pub fn money(minor: i64, currency: &str) -> String {
@@ -75,12 +74,10 @@ fn party(snapshot: Option<&Value>) -> Party {
 }
 
 /// The invoice's PDF. Drafts render too, marked DRAFT and unnumbered.
-pub async fn invoice_pdf(
-    store: &Store,
-    tenant: TenantId,
-    id: InvoiceId,
-    now: OffsetDateTime,
-) -> Result<(String, Vec<u8>), ServiceError> {
+pub async fn invoice_pdf(cx: &Context, id: InvoiceId) -> Result<(String, Vec<u8>), ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let now = cx.now();
     let inv = store
         .invoice(tenant, id)
         .await
@@ -151,10 +148,11 @@ fn rate_label(rate: &str) -> String {
 
 /// A credit note's PDF.
 pub async fn credit_note_pdf(
-    store: &Store,
-    tenant: TenantId,
+    cx: &Context,
     id: CreditNoteId,
 ) -> Result<(String, Vec<u8>), ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     let note = store
         .credit_note(tenant, id)
         .await

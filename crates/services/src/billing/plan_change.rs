@@ -13,10 +13,10 @@ use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::billing::proration::{PlanChange, Proration, prorate};
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::{Currency, Period};
-use mpanel_domain::{Clock, ProductId, SubscriptionId};
+use mpanel_domain::{ProductId, SubscriptionId};
 use mpanel_store::billing::CreditEntry;
 use mpanel_store::subscriptions::SubscriptionRecord;
-use mpanel_store::{Store, TenantRecord, Tx};
+use mpanel_store::{TenantRecord, Tx};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,7 +30,7 @@ use super::service_actions;
 use super::settings;
 use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, status_of, view};
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -133,14 +133,14 @@ async fn new_plan(
 }
 
 pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
+    cx: &Context,
     id: SubscriptionId,
     input: UpdateInput,
 ) -> Result<UpdateView, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let tenant = &cx.tenant;
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let mut sub = changeable(&mut tx, tenant, id).await?;
     let old_addons = addons(&sub.addons);

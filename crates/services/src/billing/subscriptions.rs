@@ -8,10 +8,10 @@ use std::str::FromStr;
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
 use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus, SuspendReason};
 use mpanel_domain::catalog::{Currency, Period, PriceRequest};
-use mpanel_domain::{Clock, CustomerId, ProductId, SubscriptionId, TenantId};
+use mpanel_domain::{CustomerId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{DueSubscription, InvoiceRecord};
 use mpanel_store::subscriptions::{SubscriptionFilter, SubscriptionRecord};
-use mpanel_store::{Store, TenantRecord, Tx};
+use mpanel_store::{TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -22,7 +22,7 @@ use super::settings;
 use crate::actor::Change;
 use crate::catalog::quote_from;
 use crate::idempotency::{self, IdempotencyHold};
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubscriptionView {
@@ -83,11 +83,9 @@ pub fn view(s: SubscriptionRecord) -> SubscriptionView {
     }
 }
 
-pub async fn get(
-    store: &Store,
-    tenant: TenantId,
-    id: SubscriptionId,
-) -> Result<SubscriptionView, ServiceError> {
+pub async fn get(cx: &Context, id: SubscriptionId) -> Result<SubscriptionView, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     store
         .subscription(tenant, id)
         .await
@@ -96,10 +94,11 @@ pub async fn get(
 }
 
 pub async fn list(
-    store: &Store,
-    tenant: TenantId,
+    cx: &Context,
     filter: &SubscriptionFilter,
 ) -> Result<Vec<SubscriptionView>, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     Ok(store
         .list_subscriptions(tenant, filter)
         .await?
@@ -265,14 +264,14 @@ async fn price_for(
 /// trial its first invoice is issued at once (when it starts now or
 /// earlier); with one, at the trial's end.
 pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
+    cx: &Context,
     input: CreateInput,
     hold: Option<&IdempotencyHold>,
 ) -> Result<SubscriptionView, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let tenant = &cx.tenant;
+    let actor = &cx.actor;
+    let now = cx.now();
     let currency = check_create(tenant, &input)?;
     let start = input
         .start_at
@@ -385,14 +384,14 @@ pub enum Transition {
 
 /// `POST …/cancel`, `…/suspend`, `…/resume`.
 pub async fn transition(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
+    cx: &Context,
     id: SubscriptionId,
     what: Transition,
 ) -> Result<SubscriptionView, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let mut sub = tx
         .subscription_for_update(tenant, id)
