@@ -12,8 +12,7 @@ use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PasskeyRegistration, 
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use super::event;
-use crate::identity::Principal;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 const CEREMONY_TTL: Duration = Duration::minutes(5);
 
@@ -49,12 +48,8 @@ impl Passkeys {
 
     /// Starts registering a passkey; returns the browser's options and the
     /// ceremony id to finish with.
-    pub async fn register_start(
-        &self,
-        store: &Store,
-        clock: &dyn Clock,
-        who: &Principal,
-    ) -> Result<(Value, Uuid), ServiceError> {
+    pub async fn register_start(&self, cx: &Context) -> Result<(Value, Uuid), ServiceError> {
+        let (store, clock, who) = (&cx.store, cx.clock.as_ref(), &cx.principal);
         crate::identity::step_up::require_recent(who, clock.now())?;
         let existing: Vec<Passkey> = passkeys(store, who.user_id)
             .await?
@@ -83,12 +78,10 @@ impl Passkeys {
     /// Finishes registration: stores the credential, ends other sessions.
     pub async fn register_finish(
         &self,
-        store: &Store,
-        clock: &dyn Clock,
-        who: &Principal,
-        actor: &Actor,
+        cx: &Context,
         answer: RegistrationAnswer<'_>,
     ) -> Result<Uuid, ServiceError> {
+        let (store, clock, who, actor) = (&cx.store, cx.clock.as_ref(), &cx.principal, &cx.actor);
         let RegistrationAnswer {
             ceremony,
             response,
