@@ -137,6 +137,15 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
         .map(|s| s.chars().take(256).collect())
 }
 
+fn sign_in(state: &AppState) -> login::SignIn<'_> {
+    login::SignIn {
+        store: &state.store,
+        clock: state.clock.as_ref(),
+        tokens: &state.tokens,
+        passkeys: &state.passkeys,
+    }
+}
+
 /// Log in with tenant, e-mail address and password. A user with a second
 /// factor gets `{mfa_required: true, mfa_token, methods}` instead of tokens.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
@@ -159,14 +168,7 @@ pub async fn login(
         ip: client_ip(ip),
         user_agent: user_agent(&headers),
     };
-    let outcome = login::login(
-        &state.store,
-        state.clock.as_ref(),
-        &state.tokens,
-        &state.passkeys,
-        &input,
-    )
-    .await?;
+    let outcome = login::login(&sign_in(&state), &input).await?;
     Ok(match outcome {
         login::LoginOutcome::Signed(pair) => Json(TokenResponse::from(pair)).into_response(),
         login::LoginOutcome::MfaRequired {
@@ -205,14 +207,7 @@ pub async fn mfa(
         ip: client_ip(ip),
         user_agent: user_agent(&headers),
     };
-    let pair = login::complete_mfa(
-        &state.store,
-        state.clock.as_ref(),
-        &state.tokens,
-        &state.passkeys,
-        &input,
-    )
-    .await?;
+    let pair = login::complete_mfa(&sign_in(&state), &input).await?;
     Ok(Json(pair.into()))
 }
 
