@@ -50,7 +50,7 @@ async fn list_for(
     let Listing { paging, filter: q } = list;
     let filter = SubscriptionFilter {
         customer: customer.or(q.customer_id),
-        status: q.status.map(|s| s.as_str().to_owned()),
+        status: q.status,
         product: q.product_id,
         after: paging.after::<SubscriptionId>()?,
         limit: paging.fetch(),

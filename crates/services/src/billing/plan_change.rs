@@ -28,7 +28,7 @@ use super::lines::LineIn;
 use super::run::{self, Addon, Draft, RunContext, RunReport, addons};
 use super::service_actions;
 use super::settings;
-use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, status_of, view};
+use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, view};
 use crate::actor::Change;
 use crate::{Context, ServiceError};
 
@@ -78,7 +78,7 @@ async fn changeable(
         .subscription_for_update(tenant.id, id)
         .await
         .map_err(ServiceError::not_found_as("subscription"))?;
-    let status = status_of(&sub)?;
+    let status = sub.status;
     if !matches!(
         status,
         SubscriptionStatus::Active | SubscriptionStatus::Suspended

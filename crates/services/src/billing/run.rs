@@ -511,7 +511,7 @@ async fn end_of_term<'a>(
         }
     }
     let before = json!({"status": sub.status});
-    sub.status = status.as_str().to_owned();
+    sub.status = status;
     sub.next_bill_at = None;
     sub.cancelled_at = Some(ended_at);
     sub.updated_at = ctx.at;

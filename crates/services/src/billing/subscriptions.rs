@@ -3,8 +3,6 @@
 //! a trial), and the restoration of services when an overdue invoice is
 //! paid.
 
-use std::str::FromStr;
-
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
 use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus, SuspendReason};
 use mpanel_domain::catalog::{Currency, Period, PriceRequest};
@@ -34,9 +32,9 @@ pub struct SubscriptionView {
     /// One period of the plan, addons excluded.
     pub amount_minor: i64,
     pub addons: Vec<Addon>,
-    pub status: String,
+    pub status: SubscriptionStatus,
     /// The statuses it may move to from here.
-    pub allowed_transitions: Vec<&'static str>,
+    pub allowed_transitions: Vec<SubscriptionStatus>,
     pub suspend_reason: Option<String>,
     pub external_ref: Option<String>,
     pub auto_renew: bool,
@@ -57,9 +55,7 @@ pub struct SubscriptionView {
 }
 
 pub fn view(s: SubscriptionRecord) -> SubscriptionView {
-    let allowed = SubscriptionStatus::from_str(&s.status)
-        .map(|st| st.next().iter().map(|n| n.as_str()).collect())
-        .unwrap_or_default();
+    let allowed = s.status.next().to_vec();
     SubscriptionView {
         addons: addons(&s.addons),
         id: s.id,
@@ -292,7 +288,7 @@ pub async fn create(
         period: input.period.as_str().to_owned(),
         currency: currency.code().to_owned(),
         amount_minor: plan.amount_minor,
-        status: SubscriptionStatus::Active.as_str().to_owned(),
+        status: SubscriptionStatus::Active,
         external_ref: input.external_ref,
         anchor_at: Some(anchor),
         next_period: 0,
@@ -368,12 +364,6 @@ fn refuse(from: SubscriptionStatus, to: SubscriptionStatus) -> ServiceError {
     }
 }
 
-pub(crate) fn status_of(sub: &SubscriptionRecord) -> Result<SubscriptionStatus, ServiceError> {
-    sub.status
-        .parse()
-        .map_err(|e: String| ServiceError::internal_msg(format!("subscription {}: {e}", sub.id)))
-}
-
 /// What staff may do to a subscription's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
@@ -397,7 +387,7 @@ pub async fn transition(
         .subscription_for_update(tenant, id)
         .await
         .map_err(ServiceError::not_found_as("subscription"))?;
-    let from = status_of(&sub)?;
+    let from = sub.status;
     let before = json!({"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end});
     let (action, service) = match what {
         Transition::Cancel(CancelMode::EndOfTerm)
@@ -412,7 +402,7 @@ pub async fn transition(
         Transition::Cancel(_) => {
             from.check_transition(SubscriptionStatus::Cancelled)
                 .map_err(|_| refuse(from, SubscriptionStatus::Cancelled))?;
-            sub.status = SubscriptionStatus::Cancelled.as_str().to_owned();
+            sub.status = SubscriptionStatus::Cancelled;
             sub.cancelled_at = Some(now);
             sub.next_bill_at = None;
             ("subscription.cancel", Some(ServiceAction::Terminate))
@@ -421,7 +411,7 @@ pub async fn transition(
             if from != SubscriptionStatus::Active {
                 return Err(refuse(from, SubscriptionStatus::Suspended));
             }
-            sub.status = SubscriptionStatus::Suspended.as_str().to_owned();
+            sub.status = SubscriptionStatus::Suspended;
             sub.suspend_reason = Some(SuspendReason::Manual.as_str().to_owned());
             ("subscription.suspend", Some(ServiceAction::Suspend))
         }
@@ -429,7 +419,7 @@ pub async fn transition(
             if from != SubscriptionStatus::Suspended {
                 return Err(refuse(from, SubscriptionStatus::Active));
             }
-            sub.status = SubscriptionStatus::Active.as_str().to_owned();
+            sub.status = SubscriptionStatus::Active;
             sub.suspend_reason = None;
             ("subscription.resume", Some(ServiceAction::Unsuspend))
         }
@@ -467,7 +457,7 @@ pub(crate) async fn commit_change(
     jobs_at: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     tx.save_subscription(sub).await?;
-    if status_of(sub)?.is_terminal() {
+    if sub.status.is_terminal() {
         tx.release_domains(sub.id, at).await?;
     }
     if let Some(service) = change.service {
@@ -530,12 +520,12 @@ pub(crate) async fn restore_after_payment(
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     for mut sub in tx.subscriptions_of_invoice(tenant.id, inv.id).await? {
-        if sub.status != SubscriptionStatus::Suspended.as_str()
+        if sub.status != SubscriptionStatus::Suspended
             || sub.suspend_reason.as_deref() != Some(SuspendReason::Dunning.as_str())
         {
             continue;
         }
-        sub.status = SubscriptionStatus::Active.as_str().to_owned();
+        sub.status = SubscriptionStatus::Active;
         sub.suspend_reason = None;
         sub.updated_at = now;
         let change = StatusChange {
