@@ -13,7 +13,7 @@ use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::billing::proration::{PlanChange, Proration, prorate};
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::{Currency, Period};
-use mpanel_domain::{ProductId, SubscriptionId};
+use mpanel_domain::{InvoiceId, ProductId, SubscriptionId};
 use mpanel_store::billing::CreditEntry;
 use mpanel_store::subscriptions::SubscriptionRecord;
 use mpanel_store::{TenantRecord, Tx};
@@ -21,7 +21,6 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::invoices::price_lines;
 use super::lines::LineIn;
@@ -51,7 +50,7 @@ pub struct ProrationView {
     pub remaining: i64,
     pub total: i64,
     /// The invoice of an upgrade.
-    pub invoice_id: Option<Uuid>,
+    pub invoice_id: Option<InvoiceId>,
     /// A downgrade's net credit (tax included) put on the customer's balance.
     pub credited_to_balance_minor: i64,
 }
@@ -285,7 +284,7 @@ async fn settle(
             p.charge_minor,
         ));
         let ctx = RunContext::immediate(tenant, settings, now);
-        let id = Uuid::now_v7();
+        let id = InvoiceId::new();
         let draft = Draft {
             id,
             sub,
