@@ -867,9 +867,9 @@ pub async fn list(
 pub async fn get(cx: &Context, id: OrderId) -> Result<OrderRecord, ServiceError> {
     cx.store
         .order(cx.tenant_id(), id)
-        .await
+        .await?
         // Only a miss is a 404; an unavailable database stays a 503/500.
-        .map_err(ServiceError::not_found_as("order"))
+        .ok_or_else(ServiceError::missing("order"))
 }
 
 /// The signed-in customer's orders, newest first; `None` for a user who

@@ -525,18 +525,20 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn order(&self, tenant: TenantId, id: OrderId) -> StoreResult<OrderRecord> {
+    pub async fn order(&self, tenant: TenantId, id: OrderId) -> StoreResult<Option<OrderRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2"
         ));
         let found = on_pool!(self.pool, |p| {
-            let row = sqlx::query(sql)
+            match sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .fetch_optional(p)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            order_from_row!(&row)
+            {
+                Some(row) => Some(order_from_row!(&row)),
+                None => None,
+            }
         });
         Ok(found)
     }

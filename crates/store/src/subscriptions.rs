@@ -288,7 +288,7 @@ impl Store {
         &self,
         tenant: TenantId,
         id: SubscriptionId,
-    ) -> StoreResult<SubscriptionRecord> {
+    ) -> StoreResult<Option<SubscriptionRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM subscriptions s WHERE s.tenant_id = $1 AND s.id = $2"
         ));
@@ -303,7 +303,7 @@ impl Store {
                 None => None,
             }
         });
-        found.ok_or(crate::StoreError::NotFound)
+        Ok(found)
     }
 
     /// How many subscriptions (of one tenant, or all) are due by `as_of`.

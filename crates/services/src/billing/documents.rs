@@ -80,8 +80,8 @@ pub async fn invoice_pdf(cx: &Context, id: InvoiceId) -> Result<(String, Vec<u8>
     let now = cx.now();
     let inv = store
         .invoice(tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let lines = store.invoice_lines(tenant, id).await?;
     let cur = inv.currency.clone();
     let mut rates: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -155,9 +155,12 @@ pub async fn credit_note_pdf(
     let tenant = cx.tenant_id();
     let note = store
         .credit_note(tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("credit note"))?;
-    let inv = store.invoice(tenant, note.invoice_id).await?;
+        .await?
+        .ok_or_else(ServiceError::missing("credit note"))?;
+    let inv = store
+        .invoice(tenant, note.invoice_id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let cur = note.currency.clone();
     let doc = Document {
         title: "Credit note".to_owned(),

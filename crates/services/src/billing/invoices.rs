@@ -10,7 +10,7 @@ use mpanel_domain::catalog::Currency;
 use mpanel_domain::{Clock, CustomerId, InvoiceId, OrderId, SubscriptionId, TenantId};
 use mpanel_store::billing::{InvoiceFilter, InvoiceLineRecord, InvoiceRecord, IssueFields};
 use mpanel_store::orders::CustomerRecord;
-use mpanel_store::{Store, StoreError, TenantRecord, Tx};
+use mpanel_store::{Store, TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -161,8 +161,8 @@ pub async fn get(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceErro
     let inv = cx
         .store
         .invoice(cx.tenant_id(), id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let lines = cx.store.invoice_lines(cx.tenant_id(), id).await?;
     Ok(view(inv, Some(lines), cx.now()))
 }
@@ -184,11 +184,11 @@ pub async fn is_customers_own(cx: &Context, id: InvoiceId) -> Result<bool, Servi
     let Some(customer) = crate::customers::own(cx).await? else {
         return Ok(false);
     };
-    match cx.store.invoice(cx.tenant_id(), id).await {
-        Ok(inv) => Ok(inv.customer_id == customer && inv.status != InvoiceStatus::Draft),
-        Err(StoreError::NotFound) => Ok(false),
-        Err(other) => Err(other.into()),
-    }
+    Ok(cx
+        .store
+        .invoice(cx.tenant_id(), id)
+        .await?
+        .is_some_and(|inv| inv.customer_id == customer && inv.status != InvoiceStatus::Draft))
 }
 
 fn check_notes(notes: &[String]) -> Result<(), ServiceError> {

@@ -110,8 +110,8 @@ pub async fn of_invoice(cx: &Context, invoice: InvoiceId) -> Result<Movements, S
     let tenant = cx.tenant_id();
     store
         .invoice(tenant, invoice)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let payments = store.payments_of(tenant, invoice).await?;
     let notes = store.credit_notes_of(tenant, invoice).await?;
     Ok(Movements {

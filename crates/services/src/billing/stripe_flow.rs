@@ -59,8 +59,8 @@ pub async fn create_payment_intent(
     let actor = &cx.actor;
     store
         .invoice(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let loaded = settings::load(store, tenant.id).await?;
     let key = loaded.open_stripe_secret_key(store)?.ok_or_else(|| {
         ServiceError::Conflict(

@@ -84,9 +84,9 @@ pub async fn get(cx: &Context, id: SubscriptionId) -> Result<SubscriptionView, S
     let tenant = cx.tenant_id();
     store
         .subscription(tenant, id)
-        .await
+        .await?
         .map(view)
-        .map_err(ServiceError::not_found_as("subscription"))
+        .ok_or_else(ServiceError::missing("subscription"))
 }
 
 pub async fn list(
