@@ -20,7 +20,8 @@ use mpanel_store::billing::InvoiceRecord;
 use mpanel_store::catalog::ProductRecord;
 use mpanel_store::domain_verifications::DomainVerification;
 use mpanel_store::orders::{
-    CustomerRecord, NewOrder, NewOrderItem, OrderItemRecord, OrderRecord, OrderStepRecord,
+    CustomerRecord, NewOrder, NewOrderItem, NewOrderStep, OrderItemRecord, OrderRecord,
+    OrderStepRecord,
 };
 use mpanel_store::{ActorType, NewUser, Store, TenantRecord, Tx, UserStatus};
 use serde::{Deserialize, Serialize};
@@ -378,8 +379,15 @@ pub(crate) async fn enqueue_order_provisioning(
         };
         let (job, _) = enqueue_job(tx, &payload, &options, now).await?;
         for step in plan(template) {
-            tx.insert_order_step(tenant.id, order, item.id, step.name(), job, now)
-                .await?;
+            tx.insert_order_step(&NewOrderStep {
+                tenant: tenant.id,
+                order,
+                item: item.id,
+                step: step.name(),
+                job,
+                at: now,
+            })
+            .await?;
         }
     }
     Ok(())

@@ -93,6 +93,18 @@ pub struct OrderStepRecord {
     pub last_error: Option<String>,
 }
 
+/// A provisioning step of an order item, and the job that runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOrderStep<'a> {
+    pub tenant: TenantId,
+    pub order: OrderId,
+    pub item: OrderItemId,
+    /// e.g. `provision.dns_zone`.
+    pub step: &'a str,
+    pub job: JobId,
+    pub at: OffsetDateTime,
+}
+
 /// An order to insert (its items follow with `insert_order_item`).
 #[derive(Debug, Clone)]
 pub struct NewOrder<'a> {
@@ -444,15 +456,15 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn insert_order_step(
-        &mut self,
-        tenant: TenantId,
-        order: OrderId,
-        item: OrderItemId,
-        step: &str,
-        job: JobId,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    pub async fn insert_order_step(&mut self, s: &NewOrderStep<'_>) -> StoreResult<()> {
+        let NewOrderStep {
+            tenant,
+            order,
+            item,
+            step,
+            job,
+            at: now,
+        } = *s;
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO order_steps (id, tenant_id, order_id, order_item_id, step, job_id, created_at)

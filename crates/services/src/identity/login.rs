@@ -5,7 +5,7 @@ use mpanel_domain::identity::refresh::{self, REFRESH_TOKEN_TTL, RefreshDecision}
 use mpanel_domain::identity::throttle::{self as throttle_rules, PER_ACCOUNT, PER_ADDRESS};
 use mpanel_domain::security::SecurityPolicy;
 use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, UserId};
-use mpanel_store::identity::second_factors::Challenge;
+use mpanel_store::identity::second_factors::{Challenge, NewChallenge};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::identity::sessions::{RefreshTokenRecord, SessionRecord};
 use mpanel_store::{Store, Tx, UserStatus};
@@ -239,14 +239,14 @@ async fn start_mfa(
     let webauthn = passkeys.login_start(store, user.id).await?;
     let state = json!({"webauthn": webauthn.as_ref().map(|(_, state)| state.clone())});
     store
-        .insert_challenge(
-            user.tenant_id,
-            user.id,
-            "MFA_LOGIN",
-            Some(&hash_secret(&token)),
-            Some(&state),
-            now + MFA_TTL,
-        )
+        .insert_challenge(&NewChallenge {
+            tenant: user.tenant_id,
+            user: user.id,
+            kind: "MFA_LOGIN",
+            token_hash: Some(&hash_secret(&token)),
+            state: Some(&state),
+            expires_at: now + MFA_TTL,
+        })
         .await?;
     Ok(LoginOutcome::MfaRequired {
         mfa_token: token,

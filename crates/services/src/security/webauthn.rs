@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use mpanel_domain::{Clock, TenantId, UserId};
 use mpanel_store::Store;
+use mpanel_store::identity::second_factors::NewChallenge;
 use serde_json::{Value, json};
 use time::Duration;
 use uuid::Uuid;
@@ -63,14 +64,14 @@ impl Passkeys {
             .map_err(internal)?;
         let state = serde_json::to_value(&state).map_err(internal)?;
         let id = store
-            .insert_challenge(
-                who.tenant_id,
-                who.user_id,
-                "WEBAUTHN_REGISTER",
-                None,
-                Some(&state),
-                clock.now() + CEREMONY_TTL,
-            )
+            .insert_challenge(&NewChallenge {
+                tenant: who.tenant_id,
+                user: who.user_id,
+                kind: "WEBAUTHN_REGISTER",
+                token_hash: None,
+                state: Some(&state),
+                expires_at: clock.now() + CEREMONY_TTL,
+            })
             .await?;
         Ok((serde_json::to_value(&options).map_err(internal)?, id))
     }
