@@ -11,16 +11,19 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::TenantId;
+use mpanel_services::Context;
 use mpanel_services::idempotency::IdempotencyHold;
+use mpanel_store::Store;
 use mpanel_store::orders::IdempotencyStart;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 pub use key::{HEADER, IdempotencyKey};
 
+use crate::Problem;
 use crate::json::ApiJson;
 use crate::problem::codes;
-use crate::{AppState, Problem};
 
 /// What a key was first used for: a retry must send the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,14 +61,13 @@ pub enum Start {
 /// request still running is a 409, another request under the same key a
 /// 422.
 pub async fn begin(
-    state: &AppState,
+    store: &Store,
+    now: OffsetDateTime,
     tenant: TenantId,
     key: &IdempotencyKey,
     hash: &RequestHash,
 ) -> Result<Start, Problem> {
-    let now = state.clock.now();
-    match state
-        .store
+    match store
         .start_idempotency(tenant, key.as_str(), &hash.0, now)
         .await?
     {
@@ -110,9 +112,8 @@ pub fn in_flight(detail: &'static str) -> Problem {
 }
 
 /// After a failed attempt nothing was made: a corrected retry may run.
-pub async fn release(state: &AppState, tenant: TenantId, hold: &IdempotencyHold) {
-    if let Err(e) = state
-        .store
+pub async fn release(store: &Store, tenant: TenantId, hold: &IdempotencyHold) {
+    if let Err(e) = store
         .abandon_idempotency(tenant, &hold.key, hold.held_since)
         .await
     {
@@ -148,8 +149,7 @@ where
 /// Runs `op` under the request's key (if it sent one): a replay answers at
 /// once; a success is a 201 with `op`'s answer; a failure releases the key.
 pub async fn run<T, R, F, Fut>(
-    state: &AppState,
-    tenant: TenantId,
+    cx: &Context,
     request: &Idempotent<T>,
     op: F,
 ) -> Result<Response, Problem>
@@ -160,7 +160,7 @@ where
 {
     let hold = match &request.key {
         None => None,
-        Some(key) => match begin(state, tenant, key, &request.hash).await? {
+        Some(key) => match begin(&cx.store, cx.now(), cx.tenant_id(), key, &request.hash).await? {
             Start::Replay(response) => return Ok(response),
             Start::Run(hold) => Some(hold),
         },
@@ -169,7 +169,7 @@ where
         Ok(out) => Ok((StatusCode::CREATED, axum::Json(out)).into_response()),
         Err(err) => {
             if let Some(hold) = &hold {
-                release(state, tenant, hold).await;
+                release(&cx.store, cx.tenant_id(), hold).await;
             }
             Err(err.into())
         }

@@ -5,10 +5,10 @@
 //! PowerDNS sees it, and every change is audited once PowerDNS took it.
 
 use mpanel_domain::dns::{RecordSet, RecordType, canonical_name, canonical_zone, validate_rrset};
-use mpanel_domain::{Clock, CustomerId, ResourceId, TenantId};
-use mpanel_services::actor::Change;
+use mpanel_domain::{CustomerId, ResourceId, TenantId};
+use mpanel_services::ServiceError;
+use mpanel_services::context::{Audited, Context};
 use mpanel_services::secret_box::SecretBox;
-use mpanel_services::{Actor, ServiceError};
 use mpanel_store::Store;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
 use serde::Serialize;
@@ -31,8 +31,8 @@ pub struct ZoneView {
 }
 
 /// The tenant's live zones (not deleted), newest first.
-pub async fn zones(store: &Store, tenant: TenantId) -> Result<Vec<ZoneView>, ServiceError> {
-    Ok(live_zones(store, tenant)
+pub async fn zones(cx: &Context) -> Result<Vec<ZoneView>, ServiceError> {
+    Ok(live_zones(&cx.store, cx.tenant_id())
         .await?
         .into_iter()
         .map(|z| ZoneView {
@@ -46,13 +46,12 @@ pub async fn zones(store: &Store, tenant: TenantId) -> Result<Vec<ZoneView>, Ser
 
 /// The zone's record sets on its DNS server, SOA left out.
 pub async fn list(
-    store: &Store,
+    cx: &Context,
     secrets: Option<&SecretBox>,
-    tenant: TenantId,
     zone: &str,
 ) -> Result<Vec<RecordSet>, ServiceError> {
-    let zone = find_zone(store, tenant, zone).await?;
-    let pdns = driver(store, secrets, &zone).await?;
+    let zone = find_zone(&cx.store, cx.tenant_id(), zone).await?;
+    let pdns = driver(&cx.store, secrets, &zone).await?;
     let mut sets = current(&pdns, &zone.name).await?;
     sets.retain(|s| s.rtype != RecordType::SOA);
     Ok(sets)
@@ -61,20 +60,18 @@ pub async fn list(
 /// Who changes a tenant's records, and with what: the record-set writes.
 #[derive(Clone, Copy)]
 pub struct Editor<'a> {
-    pub store: &'a Store,
-    pub clock: &'a dyn Clock,
+    /// Who writes, in which tenant.
+    pub cx: &'a Context,
     /// Opens the DNS server's credentials; `None` makes writes unavailable.
     pub secrets: Option<&'a SecretBox>,
-    pub tenant: TenantId,
-    pub actor: &'a Actor,
 }
 
 impl Editor<'_> {
     /// Creates or replaces the record set `input` (its name relative to
     /// the zone or absolute); returns it as stored.
     pub async fn put(&self, zone: &str, input: &RecordSet) -> Result<RecordSet, ServiceError> {
-        let zone = find_zone(self.store, self.tenant, zone).await?;
-        let pdns = driver(self.store, self.secrets, &zone).await?;
+        let zone = find_zone(&self.cx.store, self.cx.tenant_id(), zone).await?;
+        let pdns = driver(&self.cx.store, self.secrets, &zone).await?;
         let existing = current(&pdns, &zone.name).await?;
         self.write(&pdns, &zone, input, &existing).await
     }
@@ -89,9 +86,9 @@ impl Editor<'_> {
         ttl: u32,
         records: Vec<String>,
     ) -> Result<RecordSet, ServiceError> {
-        let zone = find_zone(self.store, self.tenant, zone).await?;
+        let zone = find_zone(&self.cx.store, self.cx.tenant_id(), zone).await?;
         let (name, rtype) = rrset_key(&zone.name, name, rtype)?;
-        let pdns = driver(self.store, self.secrets, &zone).await?;
+        let pdns = driver(&self.cx.store, self.secrets, &zone).await?;
         let existing = current(&pdns, &zone.name).await?;
         if !existing.iter().any(|s| s.name == name && s.rtype == rtype) {
             return Err(no_rrset());
@@ -108,7 +105,7 @@ impl Editor<'_> {
     /// Deletes the record set `name`/`rtype`; NS and SOA are refused, and
     /// a set that is not there is not found.
     pub async fn delete(&self, zone: &str, name: &str, rtype: &str) -> Result<(), ServiceError> {
-        let zone = find_zone(self.store, self.tenant, zone).await?;
+        let zone = find_zone(&self.cx.store, self.cx.tenant_id(), zone).await?;
         let (name, rtype) = rrset_key(&zone.name, name, rtype)?;
         if !rtype.customer_editable() {
             return Err(ServiceError::invalid(
@@ -116,7 +113,7 @@ impl Editor<'_> {
                 format!("{rtype} records are managed by the platform"),
             ));
         }
-        let pdns = driver(self.store, self.secrets, &zone).await?;
+        let pdns = driver(&self.cx.store, self.secrets, &zone).await?;
         let existing = current(&pdns, &zone.name).await?;
         let Some(before) = existing
             .into_iter()
@@ -170,15 +167,14 @@ impl Editor<'_> {
             }
             b
         });
-        let mut tx = self.store.begin().await?;
-        tx.record_audit(&self.actor.audit(Change {
-            tenant: self.tenant,
+        let mut tx = self.cx.store.begin().await?;
+        tx.record_audit(&self.cx.audit(Audited {
             action,
             target_type: "dns_zone",
             target_id: zone.id.to_string(),
             before,
             after,
-            at: self.clock.now(),
+            at: self.cx.now(),
         }))
         .await?;
         tx.commit().await?;

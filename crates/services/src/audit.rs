@@ -1,10 +1,9 @@
 //! Reading the audit log.
 
 use mpanel_domain::AuditEventId;
-use mpanel_store::{AuditFilter, AuditRecord, Store};
+use mpanel_store::{AuditFilter, AuditRecord};
 
-use crate::ServiceError;
-use crate::identity::Principal;
+use crate::{Context, ServiceError};
 
 /// Whose audit rows: the caller's tenant's, or the platform's own
 /// (servers), which only a SUPER_ADMIN reads.
@@ -15,13 +14,14 @@ pub enum Stream {
 }
 
 pub async fn list(
-    store: &Store,
-    who: &Principal,
+    cx: &Context,
     stream: Stream,
     filter: &AuditFilter,
     before: Option<AuditEventId>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
     let tenant = match stream {
         Stream::Tenant => Some(who.tenant_id),
         Stream::Platform if who.role() == mpanel_domain::identity::Role::SuperAdmin => None,

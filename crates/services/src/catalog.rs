@@ -95,26 +95,22 @@ fn summary(p: &ProductRecord) -> serde_json::Value {
     })
 }
 
-pub async fn get_product(
-    store: &Store,
-    tenant: TenantId,
-    id: ProductId,
-) -> Result<ProductRecord, ServiceError> {
-    store
-        .product(tenant, id)
+pub async fn get_product(cx: &Context, id: ProductId) -> Result<ProductRecord, ServiceError> {
+    cx.store
+        .product(cx.tenant_id(), id)
         .await
         .map_err(ServiceError::not_found_as("product"))
 }
 
+/// The tenant's products, archived and hidden ones included (staff).
 pub async fn list_products(
-    store: &Store,
-    tenant: TenantId,
-    public_only: bool,
+    cx: &Context,
     after: Option<ProductId>,
     limit: u32,
 ) -> Result<Vec<ProductRecord>, ServiceError> {
-    Ok(store
-        .list_products(tenant, public_only, after, limit)
+    Ok(cx
+        .store
+        .list_products(cx.tenant_id(), false, after, limit)
         .await?)
 }
 
@@ -264,7 +260,7 @@ pub async fn add_price(
     product_id: ProductId,
     input: &PriceInput,
 ) -> Result<PriceRule, ServiceError> {
-    let product = get_product(&cx.store, cx.tenant_id(), product_id).await?;
+    let product = get_product(cx, product_id).await?;
     let rule = checked_rule(&cx.store, &product, PriceId::new(), input).await?;
     let now = cx.now();
     let mut tx = cx.store.begin().await?;
@@ -290,7 +286,7 @@ pub async fn update_price(
     price_id: PriceId,
     input: &PriceInput,
 ) -> Result<PriceRule, ServiceError> {
-    let product = get_product(&cx.store, cx.tenant_id(), product_id).await?;
+    let product = get_product(cx, product_id).await?;
     let rule = checked_rule(&cx.store, &product, price_id, input).await?;
     let now = cx.now();
     let mut tx = cx.store.begin().await?;
@@ -334,24 +330,19 @@ pub async fn delete_price(
     Ok(())
 }
 
-pub async fn prices(
-    store: &Store,
-    tenant: TenantId,
-    product: ProductId,
-) -> Result<Vec<PriceRule>, ServiceError> {
-    get_product(store, tenant, product).await?;
-    Ok(store.prices_of(tenant, product).await?)
+pub async fn prices(cx: &Context, product: ProductId) -> Result<Vec<PriceRule>, ServiceError> {
+    get_product(cx, product).await?;
+    Ok(cx.store.prices_of(cx.tenant_id(), product).await?)
 }
 
 /// What `product` costs for `request`; `NotFound` when no rule applies.
 pub async fn quote(
-    store: &Store,
-    tenant: TenantId,
+    cx: &Context,
     product: ProductId,
     request: &PriceRequest,
 ) -> Result<Quote, ServiceError> {
-    let record = get_product(store, tenant, product).await?;
-    let rules = store.prices_of(tenant, product).await?;
+    let record = get_product(cx, product).await?;
+    let rules = cx.store.prices_of(cx.tenant_id(), product).await?;
     quote_from(&record, &rules, request)
 }
 
@@ -403,7 +394,7 @@ pub async fn public_offers(
     let mut products = Vec::new();
     let mut after = None;
     loop {
-        let page = list_products(store, tenant, true, after, 200).await?;
+        let page = store.list_products(tenant, true, after, 200).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         products.extend(page);

@@ -1,15 +1,13 @@
 //! Customers, as staff manage them: billing contact, country, tax id,
 //! address; the credit balance is shown here and changed by billing.
 
-use mpanel_domain::{Clock, CustomerId};
+use mpanel_domain::CustomerId;
 use mpanel_store::orders::CustomerRecord;
-use mpanel_store::{Store, TenantRecord};
 use serde_json::{Value, json};
 
-use crate::actor::Change;
-use crate::identity::Principal;
+use crate::ServiceError;
+use crate::context::{Audited, Context};
 use crate::orders::{CustomerInput, find_or_create_customer};
-use crate::{Actor, ServiceError};
 
 /// Changes to a customer; absent fields stay.
 #[derive(Debug, Clone, Default)]
@@ -27,21 +25,14 @@ fn summary(c: &CustomerRecord) -> Value {
 
 /// Creates a customer and its invited portal user; a known e-mail is a conflict.
 pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     input: &CustomerInput,
     address: Option<Value>,
 ) -> Result<CustomerRecord, ServiceError> {
     crate::orders::check_customer(input)?;
-    let tenant: TenantRecord = store
-        .tenant(who.tenant_id)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound("no such tenant".into()))?;
-    let now = clock.now();
-    let mut tx = store.begin().await?;
-    let (mut customer, created) = find_or_create_customer(&mut tx, &tenant, input, now).await?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
+    let (mut customer, created) = find_or_create_customer(&mut tx, &cx.tenant, input, now).await?;
     if !created {
         return Err(ServiceError::Conflict(format!(
             "a customer with e-mail {:?} exists",
@@ -52,8 +43,7 @@ pub async fn create(
         customer.address = address;
         tx.save_customer(&customer).await?;
     }
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    tx.record_audit(&cx.audit(Audited {
         action: "customer.create",
         target_type: "customer",
         target_id: customer.id.to_string(),
@@ -66,38 +56,42 @@ pub async fn create(
     Ok(customer)
 }
 
-pub async fn get(
-    store: &Store,
-    who: &Principal,
-    id: CustomerId,
-) -> Result<CustomerRecord, ServiceError> {
-    store
-        .customer(who.tenant_id, id)
+pub async fn get(cx: &Context, id: CustomerId) -> Result<CustomerRecord, ServiceError> {
+    cx.store
+        .customer(cx.tenant_id(), id)
         .await
         .map_err(ServiceError::not_found_as("customer"))
 }
 
+/// The signed-in user's customer record, if they have one.
+pub async fn own(cx: &Context) -> Result<Option<CustomerId>, ServiceError> {
+    Ok(cx
+        .store
+        .customer_of_user(cx.tenant_id(), cx.principal.user_id)
+        .await?
+        .map(|c| c.id))
+}
+
 pub async fn list(
-    store: &Store,
-    who: &Principal,
+    cx: &Context,
     after: Option<CustomerId>,
     limit: u32,
 ) -> Result<Vec<CustomerRecord>, ServiceError> {
-    Ok(store.list_customers(who.tenant_id, after, limit).await?)
+    Ok(cx
+        .store
+        .list_customers(cx.tenant_id(), after, limit)
+        .await?)
 }
 
 pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     id: CustomerId,
     patch: &CustomerPatch,
 ) -> Result<CustomerRecord, ServiceError> {
-    let now = clock.now();
-    let mut tx = store.begin().await?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
     let before = tx
-        .customer(who.tenant_id, id)
+        .customer(cx.tenant_id(), id)
         .await
         .map_err(ServiceError::not_found_as("customer"))?;
     let mut after = before.clone();
@@ -126,8 +120,7 @@ pub async fn update(
     })?;
     after.updated_at = now;
     tx.save_customer(&after).await?;
-    tx.record_audit(&actor.audit(Change {
-        tenant: who.tenant_id,
+    tx.record_audit(&cx.audit(Audited {
         action: "customer.update",
         target_type: "customer",
         target_id: id.to_string(),

@@ -91,7 +91,16 @@ impl ServiceError {
         }
     }
 
-    /// `NotFound` for a store miss, everything else unchanged.
+    /// The one not-found rule for a keyed lookup that answers `Option`:
+    /// `store.invoice(t, id).await?.ok_or_else(ServiceError::missing("invoice"))`
+    /// is a 404 for a miss (or another tenant's row), while a store
+    /// failure stays what it is (never a 404).
+    pub fn missing(what: &str) -> impl FnOnce() -> Self + '_ {
+        move || Self::NotFound(format!("no such {what}"))
+    }
+
+    /// `NotFound` for a store miss, everything else unchanged (the
+    /// lookups that still answer `StoreError::NotFound`).
     pub fn not_found_as(what: &str) -> impl FnOnce(StoreError) -> Self + '_ {
         move |err| match err {
             StoreError::NotFound => Self::NotFound(format!("no such {what}")),

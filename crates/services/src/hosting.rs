@@ -8,7 +8,7 @@ use mpanel_domain::provisioning::payloads::{HostingAction, MailPassword};
 use mpanel_domain::provisioning::{
     MAIL_PASSWORD_JOB, ResourceStatus, SUSPEND_JOB, TERMINATE_JOB, UNSUSPEND_JOB,
 };
-use mpanel_domain::{Clock, CustomerId, JobId, ResourceId, SubscriptionId, TenantId};
+use mpanel_domain::{CustomerId, JobId, ResourceId, SubscriptionId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
 use mpanel_store::{Store, Tx};
@@ -17,7 +17,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AccountView {
@@ -51,11 +51,12 @@ pub fn view(r: ResourceRecord) -> AccountView {
 }
 
 pub async fn list(
-    store: &Store,
+    cx: &Context,
     kind: ResourceKind,
-    tenant: TenantId,
     customer: Option<CustomerId>,
 ) -> Result<Vec<AccountView>, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     Ok(store
         .list_resources(kind, tenant, customer, 500)
         .await?
@@ -89,11 +90,12 @@ pub struct HostingAccountView {
 /// The tenant's hosting accounts (optionally one customer's) with their
 /// disk use.
 pub async fn list_hosting(
-    store: &Store,
-    tenant: TenantId,
+    cx: &Context,
     customer: Option<CustomerId>,
 ) -> Result<Vec<HostingAccountView>, ServiceError> {
-    let accounts = list(store, ResourceKind::HostingAccount, tenant, customer).await?;
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let accounts = list(cx, ResourceKind::HostingAccount, customer).await?;
     let mut usage = store.disk_usage_of(tenant, customer).await?;
     Ok(accounts
         .into_iter()
@@ -147,15 +149,20 @@ impl Action {
     }
 }
 
+/// The signed-in customer's hosting accounts (none for a user who is no
+/// customer).
+pub async fn mine(cx: &Context) -> Result<Vec<HostingAccountView>, ServiceError> {
+    match crate::customers::own(cx).await? {
+        Some(customer) => list_hosting(cx, Some(customer)).await,
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Queues `action` on the tenant's hosting account `id`; returns the job.
-pub async fn request(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
-    id: ResourceId,
-    action: Action,
-) -> Result<JobId, ServiceError> {
+pub async fn request(cx: &Context, id: ResourceId, action: Action) -> Result<JobId, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let actor = &cx.actor;
     let account = store
         .resource(ResourceKind::HostingAccount, tenant, id)
         .await
@@ -190,7 +197,7 @@ pub async fn request(
             "this account is still being provisioned: wait until it is active (or its provisioning failed)".into(),
         ));
     }
-    let now = clock.now();
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let options = JobOptions {
         queue: "provisioning".into(),
@@ -226,13 +233,13 @@ pub async fn request(
 /// Queues a new password for mailbox `id` (hashed here for Dovecot; the
 /// job carries only the hash).
 pub async fn set_mail_password(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
+    cx: &Context,
     id: ResourceId,
     password: &str,
 ) -> Result<JobId, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let actor = &cx.actor;
     let hash = mailbox_password_hash(password, "password").await?;
     let mbox = store
         .resource(ResourceKind::MailAccount, tenant, id)
@@ -241,7 +248,7 @@ pub async fn set_mail_password(
     if mbox.status == ResourceStatus::Deleted {
         return Err(ServiceError::Conflict("the mailbox is deleted".into()));
     }
-    let now = clock.now();
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let (job, _) = enqueue(
         &mut tx,
@@ -289,12 +296,12 @@ pub struct NewMailbox {
 }
 
 pub async fn create_mailbox(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
+    cx: &Context,
     input: NewMailbox,
 ) -> Result<(AccountView, JobId), ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let actor = &cx.actor;
     let local = check_local_part(&input.local_part)?;
     let sub = active_subscription(store, tenant, input.subscription_id).await?;
     let plan = mail_plan(store, tenant, &sub).await?;
@@ -306,7 +313,7 @@ pub async fn create_mailbox(
         .unwrap_or_default();
     let address = format!("{local}@{domain}");
     let hash = mailbox_password_hash(&input.password, "password").await?;
-    let now = clock.now();
+    let now = cx.now();
     let record = ResourceRecord {
         id: ResourceId::new(),
         tenant_id: tenant,

@@ -104,7 +104,7 @@ async fn assess_locked(
     };
     let standing = Standing {
         account_active,
-        subscription_suspended: subscription.status == SubscriptionStatus::Suspended.as_str(),
+        subscription_suspended: subscription.status == SubscriptionStatus::Suspended,
     };
     let quota = quota_bytes(account.quota_mb);
     let a = assess(policy, used_bytes, quota, before, standing, now);

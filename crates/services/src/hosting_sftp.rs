@@ -5,7 +5,7 @@
 
 use mpanel_domain::provisioning::ssh_key::is_public_key_line;
 use mpanel_domain::provisioning::{ResourceStatus, SFTP_JOB};
-use mpanel_domain::{Clock, CustomerId, JobId, ResourceId, TenantId};
+use mpanel_domain::{CustomerId, JobId, ResourceId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::Store;
 use mpanel_store::provisioning::ResourceKind;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 /// `PUT …/sftp`: at least one of the two; `keys: []` removes every key.
 #[derive(Debug, Clone, Deserialize)]
@@ -79,17 +79,40 @@ async fn live_account(
     Ok(())
 }
 
-/// Queues the account's new SFTP access. The account must be the
-/// tenant's (and, for a customer, theirs: `customer`), not terminated.
+/// Staff: queues the new SFTP access of any hosting account of the
+/// tenant.
 pub async fn set_sftp_access(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    customer: Option<CustomerId>,
-    actor: &Actor,
+    cx: &Context,
     id: ResourceId,
     input: SftpAccess,
 ) -> Result<JobId, ServiceError> {
+    set_access(cx, None, id, input).await
+}
+
+/// The signed-in customer: only an account of their own (another's, or
+/// any for a user who is no customer, is not found).
+pub async fn set_own_sftp_access(
+    cx: &Context,
+    id: ResourceId,
+    input: SftpAccess,
+) -> Result<JobId, ServiceError> {
+    let Some(customer) = crate::customers::own(cx).await? else {
+        return Err(ServiceError::NotFound("no such hosting account".into()));
+    };
+    set_access(cx, Some(customer), id, input).await
+}
+
+/// Queues the account's new SFTP access. The account must be the
+/// tenant's (and, for a customer, theirs: `customer`), not terminated.
+async fn set_access(
+    cx: &Context,
+    customer: Option<CustomerId>,
+    id: ResourceId,
+    input: SftpAccess,
+) -> Result<JobId, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let actor = &cx.actor;
     if input.password.is_none() && input.keys.is_none() {
         return Err(ServiceError::invalid(
             "password",
@@ -99,7 +122,7 @@ pub async fn set_sftp_access(
     let hash = input.password.as_deref().map(crypt_password).transpose()?;
     let keys = input.keys.map(|ks| check_keys(&ks)).transpose()?;
     live_account(store, tenant, customer, id).await?;
-    let now = clock.now();
+    let now = cx.now();
     let mut tx = store.begin().await?;
     // One change at a time per account, the newest winning: a change still
     // waiting (or retrying) is replaced, so it can never run after this one

@@ -1,56 +1,45 @@
 //! Operating the job queue: look, retry, cancel. Platform-wide: jobs are
 //! not a tenant's resource, so only `SUPER_ADMIN` reaches these.
 
+use mpanel_domain::JobId;
 use mpanel_domain::jobs::JobState;
-use mpanel_domain::{Clock, JobId};
-use mpanel_store::Store;
 use mpanel_store::jobs::{JobFilter, JobRecord, QueueStat};
 use serde_json::json;
 
 use crate::actor::Change;
-use crate::identity::Principal;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 pub async fn list(
-    store: &Store,
+    cx: &Context,
     filter: &JobFilter,
     before: Option<JobId>,
     limit: u32,
 ) -> Result<Vec<JobRecord>, ServiceError> {
+    let store = &cx.store;
     Ok(store.list_jobs(filter, before, limit).await?)
 }
 
-pub async fn get(store: &Store, id: JobId) -> Result<JobRecord, ServiceError> {
+pub async fn get(cx: &Context, id: JobId) -> Result<JobRecord, ServiceError> {
+    let store = &cx.store;
     store
         .job(id)
         .await
         .map_err(ServiceError::not_found_as("job"))
 }
 
-pub async fn queues(store: &Store, clock: &dyn Clock) -> Result<Vec<QueueStat>, ServiceError> {
-    Ok(store.queue_stats(clock.now()).await?)
+pub async fn queues(cx: &Context) -> Result<Vec<QueueStat>, ServiceError> {
+    let store = &cx.store;
+    Ok(store.queue_stats(cx.now()).await?)
 }
 
 /// Puts a failed, dead or cancelled job back in the queue with fresh attempts.
-pub async fn retry(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    id: JobId,
-) -> Result<JobRecord, ServiceError> {
-    change(store, clock, who, actor, id, Move::Retry).await
+pub async fn retry(cx: &Context, id: JobId) -> Result<JobRecord, ServiceError> {
+    change(cx, id, Move::Retry).await
 }
 
 /// Cancels a job that has not started (or waits for a retry).
-pub async fn cancel(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    id: JobId,
-) -> Result<JobRecord, ServiceError> {
-    change(store, clock, who, actor, id, Move::Cancel).await
+pub async fn cancel(cx: &Context, id: JobId) -> Result<JobRecord, ServiceError> {
+    change(cx, id, Move::Cancel).await
 }
 
 /// The moves an operator makes on a job.
@@ -91,15 +80,11 @@ impl Move {
     }
 }
 
-async fn change(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    id: JobId,
-    how: Move,
-) -> Result<JobRecord, ServiceError> {
-    let now = clock.now();
+async fn change(cx: &Context, id: JobId, how: Move) -> Result<JobRecord, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let before = tx
         .job(id)

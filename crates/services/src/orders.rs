@@ -18,7 +18,11 @@ use mpanel_domain::{Clock, CustomerId, OrderId, OrderItemId, ProductId, Subscrip
 use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::billing::InvoiceRecord;
 use mpanel_store::catalog::ProductRecord;
-use mpanel_store::orders::{CustomerRecord, NewOrder, NewOrderItem};
+use mpanel_store::domain_verifications::DomainVerification;
+use mpanel_store::orders::{
+    CustomerRecord, NewOrder, NewOrderItem, NewOrderStep, OrderItemRecord, OrderRecord,
+    OrderStepRecord,
+};
 use mpanel_store::{ActorType, NewUser, Store, TenantRecord, Tx, UserStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -29,7 +33,7 @@ use crate::billing::stripe::StripeClient;
 use crate::billing::{invoices, payments};
 use crate::catalog::quote_from;
 use crate::idempotency::IdempotencyHold;
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 /// What the marketing site sends (see the README for every field).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -375,8 +379,15 @@ pub(crate) async fn enqueue_order_provisioning(
         };
         let (job, _) = enqueue_job(tx, &payload, &options, now).await?;
         for step in plan(template) {
-            tx.insert_order_step(tenant.id, order, item.id, step.name(), job, now)
-                .await?;
+            tx.insert_order_step(&NewOrderStep {
+                tenant: tenant.id,
+                order,
+                item: item.id,
+                step: step.name(),
+                job,
+                at: now,
+            })
+            .await?;
         }
     }
     Ok(())
@@ -838,4 +849,69 @@ impl Placing<'_> {
 
 fn order_status(invoice: &InvoiceRecord) -> OrderStatus {
     OrderStatus::from_paid(invoice.status == InvoiceStatus::Paid)
+}
+
+/// What an order's detailed view is built from: its items, their
+/// provisioning steps and the proofs of domain control they wait for.
+pub struct OrderRows {
+    pub items: Vec<(OrderId, OrderItemRecord)>,
+    pub steps: Vec<OrderStepRecord>,
+    pub proofs: Vec<DomainVerification>,
+}
+
+/// The tenant's orders, newest first (staff).
+pub async fn list(
+    cx: &Context,
+    before: Option<OrderId>,
+    limit: u32,
+) -> Result<Vec<OrderRecord>, ServiceError> {
+    Ok(cx
+        .store
+        .list_orders(cx.tenant_id(), None, before, limit)
+        .await?)
+}
+
+/// One of the tenant's orders.
+pub async fn get(cx: &Context, id: OrderId) -> Result<OrderRecord, ServiceError> {
+    cx.store
+        .order(cx.tenant_id(), id)
+        .await?
+        // Only a miss is a 404; an unavailable database stays a 503/500.
+        .ok_or_else(ServiceError::missing("order"))
+}
+
+/// The signed-in customer's orders, newest first; `None` for a user who
+/// is not a customer.
+pub async fn mine(
+    cx: &Context,
+    before: Option<OrderId>,
+    limit: u32,
+) -> Result<Option<Vec<OrderRecord>>, ServiceError> {
+    let Some(customer) = crate::customers::own(cx).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        cx.store
+            .list_orders(cx.tenant_id(), Some(customer), before, limit)
+            .await?,
+    ))
+}
+
+/// The rows of `orders`' detailed views, in three queries whatever their
+/// number.
+pub async fn rows_of(cx: &Context, orders: &[OrderRecord]) -> Result<OrderRows, ServiceError> {
+    let tenant = cx.tenant_id();
+    let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
+    let items = cx.store.order_items_of(tenant, &ids).await?;
+    let steps = cx.store.order_steps_of(tenant, &ids).await?;
+    let subscriptions: Vec<SubscriptionId> = items.iter().map(|(_, i)| i.subscription_id).collect();
+    let proofs = cx
+        .store
+        .domain_verifications_of(tenant, &subscriptions)
+        .await?;
+    Ok(OrderRows {
+        items,
+        steps,
+        proofs,
+    })
 }

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::actor::Change;
 use crate::secret_box::SecretBox;
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 /// How mPanel reaches a server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -227,18 +227,18 @@ fn conflict(e: StoreError) -> ServiceError {
 }
 
 pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
+    cx: &Context,
     sb: Option<&SecretBox>,
-    actor: &Actor,
-    tenant: TenantId,
     input: NewServer,
 ) -> Result<ServerView, ServiceError> {
+    let store = &cx.store;
+    let actor = &cx.actor;
+    let tenant = cx.tenant_id();
     let sb = secrets(sb)?;
     let settings = input.settings.unwrap_or_else(|| json!({}));
     check_fields(&input.name, &input.address, input.capacity, &settings)?;
     input.credentials.check()?;
-    let now = clock.now();
+    let now = cx.now();
     let id = ServerId::new();
     let record = ServerRecord {
         id,
@@ -302,14 +302,14 @@ async fn audit(
 }
 
 pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
+    cx: &Context,
     sb: Option<&SecretBox>,
-    actor: &Actor,
-    tenant: TenantId,
     id: ServerId,
     patch: ServerPatch,
 ) -> Result<ServerView, ServiceError> {
+    let store = &cx.store;
+    let actor = &cx.actor;
+    let tenant = cx.tenant_id();
     let sb = secrets(sb)?;
     let mut s = store
         .server(id)
@@ -340,7 +340,7 @@ pub async fn update(
         s.status = v;
     }
     check_fields(&s.name, &s.address, s.capacity, &s.settings)?;
-    let now = clock.now();
+    let now = cx.now();
     s.updated_at = now;
     store.update_server(&s).await.map_err(conflict)?;
     audit(store, actor, tenant, "server.update", &s, &credentials, now).await?;
@@ -348,10 +348,11 @@ pub async fn update(
 }
 
 pub async fn get(
-    store: &Store,
+    cx: &Context,
     sb: Option<&SecretBox>,
     id: ServerId,
 ) -> Result<ServerView, ServiceError> {
+    let store = &cx.store;
     let sb = secrets(sb)?;
     let s = store
         .server(id)
@@ -362,10 +363,11 @@ pub async fn get(
 }
 
 pub async fn list(
-    store: &Store,
+    cx: &Context,
     sb: Option<&SecretBox>,
     role: Option<ServerRole>,
 ) -> Result<Vec<ServerView>, ServiceError> {
+    let store = &cx.store;
     let sb = secrets(sb)?;
     store
         .list_servers(role)

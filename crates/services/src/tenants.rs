@@ -6,7 +6,7 @@ use mpanel_store::{Store, StoreError, TenantRecord};
 use serde_json::json;
 
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 /// The fields of a new tenant as given (checked here).
 #[derive(Debug, Clone)]
@@ -114,19 +114,23 @@ pub async fn rotate_webhook_secret(
 /// (step-up). With `revoke_previous` (the secret leaked) the previous ones
 /// stop verifying at once; otherwise they keep working for the grace.
 pub async fn rotate_webhook_secret_as(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &crate::identity::Principal,
-    actor: &Actor,
+    cx: &Context,
     revoke_previous: bool,
 ) -> Result<(String, time::OffsetDateTime), ServiceError> {
-    crate::identity::step_up::require_recent(who, clock.now())?;
+    crate::identity::step_up::require_recent(&cx.principal, cx.now())?;
     let grace = if revoke_previous {
         time::Duration::ZERO
     } else {
         SECRET_GRACE
     };
-    rotate(store, clock, who.tenant_id, actor, grace).await
+    rotate(
+        &cx.store,
+        cx.clock.as_ref(),
+        cx.tenant_id(),
+        &cx.actor,
+        grace,
+    )
+    .await
 }
 
 async fn rotate(

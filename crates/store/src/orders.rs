@@ -93,6 +93,18 @@ pub struct OrderStepRecord {
     pub last_error: Option<String>,
 }
 
+/// A provisioning step of an order item, and the job that runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOrderStep<'a> {
+    pub tenant: TenantId,
+    pub order: OrderId,
+    pub item: OrderItemId,
+    /// e.g. `provision.dns_zone`.
+    pub step: &'a str,
+    pub job: JobId,
+    pub at: OffsetDateTime,
+}
+
 /// An order to insert (its items follow with `insert_order_item`).
 #[derive(Debug, Clone)]
 pub struct NewOrder<'a> {
@@ -444,15 +456,15 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn insert_order_step(
-        &mut self,
-        tenant: TenantId,
-        order: OrderId,
-        item: OrderItemId,
-        step: &str,
-        job: JobId,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    pub async fn insert_order_step(&mut self, s: &NewOrderStep<'_>) -> StoreResult<()> {
+        let NewOrderStep {
+            tenant,
+            order,
+            item,
+            step,
+            job,
+            at: now,
+        } = *s;
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO order_steps (id, tenant_id, order_id, order_item_id, step, job_id, created_at)
@@ -525,18 +537,20 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn order(&self, tenant: TenantId, id: OrderId) -> StoreResult<OrderRecord> {
+    pub async fn order(&self, tenant: TenantId, id: OrderId) -> StoreResult<Option<OrderRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2"
         ));
         let found = on_pool!(self.pool, |p| {
-            let row = sqlx::query(sql)
+            match sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .fetch_optional(p)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            order_from_row!(&row)
+            {
+                Some(row) => Some(order_from_row!(&row)),
+                None => None,
+            }
         });
         Ok(found)
     }

@@ -2,6 +2,7 @@
 //! next period to invoice), trial, addons and cancellation. Every call takes
 //! the caller's tenant.
 
+use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::provisioning::ResourceStatus;
 use mpanel_domain::{CustomerId, InvoiceId, ProductId, ResourceId, SubscriptionId, TenantId};
 use serde_json::Value;
@@ -23,7 +24,7 @@ pub struct SubscriptionRecord {
     pub currency: String,
     /// The price of one period of the plan.
     pub amount_minor: i64,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub external_ref: Option<String>,
     /// Period n starts at the anchor plus n cycles (tenant time zone).
     pub anchor_at: Option<OffsetDateTime>,
@@ -48,7 +49,7 @@ pub struct SubscriptionRecord {
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionFilter {
     pub customer: Option<CustomerId>,
-    pub status: Option<String>,
+    pub status: Option<SubscriptionStatus>,
     pub product: Option<ProductId>,
     /// Ids above this one (the cursor).
     pub after: Option<SubscriptionId>,
@@ -72,7 +73,7 @@ macro_rules! subscription_from_row {
             period: row.try_get("period")?,
             currency: row.try_get("currency")?,
             amount_minor: row.try_get("amount_minor")?,
-            status: row.try_get("status")?,
+            status: $crate::error::parse_text("subscription status", row.try_get("status")?)?,
             external_ref: row.try_get("external_ref")?,
             anchor_at: row.try_get("anchor_at")?,
             next_period: row.try_get("next_period")?,
@@ -110,7 +111,7 @@ impl Tx {
             .bind(&s.period)
             .bind(&s.currency)
             .bind(s.amount_minor)
-            .bind(&s.status)
+            .bind(s.status.as_str())
             .bind(&s.external_ref)
             .bind(s.anchor_at)
             .bind(s.next_period)
@@ -175,7 +176,7 @@ impl Tx {
             .bind(s.product_id.as_uuid())
             .bind(&s.period)
             .bind(s.amount_minor)
-            .bind(&s.status)
+            .bind(s.status.as_str())
             .bind(&s.external_ref)
             .bind(s.anchor_at)
             .bind(s.next_period)
@@ -287,7 +288,7 @@ impl Store {
         &self,
         tenant: TenantId,
         id: SubscriptionId,
-    ) -> StoreResult<SubscriptionRecord> {
+    ) -> StoreResult<Option<SubscriptionRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM subscriptions s WHERE s.tenant_id = $1 AND s.id = $2"
         ));
@@ -302,7 +303,7 @@ impl Store {
                 None => None,
             }
         });
-        found.ok_or(crate::StoreError::NotFound)
+        Ok(found)
     }
 
     /// How many subscriptions (of one tenant, or all) are due by `as_of`.
@@ -343,7 +344,7 @@ impl Store {
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(f.customer.map(|v| v.as_uuid()))
-                .bind(&f.status)
+                .bind(f.status.map(SubscriptionStatus::as_str))
                 .bind(f.product.map(|p| p.as_uuid()))
                 .bind(f.after.map(|v| v.as_uuid()))
                 .bind(i64::from(f.limit))

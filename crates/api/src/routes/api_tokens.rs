@@ -1,7 +1,7 @@
 //! `/api/security/tokens`: one's own API tokens.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use mpanel_domain::ApiTokenId;
 use mpanel_domain::identity::Scope;
@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::query::{self, Page};
-use crate::{ApiJson, AppState, Problem};
+use crate::{ApiJson, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
@@ -71,11 +71,8 @@ pub struct NewTokenRequest {
 #[utoipa::path(get, path = "/api/security/tokens", tag = "security",
     security(("bearer" = ["SELF_TOKENS"])),
     responses((status = 200, description = "Your tokens", body = Page<TokenView>)))]
-pub async fn list_tokens(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfTokens>,
-) -> Result<Json<Page<TokenView>>, Problem> {
-    let items = api_tokens::list(&state.store, &caller.principal)
+pub async fn list_tokens(cx: Ctx<perm::SelfTokens>) -> Result<Json<Page<TokenView>>, Problem> {
+    let items = api_tokens::list(&cx)
         .await?
         .into_iter()
         .map(TokenView::from)
@@ -94,15 +91,11 @@ pub async fn list_tokens(
         (status = 403, description = "A scope beyond your role or token"),
     ))]
 pub async fn create_token(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfTokens>,
+    cx: Ctx<perm::SelfTokens>,
     ApiJson(body): ApiJson<NewTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), Problem> {
     let created = api_tokens::create(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
+        &cx,
         &NewApiToken {
             name: body.name,
             scopes: body.scopes,
@@ -128,18 +121,10 @@ pub async fn create_token(
         (status = 404, description = "Not one of your tokens"),
     ))]
 pub async fn revoke_token(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfTokens>,
+    cx: Ctx<perm::SelfTokens>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let id = query::path_id::<ApiTokenId>(&id, "API token")?;
-    api_tokens::revoke(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-    )
-    .await?;
+    api_tokens::revoke(&cx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,6 @@
 //! `/api/audit`: the tenant's audit log.
 
 use axum::Json;
-use axum::extract::State;
 use mpanel_domain::AuditEventId;
 use mpanel_services::audit;
 use mpanel_store::{AuditFilter, AuditRecord};
@@ -10,9 +9,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::query::{Listing, Page, PageParams};
-use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
@@ -78,8 +77,7 @@ pub struct AuditQuery {
     security(("bearer" = ["AUDIT_READ"])),
     responses((status = 200, description = "A page of audit rows", body = Page<AuditView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::AuditRead>,
+    cx: Ctx<perm::AuditRead>,
     list: Listing<AuditQuery>,
 ) -> Result<Json<Page<AuditView>>, Problem> {
     let Listing { paging, filter: q } = list;
@@ -101,8 +99,7 @@ pub async fn list(
         }
     };
     let fetched = audit::list(
-        &state.store,
-        &caller.principal,
+        &cx,
         stream,
         &filter,
         paging.after::<AuditEventId>()?,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::middleware::ClientIp;
 use crate::{ApiJson, AppState, Problem};
 
@@ -137,6 +137,15 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
         .map(|s| s.chars().take(256).collect())
 }
 
+fn sign_in(state: &AppState) -> login::SignIn<'_> {
+    login::SignIn {
+        store: &state.store,
+        clock: state.clock.as_ref(),
+        tokens: &state.tokens,
+        passkeys: &state.passkeys,
+    }
+}
+
 /// Log in with tenant, e-mail address and password. A user with a second
 /// factor gets `{mfa_required: true, mfa_token, methods}` instead of tokens.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
@@ -159,14 +168,7 @@ pub async fn login(
         ip: client_ip(ip),
         user_agent: user_agent(&headers),
     };
-    let outcome = login::login(
-        &state.store,
-        state.clock.as_ref(),
-        &state.tokens,
-        &state.passkeys,
-        &input,
-    )
-    .await?;
+    let outcome = login::login(&sign_in(&state), &input).await?;
     Ok(match outcome {
         login::LoginOutcome::Signed(pair) => Json(TokenResponse::from(pair)).into_response(),
         login::LoginOutcome::MfaRequired {
@@ -205,14 +207,7 @@ pub async fn mfa(
         ip: client_ip(ip),
         user_agent: user_agent(&headers),
     };
-    let pair = login::complete_mfa(
-        &state.store,
-        state.clock.as_ref(),
-        &state.tokens,
-        &state.passkeys,
-        &input,
-    )
-    .await?;
+    let pair = login::complete_mfa(&sign_in(&state), &input).await?;
     Ok(Json(pair.into()))
 }
 
@@ -244,17 +239,8 @@ pub async fn refresh(
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 204, description = "Signed out"),
         (status = 422, description = "Called with an API token, which has no session: revoke the token instead")))]
-pub async fn logout(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
-) -> Result<StatusCode, Problem> {
-    sessions::logout(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-    )
-    .await?;
+pub async fn logout(cx: Ctx<perm::SelfSecurity>) -> Result<StatusCode, Problem> {
+    sessions::logout(&cx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,8 +248,8 @@ pub async fn logout(
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth",
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "The caller", body = Me)))]
-pub async fn me(caller: Authorized<perm::SelfRead>) -> Result<Json<Me>, Problem> {
-    let p = &caller.principal;
+pub async fn me(cx: Ctx<perm::SelfRead>) -> Result<Json<Me>, Problem> {
+    let p = &cx.principal;
     Ok(Json(Me {
         user_id: p.user_id.to_string(),
         tenant_id: p.tenant_id.to_string(),
@@ -287,15 +273,11 @@ pub async fn me(caller: Authorized<perm::SelfRead>) -> Result<Json<Me>, Problem>
         (status = 422, description = "Current password wrong or new one too weak"),
     ))]
 pub async fn change_password(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
+    cx: Ctx<perm::SelfSecurity>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<impl IntoResponse, Problem> {
     users::change_own_password(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
+        &cx,
         &users::PasswordChange {
             current: body.current_password,
             new: body.new_password,
@@ -319,8 +301,7 @@ pub async fn change_password(
         (status = 429, description = "Too many failures (`throttled`)"),
     ))]
 pub async fn reauthenticate(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
+    cx: Ctx<perm::SelfSecurity>,
     ApiJson(body): ApiJson<ReauthenticateRequest>,
 ) -> Result<Json<Reauthenticated>, Problem> {
     use mpanel_services::identity::step_up::{self, Proof};
@@ -336,13 +317,6 @@ pub async fn reauthenticate(
             )));
         }
     };
-    let valid_until = step_up::reauthenticate(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &proof,
-        caller.ip.clone(),
-    )
-    .await?;
+    let valid_until = step_up::reauthenticate(&cx, &proof, cx.ip.clone()).await?;
     Ok(Json(Reauthenticated { valid_until }))
 }

@@ -2,7 +2,7 @@
 //! (the public catalog is `public_catalog`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use mpanel_domain::catalog::{
     BillingModel, Category, Currency, MatchedRule, Period, PriceRequest, PriceRule, ProductStatus,
@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, Ctx, perm};
+use crate::caller::{Ctx, perm};
 use crate::problem::codes;
 use crate::query::{self, ApiQuery, Listing, NoFilter, Page, PageParams};
-use crate::{ApiJson, AppState, Problem};
+use crate::{ApiJson, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProductView {
@@ -216,15 +216,11 @@ fn price_input(body: PriceBody) -> Result<PriceInput, Problem> {
     security(("bearer" = ["CATALOG_READ"])),
     responses((status = 200, description = "A page of products", body = Page<ProductView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogRead>,
+    cx: Ctx<perm::CatalogRead>,
     list: Listing<NoFilter>,
 ) -> Result<Json<Page<ProductView>>, Problem> {
     let paging = &list.paging;
-    let tenant = caller.principal.tenant_id;
-    let fetched =
-        catalog::list_products(&state.store, tenant, false, paging.after()?, paging.fetch())
-            .await?;
+    let fetched = catalog::list_products(&cx, paging.after()?, paging.fetch()).await?;
     Ok(Json(paging.page(
         fetched,
         |p| p.id.to_string(),
@@ -257,16 +253,11 @@ pub async fn create(
     responses((status = 200, description = "The product", body = ProductView),
         (status = 404, description = "No such product")))]
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogRead>,
+    cx: Ctx<perm::CatalogRead>,
     Path(id): Path<String>,
 ) -> Result<Json<ProductView>, Problem> {
     let id = query::path_id::<ProductId>(&id, "product")?;
-    Ok(Json(
-        catalog::get_product(&state.store, caller.principal.tenant_id, id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(catalog::get_product(&cx, id).await?.into()))
 }
 
 /// Replace a product's fields.
@@ -311,12 +302,11 @@ pub async fn archive(
     security(("bearer" = ["CATALOG_READ"])),
     responses((status = 200, description = "The rules", body = Page<PriceView>)))]
 pub async fn list_prices(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CatalogRead>,
+    cx: Ctx<perm::CatalogRead>,
     Path(id): Path<String>,
 ) -> Result<Json<Page<PriceView>>, Problem> {
     let id = query::path_id::<ProductId>(&id, "product")?;
-    let items = catalog::prices(&state.store, caller.principal.tenant_id, id)
+    let items = catalog::prices(&cx, id)
         .await?
         .into_iter()
         .map(PriceView::from)
@@ -392,7 +382,6 @@ pub async fn pricing(
     ApiQuery(q): ApiQuery<PricingQuery>,
 ) -> Result<Json<QuoteView>, Problem> {
     let id = query::path_id::<ProductId>(&id, "product")?;
-    let tenant = cx.tenant_id();
     let period = q.period;
     let currency = currency_param(q.currency.as_deref(), &cx.tenant.default_currency)?;
     if let Some(region) = &q.region {
@@ -411,7 +400,7 @@ pub async fn pricing(
         region: q.region,
         tenant: for_tenant,
     };
-    let quote = catalog::quote(&cx.store, tenant, id, &request).await?;
+    let quote = catalog::quote(&cx, id, &request).await?;
     Ok(Json(QuoteView {
         product_id: id.to_string(),
         price_id: quote.rule.id.to_string(),

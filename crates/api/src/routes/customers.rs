@@ -1,7 +1,7 @@
 //! `/api/customers`: customers as staff see and edit them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use mpanel_domain::CustomerId;
 use mpanel_services::customers::{self, CustomerPatch};
@@ -12,9 +12,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
-use crate::{ApiJson, AppState, Problem};
+use crate::{ApiJson, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerView {
@@ -112,18 +112,11 @@ pub struct CustomerPatchBody {
     security(("bearer" = ["CUSTOMERS_READ"])),
     responses((status = 200, description = "A page of customers", body = Page<CustomerView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CustomersRead>,
+    cx: Ctx<perm::CustomersRead>,
     list: Listing<NoFilter>,
 ) -> Result<Json<Page<CustomerView>>, Problem> {
     let paging = &list.paging;
-    let fetched = customers::list(
-        &state.store,
-        &caller.principal,
-        paging.after::<CustomerId>()?,
-        paging.fetch(),
-    )
-    .await?;
+    let fetched = customers::list(&cx, paging.after::<CustomerId>()?, paging.fetch()).await?;
     Ok(Json(paging.page(
         fetched,
         |c| c.id.to_string(),
@@ -137,8 +130,7 @@ pub async fn list(
     responses((status = 201, description = "Created", body = CustomerView),
         (status = 409, description = "The e-mail address is a customer already")))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CustomersWrite>,
+    cx: Ctx<perm::CustomersWrite>,
     ApiJson(body): ApiJson<NewCustomerBody>,
 ) -> Result<(StatusCode, Json<CustomerView>), Problem> {
     let input = CustomerInput {
@@ -150,15 +142,7 @@ pub async fn create(
         // Staff know whom they create: an existing address is a conflict.
         authenticated: true,
     };
-    let c = customers::create(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        &input,
-        body.address.map(Value::Object),
-    )
-    .await?;
+    let c = customers::create(&cx, &input, body.address.map(Value::Object)).await?;
     Ok((StatusCode::CREATED, Json(c.into())))
 }
 
@@ -169,16 +153,11 @@ pub async fn create(
     responses((status = 200, description = "The customer", body = CustomerView),
         (status = 404, description = "No such customer")))]
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CustomersRead>,
+    cx: Ctx<perm::CustomersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerView>, Problem> {
     let id = query::path_id::<CustomerId>(&id, "customer")?;
-    Ok(Json(
-        customers::get(&state.store, &caller.principal, id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(customers::get(&cx, id).await?.into()))
 }
 
 /// Change a customer's details.
@@ -188,8 +167,7 @@ pub async fn get(
     responses((status = 200, description = "Changed", body = CustomerView),
         (status = 404, description = "No such customer")))]
 pub async fn update(
-    State(state): State<AppState>,
-    caller: Authorized<perm::CustomersWrite>,
+    cx: Ctx<perm::CustomersWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CustomerPatchBody>,
 ) -> Result<Json<CustomerView>, Problem> {
@@ -201,14 +179,6 @@ pub async fn update(
         tax_id: body.tax_id,
         address: body.address.map(|a| a.map(Value::Object)),
     };
-    let c = customers::update(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-        &patch,
-    )
-    .await?;
+    let c = customers::update(&cx, id, &patch).await?;
     Ok(Json(c.into()))
 }

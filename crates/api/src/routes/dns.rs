@@ -8,11 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mpanel_domain::dns::{RecordSet, RecordType};
 use mpanel_provision::records::{self, Editor, ZoneView};
-use mpanel_services::ServiceError;
+use mpanel_services::{Context, ServiceError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::caller::{Authorized, Caller, perm};
+use crate::caller::{Ctx, perm};
 use crate::json::ApiJson;
 use crate::{AppState, Problem};
 
@@ -75,13 +75,10 @@ pub struct ReplaceBody {
 }
 
 /// The caller's record-set writes, in its tenant.
-fn editor<'a>(state: &'a AppState, caller: &'a Caller) -> Editor<'a> {
+fn editor<'a>(state: &'a AppState, cx: &'a Context) -> Editor<'a> {
     Editor {
-        store: &state.store,
-        clock: state.clock.as_ref(),
+        cx,
         secrets: state.secrets.as_ref(),
-        tenant: caller.principal.tenant_id,
-        actor: &caller.actor,
     }
 }
 
@@ -89,11 +86,8 @@ fn editor<'a>(state: &'a AppState, caller: &'a Caller) -> Editor<'a> {
 #[utoipa::path(get, path = "/api/dns/zones", tag = "dns",
     security(("bearer" = ["HOSTING_READ"])),
     responses((status = 200, description = "Zones (id, name, status, customer_id)", body = Zones)))]
-pub async fn zones(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingRead>,
-) -> Result<Json<Zones>, Problem> {
-    let items = records::zones(&state.store, caller.principal.tenant_id).await?;
+pub async fn zones(cx: Ctx<perm::HostingRead>) -> Result<Json<Zones>, Problem> {
+    let items = records::zones(&cx).await?;
     Ok(Json(Zones { items }))
 }
 
@@ -106,16 +100,10 @@ pub async fn zones(
         (status = 503, description = "The DNS server is unreachable")))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Authorized<perm::HostingRead>,
+    cx: Ctx<perm::HostingRead>,
     Path(zone): Path<String>,
 ) -> Result<Json<Rrsets>, Problem> {
-    let sets = records::list(
-        &state.store,
-        state.secrets.as_ref(),
-        caller.principal.tenant_id,
-        &zone,
-    )
-    .await?;
+    let sets = records::list(&cx, state.secrets.as_ref(), &zone).await?;
     Ok(Json(Rrsets {
         items: sets.into_iter().map(RrsetView::from).collect(),
     }))
@@ -132,7 +120,7 @@ pub async fn list(
         (status = 503, description = "The DNS server is unreachable")))]
 pub async fn put(
     State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     Path(zone): Path<String>,
     ApiJson(body): ApiJson<RrsetBody>,
 ) -> Result<Json<RrsetView>, Problem> {
@@ -146,7 +134,7 @@ pub async fn put(
         ttl: body.ttl.unwrap_or(0),
         records: body.records,
     };
-    let set = editor(&state, &caller).put(&zone, &input).await?;
+    let set = editor(&state, &cx).put(&zone, &input).await?;
     Ok(Json(set.into()))
 }
 
@@ -162,11 +150,11 @@ pub async fn put(
         (status = 503, description = "The DNS server is unreachable")))]
 pub async fn replace(
     State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     Path((zone, name, rtype)): Path<(String, String, String)>,
     ApiJson(body): ApiJson<ReplaceBody>,
 ) -> Result<Json<RrsetView>, Problem> {
-    let set = editor(&state, &caller)
+    let set = editor(&state, &cx)
         .replace(&zone, &name, &rtype, body.ttl.unwrap_or(0), body.records)
         .await?;
     Ok(Json(set.into()))
@@ -184,9 +172,9 @@ pub async fn replace(
         (status = 503, description = "The DNS server is unreachable")))]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     Path((zone, name, rtype)): Path<(String, String, String)>,
 ) -> Result<StatusCode, Problem> {
-    editor(&state, &caller).delete(&zone, &name, &rtype).await?;
+    editor(&state, &cx).delete(&zone, &name, &rtype).await?;
     Ok(StatusCode::NO_CONTENT)
 }

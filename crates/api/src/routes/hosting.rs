@@ -2,18 +2,19 @@
 //! run, and the lifecycle actions staff take on them (queued as jobs).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use mpanel_domain::{CustomerId, ResourceId};
+use mpanel_services::Context;
 use mpanel_services::hosting::{self, AccountView, Action, HostingAccountView};
 use mpanel_store::provisioning::ResourceKind;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::json::ApiJson;
 use crate::query::ApiQuery;
-use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Accounts {
@@ -56,12 +57,10 @@ fn id_of(raw: &str, what: &str) -> Result<ResourceId, Problem> {
     security(("bearer" = ["HOSTING_READ"])),
     responses((status = 200, description = "Hosting accounts", body = HostingAccounts)))]
 pub async fn list_hosting(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingRead>,
+    cx: Ctx<perm::HostingRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<HostingAccounts>, Problem> {
-    let items =
-        hosting::list_hosting(&state.store, caller.principal.tenant_id, q.customer_id).await?;
+    let items = hosting::list_hosting(&cx, q.customer_id).await?;
     Ok(Json(HostingAccounts { items }))
 }
 
@@ -70,35 +69,19 @@ pub async fn list_hosting(
     security(("bearer" = ["HOSTING_READ"])),
     responses((status = 200, description = "Mailboxes", body = Accounts)))]
 pub async fn list_mail(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingRead>,
+    cx: Ctx<perm::HostingRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Accounts>, Problem> {
-    let items = hosting::list(
-        &state.store,
-        ResourceKind::MailAccount,
-        caller.principal.tenant_id,
-        q.customer_id,
-    )
-    .await?;
+    let items = hosting::list(&cx, ResourceKind::MailAccount, q.customer_id).await?;
     Ok(Json(Accounts { items }))
 }
 
 async fn act(
-    state: &AppState,
-    caller: &Authorized<perm::HostingWrite>,
+    cx: &Context,
     id: &str,
     action: Action,
 ) -> Result<(StatusCode, Json<Queued>), Problem> {
-    let job = hosting::request(
-        &state.store,
-        state.clock.as_ref(),
-        caller.principal.tenant_id,
-        &caller.actor,
-        id_of(id, "hosting account")?,
-        action,
-    )
-    .await?;
+    let job = hosting::request(cx, id_of(id, "hosting account")?, action).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Queued {
@@ -113,11 +96,10 @@ async fn act(
     responses((status = 202, description = "Queued", body = Queued),
         (status = 409, description = "Not from its status (`invalid_transition`)")))]
 pub async fn suspend(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Queued>), Problem> {
-    act(&state, &caller, &id, Action::Suspend).await
+    act(&cx, &id, Action::Suspend).await
 }
 
 /// Unsuspend: the site and its mailboxes are back.
@@ -126,11 +108,10 @@ pub async fn suspend(
     responses((status = 202, description = "Queued", body = Queued),
         (status = 409, description = "Not suspended")))]
 pub async fn unsuspend(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Queued>), Problem> {
-    act(&state, &caller, &id, Action::Unsuspend).await
+    act(&cx, &id, Action::Unsuspend).await
 }
 
 /// Terminate: mailboxes deleted, the site archived then removed, the zone
@@ -140,11 +121,10 @@ pub async fn unsuspend(
     responses((status = 202, description = "Queued", body = Queued),
         (status = 409, description = "Already terminated")))]
 pub async fn terminate(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Queued>), Problem> {
-    act(&state, &caller, &id, Action::Terminate).await
+    act(&cx, &id, Action::Terminate).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -161,18 +141,10 @@ pub struct MailboxQueued {
         (status = 404, description = "No such subscription"),
         (status = 409, description = "The plan's mailboxes are all in use, or the address exists")))]
 pub async fn create_mail(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     ApiJson(body): ApiJson<hosting::NewMailbox>,
 ) -> Result<(StatusCode, Json<MailboxQueued>), Problem> {
-    let (mailbox, job) = hosting::create_mailbox(
-        &state.store,
-        state.clock.as_ref(),
-        caller.principal.tenant_id,
-        &caller.actor,
-        body,
-    )
-    .await?;
+    let (mailbox, job) = hosting::create_mailbox(&cx, body).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MailboxQueued {
@@ -189,20 +161,11 @@ pub async fn create_mail(
     responses((status = 202, description = "Queued", body = Queued),
         (status = 422, description = "Too short")))]
 pub async fn mail_password(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<(StatusCode, Json<Queued>), Problem> {
-    let job = hosting::set_mail_password(
-        &state.store,
-        state.clock.as_ref(),
-        caller.principal.tenant_id,
-        &caller.actor,
-        id_of(&id, "mailbox")?,
-        &body.password,
-    )
-    .await?;
+    let job = hosting::set_mail_password(&cx, id_of(&id, "mailbox")?, &body.password).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Queued {

@@ -4,17 +4,16 @@
 //! job (the password is hashed before it is queued).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use mpanel_services::hosting_sftp::{self, SftpAccess};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::hosting::Queued;
-use super::invoices::own_customer;
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::json::ApiJson;
-use crate::{AppState, Problem, query};
+use crate::{Problem, query};
 
 /// At least one of the two; `keys: []` removes every key.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,22 +53,14 @@ fn queued(job: mpanel_domain::JobId) -> (StatusCode, Json<Queued>) {
         (status = 404, description = "No such hosting account"),
         (status = 422, description = "Bad password or key")))]
 pub async fn staff_sftp(
-    State(state): State<AppState>,
-    caller: Authorized<perm::HostingWrite>,
+    cx: Ctx<perm::HostingWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SftpBody>,
 ) -> Result<(StatusCode, Json<Queued>), Problem> {
-    let job = hosting_sftp::set_sftp_access(
-        &state.store,
-        state.clock.as_ref(),
-        caller.principal.tenant_id,
-        None,
-        &caller.actor,
-        query::path_id(&id, "hosting account")?,
-        body.into(),
-    )
-    .await?;
-    Ok(queued(job))
+    let id = query::path_id(&id, "hosting account")?;
+    Ok(queued(
+        hosting_sftp::set_sftp_access(&cx, id, body.into()).await?,
+    ))
 }
 
 /// The signed-in customer's own hosting account's SFTP password and/or
@@ -82,24 +73,12 @@ pub async fn staff_sftp(
         (status = 404, description = "No such hosting account of yours"),
         (status = 422, description = "Bad password or key")))]
 pub async fn my_sftp(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
+    cx: Ctx<perm::SelfSecurity>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SftpBody>,
 ) -> Result<(StatusCode, Json<Queued>), Problem> {
     let id = query::path_id(&id, "hosting account")?;
-    let Some(customer) = own_customer(&state, &caller.principal).await? else {
-        return Err(Problem::not_found("No such hosting account."));
-    };
-    let job = hosting_sftp::set_sftp_access(
-        &state.store,
-        state.clock.as_ref(),
-        caller.principal.tenant_id,
-        Some(customer),
-        &caller.actor,
-        id,
-        body.into(),
-    )
-    .await?;
-    Ok(queued(job))
+    Ok(queued(
+        hosting_sftp::set_own_sftp_access(&cx, id, body.into()).await?,
+    ))
 }

@@ -2,27 +2,27 @@
 //! PDFs for staff; `/api/me/invoices` for the customer.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::billing::invoice::InvoiceStatus;
-use mpanel_domain::{CreditNoteId, CustomerId, InvoiceId, TenantId};
+use mpanel_domain::{CreditNoteId, CustomerId, InvoiceId};
 use mpanel_services::billing::credit_notes::{self, CreditNoteInput, CreditNoteView};
 use mpanel_services::billing::invoices::{self, DraftInput, InvoiceView};
 use mpanel_services::billing::movements::{self, CustomerCredit, Movements};
 use mpanel_services::billing::payments::{self, PaymentInput, PaymentOutcome};
 use mpanel_services::billing::{documents, settings};
-use mpanel_store::TenantRecord;
+use mpanel_services::{Context, customers};
 use mpanel_store::billing::InvoiceFilter;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, Ctx, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::idempotency::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::query::{self, Listing, Page, PageParams};
-use crate::{AppState, Problem};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -44,21 +44,12 @@ pub struct ListFilter {
     to: Option<OffsetDateTime>,
 }
 
-pub(crate) async fn tenant_of(state: &AppState, id: TenantId) -> Result<TenantRecord, Problem> {
-    state
-        .store
-        .tenant(id)
-        .await?
-        .ok_or_else(|| Problem::not_found("No such tenant."))
-}
-
 fn invoice_id(raw: &str) -> Result<InvoiceId, Problem> {
     query::path_id(raw, "invoice")
 }
 
 async fn list_for(
-    state: &AppState,
-    tenant: TenantId,
+    cx: &Context,
     list: Listing<ListFilter>,
     customer: Option<CustomerId>,
 ) -> Result<Page<InvoiceView>, Problem> {
@@ -73,8 +64,8 @@ async fn list_for(
         limit: paging.fetch(),
         issued_only: customer.is_some(),
     };
-    let now = state.clock.now();
-    let fetched = state.store.list_invoices(tenant, &filter, now).await?;
+    let now = cx.now();
+    let fetched = invoices::list(cx, &filter).await?;
     Ok(paging.page(
         fetched,
         |i| i.id.to_string(),
@@ -87,13 +78,10 @@ async fn list_for(
     security(("bearer" = ["INVOICES_READ"])),
     responses((status = 200, description = "A page of invoices", body = Page<InvoiceView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesRead>,
+    cx: Ctx<perm::InvoicesRead>,
     list: Listing<ListFilter>,
 ) -> Result<Json<Page<InvoiceView>>, Problem> {
-    Ok(Json(
-        list_for(&state, caller.principal.tenant_id, list, None).await?,
-    ))
+    Ok(Json(list_for(&cx, list, None).await?))
 }
 
 /// A draft invoice for a customer (`Idempotency-Key` honoured).
@@ -102,22 +90,12 @@ pub async fn list(
     responses((status = 201, description = "The draft", body = InvoiceView),
         (status = 422, description = "A line or the customer is not valid")))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesWrite>,
+    cx: Ctx<perm::InvoicesWrite>,
     request: Idempotent<DraftInput>,
 ) -> Result<Response, Problem> {
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotency::run(&state, tenant.id, &request, |hold| async move {
-        invoices::create_draft(
-            &st.store,
-            st.clock.as_ref(),
-            ten,
-            act,
-            body.clone(),
-            hold.as_ref(),
-        )
-        .await
+    let (cx, body) = (&*cx, &request.body);
+    idempotency::run(cx, &request, |hold| async move {
+        invoices::create_draft(cx, body.clone(), hold.as_ref()).await
     })
     .await
 }
@@ -128,19 +106,10 @@ pub async fn create(
     responses((status = 200, description = "The invoice", body = InvoiceView),
         (status = 404, description = "No such invoice")))]
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesRead>,
+    cx: Ctx<perm::InvoicesRead>,
     Path(id): Path<String>,
 ) -> Result<Json<InvoiceView>, Problem> {
-    Ok(Json(
-        invoices::get(
-            &state.store,
-            state.clock.as_ref(),
-            caller.principal.tenant_id,
-            invoice_id(&id)?,
-        )
-        .await?,
-    ))
+    Ok(Json(invoices::get(&cx, invoice_id(&id)?).await?))
 }
 
 /// Replace a draft's lines (an issued invoice is frozen: 409).
@@ -149,24 +118,12 @@ pub async fn get(
     responses((status = 200, description = "The draft", body = InvoiceView),
         (status = 409, description = "Not a draft")))]
 pub async fn update(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesWrite>,
+    cx: Ctx<perm::InvoicesWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DraftInput>,
 ) -> Result<Json<InvoiceView>, Problem> {
     let id = invoice_id(&id)?;
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    Ok(Json(
-        invoices::update_draft(
-            &state.store,
-            state.clock.as_ref(),
-            &tenant,
-            &caller.actor,
-            id,
-            body,
-        )
-        .await?,
-    ))
+    Ok(Json(invoices::update_draft(&cx, id, body).await?))
 }
 
 /// Issue a draft: number, snapshot, freeze; the customer's credit pays
@@ -176,22 +133,11 @@ pub async fn update(
     responses((status = 200, description = "Issued", body = InvoiceView),
         (status = 409, description = "Not a draft (`invalid_transition`, with `allowed`)")))]
 pub async fn issue(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesWrite>,
+    cx: Ctx<perm::InvoicesWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<InvoiceView>, Problem> {
     let id = invoice_id(&id)?;
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    Ok(Json(
-        invoices::issue(
-            &state.store,
-            state.clock.as_ref(),
-            &tenant,
-            &caller.actor,
-            id,
-        )
-        .await?,
-    ))
+    Ok(Json(invoices::issue(&cx, id).await?))
 }
 
 /// Void an invoice no money was received for.
@@ -200,22 +146,11 @@ pub async fn issue(
     responses((status = 200, description = "Void", body = InvoiceView),
         (status = 409, description = "Not allowed from its status, or money was received")))]
 pub async fn void(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesWrite>,
+    cx: Ctx<perm::InvoicesWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<InvoiceView>, Problem> {
     let id = invoice_id(&id)?;
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    Ok(Json(
-        invoices::void(
-            &state.store,
-            state.clock.as_ref(),
-            &tenant,
-            &caller.actor,
-            id,
-        )
-        .await?,
-    ))
+    Ok(Json(invoices::void(&cx, id).await?))
 }
 
 /// Record a payment (`Idempotency-Key` honoured; a provider reference is
@@ -225,25 +160,14 @@ pub async fn void(
     responses((status = 201, description = "Recorded", body = PaymentOutcome),
         (status = 409, description = "Not payable from its status, or the reference is recorded")))]
 pub async fn pay(
-    State(state): State<AppState>,
-    caller: Authorized<perm::PaymentsWrite>,
+    cx: Ctx<perm::PaymentsWrite>,
     Path(id): Path<String>,
     request: Idempotent<PaymentInput>,
 ) -> Result<Response, Problem> {
     let id = invoice_id(&id)?;
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotency::run(&state, tenant.id, &request, |hold| async move {
-        payments::pay(
-            &st.store,
-            st.clock.as_ref(),
-            ten,
-            act,
-            id,
-            body.clone(),
-            hold.as_ref(),
-        )
-        .await
+    let (cx, body) = (&*cx, &request.body);
+    idempotency::run(cx, &request, |hold| async move {
+        payments::pay(cx, id, body.clone(), hold.as_ref()).await
     })
     .await
 }
@@ -254,25 +178,14 @@ pub async fn pay(
     responses((status = 201, description = "Issued", body = CreditNoteView),
         (status = 422, description = "More than can be credited")))]
 pub async fn credit_note(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesWrite>,
+    cx: Ctx<perm::InvoicesWrite>,
     Path(id): Path<String>,
     request: Idempotent<CreditNoteInput>,
 ) -> Result<Response, Problem> {
     let id = invoice_id(&id)?;
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotency::run(&state, tenant.id, &request, |hold| async move {
-        credit_notes::create(
-            &st.store,
-            st.clock.as_ref(),
-            ten,
-            act,
-            id,
-            body.clone(),
-            hold.as_ref(),
-        )
-        .await
+    let (cx, body) = (&*cx, &request.body);
+    idempotency::run(cx, &request, |hold| async move {
+        credit_notes::create(cx, id, body.clone(), hold.as_ref()).await
     })
     .await
 }
@@ -282,14 +195,10 @@ pub async fn credit_note(
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_READ"])),
     responses((status = 200, description = "Payments and credit notes", body = Movements)))]
 pub async fn movements(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesRead>,
+    cx: Ctx<perm::InvoicesRead>,
     Path(id): Path<String>,
 ) -> Result<Json<Movements>, Problem> {
-    let tenant = caller.principal.tenant_id;
-    Ok(Json(
-        movements::of_invoice(&state.store, tenant, invoice_id(&id)?).await?,
-    ))
+    Ok(Json(movements::of_invoice(&cx, invoice_id(&id)?).await?))
 }
 
 fn pdf_response(name: &str, bytes: Vec<u8>) -> Response {
@@ -310,18 +219,8 @@ fn pdf_response(name: &str, bytes: Vec<u8>) -> Response {
 #[utoipa::path(get, path = "/api/billing/invoices/{id}/pdf", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_READ"])),
     responses((status = 200, description = "application/pdf")))]
-pub async fn pdf(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesRead>,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    let (name, bytes) = documents::invoice_pdf(
-        &state.store,
-        caller.principal.tenant_id,
-        invoice_id(&id)?,
-        state.clock.now(),
-    )
-    .await?;
+pub async fn pdf(cx: Ctx<perm::InvoicesRead>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let (name, bytes) = documents::invoice_pdf(&cx, invoice_id(&id)?).await?;
     Ok(pdf_response(&name, bytes))
 }
 
@@ -330,13 +229,11 @@ pub async fn pdf(
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_READ"])),
     responses((status = 200, description = "application/pdf")))]
 pub async fn credit_note_pdf(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesRead>,
+    cx: Ctx<perm::InvoicesRead>,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id: CreditNoteId = query::path_id(&id, "credit note")?;
-    let (name, bytes) =
-        documents::credit_note_pdf(&state.store, caller.principal.tenant_id, id).await?;
+    let (name, bytes) = documents::credit_note_pdf(&cx, id).await?;
     Ok(pdf_response(&name, bytes))
 }
 
@@ -345,27 +242,11 @@ pub async fn credit_note_pdf(
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_READ"])),
     responses((status = 200, description = "The customer's credit", body = CustomerCredit)))]
 pub async fn customer_credit(
-    State(state): State<AppState>,
-    caller: Authorized<perm::InvoicesRead>,
+    cx: Ctx<perm::InvoicesRead>,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerCredit>, Problem> {
     let customer = query::path_id::<CustomerId>(&id, "customer")?;
-    let tenant = caller.principal.tenant_id;
-    Ok(Json(
-        movements::customer_credit(&state.store, tenant, customer).await?,
-    ))
-}
-
-/// The signed-in user's customer record, if any.
-pub(crate) async fn own_customer(
-    state: &AppState,
-    caller: &mpanel_services::identity::Principal,
-) -> Result<Option<CustomerId>, Problem> {
-    Ok(state
-        .store
-        .customer_of_user(caller.tenant_id, caller.user_id)
-        .await?
-        .map(|c| c.id))
+    Ok(Json(movements::customer_credit(&cx, customer).await?))
 }
 
 /// The signed-in customer's invoices (issued ones).
@@ -373,35 +254,23 @@ pub(crate) async fn own_customer(
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "A page of invoices", body = Page<InvoiceView>)))]
 pub async fn my_list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfRead>,
+    cx: Ctx<perm::SelfRead>,
     list: Listing<ListFilter>,
 ) -> Result<Json<Page<InvoiceView>>, Problem> {
     // A caller without a customer record gets an empty page; a bad query
     // was already refused by the extractor, for everyone alike.
-    let Some(customer) = own_customer(&state, &caller.principal).await? else {
+    let Some(customer) = customers::own(&cx).await? else {
         return Ok(Json(Page::empty()));
     };
-    Ok(Json(
-        list_for(&state, caller.principal.tenant_id, list, Some(customer)).await?,
-    ))
+    Ok(Json(list_for(&cx, list, Some(customer)).await?))
 }
 
-async fn my_invoice(
-    state: &AppState,
-    caller: &mpanel_services::identity::Principal,
-    raw: &str,
-) -> Result<InvoiceId, Problem> {
+async fn my_invoice(cx: &Context, raw: &str) -> Result<InvoiceId, Problem> {
     let id = invoice_id(raw)?;
-    let customer = own_customer(state, caller).await?;
-    match state.store.invoice(caller.tenant_id, id).await {
-        Ok(inv) if Some(inv.customer_id) == customer && inv.status != InvoiceStatus::Draft => {
-            Ok(id)
-        }
-        Ok(_) | Err(mpanel_store::StoreError::NotFound) => {
-            Err(Problem::not_found("No such invoice."))
-        }
-        Err(other) => Err(other.into()),
+    if invoices::is_customers_own(cx, id).await? {
+        Ok(id)
+    } else {
+        Err(Problem::not_found("No such invoice."))
     }
 }
 
@@ -411,39 +280,20 @@ async fn my_invoice(
     responses((status = 200, description = "The invoice", body = InvoiceView),
         (status = 404, description = "Not one of yours")))]
 pub async fn my_get(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfRead>,
+    cx: Ctx<perm::SelfRead>,
     Path(id): Path<String>,
 ) -> Result<Json<InvoiceView>, Problem> {
-    let id = my_invoice(&state, &caller.principal, &id).await?;
-    Ok(Json(
-        invoices::get(
-            &state.store,
-            state.clock.as_ref(),
-            caller.principal.tenant_id,
-            id,
-        )
-        .await?,
-    ))
+    let id = my_invoice(&cx, &id).await?;
+    Ok(Json(invoices::get(&cx, id).await?))
 }
 
 /// One of the signed-in customer's invoices as a PDF.
 #[utoipa::path(get, path = "/api/me/invoices/{id}/pdf", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "application/pdf")))]
-pub async fn my_pdf(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfRead>,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    let id = my_invoice(&state, &caller.principal, &id).await?;
-    let (name, bytes) = documents::invoice_pdf(
-        &state.store,
-        caller.principal.tenant_id,
-        id,
-        state.clock.now(),
-    )
-    .await?;
+pub async fn my_pdf(cx: Ctx<perm::SelfRead>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let id = my_invoice(&cx, &id).await?;
+    let (name, bytes) = documents::invoice_pdf(&cx, id).await?;
     Ok(pdf_response(&name, bytes))
 }
 
@@ -494,12 +344,9 @@ fn settings_view(s: settings::LoadedSettings) -> SettingsView {
     security(("bearer" = ["BILLING_SETTINGS_WRITE"])),
     responses((status = 200, description = "The settings", body = SettingsView)))]
 pub async fn get_settings(
-    State(state): State<AppState>,
-    caller: Authorized<perm::BillingSettingsWrite>,
+    cx: Ctx<perm::BillingSettingsWrite>,
 ) -> Result<Json<SettingsView>, Problem> {
-    Ok(Json(settings_view(
-        settings::load(&state.store, caller.principal.tenant_id).await?,
-    )))
+    Ok(Json(settings_view(settings::get(&cx).await?)))
 }
 
 /// Replace the billing settings; Stripe keys are write-only.

@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::problem::codes;
 use crate::{ApiJson, AppState, Problem};
 
@@ -28,11 +28,8 @@ pub struct TotpEnrolment {
     security(("bearer" = ["SELF_MFA"])),
     responses((status = 200, description = "The secret", body = TotpEnrolment),
         (status = 409, description = "Already enabled")))]
-pub async fn mfa_enable(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfMfa>,
-) -> Result<Json<TotpEnrolment>, Problem> {
-    let e = mfa::enable(&state.store, state.clock.as_ref(), &caller.principal).await?;
+pub async fn mfa_enable(cx: Ctx<perm::SelfMfa>) -> Result<Json<TotpEnrolment>, Problem> {
+    let e = mfa::enable(&cx).await?;
     Ok(Json(TotpEnrolment {
         secret: e.secret,
         otpauth_uri: e.otpauth_uri,
@@ -59,18 +56,10 @@ pub struct RecoveryCodes {
         (status = 409, description = "No enrolment started (POST /api/security/me/mfa/enable first)"),
         (status = 422, description = "Wrong code")))]
 pub async fn mfa_confirm(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfMfa>,
+    cx: Ctx<perm::SelfMfa>,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Json<RecoveryCodes>, Problem> {
-    let codes = mfa::confirm(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        &body.code,
-    )
-    .await?;
+    let codes = mfa::confirm(&cx, &body.code).await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: codes,
     }))
@@ -94,8 +83,7 @@ pub struct DisableBody {
     responses((status = 204, description = "Removed"),
         (status = 422, description = "Wrong password or code")))]
 pub async fn mfa_disable(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfMfa>,
+    cx: Ctx<perm::SelfMfa>,
     ApiJson(body): ApiJson<DisableBody>,
 ) -> Result<StatusCode, Problem> {
     let factor = match (body.code, body.recovery_code) {
@@ -111,10 +99,7 @@ pub async fn mfa_disable(
         }
     };
     mfa::disable(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
+        &cx,
         &mfa::Disable {
             password: body.password,
             factor,
@@ -139,12 +124,9 @@ pub struct Ceremony {
     responses((status = 200, description = "The creation options", body = Ceremony)))]
 pub async fn webauthn_start(
     State(state): State<AppState>,
-    caller: Authorized<perm::SelfMfa>,
+    cx: Ctx<perm::SelfMfa>,
 ) -> Result<Json<Ceremony>, Problem> {
-    let (options, id) = state
-        .passkeys
-        .register_start(&state.store, state.clock.as_ref(), &caller.principal)
-        .await?;
+    let (options, id) = state.passkeys.register_start(&cx).await?;
     Ok(Json(Ceremony {
         ceremony_id: id.to_string(),
         options,
@@ -175,7 +157,7 @@ pub struct Registered {
         (status = 422, description = "Bad answer or ceremony")))]
 pub async fn webauthn_finish(
     State(state): State<AppState>,
-    caller: Authorized<perm::SelfMfa>,
+    cx: Ctx<perm::SelfMfa>,
     ApiJson(body): ApiJson<FinishBody>,
 ) -> Result<(StatusCode, Json<Registered>), Problem> {
     let ceremony: Uuid = body.ceremony_id.parse().map_err(|_| {
@@ -190,10 +172,7 @@ pub async fn webauthn_finish(
     let id = state
         .passkeys
         .register_finish(
-            &state.store,
-            state.clock.as_ref(),
-            &caller.principal,
-            &caller.actor,
+            &cx,
             RegistrationAnswer {
                 ceremony,
                 response: &body.credential,

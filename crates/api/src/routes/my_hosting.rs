@@ -3,25 +3,21 @@
 //! use against the plan's quota. Another customer's account is 404.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use mpanel_domain::ResourceId;
 use mpanel_services::hosting::{self, HostingAccountView};
 
 use super::hosting::HostingAccounts;
-use super::invoices::own_customer;
-use crate::caller::{Authorized, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::query;
-use crate::{AppState, Problem};
 
 /// The signed-in customer's hosting accounts, with each one's disk use.
 #[utoipa::path(get, path = "/api/me/hosting/accounts", tag = "hosting",
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "Your hosting accounts", body = HostingAccounts)))]
-pub async fn my_list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfRead>,
-) -> Result<Json<HostingAccounts>, Problem> {
-    let items = mine(&state, &caller).await?;
+pub async fn my_list(cx: Ctx<perm::SelfRead>) -> Result<Json<HostingAccounts>, Problem> {
+    let items = hosting::mine(&cx).await?;
     Ok(Json(HostingAccounts { items }))
 }
 
@@ -31,26 +27,14 @@ pub async fn my_list(
     responses((status = 200, description = "Your hosting account", body = mpanel_services::hosting::HostingAccountView),
         (status = 404, description = "No such hosting account of yours")))]
 pub async fn my_get(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfRead>,
+    cx: Ctx<perm::SelfRead>,
     Path(id): Path<String>,
 ) -> Result<Json<HostingAccountView>, Problem> {
     let id: ResourceId = query::path_id(&id, "hosting account")?;
-    mine(&state, &caller)
+    hosting::mine(&cx)
         .await?
         .into_iter()
         .find(|a| a.account.id == id)
         .map(Json)
         .ok_or_else(|| Problem::not_found("No such hosting account."))
-}
-
-/// A user who is no customer has none.
-async fn mine(
-    state: &AppState,
-    caller: &Authorized<perm::SelfRead>,
-) -> Result<Vec<HostingAccountView>, Problem> {
-    let Some(customer) = own_customer(state, &caller.principal).await? else {
-        return Ok(Vec::new());
-    };
-    Ok(hosting::list_hosting(&state.store, caller.principal.tenant_id, Some(customer)).await?)
 }

@@ -1,7 +1,7 @@
 //! `/api/ops`: the job queue, for platform operators.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use mpanel_domain::JobId;
 use mpanel_domain::jobs::JobState;
 use mpanel_services::jobs;
@@ -11,9 +11,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::query::{self, Listing, Page, PageParams};
-use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobView {
@@ -98,8 +98,7 @@ pub struct JobsQuery {
     security(("bearer" = ["JOBS_READ"])),
     responses((status = 200, description = "A page of jobs", body = Page<JobView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    _caller: Authorized<perm::JobsRead>,
+    cx: Ctx<perm::JobsRead>,
     list: Listing<JobsQuery>,
 ) -> Result<Json<Page<JobView>>, Problem> {
     let Listing { paging, filter: q } = list;
@@ -109,7 +108,7 @@ pub async fn list(
         queue: q.queue,
     };
     let before = paging.after::<JobId>()?;
-    let fetched = jobs::list(&state.store, &filter, before, paging.fetch()).await?;
+    let fetched = jobs::list(&cx, &filter, before, paging.fetch()).await?;
     Ok(Json(paging.page(
         fetched,
         |j| j.id.to_string(),
@@ -126,12 +125,11 @@ pub async fn list(
         (status = 404, description = "No such job"),
     ))]
 pub async fn get(
-    State(state): State<AppState>,
-    _caller: Authorized<perm::JobsRead>,
+    cx: Ctx<perm::JobsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
     let id = query::path_id::<JobId>(&id, "job")?;
-    Ok(Json(jobs::get(&state.store, id).await?.into()))
+    Ok(Json(jobs::get(&cx, id).await?.into()))
 }
 
 /// Put a FAILED, DEAD or CANCELLED job back in the queue, with fresh attempts.
@@ -144,19 +142,11 @@ pub async fn get(
         (status = 409, description = "Not in a state that can be retried"),
     ))]
 pub async fn retry(
-    State(state): State<AppState>,
-    caller: Authorized<perm::JobsManage>,
+    cx: Ctx<perm::JobsManage>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
     let id = query::path_id::<JobId>(&id, "job")?;
-    let job = jobs::retry(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-    )
-    .await?;
+    let job = jobs::retry(&cx, id).await?;
     Ok(Json(job.into()))
 }
 
@@ -170,19 +160,11 @@ pub async fn retry(
         (status = 409, description = "Already running or finished"),
     ))]
 pub async fn cancel(
-    State(state): State<AppState>,
-    caller: Authorized<perm::JobsManage>,
+    cx: Ctx<perm::JobsManage>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
     let id = query::path_id::<JobId>(&id, "job")?;
-    let job = jobs::cancel(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-    )
-    .await?;
+    let job = jobs::cancel(&cx, id).await?;
     Ok(Json(job.into()))
 }
 
@@ -190,12 +172,9 @@ pub async fn cancel(
 #[utoipa::path(get, path = "/api/ops/queues", tag = "ops",
     security(("bearer" = ["JOBS_READ"])),
     responses((status = 200, description = "Queue counts", body = Queues)))]
-pub async fn queues(
-    State(state): State<AppState>,
-    _caller: Authorized<perm::JobsRead>,
-) -> Result<Json<Queues>, Problem> {
-    let now = mpanel_domain::Clock::now(state.clock.as_ref());
-    let items = jobs::queues(&state.store, state.clock.as_ref())
+pub async fn queues(cx: Ctx<perm::JobsRead>) -> Result<Json<Queues>, Problem> {
+    let now = cx.now();
+    let items = jobs::queues(&cx)
         .await?
         .into_iter()
         .map(|s: QueueStat| QueueView {

@@ -6,8 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::jobs::JobState;
+use mpanel_domain::orders::OrderStatus;
+use mpanel_domain::orders::domain_control::{VerificationMethod, VerificationStatus};
 use mpanel_domain::{OrderId, SubscriptionId};
-use mpanel_services::orders;
+use mpanel_services::Context;
+use mpanel_services::orders::{self, OrderRows};
 use mpanel_store::domain_verifications::DomainVerification;
 use mpanel_store::orders::{OrderItemRecord, OrderRecord, OrderStepRecord};
 use serde::Serialize;
@@ -15,7 +18,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::idempotency::{self, Start};
 use crate::middleware::RequestId;
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
@@ -47,7 +50,15 @@ pub async fn place(
     order: SignedOrder,
 ) -> Result<Response, Problem> {
     let tenant = &order.tenant;
-    let hold = match idempotency::begin(&state, tenant.id, &order.key, &order.hash).await? {
+    let hold = match idempotency::begin(
+        &state.store,
+        state.clock.now(),
+        tenant.id,
+        &order.key,
+        &order.hash,
+    )
+    .await?
+    {
         Start::Replay(first_answer) => return Ok(first_answer),
         Start::Run(hold) => hold,
     };
@@ -70,7 +81,7 @@ pub async fn place(
         ),
         Err(err) => {
             // Nothing was made: let a corrected or later retry run afresh.
-            idempotency::release(&state, tenant.id, &hold).await;
+            idempotency::release(&state.store, tenant.id, &hold).await;
             Err(err.into())
         }
     }
@@ -80,8 +91,7 @@ pub async fn place(
 pub struct OrderView {
     pub id: String,
     pub customer_id: String,
-    /// `PAID` or `PENDING_PAYMENT`.
-    pub status: String,
+    pub status: OrderStatus,
     pub currency: String,
     pub total_minor: i64,
     #[schema(value_type = Option<Object>)]
@@ -104,10 +114,9 @@ pub struct OrderView {
 pub struct DomainVerificationView {
     pub domain: String,
     pub subscription_id: String,
-    /// `PENDING` or `VERIFIED`.
-    pub status: String,
-    /// `TXT` or `DELEGATION` once verified.
-    pub method: Option<String>,
+    pub status: VerificationStatus,
+    /// Once verified.
+    pub method: Option<VerificationMethod>,
     /// `_mpanel-challenge.<domain>`.
     pub txt_name: String,
     pub txt_value: String,
@@ -148,7 +157,7 @@ fn summary(o: OrderRecord) -> OrderView {
     OrderView {
         id: o.id.to_string(),
         customer_id: o.customer_id.to_string(),
-        status: o.status.as_str().to_owned(),
+        status: o.status,
         currency: o.currency,
         total_minor: o.total_minor,
         payment: o.payment,
@@ -158,9 +167,8 @@ fn summary(o: OrderRecord) -> OrderView {
     }
 }
 
-async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem> {
-    let tenant = o.tenant_id;
-    let mut views = detailed_many(state, tenant, vec![o]).await?;
+async fn detailed(cx: &Context, o: OrderRecord) -> Result<OrderView, Problem> {
+    let mut views = detailed_many(cx, vec![o]).await?;
     views
         .pop()
         .ok_or_else(|| Problem::not_found("No such order."))
@@ -168,19 +176,12 @@ async fn detailed(state: &AppState, o: OrderRecord) -> Result<OrderView, Problem
 
 /// `orders` with their items, steps and proofs of domain control, in
 /// three queries whatever their number.
-async fn detailed_many(
-    state: &AppState,
-    tenant: mpanel_domain::TenantId,
-    orders: Vec<OrderRecord>,
-) -> Result<Vec<OrderView>, Problem> {
-    let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
-    let items = state.store.order_items_of(tenant, &ids).await?;
-    let steps = state.store.order_steps_of(tenant, &ids).await?;
-    let subscriptions: Vec<SubscriptionId> = items.iter().map(|(_, i)| i.subscription_id).collect();
-    let proofs = state
-        .store
-        .domain_verifications_of(tenant, &subscriptions)
-        .await?;
+async fn detailed_many(cx: &Context, orders: Vec<OrderRecord>) -> Result<Vec<OrderView>, Problem> {
+    let OrderRows {
+        items,
+        steps,
+        proofs,
+    } = orders::rows_of(cx, &orders).await?;
     let mut items_of: std::collections::HashMap<OrderId, Vec<OrderItemRecord>> = Default::default();
     for (order, item) in items {
         items_of.entry(order).or_default().push(item);
@@ -255,8 +256,8 @@ fn view_of(
             txt_name: challenge_name(&v.domain),
             domain: v.domain.clone(),
             subscription_id: v.subscription_id.to_string(),
-            status: v.status.as_str().to_owned(),
-            method: v.method.map(|m| m.as_str().to_owned()),
+            status: v.status,
+            method: v.method,
             txt_value: v.token.clone(),
             last_result: v.last_result.clone(),
             checked_at: v.checked_at,
@@ -274,16 +275,11 @@ fn view_of(
     security(("bearer" = ["ORDERS_READ"])),
     responses((status = 200, description = "A page of orders", body = Page<OrderView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::OrdersRead>,
+    cx: Ctx<perm::OrdersRead>,
     list: Listing<NoFilter>,
 ) -> Result<Json<Page<OrderView>>, Problem> {
     let paging = &list.paging;
-    let tenant = caller.principal.tenant_id;
-    let fetched = state
-        .store
-        .list_orders(tenant, None, paging.after::<OrderId>()?, paging.fetch())
-        .await?;
+    let fetched = orders::list(&cx, paging.after::<OrderId>()?, paging.fetch()).await?;
     Ok(Json(paging.page(fetched, |o| o.id.to_string(), summary)))
 }
 
@@ -294,21 +290,15 @@ pub async fn list(
     responses((status = 200, description = "The order", body = OrderView),
         (status = 404, description = "No such order")))]
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Authorized<perm::OrdersRead>,
+    cx: Ctx<perm::OrdersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, Problem> {
     let id = query::path_id::<OrderId>(&id, "order")?;
-    let order = state
-        .store
-        .order(caller.principal.tenant_id, id)
-        .await
-        // Only a miss is a 404; an unavailable database stays a 503/500.
-        .map_err(mpanel_services::ServiceError::not_found_as("order"))?;
-    let mut view = detailed(&state, order).await?;
+    let order = orders::get(&cx, id).await?;
+    let mut view = detailed(&cx, order).await?;
     // Node addresses, ports, Unix users and paths are the platform
     // operator's; a tenant's staff see what failed and why without them.
-    if caller.principal.role() != mpanel_domain::identity::Role::SuperAdmin {
+    if cx.principal.role() != mpanel_domain::identity::Role::SuperAdmin {
         for step in view
             .items
             .iter_mut()
@@ -329,22 +319,16 @@ pub async fn get(
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "Your orders", body = Page<OrderView>)))]
 pub async fn mine(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfRead>,
+    cx: Ctx<perm::SelfRead>,
     list: Listing<NoFilter>,
 ) -> Result<Json<Page<OrderView>>, Problem> {
-    let p = &caller.principal;
     let paging = &list.paging;
     let before = paging.after::<OrderId>()?;
-    let Some(customer) = state.store.customer_of_user(p.tenant_id, p.user_id).await? else {
+    let Some(fetched) = orders::mine(&cx, before, paging.fetch()).await? else {
         return Ok(Json(Page::empty()));
     };
-    let fetched = state
-        .store
-        .list_orders(p.tenant_id, Some(customer.id), before, paging.fetch())
-        .await?;
     let page = paging.page(fetched, |o| o.id.to_string(), |o| o);
-    let mut items = detailed_many(&state, p.tenant_id, page.items).await?;
+    let mut items = detailed_many(&cx, page.items).await?;
     // A driver's error text is for staff, not customers.
     for step in items
         .iter_mut()

@@ -2,17 +2,16 @@
 //! use, one's own or (for admins) the tenant's.
 
 use axum::Json;
-use axum::extract::State;
 use mpanel_domain::SecurityEventId;
-use mpanel_domain::identity::Permission;
+use mpanel_services::security;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::query::{Listing, Page, PageParams};
-use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
@@ -41,22 +40,13 @@ pub struct EventsQuery {
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 200, description = "A page of events", body = Page<EventView>)))]
 pub async fn events(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
+    cx: Ctx<perm::SelfSecurity>,
     list: Listing<EventsQuery>,
 ) -> Result<Json<Page<EventView>>, Problem> {
-    let p = &caller.principal;
     let Listing { paging, filter: q } = list;
     let before = paging.after::<SecurityEventId>()?;
-    let user = if p.access.permits(Permission::SecurityEventsRead) {
-        q.user_id
-    } else {
-        Some(p.user_id)
-    };
-    let fetched = state
-        .store
-        .list_security_events(p.tenant_id, user, q.kind.as_deref(), before, paging.fetch())
-        .await?;
+    let fetched =
+        security::events(&cx, q.user_id, q.kind.as_deref(), before, paging.fetch()).await?;
     Ok(Json(paging.page(
         fetched,
         |e| e.record.id.to_string(),

@@ -1,24 +1,20 @@
 //! `/api/security/policy`: what the tenant requires of its users' sign-ins.
 
 use axum::Json;
-use axum::extract::State;
 use mpanel_domain::security::SecurityPolicy;
 use mpanel_services::security::policy;
 
-use crate::caller::{Authorized, Ctx, perm};
-use crate::{ApiJson, AppState, Problem};
+use crate::caller::{Ctx, perm};
+use crate::{ApiJson, Problem};
 
 /// The tenant's security policy.
 #[utoipa::path(get, path = "/api/security/policy", tag = "security",
     security(("bearer" = ["SECURITY_POLICY_WRITE"])),
     responses((status = 200, description = "The policy", body = SecurityPolicy)))]
 pub async fn get_policy(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SecurityPolicyWrite>,
+    cx: Ctx<perm::SecurityPolicyWrite>,
 ) -> Result<Json<SecurityPolicy>, Problem> {
-    Ok(Json(
-        policy::load(&state.store, caller.principal.tenant_id).await?,
-    ))
+    Ok(Json(policy::get(&cx).await?))
 }
 
 /// Replace the tenant's security policy; enforced from the next request.

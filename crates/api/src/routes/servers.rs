@@ -9,7 +9,7 @@ use mpanel_services::servers::{self, NewServer, ServerPatch, ServerView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::json::ApiJson;
 use crate::query::ApiQuery;
 use crate::{AppState, Problem};
@@ -39,10 +39,10 @@ fn server_id(raw: &str) -> Result<ServerId, Problem> {
     responses((status = 200, description = "The servers", body = Servers)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Authorized<perm::ServersRead>,
+    cx: Ctx<perm::ServersRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Servers>, Problem> {
-    let items = servers::list(&state.store, state.secrets.as_ref(), q.role).await?;
+    let items = servers::list(&cx, state.secrets.as_ref(), q.role).await?;
     Ok(Json(Servers { items }))
 }
 
@@ -53,18 +53,10 @@ pub async fn list(
         (status = 409, description = "The name is taken, or no secrets_key is configured")))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Authorized<perm::ServersWrite>,
+    cx: Ctx<perm::ServersWrite>,
     ApiJson(body): ApiJson<NewServer>,
 ) -> Result<(StatusCode, Json<ServerView>), Problem> {
-    let created = servers::create(
-        &state.store,
-        state.clock.as_ref(),
-        state.secrets.as_ref(),
-        &caller.actor,
-        caller.principal.tenant_id,
-        body,
-    )
-    .await?;
+    let created = servers::create(&cx, state.secrets.as_ref(), body).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -74,11 +66,11 @@ pub async fn create(
     responses((status = 200, description = "The server", body = ServerView)))]
 pub async fn get(
     State(state): State<AppState>,
-    _caller: Authorized<perm::ServersRead>,
+    cx: Ctx<perm::ServersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<ServerView>, Problem> {
     Ok(Json(
-        servers::get(&state.store, state.secrets.as_ref(), server_id(&id)?).await?,
+        servers::get(&cx, state.secrets.as_ref(), server_id(&id)?).await?,
     ))
 }
 
@@ -88,20 +80,11 @@ pub async fn get(
     responses((status = 200, description = "The server", body = ServerView)))]
 pub async fn update(
     State(state): State<AppState>,
-    caller: Authorized<perm::ServersWrite>,
+    cx: Ctx<perm::ServersWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ServerPatch>,
 ) -> Result<Json<ServerView>, Problem> {
     Ok(Json(
-        servers::update(
-            &state.store,
-            state.clock.as_ref(),
-            state.secrets.as_ref(),
-            &caller.actor,
-            caller.principal.tenant_id,
-            server_id(&id)?,
-            body,
-        )
-        .await?,
+        servers::update(&cx, state.secrets.as_ref(), server_id(&id)?, body).await?,
     ))
 }

@@ -1,7 +1,7 @@
 //! `/api/security/me/sessions`: one's own signed-in sessions.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use mpanel_domain::SessionId;
 use mpanel_services::identity::sessions;
@@ -9,9 +9,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::caller::{Authorized, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::query::{self, Page};
-use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
@@ -38,11 +38,10 @@ pub struct RevokedCount {
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 200, description = "Live sessions", body = Page<SessionView>)))]
 pub async fn list_sessions(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
+    cx: Ctx<perm::SelfSecurity>,
 ) -> Result<Json<Page<SessionView>>, Problem> {
-    let current = caller.principal.session_id;
-    let items = sessions::list(&state.store, state.clock.as_ref(), &caller.principal)
+    let current = cx.principal.session_id;
+    let items = sessions::list(&cx)
         .await?
         .into_iter()
         .map(|s| SessionView {
@@ -70,20 +69,11 @@ pub async fn list_sessions(
         (status = 404, description = "Not one of your sessions"),
     ))]
 pub async fn revoke_session(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
+    cx: Ctx<perm::SelfSecurity>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let id = query::path_id::<SessionId>(&id, "session")?;
-    sessions::revoke(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-        "REVOKED_BY_USER",
-    )
-    .await?;
+    sessions::revoke(&cx, id, "REVOKED_BY_USER").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -92,15 +82,8 @@ pub async fn revoke_session(
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 200, description = "How many were revoked", body = RevokedCount)))]
 pub async fn revoke_all_sessions(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfSecurity>,
+    cx: Ctx<perm::SelfSecurity>,
 ) -> Result<Json<RevokedCount>, Problem> {
-    let revoked = sessions::revoke_others(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-    )
-    .await?;
+    let revoked = sessions::revoke_others(&cx).await?;
     Ok(Json(RevokedCount { revoked }))
 }

@@ -1,15 +1,14 @@
 //! `/api/settings`: the tenant's settings.
 
 use axum::Json;
-use axum::extract::State;
 use mpanel_services::tenants::rotate_webhook_secret_as;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::caller::{Authorized, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::query::ApiQuery;
-use crate::{AppState, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RotatedSecret {
@@ -38,18 +37,10 @@ pub struct RotateQuery {
     responses((status = 200, description = "The new secret, shown once", body = RotatedSecret),
         (status = 403, description = "Without the permission, or not re-authenticated (`reauthentication_required`)")))]
 pub async fn rotate_secret(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SettingsWrite>,
+    cx: Ctx<perm::SettingsWrite>,
     ApiQuery(q): ApiQuery<RotateQuery>,
 ) -> Result<Json<RotatedSecret>, Problem> {
-    let (secret, until) = rotate_webhook_secret_as(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        q.revoke_previous,
-    )
-    .await?;
+    let (secret, until) = rotate_webhook_secret_as(&cx, q.revoke_previous).await?;
     Ok(Json(RotatedSecret {
         webhook_secret: secret,
         previous_valid_until: until,

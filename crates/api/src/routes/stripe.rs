@@ -7,8 +7,7 @@ use mpanel_services::billing::stripe_flow::{self, IntentCreated, WebhookOutcome}
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::invoices::tenant_of;
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::query::ApiQuery;
 use crate::webhook_body::WebhookBody;
 use crate::{AppState, Problem};
@@ -22,20 +21,11 @@ use crate::{AppState, Problem};
         (status = 503, description = "Stripe is unreachable; retry")))]
 pub async fn payment_intent(
     State(state): State<AppState>,
-    caller: Authorized<perm::PaymentsWrite>,
+    cx: Ctx<perm::PaymentsWrite>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<IntentCreated>), Problem> {
     let id = crate::query::path_id(&id, "invoice")?;
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    let created = stripe_flow::create_payment_intent(
-        &state.store,
-        state.clock.as_ref(),
-        &state.stripe,
-        &tenant,
-        &caller.actor,
-        id,
-    )
-    .await?;
+    let created = stripe_flow::create_payment_intent(&cx, &state.stripe, id).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

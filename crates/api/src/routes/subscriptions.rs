@@ -3,7 +3,7 @@
 //! metering systems; `/api/me/subscriptions` for the customer.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::billing::subscription::SubscriptionStatus;
@@ -14,16 +14,16 @@ use mpanel_services::billing::subscriptions::{
     self, CancelInput, CreateInput, SubscriptionView, Transition,
 };
 use mpanel_services::billing::usage::{self, BatchInput, Ingested, UsageInput};
+use mpanel_services::{Context, customers};
 use mpanel_store::subscriptions::SubscriptionFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::invoices::{own_customer, tenant_of};
-use crate::caller::{Authorized, perm};
+use crate::Problem;
+use crate::caller::{Ctx, perm};
 use crate::idempotency::{self, Idempotent};
 use crate::json::ApiJson;
 use crate::query::{self, Listing, Page, PageParams};
-use crate::{AppState, Problem};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -43,20 +43,19 @@ fn sub_id(raw: &str) -> Result<SubscriptionId, Problem> {
 }
 
 async fn list_for(
-    state: &AppState,
-    tenant: mpanel_domain::TenantId,
+    cx: &Context,
     list: Listing<ListFilter>,
     customer: Option<CustomerId>,
 ) -> Result<Page<SubscriptionView>, Problem> {
     let Listing { paging, filter: q } = list;
     let filter = SubscriptionFilter {
         customer: customer.or(q.customer_id),
-        status: q.status.map(|s| s.as_str().to_owned()),
+        status: q.status,
         product: q.product_id,
         after: paging.after::<SubscriptionId>()?,
         limit: paging.fetch(),
     };
-    let fetched = subscriptions::list(&state.store, tenant, &filter).await?;
+    let fetched = subscriptions::list(cx, &filter).await?;
     Ok(paging.page(fetched, |s| s.id.to_string(), |s| s))
 }
 
@@ -65,13 +64,10 @@ async fn list_for(
     security(("bearer" = ["SUBSCRIPTIONS_READ"])),
     responses((status = 200, description = "A page of subscriptions", body = Page<SubscriptionView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SubscriptionsRead>,
+    cx: Ctx<perm::SubscriptionsRead>,
     list: Listing<ListFilter>,
 ) -> Result<Json<Page<SubscriptionView>>, Problem> {
-    Ok(Json(
-        list_for(&state, caller.principal.tenant_id, list, None).await?,
-    ))
+    Ok(Json(list_for(&cx, list, None).await?))
 }
 
 /// A subscription (`Idempotency-Key` honoured). Without a trial, its first
@@ -81,22 +77,12 @@ pub async fn list(
     responses((status = 201, description = "The subscription", body = SubscriptionView),
         (status = 422, description = "Unknown customer or product, no price for the period")))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SubscriptionsWrite>,
+    cx: Ctx<perm::SubscriptionsWrite>,
     request: Idempotent<CreateInput>,
 ) -> Result<Response, Problem> {
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    let (st, ten, act, body) = (&state, &tenant, &caller.actor, &request.body);
-    idempotency::run(&state, tenant.id, &request, |hold| async move {
-        subscriptions::create(
-            &st.store,
-            st.clock.as_ref(),
-            ten,
-            act,
-            body.clone(),
-            hold.as_ref(),
-        )
-        .await
+    let (cx, body) = (&*cx, &request.body);
+    idempotency::run(cx, &request, |hold| async move {
+        subscriptions::create(cx, body.clone(), hold.as_ref()).await
     })
     .await
 }
@@ -107,14 +93,11 @@ pub async fn create(
     responses((status = 200, description = "The subscription", body = SubscriptionView),
         (status = 404, description = "No such subscription")))]
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SubscriptionsRead>,
+    cx: Ctx<perm::SubscriptionsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<SubscriptionView>, Problem> {
     let id = sub_id(&id)?;
-    Ok(Json(
-        subscriptions::get(&state.store, caller.principal.tenant_id, id).await?,
-    ))
+    Ok(Json(subscriptions::get(&cx, id).await?))
 }
 
 /// Change the plan, the addons or auto-renew. A plan change inside a paid
@@ -124,44 +107,21 @@ pub async fn get(
     responses((status = 200, description = "The subscription, with `proration` after a plan change", body = UpdateView),
         (status = 409, description = "Cancelled or expired")))]
 pub async fn update(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SubscriptionsWrite>,
+    cx: Ctx<perm::SubscriptionsWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateInput>,
 ) -> Result<Json<UpdateView>, Problem> {
     let id = sub_id(&id)?;
-    let tenant = tenant_of(&state, caller.principal.tenant_id).await?;
-    Ok(Json(
-        plan_change::update(
-            &state.store,
-            state.clock.as_ref(),
-            &tenant,
-            &caller.actor,
-            id,
-            body,
-        )
-        .await?,
-    ))
+    Ok(Json(plan_change::update(&cx, id, body).await?))
 }
 
 async fn transition(
-    state: &AppState,
-    caller: &crate::caller::Caller,
+    cx: &Context,
     id: &str,
     what: Transition,
 ) -> Result<Json<SubscriptionView>, Problem> {
     let id = sub_id(id)?;
-    Ok(Json(
-        subscriptions::transition(
-            &state.store,
-            state.clock.as_ref(),
-            caller.principal.tenant_id,
-            &caller.actor,
-            id,
-            what,
-        )
-        .await?,
-    ))
+    Ok(Json(subscriptions::transition(cx, id, what).await?))
 }
 
 /// Cancel: `{mode: IMMEDIATE | END_OF_TERM}`.
@@ -170,12 +130,11 @@ async fn transition(
     responses((status = 200, description = "The subscription", body = SubscriptionView),
         (status = 409, description = "Not allowed from its status (`invalid_transition`)")))]
 pub async fn cancel(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SubscriptionsWrite>,
+    cx: Ctx<perm::SubscriptionsWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CancelInput>,
 ) -> Result<Json<SubscriptionView>, Problem> {
-    transition(&state, &caller, &id, Transition::Cancel(body.mode)).await
+    transition(&cx, &id, Transition::Cancel(body.mode)).await
 }
 
 /// Suspend (staff decision; its services are suspended too).
@@ -184,11 +143,10 @@ pub async fn cancel(
     responses((status = 200, description = "The subscription", body = SubscriptionView),
         (status = 409, description = "Not ACTIVE")))]
 pub async fn suspend(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SubscriptionsWrite>,
+    cx: Ctx<perm::SubscriptionsWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<SubscriptionView>, Problem> {
-    transition(&state, &caller, &id, Transition::Suspend).await
+    transition(&cx, &id, Transition::Suspend).await
 }
 
 /// Resume a suspended subscription and its services.
@@ -197,11 +155,10 @@ pub async fn suspend(
     responses((status = 200, description = "The subscription", body = SubscriptionView),
         (status = 409, description = "Not SUSPENDED")))]
 pub async fn resume(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SubscriptionsWrite>,
+    cx: Ctx<perm::SubscriptionsWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<SubscriptionView>, Problem> {
-    transition(&state, &caller, &id, Transition::Resume).await
+    transition(&cx, &id, Transition::Resume).await
 }
 
 fn accepted(out: Ingested) -> Response {
@@ -215,21 +172,12 @@ fn accepted(out: Ingested) -> Response {
     responses((status = 202, description = "What was stored", body = Ingested),
         (status = 422, description = "Wrong metric, negative quantity, future time")))]
 pub async fn record_usage(
-    State(state): State<AppState>,
-    caller: Authorized<perm::UsageWrite>,
+    cx: Ctx<perm::UsageWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UsageInput>,
 ) -> Result<Response, Problem> {
     let id = sub_id(&id)?;
-    let out = usage::record(
-        &state.store,
-        state.clock.as_ref(),
-        caller.principal.tenant_id,
-        &caller.actor,
-        id,
-        body,
-    )
-    .await?;
+    let out = usage::record(&cx, id, body).await?;
     Ok(accepted(out))
 }
 
@@ -241,18 +189,10 @@ pub async fn record_usage(
     responses((status = 202, description = "What was stored", body = Ingested),
         (status = 422, description = "A record is not valid (`field` names it)")))]
 pub async fn record_batch(
-    State(state): State<AppState>,
-    caller: Authorized<perm::UsageWrite>,
+    cx: Ctx<perm::UsageWrite>,
     ApiJson(body): ApiJson<BatchInput>,
 ) -> Result<Response, Problem> {
-    let out = usage::record_batch(
-        &state.store,
-        state.clock.as_ref(),
-        caller.principal.tenant_id,
-        &caller.actor,
-        body,
-    )
-    .await?;
+    let out = usage::record_batch(&cx, body).await?;
     Ok(accepted(out))
 }
 
@@ -261,18 +201,15 @@ pub async fn record_batch(
     security(("bearer" = ["SELF_READ"])),
     responses((status = 200, description = "A page of subscriptions", body = Page<SubscriptionView>)))]
 pub async fn my_list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::SelfRead>,
+    cx: Ctx<perm::SelfRead>,
     list: Listing<ListFilter>,
 ) -> Result<Json<Page<SubscriptionView>>, Problem> {
     // A caller without a customer record gets an empty page; a bad query
     // was already refused by the extractor, for everyone alike.
-    let Some(customer) = own_customer(&state, &caller.principal).await? else {
+    let Some(customer) = customers::own(&cx).await? else {
         return Ok(Json(Page::empty()));
     };
-    Ok(Json(
-        list_for(&state, caller.principal.tenant_id, list, Some(customer)).await?,
-    ))
+    Ok(Json(list_for(&cx, list, Some(customer)).await?))
 }
 
 /// Save (or, with nulls, forget) the customer's Stripe card for auto-pay:
@@ -284,21 +221,12 @@ pub async fn my_list(
     responses((status = 200, description = "Whether auto-pay is on", body = CardSaved),
         (status = 404, description = "No such customer")))]
 pub async fn payment_method(
-    State(state): State<AppState>,
-    caller: Authorized<perm::PaymentsWrite>,
+    cx: Ctx<perm::PaymentsWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CardInput>,
 ) -> Result<Json<CardSaved>, Problem> {
     let id: CustomerId = query::path_id(&id, "customer")?;
     Ok(Json(
-        mpanel_services::billing::autopay::set_card(
-            &state.store,
-            state.clock.as_ref(),
-            caller.principal.tenant_id,
-            &caller.actor,
-            id,
-            body,
-        )
-        .await?,
+        mpanel_services::billing::autopay::set_card(&cx, id, body).await?,
     ))
 }

@@ -1,7 +1,7 @@
 //! `/api/users`: the tenant's users.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use mpanel_domain::UserId;
 use mpanel_domain::identity::Role;
@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::caller::{Authorized, perm};
+use crate::caller::{Ctx, perm};
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
-use crate::{ApiJson, AppState, Problem};
+use crate::{ApiJson, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
@@ -73,18 +73,11 @@ pub struct UserPatch {
     security(("bearer" = ["USERS_READ"])),
     responses((status = 200, description = "A page of users", body = Page<UserView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Authorized<perm::UsersRead>,
+    cx: Ctx<perm::UsersRead>,
     list: Listing<NoFilter>,
 ) -> Result<Json<Page<UserView>>, Problem> {
     let paging = &list.paging;
-    let fetched = users::list(
-        &state.store,
-        &caller.principal,
-        paging.after()?,
-        paging.fetch(),
-    )
-    .await?;
+    let fetched = users::list(&cx, paging.after()?, paging.fetch()).await?;
     Ok(Json(paging.page(
         fetched,
         |u| u.id.to_string(),
@@ -101,15 +94,11 @@ pub async fn list(
         (status = 422, description = "Invalid input"),
     ))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Authorized<perm::UsersWrite>,
+    cx: Ctx<perm::UsersWrite>,
     ApiJson(body): ApiJson<NewUserRequest>,
 ) -> Result<(StatusCode, Json<UserView>), Problem> {
     let user = users::create(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
+        &cx,
         &CreateUser {
             email: body.email,
             display_name: body.display_name,
@@ -130,16 +119,11 @@ pub async fn create(
         (status = 404, description = "No such user in this tenant"),
     ))]
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Authorized<perm::UsersRead>,
+    cx: Ctx<perm::UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, Problem> {
     let id = query::path_id::<UserId>(&id, "user")?;
-    Ok(Json(
-        users::get(&state.store, &caller.principal, id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(users::get(&cx, id).await?.into()))
 }
 
 /// Change a user's name or role (role changes are audited with before and after).
@@ -152,8 +136,7 @@ pub async fn get(
         (status = 409, description = "Would leave the tenant without an active admin"),
     ))]
 pub async fn update(
-    State(state): State<AppState>,
-    caller: Authorized<perm::UsersWrite>,
+    cx: Ctx<perm::UsersWrite>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Json<UserView>, Problem> {
@@ -162,15 +145,7 @@ pub async fn update(
         display_name: body.display_name,
         role: body.role,
     };
-    let user = users::update(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-        &patch,
-    )
-    .await?;
+    let user = users::update(&cx, id, &patch).await?;
     Ok(Json(user.into()))
 }
 
@@ -183,18 +158,10 @@ pub async fn update(
         (status = 404, description = "No such user in this tenant"),
     ))]
 pub async fn disable(
-    State(state): State<AppState>,
-    caller: Authorized<perm::UsersWrite>,
+    cx: Ctx<perm::UsersWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, Problem> {
     let id = query::path_id::<UserId>(&id, "user")?;
-    let user = users::disable(
-        &state.store,
-        state.clock.as_ref(),
-        &caller.principal,
-        &caller.actor,
-        id,
-    )
-    .await?;
+    let user = users::disable(&cx, id).await?;
     Ok(Json(user.into()))
 }

@@ -53,14 +53,14 @@ async fn retention_deletes_old_records_and_keeps_recent_ones() {
     assert_eq!(res.status(), 201);
     let challenge = app
         .store
-        .insert_challenge(
-            admin.tenant_id,
-            admin.user_id,
-            "MFA_LOGIN",
-            Some(b"old"),
-            None,
-            app.clock_now() + Duration::minutes(5),
-        )
+        .insert_challenge(&mpanel_store::identity::second_factors::NewChallenge {
+            tenant: admin.tenant_id,
+            user: admin.user_id,
+            kind: "MFA_LOGIN",
+            token_hash: Some(b"old"),
+            state: None,
+            expires_at: app.clock_now() + Duration::minutes(5),
+        })
         .await
         .unwrap();
     let _ = challenge;

@@ -31,7 +31,7 @@ impl DomainControl {
 }
 
 /// Where a domain's proof stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerificationStatus {
     Pending,
@@ -60,7 +60,7 @@ impl std::str::FromStr for VerificationStatus {
 }
 
 /// How control was (or may be) shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerificationMethod {
     /// The TXT challenge holds the token.

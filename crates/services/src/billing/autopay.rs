@@ -18,7 +18,7 @@ use super::invoices::balance;
 use super::settings;
 use super::stripe::{PaymentIntentRequest, StripeClient, StripeError};
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 pub const AUTOPAY_JOB: &str = "billing.autopay";
 
@@ -88,13 +88,13 @@ fn stripe_id(value: &str, prefix: &str, field: &'static str) -> Result<(), Servi
 
 /// Saves or forgets the customer's card for auto-pay.
 pub async fn set_card(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
+    cx: &Context,
     customer: CustomerId,
     input: CardInput,
 ) -> Result<CardSaved, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let actor = &cx.actor;
     let card = match (input.stripe_customer_id, input.stripe_payment_method_id) {
         (Some(c), Some(pm)) => {
             stripe_id(&c, "cus_", "stripe_customer_id")?;
@@ -109,7 +109,7 @@ pub async fn set_card(
             ));
         }
     };
-    let now = clock.now();
+    let now = cx.now();
     let mut tx = store.begin().await?;
     if !tx.set_saved_card(tenant, customer, card.as_ref()).await? {
         return Err(ServiceError::NotFound("no such customer".into()));

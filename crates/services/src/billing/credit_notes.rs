@@ -5,9 +5,9 @@
 
 use mpanel_domain::billing::invoice::{self, InvoiceStatus};
 use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider, refund_status};
-use mpanel_domain::{Clock, CreditNoteId, InvoiceId, PaymentId};
+use mpanel_domain::{CreditNoteId, InvoiceId, PaymentId};
 use mpanel_store::billing::{CreditEntry, CreditNoteRecord, InvoiceMoney, InvoiceRecord};
-use mpanel_store::{Store, StoreError, TenantRecord, Tx};
+use mpanel_store::{StoreError, TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::invoices::{balance, tenant_year};
 use crate::actor::Change;
 use crate::idempotency::{self, IdempotencyHold};
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -311,15 +311,15 @@ impl Crediting<'_> {
 
 /// `POST /api/billing/invoices/:id/credit-notes`.
 pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
+    cx: &Context,
     id: InvoiceId,
     input: CreditNoteInput,
     hold: Option<&IdempotencyHold>,
 ) -> Result<CreditNoteView, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let tenant = &cx.tenant;
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let inv = tx
         .invoice_for_update(tenant.id, id)

@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 
 use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::catalog::Currency;
-use mpanel_domain::{CreditNoteId, InvoiceId, TenantId};
-use mpanel_store::Store;
+use mpanel_domain::{CreditNoteId, InvoiceId};
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::invoices::balance;
 use super::pdf::{self, Document, Line, Party, TaxRow};
-use crate::ServiceError;
+use crate::{Context, ServiceError};
 
 /// `1234` in EUR → `12.34 EUR`.
 pub fn money(minor: i64, currency: &str) -> String {
@@ -75,16 +74,14 @@ fn party(snapshot: Option<&Value>) -> Party {
 }
 
 /// The invoice's PDF. Drafts render too, marked DRAFT and unnumbered.
-pub async fn invoice_pdf(
-    store: &Store,
-    tenant: TenantId,
-    id: InvoiceId,
-    now: OffsetDateTime,
-) -> Result<(String, Vec<u8>), ServiceError> {
+pub async fn invoice_pdf(cx: &Context, id: InvoiceId) -> Result<(String, Vec<u8>), ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let now = cx.now();
     let inv = store
         .invoice(tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let lines = store.invoice_lines(tenant, id).await?;
     let cur = inv.currency.clone();
     let mut rates: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -151,15 +148,19 @@ fn rate_label(rate: &str) -> String {
 
 /// A credit note's PDF.
 pub async fn credit_note_pdf(
-    store: &Store,
-    tenant: TenantId,
+    cx: &Context,
     id: CreditNoteId,
 ) -> Result<(String, Vec<u8>), ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     let note = store
         .credit_note(tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("credit note"))?;
-    let inv = store.invoice(tenant, note.invoice_id).await?;
+        .await?
+        .ok_or_else(ServiceError::missing("credit note"))?;
+    let inv = store
+        .invoice(tenant, note.invoice_id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let cur = note.currency.clone();
     let doc = Document {
         title: "Credit note".to_owned(),

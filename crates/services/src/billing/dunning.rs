@@ -154,15 +154,12 @@ async fn set_status(
 ) -> Result<usize, ServiceError> {
     let mut changed = 0;
     for mut sub in tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await? {
-        let from: SubscriptionStatus = match sub.status.parse() {
-            Ok(s) => s,
-            Err(_) => continue,
-        };
+        let from = sub.status;
         if from.check_transition(to).is_err() {
             continue;
         }
         let before = json!({"status": sub.status});
-        sub.status = to.as_str().to_owned();
+        sub.status = to;
         sub.updated_at = ctx.at;
         let (action, service) = if to == SubscriptionStatus::Suspended {
             sub.suspend_reason = Some(SuspendReason::Dunning.as_str().to_owned());

@@ -8,7 +8,7 @@ use mpanel_domain::billing::invoice::{self, InvoiceStatus, effective_status};
 use mpanel_domain::billing::tax::Treatment;
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::{Clock, CustomerId, InvoiceId, OrderId, SubscriptionId, TenantId};
-use mpanel_store::billing::{InvoiceLineRecord, InvoiceRecord, IssueFields};
+use mpanel_store::billing::{InvoiceFilter, InvoiceLineRecord, InvoiceRecord, IssueFields};
 use mpanel_store::orders::CustomerRecord;
 use mpanel_store::{Store, TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use super::payments;
 use super::settings::{self, BillingSettings};
 use crate::actor::Change;
 use crate::idempotency::{self, IdempotencyHold};
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 /// A draft: its customer, currency and lines.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -157,18 +157,38 @@ pub fn view(
 }
 
 /// The invoice with its lines, as of now.
-pub async fn get(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    id: InvoiceId,
-) -> Result<InvoiceView, ServiceError> {
-    let inv = store
-        .invoice(tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
-    let lines = store.invoice_lines(tenant, id).await?;
-    Ok(view(inv, Some(lines), clock.now()))
+pub async fn get(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceError> {
+    let inv = cx
+        .store
+        .invoice(cx.tenant_id(), id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
+    let lines = cx.store.invoice_lines(cx.tenant_id(), id).await?;
+    Ok(view(inv, Some(lines), cx.now()))
+}
+
+/// The tenant's invoices matching `filter`, as of now.
+pub async fn list(
+    cx: &Context,
+    filter: &InvoiceFilter,
+) -> Result<Vec<InvoiceRecord>, ServiceError> {
+    Ok(cx
+        .store
+        .list_invoices(cx.tenant_id(), filter, cx.now())
+        .await?)
+}
+
+/// Whether `id` is an issued invoice of the signed-in customer (drafts
+/// are for staff only).
+pub async fn is_customers_own(cx: &Context, id: InvoiceId) -> Result<bool, ServiceError> {
+    let Some(customer) = crate::customers::own(cx).await? else {
+        return Ok(false);
+    };
+    Ok(cx
+        .store
+        .invoice(cx.tenant_id(), id)
+        .await?
+        .is_some_and(|inv| inv.customer_id == customer && inv.status != InvoiceStatus::Draft))
 }
 
 fn check_notes(notes: &[String]) -> Result<(), ServiceError> {
@@ -334,15 +354,18 @@ fn currency_of(input: Option<&str>, tenant: &TenantRecord) -> Result<Currency, S
 
 /// `POST /api/billing/invoices`: a draft.
 pub async fn create_draft(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
+    cx: &Context,
     input: DraftInput,
     hold: Option<&IdempotencyHold>,
 ) -> Result<InvoiceView, ServiceError> {
+    let Context {
+        store,
+        tenant,
+        actor,
+        ..
+    } = cx;
     let currency = currency_of(input.currency.as_deref(), tenant)?;
-    let now = clock.now();
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let customer = customer_in(&mut tx, tenant.id, input.customer_id).await?;
     let draft = NewDraft {
@@ -382,16 +405,19 @@ fn refuse(from: InvoiceStatus, to: InvoiceStatus) -> ServiceError {
 /// `PUT /api/billing/invoices/:id`: replaces a draft's lines (and notes,
 /// customer or currency). An issued invoice is a 409.
 pub async fn update_draft(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
+    cx: &Context,
     id: InvoiceId,
     input: DraftInput,
 ) -> Result<InvoiceView, ServiceError> {
+    let Context {
+        store,
+        tenant,
+        actor,
+        ..
+    } = cx;
     let currency = currency_of(input.currency.as_deref(), tenant)?;
     check_notes(&input.notes)?;
-    let now = clock.now();
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let mut inv = tx
         .invoice_for_update(tenant.id, id)
@@ -532,14 +558,14 @@ pub(crate) async fn issue_in(
 }
 
 /// `POST /api/billing/invoices/:id/issue`.
-pub async fn issue(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
-    id: InvoiceId,
-) -> Result<InvoiceView, ServiceError> {
-    let now = clock.now();
+pub async fn issue(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceError> {
+    let Context {
+        store,
+        tenant,
+        actor,
+        ..
+    } = cx;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let inv = issue_in(&mut tx, tenant, id, actor, true, now).await?;
     let lines = tx.invoice_lines(tenant.id, id).await?;
@@ -548,14 +574,14 @@ pub async fn issue(
 }
 
 /// `POST /api/billing/invoices/:id/void`: only without money received.
-pub async fn void(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
-    id: InvoiceId,
-) -> Result<InvoiceView, ServiceError> {
-    let now = clock.now();
+pub async fn void(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceError> {
+    let Context {
+        store,
+        tenant,
+        actor,
+        ..
+    } = cx;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let inv = tx
         .invoice_for_update(tenant.id, id)

@@ -2,13 +2,12 @@
 //! a customer holds as credit: read views for staff.
 
 use mpanel_domain::billing::payment::{CreditDisposition, PaymentStatus};
-use mpanel_domain::{CreditNoteId, CustomerId, InvoiceId, PaymentId, TenantId};
-use mpanel_store::Store;
+use mpanel_domain::{CreditNoteId, CustomerId, InvoiceId, PaymentId};
 use mpanel_store::billing::{CreditBalance, CreditNoteRecord, PaymentRecord};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::ServiceError;
+use crate::{Context, ServiceError};
 
 /// An invoice's payments and credit notes, oldest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -106,15 +105,13 @@ impl From<CreditBalance> for Balance {
 
 /// The invoice's payments and credit notes; `NotFound` for another
 /// tenant's invoice.
-pub async fn of_invoice(
-    store: &Store,
-    tenant: TenantId,
-    invoice: InvoiceId,
-) -> Result<Movements, ServiceError> {
+pub async fn of_invoice(cx: &Context, invoice: InvoiceId) -> Result<Movements, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     store
         .invoice(tenant, invoice)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let payments = store.payments_of(tenant, invoice).await?;
     let notes = store.credit_notes_of(tenant, invoice).await?;
     Ok(Movements {
@@ -125,10 +122,11 @@ pub async fn of_invoice(
 
 /// The customer's credit balances; `NotFound` for another tenant's customer.
 pub async fn customer_credit(
-    store: &Store,
-    tenant: TenantId,
+    cx: &Context,
     customer: CustomerId,
 ) -> Result<CustomerCredit, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     store
         .customer(tenant, customer)
         .await

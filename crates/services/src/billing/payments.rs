@@ -5,9 +5,9 @@
 
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::billing::payment::{PaymentProvider, PaymentStatus};
-use mpanel_domain::{Clock, InvoiceId, PaymentId};
+use mpanel_domain::{InvoiceId, PaymentId};
 use mpanel_store::billing::{CreditEntry, InvoiceMoney, InvoiceRecord, PaymentRecord};
-use mpanel_store::{Store, StoreError, TenantRecord, Tx};
+use mpanel_store::{StoreError, TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::invoices::balance;
 use crate::actor::Change;
 use crate::idempotency::{self, IdempotencyHold};
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -317,14 +317,14 @@ pub(crate) fn outcome(payment: &PaymentRecord, inv: &InvoiceRecord) -> PaymentOu
 
 /// `POST /api/billing/invoices/:id/pay`: staff record money received.
 pub async fn pay(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
+    cx: &Context,
     id: InvoiceId,
     input: PaymentInput,
     hold: Option<&IdempotencyHold>,
 ) -> Result<PaymentOutcome, ServiceError> {
+    let store = &cx.store;
+    let tenant = &cx.tenant;
+    let actor = &cx.actor;
     if !matches!(
         input.provider,
         PaymentProvider::Manual | PaymentProvider::BankTransfer
@@ -347,7 +347,7 @@ pub async fn pay(
             "at most 200 characters, no control characters",
         ));
     }
-    let now = clock.now();
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let inv = tx
         .invoice_for_update(tenant.id, id)

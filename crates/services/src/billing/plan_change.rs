@@ -13,24 +13,23 @@ use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::billing::proration::{PlanChange, Proration, prorate};
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::{Currency, Period};
-use mpanel_domain::{Clock, ProductId, SubscriptionId};
+use mpanel_domain::{InvoiceId, ProductId, SubscriptionId};
 use mpanel_store::billing::CreditEntry;
 use mpanel_store::subscriptions::SubscriptionRecord;
-use mpanel_store::{Store, TenantRecord, Tx};
+use mpanel_store::{TenantRecord, Tx};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::invoices::price_lines;
 use super::lines::LineIn;
 use super::run::{self, Addon, Draft, RunContext, RunReport, addons};
 use super::service_actions;
 use super::settings;
-use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, status_of, view};
+use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, view};
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +50,7 @@ pub struct ProrationView {
     pub remaining: i64,
     pub total: i64,
     /// The invoice of an upgrade.
-    pub invoice_id: Option<Uuid>,
+    pub invoice_id: Option<InvoiceId>,
     /// A downgrade's net credit (tax included) put on the customer's balance.
     pub credited_to_balance_minor: i64,
 }
@@ -78,7 +77,7 @@ async fn changeable(
         .subscription_for_update(tenant.id, id)
         .await
         .map_err(ServiceError::not_found_as("subscription"))?;
-    let status = status_of(&sub)?;
+    let status = sub.status;
     if !matches!(
         status,
         SubscriptionStatus::Active | SubscriptionStatus::Suspended
@@ -133,14 +132,14 @@ async fn new_plan(
 }
 
 pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
+    cx: &Context,
     id: SubscriptionId,
     input: UpdateInput,
 ) -> Result<UpdateView, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let tenant = &cx.tenant;
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let mut sub = changeable(&mut tx, tenant, id).await?;
     let old_addons = addons(&sub.addons);
@@ -285,7 +284,7 @@ async fn settle(
             p.charge_minor,
         ));
         let ctx = RunContext::immediate(tenant, settings, now);
-        let id = Uuid::now_v7();
+        let id = InvoiceId::new();
         let draft = Draft {
             id,
             sub,

@@ -19,7 +19,7 @@ use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
 use mpanel_domain::billing::usage::rate;
 use mpanel_domain::catalog::{Currency, Period, UsagePricing};
-use mpanel_domain::{CustomerId, ProductId, SubscriptionId, TenantId};
+use mpanel_domain::{CustomerId, InvoiceId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{
     Advance, DraftIssue, DueSubscription, InvoiceLineRecord, InvoiceRecord, PeriodClaim,
     UsageCharge,
@@ -31,7 +31,6 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::invoices::{customer_snapshot, draft_record, price_lines, seller_snapshot, tenant_year};
 use super::lines::LineIn;
@@ -207,7 +206,7 @@ pub(crate) async fn finish(tx: Tx, dry_run: bool) -> Result<(), ServiceError> {
 
 /// One invoice the run is about to write.
 pub(crate) struct Draft<'a> {
-    pub id: Uuid,
+    pub id: InvoiceId,
     pub sub: &'a SubscriptionRecord,
     pub lines: Vec<LineIn>,
     /// The period it charges, if any.
@@ -330,7 +329,7 @@ fn plan_periods<'a>(
                 index: i32::try_from(k).unwrap_or(i32::MAX),
                 start,
                 end,
-                invoice: Some(Uuid::now_v7()),
+                invoice: Some(InvoiceId::new()),
             });
         }
         let (start, end) = schedule.period(last);
@@ -352,7 +351,7 @@ async fn usage_on_latest(
     tx: &mut Tx,
     claims: &[&PeriodClaim],
     by_id: &HashMap<SubscriptionId, &DueSubscription>,
-) -> Result<HashMap<Uuid, Vec<LineIn>>, ServiceError> {
+) -> Result<HashMap<InvoiceId, Vec<LineIn>>, ServiceError> {
     let mut latest: HashMap<SubscriptionId, &PeriodClaim> = HashMap::new();
     for c in claims {
         latest.insert(c.subscription, c);
@@ -380,12 +379,12 @@ async fn usage_lines(
     tx: &mut Tx,
     charges: &[UsageCharge],
     subs: &HashMap<SubscriptionId, &DueSubscription>,
-) -> Result<HashMap<Uuid, Vec<LineIn>>, ServiceError> {
-    let mut out: HashMap<Uuid, Vec<LineIn>> = HashMap::new();
+) -> Result<HashMap<InvoiceId, Vec<LineIn>>, ServiceError> {
+    let mut out: HashMap<InvoiceId, Vec<LineIn>> = HashMap::new();
     if charges.is_empty() {
         return Ok(out);
     }
-    let invoice_of: HashMap<SubscriptionId, Uuid> = charges
+    let invoice_of: HashMap<SubscriptionId, InvoiceId> = charges
         .iter()
         .map(|c| (c.subscription, c.invoice))
         .collect();
@@ -494,7 +493,7 @@ async fn end_of_term<'a>(
     };
     let mut draft = None;
     if d.usage.is_some() {
-        let invoice = Uuid::now_v7();
+        let invoice = InvoiceId::new();
         let charge = [UsageCharge {
             subscription: sub.id,
             before: ended_at,
@@ -511,7 +510,7 @@ async fn end_of_term<'a>(
         }
     }
     let before = json!({"status": sub.status});
-    sub.status = status.as_str().to_owned();
+    sub.status = status;
     sub.next_bill_at = None;
     sub.cancelled_at = Some(ended_at);
     sub.updated_at = ctx.at;
@@ -563,7 +562,7 @@ pub(crate) async fn write_invoices(
 /// (by invoice id) and each invoice's notes.
 struct Priced {
     invoices: Vec<InvoiceRecord>,
-    lines: Vec<(Uuid, InvoiceLineRecord)>,
+    lines: Vec<(InvoiceId, InvoiceLineRecord)>,
     notes: Vec<Vec<String>>,
 }
 
@@ -612,7 +611,7 @@ async fn price_drafts(
             customer_snapshot: Some(customer_snapshot(customer)),
             seller_snapshot: Some(seller.clone()),
             ..draft_record(
-                mpanel_domain::InvoiceId::from_uuid(d.id),
+                d.id,
                 ctx.tenant.id,
                 customer.id,
                 currency,
@@ -643,7 +642,7 @@ async fn issue_priced(
         .zip(&priced.notes)
         .enumerate()
         .map(|(i, (inv, notes))| DraftIssue {
-            id: inv.id.as_uuid(),
+            id: inv.id,
             number: invoice::number("INV", year, first + i as u64),
             notes: notes.clone(),
             issued_at: ctx.at,

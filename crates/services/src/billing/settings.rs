@@ -319,7 +319,14 @@ fn decode(
     }
 }
 
-pub async fn load(store: &Store, tenant: TenantId) -> Result<LoadedSettings, ServiceError> {
+/// The caller's tenant's settings (`GET /api/billing/settings`).
+pub async fn get(cx: &Context) -> Result<LoadedSettings, ServiceError> {
+    load(&cx.store, cx.tenant_id()).await
+}
+
+/// A tenant's settings, for the billing run, autopay and the Stripe
+/// webhook, which act without a caller.
+pub(crate) async fn load(store: &Store, tenant: TenantId) -> Result<LoadedSettings, ServiceError> {
     decode(tenant, store.billing_settings(tenant).await?)
 }
 

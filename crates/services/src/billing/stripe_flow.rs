@@ -24,7 +24,7 @@ use super::payments;
 use super::settings;
 use super::stripe::{PaymentIntentRequest, StripeClient, StripeError};
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct IntentCreated {
@@ -50,24 +50,24 @@ fn stripe_failure(err: StripeError) -> ServiceError {
 /// the amount due. The Stripe `Idempotency-Key` is the invoice id and the
 /// attempt: asking again for the same amount returns the same intent.
 pub async fn create_payment_intent(
-    store: &Store,
-    clock: &dyn Clock,
+    cx: &Context,
     stripe: &StripeClient,
-    tenant: &TenantRecord,
-    actor: &Actor,
     id: InvoiceId,
 ) -> Result<IntentCreated, ServiceError> {
+    let store = &cx.store;
+    let tenant = &cx.tenant;
+    let actor = &cx.actor;
     store
         .invoice(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let loaded = settings::load(store, tenant.id).await?;
     let key = loaded.open_stripe_secret_key(store)?.ok_or_else(|| {
         ServiceError::Conflict(
             "Stripe is not set up: PUT /api/billing/settings with stripe_secret_key".into(),
         )
     })?;
-    let now = clock.now();
+    let now = cx.now();
     let (inv, due, attempt) = next_attempt(store, tenant, id).await?;
     let currency = Currency::parse(&inv.currency).map_err(ServiceError::internal_msg)?;
     let intent = stripe

@@ -3,15 +3,13 @@
 //! a trial), and the restoration of services when an overdue invoice is
 //! paid.
 
-use std::str::FromStr;
-
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
 use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus, SuspendReason};
 use mpanel_domain::catalog::{Currency, Period, PriceRequest};
-use mpanel_domain::{Clock, CustomerId, ProductId, SubscriptionId, TenantId};
+use mpanel_domain::{CustomerId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{DueSubscription, InvoiceRecord};
 use mpanel_store::subscriptions::{SubscriptionFilter, SubscriptionRecord};
-use mpanel_store::{Store, TenantRecord, Tx};
+use mpanel_store::{TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -22,7 +20,7 @@ use super::settings;
 use crate::actor::Change;
 use crate::catalog::quote_from;
 use crate::idempotency::{self, IdempotencyHold};
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SubscriptionView {
@@ -34,9 +32,9 @@ pub struct SubscriptionView {
     /// One period of the plan, addons excluded.
     pub amount_minor: i64,
     pub addons: Vec<Addon>,
-    pub status: String,
+    pub status: SubscriptionStatus,
     /// The statuses it may move to from here.
-    pub allowed_transitions: Vec<&'static str>,
+    pub allowed_transitions: Vec<SubscriptionStatus>,
     pub suspend_reason: Option<String>,
     pub external_ref: Option<String>,
     pub auto_renew: bool,
@@ -57,9 +55,7 @@ pub struct SubscriptionView {
 }
 
 pub fn view(s: SubscriptionRecord) -> SubscriptionView {
-    let allowed = SubscriptionStatus::from_str(&s.status)
-        .map(|st| st.next().iter().map(|n| n.as_str()).collect())
-        .unwrap_or_default();
+    let allowed = s.status.next().to_vec();
     SubscriptionView {
         addons: addons(&s.addons),
         id: s.id,
@@ -83,23 +79,22 @@ pub fn view(s: SubscriptionRecord) -> SubscriptionView {
     }
 }
 
-pub async fn get(
-    store: &Store,
-    tenant: TenantId,
-    id: SubscriptionId,
-) -> Result<SubscriptionView, ServiceError> {
+pub async fn get(cx: &Context, id: SubscriptionId) -> Result<SubscriptionView, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     store
         .subscription(tenant, id)
-        .await
+        .await?
         .map(view)
-        .map_err(ServiceError::not_found_as("subscription"))
+        .ok_or_else(ServiceError::missing("subscription"))
 }
 
 pub async fn list(
-    store: &Store,
-    tenant: TenantId,
+    cx: &Context,
     filter: &SubscriptionFilter,
 ) -> Result<Vec<SubscriptionView>, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
     Ok(store
         .list_subscriptions(tenant, filter)
         .await?
@@ -265,14 +260,14 @@ async fn price_for(
 /// trial its first invoice is issued at once (when it starts now or
 /// earlier); with one, at the trial's end.
 pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: &TenantRecord,
-    actor: &Actor,
+    cx: &Context,
     input: CreateInput,
     hold: Option<&IdempotencyHold>,
 ) -> Result<SubscriptionView, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let tenant = &cx.tenant;
+    let actor = &cx.actor;
+    let now = cx.now();
     let currency = check_create(tenant, &input)?;
     let start = input
         .start_at
@@ -293,7 +288,7 @@ pub async fn create(
         period: input.period.as_str().to_owned(),
         currency: currency.code().to_owned(),
         amount_minor: plan.amount_minor,
-        status: SubscriptionStatus::Active.as_str().to_owned(),
+        status: SubscriptionStatus::Active,
         external_ref: input.external_ref,
         anchor_at: Some(anchor),
         next_period: 0,
@@ -369,12 +364,6 @@ fn refuse(from: SubscriptionStatus, to: SubscriptionStatus) -> ServiceError {
     }
 }
 
-pub(crate) fn status_of(sub: &SubscriptionRecord) -> Result<SubscriptionStatus, ServiceError> {
-    sub.status
-        .parse()
-        .map_err(|e: String| ServiceError::internal_msg(format!("subscription {}: {e}", sub.id)))
-}
-
 /// What staff may do to a subscription's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
@@ -385,20 +374,20 @@ pub enum Transition {
 
 /// `POST …/cancel`, `…/suspend`, `…/resume`.
 pub async fn transition(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
+    cx: &Context,
     id: SubscriptionId,
     what: Transition,
 ) -> Result<SubscriptionView, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let mut sub = tx
         .subscription_for_update(tenant, id)
         .await
         .map_err(ServiceError::not_found_as("subscription"))?;
-    let from = status_of(&sub)?;
+    let from = sub.status;
     let before = json!({"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end});
     let (action, service) = match what {
         Transition::Cancel(CancelMode::EndOfTerm)
@@ -413,7 +402,7 @@ pub async fn transition(
         Transition::Cancel(_) => {
             from.check_transition(SubscriptionStatus::Cancelled)
                 .map_err(|_| refuse(from, SubscriptionStatus::Cancelled))?;
-            sub.status = SubscriptionStatus::Cancelled.as_str().to_owned();
+            sub.status = SubscriptionStatus::Cancelled;
             sub.cancelled_at = Some(now);
             sub.next_bill_at = None;
             ("subscription.cancel", Some(ServiceAction::Terminate))
@@ -422,7 +411,7 @@ pub async fn transition(
             if from != SubscriptionStatus::Active {
                 return Err(refuse(from, SubscriptionStatus::Suspended));
             }
-            sub.status = SubscriptionStatus::Suspended.as_str().to_owned();
+            sub.status = SubscriptionStatus::Suspended;
             sub.suspend_reason = Some(SuspendReason::Manual.as_str().to_owned());
             ("subscription.suspend", Some(ServiceAction::Suspend))
         }
@@ -430,7 +419,7 @@ pub async fn transition(
             if from != SubscriptionStatus::Suspended {
                 return Err(refuse(from, SubscriptionStatus::Active));
             }
-            sub.status = SubscriptionStatus::Active.as_str().to_owned();
+            sub.status = SubscriptionStatus::Active;
             sub.suspend_reason = None;
             ("subscription.resume", Some(ServiceAction::Unsuspend))
         }
@@ -468,7 +457,7 @@ pub(crate) async fn commit_change(
     jobs_at: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     tx.save_subscription(sub).await?;
-    if status_of(sub)?.is_terminal() {
+    if sub.status.is_terminal() {
         tx.release_domains(sub.id, at).await?;
     }
     if let Some(service) = change.service {
@@ -531,12 +520,12 @@ pub(crate) async fn restore_after_payment(
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     for mut sub in tx.subscriptions_of_invoice(tenant.id, inv.id).await? {
-        if sub.status != SubscriptionStatus::Suspended.as_str()
+        if sub.status != SubscriptionStatus::Suspended
             || sub.suspend_reason.as_deref() != Some(SuspendReason::Dunning.as_str())
         {
             continue;
         }
-        sub.status = SubscriptionStatus::Active.as_str().to_owned();
+        sub.status = SubscriptionStatus::Active;
         sub.suspend_reason = None;
         sub.updated_at = now;
         let change = StatusChange {

@@ -9,15 +9,15 @@ use std::collections::HashMap;
 
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::UsagePricing;
-use mpanel_domain::{Clock, SubscriptionId, TenantId};
+use mpanel_domain::{SubscriptionId, TenantId};
+use mpanel_store::Tx;
 use mpanel_store::billing::NewUsage;
-use mpanel_store::{Store, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 /// At most this many records per batch.
 pub const MAX_BATCH: usize = 5_000;
@@ -83,10 +83,7 @@ pub struct Ingested {
 
 /// `POST /api/billing/subscriptions/:id/usage`.
 pub async fn record(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
+    cx: &Context,
     subscription: SubscriptionId,
     input: UsageInput,
 ) -> Result<Ingested, ServiceError> {
@@ -94,24 +91,18 @@ pub async fn record(
         subscription_id: subscription,
         usage: input,
     }];
-    ingest(store, clock, tenant, actor, &records, "").await
+    ingest(cx, &records, "").await
 }
 
 /// `POST /api/billing/usage/batch`.
-pub async fn record_batch(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
-    input: BatchInput,
-) -> Result<Ingested, ServiceError> {
+pub async fn record_batch(cx: &Context, input: BatchInput) -> Result<Ingested, ServiceError> {
     if input.records.is_empty() || input.records.len() > MAX_BATCH {
         return Err(ServiceError::invalid(
             "records",
             format!("1 to {MAX_BATCH} records per batch"),
         ));
     }
-    ingest(store, clock, tenant, actor, &input.records, "records").await
+    ingest(cx, &input.records, "records").await
 }
 
 fn field(prefix: &str, index: usize, name: &str) -> String {
@@ -123,14 +114,14 @@ fn field(prefix: &str, index: usize, name: &str) -> String {
 }
 
 async fn ingest(
-    store: &Store,
-    clock: &dyn Clock,
-    tenant: TenantId,
-    actor: &Actor,
+    cx: &Context,
     records: &[BatchRecord],
     prefix: &str,
 ) -> Result<Ingested, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let actor = &cx.actor;
+    let now = cx.now();
     check_records(records, prefix, now)?;
     let mut ids: Vec<SubscriptionId> = records.iter().map(|r| r.subscription_id).collect();
     ids.sort_unstable();

@@ -2,10 +2,9 @@
 //! made with a token, no more than that token's scopes), shown once,
 //! stored as a hash, revocable.
 
+use mpanel_domain::ApiTokenId;
 use mpanel_domain::identity::api_token::{self, DISPLAY_CHARS, hash_secret};
 use mpanel_domain::identity::{Scope, ScopeSet};
-use mpanel_domain::{ApiTokenId, Clock};
-use mpanel_store::Store;
 use mpanel_store::identity::api_tokens::ApiTokenRecord;
 use mpanel_store::identity::security_events::SecurityEvent;
 use serde_json::json;
@@ -13,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::{Principal, record_event_in, secrets};
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 #[derive(Debug, Clone)]
 pub struct NewApiToken {
@@ -81,14 +80,11 @@ fn expiry(
     }
 }
 
-pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    input: &NewApiToken,
-) -> Result<CreatedApiToken, ServiceError> {
-    let now = clock.now();
+pub async fn create(cx: &Context, input: &NewApiToken) -> Result<CreatedApiToken, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
+    let actor = &cx.actor;
+    let now = cx.now();
     super::step_up::require_recent(who, now)?;
     let name = check_request(who, input)?;
     if input.expires_at.is_some_and(|e| e <= now) {
@@ -137,18 +133,17 @@ pub async fn create(
     Ok(CreatedApiToken { token, record })
 }
 
-pub async fn list(store: &Store, who: &Principal) -> Result<Vec<ApiTokenRecord>, ServiceError> {
+pub async fn list(cx: &Context) -> Result<Vec<ApiTokenRecord>, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
     Ok(store.api_tokens_of(who.tenant_id, who.user_id).await?)
 }
 
-pub async fn revoke(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    id: ApiTokenId,
-) -> Result<(), ServiceError> {
-    let now = clock.now();
+pub async fn revoke(cx: &Context, id: ApiTokenId) -> Result<(), ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     tx.revoke_api_token(who.tenant_id, who.user_id, id, now)
         .await

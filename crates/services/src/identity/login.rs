@@ -5,7 +5,7 @@ use mpanel_domain::identity::refresh::{self, REFRESH_TOKEN_TTL, RefreshDecision}
 use mpanel_domain::identity::throttle::{self as throttle_rules, PER_ACCOUNT, PER_ADDRESS};
 use mpanel_domain::security::SecurityPolicy;
 use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, UserId};
-use mpanel_store::identity::second_factors::Challenge;
+use mpanel_store::identity::second_factors::{Challenge, NewChallenge};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::identity::sessions::{RefreshTokenRecord, SessionRecord};
 use mpanel_store::{Store, Tx, UserStatus};
@@ -72,13 +72,24 @@ pub enum LoginOutcome {
 /// How long a login may wait for its second factor.
 const MFA_TTL: Duration = Duration::minutes(5);
 
-pub async fn login(
-    store: &Store,
-    clock: &dyn Clock,
-    tokens: &AccessTokens,
-    passkeys: &Passkeys,
-    input: &LoginInput,
-) -> Result<LoginOutcome, ServiceError> {
+/// What signing in needs. There is no caller yet, so no request
+/// [`Context`](crate::Context): the store, the clock, the token signer and
+/// the WebAuthn party.
+#[derive(Clone, Copy)]
+pub struct SignIn<'a> {
+    pub store: &'a Store,
+    pub clock: &'a dyn Clock,
+    pub tokens: &'a AccessTokens,
+    pub passkeys: &'a Passkeys,
+}
+
+pub async fn login(sign_in: &SignIn<'_>, input: &LoginInput) -> Result<LoginOutcome, ServiceError> {
+    let SignIn {
+        store,
+        clock,
+        tokens,
+        passkeys,
+    } = *sign_in;
     let tenant = store.tenant_by_slug(&input.tenant).await?;
     let attempt = Attempt {
         store,
@@ -228,14 +239,14 @@ async fn start_mfa(
     let webauthn = passkeys.login_start(store, user.id).await?;
     let state = json!({"webauthn": webauthn.as_ref().map(|(_, state)| state.clone())});
     store
-        .insert_challenge(
-            user.tenant_id,
-            user.id,
-            "MFA_LOGIN",
-            Some(&hash_secret(&token)),
-            Some(&state),
-            now + MFA_TTL,
-        )
+        .insert_challenge(&NewChallenge {
+            tenant: user.tenant_id,
+            user: user.id,
+            kind: "MFA_LOGIN",
+            token_hash: Some(&hash_secret(&token)),
+            state: Some(&state),
+            expires_at: now + MFA_TTL,
+        })
         .await?;
     Ok(LoginOutcome::MfaRequired {
         mfa_token: token,
@@ -259,12 +270,15 @@ pub struct MfaInput {
 /// answer. The MFA token works once, for its user, for five minutes;
 /// failures are throttled like passwords.
 pub async fn complete_mfa(
-    store: &Store,
-    clock: &dyn Clock,
-    tokens: &AccessTokens,
-    passkeys: &Passkeys,
+    sign_in: &SignIn<'_>,
     input: &MfaInput,
 ) -> Result<TokenPair, ServiceError> {
+    let SignIn {
+        store,
+        clock,
+        tokens,
+        passkeys,
+    } = *sign_in;
     let now = clock.now();
     let challenge = store
         .take_challenge("MFA_LOGIN", &hash_secret(&input.mfa_token), now)

@@ -1,34 +1,26 @@
 //! A user's own sessions: list, revoke one, revoke all others, log out.
 
-use mpanel_domain::{Clock, SessionId};
-use mpanel_store::Store;
+use mpanel_domain::SessionId;
 use mpanel_store::identity::sessions::SessionRecord;
 use serde_json::json;
 
-use super::Principal;
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
-pub async fn list(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-) -> Result<Vec<SessionRecord>, ServiceError> {
+pub async fn list(cx: &Context) -> Result<Vec<SessionRecord>, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
     Ok(store
-        .live_sessions(who.tenant_id, who.user_id, clock.now())
+        .live_sessions(who.tenant_id, who.user_id, cx.now())
         .await?)
 }
 
 /// Revokes one of the caller's sessions.
-pub async fn revoke(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    id: SessionId,
-    reason: &str,
-) -> Result<(), ServiceError> {
-    let now = clock.now();
+pub async fn revoke(cx: &Context, id: SessionId, reason: &str) -> Result<(), ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     tx.revoke_session(who.tenant_id, who.user_id, id, reason, now)
         .await
@@ -48,13 +40,11 @@ pub async fn revoke(
 }
 
 /// Revokes every session of the caller but the current one; returns how many.
-pub async fn revoke_others(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-) -> Result<u64, ServiceError> {
-    let now = clock.now();
+pub async fn revoke_others(cx: &Context) -> Result<u64, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     let n = tx
         .revoke_user_sessions(
@@ -80,17 +70,12 @@ pub async fn revoke_others(
 }
 
 /// Ends the caller's current session.
-pub async fn logout(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-) -> Result<(), ServiceError> {
-    let Some(session) = who.session_id else {
+pub async fn logout(cx: &Context) -> Result<(), ServiceError> {
+    let Some(session) = cx.principal.session_id else {
         return Err(ServiceError::invalid(
             "authorization",
             "log out ends a session; revoke an API token instead",
         ));
     };
-    revoke(store, clock, who, actor, session, "LOGOUT").await
+    revoke(cx, session, "LOGOUT").await
 }

@@ -4,13 +4,12 @@
 //! may make them; a session older than that re-authenticates first, and an
 //! API token, which has no user at the keyboard, never may.
 
-use mpanel_domain::Clock;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::Principal;
-use crate::ServiceError;
 use crate::security::mfa::{self, Factor};
+use crate::{Context, ServiceError};
 
 /// How long a login or a re-entered password counts for sensitive changes.
 pub const STEP_UP_WINDOW: Duration = Duration::minutes(5);
@@ -35,12 +34,13 @@ pub enum Proof {
 /// password or code oracle) and marks the session as just authenticated.
 /// Returns until when sensitive changes are allowed.
 pub async fn reauthenticate(
-    store: &mpanel_store::Store,
-    clock: &dyn Clock,
-    who: &Principal,
+    cx: &Context,
     proof: &Proof,
     ip: Option<String>,
 ) -> Result<OffsetDateTime, ServiceError> {
+    let store = &cx.store;
+    let clock = cx.clock.as_ref();
+    let who = &cx.principal;
     let Some(session) = who.session_id else {
         return Err(ServiceError::Forbidden(
             "an API token cannot re-authenticate: sign in as the user".into(),

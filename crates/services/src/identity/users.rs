@@ -8,9 +8,9 @@ use mpanel_domain::{Clock, TenantId, UserId};
 use mpanel_store::{NewUser, Store, Tx, UserRecord, UserStatus};
 use serde_json::{Value, json};
 
-use super::{Principal, passwords};
+use super::passwords;
 use crate::actor::Change;
-use crate::{Actor, ServiceError};
+use crate::{Actor, Context, ServiceError};
 
 #[derive(Debug, Clone)]
 pub struct CreateUser {
@@ -115,13 +115,11 @@ pub async fn create_in(
     Ok(user)
 }
 
-pub async fn create(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    input: &CreateUser,
-) -> Result<UserRecord, ServiceError> {
+pub async fn create(cx: &Context, input: &CreateUser) -> Result<UserRecord, ServiceError> {
+    let store = &cx.store;
+    let clock = cx.clock.as_ref();
+    let who = &cx.principal;
+    let actor = &cx.actor;
     // A new staff member is a way to a fresh login (and so past the
     // step-up): making one is itself a step-up change.
     if input.role.is_staff() {
@@ -130,7 +128,9 @@ pub async fn create(
     create_in(store, clock, actor, who.tenant_id, Some(who.role()), input).await
 }
 
-pub async fn get(store: &Store, who: &Principal, id: UserId) -> Result<UserRecord, ServiceError> {
+pub async fn get(cx: &Context, id: UserId) -> Result<UserRecord, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
     store
         .user(who.tenant_id, id)
         .await
@@ -138,23 +138,24 @@ pub async fn get(store: &Store, who: &Principal, id: UserId) -> Result<UserRecor
 }
 
 pub async fn list(
-    store: &Store,
-    who: &Principal,
+    cx: &Context,
     after: Option<UserId>,
     limit: u32,
 ) -> Result<Vec<UserRecord>, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
     Ok(store.list_users(who.tenant_id, after, limit).await?)
 }
 
 pub async fn update(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     id: UserId,
     patch: &UpdateUser,
 ) -> Result<UserRecord, ServiceError> {
-    let now = clock.now();
+    let store = &cx.store;
+    let who = &cx.principal;
+    let actor = &cx.actor;
+    let now = cx.now();
     if patch.role.is_some() {
         super::step_up::require_recent(who, now)?;
     }
@@ -198,14 +199,11 @@ pub async fn update(
 }
 
 /// Disables a user: their sessions and API tokens stop working at once.
-pub async fn disable(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    id: UserId,
-) -> Result<UserRecord, ServiceError> {
-    let now = clock.now();
+pub async fn disable(cx: &Context, id: UserId) -> Result<UserRecord, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
+    let actor = &cx.actor;
+    let now = cx.now();
     let mut tx = store.begin().await?;
     tx.lock_tenant_users(who.tenant_id).await?;
     let before = tx
@@ -259,12 +257,13 @@ pub struct PasswordChange {
 /// Changes the caller's own password and ends their other sessions (and,
 /// unless asked not to, their API tokens).
 pub async fn change_own_password(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
+    cx: &Context,
     change: &PasswordChange,
 ) -> Result<(), ServiceError> {
+    let store = &cx.store;
+    let clock = cx.clock.as_ref();
+    let who = &cx.principal;
+    let actor = &cx.actor;
     let (current, new) = (change.current.as_str(), change.new.as_str());
     let user = store.user(who.tenant_id, who.user_id).await?;
     super::reauthenticate(

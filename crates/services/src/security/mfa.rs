@@ -8,8 +8,8 @@ use mpanel_store::secret_box::{SecretBox, kind};
 use serde_json::json;
 
 use super::event;
-use crate::identity::{Principal, secrets};
-use crate::{Actor, ServiceError};
+use crate::identity::secrets;
+use crate::{Context, ServiceError};
 
 /// What `enable` hands out: nothing is active until confirmed.
 #[derive(Clone)]
@@ -64,12 +64,10 @@ pub fn recovery_code_hash(sb: &SecretBox, user: UserId, code: &str) -> Vec<u8> {
 }
 
 /// Starts TOTP enrolment: a new secret, inactive until confirmed.
-pub async fn enable(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-) -> Result<Enrolment, ServiceError> {
-    crate::identity::step_up::require_recent(who, clock.now())?;
+pub async fn enable(cx: &Context) -> Result<Enrolment, ServiceError> {
+    let store = &cx.store;
+    let who = &cx.principal;
+    crate::identity::step_up::require_recent(who, cx.now())?;
     if store
         .totp(who.user_id)
         .await?
@@ -90,7 +88,7 @@ pub async fn enable(
         &seed_row(who.tenant_id, who.user_id),
     )?;
     let mut tx = store.begin().await?;
-    tx.begin_totp(who.tenant_id, who.user_id, &sealed, clock.now())
+    tx.begin_totp(who.tenant_id, who.user_id, &sealed, cx.now())
         .await?;
     tx.commit().await?;
     Ok(Enrolment {
@@ -131,13 +129,11 @@ async fn check_code(
 
 /// Confirms TOTP with a current code; returns 10 recovery codes (shown
 /// once, stored hashed) and ends the user's other sessions.
-pub async fn confirm(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    code: &str,
-) -> Result<Vec<String>, ServiceError> {
+pub async fn confirm(cx: &Context, code: &str) -> Result<Vec<String>, ServiceError> {
+    let store = &cx.store;
+    let clock = cx.clock.as_ref();
+    let who = &cx.principal;
+    let actor = &cx.actor;
     let totp = store
         .totp(who.user_id)
         .await?
@@ -323,13 +319,11 @@ pub struct Disable {
 /// Removes every second factor; needs the password and a current code or
 /// a recovery code; ends the user's other sessions and, unless asked not
 /// to, their API tokens.
-pub async fn disable(
-    store: &Store,
-    clock: &dyn Clock,
-    who: &Principal,
-    actor: &Actor,
-    request: &Disable,
-) -> Result<(), ServiceError> {
+pub async fn disable(cx: &Context, request: &Disable) -> Result<(), ServiceError> {
+    let store = &cx.store;
+    let clock = cx.clock.as_ref();
+    let who = &cx.principal;
+    let actor = &cx.actor;
     let (password, factor) = (request.password.as_str(), &request.factor);
     let user = store.user(who.tenant_id, who.user_id).await?;
     crate::identity::reauthenticate(

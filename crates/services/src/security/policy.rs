@@ -8,7 +8,14 @@ use serde_json::json;
 use crate::ServiceError;
 use crate::context::{Audited, Context};
 
-/// The tenant's policy (the defaults until one is saved).
+/// The caller's tenant's policy (`GET /api/security/policy`).
+pub async fn get(cx: &Context) -> Result<SecurityPolicy, ServiceError> {
+    load(&cx.store, cx.tenant_id()).await
+}
+
+/// The tenant's policy (the defaults until one is saved), for
+/// authentication, login and the disk-usage job, which run before or
+/// without a request context.
 pub async fn load(store: &Store, tenant: TenantId) -> Result<SecurityPolicy, ServiceError> {
     match store.security_policy(tenant).await? {
         // A policy that no longer reads must not switch protection off.

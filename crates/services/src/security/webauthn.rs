@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use mpanel_domain::{Clock, TenantId, UserId};
 use mpanel_store::Store;
+use mpanel_store::identity::second_factors::NewChallenge;
 use serde_json::{Value, json};
 use time::Duration;
 use uuid::Uuid;
@@ -12,8 +13,7 @@ use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PasskeyRegistration, 
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use super::event;
-use crate::identity::Principal;
-use crate::{Actor, ServiceError};
+use crate::{Context, ServiceError};
 
 const CEREMONY_TTL: Duration = Duration::minutes(5);
 
@@ -49,12 +49,8 @@ impl Passkeys {
 
     /// Starts registering a passkey; returns the browser's options and the
     /// ceremony id to finish with.
-    pub async fn register_start(
-        &self,
-        store: &Store,
-        clock: &dyn Clock,
-        who: &Principal,
-    ) -> Result<(Value, Uuid), ServiceError> {
+    pub async fn register_start(&self, cx: &Context) -> Result<(Value, Uuid), ServiceError> {
+        let (store, clock, who) = (&cx.store, cx.clock.as_ref(), &cx.principal);
         crate::identity::step_up::require_recent(who, clock.now())?;
         let existing: Vec<Passkey> = passkeys(store, who.user_id)
             .await?
@@ -68,14 +64,14 @@ impl Passkeys {
             .map_err(internal)?;
         let state = serde_json::to_value(&state).map_err(internal)?;
         let id = store
-            .insert_challenge(
-                who.tenant_id,
-                who.user_id,
-                "WEBAUTHN_REGISTER",
-                None,
-                Some(&state),
-                clock.now() + CEREMONY_TTL,
-            )
+            .insert_challenge(&NewChallenge {
+                tenant: who.tenant_id,
+                user: who.user_id,
+                kind: "WEBAUTHN_REGISTER",
+                token_hash: None,
+                state: Some(&state),
+                expires_at: clock.now() + CEREMONY_TTL,
+            })
             .await?;
         Ok((serde_json::to_value(&options).map_err(internal)?, id))
     }
@@ -83,12 +79,10 @@ impl Passkeys {
     /// Finishes registration: stores the credential, ends other sessions.
     pub async fn register_finish(
         &self,
-        store: &Store,
-        clock: &dyn Clock,
-        who: &Principal,
-        actor: &Actor,
+        cx: &Context,
         answer: RegistrationAnswer<'_>,
     ) -> Result<Uuid, ServiceError> {
+        let (store, clock, who, actor) = (&cx.store, cx.clock.as_ref(), &cx.principal, &cx.actor);
         let RegistrationAnswer {
             ceremony,
             response,

@@ -186,7 +186,11 @@ const EFFECTIVE_STATUS: &str = "CASE WHEN status IN ('ISSUED', 'PARTIALLY_PAID')
      THEN 'OVERDUE' ELSE status END";
 
 impl Store {
-    pub async fn invoice(&self, tenant: TenantId, id: InvoiceId) -> StoreResult<InvoiceRecord> {
+    pub async fn invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+    ) -> StoreResult<Option<InvoiceRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM invoices WHERE tenant_id = $1 AND id = $2"
         ));
@@ -201,7 +205,7 @@ impl Store {
                 None => None,
             }
         });
-        found.ok_or(StoreError::NotFound)
+        Ok(found)
     }
 
     pub async fn invoice_lines(

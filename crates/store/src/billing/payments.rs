@@ -5,7 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Store, StoreError, StoreResult, Tx};
+use crate::{Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaymentRecord {
@@ -144,7 +144,7 @@ impl Store {
         &self,
         tenant: TenantId,
         id: CreditNoteId,
-    ) -> StoreResult<CreditNoteRecord> {
+    ) -> StoreResult<Option<CreditNoteRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {NOTE_COLUMNS} FROM credit_notes WHERE tenant_id = $1 AND id = $2"
         ));
@@ -159,7 +159,7 @@ impl Store {
                 None => None,
             }
         });
-        found.ok_or(StoreError::NotFound)
+        Ok(found)
     }
 }
 

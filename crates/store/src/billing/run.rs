@@ -3,12 +3,11 @@
 //! run creates nothing), the usage it charges, and invoices written many
 //! rows per statement.
 
-use mpanel_domain::{CustomerId, SubscriptionId, TenantId};
+use mpanel_domain::{CustomerId, InvoiceId, SubscriptionId, TenantId};
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::invoices::tax_mode_str;
 use super::{InvoiceLineRecord, InvoiceRecord};
@@ -35,7 +34,7 @@ pub struct PeriodClaim {
     pub index: i32,
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
-    pub invoice: Option<Uuid>,
+    pub invoice: Option<InvoiceId>,
 }
 
 /// Usage marked as charged on `invoice`: the totals per metric.
@@ -52,13 +51,13 @@ pub struct UsageTotal {
 pub struct UsageCharge {
     pub subscription: SubscriptionId,
     pub before: OffsetDateTime,
-    pub invoice: Uuid,
+    pub invoice: InvoiceId,
 }
 
 /// What issuing a run's draft sets (its snapshots were written with it).
 #[derive(Debug, Clone)]
 pub struct DraftIssue {
-    pub id: Uuid,
+    pub id: InvoiceId,
     pub number: String,
     pub notes: Vec<String>,
     pub issued_at: OffsetDateTime,
@@ -151,7 +150,7 @@ impl Tx {
                         .push_bind(tenant.as_uuid())
                         .push_bind(c.start)
                         .push_bind(c.end)
-                        .push_bind(c.invoice)
+                        .push_bind(c.invoice.map(|i| i.as_uuid()))
                         .push_bind(now);
                 });
                 q.push(
@@ -197,7 +196,7 @@ impl Tx {
                 q.push_values(chunk, |mut b, c| {
                     b.push_bind(c.subscription.as_uuid())
                         .push_bind(c.before)
-                        .push_bind(c.invoice);
+                        .push_bind(c.invoice.as_uuid());
                 });
                 if engine == Engine::Postgres {
                     q.push(
@@ -271,7 +270,7 @@ impl Tx {
     pub async fn insert_drafts(
         &mut self,
         invoices: &[InvoiceRecord],
-        lines: &[(Uuid, InvoiceLineRecord)],
+        lines: &[(InvoiceId, InvoiceLineRecord)],
     ) -> StoreResult<()> {
         for chunk in invoices.chunks(rows_per_statement(24)) {
             on_tx!(self, |conn| {
@@ -320,7 +319,7 @@ impl Tx {
                 q.push_values(chunk, |mut b, (invoice, line)| {
                     b.push_bind(line.id)
                         .push_bind(tenant)
-                        .push_bind(*invoice)
+                        .push_bind(invoice.as_uuid())
                         .push_bind(line.position)
                         .push_bind(&line.kind)
                         .push_bind(&line.source)
@@ -351,7 +350,7 @@ impl Tx {
                         column5 AS due_at FROM (",
                 );
                 q.push_values(chunk, |mut b, f| {
-                    b.push_bind(f.id)
+                    b.push_bind(f.id.as_uuid())
                         .push_bind(&f.number)
                         .push_bind(Json(&f.notes))
                         .push_bind(f.issued_at)

@@ -47,6 +47,18 @@ pub struct Challenge {
     pub state: Option<Value>,
 }
 
+/// A login or WebAuthn ceremony to remember until it is answered.
+#[derive(Debug, Clone, Copy)]
+pub struct NewChallenge<'a> {
+    pub tenant: TenantId,
+    pub user: UserId,
+    /// `MFA_LOGIN`, `WEBAUTHN_REGISTER` …
+    pub kind: &'a str,
+    pub token_hash: Option<&'a [u8]>,
+    pub state: Option<&'a Value>,
+    pub expires_at: OffsetDateTime,
+}
+
 impl Tx {
     /// Starts (or restarts, while unconfirmed) TOTP enrolment.
     pub async fn begin_totp(
@@ -297,15 +309,15 @@ impl Store {
     }
 
     /// Stores a challenge; `token_hash` finds it again (or its id does).
-    pub async fn insert_challenge(
-        &self,
-        tenant: TenantId,
-        user: UserId,
-        kind: &str,
-        token_hash: Option<&[u8]>,
-        state: Option<&Value>,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<Uuid> {
+    pub async fn insert_challenge(&self, c: &NewChallenge<'_>) -> StoreResult<Uuid> {
+        let NewChallenge {
+            tenant,
+            user,
+            kind,
+            token_hash,
+            state,
+            expires_at,
+        } = *c;
         let id = Uuid::now_v7();
         on_pool!(self.pool, |p| {
             sqlx::query(

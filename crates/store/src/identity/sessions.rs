@@ -243,11 +243,7 @@ impl Store {
                         role: role
                             .parse()
                             .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-                        user_status: if status == "ACTIVE" {
-                            UserStatus::Active
-                        } else {
-                            UserStatus::Disabled
-                        },
+                        user_status: UserStatus::parse(&status)?,
                     })
                 }
             }

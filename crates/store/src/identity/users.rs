@@ -25,7 +25,7 @@ impl UserStatus {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, sqlx::Error> {
+    pub(crate) fn parse(s: &str) -> Result<Self, sqlx::Error> {
         match s {
             "ACTIVE" => Ok(Self::Active),
             "DISABLED" => Ok(Self::Disabled),
