@@ -141,6 +141,29 @@ impl Tx {
         Ok(())
     }
 
+    /// Stores a new key unless the tenant has one for the domain (two
+    /// workers making one at once: the first wins); whether it was stored.
+    pub async fn insert_dkim_key(&mut self, key: &DkimKeyRecord) -> StoreResult<bool> {
+        let inserted = on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO dkim_keys (id, tenant_id, domain, selector, private_key, public_key,
+                    created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (tenant_id, domain) DO NOTHING",
+            )
+            .bind(key.id.as_uuid())
+            .bind(key.tenant_id.as_uuid())
+            .bind(&key.domain)
+            .bind(&key.selector)
+            .bind(&key.private_key_sealed)
+            .bind(&key.public_key)
+            .bind(key.created_at)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(inserted == 1)
+    }
+
     /// The tenant's sender, read in this transaction.
     pub async fn tenant_sender(&mut self, tenant: TenantId) -> StoreResult<TenantSender> {
         let found = on_tx!(self, |conn| {
@@ -281,30 +304,6 @@ impl Store {
             }
         });
         Ok(found)
-    }
-
-    /// Stores a new key unless the tenant has one for the domain (two
-    /// workers making one at once: the first wins); answers the stored one.
-    pub async fn dkim_key_or_insert(&self, key: &DkimKeyRecord) -> StoreResult<DkimKeyRecord> {
-        on_pool!(self.pool, |p| {
-            sqlx::query(
-                "INSERT INTO dkim_keys (id, tenant_id, domain, selector, private_key, public_key,
-                    created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (tenant_id, domain) DO NOTHING",
-            )
-            .bind(key.id.as_uuid())
-            .bind(key.tenant_id.as_uuid())
-            .bind(&key.domain)
-            .bind(&key.selector)
-            .bind(&key.private_key_sealed)
-            .bind(&key.public_key)
-            .bind(key.created_at)
-            .execute(p)
-            .await?;
-        });
-        self.dkim_key(key.tenant_id, &key.domain)
-            .await?
-            .ok_or(StoreError::NotFound)
     }
 
     /// The tenant's sender.

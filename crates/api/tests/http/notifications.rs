@@ -181,6 +181,18 @@ async fn the_tenants_sender_signs_for_its_own_domain() {
         record["record_name"].as_str().unwrap(),
         record["value"].as_str().unwrap()
     ));
+    // The key was made once, audited, its secret nowhere in the row.
+    let audit: Value = app
+        .get_as(&admin.access_token, "/api/audit?target=dkim_key")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rows = audit["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{audit}");
+    assert_eq!(rows[0]["action"], "dkim.key_create");
+    assert_eq!(rows[0]["after"]["domain"], "own-hosting.test");
+    assert!(!audit.to_string().contains("PRIVATE KEY"));
 }
 
 #[tokio::test]

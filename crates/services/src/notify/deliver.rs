@@ -73,7 +73,20 @@ pub async fn deliver(
         }
         Err((_, BuildError::Internal(e))) => return Err(JobError::retry(e)),
     };
-    match transport.send(message).await {
+    let sent = transport.send(message).await;
+    after_send(store, clock, &email, sent, last).await
+}
+
+/// Records what the SMTP server answered: SENT, or the error (FAILED for
+/// a 5xx or on the last attempt, else QUEUED for the retry).
+async fn after_send(
+    store: &Store,
+    clock: &dyn Clock,
+    email: &EmailRecord,
+    sent: Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>,
+    last: bool,
+) -> Result<(), JobError> {
+    let e = match sent {
         Ok(_) => {
             let outcome = EmailOutcome {
                 status: EmailStatus::Sent,
@@ -81,24 +94,23 @@ pub async fn deliver(
                 last_error: None,
                 sent_at: Some(clock.now()),
             };
-            record(store, clock, &email, &outcome).await
+            return record(store, clock, email, &outcome).await;
         }
-        Err(e) => {
-            let why = format!("SMTP: {e}");
-            let permanent = e.is_permanent();
-            let status = if permanent || last {
-                EmailStatus::Failed
-            } else {
-                EmailStatus::Queued
-            };
-            record(store, clock, &email, &failed(status, why.clone())).await?;
-            Err(if permanent {
-                JobError::Permanent(why)
-            } else {
-                JobError::Retry(why)
-            })
-        }
-    }
+        Err(e) => e,
+    };
+    let why = format!("SMTP: {e}");
+    let permanent = e.is_permanent();
+    let status = if permanent || last {
+        EmailStatus::Failed
+    } else {
+        EmailStatus::Queued
+    };
+    record(store, clock, email, &failed(status, why.clone())).await?;
+    Err(if permanent {
+        JobError::Permanent(why)
+    } else {
+        JobError::Retry(why)
+    })
 }
 
 fn failed(status: EmailStatus, why: String) -> EmailOutcome {

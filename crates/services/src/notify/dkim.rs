@@ -76,11 +76,25 @@ pub async fn key_for(
         public_key,
         created_at: now,
     };
-    let stored = store.dkim_key_or_insert(&key).await?;
-    if stored.id == id {
-        tracing::info!(%tenant, domain, selector = %stored.selector, "made a DKIM key");
+    let mut tx = store.begin().await?;
+    if tx.insert_dkim_key(&key).await? {
+        tx.record_audit(&crate::Actor::system("notify").audit(crate::actor::Change {
+            tenant,
+            action: "dkim.key_create",
+            target_type: "dkim_key",
+            target_id: id.to_string(),
+            before: None,
+            after: Some(serde_json::json!({"domain": key.domain, "selector": key.selector})),
+            at: now,
+        }))
+        .await?;
+        tracing::info!(%tenant, domain, selector = %key.selector, "made a DKIM key");
     }
-    Ok(stored)
+    tx.commit().await?;
+    store
+        .dkim_key(tenant, domain)
+        .await?
+        .ok_or_else(|| ServiceError::internal_msg("a DKIM key just stored is not there"))
 }
 
 /// A new RSA-2048 key: its PKCS#1 PEM (what lettre signs with) and the
