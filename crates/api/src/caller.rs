@@ -134,6 +134,7 @@ pub mod perm {
         SubscriptionsRead,
         SubscriptionsWrite,
         UsageWrite,
+        NotificationsRead,
     );
 }
 

@@ -17,8 +17,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::AppState;
 use crate::routes::{
     api_tokens, audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices,
-    metrics, mfa, my_hosting, ops, orders, public_catalog, security_events, security_policy,
-    security_profile, servers, sessions, settings, stripe, subscriptions, users,
+    metrics, mfa, my_hosting, notifications, ops, orders, public_catalog, security_events,
+    security_policy, security_profile, servers, sessions, settings, stripe, subscriptions, users,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -66,6 +66,7 @@ pub struct ProblemDoc {
         (name = "servers", description = "The platform's server inventory"),
         (name = "billing", description = "Invoices, payments, credit notes, billing settings"),
         (name = "settings", description = "The tenant's settings"),
+        (name = "notifications", description = "The e-mail mPanel sends: outbox and DKIM record"),
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth)
@@ -174,6 +175,8 @@ fn billing_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(stripe::webhook))
         .routes(routes!(customers::list, customers::create))
         .routes(routes!(customers::get, customers::update))
+        .routes(routes!(notifications::outbox))
+        .routes(routes!(notifications::dkim))
 }
 
 /// Orders and what they run: hosting, mail, DNS, servers, the job queue.

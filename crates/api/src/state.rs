@@ -24,6 +24,9 @@ pub struct AppState {
     /// Seals server credentials (`secrets_key`), the same box the store
     /// carries for every other secret at rest; `mpanel serve` always sets it.
     pub secrets: Option<SecretBox>,
+    /// The SMTP server and the platform's sender (readiness reports a
+    /// missing `smtp_url`; the DKIM record names the sender's domain).
+    pub mail: mpanel_services::notify::MailSettings,
 }
 
 /// The metrics registry and who may read it.

@@ -141,6 +141,14 @@ typed_id!(
     /// mailbox.
     ResourceId
 );
+typed_id!(
+    /// A message of the e-mail outbox.
+    EmailId
+);
+typed_id!(
+    /// A tenant's DKIM signing key.
+    DkimKeyId
+);
 
 #[cfg(test)]
 mod tests {

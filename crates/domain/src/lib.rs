@@ -11,6 +11,7 @@ pub mod dns;
 pub mod identity;
 pub mod ids;
 pub mod jobs;
+pub mod notify;
 pub mod orders;
 pub mod provisioning;
 pub mod security;
@@ -18,8 +19,8 @@ pub mod tenant;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    ApiTokenId, AuditEventId, CreditNoteId, CustomerId, InvoiceId, JobId, OrderId, OrderItemId,
-    PaymentId, PriceId, ProductId, RefreshTokenId, ResourceId, SecurityEventId, ServerId,
-    SessionId, SubscriptionId, TenantId, UserId,
+    ApiTokenId, AuditEventId, CreditNoteId, CustomerId, DkimKeyId, EmailId, InvoiceId, JobId,
+    OrderId, OrderItemId, PaymentId, PriceId, ProductId, RefreshTokenId, ResourceId,
+    SecurityEventId, ServerId, SessionId, SubscriptionId, TenantId, UserId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

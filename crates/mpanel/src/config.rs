@@ -53,6 +53,8 @@ pub const KEYS: &[&str] = &[
     "dns_verification_resolver",
     "dns_verification_interval_secs",
     "dns_verification_authority_port",
+    "smtp_url",
+    "mail_from",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +131,15 @@ struct Raw {
     dns_verification_resolver: SocketAddr,
     dns_verification_interval_secs: u64,
     dns_verification_authority_port: u16,
+    /// Where e-mail is sent; a secret (it may hold a password).
+    #[serde(
+        default,
+        deserialize_with = "optional_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    smtp_url: Option<String>,
+    #[serde(deserialize_with = "scalar_string")]
+    mail_from: String,
 }
 
 impl Default for Raw {
@@ -164,6 +175,8 @@ impl Default for Raw {
             dns_verification_resolver: SocketAddr::from(([1, 1, 1, 1], 53)),
             dns_verification_interval_secs: 300,
             dns_verification_authority_port: 53,
+            smtp_url: None,
+            mail_from: mpanel_services::notify::settings::DEFAULT_SENDER.into(),
         }
     }
 }
@@ -214,6 +227,9 @@ pub struct JobSettings {
     /// Where provisioning looks up customers' proofs of domain control,
     /// and how often a job waiting for one looks again.
     pub domain_control: mpanel_provision::domain_control::ControlSettings,
+    /// The SMTP server (`smtp_url`, credentials redacted in `Debug`) and
+    /// the platform's sender.
+    pub mail: mpanel_services::notify::MailSettings,
 }
 
 /// Bootstrap settings (only when an admin e-mail address is configured).
@@ -312,7 +328,9 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     check_bootstrap(&raw, &bad)?;
     check_jobs(&raw, &bad)?;
     let secrets_key = check_integrations(&raw, &bad)?;
-    let jobs = job_settings(&raw, secrets_key.clone());
+    let mail = mpanel_services::notify::MailSettings::new(raw.smtp_url.as_deref(), &raw.mail_from)
+        .map_err(|(key, why)| bad(key, &why))?;
+    let jobs = job_settings(&raw, secrets_key.clone(), mail);
     let bootstrap = raw.bootstrap_admin_email.map(|email| Bootstrap {
         tenant: raw.bootstrap_tenant,
         admin_email: email,
@@ -474,6 +492,7 @@ fn check_integrations(
 fn job_settings(
     raw: &Raw,
     secrets_key: Option<mpanel_services::secret_box::SecretBox>,
+    mail: mpanel_services::notify::MailSettings,
 ) -> JobSettings {
     JobSettings {
         concurrency: raw.worker_concurrency,
@@ -492,6 +511,7 @@ fn job_settings(
                 i64::try_from(raw.dns_verification_interval_secs).unwrap_or(300),
             ),
         },
+        mail,
     }
 }
 
@@ -688,6 +708,47 @@ mod tests {
         assert!(!shown.contains("jwt-secret-0123456789abcdef"), "{shown}");
         assert!(!shown.contains("bootstrap-pw-0123"), "{shown}");
         assert!(shown.contains("postgres://mp:***@db/mpanel"), "{shown}");
+    }
+
+    #[test]
+    fn smtp_credentials_are_redacted_and_mail_is_optional() {
+        let config = checked(Raw {
+            smtp_url: Some("smtps://mailer:smtp-s3cret@mail.example.com:465".into()),
+            mail_from: "Host <billing@example.com>".into(),
+            ..Raw::default()
+        });
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("smtp-s3cret"), "{shown}");
+        assert!(
+            shown.contains("smtps://mailer:***@mail.example.com:465"),
+            "{shown}"
+        );
+        assert!(config.jobs.mail.smtp_configured());
+        assert!(!checked(Raw::default()).jobs.mail.smtp_configured());
+    }
+
+    #[test]
+    fn a_bad_smtp_url_or_sender_stops_the_start() {
+        let figment = Figment::from(Serialized::defaults(Raw::default()));
+        for (raw, key) in [
+            (
+                Raw {
+                    smtp_url: Some("http://mail.example.com".into()),
+                    ..Raw::default()
+                },
+                "smtp_url",
+            ),
+            (
+                Raw {
+                    mail_from: "not an address".into(),
+                    ..Raw::default()
+                },
+                "mail_from",
+            ),
+        ] {
+            let err = check(raw, None, &figment).err().unwrap();
+            assert!(err.0.starts_with(&format!("invalid {key}")), "{}", err.0);
+        }
     }
 
     #[test]

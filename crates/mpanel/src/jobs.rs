@@ -30,6 +30,7 @@ pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -
             control: settings.domain_control.clone(),
         },
     );
+    register_notify(&mut registry, settings, store.clone(), clock.clone());
     if let Some(log) = &settings.diagnostics_log {
         register_probe(&mut registry, log.clone());
     }
@@ -174,8 +175,8 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
     registry.register(
         mpanel_services::billing::dunning::REMINDER_JOB,
         move |_ctx, reminder: serde_json::Value| async move {
-            // No mail transport yet: the reminder is logged for the
-            // operator's log shipping (see the README).
+            // The e-mail itself is an outbox message queued beside this
+            // job (`notify.email`); this line stays for log shipping.
             tracing::info!(%reminder, "invoice reminder");
             Ok(())
         },
@@ -187,6 +188,32 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
                 .await
                 .map(drop)
                 .map_err(JobError::retry)
+        }
+    });
+}
+
+/// `notify.email`: delivers one outbox message (see
+/// `mpanel_services::notify::deliver`).
+fn register_notify(
+    registry: &mut Registry,
+    settings: &JobSettings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) {
+    use mpanel_services::notify::{Mailer, deliver};
+    let mailer = match Mailer::new(settings.mail.clone()) {
+        Ok(mailer) => Arc::new(mailer),
+        Err(err) => {
+            // The configuration was checked at start; this cannot happen.
+            tracing::error!(error = %err, "cannot build the SMTP transport: e-mail is not sent");
+            return;
+        }
+    };
+    registry.handle(move |ctx, job: mpanel_domain::notify::DeliverEmail| {
+        let (store, clock, mailer) = (store.clone(), clock.clone(), mailer.clone());
+        async move {
+            let last = ctx.attempt >= ctx.max_attempts;
+            deliver(&store, clock.as_ref(), &mailer, &job, last).await
         }
     });
 }

@@ -80,6 +80,14 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening on http://{addr}");
+    match config.jobs.mail.smtp_url_redacted() {
+        Some(smtp) => {
+            tracing::info!(%smtp, sender = %config.jobs.mail.sender, "e-mail is sent through this SMTP server")
+        }
+        None => {
+            tracing::warn!("no smtp_url is configured: e-mail stays in the outbox, undeliverable")
+        }
+    }
     on_bound(addr);
     // One signal stops both the HTTP server and the workers.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -140,6 +148,7 @@ async fn app_state(config: &Config, store: &Store) -> anyhow::Result<AppState> {
         )?,
         stripe: mpanel_services::billing::stripe::StripeClient::new(&config.stripe_api_base)?,
         secrets: store.secrets().cloned(),
+        mail: config.jobs.mail.clone(),
         metrics: MetricsAccess {
             handle: mpanel_api::telemetry::metrics_handle()
                 .context("cannot install the metrics recorder")?,

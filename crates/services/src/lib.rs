@@ -19,6 +19,7 @@ pub mod hosting_sftp;
 pub mod idempotency;
 pub mod identity;
 pub mod jobs;
+pub mod notify;
 pub mod orders;
 mod payment_claims;
 pub use mpanel_store::secret_box;

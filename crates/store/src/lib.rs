@@ -23,6 +23,7 @@ mod job_keys;
 pub mod jobs;
 mod migrations;
 pub mod name_claims;
+pub mod notify;
 mod numbering;
 pub mod orders;
 pub mod provisioning;

@@ -39,6 +39,8 @@ pub mod kind {
     pub const TOTP_SEED: &str = "totp_seed";
     /// `signing_keys.secret`; row: the key's name.
     pub const SIGNING_KEY: &str = "signing_key";
+    /// `dkim_keys.private_key`; row: `<tenant id>/<key id>`.
+    pub const DKIM_KEY: &str = "dkim_key";
     /// Keyed hashes of recovery codes (a purpose for [`super::SecretBox::mac`]).
     pub const RECOVERY_CODE: &str = "recovery_code";
 

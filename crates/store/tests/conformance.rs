@@ -367,3 +367,123 @@ async fn public_prices_are_those_of_the_tenants_public_products_only() {
     let none = store.public_prices(TenantId::new()).await.unwrap();
     assert!(none.is_empty());
 }
+
+/// The e-mail outbox: a message written in a transaction, its headers
+/// fixed once, attempts counted, pages by status; a tenant's DKIM key
+/// stored once per domain.
+#[tokio::test]
+async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
+    use mpanel_domain::notify::{EmailKind, EmailStatus};
+    use mpanel_domain::{DkimKeyId, EmailId};
+    use mpanel_store::notify::{DkimKeyRecord, EmailFilter, EmailOutcome, EmailRecord};
+
+    let (_db, store) = migrated().await;
+    let at = datetime!(2026-11-21 10:00 UTC);
+    let tenant = TenantId::new();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(tenant, &acme(), at).await.unwrap();
+    let id = EmailId::new();
+    tx.insert_email(&EmailRecord {
+        id,
+        tenant_id: tenant,
+        kind: EmailKind::InvoiceIssued,
+        recipient: "jane@example.com".into(),
+        subject: "Invoice".into(),
+        text_body: "text".into(),
+        html_body: "<p>html</p>".into(),
+        attachments: "[]".into(),
+        sender: None,
+        message_id: None,
+        status: EmailStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: at,
+        updated_at: at,
+        sent_at: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let first = store
+        .fix_email_headers(tenant, id, "A <a@one.test>", "<1@one.test>")
+        .await
+        .unwrap();
+    let again = store
+        .fix_email_headers(tenant, id, "B <b@two.test>", "<2@two.test>")
+        .await
+        .unwrap();
+    assert_eq!(again.message_id.as_deref(), Some("<1@one.test>"));
+    assert_eq!(again.sender, first.sender);
+
+    let retry = EmailOutcome {
+        status: EmailStatus::Queued,
+        attempted: true,
+        last_error: Some("451 later".into()),
+        sent_at: None,
+    };
+    store
+        .record_email_outcome(tenant, id, &retry, at)
+        .await
+        .unwrap();
+    let sent = EmailOutcome {
+        status: EmailStatus::Sent,
+        attempted: true,
+        last_error: None,
+        sent_at: Some(at),
+    };
+    store
+        .record_email_outcome(tenant, id, &sent, at)
+        .await
+        .unwrap();
+    let row = store.email(tenant, id).await.unwrap();
+    assert_eq!(
+        (row.status, row.attempts, row.sent_at),
+        (EmailStatus::Sent, 2, Some(at))
+    );
+
+    let page = |status| EmailFilter {
+        status: Some(status),
+        before: None,
+        limit: 10,
+    };
+    assert_eq!(
+        store
+            .list_emails(tenant, &page(EmailStatus::Sent))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .list_emails(tenant, &page(EmailStatus::Failed))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.email(TenantId::new(), id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let key = |selector: &str| DkimKeyRecord {
+        id: DkimKeyId::new(),
+        tenant_id: tenant,
+        domain: "one.test".into(),
+        selector: selector.into(),
+        private_key_sealed: "v1:sealed".into(),
+        public_key: "QUJD".into(),
+        created_at: at,
+    };
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_dkim_key(&key("mpfirst")).await.unwrap());
+    assert!(
+        !tx.insert_dkim_key(&key("mpsecond")).await.unwrap(),
+        "one per domain"
+    );
+    tx.commit().await.unwrap();
+    let stored = store.dkim_key(tenant, "one.test").await.unwrap().unwrap();
+    assert_eq!(stored.selector, "mpfirst");
+    assert!(store.dkim_key(tenant, "two.test").await.unwrap().is_none());
+}

@@ -36,6 +36,11 @@ pub struct Readiness {
     pub migrations_applied: Vec<i64>,
     /// Versions applied by a newer release (tolerated during upgrades).
     pub migrations_unknown: Vec<i64>,
+    /// `OK`, or `NOT_CONFIGURED` without `smtp_url` (a warning: mPanel
+    /// serves, and its messages stay in the outbox, undeliverable).
+    pub email: &'static str,
+    /// What works but wants an operator's look; empty when nothing does.
+    pub warnings: Vec<String>,
 }
 
 /// Liveness: the process is up and serving. Touches nothing else.
@@ -93,7 +98,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         };
         return not_ready(&detail, "OK", "PENDING");
     }
+    let (email, warnings) = if state.mail.smtp_configured() {
+        ("OK", Vec::new())
+    } else {
+        (
+            "NOT_CONFIGURED",
+            vec![
+                "No smtp_url is configured: e-mail stays in the outbox, undeliverable.".to_owned(),
+            ],
+        )
+    };
     Json(Readiness {
+        email,
+        warnings,
         status: "READY",
         engine: state.store.engine().as_str().to_ascii_uppercase(),
         migrations_applied: status.applied,

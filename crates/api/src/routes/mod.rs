@@ -14,6 +14,7 @@ pub mod invoices;
 pub mod metrics;
 pub mod mfa;
 pub mod my_hosting;
+pub mod notifications;
 pub mod ops;
 pub mod orders;
 pub mod public_catalog;

@@ -26,6 +26,12 @@ async fn ready_when_the_database_answers_and_migrations_are_current() {
         .map(|m| m.version)
         .collect();
     assert_eq!(body["migrations_applied"], serde_json::json!(all));
+    // The test server has no smtp_url: a warning, not a failure.
+    assert_eq!(body["email"], "NOT_CONFIGURED");
+    assert!(
+        body["warnings"][0].as_str().unwrap().contains("smtp_url"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

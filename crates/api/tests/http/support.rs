@@ -39,6 +39,9 @@ pub struct TestApp {
 /// The `secrets_key` every test server seals with.
 pub const TEST_SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// The platform's sender in tests.
+pub const MAIL_FROM: &str = "mPanel <noreply@mpanel.test>";
+
 /// Settings with the rate limit off, so tests do not trip over it.
 pub fn settings() -> HttpSettings {
     HttpSettings {
@@ -67,6 +70,7 @@ impl TestApp {
             stripe: mpanel_services::billing::stripe::StripeClient::new(&stripe.base_url())
                 .unwrap(),
             secrets: Some(secrets),
+            mail: mpanel_services::notify::MailSettings::new(None, MAIL_FROM).unwrap(),
             store: store.clone(),
             clock: clock.clone(),
             tokens: AccessTokens::new(&[42u8; 32]).unwrap(),

@@ -60,10 +60,13 @@ pub enum Permission {
     SubscriptionsWrite,
     /// Record metered usage (a metering system's token).
     UsageWrite,
+    /// See the tenant's e-mail: the outbox (delivery status, never bodies)
+    /// and the DKIM record to publish.
+    NotificationsRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 29] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -92,6 +95,7 @@ impl Permission {
         Permission::SubscriptionsRead,
         Permission::SubscriptionsWrite,
         Permission::UsageWrite,
+        Permission::NotificationsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +128,7 @@ impl Permission {
             Self::SubscriptionsRead => "SUBSCRIPTIONS_READ",
             Self::SubscriptionsWrite => "SUBSCRIPTIONS_WRITE",
             Self::UsageWrite => "USAGE_WRITE",
+            Self::NotificationsRead => "NOTIFICATIONS_READ",
         }
     }
 
@@ -149,6 +154,8 @@ impl Permission {
             // The platform's servers: its operator only.
             Self::ServersRead | Self::ServersWrite => matches!(role, SuperAdmin),
             Self::HostingRead => matches!(role, TenantAdmin | Billing | Support),
+            // Staff who answer customers' "did you send it?".
+            Self::NotificationsRead => matches!(role, TenantAdmin | Billing | Support),
             // Support acts on provisioning; billing staff do not.
             Self::HostingWrite => matches!(role, TenantAdmin | Support),
             // Money moves: never SUPPORT.
@@ -172,7 +179,8 @@ impl Permission {
             | Self::InvoicesRead
             | Self::SubscriptionsRead
             | Self::ServersRead
-            | Self::HostingRead => Scope::Read,
+            | Self::HostingRead
+            | Self::NotificationsRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
             Self::SettingsWrite | Self::SecurityPolicyWrite => Scope::Admin,
             Self::SelfMfa | Self::SecurityEventsRead => Scope::Security,

@@ -10,6 +10,7 @@ mod accounts;
 mod cli;
 mod disk_quota;
 mod domain_control;
+mod mail;
 mod names;
 mod own_pdns;
 mod provisioning;

@@ -141,6 +141,8 @@ async fn remind(
         ctx.jobs_at,
     )
     .await?;
+    // The reminder itself, as e-mail to the customer.
+    crate::notify::invoice_reminder::enqueue_in(tx, ctx.tenant, inv.id, days, ctx.jobs_at).await?;
     Ok(())
 }
 

@@ -554,6 +554,8 @@ pub(crate) async fn issue_in(
     } else if apply_credit {
         issued = payments::apply_credit(tx, tenant, issued, actor, now).await?;
     }
+    // The customer's copy, sent once this commits.
+    crate::notify::invoice_issued::enqueue_in(tx, &tenant.name, &issued, now).await?;
     Ok(issued)
 }
 

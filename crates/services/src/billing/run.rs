@@ -706,6 +706,12 @@ async fn settle_issued(
         };
         autopay::enqueue_in(tx, &job, ctx.jobs_at, ctx.jobs_at).await?;
     }
+    // The customers' copies, sent once this commits.
+    for inv in invoices {
+        let issued = tx.invoice_for_update(ctx.tenant.id, inv.id).await?;
+        crate::notify::invoice_issued::enqueue_in(tx, &ctx.tenant.name, &issued, ctx.jobs_at)
+            .await?;
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod calendar;
 mod changes;
 mod collection;
 mod disk_quota;
+mod reminder_mail;
 
 use mpanel_domain::identity::Role;
 use mpanel_domain::{Clock, TenantId};

@@ -1,0 +1,327 @@
+//! E-mail, end to end: an issued invoice is written to the outbox in the
+//! issuing transaction, its `notify.email` job sends it through the
+//! harness's real Postfix, and the customer's mailbox (read over IMAP,
+//! parsed as a mail client would) holds it: the PDF attached (its text
+//! holds the invoice number), a DKIM signature that dkimpy verifies
+//! against the record `GET /api/notifications/dkim` shows, and one copy
+//! however often the job is retried. Without `smtp_url` the message stays,
+//! undeliverable; refusals by the SMTP server are recorded.
+
+use mail_parser::{MessageParser, MimeHeaders};
+use mpanel_domain::identity::Role;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::billing::{billing_admin, customer, draft, issue};
+use crate::inbox::{self, Imap};
+use crate::support::{Account, MAIL_FROM, TestApp};
+
+/// A recipient address no other test (or earlier run) uses.
+fn fresh_address(who: &str) -> String {
+    format!("{who}-{}@customer.test", uuid::Uuid::now_v7().simple())
+}
+
+/// Issues a one-line invoice to `customer_id`; answers its number.
+async fn issued_invoice(app: &TestApp, admin: &Account, customer_id: &str) -> String {
+    let inv = draft(
+        app,
+        admin,
+        json!({"customer_id": customer_id, "lines": [
+            {"kind": "ITEM", "description": "Web hosting Pro", "quantity": "1", "unit_price": "9.99"}]}),
+    )
+    .await;
+    let res = issue(app, admin, inv["id"].as_str().unwrap()).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let issued: Value = res.json().await.unwrap();
+    issued["number"].as_str().unwrap().to_owned()
+}
+
+async fn outbox(app: &TestApp, bearer: &str, query: &str) -> Vec<Value> {
+    let res = app
+        .get_as(bearer, &format!("/api/notifications/outbox{query}"))
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let page: Value = res.json().await.unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+async fn dkim_record(app: &TestApp, bearer: &str) -> Value {
+    let res = app.get_as(bearer, "/api/notifications/dkim").await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_issued_invoice_arrives_by_mail_signed_with_its_pdf_once() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "mailco").await;
+    let to = fresh_address("jane");
+    let jane = customer(&app, &admin, &to, "DE", None).await;
+    let number = issued_invoice(&app, &admin, &jane).await;
+
+    let queued = outbox(&app, &admin.access_token, "").await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(
+        (
+            &queued[0]["status"],
+            &queued[0]["kind"],
+            &queued[0]["recipient"]
+        ),
+        (&json!("QUEUED"), &json!("INVOICE_ISSUED"), &json!(to))
+    );
+    assert!(queued[0].get("text_body").is_none(), "no bodies for staff");
+
+    let mailer = inbox::relay_mailer();
+    assert_eq!(inbox::run_mail_jobs(&app, &mailer).await, vec![Ok(())]);
+    let sent = outbox(&app, &admin.access_token, "").await;
+    assert_eq!(
+        (&sent[0]["status"], &sent[0]["attempts"]),
+        (&json!("SENT"), &json!(1))
+    );
+
+    let raw = inbox::messages(&to, 1).await.remove(0);
+    let message = MessageParser::default().parse(&raw).unwrap();
+    assert!(
+        message.subject().unwrap().contains(&number),
+        "{:?}",
+        message.subject()
+    );
+    assert_eq!(
+        format!("<{}>", message.message_id().unwrap()),
+        sent[0]["message_id"].as_str().unwrap()
+    );
+    assert!(message.body_text(0).unwrap().contains(&number));
+    assert!(message.body_html(0).unwrap().contains(&number));
+    let pdf = message
+        .attachments()
+        .find(|a| a.attachment_name() == Some(&format!("{number}.pdf")))
+        .expect("the invoice PDF is attached");
+    assert!(inbox::pdf_text(pdf.contents()).contains(&number));
+
+    let record = dkim_record(&app, &admin.access_token).await;
+    assert_eq!(record["domain"], "mpanel.test");
+    assert!(
+        inbox::dkim_verifies(
+            &raw,
+            record["record_name"].as_str().unwrap(),
+            record["value"].as_str().unwrap()
+        ),
+        "the DKIM signature verifies against the published key"
+    );
+    // Another key does not verify it: the check is real.
+    let other = billing_admin(&app, "othermail").await;
+    let foreign = dkim_record(&app, &other.access_token).await;
+    assert_ne!(foreign["selector"], record["selector"]);
+    assert!(!inbox::dkim_verifies(
+        &raw,
+        record["record_name"].as_str().unwrap(),
+        foreign["value"].as_str().unwrap()
+    ));
+
+    // The job retried after the server accepted: nothing is sent again.
+    assert_eq!(inbox::run_mail_jobs(&app, &mailer).await, vec![Ok(())]);
+    assert_eq!(
+        outbox(&app, &admin.access_token, "").await[0]["attempts"],
+        1
+    );
+    // A second invoice arrives after it: two messages, not three.
+    let second = issued_invoice(&app, &admin, &jane).await;
+    assert_eq!(
+        inbox::run_mail_jobs(&app, &mailer).await,
+        vec![Ok(()), Ok(())]
+    );
+    let all = inbox::messages(&to, 2).await;
+    assert_eq!(all.len(), 2);
+    let last = MessageParser::default().parse(&all[1]).unwrap();
+    assert!(last.subject().unwrap().contains(&second));
+    assert_eq!(Imap::login(&to).await.search_all().await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_tenants_sender_signs_for_its_own_domain() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "ownsender").await;
+    app.store
+        .set_tenant_sender(
+            admin.tenant_id,
+            &mpanel_store::notify::TenantSender {
+                name: Some("Own Hosting".into()),
+                address: Some("billing@own-hosting.test".into()),
+            },
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+    let to = fresh_address("sam");
+    let sam = customer(&app, &admin, &to, "DE", None).await;
+    issued_invoice(&app, &admin, &sam).await;
+    assert_eq!(
+        inbox::run_mail_jobs(&app, &inbox::relay_mailer()).await,
+        vec![Ok(())]
+    );
+    let raw = inbox::messages(&to, 1).await.remove(0);
+    let message = MessageParser::default().parse(&raw).unwrap();
+    let from = message.from().unwrap().first().unwrap();
+    assert_eq!(
+        (from.name(), from.address()),
+        (Some("Own Hosting"), Some("billing@own-hosting.test"))
+    );
+    assert!(message.message_id().unwrap().ends_with("@own-hosting.test"));
+    let record = dkim_record(&app, &admin.access_token).await;
+    assert_eq!(record["domain"], "own-hosting.test");
+    assert!(
+        record["record_name"]
+            .as_str()
+            .unwrap()
+            .ends_with("._domainkey.own-hosting.test")
+    );
+    assert!(inbox::dkim_verifies(
+        &raw,
+        record["record_name"].as_str().unwrap(),
+        record["value"].as_str().unwrap()
+    ));
+    // The key was made once, audited, its secret nowhere in the row.
+    let audit: Value = app
+        .get_as(&admin.access_token, "/api/audit?target=dkim_key")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rows = audit["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{audit}");
+    assert_eq!(rows[0]["action"], "dkim.key_create");
+    assert_eq!(rows[0]["after"]["domain"], "own-hosting.test");
+    assert!(!audit.to_string().contains("PRIVATE KEY"));
+}
+
+#[tokio::test]
+async fn without_smtp_url_a_message_is_undeliverable_and_visible() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "nosmtp").await;
+    let jane = customer(&app, &admin, &fresh_address("jane"), "DE", None).await;
+    issued_invoice(&app, &admin, &jane).await;
+    assert_eq!(
+        inbox::run_mail_jobs(&app, &inbox::unconfigured_mailer()).await,
+        vec![Ok(())],
+        "nothing to retry"
+    );
+    let kept = outbox(&app, &admin.access_token, "?status=UNDELIVERABLE").await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["attempts"], 0);
+    assert!(kept[0]["last_error"].as_str().unwrap().contains("smtp_url"));
+    assert!(
+        outbox(&app, &admin.access_token, "?status=SENT")
+            .await
+            .is_empty()
+    );
+    let res = app
+        .get_as(&admin.access_token, "/api/notifications/outbox?status=LOST")
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = app
+        .get_as(&admin.access_token, "/api/notifications/outbox?colour=red")
+        .await;
+    assert_eq!(res.status(), 422, "an unknown filter is refused");
+}
+
+#[tokio::test]
+async fn another_tenant_sees_nothing_and_a_role_without_the_permission_is_refused() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "mine").await;
+    let jane = customer(&app, &admin, &fresh_address("jane"), "DE", None).await;
+    issued_invoice(&app, &admin, &jane).await;
+    assert_eq!(outbox(&app, &admin.access_token, "").await.len(), 1);
+
+    let other = billing_admin(&app, "theirs").await;
+    assert!(outbox(&app, &other.access_token, "").await.is_empty());
+    let support = app
+        .account("mine", "support@mine.test", Role::Support)
+        .await;
+    assert_eq!(outbox(&app, &support.access_token, "").await.len(), 1);
+    for role in [Role::SuperAdmin, Role::Customer] {
+        let email = format!("{}@mine.test", role.as_str().to_ascii_lowercase());
+        let who = app.account("mine", &email, role).await;
+        for path in ["/api/notifications/outbox", "/api/notifications/dkim"] {
+            let res = app.get_as(&who.access_token, path).await;
+            assert_eq!(res.status(), 403, "{role:?} {path}");
+        }
+    }
+}
+
+/// An SMTP server that answers every RCPT TO with `answer`.
+async fn refusing_smtp(answer: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply = match verb.as_str() {
+                        "EHLO" | "HELO" => "250 fake\r\n",
+                        "RCPT" => answer,
+                        "QUIT" => "221 bye\r\n",
+                        _ => "250 ok\r\n",
+                    };
+                    if write.write_all(reply.as_bytes()).await.is_err() || verb == "QUIT" {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn smtp_refusals_are_recorded_transient_ones_retried() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "refused").await;
+    let jane = customer(&app, &admin, &fresh_address("jane"), "DE", None).await;
+    issued_invoice(&app, &admin, &jane).await;
+    let mailer = |port: u16| {
+        let url = format!("smtp://127.0.0.1:{port}");
+        mpanel_services::notify::Mailer::new(
+            mpanel_services::notify::MailSettings::new(Some(&url), MAIL_FROM).unwrap(),
+        )
+        .unwrap()
+    };
+
+    // 4xx: kept QUEUED for the job's next attempt, the error recorded.
+    let busy = mailer(refusing_smtp("451 4.3.0 try again later\r\n").await);
+    let ran = inbox::run_mail_jobs(&app, &busy).await;
+    assert!(ran[0].as_ref().unwrap_err().contains("451"), "{ran:?}");
+    let row = &outbox(&app, &admin.access_token, "").await[0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("QUEUED"), &json!(1))
+    );
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("try again later")
+    );
+
+    // 5xx: FAILED at once.
+    let gone = mailer(refusing_smtp("550 5.1.1 no such user\r\n").await);
+    let ran = inbox::run_mail_jobs(&app, &gone).await;
+    assert!(ran[0].as_ref().unwrap_err().contains("550"), "{ran:?}");
+    let row = &outbox(&app, &admin.access_token, "").await[0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("FAILED"), &json!(2))
+    );
+    assert!(row["last_error"].as_str().unwrap().contains("no such user"));
+    // The Message-ID was fixed at the first attempt and kept.
+    assert!(
+        row["message_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("@mpanel.test>")
+    );
+}

@@ -1,0 +1,157 @@
+//! Each tenant's DKIM key per sending domain: RSA-2048, made on first use
+//! (a message to sign, or staff asking for the DNS record), its private
+//! key sealed with the secrets box and bound to its row; every message is
+//! signed with it.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
+use lettre::message::header::HeaderName;
+use mpanel_domain::notify::{dkim_record_name, dkim_record_value, dkim_selector};
+use mpanel_domain::{DkimKeyId, TenantId};
+use mpanel_store::Store;
+use mpanel_store::notify::DkimKeyRecord;
+use mpanel_store::secret_box::kind;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::ServiceError;
+
+/// The DNS record that publishes a key.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct DkimRecordView {
+    /// The signing domain (`d=`): the sender address's domain.
+    pub domain: String,
+    /// `s=`.
+    pub selector: String,
+    /// `<selector>._domainkey.<domain>`.
+    pub record_name: String,
+    /// Always `TXT`.
+    pub record_type: &'static str,
+    /// `v=DKIM1; k=rsa; p=…`.
+    pub value: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+pub fn record_view(key: &DkimKeyRecord) -> DkimRecordView {
+    DkimRecordView {
+        domain: key.domain.clone(),
+        selector: key.selector.clone(),
+        record_name: dkim_record_name(&key.selector, &key.domain),
+        record_type: "TXT",
+        value: dkim_record_value(&key.public_key),
+        created_at: key.created_at,
+    }
+}
+
+fn binding_row(tenant: TenantId, id: DkimKeyId) -> String {
+    kind::tenant_row(tenant.as_uuid(), id.as_uuid())
+}
+
+/// The tenant's key for `domain`, made (and stored sealed) if it has none.
+pub async fn key_for(
+    store: &Store,
+    tenant: TenantId,
+    domain: &str,
+    now: OffsetDateTime,
+) -> Result<DkimKeyRecord, ServiceError> {
+    if let Some(key) = store.dkim_key(tenant, domain).await? {
+        return Ok(key);
+    }
+    let sb = crate::sealed::secret_box(store)?;
+    let (pem, public_key) = tokio::task::spawn_blocking(generate)
+        .await
+        .map_err(|e| ServiceError::internal("generating a DKIM key", e))??;
+    let id = DkimKeyId::new();
+    let key = DkimKeyRecord {
+        id,
+        tenant_id: tenant,
+        domain: domain.to_owned(),
+        selector: dkim_selector(id),
+        private_key_sealed: sb.seal_str(&pem, kind::DKIM_KEY, &binding_row(tenant, id))?,
+        public_key,
+        created_at: now,
+    };
+    let mut tx = store.begin().await?;
+    if tx.insert_dkim_key(&key).await? {
+        tx.record_audit(&crate::Actor::system("notify").audit(crate::actor::Change {
+            tenant,
+            action: "dkim.key_create",
+            target_type: "dkim_key",
+            target_id: id.to_string(),
+            before: None,
+            after: Some(serde_json::json!({"domain": key.domain, "selector": key.selector})),
+            at: now,
+        }))
+        .await?;
+        tracing::info!(%tenant, domain, selector = %key.selector, "made a DKIM key");
+    }
+    tx.commit().await?;
+    store
+        .dkim_key(tenant, domain)
+        .await?
+        .ok_or_else(|| ServiceError::internal_msg("a DKIM key just stored is not there"))
+}
+
+/// A new RSA-2048 key: its PKCS#1 PEM (what lettre signs with) and the
+/// base64 DER of its public key (what DNS publishes).
+fn generate() -> Result<(String, String), ServiceError> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::pkcs8::EncodePublicKey;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .map_err(|e| ServiceError::internal("generating a DKIM key", e))?;
+    let pem = key
+        .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+        .map_err(|e| ServiceError::internal("encoding a DKIM key", e))?;
+    let public = key
+        .to_public_key()
+        .to_public_key_der()
+        .map_err(|e| ServiceError::internal("encoding a DKIM public key", e))?;
+    Ok((pem.to_string(), STANDARD.encode(public.as_bytes())))
+}
+
+/// How a message is signed with `key`: relaxed canonicalization (headers
+/// and body survive the folding relays do), over the headers a reader
+/// trusts.
+pub fn signing_config(store: &Store, key: &DkimKeyRecord) -> Result<DkimConfig, ServiceError> {
+    let sb = crate::sealed::secret_box(store)?;
+    let pem = sb.open_str(
+        &key.private_key_sealed,
+        kind::DKIM_KEY,
+        &binding_row(key.tenant_id, key.id),
+    )?;
+    let signing = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa)
+        .map_err(|e| ServiceError::internal_msg(format!("a stored DKIM key is unusable: {e}")))?;
+    let headers = ["From", "To", "Subject", "Date", "Message-ID"]
+        .into_iter()
+        .map(HeaderName::new_from_ascii_str)
+        .collect();
+    Ok(DkimConfig::new(
+        key.selector.clone(),
+        key.domain.clone(),
+        signing,
+        headers,
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
+    ))
+}
+
+/// `GET /api/notifications/dkim`: the record of the key the caller's
+/// tenant signs with (its sender's domain), the key made if need be, so
+/// staff can publish it before the first message goes out.
+pub async fn record(
+    cx: &crate::Context,
+    mail: &super::MailSettings,
+) -> Result<DkimRecordView, ServiceError> {
+    let own = cx.store.tenant_sender(cx.tenant_id()).await?;
+    let from = super::sender::effective(&cx.tenant, &own, mail);
+    let domain = from.email.domain().to_ascii_lowercase();
+    let key = key_for(&cx.store, cx.tenant_id(), &domain, cx.now()).await?;
+    Ok(record_view(&key))
+}

@@ -1,0 +1,79 @@
+//! "Invoice issued": sent to the customer when an invoice is issued, in
+//! the issuing transaction, with the invoice's PDF attached.
+
+use mpanel_domain::EmailId;
+use mpanel_domain::notify::{Attachment, EmailKind};
+use mpanel_store::Tx;
+use mpanel_store::billing::InvoiceRecord;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::outbox::{self, NewEmail};
+use super::templates;
+use crate::ServiceError;
+use crate::billing::documents::money;
+use crate::billing::invoices::balance;
+
+/// What the templates of this kind see, and nothing else.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvoiceIssued {
+    pub customer_name: String,
+    pub seller_name: String,
+    pub number: String,
+    pub issued_date: String,
+    pub due_date: String,
+    pub total: String,
+    pub amount_due: String,
+}
+
+/// The seller's name as frozen on the invoice.
+pub(crate) fn seller_name(inv: &InvoiceRecord, fallback: &str) -> String {
+    inv.seller_snapshot
+        .as_ref()
+        .and_then(|s| s.get("name"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(fallback)
+        .to_owned()
+}
+
+pub(crate) fn date(at: Option<OffsetDateTime>) -> String {
+    at.map(|t| t.date().to_string()).unwrap_or_default()
+}
+
+/// A field of the customer as frozen on the invoice.
+pub(crate) fn customer_field(inv: &InvoiceRecord, field: &str) -> String {
+    inv.customer_snapshot
+        .as_ref()
+        .and_then(|s| s.get(field))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Queues the message for the issued invoice `inv`, to the customer's
+/// address frozen on it.
+pub(crate) async fn enqueue_in(
+    tx: &mut Tx,
+    tenant_name: &str,
+    inv: &InvoiceRecord,
+    now: OffsetDateTime,
+) -> Result<EmailId, ServiceError> {
+    let context = InvoiceIssued {
+        customer_name: customer_field(inv, "name"),
+        seller_name: seller_name(inv, tenant_name),
+        number: inv.number.clone().unwrap_or_default(),
+        issued_date: date(inv.issued_at),
+        due_date: date(inv.due_at),
+        total: money(inv.total_minor, &inv.currency),
+        amount_due: money(balance(inv).due().max(0), &inv.currency),
+    };
+    let email = NewEmail {
+        tenant: inv.tenant_id,
+        kind: EmailKind::InvoiceIssued,
+        recipient: customer_field(inv, "email"),
+        rendered: templates::render(EmailKind::InvoiceIssued, &context)?,
+        attachments: vec![Attachment::InvoicePdf { invoice_id: inv.id }],
+    };
+    outbox::enqueue(tx, email, now).await
+}

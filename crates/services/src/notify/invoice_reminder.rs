@@ -1,0 +1,59 @@
+//! "Invoice reminder": a dunning step before or after an invoice's due
+//! date, queued in the billing run's transaction.
+
+use mpanel_domain::notify::{Attachment, EmailKind};
+use mpanel_domain::{EmailId, InvoiceId};
+use mpanel_store::{TenantRecord, Tx};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::invoice_issued::{date, seller_name};
+use super::outbox::{self, NewEmail};
+use super::templates;
+use crate::ServiceError;
+use crate::billing::documents::money;
+use crate::billing::invoices::balance;
+
+/// What the templates of this kind see, and nothing else.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvoiceReminder {
+    pub customer_name: String,
+    pub seller_name: String,
+    pub number: String,
+    pub due_date: String,
+    pub amount_due: String,
+    /// Past the due date (else before it).
+    pub overdue: bool,
+    /// Days from (or to) the due date.
+    pub days: u32,
+}
+
+/// Queues the reminder `days` from the due date (negative: before) of
+/// the tenant's invoice `id`, to its customer.
+pub(crate) async fn enqueue_in(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    id: InvoiceId,
+    days: i32,
+    now: OffsetDateTime,
+) -> Result<EmailId, ServiceError> {
+    let inv = tx.invoice_for_update(tenant.id, id).await?;
+    let customer = tx.customer(tenant.id, inv.customer_id).await?;
+    let context = InvoiceReminder {
+        customer_name: customer.name.clone(),
+        seller_name: seller_name(&inv, &tenant.name),
+        number: inv.number.clone().unwrap_or_default(),
+        due_date: date(inv.due_at),
+        amount_due: money(balance(&inv).due().max(0), &inv.currency),
+        overdue: days > 0,
+        days: days.unsigned_abs(),
+    };
+    let email = NewEmail {
+        tenant: tenant.id,
+        kind: EmailKind::InvoiceReminder,
+        recipient: customer.email,
+        rendered: templates::render(EmailKind::InvoiceReminder, &context)?,
+        attachments: vec![Attachment::InvoicePdf { invoice_id: id }],
+    };
+    outbox::enqueue(tx, email, now).await
+}

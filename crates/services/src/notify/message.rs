@@ -1,0 +1,77 @@
+//! An outbox row as an RFC 5322 message: its fixed sender and
+//! `Message-ID`, the date it was written, plain text and HTML as
+//! alternatives, and its attachments laid out again from what they refer
+//! to.
+
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use mpanel_domain::notify::Attachment;
+use mpanel_store::Store;
+use mpanel_store::notify::EmailRecord;
+
+use crate::ServiceError;
+use crate::billing::documents;
+
+/// Why a message cannot be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// Nothing a retry changes (a recipient that is no address).
+    Permanent(String),
+    /// Ours, maybe passing (the database).
+    Internal(ServiceError),
+}
+
+impl From<ServiceError> for BuildError {
+    fn from(e: ServiceError) -> Self {
+        Self::Internal(e)
+    }
+}
+
+/// The message of `email` from `from` (the row's sender and `Message-ID`
+/// are fixed before this is called).
+pub async fn build(
+    store: &Store,
+    email: &EmailRecord,
+    from: Mailbox,
+) -> Result<Message, BuildError> {
+    let to: Mailbox = email
+        .recipient
+        .parse()
+        .map_err(|e| BuildError::Permanent(format!("the recipient is not an address: {e}")))?;
+    let body = MultiPart::alternative_plain_html(email.text_body.clone(), email.html_body.clone());
+    let mut mixed = MultiPart::mixed().multipart(body);
+    for part in attachments(store, email).await? {
+        mixed = mixed.singlepart(part);
+    }
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(email.subject.clone())
+        .date(std::time::SystemTime::from(email.created_at))
+        .message_id(email.message_id.clone())
+        .multipart(mixed)
+        .map_err(|e| BuildError::Permanent(format!("the message cannot be built: {e}")))
+}
+
+async fn attachments(store: &Store, email: &EmailRecord) -> Result<Vec<SinglePart>, BuildError> {
+    let refs: Vec<Attachment> = serde_json::from_str(&email.attachments)
+        .map_err(|e| ServiceError::internal("reading the attachments of a message", e))?;
+    let mut parts = Vec::with_capacity(refs.len());
+    for reference in refs {
+        parts.push(match reference {
+            Attachment::InvoicePdf { invoice_id } => {
+                // As of the message's date, so every resend is the same.
+                let (number, pdf) =
+                    documents::invoice_pdf(store, email.tenant_id, invoice_id, email.created_at)
+                        .await?;
+                lettre::message::Attachment::new(format!("{number}.pdf")).body(pdf, pdf_type())
+            }
+        });
+    }
+    Ok(parts)
+}
+
+fn pdf_type() -> ContentType {
+    ContentType::parse("application/pdf").unwrap_or(ContentType::TEXT_PLAIN)
+}

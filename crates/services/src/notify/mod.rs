@@ -1,0 +1,25 @@
+//! E-mail: messages are rendered from templates and written to the outbox
+//! in the transaction of the event that causes them, then delivered over
+//! SMTP by the `notify.email` job, DKIM-signed with the tenant's key.
+//!
+//! - [`settings`]: `smtp_url` and the platform's sender;
+//! - [`sender`]: who a tenant's messages come from;
+//! - [`templates`]: the built-in templates of each kind;
+//! - [`outbox`]: writing a message with its job, and what staff see;
+//! - [`message`]: an outbox row as a MIME message;
+//! - [`dkim`]: the tenants' keys and their DNS records;
+//! - [`deliver`]: the job;
+//! - one module per message kind.
+
+pub mod deliver;
+pub mod dkim;
+pub mod invoice_issued;
+pub mod invoice_reminder;
+pub mod message;
+pub mod outbox;
+pub mod sender;
+pub mod settings;
+pub mod templates;
+
+pub use deliver::{Mailer, deliver};
+pub use settings::MailSettings;

@@ -1,0 +1,146 @@
+//! How this installation sends e-mail: the SMTP server (`smtp_url`, whose
+//! credentials are a secret) and the platform's sender, used for tenants
+//! that have not set their own.
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The default of `mail_from`.
+pub const DEFAULT_SENDER: &str = "mPanel <noreply@localhost>";
+
+#[derive(Clone)]
+pub struct MailSettings {
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required`
+    /// (STARTTLS) or `smtps://host:port` (TLS), with `user:password@` when
+    /// the server wants a login. `None`: messages stay in the outbox,
+    /// marked undeliverable.
+    smtp_url: Option<SecretString>,
+    /// The platform's sender.
+    pub sender: Mailbox,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp_url", &self.smtp_url_redacted())
+            .field("sender", &self.sender.to_string())
+            .finish()
+    }
+}
+
+impl MailSettings {
+    /// Checks both values; each error names what is wrong, never the
+    /// URL's credentials. (`key`, message) on failure.
+    pub fn new(smtp_url: Option<&str>, sender: &str) -> Result<Self, (&'static str, String)> {
+        let sender = parse_sender(sender).map_err(|m| ("mail_from", m))?;
+        if let Some(url) = smtp_url {
+            check_smtp_url(url).map_err(|m| ("smtp_url", m))?;
+        }
+        Ok(Self {
+            smtp_url: smtp_url.map(|u| SecretString::from(u.to_owned())),
+            sender,
+        })
+    }
+
+    pub fn smtp_configured(&self) -> bool {
+        self.smtp_url.is_some()
+    }
+
+    /// The SMTP URL with its password replaced, for logs.
+    pub fn smtp_url_redacted(&self) -> Option<String> {
+        self.smtp_url
+            .as_ref()
+            .map(|u| redact_userinfo(u.expose_secret()))
+    }
+
+    /// A transport to the configured server (one connection per message).
+    pub fn transport(&self) -> Result<Option<AsyncSmtpTransport<Tokio1Executor>>, String> {
+        self.smtp_url
+            .as_ref()
+            .map(|u| transport(u.expose_secret()))
+            .transpose()
+    }
+}
+
+/// `Name <address>` or a bare address.
+pub fn parse_sender(value: &str) -> Result<Mailbox, String> {
+    value
+        .trim()
+        .parse::<Mailbox>()
+        .map_err(|e| format!("must be an address or `Name <address>`: {e}"))
+}
+
+fn transport(url: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| e.to_string())?;
+    Ok(builder
+        .timeout(Some(std::time::Duration::from_secs(30)))
+        .build())
+}
+
+fn check_smtp_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| format!("is not a URL ({e}); use smtp://host:port or smtps://host:port"))?;
+    if !matches!(parsed.scheme(), "smtp" | "smtps") {
+        return Err("must start with smtp:// or smtps://".into());
+    }
+    transport(url).map(drop).map_err(|e| {
+        format!("{e} (use smtp://host:port, smtp://host:port?tls=required or smtps://host:port)")
+    })
+}
+
+/// `smtp://user:secret@host` → `smtp://user:***@host`.
+fn redact_userinfo(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "[unparseable]".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_url_forms_are_accepted() {
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://mail.example.com:587?tls=required",
+            "smtps://user:pw@mail.example.com",
+        ] {
+            MailSettings::new(Some(url), DEFAULT_SENDER).unwrap();
+        }
+        assert_eq!(
+            MailSettings::new(Some("http://x"), DEFAULT_SENDER)
+                .unwrap_err()
+                .0,
+            "smtp_url"
+        );
+        assert_eq!(
+            MailSettings::new(None, "not an address").unwrap_err().0,
+            "mail_from"
+        );
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        let s = MailSettings::new(
+            Some("smtps://mailer:s3cret-pw@mail.example.com:465"),
+            "Host <billing@example.com>",
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(shown.contains("mailer:***@mail.example.com"), "{shown}");
+        assert!(s.smtp_configured());
+        assert!(
+            !MailSettings::new(None, DEFAULT_SENDER)
+                .unwrap()
+                .smtp_configured()
+        );
+    }
+}

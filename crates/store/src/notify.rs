@@ -1,0 +1,335 @@
+//! The e-mail outbox, the tenants' DKIM keys and their senders.
+
+use mpanel_domain::notify::{EmailKind, EmailStatus};
+use mpanel_domain::{DkimKeyId, EmailId, TenantId};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, StoreResult, Tx};
+
+/// A message as the outbox keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailRecord {
+    pub id: EmailId,
+    pub tenant_id: TenantId,
+    pub kind: EmailKind,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    /// JSON array of `mpanel_domain::notify::Attachment`.
+    pub attachments: String,
+    pub sender: Option<String>,
+    pub message_id: Option<String>,
+    pub status: EmailStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailOutcome {
+    pub status: EmailStatus,
+    /// Whether an SMTP conversation was tried (counts as an attempt).
+    pub attempted: bool,
+    pub last_error: Option<String>,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+/// A page of the outbox: newest first, after `before`.
+#[derive(Debug, Clone, Default)]
+pub struct EmailFilter {
+    pub status: Option<EmailStatus>,
+    pub before: Option<EmailId>,
+    pub limit: u32,
+}
+
+/// A tenant's DKIM key for one signing domain (its private key sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimKeyRecord {
+    pub id: DkimKeyId,
+    pub tenant_id: TenantId,
+    pub domain: String,
+    pub selector: String,
+    pub private_key_sealed: String,
+    pub public_key: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Who a tenant's messages come from, when the tenant says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantSender {
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+const COLUMNS: &str = "id, tenant_id, kind, recipient, subject, text_body, html_body, attachments, \
+    sender, message_id, status, attempts, last_error, created_at, updated_at, sent_at";
+
+const DKIM_COLUMNS: &str = "id, tenant_id, domain, selector, private_key, public_key, created_at";
+
+fn decode<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, sqlx::Error> {
+    s.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))
+}
+
+macro_rules! email_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let kind: String = row.try_get("kind")?;
+        let status: String = row.try_get("status")?;
+        EmailRecord {
+            id: EmailId::from_uuid(row.try_get("id")?),
+            tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+            kind: decode(&kind)?,
+            recipient: row.try_get("recipient")?,
+            subject: row.try_get("subject")?,
+            text_body: row.try_get("text_body")?,
+            html_body: row.try_get("html_body")?,
+            attachments: row.try_get("attachments")?,
+            sender: row.try_get("sender")?,
+            message_id: row.try_get("message_id")?,
+            status: decode(&status)?,
+            attempts: row.try_get("attempts")?,
+            last_error: row.try_get("last_error")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            sent_at: row.try_get("sent_at")?,
+        }
+    }};
+}
+
+macro_rules! dkim_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        DkimKeyRecord {
+            id: DkimKeyId::from_uuid(row.try_get("id")?),
+            tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+            domain: row.try_get("domain")?,
+            selector: row.try_get("selector")?,
+            private_key_sealed: row.try_get("private_key")?,
+            public_key: row.try_get("public_key")?,
+            created_at: row.try_get("created_at")?,
+        }
+    }};
+}
+
+impl Tx {
+    /// Writes a new message (QUEUED, no attempt yet).
+    pub async fn insert_email(&mut self, e: &EmailRecord) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO email_outbox (id, tenant_id, kind, recipient, subject, text_body,
+                    html_body, attachments, status, attempts, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
+            )
+            .bind(e.id.as_uuid())
+            .bind(e.tenant_id.as_uuid())
+            .bind(e.kind.as_str())
+            .bind(&e.recipient)
+            .bind(&e.subject)
+            .bind(&e.text_body)
+            .bind(&e.html_body)
+            .bind(&e.attachments)
+            .bind(e.status.as_str())
+            .bind(e.created_at)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Stores a new key unless the tenant has one for the domain (two
+    /// workers making one at once: the first wins); whether it was stored.
+    pub async fn insert_dkim_key(&mut self, key: &DkimKeyRecord) -> StoreResult<bool> {
+        let inserted = on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO dkim_keys (id, tenant_id, domain, selector, private_key, public_key,
+                    created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (tenant_id, domain) DO NOTHING",
+            )
+            .bind(key.id.as_uuid())
+            .bind(key.tenant_id.as_uuid())
+            .bind(&key.domain)
+            .bind(&key.selector)
+            .bind(&key.private_key_sealed)
+            .bind(&key.public_key)
+            .bind(key.created_at)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(inserted == 1)
+    }
+
+    /// The tenant's sender, read in this transaction.
+    pub async fn tenant_sender(&mut self, tenant: TenantId) -> StoreResult<TenantSender> {
+        let found = on_tx!(self, |conn| {
+            match sqlx::query("SELECT sender_name, sender_address FROM tenants WHERE id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await?
+            {
+                Some(row) => Some(TenantSender {
+                    name: row.try_get("sender_name")?,
+                    address: row.try_get("sender_address")?,
+                }),
+                None => None,
+            }
+        });
+        found.ok_or(StoreError::NotFound)
+    }
+}
+
+impl Store {
+    /// One message of the tenant.
+    pub async fn email(&self, tenant: TenantId, id: EmailId) -> StoreResult<EmailRecord> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM email_outbox WHERE tenant_id = $1 AND id = $2"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(p)
+                .await?
+            {
+                Some(row) => Some(email_from_row!(&row)),
+                None => None,
+            }
+        });
+        found.ok_or(StoreError::NotFound)
+    }
+
+    /// The tenant's messages, newest first.
+    pub async fn list_emails(
+        &self,
+        tenant: TenantId,
+        filter: &EmailFilter,
+    ) -> StoreResult<Vec<EmailRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM email_outbox
+             WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(filter.status.map(EmailStatus::as_str))
+                .bind(filter.before.map(|b| b.as_uuid()))
+                .bind(i64::from(filter.limit))
+                .fetch_all(p)
+                .await?
+            {
+                out.push(email_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// Fixes the message's sender and `Message-ID` unless an earlier
+    /// attempt did; answers the message as it then is.
+    pub async fn fix_email_headers(
+        &self,
+        tenant: TenantId,
+        id: EmailId,
+        sender: &str,
+        message_id: &str,
+    ) -> StoreResult<EmailRecord> {
+        on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE email_outbox SET sender = COALESCE(sender, $3),
+                    message_id = COALESCE(message_id, $4)
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(sender)
+            .bind(message_id)
+            .execute(p)
+            .await?;
+        });
+        self.email(tenant, id).await
+    }
+
+    /// Records what an attempt came to.
+    pub async fn record_email_outcome(
+        &self,
+        tenant: TenantId,
+        id: EmailId,
+        outcome: &EmailOutcome,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE email_outbox SET status = $3, attempts = attempts + $4, last_error = $5,
+                    sent_at = COALESCE($6, sent_at), updated_at = $7
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(outcome.status.as_str())
+            .bind(i32::from(outcome.attempted))
+            .bind(outcome.last_error.as_deref())
+            .bind(outcome.sent_at)
+            .bind(now)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The tenant's key for `domain`, if one was made.
+    pub async fn dkim_key(
+        &self,
+        tenant: TenantId,
+        domain: &str,
+    ) -> StoreResult<Option<DkimKeyRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DKIM_COLUMNS} FROM dkim_keys WHERE tenant_id = $1 AND domain = $2"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(domain)
+                .fetch_optional(p)
+                .await?
+            {
+                Some(row) => Some(dkim_from_row!(&row)),
+                None => None,
+            }
+        });
+        Ok(found)
+    }
+
+    /// The tenant's sender.
+    pub async fn tenant_sender(&self, tenant: TenantId) -> StoreResult<TenantSender> {
+        self.begin_read().await?.tenant_sender(tenant).await
+    }
+
+    /// Sets (or with `None`s clears) who the tenant's messages come from.
+    pub async fn set_tenant_sender(
+        &self,
+        tenant: TenantId,
+        sender: &TenantSender,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE tenants SET sender_name = $2, sender_address = $3, updated_at = $4
+                 WHERE id = $1",
+            )
+            .bind(tenant.as_uuid())
+            .bind(sender.name.as_deref())
+            .bind(sender.address.as_deref())
+            .bind(now)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+}
