@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::catalog::Currency;
-use mpanel_domain::{CreditNoteId, InvoiceId};
+use mpanel_domain::{CreditNoteId, InvoiceId, TenantId};
+use mpanel_store::Store;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -75,9 +76,17 @@ fn party(snapshot: Option<&Value>) -> Party {
 
 /// The invoice's PDF. Drafts render too, marked DRAFT and unnumbered.
 pub async fn invoice_pdf(cx: &Context, id: InvoiceId) -> Result<(String, Vec<u8>), ServiceError> {
-    let store = &cx.store;
-    let tenant = cx.tenant_id();
-    let now = cx.now();
+    render_invoice_pdf(&cx.store, cx.tenant_id(), id, cx.now()).await
+}
+
+/// The invoice's PDF as of `now`, for a caller without a request (the
+/// e-mail job attaches it as of the message's date).
+pub async fn render_invoice_pdf(
+    store: &Store,
+    tenant: TenantId,
+    id: InvoiceId,
+    now: OffsetDateTime,
+) -> Result<(String, Vec<u8>), ServiceError> {
     let inv = store
         .invoice(tenant, id)
         .await?
