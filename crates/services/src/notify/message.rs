@@ -62,9 +62,13 @@ async fn attachments(store: &Store, email: &EmailRecord) -> Result<Vec<SinglePar
         parts.push(match reference {
             Attachment::InvoicePdf { invoice_id } => {
                 // As of the message's date, so every resend is the same.
-                let (number, pdf) =
-                    documents::render_invoice_pdf(store, email.tenant_id, invoice_id, email.created_at)
-                        .await?;
+                let (number, pdf) = documents::render_invoice_pdf(
+                    store,
+                    email.tenant_id,
+                    invoice_id,
+                    email.created_at,
+                )
+                .await?;
                 lettre::message::Attachment::new(format!("{number}.pdf")).body(pdf, pdf_type())
             }
         });
