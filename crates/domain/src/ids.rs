@@ -142,6 +142,15 @@ typed_id!(
     ResourceId
 );
 
+typed_id!(
+    /// A URL a tenant subscribed to events.
+    WebhookEndpointId
+);
+typed_id!(
+    /// One event sent (and retried) to one endpoint; its `webhook-id`.
+    WebhookDeliveryId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

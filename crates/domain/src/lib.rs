@@ -15,11 +15,12 @@ pub mod orders;
 pub mod provisioning;
 pub mod security;
 pub mod tenant;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
     ApiTokenId, AuditEventId, CreditNoteId, CustomerId, InvoiceId, JobId, OrderId, OrderItemId,
     PaymentId, PriceId, ProductId, RefreshTokenId, ResourceId, SecurityEventId, ServerId,
-    SessionId, SubscriptionId, TenantId, UserId,
+    SessionId, SubscriptionId, TenantId, UserId, WebhookDeliveryId, WebhookEndpointId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};
