@@ -51,6 +51,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(15, "domain_verifications", "0015_domain_verifications"),
     migration!(16, "disk_usage", "0016_disk_usage"),
     migration!(17, "pending_customers", "0017_pending_customers"),
+    migration!(19, "webhooks", "0019_webhooks"),
 ];
 
 /// One migration, as shown to operators.
