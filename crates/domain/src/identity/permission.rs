@@ -60,10 +60,14 @@ pub enum Permission {
     SubscriptionsWrite,
     /// Record metered usage (a metering system's token).
     UsageWrite,
+    /// See the tenant's webhook endpoints and their deliveries.
+    WebhooksRead,
+    /// Subscribe URLs to events, change them, redeliver.
+    WebhooksWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 30] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -92,6 +96,8 @@ impl Permission {
         Permission::SubscriptionsRead,
         Permission::SubscriptionsWrite,
         Permission::UsageWrite,
+        Permission::WebhooksRead,
+        Permission::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +130,8 @@ impl Permission {
             Self::SubscriptionsRead => "SUBSCRIPTIONS_READ",
             Self::SubscriptionsWrite => "SUBSCRIPTIONS_WRITE",
             Self::UsageWrite => "USAGE_WRITE",
+            Self::WebhooksRead => "WEBHOOKS_READ",
+            Self::WebhooksWrite => "WEBHOOKS_WRITE",
         }
     }
 
@@ -141,7 +149,11 @@ impl Permission {
             Self::OrdersRead | Self::CustomersRead | Self::CustomersWrite => {
                 matches!(role, TenantAdmin | Billing | Support)
             }
-            Self::SettingsWrite | Self::SecurityPolicyWrite => matches!(role, TenantAdmin),
+            // Webhook secrets and where the tenant's data goes: its admin.
+            Self::SettingsWrite
+            | Self::SecurityPolicyWrite
+            | Self::WebhooksRead
+            | Self::WebhooksWrite => matches!(role, TenantAdmin),
             Self::SecurityEventsRead => matches!(role, SuperAdmin | TenantAdmin),
             Self::InvoicesRead | Self::SubscriptionsRead => {
                 matches!(role, TenantAdmin | Billing | Support)
@@ -172,9 +184,10 @@ impl Permission {
             | Self::InvoicesRead
             | Self::SubscriptionsRead
             | Self::ServersRead
-            | Self::HostingRead => Scope::Read,
+            | Self::HostingRead
+            | Self::WebhooksRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
-            Self::SettingsWrite | Self::SecurityPolicyWrite => Scope::Admin,
+            Self::SettingsWrite | Self::SecurityPolicyWrite | Self::WebhooksWrite => Scope::Admin,
             Self::SelfMfa | Self::SecurityEventsRead => Scope::Security,
             Self::CatalogWrite
             | Self::InvoicesWrite

@@ -3,6 +3,7 @@
 //! a trial), and the restoration of services when an overdue invoice is
 //! paid.
 
+use mpanel_domain::webhooks::EventType;
 use std::str::FromStr;
 
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
@@ -484,10 +485,24 @@ pub(crate) async fn commit_change(
         target_type: "subscription",
         target_id: sub.id.to_string(),
         before: Some(change.before),
-        after: Some(after),
+        after: Some(after.clone()),
         at,
     }))
     .await?;
+    let event = match change.action {
+        "subscription.suspend" => Some(EventType::SubscriptionSuspended),
+        "subscription.resume" => Some(EventType::SubscriptionRestored),
+        "subscription.cancel" => Some(EventType::SubscriptionCancelled),
+        _ => None,
+    };
+    if let Some(event) = event {
+        let mut data =
+            json!({"id": sub.id, "customer_id": sub.customer_id, "product_id": sub.product_id});
+        if let (Some(data), Some(after)) = (data.as_object_mut(), after.as_object()) {
+            data.extend(after.clone());
+        }
+        crate::webhooks::emit(tx, sub.tenant_id, event, data, at).await?;
+    }
     Ok(())
 }
 
