@@ -134,6 +134,8 @@ pub mod perm {
         SubscriptionsRead,
         SubscriptionsWrite,
         UsageWrite,
+        WebhooksRead,
+        WebhooksWrite,
     );
 }
 

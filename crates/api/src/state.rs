@@ -8,6 +8,7 @@ use mpanel_services::billing::stripe::StripeClient;
 use mpanel_services::identity::AccessTokens;
 use mpanel_services::secret_box::SecretBox;
 use mpanel_services::security::webauthn::Passkeys;
+use mpanel_services::webhooks::WebhookPolicy;
 use mpanel_store::Store;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Seals server credentials (`secrets_key`), the same box the store
     /// carries for every other secret at rest; `mpanel serve` always sets it.
     pub secrets: Option<SecretBox>,
+    /// Where webhook endpoints may point (`webhook_allowed_networks`).
+    pub webhooks: WebhookPolicy,
 }
 
 /// The metrics registry and who may read it.

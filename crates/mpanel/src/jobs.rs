@@ -18,6 +18,7 @@ pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -
     let mut registry = Registry::new();
     register_billing(&mut registry, store.clone(), clock.clone());
     register_autopay(&mut registry, settings, store.clone(), clock.clone());
+    register_webhooks(&mut registry, settings, store.clone(), clock.clone());
     register_provisioning(
         &mut registry,
         mpanel_provision::saga::Provisioner {
@@ -210,6 +211,37 @@ fn register_autopay(
             attempt(&store, clock.as_ref(), &stripe, &job)
                 .await
                 .map_err(JobError::retry)
+        }
+    });
+}
+
+/// `webhook.deliver`: one signed delivery; a failure waits for the next
+/// attempt of the Standard Webhooks schedule without spending the job's
+/// attempts (the schedule, not the queue's back-off, decides).
+fn register_webhooks(
+    registry: &mut Registry,
+    settings: &JobSettings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) {
+    use mpanel_services::webhooks::DeliverWebhook;
+    use mpanel_services::webhooks::deliver::{Deliverer, Outcome};
+    let deliverer = Deliverer {
+        store,
+        clock: clock.clone(),
+        policy: settings.webhooks.clone(),
+    };
+    registry.handle(move |_ctx, job: DeliverWebhook| {
+        let (deliverer, clock) = (deliverer.clone(), clock.clone());
+        async move {
+            match deliverer.deliver(job.delivery_id).await {
+                Ok(Outcome::RetryAt(at)) => Err(JobError::Wait {
+                    reason: "the receiver did not accept the delivery".into(),
+                    retry_in: at - clock.now(),
+                }),
+                Ok(_) => Ok(()),
+                Err(e) => Err(JobError::retry(e)),
+            }
         }
     });
 }
