@@ -16,4 +16,5 @@ mod provisioning;
 mod provisioning_support;
 mod secrets;
 mod serve;
+mod webhooks;
 mod workers;
