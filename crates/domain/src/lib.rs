@@ -7,6 +7,7 @@
 pub mod billing;
 pub mod catalog;
 pub mod clock;
+pub mod contact;
 pub mod dns;
 pub mod identity;
 pub mod ids;
