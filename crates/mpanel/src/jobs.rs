@@ -231,7 +231,7 @@ fn register_webhooks(
         clock: clock.clone(),
         policy: settings.webhooks.clone(),
     };
-    registry.handle(move |_ctx, job: DeliverWebhook| {
+    registry.handle(move |ctx, job: DeliverWebhook| {
         let (deliverer, clock) = (deliverer.clone(), clock.clone());
         async move {
             match deliverer.deliver(job.delivery_id).await {
@@ -240,6 +240,13 @@ fn register_webhooks(
                     retry_in: at - clock.now(),
                 }),
                 Ok(_) => Ok(()),
+                // Our side failed (the database, the secret box): retried
+                // with back-off; on the last attempt the delivery is marked
+                // FAILED instead of waiting for ever.
+                Err(e) if ctx.attempt >= ctx.max_attempts => {
+                    let _ = deliverer.abandon(job.delivery_id, &e.to_string()).await;
+                    Err(JobError::retry(e))
+                }
                 Err(e) => Err(JobError::retry(e)),
             }
         }

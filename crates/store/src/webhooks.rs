@@ -16,8 +16,13 @@ pub struct WebhookEndpointRecord {
     pub event_types: Vec<EventType>,
     /// Sealed; only the services crate opens it.
     pub secret: String,
+    /// The secret before the last rotation (sealed), and until when
+    /// deliveries are also signed with it.
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<OffsetDateTime>,
     pub status: EndpointStatus,
     pub failing_since: Option<OffsetDateTime>,
+    pub last_failure_at: Option<OffsetDateTime>,
     pub disabled_reason: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -50,8 +55,9 @@ pub struct DeliveryAttempt {
     pub error: Option<String>,
 }
 
-const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, secret, status, \
-     failing_since, disabled_reason, created_at, updated_at";
+const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, secret, \
+     previous_secret, previous_secret_until, status, failing_since, last_failure_at, disabled_reason, \
+     created_at, updated_at";
 const DELIVERY_COLUMNS: &str = "id, tenant_id, endpoint_id, event_type, payload, status, attempts, \
      next_attempt_at, last_attempt_at, last_status, last_error, created_at, delivered_at";
 
@@ -84,9 +90,12 @@ macro_rules! endpoint_from_row {
             description: row.try_get("description")?,
             event_types: event_types_from(&types)?,
             secret: row.try_get("secret")?,
+            previous_secret: row.try_get("previous_secret")?,
+            previous_secret_until: row.try_get("previous_secret_until")?,
             status: EndpointStatus::parse(&status)
                 .ok_or_else(|| bad("endpoint status", &status))?,
             failing_since: row.try_get("failing_since")?,
+            last_failure_at: row.try_get("last_failure_at")?,
             disabled_reason: row.try_get("disabled_reason")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -123,8 +132,9 @@ impl Tx {
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, secret,
-                     status, failing_since, disabled_reason, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     previous_secret, previous_secret_until, status, failing_since, last_failure_at,
+                     disabled_reason, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(e.id.as_uuid())
             .bind(e.tenant_id.as_uuid())
@@ -132,8 +142,11 @@ impl Tx {
             .bind(&e.description)
             .bind(event_types_text(&e.event_types))
             .bind(&e.secret)
+            .bind(&e.previous_secret)
+            .bind(e.previous_secret_until)
             .bind(e.status.as_str())
             .bind(e.failing_since)
+            .bind(e.last_failure_at)
             .bind(&e.disabled_reason)
             .bind(e.created_at)
             .bind(e.updated_at)
@@ -143,12 +156,14 @@ impl Tx {
         Ok(())
     }
 
-    /// Writes everything but the id, tenant and creation time.
+    /// Writes a staff change: everything but the id, tenant, creation
+    /// time and the last failure (the delivery job's).
     pub async fn update_webhook_endpoint(&mut self, e: &WebhookEndpointRecord) -> StoreResult<()> {
         let n = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5,
-                     secret = $6, status = $7, failing_since = $8, disabled_reason = $9, updated_at = $10
+                     secret = $6, previous_secret = $7, previous_secret_until = $8, status = $9,
+                     failing_since = $10, disabled_reason = $11, updated_at = $12
                  WHERE id = $1 AND tenant_id = $2",
             )
             .bind(e.id.as_uuid())
@@ -157,6 +172,8 @@ impl Tx {
             .bind(&e.description)
             .bind(event_types_text(&e.event_types))
             .bind(&e.secret)
+            .bind(&e.previous_secret)
+            .bind(e.previous_secret_until)
             .bind(e.status.as_str())
             .bind(e.failing_since)
             .bind(&e.disabled_reason)
@@ -243,22 +260,52 @@ impl Tx {
         Ok(())
     }
 
-    /// Makes a delivery PENDING again for a redelivery.
+    /// Makes a delivery of `tenant` PENDING again for a redelivery.
     pub async fn reset_webhook_delivery(
         &mut self,
+        tenant: TenantId,
         id: WebhookDeliveryId,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_tx!(self, |conn| {
+        let n = on_tx!(self, |conn| {
             sqlx::query(
-                "UPDATE webhook_deliveries SET status = 'PENDING', next_attempt_at = $2 WHERE id = $1",
+                "UPDATE webhook_deliveries SET status = 'PENDING', next_attempt_at = $3
+                 WHERE id = $1 AND tenant_id = $2",
             )
             .bind(id.as_uuid())
+            .bind(tenant.as_uuid())
             .bind(at)
             .execute(conn)
-            .await?;
+            .await?
+            .rows_affected()
         });
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
+    }
+
+    /// A staff or delivery-job decision to disable an ACTIVE endpoint;
+    /// false when it was not ACTIVE any more.
+    pub async fn disable_webhook_endpoint(
+        &mut self,
+        id: WebhookEndpointId,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE webhook_endpoints SET status = 'DISABLED', disabled_reason = $2, updated_at = $3
+                 WHERE id = $1 AND status = 'ACTIVE'",
+            )
+            .bind(id.as_uuid())
+            .bind(reason)
+            .bind(at)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
     }
 }
 
@@ -332,6 +379,18 @@ impl Store {
         Ok(found)
     }
 
+    /// A delivery of `tenant`.
+    pub async fn webhook_delivery_of(
+        &self,
+        tenant: TenantId,
+        id: WebhookDeliveryId,
+    ) -> StoreResult<Option<WebhookDeliveryRecord>> {
+        Ok(self
+            .webhook_delivery(id)
+            .await?
+            .filter(|d| d.tenant_id == tenant))
+    }
+
     /// An endpoint's deliveries, newest first.
     pub async fn list_webhook_deliveries(
         &self,
@@ -362,21 +421,24 @@ impl Store {
         Ok(found)
     }
 
-    /// Records one attempt; `attempts` counts up.
+    /// Records one attempt of a PENDING delivery that had `seen` attempts;
+    /// false when it moved meanwhile (the attempt counts for nothing).
     pub async fn record_webhook_attempt(
         &self,
         id: WebhookDeliveryId,
+        seen: i32,
         attempt: &DeliveryAttempt,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let delivered = (attempt.status == DeliveryStatus::Succeeded).then_some(attempt.at);
-        on_pool!(self.pool, |p| {
+        let n = on_pool!(self.pool, |p| {
             sqlx::query(
-                "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1,
-                     last_attempt_at = $3, next_attempt_at = $4, last_status = $5, last_error = $6,
-                     delivered_at = COALESCE($7, delivered_at)
-                 WHERE id = $1",
+                "UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1,
+                     last_attempt_at = $4, next_attempt_at = $5, last_status = $6, last_error = $7,
+                     delivered_at = COALESCE($8, delivered_at)
+                 WHERE id = $1 AND attempts = $2 AND status = 'PENDING'",
             )
             .bind(id.as_uuid())
+            .bind(seen)
             .bind(attempt.status.as_str())
             .bind(attempt.at)
             .bind(attempt.next_attempt_at)
@@ -384,28 +446,42 @@ impl Store {
             .bind(&attempt.error)
             .bind(delivered)
             .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// A delivery to the endpoint succeeded: it is healthy again.
+    pub async fn webhook_endpoint_succeeded(&self, id: WebhookEndpointId) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE webhook_endpoints SET failing_since = NULL, last_failure_at = NULL
+                 WHERE id = $1 AND failing_since IS NOT NULL",
+            )
+            .bind(id.as_uuid())
+            .execute(p)
             .await?;
         });
         Ok(())
     }
 
-    /// After an attempt: a success clears `failing_since`; a failure sets
-    /// it if unset, and disables the endpoint with `disable` as the reason.
-    pub async fn record_webhook_endpoint_health(
+    /// A delivery to the ACTIVE endpoint failed at `at`; its failures run
+    /// since `since` (the caller decided whether a new run starts).
+    pub async fn webhook_endpoint_failed(
         &self,
-        endpoint: &WebhookEndpointRecord,
+        id: WebhookEndpointId,
+        since: OffsetDateTime,
+        at: OffsetDateTime,
     ) -> StoreResult<()> {
         on_pool!(self.pool, |p| {
             sqlx::query(
-                "UPDATE webhook_endpoints SET failing_since = $2, status = $3, disabled_reason = $4,
-                     updated_at = $5
-                 WHERE id = $1",
+                "UPDATE webhook_endpoints SET failing_since = $2, last_failure_at = $3
+                 WHERE id = $1 AND status = 'ACTIVE'",
             )
-            .bind(endpoint.id.as_uuid())
-            .bind(endpoint.failing_since)
-            .bind(endpoint.status.as_str())
-            .bind(&endpoint.disabled_reason)
-            .bind(endpoint.updated_at)
+            .bind(id.as_uuid())
+            .bind(since)
+            .bind(at)
             .execute(p)
             .await?;
         });

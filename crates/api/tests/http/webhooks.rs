@@ -11,6 +11,7 @@ use mpanel_domain::identity::Role;
 use mpanel_domain::{Clock, WebhookDeliveryId};
 use mpanel_services::webhooks::WebhookPolicy;
 use mpanel_services::webhooks::deliver::{Deliverer, Outcome};
+use mpanel_services::webhooks::endpoints;
 use serde_json::{Value, json};
 use time::Duration;
 
@@ -98,6 +99,12 @@ fn verify(secret: &str, got: &Received, now: time::OffsetDateTime) -> Result<Str
     }
 }
 
+fn allow_loopback() -> WebhookPolicy {
+    WebhookPolicy {
+        allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
+    }
+}
+
 fn deliverer(app: &TestApp, allowed: &[&str]) -> Deliverer {
     Deliverer {
         store: app.store.clone(),
@@ -130,6 +137,31 @@ async fn deliveries(app: &TestApp, admin: &Account, endpoint: &str) -> Vec<Value
     assert_eq!(res.status(), 200);
     let page: Value = res.json().await.unwrap();
     page["items"].as_array().unwrap().clone()
+}
+
+/// The live job that sends a delivery, as operators see it.
+async fn delivery_job(app: &TestApp, ops: &Account, id: WebhookDeliveryId) -> Value {
+    let res = app
+        .get_as(
+            &ops.access_token,
+            "/api/ops/jobs?kind=webhook.deliver&limit=200",
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let jobs: Value = res.json().await.unwrap();
+    let key = format!("webhook.deliver:{id}");
+    jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["unique_key"] == key.as_str() && j["state"] == "PENDING")
+        .cloned()
+        .unwrap_or_else(|| panic!("no pending job for {id}: {jobs}"))
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 fn delivery_id(d: &Value) -> WebhookDeliveryId {
@@ -189,6 +221,11 @@ async fn events_reach_the_receiver_signed_and_a_failing_one_is_retried_until_it_
     assert_eq!(queued[0]["event_type"], "invoice.issued");
     assert_eq!(queued[0]["status"], "PENDING");
     let id = delivery_id(&queued[0]);
+
+    // The event queued its job in the same transaction.
+    let ops = app.account("acme", "ops@acme.test", Role::SuperAdmin).await;
+    let job = delivery_job(&app, &ops, id).await;
+    assert_eq!(job["state"], "PENDING");
 
     // Attempt 1 (500) and 2 (503) fail; the waits grow: 5 s, then 5 min.
     let sender = deliverer(&app, &["127.0.0.0/8"]);
@@ -270,6 +307,9 @@ async fn events_reach_the_receiver_signed_and_a_failing_one_is_retried_until_it_
         )
         .await;
     assert_eq!(res.status(), 202);
+    let job = delivery_job(&app, &ops, id).await;
+    assert_eq!(job["state"], "PENDING", "a new job: {job}");
+    assert_eq!(job["run_at"], json!(rfc3339(app.clock.now())));
     assert_eq!(sender.deliver(id).await.unwrap(), Outcome::Delivered);
     let got = receiver.received();
     assert_eq!(got.len(), 4);
@@ -305,7 +345,8 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
     let attempts = receiver.received().len();
     assert_eq!(failed["attempts"], attempts);
 
-    // Two days later, still failing: five days without a success.
+    // Two days later, one more failure: after a pause of more than a day
+    // it starts a new run of failures, and disables nothing.
     app.clock.set(start + Duration::days(5));
     let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
     let res = app
@@ -316,10 +357,32 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
         )
         .await;
     assert_eq!(res.status(), 202);
-    assert!(matches!(
-        sender.deliver(id).await.unwrap(),
-        Outcome::GaveUp | Outcome::RetryAt(_)
-    ));
+    // Past its three days: one attempt, then given up.
+    assert_eq!(sender.deliver(id).await.unwrap(), Outcome::GaveUp);
+    let endpoint_now = endpoint_view(&app, &admin, &endpoint_id).await;
+    assert_eq!(endpoint_now["status"], "ACTIVE", "{endpoint_now}");
+    let run_start = app.clock.now();
+
+    // Failures without a pause for five days disable it: a new event
+    // whenever the last delivery gave up.
+    loop {
+        let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
+        issued_invoice_again(&app, &admin).await;
+        let newest = delivery_id(&deliveries(&app, &admin, &endpoint_id).await[0]);
+        while let Outcome::RetryAt(at) = sender.deliver(newest).await.unwrap() {
+            app.clock.set(at);
+        }
+        let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
+        if endpoint_view(&app, &admin, &endpoint_id).await["status"] == "DISABLED" {
+            break;
+        }
+        assert!(
+            app.clock.now() - run_start < Duration::days(6),
+            "never disabled"
+        );
+    }
+    assert!(app.clock.now() - run_start >= Duration::days(5));
+    let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
     let disabled: Value = app
         .get_as(
             &admin.access_token,
@@ -336,6 +399,17 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
             .unwrap()
             .contains("5 days")
     );
+
+    // A disabled endpoint's deliveries are not sent again until it is
+    // enabled.
+    let res = app
+        .post_as(
+            &admin.access_token,
+            &format!("/api/webhooks/deliveries/{id}/redeliver"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 409);
 
     // Staff find it in the audit log.
     let audit: Value = app
@@ -354,8 +428,9 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
     );
 
     // A disabled endpoint gets no new deliveries; enabling it again does.
+    let before = deliveries(&app, &admin, &endpoint_id).await.len();
     issued_invoice_again(&app, &admin).await;
-    assert_eq!(deliveries(&app, &admin, &endpoint_id).await.len(), 1);
+    assert_eq!(deliveries(&app, &admin, &endpoint_id).await.len(), before);
     let res = app
         .call(
             reqwest::Method::PATCH,
@@ -368,7 +443,21 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
     let enabled: Value = res.json().await.unwrap();
     assert!(enabled["failing_since"].is_null());
     issued_invoice_again(&app, &admin).await;
-    assert_eq!(deliveries(&app, &admin, &endpoint_id).await.len(), 2);
+    assert_eq!(
+        deliveries(&app, &admin, &endpoint_id).await.len(),
+        before + 1
+    );
+}
+
+async fn endpoint_view(app: &TestApp, admin: &Account, id: &str) -> Value {
+    let res = app
+        .get_as(
+            &admin.access_token,
+            &format!("/api/webhooks/endpoints/{id}"),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
 }
 
 /// Another invoice for the customer made by [`issued_invoice`].
@@ -444,7 +533,23 @@ async fn private_addresses_are_refused_unless_the_operator_allows_them() {
     assert!(receiver.received().is_empty());
     let refused = &deliveries(&app, &admin, &endpoint_id).await[0];
     let error = refused["last_error"].as_str().unwrap();
-    assert!(error.contains("loopback"), "{error}");
+    assert_eq!(
+        error, "the host did not resolve to an address this installation sends webhooks to",
+        "the tenant learns nothing about the provider's network"
+    );
+
+    // A host name is checked when saved too: `localhost` resolves to
+    // loopback, refused by a policy that does not allow it.
+    let strict = WebhookPolicy::default();
+    let err = endpoints::checked_url("http://localhost:8080/hooks", &strict)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    assert!(
+        endpoints::checked_url("http://localhost:8080/hooks", &allow_loopback())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -459,7 +564,7 @@ async fn endpoints_are_the_tenants_own_and_need_the_admin_role() {
     let billing = app
         .account("acme", "billing@acme.test", Role::Billing)
         .await;
-    let (_receiver, url) = Receiver::start(&[]).await;
+    let (receiver, url) = Receiver::start(&[]).await;
     let endpoint = subscribe(&app, &admin, &url, &["invoice.issued"]).await;
     let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
     issued_invoice(&app, &admin).await;
@@ -541,6 +646,29 @@ async fn endpoints_are_the_tenants_own_and_need_the_admin_role() {
     let rotated: Value = res.json().await.unwrap();
     assert_ne!(rotated["secret"], endpoint["secret"]);
     assert!(rotated["secret"].as_str().unwrap().starts_with("whsec_"));
+    // For a day, deliveries carry a signature under each secret, so a
+    // receiver still holding the old one keeps accepting them.
+    issued_invoice_again(&app, &admin).await;
+    let newest = delivery_id(&deliveries(&app, &admin, &endpoint_id).await[0]);
+    let sender = deliverer(&app, &["127.0.0.0/8"]);
+    assert_eq!(sender.deliver(newest).await.unwrap(), Outcome::Delivered);
+    let sent = receiver.received().pop().unwrap();
+    let now = app.clock.now();
+    for secret in [&rotated["secret"], &endpoint["secret"]] {
+        assert_eq!(
+            verify(secret.as_str().unwrap(), &sent, now).as_deref(),
+            Ok("invoice.issued")
+        );
+    }
+    app.clock.advance(Duration::hours(25));
+    let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
+    issued_invoice_again(&app, &admin).await;
+    let later = delivery_id(&deliveries(&app, &admin, &endpoint_id).await[0]);
+    assert_eq!(sender.deliver(later).await.unwrap(), Outcome::Delivered);
+    let sent = receiver.received().pop().unwrap();
+    let now = app.clock.now();
+    assert!(verify(endpoint["secret"].as_str().unwrap(), &sent, now).is_err());
+    assert!(verify(rotated["secret"].as_str().unwrap(), &sent, now).is_ok());
     let res = app
         .call(
             reqwest::Method::DELETE,

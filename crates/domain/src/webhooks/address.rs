@@ -55,20 +55,40 @@ impl AddressClass {
     }
 
     fn of_v6(ip: std::net::Ipv6Addr) -> Self {
-        let first = ip.segments()[0];
+        let seg = ip.segments();
         if ip.is_loopback() {
-            Self::Loopback
-        } else if first & 0xfe00 == 0xfc00 {
-            Self::Private
-        } else if first & 0xffc0 == 0xfe80 {
-            Self::LinkLocal
-        } else if ip.is_unspecified()
-            || ip.is_multicast()
-            || first == 0x2001 && ip.segments()[1] == 0x0db8
-        {
-            Self::Reserved
-        } else {
-            Self::Public
+            return Self::Loopback;
+        }
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Self::Reserved;
+        }
+        // Forms that carry an IPv4 address, which is what they reach: the
+        // deprecated IPv4-compatible ::a.b.c.d, NAT64 (64:ff9b::/96) and
+        // 6to4 (2002:AABB:CCDD::/48).
+        let embedded = |hi: u16, lo: u16| {
+            Self::of_v4(std::net::Ipv4Addr::from(
+                (u32::from(hi) << 16) | u32::from(lo),
+            ))
+        };
+        if seg[..6] == [0; 6] {
+            return embedded(seg[6], seg[7]);
+        }
+        if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+            return embedded(seg[6], seg[7]);
+        }
+        if seg[0] == 0x2002 {
+            return embedded(seg[1], seg[2]);
+        }
+        match seg[0] {
+            first if first & 0xfe00 == 0xfc00 => Self::Private,
+            // Site-local (deprecated, still routed privately by some).
+            first if first & 0xffc0 == 0xfec0 => Self::Private,
+            first if first & 0xffc0 == 0xfe80 => Self::LinkLocal,
+            // Documentation, Teredo (2001::/32) and NAT64's local-use
+            // 64:ff9b:1::/48: nothing a receiver lives at.
+            0x2001 if seg[1] == 0x0db8 || seg[1] == 0 => Self::Reserved,
+            0x64 if seg[1] == 0xff9b => Self::Reserved,
+            _ => Self::Public,
         }
     }
 
@@ -225,6 +245,17 @@ mod tests {
         assert_eq!(class("93.184.216.34"), AddressClass::Public);
         assert_eq!(class("2606:4700::1111"), AddressClass::Public);
         assert_eq!(class("172.32.0.1"), AddressClass::Public);
+        // IPv6 forms that carry an IPv4 address reach that address.
+        assert_eq!(class("::127.0.0.1"), AddressClass::Loopback);
+        assert_eq!(class("::10.0.0.5"), AddressClass::Private);
+        assert_eq!(class("64:ff9b::a00:5"), AddressClass::Private);
+        assert_eq!(class("64:ff9b::7f00:1"), AddressClass::Loopback);
+        assert_eq!(class("64:ff9b::5db8:d822"), AddressClass::Public);
+        assert_eq!(class("2002:a9fe:a9fe::1"), AddressClass::LinkLocal);
+        assert_eq!(class("2002:c000:0201::1"), AddressClass::Reserved);
+        assert_eq!(class("64:ff9b:1::a00:5"), AddressClass::Reserved);
+        assert_eq!(class("2001:0:4136:e378::1"), AddressClass::Reserved);
+        assert_eq!(class("fec0::1"), AddressClass::Private);
     }
 
     #[test]

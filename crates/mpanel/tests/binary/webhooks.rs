@@ -94,8 +94,11 @@ fn the_worker_delivers_a_webhook_and_retries_a_failed_attempt_on_schedule() {
             description: String::new(),
             event_types: vec![EventType::InvoicePaid],
             secret: sb.seal(secret.expose().as_bytes(), &binding).unwrap(),
+            previous_secret: None,
+            previous_secret_until: None,
             status: EndpointStatus::Active,
             failing_since: None,
+            last_failure_at: None,
             disabled_reason: None,
             created_at: now,
             updated_at: now,
@@ -116,7 +119,13 @@ fn the_worker_delivers_a_webhook_and_retries_a_failed_attempt_on_schedule() {
     });
     let (store, delivery_id) = delivery;
 
-    let mut worker = Running::start(mpanel(dir.path(), &["worker"], &env));
+    // A proxy in the environment is not used: it would resolve the host
+    // itself, past the address check (this one goes nowhere).
+    let mut cmd = mpanel(dir.path(), &["worker"], &env);
+    for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"] {
+        cmd.env(var, "http://127.0.0.1:9");
+    }
+    let mut worker = Running::start(cmd);
     worker.wait_for_line(|l| l.contains("worker started"));
     let started = Instant::now();
     while seen.lock().unwrap().len() < 2 && started.elapsed() < Duration::from_secs(60) {

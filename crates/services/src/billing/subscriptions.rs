@@ -475,6 +475,8 @@ pub(crate) async fn commit_change(
     if let Some(service) = change.service {
         service_actions::request(tx, sub.tenant_id, sub.id, service, jobs_at).await?;
     }
+    let was = change.before.get("status").and_then(|s| s.as_str());
+    let event = status_event(was.and_then(|w| w.parse().ok()), status_of(sub)?);
     let mut after = json!({"status": sub.status});
     if let (Some(after), Some(detail)) = (after.as_object_mut(), change.detail.as_object()) {
         after.extend(detail.clone());
@@ -489,12 +491,6 @@ pub(crate) async fn commit_change(
         at,
     }))
     .await?;
-    let event = match change.action {
-        "subscription.suspend" => Some(EventType::SubscriptionSuspended),
-        "subscription.resume" => Some(EventType::SubscriptionRestored),
-        "subscription.cancel" => Some(EventType::SubscriptionCancelled),
-        _ => None,
-    };
     if let Some(event) = event {
         let mut data =
             json!({"id": sub.id, "customer_id": sub.customer_id, "product_id": sub.product_id});
@@ -504,6 +500,19 @@ pub(crate) async fn commit_change(
         crate::webhooks::emit(tx, sub.tenant_id, event, data, at).await?;
     }
     Ok(())
+}
+
+/// The webhook event of a change from `was` to `now`, if it is one.
+fn status_event(was: Option<SubscriptionStatus>, now: SubscriptionStatus) -> Option<EventType> {
+    let was = was?;
+    match now {
+        SubscriptionStatus::Suspended if was != now => Some(EventType::SubscriptionSuspended),
+        SubscriptionStatus::Active if was == SubscriptionStatus::Suspended => {
+            Some(EventType::SubscriptionRestored)
+        }
+        _ if now.is_terminal() && !was.is_terminal() => Some(EventType::SubscriptionCancelled),
+        _ => None,
+    }
 }
 
 /// Billing starts when provisioning activates an ordered subscription: the

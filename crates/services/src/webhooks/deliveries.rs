@@ -7,7 +7,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::emit::queue;
+use mpanel_domain::jobs::JobState;
+use mpanel_domain::webhooks::EndpointStatus;
+
+use super::emit::{job_key, queue};
 use super::endpoints::find;
 use crate::ServiceError;
 use crate::context::{Audited, Context};
@@ -71,18 +74,37 @@ pub async fn list(
 }
 
 /// Sends a delivery again now, whatever became of it (the receiver
-/// deduplicates by `webhook-id`, which stays the same).
+/// deduplicates by `webhook-id`, which stays the same): the job waiting
+/// for its next attempt is brought forward, or a new one queued.
 pub async fn redeliver(cx: &Context, id: WebhookDeliveryId) -> Result<DeliveryView, ServiceError> {
+    let missing = || ServiceError::NotFound("No such webhook delivery.".into());
     let delivery = cx
         .store
-        .webhook_delivery(id)
+        .webhook_delivery_of(cx.tenant_id(), id)
         .await?
-        .filter(|d| d.tenant_id == cx.tenant_id())
-        .ok_or_else(|| ServiceError::NotFound("No such webhook delivery.".into()))?;
+        .ok_or_else(missing)?;
+    let endpoint = find(cx, delivery.endpoint_id).await?;
+    if endpoint.status == EndpointStatus::Disabled {
+        return Err(ServiceError::Conflict(
+            "the endpoint is disabled: set it ACTIVE first".into(),
+        ));
+    }
     let now = cx.now();
     let mut tx = cx.store.begin().await?;
-    tx.reset_webhook_delivery(id, now).await?;
-    queue(&mut tx, id, now).await?;
+    match tx.live_job(&job_key(id)).await? {
+        Some((_, JobState::Running)) => {
+            return Err(ServiceError::Conflict(
+                "an attempt is being sent right now; try again in a moment".into(),
+            ));
+        }
+        Some((job, _)) => {
+            tx.run_job_now(job, now).await?;
+        }
+        None => queue(&mut tx, id, now).await?,
+    }
+    tx.reset_webhook_delivery(cx.tenant_id(), id, now)
+        .await
+        .map_err(|_| missing())?;
     tx.record_audit(&cx.audit(Audited {
         action: "webhook_delivery.redeliver",
         target_type: "webhook_delivery",

@@ -22,35 +22,53 @@ pub async fn emit(
     data: Value,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    let endpoints = tx.active_webhook_endpoints(tenant).await?;
-    let subscribed: Vec<_> = endpoints
-        .into_iter()
-        .filter(|e| e.event_types.contains(&event))
-        .collect();
-    if subscribed.is_empty() {
+    emit_many(tx, tenant, vec![(event, data)], now).await
+}
+
+/// Queues several events of one tenant, reading its endpoints once (the
+/// billing run issues invoices in batches).
+pub async fn emit_many(
+    tx: &mut Tx,
+    tenant: TenantId,
+    events: Vec<(EventType, Value)>,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    if events.is_empty() {
         return Ok(());
     }
-    let payload = envelope(event, data, now)?;
-    for endpoint in subscribed {
-        let delivery = WebhookDeliveryRecord {
-            id: WebhookDeliveryId::new(),
-            tenant_id: tenant,
-            endpoint_id: endpoint.id,
-            event_type: event,
-            payload: payload.clone(),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            next_attempt_at: Some(now),
-            last_attempt_at: None,
-            last_status: None,
-            last_error: None,
-            created_at: now,
-            delivered_at: None,
-        };
-        tx.insert_webhook_delivery(&delivery).await?;
-        queue(tx, delivery.id, now).await?;
+    let endpoints = tx.active_webhook_endpoints(tenant).await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    for (event, data) in events {
+        let subscribed = endpoints.iter().filter(|e| e.event_types.contains(&event));
+        let payload = envelope(event, data, now)?;
+        for endpoint in subscribed {
+            let delivery = WebhookDeliveryRecord {
+                id: WebhookDeliveryId::new(),
+                tenant_id: tenant,
+                endpoint_id: endpoint.id,
+                event_type: event,
+                payload: payload.clone(),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at: Some(now),
+                last_attempt_at: None,
+                last_status: None,
+                last_error: None,
+                created_at: now,
+                delivered_at: None,
+            };
+            tx.insert_webhook_delivery(&delivery).await?;
+            queue(tx, delivery.id, now).await?;
+        }
     }
     Ok(())
+}
+
+/// The unique key of a delivery's job: one live job per delivery.
+pub(crate) fn job_key(delivery: WebhookDeliveryId) -> String {
+    format!("webhook.deliver:{delivery}")
 }
 
 /// Enqueues the job that sends `delivery` (also used by a redelivery).
@@ -61,7 +79,7 @@ pub(crate) async fn queue(
 ) -> Result<(), ServiceError> {
     let options = JobOptions {
         queue: "webhooks".into(),
-        unique_key: Some(format!("webhook.deliver:{delivery}")),
+        unique_key: Some(job_key(delivery)),
         ..JobOptions::default()
     };
     enqueue_job(

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use mpanel_domain::WebhookEndpointId;
+use mpanel_domain::webhooks::address::address_allowed;
 use mpanel_domain::webhooks::{EndpointStatus, EventType, WebhookSecret, check_url};
 use mpanel_store::secret_box::SecretBox;
 use mpanel_store::webhooks::WebhookEndpointRecord;
@@ -86,8 +87,14 @@ pub fn view(e: WebhookEndpointRecord, secret: Option<&WebhookSecret>) -> Endpoin
     }
 }
 
-/// The URL, parsed and checked against the rules and the operator's policy.
-pub fn checked_url(raw: &str, policy: &WebhookPolicy) -> Result<String, ServiceError> {
+/// How long saving waits for the host name to resolve.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The URL, parsed and checked against the rules and the operator's policy:
+/// an address literal, or a host name that resolves now, must reach only
+/// allowed addresses (a name that does not resolve yet is checked at each
+/// delivery).
+pub async fn checked_url(raw: &str, policy: &WebhookPolicy) -> Result<String, ServiceError> {
     let bad = |m: String| ServiceError::invalid("url", m);
     let url = url::Url::parse(raw.trim()).map_err(|_| bad("is not an absolute URL".into()))?;
     let host_ip = match url.host() {
@@ -105,6 +112,19 @@ pub fn checked_url(raw: &str, policy: &WebhookPolicy) -> Result<String, ServiceE
         &policy.allowed_networks,
     )
     .map_err(|e| bad(e.to_string()))?;
+    if let (Some(url::Host::Domain(name)), Some(port)) = (url.host(), url.port_or_known_default()) {
+        let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((name, port)));
+        if let Ok(Ok(addrs)) = lookup.await {
+            for addr in addrs {
+                address_allowed(addr.ip(), &policy.allowed_networks).map_err(|class| {
+                    bad(format!(
+                        "resolves to a {} address, which this installation does not send to",
+                        class.as_str()
+                    ))
+                })?;
+            }
+        }
+    }
     Ok(url.to_string())
 }
 
@@ -158,7 +178,31 @@ pub fn open_secret(
     sb: &SecretBox,
     e: &WebhookEndpointRecord,
 ) -> Result<WebhookSecret, ServiceError> {
-    let raw = sb.open(&e.secret, &binding(e.id))?;
+    open_sealed(sb, e, &e.secret)
+}
+
+/// How long deliveries are also signed with the secret a rotation
+/// replaced, so receivers can switch without dropping any.
+pub const ROTATION_GRACE: time::Duration = time::Duration::hours(24);
+
+/// The secret a rotation replaced, while it is still in use.
+pub fn open_previous_secret(
+    sb: &SecretBox,
+    e: &WebhookEndpointRecord,
+    now: OffsetDateTime,
+) -> Result<Option<WebhookSecret>, ServiceError> {
+    match (&e.previous_secret, e.previous_secret_until) {
+        (Some(sealed), Some(until)) if now < until => open_sealed(sb, e, sealed).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn open_sealed(
+    sb: &SecretBox,
+    e: &WebhookEndpointRecord,
+    sealed: &str,
+) -> Result<WebhookSecret, ServiceError> {
+    let raw = sb.open(sealed, &binding(e.id))?;
     std::str::from_utf8(&raw)
         .ok()
         .and_then(WebhookSecret::parse)
@@ -179,7 +223,7 @@ pub async fn create(
     policy: &WebhookPolicy,
     input: NewEndpoint,
 ) -> Result<EndpointView, ServiceError> {
-    let url = checked_url(&input.url, policy)?;
+    let url = checked_url(&input.url, policy).await?;
     let event_types = checked_events(&input.event_types)?;
     let description = checked_description(&input.description)?;
     let sb = sealed::secret_box(&cx.store)?;
@@ -191,8 +235,11 @@ pub async fn create(
         description,
         event_types,
         secret: seal(sb, id, &secret)?,
+        previous_secret: None,
+        previous_secret_until: None,
         status: EndpointStatus::Active,
         failing_since: None,
+        last_failure_at: None,
         disabled_reason: None,
         created_at: now,
         updated_at: now,
@@ -239,14 +286,14 @@ pub async fn list(
     Ok(rows.into_iter().map(|e| view(e, None)).collect())
 }
 
-/// Applies `patch`; answers the new secret when one was made.
-fn apply(
+/// Applies `patch` (not the secret).
+async fn apply(
     e: &mut WebhookEndpointRecord,
     patch: &EndpointPatch,
     policy: &WebhookPolicy,
 ) -> Result<(), ServiceError> {
     if let Some(url) = &patch.url {
-        e.url = checked_url(url, policy)?;
+        e.url = checked_url(url, policy).await?;
     }
     if let Some(text) = &patch.description {
         e.description = checked_description(text)?;
@@ -277,15 +324,17 @@ pub async fn update(
 ) -> Result<EndpointView, ServiceError> {
     let before = find(cx, id).await?;
     let mut record = before.clone();
-    apply(&mut record, &patch, policy)?;
+    apply(&mut record, &patch, policy).await?;
+    let now = cx.now();
     let secret = if patch.rotate_secret {
         let secret = new_secret()?;
+        record.previous_secret = Some(record.secret.clone());
+        record.previous_secret_until = Some(now + ROTATION_GRACE);
         record.secret = seal(sealed::secret_box(&cx.store)?, id, &secret)?;
         Some(secret)
     } else {
         None
     };
-    let now = cx.now();
     record.updated_at = now;
     let mut tx = cx.store.begin().await?;
     tx.update_webhook_endpoint(&record).await?;

@@ -13,7 +13,7 @@ use mpanel_domain::jobs::JobPayload;
 use mpanel_domain::webhooks::Cidr;
 use serde::{Deserialize, Serialize};
 
-pub use emit::emit;
+pub use emit::{emit, emit_many};
 
 /// The operator's rule for where endpoints may point (`webhook_allowed_networks`).
 #[derive(Debug, Clone, Default)]

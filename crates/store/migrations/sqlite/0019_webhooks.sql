@@ -10,9 +10,15 @@ CREATE TABLE webhook_endpoints (
     event_types   TEXT NOT NULL,
     -- The signing secret (whsec_…), sealed with secrets_key; shown once.
     secret        TEXT NOT NULL,
+    -- The one replaced by the last rotation, sealed too; deliveries are
+    -- signed with both until previous_secret_until.
+    previous_secret TEXT,
+    previous_secret_until TEXT,
     status        TEXT NOT NULL,
-    -- The first failure since the last success; NULL while healthy.
+    -- The first failure of the current run of failures (a day without
+    -- attempts starts a new one); NULL while healthy.
     failing_since TEXT,
+    last_failure_at TEXT,
     disabled_reason TEXT,
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL
