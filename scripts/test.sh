@@ -40,6 +40,30 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# python_venv DIR REQUIREMENTS PYTHON: a venv with the pinned requirements,
+# made again when the Python or the pins change.
+python_venv() {
+    local venv=$1 requirements=$2 py=$3 stamp
+    stamp="$("$py" --version 2>&1) $(sha256sum "$requirements")"
+    if [ "$(cat "$venv/stamp" 2>/dev/null)" != "$stamp" ]; then
+        step "installing $requirements into $venv ($("$py" --version 2>&1))"
+        rm -rf "$venv"
+        # Debian's own python3 needs python3-venv for `-m venv`.
+        "$py" -m venv "$venv" 2>/dev/null || {
+            ensure_packages python3-venv
+            rm -rf "$venv"
+            "$py" -m venv "$venv"
+        }
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        echo "$stamp" > "$venv/stamp"
+    fi
+}
+
+# Independent verifiers the tests run (the Standard Webhooks reference
+# library checks mPanel's webhook signatures).
+python_venv target/proof-venv scripts/proof-requirements.txt python3
+export MPANEL_TEST_PROOF_PYTHON="$PWD/target/proof-venv/bin/python"
+
 run_suite() {
     if [ "$HAVE_NEXTEST" -eq 1 ]; then
         cargo nextest run --workspace --locked --profile ci "$@"
@@ -77,22 +101,8 @@ contract_python() {
 # The OpenAPI document as a contract (schemathesis, every check, as every
 # role), on both engines; only on a full run, not a filtered one.
 contract_check() {
-    local venv=target/contract-venv py stamp
-    py=$(contract_python)
-    stamp="$("$py" --version 2>&1) $(sha256sum scripts/contract-requirements.txt)"
-    if [ "$(cat "$venv/stamp" 2>/dev/null)" != "$stamp" ]; then
-        step "installing schemathesis into $venv ($("$py" --version 2>&1))"
-        rm -rf "$venv"
-        # Debian's own python3 needs python3-venv for `-m venv`.
-        "$py" -m venv "$venv" 2>/dev/null || {
-            ensure_packages python3-venv
-            rm -rf "$venv"
-            "$py" -m venv "$venv"
-        }
-        "$venv/bin/pip" install --quiet --disable-pip-version-check \
-            -r scripts/contract-requirements.txt
-        echo "$stamp" > "$venv/stamp"
-    fi
+    local venv=target/contract-venv
+    python_venv "$venv" scripts/contract-requirements.txt "$(contract_python)"
     # The binary the suite just built (its tests run it); building it
     # alone would compile the workspace again without the test features.
     [ -x target/debug/mpanel ] || cargo build --locked -p mpanel

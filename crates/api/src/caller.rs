@@ -135,6 +135,8 @@ pub mod perm {
         SubscriptionsWrite,
         UsageWrite,
         NotificationsRead,
+        WebhooksRead,
+        WebhooksWrite,
     );
 }
 

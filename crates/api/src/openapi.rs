@@ -19,6 +19,7 @@ use crate::routes::{
     api_tokens, audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices,
     metrics, mfa, my_hosting, notifications, ops, orders, public_catalog, security_events,
     security_policy, security_profile, servers, sessions, settings, stripe, subscriptions, users,
+    webhooks,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -67,6 +68,7 @@ pub struct ProblemDoc {
         (name = "billing", description = "Invoices, payments, credit notes, billing settings"),
         (name = "settings", description = "The tenant's settings"),
         (name = "notifications", description = "The e-mail mPanel sends: outbox and DKIM record"),
+        (name = "webhooks", description = "Signed event deliveries to the tenant's URLs"),
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth)
@@ -99,7 +101,7 @@ impl utoipa::Modify for BearerAuth {
 /// Every documented route, with the document built from them.
 pub fn routes() -> OpenApiRouter<AppState> {
     let router = OpenApiRouter::with_openapi(ApiDoc::openapi());
-    provisioning_routes(billing_routes(identity_routes(router)))
+    webhook_routes(provisioning_routes(billing_routes(identity_routes(router))))
 }
 
 /// Health, sign-in, one's own security, users, audit.
@@ -225,4 +227,13 @@ async fn docs_csp(req: Request, next: Next) -> Response {
         );
     }
     res
+}
+
+/// Outbound webhooks: endpoints, deliveries, redelivery.
+fn webhook_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    router
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::redeliver))
 }

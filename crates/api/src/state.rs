@@ -8,6 +8,7 @@ use mpanel_services::billing::stripe::StripeClient;
 use mpanel_services::identity::AccessTokens;
 use mpanel_services::secret_box::SecretBox;
 use mpanel_services::security::webauthn::Passkeys;
+use mpanel_services::webhooks::WebhookPolicy;
 use mpanel_store::Store;
 
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub struct AppState {
     /// The SMTP server and the platform's sender (readiness reports a
     /// missing `smtp_url`; the DKIM record names the sender's domain).
     pub mail: mpanel_services::notify::MailSettings,
+    /// Where webhook endpoints may point (`webhook_allowed_networks`).
+    pub webhooks: WebhookPolicy,
 }
 
 /// The metrics registry and who may read it.

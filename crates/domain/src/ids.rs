@@ -150,6 +150,15 @@ typed_id!(
     DkimKeyId
 );
 
+typed_id!(
+    /// A URL a tenant subscribed to events.
+    WebhookEndpointId
+);
+typed_id!(
+    /// One event sent (and retried) to one endpoint; its `webhook-id`.
+    WebhookDeliveryId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

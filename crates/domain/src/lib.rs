@@ -7,6 +7,7 @@
 pub mod billing;
 pub mod catalog;
 pub mod clock;
+pub mod contact;
 pub mod dns;
 pub mod identity;
 pub mod ids;
@@ -16,11 +17,13 @@ pub mod orders;
 pub mod provisioning;
 pub mod security;
 pub mod tenant;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
     ApiTokenId, AuditEventId, CreditNoteId, CustomerId, DkimKeyId, EmailId, InvoiceId, JobId,
     OrderId, OrderItemId, PaymentId, PriceId, ProductId, RefreshTokenId, ResourceId,
-    SecurityEventId, ServerId, SessionId, SubscriptionId, TenantId, UserId,
+    SecurityEventId, ServerId, SessionId, SubscriptionId, TenantId, UserId, WebhookDeliveryId,
+    WebhookEndpointId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug};

@@ -5,6 +5,7 @@
 //! value came from. Secrets (the database URL's password, the metrics token)
 //! never appear in `Debug` output or logs.
 
+use mpanel_services::webhooks::WebhookPolicy;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,7 @@ pub const KEYS: &[&str] = &[
     "dns_verification_authority_port",
     "smtp_url",
     "mail_from",
+    "webhook_allowed_networks",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +132,14 @@ struct Raw {
     secrets_key: Option<String>,
     dns_verification_resolver: SocketAddr,
     dns_verification_interval_secs: u64,
+    /// Comma-separated networks (CIDR) webhook endpoints may use although
+    /// they are loopback, private or link-local.
+    #[serde(
+        default,
+        deserialize_with = "optional_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    webhook_allowed_networks: Option<String>,
     dns_verification_authority_port: u16,
     /// Where e-mail is sent; a secret (it may hold a password).
     #[serde(
@@ -177,6 +187,7 @@ impl Default for Raw {
             dns_verification_authority_port: 53,
             smtp_url: None,
             mail_from: mpanel_services::notify::settings::DEFAULT_SENDER.into(),
+            webhook_allowed_networks: None,
         }
     }
 }
@@ -205,6 +216,8 @@ pub struct Config {
     /// configured, which only embedded SQLite accepts (a key is generated
     /// beside the database; see [`crate::secrets::resolve`]).
     pub secrets_key: Option<mpanel_services::secret_box::SecretBox>,
+    /// Where webhook endpoints may point.
+    pub webhooks: WebhookPolicy,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -230,6 +243,8 @@ pub struct JobSettings {
     /// The SMTP server (`smtp_url`, credentials redacted in `Debug`) and
     /// the platform's sender.
     pub mail: mpanel_services::notify::MailSettings,
+    /// Where webhook deliveries may go.
+    pub webhooks: WebhookPolicy,
 }
 
 /// Bootstrap settings (only when an admin e-mail address is configured).
@@ -330,7 +345,8 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     let secrets_key = check_integrations(&raw, &bad)?;
     let mail = mpanel_services::notify::MailSettings::new(raw.smtp_url.as_deref(), &raw.mail_from)
         .map_err(|(key, why)| bad(key, &why))?;
-    let jobs = job_settings(&raw, secrets_key.clone(), mail);
+    let webhooks = check_webhooks(&raw, &bad)?;
+    let jobs = job_settings(&raw, secrets_key.clone(), mail, webhooks.clone());
     let bootstrap = raw.bootstrap_admin_email.map(|email| Bootstrap {
         tenant: raw.bootstrap_tenant,
         admin_email: email,
@@ -367,6 +383,7 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         webauthn_origin: raw.webauthn_origin,
         stripe_api_base: raw.stripe_api_base,
         secrets_key,
+        webhooks,
         file,
     })
 }
@@ -489,12 +506,33 @@ fn check_integrations(
     Ok(secrets_key)
 }
 
+fn check_webhooks(
+    raw: &Raw,
+    bad: &impl Fn(&str, &str) -> ConfigError,
+) -> Result<WebhookPolicy, ConfigError> {
+    let allowed_networks = raw
+        .webhook_allowed_networks
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.parse()
+                .map_err(|m: String| bad("webhook_allowed_networks", &m))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(WebhookPolicy { allowed_networks })
+}
+
 fn job_settings(
     raw: &Raw,
     secrets_key: Option<mpanel_services::secret_box::SecretBox>,
     mail: mpanel_services::notify::MailSettings,
+    webhooks: WebhookPolicy,
 ) -> JobSettings {
     JobSettings {
+        webhooks,
         concurrency: raw.worker_concurrency,
         batch_size: raw
             .job_batch_size

@@ -18,6 +18,7 @@ pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -
     let mut registry = Registry::new();
     register_billing(&mut registry, store.clone(), clock.clone());
     register_autopay(&mut registry, settings, store.clone(), clock.clone());
+    register_webhooks(&mut registry, settings, store.clone(), clock.clone());
     register_provisioning(
         &mut registry,
         mpanel_provision::saga::Provisioner {
@@ -237,6 +238,44 @@ fn register_autopay(
             attempt(&store, clock.as_ref(), &stripe, &job)
                 .await
                 .map_err(JobError::retry)
+        }
+    });
+}
+
+/// `webhook.deliver`: one signed delivery; a failure waits for the next
+/// attempt of the Standard Webhooks schedule without spending the job's
+/// attempts (the schedule, not the queue's back-off, decides).
+fn register_webhooks(
+    registry: &mut Registry,
+    settings: &JobSettings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) {
+    use mpanel_services::webhooks::DeliverWebhook;
+    use mpanel_services::webhooks::deliver::{Deliverer, Outcome};
+    let deliverer = Deliverer {
+        store,
+        clock: clock.clone(),
+        policy: settings.webhooks.clone(),
+    };
+    registry.handle(move |ctx, job: DeliverWebhook| {
+        let (deliverer, clock) = (deliverer.clone(), clock.clone());
+        async move {
+            match deliverer.deliver(job.delivery_id).await {
+                Ok(Outcome::RetryAt(at)) => Err(JobError::Wait {
+                    reason: "the receiver did not accept the delivery".into(),
+                    retry_in: at - clock.now(),
+                }),
+                Ok(_) => Ok(()),
+                // Our side failed (the database, the secret box): retried
+                // with back-off; on the last attempt the delivery is marked
+                // FAILED instead of waiting for ever.
+                Err(e) if ctx.attempt >= ctx.max_attempts => {
+                    let _ = deliverer.abandon(job.delivery_id, &e.to_string()).await;
+                    Err(JobError::retry(e))
+                }
+                Err(e) => Err(JobError::retry(e)),
+            }
         }
     });
 }

@@ -154,6 +154,7 @@ async fn app_state(config: &Config, store: &Store) -> anyhow::Result<AppState> {
                 .context("cannot install the metrics recorder")?,
             token: config.http.metrics_token.as_deref().map(Arc::from),
         },
+        webhooks: config.webhooks.clone(),
     })
 }
 

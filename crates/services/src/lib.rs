@@ -28,6 +28,7 @@ pub mod security;
 pub mod servers;
 pub mod tenants;
 pub mod tls;
+pub mod webhooks;
 
 pub use actor::Actor;
 pub use context::Context;

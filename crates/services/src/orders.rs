@@ -14,6 +14,7 @@ use mpanel_domain::identity::Role;
 use mpanel_domain::orders::{OrderStatus, domain_name, name_claims};
 use mpanel_domain::provisioning::payloads::ProvisionSubscription;
 use mpanel_domain::provisioning::{PROVISION_JOB, plan};
+use mpanel_domain::webhooks::EventType;
 use mpanel_domain::{Clock, CustomerId, OrderId, OrderItemId, ProductId, SubscriptionId, UserId};
 use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::billing::InvoiceRecord;
@@ -568,6 +569,9 @@ pub async fn place_order(
     placing
         .audit(&mut tx, &placed, &invoice, new_customer)
         .await?;
+    let event = serde_json::to_value(&placed)
+        .map_err(|e| ServiceError::internal("cannot serialize the order for its event", e))?;
+    crate::webhooks::emit(&mut tx, tenant.id, EventType::OrderCreated, event, now).await?;
     let body = serde_json::to_string(&placed)
         .map_err(|e| ServiceError::internal("cannot serialize the answer to keep", e))?;
     tx.finish_idempotency(tenant.id, &hold.key, hold.held_since, 201, &body)

@@ -266,6 +266,46 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// The live (pending, failed or running) job holding `unique_key`.
+    pub async fn live_job(&mut self, unique_key: &str) -> StoreResult<Option<(JobId, JobState)>> {
+        let found = on_tx!(self, |conn| {
+            sqlx::query_as::<_, (uuid::Uuid, String)>(
+                "SELECT id, state FROM jobs
+                 WHERE unique_key = $1 AND state IN ('pending', 'failed', 'running')",
+            )
+            .bind(unique_key)
+            .fetch_optional(conn)
+            .await?
+        });
+        found
+            .map(|(id, state)| {
+                let state = state
+                    .parse::<JobState>()
+                    .map_err(|e| StoreError::InvalidConfig(format!("job {id}: {e}")))?;
+                Ok((JobId::from_uuid(id), state))
+            })
+            .transpose()
+    }
+
+    /// Makes a pending or failed job due now (`false`: it moved meanwhile).
+    pub async fn run_job_now(&mut self, id: JobId, now: OffsetDateTime) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE jobs SET run_at = $2, updated_at = $2
+                 WHERE id = $1 AND state IN ('pending', 'failed')",
+            )
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        if n == 1 {
+            self.announce_jobs().await?;
+        }
+        Ok(n == 1)
+    }
+
     /// Cancels a job that has not started (`false`: it moved meanwhile).
     pub async fn cancel_job(&mut self, id: JobId, now: OffsetDateTime) -> StoreResult<bool> {
         let n = on_tx!(self, |conn| {

@@ -36,6 +36,7 @@ pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
+pub mod webhooks;
 
 pub use audit::{ActorType, AuditEntry, AuditFilter, AuditRecord};
 pub use connect::{Engine, PoolSettings, Store};

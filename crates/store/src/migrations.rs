@@ -52,6 +52,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(16, "disk_usage", "0016_disk_usage"),
     migration!(17, "pending_customers", "0017_pending_customers"),
     migration!(18, "email", "0018_email"),
+    migration!(19, "webhooks", "0019_webhooks"),
 ];
 
 /// One migration, as shown to operators.

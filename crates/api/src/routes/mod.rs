@@ -27,3 +27,4 @@ pub mod settings;
 pub mod stripe;
 pub mod subscriptions;
 pub mod users;
+pub mod webhooks;

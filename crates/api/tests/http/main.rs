@@ -48,3 +48,4 @@ mod subscriptions;
 mod tenancy;
 mod users;
 mod webhook_cost;
+mod webhooks;

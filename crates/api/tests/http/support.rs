@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use mpanel_api::{ApiJson, AppState, HttpSettings, MetricsAccess, Problem};
 use mpanel_domain::ManualClock;
 use mpanel_services::identity::AccessTokens;
+use mpanel_services::webhooks::WebhookPolicy;
 use mpanel_store::testing::TestDatabase;
 use mpanel_store::{PoolSettings, Store};
 use serde_json::Value;
@@ -79,6 +80,10 @@ impl TestApp {
             metrics: MetricsAccess {
                 handle: mpanel_api::telemetry::metrics_handle().unwrap(),
                 token: settings.metrics_token.as_deref().map(Arc::from),
+            },
+            // The receivers tests start listen on loopback.
+            webhooks: WebhookPolicy {
+                allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
             },
         };
         let held = Arc::new(Notify::new());

@@ -63,10 +63,14 @@ pub enum Permission {
     /// See the tenant's e-mail: the outbox (delivery status, never bodies)
     /// and the DKIM record to publish.
     NotificationsRead,
+    /// See the tenant's webhook endpoints and their deliveries.
+    WebhooksRead,
+    /// Subscribe URLs to events, change them, redeliver.
+    WebhooksWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 29] = [
+    pub const ALL: [Permission; 31] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -96,6 +100,8 @@ impl Permission {
         Permission::SubscriptionsWrite,
         Permission::UsageWrite,
         Permission::NotificationsRead,
+        Permission::WebhooksRead,
+        Permission::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -129,6 +135,8 @@ impl Permission {
             Self::SubscriptionsWrite => "SUBSCRIPTIONS_WRITE",
             Self::UsageWrite => "USAGE_WRITE",
             Self::NotificationsRead => "NOTIFICATIONS_READ",
+            Self::WebhooksRead => "WEBHOOKS_READ",
+            Self::WebhooksWrite => "WEBHOOKS_WRITE",
         }
     }
 
@@ -146,7 +154,11 @@ impl Permission {
             Self::OrdersRead | Self::CustomersRead | Self::CustomersWrite => {
                 matches!(role, TenantAdmin | Billing | Support)
             }
-            Self::SettingsWrite | Self::SecurityPolicyWrite => matches!(role, TenantAdmin),
+            // Webhook secrets and where the tenant's data goes: its admin.
+            Self::SettingsWrite
+            | Self::SecurityPolicyWrite
+            | Self::WebhooksRead
+            | Self::WebhooksWrite => matches!(role, TenantAdmin),
             Self::SecurityEventsRead => matches!(role, SuperAdmin | TenantAdmin),
             Self::InvoicesRead | Self::SubscriptionsRead => {
                 matches!(role, TenantAdmin | Billing | Support)
@@ -180,9 +192,10 @@ impl Permission {
             | Self::SubscriptionsRead
             | Self::ServersRead
             | Self::HostingRead
-            | Self::NotificationsRead => Scope::Read,
+            | Self::NotificationsRead
+            | Self::WebhooksRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
-            Self::SettingsWrite | Self::SecurityPolicyWrite => Scope::Admin,
+            Self::SettingsWrite | Self::SecurityPolicyWrite | Self::WebhooksWrite => Scope::Admin,
             Self::SelfMfa | Self::SecurityEventsRead => Scope::Security,
             Self::CatalogWrite
             | Self::InvoicesWrite

@@ -17,4 +17,5 @@ mod provisioning;
 mod provisioning_support;
 mod secrets;
 mod serve;
+mod webhooks;
 mod workers;

@@ -7,6 +7,7 @@ use mpanel_domain::billing::compute::compute;
 use mpanel_domain::billing::invoice::{self, InvoiceStatus, effective_status};
 use mpanel_domain::billing::tax::Treatment;
 use mpanel_domain::catalog::Currency;
+use mpanel_domain::webhooks::EventType;
 use mpanel_domain::{Clock, CustomerId, InvoiceId, OrderId, SubscriptionId, TenantId};
 use mpanel_store::billing::{InvoiceFilter, InvoiceLineRecord, InvoiceRecord, IssueFields};
 use mpanel_store::orders::CustomerRecord;
@@ -547,6 +548,9 @@ pub(crate) async fn issue_in(
         at: now,
     }))
     .await?;
+    let event = json!({"id": id, "number": fields.number, "customer_id": inv.customer_id,
+        "total_minor": total, "currency": inv.currency, "due_at": fields.due_at.unix_timestamp()});
+    crate::webhooks::emit(tx, tenant.id, EventType::InvoiceIssued, event, now).await?;
     let mut issued = tx.invoice_for_update(tenant.id, id).await?;
     if issued.total_minor == 0 {
         // Nothing to pay: settled on issue.

@@ -5,6 +5,7 @@
 
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::billing::payment::{PaymentProvider, PaymentStatus};
+use mpanel_domain::webhooks::EventType;
 use mpanel_domain::{InvoiceId, PaymentId};
 use mpanel_store::billing::{CreditEntry, InvoiceMoney, InvoiceRecord, PaymentRecord};
 use mpanel_store::{StoreError, TenantRecord, Tx};
@@ -207,6 +208,9 @@ pub(crate) async fn on_paid(
     inv: &InvoiceRecord,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
+    let event = json!({"id": inv.id, "number": inv.number, "customer_id": inv.customer_id,
+        "order_id": inv.order_id, "total_minor": inv.total_minor, "currency": inv.currency});
+    crate::webhooks::emit(tx, tenant.id, EventType::InvoicePaid, event, now).await?;
     if let Some(order) = inv.order_id
         && tx.mark_order_paid(tenant.id, order, now).await?
     {

@@ -10,6 +10,7 @@
 //! periods than the tenant's bound is reported and skipped, never billed in
 //! a loop.
 
+use mpanel_domain::webhooks::EventType;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
@@ -667,6 +668,17 @@ async fn issue_priced(
         })
         .collect();
     tx.record_audits(&audits).await?;
+    let events = invoices
+        .iter()
+        .zip(&issued)
+        .map(|(inv, f)| {
+            let data = json!({"id": inv.id, "number": f.number, "customer_id": inv.customer_id,
+                "total_minor": inv.total_minor, "currency": inv.currency,
+                "due_at": f.due_at.unix_timestamp()});
+            (EventType::InvoiceIssued, data)
+        })
+        .collect();
+    crate::webhooks::emit_many(tx, ctx.tenant.id, events, ctx.at).await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
 use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus, SuspendReason};
 use mpanel_domain::catalog::{Currency, Period, PriceRequest};
+use mpanel_domain::webhooks::EventType;
 use mpanel_domain::{CustomerId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{DueSubscription, InvoiceRecord};
 use mpanel_store::subscriptions::{SubscriptionFilter, SubscriptionRecord};
@@ -463,6 +464,8 @@ pub(crate) async fn commit_change(
     if let Some(service) = change.service {
         service_actions::request(tx, sub.tenant_id, sub.id, service, jobs_at).await?;
     }
+    let was = change.before.get("status").and_then(|s| s.as_str());
+    let event = status_event(was.and_then(|w| w.parse().ok()), sub.status);
     let mut after = json!({"status": sub.status});
     if let (Some(after), Some(detail)) = (after.as_object_mut(), change.detail.as_object()) {
         after.extend(detail.clone());
@@ -473,11 +476,32 @@ pub(crate) async fn commit_change(
         target_type: "subscription",
         target_id: sub.id.to_string(),
         before: Some(change.before),
-        after: Some(after),
+        after: Some(after.clone()),
         at,
     }))
     .await?;
+    if let Some(event) = event {
+        let mut data =
+            json!({"id": sub.id, "customer_id": sub.customer_id, "product_id": sub.product_id});
+        if let (Some(data), Some(after)) = (data.as_object_mut(), after.as_object()) {
+            data.extend(after.clone());
+        }
+        crate::webhooks::emit(tx, sub.tenant_id, event, data, at).await?;
+    }
     Ok(())
+}
+
+/// The webhook event of a change from `was` to `now`, if it is one.
+fn status_event(was: Option<SubscriptionStatus>, now: SubscriptionStatus) -> Option<EventType> {
+    let was = was?;
+    match now {
+        SubscriptionStatus::Suspended if was != now => Some(EventType::SubscriptionSuspended),
+        SubscriptionStatus::Active if was == SubscriptionStatus::Suspended => {
+            Some(EventType::SubscriptionRestored)
+        }
+        _ if now.is_terminal() && !was.is_terminal() => Some(EventType::SubscriptionCancelled),
+        _ => None,
+    }
 }
 
 /// Billing starts when provisioning activates an ordered subscription: the
