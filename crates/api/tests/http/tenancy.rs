@@ -45,6 +45,19 @@ async fn another_tenants_resources_are_not_found() {
         .as_str()
         .unwrap()
         .to_owned();
+    // A webhook endpoint of A's, which the order's events are queued for.
+    let res = app
+        .post_as(
+            &admin_a.access_token,
+            "/api/webhooks/endpoints",
+            json!({"url": "http://127.0.0.1:9/hooks", "event_types": ["order.created"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let endpoint_a = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let res = app
         .post_order(
             "alpha",
@@ -110,6 +123,17 @@ async fn another_tenants_resources_are_not_found() {
         .unwrap()
         .to_owned();
 
+    let deliveries: Value = app
+        .get_as(
+            &admin_a.access_token,
+            &format!("/api/webhooks/endpoints/{endpoint_a}/deliveries"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let delivery_a = deliveries["items"][0]["id"].as_str().unwrap().to_owned();
+
     // A's resource for each kind of id a path can hold.
     let id_for = |path: &str| -> String {
         if path.starts_with("/api/users/") {
@@ -142,6 +166,10 @@ async fn another_tenants_resources_are_not_found() {
             site_a.id.to_string()
         } else if path.starts_with("/api/mail/accounts/") {
             mailbox_a.id.to_string()
+        } else if path.starts_with("/api/webhooks/endpoints/") {
+            endpoint_a.clone()
+        } else if path.starts_with("/api/webhooks/deliveries/") {
+            delivery_a.clone()
         } else {
             panic!("{path}: say which of tenant A's resources fills this id")
         }
@@ -180,6 +208,8 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"name": "www", "type": "A", "records": ["192.0.2.66"]})
                 } else if path.starts_with("/api/dns/zones/") {
                     json!({"records": ["192.0.2.66"]})
+                } else if path.starts_with("/api/webhooks/") {
+                    json!({"description": "pwned", "event_types": ["invoice.paid"]})
                 } else if path.ends_with("/payment-method") {
                     json!({"stripe_customer_id": "cus_x", "stripe_payment_method_id": "pm_x"})
                 } else if path.ends_with("/cancel") {
