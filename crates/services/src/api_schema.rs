@@ -27,3 +27,13 @@ pub fn object_with(mut base: RefOr<Schema>, extra: Vec<Extra>) -> RefOr<Schema> 
     }
     base
 }
+
+/// A country: one of the ISO 3166-1 alpha-2 codes the services accept
+/// (listed, so a client and the contract check know which).
+pub fn country_code() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("ISO 3166-1 alpha-2 country code"))
+        .enum_values(Some(mpanel_domain::contact::country_codes()))
+        .build()
+}

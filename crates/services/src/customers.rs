@@ -102,7 +102,8 @@ pub async fn update(
         after.company = company.clone();
     }
     if let Some(country) = &patch.country {
-        after.country = country.clone();
+        after.country = mpanel_domain::contact::country(country)
+            .map_err(|m| ServiceError::invalid("country", m))?;
     }
     if let Some(tax_id) = &patch.tax_id {
         after.tax_id = tax_id.clone();

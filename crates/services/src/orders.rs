@@ -59,7 +59,7 @@ pub struct CustomerInput {
     pub name: String,
     pub company: Option<String>,
     /// ISO 3166-1 alpha-2.
-    #[schema(pattern = "^[A-Z]{2}$")]
+    #[schema(schema_with = crate::api_schema::country_code)]
     pub country: String,
     #[schema(max_length = 64)]
     pub tax_id: Option<String>,
@@ -149,27 +149,11 @@ fn invalid(
 }
 
 pub(crate) fn check_customer(c: &CustomerInput) -> Result<(), ServiceError> {
-    let email = c.email.trim();
-    let email_ok = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-        && !email.chars().any(char::is_whitespace);
-    if !email_ok {
-        return Err(invalid(
-            "customer.email",
-            format!("{email:?} is not an e-mail address"),
-        ));
-    }
+    mpanel_domain::contact::email(&c.email).map_err(|m| invalid("customer.email", m))?;
     if c.name.trim().is_empty() || c.name.chars().count() > 200 {
         return Err(invalid("customer.name", "must be 1 to 200 characters long"));
     }
-    if c.country.len() != 2 || !c.country.chars().all(|ch| ch.is_ascii_uppercase()) {
-        return Err(invalid(
-            "customer.country",
-            "must be an ISO 3166-1 alpha-2 code such as DE",
-        ));
-    }
+    mpanel_domain::contact::country(&c.country).map_err(|m| invalid("customer.country", m))?;
     if c.tax_id.as_ref().is_some_and(|t| t.chars().count() > 64) {
         return Err(invalid(
             "customer.tax_id",

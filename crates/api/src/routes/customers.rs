@@ -73,7 +73,7 @@ pub struct NewCustomerBody {
     pub name: String,
     pub company: Option<String>,
     /// ISO 3166-1 alpha-2.
-    #[schema(pattern = "^[A-Z]{2}$")]
+    #[schema(schema_with = mpanel_services::api_schema::country_code)]
     pub country: String,
     #[schema(max_length = 64)]
     pub tax_id: Option<String>,
@@ -97,7 +97,7 @@ pub struct CustomerPatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub company: Option<Option<String>>,
-    #[schema(pattern = "^[A-Z]{2}$")]
+    #[schema(schema_with = mpanel_services::api_schema::country_code)]
     pub country: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 64)]

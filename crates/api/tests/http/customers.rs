@@ -77,3 +77,82 @@ async fn staff_create_and_edit_customers_with_an_audit_trail() {
     assert_eq!(actions, vec!["customer.update", "customer.create"]);
     assert_eq!(audit["items"][0]["before"]["tax_id"], "FR0123");
 }
+
+#[tokio::test]
+async fn addresses_mail_servers_refuse_and_unknown_countries_are_refused_everywhere() {
+    let s = shop().await;
+    let admin = &s.admin;
+    for (body, field) in [
+        (
+            json!({"email": "bob@-example.net", "name": "Bob", "country": "FR"}),
+            "customer.email",
+        ),
+        (
+            json!({"email": "\"bob smith\"@example.net", "name": "Bob", "country": "FR"}),
+            "customer.email",
+        ),
+        (
+            json!({"email": "bob@example", "name": "Bob", "country": "FR"}),
+            "customer.email",
+        ),
+        (
+            json!({"email": "bob@example.net", "name": "Bob", "country": "XX"}),
+            "customer.country",
+        ),
+    ] {
+        let res = s
+            .app
+            .post_as(&admin.access_token, "/api/customers", body.clone())
+            .await;
+        assert_eq!(res.status(), 422, "{body}");
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let listed: Value = s
+        .app
+        .get_as(&admin.access_token, "/api/customers")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], json!([]), "nothing was made");
+
+    // A change of country is held to the same list (it was not checked).
+    let res = s
+        .app
+        .post_as(
+            &admin.access_token,
+            "/api/customers",
+            json!({"email": "bob@bücher.example", "name": "Bob", "country": "AT"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "an IDN domain is an address");
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = s
+        .app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/customers/{id}"),
+            Some(&admin.access_token),
+            Some(json!({"country": "QQ"})),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.json::<Value>().await.unwrap()["field"], "country");
+
+    // Staff users too.
+    let res = s
+        .app
+        .post_as(
+            &admin.access_token,
+            "/api/users",
+            json!({"email": "ops@under_score.example", "role": "SUPPORT",
+                   "password": "correct horse battery staple"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.json::<Value>().await.unwrap()["field"], "email");
+}

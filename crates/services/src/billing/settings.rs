@@ -28,7 +28,7 @@ pub struct BillingSettings {
     #[schema(max_items = 6)]
     pub address_lines: Vec<String>,
     /// ISO 3166-1 alpha-2 of the seller (decides EU reverse charge).
-    #[schema(pattern = "^[A-Z]{2}$")]
+    #[schema(schema_with = crate::api_schema::country_code)]
     pub country: Option<String>,
     pub tax_id: Option<String>,
     pub tax_mode: TaxMode,
@@ -163,7 +163,7 @@ impl BillingSettings {
     fn check(&self) -> Result<(), ServiceError> {
         let country_ok = |c: &str| c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase());
         if let Some(c) = &self.country
-            && !country_ok(c)
+            && mpanel_domain::contact::country(c).is_err()
         {
             return Err(ServiceError::invalid(
                 "country",

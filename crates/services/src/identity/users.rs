@@ -31,23 +31,7 @@ fn summary(u: &UserRecord) -> Value {
 }
 
 fn check_email(email: &str) -> Result<String, ServiceError> {
-    let email = email.trim();
-    let ok = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
-        && !email.chars().any(char::is_whitespace);
-    if ok {
-        Ok(email.to_owned())
-    } else {
-        Err(ServiceError::invalid(
-            "email",
-            format!("{email:?} is not an e-mail address"),
-        ))
-    }
+    mpanel_domain::contact::email(email).map_err(|m| ServiceError::invalid("email", m))
 }
 
 fn check_name(name: &str) -> Result<String, ServiceError> {
