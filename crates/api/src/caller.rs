@@ -137,6 +137,8 @@ pub mod perm {
         NotificationsRead,
         WebhooksRead,
         WebhooksWrite,
+        TenantsRead,
+        TenantsWrite,
     );
 }
 
@@ -204,6 +206,9 @@ impl<P: Required> FromRequestParts<AppState> for Ctx<P> {
             .await
             .map_err(|e| Problem::from(ServiceError::from(e)).into_response())?
             .ok_or_else(|| Problem::not_found("No such tenant.").into_response())?;
+        if tenant.status == mpanel_domain::TenantStatus::Suspended {
+            return Err(Problem::from(ServiceError::TenantSuspended).into_response());
+        }
         Ok(Self {
             cx: Context {
                 store: state.store.clone(),

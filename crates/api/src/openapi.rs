@@ -18,8 +18,8 @@ use crate::AppState;
 use crate::routes::{
     api_tokens, audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices,
     metrics, mfa, my_hosting, notifications, ops, orders, public_catalog, security_events,
-    security_policy, security_profile, servers, sessions, settings, stripe, subscriptions, users,
-    webhooks,
+    security_policy, security_profile, servers, sessions, settings, stripe, subscriptions, tenants,
+    users, webhooks,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -69,6 +69,7 @@ pub struct ProblemDoc {
         (name = "settings", description = "The tenant's settings"),
         (name = "notifications", description = "The e-mail mPanel sends: outbox and DKIM record"),
         (name = "webhooks", description = "Signed event deliveries to the tenant's URLs"),
+        (name = "tenants", description = "The platform's tenants, for its operator"),
     ),
     components(schemas(ProblemDoc)),
     modifiers(&BearerAuth)
@@ -236,4 +237,6 @@ fn webhook_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::get, tenants::update))
 }

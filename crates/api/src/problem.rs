@@ -186,6 +186,11 @@ impl From<ServiceError> for Problem {
                 codes::ACCOUNT_DISABLED,
                 "This account is disabled.",
             ),
+            ServiceError::TenantSuspended => Self::new(
+                StatusCode::FORBIDDEN,
+                codes::TENANT_SUSPENDED,
+                "This tenant is suspended by the platform's operator.",
+            ),
             ServiceError::Throttled { retry_after_secs } => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 codes::LOGIN_THROTTLED,

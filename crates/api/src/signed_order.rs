@@ -99,6 +99,10 @@ async fn signed_tenant(
     let secrets = mpanel_services::tenants::webhook_secrets(&state.store, lookup, now).await?;
     let checked = signature::verify(&secrets, signature, body, now.unix_timestamp());
     match (tenant, checked) {
+        // Told only to whoever holds its secret.
+        (Some(tenant), Ok(())) if tenant.status == mpanel_domain::TenantStatus::Suspended => {
+            Err(mpanel_services::ServiceError::TenantSuspended.into())
+        }
         (Some(tenant), Ok(())) => Ok(tenant),
         (_, Err(e)) => Err(refused(e)),
         (None, Ok(())) => Err(refused(signature::SignatureError::Mismatch)),

@@ -26,4 +26,4 @@ pub use ids::{
     SecurityEventId, ServerId, SessionId, SubscriptionId, TenantId, UserId, WebhookDeliveryId,
     WebhookEndpointId,
 };
-pub use tenant::{NewTenant, TenantRuleError, TenantSlug};
+pub use tenant::{NewTenant, TenantRuleError, TenantSlug, TenantStatus};

@@ -190,6 +190,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     name: args.name,
                     timezone: args.timezone,
                     default_currency: args.currency,
+                    profile: Default::default(),
                 },
             )
             .await

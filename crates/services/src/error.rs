@@ -38,6 +38,9 @@ pub enum ServiceError {
     /// Right password, but the account is disabled.
     #[error("this account is disabled")]
     AccountDisabled,
+    /// The tenant is suspended by the platform: no sign-ins, no orders.
+    #[error("this tenant is suspended")]
+    TenantSuspended,
     /// The policy requires a second factor and this session has none yet.
     #[error("enrol a second factor first")]
     MfaEnrollmentRequired,

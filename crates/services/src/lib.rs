@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod notify;
 pub mod orders;
 mod payment_claims;
+pub mod platform_tenants;
 pub use mpanel_store::secret_box;
 pub mod sealed;
 pub mod security;

@@ -15,6 +15,17 @@ pub struct CreateTenant {
     pub name: String,
     pub timezone: String,
     pub default_currency: String,
+    /// Support address, sender and logo (checked by the caller).
+    pub profile: TenantProfile,
+}
+
+/// What a tenant's customers see of it beyond its name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantProfile {
+    pub support_email: Option<String>,
+    pub sender_name: Option<String>,
+    pub sender_address: Option<String>,
+    pub logo_url: Option<String>,
 }
 
 /// A new tenant and the secret its marketing site signs orders with
@@ -64,7 +75,7 @@ pub async fn create_tenant(
     let now = clock.now();
     let id = TenantId::new();
     let mut tx = store.begin().await?;
-    let record = match tx.insert_tenant(id, &tenant, now).await {
+    let mut record = match tx.insert_tenant(id, &tenant, now).await {
         Ok(record) => record,
         Err(StoreError::Conflict(_)) => {
             return Err(ServiceError::Conflict(format!(
@@ -74,6 +85,14 @@ pub async fn create_tenant(
         }
         Err(other) => return Err(other.into()),
     };
+    if input.profile != TenantProfile::default() {
+        let p = input.profile.clone();
+        record.support_email = p.support_email;
+        record.sender_name = p.sender_name;
+        record.sender_address = p.sender_address;
+        record.logo_url = p.logo_url;
+        tx.update_tenant(&record).await?;
+    }
     tx.record_audit(&actor.audit(Change {
         tenant: id,
         action: "tenant.create",

@@ -53,6 +53,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(17, "pending_customers", "0017_pending_customers"),
     migration!(18, "email", "0018_email"),
     migration!(19, "webhooks", "0019_webhooks"),
+    migration!(20, "tenant_profile", "0020_tenant_profile"),
 ];
 
 /// One migration, as shown to operators.

@@ -1,6 +1,6 @@
 //! Tenants: rows of the `tenants` table.
 
-use mpanel_domain::{NewTenant, TenantId};
+use mpanel_domain::{NewTenant, TenantId, TenantStatus};
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -14,25 +14,40 @@ pub struct TenantRecord {
     pub name: String,
     pub timezone: String,
     pub default_currency: String,
+    pub status: TenantStatus,
+    pub support_email: Option<String>,
+    pub sender_name: Option<String>,
+    pub sender_address: Option<String>,
+    pub logo_url: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
-const COLUMNS: &str = "id, slug, name, timezone, default_currency, created_at, updated_at";
+const COLUMNS: &str = "id, slug, name, timezone, default_currency, status, support_email, \
+     sender_name, sender_address, logo_url, created_at, updated_at";
 
 fn from_row<R: Row>(row: &R) -> Result<TenantRecord, sqlx::Error>
 where
     for<'r> &'r str: sqlx::ColumnIndex<R>,
     for<'r> uuid::Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> OffsetDateTime: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
+    let status: String = row.try_get("status")?;
     Ok(TenantRecord {
         id: TenantId::from_uuid(row.try_get("id")?),
         slug: row.try_get("slug")?,
         name: row.try_get("name")?,
         timezone: row.try_get("timezone")?,
         default_currency: row.try_get("default_currency")?,
+        status: TenantStatus::parse(&status).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown tenant status {status:?}").into())
+        })?,
+        support_email: row.try_get("support_email")?,
+        sender_name: row.try_get("sender_name")?,
+        sender_address: row.try_get("sender_address")?,
+        logo_url: row.try_get("logo_url")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -47,10 +62,9 @@ impl Tx {
         now: OffsetDateTime,
     ) -> StoreResult<TenantRecord> {
         let record = on_tx!(self, |conn| {
-            let row = sqlx::query(
+            sqlx::query(
                 "INSERT INTO tenants (id, slug, name, timezone, default_currency, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)
-                 RETURNING id, slug, name, timezone, default_currency, created_at, updated_at",
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
             )
             .bind(id.as_uuid())
             .bind(tenant.slug.as_str())
@@ -58,11 +72,38 @@ impl Tx {
             .bind(&tenant.timezone)
             .bind(&tenant.default_currency)
             .bind(now)
-            .fetch_one(conn)
+            .execute(&mut *conn)
             .await?;
+            let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tenants WHERE id = $1"));
+            let row = sqlx::query(sql).bind(id.as_uuid()).fetch_one(conn).await?;
             from_row(&row)?
         });
         Ok(record)
+    }
+
+    /// Writes what the platform's operator changes of a tenant.
+    pub async fn update_tenant(&mut self, t: &TenantRecord) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE tenants SET name = $2, timezone = $3, default_currency = $4, status = $5,
+                     support_email = $6, sender_name = $7, sender_address = $8, logo_url = $9,
+                     updated_at = $10
+                 WHERE id = $1",
+            )
+            .bind(t.id.as_uuid())
+            .bind(&t.name)
+            .bind(&t.timezone)
+            .bind(&t.default_currency)
+            .bind(t.status.as_str())
+            .bind(&t.support_email)
+            .bind(&t.sender_name)
+            .bind(&t.sender_address)
+            .bind(&t.logo_url)
+            .bind(t.updated_at)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
     }
 }
 
@@ -91,6 +132,28 @@ impl Store {
             }
         });
         Ok(record)
+    }
+
+    /// A page of tenants, newest first, after the cursor `before`.
+    pub async fn page_tenants(
+        &self,
+        before: Option<TenantId>,
+        limit: i64,
+    ) -> StoreResult<Vec<TenantRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM tenants WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2"
+        ));
+        let records = on_pool!(self.pool, |p| {
+            sqlx::query(sql)
+                .bind(before.map(|b| b.as_uuid()))
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(from_row)
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(records)
     }
 
     /// Every tenant, oldest first.

@@ -3,6 +3,7 @@
 
 /// The account is disabled (403).
 pub const ACCOUNT_DISABLED: &str = "account_disabled";
+pub const TENANT_SUSPENDED: &str = "tenant_suspended";
 
 /// A request that could not be understood (400).
 pub const BAD_REQUEST: &str = "bad_request";

@@ -26,5 +26,6 @@ pub mod sessions;
 pub mod settings;
 pub mod stripe;
 pub mod subscriptions;
+pub mod tenants;
 pub mod users;
 pub mod webhooks;

@@ -39,6 +39,7 @@ use crate::{AppState, Problem};
     responses(
         (status = 201, description = "Placed (a retry answers the same, with Idempotent-Replayed: true)", body = mpanel_services::orders::OrderPlaced),
         (status = 401, description = "Bad or stale signature, or an unknown tenant (the same answer: `invalid_signature`)"),
+        (status = 403, description = "The tenant is suspended (`tenant_suspended`; told only to a valid signature)"),
         (status = 413, description = "Body over 256 KiB"),
         (status = 409, description = "A request with this key is still running"),
         (status = 422, description = "Invalid order, a Stripe payment Stripe does not confirm, or the key was used for another body"),

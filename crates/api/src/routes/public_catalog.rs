@@ -64,6 +64,7 @@ pub struct PublicCatalog {
 #[utoipa::path(get, path = "/api/public/products", tag = "catalog", params(PublicQuery),
     responses((status = 200, description = "The catalog", body = PublicCatalog),
         (status = 304, description = "Not changed since the ETag given in If-None-Match"),
+        (status = 403, description = "The tenant is suspended (`tenant_suspended`)"),
         (status = 404, description = "No such tenant")))]
 pub async fn public_catalog(
     State(state): State<AppState>,
@@ -75,6 +76,9 @@ pub async fn public_catalog(
         .tenant_by_slug(&q.tenant)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no tenant {:?}", q.tenant)))?;
+    if tenant.status == mpanel_domain::TenantStatus::Suspended {
+        return Err(mpanel_services::ServiceError::TenantSuspended.into());
+    }
     let currency = currency_param(q.currency.as_deref(), &tenant.default_currency)?;
     if let Some(region) = &q.region {
         mpanel_domain::catalog::product::check_region(region)
@@ -232,6 +236,7 @@ pub mod public_cache {
 #[utoipa::path(get, path = "/api/billing/products/catalog/public", tag = "catalog", params(PublicQuery),
     responses((status = 200, description = "The catalog", body = PublicCatalog),
         (status = 304, description = "Not changed since the ETag given in If-None-Match"),
+        (status = 403, description = "The tenant is suspended (`tenant_suspended`)"),
         (status = 404, description = "No such tenant")))]
 pub async fn public_catalog_alias(
     state: State<AppState>,

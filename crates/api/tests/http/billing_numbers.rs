@@ -18,6 +18,7 @@ async fn numbers_follow_the_year_in_the_tenants_time_zone() {
             name: "Kiwi Hosting".into(),
             timezone: "Pacific/Auckland".into(),
             default_currency: "NZD".into(),
+            profile: Default::default(),
         },
     )
     .await

@@ -46,6 +46,7 @@ mod stripe_client;
 mod stripe_fake;
 mod subscriptions;
 mod tenancy;
+mod tenants;
 mod users;
 mod webhook_cost;
 mod webhooks;

@@ -247,6 +247,7 @@ impl TestApp {
                 name: slug.into(),
                 timezone: "UTC".into(),
                 default_currency: "EUR".into(),
+                profile: Default::default(),
             },
         )
         .await

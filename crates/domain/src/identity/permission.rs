@@ -67,10 +67,14 @@ pub enum Permission {
     WebhooksRead,
     /// Subscribe URLs to events, change them, redeliver.
     WebhooksWrite,
+    /// See the platform's tenants (platform operations).
+    TenantsRead,
+    /// Create tenants, change, suspend and restore them.
+    TenantsWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 31] = [
+    pub const ALL: [Permission; 33] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -102,6 +106,8 @@ impl Permission {
         Permission::NotificationsRead,
         Permission::WebhooksRead,
         Permission::WebhooksWrite,
+        Permission::TenantsRead,
+        Permission::TenantsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -137,6 +143,8 @@ impl Permission {
             Self::NotificationsRead => "NOTIFICATIONS_READ",
             Self::WebhooksRead => "WEBHOOKS_READ",
             Self::WebhooksWrite => "WEBHOOKS_WRITE",
+            Self::TenantsRead => "TENANTS_READ",
+            Self::TenantsWrite => "TENANTS_WRITE",
         }
     }
 
@@ -149,6 +157,8 @@ impl Permission {
             Self::UsersWrite => matches!(role, TenantAdmin),
             Self::AuditRead => matches!(role, SuperAdmin | TenantAdmin),
             Self::JobsRead | Self::JobsManage => matches!(role, SuperAdmin),
+            // The platform's tenants: its operator only.
+            Self::TenantsRead | Self::TenantsWrite => matches!(role, SuperAdmin),
             Self::CatalogRead => matches!(role, TenantAdmin | Billing | Support),
             Self::CatalogWrite => matches!(role, TenantAdmin | Billing),
             Self::OrdersRead | Self::CustomersRead | Self::CustomersWrite => {
@@ -193,9 +203,13 @@ impl Permission {
             | Self::ServersRead
             | Self::HostingRead
             | Self::NotificationsRead
-            | Self::WebhooksRead => Scope::Read,
+            | Self::WebhooksRead
+            | Self::TenantsRead => Scope::Read,
             Self::CustomersWrite => Scope::Write,
-            Self::SettingsWrite | Self::SecurityPolicyWrite | Self::WebhooksWrite => Scope::Admin,
+            Self::SettingsWrite
+            | Self::SecurityPolicyWrite
+            | Self::WebhooksWrite
+            | Self::TenantsWrite => Scope::Admin,
             Self::SelfMfa | Self::SecurityEventsRead => Scope::Security,
             Self::CatalogWrite
             | Self::InvoicesWrite

@@ -50,6 +50,7 @@ pub async fn bootstrap(
             name: input.tenant_slug.clone(),
             timezone: "UTC".into(),
             default_currency: "USD".into(),
+            profile: Default::default(),
         },
     )
     .await?;

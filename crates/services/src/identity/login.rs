@@ -4,7 +4,7 @@ use mpanel_domain::identity::api_token::hash_secret;
 use mpanel_domain::identity::refresh::{self, REFRESH_TOKEN_TTL, RefreshDecision};
 use mpanel_domain::identity::throttle::{self as throttle_rules, PER_ACCOUNT, PER_ADDRESS};
 use mpanel_domain::security::SecurityPolicy;
-use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, UserId};
+use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, TenantStatus, UserId};
 use mpanel_store::identity::second_factors::{Challenge, NewChallenge};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::identity::sessions::{RefreshTokenRecord, SessionRecord};
@@ -120,6 +120,12 @@ pub async fn login(sign_in: &SignIn<'_>, input: &LoginInput) -> Result<LoginOutc
     if user.status == UserStatus::Disabled {
         attempt.event("LOGIN_DISABLED_ACCOUNT", Some(user.id)).await;
         return Err(ServiceError::AccountDisabled);
+    }
+    if tenant
+        .as_ref()
+        .is_some_and(|t| t.status == TenantStatus::Suspended)
+    {
+        return Err(ServiceError::TenantSuspended);
     }
     throttle::succeeded(store, &counted).await?;
     let policy = crate::security::policy::load(store, user.tenant_id).await?;
@@ -304,6 +310,7 @@ pub async fn complete_mfa(
     if user.status != UserStatus::Active {
         return Err(ServiceError::AccountDisabled);
     }
+    check_tenant_trades(store, challenge.tenant_id).await?;
     let policy = crate::security::policy::load(store, user.tenant_id).await?;
     let start = SessionStart {
         ip: input.ip.clone(),
@@ -489,6 +496,7 @@ pub async fn refresh(
     if user.status != UserStatus::Active {
         return Err(session_ended());
     }
+    check_tenant_trades(store, rec.tenant_id).await?;
     let session = store.session(rec.tenant_id, rec.session_id).await?;
     let policy = crate::security::policy::load(store, rec.tenant_id).await?;
     let ip_addr = ip.as_deref().and_then(|ip| ip.parse().ok());
@@ -593,4 +601,12 @@ async fn revoke_reused(
     reuse.detail = Some(json!({"session_id": rec.session_id}));
     record_event_in(tx, reuse).await?;
     Ok(())
+}
+
+/// A suspended tenant's users cannot sign in or stay signed in.
+async fn check_tenant_trades(store: &Store, tenant: TenantId) -> Result<(), ServiceError> {
+    match store.tenant(tenant).await? {
+        Some(t) if t.status == TenantStatus::Suspended => Err(ServiceError::TenantSuspended),
+        _ => Ok(()),
+    }
 }

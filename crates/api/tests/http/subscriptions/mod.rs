@@ -48,6 +48,7 @@ async fn shop(app: &TestApp, slug: &str, zone: &str) -> Shop {
             name: slug.into(),
             timezone: zone.into(),
             default_currency: "EUR".into(),
+            profile: Default::default(),
         },
     )
     .await
