@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Dev helper: installs the provisioning packages, starts PowerDNS, the web node
-# (sshd + nginx) and the mail node (Dovecot) on loopback in a temporary folder,
+# (sshd + nginx), the mail node (Dovecot) and the mail relay (Postfix + a
+# catch-all Dovecot) on loopback in a temporary folder,
 # prints their settings as `export K=V` lines (also written to env.sh in that
 # folder), and keeps them running until Ctrl-C or SIGTERM, which stops them all.
 #
@@ -18,6 +19,7 @@ start_pdns
 start_world_dns
 start_web_node
 start_mail_node
+start_mail_relay
 
 service_env >"$SERVICES_DIR/env.sh"
 step "running; Ctrl-C or SIGTERM stops everything (the lines below are also in $SERVICES_DIR/env.sh)"
