@@ -310,26 +310,16 @@ impl Tx {
 }
 
 impl Store {
+    /// The endpoint of `tenant`.
     pub async fn webhook_endpoint(
         &self,
         tenant: TenantId,
         id: WebhookEndpointId,
     ) -> StoreResult<Option<WebhookEndpointRecord>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2"
-        ));
-        let found = on_pool!(self.pool, |p| {
-            match sqlx::query(sql)
-                .bind(id.as_uuid())
-                .bind(tenant.as_uuid())
-                .fetch_optional(p)
-                .await?
-            {
-                Some(row) => Some(endpoint_from_row!(&row)),
-                None => None,
-            }
-        });
-        Ok(found)
+        Ok(self
+            .webhook_endpoint_by_id(id)
+            .await?
+            .filter(|e| e.tenant_id == tenant))
     }
 
     /// Newest first, `limit` of them after the cursor `before`.

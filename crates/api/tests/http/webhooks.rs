@@ -159,6 +159,14 @@ async fn delivery_job(app: &TestApp, ops: &Account, id: WebhookDeliveryId) -> Va
         .unwrap_or_else(|| panic!("no pending job for {id}: {jobs}"))
 }
 
+async fn redeliver(app: &TestApp, admin: &Account, id: WebhookDeliveryId) -> u16 {
+    let path = format!("/api/webhooks/deliveries/{id}/redeliver");
+    app.post_as(&admin.access_token, &path, json!({}))
+        .await
+        .status()
+        .as_u16()
+}
+
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
@@ -299,14 +307,7 @@ async fn events_reach_the_receiver_signed_and_a_failing_one_is_retried_until_it_
     assert!(healthy["failing_since"].is_null(), "{healthy}");
 
     // Redelivery sends it again, with the same id.
-    let res = app
-        .post_as(
-            &admin.access_token,
-            &format!("/api/webhooks/deliveries/{id}/redeliver"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
+    assert_eq!(redeliver(&app, &admin, id).await, 202);
     let job = delivery_job(&app, &ops, id).await;
     assert_eq!(job["state"], "PENDING", "a new job: {job}");
     assert_eq!(job["run_at"], json!(rfc3339(app.clock.now())));
@@ -349,14 +350,7 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
     // it starts a new run of failures, and disables nothing.
     app.clock.set(start + Duration::days(5));
     let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
-    let res = app
-        .post_as(
-            &admin.access_token,
-            &format!("/api/webhooks/deliveries/{id}/redeliver"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
+    assert_eq!(redeliver(&app, &admin, id).await, 202);
     // Past its three days: one attempt, then given up.
     assert_eq!(sender.deliver(id).await.unwrap(), Outcome::GaveUp);
     let endpoint_now = endpoint_view(&app, &admin, &endpoint_id).await;
@@ -402,14 +396,7 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
 
     // A disabled endpoint's deliveries are not sent again until it is
     // enabled.
-    let res = app
-        .post_as(
-            &admin.access_token,
-            &format!("/api/webhooks/deliveries/{id}/redeliver"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 409);
+    assert_eq!(redeliver(&app, &admin, id).await, 409);
 
     // Staff find it in the audit log.
     let audit: Value = app
@@ -594,14 +581,7 @@ async fn endpoints_are_the_tenants_own_and_need_the_admin_role() {
         )
         .await;
     assert_eq!(res.status(), 404);
-    let res = app
-        .post_as(
-            &rival.access_token,
-            &format!("/api/webhooks/deliveries/{id}/redeliver"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 404);
+    assert_eq!(redeliver(&app, &rival, id).await, 404);
     let listed: Value = app
         .get_as(&rival.access_token, "/api/webhooks/endpoints")
         .await
@@ -679,12 +659,9 @@ async fn endpoints_are_the_tenants_own_and_need_the_admin_role() {
         .await;
     assert_eq!(res.status(), 204);
     assert_eq!(app.get_as(&admin.access_token, &path).await.status(), 404);
-    let res = app
-        .post_as(
-            &admin.access_token,
-            &format!("/api/webhooks/deliveries/{id}/redeliver"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(res.status(), 404, "its deliveries went with it");
+    assert_eq!(
+        redeliver(&app, &admin, id).await,
+        404,
+        "its deliveries went with it"
+    );
 }
