@@ -101,6 +101,22 @@ async fn an_issued_invoice_arrives_by_mail_signed_with_its_pdf_once() {
 
     let record = dkim_record(&app, &admin.access_token).await;
     assert_eq!(record["domain"], "mpanel.test");
+    // What dkimpy verifies covers the MIME structure too (RFC 6376 §5.4).
+    let signature = message
+        .header_raw("DKIM-Signature")
+        .expect("a DKIM signature")
+        .to_ascii_lowercase();
+    let signed: String = signature.split_whitespace().collect();
+    assert!(
+        signed.contains("mime-version") && signed.contains("content-type"),
+        "{signature}"
+    );
+    // The value as DNS holds it: quoted strings of at most 255.
+    let quoted = record["value_quoted"].as_str().unwrap();
+    let strings: Vec<&str> = quoted.trim_matches('"').split("\" \"").collect();
+    assert!(strings.len() >= 2, "{quoted}");
+    assert!(strings.iter().all(|s| s.len() <= 255), "{quoted}");
+    assert_eq!(strings.concat(), record["value"].as_str().unwrap());
     assert!(
         inbox::dkim_verifies(
             &raw,
