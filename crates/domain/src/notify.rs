@@ -20,23 +20,39 @@ pub enum EmailStatus {
     /// Waiting for its job (first attempt, or a retry after a transient
     /// SMTP error).
     Queued,
+    /// Claimed by an attempt that is handing it to the SMTP server; only
+    /// the attempt that moved it here from QUEUED sends it.
+    Sending,
     /// The SMTP server accepted it: it is never sent again.
     Sent,
     /// The SMTP server refused it for good (5xx), or retries ran out.
     Failed,
     /// No `smtp_url` is configured: kept here, not sent.
     Undeliverable,
+    /// Handed to the SMTP server by an attempt whose outcome was never
+    /// recorded (a crash, a lost lease, a database error): it may or may
+    /// not have been delivered, so it is not sent again; staff decide.
+    Unknown,
 }
 
 impl EmailStatus {
-    pub const ALL: [EmailStatus; 4] = [Self::Queued, Self::Sent, Self::Failed, Self::Undeliverable];
+    pub const ALL: [EmailStatus; 6] = [
+        Self::Queued,
+        Self::Sending,
+        Self::Sent,
+        Self::Failed,
+        Self::Undeliverable,
+        Self::Unknown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "QUEUED",
+            Self::Sending => "SENDING",
             Self::Sent => "SENT",
             Self::Failed => "FAILED",
             Self::Undeliverable => "UNDELIVERABLE",
+            Self::Unknown => "UNKNOWN",
         }
     }
 }

@@ -19,7 +19,10 @@ pub struct EmailRecord {
     pub html_body: String,
     /// JSON array of `mpanel_domain::notify::Attachment`.
     pub attachments: String,
+    /// The sender's address (`From`), and its display name apart, so the
+    /// mailbox is built from the two and never parsed back from text.
     pub sender: Option<String>,
+    pub sender_name: Option<String>,
     pub message_id: Option<String>,
     pub status: EmailStatus,
     pub attempts: i32,
@@ -67,7 +70,7 @@ pub struct TenantSender {
 }
 
 const COLUMNS: &str = "id, tenant_id, kind, recipient, subject, text_body, html_body, attachments, \
-    sender, message_id, status, attempts, last_error, created_at, updated_at, sent_at";
+    sender, sender_name, message_id, status, attempts, last_error, created_at, updated_at, sent_at";
 
 const DKIM_COLUMNS: &str = "id, tenant_id, domain, selector, private_key, public_key, created_at";
 
@@ -90,6 +93,7 @@ macro_rules! email_from_row {
             html_body: row.try_get("html_body")?,
             attachments: row.try_get("attachments")?,
             sender: row.try_get("sender")?,
+            sender_name: row.try_get("sender_name")?,
             message_id: row.try_get("message_id")?,
             status: decode(&status)?,
             attempts: row.try_get("attempts")?,
@@ -237,17 +241,21 @@ impl Store {
         &self,
         tenant: TenantId,
         id: EmailId,
+        sender_name: Option<&str>,
         sender: &str,
         message_id: &str,
     ) -> StoreResult<EmailRecord> {
         on_pool!(self.pool, |p| {
             sqlx::query(
-                "UPDATE email_outbox SET sender = COALESCE(sender, $3),
-                    message_id = COALESCE(message_id, $4)
+                "UPDATE email_outbox SET
+                    sender_name = CASE WHEN sender IS NULL THEN $3 ELSE sender_name END,
+                    sender = COALESCE(sender, $4),
+                    message_id = COALESCE(message_id, $5)
                  WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant.as_uuid())
             .bind(id.as_uuid())
+            .bind(sender_name)
             .bind(sender)
             .bind(message_id)
             .execute(p)
@@ -256,7 +264,89 @@ impl Store {
         self.email(tenant, id).await
     }
 
-    /// Records what an attempt came to.
+    /// Claims a QUEUED message for the attempt about to hand it to the
+    /// SMTP server (QUEUED → SENDING); whether this caller claimed it. Of
+    /// two attempts at once only one does, so only one sends.
+    pub async fn claim_email(
+        &self,
+        tenant: TenantId,
+        id: EmailId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let moved = on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE email_outbox SET status = 'SENDING', updated_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'QUEUED'",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(moved == 1)
+    }
+
+    /// Records why an attempt failed before any SMTP conversation (no
+    /// attempt counted) on a message still QUEUED: it stays QUEUED for the
+    /// retry, or becomes FAILED when `last`.
+    pub async fn record_email_error(
+        &self,
+        tenant: TenantId,
+        id: EmailId,
+        why: &str,
+        last: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let status = if last {
+            EmailStatus::Failed
+        } else {
+            EmailStatus::Queued
+        };
+        on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE email_outbox SET status = $3, last_error = $4, updated_at = $5
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'QUEUED'",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(status.as_str())
+            .bind(why)
+            .bind(now)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Marks a message left SENDING by an attempt whose outcome was never
+    /// recorded as UNKNOWN (`why` in `last_error`); whether it was.
+    pub async fn mark_email_unknown(
+        &self,
+        tenant: TenantId,
+        id: EmailId,
+        why: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let moved = on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE email_outbox SET status = 'UNKNOWN', last_error = $3, updated_at = $4
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'SENDING'",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(why)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(moved == 1)
+    }
+
+    /// Records what an attempt came to. A message already SENT stays so
+    /// (an outcome recorded late never undoes a delivery).
     pub async fn record_email_outcome(
         &self,
         tenant: TenantId,
@@ -268,7 +358,7 @@ impl Store {
             sqlx::query(
                 "UPDATE email_outbox SET status = $3, attempts = attempts + $4, last_error = $5,
                     sent_at = COALESCE($6, sent_at), updated_at = $7
-                 WHERE tenant_id = $1 AND id = $2",
+                 WHERE tenant_id = $1 AND id = $2 AND status <> 'SENT'",
             )
             .bind(tenant.as_uuid())
             .bind(id.as_uuid())

@@ -393,6 +393,7 @@ async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
         html_body: "<p>html</p>".into(),
         attachments: "[]".into(),
         sender: None,
+        sender_name: None,
         message_id: None,
         status: EmailStatus::Queued,
         attempts: 0,
@@ -406,15 +407,18 @@ async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
     tx.commit().await.unwrap();
 
     let first = store
-        .fix_email_headers(tenant, id, "A <a@one.test>", "<1@one.test>")
+        .fix_email_headers(tenant, id, Some("A"), "a@one.test", "<1@one.test>")
         .await
         .unwrap();
     let again = store
-        .fix_email_headers(tenant, id, "B <b@two.test>", "<2@two.test>")
+        .fix_email_headers(tenant, id, Some("B"), "b@two.test", "<2@two.test>")
         .await
         .unwrap();
     assert_eq!(again.message_id.as_deref(), Some("<1@one.test>"));
-    assert_eq!(again.sender, first.sender);
+    assert_eq!(
+        (&again.sender, &again.sender_name),
+        (&first.sender, &Some("A".to_owned()))
+    );
 
     let retry = EmailOutcome {
         status: EmailStatus::Queued,
@@ -426,6 +430,13 @@ async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
         .record_email_outcome(tenant, id, &retry, at)
         .await
         .unwrap();
+    // Only one attempt claims a QUEUED message (QUEUED → SENDING).
+    assert!(store.claim_email(tenant, id, at).await.unwrap());
+    assert!(!store.claim_email(tenant, id, at).await.unwrap());
+    assert_eq!(
+        store.email(tenant, id).await.unwrap().status,
+        EmailStatus::Sending
+    );
     let sent = EmailOutcome {
         status: EmailStatus::Sent,
         attempted: true,
@@ -441,6 +452,23 @@ async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
         (row.status, row.attempts, row.sent_at),
         (EmailStatus::Sent, 2, Some(at))
     );
+    // An outcome recorded late never undoes SENT.
+    let late = EmailOutcome {
+        status: EmailStatus::Failed,
+        attempted: true,
+        last_error: Some("late".into()),
+        sent_at: None,
+    };
+    store
+        .record_email_outcome(tenant, id, &late, at)
+        .await
+        .unwrap();
+    let row = store.email(tenant, id).await.unwrap();
+    assert_eq!(
+        (row.status, row.attempts, row.last_error),
+        (EmailStatus::Sent, 2, None)
+    );
+    assert!(!store.claim_email(tenant, id, at).await.unwrap());
 
     let page = |status| EmailFilter {
         status: Some(status),

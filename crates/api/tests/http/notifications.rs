@@ -101,6 +101,22 @@ async fn an_issued_invoice_arrives_by_mail_signed_with_its_pdf_once() {
 
     let record = dkim_record(&app, &admin.access_token).await;
     assert_eq!(record["domain"], "mpanel.test");
+    // What dkimpy verifies covers the MIME structure too (RFC 6376 §5.4).
+    let signature = message
+        .header_raw("DKIM-Signature")
+        .expect("a DKIM signature")
+        .to_ascii_lowercase();
+    let signed: String = signature.split_whitespace().collect();
+    assert!(
+        signed.contains("mime-version") && signed.contains("content-type"),
+        "{signature}"
+    );
+    // The value as DNS holds it: quoted strings of at most 255.
+    let quoted = record["value_quoted"].as_str().unwrap();
+    let strings: Vec<&str> = quoted.trim_matches('"').split("\" \"").collect();
+    assert!(strings.len() >= 2, "{quoted}");
+    assert!(strings.iter().all(|s| s.len() <= 255), "{quoted}");
+    assert_eq!(strings.concat(), record["value"].as_str().unwrap());
     assert!(
         inbox::dkim_verifies(
             &raw,
@@ -251,6 +267,12 @@ async fn another_tenant_sees_nothing_and_a_role_without_the_permission_is_refuse
 
 /// An SMTP server that answers every RCPT TO with `answer`.
 async fn refusing_smtp(answer: &'static str) -> u16 {
+    fake_smtp(Box::leak(Box::new([("RCPT", answer)]))).await
+}
+
+/// An SMTP server that offers AUTH PLAIN and answers each command in
+/// `answers` (by its first four letters) as given, anything else with 250.
+async fn fake_smtp(answers: &'static [(&'static str, &'static str)]) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -261,10 +283,12 @@ async fn refusing_smtp(answer: &'static str) -> u16 {
                 write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                    let reply = match verb.as_str() {
-                        "EHLO" | "HELO" => "250 fake\r\n",
-                        "RCPT" => answer,
-                        "QUIT" => "221 bye\r\n",
+                    let given = answers.iter().find(|(v, _)| *v == verb).map(|(_, a)| *a);
+                    let reply = match (verb.as_str(), given) {
+                        (_, Some(answer)) => answer,
+                        ("EHLO", None) => "250-fake\r\n250 AUTH PLAIN LOGIN\r\n",
+                        ("HELO", None) => "250 fake\r\n",
+                        ("QUIT", None) => "221 bye\r\n",
                         _ => "250 ok\r\n",
                     };
                     if write.write_all(reply.as_bytes()).await.is_err() || verb == "QUIT" {
@@ -277,19 +301,166 @@ async fn refusing_smtp(answer: &'static str) -> u16 {
     port
 }
 
+fn mailer_at(url: &str) -> mpanel_services::notify::Mailer {
+    mpanel_services::notify::Mailer::new(
+        mpanel_services::notify::MailSettings::new(Some(url), MAIL_FROM).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Runs each `notify.email` job once as its last attempt.
+async fn run_last_attempt(
+    app: &TestApp,
+    mailer: &mpanel_services::notify::Mailer,
+) -> Vec<Result<(), String>> {
+    let mut out = Vec::new();
+    for job in inbox::mail_jobs(app).await {
+        let done =
+            mpanel_services::notify::deliver(&app.store, app.clock.as_ref(), mailer, &job, true)
+                .await;
+        out.push(done.map_err(|e| e.to_string()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_message_whose_outcome_was_lost_is_not_sent_again_but_unknown() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "lostmail").await;
+    let to = fresh_address("jane");
+    let jane = customer(&app, &admin, &to, "DE", None).await;
+    issued_invoice(&app, &admin, &jane).await;
+    let mailer = inbox::relay_mailer();
+    assert_eq!(inbox::run_mail_jobs(&app, &mailer).await, vec![Ok(())]);
+    assert_eq!(inbox::messages(&to, 1).await.len(), 1);
+
+    // The server accepted it, but writing SENT never happened (a crash, a
+    // lapsed lease, a database error): the row is left as the sending
+    // attempt claimed it.
+    app.store
+        .execute_raw_for_tests(&format!(
+            "UPDATE email_outbox SET status = 'SENDING', sent_at = NULL WHERE recipient = '{to}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(inbox::run_mail_jobs(&app, &mailer).await, vec![Ok(())]);
+    let row = &outbox(&app, &admin.access_token, "").await[0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("UNKNOWN"), &json!(1))
+    );
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("may or may not have been delivered"),
+        "{row}"
+    );
+    // Another retry changes nothing; no second copy arrives.
+    assert_eq!(inbox::run_mail_jobs(&app, &mailer).await, vec![Ok(())]);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(Imap::login(&to).await.search_all().await.len(), 1);
+    assert_eq!(
+        outbox(&app, &admin.access_token, "?status=UNKNOWN")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_refused_login_or_starttls_is_retried_not_failed() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "badlogin").await;
+    let jane = customer(&app, &admin, &fresh_address("jane"), "DE", None).await;
+    issued_invoice(&app, &admin, &jane).await;
+
+    // A wrong password (535 to AUTH): the configuration's fault, retried.
+    let port = fake_smtp(&[("AUTH", "535 5.7.8 Authentication credentials invalid\r\n")]).await;
+    let wrong = mailer_at(&format!("smtp://mailer:wrong-pw@127.0.0.1:{port}"));
+    let ran = inbox::run_mail_jobs(&app, &wrong).await;
+    assert!(ran[0].as_ref().unwrap_err().contains("535"), "{ran:?}");
+    let row = &outbox(&app, &admin.access_token, "").await[0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("QUEUED"), &json!(1))
+    );
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("Authentication credentials invalid")
+    );
+
+    // 530 (STARTTLS required) to MAIL FROM: also the configuration's.
+    let port = fake_smtp(&[("MAIL", "530 5.7.0 Must issue a STARTTLS command first\r\n")]).await;
+    let ran = inbox::run_mail_jobs(&app, &mailer_at(&format!("smtp://127.0.0.1:{port}"))).await;
+    assert!(ran[0].as_ref().unwrap_err().contains("530"), "{ran:?}");
+    let row = &outbox(&app, &admin.access_token, "").await[0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("QUEUED"), &json!(2))
+    );
+
+    // The last attempt gives up: FAILED, the error kept.
+    let ran = run_last_attempt(&app, &wrong).await;
+    assert!(ran[0].is_err(), "{ran:?}");
+    let row = &outbox(&app, &admin.access_token, "").await[0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("FAILED"), &json!(3))
+    );
+    assert!(row["last_error"].as_str().unwrap().contains("535"));
+}
+
+#[tokio::test]
+async fn an_error_before_sending_is_recorded_and_the_last_attempt_fails_it() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "unsignable").await;
+    let jane = customer(&app, &admin, &fresh_address("jane"), "DE", None).await;
+    issued_invoice(&app, &admin, &jane).await;
+    // The tenant's DKIM key cannot be opened (damaged at rest).
+    dkim_record(&app, &admin.access_token).await;
+    app.store
+        .execute_raw_for_tests("UPDATE dkim_keys SET private_key = 'damaged'")
+        .await
+        .unwrap();
+    let mailer = inbox::relay_mailer();
+
+    let ran = inbox::run_mail_jobs(&app, &mailer).await;
+    assert!(ran[0].is_err(), "{ran:?}");
+    let row = &outbox(&app, &admin.access_token, "").await[0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("QUEUED"), &json!(0)),
+        "{row}"
+    );
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("before sending"),
+        "{row}"
+    );
+
+    let ran = run_last_attempt(&app, &mailer).await;
+    assert!(ran[0].is_err(), "{ran:?}");
+    let row = &outbox(&app, &admin.access_token, "").await[0];
+    assert_eq!(
+        (&row["status"], &row["attempts"]),
+        (&json!("FAILED"), &json!(0)),
+        "{row}"
+    );
+    assert!(row["last_error"].as_str().is_some(), "{row}");
+}
+
 #[tokio::test]
 async fn smtp_refusals_are_recorded_transient_ones_retried() {
     let app = TestApp::start().await;
     let admin = billing_admin(&app, "refused").await;
     let jane = customer(&app, &admin, &fresh_address("jane"), "DE", None).await;
     issued_invoice(&app, &admin, &jane).await;
-    let mailer = |port: u16| {
-        let url = format!("smtp://127.0.0.1:{port}");
-        mpanel_services::notify::Mailer::new(
-            mpanel_services::notify::MailSettings::new(Some(&url), MAIL_FROM).unwrap(),
-        )
-        .unwrap()
-    };
+    let mailer = |port: u16| mailer_at(&format!("smtp://127.0.0.1:{port}"));
 
     // 4xx: kept QUEUED for the job's next attempt, the error recorded.
     let busy = mailer(refusing_smtp("451 4.3.0 try again later\r\n").await);

@@ -1,11 +1,12 @@
 //! The `notify.email` job: delivers one outbox message over SMTP, DKIM
-//! signed. A message already SENT is left alone, so a job retried after
-//! the server accepted (its completion lost) never delivers twice. A
-//! transient SMTP error is recorded and retried with the queue's back-off;
-//! a permanent one (5xx) makes the message FAILED at once. Without
-//! `smtp_url` the message is UNDELIVERABLE.
+//! signed. An attempt claims the message (QUEUED → SENDING) before it
+//! talks to the server, so a job retried after the server accepted (its
+//! outcome lost) never delivers twice: it finds SENDING and marks the
+//! message UNKNOWN. An error is recorded and retried with the queue's
+//! back-off; the server refusing the message itself (55x) makes it FAILED
+//! at once, as does the last attempt. Without `smtp_url` the message is
+//! UNDELIVERABLE.
 
-use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mpanel_domain::Clock;
 use mpanel_domain::notify::{DeliverEmail, EmailStatus, domain_of, message_id};
@@ -36,6 +37,12 @@ impl Mailer {
 }
 
 /// Runs one attempt of the job; `last` when no retry follows.
+///
+/// Only the attempt that moves the message from QUEUED to SENDING hands
+/// it to the SMTP server. An attempt that finds it SENDING (an earlier
+/// one sent it, or tried to, and its outcome was never recorded) does not
+/// send it again: it marks it UNKNOWN for staff. A message already SENT,
+/// FAILED, UNDELIVERABLE or UNKNOWN is left alone.
 pub async fn deliver(
     store: &Store,
     clock: &dyn Clock,
@@ -50,10 +57,22 @@ pub async fn deliver(
                 "the message is not in the outbox".into(),
             ));
         }
-        Err(e) => return Err(JobError::retry(e)),
+        Err(e) => return Err(before_send(store, clock, job, e, last).await),
     };
-    if email.status == EmailStatus::Sent {
-        return Ok(());
+    match email.status {
+        EmailStatus::Queued => {}
+        EmailStatus::Sending => {
+            store
+                .mark_email_unknown(email.tenant_id, email.id, UNKNOWN_WHY, clock.now())
+                .await
+                .map_err(JobError::retry)?;
+            tracing::warn!(email = %email.id, "an earlier attempt's outcome was lost: UNKNOWN");
+            return Ok(());
+        }
+        EmailStatus::Sent
+        | EmailStatus::Failed
+        | EmailStatus::Undeliverable
+        | EmailStatus::Unknown => return Ok(()),
     }
     let Some(transport) = &mailer.transport else {
         let outcome = EmailOutcome {
@@ -71,14 +90,65 @@ pub async fn deliver(
             record(store, clock, &email, &outcome).await?;
             return Err(JobError::Permanent(why));
         }
-        Err((_, BuildError::Internal(e))) => return Err(JobError::retry(e)),
+        Err((_, BuildError::Internal(e))) => {
+            return Err(before_send(store, clock, job, e, last).await);
+        }
     };
+    match store
+        .claim_email(email.tenant_id, email.id, clock.now())
+        .await
+    {
+        Ok(true) => {}
+        // Another attempt claimed it: that one sends it.
+        Ok(false) => return Ok(()),
+        Err(e) => return Err(before_send(store, clock, job, e, last).await),
+    }
     let sent = transport.send(message).await;
     after_send(store, clock, &email, sent, last).await
 }
 
-/// Records what the SMTP server answered: SENT, or the error (FAILED for
-/// a 5xx or on the last attempt, else QUEUED for the retry).
+/// What an attempt that finds the message SENDING records.
+pub const UNKNOWN_WHY: &str = "an earlier attempt handed this message to the SMTP server and its \
+     outcome was not recorded: it may or may not have been delivered, so it is not sent again \
+     (staff decide)";
+
+/// An error before any SMTP conversation (the database, the invoice PDF,
+/// the DKIM key, a missing tenant): recorded as `last_error`, the message
+/// kept QUEUED for the retry or FAILED on the last attempt.
+async fn before_send(
+    store: &Store,
+    clock: &dyn Clock,
+    job: &DeliverEmail,
+    e: impl std::fmt::Display,
+    last: bool,
+) -> JobError {
+    let why = format!("before sending: {e}");
+    if let Err(err) = store
+        .record_email_error(job.tenant_id, job.email_id, &why, last, clock.now())
+        .await
+    {
+        tracing::warn!(email = %job.email_id, error = %err, "cannot record why a message was not sent");
+    }
+    JobError::Retry(why)
+}
+
+/// Whether the server refused the message itself: a 5xx in the 55x range
+/// (what MAIL FROM, RCPT TO and DATA are refused with: no such user,
+/// mailbox unavailable, too big, not accepted). lettre does not say which
+/// command an error answers, so the code decides. Any other error (an
+/// authentication or STARTTLS refusal such as 530/534/535/538, a 4xx, a
+/// connection or TLS failure) is the server's or the configuration's and
+/// is retried.
+pub fn refused_for_good(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent()
+        && e.status()
+            .map(u16::from)
+            .is_some_and(|code| (550..=559).contains(&code))
+}
+
+/// Records what the SMTP server answered: SENT, or the error (FAILED when
+/// the server refused the message itself or on the last attempt, else
+/// QUEUED for the retry).
 async fn after_send(
     store: &Store,
     clock: &dyn Clock,
@@ -99,7 +169,7 @@ async fn after_send(
         Err(e) => e,
     };
     let why = format!("SMTP: {e}");
-    let permanent = e.is_permanent();
+    let permanent = refused_for_good(&e);
     let status = if permanent || last {
         EmailStatus::Failed
     } else {
@@ -156,7 +226,13 @@ async fn fix_headers(
     let from = sender::effective(&tenant, &own, &mailer.settings);
     let id = message_id(email.id, from.email.domain());
     Ok(store
-        .fix_email_headers(email.tenant_id, email.id, &from.to_string(), &id)
+        .fix_email_headers(
+            email.tenant_id,
+            email.id,
+            from.name.as_deref(),
+            from.email.as_ref(),
+            &id,
+        )
         .await?)
 }
 
@@ -165,12 +241,13 @@ async fn signed(
     clock: &dyn Clock,
     email: &EmailRecord,
 ) -> Result<lettre::Message, BuildError> {
-    let from: Mailbox = email
+    let address = email
         .sender
         .as_deref()
         .unwrap_or_default()
         .parse()
         .map_err(|e| BuildError::Permanent(format!("the sender is not an address: {e}")))?;
+    let from = sender::mailbox(email.sender_name.clone(), address);
     let domain = domain_of(from.email.as_ref())
         .ok_or_else(|| BuildError::Permanent("the sender has no domain".into()))?;
     let key = dkim::key_for(store, email.tenant_id, &domain, clock.now()).await?;

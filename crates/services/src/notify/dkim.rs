@@ -31,8 +31,12 @@ pub struct DkimRecordView {
     pub record_name: String,
     /// Always `TXT`.
     pub record_type: &'static str,
-    /// `v=DKIM1; k=rsa; p=…`.
+    /// `v=DKIM1; k=rsa; p=…`, whole.
     pub value: String,
+    /// `value` as DNS holds it: quoted strings of at most 255 characters
+    /// each, separated by spaces (what a zone file or most DNS panels
+    /// take for a TXT record longer than one string).
+    pub value_quoted: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -44,8 +48,20 @@ pub fn record_view(key: &DkimKeyRecord) -> DkimRecordView {
         record_name: dkim_record_name(&key.selector, &key.domain),
         record_type: "TXT",
         value: dkim_record_value(&key.public_key),
+        value_quoted: txt_strings(&dkim_record_value(&key.public_key)),
         created_at: key.created_at,
     }
+}
+
+/// `value` as TXT character-strings: quoted, at most 255 characters each
+/// (a DKIM value is ASCII without quotes or backslashes).
+pub fn txt_strings(value: &str) -> String {
+    value
+        .as_bytes()
+        .chunks(255)
+        .map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn binding_row(tenant: TenantId, id: DkimKeyId) -> String {
@@ -126,10 +142,20 @@ pub fn signing_config(store: &Store, key: &DkimKeyRecord) -> Result<DkimConfig, 
     )?;
     let signing = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa)
         .map_err(|e| ServiceError::internal_msg(format!("a stored DKIM key is unusable: {e}")))?;
-    let headers = ["From", "To", "Subject", "Date", "Message-ID"]
-        .into_iter()
-        .map(HeaderName::new_from_ascii_str)
-        .collect();
+    // RFC 6376 §5.4: what a reader trusts, and the MIME structure (an
+    // unsigned Content-Type could be swapped to show another part).
+    let headers = [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "MIME-Version",
+        "Content-Type",
+    ]
+    .into_iter()
+    .map(HeaderName::new_from_ascii_str)
+    .collect();
     Ok(DkimConfig::new(
         key.selector.clone(),
         key.domain.clone(),
@@ -154,4 +180,26 @@ pub async fn record(
     let domain = from.email.domain().to_ascii_lowercase();
     let key = key_for(&cx.store, cx.tenant_id(), &domain, cx.now()).await?;
     Ok(record_view(&key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_split_into_strings_of_at_most_255() {
+        let value = format!("v=DKIM1; k=rsa; p={}", "A".repeat(392));
+        let quoted = txt_strings(&value);
+        let inner = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap();
+        let strings: Vec<&str> = inner.split("\" \"").collect();
+        assert_eq!(strings.len(), 2, "{quoted}");
+        assert!(strings.iter().all(|s| s.len() <= 255 && !s.contains('"')));
+        assert_eq!(strings[0].len(), 255);
+        let joined: String = strings.concat();
+        assert_eq!(joined, value);
+        assert_eq!(txt_strings("v=DKIM1"), "\"v=DKIM1\"");
+    }
 }

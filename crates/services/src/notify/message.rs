@@ -4,8 +4,8 @@
 //! to.
 
 use lettre::Message;
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{self, ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use mpanel_domain::notify::Attachment;
 use mpanel_store::Store;
 use mpanel_store::notify::EmailRecord;
@@ -44,14 +44,40 @@ pub async fn build(
     for part in attachments(store, email).await? {
         mixed = mixed.singlepart(part);
     }
+    let (content_type, body) = lift(&mixed)?;
     Message::builder()
         .from(from)
         .to(to)
         .subject(email.subject.clone())
         .date(std::time::SystemTime::from(email.created_at))
         .message_id(email.message_id.clone())
-        .multipart(mixed)
+        .header(header::MIME_VERSION_1_0)
+        .header(content_type)
+        .body(body)
         .map_err(|e| BuildError::Permanent(format!("the message cannot be built: {e}")))
+}
+
+/// The multipart's `Content-Type` and its body, apart, so the
+/// `Content-Type` is one of the message's own headers: lettre signs only
+/// those, and RFC 6376 §5.4 wants it (with `MIME-Version`) signed.
+fn lift(mixed: &MultiPart) -> Result<(ContentType, Body), BuildError> {
+    let content_type = mixed
+        .headers()
+        .get::<ContentType>()
+        .ok_or_else(|| BuildError::Permanent("the multipart has no Content-Type".into()))?;
+    let headers = mixed.headers().to_string().len() + 2;
+    let formatted = mixed.formatted();
+    let raw = formatted.get(headers..).unwrap_or_default().to_vec();
+    // lettre laid the parts out (each quoted-printable, base64 or 7-bit,
+    // lines under 1000), so the body is encoded already; 8-bit only if a
+    // part was left 8-bit.
+    let encoding = if raw.is_ascii() {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    };
+    let body = Body::dangerous_pre_encoded(raw, encoding);
+    Ok((content_type, body))
 }
 
 async fn attachments(store: &Store, email: &EmailRecord) -> Result<Vec<SinglePart>, BuildError> {

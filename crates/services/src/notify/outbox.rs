@@ -46,6 +46,7 @@ pub async fn enqueue(
         html_body: email.rendered.html,
         attachments,
         sender: None,
+        sender_name: None,
         message_id: None,
         status: EmailStatus::Queued,
         attempts: 0,

@@ -84,9 +84,42 @@ fn check_smtp_url(url: &str) -> Result<(), String> {
     if !matches!(parsed.scheme(), "smtp" | "smtps") {
         return Err("must start with smtp:// or smtps://".into());
     }
+    if credentials_in_clear(&parsed) {
+        return Err(
+            "carries a login on a plain smtp:// connection, which would send the \
+             password unencrypted: use smtps://host:port or smtp://host:port?tls=required \
+             (a login over plain smtp:// is allowed only to a loopback host)"
+                .into(),
+        );
+    }
     transport(url).map(drop).map_err(|e| {
         format!("{e} (use smtp://host:port, smtp://host:port?tls=required or smtps://host:port)")
     })
+}
+
+/// Whether a login would cross the network unencrypted: credentials on a
+/// plain `smtp://` URL without `tls=required`, to a host not on loopback
+/// (lettre logs in with PLAIN on a connection that is not encrypted).
+fn credentials_in_clear(url: &url::Url) -> bool {
+    if url.scheme() != "smtp" || (url.username().is_empty() && url.password().is_none()) {
+        return false;
+    }
+    let tls_required = url
+        .query_pairs()
+        .any(|(k, v)| k == "tls" && v == "required");
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // `smtp` is not a special scheme: its IPv4 hosts come as names.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    };
+    !tls_required && !loopback
 }
 
 /// `smtp://user:secret@host` → `smtp://user:***@host`.
@@ -124,6 +157,31 @@ mod tests {
             MailSettings::new(None, "not an address").unwrap_err().0,
             "mail_from"
         );
+    }
+
+    #[test]
+    fn a_login_over_plain_smtp_is_refused_off_loopback() {
+        for url in [
+            "smtp://mailer:s3cret-pw@mail.example.com:25",
+            "smtp://mailer:s3cret-pw@mail.example.com:587?tls=opportunistic",
+            "smtp://mailer@192.0.2.7:25",
+        ] {
+            let (key, message) = MailSettings::new(Some(url), DEFAULT_SENDER).unwrap_err();
+            assert_eq!(key, "smtp_url", "{url}");
+            assert!(message.contains("tls=required"), "{message}");
+            assert!(!message.contains("s3cret-pw"), "{message}");
+        }
+        for url in [
+            "smtp://mailer:s3cret-pw@mail.example.com:587?tls=required",
+            "smtps://mailer:s3cret-pw@mail.example.com:465",
+            "smtp://mailer:s3cret-pw@127.0.0.1:25",
+            "smtp://mailer:s3cret-pw@127.3.4.5:25",
+            "smtp://mailer:s3cret-pw@[::1]:25",
+            "smtp://mailer:s3cret-pw@localhost:25",
+            "smtp://mail.example.com:25",
+        ] {
+            MailSettings::new(Some(url), DEFAULT_SENDER).unwrap();
+        }
     }
 
     #[test]

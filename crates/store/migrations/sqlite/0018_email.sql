@@ -12,10 +12,15 @@ CREATE TABLE email_outbox (
     html_body   TEXT NOT NULL,
     -- What regenerates each attachment (JSON array), not its bytes.
     attachments TEXT NOT NULL,
-    -- Fixed at the first attempt, so every resend carries the same ones.
+    -- Fixed at the first attempt, so every resend carries the same ones:
+    -- the sender's address and its display name (kept apart, never
+    -- parsed back from `Name <address>`).
     sender      TEXT,
+    sender_name TEXT,
     message_id  TEXT,
-    -- QUEUED, SENT, FAILED, UNDELIVERABLE.
+    -- QUEUED, SENDING (claimed by the attempt handing it to the server),
+    -- SENT, FAILED, UNDELIVERABLE, UNKNOWN (a SENDING whose outcome was
+    -- never recorded: maybe delivered, never resent; staff decide).
     status      TEXT NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,
