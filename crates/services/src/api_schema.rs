@@ -37,3 +37,18 @@ pub fn country_code() -> utoipa::openapi::schema::Object {
         .enum_values(Some(mpanel_domain::contact::country_codes()))
         .build()
 }
+
+/// [`country_code`], or `null` where the country is optional in an answer.
+pub fn country_code_or_null() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let mut codes: Vec<serde_json::Value> = mpanel_domain::contact::country_codes()
+        .into_iter()
+        .map(serde_json::Value::from)
+        .collect();
+    codes.push(serde_json::Value::Null);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("ISO 3166-1 alpha-2 country code, or null"))
+        .enum_values(Some(codes))
+        .build()
+}

@@ -28,7 +28,7 @@ pub struct BillingSettings {
     #[schema(max_items = 6)]
     pub address_lines: Vec<String>,
     /// ISO 3166-1 alpha-2 of the seller (decides EU reverse charge).
-    #[schema(schema_with = crate::api_schema::country_code)]
+    #[schema(schema_with = crate::api_schema::country_code_or_null)]
     pub country: Option<String>,
     pub tax_id: Option<String>,
     pub tax_mode: TaxMode,
