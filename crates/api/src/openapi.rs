@@ -16,10 +16,10 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    api_tokens, audit, auth, catalog, customers, dns, health, hosting, hosting_sftp, invoices,
-    metrics, mfa, my_hosting, notifications, ops, orders, public_catalog, security_events,
-    security_policy, security_profile, servers, sessions, settings, stripe, subscriptions, tenants,
-    users, webhooks,
+    account_links, api_tokens, audit, auth, catalog, customers, dns, health, hosting, hosting_sftp,
+    invoices, metrics, mfa, my_hosting, notifications, ops, orders, public_catalog,
+    security_events, security_policy, security_profile, servers, sessions, settings, stripe,
+    subscriptions, tenants, users, webhooks,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -116,6 +116,9 @@ fn identity_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(auth::mfa))
+        .routes(routes!(account_links::accept_invitation))
+        .routes(routes!(account_links::forgot_password))
+        .routes(routes!(account_links::reset_password))
         .routes(routes!(security_profile::profile))
         .routes(routes!(mfa::mfa_enable))
         .routes(routes!(mfa::mfa_confirm))
@@ -132,6 +135,7 @@ fn identity_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update))
         .routes(routes!(users::disable))
+        .routes(routes!(users::invite))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(sessions::revoke_all_sessions))

@@ -82,18 +82,35 @@ pub enum EmailKind {
     InvoiceIssued,
     /// An invoice is overdue (a dunning step).
     InvoiceReminder,
+    /// A new user's link to set a password.
+    Invitation,
+    /// A link to set a new password.
+    PasswordReset,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 2] = [Self::InvoiceIssued, Self::InvoiceReminder];
+    pub const ALL: [EmailKind; 4] = [
+        Self::InvoiceIssued,
+        Self::InvoiceReminder,
+        Self::Invitation,
+        Self::PasswordReset,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvoiceIssued => "INVOICE_ISSUED",
             Self::InvoiceReminder => "INVOICE_REMINDER",
+            Self::Invitation => "INVITATION",
+            Self::PasswordReset => "PASSWORD_RESET",
         }
     }
 }
+
+/// What a message's templates see in place of a link with a secret: the
+/// link itself is sealed beside the message and put in only when the
+/// message is built for sending. Letters and dashes only, so neither HTML
+/// escaping nor line wrapping changes it.
+pub const LINK_PLACEHOLDER: &str = "MPANEL-LINK-PLACEHOLDER";
 
 impl FromStr for EmailKind {
     type Err = String;

@@ -57,7 +57,7 @@ pub async fn create_user_cmd(config: Config, args: CreateUserArgs) -> anyhow::Re
             email: args.email,
             display_name: args.name,
             role,
-            password: password.clone(),
+            password: Some(password.clone()),
         };
         let user = create_in(
             &store,

@@ -56,6 +56,7 @@ pub const KEYS: &[&str] = &[
     "dns_verification_authority_port",
     "smtp_url",
     "mail_from",
+    "portal_url",
     "webhook_allowed_networks",
 ];
 
@@ -150,6 +151,13 @@ struct Raw {
     smtp_url: Option<String>,
     #[serde(deserialize_with = "scalar_string")]
     mail_from: String,
+    /// Where invitation and reset links lead; default `webauthn_origin`.
+    #[serde(
+        default,
+        deserialize_with = "optional_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    portal_url: Option<String>,
 }
 
 impl Default for Raw {
@@ -188,6 +196,7 @@ impl Default for Raw {
             smtp_url: None,
             mail_from: mpanel_services::notify::settings::DEFAULT_SENDER.into(),
             webhook_allowed_networks: None,
+            portal_url: None,
         }
     }
 }
@@ -343,7 +352,9 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
     check_bootstrap(&raw, &bad)?;
     check_jobs(&raw, &bad)?;
     let secrets_key = check_integrations(&raw, &bad)?;
+    let portal_url = raw.portal_url.as_deref().unwrap_or(&raw.webauthn_origin);
     let mail = mpanel_services::notify::MailSettings::new(raw.smtp_url.as_deref(), &raw.mail_from)
+        .and_then(|m| m.with_portal_url(portal_url))
         .map_err(|(key, why)| bad(key, &why))?;
     let webhooks = check_webhooks(&raw, &bad)?;
     let jobs = job_settings(&raw, secrets_key.clone(), mail, webhooks.clone());

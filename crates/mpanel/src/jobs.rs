@@ -194,7 +194,8 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
 }
 
 /// `notify.email`: delivers one outbox message (see
-/// `mpanel_services::notify::deliver`).
+/// `mpanel_services::notify::deliver`); `identity.password_reset`: sends
+/// a reset link when the account exists.
 fn register_notify(
     registry: &mut Registry,
     settings: &JobSettings,
@@ -202,6 +203,17 @@ fn register_notify(
     clock: Arc<dyn Clock>,
 ) {
     use mpanel_services::notify::{Mailer, deliver};
+    let (reset_store, reset_clock) = (store.clone(), clock.clone());
+    registry.handle(
+        move |_ctx, job: mpanel_domain::identity::account_link::PasswordResetRequest| {
+            let (store, clock) = (reset_store.clone(), reset_clock.clone());
+            async move {
+                mpanel_services::identity::password_reset::send(&store, clock.as_ref(), &job)
+                    .await
+                    .map_err(JobError::retry)
+            }
+        },
+    );
     let mailer = match Mailer::new(settings.mail.clone()) {
         Ok(mailer) => Arc::new(mailer),
         Err(err) => {

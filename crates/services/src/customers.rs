@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::ServiceError;
 use crate::context::{Audited, Context};
-use crate::orders::{CustomerInput, find_or_create_customer};
+use crate::orders::{CustomerInput, PortalInvitation, find_or_create_customer};
 
 /// Changes to a customer; absent fields stay.
 #[derive(Debug, Clone, Default)]
@@ -28,11 +28,13 @@ pub async fn create(
     cx: &Context,
     input: &CustomerInput,
     address: Option<Value>,
+    invitation: PortalInvitation,
 ) -> Result<CustomerRecord, ServiceError> {
     crate::orders::check_customer(input)?;
     let now = cx.now();
     let mut tx = cx.store.begin().await?;
-    let (mut customer, created) = find_or_create_customer(&mut tx, &cx.tenant, input, now).await?;
+    let (mut customer, created) =
+        find_or_create_customer(&mut tx, &cx.tenant, input, invitation, now).await?;
     if !created {
         return Err(ServiceError::Conflict(format!(
             "a customer with e-mail {:?} exists",

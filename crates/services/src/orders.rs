@@ -11,6 +11,7 @@ use mpanel_domain::catalog::{
     Currency, Period, PriceRequest, ProductStatus, ProvisioningTemplate, Visibility,
 };
 use mpanel_domain::identity::Role;
+use mpanel_domain::identity::account_link::LinkPurpose::Invitation;
 use mpanel_domain::orders::{OrderStatus, domain_name, name_claims};
 use mpanel_domain::provisioning::payloads::ProvisionSubscription;
 use mpanel_domain::provisioning::{PROVISION_JOB, plan};
@@ -410,11 +411,21 @@ fn invoice_lines(
     lines
 }
 
-/// The customer by e-mail, created (with its invited portal user) if new.
+/// Whether a new customer's portal user is sent an invitation now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalInvitation {
+    Send,
+    /// Later, by `POST /api/users/{id}/invite` (staff importing customers).
+    Hold,
+}
+
+/// The customer by e-mail, created if new, with its portal user (sent an
+/// invitation unless held).
 pub(crate) async fn find_or_create_customer(
     tx: &mut Tx,
     tenant: &TenantRecord,
     c: &CustomerInput,
+    invitation: PortalInvitation,
     now: time::OffsetDateTime,
 ) -> Result<(CustomerRecord, bool), ServiceError> {
     let email = c.email.trim().to_owned();
@@ -447,6 +458,9 @@ pub(crate) async fn find_or_create_customer(
                     now,
                 )
                 .await?;
+            if invitation == PortalInvitation::Send {
+                crate::identity::account_links::send_in(tx, tenant, &user, Invitation, now).await?;
+            }
             user.id
         }
     };
@@ -522,8 +536,14 @@ pub async fn place_order(
     let now = clock.now();
     let order_id = OrderId::new();
     let mut tx = store.begin().await?;
-    let (customer, new_customer) =
-        find_or_create_customer(&mut tx, tenant, &input.customer, now).await?;
+    let (customer, new_customer) = find_or_create_customer(
+        &mut tx,
+        tenant,
+        &input.customer,
+        PortalInvitation::Send,
+        now,
+    )
+    .await?;
     let placing = Placing {
         tenant,
         customer: &customer,

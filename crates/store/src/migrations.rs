@@ -54,6 +54,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(18, "email", "0018_email"),
     migration!(19, "webhooks", "0019_webhooks"),
     migration!(20, "tenant_profile", "0020_tenant_profile"),
+    migration!(21, "account_links", "0021_account_links"),
 ];
 
 /// One migration, as shown to operators.

@@ -19,6 +19,9 @@ pub struct EmailRecord {
     pub html_body: String,
     /// JSON array of `mpanel_domain::notify::Attachment`.
     pub attachments: String,
+    /// The link that replaces the bodies' placeholder, sealed (an
+    /// invitation or reset link: never kept in clear).
+    pub link_sealed: Option<String>,
     /// The sender's address (`From`), and its display name apart, so the
     /// mailbox is built from the two and never parsed back from text.
     pub sender: Option<String>,
@@ -70,7 +73,7 @@ pub struct TenantSender {
 }
 
 const COLUMNS: &str = "id, tenant_id, kind, recipient, subject, text_body, html_body, attachments, \
-    sender, sender_name, message_id, status, attempts, last_error, created_at, updated_at, sent_at";
+    link_sealed, sender, sender_name, message_id, status, attempts, last_error, created_at, updated_at, sent_at";
 
 const DKIM_COLUMNS: &str = "id, tenant_id, domain, selector, private_key, public_key, created_at";
 
@@ -92,6 +95,7 @@ macro_rules! email_from_row {
             text_body: row.try_get("text_body")?,
             html_body: row.try_get("html_body")?,
             attachments: row.try_get("attachments")?,
+            link_sealed: row.try_get("link_sealed")?,
             sender: row.try_get("sender")?,
             sender_name: row.try_get("sender_name")?,
             message_id: row.try_get("message_id")?,
@@ -126,8 +130,8 @@ impl Tx {
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO email_outbox (id, tenant_id, kind, recipient, subject, text_body,
-                    html_body, attachments, status, attempts, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
+                    html_body, attachments, link_sealed, status, attempts, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $11, $9, 0, $10, $10)",
             )
             .bind(e.id.as_uuid())
             .bind(e.tenant_id.as_uuid())
@@ -139,6 +143,7 @@ impl Tx {
             .bind(&e.attachments)
             .bind(e.status.as_str())
             .bind(e.created_at)
+            .bind(&e.link_sealed)
             .execute(&mut *conn)
             .await?;
         });
@@ -357,7 +362,8 @@ impl Store {
         on_pool!(self.pool, |p| {
             sqlx::query(
                 "UPDATE email_outbox SET status = $3, attempts = attempts + $4, last_error = $5,
-                    sent_at = COALESCE($6, sent_at), updated_at = $7
+                    sent_at = COALESCE($6, sent_at), updated_at = $7,
+                    link_sealed = CASE WHEN $3 = 'SENT' THEN NULL ELSE link_sealed END
                  WHERE tenant_id = $1 AND id = $2 AND status <> 'SENT'",
             )
             .bind(tenant.as_uuid())

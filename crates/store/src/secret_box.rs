@@ -41,6 +41,8 @@ pub mod kind {
     pub const SIGNING_KEY: &str = "signing_key";
     /// `dkim_keys.private_key`; row: `<tenant id>/<key id>`.
     pub const DKIM_KEY: &str = "dkim_key";
+    /// `email_outbox.link_sealed`; row: `<tenant id>/<message id>`.
+    pub const EMAIL_LINK: &str = "email_link";
     /// Keyed hashes of recovery codes (a purpose for [`super::SecretBox::mac`]).
     pub const RECOVERY_CODE: &str = "recovery_code";
 

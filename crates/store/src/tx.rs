@@ -20,6 +20,8 @@ pub struct Tx {
     pub(crate) job_wakeup: Arc<Notify>,
     /// Jobs were enqueued: wake workers once this commits.
     pub(crate) enqueued: bool,
+    /// The store's box for secrets at rest, for what a transaction seals.
+    pub(crate) secrets: Option<crate::secret_box::SecretBox>,
 }
 
 impl Store {
@@ -35,6 +37,7 @@ impl Store {
             inner,
             job_wakeup: self.job_wakeup.clone(),
             enqueued: false,
+            secrets: self.secrets.clone(),
         })
     }
 }
@@ -51,11 +54,17 @@ impl Store {
             inner,
             job_wakeup: self.job_wakeup.clone(),
             enqueued: false,
+            secrets: self.secrets.clone(),
         })
     }
 }
 
 impl Tx {
+    /// The box that seals secrets at rest, when the store has one.
+    pub fn secrets(&self) -> Option<&crate::secret_box::SecretBox> {
+        self.secrets.as_ref()
+    }
+
     pub fn engine(&self) -> Engine {
         match self.inner {
             TxInner::Sqlite(_) => Engine::Sqlite,

@@ -392,6 +392,7 @@ async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
         text_body: "text".into(),
         html_body: "<p>html</p>".into(),
         attachments: "[]".into(),
+        link_sealed: None,
         sender: None,
         sender_name: None,
         message_id: None,

@@ -5,7 +5,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use mpanel_domain::CustomerId;
 use mpanel_services::customers::{self, CustomerPatch};
-use mpanel_services::orders::CustomerInput;
+use mpanel_services::orders::{CustomerInput, PortalInvitation};
 use mpanel_store::orders::CustomerRecord;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -80,6 +80,10 @@ pub struct NewCustomerBody {
     /// Free-form lines of the postal address, as an object.
     #[schema(value_type = Option<Object>)]
     pub address: Option<serde_json::Map<String, Value>>,
+    /// E-mail the customer an invitation to the portal now (default
+    /// `true`); otherwise later with `POST /api/users/{id}/invite`.
+    #[serde(default)]
+    pub send_invitation: Option<bool>,
 }
 
 /// `null` clears a field; an absent field stays as it is.
@@ -124,7 +128,8 @@ pub async fn list(
     )))
 }
 
-/// Create a customer (and its invited portal user).
+/// Create a customer and its portal user, who is e-mailed an invitation
+/// (unless `send_invitation` is `false`).
 #[utoipa::path(post, path = "/api/customers", tag = "customers", request_body = NewCustomerBody,
     security(("bearer" = ["CUSTOMERS_WRITE"])),
     responses((status = 201, description = "Created", body = CustomerView),
@@ -142,7 +147,11 @@ pub async fn create(
         // Staff know whom they create: an existing address is a conflict.
         authenticated: true,
     };
-    let c = customers::create(&cx, &input, body.address.map(Value::Object)).await?;
+    let invitation = match body.send_invitation {
+        Some(false) => PortalInvitation::Hold,
+        _ => PortalInvitation::Send,
+    };
+    let c = customers::create(&cx, &input, body.address.map(Value::Object), invitation).await?;
     Ok((StatusCode::CREATED, Json(c.into())))
 }
 

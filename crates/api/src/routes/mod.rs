@@ -1,5 +1,6 @@
 //! Routes by feature.
 
+pub mod account_links;
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;

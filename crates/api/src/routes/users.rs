@@ -22,7 +22,8 @@ pub struct UserView {
     pub display_name: String,
     /// SUPER_ADMIN, TENANT_ADMIN, BILLING, SUPPORT or CUSTOMER.
     pub role: Role,
-    /// `ACTIVE` or `DISABLED`.
+    /// `ACTIVE`, `INVITED` (no password yet: an invitation was sent) or
+    /// `DISABLED`.
     pub status: &'static str,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -57,8 +58,10 @@ pub struct NewUserRequest {
     pub display_name: String,
     /// SUPER_ADMIN, TENANT_ADMIN, BILLING, SUPPORT or CUSTOMER.
     pub role: Role,
-    /// 12 to 128 characters.
-    pub password: String,
+    /// 12 to 128 characters. Without one, the user is `INVITED`: they get
+    /// an e-mail with a link (valid 7 days) to choose their password.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -164,4 +167,23 @@ pub async fn disable(
     let id = query::path_id::<UserId>(&id, "user")?;
     let user = users::disable(&cx, id).await?;
     Ok(Json(user.into()))
+}
+
+/// Send an invited user a new invitation (their earlier link stops
+/// working).
+#[utoipa::path(post, path = "/api/users/{id}/invite", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = ["USERS_WRITE"])),
+    responses(
+        (status = 202, description = "The invitation is queued", body = UserView),
+        (status = 404, description = "No such user in this tenant"),
+        (status = 409, description = "The user is not INVITED"),
+    ))]
+pub async fn invite(
+    cx: Ctx<perm::UsersWrite>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<UserView>), Problem> {
+    let id = query::path_id::<UserId>(&id, "user")?;
+    let user = mpanel_services::identity::account_links::invite_again(&cx, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(user.into())))
 }

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod accounts;
 mod api_tokens;
 mod auth_flow;
 mod billing;

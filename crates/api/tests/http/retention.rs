@@ -76,7 +76,10 @@ async fn retention_deletes_old_records_and_keeps_recent_ones() {
         pruned.throttles, 2,
         "the account's and the address's: {pruned:?}"
     );
-    assert_eq!(pruned.challenges, 1, "{pruned:?}");
+    assert_eq!(
+        pruned.challenges, 2,
+        "the MFA challenge and the new customer's invitation link: {pruned:?}"
+    );
     assert_eq!(pruned.idempotency_keys, 1, "{pruned:?}");
     assert!(pruned.security_events >= 2, "{pruned:?}");
 

@@ -309,7 +309,7 @@ impl TestApp {
                 email: email.into(),
                 display_name: String::new(),
                 role,
-                password: PASSWORD.into(),
+                password: Some(PASSWORD.into()),
             },
         )
         .await

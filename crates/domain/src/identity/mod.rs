@@ -1,6 +1,7 @@
 //! Identity and access rules: roles, the permission matrix, API token
 //! scopes, password policy, login throttling and refresh-token rotation.
 
+pub mod account_link;
 pub mod api_token;
 pub mod password;
 pub mod permission;

@@ -72,7 +72,7 @@ pub async fn bootstrap(
             email: input.admin_email.clone(),
             display_name: "Administrator".into(),
             role: Role::TenantAdmin,
-            password,
+            password: Some(password),
         },
     )
     .await?;

@@ -2,10 +2,12 @@
 //! access tokens, API tokens, users.
 
 pub mod access_tokens;
+pub mod account_links;
 pub mod api_tokens;
 pub mod authenticate;
 pub mod bootstrap;
 pub mod login;
+pub mod password_reset;
 pub mod passwords;
 pub mod principal;
 pub mod secrets;

@@ -21,6 +21,15 @@ pub fn new_refresh_token() -> Result<String, ServiceError> {
     ))
 }
 
+/// The token of an invitation or password-reset link: `mplk_` + 256
+/// random bits, URL-safe.
+pub fn new_link_token() -> Result<String, ServiceError> {
+    Ok(format!(
+        "mplk_{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    ))
+}
+
 /// A password for an account created without one: 24 characters.
 pub fn new_password() -> Result<String, ServiceError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<18>()?))

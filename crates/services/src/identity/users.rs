@@ -17,7 +17,9 @@ pub struct CreateUser {
     pub email: String,
     pub display_name: String,
     pub role: Role,
-    pub password: String,
+    /// `None`: the user is INVITED and gets an e-mail with a link to set
+    /// one.
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -63,9 +65,14 @@ pub async fn create_in(
     }
     let email = check_email(&input.email)?;
     let display_name = check_name(&input.display_name)?;
-    check_new_password(&input.password).map_err(|m| ServiceError::invalid("password", m))?;
-    check_policy_length(store, tenant, "password", &input.password).await?;
-    let hash = passwords::hash(&input.password).await?;
+    let hash = match &input.password {
+        Some(password) => Some(checked_hash(store, tenant, password).await?),
+        None => None,
+    };
+    let tenant_record = store
+        .tenant(tenant)
+        .await?
+        .ok_or_else(ServiceError::missing("tenant"))?;
     let now = clock.now();
     let mut tx = store.begin().await?;
     let user = tx
@@ -76,8 +83,12 @@ pub async fn create_in(
                 email: &email,
                 display_name: &display_name,
                 role: input.role,
-                password_hash: Some(&hash),
-                status: UserStatus::Active,
+                password_hash: hash.as_deref(),
+                status: if hash.is_some() {
+                    UserStatus::Active
+                } else {
+                    UserStatus::Invited
+                },
             },
             now,
         )
@@ -88,6 +99,10 @@ pub async fn create_in(
             }
             other => other.into(),
         })?;
+    if user.status == UserStatus::Invited {
+        let purpose = mpanel_domain::identity::account_link::LinkPurpose::Invitation;
+        super::account_links::send_in(&mut tx, &tenant_record, &user, purpose, now).await?;
+    }
     let change = user_change(tenant, "user.create", &user, now);
     tx.record_audit(&actor.audit(Change {
         before: None,
@@ -301,8 +316,20 @@ pub async fn change_own_password(
     Ok(())
 }
 
+/// The hash of a new password the platform's rules and the tenant's
+/// policy accept.
+async fn checked_hash(
+    store: &Store,
+    tenant: TenantId,
+    password: &str,
+) -> Result<String, ServiceError> {
+    check_new_password(password).map_err(|m| ServiceError::invalid("password", m))?;
+    check_policy_length(store, tenant, "password", password).await?;
+    passwords::hash(password).await
+}
+
 /// The tenant's policy may ask for longer passwords than the platform's 12.
-async fn check_policy_length(
+pub(crate) async fn check_policy_length(
     store: &Store,
     tenant: TenantId,
     field: &'static str,

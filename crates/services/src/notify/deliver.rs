@@ -204,7 +204,7 @@ async fn prepare(
         Ok(fixed) => fixed,
         Err(e) => return Err((email, e.into())),
     };
-    match signed(store, clock, &fixed).await {
+    match signed(store, clock, &fixed, mailer.settings.portal_url()).await {
         Ok(message) => Ok((message, fixed)),
         Err(e) => Err((fixed, e)),
     }
@@ -240,6 +240,7 @@ async fn signed(
     store: &Store,
     clock: &dyn Clock,
     email: &EmailRecord,
+    portal_url: &str,
 ) -> Result<lettre::Message, BuildError> {
     let address = email
         .sender
@@ -252,7 +253,7 @@ async fn signed(
         .ok_or_else(|| BuildError::Permanent("the sender has no domain".into()))?;
     let key = dkim::key_for(store, email.tenant_id, &domain, clock.now()).await?;
     let config = dkim::signing_config(store, &key)?;
-    let mut message = message::build(store, email, from).await?;
+    let mut message = message::build(store, email, from, portal_url).await?;
     message.sign(&config);
     Ok(message)
 }

@@ -73,6 +73,7 @@ pub(crate) async fn enqueue_in(
         kind: EmailKind::InvoiceIssued,
         recipient: customer_field(inv, "email"),
         rendered: templates::render(EmailKind::InvoiceIssued, &context)?,
+        link: None,
         attachments: vec![Attachment::InvoicePdf { invoice_id: inv.id }],
     };
     outbox::enqueue(tx, email, now).await

@@ -53,6 +53,7 @@ pub(crate) async fn enqueue_in(
         kind: EmailKind::InvoiceReminder,
         recipient: customer.email,
         rendered: templates::render(EmailKind::InvoiceReminder, &context)?,
+        link: None,
         attachments: vec![Attachment::InvoicePdf { invoice_id: id }],
     };
     outbox::enqueue(tx, email, now).await

@@ -10,6 +10,7 @@ use mpanel_domain::notify::Attachment;
 use mpanel_store::Store;
 use mpanel_store::notify::EmailRecord;
 
+use super::outbox;
 use crate::ServiceError;
 use crate::billing::documents;
 
@@ -29,17 +30,19 @@ impl From<ServiceError> for BuildError {
 }
 
 /// The message of `email` from `from` (the row's sender and `Message-ID`
-/// are fixed before this is called).
+/// are fixed before this is called), its link below `portal_url`.
 pub async fn build(
     store: &Store,
     email: &EmailRecord,
     from: Mailbox,
+    portal_url: &str,
 ) -> Result<Message, BuildError> {
     let to: Mailbox = email
         .recipient
         .parse()
         .map_err(|e| BuildError::Permanent(format!("the recipient is not an address: {e}")))?;
-    let body = MultiPart::alternative_plain_html(email.text_body.clone(), email.html_body.clone());
+    let parts = outbox::with_link(store, email, portal_url)?;
+    let body = MultiPart::alternative_plain_html(parts.text, parts.html);
     let mut mixed = MultiPart::mixed().multipart(body);
     for part in attachments(store, email).await? {
         mixed = mixed.singlepart(part);
@@ -48,7 +51,7 @@ pub async fn build(
     Message::builder()
         .from(from)
         .to(to)
-        .subject(email.subject.clone())
+        .subject(parts.subject)
         .date(std::time::SystemTime::from(email.created_at))
         .message_id(email.message_id.clone())
         .header(header::MIME_VERSION_1_0)

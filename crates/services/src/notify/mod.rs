@@ -11,6 +11,7 @@
 //! - [`deliver`]: the job;
 //! - one module per message kind.
 
+pub mod account_link;
 pub mod deliver;
 pub mod dkim;
 pub mod invoice_issued;

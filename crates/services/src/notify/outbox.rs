@@ -2,11 +2,12 @@
 //! causes it, with the `notify.email` job that delivers it, so it exists
 //! if and only if the event committed. Staff see where each stands.
 
-use mpanel_domain::notify::{Attachment, DeliverEmail, EmailKind, EmailStatus};
+use mpanel_domain::notify::{Attachment, DeliverEmail, EmailKind, EmailStatus, LINK_PLACEHOLDER};
 use mpanel_domain::{EmailId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::Tx;
 use mpanel_store::notify::{EmailFilter, EmailRecord};
+use mpanel_store::secret_box::kind;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -25,6 +26,9 @@ pub struct NewEmail {
     pub recipient: String,
     pub rendered: Rendered,
     pub attachments: Vec<Attachment>,
+    /// The link (below the portal's URL, with its secret) that replaces
+    /// [`LINK_PLACEHOLDER`] in the rendered parts; kept sealed.
+    pub link: Option<String>,
 }
 
 /// Writes the message and queues its delivery, both in `tx`.
@@ -36,6 +40,10 @@ pub async fn enqueue(
     let id = EmailId::new();
     let attachments = serde_json::to_string(&email.attachments)
         .map_err(|e| ServiceError::internal("encoding attachments", e))?;
+    let link_sealed = match &email.link {
+        Some(link) => Some(seal_link(tx, email.tenant, id, link)?),
+        None => None,
+    };
     let record = EmailRecord {
         id,
         tenant_id: email.tenant,
@@ -45,6 +53,7 @@ pub async fn enqueue(
         text_body: email.rendered.text,
         html_body: email.rendered.html,
         attachments,
+        link_sealed,
         sender: None,
         sender_name: None,
         message_id: None,
@@ -68,6 +77,55 @@ pub async fn enqueue(
     };
     enqueue_job(tx, &job, &options, now).await?;
     Ok(id)
+}
+
+/// Seals a message's link, bound to the message.
+fn seal_link(tx: &Tx, tenant: TenantId, id: EmailId, link: &str) -> Result<String, ServiceError> {
+    let sb = tx.secrets().ok_or_else(|| {
+        ServiceError::internal_msg("no secrets_key is configured: a link cannot be sealed")
+    })?;
+    Ok(sb.seal_str(link, kind::EMAIL_LINK, &link_row(tenant, id))?)
+}
+
+fn link_row(tenant: TenantId, id: EmailId) -> String {
+    kind::tenant_row(tenant.as_uuid(), id.as_uuid())
+}
+
+/// The message's parts with its link put in (`portal_url` and the
+/// unsealed path), or as written when it has none.
+pub fn with_link(
+    store: &mpanel_store::Store,
+    email: &EmailRecord,
+    portal_url: &str,
+) -> Result<Rendered, ServiceError> {
+    let parts = Rendered {
+        subject: email.subject.clone(),
+        text: email.text_body.clone(),
+        html: email.html_body.clone(),
+    };
+    let Some(sealed) = &email.link_sealed else {
+        return Ok(parts);
+    };
+    let sb = crate::sealed::secret_box(store)?;
+    let path = sb.open_str(
+        sealed,
+        kind::EMAIL_LINK,
+        &link_row(email.tenant_id, email.id),
+    )?;
+    let link = format!("{}{path}", portal_url.trim_end_matches('/'));
+    Ok(Rendered {
+        subject: parts.subject.replace(LINK_PLACEHOLDER, &link),
+        text: parts.text.replace(LINK_PLACEHOLDER, &link),
+        html: parts.html.replace(LINK_PLACEHOLDER, &html_escape(&link)),
+    })
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
 }
 
 /// A message as staff see it: where it stands, never its body.

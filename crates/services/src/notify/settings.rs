@@ -18,13 +18,20 @@ pub struct MailSettings {
     smtp_url: Option<SecretString>,
     /// The platform's sender.
     pub sender: Mailbox,
+    /// Where the links in messages lead (invitations, password resets):
+    /// the portal's public URL, without a trailing slash.
+    portal_url: String,
 }
+
+/// The default of `portal_url` (the default `webauthn_origin`).
+pub const DEFAULT_PORTAL_URL: &str = "http://localhost:2271";
 
 impl std::fmt::Debug for MailSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MailSettings")
             .field("smtp_url", &self.smtp_url_redacted())
             .field("sender", &self.sender.to_string())
+            .field("portal_url", &self.portal_url)
             .finish()
     }
 }
@@ -40,7 +47,31 @@ impl MailSettings {
         Ok(Self {
             smtp_url: smtp_url.map(|u| SecretString::from(u.to_owned())),
             sender,
+            portal_url: DEFAULT_PORTAL_URL.into(),
         })
+    }
+
+    /// These settings with links leading to `url` (`http(s)://host[:port]`
+    /// and maybe a path); `(key, message)` when it is not such a URL.
+    pub fn with_portal_url(mut self, url: &str) -> Result<Self, (&'static str, String)> {
+        let parsed = url::Url::parse(url).map_err(|e| ("portal_url", format!("{url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.host().is_none()
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+        {
+            return Err((
+                "portal_url",
+                "must be an http(s) URL without query or fragment".into(),
+            ));
+        }
+        self.portal_url = url.trim_end_matches('/').to_owned();
+        Ok(self)
+    }
+
+    /// Where the links in messages lead.
+    pub fn portal_url(&self) -> &str {
+        &self.portal_url
     }
 
     pub fn smtp_configured(&self) -> bool {

@@ -30,6 +30,16 @@ fn sources(kind: EmailKind) -> [&'static str; 3] {
             include_str!("templates/invoice_reminder.txt"),
             include_str!("templates/invoice_reminder.html"),
         ],
+        EmailKind::Invitation => [
+            include_str!("templates/invitation.subject.txt"),
+            include_str!("templates/invitation.txt"),
+            include_str!("templates/invitation.html"),
+        ],
+        EmailKind::PasswordReset => [
+            include_str!("templates/password_reset.subject.txt"),
+            include_str!("templates/password_reset.txt"),
+            include_str!("templates/password_reset.html"),
+        ],
     }
 }
 
