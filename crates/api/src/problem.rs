@@ -125,7 +125,6 @@ impl IntoResponse for Problem {
 impl From<StoreError> for Problem {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::NotFound => Self::not_found("No such resource."),
             StoreError::Conflict(_) => Self::new(
                 StatusCode::CONFLICT,
                 codes::CONFLICT,

@@ -16,10 +16,12 @@ pub use mpanel_domain::provisioning::{
 pub use mpanel_domain::provisioning::payloads::{HostingAction, MailPassword, SftpAccess};
 
 fn store_err(e: mpanel_store::StoreError) -> DriverError {
-    match e {
-        mpanel_store::StoreError::NotFound => DriverError::Permanent("no such account".into()),
-        other => DriverError::Transient(format!("database: {other}")),
-    }
+    DriverError::Transient(format!("database: {e}"))
+}
+
+/// A job for an account the tenant does not have: no retry finds it.
+fn no_such_account() -> DriverError {
+    DriverError::Permanent("no such account".into())
 }
 
 impl Provisioner {
@@ -31,7 +33,8 @@ impl Provisioner {
                 a.hosting_account_id,
             )
             .await
-            .map_err(store_err)
+            .map_err(store_err)?
+            .ok_or_else(no_such_account)
     }
 
     async fn mailboxes_of(
@@ -58,7 +61,7 @@ impl Provisioner {
             ));
         }
         let sb = self.secrets()?;
-        let server = self.store.server(site.server_id).await.map_err(store_err)?;
+        let server = self.server(site.server_id).await?;
         let (web, _keys) = nodes::web(sb, &server)?;
         if suspended {
             web.suspend(&site.name).await?;
@@ -74,7 +77,7 @@ impl Provisioner {
             if mbox.status == ResourceStatus::Pending {
                 continue;
             }
-            let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+            let server = self.server(mbox.server_id).await?;
             let (mail, _keys) = nodes::mail(sb, &server)?;
             if suspended {
                 mail.suspend(&mbox.name).await?;
@@ -97,7 +100,7 @@ impl Provisioner {
         }
         let sb = self.secrets()?;
         for mbox in self.mailboxes_of(&site).await? {
-            let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+            let server = self.server(mbox.server_id).await?;
             let (mail, _keys) = nodes::mail(sb, &server)?;
             mail.delete(&mbox.name).await?;
             self.set_status(
@@ -108,7 +111,7 @@ impl Provisioner {
             )
             .await?;
         }
-        let server = self.store.server(site.server_id).await.map_err(store_err)?;
+        let server = self.server(site.server_id).await?;
         let (web, _keys) = nodes::web(sb, &server)?;
         let archive = web
             .terminate(&site.name, &crate::web::account_user(site.id))
@@ -119,7 +122,7 @@ impl Provisioner {
             .await
             .map_err(store_err)?
         {
-            let server = self.store.server(zone.server_id).await.map_err(store_err)?;
+            let server = self.server(zone.server_id).await?;
             nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
             self.set_status(
                 ResourceKind::DnsZone,
@@ -144,11 +147,12 @@ impl Provisioner {
             .store
             .resource(ResourceKind::MailAccount, m.tenant_id, m.mail_account_id)
             .await
-            .map_err(store_err)?;
+            .map_err(store_err)?
+            .ok_or_else(no_such_account)?;
         if mbox.status != ResourceStatus::Pending {
             return Ok(());
         }
-        let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+        let server = self.server(mbox.server_id).await?;
         let (mail, _keys) = nodes::mail(self.secrets()?, &server)?;
         let quota = mbox
             .quota_mb
@@ -171,11 +175,12 @@ impl Provisioner {
             .store
             .resource(ResourceKind::MailAccount, m.tenant_id, m.mail_account_id)
             .await
-            .map_err(store_err)?;
+            .map_err(store_err)?
+            .ok_or_else(no_such_account)?;
         if mbox.status == ResourceStatus::Deleted {
             return Err(DriverError::Permanent("the mailbox is deleted".into()));
         }
-        let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+        let server = self.server(mbox.server_id).await?;
         let (mail, _keys) = nodes::mail(self.secrets()?, &server)?;
         mail.set_password(&mbox.name, &m.password_hash).await?;
         Ok(())
@@ -202,7 +207,7 @@ impl Provisioner {
             }
             _ => {}
         }
-        let server = self.store.server(site.server_id).await.map_err(store_err)?;
+        let server = self.server(site.server_id).await?;
         let (web, _keys) = nodes::web(self.secrets()?, &server)?;
         let user = crate::web::account_user(site.id);
         if let Some(keys) = &s.keys {

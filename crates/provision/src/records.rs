@@ -217,11 +217,8 @@ async fn driver(
         tracing::error!("no secret key configured: DNS servers cannot be reached");
         ServiceError::Unavailable("the DNS service is not available".into())
     })?;
-    let server = store.server(zone.server_id).await.map_err(|e| match e {
-        mpanel_store::StoreError::NotFound => {
-            ServiceError::Conflict("the zone's DNS server is not in the inventory".into())
-        }
-        other => ServiceError::Store(other),
+    let server = store.server(zone.server_id).await?.ok_or_else(|| {
+        ServiceError::Conflict("the zone's DNS server is not in the inventory".into())
     })?;
     crate::nodes::dns(secrets, &server).map_err(driver_error)
 }

@@ -67,6 +67,17 @@ impl Provisioner {
         })
     }
 
+    /// The server a resource lives on. A resource's server is a foreign
+    /// key and servers are never deleted, so a miss is a broken inventory
+    /// that no retry mends.
+    pub(crate) async fn server(&self, id: ServerId) -> Result<ServerRecord, DriverError> {
+        self.store
+            .server(id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| DriverError::Permanent(format!("server {id} is not in the inventory")))
+    }
+
     /// Provisions the subscription; `last_attempt` turns a transient
     /// failure into a permanent one (and so runs compensation).
     pub async fn provision(
@@ -78,12 +89,8 @@ impl Provisioner {
             .store
             .subscription_ref(job.subscription_id)
             .await
-            .map_err(|e| match e {
-                mpanel_store::StoreError::NotFound => {
-                    DriverError::Permanent("the subscription is gone".into())
-                }
-                other => store_err(other),
-            })?;
+            .map_err(store_err)?
+            .ok_or_else(|| DriverError::Permanent("the subscription is gone".into()))?;
         if sub.status != SubscriptionStatus::PendingActivation {
             return Ok(());
         }
@@ -214,6 +221,8 @@ impl Provisioner {
                     .ensure_domain_verification(sub.tenant_id, sub.id, domain, &token, now)
                     .await
                     .map_err(store_err)?
+                    // Removed between insert and read: the next attempt makes it again.
+                    .ok_or_else(|| DriverError::Transient("the domain proof went away".into()))?
             }
         };
         if proof.status == VerificationStatus::Verified {
@@ -279,7 +288,7 @@ impl Provisioner {
             .into_iter()
             .next();
         let server = match placed {
-            Some(zone) => self.store.server(zone.server_id).await.map_err(store_err)?,
+            Some(zone) => self.server(zone.server_id).await?,
             None => match self.place(ResourceKind::DnsZone, ServerRole::Dns).await {
                 Ok(server) => server,
                 Err(DriverError::Permanent(_)) => return Ok(Vec::new()),
@@ -321,7 +330,7 @@ impl Provisioner {
         let web_ip = self.web_ip(sub, job, domain).await?;
         let mail_host = self.mail_host(sub, job, domain).await?;
         let zone = self.placed(ResourceKind::DnsZone, sub, domain, job).await?;
-        let server = self.store.server(zone.server_id).await.map_err(store_err)?;
+        let server = self.server(zone.server_id).await?;
         let pdns = nodes::dns(self.secrets()?, &server)?;
         if zone.status == ResourceStatus::Pending {
             // Never touched by us: a zone already there is someone
@@ -357,7 +366,7 @@ impl Provisioner {
         let site = self
             .placed(ResourceKind::HostingAccount, sub, domain, job)
             .await?;
-        let web = self.store.server(site.server_id).await.map_err(store_err)?;
+        let web = self.server(site.server_id).await?;
         Ok(web
             .settings
             .get("public_ipv4")
@@ -384,7 +393,7 @@ impl Provisioner {
         let mbox = self
             .placed(ResourceKind::MailAccount, sub, &first, job)
             .await?;
-        let mail = self.store.server(mbox.server_id).await.map_err(store_err)?;
+        let mail = self.server(mbox.server_id).await?;
         Ok(Some(
             mail.settings
                 .get("mail_host")
@@ -404,7 +413,7 @@ impl Provisioner {
         let site = self
             .placed(ResourceKind::HostingAccount, sub, domain, job)
             .await?;
-        let server = self.store.server(site.server_id).await.map_err(store_err)?;
+        let server = self.server(site.server_id).await?;
         let (node, _keys) = nodes::web(self.secrets()?, &server)?;
         let (disk, php) = match &job.template {
             ProvisioningTemplate::Hosting {
@@ -488,7 +497,7 @@ impl Provisioner {
         n: u32,
         quota: Option<u32>,
     ) -> Result<(), DriverError> {
-        let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+        let server = self.server(mbox.server_id).await?;
         let (node, _keys) = nodes::mail(self.secrets()?, &server)?;
         let hash = match (&job.mailbox_password_hash, n) {
             (Some(hash), 1) => hash.clone(),
@@ -697,7 +706,7 @@ impl Provisioner {
             .await
             .map_err(store_err)?
         {
-            let server = self.store.server(mbox.server_id).await.map_err(store_err)?;
+            let server = self.server(mbox.server_id).await?;
             if mbox.status != ResourceStatus::Pending {
                 let (node, _keys) = nodes::mail(sb, &server)?;
                 node.delete(&mbox.name).await?;
@@ -716,7 +725,7 @@ impl Provisioner {
             .await
             .map_err(store_err)?
         {
-            let server = self.store.server(site.server_id).await.map_err(store_err)?;
+            let server = self.server(site.server_id).await?;
             let mut archive = None;
             if site.status != ResourceStatus::Pending {
                 let (node, _keys) = nodes::web(sb, &server)?;
@@ -738,7 +747,7 @@ impl Provisioner {
         {
             if zone.status != ResourceStatus::Pending {
                 // CREATING or ACTIVE: ours (a foreign zone stops at PENDING).
-                let server = self.store.server(zone.server_id).await.map_err(store_err)?;
+                let server = self.server(zone.server_id).await?;
                 nodes::dns(sb, &server)?.delete_zone(&zone.name).await?;
             }
             self.set_status(

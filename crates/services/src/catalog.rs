@@ -98,8 +98,8 @@ fn summary(p: &ProductRecord) -> serde_json::Value {
 pub async fn get_product(cx: &Context, id: ProductId) -> Result<ProductRecord, ServiceError> {
     cx.store
         .product(cx.tenant_id(), id)
-        .await
-        .map_err(ServiceError::not_found_as("product"))
+        .await?
+        .ok_or_else(ServiceError::missing("product"))
 }
 
 /// The tenant's products, archived and hidden ones included (staff).
@@ -125,8 +125,8 @@ pub async fn update_product(
     let mut tx = cx.store.begin().await?;
     let before = tx
         .product(cx.tenant_id(), id)
-        .await
-        .map_err(ServiceError::not_found_as("product"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("product"))?;
     if before.fields.billing_model != f.billing_model
         && !tx.prices_of(cx.tenant_id(), id).await?.is_empty()
     {
@@ -138,7 +138,8 @@ pub async fn update_product(
     let after = tx
         .update_product(cx.tenant_id(), id, f, before.archived_at, now)
         .await
-        .map_err(conflict_on_slug(&f.slug))?;
+        .map_err(conflict_on_slug(&f.slug))?
+        .ok_or_else(ServiceError::missing("product"))?;
     tx.record_audit(&cx.audit(Audited {
         action: "product.update",
         target_type: "product",
@@ -159,8 +160,8 @@ pub async fn archive_product(cx: &Context, id: ProductId) -> Result<ProductRecor
     let mut tx = cx.store.begin().await?;
     let before = tx
         .product(cx.tenant_id(), id)
-        .await
-        .map_err(ServiceError::not_found_as("product"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("product"))?;
     let mut fields = before.fields.clone();
     fields.status = ProductStatus::Inactive;
     let after = tx
@@ -171,7 +172,8 @@ pub async fn archive_product(cx: &Context, id: ProductId) -> Result<ProductRecor
             Some(before.archived_at.unwrap_or(now)),
             now,
         )
-        .await?;
+        .await?
+        .ok_or_else(ServiceError::missing("product"))?;
     tx.record_audit(&cx.audit(Audited {
         action: "product.archive",
         target_type: "product",
@@ -293,7 +295,9 @@ pub async fn update_price(
     let before = price_in(&mut tx, cx.tenant_id(), product_id, price_id).await?;
     tx.update_price(cx.tenant_id(), product_id, &rule, now)
         .await
-        .map_err(duplicate_rule)?;
+        .map_err(duplicate_rule)?
+        .then_some(())
+        .ok_or_else(ServiceError::missing("price"))?;
     tx.record_audit(&cx.audit(Audited {
         action: "price.update",
         target_type: "price",
@@ -316,7 +320,9 @@ pub async fn delete_price(
     let mut tx = cx.store.begin().await?;
     let before = price_in(&mut tx, cx.tenant_id(), product_id, price_id).await?;
     tx.delete_price(cx.tenant_id(), product_id, price_id)
-        .await?;
+        .await?
+        .then_some(())
+        .ok_or_else(ServiceError::missing("price"))?;
     tx.record_audit(&cx.audit(Audited {
         action: "price.delete",
         target_type: "price",

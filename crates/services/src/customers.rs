@@ -61,8 +61,8 @@ pub async fn create(
 pub async fn get(cx: &Context, id: CustomerId) -> Result<CustomerRecord, ServiceError> {
     cx.store
         .customer(cx.tenant_id(), id)
-        .await
-        .map_err(ServiceError::not_found_as("customer"))
+        .await?
+        .ok_or_else(ServiceError::missing("customer"))
 }
 
 /// The signed-in user's customer record, if they have one.
@@ -94,8 +94,8 @@ pub async fn update(
     let mut tx = cx.store.begin().await?;
     let before = tx
         .customer(cx.tenant_id(), id)
-        .await
-        .map_err(ServiceError::not_found_as("customer"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("customer"))?;
     let mut after = before.clone();
     if let Some(name) = &patch.name {
         after.name = name.trim().to_owned();

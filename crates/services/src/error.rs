@@ -97,32 +97,12 @@ impl ServiceError {
     /// The one not-found rule for a keyed lookup that answers `Option`:
     /// `store.invoice(t, id).await?.ok_or_else(ServiceError::missing("invoice"))`
     /// is a 404 for a miss (or another tenant's row), while a store
-    /// failure stays what it is (never a 404).
+    /// failure stays what it is (never a 404). A change by key answers
+    /// whether there was a row: `.then_some(()).ok_or_else(missing(..))`.
+    /// A row named by the request body is bad input instead:
+    /// `.ok_or_else(|| ServiceError::invalid("customer_id", "no such customer"))`.
     pub fn missing(what: &str) -> impl FnOnce() -> Self + '_ {
         move || Self::NotFound(format!("no such {what}"))
-    }
-
-    /// `NotFound` for a store miss, everything else unchanged (the
-    /// lookups that still answer `StoreError::NotFound`).
-    pub fn not_found_as(what: &str) -> impl FnOnce(StoreError) -> Self + '_ {
-        move |err| match err {
-            StoreError::NotFound => Self::NotFound(format!("no such {what}")),
-            other => Self::Store(other),
-        }
-    }
-
-    /// A 422 on `field` for a store miss (the input named a row that is not
-    /// there), everything else unchanged: an unavailable database is never
-    /// taken for bad input.
-    pub fn missing_as_invalid(
-        field: impl Into<std::borrow::Cow<'static, str>>,
-        message: &'static str,
-    ) -> impl FnOnce(StoreError) -> Self {
-        let field = field.into();
-        move |err| match err {
-            StoreError::NotFound => Self::invalid(field, message),
-            other => Self::Store(other),
-        }
     }
 }
 
@@ -154,19 +134,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_store_miss_becomes_bad_input() {
-        let miss =
-            ServiceError::missing_as_invalid("product_id", "no such product")(StoreError::NotFound);
+    fn a_miss_is_not_found_and_names_what() {
+        let none: Option<u8> = None;
+        let err = none
+            .ok_or_else(ServiceError::missing("invoice"))
+            .unwrap_err();
         assert!(
-            matches!(&miss, ServiceError::Invalid { field, .. } if field == "product_id"),
-            "{miss:?}"
-        );
-        let other = ServiceError::missing_as_invalid("product_id", "no such product")(
-            StoreError::Conflict("x".into()),
-        );
-        assert!(
-            matches!(other, ServiceError::Store(StoreError::Conflict(_))),
-            "{other:?}"
+            matches!(&err, ServiceError::NotFound(m) if m == "no such invoice"),
+            "{err:?}"
         );
     }
 

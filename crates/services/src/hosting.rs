@@ -165,8 +165,8 @@ pub async fn request(cx: &Context, id: ResourceId, action: Action) -> Result<Job
     let actor = &cx.actor;
     let account = store
         .resource(ResourceKind::HostingAccount, tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("hosting account"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("hosting account"))?;
     if !action.allowed_from().contains(&account.status) {
         // An account between states (`CREATING`) reads as one no action
         // applies to, as it always has.
@@ -190,6 +190,7 @@ pub async fn request(cx: &Context, id: ResourceId, action: Action) -> Result<Job
         && store
             .subscription_ref(account.subscription_id)
             .await?
+            .ok_or_else(ServiceError::missing("subscription"))?
             .status
             == SubscriptionStatus::PendingActivation
     {
@@ -243,8 +244,8 @@ pub async fn set_mail_password(
     let hash = mailbox_password_hash(password, "password").await?;
     let mbox = store
         .resource(ResourceKind::MailAccount, tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("mailbox"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("mailbox"))?;
     if mbox.status == ResourceStatus::Deleted {
         return Err(ServiceError::Conflict("the mailbox is deleted".into()));
     }
@@ -385,13 +386,11 @@ async fn active_subscription(
     tenant: TenantId,
     id: SubscriptionId,
 ) -> Result<SubscriptionRef, ServiceError> {
-    let sub = match store.subscription_ref(id).await {
-        Ok(s) if s.tenant_id == tenant => s,
-        Ok(_) | Err(mpanel_store::StoreError::NotFound) => {
-            return Err(ServiceError::NotFound("no such subscription".into()));
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let sub = store
+        .subscription_ref(id)
+        .await?
+        .filter(|s| s.tenant_id == tenant)
+        .ok_or_else(ServiceError::missing("subscription"))?;
     if sub.status != SubscriptionStatus::Active {
         return Err(ServiceError::Conflict(format!(
             "the subscription is {}: mailboxes are added to active ones",
@@ -413,7 +412,10 @@ async fn mail_plan(
     sub: &SubscriptionRef,
 ) -> Result<MailPlan, ServiceError> {
     use mpanel_domain::catalog::ProvisioningTemplate;
-    let product = store.product(tenant, sub.product_id).await?;
+    let product = store
+        .product(tenant, sub.product_id)
+        .await?
+        .ok_or_else(ServiceError::missing("product"))?;
     let (mailboxes, quota_mb) = match product.fields.template {
         ProvisioningTemplate::Hosting { mailboxes, .. } => (mailboxes, None),
         ProvisioningTemplate::Email {
@@ -467,7 +469,9 @@ async fn insert_mailbox(
     plan: &MailPlan,
     record: &ResourceRecord,
 ) -> Result<(), ServiceError> {
-    tx.subscription_for_update(sub.tenant_id, sub.id).await?;
+    tx.subscription_for_update(sub.tenant_id, sub.id)
+        .await?
+        .ok_or_else(ServiceError::missing("subscription"))?;
     if tx
         .count_live_resources(ResourceKind::MailAccount, sub.id)
         .await?

@@ -84,15 +84,22 @@ async fn assess_locked(
     used_bytes: i64,
     now: OffsetDateTime,
 ) -> Result<Option<(DiskAccount, Assessment)>, ServiceError> {
-    let owner = tx.disk_account(id).await?;
+    let owner = tx
+        .disk_account(id)
+        .await?
+        .ok_or_else(ServiceError::missing("hosting account"))?;
     // Locked: a payment restoring the subscription meanwhile reads the
     // quota's mark after this commits (and leaves the account suspended).
     let subscription = tx
         .subscription_for_update(owner.tenant_id, owner.subscription_id)
-        .await?;
+        .await?
+        .ok_or_else(ServiceError::missing("subscription"))?;
     // Read again under the lock: a concurrent run or payment that
     // committed meanwhile is seen, not overwritten.
-    let account = tx.disk_account(id).await?;
+    let account = tx
+        .disk_account(id)
+        .await?
+        .ok_or_else(ServiceError::missing("hosting account"))?;
     let account_active = match account.status {
         ResourceStatus::Active => true,
         ResourceStatus::Suspended => false,

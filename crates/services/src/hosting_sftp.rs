@@ -66,8 +66,8 @@ async fn live_account(
 ) -> Result<(), ServiceError> {
     let account = store
         .resource(ResourceKind::HostingAccount, tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("hosting account"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("hosting account"))?;
     if customer.is_some_and(|c| c != account.customer_id) {
         return Err(ServiceError::NotFound("no such hosting account".into()));
     }

@@ -23,8 +23,8 @@ pub async fn get(cx: &Context, id: JobId) -> Result<JobRecord, ServiceError> {
     let store = &cx.store;
     store
         .job(id)
-        .await
-        .map_err(ServiceError::not_found_as("job"))
+        .await?
+        .ok_or_else(ServiceError::missing("job"))
 }
 
 pub async fn queues(cx: &Context) -> Result<Vec<QueueStat>, ServiceError> {
@@ -86,10 +86,7 @@ async fn change(cx: &Context, id: JobId, how: Move) -> Result<JobRecord, Service
     let actor = &cx.actor;
     let now = cx.now();
     let mut tx = store.begin().await?;
-    let before = tx
-        .job(id)
-        .await
-        .map_err(ServiceError::not_found_as("job"))?;
+    let before = tx.job(id).await?.ok_or_else(ServiceError::missing("job"))?;
     if !how.allowed(before.state) {
         return Err(ServiceError::Conflict(format!(
             "a {} job cannot be {}; only a job that is {} can",
@@ -107,7 +104,7 @@ async fn change(cx: &Context, id: JobId, how: Move) -> Result<JobRecord, Service
             "the job changed state meanwhile; look at it again".into(),
         ));
     }
-    let after = tx.job(id).await?;
+    let after = tx.job(id).await?.ok_or_else(ServiceError::missing("job"))?;
     tx.record_audit(&actor.audit(Change {
         tenant: who.tenant_id,
         action: how.action(),

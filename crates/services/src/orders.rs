@@ -266,11 +266,10 @@ async fn sellable_product(
         .map_err(|_| invalid(field.clone(), "is not a product id"))?;
     // Only a miss is bad input: a database that does not answer is not
     // the site's mistake, and a retry must not be told to change the order.
-    let missing = ServiceError::missing_as_invalid(field.clone(), "no such product");
     let product = store
         .product(tenant.id, product_id)
-        .await
-        .map_err(missing)?;
+        .await?
+        .ok_or_else(|| invalid(field.clone(), "no such product"))?;
     let sellable = product.fields.status == ProductStatus::Active
         && matches!(
             product.fields.visibility,
@@ -341,7 +340,10 @@ pub(crate) async fn enqueue_order_provisioning(
     now: time::OffsetDateTime,
 ) -> Result<(), ServiceError> {
     for item in tx.order_items(tenant.id, order).await? {
-        let product = tx.product(tenant.id, item.product_id).await?;
+        let product = tx
+            .product(tenant.id, item.product_id)
+            .await?
+            .ok_or_else(ServiceError::missing("product"))?;
         let template = &product.fields.template;
         if *template == ProvisioningTemplate::None {
             continue;

@@ -313,8 +313,8 @@ pub async fn update(
     let sb = secrets(sb)?;
     let mut s = store
         .server(id)
-        .await
-        .map_err(ServiceError::not_found_as("server"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("server"))?;
     let mut credentials = open_credentials(sb, &s)?;
     if let Some(c) = patch.credentials {
         c.check()?;
@@ -342,7 +342,12 @@ pub async fn update(
     check_fields(&s.name, &s.address, s.capacity, &s.settings)?;
     let now = cx.now();
     s.updated_at = now;
-    store.update_server(&s).await.map_err(conflict)?;
+    store
+        .update_server(&s)
+        .await
+        .map_err(conflict)?
+        .then_some(())
+        .ok_or_else(ServiceError::missing("server"))?;
     audit(store, actor, tenant, "server.update", &s, &credentials, now).await?;
     Ok(view(s, &credentials))
 }
@@ -356,8 +361,8 @@ pub async fn get(
     let sb = secrets(sb)?;
     let s = store
         .server(id)
-        .await
-        .map_err(ServiceError::not_found_as("server"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("server"))?;
     let c = open_credentials(sb, &s)?;
     Ok(view(s, &c))
 }

@@ -165,22 +165,32 @@ impl Tx {
         Ok(record)
     }
 
-    pub async fn product(&mut self, tenant: TenantId, id: ProductId) -> StoreResult<ProductRecord> {
+    /// The tenant's product, read inside this transaction; `None` when the
+    /// tenant has no such product.
+    pub async fn product(
+        &mut self,
+        tenant: TenantId,
+        id: ProductId,
+    ) -> StoreResult<Option<ProductRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM products WHERE tenant_id = $1 AND id = $2"
         ));
-        let record = on_tx!(self, |conn| {
-            let row = sqlx::query(sql)
+        let found = on_tx!(self, |conn| {
+            match sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .fetch_optional(conn)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            product_from_row!(&row)
+            {
+                Some(row) => Some(product_from_row!(&row)),
+                None => None,
+            }
         });
-        Ok(record)
+        Ok(found)
     }
 
+    /// Writes the product's fields; the row as written, `None` when the
+    /// tenant has no such product.
     pub async fn update_product(
         &mut self,
         tenant: TenantId,
@@ -188,7 +198,7 @@ impl Tx {
         f: &ProductFields,
         archived_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
-    ) -> StoreResult<ProductRecord> {
+    ) -> StoreResult<Option<ProductRecord>> {
         let (template, usage) = (template_json(f)?, usage_json(f)?);
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE products SET name = $3, slug = $4, description = $5, category = $6, billing_model = $7,
@@ -197,8 +207,8 @@ impl Tx {
              WHERE tenant_id = $1 AND id = $2
              RETURNING {COLUMNS}"
         ));
-        let record = on_tx!(self, |conn| {
-            let row = sqlx::query(sql)
+        let found = on_tx!(self, |conn| {
+            match sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .bind(&f.name)
@@ -215,10 +225,12 @@ impl Tx {
                 .bind(now)
                 .fetch_optional(conn)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            product_from_row!(&row)
+            {
+                Some(row) => Some(product_from_row!(&row)),
+                None => None,
+            }
         });
-        Ok(record)
+        Ok(found)
     }
 
     /// Inserts a price rule; the same period, currency, tenant and region
@@ -252,14 +264,15 @@ impl Tx {
         Ok(())
     }
 
-    /// Replaces a rule's amounts and qualifiers.
+    /// Replaces a rule's amounts and qualifiers; `false` when the product
+    /// has no such rule.
     pub async fn update_price(
         &mut self,
         tenant: TenantId,
         product: ProductId,
         rule: &PriceRule,
         now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let n = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE product_prices SET period = $4, currency = $5, amount_minor = $6, setup_fee_minor = $7,
@@ -280,18 +293,16 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(n > 0)
     }
 
+    /// Removes a rule; `false` when the product has no such rule.
     pub async fn delete_price(
         &mut self,
         tenant: TenantId,
         product: ProductId,
         id: PriceId,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let n = on_tx!(self, |conn| {
             sqlx::query(
                 "DELETE FROM product_prices WHERE tenant_id = $1 AND product_id = $2 AND id = $3",
@@ -303,10 +314,7 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(n > 0)
     }
 
     /// The price rules of a product, read inside this transaction.
@@ -335,7 +343,11 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn product(&self, tenant: TenantId, id: ProductId) -> StoreResult<ProductRecord> {
+    pub async fn product(
+        &self,
+        tenant: TenantId,
+        id: ProductId,
+    ) -> StoreResult<Option<ProductRecord>> {
         let mut tx = self.begin_read().await?;
         tx.product(tenant, id).await
     }

@@ -114,8 +114,9 @@ impl Store {
 }
 
 impl Tx {
-    /// The account as it is now, read in this transaction.
-    pub async fn disk_account(&mut self, id: ResourceId) -> StoreResult<DiskAccount> {
+    /// The account as it is now, read in this transaction; `None` when
+    /// there is no such hosting account.
+    pub async fn disk_account(&mut self, id: ResourceId) -> StoreResult<Option<DiskAccount>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT id, tenant_id, subscription_id, server_id, domain, status, disk_quota_mb, {USAGE}
              FROM hosting_accounts WHERE id = $1"
@@ -130,7 +131,7 @@ impl Tx {
                 None => None,
             }
         });
-        found.ok_or(crate::StoreError::NotFound)
+        Ok(found)
     }
 
     pub async fn save_disk_usage(&mut self, id: ResourceId, usage: &DiskUsage) -> StoreResult<()> {

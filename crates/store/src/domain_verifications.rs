@@ -107,7 +107,8 @@ impl Store {
     }
 
     /// The same, outside a transaction (a provisioning job of an order
-    /// placed before proofs existed); the row that is there afterwards.
+    /// placed before proofs existed); the row that is there afterwards
+    /// (`None` only if it was removed between the two statements).
     pub async fn ensure_domain_verification(
         &self,
         tenant: TenantId,
@@ -115,7 +116,7 @@ impl Store {
         domain: &str,
         token: &str,
         now: OffsetDateTime,
-    ) -> StoreResult<DomainVerification> {
+    ) -> StoreResult<Option<DomainVerification>> {
         on_pool!(self.pool, |p| {
             sqlx::query(INSERT)
                 .bind(subscription.as_uuid())
@@ -126,9 +127,7 @@ impl Store {
                 .execute(p)
                 .await?;
         });
-        self.domain_verification(subscription)
-            .await?
-            .ok_or(crate::StoreError::NotFound)
+        self.domain_verification(subscription).await
     }
 
     /// The subscription's proof, if it has one (any tenant: the

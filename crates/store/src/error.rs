@@ -1,12 +1,13 @@
 //! Store errors, sorted by what a caller can do about them.
+//!
+//! "Not there" is not among them: a keyed read answers `Option` and a
+//! change by key answers whether there was a row, so a failing database
+//! can never be taken for a missing row (and shown as a 404).
 
 use sqlx::error::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// No row matched (within the caller's tenant).
-    #[error("not found")]
-    NotFound,
     /// A unique or foreign-key rule refused the write; names the constraint.
     #[error("conflict with existing data ({0})")]
     Conflict(String),
@@ -25,7 +26,6 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) => match db.kind() {
                 ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation => {
                     Self::Conflict(db.constraint().unwrap_or("unique").to_owned())
@@ -37,6 +37,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
+            // Includes `RowNotFound`: only statements that always answer a
+            // row (a count, an upsert's RETURNING, a row just written) use
+            // `fetch_one`, so its miss is a broken expectation, not a 404.
             _ => Self::Database(err),
         }
     }

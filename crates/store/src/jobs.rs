@@ -231,18 +231,20 @@ impl Tx {
         Ok(Some(job_id))
     }
 
-    /// The job, read inside this transaction.
-    pub async fn job(&mut self, id: JobId) -> StoreResult<JobRecord> {
+    /// The job, read inside this transaction; `None` when there is none.
+    pub async fn job(&mut self, id: JobId) -> StoreResult<Option<JobRecord>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"));
-        let record = on_tx!(self, |conn| {
-            let row = sqlx::query(sql)
+        let found = on_tx!(self, |conn| {
+            match sqlx::query(sql)
                 .bind(id.as_uuid())
                 .fetch_optional(conn)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            job_from_row!(&row)
+            {
+                Some(row) => Some(job_from_row!(&row)),
+                None => None,
+            }
         });
-        Ok(record)
+        Ok(found)
     }
 
     /// An operator's move: back to pending now, with fresh attempts; only
@@ -619,17 +621,20 @@ impl Store {
         Ok(n)
     }
 
-    pub async fn job(&self, id: JobId) -> StoreResult<JobRecord> {
+    /// The job; `None` when there is none (pruned, or never was).
+    pub async fn job(&self, id: JobId) -> StoreResult<Option<JobRecord>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"));
-        let record = on_pool!(self.pool, |p| {
-            let row = sqlx::query(sql)
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(sql)
                 .bind(id.as_uuid())
                 .fetch_optional(p)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            job_from_row!(&row)
+            {
+                Some(row) => Some(job_from_row!(&row)),
+                None => None,
+            }
         });
-        Ok(record)
+        Ok(found)
     }
 
     /// A page of jobs, newest first, older than `before`.

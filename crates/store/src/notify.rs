@@ -5,7 +5,7 @@ use mpanel_domain::{DkimKeyId, EmailId, TenantId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, StoreResult, Tx};
+use crate::{Store, StoreResult, Tx};
 
 /// A message as the outbox keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,8 +173,9 @@ impl Tx {
         Ok(inserted == 1)
     }
 
-    /// The tenant's sender, read in this transaction.
-    pub async fn tenant_sender(&mut self, tenant: TenantId) -> StoreResult<TenantSender> {
+    /// The tenant's sender, read in this transaction; `None` when there is
+    /// no such tenant.
+    pub async fn tenant_sender(&mut self, tenant: TenantId) -> StoreResult<Option<TenantSender>> {
         let found = on_tx!(self, |conn| {
             match sqlx::query("SELECT sender_name, sender_address FROM tenants WHERE id = $1")
                 .bind(tenant.as_uuid())
@@ -188,13 +189,13 @@ impl Tx {
                 None => None,
             }
         });
-        found.ok_or(StoreError::NotFound)
+        Ok(found)
     }
 }
 
 impl Store {
-    /// One message of the tenant.
-    pub async fn email(&self, tenant: TenantId, id: EmailId) -> StoreResult<EmailRecord> {
+    /// One message of the tenant; `None` when the tenant has no such message.
+    pub async fn email(&self, tenant: TenantId, id: EmailId) -> StoreResult<Option<EmailRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM email_outbox WHERE tenant_id = $1 AND id = $2"
         ));
@@ -209,7 +210,7 @@ impl Store {
                 None => None,
             }
         });
-        found.ok_or(StoreError::NotFound)
+        Ok(found)
     }
 
     /// The tenant's messages, newest first.
@@ -241,7 +242,8 @@ impl Store {
     }
 
     /// Fixes the message's sender and `Message-ID` unless an earlier
-    /// attempt did; answers the message as it then is.
+    /// attempt did; answers the message as it then is (`None` when the
+    /// tenant has no such message).
     pub async fn fix_email_headers(
         &self,
         tenant: TenantId,
@@ -249,7 +251,7 @@ impl Store {
         sender_name: Option<&str>,
         sender: &str,
         message_id: &str,
-    ) -> StoreResult<EmailRecord> {
+    ) -> StoreResult<Option<EmailRecord>> {
         on_pool!(self.pool, |p| {
             sqlx::query(
                 "UPDATE email_outbox SET
@@ -402,8 +404,8 @@ impl Store {
         Ok(found)
     }
 
-    /// The tenant's sender.
-    pub async fn tenant_sender(&self, tenant: TenantId) -> StoreResult<TenantSender> {
+    /// The tenant's sender; `None` when there is no such tenant.
+    pub async fn tenant_sender(&self, tenant: TenantId) -> StoreResult<Option<TenantSender>> {
         self.begin_read().await?.tenant_sender(tenant).await
     }
 

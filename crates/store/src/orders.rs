@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::parse_text;
 use crate::name_claims::placeholders;
-use crate::{Store, StoreError, StoreResult, Tx};
+use crate::{Store, StoreResult, Tx};
 
 macro_rules! item_from_row {
     ($row:expr) => {{
@@ -291,22 +291,26 @@ impl Tx {
         Ok(found)
     }
 
+    /// The tenant's customer, read inside this transaction; `None` when the
+    /// tenant has no such customer.
     pub async fn customer(
         &mut self,
         tenant: TenantId,
         id: CustomerId,
-    ) -> StoreResult<CustomerRecord> {
+    ) -> StoreResult<Option<CustomerRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2"
         ));
         let found = on_tx!(self, |conn| {
-            let row = sqlx::query(sql)
+            match sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .fetch_optional(conn)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            customer_from_row!(&row)
+            {
+                Some(row) => Some(customer_from_row!(&row)),
+                None => None,
+            }
         });
         Ok(found)
     }
@@ -485,7 +489,11 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn customer(&self, tenant: TenantId, id: CustomerId) -> StoreResult<CustomerRecord> {
+    pub async fn customer(
+        &self,
+        tenant: TenantId,
+        id: CustomerId,
+    ) -> StoreResult<Option<CustomerRecord>> {
         self.begin_read().await?.customer(tenant, id).await
     }
 

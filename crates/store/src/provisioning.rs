@@ -134,13 +134,14 @@ impl Store {
         Ok(found)
     }
 
-    /// One resource of the tenant.
+    /// One resource of the tenant; `None` when the tenant has no such
+    /// resource of `kind`.
     pub async fn resource(
         &self,
         kind: ResourceKind,
         tenant: TenantId,
         id: ResourceId,
-    ) -> StoreResult<ResourceRecord> {
+    ) -> StoreResult<Option<ResourceRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "{} WHERE tenant_id = $1 AND id = $2",
             kind.select()
@@ -156,7 +157,7 @@ impl Store {
                 None => None,
             }
         });
-        found.ok_or(crate::StoreError::NotFound)
+        Ok(found)
     }
 
     /// The tenant's resources of `kind` (optionally one customer's), newest first.
@@ -246,8 +247,12 @@ impl Store {
         Ok(())
     }
 
-    /// The subscription's tenant, customer and status.
-    pub async fn subscription_ref(&self, id: SubscriptionId) -> StoreResult<SubscriptionRef> {
+    /// The subscription's tenant, customer and status (any tenant: a job
+    /// knows only the subscription); `None` when there is none.
+    pub async fn subscription_ref(
+        &self,
+        id: SubscriptionId,
+    ) -> StoreResult<Option<SubscriptionRef>> {
         let found = on_pool!(self.pool, |p| {
             match sqlx::query(
                 "SELECT id, tenant_id, customer_id, product_id, status FROM subscriptions WHERE id = $1",
@@ -266,7 +271,7 @@ impl Store {
                 None => None,
             }
         });
-        found.ok_or(crate::StoreError::NotFound)
+        Ok(found)
     }
 
     /// The steps of a subscription's provisioning and their state.

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, StoreResult};
+use crate::{Store, StoreResult};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerRecord {
@@ -88,8 +88,9 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the editable fields (not the health check).
-    pub async fn update_server(&self, s: &ServerRecord) -> StoreResult<()> {
+    /// Writes the editable fields (not the health check); `false` when the
+    /// server is not in the inventory.
+    pub async fn update_server(&self, s: &ServerRecord) -> StoreResult<bool> {
         let n = on_pool!(self.pool, |p| {
             sqlx::query(
                 "UPDATE servers SET name = $2, address = $3, port = $4, credentials = $5, settings = $6,
@@ -109,13 +110,11 @@ impl Store {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(n > 0)
     }
 
-    pub async fn server(&self, id: ServerId) -> StoreResult<ServerRecord> {
+    /// The server; `None` when it is not in the inventory.
+    pub async fn server(&self, id: ServerId) -> StoreResult<Option<ServerRecord>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM servers WHERE id = $1"));
         let found = on_pool!(self.pool, |p| {
             match sqlx::query(sql)
@@ -127,7 +126,7 @@ impl Store {
                 None => None,
             }
         });
-        found.ok_or(StoreError::NotFound)
+        Ok(found)
     }
 
     /// All servers, or those of one role, by name.

@@ -133,12 +133,13 @@ impl Tx {
     }
 
     /// The subscription, locked until this transaction ends (PostgreSQL;
-    /// SQLite write transactions are serial already).
+    /// SQLite write transactions are serial already); `None` when the
+    /// tenant has no such subscription.
     pub async fn subscription_for_update(
         &mut self,
         tenant: TenantId,
         id: SubscriptionId,
-    ) -> StoreResult<SubscriptionRecord> {
+    ) -> StoreResult<Option<SubscriptionRecord>> {
         let lock = match self.engine() {
             Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",
@@ -157,7 +158,7 @@ impl Tx {
                 None => None,
             }
         });
-        found.ok_or(crate::StoreError::NotFound)
+        Ok(found)
     }
 
     /// Writes every field that changes after creation.

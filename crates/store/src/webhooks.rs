@@ -5,7 +5,7 @@ use mpanel_domain::{TenantId, WebhookDeliveryId, WebhookEndpointId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, StoreResult, Tx};
+use crate::{Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEndpointRecord {
@@ -157,8 +157,12 @@ impl Tx {
     }
 
     /// Writes a staff change: everything but the id, tenant, creation
-    /// time and the last failure (the delivery job's).
-    pub async fn update_webhook_endpoint(&mut self, e: &WebhookEndpointRecord) -> StoreResult<()> {
+    /// time and the last failure (the delivery job's); `false` when the
+    /// tenant has no such endpoint.
+    pub async fn update_webhook_endpoint(
+        &mut self,
+        e: &WebhookEndpointRecord,
+    ) -> StoreResult<bool> {
         let n = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5,
@@ -182,10 +186,7 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(n > 0)
     }
 
     /// Removes the endpoint and its deliveries; false when there was none.
@@ -260,13 +261,14 @@ impl Tx {
         Ok(())
     }
 
-    /// Makes a delivery of `tenant` PENDING again for a redelivery.
+    /// Makes a delivery of `tenant` PENDING again for a redelivery; `false`
+    /// when the tenant has no such delivery.
     pub async fn reset_webhook_delivery(
         &mut self,
         tenant: TenantId,
         id: WebhookDeliveryId,
         at: OffsetDateTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let n = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'PENDING', next_attempt_at = $3
@@ -279,10 +281,7 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(n > 0)
     }
 
     /// A staff or delivery-job decision to disable an ACTIVE endpoint;

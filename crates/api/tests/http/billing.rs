@@ -19,6 +19,7 @@ pub async fn put_settings(app: &TestApp, admin: &Account, settings: Value) {
             .store
             .user(admin.tenant_id, admin.user_id)
             .await
+            .unwrap()
             .unwrap();
         let tenant = app.store.tenant(admin.tenant_id).await.unwrap().unwrap();
         app.sign_in(&tenant.slug, &user.email, admin.user_id)

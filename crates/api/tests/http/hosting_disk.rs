@@ -29,6 +29,7 @@ async fn the_customer_and_staff_see_the_measured_disk_use_and_no_one_else_does()
             site,
         )
         .await
+        .unwrap()
         .unwrap();
     let mut tx = app.store.begin().await.unwrap();
     tx.set_subscription_quotas(record.subscription_id, Some(5), None, app.clock_now())

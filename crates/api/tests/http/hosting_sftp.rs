@@ -48,6 +48,7 @@ pub(crate) async fn shop(app: &TestApp) -> (Account, Account, mpanel_domain::Res
         .store
         .customer(admin.tenant_id, customer_id)
         .await
+        .unwrap()
         .unwrap();
     record.portal_user_id = Some(customer.user_id);
     let mut tx = app.store.begin().await.unwrap();

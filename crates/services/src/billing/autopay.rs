@@ -145,7 +145,10 @@ pub async fn attempt(
         return Ok(());
     };
     let mut tx = store.begin().await?;
-    let inv = tx.invoice_for_update(tenant, job.invoice_id).await?;
+    let inv = tx
+        .invoice_for_update(tenant, job.invoice_id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let due = balance(&inv).due();
     let open = matches!(
         inv.status,

@@ -103,7 +103,10 @@ pub(crate) async fn create_in(
         at: now,
     }))
     .await?;
-    let updated = tx.invoice_for_update(tenant.id, inv.id).await?;
+    let updated = tx
+        .invoice_for_update(tenant.id, inv.id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     if status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid {
         // Written off to zero: an order waiting on it goes ahead.
         super::payments::on_paid(tx, tenant, &updated, now).await?;
@@ -323,8 +326,8 @@ pub async fn create(
     let mut tx = store.begin().await?;
     let inv = tx
         .invoice_for_update(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let (note, updated) = create_in(&mut tx, tenant, inv, &input, None, actor, now).await?;
     let out = view(&note, &updated);
     idempotency::finish(&mut tx, tenant.id, hold, 201, &out).await?;

@@ -340,12 +340,10 @@ async fn customer_in(
     tenant: TenantId,
     id: CustomerId,
 ) -> Result<CustomerRecord, ServiceError> {
+    // A miss is bad input (the body named it); a failing database is not.
     tx.customer(tenant, id)
-        .await
-        .map_err(ServiceError::missing_as_invalid(
-            "customer_id",
-            "no such customer",
-        ))
+        .await?
+        .ok_or_else(|| ServiceError::invalid("customer_id", "no such customer"))
 }
 
 fn currency_of(input: Option<&str>, tenant: &TenantRecord) -> Result<Currency, ServiceError> {
@@ -422,8 +420,8 @@ pub async fn update_draft(
     let mut tx = store.begin().await?;
     let mut inv = tx
         .invoice_for_update(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     if inv.status != InvoiceStatus::Draft {
         return Err(ServiceError::Conflict(format!(
             "invoice {} is {}: only a DRAFT's lines can change; issue a credit note instead",
@@ -495,8 +493,8 @@ pub(crate) async fn issue_in(
 ) -> Result<InvoiceRecord, ServiceError> {
     let mut inv = tx
         .invoice_for_update(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     inv.status
         .check_transition(InvoiceStatus::Issued)
         .map_err(|_| refuse(inv.status, InvoiceStatus::Issued))?;
@@ -551,7 +549,10 @@ pub(crate) async fn issue_in(
     let event = json!({"id": id, "number": fields.number, "customer_id": inv.customer_id,
         "total_minor": total, "currency": inv.currency, "due_at": fields.due_at.unix_timestamp()});
     crate::webhooks::emit(tx, tenant.id, EventType::InvoiceIssued, event, now).await?;
-    let mut issued = tx.invoice_for_update(tenant.id, id).await?;
+    let mut issued = tx
+        .invoice_for_update(tenant.id, id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     if issued.total_minor == 0 {
         // Nothing to pay: settled on issue.
         issued = payments::settle_if_nothing_due(tx, tenant, issued, actor, now).await?;
@@ -591,8 +592,8 @@ pub async fn void(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceErr
     let mut tx = store.begin().await?;
     let inv = tx
         .invoice_for_update(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let status = effective_status(inv.status, inv.due_at, now);
     status
         .check_transition(InvoiceStatus::Void)
@@ -613,7 +614,10 @@ pub async fn void(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceErr
         at: now,
     }))
     .await?;
-    let inv = tx.invoice_for_update(tenant.id, id).await?;
+    let inv = tx
+        .invoice_for_update(tenant.id, id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let lines = tx.invoice_lines(tenant.id, id).await?;
     tx.commit().await?;
     Ok(view(inv, Some(lines), now))

@@ -129,8 +129,8 @@ pub async fn customer_credit(
     let tenant = cx.tenant_id();
     store
         .customer(tenant, customer)
-        .await
-        .map_err(ServiceError::not_found_as("customer"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("customer"))?;
     let balances = store.credit_balances(tenant, customer).await?;
     Ok(CustomerCredit {
         balances: balances.into_iter().map(Balance::from).collect(),

@@ -124,7 +124,10 @@ pub(crate) async fn record_in(
         at: now,
     }))
     .await?;
-    let updated = tx.invoice_for_update(tenant.id, inv.id).await?;
+    let updated = tx
+        .invoice_for_update(tenant.id, inv.id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     if status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid {
         on_paid(tx, tenant, &updated, now).await?;
     }
@@ -299,7 +302,10 @@ pub(crate) async fn settle_if_nothing_due(
         at: now,
     }))
     .await?;
-    let updated = tx.invoice_for_update(tenant.id, inv.id).await?;
+    let updated = tx
+        .invoice_for_update(tenant.id, inv.id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     on_paid(tx, tenant, &updated, now).await?;
     Ok(updated)
 }
@@ -355,8 +361,8 @@ pub async fn pay(
     let mut tx = store.begin().await?;
     let inv = tx
         .invoice_for_update(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     if let Some(currency) = &input.currency
         && !currency.eq_ignore_ascii_case(&inv.currency)
     {

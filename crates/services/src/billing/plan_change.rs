@@ -75,8 +75,8 @@ async fn changeable(
 ) -> Result<SubscriptionRecord, ServiceError> {
     let sub = tx
         .subscription_for_update(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("subscription"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("subscription"))?;
     let status = sub.status;
     if !matches!(
         status,
@@ -116,7 +116,11 @@ async fn new_plan(
         None => (
             sub.product_id,
             sub.amount_minor,
-            tx.product(tenant.id, sub.product_id).await?.fields.name,
+            tx.product(tenant.id, sub.product_id)
+                .await?
+                .ok_or_else(ServiceError::missing("product"))?
+                .fields
+                .name,
         ),
     };
     let addons = match &input.addons {
@@ -312,7 +316,10 @@ async fn credit_balance(
     now: OffsetDateTime,
 ) -> Result<i64, ServiceError> {
     let currency = Currency::parse(&sub.currency).map_err(ServiceError::internal_msg)?;
-    let customer = tx.customer(tenant.id, sub.customer_id).await?;
+    let customer = tx
+        .customer(tenant.id, sub.customer_id)
+        .await?
+        .ok_or_else(ServiceError::missing("customer"))?;
     let net = LineIn {
         kind: LineKind::Item,
         source: Some(LineSource::Adjustment),

@@ -698,7 +698,10 @@ async fn settle_issued(
         .collect();
     for inv in invoices {
         if with_credit.contains(&(inv.customer_id, inv.currency.clone())) {
-            let issued = tx.invoice_for_update(ctx.tenant.id, inv.id).await?;
+            let issued = tx
+                .invoice_for_update(ctx.tenant.id, inv.id)
+                .await?
+                .ok_or_else(ServiceError::missing("invoice"))?;
             payments::apply_credit(tx, ctx.tenant, issued, &ctx.actor, ctx.at).await?;
         }
     }
@@ -720,7 +723,10 @@ async fn settle_issued(
     }
     // The customers' copies, sent once this commits.
     for inv in invoices {
-        let issued = tx.invoice_for_update(ctx.tenant.id, inv.id).await?;
+        let issued = tx
+            .invoice_for_update(ctx.tenant.id, inv.id)
+            .await?
+            .ok_or_else(ServiceError::missing("invoice"))?;
         crate::notify::invoice_issued::enqueue_in(tx, &ctx.tenant.name, &issued, ctx.jobs_at)
             .await?;
     }

@@ -133,7 +133,10 @@ pub async fn apply_resize(
 ) -> Result<(), ServiceError> {
     let now = clock.now();
     let mut tx = store.begin().await?;
-    let product = tx.product(job.tenant_id, job.product_id).await?;
+    let product = tx
+        .product(job.tenant_id, job.product_id)
+        .await?
+        .ok_or_else(ServiceError::missing("product"))?;
     let (disk, mail) = match product.fields.template {
         mpanel_domain::catalog::ProvisioningTemplate::Hosting { disk_quota_mb, .. } => {
             (disk_quota_mb, None)

@@ -119,8 +119,8 @@ async fn next_attempt(
     let mut tx = store.begin().await?;
     let inv = tx
         .invoice_for_update(tenant.id, id)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     if !matches!(
         inv.status,
         InvoiceStatus::Issued | InvoiceStatus::PartiallyPaid | InvoiceStatus::Overdue
@@ -305,8 +305,8 @@ async fn intent_succeeded(
     let received = amount(object, "amount_received", currency)?;
     let inv = tx
         .invoice_for_update(tenant.id, invoice)
-        .await
-        .map_err(ServiceError::not_found_as("invoice"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     tx.set_payment_intent_status(tenant.id, pi, "succeeded", now)
         .await?;
     // Checked under the invoice's lock: concurrent deliveries record once.
@@ -452,7 +452,10 @@ async fn charge_refunded(
     // Lock the invoice, then read the payment again: concurrent refund
     // events for one charge apply their cumulative totals one after the
     // other, never on a stale read.
-    let inv = tx.invoice_for_update(tenant.id, found.invoice_id).await?;
+    let inv = tx
+        .invoice_for_update(tenant.id, found.invoice_id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
     let payment = tx
         .payment_by_reference(tenant.id, PaymentProvider::Stripe.as_str(), pi)
         .await?

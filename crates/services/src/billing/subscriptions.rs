@@ -153,8 +153,8 @@ pub(crate) async fn price(
     let id = product;
     let record = tx
         .product(tenant, id)
-        .await
-        .map_err(ServiceError::missing_as_invalid(field, "no such product"))?;
+        .await?
+        .ok_or_else(|| ServiceError::invalid(field, "no such product"))?;
     if record.archived_at.is_some() {
         return Err(ServiceError::invalid(field, "the product is archived"));
     }
@@ -239,11 +239,8 @@ async fn price_for(
     currency: Currency,
 ) -> Result<(Priced, Vec<Addon>), ServiceError> {
     tx.customer(tenant.id, input.customer_id)
-        .await
-        .map_err(ServiceError::missing_as_invalid(
-            "customer_id",
-            "no such customer",
-        ))?;
+        .await?
+        .ok_or_else(|| ServiceError::invalid("customer_id", "no such customer"))?;
     let plan = price(
         tx,
         tenant.id,
@@ -328,7 +325,11 @@ pub async fn create(
         };
         bill_now(&mut tx, tenant, vec![due], now).await?;
     }
-    let out = view(tx.subscription_for_update(tenant.id, sub.id).await?);
+    let out = view(
+        tx.subscription_for_update(tenant.id, sub.id)
+            .await?
+            .ok_or_else(ServiceError::missing("subscription"))?,
+    );
     idempotency::finish(&mut tx, tenant.id, hold, 201, &out).await?;
     tx.commit().await?;
     Ok(out)
@@ -386,8 +387,8 @@ pub async fn transition(
     let mut tx = store.begin().await?;
     let mut sub = tx
         .subscription_for_update(tenant, id)
-        .await
-        .map_err(ServiceError::not_found_as("subscription"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("subscription"))?;
     let from = sub.status;
     let before = json!({"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end});
     let (action, service) = match what {
@@ -514,7 +515,10 @@ pub async fn start_billing_in(
     zone: &str,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    let mut sub = tx.subscription_for_update(tenant, id).await?;
+    let mut sub = tx
+        .subscription_for_update(tenant, id)
+        .await?
+        .ok_or_else(ServiceError::missing("subscription"))?;
     let Some(cycle) = sub
         .period
         .parse::<Period>()

@@ -146,8 +146,9 @@ pub async fn revoke(cx: &Context, id: ApiTokenId) -> Result<(), ServiceError> {
     let now = cx.now();
     let mut tx = store.begin().await?;
     tx.revoke_api_token(who.tenant_id, who.user_id, id, now)
-        .await
-        .map_err(ServiceError::not_found_as("API token"))?;
+        .await?
+        .then_some(())
+        .ok_or_else(ServiceError::missing("API token"))?;
     tx.record_audit(&actor.audit(Change {
         tenant: who.tenant_id,
         action: "api_token.revoke",

@@ -137,7 +137,9 @@ async fn session_principal(
             reason,
             now,
         )
-        .await?;
+        .await?
+        .then_some(())
+        .ok_or_else(ServiceError::missing("session"))?;
         tx.commit().await?;
         return Err(ServiceError::Unauthenticated(format!(
             "the session has ended ({})",

@@ -306,7 +306,10 @@ pub async fn complete_mfa(
         return Err(err);
     }
     throttle::succeeded(store, &attempt).await?;
-    let user = store.user(challenge.tenant_id, challenge.user_id).await?;
+    let user = store
+        .user(challenge.tenant_id, challenge.user_id)
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     if user.status != UserStatus::Active {
         return Err(ServiceError::AccountDisabled);
     }
@@ -492,12 +495,18 @@ pub async fn refresh(
     if rec.session_revoked || now >= rec.session_expires_at {
         return Err(session_ended());
     }
-    let user = store.user(rec.tenant_id, rec.user_id).await?;
+    let user = store
+        .user(rec.tenant_id, rec.user_id)
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     if user.status != UserStatus::Active {
         return Err(session_ended());
     }
     check_tenant_trades(store, rec.tenant_id).await?;
-    let session = store.session(rec.tenant_id, rec.session_id).await?;
+    let session = store
+        .session(rec.tenant_id, rec.session_id)
+        .await?
+        .ok_or_else(ServiceError::missing("session"))?;
     let policy = crate::security::policy::load(store, rec.tenant_id).await?;
     let ip_addr = ip.as_deref().and_then(|ip| ip.parse().ok());
     if user.role.is_staff() && !policy.ip_allowed(ip_addr) {
@@ -519,7 +528,9 @@ pub async fn refresh(
     {
         let mut tx = store.begin().await?;
         tx.revoke_session(rec.tenant_id, rec.user_id, rec.session_id, reason, now)
-            .await?;
+            .await?
+            .then_some(())
+            .ok_or_else(ServiceError::missing("session"))?;
         tx.commit().await?;
         return Err(session_ended());
     }
@@ -590,7 +601,9 @@ async fn revoke_reused(
         "REFRESH_TOKEN_REUSED",
         now,
     )
-    .await?;
+    .await?
+    .then_some(())
+    .ok_or_else(ServiceError::missing("session"))?;
     let mut reuse = event(
         "REFRESH_TOKEN_REUSED",
         Some(rec.tenant_id),

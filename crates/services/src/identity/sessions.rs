@@ -23,8 +23,9 @@ pub async fn revoke(cx: &Context, id: SessionId, reason: &str) -> Result<(), Ser
     let now = cx.now();
     let mut tx = store.begin().await?;
     tx.revoke_session(who.tenant_id, who.user_id, id, reason, now)
-        .await
-        .map_err(ServiceError::not_found_as("session"))?;
+        .await?
+        .then_some(())
+        .ok_or_else(ServiceError::missing("session"))?;
     tx.record_audit(&actor.audit(Change {
         tenant: who.tenant_id,
         action: "session.revoke",

@@ -48,7 +48,10 @@ pub async fn reauthenticate(
     };
     match proof {
         Proof::Password(password) => {
-            let user = store.user(who.tenant_id, who.user_id).await?;
+            let user = store
+                .user(who.tenant_id, who.user_id)
+                .await?
+                .ok_or_else(ServiceError::missing("user"))?;
             let checked = super::reauthenticate(
                 store,
                 clock,

@@ -132,8 +132,8 @@ pub async fn get(cx: &Context, id: UserId) -> Result<UserRecord, ServiceError> {
     let who = &cx.principal;
     store
         .user(who.tenant_id, id)
-        .await
-        .map_err(ServiceError::not_found_as("user"))
+        .await?
+        .ok_or_else(ServiceError::missing("user"))
 }
 
 pub async fn list(
@@ -162,8 +162,8 @@ pub async fn update(
     tx.lock_tenant_users(who.tenant_id).await?;
     let before = tx
         .user(who.tenant_id, id)
-        .await
-        .map_err(ServiceError::not_found_as("user"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     let mut after = before.clone();
     if let Some(name) = &patch.display_name {
         after.display_name = check_name(name)?;
@@ -180,7 +180,10 @@ pub async fn update(
         ensure_not_last_admin(&mut tx, &before).await?;
         after.role = role;
     }
-    let after = tx.update_user(&after, now).await?;
+    let after = tx
+        .update_user(&after, now)
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     let action = if after.role == before.role {
         "user.update"
     } else {
@@ -207,8 +210,8 @@ pub async fn disable(cx: &Context, id: UserId) -> Result<UserRecord, ServiceErro
     tx.lock_tenant_users(who.tenant_id).await?;
     let before = tx
         .user(who.tenant_id, id)
-        .await
-        .map_err(ServiceError::not_found_as("user"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     if before.id == who.user_id {
         return Err(ServiceError::Conflict("you cannot disable yourself".into()));
     }
@@ -224,7 +227,10 @@ pub async fn disable(cx: &Context, id: UserId) -> Result<UserRecord, ServiceErro
     ensure_not_last_admin(&mut tx, &before).await?;
     let mut after = before.clone();
     after.status = UserStatus::Disabled;
-    let after = tx.update_user(&after, now).await?;
+    let after = tx
+        .update_user(&after, now)
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     let sessions = tx
         .revoke_user_sessions(who.tenant_id, id, None, "USER_DISABLED", now)
         .await?;
@@ -264,7 +270,10 @@ pub async fn change_own_password(
     let who = &cx.principal;
     let actor = &cx.actor;
     let (current, new) = (change.current.as_str(), change.new.as_str());
-    let user = store.user(who.tenant_id, who.user_id).await?;
+    let user = store
+        .user(who.tenant_id, who.user_id)
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     super::reauthenticate(
         store,
         clock,

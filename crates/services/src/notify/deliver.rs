@@ -51,8 +51,8 @@ pub async fn deliver(
     last: bool,
 ) -> Result<(), JobError> {
     let email = match store.email(job.tenant_id, job.email_id).await {
-        Ok(email) => email,
-        Err(mpanel_store::StoreError::NotFound) => {
+        Ok(Some(email)) => email,
+        Ok(None) => {
             return Err(JobError::Permanent(
                 "the message is not in the outbox".into(),
             ));
@@ -221,11 +221,14 @@ async fn fix_headers(
     let tenant = store
         .tenant(email.tenant_id)
         .await?
-        .ok_or_else(|| ServiceError::NotFound("no such tenant".into()))?;
-    let own = store.tenant_sender(email.tenant_id).await?;
+        .ok_or_else(ServiceError::missing("tenant"))?;
+    let own = store
+        .tenant_sender(email.tenant_id)
+        .await?
+        .ok_or_else(ServiceError::missing("tenant"))?;
     let from = sender::effective(&tenant, &own, &mailer.settings);
     let id = message_id(email.id, from.email.domain());
-    Ok(store
+    store
         .fix_email_headers(
             email.tenant_id,
             email.id,
@@ -233,7 +236,8 @@ async fn fix_headers(
             from.email.as_ref(),
             &id,
         )
-        .await?)
+        .await?
+        .ok_or_else(ServiceError::missing("message"))
 }
 
 async fn signed(

@@ -175,7 +175,11 @@ pub async fn record(
     cx: &crate::Context,
     mail: &super::MailSettings,
 ) -> Result<DkimRecordView, ServiceError> {
-    let own = cx.store.tenant_sender(cx.tenant_id()).await?;
+    let own = cx
+        .store
+        .tenant_sender(cx.tenant_id())
+        .await?
+        .ok_or_else(ServiceError::missing("tenant"))?;
     let from = super::sender::effective(&cx.tenant, &own, mail);
     let domain = from.email.domain().to_ascii_lowercase();
     let key = key_for(&cx.store, cx.tenant_id(), &domain, cx.now()).await?;

@@ -37,8 +37,14 @@ pub(crate) async fn enqueue_in(
     days: i32,
     now: OffsetDateTime,
 ) -> Result<EmailId, ServiceError> {
-    let inv = tx.invoice_for_update(tenant.id, id).await?;
-    let customer = tx.customer(tenant.id, inv.customer_id).await?;
+    let inv = tx
+        .invoice_for_update(tenant.id, id)
+        .await?
+        .ok_or_else(ServiceError::missing("invoice"))?;
+    let customer = tx
+        .customer(tenant.id, inv.customer_id)
+        .await?
+        .ok_or_else(ServiceError::missing("customer"))?;
     let context = InvoiceReminder {
         customer_name: customer.name.clone(),
         seller_name: seller_name(&inv, &tenant.name),

@@ -325,7 +325,10 @@ pub async fn disable(cx: &Context, request: &Disable) -> Result<(), ServiceError
     let who = &cx.principal;
     let actor = &cx.actor;
     let (password, factor) = (request.password.as_str(), &request.factor);
-    let user = store.user(who.tenant_id, who.user_id).await?;
+    let user = store
+        .user(who.tenant_id, who.user_id)
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     crate::identity::reauthenticate(
         store,
         clock,

@@ -102,9 +102,11 @@ pub async fn redeliver(cx: &Context, id: WebhookDeliveryId) -> Result<DeliveryVi
         }
         None => queue(&mut tx, id, now).await?,
     }
+    // Only a miss is a 404; a failing database stays what it is.
     tx.reset_webhook_delivery(cx.tenant_id(), id, now)
-        .await
-        .map_err(|_| missing())?;
+        .await?
+        .then_some(())
+        .ok_or_else(missing)?;
     tx.record_audit(&cx.audit(Audited {
         action: "webhook_delivery.redeliver",
         target_type: "webhook_delivery",

@@ -267,7 +267,12 @@ pub async fn find(
     cx.store
         .webhook_endpoint(cx.tenant_id(), id)
         .await?
-        .ok_or_else(|| ServiceError::NotFound("No such webhook endpoint.".into()))
+        .ok_or_else(gone)
+}
+
+/// The 404 for an endpoint the tenant does not have.
+fn gone() -> ServiceError {
+    ServiceError::NotFound("No such webhook endpoint.".into())
 }
 
 pub async fn get(cx: &Context, id: WebhookEndpointId) -> Result<EndpointView, ServiceError> {
@@ -337,7 +342,9 @@ pub async fn update(
     };
     record.updated_at = now;
     let mut tx = cx.store.begin().await?;
-    tx.update_webhook_endpoint(&record).await?;
+    if !tx.update_webhook_endpoint(&record).await? {
+        return Err(gone());
+    }
     let mut after = summary(&record);
     after["secret_rotated"] = json!(patch.rotate_secret);
     tx.record_audit(&cx.audit(Audited {
@@ -358,7 +365,7 @@ pub async fn delete(cx: &Context, id: WebhookEndpointId) -> Result<(), ServiceEr
     let now = cx.now();
     let mut tx = cx.store.begin().await?;
     if !tx.delete_webhook_endpoint(cx.tenant_id(), id).await? {
-        return Err(ServiceError::NotFound("No such webhook endpoint.".into()));
+        return Err(gone());
     }
     tx.record_audit(&cx.audit(Audited {
         action: "webhook_endpoint.delete",

@@ -259,12 +259,13 @@ impl Store {
 
 impl Tx {
     /// The invoice, locked until this transaction ends (PostgreSQL; SQLite
-    /// write transactions are serial already).
+    /// write transactions are serial already); `None` when the tenant has
+    /// no such invoice.
     pub async fn invoice_for_update(
         &mut self,
         tenant: TenantId,
         id: InvoiceId,
-    ) -> StoreResult<InvoiceRecord> {
+    ) -> StoreResult<Option<InvoiceRecord>> {
         let lock = if self.engine() == Engine::Postgres {
             " FOR UPDATE"
         } else {
@@ -284,7 +285,7 @@ impl Tx {
                 None => None,
             }
         });
-        found.ok_or(StoreError::NotFound)
+        Ok(found)
     }
 
     pub async fn invoice_lines(

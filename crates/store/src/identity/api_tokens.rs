@@ -6,7 +6,7 @@ use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
 use super::users::UserStatus;
-use crate::{Store, StoreError, StoreResult, Tx};
+use crate::{Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiTokenRecord {
@@ -83,14 +83,15 @@ impl Tx {
         Ok(())
     }
 
-    /// Revokes one of a user's tokens; `NotFound` unless it is theirs.
+    /// Revokes one of a user's tokens (again is fine: the first revocation
+    /// time stays); `false` unless the token is theirs.
     pub async fn revoke_api_token(
         &mut self,
         tenant: TenantId,
         user: UserId,
         id: ApiTokenId,
         now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let changed = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $4)
@@ -104,10 +105,7 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(changed > 0)
     }
 
     /// Revokes every token of a user; returns how many were live.

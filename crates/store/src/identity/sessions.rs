@@ -7,7 +7,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::users::UserStatus;
-use crate::{Store, StoreError, StoreResult, Tx};
+use crate::{Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -147,7 +147,8 @@ impl Tx {
         Ok(())
     }
 
-    /// Revokes one session of a user; `NotFound` unless it is theirs.
+    /// Revokes one session of a user (again is fine: the first revocation
+    /// stays); `false` unless the session is theirs.
     pub async fn revoke_session(
         &mut self,
         tenant: TenantId,
@@ -155,7 +156,7 @@ impl Tx {
         id: SessionId,
         reason: &str,
         now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let changed = on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $4), revoked_reason = COALESCE(revoked_reason, $5)
@@ -170,10 +171,7 @@ impl Tx {
             .await?
             .rows_affected()
         });
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(changed > 0)
     }
 
     /// Revokes every live session of a user but `keep`; returns how many.
@@ -344,19 +342,26 @@ impl Store {
         Ok(records)
     }
 
-    pub async fn session(&self, tenant: TenantId, id: SessionId) -> StoreResult<SessionRecord> {
+    /// The tenant's session; `None` when the tenant has no such session.
+    pub async fn session(
+        &self,
+        tenant: TenantId,
+        id: SessionId,
+    ) -> StoreResult<Option<SessionRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM sessions WHERE tenant_id = $1 AND id = $2"
         ));
-        let record = on_pool!(self.pool, |p| {
-            let row = sqlx::query(sql)
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .fetch_optional(p)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            session_from_row!(&row)
+            {
+                Some(row) => Some(session_from_row!(&row)),
+                None => None,
+            }
         });
-        Ok(record)
+        Ok(found)
     }
 }

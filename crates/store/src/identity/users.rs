@@ -6,7 +6,7 @@ use mpanel_domain::{TenantId, UserId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreError, StoreResult, Tx};
+use crate::{Store, StoreResult, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserStatus {
@@ -118,21 +118,24 @@ impl Tx {
         Ok(record)
     }
 
-    /// The user, read inside this transaction (for a change based on it).
-    pub async fn user(&mut self, tenant: TenantId, id: UserId) -> StoreResult<UserRecord> {
+    /// The user, read inside this transaction (for a change based on it);
+    /// `None` when the tenant has no such user.
+    pub async fn user(&mut self, tenant: TenantId, id: UserId) -> StoreResult<Option<UserRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"
         ));
-        let record = on_tx!(self, |conn| {
-            let row = sqlx::query(sql)
+        let found = on_tx!(self, |conn| {
+            match sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .fetch_optional(conn)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            user_from_row!(&row)
+            {
+                Some(row) => Some(user_from_row!(&row)),
+                None => None,
+            }
         });
-        Ok(record)
+        Ok(found)
     }
 
     /// The user with this e-mail address (any case), read in this transaction.
@@ -158,19 +161,20 @@ impl Tx {
         Ok(record)
     }
 
-    /// Writes a user's role, name and status as given.
+    /// Writes a user's role, name and status as given; the row as written,
+    /// `None` when the user is not there.
     pub async fn update_user(
         &mut self,
         user: &UserRecord,
         now: OffsetDateTime,
-    ) -> StoreResult<UserRecord> {
+    ) -> StoreResult<Option<UserRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE users SET display_name = $3, role = $4, status = $5, updated_at = $6
              WHERE tenant_id = $1 AND id = $2
              RETURNING {COLUMNS}"
         ));
-        let record = on_tx!(self, |conn| {
-            let row = sqlx::query(sql)
+        let found = on_tx!(self, |conn| {
+            match sqlx::query(sql)
                 .bind(user.tenant_id.as_uuid())
                 .bind(user.id.as_uuid())
                 .bind(&user.display_name)
@@ -179,10 +183,12 @@ impl Tx {
                 .bind(now)
                 .fetch_optional(conn)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            user_from_row!(&row)
+            {
+                Some(row) => Some(user_from_row!(&row)),
+                None => None,
+            }
         });
-        Ok(record)
+        Ok(found)
     }
 
     pub async fn set_password(
@@ -239,20 +245,23 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn user(&self, tenant: TenantId, id: UserId) -> StoreResult<UserRecord> {
+    /// The tenant's user; `None` when the tenant has no such user.
+    pub async fn user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<UserRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"
         ));
-        let record = on_pool!(self.pool, |p| {
-            let row = sqlx::query(sql)
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
                 .fetch_optional(p)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            user_from_row!(&row)
+            {
+                Some(row) => Some(user_from_row!(&row)),
+                None => None,
+            }
         });
-        Ok(record)
+        Ok(found)
     }
 
     /// The user with this e-mail address (any case) in the tenant.
