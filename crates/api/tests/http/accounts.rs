@@ -130,7 +130,7 @@ async fn a_customer_from_a_paid_order_follows_the_invitation_and_signs_in() {
     ));
     // Sent: the sealed link is gone from the outbox.
     let row = s.app.store.email(tenant, invitation.id).await.unwrap();
-    assert_eq!(row.link_sealed, None);
+    assert_eq!(row.unwrap().link_sealed, None);
 
     let token = token_in(text, "/invitation");
     // Not signed in before: the account has no password.

@@ -11,7 +11,7 @@ use mpanel_domain::{Clock, TenantStatus};
 use mpanel_store::identity::account_links::LinkOwner;
 use mpanel_store::identity::second_factors::NewChallenge;
 use mpanel_store::identity::security_events::SecurityEvent;
-use mpanel_store::{ActorType, Store, StoreError, TenantRecord, Tx, UserRecord, UserStatus};
+use mpanel_store::{ActorType, Store, TenantRecord, Tx, UserRecord, UserStatus};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -126,11 +126,8 @@ async fn owner_account(
     let tenant = store.tenant(owner.tenant_id).await?.ok_or_else(bad_token)?;
     let user = store
         .user(owner.tenant_id, owner.user_id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => bad_token(),
-            other => other.into(),
-        })?;
+        .await?
+        .ok_or_else(bad_token)?;
     if user.status == UserStatus::Disabled {
         return Err(ServiceError::AccountDisabled);
     }
@@ -151,7 +148,9 @@ async fn activate(
     }
     let mut active = user;
     active.status = UserStatus::Active;
-    Ok(tx.update_user(&active, now).await?)
+    tx.update_user(&active, now)
+        .await?
+        .ok_or_else(ServiceError::missing("user"))
 }
 
 /// The audit row and the security event of a used link.
@@ -206,8 +205,8 @@ pub async fn invite_again(
     let mut tx = cx.store.begin().await?;
     let user = tx
         .user(cx.tenant_id(), id)
-        .await
-        .map_err(ServiceError::not_found_as("user"))?;
+        .await?
+        .ok_or_else(ServiceError::missing("user"))?;
     if user.status != UserStatus::Invited {
         return Err(ServiceError::Conflict(format!(
             "the user is {}: only an INVITED user gets an invitation (an active one can reset their password)",
