@@ -184,6 +184,12 @@ fn billing_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(customers::get, customers::update))
         .routes(routes!(notifications::outbox))
         .routes(routes!(notifications::dkim))
+        .routes(routes!(notifications::templates))
+        .routes(routes!(
+            notifications::template,
+            notifications::put_template,
+            notifications::reset_template
+        ))
 }
 
 /// Orders and what they run: hosting, mail, DNS, servers, the job queue.

@@ -16,6 +16,7 @@ pub mod catalog;
 mod connect;
 pub mod disk_usage;
 pub mod domain_verifications;
+pub mod email_templates;
 mod error;
 mod idempotency;
 pub mod identity;

@@ -1,18 +1,22 @@
 //! `/api/notifications`: the e-mail mPanel sends for the tenant, as staff
-//! see it (delivery status, never bodies), and the DKIM record to publish.
+//! see it (delivery status, never bodies), the DKIM record to publish, and
+//! the tenant's own message templates.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use mpanel_domain::EmailId;
-use mpanel_domain::notify::EmailStatus;
+use mpanel_domain::notify::{EmailKind, EmailStatus};
+use mpanel_services::ServiceError;
 use mpanel_services::notify::dkim::{self, DkimRecordView};
 use mpanel_services::notify::outbox::{self, OutboxView};
+use mpanel_services::notify::templates::Sources;
+use mpanel_services::notify::tenant_templates::{self, Preview, TemplateView};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::caller::{Ctx, perm};
 use crate::query::{self, Listing, Page, PageParams};
-use crate::{AppState, Problem};
+use crate::{ApiJson, AppState, Problem};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -52,4 +56,97 @@ pub async fn dkim(
     cx: Ctx<perm::NotificationsRead>,
 ) -> Result<Json<DkimRecordView>, Problem> {
     Ok(Json(dkim::record(&cx, &state.mail).await?))
+}
+
+/// The tenant's message templates, one per kind.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TemplateList {
+    pub items: Vec<TemplateView>,
+}
+
+/// A kind's templates to store. Each is a minijinja template (at most
+/// 32 KiB) that may use only the kind's `variables`; the HTML one is
+/// escaped automatically.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateBody {
+    #[schema(max_length = 32768)]
+    pub subject: String,
+    #[schema(max_length = 32768)]
+    pub text: String,
+    #[schema(max_length = 32768)]
+    pub html: String,
+}
+
+/// The stored templates and a sample message rendered with them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TemplateSaved {
+    pub template: TemplateView,
+    pub preview: Preview,
+}
+
+fn kind_of(raw: &str) -> Result<EmailKind, Problem> {
+    raw.parse::<EmailKind>()
+        .map_err(|_| Problem::from(ServiceError::NotFound("no such message kind".into())))
+}
+
+/// Every message kind with the templates in use (the tenant's own or the
+/// built-in ones) and the names they may use.
+#[utoipa::path(get, path = "/api/notifications/templates", tag = "notifications",
+    security(("bearer" = ["NOTIFICATIONS_READ"])),
+    responses((status = 200, description = "The templates", body = TemplateList)))]
+pub async fn templates(cx: Ctx<perm::NotificationsRead>) -> Result<Json<TemplateList>, Problem> {
+    Ok(Json(TemplateList {
+        items: tenant_templates::list(&cx).await?,
+    }))
+}
+
+/// One kind's templates in use.
+#[utoipa::path(get, path = "/api/notifications/templates/{kind}", tag = "notifications",
+    params(("kind" = EmailKind, Path, description = "The message kind")),
+    security(("bearer" = ["NOTIFICATIONS_READ"])),
+    responses((status = 200, description = "The templates", body = TemplateView),
+        (status = 404, description = "No such message kind")))]
+pub async fn template(
+    cx: Ctx<perm::NotificationsRead>,
+    Path(kind): Path<String>,
+) -> Result<Json<TemplateView>, Problem> {
+    Ok(Json(tenant_templates::get(&cx, kind_of(&kind)?).await?))
+}
+
+/// Use the tenant's own templates for a kind. They must render a sample
+/// of the kind (any name it does not give is an error) within a budget;
+/// the answer holds that sample.
+#[utoipa::path(put, path = "/api/notifications/templates/{kind}", tag = "notifications",
+    params(("kind" = EmailKind, Path, description = "The message kind")),
+    request_body = TemplateBody,
+    security(("bearer" = ["SETTINGS_WRITE"])),
+    responses((status = 200, description = "Stored", body = TemplateSaved),
+        (status = 404, description = "No such message kind"),
+        (status = 422, description = "A template does not render (field `subject`, `text` or `html`)")))]
+pub async fn put_template(
+    cx: Ctx<perm::SettingsWrite>,
+    Path(kind): Path<String>,
+    ApiJson(body): ApiJson<TemplateBody>,
+) -> Result<Json<TemplateSaved>, Problem> {
+    let sources = Sources {
+        subject: body.subject,
+        text: body.text,
+        html: body.html,
+    };
+    let (template, preview) = tenant_templates::put(&cx, kind_of(&kind)?, sources).await?;
+    Ok(Json(TemplateSaved { template, preview }))
+}
+
+/// Go back to the built-in templates of a kind.
+#[utoipa::path(delete, path = "/api/notifications/templates/{kind}", tag = "notifications",
+    params(("kind" = EmailKind, Path, description = "The message kind")),
+    security(("bearer" = ["SETTINGS_WRITE"])),
+    responses((status = 200, description = "The built-in templates, now in use", body = TemplateView),
+        (status = 404, description = "No such message kind")))]
+pub async fn reset_template(
+    cx: Ctx<perm::SettingsWrite>,
+    Path(kind): Path<String>,
+) -> Result<Json<TemplateView>, Problem> {
+    Ok(Json(tenant_templates::reset(&cx, kind_of(&kind)?).await?))
 }

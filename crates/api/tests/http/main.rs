@@ -18,6 +18,7 @@ mod cors;
 mod customers;
 mod dns_records;
 mod docs;
+mod email_templates;
 mod errors;
 mod health;
 mod hosting_disk;

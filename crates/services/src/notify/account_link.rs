@@ -27,6 +27,20 @@ pub struct AccountLink {
     pub valid_minutes: i64,
 }
 
+impl AccountLink {
+    /// Made-up values, to check a tenant's templates with.
+    pub fn sample() -> Self {
+        Self {
+            name: "Jane Doe".into(),
+            email: "jane@example.com".into(),
+            tenant_name: "Host & Co".into(),
+            link: "https://portal.example.com/invitation#token=sample".into(),
+            expires_at: "2026-12-08 09:00 UTC".into(),
+            valid_minutes: 60,
+        }
+    }
+}
+
 fn kind(purpose: LinkPurpose) -> EmailKind {
     match purpose {
         LinkPurpose::Invitation => EmailKind::Invitation,
@@ -61,7 +75,7 @@ pub(crate) async fn enqueue_in(
         tenant: tenant.id,
         kind: kind(purpose),
         recipient: user.email.clone(),
-        rendered: templates::render(kind(purpose), &context)?,
+        rendered: templates::render_in(tx, tenant.id, kind(purpose), &context).await?,
         attachments: Vec::new(),
         link: Some(path),
     };

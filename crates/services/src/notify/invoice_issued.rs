@@ -26,6 +26,21 @@ pub struct InvoiceIssued {
     pub amount_due: String,
 }
 
+impl InvoiceIssued {
+    /// Made-up values, to check a tenant's templates with.
+    pub fn sample() -> Self {
+        Self {
+            customer_name: "Jane Doe".into(),
+            seller_name: "Host & Co".into(),
+            number: "INV-2026-000001".into(),
+            issued_date: "2026-11-21".into(),
+            due_date: "2026-12-05".into(),
+            total: "12.34 EUR".into(),
+            amount_due: "12.34 EUR".into(),
+        }
+    }
+}
+
 /// The seller's name as frozen on the invoice.
 pub(crate) fn seller_name(inv: &InvoiceRecord, fallback: &str) -> String {
     inv.seller_snapshot
@@ -72,7 +87,8 @@ pub(crate) async fn enqueue_in(
         tenant: inv.tenant_id,
         kind: EmailKind::InvoiceIssued,
         recipient: customer_field(inv, "email"),
-        rendered: templates::render(EmailKind::InvoiceIssued, &context)?,
+        rendered: templates::render_in(tx, inv.tenant_id, EmailKind::InvoiceIssued, &context)
+            .await?,
         link: None,
         attachments: vec![Attachment::InvoicePdf { invoice_id: inv.id }],
     };

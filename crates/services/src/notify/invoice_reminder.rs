@@ -28,6 +28,21 @@ pub struct InvoiceReminder {
     pub days: u32,
 }
 
+impl InvoiceReminder {
+    /// Made-up values, to check a tenant's templates with.
+    pub fn sample() -> Self {
+        Self {
+            customer_name: "Jane Doe".into(),
+            seller_name: "Host & Co".into(),
+            number: "INV-2026-000001".into(),
+            due_date: "2026-12-05".into(),
+            amount_due: "12.34 EUR".into(),
+            overdue: true,
+            days: 3,
+        }
+    }
+}
+
 /// Queues the reminder `days` from the due date (negative: before) of
 /// the tenant's invoice `id`, to its customer.
 pub(crate) async fn enqueue_in(
@@ -58,7 +73,7 @@ pub(crate) async fn enqueue_in(
         tenant: tenant.id,
         kind: EmailKind::InvoiceReminder,
         recipient: customer.email,
-        rendered: templates::render(EmailKind::InvoiceReminder, &context)?,
+        rendered: templates::render_in(tx, tenant.id, EmailKind::InvoiceReminder, &context).await?,
         link: None,
         attachments: vec![Attachment::InvoicePdf { invoice_id: id }],
     };

@@ -4,7 +4,8 @@
 //!
 //! - [`settings`]: `smtp_url` and the platform's sender;
 //! - [`sender`]: who a tenant's messages come from;
-//! - [`templates`]: the built-in templates of each kind;
+//! - [`templates`]: rendering a kind: built-in or the tenant's own;
+//! - [`tenant_templates`]: the tenant's own templates, as admins manage them;
 //! - [`outbox`]: writing a message with its job, and what staff see;
 //! - [`message`]: an outbox row as a MIME message;
 //! - [`dkim`]: the tenants' keys and their DNS records;
@@ -21,6 +22,7 @@ pub mod outbox;
 pub mod sender;
 pub mod settings;
 pub mod templates;
+pub mod tenant_templates;
 
 pub use deliver::{Mailer, deliver};
 pub use settings::MailSettings;
