@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod disk_usage;
+pub mod dkim_publish;
 pub mod dns;
 pub mod domain_control;
 pub mod error;

@@ -182,7 +182,10 @@ impl Editor<'_> {
     }
 }
 
-async fn live_zones(store: &Store, tenant: TenantId) -> Result<Vec<ResourceRecord>, ServiceError> {
+pub(crate) async fn live_zones(
+    store: &Store,
+    tenant: TenantId,
+) -> Result<Vec<ResourceRecord>, ServiceError> {
     let gone = ResourceKind::DnsZone.gone();
     Ok(store
         .list_resources(ResourceKind::DnsZone, tenant, None, MAX_ZONES)

@@ -46,11 +46,12 @@ pub async fn outbox(
     )))
 }
 
-/// The DKIM key the tenant's messages are signed with (made on first
-/// use): the TXT record to publish under the sender's domain.
+/// The DKIM key the tenant's messages are signed with: the TXT record to
+/// publish under the sender's domain.
 #[utoipa::path(get, path = "/api/notifications/dkim", tag = "notifications",
     security(("bearer" = ["NOTIFICATIONS_READ"])),
-    responses((status = 200, description = "The record to publish", body = DkimRecordView)))]
+    responses((status = 200, description = "The record to publish", body = DkimRecordView),
+        (status = 404, description = "No key yet (the first message or `POST` makes one)")))]
 pub async fn dkim(
     State(state): State<AppState>,
     cx: Ctx<perm::NotificationsRead>,
@@ -149,4 +150,33 @@ pub async fn reset_template(
     Path(kind): Path<String>,
 ) -> Result<Json<TemplateView>, Problem> {
     Ok(Json(tenant_templates::reset(&cx, kind_of(&kind)?).await?))
+}
+
+/// The record, and where mPanel published it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DkimPublished {
+    pub record: DkimRecordView,
+    /// The tenant's DNS zone the TXT record was written to, when mPanel
+    /// serves the sender's domain; `null`: publish it yourself.
+    pub published_in_zone: Option<String>,
+}
+
+/// Make the tenant's DKIM key for its sender's domain if it has none, and
+/// publish its TXT record when the domain is in one of the tenant's DNS
+/// zones. Safe to repeat (after changing the sender, it makes the new
+/// domain's key).
+#[utoipa::path(post, path = "/api/notifications/dkim", tag = "notifications",
+    security(("bearer" = ["SETTINGS_WRITE"])),
+    responses((status = 200, description = "The key's record", body = DkimPublished),
+        (status = 503, description = "The zone's DNS server is unreachable (the key is made; repeat to publish)")))]
+pub async fn publish_dkim(
+    State(state): State<AppState>,
+    cx: Ctx<perm::SettingsWrite>,
+) -> Result<Json<DkimPublished>, Problem> {
+    let key = dkim::ensure(&cx, &state.mail).await?;
+    let zone = mpanel_provision::dkim_publish::publish(&cx, state.secrets.as_ref(), &key).await?;
+    Ok(Json(DkimPublished {
+        record: dkim::record_view(&key),
+        published_in_zone: zone,
+    }))
 }

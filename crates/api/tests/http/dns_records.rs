@@ -11,7 +11,7 @@ use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::TestApp;
+use crate::support::{Account, TestApp};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -20,7 +20,7 @@ fn env(name: &str) -> String {
 }
 
 /// `dig +short` for `name`/`rtype` at the harness's PowerDNS.
-async fn dig(port: &str, name: &str, rtype: &str) -> String {
+pub async fn dig(port: &str, name: &str, rtype: &str) -> String {
     let args: Vec<String> = [
         "@127.0.0.1",
         "-p",
@@ -42,7 +42,7 @@ async fn dig(port: &str, name: &str, rtype: &str) -> String {
 }
 
 /// Polls `dig` until it answers `want` (PowerDNS caches for a moment).
-async fn dig_until(port: &str, name: &str, rtype: &str, want: &str) {
+pub async fn dig_until(port: &str, name: &str, rtype: &str, want: &str) {
     let mut last = String::new();
     for _ in 0..50 {
         last = dig(port, name, rtype).await;
@@ -54,26 +54,17 @@ async fn dig_until(port: &str, name: &str, rtype: &str, want: &str) {
     panic!("dig {rtype} {name}: wanted {want:?}, last answer {last:?}");
 }
 
-#[tokio::test]
-async fn dns_records_are_edited_live_checked_first_and_tenant_scoped() {
+/// A live DNS zone of a customer of `slug` on the harness's PowerDNS (the
+/// server registered by `ops`, the product and order made by `admin`);
+/// answers the driver and the zone's canonical name.
+pub async fn live_zone(
+    app: &TestApp,
+    ops: &Account,
+    admin: &Account,
+    slug: &str,
+) -> (PowerDns, String) {
     let api_url = env("PDNS_API_URL");
     let api_key = env("PDNS_API_KEY");
-    let dns_port = env("PDNS_DNS_PORT");
-    let app = TestApp::start().await;
-    let ops = app.account("acme", "ops@acme.test", Role::SuperAdmin).await;
-    let admin = app
-        .account("acme", "admin@acme.test", Role::TenantAdmin)
-        .await;
-    let support = app
-        .account("acme", "support@acme.test", Role::Support)
-        .await;
-    let billing = app
-        .account("acme", "billing@acme.test", Role::Billing)
-        .await;
-    let other = app
-        .account("bravo", "admin@bravo.test", Role::TenantAdmin)
-        .await;
-
     // The DNS server in the inventory.
     let res = app
         .post_as(
@@ -125,8 +116,8 @@ async fn dns_records_are_edited_live_checked_first_and_tenant_scoped() {
     let zone = format!("rec-{unique}.test.");
     let res = app
         .post_order(
-            "acme",
-            &app.webhook_secret("acme"),
+            slug,
+            &app.webhook_secret(slug),
             "dns-1",
             &json!({"customer": {"email": "c@acme.test", "name": "C", "country": "DE"},
                     "items": [{"product_id": product, "period": "MONTHLY", "domain": zone.trim_end_matches('.')}],
@@ -164,6 +155,28 @@ async fn dns_records_are_edited_live_checked_first_and_tenant_scoped() {
         .insert_resource(ResourceKind::DnsZone, &zone_row)
         .await
         .unwrap();
+    (pdns, zone)
+}
+
+#[tokio::test]
+async fn dns_records_are_edited_live_checked_first_and_tenant_scoped() {
+    let dns_port = env("PDNS_DNS_PORT");
+    let app = TestApp::start().await;
+    let ops = app.account("acme", "ops@acme.test", Role::SuperAdmin).await;
+    let admin = app
+        .account("acme", "admin@acme.test", Role::TenantAdmin)
+        .await;
+    let support = app
+        .account("acme", "support@acme.test", Role::Support)
+        .await;
+    let billing = app
+        .account("acme", "billing@acme.test", Role::Billing)
+        .await;
+    let other = app
+        .account("bravo", "admin@bravo.test", Role::TenantAdmin)
+        .await;
+
+    let (pdns, zone) = live_zone(&app, &ops, &admin, "acme").await;
 
     let token = admin.access_token.as_str();
     let zones: Value = app

@@ -127,7 +127,10 @@ async fn an_issued_invoice_arrives_by_mail_signed_with_its_pdf_once() {
     );
     // Another key does not verify it: the check is real.
     let other = billing_admin(&app, "othermail").await;
-    let foreign = dkim_record(&app, &other.access_token).await;
+    let res = app
+        .post_as(&other.access_token, "/api/notifications/dkim", json!({}))
+        .await;
+    let foreign = res.json::<Value>().await.unwrap()["record"].clone();
     assert_ne!(foreign["selector"], record["selector"]);
     assert!(!inbox::dkim_verifies(
         &raw,
@@ -420,7 +423,10 @@ async fn an_error_before_sending_is_recorded_and_the_last_attempt_fails_it() {
     let jane = customer(&app, &admin, &fresh_address("jane"), "DE", None).await;
     issued_invoice(&app, &admin, &jane).await;
     // The tenant's DKIM key cannot be opened (damaged at rest).
-    dkim_record(&app, &admin.access_token).await;
+    let res = app
+        .post_as(&admin.access_token, "/api/notifications/dkim", json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
     app.store
         .execute_raw_for_tests("UPDATE dkim_keys SET private_key = 'damaged'")
         .await
@@ -495,4 +501,92 @@ async fn smtp_refusals_are_recorded_transient_ones_retried() {
             .unwrap()
             .ends_with("@mpanel.test>")
     );
+}
+
+#[tokio::test]
+async fn the_dkim_record_is_published_in_the_tenants_own_zone_and_verifies_from_dns() {
+    let app = TestApp::start().await;
+    let ops = app
+        .account("dkimco", "ops@dkimco.test", Role::SuperAdmin)
+        .await;
+    let admin = app
+        .account("dkimco", "admin@dkimco.test", Role::TenantAdmin)
+        .await;
+    let (pdns, zone) = crate::dns_records::live_zone(&app, &ops, &admin, "dkimco").await;
+    let domain = zone.trim_end_matches('.').to_owned();
+    let res = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/tenants/{}", admin.tenant_id),
+            Some(&ops.access_token),
+            Some(json!({"sender_name": "DKIM Co", "sender_address": format!("hello@{domain}")})),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    // No key yet: reading does not make one; publishing does.
+    let res = app
+        .get_as(&admin.access_token, "/api/notifications/dkim")
+        .await;
+    assert_eq!(res.status(), 404);
+    let support = app
+        .account("dkimco", "support@dkimco.test", Role::Support)
+        .await;
+    let res = app
+        .post_as(&support.access_token, "/api/notifications/dkim", json!({}))
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = app
+        .post_as(&admin.access_token, "/api/notifications/dkim", json!({}))
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let published: Value = res.json().await.unwrap();
+    assert_eq!(published["published_in_zone"], json!(zone));
+    let record = &published["record"];
+    assert_eq!(record["domain"], json!(domain));
+    let name = record["record_name"].as_str().unwrap();
+    let dns_port = std::env::var("PDNS_DNS_PORT").unwrap();
+    crate::dns_records::dig_until(
+        &dns_port,
+        name,
+        "TXT",
+        record["value_quoted"].as_str().unwrap(),
+    )
+    .await;
+    // Another tenant's publishing touches only its own (it has no zone).
+    let billing = app
+        .account("dkimco", "billing@dkimco.test", Role::Billing)
+        .await;
+    let res = app
+        .post_as(&billing.access_token, "/api/notifications/dkim", json!({}))
+        .await;
+    assert_eq!(res.status(), 403, "BILLING cannot publish");
+    let other_admin = app
+        .account("nozone", "admin@nozone.test", Role::TenantAdmin)
+        .await;
+    let res = app
+        .post_as(
+            &other_admin.access_token,
+            "/api/notifications/dkim",
+            json!({}),
+        )
+        .await;
+    let theirs: Value = res.json().await.unwrap();
+    assert_eq!(theirs["published_in_zone"], Value::Null);
+
+    // A message from the tenant verifies against what DNS answers.
+    let to = fresh_address("dee");
+    let dee = customer(&app, &admin, &to, "DE", None).await;
+    issued_invoice(&app, &admin, &dee).await;
+    let sent = inbox::run_mail_jobs(&app, &inbox::relay_mailer()).await;
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    let raw = inbox::messages(&to, 1).await.remove(0);
+    let from_dns = crate::dns_records::dig(&dns_port, name, "TXT").await;
+    let joined: String = from_dns
+        .split("\" \"")
+        .map(|s| s.trim_matches('"'))
+        .collect();
+    assert_eq!(joined, record["value"].as_str().unwrap());
+    assert!(inbox::dkim_verifies(&raw, name, &joined));
+    pdns.delete_zone(&zone).await.unwrap();
 }

@@ -168,22 +168,49 @@ pub fn signing_config(store: &Store, key: &DkimKeyRecord) -> Result<DkimConfig, 
     ))
 }
 
-/// `GET /api/notifications/dkim`: the record of the key the caller's
-/// tenant signs with (its sender's domain), the key made if need be, so
-/// staff can publish it before the first message goes out.
-pub async fn record(
+/// The caller's tenant's signing domain: its sender's.
+async fn signing_domain(
     cx: &crate::Context,
     mail: &super::MailSettings,
-) -> Result<DkimRecordView, ServiceError> {
+) -> Result<String, ServiceError> {
     let own = cx
         .store
         .tenant_sender(cx.tenant_id())
         .await?
         .ok_or_else(ServiceError::missing("tenant"))?;
     let from = super::sender::effective(&cx.tenant, &own, mail);
-    let domain = from.email.domain().to_ascii_lowercase();
-    let key = key_for(&cx.store, cx.tenant_id(), &domain, cx.now()).await?;
+    Ok(from.email.domain().to_ascii_lowercase())
+}
+
+/// `GET /api/notifications/dkim`: the record of the key the caller's
+/// tenant signs with (its sender's domain); not found until a key is made
+/// (by [`ensure`] or the first message).
+pub async fn record(
+    cx: &crate::Context,
+    mail: &super::MailSettings,
+) -> Result<DkimRecordView, ServiceError> {
+    let domain = signing_domain(cx, mail).await?;
+    let key = cx
+        .store
+        .dkim_key(cx.tenant_id(), &domain)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "no DKIM key for {domain} yet: POST /api/notifications/dkim makes one"
+            ))
+        })?;
     Ok(record_view(&key))
+}
+
+/// `POST /api/notifications/dkim`: the key the caller's tenant signs
+/// with, made if need be, so staff can publish it before the first
+/// message goes out.
+pub async fn ensure(
+    cx: &crate::Context,
+    mail: &super::MailSettings,
+) -> Result<DkimKeyRecord, ServiceError> {
+    let domain = signing_domain(cx, mail).await?;
+    key_for(&cx.store, cx.tenant_id(), &domain, cx.now()).await
 }
 
 #[cfg(test)]
