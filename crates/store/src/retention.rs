@@ -1,7 +1,8 @@
 //! Deleting what is only kept for a while: login throttle rows gone quiet,
-//! spent or expired auth challenges, answered idempotency keys, and
-//! security events past their tenant's retention. Unauthenticated callers
-//! create the first three, so without this they grow without bound.
+//! spent or expired auth challenges, answered idempotency keys, security
+//! events past their tenant's retention, and finished webhook deliveries
+//! after a month. Unauthenticated callers create the first three, so
+//! without this they grow without bound.
 
 use mpanel_domain::TenantId;
 use time::{Duration, OffsetDateTime};
@@ -15,6 +16,7 @@ pub struct Pruned {
     pub challenges: u64,
     pub idempotency_keys: u64,
     pub security_events: u64,
+    pub webhook_deliveries: u64,
 }
 
 /// A throttle row is forgotten an hour after its last failure anyway.
@@ -23,6 +25,9 @@ const THROTTLE_KEPT: Duration = Duration::days(1);
 const CHALLENGE_KEPT: Duration = Duration::days(1);
 /// A retry with the same key within a week gets the first answer.
 const IDEMPOTENCY_KEPT: Duration = Duration::days(7);
+/// A finished webhook delivery stays visible (and redeliverable) a month;
+/// every event of every endpoint writes one, so they are not kept for ever.
+const WEBHOOK_DELIVERY_KEPT: Duration = Duration::days(30);
 
 impl Store {
     async fn delete_before(&self, sql: &'static str, before: OffsetDateTime) -> StoreResult<u64> {
@@ -60,6 +65,12 @@ impl Store {
                 )
                 .await?,
             security_events: 0,
+            webhook_deliveries: self
+                .delete_before(
+                    "DELETE FROM webhook_deliveries WHERE status <> 'PENDING' AND created_at < $1",
+                    now - WEBHOOK_DELIVERY_KEPT,
+                )
+                .await?,
         })
     }
 

@@ -43,6 +43,18 @@ async fn retention_deletes_old_records_and_keeps_recent_ones() {
             .unwrap();
     }
     let res = app
+        .post_as(
+            &admin.access_token,
+            "/api/webhooks/endpoints",
+            json!({"url": "http://127.0.0.1:9/hook", "event_types": ["order.created"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let endpoint = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
         .post_order(
             "acme",
             &app.webhook_secret("acme"),
@@ -51,6 +63,11 @@ async fn retention_deletes_old_records_and_keeps_recent_ones() {
         )
         .await;
     assert_eq!(res.status(), 201);
+    // The order's webhook delivery, delivered.
+    app.store
+        .execute_raw_for_tests("UPDATE webhook_deliveries SET status = 'SUCCEEDED'")
+        .await
+        .unwrap();
     let challenge = app
         .store
         .insert_challenge(&mpanel_store::identity::second_factors::NewChallenge {
@@ -82,6 +99,24 @@ async fn retention_deletes_old_records_and_keeps_recent_ones() {
     );
     assert_eq!(pruned.idempotency_keys, 1, "{pruned:?}");
     assert!(pruned.security_events >= 2, "{pruned:?}");
+    assert_eq!(pruned.webhook_deliveries, 1, "{pruned:?}");
+    let admin = app
+        .sign_in("acme", "admin@acme.test", admin.user_id)
+        .await;
+    let deliveries: serde_json::Value = app
+        .get_as(
+            &admin.access_token,
+            &format!("/api/webhooks/endpoints/{endpoint}/deliveries"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries["items"],
+        json!([]),
+        "a month-old delivery is gone: {deliveries}"
+    );
 
     // What a user notices: only the recent failure is left in the events,
     // and the week-old key places a new order instead of replaying.
