@@ -183,6 +183,7 @@ fn billing_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(customers::list, customers::create))
         .routes(routes!(customers::get, customers::update))
         .routes(routes!(notifications::outbox))
+        .routes(routes!(notifications::resend))
         .routes(routes!(notifications::dkim, notifications::publish_dkim))
         .routes(routes!(notifications::templates))
         .routes(routes!(

@@ -326,7 +326,35 @@ impl Store {
         });
         Ok(())
     }
+}
 
+impl Tx {
+    /// Puts a message that was not delivered (FAILED, UNKNOWN or
+    /// UNDELIVERABLE) back in the queue, as staff decide; whether it was.
+    pub async fn requeue_email(
+        &mut self,
+        tenant: TenantId,
+        id: EmailId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let moved = on_tx!(self, |conn| {
+            sqlx::query(
+                "UPDATE email_outbox SET status = 'QUEUED', updated_at = $3
+                 WHERE tenant_id = $1 AND id = $2
+                   AND status IN ('FAILED', 'UNKNOWN', 'UNDELIVERABLE')",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(moved == 1)
+    }
+}
+
+impl Store {
     /// Marks a message left SENDING by an attempt whose outcome was never
     /// recorded as UNKNOWN (`why` in `last_error`); whether it was.
     pub async fn mark_email_unknown(

@@ -46,6 +46,24 @@ pub async fn outbox(
     )))
 }
 
+/// Send a message that was not delivered (FAILED, UNKNOWN or
+/// UNDELIVERABLE) again, e.g. once `smtp_url` is set. For UNKNOWN the
+/// customer may get it twice: staff decide. Messages with a link are not
+/// resent (send a new invitation or reset).
+#[utoipa::path(post, path = "/api/notifications/outbox/{id}/resend", tag = "notifications",
+    params(("id" = String, Path, description = "Message id")),
+    security(("bearer" = ["SETTINGS_WRITE"])),
+    responses((status = 200, description = "Queued again", body = OutboxView),
+        (status = 404, description = "No such message in this tenant"),
+        (status = 409, description = "Delivered, on its way, or a message with a link")))]
+pub async fn resend(
+    cx: Ctx<perm::SettingsWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<OutboxView>, Problem> {
+    let id = query::path_id::<EmailId>(&id, "message")?;
+    Ok(Json(outbox::resend(&cx, id).await?))
+}
+
 /// The DKIM key the tenant's messages are signed with: the TXT record to
 /// publish under the sender's domain.
 #[utoipa::path(get, path = "/api/notifications/dkim", tag = "notifications",

@@ -238,6 +238,43 @@ async fn without_smtp_url_a_message_is_undeliverable_and_visible() {
         .get_as(&admin.access_token, "/api/notifications/outbox?status=LOST")
         .await;
     assert_eq!(res.status(), 422);
+
+    // Once mail is set up, staff send it again: it arrives.
+    let resend = format!(
+        "/api/notifications/outbox/{}/resend",
+        kept[0]["id"].as_str().unwrap()
+    );
+    let other = billing_admin(&app, "elsewhere").await;
+    assert_eq!(
+        app.post_as(&other.access_token, &resend, json!({}))
+            .await
+            .status(),
+        404
+    );
+    let support = app
+        .account("nosmtp", "support@nosmtp.test", Role::Support)
+        .await;
+    assert_eq!(
+        app.post_as(&support.access_token, &resend, json!({}))
+            .await
+            .status(),
+        403
+    );
+    let res = app.post_as(&admin.access_token, &resend, json!({})).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "QUEUED");
+    let sent = inbox::run_mail_jobs(&app, &inbox::relay_mailer()).await;
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    let to = kept[0]["recipient"].as_str().unwrap();
+    assert_eq!(inbox::messages(to, 1).await.len(), 1);
+    assert_eq!(
+        outbox(&app, &admin.access_token, "?status=SENT")
+            .await
+            .len(),
+        1
+    );
+    let res = app.post_as(&admin.access_token, &resend, json!({})).await;
+    assert_eq!(res.status(), 409, "delivered: not again");
     let res = app
         .get_as(&admin.access_token, "/api/notifications/outbox?colour=red")
         .await;

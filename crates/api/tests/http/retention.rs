@@ -100,9 +100,7 @@ async fn retention_deletes_old_records_and_keeps_recent_ones() {
     assert_eq!(pruned.idempotency_keys, 1, "{pruned:?}");
     assert!(pruned.security_events >= 2, "{pruned:?}");
     assert_eq!(pruned.webhook_deliveries, 1, "{pruned:?}");
-    let admin = app
-        .sign_in("acme", "admin@acme.test", admin.user_id)
-        .await;
+    let admin = app.sign_in("acme", "admin@acme.test", admin.user_id).await;
     let deliveries: serde_json::Value = app
         .get_as(
             &admin.access_token,

@@ -12,7 +12,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::templates::Rendered;
+use crate::context::Audited;
 use crate::{Context, ServiceError};
+use mpanel_domain::jobs::JobState;
 
 /// How often a message is tried before it is FAILED: with the queue's
 /// back-off (2 s doubling, at most an hour) about three hours of retries.
@@ -65,18 +67,98 @@ pub async fn enqueue(
         sent_at: None,
     };
     tx.insert_email(&record).await?;
+    queue_delivery(tx, email.tenant, id, now).await?;
+    Ok(id)
+}
+
+fn job_key(id: EmailId) -> String {
+    format!("{}:{id}", mpanel_domain::notify::EMAIL_JOB)
+}
+
+/// Queues the message's `notify.email` job (at most one lives at a time).
+async fn queue_delivery(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: EmailId,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
     let job = DeliverEmail {
-        tenant_id: email.tenant,
+        tenant_id: tenant,
         email_id: id,
     };
     let options = JobOptions {
         queue: "notify".into(),
         max_attempts: MAX_ATTEMPTS,
-        unique_key: Some(format!("{}:{id}", mpanel_domain::notify::EMAIL_JOB)),
+        unique_key: Some(job_key(id)),
         ..JobOptions::default()
     };
     enqueue_job(tx, &job, &options, now).await?;
-    Ok(id)
+    Ok(())
+}
+
+/// `POST /api/notifications/outbox/{id}/resend`: a message that was not
+/// delivered (FAILED, UNKNOWN, UNDELIVERABLE) goes back to the queue, as
+/// staff decide (for UNKNOWN: knowing the customer may get it twice). A
+/// message with a link is not resent (its link may be spent or replaced):
+/// a new invitation or reset is sent instead.
+pub async fn resend(cx: &Context, id: EmailId) -> Result<OutboxView, ServiceError> {
+    let email = cx
+        .store
+        .email(cx.tenant_id(), id)
+        .await?
+        .ok_or_else(ServiceError::missing("message"))?;
+    check_resendable(&email)?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
+    if !tx.requeue_email(cx.tenant_id(), id, now).await? {
+        return Err(ServiceError::Conflict(
+            "the message moved meanwhile; look again".into(),
+        ));
+    }
+    match tx.live_job(&job_key(id)).await? {
+        Some((_, JobState::Running)) => {
+            return Err(ServiceError::Conflict(
+                "an attempt is running right now; try again in a moment".into(),
+            ));
+        }
+        Some((job, _)) => {
+            tx.run_job_now(job, now).await?;
+        }
+        None => queue_delivery(&mut tx, cx.tenant_id(), id, now).await?,
+    }
+    tx.record_audit(&cx.audit(Audited {
+        action: "email.resend",
+        target_type: "email",
+        target_id: id.to_string(),
+        before: Some(serde_json::json!({"status": email.status})),
+        after: Some(serde_json::json!({"status": EmailStatus::Queued})),
+        at: now,
+    }))
+    .await?;
+    tx.commit().await?;
+    Ok(view(EmailRecord {
+        status: EmailStatus::Queued,
+        updated_at: now,
+        ..email
+    }))
+}
+
+fn check_resendable(email: &EmailRecord) -> Result<(), ServiceError> {
+    match email.status {
+        EmailStatus::Failed | EmailStatus::Unknown | EmailStatus::Undeliverable => {}
+        EmailStatus::Sent => {
+            return Err(ServiceError::Conflict("the message was delivered".into()));
+        }
+        EmailStatus::Queued | EmailStatus::Sending => {
+            return Err(ServiceError::Conflict("the message is on its way".into()));
+        }
+    }
+    if email.link_sealed.is_some() {
+        return Err(ServiceError::Conflict(
+            "a message with a link is not resent: send a new invitation or password reset".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Seals a message's link, bound to the message.
