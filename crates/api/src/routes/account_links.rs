@@ -110,6 +110,7 @@ pub async fn accept_invitation(
     request_body = ForgotRequest,
     responses(
         (status = 202, description = "Accepted (whether or not the account exists)", body = ForgotAccepted),
+        (status = 422, description = "A field longer than documented"),
         (status = 429, description = "Too many requests from this client (`throttled`), see Retry-After"),
     ))]
 pub async fn forgot_password(

@@ -27,6 +27,19 @@ pub async fn request(
     clock: &dyn Clock,
     input: &PasswordResetRequest,
 ) -> Result<(), ServiceError> {
+    // The shape only (the same for every address): what the API documents.
+    if input.tenant.chars().count() > 100 {
+        return Err(ServiceError::invalid(
+            "tenant",
+            "must be at most 100 characters long",
+        ));
+    }
+    if input.email.chars().count() > 254 {
+        return Err(ServiceError::invalid(
+            "email",
+            "must be at most 254 characters long",
+        ));
+    }
     let now = clock.now();
     if let Some(ip) = &input.ip {
         let key = format!("reset-client:{}", client_group(ip));
