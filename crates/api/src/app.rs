@@ -29,6 +29,7 @@ pub fn app_with(state: AppState, settings: &HttpSettings, extra: Router<AppState
     crate::spec_responses::add_shared_responses(&mut document);
     routes
         .merge(openapi::docs(document))
+        .merge(crate::account_pages::routes())
         .merge(extra)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)

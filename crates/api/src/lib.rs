@@ -2,6 +2,7 @@
 //! routes by feature, problem+json errors, metrics and the OpenAPI document.
 #![forbid(unsafe_code)]
 
+mod account_pages;
 mod app;
 pub mod caller;
 pub mod idempotency;

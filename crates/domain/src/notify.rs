@@ -104,13 +104,13 @@ impl EmailKind {
             Self::PasswordReset => "PASSWORD_RESET",
         }
     }
-}
 
-/// What a message's templates see in place of a link with a secret: the
-/// link itself is sealed beside the message and put in only when the
-/// message is built for sending. Letters and dashes only, so neither HTML
-/// escaping nor line wrapping changes it.
-pub const LINK_PLACEHOLDER: &str = "MPANEL-LINK-PLACEHOLDER";
+    /// Whether messages of this kind carry a link with a secret (kept
+    /// sealed beside the message, put in when it is built).
+    pub fn carries_link(self) -> bool {
+        matches!(self, Self::Invitation | Self::PasswordReset)
+    }
+}
 
 impl FromStr for EmailKind {
     type Err = String;

@@ -186,6 +186,8 @@ pub struct DkimPublished {
 #[utoipa::path(post, path = "/api/notifications/dkim", tag = "notifications",
     security(("bearer" = ["SETTINGS_WRITE"])),
     responses((status = 200, description = "The key's record", body = DkimPublished),
+        (status = 409, description = "The zone's DNS server is not in the inventory"),
+        (status = 422, description = "The zone refuses the record (a CNAME at its name)"),
         (status = 503, description = "The zone's DNS server is unreachable (the key is made; repeat to publish)")))]
 pub async fn publish_dkim(
     State(state): State<AppState>,

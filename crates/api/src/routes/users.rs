@@ -176,6 +176,7 @@ pub async fn disable(
     security(("bearer" = ["USERS_WRITE"])),
     responses(
         (status = 202, description = "The invitation is queued", body = UserView),
+        (status = 403, description = "The user's role is above yours"),
         (status = 404, description = "No such user in this tenant"),
         (status = 409, description = "The user is not INVITED"),
     ))]

@@ -65,14 +65,47 @@ async fn run_reset_jobs(app: &TestApp) -> usize {
         kind: Some(RESET_JOB.into()),
         ..Default::default()
     };
-    let jobs = app.store.list_jobs(&filter, None, 200).await.unwrap();
+    let jobs: Vec<_> = app
+        .store
+        .list_jobs(&filter, None, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.state == mpanel_domain::jobs::JobState::Pending)
+        .collect();
     for job in &jobs {
         let request: PasswordResetRequest = serde_json::from_value(job.payload.clone()).unwrap();
         mpanel_services::identity::password_reset::send(&app.store, app.clock.as_ref(), &request)
             .await
             .unwrap();
     }
+    // Done, as a worker would record it: the next call runs only new ones.
+    app.store
+        .execute_raw_for_tests(&format!(
+            "UPDATE jobs SET state = 'completed' WHERE kind = '{RESET_JOB}'"
+        ))
+        .await
+        .unwrap();
     jobs.len()
+}
+
+/// Asks for a reset of `email` in `tenant` and answers the link's token
+/// from the `nth` message (1-based) that arrives for it.
+async fn reset_token(app: &TestApp, tenant: &str, email: &str, nth: usize) -> String {
+    let res = post(
+        app,
+        "/api/auth/password/forgot",
+        json!({"tenant": tenant, "email": email}),
+    )
+    .await;
+    assert_eq!(res.status(), 202);
+    assert_eq!(run_reset_jobs(app).await, 1);
+    inbox::run_mail_jobs(app, &inbox::relay_mailer()).await;
+    token_in(&mails(email, nth).await[nth - 1].1, "/password-reset")
+}
+
+async fn use_link(app: &TestApp, path: &str, token: &str, password: &str) -> reqwest::Response {
+    post(app, path, json!({"token": token, "password": password})).await
 }
 
 #[tokio::test]
@@ -449,4 +482,118 @@ async fn reset_links_last_an_hour_and_requests_are_throttled() {
         statuses.push(res.status().as_u16());
     }
     assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn the_links_open_a_page_that_sets_the_password() {
+    let app = TestApp::start().await;
+    for (page, endpoint) in [
+        ("/invitation", "/api/auth/invitations/accept"),
+        ("/password-reset", "/api/auth/password/reset"),
+    ] {
+        let res = app.get(page).await;
+        assert_eq!(res.status(), 200, "{page}");
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+            "{csp}"
+        );
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(&format!("data-endpoint=\"{endpoint}\"")),
+            "{html}"
+        );
+        assert!(html.contains("type=\"password\""));
+    }
+    let js = app.get("/account/account.js").await;
+    assert_eq!(js.status(), 200);
+    let js = js.text().await.unwrap();
+    assert!(
+        js.contains("location.hash")
+            && js.contains("JSON.stringify({ token: token, password: password })")
+    );
+}
+
+#[tokio::test]
+async fn links_hold_against_races_disabled_accounts_suspended_tenants_and_mfa() {
+    let app = TestApp::start().await;
+    let boss = admin(&app, "edgeco").await;
+    let to = fresh_address("mia");
+    let mia = app.account("edgeco", &to, Role::Customer).await;
+    crate::security_center::enrol_totp(&app, &mia).await;
+
+    // Two uses of one link at once: one wins.
+    let token = reset_token(&app, "edgeco", &to, 1).await;
+    let reset = "/api/auth/password/reset";
+    let (a, b) = tokio::join!(
+        use_link(&app, reset, &token, NEW_PASSWORD),
+        use_link(&app, reset, &token, NEW_PASSWORD)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 422]);
+    // The second factor still stands between the new password and a session.
+    let res = app.login_raw("edgeco", &to, NEW_PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["mfa_required"], true);
+
+    // A link of a user disabled since is refused, and leaves nothing done.
+    let token = reset_token(&app, "edgeco", &to, 2).await;
+    let res = app
+        .post_as(
+            &boss.access_token,
+            &format!("/api/users/{}/disable", mia.user_id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = use_link(&app, reset, &token, PASSWORD).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(problem(res).await["code"], "account_disabled");
+
+    // An invited user who asks for a reset instead is activated by it.
+    let invited = fresh_address("ivy");
+    let res = app
+        .post_as(
+            &boss.access_token,
+            "/api/customers",
+            json!({"email": invited, "name": "Ivy", "country": "FR", "send_invitation": false}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let token = reset_token(&app, "edgeco", &invited, 1).await;
+    let res = use_link(&app, reset, &token, PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ACTIVE");
+
+    // A suspended tenant's links are refused.
+    let ops = app
+        .account("platform", "ops@platform.test", Role::SuperAdmin)
+        .await;
+    let sam = fresh_address("sam");
+    let res = app
+        .post_as(
+            &boss.access_token,
+            "/api/customers",
+            json!({"email": sam, "name": "Sam", "country": "FR"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    inbox::run_mail_jobs(&app, &inbox::relay_mailer()).await;
+    let token = token_in(&mails(&sam, 1).await[0].1, "/invitation");
+    let res = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/tenants/{}", boss.tenant_id),
+            Some(&ops.access_token),
+            Some(json!({"status": "SUSPENDED"})),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let res = use_link(&app, "/api/auth/invitations/accept", &token, PASSWORD).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(problem(res).await["code"], "tenant_suspended");
 }

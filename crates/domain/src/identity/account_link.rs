@@ -48,21 +48,21 @@ impl LinkPurpose {
     }
 }
 
-/// Reset requests per e-mail address: three an hour, then quiet (a
-/// stranger cannot fill someone's mailbox with reset mail).
+/// Reset requests per e-mail address: three, then one an hour (a
+/// stranger cannot fill someone's mailbox with reset mail). The request
+/// that goes past the allowance is the one that locks: two free, the
+/// third locks for the hour after it.
 pub const RESET_PER_ADDRESS: ThrottlePolicy = ThrottlePolicy {
-    // The request that goes past the allowance is the one that locks:
-    // two free, the third locks after it.
     free_failures: 2,
-    first_lock: Duration::minutes(15),
+    first_lock: Duration::hours(1),
     max_lock: Duration::hours(1),
     forget_after: Duration::hours(1),
 };
 
-/// Reset requests per client address group: ten an hour.
+/// Reset requests per client address group: ten, then one an hour.
 pub const RESET_PER_CLIENT: ThrottlePolicy = ThrottlePolicy {
     free_failures: 9,
-    first_lock: Duration::minutes(1),
+    first_lock: Duration::hours(1),
     max_lock: Duration::hours(1),
     forget_after: Duration::hours(1),
 };

@@ -17,6 +17,9 @@ use time::OffsetDateTime;
 
 use super::{passwords, secrets};
 use crate::ServiceError;
+
+/// The challenge of a sign-in waiting for its second factor.
+const MFA_LOGIN: &str = "MFA_LOGIN";
 use crate::actor::{Actor, Change};
 use crate::notify::account_link;
 
@@ -30,6 +33,9 @@ pub(crate) async fn send_in(
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     let kind = purpose.challenge_kind();
+    // One link sender at a time per user: two sent at once would both
+    // stay live.
+    tx.lock_user(tenant.id, user.id).await?;
     tx.retire_links(tenant.id, user.id, kind, now).await?;
     let token = secrets::new_link_token()?;
     tx.insert_link(&NewChallenge {
@@ -90,24 +96,8 @@ pub async fn set_password(
     let password_hash = passwords::hash(&input.password).await?;
     let now = clock.now();
     let mut tx = store.begin().await?;
-    // Of two requests with one link, only one takes it.
-    tx.take_link(purpose.challenge_kind(), &hash, now)
-        .await?
-        .ok_or_else(bad_token)?;
-    tx.set_password(tenant.id, user.id, &password_hash, now)
-        .await?;
-    let user = activate(&mut tx, user, now).await?;
-    for other in [LinkPurpose::Invitation, LinkPurpose::PasswordReset] {
-        tx.retire_links(tenant.id, user.id, other.challenge_kind(), now)
-            .await?;
-    }
-    let sessions_revoked = match purpose {
-        LinkPurpose::PasswordReset => {
-            tx.revoke_user_sessions(tenant.id, user.id, None, "PASSWORD_RESET", now)
-                .await?
-        }
-        LinkPurpose::Invitation => 0,
-    };
+    let (user, sessions_revoked) =
+        spend(&mut tx, purpose, &hash, &user, &password_hash, now).await?;
     record(&mut tx, purpose, &user, sessions_revoked, input, now).await?;
     tx.commit().await?;
     Ok(LinkUsed {
@@ -115,6 +105,47 @@ pub async fn set_password(
         tenant,
         sessions_revoked,
     })
+}
+
+/// In `tx`: uses the link (of two requests with one link, only one takes
+/// it), sets the password and activates an invited user, read again with
+/// its row locked so a disable or role change meanwhile holds;
+/// retires every link the user still has, and for a reset ends every
+/// session and any sign-in waiting for its second factor.
+async fn spend(
+    tx: &mut Tx,
+    purpose: LinkPurpose,
+    hash: &[u8],
+    user: &UserRecord,
+    password_hash: &str,
+    now: OffsetDateTime,
+) -> Result<(UserRecord, u64), ServiceError> {
+    let tenant = user.tenant_id;
+    let user = tx.lock_user(tenant, user.id).await?.ok_or_else(bad_token)?;
+    tx.take_link(purpose.challenge_kind(), hash, now)
+        .await?
+        .ok_or_else(bad_token)?;
+    if user.status == UserStatus::Disabled {
+        return Err(ServiceError::AccountDisabled);
+    }
+    tx.set_password(tenant, user.id, password_hash, now).await?;
+    let user = activate(tx, user, now).await?;
+    let mut retire = vec![
+        LinkPurpose::Invitation.challenge_kind(),
+        LinkPurpose::PasswordReset.challenge_kind(),
+    ];
+    let sessions_revoked = match purpose {
+        LinkPurpose::PasswordReset => {
+            retire.push(MFA_LOGIN);
+            tx.revoke_user_sessions(tenant, user.id, None, "PASSWORD_RESET", now)
+                .await?
+        }
+        LinkPurpose::Invitation => 0,
+    };
+    for kind in retire {
+        tx.retire_links(tenant, user.id, kind, now).await?;
+    }
+    Ok((user, sessions_revoked))
 }
 
 /// The link's user and tenant, when the link may still be used: not for

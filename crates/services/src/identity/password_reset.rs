@@ -47,11 +47,11 @@ pub async fn request(
     }
     let address = input.email.trim().to_lowercase();
     let key = format!("reset-address:{}:{address}", input.tenant.trim());
-    if throttle::begin(store, key, RESET_PER_ADDRESS, now)
-        .await
-        .is_err()
-    {
-        return Ok(());
+    match throttle::begin(store, key, RESET_PER_ADDRESS, now).await {
+        Ok(_) => {}
+        // Quiet: the answer stays the same.
+        Err(ServiceError::Throttled { .. }) => return Ok(()),
+        Err(other) => return Err(other),
     }
     let mut tx = store.begin().await?;
     let options = JobOptions {

@@ -4,13 +4,13 @@
 
 use mpanel_domain::EmailId;
 use mpanel_domain::identity::account_link::LinkPurpose;
-use mpanel_domain::notify::{EmailKind, LINK_PLACEHOLDER};
+use mpanel_domain::notify::EmailKind;
 use mpanel_store::{TenantRecord, Tx, UserRecord};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::outbox::{self, NewEmail};
-use super::templates;
+use super::outbox::{self, Link, NewEmail};
+use super::templates::{self, Templates};
 use crate::ServiceError;
 
 /// What the templates of these kinds see, and nothing else.
@@ -63,21 +63,28 @@ pub(crate) async fn enqueue_in(
     path: String,
     now: OffsetDateTime,
 ) -> Result<EmailId, ServiceError> {
+    let link = Link::new(path)?;
     let context = AccountLink {
         name: user.display_name.clone(),
         email: user.email.clone(),
         tenant_name: tenant.name.clone(),
-        link: LINK_PLACEHOLDER.into(),
+        link: link.placeholder.clone(),
         expires_at: minute(now + purpose.ttl()),
         valid_minutes: purpose.ttl().whole_minutes(),
+    };
+    // A staff member's link is never in a template another admin wrote.
+    let which = if user.role.is_staff() {
+        Templates::BuiltIn
+    } else {
+        Templates::Tenant
     };
     let email = NewEmail {
         tenant: tenant.id,
         kind: kind(purpose),
         recipient: user.email.clone(),
-        rendered: templates::render_in(tx, tenant.id, kind(purpose), &context).await?,
+        rendered: templates::render_in(tx, tenant.id, kind(purpose), &context, which).await?,
         attachments: Vec::new(),
-        link: Some(path),
+        link: Some(link),
     };
     outbox::enqueue(tx, email, now).await
 }

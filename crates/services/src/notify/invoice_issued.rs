@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::outbox::{self, NewEmail};
-use super::templates;
+use super::templates::{self, Templates};
 use crate::ServiceError;
 use crate::billing::documents::money;
 use crate::billing::invoices::balance;
@@ -87,8 +87,14 @@ pub(crate) async fn enqueue_in(
         tenant: inv.tenant_id,
         kind: EmailKind::InvoiceIssued,
         recipient: customer_field(inv, "email"),
-        rendered: templates::render_in(tx, inv.tenant_id, EmailKind::InvoiceIssued, &context)
-            .await?,
+        rendered: templates::render_in(
+            tx,
+            inv.tenant_id,
+            EmailKind::InvoiceIssued,
+            &context,
+            Templates::Tenant,
+        )
+        .await?,
         link: None,
         attachments: vec![Attachment::InvoicePdf { invoice_id: inv.id }],
     };

