@@ -79,6 +79,27 @@ pub async fn enqueue(
     Ok(id)
 }
 
+/// Renders `kind` with `context` and queues it to `recipient`, in `tx`:
+/// a message with neither link nor attachments, as most kinds are.
+pub(crate) async fn enqueue_plain<C: Serialize>(
+    tx: &mut Tx,
+    tenant: TenantId,
+    kind: EmailKind,
+    recipient: &str,
+    context: &C,
+    now: OffsetDateTime,
+) -> Result<EmailId, ServiceError> {
+    let email = NewEmail {
+        tenant,
+        kind,
+        recipient: recipient.to_owned(),
+        rendered: super::templates::render(kind, context)?,
+        attachments: Vec::new(),
+        link: None,
+    };
+    enqueue(tx, email, now).await
+}
+
 /// Seals a message's link, bound to the message.
 fn seal_link(tx: &Tx, tenant: TenantId, id: EmailId, link: &str) -> Result<String, ServiceError> {
     let sb = tx.secrets().ok_or_else(|| {
@@ -163,16 +184,19 @@ pub fn view(e: EmailRecord) -> OutboxView {
     }
 }
 
-/// `GET /api/notifications/outbox`: the caller's tenant's messages,
-/// newest first (`limit` rows after `before`).
+/// `GET /api/notifications/outbox`: the caller's tenant's messages of
+/// a status and a kind (when given), newest first (`limit` rows after
+/// `before`).
 pub async fn list(
     cx: &Context,
     status: Option<EmailStatus>,
+    kind: Option<EmailKind>,
     before: Option<EmailId>,
     limit: u32,
 ) -> Result<Vec<EmailRecord>, ServiceError> {
     let filter = EmailFilter {
         status,
+        kind,
         before,
         limit,
     };
