@@ -177,7 +177,16 @@ async fn set_status(
             service: Some(service),
             detail: json!({"reason": "DUNNING", "invoice_id": inv.id}),
         };
-        commit_change(tx, &ctx.actor, &sub, change, ctx.at, ctx.jobs_at).await?;
+        commit_change(
+            tx,
+            ctx.tenant,
+            &ctx.actor,
+            &sub,
+            change,
+            ctx.at,
+            ctx.jobs_at,
+        )
+        .await?;
         changed += 1;
     }
     Ok(changed)

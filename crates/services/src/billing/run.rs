@@ -525,7 +525,16 @@ async fn end_of_term<'a>(
         service: Some(ServiceAction::Terminate),
         detail: json!({"at": ended_at.unix_timestamp()}),
     };
-    commit_change(tx, &ctx.actor, &sub, change, ctx.at, ctx.jobs_at).await?;
+    commit_change(
+        tx,
+        ctx.tenant,
+        &ctx.actor,
+        &sub,
+        change,
+        ctx.at,
+        ctx.jobs_at,
+    )
+    .await?;
     report.ended += 1;
     Ok(draft)
 }
