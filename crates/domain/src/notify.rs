@@ -86,14 +86,41 @@ pub enum EmailKind {
     Invitation,
     /// A link to set a new password.
     PasswordReset,
+    /// A payment was recorded against an invoice.
+    PaymentReceived,
+    /// A subscription's provisioning completed: the service is live.
+    ServiceReady,
+    /// A subscription was suspended.
+    ServiceSuspended,
+    /// A suspended subscription is active again.
+    ServiceRestored,
+    /// A subscription ended (cancelled, terminated or expired).
+    SubscriptionCancelled,
+    /// A user signed in from an address none of their sessions used.
+    NewSignIn,
+    /// A second factor was turned on or off.
+    MfaChanged,
+    /// An API token was created.
+    ApiTokenCreated,
+    /// A webhook endpoint was disabled after failing for days.
+    WebhookEndpointDisabled,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 4] = [
+    pub const ALL: [EmailKind; 13] = [
         Self::InvoiceIssued,
         Self::InvoiceReminder,
         Self::Invitation,
         Self::PasswordReset,
+        Self::PaymentReceived,
+        Self::ServiceReady,
+        Self::ServiceSuspended,
+        Self::ServiceRestored,
+        Self::SubscriptionCancelled,
+        Self::NewSignIn,
+        Self::MfaChanged,
+        Self::ApiTokenCreated,
+        Self::WebhookEndpointDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +129,15 @@ impl EmailKind {
             Self::InvoiceReminder => "INVOICE_REMINDER",
             Self::Invitation => "INVITATION",
             Self::PasswordReset => "PASSWORD_RESET",
+            Self::PaymentReceived => "PAYMENT_RECEIVED",
+            Self::ServiceReady => "SERVICE_READY",
+            Self::ServiceSuspended => "SERVICE_SUSPENDED",
+            Self::ServiceRestored => "SERVICE_RESTORED",
+            Self::SubscriptionCancelled => "SUBSCRIPTION_CANCELLED",
+            Self::NewSignIn => "NEW_SIGN_IN",
+            Self::MfaChanged => "MFA_CHANGED",
+            Self::ApiTokenCreated => "API_TOKEN_CREATED",
+            Self::WebhookEndpointDisabled => "WEBHOOK_ENDPOINT_DISABLED",
         }
     }
 

@@ -16,6 +16,7 @@ use mpanel_domain::catalog::ProvisioningTemplate;
 use mpanel_domain::dns::template_records;
 use mpanel_domain::provisioning::{ResourceStatus, ServerRole, Step, StepState, place, plan};
 use mpanel_domain::{Clock, ResourceId, ServerId, SubscriptionId};
+use mpanel_services::notify::service_ready::Made;
 use mpanel_services::secret_box::SecretBox;
 use mpanel_store::Store;
 use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
@@ -49,6 +50,24 @@ pub fn mailbox_address(domain: &str, n: u32) -> String {
     } else {
         format!("mailbox{n}@{domain}")
     }
+}
+
+/// The host a mail server's clients connect to (`mail_host` setting).
+fn mail_host_of(mail: &ServerRecord) -> String {
+    mail.settings
+        .get("mail_host")
+        .and_then(Value::as_str)
+        .unwrap_or(&mail.address)
+        .to_owned()
+}
+
+/// The public IPv4 of a web server (`public_ipv4` setting).
+fn public_address(web: &ServerRecord) -> String {
+    web.settings
+        .get("public_ipv4")
+        .and_then(Value::as_str)
+        .unwrap_or(&web.address)
+        .to_owned()
 }
 
 fn random_password() -> Result<String, DriverError> {
@@ -366,13 +385,7 @@ impl Provisioner {
         let site = self
             .placed(ResourceKind::HostingAccount, sub, domain, job)
             .await?;
-        let web = self.server(site.server_id).await?;
-        Ok(web
-            .settings
-            .get("public_ipv4")
-            .and_then(Value::as_str)
-            .unwrap_or(&web.address)
-            .to_owned())
+        Ok(public_address(&self.server(site.server_id).await?))
     }
 
     /// The mail host the zone's MX names: that of the server the first
@@ -393,14 +406,7 @@ impl Provisioner {
         let mbox = self
             .placed(ResourceKind::MailAccount, sub, &first, job)
             .await?;
-        let mail = self.server(mbox.server_id).await?;
-        Ok(Some(
-            mail.settings
-                .get("mail_host")
-                .and_then(Value::as_str)
-                .unwrap_or(&mail.address)
-                .to_owned(),
-        ))
+        Ok(Some(mail_host_of(&self.server(mbox.server_id).await?)))
     }
 
     /// `hosting.account.create`: the site, its system user, PHP and quota.
@@ -524,25 +530,34 @@ impl Provisioner {
         .await
     }
 
-    /// `subscription.activate`: the subscription goes ACTIVE and its
-    /// billing starts, in one transaction.
+    /// `subscription.activate`: the subscription goes ACTIVE, its billing
+    /// starts and the customer is told what was made, in one transaction.
     async fn activate(&self, sub: &SubscriptionRef) -> Result<Value, DriverError> {
-        // What the subscription runs as: its site, else its first mailbox.
-        let runs = self
+        let sites = self
             .store
             .resources_of(ResourceKind::HostingAccount, sub.id)
             .await
-            .map_err(store_err)?
-            .into_iter()
-            .chain(
-                self.store
-                    .resources_of(ResourceKind::MailAccount, sub.id)
-                    .await
-                    .map_err(store_err)?,
-            )
+            .map_err(store_err)?;
+        let mailboxes = self
+            .store
+            .resources_of(ResourceKind::MailAccount, sub.id)
+            .await
+            .map_err(store_err)?;
+        // What the subscription runs as: its site, else its first mailbox.
+        let runs = sites
+            .iter()
+            .chain(&mailboxes)
             .next()
             .map(|r| r.id.to_string())
             .unwrap_or_default();
+        let made = self.made(sub, &sites, &mailboxes).await?;
+        let tenant = self
+            .store
+            .tenant(sub.tenant_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| DriverError::Permanent("the tenant is gone".into()))?;
+        let service = |e: mpanel_services::ServiceError| DriverError::Transient(e.to_string());
         let mut tx = self.store.begin().await.map_err(store_err)?;
         let activated = tx
             .activate_subscription(sub.id, &runs, self.clock.now())
@@ -553,24 +568,59 @@ impl Provisioner {
                 "the subscription is no longer waiting to be activated".into(),
             ));
         }
-        let zone = self
-            .store
-            .tenant(sub.tenant_id)
-            .await
-            .map_err(store_err)?
-            .map(|t| t.timezone)
-            .unwrap_or_else(|| "UTC".into());
         mpanel_services::billing::subscriptions::start_billing_in(
             &mut tx,
             sub.tenant_id,
             sub.id,
-            &zone,
+            &tenant.timezone,
             self.clock.now(),
         )
         .await
-        .map_err(|e| DriverError::Transient(e.to_string()))?;
+        .map_err(service)?;
+        mpanel_services::notify::service_ready::enqueue_in(
+            &mut tx,
+            &tenant,
+            sub.id,
+            made,
+            self.clock.now(),
+        )
+        .await
+        .map_err(service)?;
         tx.commit().await.map_err(store_err)?;
         Ok(json!({"external_ref": runs}))
+    }
+
+    /// What the customer needs to know of the subscription's resources:
+    /// name servers, where the site is and its SFTP user, the mailboxes
+    /// and their server (never a password).
+    async fn made(
+        &self,
+        sub: &SubscriptionRef,
+        sites: &[ResourceRecord],
+        mailboxes: &[ResourceRecord],
+    ) -> Result<Made, DriverError> {
+        let mut made = Made::default();
+        let zones = self
+            .store
+            .resources_of(ResourceKind::DnsZone, sub.id)
+            .await
+            .map_err(store_err)?;
+        if let Some(zone) = zones.first() {
+            let server = self.server(zone.server_id).await?;
+            made.name_servers = nodes::nameservers(&server)
+                .into_iter()
+                .map(|ns| ns.trim_end_matches('.').to_owned())
+                .collect();
+        }
+        if let Some(site) = sites.first() {
+            made.web_address = Some(public_address(&self.server(site.server_id).await?));
+            made.sftp_user = Some(account_user(site.id));
+        }
+        if let Some(first) = mailboxes.first() {
+            made.mail_host = Some(mail_host_of(&self.server(first.server_id).await?));
+        }
+        made.mailboxes = mailboxes.iter().map(|m| m.name.clone()).collect();
+        Ok(made)
     }
 
     pub(crate) async fn set_status(

@@ -49,6 +49,7 @@ pub struct EmailOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct EmailFilter {
     pub status: Option<EmailStatus>,
+    pub kind: Option<EmailKind>,
     pub before: Option<EmailId>,
     pub limit: u32,
 }
@@ -222,6 +223,7 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM email_outbox
              WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3)
+               AND ($5 IS NULL OR kind = $5)
              ORDER BY id DESC LIMIT $4"
         ));
         let found = on_pool!(self.pool, |p| {
@@ -231,6 +233,7 @@ impl Store {
                 .bind(filter.status.map(EmailStatus::as_str))
                 .bind(filter.before.map(|b| b.as_uuid()))
                 .bind(i64::from(filter.limit))
+                .bind(filter.kind.map(EmailKind::as_str))
                 .fetch_all(p)
                 .await?
             {

@@ -203,6 +203,24 @@ impl Tx {
         Ok(n)
     }
 
+    /// The domain a subscription was ordered for (its newest, released
+    /// or not); `None` for a subscription without one.
+    pub async fn subscription_domain(
+        &mut self,
+        subscription: SubscriptionId,
+    ) -> StoreResult<Option<String>> {
+        let name = on_tx!(self, |conn| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT name FROM domains WHERE subscription_id = $1
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .bind(subscription.as_uuid())
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(name)
+    }
+
     pub async fn order_items(
         &mut self,
         tenant: TenantId,

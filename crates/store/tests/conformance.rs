@@ -481,9 +481,22 @@ async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
 
     let page = |status| EmailFilter {
         status: Some(status),
+        kind: None,
         before: None,
         limit: 10,
     };
+    let of_kind = |kind| EmailFilter {
+        kind: Some(kind),
+        limit: 10,
+        ..EmailFilter::default()
+    };
+    for (kind, n) in [
+        (EmailKind::InvoiceIssued, 1),
+        (EmailKind::InvoiceReminder, 0),
+    ] {
+        let found = store.list_emails(tenant, &of_kind(kind)).await.unwrap();
+        assert_eq!(found.len(), n, "{kind:?}");
+    }
     assert_eq!(
         store
             .list_emails(tenant, &page(EmailStatus::Sent))

@@ -25,10 +25,13 @@ pub struct OutboxFilter {
     #[serde(default, deserialize_with = "query::from_str_opt")]
     #[param(value_type = Option<EmailStatus>, inline)]
     status: Option<EmailStatus>,
+    #[serde(default, deserialize_with = "query::from_str_opt")]
+    #[param(value_type = Option<EmailKind>, inline)]
+    kind: Option<EmailKind>,
 }
 
-/// The tenant's outbox, newest first: each message's status, attempts and
-/// last error.
+/// The tenant's outbox, newest first (of one status, of one kind): each
+/// message's status, attempts and last error.
 #[utoipa::path(get, path = "/api/notifications/outbox", tag = "notifications",
     params(PageParams, OutboxFilter), security(("bearer" = ["NOTIFICATIONS_READ"])),
     responses((status = 200, description = "A page of messages", body = Page<OutboxView>)))]
@@ -38,7 +41,7 @@ pub async fn outbox(
 ) -> Result<Json<Page<OutboxView>>, Problem> {
     let Listing { paging, filter } = list;
     let before = paging.after::<EmailId>()?;
-    let fetched = outbox::list(&cx, filter.status, before, paging.fetch()).await?;
+    let fetched = outbox::list(&cx, filter.status, filter.kind, before, paging.fetch()).await?;
     Ok(Json(paging.page(
         fetched,
         |e| e.id.to_string(),

@@ -27,6 +27,7 @@ mod inbox;
 mod limits;
 mod mailbox_quota;
 mod matrix;
+mod messages;
 mod metrics;
 mod notifications;
 mod ops;

@@ -323,6 +323,10 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
     let admin = app
         .account("acme", "admin@acme.test", Role::TenantAdmin)
         .await;
+    // Who is told when it is disabled: the tenant's admins, not support.
+    app.user("acme", "second-admin@acme.test", Role::TenantAdmin)
+        .await;
+    app.user("acme", "support@acme.test", Role::Support).await;
     let (receiver, url) = Receiver::start(&[500; 64]).await;
     let endpoint = subscribe(&app, &admin, &url, &["invoice.issued"]).await;
     let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
@@ -413,6 +417,12 @@ async fn a_receiver_that_never_accepts_is_given_up_after_three_days_and_disabled
             .any(|e| e["action"] == "webhook_endpoint.disabled"),
         "{audit}"
     );
+    crate::messages::assert_admins_told_of_disabled_endpoint(
+        &app,
+        &admin,
+        &["admin@acme.test", "second-admin@acme.test"],
+    )
+    .await;
 
     // A disabled endpoint gets no new deliveries; enabling it again does.
     let before = deliveries(&app, &admin, &endpoint_id).await.len();

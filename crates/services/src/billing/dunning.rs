@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::run::{RunContext, RunReport, finish};
 use super::service_actions::ServiceAction;
-use super::subscriptions::{StatusChange, commit_change};
+use super::subscriptions::StatusChange;
 use crate::ServiceError;
 use crate::actor::Change;
 
@@ -177,7 +177,7 @@ async fn set_status(
             service: Some(service),
             detail: json!({"reason": "DUNNING", "invoice_id": inv.id}),
         };
-        commit_change(tx, &ctx.actor, &sub, change, ctx.at, ctx.jobs_at).await?;
+        ctx.commit_change(tx, &sub, change).await?;
         changed += 1;
     }
     Ok(changed)

@@ -69,7 +69,8 @@ pub(crate) struct Received {
 }
 
 /// Records a successful payment against the locked `inv`: what the invoice
-/// still owed is applied, the rest becomes the customer's credit.
+/// still owed is applied, the rest becomes the customer's credit; money
+/// received (not credit applied) is confirmed to the customer by e-mail.
 pub(crate) async fn record_in(
     tx: &mut Tx,
     tenant: &TenantRecord,
@@ -93,6 +94,9 @@ pub(crate) async fn record_in(
     }
     let before = balance(&inv);
     let (applied, excess) = before.apply(amount);
+    // Credit applied to an invoice is not money received: the invoice
+    // (issued with it) already says so.
+    let money_in = received.provider != PaymentProvider::Credit;
     let payment = insert_payment(tx, tenant, &inv, received, applied, now).await?;
     if excess > 0 {
         tx.adjust_credit(&CreditEntry {
@@ -128,6 +132,9 @@ pub(crate) async fn record_in(
         .invoice_for_update(tenant.id, inv.id)
         .await?
         .ok_or_else(ServiceError::missing("invoice"))?;
+    if money_in {
+        crate::notify::payment_received::enqueue_in(tx, tenant, &updated, &payment, now).await?;
+    }
     if status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid {
         on_paid(tx, tenant, &updated, now).await?;
     }

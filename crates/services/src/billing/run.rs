@@ -98,6 +98,28 @@ pub(crate) struct RunContext<'a> {
     pub dry_run: bool,
 }
 
+impl RunContext<'_> {
+    /// Commits a subscription's state change made by the run (or its
+    /// dunning), as the run's actor, at its moment.
+    pub(crate) async fn commit_change(
+        &self,
+        tx: &mut Tx,
+        sub: &SubscriptionRecord,
+        change: StatusChange<'_>,
+    ) -> Result<(), ServiceError> {
+        commit_change(
+            tx,
+            self.tenant,
+            &self.actor,
+            sub,
+            change,
+            self.at,
+            self.jobs_at,
+        )
+        .await
+    }
+}
+
 impl<'a> RunContext<'a> {
     /// Billing at `at` outside a run (a new subscription, a plan change):
     /// its jobs may run at once, and it is never dry.
@@ -525,7 +547,7 @@ async fn end_of_term<'a>(
         service: Some(ServiceAction::Terminate),
         detail: json!({"at": ended_at.unix_timestamp()}),
     };
-    commit_change(tx, &ctx.actor, &sub, change, ctx.at, ctx.jobs_at).await?;
+    ctx.commit_change(tx, &sub, change).await?;
     report.ended += 1;
     Ok(draft)
 }

@@ -433,7 +433,7 @@ pub async fn transition(
         service,
         detail: json!({"cancel_at_period_end": sub.cancel_at_period_end}),
     };
-    commit_change(&mut tx, actor, &sub, change, now, now).await?;
+    commit_change(&mut tx, &cx.tenant, actor, &sub, change, now, now).await?;
     tx.commit().await?;
     Ok(view(sub))
 }
@@ -449,9 +449,11 @@ pub(crate) struct StatusChange<'a> {
 }
 
 /// Saves `sub` (already changed), queues the service action (runnable from
-/// `jobs_at`) and writes the audit row, in `tx`.
+/// `jobs_at`), writes the audit row and, for a change customers hear of,
+/// the webhook event and the customer's e-mail, in `tx`.
 pub(crate) async fn commit_change(
     tx: &mut Tx,
+    tenant: &TenantRecord,
     actor: &Actor,
     sub: &SubscriptionRecord,
     change: StatusChange<'_>,
@@ -488,6 +490,9 @@ pub(crate) async fn commit_change(
             data.extend(after.clone());
         }
         crate::webhooks::emit(tx, sub.tenant_id, event, data, at).await?;
+        if let Some(kind) = crate::notify::service_status::kind_of(event) {
+            crate::notify::service_status::enqueue_in(tx, tenant, sub, kind, at).await?;
+        }
     }
     Ok(())
 }
@@ -562,7 +567,8 @@ pub(crate) async fn restore_after_payment(
             service: Some(ServiceAction::Unsuspend),
             detail: json!({"invoice_id": inv.id}),
         };
-        commit_change(tx, &Actor::system("billing"), &sub, change, now, now).await?;
+        let actor = Actor::system("billing");
+        commit_change(tx, tenant, &actor, &sub, change, now, now).await?;
     }
     Ok(())
 }

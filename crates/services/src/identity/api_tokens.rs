@@ -105,6 +105,7 @@ pub async fn create(cx: &Context, input: &NewApiToken) -> Result<CreatedApiToken
         last_used_at: None,
         revoked_at: None,
     };
+    let ip = crate::notify::security_notice::caller_ip(cx).await?;
     let mut tx = store.begin().await?;
     tx.insert_api_token(&record, &hash_secret(&token)).await?;
     tx.record_audit(&actor.audit(Change {
@@ -129,6 +130,7 @@ pub async fn create(cx: &Context, input: &NewApiToken) -> Result<CreatedApiToken
         },
     )
     .await?;
+    crate::notify::api_token_created::enqueue_in(&mut tx, cx, &record, ip).await?;
     tx.commit().await?;
     Ok(CreatedApiToken { token, record })
 }

@@ -8,7 +8,7 @@ use mpanel_domain::{Clock, RefreshTokenId, SessionId, TenantId, TenantStatus, Us
 use mpanel_store::identity::second_factors::{Challenge, NewChallenge};
 use mpanel_store::identity::security_events::SecurityEvent;
 use mpanel_store::identity::sessions::{RefreshTokenRecord, SessionRecord};
-use mpanel_store::{Store, Tx, UserStatus};
+use mpanel_store::{Store, TenantRecord, Tx, UserStatus};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -145,6 +145,7 @@ pub async fn login(sign_in: &SignIn<'_>, input: &LoginInput) -> Result<LoginOutc
         user_agent: input.user_agent.clone(),
         restricted: policy.mfa_required_for(user.role),
         lifetime: Duration::hours(i64::from(policy.session_max_lifetime_hours)),
+        tenant_name: tenant.map(|t| t.name).unwrap_or_default(),
     };
     let pair = open_session(store, tokens, &user, start, attempt.now).await?;
     Ok(LoginOutcome::Signed(pair))
@@ -313,13 +314,14 @@ pub async fn complete_mfa(
     if user.status != UserStatus::Active {
         return Err(ServiceError::AccountDisabled);
     }
-    check_tenant_trades(store, challenge.tenant_id).await?;
+    let tenant = check_tenant_trades(store, challenge.tenant_id).await?;
     let policy = crate::security::policy::load(store, user.tenant_id).await?;
     let start = SessionStart {
         ip: input.ip.clone(),
         user_agent: input.user_agent.clone(),
         restricted: false,
         lifetime: Duration::hours(i64::from(policy.session_max_lifetime_hours)),
+        tenant_name: tenant.map(|t| t.name).unwrap_or_default(),
     };
     open_session(store, tokens, &user, start, now).await
 }
@@ -381,6 +383,8 @@ struct SessionStart {
     /// Signed in only to enrol a second factor the policy requires.
     restricted: bool,
     lifetime: Duration,
+    /// Who signs the message about a sign-in from a new address.
+    tenant_name: String,
 }
 
 /// A new session with its first token pair.
@@ -396,6 +400,7 @@ async fn open_session(
         user_agent,
         restricted,
         lifetime,
+        tenant_name,
     } = start;
     let session = SessionRecord {
         id: SessionId::new(),
@@ -410,6 +415,12 @@ async fn open_session(
         restricted,
     };
     let mut tx = store.begin().await?;
+    let from = crate::notify::new_sign_in::SignIn {
+        ip: session.ip.as_deref(),
+        user_agent: session.user_agent.as_deref(),
+        tenant_name: &tenant_name,
+    };
+    crate::notify::new_sign_in::enqueue_if_new_in(&mut tx, user, &from, now).await?;
     tx.insert_session(&session).await?;
     let refresh_token = issue_refresh_token(&mut tx, session.id, now).await?;
     let mut succeeded = event(
@@ -616,10 +627,14 @@ async fn revoke_reused(
     Ok(())
 }
 
-/// A suspended tenant's users cannot sign in or stay signed in.
-async fn check_tenant_trades(store: &Store, tenant: TenantId) -> Result<(), ServiceError> {
+/// A suspended tenant's users cannot sign in or stay signed in; answers
+/// the tenant.
+async fn check_tenant_trades(
+    store: &Store,
+    tenant: TenantId,
+) -> Result<Option<TenantRecord>, ServiceError> {
     match store.tenant(tenant).await? {
         Some(t) if t.status == TenantStatus::Suspended => Err(ServiceError::TenantSuspended),
-        _ => Ok(()),
+        found => Ok(found),
     }
 }

@@ -9,6 +9,7 @@ use mpanel_store::{TenantRecord, Tx, UserRecord};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::fields::minute;
 use super::outbox::{self, Link, NewEmail};
 use super::templates::{self, Templates};
 use crate::ServiceError;
@@ -46,11 +47,6 @@ fn kind(purpose: LinkPurpose) -> EmailKind {
         LinkPurpose::Invitation => EmailKind::Invitation,
         LinkPurpose::PasswordReset => EmailKind::PasswordReset,
     }
-}
-
-fn minute(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
 }
 
 /// Queues the message that carries `path` (the link below the portal's

@@ -8,6 +8,7 @@ use mpanel_store::billing::InvoiceRecord;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::fields::date;
 use super::outbox::{self, NewEmail};
 use super::templates::{self, Templates};
 use crate::ServiceError;
@@ -50,10 +51,6 @@ pub(crate) fn seller_name(inv: &InvoiceRecord, fallback: &str) -> String {
         .filter(|n| !n.trim().is_empty())
         .unwrap_or(fallback)
         .to_owned()
-}
-
-pub(crate) fn date(at: Option<OffsetDateTime>) -> String {
-    at.map(|t| t.date().to_string()).unwrap_or_default()
 }
 
 /// A field of the customer as frozen on the invoice.

@@ -7,7 +7,8 @@ use mpanel_store::{TenantRecord, Tx};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::invoice_issued::{date, seller_name};
+use super::fields::date;
+use super::invoice_issued::seller_name;
 use super::outbox::{self, NewEmail};
 use super::templates::{self, Templates};
 use crate::ServiceError;

@@ -10,20 +10,31 @@
 //! - [`message`]: an outbox row as a MIME message;
 //! - [`dkim`]: the tenants' keys and their DNS records;
 //! - [`deliver`]: the job;
-//! - one module per message kind.
+//! - [`fields`], [`security_notice`]: what several kinds show alike;
+//! - one module per message kind (the three subscription-state kinds
+//!   share [`service_status`]).
 
 pub mod account_link;
+pub mod api_token_created;
 pub mod deliver;
 pub mod dkim;
+pub mod fields;
 pub mod invoice_issued;
 pub mod invoice_reminder;
 pub mod message;
+pub mod mfa_changed;
+pub mod new_sign_in;
 pub mod outbox;
+pub mod payment_received;
+pub mod security_notice;
 pub mod sender;
+pub mod service_ready;
+pub mod service_status;
 pub mod settings;
 pub mod templates;
 pub mod tenant_markup;
 pub mod tenant_templates;
+pub mod webhook_endpoint_disabled;
 
 pub use deliver::{Mailer, deliver};
 pub use settings::MailSettings;

@@ -11,7 +11,7 @@ use mpanel_store::secret_box::kind;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::templates::Rendered;
+use super::templates::{Rendered, Templates};
 use crate::context::Audited;
 use crate::{Context, ServiceError};
 use mpanel_domain::jobs::JobState;
@@ -117,6 +117,27 @@ async fn queue_delivery(
     };
     enqueue_job(tx, &job, &options, now).await?;
     Ok(())
+}
+
+/// Renders `kind` with `context` and queues it to `recipient`, in `tx`:
+/// a message with neither link nor attachments, as most kinds are.
+pub(crate) async fn enqueue_plain<C: Serialize>(
+    tx: &mut Tx,
+    tenant: TenantId,
+    kind: EmailKind,
+    recipient: &str,
+    context: &C,
+    now: OffsetDateTime,
+) -> Result<EmailId, ServiceError> {
+    let email = NewEmail {
+        tenant,
+        kind,
+        recipient: recipient.to_owned(),
+        rendered: super::templates::render_in(tx, tenant, kind, context, Templates::Tenant).await?,
+        attachments: Vec::new(),
+        link: None,
+    };
+    enqueue(tx, email, now).await
 }
 
 /// `POST /api/notifications/outbox/{id}/resend`: a message that was not
@@ -273,16 +294,19 @@ pub fn view(e: EmailRecord) -> OutboxView {
     }
 }
 
-/// `GET /api/notifications/outbox`: the caller's tenant's messages,
-/// newest first (`limit` rows after `before`).
+/// `GET /api/notifications/outbox`: the caller's tenant's messages of
+/// a status and a kind (when given), newest first (`limit` rows after
+/// `before`).
 pub async fn list(
     cx: &Context,
     status: Option<EmailStatus>,
+    kind: Option<EmailKind>,
     before: Option<EmailId>,
     limit: u32,
 ) -> Result<Vec<EmailRecord>, ServiceError> {
     let filter = EmailFilter {
         status,
+        kind,
         before,
         limit,
     };

@@ -68,20 +68,75 @@ fn builtin_sources(kind: EmailKind) -> [&'static str; 3] {
             include_str!("templates/password_reset.txt"),
             include_str!("templates/password_reset.html"),
         ],
+        EmailKind::PaymentReceived => [
+            include_str!("templates/payment_received.subject.txt"),
+            include_str!("templates/payment_received.txt"),
+            include_str!("templates/payment_received.html"),
+        ],
+        EmailKind::ServiceReady => [
+            include_str!("templates/service_ready.subject.txt"),
+            include_str!("templates/service_ready.txt"),
+            include_str!("templates/service_ready.html"),
+        ],
+        EmailKind::ServiceSuspended => [
+            include_str!("templates/service_suspended.subject.txt"),
+            include_str!("templates/service_suspended.txt"),
+            include_str!("templates/service_suspended.html"),
+        ],
+        EmailKind::ServiceRestored => [
+            include_str!("templates/service_restored.subject.txt"),
+            include_str!("templates/service_restored.txt"),
+            include_str!("templates/service_restored.html"),
+        ],
+        EmailKind::SubscriptionCancelled => [
+            include_str!("templates/subscription_cancelled.subject.txt"),
+            include_str!("templates/subscription_cancelled.txt"),
+            include_str!("templates/subscription_cancelled.html"),
+        ],
+        EmailKind::NewSignIn => [
+            include_str!("templates/new_sign_in.subject.txt"),
+            include_str!("templates/new_sign_in.txt"),
+            include_str!("templates/new_sign_in.html"),
+        ],
+        EmailKind::MfaChanged => [
+            include_str!("templates/mfa_changed.subject.txt"),
+            include_str!("templates/mfa_changed.txt"),
+            include_str!("templates/mfa_changed.html"),
+        ],
+        EmailKind::ApiTokenCreated => [
+            include_str!("templates/api_token_created.subject.txt"),
+            include_str!("templates/api_token_created.txt"),
+            include_str!("templates/api_token_created.html"),
+        ],
+        EmailKind::WebhookEndpointDisabled => [
+            include_str!("templates/webhook_endpoint_disabled.subject.txt"),
+            include_str!("templates/webhook_endpoint_disabled.txt"),
+            include_str!("templates/webhook_endpoint_disabled.html"),
+        ],
     }
 }
 
 /// What a kind's templates see, with made-up values: a tenant's template
 /// must render with it before it is stored.
 pub fn sample(kind: EmailKind) -> Result<serde_json::Value, ServiceError> {
-    use super::{account_link, invoice_issued, invoice_reminder};
+    use super::*;
+    use serde_json::to_value;
     let value = match kind {
-        EmailKind::InvoiceIssued => serde_json::to_value(invoice_issued::InvoiceIssued::sample()),
-        EmailKind::InvoiceReminder => {
-            serde_json::to_value(invoice_reminder::InvoiceReminder::sample())
-        }
+        EmailKind::InvoiceIssued => to_value(invoice_issued::InvoiceIssued::sample()),
+        EmailKind::InvoiceReminder => to_value(invoice_reminder::InvoiceReminder::sample()),
         EmailKind::Invitation | EmailKind::PasswordReset => {
-            serde_json::to_value(account_link::AccountLink::sample())
+            to_value(account_link::AccountLink::sample())
+        }
+        EmailKind::PaymentReceived => to_value(payment_received::PaymentReceived::sample()),
+        EmailKind::ServiceReady => to_value(service_ready::ServiceReady::sample()),
+        EmailKind::ServiceSuspended
+        | EmailKind::ServiceRestored
+        | EmailKind::SubscriptionCancelled => to_value(service_status::ServiceStatus::sample()),
+        EmailKind::NewSignIn => to_value(new_sign_in::NewSignIn::sample()),
+        EmailKind::MfaChanged => to_value(mfa_changed::MfaChanged::sample()),
+        EmailKind::ApiTokenCreated => to_value(api_token_created::ApiTokenCreated::sample()),
+        EmailKind::WebhookEndpointDisabled => {
+            to_value(webhook_endpoint_disabled::WebhookEndpointDisabled::sample())
         }
     };
     value.map_err(|e| ServiceError::internal("a sample context", e))
@@ -94,6 +149,17 @@ pub fn variables(kind: EmailKind) -> Result<Vec<String>, ServiceError> {
         _ => Vec::new(),
     })
 }
+
+/// What every kind may build on: the letter's frame (`{% extends %}`:
+/// greeting, body block, signature) and the advice of security notices
+/// (`{% include %}`). A context rendered with the frame has `name` (who
+/// it is to) and `sender` (who signs it).
+const SHARED: [(&str, &str); 4] = [
+    ("letter.txt", include_str!("templates/letter.txt")),
+    ("letter.html", include_str!("templates/letter.html")),
+    ("not_you.txt", include_str!("templates/not_you.txt")),
+    ("not_you.html", include_str!("templates/not_you.html")),
+];
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::empty();
@@ -124,6 +190,10 @@ fn one_line(subject: &str) -> String {
 fn render_minijinja<C: Serialize>(sources: &Sources, context: &C) -> Result<Rendered, String> {
     let mut env = environment();
     let names = ["subject.txt", "body.txt", "body.html"];
+    for (name, source) in SHARED {
+        env.add_template(name, source)
+            .map_err(|e| format!("{name}: {e}"))?;
+    }
     let texts = [&sources.subject, &sources.text, &sources.html];
     for (name, source) in names.iter().zip(texts) {
         env.add_template_owned(*name, source.clone())
@@ -326,5 +396,186 @@ mod tests {
             "{err:?}"
         );
         assert!(check(EmailKind::Invitation, &sources("<p>no link</p>")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod kinds {
+    //! Every kind renders from a typed context; the text is shown as a
+    //! mail client would show it (`cargo test -- --nocapture`).
+    use super::*;
+    use crate::notify::api_token_created::ApiTokenCreated;
+    use crate::notify::mfa_changed::MfaChanged;
+    use crate::notify::new_sign_in::NewSignIn;
+    use crate::notify::payment_received::PaymentReceived;
+    use crate::notify::security_notice::Notice;
+    use crate::notify::service_ready::{Made, ServiceReady};
+    use crate::notify::service_status::ServiceStatus;
+    use crate::notify::webhook_endpoint_disabled::WebhookEndpointDisabled;
+
+    fn shown(kind: EmailKind, context: &impl Serialize) -> Rendered {
+        let r = render_builtin(kind, context).unwrap();
+        println!("== {kind:?}\n{}\n\n{}\n{}", r.subject, r.text, r.html);
+        for part in [&r.subject, &r.text, &r.html] {
+            assert!(!part.contains("none"), "{kind:?}: {part}");
+            assert!(!part.contains("{{") && !part.contains("{%"), "{part}");
+        }
+        assert!(r.html.starts_with("<!DOCTYPE html>"), "{}", r.html);
+        r
+    }
+
+    fn notice(ip: Option<&str>) -> Notice {
+        Notice {
+            name: "Jane <Doe>".into(),
+            email: "jane@example.org".into(),
+            sender: "Host & Co".into(),
+            at: "2026-11-21 09:05 UTC".into(),
+            ip: ip.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_payment_says_what_is_left() {
+        let mut c = PaymentReceived {
+            name: "Jane".into(),
+            sender: "Host & Co".into(),
+            number: "INV-2026-000001".into(),
+            amount: "15.00 EUR".into(),
+            received_on: "2026-11-21".into(),
+            remaining: "5.00 EUR".into(),
+            paid_in_full: false,
+            credited: None,
+        };
+        let r = shown(EmailKind::PaymentReceived, &c);
+        assert_eq!(r.subject, "Payment received for invoice INV-2026-000001");
+        assert!(
+            r.text
+                .starts_with("Hello Jane,\n\nwe received your payment of 15.00 EUR")
+        );
+        assert!(r.text.contains("Still due on this invoice: 5.00 EUR."));
+        assert!(r.text.ends_with("\n\nHost & Co\n"), "{:?}", r.text);
+        assert!(r.html.contains("Host &amp; Co"));
+        c.paid_in_full = true;
+        c.credited = Some("2.00 EUR".into());
+        let r = shown(EmailKind::PaymentReceived, &c);
+        assert!(r.text.contains("paid in full.\n\n2.00 EUR more than"));
+        assert!(!r.text.contains("Still due"));
+    }
+
+    #[test]
+    fn a_ready_service_lists_what_was_made_and_no_password() {
+        let c = ServiceReady {
+            name: "Jane".into(),
+            sender: "Host & Co".into(),
+            service: "Web Pro".into(),
+            domain: Some("example.org".into()),
+            made: Made {
+                name_servers: vec!["ns1.host.test".into(), "ns2.host.test".into()],
+                web_address: Some("192.0.2.10".into()),
+                sftp_user: Some("mp0123".into()),
+                mailboxes: vec!["postmaster@example.org".into()],
+                mail_host: Some("mail.host.test".into()),
+            },
+        };
+        let r = shown(EmailKind::ServiceReady, &c);
+        assert_eq!(r.subject, "Web Pro for example.org is ready");
+        assert!(r.text.contains("\n  ns1.host.test\n  ns2.host.test\n"));
+        assert!(r.text.contains("SFTP user:      mp0123"));
+        assert!(r.text.contains("Mailbox:        postmaster@example.org"));
+        assert!(r.html.contains("<li>ns2.host.test</li>"));
+        let bare = ServiceReady {
+            domain: None,
+            made: Made::default(),
+            ..c
+        };
+        let r = shown(EmailKind::ServiceReady, &bare);
+        assert_eq!(r.subject, "Web Pro is ready");
+        assert!(!r.text.contains("Name servers") && !r.text.contains("SFTP"));
+    }
+
+    #[test]
+    fn subscription_states_name_the_service() {
+        let c = ServiceStatus {
+            name: "Jane".into(),
+            sender: "Host & Co".into(),
+            service: "Web Pro".into(),
+            domain: Some("example.org".into()),
+            on: "2026-11-21".into(),
+            unpaid: true,
+            expired: false,
+        };
+        let r = shown(EmailKind::ServiceSuspended, &c);
+        assert_eq!(r.subject, "Your Web Pro for example.org is suspended");
+        assert!(r.text.contains("paid, it is restored automatically."));
+        let r = shown(EmailKind::ServiceRestored, &c);
+        assert!(r.text.contains("active again since 2026-11-21."));
+        let r = shown(EmailKind::SubscriptionCancelled, &c);
+        assert_eq!(r.subject, "Your Web Pro for example.org has ended");
+        assert!(r.text.contains("was cancelled on 2026-11-21 because"));
+    }
+
+    #[test]
+    fn security_notices_say_when_where_and_what_to_do() {
+        let r = shown(
+            EmailKind::NewSignIn,
+            &NewSignIn {
+                notice: notice(Some("192.0.2.7")),
+                user_agent: Some("Firefox".into()),
+            },
+        );
+        assert_eq!(r.subject, "New sign-in to your account at Host & Co");
+        assert!(r.text.contains("Signed in from: 192.0.2.7"));
+        assert!(r.text.contains("When:           2026-11-21 09:05 UTC"));
+        assert!(r.text.contains("If it was not, change your\npassword now"));
+        assert!(r.html.contains("Jane &lt;Doe&gt;"));
+        let r = shown(
+            EmailKind::MfaChanged,
+            &MfaChanged {
+                notice: notice(None),
+                enabled: false,
+                method: String::new(),
+            },
+        );
+        assert!(r.subject.starts_with("Second factors were removed"));
+        assert!(!r.text.contains("Signed in from"));
+        let r = shown(
+            EmailKind::MfaChanged,
+            &MfaChanged {
+                notice: notice(Some("192.0.2.7")),
+                enabled: true,
+                method: "a passkey".into(),
+            },
+        );
+        assert!(r.text.contains("a passkey was added as a second factor"));
+        let r = shown(
+            EmailKind::ApiTokenCreated,
+            &ApiTokenCreated {
+                notice: notice(Some("192.0.2.7")),
+                token_name: "deploy".into(),
+                scopes: "READ, BILLING".into(),
+                expires: "2027-02-19 09:05 UTC".into(),
+            },
+        );
+        assert!(r.text.contains("Scopes:         READ, BILLING"));
+    }
+
+    #[test]
+    fn a_disabled_endpoint_says_since_when() {
+        let r = shown(
+            EmailKind::WebhookEndpointDisabled,
+            &WebhookEndpointDisabled {
+                name: "Ann".into(),
+                sender: "mPanel for Host & Co".into(),
+                url: "https://hooks.example.com/in".into(),
+                description: "ERP".into(),
+                failing_since: "2026-11-16 09:00 UTC".into(),
+                at: "2026-11-21 09:05 UTC".into(),
+            },
+        );
+        assert_eq!(
+            r.subject,
+            "Webhook endpoint disabled: https://hooks.example.com/in"
+        );
+        assert!(r.text.contains("failed since\n2026-11-16 09:00 UTC."));
     }
 }

@@ -9,6 +9,8 @@ use serde_json::json;
 
 use super::event;
 use crate::identity::secrets;
+use crate::notify::mfa_changed::{self, MfaChange};
+use crate::notify::security_notice::caller_ip;
 use crate::{Context, ServiceError};
 
 /// What `enable` hands out: nothing is active until confirmed.
@@ -158,6 +160,7 @@ pub async fn confirm(cx: &Context, code: &str) -> Result<Vec<String>, ServiceErr
         .map(|c| recovery_code_hash(sb, who.user_id, c))
         .collect();
     let now = clock.now();
+    let ip = caller_ip(cx).await?;
     let mut tx = store.begin().await?;
     tx.confirm_totp(who.user_id, step, now).await?;
     tx.replace_recovery_codes(who.tenant_id, who.user_id, &hashes, now)
@@ -180,6 +183,7 @@ pub async fn confirm(cx: &Context, code: &str) -> Result<Vec<String>, ServiceErr
         at: now,
     }))
     .await?;
+    mfa_changed::enqueue_in(&mut tx, cx, MfaChange::TotpOn, None, ip).await?;
     tx.commit().await?;
     event(
         store,
@@ -340,6 +344,7 @@ pub async fn disable(cx: &Context, request: &Disable) -> Result<(), ServiceError
     .await?;
     verify_factor_throttled(store, clock, who.tenant_id, who.user_id, factor, None).await?;
     let now = clock.now();
+    let ip = caller_ip(cx).await?;
     let mut tx = store.begin().await?;
     tx.delete_second_factors(who.user_id).await?;
     tx.revoke_user_sessions(
@@ -366,6 +371,7 @@ pub async fn disable(cx: &Context, request: &Disable) -> Result<(), ServiceError
         at: now,
     }))
     .await?;
+    mfa_changed::enqueue_in(&mut tx, cx, MfaChange::AllOff, None, ip).await?;
     tx.commit().await?;
     event(
         store,

@@ -166,7 +166,8 @@ impl Deliverer {
     }
 
     /// Notes the failure; five days of failures (without a day's pause)
-    /// disable the endpoint, in the tenant's audit log.
+    /// disable the endpoint, in the tenant's audit log, and its admins are
+    /// told by e-mail.
     async fn failing(
         &self,
         endpoint: &WebhookEndpointRecord,
@@ -198,6 +199,11 @@ impl Deliverer {
             "every delivery failed for {} days",
             DISABLE_AFTER.whole_days()
         );
+        let tenant = self
+            .store
+            .tenant(endpoint.tenant_id)
+            .await?
+            .ok_or_else(ServiceError::missing("tenant"))?;
         let mut tx = self.store.begin().await?;
         if !tx
             .disable_webhook_endpoint(endpoint.id, &reason, now)
@@ -205,6 +211,10 @@ impl Deliverer {
         {
             return Ok(());
         }
+        crate::notify::webhook_endpoint_disabled::enqueue_in(
+            &mut tx, &tenant, endpoint, since, now,
+        )
+        .await?;
         tx.record_audit(&Actor::system("webhooks").audit(Change {
             tenant: endpoint.tenant_id,
             action: "webhook_endpoint.disabled",

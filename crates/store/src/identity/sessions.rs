@@ -94,6 +94,25 @@ impl Tx {
         Ok(())
     }
 
+    /// The addresses the user's sessions (live or ended) were opened
+    /// from, once each; empty when the user never signed in.
+    pub async fn session_addresses(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Vec<Option<String>>> {
+        let addresses = on_tx!(self, |conn| {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT DISTINCT ip FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_all(conn)
+            .await?
+        });
+        Ok(addresses)
+    }
+
     pub async fn insert_refresh_token(
         &mut self,
         id: RefreshTokenId,

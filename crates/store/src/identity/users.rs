@@ -248,6 +248,30 @@ impl Tx {
         Ok(())
     }
 
+    /// The tenant's active users holding `role`, oldest first.
+    pub async fn active_users_with_role(
+        &mut self,
+        tenant: TenantId,
+        role: Role,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users WHERE tenant_id = $1 AND role = $2 AND status = 'ACTIVE' ORDER BY id"
+        ));
+        let users = on_tx!(self, |conn| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(role.as_str())
+                .fetch_all(conn)
+                .await?
+            {
+                out.push(user_from_row!(&row));
+            }
+            out
+        });
+        Ok(users)
+    }
+
     /// How many active users of the tenant hold `role`.
     pub async fn count_active_with_role(
         &mut self,
