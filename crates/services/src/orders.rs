@@ -131,7 +131,7 @@ pub struct PlacedItem {
 }
 
 /// An item once checked: what it is, what it costs, what it provisions.
-struct CheckedItem {
+pub(crate) struct CheckedItem {
     product_id: ProductId,
     name: String,
     period: Period,
@@ -182,7 +182,7 @@ async fn check_name_is_free(store: &Store, name: &str, field: String) -> Result<
 }
 
 /// Checks every item against the catalog; nothing is written.
-async fn check_items(
+pub(crate) async fn check_items(
     store: &Store,
     tenant: &TenantRecord,
     currency: Currency,
@@ -332,7 +332,8 @@ async fn hash_mailbox_password(
 
 /// Queues the provisioning of every item of a paid order (one
 /// `provision.subscription` job per item, its steps listed on the order),
-/// inside the transaction that made it paid.
+/// inside the transaction that made it paid. An item staff had provisioned
+/// before payment is not queued again.
 pub(crate) async fn enqueue_order_provisioning(
     tx: &mut Tx,
     tenant: &TenantRecord,
@@ -340,6 +341,9 @@ pub(crate) async fn enqueue_order_provisioning(
     now: time::OffsetDateTime,
 ) -> Result<(), ServiceError> {
     for item in tx.order_items(tenant.id, order).await? {
+        if tx.order_item_has_steps(tenant.id, item.id).await? {
+            continue;
+        }
         let product = tx
             .product(tenant.id, item.product_id)
             .await?
@@ -587,7 +591,7 @@ pub async fn place_order(
 }
 
 /// The sum of the items' first periods and setup fees, before tax.
-fn order_total(items: &[CheckedItem]) -> Result<i64, ServiceError> {
+pub(crate) fn order_total(items: &[CheckedItem]) -> Result<i64, ServiceError> {
     items
         .iter()
         .try_fold(0i64, |acc, i| {
@@ -637,21 +641,21 @@ async fn check_payment(
 }
 
 /// What every write step of one order shares, inside its transaction.
-struct Placing<'a> {
-    tenant: &'a TenantRecord,
-    customer: &'a CustomerRecord,
-    order_id: OrderId,
-    currency: Currency,
+pub(crate) struct Placing<'a> {
+    pub tenant: &'a TenantRecord,
+    pub customer: &'a CustomerRecord,
+    pub order_id: OrderId,
+    pub currency: Currency,
     /// The site took the money (its claim was checked).
-    paid: bool,
-    actor: Actor,
-    now: time::OffsetDateTime,
+    pub paid: bool,
+    pub actor: Actor,
+    pub now: time::OffsetDateTime,
 }
 
 impl Placing<'_> {
     /// The order row, unpaid until its invoice is; a payment reference
     /// already on another order is refused here (unique in the store).
-    async fn insert_order(
+    pub(crate) async fn insert_order(
         &self,
         tx: &mut Tx,
         total: i64,
@@ -685,7 +689,7 @@ impl Placing<'_> {
     /// Each item with its subscription and, for a domain, the token that
     /// proves control of it; returns the items as answered and their
     /// subscriptions (in item order).
-    async fn insert_items(
+    pub(crate) async fn insert_items(
         &self,
         tx: &mut Tx,
         items: &[CheckedItem],
@@ -750,7 +754,7 @@ impl Placing<'_> {
     /// The order's invoice, issued now: paid at once when the site took the
     /// money, else paid later (or from the customer's credit right away).
     /// The order takes the invoice's total, tax included.
-    async fn issue_invoice(
+    pub(crate) async fn issue_invoice(
         &self,
         tx: &mut Tx,
         items: &[CheckedItem],
@@ -823,7 +827,7 @@ impl Placing<'_> {
     }
 
     /// The answer: the order is paid exactly when its invoice is.
-    fn placed(&self, invoice: &InvoiceRecord, items: Vec<PlacedItem>) -> OrderPlaced {
+    pub(crate) fn placed(&self, invoice: &InvoiceRecord, items: Vec<PlacedItem>) -> OrderPlaced {
         OrderPlaced {
             order_id: self.order_id.to_string(),
             status: order_status(invoice).as_str().to_owned(),
@@ -836,7 +840,7 @@ impl Placing<'_> {
         }
     }
 
-    async fn audit(
+    pub(crate) async fn audit(
         &self,
         tx: &mut Tx,
         placed: &OrderPlaced,

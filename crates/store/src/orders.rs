@@ -478,6 +478,24 @@ impl Tx {
         Ok(())
     }
 
+    /// Whether provisioning was queued for this order item already.
+    pub async fn order_item_has_steps(
+        &mut self,
+        tenant: TenantId,
+        item: OrderItemId,
+    ) -> StoreResult<bool> {
+        let n = on_tx!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM order_steps WHERE tenant_id = $1 AND order_item_id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(item.as_uuid())
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(n > 0)
+    }
+
     pub async fn insert_order_step(&mut self, s: &NewOrderStep<'_>) -> StoreResult<()> {
         let NewOrderStep {
             tenant,
@@ -647,6 +665,37 @@ impl Store {
             let mut q = sqlx::query(sql).bind(tenant.as_uuid());
             for order in orders {
                 q = q.bind(order.as_uuid());
+            }
+            let mut out = Vec::new();
+            for row in q.fetch_all(p).await? {
+                let order = OrderId::from_uuid(row.try_get("order_id")?);
+                out.push((order, item_from_row!(&row)));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// The order items that made these subscriptions (one query), each
+    /// with its order's id; a subscription staff made without an order has
+    /// none.
+    pub async fn order_items_of_subscriptions(
+        &self,
+        tenant: TenantId,
+        subscriptions: &[SubscriptionId],
+    ) -> StoreResult<Vec<(OrderId, OrderItemRecord)>> {
+        if subscriptions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT order_id, id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor, options
+             FROM order_items WHERE tenant_id = $1 AND subscription_id IN ({}) ORDER BY id",
+            placeholders(2, subscriptions.len())
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut q = sqlx::query(sql).bind(tenant.as_uuid());
+            for sub in subscriptions {
+                q = q.bind(sub.as_uuid());
             }
             let mut out = Vec::new();
             for row in q.fetch_all(p).await? {

@@ -14,6 +14,7 @@ pub mod plan_change;
 pub mod run;
 pub mod service_actions;
 pub mod settings;
+pub mod staff_orders;
 pub mod stripe;
 pub mod stripe_flow;
 pub mod subscriptions;

@@ -7,7 +7,8 @@ use mpanel_domain::billing::calendar::{Cycle, Schedule};
 use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus, SuspendReason};
 use mpanel_domain::catalog::{Currency, Period, PriceRequest};
 use mpanel_domain::webhooks::EventType;
-use mpanel_domain::{CustomerId, ProductId, SubscriptionId, TenantId};
+use mpanel_domain::catalog::ProvisioningTemplate;
+use mpanel_domain::{CustomerId, OrderId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{DueSubscription, InvoiceRecord};
 use mpanel_store::subscriptions::{SubscriptionFilter, SubscriptionRecord};
 use mpanel_store::{TenantRecord, Tx};
@@ -53,6 +54,19 @@ pub struct SubscriptionView {
     pub cancelled_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The order that made it (from the marketing site, or staff for a
+    /// product that provisions), when one did.
+    pub order_id: Option<OrderId>,
+    /// Its provisioning steps, as on the order: `step` and the job's
+    /// `state` (PENDING, RUNNING, COMPLETED, FAILED, DEAD, CANCELLED).
+    pub provisioning: Vec<ProvisioningStep>,
+}
+
+/// One provisioning step of a subscription.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct ProvisioningStep {
+    pub step: String,
+    pub state: Option<String>,
 }
 
 pub fn view(s: SubscriptionRecord) -> SubscriptionView {
@@ -77,17 +91,49 @@ pub fn view(s: SubscriptionRecord) -> SubscriptionView {
         next_bill_at: s.next_bill_at,
         cancelled_at: s.cancelled_at,
         created_at: s.created_at,
+        order_id: None,
+        provisioning: Vec::new(),
     }
+}
+
+/// `views` with the order that made each and its provisioning steps (two
+/// queries whatever their number).
+async fn with_orders(
+    cx: &Context,
+    mut views: Vec<SubscriptionView>,
+) -> Result<Vec<SubscriptionView>, ServiceError> {
+    let tenant = cx.tenant_id();
+    let ids: Vec<SubscriptionId> = views.iter().map(|v| v.id).collect();
+    let items = cx.store.order_items_of_subscriptions(tenant, &ids).await?;
+    let orders: Vec<OrderId> = items.iter().map(|(o, _)| *o).collect();
+    let steps = cx.store.order_steps_of(tenant, &orders).await?;
+    for v in &mut views {
+        let Some((order, item)) = items.iter().find(|(_, i)| i.subscription_id == v.id) else {
+            continue;
+        };
+        v.order_id = Some(*order);
+        v.provisioning = steps
+            .iter()
+            .filter(|st| st.order_item_id == item.id)
+            .map(|st| ProvisioningStep {
+                step: st.step.clone(),
+                state: st.job_state.map(|j| j.as_str().to_ascii_uppercase()),
+            })
+            .collect();
+    }
+    Ok(views)
 }
 
 pub async fn get(cx: &Context, id: SubscriptionId) -> Result<SubscriptionView, ServiceError> {
     let store = &cx.store;
     let tenant = cx.tenant_id();
-    store
+    let one = store
         .subscription(tenant, id)
         .await?
         .map(view)
-        .ok_or_else(ServiceError::missing("subscription"))
+        .ok_or_else(ServiceError::missing("subscription"))?;
+    let mut views = with_orders(cx, vec![one]).await?;
+    views.pop().ok_or_else(ServiceError::missing("subscription"))
 }
 
 pub async fn list(
@@ -96,12 +142,13 @@ pub async fn list(
 ) -> Result<Vec<SubscriptionView>, ServiceError> {
     let store = &cx.store;
     let tenant = cx.tenant_id();
-    Ok(store
+    let views = store
         .list_subscriptions(tenant, filter)
         .await?
         .into_iter()
         .map(view)
-        .collect())
+        .collect();
+    with_orders(cx, views).await
 }
 
 /// An addon to attach: a product priced for the subscription's period and
@@ -131,6 +178,18 @@ pub struct CreateInput {
     pub auto_renew: Option<bool>,
     /// The resource it runs (hosting account, CloudPod).
     pub external_ref: Option<String>,
+    /// For a product that provisions: the domain, as an order item takes
+    /// it (normalised, free on the platform).
+    #[schema(max_length = 253)]
+    pub domain: Option<String>,
+    /// For a product that provisions: what an order item takes
+    /// (`mailbox_password`, hashed on arrival).
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
+    /// For a product that provisions: queue the provisioning now, before
+    /// the first invoice is paid (dunning suspends it if it stays unpaid).
+    #[serde(default)]
+    pub provision_before_payment: bool,
 }
 
 /// A product's name, per-period price and usage block, as billing needs it.
@@ -254,6 +313,31 @@ async fn price_for(
     Ok((plan, addons))
 }
 
+/// Whether the product provisions something (then the subscription goes
+/// the way of an order); the fields only such a product takes are refused
+/// for any other.
+async fn provisions(cx: &Context, input: &CreateInput) -> Result<bool, ServiceError> {
+    let Some(product) = cx.store.product(cx.tenant_id(), input.product_id).await? else {
+        return Err(ServiceError::invalid("product_id", "no such product"));
+    };
+    if product.fields.template != ProvisioningTemplate::None {
+        return Ok(true);
+    }
+    let only = |field: &'static str| {
+        ServiceError::invalid(field, "only for a product that provisions something")
+    };
+    if input.domain.is_some() {
+        return Err(only("domain"));
+    }
+    if input.options.is_some() {
+        return Err(only("options"));
+    }
+    if input.provision_before_payment {
+        return Err(only("provision_before_payment"));
+    }
+    Ok(false)
+}
+
 /// `POST /api/billing/subscriptions`: an active subscription. Without a
 /// trial its first invoice is issued at once (when it starts now or
 /// earlier); with one, at the trial's end.
@@ -267,6 +351,9 @@ pub async fn create(
     let actor = &cx.actor;
     let now = cx.now();
     let currency = check_create(tenant, &input)?;
+    if provisions(cx, &input).await? {
+        return super::staff_orders::place(cx, &input, currency, hold).await;
+    }
     let start = input
         .start_at
         .unwrap_or(now)

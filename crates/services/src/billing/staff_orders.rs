@@ -1,0 +1,148 @@
+//! A subscription staff create for a product that provisions something (a
+//! phone order, a migration, a partner's free account) goes the way an
+//! order from the marketing site goes: the same checks of product, price,
+//! domain (normalised, free on the platform) and options (the mailbox
+//! password hashed on arrival), an order with one item and its
+//! `PENDING_ACTIVATION` subscription, the invoice issued, and the same
+//! provisioning job once the invoice is paid, or at once when staff say
+//! so (`provision_before_payment`; dunning suspends it later if the
+//! invoice stays unpaid).
+
+use mpanel_domain::billing::invoice::InvoiceStatus;
+use mpanel_domain::catalog::Currency;
+use mpanel_domain::webhooks::EventType;
+use mpanel_domain::{OrderId, SubscriptionId};
+use serde_json::json;
+
+use super::subscriptions::{CreateInput, SubscriptionView, view};
+use crate::actor::Change;
+use crate::idempotency::{self, IdempotencyHold};
+use crate::orders::{self, ItemInput, Placing};
+use crate::{Context, ServiceError};
+
+/// What an order item takes that a plain subscription does not.
+fn refuse_subscription_only(input: &CreateInput) -> Result<(), ServiceError> {
+    let only = |field: &'static str| {
+        ServiceError::invalid(
+            field,
+            "a product that provisions starts now, without a trial or add-ons",
+        )
+    };
+    if input.trial_days > 0 {
+        return Err(only("trial_days"));
+    }
+    if input.start_at.is_some() {
+        return Err(only("start_at"));
+    }
+    if !input.addons.is_empty() {
+        return Err(only("addons"));
+    }
+    if input.external_ref.is_some() {
+        return Err(ServiceError::invalid(
+            "external_ref",
+            "is set by provisioning for a product that provisions",
+        ));
+    }
+    Ok(())
+}
+
+/// An order's field names (`items[0].domain`) as this request's
+/// (`domain`), so staff get the problem an order gets, about their field.
+fn as_request_field(e: ServiceError) -> ServiceError {
+    match e {
+        ServiceError::Invalid { field, message } => ServiceError::Invalid {
+            field: field
+                .strip_prefix("items[0].")
+                .map(|f| f.to_owned().into())
+                .unwrap_or(field),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// `POST /api/billing/subscriptions` for a product that provisions.
+pub(crate) async fn place(
+    cx: &Context,
+    input: &CreateInput,
+    currency: Currency,
+    hold: Option<&IdempotencyHold>,
+) -> Result<SubscriptionView, ServiceError> {
+    refuse_subscription_only(input)?;
+    let item = ItemInput {
+        product_id: input.product_id.to_string(),
+        period: input.period.as_str().to_owned(),
+        domain: input.domain.clone(),
+        options: input.options.clone(),
+    };
+    let items = orders::check_items(&cx.store, &cx.tenant, currency, std::slice::from_ref(&item))
+        .await
+        .map_err(as_request_field)?;
+    let total = orders::order_total(&items)?;
+    let now = cx.now();
+    let mut tx = cx.store.begin().await?;
+    let customer = tx
+        .customer(cx.tenant_id(), input.customer_id)
+        .await?
+        .filter(|c| c.pending_for.is_none())
+        .ok_or_else(|| ServiceError::invalid("customer_id", "no such customer"))?;
+    let order_id = OrderId::new();
+    let placing = Placing {
+        tenant: &cx.tenant,
+        customer: &customer,
+        order_id,
+        currency,
+        paid: false,
+        actor: cx.actor.clone(),
+        now,
+    };
+    let key = hold.map_or_else(|| format!("staff:{order_id}"), |h| h.key.clone());
+    placing.insert_order(&mut tx, total, None, &key).await?;
+    let (placed_items, subscriptions) = placing.insert_items(&mut tx, &items).await?;
+    let invoice = placing
+        .issue_invoice(&mut tx, &items, &subscriptions, total)
+        .await?;
+    // Paid at issue (free, or from credit): queued by the payment already.
+    if input.provision_before_payment && invoice.status != InvoiceStatus::Paid {
+        orders::enqueue_order_provisioning(&mut tx, &cx.tenant, order_id, now).await?;
+    }
+    let placed = placing.placed(&invoice, placed_items);
+    placing.audit(&mut tx, &placed, &invoice, false).await?;
+    let sub = subscriptions
+        .first()
+        .copied()
+        .ok_or_else(|| ServiceError::internal_msg("an order of one item made no subscription"))?;
+    audit_subscription(&mut tx, cx, sub, order_id, input.provision_before_payment).await?;
+    let event = serde_json::to_value(&placed)
+        .map_err(|e| ServiceError::internal("cannot serialize the order for its event", e))?;
+    crate::webhooks::emit(&mut tx, cx.tenant_id(), EventType::OrderCreated, event, now).await?;
+    let mut out = view(
+        tx.subscription_for_update(cx.tenant_id(), sub)
+            .await?
+            .ok_or_else(ServiceError::missing("subscription"))?,
+    );
+    out.order_id = Some(order_id);
+    idempotency::finish(&mut tx, cx.tenant_id(), hold, 201, &out).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn audit_subscription(
+    tx: &mut mpanel_store::Tx,
+    cx: &Context,
+    sub: SubscriptionId,
+    order: OrderId,
+    before_payment: bool,
+) -> Result<(), ServiceError> {
+    tx.record_audit(&cx.actor.audit(Change {
+        tenant: cx.tenant_id(),
+        action: "subscription.create",
+        target_type: "subscription",
+        target_id: sub.to_string(),
+        before: None,
+        after: Some(json!({"order_id": order, "provision_before_payment": before_payment})),
+        at: cx.now(),
+    }))
+    .await?;
+    Ok(())
+}
