@@ -216,6 +216,7 @@ impl<P: Required> FromRequestParts<AppState> for Ctx<P> {
                 principal: caller.principal,
                 actor: caller.actor,
                 tenant,
+                ip: caller.ip.clone(),
             },
             ip: caller.ip,
             _permission: std::marker::PhantomData,

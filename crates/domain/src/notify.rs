@@ -141,6 +141,20 @@ impl EmailKind {
         }
     }
 
+    /// Security notices: always in the built-in templates (a tenant admin
+    /// cannot reword the alert about their own change), and in the outbox
+    /// only for admins (who may read security events and webhooks).
+    pub fn security_notice(self) -> bool {
+        matches!(
+            self,
+            Self::NewSignIn
+                | Self::MfaChanged
+                | Self::ApiTokenCreated
+                | Self::WebhookEndpointDisabled
+                | Self::PasswordReset
+        )
+    }
+
     /// Whether messages of this kind carry a link with a secret (kept
     /// sealed beside the message, put in when it is built).
     pub fn carries_link(self) -> bool {

@@ -550,7 +550,7 @@ impl Provisioner {
             .next()
             .map(|r| r.id.to_string())
             .unwrap_or_default();
-        let made = self.made(sub, &sites, &mailboxes).await?;
+        let made = self.made(sub, &sites, &mailboxes).await;
         let tenant = self
             .store
             .tenant(sub.tenant_id)
@@ -592,35 +592,55 @@ impl Provisioner {
 
     /// What the customer needs to know of the subscription's resources:
     /// name servers, where the site is and its SFTP user, the mailboxes
-    /// and their server (never a password).
+    /// and their server (never a password). Never fails: what cannot be
+    /// looked up is left out (and logged), because a message must not
+    /// stand between a paid customer and the service made for them.
     async fn made(
         &self,
         sub: &SubscriptionRef,
         sites: &[ResourceRecord],
         mailboxes: &[ResourceRecord],
-    ) -> Result<Made, DriverError> {
+    ) -> Made {
         let mut made = Made::default();
         let zones = self
             .store
             .resources_of(ResourceKind::DnsZone, sub.id)
             .await
-            .map_err(store_err)?;
-        if let Some(zone) = zones.first() {
-            let server = self.server(zone.server_id).await?;
+            .unwrap_or_else(|e| {
+                tracing::warn!(subscription = %sub.id, error = %e, "the service-ready mail leaves out the zone");
+                Vec::new()
+            });
+        if let Some(server) = self.server_for_mail(zones.first()).await {
             made.name_servers = nodes::nameservers(&server)
                 .into_iter()
                 .map(|ns| ns.trim_end_matches('.').to_owned())
                 .collect();
         }
         if let Some(site) = sites.first() {
-            made.web_address = Some(public_address(&self.server(site.server_id).await?));
+            made.web_address = self
+                .server_for_mail(Some(site))
+                .await
+                .map(|s| public_address(&s));
             made.sftp_user = Some(account_user(site.id));
         }
-        if let Some(first) = mailboxes.first() {
-            made.mail_host = Some(mail_host_of(&self.server(first.server_id).await?));
+        if let Some(server) = self.server_for_mail(mailboxes.first()).await {
+            made.mail_host = Some(mail_host_of(&server));
         }
         made.mailboxes = mailboxes.iter().map(|m| m.name.clone()).collect();
-        Ok(made)
+        made
+    }
+
+    /// The server of `resource` for the service-ready mail, `None` (logged)
+    /// when it cannot be read.
+    async fn server_for_mail(&self, resource: Option<&ResourceRecord>) -> Option<ServerRecord> {
+        let resource = resource?;
+        match self.server(resource.server_id).await {
+            Ok(server) => Some(server),
+            Err(e) => {
+                tracing::warn!(resource = %resource.id, error = %e, "the service-ready mail leaves out a server");
+                None
+            }
+        }
     }
 
     pub(crate) async fn set_status(

@@ -20,6 +20,8 @@ pub struct Context {
     pub principal: Principal,
     pub actor: Actor,
     pub tenant: TenantRecord,
+    /// The client's address, when known (a request's, not its session's).
+    pub ip: Option<String>,
 }
 
 impl Context {

@@ -50,6 +50,8 @@ pub struct EmailOutcome {
 pub struct EmailFilter {
     pub status: Option<EmailStatus>,
     pub kind: Option<EmailKind>,
+    /// Leave out security notices (for staff who are not admins).
+    pub without_security_notices: bool,
     pub before: Option<EmailId>,
     pub limit: u32,
 }
@@ -220,10 +222,21 @@ impl Store {
         tenant: TenantId,
         filter: &EmailFilter,
     ) -> StoreResult<Vec<EmailRecord>> {
+        // The kinds' names are the code's own constants, never input.
+        let hidden = if filter.without_security_notices {
+            let names: Vec<String> = EmailKind::ALL
+                .into_iter()
+                .filter(|k| k.security_notice())
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect();
+            format!("AND kind NOT IN ({})", names.join(", "))
+        } else {
+            String::new()
+        };
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM email_outbox
              WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR id < $3)
-               AND ($5 IS NULL OR kind = $5)
+               AND ($5 IS NULL OR kind = $5) {hidden}
              ORDER BY id DESC LIMIT $4"
         ));
         let found = on_pool!(self.pool, |p| {

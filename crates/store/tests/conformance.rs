@@ -481,9 +481,8 @@ async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
 
     let page = |status| EmailFilter {
         status: Some(status),
-        kind: None,
-        before: None,
         limit: 10,
+        ..EmailFilter::default()
     };
     let of_kind = |kind| EmailFilter {
         kind: Some(kind),

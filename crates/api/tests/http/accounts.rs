@@ -439,6 +439,25 @@ async fn a_forgotten_password_is_reset_by_mail_and_old_sessions_end() {
     )
     .await;
     assert_eq!(res.status(), 422);
+    // A security notice: in the outbox for admins only.
+    let boss = admin(&app, "resetco").await;
+    let support = app
+        .account("resetco", "support@resetco.test", Role::Support)
+        .await;
+    let resets = |bearer: String| {
+        let app = &app;
+        async move {
+            let page: Value = app
+                .get_as(&bearer, "/api/notifications/outbox?kind=PASSWORD_RESET")
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(resets(boss.access_token.clone()).await, 1);
+    assert_eq!(resets(support.access_token.clone()).await, 0);
     let events = app.security_events(kim.tenant_id).await;
     assert!(events.contains(&"PASSWORD_RESET_REQUESTED".to_owned()));
     assert!(events.contains(&"PASSWORD_RESET".to_owned()), "{events:?}");

@@ -397,6 +397,7 @@ async fn the_public_catalog_is_kept_briefly_and_a_change_elsewhere_shows_after_3
         principal,
         actor: mpanel_services::Actor::cli("another node"),
         tenant: app.store.tenant(admin.tenant_id).await.unwrap().unwrap(),
+        ip: None,
     };
     mpanel_services::catalog::add_price(
         &cx,

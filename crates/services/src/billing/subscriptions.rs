@@ -5,9 +5,9 @@
 
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
 use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus, SuspendReason};
+use mpanel_domain::catalog::ProvisioningTemplate;
 use mpanel_domain::catalog::{Currency, Period, PriceRequest};
 use mpanel_domain::webhooks::EventType;
-use mpanel_domain::catalog::ProvisioningTemplate;
 use mpanel_domain::{CustomerId, OrderId, ProductId, SubscriptionId, TenantId};
 use mpanel_store::billing::{DueSubscription, InvoiceRecord};
 use mpanel_store::subscriptions::{SubscriptionFilter, SubscriptionRecord};
@@ -133,7 +133,9 @@ pub async fn get(cx: &Context, id: SubscriptionId) -> Result<SubscriptionView, S
         .map(view)
         .ok_or_else(ServiceError::missing("subscription"))?;
     let mut views = with_orders(cx, vec![one]).await?;
-    views.pop().ok_or_else(ServiceError::missing("subscription"))
+    views
+        .pop()
+        .ok_or_else(ServiceError::missing("subscription"))
 }
 
 pub async fn list(
@@ -578,7 +580,7 @@ pub(crate) async fn commit_change(
         }
         crate::webhooks::emit(tx, sub.tenant_id, event, data, at).await?;
         if let Some(kind) = crate::notify::service_status::kind_of(event) {
-            crate::notify::service_status::enqueue_in(tx, tenant, sub, kind, at).await?;
+            crate::notify::service_status::enqueue_in(tx, tenant, sub, kind, jobs_at).await?;
         }
     }
     Ok(())

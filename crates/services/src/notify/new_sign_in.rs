@@ -33,8 +33,9 @@ impl NewSignIn {
 }
 
 /// Whether a sign-in from `ip` is new for a user whose earlier sessions
-/// came from `earlier` (empty: this is the first sign-in, not news).
-pub(crate) fn is_new(ip: Option<&str>, earlier: &[Option<String>]) -> bool {
+/// came from `earlier` (each address and whether it is trusted; empty:
+/// this is the first sign-in, not news).
+pub(crate) fn is_new(ip: Option<&str>, earlier: &[(Option<String>, bool)]) -> bool {
     let Some(ip) = ip else {
         return false;
     };
@@ -42,7 +43,8 @@ pub(crate) fn is_new(ip: Option<&str>, earlier: &[Option<String>]) -> bool {
     !earlier.is_empty()
         && !earlier
             .iter()
-            .flatten()
+            .filter(|(_, trusted)| *trusted)
+            .filter_map(|(seen, _)| seen.as_deref())
             .any(|seen| client_group(seen) == group)
 }
 
@@ -74,8 +76,8 @@ pub(crate) async fn enqueue_if_new_in(
         ),
         user_agent: sign_in
             .user_agent
-            .map(|ua| ua.chars().take(200).collect::<String>())
-            .filter(|ua| !ua.trim().is_empty()),
+            .map(plain_agent)
+            .filter(|ua| !ua.is_empty()),
     };
     let id = outbox::enqueue_plain(
         tx,
@@ -97,7 +99,7 @@ mod tests {
     fn only_an_address_group_no_earlier_session_used_is_new() {
         let seen = |ips: &[&str]| {
             ips.iter()
-                .map(|ip| Some((*ip).to_owned()))
+                .map(|ip| (Some((*ip).to_owned()), true))
                 .collect::<Vec<_>>()
         };
         assert!(!is_new(Some("192.0.2.1"), &[]), "the first sign-in");
@@ -111,6 +113,38 @@ mod tests {
         ));
         assert!(is_new(Some("2001:db8:1:3::1"), &seen(&["2001:db8:1:2::1"])));
         // Earlier sessions of unknown address do not make one familiar.
-        assert!(is_new(Some("192.0.2.1"), &[None]));
+        assert!(is_new(Some("192.0.2.1"), &[(None, true)]));
+        // An address whose sessions were ended for security is not known.
+        let intruder = [(Some("192.0.2.9".to_owned()), false)];
+        assert!(is_new(Some("192.0.2.9"), &intruder));
+    }
+}
+
+/// What the client said it is, cut to a plain word list: whoever signs in
+/// chooses it, so it must not read as a sentence or a link in an alert.
+fn plain_agent(ua: &str) -> String {
+    let kept: String = ua
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " ./();_-".contains(*c))
+        .take(60)
+        .collect();
+    kept.trim().to_owned()
+}
+
+#[cfg(test)]
+mod agent_tests {
+    use super::plain_agent;
+
+    #[test]
+    fn an_agent_cannot_carry_a_message_or_a_link() {
+        assert_eq!(
+            plain_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"),
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"
+        );
+        let evil = plain_agent(
+            "Support check: visit https://evil.example/fix?now=1 - no action needed, thanks!",
+        );
+        assert!(!evil.contains("://") && !evil.contains('?') && !evil.contains(':'));
+        assert!(evil.chars().count() <= 60);
     }
 }

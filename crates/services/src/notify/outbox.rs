@@ -304,9 +304,16 @@ pub async fn list(
     before: Option<EmailId>,
     limit: u32,
 ) -> Result<Vec<EmailRecord>, ServiceError> {
+    // Security notices tell of admins' sign-ins, factors, tokens and
+    // webhooks: only those who may read security events see them.
+    let admin = cx
+        .principal
+        .access
+        .permits(mpanel_domain::identity::Permission::SecurityEventsRead);
     let filter = EmailFilter {
         status,
         kind,
+        without_security_notices: !admin,
         before,
         limit,
     };

@@ -55,16 +55,8 @@ impl Notice {
     }
 }
 
-/// Where the caller's session was signed in from: a change made in it
-/// was made from there (requests do not carry their address into
-/// services). Read before the transaction of the change.
+/// Where the request that made the change came from (not where its
+/// session was opened: a stolen session is used from elsewhere).
 pub(crate) async fn caller_ip(cx: &Context) -> Result<Option<String>, ServiceError> {
-    let Some(id) = cx.principal.session_id else {
-        return Ok(None);
-    };
-    Ok(cx
-        .store
-        .session(cx.tenant_id(), id)
-        .await?
-        .and_then(|s| s.ip))
+    Ok(cx.ip.clone())
 }

@@ -263,8 +263,8 @@ pub async fn render_in<C: Serialize>(
     which: Templates,
 ) -> Result<Rendered, ServiceError> {
     let own = match which {
-        Templates::Tenant => tx.email_template(tenant, kind).await?,
-        Templates::BuiltIn => None,
+        Templates::Tenant if !kind.security_notice() => tx.email_template(tenant, kind).await?,
+        _ => None,
     };
     let Some(own) = own else {
         return render_builtin(kind, context);
@@ -291,6 +291,12 @@ fn own_sources(t: &EmailTemplateRecord) -> Sources {
 /// [`MAX_TEMPLATE_LEN`], and rendering the kind's sample. Answers the
 /// sample as rendered (a preview).
 pub fn check(kind: EmailKind, sources: &Sources) -> Result<Rendered, ServiceError> {
+    if kind.security_notice() {
+        return Err(ServiceError::Conflict(format!(
+            "{} is a security notice: it always uses the built-in templates",
+            kind.as_str()
+        )));
+    }
     let parts = [
         ("subject", &sources.subject),
         ("text", &sources.text),
@@ -387,7 +393,7 @@ mod tests {
             .is_ok()
         );
         let err = check(
-            EmailKind::PasswordReset,
+            EmailKind::Invitation,
             &sources("<img src=\"https://evil.example/{{ link }}\">"),
         )
         .unwrap_err();
@@ -396,6 +402,12 @@ mod tests {
             "{err:?}"
         );
         assert!(check(EmailKind::Invitation, &sources("<p>no link</p>")).is_err());
+        // A reset is a security notice: always the built-in templates.
+        let reset = check(
+            EmailKind::PasswordReset,
+            &sources("<a href=\"{{ link }}\">go</a>"),
+        );
+        assert!(matches!(reset, Err(ServiceError::Conflict(_))), "{reset:?}");
     }
 }
 

@@ -20,6 +20,9 @@ pub struct TemplateView {
     pub kind: EmailKind,
     /// The tenant's own (else the built-in ones are in use).
     pub custom: bool,
+    /// Whether the tenant may use its own (security notices always come
+    /// in the built-in templates).
+    pub customizable: bool,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -60,6 +63,7 @@ fn view(kind: EmailKind, own: Option<&EmailTemplateRecord>) -> Result<TemplateVi
     Ok(TemplateView {
         kind,
         custom: own.is_some(),
+        customizable: !kind.security_notice(),
         subject: sources.subject,
         text: sources.text,
         html: sources.html,

@@ -4,6 +4,9 @@
 -- outbox never holds a usable token in clear.
 ALTER TABLE email_outbox ADD COLUMN link_sealed TEXT;
 
+-- Staff filter the outbox by kind (`?kind=`), newest first.
+CREATE INDEX email_outbox_kind ON email_outbox (tenant_id, kind, id);
+
 -- Invitation and reset links are auth_challenges rows (token hash only);
 -- a new link retires the user's earlier ones of the same kind.
 CREATE INDEX auth_challenges_user_kind ON auth_challenges (user_id, kind);

@@ -95,22 +95,31 @@ impl Tx {
     }
 
     /// The addresses the user's sessions (live or ended) were opened
-    /// from, once each; empty when the user never signed in.
+    /// from, once each, and whether each may be trusted; empty when the
+    /// user never signed in. An address whose only sessions ended for a
+    /// security reason (a password changed or reset, all sessions signed
+    /// out, a refresh token reused, the user disabled) is not trusted: it
+    /// may have been the intruder's.
     pub async fn session_addresses(
         &mut self,
         tenant: TenantId,
         user: UserId,
-    ) -> StoreResult<Vec<Option<String>>> {
-        let addresses = on_tx!(self, |conn| {
-            sqlx::query_scalar::<_, Option<String>>(
-                "SELECT DISTINCT ip FROM sessions WHERE tenant_id = $1 AND user_id = $2",
+    ) -> StoreResult<Vec<(Option<String>, bool)>> {
+        let rows = on_tx!(self, |conn| {
+            sqlx::query_as::<_, (Option<String>, i64)>(
+                "SELECT ip, MAX(CASE WHEN revoked_reason IN ('PASSWORD_CHANGED', 'PASSWORD_RESET',
+                        'REVOKE_ALL', 'REFRESH_TOKEN_REUSED', 'USER_DISABLED') THEN 0 ELSE 1 END)
+                 FROM sessions WHERE tenant_id = $1 AND user_id = $2 GROUP BY ip",
             )
             .bind(tenant.as_uuid())
             .bind(user.as_uuid())
             .fetch_all(conn)
             .await?
         });
-        Ok(addresses)
+        Ok(rows
+            .into_iter()
+            .map(|(ip, trusted)| (ip, trusted == 1))
+            .collect())
     }
 
     pub async fn insert_refresh_token(
