@@ -139,7 +139,7 @@ pub(crate) struct CheckedItem {
     options: Option<Value>,
     amount_minor: i64,
     setup_fee_minor: i64,
-    template: ProvisioningTemplate,
+    pub(crate) template: ProvisioningTemplate,
 }
 
 fn invalid(

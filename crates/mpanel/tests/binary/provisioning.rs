@@ -318,3 +318,89 @@ fn with_no_web_server_online_the_order_shows_why() {
     // Nothing was made for it.
     assert_eq!(panel.dig(&domain), "");
 }
+
+/// A customer staff create (no invitation); its id.
+fn staff_customer(panel: &Panel, domain: &str) -> String {
+    let body = json!({"email": format!("phone@{domain}"), "name": "Phone Order",
+        "country": "DE", "send_invitation": false});
+    let v = panel.expect(201, &panel.admin, "POST /api/customers", Some(body));
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// The one issued invoice's id.
+fn issued_invoice(panel: &Panel) -> String {
+    let (_, page) = panel.call(
+        &panel.admin,
+        "GET /api/billing/invoices?status=ISSUED",
+        None,
+    );
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page:#}");
+    items[0]["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_subscription_staff_create_goes_live_once_its_invoice_is_paid() {
+    let panel = Panel::start();
+    let domain = unique_domain();
+    let customer = staff_customer(&panel, &domain);
+    let body = json!({"customer_id": customer, "product_id": panel.product_id,
+        "period": "MONTHLY", "currency": "EUR", "domain": domain});
+    let sub = panel.expect(
+        201,
+        &panel.admin,
+        "POST /api/billing/subscriptions",
+        Some(body),
+    );
+    assert_eq!(sub["status"], "PENDING_ACTIVATION", "{sub:#}");
+    let order_id = sub["order_id"].as_str().unwrap().to_owned();
+    assert!(panel.dig(&domain).is_empty(), "nothing before payment");
+
+    let pay = format!("POST /api/billing/invoices/{}/pay", issued_invoice(&panel));
+    let body = json!({"amount_minor": 1500, "provider": "BANK_TRANSFER", "reference": "phone-1"});
+    panel.expect(201, &panel.admin, &pay, Some(body));
+    panel.wait_steps(&order_id, "COMPLETED");
+    eventually("the zone answers", || match panel.dig(&domain) {
+        ip if ip == "127.0.0.1" => Ok(()),
+        other => Err(other),
+    });
+    panel.wait_http("the site is served", &domain, live(&domain));
+    set_mail_password(&panel, &domain);
+    let id = sub["id"].as_str().unwrap();
+    let now = panel.expect(
+        200,
+        &panel.admin,
+        &format!("GET /api/billing/subscriptions/{id}"),
+        None,
+    );
+    assert_eq!(now["status"], "ACTIVE", "{now:#}");
+    let steps = now["provisioning"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["state"] == "COMPLETED"), "{now:#}");
+}
+
+#[test]
+fn provisioned_before_payment_a_site_is_suspended_when_its_invoice_stays_unpaid() {
+    let panel = Panel::start();
+    let domain = unique_domain();
+    let customer = staff_customer(&panel, &domain);
+    let body = json!({"customer_id": customer, "product_id": panel.product_id,
+        "period": "MONTHLY", "currency": "EUR", "domain": domain, "provision_before_payment": true});
+    let sub = panel.expect(
+        201,
+        &panel.admin,
+        "POST /api/billing/subscriptions",
+        Some(body),
+    );
+    panel.wait_steps(sub["order_id"].as_str().unwrap(), "COMPLETED");
+    panel.wait_http("live before payment", &domain, live(&domain));
+    issued_invoice(&panel);
+
+    // Unpaid past its due date and the dunning grace: suspended.
+    let overdue =
+        time::OffsetDateTime::now_utc() + time::Duration::days(14 + 7) + time::Duration::hours(1);
+    let report = panel.billing_run(overdue);
+    assert_eq!(report["suspended"], 1, "{report:#}");
+    panel.wait_http("suspended for non-payment: 503", &domain, |status, _| {
+        status == 503
+    });
+}

@@ -14,7 +14,9 @@ use mpanel_domain::webhooks::EventType;
 use mpanel_domain::{OrderId, SubscriptionId};
 use serde_json::json;
 
-use super::subscriptions::{CreateInput, SubscriptionView, view};
+use mpanel_domain::provisioning::plan;
+
+use super::subscriptions::{CreateInput, ProvisioningStep, SubscriptionView, view};
 use crate::actor::Change;
 use crate::idempotency::{self, IdempotencyHold};
 use crate::orders::{self, ItemInput, Placing};
@@ -103,6 +105,7 @@ pub(crate) async fn place(
         .issue_invoice(&mut tx, &items, &subscriptions, total)
         .await?;
     // Paid at issue (free, or from credit): queued by the payment already.
+    let queued = input.provision_before_payment || invoice.status == InvoiceStatus::Paid;
     if input.provision_before_payment && invoice.status != InvoiceStatus::Paid {
         orders::enqueue_order_provisioning(&mut tx, &cx.tenant, order_id, now).await?;
     }
@@ -122,6 +125,15 @@ pub(crate) async fn place(
             .ok_or_else(ServiceError::missing("subscription"))?,
     );
     out.order_id = Some(order_id);
+    if let Some(item) = items.first().filter(|_| queued) {
+        out.provisioning = plan(&item.template)
+            .into_iter()
+            .map(|step| ProvisioningStep {
+                step: step.name().to_owned(),
+                state: Some("PENDING".into()),
+            })
+            .collect();
+    }
     idempotency::finish(&mut tx, cx.tenant_id(), hold, 201, &out).await?;
     tx.commit().await?;
     Ok(out)

@@ -8,6 +8,7 @@ mod changes;
 mod collection;
 mod disk_quota;
 mod reminder_mail;
+mod staff_orders;
 
 use mpanel_domain::identity::Role;
 use mpanel_domain::{Clock, TenantId};
