@@ -107,8 +107,9 @@ impl Tx {
     ) -> StoreResult<Vec<(Option<String>, bool)>> {
         let rows = on_tx!(self, |conn| {
             sqlx::query_as::<_, (Option<String>, i64)>(
-                "SELECT ip, MAX(CASE WHEN revoked_reason IN ('PASSWORD_CHANGED', 'PASSWORD_RESET',
+                "SELECT ip, CAST(MAX(CASE WHEN revoked_reason IN ('PASSWORD_CHANGED', 'PASSWORD_RESET',
                         'REVOKE_ALL', 'REFRESH_TOKEN_REUSED', 'USER_DISABLED') THEN 0 ELSE 1 END)
+                        AS BIGINT)
                  FROM sessions WHERE tenant_id = $1 AND user_id = $2 GROUP BY ip",
             )
             .bind(tenant.as_uuid())
