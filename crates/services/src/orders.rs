@@ -181,10 +181,29 @@ async fn check_name_is_free(store: &Store, name: &str, field: String) -> Result<
     Ok(())
 }
 
+/// Who sells: the marketing site (public, active products at list
+/// prices) or staff (any product not archived, at the tenant's prices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seller {
+    Site,
+    Staff,
+}
+
 /// Checks every item against the catalog; nothing is written.
 pub(crate) async fn check_items(
     store: &Store,
     tenant: &TenantRecord,
+    currency: Currency,
+    items: &[ItemInput],
+) -> Result<Vec<CheckedItem>, ServiceError> {
+    check_items_for(store, tenant, Seller::Site, currency, items).await
+}
+
+/// [`check_items`] for `seller`.
+pub(crate) async fn check_items_for(
+    store: &Store,
+    tenant: &TenantRecord,
+    seller: Seller,
     currency: Currency,
     items: &[ItemInput],
 ) -> Result<Vec<CheckedItem>, ServiceError> {
@@ -196,23 +215,43 @@ pub(crate) async fn check_items(
     let mut domains = Vec::new();
     let mut checked = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        checked.push(check_item(store, tenant, currency, i, item, &mut domains).await?);
+        let sale = Sale {
+            store,
+            tenant,
+            seller,
+            currency,
+        };
+        checked.push(check_item(&sale, i, item, &mut domains).await?);
     }
     Ok(checked)
 }
 
 /// One item, checked in the order a customer would fix it: the product,
 /// its price for the period, the domain, then the options.
-async fn check_item(
-    store: &Store,
-    tenant: &TenantRecord,
+/// What checking an item needs.
+struct Sale<'a> {
+    store: &'a Store,
+    tenant: &'a TenantRecord,
+    seller: Seller,
     currency: Currency,
+}
+
+async fn check_item(
+    sale: &Sale<'_>,
     i: usize,
     item: &ItemInput,
     domains: &mut Vec<String>,
 ) -> Result<CheckedItem, ServiceError> {
+    let (store, tenant, currency) = (sale.store, sale.tenant, sale.currency);
     let at = |f: &str| format!("items[{i}].{f}");
-    let product = sellable_product(store, tenant, &item.product_id, at("product_id")).await?;
+    let product = sellable_product(
+        store,
+        tenant,
+        sale.seller,
+        &item.product_id,
+        at("product_id"),
+    )
+    .await?;
     let period: Period = item
         .period
         .parse()
@@ -222,7 +261,7 @@ async fn check_item(
         period,
         currency,
         region: None,
-        tenant: None,
+        tenant: (sale.seller == Seller::Staff).then_some(tenant.id),
     };
     let quote =
         quote_from(&product, &rules, &request).map_err(|e| invalid(at("period"), e.to_string()))?;
@@ -254,10 +293,13 @@ async fn check_item(
     })
 }
 
-/// The product an item names, if this tenant sells it to the public now.
+/// The product an item names, if this tenant sells it now: to the public
+/// (active, public or beta), or by staff (anything not archived: a
+/// partner's private plan, a migration to a retired one).
 async fn sellable_product(
     store: &Store,
     tenant: &TenantRecord,
+    seller: Seller,
     raw_id: &str,
     field: String,
 ) -> Result<ProductRecord, ServiceError> {
@@ -270,12 +312,12 @@ async fn sellable_product(
         .product(tenant.id, product_id)
         .await?
         .ok_or_else(|| invalid(field.clone(), "no such product"))?;
-    let sellable = product.fields.status == ProductStatus::Active
+    let public = product.fields.status == ProductStatus::Active
         && matches!(
             product.fields.visibility,
             Visibility::Public | Visibility::Beta
-        )
-        && product.archived_at.is_none();
+        );
+    let sellable = product.archived_at.is_none() && (public || seller == Seller::Staff);
     if !sellable {
         return Err(invalid(
             field,

@@ -8,10 +8,11 @@
 //! so (`provision_before_payment`; dunning suspends it later if the
 //! invoice stays unpaid).
 
+use mpanel_domain::OrderId;
 use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::webhooks::EventType;
-use mpanel_domain::{OrderId, SubscriptionId};
+use mpanel_store::subscriptions::SubscriptionRecord;
 use serde_json::json;
 
 use mpanel_domain::provisioning::plan;
@@ -39,22 +40,18 @@ fn refuse_subscription_only(input: &CreateInput) -> Result<(), ServiceError> {
     if !input.addons.is_empty() {
         return Err(only("addons"));
     }
-    if input.external_ref.is_some() {
-        return Err(ServiceError::invalid(
-            "external_ref",
-            "is set by provisioning for a product that provisions",
-        ));
-    }
     Ok(())
 }
 
-/// An order's field names (`items[0].domain`) as this request's
-/// (`domain`), so staff get the problem an order gets, about their field.
+/// An order's field names (`items[0].domain`, `items.domain`) as this
+/// request's (`domain`), so staff get the problem an order gets, about
+/// their field.
 fn as_request_field(e: ServiceError) -> ServiceError {
     match e {
         ServiceError::Invalid { field, message } => ServiceError::Invalid {
             field: field
                 .strip_prefix("items[0].")
+                .or_else(|| field.strip_prefix("items."))
                 .map(|f| f.to_owned().into())
                 .unwrap_or(field),
             message,
@@ -77,17 +74,28 @@ pub(crate) async fn place(
         domain: input.domain.clone(),
         options: input.options.clone(),
     };
-    let items = orders::check_items(&cx.store, &cx.tenant, currency, std::slice::from_ref(&item))
-        .await
-        .map_err(as_request_field)?;
+    let items = orders::check_items_for(
+        &cx.store,
+        &cx.tenant,
+        orders::Seller::Staff,
+        currency,
+        std::slice::from_ref(&item),
+    )
+    .await
+    .map_err(as_request_field)?;
     let total = orders::order_total(&items)?;
     let now = cx.now();
     let mut tx = cx.store.begin().await?;
     let customer = tx
         .customer(cx.tenant_id(), input.customer_id)
         .await?
-        .filter(|c| c.pending_for.is_none())
         .ok_or_else(|| ServiceError::invalid("customer_id", "no such customer"))?;
+    if customer.pending_for.is_some() {
+        return Err(ServiceError::invalid(
+            "customer_id",
+            "is waiting for its address to be verified: use the customer it belongs to",
+        ));
+    }
     let order_id = OrderId::new();
     let placing = Placing {
         tenant: &cx.tenant,
@@ -100,7 +108,10 @@ pub(crate) async fn place(
     };
     let key = hold.map_or_else(|| format!("staff:{order_id}"), |h| h.key.clone());
     placing.insert_order(&mut tx, total, None, &key).await?;
-    let (placed_items, subscriptions) = placing.insert_items(&mut tx, &items).await?;
+    let (placed_items, subscriptions) = placing
+        .insert_items(&mut tx, &items)
+        .await
+        .map_err(as_request_field)?;
     let invoice = placing
         .issue_invoice(&mut tx, &items, &subscriptions, total)
         .await?;
@@ -115,15 +126,26 @@ pub(crate) async fn place(
         .first()
         .copied()
         .ok_or_else(|| ServiceError::internal_msg("an order of one item made no subscription"))?;
-    audit_subscription(&mut tx, cx, sub, order_id, input.provision_before_payment).await?;
+    let mut record = tx
+        .subscription_for_update(cx.tenant_id(), sub)
+        .await?
+        .ok_or_else(ServiceError::missing("subscription"))?;
+    if let Some(auto_renew) = input.auto_renew.filter(|a| *a != record.auto_renew) {
+        record.auto_renew = auto_renew;
+        tx.save_subscription(&record).await?;
+    }
+    audit_subscription(
+        &mut tx,
+        cx,
+        &record,
+        order_id,
+        input.provision_before_payment,
+    )
+    .await?;
     let event = serde_json::to_value(&placed)
         .map_err(|e| ServiceError::internal("cannot serialize the order for its event", e))?;
     crate::webhooks::emit(&mut tx, cx.tenant_id(), EventType::OrderCreated, event, now).await?;
-    let mut out = view(
-        tx.subscription_for_update(cx.tenant_id(), sub)
-            .await?
-            .ok_or_else(ServiceError::missing("subscription"))?,
-    );
+    let mut out = view(record);
     out.order_id = Some(order_id);
     if let Some(item) = items.first().filter(|_| queued) {
         out.provisioning = plan(&item.template)
@@ -142,7 +164,7 @@ pub(crate) async fn place(
 async fn audit_subscription(
     tx: &mut mpanel_store::Tx,
     cx: &Context,
-    sub: SubscriptionId,
+    sub: &SubscriptionRecord,
     order: OrderId,
     before_payment: bool,
 ) -> Result<(), ServiceError> {
@@ -150,9 +172,13 @@ async fn audit_subscription(
         tenant: cx.tenant_id(),
         action: "subscription.create",
         target_type: "subscription",
-        target_id: sub.to_string(),
+        target_id: sub.id.to_string(),
         before: None,
-        after: Some(json!({"order_id": order, "provision_before_payment": before_payment})),
+        after: Some(
+            json!({"customer_id": sub.customer_id, "product_id": sub.product_id,
+            "period": sub.period, "amount_minor": sub.amount_minor, "currency": sub.currency,
+            "order_id": order, "provision_before_payment": before_payment}),
+        ),
         at: cx.now(),
     }))
     .await?;

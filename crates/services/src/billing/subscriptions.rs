@@ -178,7 +178,8 @@ pub struct CreateInput {
     #[serde(default)]
     pub addons: Vec<AddonInput>,
     pub auto_renew: Option<bool>,
-    /// The resource it runs (hosting account, CloudPod).
+    /// The resource it runs, for a service that already runs (an import):
+    /// the subscription is then ACTIVE at once and nothing is provisioned.
     pub external_ref: Option<String>,
     /// For a product that provisions: the domain, as an order item takes
     /// it (normalised, free on the platform).
@@ -315,18 +316,26 @@ async fn price_for(
     Ok((plan, addons))
 }
 
-/// Whether the product provisions something (then the subscription goes
-/// the way of an order); the fields only such a product takes are refused
-/// for any other.
+/// Whether the subscription goes the way of an order: its product makes
+/// a site or mailboxes (CloudPods are not provisioned yet) and staff did
+/// not name a service that already runs (`external_ref`: an import, kept
+/// as before). The fields only that way takes are refused otherwise.
 async fn provisions(cx: &Context, input: &CreateInput) -> Result<bool, ServiceError> {
     let Some(product) = cx.store.product(cx.tenant_id(), input.product_id).await? else {
         return Err(ServiceError::invalid("product_id", "no such product"));
     };
-    if product.fields.template != ProvisioningTemplate::None {
+    let makes = matches!(
+        product.fields.template,
+        ProvisioningTemplate::Hosting { .. } | ProvisioningTemplate::Email { .. }
+    );
+    if makes && input.external_ref.is_none() {
         return Ok(true);
     }
     let only = |field: &'static str| {
-        ServiceError::invalid(field, "only for a product that provisions something")
+        ServiceError::invalid(
+            field,
+            "only for a product that provisions a site or mailboxes, without external_ref",
+        )
     };
     if input.domain.is_some() {
         return Err(only("domain"));
@@ -342,7 +351,9 @@ async fn provisions(cx: &Context, input: &CreateInput) -> Result<bool, ServiceEr
 
 /// `POST /api/billing/subscriptions`: an active subscription. Without a
 /// trial its first invoice is issued at once (when it starts now or
-/// earlier); with one, at the trial's end.
+/// earlier); with one, at the trial's end. For a product that provisions
+/// a site or mailboxes it goes the way of an order instead
+/// ([`super::staff_orders`]).
 pub async fn create(
     cx: &Context,
     input: CreateInput,

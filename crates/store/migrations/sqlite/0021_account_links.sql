@@ -23,3 +23,8 @@ CREATE TABLE email_templates (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (tenant_id, kind)
 );
+
+-- A subscription's order item and its steps, read for every subscription
+-- page since staff-made subscriptions go the way of orders.
+CREATE INDEX order_items_subscription ON order_items (subscription_id);
+CREATE INDEX order_steps_item ON order_steps (order_item_id);

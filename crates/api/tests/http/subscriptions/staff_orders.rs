@@ -269,3 +269,48 @@ async fn a_repeated_request_makes_nothing_twice() {
         "one order"
     );
 }
+
+#[tokio::test]
+async fn staff_sell_private_plans_keep_auto_renew_and_can_import_a_running_site() {
+    let app = TestApp::start().await;
+    let (admin, _, customer) = setup(&app).await;
+    let private = product(
+        &app,
+        &admin,
+        "partner",
+        "ACTIVE",
+        "PRIVATE",
+        json!({"type": "HOSTING", "dns_zone": false, "mailboxes": 0}),
+    )
+    .await;
+    let res = subscribe(
+        &app,
+        &admin,
+        json!({"customer_id": customer, "product_id": private, "period": "MONTHLY",
+               "domain": "partner.example", "auto_renew": false}),
+    )
+    .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let sub: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&sub["status"], &sub["auto_renew"]),
+        (&json!("PENDING_ACTIVATION"), &json!(false))
+    );
+
+    // A site that already runs elsewhere is imported as before: active,
+    // nothing provisioned, no order.
+    let res = subscribe(
+        &app,
+        &admin,
+        json!({"customer_id": customer, "product_id": private, "period": "MONTHLY",
+               "external_ref": "legacy-account-42"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let imported: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&imported["status"], &imported["order_id"]),
+        (&json!("ACTIVE"), &Value::Null)
+    );
+    assert_eq!(provisioning_jobs(&app).await, 0);
+}
