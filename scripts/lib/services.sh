@@ -700,3 +700,32 @@ CONF
     export SMTP_RELAY_PORT INBOX_IMAP_PORT INBOX_DIR
     SERVICE_ENV_VARS+=(SMTP_RELAY_PORT INBOX_IMAP_PORT INBOX_DIR)
 }
+
+# start_pve_fake: the Proxmox VE fake (crates/pve-fake) on a free loopback
+# port, HTTPS with a certificate it makes at start. Exports PVE_FAKE_URL
+# (https://127.0.0.1:PORT/api2/json), PVE_FAKE_FINGERPRINT (SHA-256, as
+# PVE's ssl_fingerprint), PVE_FAKE_TOKEN_ID and PVE_FAKE_TOKEN_SECRET, read
+# from the JSON line it prints. PVE_FAKE_TASK_MS and PVE_FAKE_AUTH_DELAY_MS
+# (defaults 300 and 3000, as PVE's 401 delay) tune it. On stop it writes its
+# state to $SERVICES_DIR/pve-fake/state.json.
+start_pve_fake() {
+    services_dir
+    local dir="$SERVICES_DIR/pve-fake" bin pid line
+    bin="${CARGO_TARGET_DIR:-target}/debug/mpanel-pve-fake"
+    mkdir -p "$dir"
+    step "building and starting the Proxmox VE fake"
+    cargo build --locked -q -p mpanel-pve-fake || return 1
+    "$bin" --port 0 --task-ms "${PVE_FAKE_TASK_MS:-300}" \
+        --auth-delay-ms "${PVE_FAKE_AUTH_DELAY_MS:-3000}" \
+        --state "$dir/state.json" --cert-pem "$dir/cert.pem" \
+        </dev/null >"$dir/stdout" 2>"$dir/pve-fake.log" &
+    pid=$!
+    CLEANUPS+=("_svc_stop $pid")
+    _svc_wait "Proxmox VE fake" "$dir/pve-fake.log" "$pid" grep -q '^{' "$dir/stdout" || return 1
+    line=$(head -n 1 "$dir/stdout")
+    read -r PVE_FAKE_URL PVE_FAKE_FINGERPRINT PVE_FAKE_TOKEN_ID PVE_FAKE_TOKEN_SECRET < <(
+        python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j["url"], j["fingerprint"], j["token_id"], j["token_secret"])' "$line"
+    ) || return 1
+    export PVE_FAKE_URL PVE_FAKE_FINGERPRINT PVE_FAKE_TOKEN_ID PVE_FAKE_TOKEN_SECRET
+    SERVICE_ENV_VARS+=(PVE_FAKE_URL PVE_FAKE_FINGERPRINT PVE_FAKE_TOKEN_ID PVE_FAKE_TOKEN_SECRET)
+}
