@@ -7,6 +7,8 @@
 //! before they are stored, and if they still fail on real data the
 //! built-in ones are used, so mail goes out.
 
+use std::sync::OnceLock;
+
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use mpanel_domain::TenantId;
 use mpanel_domain::notify::EmailKind;
@@ -185,30 +187,52 @@ fn one_line(subject: &str) -> String {
         .join(" ")
 }
 
-/// Renders the built-in `sources` with `context` (minijinja's error on
-/// failure).
-fn render_minijinja<C: Serialize>(sources: &Sources, context: &C) -> Result<Rendered, String> {
-    let mut env = environment();
-    let names = ["subject.txt", "body.txt", "body.html"];
-    for (name, source) in SHARED {
-        env.add_template(name, source)
-            .map_err(|e| format!("{name}: {e}"))?;
-    }
-    let texts = [&sources.subject, &sources.text, &sources.html];
-    for (name, source) in names.iter().zip(texts) {
-        env.add_template_owned(*name, source.clone())
-            .map_err(|e| format!("{name}: {e}"))?;
-    }
+/// The built-in templates, compiled once for the process (parsing them
+/// for every message cost the billing run most of its time): each kind's
+/// three as `<KIND>/subject.txt`, `<KIND>/body.txt`, `<KIND>/body.html`,
+/// beside the shared letter parts they extend and include.
+fn builtins() -> Result<&'static Environment<'static>, String> {
+    static COMPILED: OnceLock<Result<Environment<'static>, String>> = OnceLock::new();
+    COMPILED
+        .get_or_init(|| {
+            let mut env = environment();
+            for (name, source) in SHARED {
+                env.add_template(name, source)
+                    .map_err(|e| format!("{name}: {e}"))?;
+            }
+            for kind in EmailKind::ALL {
+                let [subject, text, html] = builtin_sources(kind);
+                for (part, source) in [
+                    ("subject.txt", subject),
+                    ("body.txt", text),
+                    ("body.html", html),
+                ] {
+                    let name = format!("{}/{part}", kind.as_str());
+                    env.add_template_owned(name.clone(), source)
+                        .map_err(|e| format!("{name}: {e}"))?;
+                }
+            }
+            Ok(env)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Renders `kind`'s built-in templates with `context` (minijinja's error
+/// on failure).
+fn render_minijinja<C: Serialize>(kind: EmailKind, context: &C) -> Result<Rendered, String> {
+    let env = builtins()?;
     let value = minijinja::Value::from_serialize(context);
-    let one = |name: &str| {
-        env.get_template(name)
+    let one = |part: &str| {
+        let name = format!("{}/{part}", kind.as_str());
+        env.get_template(&name)
             .and_then(|t| t.render(&value))
             .map_err(|e| format!("{name}: {e}"))
     };
     Ok(Rendered {
-        subject: one_line(&one(names[0])?),
-        text: one(names[1])?,
-        html: one(names[2])?,
+        subject: one_line(&one("subject.txt")?),
+        text: one("body.txt")?,
+        html: one("body.html")?,
     })
 }
 
@@ -236,7 +260,7 @@ fn render_own<C: Serialize>(
 
 /// Renders `kind`'s built-in templates with `context`.
 fn render_builtin<C: Serialize>(kind: EmailKind, context: &C) -> Result<Rendered, ServiceError> {
-    render_minijinja(&builtin(kind), context).map_err(|e| {
+    render_minijinja(kind, context).map_err(|e| {
         ServiceError::internal_msg(format!("rendering the built-in {}: {e}", kind.as_str()))
     })
 }
