@@ -72,6 +72,14 @@ fn a_paid_order_goes_live_then_suspends_unsuspends_and_terminates() {
     panel.wait_http("suspended: 503", &domain, |status, _| status == 503);
     panel.wait_imap(&postmaster(&domain), false);
     panel.wait_sftp(id, SFTP_PASSWORD, false);
+    // The job records SUSPENDED once every effect is in place: only then
+    // may the account be unsuspended.
+    eventually("the account is SUSPENDED", || {
+        match panel.find("/api/hosting/accounts", "name", &domain)["status"].as_str() {
+            Some("SUSPENDED") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
 
     lifecycle(&panel, &account, "unsuspend");
     panel.wait_http("unsuspended: live again", &domain, live(&domain));
