@@ -145,6 +145,7 @@ pub async fn template(
     security(("bearer" = ["SETTINGS_WRITE"])),
     responses((status = 200, description = "Stored", body = TemplateSaved),
         (status = 404, description = "No such message kind"),
+        (status = 409, description = "A security notice: it always uses the built-in templates (`customizable: false`)"),
         (status = 422, description = "A template does not render (field `subject`, `text` or `html`)")))]
 pub async fn put_template(
     cx: Ctx<perm::SettingsWrite>,
