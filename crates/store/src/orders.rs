@@ -653,27 +653,8 @@ impl Store {
         tenant: TenantId,
         orders: &[OrderId],
     ) -> StoreResult<Vec<(OrderId, OrderItemRecord)>> {
-        if orders.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT order_id, id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor, options
-             FROM order_items WHERE tenant_id = $1 AND order_id IN ({}) ORDER BY id",
-            placeholders(2, orders.len())
-        ));
-        let found = on_pool!(self.pool, |p| {
-            let mut q = sqlx::query(sql).bind(tenant.as_uuid());
-            for order in orders {
-                q = q.bind(order.as_uuid());
-            }
-            let mut out = Vec::new();
-            for row in q.fetch_all(p).await? {
-                let order = OrderId::from_uuid(row.try_get("order_id")?);
-                out.push((order, item_from_row!(&row)));
-            }
-            out
-        });
-        Ok(found)
+        let ids: Vec<Uuid> = orders.iter().map(|o| o.as_uuid()).collect();
+        self.order_items_where(tenant, "order_id", &ids).await
     }
 
     /// The order items that made these subscriptions (one query), each
@@ -684,18 +665,31 @@ impl Store {
         tenant: TenantId,
         subscriptions: &[SubscriptionId],
     ) -> StoreResult<Vec<(OrderId, OrderItemRecord)>> {
-        if subscriptions.is_empty() {
+        let ids: Vec<Uuid> = subscriptions.iter().map(|s| s.as_uuid()).collect();
+        self.order_items_where(tenant, "subscription_id", &ids)
+            .await
+    }
+
+    /// The tenant's order items whose `column` (a column name of this
+    /// module's, never input) is one of `ids`, in insertion order.
+    async fn order_items_where(
+        &self,
+        tenant: TenantId,
+        column: &'static str,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<(OrderId, OrderItemRecord)>> {
+        if ids.is_empty() {
             return Ok(Vec::new());
         }
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT order_id, id, product_id, subscription_id, period, domain, amount_minor, setup_fee_minor, options
-             FROM order_items WHERE tenant_id = $1 AND subscription_id IN ({}) ORDER BY id",
-            placeholders(2, subscriptions.len())
+             FROM order_items WHERE tenant_id = $1 AND {column} IN ({}) ORDER BY id",
+            placeholders(2, ids.len())
         ));
         let found = on_pool!(self.pool, |p| {
             let mut q = sqlx::query(sql).bind(tenant.as_uuid());
-            for sub in subscriptions {
-                q = q.bind(sub.as_uuid());
+            for id in ids {
+                q = q.bind(*id);
             }
             let mut out = Vec::new();
             for row in q.fetch_all(p).await? {

@@ -105,7 +105,7 @@ pub async fn create(cx: &Context, input: &NewApiToken) -> Result<CreatedApiToken
         last_used_at: None,
         revoked_at: None,
     };
-    let ip = crate::notify::security_notice::caller_ip(cx).await?;
+    let ip = crate::notify::security_notice::caller_ip(cx);
     let mut tx = store.begin().await?;
     tx.insert_api_token(&record, &hash_secret(&token)).await?;
     tx.record_audit(&actor.audit(Change {

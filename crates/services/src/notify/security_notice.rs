@@ -8,7 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::fields::{addressee, minute};
-use crate::{Context, ServiceError};
+use crate::Context;
 
 /// The part of a notice's context every security kind has.
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +57,6 @@ impl Notice {
 
 /// Where the request that made the change came from (not where its
 /// session was opened: a stolen session is used from elsewhere).
-pub(crate) async fn caller_ip(cx: &Context) -> Result<Option<String>, ServiceError> {
-    Ok(cx.ip.clone())
+pub(crate) fn caller_ip(cx: &Context) -> Option<String> {
+    cx.ip.clone()
 }

@@ -160,7 +160,7 @@ pub async fn confirm(cx: &Context, code: &str) -> Result<Vec<String>, ServiceErr
         .map(|c| recovery_code_hash(sb, who.user_id, c))
         .collect();
     let now = clock.now();
-    let ip = caller_ip(cx).await?;
+    let ip = caller_ip(cx);
     let mut tx = store.begin().await?;
     tx.confirm_totp(who.user_id, step, now).await?;
     tx.replace_recovery_codes(who.tenant_id, who.user_id, &hashes, now)
@@ -344,7 +344,7 @@ pub async fn disable(cx: &Context, request: &Disable) -> Result<(), ServiceError
     .await?;
     verify_factor_throttled(store, clock, who.tenant_id, who.user_id, factor, None).await?;
     let now = clock.now();
-    let ip = caller_ip(cx).await?;
+    let ip = caller_ip(cx);
     let mut tx = store.begin().await?;
     tx.delete_second_factors(who.user_id).await?;
     tx.revoke_user_sessions(

@@ -108,7 +108,7 @@ impl Passkeys {
             .finish_passkey_registration(&credential, &state)
             .map_err(|e| ServiceError::invalid("credential", e.to_string()))?;
         let stored = serde_json::to_value(&passkey).map_err(internal)?;
-        let ip = crate::notify::security_notice::caller_ip(cx).await?;
+        let ip = crate::notify::security_notice::caller_ip(cx);
         let mut tx = store.begin().await?;
         let id = tx
             .insert_webauthn_credential(who.tenant_id, who.user_id, name, &stored, now)
