@@ -137,6 +137,9 @@ pub mod perm {
         NotificationsRead,
         WebhooksRead,
         WebhooksWrite,
+        CloudPodsRead,
+        CloudPodsOperate,
+        CloudPodsManage,
         TenantsRead,
         TenantsWrite,
     );

@@ -16,8 +16,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    account_links, api_tokens, audit, auth, catalog, customers, dns, health, hosting, hosting_sftp,
-    invoices, metrics, mfa, my_hosting, notifications, ops, orders, public_catalog,
+    account_links, api_tokens, audit, auth, catalog, cloudpods, customers, dns, health, hosting,
+    hosting_sftp, invoices, metrics, mfa, my_hosting, notifications, ops, orders, public_catalog,
     security_events, security_policy, security_profile, servers, sessions, settings, stripe,
     subscriptions, tenants, users, webhooks,
 };
@@ -63,6 +63,7 @@ pub struct ProblemDoc {
         (name = "orders", description = "Orders from the marketing site, and their status"),
         (name = "customers", description = "The tenant's customers"),
         (name = "hosting", description = "Hosting accounts and mailboxes, and their lifecycle"),
+        (name = "cloudpods", description = "Virtual machines on Proxmox VE: plans, power, resize, backups"),
         (name = "dns", description = "DNS zones and their record sets"),
         (name = "servers", description = "The platform's server inventory"),
         (name = "billing", description = "Invoices, payments, credit notes, billing settings"),
@@ -206,6 +207,16 @@ fn provisioning_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(hosting_sftp::my_sftp))
         .routes(routes!(my_hosting::my_list))
         .routes(routes!(my_hosting::my_get))
+        .routes(routes!(cloudpods::list, cloudpods::create))
+        .routes(routes!(
+            cloudpods::get,
+            cloudpods::update,
+            cloudpods::delete
+        ))
+        .routes(routes!(cloudpods::suspend))
+        .routes(routes!(cloudpods::resume))
+        .routes(routes!(cloudpods::reboot))
+        .routes(routes!(cloudpods::resize))
         .routes(routes!(dns::zones))
         .routes(routes!(dns::list, dns::put))
         .routes(routes!(dns::replace, dns::delete))

@@ -65,6 +65,14 @@ macro_rules! typed_id {
 }
 
 typed_id!(
+    /// A CloudPod: a customer's virtual machine on a Proxmox VE cluster.
+    CloudPodId
+);
+typed_id!(
+    /// One backup of a CloudPod (a vzdump archive on the cluster).
+    PodBackupId
+);
+typed_id!(
     /// A tenant: one hosting brand, the root of multi-tenancy.
     TenantId
 );

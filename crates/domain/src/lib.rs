@@ -7,6 +7,7 @@
 pub mod billing;
 pub mod catalog;
 pub mod clock;
+pub mod cloudpods;
 pub mod contact;
 pub mod dns;
 pub mod identity;
@@ -21,9 +22,9 @@ pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    ApiTokenId, AuditEventId, CreditNoteId, CustomerId, DkimKeyId, EmailId, InvoiceId, JobId,
-    OrderId, OrderItemId, PaymentId, PriceId, ProductId, RefreshTokenId, ResourceId,
-    SecurityEventId, ServerId, SessionId, SubscriptionId, TenantId, UserId, WebhookDeliveryId,
-    WebhookEndpointId,
+    ApiTokenId, AuditEventId, CloudPodId, CreditNoteId, CustomerId, DkimKeyId, EmailId, InvoiceId,
+    JobId, OrderId, OrderItemId, PaymentId, PodBackupId, PriceId, ProductId, RefreshTokenId,
+    ResourceId, SecurityEventId, ServerId, SessionId, SubscriptionId, TenantId, UserId,
+    WebhookDeliveryId, WebhookEndpointId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug, TenantStatus};

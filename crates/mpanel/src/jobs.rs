@@ -301,6 +301,7 @@ fn register_provisioning(
     provisioner: mpanel_provision::saga::Provisioner,
 ) {
     register_account_actions(registry, &provisioner);
+    register_pod_actions(registry, &provisioner);
     register_mail(registry, &provisioner);
     let p = provisioner.clone();
     registry.handle(move |_ctx, _: MeasureDiskUsage| {
@@ -357,6 +358,49 @@ fn register_account_actions(
             Ok(p.terminate(&a).await?)
         }
     });
+}
+
+/// A CloudPod's jobs, each after the pod's earlier ones.
+fn register_pod_actions(
+    registry: &mut Registry,
+    provisioner: &mpanel_provision::saga::Provisioner,
+) {
+    use mpanel_domain::cloudpods as pods;
+    use mpanel_services::cloudpods::jobs::PodJob;
+    for kind in pods::POD_JOBS {
+        let p = provisioner.clone();
+        registry.register(kind, move |ctx, job: PodJob| {
+            let p = p.clone();
+            async move {
+                let keys = mpanel_services::cloudpods::jobs::keys(job.pod_id);
+                if p.store
+                    .earlier_job_unfinished(&keys, ctx.id)
+                    .await
+                    .map_err(JobError::retry)?
+                {
+                    return Err(JobError::Wait {
+                        reason: "an earlier action on this CloudPod is still under way".into(),
+                        retry_in: time::Duration::seconds(1),
+                    });
+                }
+                let done = match ctx.kind.as_str() {
+                    pods::SUSPEND_JOB => p.pod_suspend(&job).await,
+                    pods::RESUME_JOB => p.pod_resume(&job).await,
+                    pods::REBOOT_JOB => p.pod_reboot(&job).await,
+                    pods::UPDATE_JOB => p.pod_apply(&job, false).await,
+                    pods::RESIZE_JOB => p.pod_apply(&job, true).await,
+                    pods::DELETE_JOB => p.pod_delete(&job, ctx.id).await,
+                    other => Err(mpanel_provision::DriverError::Permanent(format!(
+                        "{other} is not run here yet"
+                    ))),
+                };
+                if let Err(e) = &done {
+                    p.note_pod_failure(job.pod_id, e).await;
+                }
+                Ok(done?)
+            }
+        });
+    }
 }
 
 /// Suspend, unsuspend and terminate of one account run in the order they

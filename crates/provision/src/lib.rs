@@ -5,6 +5,7 @@
 //! success, so a retried job resumes instead of repeating.
 #![forbid(unsafe_code)]
 
+pub mod cloudpod;
 pub mod disk_usage;
 pub mod dkim_publish;
 pub mod dns;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod mail;
 pub mod nodes;
+pub mod proxmox;
 pub mod records;
 pub mod saga;
 pub mod ssh;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::catalog::ProvisioningTemplate;
+use mpanel_domain::cloudpods::PodStatus;
 use mpanel_domain::dns::template_records;
 use mpanel_domain::provisioning::{ResourceStatus, ServerRole, Step, StepState, place, plan};
 use mpanel_domain::{Clock, ResourceId, ServerId, SubscriptionId};
@@ -113,11 +114,6 @@ impl Provisioner {
         if sub.status != SubscriptionStatus::PendingActivation {
             return Ok(());
         }
-        if let ProvisioningTemplate::CloudPod { .. } = job.template {
-            return Err(DriverError::Permanent(
-                "CloudPod provisioning (Proxmox VE) is not available yet".into(),
-            ));
-        }
         let done: Vec<String> = self
             .store
             .provisioning_steps(sub.id)
@@ -179,6 +175,7 @@ impl Provisioner {
             return DriverError::Transient(format!("{step}: {err}"));
         }
         let failed = format!("{step}: {err}");
+        self.note_pod_error(sub, &failed).await;
         match self.compensate(sub).await {
             Ok(()) => DriverError::Permanent(format!("{failed}; what was made before was removed")),
             Err(undo) => DriverError::Transient(format!(
@@ -334,6 +331,10 @@ impl Provisioner {
             Step::DnsZone => self.create_dns_zone(sub, job, &domain()?).await,
             Step::Site => self.create_site(sub, job, &domain()?).await,
             Step::Mailboxes => self.create_mailboxes(sub, job, &domain()?).await,
+            Step::PodPlace => self.pod_place(sub).await,
+            Step::PodClone => self.pod_clone(sub).await,
+            Step::PodConfigure => self.pod_configure(sub).await,
+            Step::PodStart => self.pod_start(sub).await,
             Step::Activate => self.activate(sub).await,
         }
     }
@@ -543,12 +544,19 @@ impl Provisioner {
             .resources_of(ResourceKind::MailAccount, sub.id)
             .await
             .map_err(store_err)?;
-        // What the subscription runs as: its site, else its first mailbox.
+        let pod = self
+            .store
+            .cloud_pod_of_subscription(sub.id)
+            .await
+            .map_err(store_err)?;
+        // What the subscription runs as: its site, else its first mailbox,
+        // else its pod.
         let runs = sites
             .iter()
             .chain(&mailboxes)
             .next()
             .map(|r| r.id.to_string())
+            .or_else(|| pod.as_ref().map(|p| p.id.to_string()))
             .unwrap_or_default();
         let made = self.made(sub, &sites, &mailboxes).await;
         let tenant = self
@@ -567,6 +575,11 @@ impl Provisioner {
             return Err(DriverError::Permanent(
                 "the subscription is no longer waiting to be activated".into(),
             ));
+        }
+        if let Some(pod) = &pod {
+            tx.set_cloud_pod_status(pod.id, PodStatus::Active, None, self.clock.now())
+                .await
+                .map_err(store_err)?;
         }
         mpanel_services::billing::subscriptions::start_billing_in(
             &mut tx,
@@ -767,8 +780,25 @@ impl Provisioner {
             .ok_or_else(|| DriverError::Transient("the chosen server vanished".into()))
     }
 
+    /// Shows on the subscription's pod (if it has one) why provisioning
+    /// gave up; best effort, the job's error says it too.
+    async fn note_pod_error(&self, sub: &SubscriptionRef, why: &str) {
+        let pod = match self.store.cloud_pod_of_subscription(sub.id).await {
+            Ok(Some(pod)) => pod,
+            _ => return,
+        };
+        if let Err(e) = self
+            .store
+            .note_cloud_pod_task(pod.id, None, Some(why), self.clock.now())
+            .await
+        {
+            tracing::warn!(pod = %pod.id, error = %e, "the pod's error was not recorded");
+        }
+    }
+
     /// Undoes what the subscription's provisioning made, newest first.
     pub async fn compensate(&self, sub: &SubscriptionRef) -> Result<(), DriverError> {
+        self.undo_pod(sub).await?;
         let sb = self.secrets()?;
         for mbox in self
             .store
@@ -828,7 +858,15 @@ impl Provisioner {
             )
             .await?;
         }
-        for step in [Step::Mailboxes, Step::Site, Step::DnsZone] {
+        for step in [
+            Step::PodStart,
+            Step::PodConfigure,
+            Step::PodClone,
+            Step::PodPlace,
+            Step::Mailboxes,
+            Step::Site,
+            Step::DnsZone,
+        ] {
             self.store
                 .mark_provisioning_step(
                     sub.id,

@@ -9,6 +9,8 @@
 mod dns;
 #[path = "drivers/mail.rs"]
 mod mail;
+#[path = "drivers/proxmox.rs"]
+mod proxmox;
 #[path = "drivers/web.rs"]
 mod web;
 #[path = "drivers/web_isolation.rs"]

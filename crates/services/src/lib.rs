@@ -8,6 +8,7 @@ pub mod api_schema;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod cloudpods;
 pub mod context;
 pub mod crypt;
 pub mod customers;

@@ -279,6 +279,9 @@ async fn check_item(
             "a hosting or e-mail product needs a domain",
         ));
     }
+    if let ProvisioningTemplate::CloudPod { .. } = product.fields.template {
+        crate::cloudpods::order_item::check(item.options.as_ref(), &at("options"))?;
+    }
     let options =
         hash_mailbox_password(item.options.clone(), at("options.mailbox_password")).await?;
     Ok(CheckedItem {
@@ -764,6 +767,17 @@ impl Placing<'_> {
                 let token = crate::domain_control::new_token()?;
                 tx.insert_domain_verification(tenant, new.subscription_id, domain, &token, now)
                     .await?;
+            }
+            if let Some(plan) = mpanel_domain::cloudpods::PodPlan::of(&item.template) {
+                let pod = crate::cloudpods::order_item::NewPod {
+                    tenant,
+                    customer: self.customer.id,
+                    subscription: new.subscription_id,
+                    domain: item.domain.as_deref(),
+                    options: item.options.as_ref(),
+                    plan: &plan,
+                };
+                crate::cloudpods::order_item::create_in(tx, pod, now).await?;
             }
             subscriptions.push(new.subscription_id);
             placed_items.push(self.placed_item(item, &new));

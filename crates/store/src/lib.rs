@@ -13,6 +13,7 @@ mod dispatch;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod cloudpods;
 mod connect;
 pub mod disk_usage;
 pub mod domain_verifications;

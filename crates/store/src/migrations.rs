@@ -55,6 +55,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(19, "webhooks", "0019_webhooks"),
     migration!(20, "tenant_profile", "0020_tenant_profile"),
     migration!(21, "account_links", "0021_account_links"),
+    migration!(22, "cloudpods", "0022_cloudpods"),
 ];
 
 /// One migration, as shown to operators.

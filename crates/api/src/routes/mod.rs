@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod cloudpods;
 pub mod customers;
 pub mod dns;
 pub mod fallback;

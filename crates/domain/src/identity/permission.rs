@@ -67,6 +67,13 @@ pub enum Permission {
     WebhooksRead,
     /// Subscribe URLs to events, change them, redeliver.
     WebhooksWrite,
+    /// See CloudPods: staff the tenant's, a customer their own.
+    CloudPodsRead,
+    /// Act on a CloudPod day to day (details, reboot, backups, restore):
+    /// staff who act on provisioning, and a customer on their own pods.
+    CloudPodsOperate,
+    /// Create, suspend, resume and delete CloudPods (staff).
+    CloudPodsManage,
     /// See the platform's tenants (platform operations).
     TenantsRead,
     /// Create tenants, change, suspend and restore them.
@@ -74,7 +81,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 33] = [
+    pub const ALL: [Permission; 36] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -106,6 +113,9 @@ impl Permission {
         Permission::NotificationsRead,
         Permission::WebhooksRead,
         Permission::WebhooksWrite,
+        Permission::CloudPodsRead,
+        Permission::CloudPodsOperate,
+        Permission::CloudPodsManage,
         Permission::TenantsRead,
         Permission::TenantsWrite,
     ];
@@ -143,6 +153,9 @@ impl Permission {
             Self::NotificationsRead => "NOTIFICATIONS_READ",
             Self::WebhooksRead => "WEBHOOKS_READ",
             Self::WebhooksWrite => "WEBHOOKS_WRITE",
+            Self::CloudPodsRead => "CLOUDPODS_READ",
+            Self::CloudPodsOperate => "CLOUDPODS_OPERATE",
+            Self::CloudPodsManage => "CLOUDPODS_MANAGE",
             Self::TenantsRead => "TENANTS_READ",
             Self::TenantsWrite => "TENANTS_WRITE",
         }
@@ -180,6 +193,10 @@ impl Permission {
             Self::NotificationsRead => matches!(role, TenantAdmin | Billing | Support),
             // Support acts on provisioning; billing staff do not.
             Self::HostingWrite => matches!(role, TenantAdmin | Support),
+            // A customer's own pods are filtered by the service.
+            Self::CloudPodsRead => !matches!(role, SuperAdmin),
+            Self::CloudPodsOperate => matches!(role, TenantAdmin | Support | Customer),
+            Self::CloudPodsManage => matches!(role, TenantAdmin | Support),
             // Money moves: never SUPPORT.
             Self::InvoicesWrite
             | Self::PaymentsWrite
@@ -204,8 +221,9 @@ impl Permission {
             | Self::HostingRead
             | Self::NotificationsRead
             | Self::WebhooksRead
+            | Self::CloudPodsRead
             | Self::TenantsRead => Scope::Read,
-            Self::CustomersWrite => Scope::Write,
+            Self::CustomersWrite | Self::CloudPodsOperate => Scope::Write,
             Self::SettingsWrite
             | Self::SecurityPolicyWrite
             | Self::WebhooksWrite
@@ -217,7 +235,9 @@ impl Permission {
             | Self::BillingSettingsWrite
             | Self::SubscriptionsWrite
             | Self::UsageWrite => Scope::Billing,
-            Self::JobsManage | Self::ServersWrite | Self::HostingWrite => Scope::Provisioning,
+            Self::JobsManage | Self::ServersWrite | Self::HostingWrite | Self::CloudPodsManage => {
+                Scope::Provisioning
+            }
             Self::UsersWrite => Scope::Admin,
             Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,
         }
@@ -404,6 +424,9 @@ mod tests {
                     | Permission::SelfSecurity
                     | Permission::SelfTokens
                     | Permission::SelfMfa
+                    // Filtered to the customer's own pods by the service.
+                    | Permission::CloudPodsRead
+                    | Permission::CloudPodsOperate
             );
             assert_eq!(p.allowed_for(Role::Customer), own, "{p}");
         }

@@ -21,6 +21,14 @@ pub enum Step {
     DnsZone,
     Site,
     Mailboxes,
+    /// A CloudPod: its node, VMID and address chosen (in mPanel's database).
+    PodPlace,
+    /// The template cloned to the pod's VMID (the task awaited).
+    PodClone,
+    /// Cores, memory, cloud-init and the disk grown to the plan.
+    PodConfigure,
+    /// The VM started and running.
+    PodStart,
     Activate,
 }
 
@@ -30,6 +38,10 @@ impl Step {
             Self::DnsZone => "dns.zone.create",
             Self::Site => "hosting.account.create",
             Self::Mailboxes => "mail.account.create",
+            Self::PodPlace => "cloudpod.place",
+            Self::PodClone => "cloudpod.clone",
+            Self::PodConfigure => "cloudpod.configure",
+            Self::PodStart => "cloudpod.start",
             Self::Activate => "subscription.activate",
         }
     }
@@ -39,7 +51,13 @@ impl Step {
 pub fn plan(template: &ProvisioningTemplate) -> Vec<Step> {
     let mut steps = Vec::new();
     match template {
-        ProvisioningTemplate::None | ProvisioningTemplate::CloudPod { .. } => {}
+        ProvisioningTemplate::None => {}
+        ProvisioningTemplate::CloudPod { .. } => steps.extend([
+            Step::PodPlace,
+            Step::PodClone,
+            Step::PodConfigure,
+            Step::PodStart,
+        ]),
         ProvisioningTemplate::Hosting {
             dns_zone,
             mailboxes,

@@ -8,6 +8,8 @@ mod support;
 
 mod accounts;
 mod cli;
+mod cloudpods;
+mod cloudpods_support;
 mod disk_quota;
 mod domain_control;
 mod mail;

@@ -125,28 +125,44 @@ impl Panel {
     /// looked at every second).
     pub fn start_requiring_domain_control() -> Self {
         let svc = Services::from_env();
-        let db = test_database();
-        let dir = tempfile::tempdir().unwrap();
         let world = format!("127.0.0.1:{}", svc.var("WORLD_DNS_PORT"));
-        let server = Running::start(mpanel(
-            dir.path(),
-            &["serve"],
+        let port = svc.var("WORLD_DNS_PORT").to_owned();
+        let mut panel = Self::boot(
+            svc,
             &[
-                ("MPANEL_DATABASE_URL", db.url()),
-                ("MPANEL_LISTEN", "127.0.0.1:0"),
-                ("MPANEL_SECRETS_KEY", SECRETS_KEY),
-                ("MPANEL_BOOTSTRAP_TENANT", "acme"),
-                ("MPANEL_BOOTSTRAP_ADMIN_EMAIL", "admin@acme.test"),
-                ("MPANEL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
-                ("MPANEL_RATE_LIMIT_PER_MINUTE", "0"),
                 ("MPANEL_DNS_VERIFICATION_RESOLVER", &world),
                 ("MPANEL_DNS_VERIFICATION_INTERVAL_SECS", "1"),
-                (
-                    "MPANEL_DNS_VERIFICATION_AUTHORITY_PORT",
-                    svc.var("WORLD_DNS_PORT"),
-                ),
+                ("MPANEL_DNS_VERIFICATION_AUTHORITY_PORT", &port),
             ],
-        ));
+        );
+        panel.add_servers();
+        panel.add_product();
+        panel
+    }
+
+    /// A panel with no servers nor products, needing none of the
+    /// harness's services (the CloudPods tests bring their own Proxmox).
+    pub fn start_bare() -> Self {
+        let mut panel = Self::boot(Services(HashMap::new()), &[]);
+        panel.set_domain_control("NONE");
+        panel.rotate_webhook_secret();
+        panel
+    }
+
+    fn boot(svc: Services, env: &[(&str, &str)]) -> Self {
+        let db = test_database();
+        let dir = tempfile::tempdir().unwrap();
+        let mut vars = vec![
+            ("MPANEL_DATABASE_URL", db.url()),
+            ("MPANEL_LISTEN", "127.0.0.1:0"),
+            ("MPANEL_SECRETS_KEY", SECRETS_KEY),
+            ("MPANEL_BOOTSTRAP_TENANT", "acme"),
+            ("MPANEL_BOOTSTRAP_ADMIN_EMAIL", "admin@acme.test"),
+            ("MPANEL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("MPANEL_RATE_LIMIT_PER_MINUTE", "0"),
+        ];
+        vars.extend_from_slice(env);
+        let server = Running::start(mpanel(dir.path(), &["serve"], &vars));
         let addr = server.address();
         // The platform operator, in the tenant serve bootstrapped.
         let mut args: Vec<_> = "admin create-user --tenant acme --email ops@acme.test \
@@ -175,8 +191,6 @@ impl Panel {
         };
         panel.admin = panel.login("admin@acme.test", ADMIN_PASSWORD);
         panel.operator = panel.login("ops@acme.test", OPERATOR_PASSWORD);
-        panel.add_servers();
-        panel.add_product();
         panel
     }
 
@@ -258,6 +272,11 @@ impl Panel {
         let price = json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1500});
         let route = format!("POST /api/billing/products/{}/prices", self.product_id);
         self.expect(201, &self.admin, &route, Some(price));
+        self.rotate_webhook_secret();
+    }
+
+    /// A new webhook secret, which signed orders are signed with.
+    fn rotate_webhook_secret(&mut self) {
         let rotate = "POST /api/settings/webhook-secret/rotate";
         let v = self.expect(200, &self.admin, rotate, None);
         self.webhook_secret = v["webhook_secret"].as_str().unwrap().to_owned();

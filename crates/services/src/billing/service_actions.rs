@@ -85,7 +85,44 @@ pub async fn request(
         .await?;
         queued += 1;
     }
+    queued += request_pod(tx, tenant, subscription, action, now).await?;
     Ok(queued)
+}
+
+/// The subscription's CloudPod follows it: stopped while it is suspended
+/// (only a payment or staff start it again), deleted when it ends.
+async fn request_pod(
+    tx: &mut Tx,
+    tenant: TenantId,
+    subscription: SubscriptionId,
+    action: ServiceAction,
+    now: OffsetDateTime,
+) -> Result<usize, ServiceError> {
+    use crate::cloudpods::jobs::{PodJob, queue_in};
+    use mpanel_domain::cloudpods::{DELETE_JOB, PodStatus, RESUME_JOB, SUSPEND_JOB, SuspendedBy};
+    let Some(pod) = tx.cloud_pod_of_subscription(subscription).await? else {
+        return Ok(0);
+    };
+    let mut job = PodJob::new(tenant, pod.id);
+    let kind = match (action, pod.status) {
+        (_, PodStatus::Deleted) => return Ok(0),
+        (ServiceAction::Terminate, _) => DELETE_JOB,
+        (ServiceAction::Suspend, PodStatus::Active | PodStatus::Suspended) => {
+            job.by = Some(SuspendedBy::Billing);
+            SUSPEND_JOB
+        }
+        (ServiceAction::Unsuspend, PodStatus::Suspended)
+            if pod.suspended_by == Some(SuspendedBy::Billing) =>
+        {
+            RESUME_JOB
+        }
+        // A suspension still under way (the pod reads ACTIVE until its
+        // job ran): the resume runs after it, in order.
+        (ServiceAction::Unsuspend, PodStatus::Active) => RESUME_JOB,
+        _ => return Ok(0),
+    };
+    queue_in(tx, kind, &job, now).await?;
+    Ok(1)
 }
 
 /// Tells provisioning the subscription's plan changed (the handler applies
@@ -108,6 +145,7 @@ pub async fn resize(
         product_id: product,
     };
     enqueue_job(tx, &resize, &options, now).await?;
+    crate::cloudpods::actions::plan_changed_in(tx, tenant, subscription, product, now).await?;
     Ok(())
 }
 

@@ -67,6 +67,20 @@ pub(crate) async fn place(
     currency: Currency,
     hold: Option<&IdempotencyHold>,
 ) -> Result<SubscriptionView, ServiceError> {
+    let (mut tx, out) = place_in(cx, input, currency, hold).await?;
+    idempotency::finish(&mut tx, cx.tenant_id(), hold, 201, &out).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Places the order in a transaction left open for the caller's answer
+/// (`POST /api/cloudpods` answers the pod, not the subscription).
+pub(crate) async fn place_in(
+    cx: &Context,
+    input: &CreateInput,
+    currency: Currency,
+    hold: Option<&IdempotencyHold>,
+) -> Result<(mpanel_store::Tx, SubscriptionView), ServiceError> {
     refuse_subscription_only(input)?;
     let item = ItemInput {
         product_id: input.product_id.to_string(),
@@ -156,9 +170,7 @@ pub(crate) async fn place(
             })
             .collect();
     }
-    idempotency::finish(&mut tx, cx.tenant_id(), hold, 201, &out).await?;
-    tx.commit().await?;
-    Ok(out)
+    Ok((tx, out))
 }
 
 async fn audit_subscription(

@@ -271,7 +271,10 @@ fn cycle_of(period: Period) -> Result<Cycle, ServiceError> {
 
 /// The input's own checks (nothing read yet); answers its currency, the
 /// tenant's default unless it names one.
-fn check_create(tenant: &TenantRecord, input: &CreateInput) -> Result<Currency, ServiceError> {
+pub(crate) fn check_create(
+    tenant: &TenantRecord,
+    input: &CreateInput,
+) -> Result<Currency, ServiceError> {
     cycle_of(input.period)?;
     let currency = Currency::parse(
         input
@@ -317,7 +320,7 @@ async fn price_for(
 }
 
 /// Whether the subscription goes the way of an order: its product makes
-/// a site or mailboxes (CloudPods are not provisioned yet) and staff did
+/// a site, mailboxes or a CloudPod and staff did
 /// not name a service that already runs (`external_ref`: an import, kept
 /// as before). The fields only that way takes are refused otherwise.
 async fn provisions(cx: &Context, input: &CreateInput) -> Result<bool, ServiceError> {
@@ -326,7 +329,9 @@ async fn provisions(cx: &Context, input: &CreateInput) -> Result<bool, ServiceEr
     };
     let makes = matches!(
         product.fields.template,
-        ProvisioningTemplate::Hosting { .. } | ProvisioningTemplate::Email { .. }
+        ProvisioningTemplate::Hosting { .. }
+            | ProvisioningTemplate::Email { .. }
+            | ProvisioningTemplate::CloudPod { .. }
     );
     if makes && input.external_ref.is_none() {
         return Ok(true);

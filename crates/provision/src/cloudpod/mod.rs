@@ -1,0 +1,200 @@
+//! CloudPods on Proxmox VE: a paid subscription's pod made step by step
+//! ([`build`]: place, clone, configure, start), and its life after that
+//! ([`lifecycle`]: suspend, resume, reboot, resize, details, delete).
+//!
+//! The VMID and the IPv4 address are allocated in mPanel's database,
+//! unique per cluster (PVE's `/cluster/nextid` reserves nothing), skipping
+//! every VMID the cluster already holds. Every task's UPID is recorded on
+//! the pod before it is awaited, so a retried job polls the task it
+//! started instead of starting another. PVE's locks and unreachable nodes
+//! are transient; a 59x means the outcome is unknown, so the next attempt
+//! looks at the VM before doing anything again.
+
+pub mod build;
+pub mod lifecycle;
+
+use std::time::Duration;
+
+use mpanel_domain::CloudPodId;
+use mpanel_domain::cloudpods::ClusterSettings;
+use mpanel_services::servers::{Credentials, open_credentials};
+use mpanel_store::cloudpods::PodRecord;
+use mpanel_store::servers::ServerRecord;
+
+use crate::proxmox::{Cluster, TaskEnd, Upid};
+use crate::saga::Provisioner;
+use crate::{DriverError, Ensured};
+
+/// How long a job waits on a task before it lets the worker go and looks
+/// again later.
+const TASK_WAIT: Duration = Duration::from_secs(20);
+const TASK_POLL: Duration = Duration::from_millis(200);
+/// When a job that let a running task be looks at it again.
+const TASK_RECHECK: time::Duration = time::Duration::seconds(2);
+
+pub(crate) fn store_err(e: mpanel_store::StoreError) -> DriverError {
+    DriverError::Transient(format!("database: {e}"))
+}
+
+/// A cluster's API and settings.
+pub struct Api {
+    pub cluster: Cluster,
+    pub settings: ClusterSettings,
+    pub server: ServerRecord,
+}
+
+impl Provisioner {
+    /// The API of a `CLOUD` server: its sealed token, its pinned
+    /// fingerprint and its settings.
+    pub async fn cluster_api(&self, server: &ServerRecord) -> Result<Api, DriverError> {
+        let settings = ClusterSettings::from_value(&server.settings).map_err(|(f, why)| {
+            DriverError::Permanent(format!("cluster {}: {f} {why}", server.name))
+        })?;
+        let Credentials::Api { url, key } = open_credentials(self.secrets()?, server)
+            .map_err(|e| DriverError::Permanent(e.to_string()))?
+        else {
+            return Err(DriverError::Permanent(format!(
+                "cluster {} has no API credentials",
+                server.name
+            )));
+        };
+        let cluster = Cluster::new(&url, &key, &settings.fingerprint)?;
+        Ok(Api {
+            cluster,
+            settings,
+            server: server.clone(),
+        })
+    }
+
+    pub(crate) async fn pod(&self, id: CloudPodId) -> Result<PodRecord, DriverError> {
+        self.store
+            .cloud_pods_by_id(id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| DriverError::Permanent("the CloudPod is gone".into()))
+    }
+
+    /// The API of the cluster the pod is placed on.
+    pub(crate) async fn pod_api(&self, pod: &PodRecord) -> Result<Api, DriverError> {
+        let cluster = pod
+            .cluster_id
+            .ok_or_else(|| DriverError::Permanent("the CloudPod is not placed".into()))?;
+        let server = self.server(cluster).await?;
+        self.cluster_api(&server).await
+    }
+
+    /// Records `upid` on the pod (before it is awaited), then waits for
+    /// it: `Ok` with its warnings, a failed task as a permanent error, a
+    /// task still running after [`TASK_WAIT`] as a wait (the next attempt
+    /// polls the same task).
+    pub(crate) async fn follow(
+        &self,
+        api: &Api,
+        pod: CloudPodId,
+        upid: &Upid,
+    ) -> Result<u32, DriverError> {
+        self.store
+            .note_cloud_pod_task(pod, Some(&upid.to_string()), None, self.clock.now())
+            .await
+            .map_err(store_err)?;
+        self.await_task(api, upid).await
+    }
+
+    pub(crate) async fn await_task(&self, api: &Api, upid: &Upid) -> Result<u32, DriverError> {
+        match api.cluster.wait(upid, TASK_POLL, TASK_WAIT).await {
+            Ok(TaskEnd::Ok { warnings }) => {
+                if warnings > 0 {
+                    tracing::info!(%upid, warnings, "Proxmox task ended with warnings");
+                }
+                Ok(warnings)
+            }
+            Ok(TaskEnd::Failed(why)) => Err(DriverError::Permanent(format!(
+                "Proxmox task {} failed: {why}",
+                upid.kind
+            ))),
+            Err(DriverError::Transient(why)) if why.contains("still running") => {
+                Err(DriverError::Waiting {
+                    reason: why,
+                    retry_in: TASK_RECHECK,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The last task recorded on the pod, if it is of `kind` (`qmclone`,
+    /// `qmstart`, …) and still worth polling.
+    pub(crate) fn last_task_of(pod: &PodRecord, kind: &str) -> Option<Upid> {
+        pod.last_task
+            .as_deref()
+            .and_then(|t| Upid::parse(t).ok())
+            .filter(|u| u.kind == kind)
+    }
+
+    /// Stops the VM (a stopped one is fine) and waits until it is.
+    pub(crate) async fn stop_vm(
+        &self,
+        api: &Api,
+        pod: &PodRecord,
+        node: &str,
+        vmid: u32,
+    ) -> Result<Ensured, DriverError> {
+        match api.cluster.status(node, vmid).await? {
+            None => return Ok(Ensured::AlreadyThere),
+            Some(s) if s.status == "stopped" => return Ok(Ensured::AlreadyThere),
+            Some(_) => {}
+        }
+        let upid = api
+            .cluster
+            .power(node, vmid, crate::proxmox::Power::Stop)
+            .await?;
+        self.follow(api, pod.id, &upid).await?;
+        Ok(Ensured::Created)
+    }
+
+    /// Destroys the VM with its disks (stopping it first); a VM that is
+    /// not there is fine.
+    pub(crate) async fn destroy_vm(
+        &self,
+        api: &Api,
+        pod: &PodRecord,
+        node: &str,
+        vmid: u32,
+    ) -> Result<(), DriverError> {
+        let Some(config) = api.cluster.config(node, vmid).await? else {
+            return Ok(());
+        };
+        if !is_ours(&config, pod) {
+            // Someone else's VM under the VMID we meant: never ours to remove.
+            return Ok(());
+        }
+        self.stop_vm(api, pod, node, vmid).await?;
+        let upid = api.cluster.destroy(node, vmid).await?;
+        self.follow(api, pod.id, &upid).await?;
+        Ok(())
+    }
+}
+
+/// Whether the VM is the pod's: it carries the pod's tag in its
+/// description (set when it is configured), or the name it was cloned
+/// under.
+pub(crate) fn is_ours(config: &crate::proxmox::VmConfig, pod: &PodRecord) -> bool {
+    config.name.as_deref() == Some(vm_name(pod).as_str())
+        || config
+            .raw
+            .get("description")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|d| d.contains(&tag(pod)))
+}
+
+/// The tag in a pod's VM's description.
+pub(crate) fn tag(pod: &PodRecord) -> String {
+    format!("mpanel-pod:{}", pod.id)
+}
+
+/// The name a pod's VM is cloned under (unique, a valid DNS name); once
+/// configured it carries the pod's host name (cloud-init's hostname).
+pub(crate) fn vm_name(pod: &PodRecord) -> String {
+    let id = pod.id.to_string().replace('-', "");
+    format!("pod-{}", &id[id.len() - 12..])
+}

@@ -1,0 +1,49 @@
+-- CloudPods: a customer's VM on a Proxmox VE cluster (a CLOUD server).
+-- The VMID and the IPv4 address are allocated here, unique per cluster
+-- (Proxmox's /cluster/nextid reserves nothing); a deleted or failed pod
+-- gives both back by clearing them (NULLs never collide).
+CREATE TABLE cloud_pods (
+    id              uuid PRIMARY KEY,
+    tenant_id       uuid NOT NULL REFERENCES tenants (id),
+    customer_id     uuid NOT NULL REFERENCES customers (id),
+    subscription_id uuid NOT NULL REFERENCES subscriptions (id),
+    cluster_id      uuid REFERENCES servers (id),
+    node            TEXT,
+    vmid            bigint,
+    ipv4            TEXT,
+    name            TEXT NOT NULL,
+    hostname        TEXT NOT NULL,
+    os_image        TEXT,
+    ssh_keys        TEXT NOT NULL DEFAULT '',
+    notes           TEXT NOT NULL DEFAULT '',
+    plan            TEXT NOT NULL,
+    vcpus           bigint NOT NULL,
+    memory_mb       bigint NOT NULL,
+    disk_gb         bigint NOT NULL,
+    status          TEXT NOT NULL,
+    suspended_by    TEXT,
+    last_task       TEXT,
+    last_error      TEXT,
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX cloud_pods_subscription ON cloud_pods (subscription_id);
+CREATE UNIQUE INDEX cloud_pods_vmid ON cloud_pods (cluster_id, vmid);
+CREATE UNIQUE INDEX cloud_pods_ipv4 ON cloud_pods (cluster_id, ipv4);
+CREATE INDEX cloud_pods_tenant ON cloud_pods (tenant_id, id);
+CREATE INDEX cloud_pods_customer ON cloud_pods (customer_id, id);
+
+-- A pod's backups: vzdump archives on the cluster's backup storage.
+CREATE TABLE cloud_pod_backups (
+    id          uuid PRIMARY KEY,
+    tenant_id   uuid NOT NULL REFERENCES tenants (id),
+    pod_id      uuid NOT NULL REFERENCES cloud_pods (id),
+    status      TEXT NOT NULL,
+    volid       TEXT,
+    size_bytes  bigint,
+    task        TEXT,
+    error       TEXT,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz
+);
+CREATE INDEX cloud_pod_backups_pod ON cloud_pod_backups (pod_id, id);
