@@ -217,6 +217,7 @@ fn provisioning_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(cloudpods::resume))
         .routes(routes!(cloudpods::reboot))
         .routes(routes!(cloudpods::resize))
+        .routes(routes!(cloudpods::seed_plans))
         .routes(routes!(dns::zones))
         .routes(routes!(dns::list, dns::put))
         .routes(routes!(dns::replace, dns::delete))

@@ -44,6 +44,17 @@ pub enum Command {
     /// Hosting tasks.
     #[command(subcommand)]
     Hosting(HostingCommand),
+    /// Server inventory tasks.
+    #[command(subcommand)]
+    Servers(ServersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServersCommand {
+    /// Check every server now (what the minutely `servers.health_check`
+    /// job does): reachability, and a Proxmox VE cluster's nodes through
+    /// its API. Prints how many were checked as JSON.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +213,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Hosting(HostingCommand::DiskUsage(args)) => {
             hosting::disk_usage_cmd(config, args).await
         }
+        Command::Servers(ServersCommand::Check) => hosting::servers_check_cmd(config).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `mpanel hosting disk-usage`: the hourly disk measurement on demand (an
-//! operator checking a node, or a test at a chosen time). Prints the
-//! report as JSON.
+//! operator checking a node, or a test at a chosen time), and `mpanel
+//! servers check`: the health check on demand. Each prints its report as
+//! JSON.
 
 use std::sync::Arc;
 
@@ -18,7 +19,21 @@ pub async fn disk_usage_cmd(config: Config, args: DiskUsageArgs) -> anyhow::Resu
         None => clock.now(),
     };
     let store = open_store(&config).await?;
-    let provisioner = mpanel_provision::saga::Provisioner {
+    let result = provisioner(&config, &store, clock)
+        .measure_disk_usage(as_of)
+        .await;
+    store.close().await;
+    let report = result?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn provisioner(
+    config: &Config,
+    store: &mpanel_store::Store,
+    clock: Arc<dyn Clock>,
+) -> mpanel_provision::saga::Provisioner {
+    mpanel_provision::saga::Provisioner {
         secrets: config
             .secrets_key
             .clone()
@@ -26,10 +41,22 @@ pub async fn disk_usage_cmd(config: Config, args: DiskUsageArgs) -> anyhow::Resu
         store: store.clone(),
         clock,
         control: config.jobs.domain_control.clone(),
+    }
+}
+
+pub async fn servers_check_cmd(config: Config) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&config).await?;
+    let p = provisioner(&config, &store, clock);
+    let checked = match mpanel_services::servers::check_all(&store, p.clock.as_ref()).await {
+        Ok(n) => p
+            .check_clusters()
+            .await
+            .map(|c| n + c)
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(e.into()),
     };
-    let result = provisioner.measure_disk_usage(as_of).await;
     store.close().await;
-    let report = result?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    println!("{}", serde_json::json!({"checked": checked?}));
     Ok(())
 }

@@ -125,16 +125,6 @@ pub async fn run_workers(
 /// `billing.mark_overdue`: records OVERDUE on open invoices past due (the
 /// API already shows them so; this makes it a fact dunning can act on).
 fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>) {
-    let (check_store, check_clock) = (store.clone(), clock.clone());
-    registry.handle(move |_ctx, _: HealthCheck| {
-        let (store, clock) = (check_store.clone(), check_clock.clone());
-        async move {
-            mpanel_services::servers::check_all(&store, clock.as_ref())
-                .await
-                .map(drop)
-                .map_err(JobError::retry)
-        }
-    });
     let (retention_store, retention_clock) = (store.clone(), clock.clone());
     registry.handle(move |_ctx, _: Retention| {
         let (store, clock) = (retention_store.clone(), retention_clock.clone());
@@ -300,6 +290,17 @@ fn register_provisioning(
     registry: &mut Registry,
     provisioner: mpanel_provision::saga::Provisioner,
 ) {
+    let p = provisioner.clone();
+    registry.handle(move |_ctx, _: HealthCheck| {
+        let p = p.clone();
+        async move {
+            mpanel_services::servers::check_all(&p.store, p.clock.as_ref())
+                .await
+                .map_err(JobError::retry)?;
+            p.check_clusters().await?;
+            Ok(())
+        }
+    });
     register_account_actions(registry, &provisioner);
     register_pod_actions(registry, &provisioner);
     register_mail(registry, &provisioner);
@@ -372,9 +373,9 @@ fn register_pod_actions(
         registry.register(kind, move |ctx, job: PodJob| {
             let p = p.clone();
             async move {
-                let keys = mpanel_services::cloudpods::jobs::keys(job.pod_id);
+                let prefix = mpanel_services::cloudpods::jobs::prefix(job.pod_id);
                 if p.store
-                    .earlier_job_unfinished(&keys, ctx.id)
+                    .earlier_job_under(&prefix, ctx.id)
                     .await
                     .map_err(JobError::retry)?
                 {
@@ -384,11 +385,11 @@ fn register_pod_actions(
                     });
                 }
                 let done = match ctx.kind.as_str() {
-                    pods::SUSPEND_JOB => p.pod_suspend(&job).await,
-                    pods::RESUME_JOB => p.pod_resume(&job).await,
-                    pods::REBOOT_JOB => p.pod_reboot(&job).await,
-                    pods::UPDATE_JOB => p.pod_apply(&job, false).await,
-                    pods::RESIZE_JOB => p.pod_apply(&job, true).await,
+                    pods::SUSPEND_JOB => p.pod_suspend(&job, ctx.id).await,
+                    pods::RESUME_JOB => p.pod_resume(&job, ctx.id).await,
+                    pods::REBOOT_JOB => p.pod_reboot(&job, ctx.id).await,
+                    pods::UPDATE_JOB => p.pod_update(&job, ctx.id).await,
+                    pods::RESIZE_JOB => p.pod_resize(&job, ctx.id).await,
                     pods::DELETE_JOB => p.pod_delete(&job, ctx.id).await,
                     other => Err(mpanel_provision::DriverError::Permanent(format!(
                         "{other} is not run here yet"

@@ -280,7 +280,8 @@ async fn check_item(
         ));
     }
     if let ProvisioningTemplate::CloudPod { .. } = product.fields.template {
-        crate::cloudpods::order_item::check(item.options.as_ref(), &at("options"))?;
+        let pod = crate::cloudpods::order_item::check(item.options.as_ref(), &at("options"))?;
+        crate::cloudpods::order_item::check_image(store, &pod, &at("options")).await?;
     }
     let options =
         hash_mailbox_password(item.options.clone(), at("options.mailbox_password")).await?;

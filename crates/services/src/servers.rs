@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use mpanel_domain::cloudpods::ClusterSettings;
 use mpanel_domain::provisioning::{ServerRole, ServerStatus};
 use mpanel_domain::{Clock, ServerId, TenantId};
 use mpanel_store::servers::ServerRecord;
@@ -137,6 +138,11 @@ pub struct ServerView {
     pub last_check_at: Option<OffsetDateTime>,
     pub last_latency_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// What the last check read beyond reachability: for a `CLOUD` server
+    /// each node's `{node, online, cpu, maxcpu, mem, maxmem, disk,
+    /// maxdisk}` as `GET /nodes` reported it.
+    #[schema(value_type = Option<Object>)]
+    pub health: Option<Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -174,8 +180,40 @@ fn view(s: ServerRecord, credentials: &Credentials) -> ServerView {
         last_check_at: s.last_check_at,
         last_latency_ms: s.last_latency_ms,
         last_error: s.last_error,
+        health: s.health,
         created_at: s.created_at,
     }
+}
+
+/// What a role needs: a `CLOUD` server (a Proxmox VE cluster) an HTTPS
+/// API, a token `USER@REALM!TOKENID=SECRET` and its settings
+/// ([`ClusterSettings`]: the fingerprint to pin, nodes, templates,
+/// storage, bridge, IPv4 pool, resolvers).
+fn check_role(role: ServerRole, c: &Credentials, settings: &Value) -> Result<(), ServiceError> {
+    if role != ServerRole::Cloud {
+        return Ok(());
+    }
+    let Credentials::Api { url, key } = c else {
+        return Err(ServiceError::invalid(
+            "credentials",
+            "a CLOUD server takes API credentials: the Proxmox VE API URL and token",
+        ));
+    };
+    if !url.starts_with("https://") {
+        return Err(ServiceError::invalid(
+            "credentials.url",
+            "must be the cluster's https:// API URL (its certificate is pinned)",
+        ));
+    }
+    if !mpanel_domain::cloudpods::valid_api_token(key) {
+        return Err(ServiceError::invalid(
+            "credentials.key",
+            "must be a Proxmox VE API token: USER@REALM!TOKENID=SECRET",
+        ));
+    }
+    ClusterSettings::from_value(settings)
+        .map(drop)
+        .map_err(|(field, why)| ServiceError::invalid(field, why))
 }
 
 fn check_fields(
@@ -238,6 +276,7 @@ pub async fn create(
     let settings = input.settings.unwrap_or_else(|| json!({}));
     check_fields(&input.name, &input.address, input.capacity, &settings)?;
     input.credentials.check()?;
+    check_role(input.role, &input.credentials, &settings)?;
     let now = cx.now();
     let id = ServerId::new();
     let record = ServerRecord {
@@ -257,6 +296,7 @@ pub async fn create(
         last_check_at: None,
         last_latency_ms: None,
         last_error: None,
+        health: None,
         created_at: now,
         updated_at: now,
     };
@@ -340,6 +380,7 @@ pub async fn update(
         s.status = v;
     }
     check_fields(&s.name, &s.address, s.capacity, &s.settings)?;
+    check_role(s.role, &credentials, &s.settings)?;
     let now = cx.now();
     s.updated_at = now;
     store
@@ -387,8 +428,15 @@ pub async fn list(
 
 /// The periodic health check: can a TCP connection be opened to each
 /// server's address and port, and how long did it take.
+/// A `CLOUD` server is checked through its API instead (the
+/// provisioning crate reads its nodes).
 pub async fn check_all(store: &Store, clock: &dyn Clock) -> Result<usize, ServiceError> {
-    let servers = store.list_servers(None).await?;
+    let servers: Vec<_> = store
+        .list_servers(None)
+        .await?
+        .into_iter()
+        .filter(|s| s.role != ServerRole::Cloud)
+        .collect();
     for s in &servers {
         let started = Instant::now();
         let target = format!("{}:{}", s.address.trim_matches(['[', ']']), s.port);
@@ -406,7 +454,7 @@ pub async fn check_all(store: &Store, clock: &dyn Clock) -> Result<usize, Servic
             Err(_) => (None, Some(format!("no answer from {target} within 5 s"))),
         };
         store
-            .record_server_check(s.id, clock.now(), latency, error.as_deref())
+            .record_server_check(s.id, clock.now(), latency, error.as_deref(), None)
             .await?;
     }
     Ok(servers.len())

@@ -199,6 +199,31 @@ impl Tx {
 }
 
 impl Tx {
+    /// The plan the pod is billed for (set with the plan change; the VM
+    /// follows through `cloudpod.resize`).
+    pub async fn set_cloud_pod_plan(
+        &mut self,
+        id: CloudPodId,
+        plan: &mpanel_domain::cloudpods::PodPlan,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE cloud_pods SET plan = $2, vcpus = $3, memory_mb = $4, disk_gb = $5, updated_at = $6 WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(&plan.name)
+            .bind(i64::from(plan.vcpus))
+            .bind(i64::from(plan.memory_mb))
+            .bind(i64::from(plan.disk_gb))
+            .bind(now)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
     /// The fields a customer or staff edit: name, host name, SSH keys,
     /// notes.
     pub async fn update_cloud_pod_details(&mut self, p: &PodRecord) -> StoreResult<bool> {
@@ -387,6 +412,25 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// The node the pod's VM was found on (migrated by the cluster).
+    pub async fn move_cloud_pod(
+        &self,
+        id: CloudPodId,
+        node: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query("UPDATE cloud_pods SET node = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(node)
+                .bind(now)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
     /// Forgets where the pod was placed (its VMID turned out taken on the
     /// cluster): the next attempt places it again.
     pub async fn unplace_cloud_pod(&self, id: CloudPodId, now: OffsetDateTime) -> StoreResult<()> {
@@ -466,30 +510,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(done)
-    }
-
-    /// The plan the pod now runs (after a resize was applied on the VM).
-    pub async fn set_cloud_pod_plan(
-        &self,
-        id: CloudPodId,
-        plan: &mpanel_domain::cloudpods::PodPlan,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        on_pool!(self.pool, |c| {
-            sqlx::query(
-                "UPDATE cloud_pods SET plan = $2, vcpus = $3, memory_mb = $4, disk_gb = $5, updated_at = $6 WHERE id = $1",
-            )
-            .bind(id.as_uuid())
-            .bind(&plan.name)
-            .bind(i64::from(plan.vcpus))
-            .bind(i64::from(plan.memory_mb))
-            .bind(i64::from(plan.disk_gb))
-            .bind(now)
-            .execute(c)
-            .await?
-            .rows_affected()
-        });
-        Ok(())
     }
 }
 

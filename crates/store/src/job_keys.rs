@@ -30,6 +30,28 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether a live job (pending, running, or failed and retrying)
+    /// whose key starts with `prefix`, enqueued before `job`, is still to
+    /// finish: the jobs of one thing, queued each under its own key (two
+    /// requests are never merged), run in the order asked. The prefix is
+    /// compared byte for byte (no collation), among live jobs only.
+    pub async fn earlier_job_under(&self, prefix: &str, job: JobId) -> StoreResult<bool> {
+        let hit = on_pool!(self.pool, |p| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM jobs WHERE unique_key IS NOT NULL
+                   AND state IN ('pending', 'running', 'failed') AND id < $2
+                   AND substr(unique_key, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
+            )
+            .bind(prefix)
+            .bind(job.as_uuid())
+            .fetch_one(p)
+            .await?
+        });
+        Ok(hit > 0)
+    }
+}
+
 impl Tx {
     /// Cancels the jobs under `unique_key` that wait (pending, or failed and
     /// waiting for a retry): a newer request replaces them. Returns how

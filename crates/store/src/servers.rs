@@ -24,12 +24,14 @@ pub struct ServerRecord {
     pub last_check_at: Option<OffsetDateTime>,
     pub last_latency_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// What the last check read beyond reachability (a cluster's nodes).
+    pub health: Option<Value>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 const COLUMNS: &str = "id, name, role, address, port, credentials, settings, capacity, status, \
-     last_check_at, last_latency_ms, last_error, created_at, updated_at";
+     last_check_at, last_latency_ms, last_error, health, created_at, updated_at";
 
 fn decode<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, sqlx::Error> {
     s.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))
@@ -54,6 +56,9 @@ macro_rules! server_from_row {
             last_check_at: row.try_get("last_check_at")?,
             last_latency_ms: row.try_get("last_latency_ms")?,
             last_error: row.try_get("last_error")?,
+            health: row
+                .try_get::<Option<Json<Value>>, _>("health")?
+                .map(|h| h.0),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         }
@@ -155,15 +160,17 @@ impl Store {
         at: OffsetDateTime,
         latency_ms: Option<i64>,
         error: Option<&str>,
+        health: Option<&Value>,
     ) -> StoreResult<()> {
         on_pool!(self.pool, |p| {
             sqlx::query(
-                "UPDATE servers SET last_check_at = $2, last_latency_ms = $3, last_error = $4 WHERE id = $1",
+                "UPDATE servers SET last_check_at = $2, last_latency_ms = $3, last_error = $4, health = $5 WHERE id = $1",
             )
             .bind(id.as_uuid())
             .bind(at)
             .bind(latency_ms)
             .bind(error)
+            .bind(health.map(Json))
             .execute(p)
             .await?;
         });

@@ -213,3 +213,19 @@ pub async fn resize(
         actions::resize(&cx, pod_id(&id)?, body.product_id).await?,
     ))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeededPlans {
+    pub items: Vec<mpanel_services::cloudpods::plans::SeededPlan>,
+}
+
+/// Make the four seed CloudPod plans (MINI, PRO, BUSINESS, ENTERPRISE) as
+/// products priced monthly in the tenant's default currency; plans the
+/// tenant has already are left as they are. Change them like any product.
+#[utoipa::path(post, path = "/api/billing/cloudpod-plans", tag = "catalog",
+    security(("bearer" = ["CATALOG_WRITE"])),
+    responses((status = 200, description = "The plans' products", body = SeededPlans)))]
+pub async fn seed_plans(cx: Ctx<perm::CatalogWrite>) -> Result<Json<SeededPlans>, Problem> {
+    let items = mpanel_services::cloudpods::plans::seed(&cx).await?;
+    Ok(Json(SeededPlans { items }))
+}

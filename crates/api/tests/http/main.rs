@@ -14,6 +14,7 @@ mod billing_concurrency;
 mod billing_numbers;
 mod billing_stripe;
 mod catalog;
+mod cloudpods;
 mod cors;
 mod customers;
 mod dns_records;

@@ -468,6 +468,7 @@ impl TestApp {
             last_check_at: None,
             last_latency_ms: None,
             last_error: None,
+            health: None,
             created_at: now,
             updated_at: now,
         };

@@ -142,6 +142,21 @@ async fn another_tenants_resources_are_not_found() {
         .unwrap();
     let message_a = outbox["items"][0]["id"].as_str().unwrap().to_owned();
 
+    // A CloudPod of A's (made by staff for A's customer).
+    let pod_product = crate::cloudpods::plan_product(&app, &admin_a, "PRO", 2, 2048, 50).await;
+    let res = app
+        .post_as(
+            &admin_a.access_token,
+            "/api/cloudpods",
+            json!({"customer_id": customer_a, "product_id": pod_product, "period": "MONTHLY"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let pod_a = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     // A's resource for each kind of id a path can hold.
     let id_for = |path: &str| -> String {
         if path.starts_with("/api/users/") {
@@ -180,6 +195,8 @@ async fn another_tenants_resources_are_not_found() {
             delivery_a.clone()
         } else if path.starts_with("/api/notifications/outbox/") {
             message_a.clone()
+        } else if path.starts_with("/api/cloudpods/") {
+            pod_a.clone()
         } else {
             panic!("{path}: say which of tenant A's resources fills this id")
         }
@@ -243,6 +260,10 @@ async fn another_tenants_resources_are_not_found() {
                 } else if path.starts_with("/api/billing/products/") {
                     json!({"name": "pwned", "slug": "pwned", "category": "OTHER", "billing_model": "RECURRING",
                            "status": "ACTIVE", "visibility": "PUBLIC"})
+                } else if path.ends_with("/resize") {
+                    json!({"product_id": pod_product})
+                } else if path.starts_with("/api/cloudpods/") {
+                    json!({"name": "pwned"})
                 } else {
                     json!({"display_name": "pwned", "role": "CUSTOMER"})
                 }

@@ -72,7 +72,8 @@ pub enum Permission {
     /// Act on a CloudPod day to day (details, reboot, backups, restore):
     /// staff who act on provisioning, and a customer on their own pods.
     CloudPodsOperate,
-    /// Create, suspend, resume and delete CloudPods (staff).
+    /// Create and delete CloudPods (an order and its invoice; the end of
+    /// a subscription).
     CloudPodsManage,
     /// See the platform's tenants (platform operations).
     TenantsRead,
@@ -196,7 +197,9 @@ impl Permission {
             // A customer's own pods are filtered by the service.
             Self::CloudPodsRead => !matches!(role, SuperAdmin),
             Self::CloudPodsOperate => matches!(role, TenantAdmin | Support | Customer),
-            Self::CloudPodsManage => matches!(role, TenantAdmin | Support),
+            // Making a pod issues an invoice, deleting one ends its
+            // subscription: money moves, never SUPPORT.
+            Self::CloudPodsManage => matches!(role, TenantAdmin | Billing),
             // Money moves: never SUPPORT.
             Self::InvoicesWrite
             | Self::PaymentsWrite
@@ -234,10 +237,9 @@ impl Permission {
             | Self::PaymentsWrite
             | Self::BillingSettingsWrite
             | Self::SubscriptionsWrite
+            | Self::CloudPodsManage
             | Self::UsageWrite => Scope::Billing,
-            Self::JobsManage | Self::ServersWrite | Self::HostingWrite | Self::CloudPodsManage => {
-                Scope::Provisioning
-            }
+            Self::JobsManage | Self::ServersWrite | Self::HostingWrite => Scope::Provisioning,
             Self::UsersWrite => Scope::Admin,
             Self::SelfSecurity | Self::SelfTokens | Self::AuditRead => Scope::Security,
         }

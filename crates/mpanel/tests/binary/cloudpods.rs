@@ -278,3 +278,73 @@ fn a_cluster_unreachable_during_provisioning_is_retried_until_it_is_back() {
     pods.wait_pod(&pods.subscription_of(&order), "ACTIVE");
     assert_eq!(pods.pve.vms().len(), 2);
 }
+
+#[test]
+fn a_cluster_is_registered_with_its_settings_checked_and_its_nodes_read() {
+    let pods = Pods::start();
+    let panel = &pods.panel;
+    let good = pods.pve.server(&pods.pve.run.fingerprint);
+    for (path, value, field) in [
+        (
+            "/settings/fingerprint",
+            json!("not-a-fingerprint"),
+            "settings.fingerprint",
+        ),
+        (
+            "/settings/templates/debian-12/pve9",
+            json!(9900),
+            "settings.templates",
+        ),
+        (
+            "/settings/ipv4_pool/first",
+            json!("198.51.100.7"),
+            "settings.ipv4_pool",
+        ),
+        ("/credentials/key", json!("no-token-id"), "credentials.key"),
+        (
+            "/credentials/url",
+            json!("http://127.0.0.1:8006/api2/json"),
+            "credentials.url",
+        ),
+    ] {
+        let mut body = good.clone();
+        body["name"] = json!(format!("bad {field}"));
+        let (parent, key) = path.rsplit_once('/').unwrap();
+        body.pointer_mut(parent).unwrap()[key] = value;
+        let (status, v) = panel.call(&panel.operator, "POST /api/servers", Some(body));
+        assert_eq!((status, v["field"].as_str()), (422, Some(field)), "{v}");
+    }
+
+    assert_eq!(panel.servers_check()["checked"], 1);
+    let servers = panel.expect(200, &panel.operator, "GET /api/servers?role=CLOUD", None);
+    let cluster = &servers["items"][0];
+    assert!(cluster["last_error"].is_null(), "{cluster:#}");
+    let nodes = cluster["health"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{cluster:#}");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["online"] == true && n["maxmem"].as_u64() > Some(0)),
+        "{cluster:#}"
+    );
+
+    pods.pve.admin("nodes/pve2/offline", json!({}));
+    pods.pve.admin("token/revoke", json!({}));
+    panel.servers_check();
+    let servers = panel.expect(200, &panel.operator, "GET /api/servers?role=CLOUD", None);
+    let error = servers["items"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("401"), "{servers:#}");
+    pods.pve.admin("token/restore", json!({}));
+    panel.servers_check();
+    let servers = panel.expect(200, &panel.operator, "GET /api/servers?role=CLOUD", None);
+    let pve2 = servers["items"][0]["health"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "pve2")
+        .cloned()
+        .unwrap();
+    assert_eq!(pve2["online"], false, "{servers:#}");
+}

@@ -322,6 +322,20 @@ impl Panel {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// `mpanel servers check` against this panel's database: the report.
+    pub fn servers_check(&self) -> Value {
+        let out = run(
+            self.dir.path(),
+            &["servers", "check"],
+            &[
+                ("MPANEL_DATABASE_URL", self.db.url()),
+                ("MPANEL_SECRETS_KEY", SECRETS_KEY),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// A further hosting product with `template`, priced as the first; its id.
     pub fn add_hosting_product(&self, slug: &str, template: Value) -> String {
         let product = json!({"name": slug, "slug": slug, "category": "HOSTING",

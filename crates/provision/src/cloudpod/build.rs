@@ -81,11 +81,7 @@ impl Provisioner {
     /// free address of the pool.
     async fn place_on(&self, api: &Api, pod: &PodRecord) -> Result<PodRecord, DriverError> {
         let settings = &api.settings;
-        let image = pod
-            .os_image
-            .clone()
-            .or_else(|| settings.default_image().map(str::to_owned))
-            .ok_or_else(|| DriverError::Permanent("the cluster names no OS image".into()))?;
+        let image = image_of(pod, api)?;
         if !settings.templates.contains_key(&image) {
             return Err(DriverError::Permanent(format!(
                 "the cluster {} has no {image} image",
@@ -167,11 +163,7 @@ impl Provisioner {
             self.await_task(&api, &upid).await?;
             return Ok(json!({"vmid": vmid, "node": node}));
         }
-        let image = pod
-            .os_image
-            .clone()
-            .or_else(|| api.settings.default_image().map(str::to_owned))
-            .unwrap_or_default();
+        let image = image_of(&pod, &api)?;
         let template = api.settings.template(&image, node).ok_or_else(|| {
             DriverError::Permanent(format!("node {node} has no template of {image}"))
         })?;
@@ -189,12 +181,36 @@ impl Provisioner {
         let upid = match started {
             Ok(upid) => upid,
             Err(DriverError::Permanent(why)) if why.contains("already exists") => {
-                return Err(self.vmid_taken(&pod, vmid).await);
+                return Err(self.taken_or_ours(&api, &pod).await);
             }
             Err(e) => return Err(e),
         };
-        self.follow(&api, pod.id, &upid).await?;
-        Ok(json!({"vmid": vmid, "node": node, "task": upid.to_string()}))
+        match self.follow(&api, pod.id, &upid).await {
+            // Another node's clone took the VMID first (the task says so).
+            Err(DriverError::Permanent(why)) if why.contains("already exists") => {
+                Err(self.taken_or_ours(&api, &pod).await)
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(json!({"vmid": vmid, "node": node, "task": upid.to_string()})),
+        }
+    }
+
+    /// The clone was refused because the VMID exists: if the VM there is
+    /// this pod's (an earlier clone whose answer was lost), the next
+    /// attempt polls it; otherwise the VMID is someone else's and the pod
+    /// is placed again.
+    async fn taken_or_ours(&self, api: &Api, pod: &PodRecord) -> DriverError {
+        let Ok((node, vmid)) = where_is(pod) else {
+            return DriverError::Transient("the CloudPod lost its placement".into());
+        };
+        match api.cluster.config(node, vmid).await {
+            Ok(Some(config)) if is_ours(&config, pod) => DriverError::Waiting {
+                reason: format!("VM {vmid} is this pod's clone, still being made"),
+                retry_in: time::Duration::seconds(2),
+            },
+            Ok(_) => self.vmid_taken(pod, vmid).await,
+            Err(e) => e,
+        }
     }
 
     /// The VMID is held on the cluster by a VM mPanel did not make: the
@@ -235,10 +251,7 @@ impl Provisioner {
         config: &crate::proxmox::VmConfig,
     ) -> Result<(), DriverError> {
         let (node, vmid) = where_is(pod)?;
-        let (disk, size) = config
-            .disks
-            .first()
-            .cloned()
+        let (disk, size) = boot_disk(config)
             .ok_or_else(|| DriverError::Permanent(format!("VM {vmid} has no disk")))?;
         let want = u64::from(pod.disk_gb) * GIB;
         if size >= want {
@@ -298,9 +311,9 @@ impl Provisioner {
         else {
             return Ok(());
         };
-        if let (Some(node), Some(vmid)) = (pod.node.as_deref(), pod.vmid) {
+        if pod.vmid.is_some() {
             let api = self.pod_api(&pod).await?;
-            self.destroy_vm(&api, &pod, node, vmid).await?;
+            self.destroy_vm(&api, &pod).await?;
         }
         self.store
             .release_cloud_pod(
@@ -312,6 +325,30 @@ impl Provisioner {
             .await
             .map_err(store_err)
     }
+}
+
+/// The disk the VM boots from: the first disk of `boot: order=…`, else
+/// its first disk.
+fn boot_disk(config: &crate::proxmox::VmConfig) -> Option<(String, u64)> {
+    let order = config
+        .raw
+        .get("boot")
+        .and_then(Value::as_str)
+        .and_then(|b| b.strip_prefix("order="))
+        .unwrap_or_default();
+    order
+        .split(';')
+        .find_map(|key| config.disks.iter().find(|(k, _)| k == key))
+        .or_else(|| config.disks.first())
+        .cloned()
+}
+
+/// The OS image of the pod: its own, else the cluster's default.
+fn image_of(pod: &PodRecord, api: &Api) -> Result<String, DriverError> {
+    pod.os_image
+        .clone()
+        .or_else(|| api.settings.default_image().map(str::to_owned))
+        .ok_or_else(|| DriverError::Permanent("the cluster names no OS image".into()))
 }
 
 /// The pod's node and VMID.

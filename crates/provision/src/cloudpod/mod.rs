@@ -11,6 +11,7 @@
 //! looks at the VM before doing anything again.
 
 pub mod build;
+pub mod health;
 pub mod lifecycle;
 
 use std::time::Duration;
@@ -108,6 +109,11 @@ impl Provisioner {
                 }
                 Ok(warnings)
             }
+            // A lock timeout inside the worker (a clone from a busy
+            // template, a storage lock) goes away: retried, never final.
+            Ok(TaskEnd::Failed(why)) if crate::proxmox::is_lock_error(&why) => Err(
+                DriverError::Transient(format!("Proxmox task {} hit a lock: {why}", upid.kind)),
+            ),
             Ok(TaskEnd::Failed(why)) => Err(DriverError::Permanent(format!(
                 "Proxmox task {} failed: {why}",
                 upid.kind
@@ -131,6 +137,59 @@ impl Provisioner {
             .filter(|u| u.kind == kind)
     }
 
+    /// Runs `action` on the VM once for the job made at `since`: a task of
+    /// its kind recorded on the pod and started since then is this job's
+    /// (a retry after a wait or an unknown outcome), and is polled instead
+    /// of started again.
+    pub(crate) async fn power_once(
+        &self,
+        api: &Api,
+        pod: &PodRecord,
+        action: crate::proxmox::Power,
+        since: time::OffsetDateTime,
+    ) -> Result<(), DriverError> {
+        let kind = match action {
+            crate::proxmox::Power::Start => "qmstart",
+            crate::proxmox::Power::Stop => "qmstop",
+            crate::proxmox::Power::Shutdown => "qmshutdown",
+            crate::proxmox::Power::Reboot => "qmreboot",
+        };
+        if let Some(upid) = Self::last_task_of(pod, kind)
+            && upid
+                .started_at()
+                .is_some_and(|t| t >= since.unix_timestamp())
+        {
+            self.await_task(api, &upid).await?;
+            return Ok(());
+        }
+        let (node, vmid) = build::where_is(pod)?;
+        let upid = api.cluster.power(node, vmid, action).await?;
+        self.follow(api, pod.id, &upid).await?;
+        Ok(())
+    }
+
+    /// The node that holds the pod's VM now: the recorded one, or the one
+    /// it was migrated to (recorded from then on); `None` when no node of
+    /// the cluster holds it.
+    pub(crate) async fn current_node(
+        &self,
+        api: &Api,
+        pod: &PodRecord,
+    ) -> Result<Option<String>, DriverError> {
+        let (node, vmid) = build::where_is(pod)?;
+        if api.cluster.config(node, vmid).await?.is_some() {
+            return Ok(Some(node.to_owned()));
+        }
+        let found = api.cluster.locate(vmid).await?;
+        if let Some(moved) = &found {
+            self.store
+                .move_cloud_pod(pod.id, moved, self.clock.now())
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(found)
+    }
+
     /// Stops the VM (a stopped one is fine) and waits until it is.
     pub(crate) async fn stop_vm(
         &self,
@@ -152,15 +211,14 @@ impl Provisioner {
         Ok(Ensured::Created)
     }
 
-    /// Destroys the VM with its disks (stopping it first); a VM that is
-    /// not there is fine.
-    pub(crate) async fn destroy_vm(
-        &self,
-        api: &Api,
-        pod: &PodRecord,
-        node: &str,
-        vmid: u32,
-    ) -> Result<(), DriverError> {
+    /// Destroys the VM with its disks (stopping it first), wherever in
+    /// the cluster it is now; a VM no node holds is fine.
+    pub(crate) async fn destroy_vm(&self, api: &Api, pod: &PodRecord) -> Result<(), DriverError> {
+        let Some(node) = self.current_node(api, pod).await? else {
+            return Ok(());
+        };
+        let (_, vmid) = build::where_is(pod)?;
+        let node = node.as_str();
         let Some(config) = api.cluster.config(node, vmid).await? else {
             return Ok(());
         };

@@ -295,7 +295,7 @@ impl From<Failure> for DriverError {
 /// PVE's lock errors (§4.1): the config `lock` ("VM is locked (clone)")
 /// and the flock timeouts ("can't lock file '…' - got timeout"). Both go
 /// away when the task holding them ends.
-fn is_lock_error(message: &str) -> bool {
+pub fn is_lock_error(message: &str) -> bool {
     message.contains("VM is locked")
         || message.contains("can't lock file")
         || message.contains("got timeout")
@@ -310,6 +310,8 @@ fn is_lock_error(message: &str) -> bool {
 ///   rendered `key: text`;
 /// - 500 with a lock error ("VM is locked", "can't lock file", "got
 ///   timeout") → transient: the lock goes away with its task;
+/// - 500 "checksum mismatch" (the config changed since it was read) →
+///   transient;
 /// - other 500 → permanent with PVE's message (the "does not exist" cases
 ///   that mean "no such VM" are turned into `None` by the readers before
 ///   they get here);
@@ -353,6 +355,11 @@ pub(super) fn classify(r: &Refusal) -> DriverError {
         }
         500 if is_lock_error(message) => DriverError::Transient(format!(
             "Proxmox VE {what}: 500 {message} (a lock held by a running task)"
+        )),
+        // Someone changed the config between our read and our write: read
+        // it again and retry.
+        500 if message.contains("checksum mismatch") => DriverError::Transient(format!(
+            "Proxmox VE {what}: 500 {message} (the config changed meanwhile)"
         )),
         500 | 501 => DriverError::Permanent(format!("Proxmox VE {what}: {status} {message}")),
         595..=599 => DriverError::Transient(format!(

@@ -55,6 +55,19 @@ impl Cluster {
         Ok(nodes)
     }
 
+    /// The node that holds VM `vmid` now (it may have been migrated),
+    /// from `GET /cluster/resources?type=vm`; `None` when no node does.
+    pub async fn locate(&self, vmid: u32) -> Result<Option<String>, DriverError> {
+        let what = "GET /cluster/resources";
+        let data = self
+            .get("/cluster/resources", &[("type", "vm".to_owned())])
+            .await?;
+        Ok(array(&data, what)?
+            .iter()
+            .find(|entry| u32_of(entry.get("vmid")) == Some(vmid))
+            .and_then(|entry| entry.get("node")?.as_str().map(str::to_owned)))
+    }
+
     /// `GET /cluster/resources?type=vm`: every VMID in use in the cluster
     /// (QEMU and LXC, templates included), sorted. A token without
     /// VM.Audit on a VM does not see it (§1): give the token that right on

@@ -36,7 +36,7 @@ mod values;
 mod vms;
 
 pub use backups::BackupVolume;
-pub use client::Cluster;
+pub use client::{Cluster, is_lock_error};
 pub use cluster::NodeInfo;
 pub use sshkeys::encode_ssh_keys;
 pub use tasks::{TaskEnd, TaskState};

@@ -22,6 +22,12 @@ pub struct Upid {
 }
 
 impl Upid {
+    /// When the task started (Unix seconds), from the UPID's `starttime`.
+    pub fn started_at(&self) -> Option<i64> {
+        let start = self.raw.split(':').nth(4)?;
+        i64::from_str_radix(start, 16).ok()
+    }
+
     pub fn parse(text: &str) -> Result<Self, DriverError> {
         let invalid = || {
             let mut shown: String = text.chars().take(200).collect();

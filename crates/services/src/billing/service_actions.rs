@@ -107,18 +107,24 @@ async fn request_pod(
     let kind = match (action, pod.status) {
         (_, PodStatus::Deleted) => return Ok(0),
         (ServiceAction::Terminate, _) => DELETE_JOB,
-        (ServiceAction::Suspend, PodStatus::Active | PodStatus::Suspended) => {
+        // A pod still being made (provisioned before payment) is stopped
+        // once it is made: the job waits for its provisioning.
+        (
+            ServiceAction::Suspend,
+            PodStatus::Active | PodStatus::Suspended | PodStatus::Provisioning,
+        ) => {
             job.by = Some(SuspendedBy::Billing);
             SUSPEND_JOB
         }
-        (ServiceAction::Unsuspend, PodStatus::Suspended)
-            if pod.suspended_by == Some(SuspendedBy::Billing) =>
-        {
+        // A suspension still under way reads ACTIVE until its job ran: the
+        // resume runs after it, in order, and lifts only billing's.
+        (
+            ServiceAction::Unsuspend,
+            PodStatus::Active | PodStatus::Suspended | PodStatus::Provisioning,
+        ) => {
+            job.by = Some(SuspendedBy::Billing);
             RESUME_JOB
         }
-        // A suspension still under way (the pod reads ACTIVE until its
-        // job ran): the resume runs after it, in order.
-        (ServiceAction::Unsuspend, PodStatus::Active) => RESUME_JOB,
         _ => return Ok(0),
     };
     queue_in(tx, kind, &job, now).await?;

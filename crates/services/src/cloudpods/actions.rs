@@ -109,7 +109,8 @@ pub async fn update(
     pod.updated_at = cx.now();
     let mut tx = cx.store.begin().await?;
     tx.update_cloud_pod_details(&pod).await?;
-    if pod.vmid.is_some() {
+    // A pod still being made takes its details when it is configured.
+    if matches!(pod.status, PodStatus::Active | PodStatus::Suspended) {
         audited_job(
             cx,
             &mut tx,
@@ -144,6 +145,18 @@ pub async fn request(
             SUSPEND_JOB
         }
         PodAction::Resume => {
+            job.by = Some(if customer {
+                SuspendedBy::Customer
+            } else {
+                SuspendedBy::Staff
+            });
+            if cx.principal.access.role == Role::Support
+                && pod.suspended_by == Some(SuspendedBy::Billing)
+            {
+                return Err(ServiceError::Conflict(
+                    "this CloudPod is suspended for an unpaid invoice: a payment (or billing staff) starts it again".into(),
+                ));
+            }
             if customer && pod.suspended_by != Some(SuspendedBy::Customer) {
                 return Err(ServiceError::Conflict(match pod.suspended_by {
                     Some(SuspendedBy::Billing) => {
@@ -248,10 +261,18 @@ pub async fn plan_changed_in(
             "a CloudPod moves only to another CloudPod plan",
         )
     })?;
-    plan_of(&pod)
-        .can_move_to(&to)
+    let from = plan_of(&pod);
+    if from == to {
+        // Only the add-ons changed: the VM stays as it is.
+        return Ok(());
+    }
+    from.can_move_to(&to)
         .map_err(|why| ServiceError::invalid("product_id", why))?;
-    if pod.status.holds_resources() && pod.status != PodStatus::Provisioning {
+    // The pod's plan is the one it is billed for from now on (its disk
+    // never shrinks, so no later change can go below what the VM has);
+    // `cloudpod.resize` makes the VM match it.
+    tx.set_cloud_pod_plan(pod.id, &to, now).await?;
+    if matches!(pod.status, PodStatus::Active | PodStatus::Suspended) {
         queue_in(tx, RESIZE_JOB, &PodJob::new(tenant, pod.id), now).await?;
     }
     Ok(())

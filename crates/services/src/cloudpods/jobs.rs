@@ -1,8 +1,9 @@
-//! The jobs of one pod: a payload naming the pod (and, for a suspension,
-//! who asked), queued with a key per kind and pod so the handlers can run
-//! them in the order asked.
+//! The jobs of one pod: a payload naming the pod and who asked, each
+//! queued under its own key `pod:<id>:<kind>:<nonce>` (two requests are
+//! never merged into one job: a billing suspension must not become the
+//! customer's), so the handlers can run them in the order asked.
 
-use mpanel_domain::cloudpods::{POD_JOBS, SuspendedBy};
+use mpanel_domain::cloudpods::SuspendedBy;
 use mpanel_domain::{CloudPodId, JobId, PodBackupId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::Tx;
@@ -16,7 +17,7 @@ use crate::ServiceError;
 pub struct PodJob {
     pub tenant_id: TenantId,
     pub pod_id: CloudPodId,
-    /// Suspend: who asked (billing, staff, the customer).
+    /// Suspend and resume: who asked (billing, staff, the customer).
     #[serde(default)]
     pub by: Option<SuspendedBy>,
     /// Backup restore: which backup.
@@ -35,18 +36,12 @@ impl PodJob {
     }
 }
 
-/// The key a job of `kind` on `pod` is queued under.
-pub fn key(kind: &str, pod: CloudPodId) -> String {
-    format!("{kind}:{pod}")
+/// The prefix of every key of the pod's jobs.
+pub fn prefix(pod: CloudPodId) -> String {
+    format!("pod:{pod}:")
 }
 
-/// Every key of the pod's jobs (to find an earlier one still under way).
-pub fn keys(pod: CloudPodId) -> Vec<String> {
-    POD_JOBS.iter().map(|kind| key(kind, pod)).collect()
-}
-
-/// Queues `kind` for the job's pod in `tx`; a job of the same kind still
-/// waiting is returned instead of a second one.
+/// Queues `kind` for the job's pod in `tx`, after the pod's earlier jobs.
 pub async fn queue_in(
     tx: &mut Tx,
     kind: &str,
@@ -55,7 +50,7 @@ pub async fn queue_in(
 ) -> Result<JobId, ServiceError> {
     let options = JobOptions {
         queue: "provisioning".into(),
-        unique_key: Some(key(kind, job.pod_id)),
+        unique_key: Some(format!("{}{kind}:{}", prefix(job.pod_id), JobId::new())),
         max_attempts: 10,
         ..JobOptions::default()
     };

@@ -10,6 +10,7 @@ pub mod actions;
 pub mod create;
 pub mod jobs;
 pub mod order_item;
+pub mod plans;
 
 use mpanel_domain::CloudPodId;
 use mpanel_domain::cloudpods::{PodPlan, PodStatus, SEED_PLANS, SuspendedBy};

@@ -81,6 +81,33 @@ pub fn check(options: Option<&Value>, field: &str) -> Result<PodOptions, Service
     })
 }
 
+/// An image a pod asks for must be offered by a cluster of the inventory
+/// (checked when the order is placed, not after it is paid).
+pub async fn check_image(
+    store: &mpanel_store::Store,
+    options: &PodOptions,
+    field: &str,
+) -> Result<(), ServiceError> {
+    let Some(image) = &options.os_image else {
+        return Ok(());
+    };
+    let clusters = store
+        .list_servers(Some(mpanel_domain::provisioning::ServerRole::Cloud))
+        .await?;
+    let offered = clusters.iter().any(|c| {
+        mpanel_domain::cloudpods::ClusterSettings::from_value(&c.settings)
+            .is_ok_and(|s| s.templates.contains_key(image))
+    });
+    if offered {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            format!("{field}.os_image"),
+            format!("no cluster offers the image {image:?}"),
+        ))
+    }
+}
+
 /// A list of OpenSSH public key lines.
 pub fn ssh_keys(value: Option<&Value>, field: &str) -> Result<Vec<String>, ServiceError> {
     let keys = match value {

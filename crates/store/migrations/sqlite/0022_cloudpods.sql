@@ -47,3 +47,7 @@ CREATE TABLE cloud_pod_backups (
     finished_at TEXT
 );
 CREATE INDEX cloud_pod_backups_pod ON cloud_pod_backups (pod_id, id);
+
+-- What the last health check of a server read beyond reachability: for
+-- a Proxmox VE cluster, each node's status, CPU, memory and disk.
+ALTER TABLE servers ADD COLUMN health TEXT;
