@@ -218,6 +218,8 @@ fn provisioning_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(cloudpods::reboot))
         .routes(routes!(cloudpods::resize))
         .routes(routes!(cloudpods::seed_plans))
+        .routes(routes!(cloudpods::backups, cloudpods::backup))
+        .routes(routes!(cloudpods::restore))
         .routes(routes!(dns::zones))
         .routes(routes!(dns::list, dns::put))
         .routes(routes!(dns::replace, dns::delete))

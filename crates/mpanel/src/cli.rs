@@ -47,6 +47,20 @@ pub enum Command {
     /// Server inventory tasks.
     #[command(subcommand)]
     Servers(ServersCommand),
+    /// CloudPod tasks.
+    #[command(subcommand)]
+    Cloudpods(CloudpodsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloudpodsCommand {
+    /// Read every pod's usage now (what the 5-minute `cloudpod.usage` job
+    /// does): CPU, memory, network counters, and metered transfer
+    /// recorded as usage. Prints the report as JSON.
+    Usage,
+    /// Queue the backups that are due now (what the hourly
+    /// `cloudpod.backup_schedule` job does). Prints how many as JSON.
+    Backups,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +228,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             hosting::disk_usage_cmd(config, args).await
         }
         Command::Servers(ServersCommand::Check) => hosting::servers_check_cmd(config).await,
+        Command::Cloudpods(command) => hosting::cloudpods_cmd(config, command).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `mpanel hosting disk-usage`: the hourly disk measurement on demand (an
-//! operator checking a node, or a test at a chosen time), and `mpanel
-//! servers check`: the health check on demand. Each prints its report as
+//! operator checking a node, or a test at a chosen time); `mpanel servers
+//! check`: the health check on demand; `mpanel cloudpods usage|backups`:
+//! a pod usage reading, the due backups queued. Each prints its report as
 //! JSON.
 
 use std::sync::Arc;
@@ -58,5 +59,30 @@ pub async fn servers_check_cmd(config: Config) -> anyhow::Result<()> {
     };
     store.close().await;
     println!("{}", serde_json::json!({"checked": checked?}));
+    Ok(())
+}
+
+pub async fn cloudpods_cmd(
+    config: Config,
+    command: crate::cli::CloudpodsCommand,
+) -> anyhow::Result<()> {
+    use crate::cli::CloudpodsCommand;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&config).await?;
+    let p = provisioner(&config, &store, clock);
+    let report = match command {
+        CloudpodsCommand::Usage => p
+            .meter_pods()
+            .await
+            .map(|r| serde_json::json!(r))
+            .map_err(anyhow::Error::from),
+        CloudpodsCommand::Backups => p
+            .schedule_backups()
+            .await
+            .map(|n| serde_json::json!({"queued": n}))
+            .map_err(anyhow::Error::from),
+    };
+    store.close().await;
+    println!("{}", report?);
     Ok(())
 }

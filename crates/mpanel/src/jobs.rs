@@ -305,6 +305,28 @@ fn register_provisioning(
     register_pod_actions(registry, &provisioner);
     register_mail(registry, &provisioner);
     let p = provisioner.clone();
+    registry.handle(move |_ctx, _: PodUsage| {
+        let p = p.clone();
+        async move {
+            let report = p.meter_pods().await?;
+            if report.unread > 0 {
+                tracing::info!(?report, "CloudPod usage read");
+            }
+            Ok(())
+        }
+    });
+    let p = provisioner.clone();
+    registry.handle(move |_ctx, _: PodBackupSchedule| {
+        let p = p.clone();
+        async move {
+            let queued = p.schedule_backups().await?;
+            if queued > 0 {
+                tracing::info!(queued, "CloudPod backups queued");
+            }
+            Ok(())
+        }
+    });
+    let p = provisioner.clone();
     registry.handle(move |_ctx, _: MeasureDiskUsage| {
         let p = p.clone();
         async move {
@@ -391,6 +413,8 @@ fn register_pod_actions(
                     pods::UPDATE_JOB => p.pod_update(&job, ctx.id).await,
                     pods::RESIZE_JOB => p.pod_resize(&job, ctx.id).await,
                     pods::DELETE_JOB => p.pod_delete(&job, ctx.id).await,
+                    pods::BACKUP_JOB => p.pod_backup(&job, ctx.id).await,
+                    pods::RESTORE_JOB => p.pod_restore(&job, ctx.id).await,
                     other => Err(mpanel_provision::DriverError::Permanent(format!(
                         "{other} is not run here yet"
                     ))),
@@ -472,6 +496,12 @@ fn recurring() -> Vec<mpanel_jobs::Recurring> {
         // a node is read once an hour, one SSH session for all its accounts.
         scheduled::<MeasureDiskUsage>(Schedule::Every(3600), "provisioning", 3),
         scheduled::<MarkOverdue>(Schedule::Every(300), "billing", 3),
+        // Hourly: each running pod gets its daily backup within the hour
+        // it falls due.
+        scheduled::<PodBackupSchedule>(Schedule::Every(3600), "provisioning", 3),
+        // Every 5 minutes: a VM restarted between two readings loses the
+        // transfer since the first (its counters begin again).
+        scheduled::<PodUsage>(Schedule::Every(300), "provisioning", 3),
     ]
 }
 
@@ -514,4 +544,6 @@ empty_payload! {
     BillingRun => "billing.scheduled_run";
     MarkOverdue => "billing.mark_overdue";
     MeasureDiskUsage => mpanel_provision::disk_usage::DISK_USAGE_JOB;
+    PodBackupSchedule => mpanel_domain::cloudpods::BACKUP_SCHEDULE_JOB;
+    PodUsage => mpanel_provision::cloudpod::usage::USAGE_JOB;
 }

@@ -25,6 +25,9 @@ pub struct Faults {
     pub flock_timeouts: Vec<(Option<u32>, u32)>,
     /// Task type → number of `WARN:` lines its next success carries.
     pub warnings: HashMap<String, u32>,
+    /// VMID → bytes sent through the VM on top of its made-up traffic
+    /// (counted in `netout` while it runs).
+    pub traffic: HashMap<u32, u64>,
 }
 
 impl Faults {
@@ -118,6 +121,20 @@ pub fn admin(shared: &Shared, method: &str, rest: &str, body: &Value) -> Reply {
             }
             None => bad("'type' (a task type such as qmdestroy) is required"),
         },
+        ("POST", ["traffic"]) => {
+            let vmid = body
+                .get("vmid")
+                .and_then(Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok());
+            let bytes = body.get("bytes").and_then(Value::as_u64);
+            match (vmid, bytes) {
+                (Some(vmid), Some(bytes)) => {
+                    *world.faults.traffic.entry(vmid).or_insert(0) += bytes;
+                    ok()
+                }
+                _ => bad("'vmid' and 'bytes' are required"),
+            }
+        }
         ("POST", ["token", "revoke"]) => {
             world.token_revoked = true;
             ok()

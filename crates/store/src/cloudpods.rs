@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use mpanel_domain::cloudpods::{PodStatus, SuspendedBy};
+use mpanel_domain::cloudpods::{BackupKind, BackupStatus, PodStatus, SuspendedBy};
 use mpanel_domain::{CloudPodId, CustomerId, PodBackupId, ServerId, SubscriptionId, TenantId};
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -38,13 +38,21 @@ pub struct PodRecord {
     /// The UPID of the last Proxmox task started for the pod.
     pub last_task: Option<String>,
     pub last_error: Option<String>,
+    /// The last usage sample read from the cluster, and when.
+    pub usage: Option<serde_json::Value>,
+    pub usage_at: Option<OffsetDateTime>,
+    /// The VM's network counter (in + out) at that sample.
+    pub net_seen_bytes: i64,
+    /// Transfer not yet recorded as usage (less than one unit).
+    pub net_unbilled_bytes: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 const COLUMNS: &str = "id, tenant_id, customer_id, subscription_id, cluster_id, node, vmid, ipv4, \
     name, hostname, os_image, ssh_keys, notes, plan, vcpus, memory_mb, disk_gb, status, \
-    suspended_by, last_task, last_error, created_at, updated_at";
+    suspended_by, last_task, last_error, usage, usage_at, net_seen_bytes, net_unbilled_bytes, \
+    created_at, updated_at";
 
 fn small(what: &str, v: i64) -> Result<u32, crate::StoreError> {
     u32::try_from(v)
@@ -82,6 +90,12 @@ macro_rules! pod_from_row {
                 .transpose()?,
             last_task: row.try_get("last_task")?,
             last_error: row.try_get("last_error")?,
+            usage: row
+                .try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>("usage")?
+                .map(|u| u.0),
+            usage_at: row.try_get("usage_at")?,
+            net_seen_bytes: row.try_get("net_seen_bytes")?,
+            net_unbilled_bytes: row.try_get("net_unbilled_bytes")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         }
@@ -118,7 +132,8 @@ impl Tx {
     pub async fn insert_cloud_pod(&mut self, p: &PodRecord) -> StoreResult<()> {
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO cloud_pods ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+              $22, $23, $24, $25, $26, $27)"
         ));
         on_tx!(self, |c| {
             sqlx::query(sql)
@@ -143,6 +158,10 @@ impl Tx {
                 .bind(p.suspended_by.map(|s| s.as_str()))
                 .bind(&p.last_task)
                 .bind(&p.last_error)
+                .bind(p.usage.as_ref().map(sqlx::types::Json))
+                .bind(p.usage_at)
+                .bind(p.net_seen_bytes)
+                .bind(p.net_unbilled_bytes)
                 .bind(p.created_at)
                 .bind(p.updated_at)
                 .execute(c)
@@ -519,12 +538,223 @@ pub struct PodBackupRecord {
     pub id: PodBackupId,
     pub tenant_id: TenantId,
     pub pod_id: CloudPodId,
-    /// `RUNNING`, `DONE` or `FAILED`.
-    pub status: String,
+    pub kind: BackupKind,
+    pub status: BackupStatus,
+    /// The archive's volume id on the cluster (`local:backup/vzdump-…`).
     pub volid: Option<String>,
     pub size_bytes: Option<i64>,
+    /// The vzdump task's UPID.
     pub task: Option<String>,
     pub error: Option<String>,
     pub started_at: OffsetDateTime,
     pub finished_at: Option<OffsetDateTime>,
+}
+
+const BACKUP_COLUMNS: &str =
+    "id, tenant_id, pod_id, kind, status, volid, size_bytes, task, error, started_at, finished_at";
+
+macro_rules! backup_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        PodBackupRecord {
+            id: PodBackupId::from_uuid(row.try_get("id")?),
+            tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+            pod_id: CloudPodId::from_uuid(row.try_get("pod_id")?),
+            kind: parse_text("backup kind", row.try_get("kind")?)?,
+            status: parse_text("backup status", row.try_get("status")?)?,
+            volid: row.try_get("volid")?,
+            size_bytes: row.try_get("size_bytes")?,
+            task: row.try_get("task")?,
+            error: row.try_get("error")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+        }
+    }};
+}
+
+/// A usage sample of a pod, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodSample {
+    pub usage: serde_json::Value,
+    pub at: OffsetDateTime,
+    pub net_seen_bytes: i64,
+    pub net_unbilled_bytes: i64,
+}
+
+impl Tx {
+    /// Records a pod's usage sample (with the usage it bills, in the same
+    /// transaction).
+    pub async fn record_pod_sample(&mut self, id: CloudPodId, s: &PodSample) -> StoreResult<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE cloud_pods SET usage = $2, usage_at = $3, net_seen_bytes = $4, \
+                 net_unbilled_bytes = $5 WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(sqlx::types::Json(&s.usage))
+            .bind(s.at)
+            .bind(s.net_seen_bytes)
+            .bind(s.net_unbilled_bytes)
+            .execute(c)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn insert_pod_backup(&mut self, b: &PodBackupRecord) -> StoreResult<()> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO cloud_pod_backups ({BACKUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ));
+        on_tx!(self, |c| {
+            sqlx::query(sql)
+                .bind(b.id.as_uuid())
+                .bind(b.tenant_id.as_uuid())
+                .bind(b.pod_id.as_uuid())
+                .bind(b.kind.as_str())
+                .bind(b.status.as_str())
+                .bind(&b.volid)
+                .bind(b.size_bytes)
+                .bind(&b.task)
+                .bind(&b.error)
+                .bind(b.started_at)
+                .bind(b.finished_at)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The pod's backups, newest first.
+    pub async fn pod_backups(&self, pod: CloudPodId) -> StoreResult<Vec<PodBackupRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {BACKUP_COLUMNS} FROM cloud_pod_backups WHERE pod_id = $1 ORDER BY started_at DESC, id DESC"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql).bind(pod.as_uuid()).fetch_all(p).await? {
+                out.push(backup_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    pub async fn pod_backup(&self, id: PodBackupId) -> StoreResult<Option<PodBackupRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {BACKUP_COLUMNS} FROM cloud_pod_backups WHERE id = $1"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(sql)
+                .bind(id.as_uuid())
+                .fetch_optional(p)
+                .await?
+            {
+                Some(row) => Some(backup_from_row!(&row)),
+                None => None,
+            }
+        });
+        Ok(found)
+    }
+
+    /// Records the backup's vzdump task before it is awaited.
+    pub async fn set_pod_backup_task(&self, id: PodBackupId, task: &str) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query("UPDATE cloud_pod_backups SET task = $2 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(task)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Records how the backup ended.
+    pub async fn finish_pod_backup(&self, b: &PodBackupRecord) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE cloud_pod_backups SET status = $2, volid = $3, size_bytes = $4, error = $5, \
+                 finished_at = $6 WHERE id = $1",
+            )
+            .bind(b.id.as_uuid())
+            .bind(b.status.as_str())
+            .bind(&b.volid)
+            .bind(b.size_bytes)
+            .bind(&b.error)
+            .bind(b.finished_at)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Forgets a backup whose archive was pruned.
+    pub async fn delete_pod_backup(&self, id: PodBackupId) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query("DELETE FROM cloud_pod_backups WHERE id = $1")
+                .bind(id.as_uuid())
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Pods with a VM to meter (running or suspended), after `after`.
+    pub async fn pods_to_meter(
+        &self,
+        after: Option<CloudPodId>,
+        limit: u32,
+    ) -> StoreResult<Vec<PodRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM cloud_pods WHERE status IN ('ACTIVE', 'SUSPENDED') \
+             AND vmid IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql)
+                .bind(after.map(|a| a.as_uuid()))
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+            {
+                out.push(pod_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// Running pods whose newest backup that did not fail started before
+    /// `before` (or that have none), at most `limit`.
+    pub async fn pods_due_for_backup(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<PodRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM cloud_pods p WHERE p.status = 'ACTIVE' AND NOT EXISTS (
+                 SELECT 1 FROM cloud_pod_backups b WHERE b.pod_id = p.id AND b.status <> 'FAILED'
+                   AND b.started_at >= $1)
+             ORDER BY p.id LIMIT $2"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql)
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+            {
+                out.push(pod_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
+    }
 }

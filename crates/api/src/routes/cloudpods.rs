@@ -229,3 +229,74 @@ pub async fn seed_plans(cx: Ctx<perm::CatalogWrite>) -> Result<Json<SeededPlans>
     let items = mpanel_services::cloudpods::plans::seed(&cx).await?;
     Ok(Json(SeededPlans { items }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Backups {
+    pub items: Vec<mpanel_services::cloudpods::backups::BackupView>,
+}
+
+/// A backup (or restore) was accepted: the backup and the job doing it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupAccepted {
+    pub backup: mpanel_services::cloudpods::backups::BackupView,
+    pub job_id: String,
+}
+
+/// The pod's backups, newest first (the policy keeps a daily one, the
+/// newest 7).
+#[utoipa::path(get, path = "/api/cloudpods/{id}/backups", tag = "cloudpods",
+    params(("id" = String, Path)), security(("bearer" = ["CLOUDPODS_READ"])),
+    responses((status = 200, description = "The pod's backups", body = Backups),
+        (status = 404, description = "No such pod (of yours)")))]
+pub async fn backups(
+    cx: Ctx<perm::CloudPodsRead>,
+    Path(id): Path<String>,
+) -> Result<Json<Backups>, Problem> {
+    let items = mpanel_services::cloudpods::backups::list(&cx, pod_id(&id)?).await?;
+    Ok(Json(Backups { items }))
+}
+
+/// A backup now (vzdump to the cluster's backup storage); the oldest
+/// beyond the policy's 7 is pruned once it is made.
+#[utoipa::path(post, path = "/api/cloudpods/{id}/backups", tag = "cloudpods",
+    params(("id" = String, Path)), security(("bearer" = ["CLOUDPODS_OPERATE"])),
+    responses((status = 202, description = "Queued", body = BackupAccepted),
+        (status = 404, description = "No such pod (of yours)"),
+        (status = 409, description = "Not allowed from the pod's status")))]
+pub async fn backup(
+    cx: Ctx<perm::CloudPodsOperate>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<BackupAccepted>), Problem> {
+    let (backup, job) = mpanel_services::cloudpods::backups::request(&cx, pod_id(&id)?).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BackupAccepted {
+            backup,
+            job_id: job.to_string(),
+        }),
+    ))
+}
+
+/// Restore a finished backup of the pod over its VM (stopped, restored,
+/// its plan and cloud-init applied again, started if it ran).
+#[utoipa::path(post, path = "/api/cloudpods/{id}/backups/{backup}/restore", tag = "cloudpods",
+    params(("id" = String, Path), ("backup" = String, Path)),
+    security(("bearer" = ["CLOUDPODS_OPERATE"])),
+    responses((status = 202, description = "Queued", body = BackupAccepted),
+        (status = 404, description = "No such pod (of yours), or no such backup of it"),
+        (status = 409, description = "The backup is not finished, or the pod's status allows no restore")))]
+pub async fn restore(
+    cx: Ctx<perm::CloudPodsOperate>,
+    Path((id, backup)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<BackupAccepted>), Problem> {
+    let backup_id = query::path_id(&backup, "backup")?;
+    let (backup, job) =
+        mpanel_services::cloudpods::backups::restore(&cx, pod_id(&id)?, backup_id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BackupAccepted {
+            backup,
+            job_id: job.to_string(),
+        }),
+    ))
+}

@@ -61,6 +61,24 @@ upper_enum!(
     SuspendedBy { Billing => "BILLING", Staff => "STAFF", Customer => "CUSTOMER" }
 );
 
+upper_enum!(
+    /// A backup: `RUNNING` while vzdump works, then `DONE` (its archive on
+    /// the cluster's backup storage) or `FAILED` with why.
+    BackupStatus { Running => "RUNNING", Done => "DONE", Failed => "FAILED" }
+);
+
+upper_enum!(
+    /// Why a backup was made.
+    BackupKind { Manual => "MANUAL", Scheduled => "SCHEDULED" }
+);
+
+/// Every pod's backup policy: one a day, the newest 7 kept.
+pub const BACKUP_EVERY: time::Duration = time::Duration::days(1);
+pub const BACKUPS_KEPT: usize = 7;
+
+/// The recurring job that queues the pods' daily backups.
+pub const BACKUP_SCHEDULE_JOB: &str = "cloudpod.backup_schedule";
+
 impl PodStatus {
     /// The actions a pod in this status allows.
     pub fn allowed(self) -> &'static [PodAction] {

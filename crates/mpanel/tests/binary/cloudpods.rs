@@ -348,3 +348,133 @@ fn a_cluster_is_registered_with_its_settings_checked_and_its_nodes_read() {
         .unwrap();
     assert_eq!(pve2["online"], false, "{servers:#}");
 }
+
+#[test]
+fn backups_are_made_listed_pruned_to_seven_and_restored() {
+    let pods = Pods::start();
+    let panel = &pods.panel;
+    let order = pods.order("MINI", "pi_backups", json!({}));
+    panel.wait_steps(&order, "COMPLETED");
+    let pod = pods.wait_pod(&pods.subscription_of(&order), "ACTIVE");
+    let id = pod["id"].as_str().unwrap();
+    let vmid = pod["vmid"].as_u64().unwrap();
+    let route = format!("/api/cloudpods/{id}/backups");
+    let done = |n: usize| {
+        eventually(&format!("{n} backups DONE"), || {
+            let list = panel.expect(200, &panel.admin, &format!("GET {route}"), None);
+            let items = list["items"].as_array().unwrap().clone();
+            if items.len() == n && items.iter().all(|b| b["status"] == "DONE") {
+                Ok(items)
+            } else {
+                Err(format!("{list:#}"))
+            }
+        })
+    };
+    for n in 1..=8 {
+        let v = panel.expect(202, &panel.admin, &format!("POST {route}"), None);
+        assert_eq!(v["backup"]["status"], "RUNNING", "{v}");
+        done(n.min(7));
+    }
+    let kept = done(7);
+    let archives: Vec<Value> = pods.pve.run.state()["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["vmid"] == vmid)
+        .cloned()
+        .collect();
+    assert_eq!(
+        archives.len(),
+        7,
+        "the oldest archive was pruned: {archives:#?}"
+    );
+    for b in &kept {
+        assert!(archives.iter().any(|a| a["volid"] == b["volid"]), "{b}");
+    }
+
+    let newest = kept[0]["id"].as_str().unwrap();
+    let v = panel.expect(
+        202,
+        &panel.admin,
+        &format!("POST {route}/{newest}/restore"),
+        None,
+    );
+    assert!(v["job_id"].is_string(), "{v}");
+    panel.wait_job(v["job_id"].as_str().unwrap());
+    let tasks = pods.pve.run.state()["tasks"].as_array().unwrap().clone();
+    assert!(tasks.iter().any(|t| t["type"] == "qmrestore"), "{tasks:#?}");
+    assert_eq!(pods.pve.vm(vmid)["status"], "running");
+    let (status, _) = panel.call(
+        &panel.admin,
+        &format!("POST {route}/{}/restore", uuid_like()),
+        None,
+    );
+    assert_eq!(status, 404);
+}
+
+fn uuid_like() -> &'static str {
+    "01900000-0000-7000-8000-000000000000"
+}
+
+#[test]
+fn a_pods_metered_transfer_is_billed_at_the_next_renewal_by_the_plans_tiers() {
+    let pods = Pods::start();
+    let panel = &pods.panel;
+    // A plan of 9.99 a month with its first 10 GB of transfer free, then
+    // 0.50 per GB.
+    let product = json!({"name": "MINI metered", "slug": "mini-metered", "category": "CLOUDPOD",
+        "billing_model": "USAGE_TIERED", "status": "ACTIVE", "visibility": "PUBLIC", "base_currency": "EUR",
+        "provisioning_template": {"type": "CLOUD_POD", "plan": "MINI", "vcpus": 1, "memory_mb": 1024, "disk_gb": 20},
+        "usage": {"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
+            "tiers": [{"up_to": 10, "unit_price": "0"}, {"up_to": null, "unit_price": "0.50"}]}});
+    let v = panel.expect(
+        201,
+        &panel.admin,
+        "POST /api/billing/products",
+        Some(product),
+    );
+    let id = v["id"].as_str().unwrap().to_owned();
+    let price = json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 999});
+    panel.expect(
+        201,
+        &panel.admin,
+        &format!("POST /api/billing/products/{id}/prices"),
+        Some(price),
+    );
+    let mut plans = pods.plans.clone();
+    plans.insert("MINI", id);
+    let pods = Pods { plans, ..pods };
+    let order = pods.order("MINI", "pi_metered", json!({}));
+    pods.panel.wait_steps(&order, "COMPLETED");
+    let sub = pods.subscription_of(&order);
+    let pod = pods.wait_pod(&sub, "ACTIVE");
+    let vmid = pod["vmid"].as_u64().unwrap();
+
+    // 25.4 GB leave the VM: 25 whole GB are recorded, the rest waits.
+    pods.pve
+        .admin("traffic", json!({"vmid": vmid, "bytes": 25_400_000_000u64}));
+    let report = pods.panel.cloudpods_run("usage");
+    assert_eq!(report["recorded"], 1, "{report}");
+    assert_eq!(
+        pods.panel.cloudpods_run("usage")["recorded"],
+        0,
+        "nothing new to record"
+    );
+    let pod = pods.wait_pod(&sub, "ACTIVE");
+    assert!(
+        pod["usage"]["net_out_bytes"].as_u64().unwrap() >= 25_400_000_000,
+        "{pod:#}"
+    );
+    assert_eq!(pod["quota"]["memory_mb"], 1024);
+
+    // The renewal bills the month and 15 GB beyond the free 10 at 0.50.
+    let renewal = time::OffsetDateTime::now_utc() + time::Duration::days(32);
+    assert_eq!(pods.panel.billing_run(renewal)["invoices"], 1);
+    let (_, page) = pods.panel.call(
+        &pods.panel.admin,
+        "GET /api/billing/invoices?status=ISSUED",
+        None,
+    );
+    let invoice = &page["items"][0];
+    assert_eq!(invoice["subtotal_minor"], 999 + 750, "{page:#}");
+}

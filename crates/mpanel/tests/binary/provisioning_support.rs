@@ -322,6 +322,20 @@ impl Panel {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// `mpanel cloudpods <what>` against this panel's database: the report.
+    pub fn cloudpods_run(&self, what: &str) -> Value {
+        let out = run(
+            self.dir.path(),
+            &["cloudpods", what],
+            &[
+                ("MPANEL_DATABASE_URL", self.db.url()),
+                ("MPANEL_SECRETS_KEY", SECRETS_KEY),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// `mpanel servers check` against this panel's database: the report.
     pub fn servers_check(&self) -> Value {
         let out = run(

@@ -10,9 +10,11 @@
 //! are transient; a 59x means the outcome is unknown, so the next attempt
 //! looks at the VM before doing anything again.
 
+pub mod backups;
 pub mod build;
 pub mod health;
 pub mod lifecycle;
+pub mod usage;
 
 use std::time::Duration;
 

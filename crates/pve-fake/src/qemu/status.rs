@@ -38,7 +38,11 @@ pub fn current(ctx: &Ctx, node: &str, vmid: &str, raw: Raw) -> ApiResult {
     let p = ctx.params(&S, raw, &[("node", node), ("vmid", vmid)])?;
     let world = ctx.shared.world();
     let vm = world.vm_on(node, super::vmid(&p)).map_err(die)?;
-    let (netin, netout) = net(vm);
+    let (netin, mut netout) = net(vm);
+    // Traffic a test sent through the VM since it started.
+    if vm.is_running() {
+        netout += world.faults.traffic.get(&vm.vmid).copied().unwrap_or(0);
+    }
     let maxmem = vm.memory_mib() << 20;
     let mut v = json!({
         "vmid": vm.vmid,

@@ -47,7 +47,7 @@ fn refuse(pod: &PodRecord, action: PodAction) -> ServiceError {
     }
 }
 
-fn check(pod: &PodRecord, action: PodAction) -> Result<(), ServiceError> {
+pub(crate) fn check(pod: &PodRecord, action: PodAction) -> Result<(), ServiceError> {
     pod.status.check(action).map_err(|_| refuse(pod, action))
 }
 

@@ -7,6 +7,7 @@
 //! only: another's is 404.
 
 pub mod actions;
+pub mod backups;
 pub mod create;
 pub mod jobs;
 pub mod order_item;
@@ -58,6 +59,13 @@ pub struct PodView {
     pub last_task: Option<String>,
     /// Why the last action (or provisioning) failed, if it did.
     pub last_error: Option<String>,
+    /// The last reading of the VM (`cpu`, `memory_bytes`,
+    /// `memory_max_bytes`, `disk_max_bytes`, `net_in_bytes`,
+    /// `net_out_bytes`, `uptime_secs`), to set against `quota`.
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub usage_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -96,6 +104,8 @@ pub fn view(p: PodRecord) -> PodView {
         notes: p.notes,
         last_task: p.last_task,
         last_error: p.last_error,
+        usage: p.usage,
+        usage_at: p.usage_at,
         created_at: p.created_at,
         updated_at: p.updated_at,
     }

@@ -191,6 +191,10 @@ pub async fn create_in(
         suspended_by: None,
         last_task: None,
         last_error: None,
+        usage: None,
+        usage_at: None,
+        net_seen_bytes: 0,
+        net_unbilled_bytes: 0,
         created_at: now,
         updated_at: now,
     })

@@ -24,6 +24,13 @@ CREATE TABLE cloud_pods (
     suspended_by    TEXT,
     last_task       TEXT,
     last_error      TEXT,
+    -- The last usage sample (status/current): CPU, memory, network
+    -- counters; the network counter seen and the transfer not yet
+    -- recorded as usage (whole units only are recorded).
+    usage           jsonb,
+    usage_at        timestamptz,
+    net_seen_bytes  bigint NOT NULL DEFAULT 0,
+    net_unbilled_bytes bigint NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL
 );
@@ -38,6 +45,8 @@ CREATE TABLE cloud_pod_backups (
     id          uuid PRIMARY KEY,
     tenant_id   uuid NOT NULL REFERENCES tenants (id),
     pod_id      uuid NOT NULL REFERENCES cloud_pods (id),
+    -- MANUAL (asked for) or SCHEDULED (the pod's daily policy).
+    kind        TEXT NOT NULL,
     status      TEXT NOT NULL,
     volid       TEXT,
     size_bytes  bigint,

@@ -24,6 +24,13 @@ CREATE TABLE cloud_pods (
     suspended_by    TEXT,
     last_task       TEXT,
     last_error      TEXT,
+    -- The last usage sample (status/current): CPU, memory, network
+    -- counters; the network counter seen and the transfer not yet
+    -- recorded as usage (whole units only are recorded).
+    usage           TEXT,
+    usage_at        TEXT,
+    net_seen_bytes  INTEGER NOT NULL DEFAULT 0,
+    net_unbilled_bytes INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 );
@@ -38,6 +45,8 @@ CREATE TABLE cloud_pod_backups (
     id          BLOB PRIMARY KEY NOT NULL,
     tenant_id   BLOB NOT NULL REFERENCES tenants (id),
     pod_id      BLOB NOT NULL REFERENCES cloud_pods (id),
+    -- MANUAL (asked for) or SCHEDULED (the pod's daily policy).
+    kind        TEXT NOT NULL,
     status      TEXT NOT NULL,
     volid       TEXT,
     size_bytes  INTEGER,
