@@ -395,7 +395,7 @@ fn register_pod_actions(
         registry.register(kind, move |ctx, job: PodJob| {
             let p = p.clone();
             async move {
-                let prefix = mpanel_services::cloudpods::jobs::prefix(job.pod_id);
+                let prefix = mpanel_services::cloudpods::jobs::prefix_of(&ctx.kind, job.pod_id);
                 if p.store
                     .earlier_job_under(&prefix, ctx.id)
                     .await
@@ -420,7 +420,8 @@ fn register_pod_actions(
                     ))),
                 };
                 if let Err(e) = &done {
-                    p.note_pod_failure(job.pod_id, e).await;
+                    let last = ctx.attempt >= ctx.max_attempts;
+                    p.note_pod_failure(job.pod_id, e, last).await;
                 }
                 Ok(done?)
             }

@@ -583,23 +583,35 @@ pub struct PodSample {
 
 impl Tx {
     /// Records a pod's usage sample (with the usage it bills, in the same
-    /// transaction).
-    pub async fn record_pod_sample(&mut self, id: CloudPodId, s: &PodSample) -> StoreResult<()> {
-        on_tx!(self, |c| {
+    /// transaction) if the pod still holds the sample `prev` was read
+    /// after; `false` when another reading got there first (then nothing
+    /// of this one may be kept).
+    pub async fn record_pod_sample(
+        &mut self,
+        id: CloudPodId,
+        prev: &PodRecord,
+        s: &PodSample,
+    ) -> StoreResult<bool> {
+        let done = on_tx!(self, |c| {
             sqlx::query(
                 "UPDATE cloud_pods SET usage = $2, usage_at = $3, net_seen_bytes = $4, \
-                 net_unbilled_bytes = $5 WHERE id = $1",
+                 net_unbilled_bytes = $5 WHERE id = $1 AND net_seen_bytes = $6 \
+                 AND net_unbilled_bytes = $7 AND (usage_at = $8 OR (usage_at IS NULL AND $9))",
             )
             .bind(id.as_uuid())
             .bind(sqlx::types::Json(&s.usage))
             .bind(s.at)
             .bind(s.net_seen_bytes)
             .bind(s.net_unbilled_bytes)
+            .bind(prev.net_seen_bytes)
+            .bind(prev.net_unbilled_bytes)
+            .bind(prev.usage_at)
+            .bind(prev.usage_at.is_none())
             .execute(c)
             .await?
             .rows_affected()
         });
-        Ok(())
+        Ok(done == 1)
     }
 
     pub async fn insert_pod_backup(&mut self, b: &PodBackupRecord) -> StoreResult<()> {

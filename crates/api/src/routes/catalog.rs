@@ -265,7 +265,8 @@ pub async fn get(
     params(("id" = String, Path, description = "Product id")),
     security(("bearer" = ["CATALOG_WRITE"])),
     responses((status = 200, description = "Changed", body = ProductView),
-        (status = 404, description = "No such product")))]
+        (status = 404, description = "No such product"),
+        (status = 409, description = "The slug is taken, or the billing model changes while the product has prices")))]
 pub async fn update(
     cx: Ctx<perm::CatalogWrite>,
     Path(id): Path<String>,

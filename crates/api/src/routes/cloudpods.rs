@@ -12,7 +12,7 @@ use mpanel_services::Context;
 use mpanel_services::billing::plan_change::UpdateView;
 use mpanel_services::cloudpods::actions::{self, PodPatch};
 use mpanel_services::cloudpods::create::{self, NewPodInput};
-use mpanel_services::cloudpods::{self, PodView};
+use mpanel_services::cloudpods::{self, PodDetail, PodView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -98,16 +98,16 @@ pub async fn create(
     .await
 }
 
-/// One pod: status, plan and quota, node, VMID, address, the last task
-/// and its error.
+/// One pod: status, plan and quota with the last usage reading, node,
+/// VMID, address, the last task and its error, and its backups.
 #[utoipa::path(get, path = "/api/cloudpods/{id}", tag = "cloudpods",
     params(("id" = String, Path)), security(("bearer" = ["CLOUDPODS_READ"])),
-    responses((status = 200, description = "The pod", body = PodView),
+    responses((status = 200, description = "The pod", body = PodDetail),
         (status = 404, description = "No such pod (of yours)")))]
 pub async fn get(
     cx: Ctx<perm::CloudPodsRead>,
     Path(id): Path<String>,
-) -> Result<Json<PodView>, Problem> {
+) -> Result<Json<PodDetail>, Problem> {
     Ok(Json(cloudpods::get(&cx, pod_id(&id)?).await?))
 }
 

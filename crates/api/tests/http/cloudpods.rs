@@ -4,6 +4,7 @@
 //! and the moves a pod's status allows. Provisioning on Proxmox VE is
 //! proven end to end in the binary's tests against the Proxmox fake.
 
+use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::cloudpods::{PodStatus, SuspendedBy};
 use mpanel_domain::identity::Role;
 use reqwest::Method;
@@ -315,7 +316,8 @@ async fn staff_make_a_pod_for_a_customer_who_alone_sees_and_acts_on_it() {
         "{v}"
     );
 
-    // Suspended for an unpaid invoice: Jane cannot start it, billing staff can.
+    // Suspended for an unpaid invoice: nobody starts the pod while its
+    // subscription is suspended; once it is in good standing, staff can.
     let pod_id: mpanel_domain::CloudPodId = id.parse().unwrap();
     app.store
         .set_cloud_pod_status(
@@ -326,6 +328,43 @@ async fn staff_make_a_pod_for_a_customer_who_alone_sees_and_acts_on_it() {
         )
         .await
         .unwrap();
+    let sub_id: mpanel_domain::SubscriptionId =
+        pod["subscription_id"].as_str().unwrap().parse().unwrap();
+    let set_subscription = |status: SubscriptionStatus| {
+        let store = app.store.clone();
+        let tenant = admin.tenant_id;
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let mut sub = tx
+                .subscription_for_update(tenant, sub_id)
+                .await
+                .unwrap()
+                .unwrap();
+            sub.status = status;
+            tx.save_subscription(&sub).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    set_subscription(SubscriptionStatus::Suspended).await;
+    let support = app
+        .account("alpha", "support@alpha.test", Role::Support)
+        .await;
+    for token in [
+        &jane.access_token,
+        &support.access_token,
+        &admin.access_token,
+    ] {
+        let (status, v) = send(&app, Method::POST, token, &format!("{path}/resume"), None).await;
+        assert_eq!(status, 409, "{v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap()
+                .contains("subscription is suspended"),
+            "{v}"
+        );
+    }
+    set_subscription(SubscriptionStatus::Active).await;
     let (status, v) = send(
         &app,
         Method::POST,
@@ -334,27 +373,18 @@ async fn staff_make_a_pod_for_a_customer_who_alone_sees_and_acts_on_it() {
         None,
     )
     .await;
-    assert_eq!(status, 409, "{v}");
+    assert_eq!(
+        status, 409,
+        "the customer does not lift billing's hold: {v}"
+    );
     assert!(
         v["detail"].as_str().unwrap().contains("unpaid invoice"),
         "{v}"
     );
-    let support = app
-        .account("alpha", "support@alpha.test", Role::Support)
-        .await;
-    let (status, _) = send(
-        &app,
-        Method::POST,
-        &support.access_token,
-        &format!("{path}/resume"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 409, "support does not lift a billing suspension");
     let (status, v) = send(
         &app,
         Method::POST,
-        &admin.access_token,
+        &support.access_token,
         &format!("{path}/resume"),
         None,
     )

@@ -410,6 +410,17 @@ fn backups_are_made_listed_pruned_to_seven_and_restored() {
         None,
     );
     assert_eq!(status, 404);
+
+    // A deleted pod leaves no archive behind.
+    panel.expect(
+        202,
+        &panel.admin,
+        &format!("DELETE /api/cloudpods/{id}"),
+        None,
+    );
+    pods.wait_pod(&pods.subscription_of(&order), "DELETED");
+    let left: Vec<Value> = pods.pve.run.state()["backups"].as_array().unwrap().clone();
+    assert!(left.iter().all(|b| b["vmid"] != vmid), "{left:#?}");
 }
 
 fn uuid_like() -> &'static str {

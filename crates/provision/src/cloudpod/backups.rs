@@ -18,6 +18,13 @@ use crate::DriverError;
 use crate::proxmox::Upid;
 use crate::saga::Provisioner;
 
+/// The archive's file name in a vzdump log line, if it names one.
+fn archive_named_in(line: &str) -> Option<String> {
+    let rest = line.split("creating vzdump archive '").nth(1)?;
+    let path = rest.split('\'').next()?;
+    path.rsplit('/').next().map(str::to_owned)
+}
+
 impl Provisioner {
     async fn job_backup(&self, job: &PodJob) -> Result<(PodRecord, PodBackupRecord), DriverError> {
         let pod = self.pod(job.pod_id).await?;
@@ -78,18 +85,31 @@ impl Provisioner {
             .into_iter()
             .map(|v| v.volid)
             .collect();
-        let upid = match backup.task.as_deref().map(Upid::parse) {
-            Some(Ok(upid)) => upid,
-            _ => {
+        let adopted = match backup.task.as_deref().map(Upid::parse) {
+            Some(Ok(upid)) if self.adopt(&api, &upid).await? => Some(upid),
+            _ => None,
+        };
+        let upid = match adopted {
+            Some(upid) => upid,
+            None => {
                 let upid = api.cluster.backup(node, vmid, &storage).await?;
                 self.store
                     .set_pod_backup_task(backup.id, &upid.to_string())
                     .await
                     .map_err(store_err)?;
+                self.await_task(&api, &upid).await?;
                 upid
             }
         };
-        self.await_task(&api, &upid).await?;
+        // vzdump names its archive in its log ("creating vzdump archive
+        // '/…/vzdump-qemu-105-….vma.zst'"): that file is this backup's.
+        let named = api
+            .cluster
+            .task_error_log(&upid)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .find_map(|line| archive_named_in(line));
         let recorded: Vec<String> = self
             .store
             .pod_backups(pod.id)
@@ -103,7 +123,12 @@ impl Provisioner {
             .await?
             .into_iter()
             .filter(|v| !recorded.contains(&v.volid))
-            .max_by_key(|v| (!before.contains(&v.volid), v.ctime))
+            .max_by_key(|v| {
+                let is_named = named
+                    .as_deref()
+                    .is_some_and(|file| v.volid.ends_with(&format!("/{file}")));
+                (is_named, !before.contains(&v.volid), v.ctime)
+            })
             .map(|v| (v.volid, v.size))
             .ok_or_else(|| {
                 DriverError::Permanent(format!(
@@ -154,6 +179,37 @@ impl Provisioner {
         Ok(())
     }
 
+    /// Deletes every archive of the pod from the storage and forgets its
+    /// backups (a deleted pod leaves nothing behind, and its VMID may be
+    /// given to another pod).
+    pub(crate) async fn delete_archives(
+        &self,
+        api: &Api,
+        pod: &PodRecord,
+    ) -> Result<(), DriverError> {
+        let Some(node) = pod.node.as_deref() else {
+            return Ok(());
+        };
+        let storage = api.settings.backup_storage().to_owned();
+        for backup in self.store.pod_backups(pod.id).await.map_err(store_err)? {
+            if let Some(volid) = &backup.volid {
+                let gone = match api.cluster.delete_volume(node, &storage, volid).await {
+                    Ok(Some(upid)) => self.await_task(api, &upid).await.map(drop),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = gone {
+                    tracing::warn!(pod = %pod.id, %volid, error = %e, "an archive of a deleted pod was not deleted");
+                }
+            }
+            self.store
+                .delete_pod_backup(backup.id)
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
+    }
+
     /// `cloudpod.restore`.
     pub async fn pod_restore(&self, job: &PodJob, this: JobId) -> Result<(), DriverError> {
         let (pod, backup) = self.job_backup(job).await?;
@@ -195,8 +251,8 @@ impl Provisioner {
             && upid
                 .started_at()
                 .is_some_and(|t| t >= since.unix_timestamp())
+            && self.adopt(api, &upid).await?
         {
-            self.await_task(api, &upid).await?;
             return Ok(());
         }
         let (node, vmid) = where_is(pod)?;
@@ -223,5 +279,20 @@ impl Provisioner {
             tx.commit().await.map_err(store_err)?;
         }
         Ok(due.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::archive_named_in;
+
+    #[test]
+    fn the_archive_is_read_from_vzdumps_log() {
+        let line = "INFO: creating vzdump archive '/var/lib/vz/dump/vzdump-qemu-105-2026_12_03-10_00_00.vma.zst'";
+        assert_eq!(
+            archive_named_in(line).as_deref(),
+            Some("vzdump-qemu-105-2026_12_03-10_00_00.vma.zst")
+        );
+        assert_eq!(archive_named_in("INFO: starting new backup job"), None);
     }
 }

@@ -29,21 +29,45 @@ pub fn asked_at(job: JobId) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Whether `by` may lift a suspension by `was`: billing's only billing
-/// (a payment) or staff; staff's only staff; the customer's anyone.
+/// How strong a suspension is: billing's over staff's over the
+/// customer's. A suspension keeps the strongest reason asked for.
+fn rank(by: SuspendedBy) -> u8 {
+    match by {
+        SuspendedBy::Customer => 1,
+        SuspendedBy::Staff => 2,
+        SuspendedBy::Billing => 3,
+    }
+}
+
+/// Whether a resume asked by `by` lifts a suspension by `was`, the
+/// subscription being in good standing (a suspended subscription keeps
+/// its pod stopped whoever asks): the customer lifts only their own,
+/// billing (a payment) its own and the customer's, staff any.
 fn may_lift(by: SuspendedBy, was: Option<SuspendedBy>) -> bool {
-    match was {
-        None | Some(SuspendedBy::Customer) => true,
-        Some(SuspendedBy::Billing) => by != SuspendedBy::Customer,
-        Some(SuspendedBy::Staff) => by == SuspendedBy::Staff,
+    match (by, was) {
+        (_, None) | (_, Some(SuspendedBy::Customer)) => true,
+        (SuspendedBy::Staff, _) => true,
+        (SuspendedBy::Billing, Some(SuspendedBy::Billing)) => true,
+        _ => false,
     }
 }
 
 impl Provisioner {
-    /// Shows a job's final failure on the pod (not a wait, not a retry,
-    /// and never over the reason a pod's provisioning failed).
-    pub async fn note_pod_failure(&self, pod: mpanel_domain::CloudPodId, e: &DriverError) {
-        if !matches!(e, DriverError::Permanent(_)) {
+    /// Shows a job's final failure on the pod (a permanent one, or the
+    /// last attempt's; never a wait, and never over the reason a pod's
+    /// provisioning failed).
+    pub async fn note_pod_failure(
+        &self,
+        pod: mpanel_domain::CloudPodId,
+        e: &DriverError,
+        last_attempt: bool,
+    ) {
+        let fatal = match e {
+            DriverError::Permanent(_) => true,
+            DriverError::Transient(_) => last_attempt,
+            DriverError::Waiting { .. } => false,
+        };
+        if !fatal {
             return;
         }
         match self.store.cloud_pods_by_id(pod).await {
@@ -113,6 +137,22 @@ impl Provisioner {
             .map_err(store_err)
     }
 
+    /// Whether the pod's subscription may run it (not suspended, not
+    /// ended).
+    async fn subscription_in_good_standing(&self, pod: &PodRecord) -> Result<bool, DriverError> {
+        use mpanel_domain::billing::subscription::SubscriptionStatus;
+        let sub = self
+            .store
+            .subscription_ref(pod.subscription_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| DriverError::Permanent("the subscription is gone".into()))?;
+        Ok(matches!(
+            sub.status,
+            SubscriptionStatus::Active | SubscriptionStatus::PendingActivation
+        ))
+    }
+
     /// The pod's cluster, and the pod with the node its VM is on now.
     async fn located(&self, pod: PodRecord) -> Result<(Api, PodRecord), DriverError> {
         let api = self.pod_api(&pod).await?;
@@ -135,11 +175,15 @@ impl Provisioner {
         let pod = self.job_pod(job).await?;
         self.needs_vm(&pod, this).await?;
         let by = job.by.unwrap_or(SuspendedBy::Staff);
+        // Billing's suspension that a payment overtook: nothing to stop.
+        if by == SuspendedBy::Billing && self.subscription_in_good_standing(&pod).await? {
+            return Ok(());
+        }
         let (api, pod) = self.located(pod).await?;
         let (node, vmid) = where_is(&pod)?;
         self.stop_vm(&api, &pod, node, vmid).await?;
         let kept = match (pod.status, pod.suspended_by) {
-            (PodStatus::Suspended, Some(was)) if !may_lift(by, Some(was)) => was,
+            (PodStatus::Suspended, Some(was)) if rank(was) > rank(by) => was,
             _ => by,
         };
         self.record_status(&pod, PodStatus::Suspended, Some(kept))
@@ -153,6 +197,15 @@ impl Provisioner {
         let pod = self.job_pod(job).await?;
         self.needs_vm(&pod, this).await?;
         let by = job.by.unwrap_or(SuspendedBy::Staff);
+        if !self.subscription_in_good_standing(&pod).await? {
+            if by == SuspendedBy::Billing {
+                // A payment's resume that a new suspension overtook.
+                return Ok(());
+            }
+            return Err(DriverError::Permanent(
+                "the CloudPod's subscription is suspended: it starts again when the subscription does".into(),
+            ));
+        }
         if pod.status == PodStatus::Suspended && !may_lift(by, pod.suspended_by) {
             if by == SuspendedBy::Customer {
                 return Err(DriverError::Permanent(
@@ -238,6 +291,7 @@ impl Provisioner {
         if pod.vmid.is_some() {
             let api = self.pod_api(&pod).await?;
             self.destroy_vm(&api, &pod).await?;
+            self.delete_archives(&api, &pod).await?;
         }
         self.store
             .release_cloud_pod(pod.id, PodStatus::Deleted, None, self.clock.now())
@@ -259,6 +313,7 @@ mod tests {
         assert!(may_lift(Billing, Some(Billing)));
         assert!(!may_lift(Billing, Some(Staff)));
         assert!(may_lift(Staff, Some(Billing)));
+        assert!(rank(Billing) > rank(Staff) && rank(Staff) > rank(Customer));
     }
 
     #[test]

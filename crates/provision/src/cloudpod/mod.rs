@@ -160,14 +160,29 @@ impl Provisioner {
             && upid
                 .started_at()
                 .is_some_and(|t| t >= since.unix_timestamp())
+            && self.adopt(api, &upid).await?
         {
-            self.await_task(api, &upid).await?;
             return Ok(());
         }
         let (node, vmid) = build::where_is(pod)?;
         let upid = api.cluster.power(node, vmid, action).await?;
         self.follow(api, pod.id, &upid).await?;
         Ok(())
+    }
+
+    /// Follows a task a job started before: `true` once it ended well
+    /// (awaited if still running), `false` when it failed (the caller
+    /// starts it again: a lock error it met has gone with its task).
+    pub(crate) async fn adopt(&self, api: &Api, upid: &Upid) -> Result<bool, DriverError> {
+        match api.cluster.task(upid).await? {
+            crate::proxmox::TaskState::Stopped(TaskEnd::Ok { .. }) => Ok(true),
+            crate::proxmox::TaskState::Stopped(TaskEnd::Failed(_)) => Ok(false),
+            crate::proxmox::TaskState::Running => match self.await_task(api, upid).await {
+                Ok(_) => Ok(true),
+                Err(DriverError::Transient(_)) => Ok(false),
+                Err(e) => Err(e),
+            },
+        }
     }
 
     /// The node that holds the pod's VM now: the recorded one, or the one

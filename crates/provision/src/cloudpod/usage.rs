@@ -107,22 +107,26 @@ impl Provisioner {
             .saturating_add(transfer_since(pod.net_seen_bytes, counter));
         let now = self.clock.now();
         let mut usage = Vec::new();
-        if let Some((metric, unit)) = self.metered_transfer(pod).await? {
-            let units = unbilled / unit;
-            if units > 0 {
-                unbilled -= units * unit;
-                usage.push(NewUsage {
-                    subscription: pod.subscription_id,
-                    metric,
-                    quantity: units,
-                    occurred_at: now,
-                    idempotency_key: format!(
-                        "pod:{}:transfer:{}",
-                        pod.id,
-                        now.unix_timestamp_nanos()
-                    ),
-                });
+        match self.metered_transfer(pod).await? {
+            Some((metric, unit)) => {
+                let units = unbilled / unit;
+                if units > 0 {
+                    unbilled -= units * unit;
+                    // Named after the reading it follows: a second run from
+                    // the same reading is the same record.
+                    let after = pod.usage_at.map_or(0, |t| t.unix_timestamp_nanos());
+                    usage.push(NewUsage {
+                        subscription: pod.subscription_id,
+                        metric,
+                        quantity: units,
+                        occurred_at: now,
+                        idempotency_key: format!("pod:{}:transfer:{after}", pod.id),
+                    });
+                }
             }
+            // A plan that does not meter transfer gathers none to bill
+            // later (a move to a metered plan starts from zero).
+            None => unbilled = 0,
         }
         let sample = PodSample {
             usage: sample_json(&status),
@@ -131,9 +135,15 @@ impl Provisioner {
             net_unbilled_bytes: unbilled,
         };
         let mut tx = self.store.begin().await.map_err(store_err)?;
-        tx.record_pod_sample(pod.id, &sample)
+        if !tx
+            .record_pod_sample(pod.id, pod, &sample)
             .await
-            .map_err(store_err)?;
+            .map_err(store_err)?
+        {
+            // Another reading (the job and `mpanel cloudpods usage` at
+            // once) recorded this stretch: it is not counted twice.
+            return Ok(false);
+        }
         if !usage.is_empty() {
             tx.insert_usage(pod.tenant_id, &usage, now)
                 .await

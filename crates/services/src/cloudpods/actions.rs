@@ -3,7 +3,7 @@
 //! allowed actions otherwise), queued as one of the pod's jobs and
 //! audited, in one transaction.
 
-use mpanel_domain::billing::subscription::CancelMode;
+use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus};
 use mpanel_domain::catalog::ProvisioningTemplate;
 use mpanel_domain::cloudpods::{
     DELETE_JOB, PodAction, PodPlan, PodStatus, REBOOT_JOB, RESIZE_JOB, RESUME_JOB, SUSPEND_JOB,
@@ -150,11 +150,14 @@ pub async fn request(
             } else {
                 SuspendedBy::Staff
             });
-            if cx.principal.access.role == Role::Support
-                && pod.suspended_by == Some(SuspendedBy::Billing)
-            {
+            let sub = cx
+                .store
+                .subscription_ref(pod.subscription_id)
+                .await?
+                .ok_or_else(ServiceError::missing("subscription"))?;
+            if sub.status == SubscriptionStatus::Suspended {
                 return Err(ServiceError::Conflict(
-                    "this CloudPod is suspended for an unpaid invoice: a payment (or billing staff) starts it again".into(),
+                    "this CloudPod's subscription is suspended (an unpaid invoice, or by staff): it starts again when the subscription is paid or resumed".into(),
                 ));
             }
             if customer && pod.suspended_by != Some(SuspendedBy::Customer) {

@@ -3,7 +3,7 @@
 //! never merged into one job: a billing suspension must not become the
 //! customer's), so the handlers can run them in the order asked.
 
-use mpanel_domain::cloudpods::SuspendedBy;
+use mpanel_domain::cloudpods::{BACKUP_JOB, RESTORE_JOB, SuspendedBy};
 use mpanel_domain::{CloudPodId, JobId, PodBackupId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::Tx;
@@ -36,10 +36,31 @@ impl PodJob {
     }
 }
 
-/// The prefix of every key of the pod's jobs.
+/// The prefix of the keys of the pod's jobs that run strictly in order
+/// (power, details, resize, delete).
 pub fn prefix(pod: CloudPodId) -> String {
     format!("pod:{pod}:")
 }
+
+/// The prefix of the pod's backup and restore jobs: in order among
+/// themselves, but never in front of a suspension, a payment's resume or a
+/// delete (a vzdump may wait hours for its node's lock).
+pub fn backup_prefix(pod: CloudPodId) -> String {
+    format!("podbackup:{pod}:")
+}
+
+/// The prefix `kind` is queued under.
+pub fn prefix_of(kind: &str, pod: CloudPodId) -> String {
+    if kind == BACKUP_JOB || kind == RESTORE_JOB {
+        backup_prefix(pod)
+    } else {
+        prefix(pod)
+    }
+}
+
+/// How often a pod's job is tried: with the queue's back-off, about a
+/// day, so a payment's resume outlives a cluster's outage.
+pub const POD_JOB_ATTEMPTS: i32 = 20;
 
 /// Queues `kind` for the job's pod in `tx`, after the pod's earlier jobs.
 pub async fn queue_in(
@@ -50,8 +71,12 @@ pub async fn queue_in(
 ) -> Result<JobId, ServiceError> {
     let options = JobOptions {
         queue: "provisioning".into(),
-        unique_key: Some(format!("{}{kind}:{}", prefix(job.pod_id), JobId::new())),
-        max_attempts: 10,
+        unique_key: Some(format!(
+            "{}{kind}:{}",
+            prefix_of(kind, job.pod_id),
+            JobId::new()
+        )),
+        max_attempts: POD_JOB_ATTEMPTS,
         ..JobOptions::default()
     };
     let (id, _) = enqueue(tx, kind, job, &options, now).await?;

@@ -167,6 +167,26 @@ pub async fn record(cx: &Context, id: CloudPodId) -> Result<PodRecord, ServiceEr
     }
 }
 
-pub async fn get(cx: &Context, id: CloudPodId) -> Result<PodView, ServiceError> {
-    record(cx, id).await.map(view)
+/// One pod with its backups.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PodDetail {
+    #[serde(flatten)]
+    pub pod: PodView,
+    /// Newest first.
+    pub backups: Vec<backups::BackupView>,
+}
+
+pub async fn get(cx: &Context, id: CloudPodId) -> Result<PodDetail, ServiceError> {
+    let pod = record(cx, id).await?;
+    let backups = cx
+        .store
+        .pod_backups(pod.id)
+        .await?
+        .into_iter()
+        .map(backups::view)
+        .collect();
+    Ok(PodDetail {
+        pod: view(pod),
+        backups,
+    })
 }
