@@ -44,12 +44,12 @@ fn rank(by: SuspendedBy) -> u8 {
 /// its pod stopped whoever asks): the customer lifts only their own,
 /// billing (a payment) its own and the customer's, staff any.
 fn may_lift(by: SuspendedBy, was: Option<SuspendedBy>) -> bool {
-    match (by, was) {
-        (_, None) | (_, Some(SuspendedBy::Customer)) => true,
-        (SuspendedBy::Staff, _) => true,
-        (SuspendedBy::Billing, Some(SuspendedBy::Billing)) => true,
-        _ => false,
-    }
+    matches!(
+        (by, was),
+        (_, None | Some(SuspendedBy::Customer))
+            | (SuspendedBy::Staff, _)
+            | (SuspendedBy::Billing, Some(SuspendedBy::Billing))
+    )
 }
 
 impl Provisioner {
