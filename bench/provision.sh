@@ -17,15 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
 
-ENGINE=sqlite
-while [ $# -gt 0 ]; do
-    case $1 in
-        --engine) ENGINE=${2:?--engine sqlite|postgres}; shift 2 ;;
-        --engine=*) ENGINE=${1#--engine=}; shift ;;
-        *) echo "usage: bash bench/provision.sh [--engine sqlite|postgres]" >&2; exit 2 ;;
-    esac
-done
-case $ENGINE in sqlite|postgres) ;; *) echo "--engine: sqlite or postgres" >&2; exit 2 ;; esac
+. bench/lib/engine.sh
+parse_engine bench/provision.sh "$@"
 
 ensure_provisioning_packages postgresql
 DB_ARGS=()

@@ -1,5 +1,6 @@
 //! What a fake cluster looks like at start and how fast it behaves.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One node of the fake cluster.
@@ -35,6 +36,17 @@ pub struct Config {
     pub templates: Vec<String>,
     /// How long a task (clone, backup, start, …) runs before it stops.
     pub task_duration: Duration,
+    /// When set, a clone (`qmclone`) runs a time drawn uniformly from
+    /// this range (both ends included) instead of `task_duration`: a real
+    /// full clone copies a disk for seconds, while a start or a resize
+    /// takes a moment.
+    pub clone_duration: Option<(Duration, Duration)>,
+    /// When set, every worker task that ends after its duration appends
+    /// one JSON line to this file: `upid`, `type`, `id`, `node`,
+    /// `exitstatus`, and `start_ms`/`end_ms` (ms since the epoch; the task
+    /// list's `starttime` is in whole seconds). For benchmarks that tell
+    /// the time spent in tasks from the rest.
+    pub task_log: Option<PathBuf>,
     /// How long a 401 is held back (PVE waits 3 s).
     pub auth_delay: Duration,
 }
@@ -46,6 +58,8 @@ impl Default for Config {
             nodes: vec![NodeSpec::standard("pve1"), NodeSpec::standard("pve2")],
             templates: vec!["debian-12".to_owned(), "ubuntu-24.04".to_owned()],
             task_duration: Duration::from_millis(300),
+            clone_duration: None,
+            task_log: None,
             auth_delay: Duration::from_secs(3),
         }
     }

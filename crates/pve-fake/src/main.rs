@@ -26,6 +26,14 @@ struct Args {
     /// How long a task (clone, backup, start, …) runs.
     #[arg(long, default_value_t = 300)]
     task_ms: u64,
+    /// A clone instead runs a uniformly random time in this range, in ms:
+    /// `MIN-MAX` (e.g. `2000-5000`).
+    #[arg(long, value_parser = parse_range_ms)]
+    clone_ms: Option<(u64, u64)>,
+    /// Append each ended task's type, id and start and end times (ms since
+    /// the epoch) here, one JSON line per task.
+    #[arg(long)]
+    task_log: Option<PathBuf>,
     /// How long a 401 is held back (PVE: 3 s).
     #[arg(long, default_value_t = 3000)]
     auth_delay_ms: u64,
@@ -45,6 +53,10 @@ async fn main() -> anyhow::Result<()> {
         nodes: args.nodes.iter().map(|n| NodeSpec::standard(n)).collect(),
         templates: args.templates,
         task_duration: Duration::from_millis(args.task_ms),
+        clone_duration: args
+            .clone_ms
+            .map(|(low, high)| (Duration::from_millis(low), Duration::from_millis(high))),
+        task_log: args.task_log,
         auth_delay: Duration::from_millis(args.auth_delay_ms),
     };
     let running = serve(config).await?;
@@ -60,6 +72,23 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&running.state())?)?;
     }
     Ok(())
+}
+
+/// `MIN-MAX` in ms, MIN <= MAX.
+fn parse_range_ms(s: &str) -> Result<(u64, u64), String> {
+    let (low, high) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?} is not MIN-MAX"))?;
+    let ms = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{v:?} is not a number of ms: {e}"))
+    };
+    let (low, high) = (ms(low)?, ms(high)?);
+    if low > high {
+        return Err(format!("{low} is more than {high}"));
+    }
+    Ok((low, high))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -2,11 +2,14 @@
 //! `stopped` with an exitstatus (`OK`, `WARNINGS: n`, or the error text
 //! with newlines made spaces), as `PVE::RESTEnvironment::fork_worker`.
 
+use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::config::Config;
 use crate::world::{Shared, World, now};
 
 /// What a task does when its time is up; an `Err` is its error text.
@@ -151,20 +154,75 @@ fn split_user(upid: &str) -> (String, Option<String>) {
     }
 }
 
-/// Ends the task after the configured duration: runs `finish` (if the
-/// start succeeded), applies injected warnings, and records the exit.
+/// Ends the task after its duration ([`duration_of`]): runs `finish` (if
+/// the start succeeded), applies injected warnings, and records the exit
+/// (and its times in the task log, when one is configured).
 pub fn complete_later(shared: &Arc<Shared>, upid: String, started: Result<Finish, String>) {
     let shared = shared.clone();
-    let wait: Duration = shared.config.task_duration;
+    let wait = duration_of(&shared.config, &upid);
+    let begun = SystemTime::now();
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
-        let mut world = shared.world();
-        let result = match started {
-            Ok(finish) => finish(&mut world, &upid),
-            Err(e) => Err(e),
+        let exit = {
+            let mut world = shared.world();
+            let result = match started {
+                Ok(finish) => finish(&mut world, &upid),
+                Err(e) => Err(e),
+            };
+            finish_task(&mut world, &upid, result);
+            world.tasks.get(&upid).and_then(|t| t.exit.clone())
         };
-        finish_task(&mut world, &upid, result);
+        if let Some(path) = &shared.config.task_log {
+            log_times(path, &upid, begun, SystemTime::now(), exit.as_deref());
+        }
     });
+}
+
+/// How long the task of `upid` runs: a clone, a uniformly random time in
+/// `clone_duration` when that is set; anything else `task_duration`.
+fn duration_of(config: &Config, upid: &str) -> Duration {
+    match config.clone_duration {
+        Some((low, high)) if upid.split(':').nth(5) == Some("qmclone") => uniform(low, high),
+        _ => config.task_duration,
+    }
+}
+
+/// A time drawn uniformly from `low..=high` (to the nanosecond), from the
+/// 62 random bits of a v4 UUID.
+fn uniform(low: Duration, high: Duration) -> Duration {
+    if high <= low {
+        return low;
+    }
+    let span = u64::try_from((high - low).as_nanos()).unwrap_or(u64::MAX);
+    let random = (uuid::Uuid::new_v4().as_u128() as u64) & (u64::MAX >> 2);
+    low + Duration::from_nanos(random % span.saturating_add(1))
+}
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Appends the task's line to the task log (see `Config::task_log`).
+fn log_times(path: &Path, upid: &str, begun: SystemTime, ended: SystemTime, exit: Option<&str>) {
+    let field = |i: usize| upid.split(':').nth(i).unwrap_or_default().to_owned();
+    let line = json!({
+        "upid": upid,
+        "node": field(1),
+        "type": field(5),
+        "id": field(6),
+        "exitstatus": exit,
+        "start_ms": epoch_ms(begun),
+        "end_ms": epoch_ms(ended),
+    });
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        eprintln!("task log {}: {e}", path.display());
+    }
 }
 
 /// Records a task's end, adding injected `WARN:` lines to a success.

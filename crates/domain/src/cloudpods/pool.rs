@@ -83,6 +83,16 @@ impl Ipv4Pool {
             .find(|a| *a != self.gateway && !taken.contains(a))
     }
 
+    /// The `n` lowest free addresses of the range (the gateway and
+    /// `taken` left out).
+    pub fn free(&self, taken: &[Ipv4Addr], n: usize) -> Vec<Ipv4Addr> {
+        (u32::from(self.first)..=u32::from(self.last))
+            .map(Ipv4Addr::from)
+            .filter(|a| *a != self.gateway && !taken.contains(a))
+            .take(n)
+            .collect()
+    }
+
     /// The cloud-init `ipconfig0` value of `address`.
     pub fn ipconfig(&self, address: Ipv4Addr) -> String {
         format!("ip={address}/{},gw={}", self.prefix, self.gateway)

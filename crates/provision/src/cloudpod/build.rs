@@ -22,7 +22,23 @@ use crate::saga::Provisioner;
 
 /// How often placement tries again when a racing pod took the VMID or
 /// address it chose.
-const PLACE_TRIES: usize = 8;
+const PLACE_TRIES: usize = 16;
+/// After a collision, a pod picks at random among this many of the lowest
+/// free VMIDs and addresses, so pods ordered at once stop choosing alike.
+const SPREAD: usize = 32;
+
+/// The lowest of `free` on the first try, one of them at random after.
+fn pick<T: Copy>(free: &[T], attempt: usize) -> Option<T> {
+    if attempt == 0 || free.len() < 2 {
+        return free.first().copied();
+    }
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return free.first().copied();
+    }
+    let n = usize::try_from(u64::from_le_bytes(bytes) % free.len() as u64).unwrap_or(0);
+    free.get(n).copied()
+}
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -91,25 +107,31 @@ impl Provisioner {
         let pool = settings
             .pool()
             .map_err(|e| DriverError::Permanent(format!("cluster {}: {e}", api.server.name)))?;
-        for _ in 0..PLACE_TRIES {
+        // The cluster is read once; what pods hold is read again on every try.
+        let nodes = api.cluster.nodes().await?;
+        let on_cluster = api.cluster.vmids().await?;
+        for attempt in 0..PLACE_TRIES {
             let held = self
                 .store
                 .cluster_holdings(api.server.id)
                 .await
                 .map_err(store_err)?;
-            let nodes = api.cluster.nodes().await?;
             let node = choose_node(&nodes, pod, &image, api, &held.pending)?;
-            let mut taken = api.cluster.vmids().await?;
-            taken.extend(&held.vmids);
             let range = settings.vmid_range;
-            let vmid = (range.first..=range.last)
-                .find(|v| !taken.contains(v))
-                .ok_or_else(|| {
-                    DriverError::Permanent(format!("no free VMID left on {}", api.server.name))
-                })?;
-            let ipv4: Ipv4Addr = pool.first_free(&held.addresses).ok_or_else(|| {
-                DriverError::Permanent(format!("the IPv4 pool of {} is exhausted", api.server.name))
+            let vmids: Vec<u32> = (range.first..=range.last)
+                .filter(|v| !on_cluster.contains(v) && !held.vmids.contains(v))
+                .take(SPREAD)
+                .collect();
+            let vmid = pick(&vmids, attempt).ok_or_else(|| {
+                DriverError::Permanent(format!("no free VMID left on {}", api.server.name))
             })?;
+            let ipv4: Ipv4Addr =
+                pick(&pool.free(&held.addresses, SPREAD), attempt).ok_or_else(|| {
+                    DriverError::Permanent(format!(
+                        "the IPv4 pool of {} is exhausted",
+                        api.server.name
+                    ))
+                })?;
             let at = Placement {
                 cluster: api.server.id,
                 node,
