@@ -13,6 +13,7 @@ mod dispatch;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod cloudpod_backups;
 pub mod cloudpods;
 mod connect;
 pub mod disk_usage;

@@ -9,7 +9,8 @@
 use mpanel_domain::JobId;
 use mpanel_domain::cloudpods::{BACKUP_EVERY, BACKUPS_KEPT, BackupKind, BackupStatus, PodStatus};
 use mpanel_services::cloudpods::jobs::PodJob;
-use mpanel_store::cloudpods::{PodBackupRecord, PodRecord};
+use mpanel_store::cloudpod_backups::PodBackupRecord;
+use mpanel_store::cloudpods::PodRecord;
 
 use super::build::where_is;
 use super::lifecycle::asked_at;

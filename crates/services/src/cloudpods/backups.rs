@@ -7,7 +7,8 @@
 use mpanel_domain::cloudpods::{BACKUP_JOB, BackupKind, BackupStatus, PodAction, RESTORE_JOB};
 use mpanel_domain::{CloudPodId, JobId, PodBackupId};
 use mpanel_store::Tx;
-use mpanel_store::cloudpods::{PodBackupRecord, PodRecord};
+use mpanel_store::cloudpod_backups::PodBackupRecord;
+use mpanel_store::cloudpods::PodRecord;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
