@@ -302,19 +302,112 @@ async fn a_passkey_registers_and_then_completes_logins() {
         .unwrap();
     assert_eq!(profile["webauthn_credentials"], json!(["laptop key"]));
 
-    // Another authenticator's answer does not pass.
-    let pending = mfa_login(&app, "carol@acme.test").await;
-    let request = serde_json::from_value(pending["webauthn"].clone()).unwrap();
+    // A stranger with a real key of its own (registered to dave) answers
+    // carol's login, the request pointed at its key as an attacker's
+    // client would: refused.
+    let dave = app.account("acme", "dave@acme.test", Role::Support).await;
     let mut stranger = SoftPasskey::new(true);
-    let foreign = stranger.do_authentication(origin, request);
-    if let Ok(foreign) = foreign {
-        let res = complete(
-            &app,
-            json!({"mfa_token": pending["mfa_token"], "webauthn_response": foreign}),
+    let dave_key = register_passkey(&app, &dave, &mut stranger, &origin).await;
+    let carol_key = serde_json::to_value(&credential).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pending = mfa_login(&app, "carol@acme.test").await;
+    let mut request = pending["webauthn"].clone();
+    request["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": dave_key}]);
+    let foreign = stranger
+        .do_authentication(origin.clone(), serde_json::from_value(request).unwrap())
+        .expect("the stranger signs with its own key");
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "webauthn_response": foreign}),
+    )
+    .await;
+    assert_eq!(res.status(), 422, "another user's key does not pass");
+
+    // The same signature relabelled with carol's key id: refused.
+    let pending = mfa_login(&app, "carol@acme.test").await;
+    let mut request = pending["webauthn"].clone();
+    request["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": dave_key}]);
+    let mut relabelled = serde_json::to_value(
+        stranger
+            .do_authentication(origin.clone(), serde_json::from_value(request).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    relabelled["id"] = json!(carol_key);
+    relabelled["rawId"] = json!(carol_key);
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "webauthn_response": relabelled}),
+    )
+    .await;
+    assert_eq!(res.status(), 422, "a relabelled signature does not pass");
+
+    // Carol's own key, answering a page of another origin under the same
+    // RP id (another port: what a browser signs there): refused.
+    let pending = mfa_login(&app, "carol@acme.test").await;
+    let elsewhere = url::Url::parse("http://localhost:8666").unwrap();
+    let phished = authenticator
+        .do_authentication(
+            elsewhere,
+            serde_json::from_value(pending["webauthn"].clone()).unwrap(),
+        )
+        .unwrap();
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "webauthn_response": phished}),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        422,
+        "an answer for another origin does not pass"
+    );
+
+    // A used MFA token is refused, and carol's events say so.
+    let res = complete(
+        &app,
+        json!({"mfa_token": pending["mfa_token"], "webauthn_response": phished}),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    let events = app.security_events(carol.tenant_id).await;
+    let failed = events.iter().filter(|e| e.as_str() == "MFA_FAILED").count();
+    assert!(failed >= 3, "{events:?}");
+    assert!(events.iter().any(|e| e == "MFA_REPLAY"), "{events:?}");
+}
+
+/// Registers a passkey of `authenticator` for `account`; its credential id.
+async fn register_passkey(
+    app: &TestApp,
+    account: &crate::support::Account,
+    authenticator: &mut SoftPasskey,
+    origin: &url::Url,
+) -> String {
+    let res = app
+        .post_as(
+            &account.access_token,
+            "/api/security/me/webauthn/register/start",
+            json!({}),
         )
         .await;
-        assert_eq!(res.status(), 422);
-    }
+    assert_eq!(res.status(), 200);
+    let ceremony: Value = res.json().await.unwrap();
+    let options = serde_json::from_value(ceremony["options"].clone()).unwrap();
+    let credential = authenticator
+        .do_registration(origin.clone(), options)
+        .unwrap();
+    let credential = serde_json::to_value(credential).unwrap();
+    let res = app
+        .post_as(
+            &account.access_token,
+            "/api/security/me/webauthn/register/finish",
+            json!({"ceremony_id": ceremony["ceremony_id"], "credential": credential, "name": "key"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    credential["id"].as_str().unwrap().to_owned()
 }
 
 /// Changes the fields of `patch` in the tenant's security policy.

@@ -287,14 +287,13 @@ pub async fn complete_mfa(
         passkeys,
     } = *sign_in;
     let now = clock.now();
-    let challenge = store
-        .take_challenge("MFA_LOGIN", &hash_secret(&input.mfa_token), now)
-        .await?
-        .ok_or_else(|| {
-            ServiceError::Unauthenticated(
-                "the MFA token is invalid, expired or used; log in again".into(),
-            )
-        })?;
+    let hash = hash_secret(&input.mfa_token);
+    let Some(challenge) = store.take_challenge("MFA_LOGIN", &hash, now).await? else {
+        refused_token(store, &hash, input, now).await?;
+        return Err(ServiceError::Unauthenticated(
+            "the MFA token is invalid, expired or used; log in again".into(),
+        ));
+    };
     let attempt = throttle::begin(
         store,
         format!("mfa:{}", challenge.user_id),
@@ -324,6 +323,42 @@ pub async fn complete_mfa(
         tenant_name: tenant.map(|t| t.name).unwrap_or_default(),
     };
     open_session(store, tokens, &user, start, now).await
+}
+
+/// A second factor sent with a used or expired MFA token is refused;
+/// its owner's security events say so (`MFA_REPLAY` for a used one, as
+/// a replayed answer is, `MFA_FAILED` for an expired one). A token that
+/// was never issued names nobody.
+async fn refused_token(
+    store: &Store,
+    hash: &[u8],
+    input: &MfaInput,
+    now: time::OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let Some((tenant, user, used)) = store.challenge_owner("MFA_LOGIN", hash).await? else {
+        return Ok(());
+    };
+    let method = match (&input.code, &input.recovery_code, &input.webauthn_response) {
+        (_, _, Some(_)) => "WEBAUTHN",
+        (_, Some(_), _) => "RECOVERY_CODE",
+        _ => "TOTP",
+    };
+    let (kind, reason) = if used {
+        ("MFA_REPLAY", "the MFA token was used already")
+    } else {
+        ("MFA_FAILED", "the MFA token expired")
+    };
+    crate::security::event(
+        store,
+        tenant,
+        Some(user),
+        kind,
+        input.ip.clone(),
+        Some(serde_json::json!({"method": method, "reason": reason})),
+        now,
+    )
+    .await;
+    Ok(())
 }
 
 /// Checks the one factor the client sent against the challenge's user.

@@ -348,6 +348,37 @@ impl Store {
             .await
     }
 
+    /// Whose challenge of `kind` the token is, live or not: `(tenant,
+    /// user, used)`; `None` when no challenge has that token. For telling
+    /// the owner of a replayed or expired token's refusal.
+    pub async fn challenge_owner(
+        &self,
+        kind: &str,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(TenantId, UserId, bool)>> {
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(
+                "SELECT tenant_id, user_id, used_at FROM auth_challenges WHERE kind = $1 AND token_hash = $2",
+            )
+            .bind(kind)
+            .bind(token_hash.to_vec())
+            .fetch_optional(p)
+            .await?
+            {
+                None => None,
+                Some(row) => {
+                    let used: Option<OffsetDateTime> = row.try_get("used_at")?;
+                    Some((
+                        TenantId::from_uuid(row.try_get("tenant_id")?),
+                        UserId::from_uuid(row.try_get("user_id")?),
+                        used.is_some(),
+                    ))
+                }
+            }
+        });
+        Ok(found)
+    }
+
     /// Consumes a live challenge of `kind` of this user, by id.
     pub async fn take_challenge_by_id(
         &self,
