@@ -25,7 +25,9 @@ else
     libtest_args "$@" || exit 2
 fi
 
-ensure_provisioning_packages postgresql poppler-utils python3-dkim
+# chromium and chromium-driver: the WebAuthn browser test (a virtual
+# authenticator through W3C WebDriver).
+ensure_provisioning_packages postgresql poppler-utils python3-dkim chromium chromium-driver
 start_postgres
 # The real services the provisioning drivers are tested against.
 start_pdns

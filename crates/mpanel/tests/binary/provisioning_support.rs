@@ -16,7 +16,7 @@ use crate::support::*;
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
 pub const MAIL_PASSWORD: &str = "correct horse battery";
-const ADMIN_PASSWORD: &str = "a long bootstrap password";
+pub const ADMIN_PASSWORD: &str = "a long bootstrap password";
 const OPERATOR_PASSWORD: &str = "an operator's long password";
 
 const VARS: &str = "PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT WEB_SSH_HOST WEB_SSH_PORT \
@@ -143,7 +143,12 @@ impl Panel {
     /// A panel with no servers nor products, needing none of the
     /// harness's services (the CloudPods tests bring their own Proxmox).
     pub fn start_bare() -> Self {
-        let mut panel = Self::boot(Services(HashMap::new()), &[]);
+        Self::start_bare_with(&[])
+    }
+
+    /// A bare panel with more settings (`MPANEL_…` variables).
+    pub fn start_bare_with(env: &[(&str, &str)]) -> Self {
+        let mut panel = Self::boot(Services(HashMap::new()), env);
         panel.set_domain_control("NONE");
         panel.rotate_webhook_secret();
         panel
