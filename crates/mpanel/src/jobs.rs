@@ -413,7 +413,10 @@ fn register_pod_actions(
                     pods::UPDATE_JOB => p.pod_update(&job, ctx.id).await,
                     pods::RESIZE_JOB => p.pod_resize(&job, ctx.id).await,
                     pods::DELETE_JOB => p.pod_delete(&job, ctx.id).await,
-                    pods::BACKUP_JOB => p.pod_backup(&job, ctx.id).await,
+                    pods::BACKUP_JOB => {
+                        let last = ctx.attempt >= ctx.max_attempts;
+                        p.pod_backup(&job, ctx.id, last).await
+                    }
                     pods::RESTORE_JOB => p.pod_restore(&job, ctx.id).await,
                     other => Err(mpanel_provision::DriverError::Permanent(format!(
                         "{other} is not run here yet"

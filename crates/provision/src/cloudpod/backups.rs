@@ -38,8 +38,14 @@ impl Provisioner {
         Ok((pod, backup))
     }
 
-    /// `cloudpod.backup`.
-    pub async fn pod_backup(&self, job: &PodJob, this: JobId) -> Result<(), DriverError> {
+    /// `cloudpod.backup`; on the job's last attempt a transient failure
+    /// is final too (the backup is `FAILED` with why, not left `RUNNING`).
+    pub async fn pod_backup(
+        &self,
+        job: &PodJob,
+        this: JobId,
+        last_attempt: bool,
+    ) -> Result<(), DriverError> {
         let (pod, mut backup) = self.job_backup(job).await?;
         if backup.status != BackupStatus::Running {
             return Ok(());
@@ -53,6 +59,10 @@ impl Provisioner {
                 backup.size_bytes = i64::try_from(size).ok();
             }
             Err(e @ DriverError::Permanent(_)) => {
+                backup.status = BackupStatus::Failed;
+                backup.error = Some(e.to_string());
+            }
+            Err(e @ DriverError::Transient(_)) if last_attempt => {
                 backup.status = BackupStatus::Failed;
                 backup.error = Some(e.to_string());
             }
