@@ -22,9 +22,21 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The chromedriver process, killed when this is dropped (also when the
+/// test panics while it starts the session).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// chromedriver, and the one browser session the test drives.
 struct Browser {
-    driver: Child,
+    /// Held for its `Drop`: the process ends with the browser.
+    _driver: Driver,
     url: String,
     session: String,
     http: reqwest::Client,
@@ -34,14 +46,14 @@ struct Browser {
 impl Browser {
     fn start() -> Self {
         let port = free_port();
-        let driver = Command::new("chromedriver")
+        let driver = Driver(Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("chromedriver is needed (Debian: chromium chromium-driver; scripts/test.sh installs them): {e}")
-            });
+            }));
         let url = format!("http://127.0.0.1:{port}");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -64,7 +76,7 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(100));
         }
         let mut browser = Self {
-            driver,
+            _driver: driver,
             url,
             session: String::new(),
             http,
@@ -126,8 +138,7 @@ impl Drop for Browser {
                 .delete(format!("{}/session/{}", self.url, self.session));
             let _ = self.rt.block_on(async { req.send().await });
         }
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // The session is closed first; `driver` is killed when dropped.
     }
 }
 
