@@ -4,6 +4,7 @@
 //! time included (see [`clock`]), so it is tested without a database.
 #![forbid(unsafe_code)]
 
+pub mod backups;
 pub mod billing;
 pub mod catalog;
 pub mod clock;

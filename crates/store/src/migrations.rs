@@ -56,6 +56,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(20, "tenant_profile", "0020_tenant_profile"),
     migration!(21, "account_links", "0021_account_links"),
     migration!(22, "cloudpods", "0022_cloudpods"),
+    migration!(23, "backups", "0023_backups"),
 ];
 
 /// One migration, as shown to operators.
