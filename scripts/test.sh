@@ -35,6 +35,7 @@ start_world_dns
 start_web_node
 start_mail_node
 start_mail_relay
+start_backup_node
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

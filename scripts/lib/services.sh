@@ -80,7 +80,7 @@ start_postgres() {
 # The Debian packages the provisioning services need (sudo: the mail node's
 # SSH user reloads Dovecot, whose master runs as root, through one sudo rule).
 PROVISIONING_PACKAGES=(pdns-server pdns-backend-sqlite3 sqlite3 openssh-server openssh-client
-    nginx php-fpm dovecot-imapd dnsutils curl sudo)
+    nginx php-fpm dovecot-imapd dnsutils curl sudo restic)
 
 # Every start_* function appends the names of the variables it exports here.
 SERVICE_ENV_VARS=()
@@ -560,6 +560,34 @@ CONF
         MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS
     SERVICE_ENV_VARS+=(MAIL_IMAP_PORT MAIL_DOVECOT_CONF MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID
         MAIL_RELOAD_CMD MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS)
+}
+
+# start_backup_node: the place restic repositories live, reached over SFTP
+# on the harness sshd as mpanel-backup (the web and mail nodes run restic
+# with the key mPanel hands them for the run). Repositories go under
+# $SERVICES_DIR/backup/repos, owned by that user. Exports BACKUP_SSH_HOST,
+# BACKUP_SSH_PORT, BACKUP_SSH_USER, BACKUP_SSH_KEY, BACKUP_SSH_KNOWN_HOSTS,
+# BACKUP_REPO_ROOT.
+start_backup_node() {
+    _svc_need_root start_backup_node || return 1
+    services_dir
+    local user=mpanel-backup dir="$SERVICES_DIR/backup" key
+    command -v restic >/dev/null || { echo "restic is not installed" >&2; return 1; }
+    _svc_user "$user" /var/lib/mpanel-backup
+    _svc_sshd || return 1
+    key=$(_svc_ssh_key "$user")
+    install -d -m 0755 "$dir"
+    install -d -o "$user" -g "$user" -m 0700 "$dir/repos"
+    step "backup node: SFTP as $user on 127.0.0.1:$_SVC_SSHD_PORT, repositories in $dir/repos"
+    BACKUP_SSH_HOST=127.0.0.1
+    BACKUP_SSH_PORT=$_SVC_SSHD_PORT
+    BACKUP_SSH_USER=$user
+    BACKUP_SSH_KEY=$key
+    BACKUP_SSH_KNOWN_HOSTS="$SERVICES_DIR/sshd/known_hosts"
+    BACKUP_REPO_ROOT="$dir/repos"
+    export BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS BACKUP_REPO_ROOT
+    SERVICE_ENV_VARS+=(BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS
+        BACKUP_REPO_ROOT)
 }
 
 # start_mail_relay: the real mail path for the e-mail mPanel sends. Postfix
