@@ -20,6 +20,7 @@ start_world_dns
 start_web_node
 start_mail_node
 start_mail_relay
+start_backup_node
 
 service_env >"$SERVICES_DIR/env.sh"
 step "running; Ctrl-C or SIGTERM stops everything (the lines below are also in $SERVICES_DIR/env.sh)"

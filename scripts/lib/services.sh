@@ -386,6 +386,7 @@ pm.max_children = 1
 CONF
     # The helper and its settings: root-owned, beside each other.
     install -m 0755 -o root -g root "$(dirname "${BASH_SOURCE[0]}")/../node/mpanel-web-helper" "$rootdir/bin/mpanel-web-helper"
+    install -m 0755 -o root -g root "$(dirname "${BASH_SOURCE[0]}")/../node/mpanel-restic" "$rootdir/bin/mpanel-restic"
     cat >"$rootdir/bin/mpanel-web-helper.conf" <<CONF
 HOME_BASE=$homes
 NGINX_GROUP=$user

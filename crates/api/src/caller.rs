@@ -140,6 +140,8 @@ pub mod perm {
         CloudPodsRead,
         CloudPodsOperate,
         CloudPodsManage,
+        BackupsRead,
+        BackupsWrite,
         TenantsRead,
         TenantsWrite,
     );

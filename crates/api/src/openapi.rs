@@ -16,10 +16,10 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    account_links, api_tokens, audit, auth, catalog, cloudpods, customers, dns, health, hosting,
-    hosting_sftp, invoices, metrics, mfa, my_hosting, notifications, ops, orders, public_catalog,
-    security_events, security_policy, security_profile, servers, sessions, settings, stripe,
-    subscriptions, tenants, users, webhooks,
+    account_links, api_tokens, audit, auth, backups, catalog, cloudpods, customers, dns, health,
+    hosting, hosting_sftp, invoices, metrics, mfa, my_hosting, notifications, ops, orders,
+    public_catalog, security_events, security_policy, security_profile, servers, sessions,
+    settings, stripe, subscriptions, tenants, users, webhooks,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -63,6 +63,7 @@ pub struct ProblemDoc {
         (name = "orders", description = "Orders from the marketing site, and their status"),
         (name = "customers", description = "The tenant's customers"),
         (name = "hosting", description = "Hosting accounts and mailboxes, and their lifecycle"),
+        (name = "backups", description = "Backups of sites and mailboxes (restic): policy, snapshots, restores"),
         (name = "cloudpods", description = "Virtual machines on Proxmox VE: plans, power, resize, backups"),
         (name = "dns", description = "DNS zones and their record sets"),
         (name = "servers", description = "The platform's server inventory"),
@@ -220,6 +221,10 @@ fn provisioning_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(cloudpods::seed_plans))
         .routes(routes!(cloudpods::backups, cloudpods::backup))
         .routes(routes!(cloudpods::restore))
+        .routes(routes!(backups::site_backups, backups::site_backup))
+        .routes(routes!(backups::site_restore))
+        .routes(routes!(backups::mailbox_backups, backups::mailbox_backup))
+        .routes(routes!(backups::mailbox_restore))
         .routes(routes!(dns::zones))
         .routes(routes!(dns::list, dns::put))
         .routes(routes!(dns::replace, dns::delete))

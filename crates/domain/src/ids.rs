@@ -73,6 +73,18 @@ typed_id!(
     PodBackupId
 );
 typed_id!(
+    /// A tenant's restic repository on a backup server.
+    BackupRepoId
+);
+typed_id!(
+    /// What is backed up: one hosting account's site or one mailbox.
+    BackupTargetId
+);
+typed_id!(
+    /// One backup or restore run of a target.
+    BackupRunId
+);
+typed_id!(
     /// A tenant: one hosting brand, the root of multi-tenancy.
     TenantId
 );

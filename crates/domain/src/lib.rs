@@ -23,9 +23,9 @@ pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    ApiTokenId, AuditEventId, CloudPodId, CreditNoteId, CustomerId, DkimKeyId, EmailId, InvoiceId,
-    JobId, OrderId, OrderItemId, PaymentId, PodBackupId, PriceId, ProductId, RefreshTokenId,
-    ResourceId, SecurityEventId, ServerId, SessionId, SubscriptionId, TenantId, UserId,
-    WebhookDeliveryId, WebhookEndpointId,
+    ApiTokenId, AuditEventId, BackupRepoId, BackupRunId, BackupTargetId, CloudPodId, CreditNoteId,
+    CustomerId, DkimKeyId, EmailId, InvoiceId, JobId, OrderId, OrderItemId, PaymentId, PodBackupId,
+    PriceId, ProductId, RefreshTokenId, ResourceId, SecurityEventId, ServerId, SessionId,
+    SubscriptionId, TenantId, UserId, WebhookDeliveryId, WebhookEndpointId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug, TenantStatus};

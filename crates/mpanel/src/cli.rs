@@ -50,6 +50,25 @@ pub enum Command {
     /// CloudPod tasks.
     #[command(subcommand)]
     Cloudpods(CloudpodsCommand),
+    /// Backups of sites and mailboxes (restic).
+    #[command(subcommand)]
+    Backups(BackupsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupsCommand {
+    /// Take new sites and mailboxes in and run every backup that is due
+    /// (what the hourly `backup.schedule` job queues), each here and now,
+    /// then prune by its policy. Prints the report as JSON.
+    Run(BackupsRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsRunArgs {
+    /// Run as of this moment (what is due then; the snapshots' time): a
+    /// date (the end of that day, UTC) or an RFC 3339 time. Default: now.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +248,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Servers(ServersCommand::Check) => hosting::servers_check_cmd(config).await,
         Command::Cloudpods(command) => hosting::cloudpods_cmd(config, command).await,
+        Command::Backups(BackupsCommand::Run(args)) => hosting::backups_run_cmd(config, args).await,
     }
 }
 

@@ -1,7 +1,8 @@
 //! `mpanel hosting disk-usage`: the hourly disk measurement on demand (an
 //! operator checking a node, or a test at a chosen time); `mpanel servers
 //! check`: the health check on demand; `mpanel cloudpods usage|backups`:
-//! a pod usage reading, the due backups queued. Each prints its report as
+//! a pod usage reading, the due backups queued; `mpanel backups run`:
+//! the due site and mailbox backups run. Each prints its report as
 //! JSON.
 
 use std::sync::Arc;
@@ -22,6 +23,26 @@ pub async fn disk_usage_cmd(config: Config, args: DiskUsageArgs) -> anyhow::Resu
     let store = open_store(&config).await?;
     let result = provisioner(&config, &store, clock)
         .measure_disk_usage(as_of)
+        .await;
+    store.close().await;
+    let report = result?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// `mpanel backups run [--as-of]`.
+pub async fn backups_run_cmd(
+    config: Config,
+    args: crate::cli::BackupsRunArgs,
+) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let as_of = match &args.as_of {
+        Some(raw) => parse_as_of(raw)?,
+        None => clock.now(),
+    };
+    let store = open_store(&config).await?;
+    let result = provisioner(&config, &store, clock)
+        .run_due_backups(as_of)
         .await;
     store.close().await;
     let report = result?;

@@ -304,6 +304,7 @@ fn register_provisioning(
     register_account_actions(registry, &provisioner);
     register_pod_actions(registry, &provisioner);
     register_mail(registry, &provisioner);
+    register_backups(registry, &provisioner);
     let p = provisioner.clone();
     registry.handle(move |_ctx, _: PodUsage| {
         let p = p.clone();
@@ -432,6 +433,64 @@ fn register_pod_actions(
     }
 }
 
+/// Site and mailbox backups: the hourly schedule, and each target's backup
+/// and restore jobs, one at a time per target in the order asked.
+fn register_backups(registry: &mut Registry, provisioner: &mpanel_provision::saga::Provisioner) {
+    use mpanel_services::backups::jobs::{BackupRestore, BackupRun, prefix};
+    let p = provisioner.clone();
+    registry.handle(move |_ctx, _: AccountBackupSchedule| {
+        let p = p.clone();
+        async move {
+            let report = p.schedule_account_backups().await?;
+            if report != mpanel_provision::backup::BackupReport::default() {
+                tracing::info!(?report, "site and mailbox backups scheduled");
+            }
+            Ok(())
+        }
+    });
+    let p = provisioner.clone();
+    registry.register(
+        mpanel_domain::backups::RUN_JOB,
+        move |ctx, job: BackupRun| {
+            let p = p.clone();
+            async move {
+                one_at_a_time(&p.store, &ctx, &prefix(job.target_id)).await?;
+                Ok(p.run_backup_job(&job).await?)
+            }
+        },
+    );
+    let p = provisioner.clone();
+    registry.register(
+        mpanel_domain::backups::RESTORE_JOB,
+        move |ctx, job: BackupRestore| {
+            let p = p.clone();
+            async move {
+                one_at_a_time(&p.store, &ctx, &prefix(job.target_id)).await?;
+                Ok(p.run_restore_job(&job).await?)
+            }
+        },
+    );
+}
+
+/// Waits while an earlier job under `prefix` is unfinished.
+async fn one_at_a_time(
+    store: &Store,
+    ctx: &mpanel_jobs::JobContext,
+    prefix: &str,
+) -> Result<(), JobError> {
+    if store
+        .earlier_job_under(prefix, ctx.id)
+        .await
+        .map_err(JobError::retry)?
+    {
+        return Err(JobError::Wait {
+            reason: "an earlier backup or restore of this account is still under way".into(),
+            retry_in: time::Duration::seconds(5),
+        });
+    }
+    Ok(())
+}
+
 /// Suspend, unsuspend and terminate of one account run in the order they
 /// were asked for: a payment's unsuspend waits for a dunning suspension
 /// still under way, instead of racing it.
@@ -503,6 +562,9 @@ fn recurring() -> Vec<mpanel_jobs::Recurring> {
         // Hourly: each running pod gets its daily backup within the hour
         // it falls due.
         scheduled::<PodBackupSchedule>(Schedule::Every(3600), "provisioning", 3),
+        // Hourly: sites and mailboxes taken in, their daily backups queued
+        // within the hour they fall due.
+        scheduled::<AccountBackupSchedule>(Schedule::Every(3600), "provisioning", 3),
         // Every 5 minutes: a VM restarted between two readings loses the
         // transfer since the first (its counters begin again).
         scheduled::<PodUsage>(Schedule::Every(300), "provisioning", 3),
@@ -549,5 +611,6 @@ empty_payload! {
     MarkOverdue => "billing.mark_overdue";
     MeasureDiskUsage => mpanel_provision::disk_usage::DISK_USAGE_JOB;
     PodBackupSchedule => mpanel_domain::cloudpods::BACKUP_SCHEDULE_JOB;
+    AccountBackupSchedule => mpanel_domain::backups::SCHEDULE_JOB;
     PodUsage => mpanel_provision::cloudpod::usage::USAGE_JOB;
 }

@@ -5,6 +5,7 @@
 //! success, so a retried job resumes instead of repeating.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod cloudpod;
 pub mod disk_usage;
 pub mod dkim_publish;

@@ -477,6 +477,7 @@ impl Provisioner {
             ProvisioningTemplate::Email {
                 mailboxes,
                 quota_mb,
+                ..
             } => ((*mailboxes).min(1), *quota_mb),
             _ => (0, None),
         };

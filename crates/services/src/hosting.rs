@@ -421,6 +421,7 @@ async fn mail_plan(
         ProvisioningTemplate::Email {
             mailboxes,
             quota_mb,
+            ..
         } => (mailboxes, quota_mb),
         _ => (0, None),
     };

@@ -6,6 +6,7 @@
 pub mod actor;
 pub mod api_schema;
 pub mod audit;
+pub mod backups;
 pub mod billing;
 pub mod catalog;
 pub mod cloudpods;

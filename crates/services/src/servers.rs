@@ -190,6 +190,9 @@ fn view(s: ServerRecord, credentials: &Credentials) -> ServerView {
 /// ([`ClusterSettings`]: the fingerprint to pin, nodes, templates,
 /// storage, bridge, IPv4 pool, resolvers).
 fn check_role(role: ServerRole, c: &Credentials, settings: &Value) -> Result<(), ServiceError> {
+    if role == ServerRole::Backup {
+        return check_backup(c, settings);
+    }
     if role != ServerRole::Cloud {
         return Ok(());
     }
@@ -214,6 +217,55 @@ fn check_role(role: ServerRole, c: &Credentials, settings: &Value) -> Result<(),
     ClusterSettings::from_value(settings)
         .map(drop)
         .map_err(|(field, why)| ServiceError::invalid(field, why))
+}
+
+/// A `BACKUP` server: SFTP as an SSH user (the nodes run restic with its
+/// key), `host_key` to pin and `repo_root`, the absolute folder where each
+/// tenant's repository is made.
+fn check_backup(c: &Credentials, settings: &Value) -> Result<(), ServiceError> {
+    if !matches!(c, Credentials::Ssh { .. }) {
+        return Err(ServiceError::invalid(
+            "credentials",
+            "a BACKUP server takes SSH credentials (its SFTP user and key)",
+        ));
+    }
+    let text = |key: &str| settings.get(key).and_then(Value::as_str).unwrap_or("");
+    let host_key = text("host_key");
+    let mut parts = host_key.split_whitespace();
+    let key_ok = matches!(
+        parts.next(),
+        Some(
+            "ssh-ed25519"
+                | "ssh-rsa"
+                | "ecdsa-sha2-nistp256"
+                | "ecdsa-sha2-nistp384"
+                | "ecdsa-sha2-nistp521"
+        )
+    ) && parts.next().is_some_and(|b| {
+        !b.is_empty()
+            && b.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
+    });
+    if !key_ok {
+        return Err(ServiceError::invalid(
+            "settings.host_key",
+            "must be the server's SSH host key: `ssh-ed25519 AAAA…`",
+        ));
+    }
+    let root = text("repo_root");
+    let root_ok = root.starts_with('/')
+        && root.len() <= 400
+        && !root.contains("..")
+        && root
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
+    if !root_ok {
+        return Err(ServiceError::invalid(
+            "settings.repo_root",
+            "must be an absolute folder of letters, digits and /._-",
+        ));
+    }
+    Ok(())
 }
 
 fn check_fields(

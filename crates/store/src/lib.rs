@@ -11,6 +11,7 @@
 #[macro_use]
 mod dispatch;
 pub mod audit;
+pub mod backups;
 pub mod billing;
 pub mod catalog;
 pub mod cloudpod_backups;

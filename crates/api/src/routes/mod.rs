@@ -4,6 +4,7 @@ pub mod account_links;
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod catalog;
 pub mod cloudpods;
 pub mod customers;

@@ -4,6 +4,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::backups::BackupPolicy;
+
 use super::upper_enum;
 
 upper_enum!(
@@ -56,6 +58,10 @@ pub enum ProvisioningTemplate {
         disk_quota_mb: Option<u32>,
         #[serde(default)]
         php_version: Option<String>,
+        /// The site's and mailboxes' backup policy (default: 03:00 local,
+        /// 7 daily and 4 weekly snapshots kept).
+        #[serde(default)]
+        backup: Option<BackupPolicy>,
     },
     /// Mailboxes only.
     Email {
@@ -63,6 +69,9 @@ pub enum ProvisioningTemplate {
         mailboxes: u32,
         #[serde(default)]
         quota_mb: Option<u32>,
+        /// The mailboxes' backup policy (default as for hosting).
+        #[serde(default)]
+        backup: Option<BackupPolicy>,
     },
     /// A virtual server of a plan.
     CloudPod {
@@ -78,7 +87,20 @@ pub enum ProvisioningTemplate {
 }
 
 impl ProvisioningTemplate {
+    /// The backup policy of what this template makes (hosting and e-mail).
+    pub fn backup_policy(&self) -> Option<BackupPolicy> {
+        match self {
+            Self::Hosting { backup, .. } | Self::Email { backup, .. } => {
+                Some(backup.unwrap_or_default())
+            }
+            Self::None | Self::CloudPod { .. } => None,
+        }
+    }
+
     pub fn check(&self) -> Result<(), String> {
+        if let Some(policy) = self.backup_policy() {
+            policy.check().map_err(|e| format!("backup: {e}"))?;
+        }
         match self {
             Self::Hosting { mailboxes, .. } | Self::Email { mailboxes, .. }
                 if *mailboxes > 1000 =>
@@ -265,7 +287,8 @@ mod tests {
                 dns_zone: true,
                 mailboxes: 5,
                 disk_quota_mb: None,
-                php_version: None
+                php_version: None,
+                backup: None,
             }
         );
         assert!(

@@ -75,6 +75,12 @@ pub enum Permission {
     /// Create and delete CloudPods (an order and its invoice; the end of
     /// a subscription).
     CloudPodsManage,
+    /// See a site's or mailbox's backups: staff the tenant's, a customer
+    /// their own.
+    BackupsRead,
+    /// Ask for a backup now and restore one: staff who act on
+    /// provisioning, and a customer on their own accounts.
+    BackupsWrite,
     /// See the platform's tenants (platform operations).
     TenantsRead,
     /// Create tenants, change, suspend and restore them.
@@ -82,7 +88,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 36] = [
+    pub const ALL: [Permission; 38] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -117,6 +123,8 @@ impl Permission {
         Permission::CloudPodsRead,
         Permission::CloudPodsOperate,
         Permission::CloudPodsManage,
+        Permission::BackupsRead,
+        Permission::BackupsWrite,
         Permission::TenantsRead,
         Permission::TenantsWrite,
     ];
@@ -157,6 +165,8 @@ impl Permission {
             Self::CloudPodsRead => "CLOUDPODS_READ",
             Self::CloudPodsOperate => "CLOUDPODS_OPERATE",
             Self::CloudPodsManage => "CLOUDPODS_MANAGE",
+            Self::BackupsRead => "BACKUPS_READ",
+            Self::BackupsWrite => "BACKUPS_WRITE",
             Self::TenantsRead => "TENANTS_READ",
             Self::TenantsWrite => "TENANTS_WRITE",
         }
@@ -197,6 +207,10 @@ impl Permission {
             // A customer's own pods are filtered by the service.
             Self::CloudPodsRead => !matches!(role, SuperAdmin),
             Self::CloudPodsOperate => matches!(role, TenantAdmin | Support | Customer),
+            // A customer's own accounts are filtered by the service.
+            Self::BackupsRead | Self::BackupsWrite => {
+                matches!(role, TenantAdmin | Support | Customer)
+            }
             // Making a pod issues an invoice, deleting one ends its
             // subscription: money moves, never SUPPORT.
             Self::CloudPodsManage => matches!(role, TenantAdmin | Billing),
@@ -225,8 +239,9 @@ impl Permission {
             | Self::NotificationsRead
             | Self::WebhooksRead
             | Self::CloudPodsRead
+            | Self::BackupsRead
             | Self::TenantsRead => Scope::Read,
-            Self::CustomersWrite | Self::CloudPodsOperate => Scope::Write,
+            Self::CustomersWrite | Self::CloudPodsOperate | Self::BackupsWrite => Scope::Write,
             Self::SettingsWrite
             | Self::SecurityPolicyWrite
             | Self::WebhooksWrite

@@ -127,6 +127,10 @@ pub struct SecurityPolicy {
     /// (hours, 0 to 720).
     #[schema(maximum = 720)]
     pub over_quota_grace_hours: u32,
+    /// How long the last backup of a terminated site or mailbox is kept
+    /// (days, 0 to 3650).
+    #[schema(maximum = 3650)]
+    pub backup_retention_days: u32,
 }
 
 // On the wire a network is its text, `203.0.113.0/24` or `2001:db8::/32`.
@@ -168,6 +172,7 @@ impl Default for SecurityPolicy {
             domain_control: DomainControl::DelegationOrTxt,
             over_quota_action: OverQuotaAction::Notify,
             over_quota_grace_hours: 24,
+            backup_retention_days: 30,
         }
     }
 }
@@ -206,6 +211,9 @@ impl SecurityPolicy {
                 "over_quota_grace_hours",
                 format!("must be 0 to {MAX_OVER_QUOTA_GRACE_HOURS} (30 days)"),
             ));
+        }
+        if self.backup_retention_days > 3650 {
+            return Err(("backup_retention_days", "must be 0 to 3650".into()));
         }
         if self.ip_allow_list.len() > 100 {
             return Err(("ip_allow_list", "at most 100 networks".into()));

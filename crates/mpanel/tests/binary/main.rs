@@ -7,6 +7,7 @@
 mod support;
 
 mod accounts;
+mod backups;
 mod browser_webauthn;
 mod cli;
 mod cloudpods;

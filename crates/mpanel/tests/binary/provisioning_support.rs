@@ -23,7 +23,8 @@ const VARS: &str = "PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT WEB_SSH_HOST WEB_SSH
     WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR \
     WEB_ROOT_DIR WEB_HELPER WEB_PHP_SOCKET_DIR MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
     MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS \
-    WORLD_DNS_API_URL WORLD_DNS_API_KEY WORLD_DNS_PORT";
+    WORLD_DNS_API_URL WORLD_DNS_API_KEY WORLD_DNS_PORT \
+    BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS BACKUP_REPO_ROOT";
 pub const SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// The harness's variables; a missing one fails the test with how to run it.
@@ -52,12 +53,12 @@ impl Services {
         &self.0[key]
     }
 
-    fn number(&self, key: &str) -> u64 {
+    pub fn number(&self, key: &str) -> u64 {
         self.var(key).parse().unwrap()
     }
 
     /// `ssh-ed25519 AAAA…` from a `[host]:port ssh-ed25519 AAAA…` line.
-    fn host_key(&self, known_hosts_var: &str) -> String {
+    pub fn host_key(&self, known_hosts_var: &str) -> String {
         let text = std::fs::read_to_string(self.var(known_hosts_var)).unwrap();
         let line = text.lines().find(|l| l.contains("ssh-ed25519")).unwrap();
         line.split_whitespace()
@@ -327,6 +328,24 @@ impl Panel {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// `mpanel backups run --as-of AT` against this panel's database: the
+    /// JSON report.
+    pub fn backups_run(&self, at: time::OffsetDateTime) -> Value {
+        let at = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let out = run(
+            self.dir.path(),
+            &["backups", "run", "--as-of", &at],
+            &[
+                ("MPANEL_DATABASE_URL", self.db.url()),
+                ("MPANEL_SECRETS_KEY", SECRETS_KEY),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// `mpanel cloudpods <what>` against this panel's database: the report.
     pub fn cloudpods_run(&self, what: &str) -> Value {
         let out = run(
@@ -554,7 +573,12 @@ impl Panel {
     /// `GET /` on the web node with `Host: domain`, on a new connection
     /// (a reload retires the old workers): status and body.
     pub fn http(&self, domain: &str) -> Result<(u16, String), String> {
-        let url = format!("http://127.0.0.1:{}/", self.svc.var("WEB_HTTP_PORT"));
+        self.http_at(domain, "/")
+    }
+
+    /// `GET path` on the web node for `domain`: status and body.
+    pub fn http_at(&self, domain: &str, path: &str) -> Result<(u16, String), String> {
+        let url = format!("http://127.0.0.1:{}{path}", self.svc.var("WEB_HTTP_PORT"));
         let req = self.client.get(url).header("host", domain);
         match self.try_send(req.header("connection", "close")) {
             Ok((status, Value::String(body))) => Ok((status, body)),

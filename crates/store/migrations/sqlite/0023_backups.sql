@@ -67,6 +67,8 @@ CREATE TABLE backup_jobs (
     restore_path TEXT,
     restore_to  TEXT,
     error       TEXT,
+    -- When pruning removed the snapshot from the repository.
+    snapshot_removed_at TEXT,
     started_at  TEXT NOT NULL,
     finished_at TEXT
 );

@@ -1,0 +1,344 @@
+//! One restic session on the node holding a target's data.
+
+use std::time::Duration;
+
+use mpanel_domain::backups::TargetKind;
+use mpanel_services::secret_box::SecretBox;
+use mpanel_services::servers::{Credentials, open_credentials};
+use mpanel_store::backups::{RunRecord, TargetRecord};
+use mpanel_store::servers::ServerRecord;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::ssh::{self, Output, SshTarget, sh_quote};
+use crate::web::account_user;
+use crate::{DriverError, nodes};
+
+/// The node script (see its header), sent inline to mail nodes.
+const RESTIC_SCRIPT: &str = include_str!("../../../../scripts/node/mpanel-restic");
+
+/// A backup or restore may take this long (a large site over a slow link).
+const LONG: Duration = Duration::from_secs(2 * 3600);
+const PRUNE: Duration = Duration::from_secs(30 * 60);
+
+/// Exit codes of the node script.
+const BAD_ARGS: i32 = 2;
+const NOTHING: i32 = 3;
+const LOCKED: i32 = 4;
+
+/// What restic's backup summary says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub snapshot_id: String,
+    pub bytes: i64,
+    pub files: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done(Summary),
+    Failed(String),
+    /// Another run holds the repository's lock: try again later.
+    Locked(String),
+}
+
+/// A restore as the node is asked to do it.
+pub struct NodeRun {
+    snapshot: String,
+    path: String,
+    beside: bool,
+}
+
+impl NodeRun {
+    pub fn restore(run: &RunRecord) -> Self {
+        Self {
+            snapshot: run.snapshot_id.clone().unwrap_or_default(),
+            path: run.restore_path.clone().unwrap_or_default(),
+            beside: run.restore_to.is_some(),
+        }
+    }
+}
+
+enum Place {
+    /// The helper's command and the account's user.
+    Web { helper: String, user: String },
+    /// The mailbox's home.
+    Mail { home: String },
+}
+
+/// The node's SSH session, what to run there, and the repository's
+/// access for its stdin.
+pub struct Access {
+    ssh: SshTarget,
+    place: Place,
+    stdin: Vec<u8>,
+    _keys: nodes::Ssh,
+}
+
+#[derive(Deserialize)]
+struct RawSummary {
+    snapshot_id: String,
+    #[serde(default)]
+    total_bytes_processed: i64,
+    #[serde(default)]
+    total_files_processed: i64,
+}
+
+#[derive(Deserialize)]
+struct RawSnapshot {
+    short_id: String,
+}
+
+impl Access {
+    pub fn new(
+        sb: &SecretBox,
+        node: &ServerRecord,
+        backup: &ServerRecord,
+        repo: &str,
+        password: &str,
+        t: &TargetRecord,
+    ) -> Result<Self, DriverError> {
+        let stdin = access_text(sb, backup, repo, password)?.into_bytes();
+        match t.kind {
+            TargetKind::Site => {
+                let (web, keys) = nodes::web(sb, node)?;
+                Ok(Self {
+                    ssh: web.ssh.clone(),
+                    place: Place::Web {
+                        helper: web.helper.clone(),
+                        user: account_user(t.account_id),
+                    },
+                    stdin,
+                    _keys: keys,
+                })
+            }
+            TargetKind::Mailbox => {
+                let (mail, keys) = nodes::mail(sb, node)?;
+                let (local, domain) = t.label.rsplit_once('@').ok_or_else(|| {
+                    DriverError::Permanent(format!("{} is not an address", t.label))
+                })?;
+                let home = format!("{}/{domain}/{local}", mail.root_dir.trim_end_matches('/'));
+                Ok(Self {
+                    ssh: mail.ssh.clone(),
+                    place: Place::Mail { home },
+                    stdin,
+                    _keys: keys,
+                })
+            }
+        }
+    }
+
+    /// `command args…` of the node script: through the web helper (which
+    /// adds the account's folder) or inline on a mail node.
+    fn script(&self, web_args: &[&str], mail_args: &[&str]) -> String {
+        let quoted = |args: &[&str]| {
+            args.iter()
+                .map(|a| sh_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match &self.place {
+            Place::Web { helper, .. } => format!("{helper} {}\n", quoted(web_args)),
+            Place::Mail { .. } => format!(
+                "bash -c {} mpanel-restic {}\n",
+                sh_quote(RESTIC_SCRIPT),
+                quoted(mail_args)
+            ),
+        }
+    }
+
+    async fn run(&self, script: &str, limit: Duration) -> Result<Output, DriverError> {
+        ssh::run_with_timeout(&self.ssh, script, Some(&self.stdin), limit).await
+    }
+
+    pub async fn backup(&self, tag: &str, at: OffsetDateTime) -> Outcome {
+        let time = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        let script = match &self.place {
+            Place::Web { user, .. } => self.script(&["backup", user, tag, &time], &[]),
+            Place::Mail { home } => self.script(&[], &["backup", tag, &time, home]),
+        };
+        let out = match self.run(&script, LONG).await {
+            Ok(out) => out,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        match out.status {
+            0 => match parse_summary(&out.stdout) {
+                Some(s) => Outcome::Done(s),
+                None => {
+                    Outcome::Failed(format!("restic reported no snapshot: {}", out.error_text()))
+                }
+            },
+            LOCKED => Outcome::Locked(out.error_text()),
+            _ => Outcome::Failed(out.error_text()),
+        }
+    }
+
+    /// Prunes the tag's snapshots by the policy; the short ids kept.
+    pub async fn forget(
+        &self,
+        tag: &str,
+        daily: u32,
+        weekly: u32,
+    ) -> Result<Vec<String>, DriverError> {
+        let (d, w) = (daily.to_string(), weekly.to_string());
+        let script = self.script(&["restic-forget", tag, &d, &w], &["forget", tag, &d, &w]);
+        let out = checked(self.run(&script, PRUNE).await?, "pruning backups")?;
+        let json = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("SNAPSHOTS "))
+            .ok_or_else(|| DriverError::Transient("restic listed no snapshots".into()))?;
+        let kept: Vec<RawSnapshot> = serde_json::from_str(json)
+            .map_err(|e| DriverError::Transient(format!("restic's snapshot list: {e}")))?;
+        Ok(kept.into_iter().map(|s| s.short_id).collect())
+    }
+
+    pub async fn forget_ids(&self, ids: &[String]) -> Result<(), DriverError> {
+        let mut web = vec!["restic-forget-ids"];
+        let mut mail = vec!["forget-ids"];
+        web.extend(ids.iter().map(String::as_str));
+        mail.extend(ids.iter().map(String::as_str));
+        let script = self.script(&web, &mail);
+        checked(self.run(&script, PRUNE).await?, "removing backups").map(drop)
+    }
+
+    /// Carries out a restore; where it went when beside.
+    pub async fn restore(&self, r: &NodeRun) -> Result<Option<String>, DriverError> {
+        let mode = if r.beside { "beside" } else { "inplace" };
+        let script = match &self.place {
+            Place::Web { user, .. } => {
+                self.script(&["restore", user, &r.snapshot, &r.path, mode], &[])
+            }
+            Place::Mail { home } => mail_restore(home, r, mode),
+        };
+        let out = checked(self.run(&script, LONG).await?, "restoring")?;
+        Ok(out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("RESTORED_TO "))
+            .map(str::to_owned))
+    }
+}
+
+/// A mailbox restore: restic into a private staging folder, then in place
+/// (tar over the maildir) or beside, as the IMAP folder
+/// `Restored-<snapshot>` holding the messages of the path's folder.
+fn mail_restore(home: &str, r: &NodeRun, mode: &str) -> String {
+    format!(
+        r#"set -eu
+umask 077
+S={script}
+home={home}; path={path}; snap={snap}; mode={mode}
+staging=$(mktemp -d)
+trap 'rm -rf "$staging"' EXIT
+bash -c "$S" mpanel-restic restore "$snap" "$home$path" "$staging"
+if [ "$mode" = inplace ]; then
+    tar -C "$staging$home" -cf - "${{path#/}}" | tar -C "$home" -xf - --no-overwrite-dir
+else
+    dest="$home/Maildir/.Restored-$snap"
+    mkdir -p "$dest/cur" "$dest/new" "$dest/tmp"
+    for d in cur new; do
+        if [ -d "$staging$home$path/$d" ]; then
+            find "$staging$home$path/$d" -maxdepth 1 -type f -exec cp -p {{}} "$dest/$d/" \;
+        fi
+    done
+    printf 'RESTORED_TO Restored-%s\n' "$snap"
+fi
+"#,
+        script = sh_quote(RESTIC_SCRIPT),
+        home = sh_quote(home),
+        path = sh_quote(&r.path),
+        snap = sh_quote(&r.snapshot),
+        mode = sh_quote(mode),
+    )
+}
+
+fn checked(out: Output, what: &str) -> Result<Output, DriverError> {
+    match out.status {
+        0 => Ok(out),
+        BAD_ARGS | NOTHING => Err(DriverError::Permanent(format!(
+            "{what}: {}",
+            out.error_text()
+        ))),
+        LOCKED => Err(DriverError::Transient(format!(
+            "{what}: the repository is locked by another run: {}",
+            out.error_text()
+        ))),
+        _ => Err(DriverError::Permanent(format!(
+            "{what}: {}",
+            out.error_text()
+        ))),
+    }
+}
+
+fn parse_summary(stdout: &str) -> Option<Summary> {
+    let json = stdout.lines().find_map(|l| l.strip_prefix("SUMMARY "))?;
+    let raw: RawSummary = serde_json::from_str(json).ok()?;
+    Some(Summary {
+        snapshot_id: raw.snapshot_id,
+        bytes: raw.total_bytes_processed,
+        files: raw.total_files_processed,
+    })
+}
+
+/// The stdin of the node script: repository, password, the backup
+/// server's login and host key, its private key.
+fn access_text(
+    sb: &SecretBox,
+    backup: &ServerRecord,
+    repo: &str,
+    password: &str,
+) -> Result<String, DriverError> {
+    let Credentials::Ssh { user, private_key } =
+        open_credentials(sb, backup).map_err(|e| DriverError::Permanent(e.to_string()))?
+    else {
+        return Err(DriverError::Permanent(format!(
+            "backup server {} has no SSH credentials",
+            backup.name
+        )));
+    };
+    let host_key = backup
+        .settings
+        .get("host_key")
+        .and_then(|v| v.as_str())
+        .map(|k| k.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .ok_or_else(|| {
+            DriverError::Permanent(format!("backup server {} has no host_key", backup.name))
+        })?;
+    let mut key = private_key;
+    if !key.ends_with('\n') {
+        key.push('\n');
+    }
+    Ok(format!(
+        "{repo}\n{password}\n{user} {} {}\n{host_key}\n{key}",
+        backup.address.trim_matches(['[', ']']),
+        backup.port
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_gives_snapshot_size_and_files() {
+        let out = "SUMMARY {\"message_type\":\"summary\",\"total_files_processed\":2,\"total_bytes_processed\":5,\"snapshot_id\":\"b242ce75\"}\n";
+        assert_eq!(
+            parse_summary(out),
+            Some(Summary {
+                snapshot_id: "b242ce75".into(),
+                bytes: 5,
+                files: 2
+            })
+        );
+        assert_eq!(parse_summary("nothing"), None);
+    }
+}

@@ -1,0 +1,220 @@
+//! Backups of customers' sites and mailboxes (restic, run on the node by
+//! the provisioning crate): which targets exist, when each is due, the
+//! tenant's repository on a backup server, and the records of runs.
+
+pub mod api;
+pub mod jobs;
+
+use mpanel_domain::backups::{
+    BackupPolicy, Operation, RunStatus, TargetKind, TargetState, Trigger, policy::parse_hh_mm,
+};
+use mpanel_domain::catalog::ProvisioningTemplate;
+use mpanel_domain::provisioning::ServerRole;
+use mpanel_domain::{BackupRepoId, BackupRunId, BackupTargetId, TenantId};
+use mpanel_store::Store;
+use mpanel_store::backups::{RepoRecord, RunRecord, TargetRecord, Unbacked};
+use mpanel_store::secret_box::SecretBox;
+use mpanel_store::servers::ServerRecord;
+use time::OffsetDateTime;
+
+use crate::ServiceError;
+
+/// How many accounts one sync looks at (the rest at the next).
+const SYNC_BATCH: i64 = 1000;
+
+/// A failed backup is tried again this much later (not the next day).
+pub const RETRY_AFTER: time::Duration = time::Duration::hours(1);
+
+/// The restic tag of a target's snapshots.
+pub fn tag(t: &TargetRecord) -> String {
+    let kind = match t.kind {
+        TargetKind::Site => "site",
+        TargetKind::Mailbox => "mailbox",
+    };
+    format!("{kind}-{}", t.account_id)
+}
+
+/// The target's policy, as recorded.
+pub fn policy(t: &TargetRecord) -> BackupPolicy {
+    BackupPolicy {
+        at: parse_hh_mm(&t.run_at).unwrap_or(BackupPolicy::default().at),
+        keep_daily: u32::try_from(t.keep_daily).unwrap_or(7),
+        keep_weekly: u32::try_from(t.keep_weekly).unwrap_or(0),
+    }
+}
+
+fn zone(name: &str) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// The tenant's time zone.
+pub async fn tenant_zone(
+    store: &Store,
+    tenant: TenantId,
+) -> Result<jiff::tz::TimeZone, ServiceError> {
+    let t = store
+        .tenant(tenant)
+        .await?
+        .ok_or_else(ServiceError::missing("tenant"))?;
+    Ok(zone(&t.timezone))
+}
+
+/// Whether any backup server is registered (without one nothing is
+/// scheduled: every site would be overdue for a reason no run can fix).
+pub async fn backup_server(store: &Store) -> Result<Option<ServerRecord>, ServiceError> {
+    Ok(store
+        .list_servers(Some(ServerRole::Backup))
+        .await?
+        .into_iter()
+        .min_by(|a, b| a.name.cmp(&b.name)))
+}
+
+/// Makes targets for live sites and mailboxes that have none, and retires
+/// those whose account is gone (their last snapshot kept for the tenant's
+/// `backup_retention_days`). Returns (made, retired).
+pub async fn sync_targets(
+    store: &Store,
+    now: OffsetDateTime,
+) -> Result<(usize, usize), ServiceError> {
+    let mut made = 0;
+    if backup_server(store).await?.is_some() {
+        for u in store.unbacked_accounts(SYNC_BATCH).await? {
+            if store.insert_backup_target(&new_target(&u, now)).await? {
+                made += 1;
+            }
+        }
+    }
+    let mut retired = 0;
+    for (target, tenant) in store.gone_backup_targets(SYNC_BATCH).await? {
+        let days = crate::security::policy::load(store, tenant)
+            .await?
+            .backup_retention_days;
+        let until = now + time::Duration::days(i64::from(days));
+        store
+            .set_backup_target_state(target, TargetState::Retained, Some(until), now)
+            .await?;
+        retired += 1;
+    }
+    Ok((made, retired))
+}
+
+fn new_target(u: &Unbacked, now: OffsetDateTime) -> TargetRecord {
+    let policy = serde_json::from_value::<ProvisioningTemplate>(u.template.clone())
+        .ok()
+        .and_then(|t| t.backup_policy())
+        .unwrap_or_default();
+    TargetRecord {
+        id: BackupTargetId::new(),
+        tenant_id: u.tenant_id,
+        customer_id: u.customer_id,
+        kind: u.kind,
+        account_id: u.account_id,
+        label: u.label.clone(),
+        node_id: u.node_id,
+        run_at: format!("{:02}:{:02}", policy.at.hour(), policy.at.minute()),
+        keep_daily: i64::from(policy.keep_daily),
+        keep_weekly: i64::from(policy.keep_weekly),
+        state: TargetState::Active,
+        retain_until: None,
+        next_run_at: policy.next_run(now, &zone(&u.timezone)),
+        last_success_at: None,
+        last_snapshot: None,
+        last_status: None,
+        last_error: None,
+        created_at: now,
+    }
+}
+
+/// The tenant's repository on the backup server: the one it has, or a
+/// new one on the first backup server (its password made here, sealed).
+pub async fn repository(
+    store: &Store,
+    secrets: &SecretBox,
+    tenant: TenantId,
+    now: OffsetDateTime,
+) -> Result<(RepoRecord, ServerRecord, String), ServiceError> {
+    let server = backup_server(store)
+        .await?
+        .ok_or_else(|| ServiceError::Conflict("no BACKUP server is registered".into()))?;
+    let repo = match store.backup_repository(tenant, server.id).await? {
+        Some(r) => r,
+        None => {
+            let id = BackupRepoId::new();
+            let password = hex(&crate::identity::secrets::random_bytes::<24>()?);
+            let root = server
+                .settings
+                .get("repo_root")
+                .and_then(|v| v.as_str())
+                .unwrap_or("/srv/mpanel-backups")
+                .trim_end_matches('/');
+            let sealed = secrets
+                .seal_str(&password, "backup_repository", &id.to_string())
+                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
+            let fresh = RepoRecord {
+                id,
+                tenant_id: tenant,
+                server_id: server.id,
+                path: format!("{root}/{tenant}"),
+                password: sealed,
+                initialized_at: None,
+            };
+            store.claim_backup_repository(&fresh, now).await?
+        }
+    };
+    let password = secrets
+        .open_str(&repo.password, "backup_repository", &repo.id.to_string())
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
+    Ok((repo, server, password))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A run record, `RUNNING`.
+pub fn new_run(
+    t: &TargetRecord,
+    operation: Operation,
+    trigger: Trigger,
+    now: OffsetDateTime,
+) -> RunRecord {
+    RunRecord {
+        id: BackupRunId::new(),
+        tenant_id: t.tenant_id,
+        target_id: t.id,
+        kind: t.kind,
+        operation,
+        trigger,
+        status: RunStatus::Running,
+        snapshot_id: None,
+        size_bytes: None,
+        files: None,
+        restore_path: None,
+        restore_to: None,
+        error: None,
+        snapshot_removed_at: None,
+        started_at: now,
+        finished_at: None,
+    }
+}
+
+/// Records how a backup ended, on the run and on its target. A scheduled
+/// success next runs at the policy's next time, a scheduled failure an
+/// hour later; a backup asked for leaves the schedule as it was.
+pub async fn finish_backup(
+    store: &Store,
+    t: &TargetRecord,
+    run: &RunRecord,
+) -> Result<(), ServiceError> {
+    store.finish_backup_run(run).await?;
+    let next = match (run.trigger, run.status) {
+        (Trigger::Manual, _) => t.next_run_at,
+        (Trigger::Scheduled, RunStatus::Succeeded) => {
+            let zone = tenant_zone(store, t.tenant_id).await?;
+            policy(t).next_run(run.started_at, &zone)
+        }
+        (Trigger::Scheduled, _) => run.started_at + RETRY_AFTER,
+    };
+    store.record_backup_outcome(run, next).await?;
+    Ok(())
+}
