@@ -226,10 +226,12 @@ fn a_backup_taken_while_20_clients_order_restores_into_a_new_database_that_serve
     let backup_started = Instant::now();
     let report = backup_to(panel.dir.path(), panel.database_url(), &file);
     let backup_finished = Instant::now();
-    // The clients go on after the backup, as a serving mPanel's would.
+    // The clients go on after the backup, as a serving mPanel's would:
+    // each has at most one order in flight, so at least CLIENTS of these
+    // were sent after the backup finished.
     let at_finish = count.load(Ordering::Relaxed);
     wait_until("orders after the backup", || {
-        count.load(Ordering::Relaxed) >= at_finish + CLIENTS
+        count.load(Ordering::Relaxed) >= at_finish + 2 * CLIENTS
     });
     stop.store(true, Ordering::Relaxed);
     let placed: Vec<Placed> = clients
@@ -323,10 +325,19 @@ fn a_backup_taken_while_20_clients_order_restores_into_a_new_database_that_serve
             "an invoice without its order {order}"
         );
     }
+    let after: Vec<&Placed> = placed.iter().filter(|p| p.sent > backup_finished).collect();
     assert!(
-        restored_orders.len() < placed.len(),
-        "orders placed after the backup are not in it"
+        after.len() >= CLIENTS,
+        "{} orders sent after the backup",
+        after.len()
     );
+    for p in &after {
+        assert!(
+            !restored_orders.contains(p.order_id.as_str()),
+            "order {} sent after the backup finished is in it",
+            p.order_id
+        );
+    }
     // One of them, read on its own, and its invoice.
     let one = before[0];
     let (status, v) = api.call(
