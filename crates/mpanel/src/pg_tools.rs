@@ -85,8 +85,16 @@ impl PgTarget {
 /// Where `name` (`pg_dump`, `pg_restore`) is: on `PATH`, else the newest
 /// under `/usr/lib/postgresql/*/bin`.
 pub fn find(name: &str) -> anyhow::Result<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+    find_in(
+        name,
+        std::env::var_os("PATH").as_deref(),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+fn find_in(name: &str, path: Option<&std::ffi::OsStr>, versions: &Path) -> anyhow::Result<PathBuf> {
+    let on_path = path
+        .map(|p| std::env::split_paths(p).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
         .map(|dir| dir.join(name))
@@ -94,7 +102,7 @@ pub fn find(name: &str) -> anyhow::Result<PathBuf> {
     if let Some(found) = on_path {
         return Ok(found);
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(versions)
         .into_iter()
         .flatten()
         .flatten()
@@ -241,6 +249,23 @@ mod tests {
         let t = PgTarget::parse("postgres://postgres@127.0.0.1:5/db").unwrap();
         assert_eq!(t.url, "postgres://postgres@127.0.0.1:5/db");
         assert_eq!(t.password, None);
+    }
+
+    #[test]
+    fn the_newest_installed_tool_is_found_else_the_package_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = find_in("pg_dump", Some(dir.path().as_os_str()), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pg_dump was not found"), "{err}");
+        assert!(err.contains("apt-get install postgresql-client"), "{err}");
+        for version in ["13", "15"] {
+            let bin = dir.path().join(version).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::write(bin.join("pg_dump"), b"").unwrap();
+        }
+        let found = find_in("pg_dump", None, dir.path()).unwrap();
+        assert_eq!(found, dir.path().join("15/bin/pg_dump"));
     }
 
     #[test]
