@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use mpanel_services::tenants::CreateTenant;
 
 use crate::config::{self, Config};
-use crate::{admin, billing, hosting, logging, serve, worker};
+use crate::{admin, billing, db_backup, hosting, logging, serve, worker};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +35,13 @@ pub enum Command {
     Worker,
     /// Apply pending database migrations and print what was done.
     Migrate(MigrateArgs),
+    /// Write a consistent copy of mPanel's database to a new file while
+    /// mPanel serves (SQLite: VACUUM INTO; PostgreSQL: pg_dump). Prints
+    /// what was written as JSON.
+    Backup(BackupArgs),
+    /// Restore a backup made by `mpanel backup` into the configured
+    /// database, which must be empty unless --force. Stop mPanel first.
+    Restore(RestoreArgs),
     /// Operator tasks: create tenants and users.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -138,6 +145,24 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write; it must not exist.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file (`mpanel backup`'s: a SQLite file or a pg_dump).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Replace a database that already holds tables (SQLite: the file is
+    /// replaced; PostgreSQL: the backup's tables are dropped and restored).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// Only show which migrations are applied and pending; change nothing.
     #[arg(long)]
@@ -226,6 +251,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Worker => worker::run(config).await,
         Command::Migrate(args) => migrate(config, args).await,
+        Command::Backup(args) => db_backup::backup_cmd(config, args.to).await,
+        Command::Restore(args) => db_backup::restore_cmd(config, args.from, args.force).await,
         Command::Admin(AdminCommand::CreateTenant(args)) => {
             admin::create_tenant_cmd(
                 config,

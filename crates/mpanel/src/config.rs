@@ -58,6 +58,8 @@ pub const KEYS: &[&str] = &[
     "mail_from",
     "portal_url",
     "webhook_allowed_networks",
+    "backup_dir",
+    "backup_keep",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +160,11 @@ struct Raw {
         skip_serializing_if = "Option::is_none"
     )]
     portal_url: Option<String>,
+    /// Where the daily platform backup goes (unset: none is made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backup_dir: Option<PathBuf>,
+    /// How many scheduled backups `backup_dir` keeps.
+    backup_keep: usize,
 }
 
 impl Default for Raw {
@@ -197,6 +204,8 @@ impl Default for Raw {
             mail_from: mpanel_services::notify::settings::DEFAULT_SENDER.into(),
             webhook_allowed_networks: None,
             portal_url: None,
+            backup_dir: None,
+            backup_keep: 7,
         }
     }
 }
@@ -254,6 +263,8 @@ pub struct JobSettings {
     pub mail: mpanel_services::notify::MailSettings,
     /// Where webhook deliveries may go.
     pub webhooks: WebhookPolicy,
+    /// The daily backup of mPanel's own database, when `backup_dir` is set.
+    pub platform_backup: Option<crate::scheduled_backup::PlatformBackup>,
 }
 
 /// Bootstrap settings (only when an admin e-mail address is configured).
@@ -357,7 +368,9 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         .and_then(|m| m.with_portal_url(portal_url))
         .map_err(|(key, why)| bad(key, &why))?;
     let webhooks = check_webhooks(&raw, &bad)?;
-    let jobs = job_settings(&raw, secrets_key.clone(), mail, webhooks.clone());
+    let platform_backup = check_backup(&raw, engine, &bad)?;
+    let mut jobs = job_settings(&raw, secrets_key.clone(), mail, webhooks.clone());
+    jobs.platform_backup = platform_backup;
     let bootstrap = raw.bootstrap_admin_email.map(|email| Bootstrap {
         tenant: raw.bootstrap_tenant,
         admin_email: email,
@@ -536,6 +549,46 @@ fn check_webhooks(
     Ok(WebhookPolicy { allowed_networks })
 }
 
+/// `backup_dir` must be a folder this process can write in; checked at
+/// start, so a wrong one is not first noticed at the night's backup.
+fn check_backup(
+    raw: &Raw,
+    engine: Engine,
+    bad: &impl Fn(&str, &str) -> ConfigError,
+) -> Result<Option<crate::scheduled_backup::PlatformBackup>, ConfigError> {
+    if !(1..=1000).contains(&raw.backup_keep) {
+        return Err(bad("backup_keep", "must be 1 to 1000"));
+    }
+    let Some(dir) = &raw.backup_dir else {
+        return Ok(None);
+    };
+    if !dir.is_dir() {
+        return Err(bad(
+            "backup_dir",
+            &format!("{} is not an existing folder", dir.display()),
+        ));
+    }
+    let probe = dir.join(format!(".mpanel-write-check-{}", std::process::id()));
+    let writable = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map(drop);
+    let _ = std::fs::remove_file(&probe);
+    if let Err(err) = writable {
+        return Err(bad(
+            "backup_dir",
+            &format!("cannot write in {}: {err}", dir.display()),
+        ));
+    }
+    Ok(Some(crate::scheduled_backup::PlatformBackup {
+        dir: dir.clone(),
+        keep: raw.backup_keep,
+        database_url: SecretString::from(raw.database_url.clone()),
+        engine,
+    }))
+}
+
 fn job_settings(
     raw: &Raw,
     secrets_key: Option<mpanel_services::secret_box::SecretBox>,
@@ -561,6 +614,7 @@ fn job_settings(
             ),
         },
         mail,
+        platform_backup: None,
     }
 }
 
@@ -798,6 +852,43 @@ mod tests {
             let err = check(raw, None, &figment).err().unwrap();
             assert!(err.0.starts_with(&format!("invalid {key}")), "{}", err.0);
         }
+    }
+
+    #[test]
+    fn backup_dir_must_be_a_writable_folder() {
+        let figment = Figment::from(Serialized::defaults(Raw::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let config = checked(Raw {
+            backup_dir: Some(dir.path().to_path_buf()),
+            ..Raw::default()
+        });
+        let backup = config.jobs.platform_backup.unwrap();
+        assert_eq!((backup.dir.as_path(), backup.keep), (dir.path(), 7));
+        assert!(checked(Raw::default()).jobs.platform_backup.is_none());
+        let missing = dir.path().join("nope");
+        let err = check(
+            Raw {
+                backup_dir: Some(missing),
+                ..Raw::default()
+            },
+            None,
+            &figment,
+        )
+        .err()
+        .unwrap();
+        assert!(err.0.starts_with("invalid backup_dir"), "{}", err.0);
+        assert!(err.0.contains("is not an existing folder"), "{}", err.0);
+        let err = check(
+            Raw {
+                backup_keep: 0,
+                ..Raw::default()
+            },
+            None,
+            &figment,
+        )
+        .err()
+        .unwrap();
+        assert!(err.0.starts_with("invalid backup_keep"), "{}", err.0);
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -
         },
     );
     register_notify(&mut registry, settings, store.clone(), clock.clone());
+    register_platform_backup(&mut registry, settings, clock.clone());
     if let Some(log) = &settings.diagnostics_log {
         register_probe(&mut registry, log.clone());
     }
@@ -104,7 +105,7 @@ pub async fn run_workers(
         ..PoolConfig::default()
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = Scheduler::new(store.clone(), clock.clone(), recurring());
+    let scheduler = Scheduler::new(store.clone(), clock.clone(), recurring(settings));
     let mut scheduler_stop = stop_rx.clone();
     let scheduler = tokio::spawn(scheduler.run(Duration::from_secs(1), async move {
         let _ = scheduler_stop.wait_for(|s| *s).await;
@@ -179,6 +180,42 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
                 .await
                 .map(drop)
                 .map_err(JobError::retry)
+        }
+    });
+}
+
+/// `platform.backup`: the daily copy of mPanel's own database into
+/// `backup_dir` (see `crate::scheduled_backup`). Registered on every
+/// worker, so that a worker without `backup_dir` that claims one says why
+/// instead of "no handler".
+fn register_platform_backup(
+    registry: &mut Registry,
+    settings: &JobSettings,
+    clock: Arc<dyn Clock>,
+) {
+    let backup = settings.platform_backup.clone().map(Arc::new);
+    registry.handle(move |_ctx, _: PlatformBackup| {
+        let (backup, clock) = (backup.clone(), clock.clone());
+        async move {
+            let Some(backup) = backup else {
+                return Err(JobError::Permanent(
+                    "backup_dir is not configured on the worker that took this job: set it on \
+                     every worker"
+                        .into(),
+                ));
+            };
+            let (report, pruned) = crate::scheduled_backup::run(&backup, clock.now())
+                .await
+                .map_err(|e| JobError::Retry(format!("{e:#}")))?;
+            tracing::info!(
+                path = %report.path.display(),
+                bytes = report.bytes,
+                schema_version = report.schema_version,
+                duration_ms = report.duration_ms,
+                pruned = pruned.len(),
+                "platform backup written"
+            );
+            Ok(())
         }
     });
 }
@@ -542,9 +579,9 @@ fn register_mail(registry: &mut Registry, provisioner: &mpanel_provision::saga::
 }
 
 /// The recurring jobs.
-fn recurring() -> Vec<mpanel_jobs::Recurring> {
+fn recurring(settings: &JobSettings) -> Vec<mpanel_jobs::Recurring> {
     use mpanel_jobs::Schedule;
-    vec![
+    let mut jobs = vec![
         scheduled::<HealthCheck>(Schedule::Every(60), "provisioning", 1),
         scheduled::<Retention>(
             Schedule::DailyAt {
@@ -568,7 +605,20 @@ fn recurring() -> Vec<mpanel_jobs::Recurring> {
         // Every 5 minutes: a VM restarted between two readings loses the
         // transfer since the first (its counters begin again).
         scheduled::<PodUsage>(Schedule::Every(300), "provisioning", 3),
-    ]
+    ];
+    if settings.platform_backup.is_some() {
+        // Daily, before the retention sweep; a node starting after 02:15
+        // with no backup of that day yet makes it at once.
+        jobs.push(scheduled::<PlatformBackup>(
+            Schedule::DailyAt {
+                hour: 2,
+                minute: 15,
+            },
+            "maintenance",
+            3,
+        ));
+    }
+    jobs
 }
 
 /// A recurring job named after its kind, with the empty payload its type
@@ -613,4 +663,5 @@ empty_payload! {
     PodBackupSchedule => mpanel_domain::cloudpods::BACKUP_SCHEDULE_JOB;
     AccountBackupSchedule => mpanel_domain::backups::SCHEDULE_JOB;
     PodUsage => mpanel_provision::cloudpod::usage::USAGE_JOB;
+    PlatformBackup => "platform.backup";
 }

@@ -30,6 +30,7 @@ pub mod name_claims;
 pub mod notify;
 mod numbering;
 pub mod orders;
+pub mod platform_backup;
 pub mod provisioning;
 pub mod retention;
 pub mod sealing;
@@ -46,7 +47,9 @@ pub use audit::{ActorType, AuditEntry, AuditFilter, AuditRecord};
 pub use connect::{Engine, PoolSettings, Store};
 pub use error::StoreError;
 pub use identity::users::{NewUser, UserRecord, UserStatus};
-pub use migrations::{AppliedNow, MigrationInfo, MigrationStatus, known_migrations};
+pub use migrations::{
+    AppliedNow, MigrationInfo, MigrationStatus, known_migrations, latest_schema_version,
+};
 pub use tenants::TenantRecord;
 pub use tx::Tx;
 

@@ -93,6 +93,11 @@ impl MigrationStatus {
     }
 }
 
+/// The newest schema version this binary knows.
+pub fn latest_schema_version() -> i64 {
+    MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// This binary's migrations, oldest first.
 pub fn known_migrations() -> Vec<MigrationInfo> {
     MIGRATIONS
@@ -182,6 +187,18 @@ impl Store {
             .filter(|m| !rows.iter().any(|r| r.version == m.version))
             .collect();
         Ok(status)
+    }
+
+    /// The schema version: the highest migration applied successfully
+    /// (`None`: no migration ever ran, not an mPanel database).
+    pub async fn schema_version(&self) -> StoreResult<Option<i64>> {
+        Ok(self
+            .applied_rows()
+            .await?
+            .iter()
+            .filter(|r| r.success)
+            .map(|r| r.version)
+            .max())
     }
 
     async fn applied_rows(&self) -> StoreResult<Vec<AppliedRow>> {

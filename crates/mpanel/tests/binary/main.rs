@@ -12,6 +12,7 @@ mod browser_webauthn;
 mod cli;
 mod cloudpods;
 mod cloudpods_support;
+mod db_backup;
 mod disk_quota;
 mod domain_control;
 mod mail;

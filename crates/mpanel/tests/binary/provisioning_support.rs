@@ -209,6 +209,11 @@ impl Panel {
         assert_eq!(v["domain_control"], value, "{v}");
     }
 
+    /// The secret signed orders are signed with.
+    pub fn webhook_secret(&self) -> &str {
+        &self.webhook_secret
+    }
+
     /// The database serve uses.
     pub fn database_url(&self) -> &str {
         self.db.url()
