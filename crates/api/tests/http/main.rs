@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod api_tokens;
 mod auth_flow;
+mod backups;
 mod billing;
 mod billing_concurrency;
 mod billing_numbers;
