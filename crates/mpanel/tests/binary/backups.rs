@@ -228,6 +228,38 @@ fn a_deleted_file_comes_back_from_the_nightly_backup_and_the_policy_prunes() {
         Some(json!({})),
     );
     assert_eq!(status, 404);
+
+    // Terminated: the snapshots are kept for the tenant's retention (30
+    // days by default), then removed.
+    panel.expect(
+        202,
+        &panel.admin,
+        &format!("POST /api/hosting/accounts/{id}/terminate"),
+        None,
+    );
+    eventually("the account is terminated", || {
+        let shown = panel.find("/api/hosting/accounts", "name", &domain);
+        if shown["status"] == "TERMINATED" {
+            Ok(())
+        } else {
+            Err(format!("{shown:#}"))
+        }
+    });
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let report = panel.backups_run(now);
+    assert_eq!(report["retired"], 1, "{report:#}");
+    let v = backups(&panel, &route);
+    assert_eq!(v["target"]["state"], "RETAINED");
+    assert_eq!(
+        v["target"]["retain_until"],
+        rfc3339(now + Duration::days(30))
+    );
+    assert_eq!(v["snapshots"].as_array().unwrap().len(), 7);
+    let report = panel.backups_run(now + Duration::days(30));
+    assert_eq!(report["removed"], 1, "{report:#}");
+    let v = backups(&panel, &route);
+    assert_eq!(v["target"]["state"], "REMOVED");
+    assert_eq!(v["snapshots"], json!([]));
 }
 
 /// A minimal IMAP session: log in, run `commands` (each tagged), log out;
