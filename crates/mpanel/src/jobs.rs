@@ -491,7 +491,7 @@ fn register_backups(registry: &mut Registry, provisioner: &mpanel_provision::sag
         move |ctx, job: BackupRun| {
             let p = p.clone();
             async move {
-                one_at_a_time(&p.store, &ctx, &prefix(job.target_id)).await?;
+                one_at_a_time(&p.store, &ctx, &prefix(job.tenant_id)).await?;
                 Ok(p.run_backup_job(&job).await?)
             }
         },
@@ -502,8 +502,9 @@ fn register_backups(registry: &mut Registry, provisioner: &mpanel_provision::sag
         move |ctx, job: BackupRestore| {
             let p = p.clone();
             async move {
-                one_at_a_time(&p.store, &ctx, &prefix(job.target_id)).await?;
-                Ok(p.run_restore_job(&job).await?)
+                one_at_a_time(&p.store, &ctx, &prefix(job.tenant_id)).await?;
+                let last = ctx.attempt >= ctx.max_attempts;
+                Ok(p.run_restore_job(&job, last).await?)
             }
         },
     );
@@ -521,7 +522,7 @@ async fn one_at_a_time(
         .map_err(JobError::retry)?
     {
         return Err(JobError::Wait {
-            reason: "an earlier backup or restore of this account is still under way".into(),
+            reason: "an earlier backup or restore of this tenant is still under way".into(),
             retry_in: time::Duration::seconds(5),
         });
     }

@@ -189,9 +189,14 @@ fn view(s: ServerRecord, credentials: &Credentials) -> ServerView {
 /// API, a token `USER@REALM!TOKENID=SECRET` and its settings
 /// ([`ClusterSettings`]: the fingerprint to pin, nodes, templates,
 /// storage, bridge, IPv4 pool, resolvers).
-fn check_role(role: ServerRole, c: &Credentials, settings: &Value) -> Result<(), ServiceError> {
+fn check_role(
+    role: ServerRole,
+    address: &str,
+    c: &Credentials,
+    settings: &Value,
+) -> Result<(), ServiceError> {
     if role == ServerRole::Backup {
-        return check_backup(c, settings);
+        return check_backup(address, c, settings);
     }
     if role != ServerRole::Cloud {
         return Ok(());
@@ -222,7 +227,13 @@ fn check_role(role: ServerRole, c: &Credentials, settings: &Value) -> Result<(),
 /// A `BACKUP` server: SFTP as an SSH user (the nodes run restic with its
 /// key), `host_key` to pin and `repo_root`, the absolute folder where each
 /// tenant's repository is made.
-fn check_backup(c: &Credentials, settings: &Value) -> Result<(), ServiceError> {
+fn check_backup(address: &str, c: &Credentials, settings: &Value) -> Result<(), ServiceError> {
+    if address.contains(':') {
+        return Err(ServiceError::invalid(
+            "address",
+            "a BACKUP server is reached by a host name or an IPv4 address (restic's SFTP login takes no IPv6 literal)",
+        ));
+    }
     if !matches!(c, Credentials::Ssh { .. }) {
         return Err(ServiceError::invalid(
             "credentials",
@@ -328,7 +339,7 @@ pub async fn create(
     let settings = input.settings.unwrap_or_else(|| json!({}));
     check_fields(&input.name, &input.address, input.capacity, &settings)?;
     input.credentials.check()?;
-    check_role(input.role, &input.credentials, &settings)?;
+    check_role(input.role, &input.address, &input.credentials, &settings)?;
     let now = cx.now();
     let id = ServerId::new();
     let record = ServerRecord {
@@ -432,7 +443,7 @@ pub async fn update(
         s.status = v;
     }
     check_fields(&s.name, &s.address, s.capacity, &s.settings)?;
-    check_role(s.role, &credentials, &s.settings)?;
+    check_role(s.role, &s.address, &credentials, &s.settings)?;
     let now = cx.now();
     s.updated_at = now;
     store

@@ -230,6 +230,25 @@ impl Store {
         Ok(found)
     }
 
+    /// The tenant's repository (the first made, if it has several).
+    pub async fn backup_repository_of(&self, tenant: TenantId) -> StoreResult<Option<RepoRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {REPO_COLUMNS} FROM backup_repositories WHERE tenant_id = $1 \
+             ORDER BY created_at, id LIMIT 1"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            match sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .fetch_optional(p)
+                .await?
+            {
+                Some(row) => Some(repo_from_row!(&row)),
+                None => None,
+            }
+        });
+        Ok(found)
+    }
+
     /// Records the repository unless the tenant has one on that server
     /// already (two first backups at once): the one recorded is answered.
     pub async fn claim_backup_repository(
@@ -566,6 +585,25 @@ impl Tx {
                 .bind(r.snapshot_removed_at)
                 .bind(r.started_at)
                 .bind(r.finished_at)
+                .execute(c)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// When the target is next due.
+    pub async fn set_backup_target_next_run(
+        &mut self,
+        id: BackupTargetId,
+        next_run_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |c| {
+            sqlx::query("UPDATE backup_targets SET next_run_at = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(next_run_at)
+                .bind(now)
                 .execute(c)
                 .await?
                 .rows_affected()

@@ -262,6 +262,8 @@ async fn another_tenants_resources_are_not_found() {
                            "status": "ACTIVE", "visibility": "PUBLIC"})
                 } else if path.ends_with("/resize") {
                     json!({"product_id": pod_product})
+                } else if path.contains("/backups/") {
+                    json!({"path": "/web", "to": "BESIDE"})
                 } else if path.starts_with("/api/cloudpods/") {
                     json!({"name": "pwned"})
                 } else {

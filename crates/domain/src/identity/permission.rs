@@ -444,6 +444,9 @@ mod tests {
                     // Filtered to the customer's own pods by the service.
                     | Permission::CloudPodsRead
                     | Permission::CloudPodsOperate
+                    // Filtered to the customer's own accounts by the service.
+                    | Permission::BackupsRead
+                    | Permission::BackupsWrite
             );
             assert_eq!(p.allowed_for(Role::Customer), own, "{p}");
         }

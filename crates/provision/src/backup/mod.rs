@@ -58,15 +58,14 @@ impl Provisioner {
     pub async fn schedule_account_backups(&self) -> Result<BackupReport, DriverError> {
         let now = self.clock.now();
         let mut report = self.sync_targets(now).await?;
-        for t in self
+        let due = self
             .store
             .due_backup_targets(now, DUE_BATCH)
             .await
-            .map_err(store_err)?
-        {
+            .map_err(store_err)?;
+        for t in due {
             if t.state == TargetState::Retained {
-                self.remove_retained(&t, now).await?;
-                report.removed += 1;
+                report.removed += usize::from(self.try_remove_retained(&t, now).await);
                 continue;
             }
             let mut tx = self.store.begin().await.map_err(store_err)?;
@@ -78,6 +77,11 @@ impl Provisioner {
             let (_, new) = queue_backup(&mut tx, &job, now)
                 .await
                 .map_err(service_err)?;
+            // Not due again while queued (the run sets its real next time),
+            // so the next pass reads the targets after these.
+            tx.set_backup_target_next_run(t.id, now + svc::RETRY_AFTER, now)
+                .await
+                .map_err(store_err)?;
             tx.commit().await.map_err(store_err)?;
             report.queued += usize::from(new);
         }
@@ -91,21 +95,20 @@ impl Provisioner {
         as_of: OffsetDateTime,
     ) -> Result<BackupReport, DriverError> {
         let mut report = self.sync_targets(as_of).await?;
-        for t in self
+        let due = self
             .store
             .due_backup_targets(as_of, DUE_BATCH)
             .await
-            .map_err(store_err)?
-        {
+            .map_err(store_err)?;
+        for t in due {
             if t.state == TargetState::Retained {
-                self.remove_retained(&t, as_of).await?;
-                report.removed += 1;
+                report.removed += usize::from(self.try_remove_retained(&t, as_of).await);
                 continue;
             }
             report.queued += 1;
-            match self.back_up(&t, Trigger::Scheduled, as_of).await?.status {
-                RunStatus::Succeeded => report.succeeded += 1,
-                _ => report.failed += 1,
+            match self.back_up(&t, Trigger::Scheduled, as_of).await {
+                Ok(run) if run.status == RunStatus::Succeeded => report.succeeded += 1,
+                Ok(_) | Err(_) => report.failed += 1,
             }
         }
         Ok(report)
@@ -125,7 +128,7 @@ impl Provisioner {
     /// `backup.run`: the target backed up now.
     pub async fn run_backup_job(&self, job: &BackupRun) -> Result<(), DriverError> {
         let t = self.target(job.target_id, job.tenant_id).await?;
-        if t.state != TargetState::Active {
+        if t.state != TargetState::Active || !self.account_live(&t).await? {
             return Ok(());
         }
         self.back_up(&t, job.trigger, self.clock.now()).await?;
@@ -159,7 +162,7 @@ impl Provisioner {
         tx.commit().await.map_err(store_err)?;
         let started = std::time::Instant::now();
         let outcome = match self.access(t, at).await {
-            Ok(access) => access.backup(&svc::tag(t), at).await,
+            Ok((access, fresh)) => access.backup(&svc::tag(t), at, fresh).await,
             Err(e) => Outcome::Failed(e.to_string()),
         };
         // Dated from `at` (a run `--as-of` a past night ends that night).
@@ -187,6 +190,9 @@ impl Provisioner {
             ));
         }
         if run.status == RunStatus::Succeeded {
+            svc::repository_made(&self.store, t.tenant_id, at)
+                .await
+                .map_err(service_err)?;
             self.prune(t, at).await;
         } else {
             tracing::warn!(target = %t.label, error = ?run.error, "backup failed");
@@ -199,7 +205,7 @@ impl Provisioner {
     async fn prune(&self, t: &TargetRecord, at: OffsetDateTime) {
         let policy = svc::policy(t);
         let kept = match self.access(t, at).await {
-            Ok(access) => {
+            Ok((access, _)) => {
                 access
                     .forget(&svc::tag(t), policy.keep_daily, policy.keep_weekly)
                     .await
@@ -217,7 +223,8 @@ impl Provisioner {
             Ok(list) => list
                 .into_iter()
                 .filter_map(|r| r.snapshot_id)
-                .filter(|s| !kept.contains(s))
+                // restic 0.14 reports short ids, 0.15 and later full ones.
+                .filter(|s| !kept.iter().any(|k| k.starts_with(s.as_str())))
                 .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "reading snapshots failed");
@@ -229,13 +236,26 @@ impl Provisioner {
         }
     }
 
-    /// A retained target whose retention ended: its snapshots removed from
-    /// the repository, the target `REMOVED`.
+    /// A retained target whose retention ended: every snapshot of its tag
+    /// removed. A failure is logged and tried at the next pass (it does not
+    /// hold up the others).
+    async fn try_remove_retained(&self, t: &TargetRecord, now: OffsetDateTime) -> bool {
+        match self.remove_retained(t, now).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(target = %t.label, error = %e, "removing a retained backup failed");
+                false
+            }
+        }
+    }
+
     async fn remove_retained(
         &self,
         t: &TargetRecord,
         now: OffsetDateTime,
     ) -> Result<(), DriverError> {
+        let (access, _) = self.access(t, now).await?;
+        access.forget_tag(&svc::tag(t)).await?;
         let ids: Vec<String> = self
             .store
             .backup_snapshots(t.id)
@@ -244,13 +264,10 @@ impl Provisioner {
             .into_iter()
             .filter_map(|r| r.snapshot_id)
             .collect();
-        if !ids.is_empty() {
-            self.access(t, now).await?.forget_ids(&ids).await?;
-            self.store
-                .mark_snapshots_removed(t.id, &ids, now)
-                .await
-                .map_err(store_err)?;
-        }
+        self.store
+            .mark_snapshots_removed(t.id, &ids, now)
+            .await
+            .map_err(store_err)?;
         self.store
             .set_backup_target_state(t.id, TargetState::Removed, t.retain_until, now)
             .await
@@ -258,8 +275,12 @@ impl Provisioner {
     }
 
     /// `backup.restore`: the recorded restore carried out, its outcome
-    /// recorded (a locked repository is retried).
-    pub async fn run_restore_job(&self, job: &BackupRestore) -> Result<(), DriverError> {
+    /// recorded (a transient failure is retried, until the last attempt).
+    pub async fn run_restore_job(
+        &self,
+        job: &BackupRestore,
+        last_attempt: bool,
+    ) -> Result<(), DriverError> {
         let t = self.target(job.target_id, job.tenant_id).await?;
         let mut run = self
             .store
@@ -271,13 +292,17 @@ impl Provisioner {
         if run.status != RunStatus::Running {
             return Ok(());
         }
-        let now = self.clock.now();
-        let outcome = match self.access(&t, now).await {
-            Ok(access) => {
-                let restore = NodeRun::restore(&run);
-                access.restore(&restore).await
+        // Never into an account that is gone: its address or domain may
+        // be someone else's by now.
+        let outcome = if t.state == TargetState::Active && self.account_live(&t).await? {
+            match self.access(&t, self.clock.now()).await {
+                Ok((access, _)) => access.restore(&NodeRun::restore(&run)).await,
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
+        } else {
+            Err(DriverError::Permanent(
+                "the account is no longer live".into(),
+            ))
         };
         run.finished_at = Some(self.clock.now());
         match outcome {
@@ -287,7 +312,7 @@ impl Provisioner {
                     run.restore_to = to;
                 }
             }
-            Err(DriverError::Transient(why)) if why.contains("locked") => {
+            Err(DriverError::Transient(why)) if !last_attempt => {
                 return Err(DriverError::Transient(why));
             }
             Err(e) => {
@@ -298,8 +323,32 @@ impl Provisioner {
         self.store.finish_backup_run(&run).await.map_err(store_err)
     }
 
-    /// How to reach the target's node and its tenant's repository.
-    async fn access(&self, t: &TargetRecord, now: OffsetDateTime) -> Result<Access, DriverError> {
+    /// Whether the target's account is still live (the same account, not
+    /// terminated or deleted).
+    async fn account_live(&self, t: &TargetRecord) -> Result<bool, DriverError> {
+        use mpanel_domain::provisioning::ResourceStatus;
+        use mpanel_store::provisioning::ResourceKind;
+        let kind = match t.kind {
+            TargetKind::Site => ResourceKind::HostingAccount,
+            TargetKind::Mailbox => ResourceKind::MailAccount,
+        };
+        let found = self
+            .store
+            .resource(kind, t.tenant_id, t.account_id)
+            .await
+            .map_err(store_err)?;
+        Ok(found.is_some_and(|a| {
+            matches!(a.status, ResourceStatus::Active | ResourceStatus::Suspended)
+        }))
+    }
+
+    /// How to reach the target's node and its tenant's repository, and
+    /// whether the repository may still be made (no backup in it yet).
+    async fn access(
+        &self,
+        t: &TargetRecord,
+        now: OffsetDateTime,
+    ) -> Result<(Access, bool), DriverError> {
         let sb = self.secrets()?;
         let (repo, server, password) = svc::repository(&self.store, sb, t.tenant_id, now)
             .await
@@ -310,14 +359,7 @@ impl Provisioner {
             .await
             .map_err(store_err)?
             .ok_or_else(|| DriverError::Permanent(format!("the node of {} is gone", t.label)))?;
-        Access::new(sb, &node, &server, &repo.path, &password, t)
-    }
-}
-
-/// The kind's word in messages.
-pub fn kind_word(kind: TargetKind) -> &'static str {
-    match kind {
-        TargetKind::Site => "site",
-        TargetKind::Mailbox => "mailbox",
+        let access = Access::new(sb, &node, &server, &repo.path, &password, t)?;
+        Ok((access, repo.initialized_at.is_none()))
     }
 }

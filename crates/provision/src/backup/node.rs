@@ -62,8 +62,8 @@ impl NodeRun {
 enum Place {
     /// The helper's command and the account's user.
     Web { helper: String, user: String },
-    /// The mailbox's home.
-    Mail { home: String },
+    /// The mailbox's home, and the mail root (restores stage under it).
+    Mail { home: String, root: String },
 }
 
 /// The node's SSH session, what to run there, and the repository's
@@ -86,7 +86,7 @@ struct RawSummary {
 
 #[derive(Deserialize)]
 struct RawSnapshot {
-    short_id: String,
+    id: String,
 }
 
 impl Access {
@@ -117,10 +117,11 @@ impl Access {
                 let (local, domain) = t.label.rsplit_once('@').ok_or_else(|| {
                     DriverError::Permanent(format!("{} is not an address", t.label))
                 })?;
-                let home = format!("{}/{domain}/{local}", mail.root_dir.trim_end_matches('/'));
+                let root = mail.root_dir.trim_end_matches('/').to_owned();
+                let home = format!("{root}/{domain}/{local}");
                 Ok(Self {
                     ssh: mail.ssh.clone(),
-                    place: Place::Mail { home },
+                    place: Place::Mail { home, root },
                     stdin,
                     _keys: keys,
                 })
@@ -151,7 +152,9 @@ impl Access {
         ssh::run_with_timeout(&self.ssh, script, Some(&self.stdin), limit).await
     }
 
-    pub async fn backup(&self, tag: &str, at: OffsetDateTime) -> Outcome {
+    /// A backup dated `at`; `fresh`: the repository may be made (its
+    /// first backup), else a missing repository is an error.
+    pub async fn backup(&self, tag: &str, at: OffsetDateTime, fresh: bool) -> Outcome {
         let time = format!(
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
             at.year(),
@@ -161,9 +164,10 @@ impl Access {
             at.minute(),
             at.second()
         );
+        let fresh = if fresh { "new" } else { "existing" };
         let script = match &self.place {
-            Place::Web { user, .. } => self.script(&["backup", user, tag, &time], &[]),
-            Place::Mail { home } => self.script(&[], &["backup", tag, &time, home]),
+            Place::Web { user, .. } => self.script(&["backup", user, tag, &time, fresh], &[]),
+            Place::Mail { home, .. } => self.script(&[], &["backup", tag, &time, home, fresh]),
         };
         let out = match self.run(&script, LONG).await {
             Ok(out) => out,
@@ -181,7 +185,7 @@ impl Access {
         }
     }
 
-    /// Prunes the tag's snapshots by the policy; the short ids kept.
+    /// Prunes the tag's snapshots by the policy; the (full) ids kept.
     pub async fn forget(
         &self,
         tag: &str,
@@ -198,15 +202,12 @@ impl Access {
             .ok_or_else(|| DriverError::Transient("restic listed no snapshots".into()))?;
         let kept: Vec<RawSnapshot> = serde_json::from_str(json)
             .map_err(|e| DriverError::Transient(format!("restic's snapshot list: {e}")))?;
-        Ok(kept.into_iter().map(|s| s.short_id).collect())
+        Ok(kept.into_iter().map(|s| s.id).collect())
     }
 
-    pub async fn forget_ids(&self, ids: &[String]) -> Result<(), DriverError> {
-        let mut web = vec!["restic-forget-ids"];
-        let mut mail = vec!["forget-ids"];
-        web.extend(ids.iter().map(String::as_str));
-        mail.extend(ids.iter().map(String::as_str));
-        let script = self.script(&web, &mail);
+    /// Removes every snapshot of the tag (recorded or not).
+    pub async fn forget_tag(&self, tag: &str) -> Result<(), DriverError> {
+        let script = self.script(&["restic-forget-tag", tag], &["forget-tag", tag]);
         checked(self.run(&script, PRUNE).await?, "removing backups").map(drop)
     }
 
@@ -217,7 +218,7 @@ impl Access {
             Place::Web { user, .. } => {
                 self.script(&["restore", user, &r.snapshot, &r.path, mode], &[])
             }
-            Place::Mail { home } => mail_restore(home, r, mode),
+            Place::Mail { home, root } => mail_restore(root, home, r, mode),
         };
         let out = checked(self.run(&script, LONG).await?, "restoring")?;
         Ok(out
@@ -228,32 +229,45 @@ impl Access {
     }
 }
 
-/// A mailbox restore: restic into a private staging folder, then in place
-/// (tar over the maildir) or beside, as the IMAP folder
-/// `Restored-<snapshot>` holding the messages of the path's folder.
-fn mail_restore(home: &str, r: &NodeRun, mode: &str) -> String {
+/// A mailbox restore: restic into a staging folder under the mail root
+/// (not /tmp), then in place (each message the maildir no longer has, by
+/// its name before the flags; Dovecot's own index and UID files are left
+/// alone) or beside, as the IMAP folder `Restored-<snapshot>` holding the
+/// messages of the path's folder.
+fn mail_restore(root: &str, home: &str, r: &NodeRun, mode: &str) -> String {
     format!(
         r#"set -eu
 umask 077
 S={script}
-home={home}; path={path}; snap={snap}; mode={mode}
-staging=$(mktemp -d)
+root={root}; home={home}; path={path}; snap={snap}; mode={mode}
+staging=$(mktemp -d "$root/.mpanel-restore.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 bash -c "$S" mpanel-restic restore "$snap" "$home$path" "$staging"
+src="$staging$home$path"
 if [ "$mode" = inplace ]; then
-    tar -C "$staging$home" -cf - "${{path#/}}" | tar -C "$home" -xf - --no-overwrite-dir
+    find "$src" -type d \( -name cur -o -name new \) | while IFS= read -r d; do
+        rel=${{d#"$staging$home"}}
+        folder=$(dirname "$home$rel")
+        mkdir -p "$folder/cur" "$folder/new" "$folder/tmp"
+        find "$d" -maxdepth 1 -type f | while IFS= read -r f; do
+            b=$(basename "$f"); base=${{b%%:*}}; seen=""
+            for x in "$folder/cur/$base"* "$folder/new/$base"*; do [ -e "$x" ] && seen=1; done
+            [ -n "$seen" ] || cp -p "$f" "$home$rel/"
+        done
+    done
 else
     dest="$home/Maildir/.Restored-$snap"
     mkdir -p "$dest/cur" "$dest/new" "$dest/tmp"
     for d in cur new; do
-        if [ -d "$staging$home$path/$d" ]; then
-            find "$staging$home$path/$d" -maxdepth 1 -type f -exec cp -p {{}} "$dest/$d/" \;
+        if [ -d "$src/$d" ]; then
+            find "$src/$d" -maxdepth 1 -type f -exec cp -p {{}} "$dest/$d/" \;
         fi
     done
     printf 'RESTORED_TO Restored-%s\n' "$snap"
 fi
 "#,
         script = sh_quote(RESTIC_SCRIPT),
+        root = sh_quote(root),
         home = sh_quote(home),
         path = sh_quote(&r.path),
         snap = sh_quote(&r.snapshot),

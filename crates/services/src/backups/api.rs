@@ -44,7 +44,8 @@ pub struct TargetView {
 /// A snapshot in the repository.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SnapshotView {
-    /// restic's snapshot id (short form): what a restore names.
+    /// restic's snapshot id (as restic reported it: 8 hex digits before
+    /// 0.15, the full id after): what a restore names.
     pub id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
@@ -143,6 +144,33 @@ async fn account(
     Ok(found)
 }
 
+/// What a customer is told of a failure: its kind, not restic's or ssh's
+/// words (they name the backup server, its folders and its hosts).
+fn for_customer(error: Option<String>) -> Option<String> {
+    let e = error?;
+    let kind = if e.contains("locked") {
+        "the backup repository was busy; it is tried again"
+    } else if e.contains("onnect") || e.contains("sftp session") || e.contains("timed out") {
+        "the backup server could not be reached; it is tried again"
+    } else if e.contains("no longer live") {
+        "the account is no longer live"
+    } else if e.contains("holds nothing at") {
+        "the snapshot holds nothing at that path"
+    } else {
+        "the backup service failed; staff can see why"
+    };
+    Some(kind.to_owned())
+}
+
+/// A view as the caller may see it (customers get the kind of an error).
+fn shown(cx: &Context, error: Option<String>) -> Option<String> {
+    if cx.principal.access.role == Role::Customer {
+        for_customer(error)
+    } else {
+        error
+    }
+}
+
 pub fn target_view(t: &TargetRecord, now: OffsetDateTime) -> TargetView {
     let last_good = t.last_success_at.unwrap_or(t.created_at);
     TargetView {
@@ -210,10 +238,17 @@ pub async fn list(
         .backup_runs(t.id, 20)
         .await?
         .iter()
-        .map(run_view)
+        .map(|r| RunView {
+            error: shown(cx, r.error.clone()),
+            ..run_view(r)
+        })
         .collect();
+    let target = TargetView {
+        last_error: shown(cx, t.last_error.clone()),
+        ..target_view(&t, cx.now())
+    };
     Ok(BackupsView {
-        target: Some(target_view(&t, cx.now())),
+        target: Some(target),
         snapshots,
         runs,
     })
@@ -282,7 +317,8 @@ fn restore_path(kind: TargetKind, path: Option<&str>) -> Result<String, ServiceE
     };
     let clean = path.len() <= 1000
         && (path == root || path.starts_with(&format!("{root}/")))
-        && path.split('/').all(|seg| seg != ".." && seg != ".")
+        && !path.contains("..")
+        && path.split('/').all(|seg| seg != ".")
         && !path.contains("//")
         && path
             .chars()

@@ -1,6 +1,7 @@
-//! The jobs of one backup target: a backup (`backup.run`) and a restore
-//! (`backup.restore`), each keyed under `backup:<target>:` so the handler
-//! runs one at a time per site or mailbox, in the order asked.
+//! The backup jobs: a backup (`backup.run`) and a restore
+//! (`backup.restore`), each keyed under `backup:<tenant>:` so the handler
+//! runs one at a time per tenant (its sites and mailboxes share one restic
+//! repository, whose prune takes an exclusive lock), in the order asked.
 
 use mpanel_domain::backups::{RESTORE_JOB, RUN_JOB, Trigger};
 use mpanel_domain::{BackupRunId, BackupTargetId, JobId, TenantId};
@@ -27,12 +28,12 @@ pub struct BackupRestore {
     pub run_id: BackupRunId,
 }
 
-/// The prefix of the target's job keys.
-pub fn prefix(target: BackupTargetId) -> String {
-    format!("backup:{target}:")
+/// The prefix of the keys of a tenant's backup jobs.
+pub fn prefix(tenant: TenantId) -> String {
+    format!("backup:{tenant}:")
 }
 
-/// Backups and restores may wait for each other a long time: a day.
+/// Backups and restores may wait for each other a long time.
 const ATTEMPTS: i32 = 10;
 
 /// Queues a backup of the target; a backup already waiting is answered
@@ -44,7 +45,7 @@ pub async fn queue_backup(
 ) -> Result<(JobId, bool), ServiceError> {
     let options = JobOptions {
         queue: "provisioning".into(),
-        unique_key: Some(format!("{}run", prefix(job.target_id))),
+        unique_key: Some(format!("{}{}:run", prefix(job.tenant_id), job.target_id)),
         max_attempts: ATTEMPTS,
         ..JobOptions::default()
     };
@@ -59,7 +60,12 @@ pub async fn queue_restore(
 ) -> Result<JobId, ServiceError> {
     let options = JobOptions {
         queue: "provisioning".into(),
-        unique_key: Some(format!("{}restore:{}", prefix(job.target_id), job.run_id)),
+        unique_key: Some(format!(
+            "{}{}:restore:{}",
+            prefix(job.tenant_id),
+            job.target_id,
+            job.run_id
+        )),
         max_attempts: ATTEMPTS,
         ..JobOptions::default()
     };

@@ -9,7 +9,7 @@ use mpanel_domain::backups::{
     BackupPolicy, Operation, RunStatus, TargetKind, TargetState, Trigger, policy::parse_hh_mm,
 };
 use mpanel_domain::catalog::ProvisioningTemplate;
-use mpanel_domain::provisioning::ServerRole;
+use mpanel_domain::provisioning::{ServerRole, ServerStatus};
 use mpanel_domain::{BackupRepoId, BackupRunId, BackupTargetId, TenantId};
 use mpanel_store::Store;
 use mpanel_store::backups::{RepoRecord, RunRecord, TargetRecord, Unbacked};
@@ -125,46 +125,79 @@ fn new_target(u: &Unbacked, now: OffsetDateTime) -> TargetRecord {
     }
 }
 
-/// The tenant's repository on the backup server: the one it has, or a
-/// new one on the first backup server (its password made here, sealed).
+/// The tenant's repository: the one it has (on whichever backup server
+/// it was made), or a new one on the first `ONLINE` backup server (its
+/// password made here, sealed).
 pub async fn repository(
     store: &Store,
     secrets: &SecretBox,
     tenant: TenantId,
     now: OffsetDateTime,
 ) -> Result<(RepoRecord, ServerRecord, String), ServiceError> {
-    let server = backup_server(store)
-        .await?
-        .ok_or_else(|| ServiceError::Conflict("no BACKUP server is registered".into()))?;
-    let repo = match store.backup_repository(tenant, server.id).await? {
+    let repo = match store.backup_repository_of(tenant).await? {
         Some(r) => r,
-        None => {
-            let id = BackupRepoId::new();
-            let password = hex(&crate::identity::secrets::random_bytes::<24>()?);
-            let root = server
-                .settings
-                .get("repo_root")
-                .and_then(|v| v.as_str())
-                .unwrap_or("/srv/mpanel-backups")
-                .trim_end_matches('/');
-            let sealed = secrets
-                .seal_str(&password, "backup_repository", &id.to_string())
-                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
-            let fresh = RepoRecord {
-                id,
-                tenant_id: tenant,
-                server_id: server.id,
-                path: format!("{root}/{tenant}"),
-                password: sealed,
-                initialized_at: None,
-            };
-            store.claim_backup_repository(&fresh, now).await?
-        }
+        None => new_repository(store, secrets, tenant, now).await?,
     };
+    let server = store
+        .server(repo.server_id)
+        .await?
+        .ok_or_else(|| ServiceError::Conflict("the tenant's backup server is gone".into()))?;
     let password = secrets
         .open_str(&repo.password, "backup_repository", &repo.id.to_string())
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
     Ok((repo, server, password))
+}
+
+async fn new_repository(
+    store: &Store,
+    secrets: &SecretBox,
+    tenant: TenantId,
+    now: OffsetDateTime,
+) -> Result<RepoRecord, ServiceError> {
+    let server = store
+        .list_servers(Some(ServerRole::Backup))
+        .await?
+        .into_iter()
+        .filter(|s| s.status == ServerStatus::Online)
+        .min_by(|a, b| a.name.cmp(&b.name))
+        .ok_or_else(|| ServiceError::Conflict("no ONLINE BACKUP server is registered".into()))?;
+    let id = BackupRepoId::new();
+    let password = hex(&crate::identity::secrets::random_bytes::<24>()?);
+    let root = server
+        .settings
+        .get("repo_root")
+        .and_then(|v| v.as_str())
+        .unwrap_or("/srv/mpanel-backups")
+        .trim_end_matches('/');
+    let sealed = secrets
+        .seal_str(&password, "backup_repository", &id.to_string())
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
+    let fresh = RepoRecord {
+        id,
+        tenant_id: tenant,
+        server_id: server.id,
+        path: format!("{root}/{tenant}"),
+        password: sealed,
+        initialized_at: None,
+    };
+    Ok(store.claim_backup_repository(&fresh, now).await?)
+}
+
+/// Records that the tenant's repository holds a backup: from now on a
+/// missing repository is an error, not a reason to make an empty one.
+pub async fn repository_made(
+    store: &Store,
+    tenant: TenantId,
+    at: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    if let Some(repo) = store.backup_repository_of(tenant).await? {
+        if repo.initialized_at.is_none() {
+            store
+                .mark_backup_repository_initialized(repo.id, at)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {
