@@ -79,10 +79,14 @@ pub enum Permission {
     TenantsRead,
     /// Create tenants, change, suspend and restore them.
     TenantsWrite,
+    /// The operations overview: the platform's (operator) or one tenant's
+    /// share (its admin) of nodes, queues, provisioning, security, billing
+    /// and backups.
+    OpsOverviewRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 36] = [
+    pub const ALL: [Permission; 37] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -119,6 +123,7 @@ impl Permission {
         Permission::CloudPodsManage,
         Permission::TenantsRead,
         Permission::TenantsWrite,
+        Permission::OpsOverviewRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -159,6 +164,7 @@ impl Permission {
             Self::CloudPodsManage => "CLOUDPODS_MANAGE",
             Self::TenantsRead => "TENANTS_READ",
             Self::TenantsWrite => "TENANTS_WRITE",
+            Self::OpsOverviewRead => "OPS_OVERVIEW_READ",
         }
     }
 
@@ -170,6 +176,8 @@ impl Permission {
             Self::UsersRead => matches!(role, TenantAdmin | Support),
             Self::UsersWrite => matches!(role, TenantAdmin),
             Self::AuditRead => matches!(role, SuperAdmin | TenantAdmin),
+            // The operator sees the platform, a tenant's admin its share.
+            Self::OpsOverviewRead => matches!(role, SuperAdmin | TenantAdmin),
             Self::JobsRead | Self::JobsManage => matches!(role, SuperAdmin),
             // The platform's tenants: its operator only.
             Self::TenantsRead | Self::TenantsWrite => matches!(role, SuperAdmin),
@@ -225,7 +233,8 @@ impl Permission {
             | Self::NotificationsRead
             | Self::WebhooksRead
             | Self::CloudPodsRead
-            | Self::TenantsRead => Scope::Read,
+            | Self::TenantsRead
+            | Self::OpsOverviewRead => Scope::Read,
             Self::CustomersWrite | Self::CloudPodsOperate => Scope::Write,
             Self::SettingsWrite
             | Self::SecurityPolicyWrite
