@@ -224,40 +224,51 @@ pub async fn overview(cx: &Context) -> Result<Overview, ServiceError> {
         None => s,
         Some(_) => error_text::for_tenant_staff(&s),
     };
-    let nodes = store
-        .ops_nodes(tenant)
-        .await?
-        .into_iter()
-        .map(|n| NodeView {
-            id: n.id.to_string(),
-            reachable: reachability(n.last_check_at, n.last_error.as_deref()).to_owned(),
-            name: n.name,
-            role: n.role,
-            status: n.status,
-            last_check_at: n.last_check_at,
-            last_latency_ms: n.last_latency_ms,
-            last_error: n.last_error.map(mask),
-            health: n.health,
-        })
-        .collect();
-    let queues = queues(store, tenant, now).await?;
-    let provisioning = provisioning(store, tenant, now, &mask).await?;
-    let security = security(store, tenant, now).await?;
-    let billing = BillingView {
-        overdue_invoices: money(store.ops_overdue_invoices(tenant, now).await?),
-        payments_24h: money(
+    // The sections are independent reads: run them side by side, each on
+    // a connection of the pool.
+    let nodes = async {
+        Ok::<_, ServiceError>(
             store
-                .ops_payments(tenant, now - Duration::hours(24))
-                .await?,
-        ),
-        subscriptions: store
-            .ops_subscriptions(tenant)
-            .await?
-            .into_iter()
-            .map(|(status, count)| StatusCount { status, count })
-            .collect(),
+                .ops_nodes(tenant)
+                .await?
+                .into_iter()
+                .map(|n| NodeView {
+                    id: n.id.to_string(),
+                    reachable: reachability(n.last_check_at, n.last_error.as_deref()).to_owned(),
+                    name: n.name,
+                    role: n.role,
+                    status: n.status,
+                    last_check_at: n.last_check_at,
+                    last_latency_ms: n.last_latency_ms,
+                    last_error: n.last_error.map(mask),
+                    health: n.health,
+                })
+                .collect::<Vec<_>>(),
+        )
     };
-    let backups = backups(store, tenant, now).await?;
+    let billing = async {
+        let (overdue, payments, subscriptions) = tokio::try_join!(
+            store.ops_overdue_invoices(tenant, now),
+            store.ops_payments(tenant, now - Duration::hours(24)),
+            store.ops_subscriptions(tenant),
+        )?;
+        Ok::<_, ServiceError>(BillingView {
+            overdue_invoices: money(overdue),
+            payments_24h: money(payments),
+            subscriptions: subscriptions
+                .into_iter()
+                .map(|(status, count)| StatusCount { status, count })
+                .collect(),
+        })
+    };
+    let (nodes, queues, provisioning, security, billing, backups) = tokio::try_join!(
+        nodes,
+        queues(store, tenant, now),
+        provisioning(store, tenant, now, &mask),
+        security(store, tenant, now),
+        billing,
+        backups(store, tenant, now),
+    )?;
     Ok(Overview {
         scope: if tenant.is_some() {
             "TENANT"

@@ -177,50 +177,76 @@ impl Store {
     }
 
     /// Counts per job kind: live jobs, and those completed since
-    /// `recent_since`.
+    /// `recent_since`. Two grouped reads of covering or partial indexes
+    /// (`jobs_overview`, `jobs_ended`), merged here.
     pub async fn ops_queues(
         &self,
         tenant: Option<TenantId>,
         now: OffsetDateTime,
         recent_since: OffsetDateTime,
     ) -> StoreResult<Vec<QueueRow>> {
-        let rows = on_pool!(self.pool, |p| {
-            let mut out = Vec::new();
+        let mut by_kind: std::collections::BTreeMap<String, QueueRow> = Default::default();
+        let row_of = |kind: &str| QueueRow {
+            kind: kind.to_owned(),
+            waiting: 0,
+            running: 0,
+            scheduled: 0,
+            retrying: 0,
+            dead: 0,
+            oldest_waiting_since: None,
+            completed_recently: 0,
+        };
+        on_pool!(self.pool, |p| {
             for row in sqlx::query(
-                "SELECT kind,
-                    SUM(CASE WHEN state = 'pending' AND run_at <= $2 THEN 1 ELSE 0 END) AS waiting,
-                    SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END) AS running,
-                    SUM(CASE WHEN state = 'pending' AND run_at > $2 THEN 1 ELSE 0 END) AS scheduled,
-                    SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS retrying,
-                    SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) AS dead,
-                    MIN(CASE WHEN state = 'pending' AND run_at <= $2 THEN run_at END) AS oldest,
-                    SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END) AS completed
+                "SELECT state, kind, COUNT(*) AS n,
+                    SUM(CASE WHEN run_at <= $2 THEN 1 ELSE 0 END) AS due, MIN(run_at) AS oldest
                  FROM jobs
-                 WHERE ($1 IS NULL OR tenant_id = $1)
-                   AND (state IN ('pending', 'running', 'failed', 'dead')
-                        OR (state = 'completed' AND finished_at >= $3))
-                 GROUP BY kind ORDER BY kind",
+                 WHERE state IN ('pending', 'running', 'failed', 'dead') AND ($1 IS NULL OR tenant_id = $1)
+                 GROUP BY state, kind",
             )
             .bind(tenant_uuid(tenant))
             .bind(now)
+            .fetch_all(p)
+            .await?
+            {
+                let state: String = row.try_get("state")?;
+                let kind: String = row.try_get("kind")?;
+                let n: i64 = row.try_get("n")?;
+                let due: i64 = row.try_get("due")?;
+                let q = by_kind.entry(kind.clone()).or_insert_with(|| row_of(&kind));
+                match state.as_str() {
+                    "pending" => {
+                        q.waiting = due;
+                        q.scheduled = n - due;
+                        // The earliest pending job is a due one when any is.
+                        if due > 0 {
+                            q.oldest_waiting_since = row.try_get("oldest")?;
+                        }
+                    }
+                    "running" => q.running = n,
+                    "failed" => q.retrying = n,
+                    _ => q.dead = n,
+                }
+            }
+            for row in sqlx::query(
+                "SELECT kind, COUNT(*) AS n FROM jobs
+                 WHERE state IN ('completed', 'dead') AND finished_at >= $2 AND state = 'completed'
+                   AND ($1 IS NULL OR tenant_id = $1)
+                 GROUP BY kind",
+            )
+            .bind(tenant_uuid(tenant))
             .bind(recent_since)
             .fetch_all(p)
             .await?
             {
-                out.push(QueueRow {
-                    kind: row.try_get("kind")?,
-                    waiting: row.try_get("waiting")?,
-                    running: row.try_get("running")?,
-                    scheduled: row.try_get("scheduled")?,
-                    retrying: row.try_get("retrying")?,
-                    dead: row.try_get("dead")?,
-                    oldest_waiting_since: row.try_get("oldest")?,
-                    completed_recently: row.try_get("completed")?,
-                });
+                let kind: String = row.try_get("kind")?;
+                by_kind
+                    .entry(kind.clone())
+                    .or_insert_with(|| row_of(&kind))
+                    .completed_recently = row.try_get("n")?;
             }
-            out
         });
-        Ok(rows)
+        Ok(by_kind.into_values().collect())
     }
 
     /// Every provisioning job of the orders one of whose jobs ended

@@ -6,10 +6,11 @@
 ALTER TABLE jobs ADD COLUMN tenant_id BLOB;
 UPDATE jobs SET tenant_id = unhex(replace(json_extract(payload, '$.tenant_id'), '-', ''))
     WHERE length(json_extract(payload, '$.tenant_id')) = 36;
-CREATE INDEX jobs_tenant ON jobs (tenant_id, state) WHERE tenant_id IS NOT NULL;
+-- The queues' counts per kind and state (covering: the table is not read).
+CREATE INDEX jobs_overview ON jobs (state, kind, run_at, tenant_id);
 -- Jobs that ended (done or out of attempts), by when: provisioning
 -- outcomes and completions of the last minutes.
-CREATE INDEX jobs_ended ON jobs (finished_at) WHERE state IN ('completed', 'dead');
+CREATE INDEX jobs_ended ON jobs (state, finished_at) WHERE state IN ('completed', 'dead');
 -- From a provisioning job to its order.
 CREATE INDEX order_steps_job ON order_steps (job_id);
 -- Failed logins and the latest events across the platform.
@@ -18,3 +19,5 @@ CREATE INDEX security_events_time ON security_events (created_at);
 CREATE INDEX invoices_open ON invoices (due_at) WHERE status IN ('ISSUED', 'PARTIALLY_PAID', 'OVERDUE');
 CREATE INDEX payments_time ON payments (created_at);
 CREATE INDEX subscriptions_tenant_status ON subscriptions (tenant_id, status);
+-- A week of backup runs by kind and outcome (covering).
+CREATE INDEX backup_jobs_overview ON backup_jobs (started_at, operation, kind, status, tenant_id, finished_at);
