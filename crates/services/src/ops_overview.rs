@@ -366,7 +366,7 @@ pub fn outcomes(rows: Vec<ProvisioningRow>, since: OffsetDateTime) -> Outcomes {
                 .push((live_at - jobs[0].ordered_at).whole_seconds().max(0));
         }
     }
-    out.failures.sort_by(|a, b| b.0.cmp(&a.0));
+    out.failures.sort_by_key(|f| std::cmp::Reverse(f.0));
     out
 }
 
