@@ -41,16 +41,16 @@ pub struct Overview {
     pub tenant_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub generated_at: OffsetDateTime,
-    pub nodes: Vec<NodeView>,
-    pub queues: Vec<QueueView>,
-    pub provisioning: ProvisioningView,
-    pub security: SecurityView,
-    pub billing: BillingView,
-    pub backups: BackupsView,
+    pub nodes: Vec<OverviewNode>,
+    pub queues: Vec<OverviewQueue>,
+    pub provisioning: OverviewProvisioning,
+    pub security: OverviewSecurity,
+    pub billing: OverviewBilling,
+    pub backups: OverviewBackups,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct NodeView {
+pub struct OverviewNode {
     pub id: String,
     pub name: String,
     /// WEB, MAIL, DNS, CLOUD, DB, BACKUP.
@@ -71,7 +71,7 @@ pub struct NodeView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct QueueView {
+pub struct OverviewQueue {
     pub kind: String,
     /// Due and not yet claimed.
     pub waiting: i64,
@@ -89,7 +89,7 @@ pub struct QueueView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProvisioningView {
+pub struct OverviewProvisioning {
     pub window_hours: i64,
     /// Orders whose every provisioning job completed in the window.
     pub provisioned: i64,
@@ -101,11 +101,11 @@ pub struct ProvisioningView {
     pub order_to_live_p50_secs: Option<i64>,
     pub order_to_live_p95_secs: Option<i64>,
     /// The latest failures, newest first (at most 10).
-    pub recent_failures: Vec<FailureView>,
+    pub recent_failures: Vec<OverviewFailure>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct FailureView {
+pub struct OverviewFailure {
     pub order_id: String,
     pub tenant_id: String,
     /// The step that failed (e.g. `hosting.account.create`), when named.
@@ -116,20 +116,20 @@ pub struct FailureView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SecurityView {
+pub struct OverviewSecurity {
     /// LOGIN_FAILED events in the last 24 hours.
     pub failed_logins_24h: i64,
     /// Distinct addresses refused or locked for too many failures in 24 hours.
     pub throttled_addresses_24h: i64,
     /// Requests refused by a security policy (IP allow-list) in 24 hours.
     pub policy_refusals_24h: i64,
-    pub mfa: MfaView,
+    pub mfa: OverviewMfa,
     /// The 10 latest security events, newest first.
-    pub latest_events: Vec<EventView>,
+    pub latest_events: Vec<OverviewEvent>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MfaView {
+pub struct OverviewMfa {
     /// Active staff users, and those with a confirmed TOTP or a passkey.
     pub staff_users: i64,
     pub staff_with_mfa: i64,
@@ -140,7 +140,7 @@ pub struct MfaView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
+pub struct OverviewEvent {
     pub tenant_id: Option<String>,
     pub kind: String,
     pub ip: Option<String>,
@@ -149,16 +149,16 @@ pub struct EventView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BillingView {
+pub struct OverviewBilling {
     /// Open invoices past due, per currency, with what is still to pay.
-    pub overdue_invoices: Vec<MoneyView>,
+    pub overdue_invoices: Vec<OverviewMoney>,
     /// Payments received in the last 24 hours, per currency.
-    pub payments_24h: Vec<MoneyView>,
-    pub subscriptions: Vec<StatusCount>,
+    pub payments_24h: Vec<OverviewMoney>,
+    pub subscriptions: Vec<OverviewStatusCount>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MoneyView {
+pub struct OverviewMoney {
     pub currency: String,
     pub count: i64,
     /// Integer minor units.
@@ -166,26 +166,26 @@ pub struct MoneyView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct StatusCount {
+pub struct OverviewStatusCount {
     pub status: String,
     pub count: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BackupsView {
+pub struct OverviewBackups {
     /// How old a last good backup may be.
     pub max_age_hours: i64,
     /// Backups of the last 7 days that succeeded, of those that ended, in %.
     pub success_rate_7d_percent: Option<f64>,
-    pub kinds: Vec<BackupKindView>,
+    pub kinds: Vec<OverviewBackupKind>,
     /// ACTIVE targets whose last good backup is older than allowed.
     pub overdue_count: i64,
     /// Those targets, oldest first (at most 1,000).
-    pub overdue: Vec<OverdueView>,
+    pub overdue: Vec<OverviewOverdueBackup>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BackupKindView {
+pub struct OverviewBackupKind {
     /// SITE or MAILBOX.
     pub kind: String,
     /// Backups started today (UTC) by outcome.
@@ -198,7 +198,7 @@ pub struct BackupKindView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OverdueView {
+pub struct OverviewOverdueBackup {
     pub target_id: String,
     pub tenant_id: String,
     pub kind: String,
@@ -232,7 +232,7 @@ pub async fn overview(cx: &Context) -> Result<Overview, ServiceError> {
                 .ops_nodes(tenant)
                 .await?
                 .into_iter()
-                .map(|n| NodeView {
+                .map(|n| OverviewNode {
                     id: n.id.to_string(),
                     reachable: reachability(n.last_check_at, n.last_error.as_deref()).to_owned(),
                     name: n.name,
@@ -252,12 +252,12 @@ pub async fn overview(cx: &Context) -> Result<Overview, ServiceError> {
             store.ops_payments(tenant, now - Duration::hours(24)),
             store.ops_subscriptions(tenant),
         )?;
-        Ok::<_, ServiceError>(BillingView {
+        Ok::<_, ServiceError>(OverviewBilling {
             overdue_invoices: money(overdue),
             payments_24h: money(payments),
             subscriptions: subscriptions
                 .into_iter()
-                .map(|(status, count)| StatusCount { status, count })
+                .map(|(status, count)| OverviewStatusCount { status, count })
                 .collect(),
         })
     };
@@ -300,12 +300,12 @@ pub async fn queues(
     store: &Store,
     tenant: Option<TenantId>,
     now: OffsetDateTime,
-) -> Result<Vec<QueueView>, ServiceError> {
+) -> Result<Vec<OverviewQueue>, ServiceError> {
     Ok(store
         .ops_queues(tenant, now, now - RECENT)
         .await?
         .into_iter()
-        .map(|q| QueueView {
+        .map(|q| OverviewQueue {
             kind: q.kind,
             waiting: q.waiting,
             running: q.running,
@@ -375,13 +375,13 @@ async fn provisioning(
     tenant: Option<TenantId>,
     now: OffsetDateTime,
     mask: &(dyn Fn(String) -> String + Sync),
-) -> Result<ProvisioningView, ServiceError> {
+) -> Result<OverviewProvisioning, ServiceError> {
     let since = now - PROVISIONING_WINDOW;
     let rows = store
         .ops_provisioning(tenant, since, MAX_PROVISIONING_ROWS)
         .await?;
     let mut o = outcomes(rows, since);
-    Ok(ProvisioningView {
+    Ok(OverviewProvisioning {
         window_hours: PROVISIONING_WINDOW.whole_hours(),
         provisioned: o.provisioned,
         failed: o.failed,
@@ -394,7 +394,7 @@ async fn provisioning(
             .take(LATEST)
             .map(|(at, row)| {
                 let (step, reason) = ops::failure_step(row.last_error.as_deref().unwrap_or(""));
-                FailureView {
+                OverviewFailure {
                     order_id: row.order_id.to_string(),
                     tenant_id: row.tenant_id.to_string(),
                     step,
@@ -410,7 +410,7 @@ async fn security(
     store: &Store,
     tenant: Option<TenantId>,
     now: OffsetDateTime,
-) -> Result<SecurityView, ServiceError> {
+) -> Result<OverviewSecurity, ServiceError> {
     let counts = store
         .ops_security_counts(
             tenant,
@@ -425,18 +425,18 @@ async fn security(
         .ops_latest_events(tenant, LATEST as u32)
         .await?
         .into_iter()
-        .map(|e| EventView {
+        .map(|e| OverviewEvent {
             tenant_id: e.tenant_id.map(|t| t.to_string()),
             kind: e.kind,
             ip: e.ip,
             at: e.created_at,
         })
         .collect();
-    Ok(SecurityView {
+    Ok(OverviewSecurity {
         failed_logins_24h: counts.failed_logins,
         throttled_addresses_24h: counts.throttled_addresses,
         policy_refusals_24h: counts.policy_refusals,
-        mfa: MfaView {
+        mfa: OverviewMfa {
             staff_users: mfa.staff,
             staff_with_mfa: mfa.staff_with_mfa,
             staff_percent: ops::percent(mfa.staff_with_mfa, mfa.staff),
@@ -448,9 +448,9 @@ async fn security(
     })
 }
 
-fn money(rows: Vec<MoneyRow>) -> Vec<MoneyView> {
+fn money(rows: Vec<MoneyRow>) -> Vec<OverviewMoney> {
     rows.into_iter()
-        .map(|r| MoneyView {
+        .map(|r| OverviewMoney {
             currency: r.currency,
             count: r.count,
             amount_minor: r.amount_minor,
@@ -462,7 +462,7 @@ async fn backups(
     store: &Store,
     tenant: Option<TenantId>,
     now: OffsetDateTime,
-) -> Result<BackupsView, ServiceError> {
+) -> Result<OverviewBackups, ServiceError> {
     let day_start = now.replace_time(time::Time::MIDNIGHT);
     let kinds = store
         .ops_backup_kinds(tenant, day_start, now - Duration::days(7))
@@ -475,12 +475,12 @@ async fn backups(
     let overdue = store
         .ops_overdue_backups(tenant, cutoff, MAX_OVERDUE_LISTED)
         .await?;
-    Ok(BackupsView {
+    Ok(OverviewBackups {
         max_age_hours: mpanel_domain::backups::MAX_AGE.whole_hours(),
         success_rate_7d_percent: ops::percent(ok, ok + failed),
         kinds: kinds
             .into_iter()
-            .map(|k| BackupKindView {
+            .map(|k| OverviewBackupKind {
                 success_rate_7d_percent: ops::percent(
                     k.week_succeeded,
                     k.week_succeeded + k.week_failed,
@@ -495,7 +495,7 @@ async fn backups(
         overdue_count: age.overdue,
         overdue: overdue
             .into_iter()
-            .map(|t| OverdueView {
+            .map(|t| OverviewOverdueBackup {
                 target_id: t.id.to_string(),
                 tenant_id: t.tenant_id.to_string(),
                 kind: t.kind,
@@ -510,7 +510,7 @@ async fn backups(
 /// The platform's figures for `/metrics`, read at scrape time.
 pub struct MetricsFigures {
     pub nodes: Vec<(String, String, &'static str)>,
-    pub queues: Vec<QueueView>,
+    pub queues: Vec<OverviewQueue>,
     pub provisioned_24h: i64,
     pub failed_24h: i64,
     pub failed_logins_15m: i64,
