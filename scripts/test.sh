@@ -26,8 +26,9 @@ else
 fi
 
 # chromium and chromium-driver: the WebAuthn browser test (a virtual
-# authenticator through W3C WebDriver).
-ensure_provisioning_packages postgresql poppler-utils python3-dkim chromium chromium-driver
+# authenticator through W3C WebDriver); prometheus: promtool, which checks
+# the shipped alert rules.
+ensure_provisioning_packages postgresql poppler-utils python3-dkim chromium chromium-driver prometheus
 start_postgres
 # The real services the provisioning drivers are tested against.
 start_pdns
@@ -42,6 +43,10 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "promtool: the alert rules are valid and fire as their unit tests say"
+promtool check rules deploy/prometheus/mpanel-alerts.yml
+promtool test rules deploy/prometheus/mpanel-alerts.test.yml
 
 # python_venv DIR REQUIREMENTS PYTHON: a venv with the pinned requirements,
 # made again when the Python or the pins change.

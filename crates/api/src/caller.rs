@@ -138,6 +138,7 @@ pub mod perm {
         WebhooksRead,
         WebhooksWrite,
         CloudPodsRead,
+        OpsOverviewRead,
         CloudPodsOperate,
         CloudPodsManage,
         BackupsRead,

@@ -17,8 +17,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::AppState;
 use crate::routes::{
     account_links, api_tokens, audit, auth, backups, catalog, cloudpods, customers, dns, health,
-    hosting, hosting_sftp, invoices, metrics, mfa, my_hosting, notifications, ops, orders,
-    public_catalog, security_events, security_policy, security_profile, servers, sessions,
+    hosting, hosting_sftp, invoices, metrics, mfa, my_hosting, notifications, ops, ops_overview,
+    orders, public_catalog, security_events, security_policy, security_profile, servers, sessions,
     settings, stripe, subscriptions, tenants, users, webhooks,
 };
 
@@ -238,6 +238,7 @@ fn provisioning_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(ops::retry))
         .routes(routes!(ops::cancel))
         .routes(routes!(ops::queues))
+        .routes(routes!(ops_overview::get))
 }
 
 /// `/api/openapi.json` and the docs page.

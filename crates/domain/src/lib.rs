@@ -15,6 +15,7 @@ pub mod identity;
 pub mod ids;
 pub mod jobs;
 pub mod notify;
+pub mod ops;
 pub mod orders;
 pub mod provisioning;
 pub mod security;

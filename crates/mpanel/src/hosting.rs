@@ -70,7 +70,7 @@ pub async fn servers_check_cmd(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = open_store(&config).await?;
     let p = provisioner(&config, &store, clock);
-    let checked = match mpanel_services::servers::check_all(&store, p.clock.as_ref()).await {
+    let checked = match p.check_nodes().await {
         Ok(n) => p
             .check_clusters()
             .await

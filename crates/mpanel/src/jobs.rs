@@ -331,9 +331,7 @@ fn register_provisioning(
     registry.handle(move |_ctx, _: HealthCheck| {
         let p = p.clone();
         async move {
-            mpanel_services::servers::check_all(&p.store, p.clock.as_ref())
-                .await
-                .map_err(JobError::retry)?;
+            p.check_nodes().await?;
             p.check_clusters().await?;
             Ok(())
         }

@@ -14,6 +14,7 @@ pub mod domain_control;
 pub mod error;
 pub mod lifecycle;
 pub mod mail;
+pub mod node_health;
 pub mod nodes;
 pub mod proxmox;
 pub mod records;

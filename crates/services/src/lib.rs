@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod notify;
+pub mod ops_overview;
 pub mod orders;
 mod payment_claims;
 pub mod platform_tenants;

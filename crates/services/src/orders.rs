@@ -408,6 +408,7 @@ pub(crate) async fn enqueue_order_provisioning(
                 .and_then(|o| o.get("mailbox_password_hash"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            tenant_id: Some(tenant.id),
         };
         let options = JobOptions {
             queue: "provisioning".into(),

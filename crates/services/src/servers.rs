@@ -489,10 +489,11 @@ pub async fn list(
         .collect()
 }
 
-/// The periodic health check: can a TCP connection be opened to each
-/// server's address and port, and how long did it take.
-/// A `CLOUD` server is checked through its API instead (the
-/// provisioning crate reads its nodes).
+/// The periodic health check without SSH: can a TCP connection be opened
+/// to each server's address and port, and how long did it take.
+/// A `CLOUD` server is checked through its API instead, and an SSH node
+/// (WEB, MAIL, BACKUP) over SSH, reading its load, memory and disk (the
+/// provisioning crate does both).
 pub async fn check_all(store: &Store, clock: &dyn Clock) -> Result<usize, ServiceError> {
     let servers: Vec<_> = store
         .list_servers(None)
@@ -501,24 +502,34 @@ pub async fn check_all(store: &Store, clock: &dyn Clock) -> Result<usize, Servic
         .filter(|s| s.role != ServerRole::Cloud)
         .collect();
     for s in &servers {
-        let started = Instant::now();
-        let target = format!("{}:{}", s.address.trim_matches(['[', ']']), s.port);
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::TcpStream::connect(target.as_str()),
-        )
-        .await;
-        let (latency, error) = match outcome {
-            Ok(Ok(_)) => (
-                Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)),
-                None,
-            ),
-            Ok(Err(e)) => (None, Some(format!("cannot connect to {target}: {e}"))),
-            Err(_) => (None, Some(format!("no answer from {target} within 5 s"))),
-        };
-        store
-            .record_server_check(s.id, clock.now(), latency, error.as_deref(), None)
-            .await?;
+        check_tcp(store, clock, s).await?;
     }
     Ok(servers.len())
+}
+
+/// Checks that a TCP connection to `s` opens within 5 s, and records it.
+pub async fn check_tcp(
+    store: &Store,
+    clock: &dyn Clock,
+    s: &ServerRecord,
+) -> Result<(), ServiceError> {
+    let started = Instant::now();
+    let target = format!("{}:{}", s.address.trim_matches(['[', ']']), s.port);
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(target.as_str()),
+    )
+    .await;
+    let (latency, error) = match outcome {
+        Ok(Ok(_)) => (
+            Some(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)),
+            None,
+        ),
+        Ok(Err(e)) => (None, Some(format!("cannot connect to {target}: {e}"))),
+        Err(_) => (None, Some(format!("no answer from {target} within 5 s"))),
+    };
+    store
+        .record_server_check(s.id, clock.now(), latency, error.as_deref(), None)
+        .await?;
+    Ok(())
 }

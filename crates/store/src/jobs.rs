@@ -93,6 +93,15 @@ pub struct QueueStat {
 const COLUMNS: &str = "id, queue, kind, payload, state, priority, run_at, attempts, max_attempts, \
      unique_key, locked_by, locked_until, last_error, created_at, updated_at, started_at, finished_at";
 
+/// The tenant a job works for: its payload's `tenant_id`, when it has
+/// one (kept in a column so a tenant's share of the queues is indexed).
+fn payload_tenant(payload: &Value) -> Option<uuid::Uuid> {
+    payload
+        .get("tenant_id")
+        .and_then(Value::as_str)
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+}
+
 fn parse_state(s: &str) -> Result<JobState, sqlx::Error> {
     s.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))
 }
@@ -141,8 +150,8 @@ macro_rules! claimed_from_row {
 }
 
 const INSERT: &str = "INSERT INTO jobs (id, queue, kind, payload, state, priority, run_at, max_attempts,
-         unique_key, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $9)
+         unique_key, created_at, updated_at, tenant_id)
+     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $9, $10)
      ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('pending', 'failed', 'running')
      DO NOTHING
      RETURNING id";
@@ -168,6 +177,7 @@ impl Tx {
                 .bind(job.max_attempts)
                 .bind(&job.unique_key)
                 .bind(now)
+                .bind(payload_tenant(&job.payload))
                 .fetch_optional(&mut *conn)
                 .await?
         });
@@ -341,7 +351,7 @@ impl Store {
         for chunk in jobs.chunks(1000) {
             on_tx!(tx, |conn| {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO jobs (id, queue, kind, payload, state, priority, run_at, max_attempts, created_at, updated_at) ",
+                    "INSERT INTO jobs (id, queue, kind, payload, state, priority, run_at, max_attempts, created_at, updated_at, tenant_id) ",
                 );
                 q.push_values(chunk, |mut b, job| {
                     b.push_bind(JobId::new().as_uuid())
@@ -353,7 +363,8 @@ impl Store {
                         .push_bind(job.run_at)
                         .push_bind(job.max_attempts)
                         .push_bind(now)
-                        .push_bind(now);
+                        .push_bind(now)
+                        .push_bind(payload_tenant(&job.payload));
                 });
                 q.build().execute(&mut *conn).await?;
             });

@@ -57,6 +57,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(21, "account_links", "0021_account_links"),
     migration!(22, "cloudpods", "0022_cloudpods"),
     migration!(23, "backups", "0023_backups"),
+    migration!(24, "ops", "0024_ops"),
 ];
 
 /// One migration, as shown to operators.

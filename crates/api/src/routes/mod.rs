@@ -19,6 +19,7 @@ pub mod mfa;
 pub mod my_hosting;
 pub mod notifications;
 pub mod ops;
+pub mod ops_overview;
 pub mod orders;
 pub mod public_catalog;
 pub mod security_events;

@@ -33,6 +33,7 @@ mod messages;
 mod metrics;
 mod notifications;
 mod ops;
+mod ops_overview;
 mod orders;
 mod orders_domain_control;
 mod orders_known_address;

@@ -85,10 +85,14 @@ pub enum Permission {
     TenantsRead,
     /// Create tenants, change, suspend and restore them.
     TenantsWrite,
+    /// The operations overview: the platform's (operator) or one tenant's
+    /// share (its admin) of nodes, queues, provisioning, security, billing
+    /// and backups.
+    OpsOverviewRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 38] = [
+    pub const ALL: [Permission; 39] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -127,6 +131,7 @@ impl Permission {
         Permission::BackupsWrite,
         Permission::TenantsRead,
         Permission::TenantsWrite,
+        Permission::OpsOverviewRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -169,6 +174,7 @@ impl Permission {
             Self::BackupsWrite => "BACKUPS_WRITE",
             Self::TenantsRead => "TENANTS_READ",
             Self::TenantsWrite => "TENANTS_WRITE",
+            Self::OpsOverviewRead => "OPS_OVERVIEW_READ",
         }
     }
 
@@ -180,6 +186,8 @@ impl Permission {
             Self::UsersRead => matches!(role, TenantAdmin | Support),
             Self::UsersWrite => matches!(role, TenantAdmin),
             Self::AuditRead => matches!(role, SuperAdmin | TenantAdmin),
+            // The operator sees the platform, a tenant's admin its share.
+            Self::OpsOverviewRead => matches!(role, SuperAdmin | TenantAdmin),
             Self::JobsRead | Self::JobsManage => matches!(role, SuperAdmin),
             // The platform's tenants: its operator only.
             Self::TenantsRead | Self::TenantsWrite => matches!(role, SuperAdmin),
@@ -240,7 +248,8 @@ impl Permission {
             | Self::WebhooksRead
             | Self::CloudPodsRead
             | Self::BackupsRead
-            | Self::TenantsRead => Scope::Read,
+            | Self::TenantsRead
+            | Self::OpsOverviewRead => Scope::Read,
             Self::CustomersWrite | Self::CloudPodsOperate | Self::BackupsWrite => Scope::Write,
             Self::SettingsWrite
             | Self::SecurityPolicyWrite

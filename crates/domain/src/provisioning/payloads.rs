@@ -21,6 +21,10 @@ pub struct ProvisionSubscription {
     /// until one is set.
     #[serde(default)]
     pub mailbox_password_hash: Option<String>,
+    /// The tenant it provisions for (jobs queued before it was recorded
+    /// have none): the queues show each tenant its share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<TenantId>,
 }
 
 impl JobPayload for ProvisionSubscription {

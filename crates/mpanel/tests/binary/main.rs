@@ -17,6 +17,7 @@ mod disk_quota;
 mod domain_control;
 mod mail;
 mod names;
+mod node_health;
 mod own_pdns;
 mod provisioning;
 mod provisioning_support;
