@@ -171,6 +171,18 @@ fn a_deleted_file_comes_back_from_the_nightly_backup_and_the_policy_prunes() {
         rfc3339(failed_at + Duration::hours(1))
     );
     assert_eq!(v["target"]["overdue"], true, "{v:#}");
+    let overdue_in_overview = |panel: &Panel| {
+        let o = panel.expect(200, &panel.admin, "GET /api/ops/platform-overview", None);
+        o["backups"]["overdue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["label"] == domain.as_str() && t["kind"] == "SITE")
+    };
+    assert!(
+        overdue_in_overview(&panel),
+        "the overview lists the site as overdue"
+    );
 
     // Back: the next run (now) succeeds and the site is no longer overdue.
     panel.expect(
@@ -183,6 +195,10 @@ fn a_deleted_file_comes_back_from_the_nightly_backup_and_the_policy_prunes() {
     assert_eq!(report["succeeded"], 1, "{report:#}");
     let v = backups(&panel, &route);
     assert_eq!(v["target"]["overdue"], false, "{v:#}");
+    assert!(
+        !overdue_in_overview(&panel),
+        "no longer overdue in the overview"
+    );
     let snapshot = v["snapshots"][0]["id"].as_str().unwrap().to_owned();
 
     // The file is deleted; restoring its path brings it back, served.
