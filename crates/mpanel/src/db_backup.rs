@@ -13,7 +13,7 @@
 //! fine (migrations run at the next start).
 
 use std::fs::Permissions;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -97,6 +97,15 @@ pub async fn backup(url: &str, to: &Path) -> anyhow::Result<BackupReport> {
         );
     }
     let partial = partial_name(to, "partial")?;
+    // It holds password hashes and sealed secrets: made the owner's only
+    // before a byte is written (VACUUM INTO accepts an empty file, pg_dump
+    // truncates it and keeps its mode).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
     let done = match engine {
         Engine::Sqlite => sqlite_backup(url, &partial).await,
         Engine::Postgres => pg_backup(url, &partial).await,
@@ -108,7 +117,7 @@ pub async fn backup(url: &str, to: &Path) -> anyhow::Result<BackupReport> {
             return Err(err);
         }
     };
-    // It holds password hashes and sealed secrets: the owner's only.
+    // Kept 0600 whatever the engine's tool did.
     if let Err(err) = std::fs::set_permissions(&partial, Permissions::from_mode(0o600)) {
         let _ = std::fs::remove_file(&partial);
         return Err(err).with_context(|| format!("cannot chmod 600 {}", partial.display()));
@@ -217,10 +226,21 @@ async fn pg_restore(url: &str, from: &Path, force: bool) -> anyhow::Result<(i64,
     check_version(version)?;
     let store = connect(url, 1).await?;
     let tables = store.table_count().await;
+    let current = store.schema_version().await.ok().flatten();
     store.close().await;
     let replaced = tables.context("cannot look into the target database")? > 0;
     if replaced && !force {
         bail!(refused(&redact_url(url)));
+    }
+    // pg_restore --clean drops only what the dump holds: tables of a newer
+    // schema would stay beside an older dump's and break the next start.
+    if replaced && current.unwrap_or(0) > version {
+        bail!(
+            "the database {} is at schema version {}, newer than the backup's {version}: \
+             restore into an empty database instead",
+            redact_url(url),
+            current.unwrap_or(0)
+        );
     }
     let target = PgTarget::parse(url)?;
     let file = from.to_path_buf();
