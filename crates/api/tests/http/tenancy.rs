@@ -235,6 +235,8 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1})
                 } else if path.starts_with("/api/customers/") {
                     json!({"name": "pwned"})
+                } else if path.contains("/backups/") {
+                    json!({"to": "BESIDE"})
                 } else if path.starts_with("/api/mail/accounts/") || path.ends_with("/sftp") {
                     json!({"password": "pwned-pwned-pwned"})
                 } else if path.starts_with("/api/dns/zones/") && method == Method::POST {
@@ -262,8 +264,6 @@ async fn another_tenants_resources_are_not_found() {
                            "status": "ACTIVE", "visibility": "PUBLIC"})
                 } else if path.ends_with("/resize") {
                     json!({"product_id": pod_product})
-                } else if path.contains("/backups/") {
-                    json!({"path": "/web", "to": "BESIDE"})
                 } else if path.starts_with("/api/cloudpods/") {
                     json!({"name": "pwned"})
                 } else {
