@@ -118,11 +118,33 @@ impl Provisioner {
         let (made, retired) = svc::sync_targets(&self.store, now)
             .await
             .map_err(service_err)?;
+        for id in &retired {
+            self.keep_last_only(*id, now).await;
+        }
         Ok(BackupReport {
             targets_made: made,
-            retired,
+            retired: retired.len(),
             ..BackupReport::default()
         })
+    }
+
+    /// A retired target keeps its last snapshot only (until its retention
+    /// ends); a failure is logged, and the retention's end removes all.
+    async fn keep_last_only(&self, id: BackupTargetId, now: OffsetDateTime) {
+        let t = match self.store.backup_target(id).await {
+            Ok(Some(t)) => t,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a retired backup target failed");
+                return;
+            }
+        };
+        let one_daily = TargetRecord {
+            keep_daily: 1,
+            keep_weekly: 0,
+            ..t
+        };
+        self.prune(&one_daily, now).await;
     }
 
     /// `backup.run`: the target backed up now.

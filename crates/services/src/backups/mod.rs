@@ -71,11 +71,12 @@ pub async fn backup_server(store: &Store) -> Result<Option<ServerRecord>, Servic
 
 /// Makes targets for live sites and mailboxes that have none, and retires
 /// those whose account is gone (their last snapshot kept for the tenant's
-/// `backup_retention_days`). Returns (made, retired).
+/// `backup_retention_days`). Returns how many were made, and the targets
+/// retired.
 pub async fn sync_targets(
     store: &Store,
     now: OffsetDateTime,
-) -> Result<(usize, usize), ServiceError> {
+) -> Result<(usize, Vec<BackupTargetId>), ServiceError> {
     let mut made = 0;
     if backup_server(store).await?.is_some() {
         for u in store.unbacked_accounts(SYNC_BATCH).await? {
@@ -84,7 +85,7 @@ pub async fn sync_targets(
             }
         }
     }
-    let mut retired = 0;
+    let mut retired = Vec::new();
     for (target, tenant) in store.gone_backup_targets(SYNC_BATCH).await? {
         let days = crate::security::policy::load(store, tenant)
             .await?
@@ -93,7 +94,7 @@ pub async fn sync_targets(
         store
             .set_backup_target_state(target, TargetState::Retained, Some(until), now)
             .await?;
-        retired += 1;
+        retired.push(target);
     }
     Ok((made, retired))
 }
