@@ -24,6 +24,7 @@ pub struct RepoRecord {
     /// Sealed with the secrets key.
     pub password: String,
     pub initialized_at: Option<OffsetDateTime>,
+    pub pruned_at: Option<OffsetDateTime>,
 }
 
 /// A site or a mailbox and how it is backed up.
@@ -86,7 +87,7 @@ pub struct Unbacked {
     pub timezone: String,
 }
 
-const REPO_COLUMNS: &str = "id, tenant_id, server_id, path, password, initialized_at";
+const REPO_COLUMNS: &str = "id, tenant_id, server_id, path, password, initialized_at, pruned_at";
 const TARGET_COLUMNS: &str = "id, tenant_id, customer_id, kind, account_id, label, node_id, run_at, \
      keep_daily, keep_weekly, state, retain_until, next_run_at, last_success_at, last_snapshot, \
      last_status, last_error, created_at";
@@ -103,6 +104,7 @@ macro_rules! repo_from_row {
             path: row.try_get("path")?,
             password: row.try_get("password")?,
             initialized_at: row.try_get("initialized_at")?,
+            pruned_at: row.try_get("pruned_at")?,
         }
     }};
 }
@@ -257,7 +259,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> StoreResult<RepoRecord> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO backup_repositories ({REPO_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO backup_repositories ({REPO_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (tenant_id, server_id) DO NOTHING"
         ));
         on_pool!(self.pool, |p| {
@@ -268,6 +270,7 @@ impl Store {
                 .bind(&repo.path)
                 .bind(&repo.password)
                 .bind(repo.initialized_at)
+                .bind(repo.pruned_at)
                 .bind(now)
                 .execute(p)
                 .await?
@@ -292,6 +295,29 @@ impl Store {
                 .rows_affected()
         });
         Ok(())
+    }
+
+    /// Claims the repository's daily prune: true when it was last pruned
+    /// before `due_before` (or never), and records `at` as its prune.
+    pub async fn claim_backup_prune(
+        &self,
+        id: BackupRepoId,
+        due_before: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE backup_repositories SET pruned_at = $3 WHERE id = $1 \
+                 AND (pruned_at IS NULL OR pruned_at < $2)",
+            )
+            .bind(id.as_uuid())
+            .bind(due_before)
+            .bind(at)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     /// Up to `limit` live sites and mailboxes without a target.

@@ -222,14 +222,18 @@ impl Provisioner {
         Ok(run)
     }
 
-    /// Prunes by the target's policy and records the snapshots removed; a
-    /// failure is logged (the next backup prunes again).
+    /// Forgets by the target's policy (the repository's data pruned with it
+    /// once a day) and records the snapshots removed; a failure is logged
+    /// (the next backup forgets again).
     async fn prune(&self, t: &TargetRecord, at: OffsetDateTime) {
         let policy = svc::policy(t);
         let kept = match self.access(t, at).await {
             Ok((access, _)) => {
+                let prune = svc::claim_daily_prune(&self.store, t.tenant_id, at)
+                    .await
+                    .unwrap_or(false);
                 access
-                    .forget(&svc::tag(t), policy.keep_daily, policy.keep_weekly)
+                    .forget(&svc::tag(t), policy.keep_daily, policy.keep_weekly, prune)
                     .await
             }
             Err(e) => Err(e),

@@ -185,15 +185,21 @@ impl Access {
         }
     }
 
-    /// Prunes the tag's snapshots by the policy; the (full) ids kept.
+    /// Forgets the tag's snapshots beyond the policy (and with `prune`
+    /// removes their data); the (full) ids kept.
     pub async fn forget(
         &self,
         tag: &str,
         daily: u32,
         weekly: u32,
+        prune: bool,
     ) -> Result<Vec<String>, DriverError> {
         let (d, w) = (daily.to_string(), weekly.to_string());
-        let script = self.script(&["restic-forget", tag, &d, &w], &["forget", tag, &d, &w]);
+        let p = if prune { "prune" } else { "keep" };
+        let script = self.script(
+            &["restic-forget", tag, &d, &w, p],
+            &["forget", tag, &d, &w, p],
+        );
         let out = checked(self.run(&script, PRUNE).await?, "pruning backups")?;
         let json = out
             .stdout

@@ -180,8 +180,25 @@ async fn new_repository(
         path: format!("{root}/{tenant}"),
         password: sealed,
         initialized_at: None,
+        pruned_at: None,
     };
     Ok(store.claim_backup_repository(&fresh, now).await?)
+}
+
+/// Whether this forget also prunes the tenant's repository: once a day
+/// (restic prune takes the repository's exclusive lock and reads its whole
+/// index), claimed so two runs do not both prune.
+pub async fn claim_daily_prune(
+    store: &Store,
+    tenant: TenantId,
+    at: OffsetDateTime,
+) -> Result<bool, ServiceError> {
+    let Some(repo) = store.backup_repository_of(tenant).await? else {
+        return Ok(false);
+    };
+    Ok(store
+        .claim_backup_prune(repo.id, at - time::Duration::hours(20), at)
+        .await?)
 }
 
 /// Records that the tenant's repository holds a backup: from now on a

@@ -12,6 +12,8 @@ CREATE TABLE backup_repositories (
     -- `v1:` + base64(nonce ‖ AES-256-GCM ciphertext); never returned.
     password    TEXT NOT NULL,
     initialized_at timestamptz,
+    -- The last `restic prune` (a repository is pruned once a day).
+    pruned_at   timestamptz,
     created_at  timestamptz NOT NULL
 );
 CREATE UNIQUE INDEX backup_repositories_tenant ON backup_repositories (tenant_id, server_id);
