@@ -38,4 +38,7 @@ pub struct MetricsAccess {
     pub handle: PrometheusHandle,
     /// When set, readers must present it as a bearer token.
     pub token: Option<Arc<str>>,
+    /// The database figures last rendered and when: read at most once per
+    /// [`crate::routes::metrics::FIGURES_EVERY`], whoever scrapes.
+    pub figures: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
 }

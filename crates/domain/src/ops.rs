@@ -38,13 +38,21 @@ pub fn percent(part: i64, whole: i64) -> Option<f64> {
 /// A failed provisioning job's error (`step: reason`, as the saga writes
 /// it) split into the step and the reason.
 pub fn failure_step(error: &str) -> (Option<String>, String) {
+    use crate::provisioning::steps::Step;
+    const STEPS: [Step; 8] = [
+        Step::DnsZone,
+        Step::Site,
+        Step::Mailboxes,
+        Step::PodPlace,
+        Step::PodClone,
+        Step::PodConfigure,
+        Step::PodStart,
+        Step::Activate,
+    ];
+    // Only a step's own name counts as one (anything else, a host name
+    // or an address before a colon, stays in the reason, to be masked).
     match error.split_once(": ") {
-        Some((step, reason))
-            if !step.is_empty()
-                && step
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') =>
-        {
+        Some((step, reason)) if STEPS.iter().any(|s| s.name() == step) => {
             (Some(step.to_owned()), reason.to_owned())
         }
         _ => (None, error.to_owned()),

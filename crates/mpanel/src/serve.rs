@@ -153,6 +153,7 @@ async fn app_state(config: &Config, store: &Store) -> anyhow::Result<AppState> {
             handle: mpanel_api::telemetry::metrics_handle()
                 .context("cannot install the metrics recorder")?,
             token: config.http.metrics_token.as_deref().map(Arc::from),
+            figures: Default::default(),
         },
         webhooks: config.webhooks.clone(),
     })

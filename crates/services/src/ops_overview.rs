@@ -240,7 +240,10 @@ pub async fn overview(cx: &Context) -> Result<Overview, ServiceError> {
                     status: n.status,
                     last_check_at: n.last_check_at,
                     last_latency_ms: n.last_latency_ms,
-                    last_error: n.last_error.map(mask),
+                    // A tenant's staff see that a shared node is down, not
+                    // its error (host names, URLs and addresses are the
+                    // operator's).
+                    last_error: if tenant.is_some() { None } else { n.last_error },
                     health: n.health,
                 })
                 .collect::<Vec<_>>(),

@@ -250,7 +250,9 @@ impl Store {
     }
 
     /// Every provisioning job of the orders one of whose jobs ended
-    /// (completed or dead) since `since`, at most `limit` rows.
+    /// (completed or dead) since `since`, at most `limit` rows, the newest
+    /// orders first (ids are time-ordered): past the limit the oldest of
+    /// the window are left out, never the latest failures.
     pub async fn ops_provisioning(
         &self,
         tenant: Option<TenantId>,
@@ -268,7 +270,7 @@ impl Store {
                      SELECT e.order_id FROM jobs ej JOIN order_steps e ON e.job_id = ej.id
                      WHERE ej.state IN ('completed', 'dead') AND ej.finished_at >= $2
                        AND ($1 IS NULL OR e.tenant_id = $1))
-                 ORDER BY s.order_id, s.id
+                 ORDER BY s.order_id DESC, s.id
                  LIMIT $3",
             )
             .bind(tenant_uuid(tenant))
@@ -416,17 +418,20 @@ impl Store {
         .await
     }
 
-    /// Payments received since `since` (not failed, not pending) per
-    /// currency.
+    /// Money received since `since` per currency: payments not failed or
+    /// pending, less what was refunded; credit applied to an invoice is not
+    /// money received.
     pub async fn ops_payments(
         &self,
         tenant: Option<TenantId>,
         since: OffsetDateTime,
     ) -> StoreResult<Vec<MoneyRow>> {
         self.money_rows(
-            "SELECT currency, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount
+            "SELECT currency, COUNT(*) AS n,
+                    CAST(SUM(amount_minor - refunded_minor) AS BIGINT) AS amount
              FROM payments
              WHERE created_at >= $2 AND status NOT IN ('FAILED', 'PENDING')
+               AND provider <> 'CREDIT'
                AND ($1 IS NULL OR tenant_id = $1)
              GROUP BY currency ORDER BY currency",
             tenant,

@@ -37,12 +37,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     }
     state.metrics.handle.run_upkeep();
     let mut text = state.metrics.handle.render();
-    // The platform's figures, read from the database now: bounded,
-    // indexed queries (see `mpanel_store::ops_overview`).
-    match ops_overview::metrics_figures(&state.store, state.clock.as_ref()).await {
-        Ok(figures) => render_figures(&mut text, &figures),
-        Err(err) => tracing::warn!(error = %err, "cannot read the platform's figures for /metrics"),
-    }
+    text.push_str(&database_figures(&state).await);
     (
         [(
             header::CONTENT_TYPE,
@@ -51,6 +46,42 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         text,
     )
         .into_response()
+}
+
+/// How often the database figures are read at most: a scraper (or
+/// anyone, when no token is configured) cannot make the endpoint query
+/// the database faster than this.
+pub const FIGURES_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The platform's figures from the database (bounded, indexed queries, see
+/// `mpanel_store::ops_overview`), read at most every [`FIGURES_EVERY`]:
+/// concurrent scrapes wait for one read. `mpanel_ops_figures_ok` says
+/// whether the last read worked (an alert can watch it; the figures of a
+/// failed read are left out rather than shown stale).
+async fn database_figures(state: &AppState) -> String {
+    let mut cached = state.metrics.figures.lock().await;
+    if let Some((at, text)) = cached.as_ref() {
+        if at.elapsed() < FIGURES_EVERY {
+            return text.clone();
+        }
+    }
+    let mut text = String::new();
+    let ok = match ops_overview::metrics_figures(&state.store, state.clock.as_ref()).await {
+        Ok(figures) => {
+            render_figures(&mut text, &figures);
+            1
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the platform's figures for /metrics");
+            0
+        }
+    };
+    text.push_str(&format!(
+        "# HELP mpanel_ops_figures_ok Whether the database figures could be read (1) or not (0).\n\
+         # TYPE mpanel_ops_figures_ok gauge\nmpanel_ops_figures_ok {ok}\n"
+    ));
+    *cached = Some((std::time::Instant::now(), text.clone()));
+    text
 }
 
 /// Appends the database figures in the Prometheus text format (gauges:

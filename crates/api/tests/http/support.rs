@@ -80,6 +80,7 @@ impl TestApp {
             metrics: MetricsAccess {
                 handle: mpanel_api::telemetry::metrics_handle().unwrap(),
                 token: settings.metrics_token.as_deref().map(Arc::from),
+                figures: Default::default(),
             },
             // The receivers tests start listen on loopback.
             webhooks: WebhookPolicy {

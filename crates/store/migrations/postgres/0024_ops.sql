@@ -6,6 +6,10 @@
 ALTER TABLE jobs ADD COLUMN tenant_id uuid;
 UPDATE jobs SET tenant_id = (payload->>'tenant_id')::uuid
     WHERE payload->>'tenant_id' ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+-- Provisioning jobs queued before their payload carried the tenant: from
+-- their order's steps.
+UPDATE jobs SET tenant_id = (SELECT s.tenant_id FROM order_steps s WHERE s.job_id = jobs.id LIMIT 1)
+    WHERE tenant_id IS NULL AND kind = 'provision.subscription';
 -- The queues' counts per kind and state (covering: the table is not read).
 CREATE INDEX jobs_overview ON jobs (state, kind, run_at, tenant_id);
 -- Jobs that ended (done or out of attempts), by when: provisioning
