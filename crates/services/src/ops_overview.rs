@@ -188,7 +188,8 @@ pub struct OverviewBackups {
 pub struct OverviewBackupKind {
     /// SITE or MAILBOX.
     pub kind: String,
-    /// Backups started today (UTC) by outcome.
+    /// Backups started today by outcome (the tenant's day for its admin,
+    /// the UTC day for the platform).
     pub today_succeeded: i64,
     pub today_failed: i64,
     pub today_running: i64,
@@ -461,12 +462,25 @@ fn money(rows: Vec<MoneyRow>) -> Vec<OverviewMoney> {
         .collect()
 }
 
+/// The start of `now`'s day in `zone`.
+fn local_midnight(now: OffsetDateTime, zone: &jiff::tz::TimeZone) -> OffsetDateTime {
+    jiff::Timestamp::from_second(now.unix_timestamp())
+        .ok()
+        .and_then(|ts| ts.to_zoned(zone.clone()).start_of_day().ok())
+        .and_then(|z| OffsetDateTime::from_unix_timestamp(z.timestamp().as_second()).ok())
+        .unwrap_or_else(|| now.replace_time(time::Time::MIDNIGHT))
+}
+
 async fn backups(
     store: &Store,
     tenant: Option<TenantId>,
     now: OffsetDateTime,
 ) -> Result<OverviewBackups, ServiceError> {
-    let day_start = now.replace_time(time::Time::MIDNIGHT);
+    let day_start = match tenant {
+        // Backups run at local times: a tenant's "today" is its own.
+        Some(t) => local_midnight(now, &crate::backups::tenant_zone(store, t).await?),
+        None => now.replace_time(time::Time::MIDNIGHT),
+    };
     let kinds = store
         .ops_backup_kinds(tenant, day_start, now - Duration::days(7))
         .await?;
