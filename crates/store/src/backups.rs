@@ -562,6 +562,28 @@ impl Store {
         Ok(found)
     }
 
+    /// Fails the runs still `RUNNING` that started before `before` (their
+    /// worker died, or the session was cut): how many.
+    pub async fn fail_stale_backup_runs(
+        &self,
+        before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let n = on_pool!(self.pool, |p| {
+            sqlx::query(
+                "UPDATE backup_jobs SET status = 'FAILED', finished_at = $2, \
+                 error = 'the run was interrupted: no outcome was recorded within 3 hours' \
+                 WHERE status = 'RUNNING' AND started_at < $1",
+            )
+            .bind(before)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
     /// Marks the target's snapshots that pruning removed (those not in `kept`).
     pub async fn mark_snapshots_removed(
         &self,

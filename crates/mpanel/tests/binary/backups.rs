@@ -373,6 +373,45 @@ fn a_deleted_message_comes_back_from_the_mailbox_backup() {
     assert_eq!(v["target"]["label"], address);
     let snapshot = v["snapshots"][0]["id"].as_str().unwrap().to_owned();
 
+    // A run whose worker died stays RUNNING until the schedule's next pass
+    // more than 3 hours on: then it is FAILED, saying so.
+    let target_id: mpanel_domain::BackupTargetId =
+        v["target"]["id"].as_str().unwrap().parse().unwrap();
+    let stale_at = parse(&v["runs"][0]["started_at"]) + Duration::minutes(5);
+    panel.block_on(async {
+        let store = mpanel_store::Store::connect(
+            panel.database_url(),
+            &mpanel_store::PoolSettings::default(),
+        )
+        .await
+        .unwrap();
+        let t = store.backup_target(target_id).await.unwrap().unwrap();
+        let run = mpanel_services::backups::new_run(
+            &t,
+            mpanel_domain::backups::Operation::Backup,
+            mpanel_domain::backups::Trigger::Scheduled,
+            stale_at,
+        );
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_backup_run(&run).await.unwrap();
+        tx.commit().await.unwrap();
+        store.close().await;
+    });
+    let report = panel.backups_run(stale_at + Duration::hours(2));
+    assert_eq!(report["interrupted"], 0, "{report:#}");
+    let report = panel.backups_run(stale_at + Duration::hours(3) + Duration::minutes(1));
+    assert_eq!(report["interrupted"], 1, "{report:#}");
+    let v = backups(&panel, &route);
+    let stale = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["started_at"] == rfc3339(stale_at))
+        .unwrap();
+    assert_eq!(stale["status"], "FAILED", "{stale:#}");
+    // A customer would read the kind; staff read the reason.
+    assert!(stale["error"].as_str().unwrap().contains("interrupted"));
+
     // Deleted and expunged; the restore in place brings it back.
     imap(
         &port,

@@ -40,6 +40,8 @@ pub struct BackupReport {
     pub failed: usize,
     /// Targets whose retention ended, their snapshots removed.
     pub removed: usize,
+    /// Runs left `RUNNING` by a worker that died, now `FAILED`.
+    pub interrupted: u64,
 }
 
 fn store_err(e: mpanel_store::StoreError) -> DriverError {
@@ -52,12 +54,22 @@ fn service_err(e: mpanel_services::ServiceError) -> DriverError {
 
 const DUE_BATCH: i64 = 500;
 
+/// A run still `RUNNING` this long after it started was interrupted (the
+/// node session's own limit is 2 hours).
+const STALE_AFTER: time::Duration = time::Duration::hours(3);
+
 impl Provisioner {
     /// `backup.schedule`: new accounts taken in, terminated ones retired,
     /// a `backup.run` queued for every target due.
     pub async fn schedule_account_backups(&self) -> Result<BackupReport, DriverError> {
         let now = self.clock.now();
         let mut report = self.sync_targets(now).await?;
+        // A run outlives its SSH session's limit only if its worker died.
+        report.interrupted = self
+            .store
+            .fail_stale_backup_runs(now - STALE_AFTER, now)
+            .await
+            .map_err(store_err)?;
         let due = self
             .store
             .due_backup_targets(now, DUE_BATCH)
@@ -95,6 +107,11 @@ impl Provisioner {
         as_of: OffsetDateTime,
     ) -> Result<BackupReport, DriverError> {
         let mut report = self.sync_targets(as_of).await?;
+        report.interrupted = self
+            .store
+            .fail_stale_backup_runs(as_of - STALE_AFTER, as_of)
+            .await
+            .map_err(store_err)?;
         let due = self
             .store
             .due_backup_targets(as_of, DUE_BATCH)
