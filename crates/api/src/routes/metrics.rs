@@ -60,10 +60,10 @@ pub const FIGURES_EVERY: std::time::Duration = std::time::Duration::from_secs(15
 /// failed read are left out rather than shown stale).
 async fn database_figures(state: &AppState) -> String {
     let mut cached = state.metrics.figures.lock().await;
-    if let Some((at, text)) = cached.as_ref() {
-        if at.elapsed() < FIGURES_EVERY {
-            return text.clone();
-        }
+    if let Some((at, text)) = cached.as_ref()
+        && at.elapsed() < FIGURES_EVERY
+    {
+        return text.clone();
     }
     let mut text = String::new();
     let ok = match ops_overview::metrics_figures(&state.store, state.clock.as_ref()).await {

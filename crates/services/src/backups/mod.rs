@@ -208,12 +208,12 @@ pub async fn repository_made(
     tenant: TenantId,
     at: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    if let Some(repo) = store.backup_repository_of(tenant).await? {
-        if repo.initialized_at.is_none() {
-            store
-                .mark_backup_repository_initialized(repo.id, at)
-                .await?;
-        }
+    if let Some(repo) = store.backup_repository_of(tenant).await?
+        && repo.initialized_at.is_none()
+    {
+        store
+            .mark_backup_repository_initialized(repo.id, at)
+            .await?;
     }
     Ok(())
 }
