@@ -525,8 +525,19 @@ async fn backups(
 }
 
 /// The platform's figures for `/metrics`, read at scrape time.
+pub struct MetricsNode {
+    pub name: String,
+    pub role: String,
+    /// ONLINE, DEGRADED, OFFLINE or MAINTENANCE (what staff set).
+    pub status: String,
+    /// UP, DOWN or UNCHECKED.
+    pub up: &'static str,
+    /// Seconds since the last health check.
+    pub check_age_secs: Option<i64>,
+}
+
 pub struct MetricsFigures {
-    pub nodes: Vec<(String, String, &'static str)>,
+    pub nodes: Vec<MetricsNode>,
     pub queues: Vec<OverviewQueue>,
     pub provisioned_24h: i64,
     pub failed_24h: i64,
@@ -547,9 +558,12 @@ pub async fn metrics_figures(
         .ops_nodes(None)
         .await?
         .into_iter()
-        .map(|n| {
-            let up = reachability(n.last_check_at, n.last_error.as_deref());
-            (n.name, n.role, up)
+        .map(|n| MetricsNode {
+            up: reachability(n.last_check_at, n.last_error.as_deref()),
+            check_age_secs: n.last_check_at.map(|at| (now - at).whole_seconds().max(0)),
+            name: n.name,
+            role: n.role,
+            status: n.status,
         })
         .collect();
     let queues = queues(store, None, now).await?;

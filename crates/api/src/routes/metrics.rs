@@ -100,12 +100,23 @@ fn render_figures(out: &mut String, f: &ops_overview::MetricsFigures) {
         "Whether the server's last health check answered (1) or failed (0); unchecked servers are absent.",
         f.nodes
             .iter()
-            .filter(|(_, _, up)| *up != "UNCHECKED")
-            .map(|(name, role, up)| {
+            .filter(|n| n.up != "UNCHECKED")
+            .map(|n| {
                 (
-                    labels(&[("node", name), ("role", role)]),
-                    i64::from(*up == "UP"),
+                    labels(&[("node", &n.name), ("role", &n.role), ("status", &n.status)]),
+                    i64::from(n.up == "UP"),
                 )
+            })
+            .collect(),
+    );
+    family(
+        "mpanel_node_check_age_seconds",
+        "Seconds since the server's last health check (a stopped check shows here).",
+        f.nodes
+            .iter()
+            .filter_map(|n| {
+                let age = n.check_age_secs?;
+                Some((labels(&[("node", &n.name), ("role", &n.role)]), age))
             })
             .collect(),
     );
@@ -115,7 +126,7 @@ fn render_figures(out: &mut String, f: &ops_overview::MetricsFigures) {
         ["UP", "DOWN", "UNCHECKED"]
             .iter()
             .map(|state| {
-                let n = f.nodes.iter().filter(|(_, _, up)| up == state).count();
+                let n = f.nodes.iter().filter(|n| n.up == *state).count();
                 (
                     labels(&[("state", &state.to_lowercase())]),
                     i64::try_from(n).unwrap_or(i64::MAX),

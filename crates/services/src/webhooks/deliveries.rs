@@ -100,7 +100,7 @@ pub async fn redeliver(cx: &Context, id: WebhookDeliveryId) -> Result<DeliveryVi
         Some((job, _)) => {
             tx.run_job_now(job, now).await?;
         }
-        None => queue(&mut tx, id, now).await?,
+        None => queue(&mut tx, cx.tenant_id(), id, now).await?,
     }
     // Only a miss is a 404; a failing database stays what it is.
     tx.reset_webhook_delivery(cx.tenant_id(), id, now)

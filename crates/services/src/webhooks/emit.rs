@@ -60,7 +60,7 @@ pub async fn emit_many(
                 delivered_at: None,
             };
             tx.insert_webhook_delivery(&delivery).await?;
-            queue(tx, delivery.id, now).await?;
+            queue(tx, tenant, delivery.id, now).await?;
         }
     }
     Ok(())
@@ -74,6 +74,7 @@ pub(crate) fn job_key(delivery: WebhookDeliveryId) -> String {
 /// Enqueues the job that sends `delivery` (also used by a redelivery).
 pub(crate) async fn queue(
     tx: &mut Tx,
+    tenant: mpanel_domain::TenantId,
     delivery: WebhookDeliveryId,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
@@ -86,6 +87,7 @@ pub(crate) async fn queue(
         tx,
         &DeliverWebhook {
             delivery_id: delivery,
+            tenant_id: Some(tenant),
         },
         &options,
         now,

@@ -26,6 +26,10 @@ pub struct WebhookPolicy {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeliverWebhook {
     pub delivery_id: WebhookDeliveryId,
+    /// The delivery's tenant: the queue shows its admin their own jobs
+    /// (jobs queued before it was carried have none).
+    #[serde(default)]
+    pub tenant_id: Option<mpanel_domain::TenantId>,
 }
 
 impl JobPayload for DeliverWebhook {
