@@ -15,19 +15,10 @@ use crate::config::Config;
 use crate::serve::open_store;
 
 pub async fn disk_usage_cmd(config: Config, args: DiskUsageArgs) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let as_of = match &args.as_of {
-        Some(raw) => parse_as_of(raw)?,
-        None => clock.now(),
-    };
-    let store = open_store(&config).await?;
-    let result = provisioner(&config, &store, clock)
-        .measure_disk_usage(as_of)
-        .await;
-    store.close().await;
-    let report = result?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(())
+    run_as_of(config, args.as_of.as_deref(), |p, as_of| async move {
+        Ok(serde_json::to_value(p.measure_disk_usage(as_of).await?)?)
+    })
+    .await
 }
 
 /// `mpanel backups run [--as-of]`.
@@ -35,18 +26,28 @@ pub async fn backups_run_cmd(
     config: Config,
     args: crate::cli::BackupsRunArgs,
 ) -> anyhow::Result<()> {
+    run_as_of(config, args.as_of.as_deref(), |p, as_of| async move {
+        Ok(serde_json::to_value(p.run_due_backups(as_of).await?)?)
+    })
+    .await
+}
+
+/// Runs `work` on a provisioner as of `--as-of` (default now), with the
+/// store closed whatever happened, and prints its report.
+async fn run_as_of<F, Fut>(config: Config, as_of: Option<&str>, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(mpanel_provision::saga::Provisioner, time::OffsetDateTime) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<serde_json::Value>>,
+{
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let as_of = match &args.as_of {
+    let as_of = match as_of {
         Some(raw) => parse_as_of(raw)?,
         None => clock.now(),
     };
     let store = open_store(&config).await?;
-    let result = provisioner(&config, &store, clock)
-        .run_due_backups(as_of)
-        .await;
+    let result = work(provisioner(&config, &store, clock), as_of).await;
     store.close().await;
-    let report = result?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    println!("{}", serde_json::to_string_pretty(&result?)?);
     Ok(())
 }
 

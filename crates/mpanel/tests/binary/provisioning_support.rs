@@ -318,30 +318,26 @@ impl Panel {
     /// `mpanel hosting disk-usage --as-of AT` against this panel's
     /// database and nodes: the JSON report.
     pub fn disk_usage_run(&self, at: time::OffsetDateTime) -> Value {
-        let at = at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap();
-        let out = run(
-            self.dir.path(),
-            &["hosting", "disk-usage", "--as-of", &at],
-            &[
-                ("MPANEL_DATABASE_URL", self.db.url()),
-                ("MPANEL_SECRETS_KEY", SECRETS_KEY),
-            ],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.report_as_of(&["hosting", "disk-usage"], at)
     }
 
     /// `mpanel backups run --as-of AT` against this panel's database: the
     /// JSON report.
     pub fn backups_run(&self, at: time::OffsetDateTime) -> Value {
+        self.report_as_of(&["backups", "run"], at)
+    }
+
+    /// `mpanel <command> --as-of AT` against this panel's database: the
+    /// JSON report it prints.
+    fn report_as_of(&self, command: &[&str], at: time::OffsetDateTime) -> Value {
         let at = at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
+        let mut args = command.to_vec();
+        args.extend(["--as-of", &at]);
         let out = run(
             self.dir.path(),
-            &["backups", "run", "--as-of", &at],
+            &args,
             &[
                 ("MPANEL_DATABASE_URL", self.db.url()),
                 ("MPANEL_SECRETS_KEY", SECRETS_KEY),
