@@ -30,6 +30,12 @@ pub fn app_with(state: AppState, settings: &HttpSettings, extra: Router<AppState
     routes
         .merge(openapi::docs(document))
         .merge(crate::account_pages::routes())
+        .merge(crate::console::routes(
+            state.clone(),
+            crate::console::CookiePolicy {
+                secure: settings.hsts,
+            },
+        ))
         .merge(extra)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)

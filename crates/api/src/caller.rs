@@ -206,26 +206,35 @@ impl<P: Required> FromRequestParts<AppState> for Ctx<P> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Authorized { caller, .. } = Authorized::<P>::from_request_parts(parts, state).await?;
-        let tenant = state
-            .store
-            .tenant(caller.principal.tenant_id)
-            .await
-            .map_err(|e| Problem::from(ServiceError::from(e)).into_response())?
-            .ok_or_else(|| Problem::not_found("No such tenant.").into_response())?;
-        if tenant.status == mpanel_domain::TenantStatus::Suspended {
-            return Err(Problem::from(ServiceError::TenantSuspended).into_response());
-        }
+        let ip = caller.ip.clone();
         Ok(Self {
-            cx: Context {
-                store: state.store.clone(),
-                clock: state.clock.clone(),
-                principal: caller.principal,
-                actor: caller.actor,
-                tenant,
-                ip: caller.ip.clone(),
-            },
-            ip: caller.ip,
+            cx: context_for(state, caller)
+                .await
+                .map_err(IntoResponse::into_response)?,
+            ip,
             _permission: std::marker::PhantomData,
         })
     }
+}
+
+/// The services' request [`Context`] for an authenticated caller: its
+/// tenant read once (404 when gone, refused while suspended).
+pub(crate) async fn context_for(state: &AppState, caller: Caller) -> Result<Context, Problem> {
+    let tenant = state
+        .store
+        .tenant(caller.principal.tenant_id)
+        .await
+        .map_err(|e| Problem::from(ServiceError::from(e)))?
+        .ok_or_else(|| Problem::not_found("No such tenant."))?;
+    if tenant.status == mpanel_domain::TenantStatus::Suspended {
+        return Err(Problem::from(ServiceError::TenantSuspended));
+    }
+    Ok(Context {
+        store: state.store.clone(),
+        clock: state.clock.clone(),
+        principal: caller.principal,
+        actor: caller.actor,
+        tenant,
+        ip: caller.ip,
+    })
 }

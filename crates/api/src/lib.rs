@@ -5,6 +5,7 @@
 mod account_pages;
 mod app;
 pub mod caller;
+mod console;
 pub mod idempotency;
 pub mod json;
 mod middleware;

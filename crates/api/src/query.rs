@@ -128,6 +128,13 @@ where
         let raw = parts.uri.query().unwrap_or_default();
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(raw).map_err(invalid_query)?;
+        Self::from_pairs(pairs)
+    }
+}
+
+impl<F: DeserializeOwned> Listing<F> {
+    /// The paging and filters of a query string's pairs.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, Problem> {
         let (page, rest): (Vec<_>, Vec<_>) = pairs
             .into_iter()
             .partition(|(name, _)| name == "limit" || name == "cursor");

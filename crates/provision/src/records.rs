@@ -44,6 +44,37 @@ pub async fn zones(cx: &Context) -> Result<Vec<ZoneView>, ServiceError> {
         .collect())
 }
 
+/// The zones the caller may see and edit: every zone of the tenant for
+/// staff who may (`HOSTING_READ`), a customer's own zones for a customer.
+pub async fn visible_zones(cx: &Context) -> Result<Vec<ZoneView>, ServiceError> {
+    if cx.principal.role().is_staff() {
+        cx.principal
+            .require(mpanel_domain::identity::Permission::HostingRead)?;
+        return zones(cx).await;
+    }
+    let Some(own) = mpanel_services::customers::own(cx).await? else {
+        return Ok(Vec::new());
+    };
+    let mut all = zones(cx).await?;
+    all.retain(|z| z.customer_id == own);
+    Ok(all)
+}
+
+/// Whether the caller may see (and, `write`, change) the zone `name`:
+/// not found otherwise, so a customer learns nothing of others' zones.
+pub async fn check_zone_access(cx: &Context, name: &str, write: bool) -> Result<(), ServiceError> {
+    if write && cx.principal.role().is_staff() {
+        cx.principal
+            .require(mpanel_domain::identity::Permission::HostingWrite)?;
+    }
+    let wanted = canonical_zone(name).map_err(|_| ServiceError::missing("zone")())?;
+    if visible_zones(cx).await?.iter().any(|z| z.name == wanted) {
+        Ok(())
+    } else {
+        Err(ServiceError::missing("zone")())
+    }
+}
+
 /// The zone's record sets on its DNS server, SOA left out.
 pub async fn list(
     cx: &Context,

@@ -140,7 +140,7 @@ impl Action {
         }
     }
 
-    fn target(self) -> ResourceStatus {
+    pub fn target(self) -> ResourceStatus {
         match self {
             Self::Suspend => ResourceStatus::Suspended,
             Self::Unsuspend => ResourceStatus::Active,

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use mpanel_domain::identity::Role;
+use mpanel_domain::identity::{Permission, Role};
 use mpanel_domain::ops;
 use mpanel_domain::provisioning::error_text;
 use mpanel_domain::{Clock, TenantId};
@@ -598,4 +598,57 @@ pub async fn metrics_figures(
         backup_oldest_age_secs: age.oldest.map(|t| (now - t).whole_seconds().max(0)),
         backup_overdue: age.overdue,
     })
+}
+
+/// One day of the dashboard's charts.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DayActivity {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub orders: i64,
+    /// Money received that day, per currency.
+    pub received: Vec<DayMoney>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DayMoney {
+    pub currency: String,
+    pub amount_minor: i64,
+}
+
+/// Orders and money received per day over the last `days` days (today
+/// included), every day present even when nothing happened; the same
+/// scope as [`overview`].
+pub async fn daily_activity(cx: &Context, days: u16) -> Result<Vec<DayActivity>, ServiceError> {
+    cx.principal.require(Permission::OpsOverviewRead)?;
+    let tenant = match cx.principal.role() {
+        Role::SuperAdmin => None,
+        _ => Some(cx.tenant_id()),
+    };
+    let today = cx.now().to_offset(time::UtcOffset::UTC).date();
+    let first = today - time::Duration::days(i64::from(days.max(1)) - 1);
+    let rows = cx
+        .store
+        .ops_daily_activity(tenant, first.midnight().assume_utc())
+        .await?;
+    let mut out: Vec<DayActivity> = (0..i64::from(days.max(1)))
+        .map(|i| DayActivity {
+            day: (first + time::Duration::days(i)).to_string(),
+            orders: 0,
+            received: Vec::new(),
+        })
+        .collect();
+    for row in rows {
+        let Some(day) = out.iter_mut().find(|d| d.day == row.day) else {
+            continue;
+        };
+        day.orders += row.orders;
+        if !row.currency.is_empty() {
+            day.received.push(DayMoney {
+                currency: row.currency,
+                amount_minor: row.received_minor,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -99,7 +99,7 @@ pub struct Me {
     pub permissions: Vec<Permission>,
 }
 
-fn client_ip(headers_ip: Option<axum::Extension<ClientIp>>) -> Option<String> {
+pub(crate) fn client_ip(headers_ip: Option<axum::Extension<ClientIp>>) -> Option<String> {
     headers_ip.map(|axum::Extension(ClientIp(ip))| ip.to_string())
 }
 
@@ -130,14 +130,14 @@ pub struct MfaRequest {
     pub webauthn_response: Option<Value>,
 }
 
-fn user_agent(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(256).collect())
 }
 
-fn sign_in(state: &AppState) -> login::SignIn<'_> {
+pub(crate) fn sign_in(state: &AppState) -> login::SignIn<'_> {
     login::SignIn {
         store: &state.store,
         clock: state.clock.as_ref(),

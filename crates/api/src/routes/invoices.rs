@@ -48,7 +48,7 @@ fn invoice_id(raw: &str) -> Result<InvoiceId, Problem> {
     query::path_id(raw, "invoice")
 }
 
-async fn list_for(
+pub(crate) async fn list_for(
     cx: &Context,
     list: Listing<ListFilter>,
     customer: Option<CustomerId>,
@@ -201,7 +201,7 @@ pub async fn movements(
     Ok(Json(movements::of_invoice(&cx, invoice_id(&id)?).await?))
 }
 
-fn pdf_response(name: &str, bytes: Vec<u8>) -> Response {
+pub(crate) fn pdf_response(name: &str, bytes: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),

@@ -154,7 +154,7 @@ pub struct StepView {
     pub last_error: Option<String>,
 }
 
-fn summary(o: OrderRecord) -> OrderView {
+pub(crate) fn summary(o: OrderRecord) -> OrderView {
     OrderView {
         id: o.id.to_string(),
         customer_id: o.customer_id.to_string(),

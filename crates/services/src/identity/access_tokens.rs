@@ -79,6 +79,23 @@ impl AccessTokens {
         mpanel_domain::identity::refresh::successor(&self.successor_key, presented)
     }
 
+    /// The console's anti-forgery token for a session: a keyed hash of
+    /// the session id (the same for the session's whole life, useless for
+    /// any other session, unguessable without the server's key).
+    pub fn csrf_token(&self, session: SessionId) -> String {
+        use base64::Engine as _;
+        use hmac::{Hmac, Mac};
+        let mut key = Sha256::new();
+        key.update(b"mpanel console csrf key\0");
+        key.update(self.successor_key);
+        let key: [u8; 32] = key.finalize().into();
+        // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(session.to_string().as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
     /// Seconds an access token lives.
     pub fn ttl_secs() -> i64 {
         ACCESS_TOKEN_TTL.whole_seconds()

@@ -1,0 +1,14 @@
+//! What a confirmation page asks before a destructive action.
+
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct Question {
+    pub title: String,
+    pub detail: String,
+    /// Where the form posts.
+    pub action: String,
+    pub button: String,
+    /// Where "cancel" leads.
+    pub back: String,
+}

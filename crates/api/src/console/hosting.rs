@@ -1,0 +1,158 @@
+//! Hosting accounts: staff list the tenant's, open one, and suspend,
+//! restore or terminate it (asked first; the page then follows the work
+//! until the account reaches its new state). A customer opens their own.
+
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use mpanel_domain::ResourceId;
+use mpanel_domain::identity::Permission;
+use mpanel_services::hosting::{self, Action, HostingAccountView};
+use serde::{Deserialize, Serialize};
+
+use super::session::Viewer;
+use super::view::{PageError, fragment, page};
+use super::{Done, Notice, confirm};
+
+#[derive(Serialize)]
+struct HostingPage {
+    accounts: Vec<HostingAccountView>,
+}
+
+/// `GET /hosting`: staff only (a customer's services are on `/`).
+pub async fn list(viewer: Viewer) -> Result<Response, PageError> {
+    viewer.require(Permission::HostingRead)?;
+    let accounts = hosting::list_hosting(&viewer, None).await?;
+    page(&viewer, "/hosting", "Hosting", "hosting.html", HostingPage { accounts })
+}
+
+/// The account, if the viewer may see it.
+async fn visible(viewer: &Viewer, raw: &str) -> Result<HostingAccountView, PageError> {
+    let id: ResourceId = raw.parse().map_err(|_| PageError::not_found())?;
+    let accounts = if viewer.is_staff() {
+        viewer.require(Permission::HostingRead)?;
+        hosting::list_hosting(viewer, None).await?
+    } else {
+        hosting::mine(viewer).await?
+    };
+    accounts
+        .into_iter()
+        .find(|a| a.account.id == id)
+        .ok_or_else(PageError::not_found)
+}
+
+#[derive(Serialize)]
+struct AccountPage {
+    account: HostingAccountView,
+    may_act: bool,
+    /// The state the page waits for, while work is under way.
+    waiting_for: Option<String>,
+    notice: Option<Notice>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Follow {
+    until: Option<String>,
+}
+
+/// `GET /hosting/{id}`.
+pub async fn show(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Query(done): Query<Done>,
+    Query(follow): Query<Follow>,
+) -> Result<Response, PageError> {
+    let account = visible(&viewer, &raw).await?;
+    let waiting_for = follow.until.filter(|u| *u != account.account.status);
+    let title = account.account.name.clone();
+    let data = AccountPage {
+        may_act: viewer.may(Permission::HostingWrite),
+        waiting_for,
+        notice: done.notice(),
+        account,
+    };
+    page(&viewer, "/hosting", &title, "hosting_account.html", data)
+}
+
+#[derive(Serialize)]
+struct Progress {
+    id: String,
+    status: String,
+    waiting_for: Option<String>,
+}
+
+/// `GET /hosting/{id}/progress?until=STATE`: the fragment the account's
+/// page polls while work is under way; it stops asking once done.
+pub async fn progress(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Query(follow): Query<Follow>,
+) -> Result<Response, PageError> {
+    let account = visible(&viewer, &raw).await?;
+    let status = account.account.status.clone();
+    fragment(
+        "hosting_progress.html",
+        Progress {
+            id: account.account.id.to_string(),
+            waiting_for: follow.until.filter(|u| *u != status),
+            status,
+        },
+    )
+}
+
+fn action_of(raw: &str) -> Result<(Action, &'static str, &'static str), PageError> {
+    match raw {
+        "suspend" => Ok((
+            Action::Suspend,
+            "Suspend",
+            "The site will answer 503 and its mailboxes refuse logins until it is restored.",
+        )),
+        "unsuspend" => Ok((
+            Action::Unsuspend,
+            "Restore",
+            "The site and its mailboxes come back as they were.",
+        )),
+        "terminate" => Ok((
+            Action::Terminate,
+            "Terminate",
+            "The mailboxes are deleted, the site archived then removed and the DNS zone deleted. This cannot be undone.",
+        )),
+        _ => Err(PageError::not_found()),
+    }
+}
+
+/// `GET /hosting/{id}/{action}`: asks first.
+pub async fn action_confirm(
+    viewer: Viewer,
+    Path((raw, action)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::HostingWrite)?;
+    let (_, verb, detail) = action_of(&action)?;
+    let account = visible(&viewer, &raw).await?;
+    let id = account.account.id;
+    confirm(
+        &viewer,
+        "/hosting",
+        super::confirm::Question {
+            title: format!("{verb} {}?", account.account.name),
+            detail: detail.to_owned(),
+            action: format!("/hosting/{id}/{action}"),
+            button: verb.to_owned(),
+            back: format!("/hosting/{id}"),
+        },
+    )
+}
+
+/// `POST /hosting/{id}/{action}`: queued; the page follows it.
+pub async fn action(
+    viewer: Viewer,
+    Path((raw, action)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::HostingWrite)?;
+    let (what, _, _) = action_of(&action)?;
+    let account = visible(&viewer, &raw).await?;
+    let id = account.account.id;
+    hosting::request(&viewer, id, what).await?;
+    let until = what.target().as_str();
+    Ok(Redirect::to(&format!("/hosting/{id}?done={action}&until={until}")).into_response())
+}
+

@@ -1,0 +1,193 @@
+//! Invoices: staff see the tenant's (filtered by state and customer),
+//! record payments and void; a customer sees their own issued ones. Both
+//! download the PDF. Another customer's invoice is the not-found page.
+
+use std::str::FromStr;
+
+use axum::Form;
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use mpanel_domain::billing::payment::PaymentProvider;
+use mpanel_domain::catalog::Currency;
+use mpanel_domain::identity::Permission;
+use mpanel_domain::InvoiceId;
+use mpanel_services::billing::invoices::{self, InvoiceView};
+use mpanel_services::billing::payments::{self, PaymentInput};
+use mpanel_services::billing::documents;
+use mpanel_services::customers;
+use serde::{Deserialize, Serialize};
+
+use super::listing::Listed;
+use super::session::Viewer;
+use super::view::{PageError, page};
+use super::{Done, Notice, confirm};
+use crate::query::Page;
+use crate::routes::invoices::{ListFilter, list_for, pdf_response};
+
+const STATES: [&str; 6] = ["DRAFT", "ISSUED", "PARTIALLY_PAID", "OVERDUE", "PAID", "VOID"];
+
+#[derive(Serialize)]
+struct InvoicesPage {
+    invoices: Vec<InvoiceView>,
+    next_href: Option<String>,
+    status: String,
+    customer_id: String,
+    states: [&'static str; 6],
+}
+
+/// `GET /invoices`.
+pub async fn list(viewer: Viewer, listed: Listed<ListFilter>) -> Result<Response, PageError> {
+    let Listed { listing, links } = listed;
+    let status = links.value("status");
+    let customer_id = links.value("customer_id");
+    let found: Page<InvoiceView> = if viewer.is_staff() {
+        viewer.require(Permission::InvoicesRead)?;
+        list_for(&viewer, listing, None).await?
+    } else {
+        match customers::own(&viewer).await? {
+            Some(own) => list_for(&viewer, listing, Some(own)).await?,
+            None => Page::empty(),
+        }
+    };
+    let data = InvoicesPage {
+        next_href: links.next_href(found.next_cursor.as_deref()),
+        invoices: found.items,
+        status,
+        customer_id,
+        states: STATES,
+    };
+    page(&viewer, "/invoices", "Invoices", "invoices.html", data)
+}
+
+/// The invoice, if the viewer may see it (a customer: their own issued
+/// invoices only).
+async fn visible(viewer: &Viewer, raw: &str) -> Result<InvoiceId, PageError> {
+    let id: InvoiceId = raw.parse().map_err(|_| PageError::not_found())?;
+    if viewer.is_staff() {
+        viewer.require(Permission::InvoicesRead)?;
+    } else if !invoices::is_customers_own(viewer, id).await? {
+        return Err(PageError::not_found());
+    }
+    Ok(id)
+}
+
+#[derive(Serialize)]
+struct InvoicePage {
+    invoice: InvoiceView,
+    amount_due: String,
+    may_pay: bool,
+    may_void: bool,
+    notice: Option<Notice>,
+}
+
+/// `GET /invoices/{id}`.
+pub async fn show(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    let id = visible(&viewer, &raw).await?;
+    let invoice = invoices::get(&viewer, id).await?;
+    let allowed = |s: &str| invoice.allowed_transitions.contains(&s);
+    let data = InvoicePage {
+        amount_due: major(invoice.amount_due_minor, &invoice.currency),
+        may_pay: viewer.may(Permission::PaymentsWrite)
+            && invoice.amount_due_minor > 0
+            && (allowed("PAID") || allowed("PARTIALLY_PAID")),
+        may_void: viewer.may(Permission::InvoicesWrite) && allowed("VOID"),
+        notice: done.notice(),
+        invoice,
+    };
+    let title = format!(
+        "Invoice {}",
+        data.invoice.number.clone().unwrap_or_else(|| "draft".into())
+    );
+    page(&viewer, "/invoices", &title, "invoice.html", data)
+}
+
+/// `GET /invoices/{id}/pdf`.
+pub async fn pdf(viewer: Viewer, Path(raw): Path<String>) -> Result<Response, PageError> {
+    let id = visible(&viewer, &raw).await?;
+    let (name, bytes) = documents::invoice_pdf(&viewer, id).await?;
+    Ok(pdf_response(&name, bytes))
+}
+
+/// An amount in major units as typed (`12.5` → `12.50` in EUR).
+fn major(minor: i64, currency: &str) -> String {
+    Currency::parse(currency)
+        .map(|c| mpanel_domain::billing::money::from_minor(minor, c).to_string())
+        .unwrap_or_else(|_| minor.to_string())
+}
+
+#[derive(Deserialize)]
+pub struct PaymentForm {
+    amount: String,
+    provider: String,
+    #[serde(default)]
+    reference: String,
+}
+
+/// `POST /invoices/{id}/payments`: a payment staff record by hand.
+pub async fn record_payment(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(f): Form<PaymentForm>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::PaymentsWrite)?;
+    let id = visible(&viewer, &raw).await?;
+    let invoice = invoices::get(&viewer, id).await?;
+    let currency = Currency::parse(&invoice.currency)
+        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let amount_minor = rust_decimal::Decimal::from_str(f.amount.trim())
+        .ok()
+        .and_then(|d| mpanel_domain::billing::money::to_minor(d, currency))
+        .filter(|m| *m > 0)
+        .ok_or_else(|| {
+            PageError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                format!("The amount must be a positive number of {}, such as 12.50.", currency.code()),
+            )
+        })?;
+    let provider = PaymentProvider::from_str(&f.provider).map_err(|e| {
+        PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+    })?;
+    let reference = Some(f.reference.trim().to_owned()).filter(|r| !r.is_empty());
+    let input = PaymentInput {
+        amount_minor,
+        provider,
+        reference,
+        currency: None,
+    };
+    payments::pay(&viewer, id, input, None).await?;
+    Ok(Redirect::to(&format!("/invoices/{id}?done=payment_recorded")).into_response())
+}
+
+/// `GET /invoices/{id}/void`: asks first.
+pub async fn void_confirm(viewer: Viewer, Path(raw): Path<String>) -> Result<Response, PageError> {
+    viewer.require(Permission::InvoicesWrite)?;
+    let id = visible(&viewer, &raw).await?;
+    let invoice = invoices::get(&viewer, id).await?;
+    confirm(
+        &viewer,
+        "/invoices",
+        confirm::Question {
+            title: "Void this invoice?".into(),
+            detail: format!(
+                "Invoice {} for {} will be void: the customer no longer owes it. This cannot be undone.",
+                invoice.number.unwrap_or_else(|| "draft".into()),
+                documents::money(invoice.total_minor, &invoice.currency)
+            ),
+            action: format!("/invoices/{id}/void"),
+            button: "Void the invoice".into(),
+            back: format!("/invoices/{id}"),
+        },
+    )
+}
+
+/// `POST /invoices/{id}/void`.
+pub async fn void(viewer: Viewer, Path(raw): Path<String>) -> Result<Response, PageError> {
+    viewer.require(Permission::InvoicesWrite)?;
+    let id = visible(&viewer, &raw).await?;
+    invoices::void(&viewer, id).await?;
+    Ok(Redirect::to(&format!("/invoices/{id}?done=invoice_voided")).into_response())
+}

@@ -1,0 +1,106 @@
+//! The web console: one app for staff and customers at `/`, each shown
+//! what their role may do. Pages are rendered on the server from
+//! templates compiled into the binary; the handlers call the same
+//! services as the JSON API (never the store), under the same permission
+//! matrix and tenant isolation, with a cookie session and anti-forgery
+//! tokens (`session`).
+
+mod assets;
+mod charts;
+pub(crate) mod confirm;
+mod dashboard;
+mod dns;
+mod hosting;
+mod invoices;
+mod lists;
+mod listing;
+mod security;
+mod services;
+mod session;
+mod sign_in;
+mod view;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+pub use session::CookiePolicy;
+pub use view::not_found_page;
+
+use crate::AppState;
+use session::Viewer;
+use view::PageError;
+
+/// The console's routes behind its session layer.
+pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::home))
+        .route("/sign-in", get(sign_in::form).post(sign_in::password))
+        .route("/sign-in/verify", post(sign_in::verify))
+        .route("/sign-in/forgot", get(sign_in::forgot_form).post(sign_in::forgot))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/invoices", get(invoices::list))
+        .route("/invoices/{id}", get(invoices::show))
+        .route("/invoices/{id}/pdf", get(invoices::pdf))
+        .route("/invoices/{id}/payments", post(invoices::record_payment))
+        .route("/invoices/{id}/void", get(invoices::void_confirm).post(invoices::void))
+        .route("/customers", get(lists::customers))
+        .route("/orders", get(lists::orders))
+        .route("/hosting", get(hosting::list))
+        .route("/hosting/{id}", get(hosting::show))
+        .route("/hosting/{id}/progress", get(hosting::progress))
+        .route(
+            "/hosting/{id}/{action}",
+            get(hosting::action_confirm).post(hosting::action),
+        )
+        .route("/dns", get(dns::zones))
+        .route("/dns/{zone}", get(dns::zone).post(dns::add))
+        .route("/dns/{zone}/delete", post(dns::delete))
+        .route("/security", get(security::show))
+        .route("/security/totp", post(security::totp_start))
+        .route("/security/totp/confirm", post(security::totp_confirm))
+        .route("/security/sessions/{id}/revoke", post(security::revoke_session))
+        .layer(from_fn_with_state((state, policy), session::console_session))
+        .route("/static/{name}", get(assets::serve))
+}
+
+/// `?done=…` after an action: which message to show (fixed texts, so an
+/// address cannot put words on the page).
+#[derive(Deserialize, Default)]
+pub struct Done {
+    done: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Notice {
+    kind: &'static str,
+    text: &'static str,
+}
+
+impl Done {
+    pub fn notice(&self) -> Option<Notice> {
+        let text = match self.done.as_deref()? {
+            "payment_recorded" => "The payment is recorded.",
+            "invoice_voided" => "The invoice is void.",
+            "suspend" => "Suspension requested: the site answers 503 once it is done.",
+            "unsuspend" => "Restore requested: the site comes back once it is done.",
+            "terminate" => "Termination requested.",
+            "record_added" => "The record is saved on the name servers.",
+            "record_deleted" => "The record is deleted from the name servers.",
+            "session_revoked" => "The session is signed out.",
+            _ => return None,
+        };
+        Some(Notice { kind: "ok", text })
+    }
+}
+
+/// The confirmation page of a destructive action.
+pub fn confirm(
+    viewer: &Viewer,
+    section: &str,
+    question: confirm::Question,
+) -> Result<Response, PageError> {
+    view::page(viewer, section, &question.title.clone(), "confirm.html", question)
+}

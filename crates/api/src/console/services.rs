@@ -1,0 +1,82 @@
+//! A customer's start page: their sites (state, disk use, name servers),
+//! mailboxes, and what they owe.
+
+use axum::response::Response;
+use mpanel_domain::dns::RecordType;
+use mpanel_services::billing::invoices::{self, InvoiceView};
+use mpanel_services::hosting::{self, AccountView, HostingAccountView};
+use mpanel_services::customers;
+use mpanel_store::provisioning::ResourceKind;
+use mpanel_store::billing::InvoiceFilter;
+use mpanel_provision::records;
+use serde::Serialize;
+
+use super::session::Viewer;
+use super::view::{PageError, page};
+
+#[derive(Serialize)]
+struct Service {
+    account: HostingAccountView,
+    name_servers: Vec<String>,
+    mailboxes: Vec<AccountView>,
+}
+
+#[derive(Serialize)]
+struct ServicesPage {
+    services: Vec<Service>,
+    open_invoices: Vec<InvoiceView>,
+}
+
+pub async fn home(viewer: Viewer) -> Result<Response, PageError> {
+    let Some(own) = customers::own(&viewer).await? else {
+        let empty = ServicesPage {
+            services: Vec::new(),
+            open_invoices: Vec::new(),
+        };
+        return page(&viewer, "/", "Your services", "home_customer.html", empty);
+    };
+    let accounts = hosting::mine(&viewer).await?;
+    let mailboxes = hosting::list(&viewer, ResourceKind::MailAccount, Some(own)).await?;
+    let secrets = viewer.cx.store.secrets().cloned();
+    let mut services = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let domain = account.account.name.clone();
+        let name_servers = match records::list(&viewer, secrets.as_ref(), &domain).await {
+            Ok(sets) => sets
+                .into_iter()
+                .filter(|s| s.rtype == RecordType::NS && s.name.trim_end_matches('.') == domain)
+                .flat_map(|s| s.records)
+                .collect(),
+            // No zone here (or the name servers unreachable): none shown.
+            Err(_) => Vec::new(),
+        };
+        let suffix = format!("@{domain}");
+        services.push(Service {
+            mailboxes: mailboxes
+                .iter()
+                .filter(|m| m.name.ends_with(&suffix))
+                .cloned()
+                .collect(),
+            name_servers,
+            account,
+        });
+    }
+    let now = viewer.now();
+    let filter = InvoiceFilter {
+        customer: Some(own),
+        issued_only: true,
+        limit: 20,
+        ..InvoiceFilter::default()
+    };
+    let open_invoices = invoices::list(&viewer, &filter)
+        .await?
+        .into_iter()
+        .map(|i| invoices::view(i, None, now))
+        .filter(|i| i.amount_due_minor > 0 && i.status != "VOID")
+        .collect();
+    let data = ServicesPage {
+        services,
+        open_invoices,
+    };
+    page(&viewer, "/", "Your services", "home_customer.html", data)
+}
