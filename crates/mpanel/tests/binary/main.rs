@@ -8,6 +8,7 @@ mod support;
 
 mod accounts;
 mod backups;
+mod browser;
 mod browser_webauthn;
 mod cli;
 mod cloudpods;
