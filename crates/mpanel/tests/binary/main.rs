@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod backups;
 mod browser;
+mod browser_pages;
 mod browser_webauthn;
 mod cli;
 mod cloudpods;
