@@ -25,8 +25,8 @@ else
     libtest_args "$@" || exit 2
 fi
 
-# chromium and chromium-driver: the WebAuthn browser test (a virtual
-# authenticator through W3C WebDriver); prometheus: promtool, which checks
+# chromium and chromium-driver: the browser tests (W3C WebDriver; the
+# WebAuthn one uses a virtual authenticator); prometheus: promtool, which checks
 # the shipped alert rules.
 ensure_provisioning_packages postgresql poppler-utils python3-dkim chromium chromium-driver prometheus
 start_postgres
@@ -71,6 +71,31 @@ python_venv() {
 # library checks mPanel's webhook signatures).
 python_venv target/proof-venv scripts/proof-requirements.txt python3
 export MPANEL_TEST_PROOF_PYTHON="$PWD/target/proof-venv/bin/python"
+
+# axe_core VERSION: axe-core's axe.min.js (the browser tests run it on every
+# page they visit) from npm into target/axe-core, fetched again only when
+# the pin changes. npm is the one that comes with nodesource's Node.js
+# (Debian's own npm package conflicts with that nodejs).
+axe_core() {
+    local version=$1 dir=target/axe-core
+    if [ "$(cat "$dir/stamp" 2>/dev/null)" != "axe-core@$version" ] || [ ! -f "$dir/package/axe.min.js" ]; then
+        command -v npm >/dev/null 2>&1 || {
+            echo "npm is needed to fetch axe-core for the browser tests: install Node.js 20 from nodesource (not Debian's npm package, which conflicts with it)" >&2
+            exit 1
+        }
+        step "fetching axe-core@$version into $dir"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        (cd "$dir" && npm pack --silent "axe-core@$version" >/dev/null \
+            && tar xzf "axe-core-$version.tgz" package/axe.min.js)
+        echo "axe-core@$version" > "$dir/stamp"
+    fi
+    export MPANEL_TEST_AXE="$PWD/$dir/package/axe.min.js"
+}
+axe_core 4.14.1
+# Where the browser tests write their screenshots (desktop and phone width).
+mkdir -p target/screenshots
+export MPANEL_TEST_SCREENSHOTS="$PWD/target/screenshots"
 
 run_suite() {
     if [ "$HAVE_NEXTEST" -eq 1 ]; then

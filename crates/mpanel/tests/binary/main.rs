@@ -8,6 +8,8 @@ mod support;
 
 mod accounts;
 mod backups;
+mod browser;
+mod browser_pages;
 mod browser_webauthn;
 mod cli;
 mod cloudpods;
