@@ -53,11 +53,7 @@ pub struct Links {
 
 fn version(body: &str) -> String {
     let digest = Sha256::digest(body.as_bytes());
-    digest
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 fn link(asset: &Asset) -> Link {

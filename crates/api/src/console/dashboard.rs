@@ -106,21 +106,34 @@ fn dashboard(overview: Overview, days: &[DayActivity]) -> Dashboard {
         .map(|q| Bar {
             label: q.kind.rsplit('.').next().unwrap_or(&q.kind).to_owned(),
             value: q.waiting + q.running + q.retrying,
-            text: format!("{} waiting, {} running, {} retrying", q.waiting, q.running, q.retrying),
+            text: format!(
+                "{} waiting, {} running, {} retrying",
+                q.waiting, q.running, q.retrying
+            ),
         })
         .collect();
     let p = &overview.provisioning;
     let mfa = &overview.security.mfa;
     Dashboard {
         orders_chart: charts::bars("Orders per day", &orders, "bar"),
-        revenue_chart: charts::bars(&format!("Money received per day ({currency})"), &revenue, "bar alt"),
+        revenue_chart: charts::bars(
+            &format!("Money received per day ({currency})"),
+            &revenue,
+            "bar alt",
+        ),
         revenue_currency: currency,
         queue_chart: charts::bars("Jobs waiting per queue", &queues, "bar"),
         queue_waiting: overview.queues.iter().map(|q| q.waiting).sum(),
         queue_dead: overview.queues.iter().map(|q| q.dead).sum(),
-        provisioning_meter: charts::meter("Provisioning success", p.success_rate_percent.unwrap_or(100.0)),
+        provisioning_meter: charts::meter(
+            "Provisioning success",
+            p.success_rate_percent.unwrap_or(100.0),
+        ),
         staff_mfa_meter: charts::meter("Staff with MFA", mfa.staff_percent.unwrap_or(0.0)),
-        customer_mfa_meter: charts::meter("Customers with MFA", mfa.customers_percent.unwrap_or(0.0)),
+        customer_mfa_meter: charts::meter(
+            "Customers with MFA",
+            mfa.customers_percent.unwrap_or(0.0),
+        ),
         overview: Some(overview),
     }
 }

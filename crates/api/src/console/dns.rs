@@ -23,7 +23,13 @@ struct ZonesPage {
 /// `GET /dns`.
 pub async fn zones(viewer: Viewer) -> Result<Response, PageError> {
     let zones = records::visible_zones(&viewer).await?;
-    page(&viewer, "/dns", "DNS", "dns_zones.html", ZonesPage { zones })
+    page(
+        &viewer,
+        "/dns",
+        "DNS",
+        "dns_zones.html",
+        ZonesPage { zones },
+    )
 }
 
 #[derive(Serialize)]
@@ -65,7 +71,8 @@ pub async fn zone(
         })
         .collect();
     let data = ZonePage {
-        may_edit: !viewer.is_staff() || viewer.may(mpanel_domain::identity::Permission::HostingWrite),
+        may_edit: !viewer.is_staff()
+            || viewer.may(mpanel_domain::identity::Permission::HostingWrite),
         zone: zone_name.clone(),
         rows,
         types: vec!["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA"],
@@ -92,12 +99,10 @@ pub async fn add(
     Form(f): Form<RecordForm>,
 ) -> Result<Response, PageError> {
     records::check_zone_access(&viewer, &zone, true).await?;
-    let rtype: RecordType = f
-        .rtype
-        .trim()
-        .to_ascii_uppercase()
-        .parse()
-        .map_err(|e: mpanel_domain::dns::DnsRuleError| ServiceError::invalid(e.field, e.message))?;
+    let rtype: RecordType =
+        f.rtype.trim().to_ascii_uppercase().parse().map_err(
+            |e: mpanel_domain::dns::DnsRuleError| ServiceError::invalid(e.field, e.message),
+        )?;
     let ttl = if f.ttl.trim().is_empty() {
         0
     } else {
@@ -107,7 +112,11 @@ pub async fn add(
             .map_err(|_| ServiceError::invalid("ttl", "the TTL is a number of seconds"))?
     };
     let input = RecordSet {
-        name: if f.name.trim().is_empty() { "@".into() } else { f.name.trim().to_owned() },
+        name: if f.name.trim().is_empty() {
+            "@".into()
+        } else {
+            f.name.trim().to_owned()
+        },
         rtype,
         ttl,
         records: f

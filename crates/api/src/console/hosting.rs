@@ -22,7 +22,13 @@ struct HostingPage {
 pub async fn list(viewer: Viewer) -> Result<Response, PageError> {
     viewer.require(Permission::HostingRead)?;
     let accounts = hosting::list_hosting(&viewer, None).await?;
-    page(&viewer, "/hosting", "Hosting", "hosting.html", HostingPage { accounts })
+    page(
+        &viewer,
+        "/hosting",
+        "Hosting",
+        "hosting.html",
+        HostingPage { accounts },
+    )
 }
 
 /// The account, if the viewer may see it.
@@ -89,14 +95,21 @@ pub async fn progress(
 ) -> Result<Response, PageError> {
     let account = visible(&viewer, &raw).await?;
     let status = account.account.status.clone();
-    fragment(
+    let arrived = follow.until.as_ref().is_some_and(|u| *u == status);
+    let mut res = fragment(
         "hosting_progress.html",
         Progress {
             id: account.account.id.to_string(),
             waiting_for: follow.until.filter(|u| *u != status),
             status,
         },
-    )
+    )?;
+    if arrived {
+        // Done: the whole page again, with the actions of the new state.
+        res.headers_mut()
+            .insert("hx-refresh", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok(res)
 }
 
 fn action_of(raw: &str) -> Result<(Action, &'static str, &'static str), PageError> {
@@ -155,4 +168,3 @@ pub async fn action(
     let until = what.target().as_str();
     Ok(Redirect::to(&format!("/hosting/{id}?done={action}&until={until}")).into_response())
 }
-

@@ -7,13 +7,13 @@ use std::str::FromStr;
 use axum::Form;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
+use mpanel_domain::InvoiceId;
 use mpanel_domain::billing::payment::PaymentProvider;
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::identity::Permission;
-use mpanel_domain::InvoiceId;
+use mpanel_services::billing::documents;
 use mpanel_services::billing::invoices::{self, InvoiceView};
 use mpanel_services::billing::payments::{self, PaymentInput};
-use mpanel_services::billing::documents;
 use mpanel_services::customers;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,14 @@ use super::{Done, Notice, confirm};
 use crate::query::Page;
 use crate::routes::invoices::{ListFilter, list_for, pdf_response};
 
-const STATES: [&str; 6] = ["DRAFT", "ISSUED", "PARTIALLY_PAID", "OVERDUE", "PAID", "VOID"];
+const STATES: [&str; 6] = [
+    "DRAFT",
+    "ISSUED",
+    "PARTIALLY_PAID",
+    "OVERDUE",
+    "PAID",
+    "VOID",
+];
 
 #[derive(Serialize)]
 struct InvoicesPage {
@@ -100,7 +107,10 @@ pub async fn show(
     };
     let title = format!(
         "Invoice {}",
-        data.invoice.number.clone().unwrap_or_else(|| "draft".into())
+        data.invoice
+            .number
+            .clone()
+            .unwrap_or_else(|| "draft".into())
     );
     page(&viewer, "/invoices", &title, "invoice.html", data)
 }
@@ -145,12 +155,14 @@ pub async fn record_payment(
         .ok_or_else(|| {
             PageError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                format!("The amount must be a positive number of {}, such as 12.50.", currency.code()),
+                format!(
+                    "The amount must be a positive number of {}, such as 12.50.",
+                    currency.code()
+                ),
             )
         })?;
-    let provider = PaymentProvider::from_str(&f.provider).map_err(|e| {
-        PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-    })?;
+    let provider = PaymentProvider::from_str(&f.provider)
+        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let reference = Some(f.reference.trim().to_owned()).filter(|r| !r.is_empty());
     let input = PaymentInput {
         amount_minor,

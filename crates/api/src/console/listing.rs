@@ -51,20 +51,19 @@ impl<F: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Listed<F> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
         let raw = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-            .map_err(|_| {
-                PageError::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "The address's query string is not valid.",
-                )
-                .into_response()
-            })?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|_| {
+            PageError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "The address's query string is not valid.",
+            )
+            .into_response()
+        })?;
         let pairs: Vec<(String, String)> = pairs
             .into_iter()
             .filter(|(_, v)| !v.trim().is_empty())
             .collect();
-        let listing = Listing::from_pairs(pairs.clone())
-            .map_err(|p| PageError::from(p).into_response())?;
+        let listing =
+            Listing::from_pairs(pairs.clone()).map_err(|p| PageError::from(p).into_response())?;
         Ok(Self {
             listing,
             links: Links {

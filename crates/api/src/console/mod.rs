@@ -12,8 +12,8 @@ mod dashboard;
 mod dns;
 mod hosting;
 mod invoices;
-mod lists;
 mod listing;
+mod lists;
 mod security;
 mod services;
 mod session;
@@ -39,13 +39,19 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/", get(dashboard::home))
         .route("/sign-in", get(sign_in::form).post(sign_in::password))
         .route("/sign-in/verify", post(sign_in::verify))
-        .route("/sign-in/forgot", get(sign_in::forgot_form).post(sign_in::forgot))
+        .route(
+            "/sign-in/forgot",
+            get(sign_in::forgot_form).post(sign_in::forgot),
+        )
         .route("/sign-out", post(sign_in::sign_out))
         .route("/invoices", get(invoices::list))
         .route("/invoices/{id}", get(invoices::show))
         .route("/invoices/{id}/pdf", get(invoices::pdf))
         .route("/invoices/{id}/payments", post(invoices::record_payment))
-        .route("/invoices/{id}/void", get(invoices::void_confirm).post(invoices::void))
+        .route(
+            "/invoices/{id}/void",
+            get(invoices::void_confirm).post(invoices::void),
+        )
         .route("/customers", get(lists::customers))
         .route("/orders", get(lists::orders))
         .route("/hosting", get(hosting::list))
@@ -61,8 +67,14 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/security", get(security::show))
         .route("/security/totp", post(security::totp_start))
         .route("/security/totp/confirm", post(security::totp_confirm))
-        .route("/security/sessions/{id}/revoke", post(security::revoke_session))
-        .layer(from_fn_with_state((state, policy), session::console_session))
+        .route(
+            "/security/sessions/{id}/revoke",
+            post(security::revoke_session),
+        )
+        .layer(from_fn_with_state(
+            (state, policy),
+            session::console_session,
+        ))
         .route("/static/{name}", get(assets::serve))
 }
 
@@ -102,5 +114,11 @@ pub fn confirm(
     section: &str,
     question: confirm::Question,
 ) -> Result<Response, PageError> {
-    view::page(viewer, section, &question.title.clone(), "confirm.html", question)
+    view::page(
+        viewer,
+        section,
+        &question.title.clone(),
+        "confirm.html",
+        question,
+    )
 }

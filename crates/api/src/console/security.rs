@@ -150,7 +150,10 @@ pub async fn totp_confirm(viewer: Viewer, Form(f): Form<CodeForm>) -> Result<Res
 }
 
 /// `POST /security/sessions/{id}/revoke`.
-pub async fn revoke_session(viewer: Viewer, Path(raw): Path<String>) -> Result<Response, PageError> {
+pub async fn revoke_session(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
     let id: SessionId = raw.parse().map_err(|_| PageError::not_found())?;
     sessions::revoke(&viewer, id, "REVOKED_BY_USER").await?;
     Ok(Redirect::to("/security?done=session_revoked").into_response())

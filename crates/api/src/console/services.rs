@@ -3,12 +3,12 @@
 
 use axum::response::Response;
 use mpanel_domain::dns::RecordType;
-use mpanel_services::billing::invoices::{self, InvoiceView};
-use mpanel_services::hosting::{self, AccountView, HostingAccountView};
-use mpanel_services::customers;
-use mpanel_store::provisioning::ResourceKind;
-use mpanel_store::billing::InvoiceFilter;
 use mpanel_provision::records;
+use mpanel_services::billing::invoices::{self, InvoiceView};
+use mpanel_services::customers;
+use mpanel_services::hosting::{self, AccountView, HostingAccountView};
+use mpanel_store::billing::InvoiceFilter;
+use mpanel_store::provisioning::ResourceKind;
 use serde::Serialize;
 
 use super::session::Viewer;

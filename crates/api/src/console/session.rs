@@ -81,7 +81,9 @@ impl std::ops::Deref for Viewer {
 pub(crate) enum Found {
     SignedIn(Box<Viewer>),
     /// Not signed in; the anti-forgery value forms must carry.
-    Anonymous { csrf: String },
+    Anonymous {
+        csrf: String,
+    },
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -141,7 +143,9 @@ pub struct CookiePolicy {
 
 fn cookie(name: &str, value: &str, max_age: Option<i64>, policy: CookiePolicy) -> HeaderValue {
     let secure = if policy.secure { "; Secure" } else { "" };
-    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}"
     ))
@@ -287,10 +291,7 @@ struct Resolved {
     ended: bool,
 }
 
-async fn resolve(
-    state: &AppState,
-    parts: &Parts,
-) -> Result<Resolved, crate::Problem> {
+async fn resolve(state: &AppState, parts: &Parts) -> Result<Resolved, crate::Problem> {
     let access = read_cookie(&parts.headers, ACCESS_COOKIE);
     let refresh = read_cookie(&parts.headers, REFRESH_COOKIE);
     let nobody = |ended| Resolved {
@@ -303,8 +304,16 @@ async fn resolve(
     }
     let ip = parts.extensions.get::<ClientIp>().map(|c| c.0);
     if let Some(access) = access {
-        match authenticate(&state.store, state.clock.as_ref(), &state.tokens, access, ip).await {
-            Ok(p) => return Ok(signed(state, parts, p, None).await?),
+        match authenticate(
+            &state.store,
+            state.clock.as_ref(),
+            &state.tokens,
+            access,
+            ip,
+        )
+        .await
+        {
+            Ok(p) => return signed(state, parts, p, None).await,
             Err(ServiceError::Unauthenticated(_)) => {}
             Err(e) => return Err(e.into()),
         }

@@ -178,7 +178,7 @@ pub async fn verify(
             SignInPage {
                 step: "code",
                 mfa_token: f.mfa_token,
-                methods: vec!["totp", "recovery_code"],
+                methods: vec!["TOTP", "RECOVERY_CODE"],
                 next,
                 ..SignInPage::default()
             },
@@ -261,7 +261,9 @@ pub async fn forgot(
             &csrf,
             StatusCode::OK,
             &SignInPage {
-                notice: Some("If the address has an account, a link to set a new password is on its way."),
+                notice: Some(
+                    "If the address has an account, a link to set a new password is on its way.",
+                ),
                 ..page
             },
         ),

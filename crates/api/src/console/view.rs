@@ -63,16 +63,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// `2026-12-03T10:00:00Z` → `2026-12-03 10:00 UTC`.
 fn when(v: Value) -> String {
-    let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+    let s = v
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| v.to_string());
     match time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339) {
         Ok(t) => {
             let t = t.to_offset(time::UtcOffset::UTC);
-            format!(
-                "{} {:02}:{:02} UTC",
-                t.date(),
-                t.hour(),
-                t.minute()
-            )
+            format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
         }
         Err(_) => s,
     }
@@ -278,9 +276,8 @@ impl IntoResponse for PageError {
             heading,
             message: &self.message,
         };
-        bare_page(self.status, heading, "", "error.html", &data).unwrap_or_else(|_| {
-            (self.status, self.message).into_response()
-        })
+        bare_page(self.status, heading, "", "error.html", &data)
+            .unwrap_or_else(|_| (self.status, self.message).into_response())
     }
 }
 

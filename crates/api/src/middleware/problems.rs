@@ -1,7 +1,8 @@
 //! Every error response leaves as problem+json carrying the request's path
 //! (`instance`) and id (`request_id`). Errors raised below the routes that
 //! are not problems yet (a framework rejection, say) are replaced by the
-//! problem for their status.
+//! problem for their status. (The console's HTML error pages pass as
+//! they are.)
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -22,6 +23,14 @@ pub async fn finish_problems(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    // The console's error pages are pages, made for a person.
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_page {
         return res;
     }
     let is_problem = res

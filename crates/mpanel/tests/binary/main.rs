@@ -14,6 +14,7 @@ mod browser_webauthn;
 mod cli;
 mod cloudpods;
 mod cloudpods_support;
+mod console;
 mod db_backup;
 mod disk_quota;
 mod domain_control;

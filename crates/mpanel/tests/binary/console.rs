@@ -1,0 +1,198 @@
+//! The web console in headless Chromium, against `mpanel serve` and the
+//! real services of the provisioning tests: what staff click through,
+//! every page checked by axe-core and photographed at desktop and phone
+//! width (`target/screenshots`).
+
+use crate::browser::Browser;
+use crate::provisioning_support::*;
+use mpanel_domain::security::{base32, totp};
+
+const BOSS_PASSWORD: &str = "console boss password 1";
+
+/// The TOTP code of `secret` (base32) for the current time step plus
+/// `offset` steps (the server accepts the step before and after).
+fn totp_code(secret: &str, offset: i64) -> String {
+    let bytes = base32::decode(secret).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let step = u64::try_from(now / totp::STEP_SECS + offset).unwrap();
+    totp::code_at_step(&bytes, step, totp::Algorithm::Sha1, totp::DIGITS)
+}
+
+/// The page's heading, empty while there is none (a page loading).
+fn heading(b: &Browser) -> String {
+    b.execute(
+        "const h = document.querySelector('h1'); return h ? h.textContent.trim() : '';",
+        serde_json::json!([]),
+    )
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
+/// The text of the state panel (read in the page: htmx swaps it).
+fn progress(b: &Browser) -> String {
+    b.execute(
+        "const p = document.getElementById('progress'); return p ? p.textContent : '';",
+        serde_json::json!([]),
+    )
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
+fn sign_in(b: &Browser, origin: &str, email: &str, password: &str) {
+    if !b.url().contains("/sign-in") {
+        b.goto(&format!("{origin}/sign-in"));
+    }
+    b.fill("#tenant", "acme");
+    b.fill("#email", email);
+    b.fill("#password", password);
+    b.click("form[action='/sign-in'] button[type=submit]");
+}
+
+/// Opens `path`, checks its accessibility and keeps its screenshots.
+fn visit(b: &Browser, origin: &str, path: &str, shot: &str) {
+    b.goto(&format!("{origin}{path}"));
+    b.wait_for("main");
+    b.check_accessibility();
+    b.shots(shot);
+}
+
+#[test]
+fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
+    let panel = Panel::start();
+    let origin = format!("http://{}", panel.addr);
+    // A second admin of the tenant signs in to the console (the test's
+    // own API session, the first admin's, stays untouched).
+    let out = crate::support::run(
+        panel.dir.path(),
+        &[
+            "admin",
+            "create-user",
+            "--tenant",
+            "acme",
+            "--email",
+            "boss@acme.test",
+            "--role",
+            "TENANT_ADMIN",
+            "--password",
+            BOSS_PASSWORD,
+        ],
+        &[("MPANEL_DATABASE_URL", panel.database_url())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::text(&out.stderr)
+    );
+    let b = Browser::start();
+
+    // Not signed in: the sign-in page, which returns to the page asked for.
+    b.goto(&format!("{origin}/invoices"));
+    b.wait_for("#password");
+    assert!(b.url().contains("/sign-in?next=%2Finvoices"), "{}", b.url());
+    b.check_accessibility();
+    b.shots("sign-in");
+    sign_in(&b, &origin, "boss@acme.test", "wrong password!");
+    assert!(!b.wait_for("[role=alert]").text().is_empty());
+    sign_in(&b, &origin, "boss@acme.test", BOSS_PASSWORD);
+    b.wait_until("the invoices page", |b| heading(b) == "Invoices");
+
+    // Two-step verification: the QR code's secret scanned, a code typed.
+    visit(&b, &origin, "/security", "security");
+    b.click("form[action='/security/totp'] button");
+    let secret = b.wait_for("#totp-secret").text();
+    assert!(b.try_find(".qr svg").is_some(), "no QR code drawn");
+    b.check_accessibility();
+    b.shots("security-enrol");
+    b.fill("#totp-code", &totp_code(&secret, -1));
+    b.click("form[action='/security/totp/confirm'] button");
+    assert_eq!(b.wait_for("#recovery-codes").text().lines().count(), 10);
+
+    // Signed out, then in again with the second factor.
+    b.click("form[action='/sign-out'] button");
+    b.wait_for("#password");
+    sign_in(&b, &origin, "boss@acme.test", BOSS_PASSWORD);
+    b.wait_for("#code");
+    b.check_accessibility();
+    b.shots("sign-in-code");
+    b.fill("#code", &totp_code(&secret, 1));
+    b.click("form[action='/sign-in/verify'] button[type=submit]");
+    b.wait_until("the dashboard", |b| heading(b) == "Dashboard");
+    b.check_accessibility();
+    b.shots("dashboard");
+
+    // A signed order arrives from the marketing site, not paid yet.
+    let domain = unique_domain();
+    let mut body = panel.order_body(&domain, "console-order");
+    body.as_object_mut().unwrap().remove("payment");
+    let (status, order) = panel.post_order(&body, "console-order");
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["order_id"].as_str().unwrap().to_owned();
+    visit(&b, &origin, "/orders", "orders");
+    assert!(b.source().contains(&order_id[..8]), "the order is listed");
+    visit(&b, &origin, "/customers", "customers");
+    assert!(b.source().contains("jane@example.org"));
+
+    // Its invoice, found by state, paid by bank transfer.
+    visit(&b, &origin, "/invoices?status=ISSUED", "invoices");
+    b.click("tbody a[href^='/invoices/']");
+    b.wait_for("#amount");
+    b.check_accessibility();
+    b.shots("invoice");
+    assert_eq!(b.find("#amount").attr("value").as_deref(), Some("15.00"));
+    b.fill("#reference", "BANK-4711");
+    b.click("form[action$='/payments'] button[type=submit]");
+    b.wait_until("the payment recorded", |b| {
+        b.try_find(".notice.ok")
+            .is_some_and(|n| n.text().contains("payment is recorded"))
+    });
+    assert!(b.text("h1").contains("paid"), "{}", b.text("h1"));
+
+    // The site goes live on the real web node.
+    panel.wait_steps(&order_id, "COMPLETED");
+    panel.wait_http("the site live", &domain, |s, _| s == 200);
+
+    // Suspended from the console, asked first; the page follows the work.
+    visit(&b, &origin, "/hosting", "hosting");
+    b.click("tbody a[href^='/hosting/']");
+    b.wait_for("#progress");
+    let account_url = b.url();
+    b.click("a[href$='/suspend']");
+    b.wait_for("button.danger");
+    b.check_accessibility();
+    b.shots("confirm-suspend");
+    b.click("button.danger");
+    b.wait_until("the suspension done", |b| {
+        progress(b).contains("suspended") && !progress(b).contains("Working")
+    });
+    panel.wait_http("the site suspended", &domain, |s, _| s == 503);
+    b.shots("hosting-suspended");
+
+    // A form posted without its token is refused and changes nothing.
+    let path = account_url.trim_start_matches(&origin).to_owned();
+    let (status, page) = b.fetch(
+        "POST",
+        &format!("{path}/unsuspend"),
+        Some(""),
+        &[("content-type", "application/x-www-form-urlencoded")],
+    );
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("did not come from this console"), "{page}");
+    assert_eq!(panel.http(&domain).unwrap().0, 503);
+
+    // Restored (the page shows the new state's actions once done).
+    b.wait_for("a[href$='/unsuspend']").click();
+    b.click("button.danger");
+    b.wait_until("the restore done", |b| {
+        progress(b).contains("active") && !progress(b).contains("Working")
+    });
+    panel.wait_http("the site back", &domain, |s, _| s == 200);
+
+    // An address that is nothing, and an invoice id that is no invoice:
+    // the not-found page, never a JSON problem or a trace.
+    visit(&b, &origin, "/no-such-page", "not-found");
+    assert_eq!(b.text("h1"), "Not found");
+    b.goto(&format!("{origin}/invoices/{}", uuid::Uuid::now_v7()));
+    assert_eq!(b.text("h1"), "Not found");
+}
