@@ -146,6 +146,19 @@ where
     }
 }
 
+impl<T> Idempotent<T> {
+    /// A console form under the key its page carried (a fresh one per page
+    /// shown): a form sent twice is one action. The fields are hashed with
+    /// the path as a JSON body's would be.
+    pub fn of_form(key: &str, path: &str, fields: &serde_json::Value, body: T) -> Self {
+        Self {
+            body,
+            key: IdempotencyKey::parse(key),
+            hash: RequestHash::of_json("POST", path, fields),
+        }
+    }
+}
+
 /// Runs `op` under the request's key (if it sent one): a replay answers at
 /// once; a success is a 201 with `op`'s answer; a failure releases the key.
 pub async fn run<T, R, F, Fut>(

@@ -87,6 +87,37 @@ pub struct HostingAccountView {
     pub suspended_for_quota: bool,
 }
 
+/// One hosting account of the tenant with its disk use; a customer only
+/// their own (another's is not found).
+pub async fn get_hosting(cx: &Context, id: ResourceId) -> Result<HostingAccountView, ServiceError> {
+    let store = &cx.store;
+    let tenant = cx.tenant_id();
+    let account = store
+        .resource(ResourceKind::HostingAccount, tenant, id)
+        .await?
+        .map(view)
+        .ok_or_else(ServiceError::missing("hosting account"))?;
+    if !cx.principal.role().is_staff()
+        && crate::customers::own(cx).await? != Some(account.customer_id)
+    {
+        return Err(ServiceError::missing("hosting account")());
+    }
+    let u = store
+        .disk_usage_of(tenant, Some(account.customer_id))
+        .await?
+        .remove(&account.id)
+        .unwrap_or_default();
+    Ok(HostingAccountView {
+        disk_used_bytes: u.used_bytes,
+        disk_quota_bytes: quota_bytes(account.quota_mb),
+        disk_measured_at: u.measured_at,
+        over_quota: u.over_quota_since.is_some(),
+        over_quota_since: u.over_quota_since,
+        suspended_for_quota: u.suspended_for_quota,
+        account,
+    })
+}
+
 /// The tenant's hosting accounts (optionally one customer's) with their
 /// disk use.
 pub async fn list_hosting(

@@ -43,6 +43,10 @@
         if (answer.ok) {
           form.hidden = true;
           say("Your password is set. Sign in as " + answer.body.email + ".", false);
+          var next = document.getElementById("next");
+          next.querySelector("a").href = "/sign-in?" + new URLSearchParams(
+            { tenant: answer.body.tenant, email: answer.body.email }).toString();
+          next.hidden = false;
         } else {
           form.querySelector("button").disabled = false;
           say(answer.body.detail || "That did not work; try again.", true);

@@ -22,6 +22,7 @@ struct Dashboard {
     queue_chart: String,
     queue_waiting: i64,
     queue_dead: i64,
+    overdue_count: i64,
     provisioning_meter: String,
     staff_mfa_meter: String,
     customer_mfa_meter: String,
@@ -51,6 +52,7 @@ fn empty() -> Dashboard {
         queue_chart: String::new(),
         queue_waiting: 0,
         queue_dead: 0,
+        overdue_count: 0,
         provisioning_meter: String::new(),
         staff_mfa_meter: String::new(),
         customer_mfa_meter: String::new(),
@@ -125,6 +127,12 @@ fn dashboard(overview: Overview, days: &[DayActivity]) -> Dashboard {
         queue_chart: charts::bars("Jobs waiting per queue", &queues, "bar"),
         queue_waiting: overview.queues.iter().map(|q| q.waiting).sum(),
         queue_dead: overview.queues.iter().map(|q| q.dead).sum(),
+        overdue_count: overview
+            .billing
+            .overdue_invoices
+            .iter()
+            .map(|m| m.count)
+            .sum(),
         provisioning_meter: charts::meter(
             "Provisioning success",
             p.success_rate_percent.unwrap_or(100.0),

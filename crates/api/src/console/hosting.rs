@@ -34,16 +34,10 @@ pub async fn list(viewer: Viewer) -> Result<Response, PageError> {
 /// The account, if the viewer may see it.
 async fn visible(viewer: &Viewer, raw: &str) -> Result<HostingAccountView, PageError> {
     let id: ResourceId = raw.parse().map_err(|_| PageError::not_found())?;
-    let accounts = if viewer.is_staff() {
+    if viewer.is_staff() {
         viewer.require(Permission::HostingRead)?;
-        hosting::list_hosting(viewer, None).await?
-    } else {
-        hosting::mine(viewer).await?
-    };
-    accounts
-        .into_iter()
-        .find(|a| a.account.id == id)
-        .ok_or_else(PageError::not_found)
+    }
+    Ok(hosting::get_hosting(viewer, id).await?)
 }
 
 #[derive(Serialize)]
@@ -58,6 +52,23 @@ struct AccountPage {
 #[derive(Deserialize, Default)]
 pub struct Follow {
     until: Option<String>,
+    /// How many times the fragment was asked for.
+    #[serde(default)]
+    n: u32,
+}
+
+/// Two seconds apart: five minutes, then the page stops asking.
+const MAX_POLLS: u32 = 150;
+
+impl Follow {
+    /// The state waited for, when it is one and not reached yet.
+    fn waiting(&self, status: &str) -> Option<String> {
+        self.until
+            .as_deref()
+            .filter(|u| ["ACTIVE", "SUSPENDED", "TERMINATED"].contains(u))
+            .filter(|u| *u != status)
+            .map(str::to_owned)
+    }
 }
 
 /// `GET /hosting/{id}`.
@@ -68,7 +79,7 @@ pub async fn show(
     Query(follow): Query<Follow>,
 ) -> Result<Response, PageError> {
     let account = visible(&viewer, &raw).await?;
-    let waiting_for = follow.until.filter(|u| *u != account.account.status);
+    let waiting_for = follow.waiting(&account.account.status);
     let title = account.account.name.clone();
     let data = AccountPage {
         may_act: viewer.may(Permission::HostingWrite),
@@ -84,6 +95,10 @@ struct Progress {
     id: String,
     status: String,
     waiting_for: Option<String>,
+    /// The next poll's number.
+    next: u32,
+    /// Asked too often: the page stops and says so.
+    gave_up: bool,
 }
 
 /// `GET /hosting/{id}/progress?until=STATE`: the fragment the account's
@@ -96,12 +111,16 @@ pub async fn progress(
     let account = visible(&viewer, &raw).await?;
     let status = account.account.status.clone();
     let arrived = follow.until.as_ref().is_some_and(|u| *u == status);
+    let gave_up = follow.n >= MAX_POLLS;
+    let waiting_for = follow.waiting(&status).filter(|_| !gave_up);
     let mut res = fragment(
         "hosting_progress.html",
         Progress {
             id: account.account.id.to_string(),
-            waiting_for: follow.until.filter(|u| *u != status),
+            waiting_for,
             status,
+            next: follow.n + 1,
+            gave_up,
         },
     )?;
     if arrived {

@@ -21,6 +21,7 @@ use super::listing::Listed;
 use super::session::Viewer;
 use super::view::{PageError, page};
 use super::{Done, Notice, confirm};
+use crate::idempotency::{self, Idempotent};
 use crate::query::Page;
 use crate::routes::invoices::{ListFilter, list_for, pdf_response};
 
@@ -84,6 +85,8 @@ struct InvoicePage {
     amount_due: String,
     may_pay: bool,
     may_void: bool,
+    /// The key the payment form sends.
+    payment_key: String,
     notice: Option<Notice>,
 }
 
@@ -102,6 +105,7 @@ pub async fn show(
             && invoice.amount_due_minor > 0
             && (allowed("PAID") || allowed("PARTIALLY_PAID")),
         may_void: viewer.may(Permission::InvoicesWrite) && allowed("VOID"),
+        payment_key: uuid::Uuid::now_v7().to_string(),
         notice: done.notice(),
         invoice,
     };
@@ -135,6 +139,10 @@ pub struct PaymentForm {
     provider: String,
     #[serde(default)]
     reference: String,
+    /// Made when the page was shown: the same form sent twice records
+    /// one payment.
+    #[serde(default)]
+    idempotency_key: String,
 }
 
 /// `POST /invoices/{id}/payments`: a payment staff record by hand.
@@ -164,13 +172,21 @@ pub async fn record_payment(
     let provider = PaymentProvider::from_str(&f.provider)
         .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let reference = Some(f.reference.trim().to_owned()).filter(|r| !r.is_empty());
+    let fields = serde_json::json!({"amount_minor": amount_minor, "provider": provider.as_str(),
+        "reference": reference});
     let input = PaymentInput {
         amount_minor,
         provider,
         reference,
         currency: None,
     };
-    payments::pay(&viewer, id, input, None).await?;
+    let path = format!("/invoices/{id}/payments");
+    let request = Idempotent::of_form(&f.idempotency_key, &path, &fields, input);
+    let (cx, body) = (&viewer.cx, &request.body);
+    idempotency::run(cx, &request, |hold| async move {
+        payments::pay(cx, id, body.clone(), hold.as_ref()).await
+    })
+    .await?;
     Ok(Redirect::to(&format!("/invoices/{id}?done=payment_recorded")).into_response())
 }
 

@@ -6,18 +6,23 @@
 //! tokens (`session`).
 
 mod assets;
+mod audit;
 mod charts;
 pub(crate) mod confirm;
 mod dashboard;
 mod dns;
 mod hosting;
 mod invoices;
+mod jobs;
 mod listing;
 mod lists;
+mod products;
 mod security;
+mod servers;
 mod services;
 mod session;
 mod sign_in;
+mod subscriptions;
 mod view;
 
 use axum::Router;
@@ -27,7 +32,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 pub use session::CookiePolicy;
-pub use view::not_found_page;
+pub use view::{error_page, not_found_page};
 
 use crate::AppState;
 use session::Viewer;
@@ -52,6 +57,21 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
             "/invoices/{id}/void",
             get(invoices::void_confirm).post(invoices::void),
         )
+        .route("/products", get(products::list).post(products::create))
+        .route("/products/{id}", get(products::show))
+        .route("/products/{id}/prices", post(products::add_price))
+        .route("/subscriptions", get(subscriptions::list))
+        .route("/subscriptions/{id}", get(subscriptions::show))
+        .route(
+            "/subscriptions/{id}/{action}",
+            get(subscriptions::action_confirm).post(subscriptions::action),
+        )
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/audit", get(audit::list))
+        .route("/servers", get(servers::list))
         .route("/customers", get(lists::customers))
         .route("/orders", get(lists::orders))
         .route("/hosting", get(hosting::list))
@@ -66,6 +86,7 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/dns/{zone}/delete", post(dns::delete))
         .route("/security", get(security::show))
         .route("/security/totp", post(security::totp_start))
+        .route("/security/reauthenticate", post(security::reauthenticate))
         .route("/security/totp/confirm", post(security::totp_confirm))
         .route(
             "/security/sessions/{id}/revoke",
@@ -95,6 +116,14 @@ impl Done {
     pub fn notice(&self) -> Option<Notice> {
         let text = match self.done.as_deref()? {
             "payment_recorded" => "The payment is recorded.",
+            "product_created" => "The product is created. Give it a price so it can be ordered.",
+            "price_added" => "The price is added.",
+            "job_retried" => "The job is queued again.",
+            "job_cancelled" => "The job is cancelled.",
+            "subscription_suspend" => "The subscription is suspended.",
+            "subscription_resume" => "The subscription is active again.",
+            "subscription_cancel" => "The subscription ends with its current period.",
+            "subscription_cancel_now" => "The subscription is cancelled.",
             "invoice_voided" => "The invoice is void.",
             "suspend" => "Suspension requested: the site answers 503 once it is done.",
             "unsuspend" => "Restore requested: the site comes back once it is done.",
@@ -102,6 +131,7 @@ impl Done {
             "record_added" => "The record is saved on the name servers.",
             "record_deleted" => "The record is deleted from the name servers.",
             "session_revoked" => "The session is signed out.",
+            "reauthenticated" => "Thank you. You can make the change now.",
             _ => return None,
         };
         Some(Notice { kind: "ok", text })

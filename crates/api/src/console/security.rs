@@ -6,7 +6,9 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use mpanel_domain::SessionId;
-use mpanel_services::identity::sessions;
+use mpanel_domain::identity::Permission;
+use mpanel_services::ServiceError;
+use mpanel_services::identity::{sessions, step_up};
 use mpanel_services::security::mfa;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +33,8 @@ struct SecurityPage {
     /// While enrolling: the secret, its QR code (SVG) and URI.
     enrolment: Option<Enrolling>,
     recovery_codes: Vec<String>,
+    /// The change needs the password again first.
+    reauthenticate: bool,
     error: Option<String>,
     sessions: Vec<SessionRow>,
     notice: Option<Notice>,
@@ -95,9 +99,21 @@ fn qr_svg(uri: &str) -> Result<String, PageError> {
         .build())
 }
 
-/// `POST /security/totp`: a new secret to scan.
+/// `POST /security/totp`: a new secret to scan (after the password
+/// again, when the sign-in is older than the step-up window).
 pub async fn totp_start(viewer: Viewer) -> Result<Response, PageError> {
-    let e = mfa::enable(&viewer).await?;
+    viewer.require(Permission::SelfMfa)?;
+    let e = match mfa::enable(&viewer).await {
+        Ok(e) => e,
+        Err(ServiceError::ReauthenticationRequired) => {
+            let data = SecurityPage {
+                reauthenticate: true,
+                ..SecurityPage::default()
+            };
+            return render(&viewer, data).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     let qr = qr_svg(&e.otpauth_uri)?;
     render(
         &viewer,
@@ -121,6 +137,7 @@ pub struct CodeForm {
 /// `POST /security/totp/confirm`: active once a code matches; the
 /// recovery codes are shown this once.
 pub async fn totp_confirm(viewer: Viewer, Form(f): Form<CodeForm>) -> Result<Response, PageError> {
+    viewer.require(Permission::SelfMfa)?;
     match mfa::confirm(&viewer, f.code.trim()).await {
         Ok(codes) => {
             render(
@@ -157,4 +174,34 @@ pub async fn revoke_session(
     let id: SessionId = raw.parse().map_err(|_| PageError::not_found())?;
     sessions::revoke(&viewer, id, "REVOKED_BY_USER").await?;
     Ok(Redirect::to("/security?done=session_revoked").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    password: String,
+}
+
+/// `POST /security/reauthenticate`: the password again, for the changes
+/// that need a fresh proof (the API's step-up).
+pub async fn reauthenticate(
+    viewer: Viewer,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::SelfSecurity)?;
+    let proof = step_up::Proof::Password(f.password);
+    match step_up::reauthenticate(&viewer, &proof, viewer.cx.ip.clone()).await {
+        Ok(_) => Ok(Redirect::to("/security?done=reauthenticated").into_response()),
+        Err(e) => {
+            let problem = crate::Problem::from(e);
+            if problem.status.is_server_error() {
+                return Err(problem.into());
+            }
+            let data = SecurityPage {
+                reauthenticate: true,
+                error: Some(problem.detail),
+                ..SecurityPage::default()
+            };
+            render(&viewer, data).await
+        }
+    }
 }

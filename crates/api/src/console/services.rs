@@ -38,18 +38,31 @@ pub async fn home(viewer: Viewer) -> Result<Response, PageError> {
     let accounts = hosting::mine(&viewer).await?;
     let mailboxes = hosting::list(&viewer, ResourceKind::MailAccount, Some(own)).await?;
     let secrets = viewer.cx.store.secrets().cloned();
+    // Each zone's name servers, asked for side by side, each for at most
+    // two seconds (a server that does not answer shows none).
+    let asked = accounts.iter().map(|a| {
+        let (viewer, secrets) = (&viewer, secrets.as_ref());
+        let domain = a.account.name.clone();
+        async move {
+            let listed = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                records::list(viewer, secrets, &domain),
+            )
+            .await;
+            match listed {
+                Ok(Ok(sets)) => sets
+                    .into_iter()
+                    .filter(|s| s.rtype == RecordType::NS && s.name.trim_end_matches('.') == domain)
+                    .flat_map(|s| s.records)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+    });
+    let name_servers: Vec<Vec<String>> = futures_util::future::join_all(asked).await;
     let mut services = Vec::with_capacity(accounts.len());
-    for account in accounts {
+    for (account, name_servers) in accounts.into_iter().zip(name_servers) {
         let domain = account.account.name.clone();
-        let name_servers = match records::list(&viewer, secrets.as_ref(), &domain).await {
-            Ok(sets) => sets
-                .into_iter()
-                .filter(|s| s.rtype == RecordType::NS && s.name.trim_end_matches('.') == domain)
-                .flat_map(|s| s.records)
-                .collect(),
-            // No zone here (or the name servers unreachable): none shown.
-            Err(_) => Vec::new(),
-        };
         let suffix = format!("@{domain}");
         services.push(Service {
             mailboxes: mailboxes

@@ -92,11 +92,22 @@ impl FromRequestParts<AppState> for Viewer {
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Response> {
         match parts.extensions.get::<Found>() {
             Some(Found::SignedIn(v)) => {
-                if v.principal().restricted && parts.uri.path() != "/security" {
+                let path = parts.uri.path();
+                let enrolling =
+                    path == "/security" || path.starts_with("/security/") || path == "/sign-out";
+                if v.principal().restricted && !enrolling {
                     // The policy wants a second factor first.
                     return Err(Redirect::to("/security").into_response());
                 }
                 Ok((**v).clone())
+            }
+            _ if parts.headers.contains_key("hx-request") => {
+                // A fragment polled by a page whose session ended: the
+                // whole page goes to the sign-in, not the fragment.
+                let mut res = StatusCode::NO_CONTENT.into_response();
+                res.headers_mut()
+                    .insert("hx-redirect", HeaderValue::from_static("/sign-in"));
+                Err(res)
             }
             _ => Err(sign_in_redirect(parts.uri.path_and_query()).into_response()),
         }
@@ -208,10 +219,17 @@ pub async fn console_session(
             },
         },
     };
-    let expected = match &found {
+    let mut expected = vec![match &found {
         Found::SignedIn(v) => v.csrf.clone(),
         Found::Anonymous { csrf } => csrf.clone(),
-    };
+    }];
+    // A sign-in form shown while the browser's cookies were held back
+    // (a page opened from another site) carries the pre-session token.
+    if parts.uri.path().starts_with("/sign-in")
+        && let Some(pre) = read_cookie(&parts.headers, PRE_CSRF_COOKIE)
+    {
+        expected.push(pre.to_owned());
+    }
     let body = if parts.method == Method::POST {
         match checked_body(&parts.headers, body, &expected).await {
             Ok(body) => body,
@@ -224,14 +242,19 @@ pub async fn console_session(
     parts.extensions.insert(policy);
     let mut res = next.run(Request::from_parts(parts, body)).await;
     let headers = res.headers_mut();
-    if let Some(pair) = &resolved.refreshed {
-        for c in session_cookies(pair, policy) {
-            headers.append(header::SET_COOKIE, c);
-        }
-    } else if resolved.ended {
-        for c in cleared_cookies(policy) {
-            headers.append(header::SET_COOKIE, c);
-        }
+    // A handler that set the session (a sign-in) has the last word.
+    let handler_set = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|c| c.as_bytes().starts_with(ACCESS_COOKIE.as_bytes()));
+    let layer_cookies = match (&resolved.refreshed, resolved.ended) {
+        _ if handler_set => Vec::new(),
+        (Some(pair), _) => session_cookies(pair, policy).to_vec(),
+        (None, true) => cleared_cookies(policy).to_vec(),
+        (None, false) => Vec::new(),
+    };
+    for c in layer_cookies {
+        headers.append(header::SET_COOKIE, c);
     }
     if let Found::Anonymous { csrf } = &found {
         headers.append(
@@ -250,7 +273,11 @@ fn fresh_csrf() -> Result<String, ServiceError> {
 
 /// The form's token (or htmx's header) against the expected one; the body
 /// is handed on unchanged.
-async fn checked_body(headers: &HeaderMap, body: Body, expected: &str) -> Result<Body, PageError> {
+async fn checked_body(
+    headers: &HeaderMap,
+    body: Body,
+    expected: &[String],
+) -> Result<Body, PageError> {
     let refused = || {
         PageError::new(
             StatusCode::FORBIDDEN,
@@ -258,7 +285,7 @@ async fn checked_body(headers: &HeaderMap, body: Body, expected: &str) -> Result
         )
     };
     if let Some(sent) = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
-        return if same(sent, expected) {
+        return if expected.iter().any(|e| same(sent, e)) {
             Ok(body)
         } else {
             Err(refused())
@@ -273,7 +300,7 @@ async fn checked_body(headers: &HeaderMap, body: Body, expected: &str) -> Result
         .find(|(k, _)| k == CSRF_FIELD)
         .map(|(_, v)| v.as_str());
     match sent {
-        Some(sent) if same(sent, expected) => Ok(Body::from(bytes)),
+        Some(sent) if expected.iter().any(|e| same(sent, e)) => Ok(Body::from(bytes)),
         _ => Err(refused()),
     }
 }

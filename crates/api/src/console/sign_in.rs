@@ -25,6 +25,8 @@ pub struct Wanted {
     next: String,
     #[serde(default)]
     tenant: String,
+    #[serde(default)]
+    email: String,
 }
 
 #[derive(Serialize, Default)]
@@ -43,7 +45,11 @@ struct SignInPage<'a> {
 
 /// Only a path on this site, never another origin.
 fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
     if ok { next.to_owned() } else { "/".to_owned() }
 }
 
@@ -59,6 +65,7 @@ pub async fn form(AnonymousCsrf(csrf): AnonymousCsrf, Query(q): Query<Wanted>) -
         &SignInPage {
             step: "password",
             tenant: q.tenant,
+            email: q.email,
             next: safe_next(&q.next),
             ..SignInPage::default()
         },

@@ -53,6 +53,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "dns_zones.html",
         "dns_zone.html",
         "security.html",
+        "products.html",
+        "product.html",
+        "subscriptions.html",
+        "subscription.html",
+        "jobs.html",
+        "job.html",
+        "audit.html",
+        "servers.html",
     ) {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -98,13 +106,22 @@ struct Frame<'a> {
 }
 
 fn nav(viewer: &Viewer, section: &str) -> Vec<NavItem> {
-    let staff: [(&str, &str, Option<Permission>); 7] = [
+    let staff: [(&str, &str, Option<Permission>); 12] = [
         ("/", "Dashboard", None),
+        ("/products", "Products", Some(Permission::CatalogRead)),
         ("/customers", "Customers", Some(Permission::CustomersRead)),
         ("/orders", "Orders", Some(Permission::OrdersRead)),
         ("/invoices", "Invoices", Some(Permission::InvoicesRead)),
+        (
+            "/subscriptions",
+            "Subscriptions",
+            Some(Permission::SubscriptionsRead),
+        ),
         ("/hosting", "Hosting", Some(Permission::HostingRead)),
         ("/dns", "DNS", Some(Permission::HostingRead)),
+        ("/servers", "Servers", Some(Permission::ServersRead)),
+        ("/jobs", "Jobs", Some(Permission::JobsRead)),
+        ("/audit", "Audit log", Some(Permission::AuditRead)),
         ("/security", "Security", None),
     ];
     let customer: [(&str, &str, Option<Permission>); 4] = [
@@ -279,6 +296,15 @@ impl IntoResponse for PageError {
         bare_page(self.status, heading, "", "error.html", &data)
             .unwrap_or_else(|_| (self.status, self.message).into_response())
     }
+}
+
+/// The error page for a browser's request that failed below the
+/// console's handlers (a malformed form, a method not allowed).
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    if status == StatusCode::NOT_FOUND {
+        return not_found_page();
+    }
+    PageError::new(status, message).into_response()
 }
 
 /// The not-found page for a browser that asked for HTML.

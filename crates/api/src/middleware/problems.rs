@@ -20,6 +20,13 @@ const MAX_PROBLEM_BYTES: usize = 64 * 1024;
 pub async fn finish_problems(req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let path = req.uri().path().to_owned();
+    // A person's browser outside the API gets an error page.
+    let wants_page = !path.starts_with("/api/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -47,6 +54,13 @@ pub async fn finish_problems(req: Request, next: Next) -> Response {
     } else {
         Problem::for_status(status).to_json()
     };
+    if wants_page {
+        let detail = doc
+            .get("detail")
+            .and_then(Value::as_str)
+            .unwrap_or("That did not work.");
+        return crate::console::error_page(status, detail);
+    }
     doc.entry("instance").or_insert(json!(path));
     if let Some(id) = request_id {
         doc.entry("request_id").or_insert(json!(id));

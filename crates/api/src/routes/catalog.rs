@@ -174,7 +174,7 @@ pub(super) fn currency_param(raw: Option<&str>, default: &str) -> Result<Currenc
 }
 
 /// The product as written, its base currency defaulting to the tenant's.
-fn fields(cx: &Context, body: ProductBody) -> Result<ProductFields, Problem> {
+pub(crate) fn fields(cx: &Context, body: ProductBody) -> Result<ProductFields, Problem> {
     let base_currency = match body.base_currency {
         Some(c) => c,
         None => Currency::parse(&cx.tenant.default_currency)

@@ -42,7 +42,7 @@ fn sub_id(raw: &str) -> Result<SubscriptionId, Problem> {
     query::path_id(raw, "subscription")
 }
 
-async fn list_for(
+pub(crate) async fn list_for(
     cx: &Context,
     list: Listing<ListFilter>,
     customer: Option<CustomerId>,

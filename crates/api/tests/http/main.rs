@@ -16,6 +16,7 @@ mod billing_numbers;
 mod billing_stripe;
 mod catalog;
 mod cloudpods;
+mod console;
 mod cors;
 mod customers;
 mod dns_records;

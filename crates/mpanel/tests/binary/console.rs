@@ -122,9 +122,29 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     b.check_accessibility();
     b.shots("dashboard");
 
-    // A signed order arrives from the marketing site, not paid yet.
+    // A product made in the console, with a price.
+    visit(&b, &origin, "/products", "products");
+    b.fill("#p-name", "Console Hosting");
+    b.fill("#p-slug", "console-hosting");
+    b.select("#p-provisions", "HOSTING");
+    b.fill("#p-mailboxes", "1");
+    b.click("form[action='/products'] button[type=submit]");
+    b.wait_for("#r-amount");
+    b.check_accessibility();
+    b.fill("#r-amount", "15.00");
+    b.click("form[action$='/prices'] button[type=submit]");
+    b.wait_until("the price listed", |b| {
+        b.try_find(".notice.ok")
+            .is_some_and(|n| n.text().contains("price is added"))
+    });
+    assert!(b.source().contains("15.00 EUR"));
+    b.shots("product");
+    let product_id = b.text("#product-id");
+
+    // A signed order of it arrives from the marketing site, not paid yet.
     let domain = unique_domain();
     let mut body = panel.order_body(&domain, "console-order");
+    body["items"][0]["product_id"] = product_id.into();
     body.as_object_mut().unwrap().remove("payment");
     let (status, order) = panel.post_order(&body, "console-order");
     assert_eq!(status, 201, "{order}");
@@ -195,4 +215,137 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     assert_eq!(b.text("h1"), "Not found");
     b.goto(&format!("{origin}/invoices/{}", uuid::Uuid::now_v7()));
     assert_eq!(b.text("h1"), "Not found");
+}
+
+/// The invitation link (path and fragment) in the newest message the
+/// harness's inbox holds for `address`.
+fn invitation_link(address: &str) -> String {
+    let inbox = std::env::var("INBOX_DIR").expect(
+        "INBOX_DIR is not set: run under `bash scripts/test.sh` (it starts the mail relay)",
+    );
+    let (user, domain) = address.split_once('@').unwrap();
+    let dir = std::path::Path::new(&inbox)
+        .join(domain)
+        .join(user)
+        .join("Maildir/new");
+    eventually("the invitation e-mail", || {
+        let entries = std::fs::read_dir(&dir).map_err(|e| e.to_string())?;
+        for entry in entries.flatten() {
+            let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            // Quoted-printable: soft line breaks and `=3D` undone.
+            let text = raw
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=");
+            if let Some(at) = text.find("/invitation#token=") {
+                let token: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || "/#=_-".contains(*c))
+                    .collect();
+                return Ok(token);
+            }
+        }
+        Err(format!("no invitation in {}", dir.display()))
+    })
+}
+
+#[test]
+fn console_customer_accepts_the_invitation_and_manages_their_service() {
+    let relay = format!(
+        "smtp://127.0.0.1:{}",
+        std::env::var("SMTP_RELAY_PORT").expect("SMTP_RELAY_PORT: run under scripts/test.sh")
+    );
+    let panel = Panel::start_with(&[
+        ("MPANEL_SMTP_URL", &relay),
+        (
+            "MPANEL_MAIL_FROM",
+            "Acme Hosting <billing@acme-console.test>",
+        ),
+    ]);
+    let origin = format!("http://{}", panel.addr);
+    let stamp = uuid::Uuid::now_v7().simple().to_string();
+    let email = format!("jane-{stamp}@inbox-console.test");
+    let domain = unique_domain();
+    let mut body = panel.order_body(&domain, &format!("pi_{stamp}"));
+    body["customer"]["email"] = email.clone().into();
+    let (status, order) = panel.post_order(&body, &format!("pi_{stamp}"));
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["order_id"].as_str().unwrap().to_owned();
+    // Someone else's order, whose invoice and site she must not reach.
+    let other_domain = unique_domain();
+    let other_order = panel.paid_order(&other_domain);
+    panel.wait_steps(&order_id, "COMPLETED");
+    panel.wait_steps(&other_order, "COMPLETED");
+
+    // The invitation from the e-mail: a password chosen, then sign-in.
+    let b = Browser::start();
+    b.goto(&format!("{origin}{}", invitation_link(&email)));
+    b.fill("#password", "jane's own password 42");
+    b.fill("#confirm", "jane's own password 42");
+    b.click("button[type=submit]");
+    b.wait_for("#next:not([hidden]) a").click();
+    b.wait_for("#password");
+    assert_eq!(b.find("#tenant").attr("value").as_deref(), Some("acme"));
+    b.fill("#password", "jane's own password 42");
+    b.click("form[action='/sign-in'] button[type=submit]");
+    b.wait_until("her services", |b| heading(b) == "Your services");
+    assert!(b.source().contains(&domain), "her site is listed");
+    assert!(!b.source().contains(&other_domain), "only hers");
+    b.check_accessibility();
+    b.shots("customer-services");
+
+    // Her invoice, and its PDF.
+    visit(&b, &origin, "/invoices", "customer-invoices");
+    b.click("tbody a[href^='/invoices/']");
+    b.wait_for("a[href$='/pdf']");
+    b.check_accessibility();
+    b.shots("customer-invoice");
+    let pdf_path = b.find("a[href$='/pdf']").attr("href").unwrap();
+    let (status, pdf) = b.fetch("GET", &pdf_path, None, &[]);
+    assert_eq!(status, 200);
+    assert!(pdf.starts_with("%PDF"), "{}", &pdf[..pdf.len().min(40)]);
+
+    // A DNS record she adds is answered by PowerDNS.
+    visit(&b, &origin, &format!("/dns/{domain}"), "customer-dns");
+    b.fill("#r-name", "hello");
+    b.select("#r-type", "A");
+    b.fill("#r-content", "192.0.2.55");
+    b.click("form[action^='/dns/'] button[type=submit]:not([aria-label])");
+    b.wait_until("the record saved", |b| {
+        b.try_find(".notice.ok")
+            .is_some_and(|n| n.text().contains("saved"))
+    });
+    assert_eq!(panel.dig(&format!("hello.{domain}")), "192.0.2.55");
+
+    // Two-step verification, enrolled by the QR code's secret.
+    visit(&b, &origin, "/security", "customer-security");
+    b.click("form[action='/security/totp'] button");
+    let secret = b.wait_for("#totp-secret").text();
+    b.fill("#totp-code", &totp_code(&secret, -1));
+    b.click("form[action='/security/totp/confirm'] button");
+    assert_eq!(b.wait_for("#recovery-codes").text().lines().count(), 10);
+
+    // Staff pages and someone else's invoice, site and zone: not found.
+    let invoices = panel.expect(200, &panel.admin, "GET /api/billing/invoices", None);
+    let other_invoice = invoices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["order_id"] == other_order.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/customers".to_owned(),
+        "/orders".to_owned(),
+        "/hosting".to_owned(),
+        format!("/invoices/{other_invoice}"),
+        format!("/invoices/{other_invoice}/pdf"),
+        format!("/dns/{other_domain}"),
+    ] {
+        b.goto(&format!("{origin}{path}"));
+        assert_eq!(heading(&b), "Not found", "{path}");
+    }
+    b.check_accessibility();
 }

@@ -116,7 +116,12 @@ impl Panel {
     /// NONE`): the tests' made-up `*.test` names cannot be proven in the
     /// world's DNS, and what these tests check is what comes after.
     pub fn start() -> Self {
-        let panel = Self::start_requiring_domain_control();
+        Self::start_with(&[])
+    }
+
+    /// [`Panel::start`] with more settings (`MPANEL_…` variables).
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        let panel = Self::booted_with_servers(env);
         panel.set_domain_control("NONE");
         panel
     }
@@ -125,17 +130,20 @@ impl Panel {
     /// control is proven in the world's DNS (the harness's second PowerDNS,
     /// looked at every second).
     pub fn start_requiring_domain_control() -> Self {
+        Self::booted_with_servers(&[])
+    }
+
+    fn booted_with_servers(env: &[(&str, &str)]) -> Self {
         let svc = Services::from_env();
         let world = format!("127.0.0.1:{}", svc.var("WORLD_DNS_PORT"));
         let port = svc.var("WORLD_DNS_PORT").to_owned();
-        let mut panel = Self::boot(
-            svc,
-            &[
-                ("MPANEL_DNS_VERIFICATION_RESOLVER", &world),
-                ("MPANEL_DNS_VERIFICATION_INTERVAL_SECS", "1"),
-                ("MPANEL_DNS_VERIFICATION_AUTHORITY_PORT", &port),
-            ],
-        );
+        let mut vars = vec![
+            ("MPANEL_DNS_VERIFICATION_RESOLVER", world.as_str()),
+            ("MPANEL_DNS_VERIFICATION_INTERVAL_SECS", "1"),
+            ("MPANEL_DNS_VERIFICATION_AUTHORITY_PORT", port.as_str()),
+        ];
+        vars.extend_from_slice(env);
+        let mut panel = Self::boot(svc, &vars);
         panel.add_servers();
         panel.add_product();
         panel

@@ -1,0 +1,183 @@
+//! Products and their prices: staff list the catalog, create a product
+//! (with what an order of it provisions) and add prices, including a
+//! region's own price. The same rules as `/api/billing/products`.
+
+use std::str::FromStr;
+
+use axum::Form;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use mpanel_domain::ProductId;
+use mpanel_domain::catalog::{Currency, Period};
+use mpanel_domain::identity::Permission;
+use mpanel_services::catalog::{self, PriceInput};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::listing::Listed;
+use super::session::Viewer;
+use super::view::{PageError, page};
+use super::{Done, Notice};
+use crate::query::NoFilter;
+use crate::routes::catalog::{PriceView, ProductBody, ProductView, fields};
+use crate::routes::public_catalog::ForgetOnDrop;
+
+fn invalid(message: impl Into<String>) -> PageError {
+    PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+#[derive(Serialize)]
+struct ProductsPage {
+    products: Vec<ProductView>,
+    next_href: Option<String>,
+    may_write: bool,
+}
+
+/// `GET /products`.
+pub async fn list(viewer: Viewer, listed: Listed<NoFilter>) -> Result<Response, PageError> {
+    viewer.require(Permission::CatalogRead)?;
+    let Listed { listing, links } = listed;
+    let paging = &listing.paging;
+    let fetched =
+        catalog::list_products(&viewer, paging.after::<ProductId>()?, paging.fetch()).await?;
+    let found = paging.page(fetched, |p| p.id.to_string(), ProductView::from);
+    let data = ProductsPage {
+        next_href: links.next_href(found.next_cursor.as_deref()),
+        products: found.items,
+        may_write: viewer.may(Permission::CatalogWrite),
+    };
+    page(&viewer, "/products", "Products", "products.html", data)
+}
+
+#[derive(Deserialize)]
+pub struct ProductForm {
+    name: String,
+    slug: String,
+    #[serde(default)]
+    description: String,
+    category: String,
+    billing_model: String,
+    status: String,
+    visibility: String,
+    /// `NONE` or `HOSTING`.
+    provisions: String,
+    #[serde(default)]
+    dns_zone: Option<String>,
+    #[serde(default)]
+    mailboxes: String,
+}
+
+/// The form as the API's product body (its enums and template read by
+/// the same types).
+fn product_body(f: ProductForm) -> Result<ProductBody, PageError> {
+    let template = match f.provisions.as_str() {
+        "HOSTING" => {
+            let mailboxes: u32 = if f.mailboxes.trim().is_empty() {
+                0
+            } else {
+                f.mailboxes
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("Mailboxes: a whole number."))?
+            };
+            json!({"type": "HOSTING", "dns_zone": f.dns_zone.is_some(), "mailboxes": mailboxes})
+        }
+        _ => json!({"type": "NONE"}),
+    };
+    let body = json!({
+        "name": f.name.trim(), "slug": f.slug.trim(), "description": f.description,
+        "category": f.category, "billing_model": f.billing_model, "status": f.status,
+        "visibility": f.visibility, "provisioning_template": template,
+    });
+    serde_json::from_value(body).map_err(|e| invalid(format!("The product is not valid: {e}")))
+}
+
+/// `POST /products`.
+pub async fn create(viewer: Viewer, Form(f): Form<ProductForm>) -> Result<Response, PageError> {
+    viewer.require(Permission::CatalogWrite)?;
+    let _fresh = ForgetOnDrop(viewer.tenant_id());
+    let product = catalog::create_product(&viewer, &fields(&viewer, product_body(f)?)?).await?;
+    Ok(Redirect::to(&format!("/products/{}?done=product_created", product.id)).into_response())
+}
+
+#[derive(Serialize)]
+struct ProductPage {
+    product: ProductView,
+    prices: Vec<PriceView>,
+    periods: [&'static str; 4],
+    may_write: bool,
+    notice: Option<Notice>,
+}
+
+/// `GET /products/{id}`.
+pub async fn show(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::CatalogRead)?;
+    let id: ProductId = raw.parse().map_err(|_| PageError::not_found())?;
+    let product = catalog::get_product(&viewer, id).await?;
+    let prices = catalog::prices(&viewer, id).await?;
+    let title = product.fields.name.clone();
+    let data = ProductPage {
+        product: product.into(),
+        prices: prices.into_iter().map(PriceView::from).collect(),
+        periods: ["MONTHLY", "YEARLY", "ONE_TIME", "HOURLY"],
+        may_write: viewer.may(Permission::CatalogWrite),
+        notice: done.notice(),
+    };
+    page(&viewer, "/products", &title, "product.html", data)
+}
+
+#[derive(Deserialize)]
+pub struct PriceForm {
+    period: String,
+    currency: String,
+    amount: String,
+    #[serde(default)]
+    setup_fee: String,
+    #[serde(default)]
+    region: String,
+}
+
+fn minor(raw: &str, currency: Currency, what: &str) -> Result<i64, PageError> {
+    if raw.trim().is_empty() {
+        return Ok(0);
+    }
+    rust_decimal::Decimal::from_str(raw.trim())
+        .ok()
+        .and_then(|d| mpanel_domain::billing::money::to_minor(d, currency))
+        .filter(|m| *m >= 0)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{what}: a number of {} such as 15.00.",
+                currency.code()
+            ))
+        })
+}
+
+/// `POST /products/{id}/prices`.
+pub async fn add_price(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(f): Form<PriceForm>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::CatalogWrite)?;
+    let id: ProductId = raw.parse().map_err(|_| PageError::not_found())?;
+    let currency =
+        Currency::parse(f.currency.trim().to_ascii_uppercase().as_str()).map_err(invalid)?;
+    let period = Period::from_str(&f.period).map_err(|e| invalid(e.to_string()))?;
+    let input = PriceInput {
+        period,
+        currency: currency.code().to_owned(),
+        amount_minor: minor(&f.amount, currency, "Price")?,
+        setup_fee_minor: minor(&f.setup_fee, currency, "Setup fee")?,
+        tenant: None,
+        region: Some(f.region.trim().to_owned()).filter(|r| !r.is_empty()),
+    };
+    let _fresh = ForgetOnDrop(viewer.tenant_id());
+    catalog::add_price(&viewer, id, &input).await?;
+    Ok(Redirect::to(&format!("/products/{id}?done=price_added")).into_response())
+}
