@@ -330,13 +330,34 @@ impl Browser {
             let v = self.execute("return [innerWidth, innerHeight]", json!([]));
             (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
         };
-        let (w, h) = (i64::from(width), i64::from(height));
-        let rect = |w: i64, h: i64| {
-            self.call("POST", "/window/rect", json!({"width": w, "height": h}));
+        // The page learns of a new window size a moment later: read the
+        // viewport once it stopped changing.
+        let settled = || {
+            let mut last = viewport();
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(50));
+                let now = viewport();
+                if now == last {
+                    return now;
+                }
+                last = now;
+            }
+            last
         };
-        rect(w, h);
-        let (inner_w, inner_h) = viewport();
-        rect(2 * w - inner_w, 2 * h - inner_h);
+        let (w, h) = (i64::from(width), i64::from(height));
+        let mut window = (w, h);
+        for _ in 0..5 {
+            self.call(
+                "POST",
+                "/window/rect",
+                json!({"width": window.0, "height": window.1}),
+            );
+            let (inner_w, inner_h) = settled();
+            if (inner_w, inner_h) == (w, h) {
+                return;
+            }
+            window = (window.0 + w - inner_w, window.1 + h - inner_h);
+        }
         assert_eq!(viewport(), (w, h), "the viewport did not take the size");
     }
 

@@ -131,13 +131,15 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     b.click("form[action='/products'] button[type=submit]");
     b.wait_for("#r-amount");
     b.check_accessibility();
+    b.fill("#r-currency", "EUR");
     b.fill("#r-amount", "15.00");
     b.click("form[action$='/prices'] button[type=submit]");
     b.wait_until("the price listed", |b| {
         b.try_find(".notice.ok")
             .is_some_and(|n| n.text().contains("price is added"))
     });
-    assert!(b.source().contains("15.00 EUR"));
+    let prices = b.text("section[aria-labelledby='prices-h'] tbody");
+    assert!(prices.contains("15.00 EUR"), "{prices}");
     b.shots("product");
     let product_id = b.text("#product-id");
 
@@ -209,12 +211,50 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     });
     panel.wait_http("the site back", &domain, |s, _| s == 200);
 
-    // An address that is nothing, and an invoice id that is no invoice:
-    // the not-found page, never a JSON problem or a trace.
+    // The dashboard with a day's work on it.
+    visit(&b, &origin, "/", "dashboard-day");
+    assert!(b.source().contains("15.00 EUR"), "the payment counted");
+
+    // The subscription the order made, and the audit log of all this.
+    visit(&b, &origin, "/subscriptions", "subscriptions");
+    b.click("tbody a[href^='/subscriptions/']");
+    b.wait_for("a[href$='/cancel']");
+    b.check_accessibility();
+    b.shots("subscription");
+    visit(&b, &origin, "/audit", "audit");
+    assert!(
+        b.source().contains("payment.record"),
+        "the payment is audited"
+    );
+
+    // The platform's operator: servers and the job queue.
+    b.click("form[action='/sign-out'] button");
+    sign_in(&b, &origin, "ops@acme.test", OPERATOR_PASSWORD);
+    b.wait_until("the dashboard", |b| heading(b) == "Dashboard");
+    visit(&b, &origin, "/servers", "servers");
+    assert!(
+        b.source().contains("WEB") || b.source().contains("web"),
+        "the web node listed"
+    );
+    visit(&b, &origin, "/jobs?state=COMPLETED", "jobs");
+    b.click("tbody a[href^='/jobs/']");
+    b.wait_for("pre");
+    b.check_accessibility();
+    b.shots("job");
+
+    // An address that is nothing, and a job id that is no job: the
+    // not-found page; a page the operator's role may not see says so.
     visit(&b, &origin, "/no-such-page", "not-found");
     assert_eq!(b.text("h1"), "Not found");
-    b.goto(&format!("{origin}/invoices/{}", uuid::Uuid::now_v7()));
+    b.goto(&format!("{origin}/jobs/{}", uuid::Uuid::now_v7()));
     assert_eq!(b.text("h1"), "Not found");
+    visit(&b, &origin, "/invoices", "not-allowed");
+    assert_eq!(b.text("h1"), "Not allowed");
+    assert!(
+        b.text("main").contains("INVOICES_READ"),
+        "{}",
+        b.text("main")
+    );
 }
 
 /// The invitation link (path and fragment) in the newest message the

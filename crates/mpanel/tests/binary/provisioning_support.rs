@@ -17,7 +17,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
 pub const MAIL_PASSWORD: &str = "correct horse battery";
 pub const ADMIN_PASSWORD: &str = "a long bootstrap password";
-const OPERATOR_PASSWORD: &str = "an operator's long password";
+pub const OPERATOR_PASSWORD: &str = "an operator's long password";
 
 const VARS: &str = "PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT WEB_SSH_HOST WEB_SSH_PORT \
     WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR \
