@@ -8,9 +8,10 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use mpanel_domain::InvoiceId;
-use mpanel_domain::billing::payment::PaymentProvider;
+use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider};
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::identity::Permission;
+use mpanel_services::billing::credit_notes::{self, CreditNoteInput};
 use mpanel_services::billing::documents;
 use mpanel_services::billing::invoices::{self, InvoiceView};
 use mpanel_services::billing::payments::{self, PaymentInput};
@@ -85,6 +86,8 @@ struct InvoicePage {
     amount_due: String,
     may_pay: bool,
     may_void: bool,
+    may_issue: bool,
+    may_credit: bool,
     /// The key the payment form sends.
     payment_key: String,
     notice: Option<Notice>,
@@ -105,6 +108,11 @@ pub async fn show(
             && invoice.amount_due_minor > 0
             && (allowed("PAID") || allowed("PARTIALLY_PAID")),
         may_void: viewer.may(Permission::InvoicesWrite) && allowed("VOID"),
+        may_issue: viewer.may(Permission::InvoicesWrite) && invoice.status == "DRAFT",
+        may_credit: viewer.may(Permission::InvoicesWrite)
+            && invoice.number.is_some()
+            && invoice.status != "VOID"
+            && invoice.total_minor > invoice.credited_minor,
         payment_key: uuid::Uuid::now_v7().to_string(),
         notice: done.notice(),
         invoice,
@@ -218,4 +226,66 @@ pub async fn void(viewer: Viewer, Path(raw): Path<String>) -> Result<Response, P
     let id = visible(&viewer, &raw).await?;
     invoices::void(&viewer, id).await?;
     Ok(Redirect::to(&format!("/invoices/{id}?done=invoice_voided")).into_response())
+}
+
+/// `POST /invoices/{id}/issue`: a draft numbered and sent.
+pub async fn issue(viewer: Viewer, Path(raw): Path<String>) -> Result<Response, PageError> {
+    viewer.require(Permission::InvoicesWrite)?;
+    let id = visible(&viewer, &raw).await?;
+    invoices::issue(&viewer, id).await?;
+    Ok(Redirect::to(&format!("/invoices/{id}?done=invoice_issued")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CreditForm {
+    amount: String,
+    disposition: String,
+    reason: String,
+    #[serde(default)]
+    idempotency_key: String,
+}
+
+/// `POST /invoices/{id}/credit-notes`: part or all of an issued invoice
+/// taken back (owed less, money refunded or kept as credit).
+pub async fn credit_note(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(f): Form<CreditForm>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::InvoicesWrite)?;
+    let id = visible(&viewer, &raw).await?;
+    let invoice = invoices::get(&viewer, id).await?;
+    let currency = Currency::parse(&invoice.currency)
+        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let amount_minor = rust_decimal::Decimal::from_str(f.amount.trim())
+        .ok()
+        .and_then(|d| mpanel_domain::billing::money::to_minor(d, currency))
+        .filter(|m| *m > 0)
+        .ok_or_else(|| {
+            PageError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "The amount must be a positive number of {}.",
+                    currency.code()
+                ),
+            )
+        })?;
+    let disposition = CreditDisposition::from_str(&f.disposition)
+        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let fields = serde_json::json!({"amount_minor": amount_minor, "disposition": disposition.as_str(),
+        "reason": f.reason});
+    let input = CreditNoteInput {
+        amount_minor,
+        disposition,
+        reason: f.reason,
+        payment_id: None,
+    };
+    let path = format!("/invoices/{id}/credit-notes");
+    let request = Idempotent::of_form(&f.idempotency_key, &path, &fields, input);
+    let (cx, body) = (&viewer.cx, &request.body);
+    idempotency::run(cx, &request, |hold| async move {
+        credit_notes::create(cx, id, body.clone(), hold.as_ref()).await
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/invoices/{id}?done=credit_note_issued")).into_response())
 }

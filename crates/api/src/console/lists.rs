@@ -46,3 +46,49 @@ pub async fn orders(viewer: Viewer, listed: Listed<NoFilter>) -> Result<Response
     };
     page(&viewer, "/orders", "Orders", "orders.html", data)
 }
+
+#[derive(Serialize)]
+struct CustomerPage {
+    customer: CustomerView,
+    currency: String,
+    services: Vec<mpanel_services::hosting::HostingAccountView>,
+    invoices: Vec<mpanel_services::billing::invoices::InvoiceView>,
+}
+
+/// `GET /customers/{id}`: who they are, their services and invoices.
+pub async fn customer(
+    viewer: Viewer,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::CustomersRead)?;
+    let id: CustomerId = raw.parse().map_err(|_| PageError::not_found())?;
+    let customer = CustomerView::from(customers::get(&viewer, id).await?);
+    let services = if viewer.may(Permission::HostingRead) {
+        mpanel_services::hosting::list_hosting(&viewer, Some(id)).await?
+    } else {
+        Vec::new()
+    };
+    let invoices = if viewer.may(Permission::InvoicesRead) {
+        let filter = mpanel_store::billing::InvoiceFilter {
+            customer: Some(id),
+            limit: 20,
+            ..Default::default()
+        };
+        let now = viewer.now();
+        mpanel_services::billing::invoices::list(&viewer, &filter)
+            .await?
+            .into_iter()
+            .map(|i| mpanel_services::billing::invoices::view(i, None, now))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let title = customer.name.clone();
+    let data = CustomerPage {
+        currency: viewer.tenant.default_currency.clone(),
+        customer,
+        services,
+        invoices,
+    };
+    page(&viewer, "/customers", &title, "customer.html", data)
+}

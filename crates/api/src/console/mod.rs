@@ -53,6 +53,8 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/invoices/{id}", get(invoices::show))
         .route("/invoices/{id}/pdf", get(invoices::pdf))
         .route("/invoices/{id}/payments", post(invoices::record_payment))
+        .route("/invoices/{id}/issue", post(invoices::issue))
+        .route("/invoices/{id}/credit-notes", post(invoices::credit_note))
         .route(
             "/invoices/{id}/void",
             get(invoices::void_confirm).post(invoices::void),
@@ -73,6 +75,7 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/audit", get(audit::list))
         .route("/servers", get(servers::list))
         .route("/customers", get(lists::customers))
+        .route("/customers/{id}", get(lists::customer))
         .route("/orders", get(lists::orders))
         .route("/hosting", get(hosting::list))
         .route("/hosting/{id}", get(hosting::show))
@@ -87,6 +90,8 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/security", get(security::show))
         .route("/security/totp", post(security::totp_start))
         .route("/security/reauthenticate", post(security::reauthenticate))
+        .route("/security/tokens", post(security::create_token))
+        .route("/security/tokens/{id}/revoke", post(security::revoke_token))
         .route("/security/totp/confirm", post(security::totp_confirm))
         .route(
             "/security/sessions/{id}/revoke",
@@ -125,6 +130,8 @@ impl Done {
             "subscription_cancel" => "The subscription ends with its current period.",
             "subscription_cancel_now" => "The subscription is cancelled.",
             "invoice_voided" => "The invoice is void.",
+            "invoice_issued" => "The invoice is issued and on its way to the customer.",
+            "credit_note_issued" => "The credit note is issued.",
             "suspend" => "Suspension requested: the site answers 503 once it is done.",
             "unsuspend" => "Restore requested: the site comes back once it is done.",
             "terminate" => "Termination requested.",
@@ -132,6 +139,7 @@ impl Done {
             "record_deleted" => "The record is deleted from the name servers.",
             "session_revoked" => "The session is signed out.",
             "reauthenticated" => "Thank you. You can make the change now.",
+            "token_revoked" => "The token is revoked: programs using it are refused from now on.",
             _ => return None,
         };
         Some(Notice { kind: "ok", text })

@@ -5,9 +5,12 @@
 use axum::Form;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
+use mpanel_domain::ApiTokenId;
 use mpanel_domain::SessionId;
 use mpanel_domain::identity::Permission;
+use mpanel_domain::identity::Scope;
 use mpanel_services::ServiceError;
+use mpanel_services::identity::api_tokens::{self, NewApiToken};
 use mpanel_services::identity::{sessions, step_up};
 use mpanel_services::security::mfa;
 use serde::{Deserialize, Serialize};
@@ -15,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::session::Viewer;
 use super::view::{PageError, page};
 use super::{Done, Notice};
+use crate::routes::api_tokens::TokenView;
 
 #[derive(Serialize)]
 struct SessionRow {
@@ -37,6 +41,11 @@ struct SecurityPage {
     reauthenticate: bool,
     error: Option<String>,
     sessions: Vec<SessionRow>,
+    tokens: Vec<TokenView>,
+    /// A token just made: shown this once.
+    new_token: Option<String>,
+    /// The scopes the viewer's role may put on a token.
+    scopes: Vec<&'static str>,
     notice: Option<Notice>,
 }
 
@@ -63,6 +72,18 @@ async fn render(viewer: &Viewer, mut data: SecurityPage) -> Result<Response, Pag
             ip: s.ip,
             user_agent: s.user_agent,
         })
+        .collect();
+    data.tokens = api_tokens::list(viewer)
+        .await?
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none())
+        .map(TokenView::from)
+        .collect();
+    let role = viewer.principal().role();
+    data.scopes = Scope::ALL
+        .into_iter()
+        .filter(|s| s.grantable_by(role))
+        .map(Scope::as_str)
         .collect();
     page(viewer, "/security", "Security", "security.html", data)
 }
@@ -204,4 +225,72 @@ pub async fn reauthenticate(
             render(&viewer, data).await
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    name: String,
+    /// Days until it expires (the tenant's policy caps it).
+    days: i64,
+    #[serde(default)]
+    scope: Vec<String>,
+}
+
+/// `POST /security/tokens`: a token for a program, shown once.
+pub async fn create_token(viewer: Viewer, body: axum::body::Bytes) -> Result<Response, PageError> {
+    viewer.require(Permission::SelfTokens)?;
+    // Several `scope` fields: read as pairs, not by serde's last-wins.
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let field = |k: &str| {
+        pairs
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let f = TokenForm {
+        name: field("name"),
+        days: field("days").parse().unwrap_or(30),
+        scope: pairs
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    let scopes = f
+        .scope
+        .iter()
+        .map(|s| s.parse::<Scope>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let input = NewApiToken {
+        name: f.name,
+        scopes,
+        expires_at: Some(viewer.now() + time::Duration::days(f.days.clamp(1, 3650))),
+    };
+    match api_tokens::create(&viewer, &input).await {
+        Ok(created) => {
+            let data = SecurityPage {
+                new_token: Some(created.token),
+                ..SecurityPage::default()
+            };
+            render(&viewer, data).await
+        }
+        Err(ServiceError::ReauthenticationRequired) => {
+            let data = SecurityPage {
+                reauthenticate: true,
+                ..SecurityPage::default()
+            };
+            render(&viewer, data).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /security/tokens/{id}/revoke`.
+pub async fn revoke_token(viewer: Viewer, Path(raw): Path<String>) -> Result<Response, PageError> {
+    viewer.require(Permission::SelfTokens)?;
+    let id: ApiTokenId = raw.parse().map_err(|_| PageError::not_found())?;
+    api_tokens::revoke(&viewer, id).await?;
+    Ok(Redirect::to("/security?done=token_revoked").into_response())
 }

@@ -116,13 +116,15 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
         .to_owned();
     let product_page = format!("/products/{product}");
     let invoice_page = format!("/invoices/{invoice}");
+    let customer_page = format!("/customers/{buyer}");
 
     // Each staff page against the matrix, for each staff role.
-    let pages: [(&str, Option<Permission>); 14] = [
+    let pages: [(&str, Option<Permission>); 15] = [
         ("/", None),
         ("/products", Some(Permission::CatalogRead)),
         (&product_page, Some(Permission::CatalogRead)),
         ("/customers", Some(Permission::CustomersRead)),
+        (&customer_page, Some(Permission::CustomersRead)),
         ("/orders", Some(Permission::OrdersRead)),
         ("/invoices", Some(Permission::InvoicesRead)),
         (&invoice_page, Some(Permission::InvoicesRead)),
@@ -158,7 +160,7 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
         }
     }
     // Another tenant's admin: not found.
-    for path in [&product_page, &invoice_page] {
+    for path in [&product_page, &invoice_page, &customer_page] {
         let (status, _) = page(&app, &other.access_token, path).await;
         assert_eq!(status, 404, "{path}");
     }
@@ -186,6 +188,11 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
     let bravo_token = csrf(&app, &other.access_token).await;
     let (status, _) = post(&app, &other.access_token, &void, &[("_csrf", &bravo_token)]).await;
     assert_eq!(status, 404, "another tenant's invoice");
+    let issue = format!("{invoice_page}/issue");
+    let (status, _) = post(&app, &admin.access_token, &issue, &[("_csrf", &token)]).await;
+    assert_eq!(status, 303, "issued");
+    let (_, html) = page(&app, &admin.access_token, &invoice_page).await;
+    assert!(html.contains("INV-"), "numbered once issued");
     let (status, _) = post(&app, &admin.access_token, &void, &[("_csrf", &token)]).await;
     assert_eq!(status, 303, "voided");
     let (_, html) = page(

@@ -29,6 +29,18 @@ fn heading(b: &Browser) -> String {
     .to_owned()
 }
 
+/// The text of the page's success notice (read in the page, so a page
+/// being replaced is no error).
+fn notice(b: &Browser) -> String {
+    b.execute(
+        "const n = document.querySelector('.notice.ok'); return n ? n.textContent : '';",
+        serde_json::json!([]),
+    )
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
 /// The text of the state panel (read in the page: htmx swaps it).
 fn progress(b: &Browser) -> String {
     b.execute(
@@ -134,10 +146,7 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     b.fill("#r-currency", "EUR");
     b.fill("#r-amount", "15.00");
     b.click("form[action$='/prices'] button[type=submit]");
-    b.wait_until("the price listed", |b| {
-        b.try_find(".notice.ok")
-            .is_some_and(|n| n.text().contains("price is added"))
-    });
+    b.wait_until("the price listed", |b| notice(b).contains("price is added"));
     let prices = b.text("section[aria-labelledby='prices-h'] tbody");
     assert!(prices.contains("15.00 EUR"), "{prices}");
     b.shots("product");
@@ -155,6 +164,10 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     assert!(b.source().contains(&order_id[..8]), "the order is listed");
     visit(&b, &origin, "/customers", "customers");
     assert!(b.source().contains("jane@example.org"));
+    b.click("tbody a[href^='/customers/']");
+    b.wait_for("#svc-h");
+    b.check_accessibility();
+    b.shots("customer");
 
     // Its invoice, found by state, paid by bank transfer.
     visit(&b, &origin, "/invoices?status=ISSUED", "invoices");
@@ -166,8 +179,7 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     b.fill("#reference", "BANK-4711");
     b.click("form[action$='/payments'] button[type=submit]");
     b.wait_until("the payment recorded", |b| {
-        b.try_find(".notice.ok")
-            .is_some_and(|n| n.text().contains("payment is recorded"))
+        notice(b).contains("payment is recorded")
     });
     assert!(b.text("h1").contains("paid"), "{}", b.text("h1"));
 
@@ -351,10 +363,7 @@ fn console_customer_accepts_the_invitation_and_manages_their_service() {
     b.select("#r-type", "A");
     b.fill("#r-content", "192.0.2.55");
     b.click("form[action^='/dns/'] button[type=submit]:not([aria-label])");
-    b.wait_until("the record saved", |b| {
-        b.try_find(".notice.ok")
-            .is_some_and(|n| n.text().contains("saved"))
-    });
+    b.wait_until("the record saved", |b| notice(b).contains("saved"));
     assert_eq!(panel.dig(&format!("hello.{domain}")), "192.0.2.55");
 
     // Two-step verification, enrolled by the QR code's secret.
@@ -364,6 +373,18 @@ fn console_customer_accepts_the_invitation_and_manages_their_service() {
     b.fill("#totp-code", &totp_code(&secret, -1));
     b.click("form[action='/security/totp/confirm'] button");
     assert_eq!(b.wait_for("#recovery-codes").text().lines().count(), 10);
+
+    // An API token for her own scripts: shown once, works, revoked.
+    visit(&b, &origin, "/security", "customer-tokens");
+    b.fill("#t-name", "my script");
+    b.click("form[action='/security/tokens'] button[type=submit]");
+    let token = b.wait_for("#new-token").text();
+    assert!(token.starts_with("mpt_"), "{token}");
+    let (status, me) = panel.call(&token, "GET /api/auth/me", None);
+    assert_eq!((status, me["email"].as_str()), (200, Some(email.as_str())));
+    b.click("form[action$='/revoke'][action^='/security/tokens'] button");
+    b.wait_until("the token revoked", |b| notice(b).contains("revoked"));
+    assert_eq!(panel.call(&token, "GET /api/auth/me", None).0, 401);
 
     // Staff pages and someone else's invoice, site and zone: not found.
     let invoices = panel.expect(200, &panel.admin, "GET /api/billing/invoices", None);
