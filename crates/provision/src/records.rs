@@ -63,9 +63,9 @@ pub async fn visible_zones(cx: &Context) -> Result<Vec<ZoneView>, ServiceError> 
 /// Whether the caller may see (and, `write`, change) the zone `name`:
 /// not found otherwise, so a customer learns nothing of others' zones.
 pub async fn check_zone_access(cx: &Context, name: &str, write: bool) -> Result<(), ServiceError> {
-    if write && cx.principal.role().is_staff() {
+    if write {
         cx.principal
-            .require(mpanel_domain::identity::Permission::HostingWrite)?;
+            .require(mpanel_domain::identity::Permission::DnsWrite)?;
     }
     let wanted = canonical_zone(name).map_err(|_| ServiceError::missing("zone")())?;
     if visible_zones(cx).await?.iter().any(|z| z.name == wanted) {

@@ -277,6 +277,7 @@ pub async fn set_mail_password(
         .resource(ResourceKind::MailAccount, tenant, id)
         .await?
         .ok_or_else(ServiceError::missing("mailbox"))?;
+    only_own(cx, mbox.customer_id, "mailbox").await?;
     if mbox.status == ResourceStatus::Deleted {
         return Err(ServiceError::Conflict("the mailbox is deleted".into()));
     }
@@ -336,6 +337,7 @@ pub async fn create_mailbox(
     let actor = &cx.actor;
     let local = check_local_part(&input.local_part)?;
     let sub = active_subscription(store, tenant, input.subscription_id).await?;
+    only_own(cx, sub.customer_id, "subscription").await?;
     let plan = mail_plan(store, tenant, &sub).await?;
     let first = free_mailbox_slot(store, &sub, &plan).await?;
     let domain = first
@@ -391,6 +393,16 @@ pub async fn create_mailbox(
     .await?;
     tx.commit().await?;
     Ok((view(record), job))
+}
+
+/// Staff reach the tenant's; a customer only their own (another's is
+/// not found).
+async fn only_own(cx: &Context, owner: CustomerId, what: &str) -> Result<(), ServiceError> {
+    if cx.principal.role().is_staff() || crate::customers::own(cx).await? == Some(owner) {
+        Ok(())
+    } else {
+        Err(ServiceError::missing(what)())
+    }
 }
 
 /// A mailbox's local part, lower-cased: what every mail node accepts.

@@ -28,9 +28,12 @@ struct Dashboard {
     customer_mfa_meter: String,
 }
 
-pub async fn home(viewer: Viewer) -> Result<Response, PageError> {
+pub async fn home(
+    viewer: Viewer,
+    axum::extract::Query(done): axum::extract::Query<super::Done>,
+) -> Result<Response, PageError> {
     if !viewer.is_staff() {
-        return super::services::home(viewer).await;
+        return super::services::home(viewer, done).await;
     }
     if !viewer.may(Permission::OpsOverviewRead) {
         return page(&viewer, "/", "Dashboard", "dashboard.html", empty());

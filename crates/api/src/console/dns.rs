@@ -71,8 +71,7 @@ pub async fn zone(
         })
         .collect();
     let data = ZonePage {
-        may_edit: !viewer.is_staff()
-            || viewer.may(mpanel_domain::identity::Permission::HostingWrite),
+        may_edit: viewer.may(mpanel_domain::identity::Permission::DnsWrite),
         zone: zone_name.clone(),
         rows,
         types: vec!["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA"],

@@ -6,7 +6,8 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use mpanel_domain::ResourceId;
 use mpanel_domain::identity::Permission;
-use mpanel_services::hosting::{self, Action, HostingAccountView};
+use mpanel_services::hosting::{self, AccountView, Action, HostingAccountView};
+use mpanel_store::provisioning::ResourceKind;
 use serde::{Deserialize, Serialize};
 
 use super::session::Viewer;
@@ -43,6 +44,10 @@ async fn visible(viewer: &Viewer, raw: &str) -> Result<HostingAccountView, PageE
 #[derive(Serialize)]
 struct AccountPage {
     account: HostingAccountView,
+    mailboxes: Vec<AccountView>,
+    may_mailboxes: bool,
+    /// Where the mailbox forms come back to.
+    back: String,
     may_act: bool,
     /// The state the page waits for, while work is under way.
     waiting_for: Option<String>,
@@ -81,7 +86,20 @@ pub async fn show(
     let account = visible(&viewer, &raw).await?;
     let waiting_for = follow.waiting(&account.account.status);
     let title = account.account.name.clone();
+    let suffix = format!("@{}", account.account.name);
+    let mailboxes = hosting::list(
+        &viewer,
+        ResourceKind::MailAccount,
+        Some(account.account.customer_id),
+    )
+    .await?
+    .into_iter()
+    .filter(|m| m.name.ends_with(&suffix) && m.status != "DELETED")
+    .collect();
     let data = AccountPage {
+        mailboxes,
+        may_mailboxes: viewer.may(Permission::MailboxesWrite),
+        back: format!("/hosting/{}", account.account.id),
         may_act: viewer.may(Permission::HostingWrite),
         waiting_for,
         notice: done.notice(),

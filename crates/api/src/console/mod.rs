@@ -16,6 +16,7 @@ mod invoices;
 mod jobs;
 mod listing;
 mod lists;
+mod mailboxes;
 mod products;
 mod security;
 mod servers;
@@ -84,6 +85,8 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
             "/hosting/{id}/{action}",
             get(hosting::action_confirm).post(hosting::action),
         )
+        .route("/mailboxes", post(mailboxes::create))
+        .route("/mailboxes/{id}/password", post(mailboxes::password))
         .route("/dns", get(dns::zones))
         .route("/dns/{zone}", get(dns::zone).post(dns::add))
         .route("/dns/{zone}/delete", post(dns::delete))
@@ -136,6 +139,8 @@ impl Done {
             "unsuspend" => "Restore requested: the site comes back once it is done.",
             "terminate" => "Termination requested.",
             "record_added" => "The record is saved on the name servers.",
+            "mailbox_added" => "The mailbox is being made; it works within a minute.",
+            "mailbox_password" => "The new password is being set; it works within a minute.",
             "record_deleted" => "The record is deleted from the name servers.",
             "session_revoked" => "The session is signed out.",
             "reauthenticated" => "Thank you. You can make the change now.",

@@ -25,13 +25,18 @@ struct Service {
 struct ServicesPage {
     services: Vec<Service>,
     open_invoices: Vec<InvoiceView>,
+    may_mailboxes: bool,
+    notice: Option<super::Notice>,
 }
 
-pub async fn home(viewer: Viewer) -> Result<Response, PageError> {
+pub async fn home(viewer: Viewer, done: super::Done) -> Result<Response, PageError> {
+    let may_mailboxes = viewer.may(mpanel_domain::identity::Permission::MailboxesWrite);
     let Some(own) = customers::own(&viewer).await? else {
         let empty = ServicesPage {
             services: Vec::new(),
             open_invoices: Vec::new(),
+            may_mailboxes,
+            notice: done.notice(),
         };
         return page(&viewer, "/", "Your services", "home_customer.html", empty);
     };
@@ -90,6 +95,8 @@ pub async fn home(viewer: Viewer) -> Result<Response, PageError> {
     let data = ServicesPage {
         services,
         open_invoices,
+        may_mailboxes,
+        notice: done.notice(),
     };
     page(&viewer, "/", "Your services", "home_customer.html", data)
 }

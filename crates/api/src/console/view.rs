@@ -62,6 +62,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "audit.html",
         "servers.html",
         "customer.html",
+        "mailboxes.html",
     ) {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");

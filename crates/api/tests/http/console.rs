@@ -203,6 +203,21 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
     .await;
     assert!(html.contains("The invoice is void."), "{html}");
 
+    // Mailboxes: billing staff may not; another's subscription is not found.
+    let form = [
+        ("_csrf", other_token.as_str()),
+        ("subscription_id", "01a23d00-0000-7000-8000-000000000000"),
+        ("local_part", "info"),
+        ("password", "a long enough password"),
+    ];
+    let (status, _) = post(&app, &billing.access_token, "/mailboxes", &form).await;
+    assert_eq!(status, 403, "billing may not add mailboxes");
+    let customer_token = csrf(&app, &customer.access_token).await;
+    let mut form = form;
+    form[0].1 = customer_token.as_str();
+    let (status, _) = post(&app, &customer.access_token, "/mailboxes", &form).await;
+    assert_eq!(status, 404, "not her subscription");
+
     // Not signed in: the sign-in page, keeping where the user was going.
     let res = client().get(app.url("/invoices")).send().await.unwrap();
     assert_eq!(res.status(), 303);

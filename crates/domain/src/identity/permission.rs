@@ -89,10 +89,16 @@ pub enum Permission {
     /// share (its admin) of nodes, queues, provisioning, security, billing
     /// and backups.
     OpsOverviewRead,
+    /// Add mailboxes within a plan and change their passwords: staff who
+    /// act on provisioning, and a customer on their own subscriptions.
+    MailboxesWrite,
+    /// Change a zone's DNS records in the console's editor: staff who act
+    /// on provisioning, and a customer in their own zones.
+    DnsWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 39] = [
+    pub const ALL: [Permission; 41] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -132,6 +138,8 @@ impl Permission {
         Permission::TenantsRead,
         Permission::TenantsWrite,
         Permission::OpsOverviewRead,
+        Permission::MailboxesWrite,
+        Permission::DnsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -175,6 +183,8 @@ impl Permission {
             Self::TenantsRead => "TENANTS_READ",
             Self::TenantsWrite => "TENANTS_WRITE",
             Self::OpsOverviewRead => "OPS_OVERVIEW_READ",
+            Self::MailboxesWrite => "MAILBOXES_WRITE",
+            Self::DnsWrite => "DNS_WRITE",
         }
     }
 
@@ -219,6 +229,10 @@ impl Permission {
             Self::BackupsRead | Self::BackupsWrite => {
                 matches!(role, TenantAdmin | Support | Customer)
             }
+            // A customer's own subscriptions and zones, by the service.
+            Self::MailboxesWrite | Self::DnsWrite => {
+                matches!(role, TenantAdmin | Support | Customer)
+            }
             // Making a pod issues an invoice, deleting one ends its
             // subscription: money moves, never SUPPORT.
             Self::CloudPodsManage => matches!(role, TenantAdmin | Billing),
@@ -250,7 +264,11 @@ impl Permission {
             | Self::BackupsRead
             | Self::TenantsRead
             | Self::OpsOverviewRead => Scope::Read,
-            Self::CustomersWrite | Self::CloudPodsOperate | Self::BackupsWrite => Scope::Write,
+            Self::CustomersWrite
+            | Self::CloudPodsOperate
+            | Self::BackupsWrite
+            | Self::MailboxesWrite
+            | Self::DnsWrite => Scope::Write,
             Self::SettingsWrite
             | Self::SecurityPolicyWrite
             | Self::WebhooksWrite
@@ -456,6 +474,9 @@ mod tests {
                     // Filtered to the customer's own accounts by the service.
                     | Permission::BackupsRead
                     | Permission::BackupsWrite
+                    // Their own subscriptions' mailboxes and zones.
+                    | Permission::MailboxesWrite
+                    | Permission::DnsWrite
             );
             assert_eq!(p.allowed_for(Role::Customer), own, "{p}");
         }

@@ -366,6 +366,29 @@ fn console_customer_accepts_the_invitation_and_manages_their_service() {
     b.wait_until("the record saved", |b| notice(b).contains("saved"));
     assert_eq!(panel.dig(&format!("hello.{domain}")), "192.0.2.55");
 
+    // Her mailbox's password, changed on her services page; the plan's
+    // one mailbox is all she may have.
+    let postmaster = format!("postmaster@{domain}");
+    visit(&b, &origin, "/", "customer-mailboxes");
+    b.fill(
+        "form[action$='/password'] input[name=password]",
+        MAIL_PASSWORD,
+    );
+    b.click("form[action$='/password'] button[type=submit]");
+    b.wait_until("the password queued", |b| {
+        notice(b).contains("new password")
+    });
+    panel.wait_imap(&postmaster, true);
+    b.fill("form[action='/mailboxes'] input[name=local_part]", "info");
+    b.fill(
+        "form[action='/mailboxes'] input[name=password]",
+        MAIL_PASSWORD,
+    );
+    b.click("form[action='/mailboxes'] button[type=submit]");
+    b.wait_until("the plan's limit", |b| heading(b) == "That did not work");
+    assert!(b.text("main").contains("mailbox"), "{}", b.text("main"));
+    b.check_accessibility();
+
     // Two-step verification, enrolled by the QR code's secret.
     visit(&b, &origin, "/security", "customer-security");
     b.click("form[action='/security/totp'] button");
