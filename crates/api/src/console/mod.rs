@@ -19,6 +19,7 @@ mod lists;
 mod mailboxes;
 mod products;
 mod security;
+mod security_center;
 mod servers;
 mod services;
 mod session;
@@ -91,6 +92,11 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/dns/{zone}", get(dns::zone).post(dns::add))
         .route("/dns/{zone}/delete", post(dns::delete))
         .route("/security", get(security::show))
+        .route(
+            "/security/policy",
+            get(security_center::show).post(security_center::update),
+        )
+        .route("/security/events", get(security_center::events))
         .route("/security/totp", post(security::totp_start))
         .route("/security/reauthenticate", post(security::reauthenticate))
         .route("/security/tokens", post(security::create_token))
@@ -144,6 +150,7 @@ impl Done {
             "record_deleted" => "The record is deleted from the name servers.",
             "session_revoked" => "The session is signed out.",
             "reauthenticated" => "Thank you. You can make the change now.",
+            "policy_saved" => "The policy is saved: it applies from the next request.",
             "token_revoked" => "The token is revoked: programs using it are refused from now on.",
             _ => return None,
         };

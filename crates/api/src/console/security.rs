@@ -46,6 +46,8 @@ struct SecurityPage {
     new_token: Option<String>,
     /// The scopes the viewer's role may put on a token.
     scopes: Vec<&'static str>,
+    /// May edit the tenant's security policy.
+    may_policy: bool,
     notice: Option<Notice>,
 }
 
@@ -59,6 +61,7 @@ struct Enrolling {
 async fn render(viewer: &Viewer, mut data: SecurityPage) -> Result<Response, PageError> {
     data.methods = mfa::methods(&viewer.store, viewer.principal().user_id).await?;
     data.restricted = viewer.principal().restricted;
+    data.may_policy = viewer.may(Permission::SecurityPolicyWrite);
     let current = viewer.principal().session_id;
     data.sessions = sessions::list(viewer)
         .await?

@@ -63,6 +63,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "servers.html",
         "customer.html",
         "mailboxes.html",
+        "security_policy.html",
+        "security_events.html",
     ) {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");

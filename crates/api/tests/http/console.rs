@@ -119,7 +119,7 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
     let customer_page = format!("/customers/{buyer}");
 
     // Each staff page against the matrix, for each staff role.
-    let pages: [(&str, Option<Permission>); 15] = [
+    let pages: [(&str, Option<Permission>); 17] = [
         ("/", None),
         ("/products", Some(Permission::CatalogRead)),
         (&product_page, Some(Permission::CatalogRead)),
@@ -135,6 +135,8 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
         ("/jobs", Some(Permission::JobsRead)),
         ("/audit", Some(Permission::AuditRead)),
         ("/security", None),
+        ("/security/policy", Some(Permission::SecurityPolicyWrite)),
+        ("/security/events", None),
     ];
     for (role, who) in [
         (Role::TenantAdmin, &admin),

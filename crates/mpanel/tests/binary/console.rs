@@ -233,6 +233,12 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     b.wait_for("a[href$='/cancel']");
     b.check_accessibility();
     b.shots("subscription");
+    visit(&b, &origin, "/security/policy", "security-policy");
+    visit(&b, &origin, "/security/events", "security-events");
+    assert!(
+        b.source().contains("LOGIN_FAILED"),
+        "the wrong password is an event"
+    );
     visit(&b, &origin, "/audit", "audit");
     assert!(
         b.source().contains("payment.record"),
