@@ -11,7 +11,8 @@
 #   bash bench/console.sh --engine postgres         # a throwaway PostgreSQL
 #   REQUESTS=200 bash bench/console.sh
 #   PROFILE=dev bash bench/console.sh               # the debug build (no release build at hand)
-#   LOG_LEVEL=info,sqlx=debug bash bench/console.sh # keep serve's log (each SQL statement, timed)
+#   SEED=ops bash bench/console.sh                  # on the operations overview's database instead
+#   LOG_LEVEL=info,sqlx::query=debug bash bench/console.sh  # keep serve's log (each SQL statement, timed)
 #
 # Results: docs/benchmarks.md, "Console".
 set -euo pipefail
@@ -43,4 +44,4 @@ fi
 
 step "console ($ENGINE)"
 python3 bench/console/run.py --bin "$BIN" --engine "$ENGINE" "${DB_ARGS[@]}" \
-    --requests "${REQUESTS:-100}" ${LOG_LEVEL:+--log-level "$LOG_LEVEL"}
+    --requests "${REQUESTS:-100}" --seed "${SEED:-console}" ${LOG_LEVEL:+--log-level "$LOG_LEVEL"}
