@@ -23,6 +23,7 @@ mod security_center;
 mod servers;
 mod services;
 mod session;
+mod settings;
 mod sign_in;
 mod subscriptions;
 mod view;
@@ -76,6 +77,17 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/audit", get(audit::list))
         .route("/servers", get(servers::list))
+        .route("/settings", get(settings::show))
+        .route("/settings/billing", post(settings::billing))
+        .route("/settings/webhook-secret", post(settings::rotate))
+        .route(
+            "/settings/templates/{kind}",
+            get(settings::template).post(settings::save_template),
+        )
+        .route(
+            "/settings/templates/{kind}/reset",
+            post(settings::reset_template),
+        )
         .route("/customers", get(lists::customers))
         .route("/customers/{id}", get(lists::customer))
         .route("/orders", get(lists::orders))
@@ -150,6 +162,9 @@ impl Done {
             "record_deleted" => "The record is deleted from the name servers.",
             "session_revoked" => "The session is signed out.",
             "reauthenticated" => "Thank you. You can make the change now.",
+            "settings_saved" => "The settings are saved.",
+            "template_saved" => "The template is saved: the next message of this kind uses it.",
+            "template_reset" => "The built-in templates are in use again.",
             "policy_saved" => "The policy is saved: it applies from the next request.",
             "token_revoked" => "The token is revoked: programs using it are refused from now on.",
             _ => return None,

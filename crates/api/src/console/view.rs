@@ -65,6 +65,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "mailboxes.html",
         "security_policy.html",
         "security_events.html",
+        "settings.html",
+        "template.html",
     ) {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -110,7 +112,7 @@ struct Frame<'a> {
 }
 
 fn nav(viewer: &Viewer, section: &str) -> Vec<NavItem> {
-    let staff: [(&str, &str, Option<Permission>); 12] = [
+    let staff: [(&str, &str, Option<Permission>); 13] = [
         ("/", "Dashboard", None),
         ("/products", "Products", Some(Permission::CatalogRead)),
         ("/customers", "Customers", Some(Permission::CustomersRead)),
@@ -126,6 +128,11 @@ fn nav(viewer: &Viewer, section: &str) -> Vec<NavItem> {
         ("/servers", "Servers", Some(Permission::ServersRead)),
         ("/jobs", "Jobs", Some(Permission::JobsRead)),
         ("/audit", "Audit log", Some(Permission::AuditRead)),
+        (
+            "/settings",
+            "Settings",
+            Some(Permission::BillingSettingsWrite),
+        ),
         ("/security", "Security", None),
     ];
     let customer: [(&str, &str, Option<Permission>); 4] = [

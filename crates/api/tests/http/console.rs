@@ -119,7 +119,7 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
     let customer_page = format!("/customers/{buyer}");
 
     // Each staff page against the matrix, for each staff role.
-    let pages: [(&str, Option<Permission>); 17] = [
+    let pages: [(&str, Option<Permission>); 19] = [
         ("/", None),
         ("/products", Some(Permission::CatalogRead)),
         (&product_page, Some(Permission::CatalogRead)),
@@ -137,6 +137,11 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
         ("/security", None),
         ("/security/policy", Some(Permission::SecurityPolicyWrite)),
         ("/security/events", None),
+        ("/settings", Some(Permission::BillingSettingsWrite)),
+        (
+            "/settings/templates/INVOICE_ISSUED",
+            Some(Permission::NotificationsRead),
+        ),
     ];
     for (role, who) in [
         (Role::TenantAdmin, &admin),

@@ -239,6 +239,20 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
         b.source().contains("LOGIN_FAILED"),
         "the wrong password is an event"
     );
+    visit(&b, &origin, "/settings", "settings");
+    b.fill("#s-legal", "Acme Hosting GmbH");
+    b.click("form[action='/settings/billing'] button[type=submit]");
+    b.wait_until("the settings saved", |b| notice(b).contains("saved"));
+    assert_eq!(
+        b.find("#s-legal").attr("value").as_deref(),
+        Some("Acme Hosting GmbH")
+    );
+    visit(
+        &b,
+        &origin,
+        "/settings/templates/INVOICE_ISSUED",
+        "template",
+    );
     visit(&b, &origin, "/audit", "audit");
     assert!(
         b.source().contains("payment.record"),
