@@ -8,6 +8,7 @@
 mod assets;
 mod audit;
 mod charts;
+mod cloudpods;
 pub(crate) mod confirm;
 mod dashboard;
 mod dns;
@@ -100,6 +101,17 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         )
         .route("/mailboxes", post(mailboxes::create))
         .route("/mailboxes/{id}/password", post(mailboxes::password))
+        .route("/cloudpods", get(cloudpods::list))
+        .route("/cloudpods/{id}", get(cloudpods::show))
+        .route("/cloudpods/{id}/backups", post(cloudpods::backup))
+        .route(
+            "/cloudpods/{id}/backups/{backup}/restore",
+            get(cloudpods::restore_confirm).post(cloudpods::restore),
+        )
+        .route(
+            "/cloudpods/{id}/{action}",
+            get(cloudpods::action_confirm).post(cloudpods::action),
+        )
         .route("/dns", get(dns::zones))
         .route("/dns/{zone}", get(dns::zone).post(dns::add))
         .route("/dns/{zone}/delete", post(dns::delete))
@@ -156,6 +168,11 @@ impl Done {
             "suspend" => "Suspension requested: the site answers 503 once it is done.",
             "unsuspend" => "Restore requested: the site comes back once it is done.",
             "terminate" => "Termination requested.",
+            "pod_reboot" => "Rebooting: the server is back in a minute.",
+            "pod_suspend" => "Suspending the server.",
+            "pod_resume" => "Starting the server again.",
+            "pod_backup" => "A backup is being made.",
+            "pod_restore" => "The restore has started: the server is back once it is done.",
             "record_added" => "The record is saved on the name servers.",
             "mailbox_added" => "The mailbox is being made; it works within a minute.",
             "mailbox_password" => "The new password is being set; it works within a minute.",

@@ -67,6 +67,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "security_events.html",
         "settings.html",
         "template.html",
+        "cloudpods.html",
+        "cloudpod.html",
     ) {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -112,7 +114,7 @@ struct Frame<'a> {
 }
 
 fn nav(viewer: &Viewer, section: &str) -> Vec<NavItem> {
-    let staff: [(&str, &str, Option<Permission>); 13] = [
+    let staff: [(&str, &str, Option<Permission>); 14] = [
         ("/", "Dashboard", None),
         ("/products", "Products", Some(Permission::CatalogRead)),
         ("/customers", "Customers", Some(Permission::CustomersRead)),
@@ -125,6 +127,7 @@ fn nav(viewer: &Viewer, section: &str) -> Vec<NavItem> {
         ),
         ("/hosting", "Hosting", Some(Permission::HostingRead)),
         ("/dns", "DNS", Some(Permission::HostingRead)),
+        ("/cloudpods", "CloudPods", Some(Permission::CloudPodsRead)),
         ("/servers", "Servers", Some(Permission::ServersRead)),
         ("/jobs", "Jobs", Some(Permission::JobsRead)),
         ("/audit", "Audit log", Some(Permission::AuditRead)),
@@ -135,9 +138,10 @@ fn nav(viewer: &Viewer, section: &str) -> Vec<NavItem> {
         ),
         ("/security", "Security", None),
     ];
-    let customer: [(&str, &str, Option<Permission>); 4] = [
+    let customer: [(&str, &str, Option<Permission>); 5] = [
         ("/", "Services", None),
         ("/invoices", "Invoices", None),
+        ("/cloudpods", "CloudPods", Some(Permission::CloudPodsRead)),
         ("/dns", "DNS", None),
         ("/security", "Security", None),
     ];

@@ -28,9 +28,9 @@ use crate::query::{self, Listing, Page, PageParams};
 pub struct PodListFilter {
     #[serde(default, deserialize_with = "query::from_str_opt")]
     #[param(value_type = Option<PodStatus>)]
-    status: Option<PodStatus>,
+    pub(crate) status: Option<PodStatus>,
     #[param(value_type = Option<uuid::Uuid>)]
-    customer_id: Option<CustomerId>,
+    pub(crate) customer_id: Option<CustomerId>,
 }
 
 /// A pod action was accepted: the pod as it stands and the job doing it.

@@ -119,7 +119,7 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
     let customer_page = format!("/customers/{buyer}");
 
     // Each staff page against the matrix, for each staff role.
-    let pages: [(&str, Option<Permission>); 19] = [
+    let pages: [(&str, Option<Permission>); 20] = [
         ("/", None),
         ("/products", Some(Permission::CatalogRead)),
         (&product_page, Some(Permission::CatalogRead)),
@@ -131,6 +131,7 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
         ("/subscriptions", Some(Permission::SubscriptionsRead)),
         ("/hosting", Some(Permission::HostingRead)),
         ("/dns", Some(Permission::HostingRead)),
+        ("/cloudpods", Some(Permission::CloudPodsRead)),
         ("/servers", Some(Permission::ServersRead)),
         ("/jobs", Some(Permission::JobsRead)),
         ("/audit", Some(Permission::AuditRead)),
@@ -159,7 +160,7 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
     // A customer: staff pages do not exist for them; their own do.
     for (path, needs) in &pages {
         let (status, html) = page(&app, &customer.access_token, path).await;
-        let own = needs.is_none() || ["/invoices", "/dns"].contains(path);
+        let own = needs.is_none() || ["/invoices", "/dns", "/cloudpods"].contains(path);
         let expected = if own { 200 } else { 404 };
         assert_eq!(status, expected, "customer {path}: {html}");
         if !own {

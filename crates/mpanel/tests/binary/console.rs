@@ -453,3 +453,57 @@ fn console_customer_accepts_the_invitation_and_manages_their_service() {
     }
     b.check_accessibility();
 }
+
+#[test]
+fn console_staff_reboot_a_cloudpod_and_back_it_up() {
+    let pods = crate::cloudpods_support::Pods::start();
+    let panel = &pods.panel;
+    let order = pods.order(
+        "PRO",
+        "pi_console_pod",
+        serde_json::json!({"hostname": "console-pod.example.org"}),
+    );
+    panel.wait_steps(&order, "COMPLETED");
+    let sub = pods.subscription_of(&order);
+    let pod = pods.wait_pod(&sub, "ACTIVE");
+    let vmid = pod["vmid"].as_u64().unwrap();
+    let origin = format!("http://{}", panel.addr);
+    let b = Browser::start();
+    sign_in(&b, &origin, "admin@acme.test", ADMIN_PASSWORD);
+    b.wait_until("the dashboard", |b| heading(b) == "Dashboard");
+
+    visit(&b, &origin, "/cloudpods", "cloudpods");
+    b.click("tbody a[href^='/cloudpods/']");
+    b.wait_for("#bk-h");
+    b.check_accessibility();
+    b.shots("cloudpod");
+    assert!(b.text("main").contains("203.0.113.10"), "its address");
+
+    // Rebooted, asked first; the Proxmox fake sees the VM running after.
+    b.click("a[href$='/reboot']");
+    b.wait_for("button.danger");
+    b.click("button.danger");
+    b.wait_until("the reboot queued", |b| notice(b).contains("Rebooting"));
+    eventually("the VM running again", || {
+        let vm = pods.pve.vm(vmid);
+        if vm["status"] == "running" {
+            Ok(())
+        } else {
+            Err(vm.to_string())
+        }
+    });
+
+    // A backup now: listed, then done.
+    b.click("form[action$='/backups'] button[type=submit]");
+    b.wait_until("the backup asked for", |b| notice(b).contains("backup"));
+    eventually("the backup done", || {
+        b.goto(&b.url());
+        let table = b.text("section[aria-labelledby='bk-h'] tbody");
+        if table.contains("done") {
+            Ok(())
+        } else {
+            Err(table)
+        }
+    });
+    b.check_accessibility();
+}
