@@ -1,7 +1,8 @@
 //! A passkey registered and an MFA login completed by a real browser:
 //! headless Chromium driven through chromedriver (W3C WebDriver) with a
 //! virtual authenticator, `navigator.credentials.create/get` on a page of
-//! mPanel's own origin, the browser's own JSON encoding (`toJSON()`).
+//! mPanel's own origin, the browser's own JSON encoding (`toJSON()`);
+//! then the console's sign-in completed with the passkey by its button.
 
 use serde_json::json;
 
@@ -63,4 +64,22 @@ fn a_browser_registers_a_passkey_and_completes_an_mfa_login_with_it() {
     let login = browser.run(LOGIN, json!(["admin@acme.test", ADMIN_PASSWORD]));
     assert_eq!(login["status"], 200, "{login}");
     assert!(login["body"]["access_token"].is_string(), "{login}");
+
+    // The console's sign-in: the password, then the passkey button (no
+    // code field: a passkey is the only factor).
+    browser.goto(&format!("{origin}/sign-in"));
+    browser.fill("#tenant", "acme");
+    browser.fill("#email", "admin@acme.test");
+    browser.fill("#password", ADMIN_PASSWORD);
+    browser.click("form[action='/sign-in'] button[type=submit]");
+    browser.wait_for("#use-passkey");
+    assert!(browser.try_find("#code").is_none(), "no code field");
+    browser.check_accessibility();
+    browser.click("#use-passkey");
+    browser.wait_until("the dashboard", |b| {
+        b.execute(
+            "const h = document.querySelector('h1'); return h ? h.textContent.trim() : '';",
+            json!([]),
+        ) == "Dashboard"
+    });
 }
