@@ -69,6 +69,10 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/subscriptions", get(subscriptions::list))
         .route("/subscriptions/{id}", get(subscriptions::show))
         .route(
+            "/subscriptions/{id}/change",
+            get(subscriptions::change_preview).post(subscriptions::change),
+        )
+        .route(
             "/subscriptions/{id}/{action}",
             get(subscriptions::action_confirm).post(subscriptions::action),
         )
@@ -158,6 +162,7 @@ impl Done {
             "price_added" => "The price is added.",
             "job_retried" => "The job is queued again.",
             "job_cancelled" => "The job is cancelled.",
+            "plan_changed" => "The plan is changed, prorated for the rest of the period.",
             "subscription_suspend" => "The subscription is suspended.",
             "subscription_resume" => "The subscription is active again.",
             "subscription_cancel" => "The subscription ends with its current period.",

@@ -1,13 +1,17 @@
 //! Subscriptions: staff list them (by state), open one, and suspend,
 //! resume or cancel it (asked first), as `/api/billing/subscriptions`.
 
+use axum::Form;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
+use mpanel_domain::ProductId;
 use mpanel_domain::SubscriptionId;
 use mpanel_domain::billing::subscription::{CancelMode, SubscriptionStatus};
 use mpanel_domain::identity::Permission;
+use mpanel_services::billing::plan_change::{self, PlanPreview, UpdateInput};
 use mpanel_services::billing::subscriptions::{self, SubscriptionView, Transition};
-use serde::Serialize;
+use mpanel_services::catalog;
+use serde::{Deserialize, Serialize};
 
 use super::listing::Listed;
 use super::session::Viewer;
@@ -50,8 +54,16 @@ pub async fn list(viewer: Viewer, listed: Listed<ListFilter>) -> Result<Response
 }
 
 #[derive(Serialize)]
+struct PlanChoice {
+    id: String,
+    name: String,
+}
+
+#[derive(Serialize)]
 struct SubscriptionPage {
     subscription: SubscriptionView,
+    /// Products it may change to (staff who may write).
+    plans: Vec<PlanChoice>,
     may_suspend: bool,
     may_resume: bool,
     may_cancel: bool,
@@ -72,7 +84,26 @@ pub async fn show(
     let s = subscriptions::get(&viewer, sub_id(&raw)?).await?;
     let writes = viewer.may(Permission::SubscriptionsWrite);
     let can = |to: SubscriptionStatus| writes && s.allowed_transitions.contains(&to);
+    let changeable = writes
+        && matches!(
+            s.status,
+            SubscriptionStatus::Active | SubscriptionStatus::Suspended
+        );
+    let plans = if changeable && viewer.may(Permission::CatalogRead) {
+        catalog::list_products(&viewer, None, 200)
+            .await?
+            .into_iter()
+            .filter(|p| p.id != s.product_id && p.archived_at.is_none())
+            .map(|p| PlanChoice {
+                id: p.id.to_string(),
+                name: p.fields.name,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let data = SubscriptionPage {
+        plans,
         may_suspend: can(SubscriptionStatus::Suspended),
         may_resume: s.status == SubscriptionStatus::Suspended && can(SubscriptionStatus::Active),
         may_cancel: can(SubscriptionStatus::Cancelled),
@@ -149,4 +180,64 @@ pub async fn action(
         action.replace('-', "_")
     ))
     .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ChangeQuery {
+    product_id: String,
+}
+
+#[derive(Serialize)]
+struct ChangePage {
+    subscription: SubscriptionView,
+    product_id: String,
+    preview: PlanPreview,
+}
+
+/// `GET /subscriptions/{id}/change?product_id=…`: what the change costs
+/// now, before it is made.
+pub async fn change_preview(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Query(q): Query<ChangeQuery>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::SubscriptionsWrite)?;
+    let id = sub_id(&raw)?;
+    let product: ProductId = q.product_id.parse().map_err(|_| PageError::not_found())?;
+    let preview = plan_change::preview(&viewer, id, product).await?;
+    let data = ChangePage {
+        subscription: subscriptions::get(&viewer, id).await?,
+        product_id: product.to_string(),
+        preview,
+    };
+    page(
+        &viewer,
+        "/subscriptions",
+        "Change plan",
+        "change_plan.html",
+        data,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    product_id: String,
+}
+
+/// `POST /subscriptions/{id}/change`: made, prorated as previewed.
+pub async fn change(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(f): Form<ChangeForm>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::SubscriptionsWrite)?;
+    let id = sub_id(&raw)?;
+    let product: ProductId = f.product_id.parse().map_err(|_| PageError::not_found())?;
+    let input = UpdateInput {
+        product_id: Some(product),
+        addons: None,
+        auto_renew: None,
+    };
+    plan_change::update(&viewer, id, input).await?;
+    Ok(Redirect::to(&format!("/subscriptions/{id}?done=plan_changed")).into_response())
 }

@@ -233,6 +233,23 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     b.wait_for("a[href$='/cancel']");
     b.check_accessibility();
     b.shots("subscription");
+    // To the harness's own plan at the same price: the preview credits
+    // the rest of the period on the old plan and charges it on the new.
+    b.select("#new-plan", &panel.product_id);
+    b.click("form[action$='/change'] button[type=submit]");
+    let credit = b.wait_for("#preview-credit").text();
+    assert_eq!(
+        credit,
+        b.text("#preview-charge"),
+        "the same price both ways"
+    );
+    assert!(credit.ends_with("EUR") && credit != "0.00 EUR", "{credit}");
+    b.check_accessibility();
+    b.shots("change-plan");
+    b.click("form[action$='/change'] button[type=submit]");
+    b.wait_until("the plan changed", |b| {
+        notice(b).contains("plan is changed")
+    });
     visit(&b, &origin, "/security/policy", "security-policy");
     visit(&b, &origin, "/security/events", "security-events");
     assert!(

@@ -200,6 +200,54 @@ pub async fn update(
     })
 }
 
+/// What changing to `product` would cost now, nothing changed: the new
+/// price per period and the prorated credit and charge inside the current
+/// paid period (none outside one). The same reading as [`update`].
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlanPreview {
+    pub currency: String,
+    pub old_total_minor: i64,
+    pub new_total_minor: i64,
+    pub new_name: String,
+    pub credit_minor: i64,
+    pub charge_minor: i64,
+    /// Days (seconds for hourly plans) left of the period, and in it.
+    pub remaining: i64,
+    pub total: i64,
+}
+
+pub async fn preview(
+    cx: &Context,
+    id: SubscriptionId,
+    product: ProductId,
+) -> Result<PlanPreview, ServiceError> {
+    let tenant = &cx.tenant;
+    let mut tx = cx.store.begin().await?;
+    let sub = changeable(&mut tx, tenant, id).await?;
+    let old_addons = addons(&sub.addons);
+    let input = UpdateInput {
+        product_id: Some(product),
+        addons: None,
+        auto_renew: None,
+    };
+    let plan = new_plan(&mut tx, tenant, &sub, &input, &old_addons).await?;
+    // Read only: nothing of the transaction is kept.
+    drop(tx);
+    let old_total = per_period(sub.amount_minor, &old_addons);
+    let new_total = per_period(plan.amount_minor, &plan.addons);
+    let p = proration(tenant, &sub, old_total, new_total, cx.now())?.map(|(p, _)| p);
+    Ok(PlanPreview {
+        currency: sub.currency.clone(),
+        old_total_minor: old_total,
+        new_total_minor: new_total,
+        new_name: plan.name,
+        credit_minor: p.as_ref().map_or(0, |p| p.credit_minor),
+        charge_minor: p.as_ref().map_or(0, |p| p.charge_minor),
+        remaining: p.as_ref().map_or(0, |p| p.remaining),
+        total: p.as_ref().map_or(0, |p| p.total),
+    })
+}
+
 /// The change's share of the current period, when it falls inside one
 /// that is paid (not a trial); with the period's cycle.
 fn proration(
