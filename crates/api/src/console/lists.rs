@@ -92,3 +92,29 @@ pub async fn customer(
     };
     page(&viewer, "/customers", &title, "customer.html", data)
 }
+
+#[derive(Serialize)]
+struct OrderPage {
+    order: OrderView,
+    /// Some step is still on its way: the page follows it.
+    working: bool,
+}
+
+/// `GET /orders/{id}`: the order and each item's provisioning steps,
+/// followed on the page until every step is done or dead.
+pub async fn order(
+    viewer: Viewer,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::OrdersRead)?;
+    let id: OrderId = raw.parse().map_err(|_| PageError::not_found())?;
+    let order = crate::routes::orders::order_view(&viewer, id).await?;
+    let working = order
+        .items
+        .iter()
+        .flatten()
+        .flat_map(|i| &i.steps)
+        .any(|s| !matches!(s.state.as_deref(), Some("COMPLETED" | "DEAD" | "CANCELLED")));
+    let data = OrderPage { order, working };
+    page(&viewer, "/orders", "Order", "order.html", data)
+}

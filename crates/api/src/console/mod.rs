@@ -96,6 +96,7 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/customers", get(lists::customers))
         .route("/customers/{id}", get(lists::customer))
         .route("/orders", get(lists::orders))
+        .route("/orders/{id}", get(lists::order))
         .route("/hosting", get(hosting::list))
         .route("/hosting/{id}", get(hosting::show))
         .route("/hosting/{id}/progress", get(hosting::progress))

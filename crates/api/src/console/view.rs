@@ -70,6 +70,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "cloudpods.html",
         "cloudpod.html",
         "change_plan.html",
+        "order.html",
     ) {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");

@@ -295,8 +295,13 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, Problem> {
     let id = query::path_id::<OrderId>(&id, "order")?;
-    let order = orders::get(&cx, id).await?;
-    let mut view = detailed(&cx, order).await?;
+    Ok(Json(order_view(&cx, id).await?))
+}
+
+/// One order with each item's provisioning steps, as staff may see it.
+pub(crate) async fn order_view(cx: &Context, id: OrderId) -> Result<OrderView, Problem> {
+    let order = orders::get(cx, id).await?;
+    let mut view = detailed(cx, order).await?;
     // Node addresses, ports, Unix users and paths are the platform
     // operator's; a tenant's staff see what failed and why without them.
     if cx.principal.role() != mpanel_domain::identity::Role::SuperAdmin {
@@ -312,7 +317,7 @@ pub async fn get(
                 .map(mpanel_domain::provisioning::error_text::for_tenant_staff);
         }
     }
-    Ok(Json(view))
+    Ok(view)
 }
 
 /// Your own orders, with each item's provisioning steps.

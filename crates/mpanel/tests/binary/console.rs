@@ -183,7 +183,20 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     });
     assert!(b.text("h1").contains("paid"), "{}", b.text("h1"));
 
-    // The site goes live on the real web node.
+    // The site goes live on the real web node; the order's page follows
+    // its provisioning until every step is done.
+    visit(&b, &origin, &format!("/orders/{order_id}"), "order");
+    b.wait_until("the provisioning followed to the end", |b| {
+        let steps = b
+            .execute(
+                "const s = document.getElementById('steps'); return s ? s.textContent : '';",
+                serde_json::json!([]),
+            )
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        !steps.contains("Working") && steps.contains("completed")
+    });
     panel.wait_steps(&order_id, "COMPLETED");
     panel.wait_http("the site live", &domain, |s, _| s == 200);
 
