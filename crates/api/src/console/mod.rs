@@ -7,6 +7,7 @@
 
 mod assets;
 mod audit;
+mod backups;
 mod charts;
 mod cloudpods;
 pub(crate) mod confirm;
@@ -101,6 +102,14 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/hosting/{id}", get(hosting::show))
         .route("/hosting/{id}/progress", get(hosting::progress))
         .route(
+            "/hosting/{id}/backups",
+            get(backups::show).post(backups::backup),
+        )
+        .route(
+            "/hosting/{id}/backups/{snapshot}/restore",
+            get(backups::restore_form).post(backups::restore),
+        )
+        .route(
             "/hosting/{id}/{action}",
             get(hosting::action_confirm).post(hosting::action),
         )
@@ -179,6 +188,8 @@ impl Done {
             "pod_resume" => "Starting the server again.",
             "pod_backup" => "A backup is being made.",
             "pod_restore" => "The restore has started: the server is back once it is done.",
+            "backup_queued" => "A backup is on its way.",
+            "restore_queued" => "The restore is on its way.",
             "record_added" => "The record is saved on the name servers.",
             "mailbox_added" => "The mailbox is being made; it works within a minute.",
             "mailbox_password" => "The new password is being set; it works within a minute.",

@@ -71,6 +71,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "cloudpod.html",
         "change_plan.html",
         "order.html",
+        "backups.html",
+        "restore.html",
     ) {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");

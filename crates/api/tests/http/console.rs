@@ -173,6 +173,37 @@ async fn console_pages_follow_the_permission_matrix_and_tenancy() {
         assert_eq!(status, 404, "{path}");
     }
 
+    // Pages of one record: a record that is not there (or another
+    // tenant's) is not found; a role without the permission is refused.
+    let nobody = "01a23d00-0000-7000-8000-000000000000";
+    for (path, refused) in [
+        (format!("/hosting/{nobody}"), None),
+        (format!("/hosting/{nobody}/backups"), Some(&billing)),
+        (format!("/orders/{nobody}"), None),
+        (format!("/subscriptions/{nobody}"), None),
+        (
+            format!("/subscriptions/{nobody}/change?product_id={product}"),
+            Some(&support),
+        ),
+        (format!("/cloudpods/{nobody}"), None),
+        (format!("/customers/{nobody}"), None),
+        (format!("/jobs/{nobody}"), Some(&admin)),
+        (format!("/products/{nobody}"), None),
+    ] {
+        let (status, _) = page(&app, &admin.access_token, &path).await;
+        let expected = if path.starts_with("/jobs") { 403 } else { 404 };
+        assert_eq!(status, expected, "admin {path}");
+        let (status, _) = page(&app, &other.access_token, &path).await;
+        assert!(
+            matches!(status, 403 | 404),
+            "another tenant {path}: {status}"
+        );
+        if let Some(who) = refused {
+            let (status, _) = page(&app, &who.access_token, &path).await;
+            assert_eq!(status, 403, "{path}");
+        }
+    }
+
     // Actions: the token is needed, then the permission, then the tenant.
     let void = format!("{invoice_page}/void");
     let token = csrf(&app, &admin.access_token).await;

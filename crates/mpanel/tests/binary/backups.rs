@@ -37,7 +37,7 @@ fn parse(at: &Value) -> OffsetDateTime {
 /// targets at the top of the hour and race the test's runs for the
 /// repository's lock. A test starts clear of the next hour, which it ends
 /// well before (it takes under a minute).
-fn clear_of_the_hour() {
+pub(crate) fn clear_of_the_hour() {
     let now = OffsetDateTime::now_utc();
     let left = 3600 - (i64::from(now.minute()) * 60 + i64::from(now.second()));
     if left < 150 {
@@ -46,7 +46,7 @@ fn clear_of_the_hour() {
     }
 }
 
-fn add_backup_server(panel: &Panel, port: u64) -> String {
+pub(crate) fn add_backup_server(panel: &Panel, port: u64) -> String {
     let s = &panel.svc;
     let server = json!({"name": "backup-1", "role": "BACKUP", "address": s.var("BACKUP_SSH_HOST"),
         "port": port,

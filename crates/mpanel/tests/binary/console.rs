@@ -29,6 +29,18 @@ fn heading(b: &Browser) -> String {
     .to_owned()
 }
 
+/// The text of the first element matching `css` (read in the page: htmx
+/// may be replacing it), empty when there is none.
+fn text_of(b: &Browser, css: &str) -> String {
+    b.execute(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+        serde_json::json!([css]),
+    )
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
 /// The text of the page's success notice (read in the page, so a page
 /// being replaced is no error).
 fn notice(b: &Browser) -> String {
@@ -536,4 +548,49 @@ fn console_staff_reboot_a_cloudpod_and_back_it_up() {
         }
     });
     b.check_accessibility();
+}
+
+#[test]
+fn console_a_site_is_backed_up_and_restored_beside_from_its_page() {
+    crate::backups::clear_of_the_hour();
+    let panel = Panel::start();
+    let product = panel.add_hosting_product(
+        "web-console-backed-up",
+        serde_json::json!({"type": "HOSTING", "dns_zone": true, "mailboxes": 0}),
+    );
+    let port = panel.svc.number("BACKUP_SSH_PORT");
+    crate::backups::add_backup_server(&panel, port);
+    let domain = unique_domain();
+    let order_id = panel.paid_order_of(&product, &domain);
+    panel.wait_steps(&order_id, "COMPLETED");
+    // The schedule's pass takes the new site in.
+    panel.backups_run(time::OffsetDateTime::now_utc());
+    let account = panel.find("/api/hosting/accounts", "name", &domain);
+    let id = account["id"].as_str().unwrap().to_owned();
+
+    let origin = format!("http://{}", panel.addr);
+    let b = Browser::start();
+    sign_in(&b, &origin, "admin@acme.test", ADMIN_PASSWORD);
+    b.wait_until("the dashboard", |b| heading(b) == "Dashboard");
+    visit(&b, &origin, &format!("/hosting/{id}/backups"), "backups");
+
+    // A backup now, followed on the page until it is done.
+    b.click("form[action$='/backups'] button[type=submit]");
+    b.wait_until("the backup done", |b| {
+        let text = text_of(b, "main");
+        !text.contains("Working on it") && text.contains("succeeded")
+    });
+    b.check_accessibility();
+    b.shots("backups-done");
+
+    // The whole site restored beside, asked first.
+    b.click("a[href$='/restore']");
+    b.wait_for("#r-path");
+    b.check_accessibility();
+    b.click("input[value=BESIDE]");
+    b.click("button.danger");
+    b.wait_until("the restore done", |b| {
+        let first = text_of(b, "section[aria-labelledby='runs-h'] tbody tr");
+        first.contains("restore") && first.contains("succeeded")
+    });
 }
