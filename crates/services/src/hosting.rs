@@ -272,12 +272,12 @@ pub async fn set_mail_password(
     let store = &cx.store;
     let tenant = cx.tenant_id();
     let actor = &cx.actor;
-    let hash = mailbox_password_hash(password, "password").await?;
     let mbox = store
         .resource(ResourceKind::MailAccount, tenant, id)
         .await?
         .ok_or_else(ServiceError::missing("mailbox"))?;
     only_own(cx, mbox.customer_id, "mailbox").await?;
+    let hash = mailbox_password_hash(password, "password").await?;
     if mbox.status == ResourceStatus::Deleted {
         return Err(ServiceError::Conflict("the mailbox is deleted".into()));
     }
@@ -336,8 +336,13 @@ pub async fn create_mailbox(
     let tenant = cx.tenant_id();
     let actor = &cx.actor;
     let local = check_local_part(&input.local_part)?;
+    // Whose it is first: another's is not found, whatever its state.
+    if let Some(found) = store.subscription_ref(input.subscription_id).await?
+        && found.tenant_id == tenant
+    {
+        only_own(cx, found.customer_id, "subscription").await?;
+    }
     let sub = active_subscription(store, tenant, input.subscription_id).await?;
-    only_own(cx, sub.customer_id, "subscription").await?;
     let plan = mail_plan(store, tenant, &sub).await?;
     let first = free_mailbox_slot(store, &sub, &plan).await?;
     let domain = first

@@ -23,6 +23,8 @@ fn site(raw: &str) -> Result<ResourceId, PageError> {
 #[derive(Serialize)]
 struct BackupsPage {
     id: String,
+    /// The polling address's query.
+    follow: String,
     backups: BackupsView,
     may_write: bool,
     /// A run is under way: the page follows it.
@@ -35,12 +37,25 @@ pub async fn show(
     viewer: Viewer,
     Path(raw): Path<String>,
     Query(done): Query<Done>,
+    Query(follow): Query<Follow>,
 ) -> Result<Response, PageError> {
     viewer.require(Permission::BackupsRead)?;
     let id = site(&raw)?;
     let backups = api::list(&viewer, TargetKind::Site, id).await?;
-    let working = backups.runs.iter().any(|r| r.status.as_str() == "RUNNING");
+    let running = backups.runs.iter().any(|r| r.status.as_str() == "RUNNING");
+    // A backup asked for has no run until a worker starts it.
+    let awaited = follow.since.is_some_and(|since| {
+        !backups
+            .runs
+            .iter()
+            .any(|r| r.started_at.unix_timestamp() >= since)
+    });
+    let working = (running || awaited) && follow.n < super::lists::MAX_POLLS;
     let data = BackupsPage {
+        follow: match follow.since {
+            Some(since) => format!("since={since}&n={}", follow.n + 1),
+            None => format!("n={}", follow.n + 1),
+        },
         id: id.to_string(),
         may_write: viewer.may(Permission::BackupsWrite),
         working,
@@ -50,12 +65,24 @@ pub async fn show(
     page(&viewer, "/hosting", "Backups", "backups.html", data)
 }
 
-/// `POST /hosting/{id}/backups`: a backup now.
+#[derive(Deserialize, Default)]
+pub struct Follow {
+    /// A backup asked for at this time (Unix seconds) is awaited.
+    since: Option<i64>,
+    #[serde(default)]
+    n: u32,
+}
+
+/// `POST /hosting/{id}/backups`: a backup now, followed on the page.
 pub async fn backup(viewer: Viewer, Path(raw): Path<String>) -> Result<Response, PageError> {
     viewer.require(Permission::BackupsWrite)?;
     let id = site(&raw)?;
+    let since = viewer.now().unix_timestamp();
     api::request(&viewer, TargetKind::Site, id).await?;
-    Ok(Redirect::to(&format!("/hosting/{id}/backups?done=backup_queued")).into_response())
+    Ok(Redirect::to(&format!(
+        "/hosting/{id}/backups?done=backup_queued&since={since}"
+    ))
+    .into_response())
 }
 
 #[derive(Serialize)]
@@ -72,8 +99,11 @@ pub async fn restore_form(
 ) -> Result<Response, PageError> {
     viewer.require(Permission::BackupsWrite)?;
     let id = site(&raw)?;
-    // The account must be one the viewer may see.
-    api::list(&viewer, TargetKind::Site, id).await?;
+    // A snapshot of this site (the id goes into the form's address).
+    let backups = api::list(&viewer, TargetKind::Site, id).await?;
+    if !backups.snapshots.iter().any(|s| s.id == snapshot) {
+        return Err(PageError::not_found());
+    }
     let data = RestorePage {
         id: id.to_string(),
         snapshot,

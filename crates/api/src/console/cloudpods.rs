@@ -135,7 +135,17 @@ pub async fn restore_confirm(
     Path((raw, backup)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     viewer.require(Permission::CloudPodsOperate)?;
-    let pod = cloudpods::get(&viewer, pod_id(&raw)?).await?.pod;
+    let detail = cloudpods::get(&viewer, pod_id(&raw)?).await?;
+    // A finished backup of this pod (the id goes into the form's address).
+    let backup: mpanel_domain::PodBackupId = backup.parse().map_err(|_| PageError::not_found())?;
+    if !detail
+        .backups
+        .iter()
+        .any(|b| b.id == backup && b.status.as_str() == "DONE")
+    {
+        return Err(PageError::not_found());
+    }
+    let pod = detail.pod;
     confirm(
         &viewer,
         "/cloudpods",

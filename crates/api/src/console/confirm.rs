@@ -12,3 +12,11 @@ pub struct Question {
     /// Where "cancel" leads.
     pub back: String,
 }
+
+/// A question with the fields its form posts back.
+#[derive(Serialize)]
+pub struct WithFields<'a> {
+    #[serde(flatten)]
+    pub question: Question,
+    pub fields: Vec<(&'a str, &'a str)>,
+}

@@ -155,3 +155,30 @@ pub async fn delete(
     editor.delete(&zone, &f.name, &f.rtype).await?;
     Ok(Redirect::to(&format!("/dns/{}?done=record_deleted", url_encode(&zone))).into_response())
 }
+
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    name: String,
+    rtype: String,
+}
+
+/// `GET /dns/{zone}/delete?name=…&rtype=…`: asks first.
+pub async fn delete_confirm(
+    viewer: Viewer,
+    Path(zone): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Response, PageError> {
+    records::check_zone_access(&viewer, &zone, true).await?;
+    super::confirm_form(
+        &viewer,
+        "/dns",
+        super::confirm::Question {
+            title: format!("Delete the {} records of {}?", q.rtype, q.name),
+            detail: "The name servers stop answering them at once.".into(),
+            action: format!("/dns/{}/delete", url_encode(&zone)),
+            button: "Delete".into(),
+            back: format!("/dns/{}", url_encode(&zone)),
+        },
+        &[("name", &q.name), ("rtype", &q.rtype)],
+    )
+}

@@ -96,3 +96,23 @@ pub async fn cancel(viewer: Viewer, Path(raw): Path<String>) -> Result<Response,
     let job = jobs::cancel(&viewer, job_id(&raw)?).await?;
     Ok(Redirect::to(&format!("/jobs/{}?done=job_cancelled", job.id)).into_response())
 }
+
+/// `GET /jobs/{id}/cancel`: asks first.
+pub async fn cancel_confirm(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::JobsManage)?;
+    let job = jobs::get(&viewer, job_id(&raw)?).await?;
+    super::confirm(
+        &viewer,
+        "/jobs",
+        super::confirm::Question {
+            title: format!("Cancel this {} job?", job.kind),
+            detail: "It will not run again unless it is retried.".into(),
+            action: format!("/jobs/{}/cancel", job.id),
+            button: "Cancel the job".into(),
+            back: format!("/jobs/{}", job.id),
+        },
+    )
+}

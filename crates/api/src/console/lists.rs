@@ -50,7 +50,7 @@ pub async fn orders(viewer: Viewer, listed: Listed<NoFilter>) -> Result<Response
 #[derive(Serialize)]
 struct CustomerPage {
     customer: CustomerView,
-    currency: String,
+    credit: Vec<mpanel_services::billing::movements::Balance>,
     services: Vec<mpanel_services::hosting::HostingAccountView>,
     invoices: Vec<mpanel_services::billing::invoices::InvoiceView>,
 }
@@ -83,9 +83,16 @@ pub async fn customer(
     } else {
         Vec::new()
     };
+    let credit = if viewer.may(Permission::InvoicesRead) {
+        mpanel_services::billing::movements::customer_credit(&viewer, id)
+            .await?
+            .balances
+    } else {
+        Vec::new()
+    };
     let title = customer.name.clone();
     let data = CustomerPage {
-        currency: viewer.tenant.default_currency.clone(),
+        credit,
         customer,
         services,
         invoices,
@@ -98,23 +105,42 @@ struct OrderPage {
     order: OrderView,
     /// Some step is still on its way: the page follows it.
     working: bool,
+    next: u32,
 }
+
+/// How many times a followed page was asked for.
+#[derive(serde::Deserialize, Default)]
+pub struct Poll {
+    #[serde(default)]
+    n: u32,
+}
+
+/// Two seconds apart: five minutes, then a page stops asking.
+pub const MAX_POLLS: u32 = 150;
 
 /// `GET /orders/{id}`: the order and each item's provisioning steps,
 /// followed on the page until every step is done or dead.
 pub async fn order(
     viewer: Viewer,
     axum::extract::Path(raw): axum::extract::Path<String>,
+    axum::extract::Query(poll): axum::extract::Query<Poll>,
 ) -> Result<Response, PageError> {
     viewer.require(Permission::OrdersRead)?;
     let id: OrderId = raw.parse().map_err(|_| PageError::not_found())?;
     let order = crate::routes::orders::order_view(&viewer, id).await?;
-    let working = order
-        .items
-        .iter()
-        .flatten()
-        .flat_map(|i| &i.steps)
-        .any(|s| !matches!(s.state.as_deref(), Some("COMPLETED" | "DEAD" | "CANCELLED")));
-    let data = OrderPage { order, working };
+    // A step whose job is queued, running or retrying; a job long gone
+    // (pruned) or a domain waiting for its proof is not followed.
+    let working = poll.n < MAX_POLLS
+        && order
+            .items
+            .iter()
+            .flatten()
+            .flat_map(|i| &i.steps)
+            .any(|s| matches!(s.state.as_deref(), Some("PENDING" | "RUNNING" | "FAILED")));
+    let data = OrderPage {
+        order,
+        working,
+        next: poll.n + 1,
+    };
     page(&viewer, "/orders", "Order", "order.html", data)
 }

@@ -80,7 +80,10 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
         .route("/jobs/{id}/retry", post(jobs::retry))
-        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route(
+            "/jobs/{id}/cancel",
+            get(jobs::cancel_confirm).post(jobs::cancel),
+        )
         .route("/audit", get(audit::list))
         .route("/servers", get(servers::list))
         .route("/settings", get(settings::show))
@@ -128,7 +131,10 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         )
         .route("/dns", get(dns::zones))
         .route("/dns/{zone}", get(dns::zone).post(dns::add))
-        .route("/dns/{zone}/delete", post(dns::delete))
+        .route(
+            "/dns/{zone}/delete",
+            get(dns::delete_confirm).post(dns::delete),
+        )
         .route("/security", get(security::show))
         .route(
             "/security/policy",
@@ -138,11 +144,14 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/security/totp", post(security::totp_start))
         .route("/security/reauthenticate", post(security::reauthenticate))
         .route("/security/tokens", post(security::create_token))
-        .route("/security/tokens/{id}/revoke", post(security::revoke_token))
+        .route(
+            "/security/tokens/{id}/revoke",
+            get(security::revoke_token_confirm).post(security::revoke_token),
+        )
         .route("/security/totp/confirm", post(security::totp_confirm))
         .route(
             "/security/sessions/{id}/revoke",
-            post(security::revoke_session),
+            get(security::revoke_session_confirm).post(security::revoke_session),
         )
         .layer(from_fn_with_state(
             (state, policy),
@@ -205,6 +214,22 @@ impl Done {
         };
         Some(Notice { kind: "ok", text })
     }
+}
+
+/// The confirmation page of a destructive action whose form carries
+/// fields of its own.
+pub fn confirm_form(
+    viewer: &Viewer,
+    section: &str,
+    question: confirm::Question,
+    fields: &[(&str, &str)],
+) -> Result<Response, PageError> {
+    let title = question.title.clone();
+    let data = confirm::WithFields {
+        question,
+        fields: fields.to_vec(),
+    };
+    view::page(viewer, section, &title, "confirm.html", data)
 }
 
 /// The confirmation page of a destructive action.

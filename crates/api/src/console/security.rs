@@ -203,6 +203,9 @@ pub async fn revoke_session(
 #[derive(Deserialize)]
 pub struct PasswordForm {
     password: String,
+    /// The page to go back to: one of the pages that ask.
+    #[serde(default)]
+    back: String,
 }
 
 /// `POST /security/reauthenticate`: the password again, for the changes
@@ -214,7 +217,13 @@ pub async fn reauthenticate(
     viewer.require(Permission::SelfSecurity)?;
     let proof = step_up::Proof::Password(f.password);
     match step_up::reauthenticate(&viewer, &proof, viewer.cx.ip.clone()).await {
-        Ok(_) => Ok(Redirect::to("/security?done=reauthenticated").into_response()),
+        Ok(_) => {
+            let back = match f.back.as_str() {
+                "/settings" | "/security/policy" => f.back.as_str(),
+                _ => "/security",
+            };
+            Ok(Redirect::to(&format!("{back}?done=reauthenticated")).into_response())
+        }
         Err(e) => {
             let problem = crate::Problem::from(e);
             if problem.status.is_server_error() {
@@ -296,4 +305,49 @@ pub async fn revoke_token(viewer: Viewer, Path(raw): Path<String>) -> Result<Res
     let id: ApiTokenId = raw.parse().map_err(|_| PageError::not_found())?;
     api_tokens::revoke(&viewer, id).await?;
     Ok(Redirect::to("/security?done=token_revoked").into_response())
+}
+
+/// `GET /security/tokens/{id}/revoke`: asks first.
+pub async fn revoke_token_confirm(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::SelfTokens)?;
+    let id: ApiTokenId = raw.parse().map_err(|_| PageError::not_found())?;
+    let token = api_tokens::list(&viewer)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(PageError::not_found)?;
+    super::confirm(
+        &viewer,
+        "/security",
+        super::confirm::Question {
+            title: format!("Revoke the token {}?", token.name),
+            detail: "Programs using it are refused from now on.".into(),
+            action: format!("/security/tokens/{id}/revoke"),
+            button: "Revoke".into(),
+            back: "/security".into(),
+        },
+    )
+}
+
+/// `GET /security/sessions/{id}/revoke`: asks first.
+pub async fn revoke_session_confirm(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::SelfSecurity)?;
+    let id: SessionId = raw.parse().map_err(|_| PageError::not_found())?;
+    super::confirm(
+        &viewer,
+        "/security",
+        super::confirm::Question {
+            title: "Sign that browser out?".into(),
+            detail: "It has to sign in again to use your account.".into(),
+            action: format!("/security/sessions/{id}/revoke"),
+            button: "Sign out".into(),
+            back: "/security".into(),
+        },
+    )
 }

@@ -118,7 +118,8 @@ pub async fn update(viewer: Viewer, Form(f): Form<PolicyForm>) -> Result<Respons
     let from = viewer.cx.ip.as_deref().and_then(|ip| ip.parse().ok());
     match policy::update(&viewer, &wanted, from).await {
         Ok(_) => Ok(Redirect::to("/security/policy?done=policy_saved").into_response()),
-        Err(ServiceError::ReauthenticationRequired) => render(&viewer, current, true, None),
+        // What was asked for stays on the page for the second try.
+        Err(ServiceError::ReauthenticationRequired) => render(&viewer, wanted, true, None),
         Err(e) => Err(e.into()),
     }
 }

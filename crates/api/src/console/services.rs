@@ -72,7 +72,7 @@ pub async fn home(viewer: Viewer, done: super::Done) -> Result<Response, PageErr
         services.push(Service {
             mailboxes: mailboxes
                 .iter()
-                .filter(|m| m.name.ends_with(&suffix))
+                .filter(|m| m.name.ends_with(&suffix) && m.status != "DELETED")
                 .cloned()
                 .collect(),
             name_servers,

@@ -33,8 +33,9 @@ pub const REFRESH_COOKIE: &str = "mp_refresh";
 pub const PRE_CSRF_COOKIE: &str = "mp_csrf";
 pub const CSRF_FIELD: &str = "_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// The largest console form read for its token.
-const FORM_LIMIT: usize = 64 * 1024;
+/// The largest console form read for its token (an e-mail template's
+/// three parts, URL-encoded, are the largest).
+const FORM_LIMIT: usize = 512 * 1024;
 
 /// The signed-in user of a console request, with the services' context.
 #[derive(Clone)]

@@ -100,7 +100,11 @@ fn some(s: &str) -> Option<String> {
 }
 
 /// `POST /settings/billing`.
-pub async fn billing(viewer: Viewer, Form(f): Form<BillingForm>) -> Result<Response, PageError> {
+pub async fn billing(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<BillingForm>,
+) -> Result<Response, PageError> {
     viewer.require(Permission::BillingSettingsWrite)?;
     let mut wanted = settings::get(&viewer).await?.settings;
     wanted.legal_name = some(&f.legal_name);
@@ -119,8 +123,17 @@ pub async fn billing(viewer: Viewer, Form(f): Form<BillingForm>) -> Result<Respo
         stripe_secret_key: some(&f.stripe_secret_key),
         stripe_webhook_secret: some(&f.stripe_webhook_secret),
     };
-    settings::update(&viewer, update).await?;
-    Ok(Redirect::to("/settings?done=settings_saved").into_response())
+    match settings::update(&viewer, update).await {
+        Ok(_) => Ok(Redirect::to("/settings?done=settings_saved").into_response()),
+        Err(ServiceError::ReauthenticationRequired) => {
+            let data = SettingsPage {
+                reauthenticate: true,
+                ..SettingsPage::default()
+            };
+            render(&state, &viewer, data).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -427,6 +427,13 @@ fn console_customer_accepts_the_invitation_and_manages_their_service() {
     b.click("form[action^='/dns/'] button[type=submit]:not([aria-label])");
     b.wait_until("the record saved", |b| notice(b).contains("saved"));
     assert_eq!(panel.dig(&format!("hello.{domain}")), "192.0.2.55");
+    // Deleted again, asked first: PowerDNS no longer answers it.
+    b.click("a[aria-label^='Delete A hello.']");
+    b.wait_for("button.danger");
+    b.check_accessibility();
+    b.click("button.danger");
+    b.wait_until("the record deleted", |b| notice(b).contains("deleted"));
+    assert_eq!(panel.dig(&format!("hello.{domain}")), "");
 
     // Her mailbox's password, changed on her services page; the plan's
     // one mailbox is all she may have.
@@ -467,7 +474,10 @@ fn console_customer_accepts_the_invitation_and_manages_their_service() {
     assert!(token.starts_with("mpt_"), "{token}");
     let (status, me) = panel.call(&token, "GET /api/auth/me", None);
     assert_eq!((status, me["email"].as_str()), (200, Some(email.as_str())));
-    b.click("form[action$='/revoke'][action^='/security/tokens'] button");
+    b.click("a[href^='/security/tokens/'][href$='/revoke']");
+    b.wait_for("button.danger");
+    b.check_accessibility();
+    b.click("button.danger");
     b.wait_until("the token revoked", |b| notice(b).contains("revoked"));
     assert_eq!(panel.call(&token, "GET /api/auth/me", None).0, 401);
 

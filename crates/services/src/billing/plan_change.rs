@@ -222,8 +222,22 @@ pub async fn preview(
     product: ProductId,
 ) -> Result<PlanPreview, ServiceError> {
     let tenant = &cx.tenant;
-    let mut tx = cx.store.begin().await?;
-    let sub = changeable(&mut tx, tenant, id).await?;
+    // Read only, nothing locked: a preview never holds up a writer.
+    let sub = cx
+        .store
+        .subscription(tenant.id, id)
+        .await?
+        .ok_or_else(ServiceError::missing("subscription"))?;
+    if !matches!(
+        sub.status,
+        SubscriptionStatus::Active | SubscriptionStatus::Suspended
+    ) {
+        return Err(ServiceError::Conflict(format!(
+            "subscription is {}: only an ACTIVE or SUSPENDED one can change",
+            sub.status.as_str()
+        )));
+    }
+    let mut tx = cx.store.begin_read().await?;
     let old_addons = addons(&sub.addons);
     let input = UpdateInput {
         product_id: Some(product),
@@ -231,7 +245,6 @@ pub async fn preview(
         auto_renew: None,
     };
     let plan = new_plan(&mut tx, tenant, &sub, &input, &old_addons).await?;
-    // Read only: nothing of the transaction is kept.
     drop(tx);
     let old_total = per_period(sub.amount_minor, &old_addons);
     let new_total = per_period(plan.amount_minor, &plan.addons);
