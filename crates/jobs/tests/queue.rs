@@ -276,7 +276,12 @@ async fn a_waiting_job_comes_back_at_its_time_without_spending_attempts() {
         let job = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 let job = h.store.job(id).await.unwrap().expect("the job");
-                if runs.load(Ordering::SeqCst) == round && job.state == JobState::Pending {
+                // Put back to wait: pending again, at a later time (a job
+                // just claimed can read as pending with its old time).
+                if runs.load(Ordering::SeqCst) == round
+                    && job.state == JobState::Pending
+                    && job.run_at > h.clock.now()
+                {
                     return job;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
