@@ -29,6 +29,7 @@ mod migrations;
 pub mod name_claims;
 pub mod notify;
 mod numbering;
+pub mod ops_activity;
 pub mod ops_overview;
 pub mod orders;
 pub mod platform_backup;

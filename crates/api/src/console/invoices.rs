@@ -18,6 +18,7 @@ use mpanel_services::billing::payments::{self, PaymentInput};
 use mpanel_services::customers;
 use serde::{Deserialize, Serialize};
 
+use super::amount;
 use super::listing::Listed;
 use super::session::Viewer;
 use super::view::{PageError, page};
@@ -162,23 +163,10 @@ pub async fn record_payment(
     viewer.require(Permission::PaymentsWrite)?;
     let id = visible(&viewer, &raw).await?;
     let invoice = invoices::get(&viewer, id).await?;
-    let currency = Currency::parse(&invoice.currency)
-        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    let amount_minor = rust_decimal::Decimal::from_str(f.amount.trim())
-        .ok()
-        .and_then(|d| mpanel_domain::billing::money::to_minor(d, currency))
-        .filter(|m| *m > 0)
-        .ok_or_else(|| {
-            PageError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "The amount must be a positive number of {}, such as 12.50.",
-                    currency.code()
-                ),
-            )
-        })?;
-    let provider = PaymentProvider::from_str(&f.provider)
-        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let currency = amount::currency(&invoice.currency)?;
+    let amount_minor = amount::minor(&f.amount, currency, "Amount", false)?;
+    let provider =
+        PaymentProvider::from_str(&f.provider).map_err(|e| amount::unprocessable(e.to_string()))?;
     let reference = Some(f.reference.trim().to_owned()).filter(|r| !r.is_empty());
     let fields = serde_json::json!({"amount_minor": amount_minor, "provider": provider.as_str(),
         "reference": reference});
@@ -255,23 +243,10 @@ pub async fn credit_note(
     viewer.require(Permission::InvoicesWrite)?;
     let id = visible(&viewer, &raw).await?;
     let invoice = invoices::get(&viewer, id).await?;
-    let currency = Currency::parse(&invoice.currency)
-        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    let amount_minor = rust_decimal::Decimal::from_str(f.amount.trim())
-        .ok()
-        .and_then(|d| mpanel_domain::billing::money::to_minor(d, currency))
-        .filter(|m| *m > 0)
-        .ok_or_else(|| {
-            PageError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "The amount must be a positive number of {}.",
-                    currency.code()
-                ),
-            )
-        })?;
+    let currency = amount::currency(&invoice.currency)?;
+    let amount_minor = amount::minor(&f.amount, currency, "Amount", false)?;
     let disposition = CreditDisposition::from_str(&f.disposition)
-        .map_err(|e| PageError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        .map_err(|e| amount::unprocessable(e.to_string()))?;
     let fields = serde_json::json!({"amount_minor": amount_minor, "disposition": disposition.as_str(),
         "reason": f.reason});
     let input = CreditNoteInput {

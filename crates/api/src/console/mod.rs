@@ -5,6 +5,7 @@
 //! matrix and tenant isolation, with a cookie session and anti-forgery
 //! tokens (`session`).
 
+mod amount;
 mod assets;
 mod audit;
 mod backups;

@@ -6,7 +6,6 @@ use std::str::FromStr;
 
 use axum::Form;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use mpanel_domain::ProductId;
 use mpanel_domain::catalog::{Currency, Period};
@@ -23,9 +22,7 @@ use crate::query::NoFilter;
 use crate::routes::catalog::{PriceView, ProductBody, ProductView, fields};
 use crate::routes::public_catalog::ForgetOnDrop;
 
-fn invalid(message: impl Into<String>) -> PageError {
-    PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-}
+use super::amount::{self, unprocessable as invalid};
 
 #[derive(Serialize)]
 struct ProductsPage {
@@ -142,22 +139,6 @@ pub struct PriceForm {
     region: String,
 }
 
-fn minor(raw: &str, currency: Currency, what: &str) -> Result<i64, PageError> {
-    if raw.trim().is_empty() {
-        return Ok(0);
-    }
-    rust_decimal::Decimal::from_str(raw.trim())
-        .ok()
-        .and_then(|d| mpanel_domain::billing::money::to_minor(d, currency))
-        .filter(|m| *m >= 0)
-        .ok_or_else(|| {
-            invalid(format!(
-                "{what}: a number of {} such as 15.00.",
-                currency.code()
-            ))
-        })
-}
-
 /// `POST /products/{id}/prices`.
 pub async fn add_price(
     viewer: Viewer,
@@ -172,8 +153,8 @@ pub async fn add_price(
     let input = PriceInput {
         period,
         currency: currency.code().to_owned(),
-        amount_minor: minor(&f.amount, currency, "Price")?,
-        setup_fee_minor: minor(&f.setup_fee, currency, "Setup fee")?,
+        amount_minor: amount::minor(&f.amount, currency, "Price", true)?,
+        setup_fee_minor: amount::minor(&f.setup_fee, currency, "Setup fee", true)?,
         tenant: None,
         region: Some(f.region.trim().to_owned()).filter(|r| !r.is_empty()),
     };

@@ -147,18 +147,7 @@ pub async fn events(viewer: Viewer, listed: Listed<EventsQuery>) -> Result<Respo
         paging.fetch(),
     )
     .await?;
-    let found = paging.page(
-        fetched,
-        |e| e.record.id.to_string(),
-        |e| EventView {
-            id: e.record.id.to_string(),
-            user_id: e.record.user_id.map(|u| u.to_string()),
-            kind: e.record.kind,
-            ip: e.record.ip,
-            detail: e.detail,
-            created_at: e.record.created_at,
-        },
-    );
+    let found = paging.page(fetched, |e| e.record.id.to_string(), EventView::from);
     let data = EventsPage {
         next_href: links.next_href(found.next_cursor.as_deref()),
         events: found.items,

@@ -4,6 +4,7 @@
 use axum::Json;
 use mpanel_domain::SecurityEventId;
 use mpanel_services::security;
+use mpanel_store::identity::security_events::SecurityEventDetail;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -50,13 +51,19 @@ pub async fn events(
     Ok(Json(paging.page(
         fetched,
         |e| e.record.id.to_string(),
-        |e| EventView {
+        EventView::from,
+    )))
+}
+
+impl From<SecurityEventDetail> for EventView {
+    fn from(e: SecurityEventDetail) -> Self {
+        Self {
             id: e.record.id.to_string(),
             user_id: e.record.user_id.map(|u| u.to_string()),
             kind: e.record.kind,
             ip: e.record.ip,
             detail: e.detail,
             created_at: e.record.created_at,
-        },
-    )))
+        }
+    }
 }
