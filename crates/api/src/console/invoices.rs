@@ -11,6 +11,7 @@ use mpanel_domain::InvoiceId;
 use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider};
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::identity::Permission;
+use mpanel_services::billing::card_payment;
 use mpanel_services::billing::credit_notes::{self, CreditNoteInput};
 use mpanel_services::billing::documents;
 use mpanel_services::billing::invoices::{self, InvoiceView};
@@ -71,7 +72,7 @@ pub async fn list(viewer: Viewer, listed: Listed<ListFilter>) -> Result<Response
 
 /// The invoice, if the viewer may see it (a customer: their own issued
 /// invoices only).
-async fn visible(viewer: &Viewer, raw: &str) -> Result<InvoiceId, PageError> {
+pub(super) async fn visible(viewer: &Viewer, raw: &str) -> Result<InvoiceId, PageError> {
     let id: InvoiceId = raw.parse().map_err(|_| PageError::not_found())?;
     if viewer.is_staff() {
         viewer.require(Permission::InvoicesRead)?;
@@ -92,22 +93,50 @@ struct InvoicePage {
     /// The key the payment form sends.
     payment_key: String,
     notice: Option<Notice>,
+    /// A card payment is offered (Stripe is set up, something is due).
+    may_pay_card: bool,
+    /// Back from Stripe: the page follows the invoice until Stripe's
+    /// webhook records the payment (the number of the next look, capped).
+    waiting_for_stripe: Option<u32>,
+    /// Back from Stripe, and the invoice is paid.
+    paid_now: bool,
 }
+
+/// Back from Stripe's payment page: `?paying=1`, and the how-many-th look
+/// at the invoice this is.
+#[derive(Deserialize, Default)]
+pub struct Paying {
+    paying: Option<String>,
+    n: Option<u32>,
+}
+
+/// Looks at an invoice whose card payment Stripe has yet to report: two
+/// seconds apart, five minutes at most.
+const MAX_LOOKS: u32 = 150;
 
 /// `GET /invoices/{id}`.
 pub async fn show(
     viewer: Viewer,
     Path(raw): Path<String>,
     Query(done): Query<Done>,
+    Query(paying): Query<Paying>,
 ) -> Result<Response, PageError> {
     let id = visible(&viewer, &raw).await?;
     let invoice = invoices::get(&viewer, id).await?;
     let allowed = |s: &str| invoice.allowed_transitions.contains(&s);
+    let payable = invoice.amount_due_minor > 0 && (allowed("PAID") || allowed("PARTIALLY_PAID"));
+    let may_pay_card = payable
+        && viewer.may(Permission::InvoicesPay)
+        && card_payment::publishable_key(&viewer).await?.is_some();
+    let look = paying.n.unwrap_or(0);
+    let waiting_for_stripe =
+        (paying.paying.is_some() && payable && look < MAX_LOOKS).then_some(look + 1);
     let data = InvoicePage {
+        paid_now: paying.paying.is_some() && invoice.status == "PAID",
+        may_pay_card,
+        waiting_for_stripe,
         amount_due: major(invoice.amount_due_minor, &invoice.currency),
-        may_pay: viewer.may(Permission::PaymentsWrite)
-            && invoice.amount_due_minor > 0
-            && (allowed("PAID") || allowed("PARTIALLY_PAID")),
+        may_pay: viewer.may(Permission::PaymentsWrite) && payable,
         may_void: viewer.may(Permission::InvoicesWrite) && allowed("VOID"),
         may_issue: viewer.may(Permission::InvoicesWrite) && invoice.status == "DRAFT",
         may_credit: viewer.may(Permission::InvoicesWrite)

@@ -9,6 +9,7 @@ mod amount;
 mod assets;
 mod audit;
 mod backups;
+mod card_payment;
 mod charts;
 mod cloudpods;
 pub(crate) mod confirm;
@@ -58,6 +59,7 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         .route("/invoices", get(invoices::list))
         .route("/invoices/{id}", get(invoices::show))
         .route("/invoices/{id}/pdf", get(invoices::pdf))
+        .route("/invoices/{id}/pay", get(card_payment::pay))
         .route("/invoices/{id}/payments", post(invoices::record_payment))
         .route("/invoices/{id}/issue", post(invoices::issue))
         .route("/invoices/{id}/credit-notes", post(invoices::credit_note))

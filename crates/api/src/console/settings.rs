@@ -88,6 +88,8 @@ pub struct BillingForm {
     #[serde(default)]
     tax_id: String,
     payment_terms_days: u32,
+    #[serde(default)]
+    stripe_publishable_key: String,
     /// Replaced only when given.
     #[serde(default)]
     stripe_secret_key: String,
@@ -118,6 +120,7 @@ pub async fn billing(
     wanted.country = some(&f.country).map(|c| c.to_ascii_uppercase());
     wanted.tax_id = some(&f.tax_id);
     wanted.payment_terms_days = f.payment_terms_days;
+    wanted.stripe_publishable_key = some(&f.stripe_publishable_key);
     let update = SettingsUpdate {
         settings: wanted,
         stripe_secret_key: some(&f.stripe_secret_key),

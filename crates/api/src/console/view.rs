@@ -44,6 +44,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "home_customer.html",
         "invoices.html",
         "invoice.html",
+        "invoice_pay.html",
         "confirm.html",
         "hosting.html",
         "hosting_account.html",

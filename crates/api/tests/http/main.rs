@@ -50,7 +50,7 @@ mod servers;
 mod shutdown;
 mod step_up;
 mod stripe_client;
-mod stripe_fake;
+use mpanel_stripe_fake as stripe_fake;
 mod subscriptions;
 mod tenancy;
 mod tenants;

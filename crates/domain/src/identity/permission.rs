@@ -95,10 +95,13 @@ pub enum Permission {
     /// Change a zone's DNS records in the console's editor: staff who act
     /// on provisioning, and a customer in their own zones.
     DnsWrite,
+    /// Pay an invoice by card through Stripe in the console: a customer
+    /// their own invoices, billing staff any (a card taken by phone).
+    InvoicesPay,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 41] = [
+    pub const ALL: [Permission; 42] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -140,6 +143,7 @@ impl Permission {
         Permission::OpsOverviewRead,
         Permission::MailboxesWrite,
         Permission::DnsWrite,
+        Permission::InvoicesPay,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -185,6 +189,7 @@ impl Permission {
             Self::OpsOverviewRead => "OPS_OVERVIEW_READ",
             Self::MailboxesWrite => "MAILBOXES_WRITE",
             Self::DnsWrite => "DNS_WRITE",
+            Self::InvoicesPay => "INVOICES_PAY",
         }
     }
 
@@ -233,6 +238,8 @@ impl Permission {
             Self::MailboxesWrite | Self::DnsWrite => {
                 matches!(role, TenantAdmin | Support | Customer)
             }
+            // A customer's own invoices, by the service; never SUPPORT.
+            Self::InvoicesPay => matches!(role, TenantAdmin | Billing | Customer),
             // Making a pod issues an invoice, deleting one ends its
             // subscription: money moves, never SUPPORT.
             Self::CloudPodsManage => matches!(role, TenantAdmin | Billing),
@@ -268,7 +275,8 @@ impl Permission {
             | Self::CloudPodsOperate
             | Self::BackupsWrite
             | Self::MailboxesWrite
-            | Self::DnsWrite => Scope::Write,
+            | Self::DnsWrite
+            | Self::InvoicesPay => Scope::Write,
             Self::SettingsWrite
             | Self::SecurityPolicyWrite
             | Self::WebhooksWrite
@@ -477,6 +485,8 @@ mod tests {
                     // Their own subscriptions' mailboxes and zones.
                     | Permission::MailboxesWrite
                     | Permission::DnsWrite
+                    // Their own invoices.
+                    | Permission::InvoicesPay
             );
             assert_eq!(p.allowed_for(Role::Customer), own, "{p}");
         }

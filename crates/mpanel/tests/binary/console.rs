@@ -19,7 +19,7 @@ fn totp_code(secret: &str, offset: i64) -> String {
 }
 
 /// The page's heading, empty while there is none (a page loading).
-fn heading(b: &Browser) -> String {
+pub(crate) fn heading(b: &Browser) -> String {
     b.execute(
         "const h = document.querySelector('h1'); return h ? h.textContent.trim() : '';",
         serde_json::json!([]),
@@ -31,7 +31,7 @@ fn heading(b: &Browser) -> String {
 
 /// The text of the first element matching `css` (read in the page: htmx
 /// may be replacing it), empty when there is none.
-fn text_of(b: &Browser, css: &str) -> String {
+pub(crate) fn text_of(b: &Browser, css: &str) -> String {
     b.execute(
         "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
         serde_json::json!([css]),
@@ -43,7 +43,7 @@ fn text_of(b: &Browser, css: &str) -> String {
 
 /// The text of the page's success notice (read in the page, so a page
 /// being replaced is no error).
-fn notice(b: &Browser) -> String {
+pub(crate) fn notice(b: &Browser) -> String {
     b.execute(
         "const n = document.querySelector('.notice.ok'); return n ? n.textContent : '';",
         serde_json::json!([]),
@@ -75,7 +75,7 @@ fn sign_in(b: &Browser, origin: &str, email: &str, password: &str) {
 }
 
 /// Opens `path`, checks its accessibility and keeps its screenshots.
-fn visit(b: &Browser, origin: &str, path: &str, shot: &str) {
+pub(crate) fn visit(b: &Browser, origin: &str, path: &str, shot: &str) {
     b.goto(&format!("{origin}{path}"));
     b.wait_for("main");
     b.check_accessibility();
@@ -333,7 +333,7 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
 
 /// The invitation link (path and fragment) in the newest message the
 /// harness's inbox holds for `address`.
-fn invitation_link(address: &str) -> String {
+pub(crate) fn invitation_link(address: &str) -> String {
     let inbox = std::env::var("INBOX_DIR").expect(
         "INBOX_DIR is not set: run under `bash scripts/test.sh` (it starts the mail relay)",
     );

@@ -15,6 +15,7 @@ mod cli;
 mod cloudpods;
 mod cloudpods_support;
 mod console;
+mod console_card;
 mod db_backup;
 mod disk_quota;
 mod domain_control;

@@ -2,6 +2,7 @@
 //! credit balance, Stripe, and the documents (PDF) customers receive.
 
 pub mod autopay;
+pub mod card_payment;
 pub mod credit_notes;
 pub mod documents;
 pub mod dunning;

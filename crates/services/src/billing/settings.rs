@@ -41,6 +41,10 @@ pub struct BillingSettings {
     pub payment_terms_days: u32,
     /// The billing run and dunning.
     pub automation: Automation,
+    /// Stripe's publishable key (`pk_…`, public by design): the
+    /// console's card payment page gives it to Stripe.js. Card payments
+    /// are offered to customers once it and the secret key are set.
+    pub stripe_publishable_key: Option<String>,
 }
 
 /// When the daily billing run happens, how far it catches up after
@@ -111,6 +115,7 @@ impl Default for BillingSettings {
             tax_rates: BTreeMap::new(),
             payment_terms_days: 14,
             automation: Automation::default(),
+            stripe_publishable_key: None,
         }
     }
 }
@@ -189,6 +194,14 @@ impl BillingSettings {
             return Err(ServiceError::invalid(
                 "payment_terms_days",
                 "must be 0 to 365 days",
+            ));
+        }
+        if let Some(key) = &self.stripe_publishable_key
+            && (!key.starts_with("pk_") || key.len() > 255)
+        {
+            return Err(ServiceError::invalid(
+                "stripe_publishable_key",
+                "a Stripe publishable key starts with pk_ (the secret key, sk_, goes in stripe_secret_key)",
             ));
         }
         if self.address_lines.len() > 6 || self.address_lines.iter().any(|l| l.len() > 200) {

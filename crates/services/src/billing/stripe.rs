@@ -28,6 +28,16 @@ const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Stripe accepts idempotency keys of up to 255 characters.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// Stripe.js's address and the CSP sources of a page that uses it
+/// (<https://docs.stripe.com/security/guide#content-security-policy>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeInBrowser {
+    pub js_url: String,
+    pub script_src: String,
+    pub frame_src: String,
+    pub connect_src: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct StripeClient {
     base_url: String,
@@ -159,6 +169,32 @@ impl StripeClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             http,
         })
+    }
+
+    /// What a card payment page needs of Stripe in the browser: where
+    /// Stripe.js is loaded from, and the sources its CSP must allow.
+    /// Stripe's own (js.stripe.com, its frames, api.stripe.com) when this
+    /// client talks to Stripe; any other base (a fake in tests) serves
+    /// both Stripe.js and the API itself.
+    pub fn browser(&self) -> StripeInBrowser {
+        if self.base_url == DEFAULT_BASE_URL {
+            return StripeInBrowser {
+                js_url: "https://js.stripe.com/v3/".into(),
+                script_src: "https://js.stripe.com https://*.js.stripe.com".into(),
+                frame_src: "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"
+                    .into(),
+                connect_src: "https://api.stripe.com".into(),
+            };
+        }
+        let origin = url::Url::parse(&self.base_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        StripeInBrowser {
+            js_url: format!("{}/v3/", self.base_url),
+            script_src: origin.clone(),
+            frame_src: origin.clone(),
+            connect_src: origin,
+        }
     }
 
     /// `POST /v1/payment_intents` under `idempotency_key`: a retry with the

@@ -17,6 +17,32 @@
 //! can be made to fail ([`StripeFake::fail_next`]). Injected failures come
 //! before the idempotency layer (as an outage in front of Stripe would), so
 //! nothing is saved for them and a retry under the same key goes through.
+//!
+//! The browser's side, for the console's card payments: `GET /v3/` serves
+//! a Stripe.js with the documented surface a payment page uses
+//! (`Stripe(pk)`, `elements({clientSecret})`, `create("payment")`,
+//! `mount`, `confirmPayment({elements, confirmParams: {return_url}})`
+//! resolving to `{error}` or leaving for the return URL with
+//! `payment_intent`, `payment_intent_client_secret` and `redirect_status`).
+//! Its payment element is a card-number field taking Stripe's test cards
+//! (4242 4242 4242 4242 and 5555 5555 5555 4444 succeed, 4000 0000 0000
+//! 0002 and 4000 0000 0000 9995 are declined). It confirms through
+//! `POST /v1/payment_intents/:id/confirm` authenticated as Stripe.js is:
+//! the account's publishable key (`key`; an account's `pk_test_…` is its
+//! `sk_test_…` with the prefix changed) and the intent's `client_secret`.
+//! The API answers cross-origin (`Access-Control-Allow-Origin: *`) as
+//! Stripe's does.
+//!
+//! Webhooks: an account's endpoints ([`StripeFake::add_webhook_endpoint`])
+//! get `payment_intent.succeeded` and `payment_intent.payment_failed`
+//! after a confirmation, signed as Stripe signs them, delivered after the
+//! answer and tried again with back-off on anything but a 2xx (Stripe
+//! retries for three days; the fake five times within seconds). Every
+//! attempt is recorded ([`StripeFake::deliveries`]).
+
+// A test double: a poisoned lock or a port that cannot be bound is the
+// test's failure, said by the panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -78,6 +104,11 @@ struct Inner {
     saved: HashMap<(String, String), Saved>,
     failures: VecDeque<(StatusCode, Value)>,
     next_id: u64,
+    /// By API key: where the account's events go, and their secrets.
+    endpoints: HashMap<String, Vec<(String, String)>>,
+    /// Events confirmed but not yet handed to the delivery task.
+    outbox: Vec<(String, String, Value)>,
+    deliveries: Vec<Delivery>,
 }
 
 impl Inner {
@@ -85,6 +116,15 @@ impl Inner {
         self.next_id += 1;
         format!("{prefix}_Fake{:016}", self.next_id)
     }
+}
+
+/// One attempt at delivering an event to an endpoint.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub event_type: String,
+    pub url: String,
+    /// The endpoint's answer; 0 when it could not be reached.
+    pub status: u16,
 }
 
 pub struct StripeFake {
@@ -95,9 +135,12 @@ pub struct StripeFake {
 
 /// Starts the fake on a free loopback port.
 pub async fn start() -> StripeFake {
-    mpanel_services::tls::install_crypto_provider();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let state = Arc::new(Mutex::new(Inner::default()));
-    let app = Router::new().fallback(handle).with_state(state.clone());
+    let app = Router::new()
+        .route("/v3/", axum::routing::get(stripe_js))
+        .fallback(handle)
+        .with_state(state.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
@@ -136,6 +179,24 @@ impl StripeFake {
         inner
             .failures
             .extend(std::iter::repeat_n((status, body), n));
+    }
+
+    /// Events of the account of `secret_key` go to `url`, signed with
+    /// `signing_secret` (`whsec_…`), as an endpoint added in Stripe's
+    /// dashboard.
+    pub fn add_webhook_endpoint(&self, secret_key: &str, url: &str, signing_secret: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .endpoints
+            .entry(secret_key.to_owned())
+            .or_default()
+            .push((url.to_owned(), signing_secret.to_owned()));
+    }
+
+    /// Every webhook delivery attempt so far, oldest first.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.state.lock().unwrap().deliveries.clone()
     }
 
     /// The PaymentIntent the fake holds under `id`, as Stripe would show it.
@@ -227,10 +288,15 @@ async fn handle(
     let replayed = record.replayed;
     inner.requests.push(record);
     let request_id = inner.id("req");
+    let events = std::mem::take(&mut inner.outbox);
     drop(inner);
+    for (url, secret, event) in events {
+        tokio::spawn(deliver(state.clone(), url, secret, event));
+    }
     let mut response = (status, axum::Json(body)).into_response();
     let h = response.headers_mut();
     h.insert("request-id", request_id.parse().unwrap());
+    h.insert("access-control-allow-origin", "*".parse().unwrap());
     if replayed {
         h.insert("idempotent-replayed", "true".parse().unwrap());
     }
@@ -247,11 +313,19 @@ fn answer(inner: &mut Inner, req: &mut FakeRequest) -> (StatusCode, Value) {
     if let Some(failure) = inner.failures.pop_front() {
         return failure;
     }
-    let key = match req
+    // Stripe.js authenticates with the publishable key as `key`.
+    let publishable = req
+        .param("key")
+        .filter(|_| req.authorization.is_none())
+        .and_then(|k| k.strip_prefix("pk_test_"))
+        .filter(|rest| !rest.is_empty())
+        .map(|rest| format!("sk_test_{rest}"));
+    let bearer = req
         .authorization
         .as_deref()
-        .and_then(|a| a.strip_prefix("Bearer "))
-    {
+        .and_then(|a| a.strip_prefix("Bearer "));
+    let key = match bearer {
+        _ if publishable.is_some() => publishable.clone().unwrap_or_default(),
         Some(k) if k.starts_with("sk_test_") && k.len() > "sk_test_".len() => k.to_owned(),
         Some(k) => {
             let tail: String = k
@@ -281,6 +355,16 @@ fn answer(inner: &mut Inner, req: &mut FakeRequest) -> (StatusCode, Value) {
         }
     };
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let confirming = matches!(segments.as_slice(), ["v1", "payment_intents", _, "confirm"]);
+    if publishable.is_some() && !(confirming && req.method == "POST") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            error_body(json!({
+                "type": "invalid_request_error",
+                "message": "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys.",
+            })),
+        );
+    }
     match (req.method.as_str(), segments.as_slice()) {
         ("POST", ["v1", "payment_intents"]) => {
             let endpoint = format!("{} {}", req.method, req.path);
@@ -318,6 +402,10 @@ fn answer(inner: &mut Inner, req: &mut FakeRequest) -> (StatusCode, Value) {
                 );
             }
             answer
+        }
+        ("POST", ["v1", "payment_intents", id, "confirm"]) => {
+            let id = (*id).to_owned();
+            confirm::confirm(inner, &key, &id, req)
         }
         ("GET", ["v1", "payment_intents", id]) => match inner.intents.get(*id) {
             Some((owner, pi)) if *owner == key => (StatusCode::OK, pi.clone()),
@@ -576,6 +664,12 @@ fn create_intent(inner: &mut Inner, key: &str, c: Create) -> (StatusCode, Value)
     inner.intents.insert(id, (key.to_owned(), pi));
     answer
 }
+
+mod browser;
+mod confirm;
+
+use browser::stripe_js;
+use confirm::deliver;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! The fake answers as Stripe documents.
 
 use super::*;
+use axum::http::HeaderMap;
 
 const KEY: &str = "sk_test_fake123";
 
@@ -253,4 +254,169 @@ fn stripe_signed_events_verify_with_the_domain_check() {
     assert!(
         verify_signature("whsec_other", Some(&header), body.as_bytes(), 1_700_000_000).is_err()
     );
+}
+
+async fn confirm(fake: &StripeFake, id: &str, form: &[(&str, &str)]) -> (u16, HeaderMap, Value) {
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/payment_intents/{id}/confirm",
+            fake.base_url()
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, headers, res.json().await.unwrap())
+}
+
+/// A webhook endpoint that answers 503 to its first delivery, then 200,
+/// and keeps what it got.
+async fn endpoint() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let got = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let keep = got.clone();
+    let app = Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                let mut got = keep.lock().unwrap();
+                let signature = header(&headers, "stripe-signature").unwrap_or_default();
+                got.push((signature, body));
+                if got.len() == 1 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test]
+async fn stripe_fake_confirms_from_the_browser_and_delivers_signed_webhooks() {
+    let fake = start().await;
+    let (url, got) = endpoint().await;
+    fake.add_webhook_endpoint(KEY, &url, "whsec_hook");
+    let (_, _, pi) = post(
+        &fake,
+        Some(KEY),
+        None,
+        &[("amount", "1500"), ("currency", "eur")],
+    )
+    .await;
+    let id = pi["id"].as_str().unwrap();
+    let secret = pi["client_secret"].as_str().unwrap();
+    let pk = KEY.replace("sk_test_", "pk_test_");
+
+    // A publishable key creates nothing.
+    let (status, _, body) = post(&fake, None, None, &[("key", &pk), ("amount", "1")]).await;
+    assert_eq!(status, 401, "{body}");
+    // The wrong client secret, another account's key: refused.
+    let (status, _, body) = confirm(
+        &fake,
+        id,
+        &[("key", &pk), ("client_secret", "pi_x_secret_y")],
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (400, &json!("client_secret"))
+    );
+    let (status, _, _) = confirm(
+        &fake,
+        id,
+        &[("key", "pk_test_other"), ("client_secret", secret)],
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Declined, then paid; a paid intent is not confirmed again.
+    let declined = [
+        ("key", pk.as_str()),
+        ("client_secret", secret),
+        ("payment_method", "pm_card_chargeDeclined"),
+    ];
+    let (status, headers, body) = confirm(&fake, id, &declined).await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(body["error"]["decline_code"], "generic_decline");
+    let mut paying = declined;
+    paying[2].1 = "pm_card_visa";
+    let (status, _, body) = confirm(&fake, id, &paying).await;
+    assert_eq!((status, &body["status"]), (200, &json!("succeeded")));
+    assert_eq!(body["amount_received"], 1500);
+    let (status, _, body) = confirm(&fake, id, &paying).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "payment_intent_unexpected_state");
+
+    // Both events delivered, signed; the one first refused sent again.
+    for _ in 0..100 {
+        if fake.deliveries().iter().filter(|d| d.status == 200).count() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let deliveries = fake.deliveries();
+    let statuses: Vec<u16> = deliveries.iter().map(|d| d.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{deliveries:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        1,
+        "{deliveries:?}"
+    );
+    let got = got.lock().unwrap().clone();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let mut types = Vec::new();
+    for (signature, body) in &got {
+        mpanel_domain::billing::stripe::verify_signature(
+            "whsec_hook",
+            Some(signature),
+            body.as_bytes(),
+            now,
+        )
+        .unwrap();
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(event["data"]["object"]["id"], id);
+        types.push(event["type"].as_str().unwrap().to_owned());
+    }
+    types.sort();
+    types.dedup();
+    assert_eq!(
+        types,
+        ["payment_intent.payment_failed", "payment_intent.succeeded"]
+    );
+
+    // Stripe.js, as a page loads it.
+    let res = reqwest::get(format!("{}/v3/", fake.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(res.text().await.unwrap().contains("confirmPayment"));
 }
