@@ -183,6 +183,7 @@ fn billing_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(stripe::payment_intent))
         .routes(routes!(stripe::webhook))
         .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::notes, customers::add_note))
         .routes(routes!(customers::get, customers::update))
         .routes(routes!(notifications::outbox))
         .routes(routes!(notifications::resend))

@@ -196,3 +196,7 @@ mod tests {
         );
     }
 }
+typed_id!(
+    /// A note staff keep on a customer.
+    CustomerNoteId
+);

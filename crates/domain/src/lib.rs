@@ -25,8 +25,8 @@ pub mod webhooks;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
     ApiTokenId, AuditEventId, BackupRepoId, BackupRunId, BackupTargetId, CloudPodId, CreditNoteId,
-    CustomerId, DkimKeyId, EmailId, InvoiceId, JobId, OrderId, OrderItemId, PaymentId, PodBackupId,
-    PriceId, ProductId, RefreshTokenId, ResourceId, SecurityEventId, ServerId, SessionId,
-    SubscriptionId, TenantId, UserId, WebhookDeliveryId, WebhookEndpointId,
+    CustomerId, CustomerNoteId, DkimKeyId, EmailId, InvoiceId, JobId, OrderId, OrderItemId,
+    PaymentId, PodBackupId, PriceId, ProductId, RefreshTokenId, ResourceId, SecurityEventId,
+    ServerId, SessionId, SubscriptionId, TenantId, UserId, WebhookDeliveryId, WebhookEndpointId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug, TenantStatus};

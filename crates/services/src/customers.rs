@@ -74,14 +74,21 @@ pub async fn own(cx: &Context) -> Result<Option<CustomerId>, ServiceError> {
         .map(|c| c.id))
 }
 
+/// The tenant's customers, oldest first; with `search`, those whose
+/// e-mail, name or company contains it (any case).
 pub async fn list(
     cx: &Context,
     after: Option<CustomerId>,
     limit: u32,
+    search: Option<&str>,
 ) -> Result<Vec<CustomerRecord>, ServiceError> {
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > 200) {
+        return Err(ServiceError::invalid("q", "at most 200 characters"));
+    }
     Ok(cx
         .store
-        .list_customers(cx.tenant_id(), after, limit)
+        .list_customers(cx.tenant_id(), after, limit, search)
         .await?)
 }
 

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cloudpods;
 pub mod context;
 pub mod crypt;
+pub mod customer_notes;
 pub mod customers;
 pub mod domain_control;
 pub mod error;

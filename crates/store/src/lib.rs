@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod cloudpod_backups;
 pub mod cloudpods;
 mod connect;
+pub mod customer_notes;
 pub mod disk_usage;
 pub mod domain_verifications;
 pub mod email_templates;

@@ -58,6 +58,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(22, "cloudpods", "0022_cloudpods"),
     migration!(23, "backups", "0023_backups"),
     migration!(24, "ops", "0024_ops"),
+    migration!(25, "customer_notes", "0025_customer_notes"),
 ];
 
 /// One migration, as shown to operators.

@@ -560,17 +560,31 @@ impl Store {
         tenant: TenantId,
         after: Option<CustomerId>,
         limit: u32,
+        search: Option<&str>,
     ) -> StoreResult<Vec<CustomerRecord>> {
+        // Part of the e-mail, name or company, any case (SQLite folds
+        // ASCII letters only).
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2)
+               AND ($4 IS NULL OR lower(email) LIKE $4 ESCAPE '\\' OR lower(name) LIKE $4 ESCAPE '\\'
+                    OR lower(coalesce(company, '')) LIKE $4 ESCAPE '\\')
              ORDER BY id LIMIT $3"
         ));
+        let pattern = search.map(|s| {
+            let escaped = s
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
                 .bind(tenant.as_uuid())
                 .bind(after.map(|a| a.as_uuid()))
                 .bind(i64::from(limit))
+                .bind(pattern.as_deref())
                 .fetch_all(p)
                 .await?
             {

@@ -1,16 +1,16 @@
 //! Staff lists of the tenant's customers and orders, page by page.
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use mpanel_domain::identity::Permission;
 use mpanel_domain::{CustomerId, OrderId};
-use mpanel_services::{customers, orders};
+use mpanel_services::{customer_notes, customers, orders};
 use serde::Serialize;
 
 use super::listing::Listed;
 use super::session::Viewer;
 use super::view::{PageError, page};
 use crate::query::NoFilter;
-use crate::routes::customers::CustomerView;
+use crate::routes::customers::{CustomerFilter, CustomerNoteView, CustomerView, list_for};
 use crate::routes::orders::{OrderView, summary};
 
 #[derive(Serialize)]
@@ -19,16 +19,26 @@ struct ListPage<T> {
     next_href: Option<String>,
 }
 
-/// `GET /customers`.
-pub async fn customers(viewer: Viewer, listed: Listed<NoFilter>) -> Result<Response, PageError> {
+#[derive(Serialize)]
+struct CustomersPage {
+    items: Vec<CustomerView>,
+    next_href: Option<String>,
+    q: String,
+}
+
+/// `GET /customers`, searched with `?q=`.
+pub async fn customers(
+    viewer: Viewer,
+    listed: Listed<CustomerFilter>,
+) -> Result<Response, PageError> {
     viewer.require(Permission::CustomersRead)?;
     let Listed { listing, links } = listed;
-    let paging = &listing.paging;
-    let fetched = customers::list(&viewer, paging.after::<CustomerId>()?, paging.fetch()).await?;
-    let found = paging.page(fetched, |c| c.id.to_string(), CustomerView::from);
-    let data = ListPage {
+    let q = links.value("q");
+    let found = list_for(&viewer, listing).await?;
+    let data = CustomersPage {
         next_href: links.next_href(found.next_cursor.as_deref()),
         items: found.items,
+        q,
     };
     page(&viewer, "/customers", "Customers", "customers.html", data)
 }
@@ -53,12 +63,19 @@ struct CustomerPage {
     credit: Vec<mpanel_services::billing::movements::Balance>,
     services: Vec<mpanel_services::hosting::HostingAccountView>,
     invoices: Vec<mpanel_services::billing::invoices::InvoiceView>,
+    notes: Vec<CustomerNoteView>,
+    may_write: bool,
+    notice: Option<super::Notice>,
 }
+
+/// Notes shown on a customer's page (the API pages through all).
+const NOTES_SHOWN: u32 = 50;
 
 /// `GET /customers/{id}`: who they are, their services and invoices.
 pub async fn customer(
     viewer: Viewer,
     axum::extract::Path(raw): axum::extract::Path<String>,
+    axum::extract::Query(done): axum::extract::Query<super::Done>,
 ) -> Result<Response, PageError> {
     viewer.require(Permission::CustomersRead)?;
     let id: CustomerId = raw.parse().map_err(|_| PageError::not_found())?;
@@ -90,8 +107,16 @@ pub async fn customer(
     } else {
         Vec::new()
     };
+    let notes = customer_notes::list(&viewer, id, None, NOTES_SHOWN)
+        .await?
+        .into_iter()
+        .map(CustomerNoteView::from)
+        .collect();
     let title = customer.name.clone();
     let data = CustomerPage {
+        notes,
+        may_write: viewer.may(Permission::CustomersWrite),
+        notice: done.notice(),
         credit,
         customer,
         services,
@@ -143,4 +168,22 @@ pub async fn order(
         next: poll.n + 1,
     };
     page(&viewer, "/orders", "Order", "order.html", data)
+}
+
+#[derive(serde::Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST /customers/{id}/notes`.
+pub async fn add_note(
+    viewer: Viewer,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<NoteForm>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::CustomersWrite)?;
+    let id: CustomerId = raw.parse().map_err(|_| PageError::not_found())?;
+    customer_notes::add(&viewer, id, &form.body).await?;
+    Ok(axum::response::Redirect::to(&format!("/customers/{id}?done=note_added")).into_response())
 }

@@ -102,6 +102,7 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
         )
         .route("/customers", get(lists::customers))
         .route("/customers/{id}", get(lists::customer))
+        .route("/customers/{id}/notes", post(lists::add_note))
         .route("/orders", get(lists::orders))
         .route("/orders/{id}", get(lists::order))
         .route("/hosting", get(hosting::list))
@@ -180,6 +181,7 @@ impl Done {
     pub fn notice(&self) -> Option<Notice> {
         let text = match self.done.as_deref()? {
             "payment_recorded" => "The payment is recorded.",
+            "note_added" => "The note is kept.",
             "product_created" => "The product is created. Give it a price so it can be ordered.",
             "price_added" => "The price is added.",
             "job_retried" => "The job is queued again.",

@@ -3,14 +3,16 @@
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use mpanel_domain::CustomerId;
+use mpanel_domain::{CustomerId, CustomerNoteId};
+use mpanel_services::customer_notes;
 use mpanel_services::customers::{self, CustomerPatch};
 use mpanel_services::orders::{CustomerInput, PortalInvitation};
+use mpanel_store::customer_notes::CustomerNoteRecord;
 use mpanel_store::orders::CustomerRecord;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Ctx, perm};
 use crate::query::{self, Listing, NoFilter, Page, PageParams};
@@ -111,21 +113,101 @@ pub struct CustomerPatchBody {
     pub address: Option<Option<serde_json::Map<String, Value>>>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerFilter {
+    /// Part of the e-mail, name or company, any case.
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+}
+
 /// The tenant's customers, oldest first.
-#[utoipa::path(get, path = "/api/customers", tag = "customers", params(PageParams),
+#[utoipa::path(get, path = "/api/customers", tag = "customers", params(PageParams, CustomerFilter),
     security(("bearer" = ["CUSTOMERS_READ"])),
     responses((status = 200, description = "A page of customers", body = Page<CustomerView>)))]
 pub async fn list(
     cx: Ctx<perm::CustomersRead>,
-    list: Listing<NoFilter>,
+    list: Listing<CustomerFilter>,
 ) -> Result<Json<Page<CustomerView>>, Problem> {
+    Ok(Json(list_for(&cx, list).await?))
+}
+
+/// A page of customers, for the API and the console.
+pub(crate) async fn list_for(
+    cx: &mpanel_services::Context,
+    list: Listing<CustomerFilter>,
+) -> Result<Page<CustomerView>, Problem> {
     let paging = &list.paging;
-    let fetched = customers::list(&cx, paging.after::<CustomerId>()?, paging.fetch()).await?;
+    let after = paging.after::<CustomerId>()?;
+    let fetched = customers::list(cx, after, paging.fetch(), list.filter.q.as_deref()).await?;
+    Ok(paging.page(fetched, |c| c.id.to_string(), CustomerView::from))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerNoteView {
+    pub id: String,
+    /// Who wrote it, as they were named then.
+    pub author: String,
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<CustomerNoteRecord> for CustomerNoteView {
+    fn from(n: CustomerNoteRecord) -> Self {
+        Self {
+            id: n.id.to_string(),
+            author: n.author_label,
+            body: n.body,
+            created_at: n.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNoteBody {
+    #[schema(min_length = 1, max_length = 5000)]
+    pub body: String,
+}
+
+/// A customer's notes, newest first.
+#[utoipa::path(get, path = "/api/customers/{id}/notes", tag = "customers",
+    params(("id" = String, Path, description = "Customer id"), PageParams),
+    security(("bearer" = ["CUSTOMERS_READ"])),
+    responses((status = 200, description = "A page of notes", body = Page<CustomerNoteView>),
+        (status = 404, description = "No such customer")))]
+pub async fn notes(
+    cx: Ctx<perm::CustomersRead>,
+    Path(id): Path<String>,
+    list: Listing<NoFilter>,
+) -> Result<Json<Page<CustomerNoteView>>, Problem> {
+    let id = query::path_id::<CustomerId>(&id, "customer")?;
+    let paging = &list.paging;
+    let before = paging.after::<CustomerNoteId>()?;
+    let fetched = customer_notes::list(&cx, id, before, paging.fetch()).await?;
     Ok(Json(paging.page(
         fetched,
-        |c| c.id.to_string(),
-        CustomerView::from,
+        |n| n.id.to_string(),
+        CustomerNoteView::from,
     )))
+}
+
+/// Keep a note on a customer (staff only; never shown to the customer).
+#[utoipa::path(post, path = "/api/customers/{id}/notes", tag = "customers", request_body = NewNoteBody,
+    params(("id" = String, Path, description = "Customer id")),
+    security(("bearer" = ["CUSTOMERS_WRITE"])),
+    responses((status = 201, description = "Kept", body = CustomerNoteView),
+        (status = 404, description = "No such customer")))]
+pub async fn add_note(
+    cx: Ctx<perm::CustomersWrite>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewNoteBody>,
+) -> Result<(StatusCode, Json<CustomerNoteView>), Problem> {
+    let id = query::path_id::<CustomerId>(&id, "customer")?;
+    let note = customer_notes::add(&cx, id, &body.body).await?;
+    Ok((StatusCode::CREATED, Json(note.into())))
 }
 
 /// Create a customer and its portal user, who is e-mailed an invitation

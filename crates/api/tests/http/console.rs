@@ -426,3 +426,109 @@ async fn console_card_payment_page_is_the_customers_own_and_only_it_lets_stripe_
         "no intent for those refused"
     );
 }
+
+/// Customers searched and noted on in the console: the note form needs
+/// its token and the permission; another tenant's customer is not found.
+#[tokio::test]
+async fn console_customers_are_searched_and_noted() {
+    let app = TestApp::start().await;
+    let support = app
+        .account("alpha", "support@alpha.test", Role::Support)
+        .await;
+    let customer = app
+        .account("alpha", "cust@alpha.test", Role::Customer)
+        .await;
+    let other = app
+        .account("bravo", "admin@bravo.test", Role::TenantAdmin)
+        .await;
+    let mut ids = Vec::new();
+    for (email, name) in [
+        ("ann@example.org", "Ann Lee"),
+        ("bob@example.org", "Bob Ray"),
+    ] {
+        let c = created(
+            app.post_as(
+                &support.access_token,
+                "/api/customers",
+                json!({"email": email, "name": name, "country": "DE", "send_invitation": false}),
+            )
+            .await,
+        )
+        .await;
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    let (status, html) = page(&app, &support.access_token, "/customers?q=ANN").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Ann Lee") && !html.contains("Bob Ray"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"ANN\""), "the search kept: {html}");
+    let (_, html) = page(&app, &support.access_token, "/customers?q=zzz").await;
+    assert!(html.contains("No customer matches"), "{html}");
+
+    let notes = format!("/customers/{}/notes", ids[0]);
+    let (status, _) = post(&app, &support.access_token, &notes, &[("body", "no token")]).await;
+    assert_eq!(status, 403);
+    let token = csrf(&app, &support.access_token).await;
+    let form = [
+        ("_csrf", token.as_str()),
+        ("body", "Prefers <b>e-mail</b>."),
+    ];
+    let (status, _) = post(&app, &support.access_token, &notes, &form).await;
+    assert_eq!(status, 303);
+    let (_, html) = page(
+        &app,
+        &support.access_token,
+        &format!("/customers/{}?done=note_added", ids[0]),
+    )
+    .await;
+    assert!(html.contains("The note is kept."), "{html}");
+    assert!(
+        html.contains("Prefers &lt;b&gt;e-mail&lt;&#x2f;b&gt;."),
+        "escaped: {html}"
+    );
+    let (_, html) = page(
+        &app,
+        &support.access_token,
+        &format!("/customers/{}", ids[1]),
+    )
+    .await;
+    assert!(html.contains("No notes yet."), "{html}");
+    // An empty note: the problem shown, nothing kept.
+    let (status, html) = post(
+        &app,
+        &support.access_token,
+        &notes,
+        &[("_csrf", &token), ("body", " ")],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    // A customer: no such page; another tenant: not found.
+    let customer_token = csrf(&app, &customer.access_token).await;
+    let (status, _) = post(
+        &app,
+        &customer.access_token,
+        &notes,
+        &[("_csrf", &customer_token), ("body", "hi")],
+    )
+    .await;
+    assert_eq!(status, 404);
+    let other_token = csrf(&app, &other.access_token).await;
+    let (status, _) = post(
+        &app,
+        &other.access_token,
+        &notes,
+        &[("_csrf", &other_token), ("body", "hi")],
+    )
+    .await;
+    assert_eq!(status, 404);
+    let res = app
+        .get_as(
+            &support.access_token,
+            &format!("/api/customers/{}/notes", ids[0]),
+        )
+        .await;
+    let kept: Value = res.json().await.unwrap();
+    assert_eq!(kept["items"].as_array().unwrap().len(), 1, "{kept}");
+}

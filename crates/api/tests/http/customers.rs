@@ -156,3 +156,147 @@ async fn addresses_mail_servers_refuse_and_unknown_countries_are_refused_everywh
     assert_eq!(res.status(), 422);
     assert_eq!(res.json::<Value>().await.unwrap()["field"], "email");
 }
+
+/// Staff find a customer by part of the e-mail, name or company, and keep
+/// notes on them; another tenant's customer is not found, a customer's
+/// own token is refused, bad notes change nothing.
+#[tokio::test]
+async fn staff_search_customers_and_keep_notes_on_them() {
+    let app = crate::support::TestApp::start().await;
+    let support = app
+        .account("acme", "support@acme.test", Role::Support)
+        .await;
+    let customer = app.account("acme", "cust@acme.test", Role::Customer).await;
+    let bravo = app
+        .account("bravo", "admin@bravo.test", Role::TenantAdmin)
+        .await;
+    let mut ids = Vec::new();
+    for (email, name, company) in [
+        ("anna@example.net", "Anna Berg", None),
+        ("ben@shop.example", "Ben Carter", Some("Carter 100% Ltd")),
+        ("chris@example.net", "Chris Dahl", Some("Dahl_Hosting")),
+    ] {
+        let res = app
+            .post_as(
+                &support.access_token,
+                "/api/customers",
+                json!({"email": email, "name": name, "company": company, "country": "DE",
+                    "send_invitation": false}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        ids.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let token = support.access_token.clone();
+    let found = |q: &'static str| search(&app, token.clone(), q);
+    assert_eq!(found("EXAMPLE.NET").await, ["Anna Berg", "Chris Dahl"]);
+    assert_eq!(found("carter").await, ["Ben Carter"]);
+    assert_eq!(found("100%").await, ["Ben Carter"], "% is a character");
+    assert_eq!(found("l_h").await, ["Chris Dahl"], "_ is a character");
+    assert!(found("nobody").await.is_empty());
+    assert_eq!(found("  ").await.len(), 3, "blank: all");
+    let res = app
+        .get_as(
+            &support.access_token,
+            &format!("/api/customers?q={}", "x".repeat(201)),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = app
+        .get_as(&bravo.access_token, "/api/customers?q=example")
+        .await;
+    let page: Value = res.json().await.unwrap();
+    assert!(
+        page["items"].as_array().unwrap().is_empty(),
+        "only the tenant's"
+    );
+
+    // Notes: kept, newest first, paged.
+    let notes = format!("/api/customers/{}/notes", ids[0]);
+    for body in [
+        "Called about the renewal.",
+        "Gave 10% off:\nloyal since 2019.",
+    ] {
+        let res = app
+            .post_as(&support.access_token, &notes, json!({"body": body}))
+            .await;
+        assert_eq!(res.status(), 201);
+        let note: Value = res.json().await.unwrap();
+        assert_eq!(note["body"], body);
+        assert_eq!(note["author"], "support@acme.test");
+    }
+    let res = app
+        .get_as(&support.access_token, &format!("{notes}?limit=1"))
+        .await;
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(page["items"][0]["body"], "Gave 10% off:\nloyal since 2019.");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let res = app
+        .get_as(
+            &support.access_token,
+            &format!("{notes}?limit=1&cursor={cursor}"),
+        )
+        .await;
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(page["items"][0]["body"], "Called about the renewal.");
+    assert!(page["next_cursor"].is_null());
+
+    // Bad notes change nothing.
+    for body in [
+        json!({"body": "   "}),
+        json!({"body": "x".repeat(5001)}),
+        json!({"body": "a\u{0007}b"}),
+    ] {
+        let res = app.post_as(&support.access_token, &notes, body).await;
+        assert_eq!(res.status(), 422);
+    }
+    // Another tenant, a customer's own token, a customer not there.
+    let res = app.get_as(&bravo.access_token, &notes).await;
+    assert_eq!(res.status(), 404);
+    let res = app
+        .post_as(&bravo.access_token, &notes, json!({"body": "mine now"}))
+        .await;
+    assert_eq!(res.status(), 404);
+    let res = app.get_as(&customer.access_token, &notes).await;
+    assert_eq!(res.status(), 403);
+    let res = app
+        .post_as(&customer.access_token, &notes, json!({"body": "hello"}))
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = app
+        .get_as(
+            &support.access_token,
+            "/api/customers/01a23d00-0000-7000-8000-000000000000/notes",
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    let res = app.get_as(&support.access_token, &notes).await;
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        2,
+        "nothing more kept"
+    );
+}
+
+async fn search(app: &crate::support::TestApp, token: String, q: &str) -> Vec<String> {
+    let path = format!("/api/customers?q={}", urlencoding(q));
+    let res = app.get_as(&token, &path).await;
+    assert_eq!(res.status(), 200, "{q}");
+    let page: Value = res.json().await.unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,12 @@
+-- Notes staff keep on a customer ("called about the renewal"), newest
+-- first on the customer's page; the author is kept as they were then.
+CREATE TABLE customer_notes (
+    id           BLOB PRIMARY KEY NOT NULL,
+    tenant_id    BLOB NOT NULL REFERENCES tenants (id),
+    customer_id  BLOB NOT NULL REFERENCES customers (id),
+    author_id    BLOB,
+    author_label TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+);
+CREATE INDEX customer_notes_by_customer ON customer_notes (tenant_id, customer_id, id);
