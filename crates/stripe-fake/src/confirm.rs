@@ -112,20 +112,71 @@ pub(crate) fn confirm(
     } else {
         "payment_intent.succeeded"
     };
+    queue_event(inner, key, event_type, &pi);
+    inner.intents.insert(id.to_owned(), (key.to_owned(), pi));
+    answer
+}
+
+/// `POST /v1/payment_intents/:id/cancel`: an intent not yet paid is
+/// canceled (`payment_intent.canceled` follows); any other is refused
+/// with the intent in the error, as Stripe does.
+pub(crate) fn cancel(
+    inner: &mut Inner,
+    key: &str,
+    id: &str,
+    req: &FakeRequest,
+) -> (StatusCode, Value) {
+    let Some(mut pi) = inner
+        .intents
+        .get(id)
+        .filter(|(owner, _)| owner == key)
+        .map(|(_, pi)| pi.clone())
+    else {
+        return missing(id);
+    };
+    let status = pi["status"].as_str().unwrap_or_default().to_owned();
+    if !matches!(
+        status.as_str(),
+        "requires_payment_method"
+            | "requires_capture"
+            | "requires_confirmation"
+            | "requires_action"
+            | "processing"
+    ) {
+        let (_, mut body) = invalid_request(
+            format!(
+                "You cannot cancel this PaymentIntent because it has a status of {status}. Only a PaymentIntent with one of the following statuses may be canceled: requires_payment_method, requires_capture, requires_confirmation, requires_action, processing."
+            ),
+            Some("payment_intent_unexpected_state"),
+            None,
+        );
+        body["error"]["payment_intent"] = pi;
+        return (StatusCode::BAD_REQUEST, body);
+    }
+    pi["status"] = json!("canceled");
+    pi["canceled_at"] = json!(unix_now());
+    pi["cancellation_reason"] = json!(req.param("cancellation_reason"));
+    queue_event(inner, key, "payment_intent.canceled", &pi);
+    inner
+        .intents
+        .insert(id.to_owned(), (key.to_owned(), pi.clone()));
+    (StatusCode::OK, pi)
+}
+
+/// Queues `kind` about `pi` for each of the account's endpoints.
+fn queue_event(inner: &mut Inner, key: &str, kind: &str, pi: &Value) {
     let event = json!({
         "id": inner.id("evt"),
         "object": "event",
         "api_version": "2024-06-20",
         "created": unix_now(),
         "livemode": false,
-        "type": event_type,
-        "data": { "object": pi.clone() },
+        "type": kind,
+        "data": { "object": pi },
     });
-    inner.intents.insert(id.to_owned(), (key.to_owned(), pi));
     for (url, secret) in inner.endpoints.get(key).cloned().unwrap_or_default() {
         inner.outbox.push((url, secret, event.clone()));
     }
-    answer
 }
 
 fn unix_now() -> i64 {

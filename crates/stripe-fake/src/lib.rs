@@ -31,7 +31,10 @@
 //! the account's publishable key (`key`; an account's `pk_test_…` is its
 //! `sk_test_…` with the prefix changed) and the intent's `client_secret`.
 //! The API answers cross-origin (`Access-Control-Allow-Origin: *`) as
-//! Stripe's does.
+//! Stripe's does. `POST /v1/payment_intents/:id/cancel` cancels an intent
+//! not yet paid (a paid one is refused with the intent in the error);
+//! `payment_method_types[]` takes `card` only, and not beside
+//! `automatic_payment_methods`.
 //!
 //! Webhooks: an account's endpoints ([`StripeFake::add_webhook_endpoint`])
 //! get `payment_intent.succeeded` and `payment_intent.payment_failed`
@@ -407,6 +410,10 @@ fn answer(inner: &mut Inner, req: &mut FakeRequest) -> (StatusCode, Value) {
             let id = (*id).to_owned();
             confirm::confirm(inner, &key, &id, req)
         }
+        ("POST", ["v1", "payment_intents", id, "cancel"]) => {
+            let id = (*id).to_owned();
+            confirm::cancel(inner, &key, &id, req)
+        }
         ("GET", ["v1", "payment_intents", id]) => match inner.intents.get(*id) {
             Some((owner, pi)) if *owner == key => (StatusCode::OK, pi.clone()),
             _ => {
@@ -488,6 +495,7 @@ fn validate(raw: &[(String, String)]) -> Result<Create, (StatusCode, Value)> {
                 | "confirm"
                 | "off_session"
                 | "automatic_payment_methods[enabled]"
+                | "payment_method_types[]"
         ) || (k.starts_with("metadata[") && k.ends_with(']'))
     };
     if let Some(unknown) = params.keys().find(|k| !known(k)) {
@@ -574,6 +582,23 @@ fn validate(raw: &[(String, String)]) -> Result<Create, (StatusCode, Value)> {
     let confirm = boolean(&params, "confirm")?.unwrap_or(false);
     let off_session = boolean(&params, "off_session")?.unwrap_or(false);
     let automatic_payment_methods = boolean(&params, "automatic_payment_methods[enabled]")?;
+    match params.get("payment_method_types[]") {
+        Some(_) if automatic_payment_methods.is_some() => {
+            return Err(invalid_request(
+                "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.".into(),
+                None,
+                Some("payment_method_types"),
+            ));
+        }
+        Some(&kind) if kind != "card" => {
+            return Err(invalid_request(
+                format!("The payment method type \"{kind}\" is invalid. The fake knows only card."),
+                Some("parameter_invalid_empty"),
+                Some("payment_method_types"),
+            ));
+        }
+        _ => {}
+    }
     if off_session && !confirm {
         return Err(invalid_request(
             "off_session can only be set when confirm is true.".into(),

@@ -3,9 +3,10 @@
 //! page then waits for Stripe's webhook to record the payment.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mpanel_domain::identity::Permission;
+use mpanel_services::ServiceError;
 use mpanel_services::billing::card_payment;
 use mpanel_services::billing::invoices::{self, InvoiceView};
 use mpanel_services::billing::stripe::StripeInBrowser;
@@ -34,10 +35,12 @@ pub async fn pay(
     let id = super::invoices::visible(&viewer, &raw).await?;
     viewer.require(Permission::InvoicesPay)?;
     let invoice = invoices::get(&viewer, id).await?;
-    if invoice.amount_due_minor <= 0 {
+    if !super::invoices::payable(&invoice) {
         return Ok(Redirect::to(&format!("/invoices/{id}")).into_response());
     }
-    let started = card_payment::start(&viewer, &state.stripe, id).await?;
+    let started = card_payment::start(&viewer, &state.stripe, id)
+        .await
+        .map_err(unavailable)?;
     let browser = state.stripe.browser();
     let data = PayPage {
         amount_minor: started.intent.amount_minor,
@@ -57,6 +60,25 @@ pub async fn pay(
             .insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     Ok(res)
+}
+
+/// Stripe down or refusing: said in the customer's words (Stripe's own
+/// message, which may name the provider's key, goes to the log).
+fn unavailable(err: ServiceError) -> PageError {
+    match err {
+        ServiceError::Busy => PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Card payments cannot be taken right now: Stripe could not be reached. Please try again in a few minutes.",
+        ),
+        ServiceError::Conflict(message) if message.starts_with("Stripe refused") => {
+            tracing::warn!(%message, "Stripe refused a card payment's intent");
+            PageError::new(
+                StatusCode::CONFLICT,
+                "Card payments cannot be taken for this invoice right now. Please contact us, or pay by bank transfer.",
+            )
+        }
+        other => other.into(),
+    }
 }
 
 /// The console's CSP with Stripe.js's sources added, as Stripe's guide

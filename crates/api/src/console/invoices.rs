@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use axum::Form;
 use axum::extract::{Path, Query};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use mpanel_domain::InvoiceId;
 use mpanel_domain::billing::payment::{CreditDisposition, PaymentProvider};
@@ -95,19 +96,32 @@ struct InvoicePage {
     notice: Option<Notice>,
     /// A card payment is offered (Stripe is set up, something is due).
     may_pay_card: bool,
-    /// Back from Stripe: the page follows the invoice until Stripe's
-    /// webhook records the payment (the number of the next look, capped).
-    waiting_for_stripe: Option<u32>,
-    /// Back from Stripe, and the invoice is paid.
-    paid_now: bool,
+    /// Back from Stripe's payment page: what the page says of it.
+    card: CardState,
 }
 
-/// Back from Stripe's payment page: `?paying=1`, and the how-many-th look
-/// at the invoice this is.
+/// Back from Stripe's payment page (`?paying=1`, with Stripe's
+/// `redirect_status`), and the how-many-th look at the invoice this is.
 #[derive(Deserialize, Default)]
 pub struct Paying {
     paying: Option<String>,
     n: Option<u32>,
+    redirect_status: Option<String>,
+}
+
+/// A card payment as the invoice's page tells it.
+#[derive(Serialize, PartialEq)]
+#[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
+enum CardState {
+    None,
+    /// Stripe's webhook is awaited; the page looks again (`next`).
+    Waiting {
+        next: u32,
+    },
+    /// Looked long enough: the payment may still come.
+    GaveUp,
+    /// Stripe said the payment failed (a 3-D Secure check, say).
+    Failed,
 }
 
 /// Looks at an invoice whose card payment Stripe has yet to report: two
@@ -120,21 +134,29 @@ pub async fn show(
     Path(raw): Path<String>,
     Query(done): Query<Done>,
     Query(paying): Query<Paying>,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let id = visible(&viewer, &raw).await?;
     let invoice = invoices::get(&viewer, id).await?;
     let allowed = |s: &str| invoice.allowed_transitions.contains(&s);
-    let payable = invoice.amount_due_minor > 0 && (allowed("PAID") || allowed("PARTIALLY_PAID"));
+    let payable = payable(&invoice);
+    if paying.paying.is_some() && invoice.status == "PAID" {
+        // Paid while the page looked: shown afresh, with thanks.
+        let to = format!("/invoices/{id}?done=card_paid");
+        return Ok(if headers.contains_key("hx-request") {
+            ([("hx-redirect", to)], "").into_response()
+        } else {
+            Redirect::to(&to).into_response()
+        });
+    }
+    let card = card_state(&paying, payable);
     let may_pay_card = payable
+        && matches!(card, CardState::None | CardState::Failed)
         && viewer.may(Permission::InvoicesPay)
         && card_payment::publishable_key(&viewer).await?.is_some();
-    let look = paying.n.unwrap_or(0);
-    let waiting_for_stripe =
-        (paying.paying.is_some() && payable && look < MAX_LOOKS).then_some(look + 1);
     let data = InvoicePage {
-        paid_now: paying.paying.is_some() && invoice.status == "PAID",
         may_pay_card,
-        waiting_for_stripe,
+        card,
         amount_due: major(invoice.amount_due_minor, &invoice.currency),
         may_pay: viewer.may(Permission::PaymentsWrite) && payable,
         may_void: viewer.may(Permission::InvoicesWrite) && allowed("VOID"),
@@ -155,6 +177,23 @@ pub async fn show(
             .unwrap_or_else(|| "draft".into())
     );
     page(&viewer, "/invoices", &title, "invoice.html", data)
+}
+
+/// Whether something is owed on the invoice and it can still be paid.
+pub(super) fn payable(invoice: &InvoiceView) -> bool {
+    let allowed = |s: &str| invoice.allowed_transitions.contains(&s);
+    invoice.amount_due_minor > 0 && (allowed("PAID") || allowed("PARTIALLY_PAID"))
+}
+
+fn card_state(paying: &Paying, payable: bool) -> CardState {
+    let look = paying.n.unwrap_or(0);
+    match (&paying.paying, paying.redirect_status.as_deref()) {
+        (None, _) => CardState::None,
+        _ if !payable => CardState::None,
+        (_, Some("failed")) => CardState::Failed,
+        _ if look >= MAX_LOOKS => CardState::GaveUp,
+        _ => CardState::Waiting { next: look + 1 },
+    }
 }
 
 /// `GET /invoices/{id}/pdf`.

@@ -182,6 +182,7 @@ impl Done {
         let text = match self.done.as_deref()? {
             "payment_recorded" => "The payment is recorded.",
             "note_added" => "The note is kept.",
+            "card_paid" => "Thank you: your payment is received.",
             "product_created" => "The product is created. Give it a price so it can be ordered.",
             "price_added" => "The price is added.",
             "job_retried" => "The job is queued again.",

@@ -252,3 +252,130 @@ async fn stripe_outages_are_a_retryable_503_and_a_paid_invoice_gets_no_intent() 
         "invalid_transition"
     );
 }
+
+/// Stripe.js confirming `pi` with a test card, as the customer's browser
+/// does.
+async fn confirm_in_browser(app: &TestApp, intent: &Value, card: &str) -> u16 {
+    let id = intent["payment_intent_id"].as_str().unwrap();
+    let form = [
+        ("key", "pk_test_abc"),
+        ("client_secret", intent["client_secret"].as_str().unwrap()),
+        ("payment_method", card),
+    ];
+    reqwest::Client::new()
+        .post(format!(
+            "{}/v1/payment_intents/{id}/confirm",
+            app.stripe.base_url()
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(form).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// One open intent per invoice: a declined card is tried again on the
+/// same intent; when the amount due changes the old intent is canceled
+/// (a tab left open cannot charge it); a payment going through stops a
+/// second one.
+#[tokio::test]
+async fn an_invoice_keeps_one_open_intent_and_cancels_one_for_an_old_amount() {
+    let app = TestApp::start().await;
+    let admin = billing_admin(&app, "acme").await;
+    put_settings(
+        &app,
+        &admin,
+        json!({"stripe_secret_key": "sk_test_abc", "stripe_webhook_secret": WHSEC}),
+    )
+    .await;
+    let jane = customer(&app, &admin, "jane@example.de", "DE", None).await;
+    let inv = draft(
+        &app,
+        &admin,
+        json!({"customer_id": jane, "lines": [{"kind": "ITEM", "description": "Server", "quantity": "1", "unit_price": "49.90"}]}),
+    )
+    .await;
+    let id = inv["id"].as_str().unwrap().to_owned();
+    issue(&app, &admin, &id).await;
+    let intent_path = format!("/api/billing/invoices/{id}/stripe/payment-intent");
+    let ask = || async {
+        let res = app
+            .post_as(&admin.access_token, &intent_path, json!({}))
+            .await;
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.unwrap())
+    };
+    let creates = || {
+        app.stripe
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/payment_intents")
+            .count()
+    };
+
+    let (status, first) = ask().await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(
+        confirm_in_browser(&app, &first, "pm_card_chargeDeclined").await,
+        402
+    );
+    let (_, again) = ask().await;
+    assert_eq!(
+        again["payment_intent_id"], first["payment_intent_id"],
+        "the declined one again"
+    );
+    assert_eq!(creates(), 1);
+
+    // Part paid by bank transfer: the old intent is canceled, a new one
+    // asks for the rest.
+    let res = app
+        .post_as(
+            &admin.access_token,
+            &format!("/api/billing/invoices/{id}/pay"),
+            json!({"amount_minor": 990, "provider": "BANK_TRANSFER"}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let (status, second) = ask().await;
+    assert_eq!(status, 201, "{second}");
+    assert_ne!(second["payment_intent_id"], first["payment_intent_id"]);
+    assert_eq!(second["amount_minor"], 4000);
+    let old = app
+        .stripe
+        .intent(first["payment_intent_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(old["status"], "canceled");
+    assert_eq!(
+        confirm_in_browser(&app, &first, "pm_card_visa").await,
+        400,
+        "the old tab cannot pay"
+    );
+    let sent = app.stripe.requests();
+    let create = sent
+        .iter()
+        .rfind(|r| r.path == "/v1/payment_intents")
+        .unwrap();
+    assert_eq!(
+        create.idempotency_key.as_deref(),
+        Some(format!("mpanel-invoice-{id}-attempt-2-4000").as_str())
+    );
+
+    // Paid in the browser, Stripe's webhook not here yet: no second intent.
+    assert_eq!(confirm_in_browser(&app, &second, "pm_card_visa").await, 200);
+    let (status, problem) = ask().await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("going through"),
+        "{problem}"
+    );
+    assert_eq!(creates(), 2);
+    assert_eq!(
+        get_invoice(&app, &admin, &id).await["status"],
+        "PARTIALLY_PAID"
+    );
+}

@@ -407,6 +407,16 @@ async fn console_card_payment_page_is_the_customers_own_and_only_it_lets_stripe_
     )
     .await;
     assert!(!html.contains("hx-trigger"), "it stops asking: {html}");
+    assert!(html.contains("please do not pay again"), "{html}");
+    assert!(!html.contains(&pay), "no second payment offered: {html}");
+    let (_, html) = page(
+        &app,
+        &jane.access_token,
+        &format!("{invoice_page}?paying=1&redirect_status=failed"),
+    )
+    .await;
+    assert!(html.contains("The payment did not go through"), "{html}");
+    assert!(html.contains(&pay), "tried again: {html}");
 
     // Another customer, another tenant: not found; support: refused.
     let (status, _) = page(&app, &joe.access_token, &pay).await;

@@ -65,10 +65,7 @@ async fn stripe_client_creates_an_intent_with_stripes_form() {
         sent.param("metadata[tenant_id]"),
         Some(req.tenant_id.to_string().as_str())
     );
-    assert_eq!(
-        sent.param("automatic_payment_methods[enabled]"),
-        Some("true")
-    );
+    assert_eq!(sent.param("payment_method_types[]"), Some("card"));
     assert_eq!(sent.param("confirm"), None);
 
     // Read back, the intent carries our metadata.
@@ -197,7 +194,7 @@ async fn stripe_client_off_session_charges_succeed_or_decline() {
     assert_eq!(sent.param("confirm"), Some("true"));
     assert_eq!(sent.param("customer"), Some("cus_123"));
     assert_eq!(sent.param("payment_method"), Some("pm_card_visa"));
-    assert_eq!(sent.param("automatic_payment_methods[enabled]"), None);
+    assert_eq!(sent.param("payment_method_types[]"), None);
 
     req.payment_method = Some("pm_card_chargeDeclined".into());
     match client.create_payment_intent(KEY, "declined", &req).await {

@@ -94,7 +94,7 @@ fn console_customer_pays_an_invoice_by_card_through_stripe() {
     b.wait_until("the payment received", |b| {
         notice(b).contains("payment is received")
     });
-    assert!(b.url().contains("paying=1"), "{}", b.url());
+    assert!(b.url().contains("done=card_paid"), "{}", b.url());
     assert!(heading(&b).ends_with("paid"), "{}", heading(&b));
     b.check_accessibility();
     let invoice = panel.expect(200, &panel.admin, &route, None);

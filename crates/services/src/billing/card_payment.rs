@@ -32,7 +32,7 @@ pub async fn publishable_key(cx: &Context) -> Result<Option<String>, ServiceErro
 }
 
 /// Starts (or takes up again) paying invoice `id` by card: asking again
-/// for the same amount returns the same intent.
+/// returns the same intent while it is open for the amount due.
 pub async fn start(
     cx: &Context,
     stripe: &StripeClient,
@@ -42,11 +42,25 @@ pub async fn start(
     if cx.principal.role() == Role::Customer && !invoices::is_customers_own(cx, id).await? {
         return Err(ServiceError::missing("invoice")());
     }
-    let publishable_key = publishable_key(cx).await?.ok_or_else(|| {
+    let not_set_up = || {
         ServiceError::Conflict(
             "card payments are not set up: the provider has not given its Stripe keys".into(),
         )
-    })?;
+    };
+    let loaded = settings::load(&cx.store, cx.tenant_id()).await?;
+    let publishable_key = loaded
+        .settings
+        .stripe_publishable_key
+        .clone()
+        .ok_or_else(not_set_up)?;
+    let secret_key = loaded
+        .open_stripe_secret_key(&cx.store)?
+        .ok_or_else(not_set_up)?;
+    if is_live(&secret_key) != is_live(&publishable_key) {
+        return Err(ServiceError::Conflict(
+            "card payments are not set up: the provider's Stripe keys are one a test key, the other a live key".into(),
+        ));
+    }
     let intent = stripe_flow::create_payment_intent(cx, stripe, id).await?;
     let client_secret = intent
         .client_secret
@@ -57,4 +71,20 @@ pub async fn start(
         client_secret,
         publishable_key,
     })
+}
+
+/// Stripe's live keys say so (`sk_live_…`, `rk_live_…`, `pk_live_…`).
+fn is_live(key: &str) -> bool {
+    key.split('_').nth(1) == Some("live")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_live;
+
+    #[test]
+    fn live_and_test_keys_are_told_apart() {
+        assert!(is_live("sk_live_abc") && is_live("rk_live_abc") && is_live("pk_live_x"));
+        assert!(!is_live("sk_test_abc") && !is_live("pk_test_live_x"));
+    }
 }

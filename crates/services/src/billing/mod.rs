@@ -17,6 +17,7 @@ pub mod service_actions;
 pub mod settings;
 pub mod staff_orders;
 pub mod stripe;
+mod stripe_attempts;
 pub mod stripe_flow;
 pub mod subscriptions;
 pub mod usage;

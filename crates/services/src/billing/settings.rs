@@ -441,6 +441,20 @@ fn check_stripe_formats(update: &SettingsUpdate) -> Result<(), ServiceError> {
             "a Stripe webhook signing secret starts with whsec_",
         ));
     }
+    let live = |key: &str| key.split('_').nth(1) == Some("live");
+    if let (Some(secret), Some(public)) = (
+        update
+            .stripe_secret_key
+            .as_deref()
+            .filter(|k| !k.is_empty()),
+        update.settings.stripe_publishable_key.as_deref(),
+    ) && live(secret) != live(public)
+    {
+        return Err(ServiceError::invalid(
+            "stripe_publishable_key",
+            "the publishable key and the secret key are one a test key, the other a live key",
+        ));
+    }
     Ok(())
 }
 

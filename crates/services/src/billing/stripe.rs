@@ -59,7 +59,9 @@ pub struct PaymentIntentRequest {
     pub payment_method: Option<String>,
     /// Charge a saved payment method now, without the customer
     /// (`off_session=true`, `confirm=true`); otherwise the intent waits for
-    /// the customer (`automatic_payment_methods[enabled]=true`).
+    /// the customer to pay by card (`payment_method_types[]=card`: the
+    /// console offers "pay by card", and a card is settled or declined at
+    /// once, never left `processing` for days as a bank debit would be).
     pub off_session: bool,
 }
 
@@ -224,23 +226,49 @@ impl StripeClient {
         send(request).await
     }
 
+    /// `POST /v1/payment_intents/:id/cancel`: an intent no longer wanted
+    /// (the amount due changed) can no longer be paid.
+    pub async fn cancel_payment_intent(
+        &self,
+        secret_key: &str,
+        id: &str,
+    ) -> Result<PaymentIntent, StripeError> {
+        check_intent_id(id)?;
+        let request = self
+            .http
+            .post(format!("{}/v1/payment_intents/{id}/cancel", self.base_url))
+            .bearer_auth(secret_key)
+            .header("Idempotency-Key", format!("mpanel-cancel-{id}"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body("cancellation_reason=abandoned");
+        send(request).await
+    }
+
     /// `GET /v1/payment_intents/:id`.
     pub async fn retrieve_payment_intent(
         &self,
         secret_key: &str,
         id: &str,
     ) -> Result<PaymentIntent, StripeError> {
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(StripeError::Invalid(format!(
-                "{id:?} is not a PaymentIntent id"
-            )));
-        }
+        check_intent_id(id)?;
         let request = self
             .http
             .get(format!("{}/v1/payment_intents/{id}", self.base_url))
             .bearer_auth(secret_key);
         send(request).await
     }
+}
+
+fn check_intent_id(id: &str) -> Result<(), StripeError> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(StripeError::Invalid(format!(
+            "{id:?} is not a PaymentIntent id"
+        )));
+    }
+    Ok(())
 }
 
 /// The form Stripe expects for `req`.
@@ -271,7 +299,7 @@ fn form_body(req: &PaymentIntentRequest) -> Result<String, StripeError> {
         form.append_pair("off_session", "true")
             .append_pair("confirm", "true");
     } else {
-        form.append_pair("automatic_payment_methods[enabled]", "true");
+        form.append_pair("payment_method_types[]", "card");
     }
     Ok(form.finish())
 }
@@ -351,13 +379,25 @@ mod tests {
     }
 
     #[test]
+    fn stripe_js_comes_from_stripe_unless_a_stand_in_serves_the_api() {
+        let real = StripeClient::new(DEFAULT_BASE_URL).unwrap().browser();
+        assert_eq!(real.js_url, "https://js.stripe.com/v3/");
+        assert_eq!(real.connect_src, "https://api.stripe.com");
+        assert!(real.script_src.starts_with("https://js.stripe.com "));
+        assert!(real.frame_src.contains("https://hooks.stripe.com"));
+        let fake = StripeClient::new("http://127.0.0.1:9/").unwrap().browser();
+        assert_eq!(fake.js_url, "http://127.0.0.1:9/v3/");
+        assert_eq!(fake.script_src, "http://127.0.0.1:9");
+    }
+
+    #[test]
     fn the_form_carries_stripes_amount_and_lower_case_currency() {
         let body = form_body(&request("KWD", 1230)).unwrap();
         assert_eq!(
             body,
             "amount=1230&currency=kwd&metadata%5Binvoice_id%5D=inv_1\
              &metadata%5Btenant_id%5D=00000000-0000-0000-0000-000000000000\
-             &automatic_payment_methods%5Benabled%5D=true"
+             &payment_method_types%5B%5D=card"
         );
         assert!(matches!(
             form_body(&request("KWD", 1234)),

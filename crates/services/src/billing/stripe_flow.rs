@@ -22,7 +22,8 @@ use super::credit_notes::{self, CreditNoteInput};
 use super::invoices::balance;
 use super::payments;
 use super::settings;
-use super::stripe::{PaymentIntentRequest, StripeClient, StripeError};
+use super::stripe::{PaymentIntent, PaymentIntentRequest, StripeClient, StripeError};
+use super::stripe_attempts::{self, Attempt};
 use crate::actor::Change;
 use crate::{Actor, Context, ServiceError};
 
@@ -36,7 +37,7 @@ pub struct IntentCreated {
     pub status: String,
 }
 
-fn stripe_failure(err: StripeError) -> ServiceError {
+pub(super) fn stripe_failure(err: StripeError) -> ServiceError {
     match err {
         StripeError::Transient(_) => ServiceError::Busy,
         StripeError::Api { message, .. } => {
@@ -47,8 +48,10 @@ fn stripe_failure(err: StripeError) -> ServiceError {
 }
 
 /// `POST /api/billing/invoices/:id/stripe/payment-intent`: an intent for
-/// the amount due. The Stripe `Idempotency-Key` is the invoice id and the
-/// attempt: asking again for the same amount returns the same intent.
+/// the amount due. The invoice's latest intent is taken up again while
+/// Stripe holds it open for that amount (see [`super::stripe_attempts`]);
+/// a new one's Stripe `Idempotency-Key` is the invoice id, the attempt and
+/// the amount, so a retry whose answer was lost makes no second one.
 pub async fn create_payment_intent(
     cx: &Context,
     stripe: &StripeClient,
@@ -68,7 +71,14 @@ pub async fn create_payment_intent(
         )
     })?;
     let now = cx.now();
-    let (inv, due, attempt) = next_attempt(store, tenant, id).await?;
+    let (inv, due, latest) = stripe_attempts::open_invoice(store, tenant, id).await?;
+    let attempt = match latest {
+        None => 1,
+        Some(pi) => match stripe_attempts::take_up(cx, stripe, &key, &pi, due).await? {
+            Attempt::Again(intent) => return Ok(created(intent, due, inv.currency)),
+            Attempt::Next => pi.attempt + 1,
+        },
+    };
     let currency = Currency::parse(&inv.currency).map_err(ServiceError::internal_msg)?;
     let intent = stripe
         .create_payment_intent(
@@ -98,53 +108,17 @@ pub async fn create_payment_intent(
         status: intent.status.clone(),
     };
     save_intent(store, actor, &record, now).await?;
-    Ok(IntentCreated {
+    Ok(created(intent, due, inv.currency))
+}
+
+fn created(intent: PaymentIntent, due: i64, currency: String) -> IntentCreated {
+    IntentCreated {
         payment_intent_id: intent.id,
         client_secret: intent.client_secret,
         amount_minor: due,
-        currency: inv.currency,
+        currency,
         status: intent.status,
-    })
-}
-
-/// The open invoice, what it owes and which attempt an intent for that is
-/// (the latest one again while its amount is still due and it is live),
-/// read under the invoice's lock; the lock is let go before Stripe is
-/// called.
-async fn next_attempt(
-    store: &Store,
-    tenant: &TenantRecord,
-    id: InvoiceId,
-) -> Result<(InvoiceRecord, i64, i32), ServiceError> {
-    let mut tx = store.begin().await?;
-    let inv = tx
-        .invoice_for_update(tenant.id, id)
-        .await?
-        .ok_or_else(ServiceError::missing("invoice"))?;
-    if !matches!(
-        inv.status,
-        InvoiceStatus::Issued | InvoiceStatus::PartiallyPaid | InvoiceStatus::Overdue
-    ) {
-        return Err(ServiceError::Transition {
-            what: "invoice",
-            from: inv.status.as_str(),
-            to: InvoiceStatus::Paid.as_str(),
-            allowed: inv.status.next().iter().map(|s| s.as_str()).collect(),
-        });
     }
-    let due = balance(&inv).due();
-    let latest = tx.latest_payment_intent(tenant.id, id).await?;
-    let attempt = match &latest {
-        Some(pi)
-            if pi.amount_minor == due && !matches!(pi.status.as_str(), "canceled" | "failed") =>
-        {
-            pi.attempt
-        }
-        Some(pi) => pi.attempt + 1,
-        None => 1,
-    };
-    tx.commit().await?;
-    Ok((inv, due, attempt))
 }
 
 /// Keeps the intent Stripe made (so its webhook events are known), audited.

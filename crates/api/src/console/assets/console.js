@@ -35,26 +35,41 @@
   // reaches this page's code), Stripe confirms, then sends the browser
   // back to the invoice, which waits for Stripe's webhook.
   var card = document.getElementById("card-payment");
-  if (card && window.Stripe) {
-    var stripe = window.Stripe(card.dataset.publishableKey);
-    var elements = stripe.elements({ clientSecret: card.dataset.clientSecret });
-    elements.create("payment").mount("#payment-element");
-    var back = new URL(card.dataset.returnPath, window.location.href).toString();
-    card.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var button = card.querySelector("button[type=submit]");
-      var status = document.getElementById("card-status");
-      status.textContent = "Paying…";
-      stripe.confirmPayment({ elements: elements, confirmParams: { return_url: back } })
-        .then(function (result) {
-          if (result.error) {
-            status.textContent = result.error.message || "The card was not accepted.";
+  if (card) {
+    var status = document.getElementById("card-status");
+    var button = card.querySelector("button[type=submit]");
+    var unavailable = function () {
+      status.textContent = "Card payments cannot be taken right now. Please try again in a few minutes.";
+      button.disabled = true;
+    };
+    var stripe = null;
+    var elements = null;
+    try {
+      stripe = window.Stripe(card.dataset.publishableKey);
+      elements = stripe.elements({ clientSecret: card.dataset.clientSecret });
+      elements.create("payment").mount("#payment-element");
+    } catch (e) {
+      stripe = null;
+    }
+    if (!stripe) {
+      unavailable();
+    } else {
+      var back = new URL(card.dataset.returnPath, window.location.href).toString();
+      card.addEventListener("submit", function (event) {
+        event.preventDefault();
+        status.textContent = "Paying…";
+        stripe.confirmPayment({ elements: elements, confirmParams: { return_url: back } })
+          .then(function (result) {
+            if (result.error) {
+              status.textContent = result.error.message || "The card was not accepted.";
+              button.disabled = false;
+            }
+          })
+          .catch(function () {
+            status.textContent = "The payment could not be sent. Please try again.";
             button.disabled = false;
-          }
-        });
-    });
-  } else if (card) {
-    document.getElementById("card-status").textContent =
-      "Stripe could not be reached from this page. Try again in a moment.";
+          });
+      });
+    }
   }
 })();
