@@ -10,7 +10,7 @@ use mpanel_services::ServiceError;
 use mpanel_services::context::{Audited, Context};
 use mpanel_services::secret_box::SecretBox;
 use mpanel_store::Store;
-use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
+use mpanel_store::provisioning::{ResourceKind, ResourceQuery, ResourceRecord};
 use serde::Serialize;
 use serde_json::json;
 
@@ -58,6 +58,41 @@ pub async fn visible_zones(cx: &Context) -> Result<Vec<ZoneView>, ServiceError> 
     let mut all = zones(cx).await?;
     all.retain(|z| z.customer_id == own);
     Ok(all)
+}
+
+/// A page of the zones the caller may see (as [`visible_zones`]), newest
+/// first, the gone ones left out.
+pub async fn zones_page(
+    cx: &Context,
+    query: ResourceQuery<'_>,
+) -> Result<Vec<ZoneView>, ServiceError> {
+    let customer = if cx.principal.role().is_staff() {
+        cx.principal
+            .require(mpanel_domain::identity::Permission::HostingRead)?;
+        None
+    } else {
+        match mpanel_services::customers::own(cx).await? {
+            Some(own) => Some(own),
+            None => return Ok(Vec::new()),
+        }
+    };
+    let query = ResourceQuery {
+        customer,
+        without: Some(ResourceKind::DnsZone.gone()),
+        ..query
+    };
+    Ok(cx
+        .store
+        .resources_page(ResourceKind::DnsZone, cx.tenant_id(), &query)
+        .await?
+        .into_iter()
+        .map(|z| ZoneView {
+            id: z.id,
+            name: z.name,
+            status: z.status.as_str().to_owned(),
+            customer_id: z.customer_id,
+        })
+        .collect())
 }
 
 /// Whether the caller may see (and, `write`, change) the zone `name`:

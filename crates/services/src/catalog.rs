@@ -5,7 +5,7 @@ use mpanel_domain::catalog::{
     BillingModel, Currency, Period, PriceRequest, PriceRule, ProductStatus, UsagePricing, resolve,
 };
 use mpanel_domain::{PriceId, ProductId, TenantId};
-use mpanel_store::catalog::{ProductFields, ProductRecord};
+use mpanel_store::catalog::{ProductFields, ProductFilter, ProductRecord};
 use mpanel_store::{Store, StoreError};
 use serde_json::json;
 
@@ -105,12 +105,13 @@ pub async fn get_product(cx: &Context, id: ProductId) -> Result<ProductRecord, S
 /// The tenant's products, archived and hidden ones included (staff).
 pub async fn list_products(
     cx: &Context,
+    filter: ProductFilter,
     after: Option<ProductId>,
     limit: u32,
 ) -> Result<Vec<ProductRecord>, ServiceError> {
     Ok(cx
         .store
-        .list_products(cx.tenant_id(), false, after, limit)
+        .list_products(cx.tenant_id(), filter, after, limit)
         .await?)
 }
 
@@ -400,7 +401,11 @@ pub async fn public_offers(
     let mut products = Vec::new();
     let mut after = None;
     loop {
-        let page = store.list_products(tenant, true, after, 200).await?;
+        let storefront = ProductFilter {
+            public_only: true,
+            ..ProductFilter::default()
+        };
+        let page = store.list_products(tenant, storefront, after, 200).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         products.extend(page);

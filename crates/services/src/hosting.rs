@@ -10,7 +10,7 @@ use mpanel_domain::provisioning::{
 };
 use mpanel_domain::{CustomerId, JobId, ResourceId, SubscriptionId, TenantId};
 use mpanel_jobs::{JobOptions, enqueue};
-use mpanel_store::provisioning::{ResourceKind, ResourceRecord, SubscriptionRef};
+use mpanel_store::provisioning::{ResourceKind, ResourceQuery, ResourceRecord, SubscriptionRef};
 use mpanel_store::{Store, Tx};
 use serde::Serialize;
 use serde_json::json;
@@ -124,10 +124,40 @@ pub async fn list_hosting(
     cx: &Context,
     customer: Option<CustomerId>,
 ) -> Result<Vec<HostingAccountView>, ServiceError> {
-    let store = &cx.store;
-    let tenant = cx.tenant_id();
     let accounts = list(cx, ResourceKind::HostingAccount, customer).await?;
-    let mut usage = store.disk_usage_of(tenant, customer).await?;
+    with_usage(cx, accounts, customer).await
+}
+
+/// A page of the tenant's resources of `kind`, newest first.
+pub async fn page(
+    cx: &Context,
+    kind: ResourceKind,
+    query: &ResourceQuery<'_>,
+) -> Result<Vec<AccountView>, ServiceError> {
+    Ok(cx
+        .store
+        .resources_page(kind, cx.tenant_id(), query)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect())
+}
+
+/// A page of the tenant's hosting accounts with their disk use.
+pub async fn hosting_page(
+    cx: &Context,
+    query: &ResourceQuery<'_>,
+) -> Result<Vec<HostingAccountView>, ServiceError> {
+    let accounts = page(cx, ResourceKind::HostingAccount, query).await?;
+    with_usage(cx, accounts, query.customer).await
+}
+
+async fn with_usage(
+    cx: &Context,
+    accounts: Vec<AccountView>,
+    customer: Option<CustomerId>,
+) -> Result<Vec<HostingAccountView>, ServiceError> {
+    let mut usage = cx.store.disk_usage_of(cx.tenant_id(), customer).await?;
     Ok(accounts
         .into_iter()
         .map(|account| {

@@ -22,8 +22,8 @@ use mpanel_store::billing::InvoiceRecord;
 use mpanel_store::catalog::ProductRecord;
 use mpanel_store::domain_verifications::DomainVerification;
 use mpanel_store::orders::{
-    CustomerRecord, NewOrder, NewOrderItem, NewOrderStep, OrderItemRecord, OrderRecord,
-    OrderStepRecord,
+    CustomerRecord, NewOrder, NewOrderItem, NewOrderStep, OrderFilter, OrderItemRecord,
+    OrderRecord, OrderStepRecord,
 };
 use mpanel_store::{ActorType, NewUser, Store, TenantRecord, Tx, UserStatus};
 use serde::{Deserialize, Serialize};
@@ -934,12 +934,13 @@ pub struct OrderRows {
 /// The tenant's orders, newest first (staff).
 pub async fn list(
     cx: &Context,
+    filter: OrderFilter,
     before: Option<OrderId>,
     limit: u32,
 ) -> Result<Vec<OrderRecord>, ServiceError> {
     Ok(cx
         .store
-        .list_orders(cx.tenant_id(), None, before, limit)
+        .list_orders(cx.tenant_id(), filter, before, limit)
         .await?)
 }
 
@@ -964,7 +965,15 @@ pub async fn mine(
     };
     Ok(Some(
         cx.store
-            .list_orders(cx.tenant_id(), Some(customer), before, limit)
+            .list_orders(
+                cx.tenant_id(),
+                OrderFilter {
+                    customer: Some(customer),
+                    status: None,
+                },
+                before,
+                limit,
+            )
             .await?,
     ))
 }

@@ -342,6 +342,15 @@ impl Tx {
     }
 }
 
+/// Which products a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProductFilter {
+    /// Active public ones that are not archived (the storefront's).
+    pub public_only: bool,
+    pub status: Option<ProductStatus>,
+    pub category: Option<Category>,
+}
+
 impl Store {
     pub async fn product(
         &self,
@@ -361,19 +370,24 @@ impl Store {
         tx.prices_of(tenant, product).await
     }
 
-    /// A page of the tenant's products, oldest first; `public_only` keeps
-    /// active public ones that are not archived.
+    /// A page of the tenant's products, oldest first.
     pub async fn list_products(
         &self,
         tenant: TenantId,
-        public_only: bool,
+        filter: ProductFilter,
         after: Option<ProductId>,
         limit: u32,
     ) -> StoreResult<Vec<ProductRecord>> {
+        let ProductFilter {
+            public_only,
+            status,
+            category,
+        } = filter;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM products
              WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2)
                AND (NOT $3 OR ({PUBLIC}))
+               AND ($5 IS NULL OR status = $5) AND ($6 IS NULL OR category = $6)
              ORDER BY id LIMIT $4"
         ));
         let records = on_pool!(self.pool, |p| {
@@ -383,6 +397,8 @@ impl Store {
                 .bind(after.map(|a| a.as_uuid()))
                 .bind(public_only)
                 .bind(i64::from(limit))
+                .bind(status.map(|s| s.as_str()))
+                .bind(category.map(|c| c.as_str()))
                 .fetch_all(p)
                 .await?
             {

@@ -57,3 +57,15 @@ pub use tenants::TenantRecord;
 pub use tx::Tx;
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A `LIKE … ESCAPE '\'` pattern matching text that contains `s` in any
+/// case (compare with `lower(column)`): `%`, `_` and `\` in `s` are
+/// characters, not wildcards.
+pub fn contains_pattern(s: &str) -> String {
+    let escaped = s
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}

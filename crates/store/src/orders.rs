@@ -56,6 +56,13 @@ pub struct CustomerRecord {
     pub updated_at: OffsetDateTime,
 }
 
+/// Which orders a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    pub customer: Option<CustomerId>,
+    pub status: Option<OrderStatus>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderRecord {
     pub id: OrderId,
@@ -570,14 +577,7 @@ impl Store {
                     OR lower(coalesce(company, '')) LIKE $4 ESCAPE '\\')
              ORDER BY id LIMIT $3"
         ));
-        let pattern = search.map(|s| {
-            let escaped = s
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        let pattern = search.map(crate::contains_pattern);
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
@@ -613,17 +613,20 @@ impl Store {
         Ok(found)
     }
 
-    /// A page of orders, newest first, optionally of one customer.
+    /// A page of orders, newest first, optionally of one customer or in
+    /// one state.
     pub async fn list_orders(
         &self,
         tenant: TenantId,
-        customer: Option<CustomerId>,
+        filter: OrderFilter,
         before: Option<OrderId>,
         limit: u32,
     ) -> StoreResult<Vec<OrderRecord>> {
+        let OrderFilter { customer, status } = filter;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ORDER_COLUMNS} FROM orders
              WHERE tenant_id = $1 AND ($2 IS NULL OR customer_id = $2) AND ($3 IS NULL OR id < $3)
+               AND ($5 IS NULL OR status = $5)
              ORDER BY id DESC LIMIT $4"
         ));
         let found = on_pool!(self.pool, |p| {
@@ -633,6 +636,7 @@ impl Store {
                 .bind(customer.map(|c| c.as_uuid()))
                 .bind(before.map(|v| v.as_uuid()))
                 .bind(i64::from(limit))
+                .bind(status.map(|s| s.as_str()))
                 .fetch_all(p)
                 .await?
             {

@@ -14,6 +14,20 @@ use crate::error::parse_text;
 use crate::{Store, StoreResult, Tx};
 
 /// A resource provisioning made: a zone, a site or a mailbox.
+/// Which resources a page shows.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceQuery<'a> {
+    pub customer: Option<CustomerId>,
+    pub status: Option<ResourceStatus>,
+    /// All but those in this state (the gone ones).
+    pub without: Option<ResourceStatus>,
+    /// Part of the name (domain, zone or address), any case.
+    pub name_contains: Option<&'a str>,
+    /// Those created before this one (the page's cursor).
+    pub before: Option<ResourceId>,
+    pub limit: u32,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceRecord {
     pub id: ResourceId,
@@ -178,6 +192,43 @@ impl Store {
                 .bind(tenant.as_uuid())
                 .bind(customer.map(|v| v.as_uuid()))
                 .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+            {
+                out.push(resource_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// A page of the tenant's resources of `kind`, newest first, as
+    /// `query` narrows them.
+    pub async fn resources_page(
+        &self,
+        kind: ResourceKind,
+        tenant: TenantId,
+        query: &ResourceQuery<'_>,
+    ) -> StoreResult<Vec<ResourceRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM ({}) r
+             WHERE tenant_id = $1 AND ($2 IS NULL OR customer_id = $2) AND ($3 IS NULL OR status = $3)
+               AND ($4 IS NULL OR lower(name) LIKE $4 ESCAPE '\\') AND ($5 IS NULL OR id < $5)
+               AND ($7 IS NULL OR status <> $7)
+             ORDER BY id DESC LIMIT $6",
+            kind.select()
+        ));
+        let pattern = query.name_contains.map(crate::contains_pattern);
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(query.customer.map(|v| v.as_uuid()))
+                .bind(query.status.map(|s| s.as_str()))
+                .bind(pattern.as_deref())
+                .bind(query.before.map(|v| v.as_uuid()))
+                .bind(i64::from(query.limit))
+                .bind(query.without.map(|s| s.as_str()))
                 .fetch_all(p)
                 .await?
             {

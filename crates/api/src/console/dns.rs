@@ -10,6 +10,7 @@ use mpanel_provision::records::{self, Editor, ZoneView};
 use mpanel_services::ServiceError;
 use serde::{Deserialize, Serialize};
 
+use super::listing::{Listed, ResourceFilter};
 use super::session::{Viewer, url_encode};
 use super::view::{PageError, page};
 use super::{Done, Notice};
@@ -18,18 +19,23 @@ use crate::AppState;
 #[derive(Serialize)]
 struct ZonesPage {
     zones: Vec<ZoneView>,
+    next_href: Option<String>,
+    q: String,
 }
 
-/// `GET /dns`.
-pub async fn zones(viewer: Viewer) -> Result<Response, PageError> {
-    let zones = records::visible_zones(&viewer).await?;
-    page(
-        &viewer,
-        "/dns",
-        "DNS",
-        "dns_zones.html",
-        ZonesPage { zones },
-    )
+/// `GET /dns`, searched by name.
+pub async fn zones(viewer: Viewer, listed: Listed<ResourceFilter>) -> Result<Response, PageError> {
+    let Listed { listing, links } = listed;
+    let paging = &listing.paging;
+    let query = listing.filter.query(None, paging.after()?, paging.fetch());
+    let fetched = records::zones_page(&viewer, query).await?;
+    let found = paging.page(fetched, |z| z.id.to_string(), |z| z);
+    let data = ZonesPage {
+        next_href: links.next_href(found.next_cursor.as_deref()),
+        zones: found.items,
+        q: links.value("q"),
+    };
+    page(&viewer, "/dns", "DNS", "dns_zones.html", data)
 }
 
 #[derive(Serialize)]

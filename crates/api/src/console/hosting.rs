@@ -10,6 +10,7 @@ use mpanel_services::hosting::{self, AccountView, Action, HostingAccountView};
 use mpanel_store::provisioning::ResourceKind;
 use serde::{Deserialize, Serialize};
 
+use super::listing::{Listed, ResourceFilter};
 use super::session::Viewer;
 use super::view::{PageError, fragment, page};
 use super::{Done, Notice, confirm};
@@ -17,19 +18,26 @@ use super::{Done, Notice, confirm};
 #[derive(Serialize)]
 struct HostingPage {
     accounts: Vec<HostingAccountView>,
+    next_href: Option<String>,
+    status: String,
+    q: String,
 }
 
 /// `GET /hosting`: staff only (a customer's services are on `/`).
-pub async fn list(viewer: Viewer) -> Result<Response, PageError> {
+pub async fn list(viewer: Viewer, listed: Listed<ResourceFilter>) -> Result<Response, PageError> {
     viewer.require(Permission::HostingRead)?;
-    let accounts = hosting::list_hosting(&viewer, None).await?;
-    page(
-        &viewer,
-        "/hosting",
-        "Hosting",
-        "hosting.html",
-        HostingPage { accounts },
-    )
+    let Listed { listing, links } = listed;
+    let paging = &listing.paging;
+    let query = listing.filter.query(None, paging.after()?, paging.fetch());
+    let fetched = hosting::hosting_page(&viewer, &query).await?;
+    let found = paging.page(fetched, |a| a.account.id.to_string(), |a| a);
+    let data = HostingPage {
+        next_href: links.next_href(found.next_cursor.as_deref()),
+        accounts: found.items,
+        status: links.value("status"),
+        q: links.value("q"),
+    };
+    page(&viewer, "/hosting", "Hosting", "hosting.html", data)
 }
 
 /// The account, if the viewer may see it.

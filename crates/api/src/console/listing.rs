@@ -5,6 +5,10 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use mpanel_domain::provisioning::ResourceStatus;
+use mpanel_domain::{CustomerId, ResourceId};
+use mpanel_store::provisioning::ResourceQuery;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::view::PageError;
@@ -71,5 +75,35 @@ impl<F: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Listed<F> {
                 path: parts.uri.path().to_owned(),
             },
         })
+    }
+}
+
+/// `?status=…&q=…` on a list of hosting accounts or DNS zones.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceFilter {
+    #[serde(default, deserialize_with = "crate::query::from_str_opt")]
+    status: Option<ResourceStatus>,
+    /// Part of the domain or zone name.
+    #[serde(default)]
+    q: Option<String>,
+}
+
+impl ResourceFilter {
+    /// The store's query for one page of these.
+    pub fn query(
+        &self,
+        customer: Option<CustomerId>,
+        before: Option<ResourceId>,
+        limit: u32,
+    ) -> ResourceQuery<'_> {
+        ResourceQuery {
+            customer,
+            status: self.status,
+            without: None,
+            name_contains: self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()),
+            before,
+            limit,
+        }
     }
 }

@@ -3,21 +3,14 @@
 use axum::response::{IntoResponse, Response};
 use mpanel_domain::identity::Permission;
 use mpanel_domain::{CustomerId, OrderId};
-use mpanel_services::{customer_notes, customers, orders};
+use mpanel_services::{customer_notes, customers};
 use serde::Serialize;
 
 use super::listing::Listed;
 use super::session::Viewer;
 use super::view::{PageError, page};
-use crate::query::NoFilter;
 use crate::routes::customers::{CustomerFilter, CustomerNoteView, CustomerView, list_for};
-use crate::routes::orders::{OrderView, summary};
-
-#[derive(Serialize)]
-struct ListPage<T> {
-    items: Vec<T>,
-    next_href: Option<String>,
-}
+use crate::routes::orders::{OrderListFilter, OrderView};
 
 #[derive(Serialize)]
 struct CustomersPage {
@@ -43,16 +36,29 @@ pub async fn customers(
     page(&viewer, "/customers", "Customers", "customers.html", data)
 }
 
-/// `GET /orders`.
-pub async fn orders(viewer: Viewer, listed: Listed<NoFilter>) -> Result<Response, PageError> {
+#[derive(Serialize)]
+struct OrdersPage {
+    items: Vec<OrderView>,
+    next_href: Option<String>,
+    status: String,
+    customer_id: String,
+}
+
+/// `GET /orders`, filtered by state and customer.
+pub async fn orders(
+    viewer: Viewer,
+    listed: Listed<OrderListFilter>,
+) -> Result<Response, PageError> {
     viewer.require(Permission::OrdersRead)?;
     let Listed { listing, links } = listed;
-    let paging = &listing.paging;
-    let fetched = orders::list(&viewer, paging.after::<OrderId>()?, paging.fetch()).await?;
-    let found = paging.page(fetched, |o| o.id.to_string(), summary);
-    let data: ListPage<OrderView> = ListPage {
+    let status = links.value("status");
+    let customer_id = links.value("customer_id");
+    let found = crate::routes::orders::list_for(&viewer, listing).await?;
+    let data = OrdersPage {
         next_href: links.next_href(found.next_cursor.as_deref()),
         items: found.items,
+        status,
+        customer_id,
     };
     page(&viewer, "/orders", "Orders", "orders.html", data)
 }

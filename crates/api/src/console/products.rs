@@ -18,8 +18,9 @@ use super::listing::Listed;
 use super::session::Viewer;
 use super::view::{PageError, page};
 use super::{Done, Notice};
-use crate::query::NoFilter;
-use crate::routes::catalog::{PriceView, ProductBody, ProductView, fields};
+use crate::routes::catalog::{
+    PriceView, ProductBody, ProductListFilter, ProductView, fields, list_for,
+};
 use crate::routes::public_catalog::ForgetOnDrop;
 
 use super::amount::{self, unprocessable as invalid};
@@ -29,20 +30,26 @@ struct ProductsPage {
     products: Vec<ProductView>,
     next_href: Option<String>,
     may_write: bool,
+    status: String,
+    category: String,
 }
 
 /// `GET /products`.
-pub async fn list(viewer: Viewer, listed: Listed<NoFilter>) -> Result<Response, PageError> {
+pub async fn list(
+    viewer: Viewer,
+    listed: Listed<ProductListFilter>,
+) -> Result<Response, PageError> {
     viewer.require(Permission::CatalogRead)?;
     let Listed { listing, links } = listed;
-    let paging = &listing.paging;
-    let fetched =
-        catalog::list_products(&viewer, paging.after::<ProductId>()?, paging.fetch()).await?;
-    let found = paging.page(fetched, |p| p.id.to_string(), ProductView::from);
+    let status = links.value("status");
+    let category = links.value("category");
+    let found = list_for(&viewer, listing).await?;
     let data = ProductsPage {
         next_href: links.next_href(found.next_cursor.as_deref()),
         products: found.items,
         may_write: viewer.may(Permission::CatalogWrite),
+        status,
+        category,
     };
     page(&viewer, "/products", "Products", "products.html", data)
 }

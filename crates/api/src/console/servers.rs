@@ -1,10 +1,11 @@
 //! The platform's servers with their last health check (the operator's).
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use mpanel_domain::identity::Permission;
+use mpanel_domain::provisioning::ServerRole;
 use mpanel_services::servers::{self, ServerView};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::session::Viewer;
 use super::view::{PageError, page};
@@ -13,17 +14,34 @@ use crate::AppState;
 #[derive(Serialize)]
 struct ServersPage {
     servers: Vec<ServerView>,
+    role: String,
 }
 
-/// `GET /servers`.
-pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+/// `?role=WEB`: one role's servers.
+#[derive(Deserialize)]
+pub struct RoleFilter {
+    #[serde(default, deserialize_with = "crate::query::from_str_opt")]
+    role: Option<ServerRole>,
+}
+
+/// `GET /servers`: the whole inventory (a provider's fleet, not paged),
+/// or one role's.
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(filter): Query<RoleFilter>,
+) -> Result<Response, PageError> {
     viewer.require(Permission::ServersRead)?;
-    let servers = servers::list(&viewer, state.secrets.as_ref(), None).await?;
+    let servers = servers::list(&viewer, state.secrets.as_ref(), filter.role).await?;
+    let role = filter
+        .role
+        .map(|r| r.as_str().to_owned())
+        .unwrap_or_default();
     page(
         &viewer,
         "/servers",
         "Servers",
         "servers.html",
-        ServersPage { servers },
+        ServersPage { servers, role },
     )
 }

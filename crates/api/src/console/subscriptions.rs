@@ -90,7 +90,7 @@ pub async fn show(
             SubscriptionStatus::Active | SubscriptionStatus::Suspended
         );
     let plans = if changeable && viewer.may(Permission::CatalogRead) {
-        catalog::list_products(&viewer, None, 200)
+        catalog::list_products(&viewer, Default::default(), None, 200)
             .await?
             .into_iter()
             .filter(|p| p.id != s.product_id && p.archived_at.is_none())

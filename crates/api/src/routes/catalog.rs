@@ -11,14 +11,14 @@ use mpanel_domain::catalog::{
 use mpanel_domain::{PriceId, ProductId, TenantId};
 use mpanel_services::Context;
 use mpanel_services::catalog::{self, PriceInput};
-use mpanel_store::catalog::{ProductFields, ProductRecord};
+use mpanel_store::catalog::{ProductFields, ProductFilter, ProductRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Ctx, perm};
 use crate::problem::codes;
-use crate::query::{self, ApiQuery, Listing, NoFilter, Page, PageParams};
+use crate::query::{self, ApiQuery, Listing, Page, PageParams};
 use crate::{ApiJson, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -211,21 +211,42 @@ fn price_input(body: PriceBody) -> Result<PriceInput, Problem> {
     })
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ProductListFilter {
+    #[serde(default, deserialize_with = "query::from_str_opt")]
+    #[param(value_type = Option<String>, pattern = "^(ACTIVE|INACTIVE|DEPRECATED)$")]
+    pub status: Option<ProductStatus>,
+    #[serde(default, deserialize_with = "query::from_str_opt")]
+    #[param(value_type = Option<String>, pattern = "^(CLOUDPOD|HOSTING|ADDON|EMAIL|DOMAIN|SECURITY|BACKUP|SUPPORT|OTHER)$")]
+    pub category: Option<Category>,
+}
+
 /// The tenant's products, oldest first.
-#[utoipa::path(get, path = "/api/billing/products", tag = "catalog", params(PageParams),
+#[utoipa::path(get, path = "/api/billing/products", tag = "catalog", params(PageParams, ProductListFilter),
     security(("bearer" = ["CATALOG_READ"])),
     responses((status = 200, description = "A page of products", body = Page<ProductView>)))]
 pub async fn list(
     cx: Ctx<perm::CatalogRead>,
-    list: Listing<NoFilter>,
+    list: Listing<ProductListFilter>,
 ) -> Result<Json<Page<ProductView>>, Problem> {
+    Ok(Json(list_for(&cx, list).await?))
+}
+
+/// A page of products, for the API and the console.
+pub(crate) async fn list_for(
+    cx: &mpanel_services::Context,
+    list: Listing<ProductListFilter>,
+) -> Result<Page<ProductView>, Problem> {
     let paging = &list.paging;
-    let fetched = catalog::list_products(&cx, paging.after()?, paging.fetch()).await?;
-    Ok(Json(paging.page(
-        fetched,
-        |p| p.id.to_string(),
-        ProductView::from,
-    )))
+    let filter = ProductFilter {
+        public_only: false,
+        status: list.filter.status,
+        category: list.filter.category,
+    };
+    let fetched = catalog::list_products(cx, filter, paging.after()?, paging.fetch()).await?;
+    Ok(paging.page(fetched, |p| p.id.to_string(), ProductView::from))
 }
 
 /// Create a product.

@@ -8,15 +8,15 @@ use axum::response::{IntoResponse, Response};
 use mpanel_domain::jobs::JobState;
 use mpanel_domain::orders::OrderStatus;
 use mpanel_domain::orders::domain_control::{VerificationMethod, VerificationStatus};
-use mpanel_domain::{OrderId, SubscriptionId};
+use mpanel_domain::{CustomerId, OrderId, SubscriptionId};
 use mpanel_services::Context;
 use mpanel_services::orders::{self, OrderRows};
 use mpanel_store::domain_verifications::DomainVerification;
-use mpanel_store::orders::{OrderItemRecord, OrderRecord, OrderStepRecord};
-use serde::Serialize;
+use mpanel_store::orders::{OrderFilter, OrderItemRecord, OrderRecord, OrderStepRecord};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::{Ctx, perm};
 use crate::idempotency::{self, Start};
@@ -271,17 +271,40 @@ fn view_of(
     view
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct OrderListFilter {
+    #[serde(default, deserialize_with = "query::from_str_opt")]
+    #[param(value_type = Option<String>, pattern = "^(PENDING_PAYMENT|PAID)$")]
+    pub status: Option<OrderStatus>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub customer_id: Option<CustomerId>,
+}
+
 /// The tenant's orders, newest first.
-#[utoipa::path(get, path = "/api/orders", tag = "orders", params(PageParams),
+#[utoipa::path(get, path = "/api/orders", tag = "orders", params(PageParams, OrderListFilter),
     security(("bearer" = ["ORDERS_READ"])),
     responses((status = 200, description = "A page of orders", body = Page<OrderView>)))]
 pub async fn list(
     cx: Ctx<perm::OrdersRead>,
-    list: Listing<NoFilter>,
+    list: Listing<OrderListFilter>,
 ) -> Result<Json<Page<OrderView>>, Problem> {
+    Ok(Json(list_for(&cx, list).await?))
+}
+
+/// A page of orders, for the API and the console.
+pub(crate) async fn list_for(
+    cx: &mpanel_services::Context,
+    list: Listing<OrderListFilter>,
+) -> Result<Page<OrderView>, Problem> {
     let paging = &list.paging;
-    let fetched = orders::list(&cx, paging.after::<OrderId>()?, paging.fetch()).await?;
-    Ok(Json(paging.page(fetched, |o| o.id.to_string(), summary)))
+    let filter = OrderFilter {
+        customer: list.filter.customer_id,
+        status: list.filter.status,
+    };
+    let fetched = orders::list(cx, filter, paging.after::<OrderId>()?, paging.fetch()).await?;
+    Ok(paging.page(fetched, |o| o.id.to_string(), summary))
 }
 
 /// One order, with each item's provisioning steps.

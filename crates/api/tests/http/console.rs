@@ -542,3 +542,192 @@ async fn console_customers_are_searched_and_noted() {
     let kept: Value = res.json().await.unwrap();
     assert_eq!(kept["items"].as_array().unwrap().len(), 1, "{kept}");
 }
+
+/// Every list filters and pages: products by state and category, orders
+/// by state and customer, hosting accounts by state and domain, zones by
+/// name, servers by role.
+#[tokio::test]
+async fn console_lists_filter_and_page() {
+    use mpanel_store::provisioning::{ResourceKind, ResourceRecord};
+    let app = TestApp::start().await;
+    let admin = app
+        .account("alpha", "admin@alpha.test", Role::TenantAdmin)
+        .await;
+    let operator = app
+        .account("alpha", "ops@alpha.test", Role::SuperAdmin)
+        .await;
+    let mut first_product = String::new();
+    for (slug, status, category) in [
+        ("web-a", "ACTIVE", "HOSTING"),
+        ("web-b", "INACTIVE", "HOSTING"),
+        ("mail-a", "ACTIVE", "EMAIL"),
+    ] {
+        let p = created(
+            app.post_as(
+                &admin.access_token,
+                "/api/billing/products",
+                json!({"name": slug, "slug": slug, "category": category, "billing_model": "RECURRING",
+                    "status": status, "visibility": "PUBLIC"}),
+            )
+            .await,
+        )
+        .await;
+        if first_product.is_empty() {
+            first_product = p["id"].as_str().unwrap().to_owned();
+        }
+    }
+    let (_, html) = page(&app, &admin.access_token, "/products?status=INACTIVE").await;
+    assert!(
+        html.contains("web-b") && !html.contains(">web-a<"),
+        "{html}"
+    );
+    let (_, html) = page(&app, &admin.access_token, "/products?category=EMAIL").await;
+    assert!(html.contains("mail-a") && !html.contains("web-b"), "{html}");
+    let res = app
+        .get_as(
+            &admin.access_token,
+            "/api/billing/products?status=ACTIVE&category=HOSTING",
+        )
+        .await;
+    let found: Value = res.json().await.unwrap();
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    let res = app
+        .get_as(&admin.access_token, "/api/billing/products?status=SOLD")
+        .await;
+    assert_eq!(res.status(), 422);
+
+    // Two orders, one paid: filtered by state and by customer.
+    created(
+        app.post_as(
+            &admin.access_token,
+            &format!("/api/billing/products/{first_product}/prices"),
+            json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 500}),
+        )
+        .await,
+    )
+    .await;
+    let mut placed = Vec::new();
+    for (key, email, paid) in [
+        ("o-1", "one@example.org", false),
+        ("o-2", "two@example.org", true),
+    ] {
+        let mut body = json!({"customer": {"email": email, "name": "C", "country": "DE"},
+            "items": [{"product_id": first_product, "period": "MONTHLY", "domain": format!("{key}.example")}],
+            "currency": "EUR"});
+        if paid {
+            body["payment"] = json!({"status": "PAID", "provider": "BANK_TRANSFER", "reference": key,
+                "amount_minor": 500});
+        }
+        let res = app
+            .post_order("alpha", &app.webhook_secret("alpha"), key, &body)
+            .await;
+        assert_eq!(res.status(), 201);
+        placed.push(res.json::<Value>().await.unwrap());
+    }
+    let res = app
+        .get_as(&admin.access_token, "/api/orders?status=PAID")
+        .await;
+    let found: Value = res.json().await.unwrap();
+    let ids: Vec<_> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].clone())
+        .collect();
+    assert_eq!(ids, [placed[1]["order_id"].clone()], "{found}");
+    let customer = placed[0]["customer_id"].as_str().unwrap();
+    let (_, html) = page(
+        &app,
+        &admin.access_token,
+        &format!("/orders?customer_id={customer}"),
+    )
+    .await;
+    let first = placed[0]["order_id"].as_str().unwrap();
+    let second = placed[1]["order_id"].as_str().unwrap();
+    let link = |id: &str| format!("/orders/{id}");
+    assert!(
+        html.contains(&link(first)) && !html.contains(&link(second)),
+        "{html}"
+    );
+
+    // Sites and zones: three of each, a page of two, then the rest.
+    let now = app.clock_now();
+    let server_id = app.web_server("web-1").await;
+    let subscription: mpanel_domain::SubscriptionId = placed[0]["items"][0]["subscription_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (i, name) in ["shop.example", "blog.example", "old.example"]
+        .iter()
+        .enumerate()
+    {
+        let status = if i == 2 {
+            mpanel_domain::provisioning::ResourceStatus::Suspended
+        } else {
+            mpanel_domain::provisioning::ResourceStatus::Active
+        };
+        for (kind, name) in [
+            (ResourceKind::HostingAccount, name.to_string()),
+            (ResourceKind::DnsZone, format!("{name}.")),
+        ] {
+            let r = ResourceRecord {
+                id: mpanel_domain::ResourceId::new(),
+                tenant_id: admin.tenant_id,
+                customer_id: customer.parse().unwrap(),
+                subscription_id: subscription,
+                server_id,
+                name,
+                status,
+                quota_mb: None,
+                php_version: None,
+                archive_path: None,
+                created_at: now,
+                updated_at: now,
+            };
+            app.store.insert_resource(kind, &r).await.unwrap();
+        }
+    }
+    let (_, html) = page(&app, &admin.access_token, "/hosting?status=SUSPENDED").await;
+    assert!(
+        html.contains("old.example") && !html.contains("shop.example"),
+        "{html}"
+    );
+    let (_, html) = page(&app, &admin.access_token, "/hosting?q=SHOP").await;
+    assert!(
+        html.contains("shop.example") && !html.contains("blog.example"),
+        "{html}"
+    );
+    let (_, html) = page(&app, &admin.access_token, "/hosting?limit=2").await;
+    assert!(
+        html.contains("old.example") && html.contains("blog.example"),
+        "newest first: {html}"
+    );
+    assert!(!html.contains(">shop.example<"), "{html}");
+    let at = html.find("href=\"&#x2f;hosting?").expect("a next page") + 6;
+    let next = html[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/");
+    let (_, html) = page(&app, &admin.access_token, &next).await;
+    assert!(
+        html.contains("shop.example") && !html.contains("old.example"),
+        "{next}: {html}"
+    );
+    let (_, html) = page(&app, &admin.access_token, "/dns?q=blog").await;
+    assert!(
+        html.contains("blog.example") && !html.contains("shop.example"),
+        "{html}"
+    );
+
+    // (The fixture's web server has no sealed credentials to show, so
+    // only the filter leaving it out is looked at here.)
+    let (status, html) = page(&app, &operator.access_token, "/servers?role=MAIL").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        !html.contains("web-1") && html.contains("No servers"),
+        "{html}"
+    );
+}

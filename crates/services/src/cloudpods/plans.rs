@@ -53,7 +53,7 @@ fn fields(plan: &SeedPlan, currency: Currency) -> ProductFields {
 pub async fn seed(cx: &Context) -> Result<Vec<SeededPlan>, ServiceError> {
     let currency = Currency::parse(&cx.tenant.default_currency)
         .map_err(|m| ServiceError::internal_msg(format!("the tenant's currency: {m}")))?;
-    let existing = catalog::list_products(cx, None, 1000).await?;
+    let existing = catalog::list_products(cx, Default::default(), None, 1000).await?;
     let mut out = Vec::new();
     for plan in &SEED_PLANS {
         let (product_id, created) = match existing.iter().find(|p| p.fields.slug == slug(plan)) {
