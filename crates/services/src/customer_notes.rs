@@ -18,6 +18,8 @@ pub async fn add(
     id: CustomerId,
     body: &str,
 ) -> Result<CustomerNoteRecord, ServiceError> {
+    // A browser sends a textarea's line breaks as CRLF: counted once.
+    let body = body.replace("\r\n", "\n");
     let body = body.trim();
     if body.is_empty() || body.chars().count() > MAX_NOTE {
         return Err(ServiceError::invalid(
@@ -42,7 +44,7 @@ pub async fn add(
         customer_id: id,
         author_id: cx.actor.id,
         author_label: cx.actor.label.clone(),
-        body: body.replace("\r\n", "\n"),
+        body: body.to_owned(),
         created_at: now,
     };
     tx.insert_customer_note(&note).await?;

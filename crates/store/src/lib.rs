@@ -58,12 +58,11 @@ pub use tx::Tx;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A `LIKE … ESCAPE '\'` pattern matching text that contains `s` in any
-/// case (compare with `lower(column)`): `%`, `_` and `\` in `s` are
-/// characters, not wildcards.
+/// A `LIKE … ESCAPE '\'` pattern matching text that contains `s`
+/// (compare `lower(column) LIKE lower(pattern)`, so one function folds
+/// both sides): `%`, `_` and `\` in `s` are characters, not wildcards.
 pub fn contains_pattern(s: &str) -> String {
     let escaped = s
-        .to_lowercase()
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");

@@ -569,12 +569,13 @@ impl Store {
         limit: u32,
         search: Option<&str>,
     ) -> StoreResult<Vec<CustomerRecord>> {
-        // Part of the e-mail, name or company, any case (SQLite folds
-        // ASCII letters only).
+        // Part of the e-mail, name or company, any case (both sides
+        // folded by the engine's lower(): SQLite folds ASCII letters only,
+        // so "Ö" finds "Ö" but not "ö" there).
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2)
-               AND ($4 IS NULL OR lower(email) LIKE $4 ESCAPE '\\' OR lower(name) LIKE $4 ESCAPE '\\'
-                    OR lower(coalesce(company, '')) LIKE $4 ESCAPE '\\')
+               AND ($4 IS NULL OR lower(email) LIKE lower($4) ESCAPE '\\' OR lower(name) LIKE lower($4) ESCAPE '\\'
+                    OR lower(coalesce(company, '')) LIKE lower($4) ESCAPE '\\')
              ORDER BY id LIMIT $3"
         ));
         let pattern = search.map(crate::contains_pattern);

@@ -13,7 +13,6 @@ use time::OffsetDateTime;
 use crate::error::parse_text;
 use crate::{Store, StoreResult, Tx};
 
-/// A resource provisioning made: a zone, a site or a mailbox.
 /// Which resources a page shows.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceQuery<'a> {
@@ -28,6 +27,7 @@ pub struct ResourceQuery<'a> {
     pub limit: u32,
 }
 
+/// A resource provisioning made: a zone, a site or a mailbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceRecord {
     pub id: ResourceId,
@@ -213,7 +213,7 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT * FROM ({}) r
              WHERE tenant_id = $1 AND ($2 IS NULL OR customer_id = $2) AND ($3 IS NULL OR status = $3)
-               AND ($4 IS NULL OR lower(name) LIKE $4 ESCAPE '\\') AND ($5 IS NULL OR id < $5)
+               AND ($4 IS NULL OR lower(name) LIKE lower($4) ESCAPE '\\') AND ($5 IS NULL OR id < $5)
                AND ($7 IS NULL OR status <> $7)
              ORDER BY id DESC LIMIT $6",
             kind.select()

@@ -20,12 +20,14 @@ use crate::routes::cloudpods::PodListFilter;
 struct PodsPage {
     pods: Vec<PodView>,
     next_href: Option<String>,
+    status: String,
 }
 
 /// `GET /cloudpods`.
 pub async fn list(viewer: Viewer, listed: Listed<PodListFilter>) -> Result<Response, PageError> {
     viewer.require(Permission::CloudPodsRead)?;
     let Listed { listing, links } = listed;
+    let status = links.value("status");
     let paging = listing.paging;
     let q = listing.filter;
     let fetched = cloudpods::list(
@@ -40,6 +42,7 @@ pub async fn list(viewer: Viewer, listed: Listed<PodListFilter>) -> Result<Respo
     let data = PodsPage {
         next_href: links.next_href(found.next_cursor.as_deref()),
         pods: found.items,
+        status,
     };
     page(&viewer, "/cloudpods", "CloudPods", "cloudpods.html", data)
 }

@@ -27,7 +27,9 @@ struct ZonesPage {
 pub async fn zones(viewer: Viewer, listed: Listed<ResourceFilter>) -> Result<Response, PageError> {
     let Listed { listing, links } = listed;
     let paging = &listing.paging;
-    let query = listing.filter.query(None, paging.after()?, paging.fetch());
+    let query = listing
+        .filter
+        .query(None, paging.after()?, paging.fetch())?;
     let fetched = records::zones_page(&viewer, query).await?;
     let found = paging.page(fetched, |z| z.id.to_string(), |z| z);
     let data = ZonesPage {

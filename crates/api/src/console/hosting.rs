@@ -28,7 +28,9 @@ pub async fn list(viewer: Viewer, listed: Listed<ResourceFilter>) -> Result<Resp
     viewer.require(Permission::HostingRead)?;
     let Listed { listing, links } = listed;
     let paging = &listing.paging;
-    let query = listing.filter.query(None, paging.after()?, paging.fetch());
+    let query = listing
+        .filter
+        .query(None, paging.after()?, paging.fetch())?;
     let fetched = hosting::hosting_page(&viewer, &query).await?;
     let found = paging.page(fetched, |a| a.account.id.to_string(), |a| a);
     let data = HostingPage {

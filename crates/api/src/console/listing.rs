@@ -90,20 +90,27 @@ pub struct ResourceFilter {
 }
 
 impl ResourceFilter {
-    /// The store's query for one page of these.
+    /// The store's query for one page of these (a search over 200
+    /// characters is refused).
     pub fn query(
         &self,
         customer: Option<CustomerId>,
         before: Option<ResourceId>,
         limit: u32,
-    ) -> ResourceQuery<'_> {
-        ResourceQuery {
+    ) -> Result<ResourceQuery<'_>, PageError> {
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(PageError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "A search is at most 200 characters.",
+            ));
+        }
+        Ok(ResourceQuery {
             customer,
             status: self.status,
             without: None,
             name_contains: self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()),
             before,
             limit,
-        }
+        })
     }
 }

@@ -68,7 +68,7 @@ pub fn routes(state: AppState, policy: CookiePolicy) -> Router<AppState> {
             get(invoices::void_confirm).post(invoices::void),
         )
         .route("/products", get(products::list).post(products::create))
-        .route("/products/{id}", get(products::show))
+        .route("/products/{id}", get(products::show).post(products::edit))
         .route("/products/{id}/prices", post(products::add_price))
         .route("/subscriptions", get(subscriptions::list))
         .route("/subscriptions/{id}", get(subscriptions::show))
@@ -185,6 +185,7 @@ impl Done {
             "card_paid" => "Thank you: your payment is received.",
             "product_created" => "The product is created. Give it a price so it can be ordered.",
             "price_added" => "The price is added.",
+            "product_saved" => "The product is saved.",
             "job_retried" => "The job is queued again.",
             "job_cancelled" => "The job is cancelled.",
             "plan_changed" => "The plan is changed, prorated for the rest of the period.",

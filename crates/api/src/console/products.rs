@@ -8,7 +8,7 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use mpanel_domain::ProductId;
-use mpanel_domain::catalog::{Currency, Period};
+use mpanel_domain::catalog::{Currency, Period, ProductStatus, Visibility};
 use mpanel_domain::identity::Permission;
 use mpanel_services::catalog::{self, PriceInput};
 use serde::{Deserialize, Serialize};
@@ -133,6 +133,34 @@ pub async fn show(
         notice: done.notice(),
     };
     page(&viewer, "/products", &title, "product.html", data)
+}
+
+#[derive(Deserialize)]
+pub struct EditForm {
+    name: String,
+    #[serde(default)]
+    description: String,
+    status: String,
+    visibility: String,
+}
+
+/// `POST /products/{id}`: the name, description, state and visibility
+/// changed (what an order provisions and how it bills stay as made).
+pub async fn edit(
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Form(f): Form<EditForm>,
+) -> Result<Response, PageError> {
+    viewer.require(Permission::CatalogWrite)?;
+    let id: ProductId = raw.parse().map_err(|_| PageError::not_found())?;
+    let mut fields = catalog::get_product(&viewer, id).await?.fields;
+    fields.name = f.name.trim().to_owned();
+    fields.description = f.description;
+    fields.status = ProductStatus::from_str(&f.status).map_err(|e| invalid(e.to_string()))?;
+    fields.visibility = Visibility::from_str(&f.visibility).map_err(|e| invalid(e.to_string()))?;
+    let _fresh = ForgetOnDrop(viewer.tenant_id());
+    catalog::update_product(&viewer, id, &fields).await?;
+    Ok(Redirect::to(&format!("/products/{id}?done=product_saved")).into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,9 @@
 //! The platform's servers with their last health check (the operator's).
 
+use std::str::FromStr;
+
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use mpanel_domain::identity::Permission;
 use mpanel_domain::provisioning::ServerRole;
@@ -17,11 +20,11 @@ struct ServersPage {
     role: String,
 }
 
-/// `?role=WEB`: one role's servers.
+/// `?role=WEB`: one role's servers (empty: all).
 #[derive(Deserialize)]
 pub struct RoleFilter {
-    #[serde(default, deserialize_with = "crate::query::from_str_opt")]
-    role: Option<ServerRole>,
+    #[serde(default)]
+    role: Option<String>,
 }
 
 /// `GET /servers`: the whole inventory (a provider's fleet, not paged),
@@ -32,11 +35,19 @@ pub async fn list(
     Query(filter): Query<RoleFilter>,
 ) -> Result<Response, PageError> {
     viewer.require(Permission::ServersRead)?;
-    let servers = servers::list(&viewer, state.secrets.as_ref(), filter.role).await?;
-    let role = filter
+    let role = match filter
         .role
-        .map(|r| r.as_str().to_owned())
-        .unwrap_or_default();
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        None => None,
+        Some(r) => Some(ServerRole::from_str(r).map_err(|_| {
+            PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "No such server role.")
+        })?),
+    };
+    let servers = servers::list(&viewer, state.secrets.as_ref(), role).await?;
+    let role = role.map(|r| r.as_str().to_owned()).unwrap_or_default();
     page(
         &viewer,
         "/servers",

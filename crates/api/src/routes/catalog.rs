@@ -213,7 +213,6 @@ fn price_input(body: PriceBody) -> Result<PriceInput, Problem> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct ProductListFilter {
     #[serde(default, deserialize_with = "query::from_str_opt")]
     #[param(value_type = Option<String>, pattern = "^(ACTIVE|INACTIVE|DEPRECATED)$")]

@@ -115,7 +115,6 @@ pub struct CustomerPatchBody {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct CustomerFilter {
     /// Part of the e-mail, name or company, any case.
     #[param(max_length = 200)]

@@ -273,7 +273,6 @@ fn view_of(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct OrderListFilter {
     #[serde(default, deserialize_with = "query::from_str_opt")]
     #[param(value_type = Option<String>, pattern = "^(PENDING_PAYMENT|PAID)$")]

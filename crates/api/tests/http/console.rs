@@ -595,6 +595,45 @@ async fn console_lists_filter_and_page() {
         .get_as(&admin.access_token, "/api/billing/products?status=SOLD")
         .await;
     assert_eq!(res.status(), 422);
+    // Edited from its page: renamed and deprecated.
+    let token = csrf(&app, &admin.access_token).await;
+    let edit = format!("/products/{first_product}");
+    let form = [
+        ("_csrf", token.as_str()),
+        ("name", "Web A (old)"),
+        ("description", "Replaced by Web B."),
+        ("status", "DEPRECATED"),
+        ("visibility", "PRIVATE"),
+    ];
+    let (status, html) = post(&app, &admin.access_token, &edit, &form).await;
+    assert_eq!(status, 303, "{html}");
+    let (_, html) = page(&app, &admin.access_token, "/products?status=DEPRECATED").await;
+    assert!(html.contains("Web A (old)"), "{html}");
+    let mut bad = form;
+    bad[3].1 = "SOLD";
+    let (status, _) = post(&app, &admin.access_token, &edit, &bad).await;
+    assert_eq!(status, 422);
+    let support = app
+        .account("alpha", "support@alpha.test", Role::Support)
+        .await;
+    let support_token = csrf(&app, &support.access_token).await;
+    let mut theirs = form;
+    theirs[0].1 = support_token.as_str();
+    let (status, _) = post(&app, &support.access_token, &edit, &theirs).await;
+    assert_eq!(status, 403, "support may not edit the catalog");
+    let bravo = app
+        .account("bravo", "admin@bravo.test", Role::TenantAdmin)
+        .await;
+    let bravo_token = csrf(&app, &bravo.access_token).await;
+    let mut other = form;
+    other[0].1 = bravo_token.as_str();
+    let (status, _) = post(&app, &bravo.access_token, &edit, &other).await;
+    assert_eq!(status, 404, "another tenant's product");
+    let mut back = form;
+    back[3].1 = "ACTIVE";
+    back[4].1 = "PUBLIC";
+    let (status, _) = post(&app, &admin.access_token, &edit, &back).await;
+    assert_eq!(status, 303);
 
     // Two orders, one paid: filtered by state and by customer.
     created(
@@ -727,7 +766,12 @@ async fn console_lists_filter_and_page() {
     let (status, html) = page(&app, &operator.access_token, "/servers?role=MAIL").await;
     assert_eq!(status, 200, "{html}");
     assert!(
-        !html.contains("web-1") && html.contains("No servers"),
+        !html.contains("web-1") && html.contains("No server has this role"),
         "{html}"
     );
+    let (status, html) = page(&app, &operator.access_token, "/servers?role=BOGUS").await;
+    assert_eq!(status, 422, "{html}");
+    let long = format!("/hosting?q={}", "x".repeat(201));
+    let (status, _) = page(&app, &admin.access_token, &long).await;
+    assert_eq!(status, 422);
 }

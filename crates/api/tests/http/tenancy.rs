@@ -233,6 +233,8 @@ async fn another_tenants_resources_are_not_found() {
             let body = matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| {
                 if path.starts_with("/api/billing/products/{id}/prices") {
                     json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1})
+                } else if path.ends_with("/notes") {
+                    json!({"body": "pwned"})
                 } else if path.starts_with("/api/customers/") {
                     json!({"name": "pwned"})
                 } else if path.contains("/backups/") {

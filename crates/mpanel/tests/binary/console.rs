@@ -152,7 +152,7 @@ fn console_staff_sign_in_with_totp_take_a_payment_and_suspend_a_site() {
     b.fill("#p-slug", "console-hosting");
     b.select("#p-provisions", "HOSTING");
     b.fill("#p-mailboxes", "1");
-    b.click("form[action='/products'] button[type=submit]");
+    b.click("form[method=post][action='/products'] button[type=submit]");
     b.wait_for("#r-amount");
     b.check_accessibility();
     b.fill("#r-currency", "EUR");

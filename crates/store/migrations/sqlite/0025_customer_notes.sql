@@ -10,3 +10,6 @@ CREATE TABLE customer_notes (
     created_at   TEXT NOT NULL
 );
 CREATE INDEX customer_notes_by_customer ON customer_notes (tenant_id, customer_id, id);
+
+-- The console's zone list pages a tenant's zones newest first.
+CREATE INDEX dns_zones_tenant_id ON dns_zones (tenant_id, id);
