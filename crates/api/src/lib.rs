@@ -13,7 +13,7 @@ mod openapi;
 pub mod problem;
 pub mod query;
 mod routes;
-mod server;
+pub mod server;
 mod settings;
 mod signed_order;
 mod spec_responses;

@@ -64,3 +64,55 @@ async fn shutdown_gives_up_on_requests_that_outlast_the_grace_period() {
         .expect("the server stopped at the end of the grace period");
     served.unwrap().unwrap();
 }
+
+/// Slow clients: 500 connections that send their headers a byte at a time
+/// (or nothing) do not keep others from being served, and each is cut off
+/// once it has taken longer than the header read timeout.
+#[tokio::test]
+async fn clients_that_send_headers_slowly_are_cut_off_and_hold_nobody_up() {
+    let app = TestApp::start().await;
+    let mut slow = Vec::new();
+    for _ in 0..500 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"GET /api/health HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "served at once");
+
+    // One more byte now and then: not enough. The server closes it.
+    let mut stream = slow.pop().unwrap();
+    let cut = tokio::time::timeout(
+        mpanel_api::server::HEADER_READ_TIMEOUT + Duration::from_secs(5),
+        async {
+            let mut buf = [0u8; 256];
+            loop {
+                let _ = stream.write_all(b"s").await;
+                match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    // hyper may answer 408 before it closes.
+                    Ok(Ok(_)) => return,
+                    Err(_) => {}
+                }
+            }
+        },
+    )
+    .await;
+    assert!(cut.is_ok(), "a slow client is cut off after the timeout");
+    // The rest, which sent nothing more, are closed too.
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(2), slow[0].read(&mut buf))
+        .await
+        .expect("closed by now")
+        .unwrap_or(0);
+    assert!(
+        n == 0 || buf.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        &buf[..n]
+    );
+}
