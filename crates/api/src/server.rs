@@ -7,6 +7,12 @@
 //! after [`HEADER_READ_TIMEOUT`] instead of holding the connection (and a
 //! file descriptor) for ever. Every connection is its own task, so a
 //! client that never reads its response holds only its own.
+//!
+//! hyper runs that timer from the moment it waits for a request's head,
+//! so it is also how long a kept-alive connection may sit idle: 75 s, as
+//! nginx's `keepalive_timeout`, longer than a load balancer's usual 60 s
+//! idle timeout (a backend closing first makes the balancer's next request
+//! on that connection fail).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,14 +28,26 @@ use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
 /// How long a client has to send a request's headers (the first request
-/// of a connection, and each next one on a kept-alive connection).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// of a connection, and each next one on a kept-alive connection, idle
+/// time included).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
 
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
+) -> std::io::Result<()> {
+    serve_with(listener, app, shutdown, grace, HEADER_READ_TIMEOUT).await
+}
+
+/// [`serve`] with another header read timeout.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    header_read_timeout: Duration,
 ) -> std::io::Result<()> {
     let (stopping_tx, stopping_rx) = watch::channel(false);
     // Each connection's task holds a sender: once all are gone, so are
@@ -43,7 +61,13 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let conn = connection(stream, peer, app.clone(), stopping_rx.clone());
+                let conn = connection(
+                    stream,
+                    peer,
+                    app.clone(),
+                    stopping_rx.clone(),
+                    header_read_timeout,
+                );
                 let open = open_tx.clone();
                 tokio::spawn(async move {
                     conn.await;
@@ -79,6 +103,7 @@ async fn connection(
     peer: SocketAddr,
     app: Router,
     mut stopping: watch::Receiver<bool>,
+    header_read_timeout: Duration,
 ) {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
@@ -86,7 +111,7 @@ async fn connection(
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_read_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
