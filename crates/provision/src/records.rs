@@ -30,17 +30,23 @@ pub struct ZoneView {
     pub customer_id: CustomerId,
 }
 
+impl From<ResourceRecord> for ZoneView {
+    fn from(z: ResourceRecord) -> Self {
+        Self {
+            id: z.id,
+            name: z.name,
+            status: z.status.as_str().to_owned(),
+            customer_id: z.customer_id,
+        }
+    }
+}
+
 /// The tenant's live zones (not deleted), newest first.
 pub async fn zones(cx: &Context) -> Result<Vec<ZoneView>, ServiceError> {
     Ok(live_zones(&cx.store, cx.tenant_id())
         .await?
         .into_iter()
-        .map(|z| ZoneView {
-            id: z.id,
-            name: z.name,
-            status: z.status.as_str().to_owned(),
-            customer_id: z.customer_id,
-        })
+        .map(ZoneView::from)
         .collect())
 }
 
@@ -86,12 +92,7 @@ pub async fn zones_page(
         .resources_page(ResourceKind::DnsZone, cx.tenant_id(), &query)
         .await?
         .into_iter()
-        .map(|z| ZoneView {
-            id: z.id,
-            name: z.name,
-            status: z.status.as_str().to_owned(),
-            customer_id: z.customer_id,
-        })
+        .map(ZoneView::from)
         .collect())
 }
 

@@ -26,18 +26,23 @@ fn missing(id: &str) -> (StatusCode, Value) {
     (StatusCode::NOT_FOUND, body)
 }
 
+/// The intent `id` of the account of `key` (another account's is not
+/// there, as on Stripe).
+fn owned_intent(inner: &Inner, key: &str, id: &str) -> Option<Value> {
+    inner
+        .intents
+        .get(id)
+        .filter(|(owner, _)| owner == key)
+        .map(|(_, pi)| pi.clone())
+}
+
 pub(crate) fn confirm(
     inner: &mut Inner,
     key: &str,
     id: &str,
     req: &FakeRequest,
 ) -> (StatusCode, Value) {
-    let Some(mut pi) = inner
-        .intents
-        .get(id)
-        .filter(|(owner, _)| owner == key)
-        .map(|(_, pi)| pi.clone())
-    else {
+    let Some(mut pi) = owned_intent(inner, key, id) else {
         return missing(id);
     };
     let by_browser = req.authorization.is_none();
@@ -126,12 +131,7 @@ pub(crate) fn cancel(
     id: &str,
     req: &FakeRequest,
 ) -> (StatusCode, Value) {
-    let Some(mut pi) = inner
-        .intents
-        .get(id)
-        .filter(|(owner, _)| owner == key)
-        .map(|(_, pi)| pi.clone())
-    else {
+    let Some(mut pi) = owned_intent(inner, key, id) else {
         return missing(id);
     };
     let status = pi["status"].as_str().unwrap_or_default().to_owned();

@@ -17,6 +17,8 @@ mod billing_stripe;
 mod catalog;
 mod cloudpods;
 mod console;
+mod console_card;
+mod console_lists;
 mod cors;
 mod customers;
 mod dns_records;

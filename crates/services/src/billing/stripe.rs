@@ -213,9 +213,21 @@ impl StripeClient {
             )));
         }
         let body = form_body(req)?;
+        self.post_form(secret_key, "/v1/payment_intents", idempotency_key, body)
+            .await
+    }
+
+    /// A form-encoded `POST` to `path` under `idempotency_key`.
+    async fn post_form(
+        &self,
+        secret_key: &str,
+        path: &str,
+        idempotency_key: &str,
+        body: String,
+    ) -> Result<PaymentIntent, StripeError> {
         let request = self
             .http
-            .post(format!("{}/v1/payment_intents", self.base_url))
+            .post(format!("{}{path}", self.base_url))
             .bearer_auth(secret_key)
             .header("Idempotency-Key", idempotency_key)
             .header(
@@ -234,17 +246,13 @@ impl StripeClient {
         id: &str,
     ) -> Result<PaymentIntent, StripeError> {
         check_intent_id(id)?;
-        let request = self
-            .http
-            .post(format!("{}/v1/payment_intents/{id}/cancel", self.base_url))
-            .bearer_auth(secret_key)
-            .header("Idempotency-Key", format!("mpanel-cancel-{id}"))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body("cancellation_reason=abandoned");
-        send(request).await
+        self.post_form(
+            secret_key,
+            &format!("/v1/payment_intents/{id}/cancel"),
+            &format!("mpanel-cancel-{id}"),
+            "cancellation_reason=abandoned".into(),
+        )
+        .await
     }
 
     /// `GET /v1/payment_intents/:id`.
