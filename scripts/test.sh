@@ -34,6 +34,7 @@ start_postgres
 start_pdns
 start_world_dns
 start_web_node
+start_pebble
 start_mail_node
 start_mail_relay
 start_backup_node

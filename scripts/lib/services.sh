@@ -80,7 +80,7 @@ start_postgres() {
 # The Debian packages the provisioning services need (sudo: the mail node's
 # SSH user reloads Dovecot, whose master runs as root, through one sudo rule).
 PROVISIONING_PACKAGES=(pdns-server pdns-backend-sqlite3 sqlite3 openssh-server openssh-client
-    nginx php-fpm dovecot-imapd dnsutils curl sudo restic)
+    nginx php-fpm dovecot-imapd dnsutils curl sudo restic pebble openssl)
 
 # Every start_* function appends the names of the variables it exports here.
 SERVICE_ENV_VARS=()
@@ -428,6 +428,9 @@ CONF
     WEB_SSH_KEY=$key
     WEB_SSH_KNOWN_HOSTS="$SERVICES_DIR/sshd/known_hosts"
     WEB_HTTP_PORT=$port
+    # What sites' HTTPS vhosts listen on (nothing does until one has a
+    # certificate).
+    WEB_HTTPS_PORT=$(free_port)
     WEB_NGINX_CONF="$dir/nginx.conf"
     WEB_SITES_DIR="$dir/sites"
     WEB_ROOT_DIR=$homes
@@ -439,12 +442,62 @@ CONF
     WEB_ARCHIVE_DIR="$dir/archives"
     WEB_SFTP_KEYS_DIR="$SERVICES_DIR/sshd/sftp_keys"
     WEB_SFTP_GROUP=$_SVC_SFTP_GROUP
-    export WEB_SSH_HOST WEB_SSH_PORT WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT \
+    export WEB_SSH_HOST WEB_SSH_PORT WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT WEB_HTTPS_PORT \
         WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD \
         WEB_HELPER WEB_PHP_SOCKET_DIR WEB_PHP_POOL_DIR WEB_ARCHIVE_DIR WEB_SFTP_KEYS_DIR WEB_SFTP_GROUP
     SERVICE_ENV_VARS+=(WEB_SSH_HOST WEB_SSH_PORT WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS
-        WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD
+        WEB_HTTP_PORT WEB_HTTPS_PORT WEB_NGINX_CONF WEB_SITES_DIR WEB_ROOT_DIR WEB_NGINX_TEST_CMD WEB_NGINX_RELOAD_CMD
         WEB_HELPER WEB_PHP_SOCKET_DIR WEB_PHP_POOL_DIR WEB_ARCHIVE_DIR WEB_SFTP_KEYS_DIR WEB_SFTP_GROUP)
+}
+
+# start_pebble: Pebble, the ACME test CA (Debian's `pebble`), on loopback,
+# after start_pdns and start_web_node: it validates HTTP-01 challenges at the
+# web node's nginx (its httpPort is the node's HTTP port) and resolves names
+# through mPanel's PowerDNS, so a site's name reaches the node only when its
+# zone says so. Its own HTTPS listeners use a certificate from a private CA
+# made here (Debian ships none): PEBBLE_CA_FILE, what mPanel trusts to reach
+# the directory. Certificates live 90 days, as Let's Encrypt's. The root
+# that signs sites' certificates is new at every start: tests fetch it from
+# PEBBLE_MANAGEMENT_URL/roots/0. Exports PEBBLE_DIRECTORY_URL,
+# PEBBLE_MANAGEMENT_URL, PEBBLE_CA_FILE.
+start_pebble() {
+    services_dir
+    local dir="$SERVICES_DIR/pebble" port mport tport pid
+    [ -n "${WEB_HTTP_PORT:-}" ] && [ -n "${PDNS_DNS_PORT:-}" ] \
+        || { echo "start_pebble needs start_pdns and start_web_node first" >&2; return 1; }
+    install -d -m 0755 "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=mPanel harness Pebble CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null || return 1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$dir/key.pem" \
+        -out "$dir/req.csr" 2>/dev/null || return 1
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/req.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$dir/ext.cnf" -out "$dir/cert.pem" 2>/dev/null || return 1
+    port=$(free_port)
+    mport=$(free_port)
+    tport=$(free_port)
+    cat >"$dir/pebble.json" <<CONF
+{ "pebble": {
+    "listenAddress": "127.0.0.1:$port",
+    "managementListenAddress": "127.0.0.1:$mport",
+    "certificate": "$dir/cert.pem", "privateKey": "$dir/key.pem",
+    "httpPort": $WEB_HTTP_PORT, "tlsPort": $tport,
+    "ocspResponderURL": "", "externalAccountBindingRequired": false,
+    "certificateValidityPeriod": 7776000 } }
+CONF
+    step "starting Pebble (ACME) on 127.0.0.1:$port, validating at 127.0.0.1:$WEB_HTTP_PORT"
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+        pebble -config "$dir/pebble.json" -dnsserver "127.0.0.1:$PDNS_DNS_PORT" \
+        </dev/null >"$dir/pebble.log" 2>&1 &
+    pid=$!
+    CLEANUPS+=("_svc_stop $pid")
+    _svc_wait pebble "$dir/pebble.log" "$pid" \
+        curl -sf -o /dev/null -m 1 --cacert "$dir/ca.pem" "https://127.0.0.1:$port/dir" || return 1
+    PEBBLE_DIRECTORY_URL="https://127.0.0.1:$port/dir"
+    PEBBLE_MANAGEMENT_URL="https://127.0.0.1:$mport"
+    PEBBLE_CA_FILE="$dir/ca.pem"
+    export PEBBLE_DIRECTORY_URL PEBBLE_MANAGEMENT_URL PEBBLE_CA_FILE
+    SERVICE_ENV_VARS+=(PEBBLE_DIRECTORY_URL PEBBLE_MANAGEMENT_URL PEBBLE_CA_FILE)
 }
 
 # _svc_web_accounts HOMES: removes the hosting accounts whose home is under
