@@ -106,6 +106,8 @@ pub mod perm {
     }
 
     markers!(
+        CertificatesRead,
+        CertificatesWrite,
         SelfRead,
         SelfSecurity,
         SelfTokens,

@@ -16,10 +16,10 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::AppState;
 use crate::routes::{
-    account_links, api_tokens, audit, auth, backups, catalog, cloudpods, customers, dns, health,
-    hosting, hosting_sftp, invoices, metrics, mfa, my_hosting, notifications, ops, ops_overview,
-    orders, public_catalog, security_events, security_policy, security_profile, servers, sessions,
-    settings, stripe, subscriptions, tenants, users, webhooks,
+    account_links, api_tokens, audit, auth, backups, catalog, certificates, cloudpods, customers,
+    dns, health, hosting, hosting_sftp, invoices, metrics, mfa, my_hosting, notifications, ops,
+    ops_overview, orders, public_catalog, security_events, security_policy, security_profile,
+    servers, sessions, settings, stripe, subscriptions, tenants, users, webhooks,
 };
 
 /// The CSP of the docs page: its own scripts and styles, nothing remote.
@@ -207,6 +207,10 @@ fn provisioning_routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
         .routes(routes!(hosting::mail_password))
         .routes(routes!(hosting_sftp::staff_sftp))
         .routes(routes!(hosting_sftp::my_sftp))
+        .routes(routes!(certificates::of_site, certificates::upload))
+        .routes(routes!(certificates::issue))
+        .routes(routes!(certificates::list))
+        .routes(routes!(certificates::settings, certificates::set_settings))
         .routes(routes!(my_hosting::my_list))
         .routes(routes!(my_hosting::my_get))
         .routes(routes!(cloudpods::list, cloudpods::create))

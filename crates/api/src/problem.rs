@@ -152,6 +152,17 @@ impl From<ServiceError> for Problem {
                 format!("{field}: {message}"),
             )
             .with("field", field.into_owned()),
+            ServiceError::Refused {
+                field,
+                reason,
+                message,
+            } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::VALIDATION_FAILED,
+                format!("{field}: {message}"),
+            )
+            .with("field", field)
+            .with("reason", reason),
             ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, codes::CONFLICT, m),
             ServiceError::Transition {
                 what,

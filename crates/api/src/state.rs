@@ -30,6 +30,8 @@ pub struct AppState {
     pub mail: mpanel_services::notify::MailSettings,
     /// Where webhook endpoints may point (`webhook_allowed_networks`).
     pub webhooks: WebhookPolicy,
+    /// Roots an uploaded certificate may chain to besides the public ones.
+    pub upload_roots: mpanel_services::site_certificates::UploadRoots,
 }
 
 /// The metrics registry and who may read it.

@@ -200,3 +200,8 @@ typed_id!(
     /// A note staff keep on a customer.
     CustomerNoteId
 );
+
+typed_id!(
+    /// A certificate a hosted site had (issued by ACME or uploaded).
+    CertificateId
+);

@@ -20,13 +20,15 @@ pub mod orders;
 pub mod provisioning;
 pub mod security;
 pub mod tenant;
+pub mod tls;
 pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{
-    ApiTokenId, AuditEventId, BackupRepoId, BackupRunId, BackupTargetId, CloudPodId, CreditNoteId,
-    CustomerId, CustomerNoteId, DkimKeyId, EmailId, InvoiceId, JobId, OrderId, OrderItemId,
-    PaymentId, PodBackupId, PriceId, ProductId, RefreshTokenId, ResourceId, SecurityEventId,
-    ServerId, SessionId, SubscriptionId, TenantId, UserId, WebhookDeliveryId, WebhookEndpointId,
+    ApiTokenId, AuditEventId, BackupRepoId, BackupRunId, BackupTargetId, CertificateId, CloudPodId,
+    CreditNoteId, CustomerId, CustomerNoteId, DkimKeyId, EmailId, InvoiceId, JobId, OrderId,
+    OrderItemId, PaymentId, PodBackupId, PriceId, ProductId, RefreshTokenId, ResourceId,
+    SecurityEventId, ServerId, SessionId, SubscriptionId, TenantId, UserId, WebhookDeliveryId,
+    WebhookEndpointId,
 };
 pub use tenant::{NewTenant, TenantRuleError, TenantSlug, TenantStatus};

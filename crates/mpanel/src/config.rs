@@ -60,6 +60,9 @@ pub const KEYS: &[&str] = &[
     "webhook_allowed_networks",
     "backup_dir",
     "backup_keep",
+    "acme_directory_url",
+    "acme_ca_file",
+    "tls_upload_roots_file",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +168,16 @@ struct Raw {
     backup_dir: Option<PathBuf>,
     /// How many scheduled backups `backup_dir` keeps.
     backup_keep: usize,
+    /// Where sites' certificates come from (`none`: nowhere by default).
+    #[serde(deserialize_with = "scalar_string")]
+    acme_directory_url: String,
+    /// PEM certificates trusted to reach the ACME server (a private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acme_ca_file: Option<PathBuf>,
+    /// PEM roots an uploaded certificate's chain may lead to, besides the
+    /// public ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_upload_roots_file: Option<PathBuf>,
 }
 
 impl Default for Raw {
@@ -206,6 +219,9 @@ impl Default for Raw {
             portal_url: None,
             backup_dir: None,
             backup_keep: 7,
+            acme_directory_url: mpanel_domain::tls::LETS_ENCRYPT.into(),
+            acme_ca_file: None,
+            tls_upload_roots_file: None,
         }
     }
 }
@@ -236,6 +252,8 @@ pub struct Config {
     pub secrets_key: Option<mpanel_services::secret_box::SecretBox>,
     /// Where webhook endpoints may point.
     pub webhooks: WebhookPolicy,
+    /// Roots an uploaded certificate's chain may lead to, besides the public ones.
+    pub upload_roots: mpanel_services::site_certificates::UploadRoots,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -265,6 +283,8 @@ pub struct JobSettings {
     pub webhooks: WebhookPolicy,
     /// The daily backup of mPanel's own database, when `backup_dir` is set.
     pub platform_backup: Option<crate::scheduled_backup::PlatformBackup>,
+    /// Where sites' certificates come from.
+    pub acme: mpanel_provision::certificates::AcmeSettings,
 }
 
 /// Bootstrap settings (only when an admin e-mail address is configured).
@@ -369,8 +389,15 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         .map_err(|(key, why)| bad(key, &why))?;
     let webhooks = check_webhooks(&raw, &bad)?;
     let platform_backup = check_backup(&raw, engine, &bad)?;
+    let tls = crate::config_tls::check(
+        &raw.acme_directory_url,
+        raw.acme_ca_file.as_deref(),
+        raw.tls_upload_roots_file.as_deref(),
+        &bad,
+    )?;
     let mut jobs = job_settings(&raw, secrets_key.clone(), mail, webhooks.clone());
     jobs.platform_backup = platform_backup;
+    jobs.acme = tls.acme;
     let bootstrap = raw.bootstrap_admin_email.map(|email| Bootstrap {
         tenant: raw.bootstrap_tenant,
         admin_email: email,
@@ -408,6 +435,7 @@ fn check(raw: Raw, file: Option<PathBuf>, figment: &Figment) -> Result<Config, C
         stripe_api_base: raw.stripe_api_base,
         secrets_key,
         webhooks,
+        upload_roots: tls.upload_roots,
         file,
     })
 }
@@ -615,6 +643,7 @@ fn job_settings(
         },
         mail,
         platform_backup: None,
+        acme: Default::default(),
     }
 }
 

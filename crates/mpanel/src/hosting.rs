@@ -64,6 +64,7 @@ fn provisioner(
         store: store.clone(),
         clock,
         control: config.jobs.domain_control.clone(),
+        acme: config.jobs.acme.clone(),
     }
 }
 

@@ -29,6 +29,7 @@ pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -
                 .clone()
                 .or_else(|| store.secrets().cloned()),
             control: settings.domain_control.clone(),
+            acme: settings.acme.clone(),
         },
     );
     register_notify(&mut registry, settings, store.clone(), clock.clone());
@@ -337,6 +338,7 @@ fn register_provisioning(
         }
     });
     register_account_actions(registry, &provisioner);
+    register_certificates(registry, &provisioner);
     register_pod_actions(registry, &provisioner);
     register_mail(registry, &provisioner);
     register_backups(registry, &provisioner);
@@ -415,6 +417,36 @@ fn register_account_actions(
         async move {
             in_order(&p.store, &ctx, &a).await?;
             Ok(p.terminate(&a).await?)
+        }
+    });
+}
+
+/// Sites' certificates: issue (and renew), install an upload, and the
+/// daily look for renewals due.
+fn register_certificates(
+    registry: &mut Registry,
+    provisioner: &mpanel_provision::saga::Provisioner,
+) {
+    use mpanel_domain::tls::{InstallCertificate, IssueCertificate, RenewDue};
+    let p = provisioner.clone();
+    registry.handle(move |_ctx, job: IssueCertificate| {
+        let p = p.clone();
+        async move { Ok(p.issue_certificate(&job).await?) }
+    });
+    let p = provisioner.clone();
+    registry.handle(move |_ctx, job: InstallCertificate| {
+        let p = p.clone();
+        async move { Ok(p.install_uploaded(&job).await?) }
+    });
+    let p = provisioner.clone();
+    registry.handle(move |_ctx, _: RenewDue| {
+        let p = p.clone();
+        async move {
+            let queued = p.queue_renewals().await?;
+            if queued > 0 {
+                tracing::info!(queued, "certificate renewals queued");
+            }
+            Ok(())
         }
     });
 }
@@ -604,6 +636,16 @@ fn recurring(settings: &JobSettings) -> Vec<mpanel_jobs::Recurring> {
         // Every 5 minutes: a VM restarted between two readings loses the
         // transfer since the first (its counters begin again).
         scheduled::<PodUsage>(Schedule::Every(300), "provisioning", 3),
+        // Daily: certificates due for renewal (30 days before their end)
+        // get a new one well before any browser would warn.
+        scheduled::<mpanel_domain::tls::RenewDue>(
+            Schedule::DailyAt {
+                hour: 4,
+                minute: 10,
+            },
+            "provisioning",
+            3,
+        ),
     ];
     if settings.platform_backup.is_some() {
         // Daily, before the retention sweep; a node starting after 02:15

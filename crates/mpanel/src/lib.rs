@@ -5,6 +5,7 @@ pub mod admin;
 pub mod billing;
 pub mod cli;
 pub mod config;
+pub mod config_tls;
 pub mod db_backup;
 pub mod hosting;
 pub mod jobs;

@@ -156,6 +156,7 @@ async fn app_state(config: &Config, store: &Store) -> anyhow::Result<AppState> {
             figures: Default::default(),
         },
         webhooks: config.webhooks.clone(),
+        upload_roots: config.upload_roots.clone(),
     })
 }
 

@@ -116,6 +116,8 @@ impl Provisioner {
         let archive = web
             .terminate(&site.name, &crate::web::account_user(site.id))
             .await?;
+        // The key went with the site's folder; the certificate is revoked.
+        self.revoke_certificates(&site).await?;
         for zone in self
             .store
             .resources_of(ResourceKind::DnsZone, site.subscription_id)

@@ -91,8 +91,8 @@ pub fn ssh(sb: &SecretBox, s: &ServerRecord) -> Result<Ssh, DriverError> {
 
 /// A web node: settings `nginx_conf`, `sites_dir`, `root_dir`, `listen`,
 /// optional `nginx_bin`, `helper` (default `sudo -n
-/// /usr/local/sbin/mpanel-web-helper`) and `php_socket_dir` (default
-/// `/run/mpanel-php`).
+/// /usr/local/sbin/mpanel-web-helper`), `php_socket_dir` (default
+/// `/run/mpanel-php`) and `tls_listen` (default `443`).
 pub fn web(sb: &SecretBox, s: &ServerRecord) -> Result<(WebNode, Ssh), DriverError> {
     let ssh = ssh(sb, s)?;
     let node = WebNode {
@@ -110,6 +110,7 @@ pub fn web(sb: &SecretBox, s: &ServerRecord) -> Result<(WebNode, Ssh), DriverErr
         php_socket_dir: setting(s, "php_socket_dir")
             .unwrap_or("/run/mpanel-php")
             .to_owned(),
+        tls_listen: setting(s, "tls_listen").unwrap_or("443").to_owned(),
     };
     Ok((node, ssh))
 }

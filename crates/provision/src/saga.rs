@@ -38,6 +38,8 @@ pub struct Provisioner {
     pub secrets: Option<SecretBox>,
     /// Where proofs of domain control are looked up.
     pub control: ControlSettings,
+    /// Where sites' certificates come from.
+    pub acme: crate::certificates::AcmeSettings,
 }
 
 fn store_err(e: mpanel_store::StoreError) -> DriverError {
@@ -600,6 +602,18 @@ impl Provisioner {
         )
         .await
         .map_err(service)?;
+        if self.acme.directory_url.is_some() {
+            for site in &sites {
+                let job = mpanel_domain::tls::IssueCertificate {
+                    tenant_id: sub.tenant_id,
+                    hosting_account_id: site.id,
+                };
+                let options = crate::certificates::issue_options(site.id);
+                mpanel_jobs::enqueue_job(&mut tx, &job, &options, self.clock.now())
+                    .await
+                    .map_err(store_err)?;
+            }
+        }
         tx.commit().await.map_err(store_err)?;
         Ok(json!({"external_ref": runs}))
     }

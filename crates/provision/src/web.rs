@@ -17,18 +17,27 @@
 //! never stays), reload. The lock keeps a broken vhost of one job from
 //! failing another job's `nginx -t`.
 //!
-//! A site's state (active or suspended, PHP, its account user) is read back
-//! from the header line of its vhost, so `suspend`/`unsuspend` need only
-//! the domain, and `ensure_site` keeps a suspended site suspended.
+//! A site's state (active or suspended, PHP, its account user, HTTPS) is
+//! read back from the header line of its vhost, so `suspend`/`unsuspend`
+//! need only the domain, and `ensure_site` keeps a suspended site
+//! suspended and an HTTPS site on HTTPS.
+//!
+//! Certificates (see [`tls`]) live in `<sites_dir>/tls/<domain>/` (0700,
+//! readable by nginx's master only; keys are made there and never leave
+//! the node), ACME HTTP-01 answers in `<sites_dir>/acme-challenge/`.
 
 mod disk;
 mod render;
+mod tls;
 
 use std::time::{Duration, Instant};
 
 pub use disk::Usage;
 pub(crate) use render::clean_dir;
-pub use render::{Layout, account_user, render_vhost, validate_domain, validate_user};
+pub use render::{
+    Https, Layout, account_user, render_site, render_vhost, validate_domain, validate_user,
+};
+pub use tls::KeySource;
 
 use crate::ssh::{self, Output, SshTarget, sh_quote};
 use crate::{DriverError, Ensured};
@@ -54,6 +63,9 @@ pub struct WebNode {
     pub helper: String,
     /// Where PHP-FPM's account sockets are (the helper's `SOCKET_DIR`).
     pub php_socket_dir: String,
+    /// What HTTPS vhosts listen on: `443` in production,
+    /// `127.0.0.1:PORT` in tests.
+    pub tls_listen: String,
 }
 
 /// A website as ordered.
@@ -163,7 +175,8 @@ impl WebNode {
         let current = self.current(domain).await?;
         self.check_owner(&current, domain, &spec.user)?;
         let suspended = current.header.as_ref().is_some_and(|h| h.suspended);
-        let vhost = render_vhost(spec, self.layout(), suspended)?;
+        let https = current.header.as_ref().and_then(|h| h.https);
+        let vhost = render_site(spec, self.layout(), suspended, https)?;
         let account = self
             .account(&spec.user, domain, spec.php, suspended)
             .await?;
@@ -211,7 +224,8 @@ impl WebNode {
                fi\n  \
                rm -f \"$conf.old\"\n\
              fi\n\
-             rm -f \"$conf.new\"\n",
+             rm -f \"$conf.new\"\n\
+             rm -rf \"$tls/$domain\"\n",
             vars = self.vars(domain),
             lock = lock_lines(),
             rejected = code::REJECTED,
@@ -302,7 +316,7 @@ impl WebNode {
             php_version: header.php_version.clone(),
             disk_quota_mb: None,
         };
-        let vhost = render_vhost(&spec, self.layout(), suspended)?;
+        let vhost = render_site(&spec, self.layout(), suspended, header.https)?;
         // Suspend: the site answers 503 before the pool stops and SFTP is
         // locked; unsuspend: the pool runs before the site is served.
         let mut account = false;
@@ -402,6 +416,8 @@ impl WebNode {
             root_dir: &self.root_dir,
             listen: &self.listen,
             php_socket_dir: &self.php_socket_dir,
+            tls_listen: &self.tls_listen,
+            sites_dir: &self.sites_dir,
         }
     }
 
@@ -461,7 +477,8 @@ impl WebNode {
     fn vars(&self, domain: &str) -> String {
         let sites = self.sites_dir.trim_end_matches('/');
         format!(
-            "domain={domain}\nsites={sites}\nconf={conf}\nnginx={nginx}\nnconf={nconf}\n",
+            "domain={domain}\nsites={sites}\nconf={conf}\nnginx={nginx}\nnconf={nconf}\n\
+             tls={sites}/tls\nchallenges={sites}/acme-challenge\n",
             domain = sh_quote(domain),
             sites = sh_quote(sites),
             conf = sh_quote(&format!("{sites}/{domain}.conf")),

@@ -12,6 +12,14 @@ pub enum ServiceError {
         field: std::borrow::Cow<'static, str>,
         message: String,
     },
+    /// The input breaks a rule with a name of its own (`reason`, stable,
+    /// for programs: e.g. `certificate_expired`); nothing was changed.
+    #[error("invalid {field}: {message}")]
+    Refused {
+        field: &'static str,
+        reason: &'static str,
+        message: String,
+    },
     /// The change conflicts with existing data or state; nothing was changed.
     #[error("{0}")]
     Conflict(String),

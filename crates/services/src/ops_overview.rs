@@ -47,6 +47,61 @@ pub struct Overview {
     pub security: OverviewSecurity,
     pub billing: OverviewBilling,
     pub backups: OverviewBackups,
+    pub certificates: OverviewCertificates,
+}
+
+/// Sites' certificates that end soon (renewal failing, or uploaded ones
+/// nobody replaced).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverviewCertificates {
+    /// The window: certificates ending within this many days.
+    pub expiring_within_days: i64,
+    pub expiring_count: i64,
+    /// Those certificates, soonest first (at most 100).
+    pub expiring: Vec<OverviewExpiringCertificate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverviewExpiringCertificate {
+    pub certificate_id: String,
+    pub tenant_id: String,
+    pub hosting_account_id: String,
+    pub domain: String,
+    /// `ACME` or `UPLOADED`.
+    pub source: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// Served certificates ending within [`mpanel_domain::tls::EXPIRY_WARNING`].
+async fn certificates(
+    store: &Store,
+    tenant: Option<mpanel_domain::TenantId>,
+    now: OffsetDateTime,
+) -> Result<OverviewCertificates, ServiceError> {
+    let window = mpanel_domain::tls::EXPIRY_WARNING;
+    let before = now + window;
+    let expiring_count = store.count_certificates_ending(tenant, before).await?;
+    let expiring = store
+        .certificates_ending(before, 1_000)
+        .await?
+        .into_iter()
+        .filter(|c| tenant.is_none_or(|t| t == c.tenant_id))
+        .take(100)
+        .map(|c| OverviewExpiringCertificate {
+            certificate_id: c.id.to_string(),
+            tenant_id: c.tenant_id.to_string(),
+            hosting_account_id: c.hosting_account_id.to_string(),
+            domain: c.domain,
+            source: c.source.as_str().to_owned(),
+            not_after: c.not_after,
+        })
+        .collect();
+    Ok(OverviewCertificates {
+        expiring_within_days: window.whole_days(),
+        expiring_count,
+        expiring,
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -265,13 +320,14 @@ pub async fn overview(cx: &Context) -> Result<Overview, ServiceError> {
                 .collect(),
         })
     };
-    let (nodes, queues, provisioning, security, billing, backups) = tokio::try_join!(
+    let (nodes, queues, provisioning, security, billing, backups, certificates) = tokio::try_join!(
         nodes,
         queues(store, tenant, now),
         provisioning(store, tenant, now, &mask),
         security(store, tenant, now),
         billing,
         backups(store, tenant, now),
+        certificates(store, tenant, now),
     )?;
     Ok(Overview {
         scope: if tenant.is_some() {
@@ -288,6 +344,7 @@ pub async fn overview(cx: &Context) -> Result<Overview, ServiceError> {
         security,
         billing,
         backups,
+        certificates,
     })
 }
 
@@ -546,6 +603,8 @@ pub struct MetricsFigures {
     /// Seconds since the oldest ACTIVE target's last good backup.
     pub backup_oldest_age_secs: Option<i64>,
     pub backup_overdue: i64,
+    /// Served certificates ending within 14 days.
+    pub certificates_expiring: i64,
 }
 
 /// The platform-wide figures `/metrics` shows.
@@ -597,6 +656,9 @@ pub async fn metrics_figures(
         failed_logins_24h: failed_24h,
         backup_oldest_age_secs: age.oldest.map(|t| (now - t).whole_seconds().max(0)),
         backup_overdue: age.overdue,
+        certificates_expiring: store
+            .count_certificates_ending(None, now + mpanel_domain::tls::EXPIRY_WARNING)
+            .await?,
     })
 }
 

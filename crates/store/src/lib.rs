@@ -14,6 +14,7 @@ pub mod audit;
 pub mod backups;
 pub mod billing;
 pub mod catalog;
+pub mod certificates;
 pub mod cloudpod_backups;
 pub mod cloudpods;
 mod connect;

@@ -59,6 +59,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(23, "backups", "0023_backups"),
     migration!(24, "ops", "0024_ops"),
     migration!(25, "customer_notes", "0025_customer_notes"),
+    migration!(26, "certificates", "0026_certificates"),
 ];
 
 /// One migration, as shown to operators.

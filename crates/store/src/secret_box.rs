@@ -43,6 +43,10 @@ pub mod kind {
     pub const DKIM_KEY: &str = "dkim_key";
     /// `email_outbox.link_sealed`; row: `<tenant id>/<message id>`.
     pub const EMAIL_LINK: &str = "email_link";
+    /// `acme_accounts.key_sealed` (PKCS#8); row: `<tenant id>/<directory URL>`.
+    pub const ACME_ACCOUNT_KEY: &str = "acme_account_key";
+    /// `ssl_certificates.key_sealed` (PEM); row: `<tenant id>/<certificate id>`.
+    pub const UPLOADED_TLS_KEY: &str = "uploaded_tls_key";
     /// Keyed hashes of recovery codes (a purpose for [`super::SecretBox::mac`]).
     pub const RECOVERY_CODE: &str = "recovery_code";
 

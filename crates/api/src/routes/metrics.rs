@@ -200,6 +200,11 @@ fn render_figures(out: &mut String, f: &ops_overview::MetricsFigures) {
         "ACTIVE backup targets whose last good backup is older than allowed (26 h).",
         vec![(String::new(), f.backup_overdue)],
     );
+    family(
+        "mpanel_certificates_expiring",
+        "Sites' served certificates that end within 14 days (a renewal failing, or an uploaded one not replaced).",
+        vec![(String::new(), f.certificates_expiring)],
+    );
 }
 
 /// `{a="x",b="y"}` with the values escaped as the text format wants.

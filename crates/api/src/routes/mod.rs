@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod catalog;
+pub mod certificates;
 pub mod cloudpods;
 pub mod customers;
 pub mod dns;

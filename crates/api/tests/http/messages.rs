@@ -187,6 +187,7 @@ async fn a_service_going_live_suspended_restored_and_ended_is_told_to_its_custom
     assert_eq!(jobs.len(), 1);
     let payload: ProvisionSubscription = serde_json::from_value(jobs[0].payload.clone()).unwrap();
     let provisioner = Provisioner {
+        acme: Default::default(),
         store: app.store.clone(),
         clock: app.clock.clone() as Arc<dyn mpanel_domain::Clock>,
         secrets: None,

@@ -86,6 +86,7 @@ impl TestApp {
             webhooks: WebhookPolicy {
                 allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
             },
+            upload_roots: Default::default(),
         };
         let held = Arc::new(Notify::new());
         let app = mpanel_api::app_with(state, &settings, test_routes(held.clone()));

@@ -235,6 +235,8 @@ async fn another_tenants_resources_are_not_found() {
                     json!({"period": "MONTHLY", "currency": "EUR", "amount_minor": 1})
                 } else if path.ends_with("/notes") {
                     json!({"body": "pwned"})
+                } else if path.ends_with("/certificates") {
+                    json!({"certificate_chain": "pwned", "private_key": "pwned"})
                 } else if path.starts_with("/api/customers/") {
                     json!({"name": "pwned"})
                 } else if path.contains("/backups/") {

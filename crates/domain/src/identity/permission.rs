@@ -98,10 +98,16 @@ pub enum Permission {
     /// Pay an invoice by card through Stripe in the console: a customer
     /// their own invoices, billing staff any (a card taken by phone).
     InvoicesPay,
+    /// See a site's certificates and where its issuance stands: staff, and
+    /// a customer their own sites'.
+    CertificatesRead,
+    /// Upload a site's certificate or ask for one now: staff who act on
+    /// provisioning, and a customer for their own sites.
+    CertificatesWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 42] = [
+    pub const ALL: [Permission; 44] = [
         Permission::SelfRead,
         Permission::SelfSecurity,
         Permission::SelfTokens,
@@ -144,6 +150,8 @@ impl Permission {
         Permission::MailboxesWrite,
         Permission::DnsWrite,
         Permission::InvoicesPay,
+        Permission::CertificatesRead,
+        Permission::CertificatesWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -190,6 +198,8 @@ impl Permission {
             Self::MailboxesWrite => "MAILBOXES_WRITE",
             Self::DnsWrite => "DNS_WRITE",
             Self::InvoicesPay => "INVOICES_PAY",
+            Self::CertificatesRead => "CERTIFICATES_READ",
+            Self::CertificatesWrite => "CERTIFICATES_WRITE",
         }
     }
 
@@ -238,6 +248,9 @@ impl Permission {
             Self::MailboxesWrite | Self::DnsWrite => {
                 matches!(role, TenantAdmin | Support | Customer)
             }
+            // A customer's own sites', by the service.
+            Self::CertificatesRead => matches!(role, TenantAdmin | Billing | Support | Customer),
+            Self::CertificatesWrite => matches!(role, TenantAdmin | Support | Customer),
             // A customer's own invoices, by the service; never SUPPORT.
             Self::InvoicesPay => matches!(role, TenantAdmin | Billing | Customer),
             // Making a pod issues an invoice, deleting one ends its
@@ -270,12 +283,14 @@ impl Permission {
             | Self::CloudPodsRead
             | Self::BackupsRead
             | Self::TenantsRead
+            | Self::CertificatesRead
             | Self::OpsOverviewRead => Scope::Read,
             Self::CustomersWrite
             | Self::CloudPodsOperate
             | Self::BackupsWrite
             | Self::MailboxesWrite
             | Self::DnsWrite
+            | Self::CertificatesWrite
             | Self::InvoicesPay => Scope::Write,
             Self::SettingsWrite
             | Self::SecurityPolicyWrite
@@ -487,6 +502,9 @@ mod tests {
                     | Permission::DnsWrite
                     // Their own invoices.
                     | Permission::InvoicesPay
+                    // Their own sites' certificates.
+                    | Permission::CertificatesRead
+                    | Permission::CertificatesWrite
             );
             assert_eq!(p.allowed_for(Role::Customer), own, "{p}");
         }

@@ -249,6 +249,7 @@ fn seven_days_without_proof_fail_the_order_and_leave_nothing_made() {
     });
     let clock = Arc::new(ManualClock::at(time::OffsetDateTime::now_utc()));
     let provisioner = Provisioner {
+        acme: Default::default(),
         store,
         clock: clock.clone(),
         secrets: Some(mpanel_services::secret_box::SecretBox::from_base64(SECRETS_KEY).unwrap()),

@@ -11,6 +11,7 @@ mod backups;
 mod browser;
 mod browser_pages;
 mod browser_webauthn;
+mod certificates;
 mod cli;
 mod cloudpods;
 mod cloudpods_support;

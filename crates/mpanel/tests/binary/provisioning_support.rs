@@ -21,7 +21,8 @@ pub const OPERATOR_PASSWORD: &str = "an operator's long password";
 
 const VARS: &str = "PDNS_API_URL PDNS_API_KEY PDNS_DNS_PORT WEB_SSH_HOST WEB_SSH_PORT \
     WEB_SSH_USER WEB_SSH_KEY WEB_SSH_KNOWN_HOSTS WEB_HTTP_PORT WEB_NGINX_CONF WEB_SITES_DIR \
-    WEB_ROOT_DIR WEB_HELPER WEB_PHP_SOCKET_DIR MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
+    WEB_ROOT_DIR WEB_HELPER WEB_PHP_SOCKET_DIR WEB_HTTPS_PORT \
+    PEBBLE_DIRECTORY_URL PEBBLE_MANAGEMENT_URL PEBBLE_CA_FILE MAIL_IMAP_PORT MAIL_PASSWD_FILE MAIL_ROOT_DIR MAIL_UID MAIL_GID MAIL_RELOAD_CMD \
     MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS \
     WORLD_DNS_API_URL WORLD_DNS_API_KEY WORLD_DNS_PORT \
     BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS BACKUP_REPO_ROOT";
@@ -174,6 +175,8 @@ impl Panel {
             ("MPANEL_BOOTSTRAP_ADMIN_EMAIL", "admin@acme.test"),
             ("MPANEL_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
             ("MPANEL_RATE_LIMIT_PER_MINUTE", "0"),
+            // Sites get certificates only in the tests that start Pebble's.
+            ("MPANEL_ACME_DIRECTORY_URL", "none"),
         ];
         vars.extend_from_slice(env);
         let server = Running::start(mpanel(dir.path(), &["serve"], &vars));
@@ -258,6 +261,7 @@ impl Panel {
                 "nginx_conf": s.var("WEB_NGINX_CONF"), "sites_dir": s.var("WEB_SITES_DIR"),
                 "root_dir": s.var("WEB_ROOT_DIR"), "helper": s.var("WEB_HELPER"),
                 "php_socket_dir": s.var("WEB_PHP_SOCKET_DIR"),
+                "tls_listen": format!("127.0.0.1:{}", s.var("WEB_HTTPS_PORT")),
                 "listen": format!("127.0.0.1:{}", s.var("WEB_HTTP_PORT"))},
             "capacity": 1000});
         let mail = json!({"name": "mail-1", "role": "MAIL", "address": s.var("MAIL_SSH_HOST"),
@@ -594,6 +598,39 @@ impl Panel {
             Ok((status, json)) => Ok((status, json.to_string())),
             Err(e) => Err(format!("{e:?}")),
         }
+    }
+
+    /// `GET /` on the web node's plain HTTP for `domain`, redirects not
+    /// followed: the status and the `Location`.
+    pub fn http_redirect(&self, domain: &str) -> (u16, String) {
+        let url = format!("http://127.0.0.1:{}/", self.svc.var("WEB_HTTP_PORT"));
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-m",
+                "5",
+                "-w",
+                "%{http_code} %{redirect_url}",
+            ])
+            .args(["-H", &format!("Host: {domain}"), &url])
+            .output()
+            .unwrap();
+        let out = text(&out.stdout);
+        let (status, location) = out.split_once(' ').unwrap_or((out.as_str(), ""));
+        (status.parse().unwrap_or(0), location.to_owned())
+    }
+
+    /// Changes the public IPv4 the web server's sites' zones point at.
+    pub fn set_web_public_ipv4(&self, ip: &str) {
+        let route = format!("GET /api/servers/{}", self.web_server_id);
+        let server = self.expect(200, &self.operator, &route, None);
+        let mut settings = server["settings"].clone();
+        settings["public_ipv4"] = json!(ip);
+        let route = format!("PATCH /api/servers/{}", self.web_server_id);
+        let body = json!({"settings": settings});
+        self.expect(200, &self.operator, &route, Some(body));
     }
 
     /// Waits until `GET /` for `domain` answers as `ok` says.

@@ -129,7 +129,26 @@ pub struct Layout<'a> {
     pub listen: &'a str,
     /// PHP-FPM sockets: `<php_socket_dir>/<user>.sock`.
     pub php_socket_dir: &'a str,
+    /// What HTTPS vhosts listen on: `443` in production.
+    pub tls_listen: &'a str,
+    /// The vhosts' folder: certificates and keys are in
+    /// `<sites_dir>/tls/<domain>/`, ACME HTTP-01 answers (served at
+    /// `/.well-known/acme-challenge/`) in `<sites_dir>/acme-challenge/`.
+    pub sites_dir: &'a str,
 }
+
+/// A site served over HTTPS: its certificate is at
+/// `<sites_dir>/tls/<domain>/fullchain.pem` and `key.pem`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Https {
+    /// `Strict-Transport-Security` max-age; 0: no header.
+    pub hsts_max_age_secs: u32,
+}
+
+/// Mozilla's "intermediate" TLS 1.2 ciphers (TLS 1.3 needs none).
+const CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:\
+ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 /// The vhost for `spec`, byte for byte the same for the same input: a
 /// header line recording the domain, PHP, state and account user, then one
@@ -147,11 +166,26 @@ pub fn render_vhost(
     layout: Layout<'_>,
     suspended: bool,
 ) -> Result<String, DriverError> {
+    render_site(spec, layout, suspended, None)
+}
+
+/// [`render_vhost`], served over HTTPS when `https` is given: plain HTTP
+/// then answers ACME challenges and redirects everything else to HTTPS,
+/// and a second `server` serves the site with TLS 1.2 and 1.3 (and HSTS
+/// when asked). Without HTTPS the one HTTP `server` answers ACME
+/// challenges too, so a certificate can be obtained.
+pub fn render_site(
+    spec: &super::SiteSpec,
+    layout: Layout<'_>,
+    suspended: bool,
+    https: Option<Https>,
+) -> Result<String, DriverError> {
     let domain = spec.domain.as_str();
     validate_domain(domain)?;
     validate_user(&spec.user)?;
     let root = clean_dir("root_dir", layout.root_dir)?;
     let sockets = clean_dir("php_socket_dir", layout.php_socket_dir)?;
+    let challenges = join(&clean_dir("sites_dir", layout.sites_dir)?, "acme-challenge");
     let listen = layout.listen;
     check_listen(listen)?;
     if let Some(php) = &spec.php_version {
@@ -165,14 +199,33 @@ pub fn render_vhost(
         (true, Some(v)) => v.as_str(),
     };
     let state = if suspended { "suspended" } else { "active" };
+    let tls = match https {
+        Some(h) => format!(" tls=on hsts={}", h.hsts_max_age_secs),
+        None => String::new(),
+    };
+    let challenge = format!(
+        "    location ^~ /.well-known/acme-challenge/ {{\n        \
+                 alias {challenges}/;\n        \
+                 default_type text/plain;\n    \
+             }}\n"
+    );
     let mut v = format!(
-        "{HEADER_PREFIX}{domain} php={php} state={state} user={user} (written by mPanel; local edits are overwritten)\n\
+        "{HEADER_PREFIX}{domain} php={php} state={state} user={user}{tls} (written by mPanel; local edits are overwritten)\n\
          server {{\n    \
              listen {listen};\n    \
-             server_name {domain} www.{domain};\n    \
-             root {home}/web/public;\n    \
-             disable_symlinks if_not_owner;\n"
+             server_name {domain} www.{domain};\n"
     );
+    if let Some(h) = https {
+        v.push_str(&challenge);
+        v.push_str("    location / {\n        return 301 https://$host$request_uri;\n    }\n}\n");
+        v.push_str(&tls_server(domain, layout, h)?);
+    } else {
+        v.push_str(&challenge);
+    }
+    v.push_str(&format!(
+        "    root {home}/web/public;\n    \
+             disable_symlinks if_not_owner;\n"
+    ));
     if suspended {
         v.push_str(&format!(
             "    location / {{\n        \
@@ -199,6 +252,32 @@ pub fn render_vhost(
     Ok(v)
 }
 
+/// The start of the HTTPS `server` of `domain`.
+fn tls_server(domain: &str, layout: Layout<'_>, https: Https) -> Result<String, DriverError> {
+    let listen = layout.tls_listen;
+    check_listen(listen)?;
+    let dir = join(&clean_dir("sites_dir", layout.sites_dir)?, "tls");
+    let dir = join(&dir, domain);
+    let mut v = format!(
+        "server {{\n    \
+             listen {listen} ssl;\n    \
+             server_name {domain} www.{domain};\n    \
+             ssl_certificate {dir}/fullchain.pem;\n    \
+             ssl_certificate_key {dir}/key.pem;\n    \
+             ssl_protocols TLSv1.2 TLSv1.3;\n    \
+             ssl_ciphers {CIPHERS};\n    \
+             ssl_prefer_server_ciphers off;\n    \
+             ssl_session_timeout 1d;\n"
+    );
+    if https.hsts_max_age_secs > 0 {
+        v.push_str(&format!(
+            "    add_header Strict-Transport-Security \"max-age={}\" always;\n",
+            https.hsts_max_age_secs
+        ));
+    }
+    Ok(v)
+}
+
 fn join(dir: &str, name: &str) -> String {
     if dir == "/" {
         format!("/{name}")
@@ -217,6 +296,8 @@ pub(crate) struct Header {
     /// The account's Unix user (vhosts written before accounts had their
     /// own users have none).
     pub user: Option<String>,
+    /// Served over HTTPS.
+    pub https: Option<Https>,
 }
 
 /// Reads the header line of a vhost this driver wrote; `None` for any
@@ -235,12 +316,23 @@ pub(crate) fn parse_header(line: &str) -> Option<Header> {
         .next()
         .and_then(|w| w.strip_prefix("user="))
         .map(str::to_owned);
+    let https = match words.next() {
+        Some("tls=on") => Some(Https {
+            hsts_max_age_secs: words
+                .next()
+                .and_then(|w| w.strip_prefix("hsts="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+        }),
+        _ => None,
+    };
     Some(Header {
         domain,
         php: php != "none",
         php_version: (php != "none" && php != "default").then(|| php.to_owned()),
         suspended,
         user,
+        https,
     })
 }
 
@@ -273,6 +365,8 @@ mod tests {
             root_dir,
             listen,
             php_socket_dir: "/run/mpanel-php/",
+            tls_listen: "127.0.0.1:8443",
+            sites_dir: "/etc/nginx/sites",
         }
     }
 
@@ -325,6 +419,8 @@ mod tests {
             v,
             "# mPanel site t.test php=none state=active user=mp0123456789ab (written by mPanel; local edits are overwritten)\n\
              server {\n    listen 127.0.0.1:8080;\n    server_name t.test www.t.test;\n    \
+             location ^~ /.well-known/acme-challenge/ {\n        \
+             alias /etc/nginx/sites/acme-challenge/;\n        default_type text/plain;\n    }\n    \
              root /srv/www/mp0123456789ab/web/public;\n    \
              disable_symlinks if_not_owner;\n    index index.html;\n}\n"
         );
@@ -380,10 +476,56 @@ mod tests {
                 php_version: Some("8.2".into()),
                 suspended: true,
                 user: Some("mp0123456789ab".into()),
+                https: None,
             }
         );
         let page = suspended_page("t.test");
         assert!(!page.contains(['\'', '\\', '$']));
+    }
+
+    #[test]
+    fn an_https_site_redirects_plain_http_and_serves_tls_with_hsts() {
+        let https = Some(Https {
+            hsts_max_age_secs: 31_536_000,
+        });
+        let v = render_site(
+            &spec("t.test", None),
+            layout("/srv/www", "80"),
+            false,
+            https,
+        )
+        .unwrap();
+        let (plain, tls) = v.split_once("}\n}\nserver {").unwrap();
+        assert!(plain.contains("alias /etc/nginx/sites/acme-challenge/;"));
+        assert!(plain.contains("return 301 https://$host$request_uri;"));
+        assert!(
+            !plain.contains("root /srv"),
+            "plain HTTP serves nothing of the site"
+        );
+        assert!(tls.contains("listen 127.0.0.1:8443 ssl;"));
+        assert!(tls.contains("ssl_certificate /etc/nginx/sites/tls/t.test/fullchain.pem;"));
+        assert!(tls.contains("ssl_certificate_key /etc/nginx/sites/tls/t.test/key.pem;"));
+        assert!(tls.contains("ssl_protocols TLSv1.2 TLSv1.3;"));
+        assert!(tls.contains("add_header Strict-Transport-Security \"max-age=31536000\" always;"));
+        assert!(tls.contains("root /srv/www/mp0123456789ab/web/public;"));
+        let header = parse_header(v.lines().next().unwrap()).unwrap();
+        assert_eq!(header.https, https);
+        let no_hsts = Some(Https {
+            hsts_max_age_secs: 0,
+        });
+        let v = render_site(
+            &spec("t.test", None),
+            layout("/srv/www", "80"),
+            true,
+            no_hsts,
+        )
+        .unwrap();
+        assert!(!v.contains("Strict-Transport-Security"));
+        assert!(v.contains("return 503"), "suspended over HTTPS too");
+        assert_eq!(
+            parse_header(v.lines().next().unwrap()).unwrap().https,
+            no_hsts
+        );
     }
 
     #[test]

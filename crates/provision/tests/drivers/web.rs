@@ -47,6 +47,7 @@ pub(crate) fn node() -> WebNode {
         nginx_bin: "/usr/sbin/nginx".into(),
         helper: env("WEB_HELPER"),
         php_socket_dir: env("WEB_PHP_SOCKET_DIR"),
+        tls_listen: format!("127.0.0.1:{}", env("WEB_HTTPS_PORT")),
     }
 }
 

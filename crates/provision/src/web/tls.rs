@@ -1,0 +1,224 @@
+//! HTTPS on a web node: the key and certificate request made on the node
+//! (the key never leaves it), ACME HTTP-01 answers put where every site's
+//! plain-HTTP vhost serves them, and a certificate installed with its
+//! vhost switched to HTTPS, under the node's lock, kept only when
+//! `nginx -t` passes (otherwise the previous files come back).
+
+use base64::Engine;
+
+use super::render::{self, Https};
+use super::{Current, SiteSpec, WebNode, check, code, lock_lines, unexpected};
+use crate::DriverError;
+use crate::ssh::{self, sh_quote};
+
+/// The node has no vhost for the domain.
+const NO_SITE: i32 = 9;
+/// The key made for the certificate request is gone.
+const NO_KEY: i32 = 10;
+
+/// Where the key of an installed certificate comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySource<'a> {
+    /// The one [`WebNode::certificate_request`] made on the node.
+    Requested,
+    /// A key the customer uploaded (PEM).
+    Uploaded(&'a str),
+}
+
+/// An ACME token: base64url characters only (it becomes a file name).
+fn check_token(token: &str) -> Result<(), DriverError> {
+    let ok = !token.is_empty()
+        && token.len() <= 256
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(DriverError::Permanent(format!(
+            "the CA's token {token:?} is not base64url"
+        )))
+    }
+}
+
+fn no_site(domain: &str) -> DriverError {
+    DriverError::Permanent(format!("the web node has no site {domain}"))
+}
+
+impl WebNode {
+    /// Makes (or reuses, after a failed attempt) a P-256 key in the site's
+    /// TLS folder and answers the DER certificate request for `names`.
+    pub async fn certificate_request(
+        &self,
+        domain: &str,
+        names: &[String],
+    ) -> Result<Vec<u8>, DriverError> {
+        render::validate_domain(domain)?;
+        for name in names {
+            render::validate_domain(name)?;
+        }
+        let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+        let script = format!(
+            "set -u\n{vars}\
+             [ -f \"$conf\" ] || exit {no_site}\n\
+             umask 077\nd=\"$tls/$domain\"\nmkdir -p \"$d\" || exit 1\n\
+             if [ ! -f \"$d/key.pending.pem\" ]; then\n  \
+               openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out \"$d/key.pending.tmp\" 2>/dev/null \
+               && mv -f \"$d/key.pending.tmp\" \"$d/key.pending.pem\" || exit 1\n\
+             fi\n\
+             openssl req -new -key \"$d/key.pending.pem\" -subj \"/CN=$domain\" \
+               -addext {san} -outform DER | base64 -w0\n",
+            vars = self.vars(domain),
+            no_site = NO_SITE,
+            san = sh_quote(&format!("subjectAltName={}", san.join(","))),
+        );
+        let out = ssh::run(&self.ssh, &script, None).await?;
+        if out.status == NO_SITE {
+            return Err(no_site(domain));
+        }
+        if !out.success() {
+            return Err(unexpected(
+                &format!("making the certificate request of {domain}"),
+                &out,
+            ));
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(out.stdout.trim())
+            .map_err(|e| DriverError::Transient(format!("the node's certificate request: {e}")))
+    }
+
+    /// Publishes HTTP-01 answers: `(token, key authorization)` pairs.
+    pub async fn put_challenges(&self, answers: &[(String, String)]) -> Result<(), DriverError> {
+        let mut script = format!("set -u\numask 022\n{}", self.challenge_vars());
+        script.push_str("mkdir -p \"$challenges\" || exit 1\n");
+        for (token, answer) in answers {
+            check_token(token)?;
+            check_token(&answer.replace('.', "_"))?;
+            script.push_str(&format!(
+                "printf '%s' {a} >\"$challenges/{token}.tmp\" && mv -f \"$challenges/{token}.tmp\" \"$challenges/{token}\" || exit 1\n",
+                a = sh_quote(answer),
+            ));
+        }
+        let out = ssh::run(&self.ssh, &script, None).await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(unexpected("publishing ACME answers", &out))
+        }
+    }
+
+    /// Removes HTTP-01 answers (missing ones are fine).
+    pub async fn remove_challenges(&self, tokens: &[String]) -> Result<(), DriverError> {
+        let mut script = format!("set -u\n{}", self.challenge_vars());
+        for token in tokens {
+            check_token(token)?;
+            script.push_str(&format!("rm -f \"$challenges/{token}\"\n"));
+        }
+        let out = ssh::run(&self.ssh, &script, None).await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(unexpected("removing ACME answers", &out))
+        }
+    }
+
+    /// Installs `chain_pem` (leaf first) with its key and serves the site
+    /// over HTTPS (`https` says how); nginx reloads gracefully, so no
+    /// request fails in between. A refused configuration brings the
+    /// previous certificate, key and vhost back.
+    pub async fn install_certificate(
+        &self,
+        domain: &str,
+        chain_pem: &str,
+        key: KeySource<'_>,
+        https: Https,
+    ) -> Result<(), DriverError> {
+        render::validate_domain(domain)?;
+        let current = self.current(domain).await?;
+        let spec = self.spec_of(&current, domain)?;
+        let suspended = current.header.as_ref().is_some_and(|h| h.suspended);
+        let vhost = render::render_site(&spec, self.layout(), suspended, Some(https))?;
+        let key_line = match key {
+            KeySource::Requested => format!(
+                "[ -f \"$d/key.pending.pem\" ] || {{ echo 'the key made for this certificate is gone' >&2; exit {NO_KEY}; }}\n\
+                 cp -p \"$d/key.pending.pem\" \"$d/key.pem.new\" || exit 1\n"
+            ),
+            KeySource::Uploaded(pem) => {
+                format!(
+                    "printf '%s' {} >\"$d/key.pem.new\" || exit 1\n",
+                    sh_quote(pem)
+                )
+            }
+        };
+        let script = format!(
+            "set -u\n{vars}expect={expect}\nvhost={vhost}\nchain={chain}\n{lock}\
+             [ -f \"$conf\" ] || exit {no_site}\n\
+             [ \"$(head -n 1 \"$conf\")\" = \"$expect\" ] || {{ echo \"the vhost of $domain changed meanwhile\" >&2; exit {changed}; }}\n\
+             umask 077\nd=\"$tls/$domain\"\nmkdir -p \"$d\" || exit 1\n\
+             {key_line}\
+             printf '%s' \"$chain\" >\"$d/fullchain.pem.new\" || exit 1\n\
+             for f in key.pem fullchain.pem; do\n  \
+               if [ -f \"$d/$f\" ]; then cp -p \"$d/$f\" \"$d/$f.old\" || exit 1; else rm -f \"$d/$f.old\"; fi\n\
+             done\n\
+             umask 022\ncp -p \"$conf\" \"$conf.old\" || exit 1\n\
+             mv -f \"$d/key.pem.new\" \"$d/key.pem\" && mv -f \"$d/fullchain.pem.new\" \"$d/fullchain.pem\" || exit 1\n\
+             printf '%s' \"$vhost\" >\"$conf.new\" && mv -f \"$conf.new\" \"$conf\" || exit 1\n\
+             undo() {{\n  \
+               mv -f \"$conf.old\" \"$conf\"\n  \
+               for f in key.pem fullchain.pem; do\n    \
+                 if [ -f \"$d/$f.old\" ]; then mv -f \"$d/$f.old\" \"$d/$f\"; else rm -f \"$d/$f\"; fi\n  \
+               done\n\
+             }}\n\
+             if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
+             if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
+             rm -f \"$conf.old\" \"$d/key.pem.old\" \"$d/fullchain.pem.old\" \"$d/key.pending.pem\"\n",
+            vars = self.vars(domain),
+            expect = sh_quote(&current.first_line),
+            vhost = sh_quote(&vhost),
+            chain = sh_quote(chain_pem),
+            lock = lock_lines(),
+            no_site = NO_SITE,
+            changed = code::CHANGED,
+            rejected = code::REJECTED,
+            reload = code::RELOAD_FAILED,
+        );
+        let out = ssh::run(&self.ssh, &script, None).await?;
+        match out.status {
+            NO_SITE => Err(no_site(domain)),
+            NO_KEY => Err(DriverError::Transient(format!(
+                "installing the certificate of {domain}: {}",
+                out.error_text()
+            ))),
+            _ => check(&out, &format!("installing the certificate of {domain}")),
+        }
+    }
+
+    /// What the site's vhost was rendered from.
+    fn spec_of(&self, current: &Current, domain: &str) -> Result<SiteSpec, DriverError> {
+        let Some(header) = current.header.as_ref().filter(|h| h.domain == domain) else {
+            return Err(if current.first_line == "ABSENT" {
+                no_site(domain)
+            } else {
+                DriverError::Permanent(format!("the vhost of {domain} was not written by mPanel"))
+            });
+        };
+        let user = header.user.clone().ok_or_else(|| {
+            DriverError::Permanent(format!("the vhost of {domain} names no account user"))
+        })?;
+        Ok(SiteSpec {
+            domain: domain.to_owned(),
+            user,
+            php: header.php,
+            php_version: header.php_version.clone(),
+            disk_quota_mb: None,
+        })
+    }
+
+    fn challenge_vars(&self) -> String {
+        let sites = self.sites_dir.trim_end_matches('/');
+        format!(
+            "challenges={}\n",
+            sh_quote(&format!("{sites}/acme-challenge"))
+        )
+    }
+}
