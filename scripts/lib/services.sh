@@ -319,12 +319,13 @@ _svc_ssh_key() {
 start_web_node() {
     _svc_need_root start_web_node || return 1
     services_dir
-    local user=mpanel-web dir="$SERVICES_DIR/web" port key pid nginx=(/usr/sbin/nginx -e) homes php sudoers fpm
+    local user=mpanel-web dir="$SERVICES_DIR/web" port https_port key pid nginx=(/usr/sbin/nginx -e) homes php sudoers fpm
     _svc_user "$user" /var/lib/mpanel-web
     _svc_sshd || return 1
     key=$(_svc_ssh_key "$user")
     install -d -o "$user" -g "$user" -m 0755 "$dir" "$dir/sites" "$dir/logs" "$dir/run" "$dir/tmp"
     port=$(free_port)
+    https_port=$(free_port)
     # `-e`: the master does not try the packaged /var/log/nginx/error.log
     # (not writable by mpanel-web) before it reads the configuration.
     nginx+=("$dir/logs/error.log" -c "$dir/nginx.conf")
@@ -350,6 +351,12 @@ http {
         listen 127.0.0.1:$port default_server;
         server_name _;
         return 404;
+    }
+    # HTTPS for a name no site has a certificate for: no handshake, so
+    # nobody is shown another site's certificate.
+    server {
+        listen 127.0.0.1:$https_port ssl default_server;
+        ssl_reject_handshake on;
     }
     include $dir/sites/*.conf;
 }
@@ -428,9 +435,9 @@ CONF
     WEB_SSH_KEY=$key
     WEB_SSH_KNOWN_HOSTS="$SERVICES_DIR/sshd/known_hosts"
     WEB_HTTP_PORT=$port
-    # What sites' HTTPS vhosts listen on (nothing does until one has a
-    # certificate).
-    WEB_HTTPS_PORT=$(free_port)
+    # What sites' HTTPS vhosts listen on (the default server refuses
+    # handshakes for names without a certificate).
+    WEB_HTTPS_PORT=$https_port
     WEB_NGINX_CONF="$dir/nginx.conf"
     WEB_SITES_DIR="$dir/sites"
     WEB_ROOT_DIR=$homes

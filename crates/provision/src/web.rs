@@ -294,29 +294,12 @@ impl WebNode {
         self.check_helper()?;
         let current = self.current(domain).await?;
         let action = if suspended { "suspend" } else { "unsuspend" };
-        if current.first_line == "ABSENT" {
-            return Err(DriverError::Permanent(format!(
-                "cannot {action} {domain}: the web node has no such site"
-            )));
-        }
-        let Some(header) = current.header.as_ref().filter(|h| h.domain == domain) else {
-            return Err(DriverError::Permanent(format!(
-                "cannot {action} {domain}: its vhost was not written by mPanel"
-            )));
-        };
-        let Some(user) = header.user.clone() else {
-            return Err(DriverError::Permanent(format!(
-                "cannot {action} {domain}: its vhost names no account user (written before accounts had their own)"
-            )));
-        };
-        let spec = SiteSpec {
-            domain: domain.to_owned(),
-            user,
-            php: header.php,
-            php_version: header.php_version.clone(),
-            disk_quota_mb: None,
-        };
-        let vhost = render_site(&spec, self.layout(), suspended, header.https)?;
+        let spec = self.spec_of(&current, domain).map_err(|e| match e {
+            DriverError::Permanent(m) => DriverError::Permanent(format!("cannot {action}: {m}")),
+            other => other,
+        })?;
+        let https = current.header.as_ref().and_then(|h| h.https);
+        let vhost = render_site(&spec, self.layout(), suspended, https)?;
         // Suspend: the site answers 503 before the pool stops and SFTP is
         // locked; unsuspend: the pool runs before the site is served.
         let mut account = false;

@@ -267,7 +267,9 @@ fn tls_server(domain: &str, layout: Layout<'_>, https: Https) -> Result<String, 
              ssl_protocols TLSv1.2 TLSv1.3;\n    \
              ssl_ciphers {CIPHERS};\n    \
              ssl_prefer_server_ciphers off;\n    \
-             ssl_session_timeout 1d;\n"
+             ssl_session_cache shared:mpanel_tls:10m;\n    \
+             ssl_session_timeout 1d;\n    \
+             ssl_session_tickets off;\n"
     );
     if https.hsts_max_age_secs > 0 {
         v.push_str(&format!(
