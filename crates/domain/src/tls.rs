@@ -111,6 +111,13 @@ pub fn retry_wait(attempts: u32) -> Duration {
     (Duration::minutes(1) * 2i32.pow(exp)).min(MAX_RETRY_WAIT)
 }
 
+/// Whether a hosting account in `status` serves a site that can hold a
+/// certificate (suspended ones answer their suspended page over HTTPS).
+pub fn serves_site(status: crate::provisioning::ResourceStatus) -> bool {
+    use crate::provisioning::ResourceStatus;
+    matches!(status, ResourceStatus::Active | ResourceStatus::Suspended)
+}
+
 /// The names a site's certificate is for: the domain and its `www.`.
 pub fn site_names(domain: &str) -> Vec<String> {
     vec![domain.to_owned(), format!("www.{domain}")]
@@ -130,6 +137,10 @@ pub fn check_hsts(max_age_secs: i64) -> Result<(), String> {
 pub struct IssueCertificate {
     pub tenant_id: TenantId,
     pub hosting_account_id: ResourceId,
+    /// Asked for by a person ("issue now"): it replaces an uploaded
+    /// certificate, which automatic issuance and renewal leave alone.
+    #[serde(default)]
+    pub requested: bool,
 }
 
 impl JobPayload for IssueCertificate {

@@ -6,14 +6,13 @@
 //! (why, and when the next attempt is) and waits 1 min, 2, 4 … up to 6 h;
 //! the site keeps serving what it served.
 
-use mpanel_domain::provisioning::ResourceStatus;
 use mpanel_domain::tls::{
     self as rules, CertificateSource, CertificateStatus, InstallCertificate, IssuanceState,
     IssueCertificate,
 };
 use mpanel_domain::{CertificateId, ResourceId, TenantId};
-use mpanel_jobs::JobOptions;
 use mpanel_services::certificates::facts;
+use mpanel_services::site_certificates::issue_options;
 use mpanel_store::certificates::{
     AcmeAccountRecord, CertificateRecord, IssuanceRecord, TlsSettingsRecord,
 };
@@ -22,7 +21,7 @@ use mpanel_store::secret_box::kind;
 
 use crate::acme::{Account, AccountKey, AcmeClient, AcmeError};
 use crate::saga::Provisioner;
-use crate::web::{Https, KeySource, WebNode};
+use crate::web::{Https, KeySource, WebNode, account_user};
 use crate::{DriverError, nodes};
 
 /// Where certificates come from, platform-wide.
@@ -53,17 +52,22 @@ fn acme_err(e: AcmeError) -> DriverError {
 /// all mended by the customer or by time. The back-off keeps the CA's
 /// failed-validation limits.
 fn issuance_err(e: AcmeError) -> DriverError {
-    DriverError::Transient(e.to_string())
-}
-
-/// The options of a site's `tls.issue` (one queued per site at a time).
-pub fn issue_options(account: ResourceId) -> JobOptions {
-    JobOptions {
-        queue: "provisioning".into(),
-        max_attempts: 3,
-        unique_key: Some(format!("{}:{account}", rules::ISSUE_JOB)),
-        ..JobOptions::default()
+    // A rate limit says when to come back (the client reads Retry-After
+    // against the system clock): no attempt before then.
+    if let AcmeError::Problem {
+        kind,
+        retry_after: Some(at),
+        ..
+    } = &e
+        && kind == "rateLimited"
+    {
+        let wait = *at - time::OffsetDateTime::now_utc();
+        return DriverError::Waiting {
+            reason: e.to_string(),
+            retry_in: wait.max(time::Duration::minutes(1)),
+        };
     }
+    DriverError::Transient(e.to_string())
 }
 
 impl Provisioner {
@@ -76,6 +80,11 @@ impl Provisioner {
         else {
             return Ok(());
         };
+        // The customer's own certificate is left alone unless a person
+        // asked for one from the CA.
+        if !job.requested && self.serves_upload(&site).await? {
+            return Ok(());
+        }
         match self.obtain(&site).await {
             Ok(()) => Ok(()),
             Err(err) => Err(self.issuance_failed(&site, err).await),
@@ -107,17 +116,41 @@ impl Provisioner {
             .map_err(|e| DriverError::Permanent(format!("the uploaded key: {e}")))?;
         let (node, _keys) = self.web_node_of(&site).await?;
         let https = self.https_of(site.tenant_id).await?;
-        node.install_certificate(
-            &site.name,
-            &cert.chain_pem,
-            KeySource::Uploaded(&key),
-            https,
-        )
-        .await?;
+        let user = account_user(site.id);
+        let installed = node
+            .install_certificate(
+                &site.name,
+                &user,
+                &cert.chain_pem,
+                KeySource::Uploaded(&key),
+                https,
+            )
+            .await;
+        if let Err(DriverError::Permanent(why)) = &installed {
+            // It will never go on: its sealed key goes.
+            self.store
+                .end_certificate(cert.id, CertificateStatus::Removed, self.clock.now())
+                .await
+                .map_err(store_err)?;
+            return Err(DriverError::Permanent(why.clone()));
+        }
+        installed?;
         self.store
             .activate_certificate(site.id, cert.id, self.clock.now())
             .await
             .map_err(store_err)
+    }
+
+    /// Whether the site serves a certificate its customer uploaded.
+    async fn serves_upload(&self, site: &ResourceRecord) -> Result<bool, DriverError> {
+        let active = self
+            .store
+            .site_certificates(site.id, CertificateStatus::Active)
+            .await
+            .map_err(store_err)?;
+        Ok(active
+            .iter()
+            .any(|c| c.source == CertificateSource::Uploaded))
     }
 
     /// `tls.renew`: queues `tls.issue` for every ACME certificate due for
@@ -126,7 +159,7 @@ impl Provisioner {
         let now = self.clock.now();
         let ending = self
             .store
-            .certificates_ending(now + time::Duration::days(31), 10_000)
+            .certificates_ending(None, now + time::Duration::days(31), 10_000)
             .await
             .map_err(store_err)?;
         let mut due: Vec<(TenantId, ResourceId)> = ending
@@ -143,11 +176,21 @@ impl Provisioner {
                 .into_iter()
                 .map(|i| (i.tenant_id, i.hosting_account_id)),
         );
+        if self.acme.directory_url.is_some() {
+            // Sites live before HTTPS existed get their first certificate.
+            due.extend(
+                self.store
+                    .sites_without_https(1_000)
+                    .await
+                    .map_err(store_err)?,
+            );
+        }
         let mut tx = self.store.begin().await.map_err(store_err)?;
         for (tenant_id, account) in &due {
             let job = IssueCertificate {
                 tenant_id: *tenant_id,
                 hosting_account_id: *account,
+                requested: false,
             };
             mpanel_jobs::enqueue_job(&mut tx, &job, &issue_options(*account), now)
                 .await
@@ -158,7 +201,10 @@ impl Provisioner {
     }
 
     /// At termination, after the site left the node: its ACME certificates
-    /// are revoked at their CA, uploaded ones marked removed.
+    /// still valid are revoked at their CA, the others marked removed.
+    /// Best effort: a CA that refuses or cannot be reached is logged and
+    /// does not hold the termination up (the key is gone from the node
+    /// already, and the certificate ends by itself).
     pub async fn revoke_certificates(&self, site: &ResourceRecord) -> Result<(), DriverError> {
         let now = self.clock.now();
         for status in [CertificateStatus::Active, CertificateStatus::Pending] {
@@ -168,20 +214,35 @@ impl Provisioner {
                 .await
                 .map_err(store_err)?;
             for cert in certs {
-                let ended = match (&cert.source, &cert.directory_url) {
-                    (CertificateSource::Acme, Some(url)) => {
-                        self.revoke(site.tenant_id, url, &cert).await?;
-                        CertificateStatus::Revoked
-                    }
-                    _ => CertificateStatus::Removed,
-                };
+                let ended = self.revoked_or_removed(site, &cert).await;
                 self.store
                     .end_certificate(cert.id, ended, now)
                     .await
                     .map_err(store_err)?;
             }
         }
-        Ok(())
+        self.store.delete_issuance(site.id).await.map_err(store_err)
+    }
+
+    async fn revoked_or_removed(
+        &self,
+        site: &ResourceRecord,
+        cert: &CertificateRecord,
+    ) -> CertificateStatus {
+        let (CertificateSource::Acme, Some(url)) = (&cert.source, &cert.directory_url) else {
+            return CertificateStatus::Removed;
+        };
+        if cert.not_after <= self.clock.now() {
+            return CertificateStatus::Removed;
+        }
+        match self.revoke(site.tenant_id, url, cert).await {
+            Ok(()) => CertificateStatus::Revoked,
+            Err(e) => {
+                tracing::warn!(site = %site.name, serial = %cert.serial, error = %e,
+                    "the certificate could not be revoked");
+                CertificateStatus::Removed
+            }
+        }
     }
 
     async fn revoke(
@@ -201,6 +262,19 @@ impl Provisioner {
             .map_err(acme_err)
     }
 
+    /// Whether the tenant's sites get certificates by themselves: the
+    /// platform names a directory, or the tenant its own.
+    pub(crate) async fn issues_certificates(&self, tenant: TenantId) -> Result<bool, DriverError> {
+        if self.acme.directory_url.is_some() {
+            return Ok(true);
+        }
+        Ok(self
+            .tls_settings(tenant)
+            .await?
+            .acme_directory_url
+            .is_some())
+    }
+
     /// The site, when it is still served (terminated or gone: `None`).
     async fn live_site(
         &self,
@@ -212,7 +286,7 @@ impl Provisioner {
             .resource(ResourceKind::HostingAccount, tenant, id)
             .await
             .map_err(store_err)?;
-        Ok(site.filter(|s| matches!(s.status, ResourceStatus::Active | ResourceStatus::Suspended)))
+        Ok(site.filter(|s| rules::serves_site(s.status)))
     }
 
     async fn web_node_of(
@@ -252,6 +326,7 @@ impl Provisioner {
         let account = Account { key: &key, url };
         let names = rules::site_names(&site.name);
         let (node, _keys) = self.web_node_of(site).await?;
+        node.ensure_challenge_path(&site.name).await?;
         let order = client.order(&account, &names).await.map_err(issuance_err)?;
         let answers: Vec<(String, String)> = order
             .challenges
@@ -276,6 +351,7 @@ impl Provisioner {
             .map_err(|e| DriverError::Permanent(format!("the CA's certificate: {e}")))?;
         node.install_certificate(
             &site.name,
+            &account_user(site.id),
             &facts.chain_pem,
             KeySource::Requested,
             self.https_of(site.tenant_id).await?,
@@ -284,6 +360,8 @@ impl Provisioner {
         self.record_issued(site, &directory, facts).await
     }
 
+    /// Records the certificate served and the issuance done, in one
+    /// transaction. A site terminated meanwhile gets it revoked instead.
     async fn record_issued(
         &self,
         site: &ResourceRecord,
@@ -291,10 +369,8 @@ impl Provisioner {
         facts: mpanel_services::certificates::CertificateFacts,
     ) -> Result<(), DriverError> {
         let now = self.clock.now();
-        let id = CertificateId::new();
-        let mut tx = self.store.begin().await.map_err(store_err)?;
-        tx.insert_certificate(&CertificateRecord {
-            id,
+        let record = CertificateRecord {
+            id: CertificateId::new(),
             tenant_id: site.tenant_id,
             hosting_account_id: site.id,
             domain: site.name.clone(),
@@ -310,25 +386,29 @@ impl Provisioner {
             directory_url: Some(directory.to_owned()),
             created_at: now,
             ended_at: None,
+        };
+        if self.live_site(site.tenant_id, site.id).await?.is_none() {
+            let ended = self.revoked_or_removed(site, &record).await;
+            tracing::info!(site = %site.name, ?ended, "issued for a site gone meanwhile");
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await.map_err(store_err)?;
+        tx.insert_certificate(&record).await.map_err(store_err)?;
+        tx.activate_certificate(site.id, record.id, now)
+            .await
+            .map_err(store_err)?;
+        tx.set_issuance(&IssuanceRecord {
+            hosting_account_id: site.id,
+            tenant_id: site.tenant_id,
+            state: IssuanceState::Issued,
+            attempts: 0,
+            last_error: None,
+            next_attempt_at: None,
+            updated_at: now,
         })
         .await
         .map_err(store_err)?;
-        tx.activate_certificate(site.id, id, now)
-            .await
-            .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
-        self.store
-            .set_issuance(&IssuanceRecord {
-                hosting_account_id: site.id,
-                tenant_id: site.tenant_id,
-                state: IssuanceState::Issued,
-                attempts: 0,
-                last_error: None,
-                next_attempt_at: None,
-                updated_at: now,
-            })
-            .await
-            .map_err(store_err)
+        tx.commit().await.map_err(store_err)
     }
 
     /// Records why the issuance failed and when it is tried again; the
@@ -337,8 +417,13 @@ impl Provisioner {
         let now = self.clock.now();
         let before = self.store.issuance(site.id).await.ok().flatten();
         let attempts = before.map_or(0, |b| b.attempts).saturating_add(1);
-        let give_up = attempts >= rules::MAX_ATTEMPTS || !err.is_transient();
-        let wait = rules::retry_wait(attempts);
+        let give_up = attempts >= rules::MAX_ATTEMPTS || matches!(err, DriverError::Permanent(_));
+        // The CA's own "retry after" (a rate limit) is the least wait.
+        let floor = match &err {
+            DriverError::Waiting { retry_in, .. } => *retry_in,
+            _ => time::Duration::ZERO,
+        };
+        let wait = rules::retry_wait(attempts).max(floor);
         let record = IssuanceRecord {
             hosting_account_id: site.id,
             tenant_id: site.tenant_id,

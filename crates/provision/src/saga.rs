@@ -569,6 +569,7 @@ impl Provisioner {
             .map_err(store_err)?
             .ok_or_else(|| DriverError::Permanent("the tenant is gone".into()))?;
         let service = |e: mpanel_services::ServiceError| DriverError::Transient(e.to_string());
+        let issue_tls = !sites.is_empty() && self.issues_certificates(sub.tenant_id).await?;
         let mut tx = self.store.begin().await.map_err(store_err)?;
         let activated = tx
             .activate_subscription(sub.id, &runs, self.clock.now())
@@ -602,13 +603,14 @@ impl Provisioner {
         )
         .await
         .map_err(service)?;
-        if self.acme.directory_url.is_some() {
+        if issue_tls {
             for site in &sites {
                 let job = mpanel_domain::tls::IssueCertificate {
                     tenant_id: sub.tenant_id,
                     hosting_account_id: site.id,
+                    requested: false,
                 };
-                let options = crate::certificates::issue_options(site.id);
+                let options = mpanel_services::site_certificates::issue_options(site.id);
                 mpanel_jobs::enqueue_job(&mut tx, &job, &options, self.clock.now())
                     .await
                     .map_err(store_err)?;

@@ -83,11 +83,9 @@ async fn certificates(
     let before = now + window;
     let expiring_count = store.count_certificates_ending(tenant, before).await?;
     let expiring = store
-        .certificates_ending(before, 1_000)
+        .certificates_ending(tenant, before, 100)
         .await?
         .into_iter()
-        .filter(|c| tenant.is_none_or(|t| t == c.tenant_id))
-        .take(100)
         .map(|c| OverviewExpiringCertificate {
             certificate_id: c.id.to_string(),
             tenant_id: c.tenant_id.to_string(),

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use mpanel_domain::provisioning::ResourceStatus;
 use mpanel_domain::tls::{
     self as rules, CertificateSource, CertificateStatus, InstallCertificate, IssuanceState,
     IssueCertificate,
@@ -23,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::actor::Change;
 use crate::certificates::{CertificateError, validate_upload};
+use crate::webhooks::WebhookPolicy;
 use crate::{Context, ServiceError};
 
 /// Roots an uploaded chain may lead to besides the public ones
@@ -139,11 +139,21 @@ async fn site(cx: &Context, id: ResourceId) -> Result<ResourceRecord, ServiceErr
     Ok(site)
 }
 
+/// The options of a site's `tls.issue`: one queued per site at a time.
+pub fn issue_options(account: ResourceId) -> JobOptions {
+    JobOptions {
+        queue: "provisioning".into(),
+        max_attempts: 3,
+        unique_key: Some(format!("{}:{account}", rules::ISSUE_JOB)),
+        ..JobOptions::default()
+    }
+}
+
+/// How often a person may ask for a site's certificate.
+const ASK_EVERY: time::Duration = time::Duration::minutes(5);
+
 fn live(site: &ResourceRecord) -> Result<(), ServiceError> {
-    if matches!(
-        site.status,
-        ResourceStatus::Active | ResourceStatus::Suspended
-    ) {
+    if rules::serves_site(site.status) {
         Ok(())
     } else {
         Err(ServiceError::Conflict(format!(
@@ -264,6 +274,10 @@ pub async fn upload(
         ended_at: None,
     };
     let mut tx = cx.store.begin().await?;
+    // The customer's own certificate rules: a waiting retry of an
+    // issuance is dropped (and renewals leave uploads alone).
+    tx.cancel_waiting_jobs(&format!("{}:{}", rules::ISSUE_JOB, site.id), now)
+        .await?;
     tx.insert_certificate(&record).await?;
     let job = InstallCertificate {
         tenant_id: tenant,
@@ -291,12 +305,24 @@ pub async fn upload(
     Ok(cert_view(record))
 }
 
-/// Queues an issuance now (a failed one starts its back-off again).
+/// Queues an issuance now (a failing one is tried at once; an uploaded
+/// certificate is replaced). At most once per [`ASK_EVERY`] per site, so
+/// nobody spends the tenant's limits at the CA.
 pub async fn issue_now(cx: &Context, id: ResourceId) -> Result<JobId, ServiceError> {
     let site = site(cx, id).await?;
     live(&site)?;
     let now = cx.now();
     let tenant = cx.tenant_id();
+    let before = cx.store.issuance(site.id).await?;
+    if let Some(b) = &before
+        && b.updated_at > now - ASK_EVERY
+    {
+        return Err(ServiceError::Conflict(format!(
+            "a certificate for this site was asked for or tried at {}; ask again after {}",
+            b.updated_at.time(),
+            (b.updated_at + ASK_EVERY).time()
+        )));
+    }
     let mut tx = cx.store.begin().await?;
     let key = format!("{}:{}", rules::ISSUE_JOB, site.id);
     // A waiting retry is replaced by one that runs at once.
@@ -304,19 +330,24 @@ pub async fn issue_now(cx: &Context, id: ResourceId) -> Result<JobId, ServiceErr
     let job = IssueCertificate {
         tenant_id: tenant,
         hosting_account_id: site.id,
+        requested: true,
     };
-    let options = JobOptions {
-        queue: "provisioning".into(),
-        max_attempts: 3,
-        unique_key: Some(key),
-        ..JobOptions::default()
-    };
-    let (job_id, new) = enqueue_job(&mut tx, &job, &options, now).await?;
+    let (job_id, new) = enqueue_job(&mut tx, &job, &issue_options(site.id), now).await?;
     if !new {
         return Err(ServiceError::Conflict(
             "a certificate for this site is being obtained right now".into(),
         ));
     }
+    tx.set_issuance(&IssuanceRecord {
+        hosting_account_id: site.id,
+        tenant_id: tenant,
+        state: IssuanceState::Waiting,
+        attempts: before.map_or(0, |b| b.attempts),
+        last_error: None,
+        next_attempt_at: Some(now),
+        updated_at: now,
+    })
+    .await?;
     tx.record_audit(&cx.actor.audit(Change {
         tenant,
         action: "certificate.issue",
@@ -328,17 +359,6 @@ pub async fn issue_now(cx: &Context, id: ResourceId) -> Result<JobId, ServiceErr
     }))
     .await?;
     tx.commit().await?;
-    cx.store
-        .set_issuance(&IssuanceRecord {
-            hosting_account_id: site.id,
-            tenant_id: tenant,
-            state: IssuanceState::Waiting,
-            attempts: 0,
-            last_error: None,
-            next_attempt_at: Some(now),
-            updated_at: now,
-        })
-        .await?;
     Ok(job_id)
 }
 
@@ -369,15 +389,29 @@ pub async fn settings(cx: &Context) -> Result<TlsSettings, ServiceError> {
     })
 }
 
-pub async fn set_settings(cx: &Context, input: TlsSettings) -> Result<TlsSettings, ServiceError> {
+/// Changes the tenant's choices. A directory of its own must be an
+/// `https://` URL whose host reaches only addresses webhooks may reach
+/// (`webhook_allowed_networks`): the worker talks to it.
+pub async fn set_settings(
+    cx: &Context,
+    input: TlsSettings,
+    policy: &WebhookPolicy,
+) -> Result<TlsSettings, ServiceError> {
     if let Some(url) = &input.acme_directory_url {
-        let ok = url.starts_with("https://") && url::Url::parse(url).is_ok() && url.len() <= 500;
-        if !ok {
+        if !url.starts_with("https://") || url.len() > 500 {
             return Err(ServiceError::invalid(
                 "acme_directory_url",
                 "must be the https:// URL of an ACME directory",
             ));
         }
+        crate::webhooks::endpoints::checked_url(url, policy)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Invalid { message, .. } => {
+                    ServiceError::invalid("acme_directory_url", message)
+                }
+                other => other,
+            })?;
     }
     if let Some(email) = &input.acme_contact_email
         && mpanel_domain::contact::email(email).is_err()
@@ -396,10 +430,8 @@ pub async fn set_settings(cx: &Context, input: TlsSettings) -> Result<TlsSetting
         acme_contact_email: input.acme_contact_email.clone(),
         hsts_max_age_secs: input.hsts_max_age_secs,
     };
-    cx.store
-        .set_tls_settings(cx.tenant_id(), &record, now)
-        .await?;
     let mut tx = cx.store.begin().await?;
+    tx.set_tls_settings(cx.tenant_id(), &record, now).await?;
     tx.record_audit(&cx.actor.audit(Change {
         tenant: cx.tenant_id(),
         action: "tls.settings",

@@ -187,6 +187,61 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Writes where a site's issuance stands.
+    pub async fn set_issuance(&mut self, r: &IssuanceRecord) -> StoreResult<()> {
+        let attempts = i32::try_from(r.attempts).unwrap_or(i32::MAX);
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO tls_issuance (hosting_account_id, tenant_id, state, attempts,
+                     last_error, next_attempt_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (hosting_account_id) DO UPDATE SET state = excluded.state,
+                     attempts = excluded.attempts, last_error = excluded.last_error,
+                     next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at",
+            )
+            .bind(r.hosting_account_id.as_uuid())
+            .bind(r.tenant_id.as_uuid())
+            .bind(r.state.as_str())
+            .bind(attempts)
+            .bind(&r.last_error)
+            .bind(r.next_attempt_at)
+            .bind(r.updated_at)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn set_tls_settings(
+        &mut self,
+        tenant: TenantId,
+        s: &TlsSettingsRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO tls_settings (tenant_id, acme_directory_url, acme_contact_email,
+                     hsts_max_age_secs, updated_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (tenant_id) DO UPDATE SET
+                     acme_directory_url = excluded.acme_directory_url,
+                     acme_contact_email = excluded.acme_contact_email,
+                     hsts_max_age_secs = excluded.hsts_max_age_secs,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(tenant.as_uuid())
+            .bind(&s.acme_directory_url)
+            .bind(&s.acme_contact_email)
+            .bind(s.hsts_max_age_secs)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
 impl Store {
     /// Records a certificate on its own.
     pub async fn insert_certificate(&self, c: &CertificateRecord) -> StoreResult<()> {
@@ -307,21 +362,24 @@ impl Store {
         Ok(found)
     }
 
-    /// Served certificates (every tenant's) ending before `before`,
-    /// soonest first.
+    /// Served certificates (every tenant's, or one tenant's) ending before
+    /// `before`, soonest first.
     pub async fn certificates_ending(
         &self,
+        tenant: Option<TenantId>,
         before: OffsetDateTime,
         limit: u32,
     ) -> StoreResult<Vec<CertificateRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CERT_COLUMNS} FROM ssl_certificates
-             WHERE status = 'ACTIVE' AND not_after < $1 ORDER BY not_after LIMIT $2"
+             WHERE status = 'ACTIVE' AND not_after < $1 AND ($2 IS NULL OR tenant_id = $2)
+             ORDER BY not_after LIMIT $3"
         ));
         let found = on_pool!(self.pool, |p| {
             let mut out = Vec::new();
             for row in sqlx::query(sql)
                 .bind(before)
+                .bind(tenant.map(|t| t.as_uuid()))
                 .bind(i64::from(limit))
                 .fetch_all(p)
                 .await?
@@ -331,6 +389,47 @@ impl Store {
             out
         });
         Ok(found)
+    }
+
+    /// Live sites (every tenant's) with no served certificate and no
+    /// issuance yet: those live before HTTPS existed.
+    pub async fn sites_without_https(
+        &self,
+        limit: u32,
+    ) -> StoreResult<Vec<(TenantId, ResourceId)>> {
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(
+                "SELECT h.tenant_id, h.id FROM hosting_accounts h
+                 WHERE h.status IN ('ACTIVE', 'SUSPENDED')
+                   AND NOT EXISTS (SELECT 1 FROM ssl_certificates c
+                                   WHERE c.hosting_account_id = h.id AND c.status = 'ACTIVE')
+                   AND NOT EXISTS (SELECT 1 FROM tls_issuance i WHERE i.hosting_account_id = h.id)
+                 ORDER BY h.id LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await?
+            {
+                out.push((
+                    TenantId::from_uuid(row.try_get("tenant_id")?),
+                    ResourceId::from_uuid(row.try_get("id")?),
+                ));
+            }
+            out
+        });
+        Ok(found)
+    }
+
+    /// Forgets a site's issuance (it was terminated).
+    pub async fn delete_issuance(&self, account: ResourceId) -> StoreResult<()> {
+        on_pool!(self.pool, |p| {
+            sqlx::query("DELETE FROM tls_issuance WHERE hosting_account_id = $1")
+                .bind(account.as_uuid())
+                .execute(p)
+                .await?;
+        });
+        Ok(())
     }
 
     /// How many served certificates end before `before` (every tenant's,
@@ -386,27 +485,9 @@ impl Store {
 
     /// Writes where a site's issuance stands.
     pub async fn set_issuance(&self, r: &IssuanceRecord) -> StoreResult<()> {
-        let attempts = i32::try_from(r.attempts).unwrap_or(i32::MAX);
-        on_pool!(self.pool, |p| {
-            sqlx::query(
-                "INSERT INTO tls_issuance (hosting_account_id, tenant_id, state, attempts,
-                     last_error, next_attempt_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (hosting_account_id) DO UPDATE SET state = excluded.state,
-                     attempts = excluded.attempts, last_error = excluded.last_error,
-                     next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at",
-            )
-            .bind(r.hosting_account_id.as_uuid())
-            .bind(r.tenant_id.as_uuid())
-            .bind(r.state.as_str())
-            .bind(attempts)
-            .bind(&r.last_error)
-            .bind(r.next_attempt_at)
-            .bind(r.updated_at)
-            .execute(p)
-            .await?;
-        });
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.set_issuance(r).await?;
+        tx.commit().await
     }
 
     pub async fn tls_settings(&self, tenant: TenantId) -> StoreResult<TlsSettingsRecord> {
@@ -428,34 +509,6 @@ impl Store {
             }
         });
         Ok(found)
-    }
-
-    pub async fn set_tls_settings(
-        &self,
-        tenant: TenantId,
-        s: &TlsSettingsRecord,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
-            sqlx::query(
-                "INSERT INTO tls_settings (tenant_id, acme_directory_url, acme_contact_email,
-                     hsts_max_age_secs, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (tenant_id) DO UPDATE SET
-                     acme_directory_url = excluded.acme_directory_url,
-                     acme_contact_email = excluded.acme_contact_email,
-                     hsts_max_age_secs = excluded.hsts_max_age_secs,
-                     updated_at = excluded.updated_at",
-            )
-            .bind(tenant.as_uuid())
-            .bind(&s.acme_directory_url)
-            .bind(&s.acme_contact_email)
-            .bind(s.hsts_max_age_secs)
-            .bind(now)
-            .execute(p)
-            .await?;
-        });
-        Ok(())
     }
 
     pub async fn acme_account(

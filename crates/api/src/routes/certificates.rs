@@ -76,7 +76,7 @@ pub async fn upload(
     params(("id" = String, Path)), security(("bearer" = ["CERTIFICATES_WRITE"])),
     responses((status = 202, description = "Queued", body = Queued),
         (status = 404, description = "No such hosting account"),
-        (status = 409, description = "Not live, or an issuance is under way")))]
+        (status = 409, description = "Not live, asked for within the last 5 minutes, or an issuance is under way")))]
 pub async fn issue(
     cx: Ctx<perm::CertificatesWrite>,
     Path(id): Path<String>,
@@ -118,8 +118,11 @@ pub async fn settings(cx: Ctx<perm::SettingsWrite>) -> Result<Json<TlsSettings>,
     responses((status = 200, description = "Changed", body = TlsSettings),
         (status = 422, description = "A value is not accepted")))]
 pub async fn set_settings(
+    State(state): State<AppState>,
     cx: Ctx<perm::SettingsWrite>,
     ApiJson(body): ApiJson<TlsSettings>,
 ) -> Result<Json<TlsSettings>, Problem> {
-    Ok(Json(site_certificates::set_settings(&cx, body).await?))
+    Ok(Json(
+        site_certificates::set_settings(&cx, body, &state.webhooks).await?,
+    ))
 }

@@ -15,6 +15,7 @@ mod billing_concurrency;
 mod billing_numbers;
 mod billing_stripe;
 mod catalog;
+mod certificates;
 mod cloudpods;
 mod console;
 mod console_card;

@@ -166,6 +166,9 @@ fn a_paid_site_is_served_over_https_renewed_without_a_gap_and_revoked_at_termina
     assert_eq!(location, format!("https://{domain}/"));
     let v = certificates(&panel, &account);
     assert_eq!(v["issuance"]["state"], "ISSUED", "{v:#}");
+    // A name the node has no certificate for gets no other site's.
+    let stranger = https_get(&panel, "stranger.test", root.path());
+    assert!(stranger.is_err(), "{stranger:?}");
 
     // Suspended, the site answers its suspended page over HTTPS too.
     for (action, expected) in [("suspend", 503), ("unsuspend", 200)] {
@@ -222,6 +225,7 @@ fn a_paid_site_is_served_over_https_renewed_without_a_gap_and_revoked_at_termina
     let job = IssueCertificate {
         tenant_id: first_tenant(&panel, &account),
         hosting_account_id: account.parse().unwrap(),
+        requested: false,
     };
     panel.block_on(p.issue_certificate(&job)).unwrap();
     let second = wait_active(&panel, &account, first["serial"].as_str());
@@ -304,6 +308,7 @@ fn a_name_that_does_not_reach_the_node_is_retried_with_back_off_and_http_keeps_s
     let job = IssueCertificate {
         tenant_id: first_tenant(&panel, &account),
         hosting_account_id: account.parse().unwrap(),
+        requested: false,
     };
     let err = panel.block_on(p.issue_certificate(&job)).unwrap_err();
     match err {
@@ -358,6 +363,21 @@ fn uploaded_certificates_are_checked_and_a_valid_one_is_served() {
     assert_eq!(made["source"], "UPLOADED");
     let active = wait_active(&panel, &account, None);
     assert_eq!(active["id"], made["id"]);
+    // The key's sealed copy went once the node had it.
+    let store = panel.block_on(async {
+        mpanel_store::Store::connect(panel.database_url(), &mpanel_store::PoolSettings::default())
+            .await
+            .unwrap()
+    });
+    let tenant = first_tenant(&panel, &account);
+    let stored = panel
+        .block_on(store.certificate(tenant, made["id"].as_str().unwrap().parse().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.key_sealed.is_none(),
+        "the uploaded key is still in the database"
+    );
     let ca_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(ca_file.path(), ca.pem()).unwrap();
     let (status, body) = eventually("the upload is served", || {

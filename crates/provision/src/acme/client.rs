@@ -36,6 +36,10 @@ pub struct AcmeClient {
     http: reqwest::Client,
     directory: Arc<Directory>,
     nonces: Arc<Mutex<Vec<String>>>,
+    /// The directory's scheme, host and port: every URL the CA hands back
+    /// must be on it, so a directory cannot send the worker elsewhere
+    /// (an internal address, say).
+    origin: url::Origin,
 }
 
 impl fmt::Debug for AcmeClient {
@@ -97,6 +101,7 @@ impl AcmeClient {
         directory_url: &str,
         extra_roots_pem: Option<&[u8]>,
     ) -> Result<Self, AcmeError> {
+        let origin = https_origin(directory_url)?;
         let http = http_client(extra_roots_pem)?;
         let response = http
             .get(directory_url)
@@ -115,11 +120,17 @@ impl AcmeClient {
         let directory: Directory = serde_json::from_slice(&body).map_err(|e| {
             AcmeError::Failed(format!("{directory_url} is not an ACME directory: {e}"))
         })?;
-        Ok(Self {
+        let client = Self {
             http,
             directory: Arc::new(directory),
             nonces: Arc::default(),
-        })
+            origin,
+        };
+        let d = &client.directory;
+        for url in [&d.new_nonce, &d.new_account, &d.new_order, &d.revoke_cert] {
+            client.on_origin(url)?;
+        }
+        Ok(client)
     }
 
     /// Registers the account of `key` (newAccount, agreeing to the terms of
@@ -215,6 +226,7 @@ impl AcmeClient {
         payload: Option<&Value>,
         accept: &str,
     ) -> Result<Reply, AcmeError> {
+        self.on_origin(url)?;
         let nonce = self.nonce().await?;
         let jws = key.sign(url, &nonce, signer, payload)?;
         let response = self
@@ -244,6 +256,16 @@ impl AcmeClient {
             retry_after,
             body,
         })
+    }
+
+    /// Refuses a URL off the directory's origin.
+    fn on_origin(&self, url: &str) -> Result<(), AcmeError> {
+        match url::Url::parse(url) {
+            Ok(u) if u.origin() == self.origin => Ok(()),
+            _ => Err(AcmeError::Failed(format!(
+                "the certificate authority pointed to {url}, off its directory's host"
+            ))),
+        }
     }
 
     /// A nonce from the pool, or a new one from newNonce.
@@ -282,6 +304,16 @@ impl AcmeClient {
 }
 
 /// The HTTPS client: rustls on ring, the webpki roots plus `extra_pem`.
+/// The origin of an `https://` directory URL.
+fn https_origin(directory_url: &str) -> Result<url::Origin, AcmeError> {
+    match url::Url::parse(directory_url) {
+        Ok(u) if u.scheme() == "https" => Ok(u.origin()),
+        _ => Err(AcmeError::Failed(format!(
+            "{directory_url} is not an https:// ACME directory URL"
+        ))),
+    }
+}
+
 fn http_client(extra_pem: Option<&[u8]>) -> Result<reqwest::Client, AcmeError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
