@@ -317,10 +317,12 @@ pub async fn issue_now(cx: &Context, id: ResourceId) -> Result<JobId, ServiceErr
     if let Some(b) = &before
         && b.updated_at > now - ASK_EVERY
     {
+        let clock = time::macros::format_description!("[hour]:[minute]:[second] UTC");
+        let at = |t: OffsetDateTime| t.format(&clock).unwrap_or_default();
         return Err(ServiceError::Conflict(format!(
             "a certificate for this site was asked for or tried at {}; ask again after {}",
-            b.updated_at.time(),
-            (b.updated_at + ASK_EVERY).time()
+            at(b.updated_at),
+            at(b.updated_at + ASK_EVERY)
         )));
     }
     let mut tx = cx.store.begin().await?;

@@ -120,8 +120,13 @@ pub async fn settings(cx: Ctx<perm::SettingsWrite>) -> Result<Json<TlsSettings>,
 pub async fn set_settings(
     State(state): State<AppState>,
     cx: Ctx<perm::SettingsWrite>,
-    ApiJson(body): ApiJson<TlsSettings>,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<TlsSettings>, Problem> {
+    // Every field has a default, and serde reads a struct from an array
+    // too: only an object is these settings (`[null, null]` is not).
+    let bytes =
+        serde_json::to_vec(&body).map_err(|_| Problem::for_status(StatusCode::BAD_REQUEST))?;
+    let body: TlsSettings = crate::json::parse(&bytes)?;
     Ok(Json(
         site_certificates::set_settings(&cx, body, &state.webhooks).await?,
     ))

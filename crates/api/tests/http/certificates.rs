@@ -52,6 +52,12 @@ async fn a_customer_manages_only_their_own_sites_certificates() {
     assert_eq!(res.status(), 202);
     let res = app.post_as(&customer.access_token, &issue, json!({})).await;
     assert_eq!(res.status(), 409);
+    let problem: Value = res.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("ask again after") && detail.ends_with("UTC"),
+        "{detail}"
+    );
     let pending = JobFilter {
         state: Some(mpanel_domain::jobs::JobState::Pending),
         kind: Some("tls.issue".into()),
@@ -99,6 +105,7 @@ async fn tls_settings_are_checked_and_kept() {
         json!({"acme_contact_email": "not an address"}),
         json!({"hsts_max_age_secs": -1}),
         json!({"hsts_max_age_secs": 100_000_000}),
+        json!([null, null]),
     ] {
         let res = put(bad.clone()).await;
         assert_eq!(res.status(), 422, "{bad}");
