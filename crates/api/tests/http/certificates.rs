@@ -156,6 +156,24 @@ async fn certificates_ending_soon_reach_the_operator() {
                 .unwrap();
         }
     }
+    // The tenant's staff list them; another tenant's admin sees none.
+    let page: Value = app
+        .get_as(&admin.access_token, "/api/certificates")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    let stranger = app
+        .account("beta", "admin@beta.test", Role::TenantAdmin)
+        .await;
+    let page: Value = app
+        .get_as(&stranger.access_token, "/api/certificates")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"], json!([]), "{page}");
     let ops = app
         .account("platform", "ops@platform.test", Role::SuperAdmin)
         .await;

@@ -31,13 +31,18 @@ fn panel_with_pebble() -> Panel {
     ])
 }
 
-/// A provisioner on the panel's database whose clock the test moves.
-fn provisioner(panel: &Panel, clock: Arc<ManualClock>) -> Provisioner {
-    let store = panel.block_on(async {
+/// A connection to the panel's database.
+fn store(panel: &Panel) -> mpanel_store::Store {
+    panel.block_on(async {
         mpanel_store::Store::connect(panel.database_url(), &mpanel_store::PoolSettings::default())
             .await
             .unwrap()
-    });
+    })
+}
+
+/// A provisioner on the panel's database whose clock the test moves.
+fn provisioner(panel: &Panel, clock: Arc<ManualClock>) -> Provisioner {
+    let store = store(panel);
     Provisioner {
         store,
         clock,
@@ -364,11 +369,7 @@ fn uploaded_certificates_are_checked_and_a_valid_one_is_served() {
     let active = wait_active(&panel, &account, None);
     assert_eq!(active["id"], made["id"]);
     // The key's sealed copy went once the node had it.
-    let store = panel.block_on(async {
-        mpanel_store::Store::connect(panel.database_url(), &mpanel_store::PoolSettings::default())
-            .await
-            .unwrap()
-    });
+    let store = store(&panel);
     let tenant = first_tenant(&panel, &account);
     let stored = panel
         .block_on(store.certificate(tenant, made["id"].as_str().unwrap().parse().unwrap()))
@@ -393,11 +394,7 @@ fn uploaded_certificates_are_checked_and_a_valid_one_is_served() {
 
 /// The tenant of a hosting account, from the panel's database.
 fn first_tenant(panel: &Panel, account: &str) -> mpanel_domain::TenantId {
-    let store = panel.block_on(async {
-        mpanel_store::Store::connect(panel.database_url(), &mpanel_store::PoolSettings::default())
-            .await
-            .unwrap()
-    });
+    let store = store(panel);
     let v = panel.expect(200, &panel.admin, "GET /api/auth/me", None);
     let tenant: mpanel_domain::TenantId = v["tenant_id"].as_str().unwrap().parse().unwrap();
     let found = panel.block_on(store.resource(

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::JobSettings;
 
+mod certificates;
+use certificates::register_certificates;
+
 /// Every job kind and its handler. Features register theirs here.
 pub fn registry(settings: &JobSettings, store: &Store, clock: &Arc<dyn Clock>) -> Registry {
     let mut registry = Registry::new();
@@ -417,36 +420,6 @@ fn register_account_actions(
         async move {
             in_order(&p.store, &ctx, &a).await?;
             Ok(p.terminate(&a).await?)
-        }
-    });
-}
-
-/// Sites' certificates: issue (and renew), install an upload, and the
-/// daily look for renewals due.
-fn register_certificates(
-    registry: &mut Registry,
-    provisioner: &mpanel_provision::saga::Provisioner,
-) {
-    use mpanel_domain::tls::{InstallCertificate, IssueCertificate, RenewDue};
-    let p = provisioner.clone();
-    registry.handle(move |_ctx, job: IssueCertificate| {
-        let p = p.clone();
-        async move { Ok(p.issue_certificate(&job).await?) }
-    });
-    let p = provisioner.clone();
-    registry.handle(move |_ctx, job: InstallCertificate| {
-        let p = p.clone();
-        async move { Ok(p.install_uploaded(&job).await?) }
-    });
-    let p = provisioner.clone();
-    registry.handle(move |_ctx, _: RenewDue| {
-        let p = p.clone();
-        async move {
-            let queued = p.queue_renewals().await?;
-            if queued > 0 {
-                tracing::info!(queued, "certificate renewals queued");
-            }
-            Ok(())
         }
     });
 }
