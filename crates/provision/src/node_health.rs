@@ -62,7 +62,7 @@ impl Provisioner {
 /// One SSH session: its round trip, its error, what it read.
 async fn probe(target: &ssh::SshTarget) -> (Option<i64>, Option<String>, Option<Value>) {
     let started = Instant::now();
-    match ssh::run_with_timeout(target, HEALTH_SCRIPT, None, TIMEOUT).await {
+    match ssh::run_own_login(target, HEALTH_SCRIPT, TIMEOUT).await {
         Ok(out) if out.success() => {
             let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             // Reachable either way; what could not be read is said so.

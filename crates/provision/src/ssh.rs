@@ -13,6 +13,11 @@
 //! unknown or changed host key, which are [`DriverError::Permanent`]. A
 //! remote script's own non-zero exit is returned in [`Output`] for the
 //! caller to judge, so scripts must not use exit code 255 themselves.
+//!
+//! Sessions to the same node share one authenticated connection
+//! ([`shared`]), so only the first of a burst pays for a login.
+
+mod shared;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -100,7 +105,36 @@ pub async fn run_with_timeout(
     stdin: Option<&[u8]>,
     limit: Duration,
 ) -> Result<Output, DriverError> {
-    let mut cmd = command(target, script)?;
+    session(target, script, stdin, limit, Login::Shared).await
+}
+
+/// [`run_with_timeout`] on a login of its own, never on a shared
+/// connection: for a health check, whose answer must say that a new login
+/// works now (credentials, sshd accepting) and whose round trip is a
+/// login's.
+pub async fn run_own_login(
+    target: &SshTarget,
+    script: &str,
+    limit: Duration,
+) -> Result<Output, DriverError> {
+    session(target, script, None, limit, Login::Own).await
+}
+
+/// Whether a session may ride on a shared connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Login {
+    Shared,
+    Own,
+}
+
+async fn session(
+    target: &SshTarget,
+    script: &str,
+    stdin: Option<&[u8]>,
+    limit: Duration,
+    login: Login,
+) -> Result<Output, DriverError> {
+    let mut cmd = command(target, script, login)?;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -162,7 +196,7 @@ pub async fn exchange<T>(
     script: &str,
     edit: impl FnOnce(&[u8]) -> (Reply, T),
 ) -> Result<(Option<T>, Output), DriverError> {
-    let mut cmd = command(target, script)?;
+    let mut cmd = command(target, script, Login::Shared)?;
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(spawn_error)?;
     let mut pipe = child.stdin.take();
@@ -227,7 +261,7 @@ pub async fn exchange<T>(
 }
 
 /// The `ssh` command for `script`, with stdout and stderr piped.
-fn command(target: &SshTarget, script: &str) -> Result<Command, DriverError> {
+fn command(target: &SshTarget, script: &str, login: Login) -> Result<Command, DriverError> {
     check_target(target)?;
     if script.len() > MAX_SCRIPT_LEN {
         return Err(DriverError::Permanent(format!(
@@ -255,6 +289,13 @@ fn command(target: &SshTarget, script: &str) -> Result<Command, DriverError> {
         "ConnectTimeout=5",
         "ServerAliveInterval=10",
     ] {
+        cmd.arg("-o").arg(option);
+    }
+    let sharing = match login {
+        Login::Shared => shared::options(target),
+        Login::Own => shared::OWN_LOGIN.iter().map(Into::into).collect(),
+    };
+    for option in sharing {
         cmd.arg("-o").arg(option);
     }
     cmd.arg("--")
