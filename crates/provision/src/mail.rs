@@ -6,11 +6,19 @@
 //! `<passwd_file>.lock`, sends the file, and the line is changed here in
 //! Rust; the whole new file goes to a temporary file in the same folder
 //! (mode 0640, so Dovecot's auth process can read it through the folder's
-//! group), is renamed over the old one, and Dovecot is reloaded (it re-reads
-//! the file on a change of mtime or size only, which a same-size edit in the
-//! same second is not). Two jobs editing the file at once therefore never
-//! lose an edit. A `<passwd_file>.reload-pending` marker, removed only after
-//! a successful reload, makes the next change retry a reload that failed.
+//! group), and is renamed over the old one. Two jobs editing the file at
+//! once therefore never lose an edit.
+//!
+//! Dovecot re-reads a passwd-file by itself when a lookup finds its mtime
+//! (in seconds) or size changed, at most once a second. A same-size edit
+//! in the same second (a new password: Argon2 hashes are all one length)
+//! would go unseen, so each new version gets an mtime past the previous
+//! one's when the clock has not moved on: every version differs from every
+//! earlier one, and a change is seen within a second without a reload.
+//! A node may still name a `reload_cmd` (run after each change: for an
+//! auth cache, which hides changes until its TTL, or where even a second
+//! is too long); a `<passwd_file>.reload-pending` marker, removed only
+//! after a successful reload, makes the next change retry one that failed.
 //!
 //! A suspended mailbox (`nologin reason=suspended`) stays suspended through
 //! `ensure_mailbox` and `set_password`: only `unsuspend` lifts it.
@@ -36,8 +44,9 @@ pub struct MailNode {
     /// The owner of the maildirs, written into every line.
     pub uid: u32,
     pub gid: u32,
-    /// A shell command that makes Dovecot re-read its users
-    /// (`sudo -n /usr/bin/doveadm -c CONF reload`). Trusted configuration:
+    /// A shell command run after each change, e.g. `sudo -n /usr/bin/doveadm
+    /// -c CONF reload` (the change is seen at once instead of within a
+    /// second) or `… auth cache flush`; empty: none. Trusted configuration:
     /// it runs as written.
     pub reload_cmd: String,
 }
@@ -215,7 +224,8 @@ impl MailNode {
              COMMIT)\n  \
                t=$(mktemp \"$(dirname \"$f\")/.passwd.XXXXXX\") || exit 1\n  \
                if ! cat >\"$t\"; then rm -f \"$t\"; exit 1; fi\n  \
-               chmod 0640 \"$t\" && : >\"$pending\" && mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit 1; }}\n  \
+               if [ -f \"$f\" ]; then old=$(stat -c %Y \"$f\") && if [ \"$(date +%s)\" -le \"$old\" ]; then touch -d \"@$((old + 1))\" \"$t\"; fi || {{ rm -f \"$t\"; exit 1; }}; fi\n  \
+               chmod 0640 \"$t\" && {reload_pending}mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit 1; }}\n  \
                echo COMMITTED ;;\n\
              KEEP) ;;\n\
              *) exit 0 ;;\n\
@@ -231,6 +241,11 @@ impl MailNode {
                 ":"
             } else {
                 &self.reload_cmd
+            },
+            reload_pending = if self.reload_cmd.trim().is_empty() {
+                ""
+            } else {
+                ": >\"$pending\" && "
             },
             locked = code::LOCKED,
             reload_failed = code::RELOAD_FAILED,

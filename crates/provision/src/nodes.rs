@@ -115,8 +115,8 @@ pub fn web(sb: &SecretBox, s: &ServerRecord) -> Result<(WebNode, Ssh), DriverErr
     Ok((node, ssh))
 }
 
-/// A mail node: settings `passwd_file`, `root_dir`, `uid`, `gid`,
-/// `reload_cmd`.
+/// A mail node: settings `passwd_file`, `root_dir`, `uid`, `gid`, optional
+/// `reload_cmd` (none by default: Dovecot sees a change within a second).
 pub fn mail(sb: &SecretBox, s: &ServerRecord) -> Result<(MailNode, Ssh), DriverError> {
     let ssh = ssh(sb, s)?;
     let node = MailNode {
@@ -125,7 +125,7 @@ pub fn mail(sb: &SecretBox, s: &ServerRecord) -> Result<(MailNode, Ssh), DriverE
         root_dir: setting(s, "root_dir")?.to_owned(),
         uid: number(s, "uid")?,
         gid: number(s, "gid")?,
-        reload_cmd: setting(s, "reload_cmd")?.to_owned(),
+        reload_cmd: setting(s, "reload_cmd").unwrap_or("").to_owned(),
     };
     Ok((node, ssh))
 }

@@ -353,3 +353,46 @@ async fn mail_bad_addresses_and_hashes_are_refused_before_anything_runs() {
         "the closed port itself is transient: {err:?}"
     );
 }
+
+#[tokio::test]
+async fn mail_without_a_reload_command_every_change_is_seen_within_a_second() {
+    // No reload: Dovecot finds changes by the file's mtime and size, so a
+    // same-size change (a new password) in the same second must still get
+    // an mtime of its own.
+    let mail = MailNode {
+        reload_cmd: String::new(),
+        ..node()
+    };
+    let domain = fresh_domain("noreload");
+    let address = format!("info@{domain}");
+    let (first, second) = ("first-Pass-1", "secnd-Pass-2");
+    let hashes = (
+        hash_password(first).unwrap(),
+        hash_password(second).unwrap(),
+    );
+    assert_eq!(hashes.0.len(), hashes.1.len());
+    // Start just after a second begins, so what follows shares it.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    tokio::time::sleep(Duration::from_nanos(u64::from(
+        1_000_000_000 - now.subsec_nanos(),
+    )))
+    .await;
+    let file = env("MAIL_PASSWD_FILE");
+    let before = std::fs::metadata(&file).unwrap().mtime();
+    mail.ensure_mailbox(&address, &hashes.0, 0).await.unwrap();
+    let made = std::fs::metadata(&file).unwrap().mtime();
+    assert!(made > before, "each version's mtime is past the last");
+    // Dovecot reads this version (the lookup finds the new mtime)...
+    assert_eq!(login_until(&address, first, is_ok).await, Login::Ok);
+    // ...and a same-size change right after is not hidden from it.
+    mail.set_password(&address, &hashes.1).await.unwrap();
+    let changed = std::fs::metadata(&file).unwrap();
+    assert!(changed.mtime() > made);
+    assert_eq!(login_until(&address, second, is_ok).await, Login::Ok);
+    assert_eq!(login(&address, first).await, Login::Refused);
+    mail.delete(&address).await.unwrap();
+    assert_eq!(
+        login_until(&address, second, is_refused).await,
+        Login::Refused
+    );
+}
