@@ -22,7 +22,8 @@
 #       node killed mid-run, the client fails over, nothing is lost.
 #
 # MPANEL_BIN=/path/to/mpanel uses that binary instead of building one.
-# KEEP=/tmp/faults keeps the work folder (logs, SQLite files).
+# KEEP=/tmp/faults keeps the work folder (logs, SQLite files) in a new
+# folder under it.
 # bench/faults/run.py does the work; its header says what is measured.
 # Results: docs/benchmarks.md, "Under faults".
 set -euo pipefail
@@ -48,8 +49,13 @@ else
 fi
 
 services_dir
-WORK=${KEEP:-$SERVICES_DIR/work}
-mkdir -p "$WORK"
+if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    WORK=$(mktemp -d "$KEEP/$SCENARIO-$ENGINE.XXXXXX")
+else
+    WORK="$SERVICES_DIR/work"
+    mkdir -p "$WORK"
+fi
 ARGS=(--bin "$BIN" --engine "$ENGINE" --workdir "$WORK")
 
 if [ "$ENGINE" = postgres ]; then

@@ -43,7 +43,7 @@ import atexit
 import concurrent.futures
 import hashlib
 import hmac
-import http.client
+import http.client as httpc
 import itertools
 import json
 import os
@@ -60,8 +60,10 @@ import uuid
 
 SECRETS_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 TENANT = "acme"
-OPS_EMAIL = "ops@acme.test"
+OPS_EMAIL = "ops@acme.test"  # SUPER_ADMIN: the jobs
 OPS_PASSWORD = "an operator's long password"
+ADMIN_EMAIL = "admin@acme.test"  # TENANT_ADMIN: everything else
+ADMIN_PASSWORD = "a long tenant admin password"
 PRICE_MINOR = 1500
 INVOICE_NET = "100.00"
 PAYMENTS = (5000, 5000, 5000)  # per payment invoice of 11,900
@@ -117,13 +119,13 @@ def http(addr, method, path, token="", body=None, raw=None, headers=None, timeou
     if token:
         h["authorization"] = f"Bearer {token}"
     h.update(headers or {})
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    conn = httpc.HTTPConnection(host, int(port), timeout=timeout)
     try:
         conn.request(method, path, body=data, headers=h)
         res = conn.getresponse()
         text = res.read().decode(errors="replace")
         ctype = res.getheader("content-type", "")
-    except (OSError, http.client.HTTPException) as e:
+    except (OSError, httpc.HTTPException) as e:
         return Answer(0, error=f"{type(e).__name__}: {e}")
     finally:
         conn.close()
@@ -240,7 +242,9 @@ class Panel:
                      ["admin", "create-tenant", "--slug", TENANT, "--name", "Acme Hosting",
                       "--timezone", "Europe/Berlin", "--currency", "EUR"],
                      ["admin", "create-user", "--tenant", TENANT, "--email", OPS_EMAIL,
-                      "--role", "SUPER_ADMIN", "--password", OPS_PASSWORD]):
+                      "--role", "SUPER_ADMIN", "--password", OPS_PASSWORD],
+                     ["admin", "create-user", "--tenant", TENANT, "--email", ADMIN_EMAIL,
+                      "--role", "TENANT_ADMIN", "--password", ADMIN_PASSWORD]):
             out = subprocess.run([binary, *args], cwd=workdir, env=self.env, capture_output=True, text=True)
             if out.returncode != 0:
                 raise SystemExit(f"mpanel {' '.join(args)}: {out.stderr}")
@@ -266,8 +270,11 @@ class Panel:
         return a.body
 
     def setup(self, addr):
+        self.ops_token = self.expect(addr, 200, "POST /api/auth/login",
+                                     {"email": OPS_EMAIL, "password": OPS_PASSWORD, "tenant": TENANT},
+                                     token="")["access_token"]
         self.token = self.expect(addr, 200, "POST /api/auth/login",
-                                 {"email": OPS_EMAIL, "password": OPS_PASSWORD, "tenant": TENANT},
+                                 {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "tenant": TENANT},
                                  token="")["access_token"]
         self.expect(addr, 200, "PUT /api/billing/settings", {
             "legal_name": "Acme Hosting GmbH", "address_lines": ["Hauptstr. 1", "10115 Berlin"],
@@ -303,12 +310,12 @@ class Panel:
                    "idempotency-key": key}
         return http(addr, "POST", "/api/orders", raw=raw, headers=headers)
 
-    def pages(self, addr, path):
+    def pages(self, addr, path, token=None):
         items, cursor = [], None
         sep = "&" if "?" in path else "?"
         while True:
             q = f"{path}{sep}limit=200" + (f"&cursor={cursor}" if cursor else "")
-            page = self.expect(addr, 200, f"GET {q}")
+            page = self.expect(addr, 200, f"GET {q}", token=token)
             items += page["items"]
             cursor = page.get("next_cursor")
             if not cursor:
@@ -460,7 +467,7 @@ class Workload:
         report.figure(f"{prefix}answers seen (0 = no answer)", dict(sorted(statuses.items())))
         if retried:
             waits = [op.answered - op.first_sent for op in retried]
-            report.figure(f"{prefix}requests retried", f"{len(retried)}; answered after retrying: "
+            report.figure(f"{prefix}requests retried", f"{len(retried)}; answered after: "
                           f"p50 {pct(waits, 50):.1f} s, max {max(waits):.1f} s; "
                           f"{len(in_flight)} met 409 request_in_flight")
         bad = [op for op in self.ops if op.final is None or op.final.status != 201]
@@ -528,17 +535,26 @@ def verify_workloads(panel, addr, report, workloads, prefix=""):
     report.check(f"{prefix}invoice totals add up (3 payments, paid = total = net + tax, due 0)", not wrong,
                  f"{len(per_invoice)} invoices" + (f"; wrong: {wrong[:3]}" if wrong else ""))
 
-    # Credit: the API's balance is the sum of the overpayments.
-    bad_credit = []
+    # Credit: the API's balance is the sum of the overpayments; the ledger
+    # adds up to every balance (SQL: the API shows no ledger).
+    bad_credit, bad_view = [], []
     for cust, expected in credit_expected.items():
         cr = p.expect(addr, 200, f"GET /api/billing/customers/{cust}/credit")
         bal = sum(b["balance_minor"] for b in cr["balances"] if b["currency"] == "EUR")
+        if bal != expected:
+            bad_credit.append((cust, expected, bal))
         cv = p.expect(addr, 200, f"GET /api/customers/{cust}")
-        if bal != expected or cv.get("credit_balance_minor") != expected:
-            bad_credit.append((cust, expected, bal, cv.get("credit_balance_minor")))
-    report.check(f"{prefix}credit balances add up (overpayments)", not bad_credit,
-                 f"{len(credit_expected)} customers, {sum(credit_expected.values())} minor in all"
-                 + (f"; wrong: {bad_credit[:3]}" if bad_credit else ""))
+        if cv.get("credit_balance_minor") != expected:
+            bad_view.append((cust, expected, cv.get("credit_balance_minor")))
+    ledger_off = p.db.scalar(
+        "SELECT count(*) FROM (SELECT customer_id, currency, sum(delta_minor) AS s FROM credit_ledger "
+        "GROUP BY customer_id, currency) l JOIN customer_credit c "
+        "ON c.customer_id = l.customer_id AND c.currency = l.currency WHERE l.s <> c.balance_minor")
+    report.check(f"{prefix}credit balances add up (overpayments = balance = ledger)", not bad_credit and ledger_off == 0,
+                 f"{len(credit_expected)} customers, {sum(credit_expected.values())} minor in all; "
+                 f"{ledger_off} balances off their ledger" + (f"; wrong: {bad_credit[:3]}" if bad_credit else ""))
+    report.check(f"{prefix}GET /api/customers/{{id}} shows the same credit_balance_minor", not bad_view,
+                 f"{len(bad_view)} of {len(credit_expected)} differ, e.g. (customer, expected, shown) {bad_view[:1]}")
     numbering(report, invoices, prefix)
     return {"orders": len(keys), "order_invoices_paid": len(order_invoices) - len(unpaid),
             "payments": len(seen_ids), "credit_minor": sum(credit_expected.values()),
@@ -564,7 +580,7 @@ def jobs_settle(panel, addr, report, grace, prefix=""):
         now = time.time()
         left = {}
         for state in ("RUNNING", "PENDING", "FAILED"):
-            for j in panel.pages(addr, f"/api/ops/jobs?state={state}"):
+            for j in panel.pages(addr, f"/api/ops/jobs?state={state}", panel.ops_token):
                 due = time.mktime(time.strptime(j["run_at"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone <= now
                 if state == "RUNNING" or due:
                     left[state] = left.get(state, []) + [j]
@@ -572,8 +588,8 @@ def jobs_settle(panel, addr, report, grace, prefix=""):
             break
         time.sleep(1)
     waited = time.monotonic() - start
-    dead = panel.pages(addr, "/api/ops/jobs?state=DEAD")
-    done = panel.pages(addr, "/api/ops/jobs?state=COMPLETED")
+    dead = panel.pages(addr, "/api/ops/jobs?state=DEAD", panel.ops_token)
+    done = panel.pages(addr, "/api/ops/jobs?state=COMPLETED", panel.ops_token)
     kinds = {}
     for j in done:
         kinds[j["kind"]] = kinds.get(j["kind"], 0) + 1
@@ -881,7 +897,7 @@ def scenario_disk_full(args, workdir):
     }
     report.check("reads still work while full", all(a.status == 200 for a in reads.values()),
                  ", ".join(f"{k} {a.status}" for k, a in reads.items()))
-    login = http(addr, "POST", "/api/auth/login", "", {"email": OPS_EMAIL, "password": OPS_PASSWORD, "tenant": TENANT})
+    login = http(addr, "POST", "/api/auth/login", "", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "tenant": TENANT})
     report.figure("login while full (writes a session)", f"{login.status} {login.code or ''}")
     os.remove(filler)
     t_freed = time.monotonic()
@@ -908,7 +924,7 @@ def scenario_disk_full(args, workdir):
     created += [a.body["id"] for a in more if a.status == 201]
     missing = [cid for cid in created if http(addr, "GET", f"/api/customers/{cid}", panel.token).status != 200]
     report.check("every write answered 201 is there", not missing, f"{len(created)} created, {len(missing)} missing")
-    login = http(addr, "POST", "/api/auth/login", "", {"email": OPS_EMAIL, "password": OPS_PASSWORD, "tenant": TENANT})
+    login = http(addr, "POST", "/api/auth/login", "", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "tenant": TENANT})
     report.check("login works again", login.status == 200, f"{login.status}")
     panel.stop_all()
     conn = sqlite3.connect(db_path)
@@ -934,9 +950,9 @@ def main():
     ap.add_argument("--headroom-kb", type=int, default=1024, help="disk-full: free space left by the filler")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--order-threads", type=int, default=16)
-    ap.add_argument("--orders-per-thread", type=int, default=20)
+    ap.add_argument("--orders-per-thread", type=int, default=60)
     ap.add_argument("--pay-threads", type=int, default=16)
-    ap.add_argument("--invoices-per-thread", type=int, default=6)
+    ap.add_argument("--invoices-per-thread", type=int, default=12)
     ap.add_argument("--threads", type=int, default=16, help="pg-restart: client threads")
     ap.add_argument("--fault-after", type=float, default=3.0, help="seconds of load before the fault")
     ap.add_argument("--outage", type=float, default=5.0, help="pg-restart: seconds PostgreSQL stays down")
