@@ -827,7 +827,9 @@ def scenario_pg_restart(args, workdir):
     during = [r for r in ready if r[0] >= t_down and r[1] <= t_start]
     report.check("/api/ready answers 503 while PostgreSQL is away",
                  during and all(r[2].status == 503 and r[2].ctype.startswith(PROBLEM) for r in during),
-                 f"{len(during)} probes: {sorted({r[2].status for r in during})}")
+                 f"{len(during)} probes: {sorted({(r[2].status, r[2].code) for r in during})}")
+    report.figure("/api/ready probes sent while down (answer after s)",
+                  [(r[2].status, round(r[1] - r[0], 2)) for r in ready if t_down <= r[0] < t_start])
     report.check("serves again without a restart within 10 s of PostgreSQL being back",
                  all(v is not None and v < 10 for v in rec.values()) and node.proc.poll() is None,
                  ", ".join(f"{k} {v:.2f} s" if v is not None else f"{k} never" for k, v in rec.items()))
