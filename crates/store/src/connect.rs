@@ -164,9 +164,28 @@ async fn connect_sqlite(url: &str, settings: &PoolSettings) -> StoreResult<Sqlit
     let pool = SqlitePoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
         .connect_with(options)
         .await?;
     Ok(pool)
+}
+
+/// Whether a SQLite connection may go back to the pool. A COMMIT that fails
+/// with SQLITE_FULL (the disk filled) is rolled back by SQLite itself; the
+/// rollback sqlx then sends on drop fails ("no transaction is active") and
+/// leaves its transaction depth at 1, so every later `BEGIN IMMEDIATE` on
+/// that connection would fail ("attempted to call begin_with at non-zero
+/// transaction depth") long after the disk has room again. Such a
+/// connection is closed instead (closing ends any transaction still open).
+async fn still_usable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped transaction's rollback is queued on the connection: let it
+    // run before looking again.
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 async fn connect_postgres(url: &str, settings: &PoolSettings) -> StoreResult<PgPool> {
