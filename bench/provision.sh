@@ -11,6 +11,7 @@
 #   bash bench/provision.sh                     # SQLite (default)
 #   bash bench/provision.sh --engine postgres   # a throwaway PostgreSQL
 #   ORDERS=20 INTERVAL_MS=0 bash bench/provision.sh   # 20 orders, all at once
+#   MPANEL_BIN=/tmp/old/mpanel bash bench/provision.sh # a binary built beforehand
 #
 # Results: docs/benchmarks.md, "Order to live".
 set -euo pipefail
@@ -31,9 +32,15 @@ start_pdns
 start_web_node
 start_mail_node
 
-step "building"
-cargo build --release -q -p mpanel
+# MPANEL_BIN: a binary built beforehand (say, another commit's, for a
+# before/after comparison on the same machine).
+BIN=${MPANEL_BIN:-}
+if [ -z "$BIN" ]; then
+    step "building"
+    cargo build --release -q -p mpanel
+    BIN=target/release/mpanel
+fi
 
 step "order to live ($ENGINE)"
-python3 bench/provision/run.py --bin target/release/mpanel --engine "$ENGINE" "${DB_ARGS[@]}" \
+python3 bench/provision/run.py --bin "$BIN" --engine "$ENGINE" "${DB_ARGS[@]}" \
     --orders "${ORDERS:-50}" --interval-ms "${INTERVAL_MS:-100}"
