@@ -14,12 +14,13 @@
 -- DELAY_MS: each connection waits this long before its next request (the
 --   logins, offered at a set rate).
 --
--- done() prints one JSON line: requests, statuses, socket errors, latency
--- percentiles (µs).
+-- done() prints one JSON line: requests, statuses (with the first body of
+-- each status >= 400), socket errors, latency percentiles (µs).
 
 local parts, list, mode, delay_ms
 local n, idx = 0, 0
 counts = {}
+samples = {}
 replayed = 0
 
 local function read_all(path)
@@ -96,6 +97,9 @@ end
 
 function response(status, headers, body)
   counts[status] = (counts[status] or 0) + 1
+  if status >= 400 and not samples[status] then
+    samples[status] = string.sub(body or "", 1, 300)
+  end
   if headers["Idempotent-Replayed"] or headers["idempotent-replayed"] then
     replayed = replayed + 1
   end
@@ -108,10 +112,13 @@ function setup(thread)
 end
 
 function done(summary, latency, requests)
-  local statuses, rep = {}, 0
+  local statuses, bodies, rep = {}, {}, 0
   for _, t in ipairs(threads) do
     for code, c in pairs(t:get("counts")) do
       statuses[code] = (statuses[code] or 0) + c
+    end
+    for code, b in pairs(t:get("samples")) do
+      bodies[code] = b
     end
     rep = rep + t:get("replayed")
   end
@@ -119,12 +126,18 @@ function done(summary, latency, requests)
   for code, c in pairs(statuses) do
     st[#st + 1] = string.format('"%d": %d', code, c)
   end
+  local sm = {}
+  for code, b in pairs(bodies) do
+    -- A JSON string: the body's quotes, backslashes and control bytes escaped.
+    local esc = string.gsub(b, '[%c"\\]', function(ch) return string.format("\\u%04x", string.byte(ch)) end)
+    sm[#sm + 1] = string.format('"%d": "%s"', code, esc)
+  end
   local e = summary.errors
   io.write(string.format(
-    '{"requests": %d, "duration_us": %d, "bytes": %d, "statuses": {%s}, "replayed": %d, '
+    '{"requests": %d, "duration_us": %d, "bytes": %d, "statuses": {%s}, "samples": {%s}, "replayed": %d, '
       .. '"errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, '
       .. '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "max": %d, "mean": %.1f}}\n',
-    summary.requests, summary.duration, summary.bytes, table.concat(st, ", "), rep,
+    summary.requests, summary.duration, summary.bytes, table.concat(st, ", "), table.concat(sm, ", "), rep,
     e.connect, e.read, e.write, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
 end

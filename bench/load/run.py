@@ -30,7 +30,8 @@ API client).
      own key, written beforehand (more than the run can send; a wrap-around
      would be answered as a replay, and is counted);
    - POST /api/billing/usage/batch: 100 records, each key unique;
-   - POST /api/auth/login with the right password, from one address, 4
+   - POST /api/auth/login with the right password of 8 staff users (made
+     with `mpanel admin create-user`, in turn), from one address, 8
      connections offered LOGIN_RATE a second (30) in all: above the rate
      limit's 20 a second once the burst is spent, so 429s are expected
      (they are the limit working, not failures).
@@ -69,6 +70,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "billing"))
@@ -94,7 +97,15 @@ PATHS = {
 OK = {"POST /api/orders (signed)": {201}, "POST /api/billing/usage/batch (100)": {202},
       "POST /api/auth/login (rate limited)": {200, 429}}
 LOGIN = "POST /api/auth/login (rate limited)"
-LOGIN_CONNS = 4
+LOGIN_CONNS = 8
+# The logins are spread over this many staff users (an account allows 5
+# attempts in flight before it locks: more than that at once is refused
+# as "too many failed logins", so one account would be throttled, not
+# rate limited).
+LOGIN_USERS = [f"staff{i}@acme.test" for i in range(LOGIN_CONNS)]
+# ONLY=orders,usage: only the paths whose name contains one of these (to
+# look at one path alone while developing).
+ONLY = [o for o in os.environ.get("ONLY", "").split(",") if o]
 
 
 def rss_kb(pid):
@@ -131,9 +142,26 @@ class LoadPanel(Panel):
                 time.sleep(0.05)
         self.fail("mpanel serve did not listen within 60 s")
 
-    def login_as(self, email, password):
-        body = {"email": email, "password": password, "tenant": billing.TENANT}
-        return self.expect(200, "", "POST /api/auth/login", body)["access_token"]
+    def request(self, method, path, token="", body=None):
+        """As the billing benchmark's, from a client address of its own each
+        time (the setup's requests would pass the rate limit from one)."""
+        self.calls = getattr(self, "calls", 0) + 1
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://{self.addr}{path}", data=data, method=method)
+        req.add_header("x-forwarded-for", f"10.250.{self.calls // 256 % 256}.{self.calls % 256}")
+        if data is not None:
+            req.add_header("content-type", "application/json")
+        if token:
+            req.add_header("authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as res:
+                status, text = res.status, res.read().decode()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read().decode()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
 
 
 def raw(method, path, host, headers, body=b""):
@@ -231,9 +259,10 @@ class Scenario:
                     dict(auth, **{"Content-Type": "application/json"}), body)
         usage = usage.replace(f"Content-Length: {len(body)}".encode(), f"Content-Length: {length}".encode())
         write("POST /api/billing/usage/batch (100)", usage, "template")
-        login = json.dumps({"email": billing.ADMIN_EMAIL, "password": billing.ADMIN_PASSWORD,
-                            "tenant": billing.TENANT}).encode()
-        write(LOGIN, raw("POST", "/api/auth/login", host, {"Content-Type": "application/json"}, login), "template")
+        logins = [raw("POST", "/api/auth/login", host, {"Content-Type": "application/json"},
+                      json.dumps({"email": email, "password": billing.ADMIN_PASSWORD,
+                                  "tenant": billing.TENANT}).encode()) for email in LOGIN_USERS]
+        write(LOGIN, b"\0".join(logins), "list")
         return out
 
     def orders(self, tag, n):
@@ -292,7 +321,8 @@ def run_load(panel, sc, work, duration, conns, login_rate):
     url = f"http://{panel.addr}"
     delay = int(LOGIN_CONNS * 1000 / login_rate)
     procs = {name: wrk(url, split[name], duration, *files[name],
-                       delay_ms=delay if name == LOGIN else 0) for name in split}
+                       delay_ms=delay if name == LOGIN else 0) for name in split
+             if not ONLY or any(o in name for o in ONLY)}
     samples = []
     while any(p.poll() is None for p in procs.values()):
         samples.append(rss_kb(panel.server.pid))
@@ -442,6 +472,9 @@ def main():
                   "--timezone", billing.ZONE, "--currency", "EUR")
         panel.cli("admin", "create-user", "--tenant", billing.TENANT, "--email", billing.ADMIN_EMAIL,
                   "--role", "TENANT_ADMIN", "--password", billing.ADMIN_PASSWORD)
+        for email in LOGIN_USERS:
+            panel.cli("admin", "create-user", "--tenant", billing.TENANT, "--email", email,
+                      "--role", "SUPPORT", "--password", billing.ADMIN_PASSWORD)
         panel.serve()
         time.sleep(3)
         idle = rss_kb(panel.server.pid)
@@ -449,6 +482,9 @@ def main():
         out["idle_rss_mb"] = round(idle / 1024, 1)
         log("setting up through the API")
         sc = Scenario(panel)
+        ready = rss_kb(panel.server.pid)
+        log(f"after the setup: RSS {ready / 1024:.1f} MB")
+        out["setup_rss_mb"] = round(ready / 1024, 1)
 
         if args.soak:
             log(f"soak: {args.soak} s at {args.soak_conns} connections, RSS every 30 s")
@@ -481,6 +517,9 @@ def main():
             other = sum(b[1] for b in bad.values())
             errs = sum(b[2] for b in bad.values())
             log(f"\n5xx: {five}, other unexpected statuses: {other}, socket errors: {errs}")
+            for name, r in results.items():
+                for code, body in sorted(r["samples"].items()):
+                    log(f"  {name}, first {code}: {body}")
             lines, count = server_errors(panel)
             if count:
                 log(f"serve logged {count} WARN/ERROR lines; the last {len(lines)}:")
@@ -513,6 +552,7 @@ def main():
                     "p50_ms": r["latency_us"]["p50"] / 1000, "p99_ms": r["latency_us"]["p99"] / 1000}
                 for n, r in results.items()}, five_xx=five, other_unexpected=other, socket_errors=errs,
                 end_rss_mb=round(end_rss / 1024, 1), peak_rss_mb=round(peak / 1024, 1),
+                rss_every_second_mb=[round(kb / 1024) for kb in samples],
                 compare={"mpanel_rps": round(mp_rps), "bare_rps": round(br_rps), "ratio_pct": round(ratio, 1),
                          "mpanel_p99_ms": mp_p99, "bare_p99_ms": br["latency_us"]["p99"] / 1000})
         out["idle_under_target"] = idle / 1024 < IDLE_TARGET_MB
