@@ -14,6 +14,8 @@
 #   DURATION=5 CONNS=32 COMPARE=5 bash bench/load.sh   # a short run
 #   SOAK=600 bash bench/load.sh                     # instead: 10 minutes at 16
 #                                                   # connections, RSS every 30 s
+#   KEEP=/tmp/load bash bench/load.sh               # keep the folder (serve.log, the database)
+#   ONLY=orders,usage bash bench/load.sh            # only those paths (while developing)
 #   MPANEL_BIN=path/to/mpanel BARE_BIN=path/to/bare-invoice bash bench/load.sh
 #
 # Results: docs/benchmarks.md, "Under load".
@@ -56,4 +58,4 @@ SOAK_ARGS=()
 step "load ($ENGINE)"
 python3 bench/load/run.py --bin "$BIN" --bare "$BARE" --engine "$ENGINE" "${DB_ARGS[@]}" \
     --duration "${DURATION:-60}" --conns "${CONNS:-256}" --compare "${COMPARE:-20}" \
-    --login-rate "${LOGIN_RATE:-30}" "${SOAK_ARGS[@]}"
+    --login-rate "${LOGIN_RATE:-40}" ${KEEP:+--keep "$KEEP"} "${SOAK_ARGS[@]}"

@@ -30,11 +30,14 @@ API client).
      own key, written beforehand (more than the run can send; a wrap-around
      would be answered as a replay, and is counted);
    - POST /api/billing/usage/batch: 100 records, each key unique;
-   - POST /api/auth/login with the right password of 8 staff users (made
-     with `mpanel admin create-user`, in turn), from one address, 8
-     connections offered LOGIN_RATE a second (30) in all: above the rate
-     limit's 20 a second once the burst is spent, so 429s are expected
-     (they are the limit working, not failures).
+   - POST /api/auth/login with the right password of 16 staff users (made
+     with `mpanel admin create-user`, in turn), from one address, an eighth
+     of the connections (2 to 16), each waiting so that LOGIN_RATE a second
+     (40) would be offered in all if answers took no time: above the rate
+     limit's 20 a second once its burst of 100 is spent, so 429s are
+     expected (the limit working, not failures). Each login hashes (argon2,
+     19 MiB, ~50 ms of a core), so under full load the answers' own time
+     brings the offered rate down (the table says what it was).
    Per path: requests/s, statuses, socket errors (connect, read, write,
    timeout after 10 s), p50 and p99 latency as wrk measures them (from
    sending to the whole answer). Every answer must be the path's success
@@ -97,12 +100,12 @@ PATHS = {
 OK = {"POST /api/orders (signed)": {201}, "POST /api/billing/usage/batch (100)": {202},
       "POST /api/auth/login (rate limited)": {200, 429}}
 LOGIN = "POST /api/auth/login (rate limited)"
-LOGIN_CONNS = 8
+LOGIN_USERS_N = 16
 # The logins are spread over this many staff users (an account allows 5
 # attempts in flight before it locks: more than that at once is refused
 # as "too many failed logins", so one account would be throttled, not
 # rate limited).
-LOGIN_USERS = [f"staff{i}@acme.test" for i in range(LOGIN_CONNS)]
+LOGIN_USERS = [f"staff{i}@acme.test" for i in range(LOGIN_USERS_N)]
 # ONLY=orders,usage: only the paths whose name contains one of these (to
 # look at one path alone while developing).
 ONLY = [o for o in os.environ.get("ONLY", "").split(",") if o]
@@ -304,13 +307,15 @@ def wrk_result(proc, name):
 
 
 def shares(conns):
-    """Connections per path: LOGIN_CONNS for the logins, the rest by weight."""
-    rest = max(len(PATHS), conns - LOGIN_CONNS)
+    """Connections per path: an eighth for the logins (2 to 16), the rest
+    by weight."""
+    logins = max(2, min(16, conns // 8))
+    rest = max(len(PATHS), conns - logins)
     total = sum(PATHS.values())
     out = {name: max(1, rest * w // total) for name, w in PATHS.items()}
     first = next(iter(out))
     out[first] += rest - sum(out.values())
-    out[LOGIN] = LOGIN_CONNS
+    out[LOGIN] = logins
     return out
 
 
@@ -319,7 +324,7 @@ def run_load(panel, sc, work, duration, conns, login_rate):
     split = shares(conns)
     files = sc.files(work, duration, split["POST /api/orders (signed)"])
     url = f"http://{panel.addr}"
-    delay = int(LOGIN_CONNS * 1000 / login_rate)
+    delay = int(split[LOGIN] * 1000 / login_rate)
     procs = {name: wrk(url, split[name], duration, *files[name],
                        delay_ms=delay if name == LOGIN else 0) for name in split
              if not ONLY or any(o in name for o in ONLY)}
@@ -354,12 +359,25 @@ def table(results, duration):
     return "\n".join(rows)
 
 
-def server_errors(panel, n=40):
-    """serve's log lines at WARN or ERROR (the last n)."""
+def server_errors(panel, n=12):
+    """serve's log lines at WARN or ERROR: counts by kind, the ERRORs and
+    the last few WARNs."""
     with open(panel.log_path, "rb") as f:
         lines = f.read().decode(errors="replace").splitlines()
-    bad = [line for line in lines if " ERROR " in line or " WARN " in line or "panicked" in line]
-    return bad[-n:], len(bad)
+    errors = [line for line in lines if " ERROR " in line or "panicked" in line]
+    warns = [line for line in lines if " WARN " in line]
+    kinds = {}
+    for line in errors + warns:
+        level = "ERROR" if line in errors else "WARN"
+        what = line.split(": ", 2)[-1].split(" db.statement=")[0].split(" acquired_after")[0]
+        what = what.split(" summary=")[0][:120]
+        kinds[(level, what)] = kinds.get((level, what), 0) + 1
+    return kinds, errors[:n] + warns[-n:]
+
+
+def serve_log_hint(panel):
+    return f"all in {panel.log_path} with --keep DIR" if "mpanel-bench-load-" in panel.log_path \
+        else f"all in {panel.log_path}"
 
 
 def compare(panel, sc, work, bare_bin, db_url, duration):
@@ -456,7 +474,7 @@ def main():
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--conns", type=int, default=256)
     ap.add_argument("--compare", type=int, default=20, help="seconds per side of the comparison")
-    ap.add_argument("--login-rate", type=float, default=30.0)
+    ap.add_argument("--login-rate", type=float, default=40.0)
     ap.add_argument("--soak", type=int, default=0, help="seconds of soak instead of load + comparison")
     ap.add_argument("--soak-conns", type=int, default=16)
     ap.add_argument("--keep")
@@ -502,6 +520,9 @@ def main():
             log("\n| path | requests | 5xx | other unexpected | socket errors |\n| --- | ---: | ---: | ---: | ---: |")
             for name, t in totals.items():
                 log(f"| {name} | {t['requests']:,} | {t['five']} | {t['other']} | {t['errors']} |")
+            kinds, _ = server_errors(panel)
+            for (level, what), count in sorted(kinds.items(), key=lambda kv: -kv[1]):
+                log(f"  serve's log: {count:>6} {level} {what}")
             out.update(soak_s=args.soak, soak_conns=args.soak_conns, rss_samples_mb=[
                 [s, round(kb / 1024, 1)] for s, kb in samples], growth_pct=round(growth, 1),
                 soak_totals=totals, growth_under_target=growth < SOAK_GROWTH_TARGET)
@@ -520,11 +541,14 @@ def main():
             for name, r in results.items():
                 for code, body in sorted(r["samples"].items()):
                     log(f"  {name}, first {code}: {body}")
-            lines, count = server_errors(panel)
-            if count:
-                log(f"serve logged {count} WARN/ERROR lines; the last {len(lines)}:")
+            kinds, lines = server_errors(panel)
+            if kinds:
+                log("serve's log, WARN and ERROR lines by kind:")
+                for (level, what), count in sorted(kinds.items(), key=lambda kv: -kv[1]):
+                    log(f"  {count:>6} {level} {what}")
+                log(f"the first ERRORs and last WARNs ({serve_log_hint(panel)}):")
                 for line in lines:
-                    log("  " + line[:400])
+                    log("  " + line[:300])
             log("\ncomparison: GET one invoice by id, 16 connections, "
                 f"{args.compare} s each")
             mp, br, mp_bytes, br_bytes = compare(panel, sc, work, os.path.abspath(args.bare), url, args.compare)
