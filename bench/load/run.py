@@ -49,7 +49,7 @@ API client).
    middleware; the answer includes its lines) against the bare handler
    (bench/bare_invoice: axum + sqlx, the same row by primary key, the same
    columns, no auth) at 16 connections, COMPARE s (20) each, mPanel first,
-   with the same wrk. Requests/s of both, the ratio (target >= 70 %), and
+   with the same wrk, 5 s after the load ended. Requests/s of both, the ratio (target >= 70 %), and
    mPanel's p99 (target < 10 ms on PostgreSQL).
 With --soak S (SOAK=600 bash bench/load.sh): instead of 2 and 3, S seconds
 of every path at 16 connections in all (segments of at most 60 s, fresh
@@ -396,6 +396,7 @@ def compare(panel, sc, work, bare_bin, db_url, duration):
                 break
             except OSError:
                 time.sleep(0.05)
+        time.sleep(5)  # the load's last answers, and the workers' jobs it left, settle
         iid = sc.invoices[0]
         status, body = panel.request("GET", f"/api/billing/invoices/{iid}", sc.token())
         bare_status, bare_body = http_get(port, f"/invoices/{iid}")
