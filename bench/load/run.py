@@ -44,12 +44,12 @@ API client).
    status (429 allowed on the logins only); 5xx and socket errors are
    counted and printed with serve's log lines. RSS sampled every second:
    the peak and the value when the load ends.
-3. Comparison, right after, on the same database: GET
+3. Comparison, 5 s after the load, on the same database: GET
    /api/billing/invoices/{id} (one invoice, authenticated, through every
    middleware; the answer includes its lines) against the bare handler
    (bench/bare_invoice: axum + sqlx, the same row by primary key, the same
    columns, no auth) at 16 connections, COMPARE s (20) each, mPanel first,
-   with the same wrk, 5 s after the load ended. Requests/s of both, the ratio (target >= 70 %), and
+   with the same wrk. Requests/s of both, the ratio (target >= 70 %), and
    mPanel's p99 (target < 10 ms on PostgreSQL).
 With --soak S (SOAK=600 bash bench/load.sh): instead of 2 and 3, S seconds
 of every path at 16 connections in all (segments of at most 60 s, fresh
