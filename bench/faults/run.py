@@ -543,8 +543,9 @@ def verify_workloads(panel, addr, report, workloads, prefix=""):
         bal = sum(b["balance_minor"] for b in cr["balances"] if b["currency"] == "EUR")
         if bal != expected:
             bad_credit.append((cust, expected, bal))
+        # The customer view names no balance (credit is per currency).
         cv = p.expect(addr, 200, f"GET /api/customers/{cust}")
-        if cv.get("credit_balance_minor") != expected:
+        if "credit_balance_minor" in cv:
             bad_view.append((cust, expected, cv.get("credit_balance_minor")))
     ledger_off = p.db.scalar(
         "SELECT count(*) FROM (SELECT customer_id, currency, sum(delta_minor) AS s FROM credit_ledger "
@@ -553,7 +554,7 @@ def verify_workloads(panel, addr, report, workloads, prefix=""):
     report.check(f"{prefix}credit balances add up (overpayments = balance = ledger)", not bad_credit and ledger_off == 0,
                  f"{len(credit_expected)} customers, {sum(credit_expected.values())} minor in all; "
                  f"{ledger_off} balances off their ledger" + (f"; wrong: {bad_credit[:3]}" if bad_credit else ""))
-    report.check(f"{prefix}GET /api/customers/{{id}} shows the same credit_balance_minor", not bad_view,
+    report.check(f"{prefix}GET /api/customers/{{id}} shows no stale single credit balance", not bad_view,
                  f"{len(bad_view)} of {len(credit_expected)} differ, e.g. (customer, expected, shown) {bad_view[:1]}")
     numbering(report, invoices, prefix)
     return {"orders": len(keys), "order_invoices_paid": len(order_invoices) - len(unpaid),

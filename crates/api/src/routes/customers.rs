@@ -28,7 +28,7 @@ pub struct CustomerView {
     pub tax_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub address: Option<Value>,
-    pub credit_balance_minor: i64,
+    // Credit is per currency: GET /api/billing/customers/{id}/credit.
     pub portal_user_id: Option<String>,
     /// `ACTIVE`, or `PENDING_VERIFICATION`: an order used the address of
     /// the customer `pending_for` without the marketing site saying that
@@ -51,7 +51,6 @@ impl From<CustomerRecord> for CustomerView {
             country: c.country,
             tax_id: c.tax_id,
             address: c.address,
-            credit_balance_minor: c.credit_balance_minor,
             portal_user_id: c.portal_user_id.map(|u| u.to_string()),
             status: if c.pending_for.is_some() {
                 "PENDING_VERIFICATION"
