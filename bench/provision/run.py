@@ -80,11 +80,10 @@ class Panel:
         self.dir = workdir
         self.addr = f"127.0.0.1:{free_port()}"
         base = {k: v for k, v in os.environ.items() if not k.startswith("MPANEL_")}
-        self.env = dict(base, MPANEL_DATABASE_URL=database_url)
+        self.env = dict(base, MPANEL_DATABASE_URL=database_url, MPANEL_SECRETS_KEY=SECRETS_KEY)
         serve_env = dict(
             self.env,
             MPANEL_LISTEN=self.addr,
-            MPANEL_SECRETS_KEY=SECRETS_KEY,
             MPANEL_BOOTSTRAP_TENANT="acme",
             MPANEL_BOOTSTRAP_ADMIN_EMAIL="admin@acme.test",
             MPANEL_BOOTSTRAP_ADMIN_PASSWORD=ADMIN_PASSWORD,
