@@ -224,7 +224,7 @@ impl MailNode {
              COMMIT)\n  \
                t=$(mktemp \"$(dirname \"$f\")/.passwd.XXXXXX\") || exit 1\n  \
                if ! cat >\"$t\"; then rm -f \"$t\"; exit 1; fi\n  \
-               if [ -f \"$f\" ]; then old=$(stat -c %Y \"$f\") && if [ \"$(date +%s)\" -le \"$old\" ]; then touch -d \"@$((old + 1))\" \"$t\"; fi || {{ rm -f \"$t\"; exit 1; }}; fi\n  \
+               if [ -f \"$f\" ]; then old=$(stat -c %Y \"$f\") && new=$(stat -c %Y \"$t\") && if [ \"$new\" -le \"$old\" ]; then touch -d \"@$((old + 1))\" \"$t\"; fi || {{ rm -f \"$t\"; exit 1; }}; fi\n  \
                chmod 0640 \"$t\" && {reload_pending}mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit 1; }}\n  \
                echo COMMITTED ;;\n\
              KEEP) ;;\n\

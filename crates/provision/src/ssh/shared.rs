@@ -20,7 +20,10 @@
 //! decides the login — host, port, user, and the contents of the private
 //! key and of the known-hosts file — so a node whose key or host key
 //! changed gets a login of its own with the new ones, never a session on a
-//! connection authenticated with the old.
+//! connection authenticated with the old. The name also carries the
+//! current [`LIFETIME`] period, so even a node kept busy logs in anew at
+//! least that often: a key pulled from the node's `authorized_keys` stops
+//! working within one period (plus [`IDLE`] for the old master to go).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -34,6 +37,9 @@ use super::SshTarget;
 /// How long a master outlives its last session.
 pub const IDLE: Duration = Duration::from_secs(120);
 
+/// How long new sessions go to the same master at most.
+pub const LIFETIME: Duration = Duration::from_secs(600);
+
 /// The options of a session that must log in on its own.
 pub(super) const OWN_LOGIN: [&str; 2] = ["ControlMaster=no", "ControlPath=none"];
 
@@ -46,7 +52,12 @@ const MAX_SOCKET_PATH: usize = 80;
 fn socket_dir() -> Option<&'static PathBuf> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     DIR.get_or_init(|| {
-        match tempfile::Builder::new().prefix("mpanel-ssh-mux-").tempdir() {
+        use std::os::unix::fs::PermissionsExt;
+        match tempfile::Builder::new()
+            .prefix("mpanel-ssh-mux-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+        {
             // Kept for the life of the process: masters may outlive any
             // one session, and they remove their own sockets on exit.
             Ok(dir) => Some(dir.keep()),
@@ -68,7 +79,10 @@ pub(super) fn options(target: &SshTarget) -> Vec<OsString> {
     let Some(dir) = socket_dir() else {
         return Vec::new();
     };
-    let Some(name) = socket_name(target) else {
+    let period = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / LIFETIME.as_secs());
+    let Some(name) = socket_name(target, period) else {
         return Vec::new();
     };
     let path = dir.join(name);
@@ -86,7 +100,7 @@ pub(super) fn options(target: &SshTarget) -> Vec<OsString> {
 
 /// A digest of everything that decides the login to `target`, as 32 hex
 /// digits: no `%` (ssh expands those in ControlPath) and short.
-fn socket_name(target: &SshTarget) -> Option<String> {
+fn socket_name(target: &SshTarget, period: u64) -> Option<String> {
     let key = std::fs::read(&target.key_path).ok()?;
     let known_hosts = std::fs::read(&target.known_hosts).ok()?;
     let mut digest = Sha256::new();
@@ -96,6 +110,7 @@ fn socket_name(target: &SshTarget) -> Option<String> {
         target.user.as_bytes(),
         &key,
         &known_hosts,
+        &period.to_be_bytes(),
     ] {
         digest.update((part.len() as u64).to_be_bytes());
         digest.update(part);
@@ -127,15 +142,29 @@ mod tests {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         // The same key contents in another folder (a new driver): shared.
-        let first = socket_name(&target(a.path(), "k1", "h1")).unwrap();
-        assert_eq!(socket_name(&target(b.path(), "k1", "h1")).unwrap(), first);
-        assert_ne!(socket_name(&target(a.path(), "k2", "h1")).unwrap(), first);
-        assert_ne!(socket_name(&target(a.path(), "k1", "h2")).unwrap(), first);
+        let first = socket_name(&target(a.path(), "k1", "h1"), 7).unwrap();
+        assert_eq!(
+            socket_name(&target(b.path(), "k1", "h1"), 7).unwrap(),
+            first
+        );
+        assert_ne!(
+            socket_name(&target(a.path(), "k2", "h1"), 7).unwrap(),
+            first
+        );
+        assert_ne!(
+            socket_name(&target(a.path(), "k1", "h2"), 7).unwrap(),
+            first
+        );
+        // The next period: a master of its own.
+        assert_ne!(
+            socket_name(&target(a.path(), "k1", "h1"), 8).unwrap(),
+            first
+        );
         let other_port = SshTarget {
             port: 2223,
             ..target(a.path(), "k1", "h1")
         };
-        assert_ne!(socket_name(&other_port).unwrap(), first);
+        assert_ne!(socket_name(&other_port, 7).unwrap(), first);
         assert_eq!(first.len(), 32);
         assert!(first.chars().all(|c| c.is_ascii_hexdigit()));
     }

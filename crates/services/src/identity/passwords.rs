@@ -57,7 +57,8 @@ fn hashers() -> Option<&'static mpsc::Sender<Work>> {
                     });
                 if let Err(e) = started {
                     tracing::error!("cannot start a password hashing thread: {e}");
-                    return None;
+                    // Hashing runs on those that did start, if any.
+                    return (n > 0).then_some(sender);
                 }
             }
             Some(sender)
@@ -65,14 +66,25 @@ fn hashers() -> Option<&'static mpsc::Sender<Work>> {
         .as_ref()
 }
 
-/// Runs `work` on a hashing thread once a slot is free.
+/// Runs `work` on a hashing thread once a slot is free. The slot goes with
+/// the work and is given back when the thread is done with it, not when
+/// the request goes: a request given up on (a timeout, a client gone)
+/// frees no slot for another while its hash still runs, and work whose
+/// asker is gone is skipped.
 async fn on_hasher<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
-    let _slot = slot().await?;
+    let slot = slot().await?;
     let (answer, answered) = tokio::sync::oneshot::channel();
     let work: Work = Box::new(move || {
-        let _ = answer.send(work());
+        let _slot = slot;
+        if answer.is_closed() {
+            return;
+        }
+        // A panic is this request's failure, not the thread's end.
+        if let Ok(value) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            let _ = answer.send(value);
+        }
     });
     hashers()
         .ok_or_else(|| ServiceError::internal_msg("no password hashing thread could start"))?
