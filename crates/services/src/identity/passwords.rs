@@ -27,11 +27,11 @@ fn hashing_threads() -> usize {
 
 type Work = Box<dyn FnOnce() + Send>;
 
-/// Where hashing runs: as many long-lived threads as there are slots.
-/// Not tokio's blocking pool: glibc keeps freed memory in the malloc arena
-/// of the thread that freed it, so each of the many blocking threads a
-/// burst of logins started kept its own 19 MiB (serve measured ~700 MB
-/// after a minute of logins under load); a fixed few threads reuse theirs.
+/// Where hashing runs: as many long-lived threads as there are slots, so
+/// hashing never takes threads from tokio's blocking pool (which file and
+/// process work share) and a login burst uses at most this many threads.
+/// (It does not bound serve's resident memory under a login burst: glibc
+/// keeps the freed 19 MiB blocks; bench/load.sh `ONLY=login` shows it.)
 fn hashers() -> Option<&'static mpsc::Sender<Work>> {
     static HASHERS: OnceLock<Option<mpsc::Sender<Work>>> = OnceLock::new();
     HASHERS
