@@ -1,15 +1,15 @@
 //! Argon2id password hashing, off the async threads, on a few threads of
 //! its own.
 
+use std::cell::RefCell;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::ServiceError;
 
@@ -20,9 +20,11 @@ fn permits() -> &'static Semaphore {
     PERMITS.get_or_init(|| Semaphore::new(hashing_threads()))
 }
 
+/// Twice the cores (so a core is never idle while another hash waits for
+/// its answer to be taken), at most 8: each thread keeps 19 MiB.
 fn hashing_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 2).max(2)
+    (cores * 2).clamp(2, 8)
 }
 
 type Work = Box<dyn FnOnce() + Send>;
@@ -30,8 +32,8 @@ type Work = Box<dyn FnOnce() + Send>;
 /// Where hashing runs: as many long-lived threads as there are slots, so
 /// hashing never takes threads from tokio's blocking pool (which file and
 /// process work share) and a login burst uses at most this many threads.
-/// (It does not bound serve's resident memory under a login burst: glibc
-/// keeps the freed 19 MiB blocks; bench/load.sh `ONLY=login` shows it.)
+/// Each keeps its hashing memory (`with_memory`), so a login burst holds
+/// at most this many 19 MiB blocks.
 fn hashers() -> Option<&'static mpsc::Sender<Work>> {
     static HASHERS: OnceLock<Option<mpsc::Sender<Work>>> = OnceLock::new();
     HASHERS
@@ -110,10 +112,13 @@ async fn slot() -> Result<tokio::sync::SemaphorePermit<'static>, ServiceError> {
 pub async fn hash(password: &str) -> Result<String, ServiceError> {
     let password = password.to_owned();
     on_hasher(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| ServiceError::internal("password hashing failed", e))
+        argon2::password_hash::try_generate_salt()
+            .map_err(|e| ServiceError::internal_msg(format!("no random salt: {e}")))
+            .and_then(|salt| {
+                hash_with_salt(password.as_bytes(), &salt).map_err(|e| {
+                    ServiceError::internal_msg(format!("password hashing failed: {e}"))
+                })
+            })
     })
     .await?
 }
@@ -123,29 +128,96 @@ pub async fn hash(password: &str) -> Result<String, ServiceError> {
 pub async fn verify(stored: Option<&str>, password: &str) -> Result<bool, ServiceError> {
     let stored = stored.map(str::to_owned);
     let password = password.to_owned();
-    on_hasher(move || {
-        let (phc, real) = match &stored {
-            Some(s) => (s.as_str(), true),
-            None => (dummy_hash(), false),
-        };
-        let Ok(parsed) = PasswordHash::new(phc) else {
-            return false;
-        };
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        ok && real
+    on_hasher(move || match &stored {
+        Some(phc) => matches(phc, password.as_bytes()),
+        None => {
+            let _ = matches(dummy_hash(), password.as_bytes());
+            false
+        }
     })
     .await
 }
 
-/// A hash of a random password, made once per process.
+/// The hashing memory of this thread: one block of the default cost
+/// (m=19456 KiB), made on the first hash and reused by every later one.
+/// Argon2's own `hash_password` allocates and frees it on each call, and
+/// glibc keeps the freed 19 MiB resident (its mmap threshold rises after
+/// the first such free), so a burst of logins took `serve` from 40 to
+/// 500 MB; with one block per hashing thread the total stays at their
+/// number × 19 MiB.
+fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    thread_local! {
+        static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    }
+    let default_blocks = Params::default().block_count();
+    if blocks > default_blocks {
+        // A hash made with a higher cost than ours (an import): its own
+        // memory, freed after.
+        return work(&mut vec![Block::default(); blocks]);
+    }
+    MEMORY.with(|memory| match memory.try_borrow_mut() {
+        Ok(mut memory) => {
+            if memory.len() < default_blocks {
+                *memory = vec![Block::default(); default_blocks];
+            }
+            work(&mut memory[..blocks])
+        }
+        Err(_) => work(&mut vec![Block::default(); blocks]),
+    })
+}
+
+/// The PHC string of `password` with `salt` at the default cost, hashed in
+/// this thread's memory.
+fn hash_with_salt(password: &[u8], salt: &[u8]) -> Result<String, argon2::password_hash::Error> {
+    let argon = Argon2::default();
+    let params = argon.params().clone();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_memory(params.block_count(), |memory| {
+        argon.hash_password_into_with_memory(password, salt, &mut out, memory)
+    })?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(Salt::new(salt)?),
+        hash: Some(Output::new(&out)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` hashes to the stored PHC string `phc` (with the
+/// algorithm, version and cost it names), compared in constant time.
+fn matches(phc: &str, password: &[u8]) -> bool {
+    let computed = || -> Result<bool, argon2::password_hash::Error> {
+        let parsed = PasswordHash::new(phc)?;
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Ok(false);
+        };
+        let algorithm = Algorithm::try_from(parsed.algorithm.as_str())?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let params = Params::try_from(&parsed)?;
+        let argon = Argon2::new(algorithm, version, params.clone());
+        let mut out = vec![0u8; expected.len()];
+        with_memory(params.block_count(), |memory| {
+            argon.hash_password_into_with_memory(password, salt, &mut out, memory)
+        })?;
+        // `Output`'s equality is constant-time.
+        Ok(Output::new(&out)? == *expected)
+    };
+    computed().unwrap_or(false)
+}
+
+/// A hash of a fixed password with a random salt, made once per process.
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        Argon2::default()
-            .hash_password(b"mpanel dummy password for timing")
-            .map(|h| h.to_string())
+        argon2::password_hash::try_generate_salt()
+            .ok()
+            .and_then(|salt| hash_with_salt(b"mpanel dummy password for timing", &salt).ok())
             .unwrap_or_default()
     })
 }
@@ -166,5 +238,36 @@ mod tests {
                 .unwrap()
         );
         assert!(!verify(Some("garbage"), "x").await.unwrap());
+    }
+
+    #[test]
+    fn hashes_agree_with_argon2s_own_in_both_directions() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash_with_salt(b"hunter42", b"saltsaltsalt").unwrap();
+        let theirs = Argon2::default()
+            .hash_password_with_salt(b"hunter42", b"saltsaltsalt")
+            .unwrap()
+            .to_string();
+        assert_eq!(ours, theirs);
+        assert!(
+            Argon2::default()
+                .verify_password(b"hunter42", ours.as_str())
+                .is_ok()
+        );
+        // A stored hash of another cost (lower and higher than ours).
+        for m in [8192, 32768] {
+            let other = Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(m, 1, 1, None).unwrap(),
+            )
+            .hash_password_with_salt(b"hunter42", b"saltsaltsalt")
+            .unwrap()
+            .to_string();
+            assert!(matches(&other, b"hunter42"), "m={m}");
+            assert!(!matches(&other, b"hunter43"), "m={m}");
+        }
+        assert!(matches(&ours, b"hunter42"));
+        assert!(!matches(&ours, b"hunter4"));
     }
 }
