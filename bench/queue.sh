@@ -17,9 +17,15 @@ psql -q "$POSTGRES_URL" -c 'CREATE DATABASE bench' >/dev/null
 DB="${POSTGRES_URL%/postgres}/bench"
 
 step "building"
-cargo build --release --locked -q -p mpanel-bench-queue
+# QUEUE_BIN=path: another build of bench-queue (an earlier commit's, for a
+# before and after on the same machine).
+if [ -n "${QUEUE_BIN:-}" ]; then
+    MP=$QUEUE_BIN
+else
+    cargo build --release --locked -q -p mpanel-bench-queue
+    MP=target/release/bench-queue
+fi
 (cd bench/graphile && npm ci --no-audit --no-fund --silent)
-MP=target/release/bench-queue
 GW="node bench/graphile/run.mjs"
 OUT=$(mktemp)
 SQLITE_DIR=$(mktemp -d)

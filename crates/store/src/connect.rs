@@ -85,6 +85,8 @@ pub struct Store {
     /// The box services seal and open secrets at rest with (`secrets_key`);
     /// the store only carries it.
     pub(crate) secrets: Option<crate::secret_box::SecretBox>,
+    /// Writers' turns at SQLite's write lock (none on PostgreSQL).
+    pub(crate) write_turns: crate::write_turns::WriteTurns,
 }
 
 impl fmt::Debug for Store {
@@ -99,14 +101,22 @@ impl Store {
     /// Connects to the database a URL names. A SQLite file and its folder
     /// are created when missing.
     pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
-        let pool = match Engine::from_url(url)? {
-            Engine::Sqlite => Pool::Sqlite(connect_sqlite(url, settings).await?),
-            Engine::Postgres => Pool::Postgres(connect_postgres(url, settings).await?),
+        use crate::write_turns::WriteTurns;
+        let (pool, write_turns) = match Engine::from_url(url)? {
+            Engine::Sqlite => (
+                Pool::Sqlite(connect_sqlite(url, settings).await?),
+                WriteTurns::sqlite(settings.sqlite_busy_timeout),
+            ),
+            Engine::Postgres => (
+                Pool::Postgres(connect_postgres(url, settings).await?),
+                WriteTurns::none(),
+            ),
         };
         Ok(Self {
             pool,
             job_wakeup: Arc::new(Notify::new()),
             secrets: None,
+            write_turns,
         })
     }
 
@@ -164,6 +174,8 @@ async fn connect_sqlite(url: &str, settings: &PoolSettings) -> StoreResult<Sqlit
     let pool = SqlitePoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(async move { alive_if_idle(conn, meta).await }))
         .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
         .connect_with(options)
         .await?;
@@ -195,7 +207,29 @@ async fn connect_postgres(url: &str, settings: &PoolSettings) -> StoreResult<PgP
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(async move { alive_if_idle(conn, meta).await }))
         .connect_with(options)
         .await?;
     Ok(pool)
+}
+
+/// How long a connection may sit in the pool before it is pinged on its
+/// way out.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a connection taken from the pool can be used: pinged only if
+/// it sat idle for a while. sqlx's default pings on every acquire (and
+/// again on every release), a round trip per statement for nothing under
+/// load, where a connection is idle for microseconds; a connection the
+/// database dropped while it sat (a restart) is still caught here, and
+/// one that breaks in use is caught by the ping on release.
+async fn alive_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= PING_IF_IDLE_FOR {
+        conn.ping().await?;
+    }
+    Ok(true)
 }

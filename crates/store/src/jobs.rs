@@ -196,6 +196,43 @@ impl Tx {
         Ok((JobId::from_uuid(existing), false))
     }
 
+    /// Enqueues many jobs in this transaction, many rows per statement;
+    /// a job whose unique key is live is not added. Answers how many were.
+    pub async fn enqueue_new(&mut self, jobs: &[NewJob], now: OffsetDateTime) -> StoreResult<u64> {
+        let mut added = 0;
+        for chunk in jobs.chunks(1000) {
+            added += on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO jobs (id, queue, kind, payload, state, priority, run_at, max_attempts,
+                         unique_key, created_at, updated_at, tenant_id) ",
+                );
+                q.push_values(chunk, |mut b, job| {
+                    b.push_bind(JobId::new().as_uuid())
+                        .push_bind(&job.queue)
+                        .push_bind(&job.kind)
+                        .push_bind(Json(&job.payload))
+                        .push_bind("pending")
+                        .push_bind(job.priority)
+                        .push_bind(job.run_at)
+                        .push_bind(job.max_attempts)
+                        .push_bind(&job.unique_key)
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(payload_tenant(&job.payload));
+                });
+                q.push(
+                    " ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL
+                       AND state IN ('pending', 'failed', 'running') DO NOTHING",
+                );
+                q.build().execute(&mut *conn).await?.rows_affected()
+            });
+        }
+        if added > 0 {
+            self.announce_jobs().await?;
+        }
+        Ok(added)
+    }
+
     /// Wakes workers when this transaction commits: in this process at
     /// once, and on PostgreSQL every listening process.
     async fn announce_jobs(&mut self) -> StoreResult<()> {
@@ -344,32 +381,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Enqueues many jobs (without unique keys) in one transaction, in
-    /// multi-row inserts: for bulk work and benchmarks.
+    /// Enqueues many jobs in one transaction, in multi-row inserts: for
+    /// bulk work and benchmarks.
     pub async fn enqueue_many(&self, jobs: &[NewJob], now: OffsetDateTime) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        for chunk in jobs.chunks(1000) {
-            on_tx!(tx, |conn| {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO jobs (id, queue, kind, payload, state, priority, run_at, max_attempts, created_at, updated_at, tenant_id) ",
-                );
-                q.push_values(chunk, |mut b, job| {
-                    b.push_bind(JobId::new().as_uuid())
-                        .push_bind(&job.queue)
-                        .push_bind(&job.kind)
-                        .push_bind(Json(&job.payload))
-                        .push_bind("pending")
-                        .push_bind(job.priority)
-                        .push_bind(job.run_at)
-                        .push_bind(job.max_attempts)
-                        .push_bind(now)
-                        .push_bind(now)
-                        .push_bind(payload_tenant(&job.payload));
-                });
-                q.build().execute(&mut *conn).await?;
-            });
-        }
-        tx.announce_jobs().await?;
+        tx.enqueue_new(jobs, now).await?;
         tx.commit().await
     }
 
@@ -411,6 +427,7 @@ impl Store {
             }
             Pool::Sqlite(p) => {
                 // One writer at a time: the IMMEDIATE transaction is the lock.
+                let _turn = self.write_turns.take().await;
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query(
                     "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $3,
@@ -448,6 +465,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
         let mut done = 0;
+        let _turn = self.write_turns.take().await;
         for chunk in ids.chunks(1000) {
             done += on_pool!(self.pool, |p| {
                 let mut q =
@@ -483,6 +501,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let finished = (next == JobState::Dead).then_some(now);
+        let _turn = self.write_turns.take().await;
         let changed = on_pool!(self.pool, |p| {
             sqlx::query(
                 "UPDATE jobs SET state = $3, run_at = $4, last_error = $5, locked_by = NULL,

@@ -26,30 +26,52 @@ pub struct TenantRecord {
 const COLUMNS: &str = "id, slug, name, timezone, default_currency, status, support_email, \
      sender_name, sender_address, logo_url, created_at, updated_at";
 
+/// [`COLUMNS`] of the tenants table named `alias` in a join.
+pub(crate) fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn from_row<R: Row>(row: &R) -> Result<TenantRecord, sqlx::Error>
 where
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    usize: sqlx::ColumnIndex<R>,
     for<'r> uuid::Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> OffsetDateTime: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let status: String = row.try_get("status")?;
+    from_row_at(row, 0)
+}
+
+/// The tenant whose [`COLUMNS`] start at column `first` of `row` (by
+/// position: a join's other tables have columns of the same names).
+pub(crate) fn from_row_at<R: Row>(row: &R, first: usize) -> Result<TenantRecord, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> uuid::Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> OffsetDateTime: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = row.try_get(first + 5)?;
     Ok(TenantRecord {
-        id: TenantId::from_uuid(row.try_get("id")?),
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        timezone: row.try_get("timezone")?,
-        default_currency: row.try_get("default_currency")?,
+        id: TenantId::from_uuid(row.try_get(first)?),
+        slug: row.try_get(first + 1)?,
+        name: row.try_get(first + 2)?,
+        timezone: row.try_get(first + 3)?,
+        default_currency: row.try_get(first + 4)?,
         status: TenantStatus::parse(&status).ok_or_else(|| {
             sqlx::Error::Decode(format!("unknown tenant status {status:?}").into())
         })?,
-        support_email: row.try_get("support_email")?,
-        sender_name: row.try_get("sender_name")?,
-        sender_address: row.try_get("sender_address")?,
-        logo_url: row.try_get("logo_url")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        support_email: row.try_get(first + 6)?,
+        sender_name: row.try_get(first + 7)?,
+        sender_address: row.try_get(first + 8)?,
+        logo_url: row.try_get(first + 9)?,
+        created_at: row.try_get(first + 10)?,
+        updated_at: row.try_get(first + 11)?,
     })
 }
 

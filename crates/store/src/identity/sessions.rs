@@ -37,6 +37,11 @@ pub struct SessionAuth {
     pub expires_at: OffsetDateTime,
     pub role: Role,
     pub user_status: UserStatus,
+    /// The tenant's security policy as stored (`None`: the defaults),
+    /// read in the same statement: every request needs both.
+    pub policy: Option<serde_json::Value>,
+    /// The session's tenant, read in the same statement too.
+    pub tenant: crate::TenantRecord,
 }
 
 /// A refresh token's row, found by its hash.
@@ -239,24 +244,32 @@ impl Store {
         user: UserId,
         session: SessionId,
     ) -> StoreResult<Option<SessionAuth>> {
+        // The tenant's columns first, read by position; the others by
+        // their (unique) names.
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {}, s.revoked_at, s.expires_at, s.created_at AS session_created_at,
+                 s.authenticated_at, s.last_used_at, s.restricted, u.email, u.role,
+                 u.status AS user_status, p.policy
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             JOIN tenants t ON t.id = s.tenant_id
+             LEFT JOIN security_policies p ON p.tenant_id = s.tenant_id
+             WHERE s.id = $1 AND s.tenant_id = $2 AND s.user_id = $3",
+            crate::tenants::columns_of("t")
+        ));
         let auth = on_pool!(self.pool, |p| {
-            match sqlx::query(
-                "SELECT s.revoked_at, s.expires_at, s.created_at, s.authenticated_at, s.last_used_at, s.restricted, u.email, u.role, u.status
-                 FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.id = $1 AND s.tenant_id = $2 AND s.user_id = $3",
-            )
-            .bind(session.as_uuid())
-            .bind(tenant.as_uuid())
-            .bind(user.as_uuid())
-            .fetch_optional(p)
-            .await?
+            match sqlx::query(sql)
+                .bind(session.as_uuid())
+                .bind(tenant.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(p)
+                .await?
             {
                 None => None,
                 Some(row) => {
                     let revoked_at: Option<OffsetDateTime> = row.try_get("revoked_at")?;
                     let role: String = row.try_get("role")?;
-                    let status: String = row.try_get("status")?;
-                    let created_at: OffsetDateTime = row.try_get("created_at")?;
+                    let status: String = row.try_get("user_status")?;
+                    let created_at: OffsetDateTime = row.try_get("session_created_at")?;
                     let authenticated_at: Option<OffsetDateTime> =
                         row.try_get("authenticated_at")?;
                     Some(SessionAuth {
@@ -271,6 +284,10 @@ impl Store {
                             .parse()
                             .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
                         user_status: UserStatus::parse(&status)?,
+                        policy: row
+                            .try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>("policy")?
+                            .map(|j| j.0),
+                        tenant: crate::tenants::from_row_at(&row, 0)?,
                     })
                 }
             }
@@ -330,6 +347,7 @@ impl Store {
     }
 
     pub async fn touch_session_used(&self, id: SessionId, now: OffsetDateTime) -> StoreResult<()> {
+        let _turn = self.write_turns.take().await;
         on_pool!(self.pool, |p| {
             sqlx::query(
                 "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3",
