@@ -109,6 +109,9 @@ LOGIN_USERS = [f"staff{i}@acme.test" for i in range(LOGIN_USERS_N)]
 # ONLY=orders,usage: only the paths whose name contains one of these (to
 # look at one path alone while developing).
 ONLY = [o for o in os.environ.get("ONLY", "").split(",") if o]
+# LOG_LEVEL=warn: serve's log_level (default: serve's own, info, which logs
+# a line per request).
+SERVE_LOG_LEVEL = os.environ.get("LOG_LEVEL", "")
 
 
 def rss_kb(pid):
@@ -130,7 +133,8 @@ class LoadPanel(Panel):
         self.addr = f"127.0.0.1:{billing.free_port()}"
         self.log_path = os.path.join(self.dir, "serve.log")
         self.log = open(self.log_path, "wb")
-        env = dict(self.env, MPANEL_LISTEN=self.addr, MPANEL_TRUST_FORWARDED_FOR="true")
+        env = dict(self.env, MPANEL_LISTEN=self.addr, MPANEL_TRUST_FORWARDED_FOR="true",
+                   **({"MPANEL_LOG_LEVEL": SERVE_LOG_LEVEL} if SERVE_LOG_LEVEL else {}))
         self.server = subprocess.Popen([self.binary, "serve"], cwd=self.dir, env=env,
                                        stdin=subprocess.DEVNULL, stdout=self.log,
                                        stderr=subprocess.STDOUT)

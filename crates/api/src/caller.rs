@@ -9,6 +9,7 @@ use mpanel_domain::identity::Permission;
 use mpanel_services::identity::Principal;
 use mpanel_services::identity::authenticate::authenticate;
 use mpanel_services::{Actor, Context, ServiceError};
+use mpanel_store::TenantRecord;
 
 use crate::middleware::{ClientIp, RequestId};
 use crate::problem::codes;
@@ -18,6 +19,9 @@ pub struct Caller {
     pub principal: Principal,
     pub actor: Actor,
     pub ip: Option<String>,
+    /// The caller's tenant when authenticating read it (a session), so the
+    /// request's context need not read it again.
+    pub tenant: Option<TenantRecord>,
 }
 
 impl Caller {
@@ -62,7 +66,7 @@ impl FromRequestParts<AppState> for Caller {
             .into_response());
         };
         let client_ip = parts.extensions.get::<ClientIp>().map(|c| c.0);
-        let principal = authenticate(
+        let authenticated = authenticate(
             &state.store,
             state.clock.as_ref(),
             &state.tokens,
@@ -76,10 +80,12 @@ impl FromRequestParts<AppState> for Caller {
         })?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
         let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string());
+        let principal = authenticated.principal;
         Ok(Self {
             actor: Actor::principal(&principal, request_id),
             principal,
             ip,
+            tenant: authenticated.tenant,
         })
     }
 }
@@ -220,14 +226,18 @@ impl<P: Required> FromRequestParts<AppState> for Ctx<P> {
 }
 
 /// The services' request [`Context`] for an authenticated caller: its
-/// tenant read once (404 when gone, refused while suspended).
+/// tenant as authenticating read it, or read now (404 when gone, refused
+/// while suspended).
 pub(crate) async fn context_for(state: &AppState, caller: Caller) -> Result<Context, Problem> {
-    let tenant = state
-        .store
-        .tenant(caller.principal.tenant_id)
-        .await
-        .map_err(|e| Problem::from(ServiceError::from(e)))?
-        .ok_or_else(|| Problem::not_found("No such tenant."))?;
+    let tenant = match caller.tenant {
+        Some(tenant) => tenant,
+        None => state
+            .store
+            .tenant(caller.principal.tenant_id)
+            .await
+            .map_err(|e| Problem::from(ServiceError::from(e)))?
+            .ok_or_else(|| Problem::not_found("No such tenant."))?,
+    };
     if tenant.status == mpanel_domain::TenantStatus::Suspended {
         return Err(Problem::from(ServiceError::TenantSuspended));
     }

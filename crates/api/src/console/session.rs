@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use mpanel_domain::identity::Permission;
-use mpanel_services::identity::authenticate::authenticate;
+use mpanel_services::identity::authenticate::{Authenticated, authenticate};
 use mpanel_services::identity::login::{self, TokenPair};
 use mpanel_services::identity::{AccessTokens, Principal};
 use mpanel_services::{Actor, Context, ServiceError};
@@ -380,9 +380,10 @@ async fn resolve(state: &AppState, parts: &Parts) -> Result<Resolved, crate::Pro
 async fn signed(
     state: &AppState,
     parts: &Parts,
-    principal: Principal,
+    authenticated: Authenticated,
     refreshed: Option<TokenPair>,
 ) -> Result<Resolved, crate::Problem> {
+    let Authenticated { principal, tenant } = authenticated;
     let Some(session) = principal.session_id else {
         // API tokens are for programs, not the console's cookies.
         return Ok(Resolved {
@@ -396,6 +397,7 @@ async fn signed(
         actor: Actor::principal(&principal, request_id),
         ip: parts.extensions.get::<ClientIp>().map(|c| c.0.to_string()),
         principal,
+        tenant,
     };
     let cx = context_for(state, caller).await?;
     Ok(Resolved {

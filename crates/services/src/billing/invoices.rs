@@ -159,12 +159,11 @@ pub fn view(
 
 /// The invoice with its lines, as of now.
 pub async fn get(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceError> {
-    let inv = cx
+    let (inv, lines) = cx
         .store
-        .invoice(cx.tenant_id(), id)
+        .invoice_with_lines(cx.tenant_id(), id)
         .await?
         .ok_or_else(ServiceError::missing("invoice"))?;
-    let lines = cx.store.invoice_lines(cx.tenant_id(), id).await?;
     Ok(view(inv, Some(lines), cx.now()))
 }
 

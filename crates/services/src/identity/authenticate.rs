@@ -5,12 +5,21 @@
 use mpanel_domain::Clock;
 use mpanel_domain::identity::Access;
 use mpanel_domain::identity::api_token::{self, hash_secret};
-use mpanel_store::{Store, UserStatus};
+use mpanel_store::{Store, TenantRecord, UserStatus};
 use time::OffsetDateTime;
 
 use super::login::{IDLE_TIMEOUT, session_end_reason};
 use super::{AccessTokens, Principal};
 use crate::ServiceError;
+
+/// Who a request is from, and its tenant when authenticating read it.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub principal: Principal,
+    /// The caller's tenant as read with a session (`None` for API tokens:
+    /// read it when it is needed).
+    pub tenant: Option<TenantRecord>,
+}
 
 pub async fn authenticate(
     store: &Store,
@@ -18,10 +27,13 @@ pub async fn authenticate(
     tokens: &AccessTokens,
     bearer: &str,
     ip: Option<std::net::IpAddr>,
-) -> Result<Principal, ServiceError> {
+) -> Result<Authenticated, ServiceError> {
     let now = clock.now();
     if bearer.starts_with(api_token::PREFIX) {
-        api_token_principal(store, bearer, ip, now).await
+        Ok(Authenticated {
+            principal: api_token_principal(store, bearer, ip, now).await?,
+            tenant: None,
+        })
     } else {
         session_principal(store, tokens, bearer, ip, now).await
     }
@@ -101,7 +113,7 @@ async fn session_principal(
     bearer: &str,
     ip: Option<std::net::IpAddr>,
     now: OffsetDateTime,
-) -> Result<Principal, ServiceError> {
+) -> Result<Authenticated, ServiceError> {
     let claims = tokens.verify(bearer, now)?;
     let ended = || ServiceError::Unauthenticated("the session has ended".into());
     let auth = store
@@ -111,7 +123,7 @@ async fn session_principal(
     if auth.revoked || now >= auth.expires_at || auth.user_status != UserStatus::Active {
         return Err(ended());
     }
-    let policy = crate::security::policy::load(store, claims.tenant_id).await?;
+    let policy = crate::security::policy::from_stored(claims.tenant_id, auth.policy)?;
     // The allow-list holds for every request of a staff session, not only
     // its login: a session taken elsewhere is of no use outside it.
     if auth.role.is_staff() && !policy.ip_allowed(ip) {
@@ -161,7 +173,7 @@ async fn session_principal(
             && crate::security::mfa::methods(store, claims.user_id)
                 .await?
                 .is_empty());
-    Ok(Principal {
+    let principal = Principal {
         tenant_id: claims.tenant_id,
         user_id: claims.user_id,
         email: auth.email,
@@ -173,6 +185,10 @@ async fn session_principal(
         api_token_id: None,
         restricted,
         authenticated_at: Some(auth.authenticated_at),
+    };
+    Ok(Authenticated {
+        principal,
+        tenant: Some(auth.tenant),
     })
 }
 

@@ -17,7 +17,15 @@ pub async fn get(cx: &Context) -> Result<SecurityPolicy, ServiceError> {
 /// authentication, login and the disk-usage job, which run before or
 /// without a request context.
 pub async fn load(store: &Store, tenant: TenantId) -> Result<SecurityPolicy, ServiceError> {
-    match store.security_policy(tenant).await? {
+    from_stored(tenant, store.security_policy(tenant).await?)
+}
+
+/// The policy from its stored form (`None`: the defaults).
+pub fn from_stored(
+    tenant: TenantId,
+    stored: Option<serde_json::Value>,
+) -> Result<SecurityPolicy, ServiceError> {
+    match stored {
         // A policy that no longer reads must not switch protection off.
         Some(v) => serde_json::from_value(v).map_err(|e| {
             tracing::error!(%tenant, error = %e, "the stored security policy cannot be read");

@@ -6,8 +6,8 @@ use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::billing::tax::TaxMode;
 use mpanel_domain::{CustomerId, InvoiceId, OrderId, SubscriptionId, TenantId};
 use serde_json::Value;
-use sqlx::Row;
 use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -208,12 +208,69 @@ impl Store {
         Ok(found)
     }
 
+    /// The invoice and its lines, read on one connection (a request that
+    /// shows an invoice takes one connection from the pool, not two).
+    pub async fn invoice_with_lines(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+    ) -> StoreResult<Option<(InvoiceRecord, Vec<InvoiceLineRecord>)>> {
+        let head = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM invoices WHERE tenant_id = $1 AND id = $2"
+        ));
+        let lines = sqlx::AssertSqlSafe(format!(
+            "SELECT {LINE_COLUMNS} FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY position"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut conn = p.acquire().await?;
+            match sqlx::query(head)
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await?
+            {
+                None => None,
+                Some(row) => {
+                    let invoice = invoice_from_row!(&row);
+                    let mut out = Vec::new();
+                    for row in sqlx::query(lines)
+                        .bind(tenant.as_uuid())
+                        .bind(id.as_uuid())
+                        .fetch_all(&mut *conn)
+                        .await?
+                    {
+                        out.push(line_from_row!(&row));
+                    }
+                    Some((invoice, out))
+                }
+            }
+        });
+        Ok(found)
+    }
+
     pub async fn invoice_lines(
         &self,
         tenant: TenantId,
         id: InvoiceId,
     ) -> StoreResult<Vec<InvoiceLineRecord>> {
-        self.begin_read().await?.invoice_lines(tenant, id).await
+        // One statement: no transaction around it (on PostgreSQL a BEGIN
+        // and a COMMIT would double its round trips).
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {LINE_COLUMNS} FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY position"
+        ));
+        let found = on_pool!(self.pool, |p| {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_all(p)
+                .await?
+            {
+                out.push(line_from_row!(&row));
+            }
+            out
+        });
+        Ok(found)
     }
 
     /// Newest first; `now` decides which open invoices read as overdue.
@@ -286,6 +343,33 @@ impl Tx {
             }
         });
         Ok(found)
+    }
+
+    /// The tenant's invoices among `ids` (those it has not are left out),
+    /// many per statement, in no particular order.
+    pub async fn invoices_by_id(
+        &mut self,
+        tenant: TenantId,
+        ids: &[InvoiceId],
+    ) -> StoreResult<Vec<InvoiceRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            on_tx!(self, |conn| {
+                let mut q =
+                    QueryBuilder::new(format!("SELECT {COLUMNS} FROM invoices WHERE tenant_id = "));
+                q.push_bind(tenant.as_uuid());
+                q.push(" AND id IN (");
+                let mut ids = q.separated(", ");
+                for id in chunk {
+                    ids.push_bind(id.as_uuid());
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    out.push(invoice_from_row!(&row));
+                }
+            });
+        }
+        Ok(out)
     }
 
     pub async fn invoice_lines(
