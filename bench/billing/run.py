@@ -76,7 +76,11 @@ TENANT = "acme"
 ZONE = "Europe/Berlin"
 PLAN_MINOR = 1500
 RUN_TARGET_S = 20.0  # for 100,000 subscriptions
-NOOP_TARGET_S = 3.0
+NOOP_TARGET_S = 3.0  # issue 19: under 5 s at a million; 3 s is kept
+# A million due subscriptions (issue 19): under 60 s on PostgreSQL and 90 s
+# on SQLite, in under 500 MB.
+MILLION_TARGET_S = {"postgres": 60.0, "sqlite": 90.0}
+RSS_TARGET_MB = 500
 USAGE_TARGET = 50_000  # records/s on PostgreSQL
 LAGO = 10_000  # events/s, Lago's published figure (PostgreSQL-only)
 
@@ -353,16 +357,23 @@ def seed(db, tenant_id, plan_id, n, extra_customers, as_of):
 
 
 def billing_run(panel, as_of, label):
-    start = time.monotonic()
+    """Runs `mpanel billing run`: its wall clock, its JSON report and its
+    peak resident size in MB (the process's own, from wait4)."""
     env = dict(panel.env, **({"MPANEL_LOG_LEVEL": panel.log_level} if panel.log_level else {}))
-    out = subprocess.run([panel.binary, "billing", "run", "--tenant", TENANT, "--as-of", as_of],
-                         cwd=panel.dir, env=env, capture_output=True, text=True)
+    out_path = os.path.join(panel.dir, f"billing-run-{label}.out")
+    err_path = os.path.join(panel.dir, f"billing-run-{label}.log")
+    start = time.monotonic()
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen([panel.binary, "billing", "run", "--tenant", TENANT, "--as-of", as_of],
+                                cwd=panel.dir, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
-    with open(os.path.join(panel.dir, f"billing-run-{label}.log"), "w") as f:
-        f.write(out.stderr)
-    if out.returncode != 0:
-        panel.fail(f"mpanel billing run ({label}): exit {out.returncode}\n{out.stderr[-3000:]}")
-    return wall, json.loads(out.stdout)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        with open(err_path) as f:
+            panel.fail(f"mpanel billing run ({label}): exit {proc.returncode}\n{f.read()[-3000:]}")
+    with open(out_path) as f:
+        return wall, json.loads(f.read()), usage.ru_maxrss / 1024
 
 
 # --- the floor --------------------------------------------------------------------
@@ -537,13 +548,14 @@ def bench(panel, db, args):
         return {"bench": "billing-seed", "engine": engine, "as_of": as_of}
 
     log(f"[{engine}] mpanel billing run --tenant {TENANT} --as-of {as_of}")
-    run_s, report = billing_run(panel, as_of, "first")
+    run_s, report, run_rss = billing_run(panel, as_of, "first")
     log(f"[{engine}]   {run_s:.2f} s: invoices {report['invoices']:,}, periods {report['periods']:,}, "
-        f"totals {report['totals_minor']}, beyond catch-up {len(report['beyond_catch_up'])}")
+        f"totals {report['totals_minor']}, beyond catch-up {len(report['beyond_catch_up'])}; "
+        f"peak RSS {run_rss:.0f} MB")
     if report["invoices"] != n or report["periods"] != n:
         panel.fail(f"expected {n} invoices and periods: {json.dumps(report)[:2000]}")
     log(f"[{engine}] the same again (no-op re-run)")
-    noop_s, again = billing_run(panel, as_of, "again")
+    noop_s, again, _ = billing_run(panel, as_of, "again")
     log(f"[{engine}]   {noop_s:.2f} s: invoices {again['invoices']}, subscriptions due {again['subscriptions']}")
     if again["invoices"] != 0 or again["periods"] != 0:
         panel.fail(f"the re-run invoiced again: {json.dumps(again)[:2000]}")
@@ -555,6 +567,8 @@ def bench(panel, db, args):
     floor_s, fa, fb = floor(db, n)
     log(f"[{engine}]   {floor_s:.2f} s ({fa:,} invoices + {fb:,} lines)")
 
+    if args.usage_records == 0:
+        return summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, None)
     log(f"[{engine}] usage: {args.usage_subscriptions:,} subscriptions of Bandwidth via the API")
     token = panel.login()
     subs, subs_s = create_usage_subscriptions(panel, token, metered_id, extra, args.clients)
@@ -574,29 +588,39 @@ def bench(panel, db, args):
     if totals["accepted"] != args.usage_records or stored != args.usage_records:
         panel.fail(f"expected {args.usage_records} records stored")
 
+    usage = {"usage_records": args.usage_records, "usage_clients": args.clients,
+             "usage_batch": args.batch, "usage_s": round(wall, 3), "records_per_s": round(rate),
+             "batch_p50_ms": round(pct(lat, 50) * 1000), "batch_p99_ms": round(pct(lat, 99) * 1000),
+             "usage_subscriptions_per_s": round(len(subs) / subs_s)}
+    return summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage)
+
+
+def summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage):
+    """Prints the result table; answers the JSON result."""
     inv_rate = n / run_s
     usage_target = f">= {USAGE_TARGET:,}/s" if engine == "postgres" else "(none)"
 
     def mark(ok):
         return "met" if ok else "MISSED"
-    run_target = RUN_TARGET_S * n / 100_000
+    run_target = (RUN_TARGET_S * n / 100_000 if n <= 100_000
+                  else MILLION_TARGET_S[engine] * n / 1_000_000)
     print()
     print(f"| billing, {engine} | measured | target / reference | |")
     print("| --- | ---: | --- | --- |")
     print(f"| run, {n:,} due subscriptions | {run_s:.2f} s ({inv_rate:,.0f} invoices/s) "
           f"| <= {run_target:g} s | {mark(run_s <= run_target)} |")
+    print(f"| run's peak RSS | {run_rss:.0f} MB | <= {RSS_TARGET_MB} MB | {mark(run_rss <= RSS_TARGET_MB)} |")
     print(f"| floor: DB copies {n:,} invoices + lines | {floor_s:.2f} s | run = x{run_s / floor_s:.1f} floor | |")
     print(f"| no-op re-run | {noop_s:.2f} s | <= {NOOP_TARGET_S:g} s | {mark(noop_s <= NOOP_TARGET_S)} |")
-    print(f"| usage ingestion, {args.usage_records:,} records, {args.clients} clients | {rate:,.0f} records/s "
-          f"| {usage_target}; Lago (published) {LAGO:,}/s "
-          f"| {mark(rate >= USAGE_TARGET) if engine == 'postgres' else ''} |")
+    if usage:
+        rate = usage["records_per_s"]
+        print(f"| usage ingestion, {usage['usage_records']:,} records, {usage['usage_clients']} clients "
+              f"| {rate:,.0f} records/s | {usage_target}; Lago (published) {LAGO:,}/s "
+              f"| {mark(rate >= USAGE_TARGET) if engine == 'postgres' else ''} |")
     return {"bench": "billing", "engine": engine, "subscriptions": n, "run_s": round(run_s, 3),
-            "invoices": report["invoices"], "invoices_per_s": round(inv_rate),
-            "noop_s": round(noop_s, 3), "floor_s": round(floor_s, 3),
-            "usage_records": args.usage_records, "usage_clients": args.clients,
-            "usage_batch": args.batch, "usage_s": round(wall, 3), "records_per_s": round(rate),
-            "batch_p50_ms": round(pct(lat, 50) * 1000), "batch_p99_ms": round(pct(lat, 99) * 1000),
-            "usage_subscriptions_per_s": round(len(subs) / subs_s)}
+            "run_peak_rss_mb": round(run_rss), "invoices": report["invoices"],
+            "invoices_per_s": round(inv_rate), "noop_s": round(noop_s, 3),
+            "floor_s": round(floor_s, 3), **(usage or {})}
 
 
 if __name__ == "__main__":

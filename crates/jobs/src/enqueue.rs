@@ -44,6 +44,43 @@ pub async fn enqueue_job<P: JobPayload>(
     enqueue(tx, P::KIND, payload, options, now).await
 }
 
+/// Enqueues many jobs of `P`'s kind in `tx`, many rows per statement: for
+/// jobs whose unique keys (if any) are new, as those of new rows are. A
+/// job whose key is live is not added.
+pub async fn enqueue_jobs<P: JobPayload>(
+    tx: &mut Tx,
+    jobs: &[(P, JobOptions)],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let new_jobs = jobs
+        .iter()
+        .map(|(payload, options)| new_job(P::KIND, payload, options, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let added = tx.enqueue_new(&new_jobs, now).await?;
+    metrics::counter!("jobs_enqueued_total", "kind" => P::KIND.to_owned()).increment(added);
+    Ok(())
+}
+
+fn new_job<P: Serialize>(
+    kind: &str,
+    payload: &P,
+    options: &JobOptions,
+    now: OffsetDateTime,
+) -> Result<NewJob, StoreError> {
+    let payload = serde_json::to_value(payload).map_err(|e| {
+        StoreError::InvalidConfig(format!("job payload for {kind} cannot be encoded: {e}"))
+    })?;
+    Ok(NewJob {
+        queue: options.queue.clone(),
+        kind: kind.to_owned(),
+        payload,
+        priority: options.priority,
+        run_at: options.run_at.unwrap_or(now),
+        max_attempts: options.max_attempts.max(1),
+        unique_key: options.unique_key.clone(),
+    })
+}
+
 /// Enqueues `payload` as a job of `kind` in `tx`. Returns the job's id and
 /// whether it is new.
 pub async fn enqueue<P: Serialize>(
@@ -53,18 +90,7 @@ pub async fn enqueue<P: Serialize>(
     options: &JobOptions,
     now: OffsetDateTime,
 ) -> Result<(JobId, bool), StoreError> {
-    let payload = serde_json::to_value(payload).map_err(|e| {
-        StoreError::InvalidConfig(format!("job payload for {kind} cannot be encoded: {e}"))
-    })?;
-    let job = NewJob {
-        queue: options.queue.clone(),
-        kind: kind.to_owned(),
-        payload,
-        priority: options.priority,
-        run_at: options.run_at.unwrap_or(now),
-        max_attempts: options.max_attempts.max(1),
-        unique_key: options.unique_key.clone(),
-    };
+    let job = new_job(kind, payload, options, now)?;
     let out = tx.enqueue(&job, now).await?;
     if out.1 {
         metrics::counter!("jobs_enqueued_total", "kind" => kind.to_owned()).increment(1);

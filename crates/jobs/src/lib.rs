@@ -14,7 +14,7 @@ mod handler;
 mod pool;
 mod schedule;
 
-pub use enqueue::{JobOptions, enqueue, enqueue_job};
+pub use enqueue::{JobOptions, enqueue, enqueue_job, enqueue_jobs};
 pub use handler::{JobContext, JobError, Registry};
 pub use mpanel_domain::jobs::JobPayload;
 pub use pool::{PoolConfig, WorkerPool};

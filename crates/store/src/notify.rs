@@ -2,7 +2,7 @@
 
 use mpanel_domain::notify::{EmailKind, EmailStatus};
 use mpanel_domain::{DkimKeyId, EmailId, TenantId};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
 use crate::{Store, StoreResult, Tx};
@@ -130,26 +130,35 @@ macro_rules! dkim_from_row {
 impl Tx {
     /// Writes a new message (QUEUED, no attempt yet).
     pub async fn insert_email(&mut self, e: &EmailRecord) -> StoreResult<()> {
-        on_tx!(self, |conn| {
-            sqlx::query(
-                "INSERT INTO email_outbox (id, tenant_id, kind, recipient, subject, text_body,
-                    html_body, attachments, link_sealed, status, attempts, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $11, $9, 0, $10, $10)",
-            )
-            .bind(e.id.as_uuid())
-            .bind(e.tenant_id.as_uuid())
-            .bind(e.kind.as_str())
-            .bind(&e.recipient)
-            .bind(&e.subject)
-            .bind(&e.text_body)
-            .bind(&e.html_body)
-            .bind(&e.attachments)
-            .bind(e.status.as_str())
-            .bind(e.created_at)
-            .bind(&e.link_sealed)
-            .execute(&mut *conn)
-            .await?;
-        });
+        self.insert_emails(std::slice::from_ref(e)).await
+    }
+
+    /// New messages, many rows per statement (the billing run's).
+    pub async fn insert_emails(&mut self, emails: &[EmailRecord]) -> StoreResult<()> {
+        for chunk in emails.chunks(1000) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO email_outbox (id, tenant_id, kind, recipient, subject, text_body,
+                        html_body, attachments, link_sealed, status, attempts, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.id.as_uuid())
+                        .push_bind(e.tenant_id.as_uuid())
+                        .push_bind(e.kind.as_str())
+                        .push_bind(&e.recipient)
+                        .push_bind(&e.subject)
+                        .push_bind(&e.text_body)
+                        .push_bind(&e.html_body)
+                        .push_bind(&e.attachments)
+                        .push_bind(&e.link_sealed)
+                        .push_bind(e.status.as_str())
+                        .push_bind(0_i32)
+                        .push_bind(e.created_at)
+                        .push_bind(e.created_at);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
         Ok(())
     }
 

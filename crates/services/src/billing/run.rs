@@ -743,16 +743,24 @@ async fn settle_issued(
         };
         autopay::enqueue_in(tx, &job, ctx.jobs_at, ctx.jobs_at).await?;
     }
-    // The customers' copies, sent once this commits.
-    for inv in invoices {
-        let issued = tx
-            .invoice_for_update(ctx.tenant.id, inv.id)
-            .await?
-            .ok_or_else(ServiceError::missing("invoice"))?;
-        crate::notify::invoice_issued::enqueue_in(tx, &ctx.tenant.name, &issued, ctx.jobs_at)
-            .await?;
+    // The customers' copies, sent once this commits: each invoice as it
+    // now stands (numbered, perhaps paid from credit), in the run's order.
+    let ids: Vec<InvoiceId> = invoices.iter().map(|i| i.id).collect();
+    let mut issued = tx.invoices_by_id(ctx.tenant.id, &ids).await?;
+    if issued.len() != ids.len() {
+        return Err(ServiceError::missing("invoice")());
     }
-    Ok(())
+    let position: HashMap<InvoiceId, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    issued.sort_by_key(|inv| position.get(&inv.id).copied());
+    crate::notify::invoice_issued::enqueue_many_in(
+        tx,
+        ctx.tenant.id,
+        &ctx.tenant.name,
+        &issued,
+        ctx.jobs_at,
+    )
+    .await
 }
 
 /// The scheduled run: each tenant once per local day, at or after its

@@ -1,8 +1,8 @@
 //! "Invoice issued": sent to the customer when an invoice is issued, in
 //! the issuing transaction, with the invoice's PDF attached.
 
-use mpanel_domain::EmailId;
 use mpanel_domain::notify::{Attachment, EmailKind};
+use mpanel_domain::{EmailId, TenantId};
 use mpanel_store::Tx;
 use mpanel_store::billing::InvoiceRecord;
 use serde::Serialize;
@@ -71,6 +71,43 @@ pub(crate) async fn enqueue_in(
     inv: &InvoiceRecord,
     now: OffsetDateTime,
 ) -> Result<EmailId, ServiceError> {
+    let renderer = templates::renderer_in(
+        tx,
+        inv.tenant_id,
+        EmailKind::InvoiceIssued,
+        Templates::Tenant,
+    )
+    .await?;
+    let email = message(&renderer, tenant_name, inv)?;
+    outbox::enqueue(tx, email, now).await
+}
+
+/// Queues the messages for the issued invoices `invoices` of `tenant`
+/// (the billing run's chunk): the templates looked up once, the messages
+/// and their jobs written many rows per statement.
+pub(crate) async fn enqueue_many_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    tenant_name: &str,
+    invoices: &[InvoiceRecord],
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let renderer =
+        templates::renderer_in(tx, tenant, EmailKind::InvoiceIssued, Templates::Tenant).await?;
+    let emails = invoices
+        .iter()
+        .map(|inv| message(&renderer, tenant_name, inv))
+        .collect::<Result<Vec<_>, _>>()?;
+    outbox::enqueue_many(tx, emails, now).await?;
+    Ok(())
+}
+
+/// The message for `inv`, rendered.
+fn message(
+    renderer: &templates::Renderer,
+    tenant_name: &str,
+    inv: &InvoiceRecord,
+) -> Result<NewEmail, ServiceError> {
     let context = InvoiceIssued {
         customer_name: customer_field(inv, "name"),
         seller_name: seller_name(inv, tenant_name),
@@ -80,20 +117,12 @@ pub(crate) async fn enqueue_in(
         total: money(inv.total_minor, &inv.currency),
         amount_due: money(balance(inv).due().max(0), &inv.currency),
     };
-    let email = NewEmail {
+    Ok(NewEmail {
         tenant: inv.tenant_id,
         kind: EmailKind::InvoiceIssued,
         recipient: customer_field(inv, "email"),
-        rendered: templates::render_in(
-            tx,
-            inv.tenant_id,
-            EmailKind::InvoiceIssued,
-            &context,
-            Templates::Tenant,
-        )
-        .await?,
+        rendered: renderer.render(&context)?,
         link: None,
         attachments: vec![Attachment::InvoicePdf { invoice_id: inv.id }],
-    };
-    outbox::enqueue(tx, email, now).await
+    })
 }

@@ -4,7 +4,7 @@
 
 use mpanel_domain::notify::{Attachment, DeliverEmail, EmailKind, EmailStatus};
 use mpanel_domain::{EmailId, TenantId};
-use mpanel_jobs::{JobOptions, enqueue_job};
+use mpanel_jobs::{JobOptions, enqueue_job, enqueue_jobs};
 use mpanel_store::Tx;
 use mpanel_store::notify::{EmailFilter, EmailRecord};
 use mpanel_store::secret_box::kind;
@@ -62,6 +62,38 @@ pub async fn enqueue(
     email: NewEmail,
     now: OffsetDateTime,
 ) -> Result<EmailId, ServiceError> {
+    enqueue_many(tx, vec![email], now)
+        .await?
+        .pop()
+        .ok_or_else(|| ServiceError::internal_msg("no message was written"))
+}
+
+/// Writes the messages and queues their deliveries, both in `tx`, many
+/// rows per statement (the billing run's invoices); their ids in order.
+pub async fn enqueue_many(
+    tx: &mut Tx,
+    emails: Vec<NewEmail>,
+    now: OffsetDateTime,
+) -> Result<Vec<EmailId>, ServiceError> {
+    let records = emails
+        .into_iter()
+        .map(|email| outbox_record(tx, email, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.insert_emails(&records).await?;
+    let jobs: Vec<(DeliverEmail, JobOptions)> = records
+        .iter()
+        .map(|r| delivery(r.tenant_id, r.id))
+        .collect();
+    enqueue_jobs(tx, &jobs, now).await?;
+    Ok(records.into_iter().map(|r| r.id).collect())
+}
+
+/// The row a new message is kept as, its link sealed.
+fn outbox_record(
+    tx: &Tx,
+    email: NewEmail,
+    now: OffsetDateTime,
+) -> Result<EmailRecord, ServiceError> {
     let id = EmailId::new();
     let attachments = serde_json::to_string(&email.attachments)
         .map_err(|e| ServiceError::internal("encoding attachments", e))?;
@@ -69,7 +101,7 @@ pub async fn enqueue(
         Some(link) => Some(seal_link(tx, email.tenant, id, link)?),
         None => None,
     };
-    let record = EmailRecord {
+    Ok(EmailRecord {
         id,
         tenant_id: email.tenant,
         kind: email.kind,
@@ -88,23 +120,15 @@ pub async fn enqueue(
         created_at: now,
         updated_at: now,
         sent_at: None,
-    };
-    tx.insert_email(&record).await?;
-    queue_delivery(tx, email.tenant, id, now).await?;
-    Ok(id)
+    })
 }
 
 fn job_key(id: EmailId) -> String {
     format!("{}:{id}", mpanel_domain::notify::EMAIL_JOB)
 }
 
-/// Queues the message's `notify.email` job (at most one lives at a time).
-async fn queue_delivery(
-    tx: &mut Tx,
-    tenant: TenantId,
-    id: EmailId,
-    now: OffsetDateTime,
-) -> Result<(), ServiceError> {
+/// The message's `notify.email` job (at most one lives at a time).
+fn delivery(tenant: TenantId, id: EmailId) -> (DeliverEmail, JobOptions) {
     let job = DeliverEmail {
         tenant_id: tenant,
         email_id: id,
@@ -115,6 +139,17 @@ async fn queue_delivery(
         unique_key: Some(job_key(id)),
         ..JobOptions::default()
     };
+    (job, options)
+}
+
+/// Queues the message's `notify.email` job.
+async fn queue_delivery(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: EmailId,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let (job, options) = delivery(tenant, id);
     enqueue_job(tx, &job, &options, now).await?;
     Ok(())
 }

@@ -286,19 +286,50 @@ pub async fn render_in<C: Serialize>(
     context: &C,
     which: Templates,
 ) -> Result<Rendered, ServiceError> {
+    renderer_in(tx, tenant, kind, which).await?.render(context)
+}
+
+/// The templates `kind` is written with for `tenant`, looked up once in
+/// `tx`: for many messages of one kind (the billing run's invoices).
+pub async fn renderer_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    kind: EmailKind,
+    which: Templates,
+) -> Result<Renderer, ServiceError> {
     let own = match which {
         Templates::Tenant if !kind.security_notice() => tx.email_template(tenant, kind).await?,
         _ => None,
     };
-    let Some(own) = own else {
-        return render_builtin(kind, context);
-    };
-    match render_own(kind, &own_sources(&own), context) {
-        Ok(rendered) => Ok(rendered),
-        Err((part, why)) => {
-            tracing::warn!(tenant = %tenant, kind = kind.as_str(), part, error = %why,
-                "the tenant's template failed: the built-in one is used");
-            render_builtin(kind, context)
+    Ok(Renderer {
+        tenant,
+        kind,
+        own: own.as_ref().map(own_sources),
+    })
+}
+
+/// A kind's templates for one tenant (its own, or none: the built-in ones).
+pub struct Renderer {
+    tenant: TenantId,
+    kind: EmailKind,
+    own: Option<Sources>,
+}
+
+impl Renderer {
+    /// Renders with `context` (the built-in templates if the tenant's own
+    /// fail on it).
+    pub fn render<C: Serialize>(&self, context: &C) -> Result<Rendered, ServiceError> {
+        let (kind, tenant) = (self.kind, self.tenant);
+        let Some(own) = &self.own else {
+            return render_builtin(kind, context);
+        };
+        match render_own(kind, own, context) {
+            Ok(rendered) => Ok(rendered),
+            Err((part, why)) => {
+                tracing::warn!(tenant = %tenant, kind = kind.as_str(), part, error = %why,
+                    "the tenant's template failed: the built-in one is used");
+                render_builtin(kind, context)
+            }
         }
     }
 }

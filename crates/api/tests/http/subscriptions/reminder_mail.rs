@@ -56,3 +56,84 @@ async fn a_dunning_reminder_arrives_by_mail() {
     let text = reminder.body_text(0).unwrap();
     assert!(text.contains("is due on 2027-09-15, in 3 days"), "{text}");
 }
+
+#[tokio::test]
+async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
+    let app = TestApp::start().await;
+    let start = datetime!(2027-10-01 08:00 UTC);
+    app.clock.set(start);
+    let shop = shop(&app, "runmail", "UTC").await;
+    let plan = product(&app, &shop, "runmail-plan", "MONTHLY", 1000, None).await;
+    let admin = shop.admin(&app).await;
+    let mut addresses = Vec::new();
+    for name in ["ana", "ben"] {
+        let to = format!("{name}-{}@customer.test", uuid::Uuid::now_v7().simple());
+        let id = customer(&app, &admin, &to, "FR", None).await;
+        subscribe(
+            &app,
+            &shop,
+            json!({"customer_id": id, "product_id": plan, "period": "MONTHLY"}),
+        )
+        .await;
+        addresses.push(to);
+    }
+    // The first invoices went out with the built-in words; the run's are
+    // to use the tenant's own, set now.
+    let settings_token = app.fixture_api_token(&admin, &["ADMIN"]).await;
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/notifications/templates/INVOICE_ISSUED",
+            Some(&settings_token),
+            Some(json!({
+                "subject": "Your bill {{ number }} from {{ seller_name }}",
+                "text": "Dear {{ customer_name }}, {{ amount_due }} by {{ due_date }}.\n",
+                "html": "<p>Dear {{ customer_name }}, {{ amount_due }} by {{ due_date }}.</p>\n",
+            })),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    app.clock.set(start + Duration::days(31) + Duration::hours(1));
+    assert_eq!(bill(&app, &shop).await.invoices, 2);
+
+    let res = app
+        .get_as(
+            &admin.access_token,
+            "/api/notifications/outbox?status=QUEUED",
+        )
+        .await;
+    let page: Value = res.json().await.unwrap();
+    let mut own: Vec<(String, String)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["subject"].as_str().unwrap().starts_with("Your bill "))
+        .map(|m| {
+            (
+                m["recipient"].as_str().unwrap().to_owned(),
+                m["subject"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    own.sort();
+    assert_eq!(own.len(), 2, "one message per invoice of the run: {page}");
+    assert_eq!(own[0].0, addresses[0]);
+    assert_eq!(own[1].0, addresses[1]);
+    assert_ne!(own[0].1, own[1].1, "each names its own invoice");
+
+    // Every queued message (the run's among them) has its delivery job,
+    // and the run's arrive.
+    let ran = inbox::run_mail_jobs(&app, &inbox::relay_mailer()).await;
+    let queued = page["items"].as_array().unwrap().len();
+    assert_eq!(ran, vec![Ok(()); queued]);
+    for (to, subject) in &own {
+        let arrived = inbox::messages(to, 2).await;
+        let run_mail = arrived
+            .iter()
+            .map(|raw| MessageParser::default().parse(raw).unwrap())
+            .find(|m| m.subject() == Some(subject.as_str()))
+            .expect("the run's message arrived");
+        let text = run_mail.body_text(0).unwrap();
+        assert!(text.contains(" EUR by 2027-11-15."), "{text}");
+    }
+}
