@@ -93,7 +93,8 @@ async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
         )
         .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    app.clock.set(start + Duration::days(31) + Duration::hours(1));
+    app.clock
+        .set(start + Duration::days(31) + Duration::hours(1));
     assert_eq!(bill(&app, &shop).await.invoices, 2);
 
     let res = app
