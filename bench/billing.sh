@@ -58,10 +58,10 @@ ARGS=(--bin target/release/mpanel
     --batch "${BATCH:-5000}" --clients "${CLIENTS:-4}")
 
 for e in "${ENGINES[@]}"; do
+    [ "$e" = postgres ] && start_postgres
     for n in "${SIZES[@]}"; do
         DB_ARGS=()
         if [ "$e" = postgres ]; then
-            start_postgres
             psql -q "$POSTGRES_URL" -c 'DROP DATABASE IF EXISTS bench_billing' >/dev/null
             psql -q "$POSTGRES_URL" -c 'CREATE DATABASE bench_billing' >/dev/null
             DB_ARGS=(--database-url "${POSTGRES_URL%/postgres}/bench_billing")

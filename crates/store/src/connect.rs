@@ -85,8 +85,6 @@ pub struct Store {
     /// The box services seal and open secrets at rest with (`secrets_key`);
     /// the store only carries it.
     pub(crate) secrets: Option<crate::secret_box::SecretBox>,
-    /// Writers' turns at SQLite's write lock (none on PostgreSQL).
-    pub(crate) write_turns: crate::write_turns::WriteTurns,
 }
 
 impl fmt::Debug for Store {
@@ -101,22 +99,14 @@ impl Store {
     /// Connects to the database a URL names. A SQLite file and its folder
     /// are created when missing.
     pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
-        use crate::write_turns::WriteTurns;
-        let (pool, write_turns) = match Engine::from_url(url)? {
-            Engine::Sqlite => (
-                Pool::Sqlite(connect_sqlite(url, settings).await?),
-                WriteTurns::sqlite(settings.sqlite_busy_timeout),
-            ),
-            Engine::Postgres => (
-                Pool::Postgres(connect_postgres(url, settings).await?),
-                WriteTurns::none(),
-            ),
+        let pool = match Engine::from_url(url)? {
+            Engine::Sqlite => Pool::Sqlite(connect_sqlite(url, settings).await?),
+            Engine::Postgres => Pool::Postgres(connect_postgres(url, settings).await?),
         };
         Ok(Self {
             pool,
             job_wakeup: Arc::new(Notify::new()),
             secrets: None,
-            write_turns,
         })
     }
 

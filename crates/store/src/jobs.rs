@@ -427,7 +427,6 @@ impl Store {
             }
             Pool::Sqlite(p) => {
                 // One writer at a time: the IMMEDIATE transaction is the lock.
-                let _turn = self.write_turns.take().await;
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query(
                     "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $3,
@@ -465,7 +464,6 @@ impl Store {
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
         let mut done = 0;
-        let _turn = self.write_turns.take().await;
         for chunk in ids.chunks(1000) {
             done += on_pool!(self.pool, |p| {
                 let mut q =
@@ -501,7 +499,6 @@ impl Store {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let finished = (next == JobState::Dead).then_some(now);
-        let _turn = self.write_turns.take().await;
         let changed = on_pool!(self.pool, |p| {
             sqlx::query(
                 "UPDATE jobs SET state = $3, run_at = $4, last_error = $5, locked_by = NULL,

@@ -46,7 +46,6 @@ pub mod tenants;
 pub mod testing;
 mod tx;
 pub mod webhooks;
-mod write_turns;
 
 pub use audit::{ActorType, AuditEntry, AuditFilter, AuditRecord};
 pub use connect::{Engine, PoolSettings, Store};

@@ -22,33 +22,22 @@ pub struct Tx {
     pub(crate) enqueued: bool,
     /// The store's box for secrets at rest, for what a transaction seals.
     pub(crate) secrets: Option<crate::secret_box::SecretBox>,
-    /// A SQLite write transaction's turn at the write lock, held until it
-    /// ends.
-    _turn: Option<crate::write_turns::WriteTurn>,
 }
 
 impl Store {
     /// Begins a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead
-    /// of failing when a read lock is upgraded (and first wait for their
-    /// turn in this process: `write_turns`).
+    /// of failing when a read lock is upgraded.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        let (inner, turn) = match &self.pool {
-            Pool::Sqlite(p) => {
-                let turn = self.write_turns.take().await;
-                (
-                    TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-                    Some(turn),
-                )
-            }
-            Pool::Postgres(p) => (TxInner::Postgres(p.begin().await?), None),
+        let inner = match &self.pool {
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
         Ok(Tx {
             inner,
             job_wakeup: self.job_wakeup.clone(),
             enqueued: false,
             secrets: self.secrets.clone(),
-            _turn: turn,
         })
     }
 }
@@ -66,7 +55,6 @@ impl Store {
             job_wakeup: self.job_wakeup.clone(),
             enqueued: false,
             secrets: self.secrets.clone(),
-            _turn: None,
         })
     }
 }

@@ -347,7 +347,6 @@ impl Store {
     }
 
     pub async fn touch_session_used(&self, id: SessionId, now: OffsetDateTime) -> StoreResult<()> {
-        let _turn = self.write_turns.take().await;
         on_pool!(self.pool, |p| {
             sqlx::query(
                 "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3",
