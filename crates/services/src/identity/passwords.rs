@@ -21,7 +21,9 @@ fn permits() -> &'static Semaphore {
 }
 
 /// Twice the cores (so a core is never idle while another hash waits for
-/// its answer to be taken), at most 8: each thread keeps 19 MiB.
+/// its answer to be taken), but at most 8, whatever the cores: each thread
+/// keeps 19 MiB, and 8 hashes at once (about 160 a second) are far above
+/// what the login rate limits let through.
 fn hashing_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (cores * 2).clamp(2, 8)
@@ -144,8 +146,10 @@ pub async fn verify(stored: Option<&str>, password: &str) -> Result<bool, Servic
 /// glibc keeps the freed 19 MiB resident (its mmap threshold rises after
 /// the first such free), so a burst of logins took `serve` from 40 to
 /// 500 MB; with one block per hashing thread the total stays at their
-/// number × 19 MiB.
-fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+/// number × 19 MiB. `None` when the memory cannot be had (a stored hash
+/// asking for more than [`MAX_BLOCKS`], or the allocation failing): such
+/// a hash matches nothing, and the process does not abort.
+fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> Option<T> {
     thread_local! {
         static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
     }
@@ -153,17 +157,31 @@ fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
     if blocks > default_blocks {
         // A hash made with a higher cost than ours (an import): its own
         // memory, freed after.
-        return work(&mut vec![Block::default(); blocks]);
+        return own_memory(blocks).map(|mut memory| work(&mut memory));
     }
     MEMORY.with(|memory| match memory.try_borrow_mut() {
         Ok(mut memory) => {
             if memory.len() < default_blocks {
-                *memory = vec![Block::default(); default_blocks];
+                *memory = own_memory(default_blocks)?;
             }
-            work(&mut memory[..blocks])
+            Some(work(&mut memory[..blocks]))
         }
-        Err(_) => work(&mut vec![Block::default(); blocks]),
+        Err(_) => own_memory(blocks).map(|mut memory| work(&mut memory)),
     })
+}
+
+/// The most memory a stored hash may ask for: 256 MiB (13 times ours).
+const MAX_BLOCKS: usize = 256 * 1024;
+
+/// `blocks` of hashing memory, allocated fallibly.
+fn own_memory(blocks: usize) -> Option<Vec<Block>> {
+    if blocks > MAX_BLOCKS {
+        return None;
+    }
+    let mut memory = Vec::new();
+    memory.try_reserve_exact(blocks).ok()?;
+    memory.resize(blocks, Block::default());
+    Some(memory)
 }
 
 /// The PHC string of `password` with `salt` at the default cost, hashed in
@@ -174,7 +192,8 @@ fn hash_with_salt(password: &[u8], salt: &[u8]) -> Result<String, argon2::passwo
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     with_memory(params.block_count(), |memory| {
         argon.hash_password_into_with_memory(password, salt, &mut out, memory)
-    })?;
+    })
+    .unwrap_or(Err(argon2::Error::OutOfMemory))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::default().into()),
@@ -204,7 +223,8 @@ fn matches(phc: &str, password: &[u8]) -> bool {
         let mut out = vec![0u8; expected.len()];
         with_memory(params.block_count(), |memory| {
             argon.hash_password_into_with_memory(password, salt, &mut out, memory)
-        })?;
+        })
+        .unwrap_or(Err(argon2::Error::OutOfMemory))?;
         // `Output`'s equality is constant-time.
         Ok(Output::new(&out)? == *expected)
     };
@@ -269,5 +289,9 @@ mod tests {
         }
         assert!(matches(&ours, b"hunter42"));
         assert!(!matches(&ours, b"hunter4"));
+        // A stored hash asking for 4 TB matches nothing, and nothing aborts.
+        let greedy = ours.replace("m=19456", "m=4000000000");
+        assert!(greedy.contains("m=4000000000"));
+        assert!(!matches(&greedy, b"hunter42"));
     }
 }
