@@ -109,9 +109,9 @@ LOGIN_USERS = [f"staff{i}@acme.test" for i in range(LOGIN_USERS_N)]
 # ONLY=orders,usage: only the paths whose name contains one of these (to
 # look at one path alone while developing).
 ONLY = [o for o in os.environ.get("ONLY", "").split(",") if o]
-# LOG_LEVEL=warn: serve's log_level (default: serve's own, info, which logs
-# a line per request).
-SERVE_LOG_LEVEL = os.environ.get("LOG_LEVEL", "")
+# SERVE_LOG_LEVEL=warn: serve's log_level (default: serve's own, info,
+# which logs a line per request).
+SERVE_LOG_LEVEL = os.environ.get("SERVE_LOG_LEVEL", "")
 
 
 def rss_kb(pid):
