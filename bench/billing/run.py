@@ -358,7 +358,10 @@ def seed(db, tenant_id, plan_id, n, extra_customers, as_of):
 
 def billing_run(panel, as_of, label):
     """Runs `mpanel billing run`: its wall clock, its JSON report and its
-    peak resident size in MB (the process's own, from wait4)."""
+    peak resident size in MB (VmHWM of its own memory, polled while it
+    runs). Not wait4's ru_maxrss: Linux carries the forking process's
+    high-water mark through fork and exec into the child's, so it reported
+    this driver's own memory (which grows with the seed), not mPanel's."""
     env = dict(panel.env, **({"MPANEL_LOG_LEVEL": panel.log_level} if panel.log_level else {}))
     out_path = os.path.join(panel.dir, f"billing-run-{label}.out")
     err_path = os.path.join(panel.dir, f"billing-run-{label}.log")
@@ -366,14 +369,30 @@ def billing_run(panel, as_of, label):
     with open(out_path, "w") as out, open(err_path, "w") as err:
         proc = subprocess.Popen([panel.binary, "billing", "run", "--tenant", TENANT, "--as-of", as_of],
                                 cwd=panel.dir, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak_kb = high_water_kb(proc)
     wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         with open(err_path) as f:
             panel.fail(f"mpanel billing run ({label}): exit {proc.returncode}\n{f.read()[-3000:]}")
     with open(out_path) as f:
-        return wall, json.loads(f.read()), usage.ru_maxrss / 1024
+        return wall, json.loads(f.read()), peak_kb / 1024
+
+
+def high_water_kb(proc, every_s=0.02):
+    """Waits for `proc`, reading its VmHWM (peak resident size, kB) every
+    `every_s`; the last value read before it exits. VmHWM never goes down,
+    so at most the growth of the last `every_s` can be missed."""
+    peak = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+        time.sleep(every_s)
+    return peak
 
 
 # --- the floor --------------------------------------------------------------------
