@@ -262,7 +262,7 @@ impl Store {
             "INSERT INTO backup_repositories ({REPO_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (tenant_id, server_id) DO NOTHING"
         ));
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(sql)
                 .bind(repo.id.as_uuid())
                 .bind(repo.tenant_id.as_uuid())
@@ -286,7 +286,7 @@ impl Store {
         id: BackupRepoId,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query("UPDATE backup_repositories SET initialized_at = $2 WHERE id = $1 AND initialized_at IS NULL")
                 .bind(id.as_uuid())
                 .bind(at)
@@ -305,7 +305,7 @@ impl Store {
         due_before: OffsetDateTime,
         at: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE backup_repositories SET pruned_at = $3 WHERE id = $1 \
                  AND (pruned_at IS NULL OR pruned_at < $2)",
@@ -349,7 +349,7 @@ impl Store {
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
              ON CONFLICT (kind, account_id) DO NOTHING"
         ));
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(sql)
                 .bind(t.id.as_uuid())
                 .bind(t.tenant_id.as_uuid())
@@ -402,7 +402,7 @@ impl Store {
         retain_until: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query("UPDATE backup_targets SET state = $2, retain_until = $3, updated_at = $4 WHERE id = $1")
                 .bind(id.as_uuid())
                 .bind(state.as_str())
@@ -460,7 +460,7 @@ impl Store {
         let ok = run.status == RunStatus::Succeeded;
         // The last good backup is dated by its snapshot.
         let at = run.started_at;
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE backup_targets SET next_run_at = $2, last_status = $3, last_error = $4, \
                  last_success_at = CASE WHEN $5 THEN $6 ELSE last_success_at END, \
@@ -483,7 +483,7 @@ impl Store {
 
     /// Records how a run ended.
     pub async fn finish_backup_run(&self, r: &RunRecord) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE backup_jobs SET status = $2, snapshot_id = $3, size_bytes = $4, files = $5, \
                  error = $6, finished_at = $7, restore_to = $8 WHERE id = $1",
@@ -569,7 +569,7 @@ impl Store {
         before: OffsetDateTime,
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE backup_jobs SET status = 'FAILED', finished_at = $2, \
                  error = 'the run was interrupted: no outcome was recorded within 3 hours' \
@@ -592,7 +592,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> StoreResult<()> {
         for snapshot in removed {
-            on_pool!(self.pool, |p| {
+            on_pool!(self.writer, |p| {
                 sqlx::query(
                     "UPDATE backup_jobs SET snapshot_removed_at = $3 WHERE target_id = $1 \
                      AND snapshot_id = $2 AND snapshot_removed_at IS NULL",

@@ -269,7 +269,7 @@ impl Store {
         status: CertificateStatus,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE ssl_certificates SET status = $2, ended_at = $3, key_sealed = NULL
                  WHERE id = $1",
@@ -423,7 +423,7 @@ impl Store {
 
     /// Forgets a site's issuance (it was terminated).
     pub async fn delete_issuance(&self, account: ResourceId) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query("DELETE FROM tls_issuance WHERE hosting_account_id = $1")
                 .bind(account.as_uuid())
                 .execute(p)
@@ -545,7 +545,7 @@ impl Store {
         account: &AcmeAccountRecord,
         now: OffsetDateTime,
     ) -> StoreResult<AcmeAccountRecord> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "INSERT INTO acme_accounts (tenant_id, directory_url, account_url, key_sealed,
                      created_at)

@@ -109,7 +109,7 @@ impl Store {
 
     /// Records the backup's vzdump task before it is awaited.
     pub async fn set_pod_backup_task(&self, id: PodBackupId, task: &str) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query("UPDATE cloud_pod_backups SET task = $2 WHERE id = $1")
                 .bind(id.as_uuid())
                 .bind(task)
@@ -122,7 +122,7 @@ impl Store {
 
     /// Records how the backup ended.
     pub async fn finish_pod_backup(&self, b: &PodBackupRecord) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE cloud_pod_backups SET status = $2, volid = $3, size_bytes = $4, error = $5, \
                  finished_at = $6 WHERE id = $1",
@@ -142,7 +142,7 @@ impl Store {
 
     /// Forgets a backup whose archive was pruned.
     pub async fn delete_pod_backup(&self, id: PodBackupId) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query("DELETE FROM cloud_pod_backups WHERE id = $1")
                 .bind(id.as_uuid())
                 .execute(p)

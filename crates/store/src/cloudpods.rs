@@ -413,7 +413,7 @@ impl Store {
         at: &Placement,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let done = on_pool!(self.pool, |p| {
+        let done = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE cloud_pods SET cluster_id = $2, node = $3, vmid = $4, ipv4 = $5, updated_at = $6 \
                  WHERE id = $1 AND vmid IS NULL",
@@ -438,7 +438,7 @@ impl Store {
         node: &str,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query("UPDATE cloud_pods SET node = $2, updated_at = $3 WHERE id = $1")
                 .bind(id.as_uuid())
                 .bind(node)
@@ -453,7 +453,7 @@ impl Store {
     /// Forgets where the pod was placed (its VMID turned out taken on the
     /// cluster): the next attempt places it again.
     pub async fn unplace_cloud_pod(&self, id: CloudPodId, now: OffsetDateTime) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE cloud_pods SET cluster_id = NULL, node = NULL, vmid = NULL, ipv4 = NULL, \
                  last_task = NULL, updated_at = $2 WHERE id = $1",
@@ -476,7 +476,7 @@ impl Store {
         error: Option<&str>,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE cloud_pods SET vmid = NULL, ipv4 = NULL, status = $2, last_error = $3, \
                  suspended_by = NULL, updated_at = $4 WHERE id = $1",
@@ -501,7 +501,7 @@ impl Store {
         error: Option<&str>,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE cloud_pods SET last_task = COALESCE($2, last_task), last_error = $3, updated_at = $4 WHERE id = $1",
             )

@@ -78,7 +78,14 @@ pub(crate) enum Pool {
 /// The store: a pool on one engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    /// Reads, and on PostgreSQL everything.
     pub(crate) pool: Pool,
+    /// Where writes go: on SQLite a pool of one connection of its own, so
+    /// writers queue in order for it (SQLite has one write lock per
+    /// database) instead of sleeping in the busy handler's back-off, and
+    /// never wait for a connection behind the reads; on PostgreSQL the
+    /// same pool as `pool`.
+    pub(crate) writer: Pool,
     /// Woken when a transaction that enqueued jobs commits in this process
     /// (and, on PostgreSQL, when another process's does).
     pub(crate) job_wakeup: Arc<Notify>,
@@ -99,12 +106,20 @@ impl Store {
     /// Connects to the database a URL names. A SQLite file and its folder
     /// are created when missing.
     pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
-        let pool = match Engine::from_url(url)? {
-            Engine::Sqlite => Pool::Sqlite(connect_sqlite(url, settings).await?),
-            Engine::Postgres => Pool::Postgres(connect_postgres(url, settings).await?),
+        let (pool, writer) = match Engine::from_url(url)? {
+            Engine::Sqlite => {
+                let reads = connect_sqlite(url, settings, settings.max_connections).await?;
+                let writes = connect_sqlite(url, settings, 1).await?;
+                (Pool::Sqlite(reads), Pool::Sqlite(writes))
+            }
+            Engine::Postgres => {
+                let pool = connect_postgres(url, settings).await?;
+                (Pool::Postgres(pool.clone()), Pool::Postgres(pool))
+            }
         };
         Ok(Self {
             pool,
+            writer,
             job_wakeup: Arc::new(Notify::new()),
             secrets: None,
         })
@@ -141,10 +156,15 @@ impl Store {
     /// Closes every connection; later calls fail as unavailable.
     pub async fn close(&self) {
         on_pool!(self.pool, |p| p.close().await);
+        on_pool!(self.writer, |p| p.close().await);
     }
 }
 
-async fn connect_sqlite(url: &str, settings: &PoolSettings) -> StoreResult<SqlitePool> {
+async fn connect_sqlite(
+    url: &str,
+    settings: &PoolSettings,
+    connections: u32,
+) -> StoreResult<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::InvalidConfig(e.to_string()))?
         .create_if_missing(true)
@@ -162,7 +182,7 @@ async fn connect_sqlite(url: &str, settings: &PoolSettings) -> StoreResult<Sqlit
         })?;
     }
     let pool = SqlitePoolOptions::new()
-        .max_connections(settings.max_connections)
+        .max_connections(connections)
         .acquire_timeout(settings.acquire_timeout)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| Box::pin(async move { alive_if_idle(conn, meta).await }))

@@ -117,7 +117,7 @@ impl Store {
         token: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<DomainVerification>> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(INSERT)
                 .bind(subscription.as_uuid())
                 .bind(tenant.as_uuid())
@@ -192,7 +192,7 @@ impl Store {
         result: &str,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE domain_verifications SET last_result = $2, checked_at = $3,
                      waiting_since = COALESCE(waiting_since, $3)
@@ -215,7 +215,7 @@ impl Store {
         result: &str,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE domain_verifications SET status = 'VERIFIED', method = $2,
                      last_result = $3, checked_at = $4, verified_at = $4

@@ -211,7 +211,7 @@ impl Store {
         key: &str,
         held_since: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "DELETE FROM idempotency_keys
                  WHERE tenant_id = $1 AND key = $2 AND state = 'IN_FLIGHT' AND created_at = $3",

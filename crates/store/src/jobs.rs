@@ -398,7 +398,7 @@ impl Store {
         lease_until: OffsetDateTime,
     ) -> StoreResult<Vec<ClaimedJob>> {
         let limit = i64::from(limit);
-        let claimed = match &self.pool {
+        let claimed = match &self.writer {
             Pool::Postgres(p) => {
                 let rows = sqlx::query(
                     "WITH picked AS (
@@ -465,7 +465,7 @@ impl Store {
     ) -> StoreResult<u64> {
         let mut done = 0;
         for chunk in ids.chunks(1000) {
-            done += on_pool!(self.pool, |p| {
+            done += on_pool!(self.writer, |p| {
                 let mut q =
                     QueryBuilder::new("UPDATE jobs SET state = 'completed', finished_at = ");
                 q.push_bind(now)
@@ -499,7 +499,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         let finished = (next == JobState::Dead).then_some(now);
-        let changed = on_pool!(self.pool, |p| {
+        let changed = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE jobs SET state = $3, run_at = $4, last_error = $5, locked_by = NULL,
                      locked_until = NULL, updated_at = $6, finished_at = $7
@@ -531,7 +531,7 @@ impl Store {
         note: &str,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let changed = on_pool!(self.pool, |p| {
+        let changed = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE jobs SET state = 'pending', run_at = $3, last_error = $4,
                      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
@@ -559,7 +559,7 @@ impl Store {
     ) -> StoreResult<u64> {
         let mut renewed = 0;
         for chunk in ids.chunks(1000) {
-            renewed += on_pool!(self.pool, |p| {
+            renewed += on_pool!(self.writer, |p| {
                 let mut q = QueryBuilder::new("UPDATE jobs SET locked_until = ");
                 q.push_bind(until)
                     .push(" WHERE locked_by = ")
@@ -584,7 +584,7 @@ impl Store {
         ids: Option<&[JobId]>,
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             let mut q = QueryBuilder::new(
                 "UPDATE jobs SET state = 'pending', attempts = attempts - 1, locked_by = NULL, locked_until = NULL, updated_at = ",
             );
@@ -613,7 +613,7 @@ impl Store {
     /// Jobs whose worker vanished (lease lapsed) become claimable again, or
     /// dead when that was their last attempt.
     pub async fn requeue_expired_leases(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE jobs SET
                      state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
@@ -633,7 +633,7 @@ impl Store {
     /// Deletes completed and cancelled jobs finished before `before`, at
     /// most `limit` per call.
     pub async fn prune_jobs(&self, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(
                 "DELETE FROM jobs WHERE id IN (
                      SELECT id FROM jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1

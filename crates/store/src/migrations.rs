@@ -152,7 +152,7 @@ impl Store {
         let migrator = migrator(self.engine());
         let mut tries = 0;
         loop {
-            match on_pool!(self.pool, |p| migrator.run(p).await) {
+            match on_pool!(self.writer, |p| migrator.run(p).await) {
                 Ok(()) => break,
                 // SQLite has no migration lock: a second process starting at
                 // the same moment fails on what the first just created, and

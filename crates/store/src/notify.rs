@@ -277,7 +277,7 @@ impl Store {
         sender: &str,
         message_id: &str,
     ) -> StoreResult<Option<EmailRecord>> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE email_outbox SET
                     sender_name = CASE WHEN sender IS NULL THEN $3 ELSE sender_name END,
@@ -305,7 +305,7 @@ impl Store {
         id: EmailId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let moved = on_pool!(self.pool, |p| {
+        let moved = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE email_outbox SET status = 'SENDING', updated_at = $3
                  WHERE tenant_id = $1 AND id = $2 AND status = 'QUEUED'",
@@ -336,7 +336,7 @@ impl Store {
         } else {
             EmailStatus::Queued
         };
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE email_outbox SET status = $3, last_error = $4, updated_at = $5
                  WHERE tenant_id = $1 AND id = $2 AND status = 'QUEUED'",
@@ -389,7 +389,7 @@ impl Store {
         why: &str,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let moved = on_pool!(self.pool, |p| {
+        let moved = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE email_outbox SET status = 'UNKNOWN', last_error = $3, updated_at = $4
                  WHERE tenant_id = $1 AND id = $2 AND status = 'SENDING'",
@@ -414,7 +414,7 @@ impl Store {
         outcome: &EmailOutcome,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE email_outbox SET status = $3, attempts = attempts + $4, last_error = $5,
                     sent_at = COALESCE($6, sent_at), updated_at = $7,
@@ -469,7 +469,7 @@ impl Store {
         sender: &TenantSender,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE tenants SET sender_name = $2, sender_address = $3, updated_at = $4
                  WHERE id = $1",

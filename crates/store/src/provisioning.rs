@@ -285,7 +285,7 @@ impl Store {
             "UPDATE {} SET status = $2, updated_at = $3{archive} WHERE id = $1",
             kind.table()
         ));
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             let mut q = sqlx::query(sql)
                 .bind(id.as_uuid())
                 .bind(status.as_str())
@@ -359,7 +359,7 @@ impl Store {
         detail: Option<&Value>,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "INSERT INTO provisioning_steps (subscription_id, step, state, detail, updated_at)
                  VALUES ($1, $2, $3, $4, $5)

@@ -31,7 +31,7 @@ const WEBHOOK_DELIVERY_KEPT: Duration = Duration::days(30);
 
 impl Store {
     async fn delete_before(&self, sql: &'static str, before: OffsetDateTime) -> StoreResult<u64> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(sql)
                 .bind(before)
                 .execute(p)
@@ -81,7 +81,7 @@ impl Store {
         tenant: Option<TenantId>,
         before: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             match tenant {
                 Some(t) => sqlx::query(
                     "DELETE FROM security_events WHERE tenant_id = $1 AND created_at < $2",

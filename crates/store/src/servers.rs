@@ -67,7 +67,7 @@ macro_rules! server_from_row {
 
 impl Store {
     pub async fn insert_server(&self, s: &ServerRecord) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "INSERT INTO servers (id, name, role, address, port, credentials, settings, capacity, status,
                     last_check_at, last_latency_ms, last_error, created_at, updated_at)
@@ -96,7 +96,7 @@ impl Store {
     /// Writes the editable fields (not the health check); `false` when the
     /// server is not in the inventory.
     pub async fn update_server(&self, s: &ServerRecord) -> StoreResult<bool> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE servers SET name = $2, address = $3, port = $4, credentials = $5, settings = $6,
                     capacity = $7, status = $8, updated_at = $9
@@ -162,7 +162,7 @@ impl Store {
         error: Option<&str>,
         health: Option<&Value>,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE servers SET last_check_at = $2, last_latency_ms = $3, last_error = $4, health = $5 WHERE id = $1",
             )

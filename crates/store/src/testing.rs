@@ -97,7 +97,7 @@ impl crate::Store {
     /// interface (to damage a migration table, say).
     pub async fn execute_raw_for_tests(&self, sql: &str) -> StoreResult<()> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        on_pool!(self.pool, |p| sqlx::query(sql).execute(p).await.map(drop))?;
+        on_pool!(self.writer, |p| sqlx::query(sql).execute(p).await.map(drop))?;
         Ok(())
     }
 

@@ -25,11 +25,13 @@ pub struct Tx {
 }
 
 impl Store {
-    /// Begins a write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead
-    /// of failing when a read lock is upgraded.
+    /// Begins a write transaction. On SQLite it runs on the write
+    /// connection (writers of this process take turns for it in order) and
+    /// takes the write lock at once (`BEGIN IMMEDIATE`), so a writer of
+    /// another process waits on the busy timeout instead of failing when a
+    /// read lock is upgraded.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        let inner = match &self.pool {
+        let inner = match &self.writer {
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };

@@ -419,7 +419,7 @@ impl Store {
         attempt: &DeliveryAttempt,
     ) -> StoreResult<bool> {
         let delivered = (attempt.status == DeliveryStatus::Succeeded).then_some(attempt.at);
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1,
                      last_attempt_at = $4, next_attempt_at = $5, last_status = $6, last_error = $7,
@@ -443,7 +443,7 @@ impl Store {
 
     /// A delivery to the endpoint succeeded: it is healthy again.
     pub async fn webhook_endpoint_succeeded(&self, id: WebhookEndpointId) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE webhook_endpoints SET failing_since = NULL, last_failure_at = NULL
                  WHERE id = $1 AND failing_since IS NOT NULL",
@@ -463,7 +463,7 @@ impl Store {
         since: OffsetDateTime,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE webhook_endpoints SET failing_since = $2, last_failure_at = $3
                  WHERE id = $1 AND status = 'ACTIVE'",

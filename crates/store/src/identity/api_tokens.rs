@@ -183,7 +183,7 @@ impl Store {
 
     /// Records a use of the token, at most once a minute.
     pub async fn touch_api_token(&self, id: ApiTokenId, now: OffsetDateTime) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_at = $2
                  WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",

@@ -218,7 +218,7 @@ impl Store {
     /// Accepts time step `step` for the user once: `false` if it (or a
     /// later one) was accepted before, a replay.
     pub async fn accept_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE mfa_totp SET last_step = $2
                  WHERE user_id = $1 AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)",
@@ -239,7 +239,7 @@ impl Store {
         hash: &[u8],
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE mfa_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
             )
@@ -295,7 +295,7 @@ impl Store {
         passkey: &Value,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE webauthn_credentials SET passkey = $2, last_used_at = $3 WHERE id = $1",
             )
@@ -319,7 +319,7 @@ impl Store {
             expires_at,
         } = *c;
         let id = Uuid::now_v7();
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "INSERT INTO auth_challenges (id, tenant_id, user_id, kind, token_hash, state, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -402,7 +402,7 @@ impl Store {
              WHERE kind = $2 AND {condition} AND used_at IS NULL AND expires_at > $1
              RETURNING id, tenant_id, user_id, state"
         ));
-        let found = on_pool!(self.pool, |p| {
+        let found = on_pool!(self.writer, |p| {
             let q = sqlx::query(sql).bind(now).bind(kind);
             let q = match key {
                 ChallengeKey::Hash(h) => q.bind(h.to_vec()),

@@ -336,7 +336,7 @@ impl Store {
         id: SessionId,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
                 .bind(id.as_uuid())
                 .bind(now)
@@ -347,7 +347,7 @@ impl Store {
     }
 
     pub async fn touch_session_used(&self, id: SessionId, now: OffsetDateTime) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3",
             )

@@ -14,7 +14,7 @@ impl Store {
         candidate: &[u8],
         now: OffsetDateTime,
     ) -> StoreResult<Vec<u8>> {
-        let key = on_pool!(self.pool, |p| {
+        let key = on_pool!(self.writer, |p| {
             sqlx::query(
                 "INSERT INTO signing_keys (name, secret, created_at) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO NOTHING",

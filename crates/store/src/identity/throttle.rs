@@ -31,7 +31,7 @@ impl Store {
     }
 
     pub async fn save_throttle_state(&self, key: &str, state: &ThrottleState) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "INSERT INTO login_throttle (key, failures, last_failure_at, locked_until)
                  VALUES ($1, $2, $3, $4)
@@ -48,7 +48,7 @@ impl Store {
     }
 
     pub async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query("DELETE FROM login_throttle WHERE key = $1")
                 .bind(key)
                 .execute(p)
@@ -71,7 +71,7 @@ impl Store {
         provisional_until: time::OffsetDateTime,
     ) -> StoreResult<Option<u32>> {
         let free = i32::try_from(free).unwrap_or(i32::MAX);
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query_scalar::<_, i32>(
                 "INSERT INTO login_throttle (key, failures, last_failure_at, locked_until)
                  VALUES ($1, 1, $2, CASE WHEN 1 > $4 THEN $5 ELSE NULL END)
@@ -98,7 +98,7 @@ impl Store {
 
     /// Locks `key` until `until` (never shortens a longer lock).
     pub async fn lock_throttle(&self, key: &str, until: time::OffsetDateTime) -> StoreResult<()> {
-        on_pool!(self.pool, |p| {
+        on_pool!(self.writer, |p| {
             sqlx::query(
                 "UPDATE login_throttle SET locked_until = $2
                  WHERE key = $1 AND (locked_until IS NULL OR locked_until < $2)",
@@ -119,7 +119,7 @@ impl Store {
         now: time::OffsetDateTime,
         forget_before: time::OffsetDateTime,
     ) -> StoreResult<u32> {
-        let n = on_pool!(self.pool, |p| {
+        let n = on_pool!(self.writer, |p| {
             sqlx::query_scalar::<_, i32>(
                 "INSERT INTO login_throttle (key, failures, last_failure_at) VALUES ($1, 1, $2)
                  ON CONFLICT (key) DO UPDATE SET
