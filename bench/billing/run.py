@@ -375,13 +375,14 @@ def billing_run(panel, as_of, label):
         with open(err_path) as f:
             panel.fail(f"mpanel billing run ({label}): exit {proc.returncode}\n{f.read()[-3000:]}")
     with open(out_path) as f:
-        return wall, json.loads(f.read()), peak_kb / 1024
+        return wall, json.loads(f.read()), (peak_kb / 1024 if peak_kb else None)
 
 
 def high_water_kb(proc, every_s=0.02):
     """Waits for `proc`, reading its VmHWM (peak resident size, kB) every
     `every_s`; the last value read before it exits. VmHWM never goes down,
-    so at most the growth of the last `every_s` can be missed."""
+    so at most the growth of the last `every_s` can be missed. 0 when no
+    value was read (no /proc, or it ended before the first read)."""
     peak = 0
     while proc.poll() is None:
         try:
@@ -570,7 +571,7 @@ def bench(panel, db, args):
     run_s, report, run_rss = billing_run(panel, as_of, "first")
     log(f"[{engine}]   {run_s:.2f} s: invoices {report['invoices']:,}, periods {report['periods']:,}, "
         f"totals {report['totals_minor']}, beyond catch-up {len(report['beyond_catch_up'])}; "
-        f"peak RSS {run_rss:.0f} MB")
+        f"peak RSS {fmt_mb(run_rss)}")
     if report["invoices"] != n or report["periods"] != n:
         panel.fail(f"expected {n} invoices and periods: {json.dumps(report)[:2000]}")
     log(f"[{engine}] the same again (no-op re-run)")
@@ -614,6 +615,10 @@ def bench(panel, db, args):
     return summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage)
 
 
+def fmt_mb(mb):
+    return "unmeasured" if mb is None else f"{mb:.0f} MB"
+
+
 def summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage):
     """Prints the result table; answers the JSON result."""
     inv_rate = n / run_s
@@ -630,7 +635,8 @@ def summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage):
     print("| --- | ---: | --- | --- |")
     print(f"| run, {n:,} due subscriptions | {run_s:.2f} s ({inv_rate:,.0f} invoices/s) "
           f"| <= {run_target:g} s | {mark(run_s <= run_target)} |")
-    print(f"| run's peak RSS | {run_rss:.0f} MB | <= {RSS_TARGET_MB} MB | {mark(run_rss <= RSS_TARGET_MB)} |")
+    rss_mark = "unmeasured" if run_rss is None else mark(run_rss <= RSS_TARGET_MB)
+    print(f"| run's peak RSS | {fmt_mb(run_rss)} | <= {RSS_TARGET_MB} MB | {rss_mark} |")
     print(f"| floor: DB copies {n:,} invoices + lines | {floor_s:.2f} s | run = x{run_s / floor_s:.1f} floor | |")
     print(f"| no-op re-run | {noop_s:.2f} s | <= {NOOP_TARGET_S:g} s | {mark(noop_s <= NOOP_TARGET_S)} |")
     if usage:
@@ -639,7 +645,7 @@ def summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage):
               f"| {rate:,.0f} records/s | {usage_target}; Lago (published) {LAGO:,}/s "
               f"| {mark(rate >= USAGE_TARGET) if engine == 'postgres' else ''} |")
     return {"bench": "billing", "engine": engine, "subscriptions": n, "run_s": round(run_s, 3),
-            "run_peak_rss_mb": round(run_rss), "invoices": report["invoices"],
+            **({} if run_rss is None else {"run_peak_rss_mb": round(run_rss)}), "invoices": report["invoices"],
             "invoices_per_s": round(inv_rate), "noop_s": round(noop_s, 3),
             "floor_s": round(floor_s, 3), **(usage or {})}
 

@@ -108,9 +108,13 @@ impl Store {
     pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
         let (pool, writer) = match Engine::from_url(url)? {
             Engine::Sqlite => {
+                // Parsed once: an in-memory URL gets a fresh name at each
+                // parse, and both pools must open the same database.
+                let options = sqlite_options(url, settings)?;
                 let reads =
-                    connect_sqlite(url, settings, settings.max_connections, READ_CACHE_KIB).await?;
-                let writes = connect_sqlite(url, settings, 1, WRITE_CACHE_KIB).await?;
+                    connect_sqlite(&options, settings, settings.max_connections, READ_CACHE_KIB)
+                        .await?;
+                let writes = connect_sqlite(&options, settings, 1, WRITE_CACHE_KIB).await?;
                 (Pool::Sqlite(reads), Pool::Sqlite(writes))
             }
             Engine::Postgres => {
@@ -168,19 +172,13 @@ const WRITE_CACHE_KIB: u32 = 64 * 1024;
 /// ten connections at 64 MiB each kept serve growing for minutes.
 const READ_CACHE_KIB: u32 = 8 * 1024;
 
-async fn connect_sqlite(
-    url: &str,
-    settings: &PoolSettings,
-    connections: u32,
-    cache_kib: u32,
-) -> StoreResult<SqlitePool> {
+fn sqlite_options(url: &str, settings: &PoolSettings) -> StoreResult<SqliteConnectOptions> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::InvalidConfig(e.to_string()))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .pragma("cache_size", format!("-{cache_kib}"))
         .busy_timeout(settings.sqlite_busy_timeout);
     let file = options.get_filename();
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -188,6 +186,18 @@ async fn connect_sqlite(
             StoreError::InvalidConfig(format!("cannot create {}: {e}", dir.display()))
         })?;
     }
+    Ok(options)
+}
+
+async fn connect_sqlite(
+    options: &SqliteConnectOptions,
+    settings: &PoolSettings,
+    connections: u32,
+    cache_kib: u32,
+) -> StoreResult<SqlitePool> {
+    let options = options
+        .clone()
+        .pragma("cache_size", format!("-{cache_kib}"));
     let pool = SqlitePoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(settings.acquire_timeout)

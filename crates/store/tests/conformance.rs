@@ -534,3 +534,15 @@ async fn the_outbox_and_dkim_keys_keep_what_each_attempt_said() {
     assert_eq!(stored.selector, "mpfirst");
     assert!(store.dkim_key(tenant, "two.test").await.unwrap().is_none());
 }
+
+/// SQLite's reads and writes go to two pools; an in-memory URL must give
+/// both the same database (sqlx names each parse of `:memory:` anew).
+#[tokio::test]
+async fn an_in_memory_sqlite_reads_what_it_wrote() {
+    let store = Store::connect("sqlite::memory:", &PoolSettings::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.migration_status().await.unwrap().is_current());
+    store.close().await;
+}
