@@ -3,7 +3,8 @@
 //! from `/api/openapi.json` knows every status it can meet: a secured
 //! operation can be 401 and 403, one with a body 400, 413, 415 and 422, one
 //! with query parameters 422, one with path parameters 404, and any 429
-//! (the rate limit sits in front of every route). An operation's own
+//! (the rate limit sits in front of every route) or 503 (the database away
+//! or busy, the request out of time). An operation's own
 //! description of a status (a more specific 403, say) is kept, and gets the
 //! problem body here, so annotations name only status and description.
 
@@ -12,7 +13,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{Content, ContentBuilder, OpenApi, Ref, RefOr};
 
 /// (name, status, description)
-const SHARED: [(&str, &str, &str); 8] = [
+const SHARED: [(&str, &str, &str); 9] = [
     (
         "BadRequest",
         "400",
@@ -52,6 +53,11 @@ const SHARED: [(&str, &str, &str); 8] = [
         "TooManyRequests",
         "429",
         "Over the rate limit; `Retry-After` says when to try again (`rate_limited`)",
+    ),
+    (
+        "ServiceUnavailable",
+        "503",
+        "The database is away or busy, or the request ran out of time; try again, with the same `Idempotency-Key` where the operation takes one (`database_unavailable`, `request_timeout`, `busy`)",
     ),
 ];
 

@@ -74,6 +74,7 @@ pub async fn run(
     );
     let store = open_store(&config).await?;
     let state = app_state(&config, &store).await?;
+    let upkeep = tokio::spawn(mpanel_api::telemetry::keep_up(state.metrics.handle.clone()));
     let app = mpanel_api::app(state, &config.http);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -126,6 +127,7 @@ pub async fn run(
     if let Some(workers) = workers {
         workers.await??;
     }
+    upkeep.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

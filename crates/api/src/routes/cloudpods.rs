@@ -224,7 +224,9 @@ pub struct SeededPlans {
 /// tenant has already are left as they are. Change them like any product.
 #[utoipa::path(post, path = "/api/billing/cloudpod-plans", tag = "catalog",
     security(("bearer" = ["CATALOG_WRITE"])),
-    responses((status = 200, description = "The plans' products", body = SeededPlans)))]
+    responses((status = 200, description = "The plans' products", body = SeededPlans),
+        (status = 409, description = "Seeded at the same moment by another request"),
+        (status = 422, description = "A product holding a plan's slug cannot take its prices")))]
 pub async fn seed_plans(cx: Ctx<perm::CatalogWrite>) -> Result<Json<SeededPlans>, Problem> {
     let items = mpanel_services::cloudpods::plans::seed(&cx).await?;
     Ok(Json(SeededPlans { items }))

@@ -97,6 +97,7 @@ pub async fn zones(cx: Ctx<perm::HostingRead>) -> Result<Json<Zones>, Problem> {
     security(("bearer" = ["HOSTING_READ"])),
     responses((status = 200, description = "Record sets", body = Rrsets),
         (status = 404, description = "No such zone"),
+        (status = 409, description = "The zone is not on a DNS server of the inventory yet, or the DNS server refused the change"),
         (status = 503, description = "The DNS server is unreachable")))]
 pub async fn list(
     State(state): State<AppState>,
@@ -117,6 +118,7 @@ pub async fn list(
     responses((status = 200, description = "The record set as stored", body = RrsetView),
         (status = 404, description = "No such zone"),
         (status = 422, description = "A rule broken (`validation_failed`, naming `field`)"),
+        (status = 409, description = "The zone is not on a DNS server of the inventory yet, or the DNS server refused the change"),
         (status = 503, description = "The DNS server is unreachable")))]
 pub async fn put(
     State(state): State<AppState>,
@@ -147,6 +149,7 @@ pub async fn put(
     responses((status = 200, description = "The record set as stored", body = RrsetView),
         (status = 404, description = "No such zone or record set"),
         (status = 422, description = "A rule broken (`validation_failed`, naming `field`)"),
+        (status = 409, description = "The zone is not on a DNS server of the inventory yet, or the DNS server refused the change"),
         (status = 503, description = "The DNS server is unreachable")))]
 pub async fn replace(
     State(state): State<AppState>,
@@ -169,6 +172,7 @@ pub async fn replace(
     responses((status = 204, description = "Deleted"),
         (status = 404, description = "No such zone or record set"),
         (status = 422, description = "NS or SOA (`validation_failed`)"),
+        (status = 409, description = "The zone is not on a DNS server of the inventory yet, or the DNS server refused the change"),
         (status = 503, description = "The DNS server is unreachable")))]
 pub async fn delete(
     State(state): State<AppState>,

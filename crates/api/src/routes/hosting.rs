@@ -159,6 +159,7 @@ pub async fn create_mail(
     params(("id" = String, Path)), request_body = PasswordBody,
     security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Queued", body = Queued),
+        (status = 409, description = "The mailbox is deleted"),
         (status = 422, description = "Too short")))]
 pub async fn mail_password(
     cx: Ctx<perm::HostingWrite>,

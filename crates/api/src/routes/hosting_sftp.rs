@@ -51,6 +51,7 @@ fn queued(job: mpanel_domain::JobId) -> (StatusCode, Json<Queued>) {
     security(("bearer" = ["HOSTING_WRITE"])),
     responses((status = 202, description = "Queued", body = Queued),
         (status = 404, description = "No such hosting account"),
+        (status = 409, description = "The account is terminated, or an SFTP change is running"),
         (status = 422, description = "Bad password or key")))]
 pub async fn staff_sftp(
     cx: Ctx<perm::HostingWrite>,
@@ -71,6 +72,7 @@ pub async fn staff_sftp(
     security(("bearer" = ["SELF_SECURITY"])),
     responses((status = 202, description = "Queued", body = Queued),
         (status = 404, description = "No such hosting account of yours"),
+        (status = 409, description = "The account is terminated, or an SFTP change is running"),
         (status = 422, description = "Bad password or key")))]
 pub async fn my_sftp(
     cx: Ctx<perm::SelfSecurity>,

@@ -131,7 +131,8 @@ pub async fn update(
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/issue", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 200, description = "Issued", body = InvoiceView),
-        (status = 409, description = "Not a draft (`invalid_transition`, with `allowed`)")))]
+        (status = 409, description = "Not a draft (`invalid_transition`, with `allowed`)"),
+        (status = 422, description = "The draft has no lines")))]
 pub async fn issue(
     cx: Ctx<perm::InvoicesWrite>,
     Path(id): Path<String>,
@@ -176,6 +177,7 @@ pub async fn pay(
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/credit-notes", tag = "billing", request_body = CreditNoteInput,
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 201, description = "Issued", body = CreditNoteView),
+        (status = 409, description = "The invoice is a draft or void"),
         (status = 422, description = "More than can be credited")))]
 pub async fn credit_note(
     cx: Ctx<perm::InvoicesWrite>,

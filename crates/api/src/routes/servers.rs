@@ -36,7 +36,8 @@ fn server_id(raw: &str) -> Result<ServerId, Problem> {
 /// The servers, by name (credentials never included).
 #[utoipa::path(get, path = "/api/servers", tag = "servers", params(ListQuery),
     security(("bearer" = ["SERVERS_READ"])),
-    responses((status = 200, description = "The servers", body = Servers)))]
+    responses((status = 200, description = "The servers", body = Servers),
+        (status = 409, description = "No secrets_key is configured")))]
 pub async fn list(
     State(state): State<AppState>,
     cx: Ctx<perm::ServersRead>,
@@ -63,7 +64,8 @@ pub async fn create(
 /// One server.
 #[utoipa::path(get, path = "/api/servers/{id}", tag = "servers", params(("id" = String, Path)),
     security(("bearer" = ["SERVERS_READ"])),
-    responses((status = 200, description = "The server", body = ServerView)))]
+    responses((status = 200, description = "The server", body = ServerView),
+        (status = 409, description = "No secrets_key is configured")))]
 pub async fn get(
     State(state): State<AppState>,
     cx: Ctx<perm::ServersRead>,
@@ -77,7 +79,8 @@ pub async fn get(
 /// Change a server (status, capacity, address, credentials …).
 #[utoipa::path(patch, path = "/api/servers/{id}", tag = "servers", params(("id" = String, Path)),
     request_body = ServerPatch, security(("bearer" = ["SERVERS_WRITE"])),
-    responses((status = 200, description = "The server", body = ServerView)))]
+    responses((status = 200, description = "The server", body = ServerView),
+        (status = 409, description = "The name is taken, or no secrets_key is configured")))]
 pub async fn update(
     State(state): State<AppState>,
     cx: Ctx<perm::ServersWrite>,

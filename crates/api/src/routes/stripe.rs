@@ -18,6 +18,7 @@ use crate::{AppState, Problem};
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
     responses((status = 201, description = "The intent", body = IntentCreated),
         (status = 409, description = "Not payable, or Stripe is not set up"),
+        (status = 422, description = "Stripe refused the payment's details"),
         (status = 503, description = "Stripe is unreachable; retry")))]
 pub async fn payment_intent(
     State(state): State<AppState>,

@@ -170,6 +170,7 @@ fn accepted(out: Ingested) -> Response {
 #[utoipa::path(post, path = "/api/billing/subscriptions/{id}/usage", tag = "billing", request_body = UsageInput,
     params(("id" = String, Path)), security(("bearer" = ["USAGE_WRITE"])),
     responses((status = 202, description = "What was stored", body = Ingested),
+        (status = 409, description = "The subscription is cancelled or expired"),
         (status = 422, description = "Wrong metric, negative quantity, future time")))]
 pub async fn record_usage(
     cx: Ctx<perm::UsageWrite>,
@@ -187,6 +188,7 @@ pub async fn record_usage(
 #[utoipa::path(post, path = "/api/billing/usage/batch", tag = "billing", request_body = BatchInput,
     security(("bearer" = ["USAGE_WRITE"])),
     responses((status = 202, description = "What was stored", body = Ingested),
+        (status = 409, description = "A record's subscription is cancelled or expired"),
         (status = 422, description = "A record is not valid (`field` names it)")))]
 pub async fn record_batch(
     cx: Ctx<perm::UsageWrite>,

@@ -159,6 +159,7 @@ pub async fn update(
     responses(
         (status = 200, description = "Disabled", body = UserView),
         (status = 404, description = "No such user in this tenant"),
+        (status = 409, description = "Yourself, or the tenant's last active admin"),
     ))]
 pub async fn disable(
     cx: Ctx<perm::UsersWrite>,

@@ -109,7 +109,8 @@ pub async fn list_deliveries(
 #[utoipa::path(post, path = "/api/webhooks/deliveries/{id}/redeliver", tag = "webhooks",
     params(("id" = String, Path)), security(("bearer" = ["WEBHOOKS_WRITE"])),
     responses((status = 202, description = "Queued", body = DeliveryView),
-        (status = 404, description = "No such delivery")))]
+        (status = 404, description = "No such delivery"),
+        (status = 409, description = "The endpoint is disabled, or an attempt is running")))]
 pub async fn redeliver(
     cx: Ctx<perm::WebhooksWrite>,
     Path(id): Path<String>,

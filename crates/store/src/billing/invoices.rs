@@ -103,6 +103,25 @@ const COLUMNS: &str = "id, tenant_id, customer_id, order_id, status, number, cur
 const LINE_COLUMNS: &str = "id, position, kind, source, description, quantity, unit_price, \
      amount_minor, tax_rate, net_minor, tax_minor, subscription_id";
 
+/// An invoice (`i`) with its lines (`l`, each column as `l_<name>`) in one
+/// statement: one row per line, or one with the `l_` columns NULL.
+const WITH_LINES: &str = "SELECT i.id AS id, i.tenant_id AS tenant_id, \
+     i.customer_id AS customer_id, i.order_id AS order_id, i.status AS status, \
+     i.number AS number, i.currency AS currency, i.tax_mode AS tax_mode, \
+     i.subtotal_minor AS subtotal_minor, i.tax_minor AS tax_minor, \
+     i.total_minor AS total_minor, i.paid_minor AS paid_minor, \
+     i.credited_minor AS credited_minor, i.refunded_minor AS refunded_minor, \
+     i.customer_snapshot AS customer_snapshot, i.seller_snapshot AS seller_snapshot, \
+     i.notes AS notes, i.disputed AS disputed, i.issued_at AS issued_at, i.due_at AS due_at, \
+     i.paid_at AS paid_at, i.voided_at AS voided_at, i.created_at AS created_at, \
+     i.updated_at AS updated_at, \
+     l.id AS l_id, l.position AS l_position, l.kind AS l_kind, l.source AS l_source, \
+     l.description AS l_description, l.quantity AS l_quantity, l.unit_price AS l_unit_price, \
+     l.amount_minor AS l_amount_minor, l.tax_rate AS l_tax_rate, l.net_minor AS l_net_minor, \
+     l.tax_minor AS l_tax_minor, l.subscription_id AS l_subscription_id \
+     FROM invoices i LEFT JOIN invoice_lines l ON l.tenant_id = i.tenant_id AND l.invoice_id = i.id \
+     WHERE i.tenant_id = $1 AND i.id = $2 ORDER BY l.position";
+
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(
         format!("invoice {what} {value:?}").into(),
@@ -152,23 +171,28 @@ macro_rules! invoice_from_row {
     }};
 }
 
+/// A line from a row of [`LINE_COLUMNS`], or of [`JOINED_LINE_COLUMNS`]
+/// with their prefix (`line_from_row!(&row, "l_")`).
 macro_rules! line_from_row {
-    ($row:expr) => {{
+    ($row:expr) => {
+        line_from_row!($row, "")
+    };
+    ($row:expr, $prefix:literal) => {{
         let row = $row;
         InvoiceLineRecord {
-            id: row.try_get("id")?,
-            position: row.try_get("position")?,
-            kind: row.try_get("kind")?,
-            source: row.try_get("source")?,
-            description: row.try_get("description")?,
-            quantity: row.try_get("quantity")?,
-            unit_price: row.try_get("unit_price")?,
-            amount_minor: row.try_get("amount_minor")?,
-            tax_rate: row.try_get("tax_rate")?,
-            net_minor: row.try_get("net_minor")?,
-            tax_minor: row.try_get("tax_minor")?,
+            id: row.try_get(concat!($prefix, "id"))?,
+            position: row.try_get(concat!($prefix, "position"))?,
+            kind: row.try_get(concat!($prefix, "kind"))?,
+            source: row.try_get(concat!($prefix, "source"))?,
+            description: row.try_get(concat!($prefix, "description"))?,
+            quantity: row.try_get(concat!($prefix, "quantity"))?,
+            unit_price: row.try_get(concat!($prefix, "unit_price"))?,
+            amount_minor: row.try_get(concat!($prefix, "amount_minor"))?,
+            tax_rate: row.try_get(concat!($prefix, "tax_rate"))?,
+            net_minor: row.try_get(concat!($prefix, "net_minor"))?,
+            tax_minor: row.try_get(concat!($prefix, "tax_minor"))?,
             subscription_id: row
-                .try_get::<Option<uuid::Uuid>, _>("subscription_id")?
+                .try_get::<Option<uuid::Uuid>, _>(concat!($prefix, "subscription_id"))?
                 .map(SubscriptionId::from_uuid),
         }
     }};
@@ -208,40 +232,32 @@ impl Store {
         Ok(found)
     }
 
-    /// The invoice and its lines, read on one connection (a request that
-    /// shows an invoice takes one connection from the pool, not two).
+    /// The invoice and its lines, in one statement.
     pub async fn invoice_with_lines(
         &self,
         tenant: TenantId,
         id: InvoiceId,
     ) -> StoreResult<Option<(InvoiceRecord, Vec<InvoiceLineRecord>)>> {
-        let head = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM invoices WHERE tenant_id = $1 AND id = $2"
-        ));
-        let lines = sqlx::AssertSqlSafe(format!(
-            "SELECT {LINE_COLUMNS} FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY position"
-        ));
+        // One statement, not two: each is a round trip (to SQLite's
+        // connection thread, or to PostgreSQL), and this is the page every
+        // invoice link opens.
         let found = on_pool!(self.pool, |p| {
-            let mut conn = p.acquire().await?;
-            match sqlx::query(head)
+            let rows = sqlx::query(WITH_LINES)
                 .bind(tenant.as_uuid())
                 .bind(id.as_uuid())
-                .fetch_optional(&mut *conn)
-                .await?
-            {
+                .fetch_all(p)
+                .await?;
+            match rows.first() {
                 None => None,
-                Some(row) => {
-                    let invoice = invoice_from_row!(&row);
-                    let mut out = Vec::new();
-                    for row in sqlx::query(lines)
-                        .bind(tenant.as_uuid())
-                        .bind(id.as_uuid())
-                        .fetch_all(&mut *conn)
-                        .await?
-                    {
-                        out.push(line_from_row!(&row));
+                Some(first) => {
+                    let invoice = invoice_from_row!(first);
+                    let mut lines = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        if row.try_get::<Option<uuid::Uuid>, _>("l_id")?.is_some() {
+                            lines.push(line_from_row!(row, "l_"));
+                        }
                     }
-                    Some((invoice, out))
+                    Some((invoice, lines))
                 }
             }
         });
