@@ -16,6 +16,7 @@
 #                                                   # connections, RSS every 30 s
 #   KEEP=/tmp/load bash bench/load.sh               # keep the folder (serve.log, the database)
 #   ONLY=orders,usage bash bench/load.sh            # only those paths (while developing)
+#   SERVE_POOL=4 SERVE_LOG_LEVEL=warn bash bench/load.sh  # serve's pool size, log level
 #   MPANEL_BIN=path/to/mpanel BARE_BIN=path/to/bare-invoice bash bench/load.sh
 #
 # Results: docs/benchmarks.md, "Under load".

@@ -112,6 +112,8 @@ ONLY = [o for o in os.environ.get("ONLY", "").split(",") if o]
 # SERVE_LOG_LEVEL=warn: serve's log_level (default: serve's own, info,
 # which logs a line per request).
 SERVE_LOG_LEVEL = os.environ.get("SERVE_LOG_LEVEL", "")
+# SERVE_POOL=4: serve's database_max_connections (default: serve's own, 10).
+SERVE_POOL = os.environ.get("SERVE_POOL", "")
 
 
 def rss_kb(pid):
@@ -134,7 +136,8 @@ class LoadPanel(Panel):
         self.log_path = os.path.join(self.dir, "serve.log")
         self.log = open(self.log_path, "wb")
         env = dict(self.env, MPANEL_LISTEN=self.addr, MPANEL_TRUST_FORWARDED_FOR="true",
-                   **({"MPANEL_LOG_LEVEL": SERVE_LOG_LEVEL} if SERVE_LOG_LEVEL else {}))
+                   **({"MPANEL_LOG_LEVEL": SERVE_LOG_LEVEL} if SERVE_LOG_LEVEL else {}),
+                   **({"MPANEL_DATABASE_MAX_CONNECTIONS": SERVE_POOL} if SERVE_POOL else {}))
         self.server = subprocess.Popen([self.binary, "serve"], cwd=self.dir, env=env,
                                        stdin=subprocess.DEVNULL, stdout=self.log,
                                        stderr=subprocess.STDOUT)

@@ -57,7 +57,7 @@ const SHARED: [(&str, &str, &str); 9] = [
     (
         "ServiceUnavailable",
         "503",
-        "The database is away or busy, or the request ran out of time; try again, with the same `Idempotency-Key` where the operation takes one (`database_unavailable`, `request_timeout`, `busy`)",
+        "The database is away or busy, or the request ran out of time; try again, with the same `Idempotency-Key` where the operation takes one (`database_unavailable`, `request_timeout`, `busy`, `not_ready`)",
     ),
 ];
 
@@ -137,12 +137,30 @@ fn add_to(operation: &mut Operation) {
             "404" => has_path,
             _ => true,
         };
-        if applies {
-            operation
-                .responses
-                .responses
-                .entry(status.to_owned())
-                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+        if !applies {
+            continue;
+        }
+        match operation.responses.responses.get_mut(status) {
+            None => {
+                operation
+                    .responses
+                    .responses
+                    .insert(status.to_owned(), RefOr::Ref(Ref::from_response_name(name)));
+            }
+            // An operation's own 503 (its DNS server or Stripe away) is
+            // still a 503 for the shared reasons too.
+            Some(RefOr::T(own)) if status == "503" => {
+                own.description
+                    .push_str(&format!("; or: {}", shared_unavailable()));
+            }
+            Some(_) => {}
         }
     }
+}
+
+fn shared_unavailable() -> &'static str {
+    SHARED
+        .iter()
+        .find(|(_, status, _)| *status == "503")
+        .map_or("", |(_, _, description)| description)
 }

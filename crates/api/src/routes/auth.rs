@@ -190,7 +190,7 @@ pub async fn login(
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "The MFA token is invalid, expired or used"),
-        (status = 403, description = "The account is disabled"),
+        (status = 403, description = "The account is disabled, or the tenant suspended"),
         (status = 404, description = "The user is gone"),
         (status = 422, description = "Wrong or replayed code"),
         (status = 429, description = "Too many failed attempts"),
@@ -219,7 +219,7 @@ pub async fn mfa(
     responses(
         (status = 200, description = "A new pair", body = TokenResponse),
         (status = 401, description = "Invalid, expired, revoked or reused"),
-        (status = 403, description = "The tenant is suspended"),
+        (status = 403, description = "The tenant is suspended, or its policy refuses staff sessions from this address"),
         (status = 404, description = "The user or session is gone"),
     ))]
 pub async fn refresh(

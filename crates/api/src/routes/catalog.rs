@@ -361,7 +361,7 @@ pub async fn add_price(
     params(("id" = String, Path, description = "Product id"), ("price_id" = String, Path, description = "Price id")),
     security(("bearer" = ["CATALOG_WRITE"])),
     responses((status = 200, description = "Changed", body = PriceView),
-        (status = 409, description = "Another price of the product has the same period, currency and region (`conflict`)")))]
+        (status = 409, description = "Another price of the product has the same period, currency, tenant and region (`conflict`)")))]
 pub async fn update_price(
     cx: Ctx<perm::CatalogWrite>,
     Path((id, price_id)): Path<(String, String)>,

@@ -225,7 +225,7 @@ pub struct SeededPlans {
 #[utoipa::path(post, path = "/api/billing/cloudpod-plans", tag = "catalog",
     security(("bearer" = ["CATALOG_WRITE"])),
     responses((status = 200, description = "The plans' products", body = SeededPlans),
-        (status = 409, description = "Seeded at the same moment by another request"),
+        (status = 409, description = "A plan's product or price exists but was not found by slug (seeded at the same moment, or beyond the first 1,000 products)"),
         (status = 422, description = "A product holding a plan's slug cannot take its prices")))]
 pub async fn seed_plans(cx: Ctx<perm::CatalogWrite>) -> Result<Json<SeededPlans>, Problem> {
     let items = mpanel_services::cloudpods::plans::seed(&cx).await?;

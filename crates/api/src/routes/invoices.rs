@@ -88,7 +88,8 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/billing/invoices", tag = "billing", request_body = DraftInput,
     security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 201, description = "The draft", body = InvoiceView),
-        (status = 422, description = "A line or the customer is not valid")))]
+        (status = 409, description = "A request with the same Idempotency-Key is still being processed (`request_in_flight`)"),
+        (status = 422, description = "A line or the customer is not valid, or the Idempotency-Key was used for another request")))]
 pub async fn create(
     cx: Ctx<perm::InvoicesWrite>,
     request: Idempotent<DraftInput>,
@@ -159,7 +160,7 @@ pub async fn void(
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/pay", tag = "billing", request_body = PaymentInput,
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
     responses((status = 201, description = "Recorded", body = PaymentOutcome),
-        (status = 409, description = "Not payable from its status, or the reference is recorded")))]
+        (status = 409, description = "Not payable from its status, the reference is recorded, or the same Idempotency-Key is still being processed (`request_in_flight`)")))]
 pub async fn pay(
     cx: Ctx<perm::PaymentsWrite>,
     Path(id): Path<String>,
@@ -177,7 +178,7 @@ pub async fn pay(
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/credit-notes", tag = "billing", request_body = CreditNoteInput,
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 201, description = "Issued", body = CreditNoteView),
-        (status = 409, description = "The invoice is a draft or void"),
+        (status = 409, description = "The invoice is a draft or void, or the same Idempotency-Key is still being processed (`request_in_flight`)"),
         (status = 422, description = "More than can be credited")))]
 pub async fn credit_note(
     cx: Ctx<perm::InvoicesWrite>,

@@ -17,8 +17,8 @@ use crate::{AppState, Problem};
 #[utoipa::path(post, path = "/api/billing/invoices/{id}/stripe/payment-intent", tag = "billing",
     params(("id" = String, Path)), security(("bearer" = ["PAYMENTS_WRITE"])),
     responses((status = 201, description = "The intent", body = IntentCreated),
-        (status = 409, description = "Not payable, or Stripe is not set up"),
-        (status = 422, description = "Stripe refused the payment's details"),
+        (status = 409, description = "Not payable, Stripe is not set up, or Stripe refused the request"),
+        (status = 422, description = "The amount due cannot be charged through Stripe (`validation_failed`, `amount_minor`)"),
         (status = 503, description = "Stripe is unreachable; retry")))]
 pub async fn payment_intent(
     State(state): State<AppState>,

@@ -75,6 +75,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/billing/subscriptions", tag = "billing", request_body = CreateInput,
     security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
     responses((status = 201, description = "The subscription", body = SubscriptionView),
+        (status = 409, description = "A request with the same Idempotency-Key is still being processed (`request_in_flight`)"),
         (status = 422, description = "Unknown customer or product, no price for the period")))]
 pub async fn create(
     cx: Ctx<perm::SubscriptionsWrite>,

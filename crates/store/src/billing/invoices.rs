@@ -171,8 +171,8 @@ macro_rules! invoice_from_row {
     }};
 }
 
-/// A line from a row of [`LINE_COLUMNS`], or of [`JOINED_LINE_COLUMNS`]
-/// with their prefix (`line_from_row!(&row, "l_")`).
+/// A line from a row of [`LINE_COLUMNS`], or of the `l_` columns
+/// ([`WITH_LINES`]) with their prefix (`line_from_row!(&row, "l_")`).
 macro_rules! line_from_row {
     ($row:expr) => {
         line_from_row!($row, "")
