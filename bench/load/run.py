@@ -112,7 +112,7 @@ ONLY = [o for o in os.environ.get("ONLY", "").split(",") if o]
 # SERVE_LOG_LEVEL=warn: serve's log_level (default: serve's own, info,
 # which logs a line per request).
 SERVE_LOG_LEVEL = os.environ.get("SERVE_LOG_LEVEL", "")
-# SERVE_POOL=4: serve's database_max_connections (default: serve's own, 10).
+# SERVE_POOL=4: serve's database_max_connections (default: serve's own).
 SERVE_POOL = os.environ.get("SERVE_POOL", "")
 
 

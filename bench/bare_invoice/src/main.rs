@@ -7,7 +7,9 @@
 //! `bare-invoice DATABASE_URL PORT`: `sqlite://PATH` (an mPanel database,
 //! opened as mPanel opens it) or `postgres://…`; serves `GET
 //! /invoices/{id}` on 127.0.0.1:PORT with a pool of 10 connections (mPanel's
-//! default `database_max_connections`).
+//! default `database_max_connections` on PostgreSQL; on SQLite mPanel's is
+//! twice the cores up to 10; its figure here did not change with its pool
+//! at 2, 4 or 10 on 2 cores).
 #![forbid(unsafe_code)]
 
 use std::str::FromStr;
