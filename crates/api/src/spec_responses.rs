@@ -6,7 +6,8 @@
 //! (the rate limit sits in front of every route) or 503 (the database away
 //! or busy, the request out of time). An operation's own
 //! description of a status (a more specific 403, say) is kept, and gets the
-//! problem body here, so annotations name only status and description.
+//! problem body here, so annotations name only status and description; an
+//! own 503 gets the shared reasons appended.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
@@ -57,7 +58,7 @@ const SHARED: [(&str, &str, &str); 9] = [
     (
         "ServiceUnavailable",
         "503",
-        "The database is away or busy, or the request ran out of time; try again, with the same `Idempotency-Key` where the operation takes one (`database_unavailable`, `request_timeout`, `busy`, `not_ready`)",
+        "The database is away or busy, or the request ran out of time; try again, with the same `Idempotency-Key` where the operation takes one (`database_unavailable`, `request_timeout`, `busy`)",
     ),
 ];
 
@@ -149,9 +150,13 @@ fn add_to(operation: &mut Operation) {
             }
             // An operation's own 503 (its DNS server or Stripe away) is
             // still a 503 for the shared reasons too.
-            Some(RefOr::T(own)) if status == "503" => {
+            Some(RefOr::T(own)) if status == "503" && !own.description.contains("; or: ") => {
+                let shared = shared_unavailable();
+                let mut chars = shared.chars();
+                own.description.push_str("; or: ");
                 own.description
-                    .push_str(&format!("; or: {}", shared_unavailable()));
+                    .extend(chars.next().map(|c| c.to_ascii_lowercase()));
+                own.description.push_str(chars.as_str());
             }
             Some(_) => {}
         }

@@ -86,7 +86,7 @@ pub async fn list(
     security(("bearer" = ["CLOUDPODS_MANAGE"])),
     responses((status = 201, description = "The pod", body = PodView),
         (status = 409, description = "The same Idempotency-Key is still being processed"),
-        (status = 422, description = "Unknown customer, not a CloudPod product, no price, bad options")))]
+        (status = 422, description = "Unknown customer, not a CloudPod product, no price, bad options, or the Idempotency-Key was used for another request (`idempotency_key_reused`)")))]
 pub async fn create(
     cx: Ctx<perm::CloudPodsManage>,
     request: Idempotent<NewPodInput>,

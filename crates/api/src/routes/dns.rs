@@ -98,7 +98,7 @@ pub async fn zones(cx: Ctx<perm::HostingRead>) -> Result<Json<Zones>, Problem> {
     responses((status = 200, description = "Record sets", body = Rrsets),
         (status = 404, description = "No such zone"),
         (status = 409, description = "The zone is not on a DNS server of the inventory yet, or the DNS server refused the change"),
-        (status = 503, description = "The DNS server is unreachable")))]
+        (status = 503, description = "The DNS server is unreachable (`not_ready`)")))]
 pub async fn list(
     State(state): State<AppState>,
     cx: Ctx<perm::HostingRead>,
@@ -119,7 +119,7 @@ pub async fn list(
         (status = 404, description = "No such zone"),
         (status = 422, description = "A rule broken (`validation_failed`, naming `field`)"),
         (status = 409, description = "The zone is not on a DNS server of the inventory yet, or the DNS server refused the change"),
-        (status = 503, description = "The DNS server is unreachable")))]
+        (status = 503, description = "The DNS server is unreachable (`not_ready`)")))]
 pub async fn put(
     State(state): State<AppState>,
     cx: Ctx<perm::HostingWrite>,
@@ -150,7 +150,7 @@ pub async fn put(
         (status = 404, description = "No such zone or record set"),
         (status = 422, description = "A rule broken (`validation_failed`, naming `field`)"),
         (status = 409, description = "The zone is not on a DNS server of the inventory yet, or the DNS server refused the change"),
-        (status = 503, description = "The DNS server is unreachable")))]
+        (status = 503, description = "The DNS server is unreachable (`not_ready`)")))]
 pub async fn replace(
     State(state): State<AppState>,
     cx: Ctx<perm::HostingWrite>,
@@ -173,7 +173,7 @@ pub async fn replace(
         (status = 404, description = "No such zone or record set"),
         (status = 422, description = "NS or SOA (`validation_failed`)"),
         (status = 409, description = "The zone is not on a DNS server of the inventory yet, or the DNS server refused the change"),
-        (status = 503, description = "The DNS server is unreachable")))]
+        (status = 503, description = "The DNS server is unreachable (`not_ready`)")))]
 pub async fn delete(
     State(state): State<AppState>,
     cx: Ctx<perm::HostingWrite>,

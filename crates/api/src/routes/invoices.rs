@@ -89,7 +89,7 @@ pub async fn list(
     security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 201, description = "The draft", body = InvoiceView),
         (status = 409, description = "A request with the same Idempotency-Key is still being processed (`request_in_flight`)"),
-        (status = 422, description = "A line or the customer is not valid, or the Idempotency-Key was used for another request")))]
+        (status = 422, description = "A line or the customer is not valid, or the Idempotency-Key was used for another request (`idempotency_key_reused`)")))]
 pub async fn create(
     cx: Ctx<perm::InvoicesWrite>,
     request: Idempotent<DraftInput>,
@@ -179,7 +179,7 @@ pub async fn pay(
     params(("id" = String, Path)), security(("bearer" = ["INVOICES_WRITE"])),
     responses((status = 201, description = "Issued", body = CreditNoteView),
         (status = 409, description = "The invoice is a draft or void, or the same Idempotency-Key is still being processed (`request_in_flight`)"),
-        (status = 422, description = "More than can be credited")))]
+        (status = 422, description = "More than can be credited, or the Idempotency-Key was used for another request (`idempotency_key_reused`)")))]
 pub async fn credit_note(
     cx: Ctx<perm::InvoicesWrite>,
     Path(id): Path<String>,

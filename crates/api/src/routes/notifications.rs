@@ -192,7 +192,7 @@ pub struct DkimPublished {
     responses((status = 200, description = "The key's record", body = DkimPublished),
         (status = 409, description = "The zone's DNS server is not in the inventory"),
         (status = 422, description = "The zone refuses the record (a CNAME at its name)"),
-        (status = 503, description = "The zone's DNS server is unreachable (the key is made; repeat to publish)")))]
+        (status = 503, description = "The zone's DNS server is unreachable (`not_ready`; the key is made: repeat to publish)")))]
 pub async fn publish_dkim(
     State(state): State<AppState>,
     cx: Ctx<perm::SettingsWrite>,

@@ -43,7 +43,7 @@ use crate::{AppState, Problem};
         (status = 413, description = "Body over 256 KiB"),
         (status = 409, description = "A request with this key is still running"),
         (status = 422, description = "Invalid order, a Stripe payment Stripe does not confirm, or the key was used for another body"),
-        (status = 503, description = "Stripe could not be asked to confirm the payment; retry with the same key"),
+        (status = 503, description = "Stripe could not be asked to confirm the payment (`not_ready`); retry with the same key"),
     ))]
 pub async fn place(
     State(state): State<AppState>,

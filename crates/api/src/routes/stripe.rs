@@ -19,7 +19,7 @@ use crate::{AppState, Problem};
     responses((status = 201, description = "The intent", body = IntentCreated),
         (status = 409, description = "Not payable, Stripe is not set up, or Stripe refused the request"),
         (status = 422, description = "The amount due cannot be charged through Stripe (`validation_failed`, `amount_minor`)"),
-        (status = 503, description = "Stripe is unreachable; retry")))]
+        (status = 503, description = "Stripe is unreachable (`busy`); retry")))]
 pub async fn payment_intent(
     State(state): State<AppState>,
     cx: Ctx<perm::PaymentsWrite>,

@@ -76,7 +76,7 @@ pub async fn list(
     security(("bearer" = ["SUBSCRIPTIONS_WRITE"])),
     responses((status = 201, description = "The subscription", body = SubscriptionView),
         (status = 409, description = "A request with the same Idempotency-Key is still being processed (`request_in_flight`)"),
-        (status = 422, description = "Unknown customer or product, no price for the period")))]
+        (status = 422, description = "Unknown customer or product, no price for the period, or the Idempotency-Key was used for another request (`idempotency_key_reused`)")))]
 pub async fn create(
     cx: Ctx<perm::SubscriptionsWrite>,
     request: Idempotent<CreateInput>,
