@@ -31,7 +31,10 @@ CLEANUPS=()
 cleanup_services() {
     local i
     for ((i=${#CLEANUPS[@]}-1; i>=0; i--)); do eval "${CLEANUPS[$i]}" || true; done
-    [ -n "$SERVICES_DIR" ] && rm -rf "$SERVICES_DIR"
+    # An `if`, not `[ … ] &&`: with no service started, the test's failure
+    # would end the trap non-zero under `set -e`, and so the script (a run
+    # that succeeded exited 1).
+    if [ -n "$SERVICES_DIR" ]; then rm -rf "$SERVICES_DIR"; fi
 }
 trap cleanup_services EXIT
 # A signal ends the script through `exit`, so the EXIT trap still stops
