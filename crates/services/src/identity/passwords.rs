@@ -20,13 +20,14 @@ fn permits() -> &'static Semaphore {
     PERMITS.get_or_init(|| Semaphore::new(hashing_threads()))
 }
 
-/// Twice the cores (so a core is never idle while another hash waits for
-/// its answer to be taken), but at most 8, whatever the cores: each thread
-/// keeps 19 MiB, and 8 hashes at once (about 160 a second) are far above
-/// what the login rate limits let through.
+/// One per CPU, at most 8: a hash is all CPU, so more threads than CPUs
+/// hash no faster (with half the threads, logins under `bench/load.sh`
+/// went no slower: docs/benchmarks.md, "Under load") and each thread
+/// keeps 19 MiB; 8 hashes at once (about 160 a second) are far above what
+/// the login rate limits let through.
 fn hashing_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 2).clamp(2, 8)
+    cores.clamp(1, 8)
 }
 
 type Work = Box<dyn FnOnce() + Send>;
