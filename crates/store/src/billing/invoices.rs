@@ -6,8 +6,8 @@ use mpanel_domain::billing::invoice::InvoiceStatus;
 use mpanel_domain::billing::tax::TaxMode;
 use mpanel_domain::{CustomerId, InvoiceId, OrderId, SubscriptionId, TenantId};
 use serde_json::Value;
+use sqlx::Row;
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -359,33 +359,6 @@ impl Tx {
             }
         });
         Ok(found)
-    }
-
-    /// The tenant's invoices among `ids` (those it has not are left out),
-    /// many per statement, in no particular order.
-    pub async fn invoices_by_id(
-        &mut self,
-        tenant: TenantId,
-        ids: &[InvoiceId],
-    ) -> StoreResult<Vec<InvoiceRecord>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(1000) {
-            on_tx!(self, |conn| {
-                let mut q =
-                    QueryBuilder::new(format!("SELECT {COLUMNS} FROM invoices WHERE tenant_id = "));
-                q.push_bind(tenant.as_uuid());
-                q.push(" AND id IN (");
-                let mut ids = q.separated(", ");
-                for id in chunk {
-                    ids.push_bind(id.as_uuid());
-                }
-                q.push(")");
-                for row in q.build().fetch_all(&mut *conn).await? {
-                    out.push(invoice_from_row!(&row));
-                }
-            });
-        }
-        Ok(out)
     }
 
     pub async fn invoice_lines(

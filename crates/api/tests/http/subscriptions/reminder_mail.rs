@@ -66,6 +66,7 @@ async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
     let plan = product(&app, &shop, "runmail-plan", "MONTHLY", 1000, None).await;
     let admin = shop.admin(&app).await;
     let mut addresses = Vec::new();
+    let mut customers = Vec::new();
     for name in ["ana", "ben"] {
         let to = format!("{name}-{}@customer.test", uuid::Uuid::now_v7().simple());
         let id = customer(&app, &admin, &to, "FR", None).await;
@@ -76,7 +77,22 @@ async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
         )
         .await;
         addresses.push(to);
+        customers.push(id);
     }
+    // Ben pays his first invoice well over: the excess is credit, which
+    // pays his renewal as the run issues it, and his mail must say so.
+    let first = newest_invoice(&app, &admin, &customers[1]).await;
+    let res = post(
+        &app,
+        &shop,
+        &format!(
+            "/api/billing/invoices/{}/pay",
+            first["id"].as_str().unwrap()
+        ),
+        json!({"amount_minor": 30_000, "provider": "BANK_TRANSFER"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     // The first invoices went out with the built-in words; the run's are
     // to use the tenant's own, set now.
     let settings_token = app.fixture_api_token(&admin, &["ADMIN"]).await;
@@ -120,15 +136,28 @@ async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
     assert_eq!(own.len(), 2, "one message per invoice of the run: {page}");
     assert_eq!(own[0].0, addresses[0]);
     assert_eq!(own[1].0, addresses[1]);
-    assert_ne!(own[0].1, own[1].1, "each names its own invoice");
+    for (customer, (_, subject)) in customers.iter().zip(&own) {
+        let renewal = newest_invoice(&app, &admin, customer).await;
+        let number = renewal["number"].as_str().unwrap();
+        assert!(
+            subject.starts_with(&format!("Your bill {number} from ")),
+            "{subject} names {number}"
+        );
+    }
 
     // Every queued message (the run's among them) has its delivery job,
     // and the run's arrive.
     let ran = inbox::run_mail_jobs(&app, &inbox::relay_mailer()).await;
     let queued = page["items"].as_array().unwrap().len();
     assert_eq!(ran, vec![Ok(()); queued]);
-    for (to, subject) in &own {
-        let arrived = inbox::messages(to, 2).await;
+    for (n, (to, subject)) in own.iter().enumerate() {
+        let expected = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["recipient"] == to.as_str())
+            .count();
+        let arrived = inbox::messages(to, expected).await;
         let run_mail = arrived
             .iter()
             .map(|raw| MessageParser::default().parse(raw).unwrap())
@@ -136,5 +165,20 @@ async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
             .expect("the run's message arrived");
         let text = run_mail.body_text(0).unwrap();
         assert!(text.contains(" EUR by 2027-11-15."), "{text}");
+        // Ana owes her renewal; Ben's credit paid his.
+        let paid_from_credit = text.contains(", 0.00 EUR by ");
+        assert_eq!(paid_from_credit, n == 1, "{to}: {text}");
     }
+}
+
+/// The customer's newest invoice, as listed.
+async fn newest_invoice(app: &TestApp, admin: &Account, customer: &str) -> Value {
+    let path = format!("/api/billing/invoices?customer_id={customer}&limit=1");
+    let page: Value = app
+        .get_as(&admin.access_token, &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"][0].clone()
 }
