@@ -12,8 +12,9 @@
 #   bash bench/load.sh                              # SQLite
 #   bash bench/load.sh --engine postgres            # a throwaway PostgreSQL
 #   DURATION=5 CONNS=32 COMPARE=5 bash bench/load.sh   # a short run
-#   SOAK=600 bash bench/load.sh                     # instead: 10 minutes at 16
-#                                                   # connections, RSS every 30 s
+#   SOAK=600 bash bench/load.sh                     # instead: a 2-minute warm-up
+#                                                   # (SOAK_WARMUP=120) then 10 minutes
+#                                                   # at 16 connections, RSS every 30 s
 #   KEEP=/tmp/load bash bench/load.sh               # keep the folder (serve.log, the database)
 #   ONLY=orders,usage bash bench/load.sh            # only those paths (while developing)
 #   SERVE_POOL=4 SERVE_LOG_LEVEL=warn bash bench/load.sh  # serve's pool size, log level
@@ -55,7 +56,7 @@ else
 fi
 
 SOAK_ARGS=()
-[ -n "${SOAK:-}" ] && SOAK_ARGS=(--soak "$SOAK" --soak-conns "${SOAK_CONNS:-16}")
+[ -n "${SOAK:-}" ] && SOAK_ARGS=(--soak "$SOAK" --soak-conns "${SOAK_CONNS:-16}" --soak-warmup "${SOAK_WARMUP:-120}")
 step "load ($ENGINE)"
 python3 bench/load/run.py --bin "$BIN" --bare "$BARE" --engine "$ENGINE" "${DB_ARGS[@]}" \
     --duration "${DURATION:-60}" --conns "${CONNS:-256}" --compare "${COMPARE:-20}" \
