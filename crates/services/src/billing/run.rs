@@ -14,7 +14,7 @@ use mpanel_domain::webhooks::EventType;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use mpanel_domain::billing::calendar::{Cycle, Schedule};
-use mpanel_domain::billing::invoice::{self, InvoiceStatus, LineKind, LineSource};
+use mpanel_domain::billing::invoice::{self, LineKind, LineSource};
 use mpanel_domain::billing::money::from_minor;
 use mpanel_domain::billing::subscription::SubscriptionStatus;
 use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
@@ -702,12 +702,7 @@ async fn issue_priced(
         .collect();
     crate::webhooks::emit_many(tx, ctx.tenant.id, events, ctx.at).await?;
     for (inv, f) in priced.invoices.iter_mut().zip(issued) {
-        inv.status = InvoiceStatus::Issued;
-        inv.number = Some(f.number);
-        inv.notes = f.notes;
-        inv.issued_at = Some(f.issued_at);
-        inv.due_at = Some(f.due_at);
-        inv.updated_at = f.issued_at;
+        f.apply_to(inv);
     }
     Ok(())
 }

@@ -64,6 +64,19 @@ pub struct DraftIssue {
     pub due_at: OffsetDateTime,
 }
 
+impl DraftIssue {
+    /// Sets on `inv` what [`Tx::issue_drafts`] writes for it, so a caller
+    /// holds the invoice as the database now does without reading it.
+    pub fn apply_to(self, inv: &mut InvoiceRecord) {
+        inv.status = mpanel_domain::billing::invoice::InvoiceStatus::Issued;
+        inv.number = Some(self.number);
+        inv.notes = self.notes;
+        inv.issued_at = Some(self.issued_at);
+        inv.due_at = Some(self.due_at);
+        inv.updated_at = self.issued_at;
+    }
+}
+
 /// A subscription's schedule after the run.
 #[derive(Debug, Clone, Copy)]
 pub struct Advance {

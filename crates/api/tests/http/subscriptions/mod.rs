@@ -132,15 +132,17 @@ async fn bill(app: &TestApp, shop: &Shop) -> RunReport {
     .unwrap()
 }
 
-/// The customer's invoices, oldest first, with their lines.
+/// The shop's customer's invoices, oldest first, with their lines.
 async fn invoices(app: &TestApp, shop: &Shop) -> Vec<Value> {
+    invoices_of(app, shop, &shop.customer).await
+}
+
+/// `customer`'s invoices in the shop, oldest first, with their lines.
+async fn invoices_of(app: &TestApp, shop: &Shop, customer: &str) -> Vec<Value> {
     let page: Value = app
         .get_as(
             &shop.admin(app).await.access_token,
-            &format!(
-                "/api/billing/invoices?customer_id={}&limit=200",
-                shop.customer
-            ),
+            &format!("/api/billing/invoices?customer_id={customer}&limit=200"),
         )
         .await
         .json()
