@@ -74,7 +74,9 @@ pub async fn run(
     );
     let store = open_store(&config).await?;
     let state = app_state(&config, &store).await?;
-    let upkeep = tokio::spawn(mpanel_api::telemetry::keep_up(state.metrics.handle.clone()));
+    // Aborted when dropped, on every way out of here (errors included).
+    let mut upkeep = tokio::task::JoinSet::new();
+    upkeep.spawn(mpanel_api::telemetry::keep_up(state.metrics.handle.clone()));
     let app = mpanel_api::app(state, &config.http);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -127,7 +129,7 @@ pub async fn run(
     if let Some(workers) = workers {
         workers.await??;
     }
-    upkeep.abort();
+    upkeep.abort_all();
     store.close().await;
     tracing::info!("stopped");
     Ok(())
