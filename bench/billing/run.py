@@ -26,8 +26,10 @@ the release binary (`mpanel migrate`, `admin create-*`, `billing run`,
 3. `mpanel billing run --tenant acme --as-of <instant>`: wall clock of the
    whole process (start-up, connect, run, dunning, exit); the JSON report
    must say invoices == periods == N. Then the same command again: the
-   no-op re-run, which must invoice nothing. Targets: <= 20 s for 100,000,
-   <= 3 s for the no-op.
+   no-op re-run, which must invoice nothing. Targets: <= 20 s for 100,000
+   (scaled down below it); beyond it the million's pace, <= 60 s for a
+   million on PostgreSQL and <= 90 s on SQLite (never less than 20 s);
+   peak RSS <= 500 MB; <= 3 s for the no-op.
 4. Reference (a floor, measured right after, same database, same cache
    state): the database alone copying the N invoices and N invoice lines
    the run just wrote into empty tables of the same shape (same columns,
