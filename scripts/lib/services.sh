@@ -759,8 +759,8 @@ userdb {
 protocol imap {
   mail_max_userip_connections = 1000
 }
-# Dovecot's high-performance login mode: long-lived login processes, not
-# a new one per connection (the bench's checks log in every 50 ms).
+# Like the mail node's: long-lived login processes, not one per
+# connection (the tests poll this inbox with a new login each time).
 service imap-login {
   service_count = 0
   process_min_avail = 2
