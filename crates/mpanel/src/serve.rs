@@ -116,19 +116,24 @@ pub async fn run(
         config.shutdown_grace,
     );
     tokio::pin!(http);
-    tokio::select! {
-        served = &mut http => {
-            let _ = stop_tx.send(true);
-            served?;
-        }
+    let served = tokio::select! {
+        served = &mut http => served,
         () = shutdown => {
+            // The HTTP server drains on this signal.
             let _ = stop_tx.send(true);
-            (&mut http).await?;
+            (&mut http).await
         }
-    }
-    if let Some(workers) = workers {
-        workers.await??;
-    }
+    };
+    // The workers stop within their grace period whatever ended the HTTP
+    // server (a failure too): no job is cut off by the process exiting.
+    let _ = stop_tx.send(true);
+    let stopped = match workers {
+        Some(workers) => workers.await.map_err(anyhow::Error::from).and_then(|r| r),
+        None => Ok(()),
+    };
+    // The server's failure first: it is why the workers were stopped.
+    served?;
+    stopped?;
     upkeep.abort_all();
     store.close().await;
     tracing::info!("stopped");
