@@ -419,6 +419,38 @@ async fn web_ensure_site_keeps_the_customers_index_page() {
     web.terminate(&domain, &user).await.unwrap();
 }
 
+/// Sites made at the same moment (the helper's lock takes them in turn):
+/// each is made, and each runs its PHP in its own pool as soon as its
+/// `ensure_site` returns.
+#[tokio::test]
+async fn web_sites_made_at_once_each_run_their_own_php() {
+    let sites: Vec<SiteSpec> = (0..4)
+        .map(|i| php_spec(&fresh_domain(&format!("many{i}"))))
+        .collect();
+    let mut made = tokio::task::JoinSet::new();
+    for site in &sites {
+        let site = site.clone();
+        made.spawn(async move { node().ensure_site(&site).await });
+    }
+    while let Some(ensured) = made.join_next().await {
+        assert_eq!(ensured.unwrap().unwrap(), Ensured::Created);
+    }
+    for site in &sites {
+        let index = docroot(&site.user).join("index.php");
+        let write = format!(
+            "printf '%s' '<?php echo \"php=\", posix_getpwuid(posix_geteuid())[\"name\"];' > {}",
+            sh_quote(index.to_str().unwrap())
+        );
+        let (ok, text) = as_user(&site.user, &write);
+        assert!(ok, "{text}");
+        let (status, body) = get_until(&site.domain, 200).await;
+        assert_eq!((status, body), (200, format!("php={}", site.user)));
+    }
+    for site in &sites {
+        node().terminate(&site.domain, &site.user).await.unwrap();
+    }
+}
+
 /// The PHP a customer uploads: who runs it, what it can read of `other`,
 /// and a file it writes.
 #[tokio::test]
