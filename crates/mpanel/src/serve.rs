@@ -125,17 +125,22 @@ pub async fn run(
         }
     };
     // The workers stop within their grace period whatever ended the HTTP
-    // server (a failure too): no job is cut off by the process exiting.
+    // server: `serve` ends only on the stop signal today, but should it
+    // ever fail, no job is cut off by the process exiting.
     let _ = stop_tx.send(true);
     let stopped = match workers {
         Some(workers) => workers.await.map_err(anyhow::Error::from).and_then(|r| r),
         None => Ok(()),
     };
-    // The server's failure first: it is why the workers were stopped.
-    served?;
-    stopped?;
     upkeep.abort_all();
     store.close().await;
+    // The server's failure first (it is why the workers were stopped);
+    // the workers' own, if any, is logged rather than lost.
+    if let (Err(_), Err(err)) = (&served, &stopped) {
+        tracing::error!(error = %err, "the workers failed too");
+    }
+    served?;
+    stopped?;
     tracing::info!("stopped");
     Ok(())
 }
