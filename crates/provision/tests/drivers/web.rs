@@ -420,8 +420,8 @@ async fn web_ensure_site_keeps_the_customers_index_page() {
 }
 
 /// Sites made at the same moment (the helper's lock takes them in turn):
-/// each is made, and each runs its PHP in its own pool as soon as its
-/// `ensure_site` returns.
+/// each is made, and each then runs its PHP in its own pool as its own
+/// user.
 #[tokio::test]
 async fn web_sites_made_at_once_each_run_their_own_php() {
     let sites: Vec<SiteSpec> = (0..4)
@@ -451,8 +451,6 @@ async fn web_sites_made_at_once_each_run_their_own_php() {
     }
 }
 
-/// The PHP a customer uploads: who runs it, what it can read of `other`,
-/// and a file it writes.
 #[tokio::test]
 async fn web_a_name_another_vhost_serves_is_refused_not_shared() {
     // A vhost mPanel did not write already answers the name (and its www.):
