@@ -546,3 +546,31 @@ async fn an_in_memory_sqlite_reads_what_it_wrote() {
     assert!(store.migration_status().await.unwrap().is_current());
     store.close().await;
 }
+
+/// `serve` and `worker` keep their whole pool open, so a burst after a quiet
+/// spell does not wait for PostgreSQL to start server processes. SQLite's
+/// connections are threads in this process: nothing to keep.
+#[tokio::test]
+async fn a_pool_told_to_keep_connections_open_has_them_open_before_any_query() {
+    use sqlx::Connection;
+    let db = TestDatabase::create().await.unwrap();
+    if db.engine() != Engine::Postgres {
+        return;
+    }
+    let settings = PoolSettings {
+        max_connections: 4,
+        min_connections: 3,
+        ..PoolSettings::default()
+    };
+    let store = Store::connect(db.url(), &settings).await.unwrap();
+    let mut outside = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'mpanel'",
+    )
+    .fetch_one(&mut outside)
+    .await
+    .unwrap();
+    assert_eq!(open, 3);
+    store.close().await;
+}
