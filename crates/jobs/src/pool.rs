@@ -33,6 +33,9 @@ pub struct PoolConfig {
     pub backoff: Backoff,
     /// Completed and cancelled jobs are deleted after this long.
     pub retention: Duration,
+    /// Jobs claimed, since the last time, after which the job table is
+    /// vacuumed when the queue next runs dry (see [`Store::vacuum_jobs`]).
+    pub vacuum_after_claims: u64,
 }
 
 impl Default for PoolConfig {
@@ -46,6 +49,7 @@ impl Default for PoolConfig {
             shutdown_grace: Duration::from_secs(20),
             backoff: Backoff::default(),
             retention: Duration::from_secs(7 * 24 * 3600),
+            vacuum_after_claims: 10_000,
         }
     }
 }
@@ -137,6 +141,7 @@ impl WorkerPool {
         ));
         let mut running: JoinSet<()> = JoinSet::new();
         let mut local: VecDeque<ClaimedJob> = VecDeque::new();
+        let mut vacuum = Vacuum::new(cfg.vacuum_after_claims);
         tracing::info!(worker = %cfg.worker_id, concurrency = cfg.concurrency, kinds = ?self.registry.kinds().collect::<Vec<_>>(), "worker pool started");
 
         tokio::pin!(shutdown);
@@ -151,10 +156,11 @@ impl WorkerPool {
             };
             while running.try_join_next().is_some() {}
             if local.is_empty() {
-                self.claim_into(&mut local, &held).await;
+                vacuum.claimed(self.claim_into(&mut local, &held).await);
             }
             let Some(job) = local.pop_front() else {
                 drop(permit);
+                vacuum.when_dry(&self.store);
                 tokio::select! {
                     biased;
                     () = &mut shutdown => break 'work,
@@ -175,6 +181,7 @@ impl WorkerPool {
         }
         self.give_back_unstarted(&mut local, &held).await?;
         self.drain(&mut running).await;
+        vacuum.finish(cfg.shutdown_grace).await;
         // The completer ends once every sender is gone and it has recorded
         // what the drained jobs sent.
         drop(outcomes_tx);
@@ -192,8 +199,9 @@ impl WorkerPool {
     }
 
     /// Claims a batch under a fresh lease into `local` (held, so upkeep
-    /// renews it); a failed claim is logged and tried after the poll.
-    async fn claim_into(&self, local: &mut VecDeque<ClaimedJob>, held: &Held) {
+    /// renews it) and answers how many; a failed claim is logged and tried
+    /// after the poll.
+    async fn claim_into(&self, local: &mut VecDeque<ClaimedJob>, held: &Held) -> usize {
         let cfg = &self.config;
         let now = self.clock.now();
         let lease_until = now + to_time(cfg.lease);
@@ -204,10 +212,13 @@ impl WorkerPool {
         {
             Ok(claimed) => {
                 held.with(|h| h.extend(claimed.iter().map(|j| j.id)));
+                let n = claimed.len();
                 local.extend(claimed);
+                n
             }
             Err(err) => {
-                tracing::warn!(error = %err, "cannot claim jobs; retrying after the poll interval")
+                tracing::warn!(error = %err, "cannot claim jobs; retrying after the poll interval");
+                0
             }
         }
     }
@@ -247,6 +258,52 @@ impl WorkerPool {
             );
             running.abort_all();
             while running.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// Vacuums the job table in the background when the queue runs dry after
+/// many claims: the quiet moment before the next burst, which would
+/// otherwise walk past every claimed job's dead pending version.
+struct Vacuum {
+    after: u64,
+    claimed: u64,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Vacuum {
+    fn new(after: u64) -> Self {
+        Self {
+            after: after.max(1),
+            claimed: 0,
+            running: None,
+        }
+    }
+
+    fn claimed(&mut self, n: usize) {
+        self.claimed = self.claimed.saturating_add(n as u64);
+    }
+
+    fn when_dry(&mut self, store: &Store) {
+        if self.claimed < self.after || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+            return;
+        }
+        self.claimed = 0;
+        let store = store.clone();
+        self.running = Some(tokio::spawn(async move {
+            match store.vacuum_jobs().await {
+                Ok(()) => tracing::debug!("job table vacuumed"),
+                Err(err) => tracing::warn!(error = %err, "cannot vacuum the job table"),
+            }
+        }));
+    }
+
+    /// Shutdown: a vacuum under way may finish within `grace`.
+    async fn finish(&mut self, grace: Duration) {
+        if let Some(mut running) = self.running.take()
+            && tokio::time::timeout(grace, &mut running).await.is_err()
+        {
+            running.abort();
         }
     }
 }

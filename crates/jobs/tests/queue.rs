@@ -660,3 +660,50 @@ async fn finished_jobs_are_pruned_after_the_retention() {
     );
     assert!(h.store.job(id).await.unwrap().is_none());
 }
+
+/// Every claim leaves the job's pending version behind in the ready index
+/// until PostgreSQL vacuums the table; the pool does it when the queue runs
+/// dry after many claims, before the next burst has to walk past them.
+#[tokio::test]
+async fn the_job_table_is_vacuumed_when_the_queue_runs_dry_after_many_claims() {
+    let h = harness().await;
+    if h.store.engine() != mpanel_store::Engine::Postgres {
+        return; // SQLite frees a row's space as it writes: nothing to vacuum
+    }
+    let mut registry = Registry::new();
+    registry.register("noop", |_ctx, _: serde_json::Value| async { Ok(()) });
+    let cfg = PoolConfig {
+        vacuum_after_claims: 20,
+        ..config()
+    };
+    let mut last = JobId::new();
+    for _ in 0..10 {
+        last = h
+            .enqueue("noop", serde_json::json!({}), &JobOptions::default())
+            .await
+            .0;
+    }
+    let pool = h.start(registry, cfg);
+    h.wait_for_state(last, JobState::Completed).await;
+    assert_eq!(
+        h.store.vacuums_for_tests("jobs").await.unwrap(),
+        0,
+        "10 claims are not enough"
+    );
+    for _ in 0..15 {
+        last = h
+            .enqueue("noop", serde_json::json!({}), &JobOptions::default())
+            .await
+            .0;
+    }
+    h.wait_for_state(last, JobState::Completed).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while h.store.vacuums_for_tests("jobs").await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the table vacuumed once 25 jobs were claimed and the queue ran dry");
+    pool.stop().await;
+    assert_eq!(h.store.vacuums_for_tests("jobs").await.unwrap(), 1);
+}

@@ -101,6 +101,20 @@ impl crate::Store {
         Ok(())
     }
 
+    /// How many times `table` was vacuumed by hand (not by autovacuum);
+    /// always 0 on SQLite.
+    pub async fn vacuums_for_tests(&self, table: &str) -> StoreResult<i64> {
+        let crate::connect::Pool::Postgres(pool) = &self.pool else {
+            return Ok(0);
+        };
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = $1",
+        )
+        .bind(table)
+        .fetch_one(pool)
+        .await?)
+    }
+
     /// A SQLite pragma's value as text (`journal_mode`, `foreign_keys`).
     pub async fn sqlite_pragma_for_tests(&self, name: &str) -> StoreResult<String> {
         let crate::connect::Pool::Sqlite(pool) = &self.pool else {
