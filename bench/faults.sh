@@ -81,6 +81,7 @@ fi
 [ -n "${ORDERS_PER_THREAD:-}" ] && ARGS+=(--orders-per-thread "$ORDERS_PER_THREAD")
 [ -n "${INVOICES_PER_THREAD:-}" ] && ARGS+=(--invoices-per-thread "$INVOICES_PER_THREAD")
 [ -n "${FAULT_AFTER:-}" ] && ARGS+=(--fault-after "$FAULT_AFTER")
+[ -n "${OUTAGE:-}" ] && ARGS+=(--outage "$OUTAGE")
 
 step "faults: $SCENARIO ($ENGINE)"
 python3 bench/faults/run.py "$SCENARIO" "${ARGS[@]}"

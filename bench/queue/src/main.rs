@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         // Every connection kept open, as `mpanel serve` and `mpanel worker` do.
         let settings = PoolSettings {
             max_connections: connections,
-            min_connections: connections,
+            keep_open: true,
             ..PoolSettings::default()
         };
         let store = Store::connect(&args.db, &settings)

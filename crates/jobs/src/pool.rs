@@ -33,8 +33,9 @@ pub struct PoolConfig {
     pub backoff: Backoff,
     /// Completed and cancelled jobs are deleted after this long.
     pub retention: Duration,
-    /// Jobs claimed, since the last time, after which the job table is
-    /// vacuumed when the queue next runs dry (see [`Store::vacuum_jobs`]).
+    /// After this many claims (counted since the last vacuum), the job
+    /// table is vacuumed the next time the queue runs dry (see
+    /// [`Store::vacuum_jobs`]).
     pub vacuum_after_claims: u64,
 }
 
@@ -179,9 +180,9 @@ impl WorkerPool {
                 drop(permit);
             });
         }
+        vacuum.stop();
         self.give_back_unstarted(&mut local, &held).await?;
         self.drain(&mut running).await;
-        vacuum.finish(cfg.shutdown_grace).await;
         // The completer ends once every sender is gone and it has recorded
         // what the drained jobs sent.
         drop(outcomes_tx);
@@ -298,11 +299,10 @@ impl Vacuum {
         }));
     }
 
-    /// Shutdown: a vacuum under way may finish within `grace`.
-    async fn finish(&mut self, grace: Duration) {
-        if let Some(mut running) = self.running.take()
-            && tokio::time::timeout(grace, &mut running).await.is_err()
-        {
+    /// Shutdown: a vacuum under way is left to PostgreSQL, which finishes
+    /// it without its connection.
+    fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
             running.abort();
         }
     }

@@ -29,17 +29,21 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// `worker`): on PostgreSQL every connection of the pool is opened at
 /// start and kept open, so a burst after a quiet spell does not wait for
 /// new server processes (measured: docs/benchmarks.md, "Job queue").
-pub async fn open_lasting_store(config: &Config) -> anyhow::Result<Store> {
-    let pool = PoolSettings {
-        min_connections: config.pool.max_connections,
-        ..config.pool.clone()
-    };
-    open_store_with(config, &pool).await
+pub async fn open_long_running_store(config: &Config) -> anyhow::Result<Store> {
+    open_store_with(config, &long_running(&config.pool)).await
 }
 
-async fn open_store_with(config: &Config, pool: &PoolSettings) -> anyhow::Result<Store> {
+/// The pool settings of a process that runs until it is stopped.
+fn long_running(settings: &PoolSettings) -> PoolSettings {
+    PoolSettings {
+        keep_open: true,
+        ..settings.clone()
+    }
+}
+
+async fn open_store_with(config: &Config, settings: &PoolSettings) -> anyhow::Result<Store> {
     let secrets = crate::secrets::resolve(config)?;
-    let store = Store::connect(config.database_url.expose_secret(), pool)
+    let store = Store::connect(config.database_url.expose_secret(), settings)
         .await
         .with_context(|| {
             format!(
@@ -88,7 +92,7 @@ pub async fn run(
         "starting mpanel {}",
         env!("CARGO_PKG_VERSION")
     );
-    let store = open_lasting_store(&config).await?;
+    let store = open_long_running_store(&config).await?;
     let state = app_state(&config, &store).await?;
     // Aborted when dropped, on every way out of here (errors included).
     let mut upkeep = tokio::task::JoinSet::new();

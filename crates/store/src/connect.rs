@@ -52,13 +52,15 @@ impl fmt::Display for Engine {
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_connections: u32,
-    /// PostgreSQL: connections opened before `connect` returns and kept
-    /// open while idle (at most `max_connections`). A connection opened
-    /// during a burst costs the burst a new server process with cold
-    /// caches: under 16 clients enqueueing at once, the first few hundred
-    /// milliseconds' jobs were picked up in up to 85 ms instead of under 9
-    /// (docs/benchmarks.md, "Job queue"). SQLite ignores it.
-    pub min_connections: u32,
+    /// PostgreSQL: every connection is opened before `connect` returns
+    /// (as many as the server grants) and none is ever closed for being
+    /// idle or old. A connection opened during a burst costs the burst a
+    /// new server process with cold caches: under 16 clients enqueueing at
+    /// once, the first few hundred milliseconds' jobs were picked up in up
+    /// to 85 ms instead of under 9 (docs/benchmarks.md, "Job queue"). One
+    /// that breaks (a restart) is opened again when needed. SQLite ignores
+    /// it: its connections are threads of this process.
+    pub keep_open: bool,
     /// How long a caller waits for a free connection before the store
     /// reports the database unavailable.
     pub acquire_timeout: Duration,
@@ -70,7 +72,7 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_connections: 10,
-            min_connections: 0,
+            keep_open: false,
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
         }
@@ -239,15 +241,49 @@ async fn connect_postgres(url: &str, settings: &PoolSettings) -> StoreResult<PgP
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::InvalidConfig(e.to_string()))?
         .application_name("mpanel");
-    let pool = PgPoolOptions::new()
+    let mut pool_options = PgPoolOptions::new()
         .max_connections(settings.max_connections)
-        .min_connections(settings.min_connections.min(settings.max_connections))
         .acquire_timeout(settings.acquire_timeout)
         .test_before_acquire(false)
-        .before_acquire(|conn, meta| Box::pin(async move { alive_if_idle(conn, meta).await }))
-        .connect_with(options)
-        .await?;
+        .before_acquire(|conn, meta| Box::pin(async move { alive_if_idle(conn, meta).await }));
+    if settings.keep_open {
+        // Not sqlx's `min_connections`: its upkeep retries a refused
+        // connection for up to 5 minutes holding a pool slot, so after an
+        // outage the pool could stay short of slots, and closing it waited.
+        pool_options = pool_options.idle_timeout(None).max_lifetime(None);
+    }
+    let pool = pool_options.connect_with(options).await?;
+    if settings.keep_open {
+        open_all(&pool, settings.max_connections).await;
+    }
     Ok(pool)
+}
+
+/// Opens `count` connections at once and gives them back to the pool,
+/// where they stay. Best effort: those the server refuses (its own
+/// `max_connections`, say) are opened later, when needed.
+async fn open_all(pool: &PgPool, count: u32) {
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let pool = pool.clone();
+        opening.spawn(async move { pool.acquire().await });
+    }
+    // Held until all are open, so that no acquire reuses another's.
+    let mut opened = Vec::with_capacity(count as usize);
+    let mut refused = 0;
+    while let Some(acquired) = opening.join_next().await {
+        match acquired {
+            Ok(Ok(conn)) => opened.push(conn),
+            _ => refused += 1,
+        }
+    }
+    if refused > 0 {
+        tracing::warn!(
+            opened = opened.len(),
+            refused,
+            "not every database connection could be opened at start; the rest open when needed"
+        );
+    }
 }
 
 /// How long a connection may sit in the pool before it is pinged on its

@@ -636,15 +636,28 @@ impl Store {
     /// ready index, and each later claim walks past all of them until they
     /// are cleared: after 150,000 jobs, the pickups of a burst that
     /// followed were about 3 times slower (docs/benchmarks.md, "Job
-    /// queue"). `SKIP_LOCKED`: when another worker's vacuum holds the
-    /// table, that one does it. SQLite has nothing to clear: it frees a
-    /// row's space as it writes.
+    /// queue"). `SKIP_LOCKED`: when another vacuum (a worker's, or
+    /// autovacuum) holds the table, that one does it. On a connection of
+    /// its own, outside the pool: a vacuum stopped half-way (the worker
+    /// shutting down) goes with its connection instead of keeping a pool
+    /// slot busy until PostgreSQL has finished it. Its notices (a skipped
+    /// table, a missing privilege) are not logged. SQLite has nothing to
+    /// clear: it frees a row's space as it writes.
     pub async fn vacuum_jobs(&self) -> StoreResult<()> {
-        if let Pool::Postgres(p) = &self.writer {
-            sqlx::raw_sql("VACUUM (SKIP_LOCKED) jobs")
-                .execute(p)
-                .await?;
-        }
+        use sqlx::Connection;
+        let Pool::Postgres(p) = &self.writer else {
+            return Ok(());
+        };
+        let mut conn = sqlx::PgConnection::connect_with(&p.connect_options()).await?;
+        // Separate statements: VACUUM refuses to run in a multi-statement
+        // query (an implicit transaction block).
+        sqlx::raw_sql("SET client_min_messages = error")
+            .execute(&mut conn)
+            .await?;
+        sqlx::raw_sql("VACUUM (SKIP_LOCKED) jobs")
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
         Ok(())
     }
 

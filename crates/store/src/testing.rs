@@ -73,6 +73,25 @@ impl TestDatabase {
     pub fn engine(&self) -> Engine {
         self.engine
     }
+
+    /// PostgreSQL: the connections open to this database under the
+    /// `application_name` (the store's pools are `mpanel`), counted from a
+    /// connection of its own. SQLite: 0.
+    pub async fn connections_from(&self, application: &str) -> StoreResult<i64> {
+        if self.engine != Engine::Postgres {
+            return Ok(0);
+        }
+        let mut outside = PgConnection::connect(&self.url).await?;
+        let open = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind(application)
+        .fetch_one(&mut outside)
+        .await?;
+        outside.close().await?;
+        Ok(open)
+    }
 }
 
 /// `postgres://u@h:p/postgres?x=y` with the database `name` instead.

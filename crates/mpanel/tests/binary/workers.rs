@@ -163,3 +163,48 @@ fn three_worker_processes_share_ten_thousand_jobs_and_survive_a_sigkill() {
     );
     eprintln!("{} jobs, {rerun} re-run after the SIGKILL", runs.len());
 }
+
+/// `serve` and `worker` open their whole PostgreSQL pool at start and keep
+/// it, so a burst after a quiet spell does not wait for new server
+/// processes.
+#[test]
+fn serve_and_worker_hold_their_whole_postgres_pool_from_the_start() {
+    let db = test_database();
+    if db.engine() != Engine::Postgres {
+        eprintln!("skipped on SQLite: its connections are threads of the process");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("MPANEL_DATABASE_URL", db.url()),
+        ("MPANEL_DATABASE_MAX_CONNECTIONS", "20"),
+        ("MPANEL_LISTEN", "127.0.0.1:0"),
+    ];
+    assert!(run(dir.path(), &["migrate"], &env).status.success());
+    let open = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(db.connections_from("mpanel"))
+            .unwrap()
+    };
+    for (command, started) in [("worker", "worker started"), ("serve", "listening on")] {
+        // The last process's connections gone (their server processes end
+        // a moment after it does).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while open() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "connections left open before {command}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut process = Running::start(mpanel(dir.path(), &[command], &env));
+        process.wait_for_line(|l| l.contains(started));
+        let held = open();
+        assert!(held >= 20, "{command}: {held} connections open");
+        process.signal("TERM");
+        assert_eq!(process.wait_exit(), 0);
+    }
+}
