@@ -260,8 +260,9 @@ async fn connect_postgres(url: &str, settings: &PoolSettings) -> StoreResult<PgP
 }
 
 /// Opens `count` connections at once and gives them back to the pool,
-/// where they stay. Best effort: those the server refuses (its own
-/// `max_connections`, say) are opened later, when needed.
+/// where they stay. Best effort: those that cannot be opened within the
+/// acquire timeout (the server at its own `max_connections`, say, which
+/// sqlx retries until then) are opened later, when needed.
 async fn open_all(pool: &PgPool, count: u32) {
     let mut opening = tokio::task::JoinSet::new();
     for _ in 0..count {
@@ -270,17 +271,26 @@ async fn open_all(pool: &PgPool, count: u32) {
     }
     // Held until all are open, so that no acquire reuses another's.
     let mut opened = Vec::with_capacity(count as usize);
-    let mut refused = 0;
+    let mut failed = 0;
+    let mut first_error = None;
     while let Some(acquired) = opening.join_next().await {
         match acquired {
             Ok(Ok(conn)) => opened.push(conn),
-            _ => refused += 1,
+            Ok(Err(err)) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| err.to_string());
+            }
+            Err(err) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| err.to_string());
+            }
         }
     }
-    if refused > 0 {
+    if let Some(error) = first_error {
         tracing::warn!(
             opened = opened.len(),
-            refused,
+            failed,
+            %error,
             "not every database connection could be opened at start; the rest open when needed"
         );
     }
@@ -289,6 +299,12 @@ async fn open_all(pool: &PgPool, count: u32) {
 /// How long a connection may sit in the pool before it is pinged on its
 /// way out.
 const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long that ping may take before the connection counts as dead and
+/// a new one is opened instead. A connection a firewall or load balancer
+/// dropped silently while it sat answers nothing: without this, the
+/// request waited out the whole acquire timeout and got a 503.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether a connection taken from the pool can be used: pinged only if
 /// it sat idle for a while. sqlx's default pings on every acquire (and
@@ -301,7 +317,16 @@ async fn alive_if_idle<C: sqlx::Connection>(
     meta: sqlx::pool::PoolConnectionMetadata,
 ) -> Result<bool, sqlx::Error> {
     if meta.idle_for >= PING_IF_IDLE_FOR {
-        conn.ping().await?;
+        // An error (not `false`): sqlx then drops the connection without
+        // the goodbye a dead one would not answer either.
+        tokio::time::timeout(PING_TIMEOUT, conn.ping())
+            .await
+            .map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the idle connection did not answer a ping",
+                ))
+            })??;
     }
     Ok(true)
 }

@@ -637,18 +637,27 @@ impl Store {
     /// are cleared: after 150,000 jobs, the pickups of a burst that
     /// followed were about 3 times slower (docs/benchmarks.md, "Job
     /// queue"). `SKIP_LOCKED`: when another vacuum (a worker's, or
-    /// autovacuum) holds the table, that one does it. On a connection of
-    /// its own, outside the pool: a vacuum stopped half-way (the worker
-    /// shutting down) goes with its connection instead of keeping a pool
-    /// slot busy until PostgreSQL has finished it. Its notices (a skipped
-    /// table, a missing privilege) are not logged. SQLite has nothing to
+    /// autovacuum, an index being built) holds the table, that one does
+    /// it. On a connection of its own (`application_name`
+    /// `mpanel-vacuum`), outside the pool: a long vacuum keeps no pool
+    /// slot, and one whose worker stops while it runs is finished by
+    /// PostgreSQL on its own (it holds that server process, and its lock
+    /// on `jobs`, until then). Its notices (a skipped table, a missing
+    /// privilege) and its duration are not logged. SQLite has nothing to
     /// clear: it frees a row's space as it writes.
     pub async fn vacuum_jobs(&self) -> StoreResult<()> {
-        use sqlx::Connection;
+        use sqlx::{ConnectOptions, Connection};
         let Pool::Postgres(p) = &self.writer else {
             return Ok(());
         };
-        let mut conn = sqlx::PgConnection::connect_with(&p.connect_options()).await?;
+        let options = (*p.connect_options())
+            .clone()
+            .application_name("mpanel-vacuum")
+            .disable_statement_logging();
+        let timeout = p.options().get_acquire_timeout();
+        let mut conn = tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))??;
         // Separate statements: VACUUM refuses to run in a multi-statement
         // query (an implicit transaction block).
         sqlx::raw_sql("SET client_min_messages = error")
