@@ -52,10 +52,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let connections = u32::try_from(args.clients + 8).unwrap_or(32);
         // Every connection kept open, as `mpanel serve` and `mpanel worker` do.
         let settings = PoolSettings {
-            max_connections: connections,
+            max_connections: u32::try_from(args.clients + 8).unwrap_or(32),
             keep_open: true,
             ..PoolSettings::default()
         };

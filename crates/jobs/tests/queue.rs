@@ -66,6 +66,18 @@ impl Harness {
         out
     }
 
+    /// Enqueues `n` jobs of `kind` (empty payload); answers the last one.
+    async fn enqueue_several(&self, kind: &str, n: usize) -> JobId {
+        let mut last = None;
+        for _ in 0..n {
+            let (id, _) = self
+                .enqueue(kind, serde_json::json!({}), &JobOptions::default())
+                .await;
+            last = Some(id);
+        }
+        last.expect("at least one job")
+    }
+
     /// Starts a pool; returns a handle that stops it.
     fn start(&self, registry: Registry, config: PoolConfig) -> Running {
         let (tx, rx) = oneshot::channel::<()>();
@@ -676,13 +688,7 @@ async fn the_job_table_is_vacuumed_when_the_queue_runs_dry_after_many_claims() {
         vacuum_after_claims: 20,
         ..config()
     };
-    let mut last = JobId::new();
-    for _ in 0..10 {
-        last = h
-            .enqueue("noop", serde_json::json!({}), &JobOptions::default())
-            .await
-            .0;
-    }
+    let last = h.enqueue_several("noop", 10).await;
     let pool = h.start(registry, cfg);
     h.wait_for_state(last, JobState::Completed).await;
     assert_eq!(
@@ -690,12 +696,7 @@ async fn the_job_table_is_vacuumed_when_the_queue_runs_dry_after_many_claims() {
         0,
         "10 claims are not enough"
     );
-    for _ in 0..15 {
-        last = h
-            .enqueue("noop", serde_json::json!({}), &JobOptions::default())
-            .await
-            .0;
-    }
+    let last = h.enqueue_several("noop", 15).await;
     h.wait_for_state(last, JobState::Completed).await;
     tokio::time::timeout(Duration::from_secs(10), async {
         while h.store.vacuums_for_tests("jobs").await.unwrap() == 0 {

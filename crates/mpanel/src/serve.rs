@@ -30,15 +30,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// start and kept open, so a burst after a quiet spell does not wait for
 /// new server processes (measured: docs/benchmarks.md, "Job queue").
 pub async fn open_long_running_store(config: &Config) -> anyhow::Result<Store> {
-    open_store_with(config, &long_running(&config.pool)).await
-}
-
-/// The pool settings of a process that runs until it is stopped.
-fn long_running(settings: &PoolSettings) -> PoolSettings {
-    PoolSettings {
+    let kept_open = PoolSettings {
         keep_open: true,
-        ..settings.clone()
-    }
+        ..config.pool.clone()
+    };
+    open_store_with(config, &kept_open).await
 }
 
 async fn open_store_with(config: &Config, settings: &PoolSettings) -> anyhow::Result<Store> {

@@ -274,15 +274,14 @@ async fn open_all(pool: &PgPool, count: u32) {
     let mut failed = 0;
     let mut first_error = None;
     while let Some(acquired) = opening.join_next().await {
+        let acquired = acquired
+            .map_err(|panicked| panicked.to_string())
+            .and_then(|conn| conn.map_err(|err| err.to_string()));
         match acquired {
-            Ok(Ok(conn)) => opened.push(conn),
-            Ok(Err(err)) => {
+            Ok(conn) => opened.push(conn),
+            Err(error) => {
                 failed += 1;
-                first_error.get_or_insert_with(|| err.to_string());
-            }
-            Err(err) => {
-                failed += 1;
-                first_error.get_or_insert_with(|| err.to_string());
+                first_error.get_or_insert(error);
             }
         }
     }
