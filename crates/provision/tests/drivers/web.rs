@@ -451,6 +451,41 @@ async fn web_sites_made_at_once_each_run_their_own_php() {
     }
 }
 
+/// A helper stopped after writing a pool and before reloading PHP-FPM
+/// (a lost SSH connection, a node restarted) leaves the pool on disk but
+/// not loaded: the next ensure loads it, so the retried job makes the site
+/// work instead of waiting for a socket that never comes.
+#[tokio::test]
+async fn web_a_pool_written_but_never_loaded_is_loaded_by_the_next_ensure() {
+    let web = node();
+    let stopped = php_spec(&fresh_domain("unloaded"));
+    assert_eq!(web.ensure_site(&stopped).await.unwrap(), Ensured::Created);
+    let pools = PathBuf::from(env("WEB_PHP_POOL_DIR"));
+    let pool = pools.join(format!("{}.conf", stopped.user));
+    let aside = pools.join(format!("{}.aside", stopped.user));
+    std::fs::rename(&pool, &aside).unwrap();
+    // Another site's reload unloads it; then its file is back, unloaded.
+    let other = php_spec(&fresh_domain("reloads"));
+    assert_eq!(web.ensure_site(&other).await.unwrap(), Ensured::Created);
+    let socket = Path::new(&env("WEB_PHP_SOCKET_DIR")).join(format!("{}.sock", stopped.user));
+    assert!(!socket.exists(), "PHP-FPM still has the pool");
+    std::fs::rename(&aside, &pool).unwrap();
+
+    assert_eq!(web.ensure_site(&stopped).await.unwrap(), Ensured::Created);
+    let index = docroot(&stopped.user).join("index.php");
+    let write = format!(
+        "printf '%s' '<?php echo \"php=\", posix_getpwuid(posix_geteuid())[\"name\"];' > {}",
+        sh_quote(index.to_str().unwrap())
+    );
+    let (ok, text) = as_user(&stopped.user, &write);
+    assert!(ok, "{text}");
+    let (status, body) = get_until(&stopped.domain, 200).await;
+    assert_eq!((status, body), (200, format!("php={}", stopped.user)));
+    for site in [&stopped, &other] {
+        web.terminate(&site.domain, &site.user).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn web_a_name_another_vhost_serves_is_refused_not_shared() {
     // A vhost mPanel did not write already answers the name (and its www.):
