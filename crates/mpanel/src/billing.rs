@@ -59,15 +59,11 @@ pub async fn run_cmd(config: Config, args: BillingRunArgs) -> anyhow::Result<()>
                 bar.draw();
             }
         };
-        let report = run::run(
-            &store,
-            &mpanel_domain::SystemClock,
-            tenant,
-            as_of,
-            args.dry_run,
-            &progress,
-        )
-        .await?;
+        let scope = run::RunScope {
+            dry_run: args.dry_run,
+            ..run::RunScope::new(tenant, as_of)
+        };
+        let report = run::run(&store, &mpanel_domain::SystemClock, &scope, &progress).await?;
         if bar.is_some() {
             eprintln!();
         }

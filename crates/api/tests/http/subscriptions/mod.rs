@@ -5,6 +5,7 @@
 
 mod calendar;
 mod changes;
+mod chunks;
 mod collection;
 mod disk_quota;
 mod reminder_mail;
@@ -12,7 +13,7 @@ mod staff_orders;
 
 use mpanel_domain::identity::Role;
 use mpanel_domain::{Clock, TenantId};
-use mpanel_services::billing::run::{RunReport, run};
+use mpanel_services::billing::run::{RunReport, RunScope, run};
 use mpanel_store::jobs::JobFilter;
 use serde_json::{Value, json};
 use time::macros::datetime;
@@ -120,16 +121,10 @@ async fn subscribe(app: &TestApp, shop: &Shop, body: Value) -> Value {
 }
 
 async fn bill(app: &TestApp, shop: &Shop) -> RunReport {
-    run(
-        &app.store,
-        app.clock.as_ref(),
-        Some(shop.tenant),
-        app.clock.now(),
-        false,
-        &|_| {},
-    )
-    .await
-    .unwrap()
+    let scope = RunScope::new(Some(shop.tenant), app.clock.now());
+    run(&app.store, app.clock.as_ref(), &scope, &|_| {})
+        .await
+        .unwrap()
 }
 
 /// The shop's customer's invoices, oldest first, with their lines.
