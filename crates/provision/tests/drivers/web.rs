@@ -419,6 +419,20 @@ async fn web_ensure_site_keeps_the_customers_index_page() {
     web.terminate(&domain, &user).await.unwrap();
 }
 
+/// The site's user writes an `index.php` that prints who runs it; the site
+/// answers with that user's name.
+async fn assert_runs_php_as_its_user(site: &SiteSpec) {
+    let index = docroot(&site.user).join("index.php");
+    let write = format!(
+        "printf '%s' '<?php echo \"php=\", posix_getpwuid(posix_geteuid())[\"name\"];' > {}",
+        sh_quote(index.to_str().unwrap())
+    );
+    let (ok, text) = as_user(&site.user, &write);
+    assert!(ok, "{text}");
+    let (status, body) = get_until(&site.domain, 200).await;
+    assert_eq!((status, body), (200, format!("php={}", site.user)));
+}
+
 /// Sites made at the same moment (the helper's lock takes them in turn):
 /// each is made, and each then runs its PHP in its own pool as its own
 /// user.
@@ -436,15 +450,7 @@ async fn web_sites_made_at_once_each_run_their_own_php() {
         assert_eq!(ensured.unwrap().unwrap(), Ensured::Created);
     }
     for site in &sites {
-        let index = docroot(&site.user).join("index.php");
-        let write = format!(
-            "printf '%s' '<?php echo \"php=\", posix_getpwuid(posix_geteuid())[\"name\"];' > {}",
-            sh_quote(index.to_str().unwrap())
-        );
-        let (ok, text) = as_user(&site.user, &write);
-        assert!(ok, "{text}");
-        let (status, body) = get_until(&site.domain, 200).await;
-        assert_eq!((status, body), (200, format!("php={}", site.user)));
+        assert_runs_php_as_its_user(site).await;
     }
     for site in &sites {
         node().terminate(&site.domain, &site.user).await.unwrap();
@@ -477,15 +483,7 @@ async fn web_a_pool_written_but_never_loaded_is_loaded_by_the_next_ensure() {
     // Created, or already there when another test's reload loaded it
     // meanwhile; either way PHP answers.
     web.ensure_site(&stopped).await.unwrap();
-    let index = docroot(&stopped.user).join("index.php");
-    let write = format!(
-        "printf '%s' '<?php echo \"php=\", posix_getpwuid(posix_geteuid())[\"name\"];' > {}",
-        sh_quote(index.to_str().unwrap())
-    );
-    let (ok, text) = as_user(&stopped.user, &write);
-    assert!(ok, "{text}");
-    let (status, body) = get_until(&stopped.domain, 200).await;
-    assert_eq!((status, body), (200, format!("php={}", stopped.user)));
+    assert_runs_php_as_its_user(&stopped).await;
     for site in [&stopped, &other] {
         web.terminate(&site.domain, &site.user).await.unwrap();
     }

@@ -13,6 +13,7 @@ pub mod payments;
 pub mod pdf;
 pub mod plan_change;
 pub mod run;
+mod run_invoices;
 pub mod service_actions;
 pub mod settings;
 pub mod staff_orders;

@@ -24,7 +24,8 @@ use time::OffsetDateTime;
 
 use super::invoices::price_lines;
 use super::lines::LineIn;
-use super::run::{self, Addon, Draft, RunContext, RunReport, addons};
+use super::run::{Addon, RunContext, RunReport, addons};
+use super::run_invoices::{Draft, write_invoices};
 use super::service_actions;
 use super::settings;
 use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, view};
@@ -356,7 +357,7 @@ async fn settle(
             lines,
             period: None,
         };
-        run::write_invoices(tx, &ctx, vec![draft], &mut RunReport::default()).await?;
+        write_invoices(tx, &ctx, vec![draft], &mut RunReport::default()).await?;
         out.invoice_id = Some(id);
     } else if p.net_minor() < 0 {
         out.credited_to_balance_minor =
