@@ -17,8 +17,13 @@
 //! earlier one, and a change is seen within a second without a reload.
 //! A node may still name a `reload_cmd` (run after each change: for an
 //! auth cache, which hides changes until its TTL, or where even a second
-//! is too long); a `<passwd_file>.reload-pending` marker, removed only
-//! after a successful reload, makes the next change retry one that failed.
+//! is too long). A change marks a reload pending
+//! (`<passwd_file>.reload-pending`) before it lets the file's lock go;
+//! the reload runs after, under a lock of its own, and only if the mark is
+//! still there: it takes the mark away as it starts, so changes made at
+//! once share one reload (Dovecot restarts its processes on each) and a
+//! change made during a reload gets the next. A reload that fails puts the
+//! mark back, so the next change (or its job's retry) makes it.
 //!
 //! A suspended mailbox (`nologin reason=suspended`) stays suspended through
 //! `ensure_mailbox` and `set_password`: only `unsuspend` lifts it.
@@ -225,16 +230,21 @@ impl MailNode {
                t=$(mktemp \"$(dirname \"$f\")/.passwd.XXXXXX\") || exit 1\n  \
                if ! cat >\"$t\"; then rm -f \"$t\"; exit 1; fi\n  \
                if [ -f \"$f\" ]; then old=$(stat -c %Y \"$f\") && new=$(stat -c %Y \"$t\") && if [ \"$new\" -le \"$old\" ]; then touch -d \"@$((old + 1))\" \"$t\"; fi || {{ rm -f \"$t\"; exit 1; }}; fi\n  \
-               chmod 0640 \"$t\" && {reload_pending}mv -f \"$t\" \"$f\" || {{ rm -f \"$t\"; exit 1; }}\n  \
+               chmod 0640 \"$t\" && mv -f \"$t\" \"$f\"{reload_pending} || {{ rm -f \"$t\"; exit 1; }}\n  \
                echo COMMITTED ;;\n\
              KEEP) ;;\n\
              *) exit 0 ;;\n\
              esac\n\
-             if [ -e \"$pending\" ]; then\n  \
-               if ! err=$(reload 2>&1 </dev/null); then printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n  \
-               rm -f \"$pending\"\n\
-             fi\n\
              exec 9>&-\n\
+             if [ -e \"$pending\" ]; then\n  \
+               exec 8>>\"$f.reload-lock\" || exit {locked}\n  \
+               flock -w 20 8 || {{ echo \"the reload's lock stayed taken\" >&2; exit {locked}; }}\n  \
+               if [ -e \"$pending\" ]; then\n    \
+                 rm -f \"$pending\"\n    \
+                 if ! err=$(reload 2>&1 </dev/null); then : >\"$pending\"; printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n  \
+               fi\n  \
+               exec 8>&-\n\
+             fi\n\
              {after}",
             file = sh_quote(&self.passwd_file),
             reload = if self.reload_cmd.trim().is_empty() {
@@ -245,7 +255,7 @@ impl MailNode {
             reload_pending = if self.reload_cmd.trim().is_empty() {
                 ""
             } else {
-                ": >\"$pending\" && "
+                " && : >\"$pending\""
             },
             locked = code::LOCKED,
             reload_failed = code::RELOAD_FAILED,

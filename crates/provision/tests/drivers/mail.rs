@@ -396,3 +396,83 @@ async fn mail_without_a_reload_command_every_change_is_seen_within_a_second() {
         Login::Refused
     );
 }
+
+/// A folder of its own, owned by the mail node's SSH user, for a
+/// passwd-file and mailboxes no other test (nor Dovecot) reads.
+fn private_node_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(&env("MAIL_ROOT_DIR"))
+        .parent()
+        .unwrap()
+        .join(fresh_domain(tag));
+    std::fs::create_dir(&dir).unwrap();
+    let (uid, gid) = (
+        env("MAIL_UID").parse().unwrap(),
+        env("MAIL_GID").parse().unwrap(),
+    );
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    dir
+}
+
+fn lines_of(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Dovecot restarts its processes on each reload: mailboxes made at once
+/// share reloads, each still made once its change is in the file; a
+/// reload that fails is made by the next change to the file.
+#[tokio::test]
+async fn mail_changes_made_at_once_share_reloads_and_a_failed_one_is_made_next() {
+    let dir = private_node_dir("reloads");
+    let reloads = dir.join("reloads");
+    let counting = |extra: &str| MailNode {
+        passwd_file: dir.join("passwd").to_str().unwrap().to_owned(),
+        root_dir: dir.join("mailboxes").to_str().unwrap().to_owned(),
+        // A reload that takes a while, as Dovecot's does under load.
+        reload_cmd: format!("echo reload >>{}; sleep 0.5{extra}", reloads.display()),
+        ..node()
+    };
+    let mail = counting("");
+    let domain = fresh_domain("shared");
+    let hash = hash_password("shared secret").unwrap();
+    let mut jobs = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (mail, hash, address) = (mail.clone(), hash.clone(), format!("user{i}@{domain}"));
+        jobs.spawn(async move { mail.ensure_mailbox(&address, &hash, 0).await });
+    }
+    while let Some(result) = jobs.join_next().await {
+        assert_eq!(result.unwrap().unwrap(), Ensured::Created);
+    }
+    assert_eq!(mail.mailboxes(&domain).await.unwrap().len(), 8);
+    let shared = lines_of(&reloads);
+    assert!(
+        (1..8).contains(&shared),
+        "8 changes at once made {shared} reloads"
+    );
+
+    // The reload fails: the change stays in the file, the job hears of it.
+    let failing = counting("; exit 1");
+    let address = format!("late@{domain}");
+    let err = failing
+        .ensure_mailbox(&address, &hash, 0)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(
+        err.to_string().contains("reloading Dovecot failed"),
+        "{err}"
+    );
+    assert_eq!(mail.mailboxes(&domain).await.unwrap().len(), 9);
+    // The job's retry changes nothing in the file and still reloads, once.
+    let before = lines_of(&reloads);
+    assert_eq!(
+        mail.ensure_mailbox(&address, &hash, 0).await.unwrap(),
+        Ensured::AlreadyThere
+    );
+    assert_eq!(lines_of(&reloads), before + 1);
+    assert_eq!(
+        mail.ensure_mailbox(&address, &hash, 0).await.unwrap(),
+        Ensured::AlreadyThere
+    );
+    assert_eq!(lines_of(&reloads), before + 1, "nothing left to reload");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
