@@ -15,3 +15,5 @@ mod proxmox;
 mod web;
 #[path = "drivers/web_isolation.rs"]
 mod web_isolation;
+#[path = "drivers/web_locks.rs"]
+mod web_locks;
