@@ -19,11 +19,12 @@
 //! auth cache, which hides changes until its TTL, or where even a second
 //! is too long). A change marks a reload pending
 //! (`<passwd_file>.reload-pending`) before it lets the file's lock go;
-//! the reload runs after, under a lock of its own, and only if the mark is
-//! still there: it takes the mark away as it starts, so changes made at
-//! once share one reload (Dovecot restarts its processes on each) and a
-//! change made during a reload gets the next. A reload that fails puts the
-//! mark back, so the next change (or its job's retry) makes it.
+//! the reload runs after, under a lock of its own, and only if a mark is
+//! there: it takes the mark aside as it starts, so changes made at once
+//! share one reload (Dovecot restarts its processes on each) and a change
+//! made during a reload gets the next. The mark taken aside goes only when
+//! the reload succeeded, so the next change (or its job's retry) makes a
+//! reload that failed or was cut off.
 //!
 //! A suspended mailbox (`nologin reason=suspended`) stays suspended through
 //! `ensure_mailbox` and `set_password`: only `unsuspend` lifts it.
@@ -217,11 +218,11 @@ impl MailNode {
             After::Nothing => "",
             After::RemoveHome => "rm -rf \"$home\" || exit 1\n",
         };
+        let reloads = !self.reload_cmd.trim().is_empty();
         let script = format!(
             "set -u\numask 027\nf={file}\nlock=\"$f.lock\"\npending=\"$f.reload-pending\"\n\
-             reload() {{\n{reload}\n}}\n\
              {prelude}\
-             exec 9>>\"$lock\" || exit {locked}\n\
+             command exec 9>>\"$lock\" || exit {locked}\n\
              flock -w 20 9 || {{ echo \"the passwd-file's lock stayed taken\" >&2; exit {locked}; }}\n\
              if [ -f \"$f\" ]; then n=$(wc -c <\"$f\") || exit 1; printf '%s\\n' \"$n\"; cat \"$f\" || exit 1; else echo 0; fi\n\
              IFS= read -r answer || answer=ABORT\n\
@@ -230,35 +231,23 @@ impl MailNode {
                t=$(mktemp \"$(dirname \"$f\")/.passwd.XXXXXX\") || exit 1\n  \
                if ! cat >\"$t\"; then rm -f \"$t\"; exit 1; fi\n  \
                if [ -f \"$f\" ]; then old=$(stat -c %Y \"$f\") && new=$(stat -c %Y \"$t\") && if [ \"$new\" -le \"$old\" ]; then touch -d \"@$((old + 1))\" \"$t\"; fi || {{ rm -f \"$t\"; exit 1; }}; fi\n  \
-               chmod 0640 \"$t\" && mv -f \"$t\" \"$f\"{reload_pending} || {{ rm -f \"$t\"; exit 1; }}\n  \
+               chmod 0640 \"$t\" && {mark}mv -f \"$t\" \"$f\"{mark_again} || {{ rm -f \"$t\"; exit 1; }}\n  \
                echo COMMITTED ;;\n\
              KEEP) ;;\n\
              *) exit 0 ;;\n\
              esac\n\
              exec 9>&-\n\
-             if [ -e \"$pending\" ]; then\n  \
-               exec 8>>\"$f.reload-lock\" || exit {locked}\n  \
-               flock -w 20 8 || {{ echo \"the reload's lock stayed taken\" >&2; exit {locked}; }}\n  \
-               if [ -e \"$pending\" ]; then\n    \
-                 rm -f \"$pending\"\n    \
-                 if ! err=$(reload 2>&1 </dev/null); then : >\"$pending\"; printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n  \
-               fi\n  \
-               exec 8>&-\n\
-             fi\n\
+             {reload}\
              {after}",
             file = sh_quote(&self.passwd_file),
-            reload = if self.reload_cmd.trim().is_empty() {
-                ":"
+            mark = if reloads { ": >\"$pending\" && " } else { "" },
+            mark_again = if reloads { " && : >\"$pending\"" } else { "" },
+            reload = if reloads {
+                self.reload_lines()
             } else {
-                &self.reload_cmd
-            },
-            reload_pending = if self.reload_cmd.trim().is_empty() {
-                ""
-            } else {
-                " && : >\"$pending\""
+                String::new()
             },
             locked = code::LOCKED,
-            reload_failed = code::RELOAD_FAILED,
         );
         let (decided, out) = ssh::exchange(&self.ssh, &script, |bytes| {
             let decision = std::str::from_utf8(bytes)
@@ -288,6 +277,32 @@ impl MailNode {
         } else {
             Ensured::AlreadyThere
         })
+    }
+}
+
+impl MailNode {
+    /// The end of an edit when the node has a `reload_cmd`: under the
+    /// reload's own lock, a pending mark (made before and after the file
+    /// was replaced) is taken aside and Dovecot reloaded; the mark taken
+    /// aside goes only once the reload succeeded, so a failed or cut-off
+    /// reload is made by the next edit. An edit finds no mark only after
+    /// every reload that covers its file has finished.
+    fn reload_lines(&self) -> String {
+        format!(
+            "reload() {{\n{reload}\n}}\n\
+             taken=\"$pending.taken\"\n\
+             command exec 8>>\"$f.reload-lock\" || exit {locked}\n\
+             flock -w 8 8 || {{ echo \"the reload's lock stayed taken\" >&2; exit {locked}; }}\n\
+             if [ -e \"$pending\" ] || [ -e \"$taken\" ]; then\n  \
+               mv -f \"$pending\" \"$taken\" 2>/dev/null\n  \
+               if ! err=$(reload 2>&1 </dev/null 8>&-); then printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n  \
+               rm -f \"$taken\"\n\
+             fi\n\
+             exec 8>&-\n",
+            reload = self.reload_cmd,
+            locked = code::LOCKED,
+            reload_failed = code::RELOAD_FAILED,
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use mpanel_provision::mail::{MailNode, MailboxInfo, hash_password};
-use mpanel_provision::ssh::SshTarget;
+use mpanel_provision::ssh::{SshTarget, sh_quote};
 use mpanel_provision::{DriverError, Ensured};
 
 fn env(name: &str) -> String {
@@ -398,37 +398,79 @@ async fn mail_without_a_reload_command_every_change_is_seen_within_a_second() {
 }
 
 /// A folder of its own, owned by the mail node's SSH user, for a
-/// passwd-file and mailboxes no other test (nor Dovecot) reads.
-fn private_node_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(&env("MAIL_ROOT_DIR"))
-        .parent()
-        .unwrap()
-        .join(fresh_domain(tag));
-    std::fs::create_dir(&dir).unwrap();
-    let (uid, gid) = (
-        env("MAIL_UID").parse().unwrap(),
-        env("MAIL_GID").parse().unwrap(),
-    );
-    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-    dir
+/// passwd-file and mailboxes no other test (nor Dovecot) reads; removed
+/// when dropped.
+struct PrivateNodeDir(std::path::PathBuf);
+
+impl PrivateNodeDir {
+    fn new(tag: &str) -> Self {
+        let dir = std::path::Path::new(&env("MAIL_ROOT_DIR"))
+            .parent()
+            .unwrap()
+            .join(fresh_domain(tag));
+        std::fs::create_dir(&dir).unwrap();
+        let (uid, gid) = (
+            env("MAIL_UID").parse().unwrap(),
+            env("MAIL_GID").parse().unwrap(),
+        );
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        Self(dir)
+    }
 }
 
-fn lines_of(path: &std::path::Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+impl Drop for PrivateNodeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A reload the test's `reload_cmd` logged: when it ended (Unix seconds)
+/// and the addresses in the file as it began.
+struct LoggedReload {
+    ended: f64,
+    addresses: String,
+}
+
+fn logged_reloads(path: &std::path::Path) -> Vec<LoggedReload> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let (ended, addresses) = line.split_once(' ').unwrap_or((line, ""));
+            LoggedReload {
+                ended: ended.parse().unwrap(),
+                addresses: addresses.to_owned(),
+            }
+        })
+        .collect()
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// Dovecot restarts its processes on each reload: mailboxes made at once
-/// share reloads, each still made once its change is in the file; a
-/// reload that fails is made by the next change to the file.
+/// share reloads, and each change returns only after a reload that began
+/// with it in the file has ended; a reload that fails is made by the next
+/// change to the file.
 #[tokio::test]
 async fn mail_changes_made_at_once_share_reloads_and_a_failed_one_is_made_next() {
-    let dir = private_node_dir("reloads");
-    let reloads = dir.join("reloads");
+    let dir = PrivateNodeDir::new("reloads");
+    let (passwd, reloads) = (dir.0.join("passwd"), dir.0.join("reloads"));
     let counting = |extra: &str| MailNode {
-        passwd_file: dir.join("passwd").to_str().unwrap().to_owned(),
-        root_dir: dir.join("mailboxes").to_str().unwrap().to_owned(),
-        // A reload that takes a while, as Dovecot's does under load.
-        reload_cmd: format!("echo reload >>{}; sleep 0.5{extra}", reloads.display()),
+        passwd_file: passwd.to_str().unwrap().to_owned(),
+        root_dir: dir.0.join("mailboxes").to_str().unwrap().to_owned(),
+        // A reload that takes a while, as Dovecot's does under load; it
+        // logs when it ended and the addresses it saw as it began.
+        reload_cmd: format!(
+            "a=$(cut -d: -f1 {passwd} | tr '\\n' ,); sleep 0.5{extra}; \
+             echo \"$(date +%s.%N) $a\" >>{log}",
+            passwd = sh_quote(passwd.to_str().unwrap()),
+            log = sh_quote(reloads.to_str().unwrap()),
+        ),
         ..node()
     };
     let mail = counting("");
@@ -437,17 +479,33 @@ async fn mail_changes_made_at_once_share_reloads_and_a_failed_one_is_made_next()
     let mut jobs = tokio::task::JoinSet::new();
     for i in 0..8 {
         let (mail, hash, address) = (mail.clone(), hash.clone(), format!("user{i}@{domain}"));
-        jobs.spawn(async move { mail.ensure_mailbox(&address, &hash, 0).await });
+        jobs.spawn(async move {
+            let ensured = mail.ensure_mailbox(&address, &hash, 0).await;
+            (address, ensured, unix_now())
+        });
     }
+    let mut returned = Vec::new();
     while let Some(result) = jobs.join_next().await {
-        assert_eq!(result.unwrap().unwrap(), Ensured::Created);
+        let (address, ensured, at) = result.unwrap();
+        assert_eq!(ensured.unwrap(), Ensured::Created);
+        returned.push((address, at));
     }
     assert_eq!(mail.mailboxes(&domain).await.unwrap().len(), 8);
-    let shared = lines_of(&reloads);
+    let logged = logged_reloads(&reloads);
     assert!(
-        (1..8).contains(&shared),
-        "8 changes at once made {shared} reloads"
+        (1..8).contains(&logged.len()),
+        "8 changes at once made {} reloads",
+        logged.len()
     );
+    for (address, at) in &returned {
+        let seen = format!("{address},");
+        assert!(
+            logged
+                .iter()
+                .any(|r| r.addresses.contains(&seen) && r.ended <= *at),
+            "{address} returned at {at} before a reload with it in the file had ended"
+        );
+    }
 
     // The reload fails: the change stays in the file, the job hears of it.
     let failing = counting("; exit 1");
@@ -463,16 +521,19 @@ async fn mail_changes_made_at_once_share_reloads_and_a_failed_one_is_made_next()
     );
     assert_eq!(mail.mailboxes(&domain).await.unwrap().len(), 9);
     // The job's retry changes nothing in the file and still reloads, once.
-    let before = lines_of(&reloads);
+    let before = logged_reloads(&reloads).len();
     assert_eq!(
         mail.ensure_mailbox(&address, &hash, 0).await.unwrap(),
         Ensured::AlreadyThere
     );
-    assert_eq!(lines_of(&reloads), before + 1);
+    assert_eq!(logged_reloads(&reloads).len(), before + 1);
     assert_eq!(
         mail.ensure_mailbox(&address, &hash, 0).await.unwrap(),
         Ensured::AlreadyThere
     );
-    assert_eq!(lines_of(&reloads), before + 1, "nothing left to reload");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        logged_reloads(&reloads).len(),
+        before + 1,
+        "nothing left to reload"
+    );
 }

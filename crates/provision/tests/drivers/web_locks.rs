@@ -1,6 +1,6 @@
-//! The web node's locks: sites made at once share PHP-FPM's reloads and
-//! each ends up served, one account's slow command does not hold up
-//! another account, and a pool written but never loaded gets loaded.
+//! The web node's locks: sites made at once each end up served with their
+//! own PHP, one account's slow command does not hold up another account,
+//! and a pool written but never loaded gets loaded.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -132,7 +132,6 @@ async fn web_one_accounts_slow_command_does_not_hold_up_another_account() {
         async move { web.ensure_site(&slow).await }
     });
     assert_eq!(web.ensure_site(&other).await.unwrap(), Ensured::Created);
-    assert_runs_php_as_its_user(&other).await;
     assert!(
         keys.try_wait().unwrap().is_none(),
         "the slow command went on"
@@ -149,6 +148,7 @@ async fn web_one_accounts_slow_command_does_not_hold_up_another_account() {
     assert_eq!(same.await.unwrap().unwrap(), Ensured::AlreadyThere);
     let authorized = std::fs::read_to_string(keys_dir.join(&slow.user)).unwrap();
     assert!(authorized.contains(&marker), "{authorized}");
+    assert_runs_php_as_its_user(&other).await;
     for site in [&slow, &other] {
         web.terminate(&site.domain, &site.user).await.unwrap();
     }
