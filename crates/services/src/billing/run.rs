@@ -605,43 +605,70 @@ async fn end_of_term<'a>(
 /// The scheduled run: each tenant once per local day, at or after its
 /// configured time. A day is claimed before it runs, so two nodes never
 /// both run it; a run that stopped half-way is finished by the next one
-/// (or `mpanel billing run`), as nothing is invoiced twice.
+/// (or `mpanel billing run`), as nothing is invoiced twice. One tenant's
+/// failed run does not stop the others': its day's claim is given back
+/// and the run goes on, then answers with the (first) failure, so the
+/// job's retry runs that tenant again.
 pub async fn scheduled(
     store: &Store,
     clock: &dyn mpanel_domain::Clock,
 ) -> Result<RunReport, ServiceError> {
     let now = clock.now();
     let mut report = RunReport::default();
+    let mut failed = None;
     for tenant in store.list_tenants().await? {
-        let settings = settings::load(store, tenant.id).await?.settings;
-        let Some((hour, minute)) = settings.automation.run_time() else {
+        let Some(day) = due_day(store, &tenant, now).await? else {
             continue;
         };
-        let Ok(zone) = jiff::tz::TimeZone::get(&tenant.timezone) else {
-            continue;
-        };
-        let local = jiff::Timestamp::from_second(now.unix_timestamp())
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-            .to_zoned(zone);
-        if (local.hour(), local.minute())
-            < (
-                i8::try_from(hour).unwrap_or(0),
-                i8::try_from(minute).unwrap_or(0),
-            )
-        {
-            continue;
-        }
         let mut tx = store.begin().await?;
-        if !tx
-            .claim_billing_run(tenant.id, &local.date().to_string(), now)
-            .await?
-        {
+        if !tx.claim_billing_run(tenant.id, &day, now).await? {
             tx.rollback().await?;
             continue;
         }
         tx.commit().await?;
         let scope = RunScope::new(Some(tenant.id), now);
-        report.add(run_tenant(store, clock, &tenant, &scope, &|_| {}).await?);
+        match run_tenant(store, clock, &tenant, &scope, &|_| {}).await {
+            Ok(done) => report.add(done),
+            Err(e) => {
+                tracing::error!(tenant = %tenant.slug, error = %e,
+                    "the billing run of a tenant failed; its day is given back for the retry");
+                let mut tx = store.begin().await?;
+                tx.release_billing_run(tenant.id, &day).await?;
+                tx.commit().await?;
+                failed.get_or_insert(e);
+            }
+        }
     }
-    Ok(report)
+    match failed {
+        None => Ok(report),
+        Some(e) => {
+            tracing::info!(?report, "billing run of the other tenants");
+            Err(e)
+        }
+    }
+}
+
+/// The tenant's local date when its scheduled run is due at `now` (at or
+/// after its configured time), `None` when it has none or not yet.
+async fn due_day(
+    store: &Store,
+    tenant: &TenantRecord,
+    now: OffsetDateTime,
+) -> Result<Option<String>, ServiceError> {
+    let settings = settings::load(store, tenant.id).await?.settings;
+    let Some((hour, minute)) = settings.automation.run_time() else {
+        return Ok(None);
+    };
+    let Ok(zone) = jiff::tz::TimeZone::get(&tenant.timezone) else {
+        return Ok(None);
+    };
+    let local = jiff::Timestamp::from_second(now.unix_timestamp())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(zone);
+    let due = (local.hour(), local.minute())
+        >= (
+            i8::try_from(hour).unwrap_or(0),
+            i8::try_from(minute).unwrap_or(0),
+        );
+    Ok(due.then(|| local.date().to_string()))
 }

@@ -120,4 +120,22 @@ impl Tx {
         });
         Ok(n == 1)
     }
+
+    /// Gives back a day's claim whose run failed, so the scheduled job's
+    /// retry runs that tenant again (nothing is invoiced twice).
+    pub async fn release_billing_run(
+        &mut self,
+        tenant: TenantId,
+        run_date: &str,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query("DELETE FROM billing_runs WHERE tenant_id = $1 AND run_date = $2")
+                .bind(tenant.as_uuid())
+                .bind(run_date)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
 }

@@ -344,3 +344,78 @@ async fn the_scheduled_run_bills_each_tenant_once_a_day_at_its_local_time() {
     let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
     assert!(ran(&report) >= 1, "the next local day runs again");
 }
+
+/// One tenant's scheduled run fails (the database refuses its invoice
+/// lines): the tenants after it are billed all the same, nothing of the
+/// failed one is half-made, and its day is given back, so the job's retry
+/// bills it once the database takes its invoices again.
+#[tokio::test]
+async fn a_tenants_failed_scheduled_run_stops_no_other_and_its_retry_bills_it() {
+    use mpanel_services::billing::run::scheduled;
+    use mpanel_store::Engine;
+    let app = TestApp::start().await;
+    app.clock.set(datetime!(2027-01-10 08:00 UTC));
+    // Tenants run in the order they were made: the failing one first.
+    let failing = shop(&app, "failing", "UTC").await;
+    let other = shop(&app, "other", "UTC").await;
+    for (s, plan) in [(&failing, "refused-plan"), (&other, "fine-plan")] {
+        let admin = s.admin(&app).await;
+        put_settings(&app, &admin, json!({"automation": {"run_at": "09:00"}})).await;
+        let product = product(&app, s, plan, "MONTHLY", 1000, None).await;
+        subscribe(
+            &app,
+            s,
+            json!({"customer_id": s.customer, "product_id": product, "period": "MONTHLY"}),
+        )
+        .await;
+    }
+    let (create, drop): (Vec<&str>, &str) = match app.store.engine() {
+        Engine::Sqlite => (
+            vec![
+                "CREATE TRIGGER refuse_lines BEFORE INSERT ON invoice_lines \
+                 WHEN NEW.description LIKE '%refused-plan%' \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            ],
+            "DROP TRIGGER refuse_lines",
+        ),
+        Engine::Postgres => (
+            vec![
+                "CREATE FUNCTION refuse_lines() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.description LIKE '%refused-plan%' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+                 RETURN NEW; END $$",
+                "CREATE TRIGGER refuse_lines BEFORE INSERT ON invoice_lines \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_lines()",
+            ],
+            "DROP TRIGGER refuse_lines ON invoice_lines",
+        ),
+    };
+    for sql in create {
+        app.store.execute_raw_for_tests(sql).await.unwrap();
+    }
+    let before = (
+        invoices(&app, &failing).await.len(),
+        invoices(&app, &other).await.len(),
+    );
+
+    app.clock.set(datetime!(2027-02-10 09:30 UTC));
+    assert!(scheduled(&app.store, app.clock.as_ref()).await.is_err());
+    assert_eq!(
+        invoices(&app, &other).await.len(),
+        before.1 + 1,
+        "the tenant after the failed one is billed"
+    );
+    assert_eq!(
+        invoices(&app, &failing).await.len(),
+        before.0,
+        "nothing of the failed run stays"
+    );
+
+    app.store.execute_raw_for_tests(drop).await.unwrap();
+    app.clock.set(datetime!(2027-02-10 09:35 UTC));
+    let retry = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+    assert_eq!(retry.invoices, 1, "the failed tenant, and no one twice");
+    assert_eq!(invoices(&app, &failing).await.len(), before.0 + 1);
+    assert_eq!(invoices(&app, &other).await.len(), before.1 + 1);
+    let again = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+    assert_eq!(again.tenants, 0, "both days are done");
+}
