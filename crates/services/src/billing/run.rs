@@ -155,7 +155,9 @@ impl RunScope {
 }
 
 /// Runs billing for `scope`; `progress` is told how many subscriptions each
-/// chunk handled.
+/// chunk handled. A tenant whose run fails (its chunk in progress rolls
+/// back) stops no other tenant's; the run then answers with the first
+/// failure.
 pub async fn run(
     store: &Store,
     clock: &dyn mpanel_domain::Clock,
@@ -175,10 +177,36 @@ pub async fn run(
         dry_run: scope.dry_run,
         ..RunReport::default()
     };
+    let mut failed = Failures::default();
     for tenant in &tenants {
-        report.add(run_tenant(store, clock, tenant, scope, progress).await?);
+        match run_tenant(store, clock, tenant, scope, progress).await {
+            Ok(done) => report.add(done),
+            Err(e) => failed.note(tenant, e),
+        }
     }
-    Ok(report)
+    failed.or(report)
+}
+
+/// The tenants' runs that failed: each is logged and the others go on;
+/// the run then answers with the first.
+#[derive(Default)]
+struct Failures(Option<ServiceError>);
+
+impl Failures {
+    fn note(&mut self, tenant: &TenantRecord, e: ServiceError) {
+        tracing::error!(tenant = %tenant.slug, error = %e, "the billing run of a tenant failed");
+        self.0.get_or_insert(e);
+    }
+
+    fn or(self, report: RunReport) -> Result<RunReport, ServiceError> {
+        match self.0 {
+            None => Ok(report),
+            Some(e) => {
+                tracing::info!(?report, "billing run of the other tenants");
+                Err(e)
+            }
+        }
+    }
 }
 
 /// How many subscriptions are due (for a progress bar).
@@ -615,7 +643,7 @@ pub async fn scheduled(
 ) -> Result<RunReport, ServiceError> {
     let now = clock.now();
     let mut report = RunReport::default();
-    let mut failed = None;
+    let mut failed = Failures::default();
     for tenant in store.list_tenants().await? {
         let Some(day) = due_day(store, &tenant, now).await? else {
             continue;
@@ -630,22 +658,15 @@ pub async fn scheduled(
         match run_tenant(store, clock, &tenant, &scope, &|_| {}).await {
             Ok(done) => report.add(done),
             Err(e) => {
-                tracing::error!(tenant = %tenant.slug, error = %e,
-                    "the billing run of a tenant failed; its day is given back for the retry");
+                // Given back, so the job's retry runs this tenant again.
                 let mut tx = store.begin().await?;
                 tx.release_billing_run(tenant.id, &day).await?;
                 tx.commit().await?;
-                failed.get_or_insert(e);
+                failed.note(&tenant, e);
             }
         }
     }
-    match failed {
-        None => Ok(report),
-        Some(e) => {
-            tracing::info!(?report, "billing run of the other tenants");
-            Err(e)
-        }
-    }
+    failed.or(report)
 }
 
 /// The tenant's local date when its scheduled run is due at `now` (at or

@@ -345,25 +345,21 @@ async fn the_scheduled_run_bills_each_tenant_once_a_day_at_its_local_time() {
     assert!(ran(&report) >= 1, "the next local day runs again");
 }
 
-/// One tenant's scheduled run fails (the database refuses its invoice
-/// lines): the tenants after it are billed all the same, nothing of the
-/// failed one is half-made, and its day is given back, so the job's retry
-/// bills it once the database takes its invoices again.
-#[tokio::test]
-async fn a_tenants_failed_scheduled_run_stops_no_other_and_its_retry_bills_it() {
-    use mpanel_services::billing::run::scheduled;
+/// Two tenants with a monthly subscription each (made 2027-01-10 08:00
+/// UTC, the daily run at 09:00 UTC), the first made (so the first run)
+/// one whose invoice lines the database refuses; returns them with the
+/// statement that lets the database take them again.
+async fn a_failing_and_a_fine_tenant(app: &TestApp) -> (Shop, Shop, &'static str) {
     use mpanel_store::Engine;
-    let app = TestApp::start().await;
     app.clock.set(datetime!(2027-01-10 08:00 UTC));
-    // Tenants run in the order they were made: the failing one first.
-    let failing = shop(&app, "failing", "UTC").await;
-    let other = shop(&app, "other", "UTC").await;
+    let failing = shop(app, "failing", "UTC").await;
+    let other = shop(app, "other", "UTC").await;
     for (s, plan) in [(&failing, "refused-plan"), (&other, "fine-plan")] {
-        let admin = s.admin(&app).await;
-        put_settings(&app, &admin, json!({"automation": {"run_at": "09:00"}})).await;
-        let product = product(&app, s, plan, "MONTHLY", 1000, None).await;
+        let admin = s.admin(app).await;
+        put_settings(app, &admin, json!({"automation": {"run_at": "09:00"}})).await;
+        let product = product(app, s, plan, "MONTHLY", 1000, None).await;
         subscribe(
-            &app,
+            app,
             s,
             json!({"customer_id": s.customer, "product_id": product, "period": "MONTHLY"}),
         )
@@ -392,6 +388,18 @@ async fn a_tenants_failed_scheduled_run_stops_no_other_and_its_retry_bills_it() 
     for sql in create {
         app.store.execute_raw_for_tests(sql).await.unwrap();
     }
+    (failing, other, drop)
+}
+
+/// One tenant's scheduled run fails: the tenants after it are billed all
+/// the same, nothing of the failed one is half-made, and its day is given
+/// back, so the job's retry bills it once the database takes its invoices
+/// again.
+#[tokio::test]
+async fn a_tenants_failed_scheduled_run_stops_no_other_and_its_retry_bills_it() {
+    use mpanel_services::billing::run::scheduled;
+    let app = TestApp::start().await;
+    let (failing, other, drop) = a_failing_and_a_fine_tenant(&app).await;
     let before = (
         invoices(&app, &failing).await.len(),
         invoices(&app, &other).await.len(),
@@ -418,4 +426,25 @@ async fn a_tenants_failed_scheduled_run_stops_no_other_and_its_retry_bills_it() 
     assert_eq!(invoices(&app, &other).await.len(), before.1 + 1);
     let again = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
     assert_eq!(again.tenants, 0, "both days are done");
+}
+
+/// `mpanel billing run` for all tenants: one tenant's failure stops no
+/// other's, and the run answers with the failure.
+#[tokio::test]
+async fn a_run_of_all_tenants_bills_the_others_when_one_fails() {
+    let app = TestApp::start().await;
+    let (failing, other, _) = a_failing_and_a_fine_tenant(&app).await;
+    let before = (
+        invoices(&app, &failing).await.len(),
+        invoices(&app, &other).await.len(),
+    );
+    app.clock.set(datetime!(2027-02-10 09:30 UTC));
+    let scope = RunScope::new(None, app.clock.now());
+    assert!(
+        run(&app.store, app.clock.as_ref(), &scope, &|_| {})
+            .await
+            .is_err()
+    );
+    assert_eq!(invoices(&app, &other).await.len(), before.1 + 1);
+    assert_eq!(invoices(&app, &failing).await.len(), before.0);
 }
