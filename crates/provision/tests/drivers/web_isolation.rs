@@ -261,3 +261,54 @@ async fn web_a_suspended_account_answers_503_runs_no_php_and_refuses_sftp() {
     }
     web.terminate(&domain, &user).await.unwrap();
 }
+
+/// The helper runs as root and sources its settings file: a copy of it
+/// beside settings that others than root can write refuses to run; the
+/// same settings made root's only, it runs.
+#[test]
+fn web_helper_refuses_settings_others_can_write() {
+    let installed = env("WEB_HELPER");
+    let installed = Path::new(installed.trim_start_matches("sudo -n "));
+    let dir = tempfile_dir();
+    let helper = dir.join("mpanel-web-helper");
+    std::fs::copy(installed, &helper).unwrap();
+    let conf = dir.join("mpanel-web-helper.conf");
+    std::fs::copy(installed.with_extension("conf"), &conf).unwrap();
+    let run = || {
+        Command::new(&helper)
+            .args(["du", "mpnosuchuser1"])
+            .output()
+            .unwrap()
+    };
+    for mode in [0o666, 0o620, 0o602] {
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = run();
+        assert_eq!(out.status.code(), Some(1), "mode {mode:o}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("writable by others than root"), "{err}");
+    }
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A root-only folder of its own under the system's temporary folder.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mpanel-helper-copy-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
