@@ -130,6 +130,9 @@ pub struct ServerView {
     pub address: String,
     pub port: i32,
     /// `{type, user}` or `{type, url}`: the secret is never returned.
+    /// `{"type": "UNREADABLE"}` when the stored credentials cannot be
+    /// opened (sealed with another `secrets_key`): send them again with
+    /// PATCH.
     pub credentials: Value,
     pub settings: Value,
     pub capacity: i64,
@@ -166,14 +169,28 @@ fn seal(sb: &SecretBox, id: ServerId, c: &Credentials) -> Result<String, Service
     Ok(sb.seal(&raw, id.to_string().as_bytes())?)
 }
 
-fn view(s: ServerRecord, credentials: &Credentials) -> ServerView {
+/// The credentials' summary for a view, or `{"type": "UNREADABLE"}` when
+/// the stored ones cannot be opened (sealed with another `secrets_key`, or
+/// changed outside mPanel): the server is still listed, so it can be
+/// found and given its credentials again.
+fn summary_of(sb: &SecretBox, s: &ServerRecord) -> Value {
+    match open_credentials(sb, s) {
+        Ok(c) => c.summary(),
+        Err(e) => {
+            tracing::warn!(server = %s.id, error = %e, "a server's stored credentials cannot be opened");
+            json!({"type": "UNREADABLE"})
+        }
+    }
+}
+
+fn view(s: ServerRecord, credentials: Value) -> ServerView {
     ServerView {
         id: s.id,
         name: s.name,
         role: s.role,
         address: s.address,
         port: s.port,
-        credentials: credentials.summary(),
+        credentials,
         settings: s.settings,
         capacity: s.capacity,
         status: s.status,
@@ -374,7 +391,7 @@ pub async fn create(
         now,
     )
     .await?;
-    Ok(view(record, &input.credentials))
+    Ok(view(record, input.credentials.summary()))
 }
 
 async fn audit(
@@ -418,12 +435,20 @@ pub async fn update(
         .server(id)
         .await?
         .ok_or_else(ServiceError::missing("server"))?;
-    let mut credentials = open_credentials(sb, &s)?;
-    if let Some(c) = patch.credentials {
-        c.check()?;
-        s.credentials = seal(sb, id, &c)?;
-        credentials = c;
-    }
+    // New credentials replace the stored ones even when those cannot be
+    // opened any more; without new ones they must open.
+    let credentials = match patch.credentials {
+        Some(c) => {
+            c.check()?;
+            s.credentials = seal(sb, id, &c)?;
+            c
+        }
+        None => open_credentials(sb, &s).map_err(|_| ServiceError::Refused {
+            field: "credentials",
+            reason: "credentials_unreadable",
+            message: "the stored credentials cannot be opened (sealed with another secrets_key?): send them again".into(),
+        })?,
+    };
     if let Some(v) = patch.name {
         s.name = v.trim().to_owned();
     }
@@ -453,7 +478,7 @@ pub async fn update(
         .then_some(())
         .ok_or_else(ServiceError::missing("server"))?;
     audit(store, actor, tenant, "server.update", &s, &credentials, now).await?;
-    Ok(view(s, &credentials))
+    Ok(view(s, credentials.summary()))
 }
 
 pub async fn get(
@@ -467,8 +492,8 @@ pub async fn get(
         .server(id)
         .await?
         .ok_or_else(ServiceError::missing("server"))?;
-    let c = open_credentials(sb, &s)?;
-    Ok(view(s, &c))
+    let summary = summary_of(sb, &s);
+    Ok(view(s, summary))
 }
 
 pub async fn list(
@@ -478,15 +503,14 @@ pub async fn list(
 ) -> Result<Vec<ServerView>, ServiceError> {
     let store = &cx.store;
     let sb = secrets(sb)?;
-    store
-        .list_servers(role)
-        .await?
+    let servers = store.list_servers(role).await?;
+    Ok(servers
         .into_iter()
         .map(|s| {
-            let c = open_credentials(sb, &s)?;
-            Ok(view(s, &c))
+            let summary = summary_of(sb, &s);
+            view(s, summary)
         })
-        .collect()
+        .collect())
 }
 
 /// The periodic health check without SSH: can a TCP connection be opened

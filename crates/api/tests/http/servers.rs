@@ -147,3 +147,90 @@ async fn servers_keep_their_credentials_sealed_and_report_their_health() {
     );
     assert_eq!(web["credentials"]["user"], "mpanel-web", "credentials kept");
 }
+
+/// Stored credentials that no longer open (sealed with another
+/// `secrets_key`, or changed outside mPanel) do not take the inventory
+/// down: the server is listed as `UNREADABLE`, a change without new
+/// credentials is refused with a reason of its own, and new credentials
+/// mend it.
+#[tokio::test]
+async fn a_server_whose_credentials_cannot_be_opened_is_listed_and_mended() {
+    let app = TestApp::start().await;
+    let ops = app.account("acme", "ops@acme.test", Role::SuperAdmin).await;
+    for name in ["web-1", "web-2"] {
+        let res = app
+            .post_as(
+                &ops.access_token,
+                "/api/servers",
+                json!({"name": name, "role": "WEB", "address": "127.0.0.1",
+                    "credentials": {"type": "SSH", "user": "mpanel-web", "private_key": KEY},
+                    "settings": {"public_ipv4": "192.0.2.10"}, "capacity": 5}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+    let other = app.store.list_servers(None).await.unwrap();
+    let (broken, fine) = (&other[0], &other[1]);
+    // Sealed for another row: it does not open for this one.
+    app.store
+        .execute_raw_for_tests(&format!(
+            "UPDATE servers SET credentials = '{}' WHERE name = '{}'",
+            fine.credentials, broken.name
+        ))
+        .await
+        .unwrap();
+
+    let list: Value = app
+        .get_as(&ops.access_token, "/api/servers")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let summary = |name: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["credentials"]
+            .clone()
+    };
+    assert_eq!(summary(&broken.name), json!({"type": "UNREADABLE"}));
+    assert_eq!(
+        summary(&fine.name),
+        json!({"type": "SSH", "user": "mpanel-web"})
+    );
+    let path = format!("/api/servers/{}", broken.id);
+    let one: Value = app
+        .get_as(&ops.access_token, &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["credentials"], json!({"type": "UNREADABLE"}));
+
+    let patch = |body: Value| {
+        app.call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&ops.access_token),
+            Some(body),
+        )
+    };
+    let res = patch(json!({"capacity": 10})).await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["reason"], "credentials_unreadable", "{problem}");
+    let res = patch(json!({"capacity": 10,
+        "credentials": {"type": "SSH", "user": "mended", "private_key": KEY}}))
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let one: Value = app
+        .get_as(&ops.access_token, &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["credentials"], json!({"type": "SSH", "user": "mended"}));
+    assert_eq!(one["capacity"], 10);
+}
