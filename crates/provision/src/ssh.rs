@@ -196,6 +196,16 @@ pub async fn exchange<T>(
     script: &str,
     edit: impl FnOnce(&[u8]) -> (Reply, T),
 ) -> Result<(Option<T>, Output), DriverError> {
+    exchange_with_timeout(target, script, TIMEOUT, edit).await
+}
+
+/// [`exchange`] with another time limit.
+pub async fn exchange_with_timeout<T>(
+    target: &SshTarget,
+    script: &str,
+    limit: Duration,
+    edit: impl FnOnce(&[u8]) -> (Reply, T),
+) -> Result<(Option<T>, Output), DriverError> {
     let mut cmd = command(target, script, Login::Shared)?;
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(spawn_error)?;
@@ -247,8 +257,8 @@ pub async fn exchange<T>(
         let status = child.wait().await;
         (result, stdout, stderr, status)
     };
-    match tokio::time::timeout(TIMEOUT, session).await {
-        Err(_) => Err(timed_out(target, TIMEOUT)),
+    match tokio::time::timeout(limit, session).await {
+        Err(_) => Err(timed_out(target, limit)),
         Ok((_, _, _, Err(e))) => Err(DriverError::Transient(format!(
             "ssh to {}: {e}",
             describe(target)

@@ -143,7 +143,14 @@ mod code {
     pub const HELPER_NOT_OURS: i32 = 7;
     /// PHP-FPM refused the configuration (the helper undid the change).
     pub const HELPER_FPM_REFUSED: i32 = 8;
+    /// In a script that runs the helper and then more, the helper's
+    /// failure `N` is this plus `N`.
+    pub const HELPER_BASE: i32 = 100;
 }
+
+/// A whole `ensure_site` session: the helper (its locks wait up to 27 s)
+/// and then the vhost under the node's lock (up to 20 s).
+const ENSURE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the vhost file holds before a change.
 struct Current {
@@ -168,20 +175,69 @@ impl WebNode {
     /// index), its PHP pool, then the vhost. A suspended site stays
     /// suspended (with the new settings). `Created` when anything was
     /// written.
+    ///
+    /// One SSH session does it all: the node sends the vhost's first line,
+    /// the new vhost is rendered here from it (a suspended site stays
+    /// suspended) and sent back, then the node runs the helper and installs
+    /// the vhost (three sessions before: a node's work per site is mostly
+    /// starting them).
     pub async fn ensure_site(&self, spec: &SiteSpec) -> Result<Ensured, DriverError> {
         let domain = spec.domain.as_str();
         render_vhost(spec, self.layout(), false)?;
         self.check_helper()?;
-        let current = self.current(domain).await?;
-        self.check_owner(&current, domain, &spec.user)?;
-        let suspended = current.header.as_ref().is_some_and(|h| h.suspended);
-        let https = current.header.as_ref().and_then(|h| h.https);
-        let vhost = render_site(spec, self.layout(), suspended, https)?;
-        let account = self
-            .account(&spec.user, domain, spec.php, suspended)
+        let script = format!(
+            "set -u\numask 022\nLC_ALL=C\nexport LC_ALL\n{vars}\
+             if [ -f \"$conf\" ]; then expect=$(head -n 1 \"$conf\"); else expect=ABSENT; fi\n\
+             printf '%s\\n%s' \"${{#expect}}\" \"$expect\"\n\
+             IFS= read -r answer || answer=ABORT\n\
+             [ \"$answer\" = COMMIT ] || exit 0\n\
+             IFS= read -r php && IFS= read -r state || exit 1\n\
+             new=$(mktemp \"$conf.new.XXXXXX\") || exit 1\n\
+             trap 'rm -f \"$new\"' EXIT\n\
+             cat >\"$new\" || exit 1\n\
+             account=$({helper} ensure {user} \"$domain\" \"$php\" \"$state\" </dev/null)\n\
+             rc=$?\n\
+             [ \"$rc\" = 0 ] || exit $(({helper_base} + rc))\n\
+             case \"$account\" in *CHANGED*) echo ACCOUNT_CHANGED ;; esac\n\
+             {install}",
+            vars = self.vars(domain),
+            helper = self.helper,
+            user = sh_quote(&spec.user),
+            helper_base = code::HELPER_BASE,
+            install = install_lines(),
+        );
+        let render = |first: &[u8]| -> Result<Vec<u8>, DriverError> {
+            let first_line = String::from_utf8_lossy(first).into_owned();
+            let header = render::parse_header(&first_line);
+            let current = Current { first_line, header };
+            self.check_owner(&current, domain, &spec.user)?;
+            let suspended = current.header.as_ref().is_some_and(|h| h.suspended);
+            let https = current.header.as_ref().and_then(|h| h.https);
+            let vhost = render_site(spec, self.layout(), suspended, https)?;
+            let php = if spec.php { "php" } else { "nophp" };
+            let state = if suspended { "suspended" } else { "active" };
+            Ok(format!("{php}\n{state}\n{vhost}").into_bytes())
+        };
+        let (rendered, out) =
+            ssh::exchange_with_timeout(&self.ssh, &script, ENSURE_TIMEOUT, |first| {
+                match render(first) {
+                    Ok(payload) => (ssh::Reply::Commit(payload), Ok(())),
+                    Err(e) => (ssh::Reply::Abort, Err(e)),
+                }
+            })
             .await?;
-        let out = self.install(domain, &vhost, &current).await?;
-        let written = account || out.stdout.lines().any(|l| l == "CHANGED");
+        let what = format!("making the site {domain}");
+        rendered.ok_or_else(|| {
+            DriverError::Transient(format!("{what}: the web node did not send the vhost"))
+        })??;
+        if out.status > code::HELPER_BASE {
+            return Err(helper_error(out.status - code::HELPER_BASE, &what, &out));
+        }
+        check(&out, &what)?;
+        let written = out
+            .stdout
+            .lines()
+            .any(|l| l == "CHANGED" || l == "ACCOUNT_CHANGED");
         Ok(if written {
             Ensured::Created
         } else {
@@ -360,10 +416,7 @@ impl WebNode {
         let out = ssh::run(&self.ssh, &script, stdin).await?;
         match out.status {
             0 => Ok(out),
-            code::HELPER_BAD_ARGS | code::HELPER_NOT_OURS | code::HELPER_FPM_REFUSED => Err(
-                DriverError::Permanent(format!("{what}: {}", out.error_text())),
-            ),
-            _ => Err(unexpected(what, &out)),
+            status => Err(helper_error(status, what, &out)),
         }
     }
 
@@ -429,27 +482,15 @@ impl WebNode {
         current: &Current,
     ) -> Result<Output, DriverError> {
         let script = format!(
-            "set -u\numask 022\n{vars}expect={expect}\nvhost={vhost}\n{lock}\
-             if [ -f \"$conf\" ]; then cur=$(head -n 1 \"$conf\"); else cur=ABSENT; fi\n\
-             if [ \"$cur\" != \"$expect\" ]; then echo \"the vhost of $domain changed meanwhile\" >&2; exit {changed}; fi\n\
-             printf '%s' \"$vhost\" >\"$conf.new\" || exit 1\n\
-             if [ -f \"$conf\" ] && cmp -s \"$conf.new\" \"$conf\"; then rm -f \"$conf.new\"; echo SAME; exit 0; fi\n\
-             old=0\n\
-             if [ -f \"$conf\" ]; then cp -p \"$conf\" \"$conf.old\" || exit 1; old=1; fi\n\
-             mv -f \"$conf.new\" \"$conf\" || exit 1\n\
-             undo() {{ if [ \"$old\" = 1 ]; then mv -f \"$conf.old\" \"$conf\"; else rm -f \"$conf\"; fi; }}\n\
-             if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
-             case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n\
-             if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
-             rm -f \"$conf.old\"\n\
-             echo CHANGED\n",
+            "set -u\numask 022\n{vars}expect={expect}\n\
+             new=$(mktemp \"$conf.new.XXXXXX\") || exit 1\n\
+             trap 'rm -f \"$new\"' EXIT\n\
+             printf '%s' {vhost} >\"$new\" || exit 1\n\
+             {install}",
             vars = self.vars(domain),
             expect = sh_quote(&current.first_line),
             vhost = sh_quote(vhost),
-            lock = lock_lines(),
-            changed = code::CHANGED,
-            rejected = code::REJECTED,
-            reload = code::RELOAD_FAILED,
+            install = install_lines(),
         );
         let out = ssh::run(&self.ssh, &script, None).await?;
         check(&out, &format!("writing the vhost of {domain}"))?;
@@ -479,6 +520,43 @@ fn lock_lines() -> String {
          flock -w 20 9 || {{ echo \"the web node's lock stayed taken\" >&2; exit {locked}; }}\n",
         locked = code::LOCKED
     )
+}
+
+/// Installs the vhost in the file `$new` as `$conf`, under the node's
+/// lock, provided the file still starts with `$expect` (what was read
+/// before); tests the configuration and reloads, or puts the old file
+/// back. Prints `CHANGED` or `SAME`.
+fn install_lines() -> String {
+    format!(
+        "{lock}\
+         if [ -f \"$conf\" ]; then cur=$(head -n 1 \"$conf\"); else cur=ABSENT; fi\n\
+         if [ \"$cur\" != \"$expect\" ]; then echo \"the vhost of $domain changed meanwhile\" >&2; exit {changed}; fi\n\
+         if [ -f \"$conf\" ] && cmp -s \"$new\" \"$conf\"; then echo SAME; exit 0; fi\n\
+         chmod 0644 \"$new\" || exit 1\n\
+         old=0\n\
+         if [ -f \"$conf\" ]; then cp -p \"$conf\" \"$conf.old\" || exit 1; old=1; fi\n\
+         mv -f \"$new\" \"$conf\" || exit 1\n\
+         undo() {{ if [ \"$old\" = 1 ]; then mv -f \"$conf.old\" \"$conf\"; else rm -f \"$conf\"; fi; }}\n\
+         if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
+         case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n\
+         if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
+         rm -f \"$conf.old\"\n\
+         echo CHANGED\n",
+        lock = lock_lines(),
+        changed = code::CHANGED,
+        rejected = code::REJECTED,
+        reload = code::RELOAD_FAILED,
+    )
+}
+
+/// The helper's exit code `status` as the driver's error.
+fn helper_error(status: i32, what: &str, out: &Output) -> DriverError {
+    match status {
+        code::HELPER_BAD_ARGS | code::HELPER_NOT_OURS | code::HELPER_FPM_REFUSED => {
+            DriverError::Permanent(format!("{what}: {}", out.error_text()))
+        }
+        _ => unexpected(what, out),
+    }
 }
 
 /// Maps a script's exit code to the driver's errors.

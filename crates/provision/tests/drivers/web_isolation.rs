@@ -312,3 +312,36 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     dir
 }
+
+/// A user of the account's name that mPanel did not make (another home)
+/// is not taken over: the site is refused as permanent, and the user and
+/// the node's sites stay as they were.
+#[tokio::test]
+async fn web_a_user_mpanel_did_not_make_is_not_taken_over() {
+    let web = node();
+    let site = php_spec(&fresh_domain("foreign"));
+    let made = Command::new("useradd")
+        .args([
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent-foreign",
+            "--shell",
+        ])
+        .args(["/usr/sbin/nologin", &site.user])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = web.ensure_site(&site).await.unwrap_err();
+    assert!(
+        matches!(&err, DriverError::Permanent(m) if m.contains("is not an mPanel account")),
+        "{err:?}"
+    );
+    assert_eq!(
+        web.site_state(&site.domain).await.unwrap(),
+        None,
+        "no vhost"
+    );
+    assert!(!home(&site.user).exists());
+    let removed = Command::new("userdel").arg(&site.user).status().unwrap();
+    assert!(removed.success());
+}
