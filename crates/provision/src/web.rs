@@ -11,11 +11,12 @@
 //! keys, archives) is done by the node helper `scripts/node/mpanel-web-helper`,
 //! run through one sudo rule (`helper` setting); nothing else runs as root.
 //!
-//! Every change of a vhost runs under one lock per node
-//! (`<sites_dir>/.mpanel.lock`): write `<domain>.conf.new`, move it over,
-//! `nginx -t` (on failure the previous file comes back, so a broken vhost
-//! never stays), reload. The lock keeps a broken vhost of one job from
-//! failing another job's `nginx -t`.
+//! Every change of a vhost is written to a temporary file beside it
+//! (`<domain>.conf.new.XXXXXX`, which nginx's `*.conf` does not include)
+//! and then, under one lock per node (`<sites_dir>/.mpanel.lock`), moved
+//! over, tested with `nginx -t` (on failure the previous file comes back,
+//! so a broken vhost never stays) and reloaded. The lock keeps a broken
+//! vhost of one job from failing another job's `nginx -t`.
 //!
 //! A site's state (active or suspended, PHP, its account user, HTTPS) is
 //! read back from the header line of its vhost, so `suspend`/`unsuspend`
