@@ -60,6 +60,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(24, "ops", "0024_ops"),
     migration!(25, "customer_notes", "0025_customer_notes"),
     migration!(26, "certificates", "0026_certificates"),
+    migration!(27, "billing_run_attempts", "0027_billing_run_attempts"),
 ];
 
 /// One migration, as shown to operators.

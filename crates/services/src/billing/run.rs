@@ -630,13 +630,18 @@ async fn end_of_term<'a>(
     Ok(draft)
 }
 
+/// How many times a day a tenant's scheduled run is tried (a failed one
+/// gives its day back for the job's retry, up to this).
+const ATTEMPTS_A_DAY: i32 = 3;
+
 /// The scheduled run: each tenant once per local day, at or after its
 /// configured time. A day is claimed before it runs, so two nodes never
 /// both run it; a run that stopped half-way is finished by the next one
 /// (or `mpanel billing run`), as nothing is invoiced twice. One tenant's
-/// failed run does not stop the others': its day's claim is given back
-/// and the run goes on, then answers with the (first) failure, so the
-/// job's retry runs that tenant again.
+/// failure (its settings, its run) stops no other's: a failed run gives
+/// its day back (up to [`ATTEMPTS_A_DAY`] runs a day) and the run goes on,
+/// then answers with the first failure, so the job's retry runs that
+/// tenant again.
 pub async fn scheduled(
     store: &Store,
     clock: &dyn mpanel_domain::Clock,
@@ -645,28 +650,51 @@ pub async fn scheduled(
     let mut report = RunReport::default();
     let mut failed = Failures::default();
     for tenant in store.list_tenants().await? {
-        let Some(day) = due_day(store, &tenant, now).await? else {
-            continue;
-        };
-        let mut tx = store.begin().await?;
-        if !tx.claim_billing_run(tenant.id, &day, now).await? {
-            tx.rollback().await?;
-            continue;
-        }
-        tx.commit().await?;
-        let scope = RunScope::new(Some(tenant.id), now);
-        match run_tenant(store, clock, &tenant, &scope, &|_| {}).await {
-            Ok(done) => report.add(done),
-            Err(e) => {
-                // Given back, so the job's retry runs this tenant again.
-                let mut tx = store.begin().await?;
-                tx.release_billing_run(tenant.id, &day).await?;
-                tx.commit().await?;
-                failed.note(&tenant, e);
-            }
+        match scheduled_tenant(store, clock, &tenant, now).await {
+            Ok(Some(done)) => report.add(done),
+            Ok(None) => {}
+            Err(e) => failed.note(&tenant, e),
         }
     }
     failed.or(report)
+}
+
+/// One tenant's part of [`scheduled`]: `None` when it is not due or its
+/// day is claimed.
+async fn scheduled_tenant(
+    store: &Store,
+    clock: &dyn mpanel_domain::Clock,
+    tenant: &TenantRecord,
+    now: OffsetDateTime,
+) -> Result<Option<RunReport>, ServiceError> {
+    let Some(day) = due_day(store, tenant, now).await? else {
+        return Ok(None);
+    };
+    let mut tx = store.begin().await?;
+    if !tx
+        .claim_billing_run(tenant.id, &day, now, ATTEMPTS_A_DAY)
+        .await?
+    {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.commit().await?;
+    let scope = RunScope::new(Some(tenant.id), now);
+    let failure = match run_tenant(store, clock, tenant, &scope, &|_| {}).await {
+        Ok(done) => return Ok(Some(done)),
+        Err(e) => e,
+    };
+    // Given back, so the job's retry runs this tenant again.
+    let given_back = async {
+        let mut tx = store.begin().await?;
+        tx.release_billing_run(tenant.id, &day).await?;
+        tx.commit().await
+    };
+    if let Err(e) = given_back.await {
+        tracing::error!(tenant = %tenant.slug, error = %e,
+            "the failed billing run's day could not be given back: it runs again tomorrow");
+    }
+    Err(failure)
 }
 
 /// The tenant's local date when its scheduled run is due at `now` (at or

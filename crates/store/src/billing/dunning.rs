@@ -99,21 +99,27 @@ impl Tx {
     }
 
     /// Claims the tenant's scheduled run for a local date; `false` if that
-    /// day's run has been claimed already.
+    /// day's run has been claimed already (and not given back, or given
+    /// back after `max_attempts` runs).
     pub async fn claim_billing_run(
         &mut self,
         tenant: TenantId,
         run_date: &str,
         at: OffsetDateTime,
+        max_attempts: i32,
     ) -> StoreResult<bool> {
         let n = on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO billing_runs (tenant_id, run_date, started_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (tenant_id, run_date) DO NOTHING",
+                 ON CONFLICT (tenant_id, run_date) DO UPDATE
+                 SET attempts = billing_runs.attempts + 1, started_at = excluded.started_at,
+                     given_back = FALSE
+                 WHERE billing_runs.given_back AND billing_runs.attempts < $4",
             )
             .bind(tenant.as_uuid())
             .bind(run_date)
             .bind(at)
+            .bind(max_attempts)
             .execute(conn)
             .await?
             .rows_affected()
@@ -129,12 +135,14 @@ impl Tx {
         run_date: &str,
     ) -> StoreResult<()> {
         on_tx!(self, |conn| {
-            sqlx::query("DELETE FROM billing_runs WHERE tenant_id = $1 AND run_date = $2")
-                .bind(tenant.as_uuid())
-                .bind(run_date)
-                .execute(conn)
-                .await?
-                .rows_affected()
+            sqlx::query(
+                "UPDATE billing_runs SET given_back = TRUE WHERE tenant_id = $1 AND run_date = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(run_date)
+            .execute(conn)
+            .await?
+            .rows_affected()
         });
         Ok(())
     }

@@ -354,6 +354,10 @@ async fn a_failing_and_a_fine_tenant(app: &TestApp) -> (Shop, Shop, &'static str
     app.clock.set(datetime!(2027-01-10 08:00 UTC));
     let failing = shop(app, "failing", "UTC").await;
     let other = shop(app, "other", "UTC").await;
+    assert!(
+        failing.tenant.to_string() < other.tenant.to_string(),
+        "the failing tenant runs first"
+    );
     for (s, plan) in [(&failing, "refused-plan"), (&other, "fine-plan")] {
         let admin = s.admin(app).await;
         put_settings(app, &admin, json!({"automation": {"run_at": "09:00"}})).await;
@@ -447,4 +451,24 @@ async fn a_run_of_all_tenants_bills_the_others_when_one_fails() {
     );
     assert_eq!(invoices(&app, &other).await.len(), before.1 + 1);
     assert_eq!(invoices(&app, &failing).await.len(), before.0);
+}
+
+/// A tenant whose run keeps failing is tried a few times a day (each
+/// failure gives the day back), then left for the next day: its job does
+/// not rerun it every few minutes all day.
+#[tokio::test]
+async fn a_scheduled_run_that_keeps_failing_is_tried_three_times_a_day() {
+    use mpanel_services::billing::run::scheduled;
+    let app = TestApp::start().await;
+    let (failing, _, _) = a_failing_and_a_fine_tenant(&app).await;
+    let before = invoices(&app, &failing).await.len();
+    for minute in [30, 35, 40] {
+        app.clock
+            .set(datetime!(2027-02-10 09:00 UTC) + Duration::minutes(minute));
+        assert!(scheduled(&app.store, app.clock.as_ref()).await.is_err());
+    }
+    app.clock.set(datetime!(2027-02-10 09:45 UTC));
+    let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+    assert_eq!(report.tenants, 0, "left for tomorrow");
+    assert_eq!(invoices(&app, &failing).await.len(), before);
 }
