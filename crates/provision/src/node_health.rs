@@ -34,11 +34,21 @@ impl Provisioner {
                 s.role,
                 ServerRole::Web | ServerRole::Mail | ServerRole::Backup
             )
-            .then(|| self.secrets().ok().and_then(|sb| nodes::ssh(sb, s).ok()))
+            .then(|| self.secrets().ok().map(|sb| nodes::ssh(sb, s)))
             .flatten();
             match over_ssh {
                 Some(keys) => {
-                    let (latency, error, health) = probe(&keys.target).await;
+                    // Credentials that do not open make every job on the
+                    // server fail: the check says so rather than pass on
+                    // a TCP connect.
+                    let (latency, error, health) = match keys {
+                        Ok(keys) => probe(&keys.target).await,
+                        Err(e) => (
+                            None,
+                            Some(format!("its credentials cannot be used: {e}")),
+                            None,
+                        ),
+                    };
                     self.store
                         .record_server_check(
                             s.id,

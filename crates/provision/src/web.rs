@@ -149,9 +149,10 @@ mod code {
     pub const HELPER_BASE: i32 = 100;
 }
 
-/// A whole `ensure_site` session: the helper (its locks wait up to 27 s)
-/// and then the vhost under the node's lock (up to 20 s).
-const ENSURE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A whole `ensure_site` session: the helper (its locks wait up to 27 s,
+/// PHP-FPM's reload and socket up to 10 s each) and then the vhost under
+/// the node's lock (up to 20 s).
+const ENSURE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// What the vhost file holds before a change.
 struct Current {
@@ -192,12 +193,15 @@ impl WebNode {
              printf '%s\\n%s' \"${{#expect}}\" \"$expect\"\n\
              IFS= read -r answer || answer=ABORT\n\
              [ \"$answer\" = COMMIT ] || exit 0\n\
-             IFS= read -r php && IFS= read -r state || exit 1\n\
+             IFS= read -r php && IFS= read -r state && IFS= read -r size || exit 1\n\
              new=$(mktemp \"$conf.new.XXXXXX\") || exit 1\n\
              trap 'rm -f \"$new\"' EXIT\n\
+             trap 'rm -f \"$new\"; exit 1' HUP PIPE TERM\n\
              cat >\"$new\" || exit 1\n\
+             [ \"$(wc -c <\"$new\")\" -eq \"$size\" ] || {{ echo \"the vhost arrived cut short\" >&2; exit 1; }}\n\
              account=$({helper} ensure {user} \"$domain\" \"$php\" \"$state\" </dev/null)\n\
              rc=$?\n\
+             [ \"$rc\" -lt 100 ] || rc=99\n\
              [ \"$rc\" = 0 ] || exit $(({helper_base} + rc))\n\
              case \"$account\" in *CHANGED*) echo ACCOUNT_CHANGED ;; esac\n\
              {install}",
@@ -217,7 +221,7 @@ impl WebNode {
             let vhost = render_site(spec, self.layout(), suspended, https)?;
             let php = if spec.php { "php" } else { "nophp" };
             let state = if suspended { "suspended" } else { "active" };
-            Ok(format!("{php}\n{state}\n{vhost}").into_bytes())
+            Ok(format!("{php}\n{state}\n{}\n{vhost}", vhost.len()).into_bytes())
         };
         let (rendered, out) =
             ssh::exchange_with_timeout(&self.ssh, &script, ENSURE_TIMEOUT, |first| {
@@ -281,7 +285,7 @@ impl WebNode {
                fi\n  \
                rm -f \"$conf.old\"\n\
              fi\n\
-             rm -f \"$conf.new\"\n\
+             rm -f \"$conf.new\" \"$conf\".new.*\n\
              rm -rf \"$tls/$domain\"\n",
             vars = self.vars(domain),
             lock = lock_lines(),
@@ -486,6 +490,7 @@ impl WebNode {
             "set -u\numask 022\n{vars}expect={expect}\n\
              new=$(mktemp \"$conf.new.XXXXXX\") || exit 1\n\
              trap 'rm -f \"$new\"' EXIT\n\
+             trap 'rm -f \"$new\"; exit 1' HUP PIPE TERM\n\
              printf '%s' {vhost} >\"$new\" || exit 1\n\
              {install}",
             vars = self.vars(domain),

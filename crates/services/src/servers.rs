@@ -387,7 +387,7 @@ pub async fn create(
         tenant,
         "server.create",
         &record,
-        &input.credentials,
+        input.credentials.summary(),
         now,
     )
     .await?;
@@ -400,7 +400,7 @@ async fn audit(
     tenant: TenantId,
     action: &'static str,
     s: &ServerRecord,
-    c: &Credentials,
+    credentials: Value,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     let mut tx = store.begin().await?;
@@ -412,7 +412,7 @@ async fn audit(
         before: None,
         after: Some(
             json!({"name": s.name, "role": s.role, "address": s.address, "port": s.port,
-            "capacity": s.capacity, "status": s.status, "credentials": c.summary()}),
+            "capacity": s.capacity, "status": s.status, "credentials": credentials}),
         ),
         at: now,
     }))
@@ -436,18 +436,27 @@ pub async fn update(
         .await?
         .ok_or_else(ServiceError::missing("server"))?;
     // New credentials replace the stored ones even when those cannot be
-    // opened any more; without new ones they must open.
+    // opened any more. Without new ones, the address and settings (checked
+    // against them) change only when they open; the name, capacity and
+    // status (taking the server out of service) change either way.
+    let touches_role = patch.address.is_some() || patch.settings.is_some();
     let credentials = match patch.credentials {
         Some(c) => {
             c.check()?;
             s.credentials = seal(sb, id, &c)?;
-            c
+            Some(c)
         }
-        None => open_credentials(sb, &s).map_err(|_| ServiceError::Refused {
-            field: "credentials",
-            reason: "credentials_unreadable",
-            message: "the stored credentials cannot be opened (sealed with another secrets_key?): send them again".into(),
-        })?,
+        None => match open_credentials(sb, &s) {
+            Ok(c) => Some(c),
+            Err(_) if !touches_role => None,
+            Err(_) => {
+                return Err(ServiceError::Refused {
+                    field: "credentials",
+                    reason: "credentials_unreadable",
+                    message: "the stored credentials cannot be opened (sealed with another secrets_key?): send them again".into(),
+                });
+            }
+        },
     };
     if let Some(v) = patch.name {
         s.name = v.trim().to_owned();
@@ -468,7 +477,9 @@ pub async fn update(
         s.status = v;
     }
     check_fields(&s.name, &s.address, s.capacity, &s.settings)?;
-    check_role(s.role, &s.address, &credentials, &s.settings)?;
+    if let Some(c) = &credentials {
+        check_role(s.role, &s.address, c, &s.settings)?;
+    }
     let now = cx.now();
     s.updated_at = now;
     store
@@ -477,8 +488,18 @@ pub async fn update(
         .map_err(conflict)?
         .then_some(())
         .ok_or_else(ServiceError::missing("server"))?;
-    audit(store, actor, tenant, "server.update", &s, &credentials, now).await?;
-    Ok(view(s, credentials.summary()))
+    let summary = credentials.map_or_else(|| json!({"type": "UNREADABLE"}), |c| c.summary());
+    audit(
+        store,
+        actor,
+        tenant,
+        "server.update",
+        &s,
+        summary.clone(),
+        now,
+    )
+    .await?;
+    Ok(view(s, summary))
 }
 
 pub async fn get(

@@ -150,9 +150,9 @@ async fn servers_keep_their_credentials_sealed_and_report_their_health() {
 
 /// Stored credentials that no longer open (sealed with another
 /// `secrets_key`, or changed outside mPanel) do not take the inventory
-/// down: the server is listed as `UNREADABLE`, a change without new
-/// credentials is refused with a reason of its own, and new credentials
-/// mend it.
+/// down: the server is listed as `UNREADABLE`, can be taken out of
+/// service, a change checked against its credentials is refused with a
+/// reason of its own, and new credentials mend it.
 #[tokio::test]
 async fn a_server_whose_credentials_cannot_be_opened_is_listed_and_mended() {
     let app = TestApp::start().await;
@@ -217,7 +217,39 @@ async fn a_server_whose_credentials_cannot_be_opened_is_listed_and_mended() {
             Some(body),
         )
     };
-    let res = patch(json!({"capacity": 10})).await;
+    // Its health check says so (rather than pass on a TCP connect).
+    let provisioner = mpanel_provision::saga::Provisioner {
+        acme: Default::default(),
+        store: app.store.clone(),
+        clock: app.clock.clone() as std::sync::Arc<dyn mpanel_domain::Clock>,
+        secrets: app.store.secrets().cloned(),
+        control: mpanel_provision::domain_control::ControlSettings {
+            resolver: "127.0.0.1:53".parse().unwrap(),
+            authority_port: 53,
+            recheck: time::Duration::seconds(1),
+        },
+    };
+    provisioner.check_nodes().await.unwrap();
+    let one: Value = app
+        .get_as(&ops.access_token, &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        one["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("credentials cannot be used")),
+        "{one}"
+    );
+    // It can be taken out of service without them...
+    let res = patch(json!({"status": "MAINTENANCE"})).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let one: Value = res.json().await.unwrap();
+    assert_eq!(one["credentials"], json!({"type": "UNREADABLE"}));
+    assert_eq!(one["status"], "MAINTENANCE");
+    // ...but what is checked against them needs them.
+    let res = patch(json!({"settings": {"public_ipv4": "192.0.2.11"}})).await;
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["reason"], "credentials_unreadable", "{problem}");

@@ -269,10 +269,10 @@ async fn web_a_suspended_account_answers_503_runs_no_php_and_refuses_sftp() {
 fn web_helper_refuses_settings_others_can_write() {
     let installed = env("WEB_HELPER");
     let installed = Path::new(installed.trim_start_matches("sudo -n "));
-    let dir = tempfile_dir();
-    let helper = dir.join("mpanel-web-helper");
+    let dir = tempfile::tempdir().unwrap();
+    let helper = dir.path().join("mpanel-web-helper");
     std::fs::copy(installed, &helper).unwrap();
-    let conf = dir.join("mpanel-web-helper.conf");
+    let conf = dir.path().join("mpanel-web-helper.conf");
     std::fs::copy(installed.with_extension("conf"), &conf).unwrap();
     let run = || {
         Command::new(&helper)
@@ -295,22 +295,20 @@ fn web_helper_refuses_settings_others_can_write() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A root-only folder of its own under the system's temporary folder.
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mpanel-helper-copy-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    dir
+/// A Unix user the test made itself, removed (with the helper's lock
+/// file for it) when dropped.
+struct ForeignUser(String);
+
+impl Drop for ForeignUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.0).status();
+        let lock = Path::new(&env("WEB_PHP_POOL_DIR"))
+            .join(".mpanel-locks")
+            .join(&self.0);
+        let _ = std::fs::remove_file(lock);
+    }
 }
 
 /// A user of the account's name that mPanel did not make (another home)
@@ -331,6 +329,7 @@ async fn web_a_user_mpanel_did_not_make_is_not_taken_over() {
         .status()
         .unwrap();
     assert!(made.success());
+    let _user = ForeignUser(site.user.clone());
     let err = web.ensure_site(&site).await.unwrap_err();
     assert!(
         matches!(&err, DriverError::Permanent(m) if m.contains("is not an mPanel account")),
@@ -342,6 +341,4 @@ async fn web_a_user_mpanel_did_not_make_is_not_taken_over() {
         "no vhost"
     );
     assert!(!home(&site.user).exists());
-    let removed = Command::new("userdel").arg(&site.user).status().unwrap();
-    assert!(removed.success());
 }
