@@ -68,6 +68,12 @@ pub async fn run_cmd(config: Config, args: BillingRunArgs) -> anyhow::Result<()>
             eprintln!();
         }
         println!("{}", serde_json::to_string_pretty(&report)?);
+        if !report.failed.is_empty() {
+            anyhow::bail!(
+                "the billing run of {} tenant(s) failed (listed under \"failed\"); the others were billed",
+                report.failed.len()
+            );
+        }
         anyhow::Ok(())
     }
     .await;

@@ -147,10 +147,19 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
             let report = mpanel_services::billing::run::scheduled(&store, clock.as_ref())
                 .await
                 .map_err(JobError::retry)?;
-            if report.tenants > 0 {
+            if report.tenants > 0 || !report.failed.is_empty() {
                 tracing::info!(?report, "billing run");
             }
-            Ok(())
+            match report.failed.first() {
+                None => Ok(()),
+                // Retried: the failed tenants' days were given back.
+                Some(f) => Err(JobError::retry(format!(
+                    "the billing run of {} tenant(s) failed, {}: {}",
+                    report.failed.len(),
+                    f.tenant,
+                    f.error
+                ))),
+            }
         }
     });
     let (resize_store, resize_clock) = (store.clone(), clock.clone());

@@ -58,6 +58,16 @@ pub struct RunReport {
     pub reminders: usize,
     pub suspended: usize,
     pub terminated: usize,
+    /// Tenants whose run failed (rolled back; the others went on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedTenant>,
+}
+
+/// A tenant whose run failed, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FailedTenant {
+    pub tenant: String,
+    pub error: String,
 }
 
 impl RunReport {
@@ -74,6 +84,16 @@ impl RunReport {
         self.reminders += other.reminders;
         self.suspended += other.suspended;
         self.terminated += other.terminated;
+        self.failed.extend(other.failed);
+    }
+
+    /// Notes a tenant's failed run (logged; the others go on).
+    fn fail(&mut self, tenant: &TenantRecord, e: &ServiceError) {
+        tracing::error!(tenant = %tenant.slug, error = %e, "the billing run of a tenant failed");
+        self.failed.push(FailedTenant {
+            tenant: tenant.slug.clone(),
+            error: e.to_string(),
+        });
     }
 }
 
@@ -156,8 +176,7 @@ impl RunScope {
 
 /// Runs billing for `scope`; `progress` is told how many subscriptions each
 /// chunk handled. A tenant whose run fails (its chunk in progress rolls
-/// back) stops no other tenant's; the run then answers with the first
-/// failure.
+/// back) stops no other tenant's: it is listed under `failed`.
 pub async fn run(
     store: &Store,
     clock: &dyn mpanel_domain::Clock,
@@ -177,36 +196,13 @@ pub async fn run(
         dry_run: scope.dry_run,
         ..RunReport::default()
     };
-    let mut failed = Failures::default();
     for tenant in &tenants {
         match run_tenant(store, clock, tenant, scope, progress).await {
             Ok(done) => report.add(done),
-            Err(e) => failed.note(tenant, e),
+            Err(e) => report.fail(tenant, &e),
         }
     }
-    failed.or(report)
-}
-
-/// The tenants' runs that failed: each is logged and the others go on;
-/// the run then answers with the first.
-#[derive(Default)]
-struct Failures(Option<ServiceError>);
-
-impl Failures {
-    fn note(&mut self, tenant: &TenantRecord, e: ServiceError) {
-        tracing::error!(tenant = %tenant.slug, error = %e, "the billing run of a tenant failed");
-        self.0.get_or_insert(e);
-    }
-
-    fn or(self, report: RunReport) -> Result<RunReport, ServiceError> {
-        match self.0 {
-            None => Ok(report),
-            Some(e) => {
-                tracing::info!(?report, "billing run of the other tenants");
-                Err(e)
-            }
-        }
-    }
+    Ok(report)
 }
 
 /// How many subscriptions are due (for a progress bar).
@@ -639,24 +635,23 @@ const ATTEMPTS_A_DAY: i32 = 3;
 /// both run it; a run that stopped half-way is finished by the next one
 /// (or `mpanel billing run`), as nothing is invoiced twice. One tenant's
 /// failure (its settings, its run) stops no other's: a failed run gives
-/// its day back (up to [`ATTEMPTS_A_DAY`] runs a day) and the run goes on,
-/// then answers with the first failure, so the job's retry runs that
-/// tenant again.
+/// its day back (up to [`ATTEMPTS_A_DAY`] runs a day), is listed under
+/// `failed`, and the run goes on; the job fails when any did, so its
+/// retry runs those tenants again.
 pub async fn scheduled(
     store: &Store,
     clock: &dyn mpanel_domain::Clock,
 ) -> Result<RunReport, ServiceError> {
     let now = clock.now();
     let mut report = RunReport::default();
-    let mut failed = Failures::default();
     for tenant in store.list_tenants().await? {
         match scheduled_tenant(store, clock, &tenant, now).await {
             Ok(Some(done)) => report.add(done),
             Ok(None) => {}
-            Err(e) => failed.note(&tenant, e),
+            Err(e) => report.fail(&tenant, &e),
         }
     }
-    failed.or(report)
+    Ok(report)
 }
 
 /// One tenant's part of [`scheduled`]: `None` when it is not due or its

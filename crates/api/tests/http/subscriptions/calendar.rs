@@ -410,7 +410,9 @@ async fn a_tenants_failed_scheduled_run_stops_no_other_and_its_retry_bills_it() 
     );
 
     app.clock.set(datetime!(2027-02-10 09:30 UTC));
-    assert!(scheduled(&app.store, app.clock.as_ref()).await.is_err());
+    let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+    assert_eq!(failed_tenants(&report), ["failing"]);
+    assert_eq!(report.invoices, 1, "the other tenant's");
     assert_eq!(
         invoices(&app, &other).await.len(),
         before.1 + 1,
@@ -444,11 +446,10 @@ async fn a_run_of_all_tenants_bills_the_others_when_one_fails() {
     );
     app.clock.set(datetime!(2027-02-10 09:30 UTC));
     let scope = RunScope::new(None, app.clock.now());
-    assert!(
-        run(&app.store, app.clock.as_ref(), &scope, &|_| {})
-            .await
-            .is_err()
-    );
+    let report = run(&app.store, app.clock.as_ref(), &scope, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(failed_tenants(&report), ["failing"]);
     assert_eq!(invoices(&app, &other).await.len(), before.1 + 1);
     assert_eq!(invoices(&app, &failing).await.len(), before.0);
 }
@@ -465,10 +466,17 @@ async fn a_scheduled_run_that_keeps_failing_is_tried_three_times_a_day() {
     for minute in [30, 35, 40] {
         app.clock
             .set(datetime!(2027-02-10 09:00 UTC) + Duration::minutes(minute));
-        assert!(scheduled(&app.store, app.clock.as_ref()).await.is_err());
+        let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
+        assert_eq!(failed_tenants(&report), ["failing"]);
     }
     app.clock.set(datetime!(2027-02-10 09:45 UTC));
     let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
     assert_eq!(report.tenants, 0, "left for tomorrow");
+    assert!(report.failed.is_empty());
     assert_eq!(invoices(&app, &failing).await.len(), before);
+}
+
+/// The slugs of the tenants a run lists as failed.
+fn failed_tenants(report: &RunReport) -> Vec<&str> {
+    report.failed.iter().map(|f| f.tenant.as_str()).collect()
 }
