@@ -187,7 +187,38 @@ impl WebNode {
         let domain = spec.domain.as_str();
         render_vhost(spec, self.layout(), false)?;
         self.check_helper()?;
-        let script = format!(
+        let script = self.ensure_script(spec);
+        let answer = |first: &[u8]| match self.ensure_answer(spec, first) {
+            Ok(payload) => (ssh::Reply::Commit(payload), Ok(())),
+            Err(e) => (ssh::Reply::Abort, Err(e)),
+        };
+        let (rendered, out) =
+            ssh::exchange_with_timeout(&self.ssh, &script, ENSURE_TIMEOUT, answer).await?;
+        let what = format!("making the site {domain}");
+        rendered.ok_or_else(|| {
+            DriverError::Transient(format!("{what}: the web node did not send the vhost"))
+        })??;
+        if out.status > code::HELPER_BASE {
+            return Err(helper_error(out.status - code::HELPER_BASE, &what, &out));
+        }
+        check(&out, &what)?;
+        let written = out
+            .stdout
+            .lines()
+            .any(|l| l == "CHANGED" || l == "ACCOUNT_CHANGED");
+        Ok(if written {
+            Ensured::Created
+        } else {
+            Ensured::AlreadyThere
+        })
+    }
+
+    /// The node's side of [`Self::ensure_site`]: send the vhost's first
+    /// line, read the answer (PHP or not, the state, the vhost's length and
+    /// the vhost), run the helper, install the vhost.
+    fn ensure_script(&self, spec: &SiteSpec) -> String {
+        let domain = spec.domain.as_str();
+        format!(
             "set -u\numask 022\nLC_ALL=C\nexport LC_ALL\n{vars}\
              if [ -f \"$conf\" ]; then expect=$(head -n 1 \"$conf\"); else expect=ABSENT; fi\n\
              printf '%s\\n%s' \"${{#expect}}\" \"$expect\"\n\
@@ -210,44 +241,24 @@ impl WebNode {
             user = sh_quote(&spec.user),
             helper_base = code::HELPER_BASE,
             install = install_lines(),
-        );
-        let render = |first: &[u8]| -> Result<Vec<u8>, DriverError> {
-            let first_line = String::from_utf8_lossy(first).into_owned();
-            let header = render::parse_header(&first_line);
-            let current = Current { first_line, header };
-            self.check_owner(&current, domain, &spec.user)?;
-            let suspended = current.header.as_ref().is_some_and(|h| h.suspended);
-            let https = current.header.as_ref().and_then(|h| h.https);
-            let vhost = render_site(spec, self.layout(), suspended, https)?;
-            let php = if spec.php { "php" } else { "nophp" };
-            let state = if suspended { "suspended" } else { "active" };
-            Ok(format!("{php}\n{state}\n{}\n{vhost}", vhost.len()).into_bytes())
-        };
-        let (rendered, out) =
-            ssh::exchange_with_timeout(&self.ssh, &script, ENSURE_TIMEOUT, |first| {
-                match render(first) {
-                    Ok(payload) => (ssh::Reply::Commit(payload), Ok(())),
-                    Err(e) => (ssh::Reply::Abort, Err(e)),
-                }
-            })
-            .await?;
-        let what = format!("making the site {domain}");
-        rendered.ok_or_else(|| {
-            DriverError::Transient(format!("{what}: the web node did not send the vhost"))
-        })??;
-        if out.status > code::HELPER_BASE {
-            return Err(helper_error(out.status - code::HELPER_BASE, &what, &out));
-        }
-        check(&out, &what)?;
-        let written = out
-            .stdout
-            .lines()
-            .any(|l| l == "CHANGED" || l == "ACCOUNT_CHANGED");
-        Ok(if written {
-            Ensured::Created
-        } else {
-            Ensured::AlreadyThere
-        })
+        )
+    }
+
+    /// mPanel's side of [`Self::ensure_site`]: from the vhost's first line,
+    /// the answer the node's script reads (the owner checked, a suspended
+    /// site kept suspended).
+    fn ensure_answer(&self, spec: &SiteSpec, first: &[u8]) -> Result<Vec<u8>, DriverError> {
+        let domain = spec.domain.as_str();
+        let first_line = String::from_utf8_lossy(first).into_owned();
+        let header = render::parse_header(&first_line);
+        let current = Current { first_line, header };
+        self.check_owner(&current, domain, &spec.user)?;
+        let suspended = current.header.as_ref().is_some_and(|h| h.suspended);
+        let https = current.header.as_ref().and_then(|h| h.https);
+        let vhost = render_site(spec, self.layout(), suspended, https)?;
+        let php = if spec.php { "php" } else { "nophp" };
+        let state = if suspended { "suspended" } else { "active" };
+        Ok(format!("{php}\n{state}\n{}\n{vhost}", vhost.len()).into_bytes())
     }
 
     /// Makes the site answer 503 with a "suspended" page; its files stay.

@@ -144,7 +144,7 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
     registry.handle(move |_ctx, _: BillingRun| {
         let (store, clock) = (run_store.clone(), run_clock.clone());
         async move {
-            let report = mpanel_services::billing::run::scheduled(&store, clock.as_ref())
+            let report = mpanel_services::billing::scheduled::scheduled(&store, clock.as_ref())
                 .await
                 .map_err(JobError::retry)?;
             if report.tenants > 0 || !report.failed.is_empty() {

@@ -14,6 +14,7 @@ pub mod pdf;
 pub mod plan_change;
 pub mod run;
 mod run_invoices;
+pub mod scheduled;
 pub mod service_actions;
 pub mod settings;
 pub mod staff_orders;

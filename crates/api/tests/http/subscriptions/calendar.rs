@@ -310,7 +310,7 @@ async fn catch_up_after_a_40_day_outage_bills_each_missed_period_once_within_the
 
 #[tokio::test]
 async fn the_scheduled_run_bills_each_tenant_once_a_day_at_its_local_time() {
-    use mpanel_services::billing::run::scheduled;
+    use mpanel_services::billing::scheduled::scheduled;
     let app = TestApp::start().await;
     // 01:30 in Auckland (UTC+13 in January) is 12:30 UTC the day before.
     app.clock.set(datetime!(2027-01-10 12:00 UTC));
@@ -401,7 +401,7 @@ async fn a_failing_and_a_fine_tenant(app: &TestApp) -> (Shop, Shop, &'static str
 /// again.
 #[tokio::test]
 async fn a_tenants_failed_scheduled_run_stops_no_other_and_its_retry_bills_it() {
-    use mpanel_services::billing::run::scheduled;
+    use mpanel_services::billing::scheduled::scheduled;
     let app = TestApp::start().await;
     let (failing, other, drop) = a_failing_and_a_fine_tenant(&app).await;
     let before = (
@@ -459,7 +459,7 @@ async fn a_run_of_all_tenants_bills_the_others_when_one_fails() {
 /// not rerun it every few minutes all day.
 #[tokio::test]
 async fn a_scheduled_run_that_keeps_failing_is_tried_three_times_a_day() {
-    use mpanel_services::billing::run::scheduled;
+    use mpanel_services::billing::scheduled::scheduled;
     let app = TestApp::start().await;
     let (failing, _, _) = a_failing_and_a_fine_tenant(&app).await;
     let before = invoices(&app, &failing).await.len();
