@@ -16,7 +16,8 @@
 //! and then, under one lock per node (`<sites_dir>/.mpanel.lock`), moved
 //! over, tested with `nginx -t` (on failure the previous file comes back,
 //! so a broken vhost never stays) and reloaded. The lock keeps a broken
-//! vhost of one job from failing another job's `nginx -t`.
+//! vhost of one job from failing another job's `nginx -t`. A change is
+//! reported done only once nginx serves it (see `nginx_reload.rs`).
 //!
 //! A site's state (active or suspended, PHP, its account user, HTTPS) is
 //! read back from the header line of its vhost, so `suspend`/`unsuspend`
@@ -28,8 +29,11 @@
 //! the node), ACME HTTP-01 answers in `<sites_dir>/acme-challenge/`.
 
 mod disk;
+mod nginx_reload;
 mod render;
 mod tls;
+
+use self::nginx_reload::nginx_reload_lines;
 
 use std::time::{Duration, Instant};
 
@@ -132,7 +136,8 @@ pub fn validate_public_key(key: &str) -> Result<(), DriverError> {
 mod code {
     /// `nginx -t` refused the configuration (the change was undone).
     pub const REJECTED: i32 = 3;
-    /// `nginx -s reload` failed (the change was undone).
+    /// `nginx -s reload` failed (the change was undone), or nginx did not
+    /// take the new configuration in time (the next install reloads again).
     pub const RELOAD_FAILED: i32 = 4;
     /// The node's lock stayed taken.
     pub const LOCKED: i32 = 5;
@@ -291,15 +296,16 @@ impl WebNode {
                if ! err=$(\"$nginx\" -q -t -c \"$nconf\" 2>&1); then\n    \
                  mv -f \"$conf.old\" \"$conf\"; printf '%s\\n' \"$err\" >&2; exit {rejected}\n  \
                fi\n  \
-               if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then\n    \
-                 mv -f \"$conf.old\" \"$conf\"; printf '%s\\n' \"$err\" >&2; exit {reload}\n  \
+               if ! err=$(nginx_reload 2>&1); then\n    \
+                 mv -f \"$conf.old\" \"$conf\"; \"$nginx\" -s reload -c \"$nconf\" >/dev/null 2>&1\n    \
+                 printf '%s\\n' \"$err\" >&2; exit {reload}\n  \
                fi\n  \
                rm -f \"$conf.old\"\n\
              fi\n\
-             rm -f \"$conf.new\" \"$conf\".new.*\n\
+             rm -f \"$conf.new\" \"$conf\".new.* \"$conf.unloaded\"\n\
              rm -rf \"$tls/$domain\"\n",
             vars = self.vars(domain),
-            lock = lock_lines(),
+            lock = lock_lines() + nginx_reload_lines(),
             rejected = code::REJECTED,
             reload = code::RELOAD_FAILED,
         );
@@ -542,27 +548,43 @@ fn lock_lines() -> String {
 /// Installs the vhost in the file `$new` as `$conf`, under the node's
 /// lock, provided the file still starts with `$expect` (what was read
 /// before); tests the configuration and reloads, or puts the old file
-/// back. Prints `CHANGED` or `SAME`.
+/// back. Prints `CHANGED` or `SAME` once nginx serves the file. The wait
+/// for nginx to take it is made after the lock is let go (other sites'
+/// changes go on meanwhile); `$conf.unloaded` marks a file nginx may not
+/// have taken yet (a wait cut short), so the next install of the same
+/// file reloads again instead of answering `SAME`.
 fn install_lines() -> String {
     format!(
-        "{lock}\
+        "{lock}{reload}\
          if [ -f \"$conf\" ]; then cur=$(head -n 1 \"$conf\"); else cur=ABSENT; fi\n\
          if [ \"$cur\" != \"$expect\" ]; then echo \"the vhost of $domain changed meanwhile\" >&2; exit {changed}; fi\n\
-         if [ -f \"$conf\" ] && cmp -s \"$new\" \"$conf\"; then echo SAME; exit 0; fi\n\
-         chmod 0644 \"$new\" || exit 1\n\
-         old=0\n\
-         if [ -f \"$conf\" ]; then cp -p \"$conf\" \"$conf.old\" || exit 1; old=1; fi\n\
-         mv -f \"$new\" \"$conf\" || exit 1\n\
-         undo() {{ if [ \"$old\" = 1 ]; then mv -f \"$conf.old\" \"$conf\"; else rm -f \"$conf\"; fi; }}\n\
-         if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
-         case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n\
-         if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
-         rm -f \"$conf.old\"\n\
-         echo CHANGED\n",
+         result=CHANGED\n\
+         if [ -f \"$conf\" ] && cmp -s \"$new\" \"$conf\"; then\n  \
+           [ -e \"$conf.unloaded\" ] || {{ echo SAME; exit 0; }}\n  \
+           result=SAME; rm -f \"$new\"\n\
+         else\n  \
+           chmod 0644 \"$new\" || exit 1\n  \
+           old=0\n  \
+           if [ -f \"$conf\" ]; then cp -p \"$conf\" \"$conf.old\" || exit 1; old=1; fi\n  \
+           mv -f \"$new\" \"$conf\" || exit 1\n  \
+           undo() {{ if [ \"$old\" = 1 ]; then mv -f \"$conf.old\" \"$conf\"; else rm -f \"$conf\"; fi; }}\n  \
+           if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n  \
+           case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n\
+         fi\n\
+         nginx_workers\n\
+         if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then\n  \
+           [ \"$result\" = SAME ] || undo; printf '%s\\n' \"$err\" >&2; exit {reload_failed}\n\
+         fi\n\
+         : >\"$conf.unloaded\"; rm -f \"$conf.old\"\n\
+         exec 9>&-\n\
+         if ! err=$(nginx_wait 2>&1); then printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n\
+         rm -f \"$conf.unloaded\"\n\
+         echo \"$result\"\n",
         lock = lock_lines(),
+        reload = nginx_reload_lines(),
         changed = code::CHANGED,
         rejected = code::REJECTED,
-        reload = code::RELOAD_FAILED,
+        reload_failed = code::RELOAD_FAILED,
     )
 }
 
@@ -585,7 +607,7 @@ fn check(out: &Output, what: &str) -> Result<(), DriverError> {
             out.error_text()
         ))),
         code::RELOAD_FAILED => Err(DriverError::Transient(format!(
-            "{what}: nginx reload failed (change undone): {}",
+            "{what}: nginx did not reload: {}",
             out.error_text()
         ))),
         code::LOCKED | code::CHANGED => Err(DriverError::Transient(format!(

@@ -17,3 +17,5 @@ mod web;
 mod web_isolation;
 #[path = "drivers/web_locks.rs"]
 mod web_locks;
+#[path = "drivers/web_reload.rs"]
+mod web_reload;

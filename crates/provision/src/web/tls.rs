@@ -6,6 +6,7 @@
 
 use base64::Engine;
 
+use super::nginx_reload::nginx_reload_lines;
 use super::render::{self, Https};
 use super::{Current, SiteSpec, WebNode, check, code, lock_lines, unexpected};
 use crate::DriverError;
@@ -187,12 +188,12 @@ impl WebNode {
              {{ mv -f \"$d/key.pem.new\" \"$d/key.pem\" && mv -f \"$d/fullchain.pem.new\" \"$d/fullchain.pem\" \
                && printf '%s' \"$vhost\" >\"$conf.new\" && mv -f \"$conf.new\" \"$conf\"; }} || {{ undo; exit 1; }}\n\
              if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
-             if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
+             if ! err=$(nginx_reload 2>&1); then undo; \"$nginx\" -s reload -c \"$nconf\" >/dev/null 2>&1; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
              rm -f \"$conf.old\" \"$d/key.pem.old\" \"$d/fullchain.pem.old\" \"$d/key.pending.pem\"\n",
             vars = self.vars(domain),
             expect = sh_quote(&current.first_line),
             vhost = sh_quote(&vhost),
-            lock = lock_lines(),
+            lock = lock_lines() + nginx_reload_lines(),
             no_site = NO_SITE,
             changed = code::CHANGED,
             rejected = code::REJECTED,
