@@ -136,8 +136,9 @@ pub fn validate_public_key(key: &str) -> Result<(), DriverError> {
 mod code {
     /// `nginx -t` refused the configuration (the change was undone).
     pub const REJECTED: i32 = 3;
-    /// `nginx -s reload` failed (the change was undone), or nginx did not
-    /// take the new configuration in time (the next install reloads again).
+    /// nginx did not reload (signal refused, not taken in 10 s, or its
+    /// reload lock stayed taken); the reload stays pending for the next
+    /// script.
     pub const RELOAD_FAILED: i32 = 4;
     /// The node's lock stayed taken.
     pub const LOCKED: i32 = 5;
@@ -155,9 +156,14 @@ mod code {
 }
 
 /// A whole `ensure_site` session: the helper (its locks wait up to 27 s,
-/// PHP-FPM's reload and socket up to 10 s each) and then the vhost under
-/// the node's lock (up to 20 s).
-const ENSURE_TIMEOUT: Duration = Duration::from_secs(90);
+/// PHP-FPM's reload and socket up to 10 s each), then the vhost under the
+/// node's lock (up to 20 s) and nginx's reload (its lock up to 8 s, the
+/// wait up to 10 s).
+const ENSURE_TIMEOUT: Duration = Duration::from_secs(100);
+
+/// A script that changes a vhost and reloads nginx: the node's lock (up
+/// to 20 s), the reload's lock (8 s) and the wait for nginx (10 s).
+pub(super) const VHOST_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// What the vhost file holds before a change.
 struct Current {
@@ -292,24 +298,24 @@ impl WebNode {
         let script = format!(
             "set -u\numask 022\n{vars}{lock}\
              if [ -f \"$conf\" ]; then\n  \
+               : >\"$pending\" || exit 1\n  \
                mv -f \"$conf\" \"$conf.old\" || exit 1\n  \
                if ! err=$(\"$nginx\" -q -t -c \"$nconf\" 2>&1); then\n    \
                  mv -f \"$conf.old\" \"$conf\"; printf '%s\\n' \"$err\" >&2; exit {rejected}\n  \
-               fi\n  \
-               if ! err=$(nginx_reload 2>&1); then\n    \
-                 mv -f \"$conf.old\" \"$conf\"; \"$nginx\" -s reload -c \"$nconf\" >/dev/null 2>&1\n    \
-                 printf '%s\\n' \"$err\" >&2; exit {reload}\n  \
-               fi\n  \
-               rm -f \"$conf.old\"\n\
+               fi\n\
              fi\n\
-             rm -f \"$conf.new\" \"$conf\".new.* \"$conf.unloaded\"\n\
+             if ! err=$(reload_pending 2>&1); then\n  \
+               if [ -f \"$conf.old\" ]; then mv -f \"$conf.old\" \"$conf\"; fi\n  \
+               printf '%s\\n' \"$err\" >&2; exit {reload}\n\
+             fi\n\
+             rm -f \"$conf.old\" \"$conf.new\" \"$conf\".new.*\n\
              rm -rf \"$tls/$domain\"\n",
             vars = self.vars(domain),
             lock = lock_lines() + nginx_reload_lines(),
             rejected = code::REJECTED,
             reload = code::RELOAD_FAILED,
         );
-        let out = ssh::run(&self.ssh, &script, None).await?;
+        let out = ssh::run_with_timeout(&self.ssh, &script, None, VHOST_TIMEOUT).await?;
         check(&out, &format!("terminating {domain}"))?;
         let out = self
             .helper(&["remove", user, domain], None, &format!("removing {user}"))
@@ -515,7 +521,7 @@ impl WebNode {
             vhost = sh_quote(vhost),
             install = install_lines(),
         );
-        let out = ssh::run(&self.ssh, &script, None).await?;
+        let out = ssh::run_with_timeout(&self.ssh, &script, None, VHOST_TIMEOUT).await?;
         check(&out, &format!("writing the vhost of {domain}"))?;
         Ok(out)
     }
@@ -547,38 +553,31 @@ fn lock_lines() -> String {
 
 /// Installs the vhost in the file `$new` as `$conf`, under the node's
 /// lock, provided the file still starts with `$expect` (what was read
-/// before); tests the configuration and reloads, or puts the old file
-/// back. Prints `CHANGED` or `SAME` once nginx serves the file. The wait
-/// for nginx to take it is made after the lock is let go (other sites'
-/// changes go on meanwhile); `$conf.unloaded` marks a file nginx may not
-/// have taken yet (a wait cut short), so the next install of the same
-/// file reloads again instead of answering `SAME`.
+/// before); tests the configuration or puts the old file back. Then, with
+/// the node's lock let go (other sites' changes go on meanwhile), makes
+/// the pending reload (see `nginx_reload.rs`). Prints `CHANGED` or `SAME`
+/// once nginx serves the file.
 fn install_lines() -> String {
     format!(
         "{lock}{reload}\
          if [ -f \"$conf\" ]; then cur=$(head -n 1 \"$conf\"); else cur=ABSENT; fi\n\
          if [ \"$cur\" != \"$expect\" ]; then echo \"the vhost of $domain changed meanwhile\" >&2; exit {changed}; fi\n\
-         result=CHANGED\n\
-         if [ -f \"$conf\" ] && cmp -s \"$new\" \"$conf\"; then\n  \
-           [ -e \"$conf.unloaded\" ] || {{ echo SAME; exit 0; }}\n  \
-           result=SAME; rm -f \"$new\"\n\
-         else\n  \
+         result=SAME\n\
+         if [ ! -f \"$conf\" ] || ! cmp -s \"$new\" \"$conf\"; then\n  \
+           result=CHANGED\n  \
            chmod 0644 \"$new\" || exit 1\n  \
            old=0\n  \
            if [ -f \"$conf\" ]; then cp -p \"$conf\" \"$conf.old\" || exit 1; old=1; fi\n  \
+           : >\"$pending\" || exit 1\n  \
            mv -f \"$new\" \"$conf\" || exit 1\n  \
            undo() {{ if [ \"$old\" = 1 ]; then mv -f \"$conf.old\" \"$conf\"; else rm -f \"$conf\"; fi; }}\n  \
            if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n  \
-           case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n\
+           case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n  \
+           : >\"$pending\" || exit 1\n  \
+           rm -f \"$conf.old\"\n\
          fi\n\
-         nginx_workers\n\
-         if ! err=$(\"$nginx\" -s reload -c \"$nconf\" 2>&1); then\n  \
-           [ \"$result\" = SAME ] || undo; printf '%s\\n' \"$err\" >&2; exit {reload_failed}\n\
-         fi\n\
-         : >\"$conf.unloaded\"; rm -f \"$conf.old\"\n\
          exec 9>&-\n\
-         if ! err=$(nginx_wait 2>&1); then printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n\
-         rm -f \"$conf.unloaded\"\n\
+         if ! err=$(reload_pending 2>&1); then printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n\
          echo \"$result\"\n",
         lock = lock_lines(),
         reload = nginx_reload_lines(),

@@ -178,6 +178,7 @@ impl WebNode {
                if [ -f \"$d/$f\" ]; then cp -p \"$d/$f\" \"$d/$f.old\" || exit 1; else rm -f \"$d/$f.old\"; fi\n\
              done\n\
              umask 022\ncp -p \"$conf\" \"$conf.old\" || exit 1\n\
+             : >\"$pending\" || exit 1\n\
              undo() {{\n  \
                mv -f \"$conf.old\" \"$conf\"\n  \
                for f in key.pem fullchain.pem; do\n    \
@@ -188,7 +189,8 @@ impl WebNode {
              {{ mv -f \"$d/key.pem.new\" \"$d/key.pem\" && mv -f \"$d/fullchain.pem.new\" \"$d/fullchain.pem\" \
                && printf '%s' \"$vhost\" >\"$conf.new\" && mv -f \"$conf.new\" \"$conf\"; }} || {{ undo; exit 1; }}\n\
              if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
-             if ! err=$(nginx_reload 2>&1); then undo; \"$nginx\" -s reload -c \"$nconf\" >/dev/null 2>&1; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
+             : >\"$pending\" || {{ undo; exit 1; }}\n\
+             if ! err=$(reload_pending 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n\
              rm -f \"$conf.old\" \"$d/key.pem.old\" \"$d/fullchain.pem.old\" \"$d/key.pending.pem\"\n",
             vars = self.vars(domain),
             expect = sh_quote(&current.first_line),
@@ -199,7 +201,13 @@ impl WebNode {
             rejected = code::REJECTED,
             reload = code::RELOAD_FAILED,
         );
-        let out = ssh::run(&self.ssh, &script, Some(input.as_bytes())).await?;
+        let out = ssh::run_with_timeout(
+            &self.ssh,
+            &script,
+            Some(input.as_bytes()),
+            super::VHOST_TIMEOUT,
+        )
+        .await?;
         match out.status {
             NO_SITE => Err(no_site(domain)),
             NO_KEY => Err(DriverError::Transient(format!(

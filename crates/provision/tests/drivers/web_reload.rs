@@ -32,3 +32,25 @@ async fn web_each_change_is_served_when_the_driver_returns() {
         );
     }
 }
+
+/// Sites made at once share nginx's reloads; each is served when its own
+/// call returns, not only when the last one does.
+#[tokio::test]
+async fn web_sites_made_at_once_are_each_served_when_their_call_returns() {
+    let web = node();
+    let sites: Vec<_> = (0..4)
+        .map(|i| php_spec(&fresh_domain(&format!("together{i}"))))
+        .collect();
+    let made = sites.iter().map(|site| async {
+        assert_eq!(web.ensure_site(site).await.unwrap(), Ensured::Created);
+        let (status, body) = get(&site.domain).await;
+        (site.domain.clone(), status, body)
+    });
+    for (domain, status, body) in futures_util::future::join_all(made).await {
+        assert_eq!(status, 200, "{domain}: {body}");
+        assert!(body.contains(&domain), "{domain}: {body}");
+    }
+    for site in &sites {
+        web.terminate(&site.domain, &site.user).await.unwrap();
+    }
+}
