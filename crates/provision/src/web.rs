@@ -15,9 +15,11 @@
 //! (`<domain>.conf.new.XXXXXX`, which nginx's `*.conf` does not include)
 //! and then, under one lock per node (`<sites_dir>/.mpanel.lock`), moved
 //! over, tested with `nginx -t` (on failure the previous file comes back,
-//! so a broken vhost never stays) and reloaded. The lock keeps a broken
-//! vhost of one job from failing another job's `nginx -t`. A change is
-//! reported done only once nginx serves it (see `nginx_reload.rs`).
+//! so a broken vhost never stays). The lock keeps a broken vhost of one
+//! job from failing another job's `nginx -t`, or from being read by a
+//! reload. nginx is then reloaded under a lock of its own, once for the
+//! changes made meanwhile, and a change is reported done only once nginx
+//! serves it (see `nginx_reload.rs`).
 //!
 //! A site's state (active or suspended, PHP, its account user, HTTPS) is
 //! read back from the header line of its vhost, so `suspend`/`unsuspend`
@@ -136,9 +138,9 @@ pub fn validate_public_key(key: &str) -> Result<(), DriverError> {
 mod code {
     /// `nginx -t` refused the configuration (the change was undone).
     pub const REJECTED: i32 = 3;
-    /// nginx did not reload (signal refused, not taken in 10 s, or its
-    /// reload lock stayed taken); the reload stays pending for the next
-    /// script.
+    /// nginx did not reload (a lock stayed taken, the signal was refused
+    /// or nginx did not take the configuration in 10 s); the change
+    /// stays, and the next script's reload loads it.
     pub const RELOAD_FAILED: i32 = 4;
     /// The node's lock stayed taken.
     pub const LOCKED: i32 = 5;
@@ -157,13 +159,13 @@ mod code {
 
 /// A whole `ensure_site` session: the helper (its locks wait up to 27 s,
 /// PHP-FPM's reload and socket up to 10 s each), then the vhost under the
-/// node's lock (up to 20 s) and nginx's reload (its lock up to 8 s, the
-/// wait up to 10 s).
-const ENSURE_TIMEOUT: Duration = Duration::from_secs(100);
+/// node's lock (up to 20 s) and [`VHOST_TIMEOUT`]'s reload.
+const ENSURE_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// A script that changes a vhost and reloads nginx: the node's lock (up
-/// to 20 s), the reload's lock (8 s) and the wait for nginx (10 s).
-pub(super) const VHOST_TIMEOUT: Duration = Duration::from_secs(45);
+/// to 20 s), then the reload's lock (15 s), the node's lock again (20 s)
+/// and the two waits for nginx (10 s each) at the very worst.
+pub(super) const VHOST_TIMEOUT: Duration = Duration::from_secs(80);
 
 /// What the vhost file holds before a change.
 struct Current {
@@ -304,12 +306,10 @@ impl WebNode {
                  mv -f \"$conf.old\" \"$conf\"; printf '%s\\n' \"$err\" >&2; exit {rejected}\n  \
                fi\n\
              fi\n\
-             if ! err=$(reload_pending 2>&1); then\n  \
-               if [ -f \"$conf.old\" ]; then mv -f \"$conf.old\" \"$conf\"; fi\n  \
-               printf '%s\\n' \"$err\" >&2; exit {reload}\n\
-             fi\n\
              rm -f \"$conf.old\" \"$conf.new\" \"$conf\".new.*\n\
-             rm -rf \"$tls/$domain\"\n",
+             rm -rf \"$tls/$domain\"\n\
+             exec 9>&-\n\
+             if ! err=$(reload_pending 2>&1); then printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n",
             vars = self.vars(domain),
             lock = lock_lines() + nginx_reload_lines(),
             rejected = code::REJECTED,
@@ -554,9 +554,9 @@ fn lock_lines() -> String {
 /// Installs the vhost in the file `$new` as `$conf`, under the node's
 /// lock, provided the file still starts with `$expect` (what was read
 /// before); tests the configuration or puts the old file back. Then, with
-/// the node's lock let go (other sites' changes go on meanwhile), makes
-/// the pending reload (see `nginx_reload.rs`). Prints `CHANGED` or `SAME`
-/// once nginx serves the file.
+/// the node's lock let go, makes the pending reload (see
+/// `nginx_reload.rs`). Prints `CHANGED` or `SAME` once nginx serves the
+/// file.
 fn install_lines() -> String {
     format!(
         "{lock}{reload}\
@@ -573,7 +573,6 @@ fn install_lines() -> String {
            undo() {{ if [ \"$old\" = 1 ]; then mv -f \"$conf.old\" \"$conf\"; else rm -f \"$conf\"; fi; }}\n  \
            if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n  \
            case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n  \
-           : >\"$pending\" || exit 1\n  \
            rm -f \"$conf.old\"\n\
          fi\n\
          exec 9>&-\n\
@@ -606,7 +605,7 @@ fn check(out: &Output, what: &str) -> Result<(), DriverError> {
             out.error_text()
         ))),
         code::RELOAD_FAILED => Err(DriverError::Transient(format!(
-            "{what}: nginx did not reload: {}",
+            "{what}: nginx did not reload (the change stays; the next reload loads it): {}",
             out.error_text()
         ))),
         code::LOCKED | code::CHANGED => Err(DriverError::Transient(format!(

@@ -8,37 +8,45 @@
 //! asking for a new site's challenge at once got the old default server's
 //! 404.
 //!
-//! So a script marks a reload pending (`<sites_dir>/.mpanel-reload-pending`)
-//! before and after it changes a file, and then, under the reload's own
-//! lock (`.mpanel-reload.lock`, taken after the node's lock or with it,
-//! never before it), takes the mark aside, notes the master's workers,
-//! signals and waits until none of them serves (gone, or "shutting
-//! down"), up to 10 s. With the reloads one at a time, the workers noted
-//! are the newest, so their going means a reload that began after the
-//! signal, and read every file marked before it. Changes made while one
-//! reload runs share the next. The mark taken aside goes only once nginx
-//! serves, so a failed or cut-off wait is made again by the next script.
-//! With no master it can find (no pid file, or not nginx's) the wait is
-//! skipped, as before.
+//! So a script changes its files under the node's lock, marks a reload
+//! pending (`<sites_dir>/.mpanel-reload-pending`) before it lets that lock
+//! go, and then runs `reload_pending`: under the reload's own lock
+//! (`.mpanel-reload.lock`) and, again, the node's lock (so nginx never
+//! reads a change another script has not tested yet), it takes the mark
+//! aside, notes the master's workers, signals, and keeps the node's lock
+//! until a worker that was not among them serves (the master has read
+//! the configuration, every marked change in it). It then waits, without
+//! the node's lock, until none of the noted workers serves (gone or
+//! "shutting down"). Changes made while one reload runs share the next.
+//! The mark taken aside goes only once nginx serves, so a failed or
+//! cut-off reload is made again by the next script. Each wait gives up
+//! after 10 s. With no master it can find (no pid file, or not nginx's)
+//! nothing is waited for, as before. A reload from outside mPanel (an
+//! operator's) is not waited for; run it under the reload's lock
+//! (`flock <sites_dir>/.mpanel-reload.lock nginx -s reload`).
 
 /// Shell functions (they need `$nginx`, `$nconf` and `$sites`, and start
-/// no process but `sleep` and nginx's signal): `reload_pending` answers
-/// non-zero, the reason on standard error, when the reload's lock stayed
-/// taken, the signal failed or nginx did not take the configuration in
-/// time. Run it in `$(…)`: its lock goes with the subshell.
+/// no process but `sleep` and nginx's signal). Call `reload_pending` in
+/// `$(…)` without holding the node's lock (fd 9): it takes it itself,
+/// after the reload's (fd 8), and both go with the subshell. It answers
+/// non-zero, the reason on standard error, when a lock stayed taken, the
+/// signal failed or nginx did not take the configuration in time.
 pub(super) fn nginx_reload_lines() -> &'static str {
     r#"pending="$sites/.mpanel-reload-pending"
 nginx_workers() {
-  before=; pidf=/run/nginx.pid
+  before=; master=; pidf=/run/nginx.pid
   while read -r key value rest; do
     if [ "$key" = pid ]; then pidf=${value%;}; break; fi
   done <"$nconf"
-  master=; { read -r master <"$pidf"; } 2>/dev/null
-  case "$master" in ''|*[!0-9]*) return 0;; esac
+  { read -r master <"$pidf"; } 2>/dev/null
+  case "$master" in ''|*[!0-9]*) master=; return 0;; esac
   title=; { IFS= read -r title <"/proc/$master/cmdline"; } 2>/dev/null
-  case "$title" in 'nginx: master process'*) ;; *) return 0;; esac
+  case "$title" in 'nginx: master process'*) ;; *) master=; return 0;; esac
+  children; before=$still
+}
+children() {
   kids=; { read -r kids <"/proc/$master/task/$master/children"; } 2>/dev/null
-  serving $kids; before=$still
+  serving $kids
 }
 serving() {
   still=
@@ -48,24 +56,38 @@ serving() {
   done
 }
 uptime_s() { read -r up rest </proc/uptime; up=${up%.*}; }
-nginx_wait() {
+nginx_read() {
+  uptime_s; until_s=$((up + 10))
+  while [ -n "$before" ]; do
+    children
+    for w in $still; do case "$before " in *" $w "*) ;; *) return 0;; esac; done
+    uptime_s
+    if [ "$up" -ge "$until_s" ]; then echo 'nginx did not read the new configuration within 10 s' >&2; return 1; fi
+    sleep 0.02 8>&- 9>&-
+  done
+}
+nginx_served() {
   uptime_s; until_s=$((up + 10))
   while [ -n "$before" ]; do
     serving $before; before=$still
     [ -z "$before" ] && return 0
     uptime_s
-    if [ "$up" -ge "$until_s" ]; then echo 'nginx did not take the new configuration within 10 s' >&2; return 1; fi
-    sleep 0.02
+    if [ "$up" -ge "$until_s" ]; then echo 'the old nginx workers still served after 10 s' >&2; return 1; fi
+    sleep 0.02 8>&-
   done
 }
 reload_pending() {
-  exec 8>>"$sites/.mpanel-reload.lock" || return 1
-  flock -w 8 8 || { echo "the web node's reload lock stayed taken" >&2; return 1; }
+  command exec 8>>"$sites/.mpanel-reload.lock" || return 1
+  flock -w 15 8 || { echo "the web node's reload lock stayed taken" >&2; return 1; }
   [ -e "$pending" ] || [ -e "$pending.taken" ] || return 0
+  command exec 9>>"$sites/.mpanel.lock" || return 1
+  flock -w 20 9 || { echo "the web node's lock stayed taken" >&2; return 1; }
   mv -f "$pending" "$pending.taken" 2>/dev/null
   nginx_workers
-  "$nginx" -s reload -c "$nconf" || return 1
-  nginx_wait || return 1
+  "$nginx" -s reload -c "$nconf" 8>&- 9>&- || return 1
+  nginx_read || return 1
+  exec 9>&-
+  nginx_served || return 1
   rm -f "$pending.taken"
 }
 "#
