@@ -138,9 +138,10 @@ pub fn validate_public_key(key: &str) -> Result<(), DriverError> {
 mod code {
     /// `nginx -t` refused the configuration (the change was undone).
     pub const REJECTED: i32 = 3;
-    /// nginx did not reload (a lock stayed taken, the signal was refused
-    /// or nginx did not take the configuration in 10 s); the change
-    /// stays, and the next script's reload loads it.
+    /// nginx did not reload (a lock stayed taken, the signal was refused,
+    /// nginx did not take the configuration or its old workers still
+    /// served after 15 s); the change stays (a certificate's is undone),
+    /// and the next script's reload loads it.
     pub const RELOAD_FAILED: i32 = 4;
     /// The node's lock stayed taken.
     pub const LOCKED: i32 = 5;
@@ -160,12 +161,13 @@ mod code {
 /// A whole `ensure_site` session: the helper (its locks wait up to 27 s,
 /// PHP-FPM's reload and socket up to 10 s each), then the vhost under the
 /// node's lock (up to 20 s) and [`VHOST_TIMEOUT`]'s reload.
-const ENSURE_TIMEOUT: Duration = Duration::from_secs(150);
+const ENSURE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A script that changes a vhost and reloads nginx: the node's lock (up
-/// to 20 s), then the reload's lock (15 s), the node's lock again (20 s)
-/// and the two waits for nginx (10 s each) at the very worst.
-pub(super) const VHOST_TIMEOUT: Duration = Duration::from_secs(80);
+/// to 20 s), then the reload's lock (15 s), the node's lock again (20 s),
+/// two rounds of signal and read (15 s each) and the old workers' going
+/// (15 s) at the very worst, and `nginx -t`.
+pub(super) const VHOST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What the vhost file holds before a change.
 struct Current {
@@ -545,7 +547,7 @@ impl WebNode {
 /// closes fd 9).
 fn lock_lines() -> String {
     format!(
-        "exec 9>>\"$sites/.mpanel.lock\" || exit {locked}\n\
+        "command exec 9>>\"$sites/.mpanel.lock\" || exit {locked}\n\
          flock -w 20 9 || {{ echo \"the web node's lock stayed taken\" >&2; exit {locked}; }}\n",
         locked = code::LOCKED
     )
@@ -605,7 +607,7 @@ fn check(out: &Output, what: &str) -> Result<(), DriverError> {
             out.error_text()
         ))),
         code::RELOAD_FAILED => Err(DriverError::Transient(format!(
-            "{what}: nginx did not reload (the change stays; the next reload loads it): {}",
+            "{what}: nginx did not reload: {}",
             out.error_text()
         ))),
         code::LOCKED | code::CHANGED => Err(DriverError::Transient(format!(

@@ -189,13 +189,18 @@ impl WebNode {
              {{ mv -f \"$d/key.pem.new\" \"$d/key.pem\" && mv -f \"$d/fullchain.pem.new\" \"$d/fullchain.pem\" \
                && printf '%s' \"$vhost\" >\"$conf.new\" && mv -f \"$conf.new\" \"$conf\"; }} || {{ undo; exit 1; }}\n\
              if ! err=$(\"$nginx\" -t -c \"$nconf\" 2>&1); then undo; printf '%s\\n' \"$err\" >&2; exit {rejected}; fi\n\
-             rm -f \"$conf.old\" \"$d/key.pem.old\" \"$d/fullchain.pem.old\" \"$d/key.pending.pem\"\n\
              exec 9>&-\n\
-             if ! err=$(reload_pending 2>&1); then printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n",
+             if ! err=$(reload_pending 2>&1); then\n  \
+               {relock}\
+               undo; : >\"$pending\"\n  \
+               printf '%s\\n' \"$err\" >&2; exit {reload}\n\
+             fi\n\
+             rm -f \"$conf.old\" \"$d/key.pem.old\" \"$d/fullchain.pem.old\" \"$d/key.pending.pem\"\n",
             vars = self.vars(domain),
             expect = sh_quote(&current.first_line),
             vhost = sh_quote(&vhost),
             lock = lock_lines() + nginx_reload_lines(),
+            relock = lock_lines(),
             no_site = NO_SITE,
             changed = code::CHANGED,
             rejected = code::REJECTED,
