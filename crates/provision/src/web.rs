@@ -310,12 +310,11 @@ impl WebNode {
              fi\n\
              rm -f \"$conf.old\" \"$conf.new\" \"$conf\".new.*\n\
              rm -rf \"$tls/$domain\"\n\
-             exec 9>&-\n\
-             if ! err=$(reload_pending 2>&1); then printf '%s\\n' \"$err\" >&2; exit {reload}; fi\n",
+             {reload}",
             vars = self.vars(domain),
             lock = lock_lines() + nginx_reload_lines(),
             rejected = code::REJECTED,
-            reload = code::RELOAD_FAILED,
+            reload = unlock_and_reload_lines(),
         );
         let out = ssh::run_with_timeout(&self.ssh, &script, None, VHOST_TIMEOUT).await?;
         check(&out, &format!("terminating {domain}"))?;
@@ -577,13 +576,23 @@ fn install_lines() -> String {
            case \"$err\" in *'conflicting server name'*) undo; printf '%s\\n' \"$err\" >&2; exit {rejected};; esac\n  \
            rm -f \"$conf.old\"\n\
          fi\n\
-         exec 9>&-\n\
-         if ! err=$(reload_pending 2>&1); then printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n\
+         {unlock_and_reload}\
          echo \"$result\"\n",
         lock = lock_lines(),
         reload = nginx_reload_lines(),
         changed = code::CHANGED,
         rejected = code::REJECTED,
+        unlock_and_reload = unlock_and_reload_lines(),
+    )
+}
+
+/// Lets the node's lock go and makes the pending reload (see
+/// `nginx_reload.rs`); a reload that fails ends the script with
+/// [`code::RELOAD_FAILED`], the change kept.
+fn unlock_and_reload_lines() -> String {
+    format!(
+        "exec 9>&-\n\
+         if ! err=$(reload_pending 2>&1); then printf '%s\\n' \"$err\" >&2; exit {reload_failed}; fi\n",
         reload_failed = code::RELOAD_FAILED,
     )
 }

@@ -8,6 +8,26 @@ use crate::support::TestApp;
 
 const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 
+/// `GET /api/servers` as `token`.
+async fn server_list(app: &TestApp, token: &str) -> Value {
+    app.get_as(token, "/api/servers")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The listed server called `name`.
+fn named(list: &Value, name: &str) -> Value {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no server {name} in {list}"))
+        .clone()
+}
+
 #[tokio::test]
 async fn servers_keep_their_credentials_sealed_and_report_their_health() {
     let app = TestApp::start().await;
@@ -105,21 +125,8 @@ async fn servers_keep_their_credentials_sealed_and_report_their_health() {
             .unwrap(),
         2
     );
-    let list: Value = app
-        .get_as(&ops.access_token, "/api/servers")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let by_name = |n: &str| {
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == n)
-            .unwrap()
-            .clone()
-    };
+    let list = server_list(&app, &ops.access_token).await;
+    let by_name = |n: &str| named(&list, n);
     assert!(by_name("web-1")["last_latency_ms"].is_i64());
     assert_eq!(by_name("web-1")["last_error"], Value::Null);
     assert!(
@@ -180,21 +187,8 @@ async fn a_server_whose_credentials_cannot_be_opened_is_listed_and_mended() {
         .await
         .unwrap();
 
-    let list: Value = app
-        .get_as(&ops.access_token, "/api/servers")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let summary = |name: &str| {
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap()["credentials"]
-            .clone()
-    };
+    let list = server_list(&app, &ops.access_token).await;
+    let summary = |name: &str| named(&list, name)["credentials"].clone();
     assert_eq!(summary(&broken.name), json!({"type": "UNREADABLE"}));
     assert_eq!(
         summary(&fine.name),
