@@ -61,6 +61,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(25, "customer_notes", "0025_customer_notes"),
     migration!(26, "certificates", "0026_certificates"),
     migration!(27, "billing_run_attempts", "0027_billing_run_attempts"),
+    migration!(28, "invoices_written_once", "0028_invoices_written_once"),
 ];
 
 /// One migration, as shown to operators.

@@ -195,11 +195,21 @@ async fn an_invoice_is_drafted_issued_frozen_paid_and_its_excess_becomes_credit(
         json!(["PARTIALLY_PAID", "PAID", "OVERDUE", "VOID"])
     );
     // The database refuses too, whoever asks.
+    let new_id = match app.store.engine() {
+        mpanel_store::Engine::Postgres => "gen_random_uuid()",
+        mpanel_store::Engine::Sqlite => "randomblob(16)",
+    };
     for sql in [
         "UPDATE invoices SET total_minor = 1 WHERE number = 'INV-2026-000001'".to_owned(),
         "UPDATE invoice_lines SET amount_minor = 1".to_owned(),
         "DELETE FROM invoice_lines".to_owned(),
         "DELETE FROM invoices".to_owned(),
+        format!(
+            "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, source, description,
+                quantity, unit_price, amount_minor, tax_rate, net_minor, tax_minor)
+             SELECT {new_id}, tenant_id, invoice_id, position + 100, kind, source, description,
+                quantity, unit_price, amount_minor, tax_rate, net_minor, tax_minor FROM invoice_lines"
+        ),
     ] {
         assert!(
             app.store.execute_raw_for_tests(&sql).await.is_err(),

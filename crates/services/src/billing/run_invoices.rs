@@ -1,19 +1,19 @@
 //! The billing run's invoices: a chunk's drafts priced for their
-//! customers, written, numbered from one reserved block and issued (many
-//! rows per statement), paid from credit, charged to saved cards and
-//! mailed. A plan change issues its invoice the same way.
+//! customers, numbered from one reserved block and written issued (many
+//! rows per statement), paid from credit, charged to
+//! saved cards and mailed. A plan change issues its invoice the same way.
 
 use std::collections::{HashMap, HashSet};
 
-use mpanel_domain::billing::invoice;
+use mpanel_domain::billing::invoice::{self, InvoiceStatus};
 use mpanel_domain::billing::tax::{REVERSE_CHARGE_NOTE, Treatment};
 use mpanel_domain::catalog::Currency;
 use mpanel_domain::webhooks::EventType;
 use mpanel_domain::{CustomerId, InvoiceId, SubscriptionId};
-use mpanel_store::billing::{DraftIssue, InvoiceLineRecord, InvoiceRecord};
+use mpanel_store::billing::{InvoiceLineRecord, InvoiceRecord};
 use mpanel_store::orders::CustomerRecord;
 use mpanel_store::subscriptions::SubscriptionRecord;
-use mpanel_store::{AuditEntry, Tx};
+use mpanel_store::{AuditEntry, Engine, Tx};
 use serde_json::json;
 
 use super::invoices::{customer_snapshot, draft_record, price_lines, seller_snapshot, tenant_year};
@@ -61,12 +61,11 @@ pub(crate) async fn write_invoices(
     settle_issued(tx, ctx, &priced.invoices, &customer_ids).await
 }
 
-/// The drafts that charge something, priced: invoice rows, their lines
-/// (by invoice id) and each invoice's notes.
+/// The drafts that charge something, priced: invoice rows (not yet
+/// numbered) and their lines (by invoice id).
 struct Priced {
     invoices: Vec<InvoiceRecord>,
     lines: Vec<(InvoiceId, InvoiceLineRecord)>,
-    notes: Vec<Vec<String>>,
 }
 
 /// Prices each draft for its customer; a draft with nothing to charge (a
@@ -82,7 +81,6 @@ async fn price_drafts(
     let mut out = Priced {
         invoices: Vec::with_capacity(drafts.len()),
         lines: Vec::new(),
-        notes: Vec::with_capacity(drafts.len()),
     };
     for d in drafts {
         let customer = customers.get(&d.sub.customer_id).ok_or_else(|| {
@@ -100,11 +98,10 @@ async fn price_drafts(
             }
             continue;
         };
-        let mut note = Vec::new();
+        let mut notes = Vec::new();
         if treatment == Treatment::ReverseCharge {
-            note.push(REVERSE_CHARGE_NOTE.to_owned());
+            notes.push(REVERSE_CHARGE_NOTE.to_owned());
         }
-        out.notes.push(note);
         out.lines.extend(records.into_iter().map(|l| (d.id, l)));
         *report
             .totals_minor
@@ -113,6 +110,7 @@ async fn price_drafts(
         out.invoices.push(InvoiceRecord {
             customer_snapshot: Some(customer_snapshot(customer)),
             seller_snapshot: Some(seller.clone()),
+            notes,
             ..draft_record(
                 d.id,
                 ctx.tenant.id,
@@ -127,47 +125,26 @@ async fn price_drafts(
     Ok(out)
 }
 
-/// Writes the invoices as drafts, numbers them from one reserved block and
-/// issues them with their audit rows; `priced` then holds them as issued.
+/// Writes the invoices issued and numbered from one reserved block, with
+/// their lines and audit rows; `priced` then holds them as the database
+/// does.
 async fn issue_priced(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     priced: &mut Priced,
 ) -> Result<(), ServiceError> {
+    write_numbered(tx, ctx, priced).await?;
     let invoices = &priced.invoices;
-    let terms = time::Duration::days(i64::from(ctx.settings.payment_terms_days));
-    let year = tenant_year(ctx.tenant, ctx.at)?;
-    // The drafts first: the numbers' row stays locked until this commits,
-    // so what is written after reserving them is what another lane of the
-    // run waits for.
-    tx.insert_drafts(invoices, &priced.lines).await?;
-    let first = tx
-        .reserve_document_numbers(ctx.tenant.id, "INV", year, invoices.len() as u64)
-        .await?;
-    let issued: Vec<DraftIssue> = invoices
-        .iter()
-        .zip(&priced.notes)
-        .enumerate()
-        .map(|(i, (inv, notes))| DraftIssue {
-            id: inv.id,
-            number: invoice::number("INV", year, first + i as u64),
-            notes: notes.clone(),
-            issued_at: ctx.at,
-            due_at: ctx.at + terms,
-        })
-        .collect();
-    tx.issue_drafts(&issued).await?;
     let audits: Vec<AuditEntry> = invoices
         .iter()
-        .zip(&issued)
-        .map(|(inv, f)| {
+        .map(|inv| {
             ctx.actor.audit(Change {
                 tenant: ctx.tenant.id,
                 action: "invoice.issue",
                 target_type: "invoice",
                 target_id: inv.id.to_string(),
                 before: None,
-                after: Some(json!({"status": "ISSUED", "number": f.number, "total_minor": inv.total_minor, "currency": inv.currency, "source": "billing_run"})),
+                after: Some(json!({"status": "ISSUED", "number": inv.number, "total_minor": inv.total_minor, "currency": inv.currency, "source": "billing_run"})),
                 at: ctx.at,
             })
         })
@@ -175,17 +152,64 @@ async fn issue_priced(
     tx.record_audits(&audits).await?;
     let events = invoices
         .iter()
-        .zip(&issued)
-        .map(|(inv, f)| {
-            let data = json!({"id": inv.id, "number": f.number, "customer_id": inv.customer_id,
+        .map(|inv| {
+            let data = json!({"id": inv.id, "number": inv.number, "customer_id": inv.customer_id,
                 "total_minor": inv.total_minor, "currency": inv.currency,
-                "due_at": f.due_at.unix_timestamp()});
+                "due_at": inv.due_at.map(|d| d.unix_timestamp())});
             (EventType::InvoiceIssued, data)
         })
         .collect();
-    crate::webhooks::emit_many(tx, ctx.tenant.id, events, ctx.at).await?;
-    for (inv, f) in priced.invoices.iter_mut().zip(issued) {
-        f.apply_to(inv);
+    crate::webhooks::emit_many(tx, ctx.tenant.id, events, ctx.at).await
+}
+
+/// Writes the priced invoices and their lines, numbered from one reserved
+/// block and issued. The numbers' row stays locked from the reservation
+/// until this commits, so what is written after it is what another lane
+/// of the run waits for.
+async fn write_numbered(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    priced: &mut Priced,
+) -> Result<(), ServiceError> {
+    let tenant = ctx.tenant.id;
+    match tx.engine() {
+        // Each invoice written once, issued: its lines first (their key to
+        // it checked at commit). Issuing a draft rewrote the whole row and
+        // every index entry: over a quarter of the run's database time.
+        Engine::Postgres => {
+            tx.defer_invoice_line_check().await?;
+            tx.insert_invoice_lines(tenant, &priced.lines).await?;
+            number_and_issue(tx, ctx, &mut priced.invoices).await?;
+            tx.insert_invoices(&priced.invoices).await?;
+        }
+        // SQLite updates a row in place; deferring the lines' key cost
+        // more than issuing drafts (measured: 7 % slower).
+        Engine::Sqlite => {
+            tx.insert_invoices(&priced.invoices).await?;
+            tx.insert_invoice_lines(tenant, &priced.lines).await?;
+            number_and_issue(tx, ctx, &mut priced.invoices).await?;
+            tx.issue_drafts(&priced.invoices).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reserves one block of numbers and sets each invoice issued, in memory.
+async fn number_and_issue(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    invoices: &mut [InvoiceRecord],
+) -> Result<(), ServiceError> {
+    let terms = time::Duration::days(i64::from(ctx.settings.payment_terms_days));
+    let year = tenant_year(ctx.tenant, ctx.at)?;
+    let first = tx
+        .reserve_document_numbers(ctx.tenant.id, "INV", year, invoices.len() as u64)
+        .await?;
+    for (i, inv) in invoices.iter_mut().enumerate() {
+        inv.status = InvoiceStatus::Issued;
+        inv.number = Some(invoice::number("INV", year, first + i as u64));
+        inv.issued_at = Some(ctx.at);
+        inv.due_at = Some(ctx.at + terms);
     }
     Ok(())
 }

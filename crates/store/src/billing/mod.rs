@@ -14,7 +14,7 @@ pub use credit::{CreditBalance, CreditEntry};
 pub use dunning::OpenInvoice;
 pub use invoices::{InvoiceFilter, InvoiceLineRecord, InvoiceMoney, InvoiceRecord, IssueFields};
 pub use payments::{CreditNoteRecord, PaymentRecord};
-pub use run::{Advance, DraftIssue, DueSubscription, PeriodClaim, UsageCharge, UsageTotal};
+pub use run::{Advance, DueSubscription, PeriodClaim, UsageCharge, UsageTotal};
 pub use settings::BillingSettingsRecord;
 pub use stripe::{PaymentIntentRecord, SavedCard};
 pub use usage::{NewUsage, UsageTarget};

@@ -54,29 +54,6 @@ pub struct UsageCharge {
     pub invoice: InvoiceId,
 }
 
-/// What issuing a run's draft sets (its snapshots were written with it).
-#[derive(Debug, Clone)]
-pub struct DraftIssue {
-    pub id: InvoiceId,
-    pub number: String,
-    pub notes: Vec<String>,
-    pub issued_at: OffsetDateTime,
-    pub due_at: OffsetDateTime,
-}
-
-impl DraftIssue {
-    /// Sets on `inv` what [`Tx::issue_drafts`] writes for it, so a caller
-    /// holds the invoice as the database now does without reading it.
-    pub fn apply_to(self, inv: &mut InvoiceRecord) {
-        inv.status = mpanel_domain::billing::invoice::InvoiceStatus::Issued;
-        inv.number = Some(self.number);
-        inv.notes = self.notes;
-        inv.issued_at = Some(self.issued_at);
-        inv.due_at = Some(self.due_at);
-        inv.updated_at = self.issued_at;
-    }
-}
-
 /// A subscription's schedule after the run.
 #[derive(Debug, Clone, Copy)]
 pub struct Advance {
@@ -279,50 +256,29 @@ impl Tx {
         Ok(u64::try_from(last - count + 1).unwrap_or(0))
     }
 
-    /// Inserts drafts with their lines, many rows per statement.
-    pub async fn insert_drafts(
+    /// Lets this transaction insert invoice lines before their invoices:
+    /// the lines' foreign key to their invoice is checked at commit, so a
+    /// line whose invoice is never written fails the commit. (A line
+    /// inserted first passes the frozen-lines trigger, which refuses lines
+    /// only for an invoice that exists and is no draft.)
+    pub async fn defer_invoice_line_check(&mut self) -> StoreResult<()> {
+        let defer = match self.engine() {
+            Engine::Postgres => "SET CONSTRAINTS invoice_lines_invoice_id_fkey DEFERRED",
+            // Every foreign key, until this transaction ends.
+            Engine::Sqlite => "PRAGMA defer_foreign_keys = ON",
+        };
+        on_tx!(self, |conn| {
+            sqlx::query(defer).execute(conn).await?;
+        });
+        Ok(())
+    }
+
+    /// Inserts invoice lines (by invoice id), many rows per statement.
+    pub async fn insert_invoice_lines(
         &mut self,
-        invoices: &[InvoiceRecord],
+        tenant: TenantId,
         lines: &[(InvoiceId, InvoiceLineRecord)],
     ) -> StoreResult<()> {
-        for chunk in invoices.chunks(rows_per_statement(24)) {
-            on_tx!(self, |conn| {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO invoices (id, tenant_id, customer_id, order_id, status, number, currency, tax_mode,
-                        subtotal_minor, tax_minor, total_minor, paid_minor, credited_minor, refunded_minor,
-                        customer_snapshot, seller_snapshot, notes, disputed, issued_at, due_at, paid_at, voided_at,
-                        created_at, updated_at) ",
-                );
-                q.push_values(chunk, |mut b, inv| {
-                    b.push_bind(inv.id.as_uuid())
-                        .push_bind(inv.tenant_id.as_uuid())
-                        .push_bind(inv.customer_id.as_uuid())
-                        .push_bind(inv.order_id.map(|v| v.as_uuid()))
-                        .push_bind("DRAFT")
-                        .push_bind(None::<String>)
-                        .push_bind(&inv.currency)
-                        .push_bind(tax_mode_str(inv.tax_mode))
-                        .push_bind(inv.subtotal_minor)
-                        .push_bind(inv.tax_minor)
-                        .push_bind(inv.total_minor)
-                        .push_bind(0i64)
-                        .push_bind(0i64)
-                        .push_bind(0i64)
-                        .push_bind(inv.customer_snapshot.as_ref().map(Json))
-                        .push_bind(inv.seller_snapshot.as_ref().map(Json))
-                        .push_bind(Json(&inv.notes))
-                        .push_bind(false)
-                        .push_bind(None::<OffsetDateTime>)
-                        .push_bind(None::<OffsetDateTime>)
-                        .push_bind(None::<OffsetDateTime>)
-                        .push_bind(None::<OffsetDateTime>)
-                        .push_bind(inv.created_at)
-                        .push_bind(inv.updated_at);
-                });
-                q.build().execute(&mut *conn).await?;
-            });
-        }
-        let tenant = invoices.first().map(|i| i.tenant_id.as_uuid());
         for chunk in lines.chunks(rows_per_statement(14)) {
             on_tx!(self, |conn| {
                 let mut q = QueryBuilder::new(
@@ -331,7 +287,7 @@ impl Tx {
                 );
                 q.push_values(chunk, |mut b, (invoice, line)| {
                     b.push_bind(line.id)
-                        .push_bind(tenant)
+                        .push_bind(tenant.as_uuid())
                         .push_bind(invoice.as_uuid())
                         .push_bind(line.position)
                         .push_bind(&line.kind)
@@ -351,23 +307,66 @@ impl Tx {
         Ok(())
     }
 
-    /// DRAFT → ISSUED for many invoices (their snapshots were written with
-    /// the draft): number, notes and dates.
-    pub async fn issue_drafts(&mut self, issued: &[DraftIssue]) -> StoreResult<()> {
-        for chunk in issued.chunks(rows_per_statement(5)) {
+    /// Inserts invoices as they stand (drafts, or issued and numbered),
+    /// many rows per statement.
+    pub async fn insert_invoices(&mut self, invoices: &[InvoiceRecord]) -> StoreResult<()> {
+        for chunk in invoices.chunks(rows_per_statement(24)) {
             on_tx!(self, |conn| {
                 let mut q = QueryBuilder::new(
-                    "UPDATE invoices SET status = 'ISSUED', number = v.number, notes = v.notes,
-                        issued_at = v.issued_at, due_at = v.due_at, updated_at = v.issued_at
-                     FROM (SELECT column1 AS vid, column2 AS number, column3 AS notes, column4 AS issued_at,
-                        column5 AS due_at FROM (",
+                    "INSERT INTO invoices (id, tenant_id, customer_id, order_id, status, number, currency, tax_mode,
+                        subtotal_minor, tax_minor, total_minor, paid_minor, credited_minor, refunded_minor,
+                        customer_snapshot, seller_snapshot, notes, disputed, issued_at, due_at, paid_at, voided_at,
+                        created_at, updated_at) ",
                 );
-                q.push_values(chunk, |mut b, f| {
-                    b.push_bind(f.id.as_uuid())
-                        .push_bind(&f.number)
-                        .push_bind(Json(&f.notes))
-                        .push_bind(f.issued_at)
-                        .push_bind(f.due_at);
+                q.push_values(chunk, |mut b, inv| {
+                    b.push_bind(inv.id.as_uuid())
+                        .push_bind(inv.tenant_id.as_uuid())
+                        .push_bind(inv.customer_id.as_uuid())
+                        .push_bind(inv.order_id.map(|v| v.as_uuid()))
+                        .push_bind(inv.status.as_str())
+                        .push_bind(&inv.number)
+                        .push_bind(&inv.currency)
+                        .push_bind(tax_mode_str(inv.tax_mode))
+                        .push_bind(inv.subtotal_minor)
+                        .push_bind(inv.tax_minor)
+                        .push_bind(inv.total_minor)
+                        .push_bind(inv.paid_minor)
+                        .push_bind(inv.credited_minor)
+                        .push_bind(inv.refunded_minor)
+                        .push_bind(inv.customer_snapshot.as_ref().map(Json))
+                        .push_bind(inv.seller_snapshot.as_ref().map(Json))
+                        .push_bind(Json(&inv.notes))
+                        .push_bind(inv.disputed)
+                        .push_bind(inv.issued_at)
+                        .push_bind(inv.due_at)
+                        .push_bind(inv.paid_at)
+                        .push_bind(inv.voided_at)
+                        .push_bind(inv.created_at)
+                        .push_bind(inv.updated_at);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// DRAFT → ISSUED for drafts this transaction inserted, as `issued`
+    /// now holds them: number and dates (lines, amounts, notes and
+    /// snapshots were written with the draft).
+    pub async fn issue_drafts(&mut self, issued: &[InvoiceRecord]) -> StoreResult<()> {
+        for chunk in issued.chunks(rows_per_statement(4)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new(
+                    "UPDATE invoices SET status = 'ISSUED', number = v.number,
+                        issued_at = v.issued_at, due_at = v.due_at, updated_at = v.issued_at
+                     FROM (SELECT column1 AS vid, column2 AS number, column3 AS issued_at,
+                        column4 AS due_at FROM (",
+                );
+                q.push_values(chunk, |mut b, inv| {
+                    b.push_bind(inv.id.as_uuid())
+                        .push_bind(&inv.number)
+                        .push_bind(inv.issued_at)
+                        .push_bind(inv.due_at);
                 });
                 // The ids are drafts this transaction inserted for the
                 // tenant: a primary-key join, nothing else to match (extra
