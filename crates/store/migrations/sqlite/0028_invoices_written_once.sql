@@ -1,3 +1,4 @@
--- Nothing to change on SQLite: a transaction defers its foreign keys with
--- `PRAGMA defer_foreign_keys` (see the PostgreSQL file of this version).
+-- Nothing to change on SQLite: the billing run writes its invoices as
+-- drafts and then issues them there (see the PostgreSQL file of this
+-- version for what changed on PostgreSQL).
 SELECT 1;

@@ -438,29 +438,12 @@ impl Tx {
                 .bind(inv.id.as_uuid())
                 .execute(&mut *conn)
                 .await?;
-            for line in lines {
-                sqlx::query(
-                    "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, source, description,
-                        quantity, unit_price, amount_minor, tax_rate, net_minor, tax_minor, subscription_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                )
-                .bind(line.id)
-                .bind(inv.tenant_id.as_uuid())
-                .bind(inv.id.as_uuid())
-                .bind(line.position)
-                .bind(&line.kind)
-                .bind(&line.source)
-                .bind(&line.description)
-                .bind(&line.quantity)
-                .bind(&line.unit_price)
-                .bind(line.amount_minor)
-                .bind(&line.tax_rate)
-                .bind(line.net_minor)
-                .bind(line.tax_minor)
-                .bind(line.subscription_id.map(|v| v.as_uuid()))
-                .execute(&mut *conn)
-                .await?;
-            }
+        });
+        // One statement: PostgreSQL checks added lines once per statement.
+        let lines: Vec<(InvoiceId, InvoiceLineRecord)> =
+            lines.iter().map(|l| (inv.id, l.clone())).collect();
+        self.insert_invoice_lines(inv.tenant_id, &lines).await?;
+        on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE invoices SET customer_id = $3, currency = $4, tax_mode = $5, subtotal_minor = $6,
                     tax_minor = $7, total_minor = $8, notes = $9, updated_at = $10

@@ -256,19 +256,34 @@ impl Tx {
         Ok(u64::try_from(last - count + 1).unwrap_or(0))
     }
 
-    /// Lets this transaction insert invoice lines before their invoices:
-    /// the lines' foreign key to their invoice is checked at commit, so a
-    /// line whose invoice is never written fails the commit. (A line
-    /// inserted first passes the frozen-lines trigger, which refuses lines
-    /// only for an invoice that exists and is no draft.)
+    /// Lets this transaction insert invoice lines before their invoices
+    /// until [`Tx::check_invoice_lines_now`]: the lines' foreign key to
+    /// their invoice is checked then (or at commit), so a line whose
+    /// invoice is never written fails. A line inserted first passes the
+    /// frozen-lines trigger, which refuses lines only for an invoice that
+    /// exists and is no draft. PostgreSQL only (the billing run's path);
+    /// on SQLite it would defer every foreign key until commit.
     pub async fn defer_invoice_line_check(&mut self) -> StoreResult<()> {
         let defer = match self.engine() {
             Engine::Postgres => "SET CONSTRAINTS invoice_lines_invoice_id_fkey DEFERRED",
-            // Every foreign key, until this transaction ends.
             Engine::Sqlite => "PRAGMA defer_foreign_keys = ON",
         };
         on_tx!(self, |conn| {
             sqlx::query(defer).execute(conn).await?;
+        });
+        Ok(())
+    }
+
+    /// Checks the invoice lines' foreign key now, for the lines inserted
+    /// since [`Tx::defer_invoice_line_check`] and those to come (on
+    /// SQLite, those to come only: the rest at commit).
+    pub async fn check_invoice_lines_now(&mut self) -> StoreResult<()> {
+        let check = match self.engine() {
+            Engine::Postgres => "SET CONSTRAINTS invoice_lines_invoice_id_fkey IMMEDIATE",
+            Engine::Sqlite => "PRAGMA defer_foreign_keys = OFF",
+        };
+        on_tx!(self, |conn| {
+            sqlx::query(check).execute(conn).await?;
         });
         Ok(())
     }
@@ -352,7 +367,8 @@ impl Tx {
 
     /// DRAFT → ISSUED for drafts this transaction inserted, as `issued`
     /// now holds them: number and dates (lines, amounts, notes and
-    /// snapshots were written with the draft).
+    /// snapshots were written with the draft). The billing run's way on
+    /// SQLite; on PostgreSQL it writes its invoices issued.
     pub async fn issue_drafts(&mut self, issued: &[InvoiceRecord]) -> StoreResult<()> {
         for chunk in issued.chunks(rows_per_statement(4)) {
             on_tx!(self, |conn| {
