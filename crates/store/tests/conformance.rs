@@ -565,3 +565,50 @@ async fn a_pool_told_to_keep_connections_open_has_them_open_before_any_query() {
     assert_eq!(db.connections_from("mpanel").await.unwrap(), 3);
     store.close().await;
 }
+
+#[tokio::test]
+async fn lines_written_ahead_of_an_invoice_that_never_comes_are_refused_and_leave_nothing() {
+    let (_db, store) = migrated().await;
+    let tenant = TenantId::new();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(tenant, &acme(), datetime!(2026-11-21 10:00 UTC))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let invoice = mpanel_domain::InvoiceId::new();
+    let line = mpanel_store::billing::InvoiceLineRecord {
+        id: uuid::Uuid::now_v7(),
+        position: 0,
+        kind: "PLAN".into(),
+        source: "SUBSCRIPTION".into(),
+        description: "Web Pro".into(),
+        quantity: "1".into(),
+        unit_price: "15.00".into(),
+        amount_minor: 1500,
+        tax_rate: "0.19".into(),
+        net_minor: 1500,
+        tax_minor: 285,
+        subscription_id: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.defer_invoice_line_check().await.unwrap();
+    // Accepted while the check waits for the invoice...
+    tx.insert_invoice_lines(tenant, &[(invoice, line)])
+        .await
+        .unwrap();
+    // ...which is never written: PostgreSQL refuses when the check is made
+    // now, SQLite at commit.
+    let outcome = match tx.check_invoice_lines_now().await {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert!(outcome.is_err(), "a line without its invoice was committed");
+    assert!(
+        store
+            .invoice_lines(tenant, invoice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -275,16 +275,17 @@ impl Tx {
     }
 
     /// Checks the invoice lines' foreign key now, for the lines inserted
-    /// since [`Tx::defer_invoice_line_check`] and those to come (on
-    /// SQLite, those to come only: the rest at commit).
+    /// since [`Tx::defer_invoice_line_check`] and those to come. SQLite
+    /// keeps checking at commit: switching its pragma off would forget the
+    /// lines it deferred.
     pub async fn check_invoice_lines_now(&mut self) -> StoreResult<()> {
-        let check = match self.engine() {
-            Engine::Postgres => "SET CONSTRAINTS invoice_lines_invoice_id_fkey IMMEDIATE",
-            Engine::Sqlite => "PRAGMA defer_foreign_keys = OFF",
-        };
-        on_tx!(self, |conn| {
-            sqlx::query(check).execute(conn).await?;
-        });
+        if self.engine() == Engine::Postgres {
+            on_tx!(self, |conn| {
+                sqlx::query("SET CONSTRAINTS invoice_lines_invoice_id_fkey IMMEDIATE")
+                    .execute(conn)
+                    .await?;
+            });
+        }
         Ok(())
     }
 
