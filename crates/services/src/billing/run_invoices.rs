@@ -175,8 +175,9 @@ async fn write_numbered(
     let tenant = ctx.tenant.id;
     match tx.engine() {
         // Each invoice written once, issued: its lines first (their key to
-        // it checked at commit). Issuing a draft rewrote the whole row and
-        // every index entry: over a quarter of the run's database time.
+        // it checked once the invoices are in). Issuing a draft rewrote the
+        // whole row and every index entry: over a quarter of the run's
+        // database time.
         Engine::Postgres => {
             tx.defer_invoice_line_check().await?;
             tx.insert_invoice_lines(tenant, &priced.lines).await?;
