@@ -612,3 +612,93 @@ async fn lines_written_ahead_of_an_invoice_that_never_comes_are_refused_and_leav
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn an_issued_invoice_gets_no_lines_even_with_the_line_check_deferred() {
+    use mpanel_domain::billing::invoice::InvoiceStatus;
+    use mpanel_domain::billing::tax::TaxMode;
+    use mpanel_domain::{CustomerId, InvoiceId};
+    use mpanel_store::billing::InvoiceRecord;
+    use mpanel_store::orders::CustomerRecord;
+
+    let (_db, store) = migrated().await;
+    let at = datetime!(2026-11-21 10:00 UTC);
+    let tenant = TenantId::new();
+    let customer = CustomerId::new();
+    let invoice = InvoiceId::new();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(tenant, &acme(), at).await.unwrap();
+    tx.save_customer(&CustomerRecord {
+        id: customer,
+        tenant_id: tenant,
+        email: "jane@example.com".into(),
+        name: "Jane".into(),
+        company: None,
+        country: "DE".into(),
+        tax_id: None,
+        address: None,
+        credit_balance_minor: 0,
+        portal_user_id: None,
+        pending_for: None,
+        created_at: at,
+        updated_at: at,
+    })
+    .await
+    .unwrap();
+    tx.insert_invoices(&[InvoiceRecord {
+        id: invoice,
+        tenant_id: tenant,
+        customer_id: customer,
+        order_id: None,
+        status: InvoiceStatus::Issued,
+        number: Some("INV-2026-000001".into()),
+        currency: "EUR".into(),
+        tax_mode: TaxMode::Exclusive,
+        subtotal_minor: 1500,
+        tax_minor: 285,
+        total_minor: 1785,
+        paid_minor: 0,
+        credited_minor: 0,
+        refunded_minor: 0,
+        customer_snapshot: None,
+        seller_snapshot: None,
+        notes: Vec::new(),
+        disputed: false,
+        issued_at: Some(at),
+        due_at: Some(at),
+        paid_at: None,
+        voided_at: None,
+        created_at: at,
+        updated_at: at,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    tx.defer_invoice_line_check().await.unwrap();
+    let line = mpanel_store::billing::InvoiceLineRecord {
+        id: uuid::Uuid::now_v7(),
+        position: 5,
+        kind: "PLAN".into(),
+        source: "MANUAL".into(),
+        description: "Added later".into(),
+        quantity: "1".into(),
+        unit_price: "1.00".into(),
+        amount_minor: 100,
+        tax_rate: "0".into(),
+        net_minor: 100,
+        tax_minor: 0,
+        subscription_id: None,
+    };
+    let refused = tx.insert_invoice_lines(tenant, &[(invoice, line)]).await;
+    assert!(refused.is_err(), "a line was added to an issued invoice");
+    drop(tx);
+    assert!(
+        store
+            .invoice_lines(tenant, invoice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
