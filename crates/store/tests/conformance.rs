@@ -26,6 +26,35 @@ fn acme() -> NewTenant {
     NewTenant::parse("acme", "Acme Hosting", "Europe/Berlin", "EUR").unwrap()
 }
 
+/// A committed tenant `acme`.
+async fn tenant_created(store: &Store) -> TenantId {
+    let tenant = TenantId::new();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(tenant, &acme(), datetime!(2026-11-21 10:00 UTC))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    tenant
+}
+
+/// An invoice line of `amount_minor`, untaxed.
+fn invoice_line(position: i32, amount_minor: i64) -> mpanel_store::billing::InvoiceLineRecord {
+    mpanel_store::billing::InvoiceLineRecord {
+        id: uuid::Uuid::now_v7(),
+        position,
+        kind: "PLAN".into(),
+        source: "MANUAL".into(),
+        description: "Web Pro".into(),
+        quantity: "1".into(),
+        unit_price: "1.00".into(),
+        amount_minor,
+        tax_rate: "0".into(),
+        net_minor: amount_minor,
+        tax_minor: 0,
+        subscription_id: None,
+    }
+}
+
 fn audit_for(tenant: TenantId) -> AuditEntry {
     AuditEntry {
         tenant_id: Some(tenant),
@@ -569,28 +598,9 @@ async fn a_pool_told_to_keep_connections_open_has_them_open_before_any_query() {
 #[tokio::test]
 async fn lines_written_ahead_of_an_invoice_that_never_comes_are_refused_and_leave_nothing() {
     let (_db, store) = migrated().await;
-    let tenant = TenantId::new();
-    let mut tx = store.begin().await.unwrap();
-    tx.insert_tenant(tenant, &acme(), datetime!(2026-11-21 10:00 UTC))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-
+    let tenant = tenant_created(&store).await;
     let invoice = mpanel_domain::InvoiceId::new();
-    let line = mpanel_store::billing::InvoiceLineRecord {
-        id: uuid::Uuid::now_v7(),
-        position: 0,
-        kind: "PLAN".into(),
-        source: "SUBSCRIPTION".into(),
-        description: "Web Pro".into(),
-        quantity: "1".into(),
-        unit_price: "15.00".into(),
-        amount_minor: 1500,
-        tax_rate: "0.19".into(),
-        net_minor: 1500,
-        tax_minor: 285,
-        subscription_id: None,
-    };
+    let line = invoice_line(0, 1500);
     let mut tx = store.begin().await.unwrap();
     tx.defer_invoice_line_check().await.unwrap();
     // Accepted while the check waits for the invoice...
@@ -623,11 +633,10 @@ async fn an_issued_invoice_gets_no_lines_even_with_the_line_check_deferred() {
 
     let (_db, store) = migrated().await;
     let at = datetime!(2026-11-21 10:00 UTC);
-    let tenant = TenantId::new();
+    let tenant = tenant_created(&store).await;
     let customer = CustomerId::new();
     let invoice = InvoiceId::new();
     let mut tx = store.begin().await.unwrap();
-    tx.insert_tenant(tenant, &acme(), at).await.unwrap();
     tx.save_customer(&CustomerRecord {
         id: customer,
         tenant_id: tenant,
@@ -677,21 +686,9 @@ async fn an_issued_invoice_gets_no_lines_even_with_the_line_check_deferred() {
 
     let mut tx = store.begin().await.unwrap();
     tx.defer_invoice_line_check().await.unwrap();
-    let line = mpanel_store::billing::InvoiceLineRecord {
-        id: uuid::Uuid::now_v7(),
-        position: 5,
-        kind: "PLAN".into(),
-        source: "MANUAL".into(),
-        description: "Added later".into(),
-        quantity: "1".into(),
-        unit_price: "1.00".into(),
-        amount_minor: 100,
-        tax_rate: "0".into(),
-        net_minor: 100,
-        tax_minor: 0,
-        subscription_id: None,
-    };
-    let refused = tx.insert_invoice_lines(tenant, &[(invoice, line)]).await;
+    let refused = tx
+        .insert_invoice_lines(tenant, &[(invoice, invoice_line(5, 100))])
+        .await;
     assert!(refused.is_err(), "a line was added to an issued invoice");
     drop(tx);
     assert!(

@@ -386,43 +386,7 @@ impl Tx {
 
     /// Inserts a draft (or, for an order, an invoice about to be issued).
     pub async fn insert_invoice(&mut self, inv: &InvoiceRecord) -> StoreResult<()> {
-        on_tx!(self, |conn| {
-            sqlx::query(
-                "INSERT INTO invoices (id, tenant_id, customer_id, order_id, status, number, currency, tax_mode,
-                    subtotal_minor, tax_minor, total_minor, paid_minor, credited_minor, refunded_minor,
-                    customer_snapshot, seller_snapshot, notes, disputed, issued_at, due_at, paid_at, voided_at,
-                    created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                    $19, $20, $21, $22, $23, $24)",
-            )
-            .bind(inv.id.as_uuid())
-            .bind(inv.tenant_id.as_uuid())
-            .bind(inv.customer_id.as_uuid())
-            .bind(inv.order_id.map(|v| v.as_uuid()))
-            .bind(inv.status.as_str())
-            .bind(&inv.number)
-            .bind(&inv.currency)
-            .bind(tax_mode_str(inv.tax_mode))
-            .bind(inv.subtotal_minor)
-            .bind(inv.tax_minor)
-            .bind(inv.total_minor)
-            .bind(inv.paid_minor)
-            .bind(inv.credited_minor)
-            .bind(inv.refunded_minor)
-            .bind(inv.customer_snapshot.as_ref().map(Json))
-            .bind(inv.seller_snapshot.as_ref().map(Json))
-            .bind(Json(&inv.notes))
-            .bind(inv.disputed)
-            .bind(inv.issued_at)
-            .bind(inv.due_at)
-            .bind(inv.paid_at)
-            .bind(inv.voided_at)
-            .bind(inv.created_at)
-            .bind(inv.updated_at)
-            .execute(conn)
-            .await?;
-        });
-        Ok(())
+        self.insert_invoices(std::slice::from_ref(inv)).await
     }
 
     /// Replaces a draft's lines and amounts (the triggers refuse this once
