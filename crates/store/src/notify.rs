@@ -162,6 +162,30 @@ impl Tx {
         Ok(())
     }
 
+    /// Which of `ids` the tenant's outbox already holds.
+    pub async fn written_email_ids(
+        &mut self,
+        tenant: TenantId,
+        ids: &[EmailId],
+    ) -> StoreResult<Vec<EmailId>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(10_000) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new("SELECT id FROM email_outbox WHERE tenant_id = ");
+                q.push_bind(tenant.as_uuid()).push(" AND id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_uuid());
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    out.push(EmailId::from_uuid(row.try_get("id")?));
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// Stores a new key unless the tenant has one for the domain (two
     /// workers making one at once: the first wins); whether it was stored.
     pub async fn insert_dkim_key(&mut self, key: &DkimKeyRecord) -> StoreResult<bool> {

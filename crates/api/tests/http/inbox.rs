@@ -48,6 +48,26 @@ pub async fn mail_jobs(app: &TestApp) -> Vec<DeliverEmail> {
     jobs
 }
 
+/// Runs each pending `notify.invoice_copies` job (the billing run's
+/// customers' copies) once, as a worker's attempt would; answers how many
+/// ran.
+pub async fn write_run_copies(app: &TestApp) -> usize {
+    use mpanel_services::notify::invoice_issued::{COPIES_JOB, InvoiceCopies, write_copies};
+    let filter = mpanel_store::jobs::JobFilter {
+        kind: Some(COPIES_JOB.into()),
+        state: Some(mpanel_domain::jobs::JobState::Pending),
+        ..Default::default()
+    };
+    let jobs = app.store.list_jobs(&filter, None, 200).await.unwrap();
+    for job in &jobs {
+        let copies: InvoiceCopies = serde_json::from_value(job.payload.clone()).unwrap();
+        write_copies(&app.store, app.clock.as_ref(), &copies)
+            .await
+            .unwrap();
+    }
+    jobs.len()
+}
+
 /// Runs each `notify.email` job once, as a worker's attempt would;
 /// answers what each came to.
 pub async fn run_mail_jobs(app: &TestApp, mailer: &Mailer) -> Vec<Result<(), String>> {

@@ -234,8 +234,9 @@ fn register_platform_backup(
 }
 
 /// `notify.email`: delivers one outbox message (see
-/// `mpanel_services::notify::deliver`); `identity.password_reset`: sends
-/// a reset link when the account exists.
+/// `mpanel_services::notify::deliver`); `notify.invoice_copies`: writes
+/// the messages of a billing run chunk's invoices;
+/// `identity.password_reset`: sends a reset link when the account exists.
 fn register_notify(
     registry: &mut Registry,
     settings: &JobSettings,
@@ -249,6 +250,17 @@ fn register_notify(
             let (store, clock) = (reset_store.clone(), reset_clock.clone());
             async move {
                 mpanel_services::identity::password_reset::send(&store, clock.as_ref(), &job)
+                    .await
+                    .map_err(JobError::retry)
+            }
+        },
+    );
+    let (copies_store, copies_clock) = (store.clone(), clock.clone());
+    registry.handle(
+        move |_ctx, job: mpanel_services::notify::invoice_issued::InvoiceCopies| {
+            let (store, clock) = (copies_store.clone(), copies_clock.clone());
+            async move {
+                mpanel_services::notify::invoice_issued::write_copies(&store, clock.as_ref(), &job)
                     .await
                     .map_err(JobError::retry)
             }

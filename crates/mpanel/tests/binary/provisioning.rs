@@ -123,6 +123,30 @@ fn an_unpaid_renewal_suspends_the_site_and_paying_it_brings_it_back() {
     );
     let invoice = page["items"][0].clone();
     assert_eq!(invoice["total_minor"], 1500, "{page:#}");
+    // The customer's copy is written by serve's workers after the run
+    // (its `notify.invoice_copies` job).
+    let number = invoice["number"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, outbox) = panel.call(
+            &panel.admin,
+            "GET /api/notifications/outbox?kind=INVOICE_ISSUED",
+            None,
+        );
+        let mailed = outbox["items"].as_array().unwrap().iter().any(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains(number.as_str()))
+        });
+        if mailed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no message for {number}: {outbox:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     // …and 7 days past its due date the site is suspended.
     let overdue = renewal + time::Duration::days(14 + 7) + time::Duration::hours(1);

@@ -19,10 +19,11 @@ use serde_json::json;
 
 use super::invoices::{customer_snapshot, draft_record, price_lines, seller_snapshot, tenant_year};
 use super::lines::LineIn;
-use super::run::{RunContext, RunReport};
+use super::run::{Copies, RunContext, RunReport};
 use super::{autopay, payments};
 use crate::ServiceError;
 use crate::actor::Change;
+use crate::notify::invoice_issued;
 
 /// One invoice the run is about to write.
 pub(crate) struct Draft<'a> {
@@ -260,20 +261,27 @@ async fn settle_issued(
         };
         autopay::enqueue_in(tx, &job, ctx.jobs_at, ctx.jobs_at).await?;
     }
-    // The customers' copies, sent once this commits: each invoice as it
-    // now stands (numbered, perhaps paid from credit), in the run's order,
-    // without reading them again (that read took a third of PostgreSQL's
-    // statement time and grew with the table).
-    let issued: Vec<InvoiceRecord> = invoices
-        .iter()
-        .map(|inv| credited.remove(&inv.id).unwrap_or_else(|| inv.clone()))
-        .collect();
-    crate::notify::invoice_issued::enqueue_many_in(
-        tx,
-        ctx.tenant.id,
-        &ctx.tenant.name,
-        &issued,
-        ctx.jobs_at,
-    )
-    .await
+    match ctx.copies {
+        // One job writes them once this commits, each invoice as it then
+        // stands (perhaps paid from credit).
+        Copies::ByJob => {
+            invoice_issued::queue_copies_in(tx, ctx.tenant.id, invoices, ctx.jobs_at).await
+        }
+        // Each invoice as it now stands (numbered, perhaps paid from
+        // credit), without reading it again.
+        Copies::InTransaction => {
+            let issued: Vec<InvoiceRecord> = invoices
+                .iter()
+                .map(|inv| credited.remove(&inv.id).unwrap_or_else(|| inv.clone()))
+                .collect();
+            invoice_issued::enqueue_many_in(
+                tx,
+                ctx.tenant.id,
+                &ctx.tenant.name,
+                &issued,
+                ctx.jobs_at,
+            )
+            .await
+        }
+    }
 }

@@ -68,16 +68,28 @@ pub async fn enqueue(
         .ok_or_else(|| ServiceError::internal_msg("no message was written"))
 }
 
-/// Writes the messages and queues their deliveries, both in `tx`, many
-/// rows per statement (the billing run's invoices); their ids in order.
+/// Writes the messages and queues their deliveries, both in `tx`; their
+/// ids in order.
 pub async fn enqueue_many(
     tx: &mut Tx,
     emails: Vec<NewEmail>,
     now: OffsetDateTime,
 ) -> Result<Vec<EmailId>, ServiceError> {
+    let emails = emails.into_iter().map(|e| (EmailId::new(), e)).collect();
+    enqueue_many_as(tx, emails, now).await
+}
+
+/// Writes the messages under the ids given and queues their deliveries,
+/// both in `tx`, many rows per statement (the billing run's copies, whose
+/// ids were chosen when their invoices were issued); their ids in order.
+pub async fn enqueue_many_as(
+    tx: &mut Tx,
+    emails: Vec<(EmailId, NewEmail)>,
+    now: OffsetDateTime,
+) -> Result<Vec<EmailId>, ServiceError> {
     let records = emails
         .into_iter()
-        .map(|email| outbox_record(tx, email, now))
+        .map(|(id, email)| outbox_record(tx, id, email, now))
         .collect::<Result<Vec<_>, _>>()?;
     tx.insert_emails(&records).await?;
     let jobs: Vec<(DeliverEmail, JobOptions)> = records
@@ -91,10 +103,10 @@ pub async fn enqueue_many(
 /// The row a new message is kept as, its link sealed.
 fn outbox_record(
     tx: &Tx,
+    id: EmailId,
     email: NewEmail,
     now: OffsetDateTime,
 ) -> Result<EmailRecord, ServiceError> {
-    let id = EmailId::new();
     let attachments = serde_json::to_string(&email.attachments)
         .map_err(|e| ServiceError::internal("encoding attachments", e))?;
     let link_sealed = match &email.link {

@@ -361,6 +361,33 @@ impl Tx {
         Ok(found)
     }
 
+    /// The tenant's invoices among `ids`, in no particular order (the
+    /// billing run's, for their customers' copies).
+    pub async fn invoices_by_ids(
+        &mut self,
+        tenant: TenantId,
+        ids: &[InvoiceId],
+    ) -> StoreResult<Vec<InvoiceRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(10_000) {
+            on_tx!(self, |conn| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {COLUMNS} FROM invoices WHERE id IN ("
+                ));
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_uuid());
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    out.push(invoice_from_row!(&row));
+                }
+            });
+        }
+        out.retain(|inv| inv.tenant_id == tenant);
+        Ok(out)
+    }
+
     pub async fn invoice_lines(
         &mut self,
         tenant: TenantId,

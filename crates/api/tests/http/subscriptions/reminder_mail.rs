@@ -112,6 +112,7 @@ async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
     app.clock
         .set(start + Duration::days(31) + Duration::hours(1));
     assert_eq!(bill(&app, &shop).await.invoices, 2);
+    assert_eq!(inbox::write_run_copies(&app).await, 1, "one job per chunk");
 
     let res = app
         .get_as(
@@ -169,4 +170,99 @@ async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
         let paid_from_credit = text.contains(", 0.00 EUR by ");
         assert_eq!(paid_from_credit, n == 1, "{to}: {text}");
     }
+}
+
+#[tokio::test]
+async fn the_runs_copies_are_written_once_and_a_voided_invoice_gets_none() {
+    let app = TestApp::start().await;
+    let start = datetime!(2027-10-01 08:00 UTC);
+    app.clock.set(start);
+    let shop = shop(&app, "runcopies", "UTC").await;
+    let plan = product(&app, &shop, "runcopies-plan", "MONTHLY", 1000, None).await;
+    let admin = shop.admin(&app).await;
+    let mut customers = Vec::new();
+    for name in ["cid", "dora"] {
+        let to = format!("{name}-{}@customer.test", uuid::Uuid::now_v7().simple());
+        let id = customer(&app, &admin, &to, "FR", None).await;
+        subscribe(
+            &app,
+            &shop,
+            json!({"customer_id": id, "product_id": plan, "period": "MONTHLY"}),
+        )
+        .await;
+        customers.push((id, to));
+    }
+    let first_copies = issued_to(&app, &admin.access_token).await;
+    assert_eq!(first_copies.len(), 2, "the first invoices' messages");
+
+    app.clock
+        .set(start + Duration::days(31) + Duration::hours(1));
+    assert_eq!(bill(&app, &shop).await.invoices, 2);
+    // Issued, not yet written: the job writes them once the run commits.
+    assert_eq!(issued_to(&app, &admin.access_token).await, first_copies);
+    // Dora's renewal is voided before the job runs: she gets no message.
+    let renewal = invoices_of(&app, &shop, &customers[1].0)
+        .await
+        .pop()
+        .unwrap();
+    let res = post(
+        &app,
+        &shop,
+        &format!(
+            "/api/billing/invoices/{}/void",
+            renewal["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    let filter = mpanel_store::jobs::JobFilter {
+        kind: Some(mpanel_services::notify::invoice_issued::COPIES_JOB.into()),
+        ..Default::default()
+    };
+    let job = app
+        .store
+        .list_jobs(&filter, None, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    let copies: mpanel_services::notify::invoice_issued::InvoiceCopies =
+        serde_json::from_value(job.payload).unwrap();
+    assert_eq!(copies.copies.len(), 2);
+    // A second attempt (the first's outcome lost) writes nothing again.
+    for _ in 0..2 {
+        mpanel_services::notify::invoice_issued::write_copies(
+            &app.store,
+            app.clock.as_ref(),
+            &copies,
+        )
+        .await
+        .unwrap();
+    }
+    let mut expected = first_copies.clone();
+    expected.push(customers[0].1.clone());
+    expected.sort();
+    assert_eq!(issued_to(&app, &admin.access_token).await, expected);
+    // The one message written has one delivery job.
+    let delivering: Vec<_> = inbox::mail_jobs(&app)
+        .await
+        .into_iter()
+        .filter(|j| copies.copies.iter().any(|c| c.1 == j.email_id))
+        .collect();
+    assert_eq!(delivering.len(), 1, "{delivering:?}");
+}
+
+/// Who the tenant's INVOICE_ISSUED messages are to, sorted.
+async fn issued_to(app: &TestApp, token: &str) -> Vec<String> {
+    let url = "/api/notifications/outbox?kind=INVOICE_ISSUED&limit=100";
+    let page: Value = app.get_as(token, url).await.json().await.unwrap();
+    let mut to: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["recipient"].as_str().unwrap().to_owned())
+        .collect();
+    to.sort();
+    to
 }
