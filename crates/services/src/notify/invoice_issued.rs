@@ -11,6 +11,7 @@ use mpanel_domain::notify::{Attachment, EmailKind};
 use mpanel_domain::{Clock, EmailId, InvoiceId, TenantId};
 use mpanel_jobs::{JobOptions, JobPayload, enqueue_job};
 use mpanel_store::billing::InvoiceRecord;
+use mpanel_store::tenants::TenantRecord;
 use mpanel_store::{Store, Tx};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -127,10 +128,8 @@ impl JobPayload for InvoiceCopies {
 }
 
 /// Queues, in `tx`, one job that writes the messages for the issued
-/// invoices `invoices` of `tenant` (the billing run's chunk). Rendering
-/// and writing a message per invoice in the run took over a quarter of
-/// its time, inside the stretch where the other lane waits for the
-/// invoice numbers.
+/// invoices `invoices` of `tenant` (the billing run's chunk), to run once
+/// the chunk commits.
 pub(crate) async fn queue_copies_in(
     tx: &mut Tx,
     tenant: TenantId,
@@ -155,60 +154,97 @@ pub(crate) async fn queue_copies_in(
 
 /// Runs a `notify.invoice_copies` job: writes each invoice's message as
 /// the invoice now stands (a void one gets none) with its delivery job,
-/// all in one transaction. What an earlier attempt wrote is not written
-/// again.
+/// all in one transaction, so an attempt writes all of them or none. The
+/// messages' ids were chosen with the job: an attempt after one that
+/// committed (its outcome lost) finds them and writes nothing, and two
+/// attempts at once cannot both write one (its id is the outbox's key).
 pub async fn write_copies(
     store: &Store,
     clock: &dyn Clock,
     job: &InvoiceCopies,
 ) -> Result<(), ServiceError> {
-    let tenant = store
-        .tenant(job.tenant_id)
-        .await?
-        .ok_or_else(ServiceError::missing("tenant"))?;
+    let Some(tenant) = store.tenant(job.tenant_id).await? else {
+        tracing::warn!(tenant = %job.tenant_id, "invoice copies of a tenant that is gone: none written");
+        return Ok(());
+    };
+    // Read and rendered before the write transaction: on SQLite it holds
+    // the one write lock, which the billing run waits for.
+    let mut read = store.begin_read().await?;
+    let unwritten = unwritten(&mut read, job).await?;
+    let emails = if unwritten.is_empty() {
+        Vec::new()
+    } else {
+        rendered(&mut read, &tenant, &unwritten).await?
+    };
+    read.rollback().await?;
+    if emails.is_empty() {
+        return Ok(());
+    }
     let mut tx = store.begin().await?;
-    let ids: Vec<EmailId> = job.copies.iter().map(|c| c.1).collect();
+    let ids: Vec<EmailId> = emails.iter().map(|(id, _)| *id).collect();
     let written: HashSet<EmailId> = tx
         .written_email_ids(tenant.id, &ids)
         .await?
         .into_iter()
         .collect();
-    let todo: Vec<InvoiceId> = job
+    let emails: Vec<(EmailId, NewEmail)> = emails
+        .into_iter()
+        .filter(|(id, _)| !written.contains(id))
+        .collect();
+    outbox::enqueue_many_as(&mut tx, emails, clock.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The job's copies the outbox does not hold yet.
+async fn unwritten(
+    tx: &mut Tx,
+    job: &InvoiceCopies,
+) -> Result<Vec<(InvoiceId, EmailId)>, ServiceError> {
+    let ids: Vec<EmailId> = job.copies.iter().map(|(_, email_id)| *email_id).collect();
+    let written: HashSet<EmailId> = tx
+        .written_email_ids(job.tenant_id, &ids)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(job
         .copies
         .iter()
-        .filter(|c| !written.contains(&c.1))
-        .map(|c| c.0)
-        .collect();
-    if todo.is_empty() {
-        tx.rollback().await?;
-        return Ok(());
-    }
+        .filter(|(_, email_id)| !written.contains(email_id))
+        .copied()
+        .collect())
+}
+
+/// The messages of `copies`, rendered with the tenant's templates; an
+/// invoice that is void (or missing) gets none.
+async fn rendered(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    copies: &[(InvoiceId, EmailId)],
+) -> Result<Vec<(EmailId, NewEmail)>, ServiceError> {
+    let invoice_ids: Vec<InvoiceId> = copies.iter().map(|(invoice_id, _)| *invoice_id).collect();
     let invoices: HashMap<InvoiceId, InvoiceRecord> = tx
-        .invoices_by_ids(tenant.id, &todo)
+        .invoices_by_ids(tenant.id, &invoice_ids)
         .await?
         .into_iter()
         .map(|inv| (inv.id, inv))
         .collect();
-    let renderer = templates::renderer_in(
-        &mut tx,
-        tenant.id,
-        EmailKind::InvoiceIssued,
-        Templates::Tenant,
-    )
-    .await?;
-    let mut emails = Vec::with_capacity(todo.len());
-    for (invoice_id, email_id) in job.copies.iter().filter(|c| !written.contains(&c.1)) {
-        let Some(inv) = invoices.get(invoice_id) else {
-            continue;
-        };
-        if matches!(inv.status, InvoiceStatus::Draft | InvoiceStatus::Void) {
-            continue;
+    let renderer =
+        templates::renderer_in(tx, tenant.id, EmailKind::InvoiceIssued, Templates::Tenant).await?;
+    let mut emails = Vec::with_capacity(copies.len());
+    for (invoice_id, email_id) in copies {
+        match invoices.get(invoice_id) {
+            Some(inv) if inv.status != InvoiceStatus::Void => {
+                emails.push((*email_id, message(&renderer, &tenant.name, inv)?));
+            }
+            found => tracing::info!(
+                invoice = %invoice_id,
+                void = found.is_some(),
+                "no copy of an invoice that is void or gone"
+            ),
         }
-        emails.push((*email_id, message(&renderer, &tenant.name, inv)?));
     }
-    outbox::enqueue_many_as(&mut tx, emails, clock.now()).await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(emails)
 }
 
 /// The message for `inv`, rendered.

@@ -1,6 +1,9 @@
 //! The outbox: a message is written in the transaction of the event that
 //! causes it, with the `notify.email` job that delivers it, so it exists
-//! if and only if the event committed. Staff see where each stands.
+//! if and only if the event committed. The billing run's invoices are the
+//! exception: their chunk's transaction queues a `notify.invoice_copies`
+//! job, which writes their messages (see `invoice_issued`). Staff see
+//! where each stands.
 
 use mpanel_domain::notify::{Attachment, DeliverEmail, EmailKind, EmailStatus};
 use mpanel_domain::{EmailId, TenantId};
