@@ -219,22 +219,37 @@ async fn number_and_issue(
     Ok(())
 }
 
-/// Pays the new invoices from customers' credit, then queues a charge of
-/// the saved card for customers who have one (what credit did not pay;
-/// the job looks again when it runs).
+/// Pays the new invoices from customers' credit, queues the customers'
+/// copies, then a charge of the saved card for customers who have one
+/// (what credit did not pay; the job looks again when it runs). The copies
+/// go first: jobs ready at once are claimed in the order they were queued,
+/// so a card paid quickly does not announce its payment before its
+/// invoice.
 async fn settle_issued(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     invoices: &[InvoiceRecord],
     customer_ids: &[CustomerId],
 ) -> Result<(), ServiceError> {
+    let credited = pay_from_credit(tx, ctx, invoices, customer_ids).await?;
+    queue_copies(tx, ctx, invoices, credited).await?;
+    queue_autopay(tx, ctx, invoices, customer_ids).await
+}
+
+/// Pays what customers' credit can; the invoices it paid (part of), as
+/// they now stand (`apply_credit` answers with them).
+async fn pay_from_credit(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    invoices: &[InvoiceRecord],
+    customer_ids: &[CustomerId],
+) -> Result<HashMap<InvoiceId, InvoiceRecord>, ServiceError> {
     let with_credit: HashSet<(CustomerId, String)> = tx
         .customers_with_credit(ctx.tenant.id, customer_ids)
         .await?
         .into_iter()
         .collect();
-    // What credit paid, as it now stands (`apply_credit` answers with it).
-    let mut credited: HashMap<InvoiceId, InvoiceRecord> = HashMap::new();
+    let mut credited = HashMap::new();
     for inv in invoices {
         if with_credit.contains(&(inv.customer_id, inv.currency.clone())) {
             let issued = tx
@@ -245,22 +260,16 @@ async fn settle_issued(
             credited.insert(paid.id, paid);
         }
     }
-    let with_card: HashSet<CustomerId> = tx
-        .customers_with_saved_card(ctx.tenant.id, customer_ids)
-        .await?
-        .into_iter()
-        .collect();
-    for inv in invoices
-        .iter()
-        .filter(|i| with_card.contains(&i.customer_id))
-    {
-        let job = autopay::Autopay {
-            tenant_id: ctx.tenant.id,
-            invoice_id: inv.id,
-            attempt: 1,
-        };
-        autopay::enqueue_in(tx, &job, ctx.jobs_at, ctx.jobs_at).await?;
-    }
+    Ok(credited)
+}
+
+/// The customers' copies of the invoices, as `ctx.copies` says.
+async fn queue_copies(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    invoices: &[InvoiceRecord],
+    mut credited: HashMap<InvoiceId, InvoiceRecord>,
+) -> Result<(), ServiceError> {
     match ctx.copies {
         // One job writes them once this commits, each invoice as it then
         // stands (perhaps paid from credit).
@@ -284,4 +293,31 @@ async fn settle_issued(
             .await
         }
     }
+}
+
+/// A `billing.autopay` job for each invoice of a customer with a saved
+/// card.
+async fn queue_autopay(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    invoices: &[InvoiceRecord],
+    customer_ids: &[CustomerId],
+) -> Result<(), ServiceError> {
+    let with_card: HashSet<CustomerId> = tx
+        .customers_with_saved_card(ctx.tenant.id, customer_ids)
+        .await?
+        .into_iter()
+        .collect();
+    for inv in invoices
+        .iter()
+        .filter(|i| with_card.contains(&i.customer_id))
+    {
+        let job = autopay::Autopay {
+            tenant_id: ctx.tenant.id,
+            invoice_id: inv.id,
+            attempt: 1,
+        };
+        autopay::enqueue_in(tx, &job, ctx.jobs_at, ctx.jobs_at).await?;
+    }
+    Ok(())
 }

@@ -203,3 +203,63 @@ async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
     let actions = app.store.audit_actions(shop.tenant).await.unwrap();
     assert!(actions.iter().any(|a| a == "stripe.autopay.declined"));
 }
+
+#[tokio::test]
+async fn the_runs_invoice_copy_is_claimed_before_its_card_charge() {
+    let app = TestApp::start().await;
+    let start = datetime!(2027-03-01 10:00 UTC);
+    app.clock.set(start);
+    let shop = shop(&app, "copyfirst", "UTC").await;
+    let admin = shop.admin(&app).await;
+    put_settings(&app, &admin, json!({"stripe_secret_key": "sk_test_abc"})).await;
+    let plan = product(&app, &shop, "copyfirst-plan", "MONTHLY", 2500, None).await;
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/billing/customers/{}/payment-method", shop.customer),
+            Some(&admin.access_token),
+            Some(json!({"stripe_customer_id": "cus_123", "stripe_payment_method_id": "pm_card_visa"})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    subscribe(
+        &app,
+        &shop,
+        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
+    )
+    .await;
+    app.clock
+        .set(start + Duration::days(31) + Duration::hours(1));
+    assert_eq!(bill(&app, &shop).await.invoices, 1);
+
+    // Claimed one at a time, as a worker's slots claim them: the renewal's
+    // message is written before its card is charged, so a quick payment
+    // is never announced ahead of the invoice it pays.
+    let now = app.clock.now();
+    let mut kinds = Vec::new();
+    while let Some(job) = app
+        .store
+        .claim_jobs("test", 1, now, now + Duration::minutes(5))
+        .await
+        .unwrap()
+        .pop()
+    {
+        kinds.push(job.kind);
+    }
+    let copies = kinds
+        .iter()
+        .position(|k| k == "notify.invoice_copies")
+        .unwrap_or_else(|| panic!("no copies job: {kinds:?}"));
+    let charges: Vec<usize> = kinds
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| *k == "billing.autopay")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        charges.len(),
+        2,
+        "the first invoice's and the renewal's: {kinds:?}"
+    );
+    assert!(copies < charges[1], "{kinds:?}");
+}
