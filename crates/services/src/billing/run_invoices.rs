@@ -1,7 +1,7 @@
 //! The billing run's invoices: a chunk's drafts priced for their
 //! customers, numbered from one reserved block and written issued (many
 //! rows per statement; on SQLite written as drafts, then issued), paid
-//! from credit, charged to saved cards and mailed. A plan change issues
+//! from credit, mailed and charged to saved cards. A plan change issues
 //! its invoice the same way.
 
 use std::collections::{HashMap, HashSet};
@@ -35,7 +35,8 @@ pub(crate) struct Draft<'a> {
 }
 
 /// Prices, numbers and issues the drafts (many rows per statement), then
-/// pays what customers' credit can.
+/// pays what customers' credit can and queues their copies and card
+/// charges.
 pub(crate) async fn write_invoices(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
@@ -223,8 +224,9 @@ async fn number_and_issue(
 /// copies, then a charge of the saved card for customers who have one
 /// (what credit did not pay; the job looks again when it runs). The copies
 /// go first: jobs ready at once are claimed in the order they were queued,
-/// so a card paid quickly does not announce its payment before its
-/// invoice.
+/// so the copies job starts no later than the charges (two worker slots
+/// may still run them side by side; a card's payment is recorded later,
+/// from Stripe's webhook).
 async fn settle_issued(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
@@ -232,7 +234,7 @@ async fn settle_issued(
     customer_ids: &[CustomerId],
 ) -> Result<(), ServiceError> {
     let credited = pay_from_credit(tx, ctx, invoices, customer_ids).await?;
-    queue_copies(tx, ctx, invoices, credited).await?;
+    queue_invoice_copies(tx, ctx, invoices, credited).await?;
     queue_autopay(tx, ctx, invoices, customer_ids).await
 }
 
@@ -263,8 +265,9 @@ async fn pay_from_credit(
     Ok(credited)
 }
 
-/// The customers' copies of the invoices, as `ctx.copies` says.
-async fn queue_copies(
+/// Queues the customers' copies of the invoices as `ctx.copies` says;
+/// `credited` (what credit paid) is what the copies written here show.
+async fn queue_invoice_copies(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     invoices: &[InvoiceRecord],

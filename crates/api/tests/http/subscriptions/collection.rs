@@ -232,11 +232,12 @@ async fn the_runs_invoice_copy_is_claimed_before_its_card_charge() {
         .set(start + Duration::days(31) + Duration::hours(1));
     assert_eq!(bill(&app, &shop).await.invoices, 1);
 
-    // Claimed one at a time, as a worker's slots claim them: the renewal's
-    // message is written before its card is charged, so a quick payment
-    // is never announced ahead of the invoice it pays.
+    // Claimed one at a time: the renewal's copies job comes before its
+    // card charge, so a worker starts writing the message no later than
+    // it charges the card.
     let now = app.clock.now();
     let mut kinds = Vec::new();
+    let mut charged: Vec<mpanel_services::billing::autopay::Autopay> = Vec::new();
     while let Some(job) = app
         .store
         .claim_jobs("test", 1, now, now + Duration::minutes(5))
@@ -244,6 +245,9 @@ async fn the_runs_invoice_copy_is_claimed_before_its_card_charge() {
         .unwrap()
         .pop()
     {
+        if job.kind == "billing.autopay" {
+            charged.push(serde_json::from_value(job.payload).unwrap());
+        }
         kinds.push(job.kind);
     }
     let copies = kinds
@@ -262,4 +266,9 @@ async fn the_runs_invoice_copy_is_claimed_before_its_card_charge() {
         "the first invoice's and the renewal's: {kinds:?}"
     );
     assert!(copies < charges[1], "{kinds:?}");
+    let renewal = invoices(&app, &shop).await.pop().unwrap();
+    assert_eq!(
+        charged[1].invoice_id.to_string(),
+        renewal["id"].as_str().unwrap()
+    );
 }
