@@ -51,7 +51,8 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/servers", tag = "servers", request_body = NewServer,
     security(("bearer" = ["SERVERS_WRITE"])),
     responses((status = 201, description = "Added", body = ServerView),
-        (status = 409, description = "The name is taken, or no secrets_key is configured")))]
+        (status = 409, description = "The name is taken, or no secrets_key is configured"),
+        (status = 422, description = "A field is not valid (the problem names it)")))]
 pub async fn create(
     State(state): State<AppState>,
     cx: Ctx<perm::ServersWrite>,
@@ -80,7 +81,8 @@ pub async fn get(
 #[utoipa::path(patch, path = "/api/servers/{id}", tag = "servers", params(("id" = String, Path)),
     request_body = ServerPatch, security(("bearer" = ["SERVERS_WRITE"])),
     responses((status = 200, description = "The server", body = ServerView),
-        (status = 409, description = "The name is taken, or no secrets_key is configured")))]
+        (status = 409, description = "The name is taken, or no secrets_key is configured"),
+        (status = 422, description = "A field is not valid (the problem names it)")))]
 pub async fn update(
     State(state): State<AppState>,
     cx: Ctx<perm::ServersWrite>,
