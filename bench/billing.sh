@@ -2,8 +2,9 @@
 # The billing engine at scale, per engine: `mpanel billing run` over N due
 # monthly subscriptions (wall clock of the whole process, invoices/s), the
 # no-op re-run, a floor measured in the same run (the database alone copying
-# the N invoices and lines the run wrote, one INSERT ... SELECT each), and
-# usage ingestion over HTTP (POST /api/billing/usage/batch, batches of
+# the N invoices and lines the run wrote, one INSERT ... SELECT each), the
+# customers' messages a worker writes after the run (`notify.invoice_copies`),
+# and usage ingestion over HTTP (POST /api/billing/usage/batch, batches of
 # 5,000, several client threads), printed beside the targets (<= 20 s per
 # 100,000 invoices; a million in <= 60 s on PostgreSQL and <= 90 s on
 # SQLite; <= 500 MB peak RSS; <= 3 s no-op; >= 50,000 usage records/s on

@@ -30,6 +30,9 @@ the release binary (`mpanel migrate`, `admin create-*`, `billing run`,
    (scaled down below it); beyond it the million's pace, <= 60 s for a
    million on PostgreSQL and <= 90 s on SQLite (never less than 20 s);
    peak RSS <= 500 MB; <= 3 s for the no-op.
+   Then `mpanel worker` until the run's `notify.invoice_copies` jobs are
+   done: the customers' messages, which its workers write after the run
+   (printed beside the run, not part of it); n messages must exist.
 4. Reference (a floor, measured right after, same database, same cache
    state): the database alone copying the N invoices and N invoice lines
    the run just wrote into empty tables of the same shape (same columns,
@@ -398,6 +401,40 @@ def high_water_kb(proc, every_s=0.02):
     return peak
 
 
+# --- the customers' copies -------------------------------------------------------------
+
+def write_copies(panel, db, n):
+    """Seconds from starting `mpanel worker` until every
+    `notify.invoice_copies` job the run queued has completed (its workers
+    write the run's customers' messages there, after the run); then stops
+    it and checks that n messages were written. The worker also starts on
+    the messages' deliveries (no SMTP here: they fail and wait), after the
+    copies, which were queued first."""
+    left_sql = "SELECT count(*) FROM jobs WHERE kind = 'notify.invoice_copies' AND state <> 'completed'"
+    log_path = os.path.join(panel.dir, "worker.log")
+    start = time.monotonic()
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([panel.binary, "worker"], cwd=panel.dir, env=panel.env,
+                                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+        deadline = start + 600
+        while int(db.scalar(left_sql)) > 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                panel.fail(f"the worker did not write the copies (see {log_path})")
+            time.sleep(0.05)
+        took = time.monotonic() - start
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    written = int(db.scalar("SELECT count(*) FROM email_outbox WHERE kind = 'INVOICE_ISSUED'"))
+    if written != n:
+        panel.fail(f"{written} invoice messages written, expected {n}")
+    return took
+
+
 # --- the floor --------------------------------------------------------------------
 
 def floor(db, n):
@@ -585,12 +622,16 @@ def bench(panel, db, args):
     if stored != n:
         panel.fail(f"{stored} issued invoices in the database, expected {n}")
 
+    log(f"[{engine}] the customers' copies: `mpanel worker` until the run's copies jobs are done")
+    copies_s = write_copies(panel, db, n)
+    log(f"[{engine}]   {copies_s:.2f} s ({n:,} messages and their delivery jobs)")
+
     log(f"[{engine}] floor: the database copying the {n:,} invoices and their lines")
     floor_s, fa, fb = floor(db, n)
     log(f"[{engine}]   {floor_s:.2f} s ({fa:,} invoices + {fb:,} lines)")
 
     if args.usage_records == 0:
-        return summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, None)
+        return summarize(engine, n, run_s, run_rss, noop_s, copies_s, floor_s, report, None)
     log(f"[{engine}] usage: {args.usage_subscriptions:,} subscriptions of Bandwidth via the API")
     token = panel.login()
     subs, subs_s = create_usage_subscriptions(panel, token, metered_id, extra, args.clients)
@@ -614,14 +655,14 @@ def bench(panel, db, args):
              "usage_batch": args.batch, "usage_s": round(wall, 3), "records_per_s": round(rate),
              "batch_p50_ms": round(pct(lat, 50) * 1000), "batch_p99_ms": round(pct(lat, 99) * 1000),
              "usage_subscriptions_per_s": round(len(subs) / subs_s)}
-    return summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage)
+    return summarize(engine, n, run_s, run_rss, noop_s, copies_s, floor_s, report, usage)
 
 
 def fmt_mb(mb):
     return "unmeasured" if mb is None else f"{mb:.0f} MB"
 
 
-def summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage):
+def summarize(engine, n, run_s, run_rss, noop_s, copies_s, floor_s, report, usage):
     """Prints the result table; answers the JSON result."""
     inv_rate = n / run_s
     usage_target = f">= {USAGE_TARGET:,}/s" if engine == "postgres" else "(none)"
@@ -641,6 +682,7 @@ def summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage):
     print(f"| run's peak RSS | {fmt_mb(run_rss)} | <= {RSS_TARGET_MB} MB | {rss_mark} |")
     print(f"| floor: DB copies {n:,} invoices + lines | {floor_s:.2f} s | run = x{run_s / floor_s:.1f} floor | |")
     print(f"| no-op re-run | {noop_s:.2f} s | <= {NOOP_TARGET_S:g} s | {mark(noop_s <= NOOP_TARGET_S)} |")
+    print(f"| after the run: a worker writes the {n:,} customers' messages | {copies_s:.2f} s | (not part of the run) | |")
     if usage:
         rate = usage["records_per_s"]
         print(f"| usage ingestion, {usage['usage_records']:,} records, {usage['usage_clients']} clients "
@@ -648,7 +690,7 @@ def summarize(engine, n, run_s, run_rss, noop_s, floor_s, report, usage):
               f"| {mark(rate >= USAGE_TARGET) if engine == 'postgres' else ''} |")
     return {"bench": "billing", "engine": engine, "subscriptions": n, "run_s": round(run_s, 3),
             **({} if run_rss is None else {"run_peak_rss_mb": round(run_rss)}), "invoices": report["invoices"],
-            "invoices_per_s": round(inv_rate), "noop_s": round(noop_s, 3),
+            "invoices_per_s": round(inv_rate), "noop_s": round(noop_s, 3), "copies_s": round(copies_s, 3),
             "floor_s": round(floor_s, 3), **(usage or {})}
 
 

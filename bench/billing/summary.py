@@ -27,13 +27,13 @@ def usage_cell(r):
 
 
 print("| engine | due subs | run s | invoices/s | run peak RSS MB | floor s | run/floor | no-op s "
-      "| usage records/s | batch p50/p99 ms |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+      "| copies after the run s | usage records/s | batch p50/p99 ms |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for r in rows:
     rate, batch = usage_cell(r)
     print(f"| {r['engine']} | {r['subscriptions']:,} | {r['run_s']:.2f} | {r['invoices_per_s']:,} "
           f"| {r.get('run_peak_rss_mb', '')} | {r['floor_s']:.2f} | x{r['run_s'] / r['floor_s']:.1f} "
-          f"| {r['noop_s']:.2f} | {rate} | {batch} |")
+          f"| {r['noop_s']:.2f} | {r.get('copies_s', 0):.2f} | {rate} | {batch} |")
 print()
 for r in rows:
     target = run_target(r)
