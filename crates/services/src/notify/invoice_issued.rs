@@ -167,30 +167,18 @@ pub async fn write_copies(
         tracing::warn!(tenant = %job.tenant_id, "invoice copies of a tenant that is gone: none written");
         return Ok(());
     };
-    // Read and rendered before the write transaction: on SQLite it holds
-    // the one write lock, which the billing run waits for.
-    let mut read = store.begin_read().await?;
-    let unwritten = unwritten(&mut read, job).await?;
-    let emails = if unwritten.is_empty() {
-        Vec::new()
-    } else {
-        rendered(&mut read, &tenant, &unwritten).await?
-    };
-    read.rollback().await?;
-    if emails.is_empty() {
+    // Read, rendered and written in the write transaction. Rendering in a
+    // read transaction first kept one open at nearly every moment on
+    // SQLite (a worker runs three jobs at once), so no checkpoint could
+    // finish: writing a million messages grew the WAL to 964 MB and every
+    // read slowed with it.
+    let mut tx = store.begin().await?;
+    let unwritten = unwritten(&mut tx, job).await?;
+    if unwritten.is_empty() {
+        tx.rollback().await?;
         return Ok(());
     }
-    let mut tx = store.begin().await?;
-    let ids: Vec<EmailId> = emails.iter().map(|(id, _)| *id).collect();
-    let written: HashSet<EmailId> = tx
-        .written_email_ids(tenant.id, &ids)
-        .await?
-        .into_iter()
-        .collect();
-    let emails: Vec<(EmailId, NewEmail)> = emails
-        .into_iter()
-        .filter(|(id, _)| !written.contains(id))
-        .collect();
+    let emails = rendered(&mut tx, &tenant, &unwritten).await?;
     outbox::enqueue_many_as(&mut tx, emails, clock.now()).await?;
     tx.commit().await?;
     Ok(())
