@@ -5,24 +5,56 @@
 use mpanel_domain::JobId;
 use time::OffsetDateTime;
 
-use crate::{Store, StoreResult, Tx};
+use crate::job_indexes::{JobIndex, jobs_via};
+use crate::{Engine, Store, StoreResult, Tx};
+
+// Each reads `jobs_unique_live` and repeats its condition as written
+// (`job_indexes`).
+
+/// How many live jobs under the key `$1` were enqueued before `$2`.
+pub(crate) fn earlier_unfinished_sql(engine: Engine) -> String {
+    format!(
+        "SELECT COUNT(*) FROM {jobs} WHERE unique_key = $1
+           AND unique_key IS NOT NULL AND state IN ('pending', 'failed', 'running') AND id < $2",
+        jobs = jobs_via(engine, JobIndex::UniqueLive)
+    )
+}
+
+/// How many live jobs under a key starting with `$1` were enqueued before
+/// `$2`.
+pub(crate) fn earlier_under_sql(engine: Engine) -> String {
+    format!(
+        "SELECT COUNT(*) FROM {jobs} WHERE unique_key IS NOT NULL
+           AND state IN ('pending', 'failed', 'running') AND id < $2
+           AND substr(unique_key, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
+        jobs = jobs_via(engine, JobIndex::UniqueLive)
+    )
+}
+
+/// The jobs under the key `$1` that wait, cancelled at `$2`.
+pub(crate) fn cancel_waiting_sql(engine: Engine) -> String {
+    format!(
+        "UPDATE {jobs} SET state = 'cancelled', finished_at = $2, updated_at = $2
+         WHERE unique_key = $1 AND unique_key IS NOT NULL
+           AND state IN ('pending', 'failed', 'running') AND state <> 'running'",
+        jobs = jobs_via(engine, JobIndex::UniqueLive)
+    )
+}
 
 impl Store {
     /// Whether a job holding one of `keys` and enqueued before `job` is
     /// still to finish (pending, running or failed and retrying): jobs on
     /// one thing then run in the order they were asked for.
     pub async fn earlier_job_unfinished(&self, keys: &[String], job: JobId) -> StoreResult<bool> {
+        let sql = earlier_unfinished_sql(self.engine());
         let mut found = false;
         for key in keys {
             let hit = on_pool!(self.pool, |p| {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM jobs WHERE unique_key = $1 AND id < $2
-                       AND state IN ('pending', 'running', 'failed')",
-                )
-                .bind(key)
-                .bind(job.as_uuid())
-                .fetch_one(p)
-                .await?
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(key)
+                    .bind(job.as_uuid())
+                    .fetch_one(p)
+                    .await?
             });
             found |= hit > 0;
         }
@@ -37,16 +69,13 @@ impl Store {
     /// requests are never merged), run in the order asked. The prefix is
     /// compared byte for byte (no collation), among live jobs only.
     pub async fn earlier_job_under(&self, prefix: &str, job: JobId) -> StoreResult<bool> {
+        let sql = sqlx::AssertSqlSafe(earlier_under_sql(self.engine()));
         let hit = on_pool!(self.pool, |p| {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM jobs WHERE unique_key IS NOT NULL
-                   AND state IN ('pending', 'running', 'failed') AND id < $2
-                   AND substr(unique_key, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
-            )
-            .bind(prefix)
-            .bind(job.as_uuid())
-            .fetch_one(p)
-            .await?
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(prefix)
+                .bind(job.as_uuid())
+                .fetch_one(p)
+                .await?
         });
         Ok(hit > 0)
     }
@@ -61,16 +90,14 @@ impl Tx {
         unique_key: &str,
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
+        let sql = sqlx::AssertSqlSafe(cancel_waiting_sql(self.engine()));
         let n = on_tx!(self, |conn| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2
-                 WHERE unique_key = $1 AND state IN ('pending', 'failed')",
-            )
-            .bind(unique_key)
-            .bind(now)
-            .execute(conn)
-            .await?
-            .rows_affected()
+            sqlx::query(sql)
+                .bind(unique_key)
+                .bind(now)
+                .execute(conn)
+                .await?
+                .rows_affected()
         });
         Ok(n)
     }

@@ -25,7 +25,10 @@ pub mod email_templates;
 mod error;
 mod idempotency;
 pub mod identity;
+mod job_indexes;
 mod job_keys;
+#[cfg(test)]
+mod job_plans;
 pub mod jobs;
 mod migrations;
 pub mod name_claims;

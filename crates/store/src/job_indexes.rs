@@ -1,0 +1,48 @@
+//! Which index the job queue's frequent statements read on SQLite.
+//!
+//! mPanel never runs `ANALYZE`, so SQLite's planner chooses by the shape of
+//! a statement's terms alone. For the claim it chose `jobs_overview`
+//! (`state = ?`), read every pending job and sorted them: after a billing
+//! run of a million invoices left a million messages to deliver, each
+//! claim took about 230 ms with the write lock held. A partial index is
+//! only considered when the statement repeats its condition word for word,
+//! so `state IN ('pending', 'running', 'failed')` missed
+//! `jobs_unique_live`, whose condition lists them in another order. These
+//! statements name their index on SQLite (`INDEXED BY`: a statement that
+//! cannot use it fails instead of scanning) and repeat its condition as
+//! written; PostgreSQL plans from its statistics. `job_plans` (a test)
+//! checks each plan.
+
+use crate::Engine;
+
+/// An index of `jobs` a statement is meant to read (their definitions:
+/// the migrations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobIndex {
+    /// `(priority DESC, run_at, id) WHERE state IN ('pending', 'failed')`:
+    /// claims, in the order jobs are taken.
+    Ready,
+    /// `(unique_key) WHERE unique_key IS NOT NULL AND state IN ('pending',
+    /// 'failed', 'running')`: the live job under a key.
+    UniqueLive,
+    /// `(finished_at) WHERE state IN ('completed', 'cancelled')`: pruning.
+    Finished,
+}
+
+impl JobIndex {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ready => "jobs_ready",
+            Self::UniqueLive => "jobs_unique_live",
+            Self::Finished => "jobs_finished",
+        }
+    }
+}
+
+/// `jobs` as a statement names it: read through `index` on SQLite.
+pub(crate) fn jobs_via(engine: Engine, index: JobIndex) -> String {
+    match engine {
+        Engine::Sqlite => format!("jobs INDEXED BY {}", index.name()),
+        Engine::Postgres => "jobs".to_owned(),
+    }
+}
