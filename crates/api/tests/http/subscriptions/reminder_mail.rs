@@ -65,20 +65,11 @@ async fn the_billing_run_mails_each_invoice_once_in_the_tenants_own_words() {
     let shop = shop(&app, "runmail", "UTC").await;
     let plan = product(&app, &shop, "runmail-plan", "MONTHLY", 1000, None).await;
     let admin = shop.admin(&app).await;
-    let mut addresses = Vec::new();
-    let mut customers = Vec::new();
-    for name in ["ana", "ben"] {
-        let to = format!("{name}-{}@customer.test", uuid::Uuid::now_v7().simple());
-        let id = customer(&app, &admin, &to, "FR", None).await;
-        subscribe(
-            &app,
-            &shop,
-            json!({"customer_id": id, "product_id": plan, "period": "MONTHLY"}),
-        )
-        .await;
-        addresses.push(to);
-        customers.push(id);
-    }
+    let (customers, addresses): (Vec<String>, Vec<String>) =
+        subscribed(&app, &shop, &admin, &plan, ["ana", "ben"])
+            .await
+            .into_iter()
+            .unzip();
     // Ben pays his first invoice well over: the excess is credit, which
     // pays his renewal as the run issues it, and his mail must say so.
     let first = invoices_of(&app, &shop, &customers[1]).await.remove(0);
@@ -180,18 +171,7 @@ async fn the_runs_copies_are_written_once_and_a_voided_invoice_gets_none() {
     let shop = shop(&app, "runcopies", "UTC").await;
     let plan = product(&app, &shop, "runcopies-plan", "MONTHLY", 1000, None).await;
     let admin = shop.admin(&app).await;
-    let mut customers = Vec::new();
-    for name in ["cid", "dora"] {
-        let to = format!("{name}-{}@customer.test", uuid::Uuid::now_v7().simple());
-        let id = customer(&app, &admin, &to, "FR", None).await;
-        subscribe(
-            &app,
-            &shop,
-            json!({"customer_id": id, "product_id": plan, "period": "MONTHLY"}),
-        )
-        .await;
-        customers.push((id, to));
-    }
+    let customers = subscribed(&app, &shop, &admin, &plan, ["cid", "dora"]).await;
     let first_copies = issued_to(&app, &admin.access_token).await;
     assert_eq!(first_copies.len(), 2, "the first invoices' messages");
 
@@ -251,6 +231,30 @@ async fn the_runs_copies_are_written_once_and_a_voided_invoice_gets_none() {
         .filter(|j| copies.copies.iter().any(|c| c.1 == j.email_id))
         .collect();
     assert_eq!(delivering.len(), 1, "{delivering:?}");
+}
+
+/// A customer in France for each name, each subscribed monthly to `plan`:
+/// their ids and addresses.
+async fn subscribed<const N: usize>(
+    app: &TestApp,
+    shop: &Shop,
+    admin: &Account,
+    plan: &str,
+    names: [&str; N],
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in names {
+        let to = format!("{name}-{}@customer.test", uuid::Uuid::now_v7().simple());
+        let id = customer(app, admin, &to, "FR", None).await;
+        subscribe(
+            app,
+            shop,
+            json!({"customer_id": id, "product_id": plan, "period": "MONTHLY"}),
+        )
+        .await;
+        out.push((id, to));
+    }
+    out
 }
 
 /// Who the tenant's INVOICE_ISSUED messages are to, sorted.
