@@ -5,13 +5,13 @@
 //! (`state = ?`), read every pending job and sorted them: after a billing
 //! run of a million invoices left a million messages to deliver, each
 //! claim took about 230 ms with the write lock held. A partial index is
-//! only considered when the statement repeats its condition word for word,
-//! so `state IN ('pending', 'running', 'failed')` missed
-//! `jobs_unique_live`, whose condition lists them in another order. These
+//! only considered when each term of its condition appears in the
+//! statement's, an IN list written as the index writes it, so `state IN
+//! ('pending', 'running', 'failed')` missed `jobs_unique_live`. These
 //! statements name their index on SQLite (`INDEXED BY`: a statement that
-//! cannot use it fails instead of scanning) and repeat its condition as
-//! written; PostgreSQL plans from its statistics. `job_plans` (a test)
-//! checks each plan.
+//! cannot use it fails to prepare rather than read the table another
+//! way) and write its IN list as it does; PostgreSQL plans from its
+//! statistics. `job_plans` (a test) checks each plan.
 
 use crate::Engine;
 

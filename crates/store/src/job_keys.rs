@@ -5,37 +5,52 @@
 use mpanel_domain::JobId;
 use time::OffsetDateTime;
 
+use crate::connect::Pool;
 use crate::job_indexes::{JobIndex, jobs_via};
 use crate::{Engine, Store, StoreResult, Tx};
 
-// Each reads `jobs_unique_live` and repeats its condition as written
-// (`job_indexes`).
+// Each reads `jobs_unique_live` and repeats its IN list as the index
+// writes it (`job_indexes`).
 
 /// How many live jobs under the key `$1` were enqueued before `$2`.
 pub(crate) fn earlier_unfinished_sql(engine: Engine) -> String {
     format!(
         "SELECT COUNT(*) FROM {jobs} WHERE unique_key = $1
-           AND unique_key IS NOT NULL AND state IN ('pending', 'failed', 'running') AND id < $2",
+           AND state IN ('pending', 'failed', 'running') AND id < $2",
         jobs = jobs_via(engine, JobIndex::UniqueLive)
     )
 }
 
 /// How many live jobs under a key starting with `$1` were enqueued before
-/// `$2`.
+/// `$2`. On SQLite also `$3`, the first key past the prefix's: the keys
+/// between are found in `jobs_unique_live` (every message to deliver has
+/// a key, so walking the live keys took as long as walking the jobs).
+/// SQLite compares TEXT byte by byte, as the prefix is meant; a
+/// PostgreSQL collation may not, so there the prefix alone decides.
 pub(crate) fn earlier_under_sql(engine: Engine) -> String {
+    let range = match engine {
+        Engine::Sqlite => "AND unique_key >= $1 AND unique_key < $3",
+        Engine::Postgres => "",
+    };
     format!(
         "SELECT COUNT(*) FROM {jobs} WHERE unique_key IS NOT NULL
-           AND state IN ('pending', 'failed', 'running') AND id < $2
+           AND state IN ('pending', 'failed', 'running') AND id < $2 {range}
            AND substr(unique_key, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
         jobs = jobs_via(engine, JobIndex::UniqueLive)
     )
+}
+
+/// The first string after every one that starts with `prefix` (in UTF-8
+/// byte order): no key holds U+10FFFF, a noncharacter.
+fn past_prefix(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
 }
 
 /// The jobs under the key `$1` that wait, cancelled at `$2`.
 pub(crate) fn cancel_waiting_sql(engine: Engine) -> String {
     format!(
         "UPDATE {jobs} SET state = 'cancelled', finished_at = $2, updated_at = $2
-         WHERE unique_key = $1 AND unique_key IS NOT NULL
+         WHERE unique_key = $1
            AND state IN ('pending', 'failed', 'running') AND state <> 'running'",
         jobs = jobs_via(engine, JobIndex::UniqueLive)
     )
@@ -70,13 +85,23 @@ impl Store {
     /// compared byte for byte (no collation), among live jobs only.
     pub async fn earlier_job_under(&self, prefix: &str, job: JobId) -> StoreResult<bool> {
         let sql = sqlx::AssertSqlSafe(earlier_under_sql(self.engine()));
-        let hit = on_pool!(self.pool, |p| {
-            sqlx::query_scalar::<_, i64>(sql)
-                .bind(prefix)
-                .bind(job.as_uuid())
-                .fetch_one(p)
-                .await?
-        });
+        let hit: i64 = match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_scalar(sql)
+                    .bind(prefix)
+                    .bind(job.as_uuid())
+                    .bind(past_prefix(prefix))
+                    .fetch_one(p)
+                    .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_scalar(sql)
+                    .bind(prefix)
+                    .bind(job.as_uuid())
+                    .fetch_one(p)
+                    .await?
+            }
+        };
         Ok(hit > 0)
     }
 }

@@ -699,3 +699,85 @@ async fn an_issued_invoice_gets_no_lines_even_with_the_line_check_deferred() {
             .is_empty()
     );
 }
+
+/// Jobs about one thing under keys that share a prefix: an earlier live
+/// one is found by prefix and by key (another thing's, whose key only
+/// begins the same, is not), a finished one no longer counts, and a newer
+/// request cancels the ones still waiting but not one running.
+#[tokio::test]
+async fn earlier_jobs_under_a_key_are_found_and_only_waiting_ones_cancelled() {
+    use mpanel_store::jobs::NewJob;
+    let (_db, store) = migrated().await;
+    let now = datetime!(2027-01-01 00:00 UTC);
+    let job = |key: &str| NewJob {
+        queue: "default".into(),
+        kind: "pod.reboot".into(),
+        payload: serde_json::json!({}),
+        priority: 0,
+        run_at: now,
+        max_attempts: 3,
+        unique_key: Some(key.into()),
+    };
+    let (first, _) = store.enqueue(&job("pod.reboot:P1:1"), now).await.unwrap();
+    let (second, _) = store.enqueue(&job("pod.reboot:P1:2"), now).await.unwrap();
+    let (other, _) = store.enqueue(&job("pod.reboot:P10:1"), now).await.unwrap();
+    let under = |prefix: &'static str, job| {
+        let store = store.clone();
+        async move { store.earlier_job_under(prefix, job).await.unwrap() }
+    };
+    assert!(!under("pod.reboot:P1:", first).await);
+    assert!(under("pod.reboot:P1:", second).await);
+    assert!(
+        !under("pod.reboot:P10:", other).await,
+        "P1's jobs are not P10's"
+    );
+    assert!(
+        under("pod.reboot:P1", other).await,
+        "a shorter prefix takes both"
+    );
+    let keyed = |key: &str| vec![key.to_owned()];
+    assert!(
+        store
+            .earlier_job_unfinished(&keyed("pod.reboot:P1:1"), second)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .earlier_job_unfinished(&keyed("pod.reboot:P1:2"), first)
+            .await
+            .unwrap()
+    );
+
+    // Running still counts; completed does not.
+    let lease = now + time::Duration::minutes(5);
+    let claimed = store.claim_jobs("w", 1, now, lease).await.unwrap();
+    assert_eq!(claimed[0].id, first);
+    assert!(under("pod.reboot:P1:", second).await);
+    store.complete_jobs("w", &[first], now).await.unwrap();
+    assert!(!under("pod.reboot:P1:", second).await);
+
+    // A newer request cancels what waits under its key, not what runs.
+    let claimed = store.claim_jobs("w", 1, now, lease).await.unwrap();
+    assert_eq!(claimed[0].id, second);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.cancel_waiting_jobs("pod.reboot:P1:2", now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        tx.cancel_waiting_jobs("pod.reboot:P10:1", now)
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert!(under("pod.reboot:P1", other).await, "the second still runs");
+    store.complete_jobs("w", &[second], now).await.unwrap();
+    assert!(
+        !under("pod.reboot:P1", other).await,
+        "no earlier job is live"
+    );
+}
