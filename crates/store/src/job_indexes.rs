@@ -6,7 +6,8 @@
 //! run of a million invoices left a million messages to deliver, each
 //! claim took about 230 ms with the write lock held. A partial index is
 //! only considered when each term of its condition appears in the
-//! statement's, an IN list written as the index writes it, so `state IN
+//! statement's or follows from one (`unique_key = ?` gives `unique_key IS
+//! NOT NULL`), an IN list written as the index writes it, so `state IN
 //! ('pending', 'running', 'failed')` missed `jobs_unique_live`. These
 //! statements name their index on SQLite (`INDEXED BY`: a statement that
 //! cannot use it fails to prepare rather than read the table another

@@ -40,8 +40,9 @@ pub(crate) fn earlier_under_sql(engine: Engine) -> String {
     )
 }
 
-/// The first string after every one that starts with `prefix` (in UTF-8
-/// byte order): no key holds U+10FFFF, a noncharacter.
+/// The first string after every one that starts with `prefix` and goes
+/// on below U+10FFFF (in UTF-8 byte order): keys are ASCII, made of job
+/// kinds and ids.
 fn past_prefix(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }

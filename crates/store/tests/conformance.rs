@@ -719,6 +719,7 @@ async fn earlier_jobs_under_a_key_are_found_and_only_waiting_ones_cancelled() {
         unique_key: Some(key.into()),
     };
     let (first, _) = store.enqueue(&job("pod.reboot:P1:1"), now).await.unwrap();
+    let (before, _) = store.enqueue(&job("pod.reboot:P10:0"), now).await.unwrap();
     let (second, _) = store.enqueue(&job("pod.reboot:P1:2"), now).await.unwrap();
     let (other, _) = store.enqueue(&job("pod.reboot:P10:1"), now).await.unwrap();
     let under = |prefix: &'static str, job| {
@@ -727,9 +728,12 @@ async fn earlier_jobs_under_a_key_are_found_and_only_waiting_ones_cancelled() {
     };
     assert!(!under("pod.reboot:P1:", first).await);
     assert!(under("pod.reboot:P1:", second).await);
+    assert!(under("pod.reboot:P1:1", second).await, "a whole key");
+    assert!(!under("pod.reboot:P1:2", second).await, "not itself");
+    assert!(under("pod.reboot:P10:", other).await, "P10's earlier job");
     assert!(
-        !under("pod.reboot:P10:", other).await,
-        "P1's jobs are not P10's"
+        !under("pod.reboot:P10:", before).await,
+        "P1's are not P10's"
     );
     assert!(
         under("pod.reboot:P1", other).await,
@@ -751,11 +755,18 @@ async fn earlier_jobs_under_a_key_are_found_and_only_waiting_ones_cancelled() {
 
     // Running still counts; completed does not.
     let lease = now + time::Duration::minutes(5);
-    let claimed = store.claim_jobs("w", 1, now, lease).await.unwrap();
-    assert_eq!(claimed[0].id, first);
+    let claimed = store.claim_jobs("w", 2, now, lease).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [first, before]);
     assert!(under("pod.reboot:P1:", second).await);
     store.complete_jobs("w", &[first], now).await.unwrap();
-    assert!(!under("pod.reboot:P1:", second).await);
+    assert!(
+        !under("pod.reboot:P1:", second).await,
+        "P10's running job is not P1's"
+    );
+    assert!(under("pod.reboot:P10:", other).await, "running");
+    store.complete_jobs("w", &[before], now).await.unwrap();
+    assert!(!under("pod.reboot:P10:", other).await);
 
     // A newer request cancels what waits under its key, not what runs.
     let claimed = store.claim_jobs("w", 1, now, lease).await.unwrap();
