@@ -5,7 +5,6 @@
 use mpanel_domain::JobId;
 use time::OffsetDateTime;
 
-use crate::connect::Pool;
 use crate::job_indexes::{JobIndex, jobs_via};
 use crate::{Engine, Store, StoreResult, Tx};
 
@@ -22,19 +21,20 @@ pub(crate) fn earlier_unfinished_sql(engine: Engine) -> String {
 }
 
 /// How many live jobs under a key starting with `$1` were enqueued before
-/// `$2`. On SQLite also `$3`, the first key past the prefix's: the keys
-/// between are found in `jobs_unique_live` (every message to deliver has
-/// a key, so walking the live keys took as long as walking the jobs).
-/// SQLite compares TEXT byte by byte, as the prefix is meant; a
-/// PostgreSQL collation may not, so there the prefix alone decides.
+/// `$2`; `$3` is the first key past the prefix's. The keys between are
+/// looked up in byte order: `jobs_unique_live` on SQLite (its TEXT order),
+/// `jobs_unique_live_bytes` (`COLLATE "C"`) on PostgreSQL. Every message to
+/// deliver has a key, so walking the live keys took as long as walking
+/// the jobs. The prefix test itself stays, exact.
 pub(crate) fn earlier_under_sql(engine: Engine) -> String {
-    let range = match engine {
-        Engine::Sqlite => "AND unique_key >= $1 AND unique_key < $3",
-        Engine::Postgres => "",
+    let key = match engine {
+        Engine::Sqlite => "unique_key",
+        Engine::Postgres => "(unique_key COLLATE \"C\")",
     };
     format!(
         "SELECT COUNT(*) FROM {jobs} WHERE unique_key IS NOT NULL
-           AND state IN ('pending', 'failed', 'running') AND id < $2 {range}
+           AND state IN ('pending', 'failed', 'running') AND id < $2
+           AND {key} >= $1 AND {key} < $3
            AND substr(unique_key, 1, length(CAST($1 AS TEXT))) = CAST($1 AS TEXT)",
         jobs = jobs_via(engine, JobIndex::UniqueLive)
     )
@@ -86,23 +86,14 @@ impl Store {
     /// compared byte for byte (no collation), among live jobs only.
     pub async fn earlier_job_under(&self, prefix: &str, job: JobId) -> StoreResult<bool> {
         let sql = sqlx::AssertSqlSafe(earlier_under_sql(self.engine()));
-        let hit: i64 = match &self.pool {
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar(sql)
-                    .bind(prefix)
-                    .bind(job.as_uuid())
-                    .bind(past_prefix(prefix))
-                    .fetch_one(p)
-                    .await?
-            }
-            Pool::Postgres(p) => {
-                sqlx::query_scalar(sql)
-                    .bind(prefix)
-                    .bind(job.as_uuid())
-                    .fetch_one(p)
-                    .await?
-            }
-        };
+        let hit: i64 = on_pool!(self.pool, |p| {
+            sqlx::query_scalar(sql)
+                .bind(prefix)
+                .bind(job.as_uuid())
+                .bind(past_prefix(prefix))
+                .fetch_one(p)
+                .await?
+        });
         Ok(hit > 0)
     }
 }
