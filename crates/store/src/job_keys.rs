@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use crate::job_indexes::{JobIndex, jobs_via};
 use crate::{Engine, Store, StoreResult, Tx};
 
-// Each reads `jobs_unique_live` and repeats its IN list as the index
-// writes it (`job_indexes`).
+// On SQLite each reads `jobs_unique_live`, its IN list written as the
+// index writes it (`job_indexes`).
 
 /// How many live jobs under the key `$1` were enqueued before `$2`.
 pub(crate) fn earlier_unfinished_sql(engine: Engine) -> String {

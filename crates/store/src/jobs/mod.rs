@@ -157,6 +157,9 @@ const INSERT: &str = "INSERT INTO jobs (id, queue, kind, payload, state, priorit
      DO NOTHING
      RETURNING id";
 
+mod leases;
+mod listing;
+
 impl Tx {
     /// Enqueues a job in this transaction: it exists if and only if the
     /// transaction commits. Returns the job's id and whether it is new (an
@@ -568,86 +571,6 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Extends the leases of `ids`, those of them `worker` still holds.
-    pub async fn renew_leases(
-        &self,
-        worker: &str,
-        ids: &[JobId],
-        until: OffsetDateTime,
-    ) -> StoreResult<u64> {
-        let mut renewed = 0;
-        for chunk in ids.chunks(1000) {
-            renewed += on_pool!(self.writer, |p| {
-                let mut q = QueryBuilder::new("UPDATE jobs SET locked_until = ");
-                q.push_bind(until)
-                    .push(" WHERE locked_by = ")
-                    .push_bind(worker)
-                    .push(" AND id IN (");
-                let mut sep = q.separated(", ");
-                for id in chunk {
-                    sep.push_bind(id.as_uuid());
-                }
-                q.push(")");
-                q.build().execute(p).await?.rows_affected()
-            });
-        }
-        Ok(renewed)
-    }
-
-    /// Gives back the jobs `worker` holds (graceful shutdown), uncounted,
-    /// so another worker takes them at once.
-    pub async fn release_jobs(
-        &self,
-        worker: &str,
-        ids: Option<&[JobId]>,
-        now: OffsetDateTime,
-    ) -> StoreResult<u64> {
-        let n = on_pool!(self.writer, |p| {
-            let mut q = QueryBuilder::new(
-                "UPDATE jobs SET state = 'pending', attempts = attempts - 1, locked_by = NULL, locked_until = NULL, updated_at = ",
-            );
-            q.push_bind(now)
-                .push(" WHERE state = 'running' AND locked_by = ")
-                .push_bind(worker);
-            if let Some(ids) = ids {
-                if ids.is_empty() {
-                    return Ok(0);
-                }
-                q.push(" AND id IN (");
-                let mut sep = q.separated(", ");
-                for id in ids {
-                    sep.push_bind(id.as_uuid());
-                }
-                q.push(")");
-            }
-            q.build().execute(p).await?.rows_affected()
-        });
-        if n > 0 {
-            self.job_wakeup.notify_one();
-        }
-        Ok(n)
-    }
-
-    /// Jobs whose worker vanished (lease lapsed) become claimable again, or
-    /// dead when that was their last attempt.
-    pub async fn requeue_expired_leases(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let n = on_pool!(self.writer, |p| {
-            sqlx::query(
-                "UPDATE jobs SET
-                     state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
-                     finished_at = CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END,
-                     last_error = 'the worker holding this job stopped renewing its lease',
-                     locked_by = NULL, locked_until = NULL, run_at = $1, updated_at = $1
-                 WHERE state = 'running' AND locked_until < $1",
-            )
-            .bind(now)
-            .execute(p)
-            .await?
-            .rows_affected()
-        });
-        Ok(n)
-    }
-
     /// Clears the job table's dead row versions now (PostgreSQL's
     /// `VACUUM`) instead of when autovacuum next comes round, a minute or
     /// more later. Every claim leaves the job's pending version in the
@@ -701,94 +624,6 @@ impl Store {
                 .rows_affected()
         });
         Ok(n)
-    }
-
-    /// The job; `None` when there is none (pruned, or never was).
-    pub async fn job(&self, id: JobId) -> StoreResult<Option<JobRecord>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"));
-        let found = on_pool!(self.pool, |p| {
-            match sqlx::query(sql)
-                .bind(id.as_uuid())
-                .fetch_optional(p)
-                .await?
-            {
-                Some(row) => Some(job_from_row!(&row)),
-                None => None,
-            }
-        });
-        Ok(found)
-    }
-
-    /// A page of jobs, newest first, older than `before`.
-    pub async fn list_jobs(
-        &self,
-        filter: &JobFilter,
-        before: Option<JobId>,
-        limit: u32,
-    ) -> StoreResult<Vec<JobRecord>> {
-        let records = on_pool!(self.pool, |p| {
-            // Only the filters given: `($1 IS NULL OR state = $1)` kept
-            // SQLite from `jobs_by_state`, so listing the dead jobs among
-            // two million walked through all of them (283 ms).
-            let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM jobs WHERE TRUE"));
-            if let Some(state) = filter.state {
-                q.push(" AND state = ").push_bind(state.as_str());
-            }
-            if let Some(kind) = &filter.kind {
-                q.push(" AND kind = ").push_bind(kind);
-            }
-            if let Some(queue) = &filter.queue {
-                q.push(" AND queue = ").push_bind(queue);
-            }
-            if let Some(before) = before {
-                q.push(" AND id < ").push_bind(before.as_uuid());
-            }
-            q.push(" ORDER BY id DESC LIMIT ")
-                .push_bind(i64::from(limit));
-            let mut out = Vec::new();
-            for row in q.build().fetch_all(p).await? {
-                out.push(job_from_row!(&row));
-            }
-            out
-        });
-        Ok(records)
-    }
-
-    pub async fn count_jobs(&self, state: JobState) -> StoreResult<i64> {
-        let n = on_pool!(self.pool, |p| {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM jobs WHERE state = $1")
-                .bind(state.as_str())
-                .fetch_one(p)
-                .await?
-        });
-        Ok(n)
-    }
-
-    /// Counts by queue, kind and state, with the oldest due pending job.
-    pub async fn queue_stats(&self, now: OffsetDateTime) -> StoreResult<Vec<QueueStat>> {
-        let stats = on_pool!(self.pool, |p| {
-            let mut out = Vec::new();
-            for row in sqlx::query(
-                "SELECT queue, kind, state, COUNT(*) AS n,
-                        MIN(CASE WHEN state IN ('pending', 'failed') AND run_at <= $1 THEN run_at END) AS oldest_due
-                 FROM jobs GROUP BY queue, kind, state ORDER BY queue, kind, state",
-            )
-            .bind(now)
-            .fetch_all(p)
-            .await?
-            {
-                let state: String = row.try_get("state")?;
-                out.push(QueueStat {
-                    queue: row.try_get("queue")?,
-                    kind: row.try_get("kind")?,
-                    state: parse_state(&state)?,
-                    count: row.try_get("n")?,
-                    oldest_due: row.try_get("oldest_due")?,
-                });
-            }
-            out
-        });
-        Ok(stats)
     }
 
     /// Resolves when jobs may be waiting: a commit that enqueued in this
