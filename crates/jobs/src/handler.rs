@@ -52,6 +52,10 @@ impl JobError {
     }
 }
 
+/// How long a job of a kind a worker has no handler for waits before a
+/// worker looks at it again.
+pub const UNKNOWN_KIND_RETRY: time::Duration = time::Duration::minutes(1);
+
 type BoxFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 type ErasedHandler = Arc<dyn Fn(JobContext, Value) -> BoxFuture + Send + Sync>;
 
@@ -106,14 +110,21 @@ impl Registry {
         self.handlers.keys().map(String::as_str)
     }
 
-    /// Runs the job; an unknown kind is a permanent failure.
+    /// Runs the job. A kind with no handler here waits (no attempt spent)
+    /// for a worker that has one: during a rolling upgrade a newer node
+    /// queues kinds an older worker does not know, and that worker must
+    /// not kill them.
     pub(crate) async fn run(&self, ctx: JobContext, payload: Value) -> Result<(), JobError> {
         match self.handlers.get(&ctx.kind) {
             Some(handler) => handler(ctx, payload).await,
-            None => Err(JobError::Permanent(format!(
-                "no handler is registered for job kind {:?}",
-                ctx.kind
-            ))),
+            None => Err(JobError::Wait {
+                reason: format!(
+                    "no handler is registered for job kind {:?} on worker {}: left for a \
+                     worker that has one (a newer mPanel's, during an upgrade)",
+                    ctx.kind, ctx.worker
+                ),
+                retry_in: UNKNOWN_KIND_RETRY,
+            }),
         }
     }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use mpanel_domain::jobs::JobState;
 use mpanel_domain::{Clock, JobId, ManualClock};
 use mpanel_jobs::{
-    JobError, JobOptions, PoolConfig, Recurring, Registry, Schedule, Scheduler, WorkerPool, enqueue,
+    JobError, JobOptions, PoolConfig, Recurring, Registry, Schedule, Scheduler, UNKNOWN_KIND_RETRY,
+    WorkerPool, enqueue,
 };
 use mpanel_store::testing::TestDatabase;
 use mpanel_store::{PoolSettings, Store};
@@ -316,7 +317,7 @@ async fn a_waiting_job_comes_back_at_its_time_without_spending_attempts() {
 }
 
 #[tokio::test]
-async fn unknown_kinds_bad_payloads_and_permanent_errors_die_at_once_and_the_worker_goes_on() {
+async fn bad_payloads_and_permanent_errors_die_at_once_and_the_worker_goes_on() {
     let h = harness().await;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut registry = Registry::new();
@@ -336,13 +337,6 @@ async fn unknown_kinds_bad_payloads_and_permanent_errors_die_at_once_and_the_wor
         }
         Ok(())
     });
-    let (unknown, _) = h
-        .enqueue(
-            "no.such.kind",
-            serde_json::json!({}),
-            &JobOptions::default(),
-        )
-        .await;
     let (bad, _) = h
         .enqueue(
             "greet",
@@ -373,12 +367,6 @@ async fn unknown_kinds_bad_payloads_and_permanent_errors_die_at_once_and_the_wor
 
     assert_eq!(done_rx.recv().await.unwrap(), "ok");
     h.wait_for_state(good, JobState::Completed).await;
-    let job = h.wait_for_state(unknown, JobState::Dead).await;
-    assert!(
-        job.last_error.unwrap().contains("no handler"),
-        "unknown kind"
-    );
-    assert_eq!(job.attempts, 1);
     let job = h.wait_for_state(bad, JobState::Dead).await;
     assert!(job.last_error.unwrap().contains("cannot be decoded"));
     let job = h.wait_for_state(permanent, JobState::Dead).await;
@@ -388,6 +376,43 @@ async fn unknown_kinds_bad_payloads_and_permanent_errors_die_at_once_and_the_wor
     );
     let job = h.wait_for_state(panics, JobState::Dead).await;
     assert_eq!(job.last_error.as_deref(), Some("the handler panicked"));
+    pool.stop().await;
+}
+
+#[tokio::test]
+async fn a_kind_a_worker_does_not_know_is_left_for_one_that_does() {
+    let h = harness().await;
+    let one_try = JobOptions {
+        max_attempts: 1,
+        ..JobOptions::default()
+    };
+    let (id, _) = h
+        .enqueue("newer.kind", serde_json::json!({}), &one_try)
+        .await;
+    // An older worker, during an upgrade: it has no handler for the kind.
+    let older = h.start(Registry::new(), config());
+    let job = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let job = h.store.job(id).await.unwrap().expect("the job");
+            if job.state == JobState::Pending && job.last_error.is_some() {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the older worker put the job back");
+    older.stop().await;
+    assert_eq!(job.attempts, 0, "no attempt spent");
+    assert_eq!(job.run_at - h.clock.now(), UNKNOWN_KIND_RETRY);
+    assert!(job.last_error.unwrap().contains("no handler"));
+    // A worker of the newer release runs it once it is due again.
+    let mut newer = Registry::new();
+    newer.register("newer.kind", |_ctx, _: serde_json::Value| async { Ok(()) });
+    let pool = h.start(newer, config());
+    h.clock.advance(UNKNOWN_KIND_RETRY);
+    let job = h.wait_for_state(id, JobState::Completed).await;
+    assert_eq!(job.attempts, 1);
     pool.stop().await;
 }
 
