@@ -21,6 +21,8 @@ pub struct JobContext {
     pub attempt: i32,
     pub max_attempts: i32,
     pub due_at: OffsetDateTime,
+    /// When it was queued.
+    pub created_at: OffsetDateTime,
     /// The worker running it.
     pub worker: String,
 }
@@ -53,8 +55,14 @@ impl JobError {
 }
 
 /// How long a job of a kind a worker has no handler for waits before a
-/// worker looks at it again.
+/// worker looks at it again...
 pub const UNKNOWN_KIND_RETRY: time::Duration = time::Duration::minutes(1);
+
+/// ...until it is this old: then no worker is going to know the kind (a
+/// rollback, a kind a later release dropped, a worker set up without what
+/// the kind needs), and it is dead, so that the jobs queued after it under
+/// the same key go on and an operator sees it among the dead.
+pub const UNKNOWN_KIND_GIVE_UP: time::Duration = time::Duration::hours(24);
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 type ErasedHandler = Arc<dyn Fn(JobContext, Value) -> BoxFuture + Send + Sync>;
@@ -113,18 +121,37 @@ impl Registry {
     /// Runs the job. A kind with no handler here waits (no attempt spent)
     /// for a worker that has one: during a rolling upgrade a newer node
     /// queues kinds an older worker does not know, and that worker must
-    /// not kill them.
-    pub(crate) async fn run(&self, ctx: JobContext, payload: Value) -> Result<(), JobError> {
+    /// not kill them. A day after it was queued, it is dead.
+    /// `now` is the worker's clock when it took the job.
+    pub(crate) async fn run(
+        &self,
+        ctx: JobContext,
+        payload: Value,
+        now: OffsetDateTime,
+    ) -> Result<(), JobError> {
         match self.handlers.get(&ctx.kind) {
             Some(handler) => handler(ctx, payload).await,
-            None => Err(JobError::Wait {
-                reason: format!(
-                    "no handler is registered for job kind {:?} on worker {}: left for a \
-                     worker that has one (a newer mPanel's, during an upgrade)",
-                    ctx.kind, ctx.worker
-                ),
-                retry_in: UNKNOWN_KIND_RETRY,
-            }),
+            None => Err(unknown_kind(&ctx, now)),
         }
+    }
+}
+
+/// Why a job of a kind this worker has no handler for is not run, and
+/// what becomes of it (see [`UNKNOWN_KIND_GIVE_UP`]).
+fn unknown_kind(ctx: &JobContext, now: OffsetDateTime) -> JobError {
+    tracing::warn!(job = %ctx.id, kind = %ctx.kind, worker = %ctx.worker,
+        "no handler is registered for this job kind on this worker");
+    let why = format!(
+        "no handler is registered for job kind {:?} on worker {}",
+        ctx.kind, ctx.worker
+    );
+    if now - ctx.created_at >= UNKNOWN_KIND_GIVE_UP {
+        return JobError::Permanent(format!(
+            "{why}, and none has taken it since it was queued a day ago"
+        ));
+    }
+    JobError::Wait {
+        reason: format!("{why}: left for a worker that has one (a newer release's, say)"),
+        retry_in: UNKNOWN_KIND_RETRY,
     }
 }

@@ -15,7 +15,7 @@ mod pool;
 mod schedule;
 
 pub use enqueue::{JobOptions, enqueue, enqueue_job, enqueue_jobs};
-pub use handler::{JobContext, JobError, Registry, UNKNOWN_KIND_RETRY};
+pub use handler::{JobContext, JobError, Registry, UNKNOWN_KIND_GIVE_UP, UNKNOWN_KIND_RETRY};
 pub use mpanel_domain::jobs::JobPayload;
 pub use pool::{PoolConfig, WorkerPool};
 pub use schedule::{Recurring, Schedule, Scheduler};

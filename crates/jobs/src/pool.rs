@@ -318,7 +318,8 @@ async fn execute(
     worker: String,
     job: ClaimedJob,
 ) -> Outcome {
-    let pickup = (clock.now() - job.due_at).as_seconds_f64().max(0.0);
+    let taken_at = clock.now();
+    let pickup = (taken_at - job.due_at).as_seconds_f64().max(0.0);
     metrics::histogram!("job_pickup_seconds", "kind" => job.kind.clone()).record(pickup);
     let ctx = JobContext {
         id: job.id,
@@ -327,14 +328,15 @@ async fn execute(
         attempt: job.attempt,
         max_attempts: job.max_attempts,
         due_at: job.due_at,
+        created_at: job.created_at,
         worker,
     };
     let started = Instant::now();
     // Its own task, so a panicking handler fails its job, not the worker;
     // aborted with this task (shutdown past its grace).
-    let mut handler = AbortOnDrop(tokio::spawn(
-        async move { registry.run(ctx, job.payload).await },
-    ));
+    let mut handler = AbortOnDrop(tokio::spawn(async move {
+        registry.run(ctx, job.payload, taken_at).await
+    }));
     let result = match (&mut handler.0).await {
         Ok(result) => result,
         Err(err) if err.is_panic() => Err(JobError::Retry("the handler panicked".into())),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use mpanel_domain::jobs::JobState;
 use mpanel_domain::{Clock, JobId, ManualClock};
 use mpanel_jobs::{
-    JobError, JobOptions, PoolConfig, Recurring, Registry, Schedule, Scheduler, UNKNOWN_KIND_RETRY,
-    WorkerPool, enqueue,
+    JobError, JobOptions, PoolConfig, Recurring, Registry, Schedule, Scheduler,
+    UNKNOWN_KIND_GIVE_UP, UNKNOWN_KIND_RETRY, WorkerPool, enqueue,
 };
 use mpanel_store::testing::TestDatabase;
 use mpanel_store::{PoolSettings, Store};
@@ -414,6 +414,15 @@ async fn a_kind_a_worker_does_not_know_is_left_for_one_that_does() {
     let job = h.wait_for_state(id, JobState::Completed).await;
     assert_eq!(job.attempts, 1);
     pool.stop().await;
+    // A kind no worker takes for a day is dead, for an operator to see.
+    let (id, _) = h
+        .enqueue("dropped.kind", serde_json::json!({}), &one_try)
+        .await;
+    h.clock.advance(UNKNOWN_KIND_GIVE_UP);
+    let older = h.start(Registry::new(), config());
+    let job = h.wait_for_state(id, JobState::Dead).await;
+    older.stop().await;
+    assert!(job.last_error.unwrap().contains("a day ago"));
 }
 
 #[tokio::test]

@@ -70,6 +70,8 @@ pub struct ClaimedJob {
     pub max_attempts: i32,
     /// When the job became due (its `run_at`).
     pub due_at: OffsetDateTime,
+    /// When it was queued.
+    pub created_at: OffsetDateTime,
 }
 
 /// Filters for listing jobs.
@@ -146,6 +148,7 @@ macro_rules! claimed_from_row {
             attempt: row.try_get("attempts")?,
             max_attempts: row.try_get("max_attempts")?,
             due_at: row.try_get("run_at")?,
+            created_at: row.try_get("created_at")?,
         }
     }};
 }
@@ -388,7 +391,7 @@ pub(crate) fn claim_sqlite_sql() -> String {
              ORDER BY priority DESC, run_at, id
              LIMIT $2
          )
-         RETURNING id, queue, kind, payload, attempts, max_attempts, run_at",
+         RETURNING id, queue, kind, payload, attempts, max_attempts, run_at, created_at",
         jobs = jobs_via(Engine::Sqlite, JobIndex::Ready)
     )
 }
@@ -442,7 +445,8 @@ impl Store {
                      UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $3,
                          locked_until = $4, started_at = $1, updated_at = $1
                      FROM picked WHERE j.id = picked.id
-                     RETURNING j.id, j.queue, j.kind, j.payload, j.attempts, j.max_attempts, j.run_at",
+                     RETURNING j.id, j.queue, j.kind, j.payload, j.attempts, j.max_attempts, j.run_at,
+                         j.created_at",
                 )
                 .bind(now)
                 .bind(limit)
