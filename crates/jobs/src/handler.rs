@@ -1,9 +1,9 @@
 //! Handlers by job kind, with typed payloads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mpanel_domain::JobId;
 use mpanel_domain::jobs::JobPayload;
@@ -71,6 +71,9 @@ type ErasedHandler = Arc<dyn Fn(JobContext, Value) -> BoxFuture + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: HashMap<String, ErasedHandler>,
+    /// The kinds without a handler this worker has warned of (once each;
+    /// the rest go to the debug log).
+    unknown_warned: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Registry {
@@ -131,27 +134,50 @@ impl Registry {
     ) -> Result<(), JobError> {
         match self.handlers.get(&ctx.kind) {
             Some(handler) => handler(ctx, payload).await,
-            None => Err(unknown_kind(&ctx, now)),
+            None => {
+                self.note_unknown(&ctx);
+                Err(unknown_kind(&ctx, now))
+            }
+        }
+    }
+
+    /// Logs a kind without a handler: a warning the first time, then at
+    /// debug level (a billing run's jobs queued during an upgrade would
+    /// otherwise warn thousands of times a minute; `jobs_deferred_total`
+    /// counts them).
+    fn note_unknown(&self, ctx: &JobContext) {
+        let first = self
+            .unknown_warned
+            .lock()
+            .map(|mut warned| warned.insert(ctx.kind.clone()))
+            .unwrap_or(true);
+        if first {
+            tracing::warn!(job = %ctx.id, kind = %ctx.kind, worker = %ctx.worker,
+                "this worker has no handler for a job kind it claimed: such jobs wait for a \
+                 worker that has one (logged once per kind)");
+        } else {
+            tracing::debug!(job = %ctx.id, kind = %ctx.kind, "no handler for this job kind");
         }
     }
 }
 
-/// Why a job of a kind this worker has no handler for is not run, and
-/// what becomes of it (see [`UNKNOWN_KIND_GIVE_UP`]).
+/// What becomes of a job of a kind this worker has no handler for: it
+/// waits, or dead once it was queued [`UNKNOWN_KIND_GIVE_UP`] ago.
 fn unknown_kind(ctx: &JobContext, now: OffsetDateTime) -> JobError {
-    tracing::warn!(job = %ctx.id, kind = %ctx.kind, worker = %ctx.worker,
-        "no handler is registered for this job kind on this worker");
     let why = format!(
         "no handler is registered for job kind {:?} on worker {}",
         ctx.kind, ctx.worker
     );
     if now - ctx.created_at >= UNKNOWN_KIND_GIVE_UP {
         return JobError::Permanent(format!(
-            "{why}, and none has taken it since it was queued a day ago"
+            "{why}; it was queued at {}, more than a day ago, and no worker has run it",
+            ctx.created_at
         ));
     }
     JobError::Wait {
-        reason: format!("{why}: left for a worker that has one (a newer release's, say)"),
+        reason: format!(
+            "{why}: left for a worker that has one (a newer release's, during an upgrade)"
+        ),
         retry_in: UNKNOWN_KIND_RETRY,
     }
 }

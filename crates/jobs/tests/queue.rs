@@ -422,7 +422,7 @@ async fn a_kind_a_worker_does_not_know_is_left_for_one_that_does() {
     let older = h.start(Registry::new(), config());
     let job = h.wait_for_state(id, JobState::Dead).await;
     older.stop().await;
-    assert!(job.last_error.unwrap().contains("a day ago"));
+    assert!(job.last_error.unwrap().contains("more than a day ago"));
 }
 
 #[tokio::test]
