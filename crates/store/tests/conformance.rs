@@ -792,3 +792,77 @@ async fn earlier_jobs_under_a_key_are_found_and_only_waiting_ones_cancelled() {
         "no earlier job is live"
     );
 }
+
+#[tokio::test]
+async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscriptions() {
+    let (_db, store) = migrated().await;
+    if store.engine() == Engine::Sqlite {
+        // One writer at a time: every write waits for the chunk there.
+        return;
+    }
+    let tenant = tenant_created(&store).await;
+    let (customer, product, sub) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    let t = tenant.as_uuid();
+    for sql in [
+        format!(
+            "INSERT INTO customers (id, tenant_id, email, name, country, created_at, updated_at)
+             VALUES ('{customer}', '{t}', 'c@example.test', 'C', 'DE', now(), now())"
+        ),
+        format!(
+            "INSERT INTO products (id, tenant_id, name, slug, category, billing_model, status,
+                 visibility, base_currency, template, created_at, updated_at)
+             VALUES ('{product}', '{t}', 'Web', 'web', 'HOSTING', 'RECURRING', 'ACTIVE', 'PUBLIC',
+                 'EUR', '{{}}', now(), now())"
+        ),
+        format!(
+            "INSERT INTO subscriptions (id, tenant_id, customer_id, product_id, period, currency,
+                 amount_minor, status, created_at, updated_at, next_period, next_bill_at)
+             VALUES ('{sub}', '{t}', '{customer}', '{product}', 'MONTHLY', 'EUR', 1500, 'ACTIVE',
+                 now(), now(), 1, now() - interval '1 hour')"
+        ),
+    ] {
+        store.execute_raw_for_tests(&sql).await.unwrap();
+    }
+    let now = time::OffsetDateTime::now_utc();
+    // A chunk of the billing run has read (and locked) the subscription.
+    let mut chunk = store.begin().await.unwrap();
+    let due = chunk
+        .due_subscriptions(tenant, now, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    // Usage posted to it meanwhile is written at once, not after the chunk.
+    let usage = async {
+        let mut tx = store.begin().await?;
+        let records = [mpanel_store::billing::NewUsage {
+            subscription: mpanel_domain::SubscriptionId::from_uuid(sub),
+            metric: "bandwidth_gb".into(),
+            quantity: 3,
+            occurred_at: now,
+            idempotency_key: "k1".into(),
+        }];
+        let n = tx.insert_usage(tenant, &records, now).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(n)
+    };
+    let written = tokio::time::timeout(std::time::Duration::from_secs(10), usage)
+        .await
+        .expect("the usage insert waited for the billing chunk's lock")
+        .unwrap();
+    assert_eq!(written, 1);
+    // A second run still skips what the first holds.
+    let mut other = store.begin().await.unwrap();
+    assert!(
+        other
+            .due_subscriptions(tenant, now, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    other.rollback().await.unwrap();
+    chunk.rollback().await.unwrap();
+}

@@ -71,7 +71,12 @@ fn rows_per_statement(columns: usize) -> usize {
 impl Tx {
     /// Up to `limit` of the tenant's subscriptions whose next period starts
     /// by `as_of`, in (next_bill_at, id) order after `after`. On PostgreSQL
-    /// the rows are locked and rows another run holds are skipped.
+    /// the rows are locked and rows another run holds are skipped. The lock
+    /// is the one the chunk's own update takes (`FOR NO KEY UPDATE`), not
+    /// `FOR UPDATE`: that one would also hold up, until the chunk commits,
+    /// every row written meanwhile that refers to these subscriptions (the
+    /// usage records posted during a billing run, checked by their foreign
+    /// key), while a change to the subscriptions themselves waits either way.
     pub async fn due_subscriptions(
         &mut self,
         tenant: TenantId,
@@ -80,7 +85,7 @@ impl Tx {
         limit: u32,
     ) -> StoreResult<Vec<DueSubscription>> {
         let lock = match self.engine() {
-            Engine::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+            Engine::Postgres => " FOR NO KEY UPDATE OF s SKIP LOCKED",
             Engine::Sqlite => "",
         };
         // One plan per case, each walking `subscriptions_due` in order.
