@@ -71,12 +71,15 @@ fn rows_per_statement(columns: usize) -> usize {
 impl Tx {
     /// Up to `limit` of the tenant's subscriptions whose next period starts
     /// by `as_of`, in (next_bill_at, id) order after `after`. On PostgreSQL
-    /// the rows are locked and rows another run holds are skipped. The lock
-    /// is the one the chunk's own update takes (`FOR NO KEY UPDATE`), not
-    /// `FOR UPDATE`: that one would also hold up, until the chunk commits,
-    /// every row written meanwhile that refers to these subscriptions (the
-    /// usage records posted during a billing run, checked by their foreign
-    /// key), while a change to the subscriptions themselves waits either way.
+    /// the rows are locked, and rows another transaction holds (another
+    /// run's chunk, a plan change or a staff edit in flight) are skipped for
+    /// this run. The lock is the one the chunk's own update takes (`FOR NO
+    /// KEY UPDATE`), not `FOR UPDATE`: that one would also hold up, until
+    /// the chunk commits, every row written meanwhile that refers to these
+    /// subscriptions (the usage records posted during a billing run, checked
+    /// by their foreign key), and would make the run skip a subscription
+    /// whose usage was being written as it read; a change to the
+    /// subscriptions themselves waits either way.
     pub async fn due_subscriptions(
         &mut self,
         tenant: TenantId,
