@@ -1,0 +1,330 @@
+//! Billing: gapless numbers, public prices, invoice lines and the billing
+//! run's locks.
+
+use super::*;
+
+#[tokio::test]
+async fn document_numbers_stay_gapless_and_unique_under_concurrency() {
+    let (_db, store) = migrated().await;
+    let now = datetime!(2026-11-21 10:00 UTC);
+    let mut tenants = Vec::new();
+    for i in 0..5 {
+        let id = TenantId::new();
+        let mut tx = store.begin().await.unwrap();
+        let t = NewTenant::parse(&format!("shop{i}"), "Shop", "UTC", "EUR").unwrap();
+        tx.insert_tenant(id, &t, now).await.unwrap();
+        tx.commit().await.unwrap();
+        tenants.push(id);
+    }
+    // 1,000 issuers across 5 tenants; every seventh one rolls back.
+    let issuers = (0..1000).map(|i| {
+        let store = store.clone();
+        let tenant = tenants[i % 5];
+        tokio::spawn(async move {
+            let mut tx = store.begin().await?;
+            let n = tx.next_document_number(tenant, "INV", 2026).await?;
+            if i % 7 == 0 {
+                tx.rollback().await?;
+                return Ok::<_, StoreError>(None);
+            }
+            tx.commit().await?;
+            Ok(Some((tenant, n)))
+        })
+    });
+    let mut issued: std::collections::HashMap<TenantId, Vec<u64>> = Default::default();
+    for handle in issuers.collect::<Vec<_>>() {
+        if let Some((tenant, n)) = handle.await.unwrap().unwrap() {
+            issued.entry(tenant).or_default().push(n);
+        }
+    }
+    let mut total = 0;
+    for (tenant, mut numbers) in issued {
+        numbers.sort_unstable();
+        let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+        assert_eq!(numbers, expected, "tenant {tenant}: gapless and unique");
+        total += numbers.len();
+    }
+    assert_eq!(total, 1000 - (0..1000).filter(|i| i % 7 == 0).count());
+    // Years and kinds count separately.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.next_document_number(tenants[0], "INV", 2027)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.next_document_number(tenants[0], "CN", 2026)
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+}
+
+/// The public catalog's prices come in one query for the whole tenant:
+/// only active, public, live products' rules, grouped by product.
+#[tokio::test]
+async fn public_prices_are_those_of_the_tenants_public_products_only() {
+    use mpanel_domain::catalog::{
+        BillingModel, Category, Currency, Period, PriceRule, ProductStatus, ProvisioningTemplate,
+        Visibility,
+    };
+    use mpanel_domain::{PriceId, ProductId};
+    use mpanel_store::catalog::ProductFields;
+
+    let (_db, store) = migrated().await;
+    let now = datetime!(2026-11-21 10:00 UTC);
+    let (acme_id, globex_id) = (TenantId::new(), TenantId::new());
+    let globex = NewTenant::parse("globex", "Globex", "UTC", "EUR").unwrap();
+    let fields = |slug: &str, visibility: Visibility| ProductFields {
+        name: slug.to_owned(),
+        slug: slug.to_owned(),
+        description: String::new(),
+        category: Category::Hosting,
+        billing_model: BillingModel::Recurring,
+        status: ProductStatus::Active,
+        visibility,
+        base_currency: Currency::parse("EUR").unwrap(),
+        template: ProvisioningTemplate::None,
+        usage: None,
+    };
+    let rule = |period: Period, amount_minor: i64| PriceRule {
+        id: PriceId::new(),
+        period,
+        currency: Currency::parse("EUR").unwrap(),
+        amount_minor,
+        setup_fee_minor: 0,
+        tenant: None,
+        region: None,
+    };
+    let (shown, private, archived, elsewhere) = (
+        ProductId::new(),
+        ProductId::new(),
+        ProductId::new(),
+        ProductId::new(),
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(acme_id, &acme(), now).await.unwrap();
+    tx.insert_tenant(globex_id, &globex, now).await.unwrap();
+    for (id, tenant, f) in [
+        (shown, acme_id, fields("shown", Visibility::Public)),
+        (private, acme_id, fields("private", Visibility::Private)),
+        (archived, acme_id, fields("archived", Visibility::Public)),
+        (
+            elsewhere,
+            globex_id,
+            fields("elsewhere", Visibility::Public),
+        ),
+    ] {
+        tx.insert_product(id, tenant, &f, now).await.unwrap();
+    }
+    let archived_fields = fields("archived", Visibility::Public);
+    tx.update_product(acme_id, archived, &archived_fields, Some(now), now)
+        .await
+        .unwrap()
+        .expect("the archived product");
+    let monthly = rule(Period::Monthly, 500);
+    let yearly = rule(Period::Yearly, 5000);
+    tx.insert_price(acme_id, shown, &monthly, now)
+        .await
+        .unwrap();
+    tx.insert_price(acme_id, shown, &yearly, now).await.unwrap();
+    for (tenant, product) in [
+        (acme_id, private),
+        (acme_id, archived),
+        (globex_id, elsewhere),
+    ] {
+        tx.insert_price(tenant, product, &rule(Period::Monthly, 1), now)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let prices = store.public_prices(acme_id).await.unwrap();
+    assert_eq!(prices.len(), 1, "{prices:?}");
+    let mut expected = vec![monthly, yearly];
+    expected.sort_by_key(|r| r.id);
+    assert_eq!(prices[&shown], expected);
+    let none = store.public_prices(TenantId::new()).await.unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn lines_written_ahead_of_an_invoice_that_never_comes_are_refused_and_leave_nothing() {
+    let (_db, store) = migrated().await;
+    let tenant = tenant_created(&store).await;
+    let invoice = mpanel_domain::InvoiceId::new();
+    let line = invoice_line(0, 1500);
+    let mut tx = store.begin().await.unwrap();
+    tx.defer_invoice_line_check().await.unwrap();
+    // Accepted while the check waits for the invoice...
+    tx.insert_invoice_lines(tenant, &[(invoice, line)])
+        .await
+        .unwrap();
+    // ...which is never written: PostgreSQL refuses when the check is made
+    // now, SQLite at commit.
+    let outcome = match tx.check_invoice_lines_now().await {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert!(outcome.is_err(), "a line without its invoice was committed");
+    assert!(
+        store
+            .invoice_lines(tenant, invoice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_issued_invoice_gets_no_lines_even_with_the_line_check_deferred() {
+    use mpanel_domain::billing::invoice::InvoiceStatus;
+    use mpanel_domain::billing::tax::TaxMode;
+    use mpanel_domain::{CustomerId, InvoiceId};
+    use mpanel_store::billing::InvoiceRecord;
+    use mpanel_store::orders::CustomerRecord;
+
+    let (_db, store) = migrated().await;
+    let at = datetime!(2026-11-21 10:00 UTC);
+    let tenant = tenant_created(&store).await;
+    let customer = CustomerId::new();
+    let invoice = InvoiceId::new();
+    let mut tx = store.begin().await.unwrap();
+    tx.save_customer(&CustomerRecord {
+        id: customer,
+        tenant_id: tenant,
+        email: "jane@example.com".into(),
+        name: "Jane".into(),
+        company: None,
+        country: "DE".into(),
+        tax_id: None,
+        address: None,
+        credit_balance_minor: 0,
+        portal_user_id: None,
+        pending_for: None,
+        created_at: at,
+        updated_at: at,
+    })
+    .await
+    .unwrap();
+    tx.insert_invoices(&[InvoiceRecord {
+        id: invoice,
+        tenant_id: tenant,
+        customer_id: customer,
+        order_id: None,
+        status: InvoiceStatus::Issued,
+        number: Some("INV-2026-000001".into()),
+        currency: "EUR".into(),
+        tax_mode: TaxMode::Exclusive,
+        subtotal_minor: 1500,
+        tax_minor: 285,
+        total_minor: 1785,
+        paid_minor: 0,
+        credited_minor: 0,
+        refunded_minor: 0,
+        customer_snapshot: None,
+        seller_snapshot: None,
+        notes: Vec::new(),
+        disputed: false,
+        issued_at: Some(at),
+        due_at: Some(at),
+        paid_at: None,
+        voided_at: None,
+        created_at: at,
+        updated_at: at,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    tx.defer_invoice_line_check().await.unwrap();
+    let refused = tx
+        .insert_invoice_lines(tenant, &[(invoice, invoice_line(5, 100))])
+        .await;
+    assert!(refused.is_err(), "a line was added to an issued invoice");
+    drop(tx);
+    assert!(
+        store
+            .invoice_lines(tenant, invoice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscriptions() {
+    let (_db, store) = migrated().await;
+    if store.engine() == Engine::Sqlite {
+        // One writer at a time: every write waits for the chunk there.
+        return;
+    }
+    let tenant = tenant_created(&store).await;
+    let (customer, product, sub) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    let t = tenant.as_uuid();
+    for sql in [
+        format!(
+            "INSERT INTO customers (id, tenant_id, email, name, country, created_at, updated_at)
+             VALUES ('{customer}', '{t}', 'c@example.test', 'C', 'DE', now(), now())"
+        ),
+        format!(
+            "INSERT INTO products (id, tenant_id, name, slug, category, billing_model, status,
+                 visibility, base_currency, template, created_at, updated_at)
+             VALUES ('{product}', '{t}', 'Web', 'web', 'HOSTING', 'RECURRING', 'ACTIVE', 'PUBLIC',
+                 'EUR', '{{}}', now(), now())"
+        ),
+        format!(
+            "INSERT INTO subscriptions (id, tenant_id, customer_id, product_id, period, currency,
+                 amount_minor, status, created_at, updated_at, next_period, next_bill_at)
+             VALUES ('{sub}', '{t}', '{customer}', '{product}', 'MONTHLY', 'EUR', 1500, 'ACTIVE',
+                 now(), now(), 1, now() - interval '1 hour')"
+        ),
+    ] {
+        store.execute_raw_for_tests(&sql).await.unwrap();
+    }
+    let now = time::OffsetDateTime::now_utc();
+    // A chunk of the billing run has read (and locked) the subscription.
+    let mut chunk = store.begin().await.unwrap();
+    let due = chunk
+        .due_subscriptions(tenant, now, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    // Usage posted to it meanwhile is written at once, not after the chunk.
+    let usage = async {
+        let mut tx = store.begin().await?;
+        let records = [mpanel_store::billing::NewUsage {
+            subscription: mpanel_domain::SubscriptionId::from_uuid(sub),
+            metric: "bandwidth_gb".into(),
+            quantity: 3,
+            occurred_at: now,
+            idempotency_key: "k1".into(),
+        }];
+        let n = tx.insert_usage(tenant, &records, now).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(n)
+    };
+    let written = tokio::time::timeout(std::time::Duration::from_secs(10), usage)
+        .await
+        .expect("the usage insert waited for the billing chunk's lock")
+        .unwrap();
+    assert_eq!(written, 1);
+    // A second run still skips what the first holds.
+    let mut other = store.begin().await.unwrap();
+    assert!(
+        other
+            .due_subscriptions(tenant, now, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    other.rollback().await.unwrap();
+    chunk.rollback().await.unwrap();
+}
