@@ -381,6 +381,13 @@ pub(crate) async fn bill_chunk(
         });
     }
     tx.advance_subscriptions(&plan.advances, ctx.at).await?;
+    let closing: Vec<SubscriptionId> = plan
+        .ended
+        .iter()
+        .filter(|d| d.usage.is_some())
+        .map(|d| d.sub.id)
+        .collect();
+    tx.close_usage_of(&closing).await?;
     for d in plan.ended {
         if let Some(draft) = end_of_term(tx, ctx, d, report).await? {
             drafts.push(draft);

@@ -403,6 +403,33 @@ impl Tx {
         Ok(())
     }
 
+    /// Before a term's final usage is read: waits for the usage being
+    /// posted to these subscriptions to commit, and holds off any more
+    /// until this transaction ends (PostgreSQL: `FOR UPDATE`, in id order,
+    /// which the usage check's `FOR KEY SHARE` in [`Tx::usage_targets`]
+    /// waits for). So the term's final invoice has every record accepted
+    /// before it ends, and a record posted after is refused. SQLite's
+    /// writes are serial already.
+    pub async fn close_usage_of(&mut self, subscriptions: &[SubscriptionId]) -> StoreResult<()> {
+        if self.engine() == Engine::Sqlite || subscriptions.is_empty() {
+            return Ok(());
+        }
+        let mut sorted = subscriptions.to_vec();
+        sorted.sort_unstable();
+        for chunk in sorted.chunks(rows_per_statement(1)) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new("SELECT id FROM subscriptions WHERE id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_uuid());
+                }
+                q.push(") ORDER BY id FOR UPDATE");
+                q.build().fetch_all(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
     /// Moves each subscription's schedule on.
     pub async fn advance_subscriptions(
         &mut self,

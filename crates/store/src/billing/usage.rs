@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::tx::TxInner;
-use crate::{StoreResult, Tx};
+use crate::{Engine, StoreResult, Tx};
 
 /// A usage record to insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,16 +31,30 @@ pub struct UsageTarget {
 }
 
 impl Tx {
-    /// The tenant's subscriptions among `ids` (others are absent).
+    /// The tenant's subscriptions among `ids` (others are absent). On
+    /// PostgreSQL each is held `FOR KEY SHARE` until this transaction
+    /// ends, taken in id order: a transaction ending a term first takes
+    /// its subscription `FOR UPDATE` ([`Tx::close_usage_of`]), so this
+    /// waits for it and then reads the subscription as it left it (ended:
+    /// the usage is refused), or it goes first and the term's final
+    /// invoice waits for the usage written here. Without the lock the
+    /// status read here could be one a term ending meanwhile replaces,
+    /// and the usage would be kept and never billed. The billing run's
+    /// own lock (`FOR NO KEY UPDATE`) does not conflict with it.
     pub async fn usage_targets(
         &mut self,
         tenant: TenantId,
         ids: &[SubscriptionId],
     ) -> StoreResult<Vec<UsageTarget>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(10_000) {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let locks = self.engine() == Engine::Postgres;
+        let mut out = Vec::with_capacity(sorted.len());
+        for chunk in sorted.chunks(10_000) {
             on_tx!(self, |conn| {
-                // By primary key; the tenant is checked below.
+                // By primary key; the tenant is checked below (and on
+                // PostgreSQL here too, so no other tenant's row is locked).
                 let mut q = QueryBuilder::new(
                     "SELECT s.id, s.status, p.usage, s.tenant_id FROM subscriptions s
                      JOIN products p ON p.id = s.product_id WHERE s.id IN (",
@@ -50,6 +64,11 @@ impl Tx {
                     sep.push_bind(id.as_uuid());
                 }
                 q.push(")");
+                if locks {
+                    q.push(" AND s.tenant_id = ");
+                    q.push_bind(tenant.as_uuid());
+                    q.push(" ORDER BY s.id FOR KEY SHARE OF s");
+                }
                 for row in q.build().fetch_all(&mut *conn).await? {
                     let usage: Option<Json<Value>> = row.try_get(2)?;
                     let owner: Uuid = row.try_get(3)?;

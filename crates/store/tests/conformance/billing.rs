@@ -1,5 +1,9 @@
 //! Billing: gapless numbers, public prices, invoice lines and the billing
-//! run's locks.
+//! run's locks against usage being posted.
+
+use mpanel_domain::SubscriptionId;
+use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_store::billing::NewUsage;
 
 use super::*;
 
@@ -255,14 +259,9 @@ async fn an_issued_invoice_gets_no_lines_even_with_the_line_check_deferred() {
     );
 }
 
-#[tokio::test]
-async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscriptions() {
-    let (_db, store) = migrated().await;
-    if store.engine() == Engine::Sqlite {
-        // One writer at a time: every write waits for the chunk there.
-        return;
-    }
-    let tenant = tenant_created(&store).await;
+/// A customer, a product and one ACTIVE monthly subscription of the
+/// tenant whose next period began an hour ago (PostgreSQL SQL).
+async fn one_due_subscription(store: &Store, tenant: TenantId) -> SubscriptionId {
     let (customer, product, sub) = (
         uuid::Uuid::now_v7(),
         uuid::Uuid::now_v7(),
@@ -289,6 +288,36 @@ async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscrip
     ] {
         store.execute_raw_for_tests(&sql).await.unwrap();
     }
+    SubscriptionId::from_uuid(sub)
+}
+
+fn usage_record(sub: SubscriptionId, key: &str, at: time::OffsetDateTime) -> NewUsage {
+    NewUsage {
+        subscription: sub,
+        metric: "bandwidth_gb".into(),
+        quantity: 3,
+        occurred_at: at,
+        idempotency_key: key.into(),
+    }
+}
+
+/// Whether `work` is still waiting after a moment (it waits on a lock
+/// for as long as the lock is held, so a short look tells).
+async fn still_waiting<F: std::future::Future + Unpin>(work: &mut F) -> bool {
+    tokio::time::timeout(std::time::Duration::from_millis(300), work)
+        .await
+        .is_err()
+}
+
+#[tokio::test]
+async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscriptions() {
+    let (_db, store) = migrated().await;
+    if store.engine() == Engine::Sqlite {
+        // One writer at a time: every write waits for the chunk there.
+        return;
+    }
+    let tenant = tenant_created(&store).await;
+    let sub = one_due_subscription(&store, tenant).await;
     let now = time::OffsetDateTime::now_utc();
     // A chunk of the billing run has read (and locked) the subscription.
     let mut chunk = store.begin().await.unwrap();
@@ -297,17 +326,15 @@ async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscrip
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
-    // Usage posted to it meanwhile is written at once, not after the chunk.
+    // Usage posted to it meanwhile is checked and written at once, not
+    // after the chunk.
     let usage = async {
         let mut tx = store.begin().await?;
-        let records = [mpanel_store::billing::NewUsage {
-            subscription: mpanel_domain::SubscriptionId::from_uuid(sub),
-            metric: "bandwidth_gb".into(),
-            quantity: 3,
-            occurred_at: now,
-            idempotency_key: "k1".into(),
-        }];
-        let n = tx.insert_usage(tenant, &records, now).await?;
+        let targets = tx.usage_targets(tenant, &[sub]).await?;
+        assert_eq!(targets.len(), 1);
+        let n = tx
+            .insert_usage(tenant, &[usage_record(sub, "k1", now)], now)
+            .await?;
         tx.commit().await?;
         Ok::<_, StoreError>(n)
     };
@@ -327,4 +354,72 @@ async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscrip
     );
     other.rollback().await.unwrap();
     chunk.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_term_ending_and_usage_posted_to_it_wait_for_each_other() {
+    let (_db, store) = migrated().await;
+    if store.engine() == Engine::Sqlite {
+        // One writer at a time: the two never overlap there.
+        return;
+    }
+    let tenant = tenant_created(&store).await;
+    let sub = one_due_subscription(&store, tenant).await;
+    let now = time::OffsetDateTime::now_utc();
+
+    // Usage checked first: the chunk still takes the subscription (no
+    // skip), but closing its usage waits until that usage is committed,
+    // so the term's final invoice reads it.
+    let mut usage = store.begin().await.unwrap();
+    let targets = usage.usage_targets(tenant, &[sub]).await.unwrap();
+    assert_eq!(targets[0].status, "ACTIVE");
+    let mut chunk = store.begin().await.unwrap();
+    let due = chunk
+        .due_subscriptions(tenant, now, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.len(),
+        1,
+        "the run skipped a subscription usage was being posted to"
+    );
+    let subs = [sub];
+    let mut close = Box::pin(chunk.close_usage_of(&subs));
+    assert!(
+        still_waiting(&mut close).await,
+        "the term's usage was closed while usage was being posted to it"
+    );
+    usage
+        .insert_usage(tenant, &[usage_record(sub, "before-the-end", now)], now)
+        .await
+        .unwrap();
+    usage.commit().await.unwrap();
+    close.await.unwrap();
+    chunk.rollback().await.unwrap();
+
+    // The term ends first: usage checked meanwhile waits for the end, then
+    // reads the subscription ended (and is refused by the service).
+    let mut chunk = store.begin().await.unwrap();
+    chunk
+        .due_subscriptions(tenant, now, None, 10)
+        .await
+        .unwrap();
+    chunk.close_usage_of(&[sub]).await.unwrap();
+    let mut usage = store.begin().await.unwrap();
+    let mut check = Box::pin(usage.usage_targets(tenant, &subs));
+    assert!(
+        still_waiting(&mut check).await,
+        "usage was checked against a term that was being ended"
+    );
+    let mut ended = chunk
+        .subscription_for_update(tenant, sub)
+        .await
+        .unwrap()
+        .unwrap();
+    ended.status = SubscriptionStatus::Cancelled;
+    chunk.save_subscription(&ended).await.unwrap();
+    chunk.commit().await.unwrap();
+    let targets = check.await.unwrap();
+    assert_eq!(targets[0].status, "CANCELLED");
+    usage.rollback().await.unwrap();
 }
