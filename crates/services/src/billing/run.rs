@@ -348,6 +348,16 @@ pub(crate) async fn bill_chunk(
     report: &mut RunReport,
 ) -> Result<(), ServiceError> {
     let plan = plan_periods(ctx, &due, report)?;
+    // First, while the chunk holds nothing usage waits on: a usage batch
+    // holding one of these terms could otherwise wait on a record this
+    // chunk charges further down, and each would wait for the other.
+    let closing: Vec<SubscriptionId> = plan
+        .ended
+        .iter()
+        .filter(|d| d.usage.is_some())
+        .map(|d| d.sub.id)
+        .collect();
+    tx.close_usage_of(&closing).await?;
     let claimed: HashSet<(SubscriptionId, i32)> = tx
         .claim_periods(ctx.tenant.id, &plan.claims, ctx.at)
         .await?
@@ -381,13 +391,6 @@ pub(crate) async fn bill_chunk(
         });
     }
     tx.advance_subscriptions(&plan.advances, ctx.at).await?;
-    let closing: Vec<SubscriptionId> = plan
-        .ended
-        .iter()
-        .filter(|d| d.usage.is_some())
-        .map(|d| d.sub.id)
-        .collect();
-    tx.close_usage_of(&closing).await?;
     for d in plan.ended {
         if let Some(draft) = end_of_term(tx, ctx, d, report).await? {
             drafts.push(draft);
@@ -608,24 +611,7 @@ async fn end_of_term<'a>(
     } else {
         SubscriptionStatus::Cancelled
     };
-    let mut draft = None;
-    if d.usage.is_some() {
-        let invoice = InvoiceId::new();
-        let charge = [UsageCharge {
-            subscription: sub.id,
-            before: ended_at,
-            invoice,
-        }];
-        let subs = HashMap::from([(sub.id, d)]);
-        if let Some(lines) = usage_lines(tx, &charge, &subs).await?.remove(&invoice) {
-            draft = Some(Draft {
-                id: invoice,
-                sub: &d.sub,
-                lines,
-                period: None,
-            });
-        }
-    }
+    let draft = final_usage(tx, d).await?;
     let before = json!({"status": sub.status});
     sub.status = status;
     sub.next_bill_at = None;
@@ -644,4 +630,46 @@ async fn end_of_term<'a>(
     ctx.commit_change(tx, &sub, change).await?;
     report.ended += 1;
     Ok(draft)
+}
+
+/// A term's last invoice: all its usage not yet billed (none for a
+/// subscription without usage, or without any). That includes what
+/// occurred after the term's end: it was used before the services were
+/// stopped, and no later invoice would bill it.
+async fn final_usage<'a>(
+    tx: &mut Tx,
+    d: &'a DueSubscription,
+) -> Result<Option<Draft<'a>>, ServiceError> {
+    if d.usage.is_none() {
+        return Ok(None);
+    }
+    let invoice = InvoiceId::new();
+    let charge = [UsageCharge {
+        subscription: d.sub.id,
+        before: OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
+        invoice,
+    }];
+    let subs = HashMap::from([(d.sub.id, d)]);
+    Ok(usage_lines(tx, &charge, &subs)
+        .await?
+        .remove(&invoice)
+        .map(|lines| Draft {
+            id: invoice,
+            sub: &d.sub,
+            lines,
+            period: None,
+        }))
+}
+
+/// A term ended now, outside a run (staff cancelling now): its usage so
+/// far goes on a last invoice, issued in `tx`, as the run does for a
+/// term that ends at its period's end.
+pub(crate) async fn bill_final_usage(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    d: &DueSubscription,
+) -> Result<(), ServiceError> {
+    tx.close_usage_of(&[d.sub.id]).await?;
+    let drafts = final_usage(tx, d).await?.into_iter().collect();
+    write_invoices(tx, ctx, drafts, &mut RunReport::default()).await
 }

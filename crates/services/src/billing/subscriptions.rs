@@ -456,6 +456,40 @@ async fn bill_now(
     run::bill_chunk(tx, &ctx, due, &mut report).await
 }
 
+/// A metered subscription cancelled now: the usage it recorded since its
+/// last invoice is billed at once, or nothing would ever bill it.
+async fn bill_usage_so_far(
+    tx: &mut Tx,
+    tenant: &TenantRecord,
+    sub: &SubscriptionRecord,
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    let plan = tx
+        .product(tenant.id, sub.product_id)
+        .await?
+        .ok_or_else(ServiceError::missing("product"))?
+        .fields;
+    let Some(usage) = plan
+        .usage
+        .as_ref()
+        .and_then(|u| serde_json::to_value(u).ok())
+    else {
+        return Ok(());
+    };
+    let due = DueSubscription {
+        sub: sub.clone(),
+        product_name: plan.name,
+        billing_model: plan.billing_model.as_str().to_owned(),
+        usage: Some(usage),
+    };
+    let ctx = RunContext::immediate(
+        tenant,
+        settings::load_in(tx, tenant.id).await?.settings,
+        now,
+    );
+    run::bill_final_usage(tx, &ctx, &due).await
+}
+
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelInput {
@@ -509,6 +543,7 @@ pub async fn transition(
         Transition::Cancel(_) => {
             from.check_transition(SubscriptionStatus::Cancelled)
                 .map_err(|_| refuse(from, SubscriptionStatus::Cancelled))?;
+            bill_usage_so_far(&mut tx, &cx.tenant, &sub, now).await?;
             sub.status = SubscriptionStatus::Cancelled;
             sub.cancelled_at = Some(now);
             sub.next_bill_at = None;

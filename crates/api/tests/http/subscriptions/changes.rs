@@ -166,6 +166,105 @@ async fn usage_is_rated_in_arrears_once_per_key_and_bad_batches_store_nothing() 
 }
 
 #[tokio::test]
+async fn cancelling_a_metered_subscription_now_bills_its_usage_so_far() {
+    let app = TestApp::start().await;
+    app.clock.set(datetime!(2027-06-01 00:00 UTC));
+    let shop = shop(&app, "metered-now", "UTC").await;
+    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
+        "tiers": [{"unit_price": "0.02"}]});
+    let plan = product(&app, &shop, "metered-now", "MONTHLY", 500, Some(usage)).await;
+    let sub = subscribe(
+        &app,
+        &shop,
+        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
+    )
+    .await;
+    let id = sub["id"].as_str().unwrap();
+    let billed_before = invoices(&app, &shop).await.len();
+    app.clock.set(datetime!(2027-06-15 00:00 UTC));
+    let at = rfc3339(datetime!(2027-06-10 00:00 UTC));
+    let res = post(&app, &shop, &format!("/api/billing/subscriptions/{id}/usage"),
+        json!({"metric": "bandwidth_gb", "quantity": 120, "occurred_at": at, "idempotency_key": "a"})).await;
+    assert_eq!(res.status(), 202);
+
+    let res = post(
+        &app,
+        &shop,
+        &format!("/api/billing/subscriptions/{id}/cancel"),
+        json!({"mode": "IMMEDIATE"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let all = invoices(&app, &shop).await;
+    assert_eq!(
+        all.len(),
+        billed_before + 1,
+        "no invoice for the usage so far"
+    );
+    let last = all.last().unwrap();
+    assert_eq!(last["status"], "ISSUED");
+    assert_eq!(last["total_minor"], 120 * 2);
+    assert_eq!(last["lines"][0]["source"], "USAGE");
+
+    // Nothing more is recorded or billed.
+    let res = post(
+        &app,
+        &shop,
+        &format!("/api/billing/subscriptions/{id}/usage"),
+        json!({"metric": "bandwidth_gb", "quantity": 5, "occurred_at": at, "idempotency_key": "b"}),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    app.clock.set(datetime!(2027-07-01 00:30 UTC));
+    assert_eq!(bill(&app, &shop).await.invoices, 0);
+    assert_eq!(invoices(&app, &shop).await.len(), billed_before + 1);
+}
+
+#[tokio::test]
+async fn a_metered_term_ending_bills_all_its_usage_even_what_came_after_its_end() {
+    let app = TestApp::start().await;
+    app.clock.set(datetime!(2027-06-01 00:00 UTC));
+    let shop = shop(&app, "metered-end", "UTC").await;
+    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
+        "tiers": [{"unit_price": "0.02"}]});
+    let plan = product(&app, &shop, "metered-end", "MONTHLY", 500, Some(usage)).await;
+    let sub = subscribe(
+        &app,
+        &shop,
+        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
+    )
+    .await;
+    let id = sub["id"].as_str().unwrap();
+    let res = post(
+        &app,
+        &shop,
+        &format!("/api/billing/subscriptions/{id}/cancel"),
+        json!({"mode": "END_OF_TERM"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let billed_before = invoices(&app, &shop).await.len();
+    // One record in the term, one after its end (06-30 24:00) but before
+    // the run that ends it: the services ran until then.
+    app.clock.set(datetime!(2027-07-01 00:20 UTC));
+    for (key, at, quantity) in [
+        ("in-term", datetime!(2027-06-20 00:00 UTC), 100),
+        ("after-end", datetime!(2027-07-01 00:10 UTC), 20),
+    ] {
+        let res = post(&app, &shop, &format!("/api/billing/subscriptions/{id}/usage"),
+            json!({"metric": "bandwidth_gb", "quantity": quantity, "occurred_at": rfc3339(at), "idempotency_key": key})).await;
+        assert_eq!(res.status(), 202);
+    }
+    app.clock.set(datetime!(2027-07-01 00:30 UTC));
+    let report = bill(&app, &shop).await;
+    assert_eq!((report.ended, report.invoices), (1, 1));
+    let all = invoices(&app, &shop).await;
+    assert_eq!(all.len(), billed_before + 1);
+    assert_eq!(all.last().unwrap()["total_minor"], 120 * 2);
+    assert_eq!(get_sub(&app, &shop, id).await["status"], "CANCELLED");
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_and_customers_see_only_their_own() {
     let app = TestApp::start().await;
     let shop = shop(&app, "inputs", "UTC").await;
