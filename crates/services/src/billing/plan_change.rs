@@ -28,7 +28,9 @@ use super::run::{Addon, RunContext, RunReport, addons};
 use super::run_invoices::{Draft, write_invoices};
 use super::service_actions;
 use super::settings;
-use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, view};
+use super::subscriptions::{
+    AddonInput, SubscriptionView, bill_usage_so_far, price, price_addons, view,
+};
 use crate::actor::Change;
 use crate::{Context, ServiceError};
 
@@ -161,6 +163,9 @@ pub async fn update(
         "addons": old_addons.len(), "auto_renew": sub.auto_renew});
     let plan_changed = new_product != old_product || new_addons != old_addons;
 
+    if new_product != old_product {
+        bill_usage_so_far(&mut tx, tenant, &sub, now).await?;
+    }
     let mut proration = None;
     if plan_changed && new_total != old_total {
         proration = settle(&mut tx, tenant, &sub, old_total, new_total, &new_name, now).await?;

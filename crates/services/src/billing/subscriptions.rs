@@ -456,9 +456,11 @@ async fn bill_now(
     run::bill_chunk(tx, &ctx, due, &mut report).await
 }
 
-/// A metered subscription cancelled now: the usage it recorded since its
-/// last invoice is billed at once, or nothing would ever bill it.
-async fn bill_usage_so_far(
+/// A metered subscription's usage since its last invoice, billed at once
+/// at its current product's prices: when it is cancelled now (nothing
+/// would ever bill it) or moves to another product (whose prices, or
+/// metric, are not the ones it was used under).
+pub(crate) async fn bill_usage_so_far(
     tx: &mut Tx,
     tenant: &TenantRecord,
     sub: &SubscriptionRecord,

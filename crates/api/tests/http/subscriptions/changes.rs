@@ -265,6 +265,57 @@ async fn a_metered_term_ending_bills_all_its_usage_even_what_came_after_its_end(
 }
 
 #[tokio::test]
+async fn a_move_off_a_metered_product_bills_its_usage_so_far_at_the_old_prices() {
+    let app = TestApp::start().await;
+    app.clock.set(datetime!(2027-06-01 00:00 UTC));
+    let shop = shop(&app, "metered-move", "UTC").await;
+    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
+        "tiers": [{"unit_price": "0.02"}]});
+    let metered = product(&app, &shop, "metered-move", "MONTHLY", 500, Some(usage)).await;
+    let flat = product(&app, &shop, "flat-move", "MONTHLY", 500, None).await;
+    let sub = subscribe(
+        &app,
+        &shop,
+        json!({"customer_id": shop.customer, "product_id": metered, "period": "MONTHLY"}),
+    )
+    .await;
+    let id = sub["id"].as_str().unwrap();
+    app.clock.set(datetime!(2027-06-15 00:00 UTC));
+    let at = rfc3339(datetime!(2027-06-10 00:00 UTC));
+    let res = post(&app, &shop, &format!("/api/billing/subscriptions/{id}/usage"),
+        json!({"metric": "bandwidth_gb", "quantity": 120, "occurred_at": at, "idempotency_key": "a"})).await;
+    assert_eq!(res.status(), 202);
+    let billed_before = invoices(&app, &shop).await.len();
+
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/billing/subscriptions/{id}"),
+            Some(&shop.admin(&app).await.access_token),
+            Some(json!({"product_id": flat})),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let all = invoices(&app, &shop).await;
+    assert_eq!(
+        all.len(),
+        billed_before + 1,
+        "same price: only the usage is billed"
+    );
+    let last = all.last().unwrap();
+    assert_eq!(last["total_minor"], 120 * 2);
+    assert_eq!(last["lines"][0]["source"], "USAGE");
+
+    // The renewal under the flat plan has no usage left to rate.
+    app.clock.set(datetime!(2027-07-01 00:30 UTC));
+    assert_eq!(bill(&app, &shop).await.invoices, 1);
+    assert_eq!(
+        invoices(&app, &shop).await.last().unwrap()["total_minor"],
+        500
+    );
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_and_customers_see_only_their_own() {
     let app = TestApp::start().await;
     let shop = shop(&app, "inputs", "UTC").await;
