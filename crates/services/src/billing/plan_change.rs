@@ -22,15 +22,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::final_usage;
 use super::invoices::price_lines;
 use super::lines::LineIn;
 use super::run::{Addon, RunContext, RunReport, addons};
 use super::run_invoices::{Draft, write_invoices};
 use super::service_actions;
 use super::settings;
-use super::subscriptions::{
-    AddonInput, SubscriptionView, bill_usage_so_far, price, price_addons, view,
-};
+use super::subscriptions::{AddonInput, SubscriptionView, price, price_addons, view};
 use crate::actor::Change;
 use crate::{Context, ServiceError};
 
@@ -164,7 +163,7 @@ pub async fn update(
     let plan_changed = new_product != old_product || new_addons != old_addons;
 
     if new_product != old_product {
-        bill_usage_so_far(&mut tx, tenant, &sub, now).await?;
+        final_usage::bill_so_far(&mut tx, tenant, &sub, now).await?;
     }
     let mut proration = None;
     if plan_changed && new_total != old_total {

@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::dunning;
+use super::final_usage;
 use super::lines::LineIn;
 use super::run_invoices::{Draft, write_invoices};
 use super::service_actions::ServiceAction;
@@ -495,7 +496,7 @@ async fn usage_on_latest(
 }
 
 /// The usage lines per invoice.
-async fn usage_lines(
+pub(super) async fn usage_lines(
     tx: &mut Tx,
     charges: &[UsageCharge],
     subs: &HashMap<SubscriptionId, &DueSubscription>,
@@ -611,7 +612,7 @@ async fn end_of_term<'a>(
     } else {
         SubscriptionStatus::Cancelled
     };
-    let draft = final_usage(tx, d).await?;
+    let draft = final_usage::draft(tx, d).await?;
     let before = json!({"status": sub.status});
     sub.status = status;
     sub.next_bill_at = None;
@@ -630,46 +631,4 @@ async fn end_of_term<'a>(
     ctx.commit_change(tx, &sub, change).await?;
     report.ended += 1;
     Ok(draft)
-}
-
-/// A term's last invoice: all its usage not yet billed (none for a
-/// subscription without usage, or without any). That includes what
-/// occurred after the term's end: it was used before the services were
-/// stopped, and no later invoice would bill it.
-async fn final_usage<'a>(
-    tx: &mut Tx,
-    d: &'a DueSubscription,
-) -> Result<Option<Draft<'a>>, ServiceError> {
-    if d.usage.is_none() {
-        return Ok(None);
-    }
-    let invoice = InvoiceId::new();
-    let charge = [UsageCharge {
-        subscription: d.sub.id,
-        before: OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
-        invoice,
-    }];
-    let subs = HashMap::from([(d.sub.id, d)]);
-    Ok(usage_lines(tx, &charge, &subs)
-        .await?
-        .remove(&invoice)
-        .map(|lines| Draft {
-            id: invoice,
-            sub: &d.sub,
-            lines,
-            period: None,
-        }))
-}
-
-/// A term ended now, outside a run (staff cancelling now): its usage so
-/// far goes on a last invoice, issued in `tx`, as the run does for a
-/// term that ends at its period's end.
-pub(crate) async fn bill_final_usage(
-    tx: &mut Tx,
-    ctx: &RunContext<'_>,
-    d: &DueSubscription,
-) -> Result<(), ServiceError> {
-    tx.close_usage_of(&[d.sub.id]).await?;
-    let drafts = final_usage(tx, d).await?.into_iter().collect();
-    write_invoices(tx, ctx, drafts, &mut RunReport::default()).await
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::final_usage;
 use super::run::{self, Addon, RunContext, RunReport, addons};
 use super::service_actions::{self, ServiceAction};
 use super::settings;
@@ -456,42 +457,6 @@ async fn bill_now(
     run::bill_chunk(tx, &ctx, due, &mut report).await
 }
 
-/// A metered subscription's usage since its last invoice, billed at once
-/// at its current product's prices: when it is cancelled now (nothing
-/// would ever bill it) or moves to another product (whose prices, or
-/// metric, are not the ones it was used under).
-pub(crate) async fn bill_usage_so_far(
-    tx: &mut Tx,
-    tenant: &TenantRecord,
-    sub: &SubscriptionRecord,
-    now: OffsetDateTime,
-) -> Result<(), ServiceError> {
-    let plan = tx
-        .product(tenant.id, sub.product_id)
-        .await?
-        .ok_or_else(ServiceError::missing("product"))?
-        .fields;
-    let Some(usage) = plan
-        .usage
-        .as_ref()
-        .and_then(|u| serde_json::to_value(u).ok())
-    else {
-        return Ok(());
-    };
-    let due = DueSubscription {
-        sub: sub.clone(),
-        product_name: plan.name,
-        billing_model: plan.billing_model.as_str().to_owned(),
-        usage: Some(usage),
-    };
-    let ctx = RunContext::immediate(
-        tenant,
-        settings::load_in(tx, tenant.id).await?.settings,
-        now,
-    );
-    run::bill_final_usage(tx, &ctx, &due).await
-}
-
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelInput {
@@ -545,7 +510,7 @@ pub async fn transition(
         Transition::Cancel(_) => {
             from.check_transition(SubscriptionStatus::Cancelled)
                 .map_err(|_| refuse(from, SubscriptionStatus::Cancelled))?;
-            bill_usage_so_far(&mut tx, &cx.tenant, &sub, now).await?;
+            final_usage::bill_so_far(&mut tx, &cx.tenant, &sub, now).await?;
             sub.status = SubscriptionStatus::Cancelled;
             sub.cancelled_at = Some(now);
             sub.next_bill_at = None;

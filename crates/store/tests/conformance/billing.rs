@@ -301,6 +301,21 @@ fn usage_record(sub: SubscriptionId, key: &str, at: time::OffsetDateTime) -> New
     }
 }
 
+/// A billing chunk's transaction that has read (and locked) the tenant's
+/// due subscriptions, and how many it read.
+async fn chunk_reading_due(
+    store: &Store,
+    tenant: TenantId,
+    now: time::OffsetDateTime,
+) -> (mpanel_store::Tx, usize) {
+    let mut chunk = store.begin().await.unwrap();
+    let due = chunk
+        .due_subscriptions(tenant, now, None, 10)
+        .await
+        .unwrap();
+    (chunk, due.len())
+}
+
 /// Whether `work` is still waiting after a moment (it waits on a lock
 /// for as long as the lock is held, so a short look tells).
 async fn still_waiting<F: std::future::Future + Unpin>(work: &mut F) -> bool {
@@ -320,12 +335,8 @@ async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscrip
     let sub = one_due_subscription(&store, tenant).await;
     let now = time::OffsetDateTime::now_utc();
     // A chunk of the billing run has read (and locked) the subscription.
-    let mut chunk = store.begin().await.unwrap();
-    let due = chunk
-        .due_subscriptions(tenant, now, None, 10)
-        .await
-        .unwrap();
-    assert_eq!(due.len(), 1);
+    let (chunk, due) = chunk_reading_due(&store, tenant, now).await;
+    assert_eq!(due, 1);
     // Usage posted to it meanwhile is checked and written at once, not
     // after the chunk.
     let usage = async {
@@ -373,14 +384,9 @@ async fn a_term_ending_and_usage_posted_to_it_wait_for_each_other() {
     let mut usage = store.begin().await.unwrap();
     let targets = usage.usage_targets(tenant, &[sub]).await.unwrap();
     assert_eq!(targets[0].status, "ACTIVE");
-    let mut chunk = store.begin().await.unwrap();
-    let due = chunk
-        .due_subscriptions(tenant, now, None, 10)
-        .await
-        .unwrap();
+    let (mut chunk, due) = chunk_reading_due(&store, tenant, now).await;
     assert_eq!(
-        due.len(),
-        1,
+        due, 1,
         "the run skipped a subscription usage was being posted to"
     );
     let subs = [sub];
@@ -399,11 +405,7 @@ async fn a_term_ending_and_usage_posted_to_it_wait_for_each_other() {
 
     // The term ends first: usage checked meanwhile waits for the end, then
     // reads the subscription ended (and is refused by the service).
-    let mut chunk = store.begin().await.unwrap();
-    chunk
-        .due_subscriptions(tenant, now, None, 10)
-        .await
-        .unwrap();
+    let (mut chunk, _) = chunk_reading_due(&store, tenant, now).await;
     chunk.close_usage_of(&[sub]).await.unwrap();
     let mut usage = store.begin().await.unwrap();
     let mut check = Box::pin(usage.usage_targets(tenant, &subs));

@@ -168,24 +168,12 @@ async fn usage_is_rated_in_arrears_once_per_key_and_bad_batches_store_nothing() 
 #[tokio::test]
 async fn cancelling_a_metered_subscription_now_bills_its_usage_so_far() {
     let app = TestApp::start().await;
-    app.clock.set(datetime!(2027-06-01 00:00 UTC));
-    let shop = shop(&app, "metered-now", "UTC").await;
-    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
-        "tiers": [{"unit_price": "0.02"}]});
-    let plan = product(&app, &shop, "metered-now", "MONTHLY", 500, Some(usage)).await;
-    let sub = subscribe(
-        &app,
-        &shop,
-        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
-    )
-    .await;
-    let id = sub["id"].as_str().unwrap();
+    let (shop, id) = metered_subscription(&app, "metered-now").await;
+    let id = id.as_str();
     let billed_before = invoices(&app, &shop).await.len();
     app.clock.set(datetime!(2027-06-15 00:00 UTC));
     let at = rfc3339(datetime!(2027-06-10 00:00 UTC));
-    let res = post(&app, &shop, &format!("/api/billing/subscriptions/{id}/usage"),
-        json!({"metric": "bandwidth_gb", "quantity": 120, "occurred_at": at, "idempotency_key": "a"})).await;
-    assert_eq!(res.status(), 202);
+    assert_eq!(record_usage(&app, &shop, id, "a", &at, 120).await, 202);
 
     let res = post(
         &app,
@@ -207,14 +195,7 @@ async fn cancelling_a_metered_subscription_now_bills_its_usage_so_far() {
     assert_eq!(last["lines"][0]["source"], "USAGE");
 
     // Nothing more is recorded or billed.
-    let res = post(
-        &app,
-        &shop,
-        &format!("/api/billing/subscriptions/{id}/usage"),
-        json!({"metric": "bandwidth_gb", "quantity": 5, "occurred_at": at, "idempotency_key": "b"}),
-    )
-    .await;
-    assert_eq!(res.status(), 409);
+    assert_eq!(record_usage(&app, &shop, id, "b", &at, 5).await, 409);
     app.clock.set(datetime!(2027-07-01 00:30 UTC));
     assert_eq!(bill(&app, &shop).await.invoices, 0);
     assert_eq!(invoices(&app, &shop).await.len(), billed_before + 1);
@@ -223,18 +204,8 @@ async fn cancelling_a_metered_subscription_now_bills_its_usage_so_far() {
 #[tokio::test]
 async fn a_metered_term_ending_bills_all_its_usage_even_what_came_after_its_end() {
     let app = TestApp::start().await;
-    app.clock.set(datetime!(2027-06-01 00:00 UTC));
-    let shop = shop(&app, "metered-end", "UTC").await;
-    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
-        "tiers": [{"unit_price": "0.02"}]});
-    let plan = product(&app, &shop, "metered-end", "MONTHLY", 500, Some(usage)).await;
-    let sub = subscribe(
-        &app,
-        &shop,
-        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
-    )
-    .await;
-    let id = sub["id"].as_str().unwrap();
+    let (shop, id) = metered_subscription(&app, "metered-end").await;
+    let id = id.as_str();
     let res = post(
         &app,
         &shop,
@@ -251,9 +222,10 @@ async fn a_metered_term_ending_bills_all_its_usage_even_what_came_after_its_end(
         ("in-term", datetime!(2027-06-20 00:00 UTC), 100),
         ("after-end", datetime!(2027-07-01 00:10 UTC), 20),
     ] {
-        let res = post(&app, &shop, &format!("/api/billing/subscriptions/{id}/usage"),
-            json!({"metric": "bandwidth_gb", "quantity": quantity, "occurred_at": rfc3339(at), "idempotency_key": key})).await;
-        assert_eq!(res.status(), 202);
+        assert_eq!(
+            record_usage(&app, &shop, id, key, &rfc3339(at), quantity).await,
+            202
+        );
     }
     app.clock.set(datetime!(2027-07-01 00:30 UTC));
     let report = bill(&app, &shop).await;
@@ -267,24 +239,12 @@ async fn a_metered_term_ending_bills_all_its_usage_even_what_came_after_its_end(
 #[tokio::test]
 async fn a_move_off_a_metered_product_bills_its_usage_so_far_at_the_old_prices() {
     let app = TestApp::start().await;
-    app.clock.set(datetime!(2027-06-01 00:00 UTC));
-    let shop = shop(&app, "metered-move", "UTC").await;
-    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
-        "tiers": [{"unit_price": "0.02"}]});
-    let metered = product(&app, &shop, "metered-move", "MONTHLY", 500, Some(usage)).await;
+    let (shop, id) = metered_subscription(&app, "metered-move").await;
+    let id = id.as_str();
     let flat = product(&app, &shop, "flat-move", "MONTHLY", 500, None).await;
-    let sub = subscribe(
-        &app,
-        &shop,
-        json!({"customer_id": shop.customer, "product_id": metered, "period": "MONTHLY"}),
-    )
-    .await;
-    let id = sub["id"].as_str().unwrap();
     app.clock.set(datetime!(2027-06-15 00:00 UTC));
     let at = rfc3339(datetime!(2027-06-10 00:00 UTC));
-    let res = post(&app, &shop, &format!("/api/billing/subscriptions/{id}/usage"),
-        json!({"metric": "bandwidth_gb", "quantity": 120, "occurred_at": at, "idempotency_key": "a"})).await;
-    assert_eq!(res.status(), 202);
+    assert_eq!(record_usage(&app, &shop, id, "a", &at, 120).await, 202);
     let billed_before = invoices(&app, &shop).await.len();
 
     let res = app
@@ -403,4 +363,37 @@ async fn shop_customer_token(app: &TestApp, shop: &Shop) -> String {
     app.account("inputs", "someone@inputs.test", Role::Customer)
         .await
         .access_token
+}
+
+/// A shop and a monthly subscription (EUR 5.00) of a product metering
+/// `bandwidth_gb` at EUR 0.02, started 2027-06-01 (its first period billed).
+async fn metered_subscription(app: &TestApp, slug: &str) -> (Shop, String) {
+    app.clock.set(datetime!(2027-06-01 00:00 UTC));
+    let shop = shop(app, slug, "UTC").await;
+    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
+        "tiers": [{"unit_price": "0.02"}]});
+    let plan = product(app, &shop, slug, "MONTHLY", 500, Some(usage)).await;
+    let sub = subscribe(
+        app,
+        &shop,
+        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
+    )
+    .await;
+    (shop, sub["id"].as_str().unwrap().to_owned())
+}
+
+/// Posts one usage record of `bandwidth_gb`; answers the status.
+async fn record_usage(
+    app: &TestApp,
+    shop: &Shop,
+    id: &str,
+    key: &str,
+    occurred_at: &str,
+    quantity: i64,
+) -> u16 {
+    post(app, shop, &format!("/api/billing/subscriptions/{id}/usage"),
+        json!({"metric": "bandwidth_gb", "quantity": quantity, "occurred_at": occurred_at, "idempotency_key": key}))
+        .await
+        .status()
+        .as_u16()
 }
