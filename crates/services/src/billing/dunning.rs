@@ -1,9 +1,10 @@
 //! Dunning: reminders before and after an invoice's due date, then the
 //! suspension of the services it pays for, then their termination and the
-//! subscription's cancellation. Each step is recorded once per invoice (a
-//! re-run takes none twice) and audited; a reminder becomes a notification
-//! job. After downtime, reminders that were missed are recorded as skipped
-//! and only the latest is sent.
+//! subscription's cancellation, with a last invoice for a metered one's
+//! usage so far. Each step is recorded once per invoice (a re-run takes
+//! none twice) and audited; a reminder becomes a notification job. After
+//! downtime, reminders that were missed are recorded as skipped and only
+//! the latest is sent.
 
 use mpanel_domain::billing::dunning::{DunningStep, steps_due};
 use mpanel_domain::billing::subscription::{SubscriptionStatus, SuspendReason};
@@ -12,6 +13,7 @@ use mpanel_store::billing::OpenInvoice;
 use mpanel_store::{Store, Tx};
 use serde_json::json;
 
+use super::final_usage;
 use super::run::{RunContext, RunReport, finish};
 use super::service_actions::ServiceAction;
 use super::subscriptions::StatusChange;
@@ -51,11 +53,42 @@ pub(crate) async fn run_tenant(
             return Ok(());
         };
         after = Some(last.id);
+        close_usage_of_terminations(&mut tx, ctx, &page).await?;
         for inv in &page {
             take_steps(&mut tx, ctx, inv, report).await?;
         }
         finish(tx, ctx.dry_run).await?;
     }
+}
+
+/// First in a page, in id order: the subscriptions its terminations will
+/// cancel stop taking usage (see [`Tx::close_usage_of`]), so their last
+/// invoices bill all of it. A usage batch takes its subscriptions in id
+/// order too, so neither waits on a row the other took out of order.
+async fn close_usage_of_terminations(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    page: &[OpenInvoice],
+) -> Result<(), ServiceError> {
+    let policy = &ctx.settings.automation.dunning;
+    let mut ending = Vec::new();
+    for inv in page {
+        if !steps_due(policy, inv.due_at, ctx.at).contains(&DunningStep::Terminate) {
+            continue;
+        }
+        let subs = tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await?;
+        ending.extend(
+            subs.into_iter()
+                .filter(|s| {
+                    s.status
+                        .check_transition(SubscriptionStatus::Cancelled)
+                        .is_ok()
+                })
+                .map(|s| s.id),
+        );
+    }
+    tx.close_usage_of(&ending).await?;
+    Ok(())
 }
 
 async fn take_steps(
@@ -147,7 +180,8 @@ async fn remind(
 }
 
 /// Suspends (for non-payment) or cancels the subscriptions the invoice
-/// charges, and queues the same for their services; returns how many.
+/// charges (a metered one's usage so far billed first), and queues the
+/// same for their services; returns how many.
 async fn set_status(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
@@ -167,6 +201,7 @@ async fn set_status(
             sub.suspend_reason = Some(SuspendReason::Dunning.as_str().to_owned());
             ("subscription.suspend", ServiceAction::Suspend)
         } else {
+            final_usage::bill_so_far(tx, ctx.tenant, &sub, ctx.at).await?;
             sub.cancelled_at = Some(ctx.at);
             sub.next_bill_at = None;
             ("subscription.cancel", ServiceAction::Terminate)

@@ -1,7 +1,7 @@
 //! A subscription's last usage invoice: all the usage it recorded and no
 //! invoice billed yet, rated at its current product's prices. The run
-//! writes one when a term ends without renewal; staff cancelling now and a
-//! move to another product write one at once.
+//! writes one when a term ends without renewal; staff cancelling now,
+//! dunning's termination and a move to another product write one at once.
 
 use std::collections::HashMap;
 
@@ -46,9 +46,9 @@ pub(super) async fn draft<'a>(
 }
 
 /// The invoice issued now, in `tx`, at the product's current prices: when
-/// staff cancel a metered subscription now (nothing would ever bill its
-/// usage) or move it to another product (whose prices, or metric, are not
-/// the ones it was used under).
+/// staff or dunning cancel a metered subscription now (nothing would ever
+/// bill its usage) or staff move it to another product (whose prices, or
+/// metric, are not the ones it was used under).
 pub(super) async fn bill_so_far(
     tx: &mut Tx,
     tenant: &TenantRecord,

@@ -364,36 +364,3 @@ async fn shop_customer_token(app: &TestApp, shop: &Shop) -> String {
         .await
         .access_token
 }
-
-/// A shop and a monthly subscription (EUR 5.00) of a product metering
-/// `bandwidth_gb` at EUR 0.02, started 2027-06-01 (its first period billed).
-async fn metered_subscription(app: &TestApp, slug: &str) -> (Shop, String) {
-    app.clock.set(datetime!(2027-06-01 00:00 UTC));
-    let shop = shop(app, slug, "UTC").await;
-    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
-        "tiers": [{"unit_price": "0.02"}]});
-    let plan = product(app, &shop, slug, "MONTHLY", 500, Some(usage)).await;
-    let sub = subscribe(
-        app,
-        &shop,
-        json!({"customer_id": shop.customer, "product_id": plan, "period": "MONTHLY"}),
-    )
-    .await;
-    (shop, sub["id"].as_str().unwrap().to_owned())
-}
-
-/// Posts one usage record of `bandwidth_gb`; answers the status.
-async fn record_usage(
-    app: &TestApp,
-    shop: &Shop,
-    id: &str,
-    key: &str,
-    occurred_at: &str,
-    quantity: i64,
-) -> u16 {
-    post(app, shop, &format!("/api/billing/subscriptions/{id}/usage"),
-        json!({"metric": "bandwidth_gb", "quantity": quantity, "occurred_at": occurred_at, "idempotency_key": key}))
-        .await
-        .status()
-        .as_u16()
-}

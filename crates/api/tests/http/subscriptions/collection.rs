@@ -100,6 +100,44 @@ async fn dunning_reminds_once_suspends_terminates_and_payment_restores() {
     let _ = never_invoice;
 }
 
+/// Dunning's termination of a metered subscription bills the usage it
+/// recorded since its last invoice: nothing else ever would.
+#[tokio::test]
+async fn dunning_terminating_a_metered_subscription_bills_its_usage_so_far() {
+    let app = TestApp::start().await;
+    // Started 2027-06-01: its first invoice is due 06-15, never paid.
+    let (shop, id) = metered_subscription(&app, "dunning-metered").await;
+    let id = id.as_str();
+    app.clock.set(datetime!(2027-07-01 00:30 UTC));
+    assert_eq!(bill(&app, &shop).await.invoices, 1, "July renews");
+    app.clock.set(datetime!(2027-07-10 00:00 UTC));
+    let at = rfc3339(datetime!(2027-07-05 00:00 UTC));
+    assert_eq!(record_usage(&app, &shop, id, "july", &at, 120).await, 202);
+    let billed_before = invoices(&app, &shop).await.len();
+
+    // 30 days past the first invoice's due date: terminated.
+    app.clock.set(datetime!(2027-07-15 01:00 UTC));
+    let report = bill(&app, &shop).await;
+    assert_eq!(report.terminated, 1);
+    assert_eq!(get_sub(&app, &shop, id).await["status"], "CANCELLED");
+    let all = invoices(&app, &shop).await;
+    assert_eq!(
+        all.len(),
+        billed_before + 1,
+        "no invoice for the usage so far"
+    );
+    let last = all.last().unwrap();
+    assert_eq!(last["status"], "ISSUED");
+    assert_eq!(last["total_minor"], 120 * 2);
+    assert_eq!(last["lines"][0]["source"], "USAGE");
+
+    // Nothing more is recorded or billed.
+    assert_eq!(record_usage(&app, &shop, id, "late", &at, 5).await, 409);
+    app.clock.set(datetime!(2027-08-01 00:30 UTC));
+    assert_eq!(bill(&app, &shop).await.invoices, 0);
+    assert_eq!(invoices(&app, &shop).await.len(), billed_before + 1);
+}
+
 #[tokio::test]
 async fn a_saved_card_is_charged_off_session_and_a_decline_is_retried_later() {
     use mpanel_services::billing::autopay::{Autopay, attempt};
