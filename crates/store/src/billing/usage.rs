@@ -1,6 +1,8 @@
 //! Usage records: what metered subscriptions consumed, each recorded once
 //! per (subscription, idempotency key), charged in arrears by the run.
 
+use std::collections::HashMap;
+
 use mpanel_domain::{SubscriptionId, TenantId};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -46,6 +48,32 @@ impl Tx {
         tenant: TenantId,
         ids: &[SubscriptionId],
     ) -> StoreResult<Vec<UsageTarget>> {
+        let subs = self.usage_subscriptions(tenant, ids).await?;
+        let mut products: Vec<Uuid> = subs.iter().map(|s| s.2).collect();
+        products.sort_unstable();
+        products.dedup();
+        let usage = self.products_usage(&products).await?;
+        Ok(subs
+            .into_iter()
+            .map(|(subscription, status, product)| UsageTarget {
+                subscription,
+                status,
+                usage: usage.get(&product).cloned().flatten(),
+            })
+            .collect())
+    }
+
+    /// The subscriptions of [`Tx::usage_targets`], each with its status and
+    /// product, locked on PostgreSQL. Its product is read apart: a row
+    /// locked after a wait is read again as the transaction it waited for
+    /// left it, but with a join the product row would be the one read
+    /// before the wait, and a subscription moved to another product
+    /// meanwhile would match neither and go missing.
+    async fn usage_subscriptions(
+        &mut self,
+        tenant: TenantId,
+        ids: &[SubscriptionId],
+    ) -> StoreResult<Vec<(SubscriptionId, String, Uuid)>> {
         let mut sorted = ids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
@@ -56,8 +84,7 @@ impl Tx {
                 // By primary key; the tenant is checked below (and on
                 // PostgreSQL here too, so no other tenant's row is locked).
                 let mut q = QueryBuilder::new(
-                    "SELECT s.id, s.status, p.usage, s.tenant_id FROM subscriptions s
-                     JOIN products p ON p.id = s.product_id WHERE s.id IN (",
+                    "SELECT id, status, product_id, tenant_id FROM subscriptions WHERE id IN (",
                 );
                 let mut sep = q.separated(", ");
                 for id in chunk {
@@ -65,21 +92,42 @@ impl Tx {
                 }
                 q.push(")");
                 if locks {
-                    q.push(" AND s.tenant_id = ");
+                    q.push(" AND tenant_id = ");
                     q.push_bind(tenant.as_uuid());
-                    q.push(" ORDER BY s.id FOR KEY SHARE OF s");
+                    q.push(" ORDER BY id FOR KEY SHARE");
                 }
                 for row in q.build().fetch_all(&mut *conn).await? {
-                    let usage: Option<Json<Value>> = row.try_get(2)?;
                     let owner: Uuid = row.try_get(3)?;
-                    if owner != tenant.as_uuid() {
-                        continue;
+                    if owner == tenant.as_uuid() {
+                        out.push((
+                            SubscriptionId::from_uuid(row.try_get(0)?),
+                            row.try_get(1)?,
+                            row.try_get(2)?,
+                        ));
                     }
-                    out.push(UsageTarget {
-                        subscription: SubscriptionId::from_uuid(row.try_get(0)?),
-                        status: row.try_get(1)?,
-                        usage: usage.map(|u| u.0),
-                    });
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Each product's usage terms (`None`: it meters nothing).
+    async fn products_usage(
+        &mut self,
+        products: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, Option<Value>>> {
+        let mut out = HashMap::with_capacity(products.len());
+        for chunk in products.chunks(10_000) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new("SELECT id, usage FROM products WHERE id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    let usage: Option<Json<Value>> = row.try_get(1)?;
+                    out.insert(row.try_get(0)?, usage.map(|u| u.0));
                 }
             });
         }

@@ -1,8 +1,8 @@
 //! Billing: gapless numbers, public prices, invoice lines and the billing
 //! run's locks against usage being posted.
 
-use mpanel_domain::SubscriptionId;
 use mpanel_domain::billing::subscription::SubscriptionStatus;
+use mpanel_domain::{ProductId, SubscriptionId};
 use mpanel_store::billing::NewUsage;
 
 use super::*;
@@ -365,6 +365,58 @@ async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscrip
     );
     other.rollback().await.unwrap();
     chunk.rollback().await.unwrap();
+}
+
+/// A plan change moves a subscription to a metered product while usage is
+/// being checked against it: the check waits for the change (which closes
+/// the old product's usage first) and then reads the subscription on its
+/// new product, not "no such subscription".
+#[tokio::test]
+async fn usage_checked_during_a_plan_change_reads_the_subscription_on_its_new_product() {
+    let (_db, store) = migrated().await;
+    if store.engine() == Engine::Sqlite {
+        // One writer at a time: the two never overlap there.
+        return;
+    }
+    let tenant = tenant_created(&store).await;
+    let sub = one_due_subscription(&store, tenant).await;
+    let metered = uuid::Uuid::now_v7();
+    store
+        .execute_raw_for_tests(&format!(
+            "INSERT INTO products (id, tenant_id, name, slug, category, billing_model, status,
+                 visibility, base_currency, template, usage, created_at, updated_at)
+             VALUES ('{metered}', '{}', 'Metered', 'metered', 'HOSTING', 'RECURRING', 'ACTIVE',
+                 'PUBLIC', 'EUR', '{{}}', '{{\"metric\": \"bandwidth_gb\"}}', now(), now())",
+            tenant.as_uuid()
+        ))
+        .await
+        .unwrap();
+
+    let mut change = store.begin().await.unwrap();
+    change.close_usage_of(&[sub]).await.unwrap();
+    let mut moved = change
+        .subscription_for_update(tenant, sub)
+        .await
+        .unwrap()
+        .unwrap();
+    moved.product_id = ProductId::from_uuid(metered);
+    change.save_subscription(&moved).await.unwrap();
+    let mut usage = store.begin().await.unwrap();
+    let subs = [sub];
+    let mut check = Box::pin(usage.usage_targets(tenant, &subs));
+    assert!(
+        still_waiting(&mut check).await,
+        "usage was checked against a subscription being moved"
+    );
+    change.commit().await.unwrap();
+    let targets = check.await.unwrap();
+    assert_eq!(targets.len(), 1, "the moved subscription was not found");
+    assert_eq!(
+        targets[0].usage.as_ref().map(|u| u["metric"].clone()),
+        Some(serde_json::json!("bandwidth_gb")),
+        "read with its old product"
+    );
+    usage.rollback().await.unwrap();
 }
 
 #[tokio::test]
