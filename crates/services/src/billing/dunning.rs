@@ -6,10 +6,12 @@
 //! downtime, reminders that were missed are recorded as skipped and only
 //! the latest is sent.
 
+use mpanel_domain::InvoiceId;
 use mpanel_domain::billing::dunning::{DunningStep, steps_due};
 use mpanel_domain::billing::subscription::{SubscriptionStatus, SuspendReason};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::billing::OpenInvoice;
+use mpanel_store::subscriptions::SubscriptionRecord;
 use mpanel_store::{Store, Tx};
 use serde_json::json;
 
@@ -54,28 +56,41 @@ pub(crate) async fn run_tenant(
         };
         after = Some(last.id);
         close_usage_of_terminations(&mut tx, ctx, &page).await?;
+        let mut cancelled = Vec::new();
         for inv in &page {
-            take_steps(&mut tx, ctx, inv, report).await?;
+            take_steps(&mut tx, ctx, inv, report, &mut cancelled).await?;
         }
+        // Last in the page: writing invoices holds the numbers' row until
+        // the commit, so nothing after it waits on another row.
+        final_usage::bill_so_far(&mut tx, ctx, &cancelled, report).await?;
         finish(tx, ctx.dry_run).await?;
     }
 }
 
-/// First in a page, in id order: the subscriptions its terminations will
-/// cancel stop taking usage (see [`Tx::close_usage_of`]), so their last
-/// invoices bill all of it. A usage batch takes its subscriptions in id
-/// order too, so neither waits on a row the other took out of order.
+/// First in a page with a termination due: the page's invoices (`FOR KEY
+/// SHARE`, as recording its steps takes them, so a payment of one, which
+/// takes its invoice and then restores its subscriptions, is waited for
+/// before any subscription is taken), then, in id order, the
+/// subscriptions its terminations will cancel stop taking usage (see
+/// [`Tx::close_usage_of`]), so their last invoices bill all of it. A
+/// usage batch takes its subscriptions in id order too.
 async fn close_usage_of_terminations(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     page: &[OpenInvoice],
 ) -> Result<(), ServiceError> {
     let policy = &ctx.settings.automation.dunning;
+    let terminating: Vec<&OpenInvoice> = page
+        .iter()
+        .filter(|inv| steps_due(policy, inv.due_at, ctx.at).contains(&DunningStep::Terminate))
+        .collect();
+    if terminating.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<InvoiceId> = page.iter().map(|inv| inv.id).collect();
+    tx.share_invoices(ctx.tenant.id, &ids).await?;
     let mut ending = Vec::new();
-    for inv in page {
-        if !steps_due(policy, inv.due_at, ctx.at).contains(&DunningStep::Terminate) {
-            continue;
-        }
+    for inv in terminating {
         let subs = tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await?;
         ending.extend(
             subs.into_iter()
@@ -91,11 +106,14 @@ async fn close_usage_of_terminations(
     Ok(())
 }
 
+/// Takes the invoice's steps that are due; the subscriptions it cancels
+/// go to `cancelled`.
 async fn take_steps(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     inv: &OpenInvoice,
     report: &mut RunReport,
+    cancelled: &mut Vec<SubscriptionRecord>,
 ) -> Result<(), ServiceError> {
     let steps = steps_due(&ctx.settings.automation.dunning, inv.due_at, ctx.at);
     let latest_reminder = steps
@@ -127,7 +145,8 @@ async fn take_steps(
                 .await?;
             }
             DunningStep::Suspend => {
-                report.suspended += set_status(tx, ctx, inv, SubscriptionStatus::Suspended).await?;
+                report.suspended +=
+                    set_status(tx, ctx, inv, SubscriptionStatus::Suspended, cancelled).await?;
                 audit(
                     tx,
                     ctx,
@@ -139,7 +158,7 @@ async fn take_steps(
             }
             DunningStep::Terminate => {
                 report.terminated +=
-                    set_status(tx, ctx, inv, SubscriptionStatus::Cancelled).await?;
+                    set_status(tx, ctx, inv, SubscriptionStatus::Cancelled, cancelled).await?;
                 audit(
                     tx,
                     ctx,
@@ -180,13 +199,14 @@ async fn remind(
 }
 
 /// Suspends (for non-payment) or cancels the subscriptions the invoice
-/// charges (a metered one's usage so far billed first), and queues the
-/// same for their services; returns how many.
+/// charges (those cancelled go to `cancelled`, for their usage so far),
+/// and queues the same for their services; returns how many.
 async fn set_status(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     inv: &OpenInvoice,
     to: SubscriptionStatus,
+    cancelled: &mut Vec<SubscriptionRecord>,
 ) -> Result<usize, ServiceError> {
     let mut changed = 0;
     for mut sub in tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await? {
@@ -201,7 +221,6 @@ async fn set_status(
             sub.suspend_reason = Some(SuspendReason::Dunning.as_str().to_owned());
             ("subscription.suspend", ServiceAction::Suspend)
         } else {
-            final_usage::bill_so_far(tx, ctx.tenant, &sub, ctx.at).await?;
             sub.cancelled_at = Some(ctx.at);
             sub.next_bill_at = None;
             ("subscription.cancel", ServiceAction::Terminate)
@@ -213,6 +232,9 @@ async fn set_status(
             detail: json!({"reason": "DUNNING", "invoice_id": inv.id}),
         };
         ctx.commit_change(tx, &sub, change).await?;
+        if to == SubscriptionStatus::Cancelled {
+            cancelled.push(sub);
+        }
         changed += 1;
     }
     Ok(changed)

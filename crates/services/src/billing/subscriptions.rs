@@ -510,7 +510,6 @@ pub async fn transition(
         Transition::Cancel(_) => {
             from.check_transition(SubscriptionStatus::Cancelled)
                 .map_err(|_| refuse(from, SubscriptionStatus::Cancelled))?;
-            final_usage::bill_so_far(&mut tx, &cx.tenant, &sub, now).await?;
             sub.status = SubscriptionStatus::Cancelled;
             sub.cancelled_at = Some(now);
             sub.next_bill_at = None;
@@ -541,6 +540,11 @@ pub async fn transition(
         detail: json!({"cancel_at_period_end": sub.cancel_at_period_end}),
     };
     commit_change(&mut tx, &cx.tenant, actor, &sub, change, now, now).await?;
+    // Its usage so far, once it is cancelled: credit paying that invoice
+    // then restores nothing a moment before it ends.
+    if sub.status == SubscriptionStatus::Cancelled && from != SubscriptionStatus::Cancelled {
+        final_usage::bill_now(&mut tx, &cx.tenant, &sub, now).await?;
+    }
     tx.commit().await?;
     Ok(view(sub))
 }

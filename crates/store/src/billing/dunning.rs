@@ -2,10 +2,10 @@
 //! steps already taken per invoice (each at most once).
 
 use mpanel_domain::{CustomerId, InvoiceId, TenantId};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
-use crate::{StoreResult, Tx};
+use crate::{Engine, StoreResult, Tx};
 
 /// An issued invoice not yet paid in full.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,34 @@ impl Tx {
             out
         });
         Ok(found)
+    }
+
+    /// Holds the tenant's invoices among `ids` `FOR KEY SHARE` until the
+    /// transaction ends (PostgreSQL, in id order; SQLite's writes are
+    /// serial): what recording a dunning step takes anyway, taken before
+    /// the subscriptions they charge, as a payment takes its invoice and
+    /// then the subscriptions it restores.
+    pub async fn share_invoices(&mut self, tenant: TenantId, ids: &[InvoiceId]) -> StoreResult<()> {
+        if self.engine() == Engine::Sqlite || ids.is_empty() {
+            return Ok(());
+        }
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        for chunk in sorted.chunks(10_000) {
+            on_tx!(self, |conn| {
+                let mut q = QueryBuilder::new("SELECT id FROM invoices WHERE tenant_id = ");
+                q.push_bind(tenant.as_uuid());
+                q.push(" AND id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_uuid());
+                }
+                q.push(") ORDER BY id FOR KEY SHARE");
+                q.build().fetch_all(&mut *conn).await?;
+            });
+        }
+        Ok(())
     }
 
     /// Records that `step` was taken for the invoice; `false` if it had

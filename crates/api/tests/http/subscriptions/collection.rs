@@ -105,21 +105,13 @@ async fn dunning_reminds_once_suspends_terminates_and_payment_restores() {
 #[tokio::test]
 async fn dunning_terminating_a_metered_subscription_bills_its_usage_so_far() {
     let app = TestApp::start().await;
-    // Started 2027-06-01: its first invoice is due 06-15, never paid.
-    let (shop, id) = metered_subscription(&app, "dunning-metered").await;
-    let id = id.as_str();
-    app.clock.set(datetime!(2027-07-01 00:30 UTC));
-    assert_eq!(bill(&app, &shop).await.invoices, 1, "July renews");
-    app.clock.set(datetime!(2027-07-10 00:00 UTC));
-    let at = rfc3339(datetime!(2027-07-05 00:00 UTC));
-    assert_eq!(record_usage(&app, &shop, id, "july", &at, 120).await, 202);
-    let billed_before = invoices(&app, &shop).await.len();
+    let (shop, id, billed_before) = metered_and_overdue(&app, "dunning-metered", false).await;
 
     // 30 days past the first invoice's due date: terminated.
     app.clock.set(datetime!(2027-07-15 01:00 UTC));
     let report = bill(&app, &shop).await;
-    assert_eq!(report.terminated, 1);
-    assert_eq!(get_sub(&app, &shop, id).await["status"], "CANCELLED");
+    assert_eq!((report.terminated, report.invoices), (1, 1));
+    assert_eq!(get_sub(&app, &shop, &id).await["status"], "CANCELLED");
     let all = invoices(&app, &shop).await;
     assert_eq!(
         all.len(),
@@ -132,10 +124,106 @@ async fn dunning_terminating_a_metered_subscription_bills_its_usage_so_far() {
     assert_eq!(last["lines"][0]["source"], "USAGE");
 
     // Nothing more is recorded or billed.
-    assert_eq!(record_usage(&app, &shop, id, "late", &at, 5).await, 409);
+    let at = rfc3339(datetime!(2027-07-05 00:00 UTC));
+    assert_eq!(record_usage(&app, &shop, &id, "late", &at, 5).await, 409);
     app.clock.set(datetime!(2027-08-01 00:30 UTC));
     assert_eq!(bill(&app, &shop).await.invoices, 0);
     assert_eq!(invoices(&app, &shop).await.len(), billed_before + 1);
+}
+
+/// The customer's credit pays that last invoice, and paying it restores
+/// nothing: the subscription is cancelled before its usage is billed.
+#[tokio::test]
+async fn dunning_terminating_a_metered_subscription_pays_its_usage_from_credit_and_restores_nothing()
+ {
+    let app = TestApp::start().await;
+    let (shop, id, billed_before) = metered_and_overdue(&app, "dunning-credit", true).await;
+    app.clock.set(datetime!(2027-07-15 01:00 UTC));
+    let report = bill(&app, &shop).await;
+    assert_eq!((report.terminated, report.invoices), (1, 1));
+    assert_eq!(get_sub(&app, &shop, &id).await["status"], "CANCELLED");
+    let all = invoices(&app, &shop).await;
+    assert_eq!(all.len(), billed_before + 1);
+    let last = all.last().unwrap();
+    assert_eq!(
+        (&last["total_minor"], &last["status"]),
+        (&json!(120 * 2), &json!("PAID"))
+    );
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    assert!(
+        !actions.iter().any(|a| a == "subscription.resume"),
+        "paying the last invoice resumed what dunning was ending: {actions:?}"
+    );
+}
+
+/// Staff cancelling now a subscription dunning suspended: the same, its
+/// usage paid from credit restores nothing.
+#[tokio::test]
+async fn cancelling_now_a_suspended_metered_subscription_pays_its_usage_from_credit_and_restores_nothing()
+ {
+    let app = TestApp::start().await;
+    let (shop, id, billed_before) = metered_and_overdue(&app, "cancel-credit", true).await;
+    let sub = get_sub(&app, &shop, &id).await;
+    assert_eq!(
+        (&sub["status"], &sub["suspend_reason"]),
+        (&json!("SUSPENDED"), &json!("DUNNING"))
+    );
+    let res = post(
+        &app,
+        &shop,
+        &format!("/api/billing/subscriptions/{id}/cancel"),
+        json!({"mode": "IMMEDIATE"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "CANCELLED");
+    let all = invoices(&app, &shop).await;
+    assert_eq!(all.len(), billed_before + 1);
+    let last = all.last().unwrap();
+    assert_eq!(
+        (&last["total_minor"], &last["status"]),
+        (&json!(120 * 2), &json!("PAID"))
+    );
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    assert!(
+        !actions.iter().any(|a| a == "subscription.resume"),
+        "paying the last invoice resumed what staff were ending: {actions:?}"
+    );
+}
+
+/// A metered subscription started 2027-06-01 whose first invoice (due
+/// 06-15) is never paid, renewed for July, with 120 units used on 07-05;
+/// with `credit`, its customer then has credit (a manual invoice paid
+/// twice over). The invoices so far.
+async fn metered_and_overdue(app: &TestApp, slug: &str, credit: bool) -> (Shop, String, usize) {
+    let (shop, id) = metered_subscription(app, slug).await;
+    app.clock.set(datetime!(2027-07-01 00:30 UTC));
+    assert_eq!(bill(app, &shop).await.invoices, 1, "July renews");
+    app.clock.set(datetime!(2027-07-10 00:00 UTC));
+    let at = rfc3339(datetime!(2027-07-05 00:00 UTC));
+    assert_eq!(record_usage(app, &shop, &id, "july", &at, 120).await, 202);
+    if credit {
+        let admin = shop.admin(app).await;
+        let inv = crate::billing::draft(
+            app,
+            &admin,
+            json!({"customer_id": shop.customer, "lines": [
+                {"kind": "ITEM", "description": "Setup", "quantity": 1, "unit_price": "1.00"}]}),
+        )
+        .await;
+        let inv = inv["id"].as_str().unwrap();
+        assert_eq!(crate::billing::issue(app, &admin, inv).await.status(), 200);
+        let res = post(
+            app,
+            &shop,
+            &format!("/api/billing/invoices/{inv}/pay"),
+            json!({"amount_minor": 1000, "provider": "BANK_TRANSFER"}),
+        )
+        .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+    let billed = invoices(app, &shop).await.len();
+    (shop, id, billed)
 }
 
 #[tokio::test]
