@@ -81,7 +81,9 @@ pub async fn run_workers(
 }
 
 /// `billing.mark_overdue`: records OVERDUE on open invoices past due (the
-/// API already shows them so; this makes it a fact dunning can act on).
+/// API already shows them so; this makes it a fact dunning can act on);
+/// `billing.final_usage`: the last usage invoices of subscriptions dunning
+/// cancelled.
 fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>) {
     let (retention_store, retention_clock) = (store.clone(), clock.clone());
     registry.handle(move |_ctx, _: Retention| {
@@ -115,6 +117,21 @@ fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>
             }
         }
     });
+    let (usage_store, usage_clock) = (store.clone(), clock.clone());
+    registry.handle(
+        move |_ctx, job: mpanel_services::billing::final_usage::FinalUsage| {
+            let (store, clock) = (usage_store.clone(), usage_clock.clone());
+            async move {
+                mpanel_services::billing::final_usage::bill_final_usage(
+                    &store,
+                    clock.as_ref(),
+                    &job,
+                )
+                .await
+                .map_err(JobError::retry)
+            }
+        },
+    );
     let (resize_store, resize_clock) = (store.clone(), clock.clone());
     registry.handle(
         move |_ctx, job: mpanel_services::billing::service_actions::Resize| {

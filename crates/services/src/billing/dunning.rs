@@ -1,17 +1,16 @@
 //! Dunning: reminders before and after an invoice's due date, then the
 //! suspension of the services it pays for, then their termination and the
-//! subscription's cancellation, with a last invoice for a metered one's
-//! usage so far. Each step is recorded once per invoice (a re-run takes
+//! subscription's cancellation (a job then bills a metered one's usage so
+//! far). Each step is recorded once per invoice (a re-run takes
 //! none twice) and audited; a reminder becomes a notification job. After
 //! downtime, reminders that were missed are recorded as skipped and only
 //! the latest is sent.
 
-use mpanel_domain::InvoiceId;
 use mpanel_domain::billing::dunning::{DunningStep, steps_due};
 use mpanel_domain::billing::subscription::{SubscriptionStatus, SuspendReason};
+use mpanel_domain::{InvoiceId, SubscriptionId};
 use mpanel_jobs::{JobOptions, enqueue};
 use mpanel_store::billing::OpenInvoice;
-use mpanel_store::subscriptions::SubscriptionRecord;
 use mpanel_store::{Store, Tx};
 use serde_json::json;
 
@@ -60,9 +59,7 @@ pub(crate) async fn run_tenant(
         for inv in &page {
             take_steps(&mut tx, ctx, inv, report, &mut cancelled).await?;
         }
-        // Last in the page: writing invoices holds the numbers' row until
-        // the commit, so nothing after it waits on another row.
-        final_usage::bill_so_far(&mut tx, ctx, &cancelled, report).await?;
+        final_usage::queue_in(&mut tx, ctx.tenant.id, &cancelled, ctx.jobs_at).await?;
         finish(tx, ctx.dry_run).await?;
     }
 }
@@ -113,7 +110,7 @@ async fn take_steps(
     ctx: &RunContext<'_>,
     inv: &OpenInvoice,
     report: &mut RunReport,
-    cancelled: &mut Vec<SubscriptionRecord>,
+    cancelled: &mut Vec<SubscriptionId>,
 ) -> Result<(), ServiceError> {
     let steps = steps_due(&ctx.settings.automation.dunning, inv.due_at, ctx.at);
     let latest_reminder = steps
@@ -199,14 +196,15 @@ async fn remind(
 }
 
 /// Suspends (for non-payment) or cancels the subscriptions the invoice
-/// charges (those cancelled go to `cancelled`, for their usage so far),
+/// charges (those cancelled go to `cancelled`, whose usage so far a job
+/// bills),
 /// and queues the same for their services; returns how many.
 async fn set_status(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     inv: &OpenInvoice,
     to: SubscriptionStatus,
-    cancelled: &mut Vec<SubscriptionRecord>,
+    cancelled: &mut Vec<SubscriptionId>,
 ) -> Result<usize, ServiceError> {
     let mut changed = 0;
     for mut sub in tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await? {
@@ -233,7 +231,7 @@ async fn set_status(
         };
         ctx.commit_change(tx, &sub, change).await?;
         if to == SubscriptionStatus::Cancelled {
-            cancelled.push(sub);
+            cancelled.push(sub.id);
         }
         changed += 1;
     }

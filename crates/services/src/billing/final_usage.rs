@@ -1,14 +1,18 @@
 //! A subscription's last usage invoice: all the usage it recorded and no
 //! invoice billed yet, rated at its current product's prices. The run
-//! writes one when a term ends without renewal; staff cancelling now,
-//! dunning's termination and a move to another product write one at once.
+//! writes one when a term ends without renewal and a move to another
+//! product writes one at once; cancelling now (staff, or dunning's
+//! termination) queues a `billing.final_usage` job that writes it once the
+//! cancellation is committed.
 
 use std::collections::HashMap;
 
-use mpanel_domain::{InvoiceId, SubscriptionId};
+use mpanel_domain::{Clock, InvoiceId, SubscriptionId, TenantId};
+use mpanel_jobs::{JobOptions, JobPayload, enqueue_job};
 use mpanel_store::billing::{DueSubscription, UsageCharge};
 use mpanel_store::subscriptions::SubscriptionRecord;
-use mpanel_store::{TenantRecord, Tx};
+use mpanel_store::{Store, TenantRecord, Tx};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::run::{RunContext, RunReport, usage_lines};
@@ -46,9 +50,8 @@ pub(super) async fn draft<'a>(
 }
 
 /// The invoices issued in `tx` for the metered subscriptions among `subs`,
-/// each at its product's current prices, as `ctx` writes invoices: when
-/// dunning cancels them (nothing would ever bill their usage).
-pub(super) async fn bill_so_far(
+/// each at its product's current prices, as `ctx` writes invoices.
+async fn bill_so_far(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     subs: &[SubscriptionRecord],
@@ -84,9 +87,9 @@ pub(super) async fn bill_so_far(
     write_invoices(tx, ctx, drafts, report).await
 }
 
-/// The same for one subscription, issued now: when staff cancel it now or
-/// move it to another product (whose prices, or metric, are not the ones
-/// it was used under; `sub` still names the old one).
+/// The same for one subscription, issued now: when staff move it to
+/// another product (whose prices, or metric, are not the ones it was used
+/// under; `sub` still names the old one).
 pub(super) async fn bill_now(
     tx: &mut Tx,
     tenant: &TenantRecord,
@@ -102,4 +105,79 @@ pub(super) async fn bill_now(
         &mut RunReport::default(),
     )
     .await
+}
+
+/// The job that bills the usage so far of subscriptions dunning cancelled.
+pub const FINAL_USAGE_JOB: &str = "billing.final_usage";
+
+/// The `billing.final_usage` job's payload: subscriptions of one tenant,
+/// cancelled (metered or not: the job looks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalUsage {
+    pub tenant_id: TenantId,
+    pub subscriptions: Vec<SubscriptionId>,
+}
+
+impl JobPayload for FinalUsage {
+    const KIND: &'static str = FINAL_USAGE_JOB;
+}
+
+/// Queues, in `tx` (which cancelled `subs` and closed their usage), the
+/// job that bills their usage so far once `tx` commits. Not in `tx`
+/// itself: writing invoices takes the numbers' row and the customers'
+/// credit, which a payment takes before the subscriptions it restores,
+/// while `tx` already holds those subscriptions. Their usage is closed,
+/// so what the job finds unbilled is all there will be.
+pub(super) async fn queue_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    subs: &[SubscriptionId],
+    now: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    if subs.is_empty() {
+        return Ok(());
+    }
+    let job = FinalUsage {
+        tenant_id: tenant,
+        subscriptions: subs.to_vec(),
+    };
+    let options = JobOptions {
+        queue: "billing".into(),
+        ..JobOptions::default()
+    };
+    enqueue_job(tx, &job, &options, now).await?;
+    Ok(())
+}
+
+/// Runs a `billing.final_usage` job: one transaction that takes the
+/// subscriptions (in id order), then writes their last usage invoices, as
+/// staff cancelling now does. A second attempt after one that committed
+/// finds nothing unbilled and writes nothing.
+pub async fn bill_final_usage(
+    store: &Store,
+    clock: &dyn Clock,
+    job: &FinalUsage,
+) -> Result<(), ServiceError> {
+    let Some(tenant) = store.tenant(job.tenant_id).await? else {
+        tracing::warn!(tenant = %job.tenant_id, "final usage of a tenant that is gone: none billed");
+        return Ok(());
+    };
+    let mut ids = job.subscriptions.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut tx = store.begin().await?;
+    tx.close_usage_of(&ids).await?;
+    let mut subs = Vec::with_capacity(ids.len());
+    for id in ids {
+        subs.extend(tx.subscription_for_update(tenant.id, id).await?);
+    }
+    let now = clock.now();
+    let ctx = RunContext::immediate(
+        &tenant,
+        settings::load_in(&mut tx, tenant.id).await?.settings,
+        now,
+    );
+    bill_so_far(&mut tx, &ctx, &subs, &mut RunReport::default()).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -6,7 +6,7 @@ pub mod card_payment;
 pub mod credit_notes;
 pub mod documents;
 pub mod dunning;
-mod final_usage;
+pub mod final_usage;
 pub mod invoices;
 pub mod lines;
 pub mod movements;

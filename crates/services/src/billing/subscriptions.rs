@@ -540,10 +540,10 @@ pub async fn transition(
         detail: json!({"cancel_at_period_end": sub.cancel_at_period_end}),
     };
     commit_change(&mut tx, &cx.tenant, actor, &sub, change, now, now).await?;
-    // Its usage so far, once it is cancelled: credit paying that invoice
-    // then restores nothing a moment before it ends.
+    // Its usage so far, by a job once this commits (see
+    // `final_usage::queue_in`); its usage is closed already (locked above).
     if sub.status == SubscriptionStatus::Cancelled && from != SubscriptionStatus::Cancelled {
-        final_usage::bill_now(&mut tx, &cx.tenant, &sub, now).await?;
+        final_usage::queue_in(&mut tx, tenant, &[sub.id], now).await?;
     }
     tx.commit().await?;
     Ok(view(sub))

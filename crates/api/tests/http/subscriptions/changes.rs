@@ -183,6 +183,8 @@ async fn cancelling_a_metered_subscription_now_bills_its_usage_so_far() {
     )
     .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // Billed by a job once the cancellation is committed.
+    bill_final_usage(&app).await;
     let all = invoices(&app, &shop).await;
     assert_eq!(
         all.len(),

@@ -100,8 +100,9 @@ async fn dunning_reminds_once_suspends_terminates_and_payment_restores() {
     let _ = never_invoice;
 }
 
-/// Dunning's termination of a metered subscription bills the usage it
-/// recorded since its last invoice: nothing else ever would.
+/// Dunning's termination of a metered subscription bills all its usage not
+/// yet billed (by a job, once the termination is committed): nothing else
+/// ever would.
 #[tokio::test]
 async fn dunning_terminating_a_metered_subscription_bills_its_usage_so_far() {
     let app = TestApp::start().await;
@@ -110,8 +111,12 @@ async fn dunning_terminating_a_metered_subscription_bills_its_usage_so_far() {
     // 30 days past the first invoice's due date: terminated.
     app.clock.set(datetime!(2027-07-15 01:00 UTC));
     let report = bill(&app, &shop).await;
-    assert_eq!((report.terminated, report.invoices), (1, 1));
+    assert_eq!(report.terminated, 1);
     assert_eq!(get_sub(&app, &shop, &id).await["status"], "CANCELLED");
+    // Its usage is billed by a job once the cancellation is committed.
+    let at = rfc3339(datetime!(2027-07-05 00:00 UTC));
+    assert_eq!(record_usage(&app, &shop, &id, "late", &at, 5).await, 409);
+    bill_final_usage(&app).await;
     let all = invoices(&app, &shop).await;
     assert_eq!(
         all.len(),
@@ -123,9 +128,8 @@ async fn dunning_terminating_a_metered_subscription_bills_its_usage_so_far() {
     assert_eq!(last["total_minor"], 120 * 2);
     assert_eq!(last["lines"][0]["source"], "USAGE");
 
-    // Nothing more is recorded or billed.
-    let at = rfc3339(datetime!(2027-07-05 00:00 UTC));
-    assert_eq!(record_usage(&app, &shop, &id, "late", &at, 5).await, 409);
+    // Nothing more is billed, by the job again or the next run.
+    bill_final_usage(&app).await;
     app.clock.set(datetime!(2027-08-01 00:30 UTC));
     assert_eq!(bill(&app, &shop).await.invoices, 0);
     assert_eq!(invoices(&app, &shop).await.len(), billed_before + 1);
@@ -139,8 +143,8 @@ async fn dunning_terminating_a_metered_subscription_pays_its_usage_from_credit_a
     let app = TestApp::start().await;
     let (shop, id, billed_before) = metered_and_overdue(&app, "dunning-credit", true).await;
     app.clock.set(datetime!(2027-07-15 01:00 UTC));
-    let report = bill(&app, &shop).await;
-    assert_eq!((report.terminated, report.invoices), (1, 1));
+    assert_eq!(bill(&app, &shop).await.terminated, 1);
+    bill_final_usage(&app).await;
     assert_eq!(get_sub(&app, &shop, &id).await["status"], "CANCELLED");
     let all = invoices(&app, &shop).await;
     assert_eq!(all.len(), billed_before + 1);
@@ -177,6 +181,7 @@ async fn cancelling_now_a_suspended_metered_subscription_pays_its_usage_from_cre
     .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "CANCELLED");
+    bill_final_usage(&app).await;
     let all = invoices(&app, &shop).await;
     assert_eq!(all.len(), billed_before + 1);
     let last = all.last().unwrap();

@@ -120,6 +120,22 @@ async fn subscribe(app: &TestApp, shop: &Shop, body: Value) -> Value {
     res.json().await.unwrap()
 }
 
+/// Runs the `billing.final_usage` jobs queued so far, as a worker would
+/// (each is a no-op once done).
+async fn bill_final_usage(app: &TestApp) {
+    use mpanel_services::billing::final_usage::{FINAL_USAGE_JOB, FinalUsage, bill_final_usage};
+    let filter = JobFilter {
+        kind: Some(FINAL_USAGE_JOB.into()),
+        ..JobFilter::default()
+    };
+    for job in app.store.list_jobs(&filter, None, 100).await.unwrap() {
+        let job: FinalUsage = serde_json::from_value(job.payload).unwrap();
+        bill_final_usage(&app.store, app.clock.as_ref(), &job)
+            .await
+            .unwrap();
+    }
+}
+
 async fn bill(app: &TestApp, shop: &Shop) -> RunReport {
     let scope = RunScope::new(Some(shop.tenant), app.clock.now());
     run(&app.store, app.clock.as_ref(), &scope, &|_| {})
