@@ -663,10 +663,26 @@ pub(crate) async fn restore_after_payment(
     inv: &InvoiceRecord,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    for mut sub in tx.subscriptions_of_invoice(tenant.id, inv.id).await? {
-        if sub.status != SubscriptionStatus::Suspended
-            || sub.suspend_reason.as_deref() != Some(SuspendReason::Dunning.as_str())
-        {
+    let suspended = |sub: &SubscriptionRecord| {
+        sub.status == SubscriptionStatus::Suspended
+            && sub.suspend_reason.as_deref() == Some(SuspendReason::Dunning.as_str())
+    };
+    let mut ids: Vec<SubscriptionId> = tx
+        .subscriptions_of_invoice(tenant.id, inv.id)
+        .await?
+        .into_iter()
+        .filter(|sub| suspended(sub))
+        .map(|sub| sub.id)
+        .collect();
+    ids.sort_unstable();
+    for id in ids {
+        // Taken and read again: a cancellation committed while this waited
+        // (dunning's termination, staff) is what it reads, not the copy
+        // above, which saving would have brought back to life.
+        let Some(mut sub) = tx.subscription_for_update(tenant.id, id).await? else {
+            continue;
+        };
+        if !suspended(&sub) {
             continue;
         }
         sub.status = SubscriptionStatus::Active;

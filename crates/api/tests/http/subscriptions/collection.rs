@@ -196,6 +196,54 @@ async fn cancelling_now_a_suspended_metered_subscription_pays_its_usage_from_cre
     );
 }
 
+/// A payment restoring a subscription that is being cancelled meanwhile
+/// (here: a transaction that cancelled it and has not committed, as
+/// dunning's termination or staff would) waits for the cancellation and
+/// leaves the subscription cancelled, not brought back to life.
+#[tokio::test]
+async fn a_payment_restoring_a_subscription_being_cancelled_leaves_it_cancelled() {
+    use mpanel_domain::SubscriptionId;
+    use mpanel_domain::billing::subscription::SubscriptionStatus;
+    let app = TestApp::start().await;
+    let (shop, id, _) = metered_and_overdue(&app, "restore-race", false).await;
+    assert_eq!(get_sub(&app, &shop, &id).await["suspend_reason"], "DUNNING");
+    let first = invoices(&app, &shop).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sub_id = SubscriptionId::from_uuid(id.parse().unwrap());
+    let mut cancelling = app.store.begin().await.unwrap();
+    let mut sub = cancelling
+        .subscription_for_update(shop.tenant, sub_id)
+        .await
+        .unwrap()
+        .unwrap();
+    sub.status = SubscriptionStatus::Cancelled;
+    sub.next_bill_at = None;
+    cancelling.save_subscription(&sub).await.unwrap();
+
+    let paying = tokio::spawn({
+        let (url, token) = (
+            app.url(&format!("/api/billing/invoices/{first}/pay")),
+            shop.admin(&app).await.access_token,
+        );
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"amount_minor": 500, "provider": "BANK_TRANSFER"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    cancelling.commit().await.unwrap();
+    assert_eq!(paying.await.unwrap(), 201);
+    assert_eq!(get_sub(&app, &shop, &id).await["status"], "CANCELLED");
+}
+
 /// A metered subscription started 2027-06-01 whose first invoice (due
 /// 06-15) is never paid, renewed for July, with 120 units used on 07-05;
 /// with `credit`, its customer then has credit (a manual invoice paid
