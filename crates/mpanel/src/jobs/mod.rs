@@ -82,8 +82,8 @@ pub async fn run_workers(
 
 /// `billing.mark_overdue`: records OVERDUE on open invoices past due (the
 /// API already shows them so; this makes it a fact dunning can act on);
-/// `billing.final_usage`: the last usage invoices of subscriptions dunning
-/// cancelled.
+/// `billing.final_usage`: the last usage invoice of a subscription
+/// cancelled now (staff, dunning).
 fn register_billing(registry: &mut Registry, store: Store, clock: Arc<dyn Clock>) {
     let (retention_store, retention_clock) = (store.clone(), clock.clone());
     registry.handle(move |_ctx, _: Retention| {

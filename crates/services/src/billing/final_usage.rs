@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use mpanel_domain::{Clock, InvoiceId, SubscriptionId, TenantId};
-use mpanel_jobs::{JobOptions, JobPayload, enqueue_job};
+use mpanel_jobs::{JobOptions, JobPayload, enqueue_jobs};
 use mpanel_store::billing::{DueSubscription, UsageCharge};
 use mpanel_store::subscriptions::SubscriptionRecord;
 use mpanel_store::{Store, TenantRecord, Tx};
@@ -107,52 +107,67 @@ pub(super) async fn bill_now(
     .await
 }
 
-/// The job that bills the usage so far of subscriptions dunning cancelled.
+/// The job that bills the usage so far of a subscription cancelled now
+/// (by staff or dunning's termination).
 pub const FINAL_USAGE_JOB: &str = "billing.final_usage";
 
-/// The `billing.final_usage` job's payload: subscriptions of one tenant,
-/// cancelled (metered or not: the job looks).
+/// The `billing.final_usage` job's payload: a cancelled subscription
+/// (metered or not: the job looks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalUsage {
     pub tenant_id: TenantId,
-    pub subscriptions: Vec<SubscriptionId>,
+    pub subscription_id: SubscriptionId,
 }
 
 impl JobPayload for FinalUsage {
     const KIND: &'static str = FINAL_USAGE_JOB;
 }
 
-/// Queues, in `tx` (which cancelled `subs` and closed their usage), the
-/// job that bills their usage so far once `tx` commits. Not in `tx`
-/// itself: writing invoices takes the numbers' row and the customers'
-/// credit, which a payment takes before the subscriptions it restores,
-/// while `tx` already holds those subscriptions. Their usage is closed,
-/// so what the job finds unbilled is all there will be.
+/// Attempts before the job is dead: as many as an e-mail's (about two
+/// hours of backing off). A dead one leaves the usage unbilled until an
+/// operator retries it, which is safe (it bills only what no invoice
+/// has).
+const MAX_ATTEMPTS: i32 = 12;
+
+/// Queues, in `tx` (which cancelled `subs` and closed their usage), one
+/// job per subscription that bills its usage so far once `tx` commits.
+/// Not in `tx` itself: writing invoices takes the numbers' row and the
+/// customers' credit, which a payment takes before the subscriptions it
+/// restores, while `tx` already holds those subscriptions. Their usage is
+/// closed, so what a job finds unbilled is all there will be.
 pub(super) async fn queue_in(
     tx: &mut Tx,
     tenant: TenantId,
     subs: &[SubscriptionId],
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    if subs.is_empty() {
-        return Ok(());
+    let jobs: Vec<(FinalUsage, JobOptions)> = subs
+        .iter()
+        .map(|&subscription_id| {
+            let options = JobOptions {
+                queue: "billing".into(),
+                max_attempts: MAX_ATTEMPTS,
+                unique_key: Some(format!("{FINAL_USAGE_JOB}:{subscription_id}")),
+                ..JobOptions::default()
+            };
+            let job = FinalUsage {
+                tenant_id: tenant,
+                subscription_id,
+            };
+            (job, options)
+        })
+        .collect();
+    if !jobs.is_empty() {
+        enqueue_jobs(tx, &jobs, now).await?;
     }
-    let job = FinalUsage {
-        tenant_id: tenant,
-        subscriptions: subs.to_vec(),
-    };
-    let options = JobOptions {
-        queue: "billing".into(),
-        ..JobOptions::default()
-    };
-    enqueue_job(tx, &job, &options, now).await?;
     Ok(())
 }
 
 /// Runs a `billing.final_usage` job: one transaction that takes the
-/// subscriptions (in id order), then writes their last usage invoices, as
-/// staff cancelling now does. A second attempt after one that committed
-/// finds nothing unbilled and writes nothing.
+/// subscription, then writes its last usage invoice, as a plan change
+/// does. A second attempt after one that committed finds nothing unbilled
+/// and writes nothing; a subscription that is not cancelled (or expired)
+/// is left to the run.
 pub async fn bill_final_usage(
     store: &Store,
     clock: &dyn Clock,
@@ -162,22 +177,16 @@ pub async fn bill_final_usage(
         tracing::warn!(tenant = %job.tenant_id, "final usage of a tenant that is gone: none billed");
         return Ok(());
     };
-    let mut ids = job.subscriptions.clone();
-    ids.sort_unstable();
-    ids.dedup();
     let mut tx = store.begin().await?;
-    tx.close_usage_of(&ids).await?;
-    let mut subs = Vec::with_capacity(ids.len());
-    for id in ids {
-        subs.extend(tx.subscription_for_update(tenant.id, id).await?);
+    let sub = tx
+        .subscription_for_update(tenant.id, job.subscription_id)
+        .await?
+        .filter(|sub| sub.status.is_terminal());
+    if let Some(sub) = sub {
+        let settings = settings::load_in(&mut tx, tenant.id).await?.settings;
+        let ctx = RunContext::immediate(&tenant, settings, clock.now());
+        bill_so_far(&mut tx, &ctx, &[sub], &mut RunReport::default()).await?;
     }
-    let now = clock.now();
-    let ctx = RunContext::immediate(
-        &tenant,
-        settings::load_in(&mut tx, tenant.id).await?.settings,
-        now,
-    );
-    bill_so_far(&mut tx, &ctx, &subs, &mut RunReport::default()).await?;
     tx.commit().await?;
     Ok(())
 }

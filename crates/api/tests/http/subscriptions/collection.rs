@@ -88,6 +88,10 @@ async fn dunning_reminds_once_suspends_terminates_and_payment_restores() {
     let report = bill(&app, &shop).await;
     assert_eq!(report.terminated, 1);
     assert_eq!(get_sub(&app, &shop, never_id).await["status"], "CANCELLED");
+    // It meters nothing: its final usage job bills nothing.
+    let billed = invoices(&app, &shop).await.len();
+    bill_final_usage(&app).await;
+    assert_eq!(invoices(&app, &shop).await.len(), billed);
     let actions = app.store.audit_actions(shop.tenant).await.unwrap();
     for action in [
         "invoice.reminder",
@@ -212,6 +216,7 @@ async fn a_payment_restoring_a_subscription_being_cancelled_leaves_it_cancelled(
         .unwrap()
         .to_owned();
     let sub_id = SubscriptionId::from_uuid(id.parse().unwrap());
+    let token = shop.admin(&app).await.access_token;
     let mut cancelling = app.store.begin().await.unwrap();
     let mut sub = cancelling
         .subscription_for_update(shop.tenant, sub_id)
@@ -223,10 +228,7 @@ async fn a_payment_restoring_a_subscription_being_cancelled_leaves_it_cancelled(
     cancelling.save_subscription(&sub).await.unwrap();
 
     let paying = tokio::spawn({
-        let (url, token) = (
-            app.url(&format!("/api/billing/invoices/{first}/pay")),
-            shop.admin(&app).await.access_token,
-        );
+        let url = app.url(&format!("/api/billing/invoices/{first}/pay"));
         async move {
             reqwest::Client::new()
                 .post(url)

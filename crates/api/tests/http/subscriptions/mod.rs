@@ -128,7 +128,9 @@ async fn bill_final_usage(app: &TestApp) {
         kind: Some(FINAL_USAGE_JOB.into()),
         ..JobFilter::default()
     };
-    for job in app.store.list_jobs(&filter, None, 100).await.unwrap() {
+    let jobs = app.store.list_jobs(&filter, None, 100).await.unwrap();
+    assert!(!jobs.is_empty(), "no billing.final_usage job was queued");
+    for job in jobs {
         let job: FinalUsage = serde_json::from_value(job.payload).unwrap();
         bill_final_usage(&app.store, app.clock.as_ref(), &job)
             .await
