@@ -140,8 +140,30 @@ impl Tx {
         tenant: TenantId,
         id: SubscriptionId,
     ) -> StoreResult<Option<SubscriptionRecord>> {
+        self.subscription_locked(tenant, id, " FOR UPDATE").await
+    }
+
+    /// The subscription, locked as an update of its fields takes it
+    /// (PostgreSQL's `FOR NO KEY UPDATE`): it waits for a change in flight
+    /// and reads what that change left, but not for usage being checked
+    /// against the subscription (`FOR KEY SHARE`).
+    pub async fn subscription_for_change(
+        &mut self,
+        tenant: TenantId,
+        id: SubscriptionId,
+    ) -> StoreResult<Option<SubscriptionRecord>> {
+        self.subscription_locked(tenant, id, " FOR NO KEY UPDATE")
+            .await
+    }
+
+    async fn subscription_locked(
+        &mut self,
+        tenant: TenantId,
+        id: SubscriptionId,
+        postgres_lock: &str,
+    ) -> StoreResult<Option<SubscriptionRecord>> {
         let lock = match self.engine() {
-            Engine::Postgres => " FOR UPDATE",
+            Engine::Postgres => postgres_lock,
             Engine::Sqlite => "",
         };
         let sql = sqlx::AssertSqlSafe(format!(

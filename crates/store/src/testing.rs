@@ -134,6 +134,19 @@ impl crate::Store {
         .await?)
     }
 
+    /// How many sessions wait for a lock now (PostgreSQL's
+    /// `pg_stat_activity`); always 0 on SQLite.
+    pub async fn lock_waits_for_tests(&self) -> StoreResult<i64> {
+        let crate::connect::Pool::Postgres(pool) = &self.pool else {
+            return Ok(0);
+        };
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(pool)
+        .await?)
+    }
+
     /// A SQLite pragma's value as text (`journal_mode`, `foreign_keys`).
     pub async fn sqlite_pragma_for_tests(&self, name: &str) -> StoreResult<String> {
         let crate::connect::Pool::Sqlite(pool) = &self.pool else {

@@ -54,7 +54,7 @@ pub(crate) async fn run_tenant(
             return Ok(());
         };
         after = Some(last.id);
-        close_usage_of_terminations(&mut tx, ctx, &page).await?;
+        take_page(&mut tx, ctx, &page).await?;
         let mut cancelled = Vec::new();
         for inv in &page {
             take_steps(&mut tx, ctx, inv, report, &mut cancelled).await?;
@@ -64,24 +64,30 @@ pub(crate) async fn run_tenant(
     }
 }
 
-/// First in a page with a termination due: the page's invoices (`FOR KEY
-/// SHARE`, as recording its steps takes them, so a payment of one, which
-/// takes its invoice and then restores its subscriptions, is waited for
-/// before any subscription is taken), then, in id order, the
-/// subscriptions its terminations will cancel stop taking usage (see
-/// [`Tx::close_usage_of`]), so their last invoices bill all of it. A
-/// usage batch takes its subscriptions in id order too.
-async fn close_usage_of_terminations(
+/// First in a page that suspends or terminates: the page's invoices (`FOR
+/// KEY SHARE`, as recording its steps takes them), so a payment of one,
+/// which takes its invoice and then restores its subscriptions, is waited
+/// for before any subscription is taken, not while the page holds one.
+/// Then, in id order, the subscriptions its terminations will cancel stop
+/// taking usage (see [`Tx::close_usage_of`]), so the jobs billing their
+/// last usage find all of it. A usage batch takes its subscriptions in id
+/// order too.
+async fn take_page(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     page: &[OpenInvoice],
 ) -> Result<(), ServiceError> {
     let policy = &ctx.settings.automation.dunning;
-    let terminating: Vec<&OpenInvoice> = page
-        .iter()
-        .filter(|inv| steps_due(policy, inv.due_at, ctx.at).contains(&DunningStep::Terminate))
-        .collect();
-    if terminating.is_empty() {
+    let mut suspends = false;
+    let mut terminating = Vec::new();
+    for inv in page {
+        let steps = steps_due(policy, inv.due_at, ctx.at);
+        suspends |= steps.contains(&DunningStep::Suspend);
+        if steps.contains(&DunningStep::Terminate) {
+            terminating.push(inv);
+        }
+    }
+    if !suspends && terminating.is_empty() {
         return Ok(());
     }
     let ids: Vec<InvoiceId> = page.iter().map(|inv| inv.id).collect();
@@ -207,7 +213,19 @@ async fn set_status(
     cancelled: &mut Vec<SubscriptionId>,
 ) -> Result<usize, ServiceError> {
     let mut changed = 0;
-    for mut sub in tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await? {
+    let mut ids: Vec<SubscriptionId> = tx
+        .subscriptions_of_invoice(ctx.tenant.id, inv.id)
+        .await?
+        .into_iter()
+        .map(|sub| sub.id)
+        .collect();
+    ids.sort_unstable();
+    for id in ids {
+        // Taken and read again: a change committed while this waited (staff
+        // cancelling it) is what it changes, not a copy from before.
+        let Some(mut sub) = tx.subscription_for_change(ctx.tenant.id, id).await? else {
+            continue;
+        };
         let from = sub.status;
         if from.check_transition(to).is_err() {
             continue;

@@ -123,8 +123,8 @@ impl JobPayload for FinalUsage {
     const KIND: &'static str = FINAL_USAGE_JOB;
 }
 
-/// Attempts before the job is dead: as many as an e-mail's (about two
-/// hours of backing off). A dead one leaves the usage unbilled until an
+/// Attempts before the job is dead: as many as an e-mail's (half an hour
+/// to an hour of backing off). A dead one leaves the usage unbilled until an
 /// operator retries it, which is safe (it bills only what no invoice
 /// has).
 const MAX_ATTEMPTS: i32 = 12;

@@ -678,8 +678,9 @@ pub(crate) async fn restore_after_payment(
     for id in ids {
         // Taken and read again: a cancellation committed while this waited
         // (dunning's termination, staff) is what it reads, not the copy
-        // above, which saving would have brought back to life.
-        let Some(mut sub) = tx.subscription_for_update(tenant.id, id).await? else {
+        // above, which saving would have brought back to life. Not `FOR
+        // UPDATE`: usage checks (`FOR KEY SHARE`) need not wait for it.
+        let Some(mut sub) = tx.subscription_for_change(tenant.id, id).await? else {
             continue;
         };
         if !suspended(&sub) {

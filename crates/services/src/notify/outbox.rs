@@ -20,7 +20,8 @@ use crate::{Context, ServiceError};
 use mpanel_domain::jobs::JobState;
 
 /// How often a message is tried before it is FAILED: with the queue's
-/// back-off (2 s doubling, at most an hour) about three hours of retries.
+/// back-off (2 s doubling, at most an hour, less up to half for jitter)
+/// about half an hour to an hour of retries.
 pub const MAX_ATTEMPTS: i32 = 12;
 
 /// A message to send.

@@ -240,10 +240,28 @@ async fn a_payment_restoring_a_subscription_being_cancelled_leaves_it_cancelled(
                 .status()
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // On PostgreSQL, until the payment waits for the subscription's lock
+    // (SQLite's writer waits for the transaction as a whole).
+    if app.store.engine() == mpanel_store::Engine::Postgres {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while app.store.lock_waits_for_tests().await.unwrap() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the payment never waited"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    } else {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     cancelling.commit().await.unwrap();
     assert_eq!(paying.await.unwrap(), 201);
     assert_eq!(get_sub(&app, &shop, &id).await["status"], "CANCELLED");
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    assert!(
+        !actions.iter().any(|a| a == "subscription.resume"),
+        "{actions:?}"
+    );
 }
 
 /// A metered subscription started 2027-06-01 whose first invoice (due
