@@ -6,6 +6,8 @@
 //! downtime, reminders that were missed are recorded as skipped and only
 //! the latest is sent.
 
+use std::collections::HashSet;
+
 use mpanel_domain::billing::dunning::{DunningStep, steps_due};
 use mpanel_domain::billing::subscription::{SubscriptionStatus, SuspendReason};
 use mpanel_domain::{InvoiceId, SubscriptionId};
@@ -54,7 +56,7 @@ pub(crate) async fn run_tenant(
             return Ok(());
         };
         after = Some(last.id);
-        take_page(&mut tx, ctx, &page).await?;
+        let page = take_page(&mut tx, ctx, page).await?;
         let mut cancelled = Vec::new();
         for inv in &page {
             take_steps(&mut tx, ctx, inv, report, &mut cancelled).await?;
@@ -67,33 +69,40 @@ pub(crate) async fn run_tenant(
 /// First in a page that suspends or terminates: the page's invoices (`FOR
 /// KEY SHARE`, as recording its steps takes them), so a payment of one,
 /// which takes its invoice and then restores its subscriptions, is waited
-/// for before any subscription is taken, not while the page holds one.
-/// Then, in id order, the subscriptions its terminations will cancel stop
-/// taking usage (see [`Tx::close_usage_of`]), so the jobs billing their
-/// last usage find all of it. A usage batch takes its subscriptions in id
-/// order too.
+/// for before any subscription is taken, not while the page holds one;
+/// invoices paid since the page was read leave it. Then, in id order, the
+/// subscriptions its terminations will cancel stop taking usage (see
+/// [`Tx::close_usage_of`]), so the jobs billing their last usage find all
+/// of it. A usage batch takes its subscriptions in id order too. Answers
+/// the page as it now stands.
 async fn take_page(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
-    page: &[OpenInvoice],
-) -> Result<(), ServiceError> {
+    page: Vec<OpenInvoice>,
+) -> Result<Vec<OpenInvoice>, ServiceError> {
     let policy = &ctx.settings.automation.dunning;
-    let mut suspends = false;
-    let mut terminating = Vec::new();
-    for inv in page {
+    let changes = |inv: &OpenInvoice| {
         let steps = steps_due(policy, inv.due_at, ctx.at);
-        suspends |= steps.contains(&DunningStep::Suspend);
-        if steps.contains(&DunningStep::Terminate) {
-            terminating.push(inv);
-        }
-    }
-    if !suspends && terminating.is_empty() {
-        return Ok(());
+        steps.contains(&DunningStep::Suspend) || steps.contains(&DunningStep::Terminate)
+    };
+    if !page.iter().any(changes) {
+        return Ok(page);
     }
     let ids: Vec<InvoiceId> = page.iter().map(|inv| inv.id).collect();
-    tx.share_invoices(ctx.tenant.id, &ids).await?;
+    let open: HashSet<InvoiceId> = tx
+        .share_open_invoices(ctx.tenant.id, &ids)
+        .await?
+        .into_iter()
+        .collect();
+    let page: Vec<OpenInvoice> = page
+        .into_iter()
+        .filter(|inv| open.contains(&inv.id))
+        .collect();
     let mut ending = Vec::new();
-    for inv in terminating {
+    for inv in &page {
+        if !steps_due(policy, inv.due_at, ctx.at).contains(&DunningStep::Terminate) {
+            continue;
+        }
         let subs = tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await?;
         ending.extend(
             subs.into_iter()
@@ -106,7 +115,7 @@ async fn take_page(
         );
     }
     tx.close_usage_of(&ending).await?;
-    Ok(())
+    Ok(page)
 }
 
 /// Takes the invoice's steps that are due; the subscriptions it cancels

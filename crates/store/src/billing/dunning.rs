@@ -55,32 +55,42 @@ impl Tx {
         Ok(found)
     }
 
-    /// Holds the tenant's invoices among `ids` `FOR KEY SHARE` until the
-    /// transaction ends (PostgreSQL, in id order; SQLite's writes are
-    /// serial): what recording a dunning step takes anyway, taken before
-    /// the subscriptions they charge, as a payment takes its invoice and
-    /// then the subscriptions it restores.
-    pub async fn share_invoices(&mut self, tenant: TenantId, ids: &[InvoiceId]) -> StoreResult<()> {
+    /// Holds the tenant's invoices among `ids` that are still open `FOR KEY
+    /// SHARE` until the transaction ends (PostgreSQL, in id order), and
+    /// answers those: what recording a dunning step takes anyway, taken
+    /// before the subscriptions they charge, as a payment takes its
+    /// invoice and then the subscriptions it restores. An invoice paid (or
+    /// voided) since it was read, or while this waited for it, is left
+    /// out. SQLite's writes are serial: what was read is current, and all
+    /// of `ids` are answered.
+    pub async fn share_open_invoices(
+        &mut self,
+        tenant: TenantId,
+        ids: &[InvoiceId],
+    ) -> StoreResult<Vec<InvoiceId>> {
         if self.engine() == Engine::Sqlite || ids.is_empty() {
-            return Ok(());
+            return Ok(ids.to_vec());
         }
         let mut sorted = ids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
+        let mut open = Vec::with_capacity(sorted.len());
         for chunk in sorted.chunks(10_000) {
             on_tx!(self, |conn| {
                 let mut q = QueryBuilder::new("SELECT id FROM invoices WHERE tenant_id = ");
                 q.push_bind(tenant.as_uuid());
-                q.push(" AND id IN (");
+                q.push(" AND status IN ('ISSUED', 'PARTIALLY_PAID', 'OVERDUE') AND id IN (");
                 let mut sep = q.separated(", ");
                 for id in chunk {
                     sep.push_bind(id.as_uuid());
                 }
                 q.push(") ORDER BY id FOR KEY SHARE");
-                q.build().fetch_all(&mut *conn).await?;
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    open.push(InvoiceId::from_uuid(row.try_get(0)?));
+                }
             });
         }
-        Ok(())
+        Ok(open)
     }
 
     /// Records that `step` was taken for the invoice; `false` if it had

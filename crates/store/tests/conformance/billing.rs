@@ -184,64 +184,9 @@ async fn lines_written_ahead_of_an_invoice_that_never_comes_are_refused_and_leav
 
 #[tokio::test]
 async fn an_issued_invoice_gets_no_lines_even_with_the_line_check_deferred() {
-    use mpanel_domain::billing::invoice::InvoiceStatus;
-    use mpanel_domain::billing::tax::TaxMode;
-    use mpanel_domain::{CustomerId, InvoiceId};
-    use mpanel_store::billing::InvoiceRecord;
-    use mpanel_store::orders::CustomerRecord;
-
     let (_db, store) = migrated().await;
-    let at = datetime!(2026-11-21 10:00 UTC);
     let tenant = tenant_created(&store).await;
-    let customer = CustomerId::new();
-    let invoice = InvoiceId::new();
-    let mut tx = store.begin().await.unwrap();
-    tx.save_customer(&CustomerRecord {
-        id: customer,
-        tenant_id: tenant,
-        email: "jane@example.com".into(),
-        name: "Jane".into(),
-        company: None,
-        country: "DE".into(),
-        tax_id: None,
-        address: None,
-        credit_balance_minor: 0,
-        portal_user_id: None,
-        pending_for: None,
-        created_at: at,
-        updated_at: at,
-    })
-    .await
-    .unwrap();
-    tx.insert_invoices(&[InvoiceRecord {
-        id: invoice,
-        tenant_id: tenant,
-        customer_id: customer,
-        order_id: None,
-        status: InvoiceStatus::Issued,
-        number: Some("INV-2026-000001".into()),
-        currency: "EUR".into(),
-        tax_mode: TaxMode::Exclusive,
-        subtotal_minor: 1500,
-        tax_minor: 285,
-        total_minor: 1785,
-        paid_minor: 0,
-        credited_minor: 0,
-        refunded_minor: 0,
-        customer_snapshot: None,
-        seller_snapshot: None,
-        notes: Vec::new(),
-        disputed: false,
-        issued_at: Some(at),
-        due_at: Some(at),
-        paid_at: None,
-        voided_at: None,
-        created_at: at,
-        updated_at: at,
-    }])
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    let invoice = issued_invoice(&store, tenant, "INV-2026-000001").await;
 
     let mut tx = store.begin().await.unwrap();
     tx.defer_invoice_line_check().await.unwrap();
@@ -289,6 +234,102 @@ async fn one_due_subscription(store: &Store, tenant: TenantId) -> SubscriptionId
         store.execute_raw_for_tests(&sql).await.unwrap();
     }
     SubscriptionId::from_uuid(sub)
+}
+
+/// An invoice issued to a new customer of `tenant`, numbered `number`.
+async fn issued_invoice(store: &Store, tenant: TenantId, number: &str) -> mpanel_domain::InvoiceId {
+    use mpanel_domain::billing::invoice::InvoiceStatus;
+    use mpanel_domain::billing::tax::TaxMode;
+    use mpanel_domain::{CustomerId, InvoiceId};
+    use mpanel_store::billing::InvoiceRecord;
+    use mpanel_store::orders::CustomerRecord;
+
+    let at = datetime!(2026-11-21 10:00 UTC);
+    let customer = CustomerId::new();
+    let invoice = InvoiceId::new();
+    let mut tx = store.begin().await.unwrap();
+    tx.save_customer(&CustomerRecord {
+        id: customer,
+        tenant_id: tenant,
+        email: format!("{number}@example.com"),
+        name: "Jane".into(),
+        company: None,
+        country: "DE".into(),
+        tax_id: None,
+        address: None,
+        credit_balance_minor: 0,
+        portal_user_id: None,
+        pending_for: None,
+        created_at: at,
+        updated_at: at,
+    })
+    .await
+    .unwrap();
+    tx.insert_invoices(&[InvoiceRecord {
+        id: invoice,
+        tenant_id: tenant,
+        customer_id: customer,
+        order_id: None,
+        status: InvoiceStatus::Issued,
+        number: Some(number.into()),
+        currency: "EUR".into(),
+        tax_mode: TaxMode::Exclusive,
+        subtotal_minor: 1500,
+        tax_minor: 285,
+        total_minor: 1785,
+        paid_minor: 0,
+        credited_minor: 0,
+        refunded_minor: 0,
+        customer_snapshot: None,
+        seller_snapshot: None,
+        notes: Vec::new(),
+        disputed: false,
+        issued_at: Some(at),
+        due_at: Some(at),
+        paid_at: None,
+        voided_at: None,
+        created_at: at,
+        updated_at: at,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    invoice
+}
+
+/// Dunning's page takes its invoices after a payment (or void) in flight,
+/// and one closed meanwhile leaves the page: its subscriptions are not
+/// suspended after it was paid.
+#[tokio::test]
+async fn an_invoice_closed_while_dunning_waits_for_it_leaves_the_page() {
+    let (_db, store) = migrated().await;
+    if store.engine() == Engine::Sqlite {
+        // One writer at a time: the page reads what is committed.
+        return;
+    }
+    let tenant = tenant_created(&store).await;
+    let closed = issued_invoice(&store, tenant, "INV-2026-000001").await;
+    let open = issued_invoice(&store, tenant, "INV-2026-000002").await;
+    let mut payment = store.begin().await.unwrap();
+    payment
+        .invoice_for_update(tenant, closed)
+        .await
+        .unwrap()
+        .unwrap();
+    payment
+        .void_invoice(tenant, closed, datetime!(2026-11-22 10:00 UTC))
+        .await
+        .unwrap();
+    let mut page = store.begin().await.unwrap();
+    let ids = [closed, open];
+    let mut taking = Box::pin(page.share_open_invoices(tenant, &ids));
+    assert!(
+        still_waiting(&mut taking).await,
+        "the page took an invoice being paid"
+    );
+    payment.commit().await.unwrap();
+    assert_eq!(taking.await.unwrap(), vec![open]);
+    page.rollback().await.unwrap();
 }
 
 fn usage_record(sub: SubscriptionId, key: &str, at: time::OffsetDateTime) -> NewUsage {
