@@ -140,30 +140,8 @@ impl Tx {
         tenant: TenantId,
         id: SubscriptionId,
     ) -> StoreResult<Option<SubscriptionRecord>> {
-        self.subscription_locked(tenant, id, " FOR UPDATE").await
-    }
-
-    /// The subscription, locked as an update of its fields takes it
-    /// (PostgreSQL's `FOR NO KEY UPDATE`): it waits for a change in flight
-    /// and reads what that change left, but not for usage being checked
-    /// against the subscription (`FOR KEY SHARE`).
-    pub async fn subscription_for_change(
-        &mut self,
-        tenant: TenantId,
-        id: SubscriptionId,
-    ) -> StoreResult<Option<SubscriptionRecord>> {
-        self.subscription_locked(tenant, id, " FOR NO KEY UPDATE")
-            .await
-    }
-
-    async fn subscription_locked(
-        &mut self,
-        tenant: TenantId,
-        id: SubscriptionId,
-        postgres_lock: &str,
-    ) -> StoreResult<Option<SubscriptionRecord>> {
         let lock = match self.engine() {
-            Engine::Postgres => postgres_lock,
+            Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",
         };
         let sql = sqlx::AssertSqlSafe(format!(
@@ -285,10 +263,38 @@ impl Tx {
         tenant: TenantId,
         invoice: InvoiceId,
     ) -> StoreResult<Vec<SubscriptionRecord>> {
+        self.subscriptions_of_invoice_locked(tenant, invoice, "")
+            .await
+    }
+
+    /// The same, to change them: locked as an update of their fields takes
+    /// them (PostgreSQL's `FOR NO KEY UPDATE`, in id order), so each is
+    /// read as a change committed while this waited left it (a copy read
+    /// before, saved, would undo that change), and usage being checked
+    /// against them (`FOR KEY SHARE`) is not waited for.
+    pub async fn subscriptions_of_invoice_for_change(
+        &mut self,
+        tenant: TenantId,
+        invoice: InvoiceId,
+    ) -> StoreResult<Vec<SubscriptionRecord>> {
+        let lock = match self.engine() {
+            Engine::Postgres => " FOR NO KEY UPDATE OF s",
+            Engine::Sqlite => "",
+        };
+        self.subscriptions_of_invoice_locked(tenant, invoice, lock)
+            .await
+    }
+
+    async fn subscriptions_of_invoice_locked(
+        &mut self,
+        tenant: TenantId,
+        invoice: InvoiceId,
+        lock: &str,
+    ) -> StoreResult<Vec<SubscriptionRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM subscriptions s WHERE s.tenant_id = $1 AND s.id IN
                 (SELECT subscription_id FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2)
-             ORDER BY s.id"
+             ORDER BY s.id{lock}"
         ));
         let found = on_tx!(self, |conn| {
             let mut out = Vec::new();

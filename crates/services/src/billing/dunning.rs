@@ -212,8 +212,7 @@ async fn remind(
 
 /// Suspends (for non-payment) or cancels the subscriptions the invoice
 /// charges (those cancelled go to `cancelled`, whose usage so far a job
-/// bills),
-/// and queues the same for their services; returns how many.
+/// bills), and queues the same for their services; returns how many.
 async fn set_status(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
@@ -222,19 +221,12 @@ async fn set_status(
     cancelled: &mut Vec<SubscriptionId>,
 ) -> Result<usize, ServiceError> {
     let mut changed = 0;
-    let mut ids: Vec<SubscriptionId> = tx
-        .subscriptions_of_invoice(ctx.tenant.id, inv.id)
+    // Locked as read: a staff cancellation committed while this waited is
+    // what it changes, not a copy from before.
+    for mut sub in tx
+        .subscriptions_of_invoice_for_change(ctx.tenant.id, inv.id)
         .await?
-        .into_iter()
-        .map(|sub| sub.id)
-        .collect();
-    ids.sort_unstable();
-    for id in ids {
-        // Taken and read again: a change committed while this waited (staff
-        // cancelling it) is what it changes, not a copy from before.
-        let Some(mut sub) = tx.subscription_for_change(ctx.tenant.id, id).await? else {
-            continue;
-        };
+    {
         let from = sub.status;
         if from.check_transition(to).is_err() {
             continue;

@@ -49,62 +49,43 @@ pub(super) async fn draft<'a>(
         }))
 }
 
-/// The invoices issued in `tx` for the metered subscriptions among `subs`,
-/// each at its product's current prices, as `ctx` writes invoices.
-async fn bill_so_far(
-    tx: &mut Tx,
-    ctx: &RunContext<'_>,
-    subs: &[SubscriptionRecord],
-    report: &mut RunReport,
-) -> Result<(), ServiceError> {
-    let ids: Vec<SubscriptionId> = subs.iter().map(|s| s.id).collect();
-    tx.close_usage_of(&ids).await?;
-    let mut due = Vec::with_capacity(subs.len());
-    for sub in subs {
-        let plan = tx
-            .product(ctx.tenant.id, sub.product_id)
-            .await?
-            .ok_or_else(ServiceError::missing("product"))?
-            .fields;
-        let Some(usage) = plan
-            .usage
-            .as_ref()
-            .and_then(|u| serde_json::to_value(u).ok())
-        else {
-            continue;
-        };
-        due.push(DueSubscription {
-            sub: sub.clone(),
-            product_name: plan.name,
-            billing_model: plan.billing_model.as_str().to_owned(),
-            usage: Some(usage),
-        });
-    }
-    let mut drafts = Vec::with_capacity(due.len());
-    for d in &due {
-        drafts.extend(draft(tx, d).await?);
-    }
-    write_invoices(tx, ctx, drafts, report).await
-}
-
-/// The same for one subscription, issued now: when staff move it to
-/// another product (whose prices, or metric, are not the ones it was used
-/// under; `sub` still names the old one).
-pub(super) async fn bill_now(
+/// The invoice issued now, in `tx`, at the product's current prices (none
+/// for a subscription that meters nothing, or has no usage unbilled): when
+/// staff move it to another product (whose prices, or metric, are not the
+/// ones it was used under; `sub` still names the old one), and from the
+/// `billing.final_usage` job. The caller holds `sub` `FOR UPDATE`, which
+/// closes its usage (see [`Tx::close_usage_of`]).
+pub(super) async fn bill_so_far(
     tx: &mut Tx,
     tenant: &TenantRecord,
     sub: &SubscriptionRecord,
     now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
-    let settings = settings::load_in(tx, tenant.id).await?.settings;
-    let ctx = RunContext::immediate(tenant, settings, now);
-    bill_so_far(
-        tx,
-        &ctx,
-        std::slice::from_ref(sub),
-        &mut RunReport::default(),
-    )
-    .await
+    let plan = tx
+        .product(tenant.id, sub.product_id)
+        .await?
+        .ok_or_else(ServiceError::missing("product"))?
+        .fields;
+    let Some(usage) = plan
+        .usage
+        .as_ref()
+        .and_then(|u| serde_json::to_value(u).ok())
+    else {
+        return Ok(());
+    };
+    let due = DueSubscription {
+        sub: sub.clone(),
+        product_name: plan.name,
+        billing_model: plan.billing_model.as_str().to_owned(),
+        usage: Some(usage),
+    };
+    let ctx = RunContext::immediate(
+        tenant,
+        settings::load_in(tx, tenant.id).await?.settings,
+        now,
+    );
+    let drafts = draft(tx, &due).await?.into_iter().collect();
+    write_invoices(tx, &ctx, drafts, &mut RunReport::default()).await
 }
 
 /// The job that bills the usage so far of a subscription cancelled now
@@ -183,9 +164,7 @@ pub async fn bill_final_usage(
         .await?
         .filter(|sub| sub.status.is_terminal());
     if let Some(sub) = sub {
-        let settings = settings::load_in(&mut tx, tenant.id).await?.settings;
-        let ctx = RunContext::immediate(&tenant, settings, clock.now());
-        bill_so_far(&mut tx, &ctx, &[sub], &mut RunReport::default()).await?;
+        bill_so_far(&mut tx, &tenant, &sub, clock.now()).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -163,7 +163,7 @@ pub async fn update(
     let plan_changed = new_product != old_product || new_addons != old_addons;
 
     if new_product != old_product {
-        final_usage::bill_now(&mut tx, tenant, &sub, now).await?;
+        final_usage::bill_so_far(&mut tx, tenant, &sub, now).await?;
     }
     let mut proration = None;
     if plan_changed && new_total != old_total {

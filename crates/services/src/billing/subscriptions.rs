@@ -667,22 +667,18 @@ pub(crate) async fn restore_after_payment(
         sub.status == SubscriptionStatus::Suspended
             && sub.suspend_reason.as_deref() == Some(SuspendReason::Dunning.as_str())
     };
-    let mut ids: Vec<SubscriptionId> = tx
-        .subscriptions_of_invoice(tenant.id, inv.id)
+    // Most payments restore nothing: their subscriptions are not taken.
+    let subs = tx.subscriptions_of_invoice(tenant.id, inv.id).await?;
+    if !subs.iter().any(suspended) {
+        return Ok(());
+    }
+    // Locked as read: a cancellation committed while this waited
+    // (dunning's termination, staff) is what it reads, not a copy from
+    // before, which saving would bring back to life.
+    for mut sub in tx
+        .subscriptions_of_invoice_for_change(tenant.id, inv.id)
         .await?
-        .into_iter()
-        .filter(|sub| suspended(sub))
-        .map(|sub| sub.id)
-        .collect();
-    ids.sort_unstable();
-    for id in ids {
-        // Taken and read again: a cancellation committed while this waited
-        // (dunning's termination, staff) is what it reads, not the copy
-        // above, which saving would have brought back to life. Not `FOR
-        // UPDATE`: usage checks (`FOR KEY SHARE`) need not wait for it.
-        let Some(mut sub) = tx.subscription_for_change(tenant.id, id).await? else {
-            continue;
-        };
+    {
         if !suspended(&sub) {
             continue;
         }

@@ -357,6 +357,20 @@ async fn chunk_reading_due(
     (chunk, due.len())
 }
 
+/// On PostgreSQL, a migrated database with a tenant and one subscription
+/// due (see [`one_due_subscription`]); `None` on SQLite, where writers take
+/// turns and the lock tests have nothing to show.
+async fn postgres_with_a_due_subscription()
+-> Option<(TestDatabase, Store, TenantId, SubscriptionId)> {
+    let (db, store) = migrated().await;
+    if store.engine() == Engine::Sqlite {
+        return None;
+    }
+    let tenant = tenant_created(&store).await;
+    let sub = one_due_subscription(&store, tenant).await;
+    Some((db, store, tenant, sub))
+}
+
 /// Whether `work` is still waiting after a moment (it waits on a lock
 /// for as long as the lock is held, so a short look tells).
 async fn still_waiting<F: std::future::Future + Unpin>(work: &mut F) -> bool {
@@ -367,13 +381,10 @@ async fn still_waiting<F: std::future::Future + Unpin>(work: &mut F) -> bool {
 
 #[tokio::test]
 async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscriptions() {
-    let (_db, store) = migrated().await;
-    if store.engine() == Engine::Sqlite {
-        // One writer at a time: every write waits for the chunk there.
+    // SQLite's writers take turns: nothing to race there.
+    let Some((_db, store, tenant, sub)) = postgres_with_a_due_subscription().await else {
         return;
-    }
-    let tenant = tenant_created(&store).await;
-    let sub = one_due_subscription(&store, tenant).await;
+    };
     let now = time::OffsetDateTime::now_utc();
     // A chunk of the billing run has read (and locked) the subscription.
     let (chunk, due) = chunk_reading_due(&store, tenant, now).await;
@@ -414,13 +425,10 @@ async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscrip
 /// new product, not "no such subscription".
 #[tokio::test]
 async fn usage_checked_during_a_plan_change_reads_the_subscription_on_its_new_product() {
-    let (_db, store) = migrated().await;
-    if store.engine() == Engine::Sqlite {
-        // One writer at a time: the two never overlap there.
+    // SQLite's writers take turns: nothing to race there.
+    let Some((_db, store, tenant, sub)) = postgres_with_a_due_subscription().await else {
         return;
-    }
-    let tenant = tenant_created(&store).await;
-    let sub = one_due_subscription(&store, tenant).await;
+    };
     let metered = uuid::Uuid::now_v7();
     store
         .execute_raw_for_tests(&format!(
@@ -462,13 +470,10 @@ async fn usage_checked_during_a_plan_change_reads_the_subscription_on_its_new_pr
 
 #[tokio::test]
 async fn a_term_ending_and_usage_posted_to_it_wait_for_each_other() {
-    let (_db, store) = migrated().await;
-    if store.engine() == Engine::Sqlite {
-        // One writer at a time: the two never overlap there.
+    // SQLite's writers take turns: nothing to race there.
+    let Some((_db, store, tenant, sub)) = postgres_with_a_due_subscription().await else {
         return;
-    }
-    let tenant = tenant_created(&store).await;
-    let sub = one_due_subscription(&store, tenant).await;
+    };
     let now = time::OffsetDateTime::now_utc();
 
     // Usage checked first: the chunk still takes the subscription (no

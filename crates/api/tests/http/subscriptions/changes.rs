@@ -185,16 +185,8 @@ async fn cancelling_a_metered_subscription_now_bills_its_usage_so_far() {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     // Billed by a job once the cancellation is committed.
     bill_final_usage(&app).await;
-    let all = invoices(&app, &shop).await;
-    assert_eq!(
-        all.len(),
-        billed_before + 1,
-        "no invoice for the usage so far"
-    );
-    let last = all.last().unwrap();
+    let last = one_usage_invoice(&app, &shop, billed_before).await;
     assert_eq!(last["status"], "ISSUED");
-    assert_eq!(last["total_minor"], 120 * 2);
-    assert_eq!(last["lines"][0]["source"], "USAGE");
 
     // Nothing more is recorded or billed.
     assert_eq!(record_usage(&app, &shop, id, "b", &at, 5).await, 409);
@@ -258,15 +250,8 @@ async fn a_move_off_a_metered_product_bills_its_usage_so_far_at_the_old_prices()
         )
         .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let all = invoices(&app, &shop).await;
-    assert_eq!(
-        all.len(),
-        billed_before + 1,
-        "same price: only the usage is billed"
-    );
-    let last = all.last().unwrap();
-    assert_eq!(last["total_minor"], 120 * 2);
-    assert_eq!(last["lines"][0]["source"], "USAGE");
+    // Same price: only the usage is billed.
+    one_usage_invoice(&app, &shop, billed_before).await;
 
     // The renewal under the flat plan has no usage left to rate.
     app.clock.set(datetime!(2027-07-01 00:30 UTC));

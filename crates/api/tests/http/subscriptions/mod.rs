@@ -226,3 +226,27 @@ async fn record_usage(
         .status()
         .as_u16()
 }
+
+/// The one invoice issued since `billed_before` invoices: the usage of
+/// [`metered_subscription`]'s 120 units at EUR 0.02, on a usage line.
+async fn one_usage_invoice(app: &TestApp, shop: &Shop, billed_before: usize) -> Value {
+    let mut all = invoices(app, shop).await;
+    assert_eq!(
+        all.len(),
+        billed_before + 1,
+        "no invoice for the usage so far"
+    );
+    let last = all.pop().unwrap();
+    assert_eq!(last["total_minor"], 120 * 2);
+    assert_eq!(last["lines"][0]["source"], "USAGE");
+    last
+}
+
+/// Nothing resumed a subscription (no `subscription.resume` audited).
+async fn assert_nothing_resumed(app: &TestApp, shop: &Shop) {
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    assert!(
+        !actions.iter().any(|a| a == "subscription.resume"),
+        "a subscription being ended was resumed: {actions:?}"
+    );
+}
