@@ -249,12 +249,15 @@ start_world_dns() {
 _SVC_SSHD_PORT=""
 # The group of hosting accounts' SFTP users (shared by harnesses side by side).
 _SVC_SFTP_GROUP=mpanel-sftp
+# The group of the backup node's per-tenant logins (made by its helper).
+_SVC_BACKUP_GROUP=mpanel-backup-sftp
 _svc_sshd() {
     [ -n "$_SVC_SSHD_PORT" ] && return 0
     services_dir
     local dir="$SERVICES_DIR/sshd" port pid
-    install -d -m 0755 "$dir" "$dir/authorized_keys" "$dir/sftp_keys" /run/sshd
+    install -d -m 0755 "$dir" "$dir/authorized_keys" "$dir/sftp_keys" "$dir/backup_keys" /run/sshd
     getent group "$_SVC_SFTP_GROUP" >/dev/null || groupadd "$_SVC_SFTP_GROUP"
+    getent group "$_SVC_BACKUP_GROUP" >/dev/null || groupadd "$_SVC_BACKUP_GROUP"
     ssh-keygen -q -t ed25519 -N '' -C mpanel-harness-host -f "$dir/ssh_host_ed25519_key"
     port=$(free_port)
     cat >"$dir/sshd_config" <<CONF
@@ -285,6 +288,17 @@ Match Group $_SVC_SFTP_GROUP
     AuthorizedKeysFile $dir/sftp_keys/%u
     PasswordAuthentication yes
     AllowTcpForwarding no
+    PermitTunnel no
+# The backup node's logins, one per tenant repository (its helper puts
+# them in this group): SFTP only, chrooted to their root-owned home, the
+# one key the helper wrote.
+Match Group $_SVC_BACKUP_GROUP
+    ChrootDirectory %h
+    ForceCommand internal-sftp
+    AuthorizedKeysFile $dir/backup_keys/%u
+    PasswordAuthentication no
+    DisableForwarding yes
+    PermitTTY no
     PermitTunnel no
 CONF
     printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")" >"$dir/known_hosts"
@@ -630,32 +644,61 @@ CONF
         MAIL_RELOAD_CMD MAIL_SSH_HOST MAIL_SSH_PORT MAIL_SSH_USER MAIL_SSH_KEY MAIL_SSH_KNOWN_HOSTS)
 }
 
-# start_backup_node: the place restic repositories live, reached over SFTP
-# on the harness sshd as mpanel-backup (the web and mail nodes run restic
-# with the key mPanel hands them for the run). Repositories go under
-# $SERVICES_DIR/backup/repos, owned by that user. Exports BACKUP_SSH_HOST,
-# BACKUP_SSH_PORT, BACKUP_SSH_USER, BACKUP_SSH_KEY, BACKUP_SSH_KNOWN_HOSTS,
-# BACKUP_REPO_ROOT.
+# start_backup_node: the place restic repositories live, on the harness
+# sshd. mPanel logs in as mpanel-backup, whose one sudo rule runs the
+# backup helper (scripts/node/mpanel-backup-helper): it makes each tenant
+# repository's own login, chrooted to /srv/<services folder name>-backups/
+# USER (sshd refuses a chroot below /tmp) with the repository in repo/; the
+# web and mail nodes run restic with that login's key. Exports
+# BACKUP_SSH_HOST, BACKUP_SSH_PORT, BACKUP_SSH_USER, BACKUP_SSH_KEY,
+# BACKUP_SSH_KNOWN_HOSTS, BACKUP_HELPER, BACKUP_REPO_ROOT (the logins'
+# homes), BACKUP_KEYS_DIR (their authorized keys) and BACKUP_LEGACY_ROOT
+# (where repositories were made before logins were per tenant).
 start_backup_node() {
     _svc_need_root start_backup_node || return 1
     services_dir
-    local user=mpanel-backup dir="$SERVICES_DIR/backup" key
+    local user=mpanel-backup rootdir="$SERVICES_DIR/backup-root" base key sudoers
     command -v restic >/dev/null || { echo "restic is not installed" >&2; return 1; }
     _svc_user "$user" /var/lib/mpanel-backup
     _svc_sshd || return 1
     key=$(_svc_ssh_key "$user")
-    install -d -m 0755 "$dir"
-    install -d -o "$user" -g "$user" -m 0700 "$dir/repos"
-    step "backup node: SFTP as $user on 127.0.0.1:$_SVC_SSHD_PORT, repositories in $dir/repos"
+    base="/srv/$(basename "$SERVICES_DIR")-backups"
+    install -d -m 0755 "$base"
+    # Logins a test left behind go with the harness.
+    CLEANUPS+=("_svc_web_accounts $base")
+    install -d -m 0755 "$rootdir" "$rootdir/bin" "$SERVICES_DIR/backup"
+    # Where repositories were made before logins were per tenant (the
+    # helper's LEGACY_ROOT: it moves one found there into its login).
+    install -d -o "$user" -g "$user" -m 0700 "$SERVICES_DIR/backup/repos"
+    install -m 0755 -o root -g root "$(dirname "${BASH_SOURCE[0]}")/../node/mpanel-backup-helper" \
+        "$rootdir/bin/mpanel-backup-helper"
+    cat >"$rootdir/bin/mpanel-backup-helper.conf" <<CONF
+REPO_BASE=$base
+LOGIN_GROUP=$_SVC_BACKUP_GROUP
+KEYS_DIR=$SERVICES_DIR/sshd/backup_keys
+LEGACY_ROOT=$SERVICES_DIR/backup/repos
+CONF
+    chmod 0644 "$rootdir/bin/mpanel-backup-helper.conf"
+    sudoers="/etc/sudoers.d/mpanel-harness-backup-$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
+    printf '%s ALL=(root) NOPASSWD: %s\n' "$user" "$rootdir/bin/mpanel-backup-helper" >"$sudoers.tmp"
+    chmod 0440 "$sudoers.tmp"
+    visudo -qcf "$sudoers.tmp" || { rm -f "$sudoers.tmp"; return 1; }
+    mv -f "$sudoers.tmp" "$sudoers"
+    CLEANUPS+=("rm -f $sudoers")
+    step "backup node: SSH as $user on 127.0.0.1:$_SVC_SSHD_PORT, a login per tenant under $base"
     BACKUP_SSH_HOST=127.0.0.1
     BACKUP_SSH_PORT=$_SVC_SSHD_PORT
     BACKUP_SSH_USER=$user
     BACKUP_SSH_KEY=$key
     BACKUP_SSH_KNOWN_HOSTS="$SERVICES_DIR/sshd/known_hosts"
-    BACKUP_REPO_ROOT="$dir/repos"
-    export BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS BACKUP_REPO_ROOT
+    BACKUP_HELPER="sudo -n $rootdir/bin/mpanel-backup-helper"
+    BACKUP_REPO_ROOT=$base
+    BACKUP_KEYS_DIR="$SERVICES_DIR/sshd/backup_keys"
+    BACKUP_LEGACY_ROOT="$SERVICES_DIR/backup/repos"
+    export BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS BACKUP_HELPER \
+        BACKUP_REPO_ROOT BACKUP_KEYS_DIR BACKUP_LEGACY_ROOT
     SERVICE_ENV_VARS+=(BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS
-        BACKUP_REPO_ROOT)
+        BACKUP_HELPER BACKUP_REPO_ROOT BACKUP_KEYS_DIR BACKUP_LEGACY_ROOT)
 }
 
 # start_mail_relay: the real mail path for the e-mail mPanel sends. Postfix

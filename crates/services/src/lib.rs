@@ -33,6 +33,7 @@ pub mod sealed;
 pub mod security;
 pub mod servers;
 pub mod site_certificates;
+pub mod ssh_key;
 pub mod tenants;
 pub mod tls;
 pub mod webhooks;

@@ -241,9 +241,13 @@ fn check_role(
         .map_err(|(field, why)| ServiceError::invalid(field, why))
 }
 
-/// A `BACKUP` server: SFTP as an SSH user (the nodes run restic with its
-/// key), `host_key` to pin and `repo_root`, the absolute folder where each
-/// tenant's repository is made.
+/// The backup helper's command when a `BACKUP` server's settings name none.
+pub const BACKUP_HELPER_DEFAULT: &str = "sudo -n /usr/local/sbin/mpanel-backup-helper";
+
+/// A `BACKUP` server: mPanel's SSH login there (it runs the helper that
+/// makes each tenant's own chrooted SFTP login; nodes get only that
+/// tenant's key), `host_key` to pin and optionally `helper`, the helper's
+/// command.
 fn check_backup(address: &str, c: &Credentials, settings: &Value) -> Result<(), ServiceError> {
     if address.contains(':') {
         return Err(ServiceError::invalid(
@@ -254,7 +258,7 @@ fn check_backup(address: &str, c: &Credentials, settings: &Value) -> Result<(), 
     if !matches!(c, Credentials::Ssh { .. }) {
         return Err(ServiceError::invalid(
             "credentials",
-            "a BACKUP server takes SSH credentials (its SFTP user and key)",
+            "a BACKUP server takes SSH credentials (mPanel's login there and its key)",
         ));
     }
     let text = |key: &str| settings.get(key).and_then(Value::as_str).unwrap_or("");
@@ -280,17 +284,25 @@ fn check_backup(address: &str, c: &Credentials, settings: &Value) -> Result<(), 
             "must be the server's SSH host key: `ssh-ed25519 AAAA…`",
         ));
     }
-    let root = text("repo_root");
-    let root_ok = root.starts_with('/')
-        && root.len() <= 400
-        && !root.contains("..")
-        && root
+    // The helper that makes each tenant's login (see `backups::login`):
+    // the command mPanel's login there runs, by default `sudo -n
+    // /usr/local/sbin/mpanel-backup-helper`.
+    let helper = settings
+        .get("helper")
+        .map_or(Some(BACKUP_HELPER_DEFAULT), Value::as_str)
+        .unwrap_or("");
+    let helper_ok = helper.len() <= 400
+        && helper
+            .split_whitespace()
+            .last()
+            .is_some_and(|p| p.starts_with('/'))
+        && helper
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
-    if !root_ok {
+            .all(|c| c.is_ascii_alphanumeric() || " /._-".contains(c));
+    if !helper_ok {
         return Err(ServiceError::invalid(
-            "settings.repo_root",
-            "must be an absolute folder of letters, digits and /._-",
+            "settings.helper",
+            "must be the command that runs the backup helper, its path absolute: `sudo -n /usr/local/sbin/mpanel-backup-helper`",
         ));
     }
     Ok(())

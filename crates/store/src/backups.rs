@@ -25,6 +25,20 @@ pub struct RepoRecord {
     pub password: String,
     pub initialized_at: Option<OffsetDateTime>,
     pub pruned_at: Option<OffsetDateTime>,
+    /// The tenant's own SFTP login on the backup server (`None` for a
+    /// repository recorded before logins were per tenant).
+    pub login: Option<RepoLogin>,
+}
+
+/// A tenant's SFTP login on its backup server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoLogin {
+    /// The chrooted user the server's helper makes.
+    pub user: String,
+    /// Its private key (OpenSSH), sealed with the secrets key.
+    pub key: String,
+    /// When the helper last confirmed it (`None`: not yet made there).
+    pub ready_at: Option<OffsetDateTime>,
 }
 
 /// A site or a mailbox and how it is backed up.
@@ -87,7 +101,8 @@ pub struct Unbacked {
     pub timezone: String,
 }
 
-const REPO_COLUMNS: &str = "id, tenant_id, server_id, path, password, initialized_at, pruned_at";
+const REPO_COLUMNS: &str = "id, tenant_id, server_id, path, password, initialized_at, pruned_at, \
+     login_user, login_key, login_ready_at";
 const TARGET_COLUMNS: &str = "id, tenant_id, customer_id, kind, account_id, label, node_id, run_at, \
      keep_daily, keep_weekly, state, retain_until, next_run_at, last_success_at, last_snapshot, \
      last_status, last_error, created_at";
@@ -105,6 +120,17 @@ macro_rules! repo_from_row {
             password: row.try_get("password")?,
             initialized_at: row.try_get("initialized_at")?,
             pruned_at: row.try_get("pruned_at")?,
+            login: match (
+                row.try_get::<Option<String>, _>("login_user")?,
+                row.try_get::<Option<String>, _>("login_key")?,
+            ) {
+                (Some(user), Some(key)) => Some(RepoLogin {
+                    user,
+                    key,
+                    ready_at: row.try_get("login_ready_at")?,
+                }),
+                _ => None,
+            },
         }
     }};
 }
@@ -259,7 +285,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> StoreResult<RepoRecord> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO backup_repositories ({REPO_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO backup_repositories ({REPO_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (tenant_id, server_id) DO NOTHING"
         ));
         on_pool!(self.writer, |p| {
@@ -271,6 +297,9 @@ impl Store {
                 .bind(&repo.password)
                 .bind(repo.initialized_at)
                 .bind(repo.pruned_at)
+                .bind(repo.login.as_ref().map(|l| l.user.as_str()))
+                .bind(repo.login.as_ref().map(|l| l.key.as_str()))
+                .bind(repo.login.as_ref().and_then(|l| l.ready_at))
                 .bind(now)
                 .execute(p)
                 .await?
@@ -295,6 +324,71 @@ impl Store {
                 .rows_affected()
         });
         Ok(())
+    }
+
+    /// Gives a repository recorded before logins were per tenant its
+    /// login (its recorded path, the old place, is kept until the login is
+    /// made), unless another run just did: false then (read it again).
+    pub async fn set_backup_login(&self, id: BackupRepoId, login: &RepoLogin) -> StoreResult<bool> {
+        let n = on_pool!(self.writer, |p| {
+            sqlx::query(
+                "UPDATE backup_repositories SET login_user = $2, login_key = $3, \
+                 login_ready_at = $4 WHERE id = $1 AND login_key IS NULL",
+            )
+            .bind(id.as_uuid())
+            .bind(&login.user)
+            .bind(&login.key)
+            .bind(login.ready_at)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Records that the backup server's helper made (or confirmed) the
+    /// repository's login, and the repository's path as the login sees it.
+    pub async fn mark_backup_login_made(
+        &self,
+        id: BackupRepoId,
+        path: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        on_pool!(self.writer, |p| {
+            sqlx::query(
+                "UPDATE backup_repositories SET login_ready_at = $2, path = $3 WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(at)
+            .bind(path)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Replaces the login's key (sealed `old` by `new`) and marks the
+    /// login to be made again, unless another run replaced it first.
+    pub async fn replace_backup_login_key(
+        &self,
+        id: BackupRepoId,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        let n = on_pool!(self.writer, |p| {
+            sqlx::query(
+                "UPDATE backup_repositories SET login_key = $3, login_ready_at = NULL \
+                 WHERE id = $1 AND login_key = $2",
+            )
+            .bind(id.as_uuid())
+            .bind(old)
+            .bind(new)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     /// Claims the repository's daily prune: true when it was last pruned

@@ -63,6 +63,7 @@ const MIGRATIONS: &[Embedded] = &[
     migration!(27, "billing_run_attempts", "0027_billing_run_attempts"),
     migration!(28, "invoices_written_once", "0028_invoices_written_once"),
     migration!(29, "job_key_prefixes", "0029_job_key_prefixes"),
+    migration!(30, "backup_logins", "0030_backup_logins"),
 ];
 
 /// One migration, as shown to operators.

@@ -47,6 +47,11 @@ pub mod kind {
     pub const ACME_ACCOUNT_KEY: &str = "acme_account_key";
     /// `ssl_certificates.key_sealed` (PEM); row: `<tenant id>/<certificate id>`.
     pub const UPLOADED_TLS_KEY: &str = "uploaded_tls_key";
+    /// `backup_repositories.password`; row: the repository id.
+    pub const BACKUP_REPOSITORY: &str = "backup_repository";
+    /// `backup_repositories.login_key` (the Ed25519 seed, hex); row: the
+    /// repository id.
+    pub const BACKUP_LOGIN: &str = "backup_login";
     /// Keyed hashes of recovery codes (a purpose for [`super::SecretBox::mac`]).
     pub const RECOVERY_CODE: &str = "recovery_code";
 

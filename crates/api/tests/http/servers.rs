@@ -260,3 +260,54 @@ async fn a_server_whose_credentials_cannot_be_opened_is_listed_and_mended() {
     assert_eq!(one["credentials"], json!({"type": "SSH", "user": "mended"}));
     assert_eq!(one["capacity"], 10);
 }
+
+/// A `BACKUP` server's helper (what makes each tenant's own login there)
+/// is a command with an absolute path, or the default when left out; a
+/// shell line is refused and nothing is registered.
+#[tokio::test]
+async fn a_backup_server_takes_a_helper_command_not_a_shell_line() {
+    let app = TestApp::start().await;
+    let ops = app.account("acme", "ops@acme.test", Role::SuperAdmin).await;
+    let backup = |name: &str, settings: Value| {
+        json!({"name": name, "role": "BACKUP", "address": "127.0.0.1", "port": 22,
+            "credentials": {"type": "SSH", "user": "mpanel-backup", "private_key": KEY},
+            "settings": settings, "capacity": 10})
+    };
+    let host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGz0";
+    for helper in [
+        "sudo -n /usr/local/sbin/mpanel-backup-helper; rm -rf /",
+        "mpanel-backup-helper",
+        "$(reboot)",
+    ] {
+        let res = app
+            .post_as(
+                &ops.access_token,
+                "/api/servers",
+                backup(
+                    "backup-bad",
+                    json!({"host_key": host_key, "helper": helper}),
+                ),
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{helper}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["field"],
+            "settings.helper",
+            "{helper}"
+        );
+    }
+    let list = server_list(&app, &ops.access_token).await;
+    assert_eq!(list["items"], json!([]), "nothing registered");
+    for (name, settings) in [
+        ("backup-1", json!({"host_key": host_key})),
+        (
+            "backup-2",
+            json!({"host_key": host_key, "helper": "sudo -n /opt/mpanel/bin/mpanel-backup-helper"}),
+        ),
+    ] {
+        let res = app
+            .post_as(&ops.access_token, "/api/servers", backup(name, settings))
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+}

@@ -11,6 +11,7 @@
 //! `FAILED` with restic's reason, retried an hour later), then the
 //! target's snapshots are pruned by its policy (`restic forget --prune`).
 
+mod login;
 mod node;
 
 use mpanel_domain::backups::{Operation, RunStatus, TargetKind, TargetState, Trigger};
@@ -235,6 +236,11 @@ impl Provisioner {
             self.prune(t, at).await;
         } else {
             tracing::warn!(target = %t.label, error = ?run.error, "backup failed");
+            if run.error.as_deref().is_some_and(svc::login_refused) {
+                svc::login_lost(&self.store, self.secrets()?, t.tenant_id)
+                    .await
+                    .map_err(service_err)?;
+            }
         }
         Ok(run)
     }
@@ -385,7 +391,8 @@ impl Provisioner {
         }))
     }
 
-    /// How to reach the target's node and its tenant's repository, and
+    /// How to reach the target's node and its tenant's repository (its
+    /// login made on the backup server first, if it is not yet), and
     /// whether the repository may still be made (no backup in it yet).
     async fn access(
         &self,
@@ -393,16 +400,22 @@ impl Provisioner {
         now: OffsetDateTime,
     ) -> Result<(Access, bool), DriverError> {
         let sb = self.secrets()?;
-        let (repo, server, password) = svc::repository(&self.store, sb, t.tenant_id, now)
+        let repo = svc::repository(&self.store, sb, t.tenant_id, now)
             .await
             .map_err(|e| DriverError::Permanent(e.to_string()))?;
+        if !repo.login.ready {
+            login::make(sb, &repo).await?;
+            svc::login_made(&self.store, repo.repo.id, now)
+                .await
+                .map_err(service_err)?;
+        }
         let node = self
             .store
             .server(t.node_id)
             .await
             .map_err(store_err)?
             .ok_or_else(|| DriverError::Permanent(format!("the node of {} is gone", t.label)))?;
-        let access = Access::new(sb, &node, &server, &repo.path, &password, t)?;
-        Ok((access, repo.initialized_at.is_none()))
+        let access = Access::new(sb, &node, &repo, t)?;
+        Ok((access, repo.repo.initialized_at.is_none()))
     }
 }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use mpanel_domain::backups::TargetKind;
+use mpanel_services::backups::TenantRepository;
 use mpanel_services::secret_box::SecretBox;
-use mpanel_services::servers::{Credentials, open_credentials};
 use mpanel_store::backups::{RunRecord, TargetRecord};
 use mpanel_store::servers::ServerRecord;
 use serde::Deserialize;
@@ -67,7 +67,8 @@ enum Place {
 }
 
 /// The node's SSH session, what to run there, and the repository's
-/// access for its stdin.
+/// access (the tenant's own login, never the backup server's) for its
+/// stdin.
 pub struct Access {
     ssh: SshTarget,
     place: Place,
@@ -93,12 +94,10 @@ impl Access {
     pub fn new(
         sb: &SecretBox,
         node: &ServerRecord,
-        backup: &ServerRecord,
-        repo: &str,
-        password: &str,
+        repo: &TenantRepository,
         t: &TargetRecord,
     ) -> Result<Self, DriverError> {
-        let stdin = access_text(sb, backup, repo, password)?.into_bytes();
+        let stdin = access_text(repo)?.into_bytes();
         match t.kind {
             TargetKind::Site => {
                 let (web, keys) = nodes::web(sb, node)?;
@@ -309,22 +308,11 @@ fn parse_summary(stdout: &str) -> Option<Summary> {
     })
 }
 
-/// The stdin of the node script: repository, password, the backup
-/// server's login and host key, its private key.
-fn access_text(
-    sb: &SecretBox,
-    backup: &ServerRecord,
-    repo: &str,
-    password: &str,
-) -> Result<String, DriverError> {
-    let Credentials::Ssh { user, private_key } =
-        open_credentials(sb, backup).map_err(|e| DriverError::Permanent(e.to_string()))?
-    else {
-        return Err(DriverError::Permanent(format!(
-            "backup server {} has no SSH credentials",
-            backup.name
-        )));
-    };
+/// The stdin of the node script: repository, password, the tenant's
+/// login on the backup server, the server's host key, the login's private
+/// key.
+fn access_text(r: &TenantRepository) -> Result<String, DriverError> {
+    let backup = &r.server;
     let host_key = backup
         .settings
         .get("host_key")
@@ -333,14 +321,14 @@ fn access_text(
         .ok_or_else(|| {
             DriverError::Permanent(format!("backup server {} has no host_key", backup.name))
         })?;
-    let mut key = private_key;
-    if !key.ends_with('\n') {
-        key.push('\n');
-    }
     Ok(format!(
-        "{repo}\n{password}\n{user} {} {}\n{host_key}\n{key}",
+        "{}\n{}\n{} {} {}\n{host_key}\n{}",
+        mpanel_services::backups::login::REPO_PATH,
+        r.password,
+        r.login.user,
         backup.address.trim_matches(['[', ']']),
-        backup.port
+        backup.port,
+        r.login.private_key()
     ))
 }
 

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod jobs;
+pub mod login;
 
 use mpanel_domain::backups::{
     BackupPolicy, Operation, RunStatus, TargetKind, TargetState, Trigger, policy::parse_hh_mm,
@@ -13,7 +14,7 @@ use mpanel_domain::provisioning::{ServerRole, ServerStatus};
 use mpanel_domain::{BackupRepoId, BackupRunId, BackupTargetId, TenantId};
 use mpanel_store::Store;
 use mpanel_store::backups::{RepoRecord, RunRecord, TargetRecord, Unbacked};
-use mpanel_store::secret_box::SecretBox;
+use mpanel_store::secret_box::{SecretBox, kind};
 use mpanel_store::servers::ServerRecord;
 use time::OffsetDateTime;
 
@@ -126,27 +127,106 @@ fn new_target(u: &Unbacked, now: OffsetDateTime) -> TargetRecord {
     }
 }
 
+/// A tenant's repository, opened for a run.
+pub struct TenantRepository {
+    pub repo: RepoRecord,
+    pub server: ServerRecord,
+    pub password: String,
+    /// The tenant's own login on the server.
+    pub login: login::Login,
+}
+
+impl TenantRepository {
+    /// Where a repository recorded before logins were per tenant still
+    /// is on the server (`<repo_root>/<tenant id>`), for the helper to move
+    /// into the login's chroot: `None` once the login is made, or when
+    /// nothing was ever backed up into it.
+    pub fn legacy_path(&self) -> Option<&str> {
+        Some(self.repo.path.as_str())
+            .filter(|p| *p != login::REPO_PATH && self.repo.initialized_at.is_some())
+    }
+}
+
 /// The tenant's repository: the one it has (on whichever backup server
 /// it was made), or a new one on the first `ONLINE` backup server (its
-/// password made here, sealed).
+/// password and login made here, sealed). A repository recorded before
+/// logins were per tenant gets its login now.
 pub async fn repository(
     store: &Store,
     secrets: &SecretBox,
     tenant: TenantId,
     now: OffsetDateTime,
-) -> Result<(RepoRecord, ServerRecord, String), ServiceError> {
-    let repo = match store.backup_repository_of(tenant).await? {
+) -> Result<TenantRepository, ServiceError> {
+    let mut repo = match store.backup_repository_of(tenant).await? {
         Some(r) => r,
         None => new_repository(store, secrets, tenant, now).await?,
     };
+    if repo.login.is_none() {
+        let fresh = login::new_login(secrets, repo.id)?;
+        store.set_backup_login(repo.id, &fresh).await?;
+        repo = store
+            .backup_repository(tenant, repo.server_id)
+            .await?
+            .ok_or_else(ServiceError::missing("backup repository"))?;
+    }
     let server = store
         .server(repo.server_id)
         .await?
         .ok_or_else(|| ServiceError::Conflict("the tenant's backup server is gone".into()))?;
     let password = secrets
-        .open_str(&repo.password, "backup_repository", &repo.id.to_string())
+        .open_str(
+            &repo.password,
+            kind::BACKUP_REPOSITORY,
+            &repo.id.to_string(),
+        )
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok((repo, server, password))
+    let login = login::open(secrets, &repo)?;
+    Ok(TenantRepository {
+        repo,
+        server,
+        password,
+        login,
+    })
+}
+
+/// Records that the server's helper made the repository's login (and
+/// moved an older repository into it).
+pub async fn login_made(
+    store: &Store,
+    repo: BackupRepoId,
+    at: OffsetDateTime,
+) -> Result<(), ServiceError> {
+    Ok(store
+        .mark_backup_login_made(repo, login::REPO_PATH, at)
+        .await?)
+}
+
+/// Whether a run's failure says the backup server refused the tenant's
+/// key (a server rebuilt or restored without its logins).
+pub fn login_refused(error: &str) -> bool {
+    error.contains("Permission denied (publickey")
+}
+
+/// The backup server refused the tenant's login (rebuilt without it, or
+/// its key removed by an operator who no longer trusts it): the login gets
+/// a new key, which the next run has the helper authorize. A key once
+/// refused is never offered again.
+pub async fn login_lost(
+    store: &Store,
+    secrets: &SecretBox,
+    tenant: TenantId,
+) -> Result<(), ServiceError> {
+    let Some(repo) = store.backup_repository_of(tenant).await? else {
+        return Ok(());
+    };
+    let Some(old) = repo.login else {
+        return Ok(());
+    };
+    let fresh = login::new_login(secrets, repo.id)?;
+    store
+        .replace_backup_login_key(repo.id, &old.key, &fresh.key)
+        .await?;
+    Ok(())
 }
 
 async fn new_repository(
@@ -164,23 +244,18 @@ async fn new_repository(
         .ok_or_else(|| ServiceError::Conflict("no ONLINE BACKUP server is registered".into()))?;
     let id = BackupRepoId::new();
     let password = hex(&crate::identity::secrets::random_bytes::<24>()?);
-    let root = server
-        .settings
-        .get("repo_root")
-        .and_then(|v| v.as_str())
-        .unwrap_or("/srv/mpanel-backups")
-        .trim_end_matches('/');
     let sealed = secrets
-        .seal_str(&password, "backup_repository", &id.to_string())
+        .seal_str(&password, kind::BACKUP_REPOSITORY, &id.to_string())
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
     let fresh = RepoRecord {
         id,
         tenant_id: tenant,
         server_id: server.id,
-        path: format!("{root}/{tenant}"),
+        path: login::REPO_PATH.into(),
         password: sealed,
         initialized_at: None,
         pruned_at: None,
+        login: Some(login::new_login(secrets, id)?),
     };
     Ok(store.claim_backup_repository(&fresh, now).await?)
 }
