@@ -657,7 +657,7 @@ CONF
 start_backup_node() {
     _svc_need_root start_backup_node || return 1
     services_dir
-    local user=mpanel-backup rootdir="$SERVICES_DIR/backup-root" base key sudoers
+    local user=mpanel-backup rootdir="$SERVICES_DIR/backup-root" base legacy key sudoers
     command -v restic >/dev/null || { echo "restic is not installed" >&2; return 1; }
     _svc_user "$user" /var/lib/mpanel-backup
     _svc_sshd || return 1
@@ -666,17 +666,20 @@ start_backup_node() {
     install -d -m 0755 "$base"
     # Logins a test left behind go with the harness.
     CLEANUPS+=("_svc_web_accounts $base")
-    install -d -m 0755 "$rootdir" "$rootdir/bin" "$SERVICES_DIR/backup"
+    install -d -m 0755 "$rootdir" "$rootdir/bin"
     # Where repositories were made before logins were per tenant (the
-    # helper's LEGACY_ROOT: it moves one found there into its login).
-    install -d -o "$user" -g "$user" -m 0700 "$SERVICES_DIR/backup/repos"
+    # helper's LEGACY_ROOT: it moves one found there into its login, on
+    # the same filesystem as the logins' homes).
+    legacy="$base-legacy"
+    install -d -o "$user" -g "$user" -m 0700 "$legacy"
+    CLEANUPS+=("rm -rf $legacy")
     install -m 0755 -o root -g root "$(dirname "${BASH_SOURCE[0]}")/../node/mpanel-backup-helper" \
         "$rootdir/bin/mpanel-backup-helper"
     cat >"$rootdir/bin/mpanel-backup-helper.conf" <<CONF
 REPO_BASE=$base
 LOGIN_GROUP=$_SVC_BACKUP_GROUP
 KEYS_DIR=$SERVICES_DIR/sshd/backup_keys
-LEGACY_ROOT=$SERVICES_DIR/backup/repos
+LEGACY_ROOT=$legacy
 CONF
     chmod 0644 "$rootdir/bin/mpanel-backup-helper.conf"
     sudoers="/etc/sudoers.d/mpanel-harness-backup-$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
@@ -694,7 +697,7 @@ CONF
     BACKUP_HELPER="sudo -n $rootdir/bin/mpanel-backup-helper"
     BACKUP_REPO_ROOT=$base
     BACKUP_KEYS_DIR="$SERVICES_DIR/sshd/backup_keys"
-    BACKUP_LEGACY_ROOT="$SERVICES_DIR/backup/repos"
+    BACKUP_LEGACY_ROOT=$legacy
     export BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS BACKUP_HELPER \
         BACKUP_REPO_ROOT BACKUP_KEYS_DIR BACKUP_LEGACY_ROOT
     SERVICE_ENV_VARS+=(BACKUP_SSH_HOST BACKUP_SSH_PORT BACKUP_SSH_USER BACKUP_SSH_KEY BACKUP_SSH_KNOWN_HOSTS

@@ -347,20 +347,25 @@ impl Store {
     }
 
     /// Records that the backup server's helper made (or confirmed) the
-    /// repository's login, and the repository's path as the login sees it.
+    /// repository's login with the key sealed as `key`, and the
+    /// repository's path as the login sees it; nothing if the key was
+    /// replaced meanwhile (that one is still to be made).
     pub async fn mark_backup_login_made(
         &self,
         id: BackupRepoId,
+        key: &str,
         path: &str,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
         on_pool!(self.writer, |p| {
             sqlx::query(
-                "UPDATE backup_repositories SET login_ready_at = $2, path = $3 WHERE id = $1",
+                "UPDATE backup_repositories SET login_ready_at = $2, path = $3 \
+                 WHERE id = $1 AND login_key = $4",
             )
             .bind(id.as_uuid())
             .bind(at)
             .bind(path)
+            .bind(key)
             .execute(p)
             .await?
             .rows_affected()

@@ -799,13 +799,23 @@ fn the_backup_helper_refuses_what_is_not_a_login_of_its_own() {
         .status();
     assert_eq!(got, 7, "{why}");
 
-    // An operator locked the login: the helper leaves it locked.
-    let locked = std::process::Command::new("usermod")
-        .args(["-p", "!*", &name])
-        .status()
-        .unwrap();
-    assert!(locked.success());
-    let (got, why) = helper(&format!("login {name}"), key);
-    assert_eq!(got, 6, "{why}");
-    assert!(why.contains("locked"), "{why}");
+    // An operator locked the login, by its password field (what sshd
+    // checks without PAM) or by an expiry date (what PAM checks): the
+    // helper leaves it locked.
+    let usermod = |args: &[&str]| {
+        let done = std::process::Command::new("usermod")
+            .args(args)
+            .arg(&name)
+            .status()
+            .unwrap();
+        assert!(done.success(), "usermod {args:?}");
+    };
+    for (lock, unlock) in [(["-e", "1"], ["-e", ""]), (["-p", "!*"], ["-p", "*"])] {
+        usermod(&lock);
+        let (got, why) = helper(&format!("login {name}"), key);
+        assert_eq!(got, 6, "{lock:?}: {why}");
+        assert!(why.contains("locked"), "{why}");
+        usermod(&unlock);
+        assert_eq!(helper(&format!("login {name}"), key).0, 0, "{unlock:?}");
+    }
 }

@@ -10,6 +10,10 @@ use mpanel_services::servers::BACKUP_HELPER_DEFAULT;
 use crate::ssh::{self, sh_quote};
 use crate::{DriverError, nodes};
 
+/// How long the helper may take: it waits up to 2 minutes for another
+/// run's turn, and may give a moved repository's files to the login.
+const HELPER_LIMIT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Exit codes of the helper.
 const BAD_ARGS: i32 = 2;
 const NO_OLD_REPOSITORY: i32 = 5;
@@ -32,7 +36,8 @@ pub async fn make(sb: &SecretBox, repo: &TenantRepository) -> Result<(), DriverE
     }
     script.push('\n');
     let stdin = format!("{}\n", repo.login.public_line());
-    let out = ssh::run(&keys.target, &script, Some(stdin.as_bytes())).await?;
+    let out =
+        ssh::run_with_timeout(&keys.target, &script, Some(stdin.as_bytes()), HELPER_LIMIT).await?;
     match out.status {
         0 => Ok(()),
         BAD_ARGS | NO_OLD_REPOSITORY | LOCKED | NOT_OURS => Err(DriverError::Permanent(format!(

@@ -201,9 +201,12 @@ impl Provisioner {
         tx.insert_backup_run(&run).await.map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
         let started = std::time::Instant::now();
-        let outcome = match self.access(t, at).await {
-            Ok((access, fresh)) => access.backup(&svc::tag(t), at, fresh).await,
-            Err(e) => Outcome::Failed(e.to_string()),
+        let (outcome, key_used) = match self.access(t, at).await {
+            Ok((access, fresh)) => (
+                access.backup(&svc::tag(t), at, fresh).await,
+                Some(access.login_key().to_owned()),
+            ),
+            Err(e) => (Outcome::Failed(e.to_string()), None),
         };
         // Dated from `at` (a run `--as-of` a past night ends that night).
         let took = time::Duration::try_from(started.elapsed()).unwrap_or_default();
@@ -236,8 +239,10 @@ impl Provisioner {
             self.prune(t, at).await;
         } else {
             tracing::warn!(target = %t.label, error = ?run.error, "backup failed");
-            if run.error.as_deref().is_some_and(svc::login_refused) {
-                svc::login_lost(&self.store, self.secrets()?, t.tenant_id)
+            if let Some(used) = key_used
+                && run.error.as_deref().is_some_and(svc::login_refused)
+            {
+                svc::login_lost(&self.store, self.secrets()?, t.tenant_id, &used)
                     .await
                     .map_err(service_err)?;
             }
@@ -405,7 +410,7 @@ impl Provisioner {
             .map_err(|e| DriverError::Permanent(e.to_string()))?;
         if !repo.login.ready {
             login::make(sb, &repo).await?;
-            svc::login_made(&self.store, repo.repo.id, now)
+            svc::login_made(&self.store, repo.repo.id, &repo.login, now)
                 .await
                 .map_err(service_err)?;
         }

@@ -73,6 +73,8 @@ pub struct Access {
     ssh: SshTarget,
     place: Place,
     stdin: Vec<u8>,
+    /// The tenant's login key this access uses, as stored (sealed).
+    login_key: String,
     _keys: nodes::Ssh,
 }
 
@@ -98,6 +100,7 @@ impl Access {
         t: &TargetRecord,
     ) -> Result<Self, DriverError> {
         let stdin = access_text(repo)?.into_bytes();
+        let login_key = repo.login.sealed.clone();
         match t.kind {
             TargetKind::Site => {
                 let (web, keys) = nodes::web(sb, node)?;
@@ -108,6 +111,7 @@ impl Access {
                         user: account_user(t.account_id),
                     },
                     stdin,
+                    login_key,
                     _keys: keys,
                 })
             }
@@ -122,10 +126,16 @@ impl Access {
                     ssh: mail.ssh.clone(),
                     place: Place::Mail { home, root },
                     stdin,
+                    login_key,
                     _keys: keys,
                 })
             }
         }
+    }
+
+    /// The tenant's login key this access uses, as stored (sealed).
+    pub fn login_key(&self) -> &str {
+        &self.login_key
     }
 
     /// `command args…` of the node script: through the web helper (which

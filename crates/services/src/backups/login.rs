@@ -2,9 +2,8 @@
 //! (`scripts/node/mpanel-backup-helper`, run over SSH by mPanel's own
 //! login there) makes a chrooted user per repository whose key opens that
 //! repository only; that key, not the server's, is what a node gets for a
-//! run. So a node (or a node's root) holds, for the length of a run, a key
-//! to the repository of the tenant whose data it already holds, and to no
-//! other tenant's.
+//! run. So a node (or a node's root) sees keys to the repositories of the
+//! tenants whose data it already holds, and to no other tenant's.
 
 use mpanel_domain::BackupRepoId;
 use mpanel_store::backups::{RepoLogin, RepoRecord};
@@ -24,6 +23,8 @@ pub struct Login {
     /// reading the server's keys knows whose login it is.
     pub comment: String,
     pub key: SshKeyPair,
+    /// The key as stored (sealed): which key a run used.
+    pub sealed: String,
     /// Whether the helper has made it on the server.
     pub ready: bool,
 }
@@ -74,6 +75,7 @@ pub fn open(secrets: &SecretBox, repo: &RepoRecord) -> Result<Login, ServiceErro
         user: login.user.clone(),
         comment: format!("mpanel-tenant-{}", repo.tenant_id),
         key: SshKeyPair::from_seed_hex(&seed)?,
+        sealed: login.key.clone(),
         ready: login.ready_at.is_some(),
     })
 }

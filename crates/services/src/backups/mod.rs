@@ -189,42 +189,42 @@ pub async fn repository(
     })
 }
 
-/// Records that the server's helper made the repository's login (and
-/// moved an older repository into it).
+/// Records that the server's helper made the repository's login with
+/// the key `login` holds (and moved an older repository into it).
 pub async fn login_made(
     store: &Store,
     repo: BackupRepoId,
+    login: &login::Login,
     at: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     Ok(store
-        .mark_backup_login_made(repo, login::REPO_PATH, at)
+        .mark_backup_login_made(repo, &login.sealed, login::REPO_PATH, at)
         .await?)
 }
 
 /// Whether a run's failure says the backup server refused the tenant's
-/// key (a server rebuilt or restored without its logins).
+/// key (a server rebuilt or restored without its logins, or a key an
+/// operator removed), not that mPanel's own SSH login to the node failed.
 pub fn login_refused(error: &str) -> bool {
-    error.contains("Permission denied (publickey")
+    !error.starts_with("ssh to ") && error.contains("Permission denied (publickey")
 }
 
-/// The backup server refused the tenant's login (rebuilt without it, or
-/// its key removed by an operator who no longer trusts it): the login gets
-/// a new key, which the next run has the helper authorize. A key once
-/// refused is never offered again.
+/// The backup server refused the tenant's key `used` (sealed, as a run
+/// used it): the login gets a new key, which the next run has the helper
+/// authorize. A key once refused is never offered again; two runs
+/// refused at once replace it once.
 pub async fn login_lost(
     store: &Store,
     secrets: &SecretBox,
     tenant: TenantId,
+    used: &str,
 ) -> Result<(), ServiceError> {
     let Some(repo) = store.backup_repository_of(tenant).await? else {
         return Ok(());
     };
-    let Some(old) = repo.login else {
-        return Ok(());
-    };
     let fresh = login::new_login(secrets, repo.id)?;
     store
-        .replace_backup_login_key(repo.id, &old.key, &fresh.key)
+        .replace_backup_login_key(repo.id, used, &fresh.key)
         .await?;
     Ok(())
 }
