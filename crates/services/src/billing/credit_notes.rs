@@ -89,9 +89,6 @@ pub(crate) async fn create_in(
     let note = step
         .insert_note(tx, reason, payment_id, provider_refund)
         .await?;
-    if input.disposition == CreditDisposition::Credit {
-        step.credit_customer(tx, &note).await?;
-    }
     let status = step.settle_invoice(tx, &b).await?;
     tx.record_audit(&actor.audit(Change {
         tenant: tenant.id,
@@ -110,6 +107,11 @@ pub(crate) async fn create_in(
     if status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid {
         // Written off to zero: an order waiting on it goes ahead.
         super::payments::on_paid(tx, tenant, &updated, now).await?;
+    }
+    // The customer's credit after the subscriptions `on_paid` restores,
+    // in the order billing takes them (see `payments::record_in`).
+    if input.disposition == CreditDisposition::Credit {
+        step.credit_customer(tx, &note).await?;
     }
     Ok((note, updated))
 }

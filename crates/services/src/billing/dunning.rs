@@ -66,55 +66,42 @@ pub(crate) async fn run_tenant(
     }
 }
 
-/// First in a page that suspends or terminates: the page's invoices (`FOR
-/// KEY SHARE`, as recording its steps takes them), so a payment of one,
-/// which takes its invoice and then restores its subscriptions, is waited
-/// for before any subscription is taken, not while the page holds one;
-/// invoices paid since the page was read leave it. Then, in id order, the
-/// subscriptions its terminations will cancel stop taking usage (see
-/// [`Tx::close_usage_of`]), so the jobs billing their last usage find all
-/// of it. A usage batch takes its subscriptions in id order too. Answers
-/// the page as it now stands.
+/// First in a page with a suspension or termination still to take: those
+/// invoices (`FOR KEY SHARE`, as recording their steps takes them), so a
+/// payment of one, which takes its invoice and then restores its
+/// subscriptions, is waited for before any subscription is taken, not
+/// while the page holds one; those paid since the page was read leave it.
+/// Then every subscription they charge, in one statement in id order (a
+/// payment restoring several takes them in id order too), `FOR UPDATE`, so
+/// those the terminations cancel stop taking usage and the jobs billing
+/// their last usage find all of it. A page whose status steps were all
+/// taken before locks nothing (payments of its invoices are not held up).
+/// Answers the page as it now stands.
 async fn take_page(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
-    page: Vec<OpenInvoice>,
+    mut page: Vec<OpenInvoice>,
 ) -> Result<Vec<OpenInvoice>, ServiceError> {
     let policy = &ctx.settings.automation.dunning;
     let changes = |inv: &OpenInvoice| {
-        let steps = steps_due(policy, inv.due_at, ctx.at);
-        steps.contains(&DunningStep::Suspend) || steps.contains(&DunningStep::Terminate)
+        steps_due(policy, inv.due_at, ctx.at)
+            .iter()
+            .any(|s| match s {
+                DunningStep::Suspend => !inv.suspended,
+                DunningStep::Terminate => !inv.terminated,
+                DunningStep::Reminder { .. } => false,
+            })
     };
-    if !page.iter().any(changes) {
+    let changing: HashSet<InvoiceId> = page.iter().filter(|i| changes(i)).map(|i| i.id).collect();
+    if changing.is_empty() {
         return Ok(page);
     }
-    let ids: Vec<InvoiceId> = page.iter().map(|inv| inv.id).collect();
-    let open: HashSet<InvoiceId> = tx
-        .share_open_invoices(ctx.tenant.id, &ids)
-        .await?
-        .into_iter()
-        .collect();
-    let page: Vec<OpenInvoice> = page
-        .into_iter()
-        .filter(|inv| open.contains(&inv.id))
-        .collect();
-    let mut ending = Vec::new();
-    for inv in &page {
-        if !steps_due(policy, inv.due_at, ctx.at).contains(&DunningStep::Terminate) {
-            continue;
-        }
-        let subs = tx.subscriptions_of_invoice(ctx.tenant.id, inv.id).await?;
-        ending.extend(
-            subs.into_iter()
-                .filter(|s| {
-                    s.status
-                        .check_transition(SubscriptionStatus::Cancelled)
-                        .is_ok()
-                })
-                .map(|s| s.id),
-        );
-    }
-    tx.close_usage_of(&ending).await?;
+    let ids: Vec<InvoiceId> = changing.iter().copied().collect();
+    let open = tx.share_open_invoices(ctx.tenant.id, &ids).await?;
+    let kept: HashSet<InvoiceId> = open.iter().copied().collect();
+    page.retain(|inv| kept.contains(&inv.id) || !changing.contains(&inv.id));
+    tx.lock_subscriptions_of_invoices(ctx.tenant.id, &open)
+        .await?;
     Ok(page)
 }
 

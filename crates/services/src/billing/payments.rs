@@ -98,20 +98,6 @@ pub(crate) async fn record_in(
     // (issued with it) already says so.
     let money_in = received.provider != PaymentProvider::Credit;
     let payment = insert_payment(tx, tenant, &inv, received, applied, now).await?;
-    if excess > 0 {
-        tx.adjust_credit(&CreditEntry {
-            tenant: tenant.id,
-            customer: inv.customer_id,
-            currency: &inv.currency,
-            delta_minor: excess,
-            reason: "overpayment",
-            invoice: Some(inv.id),
-            payment: Some(payment.id),
-            credit_note: None,
-            at: now,
-        })
-        .await?;
-    }
     let after = mpanel_domain::billing::invoice::Balance {
         paid_minor: before.paid_minor + applied,
         ..before
@@ -137,6 +123,24 @@ pub(crate) async fn record_in(
     }
     if status == InvoiceStatus::Paid && inv.status != InvoiceStatus::Paid {
         on_paid(tx, tenant, &updated, now).await?;
+    }
+    // The excess to credit last: the subscriptions `on_paid` restores are
+    // taken before the customer's credit, as a billing chunk and a plan
+    // change take them (subscription, then credit), so neither waits on
+    // the other in a cycle.
+    if excess > 0 {
+        tx.adjust_credit(&CreditEntry {
+            tenant: tenant.id,
+            customer: inv.customer_id,
+            currency: &inv.currency,
+            delta_minor: excess,
+            reason: "overpayment",
+            invoice: Some(inv.id),
+            payment: Some(payment.id),
+            credit_note: None,
+            at: now,
+        })
+        .await?;
     }
     Ok((payment, updated))
 }

@@ -14,6 +14,9 @@ pub struct OpenInvoice {
     pub customer_id: CustomerId,
     pub number: Option<String>,
     pub due_at: OffsetDateTime,
+    /// The dunning steps that change its subscriptions, already taken.
+    pub suspended: bool,
+    pub terminated: bool,
 }
 
 impl Tx {
@@ -30,7 +33,12 @@ impl Tx {
         let found = on_tx!(self, |conn| {
             let mut out = Vec::new();
             for row in sqlx::query(
-                "SELECT id, customer_id, number, due_at FROM invoices
+                "SELECT id, customer_id, number, due_at,
+                   EXISTS (SELECT 1 FROM dunning_events d
+                           WHERE d.invoice_id = invoices.id AND d.step = 'suspend') AS suspended,
+                   EXISTS (SELECT 1 FROM dunning_events d
+                           WHERE d.invoice_id = invoices.id AND d.step = 'terminate') AS terminated
+                 FROM invoices
                  WHERE tenant_id = $1 AND status IN ('ISSUED', 'PARTIALLY_PAID', 'OVERDUE')
                    AND due_at >= $2 AND due_at <= $3 AND ($4 IS NULL OR id > $4)
                  ORDER BY id LIMIT $5",
@@ -48,6 +56,8 @@ impl Tx {
                     customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
                     number: row.try_get("number")?,
                     due_at: row.try_get("due_at")?,
+                    suspended: row.try_get("suspended")?,
+                    terminated: row.try_get("terminated")?,
                 });
             }
             out
@@ -91,6 +101,39 @@ impl Tx {
             });
         }
         Ok(open)
+    }
+
+    /// Takes the subscriptions the invoices charge `FOR UPDATE` until the
+    /// transaction ends (PostgreSQL), all in one statement in id order: a
+    /// dunning page about to suspend or cancel them, which must not take
+    /// them invoice by invoice (out of id order, against a payment that
+    /// restores several in id order), and whose cancellations must stop
+    /// their usage (see [`Tx::close_usage_of`]). SQLite's writes are
+    /// serial already.
+    pub async fn lock_subscriptions_of_invoices(
+        &mut self,
+        tenant: TenantId,
+        invoices: &[InvoiceId],
+    ) -> StoreResult<()> {
+        if self.engine() == Engine::Sqlite || invoices.is_empty() {
+            return Ok(());
+        }
+        on_tx!(self, |conn| {
+            let mut q = QueryBuilder::new("SELECT s.id FROM subscriptions s WHERE s.tenant_id = ");
+            q.push_bind(tenant.as_uuid());
+            q.push(
+                " AND s.id IN (SELECT l.subscription_id FROM invoice_lines l WHERE l.tenant_id = ",
+            );
+            q.push_bind(tenant.as_uuid());
+            q.push(" AND l.invoice_id IN (");
+            let mut sep = q.separated(", ");
+            for id in invoices {
+                sep.push_bind(id.as_uuid());
+            }
+            q.push(")) ORDER BY s.id FOR UPDATE");
+            q.build().fetch_all(&mut *conn).await?;
+        });
+        Ok(())
     }
 
     /// Records that `step` was taken for the invoice; `false` if it had

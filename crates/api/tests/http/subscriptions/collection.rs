@@ -234,6 +234,39 @@ async fn a_payment_restoring_a_subscription_being_cancelled_leaves_it_cancelled(
     assert_nothing_resumed(&app, &shop).await;
 }
 
+/// Dunning takes no lock on a page whose suspensions and terminations
+/// were all taken already: a payment in flight on one of its invoices (which
+/// holds the invoice) does not hold the run up, nor does the run hold the
+/// payment up. On PostgreSQL; SQLite's writes take turns anyway.
+#[tokio::test]
+async fn dunning_waits_for_no_payment_once_its_steps_are_taken() {
+    use mpanel_domain::InvoiceId;
+    let app = TestApp::start().await;
+    let (shop, id, _) = metered_and_overdue(&app, "dunning-idle", false).await;
+    assert_eq!(get_sub(&app, &shop, &id).await["suspend_reason"], "DUNNING");
+    if app.store.engine() != mpanel_store::Engine::Postgres {
+        return;
+    }
+    let first = invoices(&app, &shop).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut paying = app.store.begin().await.unwrap();
+    paying
+        .invoice_for_update(shop.tenant, InvoiceId::from_uuid(first))
+        .await
+        .unwrap()
+        .unwrap();
+    // Suspended on 06-22; terminated from 07-15 on.
+    app.clock.set(datetime!(2027-07-12 00:00 UTC));
+    let report = tokio::time::timeout(std::time::Duration::from_secs(30), bill(&app, &shop))
+        .await
+        .expect("the run waited for the payment's invoice");
+    assert_eq!((report.suspended, report.terminated), (0, 0));
+    paying.rollback().await.unwrap();
+}
+
 /// A metered subscription started 2027-06-01 whose first invoice (due
 /// 06-15) is never paid, renewed for July, with 120 units used on 07-05;
 /// with `credit`, its customer then has credit (a manual invoice paid
