@@ -66,43 +66,82 @@ pub(crate) async fn run_tenant(
     }
 }
 
-/// First in a page with a suspension or termination still to take: those
-/// invoices (`FOR KEY SHARE`, as recording their steps takes them), so a
-/// payment of one, which takes its invoice and then restores its
-/// subscriptions, is waited for before any subscription is taken, not
-/// while the page holds one; those paid since the page was read leave it.
-/// Then every subscription they charge, in one statement in id order (a
-/// payment restoring several takes them in id order too), `FOR UPDATE`, so
-/// those the terminations cancel stop taking usage and the jobs billing
-/// their last usage find all of it. A page whose status steps were all
-/// taken before locks nothing (payments of its invoices are not held up).
-/// Answers the page as it now stands.
+/// First in a page with a step still to take: those invoices (`FOR KEY
+/// SHARE`, as recording their steps takes them), so a payment of one,
+/// which takes its invoice and then restores its subscriptions, is waited
+/// for before any subscription is taken, not while the page holds one;
+/// those paid since the page was read leave it. Then the subscriptions
+/// their suspensions and terminations change, all in one statement in id
+/// order (a payment restoring several takes them in id order too); then,
+/// again in id order, those the terminations will cancel stop taking usage
+/// (see [`Tx::close_usage_of`]), so the jobs billing their last usage find
+/// all of it. A page whose steps were all taken before takes no lock (its
+/// invoices' payments are not held up). Answers the page as it now stands.
 async fn take_page(
     tx: &mut Tx,
     ctx: &RunContext<'_>,
     mut page: Vec<OpenInvoice>,
 ) -> Result<Vec<OpenInvoice>, ServiceError> {
     let policy = &ctx.settings.automation.dunning;
-    let changes = |inv: &OpenInvoice| {
+    let left = |inv: &OpenInvoice| -> Vec<DunningStep> {
         steps_due(policy, inv.due_at, ctx.at)
-            .iter()
-            .any(|s| match s {
-                DunningStep::Suspend => !inv.suspended,
-                DunningStep::Terminate => !inv.terminated,
-                DunningStep::Reminder { .. } => false,
-            })
+            .into_iter()
+            .filter(|s| !inv.took(&s.key()))
+            .collect()
     };
-    let changing: HashSet<InvoiceId> = page.iter().filter(|i| changes(i)).map(|i| i.id).collect();
-    if changing.is_empty() {
+    let touched: HashSet<InvoiceId> = page
+        .iter()
+        .filter(|inv| !left(inv).is_empty())
+        .map(|inv| inv.id)
+        .collect();
+    if touched.is_empty() {
         return Ok(page);
     }
-    let ids: Vec<InvoiceId> = changing.iter().copied().collect();
-    let open = tx.share_open_invoices(ctx.tenant.id, &ids).await?;
-    let kept: HashSet<InvoiceId> = open.iter().copied().collect();
-    page.retain(|inv| kept.contains(&inv.id) || !changing.contains(&inv.id));
-    tx.lock_subscriptions_of_invoices(ctx.tenant.id, &open)
+    let ids: Vec<InvoiceId> = touched.iter().copied().collect();
+    let open: HashSet<InvoiceId> = tx
+        .share_open_invoices(ctx.tenant.id, &ids)
+        .await?
+        .into_iter()
+        .collect();
+    page.retain(|inv| open.contains(&inv.id) || !touched.contains(&inv.id));
+    let (mut changing, mut ending) = (Vec::new(), Vec::new());
+    for inv in page.iter().filter(|inv| open.contains(&inv.id)) {
+        let steps = left(inv);
+        if steps.contains(&DunningStep::Terminate) {
+            ending.push(inv.id);
+        }
+        if steps.contains(&DunningStep::Terminate) || steps.contains(&DunningStep::Suspend) {
+            changing.push(inv.id);
+        }
+    }
+    tx.lock_subscriptions_of_invoices(ctx.tenant.id, &changing)
         .await?;
+    close_usage_of_ending(tx, ctx, &ending).await?;
     Ok(page)
+}
+
+/// The subscriptions the terminations of `invoices` will cancel stop
+/// taking usage.
+async fn close_usage_of_ending(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    invoices: &[InvoiceId],
+) -> Result<(), ServiceError> {
+    let mut cancelling = Vec::new();
+    for id in invoices {
+        let subs = tx.subscriptions_of_invoice(ctx.tenant.id, *id).await?;
+        cancelling.extend(
+            subs.into_iter()
+                .filter(|s| {
+                    s.status
+                        .check_transition(SubscriptionStatus::Cancelled)
+                        .is_ok()
+                })
+                .map(|s| s.id),
+        );
+    }
+    tx.close_usage_of(&cancelling).await?;
+    Ok(())
 }
 
 /// Takes the invoice's steps that are due; the subscriptions it cancels

@@ -13,6 +13,7 @@ pub mod movements;
 pub mod payments;
 pub mod pdf;
 pub mod plan_change;
+mod restore;
 pub mod run;
 mod run_invoices;
 pub mod scheduled;

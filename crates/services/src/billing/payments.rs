@@ -230,7 +230,7 @@ pub(crate) async fn on_paid(
     {
         crate::orders::enqueue_order_provisioning(tx, tenant, order, now).await?;
     }
-    super::subscriptions::restore_after_payment(tx, tenant, inv, now).await?;
+    super::restore::restore_after_payment(tx, tenant, inv, now).await?;
     Ok(())
 }
 
@@ -242,6 +242,7 @@ pub(crate) async fn apply_credit(
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<InvoiceRecord, ServiceError> {
+    super::restore::hold_for_restore(tx, tenant, &inv).await?;
     let credit = tx
         .credit_balance_for_update(tenant.id, inv.customer_id, &inv.currency)
         .await?;

@@ -9,7 +9,7 @@ use mpanel_domain::catalog::ProvisioningTemplate;
 use mpanel_domain::catalog::{Currency, Period, PriceRequest};
 use mpanel_domain::webhooks::EventType;
 use mpanel_domain::{CustomerId, OrderId, ProductId, SubscriptionId, TenantId};
-use mpanel_store::billing::{DueSubscription, InvoiceRecord};
+use mpanel_store::billing::DueSubscription;
 use mpanel_store::subscriptions::{SubscriptionFilter, SubscriptionRecord};
 use mpanel_store::{TenantRecord, Tx};
 use serde::{Deserialize, Serialize};
@@ -653,46 +653,5 @@ pub async fn start_billing_in(
     sub.current_period_end = Some(end);
     sub.updated_at = now;
     tx.save_subscription(&sub).await?;
-    Ok(())
-}
-
-/// A paid invoice restores what dunning suspended for it.
-pub(crate) async fn restore_after_payment(
-    tx: &mut Tx,
-    tenant: &TenantRecord,
-    inv: &InvoiceRecord,
-    now: OffsetDateTime,
-) -> Result<(), ServiceError> {
-    let suspended = |sub: &SubscriptionRecord| {
-        sub.status == SubscriptionStatus::Suspended
-            && sub.suspend_reason.as_deref() == Some(SuspendReason::Dunning.as_str())
-    };
-    // Most payments restore nothing: their subscriptions are not taken.
-    let subs = tx.subscriptions_of_invoice(tenant.id, inv.id).await?;
-    if !subs.iter().any(suspended) {
-        return Ok(());
-    }
-    // Locked as read: a cancellation committed while this waited
-    // (dunning's termination, staff) is what it reads, not a copy from
-    // before, which saving would bring back to life.
-    for mut sub in tx
-        .subscriptions_of_invoice_for_change(tenant.id, inv.id)
-        .await?
-    {
-        if !suspended(&sub) {
-            continue;
-        }
-        sub.status = SubscriptionStatus::Active;
-        sub.suspend_reason = None;
-        sub.updated_at = now;
-        let change = StatusChange {
-            action: "subscription.resume",
-            before: json!({"status": "SUSPENDED", "reason": "DUNNING"}),
-            service: Some(ServiceAction::Unsuspend),
-            detail: json!({"invoice_id": inv.id}),
-        };
-        let actor = Actor::system("billing");
-        commit_change(tx, tenant, &actor, &sub, change, now, now).await?;
-    }
     Ok(())
 }

@@ -14,9 +14,15 @@ pub struct OpenInvoice {
     pub customer_id: CustomerId,
     pub number: Option<String>,
     pub due_at: OffsetDateTime,
-    /// The dunning steps that change its subscriptions, already taken.
-    pub suspended: bool,
-    pub terminated: bool,
+    /// The keys of the dunning steps already taken for it.
+    pub taken: Vec<String>,
+}
+
+impl OpenInvoice {
+    /// Whether the step with this key was taken.
+    pub fn took(&self, key: &str) -> bool {
+        self.taken.iter().any(|k| k == key)
+    }
 }
 
 impl Tx {
@@ -30,34 +36,39 @@ impl Tx {
         after: Option<InvoiceId>,
         limit: u32,
     ) -> StoreResult<Vec<OpenInvoice>> {
+        // The steps taken, as one text: keys hold no comma.
+        let taken = match self.engine() {
+            Engine::Postgres => "string_agg(d.step, ',')",
+            Engine::Sqlite => "group_concat(d.step, ',')",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT id, customer_id, number, due_at,
+               (SELECT {taken} FROM dunning_events d WHERE d.invoice_id = invoices.id) AS taken
+             FROM invoices
+             WHERE tenant_id = $1 AND status IN ('ISSUED', 'PARTIALLY_PAID', 'OVERDUE')
+               AND due_at >= $2 AND due_at <= $3 AND ($4 IS NULL OR id > $4)
+             ORDER BY id LIMIT $5"
+        ));
         let found = on_tx!(self, |conn| {
             let mut out = Vec::new();
-            for row in sqlx::query(
-                "SELECT id, customer_id, number, due_at,
-                   EXISTS (SELECT 1 FROM dunning_events d
-                           WHERE d.invoice_id = invoices.id AND d.step = 'suspend') AS suspended,
-                   EXISTS (SELECT 1 FROM dunning_events d
-                           WHERE d.invoice_id = invoices.id AND d.step = 'terminate') AS terminated
-                 FROM invoices
-                 WHERE tenant_id = $1 AND status IN ('ISSUED', 'PARTIALLY_PAID', 'OVERDUE')
-                   AND due_at >= $2 AND due_at <= $3 AND ($4 IS NULL OR id > $4)
-                 ORDER BY id LIMIT $5",
-            )
-            .bind(tenant.as_uuid())
-            .bind(from)
-            .bind(to)
-            .bind(after.map(|a| a.as_uuid()))
-            .bind(i64::from(limit))
-            .fetch_all(conn)
-            .await?
+            for row in sqlx::query(sql)
+                .bind(tenant.as_uuid())
+                .bind(from)
+                .bind(to)
+                .bind(after.map(|a| a.as_uuid()))
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
             {
+                let taken: Option<String> = row.try_get("taken")?;
                 out.push(OpenInvoice {
                     id: InvoiceId::from_uuid(row.try_get("id")?),
                     customer_id: CustomerId::from_uuid(row.try_get("customer_id")?),
                     number: row.try_get("number")?,
                     due_at: row.try_get("due_at")?,
-                    suspended: row.try_get("suspended")?,
-                    terminated: row.try_get("terminated")?,
+                    taken: taken
+                        .map(|t| t.split(',').map(str::to_owned).collect())
+                        .unwrap_or_default(),
                 });
             }
             out
@@ -103,12 +114,12 @@ impl Tx {
         Ok(open)
     }
 
-    /// Takes the subscriptions the invoices charge `FOR UPDATE` until the
-    /// transaction ends (PostgreSQL), all in one statement in id order: a
-    /// dunning page about to suspend or cancel them, which must not take
-    /// them invoice by invoice (out of id order, against a payment that
-    /// restores several in id order), and whose cancellations must stop
-    /// their usage (see [`Tx::close_usage_of`]). SQLite's writes are
+    /// Takes the subscriptions the invoices charge as an update of their
+    /// fields does (`FOR NO KEY UPDATE`: usage checked against them is not
+    /// waited for) until the transaction ends (PostgreSQL), all in one
+    /// statement in id order: a dunning page about to suspend or cancel
+    /// them must not take them invoice by invoice (out of id order, against
+    /// a payment that restores several in id order). SQLite's writes are
     /// serial already.
     pub async fn lock_subscriptions_of_invoices(
         &mut self,
@@ -130,7 +141,7 @@ impl Tx {
             for id in invoices {
                 sep.push_bind(id.as_uuid());
             }
-            q.push(")) ORDER BY s.id FOR UPDATE");
+            q.push(")) ORDER BY s.id FOR NO KEY UPDATE");
             q.build().fetch_all(&mut *conn).await?;
         });
         Ok(())

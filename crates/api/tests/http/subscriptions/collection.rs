@@ -234,10 +234,9 @@ async fn a_payment_restoring_a_subscription_being_cancelled_leaves_it_cancelled(
     assert_nothing_resumed(&app, &shop).await;
 }
 
-/// Dunning takes no lock on a page whose suspensions and terminations
-/// were all taken already: a payment in flight on one of its invoices (which
-/// holds the invoice) does not hold the run up, nor does the run hold the
-/// payment up. On PostgreSQL; SQLite's writes take turns anyway.
+/// Dunning takes no lock on a page whose steps were all taken already: a
+/// payment in flight on one of its invoices (which holds the invoice) does
+/// not hold the run up. On PostgreSQL; SQLite's writes take turns anyway.
 #[tokio::test]
 async fn dunning_waits_for_no_payment_once_its_steps_are_taken() {
     use mpanel_domain::InvoiceId;
