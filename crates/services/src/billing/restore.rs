@@ -1,6 +1,7 @@
 //! A payment's restoration of what dunning suspended: the subscriptions
-//! of the paid invoice are `ACTIVE` again and their services unsuspended,
-//! in the payment's transaction.
+//! of the paid invoice that no other open invoice keeps suspended are
+//! `ACTIVE` again and their services unsuspended, in the payment's
+//! transaction.
 
 use mpanel_domain::billing::subscription::{SubscriptionStatus, SuspendReason};
 use mpanel_store::billing::InvoiceRecord;
@@ -35,7 +36,11 @@ pub(crate) async fn hold_for_restore(
     Ok(())
 }
 
-/// A paid invoice restores what dunning suspended for it.
+/// A paid invoice restores what dunning suspended for it: each of its
+/// subscriptions suspended by dunning that no other open invoice keeps
+/// suspended (one whose suspension step was taken). Paying a later
+/// renewal or a usage invoice lifts nothing while the overdue one is
+/// unpaid.
 pub(crate) async fn restore_after_payment(
     tx: &mut Tx,
     tenant: &TenantRecord,
@@ -55,7 +60,11 @@ pub(crate) async fn restore_after_payment(
         .subscriptions_of_invoice_for_change(tenant.id, inv.id)
         .await?
     {
-        if !suspended(&sub) {
+        if !suspended(&sub)
+            || tx
+                .subscription_dunned_by_open_invoice(tenant.id, sub.id)
+                .await?
+        {
             continue;
         }
         sub.status = SubscriptionStatus::Active;

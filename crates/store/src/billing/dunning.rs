@@ -1,7 +1,7 @@
 //! Dunning: the open invoices reminders and suspensions are about, and the
 //! steps already taken per invoice (each at most once).
 
-use mpanel_domain::{CustomerId, InvoiceId, TenantId};
+use mpanel_domain::{CustomerId, InvoiceId, SubscriptionId, TenantId};
 use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
@@ -145,6 +145,30 @@ impl Tx {
             q.build().fetch_all(&mut *conn).await?;
         });
         Ok(())
+    }
+
+    /// Whether an invoice still open that charges the subscription had its
+    /// dunning suspension taken: the subscription stays suspended for it,
+    /// whatever other invoice is paid.
+    pub async fn subscription_dunned_by_open_invoice(
+        &mut self,
+        tenant: TenantId,
+        subscription: SubscriptionId,
+    ) -> StoreResult<bool> {
+        let found = on_tx!(self, |conn| {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM invoice_lines l
+                   JOIN invoices i ON i.id = l.invoice_id
+                   JOIN dunning_events d ON d.invoice_id = i.id AND d.step = 'suspend'
+                  WHERE l.tenant_id = $1 AND l.subscription_id = $2
+                    AND i.status IN ('ISSUED', 'PARTIALLY_PAID', 'OVERDUE'))",
+            )
+            .bind(tenant.as_uuid())
+            .bind(subscription.as_uuid())
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(found)
     }
 
     /// Records that `step` was taken for the invoice; `false` if it had

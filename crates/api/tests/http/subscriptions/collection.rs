@@ -234,6 +234,45 @@ async fn a_payment_restoring_a_subscription_being_cancelled_leaves_it_cancelled(
     assert_nothing_resumed(&app, &shop).await;
 }
 
+/// A subscription dunning suspended for an overdue invoice stays
+/// suspended when another of its invoices (the next renewal) is paid; it is
+/// restored when the overdue one is.
+#[tokio::test]
+async fn paying_a_later_invoice_leaves_a_dunning_suspension_until_the_overdue_one_is_paid() {
+    let app = TestApp::start().await;
+    let (shop, id, _) = metered_and_overdue(&app, "dunned-until-paid", false).await;
+    assert_eq!(get_sub(&app, &shop, &id).await["suspend_reason"], "DUNNING");
+    let all = invoices(&app, &shop).await;
+    let (june, july) = (&all[0], &all[1]);
+    assert_eq!(july["status"], "ISSUED", "{july:#}");
+    let pay = |inv: &Value| {
+        let route = format!("/api/billing/invoices/{}/pay", inv["id"].as_str().unwrap());
+        let amount = inv["total_minor"].clone();
+        let (app, shop) = (&app, &shop);
+        async move {
+            let res = post(
+                app,
+                shop,
+                &route,
+                json!({"amount_minor": amount, "provider": "BANK_TRANSFER"}),
+            )
+            .await;
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        }
+    };
+    pay(july).await;
+    let sub = get_sub(&app, &shop, &id).await;
+    assert_eq!(
+        (sub["status"].as_str(), sub["suspend_reason"].as_str()),
+        (Some("SUSPENDED"), Some("DUNNING")),
+        "June is still unpaid"
+    );
+    assert_nothing_resumed(&app, &shop).await;
+    pay(june).await;
+    let sub = get_sub(&app, &shop, &id).await;
+    assert_eq!(sub["status"], "ACTIVE", "{sub:#}");
+}
+
 /// Dunning takes no lock on a page whose steps were all taken already: a
 /// payment in flight on one of its invoices (which holds the invoice) does
 /// not hold the run up. On PostgreSQL; SQLite's writes take turns anyway.
