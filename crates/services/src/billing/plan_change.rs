@@ -147,7 +147,7 @@ pub async fn update(
     let actor = &cx.actor;
     let now = cx.now();
     let mut tx = store.begin().await?;
-    let mut sub = changeable(&mut tx, tenant, id).await?;
+    let sub = changeable(&mut tx, tenant, id).await?;
     let old_addons = addons(&sub.addons);
     let old_total = per_period(sub.amount_minor, &old_addons);
     let old_product = sub.product_id;
@@ -169,6 +169,10 @@ pub async fn update(
     if plan_changed && new_total != old_total {
         proration = settle(&mut tx, tenant, &sub, old_total, new_total, &new_name, now).await?;
     }
+    // Read again: an invoice just issued and paid from credit may have
+    // restored it (a dunning suspension lifted), which saving the copy
+    // read before would undo.
+    let mut sub = changeable(&mut tx, tenant, id).await?;
     sub.product_id = new_product;
     sub.amount_minor = new_amount;
     sub.addons = serde_json::to_value(&new_addons)

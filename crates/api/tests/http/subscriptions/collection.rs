@@ -273,6 +273,61 @@ async fn paying_a_later_invoice_leaves_a_dunning_suspension_until_the_overdue_on
     assert_eq!(sub["status"], "ACTIVE", "{sub:#}");
 }
 
+/// A plan change of a subscription dunning suspended, whose invoices (the
+/// old plan's usage, the proration) are paid from credit, keeps what that
+/// payment restored: nothing else is suspended for (its overdue invoice
+/// was voided), so it is `ACTIVE` on its new plan, as its audit says.
+#[tokio::test]
+async fn a_plan_change_paid_from_credit_keeps_the_restore_it_brings() {
+    let app = TestApp::start().await;
+    let (shop, id, _) = metered_and_overdue(&app, "change-restores", true).await;
+    assert_eq!(get_sub(&app, &shop, &id).await["suspend_reason"], "DUNNING");
+    let june = invoices(&app, &shop).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = post(
+        &app,
+        &shop,
+        &format!("/api/billing/invoices/{june}/void"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(get_sub(&app, &shop, &id).await["status"], "SUSPENDED");
+    let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
+        "tiers": [{"unit_price": "0.02"}]});
+    let larger = product(
+        &app,
+        &shop,
+        "change-restores-xl",
+        "MONTHLY",
+        1000,
+        Some(usage),
+    )
+    .await;
+    let res = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/billing/subscriptions/{id}"),
+            Some(&shop.admin(&app).await.access_token),
+            Some(json!({"product_id": larger})),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let sub = get_sub(&app, &shop, &id).await;
+    assert_eq!(
+        (sub["status"].as_str(), sub["product_id"].as_str()),
+        (Some("ACTIVE"), Some(larger.as_str())),
+        "{sub:#}"
+    );
+    let actions = app.store.audit_actions(shop.tenant).await.unwrap();
+    assert!(
+        actions.iter().any(|a| a == "subscription.resume"),
+        "{actions:?}"
+    );
+}
+
 /// Dunning takes no lock on a page whose steps were all taken already: a
 /// payment in flight on one of its invoices (which holds the invoice) does
 /// not hold the run up. On PostgreSQL; SQLite's writes take turns anyway.
