@@ -112,10 +112,11 @@ const MAX_ATTEMPTS: i32 = 12;
 
 /// Queues, in `tx` (which cancelled `subs` and closed their usage), one
 /// job per subscription that bills its usage so far once `tx` commits.
-/// Not in `tx` itself: writing invoices takes the numbers' row, which
-/// staff issuing an invoice take before the subscriptions paying it from
-/// credit may restore, while `tx` already holds those subscriptions. Their
-/// usage is closed, so what a job finds unbilled is all there will be.
+/// Not in `tx` itself: writing an invoice there would take the numbers and
+/// the credit while `tx` holds the page's invoices `FOR KEY SHARE`, and
+/// paying from credit would then restore subscriptions inside the page.
+/// A job keeps the page short and does one thing. Their usage is closed,
+/// so what a job finds unbilled is all there will be.
 pub(super) async fn queue_in(
     tx: &mut Tx,
     tenant: TenantId,

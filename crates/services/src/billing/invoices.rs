@@ -497,6 +497,9 @@ pub(crate) async fn issue_in(
     inv.status
         .check_transition(InvoiceStatus::Issued)
         .map_err(|_| refuse(inv.status, InvoiceStatus::Issued))?;
+    // Before the invoice numbers: the lock order every billing path keeps
+    // (invoice, subscriptions, numbers, credit).
+    super::restore::hold_for_restore(tx, tenant, &inv).await?;
     let stored = tx.invoice_lines(tenant.id, id).await?;
     if stored.is_empty() {
         return Err(ServiceError::invalid(
@@ -602,6 +605,9 @@ pub async fn void(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceErr
             "money was received for this invoice: issue a credit note instead of voiding it".into(),
         ));
     }
+    // What it charges is taken before anything is written: the order
+    // payments keep (invoice, then subscriptions).
+    super::restore::hold_for_restore(&mut tx, tenant, &inv).await?;
     tx.void_invoice(tenant.id, id, now).await?;
     tx.record_audit(&actor.audit(Change {
         tenant: tenant.id,
@@ -617,6 +623,8 @@ pub async fn void(cx: &Context, id: InvoiceId) -> Result<InvoiceView, ServiceErr
         .invoice_for_update(tenant.id, id)
         .await?
         .ok_or_else(ServiceError::missing("invoice"))?;
+    // Voided, it no longer keeps what dunning suspended for it suspended.
+    super::restore::lift_dunning_suspensions(&mut tx, tenant, &inv, now).await?;
     let lines = tx.invoice_lines(tenant.id, id).await?;
     tx.commit().await?;
     Ok(view(inv, Some(lines), now))

@@ -230,7 +230,7 @@ pub(crate) async fn on_paid(
     {
         crate::orders::enqueue_order_provisioning(tx, tenant, order, now).await?;
     }
-    super::restore::restore_after_payment(tx, tenant, inv, now).await?;
+    super::restore::lift_dunning_suspensions(tx, tenant, inv, now).await?;
     Ok(())
 }
 

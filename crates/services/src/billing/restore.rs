@@ -1,7 +1,7 @@
-//! A payment's restoration of what dunning suspended: the subscriptions
-//! of the paid invoice that no other open invoice keeps suspended are
-//! `ACTIVE` again and their services unsuspended, in the payment's
-//! transaction.
+//! What dunning suspended, restored when the invoice it was suspended for
+//! is settled (paid, credited to zero or voided): the invoice's
+//! subscriptions that no other open invoice keeps suspended are `ACTIVE`
+//! again and their services unsuspended, in the same transaction.
 
 use mpanel_domain::billing::subscription::{SubscriptionStatus, SuspendReason};
 use mpanel_store::billing::InvoiceRecord;
@@ -19,29 +19,27 @@ fn suspended_by_dunning(sub: &SubscriptionRecord) -> bool {
         && sub.suspend_reason.as_deref() == Some(SuspendReason::Dunning.as_str())
 }
 
-/// Takes the invoice's subscriptions that paying it may restore (those
-/// dunning suspended) as [`restore_after_payment`] will, ahead of the
-/// customer's credit: the order billing takes a subscription and then the
-/// credit. For a payment from credit, which takes the credit first.
+/// Takes the invoice's subscriptions as [`lift_dunning_suspensions`]
+/// will, ahead of the invoice numbers and the customer's credit: the order
+/// billing takes a subscription and then those (a billing chunk or a plan
+/// change already holds them: nothing to wait for). For issuing, voiding
+/// and paying from credit, which would otherwise take them later.
 pub(crate) async fn hold_for_restore(
     tx: &mut Tx,
     tenant: &TenantRecord,
     inv: &InvoiceRecord,
 ) -> Result<(), ServiceError> {
-    let subs = tx.subscriptions_of_invoice(tenant.id, inv.id).await?;
-    if subs.iter().any(suspended_by_dunning) {
-        tx.subscriptions_of_invoice_for_change(tenant.id, inv.id)
-            .await?;
-    }
+    tx.subscriptions_of_invoice_for_change(tenant.id, inv.id)
+        .await?;
     Ok(())
 }
 
-/// A paid invoice restores what dunning suspended for it: each of its
+/// A settled invoice restores what dunning suspended for it: each of its
 /// subscriptions suspended by dunning that no other open invoice keeps
 /// suspended (one whose suspension step was taken). Paying a later
 /// renewal or a usage invoice lifts nothing while the overdue one is
 /// unpaid.
-pub(crate) async fn restore_after_payment(
+pub(crate) async fn lift_dunning_suspensions(
     tx: &mut Tx,
     tenant: &TenantRecord,
     inv: &InvoiceRecord,

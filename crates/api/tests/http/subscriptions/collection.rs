@@ -275,26 +275,44 @@ async fn paying_a_later_invoice_leaves_a_dunning_suspension_until_the_overdue_on
 
 /// A plan change of a subscription dunning suspended, whose invoices (the
 /// old plan's usage, the proration) are paid from credit, keeps what that
-/// payment restored: nothing else is suspended for (its overdue invoice
-/// was voided), so it is `ACTIVE` on its new plan, as its audit says.
+/// payment restored: nothing else keeps it suspended (no open invoice of
+/// its was dunned), so it is `ACTIVE` on its new plan, as its audit says.
 #[tokio::test]
 async fn a_plan_change_paid_from_credit_keeps_the_restore_it_brings() {
+    use mpanel_domain::SubscriptionId;
+    use mpanel_domain::billing::subscription::SubscriptionStatus;
     let app = TestApp::start().await;
     let (shop, id, _) = metered_and_overdue(&app, "change-restores", true).await;
-    assert_eq!(get_sub(&app, &shop, &id).await["suspend_reason"], "DUNNING");
-    let june = invoices(&app, &shop).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // Its June invoice paid, but the suspension left in place (as voiding
+    // June left it before voids lifted suspensions).
+    let june = invoices(&app, &shop).await[0].clone();
+    let route = format!("/api/billing/invoices/{}/pay", june["id"].as_str().unwrap());
     let res = post(
         &app,
         &shop,
-        &format!("/api/billing/invoices/{june}/void"),
-        json!({}),
+        &route,
+        json!({"amount_minor": june["total_minor"], "provider": "BANK_TRANSFER"}),
     )
     .await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    assert_eq!(get_sub(&app, &shop, &id).await["status"], "SUSPENDED");
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let mut tx = app.store.begin().await.unwrap();
+    let sub_id = SubscriptionId::from_uuid(id.parse().unwrap());
+    let mut sub = tx
+        .subscription_for_update(shop.tenant, sub_id)
+        .await
+        .unwrap()
+        .unwrap();
+    sub.status = SubscriptionStatus::Suspended;
+    sub.suspend_reason = Some("DUNNING".into());
+    tx.save_subscription(&sub).await.unwrap();
+    tx.commit().await.unwrap();
+    let resumed = |actions: &[String]| {
+        actions
+            .iter()
+            .filter(|a| *a == "subscription.resume")
+            .count()
+    };
+    let before = resumed(&app.store.audit_actions(shop.tenant).await.unwrap());
     let usage = json!({"metric": "bandwidth_gb", "tier_mode": "GRADUATED",
         "tiers": [{"unit_price": "0.02"}]});
     let larger = product(
@@ -322,9 +340,32 @@ async fn a_plan_change_paid_from_credit_keeps_the_restore_it_brings() {
         "{sub:#}"
     );
     let actions = app.store.audit_actions(shop.tenant).await.unwrap();
-    assert!(
-        actions.iter().any(|a| a == "subscription.resume"),
-        "{actions:?}"
+    assert_eq!(resumed(&actions), before + 1, "{actions:?}");
+}
+
+/// Voiding the invoice a subscription was suspended for lifts the
+/// suspension (nothing else keeps it suspended).
+#[tokio::test]
+async fn voiding_the_overdue_invoice_lifts_its_dunning_suspension() {
+    let app = TestApp::start().await;
+    let (shop, id, _) = metered_and_overdue(&app, "void-restores", false).await;
+    assert_eq!(get_sub(&app, &shop, &id).await["suspend_reason"], "DUNNING");
+    let june = invoices(&app, &shop).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = post(
+        &app,
+        &shop,
+        &format!("/api/billing/invoices/{june}/void"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let sub = get_sub(&app, &shop, &id).await;
+    assert_eq!(
+        (sub["status"].as_str(), &sub["suspend_reason"]),
+        (Some("ACTIVE"), &Value::Null)
     );
 }
 
