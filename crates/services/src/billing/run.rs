@@ -212,10 +212,29 @@ pub async fn run(
     for tenant in &tenants {
         match run_tenant(store, clock, tenant, scope, progress).await {
             Ok(done) => report.add(done),
-            Err(e) => report.fail(tenant, &e),
+            Err(failed) => {
+                report.add(failed.done);
+                report.fail(tenant, &failed.error);
+            }
         }
     }
     Ok(report)
+}
+
+/// A tenant's run that failed: what it did all the same (its dunning),
+/// and why. Not counted among the tenants run.
+pub(super) struct TenantFailed {
+    pub done: RunReport,
+    pub error: ServiceError,
+}
+
+impl From<ServiceError> for TenantFailed {
+    fn from(error: ServiceError) -> Self {
+        Self {
+            done: RunReport::default(),
+            error,
+        }
+    }
 }
 
 /// How many subscriptions are due (for a progress bar).
@@ -227,14 +246,16 @@ pub async fn count_due(
     Ok(store.count_due_subscriptions(tenant, as_of).await?)
 }
 
-/// One tenant's run.
+/// One tenant's run: billing, then dunning, which runs even when billing
+/// failed (a renewal that cannot be written holds up no reminder,
+/// suspension or termination of invoices already issued).
 pub(super) async fn run_tenant(
     store: &Store,
     clock: &dyn mpanel_domain::Clock,
     tenant: &TenantRecord,
     scope: &RunScope,
     progress: &(dyn Fn(usize) + Sync),
-) -> Result<RunReport, ServiceError> {
+) -> Result<RunReport, TenantFailed> {
     let ctx = RunContext {
         tenant,
         settings: settings::load(store, tenant.id).await?.settings,
@@ -249,8 +270,30 @@ pub(super) async fn run_tenant(
         tenants: 1,
         ..RunReport::default()
     };
+    let billed = bill_tenant(store, &ctx, scope, progress, &mut report).await;
+    let dunned = dunning::run_tenant(store, &ctx, &mut report).await;
+    match billed.and(dunned) {
+        Ok(()) => Ok(report),
+        Err(error) => Err(TenantFailed {
+            done: RunReport {
+                tenants: 0,
+                ..report
+            },
+            error,
+        }),
+    }
+}
+
+/// The tenant's due subscriptions billed, chunk after chunk.
+async fn bill_tenant(
+    store: &Store,
+    ctx: &RunContext<'_>,
+    scope: &RunScope,
+    progress: &(dyn Fn(usize) + Sync),
+    report: &mut RunReport,
+) -> Result<(), ServiceError> {
     let cursor = tokio::sync::Mutex::new(Cursor::default());
-    let lane = || bill_lane(store, &ctx, &cursor, scope.chunk, progress);
+    let lane = || bill_lane(store, ctx, &cursor, scope.chunk, progress);
     match store.engine() {
         // Two chunks at once: one is read and priced while the other is
         // written, so mPanel and the database each keep a core busy (one
@@ -263,8 +306,7 @@ pub(super) async fn run_tenant(
         // One writer: a second transaction would only wait for the first.
         Engine::Sqlite => report.add(lane().await?),
     }
-    dunning::run_tenant(store, &ctx, &mut report).await?;
-    Ok(report)
+    Ok(())
 }
 
 /// Where the run has got to: the last subscription handed to a chunk (by

@@ -60,7 +60,7 @@ async fn scheduled_tenant(
     let scope = RunScope::new(Some(tenant.id), now);
     let failure = match run_tenant(store, clock, tenant, &scope, &|_| {}).await {
         Ok(done) => return Ok(Some(done)),
-        Err(e) => e,
+        Err(failed) => failed.error,
     };
     // Given back, so the job's retry runs this tenant again.
     let given_back = async {

@@ -435,7 +435,9 @@ async fn a_tenants_failed_scheduled_run_stops_no_other_and_its_retry_bills_it() 
 }
 
 /// `mpanel billing run` for all tenants: one tenant's failure stops no
-/// other's, and the run answers with the failure.
+/// other's, and the run answers with the failure. The failing tenant's
+/// dunning runs all the same: its unpaid first invoice is past its
+/// suspension, as the other's is.
 #[tokio::test]
 async fn a_run_of_all_tenants_bills_the_others_when_one_fails() {
     let app = TestApp::start().await;
@@ -452,6 +454,11 @@ async fn a_run_of_all_tenants_bills_the_others_when_one_fails() {
     assert_eq!(failed_tenants(&report), ["failing"]);
     assert_eq!(invoices(&app, &other).await.len(), before.1 + 1);
     assert_eq!(invoices(&app, &failing).await.len(), before.0);
+    assert_eq!(
+        (report.tenants, report.suspended),
+        (1, 2),
+        "both tenants' overdue subscriptions suspended: {report:?}"
+    );
 }
 
 /// A tenant whose run keeps failing is tried a few times a day (each
