@@ -238,6 +238,16 @@ async fn one_due_subscription(store: &Store, tenant: TenantId) -> SubscriptionId
 
 /// An invoice issued to a new customer of `tenant`, numbered `number`.
 async fn issued_invoice(store: &Store, tenant: TenantId, number: &str) -> mpanel_domain::InvoiceId {
+    invoice_of(store, tenant, Some(number)).await
+}
+
+/// A draft invoice of a new customer of `tenant` (no number), or with
+/// `number` an issued one.
+async fn invoice_of(
+    store: &Store,
+    tenant: TenantId,
+    number: Option<&str>,
+) -> mpanel_domain::InvoiceId {
     use mpanel_domain::billing::invoice::InvoiceStatus;
     use mpanel_domain::billing::tax::TaxMode;
     use mpanel_domain::{CustomerId, InvoiceId};
@@ -251,7 +261,7 @@ async fn issued_invoice(store: &Store, tenant: TenantId, number: &str) -> mpanel
     tx.save_customer(&CustomerRecord {
         id: customer,
         tenant_id: tenant,
-        email: format!("{number}@example.com"),
+        email: format!("{}@example.com", number.unwrap_or("draft")),
         name: "Jane".into(),
         company: None,
         country: "DE".into(),
@@ -270,8 +280,12 @@ async fn issued_invoice(store: &Store, tenant: TenantId, number: &str) -> mpanel
         tenant_id: tenant,
         customer_id: customer,
         order_id: None,
-        status: InvoiceStatus::Issued,
-        number: Some(number.into()),
+        status: if number.is_some() {
+            InvoiceStatus::Issued
+        } else {
+            InvoiceStatus::Draft
+        },
+        number: number.map(str::to_owned),
         currency: "EUR".into(),
         tax_mode: TaxMode::Exclusive,
         subtotal_minor: 1500,
@@ -284,8 +298,8 @@ async fn issued_invoice(store: &Store, tenant: TenantId, number: &str) -> mpanel
         seller_snapshot: None,
         notes: Vec::new(),
         disputed: false,
-        issued_at: Some(at),
-        due_at: Some(at),
+        issued_at: number.map(|_| at),
+        due_at: number.map(|_| at),
         paid_at: None,
         voided_at: None,
         created_at: at,
@@ -330,6 +344,63 @@ async fn an_invoice_closed_while_dunning_waits_for_it_leaves_the_page() {
     payment.commit().await.unwrap();
     assert_eq!(taking.await.unwrap(), vec![open]);
     page.rollback().await.unwrap();
+}
+
+/// A dunning page about to suspend takes the subscriptions its invoices
+/// charge as an update of their fields does: a staff change of one waits
+/// for the page, usage checked against it does not (a termination's
+/// `close_usage_of`, taken after, is what stops usage).
+#[tokio::test]
+async fn a_dunning_page_holds_its_subscriptions_without_holding_up_their_usage() {
+    let Some((_db, store, tenant, sub)) = postgres_with_a_due_subscription().await else {
+        return;
+    };
+    let invoice = invoice_of(&store, tenant, None).await;
+    store
+        .execute_raw_for_tests(&format!(
+            "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, source,
+                 description, quantity, unit_price, amount_minor, tax_rate, net_minor,
+                 tax_minor, subscription_id)
+             VALUES ('{}', '{}', '{}', 1, 'ITEM', 'SUBSCRIPTION', 'Web', '1', '15.00', 1500,
+                 '0', 1500, 0, '{}')",
+            uuid::Uuid::now_v7(),
+            tenant.as_uuid(),
+            invoice.as_uuid(),
+            sub.as_uuid()
+        ))
+        .await
+        .unwrap();
+    let mut page = store.begin().await.unwrap();
+    page.lock_subscriptions_of_invoices(tenant, &[invoice])
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let usage = async {
+        let mut tx = store.begin().await?;
+        assert_eq!(tx.usage_targets(tenant, &[sub]).await?.len(), 1);
+        let n = tx
+            .insert_usage(tenant, &[usage_record(sub, "k1", now)], now)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(n)
+    };
+    let written = tokio::time::timeout(std::time::Duration::from_secs(10), usage)
+        .await
+        .expect("usage waited for the dunning page")
+        .unwrap();
+    assert_eq!(written, 1);
+    let mut change = Box::pin(async {
+        let mut tx = store.begin().await?;
+        let found = tx.subscription_for_update(tenant, sub).await?.is_some();
+        tx.rollback().await?;
+        Ok::<_, StoreError>(found)
+    });
+    assert!(
+        still_waiting(&mut change).await,
+        "a change of the subscription waits for the page"
+    );
+    page.rollback().await.unwrap();
+    assert!(change.await.unwrap());
 }
 
 fn usage_record(sub: SubscriptionId, key: &str, at: time::OffsetDateTime) -> NewUsage {
