@@ -7,6 +7,7 @@
 mod support;
 
 mod accounts;
+mod backup_logins;
 mod backups;
 mod browser;
 mod browser_pages;
