@@ -221,18 +221,18 @@ pub async fn run(
     Ok(report)
 }
 
-/// A tenant's run that failed: what it did all the same (its dunning),
-/// and why. Not counted among the tenants run.
+/// A tenant's run that failed: what it did all the same (the chunks it
+/// committed, its dunning), and why. Not counted among the tenants run.
 pub(super) struct TenantFailed {
     pub done: RunReport,
     pub error: ServiceError,
 }
 
-impl From<ServiceError> for TenantFailed {
-    fn from(error: ServiceError) -> Self {
+impl<E: Into<ServiceError>> From<E> for TenantFailed {
+    fn from(error: E) -> Self {
         Self {
             done: RunReport::default(),
-            error,
+            error: error.into(),
         }
     }
 }
@@ -272,6 +272,9 @@ pub(super) async fn run_tenant(
     };
     let billed = bill_tenant(store, &ctx, scope, progress, &mut report).await;
     let dunned = dunning::run_tenant(store, &ctx, &mut report).await;
+    if let (Err(_), Err(e)) = (&billed, &dunned) {
+        tracing::error!(tenant = %tenant.slug, error = %e, "dunning failed too");
+    }
     match billed.and(dunned) {
         Ok(()) => Ok(report),
         Err(error) => Err(TenantFailed {
@@ -294,19 +297,24 @@ async fn bill_tenant(
 ) -> Result<(), ServiceError> {
     let cursor = tokio::sync::Mutex::new(Cursor::default());
     let lane = || bill_lane(store, ctx, &cursor, scope.chunk, progress);
-    match store.engine() {
+    let lanes = match store.engine() {
         // Two chunks at once: one is read and priced while the other is
         // written, so mPanel and the database each keep a core busy (one
-        // at a time, each waited for the other about half the run).
+        // at a time, each waited for the other about half the run). A lane
+        // that fails stops; the other bills the rest.
         Engine::Postgres => {
-            let (a, b) = tokio::try_join!(lane(), lane())?;
-            report.add(a);
-            report.add(b);
+            let (a, b) = tokio::join!(lane(), lane());
+            vec![a, b]
         }
         // One writer: a second transaction would only wait for the first.
-        Engine::Sqlite => report.add(lane().await?),
+        Engine::Sqlite => vec![lane().await],
+    };
+    let mut outcome = Ok(());
+    for (done, result) in lanes {
+        report.add(done);
+        outcome = outcome.and(result);
     }
-    Ok(())
+    outcome
 }
 
 /// Where the run has got to: the last subscription handed to a chunk (by
@@ -319,41 +327,88 @@ struct Cursor {
 
 /// Bills chunk after chunk, each in its own transaction, taking the next
 /// chunk from `cursor` until no subscription is due; several lanes share
-/// one cursor, so each chunk goes to one lane.
+/// one cursor, so each chunk goes to one lane. Answers what the committed
+/// chunks billed, and the failure that stopped the lane (its chunk rolled
+/// back, its locks released, before it answers).
 async fn bill_lane(
     store: &Store,
     ctx: &RunContext<'_>,
     cursor: &tokio::sync::Mutex<Cursor>,
     chunk: u32,
     progress: &(dyn Fn(usize) + Sync),
-) -> Result<RunReport, ServiceError> {
+) -> (RunReport, Result<(), ServiceError>) {
     let mut report = RunReport::default();
     loop {
-        let mut tx = store.begin().await?;
-        let due = {
-            let mut cursor = cursor.lock().await;
-            if cursor.done {
-                Vec::new()
-            } else {
-                let due = tx
-                    .due_subscriptions(ctx.tenant.id, ctx.at, cursor.after, chunk)
-                    .await?;
-                match due.last() {
-                    Some(last) => cursor.after = last.sub.next_bill_at.map(|at| (at, last.sub.id)),
-                    None => cursor.done = true,
-                }
-                due
+        match bill_next_chunk(store, ctx, cursor, chunk).await {
+            Ok(Some((done, n))) => {
+                report.add(done);
+                progress(n);
             }
-        };
-        if due.is_empty() {
-            tx.rollback().await?;
-            return Ok(report);
+            Ok(None) => return (report, Ok(())),
+            Err(e) => return (report, Err(e)),
         }
-        let n = due.len();
-        bill_chunk(&mut tx, ctx, due, &mut report).await?;
-        finish(tx, ctx.dry_run).await?;
-        progress(n);
     }
+}
+
+/// The next chunk billed and committed: what it billed and how many
+/// subscriptions it took; `None` when none is left.
+async fn bill_next_chunk(
+    store: &Store,
+    ctx: &RunContext<'_>,
+    cursor: &tokio::sync::Mutex<Cursor>,
+    chunk: u32,
+) -> Result<Option<(RunReport, usize)>, ServiceError> {
+    let mut tx = store.begin().await?;
+    let mut done = RunReport::default();
+    let billed = async {
+        let due = next_due(&mut tx, ctx, cursor, chunk).await?;
+        let n = due.len();
+        if n > 0 {
+            bill_chunk(&mut tx, ctx, due, &mut done).await?;
+        }
+        Ok::<_, ServiceError>(n)
+    }
+    .await;
+    match billed {
+        Ok(0) => {
+            tx.rollback().await?;
+            Ok(None)
+        }
+        Ok(n) => {
+            finish(tx, ctx.dry_run).await?;
+            Ok(Some((done, n)))
+        }
+        Err(e) => {
+            // At once, not when the connection goes back to the pool: the
+            // tenant's dunning runs next and may need these rows.
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rolling a failed chunk back failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The next chunk's due subscriptions, the cursor moved past them (none:
+/// the cursor is done).
+async fn next_due(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    cursor: &tokio::sync::Mutex<Cursor>,
+    chunk: u32,
+) -> Result<Vec<DueSubscription>, ServiceError> {
+    let mut cursor = cursor.lock().await;
+    if cursor.done {
+        return Ok(Vec::new());
+    }
+    let due = tx
+        .due_subscriptions(ctx.tenant.id, ctx.at, cursor.after, chunk)
+        .await?;
+    match due.last() {
+        Some(last) => cursor.after = last.sub.next_bill_at.map(|at| (at, last.sub.id)),
+        None => cursor.done = true,
+    }
+    Ok(due)
 }
 
 /// Commits, or for a dry run rolls back.

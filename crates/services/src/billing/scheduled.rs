@@ -5,7 +5,7 @@
 use mpanel_store::{Store, TenantRecord};
 use time::OffsetDateTime;
 
-use super::run::{RunReport, RunScope, run_tenant};
+use super::run::{RunReport, RunScope, TenantFailed, run_tenant};
 use super::settings;
 use crate::ServiceError;
 
@@ -31,7 +31,10 @@ pub async fn scheduled(
         match scheduled_tenant(store, clock, &tenant, now).await {
             Ok(Some(done)) => report.add(done),
             Ok(None) => {}
-            Err(e) => report.fail(&tenant, &e),
+            Err(failed) => {
+                report.add(failed.done);
+                report.fail(&tenant, &failed.error);
+            }
         }
     }
     Ok(report)
@@ -44,7 +47,7 @@ async fn scheduled_tenant(
     clock: &dyn mpanel_domain::Clock,
     tenant: &TenantRecord,
     now: OffsetDateTime,
-) -> Result<Option<RunReport>, ServiceError> {
+) -> Result<Option<RunReport>, TenantFailed> {
     let Some(day) = due_day(store, tenant, now).await? else {
         return Ok(None);
     };
@@ -60,7 +63,7 @@ async fn scheduled_tenant(
     let scope = RunScope::new(Some(tenant.id), now);
     let failure = match run_tenant(store, clock, tenant, &scope, &|_| {}).await {
         Ok(done) => return Ok(Some(done)),
-        Err(failed) => failed.error,
+        Err(failed) => failed,
     };
     // Given back, so the job's retry runs this tenant again.
     let given_back = async {

@@ -261,7 +261,10 @@ async fn invoice_of(
     tx.save_customer(&CustomerRecord {
         id: customer,
         tenant_id: tenant,
-        email: format!("{}@example.com", number.unwrap_or("draft")),
+        email: format!(
+            "{}@example.com",
+            number.map_or(invoice.to_string(), str::to_owned)
+        ),
         name: "Jane".into(),
         company: None,
         country: "DE".into(),
