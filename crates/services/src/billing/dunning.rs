@@ -48,22 +48,52 @@ pub(crate) async fn run_tenant(
     let mut after = None;
     loop {
         let mut tx = store.begin().await?;
-        let page = tx
-            .open_invoices_due(ctx.tenant.id, from, to, after, PAGE)
-            .await?;
-        let Some(last) = page.last() else {
-            tx.rollback().await?;
-            return Ok(());
-        };
-        after = Some(last.id);
-        let page = take_page(&mut tx, ctx, page).await?;
-        let mut cancelled = Vec::new();
-        for inv in &page {
-            take_steps(&mut tx, ctx, inv, report, &mut cancelled).await?;
+        // Counted once the page commits: a failed page did nothing.
+        let mut done = RunReport::default();
+        let page = dun_page(&mut tx, ctx, (from, to), &mut after, &mut done).await;
+        match page {
+            Ok(true) => {
+                finish(tx, ctx.dry_run).await?;
+                report.add(done);
+            }
+            Ok(false) => {
+                tx.rollback().await?;
+                return Ok(());
+            }
+            Err(e) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(tenant = %ctx.tenant.slug, error = %rollback,
+                        "rolling a failed dunning page back failed");
+                }
+                return Err(e);
+            }
         }
-        final_usage::queue_in(&mut tx, ctx.tenant.id, &cancelled, ctx.jobs_at).await?;
-        finish(tx, ctx.dry_run).await?;
     }
+}
+
+/// The steps due of the next page of open invoices due between `due.0`
+/// and `due.1` (ids after `after`, moved on): false when none is left.
+async fn dun_page(
+    tx: &mut Tx,
+    ctx: &RunContext<'_>,
+    due: (time::OffsetDateTime, time::OffsetDateTime),
+    after: &mut Option<InvoiceId>,
+    report: &mut RunReport,
+) -> Result<bool, ServiceError> {
+    let page = tx
+        .open_invoices_due(ctx.tenant.id, due.0, due.1, *after, PAGE)
+        .await?;
+    let Some(last) = page.last() else {
+        return Ok(false);
+    };
+    *after = Some(last.id);
+    let page = take_page(tx, ctx, page).await?;
+    let mut cancelled = Vec::new();
+    for inv in &page {
+        take_steps(tx, ctx, inv, report, &mut cancelled).await?;
+    }
+    final_usage::queue_in(tx, ctx.tenant.id, &cancelled, ctx.jobs_at).await?;
+    Ok(true)
 }
 
 /// First in a page with a step still to take: those invoices (`FOR KEY

@@ -300,8 +300,7 @@ async fn bill_tenant(
     let lanes = match store.engine() {
         // Two chunks at once: one is read and priced while the other is
         // written, so mPanel and the database each keep a core busy (one
-        // at a time, each waited for the other about half the run). A lane
-        // that fails stops; the other bills the rest.
+        // at a time, each waited for the other about half the run).
         Engine::Postgres => {
             let (a, b) = tokio::join!(lane(), lane());
             vec![a, b]
@@ -312,7 +311,13 @@ async fn bill_tenant(
     let mut outcome = Ok(());
     for (done, result) in lanes {
         report.add(done);
-        outcome = outcome.and(result);
+        match (&outcome, result) {
+            (Ok(()), failed) => outcome = failed,
+            (Err(_), Err(e)) => {
+                tracing::error!(tenant = %ctx.tenant.slug, error = %e, "the other billing lane failed too");
+            }
+            (Err(_), Ok(())) => {}
+        }
     }
     outcome
 }
@@ -327,9 +332,11 @@ struct Cursor {
 
 /// Bills chunk after chunk, each in its own transaction, taking the next
 /// chunk from `cursor` until no subscription is due; several lanes share
-/// one cursor, so each chunk goes to one lane. Answers what the committed
-/// chunks billed, and the failure that stopped the lane (its chunk rolled
-/// back, its locks released, before it answers).
+/// one cursor, so each chunk goes to one lane. A chunk that fails is rolled
+/// back (its subscriptions wait for the next run) and the lane goes on
+/// with the next, unless the one before failed too, or the chunk could not
+/// even be read (the database is away). Answers what the committed chunks
+/// billed, and the first failure.
 async fn bill_lane(
     store: &Store,
     ctx: &RunContext<'_>,
@@ -338,55 +345,72 @@ async fn bill_lane(
     progress: &(dyn Fn(usize) + Sync),
 ) -> (RunReport, Result<(), ServiceError>) {
     let mut report = RunReport::default();
+    let mut first_failure = None;
+    let mut failed_last = false;
     loop {
         match bill_next_chunk(store, ctx, cursor, chunk).await {
-            Ok(Some((done, n))) => {
+            Ok(Chunk::Billed(done, n)) => {
                 report.add(done);
                 progress(n);
+                failed_last = false;
             }
-            Ok(None) => return (report, Ok(())),
-            Err(e) => return (report, Err(e)),
+            Ok(Chunk::Failed(e)) if !failed_last => {
+                tracing::error!(tenant = %ctx.tenant.slug, error = %e,
+                    "a billing chunk failed: its subscriptions wait for the next run");
+                failed_last = true;
+                first_failure.get_or_insert(e);
+            }
+            Ok(Chunk::None) => break,
+            Ok(Chunk::Failed(e)) | Err(e) => {
+                if first_failure.is_some() {
+                    tracing::error!(tenant = %ctx.tenant.slug, error = %e,
+                        "billing failed again: the lane stops");
+                }
+                first_failure.get_or_insert(e);
+                break;
+            }
         }
     }
+    (report, first_failure.map_or(Ok(()), Err))
 }
 
-/// The next chunk billed and committed: what it billed and how many
-/// subscriptions it took; `None` when none is left.
+/// What became of a lane's next chunk.
+enum Chunk {
+    /// Committed: what it billed, and how many subscriptions it took.
+    Billed(RunReport, usize),
+    /// Rolled back; the cursor is past it.
+    Failed(ServiceError),
+    /// No subscription is left.
+    None,
+}
+
+/// The next chunk billed and committed. `Err`: it could not be read (or
+/// committed); the cursor may not have moved.
 async fn bill_next_chunk(
     store: &Store,
     ctx: &RunContext<'_>,
     cursor: &tokio::sync::Mutex<Cursor>,
     chunk: u32,
-) -> Result<Option<(RunReport, usize)>, ServiceError> {
+) -> Result<Chunk, ServiceError> {
     let mut tx = store.begin().await?;
+    let due = next_due(&mut tx, ctx, cursor, chunk).await?;
+    let n = due.len();
+    if n == 0 {
+        tx.rollback().await?;
+        return Ok(Chunk::None);
+    }
     let mut done = RunReport::default();
-    let billed = async {
-        let due = next_due(&mut tx, ctx, cursor, chunk).await?;
-        let n = due.len();
-        if n > 0 {
-            bill_chunk(&mut tx, ctx, due, &mut done).await?;
+    if let Err(e) = bill_chunk(&mut tx, ctx, due, &mut done).await {
+        // At once, not when the connection goes back to the pool: the
+        // tenant's dunning runs next and may need these rows.
+        if let Err(rollback) = tx.rollback().await {
+            tracing::warn!(tenant = %ctx.tenant.slug, error = %rollback,
+                "rolling a failed chunk back failed");
         }
-        Ok::<_, ServiceError>(n)
+        return Ok(Chunk::Failed(e));
     }
-    .await;
-    match billed {
-        Ok(0) => {
-            tx.rollback().await?;
-            Ok(None)
-        }
-        Ok(n) => {
-            finish(tx, ctx.dry_run).await?;
-            Ok(Some((done, n)))
-        }
-        Err(e) => {
-            // At once, not when the connection goes back to the pool: the
-            // tenant's dunning runs next and may need these rows.
-            if let Err(rollback) = tx.rollback().await {
-                tracing::warn!(error = %rollback, "rolling a failed chunk back failed");
-            }
-            Err(e)
-        }
-    }
+    finish(tx, ctx.dry_run).await?;
+    Ok(Chunk::Billed(done, n))
 }
 
 /// The next chunk's due subscriptions, the cursor moved past them (none:

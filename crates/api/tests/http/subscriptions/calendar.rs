@@ -461,6 +461,36 @@ async fn a_run_of_all_tenants_bills_the_others_when_one_fails() {
     );
 }
 
+/// A chunk that fails is rolled back and the run goes on with the next:
+/// the failing tenant's other subscriptions are billed and counted, and the
+/// tenant is listed as failed, not among those run.
+#[tokio::test]
+async fn a_failed_chunk_leaves_the_tenants_other_subscriptions_billed() {
+    let app = TestApp::start().await;
+    let (failing, _, _) = a_failing_and_a_fine_tenant(&app).await;
+    let fine = product(&app, &failing, "fine-too", "MONTHLY", 700, None).await;
+    for _ in 0..2 {
+        subscribe(
+            &app,
+            &failing,
+            json!({"customer_id": failing.customer, "product_id": fine, "period": "MONTHLY"}),
+        )
+        .await;
+    }
+    let before = invoices(&app, &failing).await.len();
+    app.clock.set(datetime!(2027-02-10 09:30 UTC));
+    let scope = RunScope {
+        chunk: 1,
+        ..RunScope::new(Some(failing.tenant), app.clock.now())
+    };
+    let report = run(&app.store, app.clock.as_ref(), &scope, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(failed_tenants(&report), ["failing"]);
+    assert_eq!((report.tenants, report.invoices), (0, 2), "{report:?}");
+    assert_eq!(invoices(&app, &failing).await.len(), before + 2);
+}
+
 /// A tenant whose run keeps failing is tried a few times a day (each
 /// failure gives the day back), then left for the next day: its job does
 /// not rerun it every few minutes all day.
@@ -475,6 +505,11 @@ async fn a_scheduled_run_that_keeps_failing_is_tried_three_times_a_day() {
             .set(datetime!(2027-02-10 09:00 UTC) + Duration::minutes(minute));
         let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
         assert_eq!(failed_tenants(&report), ["failing"]);
+        if minute == 30 {
+            // Both tenants' overdue first invoices: the failing one's
+            // dunning ran and is counted too.
+            assert_eq!(report.suspended, 2, "{report:?}");
+        }
     }
     app.clock.set(datetime!(2027-02-10 09:45 UTC));
     let report = scheduled(&app.store, app.clock.as_ref()).await.unwrap();
