@@ -354,14 +354,15 @@ async fn bill_lane(
                 progress(n);
                 failed_last = false;
             }
-            Ok(Chunk::Failed(e)) if !failed_last => {
+            Ok(Chunk::Failed(e, n)) if !failed_last => {
                 tracing::error!(tenant = %ctx.tenant.slug, error = %e,
                     "a billing chunk failed: its subscriptions wait for the next run");
+                progress(n);
                 failed_last = true;
                 first_failure.get_or_insert(e);
             }
             Ok(Chunk::None) => break,
-            Ok(Chunk::Failed(e)) | Err(e) => {
+            Ok(Chunk::Failed(e, _)) | Err(e) => {
                 if first_failure.is_some() {
                     tracing::error!(tenant = %ctx.tenant.slug, error = %e,
                         "billing failed again: the lane stops");
@@ -378,8 +379,9 @@ async fn bill_lane(
 enum Chunk {
     /// Committed: what it billed, and how many subscriptions it took.
     Billed(RunReport, usize),
-    /// Rolled back; the cursor is past it.
-    Failed(ServiceError),
+    /// Rolled back, and how many subscriptions it took; the cursor is
+    /// past them.
+    Failed(ServiceError, usize),
     /// No subscription is left.
     None,
 }
@@ -393,7 +395,13 @@ async fn bill_next_chunk(
     chunk: u32,
 ) -> Result<Chunk, ServiceError> {
     let mut tx = store.begin().await?;
-    let due = next_due(&mut tx, ctx, cursor, chunk).await?;
+    let due = match next_due(&mut tx, ctx, cursor, chunk).await {
+        Ok(due) => due,
+        Err(e) => {
+            roll_back(tx, ctx).await;
+            return Err(e);
+        }
+    };
     let n = due.len();
     if n == 0 {
         tx.rollback().await?;
@@ -401,16 +409,20 @@ async fn bill_next_chunk(
     }
     let mut done = RunReport::default();
     if let Err(e) = bill_chunk(&mut tx, ctx, due, &mut done).await {
-        // At once, not when the connection goes back to the pool: the
-        // tenant's dunning runs next and may need these rows.
-        if let Err(rollback) = tx.rollback().await {
-            tracing::warn!(tenant = %ctx.tenant.slug, error = %rollback,
-                "rolling a failed chunk back failed");
-        }
-        return Ok(Chunk::Failed(e));
+        roll_back(tx, ctx).await;
+        return Ok(Chunk::Failed(e, n));
     }
     finish(tx, ctx.dry_run).await?;
     Ok(Chunk::Billed(done, n))
+}
+
+/// A failed chunk's transaction rolled back at once, not when its
+/// connection goes back to the pool: the tenant's dunning runs next, and
+/// the other lane reads on, and either may need its rows.
+async fn roll_back(tx: Tx, ctx: &RunContext<'_>) {
+    if let Err(e) = tx.rollback().await {
+        tracing::warn!(tenant = %ctx.tenant.slug, error = %e, "rolling a failed chunk back failed");
+    }
 }
 
 /// The next chunk's due subscriptions, the cursor moved past them (none:

@@ -350,7 +350,6 @@ async fn the_scheduled_run_bills_each_tenant_once_a_day_at_its_local_time() {
 /// one whose invoice lines the database refuses; returns them with the
 /// statement that lets the database take them again.
 async fn a_failing_and_a_fine_tenant(app: &TestApp) -> (Shop, Shop, &'static str) {
-    use mpanel_store::Engine;
     app.clock.set(datetime!(2027-01-10 08:00 UTC));
     let failing = shop(app, "failing", "UTC").await;
     let other = shop(app, "other", "UTC").await;
@@ -369,6 +368,14 @@ async fn a_failing_and_a_fine_tenant(app: &TestApp) -> (Shop, Shop, &'static str
         )
         .await;
     }
+    let drop = refuse_lines(app).await;
+    (failing, other, drop)
+}
+
+/// From now on, writing a line whose description names `refused-plan`
+/// fails (an injected failure); answers the SQL that ends it.
+async fn refuse_lines(app: &TestApp) -> &'static str {
+    use mpanel_store::Engine;
     let (create, drop): (Vec<&str>, &str) = match app.store.engine() {
         Engine::Sqlite => (
             vec![
@@ -380,7 +387,7 @@ async fn a_failing_and_a_fine_tenant(app: &TestApp) -> (Shop, Shop, &'static str
         ),
         Engine::Postgres => (
             vec![
-                "CREATE FUNCTION refuse_lines() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                "CREATE OR REPLACE FUNCTION refuse_lines() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
                  IF NEW.description LIKE '%refused-plan%' THEN RAISE EXCEPTION 'injected failure'; END IF; \
                  RETURN NEW; END $$",
                 "CREATE TRIGGER refuse_lines BEFORE INSERT ON invoice_lines \
@@ -392,7 +399,7 @@ async fn a_failing_and_a_fine_tenant(app: &TestApp) -> (Shop, Shop, &'static str
     for sql in create {
         app.store.execute_raw_for_tests(sql).await.unwrap();
     }
-    (failing, other, drop)
+    drop
 }
 
 /// One tenant's scheduled run fails: the tenants after it are billed all
@@ -467,16 +474,23 @@ async fn a_run_of_all_tenants_bills_the_others_when_one_fails() {
 #[tokio::test]
 async fn a_failed_chunk_leaves_the_tenants_other_subscriptions_billed() {
     let app = TestApp::start().await;
-    let (failing, _, _) = a_failing_and_a_fine_tenant(&app).await;
+    let (failing, _, drop) = a_failing_and_a_fine_tenant(&app).await;
+    // Their first invoices are written before the failures are injected.
+    app.store.execute_raw_for_tests(drop).await.unwrap();
     let fine = product(&app, &failing, "fine-too", "MONTHLY", 700, None).await;
-    for _ in 0..2 {
+    let refused = product(&app, &failing, "refused-plan-too", "MONTHLY", 700, None).await;
+    // Due in this order (one chunk each): refused, fine, refused, fine,
+    // fine. A lane stopping at its first failure (or its second, with
+    // another lane beside it) leaves fine ones unbilled.
+    for plan in [&fine, &refused, &fine, &fine] {
         subscribe(
             &app,
             &failing,
-            json!({"customer_id": failing.customer, "product_id": fine, "period": "MONTHLY"}),
+            json!({"customer_id": failing.customer, "product_id": plan, "period": "MONTHLY"}),
         )
         .await;
     }
+    refuse_lines(&app).await;
     let before = invoices(&app, &failing).await.len();
     app.clock.set(datetime!(2027-02-10 09:30 UTC));
     let scope = RunScope {
@@ -487,8 +501,8 @@ async fn a_failed_chunk_leaves_the_tenants_other_subscriptions_billed() {
         .await
         .unwrap();
     assert_eq!(failed_tenants(&report), ["failing"]);
-    assert_eq!((report.tenants, report.invoices), (0, 2), "{report:?}");
-    assert_eq!(invoices(&app, &failing).await.len(), before + 2);
+    assert_eq!((report.tenants, report.invoices), (0, 3), "{report:?}");
+    assert_eq!(invoices(&app, &failing).await.len(), before + 3);
 }
 
 /// A tenant whose run keeps failing is tried a few times a day (each
