@@ -49,9 +49,7 @@ pub fn ssh(sb: &SecretBox, s: &ServerRecord) -> Result<Ssh, DriverError> {
         )));
     };
     let host_key = setting(s, "host_key")?;
-    let dir = tempfile::Builder::new()
-        .prefix("mpanel-ssh-")
-        .tempdir()
+    let dir = crate::ssh::scratch::folder("")
         .map_err(|e| DriverError::Transient(format!("cannot make a key folder: {e}")))?;
     let key_path: PathBuf = dir.path().join("id");
     let known_hosts: PathBuf = dir.path().join("known_hosts");

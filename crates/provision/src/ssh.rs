@@ -17,6 +17,7 @@
 //! Sessions to the same node share one authenticated connection
 //! ([`shared`]), so only the first of a burst pays for a login.
 
+pub(crate) mod scratch;
 mod shared;
 
 use std::path::{Path, PathBuf};

@@ -52,14 +52,10 @@ const MAX_SOCKET_PATH: usize = 80;
 fn socket_dir() -> Option<&'static PathBuf> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     DIR.get_or_init(|| {
-        use std::os::unix::fs::PermissionsExt;
-        match tempfile::Builder::new()
-            .prefix("mpanel-ssh-mux-")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir()
-        {
+        match super::scratch::folder("mux-") {
             // Kept for the life of the process: masters may outlive any
-            // one session, and they remove their own sockets on exit.
+            // one session, and they remove their own sockets on exit; the
+            // next process removes the folder once this one is gone.
             Ok(dir) => Some(dir.keep()),
             Err(e) => {
                 tracing::warn!(
