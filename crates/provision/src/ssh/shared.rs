@@ -83,6 +83,11 @@ pub(super) fn options(target: &SshTarget) -> Vec<OsString> {
     };
     let path = dir.join(name);
     if path.as_os_str().len() > MAX_SOCKET_PATH {
+        static TOLD: std::sync::Once = std::sync::Once::new();
+        TOLD.call_once(|| {
+            tracing::warn!(folder = %dir.display(),
+                "the temporary folder's path is too long for SSH control sockets: every session logs in anew (set TMPDIR to a shorter one)");
+        });
         return Vec::new();
     }
     let mut control_path = OsString::from("ControlPath=");
