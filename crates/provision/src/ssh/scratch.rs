@@ -7,8 +7,8 @@
 //! The first folder a process makes removes the folders of every token
 //! whose lock it can take: the kernel drops a lock when its process ends,
 //! however it ends and whichever pid namespace it ran in, so a process
-//! killed mid-session leaves its keys only until another one next uses
-//! SSH, and no live process loses a folder.
+//! killed mid-session leaves its keys only until another process makes its
+//! first SSH folder, and no live process loses a folder.
 
 use std::fs::File;
 use std::path::Path;
@@ -17,54 +17,80 @@ use std::sync::OnceLock;
 /// This process's token and the lock that says it is alive.
 struct Owner {
     token: String,
-    _lock: File,
+    lock: File,
 }
 
-/// A new folder (0700) for `kind` (`""` for keys, `"mux-"` for sockets).
+/// A new folder (0700) for `kind` (`""` for keys, `"mux-"` for sockets),
+/// named after this process's token; without one (no lock could be
+/// made), a `mpanel-ssh-[mux-]nolock-…` folder no sweep removes.
 pub(crate) fn folder(kind: &str) -> std::io::Result<tempfile::TempDir> {
     use std::os::unix::fs::PermissionsExt;
-    let owner = owner().ok_or_else(|| std::io::Error::other("no lock file for SSH folders"))?;
+    let prefix = match owner() {
+        Some(owner) => format!("mpanel-ssh-{kind}{}-", owner.token),
+        None => format!("mpanel-ssh-{kind}nolock-"),
+    };
     tempfile::Builder::new()
-        .prefix(&format!("mpanel-ssh-{kind}{}-", owner.token))
+        .prefix(&prefix)
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
 }
 
-/// This process's owner, made (and the left-behind folders swept) on
-/// first use; `None` when its lock file cannot be made.
+/// This process's owner; the first that is made sweeps the left-behind
+/// folders. A failure is not kept: the next folder tries again.
 fn owner() -> Option<&'static Owner> {
-    static OWNER: OnceLock<Option<Owner>> = OnceLock::new();
-    OWNER
-        .get_or_init(|| {
-            let root = std::env::temp_dir();
-            let owner = take_token(&root);
-            if let Err(e) = &owner {
-                tracing::warn!(error = %e, "cannot make a lock file for SSH folders");
+    static OWNER: OnceLock<Owner> = OnceLock::new();
+    if let Some(owner) = OWNER.get() {
+        return Some(owner);
+    }
+    let root = std::env::temp_dir();
+    match take_token(&root) {
+        Ok(owner) => {
+            if OWNER.set(owner).is_ok()
+                && let Some(owner) = OWNER.get()
+            {
+                sweep(&root, owner);
             }
-            sweep(&root);
-            owner.ok()
-        })
-        .as_ref()
+            OWNER.get()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot make a lock for SSH folders: they will not be swept");
+            None
+        }
+    }
 }
 
 /// A fresh token (10 hex digits: the socket paths stay short) and its
-/// lock, held.
+/// lock, held. The lock is taken under a name no sweep reads and only then
+/// given its own, so no sweeper can take it first.
 fn take_token(root: &Path) -> std::io::Result<Owner> {
     use std::os::unix::fs::OpenOptionsExt;
     let id = uuid::Uuid::now_v7().simple().to_string();
     let token = id[id.len() - 10..].to_owned();
+    let fresh = root.join(format!("mpanel-ssh-{token}.new"));
     let lock = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(root.join(format!("mpanel-ssh-{token}.lock")))?;
-    lock.try_lock().map_err(std::io::Error::other)?;
-    Ok(Owner { token, _lock: lock })
+        .open(&fresh)?;
+    let taken = lock
+        .try_lock()
+        .map_err(std::io::Error::other)
+        .and_then(|()| std::fs::rename(&fresh, root.join(format!("mpanel-ssh-{token}.lock"))));
+    if let Err(e) = taken {
+        let _ = std::fs::remove_file(&fresh);
+        return Err(e);
+    }
+    Ok(Owner { token, lock })
 }
 
 /// Removes, in `root`, the folders and lock file of every token whose lock
-/// can be taken (its process is gone), that this user owns.
-fn sweep(root: &Path) {
+/// can be taken (its process is gone) and whose lock file belongs to the
+/// same user as `owner`'s.
+fn sweep(root: &Path, owner: &Owner) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = owner.lock.metadata().map(|m| m.uid()) else {
+        return;
+    };
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -73,40 +99,44 @@ fn sweep(root: &Path) {
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     for token in names.iter().filter_map(|n| lock_token(n)) {
+        if token == owner.token {
+            continue;
+        }
         let lock_path = root.join(format!("mpanel-ssh-{token}.lock"));
-        let Some(lock) = abandoned(&lock_path) else {
+        let Some(_held) = abandoned(&lock_path, uid) else {
             continue;
         };
         for name in names.iter().filter(|n| folder_of(n, token)) {
             let path = root.join(name);
-            let ours =
-                std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && same_owner(&m, &lock));
+            let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == uid);
             if ours && let Err(e) = std::fs::remove_dir_all(&path) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot remove a left-behind SSH folder");
             }
         }
-        // Removed while held: a sweeper that opens it after takes a lock
-        // on a file no longer in the folder, and finds nothing to remove.
+        // Removed while held: a sweeper that opened it before locks a file
+        // no longer in the folder, and finds nothing left to remove.
         let _ = std::fs::remove_file(&lock_path);
     }
 }
 
-/// The lock file, locked, when it is a plain file whose process is gone.
-fn abandoned(path: &Path) -> Option<File> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
+/// The lock file, locked, when it is a regular file of `uid` whose process
+/// is gone. Opened without following a link and without blocking (a FIFO
+/// swapped in by another user would hang a blocking open), then checked on
+/// the open file itself.
+fn abandoned(path: &Path, uid: u32) -> Option<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = lock.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != uid {
         return None;
     }
-    let lock = File::open(path).ok()?;
     lock.try_lock().ok()?;
     Some(lock)
 }
-
-fn same_owner(meta: &std::fs::Metadata, lock: &File) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    lock.metadata().is_ok_and(|l| l.uid() == meta.uid())
-}
-
 /// The token of a lock file's name, `mpanel-ssh-<token>.lock`.
 fn lock_token(name: &str) -> Option<&str> {
     let token = name.strip_prefix("mpanel-ssh-")?.strip_suffix(".lock")?;
@@ -140,9 +170,27 @@ mod tests {
         assert!(!folder_of("mpanel-ssh-33laQj", "33"));
     }
 
+    /// Another user can put anything in /tmp under a lock file's name: a
+    /// FIFO, which a blocking open would wait on for ever.
+    #[test]
+    fn a_fifo_in_place_of_a_lock_file_is_passed_over() {
+        let root = tempfile::tempdir().unwrap();
+        let sweeper = take_token(root.path()).unwrap();
+        let fifo = root.path().join("mpanel-ssh-0a1b2c3d4e.lock");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return;
+        }
+        let folder = root.path().join("mpanel-ssh-0a1b2c3d4e-AbC1x9");
+        std::fs::create_dir(&folder).unwrap();
+        sweep(root.path(), &sweeper);
+        assert!(folder.exists());
+    }
+
     #[test]
     fn folders_whose_lock_is_free_go_and_those_of_a_live_owner_stay() {
         let root = tempfile::tempdir().unwrap();
+        let sweeper = take_token(root.path()).unwrap();
         let live = take_token(root.path()).unwrap();
         let gone = take_token(root.path()).unwrap();
         let gone_token = gone.token.clone();
@@ -159,7 +207,7 @@ mod tests {
         let live_keys = make(format!("mpanel-ssh-{}-AbC1x9", live.token));
         let live_mux = make(format!("mpanel-ssh-mux-{}-AbC1x9", live.token));
         let old_form = make("mpanel-ssh-33laQj".into());
-        sweep(root.path());
+        sweep(root.path(), &sweeper);
         assert!(!gone_keys.exists() && !gone_mux.exists(), "gone");
         assert!(
             !root
