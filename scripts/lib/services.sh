@@ -311,6 +311,19 @@ CONF
     _SVC_SSHD_PORT=$port
 }
 
+# _svc_sudo_rule KIND USER COMMAND: lets USER run COMMAND as root, by a
+# sudoers file checked with visudo and removed on exit (sudo ignores file
+# names with a dot: the services folder's name has them replaced).
+_svc_sudo_rule() {
+    local file
+    file="/etc/sudoers.d/mpanel-harness-$1$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
+    printf '%s ALL=(root) NOPASSWD: %s\n' "$2" "$3" >"$file.tmp"
+    chmod 0440 "$file.tmp"
+    visudo -qcf "$file.tmp" || { rm -f "$file.tmp"; return 1; }
+    mv -f "$file.tmp" "$file"
+    CLEANUPS+=("rm -f $file")
+}
+
 # _svc_ssh_key USER: a client key pair for USER, authorized on the harness sshd;
 # prints the private key's path.
 _svc_ssh_key() {
@@ -336,7 +349,7 @@ _svc_ssh_key() {
 start_web_node() {
     _svc_need_root start_web_node || return 1
     services_dir
-    local user=mpanel-web dir="$SERVICES_DIR/web" port https_port key pid nginx=(/usr/sbin/nginx -e) homes php sudoers fpm
+    local user=mpanel-web dir="$SERVICES_DIR/web" port https_port key pid nginx=(/usr/sbin/nginx -e) homes php fpm
     _svc_user "$user" /var/lib/mpanel-web
     _svc_sshd || return 1
     key=$(_svc_ssh_key "$user")
@@ -425,12 +438,7 @@ KEYS_DIR=$SERVICES_DIR/sshd/sftp_keys
 ARCHIVE_DIR=$dir/archives
 CONF
     chmod 0644 "$rootdir/bin/mpanel-web-helper.conf"
-    sudoers="/etc/sudoers.d/mpanel-harness-web-$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
-    printf '%s ALL=(root) NOPASSWD: %s\n' "$user" "$rootdir/bin/mpanel-web-helper" >"$sudoers.tmp"
-    chmod 0440 "$sudoers.tmp"
-    visudo -qcf "$sudoers.tmp" || { rm -f "$sudoers.tmp"; return 1; }
-    mv -f "$sudoers.tmp" "$sudoers"
-    CLEANUPS+=("rm -f $sudoers")
+    _svc_sudo_rule web- "$user" "$rootdir/bin/mpanel-web-helper" || return 1
 
     step "starting PHP-FPM ($fpm, master as root)"
     "$fpm" -t -y "$php/php-fpm.conf" >"$php/php-fpm.out" 2>&1 || { cat "$php/php-fpm.out" >&2; return 1; }
@@ -547,7 +555,7 @@ _svc_web_accounts() {
 start_mail_node() {
     _svc_need_root start_mail_node || return 1
     services_dir
-    local user=mpanel-mail dir="$SERVICES_DIR/mail" port key pid uid gid sudoers
+    local user=mpanel-mail dir="$SERVICES_DIR/mail" port key pid uid gid
     _svc_user "$user" /var/lib/mpanel-mail
     uid=$(id -u "$user")
     gid=$(id -g "$user")
@@ -615,12 +623,7 @@ service stats {
 }
 CONF
     chmod 0644 "$dir/dovecot.conf"
-    sudoers="/etc/sudoers.d/mpanel-harness-$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
-    printf '%s ALL=(root) NOPASSWD: /usr/bin/doveadm -c %s reload\n' "$user" "$dir/dovecot.conf" >"$sudoers.tmp"
-    chmod 0440 "$sudoers.tmp"
-    visudo -qcf "$sudoers.tmp" || { rm -f "$sudoers.tmp"; return 1; }
-    mv -f "$sudoers.tmp" "$sudoers"
-    CLEANUPS+=("rm -f $sudoers")
+    _svc_sudo_rule "" "$user" "/usr/bin/doveadm -c $dir/dovecot.conf reload" || return 1
     step "starting Dovecot on 127.0.0.1:$port"
     dovecot -F -c "$dir/dovecot.conf" </dev/null >"$dir/dovecot.out" 2>&1 &
     pid=$!
@@ -657,7 +660,7 @@ CONF
 start_backup_node() {
     _svc_need_root start_backup_node || return 1
     services_dir
-    local user=mpanel-backup rootdir="$SERVICES_DIR/backup-root" base legacy key sudoers
+    local user=mpanel-backup rootdir="$SERVICES_DIR/backup-root" base legacy key
     command -v restic >/dev/null || { echo "restic is not installed" >&2; return 1; }
     _svc_user "$user" /var/lib/mpanel-backup
     _svc_sshd || return 1
@@ -682,12 +685,7 @@ KEYS_DIR=$SERVICES_DIR/sshd/backup_keys
 LEGACY_ROOT=$legacy
 CONF
     chmod 0644 "$rootdir/bin/mpanel-backup-helper.conf"
-    sudoers="/etc/sudoers.d/mpanel-harness-backup-$(basename "$SERVICES_DIR" | tr -c 'A-Za-z0-9\n' '-')"
-    printf '%s ALL=(root) NOPASSWD: %s\n' "$user" "$rootdir/bin/mpanel-backup-helper" >"$sudoers.tmp"
-    chmod 0440 "$sudoers.tmp"
-    visudo -qcf "$sudoers.tmp" || { rm -f "$sudoers.tmp"; return 1; }
-    mv -f "$sudoers.tmp" "$sudoers"
-    CLEANUPS+=("rm -f $sudoers")
+    _svc_sudo_rule backup- "$user" "$rootdir/bin/mpanel-backup-helper" || return 1
     step "backup node: SSH as $user on 127.0.0.1:$_SVC_SSHD_PORT, a login per tenant under $base"
     BACKUP_SSH_HOST=127.0.0.1
     BACKUP_SSH_PORT=$_SVC_SSHD_PORT
