@@ -83,15 +83,7 @@ pub(crate) fn other_login_reaches_nothing_of(panel: &Panel, user: &str) {
     assert!(made.success());
     let other = format!("mpb-{}", &uuid_hex()[8..32]);
     let public = std::fs::read(key.with_extension("pub")).unwrap();
-    let mut helper = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{} login {other}", s.var("BACKUP_HELPER")))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    helper.stdin.take().unwrap().write_all(&public).unwrap();
-    let out = helper.wait_with_output().unwrap();
+    let out = helper_run(s, &format!("login {other}"), &public);
     assert!(
         out.status.success(),
         "{}",
@@ -111,21 +103,9 @@ pub(crate) fn other_login_reaches_nothing_of(panel: &Panel, user: &str) {
     let sftp = |batch: &str| {
         let mut cmd = std::process::Command::new("sftp");
         ssh_opts(&mut cmd);
-        let mut child = cmd
-            .args(["-P", s.var("BACKUP_SSH_PORT"), "-b", "-"])
-            .arg(format!("{other}@{}", s.var("BACKUP_SSH_HOST")))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(batch.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        cmd.args(["-P", s.var("BACKUP_SSH_PORT"), "-b", "-"])
+            .arg(format!("{other}@{}", s.var("BACKUP_SSH_HOST")));
+        let out = run_with_input(&mut cmd, batch.as_bytes());
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -203,6 +183,28 @@ pub(crate) fn made_before_logins(panel: &Panel) -> std::path::PathBuf {
     legacy
 }
 
+/// Runs `cmd` with `input` on its stdin; what it printed and how it ended.
+fn run_with_input(cmd: &mut std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The backup node's helper run (as root, through its sudo rule) with
+/// `args`, `input` on its stdin.
+fn helper_run(s: &Services, args: &str, input: &[u8]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{} {args}", s.var("BACKUP_HELPER")));
+    run_with_input(&mut cmd, input)
+}
+
 fn uuid_hex() -> String {
     let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
     format!("{:032x}", nanos ^ (i128::from(std::process::id()) << 64))
@@ -217,21 +219,7 @@ fn the_backup_helper_refuses_what_is_not_a_login_of_its_own() {
     let s = Services::from_env();
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ a";
     let helper = |args: &str, stdin: &str| {
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("{} {args}", s.var("BACKUP_HELPER")))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = helper_run(&s, args, stdin.as_bytes());
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stderr).into_owned(),
