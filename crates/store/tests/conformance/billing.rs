@@ -378,20 +378,7 @@ async fn a_dunning_page_holds_its_subscriptions_without_holding_up_their_usage()
         .await
         .unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let usage = async {
-        let mut tx = store.begin().await?;
-        assert_eq!(tx.usage_targets(tenant, &[sub]).await?.len(), 1);
-        let n = tx
-            .insert_usage(tenant, &[usage_record(sub, "k1", now)], now)
-            .await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(n)
-    };
-    let written = tokio::time::timeout(std::time::Duration::from_secs(10), usage)
-        .await
-        .expect("usage waited for the dunning page")
-        .unwrap();
-    assert_eq!(written, 1);
+    usage_posted_at_once(&store, tenant, sub, now, "the dunning page").await;
     let mut change = Box::pin(async {
         let mut tx = store.begin().await?;
         let found = tx.subscription_for_update(tenant, sub).await?.is_some();
@@ -404,6 +391,31 @@ async fn a_dunning_page_holds_its_subscriptions_without_holding_up_their_usage()
     );
     page.rollback().await.unwrap();
     assert!(change.await.unwrap());
+}
+
+/// One usage record posted to `sub` is checked and written without waiting
+/// on `holder` (10 s at most: past that, it waited).
+async fn usage_posted_at_once(
+    store: &Store,
+    tenant: TenantId,
+    sub: SubscriptionId,
+    now: time::OffsetDateTime,
+    holder: &str,
+) {
+    let usage = async {
+        let mut tx = store.begin().await?;
+        assert_eq!(tx.usage_targets(tenant, &[sub]).await?.len(), 1);
+        let n = tx
+            .insert_usage(tenant, &[usage_record(sub, "k1", now)], now)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(n)
+    };
+    let written = tokio::time::timeout(std::time::Duration::from_secs(10), usage)
+        .await
+        .unwrap_or_else(|_| panic!("the usage insert waited for {holder}"))
+        .unwrap();
+    assert_eq!(written, 1);
 }
 
 fn usage_record(sub: SubscriptionId, key: &str, at: time::OffsetDateTime) -> NewUsage {
@@ -465,21 +477,7 @@ async fn a_billing_chunk_in_flight_does_not_hold_up_usage_posted_to_its_subscrip
     assert_eq!(due, 1);
     // Usage posted to it meanwhile is checked and written at once, not
     // after the chunk.
-    let usage = async {
-        let mut tx = store.begin().await?;
-        let targets = tx.usage_targets(tenant, &[sub]).await?;
-        assert_eq!(targets.len(), 1);
-        let n = tx
-            .insert_usage(tenant, &[usage_record(sub, "k1", now)], now)
-            .await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(n)
-    };
-    let written = tokio::time::timeout(std::time::Duration::from_secs(10), usage)
-        .await
-        .expect("the usage insert waited for the billing chunk's lock")
-        .unwrap();
-    assert_eq!(written, 1);
+    usage_posted_at_once(&store, tenant, sub, now, "the billing chunk's lock").await;
     // A second run still skips what the first holds.
     let mut other = store.begin().await.unwrap();
     assert!(
