@@ -16,6 +16,7 @@ pub mod plan_change;
 mod restore;
 pub mod run;
 mod run_invoices;
+mod run_lanes;
 pub mod scheduled;
 pub mod service_actions;
 pub mod settings;
